@@ -1,0 +1,155 @@
+"""Frozen dataclasses for domain values.
+
+Coordinates are always ``(lat, lng)`` in names and signatures; GeoJSON's ``(lng, lat)``
+appears only at the edge (:meth:`Hit.to_geojson_feature`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidQueryError
+
+__all__ = ["BBox", "Hit", "LatLng", "validate_lat", "validate_lng"]
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.floating | np.integer):
+                value = float(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}") from None
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidQueryError(f"{name}={value!r} is not a finite number")
+    return value
+
+
+def validate_lat(lat: Any, name: str = "lat") -> float:
+    """Return ``lat`` as a float, or raise naming the value and the range [-90, 90].
+
+    Examples
+    --------
+    >>> validate_lat(40.7)
+    40.7
+    >>> validate_lat(91)
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.InvalidQueryError: lat=91.0 is out of range; allowed: -90 <= lat <= 90
+    """
+    v = _finite(name, lat)
+    if not -90.0 <= v <= 90.0:
+        raise InvalidQueryError(f"{name}={v!r} is out of range; allowed: -90 <= {name} <= 90")
+    return v
+
+
+def validate_lng(lng: Any, name: str = "lng") -> float:
+    """Return ``lng`` as a float, or raise naming the value and the range [-180, 180]."""
+    v = _finite(name, lng)
+    if not -180.0 <= v <= 180.0:
+        raise InvalidQueryError(f"{name}={v!r} is out of range; allowed: -180 <= {name} <= 180")
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class LatLng:
+    """A validated WGS84 point."""
+
+    lat: float
+    lng: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lat", validate_lat(self.lat))
+        object.__setattr__(self, "lng", validate_lng(self.lng))
+
+
+@dataclass(frozen=True, slots=True)
+class BBox:
+    """A lat/lng box. ``west > east`` means the box crosses the antimeridian.
+
+    Examples
+    --------
+    >>> BBox(south=40.70, west=-74.02, north=40.72, east=-73.99).crosses_antimeridian
+    False
+    >>> BBox(south=-20, west=170, north=-10, east=-170).crosses_antimeridian
+    True
+    """
+
+    south: float
+    west: float
+    north: float
+    east: float
+
+    def __post_init__(self) -> None:
+        for name in ("south", "north"):
+            object.__setattr__(self, name, validate_lat(getattr(self, name), name))
+        for name in ("west", "east"):
+            object.__setattr__(self, name, validate_lng(getattr(self, name), name))
+        if self.south > self.north:
+            raise InvalidQueryError(
+                f"bbox south={self.south} is above north={self.north}; allowed: south <= north"
+            )
+
+    @property
+    def crosses_antimeridian(self) -> bool:
+        return self.west > self.east
+
+    @classmethod
+    def from_string(cls, text: str) -> BBox:
+        """Parse ``"west,south,east,north"`` (the GeoJSON / OGC order used by map clients)."""
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != 4:
+            raise InvalidQueryError(
+                f"bbox={text!r} must have 4 comma-separated numbers: west,south,east,north"
+            )
+        try:
+            west, south, east, north = (float(p) for p in parts)
+        except ValueError:
+            raise InvalidQueryError(
+                f"bbox={text!r} has a value that is not a number; expected west,south,east,north"
+            ) from None
+        return cls(south=south, west=west, north=north, east=east)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One merchant in a query answer. ``distance_m`` is exact haversine metres."""
+
+    merchant_id: str
+    name: str
+    lat: float
+    lng: float
+    distance_m: float
+    category: str
+    position: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "merchant_id": self.merchant_id,
+            "name": self.name,
+            "lat": self.lat,
+            "lng": self.lng,
+            "distance_m": self.distance_m,
+            "category": self.category,
+        }
+        out.update(self.attributes)
+        return out
+
+    def to_geojson_feature(self) -> dict[str, Any]:
+        props = self.to_dict()
+        props.pop("lat")
+        props.pop("lng")
+        return {
+            "type": "Feature",
+            "id": self.merchant_id,
+            "geometry": {"type": "Point", "coordinates": [self.lng, self.lat]},
+            "properties": props,
+        }
