@@ -1,0 +1,176 @@
+"""The only module that imports h3.
+
+Cells are ``uint64`` integers inside the library (``h3.api.numpy_int``) and hex strings
+only at the edges (:func:`cell_to_str`, :func:`str_to_cell`).
+
+Two facts the index relies on:
+
+* At a fixed resolution, the descendants of a coarser cell form one contiguous range of
+  integers (:func:`child_range`): the H3 bit layout stores the resolution, the base cell
+  and then one 3-bit digit per level, coarse to fine. So an array of fine cells sorted as
+  integers answers "every point under this parent" with two binary searches.
+* :func:`cell_caps` gives, per cell, its centre and a radius that no point of the cell
+  exceeds: the largest centre-to-vertex distance (cell edges are great-circle arcs, and
+  along an arc shorter than a half circle the distance from a point is largest at an
+  endpoint), plus a safety margin for floating point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import h3.api.numpy_int as h3
+import numpy as np
+from numpy.typing import NDArray
+
+from .distance import EARTH_RADIUS_M, latlng_to_xyz
+
+__all__ = [
+    "average_edge_length_m",
+    "cell_caps",
+    "cell_to_boundary_lnglat",
+    "cell_to_str",
+    "child_range",
+    "choose_resolution",
+    "grid_disk",
+    "latlng_to_cell",
+    "latlngs_to_cells",
+    "str_to_cell",
+]
+
+MAX_RES = 15
+_RES_SHIFT = 52
+_RES_MASK = np.uint64(0xF) << np.uint64(_RES_SHIFT)
+# Margin for points sitting a hair outside the polygon h3 draws for their cell.
+_CAP_MARGIN_M = 0.05
+_CAP_MARGIN_REL = 1e-6
+
+
+def latlng_to_cell(lat: float, lng: float, res: int) -> int:
+    """The cell containing one point."""
+    return int(h3.latlng_to_cell(lat, lng, res))
+
+
+def latlngs_to_cells(lat: NDArray, lng: NDArray, res: int) -> NDArray[np.uint64]:
+    """Cells of many points, as ``uint64``."""
+    f = h3.latlng_to_cell
+    out = np.fromiter(
+        (f(a, b, res) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)),
+        dtype=np.uint64,
+        count=len(lat),
+    )
+    return out
+
+
+def grid_disk(cell: int, k: int) -> NDArray[np.uint64]:
+    """All cells within grid distance ``k`` (pentagon-safe)."""
+    return np.asarray(h3.grid_disk(cell, k), dtype=np.uint64)
+
+
+def child_range(cell: int, res: int) -> tuple[int, int]:
+    """Inclusive integer range holding every descendant of ``cell`` at ``res``.
+
+    Examples
+    --------
+    >>> import h3.api.numpy_int as h
+    >>> c = h.latlng_to_cell(40.7, -74.0, 7)
+    >>> lo, hi = child_range(c, 9)
+    >>> all(lo <= int(x) <= hi for x in h.cell_to_children(c, 9))
+    True
+    """
+    parent_res = (cell >> _RES_SHIFT) & 0xF
+    if res < parent_res:
+        raise ValueError(f"res={res} is coarser than the cell's resolution {parent_res}")
+    base = (cell & ~(0xF << _RES_SHIFT)) | (res << _RES_SHIFT)
+    lo = base
+    hi = base
+    for level in range(parent_res + 1, res + 1):
+        shift = 3 * (MAX_RES - level)
+        lo &= ~(0x7 << shift)  # digit 0
+        hi = (hi & ~(0x7 << shift)) | (0x6 << shift)  # digit 6
+    return lo, hi
+
+
+_cap_cache: dict[int, tuple[float, float, float, float]] = {}
+
+
+def cell_caps(cells: NDArray[np.uint64]) -> tuple[NDArray, NDArray]:
+    """Centres (unit vectors, ``(n, 3)``) and bounding radii in metres of ``cells``.
+
+    Every point that h3 assigns to a cell lies within the radius of its centre.
+    Results are cached per cell.
+    """
+    n = len(cells)
+    out = np.empty((n, 4), dtype=np.float64)
+    cache = _cap_cache
+    for i, c in enumerate(cells.tolist()):
+        cap = cache.get(c)
+        if cap is None:
+            cap = _compute_cap(c)
+            if len(cache) > 2_000_000:
+                cache.clear()
+            cache[c] = cap
+        out[i] = cap
+    return out[:, :3], out[:, 3]
+
+
+def _compute_cap(cell: int) -> tuple[float, float, float, float]:
+    clat, clng = h3.cell_to_latlng(cell)
+    centre = latlng_to_xyz(clat, clng)
+    verts = np.asarray(h3.cell_to_boundary(cell), dtype=np.float64)
+    vxyz = latlng_to_xyz(verts[:, 0], verts[:, 1])
+    chord = np.sqrt(((vxyz - centre) ** 2).sum(axis=1)).max()
+    radius = 2.0 * EARTH_RADIUS_M * math.asin(min(chord / 2.0, 1.0))
+    radius = radius * (1.0 + _CAP_MARGIN_REL) + _CAP_MARGIN_M
+    return float(centre[0]), float(centre[1]), float(centre[2]), radius
+
+
+def average_edge_length_m(res: int) -> float:
+    """h3's average hexagon edge length at ``res``, in metres."""
+    return float(h3.average_hexagon_edge_length(res, unit="m"))
+
+
+def choose_resolution(lat: NDArray, lng: NDArray, target_per_cell: float) -> int:
+    """Finest resolution whose occupied cells hold ``target_per_cell`` points on average.
+
+    Evaluated on a sample of at most 50,000 points, between resolutions 3 and 13.
+    """
+    n = len(lat)
+    if n == 0:
+        return 9
+    rng = np.random.default_rng(0)
+    idx = rng.choice(n, size=min(n, 50_000), replace=False) if n > 50_000 else np.arange(n)
+    lat_s, lng_s = lat[idx], lng[idx]
+    scale = n / len(idx)
+    best = 3
+    for res in range(3, 14):
+        occupied = len(np.unique(latlngs_to_cells(lat_s, lng_s, res)))
+        # Unique cells in a sample under-count the full data's cells; scale conservatively.
+        mean_per_cell = len(idx) / occupied if scale == 1 else n / (occupied * scale**0.5)
+        if mean_per_cell >= target_per_cell:
+            best = res
+        else:
+            break
+    return best
+
+
+def cell_to_str(cell: int) -> str:
+    """Hex string form of a cell, for APIs and files."""
+    return str(h3.int_to_str(int(cell)))
+
+
+def str_to_cell(text: str) -> int:
+    """Integer form of a hex cell string; raises ``ValueError`` if it is not a valid cell."""
+    try:
+        cell = int(h3.str_to_int(text))
+    except Exception as exc:  # h3 raises its own ValueError subclasses and TypeError
+        raise ValueError(f"{text!r} is not an H3 cell") from exc
+    if not h3.is_valid_cell(cell):
+        raise ValueError(f"{text!r} is not an H3 cell")
+    return cell
+
+
+def cell_to_boundary_lnglat(cell: int) -> list[tuple[float, float]]:
+    """Closed boundary ring as GeoJSON ``(lng, lat)`` pairs."""
+    ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
+    return [*ring, ring[0]]
