@@ -1,0 +1,262 @@
+"""The load pipeline: read → validate → merge (by mode) → index → write snapshot N+1 → publish.
+
+Everything a load does to the store happens inside one :class:`~geo_discovery.store.SnapshotWriter`,
+so a load that fails or is killed leaves the previous snapshot current.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+
+from .errors import RejectedRowsError
+from .index import build_cell_index
+from .ingest import IngestResult, read_id_list, read_sources
+from .models import BBox
+from .schema import ARROW_SCHEMA, to_arrow
+from .settings import Settings, get_settings
+from .store import SnapshotInfo, SnapshotStore
+
+__all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]
+
+LoadMode = Literal["replace", "upsert", "delete"]
+LOAD_MODES: tuple[str, ...] = ("replace", "upsert", "delete")
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; stages: read, merge, index, write, publish."""
+
+
+@dataclass
+class LoadReport:
+    """What one load did. ``rows_read == rows_loaded + rows_rejected`` always."""
+
+    mode: str
+    snapshot: SnapshotInfo | None
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    merchants_total: int
+    rejects_path: Path | None
+    ingest: IngestResult | None = None
+    reject_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pruned: list[str] = field(default_factory=list)
+
+
+def write_merchant_table(table: pa.Table, path: Path) -> None:
+    """Write the merchant table as GeoParquet 1.1 (WKB points in ``geometry``, CRS84)."""
+    points = shapely.points(table.column("lng").to_numpy(), table.column("lat").to_numpy())
+    geom = pa.array(shapely.to_wkb(points), type=pa.binary()) if len(table) else pa.array([], pa.binary())
+    out = table.append_column("geometry", geom)
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
+    }
+    meta = dict(out.schema.metadata or {})
+    meta[b"geo"] = json.dumps(geo).encode()
+    pq.write_table(out.replace_schema_metadata(meta), path, compression="zstd")
+
+
+def read_merchant_table(path: Path) -> pa.Table:
+    """Read a snapshot's merchant table without its geometry column."""
+    table = pq.read_table(path, memory_map=True)
+    if "geometry" in table.column_names:
+        table = table.drop_columns(["geometry"])
+    return table.cast(ARROW_SCHEMA)
+
+
+def load(
+    paths: Sequence[str | Path],
+    *,
+    data_dir: str | Path | None = None,
+    mode: LoadMode = "replace",
+    profile: str | None = None,
+    mapping: str | Path | Mapping[str, Any] | None = None,
+    expected_bbox: BBox | None = None,
+    strict: bool = False,
+    rejects_path: str | Path | None = None,
+    resolution: int | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load files into a new snapshot and publish it.
+
+    Parameters
+    ----------
+    paths
+        Input files. For ``mode="delete"`` they list ids to delete (a ``merchant_id``
+        column, or one id per line).
+    mode
+        ``replace`` (the new snapshot holds exactly these rows), ``upsert`` (rows replace
+        same-id merchants of the current snapshot and add new ones) or ``delete``.
+    strict
+        Fail the whole load (:class:`RejectedRowsError`, nothing published) on any reject.
+    rejects_path
+        Where rejected rows go (``.csv`` or ``.parquet``). Default:
+        ``DATA_DIR/rejects/<time>-<mode>.csv``, written whenever a row is rejected.
+
+    Returns
+    -------
+    LoadReport
+    """
+    if mode not in LOAD_MODES:
+        raise ValueError(f"mode={mode!r} is not allowed; allowed: {', '.join(LOAD_MODES)}")
+    settings = settings or get_settings()
+    store = SnapshotStore(data_dir if data_dir is not None else settings.data_dir)
+    notify = progress or (lambda stage, done, total: None)
+
+    def read_progress(done: int, total: int) -> None:
+        notify("read", done, total)
+
+    ingest: IngestResult | None = None
+    delete_ids: list[str] = []
+    if mode == "delete":
+        frames = []
+        for p in paths:
+            ids, bad = read_id_list(p)
+            delete_ids.extend(ids)
+            frames.append(bad)
+        rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        rows_read = len(delete_ids) + len(rejects)
+    else:
+        ingest = read_sources(
+            paths, profile=profile, mapping=mapping, expected_bbox=expected_bbox, progress=read_progress
+        )
+        rejects = ingest.rejects
+        rows_read = ingest.rows_read
+
+    with store.lock():
+        current = store.current()
+        notify("merge", 0, 1)
+        previous = read_merchant_table(current.path / "merchants.parquet") if current else None
+        if mode == "delete":
+            table, missing = _delete(previous, delete_ids)
+            rejects = pd.concat([rejects, missing], ignore_index=True)
+            loaded = len(delete_ids) - len(missing)
+        else:
+            assert ingest is not None
+            new = to_arrow(ingest.merchants)
+            table = _upsert(previous, new) if mode == "upsert" else new
+            loaded = ingest.rows_loaded
+        notify("merge", 1, 1)
+
+        written_rejects = _write_rejects(rejects, rejects_path, store, mode)
+        if strict and len(rejects):
+            raise RejectedRowsError(
+                f"--strict: {len(rejects)} of {rows_read} rows rejected; nothing was published "
+                f"(rejects in {written_rejects})",
+                rejected=len(rejects),
+            )
+
+        writer = store.begin()
+        try:
+            notify("index", 0, 1)
+            index = build_cell_index(
+                table.column("lat").to_numpy(),
+                table.column("lng").to_numpy(),
+                np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
+                resolution=resolution if resolution is not None else settings.index_resolution,
+                target_per_cell=settings.index_target_per_cell,
+            )
+            notify("index", 1, 1)
+            notify("write", 0, 1)
+            write_merchant_table(table, writer.path / "merchants.parquet")
+            index.to_directory(writer.path / "index")
+            notify("write", 1, 1)
+            manifest = {
+                "mode": mode,
+                "parent": current.snapshot_id if current else None,
+                "rows": {
+                    "read": rows_read,
+                    "loaded": loaded,
+                    "rejected": len(rejects),
+                    "merchants": table.num_rows,
+                },
+                "sources": [vars(s) for s in ingest.sources] if ingest else [str(p) for p in paths],
+                "rejects_file": str(written_rejects) if written_rejects else None,
+                "index": {"resolution": index.resolution, "cells": len(index.cells)},
+            }
+            notify("publish", 0, 1)
+            info = writer.commit(manifest)
+            notify("publish", 1, 1)
+        except BaseException:
+            writer.abort()
+            raise
+        pruned = store.prune(settings.keep_snapshots)
+
+    summary = ingest.reject_summary() if ingest is not None else _summary(rejects)
+    return LoadReport(
+        mode=mode,
+        snapshot=info,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        rows_rejected=len(rejects),
+        merchants_total=table.num_rows,
+        rejects_path=written_rejects,
+        ingest=ingest,
+        reject_summary=summary,
+        pruned=pruned,
+    )
+
+
+def _upsert(previous: pa.Table | None, new: pa.Table) -> pa.Table:
+    if previous is None or previous.num_rows == 0:
+        return new
+    keep = pc.invert(pc.is_in(previous.column("merchant_id"), value_set=new.column("merchant_id")))
+    return pa.concat_tables([previous.filter(keep), new]).combine_chunks()
+
+
+def _delete(previous: pa.Table | None, ids: list[str]) -> tuple[pa.Table, pd.DataFrame]:
+    if previous is None:
+        previous = ARROW_SCHEMA.empty_table()
+    present = pc.is_in(pa.array(ids, pa.string()), value_set=previous.column("merchant_id"))
+    missing = [i for i, ok in zip(ids, present.to_pylist(), strict=True) if not ok]
+    keep = pc.invert(pc.is_in(previous.column("merchant_id"), value_set=pa.array(ids, pa.string())))
+    missing_frame = pd.DataFrame(
+        {
+            "source_file": ["(delete list)"] * len(missing),
+            "source_line": [None] * len(missing),
+            "merchant_id": missing,
+            "reason": ["merchant_id not in the current snapshot; nothing to delete"] * len(missing),
+            "raw": missing,
+        }
+    )
+    return previous.filter(keep), missing_frame
+
+
+def _write_rejects(
+    rejects: pd.DataFrame, rejects_path: str | Path | None, store: SnapshotStore, mode: str
+) -> Path | None:
+    if rejects_path is None:
+        if len(rejects) == 0:
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        rejects_path = store.data_dir / "rejects" / f"{stamp}-{mode}.csv"
+    path = Path(rejects_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        rejects.astype({"source_line": "Int64"}, errors="ignore").to_parquet(path, index=False)
+    else:
+        rejects.to_csv(path, index=False)
+    return path
+
+
+def _summary(rejects: pd.DataFrame) -> pd.DataFrame:
+    if len(rejects) == 0:
+        return pd.DataFrame(columns=["source_file", "reason", "rows"])
+    return (
+        rejects.groupby(["source_file", "reason"], dropna=False)
+        .size()
+        .rename("rows")
+        .reset_index()
+    )

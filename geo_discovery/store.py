@@ -1,0 +1,286 @@
+"""Versioned snapshots on disk, published atomically: the embedded default store.
+
+Layout of a data dir::
+
+    DATA_DIR/
+      CURRENT                 name of the current snapshot (e.g. "000007"), swapped atomically
+      .lock                   held (flock) by the one writer at a time
+      snapshots/
+        000006/               an immutable snapshot
+          manifest.json       schema version, row counts, sources with sha256, creation time
+          merchants.parquet   the canonical merchant table (GeoParquet: WKB point geometry)
+          index/*.npy         CellIndex arrays, memory-mapped by readers
+          derived/            arrays aligned to the merchant table (reputation, districts…)
+        000007/
+        .tmp-000008-…/        a load in progress (or one that was killed: removed by the next)
+
+A writer builds ``snapshots/.tmp-N-…`` completely, fsyncs it, renames it to ``N`` and
+then replaces ``CURRENT`` with ``os.replace``. Readers only follow ``CURRENT``, so a load
+that fails or is killed at any point leaves the previous snapshot current and readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import SnapshotError, SnapshotNotFoundError
+from .schema import SCHEMA_VERSION
+
+__all__ = ["SnapshotInfo", "SnapshotStore", "SnapshotWriter", "resolve_snapshot_dir"]
+
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+_SNAP_DIR = "snapshots"
+_TMP_PREFIX = ".tmp-"
+FORMAT = "geo-discovery-snapshot"
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One published snapshot: its id, folder and manifest."""
+
+    snapshot_id: int
+    path: Path
+    manifest: dict[str, Any]
+    is_current: bool = False
+
+    @property
+    def name(self) -> str:
+        return _name(self.snapshot_id)
+
+    @property
+    def version(self) -> str:
+        """Identifier used in cursors, ETags and ``/readyz``: ``"<id>-<created_at>"``."""
+        return f"{self.name}-{self.manifest.get('created_at', '')}"
+
+
+def _name(snapshot_id: int) -> str:
+    return f"{snapshot_id:06d}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(Path(root))
+
+
+def read_manifest(snapshot_dir: Path) -> dict[str, Any]:
+    """Read and check a snapshot's manifest; raise :class:`SnapshotError` if unusable."""
+    try:
+        manifest = json.loads((snapshot_dir / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise SnapshotNotFoundError(f"{snapshot_dir} is not a snapshot: no {MANIFEST}") from None
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"manifest of {snapshot_dir} is unreadable: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise SnapshotError(f"{snapshot_dir}/{MANIFEST} is not a {FORMAT} manifest")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise SnapshotError(
+            f"snapshot {snapshot_dir} has schema_version={manifest.get('schema_version')}; "
+            f"this version of geo-discovery reads schema_version={SCHEMA_VERSION}"
+        )
+    return dict(manifest)
+
+
+def resolve_snapshot_dir(path: str | Path) -> Path:
+    """A snapshot folder from either a data dir (its current snapshot) or a snapshot dir."""
+    path = Path(path).expanduser()
+    if (path / MANIFEST).is_file():
+        return path
+    if (path / CURRENT).is_file() or (path / _SNAP_DIR).is_dir():
+        current = SnapshotStore(path).current()
+        if current is None:
+            raise SnapshotNotFoundError(
+                f"data dir {path} has no current snapshot; run `geo-discovery load FILE`"
+            )
+        return current.path
+    raise SnapshotNotFoundError(
+        f"{path} is neither a data dir nor a snapshot; run `geo-discovery load FILE "
+        f"--data-dir {path}` first"
+    )
+
+
+class SnapshotStore:
+    """The snapshots of one data dir. Reading needs no lock; writing takes ``.lock``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = SnapshotStore(tempfile.mkdtemp())
+    >>> store.current() is None
+    True
+    """
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.snapshots_dir = self.data_dir / _SNAP_DIR
+
+    # -------------------------------------------------------------- reading
+    def current_name(self) -> str | None:
+        try:
+            name = (self.data_dir / CURRENT).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def current(self) -> SnapshotInfo | None:
+        """The published snapshot readers should use, or ``None`` before the first load."""
+        name = self.current_name()
+        if name is None:
+            return None
+        path = self.snapshots_dir / name
+        return SnapshotInfo(int(name), path, read_manifest(path), is_current=True)
+
+    def list(self) -> list[SnapshotInfo]:
+        """Every complete snapshot, oldest first (in-progress temporaries are skipped)."""
+        if not self.snapshots_dir.is_dir():
+            return []
+        current = self.current_name()
+        out = []
+        for child in sorted(self.snapshots_dir.iterdir()):
+            if not child.name.isdigit():
+                continue
+            try:
+                manifest = read_manifest(child)
+            except SnapshotError:
+                continue
+            out.append(SnapshotInfo(int(child.name), child, manifest, child.name == current))
+        return out
+
+    def get(self, snapshot_id: int) -> SnapshotInfo:
+        path = self.snapshots_dir / _name(snapshot_id)
+        if not path.is_dir():
+            known = ", ".join(s.name for s in self.list()) or "none"
+            raise SnapshotNotFoundError(f"snapshot {snapshot_id} not found; known: {known}")
+        return SnapshotInfo(
+            snapshot_id, path, read_manifest(path), _name(snapshot_id) == self.current_name()
+        )
+
+    # -------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive writer lock; a second writer fails at once with a clear message."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / ".lock", "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SnapshotError(
+                    f"another load is writing to {self.data_dir}; wait for it to finish"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def begin(self) -> SnapshotWriter:
+        """Start snapshot N+1 in a temporary folder (call under :meth:`lock`)."""
+        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        self.remove_temporaries()
+        existing = [int(p.name) for p in self.snapshots_dir.iterdir() if p.name.isdigit()]
+        snapshot_id = max(existing, default=0) + 1
+        tmp = self.snapshots_dir / f"{_TMP_PREFIX}{_name(snapshot_id)}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        return SnapshotWriter(self, snapshot_id, tmp)
+
+    def remove_temporaries(self) -> list[str]:
+        """Delete leftovers of failed or killed loads (only safe under :meth:`lock`)."""
+        removed = []
+        if self.snapshots_dir.is_dir():
+            for child in self.snapshots_dir.iterdir():
+                if child.name.startswith(_TMP_PREFIX):
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed.append(child.name)
+        return removed
+
+    def set_current(self, snapshot_id: int) -> None:
+        """Atomically point ``CURRENT`` at a complete snapshot."""
+        path = self.snapshots_dir / _name(snapshot_id)
+        read_manifest(path)  # refuse to publish anything unreadable
+        tmp = self.data_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+        with open(tmp, "w") as fh:
+            fh.write(_name(snapshot_id) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.data_dir / CURRENT)
+        _fsync_dir(self.data_dir)
+
+    def rollback(self, to: int | None = None) -> SnapshotInfo:
+        """Make ``to`` (default: the newest snapshot older than the current) current."""
+        with self.lock():
+            snaps = self.list()
+            current = self.current()
+            if to is None:
+                if current is None:
+                    raise SnapshotNotFoundError("nothing to roll back: there is no current snapshot")
+                older = [s for s in snaps if s.snapshot_id < current.snapshot_id]
+                if not older:
+                    raise SnapshotNotFoundError(
+                        f"nothing to roll back to: {current.name} is the oldest snapshot kept"
+                    )
+                to = older[-1].snapshot_id
+            target = self.get(to)
+            self.set_current(target.snapshot_id)
+            return self.get(to)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the ``keep`` newest snapshots; never the current one."""
+        if keep < 1:
+            raise ValueError(f"keep={keep} is out of range; allowed: keep >= 1")
+        current = self.current_name()
+        snaps = self.list()
+        doomed = [s for s in snaps[: max(len(snaps) - keep, 0)] if s.name != current]
+        for s in doomed:
+            shutil.rmtree(s.path, ignore_errors=True)
+        return [s.name for s in doomed]
+
+
+class SnapshotWriter:
+    """Builds one snapshot in a temporary folder; :meth:`commit` publishes it."""
+
+    def __init__(self, store: SnapshotStore, snapshot_id: int, tmp: Path) -> None:
+        self.store = store
+        self.snapshot_id = snapshot_id
+        self.path = tmp
+
+    def commit(self, manifest: dict[str, Any], *, publish: bool = True) -> SnapshotInfo:
+        """Write the manifest, fsync, rename into place and (by default) make it current."""
+        full = {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "snapshot_id": self.snapshot_id,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            **manifest,
+        }
+        (self.path / MANIFEST).write_text(json.dumps(full, indent=2, default=str))
+        _fsync_tree(self.path)
+        final = self.store.snapshots_dir / _name(self.snapshot_id)
+        os.rename(self.path, final)
+        _fsync_dir(self.store.snapshots_dir)
+        self.path = final
+        if publish:
+            self.store.set_current(self.snapshot_id)
+        return self.store.get(self.snapshot_id)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
