@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from .derived import derive_all
 from .errors import RejectedRowsError
 from .index import build_cell_index
 from .ingest import IngestResult, read_id_list, read_sources
@@ -33,7 +34,7 @@ __all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_mer
 LoadMode = Literal["replace", "upsert", "delete"]
 LOAD_MODES: tuple[str, ...] = ("replace", "upsert", "delete")
 Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; stages: read, merge, index, write, publish."""
+"""``progress(stage, done, total)``; stages: read, merge, index, write, derive, publish."""
 
 
 @dataclass
@@ -173,6 +174,9 @@ def load(
             write_merchant_table(table, writer.path / "merchants.parquet")
             index.to_directory(writer.path / "index")
             notify("write", 1, 1)
+            notify("derive", 0, 1)
+            derived = derive_all(table, writer.path / "derived", settings)
+            notify("derive", 1, 1)
             manifest = {
                 "mode": mode,
                 "parent": current.snapshot_id if current else None,
@@ -185,6 +189,7 @@ def load(
                 "sources": [vars(s) for s in ingest.sources] if ingest else [str(p) for p in paths],
                 "rejects_file": str(written_rejects) if written_rejects else None,
                 "index": {"resolution": index.resolution, "cells": len(index.cells)},
+                "derived": derived,
             }
             notify("publish", 0, 1)
             info = writer.commit(manifest)

@@ -1,0 +1,56 @@
+"""Load-time derivations stored inside a snapshot (word of mouth, districts…).
+
+A *deriver* computes something from the finished merchant table and writes it into its
+own folder ``SNAPSHOT/derived/<name>/``. Derivers run in registration order during a
+load, inside the snapshot's temporary folder, so their output is published atomically
+with the merchants. Each returns a small JSON-able dict that goes into the manifest.
+
+A deriver module registers itself with :func:`register` and is listed in
+:data:`DERIVER_MODULES`, which fixes the order (a later deriver may read an earlier
+one's folder through ``upstream``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .settings import Settings
+
+__all__ = ["DERIVER_MODULES", "Deriver", "derive_all", "register"]
+
+Deriver = Callable[[pa.Table, Path, Settings, Mapping[str, Path]], dict[str, Any]]
+"""``deriver(merchants, out_dir, settings, upstream) -> manifest info``."""
+
+# Modules whose import registers a deriver, in the order they must run.
+DERIVER_MODULES: tuple[str, ...] = ()
+
+_REGISTRY: dict[str, Deriver] = {}
+
+
+def register(name: str) -> Callable[[Deriver], Deriver]:
+    """Decorator: register ``fn`` as the deriver writing ``derived/<name>/``."""
+
+    def deco(fn: Deriver) -> Deriver:
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def derive_all(merchants: pa.Table, out_dir: Path, settings: Settings) -> dict[str, Any]:
+    """Run every registered deriver in order; return ``{name: manifest info}``."""
+    for module in DERIVER_MODULES:
+        importlib.import_module(module)
+    upstream: dict[str, Path] = {}
+    info: dict[str, Any] = {}
+    for name, fn in _REGISTRY.items():
+        target = out_dir / name
+        target.mkdir(parents=True, exist_ok=True)
+        info[name] = fn(merchants, target, settings, dict(upstream))
+        upstream[name] = target
+    return info
