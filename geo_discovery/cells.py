@@ -21,6 +21,7 @@ import math
 
 import h3.api.numpy_int as h3
 import numpy as np
+from h3 import H3BaseException
 from numpy.typing import NDArray
 
 from .distance import EARTH_RADIUS_M, latlng_to_xyz
@@ -33,6 +34,7 @@ __all__ = [
     "child_range",
     "choose_resolution",
     "grid_disk",
+    "grid_ring",
     "latlng_to_cell",
     "latlngs_to_cells",
     "str_to_cell",
@@ -65,6 +67,18 @@ def latlngs_to_cells(lat: NDArray, lng: NDArray, res: int) -> NDArray[np.uint64]
 def grid_disk(cell: int, k: int) -> NDArray[np.uint64]:
     """All cells within grid distance ``k`` (pentagon-safe)."""
     return np.asarray(h3.grid_disk(cell, k), dtype=np.uint64)
+
+
+def grid_ring(cell: int, k: int) -> NDArray[np.uint64]:
+    """Cells at grid distance exactly ``k``; an empty array when there are none.
+
+    Falls back to a difference of disks if h3 reports a pentagon distortion.
+    """
+    try:
+        return np.asarray(h3.grid_ring(cell, k), dtype=np.uint64)
+    except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
+        inner = grid_disk(cell, k - 1) if k > 0 else np.empty(0, dtype=np.uint64)
+        return np.setdiff1d(grid_disk(cell, k), inner)
 
 
 def child_range(cell: int, res: int) -> tuple[int, int]:

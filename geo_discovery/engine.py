@@ -86,7 +86,9 @@ class Results:
     def hits(self) -> list[Hit]:
         rows = self.table.take(pa.array(self.positions)).to_pylist()
         out = []
-        for pos, dist, row in zip(self.positions.tolist(), self.distances_m.tolist(), rows, strict=True):
+        for pos, dist, row in zip(
+            self.positions.tolist(), self.distances_m.tolist(), rows, strict=True
+        ):
             extra = {k: _jsonable(row.get(k)) for k in _HIT_EXTRA}
             out.append(
                 Hit(
@@ -106,7 +108,10 @@ class Results:
         return [h.to_dict() for h in self.hits]
 
     def to_geojson(self) -> dict[str, Any]:
-        return {"type": "FeatureCollection", "features": [h.to_geojson_feature() for h in self.hits]}
+        return {
+            "type": "FeatureCollection",
+            "features": [h.to_geojson_feature() for h in self.hits],
+        }
 
     def to_frame(self) -> pd.DataFrame:
         frame = self.table.take(pa.array(self.positions)).to_pandas()
@@ -147,7 +152,9 @@ class DiscoveryEngine:
         self.snapshot = snapshot
         self.settings = settings or get_settings()
         cat = pc.dictionary_encode(merchants.column("category")).combine_chunks()
-        self._category_codes = np.asarray(cat.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+        self._category_codes = np.asarray(
+            cat.indices.to_numpy(zero_copy_only=False), dtype=np.int32
+        )
         self._category_vocab: list[str] = [str(x) for x in cat.dictionary.to_pylist()]
         self._id_to_row: dict[str, int] | None = None
         self._mask_cache = lru_cache(maxsize=256)(self._build_category_mask)
@@ -282,7 +289,9 @@ class DiscoveryEngine:
             self._id_to_row = {str(m): i for i, m in enumerate(ids)}
         row = self._id_to_row.get(str(merchant_id))
         if row is None:
-            raise MerchantNotFoundError(f"merchant_id={merchant_id!r} is not in snapshot {self.version}")
+            raise MerchantNotFoundError(
+                f"merchant_id={merchant_id!r} is not in snapshot {self.version}"
+            )
         rec = {k: _jsonable(v) for k, v in self.merchants.slice(row, 1).to_pylist()[0].items()}
         rec["attributes"] = json.loads(rec["attributes"]) if rec.get("attributes") else {}
         return rec
@@ -294,7 +303,7 @@ class DiscoveryEngine:
         lng = t.column("lng").to_numpy()
         top = pd.Series(self._category_vocab).str.split("/").str[0]
         per_code = np.bincount(self._category_codes, minlength=len(self._category_vocab))
-        by_top = pd.Series(per_code).groupby(top.values).sum().sort_values(ascending=False)
+        by_top = pd.Series(per_code).groupby(top.to_numpy()).sum().sort_values(ascending=False)
         sources = pd.Series(t.column("source").to_pylist()).value_counts()
         return {
             "snapshot": self.version,
@@ -403,19 +412,14 @@ class DiscoveryEngine:
         exc = _normalise_categories(exclude_categories, "exclude_categories")
         if not inc and not exc:
             return None
-        return self._mask_cache(inc, exc)  # type: ignore[no-any-return]
+        return self._mask_cache(inc, exc)
 
-    def _build_category_mask(
-        self, inc: tuple[str, ...], exc: tuple[str, ...]
-    ) -> NDArray[np.bool_]:
+    def _build_category_mask(self, inc: tuple[str, ...], exc: tuple[str, ...]) -> NDArray[np.bool_]:
         def matches(cat: str, prefixes: tuple[str, ...]) -> bool:
             return any(cat == p or cat.startswith(p + "/") for p in prefixes)
 
         allowed = np.array(
-            [
-                (not inc or matches(c, inc)) and not matches(c, exc)
-                for c in self._category_vocab
-            ],
+            [(not inc or matches(c, inc)) and not matches(c, exc) for c in self._category_vocab],
             dtype=bool,
         )
         mask = allowed[self._category_codes] if len(allowed) else np.zeros(0, dtype=bool)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +173,7 @@ class CellIndex:
     def within_bounds_and(
         self,
         bbox: BBox,
-        predicate: object,
+        predicate: Callable[[NDArray, NDArray], NDArray[np.bool_]],
         *,
         origin: tuple[float, float],
         mask: NDArray[np.bool_] | None = None,
@@ -189,7 +190,7 @@ class CellIndex:
         keep = _in_bbox(lat, lng, bbox)
         idx, lat, lng = idx[keep], lat[keep], lng[keep]
         if len(idx):
-            idx = idx[np.asarray(predicate(lat, lng), dtype=bool)]  # type: ignore[operator]
+            idx = idx[np.asarray(predicate(lat, lng), dtype=np.bool_)]
         return self._by_origin(idx, origin, mask)
 
     # --------------------------------------------------------------- internals
@@ -218,32 +219,31 @@ class CellIndex:
         res = max(self.resolution - coarsen, 0)
         while True:
             origin = h3cells.latlng_to_cell(lat, lng, res)
-            inner = np.empty(0, dtype=np.uint64)
+            ring = np.array([origin], dtype=np.uint64)
             parts_i: list[NDArray[np.int64]] = []
             parts_c: list[NDArray[np.float64]] = []
             have = 0
             max_rings = _MAX_RINGS if res > 0 else 64
             for m in range(max_rings + 1):
-                disk = h3cells.grid_disk(origin, m)
-                ring = np.setdiff1d(disk, inner, assume_unique=True)
                 idx = self._gather(self._cell_slots(ring, res))
                 if len(idx):
                     c2 = ((self.xyz[idx] - q) ** 2).sum(axis=1)
                     keep = c2 <= max_c2
                     if mask is not None:
                         keep &= mask[self.positions[idx]]
-                    parts_i.append(idx[keep])
-                    parts_c.append(c2[keep])
-                    have += int(keep.sum())
-                fence = np.setdiff1d(h3cells.grid_disk(origin, m + 1), disk, assume_unique=True)
-                rho_c2 = self._fence_c2(q, fence)
+                    if not keep.all():
+                        idx, c2 = idx[keep], c2[keep]
+                    parts_i.append(idx)
+                    parts_c.append(c2)
+                    have += len(idx)
+                ring = h3cells.grid_ring(origin, m + 1)  # the fence, and the next ring
+                rho_c2 = self._fence_c2(q, ring)
                 if rho_c2 > max_c2:
                     return _cat(parts_i, parts_c)
                 if k is not None and have >= k:
-                    all_c = np.concatenate(parts_c)
-                    if int((all_c < rho_c2).sum()) >= k:
+                    all_c = parts_c[0] if len(parts_c) == 1 else np.concatenate(parts_c)
+                    if int(np.count_nonzero(all_c < rho_c2)) >= k:
                         return _cat(parts_i, parts_c)
-                inner = disk
             if res == 0:  # pragma: no cover - 64 rings at res 0 span the globe many times
                 raise AssertionError("ring search did not terminate at resolution 0")
             res = max(res - 2, 0)

@@ -25,7 +25,9 @@ def _finite(name: str, value: Any) -> float:
             else:
                 raise TypeError
         except TypeError:
-            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}") from None
+            raise TypeError(
+                f"{name} must be a number, got {type(value).__name__} {value!r}"
+            ) from None
     value = float(value)
     if not math.isfinite(value):
         raise InvalidQueryError(f"{name}={value!r} is not a finite number")

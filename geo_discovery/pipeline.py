@@ -56,7 +56,11 @@ class LoadReport:
 def write_merchant_table(table: pa.Table, path: Path) -> None:
     """Write the merchant table as GeoParquet 1.1 (WKB points in ``geometry``, CRS84)."""
     points = shapely.points(table.column("lng").to_numpy(), table.column("lat").to_numpy())
-    geom = pa.array(shapely.to_wkb(points), type=pa.binary()) if len(table) else pa.array([], pa.binary())
+    geom = (
+        pa.array(shapely.to_wkb(points), type=pa.binary())
+        if len(table)
+        else pa.array([], pa.binary())
+    )
     out = table.append_column("geometry", geom)
     geo = {
         "version": "1.1.0",
@@ -131,7 +135,11 @@ def load(
         rows_read = len(delete_ids) + len(rejects)
     else:
         ingest = read_sources(
-            paths, profile=profile, mapping=mapping, expected_bbox=expected_bbox, progress=read_progress
+            paths,
+            profile=profile,
+            mapping=mapping,
+            expected_bbox=expected_bbox,
+            progress=read_progress,
         )
         rejects = ingest.rejects
         rows_read = ingest.rows_read
@@ -260,8 +268,5 @@ def _summary(rejects: pd.DataFrame) -> pd.DataFrame:
     if len(rejects) == 0:
         return pd.DataFrame(columns=["source_file", "reason", "rows"])
     return (
-        rejects.groupby(["source_file", "reason"], dropna=False)
-        .size()
-        .rename("rows")
-        .reset_index()
+        rejects.groupby(["source_file", "reason"], dropna=False).size().rename("rows").reset_index()
     )

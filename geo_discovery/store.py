@@ -21,6 +21,7 @@ that fails or is killed at any point leaves the previous snapshot current and re
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import json
@@ -151,7 +152,7 @@ class SnapshotStore:
         path = self.snapshots_dir / name
         return SnapshotInfo(int(name), path, read_manifest(path), is_current=True)
 
-    def list(self) -> list[SnapshotInfo]:
+    def list(self) -> builtins.list[SnapshotInfo]:
         """Every complete snapshot, oldest first (in-progress temporaries are skipped)."""
         if not self.snapshots_dir.is_dir():
             return []
@@ -203,7 +204,7 @@ class SnapshotStore:
         tmp.mkdir()
         return SnapshotWriter(self, snapshot_id, tmp)
 
-    def remove_temporaries(self) -> list[str]:
+    def remove_temporaries(self) -> builtins.list[str]:
         """Delete leftovers of failed or killed loads (only safe under :meth:`lock`)."""
         removed = []
         if self.snapshots_dir.is_dir():
@@ -232,7 +233,9 @@ class SnapshotStore:
             current = self.current()
             if to is None:
                 if current is None:
-                    raise SnapshotNotFoundError("nothing to roll back: there is no current snapshot")
+                    raise SnapshotNotFoundError(
+                        "nothing to roll back: there is no current snapshot"
+                    )
                 older = [s for s in snaps if s.snapshot_id < current.snapshot_id]
                 if not older:
                     raise SnapshotNotFoundError(
@@ -243,7 +246,7 @@ class SnapshotStore:
             self.set_current(target.snapshot_id)
             return self.get(to)
 
-    def prune(self, keep: int) -> list[str]:
+    def prune(self, keep: int) -> builtins.list[str]:
         """Delete all but the ``keep`` newest snapshots; never the current one."""
         if keep < 1:
             raise ValueError(f"keep={keep} is out of range; allowed: keep >= 1")
