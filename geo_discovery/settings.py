@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default_data_dir", "get_settings"]
@@ -70,6 +70,64 @@ class Settings(BaseSettings):
         ge=1,
         description="Retention: how many most recent snapshots a load keeps (the current "
         "one is never deleted).",
+    )
+
+    # ---------------------------------------------------------------- query API (api/)
+    api_default_limit: int = Field(
+        default=20,
+        ge=1,
+        description="API: results returned by /v1/merchants/nearby when no limit is given "
+        "(the largest limit allowed is max_k).",
+    )
+    api_default_search_limit: int = Field(
+        default=100,
+        ge=1,
+        description="API: results returned by /v1/merchants/search (bbox or polygon) when no "
+        "limit is given (the largest allowed is max_k).",
+    )
+    api_max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1_024,
+        description="API: largest request body accepted (bytes); larger bodies get 413.",
+    )
+    api_max_aggregate_cells: int = Field(
+        default=20_000,
+        ge=1,
+        description="API: most H3 bins /v1/aggregate returns; a bbox and resolution that "
+        "would give more get 422 (ask for a coarser resolution or a smaller bbox).",
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description='API: browser origins allowed by CORS, as a JSON list (e.g. '
+        '\'["https://map.example.com"]\' or \'["*"]\'); empty disables CORS.',
+    )
+    api_admin_key: SecretStr | None = Field(
+        default=None,
+        description="API: key that POST /v1/admin/reload requires in the X-API-Key header; "
+        "unset disables the admin endpoints (403).",
+    )
+    api_reload_interval_ms: int = Field(
+        default=1_000,
+        ge=0,
+        description="API: how often (milliseconds) the server checks the data dir's CURRENT "
+        "pointer and swaps to a newly published snapshot; 0 turns the check off (use "
+        "POST /v1/admin/reload).",
+    )
+    api_cache_max_age_s: int = Field(
+        default=60,
+        ge=0,
+        description="API: Cache-Control max-age (seconds) on query responses; their ETag is "
+        "the snapshot version, so clients revalidate cheaply with If-None-Match.",
+    )
+    api_gzip_min_bytes: int = Field(
+        default=1_024,
+        ge=0,
+        description="API: responses at least this large are gzip-compressed when the client "
+        "accepts it.",
+    )
+    api_access_log: bool = Field(
+        default=False,
+        description="API: log every request (uvicorn access log) in `geo-discovery serve`.",
     )
 
 
