@@ -238,7 +238,7 @@ class CellIndex:
                     have += len(idx)
                 ring = h3cells.grid_ring(origin, m + 1)  # the fence, and the next ring
                 rho_c2 = self._fence_c2(q, ring)
-                if rho_c2 > max_c2:
+                if rho_c2 > max_c2 or len(ring) == 0:  # no fence: the whole globe was visited
                     return _cat(parts_i, parts_c)
                 if k is not None and have >= k:
                     all_c = parts_c[0] if len(parts_c) == 1 else np.concatenate(parts_c)
