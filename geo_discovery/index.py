@@ -315,15 +315,18 @@ class CellIndex:
         """Order by (distance, merchant_id), keep ``k``; return table rows and metres."""
         if len(idx) == 0:
             return _EMPTY_I, _EMPTY_F
+        # Rank by the metres we report: squared chords a few ulps apart (one place given
+        # as two longitudes: a pole, or lng -180 / 180) map to the same distance_m, and
+        # those ties must break by merchant_id too.
+        dist = chord2_to_m(c2)
         if k is not None and len(idx) > k:
-            kth = np.partition(c2, k - 1)[k - 1]
-            keep = c2 <= kth  # keeps every tie at the boundary
-            idx, c2 = idx[keep], c2[keep]
-        order = np.lexsort((self.rank[idx], c2))
+            kth = np.partition(dist, k - 1)[k - 1]
+            keep = dist <= kth  # keeps every tie at the boundary
+            idx, dist = idx[keep], dist[keep]
+        order = np.lexsort((self.rank[idx], dist))
         if k is not None:
             order = order[:k]
-        idx, c2 = idx[order], c2[order]
-        return np.asarray(self.positions[idx], dtype=np.int64), chord2_to_m(c2)
+        return np.asarray(self.positions[idx[order]], dtype=np.int64), dist[order]
 
 
 def _cat(
