@@ -1,0 +1,187 @@
+"""Staged profile output → canonical columns, with every row problem collected.
+
+:func:`build_canonical` is the one place where ids are formed, names and coordinates
+checked, and typed canonical fields parsed and range-checked, for every profile alike.
+Checks run in this order, so a reason lists read problems first: read (field count,
+encoding, CSV syntax, geometry) → id → name → coordinates → the profile's own fields
+(price, square footage …) → typed canonical fields. Rows with a structural problem
+(wrong field count, CSV syntax) get no content checks: their cells are misaligned.
+
+Range rules: ``price_level`` 1–4; ``rating`` 0 to its ``rating_scale``;
+``rating_scale`` >= 1; ``review_count``, ``reviews_per_month`` and ``attractiveness``
+>= 0. Unknown ``category`` is ``"unknown"``, unknown ``status`` is ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ..models import BBox
+from ..schema import empty_frame
+from .profiles import Profile
+from .readers import RawTable
+from .staging import Staged
+from .taxonomy import UNKNOWN_CATEGORY
+from .validate import (
+    Problems,
+    check_coordinates,
+    check_range,
+    parse_date,
+    parse_float,
+    parse_int,
+)
+
+__all__ = ["attributes_json", "build_canonical", "row_hash"]
+
+_FLOAT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "rating_scale": (1.0, None),
+    "rating": (0.0, None),
+    "reviews_per_month": (0.0, None),
+    "inspection_score": (None, None),
+    "attractiveness": (0.0, None),
+}
+_INT_RANGES: dict[str, tuple[int | None, int | None]] = {
+    "price_level": (1, 4),
+    "review_count": (0, None),
+}
+_DATES = ("first_review", "last_review")
+_TEXTS = ("address", "phone", "website", "opening_hours", "quality_grade", "brand")
+
+
+def row_hash(raw: RawTable) -> pd.Series:
+    """Stable id for sources without one: SHA-1 (16 hex) of the normalised row.
+
+    Normalised: columns in sorted order, cells stripped, lower-cased, whitespace
+    collapsed, joined with ``\\x1f``; the geometry's WKT is included for geo formats.
+    """
+    frame = raw.frame
+    parts = [
+        frame[c].str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
+        for c in sorted(frame.columns)
+    ]
+    if raw.geometry_wkt is not None:
+        parts.append(pd.Series(raw.geometry_wkt, index=frame.index).fillna("").astype("str"))
+    if not parts:
+        return pd.Series("", index=frame.index, dtype="str")
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "\x1f" + part
+    digests = [
+        hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        for text in joined.tolist()
+    ]
+    return pd.Series(digests, index=frame.index, dtype="str")
+
+
+def _text(series: pd.Series | None, n: int) -> pd.Series:
+    if series is None:
+        return pd.Series("", index=pd.RangeIndex(n), dtype="str")
+    text = pd.Series(series).reset_index(drop=True).astype("str").fillna("")
+    return text.str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+def _nullable(text: pd.Series) -> pd.Series:
+    return text.astype(object).where((text != "") & text.notna(), None)
+
+
+def build_canonical(
+    raw: RawTable, staged: Staged, profile: Profile, bbox: BBox | None
+) -> tuple[pd.DataFrame, Problems]:
+    """All rows of one file in canonical columns (``attributes`` left empty) + problems.
+
+    Values of rejected rows are best effort (NaN where unparseable); callers keep only
+    rows without problems.
+    """
+    n = len(raw)
+    skip = raw.structural
+    problems = Problems(n)
+    problems.extend(raw.problems)
+    out: dict[str, Any] = {}
+
+    prefix = profile.id_prefix if staged.id_prefix is None else staged.id_prefix
+    if staged.source_id is None:
+        source_id = row_hash(raw).reset_index(drop=True)
+    else:
+        source_id = _text(staged.source_id, n)
+        problems.add((source_id == "").to_numpy() & ~skip, "empty source id")
+    merchant_id = (prefix + ":" + source_id) if prefix else source_id
+    out["merchant_id"] = _nullable(merchant_id.where(source_id != "", ""))
+
+    name = _text(staged.values.get("name"), n)
+    problems.add((name == "").to_numpy() & ~skip, "empty name")
+    out["name"] = name.astype(object)
+
+    if raw.lat is not None and raw.lng is not None:
+        lat, lng = raw.lat.astype(np.float64), raw.lng.astype(np.float64)
+    else:
+        assert staged.lat is not None and staged.lng is not None
+        lat = parse_float(staged.lat, "lat", problems, required=True, skip=skip)
+        lng = parse_float(staged.lng, "lng", problems, required=True, skip=skip)
+    check_coordinates(lat, lng, problems, bbox, skip=skip)
+    out["lat"], out["lng"] = lat, lng
+
+    problems.extend(staged.problems)
+    values = staged.values
+    category = _text(values.get("category"), n)
+    out["category"] = category.where(category != "", UNKNOWN_CATEGORY).astype(object)
+    for col in _TEXTS:
+        out[col] = _nullable(_text(values.get(col), n))
+    status = _text(values.get("status"), n)
+    out["status"] = status.where(status.isin(["open", "closed"]), "unknown").astype(object)
+    _typed(values, out, problems, skip, n)
+    out["source"] = profile.source_name
+    out["source_file"] = raw.path.name
+    out["source_line"] = pd.array(raw.source_line, dtype="Int64")
+    out["attributes"] = None
+
+    template = empty_frame()
+    frame = pd.DataFrame(out, index=pd.RangeIndex(n))
+    frame = frame.loc[:, list(template.columns)]
+    return frame.astype(template.dtypes.to_dict()), problems
+
+
+def _typed(
+    values: dict[str, pd.Series],
+    out: dict[str, Any],
+    problems: Problems,
+    skip: np.ndarray,
+    n: int,
+) -> None:
+    for col, (low, high) in _FLOAT_RANGES.items():
+        if col not in values:
+            out[col] = np.full(n, np.nan)
+            continue
+        arr = parse_float(values[col].reset_index(drop=True), col, problems, skip=skip)
+        upper: Any = high
+        if col == "rating":
+            upper = out["rating_scale"]
+        bad = check_range(arr, col, problems, low, upper, skip=skip)
+        out[col] = np.where(bad, np.nan, arr)
+    for col, (lo, hi) in _INT_RANGES.items():
+        if col not in values:
+            out[col] = pd.array([pd.NA] * n, dtype="Int64")
+            continue
+        ints = parse_int(values[col].reset_index(drop=True), col, problems, skip=skip)
+        bad = check_range(ints, col, problems, lo, hi, skip=skip)
+        out[col] = ints.mask(bad).array
+    for col in _DATES:
+        if col not in values:
+            out[col] = pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype="datetime64[s]")
+            continue
+        out[col] = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip)
+
+
+def attributes_json(raw: RawTable, positions: np.ndarray) -> list[str]:
+    """The untouched source rows at ``positions`` as JSON objects of strings."""
+    names = [str(c) for c in raw.frame.columns]
+    subset = raw.frame.take(positions)
+    cols = [subset[c].tolist() for c in names]
+    return [
+        orjson.dumps(dict(zip(names, vals, strict=True))).decode()
+        for vals in zip(*cols, strict=True)
+    ]

@@ -1,0 +1,138 @@
+"""The ``generic`` profile: recognise id/name/lat/lng-like columns in any table.
+
+Also :func:`stage_columns`, which stages a file from a ``canonical → source column``
+mapping; the declarative mappings (:mod:`geo_discovery.ingest.mapping`) use it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..errors import IngestError
+from .readers import RawTable
+from .staging import Staged, column, rating_columns
+from .taxonomy import map_unique, path_from_text, slugify
+from .validate import Problems, parse_float
+
+__all__ = [
+    "CATEGORY_ALIASES",
+    "ID_ALIASES",
+    "LAT_ALIASES",
+    "LNG_ALIASES",
+    "NAME_ALIASES",
+    "PASSTHROUGH",
+    "build_generic",
+    "find_column",
+    "generic_mapping",
+    "stage_columns",
+]
+
+ID_ALIASES = ("merchant_id", "id", "place_id", "poi_id", "business_id", "uid", "uuid", "fid")
+NAME_ALIASES = ("name", "title", "business_name", "dba_name", "display_name")
+LAT_ALIASES = ("lat", "latitude", "y")
+LNG_ALIASES = ("lng", "lon", "long", "longitude", "x")
+CATEGORY_ALIASES = ("category", "categories", "type", "kind")
+#: Canonical columns a generic file may carry under their own names.
+PASSTHROUGH = (
+    "address", "phone", "website", "price_level", "opening_hours", "status", "rating",
+    "rating_scale", "review_count", "reviews_per_month", "first_review", "last_review",
+    "quality_grade", "inspection_score", "attractiveness", "brand",
+)
+
+
+def find_column(columns: Iterable[str], aliases: Iterable[str]) -> str | None:
+    """The first header column equal (case-insensitively) to one of ``aliases``."""
+    lower = {c.strip().lower(): c for c in reversed(list(columns))}
+    for alias in aliases:
+        if alias in lower:
+            return lower[alias]
+    return None
+
+
+def stage_columns(
+    raw: RawTable,
+    mapping: dict[str, str],
+    rating_scale: float | None,
+    id_prefix: str | None = None,
+) -> Staged:
+    """Stage a file from a ``canonical name → source column`` mapping (generic, mapping)."""
+    problems = Problems(len(raw))
+    values: dict[str, pd.Series] = {}
+    for canon, source in mapping.items():
+        if canon in {"merchant_id", "lat", "lng"}:
+            continue
+        values[canon] = column(raw, source)
+    if "category" in values:
+        values["category"] = map_unique(values["category"], path_from_text)
+    if "status" in values:
+        values["status"] = map_unique(values["status"], _status_word)
+    if "rating" in mapping and "rating_scale" not in mapping:
+        rating = parse_float(values.pop("rating"), "rating", problems, skip=raw.structural)
+        values.update(rating_columns(rating, rating_scale))
+    id_col = mapping.get("merchant_id")
+    return Staged(
+        source_id=None if id_col is None else column(raw, id_col),
+        lat=column(raw, mapping["lat"]) if "lat" in mapping else None,
+        lng=column(raw, mapping["lng"]) if "lng" in mapping else None,
+        values=values,
+        problems=problems,
+        id_prefix=id_prefix,
+    )
+
+
+_STATUS_WORDS = {
+    "open": "open", "opened": "open", "active": "open", "operational": "open",
+    "true": "open", "yes": "open", "1": "open",
+    "closed": "closed", "inactive": "closed", "permanently_closed": "closed",
+    "false": "closed", "no": "closed", "0": "closed",
+}
+
+
+def _status_word(text: str) -> str:
+    return _STATUS_WORDS.get(slugify(text), "unknown")
+
+
+def generic_mapping(raw: RawTable) -> dict[str, str]:
+    """Auto-detected ``canonical → source column`` mapping for the generic profile."""
+    cols = raw.columns
+    found: dict[str, str] = {}
+    for canon, aliases in (("merchant_id", ID_ALIASES), ("name", NAME_ALIASES),
+                           ("lat", LAT_ALIASES), ("lng", LNG_ALIASES),
+                           ("category", CATEGORY_ALIASES)):
+        hit = find_column(cols, aliases)
+        if hit is not None:
+            found[canon] = hit
+    for canon in PASSTHROUGH:
+        hit = find_column(cols, [canon])
+        if hit is not None:
+            found[canon] = hit
+    if raw.lat is None and not {"lat", "lng"} <= found.keys():
+        raise IngestError(
+            f"{raw.path}: missing lat/lng columns; expected one of {list(LAT_ALIASES)} and "
+            f"one of {list(LNG_ALIASES)} (or a point geometry); header is {cols[:20]}"
+        )
+    if "name" not in found:
+        raise IngestError(
+            f"{raw.path}: no name column; expected one of {list(NAME_ALIASES)} "
+            f"(or use a mapping file); header is {cols[:20]}"
+        )
+    return found
+
+
+def build_generic(raw: RawTable) -> Staged:
+    """Anything with recognisable columns (the fallback when no signature matches).
+
+    Columns are found case-insensitively: id from ``merchant_id, id, place_id, poi_id,
+    business_id, uid, uuid, fid``; name from ``name, title, business_name, dba_name,
+    display_name``; coordinates from ``lat/latitude/y`` and ``lng/lon/long/longitude/x``
+    (or a point geometry); category from ``category, categories, type, kind`` (free
+    text split on ``/`` or ``>``); and any column named like a canonical one
+    (``address``, ``rating``, ``review_count`` …). Id: ``generic:<id>``; a
+    ``merchant_id`` column is used as is; without an id column, a hash of the row.
+    ``rating_scale``, when not a column, is inferred per file (100 if any rating > 5).
+    """
+    mapping = generic_mapping(raw)
+    verbatim = mapping.get("merchant_id", "").strip().lower() == "merchant_id"
+    return stage_columns(raw, mapping, None, "" if verbatim else None)

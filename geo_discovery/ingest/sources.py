@@ -1,0 +1,273 @@
+"""The ingest entry points: :func:`read_sources` and :func:`read_id_list`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import IngestError, ProfileError
+from ..models import BBox
+from ..schema import empty_frame
+from .canonical import attributes_json, build_canonical
+from .mapping import profile_from_mapping
+from .profiles import Profile, detect_profile, get_profile
+from .readers import RawTable, file_sha256, read_lines, read_raw
+from .result import REJECT_COLUMNS, IngestResult, SourceReport, empty_rejects
+from .validate import Problems, duplicate_problems
+
+__all__ = ["read_id_list", "read_sources"]
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class _FileResult:
+    raw: RawTable
+    profile: Profile
+    frame: pd.DataFrame
+    reasons: np.ndarray
+    sha256: str
+    size: int
+
+
+def _resolve_profile(
+    profile: str | None, mapping: str | Path | Mapping[str, Any] | None
+) -> Profile | None:
+    if mapping is not None:
+        if profile not in (None, "auto", "mapping"):
+            raise ProfileError(
+                f"profile {profile!r} and a mapping were both given; use one of them"
+            )
+        return profile_from_mapping(mapping)
+    if profile in (None, "auto"):
+        return None
+    if profile == "mapping":
+        raise ProfileError("profile 'mapping' needs a mapping (a JSON/TOML file or a dict)")
+    return get_profile(profile)
+
+
+def _as_paths(paths: Sequence[str | Path] | str | Path) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        return [Path(paths)]
+    out = [Path(p) for p in paths]
+    if not out:
+        raise IngestError("no input files given; expected at least one path")
+    return out
+
+
+def read_sources(
+    paths: Sequence[str | Path],
+    *,
+    profile: str | None = None,
+    mapping: str | Path | Mapping[str, Any] | None = None,
+    expected_bbox: BBox | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """Read, map and validate files into one canonical merchant table plus rejects.
+
+    Parameters
+    ----------
+    paths
+        Input files (CSV plain/.gz/.zip, GeoJSON, GeoPackage, Shapefile, (Geo)Parquet).
+    profile
+        A built-in profile name (:func:`~geo_discovery.ingest.list_profiles`); ``None``
+        or ``"auto"`` detects one per file from its header.
+    mapping
+        A declarative column mapping (JSON/TOML file or dict), used for every file.
+    expected_bbox
+        Rows outside this box are rejected; overrides a profile's default box.
+    progress
+        Called with ``(bytes_done, bytes_total)`` over all files as they are read.
+
+    Returns
+    -------
+    IngestResult
+        Loaded rows (unique ``merchant_id``: the first occurrence over all files wins),
+        rejects with reasons, and a :class:`SourceReport` per file.
+
+    Raises
+    ------
+    IngestError
+        A whole file is unreadable (missing, unknown format, truncated archive, no
+        header, no coordinate columns).
+    ProfileError
+        Unknown profile or malformed mapping.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "shops.csv").write_text("id,name,lat,lng\\n1,Deli,40.7,-73.9\\n2,,91,100\\n")
+    >>> r = read_sources([d / "shops.csv"])
+    >>> r.rows_read, r.rows_loaded, r.merchants.merchant_id.tolist()
+    (2, 1, ['generic:1'])
+    >>> r.rejects.reason.tolist()
+    ['empty name; lat 91 is out of range; allowed -90 <= lat <= 90']
+    """
+    files = _as_paths(paths)
+    fixed = _resolve_profile(profile, mapping)
+    sizes = []
+    for path in files:
+        try:
+            if not path.is_file():
+                raise IngestError(f"{path}: no such file; expected a readable data file")
+            sizes.append(path.stat().st_size)
+        except OSError as exc:
+            raise IngestError(f"{path}: cannot read file ({exc})") from None
+    total = sum(sizes)
+    done = 0
+    results: list[_FileResult] = []
+    for path, size in zip(files, sizes, strict=True):
+        raw = read_raw(path, _file_progress(progress, done, size, total))
+        chosen = fixed or detect_profile(raw.columns)
+        staged = chosen.stage(raw)
+        bbox = expected_bbox if expected_bbox is not None else chosen.expected_bbox
+        frame, problems = build_canonical(raw, staged, chosen, bbox)
+        results.append(_FileResult(raw, chosen, frame, problems.reasons(), file_sha256(path),
+                                   size))
+        done += size
+        if progress is not None:
+            progress(done, total)
+    return _assemble(results)
+
+
+def _file_progress(
+    progress: ProgressCallback | None, base: int, size: int, total: int
+) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    report = progress
+
+    def tick(nbytes: int) -> None:
+        report(base + min(nbytes, size), total)
+
+    return tick
+
+
+def _assemble(results: list[_FileResult]) -> IngestResult:
+    if not results:
+        return IngestResult(empty_frame(), empty_rejects(), [])
+    frames = [r.frame for r in results]
+    everything = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    reasons = np.concatenate([r.reasons for r in results])
+    otherwise_ok = np.array([r is None for r in reasons], dtype=bool)
+    dup, dup_messages = duplicate_problems(
+        everything["merchant_id"], everything["source_file"], everything["source_line"],
+        otherwise_ok,
+    )
+    for i in np.flatnonzero(dup):
+        reasons[i] = dup_messages[i] if reasons[i] is None else f"{reasons[i]}; {dup_messages[i]}"
+    rejected = np.array([r is not None for r in reasons], dtype=bool)
+
+    merchants_parts, reject_parts, reports = [], [], []
+    offset = 0
+    for r in results:
+        n = len(r.frame)
+        rej = rejected[offset : offset + n]
+        keep_pos = np.flatnonzero(~rej)
+        bad_pos = np.flatnonzero(rej)
+        kept = r.frame.take(keep_pos)
+        kept["attributes"] = pd.Series(attributes_json(r.raw, keep_pos), index=kept.index,
+                                       dtype=object)
+        merchants_parts.append(kept)
+        reject_parts.append(
+            pd.DataFrame(
+                {
+                    "source_file": pd.Series(r.frame["source_file"].to_numpy()[bad_pos],
+                                             dtype=object),
+                    "source_line": pd.array(r.raw.source_line[bad_pos], dtype="Int64"),
+                    "merchant_id": pd.Series(r.frame["merchant_id"].to_numpy()[bad_pos],
+                                             dtype=object),
+                    "reason": pd.Series(reasons[offset : offset + n][bad_pos], dtype=object),
+                    "raw": pd.Series(r.raw.raw_text(bad_pos), dtype=object),
+                }
+            )
+        )
+        reports.append(
+            SourceReport(
+                path=str(r.raw.path), sha256=r.sha256, bytes=r.size, profile=r.profile.name,
+                rows_read=n, rows_loaded=len(keep_pos), rows_rejected=len(bad_pos),
+            )
+        )
+        offset += n
+    merchants = pd.concat(merchants_parts, ignore_index=True)
+    merchants = merchants.astype(empty_frame().dtypes.to_dict())
+    rejects = pd.concat(reject_parts, ignore_index=True).loc[:, list(REJECT_COLUMNS)]
+    rejects = rejects.astype(empty_rejects().dtypes.to_dict())
+    return IngestResult(merchants=merchants, rejects=rejects, sources=reports)
+
+
+_MERCHANT_ID = re.compile(r"^[^\s:]+:\S(?:.*\S)?$")
+
+
+def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
+    """Merchant ids to delete: a ``merchant_id`` column, or one id per line.
+
+    A file whose first line has a ``merchant_id`` column is read as CSV (any delimiter,
+    encoding or compression that :func:`read_sources` accepts); otherwise every
+    non-blank line is one id. Ids look like ``<source>:<id>``. Bad lines (empty id,
+    no ``source:`` prefix, undecodable bytes, repeated id) go to the rejects frame
+    (columns as :attr:`IngestResult.rejects`); the returned ids are unique, in file order.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "gone.txt"
+    >>> _ = p.write_text("osm:node/1\\n\\nnot an id\\nosm:node/1\\n")
+    >>> ids, rejects = read_id_list(p)
+    >>> ids, rejects.source_line.tolist()
+    (['osm:node/1'], [3, 4])
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise IngestError(f"{file}: no such file; expected a list of merchant ids")
+    raw = _read_id_table(file)
+    n = len(raw)
+    problems = Problems(n)
+    problems.extend(raw.problems)
+    ids = raw.frame["merchant_id"].str.strip()
+    skip = raw.structural
+    empty = (ids == "").to_numpy()
+    problems.add(empty & ~skip, "empty merchant_id")
+    malformed = ~empty & ~ids.str.match(_MERCHANT_ID).to_numpy(dtype=bool) & ~skip
+    shown = ids.to_numpy(dtype=object)
+    problems.add(malformed, lambda idx: [f"{shown[i]!r} is not a merchant_id; expected "
+                                         "'<source>:<id>'" for i in idx])
+    reasons = problems.reasons()
+    ok = np.array([r is None for r in reasons], dtype=bool)
+    id_series = pd.Series(shown, dtype=object).mask(empty, None)
+    files = pd.Series([file.name] * n, dtype=object)
+    lines = pd.Series(raw.source_line, dtype="Int64")
+    dup, messages = duplicate_problems(id_series, files, lines, ok)
+    for i in np.flatnonzero(dup):
+        reasons[i] = messages[i] if reasons[i] is None else f"{reasons[i]}; {messages[i]}"
+    bad = np.array([r is not None for r in reasons], dtype=bool)
+    bad_pos = np.flatnonzero(bad)
+    rejects = pd.DataFrame(
+        {
+            "source_file": files.iloc[bad_pos].to_numpy(),
+            "source_line": lines.iloc[bad_pos].array,
+            "merchant_id": id_series.iloc[bad_pos].to_numpy(),
+            "reason": reasons[bad_pos],
+            "raw": raw.raw_text(bad_pos),
+        }
+    ).astype(empty_rejects().dtypes.to_dict())
+    return [str(x) for x in shown[~bad]], rejects
+
+
+def _read_id_table(file: Path) -> RawTable:
+    try:
+        raw = read_raw(file)
+    except IngestError as exc:
+        if "looks like data" not in str(exc) and "no header" not in str(exc):
+            raise
+        raw = None
+    if raw is not None and "merchant_id" in raw.columns:
+        return raw
+    return read_lines(file, column="merchant_id")

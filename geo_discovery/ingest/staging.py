@@ -1,0 +1,83 @@
+"""Staging: what a profile hands to validation, and helpers shared by every profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .readers import RawTable
+from .validate import Problems
+
+__all__ = ["Staged", "column", "infer_rating_scale", "join_text", "rating_columns"]
+
+
+@dataclass
+class Staged:
+    """A profile's output: source ids and canonical fields, aligned with the raw rows.
+
+    ``source_id`` is ``None`` for sources without ids: the id is then a stable hash of
+    the normalised row. ``values`` maps canonical column names to Series (text that the
+    common validation parses, or values already typed by the profile). ``lat``/``lng``
+    are text columns (or ``None`` for geometry formats). ``problems`` holds problems the
+    profile found in source-specific fields (price, square footage, date_closed …).
+    ``id_prefix`` overrides the profile's (``""``: the ids are merchant ids already).
+    """
+
+    source_id: pd.Series | None
+    lat: pd.Series | None
+    lng: pd.Series | None
+    values: dict[str, pd.Series]
+    problems: Problems
+    id_prefix: str | None = None
+
+
+def column(raw: RawTable, name: str) -> pd.Series:
+    """The stripped text of column ``name``, or empty strings when the file lacks it."""
+    if name in raw.frame.columns:
+        return raw.frame[name].str.strip()
+    return pd.Series("", index=raw.frame.index, dtype="str")
+
+
+def collapse(series: pd.Series) -> pd.Series:
+    return series.str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+def join_text(parts: list[pd.Series], sep: str) -> pd.Series:
+    """Join text Series element-wise with ``sep``, skipping empty parts.
+
+    Examples
+    --------
+    >>> join_text([pd.Series(["1", ""]), pd.Series(["Main St", "Elm St"])], " ").tolist()
+    ['1 Main St', 'Elm St']
+    """
+    out = collapse(parts[0].fillna(""))
+    for part in parts[1:]:
+        part = collapse(part.fillna(""))
+        both = (out != "") & (part != "")
+        out = (out + sep + part).where(both, out + part)
+    return out
+
+
+def infer_rating_scale(rating: np.ndarray) -> float:
+    """Top of a file's rating scale: 100 when any rating exceeds 5, else 5.
+
+    Inside Airbnb used 0–100 for ``review_scores_rating`` until 2020 (the DC 2015 file)
+    and 0–5 stars since; no file mixes the two, so one rule per file is enough.
+
+    Examples
+    --------
+    >>> infer_rating_scale(np.array([4.5, np.nan, 5.0])), infer_rating_scale(np.array([94.0]))
+    (5.0, 100.0)
+    """
+    finite = rating[np.isfinite(rating)]
+    return 100.0 if finite.size and float(finite.max()) > 5.0 else 5.0
+
+
+def rating_columns(rating: np.ndarray, scale: float | None) -> dict[str, pd.Series]:
+    top = infer_rating_scale(rating) if scale is None else float(scale)
+    return {
+        "rating": pd.Series(rating),
+        "rating_scale": pd.Series(np.where(np.isfinite(rating), top, np.nan)),
+    }
