@@ -340,7 +340,7 @@ def load(
         Path | None,
         typer.Option(
             "--mapping",
-            help="Declarative column mapping file (JSON) for other schemas.",
+            help="Declarative column mapping file (JSON or TOML; see README) for other schemas.",
             exists=True,
             dir_okay=False,
         ),
@@ -435,7 +435,9 @@ def validate(
     ] = None,
     mapping: Annotated[
         Path | None,
-        typer.Option("--mapping", help="Declarative column mapping file (JSON).", exists=True),
+        typer.Option(
+            "--mapping", help="Declarative column mapping file (JSON or TOML).", exists=True
+        ),
     ] = None,
     rejects: Annotated[
         Path | None,

@@ -201,6 +201,26 @@ def test_upsert_and_delete_modes(runner: CliRunner, tmp_path: Path, synthetic: P
     assert "4 merchants" in result.stdout
 
 
+def test_load_with_mapping_file(runner: CliRunner, tmp_path: Path) -> None:
+    mapping = tmp_path / "permits.toml"
+    mapping.write_text(
+        'source = "permits"\n[columns]\nmerchant_id = "permit_no"\nname = "business"\n'
+        'lat = "y"\nlng = "x"\ncategory = "kind"\n'
+    )
+    data = tmp_path / "permits.csv"
+    data.write_text("permit_no,business,y,x,kind\np1,Joe Pizza,40.73,-73.99,Food > Pizza\n")
+    base = ["--data-dir", str(tmp_path / "store")]
+    result = runner.invoke(app, ["load", str(data), "--mapping", str(mapping), *base])
+    assert result.exit_code == 0, result.output
+    assert equation(result.stdout) == (1, 1, 0)
+    query = runner.invoke(
+        app, ["query", "nearby", "--lat", "40.73", "--lng", "-73.99", "--geojson", *base]
+    )
+    (feature,) = json.loads(query.stdout)["features"]
+    assert feature["id"] == "permits:p1"
+    assert feature["properties"]["category"] == "food/pizza"
+
+
 def test_missing_file_is_usage_error(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["load", str(tmp_path / "nope.csv"), "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
