@@ -15,7 +15,7 @@ LAT ?= 60.1699
 LNG ?= 24.9384
 K   ?= 10
 
-.PHONY: help install run test lint typecheck pytest load-nyc sample clean
+.PHONY: help install run serve test lint typecheck pytest load-nyc sample clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -33,6 +33,9 @@ install: $(VENV)/.installed  ## create .venv and install the project with the ap
 run: install  ## load the bundled Helsinki OSM sample into ./data/store and answer a nearby query
 	$(CLI) load $(SAMPLE) --profile osm_poi --data-dir $(DATA_DIR)
 	$(CLI) query nearby --lat $(LAT) --lng $(LNG) -k $(K) --data-dir $(DATA_DIR)
+
+serve: install  ## serve the snapshot in ./data/store over HTTP on 127.0.0.1:8000 (after make run)
+	$(CLI) serve --data-dir $(DATA_DIR)
 
 test: install lint typecheck pytest  ## install, then ruff check, mypy and the whole pytest suite
 
