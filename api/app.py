@@ -1,0 +1,217 @@
+"""The app factory, its lifespan (open the snapshot once, watch for new ones) and ``serve``.
+
+>>> from api.app import create_app                       # doctest: +SKIP
+>>> app = create_app(data_dir="~/.local/share/geo-discovery")  # doctest: +SKIP
+
+``uvicorn --factory api.app:create_app`` works too: settings (and the data dir) then come
+from the environment (``GEO_DISCOVERY_DATA_DIR`` …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+
+from geo_discovery.settings import Settings, get_settings
+
+from . import schemas
+from .errors import install_error_handlers
+from .metrics import Metrics, MetricsMiddleware
+from .middleware import BodySizeLimitMiddleware
+from .responses import JSONResponse
+from .routes import admin, aggregate, health, merchants
+from .state import EngineHolder
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("geo_discovery.api")
+
+# Models referenced only from extra media types (application/geo+json answers).
+_EXTRA_SCHEMAS = (
+    schemas.HitFeatureCollection,
+    schemas.SearchFeatureCollection,
+    schemas.MerchantFeature,
+    schemas.AggregateFeatureCollection,
+)
+
+_DESCRIPTION = """
+Discover local merchants: exact nearby search, search in a box or polygon, one merchant
+by id, and H3 aggregates for map heatmaps. Answers come from one immutable snapshot,
+memory-mapped; a newly published snapshot is swapped in atomically.
+
+* Coordinates are `lat`, `lng` in parameters; GeoJSON (`format=geojson`) is (lng, lat).
+* Distances are exact great-circle metres (`distance_m` on every result).
+* Errors: 422 names the parameter, its value and the allowed range; 404 unknown id;
+  503 no snapshot loaded. Unknown query parameters are refused, never ignored.
+* Caching: `ETag` is the snapshot version; send it back in `If-None-Match` for a 304.
+
+Not available yet: ranking filters and sort (`open_now`, `open_at`, `price`,
+`min_rating`, `min_reviews`, `sort`, `explain`, `cursor`), word of mouth in aggregates,
+and the districts endpoints.
+"""
+
+
+def _version() -> str:
+    try:
+        return version("geo-discovery")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+async def _watch(holder: EngineHolder, interval_s: float) -> None:
+    """Check CURRENT every ``interval_s`` and swap when it changed (loads off the loop)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await anyio.to_thread.run_sync(holder.refresh)
+        except Exception:  # keep watching whatever happened; the old engine keeps serving
+            log.exception("snapshot check failed")
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    _, defs = models_json_schema(
+        [(m, "serialization") for m in _EXTRA_SCHEMAS],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in defs.get("$defs", {}).items():
+        components.setdefault(name, schema)
+    app.openapi_schema = spec
+    return spec
+
+
+def create_app(settings: Settings | None = None, data_dir: str | Path | None = None) -> FastAPI:
+    """Build the API app serving the snapshots of ``data_dir`` (default: the setting).
+
+    ``data_dir`` may also be one snapshot's folder, served as is (never swapped).
+    The snapshot opens in the lifespan (or at the first request without one); every
+    ``api_reload_interval_ms`` the app checks for a newly published one.
+    """
+    settings = settings or get_settings()
+    path = Path(data_dir).expanduser() if data_dir is not None else settings.data_dir
+    metrics = Metrics()
+    holder = EngineHolder(
+        path, settings, on_swap=metrics.on_swap, on_error=lambda _msg: metrics.on_failed_reload()
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(holder.refresh)
+        if holder.engine is None:
+            log.warning("no snapshot in %s yet; serving 503 until one is published", path)
+        task = None
+        if settings.api_reload_interval_ms > 0 and not holder.fixed_snapshot:
+            task = asyncio.create_task(_watch(holder, settings.api_reload_interval_ms / 1000))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    if settings.api_cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.api_cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "If-None-Match", "X-API-Key"],
+                expose_headers=["ETag"],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(GZipMiddleware, minimum_size=settings.api_gzip_min_bytes))
+    middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes))
+
+    app = FastAPI(
+        title="geo-discovery",
+        version=_version(),
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        middleware=middleware,
+        openapi_tags=[
+            {"name": "merchants", "description": "Nearby, search and lookup."},
+            {"name": "aggregate", "description": "Counts in H3 bins for map layers."},
+            {"name": "operations", "description": "Health, readiness and metrics."},
+            {"name": "admin", "description": "Needs the X-API-Key header."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.holder = holder
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(merchants.build_router(settings))
+    app.include_router(aggregate.build_router(settings))
+    app.include_router(admin.build_router())
+    app.include_router(health.build_router())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def serve(
+    data_dir: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+) -> None:
+    """Run the API with uvicorn until interrupted.
+
+    With ``workers > 1`` each worker process opens the same snapshot files
+    (memory-mapped, so the index arrays are shared through the page cache, not copied)
+    and watches ``CURRENT`` on its own; ``/metrics`` aggregates all workers.
+    """
+    import uvicorn
+
+    settings = get_settings()
+    path = Path(data_dir).expanduser() if data_dir is not None else settings.data_dir
+    if workers < 1:
+        raise ValueError(f"workers={workers} is out of range; allowed: workers >= 1")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": settings.api_access_log,
+        "log_level": "info",
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, path), **options)
+        return
+    os.environ["GEO_DISCOVERY_DATA_DIR"] = str(path)
+    own_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="geo-discovery-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    try:
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -1,0 +1,226 @@
+"""Dependencies as ``Annotated`` aliases: the engine, settings and shared query parameters.
+
+Parameters whose bounds come from settings (``limit``, ``radius_m``) are built per app
+by :func:`limit_query` and :func:`radius_query`, so the OpenAPI spec shows the real limits.
+All dependencies are ``async``: FastAPI would run plain functions in a thread pool,
+which costs more than the work they do.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Header, Query, Request
+
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import InvalidQueryError
+from geo_discovery.models import BBox
+from geo_discovery.settings import Settings
+
+from .errors import NoSnapshotError, NotModifiedError
+from .responses import cache_headers, etag_matches
+from .serialize import HIT_FIELDS
+from .state import EngineHolder
+
+__all__ = [
+    "BBoxQuery",
+    "CachedEngineDep",
+    "Categories",
+    "EngineDep",
+    "ExcludeCategories",
+    "Fields",
+    "Format",
+    "HolderDep",
+    "Lat",
+    "Lng",
+    "OriginLat",
+    "OriginLng",
+    "Resolution",
+    "SettingsDep",
+    "limit_query",
+    "parse_bbox",
+    "parse_origin",
+    "query",
+    "radius_query",
+]
+
+
+def query(example: Any, description: str, **constraints: Any) -> Any:
+    """A documented query parameter with an example (shown in the docs' *Try it out*)."""
+    return Query(
+        description=description,
+        examples=[example],
+        openapi_examples={"example": {"summary": f"{example}", "value": example}},
+        **constraints,
+    )
+
+
+# ----------------------------------------------------------------- app-level objects
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_holder(request: Request) -> EngineHolder:
+    return request.app.state.holder
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[EngineHolder, Depends(get_holder)]
+
+
+def _engine_of(request: Request) -> DiscoveryEngine:
+    holder: EngineHolder = request.app.state.holder
+    engine = holder.engine
+    if engine is None:
+        why = f" (last error: {holder.last_error})" if holder.last_error else ""
+        raise NoSnapshotError(
+            f"no snapshot is loaded from {holder.path}{why}; publish one with "
+            f"`geo-discovery load FILE --data-dir {holder.path}`"
+        )
+    return engine
+
+
+async def get_engine(request: Request) -> DiscoveryEngine:
+    """The engine this request answers from, taken once (a swap never mixes snapshots)."""
+    return _engine_of(request)
+
+
+EngineDep = Annotated[DiscoveryEngine, Depends(get_engine)]
+
+
+async def get_cached_engine(
+    request: Request,
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            description="An ETag from an earlier answer; 304 when the snapshot is unchanged.",
+            examples=['W/"000001-2025-01-01T00:00:00.000000Z"'],
+        ),
+    ] = None,
+) -> DiscoveryEngine:
+    """:func:`get_engine`, answering 304 at once when ``If-None-Match`` is still current.
+
+    (One dependency reading ``request.app.state`` directly: each extra dependency
+    costs FastAPI a parameter-resolution pass on the hot path.)
+    """
+    engine = _engine_of(request)
+    if if_none_match is not None:
+        settings: Settings = request.app.state.settings
+        headers = cache_headers(engine, settings.api_cache_max_age_s)
+        if etag_matches(if_none_match, headers["ETag"]):
+            raise NotModifiedError(headers)
+    return engine
+
+
+CachedEngineDep = Annotated[DiscoveryEngine, Depends(get_cached_engine)]
+
+
+# ------------------------------------------------------------------ query parameters
+Lat = Annotated[float, query(40.7580, "Latitude of the query point, WGS84 degrees.", ge=-90, le=90)]
+Lng = Annotated[
+    float, query(-73.9855, "Longitude of the query point, WGS84 degrees.", ge=-180, le=180)
+]
+OriginLat = Annotated[
+    float | None,
+    query(
+        40.7580,
+        "Latitude to order results by distance from (give lng too); default: the area's centre.",
+        ge=-90,
+        le=90,
+    ),
+]
+OriginLng = Annotated[
+    float | None,
+    query(
+        -73.9855,
+        "Longitude to order results by distance from (give lat too); default: the area's centre.",
+        ge=-180,
+        le=180,
+    ),
+]
+Categories = Annotated[
+    str | None,
+    query(
+        "food/grocery",
+        "Keep merchants under any of these comma-separated category paths "
+        "(prefixes at a '/' boundary: 'food' matches 'food/grocery/bodega').",
+    ),
+]
+ExcludeCategories = Annotated[
+    str | None,
+    query("food/restaurant", "Drop merchants under any of these comma-separated category paths."),
+]
+Format = Annotated[
+    Literal["json", "geojson"],
+    query(
+        "geojson",
+        "json: a results list; geojson: a FeatureCollection (application/geo+json) for maps.",
+    ),
+]
+Fields = Annotated[
+    str | None,
+    query(
+        "name,category,distance_m",
+        "Comma-separated fields to return (merchant_id always comes); default: all of "
+        + ", ".join(HIT_FIELDS)
+        + ".",
+    ),
+]
+BBoxQuery = Annotated[
+    str,
+    query(
+        "-73.9950,40.7500,-73.9750,40.7650",
+        "Box as west,south,east,north in degrees (the order map clients use); "
+        "west > east crosses the antimeridian.",
+        max_length=200,
+    ),
+]
+Resolution = Annotated[
+    int,
+    query(8, "H3 resolution of the bins: 0 (continents) … 15 (about a metre).", ge=0, le=15),
+]
+
+
+def limit_query(settings: Settings, example: int, what: str) -> Any:
+    """``limit``: 1 … ``settings.max_k``; use as ``Annotated[int, limit_query(...)]``."""
+    return query(
+        example,
+        f"Most {what} to return, 1 … {settings.max_k} (max_k setting).",
+        ge=1,
+        le=settings.max_k,
+    )
+
+
+def radius_query(settings: Settings) -> Any:
+    """``radius_m``: 0 … ``settings.max_radius_m``; use as ``Annotated[float | None, …]``."""
+    return query(
+        800,
+        f"Only merchants within this many metres, 0 … {settings.max_radius_m:g} "
+        "(max_radius_m setting); default: no radius limit.",
+        ge=0,
+        le=settings.max_radius_m,
+    )
+
+
+# ------------------------------------------------------------------------- parsing
+def parse_bbox(text: str) -> BBox:
+    """``west,south,east,north`` → :class:`BBox`; errors name ``bbox`` and its value."""
+    try:
+        return BBox.from_string(text)
+    except InvalidQueryError as exc:
+        if str(exc).startswith("bbox="):
+            raise
+        raise InvalidQueryError(f"bbox={text!r}: {exc}") from None
+
+
+def parse_origin(lat: float | None, lng: float | None) -> tuple[float, float] | None:
+    """``(lat, lng)`` when both are given, ``None`` when neither; one alone is an error."""
+    if lat is None and lng is None:
+        return None
+    if lat is None or lng is None:
+        given, missing = ("lat", "lng") if lng is None else ("lng", "lat")
+        raise InvalidQueryError(
+            f"{given} was given without {missing}; allowed: both lat and lng (the point "
+            "to order by), or neither (order by distance from the area's centre)"
+        )
+    return lat, lng

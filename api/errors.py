@@ -1,0 +1,314 @@
+"""Library errors → HTTP answers, and validation errors people can read.
+
+=====================================================  ======
+``MerchantNotFoundError`` (unknown id)                  404
+``NoSnapshotError``, other ``SnapshotError``            503
+``InvalidQueryError``, ``ValueError``, ``TypeError``    422
+request validation (FastAPI / pydantic)                 422
+unknown or not-yet-supported query parameter            422
+request body over ``api_max_body_bytes``                413
+=====================================================  ======
+
+Every error body is :class:`~api.schemas.ErrorResponse`: ``detail`` is one line naming
+the parameter, the value received and the allowed range.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from geo_discovery.engine import MerchantNotFoundError
+from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, SnapshotError
+
+from .responses import JSONResponse
+
+__all__ = [
+    "NoSnapshotError",
+    "NotModifiedError",
+    "StrictQueryRoute",
+    "UnknownParameterError",
+    "allowed_query_params",
+    "check_query_params",
+    "error_body",
+    "install_error_handlers",
+]
+
+log = logging.getLogger("geo_discovery.api")
+
+# Query parameters the issue plans for nearby that this server does not support yet:
+# they are refused (422) rather than silently ignored.
+NOT_YET_SUPPORTED = frozenset(
+    {"open_now", "open_at", "price", "min_rating", "min_reviews", "sort", "explain", "cursor"}
+)
+_MAX_VALUE_CHARS = 120
+
+
+class NoSnapshotError(SnapshotError):
+    """The server has no snapshot to answer from (503)."""
+
+
+class UnknownParameterError(InvalidQueryError):
+    """A query parameter that the operation does not take (422)."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class NotModifiedError(Exception):
+    """``If-None-Match`` matched the current ETag: answer 304 without a body."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__("not modified")
+        self.headers = headers
+
+
+def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
+    return {"detail": detail, "errors": list(errors)}
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        if isinstance(value, str) and len(value) > _MAX_VALUE_CHARS:
+            return value[:_MAX_VALUE_CHARS] + "…"
+        return value
+    text = repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "…"
+
+
+# ------------------------------------------------------------- parameter descriptions
+def _allowed_text(field_info: Any, name: str) -> str | None:
+    """``-90 <= lat <= 90`` style text from a parameter's constraints, if it has any."""
+    lo: Any = None
+    hi: Any = None
+    lo_op = hi_op = "<="
+    min_len: int | None = None
+    max_len: int | None = None
+    for meta in getattr(field_info, "metadata", ()):
+        if isinstance(meta, Ge):
+            lo = meta.ge
+        elif isinstance(meta, Gt):
+            lo, lo_op = meta.gt, "<"
+        elif isinstance(meta, Le):
+            hi = meta.le
+        elif isinstance(meta, Lt):
+            hi, hi_op = meta.lt, "<"
+        elif isinstance(meta, MinLen):
+            min_len = meta.min_length
+        elif isinstance(meta, MaxLen):
+            max_len = meta.max_length
+    if lo is not None and hi is not None:
+        return f"{lo:g} {lo_op} {name} {hi_op} {hi:g}"
+    if lo is not None:
+        return f"{name} {'>=' if lo_op == '<=' else '>'} {lo:g}"
+    if hi is not None:
+        return f"{name} {hi_op} {hi:g}"
+    if min_len is not None or max_len is not None:
+        if min_len is None:
+            return f"at most {max_len} characters"
+        if max_len is None:
+            return f"at least {min_len} characters"
+        return f"{min_len} to {max_len} characters"
+    return None
+
+
+def _walk(dependant: Any) -> Iterable[tuple[str, Any]]:
+    """``(kind, ModelField)`` of every query/path/header parameter, dependencies included."""
+    for kind in ("query", "path", "header"):
+        for field in getattr(dependant, f"{kind}_params", ()):
+            yield kind, field
+    for sub in getattr(dependant, "dependencies", ()):
+        yield from _walk(sub)
+
+
+def _param_infos(route: Any) -> dict[str, Any]:
+    """``{alias: field_info}`` of every query/path/header parameter of a route."""
+    cache = getattr(route, "_gd_param_infos", None)
+    if cache is not None:
+        return cache
+    infos: dict[str, Any] = {}
+    if isinstance(route, APIRoute):
+        for _kind, field in _walk(route.dependant):
+            infos.setdefault(field.alias, field.field_info)
+    route._gd_param_infos = infos
+    return infos
+
+
+def allowed_query_params(route: APIRoute) -> frozenset[str]:
+    """Aliases of the query parameters a route declares (its dependencies included)."""
+    cache = getattr(route, "_gd_query_params", None)
+    if cache is None:
+        cache = frozenset(f.alias for kind, f in _walk(route.dependant) if kind == "query")
+        route._gd_query_params = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def check_query_params(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse query parameters the operation does not declare (422).
+
+    A typo (``radius=500``) or a parameter this server does not support yet
+    (``open_now``) would otherwise be ignored silently and give a wrong answer.
+    """
+    unknown = [k for k in request.query_params if k not in allowed]
+    if not unknown:
+        return
+    names = ", ".join(sorted(allowed)) or "none"
+    later = sorted(set(unknown) & NOT_YET_SUPPORTED)
+    errors = []
+    for key in dict.fromkeys(unknown):
+        why = (
+            f"{key} is not supported by this server yet"
+            if key in NOT_YET_SUPPORTED
+            else f"{key} is not a parameter of this operation"
+        )
+        errors.append(
+            {
+                "parameter": key,
+                "location": "query",
+                "value": _short(request.query_params.get(key)),
+                "message": f"{why}; allowed: {names}",
+            }
+        )
+    head = (
+        f"{', '.join(later)} {'is' if len(later) == 1 else 'are'} not supported by this server yet"
+        if later
+        else f"unknown query parameter(s) {', '.join(dict.fromkeys(unknown))}"
+    )
+    raise UnknownParameterError(f"{head}; allowed: {names}", errors)
+
+
+class StrictQueryRoute(APIRoute):
+    """An APIRoute that refuses undeclared query parameters before anything else runs.
+
+    Used as ``route_class`` of every ``/v1`` router; cheaper than a dependency.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        route = self
+
+        async def strict_handler(request: Request) -> Response:
+            if request.query_params:
+                check_query_params(request, allowed_query_params(route))
+            return await handler(request)
+
+        return strict_handler
+
+
+# --------------------------------------------------------------------- the messages
+def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
+    loc = [str(p) for p in err.get("loc", ())]
+    where = loc[0] if loc else "request"
+    if where == "body":
+        name = ".".join(["body", *loc[1:]]) if len(loc) > 1 else "body"
+        info = None
+    else:
+        name = loc[1] if len(loc) > 1 else where
+        info = _param_infos(route).get(name) if route is not None else None
+    kind = err.get("type", "")
+    value = err.get("input")
+    allowed = _allowed_text(info, name) if info is not None else None
+    ctx = err.get("ctx") or {}
+    # Query, path and header values are shown as written in the URL; body values as repr.
+    shown = f"{name}={_short(value)!r}" if where == "body" else f"{name}={_short(value)}"
+    if kind == "missing":
+        msg = f"{name} is required"
+    elif kind in ("float_parsing", "float_type", "finite_number"):
+        msg = f"{shown} is not a finite number"
+    elif kind in ("int_parsing", "int_type", "int_from_float"):
+        msg = f"{shown} is not an integer"
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        msg = f"{shown} is out of range"
+    elif kind == "literal_error":
+        msg = f"{shown} is not allowed"
+        allowed = allowed or str(ctx.get("expected", ""))
+    elif kind in ("string_too_long", "string_too_short"):
+        msg = f"{shown} is too {'long' if kind == 'string_too_long' else 'short'}"
+    elif kind == "json_invalid":
+        msg = f"request body is not valid JSON: {ctx.get('error', err.get('msg', ''))}"
+    else:
+        msg = f"{shown}: {err.get('msg', 'invalid')}"
+    if allowed:
+        msg = f"{msg}; allowed: {allowed}"
+    return {"parameter": name, "location": where, "value": _short(value), "message": msg}
+
+
+def _join(errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return "invalid request"
+    head = "; ".join(e["message"] for e in errors[:3])
+    return head if len(errors) <= 3 else f"{head} (and {len(errors) - 3} more)"
+
+
+# ------------------------------------------------------------------------ handlers
+def _json(
+    status: int,
+    detail: str,
+    errors: Iterable[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return JSONResponse(error_body(detail, errors), status_code=status, headers=headers)
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    route = request.scope.get("route")
+    errors = [_describe(e, route) for e in exc.errors()]
+    return _json(422, _join(errors), errors)
+
+
+async def _unknown(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownParameterError)
+    return _json(422, str(exc), exc.errors)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    return _json(422, str(exc) or type(exc).__name__)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _json(404, str(exc))
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return _json(503, str(exc), headers={"Retry-After": "5"})
+
+
+async def _not_modified(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotModifiedError)
+    return Response(status_code=304, headers=exc.headers)
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return _json(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _json(500, "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping above on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(UnknownParameterError, _unknown)
+    app.add_exception_handler(MerchantNotFoundError, _not_found)
+    app.add_exception_handler(SnapshotError, _unavailable)
+    app.add_exception_handler(InvalidQueryError, _invalid)
+    app.add_exception_handler(GeoDiscoveryError, _invalid)
+    app.add_exception_handler(ValueError, _invalid)
+    app.add_exception_handler(TypeError, _invalid)
+    app.add_exception_handler(NotModifiedError, _not_modified)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _internal)

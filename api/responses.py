@@ -1,0 +1,67 @@
+"""Fast JSON responses (orjson) and HTTP caching keyed by the snapshot version.
+
+Every query answer depends only on its URL (or body) and on the snapshot that answered,
+so its ETag is the snapshot version: ``If-None-Match`` with the current version gets a
+304 before any work is done, and a newly published snapshot changes every ETag at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from geo_discovery.engine import DiscoveryEngine
+
+__all__ = ["GEOJSON", "JSONResponse", "cache_headers", "etag_for", "etag_matches", "respond"]
+
+GEOJSON = "application/geo+json"
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+class JSONResponse(Response):
+    """JSON rendered by orjson (NaN and infinities become ``null``)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=_OPTIONS)
+
+
+def etag_for(engine: DiscoveryEngine) -> str:
+    """Weak ETag of every answer computed from ``engine``'s snapshot."""
+    return f'W/"{engine.version}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of an ``If-None-Match`` header with ``etag``."""
+    if not if_none_match:
+        return False
+    opaque = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == opaque:
+            return True
+    return False
+
+
+def cache_headers(engine: DiscoveryEngine, max_age_s: int) -> dict[str, str]:
+    return {"ETag": etag_for(engine), "Cache-Control": f"public, max-age={max_age_s}"}
+
+
+def respond(
+    content: Any,
+    engine: DiscoveryEngine,
+    max_age_s: int,
+    *,
+    media_type: str | None = None,
+    status_code: int = 200,
+) -> JSONResponse:
+    """A JSON answer carrying the snapshot's ETag and Cache-Control."""
+    return JSONResponse(
+        content,
+        status_code=status_code,
+        headers=cache_headers(engine, max_age_s),
+        media_type=media_type,
+    )

@@ -1,0 +1,71 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``: for load balancers and Prometheus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..deps import HolderDep
+from ..metrics import CONTENT_TYPE_LATEST, Metrics
+from ..responses import JSONResponse
+from ..schemas import HealthResponse, NotReadyResponse, ReadyResponse
+
+__all__ = ["build_router"]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is up", response_model=HealthResponse)
+    async def healthz() -> Response:
+        """Always 200 while the process answers, snapshot or not."""
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    @router.get(
+        "/readyz",
+        summary="A snapshot is loaded",
+        response_model=ReadyResponse,
+        responses={503: {"model": NotReadyResponse, "description": "No snapshot loaded yet."}},
+    )
+    async def readyz(holder: HolderDep) -> Response:
+        """200 with the snapshot version being served; 503 until one is loaded."""
+        engine = holder.engine
+        headers = {"Cache-Control": "no-store"}
+        if engine is None or engine.snapshot is None:
+            body: dict[str, Any] = {
+                "status": "no_snapshot",
+                "detail": f"no snapshot is loaded from {holder.path}; publish one with "
+                f"`geo-discovery load FILE --data-dir {holder.path}`",
+                "last_reload_error": holder.last_error,
+            }
+            return JSONResponse(body, status_code=503, headers={**headers, "Retry-After": "5"})
+        snap = engine.snapshot
+        ready: dict[str, Any] = {
+            "status": "ready",
+            "snapshot": engine.version,
+            "snapshot_id": snap.snapshot_id,
+            "created_at": snap.manifest.get("created_at"),
+            "merchants": len(engine),
+            "last_reload_error": holder.last_error,
+        }
+        return JSONResponse(ready, headers=headers)
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text format: request counts and latency "
+                "histograms per route, and the snapshot version served.",
+            }
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        m: Metrics = request.app.state.metrics
+        return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,283 @@
+"""Pydantic schemas of the API: request bodies and documented response shapes.
+
+Responses are serialised with orjson straight from dicts (see :mod:`api.responses`);
+these models document them in the OpenAPI spec, and the schema fuzz test checks every
+response against them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from annotated_types import Len
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AggregateCell",
+    "AggregateFeature",
+    "AggregateFeatureCollection",
+    "AggregateResponse",
+    "ErrorResponse",
+    "HealthResponse",
+    "HitFeature",
+    "HitFeatureCollection",
+    "MerchantDetail",
+    "MerchantFeature",
+    "MerchantHit",
+    "MultiPolygonGeometry",
+    "NearbyResponse",
+    "NotReadyResponse",
+    "ParameterError",
+    "PointGeometry",
+    "PolygonBody",
+    "PolygonFeature",
+    "PolygonGeometry",
+    "ReadyResponse",
+    "ReloadResponse",
+    "SearchFeatureCollection",
+    "SearchResponse",
+]
+
+_NYC_SQUARE: Any = [
+    [-73.9900, 40.7540],
+    [-73.9800, 40.7540],
+    [-73.9800, 40.7620],
+    [-73.9900, 40.7620],
+    [-73.9900, 40.7540],
+]
+
+# ----------------------------------------------------------------------------- errors
+
+
+class ParameterError(BaseModel):
+    """One problem with one parameter."""
+
+    parameter: str = Field(description="Parameter name (``body.…`` for the request body).")
+    location: str = Field(description="Where it was: query, path, header or body.")
+    value: Any = Field(default=None, description="The value received (shortened if long).")
+    message: str = Field(description="What is wrong and what is allowed.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: one readable line, plus the per-parameter details."""
+
+    detail: str = Field(
+        description="One line naming the parameter, the value and the allowed range.",
+        examples=["lat=91 is out of range; allowed: -90 <= lat <= 90"],
+    )
+    errors: list[ParameterError] = Field(default_factory=list)
+
+
+# -------------------------------------------------------------------------- merchants
+
+
+class MerchantHit(BaseModel):
+    """One merchant in a query answer. With ``fields=…`` only the chosen fields appear."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    merchant_id: str = Field(examples=["nys_food:715395"])
+    name: str | None = Field(default=None, examples=["GRISTEDES SUPERMARKET"])
+    lat: float | None = Field(default=None, examples=[40.7582])
+    lng: float | None = Field(default=None, examples=[-73.9856])
+    distance_m: float | None = Field(
+        default=None, description="Exact great-circle distance from the query point, metres."
+    )
+    category: str | None = Field(default=None, examples=["food/grocery/supermarket"])
+    address: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    price_level: int | None = Field(default=None, description="1 (cheap) … 4 (expensive).")
+    opening_hours: str | None = Field(default=None, description="OpenStreetMap syntax.")
+    status: str | None = Field(default=None, description="open, closed or unknown.")
+    rating: float | None = Field(default=None, description="On the source's own scale.")
+    rating_scale: float | None = Field(default=None, description="Top of the rating scale.")
+    review_count: int | None = None
+    reviews_per_month: float | None = None
+    first_review: str | None = Field(default=None, description="ISO 8601 date-time.")
+    last_review: str | None = Field(default=None, description="ISO 8601 date-time.")
+    quality_grade: str | None = None
+    inspection_score: float | None = Field(default=None, description="Lower is better.")
+    attractiveness: float | None = Field(default=None, description="Size-like pull.")
+    brand: str | None = None
+    source: str | None = Field(default=None, examples=["nys_food"])
+
+
+class NearbyResponse(BaseModel):
+    """The nearest merchants, nearest first (ties by ``merchant_id``)."""
+
+    snapshot: str = Field(description="Version of the snapshot that answered.")
+    count: int = Field(ge=0)
+    results: list[MerchantHit]
+
+
+class SearchResponse(BaseModel):
+    """Merchants inside an area, nearest to the origin first."""
+
+    snapshot: str
+    count: int = Field(ge=0, description="Results in this answer.")
+    total: int = Field(ge=0, description="Merchants matching in the whole area.")
+    truncated: bool = Field(description="True when total > count (raise limit or zoom in).")
+    results: list[MerchantHit]
+
+
+class MerchantDetail(BaseModel):
+    """One merchant's full record, with its untouched source attributes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    merchant_id: str
+    name: str
+    lat: float
+    lng: float
+    category: str
+    source: str
+    attributes: dict[str, Any] = Field(description="The source row as it was read.")
+    snapshot: str
+
+
+# ---------------------------------------------------------------------------- GeoJSON
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: Annotated[list[float], Len(2, 3)] = Field(description="[lng, lat]")
+
+
+class HitFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry
+    properties: MerchantHit
+
+
+class MerchantFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry
+    properties: dict[str, Any]
+
+
+class HitFeatureCollection(BaseModel):
+    """``format=geojson`` answer of nearby (``application/geo+json``)."""
+
+    type: Literal["FeatureCollection"]
+    snapshot: str
+    count: int = Field(ge=0)
+    features: list[HitFeature]
+
+
+class SearchFeatureCollection(HitFeatureCollection):
+    """``format=geojson`` answer of search (``application/geo+json``)."""
+
+    total: int = Field(ge=0)
+    truncated: bool
+
+
+Position = Annotated[list[float], Len(2, 3)]
+LinearRing = list[Position]
+
+
+class PolygonGeometry(BaseModel):
+    """GeoJSON Polygon, positions in (lng, lat) order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"type": "Polygon", "coordinates": [_NYC_SQUARE]}]}
+    )
+
+    type: Literal["Polygon"]
+    coordinates: list[LinearRing]
+
+
+class MultiPolygonGeometry(BaseModel):
+    """GeoJSON MultiPolygon, positions in (lng, lat) order."""
+
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[LinearRing]]
+
+
+SearchGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
+
+
+class PolygonFeature(BaseModel):
+    """GeoJSON Feature whose geometry is a Polygon or MultiPolygon."""
+
+    type: Literal["Feature"]
+    geometry: SearchGeometry
+    properties: dict[str, Any] | None = None
+
+
+PolygonBody = Annotated[
+    PolygonGeometry | MultiPolygonGeometry | PolygonFeature, Field(discriminator="type")
+]
+
+
+# -------------------------------------------------------------------------- aggregate
+
+
+class AggregateCell(BaseModel):
+    """One H3 bin: how many merchants, and where they are on average (for clusters)."""
+
+    cell: str = Field(description="H3 cell, hex string.", examples=["882a100d25fffff"])
+    count: int = Field(ge=1)
+    lat: float = Field(description="Mean latitude of the merchants in the bin.")
+    lng: float = Field(description="Mean longitude of the merchants in the bin.")
+
+
+class AggregateResponse(BaseModel):
+    snapshot: str
+    resolution: int
+    total: int = Field(ge=0, description="Merchants counted (all bins).")
+    cells: list[AggregateCell]
+
+
+class _CellPolygon(BaseModel):
+    type: Literal["Polygon"]
+    coordinates: list[LinearRing]
+
+
+class AggregateFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: _CellPolygon
+    properties: AggregateCell
+
+
+class AggregateFeatureCollection(BaseModel):
+    """``format=geojson`` answer of aggregate: one hexagon Feature per bin."""
+
+    type: Literal["FeatureCollection"]
+    snapshot: str
+    resolution: int
+    total: int = Field(ge=0)
+    features: list[AggregateFeature]
+
+
+# ------------------------------------------------------------------------ operations
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    snapshot: str = Field(description="Version being served: ``<id>-<created_at>``.")
+    snapshot_id: int
+    created_at: str | None
+    merchants: int = Field(ge=0)
+    last_reload_error: str | None = Field(
+        description="Why the newest published snapshot could not be opened, if it could not."
+    )
+
+
+class NotReadyResponse(BaseModel):
+    status: Literal["no_snapshot"]
+    detail: str
+    last_reload_error: str | None
+
+
+class ReloadResponse(BaseModel):
+    changed: bool = Field(description="True when a different snapshot is now served.")
+    previous: str | None
+    snapshot: str | None = Field(description="Version served after the reload.")

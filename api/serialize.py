@@ -1,0 +1,101 @@
+"""Engine answers → JSON-ready dicts and GeoJSON, with an optional field selection.
+
+Rows are taken from the memory-mapped merchant table column by column, only for the
+columns asked for, so a ``limit=20`` answer converts 20 rows of a few columns and never
+touches the (large) raw source ``attributes``. The dicts match
+:meth:`geo_discovery.models.Hit.to_dict` (a test checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from geo_discovery.engine import Results
+from geo_discovery.errors import InvalidQueryError
+
+__all__ = ["HIT_FIELDS", "hit_features", "hit_records", "parse_fields", "record_to_feature"]
+
+# Every field of a result, in the order of Hit.to_dict().
+HIT_FIELDS: tuple[str, ...] = (
+    "merchant_id",
+    "name",
+    "lat",
+    "lng",
+    "distance_m",
+    "category",
+    "address",
+    "phone",
+    "website",
+    "price_level",
+    "opening_hours",
+    "status",
+    "rating",
+    "rating_scale",
+    "review_count",
+    "reviews_per_month",
+    "first_review",
+    "last_review",
+    "quality_grade",
+    "inspection_score",
+    "attractiveness",
+    "brand",
+    "source",
+)
+_ALWAYS = ("merchant_id",)
+
+
+def parse_fields(text: str | None, allowed: Sequence[str] = HIT_FIELDS) -> tuple[str, ...]:
+    """Parse ``fields=name,category``: the selected fields in canonical order.
+
+    ``merchant_id`` is always included; ``None`` or empty selects every field.
+    """
+    if text is None or not text.strip():
+        return tuple(allowed)
+    asked = {f.strip() for f in text.split(",") if f.strip()}
+    unknown = sorted(asked - set(allowed))
+    if unknown:
+        raise InvalidQueryError(
+            f"fields={text!r} names unknown field(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(allowed)}"
+        )
+    asked.update(_ALWAYS)
+    return tuple(f for f in allowed if f in asked)
+
+
+def hit_records(results: Results, fields: Sequence[str] = HIT_FIELDS) -> list[dict[str, Any]]:
+    """One dict per result with the selected ``fields`` (``distance_m`` from the engine).
+
+    Dates stay :class:`~datetime.datetime` objects; orjson writes them in ISO 8601,
+    as ``Hit.to_dict`` does.
+    """
+    if len(results) == 0:
+        return []
+    columns = [f for f in fields if f != "distance_m"]
+    sub = results.table.select(columns).take(pa.array(results.positions))
+    data = {name: sub.column(name).to_pylist() for name in columns}
+    if "distance_m" in fields:
+        data["distance_m"] = results.distances_m.tolist()
+    ordered = [f for f in fields if f in data]
+    cols = [data[f] for f in ordered]
+    return [dict(zip(ordered, row, strict=True)) for row in zip(*cols, strict=True)]
+
+
+def record_to_feature(record: dict[str, Any], lat: float, lng: float) -> dict[str, Any]:
+    """A GeoJSON Point Feature; properties are the record without ``lat``/``lng``."""
+    props = {k: v for k, v in record.items() if k not in ("lat", "lng")}
+    return {
+        "type": "Feature",
+        "id": record["merchant_id"],
+        "geometry": {"type": "Point", "coordinates": [lng, lat]},
+        "properties": props,
+    }
+
+
+def hit_features(results: Results, fields: Sequence[str] = HIT_FIELDS) -> list[dict[str, Any]]:
+    """GeoJSON Features for the results; coordinates always come along, in (lng, lat)."""
+    wanted = set(fields) | {"lat", "lng"}
+    records = hit_records(results, [f for f in HIT_FIELDS if f in wanted])
+    return [record_to_feature(rec, rec["lat"], rec["lng"]) for rec in records]
