@@ -8,6 +8,7 @@ checks it).
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,6 +71,74 @@ class Settings(BaseSettings):
         ge=1,
         description="Retention: how many most recent snapshots a load keeps (the current "
         "one is never deleted).",
+    )
+
+    # ---------------------------------------------------------------- word of mouth (reputation.py)
+    wom_prior_strength: float = Field(
+        default=10.0,
+        gt=0,
+        description="Word of mouth: weight of the category x area prior, in reviews: a merchant's "
+        "own rating outweighs the prior once its (decayed) evidence exceeds this many reviews.",
+    )
+    wom_prior_group_strength: float = Field(
+        default=5.0,
+        gt=0,
+        description="Word of mouth: how many fully reliable merchants a category or area needs "
+        "before its own mean outweighs its parent's (area -> category -> parent category -> all).",
+    )
+    wom_prior_area_resolution: int | None = Field(
+        default=7,
+        ge=0,
+        le=15,
+        description="Word of mouth: H3 resolution of the prior's area (7: about 5 km2). "
+        "Unset: no area level, the prior is per category only.",
+    )
+    wom_half_life_days: float = Field(
+        default=730.0,
+        gt=0,
+        description="Word of mouth: a review or inspection loses half its weight after this "
+        "many days.",
+    )
+    wom_as_of: date | None = Field(
+        default=None,
+        description="Word of mouth: the date ages are measured from. Unset: the newest review "
+        "or inspection date of each source file (reproducible; old scrapes are not aged).",
+    )
+    wom_subscore_weight: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Word of mouth: share of the review signal taken from the mean sub-score "
+        "(cleanliness, location, value...) when the source has both.",
+    )
+    wom_popularity_weight: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Word of mouth: share of wom_score from popularity (decayed review volume "
+        "against the category's typical volume); the rest is rated quality.",
+    )
+    wom_inspection_weight: float = Field(
+        default=2.0,
+        ge=0,
+        description="Word of mouth: how many reviews one official inspection counts as.",
+    )
+    wom_burst_ratio: float = Field(
+        default=5.0,
+        gt=1,
+        description="Word of mouth: a review rate this many times the expected one (the "
+        "merchant's own earlier rate, its velocity, or its category's) is a burst.",
+    )
+    wom_burst_min_reviews: int = Field(
+        default=10,
+        ge=1,
+        description="Word of mouth: bursts smaller than this many reviews are not damped.",
+    )
+    wom_burst_weight: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Word of mouth: weight of each review in a burst's excess (1: no damping).",
     )
 
     # ---------------------------------------------------------------- query API (api/)

@@ -1,0 +1,682 @@
+"""Word of mouth: one 0–1 score and a 0–1 confidence per merchant, aligned to the table.
+
+Every rating signal a source carries is put on one *unit scale* (0 = the worst the
+source allows, 1 = the best), weighted by how much evidence backs it, decayed with age,
+shrunk toward a category × area prior, and blended with a popularity term. The formulas,
+defaults and the reasoning behind each setting are in ``docs/word_of_mouth.md``; in short:
+
+* stars ``r`` on a scale ``S`` (5, or Airbnb's old 100 = 20 × stars): ``(r/S - 0.2) / 0.8``,
+  so one star is 0 and the top is 1 on every scale; sub-scores likewise (their scale is
+  the smallest of 5, 10, 100 holding a file's largest sub-score); 0 means "unrated";
+* inspections (NYC DOHMH; lower is worse): ``1 - score / 56``, clipped; a letter grade
+  without a score counts as its band's midpoint score (A 6.5, B 20.5, C 35);
+* evidence: reviews (after burst damping) and inspections (× ``wom_inspection_weight``),
+  each weighted by ``2 ** (-age / wom_half_life_days)``, reviews assumed spread evenly
+  between the first and last review (split at the last 12 months where the source gives
+  ``number_of_reviews_ltm``);
+* quality = ``(m·prior + e·signal) / (m + e)`` with ``m = wom_prior_strength``;
+* popularity = ``0.5 + 0.5·e / (e + typical e of the category)`` (0.5 without reviews);
+* ``wom_score = (1 - w)·quality + w·popularity``, ``w = wom_popularity_weight``;
+  ``wom_confidence`` is the same blend of ``e / (e + m)``.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from geo_discovery.settings import Settings
+>>> m = pd.DataFrame({
+...     "category": ["lodging/room"] * 3, "lat": [52.37] * 3, "lng": [4.89] * 3,
+...     "rating": [5.0, 4.8, None], "rating_scale": [5.0, 5.0, None],
+...     "review_count": [1, 300, 0]})
+>>> rep = build_reputation(m, settings=Settings())
+>>> bool(rep.wom_score[1] > rep.wom_score[0] > 0), float(rep.wom_confidence[2])
+(True, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from .cells import latlngs_to_cells
+from .derived import register
+from .errors import SnapshotError
+from .settings import Settings, get_settings
+
+__all__ = [
+    "GRADE_BAND_SCORES",
+    "INSPECTION_ZERO_SCORE",
+    "REPUTATION_COLUMNS",
+    "SUBSCORE_KEYS",
+    "build_reputation",
+    "derive_reputation",
+    "grade_to_unit",
+    "inspection_score_to_unit",
+    "load_reputation",
+    "mean_decay",
+    "stars_to_unit",
+]
+
+FloatArray = NDArray[np.float64]
+
+DAYS_PER_MONTH = 365.25 / 12
+LTM_DAYS = 365.0
+#: One star out of five: the floor of every star scale, as a fraction of its top.
+STAR_FLOOR = 0.2
+#: Inspection score (violation points, lower is better) that maps to 0: twice the NYC
+#: C-grade cutoff of 28. A clean inspection (0 points) maps to 1.
+INSPECTION_ZERO_SCORE = 56.0
+#: Midpoint score of each NYC letter-grade band (A 0–13, B 14–27, C 28+, taken as 28–42).
+GRADE_BAND_SCORES: Mapping[str, float] = {"A": 6.5, "B": 20.5, "C": 35.0}
+#: Inside Airbnb sub-scores, read from ``attributes``.
+SUBSCORE_KEYS = (
+    "review_scores_accuracy",
+    "review_scores_cleanliness",
+    "review_scores_checkin",
+    "review_scores_communication",
+    "review_scores_location",
+    "review_scores_value",
+)
+_LTM_KEY = "number_of_reviews_ltm"
+_INSPECTION_LIST_KEYS = ("grades_json", "grades")
+_INSPECTION_COUNT_KEY = "n_inspections"
+_ATTR_PATTERN = "review_scores_|number_of_reviews_ltm|grades|n_inspections"
+#: A category needs this many merchants with review evidence for its own popularity
+#: reference and burst baseline; fewer fall back to the whole table's.
+_MIN_GROUP = 10
+#: Score and confidence of the whole table when nothing in it carries a rating signal.
+_NEUTRAL = 0.5
+
+# fmt: off
+REPUTATION_COLUMNS: tuple[str, ...] = (
+    "rating_norm", "subscore_norm", "inspection_norm", "signal", "reviews_damped",
+    "recency_weight", "burst", "burst_excess", "effective_reviews", "evidence", "prior",
+    "quality", "popularity", "wom_score", "wom_confidence", "as_of",
+)
+"""Columns of :func:`build_reputation`, in order (see ``docs/word_of_mouth.md``)."""
+
+_NEEDED = (
+    "category", "lat", "lng", "rating", "rating_scale", "review_count", "reviews_per_month",
+    "first_review", "last_review", "quality_grade", "inspection_score", "source_file", "attributes",
+)
+# fmt: on
+
+
+# --------------------------------------------------------------------------- unit scales
+def stars_to_unit(rating: Any, scale: Any) -> FloatArray:
+    """Star ratings on their own scale → 0 (one star) … 1 (the top); NaN when unrated.
+
+    A rating of 0 or less, or a missing scale, means "no rating" (Inside Airbnb writes
+    0.0 for some unrated listings; no star scale goes below one star).
+
+    Examples
+    --------
+    >>> stars_to_unit([5.0, 4.8, 1.0, 94.0, 0.0], [5, 5, 5, 100, 5]).round(3).tolist()
+    [1.0, 0.95, 0.0, 0.925, nan]
+    """
+    r = np.asarray(rating, dtype=np.float64)
+    s = np.asarray(scale, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.clip((r / s - STAR_FLOOR) / (1.0 - STAR_FLOOR), 0.0, 1.0)
+    return np.where((r > 0) & (s > 0) & np.isfinite(r) & np.isfinite(s), unit, np.nan)
+
+
+def inspection_score_to_unit(score: Any) -> FloatArray:
+    """Inspection scores (violation points, lower is better) → 1 (clean) … 0 (56+ points).
+
+    Examples
+    --------
+    >>> inspection_score_to_unit([0, 13, 28, 80, float("nan")]).round(3).tolist()
+    [1.0, 0.768, 0.5, 0.0, nan]
+    """
+    s = np.asarray(score, dtype=np.float64)
+    return np.clip(1.0 - np.maximum(s, 0.0) / INSPECTION_ZERO_SCORE, 0.0, 1.0)
+
+
+def grade_to_unit(grade: Any) -> FloatArray:
+    """Letter grades A/B/C → the unit value of their band's midpoint score; else NaN.
+
+    Examples
+    --------
+    >>> grade_to_unit(["A", "b", "C", "Z", None]).round(3).tolist()
+    [0.884, 0.634, 0.375, nan, nan]
+    """
+    scores = [
+        GRADE_BAND_SCORES.get(str(g).strip().upper(), np.nan) if g else np.nan
+        for g in np.asarray(grade, dtype=object).tolist()
+    ]
+    return inspection_score_to_unit(np.asarray(scores, dtype=np.float64))
+
+
+def mean_decay(age_new_days: Any, age_old_days: Any, half_life_days: float) -> FloatArray:
+    """Mean of ``2 ** (-age / half_life)`` over ages spread evenly in ``[new, old]`` days.
+
+    Negative ages (dates after ``as_of``) count as 0; equal ends give the point value.
+
+    Examples
+    --------
+    >>> mean_decay([0, 365, 0], [0, 365, 730], 365.0).round(4).tolist()
+    [1.0, 0.5, 0.541]
+    """
+    lam = math.log(2.0) / float(half_life_days)
+    a0 = np.maximum(np.asarray(age_new_days, dtype=np.float64), 0.0)
+    a1 = np.maximum(np.asarray(age_old_days, dtype=np.float64), a0)
+    x = lam * (a1 - a0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.where(x > 1e-9, -np.expm1(-x) / np.where(x > 0, x, 1.0), 1.0)
+    return np.asarray(np.exp(-lam * a0) * spread, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- inputs
+def _frame(merchants: pd.DataFrame | pa.Table) -> tuple[pd.DataFrame, pd.Index]:
+    if isinstance(merchants, pa.Table):
+        cols = [c for c in _NEEDED if c in merchants.column_names]
+        frame = merchants.select(cols).to_pandas()
+        index: pd.Index = pd.RangeIndex(len(frame))
+    elif isinstance(merchants, pd.DataFrame):
+        frame = merchants.loc[:, [c for c in _NEEDED if c in merchants.columns]]
+        index = merchants.index
+        frame = frame.reset_index(drop=True)
+    else:
+        kind = type(merchants).__name__
+        raise TypeError(f"merchants must be a pandas DataFrame or a pyarrow Table, got {kind}")
+    for col in ("category", "lat", "lng"):
+        if col not in frame.columns:
+            raise ValueError(
+                f"merchants is missing the column {col!r}; allowed: the canonical schema"
+            )
+    return frame, index
+
+
+def _floats(frame: pd.DataFrame, col: str) -> FloatArray:
+    if col not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return np.asarray(
+        pd.to_numeric(frame[col], errors="coerce").astype("float64"), dtype=np.float64
+    )
+
+
+def _days(values: Any) -> FloatArray:
+    """Dates → float days since 1970-01-01; NaN where missing or unparseable."""
+    ts = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", format="mixed")
+    out = ts.to_numpy(dtype="datetime64[s]")
+    days = out.astype("int64").astype(np.float64) / 86400.0
+    days[np.isnat(out)] = np.nan
+    return days
+
+
+class _Attributes:
+    """Signals that live in the untouched source row (``attributes`` JSON)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        n = len(frame)
+        self.subscores = np.full((n, len(SUBSCORE_KEYS)), np.nan)
+        self.ltm = np.full(n, np.nan)
+        self.inspection_count = np.full(n, np.nan)
+        rows: list[int] = []
+        dates: list[Any] = []
+        scores: list[float] = []
+        grades: list[str] = []
+        if "attributes" in frame.columns and n:
+            text = frame["attributes"].astype("string")
+            hit = np.flatnonzero(
+                text.str.contains(_ATTR_PATTERN, regex=True).fillna(False).to_numpy()
+            )
+            values = text.to_numpy(dtype=object)
+            for i in hit.tolist():
+                try:
+                    attrs = orjson.loads(values[i])
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(attrs, dict):
+                    continue
+                for j, key in enumerate(SUBSCORE_KEYS):
+                    self.subscores[i, j] = _num(attrs.get(key))
+                self.ltm[i] = _num(attrs.get(_LTM_KEY))
+                self.inspection_count[i] = _num(attrs.get(_INSPECTION_COUNT_KEY))
+                for item in _inspection_list(attrs):
+                    rows.append(i)
+                    dates.append(_date_text(item.get("date")))
+                    scores.append(_num(item.get("score")))
+                    grades.append(str(item.get("grade") or ""))
+        self.insp_row = np.asarray(rows, dtype=np.int64)
+        self.insp_day = _days(dates) if dates else np.zeros(0)
+        unit = inspection_score_to_unit(np.asarray(scores, dtype=np.float64))
+        self.insp_unit = np.where(np.isfinite(unit), unit, grade_to_unit(grades)) if rows else unit
+
+
+def _num(value: Any) -> float:
+    if value is None or value == "" or isinstance(value, bool):
+        return np.nan
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return np.nan
+    return out if math.isfinite(out) else np.nan
+
+
+def _inspection_list(attrs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    for key in _INSPECTION_LIST_KEYS:
+        value = attrs.get(key)
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue
+        if isinstance(value, list):
+            return [v for v in value if isinstance(v, Mapping)]
+    return []
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, Mapping):  # MongoDB extended JSON {"$date": ...}
+        value = value.get("$date")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return pd.Timestamp(value, unit="ms")  # epoch milliseconds
+    return value
+
+
+def _subscore_unit(
+    subscores: FloatArray, rating_scale: FloatArray, files: NDArray[Any]
+) -> FloatArray:
+    """Mean unit value of each row's sub-scores; the scale is decided per source file."""
+    out = np.full(len(subscores), np.nan)
+    has = np.isfinite(subscores).any(axis=1)
+    if not has.any():
+        return out
+    for f in pd.unique(files[has]):
+        rows = has & (files == f)
+        top = np.nanmax(subscores[rows])
+        if np.nanmax(np.where(rows, rating_scale, np.nan), initial=0.0) >= 100:
+            top = max(top, 10.0)  # Inside Airbnb's 0-100 era had 0-10 sub-scores
+        scale = next((s for s in (5.0, 10.0, 100.0) if top <= s), top)
+        unit = stars_to_unit(subscores[rows], scale)
+        with np.errstate(all="ignore"):
+            counts = np.isfinite(unit).sum(axis=1)
+            out[rows] = np.where(
+                counts > 0, np.nansum(unit, axis=1) / np.maximum(counts, 1), np.nan
+            )
+    return out
+
+
+def _as_of_days(
+    as_of: Any, files: NDArray[Any], known_days: list[FloatArray]
+) -> tuple[FloatArray, FloatArray]:
+    """Per row: the data's own "now" (newest date in its source file) and ``as_of``."""
+    n = len(files)
+    stacked = np.vstack(known_days) if known_days else np.full((1, n), np.nan)
+    newest = np.full(n, np.nan)
+    with np.errstate(all="ignore"):
+        row_max = np.where(
+            np.isfinite(stacked).any(axis=0),
+            np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0),
+            np.nan,
+        )
+    per_file = (
+        pd.Series(row_max).groupby(pd.Series(files, dtype=object).fillna("")).transform("max")
+    )
+    newest[:] = per_file.to_numpy(dtype=np.float64)
+    if as_of is None:
+        return newest, newest.copy()
+    fixed = _days([as_of])[0]
+    if not np.isfinite(fixed):
+        raise ValueError(f"as_of={as_of!r} is not a date; allowed: a date, datetime or ISO string")
+    return newest, np.full(n, fixed)
+
+
+# --------------------------------------------------------------------------- bursts
+def _bursts(
+    n: FloatArray,
+    ltm: FloatArray,
+    rpm: FloatArray,
+    first: FloatArray,
+    last: FloatArray,
+    newest: FloatArray,
+    category: NDArray[Any],
+    s: Settings,
+) -> FloatArray:
+    """Reviews judged to be burst excess (0 where nothing is suspicious)."""
+    ratio, min_n = s.wom_burst_ratio, float(s.wom_burst_min_reviews)
+    age_m = (newest - first) / DAYS_PER_MONTH
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # (a) the last 12 months far above the listing's own earlier rate
+        ltm_c = np.clip(ltm, 0.0, n)
+        earlier = (n - ltm_c) / np.maximum(age_m - 12.0, 1.0)
+        allowed_a = ratio * 12.0 * np.maximum(earlier, 1.0 / 12.0)
+        spike = (age_m >= 24.0) & (ltm_c >= min_n) & (ltm_c > allowed_a)
+        excess_a = np.where(spike, ltm_c - allowed_a, 0.0)
+        # (b) the count far above what the source's own velocity allows over the age
+        implied = rpm * age_m
+        inconsistent = (rpm > 0) & (age_m > 0) & (n >= min_n) & (n > ratio * implied)
+        excess_b = np.where(inconsistent, n - ratio * implied, 0.0)
+        # (c) many reviews packed into a short span, against the category's other short spans
+        span_m = (last - first) / DAYS_PER_MONTH
+        short = (n >= min_n) & (span_m < 12.0)
+        rate = n / np.maximum(span_m, 1.0)
+    base = _group_median(np.where(short, rate, np.nan), category)
+    with np.errstate(invalid="ignore"):
+        packed = short & (rate > ratio * base)
+        excess_c = np.where(packed, n - ratio * base * np.maximum(span_m, 1.0), 0.0)
+    excess = np.fmax(np.fmax(excess_a, excess_b), excess_c)
+    return np.clip(np.nan_to_num(excess, nan=0.0), 0.0, np.nan_to_num(n, nan=0.0))
+
+
+def _group_median(values: FloatArray, groups: NDArray[Any]) -> FloatArray:
+    """Per row: the median of finite ``values`` in its group (≥ _MIN_GROUP), else overall."""
+    ok = np.isfinite(values)
+    overall = float(np.median(values[ok])) if ok.any() else np.nan
+    ser = pd.Series(values[ok]).groupby(pd.Series(groups[ok], dtype=object))
+    med, cnt = ser.median(), ser.size()
+    med = med[cnt >= _MIN_GROUP]
+    out = pd.Series(groups, dtype=object).map(med).fillna(overall)
+    return np.asarray(out, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- the prior
+def _prior(
+    signal: FloatArray,
+    weight: FloatArray,
+    category: NDArray[Any],
+    lat: FloatArray,
+    lng: FloatArray,
+    s: Settings,
+) -> FloatArray:
+    """Category × area prior: global → each category level → H3 area, each shrunk to its parent.
+
+    ``weight`` is each merchant's reliability ``e / (e + m)``; a group's mean is pulled to its
+    parent's with ``wom_prior_group_strength`` pseudo-merchants. A merchant counts in its own
+    groups like any other (plain empirical Bayes): a leave-one-out prior would pull each of
+    two weakly reviewed neighbours toward the other and can reverse their order.
+    """
+    n = len(signal)
+    has = np.isfinite(signal) & (weight > 0)
+    wx = np.where(has, weight * np.nan_to_num(signal), 0.0)
+    w = np.where(has, weight, 0.0)
+    k = s.wom_prior_group_strength
+    prior = np.full(n, float(wx.sum() / w.sum()) if w.sum() > 0 else _NEUTRAL)
+    cats = pd.Series(category, dtype=object).fillna("unknown").astype(str)
+    parts = cats.str.split("/")
+    lengths = parts.map(len)
+    depth = int(lengths.max()) if n else 0
+    for level in range(1, depth + 1):
+        key = parts.str[:level].str.join("/").where(lengths >= level)
+        shrunk = _shrink_to(prior, [key], wx, w, k)
+        prior = np.where(key.notna().to_numpy(), shrunk, prior)
+    res = s.wom_prior_area_resolution
+    if res is None or n == 0:
+        return prior
+    located = np.isfinite(lat) & np.isfinite(lng) & (np.abs(lat) <= 90) & (np.abs(lng) <= 180)
+    cells = np.zeros(n, dtype=np.uint64)
+    if located.any():
+        cells[located] = latlngs_to_cells(lat[located], lng[located], res)
+    area = _shrink_to(prior, [cats, pd.Series(cells)], wx, w, k)
+    return np.where(located, area, prior)
+
+
+def _shrink_to(
+    parent: FloatArray, keys: list[pd.Series], wx: FloatArray, w: FloatArray, k: float
+) -> FloatArray:
+    """Per row: its group's weighted mean, pulled toward ``parent`` by ``k`` pseudo-members."""
+    frame = pd.DataFrame({f"k{i}": key.to_numpy() for i, key in enumerate(keys)})
+    frame["wx"], frame["w"] = wx, w
+    sums = frame.groupby([f"k{i}" for i in range(len(keys))])[["wx", "w"]].transform("sum")
+    group_wx, group_w = sums["wx"].to_numpy(), sums["w"].to_numpy()
+    return np.asarray((group_wx + k * parent) / (group_w + k), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- the score
+def build_reputation(
+    merchants: pd.DataFrame | pa.Table,
+    *,
+    settings: Settings | None = None,
+    as_of: date | datetime | str | None = None,
+) -> pd.DataFrame:
+    """Word-of-mouth score and confidence of every merchant, with the parts behind them.
+
+    Parameters
+    ----------
+    merchants
+        The canonical merchant table (``geo_discovery.schema``); only ``category``,
+        ``lat`` and ``lng`` are required, every rating column is optional.
+    settings
+        ``wom_*`` settings; ``None`` uses :func:`~geo_discovery.settings.get_settings`.
+    as_of
+        The date ages are measured from. ``None``: the ``wom_as_of`` setting, and when
+        that is unset, the newest review or inspection date *of each source file*, so the
+        result depends on the data only (reproducible) and a 2015 file loaded beside a
+        2023 one is not aged by eight years.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`REPUTATION_COLUMNS`, aligned to ``merchants`` (same index for a DataFrame,
+        ``0..n-1`` for an Arrow table). ``wom_score`` and ``wom_confidence`` are in [0, 1].
+    """
+    s = settings or get_settings()
+    frame, index = _frame(merchants)
+    n_rows = len(frame)
+    files = (
+        (frame["source_file"] if "source_file" in frame.columns else pd.Series([""] * n_rows))
+        .astype(object)
+        .fillna("")
+        .to_numpy()
+    )
+    category = frame["category"].astype(object).fillna("unknown").to_numpy()
+    attrs = _Attributes(frame)
+
+    # 1. unit-scale signals
+    rating_scale = _floats(frame, "rating_scale")
+    rating_norm = stars_to_unit(_floats(frame, "rating"), rating_scale)
+    sub_norm = _subscore_unit(attrs.subscores, rating_scale, files)
+    ws = s.wom_subscore_weight
+    review_signal = np.where(
+        np.isfinite(rating_norm) & np.isfinite(sub_norm),
+        (1.0 - ws) * rating_norm + ws * sub_norm,
+        np.where(np.isfinite(rating_norm), rating_norm, sub_norm),
+    )
+
+    # 2. dates, "now" and ages
+    first, last = _days(_col(frame, "first_review")), _days(_col(frame, "last_review"))
+    insp_days = np.full(n_rows, np.nan)
+    if len(attrs.insp_row):
+        np.fmax.at(insp_days, attrs.insp_row, attrs.insp_day)
+    fixed = as_of if as_of is not None else s.wom_as_of
+    newest, now = _as_of_days(fixed, files, [first, last, insp_days])
+
+    # 3. review counts, velocity, bursts and recency
+    count = _floats(frame, "review_count")
+    rpm = _floats(frame, "reviews_per_month")
+    has_count = np.isfinite(count) & (count > 0)
+    n = np.where(has_count, count, 0.0)
+    excess = _bursts(n, attrs.ltm, rpm, first, last, newest, category, s)
+    n_damped = n - (1.0 - s.wom_burst_weight) * excess
+    # a missing first review is implied by the velocity (first = newest - n / rpm months)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        implied_first = newest - n / rpm * DAYS_PER_MONTH
+    start = np.where(
+        np.isfinite(first), first, np.where(has_count & (rpm > 0), implied_first, np.nan)
+    )
+    end = np.where(np.isfinite(last), last, start)
+    start = np.where(np.isfinite(start), np.fmin(start, end), end)
+    recency = _review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
+    effective_reviews = n_damped * recency
+
+    # 4. inspections
+    insp_signal, insp_evidence, insp_recency = _inspections(frame, attrs, now, n_rows, s)
+
+    # 5. combine evidence: a rating without a count counts as one review
+    has_review_signal = np.isfinite(review_signal)
+    e_review = np.where(has_review_signal, np.where(has_count, n_damped, 1.0) * recency, 0.0)
+    evidence = e_review + insp_evidence
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signal = (
+            np.where(has_review_signal, e_review * review_signal, 0.0)
+            + np.where(insp_evidence > 0, insp_evidence * insp_signal, 0.0)
+        ) / evidence
+    signal = np.where(evidence > 0, signal, np.nan)
+
+    # 6. shrink toward the category × area prior
+    m = s.wom_prior_strength
+    reliability = evidence / (evidence + m)
+    lat, lng = _floats(frame, "lat"), _floats(frame, "lng")
+    prior = _prior(signal, reliability, category, lat, lng, s)
+    quality = np.where(
+        evidence > 0, (m * prior + evidence * np.nan_to_num(signal)) / (m + evidence), prior
+    )
+
+    # 7. popularity and the blend
+    ref = _group_median(np.where(effective_reviews > 0, effective_reviews, np.nan), category)
+    ref = np.where(np.isfinite(ref) & (ref > 0), ref, 1.0)
+    pop_conf = effective_reviews / (effective_reviews + m)
+    # 0.5 without reviews (as for sources without counts), 0.75 at the category's typical
+    # volume, towards 1 for the most reviewed: monotone, so a review never lowers it
+    popularity = _NEUTRAL + (1 - _NEUTRAL) * effective_reviews / (effective_reviews + ref)
+    wp = s.wom_popularity_weight
+    score = np.clip((1 - wp) * quality + wp * popularity, 0.0, 1.0)
+    confidence = np.clip((1 - wp) * reliability + wp * pop_conf, 0.0, 1.0)
+
+    as_of_col = pd.to_datetime(np.where(np.isfinite(now), now * 86400.0, np.nan), unit="s")
+    out = pd.DataFrame(
+        {
+            "rating_norm": rating_norm,
+            "subscore_norm": sub_norm,
+            "inspection_norm": insp_signal,
+            "signal": signal,
+            "reviews_damped": np.where(has_count, n_damped, np.nan),
+            "recency_weight": np.where(has_count | has_review_signal, recency, insp_recency),
+            "burst": excess > 0,
+            "burst_excess": excess,
+            "effective_reviews": effective_reviews,
+            "evidence": evidence,
+            "prior": prior,
+            "quality": quality,
+            "popularity": popularity,
+            "wom_score": score.astype(np.float64),
+            "wom_confidence": confidence.astype(np.float64),
+            "as_of": as_of_col.astype("datetime64[s]"),
+        }
+    )
+    out.index = index
+    return out
+
+
+def _col(frame: pd.DataFrame, col: str) -> Any:
+    return frame[col] if col in frame.columns else [None] * len(frame)
+
+
+def _review_recency(
+    n: FloatArray,
+    ltm: FloatArray,
+    start: FloatArray,
+    end: FloatArray,
+    newest: FloatArray,
+    now: FloatArray,
+    half_life: float,
+) -> FloatArray:
+    """Mean decay weight of a merchant's reviews; 1 where they are undated."""
+    whole = mean_decay(now - end, now - start, half_life)
+    # with a last-12-months count: ltm reviews in [max(start, cut), end], the rest before cut
+    cut = newest - LTM_DAYS
+    split = np.isfinite(ltm) & (n > 0) & np.isfinite(start) & np.isfinite(cut)
+    share = np.where(split, np.clip(ltm, 0.0, n) / np.where(n > 0, n, 1.0), 0.0)
+    recent = mean_decay(now - end, now - np.fmax(start, np.fmin(cut, end)), half_life)
+    older = mean_decay(now - np.fmin(end, cut), now - np.fmin(start, cut), half_life)
+    weight = np.where(split, share * recent + (1 - share) * older, whole)
+    return np.where(np.isfinite(weight), weight, 1.0)
+
+
+def _inspections(
+    frame: pd.DataFrame, attrs: _Attributes, now: FloatArray, n_rows: int, s: Settings
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Inspection signal (unit scale), evidence (review-equivalents), mean decay per row."""
+    signal: FloatArray = np.full(n_rows, np.nan)
+    evidence: FloatArray = np.zeros(n_rows)
+    recency: FloatArray = np.full(n_rows, np.nan)
+    listed = np.zeros(n_rows, dtype=bool)
+    ok = np.isfinite(attrs.insp_unit) if len(attrs.insp_row) else np.zeros(0, dtype=bool)
+    if ok.any():
+        rows, unit = attrs.insp_row[ok], attrs.insp_unit[ok]
+        age = now[rows] - attrs.insp_day[ok]
+        w = mean_decay(age, age, s.wom_half_life_days)
+        w = np.where(np.isfinite(w), w, 1.0)
+        wsum = np.bincount(rows, weights=w, minlength=n_rows)
+        wq = np.bincount(rows, weights=w * unit, minlength=n_rows)
+        listed = wsum > 0
+        signal = np.where(listed, wq / np.where(listed, wsum, 1.0), np.nan)
+        evidence = np.asarray(s.wom_inspection_weight * wsum, dtype=np.float64)
+        seen = np.bincount(rows, minlength=n_rows)
+        recency = np.where(listed, wsum / np.maximum(seen, 1), np.nan)
+    # no inspection list: the summary score and/or grade, undated
+    score_unit = inspection_score_to_unit(_floats(frame, "inspection_score"))
+    grade_unit = grade_to_unit(_col(frame, "quality_grade"))
+    both = np.vstack([score_unit, grade_unit])
+    known = np.isfinite(both).sum(axis=0)
+    summary = np.where(known > 0, np.nansum(both, axis=0) / np.maximum(known, 1), np.nan)
+    count = attrs.inspection_count
+    summary_n = np.where(np.isfinite(count) & (count > 0), count, 1.0)
+    use = ~listed & np.isfinite(summary)
+    signal = np.where(use, summary, signal)
+    evidence = np.where(use, s.wom_inspection_weight * summary_n, evidence)
+    recency = np.where(use, 1.0, recency)
+    return signal, evidence, recency
+
+
+# --------------------------------------------------------------------------- snapshot
+@register("reputation")
+def derive_reputation(
+    merchants: pa.Table, out_dir: Path, settings: Settings, upstream: Mapping[str, Path]
+) -> dict[str, Any]:
+    """Deriver: write ``wom_score.npy`` and ``wom_confidence.npy`` (float64, table order)."""
+    rep = build_reputation(merchants, settings=settings)
+    score = rep["wom_score"].to_numpy(dtype=np.float64)
+    conf = rep["wom_confidence"].to_numpy(dtype=np.float64)
+    np.save(out_dir / "wom_score.npy", score)
+    np.save(out_dir / "wom_confidence.npy", conf)
+    as_of = rep["as_of"].dropna()
+    q = [0.01, 0.25, 0.5, 0.75, 0.99]
+    return {
+        "rows": len(rep),
+        "with_rating_signal": int(rep["signal"].notna().sum()),
+        "with_review_counts": int(rep["reviews_damped"].notna().sum()),
+        "burst_damped": int(rep["burst"].sum()),
+        "as_of_range": [str(as_of.min().date()), str(as_of.max().date())] if len(as_of) else None,
+        "wom_score_quantiles": dict(
+            zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)
+        )
+        if len(score)
+        else {},
+        "wom_confidence_mean": round(float(conf.mean()), 4) if len(conf) else None,
+        "settings": {
+            k: (str(v) if isinstance(v, date) else v)
+            for k, v in settings.model_dump().items()
+            if k.startswith("wom_")
+        },
+    }
+
+
+def load_reputation(snapshot_dir: str | Path) -> tuple[FloatArray, FloatArray]:
+    """``(wom_score, wom_confidence)`` of a snapshot, memory-mapped and read-only.
+
+    ``snapshot_dir`` is a snapshot folder or a data dir (its current snapshot). Raises
+    :class:`~geo_discovery.errors.SnapshotError` when the snapshot has no reputation.
+    """
+    from .store import resolve_snapshot_dir
+
+    folder = resolve_snapshot_dir(snapshot_dir) / "derived" / "reputation"
+    paths = [folder / "wom_score.npy", folder / "wom_confidence.npy"]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise SnapshotError(
+            f"snapshot {folder.parent.parent} has no word-of-mouth scores ({', '.join(missing)} "
+            "missing); reload it with a geo-discovery that derives reputation"
+        )
+    score, conf = (np.load(p, mmap_mode="r") for p in paths)
+    return score, conf
