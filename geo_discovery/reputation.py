@@ -7,7 +7,8 @@ defaults and the reasoning behind each setting are in ``docs/word_of_mouth.md``;
 
 * stars ``r`` on a scale ``S`` (5, or Airbnb's old 100 = 20 × stars): ``(r/S - 0.2) / 0.8``,
   so one star is 0 and the top is 1 on every scale; sub-scores likewise (their scale is
-  the smallest of 5, 10, 100 holding a file's largest sub-score); 0 means "unrated";
+  the smallest of 5, 10, 100 holding a file's largest sub-score, 10 in a 0–100 file);
+  0 means "unrated";
 * inspections (NYC DOHMH; lower is worse): ``1 - score / 56``, clipped; a letter grade
   without a score counts as its band's midpoint score (A 6.5, B 20.5, C 35);
 * evidence: reviews (after burst damping) and inspections (× ``wom_inspection_weight``),

@@ -430,3 +430,26 @@ def test_load_reputation_names_a_snapshot_without_scores(tmp_path: Path) -> None
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(SnapshotError, match="no word-of-mouth scores"):
         load_reputation(tmp_path)
+
+
+# --------------------------------------------------------------------------- docs
+DOC = Path(__file__).resolve().parents[1] / "docs" / "word_of_mouth.md"
+
+
+def test_docs_name_every_wom_setting_and_column() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    names = [n for n in Settings.model_fields if n.startswith("wom_")]
+    assert len(names) >= 10
+    for name in [*names, *REPUTATION_COLUMNS]:
+        assert f"`{name}`" in text, f"{name} is not documented in {DOC.name}"
+    for name in names:
+        default = Settings.model_fields[name].default
+        shown = "unset" if default is None else f"`{default}`"
+        assert f"| `{name}` | {shown} |" in text, f"{name}: default {shown} not in the table"
+
+
+def test_docs_example_runs() -> None:
+    blocks = DOC.read_text(encoding="utf-8").split("```python\n")[1:]
+    assert blocks
+    for block in blocks:
+        exec(compile(block.split("```")[0], str(DOC), "exec"), {})
