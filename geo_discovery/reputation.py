@@ -89,7 +89,7 @@ SUBSCORE_KEYS = (
 _LTM_KEY = "number_of_reviews_ltm"
 _INSPECTION_LIST_KEYS = ("grades_json", "grades")
 _INSPECTION_COUNT_KEY = "n_inspections"
-_ATTR_PATTERN = "review_scores_|number_of_reviews_ltm|grades|n_inspections"
+_ATTR_KEYS = ("review_scores_", _LTM_KEY, "grades", _INSPECTION_COUNT_KEY)
 #: A category needs this many merchants with review evidence for its own popularity
 #: reference and burst baseline; fewer fall back to the whole table's.
 _MIN_GROUP = 10
@@ -207,11 +207,18 @@ def _floats(frame: pd.DataFrame, col: str) -> FloatArray:
 
 def _days(values: Any) -> FloatArray:
     """Dates → float days since 1970-01-01; NaN where missing or unparseable."""
-    ts = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", format="mixed")
-    out = ts.to_numpy(dtype="datetime64[s]")
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    if not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        series = pd.to_datetime(series.astype(object), errors="coerce", format="mixed")
+    out = series.to_numpy(dtype="datetime64[s]")
     days = out.astype("int64").astype(np.float64) / 86400.0
     days[np.isnat(out)] = np.nan
     return days
+
+
+def _numbers(values: list[Any]) -> FloatArray:
+    out = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 class _Attributes:
@@ -224,34 +231,43 @@ class _Attributes:
         self.inspection_count = np.full(n, np.nan)
         rows: list[int] = []
         dates: list[Any] = []
-        scores: list[float] = []
+        scores: list[Any] = []
         grades: list[str] = []
         if "attributes" in frame.columns and n:
-            text = frame["attributes"].astype("string")
-            hit = np.flatnonzero(
-                text.str.contains(_ATTR_PATTERN, regex=True).fillna(False).to_numpy()
-            )
-            values = text.to_numpy(dtype=object)
-            for i in hit.tolist():
-                try:
-                    attrs = orjson.loads(values[i])
-                except orjson.JSONDecodeError:
-                    continue
-                if not isinstance(attrs, dict):
-                    continue
-                for j, key in enumerate(SUBSCORE_KEYS):
-                    self.subscores[i, j] = _num(attrs.get(key))
-                self.ltm[i] = _num(attrs.get(_LTM_KEY))
-                self.inspection_count[i] = _num(attrs.get(_INSPECTION_COUNT_KEY))
+            values = frame["attributes"].to_numpy(dtype=object)
+            hit = _rows_with_signals(values)
+            parsed = [_loads(values[i]) for i in hit.tolist()]
+            for j, key in enumerate(SUBSCORE_KEYS):
+                self.subscores[hit, j] = _numbers([p.get(key) for p in parsed])
+            self.ltm[hit] = _numbers([p.get(_LTM_KEY) for p in parsed])
+            self.inspection_count[hit] = _numbers([p.get(_INSPECTION_COUNT_KEY) for p in parsed])
+            for i, attrs in zip(hit.tolist(), parsed, strict=True):
                 for item in _inspection_list(attrs):
                     rows.append(i)
                     dates.append(_date_text(item.get("date")))
-                    scores.append(_num(item.get("score")))
+                    scores.append(item.get("score"))
                     grades.append(str(item.get("grade") or ""))
         self.insp_row = np.asarray(rows, dtype=np.int64)
         self.insp_day = _days(dates) if dates else np.zeros(0)
-        unit = inspection_score_to_unit(np.asarray(scores, dtype=np.float64))
+        unit = inspection_score_to_unit(_numbers(scores))
         self.insp_unit = np.where(np.isfinite(unit), unit, grade_to_unit(grades)) if rows else unit
+
+
+def _rows_with_signals(values: NDArray[Any]) -> NDArray[np.intp]:
+    """Rows whose attributes mention a recognised key (a plain substring test, then parse)."""
+    keys = _ATTR_KEYS
+    hit = [isinstance(v, str) and any(k in v for k in keys) for v in values.tolist()]
+    return np.flatnonzero(np.asarray(hit, dtype=bool))
+
+
+def _loads(text: Any) -> dict[str, Any]:
+    if not isinstance(text, str | bytes):
+        return {}
+    try:
+        out = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 def _num(value: Any) -> float:
@@ -321,9 +337,7 @@ def _as_of_days(
             np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0),
             np.nan,
         )
-    per_file = (
-        pd.Series(row_max).groupby(pd.Series(files, dtype=object).fillna("")).transform("max")
-    )
+    per_file = pd.Series(row_max).groupby(files).transform("max")
     newest[:] = per_file.to_numpy(dtype=np.float64)
     if as_of is None:
         return newest, newest.copy()
@@ -341,7 +355,7 @@ def _bursts(
     first: FloatArray,
     last: FloatArray,
     newest: FloatArray,
-    category: NDArray[Any],
+    category: NDArray[np.intp],
     s: Settings,
 ) -> FloatArray:
     """Reviews judged to be burst excess (0 where nothing is suspicious)."""
@@ -370,14 +384,14 @@ def _bursts(
     return np.clip(np.nan_to_num(excess, nan=0.0), 0.0, np.nan_to_num(n, nan=0.0))
 
 
-def _group_median(values: FloatArray, groups: NDArray[Any]) -> FloatArray:
+def _group_median(values: FloatArray, groups: NDArray[np.intp]) -> FloatArray:
     """Per row: the median of finite ``values`` in its group (≥ _MIN_GROUP), else overall."""
     ok = np.isfinite(values)
     overall = float(np.median(values[ok])) if ok.any() else np.nan
-    ser = pd.Series(values[ok]).groupby(pd.Series(groups[ok], dtype=object))
+    ser = pd.Series(values[ok]).groupby(groups[ok])
     med, cnt = ser.median(), ser.size()
     med = med[cnt >= _MIN_GROUP]
-    out = pd.Series(groups, dtype=object).map(med).fillna(overall)
+    out = pd.Series(groups).map(med).fillna(overall)
     return np.asarray(out, dtype=np.float64)
 
 
@@ -385,7 +399,7 @@ def _group_median(values: FloatArray, groups: NDArray[Any]) -> FloatArray:
 def _prior(
     signal: FloatArray,
     weight: FloatArray,
-    category: NDArray[Any],
+    categories: tuple[NDArray[np.intp], NDArray[Any]],
     lat: FloatArray,
     lng: FloatArray,
     s: Settings,
@@ -403,14 +417,14 @@ def _prior(
     w = np.where(has, weight, 0.0)
     k = s.wom_prior_group_strength
     prior = np.full(n, float(wx.sum() / w.sum()) if w.sum() > 0 else _NEUTRAL)
-    cats = pd.Series(category, dtype=object).fillna("unknown").astype(str)
-    parts = cats.str.split("/")
-    lengths = parts.map(len)
-    depth = int(lengths.max()) if n else 0
-    for level in range(1, depth + 1):
-        key = parts.str[:level].str.join("/").where(lengths >= level)
-        shrunk = _shrink_to(prior, [key], wx, w, k)
-        prior = np.where(key.notna().to_numpy(), shrunk, prior)
+    codes, names = categories
+    parts = [str(c).split("/") for c in names.tolist()]  # unique categories only
+    for level in range(1, max((len(p) for p in parts), default=0) + 1):
+        prefix = pd.Series(["/".join(p[:level]) if len(p) >= level else None for p in parts])
+        level_codes, _ = pd.factorize(prefix)  # -1: the category is shallower
+        key = level_codes[codes]
+        shrunk = _shrink_to(prior, [np.where(key >= 0, key, len(parts))], wx, w, k)
+        prior = np.where(key >= 0, shrunk, prior)
     res = s.wom_prior_area_resolution
     if res is None or n == 0:
         return prior
@@ -418,15 +432,15 @@ def _prior(
     cells = np.zeros(n, dtype=np.uint64)
     if located.any():
         cells[located] = latlngs_to_cells(lat[located], lng[located], res)
-    area = _shrink_to(prior, [cats, pd.Series(cells)], wx, w, k)
+    area = _shrink_to(prior, [codes, cells], wx, w, k)
     return np.where(located, area, prior)
 
 
 def _shrink_to(
-    parent: FloatArray, keys: list[pd.Series], wx: FloatArray, w: FloatArray, k: float
+    parent: FloatArray, keys: list[NDArray[Any]], wx: FloatArray, w: FloatArray, k: float
 ) -> FloatArray:
     """Per row: its group's weighted mean, pulled toward ``parent`` by ``k`` pseudo-members."""
-    frame = pd.DataFrame({f"k{i}": key.to_numpy() for i, key in enumerate(keys)})
+    frame = pd.DataFrame({f"k{i}": key for i, key in enumerate(keys)})
     frame["wx"], frame["w"] = wx, w
     sums = frame.groupby([f"k{i}" for i in range(len(keys))])[["wx", "w"]].transform("sum")
     group_wx, group_w = sums["wx"].to_numpy(), sums["w"].to_numpy()
@@ -470,7 +484,8 @@ def build_reputation(
         .fillna("")
         .to_numpy()
     )
-    category = frame["category"].astype(object).fillna("unknown").to_numpy()
+    file_codes = pd.factorize(files)[0]
+    cat_codes, cat_names = pd.factorize(frame["category"].astype(object).fillna("unknown"))
     attrs = _Attributes(frame)
 
     # 1. unit-scale signals
@@ -490,14 +505,14 @@ def build_reputation(
     if len(attrs.insp_row):
         np.fmax.at(insp_days, attrs.insp_row, attrs.insp_day)
     fixed = as_of if as_of is not None else s.wom_as_of
-    newest, now = _as_of_days(fixed, files, [first, last, insp_days])
+    newest, now = _as_of_days(fixed, file_codes, [first, last, insp_days])
 
     # 3. review counts, velocity, bursts and recency
     count = _floats(frame, "review_count")
     rpm = _floats(frame, "reviews_per_month")
     has_count = np.isfinite(count) & (count > 0)
     n = np.where(has_count, count, 0.0)
-    excess = _bursts(n, attrs.ltm, rpm, first, last, newest, category, s)
+    excess = _bursts(n, attrs.ltm, rpm, first, last, newest, cat_codes, s)
     n_damped = n - (1.0 - s.wom_burst_weight) * excess
     # a missing first review is implied by the velocity (first = newest - n / rpm months)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -528,13 +543,13 @@ def build_reputation(
     m = s.wom_prior_strength
     reliability = evidence / (evidence + m)
     lat, lng = _floats(frame, "lat"), _floats(frame, "lng")
-    prior = _prior(signal, reliability, category, lat, lng, s)
+    prior = _prior(signal, reliability, (cat_codes, np.asarray(cat_names)), lat, lng, s)
     quality = np.where(
         evidence > 0, (m * prior + evidence * np.nan_to_num(signal)) / (m + evidence), prior
     )
 
     # 7. popularity and the blend
-    ref = _group_median(np.where(effective_reviews > 0, effective_reviews, np.nan), category)
+    ref = _group_median(np.where(effective_reviews > 0, effective_reviews, np.nan), cat_codes)
     ref = np.where(np.isfinite(ref) & (ref > 0), ref, 1.0)
     pop_conf = effective_reviews / (effective_reviews + m)
     # 0.5 without reviews (as for sources without counts), 0.75 at the category's typical
