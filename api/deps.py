@@ -17,20 +17,19 @@ from geo_discovery.errors import InvalidQueryError
 from geo_discovery.models import BBox
 from geo_discovery.settings import Settings
 
-from .errors import NoSnapshotError, NotModifiedError
-from .responses import cache_headers, etag_matches
+from .errors import NoSnapshotError
 from .serialize import HIT_FIELDS
 from .state import EngineHolder
 
 __all__ = [
     "BBoxQuery",
-    "CachedEngineDep",
     "Categories",
     "EngineDep",
     "ExcludeCategories",
     "Fields",
     "Format",
     "HolderDep",
+    "IfNoneMatch",
     "Lat",
     "Lng",
     "OriginLat",
@@ -88,31 +87,14 @@ async def get_engine(request: Request) -> DiscoveryEngine:
 EngineDep = Annotated[DiscoveryEngine, Depends(get_engine)]
 
 
-async def get_cached_engine(
-    request: Request,
-    if_none_match: Annotated[
-        str | None,
-        Header(
-            description="An ETag from an earlier answer; 304 when the snapshot is unchanged.",
-            examples=['W/"000001-2025-01-01T00:00:00.000000Z"'],
-        ),
-    ] = None,
-) -> DiscoveryEngine:
-    """:func:`get_engine`, answering 304 at once when ``If-None-Match`` is still current.
-
-    (One dependency reading ``request.app.state`` directly: each extra dependency
-    costs FastAPI a parameter-resolution pass on the hot path.)
-    """
-    engine = _engine_of(request)
-    if if_none_match is not None:
-        settings: Settings = request.app.state.settings
-        headers = cache_headers(engine, settings.api_cache_max_age_s)
-        if etag_matches(if_none_match, headers["ETag"]):
-            raise NotModifiedError(headers)
-    return engine
-
-
-CachedEngineDep = Annotated[DiscoveryEngine, Depends(get_cached_engine)]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        description="An ETag from an earlier answer to the same URL; 304 (no body) when "
+        "the snapshot has not changed since.",
+        examples=['W/"000001-2025-01-01T00:00:00.000000Z"'],
+    ),
+]
 
 
 # ------------------------------------------------------------------ query parameters

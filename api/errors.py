@@ -29,7 +29,7 @@ from starlette.responses import Response
 from geo_discovery.engine import MerchantNotFoundError
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, SnapshotError
 
-from .responses import JSONResponse
+from .responses import JSONResponse, NotModifiedError
 
 __all__ = [
     "NoSnapshotError",
@@ -62,14 +62,6 @@ class UnknownParameterError(InvalidQueryError):
     def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.errors = errors
-
-
-class NotModifiedError(Exception):
-    """``If-None-Match`` matched the current ETag: answer 304 without a body."""
-
-    def __init__(self, headers: dict[str, str]) -> None:
-        super().__init__("not modified")
-        self.headers = headers
 
 
 def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -219,7 +211,10 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
     allowed = _allowed_text(info, name) if info is not None else None
     ctx = err.get("ctx") or {}
     # Query, path and header values are shown as written in the URL; body values as repr.
-    shown = f"{name}={_short(value)!r}" if where == "body" else f"{name}={_short(value)}"
+    text = repr(value) if where == "body" else str(value)
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[:_MAX_VALUE_CHARS] + "…"
+    shown = f"{name}={text}"
     if kind == "missing":
         msg = f"{name} is required"
     elif kind in ("float_parsing", "float_type", "finite_number"):

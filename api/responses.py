@@ -14,10 +14,27 @@ from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
 
-__all__ = ["GEOJSON", "JSONResponse", "cache_headers", "etag_for", "etag_matches", "respond"]
+__all__ = [
+    "GEOJSON",
+    "JSONResponse",
+    "NotModifiedError",
+    "cache_headers",
+    "check_not_modified",
+    "etag_for",
+    "etag_matches",
+    "respond",
+]
 
 GEOJSON = "application/geo+json"
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+class NotModifiedError(Exception):
+    """``If-None-Match`` matched the current ETag: answer 304 without a body."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__("not modified")
+        self.headers = headers
 
 
 class JSONResponse(Response):
@@ -48,6 +65,19 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 def cache_headers(engine: DiscoveryEngine, max_age_s: int) -> dict[str, str]:
     return {"ETag": etag_for(engine), "Cache-Control": f"public, max-age={max_age_s}"}
+
+
+def check_not_modified(engine: DiscoveryEngine, if_none_match: str | None, max_age_s: int) -> None:
+    """Raise :class:`~api.errors.NotModifiedError` (a 304) when the client's copy is current.
+
+    Handlers call it first thing: after FastAPI has validated the parameters (an
+    invalid request never gets a 304) and before any work is done.
+    """
+    if if_none_match is None:
+        return
+    headers = cache_headers(engine, max_age_s)
+    if etag_matches(if_none_match, headers["ETag"]):
+        raise NotModifiedError(headers)
 
 
 def respond(

@@ -75,7 +75,7 @@ class EngineHolder:
         self._tried = False
         self.last_error: str | None = None
         self.last_check: float = 0.0
-        self.swaps = 0
+        self.swaps = 0  # times a different snapshot replaced the one being served
 
     # ------------------------------------------------------------------ reading
     @property
@@ -126,6 +126,7 @@ class EngineHolder:
             if name is None:
                 return RefreshResult(False, previous, previous, None)
             if name == self._name and not force:
+                self.last_error = None  # CURRENT names what is served (e.g. after a rollback)
                 return RefreshResult(False, previous, previous, None)
             if name == self._failed and not force:
                 return RefreshResult(False, previous, previous, self.last_error)
@@ -146,7 +147,7 @@ class EngineHolder:
             self._failed = None
             self.last_error = None
             if changed:
-                self.swaps += 1
+                self.swaps += old is not None
                 log.info("serving snapshot %s (was %s)", engine.version, previous)
             if self._on_swap is not None:
                 self._on_swap(old, engine)

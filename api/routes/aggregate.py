@@ -19,15 +19,16 @@ from geo_discovery.settings import Settings
 
 from ..deps import (
     BBoxQuery,
-    CachedEngineDep,
     Categories,
+    EngineDep,
     ExcludeCategories,
     Format,
+    IfNoneMatch,
     Resolution,
     parse_bbox,
 )
 from ..errors import StrictQueryRoute
-from ..responses import GEOJSON, respond
+from ..responses import GEOJSON, check_not_modified, respond
 from ..schemas import AggregateResponse
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
@@ -86,12 +87,13 @@ def build_router(settings: Settings) -> APIRouter:
         responses={**NOT_MODIFIED, 200: geojson_content("AggregateFeatureCollection")},
     )
     async def aggregate(
-        engine: CachedEngineDep,
+        engine: EngineDep,
         bbox: BBoxQuery,
         resolution: Resolution,
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
         format: Format = "json",
+        if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Merchants inside ``bbox`` counted per H3 cell of ``resolution``.
 
@@ -100,6 +102,7 @@ def build_router(settings: Settings) -> APIRouter:
         More than ``api_max_aggregate_cells`` bins is refused (422): zoom in or
         choose a coarser resolution.
         """
+        check_not_modified(engine, if_none_match, max_age)
         box = parse_bbox(bbox)
         res = engine.within_bbox(box, categories=categories, exclude_categories=exclude_categories)
         uniq, counts, mean_lat, mean_lng = aggregate_bins(engine, res.positions, resolution)

@@ -15,12 +15,12 @@ from geo_discovery.settings import Settings
 
 from ..deps import (
     BBoxQuery,
-    CachedEngineDep,
     Categories,
     EngineDep,
     ExcludeCategories,
     Fields,
     Format,
+    IfNoneMatch,
     Lat,
     Lng,
     OriginLat,
@@ -31,7 +31,7 @@ from ..deps import (
     radius_query,
 )
 from ..errors import StrictQueryRoute
-from ..responses import GEOJSON, respond
+from ..responses import GEOJSON, check_not_modified, respond
 from ..schemas import (
     MerchantDetail,
     NearbyResponse,
@@ -97,7 +97,7 @@ def build_router(settings: Settings) -> APIRouter:
         responses={**NOT_MODIFIED, 200: geojson_content("HitFeatureCollection")},
     )
     async def nearby(
-        engine: CachedEngineDep,
+        engine: EngineDep,
         lat: Lat,
         lng: Lng,
         limit: Annotated[int, nearby_limit] = nearby_default,
@@ -106,6 +106,7 @@ def build_router(settings: Settings) -> APIRouter:
         exclude_categories: ExcludeCategories = None,
         format: Format = "json",
         fields: Fields = None,
+        if_none_match: IfNoneMatch = None,
     ) -> Response:
         """The ``limit`` merchants nearest ``(lat, lng)``, nearest first.
 
@@ -113,6 +114,7 @@ def build_router(settings: Settings) -> APIRouter:
         With ``radius_m`` only merchants within that distance come back (possibly fewer
         than ``limit``).
         """
+        check_not_modified(engine, if_none_match, max_age)
         selected = parse_fields(fields)
         res = engine.nearby(
             lat,
@@ -135,7 +137,7 @@ def build_router(settings: Settings) -> APIRouter:
         responses={**NOT_MODIFIED, 200: geojson_content("SearchFeatureCollection")},
     )
     async def search_bbox(
-        engine: CachedEngineDep,
+        engine: EngineDep,
         bbox: BBoxQuery,
         lat: OriginLat = None,
         lng: OriginLng = None,
@@ -144,11 +146,13 @@ def build_router(settings: Settings) -> APIRouter:
         exclude_categories: ExcludeCategories = None,
         format: Format = "json",
         fields: Fields = None,
+        if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Every merchant inside ``bbox`` (edges included), nearest to the origin first.
 
         ``total`` counts all matches; at most ``limit`` are returned.
         """
+        check_not_modified(engine, if_none_match, max_age)
         selected = parse_fields(fields)
         box = parse_bbox(bbox)
         res = engine.within_bbox(
@@ -218,7 +222,7 @@ def build_router(settings: Settings) -> APIRouter:
         },
     )
     async def merchant(
-        engine: CachedEngineDep,
+        engine: EngineDep,
         merchant_id: Annotated[
             str,
             Path(
@@ -230,8 +234,10 @@ def build_router(settings: Settings) -> APIRouter:
             ),
         ],
         format: Format = "json",
+        if_none_match: IfNoneMatch = None,
     ) -> Response:
         """The merchant's full record, with its untouched source attributes."""
+        check_not_modified(engine, if_none_match, max_age)
         record = engine.get(merchant_id)
         if format == "geojson":
             feature = record_to_feature(record, record["lat"], record["lng"])

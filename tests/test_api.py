@@ -1,0 +1,572 @@
+"""The HTTP API over real NYC data: every endpoint, every error class, caching, metrics.
+
+Answers are checked against the engine (itself checked against brute force in
+test_index.py) and against plain geometry (points inside the box / polygon).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from test_api_support import TIMES_SQUARE, nyc_data_dir
+
+from api import create_app
+from api.errors import NOT_YET_SUPPORTED
+from api.serialize import HIT_FIELDS
+from geo_discovery import cells
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.settings import Settings
+
+pytestmark = pytest.mark.real_data
+
+LAT, LNG = TIMES_SQUARE
+MIDTOWN_BBOX = "-73.9950,40.7500,-73.9750,40.7650"
+SQUARE = [
+    [-73.9900, 40.7540],
+    [-73.9800, 40.7540],
+    [-73.9800, 40.7620],
+    [-73.9900, 40.7620],
+    [-73.9900, 40.7540],
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def engine(data_dir: Path) -> DiscoveryEngine:
+    return DiscoveryEngine.from_snapshot(data_dir)
+
+
+def _client(data_dir: Path, **overrides: Any) -> TestClient:
+    settings = Settings(data_dir=data_dir, api_reload_interval_ms=0, **overrides)
+    return TestClient(create_app(settings, data_dir))
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path) -> Iterator[TestClient]:
+    with _client(data_dir, api_admin_key="s3cret") as c:
+        yield c
+
+
+def nearby(client: TestClient, **params: Any) -> Any:
+    r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, **params})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# --------------------------------------------------------------------------- nearby
+def test_nearby_equals_the_engine(client: TestClient, engine: DiscoveryEngine) -> None:
+    body = nearby(client, limit=25)
+    expected = engine.nearby(LAT, LNG, 25)
+    assert body["snapshot"] == engine.version
+    assert body["count"] == 25
+    assert [h["merchant_id"] for h in body["results"]] == expected.merchant_ids
+    assert [h["distance_m"] for h in body["results"]] == pytest.approx(
+        expected.distances_m.tolist(), abs=1e-9
+    )
+
+
+def test_nearby_records_match_hit_to_dict(client: TestClient, engine: DiscoveryEngine) -> None:
+    # Near the Lower East Side: Airbnb listings with review dates, DOHMH grades, stores.
+    body = nearby(client, lat=40.7193, lng=-73.9897, limit=60)
+    expected = [_json_roundtrip(h) for h in engine.nearby(40.7193, -73.9897, 60).to_records()]
+    assert body["results"] == expected
+    assert tuple(body["results"][0]) == HIT_FIELDS
+    assert any(h["last_review"] for h in body["results"]), "the sample should hold review dates"
+    assert {h["source"] for h in body["results"]} >= {"airbnb", "nys_retail_food"}
+
+
+def _json_roundtrip(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+
+
+def test_nearby_default_limit_is_the_setting(client: TestClient) -> None:
+    assert nearby(client)["count"] == 20
+
+
+def test_nearby_radius(client: TestClient, engine: DiscoveryEngine) -> None:
+    body = nearby(client, limit=1000, radius_m=150)
+    assert 0 < body["count"] < 1000
+    assert all(h["distance_m"] <= 150 for h in body["results"])
+    assert body["count"] == len(engine.within_radius(LAT, LNG, 150))
+
+
+def test_nearby_categories(client: TestClient) -> None:
+    body = nearby(client, limit=50, categories="food/grocery")
+    assert body["count"] == 50
+    assert all(h["category"].startswith("food/grocery") for h in body["results"])
+    body = nearby(client, limit=50, exclude_categories="food,lodging")
+    assert all(not h["category"].startswith(("food/", "lodging/")) for h in body["results"])
+    body = nearby(client, limit=50, categories="food/grocery,food/restaurant")
+    tops = {"/".join(h["category"].split("/")[:2]) for h in body["results"]}
+    assert tops <= {"food/grocery", "food/restaurant"}
+
+
+def test_nearby_geojson(client: TestClient) -> None:
+    r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, "format": "geojson"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/geo+json")
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 20
+    plain = nearby(client)["results"]
+    for feature, hit in zip(fc["features"], plain, strict=True):
+        assert feature["id"] == hit["merchant_id"]
+        assert feature["geometry"] == {"type": "Point", "coordinates": [hit["lng"], hit["lat"]]}
+        assert "lat" not in feature["properties"] and "lng" not in feature["properties"]
+        assert feature["properties"]["distance_m"] == hit["distance_m"]
+
+
+def test_fields_selects_output(client: TestClient) -> None:
+    body = nearby(client, fields="name,distance_m")
+    assert all(set(h) == {"merchant_id", "name", "distance_m"} for h in body["results"])
+    r = client.get(
+        "/v1/merchants/nearby",
+        params={"lat": LAT, "lng": LNG, "fields": "category", "format": "geojson"},
+    )
+    feature = r.json()["features"][0]
+    assert set(feature["properties"]) == {"merchant_id", "category"}
+    assert len(feature["geometry"]["coordinates"]) == 2
+
+
+def test_nearby_empty_answer_far_from_data(client: TestClient) -> None:
+    body = nearby(client, lat=-45.0, lng=170.0, radius_m=1000)
+    assert body == {"snapshot": body["snapshot"], "count": 0, "results": []}
+
+
+# --------------------------------------------------------------------------- search
+def test_search_bbox(client: TestClient, engine: DiscoveryEngine) -> None:
+    r = client.get("/v1/merchants/search", params={"bbox": MIDTOWN_BBOX, "limit": 1000})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    inside = int(((lng >= -73.995) & (lng <= -73.975) & (lat >= 40.75) & (lat <= 40.765)).sum())
+    assert body["total"] == inside and body["count"] == min(inside, 1000)
+    assert body["truncated"] is (inside > 1000)
+    for h in body["results"]:
+        assert -73.995 <= h["lng"] <= -73.975 and 40.75 <= h["lat"] <= 40.765
+    d = [h["distance_m"] for h in body["results"]]
+    assert d == sorted(d)
+
+
+def test_search_bbox_limit_and_origin(client: TestClient) -> None:
+    r = client.get(
+        "/v1/merchants/search", params={"bbox": MIDTOWN_BBOX, "limit": 5, "lat": LAT, "lng": LNG}
+    )
+    body = r.json()
+    assert body["count"] == 5 and body["truncated"] is True and body["total"] > 5
+    closest = nearby(client, limit=5)["results"]
+    assert [h["merchant_id"] for h in body["results"]] == [h["merchant_id"] for h in closest]
+    r = client.get("/v1/merchants/search", params={"bbox": MIDTOWN_BBOX, "lat": LAT})
+    assert r.status_code == 422 and "lat was given without lng" in r.json()["detail"]
+
+
+def test_search_bbox_geojson(client: TestClient) -> None:
+    r = client.get(
+        "/v1/merchants/search", params={"bbox": MIDTOWN_BBOX, "format": "geojson", "limit": 3}
+    )
+    fc = r.json()
+    assert r.headers["content-type"].startswith("application/geo+json")
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 3 and fc["truncated"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "Polygon", "coordinates": [SQUARE]},
+        {
+            "type": "Feature",
+            "properties": {"name": "x"},
+            "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
+        },
+        {"type": "MultiPolygon", "coordinates": [[SQUARE]]},
+    ],
+    ids=["polygon", "feature", "multipolygon"],
+)
+def test_search_polygon(client: TestClient, engine: DiscoveryEngine, body: dict[str, Any]) -> None:
+    r = client.post("/v1/merchants/search", json=body, params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    poly = shapely.Polygon(SQUARE)
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    expected = int(shapely.intersects_xy(poly, lng, lat).sum())
+    assert got["total"] == expected > 0
+    assert all(poly.intersects(shapely.Point(h["lng"], h["lat"])) for h in got["results"])
+
+
+def test_search_polygon_filters_and_geojson(client: TestClient) -> None:
+    r = client.post(
+        "/v1/merchants/search",
+        json={"type": "Polygon", "coordinates": [SQUARE]},
+        params={"categories": "food/restaurant", "format": "geojson", "fields": "category"},
+    )
+    fc = r.json()
+    assert fc["features"] and all(
+        f["properties"]["category"].startswith("food/restaurant") for f in fc["features"]
+    )
+
+
+# ------------------------------------------------------------------------- merchant
+def test_merchant_by_id(client: TestClient, engine: DiscoveryEngine) -> None:
+    hit = nearby(client, limit=1)["results"][0]
+    r = client.get(f"/v1/merchants/{hit['merchant_id']}")
+    assert r.status_code == 200
+    rec = r.json()
+    assert rec["merchant_id"] == hit["merchant_id"] and rec["snapshot"] == engine.version
+    assert isinstance(rec["attributes"], dict) and rec["attributes"]
+    assert rec["name"] == engine.get(hit["merchant_id"])["name"]
+    r = client.get(f"/v1/merchants/{hit['merchant_id']}", params={"format": "geojson"})
+    feature = r.json()
+    assert feature["type"] == "Feature" and feature["id"] == hit["merchant_id"]
+    assert feature["geometry"]["coordinates"] == [hit["lng"], hit["lat"]]
+
+
+@pytest.mark.parametrize(
+    "merchant_id", ["nope:1", "nys_retail_food:does-not-exist", "a/b/c", "%E2%9C%93"]
+)
+def test_unknown_merchant_is_404(client: TestClient, merchant_id: str) -> None:
+    r = client.get(f"/v1/merchants/{merchant_id}")
+    assert r.status_code == 404
+    assert "is not in snapshot" in r.json()["detail"]
+
+
+# ------------------------------------------------------------------------ aggregate
+def test_aggregate(client: TestClient, engine: DiscoveryEngine) -> None:
+    r = client.get("/v1/aggregate", params={"bbox": MIDTOWN_BBOX, "resolution": 9})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    total = client.get("/v1/merchants/search", params={"bbox": MIDTOWN_BBOX}).json()["total"]
+    assert body["total"] == total == sum(c["count"] for c in body["cells"])
+    assert body["resolution"] == 9
+    for c in body["cells"][:50]:
+        cell = cells.str_to_cell(c["cell"])
+        assert cells.latlng_to_cell(c["lat"], c["lng"], 9) in {cell, *cells.grid_disk(cell, 1)}
+    cell_ids = [c["cell"] for c in body["cells"]]
+    assert len(set(cell_ids)) == len(cell_ids)
+
+
+def test_aggregate_counts_every_merchant_once(client: TestClient, engine: DiscoveryEngine) -> None:
+    r = client.get("/v1/aggregate", params={"bbox": "-180,-90,180,90", "resolution": 5})
+    body = r.json()
+    assert body["total"] == len(engine)
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    expected: dict[str, int] = {}
+    for a, b in zip(lat.tolist(), lng.tolist(), strict=True):
+        key = cells.cell_to_str(cells.latlng_to_cell(a, b, 5))
+        expected[key] = expected.get(key, 0) + 1
+    assert {c["cell"]: c["count"] for c in body["cells"]} == expected
+
+
+def test_aggregate_geojson_hexagons(client: TestClient) -> None:
+    r = client.get(
+        "/v1/aggregate", params={"bbox": MIDTOWN_BBOX, "resolution": 8, "format": "geojson"}
+    )
+    fc = r.json()
+    assert r.headers["content-type"].startswith("application/geo+json")
+    for f in fc["features"]:
+        ring = f["geometry"]["coordinates"][0]
+        assert f["geometry"]["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) >= 6
+        assert f["id"] == f["properties"]["cell"]
+
+
+def test_aggregate_bin_limit_is_a_setting(data_dir: Path) -> None:
+    with _client(data_dir, api_max_aggregate_cells=3) as c:
+        r = c.get("/v1/aggregate", params={"bbox": MIDTOWN_BBOX, "resolution": 10})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert (
+        "resolution=10" in detail and "at most 3" in detail and "api_max_aggregate_cells" in detail
+    )
+
+
+# ------------------------------------------------------------------------- operations
+def test_healthz_and_readyz(client: TestClient, engine: DiscoveryEngine) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["snapshot"] == engine.version
+    assert ready["merchants"] == len(engine) and ready["snapshot_id"] == 1
+
+
+def test_no_snapshot_is_503(tmp_path: Path) -> None:
+    with _client(tmp_path / "empty") as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "no_snapshot"
+        for url in (
+            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}",
+            f"/v1/merchants/search?bbox={MIDTOWN_BBOX}",
+            "/v1/merchants/x:1",
+            f"/v1/aggregate?bbox={MIDTOWN_BBOX}&resolution=8",
+        ):
+            r = c.get(url)
+            assert r.status_code == 503, url
+            assert "no snapshot is loaded" in r.json()["detail"]
+            assert r.headers["retry-after"]
+
+
+def test_metrics(client: TestClient, engine: DiscoveryEngine) -> None:
+    nearby(client)
+    client.get("/v1/merchants/nearby", params={"lat": 91, "lng": 0})
+    text = client.get("/metrics").text
+    assert (
+        'geo_discovery_http_requests_total{method="GET",route="/v1/merchants/nearby",status="200"}'
+        in text
+    )
+    assert (
+        'geo_discovery_http_requests_total{method="GET",route="/v1/merchants/nearby",status="422"}'
+        in text
+    )
+    assert (
+        'geo_discovery_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/v1/merchants/nearby"}'
+        in text
+    )
+    assert f'geo_discovery_snapshot_info{{version="{engine.version}"}} 1.0' in text
+    assert f"geo_discovery_snapshot_merchants {float(len(engine))}" in text
+    client.get("/no/such/path")
+    assert 'route="unmatched",status="404"' in client.get("/metrics").text
+
+
+def test_admin_reload(client: TestClient, data_dir: Path, engine: DiscoveryEngine) -> None:
+    r = client.post("/v1/admin/reload")
+    assert r.status_code == 401
+    r = client.post("/v1/admin/reload", headers={"X-API-Key": "wrong"})
+    assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+    r = client.post("/v1/admin/reload", headers={"X-API-Key": "s3cret"})
+    assert r.status_code == 200
+    assert r.json() == {"changed": False, "previous": engine.version, "snapshot": engine.version}
+    with _client(data_dir) as c:
+        r = c.post("/v1/admin/reload", headers={"X-API-Key": "s3cret"})
+        assert r.status_code == 403 and "GEO_DISCOVERY_API_ADMIN_KEY" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------- caching, gzip, CORS
+def test_etag_and_304(client: TestClient, engine: DiscoveryEngine) -> None:
+    url = f"/v1/merchants/nearby?lat={LAT}&lng={LNG}"
+    r = client.get(url)
+    etag = r.headers["etag"]
+    assert etag == f'W/"{engine.version}"'
+    assert r.headers["cache-control"] == "public, max-age=60"
+    r2 = client.get(url, headers={"If-None-Match": etag})
+    assert r2.status_code == 304 and r2.content == b"" and r2.headers["etag"] == etag
+    assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.get(url, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
+    hit = r.json()["results"][0]["merchant_id"]
+    assert client.get(f"/v1/merchants/{hit}", headers={"If-None-Match": etag}).status_code == 304
+    # An ETag never turns an invalid request into a 304.
+    bad = client.get("/v1/merchants/nearby?lat=91&lng=0", headers={"If-None-Match": etag})
+    assert bad.status_code == 422
+
+
+def test_gzip(client: TestClient) -> None:
+    r = client.get(
+        "/v1/merchants/nearby",
+        params={"lat": LAT, "lng": LNG, "limit": 200},
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.json()["count"] == 200
+    small = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers
+    assert gzip.decompress(gzip.compress(b"x")) == b"x"
+
+
+def test_cors(data_dir: Path, client: TestClient) -> None:
+    origin = "https://map.example.com"
+    with _client(data_dir, api_cors_origins=[origin]) as c:
+        pre = c.options(
+            "/v1/merchants/nearby",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+        )
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == origin
+        r = c.get(f"/v1/merchants/nearby?lat={LAT}&lng={LNG}", headers={"Origin": origin})
+        assert r.headers["access-control-allow-origin"] == origin
+        assert "etag" in r.headers["access-control-expose-headers"].lower()
+        other = c.get(
+            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}", headers={"Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+    r = client.get(f"/v1/merchants/nearby?lat={LAT}&lng={LNG}", headers={"Origin": origin})
+    assert "access-control-allow-origin" not in r.headers
+
+
+# --------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("url", "needles"),
+    [
+        ("/v1/merchants/nearby?lat=91&lng=0", ["lat=91", "-90 <= lat <= 90"]),
+        ("/v1/merchants/nearby?lat=40&lng=-181", ["lng=-181", "-180 <= lng <= 180"]),
+        ("/v1/merchants/nearby?lat=nan&lng=0", ["lat=nan", "-90 <= lat <= 90"]),
+        ("/v1/merchants/nearby?lat=inf&lng=0", ["lat=inf", "-90 <= lat <= 90"]),
+        ("/v1/merchants/nearby?lat=abc&lng=0", ["lat=abc", "not a finite number"]),
+        ("/v1/merchants/nearby?lng=0", ["lat is required", "-90 <= lat <= 90"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&limit=0", ["limit=0", "1 <= limit <= 1000"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&limit=1001", ["limit=1001", "1 <= limit <= 1000"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&limit=2.5", ["limit=2.5", "not an integer"]),
+        (
+            "/v1/merchants/nearby?lat=1&lng=0&radius_m=-1",
+            ["radius_m=-1", "0 <= radius_m <= 100000"],
+        ),
+        (
+            "/v1/merchants/nearby?lat=1&lng=0&radius_m=1e9",
+            ["radius_m=1e9", "0 <= radius_m <= 100000"],
+        ),
+        ("/v1/merchants/nearby?lat=1&lng=0&format=xml", ["format=xml", "'json' or 'geojson'"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&fields=name,bogus", ["bogus", "allowed: merchant_id"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&categories=Food!", ["'Food!'", "allowed: lower-case"]),
+        (
+            "/v1/merchants/nearby?lat=1&lng=0&exclude_categories=a//b c",
+            ["exclude_categories", "a//b c"],
+        ),
+        ("/v1/merchants/nearby?lat=1&lng=0&radius=5", ["radius", "radius_m"]),
+        ("/v1/merchants/search?bbox=1,2,3", ["bbox='1,2,3'", "west,south,east,north"]),
+        ("/v1/merchants/search?bbox=a,b,c,d", ["bbox='a,b,c,d'", "not a number"]),
+        ("/v1/merchants/search?bbox=0,50,1,40", ["south=50", "south <= north"]),
+        ("/v1/merchants/search?bbox=0,-95,1,40", ["south=-95", "-90 <= south <= 90"]),
+        ("/v1/merchants/search", ["bbox is required"]),
+        ("/v1/merchants/search?bbox=" + "1" * 300, ["bbox=", "at most 200 characters"]),
+        ("/v1/aggregate?bbox=0,0,1,1&resolution=16", ["resolution=16", "0 <= resolution <= 15"]),
+        ("/v1/aggregate?bbox=0,0,1,1", ["resolution is required", "0 <= resolution <= 15"]),
+        ("/v1/merchants/x:1?format=kml", ["format=kml"]),
+    ],
+)
+def test_bad_parameters_are_422_naming_value_and_range(
+    client: TestClient, url: str, needles: list[str]
+) -> None:
+    r = client.get(url)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    for needle in needles:
+        assert needle in detail, (needle, detail)
+
+
+@pytest.mark.parametrize("param", sorted(NOT_YET_SUPPORTED))
+def test_unsupported_parameters_are_refused_not_ignored(client: TestClient, param: str) -> None:
+    r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, param: "1"})
+    assert r.status_code == 422
+    body = r.json()
+    assert f"{param} is not supported by this server yet" in body["detail"]
+    assert body["errors"][0]["parameter"] == param
+
+
+@pytest.mark.parametrize(
+    ("body", "needles"),
+    [
+        (
+            {"type": "Point", "coordinates": [1, 2]},
+            ["'Point'", "Polygon", "MultiPolygon", "Feature"],
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+            ["invalid", "Self-intersection"],
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]},
+            ["polygon is invalid", "Too few points"],
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [200, 1], [0, 0]]]},
+            ["out of range", "-180 <= lng <= 180"],
+        ),
+        ({"type": "Polygon", "coordinates": []}, ["empty"]),
+        ({"type": "Polygon", "coordinates": [[[0, 0, 0, 0]]]}, ["body.Polygon.coordinates.0.0"]),
+        ({"type": "Polygon"}, ["body.Polygon.coordinates is required"]),
+        (
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]}},
+            ["body.Feature.geometry"],
+        ),
+        ([1, 2], ["body"]),
+    ],
+)
+def test_bad_polygons_are_422(client: TestClient, body: Any, needles: list[str]) -> None:
+    r = client.post("/v1/merchants/search", json=body)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    for needle in needles:
+        assert needle in detail, (needle, detail)
+
+
+def test_malformed_json_body_is_422(client: TestClient) -> None:
+    r = client.post(
+        "/v1/merchants/search",
+        content=b'{"type": "Polygon", ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
+
+
+def test_polygon_vertex_and_body_limits_are_settings(data_dir: Path) -> None:
+    ring = [[-74 + i * 1e-4, 40.7 + (i % 2) * 1e-4] for i in range(40)]
+    ring = [*ring, [-73.99, 40.8], ring[0]]
+    with _client(data_dir, max_polygon_vertices=20, api_max_body_bytes=2048) as c:
+        r = c.post("/v1/merchants/search", json={"type": "Polygon", "coordinates": [ring]})
+        assert r.status_code == 422
+        assert "at most 20" in r.json()["detail"] and "max_polygon_vertices" in r.json()["detail"]
+        big = {"type": "Polygon", "coordinates": [SQUARE], "pad": "x" * 4096}
+        r = c.post("/v1/merchants/search", json=big)
+        assert r.status_code == 413
+        assert "2048" in r.json()["detail"] and "api_max_body_bytes" in r.json()["detail"]
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"type": "Polygon", "coordinates": [], "pad": "'
+            for _ in range(10):
+                yield b"x" * 512
+            yield b'"}'
+
+        r = c.post(
+            "/v1/merchants/search", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 413
+
+
+def test_limits_follow_settings(data_dir: Path) -> None:
+    with _client(data_dir, max_k=50, max_radius_m=500, api_default_limit=7) as c:
+        assert c.get(f"/v1/merchants/nearby?lat={LAT}&lng={LNG}").json()["count"] == 7
+        r = c.get(f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&limit=51")
+        assert r.status_code == 422 and "1 <= limit <= 50" in r.json()["detail"]
+        r = c.get(f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&radius_m=501")
+        assert r.status_code == 422 and "0 <= radius_m <= 500" in r.json()["detail"]
+        spec = c.get("/openapi.json").json()
+        params = {p["name"]: p for p in spec["paths"]["/v1/merchants/nearby"]["get"]["parameters"]}
+        assert params["limit"]["schema"]["maximum"] == 50
+        assert params["radius_m"]["schema"]["anyOf"][0]["maximum"] == 500
+
+
+def test_wrong_method_and_path(client: TestClient) -> None:
+    assert client.delete("/v1/merchants/nearby").status_code == 405
+    assert client.get("/v2/anything").status_code == 404
+    assert client.get("/v1/admin/reload").status_code == 405
+
+
+# -------------------------------------------------------------------------- OpenAPI
+def test_openapi_documents_every_parameter_with_an_example(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    missing = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for p in op.get("parameters", []):
+                if not (p.get("examples") or p.get("example") or p["schema"].get("examples")):
+                    missing.append(f"{method.upper()} {path} {p['name']}")
+            if path.startswith("/v1/"):
+                assert "422" in op["responses"], (path, method)
+    assert not missing, missing
+    body = spec["paths"]["/v1/merchants/search"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
+    assert body["examples"]
+    nearby_200 = spec["paths"]["/v1/merchants/nearby"]["get"]["responses"]["200"]["content"]
+    assert set(nearby_200) == {"application/json", "application/geo+json"}
+    assert "HitFeatureCollection" in spec["components"]["schemas"]
+    assert client.get("/docs").status_code == 200
