@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..models import BBox
 from ..schema import empty_frame
 from .profiles import Profile
 from .readers import RawTable
-from .staging import Staged
+from .staging import WHITESPACE_RUN, Staged, collapse
 from .taxonomy import UNKNOWN_CATEGORY
 from .validate import (
     Problems,
@@ -61,7 +63,7 @@ def row_hash(raw: RawTable) -> pd.Series:
     """
     frame = raw.frame
     parts = [
-        frame[c].str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
+        frame[c].str.strip().str.lower().str.replace(WHITESPACE_RUN, " ", regex=True)
         for c in sorted(frame.columns)
     ]
     if raw.geometry_wkt is not None:
@@ -82,7 +84,7 @@ def _text(series: pd.Series | None, n: int) -> pd.Series:
     if series is None:
         return pd.Series("", index=pd.RangeIndex(n), dtype="str")
     text = pd.Series(series).reset_index(drop=True).astype("str").fillna("")
-    return text.str.replace(r"\s+", " ", regex=True).str.strip()
+    return collapse(text)
 
 
 def _nullable(text: pd.Series) -> pd.Series:
@@ -176,12 +178,50 @@ def _typed(
         out[col] = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip)
 
 
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+_OTHER_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, type=pa.large_string())
+
+
 def attributes_json(raw: RawTable, positions: np.ndarray) -> list[str]:
-    """The untouched source rows at ``positions`` as JSON objects of strings."""
+    r"""The untouched source rows at ``positions`` as JSON objects of strings.
+
+    Built column-wise with pyarrow string kernels (escaping ``\ " \n \r \t``); the
+    rare rows holding other control characters are encoded by orjson instead.
+
+    Examples
+    --------
+    >>> import json
+    >>> from pathlib import Path
+    >>> from geo_discovery.ingest.validate import Problems
+    >>> cells = ['say "hi"', "back\\slash", "tab\there", "bell\x07"]
+    >>> frame = pd.DataFrame({"a": pd.Series(cells, dtype="str")})
+    >>> raw = RawTable(Path("t.csv"), "csv", frame, np.arange(4), Problems(4), np.zeros(4, bool))
+    >>> [json.loads(j)["a"] for j in attributes_json(raw, np.arange(4))] == cells
+    True
+    """
     names = [str(c) for c in raw.frame.columns]
+    if not names:
+        return ["{}"] * len(positions)
     subset = raw.frame.take(positions)
-    cols = [subset[c].tolist() for c in names]
-    return [
-        orjson.dumps(dict(zip(names, vals, strict=True))).decode()
-        for vals in zip(*cols, strict=True)
-    ]
+    parts: list[Any] = []
+    odd = np.zeros(len(positions), dtype=bool)
+    for k, name in enumerate(names):
+        column = pc.fill_null(pa.array(subset[name].astype("str").fillna(""),
+                                       type=pa.large_string()), "")
+        odd |= np.asarray(pc.match_substring_regex(column, _OTHER_CONTROL), dtype=bool)
+        for plain, escaped in _JSON_ESCAPES:
+            column = pc.replace_substring(column, plain, escaped)
+        key = orjson.dumps(name).decode()
+        parts += [_large(("{" if k == 0 else ",") + key + ':"'), column, _large('"')]
+    parts.append(_large("}"))
+    joined = pc.binary_join_element_wise(*parts, _large("")).to_pylist()
+    if odd.any():
+        cols = {name: subset[name].tolist() for name in names}
+        for i in np.flatnonzero(odd):
+            record = {name: cols[name][i] for name in names}
+            joined[i] = orjson.dumps(record).decode()
+    return joined

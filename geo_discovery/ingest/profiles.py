@@ -215,7 +215,7 @@ def _airbnb(raw: RawTable) -> Staged:
     problems = Problems(len(raw))
     skip = raw.structural
     price = parse_float(column(raw, "price"), "price", problems, skip=skip,
-                        clean=lambda s: s.str.replace(r"[$€£,\s]", "", regex=True))
+                        clean=lambda s: s.str.replace("[$€£, ]", "", regex=True))
     positive = np.isfinite(price) & (price > 0)
     level = np.full(len(price), np.nan)
     if positive.any():

@@ -203,14 +203,12 @@ def parse_float(
     out = parsed.to_numpy(dtype=np.float64, na_value=np.nan).copy()
     keep = _keep(skip, len(out))
     bad = np.isnan(out) & ~missing & keep
-    originals = text.to_numpy(dtype=object)
-    problems.add(bad, lambda idx: [f"{field} {show(originals[i])} is not a number" for i in idx])
+    problems.add(bad, _quoted(text, field, "is not a number"))
     if required:
         problems.add(missing & keep, f"{field} is missing")
     inf = np.isinf(out) & keep
     if not required:
-        problems.add(inf, lambda idx: [f"{field} {show(originals[i])} is not a finite number"
-                                       for i in idx])
+        problems.add(inf, _quoted(text, field, "is not a finite number"))
         out[inf] = np.nan
     return out
 
@@ -230,7 +228,6 @@ def parse_int(
     """
     inner = Problems(len(series))
     values = parse_float(series, field, inner, skip=skip)
-    originals = _as_str(series).str.strip().to_numpy(dtype=object)
     keep = _keep(skip, len(values))
     bad = np.zeros(len(values), dtype=bool)
     bad[inner.any()] = True
@@ -238,7 +235,7 @@ def parse_int(
         fractional = np.isfinite(values) & (np.floor(values) != values)
         too_big = np.isfinite(values) & (np.abs(values) > 2.0**62)
     bad |= (fractional | too_big) & keep
-    problems.add(bad, lambda idx: [f"{field} {show(originals[i])} is not an integer" for i in idx])
+    problems.add(bad, _quoted(_as_str(series).str.strip(), field, "is not an integer"))
     values = np.where(bad | ~np.isfinite(values), np.nan, values)
     return pd.Series(values, index=series.index).astype("Int64")
 
@@ -271,9 +268,18 @@ def parse_date(
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = np.asarray(parsed.isna(), dtype=bool) & ~missing & _keep(skip, len(text))
-    originals = text.to_numpy(dtype=object)
-    problems.add(bad, lambda idx: [f"{field} {show(originals[i])} is not a date" for i in idx])
+    problems.add(bad, _quoted(text, field, "is not a date"))
     return pd.Series(parsed, index=series.index).astype("datetime64[s]")
+
+
+def _quoted(text: pd.Series, field: str, what: str) -> Callable[[np.ndarray], list[str]]:
+    """Message builder that looks cell values up only for the rows it is asked about."""
+
+    def build(idx: np.ndarray) -> list[str]:
+        values = text.iloc[idx].tolist()
+        return [f"{field} {show(v)} {what}" for v in values]
+
+    return build
 
 
 def _keep(skip: np.ndarray | None, n: int) -> np.ndarray:
@@ -409,18 +415,23 @@ def duplicate_problems(
     ids = merchant_id.reset_index(drop=True)
     pos = np.arange(n)
     present = np.asarray(ids.notna(), dtype=bool)
+    repeated = np.asarray(ids.duplicated(keep=False), dtype=bool) & present
+    messages = np.full(n, None, dtype=object)
+    if not repeated.any():
+        return np.zeros(n, dtype=bool), messages
+    present = repeated  # only ids that occur more than once can be duplicates
     frame = pd.DataFrame({"id": ids, "pos": pos})[present]
     first_any = frame.drop_duplicates("id").set_index("id")["pos"]
     first_ok = frame[otherwise_ok[present]].drop_duplicates("id").set_index("id")["pos"]
-    ref = ids.map(first_ok)
-    ref = ref.fillna(ids.map(first_any))
-    ref_arr = ref.to_numpy(dtype=np.float64, na_value=np.nan)
-    mask = present & (pos > np.nan_to_num(ref_arr, nan=np.inf))
-    messages = np.full(n, None, dtype=object)
-    files = source_file.to_numpy(dtype=object)
-    lines = source_line.to_numpy(dtype=object)
-    ids_arr = ids.to_numpy(dtype=object)
+    sub = ids[present]
+    ref = sub.map(first_ok).fillna(sub.map(first_any))
+    ref_arr = np.full(n, np.inf)
+    ref_arr[present] = ref.to_numpy(dtype=np.float64, na_value=np.inf)
+    mask = present & (pos > ref_arr)
     for i in np.flatnonzero(mask):
         r = int(ref_arr[i])
-        messages[i] = f"duplicate merchant_id {ids_arr[i]}, first at {files[r]}:{lines[r]}"
+        messages[i] = (
+            f"duplicate merchant_id {ids.iat[int(i)]}, first at {source_file.iat[r]}:"
+            f"{source_line.iat[r]}"
+        )
     return mask, messages
