@@ -604,3 +604,78 @@ def test_read_id_list_from_csv_column(tmp_path: Path) -> None:
     assert ids == ["dohmh:1", "dohmh:2"]
     assert rejects["reason"].tolist() == ["empty merchant_id"]
     assert rejects["raw"].tolist() == ["B;"]
+
+
+# --------------------------------------------------------------------------- profiles on synthetic rows
+
+
+def test_airbnb_prices_levels_and_rating_scale(tmp_path: Path) -> None:
+    header = "id,name,latitude,longitude,room_type,price,number_of_reviews,review_scores_rating"
+    prices = ["$40.00", "$80.00", "$120.00", "$1,200.00", "$0.00", "", "$95.00", "$60.00"]
+    rows = [f"{i},Listing {i},40.7,-73.9,Entire home/apt,{p},3,{90 + i}"
+            for i, p in enumerate(prices, 1)]
+    rows = [r.replace(",$1,200.00,", ',"$1,200.00",') for r in rows]
+    rows.append("99,Bad Price,40.7,-73.9,Private room,cheap,1,80")
+    path = write(tmp_path / "listings.csv", "\n".join([header, *rows]) + "\n")
+    result = read_sources([path])
+    check_invariants(result)
+    assert result.sources[0].profile == "airbnb"
+    assert result.rejects["reason"].tolist() == ["price 'cheap' is not a number"]
+    m = result.merchants.set_index("merchant_id")
+    level = m["price_level"]
+    assert level["airbnb:4"] == 4 and level["airbnb:1"] == 1  # $1,200 and $40
+    assert level[["airbnb:5", "airbnb:6"]].isna().all()  # $0 and no price
+    priced = pd.Series({"airbnb:1": 40, "airbnb:2": 80, "airbnb:3": 120, "airbnb:4": 1200,
+                        "airbnb:7": 95, "airbnb:8": 60}).sort_values()
+    assert level[priced.index].is_monotonic_increasing
+    assert m["category"].iloc[0] == "lodging/entire_home_apt"
+    # Ratings above 5 in the file: the whole file is on the 0-100 scale.
+    assert set(m["rating_scale"]) == {100.0} and m["rating"]["airbnb:1"] == 91.0
+    assert json.loads(m["attributes"]["airbnb:4"])["price"] == "$1,200.00"
+
+
+def test_wof_status_and_hours(tmp_path: Path) -> None:
+    header = ("wof_id,name,tags,sg_type,sg_category,sg_subcategory,hours,is_current,deprecated,"
+              "cessation,addr_full,phone,website,lat,lon")
+    rows = [
+        "1,Open Cafe,,Food & Drink,Cafe,,Mo-Fr 08:00-18:00,1.0,,uuuu,1 Main St,+1 801,,40.7,-111.9",
+        "2,Gone Bar,,Food & Drink,Bars & Pubs,,9am to 5pm,-1.0,2017-11-15,uuuu,,,,40.7,-111.9",
+        "3,Ceased Shop,,Retail Goods,Shopping,Books,,,,2015-01-01,,,,40.7,-111.9",
+        "4,Not Current,,Services,Professional,,,0.0,,uuuu,,,,40.7,-111.9",
+        "5,Unknown,Mexican|Restaurant,,,,,-1.0,,uuuu,,,,40.7,-111.9",
+    ]
+    result = read_sources([write(tmp_path / "wof.csv", "\n".join([header, *rows]) + "\n")])
+    check_invariants(result)
+    m = result.merchants.set_index("merchant_id")
+    assert m["status"].tolist() == ["open", "closed", "closed", "closed", "unknown"]
+    assert m["category"].tolist() == ["food/cafe", "nightlife/bar", "retail_goods/shopping/books",
+                                      "services/professional", "food/restaurant"]
+    assert m["opening_hours"]["wof:1"] == "Mo-Fr 08:00-18:00"
+    assert m["opening_hours"]["wof:2"] is None
+    assert json.loads(m["attributes"]["wof:2"])["hours"] == "9am to 5pm"
+
+
+def test_source_specific_fields_are_validated_too(tmp_path: Path) -> None:
+    food = write(tmp_path / "food.csv",
+                 "license_number,establishment_type,dba_name,entity_name,square_footage,"
+                 "latitude,longitude\n012345,JAC,,ACME CORP,big,40.7,-73.9\n"
+                 "000001,A,TINY,X,0,40.7,-73.9\n")
+    result = read_sources([food])
+    assert result.rejects["reason"].tolist() == ["square_footage 'big' is not a number"]
+    tiny = result.merchants.iloc[0]
+    assert (tiny["merchant_id"], tiny["category"]) == ("nysfood:000001", "food/grocery/store")
+    assert pd.isna(tiny["attractiveness"])
+    fsq = write(tmp_path / "fsq.csv",
+                "fsq_place_id,name,latitude,longitude,date_closed,fsq_category_labels\n"
+                "a1,Shut,1,1,2020-02-30,[Retail]\nb2,Open,1,1,,[Retail > Bookstore]\n")
+    result = read_sources([fsq])
+    assert result.rejects["reason"].tolist() == ["date_closed '2020-02-30' is not a date"]
+    assert result.merchants["category"].tolist() == ["retail/bookstore"]
+    assert result.merchants["status"].tolist() == ["open"]
+    # An explicit NYC-wide expected bbox for DOHMH rows comes with the profile.
+    dohmh = write(tmp_path / "dohmh.csv",
+                  "restaurant_id,name,cuisine,borough,latest_grade,mean_score,latitude,longitude\n"
+                  "1,In NYC,Pizza,Queens,A,9.5,40.72,-73.8\n2,In Iowa,Pizza,Queens,B,12,41.7,-92.7\n")
+    result = read_sources([dohmh])
+    assert result.merchants["category"].tolist() == ["food/restaurant/pizza"]
+    assert result.rejects["reason"].str.startswith("outside expected bbox").tolist() == [True]

@@ -115,8 +115,10 @@ def read_sources(
     sizes = []
     for path in files:
         try:
-            if not path.is_file():
+            if not path.exists():
                 raise IngestError(f"{path}: no such file; expected a readable data file")
+            if not path.is_file():
+                raise IngestError(f"{path}: not a regular file; expected a readable data file")
             sizes.append(path.stat().st_size)
         except OSError as exc:
             raise IngestError(f"{path}: cannot read file ({exc})") from None
