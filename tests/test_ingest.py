@@ -606,7 +606,7 @@ def test_read_id_list_from_csv_column(tmp_path: Path) -> None:
     assert rejects["raw"].tolist() == ["B;"]
 
 
-# --------------------------------------------------------------------------- profiles on synthetic rows
+# --------------------------------------------------------------------------- profiles, synthetic
 
 
 def test_airbnb_prices_levels_and_rating_scale(tmp_path: Path) -> None:
@@ -675,7 +675,8 @@ def test_source_specific_fields_are_validated_too(tmp_path: Path) -> None:
     # An explicit NYC-wide expected bbox for DOHMH rows comes with the profile.
     dohmh = write(tmp_path / "dohmh.csv",
                   "restaurant_id,name,cuisine,borough,latest_grade,mean_score,latitude,longitude\n"
-                  "1,In NYC,Pizza,Queens,A,9.5,40.72,-73.8\n2,In Iowa,Pizza,Queens,B,12,41.7,-92.7\n")
+                  "1,In NYC,Pizza,Queens,A,9.5,40.72,-73.8\n"
+                  "2,In Iowa,Pizza,Queens,B,12,41.7,-92.7\n")
     result = read_sources([dohmh])
     assert result.merchants["category"].tolist() == ["food/restaurant/pizza"]
     assert result.rejects["reason"].str.startswith("outside expected bbox").tolist() == [True]
