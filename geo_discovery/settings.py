@@ -141,6 +141,41 @@ class Settings(BaseSettings):
         description="Word of mouth: weight of each review in a burst's excess (1: no damping).",
     )
 
+    # ---------------------------------------------------------------- ranking (ranking.py)
+    ranking_consumption_radii: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ranking: consumption radius overrides in metres per category prefix, as "
+        'a JSON object (e.g. \'{"food/restaurant": 2000, "*": 1000}\'), merged over the '
+        "built-in table of docs/ranking.md; a request may override them again.",
+    )
+    ranking_wom_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Ranking: weight of word of mouth in best_match (0 ignores it, 1 multiplies "
+        "the score by wom_score in full); a request may override it.",
+    )
+    ranking_district_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Ranking: weight of the district term in best_match (0 ignores it, 1 "
+        "multiplies by it in full); a request may override it.",
+    )
+    ranking_distance_scale: float = Field(
+        default=1.0,
+        ge=0.01,
+        le=100,
+        description="Ranking: multiplies every consumption radius (2: people travel twice as "
+        "far); a request may override it.",
+    )
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs page cursors (HMAC-SHA256). Unset: a built-in key, so "
+        "cursors work across restarts and workers but can be forged (harmlessly: a forged "
+        "cursor only asks for a page of the same query).",
+    )
+
     # ---------------------------------------------------------------- query API (api/)
     api_default_limit: int = Field(
         default=20,

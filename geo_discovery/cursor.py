@@ -1,0 +1,149 @@
+"""Opaque, signed page cursors: keyset paging that visits every match exactly once.
+
+A cursor names the *last item of a page* by its full sort key — ``(primary, distance_m,
+merchant_id)``, the order every sort uses — plus the snapshot version and a fingerprint
+of the query (everything that decides membership and order: point, radius, sort,
+filters, weights, radii, the instant ``open_now`` was resolved to). The next page is the
+``k`` best matches strictly after that key, so paging has no cap and never skips or
+repeats an item, however the pages are sized.
+
+Format: ``base64url(JSON payload) "." base64url(HMAC-SHA256(key, payload)[:16])``. The
+key is the ``cursor_secret`` setting; unset, a fixed built-in key, so cursors survive
+restarts and work across workers (but anyone who reads this code can forge one — which
+only lets them ask for a page they could ask for anyway; set the secret where that
+matters).
+
+* A cursor altered, truncated or made up raises :class:`InvalidCursorError` (a
+  ``ValueError``) naming what is wrong.
+* A cursor from another snapshot raises :class:`StaleCursorError`: pages from two
+  snapshots are never mixed; the client restarts from the first page.
+* A cursor used with a different query raises :class:`InvalidCursorError`.
+
+Examples
+--------
+>>> key = cursor_key(None)
+>>> c = encode_cursor(key, {"v": "000001-x", "f": "abc", "p": 0.5, "d": 12.0, "id": "m1"})
+>>> decode_cursor(key, c, version="000001-x", fingerprint="abc")["id"]
+'m1'
+>>> try:
+...     decode_cursor(key, c[:-2] + "xx", version="000001-x", fingerprint="abc")
+... except InvalidCursorError as exc:
+...     print(str(exc)[:59])
+cursor is not valid: its signature does not match (was it a
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidQueryError
+
+__all__ = [
+    "InvalidCursorError",
+    "StaleCursorError",
+    "cursor_key",
+    "decode_cursor",
+    "encode_cursor",
+    "query_fingerprint",
+]
+
+_SIG_BYTES = 16
+_MAX_CURSOR_CHARS = 4_096
+_RESTART = "start again without a cursor"
+
+
+class InvalidCursorError(InvalidQueryError):
+    """A cursor is malformed, altered, or belongs to another query."""
+
+
+class StaleCursorError(InvalidCursorError):
+    """A cursor was issued on another snapshot than the one serving now."""
+
+
+def cursor_key(secret: str | bytes | None) -> bytes:
+    """HMAC key: the configured secret, else a fixed built-in one."""
+    if secret:
+        return secret.encode() if isinstance(secret, str) else bytes(secret)
+    return hashlib.sha256(b"geo-discovery cursor").digest()
+
+
+def query_fingerprint(query: Mapping[str, Any]) -> str:
+    """Short stable hash of a normalised query (JSON with sorted keys)."""
+    text = json.dumps(query, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+
+
+def encode_cursor(key: bytes, payload: Mapping[str, Any]) -> str:
+    """Serialise and sign ``payload`` (floats round-trip exactly through JSON)."""
+    body = json.dumps(dict(payload), separators=(",", ":"), allow_nan=False).encode()
+    return f"{_b64(body)}.{_b64(_sign(key, body))}"
+
+
+def _bad(why: str) -> InvalidCursorError:
+    return InvalidCursorError(f"cursor is not valid: {why}; {_RESTART}")
+
+
+def decode_cursor(key: bytes, cursor: Any, *, version: str, fingerprint: str) -> dict[str, Any]:
+    """Verify and unpack a cursor for this snapshot ``version`` and query ``fingerprint``.
+
+    Returns the payload: ``p`` (primary, a float or ``None`` for ``-inf``), ``d``
+    (distance_m), ``id`` (merchant_id) and whatever else was stored.
+    """
+    if not isinstance(cursor, str):
+        raise TypeError(f"cursor must be a string, got {type(cursor).__name__}")
+    if len(cursor) > _MAX_CURSOR_CHARS:
+        raise _bad(f"it is {len(cursor)} characters long (at most {_MAX_CURSOR_CHARS})")
+    body_text, dot, sig_text = cursor.strip().partition(".")
+    if not dot or not body_text or not sig_text:
+        raise _bad("it is not of the form PAYLOAD.SIGNATURE")
+    try:
+        body, sig = _unb64(body_text), _unb64(sig_text)
+    except (binascii.Error, ValueError):
+        raise _bad("it is not base64url text") from None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    got = payload.get("v") if isinstance(payload, dict) else None
+    if isinstance(got, str) and got != version:
+        # Said before the signature check (a new secret may come with a new snapshot):
+        # the only effect of a forged version is this message.
+        raise StaleCursorError(
+            f"cursor belongs to snapshot {got!r} but snapshot {version!r} is serving now; "
+            f"results from two snapshots are never mixed: {_RESTART}"
+        )
+    if not hmac.compare_digest(sig, _sign(key, body)):
+        raise _bad("its signature does not match (was it altered or cut?)")
+    if not isinstance(payload, dict) or got is None:
+        raise _bad("its payload is not a cursor object")
+    if payload.get("f") != fingerprint:
+        raise _bad(
+            "it was issued for a different query (point, radius, sort, filters or weights differ)"
+        )
+    p, d, mid = payload.get("p"), payload.get("d"), payload.get("id")
+    if not (p is None or (isinstance(p, int | float) and math.isfinite(p))):
+        raise _bad("its sort key is not a number")
+    if not (isinstance(d, int | float) and math.isfinite(d) and d >= 0):
+        raise _bad("its distance is not a non-negative number")
+    if not isinstance(mid, str):
+        raise _bad("its merchant_id is not a string")
+    return payload

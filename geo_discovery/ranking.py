@@ -1,0 +1,305 @@
+"""Pure scoring for ``best_match``: consumption radii, distance decay, weights, explanations.
+
+The blended score of merchant ``i`` seen from query point ``q`` is a product of three
+parts, each in ``[0, 1]`` (the formulas and the reasoning behind every default are in
+``docs/ranking.md``)::
+
+    score = decay × W × X  =  W × X / (1 + (chord_m / (R_i · distance_scale))²)
+    decay = 1 / (1 + (chord_m / (R_i · distance_scale))²)     distance decay
+    W     = (1 - w_wom) + w_wom · wom_score_i                  word of mouth
+    X     = (1 - w_district) + w_district · district_term_i     district strength
+
+* ``R_i`` is the *consumption radius* of the merchant's category: the distance at which
+  its pull has halved (a bodega's is a few hundred metres, a furniture store's several
+  kilometres). It comes from :data:`DEFAULT_CONSUMPTION_RADII_M` by longest category
+  prefix, overridable by settings and per request.
+* ``chord_m`` is the straight-line (chord) distance through the Earth, which equals the
+  great-circle distance to within 1 mm inside 10 km (``d³ / 24 R²``). It keeps the score
+  a function of ``+ × /`` only: every merchant's score is the same bit for bit however the
+  candidates were batched, which is what makes ``best_match`` exactly reproducible
+  against brute force and cursors stable across pages.
+* ``w_wom`` and ``w_district`` in ``[0, 1]`` say how much each part matters: 0 ignores it,
+  1 multiplies by it in full. The score is computed as ``quality / (1 + chord2 · K)``
+  with ``quality = W × X`` and ``K = (R_earth / (R_i · distance_scale))²``
+  (:func:`best_match_score`): non-decreasing in ``quality``, non-increasing in distance
+  and ``K``, so per-cell maxima of ``quality`` and minima of ``K`` give valid upper
+  bounds (:mod:`geo_discovery.topk`); IEEE rounding is monotone, so the bounds hold for
+  the computed floats too.
+
+Examples
+--------
+>>> w = Weights()
+>>> table = consumption_radii()
+>>> radius_for("food/grocery/bodega", table), radius_for("shop/furniture", table)
+(300.0, 6000.0)
+>>> k = decay_factor(300.0)
+>>> round(float(distance_decay(chord2_at_m(300.0), k)), 6)   # half pull at the radius
+0.5
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .distance import EARTH_RADIUS_M
+from .errors import InvalidQueryError
+
+__all__ = [
+    "DEFAULT_CONSUMPTION_RADII_M",
+    "DEFAULT_RADIUS_M",
+    "NEUTRAL_DISTRICT_TERM",
+    "NEUTRAL_WOM_CONFIDENCE",
+    "NEUTRAL_WOM_SCORE",
+    "SORTS",
+    "Weights",
+    "best_match_score",
+    "chord2_at_m",
+    "consumption_radii",
+    "decay_factor",
+    "distance_decay",
+    "explain_rows",
+    "part_term",
+    "quality",
+    "radii_for_categories",
+    "radius_for",
+]
+
+#: The sorts ``nearby`` offers; ``best_match`` is the default.
+SORTS: tuple[str, ...] = ("best_match", "distance", "rating", "review_count", "price")
+
+#: Consumption radius (metres): the distance at which a category's pull halves. Looked up
+#: by the longest ``/``-prefix of the merchant's category; see docs/ranking.md for why.
+DEFAULT_CONSUMPTION_RADII_M: dict[str, float] = {
+    "food": 1_000.0,
+    "food/grocery": 600.0,
+    "food/grocery/bodega": 300.0,
+    "food/grocery/convenience": 300.0,
+    "food/grocery/greengrocer": 500.0,
+    "food/grocery/grocery": 800.0,
+    "food/grocery/supermarket": 1_500.0,
+    "food/deli": 400.0,
+    "food/coffee": 500.0,
+    "food/cafe": 600.0,
+    "food/bakery": 700.0,
+    "food/fast_food": 800.0,
+    "food/ice_cream": 800.0,
+    "food/restaurant": 1_500.0,
+    "food/market": 2_000.0,
+    "nightlife": 1_500.0,
+    "lodging": 3_000.0,
+    "shop": 2_000.0,
+    "shop/convenience": 300.0,
+    "shop/kiosk": 300.0,
+    "shop/clothes": 3_000.0,
+    "shop/electronics": 4_000.0,
+    "shop/department_store": 5_000.0,
+    "shop/mall": 5_000.0,
+    "shop/furniture": 6_000.0,
+    "shop/car": 10_000.0,
+}
+#: Categories no prefix of the table matches (``unknown`` included).
+DEFAULT_RADIUS_M = 1_500.0
+
+#: Word of mouth used while a snapshot has no derived reputation: the middle of the scale,
+#: with no confidence, so it neither helps nor hurts anyone.
+NEUTRAL_WOM_SCORE = 0.5
+NEUTRAL_WOM_CONFIDENCE = 0.0
+#: District term used while a snapshot has no districts: 1 leaves the score unchanged.
+NEUTRAL_DISTRICT_TERM = 1.0
+
+_MIN_RADIUS_M = 1.0
+_MAX_RADIUS_M = 1_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How the three parts of ``best_match`` combine (see the module doc).
+
+    ``wom`` and ``district`` lie in ``[0, 1]``; ``distance_scale`` multiplies every
+    consumption radius (2 means "I will go twice as far"), in ``[0.01, 100]``.
+
+    Examples
+    --------
+    >>> Weights(wom=0.5).wom
+    0.5
+    >>> Weights(wom=2)
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.InvalidQueryError: weight wom=2.0 is out of range; allowed: 0 <= wom <= 1
+    """
+
+    wom: float = 1.0
+    district: float = 1.0
+    distance_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("wom", "district"):
+            v = _number(getattr(self, name), f"weight {name}")
+            if not 0.0 <= v <= 1.0:
+                raise InvalidQueryError(
+                    f"weight {name}={v!r} is out of range; allowed: 0 <= {name} <= 1"
+                )
+            object.__setattr__(self, name, v)
+        s = _number(self.distance_scale, "distance_scale")
+        if not 0.01 <= s <= 100.0:
+            raise InvalidQueryError(
+                f"distance_scale={s!r} is out of range; allowed: 0.01 <= distance_scale <= 100"
+            )
+        object.__setattr__(self, "distance_scale", s)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise InvalidQueryError(f"{name}={v!r} is not a finite number")
+    return v
+
+
+def consumption_radii(
+    *overrides: Mapping[str, float] | None,
+) -> dict[str, float]:
+    """The default radius table updated by each mapping of ``overrides`` in turn.
+
+    Keys are category prefixes (``food/grocery``; ``""`` or ``"*"`` sets the fallback for
+    categories nothing matches), values metres in ``[1, 1e6]``.
+
+    Examples
+    --------
+    >>> consumption_radii({"food/restaurant": 2500})["food/restaurant"]
+    2500.0
+    """
+    table = dict(DEFAULT_CONSUMPTION_RADII_M)
+    table[""] = DEFAULT_RADIUS_M
+    for mapping in overrides:
+        if not mapping:
+            continue
+        if not isinstance(mapping, Mapping):
+            raise TypeError(
+                f"consumption radii must be a mapping of category prefix to metres, "
+                f"got {type(mapping).__name__}"
+            )
+        for key, value in mapping.items():
+            if not isinstance(key, str):
+                raise TypeError(f"consumption radius keys must be strings, got {key!r}")
+            prefix = key.strip().strip("/").lower()
+            prefix = "" if prefix == "*" else prefix
+            r = _number(value, f"consumption radius for {key!r}")
+            if not _MIN_RADIUS_M <= r <= _MAX_RADIUS_M:
+                raise InvalidQueryError(
+                    f"consumption radius for {key!r}={r!r} is out of range; allowed: "
+                    f"{_MIN_RADIUS_M:g} <= metres <= {_MAX_RADIUS_M:g}"
+                )
+            table[prefix] = r
+    return table
+
+
+def radius_for(category: str, table: Mapping[str, float]) -> float:
+    """Consumption radius of one category: its longest prefix (at ``/``) in ``table``."""
+    path = str(category)
+    while True:
+        if path in table:
+            return float(table[path])
+        if "/" not in path:
+            return float(table.get("", DEFAULT_RADIUS_M))
+        path = path.rsplit("/", 1)[0]
+
+
+def radii_for_categories(categories: Sequence[str], table: Mapping[str, float]) -> NDArray:
+    """:func:`radius_for` of each category (e.g. a category vocabulary), as float64."""
+    return np.array([radius_for(c, table) for c in categories], dtype=np.float64)
+
+
+def decay_factor(radius_m: ArrayLike, distance_scale: float = 1.0) -> NDArray:
+    """``K = (R_earth / (radius · scale))²``: ``chord2 · K`` is ``(chord_m / radius)²``."""
+    r = np.asarray(radius_m, dtype=np.float64) * float(distance_scale)
+    return (EARTH_RADIUS_M / r) ** 2
+
+
+def chord2_at_m(distance_m: ArrayLike) -> NDArray:
+    """Squared unit-sphere chord of a straight-line (chord) distance in metres."""
+    c = np.asarray(distance_m, dtype=np.float64) / EARTH_RADIUS_M
+    return c * c
+
+
+def distance_decay(chord2: ArrayLike, factor: ArrayLike) -> NDArray:
+    """``1 / (1 + chord2 · K)``: 1 at the merchant, 0.5 at its consumption radius.
+
+    ``chord2`` is the squared unit-sphere chord (as :class:`~geo_discovery.index.CellIndex`
+    computes it), ``factor`` the merchant's :func:`decay_factor`.
+    """
+    return 1.0 / (1.0 + np.asarray(chord2, dtype=np.float64) * np.asarray(factor))
+
+
+def part_term(value: ArrayLike, weight: float) -> NDArray:
+    """``(1 - w) + w · value``: a part in ``[0, 1]`` weighted by ``w`` in ``[0, 1]``."""
+    return (1.0 - weight) + weight * np.asarray(value, dtype=np.float64)
+
+
+def quality(wom_score: ArrayLike, district_term: ArrayLike, weights: Weights) -> NDArray:
+    """The distance-free part of the score: ``W × X`` (module doc)."""
+    return part_term(wom_score, weights.wom) * part_term(district_term, weights.district)
+
+
+def best_match_score(chord2: ArrayLike, factor: ArrayLike, quality: ArrayLike) -> NDArray:
+    """``score = quality / (1 + chord2 · K)`` — decay × W × X in one division.
+
+    The one formula every path uses (search, bounds, brute force, explain). It is
+    non-decreasing in ``quality`` and non-increasing in ``chord2`` and ``factor``, under
+    IEEE rounding too, so maxima of ``quality`` and minima of ``chord2``/``factor`` over a
+    cell bound every point of the cell.
+
+    Examples
+    --------
+    >>> q = quality([0.9, 0.6], [1.0, 1.0], Weights())
+    >>> [round(float(x), 3) for x in best_match_score([0.0, 0.0], [1.0, 1.0], q)]
+    [0.9, 0.6]
+    """
+    c2k = np.asarray(chord2, dtype=np.float64) * np.asarray(factor, dtype=np.float64)
+    return np.asarray(quality, dtype=np.float64) / (1.0 + c2k)
+
+
+def explain_rows(
+    *,
+    distance_m: NDArray,
+    chord2: NDArray,
+    factor: NDArray,
+    wom_score: NDArray,
+    wom_confidence: NDArray,
+    district_term: NDArray,
+    district_id: Sequence[Any] | None,
+    weights: Weights,
+    score: NDArray,
+) -> list[dict[str, Any]]:
+    """Per-result parts of ``best_match``: everything needed to recompute the score."""
+    decay = distance_decay(chord2, factor)
+    radius = EARTH_RADIUS_M / np.sqrt(factor)  # the effective radius: scale included
+    w = weights.to_dict()
+    out = []
+    for i in range(len(score)):
+        out.append(
+            {
+                "distance_m": float(distance_m[i]),
+                "consumption_radius_m": float(radius[i]),
+                "decay": float(decay[i]),
+                "wom_score": float(wom_score[i]),
+                "wom_confidence": float(wom_confidence[i]),
+                "wom_term": float(part_term(wom_score[i], weights.wom)),
+                "district_id": None if district_id is None else district_id[i],
+                "district_term": float(district_term[i]),
+                "district_factor": float(part_term(district_term[i], weights.district)),
+                "weights": dict(w),
+                "score": float(score[i]),
+            }
+        )
+    return out

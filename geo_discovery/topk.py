@@ -1,0 +1,422 @@
+"""Exact top-k by any score with per-cell upper bounds, over a :class:`CellIndex`.
+
+A query asks for the ``k`` best points by the key ``(primary desc, distance_m asc,
+merchant_id asc)``, where ``primary`` is a per-point float: the ``best_match`` score, a
+rating, ``-price``… (``-inf`` sorts last), or a constant for plain distance order. Points
+must lie within ``max_c2`` (a radius), pass an *eligible* mask fixed per query (category,
+price, rating… filters), pass an optional per-row predicate (open at a time), and come
+strictly after an optional cursor key.
+
+Exactness
+---------
+Search in two phases, each of which only skips points it proves cannot enter the answer.
+
+1. **Rings.** Walk H3 rings outward from the query cell like
+   :meth:`CellIndex.knn <geo_discovery.index.CellIndex.knn>` (``_cell_slots``,
+   ``_gather``), scoring every point met. After ring ``m`` the *fence* argument of
+   :mod:`geo_discovery.index` says every unvisited point is at least ``rho`` away
+   (``CellIndex._fence_c2`` of ring ``m + 1``). Once ``k`` candidates are known, let
+   ``(p_k, d_k)`` be the key of the ``k``-th, and go to phase 2, where every node's
+   smallest distance is raised to at least ``rho``.
+2. **Bounds.** Descend a tree of cell caps (fine cells, then their H3 parents
+   every two resolutions up to a few dozen top nodes). Each node stores a centre and a
+   radius that no point of it exceeds (computed from the points themselves, so no
+   assumption about cell shapes), and per-node maxima of the score parts over eligible
+   points (``np.maximum.reduceat`` over the cell-ordered arrays). A node whose upper
+   bound at its smallest possible distance is below ``p_k`` — or equal with its nearest
+   possible point beyond ``d_k`` — holds no point that beats the ``k``-th candidate, so
+   it is pruned with all its children. Surviving fine cells not visited in phase 1 are
+   scored; the answer is the best ``k`` of all candidates.
+
+An upper bound must never be below a point's computed primary. For ``best_match`` the
+score is ``decay × W × X`` with every part monotone in its input
+(:func:`geo_discovery.ranking.best_match_score`), computed by the same float operations
+for points and bounds; IEEE rounding is monotone, so bounds built from per-node extremes
+and a smaller distance dominate bit for bit. Distances carry a millimetre-scale margin.
+Filters only remove points, so bounds over a superset stay valid; the eligible mask is
+folded into the node maxima, which is where a filter prunes cells.
+
+Ties break by distance, then merchant_id: the same rule as the index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import cells as h3cells
+from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2
+from .index import CellIndex
+
+__all__ = ["CellTree", "Found", "NodeBounds", "SortSpec", "top_k"]
+
+_LEVEL_STEP = 2  # resolutions between tree levels (49 children per node on average)
+_TOP_NODES = 512  # stop adding levels once a level has at most this many nodes
+_MAX_RINGS = 3  # rings per resolution in phase 1, as in the index
+_RADIUS_MARGIN_REL = 1e-9
+_RADIUS_MARGIN = 1e-3 / EARTH_RADIUS_M  # 1 mm, as a unit-sphere chord
+_C2_MARGIN_REL = 1e-9
+_RES_SHIFT = 52
+_EMPTY_I = np.empty(0, dtype=np.int64)
+_EMPTY_F = np.empty(0, dtype=np.float64)
+
+RowFilter = Callable[[NDArray[np.int64]], NDArray[np.bool_]]
+"""``row_ok(cell_order_idx) -> bool array``: a per-query predicate (e.g. open now)."""
+
+
+def _parent_cells(cells: NDArray[np.uint64], res_from: int, res_to: int) -> NDArray[np.uint64]:
+    """H3 parents by bit arithmetic: set the resolution field, fill finer digits with 7.
+
+    Relies on the layout :mod:`geo_discovery.cells` documents (resolution at bits 52–55,
+    one 3-bit digit per level below); order-preserving, so sorted cells give sorted,
+    contiguous parents. Tests check it against ``h3.cell_to_parent``.
+    """
+    out = cells.astype(np.uint64, copy=True)
+    out &= ~np.uint64(0xF << _RES_SHIFT)
+    out |= np.uint64(res_to << _RES_SHIFT)
+    fill = 0
+    for level in range(res_to + 1, res_from + 1):
+        fill |= 0x7 << (3 * (h3cells.MAX_RES - level))
+    out |= np.uint64(fill)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Level:
+    res: int
+    cells: NDArray[np.uint64]
+    cx: NDArray[np.float64]  # centre, a unit vector, one array per axis
+    cy: NDArray[np.float64]
+    cz: NDArray[np.float64]
+    radius: NDArray[np.float64]  # chord (unit sphere): no point is farther from the centre
+    lo: NDArray[np.int64]  # children: rows lo:hi of the next finer level (fine: points)
+    hi: NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class CellTree:
+    """Caps of every occupied fine cell and of its H3 parents, over one CellIndex.
+
+    ``levels[0]`` are the index's cells (children = point ranges), ``levels[-1]`` the
+    top. Built in O(n) per level from the index arrays; no h3 call at query time.
+    """
+
+    index: CellIndex
+    levels: tuple[_Level, ...]
+    xyz: NDArray[np.float64]  # plain-ndarray views of the index arrays (cell order)
+    rank: NDArray[np.int64]
+
+    @classmethod
+    def build(cls, index: CellIndex) -> CellTree:
+        n_cells = len(index.cells)
+        if n_cells == 0:
+            return cls(index, (), np.asarray(index.xyz), np.asarray(index.rank))
+        xyz = np.asarray(index.xyz)  # plain ndarray views: memmap indexing is slow
+        offsets = np.asarray(index.offsets)
+        starts = offsets[:-1]
+        sums = np.add.reduceat(xyz, starts, axis=0)
+        cell_of_point = np.repeat(np.arange(n_cells, dtype=np.int64), np.diff(offsets))
+        levels: list[_Level] = []
+        res = index.resolution
+        node_cells = np.asarray(index.cells, dtype=np.uint64)
+        node_of_point = cell_of_point
+        lo, hi = starts.astype(np.int64), offsets[1:].astype(np.int64)
+        point_start = starts
+        while True:
+            centre = _normalise(sums, xyz, point_start)
+            d = np.sqrt(((xyz - centre[node_of_point]) ** 2).sum(axis=1))
+            radius = np.maximum.reduceat(d, point_start)
+            radius = radius * (1.0 + _RADIUS_MARGIN_REL) + _RADIUS_MARGIN
+            cx, cy, cz = (np.ascontiguousarray(centre[:, j]) for j in range(3))
+            levels.append(_Level(res, node_cells, cx, cy, cz, radius, lo, hi))
+            if len(node_cells) <= _TOP_NODES or res == 0:
+                break
+            new_res = max(res - _LEVEL_STEP, 0)
+            parents = _parent_cells(node_cells, res, new_res)
+            first = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]])
+            lo = first.astype(np.int64)
+            hi = np.r_[first[1:], len(node_cells)].astype(np.int64)
+            group = np.repeat(np.arange(len(first), dtype=np.int64), hi - lo)
+            node_of_point = group[node_of_point]
+            sums = np.add.reduceat(sums, first, axis=0)
+            point_start = point_start[first]
+            node_cells = parents[first]
+            res = new_res
+        return cls(index, tuple(levels), xyz, np.asarray(index.rank))
+
+    def reduce(
+        self, values: NDArray, how: np.ufunc, fill: float, eligible: NDArray[np.bool_] | None
+    ) -> tuple[NDArray[np.float64], ...]:
+        """Per-level ``how`` (np.maximum / np.minimum) of cell-ordered ``values``.
+
+        Ineligible points count as ``fill`` (the identity of ``how``).
+        """
+        v = np.asarray(values, dtype=np.float64)
+        if eligible is not None:
+            v = np.where(eligible, v, fill)
+        out = []
+        for level in self.levels:  # level.lo indexes the next finer level (or points)
+            v = how.reduceat(v, level.lo)
+            out.append(v)
+        return tuple(out)
+
+    def node_has(self, eligible: NDArray[np.bool_] | None) -> tuple[NDArray[np.bool_], ...]:
+        """Per level: does the node hold at least one eligible point?"""
+        if eligible is None:
+            return tuple(np.ones(len(lv.cells), dtype=bool) for lv in self.levels)
+        out = []
+        v = np.asarray(eligible, dtype=bool)
+        for level in self.levels:
+            v = np.logical_or.reduceat(v, level.lo)
+            out.append(v)
+        return tuple(out)
+
+    def lower(self, level: int, nodes: NDArray[np.int64], q: NDArray) -> NDArray[np.float64]:
+        """Smallest possible squared chord from ``q`` to any point of each node.
+
+        Chords are Euclidean distances in 3-D, so the triangle inequality gives
+        ``|q - p| >= |q - centre| - radius``; all arithmetic, no trigonometry.
+        """
+        lv = self.levels[level]
+        dx, dy, dz = lv.cx[nodes] - q[0], lv.cy[nodes] - q[1], lv.cz[nodes] - q[2]
+        c = np.sqrt(dx * dx + dy * dy + dz * dz) - lv.radius[nodes]
+        c = np.maximum(c, 0.0)
+        return c * c * (1.0 - _C2_MARGIN_REL)
+
+
+def _normalise(sums: NDArray, xyz: NDArray, point_start: NDArray) -> NDArray:
+    norm = np.sqrt((sums**2).sum(axis=1))
+    centre = np.empty_like(sums)
+    ok = norm > 1e-9
+    centre[ok] = sums[ok] / norm[ok, None]
+    centre[~ok] = xyz[point_start[~ok]]  # points spread round the globe: any point will do
+    return centre
+
+
+@dataclass(frozen=True, eq=False)
+class NodeBounds:
+    """Per-level part extremes over eligible points, for one filter and scoring setup."""
+
+    has: tuple[NDArray[np.bool_], ...]
+    parts: tuple[tuple[NDArray[np.float64], ...], ...]  # parts[j][level] = per-node values
+    top_nodes: NDArray[np.int64]  # top-level nodes holding an eligible point
+
+
+@dataclass(eq=False)
+class SortSpec:
+    """How one query scores points and bounds nodes.
+
+    ``primary(idx, c2)`` gives the per-point primary for cell-order ``idx`` at squared
+    chords ``c2``; ``upper(level, nodes, c2_lower, bounds)`` an upper bound of it for any
+    eligible point of each node at squared chord at least ``c2_lower``.
+    """
+
+    primary: Callable[[NDArray[np.int64], NDArray[np.float64]], NDArray[np.float64]]
+    upper: Callable[[int, NDArray[np.int64], NDArray[np.float64], NodeBounds], NDArray]
+    bounds: NodeBounds
+
+
+@dataclass(frozen=True, eq=False)
+class Found:
+    """An answer: cell-order indices, primaries and metres, best first."""
+
+    idx: NDArray[np.int64]
+    primary: NDArray[np.float64]
+    distance_m: NDArray[np.float64]
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Cands:
+    idx: list[NDArray[np.int64]] = field(default_factory=list)
+    prim: list[NDArray[np.float64]] = field(default_factory=list)
+    c2: list[NDArray[np.float64]] = field(default_factory=list)
+    have: int = 0
+
+    def arrays(self) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        if not self.idx:
+            return _EMPTY_I, _EMPTY_F, _EMPTY_F
+        if len(self.idx) > 1:
+            self.idx = [np.concatenate(self.idx)]
+            self.prim = [np.concatenate(self.prim)]
+            self.c2 = [np.concatenate(self.c2)]
+        return self.idx[0], self.prim[0], self.c2[0]
+
+
+def top_k(
+    tree: CellTree,
+    lat: float,
+    lng: float,
+    k: int,
+    spec: SortSpec,
+    *,
+    max_c2: float = math.inf,
+    eligible: NDArray[np.bool_] | None = None,
+    row_ok: RowFilter | None = None,
+    after: tuple[float, float, int] | None = None,
+) -> Found:
+    """The ``k`` best eligible points by ``(primary desc, distance asc, merchant_id asc)``.
+
+    ``eligible`` is a cell-ordered mask; ``after`` a key ``(primary, distance_m, rank)``:
+    only points strictly after it count (cursor paging). See the module doc.
+    """
+    index = tree.index
+    if len(index) == 0 or k <= 0:
+        return Found(_EMPTY_I, _EMPTY_F, _EMPTY_F)
+    q = latlng_to_xyz(lat, lng)
+    xyz, rank = tree.xyz, tree.rank
+    stats = {"rings": 0, "scored": 0, "nodes": 0}
+
+    def take(idx: NDArray[np.int64], cands: _Cands) -> None:
+        if len(idx) == 0:
+            return
+        if eligible is not None:
+            idx = idx[eligible[idx]]
+        c2 = ((xyz[idx] - q) ** 2).sum(axis=1)  # the index's formula, bit for bit
+        if max_c2 < math.inf:
+            keep = c2 <= max_c2
+            idx, c2 = idx[keep], c2[keep]
+        if row_ok is not None and len(idx):
+            ok = row_ok(idx)
+            idx, c2 = idx[ok], c2[ok]
+        stats["scored"] += len(idx)
+        if len(idx) == 0:
+            return
+        prim = spec.primary(idx, c2)
+        if after is not None:
+            ok = _after(prim, chord2_to_m(c2), rank[idx], after)
+            idx, prim, c2 = idx[ok], prim[ok], c2[ok]
+        cands.idx.append(idx)
+        cands.prim.append(prim)
+        cands.c2.append(c2)
+        cands.have += len(idx)
+
+    per_cell = max(len(index) / max(len(index.cells), 1), 1.0)
+    res = max(index.resolution - max(0, math.ceil(math.log(max(k / (3.0 * per_cell), 1.0), 7))), 0)
+    while True:
+        origin = h3cells.latlng_to_cell(lat, lng, res)
+        ring = np.array([origin], dtype=np.uint64)
+        cands = _Cands()
+        visited: list[NDArray[np.int64]] = []
+        max_rings = _MAX_RINGS if res > 0 else 64
+        for m in range(max_rings + 1):
+            stats["rings"] += 1
+            slots = index._cell_slots(ring, res)
+            visited.append(slots)
+            take(index._gather(slots), cands)
+            ring = h3cells.grid_ring(origin, m + 1)
+            rho_c2 = index._fence_c2(q, ring, coarse=res < index.resolution)
+            if rho_c2 > max_c2 or len(ring) == 0:  # all in range, or the whole globe, seen
+                return _finish(cands, rank, k, stats)
+            if cands.have >= k:
+                pk, ck = _kth_key(cands, rank, k)
+                _descend(tree, spec, q, max_c2, rho_c2, pk, ck, visited, cands, take, stats)
+                return _finish(cands, rank, k, stats)
+        if res == 0:  # pragma: no cover - 64 rings at res 0 span the globe many times
+            raise AssertionError("top-k ring search did not terminate at resolution 0")
+        res = max(res - 2, 0)
+
+
+def _after(
+    prim: NDArray[np.float64], dist: NDArray[np.float64], rank: NDArray, after: tuple
+) -> NDArray[np.bool_]:
+    p, d, r = after
+    return (prim < p) | ((prim == p) & ((dist > d) | ((dist == d) & (rank > r))))
+
+
+def _ordered(
+    idx: NDArray[np.int64], prim: NDArray, c2: NDArray, rank: NDArray, k: int
+) -> tuple[NDArray[np.int64], NDArray, NDArray]:
+    """The best ``k`` of the candidates in key order, with their metres."""
+    if len(idx) > k:
+        kth = -np.partition(-prim, k - 1)[k - 1]
+        keep = prim >= kth  # every tie at the boundary stays
+        idx, prim, c2 = idx[keep], prim[keep], c2[keep]
+    dist = chord2_to_m(c2)  # elementwise: the same metres however the batch is cut
+    order = np.lexsort((rank[idx], dist, -prim))[:k]
+    return idx[order], prim[order], dist[order]
+
+
+def _kth_key(cands: _Cands, rank: NDArray, k: int) -> tuple[float, float]:
+    """Primary and squared chord (rounded up a hair) of the k-th candidate's key."""
+    idx, prim, c2 = cands.arrays()
+    _, p, d = _ordered(idx, prim, c2, rank, k)
+    return float(p[-1]), float(m_to_chord2(d[-1])) * (1.0 + 1e-9) + 1e-30
+
+
+def _beats(ub: NDArray, c2lb: NDArray, pk: float, ck: float) -> NDArray[np.bool_]:
+    """Could a point with primary <= ub at squared chord >= c2lb come before (pk, ck)?"""
+    return (ub > pk) | ((ub == pk) & (c2lb <= ck))
+
+
+def _descend(
+    tree: CellTree,
+    spec: SortSpec,
+    q: NDArray,
+    max_c2: float,
+    rho_c2: float,
+    pk: float,
+    ck: float,
+    visited: list[NDArray[np.int64]],
+    cands: _Cands,
+    take: Callable[[NDArray[np.int64], _Cands], None],
+    stats: dict[str, int],
+) -> None:
+    """Phase 2: every unvisited point is beyond the fence, so each node's smallest
+    squared chord is at least ``rho_c2`` as well as its cap's."""
+    has = spec.bounds.has
+    top = len(tree.levels) - 1
+    nodes = spec.bounds.top_nodes
+    for level in range(top, -1, -1):
+        if level != top:
+            nodes = nodes[has[level][nodes]]
+        stats["nodes"] += len(nodes)
+        if len(nodes) == 0:
+            return
+        c2lb = np.maximum(tree.lower(level, nodes, q), rho_c2)
+        keep = _beats(spec.upper(level, nodes, c2lb, spec.bounds), c2lb, pk, ck)
+        if max_c2 < math.inf:
+            keep &= c2lb <= max_c2
+        nodes = nodes[keep]
+        if level:
+            lv = tree.levels[level]
+            nodes = _ranges(lv.lo[nodes], lv.hi[nodes])
+    fine = tree.levels[0]
+    slots = np.concatenate(visited) if len(visited) > 1 else visited[0]
+    if len(slots) and len(nodes):
+        order = np.argsort(slots[:, 0])
+        vs, ve = slots[order, 0], slots[order, 1]
+        s = fine.lo[nodes]
+        j = np.searchsorted(vs, s, side="right") - 1
+        seen = (j >= 0) & (s < ve[np.maximum(j, 0)])
+        nodes = nodes[~seen]
+    if len(nodes):
+        take(_ranges(fine.lo[nodes], fine.hi[nodes]), cands)
+
+
+def _ranges(lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Concatenated ``arange(lo, hi)``: the index's gather, on two arrays."""
+    return CellIndex._gather(np.stack([lo, hi], axis=1)) if len(lo) else _EMPTY_I
+
+
+def _finish(cands: _Cands, rank: NDArray, k: int, stats: dict[str, int]) -> Found:
+    idx, prim, dist = _ordered(*cands.arrays(), rank, k)
+    return Found(idx, prim, dist, stats)
+
+
+def build_bounds(
+    tree: CellTree,
+    eligible: NDArray[np.bool_] | None,
+    maxima: Sequence[NDArray] = (),
+    minima: Sequence[NDArray] = (),
+) -> NodeBounds:
+    """:class:`NodeBounds` with per-node maxima of ``maxima`` then minima of ``minima``."""
+    parts = [tree.reduce(v, np.maximum, -np.inf, eligible) for v in maxima]
+    parts += [tree.reduce(v, np.minimum, np.inf, eligible) for v in minima]
+    has = tree.node_has(eligible)
+    top = np.flatnonzero(has[-1]) if has else _EMPTY_I
+    return NodeBounds(has, tuple(parts), top)

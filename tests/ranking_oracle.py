@@ -1,0 +1,202 @@
+"""Brute-force oracle for ranked nearby search: score every merchant, sort, cut.
+
+Independent of :mod:`geo_discovery.topk` and :mod:`geo_discovery.ranker`: filters are
+applied row by row from the table's Python values, consumption radii are looked up per
+row, and every merchant is scored with the one published formula
+(:func:`geo_discovery.ranking.best_match_score`). Squared chords are computed from the
+index's own unit vectors with the index's formula, so scores and distances can be
+compared bit for bit; "in range" is ``chord2 <= m_to_chord2(radius_m)``, the library's
+definition (the index tests prove chords agree with haversine).
+
+Order: ``(primary desc, distance_m asc, merchant_id asc)``; primaries per sort:
+best_match score; rating in stars (rating / scale × 5); review_count; ``-price_level``;
+nothing for distance. Missing values sort last (``-inf``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from geo_discovery.distance import chord2_to_m, latlng_to_xyz, m_to_chord2
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.ranking import (
+    Weights,
+    best_match_score,
+    consumption_radii,
+    decay_factor,
+    quality,
+    radius_for,
+)
+
+__all__ = ["Columns", "Query", "brute_force", "walk"]
+
+
+@dataclass(frozen=True)
+class Query:
+    lat: float
+    lng: float
+    k: int = 20
+    radius_m: float | None = None
+    sort: str = "best_match"
+    categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
+    min_price: int | None = None
+    max_price: int | None = None
+    min_rating: float | None = None
+    min_reviews: int | None = None
+    exclude_brands: tuple[str, ...] = ()
+    exclude_chains: bool = False
+    district_id: tuple[str, ...] | None = None
+    weights: Weights | None = None
+    radii: Mapping[str, float] | None = None
+    open_at: datetime | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "radius_m": self.radius_m,
+            "sort": self.sort,
+            "categories": list(self.categories) or None,
+            "exclude_categories": list(self.exclude_categories) or None,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+            "min_rating": self.min_rating,
+            "min_reviews": self.min_reviews,
+            "exclude_brands": list(self.exclude_brands) or None,
+            "exclude_chains": self.exclude_chains,
+            "district_id": list(self.district_id) if self.district_id is not None else None,
+            "weights": self.weights,
+            "consumption_radii_m": self.radii,
+            "open_at": self.open_at,
+        }
+
+
+class Columns:
+    """Per-row Python values of one engine's table and ranking inputs, read once."""
+
+    def __init__(self, engine: DiscoveryEngine) -> None:
+        t = engine.merchants
+        self.engine = engine
+        self.n = t.num_rows
+        self.ids = [str(x) for x in t.column("merchant_id").to_pylist()]
+        self.cats = [str(x) for x in t.column("category").to_pylist()]
+
+        def col(name: str) -> list[Any]:
+            return t.column(name).to_pylist() if name in t.column_names else [None] * self.n
+
+        self.price, self.rating, self.scale = col("price_level"), col("rating"), col("rating_scale")
+        self.reviews, self.brand = col("review_count"), col("brand")
+        r = engine.ranker
+        self.wom, self.district = r.wom_score, r.district_term
+        self.district_id = r.district_id
+        index = engine.index
+        self.xyz = np.empty((self.n, 3))
+        self.xyz[np.asarray(index.positions)] = np.asarray(index.xyz)
+        self.rank = np.empty(self.n, dtype=np.int64)
+        self.rank[np.asarray(index.positions)] = np.asarray(index.rank)
+
+    def stars(self, i: int) -> float | None:
+        r, s = self.rating[i], self.scale[i]
+        if r is None or s is None or not s > 0 or (isinstance(r, float) and math.isnan(r)):
+            return None
+        return r / s * 5.0
+
+    def eligible(self, q: Query) -> NDArray[np.bool_]:
+        def under(cat: str, prefixes: Sequence[str]) -> bool:
+            return any(cat == p or cat.startswith(p + "/") for p in prefixes)
+
+        hours = self.engine.ranker.hours if q.open_at is not None else None
+        out = np.zeros(self.n, dtype=bool)
+        brands = {b.lower() for b in q.exclude_brands}
+        for i in range(self.n):
+            c = self.cats[i]
+            if q.categories and not under(c, q.categories):
+                continue
+            if under(c, q.exclude_categories):
+                continue
+            p = self.price[i]
+            if q.min_price is not None and (p is None or p < q.min_price):
+                continue
+            if q.max_price is not None and (p is None or p > q.max_price):
+                continue
+            st = self.stars(i)
+            if q.min_rating is not None and (st is None or st < q.min_rating):
+                continue
+            rv = self.reviews[i]
+            if q.min_reviews is not None and (rv is None or rv < q.min_reviews):
+                continue
+            b = self.brand[i]
+            if q.exclude_chains and b is not None:
+                continue
+            if b is not None and b.strip().lower() in brands:
+                continue
+            if q.district_id is not None:
+                assert self.district_id is not None
+                if str(self.district_id[i]) not in q.district_id:
+                    continue
+            if hours is not None:
+                assert q.open_at is not None
+                if not hours.open_mask(np.array([i]), q.open_at)[0]:
+                    continue
+            out[i] = True
+        return out
+
+    def primary(self, q: Query, c2: NDArray[np.float64]) -> NDArray[np.float64]:
+        if q.sort == "best_match":
+            s = self.engine.settings
+            w = q.weights or Weights(
+                s.ranking_wom_weight, s.ranking_district_weight, s.ranking_distance_scale
+            )
+            table = consumption_radii(s.ranking_consumption_radii, q.radii)
+            radius = np.array([radius_for(c, table) for c in self.cats])
+            k = decay_factor(radius, w.distance_scale)
+            return best_match_score(c2, k, quality(self.wom, self.district, w))
+        if q.sort == "distance":
+            return np.zeros(self.n)
+        vals = []
+        for i in range(self.n):
+            if q.sort == "rating":
+                v = self.stars(i)
+            elif q.sort == "review_count":
+                v = self.reviews[i]
+            else:
+                v = None if self.price[i] is None else -float(self.price[i])
+            vals.append(-math.inf if v is None else float(v))
+        return np.array(vals, dtype=np.float64)
+
+
+def brute_force(
+    cols: Columns, q: Query, *, limit: int | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Rows, primaries and metres of the answer: every eligible merchant in range, sorted."""
+    qv = latlng_to_xyz(q.lat, q.lng)
+    c2 = ((cols.xyz - qv) ** 2).sum(axis=1)
+    ok = cols.eligible(q)
+    if q.radius_m is not None:
+        ok &= c2 <= float(m_to_chord2(q.radius_m))
+    rows = np.flatnonzero(ok)
+    prim = cols.primary(q, c2)[rows]
+    dist = chord2_to_m(c2[rows])
+    order = np.lexsort((cols.rank[rows], dist, -prim))
+    if limit is not None:
+        order = order[:limit]
+    return rows[order], prim[order], dist[order]
+
+
+def walk(engine: DiscoveryEngine, q: Query, page: int, max_pages: int = 100_000) -> list[int]:
+    """Follow cursors from the first page to the end; every row met, in order."""
+    rows: list[int] = []
+    cursor = None
+    for _ in range(max_pages):
+        res = engine.nearby(q.lat, q.lng, page, cursor=cursor, **q.kwargs())
+        rows.extend(res.positions.tolist())
+        cursor = res.next_cursor
+        if cursor is None:
+            return rows
+    raise AssertionError("cursor walk did not end")
