@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from numpy.typing import NDArray
 from .errors import InvalidQueryError, SnapshotError
 from .index import CellIndex
 from .models import BBox, Hit, validate_lat, validate_lng
+from .ranker import Filters, Ranker
+from .ranking import Weights, consumption_radii
 from .settings import Settings, get_settings
 from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 
@@ -71,6 +74,14 @@ class Results:
     distances_m: NDArray[np.float64]
     table: pa.Table
     snapshot_version: str
+    scores: NDArray[np.float64] | None = None  # best_match scores, when sorted by them
+    explain: list[dict[str, Any]] | None = None  # per-hit score parts (explain=True)
+    cursor_fn: Callable[[], str | None] | None = field(default=None, repr=False)
+
+    @property
+    def next_cursor(self) -> str | None:
+        """Opaque cursor for the next page (``nearby``); ``None`` when there is no more."""
+        return self.cursor_fn() if self.cursor_fn is not None else None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -86,10 +97,14 @@ class Results:
     def hits(self) -> list[Hit]:
         rows = self.table.take(pa.array(self.positions)).to_pylist()
         out = []
-        for pos, dist, row in zip(
-            self.positions.tolist(), self.distances_m.tolist(), rows, strict=True
+        for i, (pos, dist, row) in enumerate(
+            zip(self.positions.tolist(), self.distances_m.tolist(), rows, strict=True)
         ):
             extra = {k: _jsonable(row.get(k)) for k in _HIT_EXTRA}
+            if self.scores is not None:
+                extra["score"] = float(self.scores[i])
+            if self.explain is not None:
+                extra["explain"] = self.explain[i]
             out.append(
                 Hit(
                     merchant_id=row["merchant_id"],
@@ -116,6 +131,8 @@ class Results:
     def to_frame(self) -> pd.DataFrame:
         frame = self.table.take(pa.array(self.positions)).to_pandas()
         frame.insert(4, "distance_m", self.distances_m)
+        if self.scores is not None:
+            frame.insert(5, "score", self.scores)
         return frame.drop(columns=["attributes"], errors="ignore")
 
 
@@ -142,7 +159,12 @@ class DiscoveryEngine:
         *,
         snapshot: SnapshotInfo | None = None,
         settings: Settings | None = None,
+        wom: tuple[Any, Any] | None = None,
+        districts: tuple[Any, Any] | None = None,
     ) -> None:
+        """``wom`` = ``(wom_score, wom_confidence)`` and ``districts`` = ``(district_id,
+        district_term)``, arrays aligned to ``merchants``, override what the snapshot
+        holds (neutral when neither has them)."""
         if len(index) != merchants.num_rows:
             raise SnapshotError(
                 f"index has {len(index)} points but the merchant table {merchants.num_rows} rows"
@@ -158,6 +180,9 @@ class DiscoveryEngine:
         self._category_vocab: list[str] = [str(x) for x in cat.dictionary.to_pylist()]
         self._id_to_row: dict[str, int] | None = None
         self._mask_cache = lru_cache(maxsize=256)(self._build_category_mask)
+        self._wom = wom
+        self._districts = districts
+        self._ranker: Ranker | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -198,20 +223,148 @@ class DiscoveryEngine:
         radius_m: float | None = None,
         categories: Sequence[str] | str | None = None,
         exclude_categories: Sequence[str] | str | None = None,
+        sort: str = "distance",
+        explain: bool = False,
+        min_price: int | None = None,
+        max_price: int | None = None,
+        min_rating: float | None = None,
+        min_reviews: int | None = None,
+        open_now: bool = False,
+        open_at: datetime | str | None = None,
+        exclude_brands: Sequence[str] | str | None = None,
+        exclude_chains: bool = False,
+        district_id: Sequence[str] | str | int | None = None,
+        weights: Weights | Mapping[str, float] | None = None,
+        consumption_radii_m: Mapping[str, float] | None = None,
+        cursor: str | None = None,
     ) -> Results:
-        """The ``k`` merchants nearest to ``(lat, lng)``, optionally within ``radius_m``.
+        """Up to ``k`` merchants near ``(lat, lng)`` (one page), optionally within ``radius_m``.
 
-        ``categories`` keeps merchants whose category path starts with any of the given
-        prefixes (at a ``/`` boundary); ``exclude_categories`` drops them.
-        Ordered by distance, then ``merchant_id``.
+        ``sort`` is ``distance`` (nearest first: plain exact kNN), ``best_match`` (the
+        blended score of docs/ranking.md: distance decay by category consumption radius ×
+        word of mouth × district strength), ``rating``, ``review_count`` or ``price``
+        (cheap first). Every sort breaks ties by distance, then ``merchant_id``, and is
+        exact: the page equals sorting every match by brute force.
+
+        Filters: ``categories`` / ``exclude_categories`` (prefixes at ``/``), ``min_price``
+        / ``max_price`` (price_level 1–4), ``min_rating`` (stars 0–5, any source scale),
+        ``min_reviews``, ``exclude_brands`` (case-insensitive) or ``exclude_chains`` (any
+        branded merchant), ``district_id``, and ``open_now`` / ``open_at`` (known opening
+        hours, open at that instant in the merchant's own time zone; a naive ``open_at``
+        is a local wall-clock time). Merchants missing a filtered value are left out.
+
+        ``weights`` (:class:`~geo_discovery.ranking.Weights` or a mapping with ``wom``,
+        ``district``, ``distance_scale``) and ``consumption_radii_m`` (metres per category
+        prefix) tune ``best_match`` for this request over the settings. ``explain`` adds
+        each hit's score parts. ``Results.next_cursor`` is set when the page is full;
+        pass it back as ``cursor`` with the same query for the next page (a cursor from
+        another snapshot or query raises :class:`~geo_discovery.cursor.InvalidCursorError`).
         """
         lat, lng = validate_lat(lat), validate_lng(lng)
         k = self._validate_k(k)
         if radius_m is not None:
             radius_m = self._validate_radius(radius_m)
-        mask = self._mask(categories, exclude_categories)
-        pos, dist = self.index.knn(lat, lng, k, radius_m=radius_m, mask=mask)
-        return self._results(pos, dist)
+        filters = Filters(
+            categories=_normalise_categories(categories, "categories"),
+            exclude_categories=_normalise_categories(exclude_categories, "exclude_categories"),
+            min_price=_opt_int(min_price, "min_price", 1, 4),
+            max_price=_opt_int(max_price, "max_price", 1, 4),
+            min_rating=_opt_float(min_rating, "min_rating", 0.0, 5.0),
+            min_reviews=_opt_int(min_reviews, "min_reviews", 0, 2**62),
+            exclude_brands=tuple(
+                sorted({b.strip().lower() for b in _strings(exclude_brands, "exclude_brands")})
+            ),
+            exclude_chains=bool(exclude_chains),
+            district_ids=tuple(sorted({str(d) for d in _strings(district_id, "district_id")})),
+        )
+        if filters.min_price and filters.max_price and filters.min_price > filters.max_price:
+            raise InvalidQueryError(
+                f"min_price={filters.min_price} is above max_price={filters.max_price}"
+            )
+        page = self.ranker.search(
+            lat,
+            lng,
+            k,
+            radius_m=radius_m,
+            sort=sort,
+            filters=filters,
+            weights=self._weights(weights),
+            radii=consumption_radii(consumption_radii_m) if consumption_radii_m else None,
+            open_at=_to_datetime(open_at),
+            open_now=bool(open_now),
+            explain=bool(explain),
+            cursor=cursor,
+        )
+        return Results(
+            page.positions,
+            page.distances_m,
+            self.merchants,
+            self.version,
+            scores=page.scores,
+            explain=page.explain,
+            cursor_fn=page.next_cursor,
+        )
+
+    @property
+    def ranker(self) -> Ranker:
+        """Ranking state (score parts, hours, bounds), built on first use."""
+        if self._ranker is None:
+            self._ranker = self._build_ranker()
+        return self._ranker
+
+    def _build_ranker(self) -> Ranker:
+        from .hours import HoursTable, load_hours
+        from .reputation import load_reputation
+
+        snap = self.snapshot.path if self.snapshot else None
+        wom = self._wom
+        if wom is None and snap is not None and (snap / "derived" / "reputation").is_dir():
+            wom = load_reputation(snap)
+        districts = self._districts
+        hours: Any = None
+        if snap is not None and (snap / "derived" / "hours").is_dir():
+            hours = lambda: load_hours(snap, self.merchants)  # noqa: E731
+        else:
+            hours = lambda: HoursTable.from_table(self.merchants)  # noqa: E731
+        s = self.settings
+        secret = s.cursor_secret.get_secret_value() if s.cursor_secret else None
+        return Ranker(
+            self.merchants,
+            self.index,
+            category_codes=self._category_codes,
+            category_vocab=self._category_vocab,
+            category_mask=lambda inc, exc: self._mask_cache(inc, exc) if inc or exc else None,
+            radii_table=consumption_radii(s.ranking_consumption_radii),
+            wom_score=None if wom is None else wom[0],
+            wom_confidence=None if wom is None else wom[1],
+            district_id=None if districts is None else districts[0],
+            district_term=None if districts is None else districts[1],
+            hours=hours,
+            cursor_secret=secret,
+            version=self.version,
+        )
+
+    def _weights(self, weights: Weights | Mapping[str, float] | None) -> Weights:
+        s = self.settings
+        base = {
+            "wom": s.ranking_wom_weight,
+            "district": s.ranking_district_weight,
+            "distance_scale": s.ranking_distance_scale,
+        }
+        if weights is None:
+            return Weights(**base)
+        if isinstance(weights, Weights):
+            return weights
+        if not isinstance(weights, Mapping):
+            raise TypeError(
+                f"weights must be a Weights or a mapping, got {type(weights).__name__}"
+            )
+        unknown = sorted(set(weights) - set(base))
+        if unknown:
+            raise InvalidQueryError(
+                f"weights {unknown} are not known; allowed: wom, district, distance_scale"
+            )
+        return Weights(**{**base, **weights})
 
     def within_radius(
         self,
@@ -465,3 +618,58 @@ def _to_bbox(bbox: BBox | str | Sequence[float]) -> BBox:
         raise InvalidQueryError(f"bbox={bbox!r} must have 4 numbers: west, south, east, north")
     west, south, east, north = values
     return BBox(south=south, west=west, north=north, east=east)
+
+
+def _opt_int(value: Any, name: str, lo: int, hi: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if not lo <= int(value) <= hi:
+        raise InvalidQueryError(f"{name}={value} is out of range; allowed: {lo} <= {name} <= {hi}")
+    return int(value)
+
+
+def _opt_float(value: Any, name: str, lo: float, hi: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not lo <= v <= hi:  # also catches NaN
+        raise InvalidQueryError(
+            f"{name}={v!r} is out of range; allowed: {lo:g} <= {name} <= {hi:g}"
+        )
+    return v
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, int):
+        items = [value]
+    else:
+        items = list(value)
+    out = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise TypeError(f"{name} values must be strings, got {type(item).__name__}")
+        text = str(item).strip()
+        if text:
+            out.append(text)
+    return out
+
+
+def _to_datetime(value: datetime | str | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"open_at must be a datetime or ISO 8601 text, got {type(value).__name__}")
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidQueryError(
+            f"open_at={value!r} is not an ISO 8601 date-time (e.g. 2024-07-15T18:30:00+02:00)"
+        ) from None
