@@ -680,3 +680,11 @@ def test_source_specific_fields_are_validated_too(tmp_path: Path) -> None:
     result = read_sources([dohmh])
     assert result.merchants["category"].tolist() == ["food/restaurant/pizza"]
     assert result.rejects["reason"].str.startswith("outside expected bbox").tolist() == [True]
+
+
+def test_generic_merchant_id_column_keeps_qualified_ids(tmp_path: Path) -> None:
+    path = write(tmp_path / "export.csv",
+                 "merchant_id,name,lat,lng\nosm:node/7,A,1,1\n42,B,1,2\n,C,1,3\n")
+    result = read_sources([path])
+    assert result.merchants["merchant_id"].tolist() == ["osm:node/7", "generic:42"]
+    assert result.rejects["reason"].tolist() == ["empty source id"]

@@ -129,10 +129,17 @@ def build_generic(raw: RawTable) -> Staged:
     display_name``; coordinates from ``lat/latitude/y`` and ``lng/lon/long/longitude/x``
     (or a point geometry); category from ``category, categories, type, kind`` (free
     text split on ``/`` or ``>``); and any column named like a canonical one
-    (``address``, ``rating``, ``review_count`` …). Id: ``generic:<id>``; a
-    ``merchant_id`` column is used as is; without an id column, a hash of the row.
+    (``address``, ``rating``, ``review_count`` …). Id: ``generic:<id>``; values of a
+    ``merchant_id`` column that already look like ``<source>:<id>`` are kept as they
+    are (a re-load of exported merchants keeps its ids); without an id column, the id
+    is a hash of the normalised row.
     ``rating_scale``, when not a column, is inferred per file (100 if any rating > 5).
     """
     mapping = generic_mapping(raw)
-    verbatim = mapping.get("merchant_id", "").strip().lower() == "merchant_id"
-    return stage_columns(raw, mapping, None, "" if verbatim else None)
+    staged = stage_columns(raw, mapping, None)
+    if staged.source_id is not None and mapping["merchant_id"].strip().lower() == "merchant_id":
+        ids = staged.source_id
+        qualified = ids.str.contains(":", regex=False) | (ids == "")
+        staged.source_id = ids.where(qualified, "generic:" + ids)
+        staged.id_prefix = ""
+    return staged

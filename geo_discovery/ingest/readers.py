@@ -33,7 +33,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,7 +48,6 @@ from .validate import Problems
 __all__ = ["RawTable", "file_sha256", "read_lines", "read_raw", "sniff_format"]
 
 SAMPLE_BYTES = 1 << 20
-_PROGRESS_EVERY_LINES = 1 << 16
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
 _GEO_SUFFIXES = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp"}
@@ -80,7 +79,6 @@ class RawTable:
     geometry_wkt: np.ndarray | None = None
     encoding: str | None = None
     delimiter: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -611,12 +609,11 @@ def _read_geo(path: Path, source: str, fmt: str, progress: Progress | None) -> R
     problems.add(missing, "geometry is missing")
     problems.add(empty, "geometry is empty")
     other = ~missing & ~empty & ~is_point
-    type_names = shapely.get_type_id(geoms)
     names = {1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
              5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
     problems.add(
         other,
-        lambda idx: [f"geometry is a {names.get(int(type_names[i]), 'shape')}, expected a Point"
+        lambda idx: [f"geometry is a {names.get(int(type_ids[i]), 'shape')}, expected a Point"
                      for i in idx],
     )
     lat = np.full(n, np.nan)
@@ -629,5 +626,4 @@ def _read_geo(path: Path, source: str, fmt: str, progress: Progress | None) -> R
     return _table_from_frame(
         path, fmt, props, progress,
         problems=problems, lat=lat, lng=lng, geometry_wkt=wkt,
-        extra={"bad_geometry": missing | empty | other},
     )
