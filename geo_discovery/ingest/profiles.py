@@ -242,7 +242,9 @@ def _airbnb(raw: RawTable) -> Staged:
     )
 
 
-_OSM_HOURS = r"^(?:24/7|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)[-,]?)+\s+\d\d:\d\d-\d\d:\d\d.*)$"
+# RE2-compatible (no \s, no $), so pandas keeps the match in pyarrow.
+_HHMM = "[0-9][0-9]:[0-9][0-9]"
+_OSM_HOURS = rf"^(?:24/7|(?:(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)[-,]?)+ +{_HHMM}-{_HHMM})"
 
 
 def _wof(raw: RawTable) -> Staged:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,7 +204,7 @@ def _assemble(results: list[_FileResult]) -> IngestResult:
     return IngestResult(merchants=merchants, rejects=rejects, sources=reports)
 
 
-_MERCHANT_ID = re.compile(r"^[^\s:]+:\S(?:.*\S)?$")
+_MERCHANT_ID = r"^[^ \t:]+:[^ \t]"
 
 
 def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
@@ -237,7 +236,7 @@ def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
     skip = raw.structural
     empty = (ids == "").to_numpy()
     problems.add(empty & ~skip, "empty merchant_id")
-    malformed = ~empty & ~ids.str.match(_MERCHANT_ID).to_numpy(dtype=bool) & ~skip
+    malformed = ~empty & ~ids.str.contains(_MERCHANT_ID, regex=True).to_numpy(dtype=bool) & ~skip
     shown = ids.to_numpy(dtype=object)
     problems.add(malformed, lambda idx: [f"{shown[i]!r} is not a merchant_id; expected "
                                          "'<source>:<id>'" for i in idx])
