@@ -59,7 +59,9 @@ __all__ = [
     "list_profiles",
 ]
 
-#: New York City's five boroughs, with a small margin (the default for ``nyc_dohmh``).
+#: New York City's five boroughs with a margin of about 1 km (the default for
+#: ``nyc_dohmh``); the east edge sits at -73.68 so that it agrees with the DOHMH file's
+#: own ``in_nyc_bbox`` flag (one restaurant at -73.683 is just past the Queens line).
 NYC_BBOX = BBox(south=40.47, west=-74.27, north=40.93, east=-73.68)
 #: New York State (the default for ``nys_retail_food``: the NYC and statewide files).
 NYS_BBOX = BBox(south=40.4774, west=-79.7624, north=45.0159, east=-71.7517)
