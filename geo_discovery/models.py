@@ -15,7 +15,7 @@ from .errors import InvalidQueryError
 __all__ = ["BBox", "Hit", "LatLng", "validate_lat", "validate_lng"]
 
 
-def _finite(name: str, value: Any) -> float:
+def _finite(name: str, value: Any, allowed: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numpy as np
@@ -30,7 +30,7 @@ def _finite(name: str, value: Any) -> float:
             ) from None
     value = float(value)
     if not math.isfinite(value):
-        raise InvalidQueryError(f"{name}={value!r} is not a finite number")
+        raise InvalidQueryError(f"{name}={value!r} is not a finite number; allowed: {allowed}")
     return value
 
 
@@ -46,7 +46,7 @@ def validate_lat(lat: Any, name: str = "lat") -> float:
     ...
     geo_discovery.errors.InvalidQueryError: lat=91.0 is out of range; allowed: -90 <= lat <= 90
     """
-    v = _finite(name, lat)
+    v = _finite(name, lat, f"-90 <= {name} <= 90")
     if not -90.0 <= v <= 90.0:
         raise InvalidQueryError(f"{name}={v!r} is out of range; allowed: -90 <= {name} <= 90")
     return v
@@ -54,7 +54,7 @@ def validate_lat(lat: Any, name: str = "lat") -> float:
 
 def validate_lng(lng: Any, name: str = "lng") -> float:
     """Return ``lng`` as a float, or raise naming the value and the range [-180, 180]."""
-    v = _finite(name, lng)
+    v = _finite(name, lng, f"-180 <= {name} <= 180")
     if not -180.0 <= v <= 180.0:
         raise InvalidQueryError(f"{name}={v!r} is out of range; allowed: -180 <= {name} <= 180")
     return v
