@@ -98,6 +98,15 @@ IfNoneMatch = Annotated[
 
 
 # ------------------------------------------------------------------ query parameters
+# The forms of the string parameters, enforced (422) and published in the OpenAPI spec:
+# a request the spec calls valid is one the server can parse.
+_SEGMENTS = r"[a-z0-9_]+(/[a-z0-9_]+)*"
+CATEGORIES_PATTERN = rf"^{_SEGMENTS}(,{_SEGMENTS})*$"
+_FIELD = "(" + "|".join(HIT_FIELDS) + ")"
+FIELDS_PATTERN = rf"^{_FIELD}(,{_FIELD})*$"
+_NUMBER = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
+BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}$"
+
 Lat = Annotated[float, query(40.7580, "Latitude of the query point, WGS84 degrees.", ge=-90, le=90)]
 Lng = Annotated[
     float, query(-73.9855, "Longitude of the query point, WGS84 degrees.", ge=-180, le=180)
@@ -126,11 +135,18 @@ Categories = Annotated[
         "food/grocery",
         "Keep merchants under any of these comma-separated category paths "
         "(prefixes at a '/' boundary: 'food' matches 'food/grocery/bodega').",
+        pattern=CATEGORIES_PATTERN,
+        max_length=2000,
     ),
 ]
 ExcludeCategories = Annotated[
     str | None,
-    query("food/restaurant", "Drop merchants under any of these comma-separated category paths."),
+    query(
+        "food/restaurant",
+        "Drop merchants under any of these comma-separated category paths.",
+        pattern=CATEGORIES_PATTERN,
+        max_length=2000,
+    ),
 ]
 Format = Annotated[
     Literal["json", "geojson"],
@@ -146,6 +162,7 @@ Fields = Annotated[
         "Comma-separated fields to return (merchant_id always comes); default: all of "
         + ", ".join(HIT_FIELDS)
         + ".",
+        pattern=FIELDS_PATTERN,
     ),
 ]
 BBoxQuery = Annotated[
@@ -154,6 +171,7 @@ BBoxQuery = Annotated[
         "-73.9950,40.7500,-73.9750,40.7650",
         "Box as west,south,east,north in degrees (the order map clients use); "
         "west > east crosses the antimeridian.",
+        pattern=BBOX_PATTERN,
         max_length=200,
     ),
 ]

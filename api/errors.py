@@ -30,6 +30,7 @@ from geo_discovery.engine import MerchantNotFoundError
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, SnapshotError
 
 from .responses import JSONResponse, NotModifiedError
+from .serialize import HIT_FIELDS
 
 __all__ = [
     "NoSnapshotError",
@@ -50,6 +51,17 @@ NOT_YET_SUPPORTED = frozenset(
     {"open_now", "open_at", "price", "min_rating", "min_reviews", "sort", "explain", "cursor"}
 )
 _MAX_VALUE_CHARS = 120
+_CATEGORY_FORM = (
+    "comma-separated category paths of lower-case [a-z0-9_] segments joined by '/', "
+    "e.g. food/grocery,food/restaurant"
+)
+# What a string parameter must look like, for pattern mismatches.
+FORMS = {
+    "bbox": "4 comma-separated numbers west,south,east,north, e.g. -74.0,40.7,-73.9,40.8",
+    "categories": _CATEGORY_FORM,
+    "exclude_categories": _CATEGORY_FORM,
+    "fields": "comma-separated field names: " + ", ".join(HIT_FIELDS),
+}
 
 
 class NoSnapshotError(SnapshotError):
@@ -226,6 +238,9 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
     elif kind == "literal_error":
         msg = f"{shown} is not allowed"
         allowed = allowed or str(ctx.get("expected", ""))
+    elif kind == "string_pattern_mismatch":
+        msg = f"{shown} does not have the expected form"
+        allowed = FORMS.get(name, f"the pattern {ctx.get('pattern', '')}")
     elif kind in ("string_too_long", "string_too_short"):
         msg = f"{shown} is too {'long' if kind == 'string_too_long' else 'short'}"
     elif kind == "json_invalid":
@@ -286,6 +301,9 @@ async def _not_modified(request: Request, exc: Exception) -> Response:
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8, …)
+        errors = [{"parameter": "body", "location": "body", "value": None, "message": detail}]
+        return _json(422, f"request body could not be read: {detail}; allowed: UTF-8 JSON", errors)
     return _json(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from geo_discovery.engine import DiscoveryEngine
 
@@ -37,8 +37,11 @@ class NotModifiedError(Exception):
         self.headers = headers
 
 
-class JSONResponse(Response):
-    """JSON rendered by orjson (NaN and infinities become ``null``)."""
+class JSONResponse(StarletteJSONResponse):
+    """JSON rendered by orjson (NaN and infinities become ``null``).
+
+    A Starlette ``JSONResponse`` subclass, so FastAPI documents the response models.
+    """
 
     media_type = "application/json"
 

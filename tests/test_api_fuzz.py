@@ -1,0 +1,114 @@
+"""Schemathesis against the OpenAPI spec, on the real NYC snapshot.
+
+Every operation gets generated requests, valid and invalid (positive and negative
+modes); every answer must be a non-5xx, documented status with a documented content
+type, match its documented schema, and an invalid request must be refused.
+
+One default check is left out: "schema-valid request rejected". Some rules cannot be
+written in JSON Schema (a bbox's south <= north and its numbers in range, lat and lng
+given together, a polygon's rings valid, the aggregate bin limit); the server answers
+them with 422, and test_api.py tests each. Everything that can be written (ranges,
+enums, the forms of bbox, categories and fields) is in the spec and enforced.
+
+Normal runs are bounded: at most ``GEO_DISCOVERY_FUZZ_EXAMPLES`` examples per operation
+and mode (default 30; 9 operations, positive and negative: a few hundred cases). The
+longer run (≥ 2,000 cases)::
+
+    GEO_DISCOVERY_FUZZ_EXAMPLES=250 python -m pytest tests/test_api_fuzz.py -s
+
+prints the number of cases sent at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.schemas import BaseSchema
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from test_api_support import nyc_data_dir
+
+from api import create_app
+from geo_discovery.settings import Settings
+
+pytestmark = pytest.mark.real_data
+
+EXAMPLES = int(os.environ.get("GEO_DISCOVERY_FUZZ_EXAMPLES", "30"))
+# Cases that must have been sent in a normal run ("a few hundred").
+MIN_CASES = 200 if EXAMPLES >= 30 else 0
+SENT: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module")
+def app(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    data_dir = nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+    yield create_app(Settings(data_dir=data_dir, api_reload_interval_ms=0), data_dir)
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: FastAPI) -> BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+# Every operation of the spec; a test below fails when the spec gains one not listed here.
+OPERATIONS = [
+    ("GET", "/v1/merchants/nearby"),
+    ("GET", "/v1/merchants/search"),
+    ("POST", "/v1/merchants/search"),
+    ("GET", "/v1/merchants/{merchant_id}"),
+    ("GET", "/v1/aggregate"),
+    ("POST", "/v1/admin/reload"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+]
+
+
+def test_every_operation_is_fuzzed(api_schema: BaseSchema) -> None:
+    found = {(op.ok().method.upper(), op.ok().path) for op in api_schema.get_all_operations()}
+    assert found == set(OPERATIONS)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_no_server_errors_and_schema_conformance(
+    api_schema: BaseSchema, method: str, path: str, mode: GenerationMode
+) -> None:
+    operation = api_schema[path][method]
+    if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
+        pytest.skip("no parameters or body to make invalid")
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        SENT[f"{method} {path} {mode.value}"] += 1
+        case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+    run()
+
+
+def _has_inputs(operation: Any) -> bool:
+    spec = operation.definition.raw
+    return bool(spec.get("parameters") or spec.get("requestBody"))
+
+
+def test_enough_cases_were_sent() -> None:
+    total = sum(SENT.values())
+    print(f"\nschemathesis cases sent: {total} over {len(SENT)} operations: {dict(SENT)}")
+    if not SENT:
+        pytest.skip("the fuzz test did not run (deselected or skipped)")
+    assert total >= MIN_CASES, f"only {total} cases were sent; expected at least {MIN_CASES}"
