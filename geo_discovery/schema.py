@@ -16,7 +16,7 @@ opening_hours      str|null OpenStreetMap ``opening_hours`` syntax, untouched
 status             str      ``open`` | ``closed`` | ``unknown``
 rating             float    the source's rating value, on its own scale
 rating_scale       float    the top of that scale (5 or 100); null when there is no rating
-review_count       Int64    number of reviews (or inspections, for inspection sources)
+review_count       Int64    number of reviews (null for inspection-only sources such as DOHMH)
 reviews_per_month  float    review velocity where the source gives it
 first_review, last_review  datetime64 (UTC-naive dates) where known
 quality_grade      str|null official letter grade (NYC DOHMH: A/B/C/…)
