@@ -85,7 +85,8 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    padded = (text + "=" * (-len(text) % 4)).encode("ascii")
+    return base64.b64decode(padded, altchars=b"-_", validate=True)
 
 
 def _sign(key: bytes, payload: bytes) -> bytes:
@@ -117,7 +118,7 @@ def decode_cursor(key: bytes, cursor: Any, *, version: str, fingerprint: str) ->
         raise _bad("it is not of the form PAYLOAD.SIGNATURE")
     try:
         body, sig = _unb64(body_text), _unb64(sig_text)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, UnicodeEncodeError):
         raise _bad("it is not base64url text") from None
     try:
         payload = json.loads(body)

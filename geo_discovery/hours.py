@@ -117,12 +117,14 @@ def parse_hours(text: str, tz: str | None = None) -> Any:
 
     zone = ZoneInfo(tz) if tz else None
     country = country_for_time_zone(tz)
+    unknown_country = getattr(opening_hours, "UnknownCountryError", LookupError)
+    parser_error = getattr(opening_hours, "ParserError", SyntaxError)
     try:
         try:
             return opening_hours.OpeningHours(text, timezone=zone, country=country)
-        except opening_hours.UnknownCountryError:  # pragma: no cover - holiday data gaps
+        except unknown_country:  # pragma: no cover - holiday data gaps
             return opening_hours.OpeningHours(text, timezone=zone)
-    except (SyntaxError, opening_hours.ParserError) as exc:
+    except (SyntaxError, parser_error) as exc:
         first = str(exc).strip().splitlines()
         raise ValueError(f"opening_hours {text!r} is not valid: {' '.join(first[:1])}") from None
 

@@ -276,6 +276,7 @@ class Ranker:
     ) -> tuple[NodeBounds, tuple[NDArray, ...]]:
         eligible = self._eligible_cells(self._mask(f))
         if sort == "best_match":
+            assert weights is not None
             arrays: tuple[NDArray, ...] = (
                 self._cell(quality(self.wom_score, self.district_term, weights)),
                 self._factors(radii_key, weights.distance_scale),

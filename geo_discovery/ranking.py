@@ -13,8 +13,8 @@ parts, each in ``[0, 1]`` (the formulas and the reasoning behind every default a
   its pull has halved (a bodega's is a few hundred metres, a furniture store's several
   kilometres). It comes from :data:`DEFAULT_CONSUMPTION_RADII_M` by longest category
   prefix, overridable by settings and per request.
-* ``chord_m`` is the straight-line (chord) distance through the Earth, which equals the
-  great-circle distance to within 1 mm inside 10 km (``d³ / 24 R²``). It keeps the score
+* ``chord_m`` is the straight-line (chord) distance through the Earth, shorter than the
+  great-circle distance by ``d³ / 24 R²``: 1 mm at 10 km, 0.13 m at 50 km. It keeps the score
   a function of ``+ × /`` only: every merchant's score is the same bit for bit however the
   candidates were batched, which is what makes ``best_match`` exactly reproducible
   against brute force and cursors stable across pages.

@@ -100,6 +100,8 @@ class Columns:
         self.xyz[np.asarray(index.positions)] = np.asarray(index.xyz)
         self.rank = np.empty(self.n, dtype=np.int64)
         self.rank[np.asarray(index.positions)] = np.asarray(index.rank)
+        self._static: dict[str, NDArray[np.float64]] = {}
+        self._radius: dict[tuple[tuple[str, float], ...], NDArray[np.float64]] = {}
 
     def stars(self, i: int) -> float | None:
         r, s = self.rating[i], self.scale[i]
@@ -108,6 +110,10 @@ class Columns:
         return r / s * 5.0
 
     def eligible(self, q: Query) -> NDArray[np.bool_]:
+        unfiltered = Query(q.lat, q.lng, q.k, q.radius_m, q.sort, weights=q.weights, radii=q.radii)
+        if q == unfiltered:
+            return np.ones(self.n, dtype=bool)
+
         def under(cat: str, prefixes: Sequence[str]) -> bool:
             return any(cat == p or cat.startswith(p + "/") for p in prefixes)
 
@@ -154,16 +160,24 @@ class Columns:
                 s.ranking_wom_weight, s.ranking_district_weight, s.ranking_distance_scale
             )
             table = consumption_radii(s.ranking_consumption_radii, q.radii)
-            radius = np.array([radius_for(c, table) for c in self.cats])
+            key = tuple(sorted(table.items()))
+            if key not in self._radius:
+                self._radius[key] = np.array([radius_for(c, table) for c in self.cats])
+            radius = self._radius[key]
             k = decay_factor(radius, w.distance_scale)
             return best_match_score(c2, k, quality(self.wom, self.district, w))
         if q.sort == "distance":
             return np.zeros(self.n)
+        if q.sort not in self._static:
+            self._static[q.sort] = self._static_primary(q.sort)
+        return self._static[q.sort]
+
+    def _static_primary(self, sort: str) -> NDArray[np.float64]:
         vals = []
         for i in range(self.n):
-            if q.sort == "rating":
+            if sort == "rating":
                 v = self.stars(i)
-            elif q.sort == "review_count":
+            elif sort == "review_count":
                 v = self.reviews[i]
             else:
                 v = None if self.price[i] is None else -float(self.price[i])

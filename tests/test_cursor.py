@@ -1,0 +1,156 @@
+"""Page cursors: opaque, signed, bound to one snapshot and one query; every bad one is a
+clear ValueError."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geo_discovery.cursor import (
+    InvalidCursorError,
+    StaleCursorError,
+    cursor_key,
+    decode_cursor,
+    encode_cursor,
+    query_fingerprint,
+)
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import InvalidQueryError
+from geo_discovery.index import build_cell_index
+from geo_discovery.settings import Settings
+
+KEY = cursor_key(None)
+PAYLOAD = {"v": "000003-t", "f": "fp", "p": 0.123456789012345678, "d": 12.5, "id": "m1"}
+
+
+def _engine(version: str = "v1", secret: str | None = None) -> DiscoveryEngine:
+    n = 50
+    rng = np.random.default_rng(0)
+    lat, lng = 40.75 + rng.normal(0, 0.01, n), -73.98 + rng.normal(0, 0.01, n)
+    ids = [f"m{i:03d}" for i in range(n)]
+    table = pa.table(
+        {"merchant_id": ids, "name": ids, "lat": lat, "lng": lng, "category": ["food/cafe"] * n}
+    )
+    engine = DiscoveryEngine(
+        table, build_cell_index(lat, lng, ids), settings=Settings(cursor_secret=secret)
+    )
+    engine.ranker.version = version  # as if opened from that snapshot
+    return engine
+
+
+def test_round_trip_keeps_floats_exact() -> None:
+    c = encode_cursor(KEY, PAYLOAD)
+    assert "." in c and all(ch.isalnum() or ch in "-_." for ch in c)
+    got = decode_cursor(KEY, c, version="000003-t", fingerprint="fp")
+    assert got == PAYLOAD and got["p"] == PAYLOAD["p"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda c: c[:-3], "signature"),
+        (lambda c: c[:10], "PAYLOAD.SIGNATURE"),
+        (lambda c: "x" + c, "signature|base64"),
+        (lambda c: c.replace(".", ""), "PAYLOAD.SIGNATURE"),
+        (lambda c: "not a cursor", "PAYLOAD.SIGNATURE"),
+        (lambda c: "@@@.###", "base64"),
+        (lambda c: "", "PAYLOAD.SIGNATURE"),
+        (lambda c: "a" * 5000, "characters long"),
+    ],
+)
+def test_garbage_and_tampering_are_invalid_cursor_errors(mutate, match: str) -> None:  # type: ignore[no-untyped-def]
+    c = encode_cursor(KEY, PAYLOAD)
+    with pytest.raises(InvalidCursorError, match=match) as info:
+        decode_cursor(KEY, mutate(c), version="000003-t", fingerprint="fp")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, InvalidQueryError)
+    assert "start again without a cursor" in str(info.value)
+
+
+def test_a_changed_payload_fails_the_signature() -> None:
+    c = encode_cursor(KEY, PAYLOAD)
+    _body, sig = c.split(".")
+    forged = dict(PAYLOAD, d=0.0)
+    raw = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidCursorError, match="signature"):
+        decode_cursor(KEY, f"{raw}.{sig}", version="000003-t", fingerprint="fp")
+    with pytest.raises(InvalidCursorError, match="signature"):
+        decode_cursor(cursor_key("other secret"), c, version="000003-t", fingerprint="fp")
+
+
+def test_another_snapshot_is_refused_clearly() -> None:
+    c = encode_cursor(KEY, PAYLOAD)
+    with pytest.raises(StaleCursorError, match=r"snapshot '000003-t'.*'000004-u' is serving"):
+        decode_cursor(KEY, c, version="000004-u", fingerprint="fp")
+
+
+def test_another_query_is_refused() -> None:
+    c = encode_cursor(KEY, PAYLOAD)
+    with pytest.raises(InvalidCursorError, match="different query"):
+        decode_cursor(KEY, c, version="000003-t", fingerprint="other")
+
+
+@pytest.mark.parametrize("bad", [{"p": "x"}, {"d": -1.0}, {"d": None}, {"id": 5}, {"p": [1]}])
+def test_signed_but_malformed_fields_are_refused(bad: dict) -> None:
+    c = encode_cursor(KEY, {**PAYLOAD, **bad})
+    with pytest.raises(InvalidCursorError):
+        decode_cursor(KEY, c, version="000003-t", fingerprint="fp")
+
+
+def test_wrong_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        decode_cursor(KEY, 42, version="v", fingerprint="f")
+
+
+def test_fingerprint_is_stable_and_sensitive() -> None:
+    a = query_fingerprint({"lat": 1.0, "lng": 2.0, "sort": "rating"})
+    assert a == query_fingerprint({"sort": "rating", "lng": 2.0, "lat": 1.0})
+    assert a != query_fingerprint({"lat": 1.0, "lng": 2.0000000001, "sort": "rating"})
+
+
+@settings(max_examples=200, deadline=None)
+@given(junk=st.text(max_size=300))
+def test_no_junk_cursor_gets_past_the_engine(junk: str) -> None:
+    engine = _ENGINE
+    with pytest.raises(ValueError):
+        engine.nearby(40.75, -73.98, 5, sort="rating", cursor=junk)
+
+
+_ENGINE = _engine()
+
+
+def test_engine_pages_refuse_other_snapshots_queries_and_secrets() -> None:
+    engine = _engine("v1")
+    first = engine.nearby(40.75, -73.98, 5, sort="best_match")
+    assert first.next_cursor is not None
+    second = engine.nearby(40.75, -73.98, 5, sort="best_match", cursor=first.next_cursor)
+    assert not set(first.merchant_ids) & set(second.merchant_ids)
+    with pytest.raises(StaleCursorError):
+        _engine("v2").nearby(40.75, -73.98, 5, sort="best_match", cursor=first.next_cursor)
+    with pytest.raises(InvalidCursorError, match="different query"):
+        engine.nearby(40.75, -73.98, 5, sort="distance", cursor=first.next_cursor)
+    with pytest.raises(InvalidCursorError, match="different query"):
+        engine.nearby(40.75, -73.98, 5, sort="best_match", radius_m=900, cursor=first.next_cursor)
+    with pytest.raises(InvalidCursorError, match="signature"):
+        _engine("v1", secret="s3cret").nearby(
+            40.75, -73.98, 5, sort="best_match", cursor=first.next_cursor
+        )
+    # the page size may change between pages: it is not part of the query
+    third = engine.nearby(40.75, -73.98, 11, sort="best_match", cursor=first.next_cursor)
+    assert third.merchant_ids[:5] == second.merchant_ids
+
+
+def test_cursor_naming_a_merchant_not_in_the_snapshot_is_refused() -> None:
+    engine = _engine("v1")
+    first = engine.nearby(40.75, -73.98, 5, sort="rating")
+    payload = json.loads(
+        base64.urlsafe_b64decode(first.next_cursor.split(".")[0] + "==")  # type: ignore[union-attr]
+    )
+    forged = encode_cursor(KEY, {**payload, "id": "nobody"})
+    with pytest.raises(InvalidCursorError, match="nobody"):
+        engine.nearby(40.75, -73.98, 5, sort="rating", cursor=forged)

@@ -1,0 +1,132 @@
+"""Exact ranked search on the real NYC merchants (food stores, DOHMH restaurants, Airbnb
+2019), loaded through the real pipeline: real categories, real word-of-mouth scores and
+their ties. Every answer equals brute-force scoring of every merchant, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ranking_oracle as ro
+
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.pipeline import load
+from geo_discovery.ranking import SORTS, Weights
+from geo_discovery.settings import Settings
+
+NYC = (
+    "nyc/nyc_retail_food_stores.csv",
+    "nyc/nyc_restaurants_dohmh_mongodb_primer_subset.csv",
+    "nyc/nyc_airbnb_listings_2019.csv.gz",
+)
+QUERY_POINTS = 40
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def nyc(
+    real_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[DiscoveryEngine, ro.Columns]:
+    data_dir = tmp_path_factory.mktemp("nyc-ranking")
+    load([real_data / f for f in NYC], data_dir=data_dir, settings=Settings(data_dir=data_dir))
+    engine = DiscoveryEngine.from_snapshot(data_dir)
+    assert len(engine) > 60_000
+    return engine, ro.Columns(engine)
+
+
+def _points(engine: DiscoveryEngine, rng: np.random.Generator) -> list[tuple[float, float]]:
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    at = rng.choice(len(lat), QUERY_POINTS * 3 // 4, replace=False)
+    out = [(float(lat[i] + rng.normal(0, 2e-4)), float(lng[i] + rng.normal(0, 2e-4))) for i in at]
+    lo_lat, hi_lat = np.quantile(lat, [0.01, 0.99])
+    lo_lng, hi_lng = np.quantile(lng, [0.01, 0.99])
+    while len(out) < QUERY_POINTS:
+        out.append((float(rng.uniform(lo_lat, hi_lat)), float(rng.uniform(lo_lng, hi_lng))))
+    return out
+
+
+def test_real_wom_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
+    engine, _ = nyc
+    wom = engine.ranker.wom_score
+    assert float(wom.std()) > 0.005 and not np.allclose(wom, 0.5)
+    res = engine.nearby(40.758, -73.9855, 5, sort="best_match", explain=True)
+    assert res.explain is not None and res.explain[0]["wom_confidence"] >= 0
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_every_sort_matches_brute_force_on_nyc(
+    nyc: tuple[DiscoveryEngine, ro.Columns], sort: str
+) -> None:
+    engine, cols = nyc
+    rng = np.random.default_rng(sum(map(ord, sort)))
+    checks = 0
+    for i, (lat, lng) in enumerate(_points(engine, rng)):
+        variants = [
+            ro.Query(lat, lng, k=20, sort=sort),
+            ro.Query(
+                lat,
+                lng,
+                k=int(rng.choice([1, 5, 100])),
+                sort=sort,
+                radius_m=float(10 ** rng.uniform(2, 3.7)),
+            ),
+        ]
+        if i % 4 == 0:
+            variants.append(
+                ro.Query(
+                    lat,
+                    lng,
+                    k=20,
+                    sort=sort,
+                    categories=("food",),
+                    min_rating=None if sort == "price" else 2.0,
+                )
+            )
+        if i % 4 == 1:
+            variants.append(
+                ro.Query(lat, lng, k=20, sort=sort, exclude_categories=("lodging",), min_reviews=3)
+            )
+        if i % 4 == 2:
+            variants.append(
+                ro.Query(
+                    lat,
+                    lng,
+                    k=50,
+                    sort=sort,
+                    min_price=2,
+                    max_price=3,
+                    weights=Weights(wom=0.5, distance_scale=3.0),
+                )
+            )
+        if i % 4 == 3:
+            variants.append(
+                ro.Query(
+                    lat, lng, k=10, sort=sort, radii={"lodging": 200.0, "food/grocery": 5000.0}
+                )
+            )
+        for q in variants:
+            res = engine.nearby(q.lat, q.lng, q.k, **q.kwargs())
+            rows, prim, dist = ro.brute_force(cols, q, limit=q.k)
+            assert res.positions.tolist() == rows.tolist(), q
+            np.testing.assert_array_equal(res.distances_m, dist)
+            if sort == "best_match":
+                np.testing.assert_array_equal(res.scores, prim)
+            checks += 1
+    assert checks >= 2 * QUERY_POINTS
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_cursor_walks_cover_every_match_once_on_nyc(
+    nyc: tuple[DiscoveryEngine, ro.Columns], sort: str
+) -> None:
+    engine, cols = nyc
+    for lat, lng, radius, page in [(40.758, -73.9855, 400.0, 37), (40.68, -73.95, 900.0, 100)]:
+        q = ro.Query(lat, lng, sort=sort, radius_m=radius)
+        want = ro.brute_force(cols, q)[0].tolist()
+        assert len(want) > page
+        got = ro.walk(engine, q, page)
+        assert got == want
+        assert len(set(got)) == len(got)
