@@ -1,0 +1,586 @@
+"""DiscoveryEngine: exact answers through the public API, the bad-input contract, results.
+
+Answers are checked against the brute-force oracle (tests/oracle.py) with category
+filters applied by the oracle's own prefix rule; engines are built straight from a
+synthetic canonical table (geo_discovery.schema), so nothing here depends on ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import oracle
+import pandas as pd
+import pyarrow as pa
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geo_discovery.distance import EARTH_RADIUS_M
+from geo_discovery.engine import DiscoveryEngine, MerchantNotFoundError, Results
+from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
+from geo_discovery.index import build_cell_index
+from geo_discovery.models import BBox
+from geo_discovery.schema import empty_frame, to_arrow
+from geo_discovery.settings import Settings
+
+M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
+PROPERTY = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+VOCAB = (
+    "food",
+    "food/grocery",
+    "food/grocery/bodega",
+    "foodie",
+    "foodie/market",
+    "food_truck",
+    "retail/clothing",
+    "retail/food",
+    "services/laundry",
+)
+PREFIXES = ("food", "food/grocery", "foodie", "food_truck", "retail", "retail/food", "services")
+
+
+def merchant_table(
+    lat: Sequence[float] | np.ndarray,
+    lng: Sequence[float] | np.ndarray,
+    ids: Sequence[str] | np.ndarray,
+    categories: Sequence[str] | np.ndarray,
+) -> pa.Table:
+    """A canonical merchant table (schema.empty_frame filled synthetically)."""
+    n = len(lat)
+    frame = empty_frame()
+    frame = frame.reindex(range(n))
+    frame["merchant_id"] = [str(i) for i in ids]
+    frame["name"] = [f"Shop {i}" for i in ids]
+    frame["lat"] = np.asarray(lat, dtype=np.float64)
+    frame["lng"] = np.asarray(lng, dtype=np.float64)
+    frame["category"] = list(categories)
+    frame["status"] = "open"
+    frame["source"] = "test"
+    frame["source_file"] = "synthetic.csv"
+    frame["source_line"] = pd.array(range(2, n + 2), dtype="Int64")
+    frame["attributes"] = [json.dumps({"row": i}) for i in range(n)]
+    frame["price_level"] = pd.array([1 + i % 4 for i in range(n)], dtype="Int8")
+    return to_arrow(frame)
+
+
+def make_engine(
+    pts: oracle.Points, categories: Sequence[str], *, resolution: int | None = None, **kw: Any
+) -> DiscoveryEngine:
+    table = merchant_table(pts.lat, pts.lng, pts.ids, categories)
+    index = build_cell_index(pts.lat, pts.lng, pts.ids, resolution=resolution)
+    return DiscoveryEngine(table, index, settings=Settings(**kw))
+
+
+def check(results: Results, expected: oracle.Expected) -> None:
+    assert isinstance(results, Results)
+    oracle.assert_matches(results.positions, results.distances_m, expected)
+
+
+@st.composite
+def worlds(draw: st.DrawFn, max_n: int = 100) -> tuple[oracle.Points, list[str], int | None, int]:
+    kind = draw(st.sampled_from(oracle.SCENARIOS))
+    n = draw(st.integers(0, max_n))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    centre = (float(rng.uniform(-80, 80)), float(rng.uniform(-180, 180)))
+    spread = float(draw(st.sampled_from([1e-4, 1e-2, 0.3])))
+    lat, lng = oracle.random_points(kind, n, rng, centre=centre, spread_deg=spread)
+    pts = oracle.Points(lat, lng, oracle.shuffled_ids(n, rng))
+    cats = [VOCAB[i] for i in rng.integers(0, len(VOCAB), n)]
+    resolution = draw(st.one_of(st.none(), st.integers(0, 12)))
+    return pts, cats, resolution, seed
+
+
+def _queries(pts: oracle.Points, rng: np.random.Generator) -> list[tuple[float, float]]:
+    out = []
+    if len(pts):
+        for i in rng.integers(0, len(pts), 3):
+            out.append((float(pts.lat[i]), float(pts.lng[i])))
+        i = int(rng.integers(len(pts)))
+        out.append((float(np.clip(pts.lat[i] + rng.normal(0, 0.01), -90, 90)), float(pts.lng[i])))
+    g_lat, g_lng = oracle.random_points("global", 1, rng)
+    out.append((float(g_lat[0]), float(g_lng[0])))
+    out.append((float(rng.choice([90.0, -90.0])), float(rng.choice([180.0, -180.0, 0.0]))))
+    return out
+
+
+CATS = st.lists(st.sampled_from(PREFIXES), max_size=3)
+
+
+# --------------------------------------------------------------- exactness
+
+
+@PROPERTY
+@given(
+    world=worlds(),
+    k=st.one_of(st.integers(1, 10), st.integers(1, 150)),
+    radius=st.one_of(st.none(), st.floats(0.0, 100_000.0)),
+    include=CATS,
+    exclude=CATS,
+)
+def test_nearby_matches_brute_force(
+    world: tuple, k: int, radius: float | None, include: list[str], exclude: list[str]
+) -> None:
+    pts, cats, resolution, seed = world
+    engine = make_engine(pts, cats, resolution=resolution)
+    mask = oracle.category_mask(cats, include, exclude) if include or exclude else None
+    rng = np.random.default_rng(seed)
+    for lat, lng in _queries(pts, rng):
+        got = engine.nearby(
+            lat, lng, k, radius_m=radius, categories=include or None,
+            exclude_categories=exclude or None,
+        )
+        check(got, oracle.knn(pts, lat, lng, k, radius_m=radius, mask=mask))
+        if include or exclude:
+            assert all(mask[p] for p in got.positions.tolist())
+
+
+@PROPERTY
+@given(
+    world=worlds(),
+    radius=st.floats(0.0, 100_000.0),
+    include=CATS,
+    limit=st.none() | st.integers(1, 30),
+)
+def test_within_radius_matches_brute_force(
+    world: tuple, radius: float, include: list[str], limit: int | None
+) -> None:
+    pts, cats, resolution, seed = world
+    engine = make_engine(pts, cats, resolution=resolution)
+    mask = oracle.category_mask(cats, include) if include else None
+    for lat, lng in _queries(pts, np.random.default_rng(seed)):
+        got = engine.within_radius(lat, lng, radius, categories=include or None, limit=limit)
+        check(got, oracle.within_radius(pts, lat, lng, radius, mask=mask, limit=limit))
+
+
+@PROPERTY
+@given(
+    world=worlds(),
+    half_deg=st.sampled_from([1e-3, 0.05, 1.0, 30.0]),
+    form=st.sampled_from(["bbox", "string", "sequence"]),
+    include=CATS,
+    limit=st.none() | st.integers(1, 30),
+    use_origin=st.booleans(),
+)
+def test_within_bbox_matches_brute_force(
+    world: tuple, half_deg: float, form: str, include: list[str], limit: int | None,
+    use_origin: bool,
+) -> None:
+    pts, cats, resolution, seed = world
+    engine = make_engine(pts, cats, resolution=resolution)
+    mask = oracle.category_mask(cats, include) if include else None
+    rng = np.random.default_rng(seed)
+    for lat, lng in _queries(pts, rng):
+        south, north = max(-90.0, lat - half_deg), min(90.0, lat + half_deg)
+        west = float(oracle._wrap_lng(np.array([lng - 2 * half_deg]))[0])
+        east = float(oracle._wrap_lng(np.array([lng + 2 * half_deg]))[0])
+        box: Any
+        if form == "bbox":
+            box = BBox(south=south, west=west, north=north, east=east)
+        elif form == "string":
+            box = f"{west!r},{south!r},{east!r},{north!r}"
+        else:
+            box = (west, south, east, north)
+        origin = (lat, lng) if use_origin else None
+        got = engine.within_bbox(box, origin=origin, categories=include or None, limit=limit)
+        exp = oracle.within_bbox(
+            pts, south, west, north, east, origin=origin, mask=mask, limit=limit
+        )
+        check(got, exp)
+
+
+def _polygon_forms(poly: shapely.Polygon) -> list[Any]:
+    gj = shapely.geometry.mapping(poly)
+    return [poly, gj, {"type": "Feature", "properties": {}, "geometry": gj}, json.dumps(gj)]
+
+
+@PROPERTY
+@given(
+    world=worlds(),
+    radius_deg=st.sampled_from([1e-3, 0.05, 1.0]),
+    vertices=st.integers(3, 10),
+    include=CATS,
+    form=st.integers(0, 3),
+    use_origin=st.booleans(),
+)
+def test_within_polygon_matches_brute_force(
+    world: tuple, radius_deg: float, vertices: int, include: list[str], form: int,
+    use_origin: bool,
+) -> None:
+    pts, cats, resolution, seed = world
+    engine = make_engine(pts, cats, resolution=resolution)
+    mask = oracle.category_mask(cats, include) if include else None
+    rng = np.random.default_rng(seed)
+    for lat, lng in _queries(pts, rng)[:4]:
+        angles = np.sort(rng.uniform(0, 2 * np.pi, vertices))
+        radii = radius_deg * rng.uniform(0.2, 1.0, vertices)
+        xs = np.clip(lng + radii * np.cos(angles), -180, 180)
+        ys = np.clip(lat + radii * np.sin(angles), -90, 90)
+        poly = shapely.Polygon(np.column_stack([xs, ys]))
+        if not poly.is_valid or poly.area == 0:
+            continue
+        origin = (lat, lng) if use_origin else None
+        got = engine.within_polygon(
+            _polygon_forms(poly)[form], origin=origin, categories=include or None
+        )
+        if origin is None:  # documented default: the representative point
+            rp = poly.representative_point()
+            origin = (rp.y, rp.x)
+        check(got, oracle.within_polygon(pts, poly, origin=origin, mask=mask))
+
+
+def test_polygon_boundary_and_holes() -> None:
+    """Vertices and edges count as inside; a hole's interior does not (its edge does)."""
+    lat = [0.0, 0.0, 0.5, 1.0, 0.25, 0.5, 2.0, 0.5]
+    lng = [0.0, 1.0, 0.0, 1.0, 0.25, 0.5, 2.0, 0.75]
+    pts = oracle.Points.build(lat, lng, ["a", "b", "c", "d", "e", "f", "g", "h"])
+    engine = make_engine(pts, ["food"] * 8)
+    hole = [(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6), (0.4, 0.4)]
+    square = shapely.Polygon([(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)], [hole])
+    got = engine.within_polygon(square, origin=(0.0, 0.0))
+    assert sorted(got.merchant_ids) == ["a", "b", "c", "d", "e", "h"]  # f in the hole, g out
+    check(got, oracle.within_polygon(pts, square, origin=(0.0, 0.0)))
+    multi = shapely.MultiPolygon([square, shapely.box(1.5, 1.5, 2.5, 2.5)])
+    got = engine.within_polygon(multi, origin=(0.0, 0.0))
+    assert "g" in got.merchant_ids
+    check(got, oracle.within_polygon(pts, multi, origin=(0.0, 0.0)))
+
+
+@settings(max_examples=15, deadline=None)
+@given(world=worlds(max_n=60), k=st.integers(1, 7), pages=st.integers(2, 4))
+def test_nearby_pages_continue_the_exact_order(world: tuple, k: int, pages: int) -> None:
+    """Pages fetched with next_cursor, concatenated, are the brute-force k*pages nearest."""
+    pts, cats, resolution, seed = world
+    engine = make_engine(pts, cats, resolution=resolution)
+    rng = np.random.default_rng(seed)
+    lat, lng = _queries(pts, rng)[0]
+    pos: list[int] = []
+    dist: list[float] = []
+    cursor = None
+    for _ in range(pages):
+        page = engine.nearby(lat, lng, k, sort="distance", cursor=cursor)
+        pos += page.positions.tolist()
+        dist += page.distances_m.tolist()
+        cursor = page.next_cursor
+        if cursor is None:
+            assert len(page) < k or len(pos) == len(pts)
+            break
+    exp = oracle.knn(pts, lat, lng, len(pos)) if pos else None
+    if exp is not None:
+        oracle.assert_matches(pos, dist, exp)
+        if cursor is None:  # the pages ran out: every point was listed
+            assert len(pos) == len(pts)
+    else:
+        assert len(pts) == 0
+
+
+def test_category_prefixes_match_at_slash_boundaries_only() -> None:
+    cats = list(VOCAB)
+    pts = oracle.Points.build(np.zeros(len(cats)), np.arange(len(cats)) * 1e-4)
+    engine = make_engine(pts, cats)
+
+    def names(**kw: Any) -> set[str]:
+        got = engine.nearby(0.0, 0.0, 50, **kw)
+        return {cats[p] for p in got.positions.tolist()}
+
+    assert names(categories="food") == {"food", "food/grocery", "food/grocery/bodega"}
+    assert names(categories=["foodie"]) == {"foodie", "foodie/market"}
+    assert names(categories="food/grocery") == {"food/grocery", "food/grocery/bodega"}
+    assert names(categories="food,retail") == {
+        "food", "food/grocery", "food/grocery/bodega", "retail/clothing", "retail/food",
+    }
+    assert names(categories="food", exclude_categories="food/grocery") == {"food"}
+    assert names(exclude_categories=["food", "foodie", "retail"]) == {
+        "food_truck", "services/laundry",
+    }
+    assert names(categories="grocery") == set()  # prefixes anchor at the root
+    # The same rule in within_radius, within_bbox and within_polygon.
+    for res in (
+        engine.within_radius(0.0, 0.0, 5_000, categories="food"),
+        engine.within_bbox((-1, -1, 1, 1), categories="food"),
+        engine.within_polygon(shapely.box(-1, -1, 1, 1), categories="food"),
+    ):
+        assert {cats[p] for p in res.positions.tolist()} == {
+            "food", "food/grocery", "food/grocery/bodega",
+        }
+
+
+# ------------------------------------------------------------ results API
+
+
+@pytest.fixture(scope="module")
+def small_engine() -> tuple[DiscoveryEngine, oracle.Points, list[str]]:
+    rng = np.random.default_rng(42)
+    lat, lng = oracle.random_points("city", 300, rng, centre=(40.75, -73.98), spread_deg=0.01)
+    pts = oracle.Points(lat, lng, oracle.shuffled_ids(300, rng))
+    cats = [VOCAB[i] for i in rng.integers(0, len(VOCAB), 300)]
+    return make_engine(pts, cats, max_k=50), pts, cats
+
+
+def test_hits_carry_distance_and_the_merchant(small_engine: tuple) -> None:
+    engine, pts, cats = small_engine
+    res = engine.nearby(40.75, -73.98, 10)
+    hits = list(res)
+    assert len(hits) == len(res) == 10
+    for hit, pos, dist in zip(hits, res.positions.tolist(), res.distances_m.tolist(), strict=True):
+        assert hit.distance_m == dist
+        assert hit.merchant_id == pts.ids[pos]
+        assert (hit.lat, hit.lng) == (pts.lat[pos], pts.lng[pos])
+        assert hit.category == cats[pos]
+        assert hit.position == pos
+        assert hit.distance_m == pytest.approx(
+            float(oracle.Points.build([hit.lat], [hit.lng]).distances_from(40.75, -73.98)[0]),
+            abs=1e-6,
+        )
+    assert res.merchant_ids == [h.merchant_id for h in hits]
+    records = res.to_records()
+    assert [r["distance_m"] for r in records] == res.distances_m.tolist()
+    assert [r["merchant_id"] for r in records] == res.merchant_ids
+
+
+def test_to_geojson_is_valid_geojson_in_lng_lat_order(small_engine: tuple) -> None:
+    engine, pts, _ = small_engine
+    res = engine.nearby(40.75, -73.98, 7)
+    gj = json.loads(json.dumps(res.to_geojson(), allow_nan=False))  # strict JSON
+    assert gj["type"] == "FeatureCollection"
+    assert len(gj["features"]) == 7
+    for feat, pos, dist in zip(gj["features"], res.positions.tolist(),
+                               res.distances_m.tolist(), strict=True):
+        assert feat["type"] == "Feature"
+        assert feat["geometry"]["type"] == "Point"
+        lng, lat = feat["geometry"]["coordinates"]
+        assert (lat, lng) == (pts.lat[pos], pts.lng[pos])  # (lng, lat) on the wire
+        assert shapely.geometry.shape(feat["geometry"]).equals(shapely.Point(lng, lat))
+        assert feat["properties"]["distance_m"] == dist
+        assert feat["properties"]["merchant_id"] == pts.ids[pos]
+        assert "lat" not in feat["properties"] and "lng" not in feat["properties"]
+        assert feat["id"] == pts.ids[pos]
+    empty = engine.within_radius(0.0, 0.0, 10).to_geojson()
+    assert empty == {"type": "FeatureCollection", "features": []}
+
+
+def test_to_frame_is_aligned_to_the_hits(small_engine: tuple) -> None:
+    engine, pts, cats = small_engine
+    res = engine.within_radius(40.75, -73.98, 800, categories="food")
+    assert len(res) > 3
+    frame = res.to_frame()
+    assert len(frame) == len(res)
+    assert frame["merchant_id"].tolist() == res.merchant_ids
+    np.testing.assert_array_equal(frame["distance_m"].to_numpy(), res.distances_m)
+    np.testing.assert_array_equal(frame["lat"].to_numpy(), pts.lat[res.positions])
+    np.testing.assert_array_equal(frame["lng"].to_numpy(), pts.lng[res.positions])
+    assert frame["category"].tolist() == [cats[p] for p in res.positions.tolist()]
+    assert frame["distance_m"].is_monotonic_increasing
+    assert "attributes" not in frame.columns
+
+
+def test_limit_keeps_the_nearest(small_engine: tuple) -> None:
+    engine, _, _ = small_engine
+    full = engine.within_radius(40.75, -73.98, 2_000)
+    some = engine.within_radius(40.75, -73.98, 2_000, limit=5)
+    assert len(full) > 5
+    assert some.merchant_ids == full.merchant_ids[:5]
+    box = engine.within_bbox((-74.0, 40.74, -73.96, 40.76), limit=3)
+    assert box.merchant_ids == engine.within_bbox((-74.0, 40.74, -73.96, 40.76)).merchant_ids[:3]
+
+
+def test_get_and_unknown_ids(small_engine: tuple) -> None:
+    engine, pts, cats = small_engine
+    rec = engine.get(str(pts.ids[17]))
+    assert rec["merchant_id"] == pts.ids[17] and rec["category"] == cats[17]
+    assert rec["lat"] == pts.lat[17] and rec["attributes"] == {"row": 17}
+    with pytest.raises(MerchantNotFoundError, match="nope") as info:
+        engine.get("nope")
+    assert isinstance(info.value, LookupError)
+
+
+def test_engine_refuses_a_table_and_index_that_disagree() -> None:
+    pts = oracle.Points.build([1.0, 2.0], [1.0, 2.0])
+    table = merchant_table(pts.lat, pts.lng, pts.ids, ["food", "food"])
+    index = build_cell_index(pts.lat[:1], pts.lng[:1], pts.ids[:1])
+    with pytest.raises(GeoDiscoveryError, match="1 points"):
+        DiscoveryEngine(table, index, settings=Settings())
+
+
+def test_empty_engine_answers_nothing() -> None:
+    engine = make_engine(oracle.Points.build([], []), [])
+    assert len(engine.nearby(0.0, 0.0, 5)) == 0
+    assert len(engine.within_radius(0.0, 0.0, 1000)) == 0
+    assert len(engine.within_bbox("-180,-90,180,90")) == 0
+    assert len(engine.within_polygon(shapely.box(-1, -1, 1, 1))) == 0
+
+
+# ---------------------------------------------------------- bad input contract
+
+BOWTIE = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
+MANY = shapely.Point(0, 0).buffer(1, quad_segs=16)  # 65 vertices
+
+
+def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tuple[str, ...]]]:
+    e = DiscoveryEngine
+    return [
+        ("lat 91", lambda g: e.nearby(g, 91, 0), InvalidQueryError, ("91", "-90 <= lat <= 90")),
+        ("lat -90.5", lambda g: e.within_radius(g, -90.5, 0, 10), InvalidQueryError,
+         ("-90.5", "-90 <= lat <= 90")),
+        ("lat NaN", lambda g: e.nearby(g, float("nan"), 0), InvalidQueryError,
+         ("nan", "-90 <= lat <= 90")),
+        ("lat inf", lambda g: e.nearby(g, float("inf"), 0), InvalidQueryError,
+         ("inf", "-90 <= lat <= 90")),
+        ("lng 181", lambda g: e.nearby(g, 0, 181), InvalidQueryError,
+         ("181", "-180 <= lng <= 180")),
+        ("lng NaN", lambda g: e.within_radius(g, 0, float("nan"), 5), InvalidQueryError,
+         ("nan", "-180 <= lng <= 180")),
+        ("lat str", lambda g: e.nearby(g, "40.7", 0), TypeError, ("lat", "40.7")),
+        ("lat bool", lambda g: e.nearby(g, True, 0), TypeError, ("lat", "bool")),
+        ("k 0", lambda g: e.nearby(g, 0, 0, 0), InvalidQueryError, ("k=0", "1 <= k <= 50")),
+        ("k -3", lambda g: e.nearby(g, 0, 0, -3), InvalidQueryError, ("k=-3", "1 <= k <= 50")),
+        ("k > max_k", lambda g: e.nearby(g, 0, 0, 51), InvalidQueryError,
+         ("k=51", "1 <= k <= 50", "max_k")),
+        ("k True", lambda g: e.nearby(g, 0, 0, True), TypeError, ("k", "bool")),
+        ("k 1.5", lambda g: e.nearby(g, 0, 0, 1.5), TypeError, ("k", "1.5")),
+        ("k '5'", lambda g: e.nearby(g, 0, 0, "5"), TypeError, ("k", "'5'")),
+        ("radius -1", lambda g: e.nearby(g, 0, 0, 5, radius_m=-1), InvalidQueryError,
+         ("-1", "0 <= radius_m <= 2000")),
+        ("radius NaN", lambda g: e.within_radius(g, 0, 0, float("nan")), InvalidQueryError,
+         ("nan", "0 <= radius_m <= 2000")),
+        ("radius over max", lambda g: e.within_radius(g, 0, 0, 2000.5), InvalidQueryError,
+         ("2000.5", "0 <= radius_m <= 2000", "max_radius_m")),
+        ("radius inf", lambda g: e.nearby(g, 0, 0, 5, radius_m=math.inf), InvalidQueryError,
+         ("inf", "radius_m <= 2000")),
+        ("radius str", lambda g: e.within_radius(g, 0, 0, "10"), TypeError, ("radius_m",)),
+        ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
+         ("invalid", "Self-intersection", "allowed")),
+        ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
+         ("65 vertices", "at most 20", "max_polygon_vertices")),
+        ("GeoJSON Point", lambda g: e.within_polygon(g, {"type": "Point", "coordinates": [0, 0]}),
+         InvalidQueryError, ("'Point'", "allowed: Polygon, MultiPolygon")),
+        ("GeoJSON LineString", lambda g: e.within_polygon(
+            g, {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}),
+         InvalidQueryError, ("'LineString'", "allowed: Polygon, MultiPolygon")),
+        ("Feature of a Point", lambda g: e.within_polygon(
+            g, {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]}}),
+         InvalidQueryError, ("'Point'", "allowed")),
+        ("shapely LineString", lambda g: e.within_polygon(g, shapely.LineString([(0, 0), (1, 1)])),
+         InvalidQueryError, ("LineString", "allowed")),
+        ("polygon JSON text", lambda g: e.within_polygon(g, "{not json"), InvalidQueryError,
+         ("JSON",)),
+        ("polygon lng 200", lambda g: e.within_polygon(g, shapely.box(190, 0, 200, 1)),
+         InvalidQueryError, ("200", "-180 <= lng <= 180")),
+        ("polygon lat 95", lambda g: e.within_polygon(g, shapely.box(0, 80, 1, 95)),
+         InvalidQueryError, ("95", "-90 <= lat <= 90")),
+        ("bbox south > north", lambda g: e.within_bbox(g, "0,10,1,5"), InvalidQueryError,
+         ("south=10", "north=5", "south <= north")),
+        ("bbox sequence south > north", lambda g: e.within_bbox(g, (0, 10, 1, 5)),
+         InvalidQueryError, ("south=10", "north=5", "south <= north")),
+        ("bbox lat 95", lambda g: e.within_bbox(g, "0,0,1,95"), InvalidQueryError,
+         ("95", "-90 <= north <= 90")),
+        ("bbox lng 181", lambda g: e.within_bbox(g, (-181, 0, 1, 1)), InvalidQueryError,
+         ("-181", "-180 <= west <= 180")),
+        ("bbox 3 numbers", lambda g: e.within_bbox(g, "1,2,3"), InvalidQueryError,
+         ("'1,2,3'", "west,south,east,north")),
+        ("bbox words", lambda g: e.within_bbox(g, "a,b,c,d"), InvalidQueryError,
+         ("'a,b,c,d'", "west,south,east,north")),
+        ("category with a space", lambda g: e.nearby(g, 0, 0, categories="food grocery"),
+         InvalidQueryError, ("'food grocery'", "allowed", "[a-z0-9_]")),
+        ("category with an accent", lambda g: e.within_radius(g, 0, 0, 5, categories=["café"]),
+         InvalidQueryError, ("'café'", "allowed")),
+        ("category with a dash", lambda g: e.within_bbox(g, "0,0,1,1", categories="food-truck"),
+         InvalidQueryError, ("'food-truck'", "allowed")),
+        ("category with dots", lambda g: e.nearby(g, 0, 0, exclude_categories="food/../x"),
+         InvalidQueryError, ("'food/../x'", "exclude_categories", "allowed")),
+        ("category not a string", lambda g: e.nearby(g, 0, 0, categories=[3]), TypeError,
+         ("categories", "int")),
+        ("origin lat 91", lambda g: e.within_bbox(g, "0,0,1,1", origin=(91, 0)),
+         InvalidQueryError, ("91", "-90 <= origin lat <= 90")),
+        ("limit 0", lambda g: e.within_radius(g, 0, 0, 10, limit=0), InvalidQueryError,
+         ("0", "<= 50")),
+    ]
+
+
+BAD = _bad_calls()
+
+
+@pytest.fixture(scope="module")
+def strict_engine() -> DiscoveryEngine:
+    pts = oracle.Points.build([0.0, 0.001, 0.002], [0.0, 0.001, 0.002])
+    return make_engine(
+        pts, ["food", "retail", "food/grocery"],
+        max_k=50, max_radius_m=2000.0, max_polygon_vertices=20,
+    )
+
+
+@pytest.mark.parametrize(("call", "error", "needles"), [b[1:] for b in BAD],
+                         ids=[b[0] for b in BAD])
+def test_bad_input_raises_naming_value_and_range(
+    strict_engine: DiscoveryEngine, call: Callable, error: type, needles: tuple[str, ...]
+) -> None:
+    with pytest.raises(error) as info:
+        call(strict_engine)
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in {message!r}"
+    if error is InvalidQueryError:
+        assert isinstance(info.value, ValueError) and isinstance(info.value, GeoDiscoveryError)
+    else:  # wrong types are TypeErrors, never ValueErrors
+        assert not isinstance(info.value, ValueError)
+
+
+def test_edge_values_are_allowed(strict_engine: DiscoveryEngine) -> None:
+    for lat, lng in ((90, 180), (-90, -180), (90.0, -180.0), (0, 0)):
+        assert len(strict_engine.nearby(lat, lng, 50)) == 3
+    assert len(strict_engine.nearby(0, 0, 1, radius_m=0)) == 1  # the point at the query
+    assert len(strict_engine.within_radius(0, 0, 2000.0)) == 3
+    assert len(strict_engine.nearby(np.float32(0), np.int64(0), np.int64(2))) == 2
+    assert len(strict_engine.within_bbox("-180,-90,180,90")) == 3
+    assert len(strict_engine.nearby(0, 0, 3, categories=" FOOD/ ")) == 2  # normalised
+
+
+# ------------------------------------------------------------------ real data
+
+
+@pytest.fixture(scope="module")
+def nyc_engine(real_data: Path) -> tuple[DiscoveryEngine, oracle.Points, list[str]]:
+    """NYC food stores through the engine, with categories from the store type codes."""
+    frame = pd.read_csv(real_data / "nyc" / "nyc_retail_food_stores.csv", dtype=str)
+    lat = pd.to_numeric(frame["latitude"], errors="coerce").to_numpy()
+    lng = pd.to_numeric(frame["longitude"], errors="coerce").to_numpy()
+    ok = np.isfinite(lat) & np.isfinite(lng)
+    codes = frame["establishment_type"].fillna("x").str.lower()
+    codes = codes.str.replace(r"[^a-z0-9]", "", regex=True)
+    cats = [f"food/store/{c[:1] or 'x'}/{c or 'x'}" for c in codes[ok]]
+    ids = oracle.shuffled_ids(int(ok.sum()), np.random.default_rng(9))
+    pts = oracle.Points(lat[ok], lng[ok], ids)
+    return make_engine(pts, cats), pts, cats
+
+
+@pytest.mark.real_data
+def test_real_nyc_nearby_with_categories_matches_brute_force(nyc_engine: tuple) -> None:
+    engine, pts, cats = nyc_engine
+    top = sorted({c.split("/")[2] for c in cats})
+    assert len(top) > 1
+    rng = np.random.default_rng(1)
+    checks = 0
+    for i in rng.choice(len(pts), 150, replace=False):
+        lat, lng = float(pts.lat[i]), float(pts.lng[i])
+        d = pts.distances_from(lat, lng)
+        prefix = f"food/store/{top[int(rng.integers(len(top)))]}"
+        mask = oracle.category_mask(cats, [prefix])
+        for k in (1, 5, 20, 100):
+            got = engine.nearby(lat, lng, k, categories=prefix)
+            check(got, oracle.knn(pts, lat, lng, k, mask=mask, dist=d))
+        r = float(10 ** rng.uniform(np.log10(50), np.log10(5000)))
+        got = engine.within_radius(lat, lng, r, exclude_categories=prefix)
+        check(got, oracle.within_radius(pts, lat, lng, r, mask=~mask, dist=d))
+        checks += 5
+    assert checks == 750
