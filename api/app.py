@@ -61,9 +61,9 @@ memory-mapped; a newly published snapshot is swapped in atomically.
   503 no snapshot loaded. Unknown query parameters are refused, never ignored.
 * Caching: `ETag` is the snapshot version; send it back in `If-None-Match` for a 304.
 
-Not available yet: ranking filters and sort (`open_now`, `open_at`, `price`,
-`min_rating`, `min_reviews`, `sort`, `explain`, `cursor`), word of mouth in aggregates,
-and the districts endpoints.
+Not available yet: the districts endpoints (`/v1/districts…`; the `district_id` filter
+needs a snapshot with districts), per-request best_match weights, and ranking filters
+on box and polygon search.
 """
 
 

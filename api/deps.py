@@ -8,6 +8,7 @@ which costs more than the work they do.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query, Request
@@ -15,6 +16,7 @@ from fastapi import Depends, Header, Query, Request
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.models import BBox
+from geo_discovery.ranking import SORTS
 from geo_discovery.settings import Settings
 
 from .errors import NoSnapshotError
@@ -24,18 +26,30 @@ from .state import EngineHolder
 __all__ = [
     "BBoxQuery",
     "Categories",
+    "Cursor",
+    "DistrictId",
     "EngineDep",
+    "ExcludeBrands",
     "ExcludeCategories",
+    "ExcludeChains",
+    "Explain",
     "Fields",
     "Format",
     "HolderDep",
     "IfNoneMatch",
     "Lat",
     "Lng",
+    "MaxPrice",
+    "MinPrice",
+    "MinRating",
+    "MinReviews",
+    "OpenAt",
+    "OpenNow",
     "OriginLat",
     "OriginLng",
     "Resolution",
     "SettingsDep",
+    "Sort",
     "limit_query",
     "parse_bbox",
     "parse_origin",
@@ -173,6 +187,64 @@ BBoxQuery = Annotated[
         "west > east crosses the antimeridian.",
         pattern=BBOX_PATTERN,
         max_length=200,
+    ),
+]
+Sort = Annotated[
+    Literal[SORTS],  # type: ignore[valid-type]
+    query(
+        "best_match",
+        "Order: distance (nearest first), best_match (distance decay × word of mouth × "
+        "district strength), rating, review_count, or price (cheap first). Ties break by "
+        "distance, then merchant_id.",
+    ),
+]
+Explain = Annotated[bool, query(True, "Add each result's score parts (explain) to the answer.")]
+MinPrice = Annotated[
+    int | None, query(1, "Only merchants with price_level >= this (1 … 4).", ge=1, le=4)
+]
+MaxPrice = Annotated[
+    int | None, query(2, "Only merchants with price_level <= this (1 … 4).", ge=1, le=4)
+]
+MinRating = Annotated[
+    float | None,
+    query(
+        4.0, "Only merchants rated at least this, in stars 0 … 5 (any source scale).", ge=0, le=5
+    ),
+]
+MinReviews = Annotated[
+    int | None, query(10, "Only merchants with at least this many reviews.", ge=0)
+]
+OpenNow = Annotated[
+    bool, query(True, "Only merchants whose known opening hours say open now (local time).")
+]
+OpenAt = Annotated[
+    datetime | None,
+    query(
+        "2024-07-15T18:30:00-04:00",
+        "Only merchants open at this ISO 8601 date-time (without an offset: the "
+        "merchant's local wall-clock time).",
+    ),
+]
+ExcludeBrands = Annotated[
+    str | None,
+    query("Starbucks,Dunkin'", "Drop merchants of these comma-separated brands.", max_length=2000),
+]
+ExcludeChains = Annotated[bool, query(True, "Drop every merchant that has a brand.")]
+DistrictId = Annotated[
+    str | None,
+    query(
+        "7",
+        "Only merchants in these comma-separated business districts (needs a snapshot "
+        "with districts).",
+        max_length=2000,
+    ),
+]
+Cursor = Annotated[
+    str | None,
+    query(
+        "eyJ2IjoxfQ.sig",
+        "next_cursor of the previous page, with the same query: the next page.",
+        max_length=4000,
     ),
 ]
 Resolution = Annotated[

@@ -45,11 +45,16 @@ __all__ = [
 
 log = logging.getLogger("geo_discovery.api")
 
-# Query parameters the issue plans for nearby that this server does not support yet:
-# they are refused (422) rather than silently ignored.
-NOT_YET_SUPPORTED = frozenset(
-    {"open_now", "open_at", "price", "min_rating", "min_reviews", "sort", "explain", "cursor"}
-)
+# Names people try that are spelled differently here: the 422 says what to use instead.
+PARAMETER_HINTS = {
+    "price": "use min_price and/or max_price (1 … 4)",
+    "radius": "use radius_m (metres)",
+    "k": "use limit",
+    "latitude": "use lat",
+    "longitude": "use lng",
+    "lon": "use lng",
+    "weights": "best_match weights are server settings (ranking_* settings)",
+}
 _MAX_VALUE_CHARS = 120
 _CATEGORY_FORM = (
     "comma-separated category paths of lower-case [a-z0-9_] segments joined by '/', "
@@ -90,6 +95,10 @@ def _short(value: Any) -> Any:
 
 
 # ------------------------------------------------------------- parameter descriptions
+def _num(x: Any) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _allowed_text(field_info: Any, name: str) -> str | None:
     """``-90 <= lat <= 90`` style text from a parameter's constraints, if it has any."""
     lo: Any = None
@@ -111,11 +120,11 @@ def _allowed_text(field_info: Any, name: str) -> str | None:
         elif isinstance(meta, MaxLen):
             max_len = meta.max_length
     if lo is not None and hi is not None:
-        return f"{lo:g} {lo_op} {name} {hi_op} {hi:g}"
+        return f"{_num(lo)} {lo_op} {name} {hi_op} {_num(hi)}"
     if lo is not None:
-        return f"{name} {'>=' if lo_op == '<=' else '>'} {lo:g}"
+        return f"{name} {'>=' if lo_op == '<=' else '>'} {_num(lo)}"
     if hi is not None:
-        return f"{name} {hi_op} {hi:g}"
+        return f"{name} {hi_op} {_num(hi)}"
     if min_len is not None or max_len is not None:
         if min_len is None:
             return f"at most {max_len} characters"
@@ -159,35 +168,30 @@ def allowed_query_params(route: APIRoute) -> frozenset[str]:
 def check_query_params(request: Request, allowed: frozenset[str]) -> None:
     """Refuse query parameters the operation does not declare (422).
 
-    A typo (``radius=500``) or a parameter this server does not support yet
-    (``open_now``) would otherwise be ignored silently and give a wrong answer.
+    A typo (``radius=500``) or a parameter this server does not have would otherwise be
+    ignored silently and give a wrong answer.
     """
-    unknown = [k for k in request.query_params if k not in allowed]
+    unknown = list(dict.fromkeys(k for k in request.query_params if k not in allowed))
     if not unknown:
         return
     names = ", ".join(sorted(allowed)) or "none"
-    later = sorted(set(unknown) & NOT_YET_SUPPORTED)
     errors = []
-    for key in dict.fromkeys(unknown):
-        why = (
-            f"{key} is not supported by this server yet"
-            if key in NOT_YET_SUPPORTED
-            else f"{key} is not a parameter of this operation"
-        )
+    described = []
+    for key in unknown:
+        hint = PARAMETER_HINTS.get(key)
+        what = f"{key} ({hint})" if hint else key
+        described.append(what)
         errors.append(
             {
                 "parameter": key,
                 "location": "query",
                 "value": _short(request.query_params.get(key)),
-                "message": f"{why}; allowed: {names}",
+                "message": f"{what} is not a parameter of this operation; allowed: {names}",
             }
         )
-    head = (
-        f"{', '.join(later)} {'is' if len(later) == 1 else 'are'} not supported by this server yet"
-        if later
-        else f"unknown query parameter(s) {', '.join(dict.fromkeys(unknown))}"
+    raise UnknownParameterError(
+        f"unknown query parameter(s) {', '.join(described)}; allowed: {names}", errors
     )
-    raise UnknownParameterError(f"{head}; allowed: {names}", errors)
 
 
 class StrictQueryRoute(APIRoute):

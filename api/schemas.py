@@ -101,13 +101,22 @@ class MerchantHit(BaseModel):
     attractiveness: float | None = Field(default=None, description="Size-like pull.")
     brand: str | None = None
     source: str | None = Field(default=None, examples=["nys_food"])
+    score: float | None = Field(
+        default=None, description="best_match score (only with sort=best_match)."
+    )
+    explain: dict[str, Any] | None = Field(
+        default=None, description="The score's parts (only with explain=true)."
+    )
 
 
 class NearbyResponse(BaseModel):
-    """The nearest merchants, nearest first (ties by ``merchant_id``)."""
+    """One page of merchants near a point, in the requested order."""
 
     snapshot: str = Field(description="Version of the snapshot that answered.")
     count: int = Field(ge=0)
+    next_cursor: str | None = Field(
+        description="Pass back as cursor (same query) for the next page; null at the end."
+    )
     results: list[MerchantHit]
 
 
@@ -158,20 +167,25 @@ class MerchantFeature(BaseModel):
     properties: dict[str, Any]
 
 
+class SearchFeatureCollection(BaseModel):
+    """``format=geojson`` answer of search (``application/geo+json``)."""
+
+    type: Literal["FeatureCollection"]
+    snapshot: str
+    count: int = Field(ge=0)
+    total: int = Field(ge=0)
+    truncated: bool
+    features: list[HitFeature]
+
+
 class HitFeatureCollection(BaseModel):
     """``format=geojson`` answer of nearby (``application/geo+json``)."""
 
     type: Literal["FeatureCollection"]
     snapshot: str
     count: int = Field(ge=0)
+    next_cursor: str | None
     features: list[HitFeature]
-
-
-class SearchFeatureCollection(HitFeatureCollection):
-    """``format=geojson`` answer of search (``application/geo+json``)."""
-
-    total: int = Field(ge=0)
-    truncated: bool
 
 
 Position = Annotated[list[float], Len(2, 3)]
@@ -222,6 +236,10 @@ class AggregateCell(BaseModel):
     count: int = Field(ge=1)
     lat: float = Field(description="Mean latitude of the merchants in the bin.")
     lng: float = Field(description="Mean longitude of the merchants in the bin.")
+    mean_wom: float | None = Field(
+        description="Mean word-of-mouth score (0–1) of the bin's merchants; null when the "
+        "snapshot has no reputation."
+    )
 
 
 class AggregateResponse(BaseModel):

@@ -79,6 +79,13 @@ def hit_records(results: Results, fields: Sequence[str] = HIT_FIELDS) -> list[di
     if "distance_m" in fields:
         data["distance_m"] = results.distances_m.tolist()
     ordered = [f for f in fields if f in data]
+    # Present only when the query produced them (sort=best_match, explain=true).
+    if results.scores is not None:
+        data["score"] = results.scores.tolist()
+        ordered.append("score")
+    if results.explain is not None:
+        data["explain"] = list(results.explain)
+        ordered.append("explain")
     cols = [data[f] for f in ordered]
     return [dict(zip(ordered, row, strict=True)) for row in zip(*cols, strict=True)]
 

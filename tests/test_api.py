@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from test_api_support import TIMES_SQUARE, nyc_data_dir
 
 from api import create_app
-from api.errors import NOT_YET_SUPPORTED
 from api.serialize import HIT_FIELDS
 from geo_discovery import cells
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.reputation import load_reputation
 from geo_discovery.settings import Settings
 
 pytestmark = pytest.mark.real_data
@@ -140,7 +140,62 @@ def test_fields_selects_output(client: TestClient) -> None:
 
 def test_nearby_empty_answer_far_from_data(client: TestClient) -> None:
     body = nearby(client, lat=-45.0, lng=170.0, radius_m=1000)
-    assert body == {"snapshot": body["snapshot"], "count": 0, "results": []}
+    assert body == {"snapshot": body["snapshot"], "count": 0, "next_cursor": None, "results": []}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "best_match"},
+        {"sort": "rating", "min_rating": 3.5},
+        {"sort": "review_count", "min_reviews": 5},
+        {"sort": "price", "min_price": 1, "max_price": 2},
+        {"sort": "distance", "exclude_chains": True, "categories": "food"},
+        {"sort": "best_match", "exclude_brands": "Duane Reade,Starbucks", "radius_m": 2000},
+        {"open_at": "2024-07-15T18:30:00-04:00"},
+        {"open_now": True, "radius_m": 5000},
+    ],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_nearby_ranking_and_filters_equal_the_engine(
+    client: TestClient, engine: DiscoveryEngine, params: dict[str, Any]
+) -> None:
+    body = nearby(client, limit=30, **params)
+    kwargs = {**params}
+    for key in ("exclude_brands",):
+        if key in kwargs:
+            kwargs[key] = kwargs[key].split(",")
+    expected = engine.nearby(LAT, LNG, 30, **kwargs)
+    assert [h["merchant_id"] for h in body["results"]] == expected.merchant_ids
+    if params.get("sort") == "best_match":
+        assert expected.scores is not None
+        assert [h["score"] for h in body["results"]] == pytest.approx(expected.scores.tolist())
+    else:
+        assert all("score" not in h for h in body["results"])
+
+
+def test_nearby_explain(client: TestClient) -> None:
+    body = nearby(client, sort="best_match", explain="true", limit=5)
+    assert all(isinstance(h["explain"], dict) and h["explain"] for h in body["results"])
+    assert all("explain" not in h for h in nearby(client, limit=5)["results"])
+
+
+def test_nearby_cursor_pages(client: TestClient, engine: DiscoveryEngine) -> None:
+    first = nearby(client, sort="best_match", limit=10)
+    assert first["next_cursor"]
+    second = nearby(client, sort="best_match", limit=10, cursor=first["next_cursor"])
+    expected = engine.nearby(LAT, LNG, 20, sort="best_match").merchant_ids
+    got = [h["merchant_id"] for h in first["results"] + second["results"]]
+    assert got == expected
+    r = client.get(
+        "/v1/merchants/nearby",
+        params={"lat": LAT, "lng": LNG, "limit": 10, "cursor": first["next_cursor"]},
+    )
+    assert r.status_code == 422 and "cursor" in r.json()["detail"]
+    r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, "cursor": "garbage"})
+    assert r.status_code == 422 and "cursor" in r.json()["detail"]
+    last = nearby(client, radius_m=30, limit=1000)
+    assert last["next_cursor"] is None
 
 
 # --------------------------------------------------------------------------- search
@@ -254,6 +309,19 @@ def test_aggregate(client: TestClient, engine: DiscoveryEngine) -> None:
         assert cells.latlng_to_cell(c["lat"], c["lng"], 9) in {cell, *cells.grid_disk(cell, 1)}
     cell_ids = [c["cell"] for c in body["cells"]]
     assert len(set(cell_ids)) == len(cell_ids)
+    # Mean word of mouth per bin, from the snapshot's reputation scores.
+    assert engine.snapshot is not None
+    wom = load_reputation(engine.snapshot.path)[0]
+    members = engine.within_bbox(MIDTOWN_BBOX).positions
+    lat = engine.merchants.column("lat").to_numpy()[members]
+    lng = engine.merchants.column("lng").to_numpy()[members]
+    in_bin = [
+        cells.cell_to_str(cells.latlng_to_cell(a, b, 9)) for a, b in zip(lat, lng, strict=True)
+    ]
+    busiest = max(body["cells"], key=lambda c: c["count"])
+    values = [float(wom[p]) for p, c in zip(members, in_bin, strict=True) if c == busiest["cell"]]
+    assert busiest["mean_wom"] == pytest.approx(sum(values) / len(values))
+    assert all(0 <= c["mean_wom"] <= 1 for c in body["cells"])
 
 
 def test_aggregate_counts_every_merchant_once(client: TestClient, engine: DiscoveryEngine) -> None:
@@ -443,6 +511,17 @@ def test_cors(data_dir: Path, client: TestClient) -> None:
         ("/v1/aggregate?bbox=0,0,1,1&resolution=16", ["resolution=16", "0 <= resolution <= 15"]),
         ("/v1/aggregate?bbox=0,0,1,1", ["resolution is required", "0 <= resolution <= 15"]),
         ("/v1/merchants/x:1?format=kml", ["format=kml"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&sort=fame", ["sort=fame", "best_match"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&min_price=5", ["min_price=5", "1 <= min_price <= 4"]),
+        (
+            "/v1/merchants/nearby?lat=1&lng=0&min_price=3&max_price=2",
+            ["min_price=3", "max_price=2"],
+        ),
+        ("/v1/merchants/nearby?lat=1&lng=0&min_rating=6", ["min_rating=6", "0 <= min_rating <= 5"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&min_reviews=-1", ["min_reviews=-1", "min_reviews >= 0"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&open_now=maybe", ["open_now=maybe"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&open_at=tomorrow", ["open_at=tomorrow"]),
+        ("/v1/merchants/nearby?lat=1&lng=0&district_id=7", ["district_id", "no districts"]),
     ],
 )
 def test_bad_parameters_are_422_naming_value_and_range(
@@ -455,13 +534,22 @@ def test_bad_parameters_are_422_naming_value_and_range(
         assert needle in detail, (needle, detail)
 
 
-@pytest.mark.parametrize("param", sorted(NOT_YET_SUPPORTED))
-def test_unsupported_parameters_are_refused_not_ignored(client: TestClient, param: str) -> None:
+@pytest.mark.parametrize(
+    ("param", "hint"),
+    [("price", "min_price"), ("radius", "radius_m"), ("k", "limit"), ("open", None)],
+)
+def test_unknown_parameters_are_refused_not_ignored(
+    client: TestClient, param: str, hint: str | None
+) -> None:
     r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, param: "1"})
     assert r.status_code == 422
     body = r.json()
-    assert f"{param} is not supported by this server yet" in body["detail"]
+    assert f"unknown query parameter(s) {param}" in body["detail"]
+    assert "allowed: categories, cursor" in body["detail"]
+    assert hint is None or f"use {hint}" in body["detail"]
     assert body["errors"][0]["parameter"] == param
+    r = client.get("/v1/aggregate", params={"bbox": MIDTOWN_BBOX, "resolution": 8, "limit": 3})
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(

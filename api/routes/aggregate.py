@@ -5,6 +5,7 @@
 
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,8 @@ from starlette.responses import Response
 
 from geo_discovery import cells
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError
+from geo_discovery.errors import InvalidQueryError, SnapshotError
+from geo_discovery.reputation import load_reputation
 from geo_discovery.settings import Settings
 
 from ..deps import (
@@ -32,45 +34,68 @@ from ..responses import GEOJSON, check_not_modified, respond
 from ..schemas import AggregateResponse
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
-__all__ = ["aggregate_bins", "build_router"]
+__all__ = ["Bins", "aggregate_bins", "build_router"]
 
-# Coordinates of each engine's merchant table as numpy arrays, made once per snapshot.
-_Coords = tuple[NDArray[np.float64], NDArray[np.float64]]
-_COORDS: weakref.WeakKeyDictionary[DiscoveryEngine, _Coords] = weakref.WeakKeyDictionary()
-_COORDS_LOCK = threading.Lock()
+# Per snapshot, made once: coordinates as numpy arrays and the word-of-mouth scores
+# (memory-mapped; None when the snapshot has no reputation).
+_Columns = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]
+_COLUMNS: weakref.WeakKeyDictionary[DiscoveryEngine, _Columns] = weakref.WeakKeyDictionary()
+_COLUMNS_LOCK = threading.Lock()
 
 
-def _coords(engine: DiscoveryEngine) -> _Coords:
-    with _COORDS_LOCK:
-        got = _COORDS.get(engine)
+def _columns(engine: DiscoveryEngine) -> _Columns:
+    with _COLUMNS_LOCK:
+        got = _COLUMNS.get(engine)
         if got is None:
             table = engine.merchants
+            wom = None
+            if engine.snapshot is not None:
+                try:
+                    wom = np.asarray(load_reputation(engine.snapshot.path)[0], dtype=np.float64)
+                except SnapshotError:
+                    wom = None
             got = (
                 np.asarray(table.column("lat").to_numpy(), dtype=np.float64),
                 np.asarray(table.column("lng").to_numpy(), dtype=np.float64),
+                wom,
             )
-            _COORDS[engine] = got
+            _COLUMNS[engine] = got
         return got
 
 
-def aggregate_bins(
-    engine: DiscoveryEngine,
-    positions: NDArray[np.int64],
-    resolution: int,
-) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+@dataclass(frozen=True)
+class Bins:
+    """H3 bins sorted by cell: counts, mean positions and mean word of mouth."""
+
+    cells: NDArray[np.uint64]
+    counts: NDArray[np.int64]
+    mean_lat: NDArray[np.float64]
+    mean_lng: NDArray[np.float64]
+    mean_wom: NDArray[np.float64] | None
+
+
+def aggregate_bins(engine: DiscoveryEngine, positions: NDArray[np.int64], resolution: int) -> Bins:
     """Bin the merchants at ``positions`` into H3 cells of ``resolution``.
 
-    Returns ``(cells, counts, mean_lat, mean_lng)`` sorted by cell. Each merchant falls
-    in the cell that contains it at that resolution (not its index cell's parent, which
-    can differ near cell edges).
+    Each merchant falls in the cell that contains it at that resolution (not its index
+    cell's parent, which can differ near cell edges). ``mean_wom`` averages the
+    merchants' word-of-mouth scores (0–1) where the snapshot has them.
     """
-    lat_all, lng_all = _coords(engine)
+    lat_all, lng_all, wom_all = _columns(engine)
     lat, lng = lat_all[positions], lng_all[positions]
     ids = cells.latlngs_to_cells(lat, lng, resolution)
     uniq, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    mean_lat = np.bincount(inverse, weights=lat, minlength=len(uniq)) / np.maximum(counts, 1)
-    mean_lng = np.bincount(inverse, weights=lng, minlength=len(uniq)) / np.maximum(counts, 1)
-    return uniq, counts.astype(np.int64), mean_lat, mean_lng
+    n = np.maximum(counts, 1)
+    mean_wom = None
+    if wom_all is not None:
+        mean_wom = np.bincount(inverse, weights=wom_all[positions], minlength=len(uniq)) / n
+    return Bins(
+        cells=uniq,
+        counts=counts.astype(np.int64),
+        mean_lat=np.bincount(inverse, weights=lat, minlength=len(uniq)) / n,
+        mean_lng=np.bincount(inverse, weights=lng, minlength=len(uniq)) / n,
+        mean_wom=mean_wom,
+    )
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -98,27 +123,38 @@ def build_router(settings: Settings) -> APIRouter:
         """Merchants inside ``bbox`` counted per H3 cell of ``resolution``.
 
         Each bin carries the mean position of its merchants, where a map puts the
-        cluster marker. With ``format=geojson`` each bin is a hexagon Feature.
+        cluster marker, and their mean word-of-mouth score (0–1; null when the snapshot
+        has no reputation). With ``format=geojson`` each bin is a hexagon Feature.
         More than ``api_max_aggregate_cells`` bins is refused (422): zoom in or
         choose a coarser resolution.
         """
         check_not_modified(engine, if_none_match, max_age)
         box = parse_bbox(bbox)
         res = engine.within_bbox(box, categories=categories, exclude_categories=exclude_categories)
-        uniq, counts, mean_lat, mean_lng = aggregate_bins(engine, res.positions, resolution)
-        if len(uniq) > max_cells:
+        bins = aggregate_bins(engine, res.positions, resolution)
+        if len(bins.cells) > max_cells:
             raise InvalidQueryError(
-                f"bbox={bbox!r} at resolution={resolution} gives {len(uniq)} bins; allowed: at "
-                f"most {max_cells} (api_max_aggregate_cells setting): use a coarser resolution "
-                "or a smaller bbox"
+                f"bbox={bbox!r} at resolution={resolution} gives {len(bins.cells)} bins; "
+                f"allowed: at most {max_cells} (api_max_aggregate_cells setting): use a "
+                "coarser resolution or a smaller bbox"
             )
-        bins: list[dict[str, Any]] = [
-            {"cell": cells.cell_to_str(int(c)), "count": int(n), "lat": float(a), "lng": float(b)}
-            for c, n, a, b in zip(
-                uniq.tolist(), counts.tolist(), mean_lat.tolist(), mean_lng.tolist(), strict=True
+        woms = bins.mean_wom.tolist() if bins.mean_wom is not None else [None] * len(bins.cells)
+        rows: list[dict[str, Any]] = [
+            {"cell": cells.cell_to_str(int(c)), "count": int(n), "lat": a, "lng": b, "mean_wom": w}
+            for c, n, a, b, w in zip(
+                bins.cells.tolist(),
+                bins.counts.tolist(),
+                bins.mean_lat.tolist(),
+                bins.mean_lng.tolist(),
+                woms,
+                strict=True,
             )
         ]
-        head = {"snapshot": engine.version, "resolution": resolution, "total": int(counts.sum())}
+        head = {
+            "snapshot": engine.version,
+            "resolution": resolution,
+            "total": int(bins.counts.sum()),
+        }
         if format == "geojson":
             features = [
                 {
@@ -130,10 +166,10 @@ def build_router(settings: Settings) -> APIRouter:
                     },
                     "properties": b,
                 }
-                for b, c in zip(bins, uniq.tolist(), strict=True)
+                for b, c in zip(rows, bins.cells.tolist(), strict=True)
             ]
             body = {"type": "FeatureCollection", **head, "features": features}
             return respond(body, engine, max_age, media_type=GEOJSON)
-        return respond({**head, "cells": bins}, engine, max_age)
+        return respond({**head, "cells": rows}, engine, max_age)
 
     return router

@@ -16,15 +16,27 @@ from geo_discovery.settings import Settings
 from ..deps import (
     BBoxQuery,
     Categories,
+    Cursor,
+    DistrictId,
     EngineDep,
+    ExcludeBrands,
     ExcludeCategories,
+    ExcludeChains,
+    Explain,
     Fields,
     Format,
     IfNoneMatch,
     Lat,
     Lng,
+    MaxPrice,
+    MinPrice,
+    MinRating,
+    MinReviews,
+    OpenAt,
+    OpenNow,
     OriginLat,
     OriginLng,
+    Sort,
     limit_query,
     parse_bbox,
     parse_origin,
@@ -55,6 +67,13 @@ _EXAMPLE_POLYGON = {
         ]
     ],
 }
+
+
+def _split(text: str | None) -> list[str] | None:
+    """``"a,b"`` → ``["a", "b"]`` (blank items dropped); ``None`` stays ``None``."""
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _search_answer(
@@ -104,15 +123,31 @@ def build_router(settings: Settings) -> APIRouter:
         radius_m: Annotated[float | None, radius] = None,
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
+        sort: Sort = "distance",
+        explain: Explain = False,
+        min_price: MinPrice = None,
+        max_price: MaxPrice = None,
+        min_rating: MinRating = None,
+        min_reviews: MinReviews = None,
+        open_now: OpenNow = False,
+        open_at: OpenAt = None,
+        exclude_brands: ExcludeBrands = None,
+        exclude_chains: ExcludeChains = False,
+        district_id: DistrictId = None,
+        cursor: Cursor = None,
         format: Format = "json",
         fields: Fields = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        """The ``limit`` merchants nearest ``(lat, lng)``, nearest first.
+        """One page of up to ``limit`` merchants near ``(lat, lng)``, in ``sort`` order.
 
-        Distances are exact great-circle metres; ties break by ``merchant_id``.
-        With ``radius_m`` only merchants within that distance come back (possibly fewer
-        than ``limit``).
+        Distances are exact great-circle metres; every order is exact and breaks ties by
+        distance, then ``merchant_id``. With ``radius_m`` only merchants within that
+        distance come back. Filters leave out merchants missing the filtered value.
+        ``next_cursor`` is set when the page is full: pass it back as ``cursor`` with
+        the same query for the next page (a cursor from an older snapshot is refused).
+        With ``sort=best_match`` each result carries its ``score``; ``explain=true``
+        adds the score parts.
         """
         check_not_modified(engine, if_none_match, max_age)
         selected = parse_fields(fields)
@@ -123,8 +158,20 @@ def build_router(settings: Settings) -> APIRouter:
             radius_m=radius_m,
             categories=categories,
             exclude_categories=exclude_categories,
+            sort=sort,
+            explain=explain,
+            min_price=min_price,
+            max_price=max_price,
+            min_rating=min_rating,
+            min_reviews=min_reviews,
+            open_now=open_now,
+            open_at=open_at,
+            exclude_brands=_split(exclude_brands),
+            exclude_chains=exclude_chains,
+            district_id=_split(district_id),
+            cursor=cursor,
         )
-        head = {"snapshot": engine.version, "count": len(res)}
+        head = {"snapshot": engine.version, "count": len(res), "next_cursor": res.next_cursor}
         if format == "geojson":
             body = {"type": "FeatureCollection", **head, "features": hit_features(res, selected)}
             return respond(body, engine, max_age, media_type=GEOJSON)
