@@ -50,10 +50,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from numpy.typing import NDArray
 
 from geo_discovery.distance import EARTH_RADIUS_M, haversine_m
+from geo_discovery.schema import empty_frame, to_arrow
 
 __all__ = [
     "REAL_POINT_SETS",
@@ -62,6 +64,7 @@ __all__ = [
     "Points",
     "assert_matches",
     "bbox_contains",
+    "canonical_table",
     "category_mask",
     "knn",
     "read_real_points",
@@ -503,3 +506,28 @@ def random_points(
 def shuffled_ids(n: int, rng: np.random.Generator) -> NDArray[np.object_]:
     """Unique ids in random order whose string order differs from numeric order ("10" < "9")."""
     return np.asarray([f"{p}" for p in rng.permutation(n)], dtype=object)
+
+
+def canonical_table(
+    lat: Sequence[float] | NDArray,
+    lng: Sequence[float] | NDArray,
+    ids: Sequence[str] | NDArray,
+    categories: Sequence[str] | NDArray,
+    *,
+    names: Sequence[str] | None = None,
+) -> pa.Table:
+    """A canonical merchant table: ``schema.empty_frame`` filled synthetically (no ingest)."""
+    n = len(lat)
+    frame = empty_frame().reindex(range(n))
+    frame["merchant_id"] = [str(i) for i in ids]
+    frame["name"] = list(names) if names is not None else [f"Shop {i}" for i in ids]
+    frame["lat"] = np.asarray(lat, dtype=np.float64)
+    frame["lng"] = np.asarray(lng, dtype=np.float64)
+    frame["category"] = list(categories)
+    frame["status"] = "open"
+    frame["source"] = "test"
+    frame["source_file"] = "synthetic.csv"
+    frame["source_line"] = pd.array(range(2, n + 2), dtype="Int64")
+    frame["attributes"] = [json.dumps({"row": i}) for i in range(n)]
+    frame["price_level"] = pd.array([1 + i % 4 for i in range(n)], dtype="Int8")
+    return to_arrow(frame)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import oracle
 import pandas as pd
-import pyarrow as pa
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +26,6 @@ from geo_discovery.engine import DiscoveryEngine, MerchantNotFoundError, Results
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
 from geo_discovery.index import build_cell_index
 from geo_discovery.models import BBox
-from geo_discovery.schema import empty_frame, to_arrow
 from geo_discovery.settings import Settings
 
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
@@ -50,34 +48,10 @@ VOCAB = (
 PREFIXES = ("food", "food/grocery", "foodie", "food_truck", "retail", "retail/food", "services")
 
 
-def merchant_table(
-    lat: Sequence[float] | np.ndarray,
-    lng: Sequence[float] | np.ndarray,
-    ids: Sequence[str] | np.ndarray,
-    categories: Sequence[str] | np.ndarray,
-) -> pa.Table:
-    """A canonical merchant table (schema.empty_frame filled synthetically)."""
-    n = len(lat)
-    frame = empty_frame()
-    frame = frame.reindex(range(n))
-    frame["merchant_id"] = [str(i) for i in ids]
-    frame["name"] = [f"Shop {i}" for i in ids]
-    frame["lat"] = np.asarray(lat, dtype=np.float64)
-    frame["lng"] = np.asarray(lng, dtype=np.float64)
-    frame["category"] = list(categories)
-    frame["status"] = "open"
-    frame["source"] = "test"
-    frame["source_file"] = "synthetic.csv"
-    frame["source_line"] = pd.array(range(2, n + 2), dtype="Int64")
-    frame["attributes"] = [json.dumps({"row": i}) for i in range(n)]
-    frame["price_level"] = pd.array([1 + i % 4 for i in range(n)], dtype="Int8")
-    return to_arrow(frame)
-
-
 def make_engine(
     pts: oracle.Points, categories: Sequence[str], *, resolution: int | None = None, **kw: Any
 ) -> DiscoveryEngine:
-    table = merchant_table(pts.lat, pts.lng, pts.ids, categories)
+    table = oracle.canonical_table(pts.lat, pts.lng, pts.ids, categories)
     index = build_cell_index(pts.lat, pts.lng, pts.ids, resolution=resolution)
     return DiscoveryEngine(table, index, settings=Settings(**kw))
 
@@ -407,7 +381,7 @@ def test_get_and_unknown_ids(small_engine: tuple) -> None:
 
 def test_engine_refuses_a_table_and_index_that_disagree() -> None:
     pts = oracle.Points.build([1.0, 2.0], [1.0, 2.0])
-    table = merchant_table(pts.lat, pts.lng, pts.ids, ["food", "food"])
+    table = oracle.canonical_table(pts.lat, pts.lng, pts.ids, ["food", "food"])
     index = build_cell_index(pts.lat[:1], pts.lng[:1], pts.ids[:1])
     with pytest.raises(GeoDiscoveryError, match="1 points"):
         DiscoveryEngine(table, index, settings=Settings())
