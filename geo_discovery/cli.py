@@ -122,6 +122,16 @@ class LoadMode(StrEnum):
     DELETE = "delete"
 
 
+class SortOrder(StrEnum):
+    """``query nearby --sort`` choices (the engine's sorts)."""
+
+    DISTANCE = "distance"
+    BEST_MATCH = "best_match"
+    RATING = "rating"
+    REVIEW_COUNT = "review_count"
+    PRICE = "price"
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -700,15 +710,21 @@ def _emit(results: Results, title: str, geojson: bool) -> None:
     table.add_column("category", ratio=2)
     table.add_column("address", ratio=3)
     table.add_column("merchant_id", ratio=2, overflow="fold")
+    scored = results.scores is not None
+    if scored:
+        table.add_column("score", justify="right", no_wrap=True)
     for i, hit in enumerate(results.hits, 1):
-        table.add_row(
+        row = [
             str(i),
             f"{hit.distance_m:,.1f}",
             hit.name,
             hit.category,
             str(hit.attributes.get("address") or ""),
             hit.merchant_id,
-        )
+        ]
+        if scored:
+            row.append(f"{hit.attributes.get('score', float('nan')):.4f}")
+        table.add_row(*row)
     out.print(table)
 
 
@@ -725,15 +741,34 @@ def nearby(
     ] = None,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
+    sort: Annotated[
+        SortOrder,
+        typer.Option(
+            "--sort",
+            help="distance (exact kNN), best_match (distance decay x word of mouth x "
+            "district, see docs/ranking.md), rating, review_count or price (cheap first).",
+        ),
+    ] = SortOrder.DISTANCE,
+    min_rating: Annotated[
+        float | None,
+        typer.Option("--min-rating", help="Only merchants rated at least this (0-5 stars)."),
+    ] = None,
+    open_now: Annotated[
+        bool, typer.Option("--open-now", help="Only merchants whose opening hours say open now.")
+    ] = False,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """The k merchants nearest to a point (exact haversine; ties by merchant_id).
 
+    With `--sort` other than distance, the k best by that order among the matches
+    (within `--radius-m` if given), still exact.
+
     **Examples**
 
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 -k 5`
     * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 -k 10 --radius-m 500 --category food`
+    * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 --sort best_match --open-now`
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 --geojson > nearby.geojson`
     """
     engine = _engine(data_dir)
@@ -744,9 +779,13 @@ def nearby(
         radius_m=radius_m,
         categories=_categories(category),
         exclude_categories=_categories(exclude_category),
+        sort=sort.value,
+        min_rating=min_rating,
+        open_now=open_now,
     )
     within = f" within {radius_m:g} m" if radius_m is not None else ""
-    _emit(results, f"{k} nearest to ({lat:g}, {lng:g}){within}", geojson)
+    order = "nearest" if sort is SortOrder.DISTANCE else f"by {sort.value}"
+    _emit(results, f"{k} {order} to ({lat:g}, {lng:g}){within}", geojson)
 
 
 @query_app.command()

@@ -417,6 +417,33 @@ def test_query_category_filter(runner: CliRunner, sample_store: Path) -> None:
     assert cats and all(c == "food" or c.startswith("food/") for c in cats)
 
 
+def test_query_nearby_sorts_and_filters(runner: CliRunner, sample_store: Path) -> None:
+    base = ["--data-dir", str(sample_store)]
+    best = runner.invoke(
+        app, ["query", "nearby", *HELSINKI, "-k", "5", "--sort", "best_match", *base]
+    )
+    assert best.exit_code == 0, best.output
+    assert "by best_match" in best.stdout and "score" in best.stdout
+    as_json = runner.invoke(
+        app,
+        ["query", "nearby", *HELSINKI, "-k", "5", "--sort", "best_match", "--geojson", *base],
+    )
+    scores = [f["properties"]["score"] for f in json.loads(as_json.stdout)["features"]]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True)
+    open_now = runner.invoke(
+        app, ["query", "nearby", *HELSINKI, "-k", "5", "--open-now", "--geojson", *base]
+    )
+    assert open_now.exit_code == 0, open_now.output
+    for feature in json.loads(open_now.stdout)["features"]:
+        assert feature["properties"]["opening_hours"]
+    bad = runner.invoke(app, ["query", "nearby", *HELSINKI, "--min-rating", "7", *base])
+    assert bad.exit_code == 1
+    assert_one_line_error(bad, "min_rating")
+    assert (
+        runner.invoke(app, ["query", "nearby", *HELSINKI, "--sort", "fame", *base]).exit_code == 2
+    )
+
+
 def test_query_radius_and_bbox(runner: CliRunner, sample_store: Path) -> None:
     base = ["--data-dir", str(sample_store), "--geojson"]
     radius = runner.invoke(
