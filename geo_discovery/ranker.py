@@ -155,6 +155,7 @@ class Ranker:
         self._vocab = category_vocab
         self._category_mask = category_mask
         self._radii_default = dict(radii_table)
+        self._radii_default_key = tuple(sorted(self._radii_default.items()))
         self.wom_score = _aligned(wom_score, n, NEUTRAL_WOM_SCORE, "wom_score")
         self.wom_confidence = _aligned(wom_confidence, n, NEUTRAL_WOM_CONFIDENCE, "wom_confidence")
         self.district_term = _aligned(district_term, n, NEUTRAL_DISTRICT_TERM, "district_term")
@@ -185,6 +186,7 @@ class Ranker:
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._bounds = functools.lru_cache(maxsize=32)(self._build_bounds)
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
+        self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
 
     # ----------------------------------------------------------------- state
     @property
@@ -207,6 +209,8 @@ class Ranker:
         return self.district_id is not None
 
     def radii_key(self, overrides: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
+        if not overrides:
+            return self._radii_default_key
         table = dict(self._radii_default)
         table.update(overrides or {})
         return tuple(sorted(table.items()))
@@ -287,7 +291,7 @@ class Ranker:
         prim = self._static_primary(sort)
         return build_bounds(self.tree, eligible, (prim,)), (prim,)
 
-    def _spec(
+    def _build_spec(
         self, f: Filters, sort: str, radii_key: tuple[tuple[str, float], ...], weights: Weights
     ) -> SortSpec:
         if sort == "best_match":

@@ -299,11 +299,13 @@ def top_k(
     res = max(index.resolution - max(0, math.ceil(math.log(max(k / (3.0 * per_cell), 1.0), 7))), 0)
     while True:
         origin = h3cells.latlng_to_cell(lat, lng, res)
-        ring = np.array([origin], dtype=np.uint64)
+        # Where one cell is unlikely to hold k points, start with the whole first disk.
+        first = 1 if per_cell * 7 ** (index.resolution - res) < k else 0
+        ring = h3cells.grid_disk(origin, first) if first else np.array([origin], np.uint64)
         cands = _Cands()
         visited: list[NDArray[np.int64]] = []
         max_rings = _MAX_RINGS if res > 0 else 64
-        for m in range(max_rings + 1):
+        for m in range(first, max_rings + 1):
             stats["rings"] += 1
             slots = index._cell_slots(ring, res)
             visited.append(slots)
@@ -399,8 +401,15 @@ def _descend(
 
 
 def _ranges(lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Concatenated ``arange(lo, hi)``: the index's gather, on two arrays."""
-    return CellIndex._gather(np.stack([lo, hi], axis=1)) if len(lo) else _EMPTY_I
+    """Concatenated ``arange(lo, hi)`` (``CellIndex._gather`` on two arrays, unstacked)."""
+    if len(lo) == 0:
+        return _EMPTY_I
+    lengths = hi - lo
+    ends = np.cumsum(lengths)
+    total = int(ends[-1])
+    if total == 0:
+        return _EMPTY_I
+    return np.repeat(lo - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
 
 
 def _finish(cands: _Cands, rank: NDArray, k: int, stats: dict[str, int]) -> Found:
