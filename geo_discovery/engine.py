@@ -183,6 +183,7 @@ class DiscoveryEngine:
         self._wom = wom
         self._districts = districts
         self._ranker: Ranker | None = None
+        self._default_weights: Weights | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -345,6 +346,8 @@ class DiscoveryEngine:
         )
 
     def _weights(self, weights: Weights | Mapping[str, float] | None) -> Weights:
+        if weights is None and self._default_weights is not None:
+            return self._default_weights
         s = self.settings
         base = {
             "wom": s.ranking_wom_weight,
@@ -352,7 +355,8 @@ class DiscoveryEngine:
             "distance_scale": s.ranking_distance_scale,
         }
         if weights is None:
-            return Weights(**base)
+            self._default_weights = Weights(**base)
+            return self._default_weights
         if isinstance(weights, Weights):
             return weights
         if not isinstance(weights, Mapping):
