@@ -360,9 +360,7 @@ class DiscoveryEngine:
         if isinstance(weights, Weights):
             return weights
         if not isinstance(weights, Mapping):
-            raise TypeError(
-                f"weights must be a Weights or a mapping, got {type(weights).__name__}"
-            )
+            raise TypeError(f"weights must be a Weights or a mapping, got {type(weights).__name__}")
         unknown = sorted(set(weights) - set(base))
         if unknown:
             raise InvalidQueryError(
