@@ -8,7 +8,10 @@ Two forms of one quantity:
   :func:`chord2_to_m` on squared chord lengths. Only multiplications and additions run
   per candidate, so every element is computed the same way whatever the batch size
   (no SIMD-vs-scalar drift in ``sin``/``cos``), which keeps tie-breaking deterministic.
-  Chord and haversine agree to well under a micrometre for any pair of points.
+  Chord and haversine agree to well under a micrometre for any pair of points except
+  near-antipodal ones: within ~100 km of a point's antipode both formulas are
+  ill-conditioned (``asin`` near 1) and can differ by micrometres, up to ~0.3 m at
+  the antipode itself.
 
 The Earth radius is the one h3 uses, so distances agree with ``h3.great_circle_distance``.
 """
