@@ -27,7 +27,11 @@ Deriver = Callable[[pa.Table, Path, Settings, Mapping[str, Path]], dict[str, Any
 """``deriver(merchants, out_dir, settings, upstream) -> manifest info``."""
 
 # Modules whose import registers a deriver, in the order they must run.
-DERIVER_MODULES: tuple[str, ...] = ("geo_discovery.reputation", "geo_discovery.hours")
+DERIVER_MODULES: tuple[str, ...] = (
+    "geo_discovery.reputation",
+    "geo_discovery.hours",
+    "geo_discovery.districts",
+)
 
 _REGISTRY: dict[str, Deriver] = {}
 

@@ -1,0 +1,368 @@
+"""What a detected district is: stable id, polygon, name, statistics, vitality and tier.
+
+:func:`profile_districts` turns the detectors' output (cells with a label) into the
+district table. Columns of ``Districts.frame`` (index ``district_id``):
+
+========================  ==========================================================
+``name``                  most common street of its merchants' addresses ("A & B"
+                          when a second street has at least half as many); without
+                          addresses, "near <the merchant nearest its densest cell>"
+``tier``                  ``regional`` | ``major`` | ``neighbourhood`` | ``local``
+``n_merchants``           merchants used for detection (lodging and closed excluded)
+``n_rows``                every table row inside it (including excluded ones)
+``area_km2``              exact spherical area of its cells
+``density_per_km2``       ``n_merchants / area_km2``
+``n_categories``          distinct category paths
+``diversity``             Shannon entropy (nats) of the category paths
+``evenness``              ``diversity / ln(n_categories)`` (0 for one category)
+``top_category``          most common category path
+``category_mix``          JSON: share of each 2-level category prefix (top 8)
+``mean_wom``              mean word-of-mouth score of its merchants (NaN if none)
+``wom_coverage``          share of its merchants with a word-of-mouth score
+``vitality``              see below, in [0, 1]
+``centroid_lat/lng``      mean merchant location (the supply's centre of mass)
+``peak_cell``             its densest cell (hex string); the id derives from it
+``n_cells``, ``resolution``
+``geometry``              the union of its cells: a valid Polygon or MultiPolygon
+========================  ==========================================================
+
+Stable ids
+    ``d`` + the hex id of the parent, two levels up (about 49 cells), of the district's
+    *anchor*: its cell nearest to the median location of its merchants. A median moves
+    little when a few merchants come or go, so ids survive reloads; two districts
+    sharing that parent get ``-2``, ``-3``… in order of size.
+
+Vitality (documented score, in [0, 1])
+    A weighted mean of percentile ranks among the city's districts:
+    density 0.4, diversity 0.3, mean word of mouth 0.3. When no district has word of
+    mouth the weights are renormalised over density and diversity. Being relative, the
+    score compares districts within one city, not across cities.
+
+Tier ("by size and mix")
+    ``size_score = n_merchants × (0.5 + 0.5 × evenness)``, ranked among the city's
+    districts: the top 3 % (and always the first) ``regional``, up to 15 % ``major``,
+    up to 50 % ``neighbourhood``, the rest ``local``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .cells import cell_to_str
+from .distance import haversine_m
+from .districts_grid import cell_areas_m2, cells_to_latlng, cells_to_parent, cells_to_polygon
+
+__all__ = ["TIERS", "VITALITY_WEIGHTS", "Profile", "profile_districts", "street_of"]
+
+TIERS: tuple[str, ...] = ("regional", "major", "neighbourhood", "local")
+_TIER_CUTS = (0.03, 0.15, 0.50)
+VITALITY_WEIGHTS: dict[str, float] = {"density": 0.4, "diversity": 0.3, "wom": 0.3}
+_ID_LEVELS_UP = 2
+
+_NUMBER = re.compile(r"^(\d+[a-z]?(-\d+[a-z]?)?|\d+/\d+|#\S*)$", re.IGNORECASE)
+_ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)?$", re.IGNORECASE)
+# English street-type and direction spellings, so "3 Avenue" and "3RD AVE" agree.
+_TYPES = {
+    "street": "St", "st": "St", "avenue": "Ave", "ave": "Ave", "av": "Ave", "road": "Rd",
+    "rd": "Rd", "boulevard": "Blvd", "blvd": "Blvd", "place": "Pl", "pl": "Pl", "drive": "Dr",
+    "dr": "Dr", "lane": "Ln", "ln": "Ln", "parkway": "Pkwy", "pkwy": "Pkwy", "square": "Sq",
+    "sq": "Sq", "terrace": "Ter", "highway": "Hwy", "hwy": "Hwy", "turnpike": "Tpke",
+}  # fmt: skip
+_DIRECTIONS = {"east": "E", "e": "E", "west": "W", "w": "W", "north": "N", "n": "N",
+               "south": "S", "s": "S"}  # fmt: skip
+
+
+def _ordinal(number: str) -> str:
+    n = int(number)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def street_of(address: object) -> str | None:
+    """The street part of an address line: the house number dropped, spelling normalised.
+
+    Examples
+    --------
+    >>> street_of("190 W 231ST ST, BRONX, NY 10463"), street_of("29 West 26 Street, NY")
+    ('W 231st St', 'W 26th St')
+    >>> street_of("Yliopistonkatu 5, 00100"), street_of("505 3 Avenue, Manhattan")
+    ('Yliopistonkatu', '3rd Ave')
+    >>> street_of("30-13 Broadway, Queens"), street_of(""), street_of(None)
+    ('Broadway', None, None)
+    """
+    if not isinstance(address, str):
+        return None
+    words = address.split(",")[0].replace(".", " ").split()
+    if len(words) > 1 and _NUMBER.match(words[0]):
+        words.pop(0)
+    elif len(words) > 1 and _NUMBER.match(words[-1]):
+        words.pop()
+    # "188 Th St" -> "188th St"
+    merged: list[str] = []
+    for w in words:
+        if merged and w.lower() in ("st", "nd", "rd", "th") and merged[-1].isdigit():
+            merged[-1] += w.lower()
+        else:
+            merged.append(w)
+    if not merged or not any(ch.isalpha() for ch in "".join(merged)):
+        return None
+    out = []
+    last = len(merged) - 1
+    for i, w in enumerate(merged):
+        low = w.lower()
+        if i == 0 and last > 0 and low in _DIRECTIONS:
+            out.append(_DIRECTIONS[low])
+        elif i == last and i > 0 and low in _TYPES:
+            out.append(_TYPES[low])
+        elif _ORDINAL.match(w) and i < last and merged[i + 1].lower() in _TYPES:
+            out.append(_ordinal(_ORDINAL.match(w).group(1)))  # type: ignore[union-attr]
+        elif w[:1].isalpha():
+            out.append(w[:1].upper() + w[1:].lower())
+        else:
+            out.append(low)
+    return " ".join(out)
+
+
+@dataclass
+class Profile:
+    frame: gpd.GeoDataFrame
+    cells: NDArray[np.uint64]
+    cell_district: NDArray[np.int32]
+    merchant_district: NDArray[np.int32]
+
+
+def profile_districts(
+    cells: NDArray[np.uint64],
+    labels: NDArray[np.int64],
+    peak: NDArray[np.float64],
+    pt_cells: NDArray[np.uint64],
+    frame: pd.DataFrame,
+    eligible: NDArray[np.bool_],
+    res: int,
+    *,
+    wom: NDArray[np.float64] | None = None,
+) -> Profile:
+    """Build the district table from labelled cells (sorted ``cells``, ``labels >= 0``).
+
+    ``pt_cells`` are every table row's cells at ``res``; ``eligible`` marks the rows
+    used for detection and statistics.
+    """
+    order = np.argsort(cells, kind="stable")
+    cells, labels, peak = cells[order], labels[order], peak[order]
+    uniq, cell_group = np.unique(labels, return_inverse=True)
+    n_groups = len(uniq)
+
+    pos = np.minimum(np.searchsorted(cells, pt_cells), max(len(cells) - 1, 0))
+    hit = (cells[pos] == pt_cells) if len(cells) else np.zeros(len(pt_cells), bool)
+    row_group = np.where(hit, cell_group[pos] if len(cells) else -1, -1)
+
+    # densest cell per group: max peak score, ties to the smallest cell
+    best = np.lexsort((cells, -peak, cell_group))
+    first = np.r_[True, cell_group[best][1:] != cell_group[best][:-1]] if n_groups else best
+    peak_cells = cells[best[first]]
+    n_elig = np.bincount(row_group[eligible & (row_group >= 0)], minlength=n_groups)
+
+    anchors = _anchors(cells, cell_group, row_group, eligible, frame, n_groups)
+    ids = _stable_ids(anchors, n_elig, res)
+    # order districts: largest first, then id
+    rank = sorted(range(n_groups), key=lambda g: (-int(n_elig[g]), ids[g]))
+    new_of = np.empty(n_groups, dtype=np.int32)
+    new_of[rank] = np.arange(n_groups, dtype=np.int32)
+
+    cell_district = new_of[cell_group].astype(np.int32) if n_groups else np.empty(0, np.int32)
+    merchant_district = (
+        np.where(row_group >= 0, new_of[np.maximum(row_group, 0)], -1).astype(np.int32)
+        if n_groups
+        else np.full(len(pt_cells), -1, dtype=np.int32)
+    )
+
+    areas = cell_areas_m2(cells) / 1e6
+    records = []
+    names = _names(frame, row_group, eligible, peak_cells, pt_cells, n_groups)
+    cats = frame["category"].fillna("").astype(str).to_numpy() if "category" in frame else None
+    lat = frame["lat"].to_numpy(dtype=np.float64)
+    lng = frame["lng"].to_numpy(dtype=np.float64)
+    for g in rank:
+        mine = cell_group == g
+        rows = np.nonzero((row_group == g) & eligible)[0]
+        rec: dict[str, object] = {
+            "district_id": ids[g],
+            "name": names[g],
+            "n_merchants": len(rows),
+            "n_rows": int((row_group == g).sum()),
+            "area_km2": float(areas[mine].sum()),
+        }
+        area = float(areas[mine].sum())
+        rec["density_per_km2"] = len(rows) / area if area else 0.0
+        rec.update(_category_stats(cats[rows] if cats is not None else np.array([], object)))
+        if wom is not None:
+            w = wom[rows]
+            known = np.isfinite(w)
+            rec["mean_wom"] = float(w[known].mean()) if known.any() else math.nan
+            rec["wom_coverage"] = float(known.mean()) if len(w) else 0.0
+        else:
+            rec["mean_wom"], rec["wom_coverage"] = math.nan, 0.0
+        rec["centroid_lat"] = float(lat[rows].mean()) if len(rows) else math.nan
+        rec["centroid_lng"] = float(lng[rows].mean()) if len(rows) else math.nan
+        rec["peak_cell"] = cell_to_str(int(peak_cells[g]))
+        rec["n_cells"] = int(mine.sum())
+        rec["resolution"] = res
+        rec["geometry"] = cells_to_polygon(cells[mine])
+        records.append(rec)
+
+    columns = [
+        "district_id", "name", "tier", "n_merchants", "n_rows", "area_km2", "density_per_km2",
+        "n_categories", "diversity", "evenness", "top_category", "category_mix", "mean_wom",
+        "wom_coverage", "vitality", "centroid_lat", "centroid_lng", "peak_cell", "n_cells",
+        "resolution", "geometry",
+    ]  # fmt: skip
+    table = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+    if len(table):
+        table["vitality"] = vitality(table)
+        table["tier"] = tiers(table)
+    out = gpd.GeoDataFrame(table[columns], geometry="geometry", crs="EPSG:4326")
+    out = out.set_index("district_id")
+    return Profile(out, cells, cell_district, merchant_district)
+
+
+def _anchors(
+    cells: NDArray[np.uint64],
+    cell_group: NDArray[np.int64],
+    row_group: NDArray[np.int64],
+    eligible: NDArray[np.bool_],
+    frame: pd.DataFrame,
+    n_groups: int,
+) -> NDArray[np.uint64]:
+    """Per district, its cell nearest to the median location of its merchants."""
+    lat = frame["lat"].to_numpy(dtype=np.float64)
+    lng = frame["lng"].to_numpy(dtype=np.float64)
+    clat, clng = cells_to_latlng(cells)
+    out = np.empty(n_groups, dtype=np.uint64)
+    for g in range(n_groups):
+        mine = np.nonzero(cell_group == g)[0]
+        rows = (row_group == g) & eligible
+        if rows.any():
+            mlat, mlng = float(np.median(lat[rows])), float(np.median(lng[rows]))
+        else:
+            mlat, mlng = float(np.median(clat[mine])), float(np.median(clng[mine]))
+        d = haversine_m(clat[mine], clng[mine], mlat, mlng)
+        best = np.lexsort((cells[mine], np.round(d, 6)))[0]
+        out[g] = cells[mine][best]
+    return out
+
+
+def _stable_ids(anchors: NDArray[np.uint64], sizes: NDArray, res: int) -> list[str]:
+    parents = cells_to_parent(anchors, max(res - _ID_LEVELS_UP, 0))
+    base = ["d" + cell_to_str(int(p)) for p in parents.tolist()]
+    order = sorted(range(len(base)), key=lambda g: (base[g], -int(sizes[g]), int(anchors[g])))
+    seen: Counter[str] = Counter()
+    out = [""] * len(base)
+    for g in order:
+        seen[base[g]] += 1
+        out[g] = base[g] if seen[base[g]] == 1 else f"{base[g]}-{seen[base[g]]}"
+    return out
+
+
+def _names(
+    frame: pd.DataFrame,
+    row_group: NDArray[np.int64],
+    eligible: NDArray[np.bool_],
+    peak_cells: NDArray[np.uint64],
+    pt_cells: NDArray[np.uint64],
+    n_groups: int,
+) -> list[str]:
+    names: list[str] = []
+    streets = (
+        frame["address"].map(street_of).to_numpy(dtype=object)
+        if "address" in frame
+        else np.full(len(frame), None, dtype=object)
+    )
+    shop = frame["name"].to_numpy(dtype=object) if "name" in frame else None
+    for g in range(n_groups):
+        rows = np.nonzero((row_group == g) & eligible)[0]
+        counts = Counter(s for s in streets[rows] if s)
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+        if top and (len(top) == 1 or top[1][1] < top[0][1] / 2):
+            names.append(top[0][0])
+        elif top:
+            names.append(f"{top[0][0]} & {top[1][0]}")
+        elif shop is not None and len(rows):
+            at_peak = rows[pt_cells[rows] == peak_cells[g]]
+            pick = at_peak if len(at_peak) else rows
+            label = sorted(str(x) for x in shop[pick] if isinstance(x, str) and x)
+            names.append(f"near {label[0]}" if label else f"district {g + 1}")
+        else:
+            names.append(f"district {g + 1}")
+    # disambiguate repeated names, bigger districts first (row_group order is arbitrary)
+    sizes = np.bincount(row_group[eligible & (row_group >= 0)], minlength=n_groups)
+    seen: Counter[str] = Counter()
+    for g in sorted(range(n_groups), key=lambda g: (-int(sizes[g]), int(peak_cells[g]))):
+        seen[names[g]] += 1
+        if seen[names[g]] > 1:
+            names[g] = f"{names[g]} ({seen[names[g]]})"
+    return names
+
+
+def _category_stats(cats: NDArray) -> dict[str, object]:
+    counts = Counter(str(c) for c in cats if c)
+    total = sum(counts.values())
+    if total == 0:
+        return {"n_categories": 0, "diversity": 0.0, "evenness": 0.0, "top_category": None,
+                "category_mix": "{}"}  # fmt: skip
+    p = np.array(list(counts.values()), dtype=np.float64) / total
+    h = float(-(p * np.log(p)).sum())
+    k = len(counts)
+    prefix: Counter[str] = Counter()
+    for c, n in counts.items():
+        prefix["/".join(c.split("/")[:2])] += n
+    ranked = sorted(prefix.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    mix = {k2: round(v / total, 4) for k2, v in ranked}
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return {
+        "n_categories": k,
+        "diversity": h,
+        "evenness": h / math.log(k) if k > 1 else 0.0,
+        "top_category": top,
+        "category_mix": json.dumps(mix),
+    }
+
+
+def vitality(table: pd.DataFrame) -> pd.Series:
+    """The documented vitality score (module docstring) of each district row."""
+    parts = {
+        "density": table["density_per_km2"].rank(pct=True),
+        "diversity": table["diversity"].rank(pct=True),
+        "wom": table["mean_wom"].rank(pct=True),
+    }
+    num = pd.Series(0.0, index=table.index)
+    den = pd.Series(0.0, index=table.index)
+    for key, rank in parts.items():
+        w = VITALITY_WEIGHTS[key]
+        known = rank.notna()
+        num[known] += w * rank[known]
+        den[known] += w
+    return (num / den.where(den > 0)).fillna(0.0).clip(0.0, 1.0)
+
+
+def tiers(table: pd.DataFrame) -> pd.Series:
+    """The documented tier of each district row (by size and category mix)."""
+    score = table["n_merchants"] * (0.5 + 0.5 * table["evenness"])
+    order = np.lexsort((table["district_id"].to_numpy(), -score.to_numpy()))
+    share = np.empty(len(table))
+    share[order] = (np.arange(len(table)) + 1) / len(table)
+    tier = np.select(
+        [share <= _TIER_CUTS[0], share <= _TIER_CUTS[1], share <= _TIER_CUTS[2]],
+        list(TIERS[:3]),
+        default=TIERS[3],
+    ).astype(object)
+    tier[order[0]] = TIERS[0]
+    return pd.Series(tier, index=table.index)
