@@ -76,7 +76,7 @@ class MerchantHit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    merchant_id: str = Field(examples=["nys_food:715395"])
+    merchant_id: str = Field(examples=["nysfood:744237"])
     name: str | None = Field(default=None, examples=["GRISTEDES SUPERMARKET"])
     lat: float | None = Field(default=None, examples=[40.7582])
     lng: float | None = Field(default=None, examples=[-73.9856])
@@ -100,7 +100,7 @@ class MerchantHit(BaseModel):
     inspection_score: float | None = Field(default=None, description="Lower is better.")
     attractiveness: float | None = Field(default=None, description="Size-like pull.")
     brand: str | None = None
-    source: str | None = Field(default=None, examples=["nys_food"])
+    source: str | None = Field(default=None, examples=["nys_retail_food"])
     score: float | None = Field(
         default=None, description="best_match score (only with sort=best_match)."
     )

@@ -274,9 +274,9 @@ def build_router(settings: Settings) -> APIRouter:
             str,
             Path(
                 description="The merchant's id, as returned by the queries.",
-                examples=["nys_food:715395"],
+                examples=["nysfood:744237"],
                 openapi_examples={
-                    "example": {"summary": "a food store", "value": "nys_food:715395"}
+                    "example": {"summary": "a food store", "value": "nysfood:744237"}
                 },
             ),
         ],
