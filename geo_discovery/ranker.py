@@ -238,7 +238,9 @@ class Ranker:
                     "district_id filter is not available: this snapshot has no districts"
                 )
             wanted = set(f.district_ids)
-            m &= np.array([str(d) in wanted for d in self.district_id.tolist()], dtype=bool)
+            m &= np.array(
+                [d is not None and str(d) in wanted for d in self.district_id.tolist()], dtype=bool
+            )
         if f.hours_known:
             m &= self.hours.known
         if f.is_empty():

@@ -135,7 +135,7 @@ class Weights:
     """
 
     wom: float = 1.0
-    district: float = 1.0
+    district: float = 0.5
     distance_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -156,11 +156,12 @@ class Settings(BaseSettings):
         "the score by wom_score in full); a request may override it.",
     )
     ranking_district_weight: float = Field(
-        default=1.0,
+        default=0.5,
         ge=0,
         le=1,
         description="Ranking: weight of the district term in best_match (0 ignores it, 1 "
-        "multiplies by it in full); a request may override it.",
+        "multiplies by it in full; 0.5: the strongest district at most doubles a score over "
+        "no district); a request may override it.",
     )
     ranking_distance_scale: float = Field(
         default=1.0,
