@@ -322,6 +322,8 @@ class DiscoveryEngine:
         if wom is None and snap is not None and (snap / "derived" / "reputation").is_dir():
             wom = load_reputation(snap)
         districts = self._districts
+        if districts is None and snap is not None and (snap / "derived" / "districts").is_dir():
+            districts = _snapshot_districts(snap)
         hours: Any = None
         if snap is not None and (snap / "derived" / "hours").is_dir():
             hours = lambda: load_hours(snap, self.merchants)  # noqa: E731
@@ -675,3 +677,25 @@ def _to_datetime(value: datetime | str | None) -> datetime | None:
         raise InvalidQueryError(
             f"open_at={value!r} is not an ISO 8601 date-time (e.g. 2024-07-15T18:30:00+02:00)"
         ) from None
+
+
+def _snapshot_districts(snap: Path) -> tuple[Any, Any] | None:
+    """``(district_id, district_term)`` per merchant from ``derived/districts``.
+
+    The term is the district's ``strength`` column where the snapshot has one (merchants
+    outside any district get 0), else neutral (1.0) until district strength is derived.
+    """
+    from .districts import load_districts
+
+    try:
+        found = load_districts(snap)
+    except (SnapshotError, LookupError, OSError, ValueError):
+        return None
+    row = np.asarray(found.merchant_district, dtype=np.int64)
+    ids = np.asarray([*found.ids, None], dtype=object)[row]
+    if "strength" in found.frame.columns:
+        strength = np.asarray(found.frame["strength"], dtype=np.float64)
+        term = np.append(strength, 0.0)[row]
+    else:
+        term = None
+    return ids, term
