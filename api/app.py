@@ -35,7 +35,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware
 from .responses import JSONResponse
-from .routes import admin, aggregate, health, merchants
+from .routes import admin, aggregate, districts, health, merchants
 from .state import EngineHolder
 
 __all__ = ["create_app", "serve"]
@@ -48,11 +48,14 @@ _EXTRA_SCHEMAS = (
     schemas.SearchFeatureCollection,
     schemas.MerchantFeature,
     schemas.AggregateFeatureCollection,
+    schemas.DistrictFeature,
+    schemas.DistrictFeatureCollection,
 )
 
 _DESCRIPTION = """
-Discover local merchants: exact nearby search, search in a box or polygon, one merchant
-by id, and H3 aggregates for map heatmaps. Answers come from one immutable snapshot,
+Discover local merchants: exact nearby search with ranking and filters, search in a
+box or polygon, one merchant by id, business districts, and H3 aggregates for map
+heatmaps. Answers come from one immutable snapshot,
 memory-mapped; a newly published snapshot is swapped in atomically.
 
 * Coordinates are `lat`, `lng` in parameters; GeoJSON (`format=geojson`) is (lng, lat).
@@ -61,9 +64,8 @@ memory-mapped; a newly published snapshot is swapped in atomically.
   503 no snapshot loaded. Unknown query parameters are refused, never ignored.
 * Caching: `ETag` is the snapshot version; send it back in `If-None-Match` for a 304.
 
-Not available yet: the districts endpoints (`/v1/districts…`; the `district_id` filter
-needs a snapshot with districts), per-request best_match weights, and ranking filters
-on box and polygon search.
+Not available yet: `/v1/districts/{id}/catchment` (trade areas and Huff market share),
+per-request best_match weights, and ranking filters on box and polygon search.
 """
 
 
@@ -160,6 +162,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         openapi_tags=[
             {"name": "merchants", "description": "Nearby, search and lookup."},
             {"name": "aggregate", "description": "Counts in H3 bins for map layers."},
+            {"name": "districts", "description": "Business districts: polygons and stats."},
             {"name": "operations", "description": "Health, readiness and metrics."},
             {"name": "admin", "description": "Needs the X-API-Key header."},
         ],
@@ -170,6 +173,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     install_error_handlers(app)
     app.include_router(merchants.build_router(settings))
     app.include_router(aggregate.build_router(settings))
+    app.include_router(districts.build_router(settings))
     app.include_router(admin.build_router())
     app.include_router(health.build_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -45,6 +45,7 @@ __all__ = [
     "MinReviews",
     "OpenAt",
     "OpenNow",
+    "OptBBoxQuery",
     "OriginLat",
     "OriginLng",
     "Resolution",
@@ -245,6 +246,15 @@ Cursor = Annotated[
         "eyJ2IjoxfQ.sig",
         "next_cursor of the previous page, with the same query: the next page.",
         max_length=4000,
+    ),
+]
+OptBBoxQuery = Annotated[
+    str | None,
+    query(
+        "-73.9950,40.7500,-73.9750,40.7650",
+        "Only those whose bounding box touches this box: west,south,east,north in degrees.",
+        pattern=BBOX_PATTERN,
+        max_length=200,
     ),
 ]
 Resolution = Annotated[

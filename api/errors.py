@@ -1,7 +1,7 @@
 """Library errors → HTTP answers, and validation errors people can read.
 
 =====================================================  ======
-``MerchantNotFoundError`` (unknown id)                  404
+``MerchantNotFoundError``, ``DistrictNotFoundError``    404
 ``NoSnapshotError``, other ``SnapshotError``            503
 ``InvalidQueryError``, ``ValueError``, ``TypeError``    422
 request validation (FastAPI / pydantic)                 422
@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from geo_discovery.districts import DistrictNotFoundError
 from geo_discovery.engine import MerchantNotFoundError
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, SnapshotError
 
@@ -321,6 +322,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(UnknownParameterError, _unknown)
     app.add_exception_handler(MerchantNotFoundError, _not_found)
+    app.add_exception_handler(DistrictNotFoundError, _not_found)
     app.add_exception_handler(SnapshotError, _unavailable)
     app.add_exception_handler(InvalidQueryError, _invalid)
     app.add_exception_handler(GeoDiscoveryError, _invalid)

@@ -17,6 +17,12 @@ __all__ = [
     "AggregateFeature",
     "AggregateFeatureCollection",
     "AggregateResponse",
+    "DistrictAt",
+    "DistrictDetail",
+    "DistrictFeature",
+    "DistrictFeatureCollection",
+    "DistrictList",
+    "DistrictSummary",
     "ErrorResponse",
     "HealthResponse",
     "HitFeature",
@@ -269,6 +275,57 @@ class AggregateFeatureCollection(BaseModel):
     resolution: int
     total: int = Field(ge=0)
     features: list[AggregateFeature]
+
+
+# -------------------------------------------------------------------------- districts
+
+
+class DistrictSummary(BaseModel):
+    """A detected business district's stats (more fields may come with the detector)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    district_id: str = Field(examples=["d892a100d67bffff"])
+    name: str | None = Field(default=None, examples=["7th Ave & 9th Ave"])
+    tier: str | None = Field(default=None, examples=["regional"])
+    n_merchants: int | None = None
+    area_km2: float | None = None
+    mean_wom: float | None = None
+    bbox: list[float] = Field(description="west, south, east, north of the polygon.")
+
+
+class DistrictList(BaseModel):
+    snapshot: str
+    count: int = Field(ge=0)
+    districts: list[DistrictSummary]
+
+
+class DistrictAt(BaseModel):
+    snapshot: str
+    lat: float
+    lng: float
+    district: DistrictSummary | None = Field(description="null when no district is there.")
+
+
+class DistrictDetail(DistrictSummary):
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, (lng, lat).")
+    snapshot: str
+
+
+class DistrictFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: dict[str, Any]
+    properties: DistrictSummary
+
+
+class DistrictFeatureCollection(BaseModel):
+    """``format=geojson`` answer of /v1/districts."""
+
+    type: Literal["FeatureCollection"]
+    snapshot: str
+    count: int = Field(ge=0)
+    features: list[DistrictFeature]
 
 
 # ------------------------------------------------------------------------ operations

@@ -20,6 +20,7 @@ from test_api_support import TIMES_SQUARE, nyc_data_dir
 from api import create_app
 from api.serialize import HIT_FIELDS
 from geo_discovery import cells
+from geo_discovery.districts import Districts, load_districts
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.reputation import load_reputation
@@ -372,6 +373,56 @@ def test_aggregate_bin_limit_is_a_setting(data_dir: Path) -> None:
     assert (
         "resolution=10" in detail and "at most 3" in detail and "api_max_aggregate_cells" in detail
     )
+
+
+# ------------------------------------------------------------------------ districts
+@pytest.fixture(scope="module")
+def districts(engine: DiscoveryEngine) -> Districts:
+    assert engine.snapshot is not None
+    return load_districts(engine.snapshot.path)
+
+
+def test_districts_list_and_bbox(client: TestClient, districts: Districts) -> None:
+    r = client.get("/v1/districts")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == len(districts) == len(body["districts"]) > 0
+    assert {d["district_id"] for d in body["districts"]} == set(districts.ids)
+    assert all(len(d["bbox"]) == 4 and "geometry" not in d for d in body["districts"])
+    r = client.get("/v1/districts", params={"bbox": MIDTOWN_BBOX})
+    near = r.json()["districts"]
+    assert 0 < len(near) < len(districts)
+    for d in near:
+        west, south, east, north = d["bbox"]
+        assert east >= -73.995 and west <= -73.975 and north >= 40.75 and south <= 40.765
+    fc = client.get("/v1/districts", params={"bbox": MIDTOWN_BBOX, "format": "geojson"}).json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(near)
+    assert fc["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_district_at_and_by_id(client: TestClient, districts: Districts) -> None:
+    expected = districts.at(LAT, LNG)
+    body = client.get("/v1/districts/at", params={"lat": LAT, "lng": LNG}).json()
+    if expected is None:
+        assert body["district"] is None
+    else:
+        assert body["district"]["district_id"] == expected
+        one = client.get(f"/v1/districts/{expected}").json()
+        assert one["district_id"] == expected and one["geometry"]["type"] in (
+            "Polygon",
+            "MultiPolygon",
+        )
+        assert one["name"] == districts.get(expected)["name"]
+        feature = client.get(f"/v1/districts/{expected}", params={"format": "geojson"}).json()
+        assert feature["type"] == "Feature" and feature["id"] == expected
+    far = client.get("/v1/districts/at", params={"lat": -45, "lng": 170}).json()
+    assert far["district"] is None
+    r = client.get("/v1/districts/nope")
+    assert r.status_code == 404 and "district_id='nope'" in r.json()["detail"]
+    r = client.get("/v1/districts/at", params={"lat": 95, "lng": 0})
+    assert r.status_code == 422 and "-90 <= lat <= 90" in r.json()["detail"]
+    r = client.get("/v1/districts/x/catchment")
+    assert r.status_code == 404
 
 
 # ------------------------------------------------------------------------- operations
