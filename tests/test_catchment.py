@@ -1,0 +1,224 @@
+"""Catchment: demand on cells, Huff shares (known case, sums, MLE), trade areas, rings, Gi*."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo_discovery.catchment import (
+    calibrate_huff,
+    captured_demand,
+    competitor_overlap,
+    demand_from_points,
+    distance_rings,
+    gi_star,
+    huff_probabilities,
+    read_demand,
+    share_surface,
+    threshold_radius,
+    trade_areas,
+)
+from geo_discovery.cells import latlng_to_cell
+from geo_discovery.distance import haversine_m
+from geo_discovery.districts_grid import CellGrid, disk_cells
+
+
+@pytest.fixture(scope="module")
+def city():
+    rng = np.random.default_rng(7)
+    demand = demand_from_points(
+        40.75 + rng.normal(0, 0.02, 400),
+        -73.98 + rng.normal(0, 0.03, 400),
+        rng.uniform(100, 2000, 400),
+        resolution=9,
+        spread_k=1,
+    )
+    stores = pd.DataFrame(
+        {
+            "lat": 40.75 + rng.normal(0, 0.02, 10),
+            "lng": -73.98 + rng.normal(0, 0.03, 10),
+            "attractiveness": rng.uniform(5, 100, 10),
+        },
+        index=[f"s{i}" for i in range(10)],
+    )
+    return demand, stores
+
+
+def test_huff_known_case():
+    # one consumer, three stores 1, 2 and 3 km north, sizes 100, 200, 300, α = 1, β = 2:
+    # utilities 100/1, 200/4, 300/9 -> 100 : 50 : 33.3 -> 6/11, 3/11, 2/11
+    demand = pd.DataFrame({"lat": [0.0], "lng": [0.0]})
+    km = 1000 / 111_194.93  # degrees of latitude per km on h3's sphere
+    stores = pd.DataFrame(
+        {"lat": [km, 2 * km, 3 * km], "lng": [0.0] * 3, "attractiveness": [100.0, 200.0, 300.0]}
+    )
+    p = huff_probabilities(demand, stores, alpha=1, beta=2, min_distance_m=1)
+    assert p.iloc[0].to_numpy() == pytest.approx([6 / 11, 3 / 11, 2 / 11], rel=1e-6)
+    # α = 0, β = 0: every store equally likely; a huge β: the nearest takes all
+    flat = huff_probabilities(demand, stores, alpha=0, beta=0)
+    assert flat.iloc[0].to_numpy() == pytest.approx([1 / 3] * 3)
+    near = huff_probabilities(demand, stores, alpha=1, beta=60)
+    assert near.iloc[0, 0] == pytest.approx(1.0)
+
+
+def test_huff_rows_sum_to_one_and_align(city):
+    demand, stores = city
+    for alpha, beta in ((1.0, 2.0), (0.5, 0.5), (2.0, 4.0)):
+        p = huff_probabilities(demand, stores, alpha=alpha, beta=beta)
+        assert p.index.equals(demand.index) and list(p.columns) == list(stores.index)
+        assert np.allclose(p.sum(axis=1), 1.0, atol=1e-12)
+        assert ((p >= 0) & (p <= 1)).all().all()
+    # the largest-pull store wins the cell it sits in
+    cell = demand.index[np.argmin(haversine_m(demand.lat, demand.lng, *stores.iloc[3][:2]))]
+    p = huff_probabilities(demand, stores)
+    assert p.loc[cell].idxmax() == "s3" or p.loc[cell, "s3"] > 0.3
+
+
+def test_huff_rejects_bad_input(city):
+    demand, stores = city
+    with pytest.raises(ValueError, match="beta=-1"):
+        huff_probabilities(demand, stores, beta=-1)
+    bad = stores.assign(attractiveness=0.0)
+    with pytest.raises(ValueError, match="attractiveness"):
+        huff_probabilities(demand, bad)
+    with pytest.raises(ValueError, match="min_distance_m"):
+        huff_probabilities(demand, stores, min_distance_m=0)
+    with pytest.raises(ValueError, match="empty"):
+        huff_probabilities(demand, stores.iloc[:0])
+
+
+def test_mle_recovers_parameters(city):
+    demand, stores = city
+    true = huff_probabilities(demand, stores, alpha=1.3, beta=1.7)
+    fit = calibrate_huff(demand, stores, true, weights=demand["population"])
+    assert fit.converged
+    assert (fit.alpha, fit.beta) == pytest.approx((1.3, 1.7), abs=1e-4)
+    rng = np.random.default_rng(1)
+    counts = np.vstack(
+        [
+            rng.multinomial(int(n), p)
+            for n, p in zip(demand["population"], true.to_numpy(), strict=True)
+        ]
+    )
+    observed = pd.DataFrame(counts, index=true.index, columns=true.columns)
+    noisy = calibrate_huff(demand, stores, observed)
+    assert abs(noisy.alpha - 1.3) < 4 * noisy.alpha_se + 1e-3
+    assert abs(noisy.beta - 1.7) < 4 * noisy.beta_se + 1e-3
+    assert 0 < noisy.alpha_se < 0.05
+
+
+def test_demand_spreading_preserves_population(tmp_path):
+    csv = tmp_path / "tracts.csv"
+    pd.DataFrame(
+        {
+            "ct": [1, 2, 3, 4],
+            "pop": [1000, 0, 250, 40],
+            "centroid_lat": [40.7, 40.71, 91, 40.7],
+            "centroid_lon": [-74.0, -74.01, 0, -74.0],
+        }
+    ).to_csv(csv, index=False)
+    pts = read_demand(csv)
+    assert len(pts) == 2  # zero population and a bad latitude dropped
+    d = demand_from_points(pts.lat, pts.lng, pts.population, resolution=9, spread_k=2)
+    assert d["population"].sum() == pytest.approx(1040)
+    assert len(d) <= 2 * 19 and d.geometry.is_valid.all()
+    assert d.index.name == "cell_id" and d["cell"].dtype == np.uint64
+    with pytest.raises(ValueError, match="spread_k=-1"):
+        demand_from_points([0.0], [0.0], [1.0], spread_k=-1)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="latitude"):
+        read_demand(tmp_path / "bad.csv")
+
+
+def test_trade_areas_are_valid_and_partition_by_share(city):
+    demand, stores = city
+    p = huff_probabilities(demand, stores)
+    for sid in stores.index:
+        ta = trade_areas(demand, p, sid)
+        assert list(ta.index) == ["primary", "secondary"]
+        assert ta.geometry.is_valid.all()
+        prim, sec = ta.geometry["primary"], ta.geometry["secondary"]
+        assert prim.intersection(sec).area < 1e-12
+        surface = share_surface(demand, p, sid)
+        assert ta.loc["primary", "cells"] == int((surface["share"] >= 0.5).sum())
+        assert ta.loc["secondary", "cells"] == int(surface["share"].between(0.2, 0.5).sum()) - int(
+            (surface["share"] == 0.5).sum()
+        )
+    with pytest.raises(ValueError, match="secondary"):
+        trade_areas(demand, p, "s0", primary=0.2, secondary=0.5)
+    with pytest.raises(KeyError):
+        share_surface(demand, p, "nope")
+
+
+def test_captured_demand_adds_up(city):
+    demand, stores = city
+    p = huff_probabilities(demand, stores)
+    cap = captured_demand(p, demand["population"])
+    assert cap["captured"].sum() == pytest.approx(demand["population"].sum())
+    assert cap["share"].sum() == pytest.approx(1.0)
+
+
+def test_competitor_overlap_matches_removal(city):
+    demand, stores = city
+    p = huff_probabilities(demand, stores)
+    ov = competitor_overlap(p, demand["population"], "s0", "s1")
+    without = huff_probabilities(demand, stores.drop(index="s1"))
+    gain = captured_demand(without, demand["population"]).loc["s0", "captured"]
+    assert ov["b_takes_from_a"] == pytest.approx(gain - ov["captured_a"], rel=1e-9)
+    assert 0 <= ov["cannibalisation_a"] < 1 and 0 <= ov["trade_area_jaccard"] <= 1
+    assert ov["contested"] <= min(ov["captured_a"], ov["captured_b"])
+    with pytest.raises(ValueError):
+        competitor_overlap(p, demand["population"], "s0", "s0")
+
+
+def test_rings_and_threshold_radius(city):
+    demand, _ = city
+    rings = distance_rings(40.75, -73.98, [2000, 500, 1000], demand)
+    assert list(rings["radius_m"]) == [500, 1000, 2000]
+    assert rings.geometry.is_valid.all()
+    assert rings["population"].sum() == pytest.approx(rings["cumulative_population"].iloc[-1])
+    # a 1 km circle has ~3.14 km² (geodesic polygon, 96 vertices)
+    circle = rings.to_crs("+proj=laea +lat_0=40.75 +lon_0=-73.98").geometry.iloc[0]
+    assert circle.area == pytest.approx(math.pi * 500**2, rel=2e-3)
+    r, ring = threshold_radius(40.75, -73.98, demand, 50_000)
+    d = haversine_m(40.75, -73.98, demand.lat.to_numpy(), demand.lng.to_numpy())
+    assert demand["population"][d <= r].sum() >= 50_000
+    assert demand["population"][d < r].sum() < 50_000
+    assert ring.is_valid
+    assert threshold_radius(40.75, -73.98, demand, 1e12)[0] == math.inf
+
+
+def test_gi_star_matches_esda():
+    esda = pytest.importorskip("esda")
+    libpysal = pytest.importorskip("libpysal")
+    cells = disk_cells([latlng_to_cell(40.75, -73.98, 9)], 5)
+    rng = np.random.default_rng(3)
+    values = rng.poisson(4, len(cells)).astype(float)
+    values[:8] += 25
+    ours = gi_star(cells, values)
+    grid = CellGrid(cells)
+    ids = list(ours.index)
+    neigh = {ids[i]: [ids[j] for j in row if j >= 0] for i, row in enumerate(grid.neighbours)}
+    w = libpysal.weights.W(neigh, id_order=ids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = esda.G_Local(values, w, transform="B", star=True, permutations=0)
+    assert np.allclose(ours["z"].to_numpy(), ref.Zs, atol=1e-9)
+    assert (ours["hotspot"].iloc[:8] == "hot").mean() > 0.5
+    with pytest.raises(ValueError, match="at least 3"):
+        gi_star(cells[:2], values[:2])
+
+
+def test_trade_area_polygon_is_union_of_cells(city):
+    demand, stores = city
+    p = huff_probabilities(demand, stores)
+    ta = trade_areas(demand, p, "s0")
+    surface = share_surface(demand, p, "s0")
+    cells = surface[surface["share"] >= 0.5]
+    expected = shapely.union_all(cells.geometry.to_numpy())
+    assert ta.geometry["primary"].symmetric_difference(expected).area < 1e-12
