@@ -508,7 +508,7 @@ def _jsonable(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- deriver
-_COLUMNS = ("merchant_id", "name", "lat", "lng", "category", "status", "address")
+_COLUMNS = ("merchant_id", "name", "lat", "lng", "category", "status", "address", "attributes")
 
 
 @register("districts")

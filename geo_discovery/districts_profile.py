@@ -281,15 +281,15 @@ def _names(
     n_groups: int,
 ) -> list[str]:
     names: list[str] = []
-    streets = (
-        frame["address"].map(street_of).to_numpy(dtype=object)
-        if "address" in frame
-        else np.full(len(frame), None, dtype=object)
-    )
+    in_any = row_group >= 0
+    streets = np.full(len(frame), None, dtype=object)
+    rows_in = np.nonzero(in_any)[0]
+    addresses = _addresses(frame, rows_in)
+    streets[rows_in] = [street_of(a) for a in addresses]
     shop = frame["name"].to_numpy(dtype=object) if "name" in frame else None
     for g in range(n_groups):
         rows = np.nonzero((row_group == g) & eligible)[0]
-        counts = Counter(s for s in streets[rows] if s)
+        counts = Counter(s for s in streets[rows] if isinstance(s, str) and s)
         top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
         if top and (len(top) == 1 or top[1][1] < top[0][1] / 2):
             names.append(top[0][0])
@@ -310,6 +310,32 @@ def _names(
         if seen[names[g]] > 1:
             names[g] = f"{names[g]} ({seen[names[g]]})"
     return names
+
+
+_ADDRESS_KEYS = ("addr:street", "addr_full", "address", "street", "addr")
+
+
+def _addresses(frame: pd.DataFrame, rows: NDArray[np.int64]) -> list[object]:
+    """The address of each of ``rows``; where the canonical column is empty, the source
+    row's ``addr:street`` / ``addr_full`` / ``address`` attribute."""
+    out: list[object] = [None] * len(rows)
+    if "address" in frame:
+        col = frame["address"].to_numpy(dtype=object)[rows]
+        out = [a if isinstance(a, str) and a.strip() else None for a in col]
+    if "attributes" in frame:
+        attrs = frame["attributes"].to_numpy(dtype=object)[rows]
+        for i, a in enumerate(out):
+            if a is None and isinstance(attrs[i], str) and "addr" in attrs[i]:
+                try:
+                    raw = json.loads(attrs[i])
+                except ValueError:
+                    continue
+                for key in _ADDRESS_KEYS:
+                    value = raw.get(key) if isinstance(raw, dict) else None
+                    if isinstance(value, str) and value.strip():
+                        out[i] = value
+                        break
+    return out
 
 
 def _category_stats(cats: NDArray) -> dict[str, object]:
