@@ -79,6 +79,15 @@ query_app = typer.Typer(
 )
 app.add_typer(query_app, name="query")
 
+
+def _register_district_commands() -> None:
+    """``districts …`` and ``catchment`` live in :mod:`geo_discovery.cli_districts`."""
+    from .cli_districts import catchment_command, districts_app
+
+    app.add_typer(districts_app, name="districts")
+    app.command("catchment")(catchment_command)
+
+
 # ----------------------------------------------------------------- shared options
 DataDirOption = Annotated[
     Path | None,
@@ -882,6 +891,9 @@ def polygon(
         exclude_categories=_categories(exclude_category),
     )
     _emit(results, f"inside polygon {file.name}", geojson)
+
+
+_register_district_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry point alternative
