@@ -118,7 +118,11 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     path = Path(data_dir).expanduser() if data_dir is not None else settings.data_dir
     metrics = Metrics()
     holder = EngineHolder(
-        path, settings, on_swap=metrics.on_swap, on_error=lambda _msg: metrics.on_failed_reload()
+        path,
+        settings,
+        on_swap=metrics.on_swap,
+        on_error=lambda _msg: metrics.on_failed_reload(),
+        warmers=(aggregate.warm, districts.warm),
     )
 
     @contextlib.asynccontextmanager

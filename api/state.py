@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import GeoDiscoveryError
 from geo_discovery.settings import Settings
 from geo_discovery.store import MANIFEST, SnapshotStore
 
@@ -51,7 +50,8 @@ class EngineHolder:
     """Serves one snapshot at a time and swaps atomically when ``CURRENT`` changes.
 
     ``path`` is a data dir (follow its ``CURRENT``) or one snapshot's folder (served
-    as is, never swapped).
+    as is, never swapped). ``warmers`` run on a new engine before it is swapped in
+    (per-snapshot caches of the routes), so the first requests on it pay nothing extra.
     """
 
     def __init__(
@@ -62,12 +62,14 @@ class EngineHolder:
         loader: Loader = _open,
         on_swap: SwapListener | None = None,
         on_error: Callable[[str], None] | None = None,
+        warmers: Sequence[Callable[[DiscoveryEngine], object]] = (),
     ) -> None:
         self.path = Path(path).expanduser()
         self.settings = settings
         self._loader = loader
         self._on_swap = on_swap
         self._on_error = on_error
+        self._warmers = tuple(warmers)
         self._engine: DiscoveryEngine | None = None
         self._name: str | None = None
         self._failed: str | None = None
@@ -133,7 +135,9 @@ class EngineHolder:
             try:
                 engine = self._loader(self._snapshot_path(name), self.settings)
                 _warm(engine)
-            except (GeoDiscoveryError, OSError, ValueError, KeyError) as exc:
+                for warm in self._warmers:
+                    warm(engine)
+            except Exception as exc:  # whatever breaks, the good snapshot keeps serving
                 self._failed = name
                 self.last_error = f"snapshot {name} failed to open; still serving {previous}: {exc}"
                 log.error("%s", self.last_error)

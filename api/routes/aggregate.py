@@ -34,7 +34,7 @@ from ..responses import GEOJSON, check_not_modified, respond
 from ..schemas import AggregateResponse
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
-__all__ = ["Bins", "aggregate_bins", "build_router"]
+__all__ = ["Bins", "aggregate_bins", "build_router", "warm"]
 
 # Per snapshot, made once: coordinates as numpy arrays and the word-of-mouth scores
 # (memory-mapped; None when the snapshot has no reputation).
@@ -61,6 +61,11 @@ def _columns(engine: DiscoveryEngine) -> _Columns:
             )
             _COLUMNS[engine] = got
         return got
+
+
+def warm(engine: DiscoveryEngine) -> None:
+    """Build this snapshot's cached columns before it serves."""
+    _columns(engine)
 
 
 @dataclass(frozen=True)

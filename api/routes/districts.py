@@ -28,7 +28,7 @@ from ..responses import GEOJSON, check_not_modified, respond
 from ..schemas import DistrictAt, DistrictDetail, DistrictList
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
-__all__ = ["build_router"]
+__all__ = ["build_router", "warm"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,12 @@ def _districts(engine: DiscoveryEngine) -> _SnapshotDistricts:
         )
         _CACHE[engine] = got
         return got
+
+
+def warm(engine: DiscoveryEngine) -> None:
+    """Read this snapshot's districts before it serves (nothing when it has none)."""
+    with contextlib.suppress(DistrictNotFoundError):
+        _districts(engine)
 
 
 def _in_box(bounds: NDArray[np.float64], box: BBox) -> NDArray[np.bool_]:
