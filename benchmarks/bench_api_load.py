@@ -349,6 +349,19 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- main
+def _without_note(argv: list[str]) -> list[str]:
+    """The command to reproduce a run: ``--note TEXT`` is commentary, not a setting."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
@@ -425,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {
         "order": 60,
         "smoke": args.smoke,
-        "command": harness.command_line(MODULE, argv),
+        "command": harness.command_line(MODULE, _without_note(argv)),
         "machine": machine,
         "wrk_version": version_text,
         "files": list(files),
