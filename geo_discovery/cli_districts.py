@@ -132,7 +132,7 @@ def show_district(
 ) -> None:
     """Every statistic of one district, and its polygon's bounds.
 
-    **Example**: `geo-discovery districts show d892a100d64fffff`
+    **Example**: `geo-discovery districts show d892a100d67bffff`
     """
     d = _districts(data_dir)
     row = d.get(district_id)
@@ -282,7 +282,7 @@ def catchment_command(
     """Huff catchment of one district against all the others: captured demand, primary
     (share ≥ 50 %) and secondary (20–50 %) trade areas, and its closest competitors.
 
-    **Example**: `geo-discovery catchment d892a100d64fffff --demand
+    **Example**: `geo-discovery catchment d892a100d67bffff --demand
     ../shared/data/nyc/nyc_census2020_tract_population.csv --export catchment.geojson`
     """
     import geopandas as gpd
