@@ -6,8 +6,9 @@ load, inside the snapshot's temporary folder, so their output is published atomi
 with the merchants. Each returns a small JSON-able dict that goes into the manifest.
 
 A deriver module registers itself with :func:`register` and is listed in
-:data:`DERIVER_MODULES`, which fixes the order (a later deriver may read an earlier
-one's folder through ``upstream``).
+:data:`DERIVER_MODULES`, which fixes the order in which derivers run, whatever order
+their modules were imported in (a later deriver may read an earlier one's folder through
+``upstream``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def register(name: str) -> Callable[[Deriver], Deriver]:
     """Decorator: register ``fn`` as the deriver writing ``derived/<name>/``."""
 
     def deco(fn: Deriver) -> Deriver:
+        if fn.__module__ not in DERIVER_MODULES:
+            raise RuntimeError(
+                f"deriver {name!r} is defined in {fn.__module__}, which is not listed in "
+                "geo_discovery.derived.DERIVER_MODULES (that list fixes the run order)"
+            )
         _REGISTRY[name] = fn
         return fn
 
@@ -52,7 +58,9 @@ def derive_all(merchants: pa.Table, out_dir: Path, settings: Settings) -> dict[s
         importlib.import_module(module)
     upstream: dict[str, Path] = {}
     info: dict[str, Any] = {}
-    for name, fn in _REGISTRY.items():
+    # Run in DERIVER_MODULES order, whatever order the modules happened to be imported in.
+    ordered = sorted(_REGISTRY.items(), key=lambda kv: DERIVER_MODULES.index(kv[1].__module__))
+    for name, fn in ordered:
         target = out_dir / name
         target.mkdir(parents=True, exist_ok=True)
         info[name] = fn(merchants, target, settings, dict(upstream))
