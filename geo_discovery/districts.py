@@ -45,7 +45,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -67,10 +66,6 @@ from .districts_profile import profile_districts
 from .errors import GeoDiscoveryError
 from .models import validate_lat, validate_lng
 from .settings import Settings
-
-# Register the word-of-mouth deriver before ours: derivers run in registration order.
-with contextlib.suppress(ImportError):
-    from . import reputation as _reputation  # noqa: F401
 
 __all__ = [
     "METHODS",
