@@ -30,7 +30,7 @@ from geo_discovery.settings import Settings
 
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 PROPERTY = settings(
-    max_examples=30,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

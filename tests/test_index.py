@@ -34,7 +34,7 @@ from geo_discovery.models import BBox
 
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 PROPERTY = settings(
-    max_examples=40,
+    max_examples=75,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
