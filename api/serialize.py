@@ -45,24 +45,28 @@ HIT_FIELDS: tuple[str, ...] = (
     "source",
 )
 _ALWAYS = ("merchant_id",)
+# Selectable, but present only when the query produced it (sort=best_match).
+_COMPUTED = ("score",)
 
 
 def parse_fields(text: str | None, allowed: Sequence[str] = HIT_FIELDS) -> tuple[str, ...]:
     """Parse ``fields=name,category``: the selected fields in canonical order.
 
     ``merchant_id`` is always included; ``None`` or empty selects every field.
+    ``score`` can be selected too; it is present only for ``sort=best_match``.
     """
+    everything = (*allowed, *_COMPUTED)
     if text is None or not text.strip():
-        return tuple(allowed)
+        return everything
     asked = {f.strip() for f in text.split(",") if f.strip()}
-    unknown = sorted(asked - set(allowed))
+    unknown = sorted(asked - set(everything))
     if unknown:
         raise InvalidQueryError(
             f"fields={text!r} names unknown field(s) {', '.join(unknown)}; allowed: "
-            f"{', '.join(allowed)}"
+            f"{', '.join(everything)}"
         )
     asked.update(_ALWAYS)
-    return tuple(f for f in allowed if f in asked)
+    return tuple(f for f in everything if f in asked)
 
 
 def hit_records(results: Results, fields: Sequence[str] = HIT_FIELDS) -> list[dict[str, Any]]:
@@ -73,14 +77,14 @@ def hit_records(results: Results, fields: Sequence[str] = HIT_FIELDS) -> list[di
     """
     if len(results) == 0:
         return []
-    columns = [f for f in fields if f != "distance_m"]
+    columns = [f for f in fields if f not in ("distance_m", *_COMPUTED)]
     sub = results.table.select(columns).take(pa.array(results.positions))
     data = {name: sub.column(name).to_pylist() for name in columns}
     if "distance_m" in fields:
         data["distance_m"] = results.distances_m.tolist()
     ordered = [f for f in fields if f in data]
     # Present only when the query produced them (sort=best_match, explain=true).
-    if results.scores is not None:
+    if results.scores is not None and "score" in fields:
         data["score"] = results.scores.tolist()
         ordered.append("score")
     if results.explain is not None:
@@ -104,5 +108,5 @@ def record_to_feature(record: dict[str, Any], lat: float, lng: float) -> dict[st
 def hit_features(results: Results, fields: Sequence[str] = HIT_FIELDS) -> list[dict[str, Any]]:
     """GeoJSON Features for the results; coordinates always come along, in (lng, lat)."""
     wanted = set(fields) | {"lat", "lng"}
-    records = hit_records(results, [f for f in HIT_FIELDS if f in wanted])
+    records = hit_records(results, [f for f in (*HIT_FIELDS, *_COMPUTED) if f in wanted])
     return [record_to_feature(rec, rec["lat"], rec["lng"]) for rec in records]

@@ -68,8 +68,12 @@ def nearby(client: TestClient, **params: Any) -> Any:
 
 # --------------------------------------------------------------------------- nearby
 def test_nearby_equals_the_engine(client: TestClient, engine: DiscoveryEngine) -> None:
-    body = nearby(client, limit=25)
-    expected = engine.nearby(LAT, LNG, 25)
+    body = nearby(client, limit=25)  # the API's default order is best_match
+    expected = engine.nearby(LAT, LNG, 25, sort="best_match")
+    assert expected.scores is not None
+    assert [h["score"] for h in body["results"]] == pytest.approx(expected.scores.tolist())
+    knn = nearby(client, limit=25, sort="distance")
+    assert [h["merchant_id"] for h in knn["results"]] == engine.nearby(LAT, LNG, 25).merchant_ids
     assert body["snapshot"] == engine.version
     assert body["count"] == 25
     assert [h["merchant_id"] for h in body["results"]] == expected.merchant_ids
@@ -80,7 +84,7 @@ def test_nearby_equals_the_engine(client: TestClient, engine: DiscoveryEngine) -
 
 def test_nearby_records_match_hit_to_dict(client: TestClient, engine: DiscoveryEngine) -> None:
     # Near the Lower East Side: Airbnb listings with review dates, DOHMH grades, stores.
-    body = nearby(client, lat=40.7193, lng=-73.9897, limit=60)
+    body = nearby(client, lat=40.7193, lng=-73.9897, limit=60, sort="distance")
     expected = [_json_roundtrip(h) for h in engine.nearby(40.7193, -73.9897, 60).to_records()]
     assert body["results"] == expected
     assert tuple(body["results"][0]) == HIT_FIELDS
@@ -163,13 +167,13 @@ def test_nearby_ranking_and_filters_equal_the_engine(
     client: TestClient, engine: DiscoveryEngine, params: dict[str, Any]
 ) -> None:
     body = nearby(client, limit=30, **params)
-    kwargs = {**params}
+    kwargs = {"sort": "best_match", **params}  # the API's default order
     for key in ("exclude_brands",):
         if key in kwargs:
             kwargs[key] = kwargs[key].split(",")
     expected = engine.nearby(LAT, LNG, 30, **kwargs)
     assert [h["merchant_id"] for h in body["results"]] == expected.merchant_ids
-    if params.get("sort") == "best_match":
+    if kwargs["sort"] == "best_match":
         assert expected.scores is not None
         assert [h["score"] for h in body["results"]] == pytest.approx(expected.scores.tolist())
     else:
@@ -182,7 +186,9 @@ def test_nearby_district_filter_follows_the_engine(
     """422 while the snapshot has no districts; the engine's answer once it has them."""
     r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, "district_id": "1,2"})
     try:
-        expected = engine.nearby(LAT, LNG, 20, district_id=["1", "2"]).merchant_ids
+        expected = engine.nearby(
+            LAT, LNG, 20, district_id=["1", "2"], sort="best_match"
+        ).merchant_ids
     except InvalidQueryError as exc:
         assert r.status_code == 422 and r.json()["detail"] == str(exc)
     else:
@@ -205,9 +211,15 @@ def test_nearby_cursor_pages(client: TestClient, engine: DiscoveryEngine) -> Non
     assert got == expected
     r = client.get(
         "/v1/merchants/nearby",
-        params={"lat": LAT, "lng": LNG, "limit": 10, "cursor": first["next_cursor"]},
+        params={
+            "lat": LAT,
+            "lng": LNG,
+            "limit": 10,
+            "sort": "distance",
+            "cursor": first["next_cursor"],
+        },
     )
-    assert r.status_code == 422 and "cursor" in r.json()["detail"]
+    assert r.status_code == 422 and "cursor" in r.json()["detail"]  # a cursor of another query
     r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, "cursor": "garbage"})
     assert r.status_code == 422 and "cursor" in r.json()["detail"]
     last = nearby(client, radius_m=30, limit=1000)
@@ -236,7 +248,7 @@ def test_search_bbox_limit_and_origin(client: TestClient) -> None:
     )
     body = r.json()
     assert body["count"] == 5 and body["truncated"] is True and body["total"] > 5
-    closest = nearby(client, limit=5)["results"]
+    closest = nearby(client, limit=5, sort="distance")["results"]
     assert [h["merchant_id"] for h in body["results"]] == [h["merchant_id"] for h in closest]
     r = client.get("/v1/merchants/search", params={"bbox": MIDTOWN_BBOX, "lat": LAT})
     assert r.status_code == 422 and "lat was given without lng" in r.json()["detail"]

@@ -111,7 +111,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get(
         "/nearby",
-        summary="The merchants nearest a point",
+        summary="The merchants near a point worth the walk (best_match by default)",
         response_model=NearbyResponse,
         responses={**NOT_MODIFIED, 200: geojson_content("HitFeatureCollection")},
     )
@@ -123,7 +123,7 @@ def build_router(settings: Settings) -> APIRouter:
         radius_m: Annotated[float | None, radius] = None,
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
-        sort: Sort = "distance",
+        sort: Sort = "best_match",
         explain: Explain = False,
         min_price: MinPrice = None,
         max_price: MaxPrice = None,
@@ -140,6 +140,9 @@ def build_router(settings: Settings) -> APIRouter:
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """One page of up to ``limit`` merchants near ``(lat, lng)``, in ``sort`` order.
+
+        The default order is ``best_match`` (distance decay × word of mouth × district
+        strength), as app frontends want; ``sort=distance`` gives the plain k nearest.
 
         Distances are exact great-circle metres; every order is exact and breaks ties by
         distance, then ``merchant_id``. With ``radius_m`` only merchants within that
