@@ -20,6 +20,8 @@ district table. Columns of ``Districts.frame`` (index ``district_id``):
 ``mean_wom``              mean word-of-mouth score of its merchants (NaN if none)
 ``wom_coverage``          share of its merchants with a word-of-mouth score
 ``vitality``              see below, in [0, 1]
+``strength``              ``0.5 + 0.5 * vitality``: the district term of ``best_match``
+                          ranking (a merchant outside every district gets 0)
 ``centroid_lat/lng``      mean merchant location (the supply's centre of mass)
 ``peak_cell``             its densest cell (hex string); the id derives from it
 ``n_cells``, ``resolution``
@@ -61,7 +63,14 @@ from .cells import cell_to_str
 from .distance import haversine_m
 from .districts_grid import cell_areas_m2, cells_to_latlng, cells_to_parent, cells_to_polygon
 
-__all__ = ["TIERS", "VITALITY_WEIGHTS", "Profile", "profile_districts", "street_of"]
+__all__ = [
+    "TIERS",
+    "VITALITY_WEIGHTS",
+    "Profile",
+    "district_strength",
+    "profile_districts",
+    "street_of",
+]
 
 TIERS: tuple[str, ...] = ("regional", "major", "neighbourhood", "local")
 _TIER_CUTS = (0.03, 0.15, 0.50)
@@ -222,13 +231,16 @@ def profile_districts(
     columns = [
         "district_id", "name", "tier", "n_merchants", "n_rows", "area_km2", "density_per_km2",
         "n_categories", "diversity", "evenness", "top_category", "category_mix", "mean_wom",
-        "wom_coverage", "vitality", "centroid_lat", "centroid_lng", "peak_cell", "n_cells",
-        "resolution", "geometry",
+        "wom_coverage", "vitality", "strength", "centroid_lat", "centroid_lng", "peak_cell",
+        "n_cells", "resolution", "geometry",
     ]  # fmt: skip
     table = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
     if len(table):
         table["vitality"] = vitality(table)
+        table["strength"] = district_strength(table["vitality"])
         table["tier"] = tiers(table)
+    else:
+        table["strength"] = pd.Series(dtype=float)
     out = gpd.GeoDataFrame(table[columns], geometry="geometry", crs="EPSG:4326")
     out = out.set_index("district_id")
     return Profile(out, cells, cell_district, merchant_district)
@@ -360,6 +372,15 @@ def _category_stats(cats: NDArray) -> dict[str, object]:
         "top_category": top,
         "category_mix": json.dumps(mix),
     }
+
+
+def district_strength(vitality: pd.Series) -> pd.Series:
+    """District term for ranking: ``0.5 + 0.5 * vitality``, in [0.5, 1].
+
+    Sitting in any detected district beats sitting in none (the engine gives 0 there),
+    and a vital district pulls more than a weak one.
+    """
+    return 0.5 + 0.5 * vitality.clip(0.0, 1.0)
 
 
 def vitality(table: pd.DataFrame) -> pd.Series:

@@ -56,6 +56,29 @@ def test_real_wom_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
     assert res.explain is not None and res.explain[0]["wom_confidence"] >= 0
 
 
+def test_real_district_strength_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
+    """The district term is the merchant's district strength (0.5 + 0.5 vitality), 0 outside."""
+    from geo_discovery.districts import load_districts
+
+    engine, _ = nyc
+    assert engine.snapshot is not None
+    found = load_districts(engine.snapshot.path)
+    strength = found.frame["strength"].to_numpy(dtype=float)
+    assert np.allclose(strength, 0.5 + 0.5 * found.frame["vitality"].to_numpy(dtype=float))
+    assert strength.min() >= 0.5 and strength.max() <= 1.0 and strength.std() > 0.01
+    row = np.asarray(found.merchant_district, dtype=np.int64)
+    expected = np.append(strength, 0.0)[row]
+    term = engine.ranker.district_term
+    assert np.array_equal(term, expected)
+    inside = row >= 0  # -1: outside every district (the appended 0.0)
+    assert 0 < inside.sum() < len(row), "some merchants sit in districts, some outside"
+    assert (term[~inside] == 0.0).all() and (term[inside] >= 0.5).all()
+    res = engine.nearby(40.758, -73.9855, 5, sort="best_match", explain=True)
+    assert res.explain is not None
+    for pos, parts in zip(res.positions.tolist(), res.explain, strict=True):
+        assert parts["district_term"] == pytest.approx(expected[pos])
+
+
 @pytest.mark.parametrize("sort", SORTS)
 def test_every_sort_matches_brute_force_on_nyc(
     nyc: tuple[DiscoveryEngine, ro.Columns], sort: str
