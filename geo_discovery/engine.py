@@ -484,12 +484,13 @@ class DiscoveryEngine:
         }
 
     # --------------------------------------------------------------- validation
-    def _validate_k(self, k: Any) -> int:
+    def _validate_k(self, k: Any, name: str = "k") -> int:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
-            raise TypeError(f"k must be an integer, got {type(k).__name__} {k!r}")
+            raise TypeError(f"{name} must be an integer, got {type(k).__name__} {k!r}")
         if not 1 <= k <= self.settings.max_k:
             raise InvalidQueryError(
-                f"k={k} is out of range; allowed: 1 <= k <= {self.settings.max_k} (max_k setting)"
+                f"{name}={k} is out of range; allowed: 1 <= {name} <= {self.settings.max_k} "
+                "(max_k setting)"
             )
         return int(k)
 
@@ -587,7 +588,7 @@ class DiscoveryEngine:
         self, pos: NDArray[np.int64], dist: NDArray[np.float64], limit: int | None = None
     ) -> Results:
         if limit is not None:
-            limit = self._validate_k(limit)
+            limit = self._validate_k(limit, "limit")
             pos, dist = pos[:limit], dist[:limit]
         return Results(pos, dist, self.merchants, self.version)
 

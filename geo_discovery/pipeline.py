@@ -23,7 +23,7 @@ import shapely
 from .derived import derive_all
 from .errors import RejectedRowsError
 from .index import build_cell_index
-from .ingest import IngestResult, read_id_list, read_sources
+from .ingest import IngestResult, read_id_list, read_sources, write_rejects
 from .models import BBox
 from .schema import ARROW_SCHEMA, to_arrow
 from .settings import Settings, get_settings
@@ -255,13 +255,7 @@ def _write_rejects(
             return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         rejects_path = store.data_dir / "rejects" / f"{stamp}-{mode}.csv"
-    path = Path(rejects_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        rejects.astype({"source_line": "Int64"}, errors="ignore").to_parquet(path, index=False)
-    else:
-        rejects.to_csv(path, index=False)
-    return path
+    return write_rejects(rejects, rejects_path)
 
 
 def _summary(rejects: pd.DataFrame) -> pd.DataFrame:

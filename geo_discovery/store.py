@@ -212,6 +212,10 @@ class SnapshotStore:
                 if child.name.startswith(_TMP_PREFIX):
                     shutil.rmtree(child, ignore_errors=True)
                     removed.append(child.name)
+        # A pointer file written but never swapped in (killed inside set_current).
+        for stale in self.data_dir.glob(f".{CURRENT}.*"):
+            stale.unlink(missing_ok=True)
+            removed.append(stale.name)
         return removed
 
     def set_current(self, snapshot_id: int) -> None:

@@ -367,6 +367,8 @@ def test_limit_keeps_the_nearest(small_engine: tuple) -> None:
     assert some.merchant_ids == full.merchant_ids[:5]
     box = engine.within_bbox((-74.0, 40.74, -73.96, 40.76), limit=3)
     assert box.merchant_ids == engine.within_bbox((-74.0, 40.74, -73.96, 40.76)).merchant_ids[:3]
+    with pytest.raises(InvalidQueryError, match=r"limit=0 is out of range; allowed: 1 <= limit"):
+        engine.within_radius(40.75, -73.98, 2_000, limit=0)
 
 
 def test_get_and_unknown_ids(small_engine: tuple) -> None:

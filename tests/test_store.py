@@ -375,3 +375,17 @@ def test_published_snapshot_is_complete(store: SnapshotStore) -> None:
     names = {p.relative_to(info.path).as_posix() for p in info.path.rglob("*") if p.is_file()}
     assert {"manifest.json", "merchants.parquet", "index/index.json", "index/xyz.npy"} <= names
     assert os.stat(info.path / "manifest.json").st_size > 0
+
+
+def test_a_pointer_file_left_by_a_killed_publish_is_cleaned_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    """A kill inside set_current can leave `.CURRENT.<hex>`; the next begin() removes it."""
+    store = SnapshotStore(tmp_path)
+    stale = tmp_path / ".CURRENT.deadbeef"
+    stale.write_text("000009\n")
+    with store.lock():
+        writer = store.begin()
+        writer.abort()
+    assert not stale.exists()
+    assert store.current() is None  # the stray pointer was never followed

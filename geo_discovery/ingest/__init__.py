@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .mapping import load_mapping, profile_from_mapping
 from .profiles import Profile, detect_profile, get_profile, list_profiles
-from .result import REJECT_COLUMNS, IngestResult, SourceReport
+from .result import REJECT_COLUMNS, IngestResult, SourceReport, write_rejects
 from .sources import read_id_list, read_sources
 from .validate import reason_kinds
 
@@ -34,4 +34,5 @@ __all__ = [
     "read_id_list",
     "read_sources",
     "reason_kinds",
+    "write_rejects",
 ]

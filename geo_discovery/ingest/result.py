@@ -11,7 +11,7 @@ from ..errors import IngestError
 from ..schema import CANONICAL_COLUMNS
 from .validate import reason_kinds
 
-__all__ = ["REJECT_COLUMNS", "IngestResult", "SourceReport", "empty_rejects"]
+__all__ = ["REJECT_COLUMNS", "IngestResult", "SourceReport", "empty_rejects", "write_rejects"]
 
 #: Columns of :attr:`IngestResult.rejects` (``raw`` is the row's original text).
 REJECT_COLUMNS: tuple[str, ...] = ("source_file", "source_line", "merchant_id", "reason", "raw")
@@ -102,31 +102,7 @@ class IngestResult:
 
         Parent folders are created. Returns the path written.
         """
-        out = Path(path)
-        name = out.name.lower()
-        if not name.endswith((".csv", ".csv.gz", ".parquet")):
-            raise IngestError(
-                f"rejects path {str(out)!r} must end in .csv, .csv.gz or .parquet"
-            )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if name.endswith(".parquet"):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            schema = pa.schema(
-                [
-                    ("source_file", pa.string()),
-                    ("source_line", pa.int64()),
-                    ("merchant_id", pa.string()),
-                    ("reason", pa.string()),
-                    ("raw", pa.string()),
-                ]
-            )
-            table = pa.Table.from_pandas(self.rejects, schema=schema, preserve_index=False)
-            pq.write_table(table, out)
-        else:
-            self.rejects.to_csv(out, index=False)
-        return out
+        return write_rejects(self.rejects, path)
 
     def reject_summary(self) -> pd.DataFrame:
         """Rejected rows per ``(source_file, reason_kind)``, most frequent first.
@@ -155,5 +131,35 @@ class IngestResult:
         counts = counts.sort_values(
             ["source_file", "rows", "reason_kind"], ascending=[True, False, True]
         )
-        return counts.astype({"source_file": object, "reason_kind": object, "rows": "int64"})\
-            .reset_index(drop=True)
+        return counts.astype(
+            {"source_file": object, "reason_kind": object, "rows": "int64"}
+        ).reset_index(drop=True)
+
+
+def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
+    """Write a rejects frame to ``.csv``, ``.csv.gz`` or ``.parquet`` (by extension).
+
+    Parent folders are created. Returns the path written.
+    """
+    out = Path(path)
+    name = out.name.lower()
+    if not name.endswith((".csv", ".csv.gz", ".parquet")):
+        raise IngestError(f"rejects path {str(out)!r} must end in .csv, .csv.gz or .parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if name.endswith(".parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [
+                ("source_file", pa.string()),
+                ("source_line", pa.int64()),
+                ("merchant_id", pa.string()),
+                ("reason", pa.string()),
+                ("raw", pa.string()),
+            ]
+        )
+        pq.write_table(pa.Table.from_pandas(rejects, schema=schema, preserve_index=False), out)
+    else:
+        rejects.to_csv(out, index=False)
+    return out
