@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import cells as h3cells
-from .distance import chord2_to_m, latlng_to_xyz, m_to_chord2
+from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2
 from .errors import SnapshotError
 from .models import BBox
 
@@ -104,7 +104,11 @@ class CellIndex:
         try:
             meta = json.loads((path / "index.json").read_text())
             arrays = {
-                name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None)
+                # A plain ndarray view of the mapping: zero-copy and still shared between
+                # processes, without np.memmap's per-indexing subclass overhead.
+                name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None).view(
+                    np.ndarray
+                )
                 for name in _ARRAYS
             }
         except (OSError, ValueError) as exc:
@@ -269,7 +273,7 @@ class CellIndex:
             radii = radii * _COARSE_CAP_FACTOR
         d = chord2_to_m(((centres - q) ** 2).sum(axis=1))
         lb = float(np.maximum(d - radii, 0.0).min())
-        return float(m_to_chord2(lb))
+        return _m_to_chord2_scalar(lb)
 
     def _cell_slots(self, query_cells: NDArray[np.uint64], res: int) -> NDArray[np.int64]:
         """``(start, stop)`` point ranges, shape ``(n, 2)``, for cells at resolution ``res``."""
@@ -341,6 +345,12 @@ class CellIndex:
         if k is not None:
             order = order[:k]
         return np.asarray(self.positions[idx[order]], dtype=np.int64), dist[order]
+
+
+def _m_to_chord2_scalar(distance_m: float) -> float:
+    """:func:`~geo_discovery.distance.m_to_chord2` for one float, without numpy overhead."""
+    ang = min(max(distance_m / EARTH_RADIUS_M, 0.0), math.pi)
+    return (2.0 * math.sin(ang / 2.0)) ** 2
 
 
 def _cat(
