@@ -351,7 +351,8 @@ def test_from_snapshot_opens_data_dir_or_one_snapshot(store: SnapshotStore) -> N
         )
         res = engine.nearby(40.75, -73.98, 10)
         oracle.assert_matches(res.positions, res.distances_m, oracle.knn(pts, 40.75, -73.98, 10))
-        assert isinstance(engine.index.xyz, np.memmap)  # memory-mapped, not copied
+        # memory-mapped, not copied: a view whose base is the file mapping
+        assert isinstance(engine.index.xyz.base, np.memmap) and not engine.index.xyz.flags.owndata
 
 
 def test_from_snapshot_defaults_to_the_data_dir_setting(store: SnapshotStore) -> None:
