@@ -13,37 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from geo_discovery.engine import Results
+from geo_discovery.engine import HIT_FIELDS, Results
 from geo_discovery.errors import InvalidQueryError
 
 __all__ = ["HIT_FIELDS", "hit_features", "hit_records", "parse_fields", "record_to_feature"]
 
-# Every field of a result, in the order of Hit.to_dict().
-HIT_FIELDS: tuple[str, ...] = (
-    "merchant_id",
-    "name",
-    "lat",
-    "lng",
-    "distance_m",
-    "category",
-    "address",
-    "phone",
-    "website",
-    "price_level",
-    "opening_hours",
-    "status",
-    "rating",
-    "rating_scale",
-    "review_count",
-    "reviews_per_month",
-    "first_review",
-    "last_review",
-    "quality_grade",
-    "inspection_score",
-    "attractiveness",
-    "brand",
-    "source",
-)
 _ALWAYS = ("merchant_id",)
 # Selectable, but present only when the query produced it (sort=best_match).
 _COMPUTED = ("score",)

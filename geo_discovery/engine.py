@@ -33,7 +33,7 @@ from .ranking import Weights, consumption_radii
 from .settings import Settings, get_settings
 from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 
-__all__ = ["DiscoveryEngine", "MerchantNotFoundError", "Results"]
+__all__ = ["HIT_FIELDS", "DiscoveryEngine", "MerchantNotFoundError", "Results"]
 
 _CATEGORY_RE = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
 # Columns carried on every Hit besides the core ones (the raw source row stays out).
@@ -55,6 +55,16 @@ _HIT_EXTRA = (
     "attractiveness",
     "brand",
     "source",
+)
+# Every field of a result, in the order of Hit.to_dict().
+HIT_FIELDS: tuple[str, ...] = (
+    "merchant_id",
+    "name",
+    "lat",
+    "lng",
+    "distance_m",
+    "category",
+    *_HIT_EXTRA,
 )
 
 
