@@ -147,7 +147,12 @@ def load(
     with store.lock():
         current = store.current()
         notify("merge", 0, 1)
-        previous = read_merchant_table(current.path / "merchants.parquet") if current else None
+        # Only upsert and delete build on the current snapshot; replace never reads it.
+        previous = (
+            read_merchant_table(current.path / "merchants.parquet")
+            if current is not None and mode != "replace"
+            else None
+        )
         if mode == "delete":
             table, missing = _delete(previous, delete_ids)
             rejects = pd.concat([rejects, missing], ignore_index=True)
