@@ -6,8 +6,12 @@ Two forms of one quantity:
   brute-force oracle.
 * unit-vector chords — ``latlng_to_xyz`` once per point at build time, then
   :func:`chord2_to_m` on squared chord lengths. Only multiplications and additions run
-  per candidate, so every element is computed the same way whatever the batch size
-  (no SIMD-vs-scalar drift in ``sin``/``cos``), which keeps tie-breaking deterministic.
+  per candidate. The transcendental parts (``sin``, ``cos``, ``asin``) go through one
+  compiled scalar routine each (:func:`xyz_1`, :func:`c2m_1`, :func:`m2c2_1`: numba, the
+  C library's functions), whether called on one float, on an array, or from the
+  compiled search kernels (:mod:`geo_discovery.kernels`). numpy's own ``arcsin`` uses
+  SIMD code that differs from the C library in the last bit for ~8 % of inputs; one
+  definition everywhere keeps every path's metres (and so tie-breaking) identical.
   Chord and haversine agree to well under a micrometre for any pair of points except
   near-antipodal ones: within ~100 km of a point's antipode both formulas are
   ill-conditioned (``asin`` near 1) and can differ by micrometres, up to ~0.3 m at
@@ -18,15 +22,21 @@ The Earth radius is the one h3 uses, so distances agree with ``h3.great_circle_d
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "EARTH_RADIUS_M",
+    "c2m_1",
     "chord2_to_m",
     "haversine_m",
     "latlng_to_xyz",
+    "m2c2_1",
     "m_to_chord2",
+    "xyz_1",
 ]
 
 EARTH_RADIUS_M = 6_371_007.180918475
@@ -50,21 +60,67 @@ def haversine_m(lat1: ArrayLike, lng1: ArrayLike, lat2: ArrayLike, lng2: ArrayLi
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+@njit(cache=True, nogil=True)
+def xyz_1(lat: float, lng: float) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """Unit vector of one point (degrees); the single definition every path uses."""
+    p = lat * (math.pi / 180.0)
+    lam = lng * (math.pi / 180.0)
+    cp = math.cos(p)
+    return cp * math.cos(lam), cp * math.sin(lam), math.sin(p)
+
+
+@njit(cache=True, nogil=True)
+def c2m_1(c2: float) -> float:  # pragma: no cover - compiled
+    """Great-circle metres of one squared chord (clamped to [0, 4])."""
+    c = math.sqrt(min(max(c2, 0.0), 4.0))
+    return 2.0 * EARTH_RADIUS_M * math.asin(min(c / 2.0, 1.0))
+
+
+@njit(cache=True, nogil=True)
+def m2c2_1(distance_m: float) -> float:  # pragma: no cover - compiled
+    """Squared chord of one distance in metres (clamped to [0, half the circumference])."""
+    ang = min(max(distance_m / EARTH_RADIUS_M, 0.0), math.pi)
+    s = 2.0 * math.sin(ang / 2.0)
+    return s * s
+
+
+@njit(cache=True, nogil=True)
+def _xyz_loop(lat: NDArray, lng: NDArray, out: NDArray) -> None:  # pragma: no cover
+    for i in range(lat.shape[0]):
+        out[i, 0], out[i, 1], out[i, 2] = xyz_1(lat[i], lng[i])
+
+
+@njit(cache=True, nogil=True)
+def _c2m_loop(c2: NDArray, out: NDArray) -> None:  # pragma: no cover - compiled
+    for i in range(c2.shape[0]):
+        out[i] = c2m_1(c2[i])
+
+
+@njit(cache=True, nogil=True)
+def _m2c2_loop(m: NDArray, out: NDArray) -> None:  # pragma: no cover - compiled
+    for i in range(m.shape[0]):
+        out[i] = m2c2_1(m[i])
+
+
 def latlng_to_xyz(lat: ArrayLike, lng: ArrayLike) -> NDArray:
-    """Unit vectors, shape ``(..., 3)``, for degrees ``lat``/``lng``."""
-    p = np.radians(np.asarray(lat, dtype=np.float64))
-    lam = np.radians(np.asarray(lng, dtype=np.float64))
-    cp = np.cos(p)
-    return np.stack([cp * np.cos(lam), cp * np.sin(lam), np.sin(p)], axis=-1)
+    """Unit vectors, shape ``(..., 3)``, for degrees ``lat``/``lng`` (broadcast)."""
+    a, b = np.broadcast_arrays(np.asarray(lat, dtype=np.float64), np.asarray(lng, dtype=np.float64))
+    out = np.empty((a.size, 3), dtype=np.float64)
+    _xyz_loop(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), out)
+    return out.reshape((*a.shape, 3))
 
 
 def chord2_to_m(chord2: ArrayLike) -> NDArray:
     """Great-circle metres from squared unit-sphere chord lengths (monotone)."""
-    c = np.sqrt(np.clip(np.asarray(chord2, dtype=np.float64), 0.0, 4.0))
-    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.minimum(c / 2.0, 1.0))
+    a = np.asarray(chord2, dtype=np.float64)
+    out = np.empty(a.size, dtype=np.float64)
+    _c2m_loop(np.ascontiguousarray(a).reshape(-1), out)
+    return out.reshape(a.shape)
 
 
 def m_to_chord2(distance_m: ArrayLike) -> NDArray:
     """Squared unit-sphere chord for great-circle metres (inverse of :func:`chord2_to_m`)."""
-    ang = np.clip(np.asarray(distance_m, dtype=np.float64) / EARTH_RADIUS_M, 0.0, np.pi)
-    return (2.0 * np.sin(ang / 2.0)) ** 2
+    a = np.asarray(distance_m, dtype=np.float64)
+    out = np.empty(a.size, dtype=np.float64)
+    _m2c2_loop(np.ascontiguousarray(a).reshape(-1), out)
+    return out.reshape(a.shape)

@@ -9,11 +9,21 @@ Layout (struct of arrays, all in *cell order*):
 ``lat, lng``   float64 degrees, for boxes and polygons
 ``rank``       int64, rank of each point's ``merchant_id``: ties break by it
 ``cell_bbox``  float64 ``(len(cells), 4)``: south, west, north, east of each cell's points
+``tree_caps``  float64 ``(n_nodes, 4)``: bounding caps of the H3 hierarchy over the cells
+``tree_child`` int64: child ranges of the tree's internal nodes (:mod:`geo_discovery.kernels`)
 
 Within a cell, points are ordered by ``rank``.
 
-Exactness
----------
+Search
+------
+kNN and radius searches run in compiled kernels (:mod:`geo_discovery.kernels`): a
+best-first / depth-first walk of the H3 hierarchy of the occupied cells, each node
+bounded by a cap (centre + chord radius) computed from its points at build time. No h3
+call runs at query time. Node ``(|c - q| - r)^2`` is a proven lower bound on the squared
+chord of every point below it, so pruning never drops an answer.
+
+Exactness (ring fence, used by :mod:`geo_discovery.topk`)
+---------------------------------------------------------
 Distances are exact great-circle metres (see :mod:`geo_discovery.distance`). Searches
 expand by H3 grid rings around the query cell. The *fence* argument proves when to stop:
 every point at grid distance greater than ``m + 1`` from the query cell lies beyond some
@@ -40,13 +50,30 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import cells as h3cells
-from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2
+from . import kernels
+from .distance import chord2_to_m, latlng_to_xyz, m2c2_1
 from .errors import SnapshotError
 from .models import BBox
 
-__all__ = ["CellIndex", "build_cell_index"]
+__all__ = ["CellIndex", "build_cell_index", "build_tree"]
 
-_ARRAYS = ("cells", "offsets", "positions", "xyz", "lat", "lng", "rank", "cell_bbox")
+_ARRAYS = (
+    "cells",
+    "offsets",
+    "positions",
+    "xyz",
+    "lat",
+    "lng",
+    "rank",
+    "cell_bbox",
+    "tree_caps",
+    "tree_child",
+)
+# The tree's top level holds at most this many nodes.
+_TREE_ROOTS = 16
+# Relative and absolute margins added to every cap radius (chord units) against rounding.
+_CAP_REL = 1e-9
+_CAP_ABS = 1e-12
 # Rings searched at one resolution before moving to a coarser one.
 _MAX_RINGS = 3
 # Searching at a coarser resolution r visits a cell's *descendants* at the index
@@ -59,6 +86,7 @@ _MAX_RINGS = 3
 _COARSE_CAP_FACTOR = 1.31
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _EMPTY_F = np.empty(0, dtype=np.float64)
+_NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +106,9 @@ class CellIndex:
     lng: NDArray[np.float64]
     rank: NDArray[np.int64]
     cell_bbox: NDArray[np.float64]
+    tree_caps: NDArray[np.float64]
+    tree_child: NDArray[np.int64]
+    tree_roots: int
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -94,7 +125,12 @@ class CellIndex:
         path.mkdir(parents=True, exist_ok=True)
         for name in _ARRAYS:
             np.save(path / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
-        meta = {"resolution": self.resolution, "n_points": len(self), "n_cells": len(self.cells)}
+        meta = {
+            "resolution": self.resolution,
+            "n_points": len(self),
+            "n_cells": len(self.cells),
+            "tree_roots": self.tree_roots,
+        }
         (path / "index.json").write_text(json.dumps(meta))
 
     @classmethod
@@ -110,11 +146,25 @@ class CellIndex:
                     np.ndarray
                 )
                 for name in _ARRAYS
+                if name not in ("tree_caps", "tree_child") or "tree_roots" in meta
             }
         except (OSError, ValueError) as exc:
             raise SnapshotError(f"index at {path} is unreadable: {exc}") from exc
-        index = cls(resolution=int(meta["resolution"]), **arrays)
-        if len(index) != int(meta["n_points"]) or len(index.offsets) != len(index.cells) + 1:
+        if "tree_roots" in meta:
+            roots = int(meta["tree_roots"])
+        else:  # written before the tree existed: build it in memory (O(n))
+            caps, child, roots = build_tree(
+                arrays["cells"], arrays["offsets"], arrays["xyz"], int(meta["resolution"])
+            )
+            arrays["tree_caps"], arrays["tree_child"] = caps, child
+        index = cls(resolution=int(meta["resolution"]), tree_roots=roots, **arrays)
+        n_nodes = len(index.tree_caps)
+        if (
+            len(index) != int(meta["n_points"])
+            or len(index.offsets) != len(index.cells) + 1
+            or n_nodes - (len(index.tree_child) - 1) != len(index.cells)
+            or not 0 <= roots <= n_nodes
+        ):
             raise SnapshotError(f"index at {path} is inconsistent with its index.json")
         return index
 
@@ -133,17 +183,60 @@ class CellIndex:
         ``mask`` is a boolean array aligned to the merchant table: only rows where it is
         true can be returned. Inputs are assumed validated (the engine does that).
         """
-        if len(self) == 0 or k <= 0:
+        if k <= 0 or len(self) == 0:
             return _EMPTY_I, _EMPTY_F
-        q = latlng_to_xyz(lat, lng)
-        max_c2 = float(m_to_chord2(radius_m)) if radius_m is not None else math.inf
-        # Start coarser when k needs more than a couple of cells' worth of points.
-        per_cell = max(len(self) / max(len(self.cells), 1), 1.0)
-        coarsen = max(0, math.ceil(math.log(max(k / (3.0 * per_cell), 1.0), 7)))
-        if radius_m is not None:
-            coarsen = max(coarsen, self._coarsen_for_radius(radius_m))
-        idx, c2 = self._ring_search(lat, lng, q, k, max_c2, mask, coarsen)
-        return self._finish(idx, c2, k)
+        max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
+        return kernels.knn_one(
+            float(lat),
+            float(lng),
+            int(k),
+            max_c2,
+            self.tree_caps,
+            self.tree_child,
+            self.tree_roots,
+            self.offsets,
+            self.xyz,
+            self.rank,
+            self.positions,
+            _NO_MASK if mask is None else mask,
+        )
+
+    def knn_many(
+        self,
+        lat: NDArray,
+        lng: NDArray,
+        k: int,
+        *,
+        radius_m: float | None = None,
+        mask: NDArray[np.bool_] | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """:meth:`knn` for arrays of query points, in one compiled loop.
+
+        Returns ``(positions, distances_m)`` of shape ``(len(lat), k)``; rows with fewer
+        than ``k`` answers are padded with ``-1`` and ``inf``.
+        """
+        qlat = np.ascontiguousarray(lat, dtype=np.float64).reshape(-1)
+        qlng = np.ascontiguousarray(lng, dtype=np.float64).reshape(-1)
+        if len(qlat) != len(qlng):
+            raise ValueError(f"lat and lng differ in length: {len(qlat)} != {len(qlng)}")
+        if k <= 0 or len(self) == 0:
+            k = max(int(k), 0)
+            return np.full((len(qlat), k), -1, np.int64), np.full((len(qlat), k), np.inf)
+        max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
+        return kernels.knn_batch(
+            qlat,
+            qlng,
+            int(k),
+            max_c2,
+            self.tree_caps,
+            self.tree_child,
+            self.tree_roots,
+            self.offsets,
+            self.xyz,
+            self.rank,
+            self.positions,
+            _NO_MASK if mask is None else mask,
+        )
 
     def within_radius(
         self,
@@ -156,11 +249,19 @@ class CellIndex:
         """Every point within ``radius_m`` (inclusive), nearest first."""
         if len(self) == 0:
             return _EMPTY_I, _EMPTY_F
-        q = latlng_to_xyz(lat, lng)
-        max_c2 = float(m_to_chord2(radius_m))
-        coarsen = self._coarsen_for_radius(radius_m)
-        idx, c2 = self._ring_search(lat, lng, q, None, max_c2, mask, coarsen)
-        return self._finish(idx, c2, None)
+        return kernels.radius_one(
+            float(lat),
+            float(lng),
+            m2c2_1(float(radius_m)),
+            self.tree_caps,
+            self.tree_child,
+            self.tree_roots,
+            self.offsets,
+            self.xyz,
+            self.rank,
+            self.positions,
+            _NO_MASK if mask is None else mask,
+        )
 
     def within_bbox(
         self,
@@ -206,60 +307,6 @@ class CellIndex:
         return self._by_origin(idx, origin, mask)
 
     # --------------------------------------------------------------- internals
-    def _coarsen_for_radius(self, radius_m: float) -> int:
-        """Levels to coarsen so the radius spans at most about two cell edges."""
-        res = self.resolution
-        while res > 0 and h3cells.average_edge_length_m(res) < radius_m / 2.0:
-            res -= 1
-        return self.resolution - res
-
-    def _ring_search(
-        self,
-        lat: float,
-        lng: float,
-        q: NDArray,
-        k: int | None,
-        max_c2: float,
-        mask: NDArray[np.bool_] | None,
-        coarsen: int,
-    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Core ring expansion; returns candidate cell-order indices and squared chords.
-
-        With ``k`` set: stops once ``k`` matches are strictly inside the fence (or the
-        fence passes ``max_c2``). With ``k=None``: collects everything within ``max_c2``.
-        """
-        res = max(self.resolution - coarsen, 0)
-        while True:
-            origin = h3cells.latlng_to_cell(lat, lng, res)
-            ring = np.array([origin], dtype=np.uint64)
-            parts_i: list[NDArray[np.int64]] = []
-            parts_c: list[NDArray[np.float64]] = []
-            have = 0
-            max_rings = _MAX_RINGS if res > 0 else 64
-            for m in range(max_rings + 1):
-                idx = self._gather(self._cell_slots(ring, res))
-                if len(idx):
-                    c2 = ((self.xyz[idx] - q) ** 2).sum(axis=1)
-                    keep = c2 <= max_c2
-                    if mask is not None:
-                        keep &= mask[self.positions[idx]]
-                    if not keep.all():
-                        idx, c2 = idx[keep], c2[keep]
-                    parts_i.append(idx)
-                    parts_c.append(c2)
-                    have += len(idx)
-                ring = h3cells.grid_ring(origin, m + 1)  # the fence, and the next ring
-                rho_c2 = self._fence_c2(q, ring, coarse=res < self.resolution)
-                if rho_c2 > max_c2 or len(ring) == 0:  # no fence: the whole globe was visited
-                    return _cat(parts_i, parts_c)
-                if k is not None and have >= k:
-                    all_c = parts_c[0] if len(parts_c) == 1 else np.concatenate(parts_c)
-                    if int(np.count_nonzero(all_c < rho_c2)) >= k:
-                        return _cat(parts_i, parts_c)
-            if res == 0:  # pragma: no cover - 64 rings at res 0 span the globe many times
-                raise AssertionError("ring search did not terminate at resolution 0")
-            res = max(res - 2, 0)
-
     def _fence_c2(self, q: NDArray, fence: NDArray[np.uint64], *, coarse: bool = False) -> float:
         """Squared chord of the smallest possible distance to any point beyond the fence.
 
@@ -273,7 +320,7 @@ class CellIndex:
             radii = radii * _COARSE_CAP_FACTOR
         d = chord2_to_m(((centres - q) ** 2).sum(axis=1))
         lb = float(np.maximum(d - radii, 0.0).min())
-        return _m_to_chord2_scalar(lb)
+        return m2c2_1(lb)
 
     def _cell_slots(self, query_cells: NDArray[np.uint64], res: int) -> NDArray[np.int64]:
         """``(start, stop)`` point ranges, shape ``(n, 2)``, for cells at resolution ``res``."""
@@ -347,18 +394,66 @@ class CellIndex:
         return np.asarray(self.positions[idx[order]], dtype=np.int64), dist[order]
 
 
-def _m_to_chord2_scalar(distance_m: float) -> float:
-    """:func:`~geo_discovery.distance.m_to_chord2` for one float, without numpy overhead."""
-    ang = min(max(distance_m / EARTH_RADIUS_M, 0.0), math.pi)
-    return (2.0 * math.sin(ang / 2.0)) ** 2
+def build_tree(
+    cells: NDArray[np.uint64], offsets: NDArray[np.int64], xyz: NDArray, resolution: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
+    """The search tree over an index's cells: ``(caps, child, n_roots)`` (see :mod:`.kernels`).
+
+    Leaves are the cells: centre = normalised mean of their points, radius = the largest
+    chord from it to one of them. Each level above groups nodes by H3 parent (one
+    resolution up; below resolution 0, runs of 8 in H3 order) until at most
+    ``_TREE_ROOTS`` nodes remain; a parent's radius bounds its children's caps
+    (``|c_child - c| + r_child``). Every radius gets a relative and absolute margin.
+    """
+    cells = np.asarray(cells, dtype=np.uint64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    xyz = np.asarray(xyz, dtype=np.float64)
+    n_cells = len(cells)
+    if n_cells == 0:
+        return np.empty((0, 4), np.float64), np.zeros(1, np.int64), 0
+    starts = offsets[:-1]
+    sums = np.add.reduceat(xyz, starts, axis=0)
+    centre = _unit_or(sums, xyz[starts])
+    owner = np.repeat(np.arange(n_cells), np.diff(offsets))
+    d = np.sqrt(((xyz - centre[owner]) ** 2).sum(axis=1))
+    radius = np.maximum.reduceat(d, starts) * (1.0 + _CAP_REL) + _CAP_ABS
+    levels = [np.column_stack([centre, radius])]  # finest first
+    firsts: list[NDArray[np.int64]] = []  # per coarser level: first child of each node
+    node_cells, res = cells, int(resolution)
+    while len(node_cells) > _TREE_ROOTS:
+        if res > 0:
+            parents = h3cells.parent_cells(node_cells, res, res - 1)
+            res -= 1
+        else:
+            parents = (np.arange(len(node_cells)) // 8).astype(np.uint64)
+        first = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]]).astype(np.int64)
+        sums = np.add.reduceat(sums, first, axis=0)
+        child_caps = levels[-1]
+        centre = _unit_or(sums, child_caps[first, :3])
+        group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(node_cells)]))
+        reach = np.sqrt(((child_caps[:, :3] - centre[group]) ** 2).sum(axis=1)) + child_caps[:, 3]
+        radius = np.maximum.reduceat(reach, first) * (1.0 + _CAP_REL) + _CAP_ABS
+        levels.append(np.column_stack([centre, radius]))
+        firsts.append(first)
+        node_cells = parents[first]
+    # Flatten top level first: level L (from the top) starts at base[L].
+    levels.reverse()
+    firsts.reverse()
+    sizes = [len(a) for a in levels]
+    base = np.cumsum([0, *sizes])
+    child = [firsts[i] + base[i + 1] for i in range(len(firsts))]
+    child.append(np.array([base[-1]], dtype=np.int64))
+    caps = np.ascontiguousarray(np.concatenate(levels), dtype=np.float64)
+    return caps, np.concatenate(child).astype(np.int64), sizes[0]
 
 
-def _cat(
-    parts_i: list[NDArray[np.int64]], parts_c: list[NDArray[np.float64]]
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    if not parts_i:
-        return _EMPTY_I, _EMPTY_F
-    return np.concatenate(parts_i), np.concatenate(parts_c)
+def _unit_or(v: NDArray, fallback: NDArray) -> NDArray:
+    """Rows of ``v`` normalised; rows of (near) zero length take ``fallback``'s row."""
+    norm = np.sqrt((v**2).sum(axis=1))
+    ok = norm > 1e-12
+    out = np.array(fallback, dtype=np.float64, copy=True)
+    out[ok] = v[ok] / norm[ok, None]
+    return out
 
 
 def _in_bbox(lat: NDArray, lng: NDArray, bbox: BBox) -> NDArray[np.bool_]:
@@ -436,14 +531,20 @@ def build_cell_index(
         )
     else:
         cell_bbox = np.empty((0, 4), dtype=np.float64)
+    cells = cells.astype(np.uint64)
+    xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
+    tree_caps, tree_child, tree_roots = build_tree(cells, offsets, xyz, int(resolution))
     return CellIndex(
         resolution=int(resolution),
-        cells=cells.astype(np.uint64),
+        cells=cells,
         offsets=offsets,
         positions=order.astype(np.int64),
-        xyz=np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng)),
+        xyz=xyz,
         lat=s_lat,
         lng=s_lng,
         rank=rank[order],
         cell_bbox=cell_bbox,
+        tree_caps=tree_caps,
+        tree_child=tree_child,
+        tree_roots=tree_roots,
     )

@@ -1,0 +1,398 @@
+"""Compiled search kernels (numba) over a :class:`~geo_discovery.index.CellIndex` tree.
+
+The tree is the H3 hierarchy of the index's occupied cells, stored flat:
+
+``caps``   float64 ``(N, 4)``: a bounding cap per node, centre unit vector ``x, y, z`` and a
+           chord radius ``r`` that no point below the node exceeds (with a safety margin).
+``child``  int64 ``(n_internal + 1,)``: internal node ``j``'s children are nodes
+           ``child[j]:child[j + 1]``. Nodes are stored level by level from the roots
+           (``0:n_roots``) down; the last ``len(cells)`` nodes are the leaves, whose
+           points are ``offsets[leaf]:offsets[leaf + 1]``.
+
+Exactness: for any point ``p`` below a node, ``|p - q| >= |c - q| - r`` (triangle
+inequality in R^3), so ``(|c - q| - r)^2`` is a lower bound on its squared chord; the bound
+is shrunk by a relative ``1e-12`` against rounding. A node is skipped only when that bound
+exceeds the current threshold, which is never below any answer's squared chord. Results
+are ordered by ``(distance_m, merchant rank)`` where ``distance_m`` comes from
+:func:`geo_discovery.distance.c2m_1` — the same routine every other path uses.
+
+kNN is best-first (a binary min-heap of nodes by lower bound). It keeps a max-heap of the
+``k`` smallest squared chords seen; the threshold is that heap's top times ``1 + 1e-12``,
+loose enough that any point whose *metres* tie the k-th (squared chords an ulp or two
+apart map to the same metres) is still collected, so ties break by rank exactly as a
+full sort would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from .distance import c2m_1, xyz_1
+
+__all__ = ["knn_batch", "knn_one", "radius_one"]
+
+_SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
+_EMPTY_MASK = np.zeros(0, dtype=np.bool_)
+
+
+# ---------------------------------------------------------------------------- helpers
+@njit(cache=True, nogil=True, inline="always")
+def _lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float:  # pragma: no cover
+    dx = qx - caps[j, 0]
+    dy = qy - caps[j, 1]
+    dz = qz - caps[j, 2]
+    g = math.sqrt(dx * dx + dy * dy + dz * dz) - caps[j, 3]
+    if g <= 0.0:
+        return 0.0
+    return g * g * (1.0 - _SLACK)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _point_c2(xyz: NDArray, p: int, qx: float, qy: float, qz: float) -> float:  # pragma: no cover
+    # (dx² + dy²) + dz²: the order numpy's ``((xyz - q) ** 2).sum(axis=1)`` adds in.
+    dx = xyz[p, 0] - qx
+    dy = xyz[p, 1] - qy
+    dz = xyz[p, 2] - qz
+    return dx * dx + dy * dy + dz * dz
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_push(
+    keys: NDArray, vals: NDArray, n: int, key: float, val: int
+) -> int:  # pragma: no cover - compiled
+    """Push onto a binary min-heap ``keys[:n]``/``vals[:n]`` (capacity checked by the caller)."""
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= key:
+            break
+        keys[i] = keys[parent]
+        vals[i] = vals[parent]
+        i = parent
+    keys[i] = key
+    vals[i] = val
+    return n + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_pop(keys: NDArray, vals: NDArray, n: int) -> tuple[float, int, int]:  # pragma: no cover
+    """Pop the smallest key of a binary min-heap; returns ``(key, val, new_n)``."""
+    top_k = keys[0]
+    top_v = vals[0]
+    n -= 1
+    if n > 0:
+        key = keys[n]
+        val = vals[n]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            if c + 1 < n and keys[c + 1] < keys[c]:
+                c += 1
+            if keys[c] >= key:
+                break
+            keys[i] = keys[c]
+            vals[i] = vals[c]
+            i = c
+        keys[i] = key
+        vals[i] = val
+    return top_k, top_v, n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _max_heap_replace(h: NDArray, n: int, key: float) -> None:  # pragma: no cover - compiled
+    """Replace the top of a max-heap ``h[:n]`` with ``key`` and restore order."""
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and h[c + 1] > h[c]:
+            c += 1
+        if h[c] <= key:
+            break
+        h[i] = h[c]
+        i = c
+    h[i] = key
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _max_heap_push(h: NDArray, n: int, key: float) -> None:  # pragma: no cover - compiled
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if h[parent] >= key:
+            break
+        h[i] = h[parent]
+        i = parent
+    h[i] = key
+
+
+@njit(cache=True, nogil=True)
+def _finish(
+    cand_p: NDArray,
+    cand_c: NDArray,
+    n: int,
+    limit_c2: float,
+    k: int,
+    rank: NDArray,
+    positions: NDArray,
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    """Candidates with squared chord <= ``limit_c2`` by (metres, rank); first ``k`` (< 0: all)."""
+    m = 0
+    for i in range(n):
+        if cand_c[i] <= limit_c2:
+            cand_p[m] = cand_p[i]
+            cand_c[m] = cand_c[i]
+            m += 1
+    dist = np.empty(m, dtype=np.float64)
+    for i in range(m):
+        dist[i] = c2m_1(cand_c[i])
+    order = np.argsort(dist)
+    # Equal metres break by rank: insertion-sort each run of equal distances.
+    i = 0
+    while i < m:
+        j = i + 1
+        while j < m and dist[order[j]] == dist[order[i]]:
+            j += 1
+        if j - i > 1:
+            for a in range(i + 1, j):
+                o = order[a]
+                r = rank[cand_p[o]]
+                b = a - 1
+                while b >= i and rank[cand_p[order[b]]] > r:
+                    order[b + 1] = order[b]
+                    b -= 1
+                order[b + 1] = o
+        i = j
+    out_n = m if k < 0 else min(k, m)
+    out_pos = np.empty(out_n, dtype=np.int64)
+    out_dist = np.empty(out_n, dtype=np.float64)
+    for i in range(out_n):
+        o = order[i]
+        out_pos[i] = positions[cand_p[o]]
+        out_dist[i] = dist[o]
+    return out_pos, out_dist
+
+
+# ------------------------------------------------------------------------------ kNN
+@njit(cache=True, nogil=True)
+def _knn_search(
+    qx: float,
+    qy: float,
+    qz: float,
+    k: int,
+    max_c2: float,
+    caps: NDArray,
+    child: NDArray,
+    n_roots: int,
+    offsets: NDArray,
+    xyz: NDArray,
+    positions: NDArray,
+    mask: NDArray,
+    hk: NDArray,
+    hv: NDArray,
+    kh: NDArray,
+    cand_p: NDArray,
+    cand_c: NDArray,
+) -> tuple[int, int, float]:  # pragma: no cover - compiled
+    """Best-first search into caller-provided scratch; ``(status, n_candidates, limit)``.
+
+    ``status`` 1: the node heap ``hk``/``hv`` is full; 2: the candidate buffer is full
+    (the caller retries with more room). 0: done.
+    """
+    use_mask = mask.shape[0] > 0
+    n_internal = child.shape[0] - 1
+    hcap = hk.shape[0]
+    ccap = cand_p.shape[0]
+    hn = 0
+    for j in range(n_roots):
+        b = _lower_c2(qx, qy, qz, caps, j)
+        if b <= max_c2:
+            if hn == hcap:
+                return 1, 0, max_c2
+            hn = _heap_push(hk, hv, hn, b, j)
+    kn = 0
+    limit = max_c2
+    cn = 0
+    while hn > 0:
+        b, node, hn = _heap_pop(hk, hv, hn)
+        if b > limit:
+            break
+        if node >= n_internal:
+            leaf = node - n_internal
+            for p in range(offsets[leaf], offsets[leaf + 1]):
+                if use_mask and not mask[positions[p]]:
+                    continue
+                c2 = _point_c2(xyz, p, qx, qy, qz)
+                if c2 > limit:
+                    continue
+                if cn == ccap:
+                    return 2, cn, limit
+                cand_p[cn] = p
+                cand_c[cn] = c2
+                cn += 1
+                if kn < k:
+                    _max_heap_push(kh, kn, c2)
+                    kn += 1
+                    if kn == k:
+                        limit = min(limit, kh[0] * (1.0 + _SLACK))
+                elif c2 < kh[0]:
+                    _max_heap_replace(kh, kn, c2)
+                    limit = min(limit, kh[0] * (1.0 + _SLACK))
+        else:
+            for c in range(child[node], child[node + 1]):
+                b = _lower_c2(qx, qy, qz, caps, c)
+                if b <= limit:
+                    if hn == hcap:
+                        return 1, cn, limit
+                    hn = _heap_push(hk, hv, hn, b, c)
+    return 0, cn, limit
+
+
+@njit(cache=True, nogil=True)
+def knn_one(
+    lat: float,
+    lng: float,
+    k: int,
+    max_c2: float,
+    caps: NDArray,
+    child: NDArray,
+    n_roots: int,
+    offsets: NDArray,
+    xyz: NDArray,
+    rank: NDArray,
+    positions: NDArray,
+    mask: NDArray,
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    """The ``k`` nearest points with squared chord <= ``max_c2`` (``inf``: no radius).
+
+    ``mask`` (aligned to the merchant table, or empty for none) filters rows. Returns table
+    rows and metres ordered by (distance, rank).
+    """
+    qx, qy, qz = xyz_1(lat, lng)
+    hcap = 256
+    ccap = max(4 * k, 256)
+    kh = np.empty(max(k, 1), dtype=np.float64)
+    while True:
+        hk = np.empty(hcap, dtype=np.float64)
+        hv = np.empty(hcap, dtype=np.int64)
+        cand_p = np.empty(ccap, dtype=np.int64)
+        cand_c = np.empty(ccap, dtype=np.float64)
+        status, cn, limit = _knn_search(
+            qx, qy, qz, k, max_c2, caps, child, n_roots, offsets, xyz, positions, mask,
+            hk, hv, kh, cand_p, cand_c,
+        )  # fmt: skip
+        if status == 0:
+            return _finish(cand_p, cand_c, cn, limit, k, rank, positions)
+        if status == 1:
+            hcap = min(4 * hcap, caps.shape[0] + 1)
+        else:
+            ccap = min(4 * ccap, xyz.shape[0] + 1)
+
+
+@njit(cache=True, nogil=True)
+def knn_batch(
+    lat: NDArray,
+    lng: NDArray,
+    k: int,
+    max_c2: float,
+    caps: NDArray,
+    child: NDArray,
+    n_roots: int,
+    offsets: NDArray,
+    xyz: NDArray,
+    rank: NDArray,
+    positions: NDArray,
+    mask: NDArray,
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    """:func:`knn_one` for many queries: ``(m, k)`` rows (−1 padded) and metres (inf padded)."""
+    m = lat.shape[0]
+    out_pos = np.full((m, k), -1, dtype=np.int64)
+    out_dist = np.full((m, k), np.inf, dtype=np.float64)
+    for i in range(m):
+        pos, dist = knn_one(
+            lat[i], lng[i], k, max_c2, caps, child, n_roots, offsets, xyz, rank, positions, mask
+        )
+        for j in range(pos.shape[0]):
+            out_pos[i, j] = pos[j]
+            out_dist[i, j] = dist[j]
+    return out_pos, out_dist
+
+
+# --------------------------------------------------------------------------- radius
+@njit(cache=True, nogil=True)
+def radius_one(
+    lat: float,
+    lng: float,
+    max_c2: float,
+    caps: NDArray,
+    child: NDArray,
+    n_roots: int,
+    offsets: NDArray,
+    xyz: NDArray,
+    rank: NDArray,
+    positions: NDArray,
+    mask: NDArray,
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    """Every point with squared chord <= ``max_c2``, ordered by (distance, rank)."""
+    qx, qy, qz = xyz_1(lat, lng)
+    use_mask = mask.shape[0] > 0
+    n_internal = child.shape[0] - 1
+    stack = np.empty(64, dtype=np.int64)
+    sn = 0
+    cand_p = np.empty(256, dtype=np.int64)
+    cand_c = np.empty(256, dtype=np.float64)
+    cn = 0
+    for j in range(n_roots - 1, -1, -1):
+        if sn == stack.shape[0]:
+            s2 = np.empty(2 * sn, dtype=np.int64)
+            s2[:sn] = stack
+            stack = s2
+        stack[sn] = j
+        sn += 1
+    while sn > 0:
+        sn -= 1
+        node = stack[sn]
+        if _lower_c2(qx, qy, qz, caps, node) > max_c2:
+            continue
+        if node >= n_internal:
+            leaf = node - n_internal
+            lo = offsets[leaf]
+            hi = offsets[leaf + 1]
+            if cn + (hi - lo) > cand_p.shape[0]:
+                size = max(2 * cand_p.shape[0], cn + (hi - lo))
+                p2 = np.empty(size, dtype=np.int64)
+                c22 = np.empty(size, dtype=np.float64)
+                p2[:cn] = cand_p[:cn]
+                c22[:cn] = cand_c[:cn]
+                cand_p, cand_c = p2, c22
+            for p in range(lo, hi):
+                if use_mask and not mask[positions[p]]:
+                    continue
+                c2 = _point_c2(xyz, p, qx, qy, qz)
+                if c2 <= max_c2:
+                    cand_p[cn] = p
+                    cand_c[cn] = c2
+                    cn += 1
+        else:
+            lo = child[node]
+            hi = child[node + 1]
+            if sn + (hi - lo) > stack.shape[0]:
+                s2 = np.empty(max(2 * stack.shape[0], sn + (hi - lo)), dtype=np.int64)
+                s2[:sn] = stack[:sn]
+                stack = s2
+            for c in range(lo, hi):
+                stack[sn] = c
+                sn += 1
+    return _finish(cand_p, cand_c, cn, max_c2, -1, rank, positions)
+
+
+def empty_mask() -> NDArray[np.bool_]:
+    """The "no mask" argument for the kernels."""
+    return _EMPTY_MASK
