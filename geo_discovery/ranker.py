@@ -50,7 +50,7 @@ from .ranking import (
     quality,
     radii_for_categories,
 )
-from .topk import CellTree, NodeBounds, SortSpec, build_bounds, top_k
+from .topk import CellTree, NodeBounds, SortSpec, SpecArrays, build_bounds, top_k
 
 __all__ = ["Filters", "Page", "Ranker"]
 
@@ -307,7 +307,7 @@ class Ranker:
                 qmax, kmin = b.parts[0][level], b.parts[1][level]
                 return best_match_score(c2lb, kmin[nodes], qmax[nodes])
 
-            return SortSpec(primary, upper, bounds)
+            return SortSpec(primary, upper, bounds, SpecArrays(qual, factor))
         bounds, arrays = self._bounds(f, sort, radii_key, None)
         if sort == "distance":
             return SortSpec(
@@ -320,6 +320,7 @@ class Ranker:
             lambda idx, c2: prim[idx],
             lambda level, nodes, c2lb, b: b.parts[0][level][nodes],
             bounds,
+            SpecArrays(prim, np.zeros(len(prim))),
         )
 
     # ----------------------------------------------------------------- query

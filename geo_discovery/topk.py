@@ -37,6 +37,15 @@ Filters only remove points, so bounds over a superset stay valid; the eligible m
 folded into the node maxima, which is where a filter prunes cells.
 
 Ties break by distance, then merchant_id: the same rule as the index.
+
+Compiled path
+-------------
+When the sort's primary is ``quality / (1 + c2 · factor)`` (``best_match``; the static
+sorts with ``factor = 0``) and there is no row filter or cursor, :func:`top_k` runs
+:func:`_best_first` instead: one best-first walk of the same cap tree (flattened), by
+node upper bound, in numba — the same bounds and the same final ordering
+(:func:`_ordered`), about 10x faster per query. ``tests/test_topk_kernel.py`` checks the
+two paths bit for bit.
 """
 
 from __future__ import annotations
@@ -46,13 +55,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from . import cells as h3cells
-from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2
+from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2, xyz_1
 from .index import CellIndex
 
-__all__ = ["CellTree", "Found", "NodeBounds", "SortSpec", "top_k"]
+__all__ = ["CellTree", "Found", "NodeBounds", "SortSpec", "SpecArrays", "top_k"]
 
 _LEVEL_STEP = 2  # resolutions between tree levels (49 children per node on average)
 _TOP_NODES = 512  # stop adding levels once a level has at most this many nodes
@@ -109,6 +119,12 @@ class CellTree:
     levels: tuple[_Level, ...]
     xyz: NDArray[np.float64]  # plain-ndarray views of the index arrays (cell order)
     rank: NDArray[np.int64]
+    # The same tree flattened for the compiled search, top level first: node j has cap
+    # ``caps[j]`` (x, y, z, chord radius) and ``span[j]``: its children (rows of these
+    # arrays) or, for the last ``len(levels[0])`` nodes (the fine cells), its points.
+    caps: NDArray[np.float64] = field(default_factory=lambda: np.empty((0, 4)))
+    span: NDArray[np.int64] = field(default_factory=lambda: np.empty((0, 2), np.int64))
+    n_roots: int = 0
 
     @classmethod
     def build(cls, index: CellIndex) -> CellTree:
@@ -146,7 +162,10 @@ class CellTree:
             point_start = point_start[first]
             node_cells = parents[first]
             res = new_res
-        return cls(index, tuple(levels), xyz, np.asarray(index.rank))
+        caps, span = _flatten(levels)
+        return cls(
+            index, tuple(levels), xyz, np.asarray(index.rank), caps, span, len(levels[-1].cells)
+        )
 
     def reduce(
         self, values: NDArray, how: np.ufunc, fill: float, eligible: NDArray[np.bool_] | None
@@ -188,6 +207,20 @@ class CellTree:
         return c * c * (1.0 - _C2_MARGIN_REL)
 
 
+def _flatten(levels: list[_Level]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """``(caps, span)`` of :class:`CellTree`, top level first."""
+    top_first = levels[::-1]
+    base = np.cumsum([0, *(len(lv.cells) for lv in top_first)])
+    caps = np.concatenate(
+        [np.column_stack([lv.cx, lv.cy, lv.cz, lv.radius]) for lv in top_first]
+    ).astype(np.float64)
+    spans = []
+    for t, lv in enumerate(top_first):
+        shift = base[t + 1] if t + 1 < len(top_first) else 0  # leaves: point ranges
+        spans.append(np.column_stack([lv.lo + shift, lv.hi + shift]))
+    return np.ascontiguousarray(caps), np.ascontiguousarray(np.concatenate(spans), np.int64)
+
+
 def _normalise(sums: NDArray, xyz: NDArray, point_start: NDArray) -> NDArray:
     norm = np.sqrt((sums**2).sum(axis=1))
     centre = np.empty_like(sums)
@@ -206,18 +239,37 @@ class NodeBounds:
     top_nodes: NDArray[np.int64]  # top-level nodes holding an eligible point
 
 
+@dataclass(frozen=True, eq=False)
+class SpecArrays:
+    """A primary of the form ``quality / (1 + c2 · factor)``, cell-ordered, for the kernel.
+
+    ``best_match`` is exactly that (:func:`geo_discovery.ranking.best_match_score`); a
+    static primary (rating, review_count, -price) is ``quality`` with ``factor = 0``
+    (``x / (1 + 0)`` is ``x``, bit for bit).
+    """
+
+    quality: NDArray[np.float64]
+    factor: NDArray[np.float64]
+
+
 @dataclass(eq=False)
 class SortSpec:
     """How one query scores points and bounds nodes.
 
     ``primary(idx, c2)`` gives the per-point primary for cell-order ``idx`` at squared
     chords ``c2``; ``upper(level, nodes, c2_lower, bounds)`` an upper bound of it for any
-    eligible point of each node at squared chord at least ``c2_lower``.
+    eligible point of each node at squared chord at least ``c2_lower``. ``arrays``, when
+    given, lets :func:`top_k` run the compiled search (:func:`_kernel_top_k`) instead;
+    ``primary`` must then equal ``quality[idx] / (1 + c2 * factor[idx])``.
     """
 
     primary: Callable[[NDArray[np.int64], NDArray[np.float64]], NDArray[np.float64]]
     upper: Callable[[int, NDArray[np.int64], NDArray[np.float64], NodeBounds], NDArray]
     bounds: NodeBounds
+    arrays: SpecArrays | None = None
+    # Per-node bounds over the index's compiled tree, built on first use (one eligible
+    # mask per spec: the ranker builds a spec per filter set).
+    _node_bounds: tuple[NDArray, NDArray, NDArray] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,6 +319,8 @@ def top_k(
     index = tree.index
     if len(index) == 0 or k <= 0:
         return Found(_EMPTY_I, _EMPTY_F, _EMPTY_F)
+    if spec.arrays is not None and row_ok is None and after is None:
+        return _kernel_top_k(tree, lat, lng, k, spec, max_c2, eligible)
     q = latlng_to_xyz(lat, lng)
     xyz, rank = tree.xyz, tree.rank
     stats = {"rings": 0, "scored": 0, "nodes": 0}
@@ -429,3 +483,301 @@ def build_bounds(
     has = tree.node_has(eligible)
     top = np.flatnonzero(has[-1]) if has else _EMPTY_I
     return NodeBounds(has, tuple(parts), top)
+
+
+# --------------------------------------------------------------------- compiled path
+def _kernel_top_k(
+    tree: CellTree,
+    lat: float,
+    lng: float,
+    k: int,
+    spec: SortSpec,
+    max_c2: float,
+    eligible: NDArray[np.bool_] | None,
+) -> Found:
+    """:func:`top_k` without a row filter or cursor, by a compiled best-first search.
+
+    Walks the index's own cap tree (:mod:`geo_discovery.kernels`), nodes in order of
+    their score upper bound ``max quality / (1 + lower_c2 · min factor)`` over eligible
+    points, and keeps every point whose key could still reach the top ``k`` (a point
+    equal to the ``k``-th score is kept while its squared chord is not beyond the
+    ``k``-th's, loosened by 1e-12). The bounds are exact upper bounds under IEEE
+    rounding (same argument as the module doc); the candidates are then ordered by the
+    same :func:`_ordered` as the Python path, so the answer is identical.
+    """
+    arrays = spec.arrays
+    assert arrays is not None
+    if spec._node_bounds is None:
+        spec._node_bounds = _node_bounds(
+            tree.span,
+            len(tree.levels[0].cells),
+            arrays.quality,
+            arrays.factor,
+            _NO_MASK if eligible is None else eligible,
+        )
+    node_q, node_k, node_has = spec._node_bounds
+    idx, prim, c2, scored = _best_first(
+        float(lat),
+        float(lng),
+        int(k),
+        float(max_c2),
+        tree.caps,
+        tree.span,
+        tree.n_roots,
+        len(tree.levels[0].cells),
+        tree.xyz,
+        arrays.quality,
+        arrays.factor,
+        _NO_MASK if eligible is None else eligible,
+        node_q,
+        node_k,
+        node_has,
+    )
+    out_idx, out_prim, out_dist = _ordered(idx, prim, c2, tree.rank, k)
+    return Found(out_idx, out_prim, out_dist, {"rings": 0, "scored": int(scored), "nodes": 0})
+
+
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+_LOWER_SLACK = 1 - _C2_MARGIN_REL  # as CellTree.lower
+_TIE_SLACK = 1e-12  # relative, on squared chords: equal metres may differ by an ulp or two
+
+
+@njit(cache=True, nogil=True)
+def _node_bounds(
+    span: NDArray, n_cells: int, quality: NDArray, factor: NDArray, elig: NDArray
+) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled
+    """Per tree node: max quality, min factor over eligible points, and "has one"."""
+    n_nodes = span.shape[0]
+    n_internal = n_nodes - n_cells
+    use = elig.shape[0] > 0
+    nq = np.full(n_nodes, -np.inf)
+    nk = np.full(n_nodes, np.inf)
+    has = np.zeros(n_nodes, dtype=np.bool_)
+    for leaf in range(n_cells):
+        j = n_internal + leaf
+        for p in range(span[j, 0], span[j, 1]):
+            if use and not elig[p]:
+                continue
+            has[j] = True
+            if quality[p] > nq[j]:
+                nq[j] = quality[p]
+            if factor[p] < nk[j]:
+                nk[j] = factor[p]
+    for j in range(n_internal - 1, -1, -1):  # children always follow their parent
+        for c in range(span[j, 0], span[j, 1]):
+            if has[c]:
+                has[j] = True
+                if nq[c] > nq[j]:
+                    nq[j] = nq[c]
+                if nk[c] < nk[j]:
+                    nk[j] = nk[c]
+    return nq, nk, has
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float:  # pragma: no cover
+    """:meth:`CellTree.lower` of one node."""
+    dx = caps[j, 0] - qx
+    dy = caps[j, 1] - qy
+    dz = caps[j, 2] - qz
+    c = math.sqrt(dx * dx + dy * dy + dz * dz) - caps[j, 3]
+    if c <= 0.0:
+        return 0.0
+    return c * c * _LOWER_SLACK
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _point_c2(xyz: NDArray, p: int, qx: float, qy: float, qz: float) -> float:  # pragma: no cover
+    # (dx² + dy²) + dz²: the order of numpy's ``((xyz - q) ** 2).sum(axis=1)`` in ``take``.
+    dx = xyz[p, 0] - qx
+    dy = xyz[p, 1] - qy
+    dz = xyz[p, 2] - qz
+    return dx * dx + dy * dy + dz * dz
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_push(
+    keys: NDArray, vals: NDArray, n: int, key: float, val: int
+) -> int:  # pragma: no cover
+    """Push onto the binary min-heap ``keys[:n]`` / ``vals[:n]`` (room checked by the caller)."""
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= key:
+            break
+        keys[i] = keys[parent]
+        vals[i] = vals[parent]
+        i = parent
+    keys[i] = key
+    vals[i] = val
+    return n + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_pop(keys: NDArray, vals: NDArray, n: int) -> tuple[float, int, int]:  # pragma: no cover
+    """Pop the smallest key: ``(key, val, new_n)``."""
+    top_key = keys[0]
+    top_val = vals[0]
+    n -= 1
+    if n > 0:
+        key = keys[n]
+        val = vals[n]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            if c + 1 < n and keys[c + 1] < keys[c]:
+                c += 1
+            if keys[c] >= key:
+                break
+            keys[i] = keys[c]
+            vals[i] = vals[c]
+            i = c
+        keys[i] = key
+        vals[i] = val
+    return top_key, top_val, n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _worse(s1: float, c1: float, s2: float, c2: float) -> bool:  # pragma: no cover
+    """Is key (s1, c1) after (s2, c2) in (score desc, chord asc) order?"""
+    return s1 < s2 or (s1 == s2 and c1 > c2)
+
+
+@njit(cache=True, nogil=True)
+def _kth_sift_down(hs: NDArray, hc: NDArray, n: int) -> None:  # pragma: no cover - compiled
+    """Restore a heap whose top is the *worst* key after its top was replaced."""
+    i = 0
+    s, c = hs[0], hc[0]
+    while True:
+        ch = 2 * i + 1
+        if ch >= n:
+            break
+        if ch + 1 < n and _worse(hs[ch + 1], hc[ch + 1], hs[ch], hc[ch]):
+            ch += 1
+        if not _worse(hs[ch], hc[ch], s, c):
+            break
+        hs[i], hc[i] = hs[ch], hc[ch]
+        i = ch
+    hs[i], hc[i] = s, c
+
+
+@njit(cache=True, nogil=True)
+def _kth_push(hs: NDArray, hc: NDArray, n: int, s: float, c: float) -> None:  # pragma: no cover
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _worse(s, c, hs[parent], hc[parent]):
+            break
+        hs[i], hc[i] = hs[parent], hc[parent]
+        i = parent
+    hs[i], hc[i] = s, c
+
+
+@njit(cache=True, nogil=True)
+def _best_first(
+    lat: float,
+    lng: float,
+    k: int,
+    max_c2: float,
+    caps: NDArray,
+    span: NDArray,
+    n_roots: int,
+    n_leaves: int,
+    xyz: NDArray,
+    quality: NDArray,
+    factor: NDArray,
+    elig: NDArray,
+    node_q: NDArray,
+    node_k: NDArray,
+    node_has: NDArray,
+) -> tuple[NDArray, NDArray, NDArray, int]:  # pragma: no cover - compiled
+    """Candidates (cell-order idx, primary, squared chord) that may be in the top ``k``."""
+    qx, qy, qz = xyz_1(lat, lng)
+    use = elig.shape[0] > 0
+    n_internal = span.shape[0] - n_leaves
+    # node heap: a min-heap on -upper bound
+    hk = np.empty(256, dtype=np.float64)
+    hv = np.empty(256, dtype=np.int64)
+    hn = 0
+    # the k best keys so far; top = the worst of them
+    ks = np.empty(k, dtype=np.float64)
+    kc = np.empty(k, dtype=np.float64)
+    kn = 0
+    thr_s = -np.inf  # the k-th key once k are known
+    thr_c = np.inf
+    cand_i = np.empty(max(4 * k, 256), dtype=np.int64)
+    cand_p = np.empty(cand_i.shape[0], dtype=np.float64)
+    cand_c = np.empty(cand_i.shape[0], dtype=np.float64)
+    cn = 0
+    scored = 0
+    for j in range(n_roots):
+        if not node_has[j]:
+            continue
+        lb = _lower_c2(qx, qy, qz, caps, j)
+        if lb > max_c2:
+            continue
+        ub = node_q[j] / (1.0 + lb * node_k[j])
+        if hn == hk.shape[0]:
+            hk = np.concatenate((hk, np.empty(hn, dtype=np.float64)))
+            hv = np.concatenate((hv, np.empty(hn, dtype=np.int64)))
+        hn = _heap_push(hk, hv, hn, -ub, j)
+    while hn > 0:
+        neg_ub, node, hn = _heap_pop(hk, hv, hn)
+        ub = -neg_ub
+        if kn == k and ub < thr_s:
+            break  # every node left is bounded by at most this
+        if node >= n_internal:
+            for p in range(span[node, 0], span[node, 1]):
+                if use and not elig[p]:
+                    continue
+                c2 = _point_c2(xyz, p, qx, qy, qz)
+                if c2 > max_c2:
+                    continue
+                scored += 1
+                s = quality[p] / (1.0 + c2 * factor[p])
+                if kn == k and (s < thr_s or (s == thr_s and c2 > thr_c * (1.0 + _TIE_SLACK))):
+                    continue
+                if cn == cand_i.shape[0]:
+                    cand_i = np.concatenate((cand_i, np.empty(cn, dtype=np.int64)))
+                    cand_p = np.concatenate((cand_p, np.empty(cn, dtype=np.float64)))
+                    cand_c = np.concatenate((cand_c, np.empty(cn, dtype=np.float64)))
+                cand_i[cn] = p
+                cand_p[cn] = s
+                cand_c[cn] = c2
+                cn += 1
+                if kn < k:
+                    _kth_push(ks, kc, kn, s, c2)
+                    kn += 1
+                    if kn == k:
+                        thr_s, thr_c = ks[0], kc[0]
+                elif _worse(ks[0], kc[0], s, c2):
+                    ks[0], kc[0] = s, c2
+                    _kth_sift_down(ks, kc, kn)
+                    thr_s, thr_c = ks[0], kc[0]
+        else:
+            for c in range(span[node, 0], span[node, 1]):
+                if not node_has[c]:
+                    continue
+                lb = _lower_c2(qx, qy, qz, caps, c)
+                if lb > max_c2:
+                    continue
+                ub = node_q[c] / (1.0 + lb * node_k[c])
+                if kn == k and (ub < thr_s or (ub == thr_s and lb > thr_c * (1.0 + _TIE_SLACK))):
+                    continue
+                if hn == hk.shape[0]:
+                    hk = np.concatenate((hk, np.empty(hn, dtype=np.float64)))
+                    hv = np.concatenate((hv, np.empty(hn, dtype=np.int64)))
+                hn = _heap_push(hk, hv, hn, -ub, c)
+    # Drop candidates that fell behind the final k-th key (the ordering step keeps ties).
+    m = 0
+    for i in range(cn):
+        s = cand_p[i]
+        if kn == k and (s < thr_s or (s == thr_s and cand_c[i] > thr_c * (1.0 + _TIE_SLACK))):
+            continue
+        cand_i[m] = cand_i[i]
+        cand_p[m] = cand_p[i]
+        cand_c[m] = cand_c[i]
+        m += 1
+    return cand_i[:m].copy(), cand_p[:m].copy(), cand_c[:m].copy(), scored
