@@ -4,22 +4,25 @@ Layout (struct of arrays, all in *cell order*):
 
 ``cells``      uint64, the occupied cells at ``resolution``, sorted as integers
 ``offsets``    int64, ``len(cells) + 1``: points of ``cells[i]`` are ``offsets[i]:offsets[i+1]``
-``positions``  int64, row of each point in the merchant table
+``positions``  int32 (int64 from 2**31 points), row of each point in the merchant table
 ``xyz``        float64 ``(n, 3)`` unit vectors, for exact distances by arithmetic only
 ``lat, lng``   float64 degrees, for boxes and polygons
-``rank``       int64, rank of each point's ``merchant_id``: ties break by it
+``rank``       int32 (or int64), rank of each point's ``merchant_id``: ties break by it
 ``cell_bbox``  float64 ``(len(cells), 4)``: south, west, north, east of each cell's points
-``tree_caps``  float64 ``(n_nodes, 4)``: bounding caps of the H3 hierarchy over the cells
-``tree_child`` int64: child ranges of the tree's internal nodes (:mod:`geo_discovery.kernels`)
+``tree_caps``  float32 ``(n_nodes, 4)``: bounding caps of the search trie's nodes
+``tree_nodes`` int64 ``(n_nodes, 2)``: children or point range of each node
+               (layout in :mod:`geo_discovery.kernels`)
 
-Within a cell, points are ordered by ``rank``.
+Points are sorted by their resolution-15 H3 cell, then ``rank``, so every cell at every
+resolution, the index's included, holds a contiguous run of points.
 
 Search
 ------
 kNN and radius searches run in compiled kernels (:mod:`geo_discovery.kernels`): a
-best-first / depth-first walk of the H3 hierarchy of the occupied cells, each node
-bounded by a cap (centre + chord radius) computed from its points at build time. No h3
-call runs at query time. Node ``(|c - q| - r)^2`` is a proven lower bound on the squared
+best-first / depth-first walk of an adaptive H3 trie (a node splits at the first
+resolution where its points' cells differ, until it holds at most ``_LEAF_MAX`` points),
+each node bounded by a cap (centre + chord radius) computed from its points at build
+time. No h3 call runs at query time. Node ``(|c - q| - r)^2`` is a proven lower bound on the squared
 chord of every point below it, so pruning never drops an answer.
 
 Exactness (ring fence, used by :mod:`geo_discovery.topk`)
@@ -67,13 +70,10 @@ _ARRAYS = (
     "rank",
     "cell_bbox",
     "tree_caps",
-    "tree_child",
+    "tree_nodes",
 )
-# The tree's top level holds at most this many nodes.
-_TREE_ROOTS = 16
-# Relative and absolute margins added to every cap radius (chord units) against rounding.
-_CAP_REL = 1e-9
-_CAP_ABS = 1e-12
+# Trie leaves hold at most this many points (unless they all share one res-15 cell).
+_LEAF_MAX = 12
 # Rings searched at one resolution before moving to a coarser one.
 _MAX_RINGS = 3
 # Searching at a coarser resolution r visits a cell's *descendants* at the index
@@ -100,15 +100,14 @@ class CellIndex:
     resolution: int
     cells: NDArray[np.uint64]
     offsets: NDArray[np.int64]
-    positions: NDArray[np.int64]
+    positions: NDArray[np.signedinteger]
     xyz: NDArray[np.float64]
     lat: NDArray[np.float64]
     lng: NDArray[np.float64]
-    rank: NDArray[np.int64]
+    rank: NDArray[np.signedinteger]
     cell_bbox: NDArray[np.float64]
-    tree_caps: NDArray[np.float64]
-    tree_child: NDArray[np.int64]
-    tree_roots: int
+    tree_caps: NDArray[np.float32]
+    tree_nodes: NDArray[np.int64]
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -129,7 +128,7 @@ class CellIndex:
             "resolution": self.resolution,
             "n_points": len(self),
             "n_cells": len(self.cells),
-            "tree_roots": self.tree_roots,
+            "n_nodes": len(self.tree_nodes),
         }
         (path / "index.json").write_text(json.dumps(meta))
 
@@ -146,24 +145,22 @@ class CellIndex:
                     np.ndarray
                 )
                 for name in _ARRAYS
-                if name not in ("tree_caps", "tree_child") or "tree_roots" in meta
+                if name not in ("tree_caps", "tree_nodes") or "n_nodes" in meta
             }
         except (OSError, ValueError) as exc:
             raise SnapshotError(f"index at {path} is unreadable: {exc}") from exc
-        if "tree_roots" in meta:
-            roots = int(meta["tree_roots"])
-        else:  # written before the tree existed: build it in memory (O(n))
-            caps, child, roots = build_tree(
-                arrays["cells"], arrays["offsets"], arrays["xyz"], int(meta["resolution"])
-            )
-            arrays["tree_caps"], arrays["tree_child"] = caps, child
-        index = cls(resolution=int(meta["resolution"]), tree_roots=roots, **arrays)
-        n_nodes = len(index.tree_caps)
+        if "n_nodes" not in meta:  # written before the trie existed: build it in memory
+            # Points there are in (cell, rank) order, so the trie stops at the index's cells.
+            cells, offsets = arrays["cells"], arrays["offsets"]
+            keys = np.repeat(np.asarray(cells, dtype=np.uint64), np.diff(offsets))
+            arrays["tree_nodes"], arrays["tree_caps"] = build_tree(keys, arrays["xyz"])
+        index = cls(resolution=int(meta["resolution"]), **arrays)
+        nodes = index.tree_nodes
         if (
             len(index) != int(meta["n_points"])
             or len(index.offsets) != len(index.cells) + 1
-            or n_nodes - (len(index.tree_child) - 1) != len(index.cells)
-            or not 0 <= roots <= n_nodes
+            or len(nodes) != len(index.tree_caps)
+            or (len(index) > 0) != (len(nodes) > 0)
         ):
             raise SnapshotError(f"index at {path} is inconsistent with its index.json")
         return index
@@ -192,9 +189,7 @@ class CellIndex:
             int(k),
             max_c2,
             self.tree_caps,
-            self.tree_child,
-            self.tree_roots,
-            self.offsets,
+            self.tree_nodes,
             self.xyz,
             self.rank,
             self.positions,
@@ -229,9 +224,7 @@ class CellIndex:
             int(k),
             max_c2,
             self.tree_caps,
-            self.tree_child,
-            self.tree_roots,
-            self.offsets,
+            self.tree_nodes,
             self.xyz,
             self.rank,
             self.positions,
@@ -254,9 +247,7 @@ class CellIndex:
             float(lng),
             m2c2_1(float(radius_m)),
             self.tree_caps,
-            self.tree_child,
-            self.tree_roots,
-            self.offsets,
+            self.tree_nodes,
             self.xyz,
             self.rank,
             self.positions,
@@ -394,66 +385,16 @@ class CellIndex:
         return np.asarray(self.positions[idx[order]], dtype=np.int64), dist[order]
 
 
-def build_tree(
-    cells: NDArray[np.uint64], offsets: NDArray[np.int64], xyz: NDArray, resolution: int
-) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
-    """The search tree over an index's cells: ``(caps, child, n_roots)`` (see :mod:`.kernels`).
+def build_tree(keys: NDArray[np.uint64], xyz: NDArray) -> tuple[NDArray, NDArray]:
+    """The search trie ``(nodes, caps)`` over points sorted by H3 cell ``keys``.
 
-    Leaves are the cells: centre = normalised mean of their points, radius = the largest
-    chord from it to one of them. Each level above groups nodes by H3 parent (one
-    resolution up; below resolution 0, runs of 8 in H3 order) until at most
-    ``_TREE_ROOTS`` nodes remain; a parent's radius bounds its children's caps
-    (``|c_child - c| + r_child``). Every radius gets a relative and absolute margin.
+    ``keys`` holds one cell per point, all at one resolution, sorted (see
+    :func:`geo_discovery.kernels.build_trie`).
     """
-    cells = np.asarray(cells, dtype=np.uint64)
-    offsets = np.asarray(offsets, dtype=np.int64)
-    xyz = np.asarray(xyz, dtype=np.float64)
-    n_cells = len(cells)
-    if n_cells == 0:
-        return np.empty((0, 4), np.float64), np.zeros(1, np.int64), 0
-    starts = offsets[:-1]
-    sums = np.add.reduceat(xyz, starts, axis=0)
-    centre = _unit_or(sums, xyz[starts])
-    owner = np.repeat(np.arange(n_cells), np.diff(offsets))
-    d = np.sqrt(((xyz - centre[owner]) ** 2).sum(axis=1))
-    radius = np.maximum.reduceat(d, starts) * (1.0 + _CAP_REL) + _CAP_ABS
-    levels = [np.column_stack([centre, radius])]  # finest first
-    firsts: list[NDArray[np.int64]] = []  # per coarser level: first child of each node
-    node_cells, res = cells, int(resolution)
-    while len(node_cells) > _TREE_ROOTS:
-        if res > 0:
-            parents = h3cells.parent_cells(node_cells, res, res - 1)
-            res -= 1
-        else:
-            parents = (np.arange(len(node_cells)) // 8).astype(np.uint64)
-        first = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]]).astype(np.int64)
-        sums = np.add.reduceat(sums, first, axis=0)
-        child_caps = levels[-1]
-        centre = _unit_or(sums, child_caps[first, :3])
-        group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(node_cells)]))
-        reach = np.sqrt(((child_caps[:, :3] - centre[group]) ** 2).sum(axis=1)) + child_caps[:, 3]
-        radius = np.maximum.reduceat(reach, first) * (1.0 + _CAP_REL) + _CAP_ABS
-        levels.append(np.column_stack([centre, radius]))
-        firsts.append(first)
-        node_cells = parents[first]
-    # Flatten top level first: level L (from the top) starts at base[L].
-    levels.reverse()
-    firsts.reverse()
-    sizes = [len(a) for a in levels]
-    base = np.cumsum([0, *sizes])
-    child = [firsts[i] + base[i + 1] for i in range(len(firsts))]
-    child.append(np.array([base[-1]], dtype=np.int64))
-    caps = np.ascontiguousarray(np.concatenate(levels), dtype=np.float64)
-    return caps, np.concatenate(child).astype(np.int64), sizes[0]
-
-
-def _unit_or(v: NDArray, fallback: NDArray) -> NDArray:
-    """Rows of ``v`` normalised; rows of (near) zero length take ``fallback``'s row."""
-    norm = np.sqrt((v**2).sum(axis=1))
-    ok = norm > 1e-12
-    out = np.array(fallback, dtype=np.float64, copy=True)
-    out[ok] = v[ok] / norm[ok, None]
-    return out
+    if len(keys) == 0:
+        return np.empty((0, 2), np.int64), np.empty((0, 4), np.float32)
+    nodes = kernels.build_trie(np.ascontiguousarray(keys, dtype=np.uint64), _LEAF_MAX)
+    return nodes, kernels.trie_caps(nodes, np.ascontiguousarray(xyz, dtype=np.float64))
 
 
 def _in_bbox(lat: NDArray, lng: NDArray, bbox: BBox) -> NDArray[np.bool_]:
@@ -513,9 +454,10 @@ def build_cell_index(
         raise ValueError(f"resolution={resolution} is out of range; allowed: 0 <= resolution <= 15")
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(ids, kind="stable")] = np.arange(n, dtype=np.int64)
-    point_cells = h3cells.latlngs_to_cells(lat, lng, resolution)
-    order = np.lexsort((rank, point_cells))
-    point_cells = point_cells[order]
+    fine = h3cells.latlngs_to_cells(lat, lng, h3cells.MAX_RES)
+    order = np.lexsort((rank, fine))
+    fine = fine[order]
+    point_cells = h3cells.parent_cells(fine, h3cells.MAX_RES, int(resolution))
     cells, starts = np.unique(point_cells, return_index=True)
     offsets = np.append(starts, n).astype(np.int64)
     s_lat, s_lng = lat[order], lng[order]
@@ -533,18 +475,19 @@ def build_cell_index(
         cell_bbox = np.empty((0, 4), dtype=np.float64)
     cells = cells.astype(np.uint64)
     xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
-    tree_caps, tree_child, tree_roots = build_tree(cells, offsets, xyz, int(resolution))
+    tree_nodes, tree_caps = build_tree(fine, xyz)
+    # Row numbers and ranks fit 32 bits below 2**31 merchants: 8 bytes per point saved.
+    row_dtype = np.int32 if n < 2**31 else np.int64
     return CellIndex(
         resolution=int(resolution),
         cells=cells,
         offsets=offsets,
-        positions=order.astype(np.int64),
+        positions=order.astype(row_dtype),
         xyz=xyz,
         lat=s_lat,
         lng=s_lng,
-        rank=rank[order],
+        rank=rank[order].astype(row_dtype),
         cell_bbox=cell_bbox,
         tree_caps=tree_caps,
-        tree_child=tree_child,
-        tree_roots=tree_roots,
+        tree_nodes=tree_nodes,
     )

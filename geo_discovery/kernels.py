@@ -1,13 +1,14 @@
 """Compiled search kernels (numba) over a :class:`~geo_discovery.index.CellIndex` tree.
 
-The tree is the H3 hierarchy of the index's occupied cells, stored flat:
+The tree is an adaptive H3 trie over the points, which are stored sorted by their
+resolution-15 cell (so every H3 cell's points are contiguous). Node 0 is the root; a node
+splits at the first H3 resolution where its points' cells differ (7 children per level,
+up to 122 at the base-cell level), until it holds at most a handful of points:
 
-``caps``   float64 ``(N, 4)``: a bounding cap per node, centre unit vector ``x, y, z`` and a
-           chord radius ``r`` that no point below the node exceeds (with a safety margin).
-``child``  int64 ``(n_internal + 1,)``: internal node ``j``'s children are nodes
-           ``child[j]:child[j + 1]``. Nodes are stored level by level from the roots
-           (``0:n_roots``) down; the last ``len(cells)`` nodes are the leaves, whose
-           points are ``offsets[leaf]:offsets[leaf + 1]``.
+``caps``   float32 ``(N, 4)``: a bounding cap per node, centre ``x, y, z`` and a chord
+           radius ``r`` that no point below the node exceeds (rounded up, with a margin).
+``nodes``  int64 ``(N, 2)``: an internal node's children are nodes ``lo:hi``; a leaf is
+           stored as ``(-(first_point + 1), end_point)``.
 
 Exactness: for any point ``p`` below a node, ``|p - q| >= |c - q| - r`` (triangle
 inequality in R^3), so ``(|c - q| - r)^2`` is a lower bound on its squared chord; the bound
@@ -33,7 +34,7 @@ from numpy.typing import NDArray
 
 from .distance import c2m_1, xyz_1
 
-__all__ = ["knn_batch", "knn_one", "radius_one"]
+__all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps"]
 
 _SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
 _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
@@ -42,10 +43,11 @@ _EMPTY_MASK = np.zeros(0, dtype=np.bool_)
 # ---------------------------------------------------------------------------- helpers
 @njit(cache=True, nogil=True, inline="always")
 def _lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float:  # pragma: no cover
-    dx = qx - caps[j, 0]
-    dy = qy - caps[j, 1]
-    dz = qz - caps[j, 2]
-    g = math.sqrt(dx * dx + dy * dy + dz * dz) - caps[j, 3]
+    # float32 caps, float64 arithmetic: the bound is exact for the stored centre/radius.
+    dx = qx - np.float64(caps[j, 0])
+    dy = qy - np.float64(caps[j, 1])
+    dz = qz - np.float64(caps[j, 2])
+    g = math.sqrt(dx * dx + dy * dy + dz * dz) - np.float64(caps[j, 3])
     if g <= 0.0:
         return 0.0
     return g * g * (1.0 - _SLACK)
@@ -189,9 +191,7 @@ def _knn_search(
     k: int,
     max_c2: float,
     caps: NDArray,
-    child: NDArray,
-    n_roots: int,
-    offsets: NDArray,
+    nodes: NDArray,
     xyz: NDArray,
     positions: NDArray,
     mask: NDArray,
@@ -207,16 +207,9 @@ def _knn_search(
     (the caller retries with more room). 0: done.
     """
     use_mask = mask.shape[0] > 0
-    n_internal = child.shape[0] - 1
     hcap = hk.shape[0]
     ccap = cand_p.shape[0]
-    hn = 0
-    for j in range(n_roots):
-        b = _lower_c2(qx, qy, qz, caps, j)
-        if b <= max_c2:
-            if hn == hcap:
-                return 1, 0, max_c2
-            hn = _heap_push(hk, hv, hn, b, j)
+    hn = _heap_push(hk, hv, 0, _lower_c2(qx, qy, qz, caps, 0), 0)
     kn = 0
     limit = max_c2
     cn = 0
@@ -224,9 +217,10 @@ def _knn_search(
         b, node, hn = _heap_pop(hk, hv, hn)
         if b > limit:
             break
-        if node >= n_internal:
-            leaf = node - n_internal
-            for p in range(offsets[leaf], offsets[leaf + 1]):
+        lo = nodes[node, 0]
+        hi = nodes[node, 1]
+        if lo < 0:  # a leaf: points -lo - 1 : hi
+            for p in range(-lo - 1, hi):
                 if use_mask and not mask[positions[p]]:
                     continue
                 c2 = _point_c2(xyz, p, qx, qy, qz)
@@ -246,7 +240,7 @@ def _knn_search(
                     _max_heap_replace(kh, kn, c2)
                     limit = min(limit, kh[0] * (1.0 + _SLACK))
         else:
-            for c in range(child[node], child[node + 1]):
+            for c in range(lo, hi):
                 b = _lower_c2(qx, qy, qz, caps, c)
                 if b <= limit:
                     if hn == hcap:
@@ -262,9 +256,7 @@ def knn_one(
     k: int,
     max_c2: float,
     caps: NDArray,
-    child: NDArray,
-    n_roots: int,
-    offsets: NDArray,
+    nodes: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
@@ -285,8 +277,7 @@ def knn_one(
         cand_p = np.empty(ccap, dtype=np.int64)
         cand_c = np.empty(ccap, dtype=np.float64)
         status, cn, limit = _knn_search(
-            qx, qy, qz, k, max_c2, caps, child, n_roots, offsets, xyz, positions, mask,
-            hk, hv, kh, cand_p, cand_c,
+            qx, qy, qz, k, max_c2, caps, nodes, xyz, positions, mask, hk, hv, kh, cand_p, cand_c
         )  # fmt: skip
         if status == 0:
             return _finish(cand_p, cand_c, cn, limit, k, rank, positions)
@@ -303,9 +294,7 @@ def knn_batch(
     k: int,
     max_c2: float,
     caps: NDArray,
-    child: NDArray,
-    n_roots: int,
-    offsets: NDArray,
+    nodes: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
@@ -316,9 +305,7 @@ def knn_batch(
     out_pos = np.full((m, k), -1, dtype=np.int64)
     out_dist = np.full((m, k), np.inf, dtype=np.float64)
     for i in range(m):
-        pos, dist = knn_one(
-            lat[i], lng[i], k, max_c2, caps, child, n_roots, offsets, xyz, rank, positions, mask
-        )
+        pos, dist = knn_one(lat[i], lng[i], k, max_c2, caps, nodes, xyz, rank, positions, mask)
         for j in range(pos.shape[0]):
             out_pos[i, j] = pos[j]
             out_dist[i, j] = dist[j]
@@ -332,9 +319,7 @@ def radius_one(
     lng: float,
     max_c2: float,
     caps: NDArray,
-    child: NDArray,
-    n_roots: int,
-    offsets: NDArray,
+    nodes: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
@@ -343,28 +328,21 @@ def radius_one(
     """Every point with squared chord <= ``max_c2``, ordered by (distance, rank)."""
     qx, qy, qz = xyz_1(lat, lng)
     use_mask = mask.shape[0] > 0
-    n_internal = child.shape[0] - 1
     stack = np.empty(64, dtype=np.int64)
-    sn = 0
+    stack[0] = 0
+    sn = 1
     cand_p = np.empty(256, dtype=np.int64)
     cand_c = np.empty(256, dtype=np.float64)
     cn = 0
-    for j in range(n_roots - 1, -1, -1):
-        if sn == stack.shape[0]:
-            s2 = np.empty(2 * sn, dtype=np.int64)
-            s2[:sn] = stack
-            stack = s2
-        stack[sn] = j
-        sn += 1
     while sn > 0:
         sn -= 1
         node = stack[sn]
         if _lower_c2(qx, qy, qz, caps, node) > max_c2:
             continue
-        if node >= n_internal:
-            leaf = node - n_internal
-            lo = offsets[leaf]
-            hi = offsets[leaf + 1]
+        lo = nodes[node, 0]
+        hi = nodes[node, 1]
+        if lo < 0:  # a leaf
+            lo = -lo - 1
             if cn + (hi - lo) > cand_p.shape[0]:
                 size = max(2 * cand_p.shape[0], cn + (hi - lo))
                 p2 = np.empty(size, dtype=np.int64)
@@ -381,8 +359,6 @@ def radius_one(
                     cand_c[cn] = c2
                     cn += 1
         else:
-            lo = child[node]
-            hi = child[node + 1]
             if sn + (hi - lo) > stack.shape[0]:
                 s2 = np.empty(max(2 * stack.shape[0], sn + (hi - lo)), dtype=np.int64)
                 s2[:sn] = stack[:sn]
@@ -391,6 +367,104 @@ def radius_one(
                 stack[sn] = c
                 sn += 1
     return _finish(cand_p, cand_c, cn, max_c2, -1, rank, positions)
+
+
+# ------------------------------------------------------------------------ building
+@njit(cache=True, nogil=True)
+def build_trie(keys: NDArray, leaf_max: int) -> NDArray:  # pragma: no cover - compiled
+    """Nodes ``(N, 2)`` of the adaptive H3 trie over sorted cell ``keys`` (one per point).
+
+    Breadth first from the root (all points): a node with more than ``leaf_max`` points
+    splits at the first resolution where its first and last keys' ancestors differ
+    (sorted keys: then they all agree above it), into one child per ancestor there. A
+    node whose points share one cell is a leaf whatever its size.
+    """
+    n = keys.shape[0]
+    cap = max(16, n // 4)
+    plo = np.empty(cap, dtype=np.int64)
+    phi = np.empty(cap, dtype=np.int64)
+    lvl = np.empty(cap, dtype=np.int64)
+    out = np.empty((cap, 2), dtype=np.int64)
+    plo[0], phi[0], lvl[0] = 0, n, -1
+    count = 1
+    i = 0
+    while i < count:
+        lo, hi = plo[i], phi[i]
+        r = lvl[i] + 1
+        if hi - lo > leaf_max:
+            a, b = keys[lo], keys[hi - 1]
+            while r <= 15 and (a >> np.uint64(45 - 3 * r)) == (b >> np.uint64(45 - 3 * r)):
+                r += 1
+        if hi - lo <= leaf_max or r > 15:
+            out[i, 0] = -lo - 1
+            out[i, 1] = hi
+            i += 1
+            continue
+        shift = np.uint64(45 - 3 * r)
+        first = count
+        start = lo
+        for p in range(lo + 1, hi + 1):
+            if p == hi or (keys[p] >> shift) != (keys[start] >> shift):
+                if count == cap:
+                    cap *= 2
+                    plo2 = np.empty(cap, dtype=np.int64)
+                    phi2 = np.empty(cap, dtype=np.int64)
+                    lvl2 = np.empty(cap, dtype=np.int64)
+                    out2 = np.empty((cap, 2), dtype=np.int64)
+                    plo2[:count] = plo[:count]
+                    phi2[:count] = phi[:count]
+                    lvl2[:count] = lvl[:count]
+                    out2[:count] = out[:count]
+                    plo, phi, lvl, out = plo2, phi2, lvl2, out2
+                plo[count], phi[count], lvl[count] = start, p, r
+                count += 1
+                start = p
+        out[i, 0] = first
+        out[i, 1] = count
+        i += 1
+    return out[:count].copy()
+
+
+@njit(cache=True, nogil=True)
+def trie_caps(nodes: NDArray, xyz: NDArray) -> NDArray:  # pragma: no cover - compiled
+    """float32 caps ``(N, 4)`` of :func:`build_trie` nodes, each exact over its points.
+
+    A node's points are a contiguous range: its leaves' ranges, first to last. The centre
+    is the (float32) normalised mean; the radius is the largest float64 chord from that
+    stored centre to a point, grown by ``1e-6`` relative (covers float32 rounding) plus
+    ``1e-12``.
+    """
+    m = nodes.shape[0]
+    span = np.empty((m, 2), dtype=np.int64)
+    for j in range(m - 1, -1, -1):  # children come after their parent
+        if nodes[j, 0] < 0:
+            span[j, 0] = -nodes[j, 0] - 1
+            span[j, 1] = nodes[j, 1]
+        else:
+            span[j, 0] = span[nodes[j, 0], 0]
+            span[j, 1] = span[nodes[j, 1] - 1, 1]
+    caps = np.empty((m, 4), dtype=np.float32)
+    for j in range(m):
+        lo, hi = span[j, 0], span[j, 1]
+        sx = sy = sz = 0.0
+        for p in range(lo, hi):
+            sx += xyz[p, 0]
+            sy += xyz[p, 1]
+            sz += xyz[p, 2]
+        norm = math.sqrt(sx * sx + sy * sy + sz * sz)
+        if norm > 1e-12:
+            cx, cy, cz = np.float32(sx / norm), np.float32(sy / norm), np.float32(sz / norm)
+        else:
+            cx, cy, cz = np.float32(xyz[lo, 0]), np.float32(xyz[lo, 1]), np.float32(xyz[lo, 2])
+        r2 = 0.0
+        for p in range(lo, hi):
+            dx = xyz[p, 0] - np.float64(cx)
+            dy = xyz[p, 1] - np.float64(cy)
+            dz = xyz[p, 2] - np.float64(cz)
+            r2 = max(r2, dx * dx + dy * dy + dz * dz)
+        caps[j, 0], caps[j, 1], caps[j, 2] = cx, cy, cz
+        caps[j, 3] = np.float32(math.sqrt(r2) * (1.0 + 1e-6) + 1e-12)
+    return caps
 
 
 def empty_mask() -> NDArray[np.bool_]:

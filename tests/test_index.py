@@ -199,7 +199,11 @@ def test_oracle_category_mask_uses_prefixes_at_slash_boundaries() -> None:
     assert oracle.category_mask(cats, ["food"]).tolist() == [True, True, False, False, False]
     assert oracle.category_mask(cats, [], ["food"]).tolist() == [False, False, True, True, True]
     assert oracle.category_mask(cats, ["food"], ["food/grocery"]).tolist() == [
-        True, False, False, False, False
+        True,
+        False,
+        False,
+        False,
+        False,
     ]
 
 
@@ -340,8 +344,9 @@ def _random_box(
 ) -> tuple[float, float, float, float]:
     """(south, west, north, east) around ``centre``; may cross the antimeridian."""
     h_lat = half_deg * rng.uniform(0.2, 1.0)
-    h_lng = min(half_deg * rng.uniform(0.2, 1.0) / max(math.cos(math.radians(centre[0])), 0.05),
-                179.0)
+    h_lng = min(
+        half_deg * rng.uniform(0.2, 1.0) / max(math.cos(math.radians(centre[0])), 0.05), 179.0
+    )
     south = max(-90.0, centre[0] - h_lat)
     north = min(90.0, centre[0] + h_lat)
     west = float(oracle._wrap_lng(np.array([centre[1] - h_lng]))[0])
@@ -375,9 +380,7 @@ def test_within_bbox_matches_brute_force(
         if use_origin:
             origin = (float(rng.uniform(-90, 90)), float(rng.uniform(-180, 180)))
         pos, dist = index.within_bbox(box, origin=origin, mask=mask)
-        exp = oracle.within_bbox(
-            sc.points, south, west, north, east, origin=origin, mask=mask
-        )
+        exp = oracle.within_bbox(sc.points, south, west, north, east, origin=origin, mask=mask)
         oracle.assert_matches(pos, dist, exp)
 
 
@@ -488,8 +491,9 @@ def _fringe_points(
         cap = max(_hav(centre, v) for v in h3.cell_to_boundary(anc))
         cell = anc
         for res in range(coarse + 1, fine + 1):
-            cell = max(h3.cell_to_children(cell, res),
-                       key=lambda c: _hav(centre, h3.cell_to_latlng(c)))
+            cell = max(
+                h3.cell_to_children(cell, res), key=lambda c: _hav(centre, h3.cell_to_latlng(c))
+            )
         v = max(h3.cell_to_boundary(cell), key=lambda v: _hav(centre, v))
         c_lat, c_lng = h3.cell_to_latlng(cell)
         if abs(c_lng - v[1]) > 90:  # straddles the antimeridian: skip
@@ -526,16 +530,19 @@ def test_coarse_cap_factor_bounds_the_farthest_descendants() -> None:
     rng = np.random.default_rng(2024)
     worst = 0.0
     for coarse in (0, 1, 3, 6, 10):
-        starts = [h3.latlng_to_cell(float(a), float(b), coarse)
-                  for a, b in zip(*oracle.random_points("global", 12, rng), strict=True)]
+        starts = [
+            h3.latlng_to_cell(float(a), float(b), coarse)
+            for a, b in zip(*oracle.random_points("global", 12, rng), strict=True)
+        ]
         starts += list(h3.get_pentagons(coarse))[:4]
         for anc in starts:
             centre = h3.cell_to_latlng(anc)
             cap = max(_hav(centre, v) for v in h3.cell_to_boundary(anc))
             cell = anc
             for res in range(coarse + 1, min(coarse + 6, 15) + 1):
-                cell = max(h3.cell_to_children(cell, res),
-                           key=lambda c: _hav(centre, h3.cell_to_latlng(c)))
+                cell = max(
+                    h3.cell_to_children(cell, res), key=lambda c: _hav(centre, h3.cell_to_latlng(c))
+                )
                 far = max(_hav(centre, v) for v in h3.cell_to_boundary(cell))
                 worst = max(worst, far / cap)
     assert 1.0 < worst < _COARSE_CAP_FACTOR, worst
@@ -543,8 +550,9 @@ def test_coarse_cap_factor_bounds_the_farthest_descendants() -> None:
 
 def test_regression_coarse_search_near_a_base_cell_edge() -> None:
     """Was empty: the point's res-2 cell descends from a neighbouring base cell."""
-    index = build_cell_index(np.array([70.2578868867322]), np.array([-75.13366616681735]), ["a"],
-                             resolution=2)
+    index = build_cell_index(
+        np.array([70.2578868867322]), np.array([-75.13366616681735]), ["a"], resolution=2
+    )
     pos, dist = index.knn(70.22350926752569, -75.1544746317388, 30, radius_m=7831.7715546642185)
     assert pos.tolist() == [0]
     assert dist[0] == pytest.approx(3901.8339, abs=1e-3)
@@ -608,6 +616,84 @@ def test_from_directory_rejects_broken_indexes(tmp_path: Path) -> None:
         CellIndex.from_directory(tmp_path)
 
 
+def test_index_written_before_the_trie_still_loads_and_answers_the_same(tmp_path: Path) -> None:
+    """Snapshots from before the search trie: points in (cell, rank) order, no tree files."""
+    rng = np.random.default_rng(11)
+    lat, lng = oracle.random_points("city", 400, rng, centre=(40.7, -74.0), spread_deg=0.05)
+    pts = oracle.Points(lat, lng, oracle.shuffled_ids(400, rng))
+    index = build_cell_index(lat, lng, pts.ids, resolution=9)
+    # Rewrite the arrays in the old order: by index cell, then rank.
+    cell_of = np.repeat(np.arange(len(index.cells)), np.diff(index.offsets))
+    old = np.lexsort((np.asarray(index.rank), cell_of))
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in ("positions", "xyz", "lat", "lng", "rank"):
+        np.save(
+            legacy / f"{name}.npy",
+            np.asarray(getattr(index, name))[old].astype(
+                np.int64 if name in ("positions", "rank") else np.float64
+            ),
+        )
+    for name in ("cells", "offsets", "cell_bbox"):
+        np.save(legacy / f"{name}.npy", np.asarray(getattr(index, name)))
+    meta = {"resolution": 9, "n_points": 400, "n_cells": len(index.cells)}
+    (legacy / "index.json").write_text(json.dumps(meta))
+    loaded = CellIndex.from_directory(legacy)
+    assert len(loaded.tree_nodes) > 0
+    for q in range(30):
+        qlat, qlng = float(lat[q]) + 0.001, float(lng[q])
+        oracle.assert_matches(*loaded.knn(qlat, qlng, 15), oracle.knn(pts, qlat, qlng, 15))
+        got = loaded.within_radius(qlat, qlng, 800.0)
+        oracle.assert_matches(*got, oracle.within_radius(pts, qlat, qlng, 800.0))
+
+
+def test_knn_many_equals_knn_row_by_row() -> None:
+    rng = np.random.default_rng(12)
+    lat, lng = oracle.random_points("city", 3000, rng, centre=(35.68, 139.7), spread_deg=0.1)
+    pts = oracle.Points(lat, lng, oracle.shuffled_ids(3000, rng))
+    index = build_cell_index(lat, lng, pts.ids)
+    q_lat = np.r_[lat[:40] + 1e-4, [90.0, -90.0, 0.0]]
+    q_lng = np.r_[lng[:40], [0.0, 180.0, -180.0]]
+    mask = rng.random(3000) < 0.3
+    for kw in ({}, {"radius_m": 700.0}, {"mask": mask}):
+        pos, dist = index.knn_many(q_lat, q_lng, 25, **kw)
+        assert pos.shape == dist.shape == (len(q_lat), 25)
+        for i in range(len(q_lat)):
+            p1, d1 = index.knn(float(q_lat[i]), float(q_lng[i]), 25, **kw)
+            n = len(p1)
+            np.testing.assert_array_equal(pos[i, :n], p1)
+            np.testing.assert_array_equal(dist[i, :n], d1)
+            assert (pos[i, n:] == -1).all() and np.isinf(dist[i, n:]).all()
+    with pytest.raises(ValueError, match="length"):
+        index.knn_many(q_lat, q_lng[:-1], 5)
+
+
+def test_search_trie_covers_every_point_once_and_its_caps_hold_them() -> None:
+    rng = np.random.default_rng(13)
+    lat, lng = oracle.random_points("city", 5000, rng, centre=(-33.9, 151.2), spread_deg=0.2)
+    lat[:300] = lat[0]  # 300 duplicates: one res-15 cell, a leaf bigger than _LEAF_MAX
+    lng[:300] = lng[0]
+    index = build_cell_index(lat, lng, oracle.shuffled_ids(5000, rng))
+    nodes, caps = np.asarray(index.tree_nodes), np.asarray(index.tree_caps, dtype=np.float64)
+    leaves = nodes[:, 0] < 0
+    covered = np.zeros(len(index), dtype=np.int64)
+    for lo, hi in zip(-nodes[leaves, 0] - 1, nodes[leaves, 1], strict=True):
+        covered[lo:hi] += 1
+        assert hi - lo <= 12 or len(np.unique(np.asarray(index.xyz[lo:hi]), axis=0)) == 1
+    assert (covered == 1).all()  # a partition of the points
+    xyz = np.asarray(index.xyz)
+    for j in np.flatnonzero(leaves):
+        lo, hi = -nodes[j, 0] - 1, nodes[j, 1]
+        d = np.sqrt(((xyz[lo:hi] - caps[j, :3]) ** 2).sum(axis=1))
+        assert (d <= caps[j, 3]).all()
+    children = [(j, c) for j in np.flatnonzero(~leaves) for c in range(*nodes[j])]
+    assert all(c > j for j, c in children)  # children after their parent; node 0 the root
+    assert len({c for _, c in children}) == len(nodes) - 1
+    # Compact layout: 32-bit rows and ranks, float32 caps.
+    assert index.positions.dtype == np.int32 and index.rank.dtype == np.int32
+    assert index.tree_caps.dtype == np.float32
+
+
 @pytest.mark.parametrize(
     ("lat", "lng", "ids", "kw", "match"),
     [
@@ -656,12 +742,13 @@ def _real_query_points(pts: oracle.Points, rng: np.random.Generator) -> list[tup
     lo_lat, hi_lat = np.quantile(pts.lat, [0.005, 0.995])
     lo_lng, hi_lng = np.quantile(pts.lng, [0.005, 0.995])
     out += [
-        (float(rng.uniform(lo_lat, hi_lat)), float(rng.uniform(lo_lng, hi_lng)))
-        for _ in range(30)
+        (float(rng.uniform(lo_lat, hi_lat)), float(rng.uniform(lo_lng, hi_lng))) for _ in range(30)
     ]
     out += [
-        (float(rng.uniform(pts.lat.min(), pts.lat.max())),
-         float(rng.uniform(pts.lng.min(), pts.lng.max())))
+        (
+            float(rng.uniform(pts.lat.min(), pts.lat.max())),
+            float(rng.uniform(pts.lng.min(), pts.lng.max())),
+        )
         for _ in range(REAL_QUERY_POINTS - len(out))
     ]
     return out
@@ -713,8 +800,9 @@ def test_real_data_boxes_and_polygons_match_brute_force(real_data: Path, name: s
         checks += 1
     for _ in range(REAL_POLYGONS):
         centre = centres[int(rng.integers(len(centres)))]
-        poly = _star_polygon(rng, centre, _log_uniform(rng, 50, 5000) / M_PER_DEG,
-                             int(rng.integers(3, 13)))
+        poly = _star_polygon(
+            rng, centre, _log_uniform(rng, 50, 5000) / M_PER_DEG, int(rng.integers(3, 13))
+        )
         if rng.random() < 0.5:  # put data points on the boundary: vertices at merchants
             near = np.argsort(pts.distances_from(*centre))[:8]
             ring = shapely.MultiPoint(np.column_stack([pts.lng[near], pts.lat[near]])).convex_hull
