@@ -7,7 +7,15 @@ On the same points and the same query points, for kNN (k=20) and radius search (
   mismatch → exit status 1);
 * timed one query at a time (``time.perf_counter_ns`` around each call, Python floats in,
   as a request handler calls it): p50 (median) and p99 in µs, and ratios to geo_discovery;
-* measured for build time, index bytes per point and batch kNN throughput.
+* measured for build time, index bytes per point and batch kNN throughput (and, for
+  geo_discovery, the time to re-open its saved index memory-mapped and answer a query).
+
+Datasets: ``nyc`` (real, ~67k), ``all`` (every real point, ~230k), and ``100k`` / ``1m`` /
+``10m`` resampled from all the real points with 20 m jitter. A method whose ``max_points`` is
+below the dataset's size (brute force, PostGIS, Redis at 10M) is skipped with the reason
+unless ``--all-peers``; a method whose timing of one search passes ``--budget-s`` stops there
+and its percentiles are over the queries it did (shown). After a real run, the growth of p50
+from the smallest to the largest dataset with results is summarised in its own section.
 
 Results: a markdown table on stdout, ``RESULTS.md`` and ``results/nearby_<dataset>.json``
 under ``--out-dir`` (default ``benchmarks/``). ``--smoke`` runs on 5,000 points and 50
@@ -17,6 +25,7 @@ Examples
 --------
     python -m benchmarks.bench_nearby                      # real NYC points (~67k)
     python -m benchmarks.bench_nearby --dataset all        # every real file (~230k)
+    python -m benchmarks.bench_nearby --dataset 1m         # resampled, 20 m jitter
     python -m benchmarks.bench_nearby --smoke              # CI: tiny, a few seconds
 """
 
@@ -26,6 +35,7 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import math
 import pstats
 import sys
@@ -50,6 +60,7 @@ __all__ = [
     "Config",
     "check_knn",
     "check_radius",
+    "growth_summary",
     "main",
     "oracle_m",
     "render_markdown",
@@ -65,14 +76,21 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("r1000", "radius", 1000.0, "radius 1 km"),
     ("r5000", "radius", 5000.0, "radius 5 km"),
 )
-DATASET_ORDER = {"nyc": 10, "all": 20}
+DATASET_ORDER = {"nyc": 10, "100k": 15, "all": 20, "1m": 30, "10m": 40}
+GROWTH_ORDER = 50
+# Resampled datasets: size, drawn from every real point with RESAMPLE_JITTER_M of jitter.
+RESAMPLED = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+RESAMPLE_JITTER_M = 20.0
+# Above this many points the default oracle sample shrinks (each check is O(n)).
+LARGE_POINTS = 2_000_000
+N_CHECK_LARGE = 50
 
 
 @dataclass
 class Config:
     dataset: str = "nyc"
     n_queries: int = 2000
-    n_check: int = 300
+    n_check: int | None = None  # None: 300, or N_CHECK_LARGE above LARGE_POINTS points
     uniform_share: float = 0.2
     jitter_m: float = 5.0
     seed: int = 20_240_601
@@ -84,6 +102,8 @@ class Config:
     smoke: bool = False
     smoke_points: int = 5000
     batch: bool = True
+    budget_s: float = 60.0
+    all_peers: bool = False
 
 
 # --------------------------------------------------------------------------- oracle + checks
@@ -179,12 +199,45 @@ def run_benchmark(
     *,
     log: Any = harness.eprint,
 ) -> dict[str, Any]:
-    """Build, check and time every method on the same points and queries; return a dict."""
+    """Build, check and time every method on the same points and queries; return a dict.
+
+    Whatever a method's build holds outside the process (a server table) is released at
+    the end, even when something fails.
+    """
     built: dict[str, Any] = {}
+    closers: list[tuple[Method, Any]] = []
+    try:
+        return _run(points, queries, methods, cfg, built, closers, log)
+    finally:
+        for m, obj in closers:
+            try:
+                m.close(obj)  # type: ignore[misc]
+            except Exception as exc:
+                log(f"closing {m.name} failed: {type(exc).__name__}: {exc}")
+
+
+def _skip_reason(m: Method, n_points: int, cfg: Config) -> str | None:
+    if m.max_points is not None and n_points > m.max_points and not cfg.all_peers:
+        return (
+            f"skipped at this size ({n_points:,} points > {m.max_points:,}) because "
+            f"{m.max_points_why or 'it is too slow here'}"
+        )
+    return m.unavailable()
+
+
+def _run(
+    points: PointSet,
+    queries: Queries,
+    methods: Sequence[Method],
+    cfg: Config,
+    built: dict[str, Any],
+    closers: list[tuple[Method, Any]],
+    log: Any,
+) -> dict[str, Any]:
     per_method: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     for m in methods:
-        reason = m.unavailable()
+        reason = _skip_reason(m, len(points), cfg)
         if reason:
             skipped[m.name] = reason
             log(f"skip {m.name}: {reason}")
@@ -193,6 +246,8 @@ def run_benchmark(
         t0 = time.perf_counter()
         obj = m.build(points.lat, points.lng, points.ids)
         build_s = time.perf_counter() - t0
+        if m.close is not None:
+            closers.append((m, obj))
         nbytes = m.nbytes(obj)
         built[m.name] = obj
         per_method[m.name] = {
@@ -211,7 +266,7 @@ def run_benchmark(
 
     # ---- correctness: every method against the oracle, on a sample of the queries
     rng = np.random.default_rng(cfg.seed + 1)
-    n_check = min(cfg.n_check, len(queries))
+    n_check = min(_n_check(cfg, len(points)), len(queries))
     check_idx = np.sort(rng.choice(len(queries), size=n_check, replace=False))
     result_sizes: dict[str, list[int]] = {key: [] for key, *_ in METRICS}
     for qi in check_idx.tolist():
@@ -251,9 +306,11 @@ def run_benchmark(
     q_lat, q_lng = queries.lat, queries.lng
     is_uniform = queries.kind == "uniform"
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    budget_ns = cfg.budget_s * 1e9
     for key, kind, param, heading in METRICS:
         best: dict[str, list[NDArray]] = {m.name: [] for m in active}
         raw: dict[str, list[NDArray]] = {m.name: [] for m in active}
+        spent: dict[str, float] = {m.name: 0.0 for m in active}
         for m in active:
             obj = built[m.name]
             w = slice(0, min(cfg.warmup, len(queries)))
@@ -264,13 +321,19 @@ def run_benchmark(
         gc.disable()
         try:
             for ci, sl in enumerate(harness.chunks(len(queries), cfg.chunk)):
-                reps: dict[str, list[NDArray]] = {m.name: [] for m in active}
+                # a method past its time budget for this search stops (after one chunk)
+                going = [m for m in active if spent[m.name] < budget_ns]
+                if not going:
+                    break
+                reps: dict[str, list[NDArray]] = {m.name: [] for m in going}
                 for rep in range(cfg.repeats):
-                    shift = (ci + rep) % len(active)
-                    for m in active[shift:] + active[:shift]:
+                    shift = (ci + rep) % len(going)
+                    for m in going[shift:] + going[:shift]:
                         fn = _bound(m, built[m.name], kind, param)
-                        reps[m.name].append(harness.time_calls(fn, q_lat[sl], q_lng[sl]))
-                for m in active:
+                        ns = harness.time_calls(fn, q_lat[sl], q_lng[sl])
+                        spent[m.name] += float(ns.sum())
+                        reps[m.name].append(ns)
+                for m in going:
                     best[m.name].append(np.min(reps[m.name], axis=0))
                     raw[m.name].extend(reps[m.name])
         finally:
@@ -282,9 +345,11 @@ def run_benchmark(
             all_ns = harness.percentiles_us(np.concatenate(raw[m.name]))
             stats["every_call_p50_us"] = all_ns["p50_us"]
             stats["every_call_p99_us"] = all_ns["p99_us"]
-            stats["p50_us_merchant_queries"] = float(np.median(ns[~is_uniform]) / 1e3)
-            if is_uniform.any():
-                stats["p50_us_uniform_queries"] = float(np.median(ns[is_uniform]) / 1e3)
+            timed = is_uniform[: len(ns)]
+            stats["p50_us_merchant_queries"] = float(np.median(ns[~timed]) / 1e3)
+            if timed.any():
+                stats["p50_us_uniform_queries"] = float(np.median(ns[timed]) / 1e3)
+            stats["budget_hit"] = len(ns) < len(queries)
             per_method[m.name]["metrics"][key] = stats
         summary = ", ".join(
             f"{m.name} {per_method[m.name]['metrics'][key]['p50_us']:.1f}" for m in active
@@ -298,16 +363,40 @@ def run_benchmark(
         k = int(METRICS[0][2])
         for m in active:
             obj = built[m.name]
+            w = slice(0, min(cfg.warmup, len(queries)))
+            if m.knn_many is not None:  # warm up (a compiled kernel's first call compiles)
+                m.knn_many(obj, q_lat[w], q_lng[w], k)
+            if m.knn_many_all_cores is not None:
+                m.knn_many_all_cores(obj, q_lat[w], q_lng[w], k)
             gc.collect()
+            done = len(queries)
             t0 = time.perf_counter()
             if m.knn_many is not None:
                 m.knn_many(obj, q_lat, q_lng, k)
             else:
-                for a, b in zip(q_lat.tolist(), q_lng.tolist(), strict=True):
+                for i, (a, b) in enumerate(zip(q_lat.tolist(), q_lng.tolist(), strict=True)):
                     m.knn(obj, a, b, k)
+                    if time.perf_counter() - t0 > cfg.budget_s:
+                        done = i + 1
+                        break
             elapsed = time.perf_counter() - t0
-            per_method[m.name]["batch_knn_qps"] = len(queries) / elapsed if elapsed > 0 else None
-            per_method[m.name]["batch_how"] = m.knn_many_how if m.knn_many else "loop over knn"
+            info = per_method[m.name]
+            info["batch_knn_qps"] = done / elapsed if elapsed > 0 else None
+            info["batch_queries"] = done
+            info["batch_how"] = m.knn_many_how if m.knn_many else "loop over knn"
+            if m.knn_many_all_cores is not None:
+                t0 = time.perf_counter()
+                m.knn_many_all_cores(obj, q_lat, q_lng, k)
+                elapsed = time.perf_counter() - t0
+                info["batch_knn_qps_all_cores"] = len(queries) / elapsed if elapsed > 0 else None
+                info["batch_all_cores_how"] = m.knn_many_all_cores_how
+
+    # ---- re-opening a saved index (geo_discovery: memory-mapped)
+    for m in active:
+        if m.load_probe is not None:
+            gc.collect()
+            per_method[m.name]["load_probe"] = m.load_probe(built[m.name])
+            log(f"load probe {m.name}: {per_method[m.name]['load_probe']['open_s']:.4f} s open")
 
     # ---- ratios to the baseline
     ratios: dict[str, dict[str, dict[str, float]]] = {}
@@ -354,6 +443,12 @@ def run_benchmark(
     }
 
 
+def _n_check(cfg: Config, n_points: int) -> int:
+    if cfg.n_check is not None:
+        return cfg.n_check
+    return N_CHECK_LARGE if n_points > LARGE_POINTS else 300
+
+
 def profile_knn(index: Any, queries: Queries, n_calls: int) -> dict[str, Any]:
     """cProfile ``n_calls`` CellIndex.knn(k=20) calls; the top functions by own time."""
     lat = queries.lat[:n_calls].tolist()
@@ -393,6 +488,12 @@ def render_markdown(res: dict[str, Any], machine: dict[str, Any], command: str) 
         f"(load average at start {machine['load_average_at_start']}), Python "
         f"{machine['python']}, {vers}; {machine['date_utc']}; git {machine['git']}."
     )
+    if machine.get("servers"):
+        out.append(
+            "Servers on 127.0.0.1: "
+            + ", ".join(f"{k} {v}" for k, v in machine["servers"].items())
+            + " (started by `benchmarks/servers.sh start`)."
+        )
     out.append("")
     where = f" Read from `{res['data_dir']}`." if res.get("data_dir") else ""
     out.append(f"Data: {res['data_note']}{where}  ")
@@ -415,12 +516,17 @@ def render_markdown(res: dict[str, Any], machine: dict[str, Any], command: str) 
     heads = [h for *_, h in METRICS]
     out.append("| method | " + " | ".join(heads) + " | build s | index B/point | batch kNN q/s |")
     out.append("|---|" + "---:|" * (len(heads) + 3))
+    cut: list[str] = []
     for n in names:
         mm = meth[n]
-        cells = [
-            f"{_fmt_us(mm['metrics'][k]['p50_us'])} / {_fmt_us(mm['metrics'][k]['p99_us'])}"
-            for k, *_ in METRICS
-        ]
+        cells = []
+        for k, *_, h in METRICS:
+            st = mm["metrics"][k]
+            mark = ""
+            if st.get("budget_hit"):
+                mark = " †"
+                cut.append(f"{mm['label']} {h}: {st['n']:,}")
+            cells.append(f"{_fmt_us(st['p50_us'])} / {_fmt_us(st['p99_us'])}{mark}")
         bpp = mm["bytes_per_point"]
         qps = mm.get("batch_knn_qps")
         out.append(
@@ -429,6 +535,34 @@ def render_markdown(res: dict[str, Any], machine: dict[str, Any], command: str) 
             + f" | {mm['build_s']:.3f} | {'–' if bpp is None else f'{bpp:.1f}'} | "
             + f"{'–' if qps is None else f'{qps:,.0f}'} |"
         )
+    out.append("")
+    if cut:
+        out.append(
+            f"† Timing of this search passed the {res['config']['budget_s']:g} s budget per "
+            "method and search, so it stopped early; p50/p99 are over the first query points "
+            "(the order is random): " + "; ".join(cut) + ".  "
+        )
+    for n in names:
+        mm = meth[n]
+        if mm.get("batch_queries") is not None and mm["batch_queries"] < res["n_queries"]:
+            out.append(
+                f"{mm['label']}: batch kNN q/s from the first {mm['batch_queries']:,} queries "
+                "(time budget).  "
+            )
+        if mm.get("batch_knn_qps_all_cores"):
+            out.append(
+                f"{mm['label']} batch kNN on every core ({mm['batch_all_cores_how']}, "
+                f"{machine['cores_usable']} usable cores): "
+                f"{mm['batch_knn_qps_all_cores']:,.0f} q/s.  "
+            )
+        lp = mm.get("load_probe")
+        if lp:
+            out.append(
+                f"{mm['label']} saved and re-opened memory-mapped: open "
+                f"{lp['open_s'] * 1e3:,.1f} ms + first kNN {lp['first_query_s'] * 1e3:,.1f} ms "
+                f"(second {lp['second_query_s'] * 1e6:,.0f} µs) for "
+                f"{lp['disk_bytes'] / 1e6:,.1f} MB of files; {lp['how']}.  "
+            )
     out.append("")
     if res["ratios_vs_geo_discovery"]:
         out.append(
@@ -507,6 +641,99 @@ def render_markdown(res: dict[str, Any], machine: dict[str, Any], command: str) 
     return "\n".join(out)
 
 
+# --------------------------------------------------------------------------- growth
+GROWTH_METHODS = ("geo_discovery", "ckdtree")
+GROWTH_METRICS = ("knn20", "r1000")
+
+
+def growth_summary(results_dir: Path) -> dict[str, Any] | None:
+    """How p50 grows with the number of points, from the real-run JSON files in
+    ``results_dir`` (``nearby_<dataset>.json``, smoke runs excluded); ``None`` with fewer
+    than two datasets. The issue's target: geo_discovery kNN p50 grows at most 1.5× from
+    100k to 10M points."""
+    runs = []
+    for path in sorted(results_dir.glob("nearby_*.json")):
+        if path.stem in ("nearby_smoke", "nearby_growth"):
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if doc.get("benchmark") == "nearby" and not doc.get("config", {}).get("smoke"):
+            runs.append(doc)
+    runs = [r for r in runs if BASELINE in r.get("methods", {})]
+    if len(runs) < 2:
+        return None
+    runs.sort(key=lambda r: r["n_points"])
+    heads = {k: h for k, _kind, _p, h in METRICS}
+
+    def p50(run: dict[str, Any], method: str, key: str) -> float | None:
+        mm = run["methods"].get(method)
+        return mm["metrics"][key]["p50_us"] if mm and key in mm["metrics"] else None
+
+    labels = {m: runs[-1]["methods"].get(m, {}).get("label", m) for m in GROWTH_METHODS}
+    cols = [(m, k) for k in GROWTH_METRICS for m in GROWTH_METHODS]
+    out = ["## Nearby search — growth with the number of points", ""]
+    out.append(
+        "Single-query p50 in µs from each dataset's own run (the sections above; each run "
+        "has its own date and machine load, so compare with care). Radius answers hold more "
+        "points as density grows, so radius p50 is expected to grow; kNN k=20 should not."
+    )
+    out.append("")
+    out.append(
+        "| dataset | points | "
+        + " | ".join(f"{labels[m]} {heads[k]}" for m, k in cols)
+        + " | run |"
+    )
+    out.append("|---|---:|" + "---:|" * len(cols) + "---|")
+    for run in runs:
+        cells = [_fmt_us(p50(run, m, k)) for m, k in cols]
+        when = run.get("machine", {}).get("date_utc", "?")
+        out.append(
+            f"| `{run['dataset']}` | {run['n_points']:,} | " + " | ".join(cells) + f" | {when} |"
+        )
+    lo, hi = runs[0], runs[-1]
+    growth: dict[str, dict[str, float | None]] = {}
+    lines = []
+    for m, k in cols:
+        a, b = p50(lo, m, k), p50(hi, m, k)
+        g = b / a if a and b else None
+        growth.setdefault(m, {})[k] = g
+        if g is not None:
+            lines.append(f"{labels[m]} {heads[k]} ×{g:.2f}")
+    out.append("")
+    target = growth[BASELINE].get("knn20")
+    verdict = (
+        ""
+        if target is None
+        else f" geo_discovery kNN k=20: ×{target:.2f} against the target of ≤ 1.5× "
+        f"({'met' if target <= 1.5 else 'NOT met'})."
+    )
+    out.append(
+        f"p50 growth from `{lo['dataset']}` ({lo['n_points']:,}) to `{hi['dataset']}` "
+        f"({hi['n_points']:,}): " + ", ".join(lines) + "." + verdict
+    )
+    out.append("")
+    return {
+        "benchmark": "nearby_growth",
+        "order": GROWTH_ORDER,
+        "datasets": [r["dataset"] for r in runs],
+        "n_points": [r["n_points"] for r in runs],
+        "p50_us": {r["dataset"]: {f"{m}.{k}": p50(r, m, k) for m, k in cols} for r in runs},
+        "growth_smallest_to_largest": growth,
+        "markdown": "\n".join(out),
+    }
+
+
+def _server_versions(methods: Sequence[Method]) -> dict[str, str]:
+    names = {m.name for m in methods}
+    if not names & {"postgis", "redis"}:
+        return {}
+    from .server_methods import server_versions
+
+    return server_versions()
+
+
 # --------------------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -517,10 +744,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dataset",
-        choices=["nyc", "all"],
+        choices=["nyc", "all", *RESAMPLED],
         default="nyc",
         help="nyc: food stores + DOHMH restaurants + Airbnb (~67k); "
-        "all: every real file in the data folder (~230k)",
+        "all: every real file in the data folder (~230k); 100k, 1m, 10m: resampled from "
+        f"every real point with {RESAMPLE_JITTER_M:g} m Gaussian jitter (10m needs ~10 GB)",
     )
     p.add_argument(
         "--real-data",
@@ -531,8 +759,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--check",
         type=int,
-        default=300,
-        help="queries checked against the oracle, per method and search (default 300)",
+        default=None,
+        help="queries checked against the oracle, per method and search (default 300; "
+        f"{N_CHECK_LARGE} above {LARGE_POINTS:,} points, as each check is O(n))",
     )
     p.add_argument(
         "--uniform-share",
@@ -567,6 +796,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-batch", action="store_true", help="skip the batch kNN throughput")
     p.add_argument(
+        "--budget-s",
+        type=float,
+        default=60.0,
+        help="seconds of timing per method and search (and per batch loop) before it stops "
+        "early and reports the queries it did (default 60)",
+    )
+    p.add_argument(
+        "--all-peers",
+        action="store_true",
+        help="run every method at any size (by default brute force, PostGIS and Redis are "
+        "skipped above 2M points, with the reason)",
+    )
+    p.add_argument(
         "--smoke",
         action="store_true",
         help="5,000 points, 50 queries, all checked; output to a temporary folder",
@@ -599,10 +841,13 @@ def main(argv: Sequence[str] | None = None, *, extra_methods: Sequence[Method] =
         profile_calls=args.profile,
         smoke=args.smoke,
         batch=not args.no_batch,
+        budget_s=args.budget_s,
+        all_peers=args.all_peers,
     )
     if cfg.smoke:
         cfg.n_queries = min(cfg.n_queries, 50)
         cfg.n_check = cfg.n_queries
+        cfg.budget_s = min(cfg.budget_s, 10.0)
         cfg.warmup = 5
         cfg.chunk = 25
         cfg.repeats = 1
@@ -628,8 +873,17 @@ def main(argv: Sequence[str] | None = None, *, extra_methods: Sequence[Method] =
             points = harness.synthetic_points(cfg.smoke_points, cfg.seed)
     else:
         assert data_dir is not None
-        loader = harness.load_all_points if cfg.dataset == "all" else harness.load_nyc_points
-        points = loader(data_dir)
+        if cfg.dataset in RESAMPLED:
+            points = harness.resample_points(
+                harness.load_all_points(data_dir),
+                RESAMPLED[cfg.dataset],
+                jitter_m=RESAMPLE_JITTER_M,
+                seed=cfg.seed,
+            )
+        elif cfg.dataset == "all":
+            points = harness.load_all_points(data_dir)
+        else:
+            points = harness.load_nyc_points(data_dir)
     harness.eprint(f"{points.name}: {len(points):,} points")
     queries = harness.make_queries(
         points,
@@ -645,7 +899,20 @@ def main(argv: Sequence[str] | None = None, *, extra_methods: Sequence[Method] =
         out_dir = Path(tempfile.mkdtemp(prefix="bench_nearby_smoke_"))
     else:
         out_dir = harness.BENCH_DIR
-    machine = harness.machine_info(["scipy", "scikit-learn", "h3", "geo-discovery"])
+    machine = harness.machine_info(
+        (
+            "scipy",
+            "scikit-learn",
+            "h3",
+            "numba",
+            "rtree",
+            "shapely",
+            "psycopg",
+            "redis",
+            "geo-discovery",
+        )
+    )
+    machine["servers"] = _server_versions(methods)
     command = harness.command_line(MODULE, argv)
     res = run_benchmark(points, queries, methods, cfg)
     res.update(
@@ -659,6 +926,10 @@ def main(argv: Sequence[str] | None = None, *, extra_methods: Sequence[Method] =
     md = render_markdown(res, machine, command)
     key = f"nearby_{'smoke' if cfg.smoke else cfg.dataset}"
     md_path = harness.write_results(out_dir, key, res, md)
+    if not cfg.smoke:
+        growth = growth_summary(out_dir / "results")
+        if growth is not None:
+            md_path = harness.write_results(out_dir, "nearby_growth", growth, growth["markdown"])
     print(md)
     print(f"wrote {md_path} and {out_dir / 'results' / (key + '.json')}")
     if not res["correct"]:
