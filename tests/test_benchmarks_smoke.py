@@ -141,3 +141,151 @@ def test_checks_accept_ties_and_reject_wrong_answers() -> None:
     assert bench_nearby.check_radius(np.array([1, 2]), d_all[[1, 2]], d_all, 4.0) is not None
     assert bench_nearby.check_radius(np.array([1, 0]), d_all[[1, 0]], d_all, 4.0) is not None
     assert bench_nearby.check_radius(np.array([1]), d_all[[1]] + 1e-5, d_all, 1.0) is not None
+
+
+# --------------------------------------------------------------------------- the peers
+SERVER_PEERS = ("postgis", "redis")
+
+
+def _edge_points() -> tuple[np.ndarray, np.ndarray]:
+    """Points across the antimeridian, around both poles and near Redis's latitude limit,
+    plus a clustered city: where degree-space boxes go wrong if the cap maths is."""
+    rng = np.random.default_rng(7)
+    lat = np.concatenate(
+        [
+            rng.uniform(-5, 5, 300),
+            rng.uniform(84.5, 90, 200),
+            rng.uniform(-90, -86, 100),
+            40.7 + rng.normal(0, 0.02, 400),
+        ]
+    )
+    lng = np.concatenate(
+        [
+            rng.choice([-1, 1], 300) * rng.uniform(175, 180, 300),
+            rng.uniform(-180, 180, 200),
+            rng.uniform(-180, 180, 100),
+            -74.0 + rng.normal(0, 0.02, 400),
+        ]
+    )
+    return lat, lng
+
+
+@pytest.mark.parametrize("name", ["rtree", "strtree", *SERVER_PEERS])
+def test_peers_are_exact_at_the_antimeridian_and_the_poles(name: str) -> None:
+    method = methods.METHODS[name]
+    reason = method.unavailable()
+    if reason:
+        pytest.skip(f"{name}: {reason}")
+    lat, lng = _edge_points()
+    obj = method.build(lat, lng, np.array([f"p{i}" for i in range(len(lat))], dtype=object))
+    try:
+        queries = [(0.0, 179.99), (1.0, -179.5), (89.9, 10.0), (86.0, -120.0), (-89.5, 0.0)]
+        queries += [(40.7, -74.0), (-3.0, 180.0)]
+        for q_lat, q_lng in queries:
+            d_all = bench_nearby.oracle_m(lat, lng, q_lat, q_lng)
+            for k in (1, 20):
+                pos, dist = method.knn(obj, q_lat, q_lng, k)
+                assert bench_nearby.check_knn(pos, dist, d_all, k) is None, (q_lat, q_lng, k)
+            for r in (300.0, 50_000.0, 600_000.0):
+                pos, dist = method.radius(obj, q_lat, q_lng, r)
+                assert bench_nearby.check_radius(pos, dist, d_all, r) is None, (q_lat, q_lng, r)
+    finally:
+        if method.close is not None:
+            method.close(obj)
+
+
+def test_cap_boxes_contain_the_cap() -> None:
+    rng = np.random.default_rng(3)
+    for q_lat, q_lng, r in [(0.0, 179.9, 50_000.0), (89.0, 0.0, 200_000.0), (-60.0, -179.0, 1e6)]:
+        boxes = methods.cap_boxes(q_lat, q_lng, r)
+        # random points inside the cap must fall in a box
+        lat = rng.uniform(-90, 90, 200_000)
+        lng = rng.uniform(-180, 180, 200_000)
+        inside = bench_nearby.oracle_m(lat, lng, q_lat, q_lng) <= r
+        in_box = np.zeros(len(lat), bool)
+        for w, s, e, n in boxes:
+            in_box |= (lng >= w) & (lng <= e) & (lat >= s) & (lat <= n)
+        assert inside.any() and not (inside & ~in_box).any()
+    assert len(methods.cap_boxes(0.0, 179.9, 50_000.0)) == 2  # split at the antimeridian
+    assert methods.cap_boxes(89.0, 0.0, 200_000.0)[0][0] == -180.0  # reaches the pole
+
+
+def test_server_peers_run_in_the_smoke_benchmark(tmp_path: Path) -> None:
+    """With `benchmarks/servers.sh start` run (as .ci/run does), PostGIS and Redis take part
+    in the smoke benchmark and pass the oracle check; without the servers they are reported
+    as skipped, with the reason, and the run still passes."""
+    reasons = {n: methods.METHODS[n].unavailable() for n in SERVER_PEERS}
+    argv = ["--smoke", "--queries", "30", "--methods", "geo_discovery,rtree,strtree,postgis,redis"]
+    rc = bench_nearby.main([*argv, "--out-dir", str(tmp_path)])
+    assert rc == 0
+    doc = json.loads((tmp_path / "results" / "nearby_smoke.json").read_text())
+    for name in ("rtree", "strtree"):
+        assert doc["methods"][name]["n_mismatches"] == 0
+    for name, reason in reasons.items():
+        if reason:
+            assert name in doc["skipped"] and doc["skipped"][name]
+        else:
+            assert doc["methods"][name]["n_mismatches"] == 0
+            assert doc["methods"][name]["metrics"]["knn20"]["n"] == 30
+    missing = {n: r for n, r in reasons.items() if r}
+    if missing:
+        pytest.skip(f"server peers not running (checked the skip path instead): {missing}")
+
+
+def test_slow_peers_are_skipped_above_their_size_with_a_reason() -> None:
+    cfg = bench_nearby.Config()
+    brute = methods.METHODS["brute"]
+    assert brute.max_points is not None
+    reason = bench_nearby._skip_reason(brute, brute.max_points + 1, cfg)
+    assert reason and "skipped at this size" in reason
+    assert bench_nearby._skip_reason(methods.METHODS["ckdtree"], 10**8, cfg) in (None, "")
+    cfg.all_peers = True
+    assert bench_nearby._skip_reason(brute, brute.max_points + 1, cfg) is None
+
+
+def test_resampled_points_are_labelled_unique_and_near_the_real_ones() -> None:
+    from benchmarks import harness
+
+    base = harness.synthetic_points(2000, seed=1)
+    ps = harness.resample_points(base, 10_000, jitter_m=20.0, seed=2)
+    assert len(ps) == 10_000 and ps.name == "10k"
+    assert len(set(ps.ids.tolist())) == len(ps)
+    assert "resampled from real points with 20 m jitter" in ps.note.lower()
+    # every resampled point lies within a few jitters of some base point
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(np.c_[base.lat, base.lng]).query(np.c_[ps.lat, ps.lng])
+    assert np.max(d) * 111_320 < 20.0 * 8
+    again = harness.resample_points(base, 10_000, jitter_m=20.0, seed=2)
+    assert np.array_equal(again.lat, ps.lat)
+
+
+def test_growth_summary_compares_the_smallest_and_largest_runs(tmp_path: Path) -> None:
+    def run(dataset: str, n: int, gd: float, ckd: float) -> dict:
+        metrics = {k: {"p50_us": gd} for k, *_ in bench_nearby.METRICS}
+        ck = {k: {"p50_us": ckd} for k, *_ in bench_nearby.METRICS}
+        return {
+            "benchmark": "nearby",
+            "dataset": dataset,
+            "n_points": n,
+            "config": {"smoke": False},
+            "machine": {"date_utc": "today"},
+            "methods": {
+                "geo_discovery": {"label": "geo_discovery CellIndex", "metrics": metrics},
+                "ckdtree": {"label": "scipy cKDTree", "metrics": ck},
+            },
+        }
+
+    res = tmp_path / "results"
+    res.mkdir()
+    assert bench_nearby.growth_summary(res) is None
+    (res / "nearby_100k.json").write_text(json.dumps(run("100k", 100_000, 10.0, 20.0)))
+    (res / "nearby_smoke.json").write_text(json.dumps(run("smoke", 5_000, 1.0, 1.0)))
+    assert bench_nearby.growth_summary(res) is None  # smoke runs do not count
+    (res / "nearby_10m.json").write_text(json.dumps(run("10m", 10_000_000, 12.0, 40.0)))
+    growth = bench_nearby.growth_summary(res)
+    assert growth is not None
+    assert growth["datasets"] == ["100k", "10m"]
+    assert growth["growth_smallest_to_largest"]["geo_discovery"]["knn20"] == pytest.approx(1.2)
+    assert growth["growth_smallest_to_largest"]["ckdtree"]["knn20"] == pytest.approx(2.0)
+    assert "×1.20 against the target of ≤ 1.5× (met)" in growth["markdown"]
