@@ -9,8 +9,8 @@ Layout (struct of arrays, all in *cell order*):
 ``lat, lng``   float64 degrees, for boxes and polygons
 ``rank``       int32 (or int64), rank of each point's ``merchant_id``: ties break by it
 ``cell_bbox``  float64 ``(len(cells), 4)``: south, west, north, east of each cell's points
-``tree_caps``  float32 ``(n_nodes, 4)``: bounding caps of the search trie's nodes
-``tree_nodes`` int64 ``(n_nodes, 2)``: children or point range of each node
+``tree``       int64 ``(n_nodes, 4)``: the search trie, one 32-byte record per node: a
+               float32 bounding cap and the node's children or points
                (layout in :mod:`geo_discovery.kernels`)
 
 Points are sorted by their resolution-15 H3 cell, then ``rank``, so every cell at every
@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +69,10 @@ _ARRAYS = (
     "lng",
     "rank",
     "cell_bbox",
-    "tree_caps",
-    "tree_nodes",
+    "tree",
 )
 # Trie leaves hold at most this many points (unless they all share one res-15 cell).
-_LEAF_MAX = 12
+_LEAF_MAX = 32
 # Rings searched at one resolution before moving to a coarser one.
 _MAX_RINGS = 3
 # Searching at a coarser resolution r visits a cell's *descendants* at the index
@@ -106,8 +105,22 @@ class CellIndex:
     lng: NDArray[np.float64]
     rank: NDArray[np.signedinteger]
     cell_bbox: NDArray[np.float64]
-    tree_caps: NDArray[np.float32]
-    tree_nodes: NDArray[np.int64]
+    tree: NDArray[np.int64]
+    _caps32: NDArray[np.float32] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The kernels read caps through a float32 view of the same records.
+        object.__setattr__(self, "_caps32", self.tree.view(np.float32))
+
+    @property
+    def tree_caps(self) -> NDArray[np.float32]:
+        """Each trie node's cap ``(x, y, z, chord radius)`` (a view into ``tree``)."""
+        return self._caps32[:, :4]
+
+    @property
+    def tree_nodes(self) -> NDArray[np.int64]:
+        """Each trie node's ``(lo, hi)``: children, or ``(-(first point + 1), end)``."""
+        return self.tree[:, 2:]
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -128,7 +141,7 @@ class CellIndex:
             "resolution": self.resolution,
             "n_points": len(self),
             "n_cells": len(self.cells),
-            "n_nodes": len(self.tree_nodes),
+            "n_nodes": len(self.tree),
         }
         (path / "index.json").write_text(json.dumps(meta))
 
@@ -145,7 +158,7 @@ class CellIndex:
                     np.ndarray
                 )
                 for name in _ARRAYS
-                if name not in ("tree_caps", "tree_nodes") or "n_nodes" in meta
+                if name != "tree" or "n_nodes" in meta
             }
         except (OSError, ValueError) as exc:
             raise SnapshotError(f"index at {path} is unreadable: {exc}") from exc
@@ -153,14 +166,14 @@ class CellIndex:
             # Points there are in (cell, rank) order, so the trie stops at the index's cells.
             cells, offsets = arrays["cells"], arrays["offsets"]
             keys = np.repeat(np.asarray(cells, dtype=np.uint64), np.diff(offsets))
-            arrays["tree_nodes"], arrays["tree_caps"] = build_tree(keys, arrays["xyz"])
+            arrays["tree"] = build_tree(keys, arrays["xyz"])
         index = cls(resolution=int(meta["resolution"]), **arrays)
-        nodes = index.tree_nodes
         if (
             len(index) != int(meta["n_points"])
             or len(index.offsets) != len(index.cells) + 1
-            or len(nodes) != len(index.tree_caps)
-            or (len(index) > 0) != (len(nodes) > 0)
+            or index.tree.ndim != 2
+            or index.tree.shape[1] != 4
+            or (len(index) > 0) != (len(index.tree) > 0)
         ):
             raise SnapshotError(f"index at {path} is inconsistent with its index.json")
         return index
@@ -188,8 +201,8 @@ class CellIndex:
             float(lng),
             int(k),
             max_c2,
-            self.tree_caps,
-            self.tree_nodes,
+            self._caps32,
+            self.tree,
             self.xyz,
             self.rank,
             self.positions,
@@ -223,8 +236,8 @@ class CellIndex:
             qlng,
             int(k),
             max_c2,
-            self.tree_caps,
-            self.tree_nodes,
+            self._caps32,
+            self.tree,
             self.xyz,
             self.rank,
             self.positions,
@@ -246,8 +259,8 @@ class CellIndex:
             float(lat),
             float(lng),
             m2c2_1(float(radius_m)),
-            self.tree_caps,
-            self.tree_nodes,
+            self._caps32,
+            self.tree,
             self.xyz,
             self.rank,
             self.positions,
@@ -385,16 +398,20 @@ class CellIndex:
         return np.asarray(self.positions[idx[order]], dtype=np.int64), dist[order]
 
 
-def build_tree(keys: NDArray[np.uint64], xyz: NDArray) -> tuple[NDArray, NDArray]:
-    """The search trie ``(nodes, caps)`` over points sorted by H3 cell ``keys``.
+def build_tree(keys: NDArray[np.uint64], xyz: NDArray) -> NDArray[np.int64]:
+    """The search trie's records ``(n_nodes, 4)`` over points sorted by H3 cell ``keys``.
 
     ``keys`` holds one cell per point, all at one resolution, sorted (see
     :func:`geo_discovery.kernels.build_trie`).
     """
     if len(keys) == 0:
-        return np.empty((0, 2), np.int64), np.empty((0, 4), np.float32)
+        return np.empty((0, 4), np.int64)
     nodes = kernels.build_trie(np.ascontiguousarray(keys, dtype=np.uint64), _LEAF_MAX)
-    return nodes, kernels.trie_caps(nodes, np.ascontiguousarray(xyz, dtype=np.float64))
+    caps = kernels.trie_caps(nodes, np.ascontiguousarray(xyz, dtype=np.float64))
+    tree = np.empty((len(nodes), 4), dtype=np.int64)
+    tree[:, 2:] = nodes
+    tree.view(np.float32)[:, :4] = caps
+    return tree
 
 
 def _in_bbox(lat: NDArray, lng: NDArray, bbox: BBox) -> NDArray[np.bool_]:
@@ -475,7 +492,7 @@ def build_cell_index(
         cell_bbox = np.empty((0, 4), dtype=np.float64)
     cells = cells.astype(np.uint64)
     xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
-    tree_nodes, tree_caps = build_tree(fine, xyz)
+    tree = build_tree(fine, xyz)
     # Row numbers and ranks fit 32 bits below 2**31 merchants: 8 bytes per point saved.
     row_dtype = np.int32 if n < 2**31 else np.int64
     return CellIndex(
@@ -488,6 +505,5 @@ def build_cell_index(
         lng=s_lng,
         rank=rank[order].astype(row_dtype),
         cell_bbox=cell_bbox,
-        tree_caps=tree_caps,
-        tree_nodes=tree_nodes,
+        tree=tree,
     )

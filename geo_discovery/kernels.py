@@ -5,10 +5,13 @@ resolution-15 cell (so every H3 cell's points are contiguous). Node 0 is the roo
 splits at the first H3 resolution where its points' cells differ (7 children per level,
 up to 122 at the base-cell level), until it holds at most a handful of points:
 
-``caps``   float32 ``(N, 4)``: a bounding cap per node, centre ``x, y, z`` and a chord
-           radius ``r`` that no point below the node exceeds (rounded up, with a margin).
-``nodes``  int64 ``(N, 2)``: an internal node's children are nodes ``lo:hi``; a leaf is
-           stored as ``(-(first_point + 1), end_point)``.
+``tree``   int64 ``(N, 4)``, one 32-byte record per node (half a cache line: a node's
+           bound and its links arrive together):
+           columns 0–1 hold four float32 (read through ``caps = tree.view(float32)``): a
+           bounding cap, centre ``x, y, z`` and a chord radius ``r`` that no point below
+           the node exceeds (rounded up, with a margin);
+           columns 2–3: an internal node's children are nodes ``lo:hi``; a leaf is stored
+           as ``(-(first_point + 1), end_point)``.
 
 Exactness: for any point ``p`` below a node, ``|p - q| >= |c - q| - r`` (triangle
 inequality in R^3), so ``(|c - q| - r)^2`` is a lower bound on its squared chord; the bound
@@ -191,7 +194,7 @@ def _knn_search(
     k: int,
     max_c2: float,
     caps: NDArray,
-    nodes: NDArray,
+    tree: NDArray,
     xyz: NDArray,
     positions: NDArray,
     mask: NDArray,
@@ -217,8 +220,8 @@ def _knn_search(
         b, node, hn = _heap_pop(hk, hv, hn)
         if b > limit:
             break
-        lo = nodes[node, 0]
-        hi = nodes[node, 1]
+        lo = tree[node, 2]
+        hi = tree[node, 3]
         if lo < 0:  # a leaf: points -lo - 1 : hi
             for p in range(-lo - 1, hi):
                 if use_mask and not mask[positions[p]]:
@@ -256,7 +259,7 @@ def knn_one(
     k: int,
     max_c2: float,
     caps: NDArray,
-    nodes: NDArray,
+    tree: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
@@ -277,7 +280,7 @@ def knn_one(
         cand_p = np.empty(ccap, dtype=np.int64)
         cand_c = np.empty(ccap, dtype=np.float64)
         status, cn, limit = _knn_search(
-            qx, qy, qz, k, max_c2, caps, nodes, xyz, positions, mask, hk, hv, kh, cand_p, cand_c
+            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, hk, hv, kh, cand_p, cand_c
         )  # fmt: skip
         if status == 0:
             return _finish(cand_p, cand_c, cn, limit, k, rank, positions)
@@ -294,18 +297,32 @@ def knn_batch(
     k: int,
     max_c2: float,
     caps: NDArray,
-    nodes: NDArray,
+    tree: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
     mask: NDArray,
 ) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
-    """:func:`knn_one` for many queries: ``(m, k)`` rows (−1 padded) and metres (inf padded)."""
+    """:func:`knn_one` for many queries: ``(m, k)`` rows (−1 padded) and metres (inf padded).
+
+    Queries run in Z-order of their coordinates (16 bits each of latitude and longitude),
+    so consecutive searches walk the same nodes and points while they are still in cache;
+    each answer lands in its query's row.
+    """
     m = lat.shape[0]
     out_pos = np.full((m, k), -1, dtype=np.int64)
     out_dist = np.full((m, k), np.inf, dtype=np.float64)
+    key = np.empty(m, dtype=np.uint64)
     for i in range(m):
-        pos, dist = knn_one(lat[i], lng[i], k, max_c2, caps, nodes, xyz, rank, positions, mask)
+        a = np.uint64(min(max((lat[i] + 90.0) / 180.0, 0.0), 1.0) * 65535.0)
+        b = np.uint64(min(max((lng[i] + 180.0) / 360.0, 0.0), 1.0) * 65535.0)
+        z = np.uint64(0)
+        for bit in range(16):
+            z |= ((a >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
+            z |= ((b >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
+        key[i] = z
+    for i in np.argsort(key):
+        pos, dist = knn_one(lat[i], lng[i], k, max_c2, caps, tree, xyz, rank, positions, mask)
         for j in range(pos.shape[0]):
             out_pos[i, j] = pos[j]
             out_dist[i, j] = dist[j]
@@ -319,7 +336,7 @@ def radius_one(
     lng: float,
     max_c2: float,
     caps: NDArray,
-    nodes: NDArray,
+    tree: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
@@ -339,8 +356,8 @@ def radius_one(
         node = stack[sn]
         if _lower_c2(qx, qy, qz, caps, node) > max_c2:
             continue
-        lo = nodes[node, 0]
-        hi = nodes[node, 1]
+        lo = tree[node, 2]
+        hi = tree[node, 3]
         if lo < 0:  # a leaf
             lo = -lo - 1
             if cn + (hi - lo) > cand_p.shape[0]:

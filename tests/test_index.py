@@ -679,7 +679,7 @@ def test_search_trie_covers_every_point_once_and_its_caps_hold_them() -> None:
     covered = np.zeros(len(index), dtype=np.int64)
     for lo, hi in zip(-nodes[leaves, 0] - 1, nodes[leaves, 1], strict=True):
         covered[lo:hi] += 1
-        assert hi - lo <= 12 or len(np.unique(np.asarray(index.xyz[lo:hi]), axis=0)) == 1
+        assert hi - lo <= 32 or len(np.unique(np.asarray(index.xyz[lo:hi]), axis=0)) == 1
     assert (covered == 1).all()  # a partition of the points
     xyz = np.asarray(index.xyz)
     for j in np.flatnonzero(leaves):
