@@ -138,6 +138,74 @@ def _max_heap_push(h: NDArray, n: int, key: float) -> None:  # pragma: no cover 
     h[i] = key
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _less(
+    a: int, b: int, dist: NDArray, cand_p: NDArray, rank: NDArray
+) -> bool:  # pragma: no cover
+    """Candidate ``a`` orders before ``b``: by metres, then merchant rank."""
+    if dist[a] != dist[b]:
+        return dist[a] < dist[b]
+    return rank[cand_p[a]] < rank[cand_p[b]]
+
+
+@njit(cache=True, nogil=True)
+def _insertion(
+    order: NDArray, lo: int, hi: int, dist: NDArray, cand_p: NDArray, rank: NDArray
+) -> None:  # pragma: no cover - compiled
+    """Insertion-sort ``order[lo:hi]`` by :func:`_less` (linear on nearly sorted input)."""
+    for a in range(lo + 1, hi):
+        o = order[a]
+        b = a - 1
+        while b >= lo and _less(o, order[b], dist, cand_p, rank):
+            order[b + 1] = order[b]
+            b -= 1
+        order[b + 1] = o
+
+
+@njit(cache=True, nogil=True)
+def _order(dist: NDArray, cand_p: NDArray, rank: NDArray, m: int) -> NDArray:  # pragma: no cover
+    """Permutation of ``m`` candidates by (metres, rank).
+
+    Few candidates: a sort, then an insertion pass for ties. Many (radius answers): a
+    bucket sort on metres — one bucket per candidate over [min, max], so a disk's answers
+    spread evenly — then each bucket is insertion-sorted (or sorted, if it is crowded).
+    Linear in expectation where a comparison sort of thousands of floats is not.
+    """
+    if m <= 64:
+        order = np.argsort(dist[:m])
+        _insertion(order, 0, m, dist, cand_p, rank)
+        return order
+    lo = dist[0]
+    hi = dist[0]
+    for i in range(1, m):
+        lo = min(lo, dist[i])
+        hi = max(hi, dist[i])
+    scale = (m - 1) / (hi - lo) if hi > lo else 0.0
+    start = np.zeros(m + 1, dtype=np.int64)
+    bucket = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        b = min(max(int((dist[i] - lo) * scale), 0), m - 1)
+        bucket[i] = b
+        start[b + 1] += 1
+    for b in range(m):
+        start[b + 1] += start[b]
+    fill = start[:m].copy()
+    order = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        order[fill[bucket[i]]] = i
+        fill[bucket[i]] += 1
+    for b in range(m):
+        s, e = start[b], start[b + 1]
+        if e - s > 32:  # crowded (e.g. duplicates): sort it, then fix ties
+            sub = order[s:e].copy()
+            part = np.argsort(dist[sub])
+            for j in range(e - s):
+                order[s + j] = sub[part[j]]
+        if e - s > 1:
+            _insertion(order, s, e, dist, cand_p, rank)
+    return order
+
+
 @njit(cache=True, nogil=True)
 def _finish(
     cand_p: NDArray,
@@ -158,23 +226,7 @@ def _finish(
     dist = np.empty(m, dtype=np.float64)
     for i in range(m):
         dist[i] = c2m_1(cand_c[i])
-    order = np.argsort(dist)
-    # Equal metres break by rank: insertion-sort each run of equal distances.
-    i = 0
-    while i < m:
-        j = i + 1
-        while j < m and dist[order[j]] == dist[order[i]]:
-            j += 1
-        if j - i > 1:
-            for a in range(i + 1, j):
-                o = order[a]
-                r = rank[cand_p[o]]
-                b = a - 1
-                while b >= i and rank[cand_p[order[b]]] > r:
-                    order[b + 1] = order[b]
-                    b -= 1
-                order[b + 1] = o
-        i = j
+    order = _order(dist, cand_p, rank, m)
     out_n = m if k < 0 else min(k, m)
     out_pos = np.empty(out_n, dtype=np.int64)
     out_dist = np.empty(out_n, dtype=np.float64)
