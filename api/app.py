@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -184,6 +185,17 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     return app
 
 
+def _fast_protocols() -> dict[str, str]:
+    """uvloop and httptools (one write per response) where installed; uvicorn's defaults
+    otherwise."""
+    options = {}
+    if importlib.util.find_spec("uvloop") is not None:
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        options["http"] = "api.uvicorn_http:CoalescingHttpToolsProtocol"
+    return options
+
+
 def serve(
     data_dir: str | Path | None = None,
     host: str = "127.0.0.1",
@@ -208,6 +220,7 @@ def serve(
         "access_log": settings.api_access_log,
         "log_level": "info",
         "server_header": False,
+        **_fast_protocols(),
     }
     if workers == 1:
         uvicorn.run(create_app(settings, path), **options)

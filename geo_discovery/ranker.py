@@ -22,6 +22,8 @@ price           price_level, cheap first                      unknown last
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -351,18 +353,16 @@ class Ranker:
             filters = Filters(**{**asdict(filters), "hours_known": True})
 
         def fingerprint() -> str:
-            return cur.query_fingerprint(
-                {
-                    "lat": lat,
-                    "lng": lng,
-                    "radius_m": radius_m,
-                    "sort": sort,
-                    "filters": asdict(filters),
-                    "weights": weights.to_dict() if sort == "best_match" else None,
-                    "radii": radii_key if sort == "best_match" else None,
-                    "open_at": None if open_now or open_at is None else open_at.isoformat(),
-                    "open_now": open_now,
-                }
+            return query_fingerprint(
+                lat,
+                lng,
+                radius_m,
+                sort,
+                filters,
+                weights if sort == "best_match" else None,
+                radii_key if sort == "best_match" else None,
+                None if open_now or open_at is None else open_at.isoformat(),
+                open_now,
             )
 
         after = None
@@ -465,8 +465,12 @@ class Ranker:
     def _row_cell_index(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
         return self._cell_of_row[rows]
 
+    @functools.cached_property
+    def _merchant_ids(self) -> pa.Array:
+        return self.merchants.column("merchant_id").combine_chunks()
+
     def _merchant_id(self, row: int) -> str:
-        return str(self.merchants.column("merchant_id")[row].as_py())
+        return str(self._merchant_ids[row].as_py())
 
     def _after_key(self, payload: Mapping[str, Any]) -> tuple[float, float, int]:
         mid = payload["id"]
@@ -478,6 +482,47 @@ class Ranker:
             )
         p = payload["p"]
         return (-math.inf if p is None else float(p), float(payload["d"]), int(self._row_rank[row]))
+
+
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+_FINGERPRINT = (
+    '{"filters":%s,"lat":%s,"lng":%s,"open_at":%s,"open_now":%s,"radii":%s,"radius_m":%s,'
+    '"sort":%s,"weights":%s}'
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _json_of(value: Any) -> str:
+    """JSON of a hashable query part (dataclasses as dicts), cached."""
+    return _JSON(asdict(value) if isinstance(value, Filters | Weights) else value)
+
+
+def query_fingerprint(
+    lat: float,
+    lng: float,
+    radius_m: float | None,
+    sort: str,
+    filters: Filters,
+    weights: Weights | None,
+    radii_key: tuple[tuple[str, float], ...] | None,
+    open_at: str | None,
+    open_now: bool,
+) -> str:
+    """:func:`geo_discovery.cursor.query_fingerprint` of the query's dict, without
+    re-encoding its fixed parts on every call: the same JSON text (keys sorted, as
+    ``json.dumps(sort_keys=True)`` writes a nested dict), the same hash."""
+    text = _FINGERPRINT % (
+        _json_of(filters),
+        _JSON(lat),
+        _JSON(lng),
+        _JSON(open_at),
+        _JSON(open_now),
+        _json_of(radii_key),
+        _JSON(radius_m),
+        _JSON(sort),
+        _json_of(weights),
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:24]  # as cursor.query_fingerprint
 
 
 def _plain(value: Any) -> Any:

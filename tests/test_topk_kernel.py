@@ -70,3 +70,46 @@ def test_kernel_prunes() -> None:
         for d in np.linspace(-0.02, 0.02, 9)
     ]
     assert max(scored) < 0.1 * len(engine), scored
+
+
+@pytest.mark.parametrize("sort", ["best_match", "distance", "rating"])
+def test_ranker_fingerprint_equals_cursor_fingerprint(sort: str) -> None:
+    """The ranker composes cursor fingerprints from cached parts: same text, same hash."""
+    from dataclasses import asdict
+
+    from geo_discovery import cursor
+    from geo_discovery.ranker import query_fingerprint
+
+    f = Filters(categories=("food",), min_price=2, exclude_brands=("a", "b"))
+    w = Weights(wom=0.25, district=0.5, distance_scale=1.5)
+    radii = (("", 1000.0), ("food/restaurant", 2000.0))
+    for lat, lng, radius, open_at, open_now in [
+        (40.75, -73.98, None, None, False),
+        (1e-7, 179.99999999, 250.5, "2024-07-15T18:30:00-04:00", False),
+        (-89.5, 0.0, 0.0, None, True),
+    ]:
+        want = cursor.query_fingerprint(
+            {
+                "lat": lat,
+                "lng": lng,
+                "radius_m": radius,
+                "sort": sort,
+                "filters": asdict(f),
+                "weights": asdict(w) if sort == "best_match" else None,
+                "radii": radii if sort == "best_match" else None,
+                "open_at": open_at,
+                "open_now": open_now,
+            }
+        )
+        got = query_fingerprint(
+            lat,
+            lng,
+            radius,
+            sort,
+            f,
+            w if sort == "best_match" else None,
+            radii if sort == "best_match" else None,
+            open_at,
+            open_now,
+        )
+        assert got == want

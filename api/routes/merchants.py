@@ -43,6 +43,7 @@ from ..deps import (
     radius_query,
 )
 from ..errors import StrictQueryRoute
+from ..fastpath import NearbyFastLane, with_fast_lane
 from ..responses import GEOJSON, check_not_modified, respond
 from ..schemas import (
     MerchantDetail,
@@ -109,12 +110,19 @@ def build_router(settings: Settings) -> APIRouter:
     nearby_default = min(settings.api_default_limit, settings.max_k)
     search_default = min(settings.api_default_search_limit, settings.max_k)
 
-    @router.get(
-        "/nearby",
-        summary="The merchants near a point worth the walk (best_match by default)",
-        response_model=NearbyResponse,
-        responses={**NOT_MODIFIED, 200: geojson_content("HitFeatureCollection")},
+    lane = NearbyFastLane(
+        default_limit=nearby_default,
+        max_k=settings.max_k,
+        max_radius_m=settings.max_radius_m,
+        max_age_s=max_age,
     )
+
+    class NearbyRoute(StrictQueryRoute):
+        """The nearby route, preceded by its fast lane (:mod:`api.fastpath`)."""
+
+        def get_route_handler(self) -> Any:
+            return with_fast_lane(lane, super().get_route_handler())
+
     async def nearby(
         engine: EngineDep,
         lat: Lat,
@@ -179,6 +187,16 @@ def build_router(settings: Settings) -> APIRouter:
             body = {"type": "FeatureCollection", **head, "features": hit_features(res, selected)}
             return respond(body, engine, max_age, media_type=GEOJSON)
         return respond({**head, "results": hit_records(res, selected)}, engine, max_age)
+
+    router.add_api_route(
+        "/nearby",
+        nearby,
+        methods=["GET"],
+        summary="The merchants near a point worth the walk (best_match by default)",
+        response_model=NearbyResponse,
+        responses={**NOT_MODIFIED, 200: geojson_content("HitFeatureCollection")},
+        route_class_override=NearbyRoute,
+    )
 
     @router.get(
         "/search",

@@ -1,0 +1,126 @@
+"""The nearby fast lane (api/fastpath.py) answers exactly as the FastAPI route would.
+
+A value written with an exponent (``4.0758e1``) is the same number to the route but not
+plain decimal to the fast lane, so the same query can be sent down both paths and the
+answers compared byte for byte. Requests the lane does not take (errors, other
+parameters, conditional requests) must reach the route unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from test_api_support import TIMES_SQUARE, nyc_data_dir
+
+from api import create_app
+from api.fastpath import NearbyFastLane
+from geo_discovery.settings import Settings
+
+pytestmark = pytest.mark.real_data
+
+URL = "/v1/merchants/nearby"
+
+
+@pytest.fixture(scope="module")
+def client(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data_dir = nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+    settings = Settings(data_dir=data_dir, api_reload_interval_ms=0)
+    with TestClient(create_app(settings, data_dir)) as c:
+        yield c
+
+
+@pytest.fixture()
+def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per request, whether the fast lane answered it."""
+    calls: list[bool] = []
+    original = NearbyFastLane.answer
+
+    def answer(self: NearbyFastLane, request):  # type: ignore[no-untyped-def]
+        got = original(self, request)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(NearbyFastLane, "answer", answer)
+    return calls
+
+
+def _exp(x: float) -> str:
+    return f"{x:.10e}"  # the same float, in a form only the full route parses
+
+
+POINTS = [TIMES_SQUARE, (40.7193, -73.9897), (40.6782, -73.9442), (40.5, -74.3), (41.2, -73.0)]
+
+
+@pytest.mark.parametrize("sort", ["best_match", "distance", "rating", "review_count", "price"])
+def test_fast_lane_answers_byte_for_byte_like_the_route(
+    client: TestClient, lane_calls: list[bool], sort: str
+) -> None:
+    for i, (lat, lng) in enumerate(POINTS):
+        limit = [1, 5, 20, 100, 20][i]
+        extra = {"radius_m": "400"} if i % 2 else {}
+        fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), "limit": str(limit),
+                                       "sort": sort, **extra})  # fmt: skip
+        full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), "limit": str(limit),
+                                       "sort": sort, **extra})  # fmt: skip
+        assert fast.status_code == full.status_code == 200, full.text
+        assert fast.content == full.content
+        assert fast.headers["etag"] == full.headers["etag"]
+        assert fast.headers["content-type"] == full.headers["content-type"]
+        assert fast.headers["cache-control"] == full.headers["cache-control"]
+        if i < 3:  # the last two points may have nothing within the radius
+            assert len(fast.json()["results"]) > 0
+    assert lane_calls == [True, False] * len(POINTS)
+
+
+def test_default_request_takes_the_fast_lane(client: TestClient, lane_calls: list[bool]) -> None:
+    body = client.get(URL, params={"lat": "40.758", "lng": "-73.9855"}).json()
+    assert lane_calls == [True]
+    assert body["count"] == 20 and body["next_cursor"]
+    assert all("score" in hit for hit in body["results"])  # best_match is the default
+    # Its cursor pages on through the full route.
+    nxt = client.get(
+        URL, params={"lat": "40.758", "lng": "-73.9855", "cursor": body["next_cursor"]}
+    )
+    assert nxt.status_code == 200, nxt.text
+    seen = {h["merchant_id"] for h in body["results"]}
+    assert seen.isdisjoint(h["merchant_id"] for h in nxt.json()["results"])
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "detail"),
+    [
+        ({"lat": "91", "lng": "0"}, 422, "lat=91 is out of range; allowed: -90 <= lat <= 90"),
+        ({"lat": "40.7", "lng": "-73.9", "limit": "0"}, 422, "limit=0 is out of range"),
+        ({"lat": "40.7", "lng": "-73.9", "limit": "2.5"}, 422, "limit=2.5 is not an integer"),
+        ({"lat": "40.7", "lng": "-73.9", "radius_m": "-1"}, 422, "radius_m=-1 is out of range"),
+        ({"lat": "40.7", "lng": "-73.9", "sort": "nearest"}, 422, "sort=nearest is not allowed"),
+        ({"lat": "nan", "lng": "-73.9"}, 422, "lat=nan"),
+        ({"lat": "40.7"}, 422, "lng is required"),
+        ({"lat": "40.7", "lng": "-73.9", "radius": "5"}, 422, "radius (use radius_m (metres))"),
+    ],
+)
+def test_anything_else_reaches_the_route(
+    client: TestClient, lane_calls: list[bool], params: dict[str, str], status: int, detail: str
+) -> None:
+    r = client.get(URL, params=params)
+    assert r.status_code == status
+    assert detail in r.json()["detail"]
+    assert lane_calls == [False]
+
+
+def test_conditional_and_repeated_requests_reach_the_route(
+    client: TestClient, lane_calls: list[bool]
+) -> None:
+    first = client.get(URL, params={"lat": "40.758", "lng": "-73.9855"})
+    again = client.get(
+        URL,
+        params={"lat": "40.758", "lng": "-73.9855"},
+        headers={"If-None-Match": first.headers["etag"]},
+    )
+    assert again.status_code == 304
+    twice = client.get(f"{URL}?lat=40.758&lat=40.7&lng=-73.9855")
+    assert twice.status_code == 200
+    assert lane_calls == [True, False, False]
