@@ -36,7 +36,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware
 from .responses import JSONResponse
-from .routes import admin, aggregate, districts, health, merchants
+from .routes import admin, aggregate, catchment, districts, health, merchants
 from .state import EngineHolder
 
 __all__ = ["create_app", "serve"]
@@ -51,12 +51,13 @@ _EXTRA_SCHEMAS = (
     schemas.AggregateFeatureCollection,
     schemas.DistrictFeature,
     schemas.DistrictFeatureCollection,
+    schemas.CatchmentFeatureCollection,
 )
 
 _DESCRIPTION = """
 Discover local merchants: exact nearby search with ranking and filters, search in a
-box or polygon, one merchant by id, business districts, and H3 aggregates for map
-heatmaps. Answers come from one immutable snapshot,
+box or polygon, one merchant by id, business districts and their catchments, and H3
+aggregates for map heatmaps. Answers come from one immutable snapshot,
 memory-mapped; a newly published snapshot is swapped in atomically.
 
 * Coordinates are `lat`, `lng` in parameters; GeoJSON (`format=geojson`) is (lng, lat).
@@ -65,8 +66,11 @@ memory-mapped; a newly published snapshot is swapped in atomically.
   503 no snapshot loaded. Unknown query parameters are refused, never ignored.
 * Caching: `ETag` is the snapshot version; send it back in `If-None-Match` for a 304.
 
-Not available yet: `/v1/districts/{id}/catchment` (trade areas and Huff market share),
-per-request best_match weights, and ranking filters on box and polygon search.
+* Catchments: `/v1/districts/{id}/catchment` gives a district's Huff market share and
+  trade areas; the response names its demand source.
+
+Not available yet: per-request best_match weights, and ranking filters on box and
+polygon search.
 """
 
 
@@ -123,7 +127,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         settings,
         on_swap=metrics.on_swap,
         on_error=lambda _msg: metrics.on_failed_reload(),
-        warmers=(aggregate.warm, districts.warm),
+        warmers=(aggregate.warm, districts.warm, catchment.warm),
     )
 
     @contextlib.asynccontextmanager
@@ -179,6 +183,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     app.include_router(merchants.build_router(settings))
     app.include_router(aggregate.build_router(settings))
     app.include_router(districts.build_router(settings))
+    app.include_router(catchment.build_router(settings))
     app.include_router(admin.build_router())
     app.include_router(health.build_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -17,6 +17,11 @@ __all__ = [
     "AggregateFeature",
     "AggregateFeatureCollection",
     "AggregateResponse",
+    "CatchmentCell",
+    "CatchmentCompetitor",
+    "CatchmentFeatureCollection",
+    "CatchmentResponse",
+    "DemandSource",
     "DistrictAt",
     "DistrictDetail",
     "DistrictFeature",
@@ -42,6 +47,7 @@ __all__ = [
     "ReloadResponse",
     "SearchFeatureCollection",
     "SearchResponse",
+    "TradeArea",
 ]
 
 _NYC_SQUARE: Any = [
@@ -326,6 +332,93 @@ class DistrictFeatureCollection(BaseModel):
     snapshot: str
     count: int = Field(ge=0)
     features: list[DistrictFeature]
+
+
+# -------------------------------------------------------------------------- catchment
+
+
+class DemandSource(BaseModel):
+    """Where the demand of a catchment comes from."""
+
+    kind: Literal["population", "merchants", "uniform"] = Field(
+        description="population: the catchment_demand_path file; merchants: every merchant "
+        "of the snapshot counts one unit (a proxy for footfall); uniform: every cell of "
+        "the study area counts one unit."
+    )
+    description: str
+    path: str | None = Field(default=None, description="The population file, if any.")
+    resolution: int = Field(description="H3 resolution of the demand cells.")
+    cells: int = Field(ge=0, description="Demand cells in the study area.")
+
+
+class TradeArea(BaseModel):
+    """A trade area: the demand cells where the district's Huff share is in a band."""
+
+    kind: Literal["primary", "secondary"]
+    min_share: float = Field(description="Lowest share in the band (primary: and above).")
+    max_share: float | None = Field(description="Band's upper bound (exclusive); null: none.")
+    cells: int = Field(ge=0)
+    demand: float = Field(ge=0, description="Demand units in the band's cells.")
+    expected: float = Field(ge=0, description="Demand expected to go to the district.")
+    geometry: dict[str, Any] = Field(
+        description="GeoJSON Polygon or MultiPolygon (union of the cells), (lng, lat); "
+        "an empty Polygon when no cell is in the band."
+    )
+
+
+class CatchmentCell(BaseModel):
+    """One demand cell with the district's Huff probability there."""
+
+    cell: str = Field(description="H3 cell, hex string.", examples=["892a100d67bffff"])
+    lat: float
+    lng: float
+    demand: float = Field(ge=0)
+    share: float = Field(ge=0, le=1, description="Huff probability of choosing the district.")
+    expected: float = Field(ge=0, description="demand × share.")
+    in_district: bool = Field(description="The cell's centre lies in the district.")
+
+
+class CatchmentCompetitor(BaseModel):
+    """Another district pulling demand from the same study area."""
+
+    district_id: str
+    name: str | None = None
+    captured: float = Field(ge=0, description="Demand of the study area it captures.")
+    share: float | None = Field(description="captured / demand_total; null with no demand.")
+
+
+class CatchmentResponse(BaseModel):
+    """A district's Huff catchment against every other district of the snapshot."""
+
+    snapshot: str
+    district_id: str
+    name: str | None = None
+    demand_source: DemandSource
+    parameters: dict[str, Any] = Field(
+        description="alpha, beta, resolution, radius_m, primary, secondary, min_share."
+    )
+    facilities: int = Field(ge=1, description="Districts competing in the Huff model.")
+    demand_total: float = Field(ge=0, description="Demand units in the study area.")
+    captured: float = Field(ge=0, description="Σ demand × share: expected demand captured.")
+    share: float | None = Field(description="captured / demand_total; null with no demand.")
+    trade_areas: list[TradeArea]
+    competitors: list[CatchmentCompetitor]
+    count: int = Field(ge=0, description="Cells listed (share >= min_share).")
+    cells: list[CatchmentCell]
+
+
+class CatchmentFeatureCollection(BaseModel):
+    """``format=geojson`` answer of the catchment: trade areas, then cells (``layer``)."""
+
+    type: Literal["FeatureCollection"]
+    snapshot: str
+    district_id: str
+    demand_source: DemandSource
+    share: float | None
+    features: list[dict[str, Any]] = Field(
+        description="Features whose properties.layer is primary, secondary (trade-area "
+        "polygons) or cell (a hexagon with its share)."
+    )
 
 
 # ------------------------------------------------------------------------ operations

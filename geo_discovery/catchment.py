@@ -17,7 +17,10 @@ analyst can plot and join the results directly:
   population inside, and the radius that reaches N people;
 * :func:`competitor_overlap` — how much two facilities compete (cannibalisation);
 * :func:`gi_star` — Getis-Ord Gi* hotspots on H3 cells (closed form; matches
-  ``esda.G_Local(star=True)`` with binary weights).
+  ``esda.G_Local(star=True)`` with binary weights);
+* :func:`district_catchment` — one district's Huff catchment against every other
+  district, on demand cells around it (population points, merchants as a demand proxy,
+  or a uniform grid): what the API's ``/v1/districts/{id}/catchment`` answers.
 
 Examples
 --------
@@ -45,6 +48,7 @@ from numpy.typing import NDArray
 from scipy import optimize, stats
 
 from .cells import average_edge_length_m, cell_to_str, latlngs_to_cells
+from .cells import grid_disk as h3_grid_disk
 from .distance import EARTH_RADIUS_M, haversine_m
 from .districts_grid import CellGrid, cells_to_latlng, cells_to_polygon, disk_cells
 
@@ -52,12 +56,16 @@ if TYPE_CHECKING:
     from .districts import Districts
 
 __all__ = [
+    "DEMAND_KINDS",
+    "DistrictCatchment",
     "HuffFit",
     "calibrate_huff",
     "captured_demand",
     "competitor_overlap",
+    "demand_cells",
     "demand_from_points",
     "distance_rings",
+    "district_catchment",
     "facilities_from_districts",
     "gi_star",
     "huff_probabilities",
@@ -520,3 +528,180 @@ def _disk_neighbours(grid: CellGrid, k: int) -> list[NDArray[np.int64]]:
         p = grid.positions(disk_cells([c], k))
         out.append(p[p >= 0])
     return out
+
+
+# ------------------------------------------------------------------ one district
+DEMAND_KINDS = ("population", "merchants", "uniform")
+"""Demand behind :func:`district_catchment`: population points (e.g. census tracts),
+merchants (each one unit: where commerce already is, a proxy for footfall), or a uniform
+grid (each cell one unit: pure geography)."""
+
+
+def demand_cells(
+    lat: Sequence[float] | NDArray,
+    lng: Sequence[float] | NDArray,
+    weight: Sequence[float] | NDArray,
+    *,
+    resolution: int = 9,
+    spread_k: int = 0,
+) -> pd.DataFrame:
+    """:func:`demand_from_points` without the hexagons (fast, for thousands of cells):
+    ``cell`` (``uint64``), ``lat``/``lng`` (cell centre) and ``population``, one row per
+    cell, sorted by cell. The total is preserved exactly."""
+    lat = np.asarray(lat, dtype=np.float64)
+    lng = np.asarray(lng, dtype=np.float64)
+    pop = np.asarray(weight, dtype=np.float64)
+    if not (len(lat) == len(lng) == len(pop)):
+        raise ValueError("lat, lng and weight must have the same length")
+    if spread_k < 0:
+        raise ValueError(f"spread_k={spread_k} is out of range; allowed: >= 0")
+    cells: NDArray[np.uint64] = np.empty(0, np.uint64)
+    value: NDArray[np.float64] = np.empty(0, np.float64)
+    if len(pop):
+        origin = latlngs_to_cells(lat, lng, resolution)
+        uniq, inv = np.unique(origin, return_inverse=True)
+        per_origin = np.bincount(inv, weights=pop, minlength=len(uniq))
+        if spread_k == 0:
+            cells, value = uniq, np.asarray(per_origin, dtype=np.float64)
+        else:
+            parts = [disk_cells([c], spread_k) for c in uniq.tolist()]
+            shares = [np.full(len(d), t / len(d)) for d, t in zip(parts, per_origin, strict=True)]
+            cells, where = np.unique(np.concatenate(parts), return_inverse=True)
+            value = np.asarray(
+                np.bincount(where, weights=np.concatenate(shares), minlength=len(cells)),
+                dtype=np.float64,
+            )
+    clat, clng = cells_to_latlng(cells)
+    return pd.DataFrame(
+        {"cell": cells, "lat": clat, "lng": clng, "population": value.astype(np.float64)}
+    )
+
+
+def uniform_demand(lat: float, lng: float, radius_m: float, resolution: int) -> pd.DataFrame:
+    """Every cell of ``resolution`` whose centre lies within ``radius_m``, one unit each."""
+    k = uniform_disk_k(radius_m, resolution)
+    cells = np.sort(
+        h3_grid_disk(latlngs_to_cells(np.array([lat]), np.array([lng]), resolution)[0], k)
+    )
+    clat, clng = cells_to_latlng(cells)
+    keep = haversine_m(lat, lng, clat, clng) <= radius_m
+    return pd.DataFrame(
+        {"cell": cells[keep], "lat": clat[keep], "lng": clng[keep], "population": 1.0}
+    )
+
+
+def uniform_disk_k(radius_m: float, resolution: int) -> int:
+    """Grid distance whose disk covers ``radius_m`` (cell centres are about
+    ``√3 · edge`` apart; the margin covers their spread): a disk has ``3k(k+1)+1`` cells."""
+    return math.ceil(radius_m / (math.sqrt(3) * average_edge_length_m(resolution) * 0.8)) + 1
+
+
+@dataclass(frozen=True)
+class DistrictCatchment:
+    """One district's Huff catchment (see :func:`district_catchment`).
+
+    ``cells`` (one row per demand cell in the study area, indexed by hex id): ``cell``,
+    ``lat``/``lng``, ``population`` (demand units), ``share`` (Huff probability that the
+    cell's demand goes to this district), ``expected`` (share × population) and
+    ``in_district`` (the cell's centre lies in one of the district's own cells).
+    ``trade_areas``: primary and secondary rows as from :func:`trade_areas`.
+    ``competitors``: the other districts capturing most of the area's demand.
+    """
+
+    district_id: str
+    cells: pd.DataFrame
+    trade_areas: gpd.GeoDataFrame
+    demand_total: float
+    captured: float
+    competitors: pd.DataFrame
+    facilities: int
+
+    @property
+    def share(self) -> float:
+        """Share of the study area's demand this district captures (NaN when none)."""
+        return self.captured / self.demand_total if self.demand_total > 0 else math.nan
+
+
+def district_catchment(
+    districts: Districts,
+    district_id: str,
+    demand: pd.DataFrame,
+    *,
+    radius_m: float = 5_000.0,
+    alpha: float = 1.0,
+    beta: float = 2.0,
+    primary: float = 0.5,
+    secondary: float = 0.2,
+    attractiveness: str = "n_merchants",
+    competitors: int = 5,
+) -> DistrictCatchment:
+    """Huff catchment of ``district_id`` against every district, on the demand cells
+    (:func:`demand_cells` / :func:`uniform_demand`) whose centres lie within ``radius_m``
+    of the district's centroid.
+
+    Examples
+    --------
+    >>> out = district_catchment(districts, "d892a100d67bffff", cells)  # doctest: +SKIP
+    >>> out.trade_areas.loc["primary", "population"]  # doctest: +SKIP
+    """
+    row = districts.get(district_id)
+    if not (math.isfinite(radius_m) and radius_m > 0):
+        raise ValueError(f"radius_m={radius_m} is out of range; allowed: > 0")
+    if not 0 < secondary < primary <= 1:
+        raise ValueError(
+            f"secondary={secondary:g}, primary={primary:g}: allowed 0 < secondary < primary <= 1"
+        )
+    clat, clng = float(row["centroid_lat"]), float(row["centroid_lng"])
+    if len(demand):
+        d = haversine_m(clat, clng, demand["lat"].to_numpy(), demand["lng"].to_numpy())
+        area = demand[(d <= radius_m) & (demand["population"].to_numpy() > 0)]
+    else:
+        area = demand
+    area = area.reset_index(drop=True)
+    area.index = pd.Index([cell_to_str(c) for c in area["cell"].tolist()], name="cell_id")
+    facilities = facilities_from_districts(districts, attractiveness)
+    facilities = facilities[facilities["attractiveness"] > 0]
+    pop = area["population"].astype(np.float64)
+    if len(area):
+        probs = huff_probabilities(area, facilities, alpha=alpha, beta=beta)
+        share = probs[district_id].to_numpy(dtype=np.float64)
+        captured = captured_demand(probs, pop)
+    else:
+        probs = pd.DataFrame(index=area.index, columns=facilities.index, dtype=np.float64)
+        share = np.empty(0, np.float64)
+        captured = pd.DataFrame(
+            {"captured": 0.0, "share": np.nan}, index=facilities.index, dtype=np.float64
+        )
+    own = districts.cells_of(district_id)
+    centre_cells = latlngs_to_cells(
+        area["lat"].to_numpy(np.float64), area["lng"].to_numpy(np.float64), districts.resolution
+    )
+    out = area.assign(
+        share=share,
+        expected=share * pop.to_numpy(),
+        in_district=np.isin(centre_cells, own),
+    )
+    areas = trade_areas(out[["cell", "population"]], probs, district_id, primary=primary,
+                        secondary=secondary)  # fmt: skip
+    others = captured.drop(index=district_id).sort_values("captured", ascending=False)
+    top = others.head(competitors)
+    rivals = pd.DataFrame(
+        {
+            "name": facilities["name"].reindex(top.index).to_numpy(dtype=object),
+            "captured": top["captured"].to_numpy(dtype=np.float64),
+            "share": top["share"].to_numpy(dtype=np.float64),
+        },
+        index=top.index,
+    )
+    total = float(pop.sum())
+    return DistrictCatchment(
+        district_id=district_id,
+        cells=out,
+        trade_areas=areas,
+        demand_total=total,
+        captured=float(captured["captured"].to_numpy()[captured.index.get_loc(district_id)])
+        if len(area)
+        else 0.0,
+        competitors=rivals,
+        facilities=len(facilities),
+    )

@@ -203,8 +203,8 @@ class Settings(BaseSettings):
     )
     api_cors_origins: list[str] = Field(
         default_factory=list,
-        description='API: browser origins allowed by CORS, as a JSON list (e.g. '
-        '\'["https://map.example.com"]\' or \'["*"]\'); empty disables CORS.',
+        description="API: browser origins allowed by CORS, as a JSON list (e.g. "
+        "'[\"https://map.example.com\"]' or '[\"*\"]'); empty disables CORS.",
     )
     api_admin_key: SecretStr | None = Field(
         default=None,
@@ -229,6 +229,20 @@ class Settings(BaseSettings):
         ge=0,
         description="API: responses at least this large are gzip-compressed when the client "
         "accepts it.",
+    )
+    api_max_catchment_cells: int = Field(
+        default=20_000,
+        ge=100,
+        description="API: most demand cells /v1/districts/{id}/catchment may compute over; "
+        "a radius_m and resolution that would need more get 422 (ask for a coarser "
+        "resolution or a smaller radius).",
+    )
+    catchment_demand_path: Path | None = Field(
+        default=None,
+        description="Catchments: CSV of population points used as demand (lat/lng or "
+        "centroid_lat/centroid_lon, and population), e.g. ../shared/data/nyc/"
+        "nyc_census2020_tract_population.csv. Unset: the API's catchment uses merchants as "
+        "the demand proxy (demand=auto), and says so in demand_source.",
     )
     api_access_log: bool = Field(
         default=False,
