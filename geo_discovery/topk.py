@@ -61,6 +61,7 @@ from numpy.typing import NDArray
 from . import cells as h3cells
 from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2, xyz_1
 from .index import CellIndex
+from .kernels import _heap_pop, _heap_push, _point_c2  # shared compiled primitives
 
 __all__ = ["CellTree", "Found", "NodeBounds", "SortSpec", "SpecArrays", "top_k"]
 
@@ -584,59 +585,6 @@ def _lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float: 
     if c <= 0.0:
         return 0.0
     return c * c * _LOWER_SLACK
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _point_c2(xyz: NDArray, p: int, qx: float, qy: float, qz: float) -> float:  # pragma: no cover
-    # (dx² + dy²) + dz²: the order of numpy's ``((xyz - q) ** 2).sum(axis=1)`` in ``take``.
-    dx = xyz[p, 0] - qx
-    dy = xyz[p, 1] - qy
-    dz = xyz[p, 2] - qz
-    return dx * dx + dy * dy + dz * dz
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _heap_push(
-    keys: NDArray, vals: NDArray, n: int, key: float, val: int
-) -> int:  # pragma: no cover
-    """Push onto the binary min-heap ``keys[:n]`` / ``vals[:n]`` (room checked by the caller)."""
-    i = n
-    while i > 0:
-        parent = (i - 1) >> 1
-        if keys[parent] <= key:
-            break
-        keys[i] = keys[parent]
-        vals[i] = vals[parent]
-        i = parent
-    keys[i] = key
-    vals[i] = val
-    return n + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _heap_pop(keys: NDArray, vals: NDArray, n: int) -> tuple[float, int, int]:  # pragma: no cover
-    """Pop the smallest key: ``(key, val, new_n)``."""
-    top_key = keys[0]
-    top_val = vals[0]
-    n -= 1
-    if n > 0:
-        key = keys[n]
-        val = vals[n]
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= n:
-                break
-            if c + 1 < n and keys[c + 1] < keys[c]:
-                c += 1
-            if keys[c] >= key:
-                break
-            keys[i] = keys[c]
-            vals[i] = vals[c]
-            i = c
-        keys[i] = key
-        vals[i] = val
-    return top_key, top_val, n
 
 
 @njit(cache=True, nogil=True, inline="always")
