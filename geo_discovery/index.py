@@ -106,16 +106,18 @@ class CellIndex:
     rank: NDArray[np.signedinteger]
     cell_bbox: NDArray[np.float64]
     tree: NDArray[np.int64]
-    _caps32: NDArray[np.float32] = field(init=False, repr=False)
+    # The arrays every search kernel takes, in its order: caps (a float32 view of the
+    # same records), tree, xyz, rank, positions.
+    _search: tuple[NDArray, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # The kernels read caps through a float32 view of the same records.
-        object.__setattr__(self, "_caps32", self.tree.view(np.float32))
+        caps = self.tree.view(np.float32)
+        object.__setattr__(self, "_search", (caps, self.tree, self.xyz, self.rank, self.positions))
 
     @property
     def tree_caps(self) -> NDArray[np.float32]:
         """Each trie node's cap ``(x, y, z, chord radius)`` (a view into ``tree``)."""
-        return self._caps32[:, :4]
+        return self._search[0][:, :4]
 
     @property
     def tree_nodes(self) -> NDArray[np.int64]:
@@ -196,16 +198,12 @@ class CellIndex:
         if k <= 0 or len(self) == 0:
             return _EMPTY_I, _EMPTY_F
         max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
-        return kernels.knn_one(
+        return kernels.knn_one(  # type: ignore[call-arg]  # numba stub vs *args
             float(lat),
             float(lng),
             int(k),
             max_c2,
-            self._caps32,
-            self.tree,
-            self.xyz,
-            self.rank,
-            self.positions,
+            *self._search,
             _NO_MASK if mask is None else mask,
         )
 
@@ -231,16 +229,12 @@ class CellIndex:
             k = max(int(k), 0)
             return np.full((len(qlat), k), -1, np.int64), np.full((len(qlat), k), np.inf)
         max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
-        return kernels.knn_batch(
+        return kernels.knn_batch(  # type: ignore[call-arg]  # numba stub vs *args
             qlat,
             qlng,
             int(k),
             max_c2,
-            self._caps32,
-            self.tree,
-            self.xyz,
-            self.rank,
-            self.positions,
+            *self._search,
             _NO_MASK if mask is None else mask,
         )
 
@@ -255,15 +249,11 @@ class CellIndex:
         """Every point within ``radius_m`` (inclusive), nearest first."""
         if len(self) == 0:
             return _EMPTY_I, _EMPTY_F
-        return kernels.radius_one(
+        return kernels.radius_one(  # type: ignore[call-arg]  # numba stub vs *args
             float(lat),
             float(lng),
             m2c2_1(float(radius_m)),
-            self._caps32,
-            self.tree,
-            self.xyz,
-            self.rank,
-            self.positions,
+            *self._search,
             _NO_MASK if mask is None else mask,
         )
 

@@ -40,7 +40,6 @@ from .distance import c2m_1, xyz_1
 __all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps"]
 
 _SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
-_EMPTY_MASK = np.zeros(0, dtype=np.bool_)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -534,8 +533,3 @@ def trie_caps(nodes: NDArray, xyz: NDArray) -> NDArray:  # pragma: no cover - co
         caps[j, 0], caps[j, 1], caps[j, 2] = cx, cy, cz
         caps[j, 3] = np.float32(math.sqrt(r2) * (1.0 + 1e-6) + 1e-12)
     return caps
-
-
-def empty_mask() -> NDArray[np.bool_]:
-    """The "no mask" argument for the kernels."""
-    return _EMPTY_MASK
