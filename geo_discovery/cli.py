@@ -12,15 +12,24 @@ Exit codes
    on stderr, never a traceback
 2  usage error: unknown option, missing argument, a FILE that does not exist (click)
 3  ``--strict`` and rows were rejected: nothing was published
+4  the load was refused because it would lose served data (no merchant left, or a
+   replace dropping more than ``load_max_shrink``): nothing was published
+70 internal error (a bug): one line on stderr naming a log file with the details; a load
+   that hits one publishes nothing
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -40,7 +49,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .errors import GeoDiscoveryError, RejectedRowsError
+from .errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -48,14 +57,25 @@ if TYPE_CHECKING:
     from .ingest import IngestResult
     from .pipeline import LoadReport
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "app"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_REJECTED",
+    "EXIT_USAGE",
+    "app",
+]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_REFUSED = 0, 1, 2, 3, 4
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE
 
 EXIT_CODES_HELP = (
     "**Exit codes**: 0 success (rejected rows are reported but not fatal) · "
     "1 error (one line on stderr, no traceback) · 2 usage error · "
-    "3 --strict and rows were rejected (nothing published)."
+    "3 --strict and rows were rejected (nothing published) · "
+    "4 load refused: it would publish no merchant or drop too many (nothing published) · "
+    "70 internal error (details in the log file the message names)."
 )
 
 app = typer.Typer(
@@ -162,6 +182,8 @@ def _handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except RejectedRowsError as exc:
             raise _fail(exc, EXIT_REJECTED) from None
+        except LoadRefusedError as exc:
+            raise _fail(exc, EXIT_REFUSED) from None
         except GeoDiscoveryError as exc:
             raise _fail(exc) from None
         except ValidationError as exc:
@@ -173,8 +195,44 @@ def _handle_errors(fn: F) -> F:
             raise _fail(f"invalid setting: {problems}") from None
         except OSError as exc:
             raise _fail(exc) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line here, the traceback in a log file
+            log = _write_crash_log(exc, kwargs.get("data_dir"))
+            raise _fail(
+                f"internal error ({type(exc).__name__}: {_one_line(exc)[:200]}); nothing was "
+                f"changed in the snapshot store; details in {log}",
+                EXIT_INTERNAL,
+            ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _write_crash_log(exc: BaseException, data_dir: Any) -> Path:
+    """Write the traceback of an unexpected error to a log file and return its path.
+
+    The file goes to ``DATA_DIR/logs/`` (the ``--data-dir`` given, else the setting),
+    falling back to the system temporary folder when that is not writable.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    text = (
+        f"geo-discovery internal error at {stamp}\n"
+        f"command: {' '.join(sys.argv)}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
+    folders: list[Path] = []
+    with contextlib.suppress(Exception):  # an invalid setting must not hide the error
+        folders.append(Path(data_dir or Settings().data_dir) / "logs")
+    folders.append(Path(tempfile.gettempdir()))
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"geo-discovery-error-{stamp}.log"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return Path("(no writable log folder)")  # pragma: no cover - every folder failed
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -297,6 +355,17 @@ def _print_ingest_summary(
     console.print(f"rows read {rows_read} = loaded {rows_loaded} + rejected {rows_rejected}")
 
 
+@contextlib.contextmanager
+def _summary_on_refusal(console: Console, data_dir: Path) -> Iterator[None]:
+    """Print the load's tables when it is refused (``--strict``, data-loss rules) too."""
+    try:
+        yield
+    except (RejectedRowsError, LoadRefusedError) as exc:
+        if exc.report is not None:
+            _print_load_report(console, exc.report, data_dir)
+        raise
+
+
 def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> None:
     ingest = report.ingest
     _print_ingest_summary(
@@ -403,6 +472,21 @@ def load(
             "chosen from the data's density.",
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Publish even if no merchant is left (refused by default: exit 4).",
+        ),
+    ] = False,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Publish a replace that drops more than load_max_shrink (default 50 %) of "
+            "the current snapshot's merchants (refused by default: exit 4).",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Load FILEs into a new snapshot and publish it atomically.
@@ -423,7 +507,7 @@ def load(
     settings = _settings(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
     out = _stdout()
-    with _StageProgress(_stderr()) as progress:
+    with _StageProgress(_stderr()) as progress, _summary_on_refusal(out, settings.data_dir):
         report = run_load(
             files,
             data_dir=settings.data_dir,
@@ -436,6 +520,8 @@ def load(
             resolution=resolution,
             settings=settings,
             progress=progress,
+            allow_empty=allow_empty,
+            allow_shrink=allow_shrink,
         )
     _print_load_report(out, report, settings.data_dir)
 

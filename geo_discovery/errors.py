@@ -10,10 +10,13 @@ the CLI turns them into a one-line message and exit code 1.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "GeoDiscoveryError",
     "IngestError",
     "InvalidQueryError",
+    "LoadRefusedError",
     "ProfileError",
     "RejectedRowsError",
     "SnapshotError",
@@ -43,6 +46,7 @@ class RejectedRowsError(IngestError):
     def __init__(self, message: str, rejected: int) -> None:
         super().__init__(message)
         self.rejected = rejected
+        self.report: Any = None  # the load's summary (a LoadReport), set by the pipeline
 
 
 class SnapshotError(GeoDiscoveryError):
@@ -51,3 +55,11 @@ class SnapshotError(GeoDiscoveryError):
 
 class SnapshotNotFoundError(SnapshotError, LookupError):
     """No snapshot exists (yet) at the given data dir, or the named one is gone."""
+
+
+class LoadRefusedError(SnapshotError):
+    """A load was refused because publishing it would lose served data: it holds no
+    merchant, or a replace would drop more than ``load_max_shrink`` of the current
+    snapshot. Nothing was published; the previous snapshot stays current."""
+
+    report: Any = None  # the load's summary (a LoadReport), set by the pipeline

@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 import shapely
 
 from .derived import derive_all
-from .errors import RejectedRowsError
+from .errors import LoadRefusedError, RejectedRowsError
 from .index import build_cell_index
 from .ingest import IngestResult, read_id_list, read_sources, write_rejects
 from .models import BBox
 from .schema import ARROW_SCHEMA, to_arrow
 from .settings import Settings, get_settings
-from .store import SnapshotInfo, SnapshotStore
+from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
 
 __all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]
 
@@ -93,6 +93,8 @@ def load(
     resolution: int | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    allow_empty: bool = False,
+    allow_shrink: bool = False,
 ) -> LoadReport:
     """Load files into a new snapshot and publish it.
 
@@ -109,6 +111,12 @@ def load(
     rejects_path
         Where rejected rows go (``.csv`` or ``.parquet``). Default:
         ``DATA_DIR/rejects/<time>-<mode>.csv``, written whenever a row is rejected.
+    allow_empty
+        Publish even when the new snapshot holds no merchant (refused by default:
+        :class:`~geo_discovery.errors.LoadRefusedError`, nothing published).
+    allow_shrink
+        Publish a ``replace`` that drops more than ``settings.load_max_shrink`` of the
+        current snapshot's merchants (refused by default).
 
     Returns
     -------
@@ -165,12 +173,38 @@ def load(
         notify("merge", 1, 1)
 
         written_rejects = _write_rejects(rejects, rejects_path, store, mode)
-        if strict and len(rejects):
-            raise RejectedRowsError(
-                f"--strict: {len(rejects)} of {rows_read} rows rejected; nothing was published "
-                f"(rejects in {written_rejects})",
-                rejected=len(rejects),
+        summary = ingest.reject_summary() if ingest is not None else _summary(rejects)
+        unpublished = LoadReport(
+            mode=mode,
+            snapshot=None,
+            rows_read=rows_read,
+            rows_loaded=loaded,
+            rows_rejected=len(rejects),
+            merchants_total=table.num_rows,
+            rejects_path=written_rejects,
+            ingest=ingest,
+            reject_summary=summary,
+        )
+        try:
+            if strict and len(rejects):
+                raise RejectedRowsError(
+                    f"--strict: {len(rejects)} of {rows_read} rows rejected; nothing was "
+                    f"published (rejects in {written_rejects})",
+                    rejected=len(rejects),
+                )
+            _refuse_data_loss(
+                mode,
+                table.num_rows,
+                current,
+                rows=(rows_read, loaded, len(rejects)),
+                rejects=written_rejects,
+                max_shrink=settings.load_max_shrink,
+                allow_empty=allow_empty,
+                allow_shrink=allow_shrink,
             )
+        except (RejectedRowsError, LoadRefusedError) as exc:
+            exc.report = unpublished  # the CLI prints its tables before the error line
+            raise
 
         writer = store.begin()
         try:
@@ -212,19 +246,55 @@ def load(
             raise
         pruned = store.prune(settings.keep_snapshots)
 
-    summary = ingest.reject_summary() if ingest is not None else _summary(rejects)
-    return LoadReport(
-        mode=mode,
-        snapshot=info,
-        rows_read=rows_read,
-        rows_loaded=loaded,
-        rows_rejected=len(rejects),
-        merchants_total=table.num_rows,
-        rejects_path=written_rejects,
-        ingest=ingest,
-        reject_summary=summary,
-        pruned=pruned,
+    unpublished.snapshot = info
+    unpublished.pruned = pruned
+    return unpublished
+
+
+def _refuse_data_loss(
+    mode: str,
+    merchants: int,
+    current: SnapshotInfo | None,
+    *,
+    rows: tuple[int, int, int],
+    rejects: Path | None,
+    max_shrink: float,
+    allow_empty: bool,
+    allow_shrink: bool,
+) -> None:
+    """Raise :class:`LoadRefusedError` when publishing would lose the data being served."""
+    read, loaded, rejected = rows
+    counts = f"rows read {read} = loaded {loaded} + rejected {rejected}"
+    if rejects is not None:
+        counts += f"; every rejected row with its reason is in {rejects}"
+    kept = (
+        f"snapshot {current.name} ({snapshot_merchants(current.manifest)} merchants) stays "
+        "current"
+        if current is not None
+        else "nothing was published"
     )
+    if merchants == 0 and not allow_empty:
+        why = (
+            "the rejects file says why each row was rejected"
+            if rejected
+            else "the files hold no data row"
+        )
+        raise LoadRefusedError(
+            f"refused to publish an empty snapshot: the {mode} load leaves 0 merchants "
+            f"({counts}); {kept}. Fix the input ({why}), or pass --allow-empty to publish "
+            "it anyway"
+        )
+    if mode != "replace" or current is None or allow_shrink or merchants == 0:
+        return  # (an empty snapshot got here only through allow_empty: the drop is meant)
+    before = snapshot_merchants(current.manifest)
+    if before and merchants < before * (1.0 - max_shrink):
+        dropped = 1.0 - merchants / before
+        raise LoadRefusedError(
+            f"refused to replace snapshot {current.name}: it has {before} merchants and the "
+            f"new one {merchants}, a drop of {dropped:.0%}, more than load_max_shrink="
+            f"{max_shrink:g} allows ({counts}); {kept}. Pass --allow-shrink if the drop is "
+            "intended, or set GEO_DISCOVERY_LOAD_MAX_SHRINK"
+        )
 
 
 def _upsert(previous: pa.Table | None, new: pa.Table) -> pa.Table:

@@ -70,7 +70,15 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         description="Retention: how many most recent snapshots a load keeps (the current "
-        "one is never deleted).",
+        "one and the newest non-empty one are never deleted).",
+    )
+    load_max_shrink: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A replace load is refused (exit 4, nothing published) when it would drop "
+        "more than this share of the current snapshot's merchants, unless --allow-shrink is "
+        "given. 1 disables the check.",
     )
 
     # ---------------------------------------------------------------- word of mouth (reputation.py)

@@ -37,7 +37,13 @@ from typing import Any
 from .errors import SnapshotError, SnapshotNotFoundError
 from .schema import SCHEMA_VERSION
 
-__all__ = ["SnapshotInfo", "SnapshotStore", "SnapshotWriter", "resolve_snapshot_dir"]
+__all__ = [
+    "SnapshotInfo",
+    "SnapshotStore",
+    "SnapshotWriter",
+    "resolve_snapshot_dir",
+    "snapshot_merchants",
+]
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -101,6 +107,15 @@ def read_manifest(snapshot_dir: Path) -> dict[str, Any]:
             f"this version of geo-discovery reads schema_version={SCHEMA_VERSION}"
         )
     return dict(manifest)
+
+
+def snapshot_merchants(manifest: dict[str, Any]) -> int:
+    """Merchants a snapshot holds, from its manifest (0 when it does not say)."""
+    rows = manifest.get("rows")
+    try:
+        return int(rows.get("merchants", 0)) if isinstance(rows, dict) else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def resolve_snapshot_dir(path: str | Path) -> Path:
@@ -251,12 +266,21 @@ class SnapshotStore:
             return self.get(to)
 
     def prune(self, keep: int) -> builtins.list[str]:
-        """Delete all but the ``keep`` newest snapshots; never the current one."""
+        """Delete all but the ``keep`` newest snapshots.
+
+        Never deletes the current snapshot, nor the newest one that holds merchants: a run
+        of empty snapshots (published with ``allow_empty``) can never push the last good
+        data out of reach of ``rollback``.
+        """
         if keep < 1:
             raise ValueError(f"keep={keep} is out of range; allowed: keep >= 1")
         current = self.current_name()
         snaps = self.list()
-        doomed = [s for s in snaps[: max(len(snaps) - keep, 0)] if s.name != current]
+        non_empty = [s for s in snaps if snapshot_merchants(s.manifest) > 0]
+        last_good = non_empty[-1].name if non_empty else None
+        doomed = [
+            s for s in snaps[: max(len(snaps) - keep, 0)] if s.name not in (current, last_good)
+        ]
         for s in doomed:
             shutil.rmtree(s.path, ignore_errors=True)
         return [s.name for s in doomed]

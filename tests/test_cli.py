@@ -163,6 +163,7 @@ def test_load_with_expected_bbox_rejects_outside(
             str(synthetic),
             "--bbox",
             "-73.9856,40.7579,-73.9854,40.7581",
+            "--allow-shrink",
             "--data-dir",
             str(tmp_path),
         ],

@@ -66,7 +66,10 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("csv syntax", r"csv syntax error|unterminated quoted field"),
     ("bad geometry", r"geometry is "),
     ("missing coordinates", r"\b(?:lat|lng) is missing"),
-    ("bad coordinates", r"\b(?:lat|lng) (?:'.*?'|\".*?\"|\S+) is (?:not a number|out of range)"),
+    (
+        "bad coordinates",
+        r"\b(?:lat|lng) (?:'.*?'|\".*?\"|\S+) is (?:not a number|not a finite number|out of range)",
+    ),
     ("null island", r"null island"),
     ("lat/lng swap", r"probable lat/lng swap"),
     ("outside bbox", r"outside expected bbox"),
@@ -192,9 +195,15 @@ def parse_float(
     [None, None, "rating 'abc' is not a number"]
     """
     if series.dtype.kind in "fiu":
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan).copy()
+        keep = _keep(skip, len(values))
         if required:
-            problems.add(np.isnan(values) & _keep(skip, len(values)), f"{field} is missing")
+            problems.add(np.isnan(values) & keep, f"{field} is missing")
+        inf = np.isinf(values) & keep
+        problems.add(
+            inf, lambda idx: [f"{field} {values[i]!r} is not a finite number" for i in idx]
+        )
+        values[np.isinf(values)] = np.nan
         return values
     text = _as_str(series).str.strip()
     missing = np.asarray(text.str.lower().isin(MISSING_TOKENS), dtype=bool)
@@ -206,10 +215,10 @@ def parse_float(
     problems.add(bad, _quoted(text, field, "is not a number"))
     if required:
         problems.add(missing & keep, f"{field} is missing")
-    inf = np.isinf(out) & keep
-    if not required:
-        problems.add(inf, _quoted(text, field, "is not a finite number"))
-        out[inf] = np.nan
+    # inf, -inf, Infinity… parse as numbers but are no value a merchant can have: report
+    # them like any other bad value (required or not) and never let them through.
+    problems.add(np.isinf(out) & keep, _quoted(text, field, "is not a finite number"))
+    out[np.isinf(out)] = np.nan
     return out
 
 

@@ -1,0 +1,304 @@
+"""Never lose the data being served: refusal rules, retention, infinite coordinates, crashes.
+
+Each case runs the real ``geo-discovery load`` command (typer's CliRunner) on files written
+here, and checks the exit code, the one-line message, the rows equation and that the
+previous snapshot is still current and unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from geo_discovery.cli import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, EXIT_REJECTED, app
+from geo_discovery.errors import LoadRefusedError
+from geo_discovery.pipeline import load
+from geo_discovery.settings import Settings
+from geo_discovery.store import SnapshotStore
+
+EQUATION = re.compile(r"rows read (\d+) = loaded (\d+) \+ rejected (\d+)")
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for var in ("GEO_DISCOVERY_DATA_DIR", "GEO_DISCOVERY_LOAD_MAX_SHRINK"):
+        monkeypatch.delenv(var, raising=False)
+    return CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+
+
+def write_csv(path: Path, n: int, *, start: int = 0) -> Path:
+    rows = ["id,name,lat,lng,category"]
+    rows += [
+        f"m{i},Shop {i},{40.70 + i * 1e-4:.6f},{-73.99 + i * 1e-4:.6f},food/grocery"
+        for i in range(start, start + n)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def current(data_dir: Path) -> tuple[str | None, int]:
+    info = SnapshotStore(data_dir).current()
+    return (None, 0) if info is None else (info.name, int(info.manifest["rows"]["merchants"]))
+
+
+def good_store(runner: CliRunner, tmp_path: Path, n: int = 10) -> Path:
+    data_dir = tmp_path / "store"
+    result = runner.invoke(app, ["load", str(write_csv(tmp_path / "good.csv", n)),
+                                 "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK, result.output
+    return data_dir
+
+
+def assert_refused(result, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert "Traceback" not in result.output
+    err = result.stderr.strip()
+    assert err.startswith("error: refused") and "\n" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+# ------------------------------------------------------------------- zero merchants
+def test_header_only_file_is_refused_and_the_old_snapshot_stays(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data_dir = good_store(runner, tmp_path)
+    before = current(data_dir)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,lat,lng,category\n")
+    result = runner.invoke(app, ["load", str(empty), "--data-dir", str(data_dir)])
+    assert_refused(result, "0 merchants", "no data row", f"snapshot {before[0]}", "--allow-empty")
+    assert current(data_dir) == before
+    assert len(SnapshotStore(data_dir).list()) == 1
+
+
+def test_every_row_rejected_is_refused_with_the_rejects_file_named(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data_dir = good_store(runner, tmp_path)
+    before = current(data_dir)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,lat,lng\nx1,A,123,45\nx2,B,abc,1\nx3,,40.7,-73.9\n")
+    result = runner.invoke(app, ["load", str(bad), "--data-dir", str(data_dir)])
+    assert_refused(result, "0 merchants", "rejects", "--allow-empty")
+    read, loaded, rejected = (int(g) for g in EQUATION.search(result.stdout).groups())
+    assert (read, loaded, rejected) == (3, 0, 3)
+    rejects = list((data_dir / "rejects").glob("*.csv"))
+    assert len(rejects) == 1 and len(pd.read_csv(rejects[0])) == 3
+    assert current(data_dir) == before
+
+
+def test_bbox_in_the_wrong_order_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    """lat,lng order instead of west,south,east,north: nothing falls inside."""
+    data_dir = good_store(runner, tmp_path)
+    before = current(data_dir)
+    result = runner.invoke(
+        app,
+        ["load", str(write_csv(tmp_path / "new.csv", 10)), "--bbox", "40,-74,41,-73",
+         "--data-dir", str(data_dir)],
+    )
+    assert_refused(result, "0 merchants")
+    assert current(data_dir) == before
+
+
+def test_projected_coordinates_without_crs_are_refused(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path)
+    before = current(data_dir)
+    merc = tmp_path / "merc.csv"
+    merc.write_text(
+        "id,name,lat,lng\np1,A,4970241.3,-8238310.2\np2,B,4970301.7,-8238200.9\n"
+    )
+    result = runner.invoke(app, ["load", str(merc), "--data-dir", str(data_dir)])
+    assert_refused(result, "0 merchants")
+    assert current(data_dir) == before
+
+
+def test_allow_empty_publishes_an_empty_snapshot(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,lat,lng\n")
+    result = runner.invoke(app, ["load", str(empty), "--allow-empty", "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK, result.output
+    assert current(data_dir) == ("000002", 0)
+
+
+def test_first_load_with_nothing_valid_publishes_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,lat,lng\n")
+    result = runner.invoke(app, ["load", str(empty), "--data-dir", str(tmp_path / "s")])
+    assert_refused(result, "nothing was published")
+    assert current(tmp_path / "s") == (None, 0)
+
+
+def test_delete_of_every_merchant_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path, n=3)
+    before = current(data_dir)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("merchant_id\n" + "\n".join(
+        SnapshotStore(data_dir).current() and
+        pq.read_table(SnapshotStore(data_dir).current().path / "merchants.parquet",
+                      columns=["merchant_id"]).column(0).to_pylist()) + "\n")
+    result = runner.invoke(app, ["load", str(ids), "--mode", "delete", "--data-dir",
+                                 str(data_dir)])
+    assert_refused(result, "0 merchants")
+    assert current(data_dir) == before
+
+
+# ------------------------------------------------------------------------ shrinking
+def test_replace_dropping_more_than_half_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path, n=10)
+    before = current(data_dir)
+    result = runner.invoke(
+        app, ["load", str(write_csv(tmp_path / "few.csv", 4)), "--data-dir", str(data_dir)]
+    )
+    assert_refused(result, "10 merchants", "new one 4", "60%", "--allow-shrink")
+    assert current(data_dir) == before
+
+
+def test_replace_dropping_half_or_less_is_published(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path, n=10)
+    result = runner.invoke(
+        app, ["load", str(write_csv(tmp_path / "half.csv", 5)), "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert current(data_dir) == ("000002", 5)
+
+
+def test_allow_shrink_publishes_the_smaller_snapshot(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path, n=10)
+    result = runner.invoke(
+        app,
+        ["load", str(write_csv(tmp_path / "few.csv", 2)), "--allow-shrink", "--data-dir",
+         str(data_dir)],
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert current(data_dir) == ("000002", 2)
+
+
+def test_max_shrink_is_a_setting(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = good_store(runner, tmp_path, n=10)
+    result = runner.invoke(
+        app, ["load", str(write_csv(tmp_path / "nine.csv", 9)), "--data-dir", str(data_dir)],
+        env={"GEO_DISCOVERY_LOAD_MAX_SHRINK": "0.05"},
+    )
+    assert_refused(result, "load_max_shrink=0.05")
+    with pytest.raises(LoadRefusedError, match="drop of 10%"):
+        load([tmp_path / "nine.csv"], data_dir=data_dir,
+             settings=Settings(data_dir=data_dir, load_max_shrink=0.05))
+    report = load([tmp_path / "nine.csv"], data_dir=data_dir,
+                  settings=Settings(data_dir=data_dir, load_max_shrink=0.05), allow_shrink=True)
+    assert report.snapshot is not None and report.merchants_total == 9
+
+
+def test_upsert_never_counts_as_shrinking(runner: CliRunner, tmp_path: Path) -> None:
+    data_dir = good_store(runner, tmp_path, n=10)
+    result = runner.invoke(
+        app,
+        ["load", str(write_csv(tmp_path / "one.csv", 1, start=100)), "--mode", "upsert",
+         "--data-dir", str(data_dir)],
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert current(data_dir) == ("000002", 11)
+
+
+def test_strict_prints_the_reasons_table(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,lat,lng\nx1,A,40.7,-73.9\nx2,B,abc,1\n")
+    result = runner.invoke(app, ["load", str(bad), "--strict", "--data-dir", str(tmp_path / "s")])
+    assert result.exit_code == EXIT_REJECTED
+    assert "Rejected rows by reason" in result.stdout
+    assert EQUATION.search(result.stdout)
+
+
+# ------------------------------------------------------------------------ retention
+def test_retention_never_prunes_the_newest_non_empty_snapshot(tmp_path: Path) -> None:
+    data_dir = tmp_path / "store"
+    settings = Settings(data_dir=data_dir, keep_snapshots=2)
+    good = write_csv(tmp_path / "good.csv", 10)
+    load([good], data_dir=data_dir, settings=settings)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,lat,lng\n")
+    for _ in range(5):
+        load([empty], data_dir=data_dir, settings=settings, allow_empty=True)
+    store = SnapshotStore(data_dir)
+    kept = {s.name: int(s.manifest["rows"]["merchants"]) for s in store.list()}
+    assert kept["000001"] == 10, kept  # the last good one survives five empty loads
+    assert list(kept)[-2:] == ["000005", "000006"]
+    assert store.rollback(1).manifest["rows"]["merchants"] == 10
+
+
+# ----------------------------------------------------------- infinite coordinates
+@pytest.mark.parametrize("token", ["inf", "-inf", "Infinity", "-Infinity", "INF"])
+def test_infinite_coordinates_in_csv_are_rejected_rows(
+    runner: CliRunner, tmp_path: Path, token: str
+) -> None:
+    path = tmp_path / "inf.csv"
+    path.write_text(
+        f"id,name,lat,lng\na,A,40.7,-73.9\nb,B,{token},-73.9\nc,C,40.71,{token}\n"
+    )
+    data_dir = tmp_path / "s"
+    result = runner.invoke(app, ["load", str(path), "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK, result.output
+    assert "Traceback" not in result.output
+    read, loaded, rejected = (int(g) for g in EQUATION.search(result.stdout).groups())
+    assert (read, loaded, rejected) == (3, 1, 2)
+    rejects = pd.read_csv(next((data_dir / "rejects").glob("*.csv")))
+    assert sorted(rejects["reason"].str.extract(r"^(lat|lng) ")[0]) == ["lat", "lng"]
+    assert rejects["reason"].str.contains("is not a finite number").all()
+
+
+def test_infinite_coordinates_in_parquet_are_rejected_rows(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "inf.parquet"
+    pq.write_table(
+        pa.table({
+            "id": ["a", "b", "c", "d"],
+            "name": ["A", "B", "C", "D"],
+            "lat": [40.7, np.inf, 40.71, -np.inf],
+            "lng": [-73.9, -73.9, np.inf, -73.91],
+        }),
+        path,
+    )
+    data_dir = tmp_path / "s"
+    result = runner.invoke(app, ["load", str(path), "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK, result.output
+    read, loaded, rejected = (int(g) for g in EQUATION.search(result.stdout).groups())
+    assert (read, loaded, rejected) == (4, 1, 3)
+    rejects = pd.read_csv(next((data_dir / "rejects").glob("*.csv")))
+    assert rejects["reason"].str.contains("is not a finite number").all()
+
+
+# ------------------------------------------------------------------ internal errors
+def test_an_internal_error_is_one_line_with_a_log_file(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = good_store(runner, tmp_path)
+    before = current(data_dir)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("simulated bug deep in the index build")
+
+    monkeypatch.setattr("geo_discovery.pipeline.build_cell_index", broken)
+    result = runner.invoke(
+        app, ["load", str(write_csv(tmp_path / "new.csv", 10)), "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == EXIT_INTERNAL, result.output
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output and "\n" not in err, err
+    assert err.startswith("error: internal error (ZeroDivisionError: simulated bug")
+    log = Path(re.search(r"details in (\S+\.log)", err).group(1))
+    assert log.parent == data_dir / "logs"
+    text = log.read_text()
+    assert "Traceback" in text and "simulated bug" in text
+    assert current(data_dir) == before
+    assert not [p for p in (data_dir / "snapshots").iterdir() if p.name.startswith(".tmp")]
