@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy geo_discovery
+	$(BIN)/mypy geo_discovery api
 
 # pytest exits 5 when it collects no tests (e.g. a PYTEST_ARGS filter that matches
 # nothing): report it instead of failing with a bare "Error 5".

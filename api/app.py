@@ -1,10 +1,10 @@
 """The app factory, its lifespan (open the snapshot once, watch for new ones) and ``serve``.
 
->>> from api.app import create_app                       # doctest: +SKIP
+>>> from geo_discovery_api.app import create_app  # doctest: +SKIP
 >>> app = create_app(data_dir="~/.local/share/geo-discovery")  # doctest: +SKIP
 
-``uvicorn --factory api.app:create_app`` works too: settings (and the data dir) then come
-from the environment (``GEO_DISCOVERY_DATA_DIR`` …).
+``uvicorn --factory geo_discovery_api.app:create_app`` works too: settings (and the data
+dir) then come from the environment (``GEO_DISCOVERY_DATA_DIR`` …).
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def _fast_protocols() -> dict[str, str]:
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
     if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "api.uvicorn_http:CoalescingHttpToolsProtocol"
+        options["http"] = "geo_discovery_api.uvicorn_http:CoalescingHttpToolsProtocol"
     return options
 
 
@@ -236,7 +236,7 @@ def serve(
         own_dir = tempfile.mkdtemp(prefix="geo-discovery-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     try:
-        uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("geo_discovery_api.app:create_app", factory=True, workers=workers, **options)
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)

@@ -16,7 +16,7 @@ from fastapi import Depends, Header, Query, Request
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.models import BBox
-from geo_discovery.ranking import SORTS
+from geo_discovery.ranking.scoring import SORTS
 from geo_discovery.settings import Settings
 
 from .errors import NoSnapshotError

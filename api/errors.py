@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from geo_discovery.districts import DistrictNotFoundError
+from geo_discovery.districts.detect import DistrictNotFoundError
 from geo_discovery.engine import MerchantNotFoundError
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, SnapshotError
 

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from geo_discovery.engine import HIT_FIELDS, DiscoveryEngine, Results
-from geo_discovery.ranking import SORTS
+from geo_discovery.ranking.scoring import SORTS
 
 from .responses import cache_headers
 

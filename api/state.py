@@ -22,7 +22,7 @@ from pathlib import Path
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.settings import Settings
-from geo_discovery.store import MANIFEST, SnapshotStore
+from geo_discovery.snapshot.store import MANIFEST, SnapshotStore
 
 __all__ = ["EngineHolder", "RefreshResult"]
 

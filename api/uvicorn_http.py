@@ -9,7 +9,7 @@ end of the step (``loop.call_soon``), so a small response leaves in one write. W
 are flushed at once when more than ``_FLUSH_BYTES`` wait, and before ``close``,
 ``write_eof`` and a protocol switch (WebSocket upgrade); nothing else changes.
 
-``geo-discovery serve`` uses it when httptools is installed (``http="api.uvicorn_http:
+``geo-discovery serve`` uses it when httptools is installed (``http="geo_discovery_api.uvicorn_http:
 CoalescingHttpToolsProtocol"``).
 """
 

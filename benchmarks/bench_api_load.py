@@ -110,7 +110,7 @@ def _get_json(port: int, path: str) -> tuple[int, Any]:
 def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "geo_discovery.cli", *args],
+        [sys.executable, "-m", "geo_discovery.cli.main", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -219,7 +219,7 @@ def server(
     cmd = [
         sys.executable,
         "-m",
-        "geo_discovery.cli",
+        "geo_discovery.cli.main",
         "serve",
         "--data-dir",
         str(data_dir),

@@ -39,9 +39,9 @@ import pyarrow as pa
 
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.index import build_cell_index
-from geo_discovery.ranking import best_match_score, consumption_radii, decay_factor, quality
-from geo_discovery.ranking import radius_for as _radius_for
+from geo_discovery.ranking.scoring import best_match_score, consumption_radii, decay_factor, quality
+from geo_discovery.ranking.scoring import radius_for as _radius_for
+from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
 
 from . import harness
@@ -53,7 +53,7 @@ METHODS = ("distance", "best_match", "best_match+explain", "index.knn")
 
 
 def _nyc_engine(data_dir: Path, work: Path) -> DiscoveryEngine:
-    from geo_discovery.pipeline import load
+    from geo_discovery.snapshot.pipeline import load
 
     files = [data_dir / rel for rel, _, _ in harness.NYC_FILES]
     load(files, data_dir=work, settings=Settings(data_dir=work))

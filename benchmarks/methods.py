@@ -242,7 +242,7 @@ def rss_bytes() -> int | None:
 
 # ------------------------------------------------------------------ geo_discovery CellIndex
 def _gd_build(lat: NDArray, lng: NDArray, ids: NDArray) -> Any:
-    from geo_discovery.index import build_cell_index
+    from geo_discovery.search.index import build_cell_index
 
     return build_cell_index(lat, lng, ids)
 
@@ -262,7 +262,7 @@ def _gd_load_probe(idx: Any) -> dict[str, Any]:
     import time
     from pathlib import Path
 
-    from geo_discovery.index import CellIndex
+    from geo_discovery.search.index import CellIndex
 
     tmp = Path(tempfile.mkdtemp(prefix="gd_index_"))
     try:
@@ -317,7 +317,7 @@ def _engine_build(lat: NDArray, lng: NDArray, ids: NDArray) -> Any:
     import pyarrow as pa
 
     from geo_discovery.engine import DiscoveryEngine
-    from geo_discovery.index import build_cell_index
+    from geo_discovery.search.index import build_cell_index
     from geo_discovery.settings import Settings
 
     table = pa.table({"merchant_id": pa.array(ids.tolist()), "category": ["x"] * len(ids)})

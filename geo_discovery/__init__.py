@@ -22,11 +22,11 @@ from .errors import (
     SnapshotError,
     SnapshotNotFoundError,
 )
-from .index import CellIndex, build_cell_index
 from .models import BBox, Hit, LatLng
-from .pipeline import load
+from .search.index import CellIndex, build_cell_index
 from .settings import Settings, get_settings
-from .store import SnapshotStore
+from .snapshot.pipeline import load
+from .snapshot.store import SnapshotStore
 
 try:
     __version__ = version("geo-discovery")

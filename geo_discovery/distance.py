@@ -9,7 +9,7 @@ Two forms of one quantity:
   per candidate. The transcendental parts (``sin``, ``cos``, ``asin``) go through one
   compiled scalar routine each (:func:`xyz_1`, :func:`c2m_1`, :func:`m2c2_1`: numba, the
   C library's functions), whether called on one float, on an array, or from the
-  compiled search kernels (:mod:`geo_discovery.kernels`). numpy's own ``arcsin`` uses
+  compiled search kernels (:mod:`geo_discovery.search.kernels`). numpy's own ``arcsin`` uses
   SIMD code that differs from the C library in the last bit for ~8 % of inputs; one
   definition everywhere keeps every path's metres (and so tie-breaking) identical.
   Chord and haversine agree to well under a micrometre for any pair of points except

@@ -26,12 +26,12 @@ import shapely
 from numpy.typing import NDArray
 
 from .errors import InvalidQueryError, SnapshotError
-from .index import CellIndex
 from .models import BBox, Hit, validate_lat, validate_lng
-from .ranker import Filters, Ranker
-from .ranking import Weights, consumption_radii
+from .ranking.scoring import Weights, consumption_radii
+from .search.index import CellIndex
+from .search.planner import Filters, Ranker
 from .settings import Settings, get_settings
-from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
+from .snapshot.store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 
 __all__ = ["HIT_FIELDS", "DiscoveryEngine", "MerchantNotFoundError", "Results"]
 
@@ -264,12 +264,12 @@ class DiscoveryEngine:
         hours, open at that instant in the merchant's own time zone; a naive ``open_at``
         is a local wall-clock time). Merchants missing a filtered value are left out.
 
-        ``weights`` (:class:`~geo_discovery.ranking.Weights` or a mapping with ``wom``,
+        ``weights`` (:class:`~geo_discovery.ranking.scoring.Weights` or a mapping with ``wom``,
         ``district``, ``distance_scale``) and ``consumption_radii_m`` (metres per category
         prefix) tune ``best_match`` for this request over the settings. ``explain`` adds
         each hit's score parts. ``Results.next_cursor`` is set when the page is full;
         pass it back as ``cursor`` with the same query for the next page (a cursor from
-        another snapshot or query raises :class:`~geo_discovery.cursor.InvalidCursorError`).
+        another snapshot or query raises :class:`~geo_discovery.search.cursor.InvalidCursorError`).
         """
         lat, lng = validate_lat(lat), validate_lng(lng)
         k = self._validate_k(k)
@@ -324,8 +324,8 @@ class DiscoveryEngine:
         return self._ranker
 
     def _build_ranker(self) -> Ranker:
-        from .hours import HoursTable, load_hours
-        from .reputation import load_reputation
+        from .ranking.hours import HoursTable, load_hours
+        from .ranking.reputation import load_reputation
 
         snap = self.snapshot.path if self.snapshot else None
         wom = self._wom
@@ -696,7 +696,7 @@ def _snapshot_districts(snap: Path) -> tuple[Any, Any] | None:
     The term is the district's ``strength`` column where the snapshot has one (merchants
     outside any district get 0), else neutral (1.0) until district strength is derived.
     """
-    from .districts import load_districts
+    from .districts.detect import load_districts
 
     try:
         found = load_districts(snap)

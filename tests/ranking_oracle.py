@@ -1,9 +1,9 @@
 """Brute-force oracle for ranked nearby search: score every merchant, sort, cut.
 
-Independent of :mod:`geo_discovery.topk` and :mod:`geo_discovery.ranker`: filters are
+Independent of :mod:`geo_discovery.search.topk` and :mod:`geo_discovery.search.planner`: filters are
 applied row by row from the table's Python values, consumption radii are looked up per
 row, and every merchant is scored with the one published formula
-(:func:`geo_discovery.ranking.best_match_score`). Squared chords are computed from the
+(:func:`geo_discovery.ranking.scoring.best_match_score`). Squared chords are computed from the
 index's own unit vectors with the index's formula, so scores and distances can be
 compared bit for bit; "in range" is ``chord2 <= m_to_chord2(radius_m)``, the library's
 definition (the index tests prove chords agree with haversine).
@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.ranking import (
+from geo_discovery.ranking.scoring import (
     Weights,
     best_match_score,
     consumption_radii,

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from geo_discovery_api import create_app
+from geo_discovery_api.serialize import HIT_FIELDS
 from test_api_support import TIMES_SQUARE, nyc_data_dir
 
-from api import create_app
-from api.serialize import HIT_FIELDS
 from geo_discovery import cells
-from geo_discovery.districts import Districts, load_districts
+from geo_discovery.districts.detect import Districts, load_districts
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
-from geo_discovery.reputation import load_reputation
+from geo_discovery.ranking.reputation import load_reputation
 from geo_discovery.settings import Settings
 
 pytestmark = pytest.mark.real_data

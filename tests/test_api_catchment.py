@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from geo_discovery_api import create_app
 from test_api_support import TIMES_SQUARE, nyc_data_dir
 
-from api import create_app
 from geo_discovery.settings import Settings
 
 pytestmark = pytest.mark.real_data

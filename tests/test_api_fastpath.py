@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from geo_discovery_api import create_app
+from geo_discovery_api.fastpath import NearbyFastLane
 from test_api_support import TIMES_SQUARE, nyc_data_dir
 
-from api import create_app
-from api.fastpath import NearbyFastLane
 from geo_discovery.settings import Settings
 
 pytestmark = pytest.mark.real_data

@@ -49,7 +49,7 @@ def nyc_data_dir(real_data: Path, base: Path) -> Path:
 
     Built once under ``base``; later calls (other test modules) reuse it.
     """
-    from geo_discovery.pipeline import load
+    from geo_discovery.snapshot.pipeline import load
 
     data_dir = base / "api-nyc"
     if not (data_dir / "CURRENT").is_file():
@@ -71,9 +71,9 @@ def free_port() -> int:
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m geo_discovery.cli ARGS`` (what the ``geo-discovery`` script runs)."""
+    """Run ``python -m geo_discovery.cli.main ARGS`` (what the ``geo-discovery`` script runs)."""
     return subprocess.run(
-        [sys.executable, "-m", "geo_discovery.cli", *args],
+        [sys.executable, "-m", "geo_discovery.cli.main", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -104,7 +104,7 @@ def running_server(
         [
             sys.executable,
             "-m",
-            "geo_discovery.cli",
+            "geo_discovery.cli.main",
             "serve",
             "--data-dir",
             str(data_dir),

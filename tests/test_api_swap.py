@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from geo_discovery_api import create_app
+from geo_discovery_api.state import EngineHolder
 from test_api_support import FOOD, RESTAURANTS, TIMES_SQUARE, cli, get_json, running_server
 
-from api import create_app
-from api.state import EngineHolder
-from geo_discovery.pipeline import load
 from geo_discovery.settings import Settings
-from geo_discovery.store import SnapshotStore
+from geo_discovery.snapshot.pipeline import load
+from geo_discovery.snapshot.store import SnapshotStore
 
 pytestmark = pytest.mark.real_data
 

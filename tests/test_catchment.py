@@ -24,8 +24,8 @@ from geo_discovery.catchment import (
     trade_areas,
 )
 from geo_discovery.cells import latlng_to_cell
+from geo_discovery.cellsets import CellGrid, disk_cells
 from geo_discovery.distance import haversine_m
-from geo_discovery.districts_grid import CellGrid, disk_cells
 
 
 @pytest.fixture(scope="module")

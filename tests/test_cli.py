@@ -15,8 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from geo_discovery.cli import app
-from geo_discovery.store import SnapshotStore
+from geo_discovery.cli.main import app
+from geo_discovery.snapshot.store import SnapshotStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "helsinki_osm_pois.csv"
@@ -540,7 +540,8 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
 def test_serve_without_api_is_one_line_error(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "api.app", None)  # makes `import api.app` fail
+    # makes `import geo_discovery_api.app` fail
+    monkeypatch.setitem(sys.modules, "geo_discovery_api.app", None)
     result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert_one_line_error(result, "api")
@@ -552,11 +553,11 @@ def test_serve_calls_api_serve(
     import types
 
     calls: list[tuple[object, ...]] = []
-    fake = types.ModuleType("api.app")
+    fake = types.ModuleType("geo_discovery_api.app")
     fake.serve = lambda data_dir, host, port, workers: calls.append(  # type: ignore[attr-defined]
         (data_dir, host, port, workers)
     )
-    monkeypatch.setitem(sys.modules, "api.app", fake)
+    monkeypatch.setitem(sys.modules, "geo_discovery_api.app", fake)
     result = runner.invoke(
         app, ["serve", "--port", "8123", "--workers", "2", "--data-dir", str(tmp_path)]
     )

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo_discovery.cursor import (
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import InvalidQueryError
+from geo_discovery.search.cursor import (
     InvalidCursorError,
     StaleCursorError,
     cursor_key,
@@ -20,9 +22,7 @@ from geo_discovery.cursor import (
     encode_cursor,
     query_fingerprint,
 )
-from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError
-from geo_discovery.index import build_cell_index
+from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
 
 KEY = cursor_key(None)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from geo_discovery import derived
 from geo_discovery.settings import Settings
+from geo_discovery.snapshot import derived
 
 
 def test_derivers_run_in_declared_order_whatever_the_import_order(

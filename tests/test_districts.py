@@ -12,7 +12,15 @@ import pytest
 import shapely
 
 from geo_discovery.cells import latlngs_to_cells
-from geo_discovery.districts import (
+from geo_discovery.cellsets import (
+    CellGrid,
+    add_connectors,
+    cell_areas_m2,
+    cells_to_parent,
+    cells_to_polygon,
+    disk_cells,
+)
+from geo_discovery.districts.detect import (
     METHODS,
     DistrictNotFoundError,
     DistrictParams,
@@ -22,15 +30,7 @@ from geo_discovery.districts import (
     derive_districts,
     load_districts,
 )
-from geo_discovery.districts_grid import (
-    CellGrid,
-    add_connectors,
-    cell_areas_m2,
-    cells_to_parent,
-    cells_to_polygon,
-    disk_cells,
-)
-from geo_discovery.districts_profile import TIERS, street_of
+from geo_discovery.districts.profile import TIERS, street_of
 from geo_discovery.settings import Settings
 
 

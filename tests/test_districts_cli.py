@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from geo_discovery.cli_districts import catchment_command, districts_app
-from geo_discovery.districts import load_districts
-from geo_discovery.pipeline import load, read_merchant_table
+from geo_discovery.cli.districts import catchment_command, districts_app
+from geo_discovery.districts.detect import load_districts
+from geo_discovery.snapshot.pipeline import load, read_merchant_table
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "helsinki_osm_pois.csv"
 

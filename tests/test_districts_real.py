@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo_discovery.districts import DistrictParams, build_districts
-from geo_discovery.districts_eval import (
+from geo_discovery.districts.detect import DistrictParams, build_districts
+from geo_discovery.districts.evaluate import (
     NYC_MERCHANT_FILES,
     NYC_TRUTH_FILE,
     compare_methods,

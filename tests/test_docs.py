@@ -13,7 +13,7 @@ import click
 import pytest
 import typer
 
-from geo_discovery.cli import app
+from geo_discovery.cli.main import app
 from geo_discovery.ingest import list_profiles
 from geo_discovery.settings import Settings
 

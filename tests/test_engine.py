@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from geo_discovery.distance import EARTH_RADIUS_M
 from geo_discovery.engine import DiscoveryEngine, MerchantNotFoundError, Results
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
-from geo_discovery.index import build_cell_index
 from geo_discovery.models import BBox
+from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
 
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.hours import (
+from geo_discovery.ranking.hours import (
     HOURS_NONE,
     HOURS_OK,
     HOURS_UNPARSEABLE,
@@ -28,10 +28,10 @@ from geo_discovery.hours import (
     parse_hours,
     time_zones_at,
 )
-from geo_discovery.index import build_cell_index
-from geo_discovery.pipeline import load
-from geo_discovery.ranking import SORTS
+from geo_discovery.ranking.scoring import SORTS
+from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
+from geo_discovery.snapshot.pipeline import load
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 # Instants spread over a week, a holiday and both DST regimes.

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from geo_discovery.distance import EARTH_RADIUS_M, haversine_m
-from geo_discovery.index import CellIndex, build_cell_index
 from geo_discovery.models import BBox
+from geo_discovery.search.index import CellIndex, build_cell_index
 
 M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 PROPERTY = settings(
@@ -525,7 +525,7 @@ def test_coarse_search_finds_points_outside_their_ancestors_cap(fine: int, level
 def test_coarse_cap_factor_bounds_the_farthest_descendants() -> None:
     """The inflation the index applies to coarse fences covers the most extreme
     descendant vertices a greedy walk down the hierarchy can find (and is needed)."""
-    from geo_discovery.index import _COARSE_CAP_FACTOR
+    from geo_discovery.search.index import _COARSE_CAP_FACTOR
 
     rng = np.random.default_rng(2024)
     worst = 0.0

@@ -26,8 +26,8 @@ import pytest
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import SnapshotError
-from geo_discovery.pipeline import load
-from geo_discovery.store import SnapshotStore
+from geo_discovery.snapshot.pipeline import load
+from geo_discovery.snapshot.store import SnapshotStore
 
 STAGES = ("read", "merge", "index", "write", "derive", "publish")
 ROWS = 3000
@@ -38,8 +38,8 @@ N = 2  # the snapshot current before each kill
 KILL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
-    import geo_discovery.store as store_mod
-    from geo_discovery.pipeline import load
+    import geo_discovery.snapshot.store as store_mod
+    from geo_discovery.snapshot.pipeline import load
 
     data_dir, csv_path, stage, when = sys.argv[1:5]
     seen = []

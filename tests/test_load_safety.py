@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from geo_discovery.cli import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, EXIT_REJECTED, app
+from geo_discovery.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, EXIT_REJECTED, app
 from geo_discovery.errors import LoadRefusedError
-from geo_discovery.pipeline import load
 from geo_discovery.settings import Settings
-from geo_discovery.store import SnapshotStore
+from geo_discovery.snapshot.pipeline import load
+from geo_discovery.snapshot.store import SnapshotStore
 
 EQUATION = re.compile(r"rows read (\d+) = loaded (\d+) \+ rejected (\d+)")
 
@@ -288,7 +288,7 @@ def test_an_internal_error_is_one_line_with_a_log_file(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("simulated bug deep in the index build")
 
-    monkeypatch.setattr("geo_discovery.pipeline.build_cell_index", broken)
+    monkeypatch.setattr("geo_discovery.snapshot.pipeline.build_cell_index", broken)
     result = runner.invoke(
         app, ["load", str(write_csv(tmp_path / "new.csv", 10)), "--data-dir", str(data_dir)]
     )

@@ -1,4 +1,4 @@
-"""Pure scoring (geo_discovery.ranking): radius table, decay, weights, monotonicity, explain."""
+"""Pure scoring (geo_discovery.ranking.scoring): radii, decay, weights, monotonicity, explain."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from geo_discovery.distance import EARTH_RADIUS_M, haversine_m
 from geo_discovery.errors import InvalidQueryError
-from geo_discovery.ranking import (
+from geo_discovery.ranking.scoring import (
     DEFAULT_CONSUMPTION_RADII_M,
     DEFAULT_RADIUS_M,
     Weights,

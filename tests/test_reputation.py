@@ -12,9 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from geo_discovery.derived import DERIVER_MODULES
 from geo_discovery.errors import SnapshotError
-from geo_discovery.reputation import (
+from geo_discovery.ranking.reputation import (
     REPUTATION_COLUMNS,
     build_reputation,
     grade_to_unit,
@@ -24,6 +23,7 @@ from geo_discovery.reputation import (
     stars_to_unit,
 )
 from geo_discovery.settings import Settings
+from geo_discovery.snapshot.derived import DERIVER_MODULES
 
 AMS = (52.3700, 4.8900)
 # about 30 km away: another H3 cell at every resolution the prior uses
@@ -396,11 +396,11 @@ def test_settings_are_validated() -> None:
 
 
 def test_reputation_deriver_runs_first() -> None:
-    assert DERIVER_MODULES[0] == "geo_discovery.reputation"
+    assert DERIVER_MODULES[0] == "geo_discovery.ranking.reputation"
 
 
 def test_load_writes_and_engine_reads_reputation(tmp_path: Path) -> None:
-    from geo_discovery.pipeline import load
+    from geo_discovery.snapshot.pipeline import load
 
     csv = tmp_path / "shops.csv"
     csv.write_text(

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from geo_discovery.ingest import read_sources
-from geo_discovery.reputation import build_reputation, derive_reputation
+from geo_discovery.ranking.reputation import build_reputation, derive_reputation
 from geo_discovery.schema import to_arrow
 from geo_discovery.settings import Settings
 

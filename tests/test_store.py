@@ -21,11 +21,11 @@ import pytest
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import SnapshotError, SnapshotNotFoundError
-from geo_discovery.index import build_cell_index
-from geo_discovery.pipeline import write_merchant_table
 from geo_discovery.schema import SCHEMA_VERSION
+from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
-from geo_discovery.store import SnapshotInfo, SnapshotStore, resolve_snapshot_dir
+from geo_discovery.snapshot.pipeline import write_merchant_table
+from geo_discovery.snapshot.store import SnapshotInfo, SnapshotStore, resolve_snapshot_dir
 
 
 def table_for(tag: str, n: int = 40, seed: int = 0) -> pa.Table:
@@ -228,7 +228,7 @@ def test_lock_held_by_another_process(store: SnapshotStore) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from geo_discovery.store import SnapshotStore
+        from geo_discovery.snapshot.store import SnapshotStore
         with SnapshotStore(sys.argv[1]).lock():
             print("locked", flush=True)
             sys.stdin.readline()

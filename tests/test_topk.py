@@ -1,4 +1,4 @@
-"""Exact top-k (geo_discovery.topk via engine.nearby) against brute force on random data.
+"""Exact top-k (geo_discovery.search.topk via engine.nearby) against brute force on random data.
 
 Every answer is compared with :mod:`ranking_oracle` bit for bit: the same rows in the same
 order, the same scores and the same metres. Random merchants come in clusters, at a pole,
@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.index import build_cell_index
-from geo_discovery.ranking import SORTS, Weights
+from geo_discovery.ranking.scoring import SORTS, Weights
+from geo_discovery.search.index import build_cell_index
+from geo_discovery.search.topk import CellTree, _parent_cells
 from geo_discovery.settings import Settings
-from geo_discovery.topk import CellTree, _parent_cells
 
 PROPERTY = settings(
     max_examples=60,
@@ -214,8 +214,8 @@ def test_distance_sort_is_exactly_the_index_knn() -> None:
 
 def test_best_match_prunes_cells() -> None:
     """City-like data (walk-to categories over a 20 km city): a small share gets scored."""
-    from geo_discovery.ranker import Filters
-    from geo_discovery.topk import top_k
+    from geo_discovery.search.planner import Filters
+    from geo_discovery.search.topk import top_k
 
     rng = np.random.default_rng(11)
     cats = ("food/grocery/bodega", "food/restaurant/thai", "food/cafe")

@@ -16,9 +16,9 @@ import pytest
 from test_topk import make_engine
 
 from geo_discovery.distance import m_to_chord2
-from geo_discovery.ranker import Filters
-from geo_discovery.ranking import Weights
-from geo_discovery.topk import top_k
+from geo_discovery.ranking.scoring import Weights
+from geo_discovery.search.planner import Filters
+from geo_discovery.search.topk import top_k
 
 SORTS = ("best_match", "rating", "review_count", "price")
 
@@ -77,8 +77,8 @@ def test_ranker_fingerprint_equals_cursor_fingerprint(sort: str) -> None:
     """The ranker composes cursor fingerprints from cached parts: same text, same hash."""
     from dataclasses import asdict
 
-    from geo_discovery import cursor
-    from geo_discovery.ranker import query_fingerprint
+    from geo_discovery.search import cursor
+    from geo_discovery.search.planner import query_fingerprint
 
     f = Filters(categories=("food",), min_price=2, exclude_brands=("a", "b"))
     w = Weights(wom=0.25, district=0.5, distance_scale=1.5)

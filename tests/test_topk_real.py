@@ -11,9 +11,9 @@ import pytest
 import ranking_oracle as ro
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.pipeline import load
-from geo_discovery.ranking import SORTS, Weights
+from geo_discovery.ranking.scoring import SORTS, Weights
 from geo_discovery.settings import Settings
+from geo_discovery.snapshot.pipeline import load
 
 NYC = (
     "nyc/nyc_retail_food_stores.csv",
@@ -58,7 +58,7 @@ def test_real_wom_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
 
 def test_real_district_strength_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
     """The district term is the merchant's district strength (0.5 + 0.5 vitality), 0 outside."""
-    from geo_discovery.districts import load_districts
+    from geo_discovery.districts.detect import load_districts
 
     engine, _ = nyc
     assert engine.snapshot is not None

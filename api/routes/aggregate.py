@@ -16,7 +16,7 @@ from starlette.responses import Response
 from geo_discovery import cells
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError, SnapshotError
-from geo_discovery.reputation import load_reputation
+from geo_discovery.ranking.reputation import load_reputation
 from geo_discovery.settings import Settings
 
 from ..deps import (

@@ -35,7 +35,7 @@ from starlette.responses import Response
 
 from geo_discovery import catchment as cm
 from geo_discovery.cells import cell_to_boundary_lnglat
-from geo_discovery.districts import DistrictNotFoundError
+from geo_discovery.districts.detect import DistrictNotFoundError
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError, SnapshotError
 from geo_discovery.settings import Settings

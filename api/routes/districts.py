@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path
 from numpy.typing import NDArray
 from starlette.responses import Response
 
-from geo_discovery.districts import DistrictNotFoundError, Districts, load_districts
+from geo_discovery.districts.detect import DistrictNotFoundError, Districts, load_districts
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.models import BBox
 from geo_discovery.settings import Settings

@@ -49,13 +49,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
-from .settings import Settings
+from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
+from ..settings import Settings
 
 if TYPE_CHECKING:
-    from .engine import DiscoveryEngine, Results
-    from .ingest import IngestResult
-    from .pipeline import LoadReport
+    from ..engine import DiscoveryEngine, Results
+    from ..ingest import IngestResult
+    from ..snapshot.pipeline import LoadReport
 
 __all__ = [
     "EXIT_ERROR",
@@ -101,8 +101,8 @@ app.add_typer(query_app, name="query")
 
 
 def _register_district_commands() -> None:
-    """``districts …`` and ``catchment`` live in :mod:`geo_discovery.cli_districts`."""
-    from .cli_districts import catchment_command, districts_app
+    """``districts …`` and ``catchment`` live in :mod:`geo_discovery.cli.districts`."""
+    from .districts import catchment_command, districts_app
 
     app.add_typer(districts_app, name="districts")
     app.command("catchment")(catchment_command)
@@ -501,8 +501,8 @@ def load(
     * `geo-discovery load stores.csv restaurants.csv --mode upsert --rejects rejects.csv --strict`
     * `geo-discovery load closed_ids.txt --mode delete`
     """
-    from .models import BBox
-    from .pipeline import load as run_load
+    from ..models import BBox
+    from ..snapshot.pipeline import load as run_load
 
     settings = _settings(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
@@ -569,8 +569,8 @@ def validate(
     * `geo-discovery validate data/sample/helsinki_osm_pois.csv --profile osm_poi`
     * `geo-discovery validate new_stores.csv --rejects /tmp/rejects.csv --strict`
     """
-    from .ingest import read_sources
-    from .models import BBox
+    from ..ingest import read_sources
+    from ..models import BBox
 
     _settings(data_dir)  # invalid settings fail the same way as for load
     expected = BBox.from_string(bbox) if bbox is not None else None
@@ -611,7 +611,7 @@ def snapshots(data_dir: DataDirOption = None) -> None:
 
     * `geo-discovery snapshots --data-dir ./data/store`
     """
-    from .store import SnapshotStore
+    from ..snapshot.store import SnapshotStore
 
     settings = _settings(data_dir)
     snaps = SnapshotStore(settings.data_dir).list()
@@ -662,7 +662,7 @@ def rollback(
     * `geo-discovery rollback`
     * `geo-discovery rollback --to 3 --data-dir ./data/store`
     """
-    from .store import SnapshotStore
+    from ..snapshot.store import SnapshotStore
 
     store = SnapshotStore(_settings(data_dir).data_dir)
     before = store.current_name()
@@ -728,7 +728,7 @@ def profiles(data_dir: DataDirOption = None) -> None:
 
     * `geo-discovery profiles`
     """
-    from .ingest import list_profiles
+    from ..ingest import list_profiles
 
     _settings(data_dir)
     table = Table(title="Ingest profiles")
@@ -757,7 +757,7 @@ def serve(
     """
     settings = _settings(data_dir)
     try:
-        from api.app import serve as run_server
+        from geo_discovery_api.app import serve as run_server
     except ImportError as exc:
         raise _fail(
             f"the HTTP API is not available ({exc}); install it with pip install -e '.[api]'"
@@ -767,7 +767,7 @@ def serve(
 
 # ----------------------------------------------------------------------- query
 def _engine(data_dir: Path | None) -> DiscoveryEngine:
-    from .engine import DiscoveryEngine
+    from ..engine import DiscoveryEngine
 
     settings = _settings(data_dir)
     return DiscoveryEngine.from_snapshot(settings.data_dir, settings=settings)

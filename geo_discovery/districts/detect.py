@@ -9,7 +9,7 @@ data's own distribution, so the same defaults work in any city.
        (NYC food stores + restaurants: 30 m → r = 11; Helsinki downtown: 8.5 m → 12).
     2. *Seeds*: occupied cells whose 2-disk holds at least the ``seed_quantile``
        merchant-weighted quantile of such counts (drops the most isolated merchants).
-    3. *Connectors*: passes of :func:`~geo_discovery.districts_grid.add_connectors`
+    3. *Connectors*: passes of :func:`~geo_discovery.cellsets.add_connectors`
        (default ``(2, 4)``): bridge one-cell gaps between shopfronts, then fill notches.
     4. Connected components with at least ``min_merchants`` merchants are districts.
     5. Optional split of large agglomerations: *cores* are components of cells whose
@@ -28,7 +28,7 @@ data's own distribution, so the same defaults work in any city.
     connectors form its district (a cell claimed twice goes to the larger cluster).
 
 Every district has a stable id, a valid polygon (the union of its cells), a tier, a
-name and statistics (:mod:`geo_discovery.districts_profile`). Every row of the merchant
+name and statistics (:mod:`geo_discovery.districts.profile`). Every row of the merchant
 table gets the district whose cells contain it, or none. The ``districts`` deriver runs
 at load time and writes ``derived/districts/`` inside the snapshot.
 
@@ -58,14 +58,14 @@ import pyarrow as pa
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from .cells import average_edge_length_m, latlng_to_cell, latlngs_to_cells
-from .derived import register
-from .distance import chord2_to_m, latlng_to_xyz, m_to_chord2
-from .districts_grid import CellGrid, add_connectors, disk_counts
-from .districts_profile import profile_districts
-from .errors import GeoDiscoveryError
-from .models import validate_lat, validate_lng
-from .settings import Settings
+from ..cells import average_edge_length_m, latlng_to_cell, latlngs_to_cells
+from ..cellsets import CellGrid, add_connectors, disk_counts
+from ..distance import chord2_to_m, latlng_to_xyz, m_to_chord2
+from ..errors import GeoDiscoveryError
+from ..models import validate_lat, validate_lng
+from ..settings import Settings
+from ..snapshot.derived import register
+from .profile import profile_districts
 
 __all__ = [
     "METHODS",
@@ -165,7 +165,7 @@ class Districts:
     """Detected districts and their alignment to the merchant table.
 
     ``frame`` is a GeoDataFrame indexed by ``district_id`` (polygons in EPSG:4326) with
-    the columns of :func:`geo_discovery.districts_profile.profile_districts`.
+    the columns of :func:`geo_discovery.districts.profile.profile_districts`.
     ``cells`` (sorted ``uint64``, at ``resolution``) and ``cell_district`` (row of
     ``frame``) say which district each cell belongs to; ``merchant_district`` holds, per
     merchant row, the row of its district or ``-1``.

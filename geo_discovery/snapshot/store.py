@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import SnapshotError, SnapshotNotFoundError
-from .schema import SCHEMA_VERSION
+from ..errors import SnapshotError, SnapshotNotFoundError
+from ..schema import SCHEMA_VERSION
 
 __all__ = [
     "SnapshotInfo",

@@ -12,7 +12,7 @@ Three numbers, as the districts issue defines them:
 Areas of intersections are measured in a Lambert azimuthal equal-area projection
 centred on the truth polygons, so any city works. Rerun the whole comparison with::
 
-    python -m geo_discovery.districts_eval            # or: geo-discovery districts evaluate
+    python -m geo_discovery.districts.evaluate            # or: geo-discovery districts evaluate
 
 which reads the NYC food stores and DOHMH restaurants and the BIDs from
 ``GEO_DISCOVERY_REAL_DATA`` (default ``../shared/data``) and prints one row per
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .districts import DistrictParams, Districts, build_districts
+from .detect import DistrictParams, Districts, build_districts
 
 __all__ = [
     "DEFAULT_SWEEP",
@@ -178,7 +178,7 @@ def evaluate_districts(
 
 def read_merchants(paths: Sequence[str | Path]) -> pd.DataFrame:
     """The canonical merchant frame of ``paths`` (built-in profiles detected)."""
-    from .ingest import read_sources
+    from ..ingest import read_sources
 
     return read_sources(list(paths), profile=None).merchants.reset_index(drop=True)
 
@@ -217,7 +217,7 @@ def compare_methods(
 def _real_data_dir(value: str | None) -> Path:
     if value:
         return Path(value)
-    from .settings import get_settings
+    from ..settings import get_settings
 
     configured = get_settings().real_data
     if configured is not None:
@@ -228,7 +228,7 @@ def _real_data_dir(value: str | None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the method comparison against the NYC BIDs."""
     parser = argparse.ArgumentParser(
-        prog="python -m geo_discovery.districts_eval",
+        prog="python -m geo_discovery.districts.evaluate",
         description="Score district detection against ground-truth polygons (NYC BIDs).",
     )
     parser.add_argument("--real-data", help="folder with nyc/ (default: GEO_DISCOVERY_REAL_DATA "

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import GeoDiscoveryError
+from ..errors import GeoDiscoveryError
 
 __all__ = ["catchment_command", "districts_app"]
 
@@ -75,9 +75,9 @@ def _console() -> Console:
 
 
 def _districts(data_dir: Path | None) -> Any:
-    from .districts import load_districts
-    from .settings import Settings
-    from .store import resolve_snapshot_dir
+    from ..districts.detect import load_districts
+    from ..settings import Settings
+    from ..snapshot.store import resolve_snapshot_dir
 
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     return load_districts(resolve_snapshot_dir(settings.data_dir))
@@ -216,7 +216,7 @@ def evaluate_command(
     * `geo-discovery districts evaluate`
     * `geo-discovery districts evaluate --default-only --json`
     """
-    from . import districts_eval as ev
+    from ..districts import evaluate as ev
 
     base = ev._real_data_dir(str(real_data) if real_data else None)
     truth_frame = ev.load_truth(truth or base / ev.NYC_TRUTH_FILE)
@@ -288,7 +288,7 @@ def catchment_command(
     import geopandas as gpd
     import pandas as pd
 
-    from . import catchment as cm
+    from .. import catchment as cm
 
     d = _districts(data_dir)
     d.get(district_id)

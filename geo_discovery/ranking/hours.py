@@ -47,9 +47,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from .derived import register
-from .errors import SnapshotError
-from .settings import Settings
+from ..errors import SnapshotError
+from ..settings import Settings
+from ..snapshot.derived import register
 
 __all__ = [
     "HOURS_NONE",

@@ -2,9 +2,9 @@
 
 :class:`Ranker` holds the per-snapshot state the ranking needs besides the index: the
 score parts aligned to the merchant table (word of mouth, district term), filter columns,
-opening hours, a :class:`~geo_discovery.topk.CellTree`, and caches of filter masks and
+opening hours, a :class:`~geo_discovery.search.topk.CellTree`, and caches of filter masks and
 per-node bounds. It turns a validated query into one page of
-:func:`geo_discovery.topk.top_k` and a cursor for the next.
+:func:`geo_discovery.search.topk.top_k` and a cursor for the next.
 
 Sort keys (all sorts break ties by distance, then merchant_id):
 
@@ -35,12 +35,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from . import cursor as cur
-from .distance import latlng_to_xyz, m_to_chord2
-from .errors import InvalidQueryError
-from .hours import HoursTable
-from .index import CellIndex
-from .ranking import (
+from ..distance import latlng_to_xyz, m_to_chord2
+from ..errors import InvalidQueryError
+from ..ranking.hours import HoursTable
+from ..ranking.scoring import (
     NEUTRAL_DISTRICT_TERM,
     NEUTRAL_WOM_CONFIDENCE,
     NEUTRAL_WOM_SCORE,
@@ -52,6 +50,8 @@ from .ranking import (
     quality,
     radii_for_categories,
 )
+from . import cursor as cur
+from .index import CellIndex
 from .topk import CellTree, NodeBounds, SortSpec, SpecArrays, build_bounds, top_k
 
 __all__ = ["Filters", "Page", "Ranker"]
@@ -508,7 +508,7 @@ def query_fingerprint(
     open_at: str | None,
     open_now: bool,
 ) -> str:
-    """:func:`geo_discovery.cursor.query_fingerprint` of the query's dict, without
+    """:func:`geo_discovery.search.cursor.query_fingerprint` of the query's dict, without
     re-encoding its fixed parts on every call: the same JSON text (keys sorted, as
     ``json.dumps(sort_keys=True)`` writes a nested dict), the same hash."""
     text = _FINGERPRINT % (

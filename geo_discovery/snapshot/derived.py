@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .settings import Settings
+from ..settings import Settings
 
 __all__ = ["DERIVER_MODULES", "Deriver", "derive_all", "register"]
 
@@ -29,9 +29,9 @@ Deriver = Callable[[pa.Table, Path, Settings, Mapping[str, Path]], dict[str, Any
 
 # Modules whose import registers a deriver, in the order they must run.
 DERIVER_MODULES: tuple[str, ...] = (
-    "geo_discovery.reputation",
-    "geo_discovery.hours",
-    "geo_discovery.districts",
+    "geo_discovery.ranking.reputation",
+    "geo_discovery.ranking.hours",
+    "geo_discovery.districts.detect",
 )
 
 _REGISTRY: dict[str, Deriver] = {}
@@ -44,7 +44,7 @@ def register(name: str) -> Callable[[Deriver], Deriver]:
         if fn.__module__ not in DERIVER_MODULES:
             raise RuntimeError(
                 f"deriver {name!r} is defined in {fn.__module__}, which is not listed in "
-                "geo_discovery.derived.DERIVER_MODULES (that list fixes the run order)"
+                "geo_discovery.snapshot.derived.DERIVER_MODULES (that list fixes the run order)"
             )
         _REGISTRY[name] = fn
         return fn

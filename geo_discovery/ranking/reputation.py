@@ -47,10 +47,10 @@ import pandas as pd
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from .cells import latlngs_to_cells
-from .derived import register
-from .errors import SnapshotError
-from .settings import Settings, get_settings
+from ..cells import latlngs_to_cells
+from ..errors import SnapshotError
+from ..settings import Settings, get_settings
+from ..snapshot.derived import register
 
 __all__ = [
     "GRADE_BAND_SCORES",
@@ -684,7 +684,7 @@ def load_reputation(snapshot_dir: str | Path) -> tuple[FloatArray, FloatArray]:
     ``snapshot_dir`` is a snapshot folder or a data dir (its current snapshot). Raises
     :class:`~geo_discovery.errors.SnapshotError` when the snapshot has no reputation.
     """
-    from .store import resolve_snapshot_dir
+    from ..snapshot.store import resolve_snapshot_dir
 
     folder = resolve_snapshot_dir(snapshot_dir) / "derived" / "reputation"
     paths = [folder / "wom_score.npy", folder / "wom_confidence.npy"]

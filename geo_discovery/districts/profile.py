@@ -59,9 +59,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .cells import cell_to_str
-from .distance import haversine_m
-from .districts_grid import cell_areas_m2, cells_to_latlng, cells_to_parent, cells_to_polygon
+from ..cells import cell_to_str
+from ..cellsets import cell_areas_m2, cells_to_latlng, cells_to_parent, cells_to_polygon
+from ..distance import haversine_m
 
 __all__ = [
     "TIERS",

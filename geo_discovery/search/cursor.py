@@ -43,7 +43,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidQueryError
+from ..errors import InvalidQueryError
 
 __all__ = [
     "InvalidCursorError",

@@ -11,21 +11,21 @@ Layout (struct of arrays, all in *cell order*):
 ``cell_bbox``  float64 ``(len(cells), 4)``: south, west, north, east of each cell's points
 ``tree``       int64 ``(n_nodes, 4)``: the search trie, one 32-byte record per node: a
                float32 bounding cap and the node's children or points
-               (layout in :mod:`geo_discovery.kernels`)
+               (layout in :mod:`geo_discovery.search.kernels`)
 
 Points are sorted by their resolution-15 H3 cell, then ``rank``, so every cell at every
 resolution, the index's included, holds a contiguous run of points.
 
 Search
 ------
-kNN and radius searches run in compiled kernels (:mod:`geo_discovery.kernels`): a
+kNN and radius searches run in compiled kernels (:mod:`geo_discovery.search.kernels`): a
 best-first / depth-first walk of an adaptive H3 trie (a node splits at the first
 resolution where its points' cells differ, until it holds at most ``_LEAF_MAX`` points),
 each node bounded by a cap (centre + chord radius) computed from its points at build
 time. No h3 call runs at query time. Node ``(|c - q| - r)^2`` is a proven lower bound on the squared
 chord of every point below it, so pruning never drops an answer.
 
-Exactness (ring fence, used by :mod:`geo_discovery.topk`)
+Exactness (ring fence, used by :mod:`geo_discovery.search.topk`)
 ---------------------------------------------------------
 Distances are exact great-circle metres (see :mod:`geo_discovery.distance`). Searches
 expand by H3 grid rings around the query cell. The *fence* argument proves when to stop:
@@ -52,11 +52,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from . import cells as h3cells
+from .. import cells as h3cells
+from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
+from ..errors import SnapshotError
+from ..models import BBox
 from . import kernels
-from .distance import chord2_to_m, latlng_to_xyz, m2c2_1
-from .errors import SnapshotError
-from .models import BBox
 
 __all__ = ["CellIndex", "build_cell_index", "build_tree"]
 
@@ -392,7 +392,7 @@ def build_tree(keys: NDArray[np.uint64], xyz: NDArray) -> NDArray[np.int64]:
     """The search trie's records ``(n_nodes, 4)`` over points sorted by H3 cell ``keys``.
 
     ``keys`` holds one cell per point, all at one resolution, sorted (see
-    :func:`geo_discovery.kernels.build_trie`).
+    :func:`geo_discovery.search.kernels.build_trie`).
     """
     if len(keys) == 0:
         return np.empty((0, 4), np.int64)

@@ -1,6 +1,7 @@
 """The load pipeline: read → validate → merge (by mode) → index → write snapshot N+1 → publish.
 
-Everything a load does to the store happens inside one :class:`~geo_discovery.store.SnapshotWriter`,
+Everything a load does to the store happens inside one
+:class:`~geo_discovery.snapshot.store.SnapshotWriter`,
 so a load that fails or is killed leaves the previous snapshot current.
 """
 
@@ -20,13 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from ..errors import LoadRefusedError, RejectedRowsError
+from ..ingest import IngestResult, read_id_list, read_sources, write_rejects
+from ..models import BBox
+from ..schema import ARROW_SCHEMA, to_arrow
+from ..search.index import build_cell_index
+from ..settings import Settings, get_settings
 from .derived import derive_all
-from .errors import LoadRefusedError, RejectedRowsError
-from .index import build_cell_index
-from .ingest import IngestResult, read_id_list, read_sources, write_rejects
-from .models import BBox
-from .schema import ARROW_SCHEMA, to_arrow
-from .settings import Settings, get_settings
 from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
 
 __all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]

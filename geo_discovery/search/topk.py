@@ -12,9 +12,9 @@ Exactness
 Search in two phases, each of which only skips points it proves cannot enter the answer.
 
 1. **Rings.** Walk H3 rings outward from the query cell like
-   :meth:`CellIndex.knn <geo_discovery.index.CellIndex.knn>` (``_cell_slots``,
+   :meth:`CellIndex.knn <geo_discovery.search.index.CellIndex.knn>` (``_cell_slots``,
    ``_gather``), scoring every point met. After ring ``m`` the *fence* argument of
-   :mod:`geo_discovery.index` says every unvisited point is at least ``rho`` away
+   :mod:`geo_discovery.search.index` says every unvisited point is at least ``rho`` away
    (``CellIndex._fence_c2`` of ring ``m + 1``). Once ``k`` candidates are known, let
    ``(p_k, d_k)`` be the key of the ``k``-th, and go to phase 2, where every node's
    smallest distance is raised to at least ``rho``.
@@ -30,7 +30,7 @@ Search in two phases, each of which only skips points it proves cannot enter the
 
 An upper bound must never be below a point's computed primary. For ``best_match`` the
 score is ``decay × W × X`` with every part monotone in its input
-(:func:`geo_discovery.ranking.best_match_score`), computed by the same float operations
+(:func:`geo_discovery.ranking.scoring.best_match_score`), computed by the same float operations
 for points and bounds; IEEE rounding is monotone, so bounds built from per-node extremes
 and a smaller distance dominate bit for bit. Distances carry a millimetre-scale margin.
 Filters only remove points, so bounds over a superset stay valid; the eligible mask is
@@ -58,8 +58,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from . import cells as h3cells
-from .distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2, xyz_1
+from .. import cells as h3cells
+from ..distance import EARTH_RADIUS_M, chord2_to_m, latlng_to_xyz, m_to_chord2, xyz_1
 from .index import CellIndex
 from .kernels import _heap_pop, _heap_push, _point_c2  # shared compiled primitives
 
@@ -244,7 +244,7 @@ class NodeBounds:
 class SpecArrays:
     """A primary of the form ``quality / (1 + c2 · factor)``, cell-ordered, for the kernel.
 
-    ``best_match`` is exactly that (:func:`geo_discovery.ranking.best_match_score`); a
+    ``best_match`` is exactly that (:func:`geo_discovery.ranking.scoring.best_match_score`); a
     static primary (rating, review_count, -price) is ``quality`` with ``factor = 0``
     (``x / (1 + 0)`` is ``x``, bit for bit).
     """
@@ -498,7 +498,7 @@ def _kernel_top_k(
 ) -> Found:
     """:func:`top_k` without a row filter or cursor, by a compiled best-first search.
 
-    Walks the index's own cap tree (:mod:`geo_discovery.kernels`), nodes in order of
+    Walks the index's own cap tree (:mod:`geo_discovery.search.kernels`), nodes in order of
     their score upper bound ``max quality / (1 + lower_c2 · min factor)`` over eligible
     points, and keeps every point whose key could still reach the top ``k`` (a point
     equal to the ``k``-th score is kept while its squared chord is not beyond the

@@ -23,7 +23,7 @@ parts, each in ``[0, 1]`` (the formulas and the reasoning behind every default a
   with ``quality = W × X`` and ``K = (R_earth / (R_i · distance_scale))²``
   (:func:`best_match_score`): non-decreasing in ``quality``, non-increasing in distance
   and ``K``, so per-cell maxima of ``quality`` and minima of ``K`` give valid upper
-  bounds (:mod:`geo_discovery.topk`); IEEE rounding is monotone, so the bounds hold for
+  bounds (:mod:`geo_discovery.search.topk`); IEEE rounding is monotone, so the bounds hold for
   the computed floats too.
 
 Examples
@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .distance import EARTH_RADIUS_M
-from .errors import InvalidQueryError
+from ..distance import EARTH_RADIUS_M
+from ..errors import InvalidQueryError
 
 __all__ = [
     "DEFAULT_CONSUMPTION_RADII_M",
@@ -235,7 +235,7 @@ def chord2_at_m(distance_m: ArrayLike) -> NDArray:
 def distance_decay(chord2: ArrayLike, factor: ArrayLike) -> NDArray:
     """``1 / (1 + chord2 · K)``: 1 at the merchant, 0.5 at its consumption radius.
 
-    ``chord2`` is the squared unit-sphere chord (as :class:`~geo_discovery.index.CellIndex`
+    ``chord2`` is the squared unit-sphere chord (as :class:`~geo_discovery.search.index.CellIndex`
     computes it), ``factor`` the merchant's :func:`decay_factor`.
     """
     return 1.0 / (1.0 + np.asarray(chord2, dtype=np.float64) * np.asarray(factor))

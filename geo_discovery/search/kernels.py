@@ -1,4 +1,4 @@
-"""Compiled search kernels (numba) over a :class:`~geo_discovery.index.CellIndex` tree.
+"""Compiled search kernels (numba) over a :class:`~geo_discovery.search.index.CellIndex` tree.
 
 The tree is an adaptive H3 trie over the points, which are stored sorted by their
 resolution-15 cell (so every H3 cell's points are contiguous). Node 0 is the root; a node
@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from .distance import c2m_1, xyz_1
+from ..distance import c2m_1, xyz_1
 
 __all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps"]
 

@@ -1,0 +1,172 @@
+"""Demand on H3 cells: population points spread over cells, merchants as a proxy, or uniform."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..cells import average_edge_length_m, cell_to_str, latlngs_to_cells
+from ..cells import grid_disk as h3_grid_disk
+from ..cellsets import cells_to_latlng, cells_to_polygon, disk_cells
+from ..distance import haversine_m
+
+if TYPE_CHECKING:
+    pass
+
+
+__all__ = ["DEMAND_KINDS", "demand_cells", "demand_from_points", "read_demand"]
+
+
+_LAT_NAMES = ("lat", "latitude", "centroid_lat", "y")
+
+
+_LNG_NAMES = ("lng", "lon", "longitude", "centroid_lon", "centroid_lng", "x")
+
+
+_POP_NAMES = ("population", "pop", "demand", "weight")
+
+
+# --------------------------------------------------------------------------- demand
+def read_demand(path: str | Path) -> pd.DataFrame:
+    """Population points from a CSV: ``lat``/``lng`` (or ``latitude``, ``centroid_lat``,
+    ``lon``…) and ``population`` (or ``pop``, ``demand``). Rows without coordinates or
+    with a non-positive population are dropped."""
+    raw = pd.read_csv(path)
+    cols = {c.lower(): c for c in raw.columns}
+
+    def pick(names: Sequence[str], what: str) -> str:
+        for n in names:
+            if n in cols:
+                return cols[n]
+        raise ValueError(f"{path}: no {what} column; allowed names: {', '.join(names)}")
+
+    out = pd.DataFrame(
+        {
+            "lat": pd.to_numeric(raw[pick(_LAT_NAMES, "latitude")], errors="coerce"),
+            "lng": pd.to_numeric(raw[pick(_LNG_NAMES, "longitude")], errors="coerce"),
+            "population": pd.to_numeric(raw[pick(_POP_NAMES, "population")], errors="coerce"),
+        }
+    )
+    ok = out["lat"].between(-90, 90) & out["lng"].between(-180, 180) & (out["population"] > 0)
+    return out[ok].reset_index(drop=True)
+
+
+def demand_from_points(
+    lat: Sequence[float] | NDArray,
+    lng: Sequence[float] | NDArray,
+    population: Sequence[float] | NDArray,
+    *,
+    resolution: int = 9,
+    spread_k: int = 1,
+) -> gpd.GeoDataFrame:
+    """Spread population points over H3 cells: each point's population is shared evenly
+    by the cells within grid distance ``spread_k`` of its cell (0: its cell only).
+
+    Returns a GeoDataFrame indexed by the cell's hex id, with ``cell`` (``uint64``),
+    ``lat``/``lng`` (cell centre), ``population`` and the cell's hexagon. The total
+    population is preserved exactly.
+    """
+    lat = np.asarray(lat, dtype=np.float64)
+    lng = np.asarray(lng, dtype=np.float64)
+    pop = np.asarray(population, dtype=np.float64)
+    if not (len(lat) == len(lng) == len(pop)):
+        raise ValueError("lat, lng and population must have the same length")
+    if spread_k < 0:
+        raise ValueError(f"spread_k={spread_k} is out of range; allowed: >= 0")
+    if len(pop) and (not np.isfinite(pop).all() or (pop < 0).any()):
+        raise ValueError("population must be finite and >= 0")
+    origin = latlngs_to_cells(lat, lng, resolution)
+    uniq, inv = np.unique(origin, return_inverse=True)
+    per_origin = np.bincount(inv, weights=pop, minlength=len(uniq))
+    parts, weights = [], []
+    for cell, total in zip(uniq.tolist(), per_origin.tolist(), strict=True):
+        disk = disk_cells([cell], spread_k)
+        parts.append(disk)
+        weights.append(np.full(len(disk), total / len(disk)))
+    if parts:
+        flat = np.concatenate(parts)
+        cells, where = np.unique(flat, return_inverse=True)
+        value = np.bincount(where, weights=np.concatenate(weights), minlength=len(cells)).astype(
+            np.float64
+        )
+    else:
+        cells, value = np.empty(0, np.uint64), np.empty(0, np.float64)
+    clat, clng = cells_to_latlng(cells)
+    geoms = [cells_to_polygon([c]) for c in cells.tolist()]
+    frame = gpd.GeoDataFrame(
+        {"cell": cells, "lat": clat, "lng": clng, "population": value},
+        geometry=geoms,
+        crs="EPSG:4326",
+        index=pd.Index([cell_to_str(c) for c in cells.tolist()], name="cell_id"),
+    )
+    return frame
+
+
+# ------------------------------------------------------------------ one district
+DEMAND_KINDS = ("population", "merchants", "uniform")
+
+
+def demand_cells(
+    lat: Sequence[float] | NDArray,
+    lng: Sequence[float] | NDArray,
+    weight: Sequence[float] | NDArray,
+    *,
+    resolution: int = 9,
+    spread_k: int = 0,
+) -> pd.DataFrame:
+    """:func:`demand_from_points` without the hexagons (fast, for thousands of cells):
+    ``cell`` (``uint64``), ``lat``/``lng`` (cell centre) and ``population``, one row per
+    cell, sorted by cell. The total is preserved exactly."""
+    lat = np.asarray(lat, dtype=np.float64)
+    lng = np.asarray(lng, dtype=np.float64)
+    pop = np.asarray(weight, dtype=np.float64)
+    if not (len(lat) == len(lng) == len(pop)):
+        raise ValueError("lat, lng and weight must have the same length")
+    if spread_k < 0:
+        raise ValueError(f"spread_k={spread_k} is out of range; allowed: >= 0")
+    cells: NDArray[np.uint64] = np.empty(0, np.uint64)
+    value: NDArray[np.float64] = np.empty(0, np.float64)
+    if len(pop):
+        origin = latlngs_to_cells(lat, lng, resolution)
+        uniq, inv = np.unique(origin, return_inverse=True)
+        per_origin = np.bincount(inv, weights=pop, minlength=len(uniq))
+        if spread_k == 0:
+            cells, value = uniq, np.asarray(per_origin, dtype=np.float64)
+        else:
+            parts = [disk_cells([c], spread_k) for c in uniq.tolist()]
+            shares = [np.full(len(d), t / len(d)) for d, t in zip(parts, per_origin, strict=True)]
+            cells, where = np.unique(np.concatenate(parts), return_inverse=True)
+            value = np.asarray(
+                np.bincount(where, weights=np.concatenate(shares), minlength=len(cells)),
+                dtype=np.float64,
+            )
+    clat, clng = cells_to_latlng(cells)
+    return pd.DataFrame(
+        {"cell": cells, "lat": clat, "lng": clng, "population": value.astype(np.float64)}
+    )
+
+
+def uniform_demand(lat: float, lng: float, radius_m: float, resolution: int) -> pd.DataFrame:
+    """Every cell of ``resolution`` whose centre lies within ``radius_m``, one unit each."""
+    k = uniform_disk_k(radius_m, resolution)
+    cells = np.sort(
+        h3_grid_disk(latlngs_to_cells(np.array([lat]), np.array([lng]), resolution)[0], k)
+    )
+    clat, clng = cells_to_latlng(cells)
+    keep = haversine_m(lat, lng, clat, clng) <= radius_m
+    return pd.DataFrame(
+        {"cell": cells[keep], "lat": clat[keep], "lng": clng[keep], "population": 1.0}
+    )
+
+
+def uniform_disk_k(radius_m: float, resolution: int) -> int:
+    """Grid distance whose disk covers ``radius_m`` (cell centres are about
+    ``√3 · edge`` apart; the margin covers their spread): a disk has ``3k(k+1)+1`` cells."""
+    return math.ceil(radius_m / (math.sqrt(3) * average_edge_length_m(resolution) * 0.8)) + 1

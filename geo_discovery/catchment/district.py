@@ -1,0 +1,133 @@
+"""One district's Huff catchment against every other district (``engine.catchment``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ..cells import cell_to_str, latlngs_to_cells
+from ..distance import haversine_m
+from .areas import trade_areas
+from .huff import captured_demand, facilities_from_districts, huff_probabilities
+
+if TYPE_CHECKING:
+    from ..districts.detect import Districts
+
+
+__all__ = ["DistrictCatchment", "district_catchment"]
+
+
+@dataclass(frozen=True)
+class DistrictCatchment:
+    """One district's Huff catchment (see :func:`district_catchment`).
+
+    ``cells`` (one row per demand cell in the study area, indexed by hex id): ``cell``,
+    ``lat``/``lng``, ``population`` (demand units), ``share`` (Huff probability that the
+    cell's demand goes to this district), ``expected`` (share × population) and
+    ``in_district`` (the cell's centre lies in one of the district's own cells).
+    ``trade_areas``: primary and secondary rows as from :func:`trade_areas`.
+    ``competitors``: the other districts capturing most of the area's demand.
+    """
+
+    district_id: str
+    cells: pd.DataFrame
+    trade_areas: gpd.GeoDataFrame
+    demand_total: float
+    captured: float
+    competitors: pd.DataFrame
+    facilities: int
+
+    @property
+    def share(self) -> float:
+        """Share of the study area's demand this district captures (NaN when none)."""
+        return self.captured / self.demand_total if self.demand_total > 0 else math.nan
+
+
+def district_catchment(
+    districts: Districts,
+    district_id: str,
+    demand: pd.DataFrame,
+    *,
+    radius_m: float = 5_000.0,
+    alpha: float = 1.0,
+    beta: float = 2.0,
+    primary: float = 0.5,
+    secondary: float = 0.2,
+    attractiveness: str = "n_merchants",
+    competitors: int = 5,
+) -> DistrictCatchment:
+    """Huff catchment of ``district_id`` against every district, on the demand cells
+    (:func:`demand_cells` / :func:`uniform_demand`) whose centres lie within ``radius_m``
+    of the district's centroid.
+
+    Examples
+    --------
+    >>> out = district_catchment(districts, "d892a100d67bffff", cells)  # doctest: +SKIP
+    >>> out.trade_areas.loc["primary", "population"]  # doctest: +SKIP
+    """
+    row = districts.get(district_id)
+    if not (math.isfinite(radius_m) and radius_m > 0):
+        raise ValueError(f"radius_m={radius_m} is out of range; allowed: > 0")
+    if not 0 < secondary < primary <= 1:
+        raise ValueError(
+            f"secondary={secondary:g}, primary={primary:g}: allowed 0 < secondary < primary <= 1"
+        )
+    clat, clng = float(row["centroid_lat"]), float(row["centroid_lng"])
+    if len(demand):
+        d = haversine_m(clat, clng, demand["lat"].to_numpy(), demand["lng"].to_numpy())
+        area = demand[(d <= radius_m) & (demand["population"].to_numpy() > 0)]
+    else:
+        area = demand
+    area = area.reset_index(drop=True)
+    area.index = pd.Index([cell_to_str(c) for c in area["cell"].tolist()], name="cell_id")
+    facilities = facilities_from_districts(districts, attractiveness)
+    facilities = facilities[facilities["attractiveness"] > 0]
+    pop = area["population"].astype(np.float64)
+    if len(area):
+        probs = huff_probabilities(area, facilities, alpha=alpha, beta=beta)
+        share = probs[district_id].to_numpy(dtype=np.float64)
+        captured = captured_demand(probs, pop)
+    else:
+        probs = pd.DataFrame(index=area.index, columns=facilities.index, dtype=np.float64)
+        share = np.empty(0, np.float64)
+        captured = pd.DataFrame(
+            {"captured": 0.0, "share": np.nan}, index=facilities.index, dtype=np.float64
+        )
+    own = districts.cells_of(district_id)
+    centre_cells = latlngs_to_cells(
+        area["lat"].to_numpy(np.float64), area["lng"].to_numpy(np.float64), districts.resolution
+    )
+    out = area.assign(
+        share=share,
+        expected=share * pop.to_numpy(),
+        in_district=np.isin(centre_cells, own),
+    )
+    areas = trade_areas(out[["cell", "population"]], probs, district_id, primary=primary,
+                        secondary=secondary)  # fmt: skip
+    others = captured.drop(index=district_id).sort_values("captured", ascending=False)
+    top = others.head(competitors)
+    rivals = pd.DataFrame(
+        {
+            "name": facilities["name"].reindex(top.index).to_numpy(dtype=object),
+            "captured": top["captured"].to_numpy(dtype=np.float64),
+            "share": top["share"].to_numpy(dtype=np.float64),
+        },
+        index=top.index,
+    )
+    total = float(pop.sum())
+    return DistrictCatchment(
+        district_id=district_id,
+        cells=out,
+        trade_areas=areas,
+        demand_total=total,
+        captured=float(captured["captured"].to_numpy()[captured.index.get_loc(district_id)])
+        if len(area)
+        else 0.0,
+        competitors=rivals,
+        facilities=len(facilities),
+    )
