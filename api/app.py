@@ -127,7 +127,6 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         settings,
         on_swap=metrics.on_swap,
         on_error=lambda _msg: metrics.on_failed_reload(),
-        warmers=(aggregate.warm, districts.warm, catchment.warm),
     )
 
     @contextlib.asynccontextmanager

@@ -14,13 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Header, Query, Request
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError
+from geo_discovery.errors import InvalidQueryError, SnapshotNotFoundError
 from geo_discovery.models import BBox
-from geo_discovery.ranking.scoring import SORTS
+from geo_discovery.query import CATEGORY_PATTERN, SORTS
 from geo_discovery.settings import Settings
+from geo_discovery.snapshot.rows import COMPUTED_FIELDS, HIT_FIELDS
 
-from .errors import NoSnapshotError
-from .serialize import HIT_FIELDS
 from .state import EngineHolder
 
 __all__ = [
@@ -87,7 +86,7 @@ def _engine_of(request: Request) -> DiscoveryEngine:
     engine = holder.engine
     if engine is None:
         why = f" (last error: {holder.last_error})" if holder.last_error else ""
-        raise NoSnapshotError(
+        raise SnapshotNotFoundError(
             f"no snapshot is loaded from {holder.path}{why}; publish one with "
             f"`geo-discovery load FILE --data-dir {holder.path}`"
         )
@@ -115,9 +114,8 @@ IfNoneMatch = Annotated[
 # ------------------------------------------------------------------ query parameters
 # The forms of the string parameters, enforced (422) and published in the OpenAPI spec:
 # a request the spec calls valid is one the server can parse.
-_SEGMENTS = r"[a-z0-9_]+(/[a-z0-9_]+)*"
-CATEGORIES_PATTERN = rf"^{_SEGMENTS}(,{_SEGMENTS})*$"
-_FIELD = "(" + "|".join(HIT_FIELDS) + ")"
+CATEGORIES_PATTERN = rf"^{CATEGORY_PATTERN}(,{CATEGORY_PATTERN})*$"
+_FIELD = "(" + "|".join((*HIT_FIELDS, *COMPUTED_FIELDS)) + ")"
 FIELDS_PATTERN = rf"^{_FIELD}(,{_FIELD})*$"
 _NUMBER = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
 BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}$"
@@ -176,7 +174,7 @@ Fields = Annotated[
         "name,category,distance_m",
         "Comma-separated fields to return (merchant_id always comes); default: all of "
         + ", ".join(HIT_FIELDS)
-        + ".",
+        + "; score and explain when the query computes them.",
         pattern=FIELDS_PATTERN,
     ),
 ]

@@ -1,16 +1,22 @@
 """Library errors → HTTP answers, and validation errors people can read.
 
+Only geo-discovery's own errors (:mod:`geo_discovery.errors`) become client errors;
+anything else is a bug: logged with its traceback and answered 500 (the fuzz tests keep
+that from ever happening).
+
 =====================================================  ======
-``MerchantNotFoundError``, ``DistrictNotFoundError``    404
-``NoSnapshotError``, other ``SnapshotError``            503
-``InvalidQueryError``, ``ValueError``, ``TypeError``    422
+``NotFoundError`` (merchant, district)                  404
+``SnapshotError`` (no snapshot, unreadable demand…)     503
+``InvalidQueryError``, ``IngestError``                  422
+other ``GeoDiscoveryError``                             400
 request validation (FastAPI / pydantic)                 422
-unknown or not-yet-supported query parameter            422
+unknown query parameter                                 422
 request body over ``api_max_body_bytes``                413
+any other exception (a bug)                             500
 =====================================================  ======
 
-Every error body is :class:`~api.schemas.ErrorResponse`: ``detail`` is one line naming
-the parameter, the value received and the allowed range.
+Every error body is :class:`~geo_discovery_api.schemas.ErrorResponse`: ``detail`` is one
+line naming the parameter, the value received and the allowed range.
 """
 
 from __future__ import annotations
@@ -23,21 +29,24 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from geo_discovery.districts.detect import DistrictNotFoundError
-from geo_discovery.engine import MerchantNotFoundError
-from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, SnapshotError
+from geo_discovery.errors import (
+    GeoDiscoveryError,
+    IngestError,
+    InvalidQueryError,
+    NotFoundError,
+    SnapshotError,
+    UnknownParameterError,
+)
+from geo_discovery.snapshot.rows import HIT_FIELDS
 
-from .responses import JSONResponse, NotModifiedError
-from .serialize import HIT_FIELDS
+from .responses import JSONResponse
 
 __all__ = [
-    "NoSnapshotError",
-    "NotModifiedError",
     "StrictQueryRoute",
-    "UnknownParameterError",
     "allowed_query_params",
     "check_query_params",
     "error_body",
@@ -70,23 +79,13 @@ FORMS = {
 }
 
 
-class NoSnapshotError(SnapshotError):
-    """The server has no snapshot to answer from (503)."""
-
-
-class UnknownParameterError(InvalidQueryError):
-    """A query parameter that the operation does not take (422)."""
-
-    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.errors = errors
-
-
 def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     return {"detail": detail, "errors": list(errors)}
 
 
 def _short(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)  # JSON answers carry 64-bit integers at most
     if isinstance(value, str | int | float | bool) or value is None:
         if isinstance(value, str) and len(value) > _MAX_VALUE_CHARS:
             return value[:_MAX_VALUE_CHARS] + "…"
@@ -107,6 +106,10 @@ def _allowed_text(field_info: Any, name: str) -> str | None:
     lo_op = hi_op = "<="
     min_len: int | None = None
     max_len: int | None = None
+    extra = getattr(field_info, "json_schema_extra", None)
+    if isinstance(extra, dict):  # documented bounds of parameter-model fields
+        lo = extra.get("minimum")
+        hi = extra.get("maximum")
     for meta in getattr(field_info, "metadata", ()):
         if isinstance(meta, Ge):
             lo = meta.ge
@@ -135,11 +138,17 @@ def _allowed_text(field_info: Any, name: str) -> str | None:
     return None
 
 
-def _walk(dependant: Any) -> Iterable[tuple[str, Any]]:
-    """``(kind, ModelField)`` of every query/path/header parameter, dependencies included."""
+def _walk(dependant: Any) -> Iterable[tuple[str, str, Any]]:
+    """``(kind, alias, field_info)`` of every query/path/header parameter: dependencies
+    and the fields of parameter models (``Annotated[Model, Query()]``) included."""
     for kind in ("query", "path", "header"):
         for field in getattr(dependant, f"{kind}_params", ()):
-            yield kind, field
+            model = field.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                for name, info in model.model_fields.items():
+                    yield kind, info.alias or name, info
+            else:
+                yield kind, field.alias, field.field_info
     for sub in getattr(dependant, "dependencies", ()):
         yield from _walk(sub)
 
@@ -151,8 +160,8 @@ def _param_infos(route: Any) -> dict[str, Any]:
         return cache
     infos: dict[str, Any] = {}
     if isinstance(route, APIRoute):
-        for _kind, field in _walk(route.dependant):
-            infos.setdefault(field.alias, field.field_info)
+        for _kind, alias, info in _walk(route.dependant):
+            infos.setdefault(alias, info)
     route._gd_param_infos = infos
     return infos
 
@@ -161,7 +170,7 @@ def allowed_query_params(route: APIRoute) -> frozenset[str]:
     """Aliases of the query parameters a route declares (its dependencies included)."""
     cache = getattr(route, "_gd_query_params", None)
     if cache is None:
-        cache = frozenset(f.alias for kind, f in _walk(route.dependant) if kind == "query")
+        cache = frozenset(alias for kind, alias, _ in _walk(route.dependant) if kind == "query")
         route._gd_query_params = cache  # type: ignore[attr-defined]
     return cache
 
@@ -287,7 +296,13 @@ async def _unknown(request: Request, exc: Exception) -> Response:
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:
-    return _json(422, str(exc) or type(exc).__name__)
+    problems = getattr(exc, "problems", [])
+    errors = [{"location": "query", **p, "value": _short(p.get("value"))} for p in problems]
+    return _json(422, str(exc) or type(exc).__name__, errors)
+
+
+async def _bad(request: Request, exc: Exception) -> Response:
+    return _json(400, str(exc) or type(exc).__name__)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -296,11 +311,6 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return _json(503, str(exc), headers={"Retry-After": "5"})
-
-
-async def _not_modified(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, NotModifiedError)
-    return Response(status_code=304, headers=exc.headers)
 
 
 async def _http(request: Request, exc: Exception) -> Response:
@@ -321,13 +331,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(UnknownParameterError, _unknown)
-    app.add_exception_handler(MerchantNotFoundError, _not_found)
-    app.add_exception_handler(DistrictNotFoundError, _not_found)
+    app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(SnapshotError, _unavailable)
     app.add_exception_handler(InvalidQueryError, _invalid)
-    app.add_exception_handler(GeoDiscoveryError, _invalid)
-    app.add_exception_handler(ValueError, _invalid)
-    app.add_exception_handler(TypeError, _invalid)
-    app.add_exception_handler(NotModifiedError, _not_modified)
+    app.add_exception_handler(IngestError, _invalid)
+    app.add_exception_handler(GeoDiscoveryError, _bad)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _internal)

@@ -11,30 +11,22 @@ from typing import Any
 
 import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
 
 __all__ = [
     "GEOJSON",
     "JSONResponse",
-    "NotModifiedError",
     "cache_headers",
-    "check_not_modified",
     "etag_for",
     "etag_matches",
+    "not_modified",
     "respond",
 ]
 
 GEOJSON = "application/geo+json"
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-class NotModifiedError(Exception):
-    """``If-None-Match`` matched the current ETag: answer 304 without a body."""
-
-    def __init__(self, headers: dict[str, str]) -> None:
-        super().__init__("not modified")
-        self.headers = headers
 
 
 class JSONResponse(StarletteJSONResponse):
@@ -70,17 +62,21 @@ def cache_headers(engine: DiscoveryEngine, max_age_s: int) -> dict[str, str]:
     return {"ETag": etag_for(engine), "Cache-Control": f"public, max-age={max_age_s}"}
 
 
-def check_not_modified(engine: DiscoveryEngine, if_none_match: str | None, max_age_s: int) -> None:
-    """Raise :class:`~api.errors.NotModifiedError` (a 304) when the client's copy is current.
+def not_modified(
+    engine: DiscoveryEngine, if_none_match: str | None, max_age_s: int
+) -> Response | None:
+    """A 304 answer when the client's copy is current, else ``None``.
 
-    Handlers call it first thing: after FastAPI has validated the parameters (an
-    invalid request never gets a 304) and before any work is done.
+    Handlers call it first thing (``if (r := not_modified(...)) is not None: return r``):
+    after FastAPI has validated the parameters (an invalid request never gets a 304) and
+    before any work is done.
     """
     if if_none_match is None:
-        return
+        return None
     headers = cache_headers(engine, max_age_s)
     if etag_matches(if_none_match, headers["ETag"]):
-        raise NotModifiedError(headers)
+        return Response(status_code=304, headers=headers)
+    return None
 
 
 def respond(

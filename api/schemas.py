@@ -345,8 +345,10 @@ class DemandSource(BaseModel):
         "of the snapshot counts one unit (a proxy for footfall); uniform: every cell of "
         "the study area counts one unit."
     )
-    description: str
-    path: str | None = Field(default=None, description="The population file, if any.")
+    description: str = Field(
+        description="What the demand is, in words (a population file is named by its file "
+        "name only: no server path is ever shown)."
+    )
     resolution: int = Field(description="H3 resolution of the demand cells.")
     cells: int = Field(ge=0, description="Demand cells in the study area.")
 

@@ -50,8 +50,9 @@ class EngineHolder:
     """Serves one snapshot at a time and swaps atomically when ``CURRENT`` changes.
 
     ``path`` is a data dir (follow its ``CURRENT``) or one snapshot's folder (served
-    as is, never swapped). ``warmers`` run on a new engine before it is swapped in
-    (per-snapshot caches of the routes), so the first requests on it pay nothing extra.
+    as is, never swapped). A new engine is warmed (:meth:`DiscoveryEngine.warm`, then
+    any extra ``warmers``) before it is swapped in, so the first requests on it pay
+    nothing extra.
     """
 
     def __init__(
@@ -80,6 +81,11 @@ class EngineHolder:
         self.swaps = 0  # times a different snapshot replaced the one being served
 
     # ------------------------------------------------------------------ reading
+    @property
+    def current(self) -> DiscoveryEngine | None:
+        """The engine being served, without trying to open one (``None`` before any)."""
+        return self._engine
+
     @property
     def engine(self) -> DiscoveryEngine | None:
         """The engine to answer from, or ``None`` while no snapshot is loaded.
@@ -134,7 +140,7 @@ class EngineHolder:
                 return RefreshResult(False, previous, previous, self.last_error)
             try:
                 engine = self._loader(self._snapshot_path(name), self.settings)
-                _warm(engine)
+                engine.warm()
                 for warm in self._warmers:
                     warm(engine)
             except Exception as exc:  # whatever breaks, the good snapshot keeps serving
@@ -161,14 +167,3 @@ class EngineHolder:
         """True when the reload interval has passed since the last check."""
         interval = self.settings.api_reload_interval_ms / 1000.0
         return interval > 0 and time.monotonic() - self.last_check >= interval
-
-
-def _warm(engine: DiscoveryEngine) -> None:
-    """Pay lazy set-up costs (id lookup, first query) before the engine serves traffic."""
-    if len(engine) == 0:
-        return
-    first = engine.merchants.column("merchant_id")[0].as_py()
-    engine.get(str(first))
-    lat = float(engine.merchants.column("lat")[0].as_py())
-    lng = float(engine.merchants.column("lng")[0].as_py())
-    engine.nearby(lat, lng, 1)

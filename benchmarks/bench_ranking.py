@@ -41,7 +41,6 @@ from geo_discovery.distance import chord2_to_m, latlng_to_xyz
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.ranking.scoring import best_match_score, consumption_radii, decay_factor, quality
 from geo_discovery.ranking.scoring import radius_for as _radius_for
-from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
 
 from . import harness
@@ -77,12 +76,7 @@ def _synthetic_engine(n: int, seed: int) -> DiscoveryEngine:
         }
     )
     wom = np.clip(rng.normal(0.77, 0.03, len(pts)), 0, 1)
-    return DiscoveryEngine(
-        table,
-        build_cell_index(pts.lat, pts.lng, pts.ids),
-        settings=Settings(),
-        wom=(wom, np.zeros(len(pts))),
-    )
+    return DiscoveryEngine.from_table(table, settings=Settings(), wom=(wom, np.zeros(len(pts))))
 
 
 def brute_best_match(engine: DiscoveryEngine, lat: float, lng: float, k: int) -> np.ndarray:
@@ -94,12 +88,11 @@ def brute_best_match(engine: DiscoveryEngine, lat: float, lng: float, k: int) ->
     rank = np.empty(n, dtype=np.int64)
     rank[np.asarray(index.positions)] = np.asarray(index.rank)
     c2 = ((xyz - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
-    s = engine.settings
-    table = consumption_radii(s.ranking_consumption_radii)
+    w = engine.ranking
+    table = consumption_radii(w)
     cats = engine.merchants.column("category").to_pylist()
     radius = np.array([_radius_for(c, table) for c in cats])
-    r = engine.ranker
-    w = engine._weights(None)
+    r = engine.planner
     score = best_match_score(
         c2, decay_factor(radius, w.distance_scale), quality(r.wom_score, r.district_term, w)
     )

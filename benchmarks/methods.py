@@ -317,12 +317,17 @@ def _engine_build(lat: NDArray, lng: NDArray, ids: NDArray) -> Any:
     import pyarrow as pa
 
     from geo_discovery.engine import DiscoveryEngine
-    from geo_discovery.search.index import build_cell_index
     from geo_discovery.settings import Settings
 
-    table = pa.table({"merchant_id": pa.array(ids.tolist()), "category": ["x"] * len(ids)})
-    index = build_cell_index(lat, lng, ids)
-    return DiscoveryEngine(table, index, settings=Settings())
+    table = pa.table(
+        {
+            "merchant_id": pa.array(ids.tolist()),
+            "lat": pa.array(np.asarray(lat, dtype=np.float64)),
+            "lng": pa.array(np.asarray(lng, dtype=np.float64)),
+            "category": ["x"] * len(ids),
+        }
+    )
+    return DiscoveryEngine.from_table(table, settings=Settings())
 
 
 def _engine_knn(engine: Any, lat: float, lng: float, k: int) -> Result:

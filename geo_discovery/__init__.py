@@ -1,31 +1,40 @@
 """geo-discovery: discover local merchants.
 
-Exact H3-indexed nearby search over versioned snapshots, loaded from messy open data
-without losing a row.
+Exact H3-indexed nearby search, word-of-mouth ranking, business districts and
+catchments over versioned snapshots, loaded from messy open data without losing a row.
+
+The curated names: open an engine on a snapshot, build queries from value objects, get
+:class:`Results`.
 
 Examples
 --------
 >>> import geo_discovery as gd
->>> sorted(gd.__all__)[:3]
-['BBox', 'CellIndex', 'DiscoveryEngine']
+>>> engine = gd.DiscoveryEngine.from_snapshot(sample_data_dir)
+>>> hits = engine.nearby(60.1699, 24.9384, k=5, where=gd.Filters(categories="food"))
+>>> all(h.category.startswith("food") for h in hits)
+True
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .engine import DiscoveryEngine, MerchantNotFoundError, Results
+from .catchment.district import CatchmentParams
+from .engine import DiscoveryEngine
 from .errors import (
     GeoDiscoveryError,
     IngestError,
     InvalidQueryError,
+    LoadRefusedError,
+    NotFoundError,
     SnapshotError,
-    SnapshotNotFoundError,
 )
-from .models import BBox, Hit, LatLng
-from .search.index import CellIndex, build_cell_index
+from .models import BBox, Explanation, Hit, LatLng
+from .query import Filters, NearbyQuery, Ranking
+from .results import Results
 from .settings import Settings, get_settings
 from .snapshot.pipeline import load
+from .snapshot.snapshot import Snapshot
 from .snapshot.store import SnapshotStore
 
 try:
@@ -35,21 +44,25 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "BBox",
-    "CellIndex",
+    "CatchmentParams",
     "DiscoveryEngine",
+    "Explanation",
+    "Filters",
     "GeoDiscoveryError",
     "Hit",
     "IngestError",
     "InvalidQueryError",
     "LatLng",
-    "MerchantNotFoundError",
+    "LoadRefusedError",
+    "NearbyQuery",
+    "NotFoundError",
+    "Ranking",
     "Results",
     "Settings",
+    "Snapshot",
     "SnapshotError",
-    "SnapshotNotFoundError",
     "SnapshotStore",
     "__version__",
-    "build_cell_index",
     "get_settings",
     "load",
 ]

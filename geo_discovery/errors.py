@@ -1,11 +1,28 @@
-"""One error hierarchy for the library.
+"""Every error geo-discovery raises on purpose, in one place.
 
 Every error is a :class:`GeoDiscoveryError`; errors about a wrong *value* are also
-:class:`ValueError` (and lookups also :class:`LookupError`), so callers that only know
-the builtins still catch them, the way ``h3`` does.
+:class:`ValueError` and lookups also :class:`LookupError`, so callers that only know the
+builtins still catch them, the way ``h3`` does. Nothing else in the package (or in
+``api/``) defines an exception class.
 
-The library never raises HTTP errors: ``api/`` maps these classes to status codes and
-the CLI turns them into a one-line message and exit code 1.
+The library never raises HTTP errors. ``api/`` maps these classes, and only these, to
+status codes; anything else is a bug, logged and answered with 500:
+
+=============================  ======  ==============================================
+class                          HTTP    CLI
+=============================  ======  ==============================================
+:class:`InvalidQueryError`     422     exit 1, one line
+:class:`NotFoundError`         404     exit 1, one line
+:class:`SnapshotError`         503     exit 1 (4 for :class:`LoadRefusedError`)
+:class:`IngestError`           422     exit 1 (3 for :class:`RejectedRowsError`)
+=============================  ======  ==============================================
+
+Examples
+--------
+>>> issubclass(MerchantNotFoundError, LookupError), issubclass(InvalidQueryError, ValueError)
+(True, True)
+>>> issubclass(MerchantNotFoundError, SnapshotError)  # a missing id is the client's 404
+False
 """
 
 from __future__ import annotations
@@ -13,14 +30,21 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "DemandUnavailableError",
+    "DistrictNotFoundError",
     "GeoDiscoveryError",
     "IngestError",
+    "InvalidCursorError",
     "InvalidQueryError",
     "LoadRefusedError",
+    "MerchantNotFoundError",
+    "NotFoundError",
     "ProfileError",
     "RejectedRowsError",
     "SnapshotError",
     "SnapshotNotFoundError",
+    "StaleCursorError",
+    "UnknownParameterError",
 ]
 
 
@@ -28,10 +52,49 @@ class GeoDiscoveryError(Exception):
     """Base class of every error raised on purpose by geo-discovery."""
 
 
+# ------------------------------------------------------------------ query values (422)
 class InvalidQueryError(GeoDiscoveryError, ValueError):
-    """A query parameter is out of its allowed range; the message names both."""
+    """A query value is out of its allowed range; the message names the value and the range.
+
+    ``problems`` lists each problem as ``{"parameter", "value", "message"}`` when the
+    error reports several at once (the API returns them as ``errors``).
+    """
+
+    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
+class InvalidCursorError(InvalidQueryError):
+    """A page cursor is malformed, altered, or belongs to another query."""
+
+
+class StaleCursorError(InvalidCursorError):
+    """A page cursor was issued on another snapshot than the one serving now."""
+
+
+class UnknownParameterError(InvalidQueryError):
+    """A request named a parameter the endpoint does not have (never silently ignored)."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, errors)
+        self.errors = errors or []
+
+
+# ---------------------------------------------------------------------- lookups (404)
+class NotFoundError(GeoDiscoveryError, LookupError):
+    """Something asked for by id is not in the snapshot being served."""
+
+
+class MerchantNotFoundError(NotFoundError):
+    """No merchant with that id in the snapshot."""
+
+
+class DistrictNotFoundError(NotFoundError):
+    """No district with that id in the snapshot, or the snapshot has no districts."""
+
+
+# ---------------------------------------------------------------------- ingest (files)
 class IngestError(GeoDiscoveryError, ValueError):
     """A whole input file cannot be read (unknown format, truncated archive, no header…)."""
 
@@ -49,6 +112,7 @@ class RejectedRowsError(IngestError):
         self.report: Any = None  # the load's summary (a LoadReport), set by the pipeline
 
 
+# ------------------------------------------------------------- snapshots, server (503)
 class SnapshotError(GeoDiscoveryError):
     """The snapshot store is missing, locked or inconsistent."""
 
@@ -63,3 +127,7 @@ class LoadRefusedError(SnapshotError):
     snapshot. Nothing was published; the previous snapshot stays current."""
 
     report: Any = None  # the load's summary (a LoadReport), set by the pipeline
+
+
+class DemandUnavailableError(SnapshotError):
+    """The configured catchment demand file cannot be read (a server problem)."""

@@ -7,12 +7,13 @@ appears only at the edge (:meth:`Hit.to_geojson_feature`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidQueryError
 
-__all__ = ["BBox", "Hit", "LatLng", "validate_lat", "validate_lng"]
+__all__ = ["BBox", "Explanation", "Hit", "LatLng", "validate_lat", "validate_lng"]
 
 
 def _finite(name: str, value: Any, allowed: str) -> float:
@@ -121,8 +122,50 @@ class BBox:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a merchant scored what it did under ``best_match``: every part of the product.
+
+    ``score = decay × wom_term × district_factor`` (docs/ranking.md), each part computed
+    exactly as the search computed it, so the parts multiply back to ``score``.
+    """
+
+    score: float
+    distance_m: float
+    consumption_radius_m: float
+    decay: float
+    wom_score: float
+    wom_confidence: float
+    wom_term: float
+    district_id: str | None
+    district_term: float
+    district_factor: float
+    weights: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parts as plain JSON-able values (the API's ``explain`` object)."""
+        return {
+            "distance_m": self.distance_m,
+            "consumption_radius_m": self.consumption_radius_m,
+            "decay": self.decay,
+            "wom_score": self.wom_score,
+            "wom_confidence": self.wom_confidence,
+            "wom_term": self.wom_term,
+            "district_id": self.district_id,
+            "district_term": self.district_term,
+            "district_factor": self.district_factor,
+            "weights": dict(self.weights),
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
-    """One merchant in a query answer. ``distance_m`` is exact haversine metres."""
+    """One merchant in a query answer. ``distance_m`` is exact great-circle metres.
+
+    ``score`` is the sort's primary value under ``best_match`` (else ``None``);
+    ``explanation`` its parts when the query asked for them; ``attributes`` the other
+    fields of the merchant's record (address, rating, review_count…).
+    """
 
     merchant_id: str
     name: str
@@ -131,9 +174,12 @@ class Hit:
     distance_m: float
     category: str
     position: int
-    attributes: dict[str, Any] = field(default_factory=dict)
+    score: float | None = None
+    explanation: Explanation | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The hit as one flat record: core fields, attributes, then score and explain."""
         out = {
             "merchant_id": self.merchant_id,
             "name": self.name,
@@ -143,9 +189,14 @@ class Hit:
             "category": self.category,
         }
         out.update(self.attributes)
+        if self.score is not None:
+            out["score"] = self.score
+        if self.explanation is not None:
+            out["explain"] = self.explanation.to_dict()
         return out
 
     def to_geojson_feature(self) -> dict[str, Any]:
+        """A GeoJSON Feature (RFC 7946: coordinates in ``[lng, lat]`` order)."""
         props = self.to_dict()
         props.pop("lat")
         props.pop("lng")

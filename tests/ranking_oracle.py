@@ -1,8 +1,8 @@
 """Brute-force oracle for ranked nearby search: score every merchant, sort, cut.
 
-Independent of :mod:`geo_discovery.search.topk` and :mod:`geo_discovery.search.planner`: filters are
-applied row by row from the table's Python values, consumption radii are looked up per
-row, and every merchant is scored with the one published formula
+Independent of :mod:`geo_discovery.search.ranked` and :mod:`geo_discovery.search.planner`:
+filters are applied row by row from the table's Python values, consumption radii are looked
+up per row, and every merchant is scored with the one published formula
 (:func:`geo_discovery.ranking.scoring.best_match_score`). Squared chords are computed from the
 index's own unit vectors with the index's formula, so scores and distances can be
 compared bit for bit; "in range" is ``chord2 <= m_to_chord2(radius_m)``, the library's
@@ -16,9 +16,8 @@ nothing for distance. Missing values sort last (``-inf``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +25,8 @@ from numpy.typing import NDArray
 
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.query import Filters, NearbyQuery, Ranking
 from geo_discovery.ranking.scoring import (
-    Weights,
     best_match_score,
     consumption_radii,
     decay_factor,
@@ -35,46 +34,22 @@ from geo_discovery.ranking.scoring import (
     radius_for,
 )
 
-__all__ = ["Columns", "Query", "brute_force", "walk"]
+__all__ = ["Columns", "brute_force", "query", "walk"]
 
 
-@dataclass(frozen=True)
-class Query:
-    lat: float
-    lng: float
-    k: int = 20
-    radius_m: float | None = None
-    sort: str = "best_match"
-    categories: tuple[str, ...] = ()
-    exclude_categories: tuple[str, ...] = ()
-    min_price: int | None = None
-    max_price: int | None = None
-    min_rating: float | None = None
-    min_reviews: int | None = None
-    exclude_brands: tuple[str, ...] = ()
-    exclude_chains: bool = False
-    district_id: tuple[str, ...] | None = None
-    weights: Weights | None = None
-    radii: Mapping[str, float] | None = None
-    open_at: datetime | None = None
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "radius_m": self.radius_m,
-            "sort": self.sort,
-            "categories": list(self.categories) or None,
-            "exclude_categories": list(self.exclude_categories) or None,
-            "min_price": self.min_price,
-            "max_price": self.max_price,
-            "min_rating": self.min_rating,
-            "min_reviews": self.min_reviews,
-            "exclude_brands": list(self.exclude_brands) or None,
-            "exclude_chains": self.exclude_chains,
-            "district_id": list(self.district_id) if self.district_id is not None else None,
-            "weights": self.weights,
-            "consumption_radii_m": self.radii,
-            "open_at": self.open_at,
-        }
+def query(
+    lat: float,
+    lng: float,
+    k: int = 20,
+    radius_m: float | None = None,
+    sort: str = "best_match",
+    ranking: Ranking | None = None,
+    **filters: Any,
+) -> NearbyQuery:
+    """A :class:`NearbyQuery` with ``filters`` as :class:`Filters` fields."""
+    return NearbyQuery(
+        lat, lng, k, radius_m=radius_m, sort=sort, where=Filters(**filters), ranking=ranking
+    )
 
 
 class Columns:
@@ -92,7 +67,7 @@ class Columns:
 
         self.price, self.rating, self.scale = col("price_level"), col("rating"), col("rating_scale")
         self.reviews, self.brand = col("review_count"), col("brand")
-        r = engine.ranker
+        r = engine.planner
         self.wom, self.district = r.wom_score, r.district_term
         self.district_id = r.district_id
         index = engine.index
@@ -109,57 +84,54 @@ class Columns:
             return None
         return r / s * 5.0
 
-    def eligible(self, q: Query) -> NDArray[np.bool_]:
-        unfiltered = Query(q.lat, q.lng, q.k, q.radius_m, q.sort, weights=q.weights, radii=q.radii)
-        if q == unfiltered:
+    def eligible(self, q: NearbyQuery) -> NDArray[np.bool_]:
+        f = q.where
+        if f == Filters():
             return np.ones(self.n, dtype=bool)
 
         def under(cat: str, prefixes: Sequence[str]) -> bool:
             return any(cat == p or cat.startswith(p + "/") for p in prefixes)
 
-        hours = self.engine.ranker.hours if q.open_at is not None else None
+        hours = self.engine.planner.hours if f.open_at is not None else None
         out = np.zeros(self.n, dtype=bool)
-        brands = {b.lower() for b in q.exclude_brands}
+        brands = {b.lower() for b in f.exclude_brands}
         for i in range(self.n):
             c = self.cats[i]
-            if q.categories and not under(c, q.categories):
+            if f.categories and not under(c, f.categories):
                 continue
-            if under(c, q.exclude_categories):
+            if under(c, f.exclude_categories):
                 continue
             p = self.price[i]
-            if q.min_price is not None and (p is None or p < q.min_price):
+            if f.min_price is not None and (p is None or p < f.min_price):
                 continue
-            if q.max_price is not None and (p is None or p > q.max_price):
+            if f.max_price is not None and (p is None or p > f.max_price):
                 continue
             st = self.stars(i)
-            if q.min_rating is not None and (st is None or st < q.min_rating):
+            if f.min_rating is not None and (st is None or st < f.min_rating):
                 continue
             rv = self.reviews[i]
-            if q.min_reviews is not None and (rv is None or rv < q.min_reviews):
+            if f.min_reviews is not None and (rv is None or rv < f.min_reviews):
                 continue
             b = self.brand[i]
-            if q.exclude_chains and b is not None:
+            if f.exclude_chains and b is not None:
                 continue
             if b is not None and b.strip().lower() in brands:
                 continue
-            if q.district_id is not None:
+            if f.district_ids:
                 assert self.district_id is not None
-                if str(self.district_id[i]) not in q.district_id:
+                if str(self.district_id[i]) not in f.district_ids:
                     continue
             if hours is not None:
-                assert q.open_at is not None
-                if not hours.open_mask(np.array([i]), q.open_at)[0]:
+                assert f.open_at is not None
+                if not hours.open_mask(np.array([i]), f.open_at)[0]:
                     continue
             out[i] = True
         return out
 
-    def primary(self, q: Query, c2: NDArray[np.float64]) -> NDArray[np.float64]:
+    def primary(self, q: NearbyQuery, c2: NDArray[np.float64]) -> NDArray[np.float64]:
         if q.sort == "best_match":
-            s = self.engine.settings
-            w = q.weights or Weights(
-                s.ranking_wom_weight, s.ranking_district_weight, s.ranking_distance_scale
-            )
-            table = consumption_radii(s.ranking_consumption_radii, q.radii)
+            w = q.ranking or self.engine.ranking
+            table = consumption_radii(w)
             key = tuple(sorted(table.items()))
             if key not in self._radius:
                 self._radius[key] = np.array([radius_for(c, table) for c in self.cats])
@@ -186,7 +158,7 @@ class Columns:
 
 
 def brute_force(
-    cols: Columns, q: Query, *, limit: int | None = None
+    cols: Columns, q: NearbyQuery, *, limit: int | None = None
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Rows, primaries and metres of the answer: every eligible merchant in range, sorted."""
     qv = latlng_to_xyz(q.lat, q.lng)
@@ -203,12 +175,14 @@ def brute_force(
     return rows[order], prim[order], dist[order]
 
 
-def walk(engine: DiscoveryEngine, q: Query, page: int, max_pages: int = 100_000) -> list[int]:
+def walk(
+    engine: DiscoveryEngine, q: NearbyQuery, page: int, max_pages: int = 100_000
+) -> list[int]:
     """Follow cursors from the first page to the end; every row met, in order."""
     rows: list[int] = []
     cursor = None
     for _ in range(max_pages):
-        res = engine.nearby(q.lat, q.lng, page, cursor=cursor, **q.kwargs())
+        res = engine.search(replace(q, k=page, cursor=cursor))
         rows.extend(res.positions.tolist())
         cursor = res.next_cursor
         if cursor is None:

@@ -13,16 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError
+from geo_discovery.errors import InvalidCursorError, InvalidQueryError, StaleCursorError
 from geo_discovery.search.cursor import (
-    InvalidCursorError,
-    StaleCursorError,
     cursor_key,
     decode_cursor,
     encode_cursor,
     query_fingerprint,
 )
-from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
 
 KEY = cursor_key(None)
@@ -37,10 +34,8 @@ def _engine(version: str = "v1", secret: str | None = None) -> DiscoveryEngine:
     table = pa.table(
         {"merchant_id": ids, "name": ids, "lat": lat, "lng": lng, "category": ["food/cafe"] * n}
     )
-    engine = DiscoveryEngine(
-        table, build_cell_index(lat, lng, ids), settings=Settings(cursor_secret=secret)
-    )
-    engine.ranker.version = version  # as if opened from that snapshot
+    engine = DiscoveryEngine.from_table(table, settings=Settings(cursor_secret=secret))
+    engine.planner.version = version  # as if opened from that snapshot
     return engine
 
 

@@ -1,9 +1,9 @@
-"""The derive hook runs derivers in DERIVER_MODULES order, not import order."""
+"""The derive hook runs the derivers in their declared order, each seeing the earlier ones."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -12,38 +12,28 @@ from geo_discovery.settings import Settings
 from geo_discovery.snapshot import derived
 
 
-def test_derivers_run_in_declared_order_whatever_the_import_order(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_derivers_run_in_order_and_see_upstream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
 
-    def make(name: str, module: str) -> derived.Deriver:
-        def fn(table: pa.Table, out: Path, settings: Settings, upstream: object) -> dict[str, str]:
+    def make(name: str) -> Any:
+        def fn(table: pa.Table, out: Path, settings: Settings, upstream: dict) -> dict:
             calls.append(name)
-            return {"upstream": ",".join(sorted(upstream))}  # type: ignore[arg-type]
+            (out / "done").write_text(name)
+            return {"upstream": sorted(upstream)}
 
-        fn.__module__ = module
         return fn
 
-    monkeypatch.setattr(derived, "DERIVER_MODULES", ("mod_a", "mod_b"))
-    monkeypatch.setattr(derived, "_REGISTRY", {})
-    monkeypatch.setattr(importlib, "import_module", lambda name: None)
-    # Registered (imported) in the reverse of the declared order.
-    derived.register("second")(make("second", "mod_b"))
-    derived.register("first")(make("first", "mod_a"))
+    monkeypatch.setattr(derived, "derivers", lambda: (("first", make("first")),
+                                                      ("second", make("second"))))
     info = derived.derive_all(pa.table({"x": [1]}), tmp_path, Settings())
     assert calls == ["first", "second"]
-    assert info["second"] == {"upstream": "first"}
-    assert (tmp_path / "first").is_dir() and (tmp_path / "second").is_dir()
+    assert info == {"first": {"upstream": []}, "second": {"upstream": ["first"]}}
+    assert (tmp_path / "first" / "done").read_text() == "first"
 
 
-def test_a_deriver_outside_the_declared_modules_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(derived, "DERIVER_MODULES", ("mod_a",))
-    monkeypatch.setattr(derived, "_REGISTRY", {})
-
-    def fn(*args: object) -> dict[str, str]:
-        return {}
-
-    fn.__module__ = "elsewhere"
-    with pytest.raises(RuntimeError, match="DERIVER_MODULES"):
-        derived.register("rogue")(fn)  # type: ignore[arg-type]
+def test_the_declared_order_puts_reputation_before_districts() -> None:
+    names = [name for name, _ in derived.derivers()]
+    assert names.index("reputation") < names.index("districts")
+    assert set(names) == {"reputation", "hours", "districts"}

@@ -22,15 +22,14 @@ from geo_discovery.cellsets import (
 )
 from geo_discovery.districts.detect import (
     METHODS,
-    DistrictNotFoundError,
     DistrictParams,
     Districts,
     build_districts,
     choose_district_resolution,
     derive_districts,
-    load_districts,
 )
 from geo_discovery.districts.profile import TIERS, street_of
+from geo_discovery.errors import DistrictNotFoundError
 from geo_discovery.settings import Settings
 
 
@@ -265,7 +264,7 @@ def test_deriver_writes_snapshot_folder(tmp_path, town: pd.DataFrame):
     assert len(d) == 3 and d.frame["mean_wom"].iloc[0] == pytest.approx(0.5)
     assert d.merchant_district.shape == (len(town),)
     with pytest.raises(DistrictNotFoundError):
-        load_districts(tmp_path)
+        d.feature("nope")
     gj = d.to_geojson()
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == 3
     assert gj["features"][0]["properties"]["district_id"] == d.ids[0]

@@ -13,8 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from geo_discovery.cli.districts import catchment_command, districts_app
-from geo_discovery.districts.detect import load_districts
 from geo_discovery.snapshot.pipeline import load, read_merchant_table
+from geo_discovery.snapshot.snapshot import Snapshot
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "helsinki_osm_pois.csv"
 
@@ -45,7 +45,7 @@ def test_load_writes_districts_aligned_to_the_table(store: Path):
     manifest = json.loads((snap / "manifest.json").read_text())
     info = manifest["derived"]["districts"]
     assert info["districts"] >= 1 and info["resolution"] >= 11
-    d = load_districts(snap)
+    d = Snapshot.open(snap).require_districts()
     table = read_merchant_table(snap / "merchants.parquet")
     assert len(d.merchant_district) == table.num_rows
     ids = d.merchant_district_ids()
@@ -64,7 +64,7 @@ def test_list_show_export(store: Path, app: typer.Typer, tmp_path: Path):
     assert "districts" in _run(app, "districts", "list", "--data-dir", str(store))
     gj = json.loads(_run(app, "districts", "export", "--data-dir", str(store)))
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == len(
-        load_districts(sorted((store / "snapshots").iterdir())[-1])
+        Snapshot.open(store).require_districts()
     )
     out = tmp_path / "d.parquet"
     _run(app, "districts", "export", "-f", "geoparquet", "-o", str(out), "--data-dir", str(store))
@@ -88,7 +88,7 @@ def test_catchment_command_exports_valid_layers(store: Path, app: typer.Typer, t
             "pop": rng.integers(10, 500, 200),
         }
     ).to_csv(demand, index=False)
-    d = load_districts(sorted((store / "snapshots").iterdir())[-1])
+    d = Snapshot.open(store).require_districts()
     target = d.ids[0]
     out = tmp_path / "catchment.geojson"
     facts = json.loads(

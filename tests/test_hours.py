@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.query import SORTS, Filters
 from geo_discovery.ranking.hours import (
     HOURS_NONE,
     HOURS_OK,
@@ -28,8 +29,6 @@ from geo_discovery.ranking.hours import (
     parse_hours,
     time_zones_at,
 )
-from geo_discovery.ranking.scoring import SORTS
-from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
 
@@ -152,21 +151,21 @@ def test_load_derives_hours_and_reports_unparseable(tmp_path: Path, helsinki_csv
     json.dumps(info)  # the manifest entry is plain JSON
 
     engine = DiscoveryEngine.from_snapshot(tmp_path)
-    hours = engine.ranker.hours
+    hours = engine.planner.hours
     assert int((hours.status == HOURS_OK).sum()) == info["parsed"]
     cols = ro.Columns(engine)
     rng = np.random.default_rng(0)
     for when in INSTANTS[:3]:
         for sort in SORTS:
-            q = ro.Query(
-                lat=float(60.168 + rng.normal(0, 0.003)),
-                lng=float(24.94 + rng.normal(0, 0.005)),
+            q = ro.query(
+                float(60.168 + rng.normal(0, 0.003)),
+                float(24.94 + rng.normal(0, 0.005)),
                 k=int(rng.integers(1, 40)),
                 sort=sort,
                 open_at=when,
                 radius_m=float(rng.choice([300.0, 2000.0])) if rng.random() < 0.5 else None,
             )
-            res = engine.nearby(q.lat, q.lng, q.k, **q.kwargs())
+            res = engine.search(q)
             rows_bf, _, _ = ro.brute_force(cols, q, limit=q.k)
             assert res.positions.tolist() == rows_bf.tolist(), q
             assert ro.walk(engine, q, 25) == ro.brute_force(cols, q)[0].tolist()
@@ -185,12 +184,13 @@ def test_open_now_pins_its_instant_in_the_cursor() -> None:
             "opening_hours": ["24/7"] * (n - 2) + ["off", "nonsense"],
         }
     )
-    lat = np.asarray(table.column("lat"))
-    engine = DiscoveryEngine(table, build_cell_index(lat, np.full(n, 24.94), table["merchant_id"]))
+    engine = DiscoveryEngine.from_table(table)
     seen = []
     cursor = None
     while True:
-        res = engine.nearby(60.17, 24.94, 4, sort="best_match", open_now=True, cursor=cursor)
+        res = engine.nearby(
+            60.17, 24.94, 4, sort="best_match", where=Filters(open_now=True), cursor=cursor
+        )
         seen += res.merchant_ids
         cursor = res.next_cursor
         if cursor is None:

@@ -522,32 +522,6 @@ def test_coarse_search_finds_points_outside_their_ancestors_cap(fine: int, level
         oracle.assert_matches(*index.knn(a, b, k), oracle.knn(pts, a, b, k))
 
 
-def test_coarse_cap_factor_bounds_the_farthest_descendants() -> None:
-    """The inflation the index applies to coarse fences covers the most extreme
-    descendant vertices a greedy walk down the hierarchy can find (and is needed)."""
-    from geo_discovery.search.index import _COARSE_CAP_FACTOR
-
-    rng = np.random.default_rng(2024)
-    worst = 0.0
-    for coarse in (0, 1, 3, 6, 10):
-        starts = [
-            h3.latlng_to_cell(float(a), float(b), coarse)
-            for a, b in zip(*oracle.random_points("global", 12, rng), strict=True)
-        ]
-        starts += list(h3.get_pentagons(coarse))[:4]
-        for anc in starts:
-            centre = h3.cell_to_latlng(anc)
-            cap = max(_hav(centre, v) for v in h3.cell_to_boundary(anc))
-            cell = anc
-            for res in range(coarse + 1, min(coarse + 6, 15) + 1):
-                cell = max(
-                    h3.cell_to_children(cell, res), key=lambda c: _hav(centre, h3.cell_to_latlng(c))
-                )
-                far = max(_hav(centre, v) for v in h3.cell_to_boundary(cell))
-                worst = max(worst, far / cap)
-    assert 1.0 < worst < _COARSE_CAP_FACTOR, worst
-
-
 def test_regression_coarse_search_near_a_base_cell_edge() -> None:
     """Was empty: the point's res-2 cell descends from a neighbouring base cell."""
     index = build_cell_index(

@@ -11,16 +11,16 @@ from hypothesis import strategies as st
 
 from geo_discovery.distance import EARTH_RADIUS_M, haversine_m
 from geo_discovery.errors import InvalidQueryError
+from geo_discovery.query import Ranking
 from geo_discovery.ranking.scoring import (
     DEFAULT_CONSUMPTION_RADII_M,
     DEFAULT_RADIUS_M,
-    Weights,
     best_match_score,
     chord2_at_m,
     consumption_radii,
     decay_factor,
     distance_decay,
-    explain_rows,
+    explanations,
     quality,
     radius_for,
 )
@@ -48,18 +48,18 @@ def test_the_walk_to_buy_ordering_of_defaults() -> None:
     assert d["shop/furniture"] >= 5000
 
 
-def test_overrides_layer_in_order_and_validate() -> None:
-    t = consumption_radii({"food/restaurant": 2500, "*": 900}, {"food/restaurant/": 3000})
+def test_overrides_replace_defaults_and_validate() -> None:
+    t = consumption_radii(Ranking(radii={"food/restaurant/": 3000, "*": 900}))
     assert radius_for("food/restaurant/x", t) == 3000.0
     assert radius_for("unknown", t) == 900.0
     with pytest.raises(InvalidQueryError, match="out of range"):
-        consumption_radii({"food": 0.5})
-    with pytest.raises(InvalidQueryError, match="finite"):
-        consumption_radii({"food": math.nan})
-    with pytest.raises(TypeError):
-        consumption_radii({"food": "far"})  # type: ignore[dict-item]
-    with pytest.raises(TypeError):
-        consumption_radii([("food", 1.0)])  # type: ignore[arg-type]
+        Ranking(radii={"food": 0.5})
+    with pytest.raises(InvalidQueryError, match="out of range"):
+        Ranking(radii={"food": math.nan})
+    with pytest.raises(InvalidQueryError, match="not a number"):
+        Ranking(radii={"food": "far"})
+    with pytest.raises(InvalidQueryError, match="category prefix, metres"):
+        Ranking(radii=[("food", 1.0, 2.0)])
 
 
 @pytest.mark.parametrize(
@@ -73,9 +73,9 @@ def test_overrides_layer_in_order_and_validate() -> None:
 )
 def test_weights_are_validated(kw: dict, match: str) -> None:
     with pytest.raises(InvalidQueryError, match=match):
-        Weights(**kw)
+        Ranking(**kw)
     with pytest.raises(TypeError):
-        Weights(wom="1")  # type: ignore[arg-type]
+        Ranking(wom=[1])  # type: ignore[arg-type]
 
 
 def test_decay_halves_at_the_radius_and_scales() -> None:
@@ -110,11 +110,11 @@ def test_score_is_monotone_in_every_part_bit_for_bit(
 def test_quality_is_monotone_and_weights_interpolate(
     wom: float, womb: float, dist: float, ww: float, wd: float
 ) -> None:
-    w = Weights(wom=ww, district=wd)
+    w = Ranking(wom=ww, district=wd)
     lo, hi = sorted([wom, womb])
     assert float(quality(lo, dist, w)) <= float(quality(hi, dist, w))
-    assert float(quality(wom, dist, Weights(wom=0.0, district=0.0))) == 1.0
-    assert float(quality(wom, 1.0, Weights(wom=1.0))) == wom
+    assert float(quality(wom, dist, Ranking(wom=0.0, district=0.0))) == 1.0
+    assert float(quality(wom, 1.0, Ranking(wom=1.0))) == wom
 
 
 def test_scores_are_the_same_whatever_the_batch() -> None:
@@ -125,23 +125,26 @@ def test_scores_are_the_same_whatever_the_batch() -> None:
         np.testing.assert_array_equal(best_match_score(c2[lo:hi], k[lo:hi], q[lo:hi]), whole[lo:hi])
 
 
-def test_explain_rows_recompute_the_score() -> None:
-    w = Weights(wom=0.7, district=0.5, distance_scale=2.0)
+def test_explanations_recompute_the_score() -> None:
+    w = Ranking(wom=0.7, district=0.5, distance_scale=2.0)
     c2 = chord2_at_m(np.array([0.0, 250.0]))
     k = decay_factor(np.array([300.0, 1500.0]), w.distance_scale)
     wom, conf, dt = np.array([0.8, 0.3]), np.array([0.9, 0.1]), np.array([1.0, 0.5])
     score = best_match_score(c2, k, quality(wom, dt, w))
-    rows = explain_rows(
-        distance_m=np.array([0.0, 250.0]),
-        chord2=c2,
-        factor=k,
-        wom_score=wom,
-        wom_confidence=conf,
-        district_term=dt,
-        district_id=["a", None],
-        weights=w,
-        score=score,
-    )
+    rows = [
+        e.to_dict()
+        for e in explanations(
+            distance_m=np.array([0.0, 250.0]),
+            chord2=c2,
+            factor=k,
+            wom_score=wom,
+            wom_confidence=conf,
+            district_term=dt,
+            district_id=["a", None],
+            ranking=w,
+            score=score,
+        )
+    ]
     for r in rows:
         assert r["decay"] * r["wom_term"] * r["district_factor"] == pytest.approx(r["score"])
         assert r["weights"] == {"wom": 0.7, "district": 0.5, "distance_scale": 2.0}

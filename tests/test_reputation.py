@@ -16,14 +16,17 @@ from geo_discovery.errors import SnapshotError
 from geo_discovery.ranking.reputation import (
     REPUTATION_COLUMNS,
     build_reputation,
+    read_reputation,
+)
+from geo_discovery.ranking.signals import (
     grade_to_unit,
     inspection_score_to_unit,
-    load_reputation,
     mean_decay,
     stars_to_unit,
 )
 from geo_discovery.settings import Settings
-from geo_discovery.snapshot.derived import DERIVER_MODULES
+from geo_discovery.snapshot.derived import derivers
+from geo_discovery.snapshot.snapshot import Snapshot
 
 AMS = (52.3700, 4.8900)
 # about 30 km away: another H3 cell at every resolution the prior uses
@@ -396,7 +399,7 @@ def test_settings_are_validated() -> None:
 
 
 def test_reputation_deriver_runs_first() -> None:
-    assert DERIVER_MODULES[0] == "geo_discovery.ranking.reputation"
+    assert [name for name, _ in derivers()] == ["reputation", "hours", "districts"]
 
 
 def test_load_writes_and_engine_reads_reputation(tmp_path: Path) -> None:
@@ -413,7 +416,9 @@ def test_load_writes_and_engine_reads_reputation(tmp_path: Path) -> None:
     )
     report = load([csv], data_dir=tmp_path / "store", settings=S)
     assert report.snapshot is not None
-    score, conf = load_reputation(tmp_path / "store")
+    wom = Snapshot.open(tmp_path / "store").wom
+    assert wom is not None
+    score, conf = wom
     assert score.dtype == np.float64 and len(score) == 4
     assert isinstance(score, np.memmap) and not score.flags.writeable
     ids = pa.parquet.read_table(report.snapshot.path / "merchants.parquet").column("name")
@@ -426,10 +431,9 @@ def test_load_writes_and_engine_reads_reputation(tmp_path: Path) -> None:
     assert info["reputation"]["settings"]["wom_prior_strength"] == S.wom_prior_strength
 
 
-def test_load_reputation_names_a_snapshot_without_scores(tmp_path: Path) -> None:
-    (tmp_path / "manifest.json").write_text("{}")
+def test_read_reputation_names_a_folder_without_scores(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match="no word-of-mouth scores"):
-        load_reputation(tmp_path)
+        read_reputation(tmp_path, 3)
 
 
 # --------------------------------------------------------------------------- docs

@@ -1,4 +1,4 @@
-"""Exact top-k (geo_discovery.search.topk via engine.nearby) against brute force on random data.
+"""Exact ranked top-k (the trie walk via engine.search) against brute force on random data.
 
 Every answer is compared with :mod:`ranking_oracle` bit for bit: the same rows in the same
 order, the same scores and the same metres. Random merchants come in clusters, at a pole,
@@ -12,20 +12,18 @@ per-request consumption radii.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import oracle
 import pyarrow as pa
-import pytest
 import ranking_oracle as ro
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.ranking.scoring import SORTS, Weights
-from geo_discovery.search.index import build_cell_index
-from geo_discovery.search.topk import CellTree, _parent_cells
+from geo_discovery.query import SORTS, NearbyQuery, Ranking
 from geo_discovery.settings import Settings
 
 PROPERTY = settings(
@@ -80,17 +78,20 @@ def make_engine(
             "brand": pa.array(nullable(rng.choice(BRANDS, n).tolist(), 0.7), pa.string()),
         }
     )
-    index = build_cell_index(lat, lng, ids, resolution=resolution)
     wom = rng.choice([0.1, 0.5, 0.5, 0.77, 0.9, 1.0], n) if rng.random() < 0.5 else rng.random(n)
     conf = rng.random(n)
     dterm = rng.choice([0.4, 1.0], n)
     dids = rng.choice(["d1", "d2", "d3"], n).astype(object)
-    return DiscoveryEngine(
-        table, index, settings=Settings(), wom=(wom, conf), districts=(dids, dterm)
+    return DiscoveryEngine.from_table(
+        table,
+        settings=Settings(),
+        wom=(wom, conf),
+        districts=(dids, dterm),
+        resolution=resolution,
     )
 
 
-def random_query(rng: np.random.Generator, engine: DiscoveryEngine, sort: str) -> ro.Query:
+def random_query(rng: np.random.Generator, engine: DiscoveryEngine, sort: str) -> NearbyQuery:
     n = len(engine)
     lat = engine.merchants.column("lat").to_numpy()
     lng = engine.merchants.column("lng").to_numpy()
@@ -104,9 +105,9 @@ def random_query(rng: np.random.Generator, engine: DiscoveryEngine, sort: str) -
         return value if rng.random() < p else None
 
     lo = int(rng.integers(1, 5))
-    return ro.Query(
-        lat=q_lat,
-        lng=q_lng,
+    return ro.query(
+        q_lat,
+        q_lng,
         k=int(rng.choice([1, 2, 5, 20, 50])),
         radius_m=maybe(0.4, float(10 ** rng.uniform(1.5, 4.5))),
         sort=sort,
@@ -120,22 +121,22 @@ def random_query(rng: np.random.Generator, engine: DiscoveryEngine, sort: str) -
         min_reviews=maybe(0.15, int(rng.integers(0, 30))),
         exclude_brands=("STARBUCKS",) if rng.random() < 0.15 else (),
         exclude_chains=bool(rng.random() < 0.1),
-        district_id=tuple(rng.choice(["d1", "d2", "d3"], 2).tolist())
+        district_ids=tuple(rng.choice(["d1", "d2", "d3"], 2).tolist())
         if rng.random() < 0.15
-        else None,
-        weights=Weights(
+        else (),
+        ranking=Ranking(
             wom=float(rng.choice([0.0, 0.5, 1.0])),
             district=float(rng.choice([0.0, 1.0])),
             distance_scale=float(rng.choice([0.3, 1.0, 4.0])),
+            radii={"food/cafe": 50.0, "lodging": 20_000.0} if rng.random() < 0.3 else {},
         )
         if rng.random() < 0.4
         else None,
-        radii={"food/cafe": 50.0, "lodging": 20_000.0} if rng.random() < 0.2 else None,
     )
 
 
-def assert_same(engine: DiscoveryEngine, cols: ro.Columns, q: ro.Query) -> None:
-    res = engine.nearby(q.lat, q.lng, q.k, explain=q.sort == "best_match", **q.kwargs())
+def assert_same(engine: DiscoveryEngine, cols: ro.Columns, q: NearbyQuery) -> None:
+    res = engine.search(replace(q, explain=q.sort == "best_match"))
     rows, prim, dist = ro.brute_force(cols, q, limit=q.k)
     got = res.positions.tolist()
     assert got == rows.tolist(), f"{q}: rows differ\n got {got}\nwant {rows.tolist()}"
@@ -143,8 +144,11 @@ def assert_same(engine: DiscoveryEngine, cols: ro.Columns, q: ro.Query) -> None:
     if q.sort == "best_match":
         assert res.scores is not None
         np.testing.assert_array_equal(res.scores, prim)
-        assert res.explain is not None
-        assert [e["score"] for e in res.explain] == prim.tolist()  # explain recomputes exactly
+        assert res.explanations is not None
+        # explain recomputes exactly, and every hit carries its typed score and parts
+        assert [e.score for e in res.explanations] == prim.tolist()
+        assert [h.score for h in res] == prim.tolist()
+        assert all(h.explanation is not None for h in res)
     if len(rows) == q.k:
         assert res.next_cursor is not None
     else:
@@ -194,10 +198,10 @@ def test_dense_ties_at_one_place_break_by_merchant_id() -> None:
             "category": ["food/cafe"] * n,
         }
     )
-    engine = DiscoveryEngine(table, build_cell_index(np.ones(n), np.full(n, 2.0), ids))
+    engine = DiscoveryEngine.from_table(table)
     want = sorted(ids.tolist())
     for sort in SORTS:
-        got = [ids[p] for p in ro.walk(engine, ro.Query(1.001, 2.0, sort=sort), 7)]
+        got = [ids[p] for p in ro.walk(engine, ro.query(1.001, 2.0, sort=sort), 7)]
         assert got == want, sort
 
 
@@ -212,60 +216,6 @@ def test_distance_sort_is_exactly_the_index_knn() -> None:
         np.testing.assert_array_equal(res.distances_m, dist)
 
 
-def test_best_match_prunes_cells() -> None:
-    """City-like data (walk-to categories over a 20 km city): a small share gets scored."""
-    from geo_discovery.search.planner import Filters
-    from geo_discovery.search.topk import top_k
-
-    rng = np.random.default_rng(11)
-    cats = ("food/grocery/bodega", "food/restaurant/thai", "food/cafe")
-    engine = make_engine(rng, 20_000, "city", categories=cats, spread_deg=0.1)
-    r = engine.ranker
-    spec = r._spec(Filters(), "best_match", r.radii_key(None), Weights())
-    scored = [
-        top_k(r.tree, 40.75 + d, -73.98, 20, spec).stats["scored"]
-        for d in np.linspace(-0.02, 0.02, 9)
-    ]
-    assert max(scored) < 0.15 * len(engine), scored
-
-
-@pytest.mark.parametrize("res_from", [5, 9, 12, 15])
-def test_parent_cells_match_h3(res_from: int) -> None:
-    import h3.api.numpy_int as h3
-
-    rng = np.random.default_rng(res_from)
-    cells = np.array(
-        sorted(
-            int(h3.latlng_to_cell(float(a), float(b), res_from))
-            for a, b in zip(rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200), strict=True)
-        ),
-        dtype=np.uint64,
-    )
-    for res_to in range(0, res_from + 1):
-        got = _parent_cells(cells, res_from, res_to)
-        want = np.array([h3.cell_to_parent(int(c), res_to) for c in cells], dtype=np.uint64)
-        np.testing.assert_array_equal(got, want)
-        assert (np.diff(got.astype(np.float64)) >= 0).all()  # order preserved
-
-
-def test_tree_caps_hold_every_point() -> None:
-    rng = np.random.default_rng(5)
-    lat, lng = oracle.random_points("global", 3000, rng)
-    index = build_cell_index(lat, lng, oracle.shuffled_ids(3000, rng))
-    tree = CellTree.build(index)
-    xyz = np.asarray(index.xyz)
-    for level_no, level in enumerate(tree.levels):
-        centre = np.stack([level.cx, level.cy, level.cz], axis=1)
-        lo, hi = level.lo, level.hi
-        for _ in range(level_no):  # map node ranges down to point ranges
-            finer = tree.levels[level_no - 1 - _]
-            lo, hi = finer.lo[lo], finer.hi[hi - 1]
-        for j in range(len(centre)):
-            d = np.sqrt(((xyz[lo[j] : hi[j]] - centre[j]) ** 2).sum(axis=1))
-            assert (d <= level.radius[j]).all()
-    assert len(tree.levels[-1].cells) <= 512 or tree.levels[-1].res == 0
-
-
 def test_empty_engine_answers_nothing() -> None:
     table = pa.table(
         {
@@ -276,7 +226,7 @@ def test_empty_engine_answers_nothing() -> None:
             "category": pa.array([], pa.string()),
         }
     )
-    engine = DiscoveryEngine(table, build_cell_index(np.array([]), np.array([]), []))
+    engine = DiscoveryEngine.from_table(table)
     for sort in SORTS:
         res = engine.nearby(0.0, 0.0, 5, sort=sort)
         assert len(res) == 0 and res.next_cursor is None

@@ -11,7 +11,7 @@ import pytest
 import ranking_oracle as ro
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.ranking.scoring import SORTS, Weights
+from geo_discovery.query import SORTS, Ranking
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
 
@@ -50,33 +50,30 @@ def _points(engine: DiscoveryEngine, rng: np.random.Generator) -> list[tuple[flo
 
 def test_real_wom_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
     engine, _ = nyc
-    wom = engine.ranker.wom_score
+    wom = engine.planner.wom_score
     assert float(wom.std()) > 0.005 and not np.allclose(wom, 0.5)
     res = engine.nearby(40.758, -73.9855, 5, sort="best_match", explain=True)
-    assert res.explain is not None and res.explain[0]["wom_confidence"] >= 0
+    assert res.explanations is not None and res.explanations[0].wom_confidence >= 0
 
 
 def test_real_district_strength_is_in_use(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
     """The district term is the merchant's district strength (0.5 + 0.5 vitality), 0 outside."""
-    from geo_discovery.districts.detect import load_districts
-
     engine, _ = nyc
-    assert engine.snapshot is not None
-    found = load_districts(engine.snapshot.path)
+    found = engine.snapshot.require_districts()
     strength = found.frame["strength"].to_numpy(dtype=float)
     assert np.allclose(strength, 0.5 + 0.5 * found.frame["vitality"].to_numpy(dtype=float))
     assert strength.min() >= 0.5 and strength.max() <= 1.0 and strength.std() > 0.01
     row = np.asarray(found.merchant_district, dtype=np.int64)
     expected = np.append(strength, 0.0)[row]
-    term = engine.ranker.district_term
+    term = engine.planner.district_term
     assert np.array_equal(term, expected)
     inside = row >= 0  # -1: outside every district (the appended 0.0)
     assert 0 < inside.sum() < len(row), "some merchants sit in districts, some outside"
     assert (term[~inside] == 0.0).all() and (term[inside] >= 0.5).all()
     res = engine.nearby(40.758, -73.9855, 5, sort="best_match", explain=True)
-    assert res.explain is not None
-    for pos, parts in zip(res.positions.tolist(), res.explain, strict=True):
-        assert parts["district_term"] == pytest.approx(expected[pos])
+    for hit in res:
+        assert hit.explanation is not None
+        assert hit.explanation.district_term == pytest.approx(expected[hit.position])
 
 
 @pytest.mark.parametrize("sort", SORTS)
@@ -88,8 +85,8 @@ def test_every_sort_matches_brute_force_on_nyc(
     checks = 0
     for i, (lat, lng) in enumerate(_points(engine, rng)):
         variants = [
-            ro.Query(lat, lng, k=20, sort=sort),
-            ro.Query(
+            ro.query(lat, lng, k=20, sort=sort),
+            ro.query(
                 lat,
                 lng,
                 k=int(rng.choice([1, 5, 100])),
@@ -99,7 +96,7 @@ def test_every_sort_matches_brute_force_on_nyc(
         ]
         if i % 4 == 0:
             variants.append(
-                ro.Query(
+                ro.query(
                     lat,
                     lng,
                     k=20,
@@ -110,28 +107,32 @@ def test_every_sort_matches_brute_force_on_nyc(
             )
         if i % 4 == 1:
             variants.append(
-                ro.Query(lat, lng, k=20, sort=sort, exclude_categories=("lodging",), min_reviews=3)
+                ro.query(lat, lng, k=20, sort=sort, exclude_categories=("lodging",), min_reviews=3)
             )
         if i % 4 == 2:
             variants.append(
-                ro.Query(
+                ro.query(
                     lat,
                     lng,
                     k=50,
                     sort=sort,
                     min_price=2,
                     max_price=3,
-                    weights=Weights(wom=0.5, distance_scale=3.0),
+                    ranking=Ranking(wom=0.5, distance_scale=3.0),
                 )
             )
         if i % 4 == 3:
             variants.append(
-                ro.Query(
-                    lat, lng, k=10, sort=sort, radii={"lodging": 200.0, "food/grocery": 5000.0}
+                ro.query(
+                    lat,
+                    lng,
+                    k=10,
+                    sort=sort,
+                    ranking=Ranking(radii={"lodging": 200.0, "food/grocery": 5000.0}),
                 )
             )
         for q in variants:
-            res = engine.nearby(q.lat, q.lng, q.k, **q.kwargs())
+            res = engine.search(q)
             rows, prim, dist = ro.brute_force(cols, q, limit=q.k)
             assert res.positions.tolist() == rows.tolist(), q
             np.testing.assert_array_equal(res.distances_m, dist)
@@ -147,7 +148,7 @@ def test_cursor_walks_cover_every_match_once_on_nyc(
 ) -> None:
     engine, cols = nyc
     for lat, lng, radius, page in [(40.758, -73.9855, 400.0, 37), (40.68, -73.95, 900.0, 100)]:
-        q = ro.Query(lat, lng, sort=sort, radius_m=radius)
+        q = ro.query(lat, lng, sort=sort, radius_m=radius)
         want = ro.brute_force(cols, q)[0].tolist()
         assert len(want) > page
         got = ro.walk(engine, q, page)

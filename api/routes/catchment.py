@@ -1,6 +1,6 @@
 """``/v1/districts/{district_id}/catchment``: a district's Huff market share and trade areas.
 
-Built on :func:`geo_discovery.catchment.district_catchment`: every district of the
+Built on :meth:`geo_discovery.engine.DiscoveryEngine.catchment`: every district of the
 snapshot competes (attractiveness: its merchant count), demand lives on H3 cells within
 ``radius_m`` of the district's centroid, and each cell's share is the Huff probability
 that its demand goes to this district. The demand comes from (``demand=``):
@@ -14,184 +14,48 @@ that its demand goes to this district. The demand comes from (``demand=``):
 
 The answer says which in ``demand_source``. The computation (tens of milliseconds) runs
 in a worker thread. (No ``from __future__ import annotations``: see
-:mod:`api.routes.merchants`.)
+:mod:`geo_discovery_api.routes.merchants`.)
 """
 
-import functools
 import math
-import os
-import threading
-import weakref
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
-import numpy as np
 import pandas as pd
 import shapely
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from starlette.responses import Response
 
-from geo_discovery import catchment as cm
+from geo_discovery.catchment.district import (
+    MAX_RADIUS_M,
+    MAX_RESOLUTION,
+    MIN_RESOLUTION,
+    CatchmentParams,
+    DistrictCatchment,
+)
 from geo_discovery.cells import cell_to_boundary_lnglat
-from geo_discovery.districts.detect import DistrictNotFoundError
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError, SnapshotError
 from geo_discovery.settings import Settings
 
 from ..deps import EngineDep, Format, IfNoneMatch, query
 from ..errors import StrictQueryRoute
-from ..responses import GEOJSON, check_not_modified, respond
+from ..responses import GEOJSON, not_modified, respond
 from ..schemas import CatchmentResponse
 from . import ERRORS, NOT_MODIFIED, geojson_content
-from .districts import _districts
 
-__all__ = ["DemandUnavailableError", "build_router", "warm"]
-
-MIN_RESOLUTION, MAX_RESOLUTION = 6, 10
-MAX_RADIUS_M = 50_000.0
+__all__ = ["build_router"]
 
 
-class DemandUnavailableError(SnapshotError):
-    """The configured demand file cannot be read (503: a server problem, not the client's)."""
-
-
-# ------------------------------------------------------------------------- demand
-_MERCHANT_DEMAND: weakref.WeakKeyDictionary[DiscoveryEngine, dict[int, pd.DataFrame]] = (
-    weakref.WeakKeyDictionary()
-)
-_LOCK = threading.Lock()
-
-
-def _merchant_demand(engine: DiscoveryEngine, resolution: int) -> pd.DataFrame:
-    with _LOCK:
-        per_res = _MERCHANT_DEMAND.setdefault(engine, {})
-        got = per_res.get(resolution)
-        if got is None:
-            lat = np.asarray(engine.merchants.column("lat").to_numpy(), dtype=np.float64)
-            lng = np.asarray(engine.merchants.column("lng").to_numpy(), dtype=np.float64)
-            got = cm.demand_cells(lat, lng, np.ones(len(lat)), resolution=resolution)
-            per_res[resolution] = got
-        return got
-
-
-def warm(engine: DiscoveryEngine) -> None:
-    """Count the merchant demand at the default resolution before the snapshot serves
-    (nothing when the snapshot has no districts)."""
-    try:
-        _districts(engine)
-    except DistrictNotFoundError:
-        return
-    _merchant_demand(engine, 9)
-
-
-@functools.lru_cache(maxsize=16)
-def _population_demand(path: str, stamp: tuple[int, int], resolution: int) -> pd.DataFrame:
-    points = cm.read_demand(path)
-    return cm.demand_cells(
-        points["lat"].to_numpy(),
-        points["lng"].to_numpy(),
-        points["population"].to_numpy(),
-        resolution=resolution,
-        spread_k=1,
-    )
-
-
-def _demand(
-    engine: DiscoveryEngine,
-    settings: Settings,
-    kind: str,
-    resolution: int,
-    centre: tuple[float, float],
-    radius_m: float,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    path = settings.catchment_demand_path
-    if kind == "auto":
-        kind = "population" if path is not None else "merchants"
-    if kind == "population":
-        if path is None:
-            raise InvalidQueryError(
-                "demand=population needs the catchment_demand_path setting (a CSV of "
-                "population points), which this server does not have; allowed: auto, "
-                "merchants, uniform"
-            )
-        try:
-            st = os.stat(path)
-            frame = _population_demand(str(path), (st.st_mtime_ns, st.st_size), resolution)
-        except (OSError, ValueError, KeyError) as exc:
-            raise DemandUnavailableError(
-                f"the demand file catchment_demand_path={str(path)!r} cannot be read: {exc}"
-            ) from None
-        return frame, {
-            "kind": "population",
-            "description": f"population points from {Path(path).name}, each spread over its "
-            "H3 cell and the cells around it",
-            "path": str(path),
-        }
-    if kind == "merchants":
-        return _merchant_demand(engine, resolution), {
-            "kind": "merchants",
-            "description": "no population source is configured (catchment_demand_path): "
-            "each merchant of the snapshot counts as one unit of demand, a proxy for footfall",
-            "path": None,
-        }
-    k = cm.uniform_disk_k(radius_m, resolution)
-    cap = settings.api_max_catchment_cells
-    if 3 * k * (k + 1) + 1 > cap:
-        raise InvalidQueryError(
-            f"radius_m={radius_m:g} at resolution={resolution} needs about "
-            f"{3 * k * (k + 1) + 1} cells; allowed: at most {cap} (api_max_catchment_cells "
-            "setting): use a coarser resolution or a smaller radius_m"
-        )
-    return cm.uniform_demand(centre[0], centre[1], radius_m, resolution), {
-        "kind": "uniform",
-        "description": "every H3 cell within radius_m of the district counts as one unit "
-        "of demand (geography only)",
-        "path": None,
-    }
-
-
-# ------------------------------------------------------------------------- answer
 def _num(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _catchment(
-    engine: DiscoveryEngine,
-    settings: Settings,
-    district_id: str,
-    demand: str,
-    params: dict[str, Any],
-) -> dict[str, Any]:
-    cached = _districts(engine)
-    if district_id not in cached.by_id:
-        raise DistrictNotFoundError(
-            f"district_id={district_id!r} is not in snapshot {engine.version}"
-        )
-    districts = cached.districts
-    row = districts.get(district_id)
-    centre = (float(row["centroid_lat"]), float(row["centroid_lng"]))
-    frame, source = _demand(
-        engine, settings, demand, params["resolution"], centre, params["radius_m"]
-    )
-    out = cm.district_catchment(
-        districts,
-        district_id,
-        frame,
-        radius_m=params["radius_m"],
-        alpha=params["alpha"],
-        beta=params["beta"],
-        primary=params["primary"],
-        secondary=params["secondary"],
-    )
-    if len(out.cells) > settings.api_max_catchment_cells:
-        raise InvalidQueryError(
-            f"radius_m={params['radius_m']:g} at resolution={params['resolution']} holds "
-            f"{len(out.cells)} demand cells; allowed: at most {settings.api_max_catchment_cells} "
-            "(api_max_catchment_cells setting): use a coarser resolution or a smaller radius_m"
-        )
-    cells = out.cells[out.cells["share"] >= params["min_share"]].sort_values(
+def _body(engine: DiscoveryEngine, out: DistrictCatchment, min_share: float) -> dict[str, Any]:
+    """The JSON answer of one catchment (no server paths: the demand source is described)."""
+    params = out.params or CatchmentParams()
+    name = engine.district(out.district_id)["properties"].get("name")
+    cells = out.cells[out.cells["share"] >= min_share].sort_values(
         "share", ascending=False, kind="stable"
     )
     areas = []
@@ -200,18 +64,27 @@ def _catchment(
             {
                 "kind": kind,
                 "min_share": float(ta["min_share"]),
-                "max_share": params["primary"] if kind == "secondary" else None,
+                "max_share": params.primary if kind == "secondary" else None,
                 "cells": int(ta["cells"]),
                 "demand": float(ta["population"]),
                 "expected": float(ta["expected"]),
-                "geometry": shapely.geometry.mapping(ta["geometry"]),
+                "geometry": shapely.geometry.mapping(shapely.orient_polygons(ta["geometry"])),
             }
         )
     return {
-        "district_id": district_id,
-        "name": None if pd.isna(row["name"]) else str(row["name"]),
-        "demand_source": {**source, "resolution": params["resolution"], "cells": len(out.cells)},
-        "parameters": params,
+        "snapshot": engine.version,
+        "district_id": out.district_id,
+        "name": None if name is None or pd.isna(name) else str(name),
+        "demand_source": out.demand_source,
+        "parameters": {
+            "alpha": params.alpha,
+            "beta": params.beta,
+            "resolution": params.resolution,
+            "radius_m": params.radius_m,
+            "primary": params.primary,
+            "secondary": params.secondary,
+            "min_share": min_share,
+        },
         "facilities": out.facilities,
         "demand_total": out.demand_total,
         "captured": out.captured,
@@ -359,25 +232,18 @@ def build_router(settings: Settings) -> APIRouter:
         around it: how much demand it captures, its primary and secondary trade areas
         (polygons), its closest competitors, and each cell's Huff probability.
         ``demand_source`` says where the demand came from."""
-        check_not_modified(engine, if_none_match, max_age)
-        if not secondary < primary:
-            raise InvalidQueryError(
-                f"secondary={secondary:g} is not below primary={primary:g}; allowed: "
-                "0 < secondary < primary <= 1"
-            )
-        params = {
-            "alpha": alpha,
-            "beta": beta,
-            "resolution": resolution,
-            "radius_m": radius_m,
-            "primary": primary,
-            "secondary": secondary,
-            "min_share": min_share,
-        }
-        body = await anyio.to_thread.run_sync(
-            _catchment, engine, settings, district_id, demand, params
+        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+            return cached
+        params = CatchmentParams(
+            alpha=alpha,
+            beta=beta,
+            resolution=resolution,
+            radius_m=radius_m,
+            primary=primary,
+            secondary=secondary,
         )
-        body = {"snapshot": engine.version, **body}
+        out = await anyio.to_thread.run_sync(engine.catchment, district_id, demand, params)
+        body = _body(engine, out, min_share)
         if format == "geojson":
             return respond(_to_geojson(body), engine, max_age, media_type=GEOJSON)
         return respond(body, engine, max_age)

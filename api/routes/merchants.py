@@ -7,54 +7,43 @@ annotations that use them as objects, not strings it cannot resolve.)
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+import orjson
+from fastapi import APIRouter, Body, Path, Query
 from starlette.responses import Response
 
-from geo_discovery.engine import DiscoveryEngine, Results
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.query import Filters, Limits, split_list
+from geo_discovery.results import Results
 from geo_discovery.settings import Settings
+from geo_discovery.snapshot.rows import parse_fields
 
 from ..deps import (
     BBoxQuery,
     Categories,
-    Cursor,
-    DistrictId,
     EngineDep,
-    ExcludeBrands,
     ExcludeCategories,
-    ExcludeChains,
-    Explain,
     Fields,
     Format,
     IfNoneMatch,
-    Lat,
-    Lng,
-    MaxPrice,
-    MinPrice,
-    MinRating,
-    MinReviews,
-    OpenAt,
-    OpenNow,
     OriginLat,
     OriginLng,
-    Sort,
     limit_query,
     parse_bbox,
     parse_origin,
-    radius_query,
 )
 from ..errors import StrictQueryRoute
 from ..fastpath import NearbyFastLane, with_fast_lane
-from ..responses import GEOJSON, check_not_modified, respond
+from ..params import NearbyParams, nearby_params_model
+from ..responses import GEOJSON, cache_headers, not_modified, respond
 from ..schemas import (
     MerchantDetail,
     NearbyResponse,
     PolygonBody,
     SearchResponse,
 )
-from ..serialize import hit_features, hit_records, parse_fields, record_to_feature
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
-__all__ = ["build_router"]
+__all__ = ["build_router", "nearby_response"]
 
 _EXAMPLE_POLYGON = {
     "type": "Polygon",
@@ -70,29 +59,50 @@ _EXAMPLE_POLYGON = {
 }
 
 
-def _split(text: str | None) -> list[str] | None:
-    """``"a,b"`` → ``["a", "b"]`` (blank items dropped); ``None`` stays ``None``."""
-    if text is None:
-        return None
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _search_answer(
+def nearby_response(
     engine: DiscoveryEngine,
     res: Results,
-    limit: int,
-    fields: tuple[str, ...],
+    fields: str | None,
     fmt: str,
     max_age_s: int,
 ) -> Response:
-    total = len(res)
-    page = Results(res.positions[:limit], res.distances_m[:limit], res.table, res.snapshot_version)
-    head: dict[str, Any] = {"snapshot": engine.version, "count": len(page)}
-    tail = {"total": total, "truncated": total > len(page)}
+    """The nearby answer: the route and the fast lane both answer through this."""
+    selected = parse_fields(fields)
+    cursor = res.next_cursor
+    head = {"snapshot": engine.version, "count": len(res), "next_cursor": cursor}
     if fmt == "geojson":
-        body = {"type": "FeatureCollection", **head, **tail, "features": hit_features(page, fields)}
+        body = {"type": "FeatureCollection", **head, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)
-    return respond({**head, **tail, "results": hit_records(page, fields)}, engine, max_age_s)
+    if fields is None:  # every field: rows from the snapshot's cached JSON fragments
+        content = b'{"snapshot":%s,"count":%d,"next_cursor":%s,"results":[%s]}' % (
+            orjson.dumps(engine.version),
+            len(res),
+            orjson.dumps(cursor),
+            b",".join(res.to_json_rows()),
+        )
+        return Response(
+            content, media_type="application/json", headers=cache_headers(engine, max_age_s)
+        )
+    return respond({**head, "results": res.to_records(selected)}, engine, max_age_s)
+
+
+def _search_answer(
+    engine: DiscoveryEngine, res: Results, fields: str | None, fmt: str, max_age_s: int
+) -> Response:
+    selected = parse_fields(fields)
+    head: dict[str, Any] = {"snapshot": engine.version, "count": len(res)}
+    tail = {"total": res.total, "truncated": res.total > len(res)}
+    if fmt == "geojson":
+        body = {"type": "FeatureCollection", **head, **tail, **res.to_geojson(selected)}
+        return respond(body, engine, max_age_s, media_type=GEOJSON)
+    return respond({**head, **tail, "results": res.to_records(selected)}, engine, max_age_s)
+
+
+def _where(categories: str | None, exclude: str | None) -> Filters:
+    return Filters(
+        categories=split_list(categories, "categories"),
+        exclude_categories=split_list(exclude, "exclude_categories"),
+    )
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -103,48 +113,22 @@ def build_router(settings: Settings) -> APIRouter:
         route_class=StrictQueryRoute,
         responses=ERRORS,
     )
-    nearby_limit = limit_query(settings, 20, "results")
+    limits = Limits.from_settings(settings)
     search_limit = limit_query(settings, 100, "results (the rest is counted in total)")
-    radius = radius_query(settings)
     max_age = settings.api_cache_max_age_s
-    nearby_default = min(settings.api_default_limit, settings.max_k)
     search_default = min(settings.api_default_search_limit, settings.max_k)
-
-    lane = NearbyFastLane(
-        default_limit=nearby_default,
-        max_k=settings.max_k,
-        max_radius_m=settings.max_radius_m,
-        max_age_s=max_age,
-    )
+    Params = nearby_params_model(settings)
+    lane = NearbyFastLane(Params, limits, max_age_s=max_age, answer=nearby_response)
 
     class NearbyRoute(StrictQueryRoute):
-        """The nearby route, preceded by its fast lane (:mod:`api.fastpath`)."""
+        """The nearby route, preceded by its fast lane (:mod:`geo_discovery_api.fastpath`)."""
 
         def get_route_handler(self) -> Any:
             return with_fast_lane(lane, super().get_route_handler())
 
     async def nearby(
         engine: EngineDep,
-        lat: Lat,
-        lng: Lng,
-        limit: Annotated[int, nearby_limit] = nearby_default,
-        radius_m: Annotated[float | None, radius] = None,
-        categories: Categories = None,
-        exclude_categories: ExcludeCategories = None,
-        sort: Sort = "best_match",
-        explain: Explain = False,
-        min_price: MinPrice = None,
-        max_price: MaxPrice = None,
-        min_rating: MinRating = None,
-        min_reviews: MinReviews = None,
-        open_now: OpenNow = False,
-        open_at: OpenAt = None,
-        exclude_brands: ExcludeBrands = None,
-        exclude_chains: ExcludeChains = False,
-        district_id: DistrictId = None,
-        cursor: Cursor = None,
-        format: Format = "json",
-        fields: Fields = None,
+        params: Annotated[NearbyParams, Query()],
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """One page of up to ``limit`` merchants near ``(lat, lng)``, in ``sort`` order.
@@ -160,34 +144,13 @@ def build_router(settings: Settings) -> APIRouter:
         With ``sort=best_match`` each result carries its ``score``; ``explain=true``
         adds the score parts.
         """
-        check_not_modified(engine, if_none_match, max_age)
-        selected = parse_fields(fields)
-        res = engine.nearby(
-            lat,
-            lng,
-            limit,
-            radius_m=radius_m,
-            categories=categories,
-            exclude_categories=exclude_categories,
-            sort=sort,
-            explain=explain,
-            min_price=min_price,
-            max_price=max_price,
-            min_rating=min_rating,
-            min_reviews=min_reviews,
-            open_now=open_now,
-            open_at=open_at,
-            exclude_brands=_split(exclude_brands),
-            exclude_chains=exclude_chains,
-            district_id=_split(district_id),
-            cursor=cursor,
-        )
-        head = {"snapshot": engine.version, "count": len(res), "next_cursor": res.next_cursor}
-        if format == "geojson":
-            body = {"type": "FeatureCollection", **head, "features": hit_features(res, selected)}
-            return respond(body, engine, max_age, media_type=GEOJSON)
-        return respond({**head, "results": hit_records(res, selected)}, engine, max_age)
+        query = params.to_query(limits)  # an invalid request never gets a 304
+        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+            return cached
+        res = engine.search(query)
+        return nearby_response(engine, res, params.fields, params.format, max_age)
 
+    nearby.__annotations__["params"] = Annotated[Params, Query()]  # this server's limits
     router.add_api_route(
         "/nearby",
         nearby,
@@ -220,16 +183,15 @@ def build_router(settings: Settings) -> APIRouter:
 
         ``total`` counts all matches; at most ``limit`` are returned.
         """
-        check_not_modified(engine, if_none_match, max_age)
-        selected = parse_fields(fields)
-        box = parse_bbox(bbox)
+        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+            return cached
         res = engine.within_bbox(
-            box,
+            parse_bbox(bbox),
             origin=parse_origin(lat, lng),
-            categories=categories,
-            exclude_categories=exclude_categories,
+            where=_where(categories, exclude_categories),
+            limit=limit,
         )
-        return _search_answer(engine, res, limit, selected, format, max_age)
+        return _search_answer(engine, res, fields, format, max_age)
 
     @router.post(
         "/search",
@@ -270,14 +232,13 @@ def build_router(settings: Settings) -> APIRouter:
         Containment is planar in lng/lat, as GeoJSON defines it. The origin defaults to
         a point inside the polygon. At most ``max_polygon_vertices`` vertices.
         """
-        selected = parse_fields(fields)
         res = engine.within_polygon(
-            polygon.model_dump(),
+            polygon.model_dump(exclude_none=True),
             origin=parse_origin(lat, lng),
-            categories=categories,
-            exclude_categories=exclude_categories,
+            where=_where(categories, exclude_categories),
+            limit=limit,
         )
-        return _search_answer(engine, res, limit, selected, format, max_age)
+        return _search_answer(engine, res, fields, format, max_age)
 
     @router.get(
         "/{merchant_id:path}",
@@ -305,10 +266,16 @@ def build_router(settings: Settings) -> APIRouter:
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """The merchant's full record, with its untouched source attributes."""
-        check_not_modified(engine, if_none_match, max_age)
+        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+            return cached
         record = engine.get(merchant_id)
         if format == "geojson":
-            feature = record_to_feature(record, record["lat"], record["lng"])
+            feature = {
+                "type": "Feature",
+                "id": record["merchant_id"],
+                "geometry": {"type": "Point", "coordinates": [record["lng"], record["lat"]]},
+                "properties": {k: v for k, v in record.items() if k not in ("lat", "lng")},
+            }
             return respond(
                 {**feature, "snapshot": engine.version}, engine, max_age, media_type=GEOJSON
             )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..cells import cell_to_str, latlngs_to_cells
 from ..distance import haversine_m
+from ..errors import InvalidQueryError
 from .areas import trade_areas
 from .huff import captured_demand, facilities_from_districts, huff_probabilities
 
@@ -19,7 +20,73 @@ if TYPE_CHECKING:
     from ..districts.detect import Districts
 
 
-__all__ = ["DistrictCatchment", "district_catchment"]
+__all__ = ["DEMAND_CHOICES", "CatchmentParams", "DistrictCatchment", "district_catchment"]
+
+#: What ``engine.catchment(demand=…)`` accepts (``auto``: population when configured).
+DEMAND_CHOICES: tuple[str, ...] = ("auto", "population", "merchants", "uniform")
+MIN_RESOLUTION, MAX_RESOLUTION = 6, 10
+MAX_RADIUS_M = 50_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class CatchmentParams:
+    """How a district catchment is computed; every value checked at once.
+
+    Parameters
+    ----------
+    alpha, beta
+        Huff exponents of attractiveness (merchant count) and distance, 0 … 5.
+    resolution
+        H3 resolution of the demand cells, 6 (about 36 km²) … 10 (about 0.015 km²).
+    radius_m
+        Study area: demand cells within this many metres of the centroid, 100 … 50,000.
+    primary, secondary
+        Trade-area share thresholds, ``0 < secondary < primary <= 1``.
+
+    Examples
+    --------
+    >>> CatchmentParams(beta=1.5).beta
+    1.5
+    >>> CatchmentParams(primary=0.2, secondary=0.3)
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.InvalidQueryError: secondary=0.3 is not below primary=0.2; \
+allowed: 0 < secondary < primary <= 1
+    """
+
+    alpha: float = 1.0
+    beta: float = 2.0
+    resolution: int = 9
+    radius_m: float = 5_000.0
+    primary: float = 0.5
+    secondary: float = 0.2
+
+    def __post_init__(self) -> None:
+        problems = []
+        checks = (
+            ("alpha", 0.0, 5.0),
+            ("beta", 0.0, 5.0),
+            ("resolution", MIN_RESOLUTION, MAX_RESOLUTION),
+            ("radius_m", 100.0, MAX_RADIUS_M),
+            ("primary", 0.0, 1.0),
+            ("secondary", 0.0, 1.0),
+        )
+        for name, lo, hi in checks:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+                problems.append(
+                    f"{name}={v!r} is out of range; allowed: {lo:g} <= {name} <= {hi:g}"
+                )
+        if isinstance(self.resolution, float) and not float(self.resolution).is_integer():
+            problems.append(f"resolution={self.resolution!r} is not an integer")
+        if not problems and not 0 < self.secondary < self.primary:
+            problems.append(
+                f"secondary={self.secondary:g} is not below primary={self.primary:g}; "
+                "allowed: 0 < secondary < primary <= 1"
+            )
+        if problems:
+            raise InvalidQueryError("; ".join(problems))
+        object.__setattr__(self, "resolution", int(self.resolution))
 
 
 @dataclass(frozen=True)
@@ -41,6 +108,8 @@ class DistrictCatchment:
     captured: float
     competitors: pd.DataFrame
     facilities: int
+    demand_source: dict[str, Any] = field(default_factory=dict)
+    params: CatchmentParams | None = None
 
     @property
     def share(self) -> float:

@@ -1,29 +1,29 @@
-"""CLI faces of districts and catchments: ``geo-discovery districts …`` and ``catchment``.
+"""``geo-discovery districts …`` and ``catchment``: business districts and their pull.
 
-``cli.py`` registers them::
-
-    from .cli_districts import catchment_command, districts_app
-    app.add_typer(districts_app, name="districts")
-    app.command("catchment")(catchment_command)
-
-Exit codes are the main CLI's: 0 success, 1 error (one line on stderr), 2 usage error.
+Every command reads the snapshot through :class:`~geo_discovery.engine.DiscoveryEngine`
+(``districts evaluate`` reads ground-truth and merchant files, not the store).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ..errors import GeoDiscoveryError
+from ..catchment.district import CatchmentParams
+from ..errors import InvalidQueryError
+from .common import (
+    DataDirOption,
+    JsonOption,
+    handle_errors,
+    open_engine,
+    settings_for,
+    stdout_console,
+)
 
 __all__ = ["catchment_command", "districts_app"]
 
@@ -35,62 +35,20 @@ districts_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="GEO_DISCOVERY_DATA_DIR",
-        help="Folder of the snapshot store (or one snapshot's folder). Default: "
-        "$GEO_DISCOVERY_DATA_DIR, else $XDG_DATA_HOME/geo-discovery.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 class ExportFormat(StrEnum):
     GEOJSON = "geojson"
     GEOPARQUET = "geoparquet"
 
 
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (GeoDiscoveryError, ValueError, KeyError, OSError) as exc:
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _console() -> Console:
-    if not Console().is_terminal and "COLUMNS" not in os.environ:
-        return Console(highlight=False, soft_wrap=False, width=160)
-    return Console(highlight=False, soft_wrap=False)
-
-
-def _districts(data_dir: Path | None) -> Any:
-    from ..districts.detect import load_districts
-    from ..settings import Settings
-    from ..snapshot.store import resolve_snapshot_dir
-
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-    return load_districts(resolve_snapshot_dir(settings.data_dir))
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
+def _cell(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:,.{digits}f}"
     return str(value)
 
 
 @districts_app.command("list")
-@_errors
+@handle_errors
 def list_districts(
     tier: Annotated[
         str | None, typer.Option(help="Only this tier: regional, major, neighbourhood, local.")
@@ -106,25 +64,29 @@ def list_districts(
     * `geo-discovery districts list`
     * `geo-discovery districts list --tier major --json`
     """
-    d = _districts(data_dir)
-    frame = d.frame if tier is None else d.frame[d.frame["tier"] == tier]
+    engine = open_engine(data_dir)
+    frame = engine.districts()
+    found = engine.snapshot.require_districts()
+    total = len(frame)
+    frame = frame if tier is None else frame[frame["tier"] == tier]
     frame = frame.head(limit)
     cols = ["name", "tier", "n_merchants", "area_km2", "density_per_km2", "vitality"]
     if as_json:
         typer.echo(frame[cols].reset_index().to_json(orient="records", indent=2))
         return
-    table = Table(title=f"{len(d)} districts ({d.info.get('method', '?')}, res {d.resolution})")
+    method = found.info.get("method", "?")
+    table = Table(title=f"{total} districts ({method}, res {found.resolution})")
     for col in ("district_id", *cols):
         table.add_column(
             col, justify="right" if col not in ("district_id", "name", "tier") else "left"
         )
     for district_id, row in frame.iterrows():
-        table.add_row(str(district_id), *[_fmt(row[c]) for c in cols])
-    _console().print(table)
+        table.add_row(str(district_id), *[_cell(row[c]) for c in cols])
+    stdout_console().print(table)
 
 
 @districts_app.command("show")
-@_errors
+@handle_errors
 def show_district(
     district_id: Annotated[str, typer.Argument(help="A district id from `districts list`.")],
     as_json: JsonOption = False,
@@ -134,15 +96,12 @@ def show_district(
 
     **Example**: `geo-discovery districts show d892a100d67bffff`
     """
-    d = _districts(data_dir)
-    row = d.get(district_id)
+    feature = open_engine(data_dir).district(district_id)
     facts: dict[str, Any] = {
-        str(k): (None if isinstance(v, float) and v != v else v) for k, v in row.items()
+        k: (None if isinstance(v, float) and v != v else v)
+        for k, v in feature["properties"].items()
     }
-    facts.pop("geometry")
-    facts["category_mix"] = json.loads(str(facts["category_mix"]))
-    facts["bounds"] = list(row.geometry.bounds)
-    facts["district_id"] = district_id
+    facts["bounds"] = facts.pop("bbox")
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
@@ -150,12 +109,12 @@ def show_district(
     table.add_column("field")
     table.add_column("value")
     for key, value in facts.items():
-        table.add_row(key, _fmt(value, 4))
-    _console().print(table)
+        table.add_row(key, _cell(value, 4))
+    stdout_console().print(table)
 
 
 @districts_app.command("export")
-@_errors
+@handle_errors
 def export_districts(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write; GeoJSON may go to stdout.")
@@ -172,23 +131,24 @@ def export_districts(
     * `geo-discovery districts export > districts.geojson`
     * `geo-discovery districts export --format geoparquet -o districts.parquet`
     """
-    d = _districts(data_dir)
+    engine = open_engine(data_dir)
+    found = engine.snapshot.require_districts()
     if fmt is ExportFormat.GEOPARQUET:
         if output is None:
-            raise ValueError("--format geoparquet needs --output FILE")
-        d.frame.reset_index().to_parquet(output, index=False)
+            raise InvalidQueryError("--format geoparquet needs --output FILE")
+        engine.districts().reset_index().to_parquet(output, index=False)
     else:
-        text = json.dumps(d.to_geojson())
+        text = json.dumps(found.to_geojson())
         if output is None:
             typer.echo(text)
         else:
             output.write_text(text)
     if output is not None:
-        typer.echo(f"wrote {len(d)} districts to {output}", err=True)
+        typer.echo(f"wrote {len(found)} districts to {output}", err=True)
 
 
 @districts_app.command("evaluate")
-@_errors
+@handle_errors
 def evaluate_command(
     truth: Annotated[
         Path | None,
@@ -218,7 +178,7 @@ def evaluate_command(
     """
     from ..districts import evaluate as ev
 
-    base = ev._real_data_dir(str(real_data) if real_data else None)
+    base = ev.real_data_dir(str(real_data) if real_data else None)
     truth_frame = ev.load_truth(truth or base / ev.NYC_TRUTH_FILE)
     frame = ev.read_merchants(merchants or [base / f for f in ev.NYC_MERCHANT_FILES])
     sweep = ev.DEFAULT_SWEEP[:1] if default_only else ev.DEFAULT_SWEEP
@@ -234,8 +194,8 @@ def evaluate_command(
     for col in table.columns:
         out.add_column(col)
     for rec in table.itertuples(index=False):
-        out.add_row(*[_fmt(v, 4) for v in rec])
-    _console().print(out)
+        out.add_row(*[_cell(v, 4) for v in rec])
+    stdout_console().print(out)
 
 
 def _plot_recall_area(table: Any, path: Path) -> None:
@@ -258,24 +218,27 @@ def _plot_recall_area(table: Any, path: Path) -> None:
     plt.close(fig)
 
 
-@_errors
+@handle_errors
 def catchment_command(
     district_id: Annotated[str, typer.Argument(help="The district whose catchment to compute.")],
     demand: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="CSV of population points: lat/lng (or centroid_lat/centroid_lon) "
-            "and population (or pop)."
+            help="CSV of population points: lat/lng (or centroid_lat/centroid_lon) and "
+            "population (or pop). Default: the catchment_demand_path setting, else each "
+            "merchant counts as one unit of demand."
         ),
-    ],
+    ] = None,
     export: Annotated[
         Path | None,
         typer.Option(help="Write the share surface and trade areas (.geojson or .parquet)."),
     ] = None,
-    alpha: Annotated[float, typer.Option(help="Huff attractiveness exponent.")] = 1.0,
-    beta: Annotated[float, typer.Option(help="Huff distance-decay exponent.")] = 2.0,
-    resolution: Annotated[int, typer.Option(help="H3 resolution of the demand cells.")] = 9,
-    spread_k: Annotated[int, typer.Option(help="Spread each point over this grid disk.")] = 1,
+    alpha: Annotated[float, typer.Option(help="Huff attractiveness exponent, 0 … 5.")] = 1.0,
+    beta: Annotated[float, typer.Option(help="Huff distance-decay exponent, 0 … 5.")] = 2.0,
+    resolution: Annotated[int, typer.Option(help="H3 resolution of the demand cells, 6 … 10.")] = 9,
+    radius_m: Annotated[
+        float, typer.Option("--radius-m", help="Study area around the district, metres.")
+    ] = 5000.0,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -288,73 +251,68 @@ def catchment_command(
     import geopandas as gpd
     import pandas as pd
 
-    from .. import catchment as cm
+    from ..engine import DiscoveryEngine
 
-    d = _districts(data_dir)
-    d.get(district_id)
-    points = cm.read_demand(demand)
-    cells = cm.demand_from_points(
-        points["lat"].to_numpy(),
-        points["lng"].to_numpy(),
-        points["population"].to_numpy(),
-        resolution=resolution,
-        spread_k=spread_k,
-    )  # fmt: skip
-    facilities = cm.facilities_from_districts(d)
-    probs = cm.huff_probabilities(cells, facilities, alpha=alpha, beta=beta)
-    captured = cm.captured_demand(probs, cells["population"])
-    areas = cm.trade_areas(cells, probs, district_id)
-    rivals = []
-    for other in captured.sort_values("captured", ascending=False).index[:40]:
-        if other == district_id:
-            continue
-        ov = cm.competitor_overlap(probs, cells["population"], district_id, other)
-        rivals.append({"district_id": other, "name": d.frame.loc[other, "name"], **ov})
-    rivals.sort(key=lambda r: -r["b_takes_from_a"])
+    settings = settings_for(data_dir)
+    if demand is not None:
+        settings = settings.model_copy(update={"catchment_demand_path": demand})
+    engine = DiscoveryEngine.from_snapshot(settings.data_dir, settings=settings)
+    params = CatchmentParams(alpha=alpha, beta=beta, resolution=resolution, radius_m=radius_m)
+    out = engine.catchment(district_id, "auto", params)
+    name = engine.district(district_id)["properties"].get("name")
     facts = {
         "district_id": district_id,
-        "name": d.frame.loc[district_id, "name"],
+        "name": name,
         "alpha": alpha,
         "beta": beta,
-        "demand_total": float(cells["population"].sum()),
-        "captured": float(captured["captured"].to_numpy()[captured.index.get_loc(district_id)]),
-        "share": float(captured["share"].to_numpy()[captured.index.get_loc(district_id)]),
-        "trade_areas": areas.drop(columns="geometry").reset_index().to_dict(orient="records"),
-        "competitors": rivals[:5],
+        "demand_source": out.demand_source,
+        "demand_total": out.demand_total,
+        "captured": out.captured,
+        "share": out.share,
+        "trade_areas": out.trade_areas.drop(columns="geometry")
+        .reset_index()
+        .to_dict(orient="records"),
+        "competitors": out.competitors.reset_index().to_dict(orient="records"),
     }
     if export is not None:
-        surface = cm.share_surface(cells, probs, district_id)
-        surface = surface[surface["share"] >= 0.01].assign(layer="cell")
-        ta = areas.reset_index().rename(columns={"kind": "layer"})
-        layers = pd.concat([surface.reset_index(), ta], ignore_index=True)
-        out = gpd.GeoDataFrame(layers.drop(columns=["cell"]), geometry="geometry", crs=4326)
+        surface = out.cells[out.cells["share"] >= 0.01]
+        surface = gpd.GeoDataFrame(
+            surface.drop(columns=["cell"]).assign(layer="cell"),
+            geometry=gpd.points_from_xy(surface["lng"], surface["lat"]),
+            crs=4326,
+        )
+        ta = out.trade_areas.reset_index().rename(columns={"kind": "layer"})
+        layers = gpd.GeoDataFrame(
+            pd.concat([surface.reset_index(), ta], ignore_index=True), geometry="geometry", crs=4326
+        )
         if export.suffix.lower() in (".parquet", ".geoparquet"):
-            out.to_parquet(export, index=False)
+            layers.to_parquet(export, index=False)
         else:
-            export.write_text(out.to_json(drop_id=True))
+            export.write_text(layers.to_json(drop_id=True))
         facts["export"] = str(export)
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
-    con = _console()
+    con = stdout_console()
     con.print(
-        f"{facts['name']} ({district_id}): captures {facts['captured']:,.0f} of "
-        f"{facts['demand_total']:,.0f} people ({facts['share']:.2%}), α={alpha}, β={beta}"
+        f"{name} ({district_id}): captures {out.captured:,.0f} of {out.demand_total:,.0f} "
+        f"units of demand ({out.share:.2%}), α={alpha}, β={beta}; demand: "
+        f"{out.demand_source['description']}"
     )
     t = Table(title="trade areas")
     for col in ("kind", "cells", "population", "expected"):
         t.add_column(col)
     for rec in facts["trade_areas"]:
         t.add_row(
-            rec["kind"], str(rec["cells"]), _fmt(rec["population"], 0), _fmt(rec["expected"], 0)
+            rec["kind"], str(rec["cells"]), _cell(rec["population"], 0), _cell(rec["expected"], 0)
         )
     con.print(t)
-    t = Table(title="closest competitors (demand each would return if it closed)")
-    for col in ("district_id", "name", "takes", "rate", "contested"):
+    t = Table(title="closest competitors (demand they capture in this area)")
+    for col in ("district_id", "name", "captured", "share"):
         t.add_column(col)
     for r in facts["competitors"]:
-        t.add_row(r["district_id"], str(r["name"]), _fmt(r["b_takes_from_a"], 0),
-                  f"{r['cannibalisation_a']:.1%}", _fmt(r["contested"], 0))  # fmt: skip
+        t.add_row(str(r["index"] if "index" in r else r.get("district_id")), str(r["name"]),
+                  _cell(r["captured"], 0), f"{r['share']:.1%}")  # fmt: skip
     con.print(t)
     if export is not None:
         con.print(f"wrote share surface and trade areas to {export}")

@@ -45,6 +45,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -55,37 +57,31 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import shapely
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ..cells import average_edge_length_m, latlng_to_cell, latlngs_to_cells
 from ..cellsets import CellGrid, add_connectors, disk_counts
 from ..distance import chord2_to_m, latlng_to_xyz, m_to_chord2
-from ..errors import GeoDiscoveryError
+from ..errors import DistrictNotFoundError
 from ..models import validate_lat, validate_lng
 from ..settings import Settings
-from ..snapshot.derived import register
 from .profile import profile_districts
 
 __all__ = [
     "METHODS",
-    "DistrictNotFoundError",
     "DistrictParams",
     "Districts",
     "build_districts",
     "choose_district_resolution",
     "derive_districts",
-    "load_districts",
 ]
 
 Method = Literal["tracts", "density", "dbscan"]
 METHODS: tuple[str, ...] = ("tracts", "density", "dbscan")
 _SEED_K = 2  # disk radius (cells) of the seed density
 _CORE_K = 4  # disk radius (cells) of the core density used to split agglomerations
-
-
-class DistrictNotFoundError(GeoDiscoveryError, LookupError):
-    """No district with that id in the snapshot."""
 
 
 @dataclass(frozen=True)
@@ -219,9 +215,58 @@ class Districts:
         return None
 
     def to_geojson(self) -> dict[str, Any]:
-        """The districts as a GeoJSON FeatureCollection (``id`` = ``district_id``)."""
-        out = self.frame.reset_index()
-        return json.loads(out.to_json(drop_id=True, to_wgs84=True))
+        """The districts as a GeoJSON FeatureCollection (RFC 7946: outer rings
+        counter-clockwise, holes clockwise; ``id`` = ``district_id``; ``bbox`` =
+        west, south, east, north in each feature's properties)."""
+        return {"type": "FeatureCollection", "features": list(self._features)}
+
+    def feature(self, district_id: str) -> dict[str, Any]:
+        """One district as a GeoJSON Feature; raises :class:`DistrictNotFoundError`."""
+        i = self._feature_row.get(str(district_id))
+        if i is None:
+            raise DistrictNotFoundError(f"district_id={district_id!r} is not a known district")
+        return self._features[i]
+
+    def touching(self, box: Any) -> NDArray[np.bool_]:
+        """Per district: does its bounding box touch the :class:`BBox` ``box``?"""
+        west, south, east, north = self._bounds.T
+        lat_ok = (north >= box.south) & (south <= box.north)
+        if box.crosses_antimeridian:
+            lng_ok = (east >= box.west) | (west <= box.east)
+        else:
+            lng_ok = (east >= box.west) & (west <= box.east)
+        return np.asarray(lat_ok & lng_ok, dtype=bool)
+
+    @functools.cached_property
+    def _bounds(self) -> NDArray[np.float64]:
+        return np.asarray(self.frame.geometry.bounds, dtype=np.float64).reshape(-1, 4)
+
+    @functools.cached_property
+    def _features(self) -> list[dict[str, Any]]:
+        frame = self.frame.reset_index()
+        frame = frame.set_geometry(shapely.orient_polygons(frame.geometry.to_numpy()))
+        collection = json.loads(frame.to_json(drop_id=True, to_wgs84=True))
+        out = []
+        for feature, box in zip(collection["features"], self._bounds.tolist(), strict=True):
+            props = dict(feature["properties"])
+            mix = props.get("category_mix")
+            if isinstance(mix, str) and mix.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    props["category_mix"] = json.loads(mix)
+            props["bbox"] = box
+            out.append(
+                {
+                    "type": "Feature",
+                    "id": props["district_id"],
+                    "geometry": feature["geometry"],
+                    "properties": props,
+                }
+            )
+        return out
+
+    @functools.cached_property
+    def _feature_row(self) -> dict[str, int]:
+        return {f["id"]: i for i, f in enumerate(self._features)}
 
     def summary(self) -> dict[str, Any]:
         """Small JSON-able facts for the snapshot manifest."""
@@ -262,15 +307,6 @@ class Districts:
             resolution=int(meta["resolution"]),
             info=meta.get("info", {}),
         )
-
-
-def load_districts(snapshot_dir: str | Path) -> Districts:
-    """The districts of a snapshot (``SNAPSHOT/derived/districts``); raises
-    :class:`DistrictNotFoundError` when the snapshot has none."""
-    folder = Path(snapshot_dir) / "derived" / "districts"
-    if not (folder / "districts.json").exists():
-        raise DistrictNotFoundError(f"snapshot {snapshot_dir} has no districts (derived/districts)")
-    return Districts.from_directory(folder)
 
 
 # --------------------------------------------------------------------------- detection
@@ -506,7 +542,6 @@ def _jsonable(value: Any) -> Any:
 _COLUMNS = ("merchant_id", "name", "lat", "lng", "category", "status", "address", "attributes")
 
 
-@register("districts")
 def derive_districts(
     merchants: pa.Table, out_dir: Path, settings: Settings, upstream: Mapping[str, Path]
 ) -> dict[str, Any]:

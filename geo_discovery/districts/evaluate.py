@@ -47,6 +47,7 @@ __all__ = [
     "load_truth",
     "main",
     "read_merchants",
+    "real_data_dir",
 ]
 
 NYC_MERCHANT_FILES: tuple[str, ...] = (
@@ -214,7 +215,7 @@ def compare_methods(
     return pd.DataFrame(rows)
 
 
-def _real_data_dir(value: str | None) -> Path:
+def real_data_dir(value: str | None) -> Path:
     if value:
         return Path(value)
     from ..settings import get_settings
@@ -241,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--csv", help="also write the table to this CSV file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    base = _real_data_dir(args.real_data)
+    base = real_data_dir(args.real_data)
     truth = load_truth(args.truth or base / NYC_TRUTH_FILE)
     merchants = read_merchants(args.merchants or [base / f for f in NYC_MERCHANT_FILES])
     sweep = DEFAULT_SWEEP[:1] if args.default_only else DEFAULT_SWEEP

@@ -49,7 +49,6 @@ from numpy.typing import NDArray
 
 from ..errors import SnapshotError
 from ..settings import Settings
-from ..snapshot.derived import register
 
 __all__ = [
     "HOURS_NONE",
@@ -58,8 +57,8 @@ __all__ = [
     "HoursTable",
     "country_for_time_zone",
     "derive_hours",
-    "load_hours",
     "parse_hours",
+    "read_hours",
     "time_zones_at",
 ]
 
@@ -229,7 +228,6 @@ def _as_lib_time(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(tzinfo=_UTC)
 
 
-@register("hours")
 def derive_hours(
     merchants: pa.Table, out_dir: Path, settings: Settings, upstream: Mapping[str, Path]
 ) -> dict[str, Any]:
@@ -260,18 +258,19 @@ def derive_hours(
     }
 
 
-def load_hours(snapshot_dir: str | Path, merchants: pa.Table) -> HoursTable:
-    """The :class:`HoursTable` a snapshot's ``hours`` deriver stored.
+def read_hours(folder: str | Path, merchants: pa.Table) -> HoursTable:
+    """The :class:`HoursTable` :func:`derive_hours` wrote into ``folder``.
 
-    Raises :class:`~geo_discovery.errors.SnapshotError` when the snapshot has none.
+    Raises :class:`~geo_discovery.errors.SnapshotError` when it is unreadable or not
+    aligned to ``merchants``.
     """
-    folder = Path(snapshot_dir) / "derived" / "hours"
+    folder = Path(folder)
     try:
         status = np.load(folder / "status.npy")
         tz_code = np.load(folder / "tz_code.npy")
         names = json.loads((folder / "time_zones.json").read_text())
     except (OSError, ValueError) as exc:
-        raise SnapshotError(f"snapshot {snapshot_dir} has no readable hours: {exc}") from None
+        raise SnapshotError(f"{folder} holds no readable hours: {exc}") from None
     if len(status) != merchants.num_rows:
-        raise SnapshotError(f"hours of {snapshot_dir} are not aligned to its merchant table")
+        raise SnapshotError(f"hours in {folder} are not aligned to the merchant table")
     return HoursTable(merchants.column("opening_hours").to_pylist(), status, tz_code, names)

@@ -35,14 +35,12 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 from numpy.typing import NDArray
@@ -50,51 +48,31 @@ from numpy.typing import NDArray
 from ..cells import latlngs_to_cells
 from ..errors import SnapshotError
 from ..settings import Settings, get_settings
-from ..snapshot.derived import register
-
-__all__ = [
-    "GRADE_BAND_SCORES",
-    "INSPECTION_ZERO_SCORE",
-    "REPUTATION_COLUMNS",
-    "SUBSCORE_KEYS",
-    "build_reputation",
-    "derive_reputation",
-    "grade_to_unit",
-    "inspection_score_to_unit",
-    "load_reputation",
-    "mean_decay",
-    "stars_to_unit",
-]
-
-FloatArray = NDArray[np.float64]
-
-DAYS_PER_MONTH = 365.25 / 12
-LTM_DAYS = 365.0
-#: One star out of five: the floor of every star scale, as a fraction of its top.
-STAR_FLOOR = 0.2
-#: Inspection score (violation points, lower is better) that maps to 0: twice the NYC
-#: C-grade cutoff of 28. A clean inspection (0 points) maps to 1.
-INSPECTION_ZERO_SCORE = 56.0
-#: Midpoint score of each NYC letter-grade band (A 0–13, B 14–27, C 28+, taken as 28–42).
-GRADE_BAND_SCORES: Mapping[str, float] = {"A": 6.5, "B": 20.5, "C": 35.0}
-#: Inside Airbnb sub-scores, read from ``attributes``.
-SUBSCORE_KEYS = (
-    "review_scores_accuracy",
-    "review_scores_cleanliness",
-    "review_scores_checkin",
-    "review_scores_communication",
-    "review_scores_location",
-    "review_scores_value",
+from .signals import (
+    DAYS_PER_MONTH,
+    Attributes,
+    FloatArray,
+    as_frame,
+    column_or_none,
+    float_column,
+    inspection_signal,
+    review_recency,
+    stars_to_unit,
+    subscore_unit,
+    to_days,
 )
-_LTM_KEY = "number_of_reviews_ltm"
-_INSPECTION_LIST_KEYS = ("grades_json", "grades")
-_INSPECTION_COUNT_KEY = "n_inspections"
-_ATTR_KEYS = ("review_scores_", _LTM_KEY, "grades", _INSPECTION_COUNT_KEY)
+
+__all__ = ["REPUTATION_COLUMNS", "build_reputation", "derive_reputation", "read_reputation"]
+
+
 #: A category needs this many merchants with review evidence for its own popularity
 #: reference and burst baseline; fewer fall back to the whole table's.
 _MIN_GROUP = 10
+
+
 #: Score and confidence of the whole table when nothing in it carries a rating signal.
 _NEUTRAL = 0.5
+
 
 # fmt: off
 REPUTATION_COLUMNS: tuple[str, ...] = (
@@ -102,226 +80,6 @@ REPUTATION_COLUMNS: tuple[str, ...] = (
     "recency_weight", "burst", "burst_excess", "effective_reviews", "evidence", "prior",
     "quality", "popularity", "wom_score", "wom_confidence", "as_of",
 )
-"""Columns of :func:`build_reputation`, in order (see ``docs/word_of_mouth.md``)."""
-
-_NEEDED = (
-    "category", "lat", "lng", "rating", "rating_scale", "review_count", "reviews_per_month",
-    "first_review", "last_review", "quality_grade", "inspection_score", "source_file", "attributes",
-)
-# fmt: on
-
-
-# --------------------------------------------------------------------------- unit scales
-def stars_to_unit(rating: Any, scale: Any) -> FloatArray:
-    """Star ratings on their own scale → 0 (one star) … 1 (the top); NaN when unrated.
-
-    A rating of 0 or less, or a missing scale, means "no rating" (Inside Airbnb writes
-    0.0 for some unrated listings; no star scale goes below one star).
-
-    Examples
-    --------
-    >>> stars_to_unit([5.0, 4.8, 1.0, 94.0, 0.0], [5, 5, 5, 100, 5]).round(3).tolist()
-    [1.0, 0.95, 0.0, 0.925, nan]
-    """
-    r = np.asarray(rating, dtype=np.float64)
-    s = np.asarray(scale, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.clip((r / s - STAR_FLOOR) / (1.0 - STAR_FLOOR), 0.0, 1.0)
-    return np.where((r > 0) & (s > 0) & np.isfinite(r) & np.isfinite(s), unit, np.nan)
-
-
-def inspection_score_to_unit(score: Any) -> FloatArray:
-    """Inspection scores (violation points, lower is better) → 1 (clean) … 0 (56+ points).
-
-    Examples
-    --------
-    >>> inspection_score_to_unit([0, 13, 28, 80, float("nan")]).round(3).tolist()
-    [1.0, 0.768, 0.5, 0.0, nan]
-    """
-    s = np.asarray(score, dtype=np.float64)
-    return np.clip(1.0 - np.maximum(s, 0.0) / INSPECTION_ZERO_SCORE, 0.0, 1.0)
-
-
-def grade_to_unit(grade: Any) -> FloatArray:
-    """Letter grades A/B/C → the unit value of their band's midpoint score; else NaN.
-
-    Examples
-    --------
-    >>> grade_to_unit(["A", "b", "C", "Z", None]).round(3).tolist()
-    [0.884, 0.634, 0.375, nan, nan]
-    """
-    scores = [
-        GRADE_BAND_SCORES.get(str(g).strip().upper(), np.nan) if g else np.nan
-        for g in np.asarray(grade, dtype=object).tolist()
-    ]
-    return inspection_score_to_unit(np.asarray(scores, dtype=np.float64))
-
-
-def mean_decay(age_new_days: Any, age_old_days: Any, half_life_days: float) -> FloatArray:
-    """Mean of ``2 ** (-age / half_life)`` over ages spread evenly in ``[new, old]`` days.
-
-    Negative ages (dates after ``as_of``) count as 0; equal ends give the point value.
-
-    Examples
-    --------
-    >>> mean_decay([0, 365, 0], [0, 365, 730], 365.0).round(4).tolist()
-    [1.0, 0.5, 0.541]
-    """
-    lam = math.log(2.0) / float(half_life_days)
-    a0 = np.maximum(np.asarray(age_new_days, dtype=np.float64), 0.0)
-    a1 = np.maximum(np.asarray(age_old_days, dtype=np.float64), a0)
-    x = lam * (a1 - a0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spread = np.where(x > 1e-9, -np.expm1(-x) / np.where(x > 0, x, 1.0), 1.0)
-    return np.asarray(np.exp(-lam * a0) * spread, dtype=np.float64)
-
-
-# --------------------------------------------------------------------------- inputs
-def _frame(merchants: pd.DataFrame | pa.Table) -> tuple[pd.DataFrame, pd.Index]:
-    if isinstance(merchants, pa.Table):
-        cols = [c for c in _NEEDED if c in merchants.column_names]
-        frame = merchants.select(cols).to_pandas()
-        index: pd.Index = pd.RangeIndex(len(frame))
-    elif isinstance(merchants, pd.DataFrame):
-        frame = merchants.loc[:, [c for c in _NEEDED if c in merchants.columns]]
-        index = merchants.index
-        frame = frame.reset_index(drop=True)
-    else:
-        kind = type(merchants).__name__
-        raise TypeError(f"merchants must be a pandas DataFrame or a pyarrow Table, got {kind}")
-    for col in ("category", "lat", "lng"):
-        if col not in frame.columns:
-            raise ValueError(
-                f"merchants is missing the column {col!r}; allowed: the canonical schema"
-            )
-    return frame, index
-
-
-def _floats(frame: pd.DataFrame, col: str) -> FloatArray:
-    if col not in frame.columns:
-        return np.full(len(frame), np.nan)
-    return np.asarray(
-        pd.to_numeric(frame[col], errors="coerce").astype("float64"), dtype=np.float64
-    )
-
-
-def _days(values: Any) -> FloatArray:
-    """Dates → float days since 1970-01-01; NaN where missing or unparseable."""
-    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
-    if not pd.api.types.is_datetime64_any_dtype(series.dtype):
-        series = pd.to_datetime(series.astype(object), errors="coerce", format="mixed")
-    out = series.to_numpy(dtype="datetime64[s]")
-    days = out.astype("int64").astype(np.float64) / 86400.0
-    days[np.isnat(out)] = np.nan
-    return days
-
-
-def _numbers(values: list[Any]) -> FloatArray:
-    out = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
-    return np.where(np.isfinite(out), out, np.nan)
-
-
-class _Attributes:
-    """Signals that live in the untouched source row (``attributes`` JSON)."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        n = len(frame)
-        self.subscores = np.full((n, len(SUBSCORE_KEYS)), np.nan)
-        self.ltm = np.full(n, np.nan)
-        self.inspection_count = np.full(n, np.nan)
-        rows: list[int] = []
-        dates: list[Any] = []
-        scores: list[Any] = []
-        grades: list[str] = []
-        if "attributes" in frame.columns and n:
-            values = frame["attributes"].to_numpy(dtype=object)
-            hit = _rows_with_signals(values)
-            parsed = [_loads(values[i]) for i in hit.tolist()]
-            for j, key in enumerate(SUBSCORE_KEYS):
-                self.subscores[hit, j] = _numbers([p.get(key) for p in parsed])
-            self.ltm[hit] = _numbers([p.get(_LTM_KEY) for p in parsed])
-            self.inspection_count[hit] = _numbers([p.get(_INSPECTION_COUNT_KEY) for p in parsed])
-            for i, attrs in zip(hit.tolist(), parsed, strict=True):
-                for item in _inspection_list(attrs):
-                    rows.append(i)
-                    dates.append(_date_text(item.get("date")))
-                    scores.append(item.get("score"))
-                    grades.append(str(item.get("grade") or ""))
-        self.insp_row = np.asarray(rows, dtype=np.int64)
-        self.insp_day = _days(dates) if dates else np.zeros(0)
-        unit = inspection_score_to_unit(_numbers(scores))
-        self.insp_unit = np.where(np.isfinite(unit), unit, grade_to_unit(grades)) if rows else unit
-
-
-def _rows_with_signals(values: NDArray[Any]) -> NDArray[np.intp]:
-    """Rows whose attributes mention a recognised key (a plain substring test, then parse)."""
-    keys = _ATTR_KEYS
-    hit = [isinstance(v, str) and any(k in v for k in keys) for v in values.tolist()]
-    return np.flatnonzero(np.asarray(hit, dtype=bool))
-
-
-def _loads(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str | bytes):
-        return {}
-    try:
-        out = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    return out if isinstance(out, dict) else {}
-
-
-def _num(value: Any) -> float:
-    if value is None or value == "" or isinstance(value, bool):
-        return np.nan
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return np.nan
-    return out if math.isfinite(out) else np.nan
-
-
-def _inspection_list(attrs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    for key in _INSPECTION_LIST_KEYS:
-        value = attrs.get(key)
-        if isinstance(value, str) and value.strip().startswith("["):
-            try:
-                value = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                continue
-        if isinstance(value, list):
-            return [v for v in value if isinstance(v, Mapping)]
-    return []
-
-
-def _date_text(value: Any) -> Any:
-    if isinstance(value, Mapping):  # MongoDB extended JSON {"$date": ...}
-        value = value.get("$date")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return pd.Timestamp(value, unit="ms")  # epoch milliseconds
-    return value
-
-
-def _subscore_unit(
-    subscores: FloatArray, rating_scale: FloatArray, files: NDArray[Any]
-) -> FloatArray:
-    """Mean unit value of each row's sub-scores; the scale is decided per source file."""
-    out = np.full(len(subscores), np.nan)
-    has = np.isfinite(subscores).any(axis=1)
-    if not has.any():
-        return out
-    for f in pd.unique(files[has]):
-        rows = has & (files == f)
-        top = np.nanmax(subscores[rows])
-        if np.nanmax(np.where(rows, rating_scale, np.nan), initial=0.0) >= 100:
-            top = max(top, 10.0)  # Inside Airbnb's 0-100 era had 0-10 sub-scores
-        scale = next((s for s in (5.0, 10.0, 100.0) if top <= s), top)
-        unit = stars_to_unit(subscores[rows], scale)
-        with np.errstate(all="ignore"):
-            counts = np.isfinite(unit).sum(axis=1)
-            out[rows] = np.where(
-                counts > 0, np.nansum(unit, axis=1) / np.maximum(counts, 1), np.nan
-            )
-    return out
 
 
 def _as_of_days(
@@ -341,7 +99,7 @@ def _as_of_days(
     newest[:] = per_file.to_numpy(dtype=np.float64)
     if as_of is None:
         return newest, newest.copy()
-    fixed = _days([as_of])[0]
+    fixed = to_days([as_of])[0]
     if not np.isfinite(fixed):
         raise ValueError(f"as_of={as_of!r} is not a date; allowed: a date, datetime or ISO string")
     return newest, np.full(n, fixed)
@@ -476,7 +234,7 @@ def build_reputation(
         ``0..n-1`` for an Arrow table). ``wom_score`` and ``wom_confidence`` are in [0, 1].
     """
     s = settings or get_settings()
-    frame, index = _frame(merchants)
+    frame, index = as_frame(merchants)
     n_rows = len(frame)
     files = (
         (frame["source_file"] if "source_file" in frame.columns else pd.Series([""] * n_rows))
@@ -486,12 +244,12 @@ def build_reputation(
     )
     file_codes = pd.factorize(files)[0]
     cat_codes, cat_names = pd.factorize(frame["category"].astype(object).fillna("unknown"))
-    attrs = _Attributes(frame)
+    attrs = Attributes(frame)
 
     # 1. unit-scale signals
-    rating_scale = _floats(frame, "rating_scale")
-    rating_norm = stars_to_unit(_floats(frame, "rating"), rating_scale)
-    sub_norm = _subscore_unit(attrs.subscores, rating_scale, files)
+    rating_scale = float_column(frame, "rating_scale")
+    rating_norm = stars_to_unit(float_column(frame, "rating"), rating_scale)
+    sub_norm = subscore_unit(attrs.subscores, rating_scale, files)
     ws = s.wom_subscore_weight
     review_signal = np.where(
         np.isfinite(rating_norm) & np.isfinite(sub_norm),
@@ -500,7 +258,8 @@ def build_reputation(
     )
 
     # 2. dates, "now" and ages
-    first, last = _days(_col(frame, "first_review")), _days(_col(frame, "last_review"))
+    first = to_days(column_or_none(frame, "first_review"))
+    last = to_days(column_or_none(frame, "last_review"))
     insp_days = np.full(n_rows, np.nan)
     if len(attrs.insp_row):
         np.fmax.at(insp_days, attrs.insp_row, attrs.insp_day)
@@ -508,8 +267,8 @@ def build_reputation(
     newest, now = _as_of_days(fixed, file_codes, [first, last, insp_days])
 
     # 3. review counts, velocity, bursts and recency
-    count = _floats(frame, "review_count")
-    rpm = _floats(frame, "reviews_per_month")
+    count = float_column(frame, "review_count")
+    rpm = float_column(frame, "reviews_per_month")
     has_count = np.isfinite(count) & (count > 0)
     n = np.where(has_count, count, 0.0)
     excess = _bursts(n, attrs.ltm, rpm, first, last, newest, cat_codes, s)
@@ -522,11 +281,11 @@ def build_reputation(
     )
     end = np.where(np.isfinite(last), last, start)
     start = np.where(np.isfinite(start), np.fmin(start, end), end)
-    recency = _review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
+    recency = review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
     effective_reviews = n_damped * recency
 
     # 4. inspections
-    insp_signal, insp_evidence, insp_recency = _inspections(frame, attrs, now, n_rows, s)
+    insp_signal, insp_evidence, insp_recency = inspection_signal(frame, attrs, now, n_rows, s)
 
     # 5. combine evidence: a rating without a count counts as one review
     has_review_signal = np.isfinite(review_signal)
@@ -542,7 +301,7 @@ def build_reputation(
     # 6. shrink toward the category × area prior
     m = s.wom_prior_strength
     reliability = evidence / (evidence + m)
-    lat, lng = _floats(frame, "lat"), _floats(frame, "lng")
+    lat, lng = float_column(frame, "lat"), float_column(frame, "lng")
     prior = _prior(signal, reliability, (cat_codes, np.asarray(cat_names)), lat, lng, s)
     quality = np.where(
         evidence > 0, (m * prior + evidence * np.nan_to_num(signal)) / (m + evidence), prior
@@ -584,69 +343,7 @@ def build_reputation(
     return out
 
 
-def _col(frame: pd.DataFrame, col: str) -> Any:
-    return frame[col] if col in frame.columns else [None] * len(frame)
-
-
-def _review_recency(
-    n: FloatArray,
-    ltm: FloatArray,
-    start: FloatArray,
-    end: FloatArray,
-    newest: FloatArray,
-    now: FloatArray,
-    half_life: float,
-) -> FloatArray:
-    """Mean decay weight of a merchant's reviews; 1 where they are undated."""
-    whole = mean_decay(now - end, now - start, half_life)
-    # with a last-12-months count: ltm reviews in [max(start, cut), end], the rest before cut
-    cut = newest - LTM_DAYS
-    split = np.isfinite(ltm) & (n > 0) & np.isfinite(start) & np.isfinite(cut)
-    share = np.where(split, np.clip(ltm, 0.0, n) / np.where(n > 0, n, 1.0), 0.0)
-    recent = mean_decay(now - end, now - np.fmax(start, np.fmin(cut, end)), half_life)
-    older = mean_decay(now - np.fmin(end, cut), now - np.fmin(start, cut), half_life)
-    weight = np.where(split, share * recent + (1 - share) * older, whole)
-    return np.where(np.isfinite(weight), weight, 1.0)
-
-
-def _inspections(
-    frame: pd.DataFrame, attrs: _Attributes, now: FloatArray, n_rows: int, s: Settings
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Inspection signal (unit scale), evidence (review-equivalents), mean decay per row."""
-    signal: FloatArray = np.full(n_rows, np.nan)
-    evidence: FloatArray = np.zeros(n_rows)
-    recency: FloatArray = np.full(n_rows, np.nan)
-    listed = np.zeros(n_rows, dtype=bool)
-    ok = np.isfinite(attrs.insp_unit) if len(attrs.insp_row) else np.zeros(0, dtype=bool)
-    if ok.any():
-        rows, unit = attrs.insp_row[ok], attrs.insp_unit[ok]
-        age = now[rows] - attrs.insp_day[ok]
-        w = mean_decay(age, age, s.wom_half_life_days)
-        w = np.where(np.isfinite(w), w, 1.0)
-        wsum = np.bincount(rows, weights=w, minlength=n_rows)
-        wq = np.bincount(rows, weights=w * unit, minlength=n_rows)
-        listed = wsum > 0
-        signal = np.where(listed, wq / np.where(listed, wsum, 1.0), np.nan)
-        evidence = np.asarray(s.wom_inspection_weight * wsum, dtype=np.float64)
-        seen = np.bincount(rows, minlength=n_rows)
-        recency = np.where(listed, wsum / np.maximum(seen, 1), np.nan)
-    # no inspection list: the summary score and/or grade, undated
-    score_unit = inspection_score_to_unit(_floats(frame, "inspection_score"))
-    grade_unit = grade_to_unit(_col(frame, "quality_grade"))
-    both = np.vstack([score_unit, grade_unit])
-    known = np.isfinite(both).sum(axis=0)
-    summary = np.where(known > 0, np.nansum(both, axis=0) / np.maximum(known, 1), np.nan)
-    count = attrs.inspection_count
-    summary_n = np.where(np.isfinite(count) & (count > 0), count, 1.0)
-    use = ~listed & np.isfinite(summary)
-    signal = np.where(use, summary, signal)
-    evidence = np.where(use, s.wom_inspection_weight * summary_n, evidence)
-    recency = np.where(use, 1.0, recency)
-    return signal, evidence, recency
-
-
 # --------------------------------------------------------------------------- snapshot
-@register("reputation")
 def derive_reputation(
     merchants: pa.Table, out_dir: Path, settings: Settings, upstream: Mapping[str, Path]
 ) -> dict[str, Any]:
@@ -678,21 +375,21 @@ def derive_reputation(
     }
 
 
-def load_reputation(snapshot_dir: str | Path) -> tuple[FloatArray, FloatArray]:
-    """``(wom_score, wom_confidence)`` of a snapshot, memory-mapped and read-only.
+def read_reputation(folder: str | Path, n: int) -> tuple[FloatArray, FloatArray]:
+    """``(wom_score, wom_confidence)`` written by :func:`derive_reputation` into
+    ``folder``, memory-mapped and read-only; ``n`` is the merchant count they must match.
 
-    ``snapshot_dir`` is a snapshot folder or a data dir (its current snapshot). Raises
-    :class:`~geo_discovery.errors.SnapshotError` when the snapshot has no reputation.
+    Raises :class:`~geo_discovery.errors.SnapshotError` when they are missing or misaligned.
     """
-    from ..snapshot.store import resolve_snapshot_dir
-
-    folder = resolve_snapshot_dir(snapshot_dir) / "derived" / "reputation"
+    folder = Path(folder)
     paths = [folder / "wom_score.npy", folder / "wom_confidence.npy"]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise SnapshotError(
-            f"snapshot {folder.parent.parent} has no word-of-mouth scores ({', '.join(missing)} "
-            "missing); reload it with a geo-discovery that derives reputation"
+            f"{folder} has no word-of-mouth scores ({', '.join(missing)} missing); reload the "
+            "snapshot with a geo-discovery that derives reputation"
         )
     score, conf = (np.load(p, mmap_mode="r") for p in paths)
+    if score.shape != (n,) or conf.shape != (n,):
+        raise SnapshotError(f"word-of-mouth scores in {folder} are not aligned to {n} merchants")
     return score, conf

@@ -12,7 +12,7 @@ parts, each in ``[0, 1]`` (the formulas and the reasoning behind every default a
 * ``R_i`` is the *consumption radius* of the merchant's category: the distance at which
   its pull has halved (a bodega's is a few hundred metres, a furniture store's several
   kilometres). It comes from :data:`DEFAULT_CONSUMPTION_RADII_M` by longest category
-  prefix, overridable by settings and per request.
+  prefix, overridable by settings and per request (:class:`~geo_discovery.query.Ranking`).
 * ``chord_m`` is the straight-line (chord) distance through the Earth, shorter than the
   great-circle distance by ``d³ / 24 R²``: 1 mm at 10 km, 0.13 m at 50 km. It keeps the score
   a function of ``+ × /`` only: every merchant's score is the same bit for bit however the
@@ -23,12 +23,11 @@ parts, each in ``[0, 1]`` (the formulas and the reasoning behind every default a
   with ``quality = W × X`` and ``K = (R_earth / (R_i · distance_scale))²``
   (:func:`best_match_score`): non-decreasing in ``quality``, non-increasing in distance
   and ``K``, so per-cell maxima of ``quality`` and minima of ``K`` give valid upper
-  bounds (:mod:`geo_discovery.search.topk`); IEEE rounding is monotone, so the bounds hold for
-  the computed floats too.
+  bounds (:mod:`geo_discovery.search.ranked`); IEEE rounding is monotone, so the bounds
+  hold for the computed floats too.
 
 Examples
 --------
->>> w = Weights()
 >>> table = consumption_radii()
 >>> radius_for("food/grocery/bodega", table), radius_for("shop/furniture", table)
 (300.0, 6000.0)
@@ -39,16 +38,15 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..distance import EARTH_RADIUS_M
-from ..errors import InvalidQueryError
+from ..models import Explanation
+from ..query import Ranking
 
 __all__ = [
     "DEFAULT_CONSUMPTION_RADII_M",
@@ -56,22 +54,17 @@ __all__ = [
     "NEUTRAL_DISTRICT_TERM",
     "NEUTRAL_WOM_CONFIDENCE",
     "NEUTRAL_WOM_SCORE",
-    "SORTS",
-    "Weights",
     "best_match_score",
     "chord2_at_m",
     "consumption_radii",
     "decay_factor",
     "distance_decay",
-    "explain_rows",
+    "explanations",
     "part_term",
     "quality",
     "radii_for_categories",
     "radius_for",
 ]
-
-#: The sorts ``nearby`` offers; ``best_match`` is the default.
-SORTS: tuple[str, ...] = ("best_match", "distance", "rating", "review_count", "price")
 
 #: Consumption radius (metres): the distance at which a category's pull halves. Looked up
 #: by the longest ``/``-prefix of the merchant's category; see docs/ranking.md for why.
@@ -113,94 +106,22 @@ NEUTRAL_WOM_CONFIDENCE = 0.0
 #: District term used while a snapshot has no districts: 1 leaves the score unchanged.
 NEUTRAL_DISTRICT_TERM = 1.0
 
-_MIN_RADIUS_M = 1.0
-_MAX_RADIUS_M = 1_000_000.0
 
+def consumption_radii(ranking: Ranking | None = None) -> dict[str, float]:
+    """The consumption radius table: the defaults updated by ``ranking.radii``.
 
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """How the three parts of ``best_match`` combine (see the module doc).
-
-    ``wom`` and ``district`` lie in ``[0, 1]``; ``distance_scale`` multiplies every
-    consumption radius (2 means "I will go twice as far"), in ``[0.01, 100]``.
+    Keys are category prefixes (``food/grocery``; ``""`` is the fallback for categories
+    nothing matches), values metres.
 
     Examples
     --------
-    >>> Weights(wom=0.5).wom
-    0.5
-    >>> Weights(wom=2)
-    Traceback (most recent call last):
-    ...
-    geo_discovery.errors.InvalidQueryError: weight wom=2.0 is out of range; allowed: 0 <= wom <= 1
-    """
-
-    wom: float = 1.0
-    district: float = 0.5
-    distance_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("wom", "district"):
-            v = _number(getattr(self, name), f"weight {name}")
-            if not 0.0 <= v <= 1.0:
-                raise InvalidQueryError(
-                    f"weight {name}={v!r} is out of range; allowed: 0 <= {name} <= 1"
-                )
-            object.__setattr__(self, name, v)
-        s = _number(self.distance_scale, "distance_scale")
-        if not 0.01 <= s <= 100.0:
-            raise InvalidQueryError(
-                f"distance_scale={s!r} is out of range; allowed: 0.01 <= distance_scale <= 100"
-            )
-        object.__setattr__(self, "distance_scale", s)
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise InvalidQueryError(f"{name}={v!r} is not a finite number")
-    return v
-
-
-def consumption_radii(
-    *overrides: Mapping[str, float] | None,
-) -> dict[str, float]:
-    """The default radius table updated by each mapping of ``overrides`` in turn.
-
-    Keys are category prefixes (``food/grocery``; ``""`` or ``"*"`` sets the fallback for
-    categories nothing matches), values metres in ``[1, 1e6]``.
-
-    Examples
-    --------
-    >>> consumption_radii({"food/restaurant": 2500})["food/restaurant"]
+    >>> consumption_radii(Ranking(radii={"food/restaurant": 2500}))["food/restaurant"]
     2500.0
     """
     table = dict(DEFAULT_CONSUMPTION_RADII_M)
     table[""] = DEFAULT_RADIUS_M
-    for mapping in overrides:
-        if not mapping:
-            continue
-        if not isinstance(mapping, Mapping):
-            raise TypeError(
-                f"consumption radii must be a mapping of category prefix to metres, "
-                f"got {type(mapping).__name__}"
-            )
-        for key, value in mapping.items():
-            if not isinstance(key, str):
-                raise TypeError(f"consumption radius keys must be strings, got {key!r}")
-            prefix = key.strip().strip("/").lower()
-            prefix = "" if prefix == "*" else prefix
-            r = _number(value, f"consumption radius for {key!r}")
-            if not _MIN_RADIUS_M <= r <= _MAX_RADIUS_M:
-                raise InvalidQueryError(
-                    f"consumption radius for {key!r}={r!r} is out of range; allowed: "
-                    f"{_MIN_RADIUS_M:g} <= metres <= {_MAX_RADIUS_M:g}"
-                )
-            table[prefix] = r
+    if ranking is not None:
+        table.update(dict(ranking.radii))
     return table
 
 
@@ -246,9 +167,9 @@ def part_term(value: ArrayLike, weight: float) -> NDArray:
     return (1.0 - weight) + weight * np.asarray(value, dtype=np.float64)
 
 
-def quality(wom_score: ArrayLike, district_term: ArrayLike, weights: Weights) -> NDArray:
+def quality(wom_score: ArrayLike, district_term: ArrayLike, ranking: Ranking) -> NDArray:
     """The distance-free part of the score: ``W × X`` (module doc)."""
-    return part_term(wom_score, weights.wom) * part_term(district_term, weights.district)
+    return part_term(wom_score, ranking.wom) * part_term(district_term, ranking.district)
 
 
 def best_match_score(chord2: ArrayLike, factor: ArrayLike, quality: ArrayLike) -> NDArray:
@@ -261,7 +182,7 @@ def best_match_score(chord2: ArrayLike, factor: ArrayLike, quality: ArrayLike) -
 
     Examples
     --------
-    >>> q = quality([0.9, 0.6], [1.0, 1.0], Weights())
+    >>> q = quality([0.9, 0.6], [1.0, 1.0], Ranking())
     >>> [round(float(x), 3) for x in best_match_score([0.0, 0.0], [1.0, 1.0], q)]
     [0.9, 0.6]
     """
@@ -269,7 +190,7 @@ def best_match_score(chord2: ArrayLike, factor: ArrayLike, quality: ArrayLike) -
     return np.asarray(quality, dtype=np.float64) / (1.0 + c2k)
 
 
-def explain_rows(
+def explanations(
     *,
     distance_m: NDArray,
     chord2: NDArray,
@@ -278,28 +199,28 @@ def explain_rows(
     wom_confidence: NDArray,
     district_term: NDArray,
     district_id: Sequence[Any] | None,
-    weights: Weights,
+    ranking: Ranking,
     score: NDArray,
-) -> list[dict[str, Any]]:
+) -> list[Explanation]:
     """Per-result parts of ``best_match``: everything needed to recompute the score."""
     decay = distance_decay(chord2, factor)
     radius = EARTH_RADIUS_M / np.sqrt(factor)  # the effective radius: scale included
-    w = weights.to_dict()
-    out = []
-    for i in range(len(score)):
-        out.append(
-            {
-                "distance_m": float(distance_m[i]),
-                "consumption_radius_m": float(radius[i]),
-                "decay": float(decay[i]),
-                "wom_score": float(wom_score[i]),
-                "wom_confidence": float(wom_confidence[i]),
-                "wom_term": float(part_term(wom_score[i], weights.wom)),
-                "district_id": None if district_id is None else district_id[i],
-                "district_term": float(district_term[i]),
-                "district_factor": float(part_term(district_term[i], weights.district)),
-                "weights": dict(w),
-                "score": float(score[i]),
-            }
+    wom_term = part_term(wom_score, ranking.wom)
+    district_factor = part_term(district_term, ranking.district)
+    w = ranking.weights()
+    return [
+        Explanation(
+            score=float(score[i]),
+            distance_m=float(distance_m[i]),
+            consumption_radius_m=float(radius[i]),
+            decay=float(decay[i]),
+            wom_score=float(wom_score[i]),
+            wom_confidence=float(wom_confidence[i]),
+            wom_term=float(wom_term[i]),
+            district_id=None if district_id is None else district_id[i],
+            district_term=float(district_term[i]),
+            district_factor=float(district_factor[i]),
+            weights=dict(w),
         )
-    return out
+        for i in range(len(score))
+    ]

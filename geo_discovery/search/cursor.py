@@ -43,11 +43,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidQueryError
+from ..errors import InvalidCursorError, StaleCursorError
 
 __all__ = [
-    "InvalidCursorError",
-    "StaleCursorError",
     "cursor_key",
     "decode_cursor",
     "encode_cursor",
@@ -57,14 +55,6 @@ __all__ = [
 _SIG_BYTES = 16
 _MAX_CURSOR_CHARS = 4_096
 _RESTART = "start again without a cursor"
-
-
-class InvalidCursorError(InvalidQueryError):
-    """A cursor is malformed, altered, or belongs to another query."""
-
-
-class StaleCursorError(InvalidCursorError):
-    """A cursor was issued on another snapshot than the one serving now."""
 
 
 def cursor_key(secret: str | bytes | None) -> bytes:

@@ -25,20 +25,8 @@ each node bounded by a cap (centre + chord radius) computed from its points at b
 time. No h3 call runs at query time. Node ``(|c - q| - r)^2`` is a proven lower bound on the squared
 chord of every point below it, so pruning never drops an answer.
 
-Exactness (ring fence, used by :mod:`geo_discovery.search.topk`)
----------------------------------------------------------
-Distances are exact great-circle metres (see :mod:`geo_discovery.distance`). Searches
-expand by H3 grid rings around the query cell. The *fence* argument proves when to stop:
-every point at grid distance greater than ``m + 1`` from the query cell lies beyond some
-cell of ring ``m + 1`` — the great-circle segment from the query to that point starts in
-ring 0, and walking along it the grid distance changes by at most one per cell crossed,
-so it crosses ring ``m + 1``. Hence no unvisited point is closer than
-``rho = min over ring m + 1 of (distance to cell centre - cell radius)``
-(:func:`geo_discovery.cells.cell_caps`). kNN stops once ``k`` matches are strictly
-closer than ``rho``; radius search once ``rho`` exceeds the radius. When rings grow large
-(sparse data, far queries), the search restarts at a coarser resolution, whose cells map
-to contiguous ranges of the fine ones; at resolution 0 the rings cover the globe, so
-every search terminates. Ties break by ``(distance, merchant_id)``.
+Ranked sorts (``best_match``, rating…) walk the same trie best-first by a per-node upper
+bound on the score (:mod:`geo_discovery.search.ranked`): one tree answers every query.
 """
 
 from __future__ import annotations
@@ -73,16 +61,6 @@ _ARRAYS = (
 )
 # Trie leaves hold at most this many points (unless they all share one res-15 cell).
 _LEAF_MAX = 32
-# Rings searched at one resolution before moving to a coarser one.
-_MAX_RINGS = 3
-# Searching at a coarser resolution r visits a cell's *descendants* at the index
-# resolution (contiguous ranges), and those stick out of the coarse cell's own polygon:
-# about 0.3% of points lie outside their ancestor's cap, by up to ~5% of it. Walking
-# down the hierarchy, a child's centre is at most kappa * cap(parent) from the parent's
-# and a child's cap at most lambda * cap(parent); so every descendant point lies within
-# cap * kappa / (1 - lambda) of the ancestor's centre. Measured over every cell of
-# resolutions 0-4, kappa <= 0.666 and lambda <= 0.470, giving 1.257; 1.31 leaves margin.
-_COARSE_CAP_FACTOR = 1.31
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _EMPTY_F = np.empty(0, dtype=np.float64)
 _NO_MASK = np.zeros(0, dtype=np.bool_)
@@ -106,18 +84,19 @@ class CellIndex:
     rank: NDArray[np.signedinteger]
     cell_bbox: NDArray[np.float64]
     tree: NDArray[np.int64]
-    # The arrays every search kernel takes, in its order: caps (a float32 view of the
-    # same records), tree, xyz, rank, positions.
-    _search: tuple[NDArray, ...] = field(init=False, repr=False)
+    #: The arrays every search kernel takes, in its order: caps (a float32 view of the
+    #: same records), tree, xyz, rank, positions.
+    search_arrays: tuple[NDArray, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         caps = self.tree.view(np.float32)
-        object.__setattr__(self, "_search", (caps, self.tree, self.xyz, self.rank, self.positions))
+        arrays = (caps, self.tree, self.xyz, self.rank, self.positions)
+        object.__setattr__(self, "search_arrays", arrays)
 
     @property
     def tree_caps(self) -> NDArray[np.float32]:
         """Each trie node's cap ``(x, y, z, chord radius)`` (a view into ``tree``)."""
-        return self._search[0][:, :4]
+        return self.search_arrays[0][:, :4]
 
     @property
     def tree_nodes(self) -> NDArray[np.int64]:
@@ -203,7 +182,7 @@ class CellIndex:
             float(lng),
             int(k),
             max_c2,
-            *self._search,
+            *self.search_arrays,
             _NO_MASK if mask is None else mask,
         )
 
@@ -234,7 +213,7 @@ class CellIndex:
             qlng,
             int(k),
             max_c2,
-            *self._search,
+            *self.search_arrays,
             _NO_MASK if mask is None else mask,
         )
 
@@ -253,7 +232,7 @@ class CellIndex:
             float(lat),
             float(lng),
             m2c2_1(float(radius_m)),
-            *self._search,
+            *self.search_arrays,
             _NO_MASK if mask is None else mask,
         )
 
@@ -301,38 +280,6 @@ class CellIndex:
         return self._by_origin(idx, origin, mask)
 
     # --------------------------------------------------------------- internals
-    def _fence_c2(self, q: NDArray, fence: NDArray[np.uint64], *, coarse: bool = False) -> float:
-        """Squared chord of the smallest possible distance to any point beyond the fence.
-
-        ``coarse``: the fence is coarser than the index, so its caps must also hold the
-        descendants that stick out of each cell (``_COARSE_CAP_FACTOR``).
-        """
-        if len(fence) == 0:  # the disk covers the whole globe
-            return math.inf
-        centres, radii = h3cells.cell_caps(fence)
-        if coarse:
-            radii = radii * _COARSE_CAP_FACTOR
-        d = chord2_to_m(((centres - q) ** 2).sum(axis=1))
-        lb = float(np.maximum(d - radii, 0.0).min())
-        return m2c2_1(lb)
-
-    def _cell_slots(self, query_cells: NDArray[np.uint64], res: int) -> NDArray[np.int64]:
-        """``(start, stop)`` point ranges, shape ``(n, 2)``, for cells at resolution ``res``."""
-        if len(query_cells) == 0:
-            return np.empty((0, 2), dtype=np.int64)
-        if res == self.resolution:
-            lo = hi = query_cells
-        else:
-            bounds = np.array(
-                [h3cells.child_range(int(c), self.resolution) for c in query_cells.tolist()],
-                dtype=np.uint64,
-            )
-            lo, hi = bounds[:, 0], bounds[:, 1]
-        a = np.searchsorted(self.cells, lo, side="left")
-        b = np.searchsorted(self.cells, hi, side="right")
-        slots = np.stack([self.offsets[a], self.offsets[b]], axis=1)
-        return slots[slots[:, 1] > slots[:, 0]]
-
     def _cells_touching(self, bbox: BBox) -> NDArray[np.int64]:
         """Point ranges of cells whose points' bounding box meets ``bbox``."""
         cb = self.cell_bbox

@@ -39,12 +39,12 @@ from ..distance import c2m_1, xyz_1
 
 __all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps"]
 
-_SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
+SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
 
 
 # ---------------------------------------------------------------------------- helpers
 @njit(cache=True, nogil=True, inline="always")
-def _lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float:  # pragma: no cover
+def lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float:  # pragma: no cover
     # float32 caps, float64 arithmetic: the bound is exact for the stored centre/radius.
     dx = qx - np.float64(caps[j, 0])
     dy = qy - np.float64(caps[j, 1])
@@ -52,11 +52,11 @@ def _lower_c2(qx: float, qy: float, qz: float, caps: NDArray, j: int) -> float: 
     g = math.sqrt(dx * dx + dy * dy + dz * dz) - np.float64(caps[j, 3])
     if g <= 0.0:
         return 0.0
-    return g * g * (1.0 - _SLACK)
+    return g * g * (1.0 - SLACK)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _point_c2(xyz: NDArray, p: int, qx: float, qy: float, qz: float) -> float:  # pragma: no cover
+def point_c2(xyz: NDArray, p: int, qx: float, qy: float, qz: float) -> float:  # pragma: no cover
     # (dx² + dy²) + dz²: the order numpy's ``((xyz - q) ** 2).sum(axis=1)`` adds in.
     dx = xyz[p, 0] - qx
     dy = xyz[p, 1] - qy
@@ -65,7 +65,7 @@ def _point_c2(xyz: NDArray, p: int, qx: float, qy: float, qz: float) -> float:  
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_push(
+def heap_push(
     keys: NDArray, vals: NDArray, n: int, key: float, val: int
 ) -> int:  # pragma: no cover - compiled
     """Push onto a binary min-heap ``keys[:n]``/``vals[:n]`` (capacity checked by the caller)."""
@@ -83,7 +83,7 @@ def _heap_push(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_pop(keys: NDArray, vals: NDArray, n: int) -> tuple[float, int, int]:  # pragma: no cover
+def heap_pop(keys: NDArray, vals: NDArray, n: int) -> tuple[float, int, int]:  # pragma: no cover
     """Pop the smallest key of a binary min-heap; returns ``(key, val, new_n)``."""
     top_k = keys[0]
     top_v = vals[0]
@@ -263,12 +263,12 @@ def _knn_search(
     use_mask = mask.shape[0] > 0
     hcap = hk.shape[0]
     ccap = cand_p.shape[0]
-    hn = _heap_push(hk, hv, 0, _lower_c2(qx, qy, qz, caps, 0), 0)
+    hn = heap_push(hk, hv, 0, lower_c2(qx, qy, qz, caps, 0), 0)
     kn = 0
     limit = max_c2
     cn = 0
     while hn > 0:
-        b, node, hn = _heap_pop(hk, hv, hn)
+        b, node, hn = heap_pop(hk, hv, hn)
         if b > limit:
             break
         lo = tree[node, 2]
@@ -277,7 +277,7 @@ def _knn_search(
             for p in range(-lo - 1, hi):
                 if use_mask and not mask[positions[p]]:
                     continue
-                c2 = _point_c2(xyz, p, qx, qy, qz)
+                c2 = point_c2(xyz, p, qx, qy, qz)
                 if c2 > limit:
                     continue
                 if cn == ccap:
@@ -289,17 +289,17 @@ def _knn_search(
                     _max_heap_push(kh, kn, c2)
                     kn += 1
                     if kn == k:
-                        limit = min(limit, kh[0] * (1.0 + _SLACK))
+                        limit = min(limit, kh[0] * (1.0 + SLACK))
                 elif c2 < kh[0]:
                     _max_heap_replace(kh, kn, c2)
-                    limit = min(limit, kh[0] * (1.0 + _SLACK))
+                    limit = min(limit, kh[0] * (1.0 + SLACK))
         else:
             for c in range(lo, hi):
-                b = _lower_c2(qx, qy, qz, caps, c)
+                b = lower_c2(qx, qy, qz, caps, c)
                 if b <= limit:
                     if hn == hcap:
                         return 1, cn, limit
-                    hn = _heap_push(hk, hv, hn, b, c)
+                    hn = heap_push(hk, hv, hn, b, c)
     return 0, cn, limit
 
 
@@ -405,7 +405,7 @@ def radius_one(
     while sn > 0:
         sn -= 1
         node = stack[sn]
-        if _lower_c2(qx, qy, qz, caps, node) > max_c2:
+        if lower_c2(qx, qy, qz, caps, node) > max_c2:
             continue
         lo = tree[node, 2]
         hi = tree[node, 3]
@@ -421,7 +421,7 @@ def radius_one(
             for p in range(lo, hi):
                 if use_mask and not mask[positions[p]]:
                     continue
-                c2 = _point_c2(xyz, p, qx, qy, qz)
+                c2 = point_c2(xyz, p, qx, qy, qz)
                 if c2 <= max_c2:
                     cand_p[cn] = p
                     cand_c[cn] = c2

@@ -1,32 +1,36 @@
-"""Ranked, filtered, paged nearby search over one snapshot (what ``engine.nearby`` calls).
+"""The planner: turns one validated :class:`~geo_discovery.query.NearbyQuery` into a walk.
 
-:class:`Ranker` holds the per-snapshot state the ranking needs besides the index: the
-score parts aligned to the merchant table (word of mouth, district term), filter columns,
-opening hours, a :class:`~geo_discovery.search.topk.CellTree`, and caches of filter masks and
-per-node bounds. It turns a validated query into one page of
-:func:`geo_discovery.search.topk.top_k` and a cursor for the next.
+It holds, per snapshot, what ranking needs besides the index: the score parts aligned to
+the index's points (word of mouth, district term, consumption-radius factors), the
+filter columns, and caches of filter masks and per-node score bounds. Every query runs
+on the one search tree, the index's trie:
 
-Sort keys (all sorts break ties by distance, then merchant_id):
+==============  ==========================================  =============================
+query           walk                                        primary key (ties: metres,
+                                                            then merchant_id)
+==============  ==========================================  =============================
+sort=distance   kNN (:meth:`CellIndex.knn`)                 none: nearest first
+best_match      best-first top-k (:mod:`.ranked`)           blended score, high first
+rating          best-first top-k, ``factor = 0``            stars on 0–5, unrated last
+review_count    best-first top-k, ``factor = 0``            review_count, unknown last
+price           best-first top-k, ``factor = 0``            price_level, cheap first
+==============  ==========================================  =============================
 
-==============  ===========================================  ==========================
-sort            primary key                                   missing values
-==============  ===========================================  ==========================
-best_match      blended score, high first (docs/ranking.md)   —
-distance        none: nearest first                           —
-rating          stars on 0–5 (rating / rating_scale × 5)      unrated last
-review_count    review_count, high first                      unknown last
-price           price_level, cheap first                      unknown last
-==============  ===========================================  ==========================
+A cursor (the previous page's last key) and ``sort=distance`` with a cursor run the
+ranked walk with the key bound inside the kernel. Opening hours are a per-instant
+predicate: the planner asks the walk for the top ``k'`` (``k' = k, 4k, 16k…``) among
+merchants with known hours and keeps the open ones; any open merchant outside the top
+``k'`` ranks after all of them, so once ``k`` open ones are found (or every candidate
+was seen) the page is exact.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,65 +39,47 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ..distance import latlng_to_xyz, m_to_chord2
-from ..errors import InvalidQueryError
+from ..distance import latlng_to_xyz, m2c2_1
+from ..errors import InvalidCursorError, InvalidQueryError
+from ..models import Explanation
+from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
 from ..ranking.scoring import (
     NEUTRAL_DISTRICT_TERM,
     NEUTRAL_WOM_CONFIDENCE,
     NEUTRAL_WOM_SCORE,
-    SORTS,
-    Weights,
     best_match_score,
+    consumption_radii,
     decay_factor,
-    explain_rows,
+    explanations,
     quality,
     radii_for_categories,
 )
 from . import cursor as cur
 from .index import CellIndex
-from .topk import CellTree, NodeBounds, SortSpec, SpecArrays, build_bounds, top_k
+from .ranked import NodeBounds, ranked_top_k
 
-__all__ = ["Filters", "Page", "Ranker"]
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Filters fixed for a whole query (they decide the eligible mask).
-
-    Category prefixes are normalised by the engine; brands are compared case-insensitively.
-    ``hours_known`` is set when ``open_at``/``open_now`` asks for opening hours.
-    """
-
-    categories: tuple[str, ...] = ()
-    exclude_categories: tuple[str, ...] = ()
-    min_price: int | None = None
-    max_price: int | None = None
-    min_rating: float | None = None
-    min_reviews: int | None = None
-    exclude_brands: tuple[str, ...] = ()
-    exclude_chains: bool = False
-    district_ids: tuple[str, ...] = ()
-    hours_known: bool = False
-
-    def is_empty(self) -> bool:
-        return self == Filters()
+__all__ = ["Page", "Planner"]
 
 
 @dataclass(frozen=True, eq=False)
 class Page:
-    """One page: table rows, metres, the sort's primary values, explanations, next cursor."""
+    """One page: table rows, metres, the sort's primary values, and lazy extras."""
 
     positions: NDArray[np.int64]
     distances_m: NDArray[np.float64]
     scores: NDArray[np.float64] | None
-    explain: list[dict[str, Any]] | None
-    next_cursor: Callable[[], str | None]  # built on demand: most callers never page
-    sort: str
+    explain: Callable[[], list[Explanation]] | None
+    next_cursor: Callable[[], str | None]
 
 
-_NO_FILTERS = Filters()
-_DEFAULT_WEIGHTS = Weights()
+@dataclass(frozen=True, eq=False)
+class _Spec:
+    """A sort's per-point primary as ``quality / (1 + c2 · factor)``, cell order, + bounds."""
+
+    quality: NDArray[np.float64]
+    factor: NDArray[np.float64]
+    bounds: NodeBounds
 
 
 def _float_column(table: pa.Table, name: str) -> NDArray[np.float64]:
@@ -103,33 +89,29 @@ def _float_column(table: pa.Table, name: str) -> NDArray[np.float64]:
     return np.asarray(pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _aligned(values: Any, n: int, neutral: float, name: str) -> NDArray[np.float64]:
+def _aligned(values: Any, n: int, neutral: float) -> NDArray[np.float64]:
     if values is None:
         return np.full(n, neutral, dtype=np.float64)
     arr = np.asarray(values, dtype=np.float64)
-    if arr.shape != (n,):
-        raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), aligned to the table")
     return np.where(np.isfinite(arr), np.clip(arr, 0.0, 1.0), neutral)
 
 
-class Ranker:
-    """Per-snapshot ranking state; build once, query many times (thread-safe reads).
+class Planner:
+    """Per-snapshot search state; build once, query many times (thread-safe reads).
 
     Parameters
     ----------
     merchants, index
-        The snapshot's table and CellIndex.
-    category_mask
-        ``(include, exclude) -> mask or None`` — the engine's cached category filter.
-    wom_score, wom_confidence
-        Word of mouth aligned to the table; ``None``: neutral (0.5, confidence 0).
-    district_term, district_id
-        District strength in ``[0, 1]`` and id per merchant; ``None``: neutral (1.0) and
-        no district filter.
+        The snapshot's table and index.
+    categories
+        ``(codes, vocabulary)``: each merchant's category as a code.
+    wom
+        ``(wom_score, wom_confidence)`` aligned to the table, or ``None`` (neutral).
+    districts
+        ``(district_id, district_term)`` aligned to the table, or ``None`` (neutral
+        term, no district filter).
     hours
-        A :class:`HoursTable`, or a zero-argument callable building one on first use.
-    radii_table
-        Consumption radius per category prefix (:func:`ranking.consumption_radii`).
+        Builds the snapshot's :class:`HoursTable` on first use.
     """
 
     def __init__(
@@ -137,90 +119,89 @@ class Ranker:
         merchants: pa.Table,
         index: CellIndex,
         *,
-        category_codes: NDArray[np.int32],
-        category_vocab: list[str],
-        category_mask: Callable[[tuple[str, ...], tuple[str, ...]], NDArray[np.bool_] | None],
-        radii_table: Mapping[str, float],
-        wom_score: Any = None,
-        wom_confidence: Any = None,
-        district_term: Any = None,
-        district_id: Any = None,
-        hours: HoursTable | Callable[[], HoursTable] | None = None,
+        categories: tuple[NDArray[np.int32], list[str]],
+        wom: tuple[Any, Any] | None,
+        districts: tuple[Any, Any] | None,
+        hours: Callable[[], HoursTable],
+        version: str,
         cursor_secret: str | None = None,
-        version: str = "unversioned",
     ) -> None:
         n = merchants.num_rows
         self.merchants = merchants
         self.index = index
         self.version = version
-        self._codes = category_codes
-        self._vocab = category_vocab
-        self._category_mask = category_mask
-        self._radii_default = dict(radii_table)
-        self._radii_default_key = tuple(sorted(self._radii_default.items()))
-        self.wom_score = _aligned(wom_score, n, NEUTRAL_WOM_SCORE, "wom_score")
-        self.wom_confidence = _aligned(wom_confidence, n, NEUTRAL_WOM_CONFIDENCE, "wom_confidence")
-        self.district_term = _aligned(district_term, n, NEUTRAL_DISTRICT_TERM, "district_term")
-        self.district_id = None if district_id is None else np.asarray(district_id, dtype=object)
-        self._hours = hours
+        self._codes, self._vocab = categories
+        self.wom_score = _aligned(None if wom is None else wom[0], n, NEUTRAL_WOM_SCORE)
+        self.wom_confidence = _aligned(None if wom is None else wom[1], n, NEUTRAL_WOM_CONFIDENCE)
+        self.district_id = None if districts is None else np.asarray(districts[0], dtype=object)
+        self.district_term = _aligned(
+            None if districts is None else districts[1], n, NEUTRAL_DISTRICT_TERM
+        )
+        self._hours_factory = hours
         self._key = cur.cursor_key(cursor_secret)
-        self._tree: CellTree | None = None
-        pos = np.asarray(index.positions)
+        self._cell_positions = np.asarray(index.positions, dtype=np.int64)
         self._row_rank = np.empty(n, dtype=np.int64)
-        self._row_rank[pos] = np.asarray(index.rank)
-        # filter columns
+        self._row_rank[self._cell_positions] = np.asarray(index.rank)
         self.price = _float_column(merchants, "price_level")
         rating, scale = _float_column(merchants, "rating"), _float_column(merchants, "rating_scale")
         with np.errstate(invalid="ignore", divide="ignore"):
             self.stars = np.where(scale > 0, rating / scale * 5.0, np.nan)
         self.reviews = _float_column(merchants, "review_count")
-        if "brand" in merchants.column_names:
-            brands = pc.dictionary_encode(
-                pc.utf8_lower(pc.utf8_trim_whitespace(merchants.column("brand")))
-            ).combine_chunks()
-            self._brand_codes = np.asarray(
-                pc.fill_null(brands.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-            )
-            self._brand_vocab = [str(b) for b in brands.dictionary.to_pylist()]
-        else:
-            self._brand_codes = np.full(n, -1, dtype=np.int64)
-            self._brand_vocab = []
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
-        self._bounds = functools.lru_cache(maxsize=32)(self._build_bounds)
-        self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
+        self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
 
-    # ----------------------------------------------------------------- state
-    @property
-    def tree(self) -> CellTree:
-        if self._tree is None:
-            self._tree = CellTree.build(self.index)
-        return self._tree
-
-    @property
+    # ------------------------------------------------------------------ state
+    @functools.cached_property
     def hours(self) -> HoursTable:
-        if not isinstance(self._hours, HoursTable):
-            if self._hours is None:
-                self._hours = HoursTable.from_table(self.merchants)
-            else:
-                self._hours = self._hours()
-        return self._hours
+        return self._hours_factory()
 
-    @property
-    def has_districts(self) -> bool:
-        return self.district_id is not None
+    @functools.cached_property
+    def _brands(self) -> tuple[NDArray[np.int64], list[str]]:
+        if "brand" not in self.merchants.column_names:
+            return np.full(self.merchants.num_rows, -1, dtype=np.int64), []
+        brands = pc.dictionary_encode(
+            pc.utf8_lower(pc.utf8_trim_whitespace(self.merchants.column("brand")))
+        ).combine_chunks()
+        codes = np.asarray(
+            pc.fill_null(brands.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        return codes, [str(b) for b in brands.dictionary.to_pylist()]
 
-    def radii_key(self, overrides: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
-        if not overrides:
-            return self._radii_default_key
-        table = dict(self._radii_default)
-        table.update(overrides or {})
-        return tuple(sorted(table.items()))
+    # ------------------------------------------------------------------ masks
+    def category_mask(
+        self, include: tuple[str, ...], exclude: tuple[str, ...]
+    ) -> NDArray[np.bool_] | None:
+        """Rows whose category is under one of ``include`` and none of ``exclude``."""
+        if not include and not exclude:
+            return None
+        return self._mask(Filters(categories=include, exclude_categories=exclude))
 
-    # ----------------------------------------------------------------- masks
-    def _build_mask(self, f: Filters) -> NDArray[np.bool_] | None:
-        mask = self._category_mask(f.categories, f.exclude_categories)
-        m = np.ones(self.merchants.num_rows, dtype=bool) if mask is None else mask.copy()
+    def mask(self, where: Filters) -> NDArray[np.bool_] | None:
+        """The eligible rows of a filter set (``None``: every row); cached, read-only.
+
+        Opening hours contribute "hours known" here; the instant is checked per page.
+        """
+        key = _mask_key(where)
+        return None if key is None else self._mask(key)
+
+    def _build_mask(self, f: Filters) -> NDArray[np.bool_]:
+        n = self.merchants.num_rows
+        m = np.ones(n, dtype=bool)
+        if f.categories or f.exclude_categories:
+
+            def under(cat: str, prefixes: tuple[str, ...]) -> bool:
+                return any(cat == p or cat.startswith(p + "/") for p in prefixes)
+
+            allowed = np.array(
+                [
+                    (not f.categories or under(c, f.categories))
+                    and not under(c, f.exclude_categories)
+                    for c in self._vocab
+                ],
+                dtype=bool,
+            )
+            m &= allowed[self._codes] if len(allowed) else np.zeros(n, dtype=bool)
         if f.min_price is not None:
             m &= self.price >= f.min_price  # NaN (unknown price) compares false
         if f.max_price is not None:
@@ -229,11 +210,12 @@ class Ranker:
             m &= self.stars >= f.min_rating
         if f.min_reviews is not None:
             m &= self.reviews >= f.min_reviews
+        codes, vocab = self._brands
         if f.exclude_chains:
-            m &= self._brand_codes < 0
+            m &= codes < 0
         elif f.exclude_brands:
-            drop = np.array([b in f.exclude_brands for b in self._brand_vocab] + [False])
-            m &= ~drop[self._brand_codes]  # code -1 picks the trailing False
+            drop = np.array([b in f.exclude_brands for b in vocab] + [False])
+            m &= ~drop[codes]  # code -1 picks the trailing False
         if f.district_ids:
             if self.district_id is None:
                 raise InvalidQueryError(
@@ -243,186 +225,118 @@ class Ranker:
             m &= np.array(
                 [d is not None and str(d) in wanted for d in self.district_id.tolist()], dtype=bool
             )
-        if f.hours_known:
+        if f.open_now:
             m &= self.hours.known
-        if f.is_empty():
-            return None
         m.flags.writeable = False
         return m
 
-    def _eligible_cells(self, mask: NDArray[np.bool_] | None) -> NDArray[np.bool_] | None:
-        return None if mask is None else mask[self.index.positions]
+    # ------------------------------------------------------------- sort specs
+    def _build_factors(self, ranking: Ranking) -> NDArray[np.float64]:
+        """Per-point decay factor K, cell order, for one ranking's radii and scale."""
+        radii = radii_for_categories(self._vocab, consumption_radii(ranking))
+        per_code = decay_factor(radii, ranking.distance_scale)
+        return np.ascontiguousarray(per_code[self._codes[self._cell_positions]])
 
-    # ---------------------------------------------------------------- bounds
-    def _build_factors(
-        self, radii_key: tuple[tuple[str, float], ...], scale: float
-    ) -> NDArray[np.float64]:
-        """Per-point decay factor K in cell order for one radius table and scale."""
-        per_code = decay_factor(radii_for_categories(self._vocab, dict(radii_key)), scale)
-        return per_code[self._codes[self.index.positions]]
+    def _cell(self, values: NDArray) -> NDArray[np.float64]:
+        return np.ascontiguousarray(values[self._cell_positions], dtype=np.float64)
 
-    def _cell(self, values: NDArray) -> NDArray:
-        return values[self.index.positions]
-
-    def _static_primary(self, sort: str) -> NDArray[np.float64]:
-        if sort == "rating":
-            v = self.stars
-        elif sort == "review_count":
-            v = self.reviews
-        elif sort == "price":
-            v = -self.price
-        else:  # pragma: no cover - guarded by the caller
-            raise ValueError(sort)
-        return self._cell(np.where(np.isnan(v), -np.inf, v))
-
-    def _build_bounds(
-        self,
-        f: Filters,
-        sort: str,
-        radii_key: tuple[tuple[str, float], ...],
-        weights: Weights | None,
-    ) -> tuple[NodeBounds, tuple[NDArray, ...]]:
-        eligible = self._eligible_cells(self._mask(f))
+    def _build_spec(self, key: Filters | None, sort: str, ranking: Ranking | None) -> _Spec:
         if sort == "best_match":
-            assert weights is not None
-            arrays: tuple[NDArray, ...] = (
-                self._cell(quality(self.wom_score, self.district_term, weights)),
-                self._factors(radii_key, weights.distance_scale),
-            )
-            return build_bounds(self.tree, eligible, arrays[:1], arrays[1:]), arrays
-        if sort == "distance":
-            return build_bounds(self.tree, eligible), ()
-        prim = self._static_primary(sort)
-        return build_bounds(self.tree, eligible, (prim,)), (prim,)
-
-    def _build_spec(
-        self, f: Filters, sort: str, radii_key: tuple[tuple[str, float], ...], weights: Weights
-    ) -> SortSpec:
-        if sort == "best_match":
-            bounds, arrays = self._bounds(f, sort, radii_key, weights)
-            qual, factor = arrays
-
-            def primary(idx: NDArray[np.int64], c2: NDArray[np.float64]) -> NDArray:
-                return best_match_score(c2, factor[idx], qual[idx])
-
-            def upper(level: int, nodes: NDArray, c2lb: NDArray, b: NodeBounds) -> NDArray:
-                qmax, kmin = b.parts[0][level], b.parts[1][level]
-                return best_match_score(c2lb, kmin[nodes], qmax[nodes])
-
-            return SortSpec(primary, upper, bounds, SpecArrays(qual, factor))
-        bounds, arrays = self._bounds(f, sort, radii_key, None)
-        if sort == "distance":
-            return SortSpec(
-                lambda idx, c2: np.zeros(len(idx)),
-                lambda level, nodes, c2lb, b: np.zeros(len(nodes)),
-                bounds,
-            )
-        (prim,) = arrays
-        return SortSpec(
-            lambda idx, c2: prim[idx],
-            lambda level, nodes, c2lb, b: b.parts[0][level][nodes],
-            bounds,
-            SpecArrays(prim, np.zeros(len(prim))),
-        )
+            assert ranking is not None
+            qual = self._cell(quality(self.wom_score, self.district_term, ranking))
+            factor = self._factors(ranking)
+        else:
+            if sort == "distance":
+                values = np.zeros(len(self._cell_positions))
+            else:
+                raw = {"rating": self.stars, "review_count": self.reviews, "price": -self.price}
+                values = np.where(np.isnan(raw[sort]), -np.inf, raw[sort])
+            qual = self._cell(values)
+            factor = np.zeros(len(qual))
+        mask = None if key is None else self._mask(key)
+        bounds = NodeBounds.build(self.index, qual, factor, mask)
+        return _Spec(qual, factor, bounds)
 
     # ----------------------------------------------------------------- query
-    def search(
-        self,
-        lat: float,
-        lng: float,
-        k: int,
-        *,
-        radius_m: float | None = None,
-        sort: str = "best_match",
-        filters: Filters = _NO_FILTERS,
-        weights: Weights = _DEFAULT_WEIGHTS,
-        radii: Mapping[str, float] | None = None,
-        open_at: datetime | None = None,
-        open_now: bool = False,
-        explain: bool = False,
-        cursor: str | None = None,
-    ) -> Page:
-        """One page of a validated query; see ``DiscoveryEngine.nearby``."""
-        if sort not in SORTS:
-            raise InvalidQueryError(f"sort={sort!r} is not allowed; allowed: {', '.join(SORTS)}")
-        if open_now and open_at is not None:
-            raise InvalidQueryError("give open_now or open_at, not both")
-        radii_key = self.radii_key(radii)
-        wants_hours = open_now or open_at is not None
-        if wants_hours:
-            filters = Filters(**{**asdict(filters), "hours_known": True})
+    def run(self, q: NearbyQuery, ranking: Ranking) -> Page:
+        """One page of a validated query (``ranking``: the resolved ranking)."""
+        where = q.where
+        mask = self.mask(where)
+        ranked = q.sort == "best_match"
+        spec_ranking = ranking if ranked else None
 
         def fingerprint() -> str:
-            return query_fingerprint(
-                lat,
-                lng,
-                radius_m,
-                sort,
-                filters,
-                weights if sort == "best_match" else None,
-                radii_key if sort == "best_match" else None,
-                None if open_now or open_at is None else open_at.isoformat(),
-                open_now,
-            )
+            return _fingerprint(q, where, spec_ranking)
 
         after = None
-        if cursor is not None:
+        when = where.open_at
+        if q.cursor is not None:
             payload = cur.decode_cursor(
-                self._key, cursor, version=self.version, fingerprint=fingerprint()
+                self._key, q.cursor, version=self.version, fingerprint=fingerprint()
             )
             after = self._after_key(payload)
-            if open_now:
-                open_at = _parse_instant(payload.get("t"))
-        elif open_now:
-            open_at = datetime.now(UTC)
-        mask = self._mask(filters)
-        row_ok = None
-        if open_at is not None:
-            when, hours, positions = open_at, self.hours, self.index.positions
+            if where.open_now:
+                when = _parse_instant(payload.get("t"))
+        elif where.open_now:
+            when = datetime.now(UTC)
+        max_c2 = math.inf if q.radius_m is None else m2c2_1(float(q.radius_m))
 
-            def row_ok(idx: NDArray[np.int64]) -> NDArray[np.bool_]:
-                return hours.open_mask(positions[idx], when)
-
-        if sort == "distance" and after is None and row_ok is None:
-            # Plain kNN: exactly what the index answers, the fast path.
-            pos, dist = self.index.knn(lat, lng, k, radius_m=radius_m, mask=mask)
-            prim = np.zeros(len(pos))
+        if q.sort == "distance" and after is None and when is None:
+            pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
+            prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
-            spec = self._spec(filters, sort, radii_key, weights)
-            found = top_k(
-                self.tree,
-                lat,
-                lng,
-                k,
-                spec,
-                max_c2=math.inf if radius_m is None else float(m_to_chord2(radius_m)),
-                eligible=self._eligible_cells(mask),
-                row_ok=row_ok,
-                after=after,
-            )
-            pos = np.asarray(self.index.positions[found.idx], dtype=np.int64)
-            dist, prim = found.distance_m, found.primary
-        instant = open_at if open_now else None
+            spec = self._spec(_mask_key(where), q.sort, spec_ranking)
+            pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when)
+
+        instant = when if where.open_now else None
 
         def next_cursor() -> str | None:
-            if len(pos) < k:
+            if len(pos) < q.k:
                 return None
-            payload = {
+            payload: dict[str, Any] = {
                 "v": self.version,
                 "f": fingerprint(),
                 "p": float(prim[-1]) if np.isfinite(prim[-1]) else None,
                 "d": float(dist[-1]),
-                "id": self._merchant_id(int(pos[-1])),
+                "id": str(self.merchants.column("merchant_id")[int(pos[-1])].as_py()),
             }
             if instant is not None:
                 payload["t"] = instant.isoformat()
             return cur.encode_cursor(self._key, payload)
 
-        rows = None
-        if explain:
-            rows = self.explain(lat, lng, pos, dist, weights, radii_key)
-        scores = prim if sort == "best_match" else None
-        return Page(pos, dist, scores, rows, next_cursor, sort)
+        explain = None
+        if q.explain:
+
+            def explain() -> list[Explanation]:
+                return self.explain(q.lat, q.lng, pos, dist, ranking)
+
+        return Page(pos, dist, prim if ranked else None, explain, next_cursor)
+
+    def _walk(
+        self,
+        q: NearbyQuery,
+        spec: _Spec,
+        mask: NDArray[np.bool_] | None,
+        max_c2: float,
+        after: tuple[float, float, int] | None,
+        when: datetime | None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        def top(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+            return ranked_top_k(
+                self.index, q.lat, q.lng, k, spec.quality, spec.factor, spec.bounds,
+                mask=mask, max_c2=max_c2, after=after,
+            )  # fmt: skip
+
+        if when is None:
+            return top(q.k)
+        want = q.k
+        while True:
+            pos, dist, prim = top(want)
+            ok = self.hours.open_mask(pos, when)
+            if int(ok.sum()) >= q.k or len(pos) < want:
+                keep = np.flatnonzero(ok)[: q.k]
+                return pos[keep], dist[keep], prim[keep]
+            want *= 4
 
     def explain(
         self,
@@ -430,53 +344,44 @@ class Ranker:
         lng: float,
         positions: NDArray[np.int64],
         distances_m: NDArray[np.float64],
-        weights: Weights,
-        radii_key: tuple[tuple[str, float], ...],
-    ) -> list[dict[str, Any]]:
+        ranking: Ranking,
+    ) -> list[Explanation]:
         """``best_match`` parts of each row, recomputed exactly as the search scored them."""
-        cell = self._row_cell_index(positions)
-        q = latlng_to_xyz(lat, lng)
-        c2 = ((self.index.xyz[cell] - q) ** 2).sum(axis=1)
-        factor = self._factors(radii_key, weights.distance_scale)[cell]
-        score = best_match_score(
-            c2, factor, quality(self.wom_score[positions], self.district_term[positions], weights)
-        )
-        return explain_rows(
+        cell = self._cell_of_row[positions]
+        c2 = ((self.index.xyz[cell] - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
+        factor = self._factors(ranking)[cell]
+        wom, term = self.wom_score[positions], self.district_term[positions]
+        return explanations(
             distance_m=distances_m,
             chord2=c2,
             factor=factor,
-            wom_score=self.wom_score[positions],
+            wom_score=wom,
             wom_confidence=self.wom_confidence[positions],
-            district_term=self.district_term[positions],
+            district_term=term,
             district_id=None
             if self.district_id is None
-            else [_plain(x) for x in self.district_id[positions]],
-            weights=weights,
-            score=score,
+            else [None if x is None else str(x) for x in self.district_id[positions]],
+            ranking=ranking,
+            score=best_match_score(c2, factor, quality(wom, term, ranking)),
         )
 
     # --------------------------------------------------------------- helpers
     @functools.cached_property
     def _cell_of_row(self) -> NDArray[np.int64]:
-        out = np.empty(len(self.index), dtype=np.int64)
-        out[np.asarray(self.index.positions)] = np.arange(len(self.index), dtype=np.int64)
+        out = np.empty(len(self._cell_positions), dtype=np.int64)
+        out[self._cell_positions] = np.arange(len(self._cell_positions), dtype=np.int64)
         return out
 
-    def _row_cell_index(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
-        return self._cell_of_row[rows]
-
     @functools.cached_property
-    def _merchant_ids(self) -> pa.Array:
-        return self.merchants.column("merchant_id").combine_chunks()
-
-    def _merchant_id(self, row: int) -> str:
-        return str(self._merchant_ids[row].as_py())
+    def _row_of_id(self) -> Mapping[str, int]:
+        ids = self.merchants.column("merchant_id").to_pylist()
+        return {str(m): i for i, m in enumerate(ids)}
 
     def _after_key(self, payload: Mapping[str, Any]) -> tuple[float, float, int]:
         mid = payload["id"]
-        row = pc.index(self.merchants.column("merchant_id"), pa.scalar(mid, pa.string())).as_py()
-        if row is None or row < 0:
-            raise cur.InvalidCursorError(
+        row = self._row_of_id.get(str(mid))
+        if row is None:
+            raise InvalidCursorError(
                 f"cursor is not valid: merchant_id {mid!r} is not in snapshot {self.version}; "
                 "start again without a cursor"
             )
@@ -484,56 +389,41 @@ class Ranker:
         return (-math.inf if p is None else float(p), float(payload["d"]), int(self._row_rank[row]))
 
 
-_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
-_FINGERPRINT = (
-    '{"filters":%s,"lat":%s,"lng":%s,"open_at":%s,"open_now":%s,"radii":%s,"radius_m":%s,'
-    '"sort":%s,"weights":%s}'
-)
+_NO_FILTERS = Filters()
 
 
 @functools.lru_cache(maxsize=256)
-def _json_of(value: Any) -> str:
-    """JSON of a hashable query part (dataclasses as dicts), cached."""
-    return _JSON(asdict(value) if isinstance(value, Filters | Weights) else value)
+def _mask_key(where: Filters) -> Filters | None:
+    """The part of a filter set that decides the eligible mask (``None``: no mask).
+
+    The instant of ``open_now``/``open_at`` is left out (checked per page); "hours
+    known" is kept, written as ``open_now=True``. Text is matched separately.
+    """
+    if where is _NO_FILTERS:
+        return None
+    key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
+    return None if key.is_empty() else key
 
 
-def query_fingerprint(
-    lat: float,
-    lng: float,
-    radius_m: float | None,
-    sort: str,
-    filters: Filters,
-    weights: Weights | None,
-    radii_key: tuple[tuple[str, float], ...] | None,
-    open_at: str | None,
-    open_now: bool,
-) -> str:
-    """:func:`geo_discovery.search.cursor.query_fingerprint` of the query's dict, without
-    re-encoding its fixed parts on every call: the same JSON text (keys sorted, as
-    ``json.dumps(sort_keys=True)`` writes a nested dict), the same hash."""
-    text = _FINGERPRINT % (
-        _json_of(filters),
-        _JSON(lat),
-        _JSON(lng),
-        _JSON(open_at),
-        _JSON(open_now),
-        _json_of(radii_key),
-        _JSON(radius_m),
-        _JSON(sort),
-        _json_of(weights),
+def _fingerprint(q: NearbyQuery, where: Filters, ranking: Ranking | None) -> str:
+    """A short stable hash of what decides a query's membership and order."""
+    parts = (
+        q.lat,
+        q.lng,
+        q.radius_m,
+        q.sort,
+        replace(where, open_now=False, open_at=None),
+        where.open_now,
+        None if where.open_at is None else where.open_at.isoformat(),
+        ranking,
     )
-    return hashlib.sha256(text.encode()).hexdigest()[:24]  # as cursor.query_fingerprint
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 
 def _parse_instant(text: Any) -> datetime:
     try:
-        when = datetime.fromisoformat(str(text))
+        return datetime.fromisoformat(str(text))
     except ValueError:
-        raise cur.InvalidCursorError(
+        raise InvalidCursorError(
             "cursor is not valid: its open_now instant is unreadable; start again without a cursor"
         ) from None
-    return when

@@ -1,19 +1,18 @@
-"""Load-time derivations stored inside a snapshot (word of mouth, districts…).
+"""Load-time derivations stored inside a snapshot (word of mouth, hours, districts…).
 
 A *deriver* computes something from the finished merchant table and writes it into its
-own folder ``SNAPSHOT/derived/<name>/``. Derivers run in registration order during a
-load, inside the snapshot's temporary folder, so their output is published atomically
-with the merchants. Each returns a small JSON-able dict that goes into the manifest.
+own folder ``SNAPSHOT/derived/<name>/``. Derivers run in the order of :func:`derivers`
+during a load, inside the snapshot's temporary folder, so their output is published
+atomically with the merchants; a later deriver may read an earlier one's folder through
+``upstream``. Each returns a small JSON-able dict that goes into the manifest.
 
-A deriver module registers itself with :func:`register` and is listed in
-:data:`DERIVER_MODULES`, which fixes the order in which derivers run, whatever order
-their modules were imported in (a later deriver may read an earlier one's folder through
-``upstream``).
+The domain modules define *what* is derived (:mod:`geo_discovery.ranking.reputation`,
+:mod:`geo_discovery.ranking.hours`, :mod:`geo_discovery.districts.detect`); this module
+only says in which order, so imports point one way: ``snapshot → ranking, districts``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,45 +21,30 @@ import pyarrow as pa
 
 from ..settings import Settings
 
-__all__ = ["DERIVER_MODULES", "Deriver", "derive_all", "register"]
+__all__ = ["Deriver", "derive_all", "derivers"]
 
 Deriver = Callable[[pa.Table, Path, Settings, Mapping[str, Path]], dict[str, Any]]
 """``deriver(merchants, out_dir, settings, upstream) -> manifest info``."""
 
-# Modules whose import registers a deriver, in the order they must run.
-DERIVER_MODULES: tuple[str, ...] = (
-    "geo_discovery.ranking.reputation",
-    "geo_discovery.ranking.hours",
-    "geo_discovery.districts.detect",
-)
 
-_REGISTRY: dict[str, Deriver] = {}
+def derivers() -> tuple[tuple[str, Deriver], ...]:
+    """``(name, deriver)`` pairs in the order they run."""
+    from ..districts.detect import derive_districts
+    from ..ranking.hours import derive_hours
+    from ..ranking.reputation import derive_reputation
 
-
-def register(name: str) -> Callable[[Deriver], Deriver]:
-    """Decorator: register ``fn`` as the deriver writing ``derived/<name>/``."""
-
-    def deco(fn: Deriver) -> Deriver:
-        if fn.__module__ not in DERIVER_MODULES:
-            raise RuntimeError(
-                f"deriver {name!r} is defined in {fn.__module__}, which is not listed in "
-                "geo_discovery.snapshot.derived.DERIVER_MODULES (that list fixes the run order)"
-            )
-        _REGISTRY[name] = fn
-        return fn
-
-    return deco
+    return (
+        ("reputation", derive_reputation),
+        ("hours", derive_hours),
+        ("districts", derive_districts),
+    )
 
 
 def derive_all(merchants: pa.Table, out_dir: Path, settings: Settings) -> dict[str, Any]:
-    """Run every registered deriver in order; return ``{name: manifest info}``."""
-    for module in DERIVER_MODULES:
-        importlib.import_module(module)
+    """Run every deriver in order; return ``{name: manifest info}``."""
     upstream: dict[str, Path] = {}
     info: dict[str, Any] = {}
-    # Run in DERIVER_MODULES order, whatever order the modules happened to be imported in.
-    ordered = sorted(_REGISTRY.items(), key=lambda kv: DERIVER_MODULES.index(kv[1].__module__))
-    for name, fn in ordered:
+    for name, fn in derivers():
         target = out_dir / name
         target.mkdir(parents=True, exist_ok=True)
         info[name] = fn(merchants, target, settings, dict(upstream))

@@ -1,0 +1,203 @@
+"""Query parameters as pydantic models, built on the library's query values.
+
+FastAPI reads ``GET /v1/merchants/nearby``'s parameters into :class:`NearbyParams`
+(``Annotated[NearbyParams, Query()]``): the model declares each parameter's type and
+documents its range in the OpenAPI spec; the *values* are checked once, by the library's
+:mod:`geo_discovery.query` objects that :meth:`NearbyParams.to_query` builds, with the
+same messages the CLI and the library give. The fast lane (:mod:`.fastpath`) builds the
+same :class:`~geo_discovery.query.NearbyQuery` from the same defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo_discovery.query import (
+    APP_SORT,
+    CATEGORY_PATTERN,
+    SORTS,
+    Filters,
+    Limits,
+    NearbyQuery,
+    split_list,
+)
+from geo_discovery.settings import Settings
+
+__all__ = ["NearbyParams", "nearby_params_model"]
+
+_CATEGORY_LIST = rf"^{CATEGORY_PATTERN}(,{CATEGORY_PATTERN})*$"
+
+
+def _doc(example: Any, description: str, *, required: bool = False, **schema: Any) -> Any:
+    """A documented field (optional unless ``required``): an example for *Try it out*,
+    bounds shown in the schema (checked by the library's query objects)."""
+    return Field(
+        ... if required else None,
+        description=description,
+        examples=[example],
+        json_schema_extra=schema or None,
+    )
+
+
+class NearbyParams(BaseModel):
+    """``/v1/merchants/nearby`` parameters. Unknown parameters are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = _doc(
+        40.7580,
+        "Latitude of the query point, WGS84 degrees.",
+        required=True,
+        minimum=-90,
+        maximum=90,
+    )
+    lng: float = _doc(
+        -73.9855,
+        "Longitude of the query point, WGS84 degrees.",
+        required=True,
+        minimum=-180,
+        maximum=180,
+    )
+    limit: int = Field(default=20, description="Most results to return.", examples=[20])
+    radius_m: float | None = _doc(
+        800, "Only merchants within this many metres; default: no radius limit.", minimum=0
+    )
+    sort: Literal[SORTS] = Field(  # type: ignore[valid-type]
+        default=APP_SORT,
+        description="Order: best_match (default: distance decay × word of mouth × district "
+        "strength), distance (nearest first), rating, review_count, or price (cheap first). "
+        "Ties break by distance, then merchant_id.",
+        examples=["best_match"],
+    )
+    categories: str | None = Field(
+        default=None,
+        description="Keep merchants under any of these comma-separated category paths "
+        "(prefixes at a '/' boundary: 'food' matches 'food/grocery/bodega').",
+        examples=["food/grocery"],
+        pattern=_CATEGORY_LIST,
+        max_length=2000,
+    )
+    exclude_categories: str | None = Field(
+        default=None,
+        description="Drop merchants under any of these comma-separated category paths.",
+        examples=["food/restaurant"],
+        pattern=_CATEGORY_LIST,
+        max_length=2000,
+    )
+    min_price: int | None = _doc(
+        1, "Only merchants with price_level >= this (1 … 4).", minimum=1, maximum=4
+    )
+    max_price: int | None = _doc(
+        2, "Only merchants with price_level <= this (1 … 4).", minimum=1, maximum=4
+    )
+    min_rating: float | None = _doc(
+        4.0,
+        "Only merchants rated at least this, in stars 0 … 5 (any source scale).",
+        minimum=0,
+        maximum=5,
+    )
+    min_reviews: int | None = _doc(10, "Only merchants with at least this many reviews.", minimum=0)
+    open_now: bool = Field(
+        default=False,
+        description="Only merchants whose known opening hours say open now (local time).",
+        examples=[True],
+    )
+    open_at: datetime | None = Field(
+        default=None,
+        description="Only merchants open at this ISO 8601 date-time (without an offset: the "
+        "merchant's local wall-clock time).",
+        examples=["2024-07-15T18:30:00-04:00"],
+    )
+    exclude_brands: str | None = Field(
+        default=None,
+        description="Drop merchants of these comma-separated brands.",
+        examples=["Starbucks,Dunkin'"],
+        max_length=2000,
+    )
+    exclude_chains: bool = Field(
+        default=False, description="Drop every merchant that has a brand.", examples=[True]
+    )
+    district_id: str | None = Field(
+        default=None,
+        description="Only merchants in these comma-separated business districts (needs a "
+        "snapshot with districts).",
+        examples=["d892a100d67bffff"],
+        max_length=2000,
+    )
+    explain: bool = Field(
+        default=False, description="Add each result's score parts (explain).", examples=[True]
+    )
+    cursor: str | None = Field(
+        default=None,
+        description="next_cursor of the previous page, with the same query: the next page.",
+        examples=["eyJ2IjoxfQ.sig"],
+        max_length=4000,
+    )
+    format: Literal["json", "geojson"] = Field(
+        default="json",
+        description="json: a results list; geojson: a FeatureCollection (application/geo+json).",
+        examples=["geojson"],
+    )
+    fields: str | None = Field(
+        default=None,
+        description="Comma-separated fields to return (merchant_id always comes); default: all.",
+        examples=["name,category,distance_m"],
+        max_length=2000,
+    )
+
+    def where(self) -> Filters:
+        """The filters (validated by :class:`~geo_discovery.query.Filters`)."""
+        return Filters(
+            categories=split_list(self.categories, "categories"),
+            exclude_categories=split_list(self.exclude_categories, "exclude_categories"),
+            min_price=self.min_price,
+            max_price=self.max_price,
+            min_rating=self.min_rating,
+            min_reviews=self.min_reviews,
+            exclude_brands=split_list(self.exclude_brands, "exclude_brands"),
+            exclude_chains=self.exclude_chains,
+            district_ids=split_list(self.district_id, "district_id"),
+            open_now=self.open_now,
+            open_at=self.open_at,
+        )
+
+    def to_query(self, limits: Limits) -> NearbyQuery:
+        """The validated library query (raises :class:`InvalidQueryError` naming values)."""
+        where = self.where()
+        query = NearbyQuery(
+            self.lat,
+            self.lng,
+            limits.count(self.limit, "limit"),
+            radius_m=limits.radius(self.radius_m),
+            sort=self.sort,
+            where=where,
+            explain=self.explain,
+            cursor=self.cursor,
+        )
+        return query
+
+
+def nearby_params_model(settings: Settings) -> type[NearbyParams]:
+    """:class:`NearbyParams` whose schema shows this server's limits and defaults."""
+    default = min(settings.api_default_limit, settings.max_k)
+
+    class Params(NearbyParams):
+        limit: int = Field(
+            default=default,
+            description=f"Most results to return, 1 … {settings.max_k} (max_k setting).",
+            examples=[default],
+            json_schema_extra={"minimum": 1, "maximum": settings.max_k},
+        )
+        radius_m: float | None = _doc(
+            800,
+            f"Only merchants within this many metres, 0 … {settings.max_radius_m:g} "
+            "(max_radius_m setting); default: no radius limit.",
+            minimum=0,
+            maximum=settings.max_radius_m,
+        )
+
+    Params.__name__ = Params.__qualname__ = "NearbyParams"
+    return Params

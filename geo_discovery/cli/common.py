@@ -1,0 +1,251 @@
+"""What every ``geo-discovery`` command shares: options, error handling, consoles.
+
+Exit codes
+----------
+0  success (rejected rows are reported, and written to a rejects file, but are not fatal)
+1  error: a :class:`~geo_discovery.errors.GeoDiscoveryError` (bad query value, missing
+   snapshot, unreadable file…), an invalid setting or an OS error, printed as one line
+   on stderr, never a traceback
+2  usage error: unknown option, missing argument, a FILE that does not exist (click)
+3  ``--strict`` and rows were rejected: nothing was published
+4  the load was refused because it would lose served data (no merchant left, or a
+   replace dropping more than ``load_max_shrink``): nothing was published
+70 internal error (a bug): one line on stderr naming a log file with the details; a load
+   that hits one publishes nothing
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
+from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..engine import DiscoveryEngine
+
+__all__ = [
+    "EXIT_CODES_HELP",
+    "EXIT_ERROR",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_REJECTED",
+    "EXIT_USAGE",
+    "CategoryOption",
+    "DataDirOption",
+    "ExcludeOption",
+    "GeoJSONOption",
+    "JsonOption",
+    "LatOption",
+    "LimitOption",
+    "LngOption",
+    "fail",
+    "finite_or_none",
+    "fmt",
+    "handle_errors",
+    "human_bytes",
+    "one_line",
+    "open_engine",
+    "settings_for",
+    "stderr_console",
+    "stdout_console",
+]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_REFUSED = 0, 1, 2, 3, 4
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE
+
+EXIT_CODES_HELP = (
+    "**Exit codes**: 0 success (rejected rows are reported but not fatal) · "
+    "1 error (one line on stderr, no traceback) · 2 usage error · "
+    "3 --strict and rows were rejected (nothing published) · "
+    "4 load refused: it would publish no merchant or drop too many (nothing published) · "
+    "70 internal error (details in the log file the message names)."
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="GEO_DISCOVERY_DATA_DIR",
+        help="Folder of the snapshot store (snapshots/ + CURRENT). Default: "
+        "$GEO_DISCOVERY_DATA_DIR, else $XDG_DATA_HOME/geo-discovery "
+        "(~/.local/share/geo-discovery).",
+        show_default=False,
+    ),
+]
+
+
+LatOption = Annotated[float, typer.Option("--lat", help="Latitude in degrees, -90..90.")]
+
+
+LngOption = Annotated[float, typer.Option("--lng", help="Longitude in degrees, -180..180.")]
+
+
+CategoryOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--category",
+        "-c",
+        help="Keep only this category path prefix (repeatable or comma-separated), "
+        "e.g. food/restaurant.",
+    ),
+]
+
+
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option("--exclude-category", help="Drop this category path prefix (repeatable)."),
+]
+
+
+GeoJSONOption = Annotated[
+    bool, typer.Option("--geojson", help="Print a GeoJSON FeatureCollection instead of a table.")
+]
+
+
+LimitOption = Annotated[
+    int, typer.Option("--limit", "-n", help="Most results to return (<= max_k setting).")
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line(message: object) -> str:
+    return " ".join(str(message).split()) or "unknown error"
+
+
+def fail(message: object, code: int = EXIT_ERROR) -> typer.Exit:
+    typer.echo(f"error: {one_line(message)}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RejectedRowsError as exc:
+            raise fail(exc, EXIT_REJECTED) from None
+        except LoadRefusedError as exc:
+            raise fail(exc, EXIT_REFUSED) from None
+        except GeoDiscoveryError as exc:
+            raise fail(exc) from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"GEO_DISCOVERY_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']} "
+                f"(got {e.get('input')!r})"
+                for e in exc.errors()
+            )
+            raise fail(f"invalid setting: {problems}") from None
+        except OSError as exc:
+            raise fail(exc) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line here, the traceback in a log file
+            log = write_crash_log(exc, kwargs.get("data_dir"))
+            raise fail(
+                f"internal error ({type(exc).__name__}: {one_line(exc)[:200]}); nothing was "
+                f"changed in the snapshot store; details in {log}",
+                EXIT_INTERNAL,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
+    """Write the traceback of an unexpected error to a log file and return its path.
+
+    The file goes to ``DATA_DIR/logs/`` (the ``--data-dir`` given, else the setting),
+    falling back to the system temporary folder when that is not writable.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    text = (
+        f"geo-discovery internal error at {stamp}\n"
+        f"command: {' '.join(sys.argv)}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
+    folders: list[Path] = []
+    with contextlib.suppress(Exception):  # an invalid setting must not hide the error
+        folders.append(Path(data_dir or Settings().data_dir) / "logs")
+    folders.append(Path(tempfile.gettempdir()))
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"geo-discovery-error-{stamp}.log"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return Path("(no writable log folder)")  # pragma: no cover - every folder failed
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    """Settings from the environment, with ``--data-dir`` taking precedence."""
+    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+
+
+def stdout_console() -> Console:
+    """The console for results. Off a terminal (pipes, logs, CI) tables get 160 columns
+    unless ``COLUMNS`` says otherwise, so names are not squeezed to a few letters."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, soft_wrap=False, width=160)
+    return console
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def fmt(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+
+
+def open_engine(data_dir: Path | None) -> DiscoveryEngine:
+    """The engine over the data dir's current snapshot (or one snapshot's folder)."""
+    from ..engine import DiscoveryEngine
+
+    settings = settings_for(data_dir)
+    return DiscoveryEngine.from_snapshot(settings.data_dir, settings=settings)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (nested) replaced by ``None`` (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value

@@ -1,0 +1,233 @@
+"""``geo-discovery query …``: nearby, radius, bbox and polygon search on the current snapshot.
+
+Options are parsed into the library's query values (:mod:`geo_discovery.query`), by the
+same code the HTTP API uses; results print as a table or as GeoJSON.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..query import LIBRARY_SORT, SORTS, Filters
+from ..results import Results
+from .common import (
+    EXIT_CODES_HELP,
+    CategoryOption,
+    DataDirOption,
+    ExcludeOption,
+    GeoJSONOption,
+    LatOption,
+    LimitOption,
+    LngOption,
+    finite_or_none,
+    handle_errors,
+    open_engine,
+    stdout_console,
+)
+
+__all__ = ["query_app"]
+
+query_app = typer.Typer(
+    help="Query the current snapshot: nearby (k nearest or best), radius, bbox, polygon.\n\n"
+    "**Example**: geo-discovery query nearby --lat 40.7580 --lng -73.9855 -k 5",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+SortOrder = StrEnum("SortOrder", {s.upper(): s for s in SORTS})  # type: ignore[misc]
+"""``--sort`` choices: the library's sorts."""
+_DEFAULT_SORT = SortOrder(LIBRARY_SORT)
+
+
+def _where(category: list[str] | None, exclude: list[str] | None, **more: Any) -> Filters:
+    """The query's filters from repeatable (or comma-separated) category options."""
+    return Filters(
+        categories=tuple(category or ()), exclude_categories=tuple(exclude or ()), **more
+    )
+
+
+def _emit(results: Results, title: str, geojson: bool) -> None:
+    if geojson:
+        collection = finite_or_none(results.to_geojson())
+        collection["snapshot"] = results.version
+        typer.echo(json.dumps(collection, ensure_ascii=False, allow_nan=False))
+        return
+    total = f" (of {results.total} matches)" if results.total > len(results) else ""
+    table = Table(
+        title=title, caption=f"{len(results)} results{total} · snapshot {results.version}"
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("distance_m", justify="right", no_wrap=True)
+    table.add_column("name", ratio=3)
+    table.add_column("category", ratio=2)
+    table.add_column("address", ratio=3)
+    table.add_column("merchant_id", ratio=2, overflow="fold")
+    scored = results.scores is not None
+    if scored:
+        table.add_column("score", justify="right", no_wrap=True)
+    for i, rec in enumerate(results.to_records(), 1):
+        row = [
+            str(i),
+            f"{rec['distance_m']:,.1f}",
+            str(rec["name"]),
+            str(rec["category"]),
+            str(rec.get("address") or ""),
+            str(rec["merchant_id"]),
+        ]
+        if scored:
+            row.append(f"{rec['score']:.4f}")
+        table.add_row(*row)
+    stdout_console().print(table)
+
+
+@query_app.command()
+@handle_errors
+def nearby(
+    lat: LatOption,
+    lng: LngOption,
+    k: Annotated[
+        int, typer.Option("-k", "--k", help="How many merchants (<= max_k setting).")
+    ] = 10,
+    radius_m: Annotated[
+        float | None, typer.Option("--radius-m", help="Only within this many metres.")
+    ] = None,
+    category: CategoryOption = None,
+    exclude_category: ExcludeOption = None,
+    sort: Annotated[
+        SortOrder,
+        typer.Option(
+            "--sort",
+            help="distance (exact kNN), best_match (distance decay x word of mouth x "
+            "district, see docs/ranking.md), rating, review_count or price (cheap first).",
+        ),
+    ] = _DEFAULT_SORT,
+    min_rating: Annotated[
+        float | None,
+        typer.Option("--min-rating", help="Only merchants rated at least this (0-5 stars)."),
+    ] = None,
+    open_now: Annotated[
+        bool, typer.Option("--open-now", help="Only merchants whose opening hours say open now.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print each result's score parts (best_match).")
+    ] = False,
+    geojson: GeoJSONOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """The k merchants nearest to a point (exact haversine; ties by merchant_id).
+
+    With `--sort` other than distance, the k best by that order among the matches
+    (within `--radius-m` if given), still exact.
+
+    **Examples**
+
+    * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 -k 5`
+    * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 -k 10 --radius-m 500 --category food`
+    * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 --sort best_match --open-now`
+    * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 --geojson > nearby.geojson`
+    """
+    where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now)
+    results = open_engine(data_dir).nearby(
+        lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain
+    )
+    within = f" within {radius_m:g} m" if radius_m is not None else ""
+    order = "nearest" if sort.value == "distance" else f"by {sort.value}"
+    _emit(results, f"{k} {order} to ({lat:g}, {lng:g}){within}", geojson)
+    if explain and not geojson and results.explanations is not None:
+        for i, ex in enumerate(results.explanations, 1):
+            parts = ex.to_dict()
+            typer.echo(
+                f"{i}: score {parts['score']:.4f} = decay {parts['decay']:.4f} "
+                f"(distance {parts['distance_m']:.0f} m, radius "
+                f"{parts['consumption_radius_m']:.0f} m) × word of mouth {parts['wom_term']:.4f} "
+                f"× district {parts['district_factor']:.4f}"
+            )
+
+
+@query_app.command()
+@handle_errors
+def radius(
+    lat: LatOption,
+    lng: LngOption,
+    radius_m: Annotated[float, typer.Option("--radius-m", help="Radius in metres (inclusive).")],
+    limit: LimitOption = 50,
+    category: CategoryOption = None,
+    exclude_category: ExcludeOption = None,
+    geojson: GeoJSONOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Every merchant within --radius-m metres of a point, nearest first (up to --limit).
+
+    **Example**
+
+    * `geo-discovery query radius --lat 60.1699 --lng 24.9384 --radius-m 250 --limit 20`
+    """
+    where = _where(category, exclude_category)
+    results = open_engine(data_dir).within_radius(lat, lng, radius_m, where=where, limit=limit)
+    _emit(results, f"within {radius_m:g} m of ({lat:g}, {lng:g})", geojson)
+
+
+@query_app.command()
+@handle_errors
+def bbox(
+    box: Annotated[
+        str,
+        typer.Option(
+            "--bbox",
+            help="west,south,east,north in degrees (west > east crosses the antimeridian).",
+            metavar="W,S,E,N",
+        ),
+    ],
+    limit: LimitOption = 50,
+    category: CategoryOption = None,
+    exclude_category: ExcludeOption = None,
+    geojson: GeoJSONOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Every merchant inside a box, nearest to its centre first (up to --limit).
+
+    **Example**
+
+    * `geo-discovery query bbox --bbox 24.93,60.165,24.95,60.175 --limit 20`
+    """
+    where = _where(category, exclude_category)
+    results = open_engine(data_dir).within_bbox(box, where=where, limit=limit)
+    _emit(results, f"inside bbox {box}", geojson)
+
+
+@query_app.command()
+@handle_errors
+def polygon(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="GeoJSON file: a Polygon/MultiPolygon geometry, Feature or FeatureCollection, "
+            "(lng, lat) order.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    limit: LimitOption = 50,
+    category: CategoryOption = None,
+    exclude_category: ExcludeOption = None,
+    geojson: GeoJSONOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Every merchant inside a GeoJSON polygon (boundary included), up to --limit.
+
+    **Example**
+
+    * `geo-discovery query polygon district.geojson --category food --geojson`
+    """
+    where = _where(category, exclude_category)
+    results = open_engine(data_dir).within_polygon(
+        file.read_text(encoding="utf-8"), where=where, limit=limit
+    )
+    _emit(results, f"inside polygon {file.name}", geojson)

@@ -1,0 +1,37 @@
+"""``geo-discovery serve``: the HTTP API over the current snapshot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .common import DataDirOption, fail, handle_errors, settings_for
+
+__all__ = ["serve"]
+
+
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.", min=1)] = 1,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the HTTP API (FastAPI + uvicorn) over the data dir's current snapshot.
+
+    Needs the api extra: pip install -e '.[api]'.
+
+    **Example**
+
+    * `geo-discovery serve --data-dir ./data/store --port 8000`
+    """
+    settings = settings_for(data_dir)
+    try:
+        from geo_discovery_api.app import serve as run_server
+    except ImportError as exc:
+        raise fail(
+            f"the HTTP API is not available ({exc}); install it with pip install -e '.[api]'"
+        ) from None
+    run_server(settings.data_dir, host, port, workers)
+

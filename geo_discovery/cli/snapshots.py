@@ -1,0 +1,149 @@
+"""``geo-discovery snapshots``, ``rollback``, ``stats`` and ``profiles``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import DataDirOption, fmt, handle_errors, open_engine, settings_for, stdout_console
+from .load import source_label
+
+__all__ = ["profiles", "rollback", "snapshots", "stats"]
+
+
+@handle_errors
+def snapshots(data_dir: DataDirOption = None) -> None:
+    """List the snapshots kept in the data dir, oldest first; * marks the current one.
+
+    **Example**
+
+    * `geo-discovery snapshots --data-dir ./data/store`
+    """
+    from ..snapshot.store import SnapshotStore
+
+    settings = settings_for(data_dir)
+    snaps = SnapshotStore(settings.data_dir).list()
+    out = stdout_console()
+    if not snaps:
+        out.print(f"no snapshots in {settings.data_dir}; run `geo-discovery load FILE`")
+        return
+    table = Table(title=f"Snapshots in {settings.data_dir}")
+    for col, right in (
+        ("id", False),
+        ("current", False),
+        ("created", False),
+        ("mode", False),
+        ("merchants", True),
+        ("read", True),
+        ("loaded", True),
+        ("rejected", True),
+        ("sources", False),
+    ):
+        table.add_column(col, justify="right" if right else "left")
+    for s in snaps:
+        m = s.manifest
+        rows = m.get("rows", {})
+        table.add_row(
+            s.name,
+            "*" if s.is_current else "",
+            str(m.get("created_at", "")).replace("T", " ")[:19],
+            str(m.get("mode", "")),
+            *(fmt(rows.get(k, "")) for k in ("merchants", "read", "loaded", "rejected")),
+            ", ".join(source_label(x) for x in m.get("sources", [])),
+        )
+    out.print(table)
+
+
+@handle_errors
+def rollback(
+    to: Annotated[
+        int | None,
+        typer.Option("--to", help="Snapshot id to make current. Default: the one before current."),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make an older snapshot current again (atomically; nothing is deleted).
+
+    **Examples**
+
+    * `geo-discovery rollback`
+    * `geo-discovery rollback --to 3 --data-dir ./data/store`
+    """
+    from ..snapshot.store import SnapshotStore
+
+    store = SnapshotStore(settings_for(data_dir).data_dir)
+    before = store.current_name()
+    info = store.rollback(to)
+    stdout_console().print(f"current snapshot: {info.name} (was {before})")
+
+
+@handle_errors
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Counts per source and top-level category, bounds and index facts of the current snapshot.
+
+    **Examples**
+
+    * `geo-discovery stats`
+    * `geo-discovery stats --json --data-dir ./data/store`
+    """
+    engine = open_engine(data_dir)
+    facts = engine.stats()
+    if engine.snapshot is not None:
+        rows = engine.snapshot.manifest.get("rows", {})
+        facts["rows"] = rows
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+        return
+    out = stdout_console()
+    out.print(
+        f"snapshot {facts['snapshot']}: {facts['merchants']:,} merchants, "
+        f"{facts['categories']:,} categories"
+    )
+    if facts.get("bounds"):
+        b = facts["bounds"]
+        out.print(
+            f"bounds: south {b['south']:.5f}, west {b['west']:.5f}, "
+            f"north {b['north']:.5f}, east {b['east']:.5f}"
+        )
+    idx = facts["index"]
+    out.print(
+        f"index: H3 resolution {idx['resolution']}, {idx['cells']:,} cells, "
+        f"{idx['bytes_per_merchant']:.0f} bytes/merchant"
+    )
+    for title, key, header in (
+        ("Merchants by source", "sources", "source"),
+        ("Top-level categories", "top_categories", "category"),
+    ):
+        table = Table(title=title)
+        table.add_column(header)
+        table.add_column("merchants", justify="right")
+        for name, n in facts[key].items():
+            table.add_row(name, fmt(n))
+        out.print(table)
+
+
+@handle_errors
+def profiles(data_dir: DataDirOption = None) -> None:
+    """List the built-in ingest profiles (what `load --profile` accepts).
+
+    **Example**
+
+    * `geo-discovery profiles`
+    """
+    from ..ingest import list_profiles
+
+    settings_for(data_dir)
+    table = Table(title="Ingest profiles")
+    table.add_column("profile")
+    table.add_column("description")
+    for p in list_profiles():
+        table.add_row(p.name, p.description)
+    stdout_console().print(table)
+
+

@@ -1,0 +1,166 @@
+"""A snapshot's merchants as result records: the one definition of a result row.
+
+Every face shows a result the same way: the library's ``Results.to_records()``, the CLI's
+tables, the API's JSON and the API's fast lane all go through :class:`RowStore`. Rows are
+taken from the memory-mapped table column by column, only for the fields asked for, so a
+20-result page converts 20 rows of a few columns and never touches the large raw
+``attributes``. The fast lane's full-field JSON is assembled from per-merchant fragments
+cached on first use (:meth:`RowStore.json_rows`); a test checks it is byte-identical to
+``orjson.dumps`` of :meth:`RowStore.records`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from ..errors import InvalidQueryError
+from ..query import split_list
+
+__all__ = ["COMPUTED_FIELDS", "HIT_FIELDS", "RowStore", "parse_fields"]
+
+#: Fields of every result row, in order (``distance_m`` comes from the query).
+HIT_FIELDS: tuple[str, ...] = (
+    "merchant_id",
+    "name",
+    "lat",
+    "lng",
+    "distance_m",
+    "category",
+    "address",
+    "phone",
+    "website",
+    "price_level",
+    "opening_hours",
+    "status",
+    "rating",
+    "rating_scale",
+    "review_count",
+    "reviews_per_month",
+    "first_review",
+    "last_review",
+    "quality_grade",
+    "inspection_score",
+    "attractiveness",
+    "brand",
+    "source",
+)
+#: Selectable fields the query computes: present when it produced them.
+COMPUTED_FIELDS: tuple[str, ...] = ("score", "explain")
+_ALWAYS = ("merchant_id",)
+_BEFORE = HIT_FIELDS[: HIT_FIELDS.index("distance_m")]
+_AFTER = HIT_FIELDS[HIT_FIELDS.index("distance_m") + 1 :]
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def parse_fields(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A field selection (``"name,category"`` or a list) in canonical order.
+
+    ``merchant_id`` always comes; ``None`` or empty selects every field.
+
+    Examples
+    --------
+    >>> parse_fields("category, name")
+    ('merchant_id', 'name', 'category')
+    """
+    everything = (*HIT_FIELDS, *COMPUTED_FIELDS)
+    asked = set(split_list(value, "fields"))
+    if not asked:
+        return everything
+    unknown = sorted(asked - set(everything))
+    if unknown:
+        shown = value if isinstance(value, str) else ",".join(value or ())
+        raise InvalidQueryError(
+            f"fields={shown} names unknown field(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(everything)}"
+        )
+    asked.update(_ALWAYS)
+    return tuple(f for f in everything if f in asked)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+class RowStore:
+    """Result rows of one merchant table (thread-safe; fragments cached per merchant)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        self._lock = threading.Lock()
+        self._before: dict[int, bytes] = {}
+        self._after: dict[int, bytes] = {}
+
+    def columns(self, positions: NDArray[np.int64], fields: Sequence[str]) -> dict[str, list[Any]]:
+        """Table columns ``fields`` (those the table has) at ``positions``, as lists."""
+        names = [f for f in fields if f in self._table.column_names]
+        sub = self._table.select(names).take(pa.array(np.asarray(positions, dtype=np.int64)))
+        return {n: [_plain(v) for v in sub.column(n).to_pylist()] for n in names}
+
+    def records(
+        self,
+        positions: NDArray[np.int64],
+        distances_m: NDArray[np.float64],
+        fields: Sequence[str] = HIT_FIELDS,
+        *,
+        scores: NDArray[np.float64] | None = None,
+        explanations: Sequence[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One dict per position with the selected fields, in canonical order.
+
+        ``score`` and ``explain`` appear only when given (and selected).
+        """
+        if len(positions) == 0:
+            return []
+        data = self.columns(positions, [f for f in fields if f != "distance_m"])
+        if "distance_m" in fields:
+            data["distance_m"] = np.asarray(distances_m, dtype=np.float64).tolist()
+        if scores is not None and "score" in fields:
+            data["score"] = np.asarray(scores, dtype=np.float64).tolist()
+        if explanations is not None and "explain" in fields:
+            data["explain"] = list(explanations)
+        ordered = [f for f in (*HIT_FIELDS, *COMPUTED_FIELDS) if f in data]
+        cols = [data[f] for f in ordered]
+        return [dict(zip(ordered, row, strict=True)) for row in zip(*cols, strict=True)]
+
+    def json_rows(
+        self,
+        positions: NDArray[np.int64],
+        distances_m: NDArray[np.float64],
+        scores: NDArray[np.float64] | None = None,
+    ) -> list[bytes]:
+        """``orjson.dumps`` of :meth:`records` with every field, from cached fragments."""
+        pos = np.asarray(positions, dtype=np.int64).tolist()
+        self._fill(pos)
+        before, after, dumps = self._before, self._after, orjson.dumps
+        dists = np.asarray(distances_m, dtype=np.float64).tolist()
+        if scores is None:
+            return [
+                b'{%s,"distance_m":%s,%s}' % (before[p], dumps(d), after[p])
+                for p, d in zip(pos, dists, strict=True)
+            ]
+        return [
+            b'{%s,"distance_m":%s,%s,"score":%s}' % (before[p], dumps(d), after[p], dumps(s))
+            for p, d, s in zip(pos, dists, np.asarray(scores).tolist(), strict=True)
+        ]
+
+    def _fill(self, positions: list[int]) -> None:
+        missing = [p for p in dict.fromkeys(positions) if p not in self._after]
+        if not missing:
+            return
+        cols = self.columns(np.asarray(missing, dtype=np.int64), (*_BEFORE, *_AFTER))
+        with self._lock:
+            for i, p in enumerate(missing):
+                self._before[p] = orjson.dumps(
+                    {k: cols[k][i] for k in _BEFORE if k in cols}, option=_OPTIONS
+                )[1:-1]
+                self._after[p] = orjson.dumps(
+                    {k: cols[k][i] for k in _AFTER if k in cols}, option=_OPTIONS
+                )[1:-1]

@@ -1,0 +1,300 @@
+"""Snapshot: opens one immutable snapshot and owns everything read from it.
+
+:meth:`Snapshot.open` reads the manifest, memory-maps the merchant table and the
+:class:`~geo_discovery.search.index.CellIndex`, and reads every derived part (word of
+mouth, districts, opening hours) on first use, once. Nothing else opens snapshot files:
+the engine, the API and the CLI all go through one ``Snapshot``. A snapshot never
+changes, so everything cached on it stays valid for its whole life; a newly published
+snapshot is a new ``Snapshot`` object.
+
+:meth:`Snapshot.from_table` builds the same object in memory from a canonical merchant
+table (tests, notebooks, other engines' data).
+
+Examples
+--------
+>>> import numpy as np
+>>> from geo_discovery.schema import to_arrow
+>>> import pandas as pd
+>>> table = to_arrow(pd.DataFrame({"merchant_id": ["a", "b"], "name": ["A", "B"],
+...                                "lat": [40.70, 40.71], "lng": [-74.0, -74.0]}))
+>>> snap = Snapshot.from_table(table)
+>>> len(snap), snap.version, snap.districts is None
+(2, 'unversioned', True)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from ..errors import (
+    DistrictNotFoundError,
+    MerchantNotFoundError,
+    SnapshotError,
+)
+from ..search.index import CellIndex, build_cell_index
+from .rows import RowStore
+from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
+
+if TYPE_CHECKING:
+    from ..districts.detect import Districts
+    from ..ranking.hours import HoursTable
+
+__all__ = ["Snapshot"]
+
+_DERIVED = "derived"
+
+
+class Snapshot:
+    """One snapshot's data: merchants, index and what a load derived from them.
+
+    Attributes are read-only; derived parts load lazily (thread-safe) and are ``None``
+    when the snapshot does not have them.
+
+    Parameters
+    ----------
+    merchants
+        The canonical merchant table (without geometry).
+    index
+        The spatial index over ``merchants`` (same row count).
+    info
+        The published snapshot this came from (``None`` when built in memory).
+    wom, districts
+        In-memory overrides of the derived parts: ``(wom_score, wom_confidence)``
+        arrays aligned to ``merchants``, and a
+        :class:`~geo_discovery.districts.detect.Districts` (or just ``(district_id,
+        district_term)`` per merchant).
+    """
+
+    def __init__(
+        self,
+        merchants: pa.Table,
+        index: CellIndex,
+        *,
+        info: SnapshotInfo | None = None,
+        wom: tuple[Any, Any] | None = None,
+        districts: Districts | tuple[Any, Any] | None = None,
+    ) -> None:
+        if len(index) != merchants.num_rows:
+            raise SnapshotError(
+                f"index has {len(index)} points but the merchant table {merchants.num_rows} rows"
+            )
+        self.merchants = merchants
+        self.index = index
+        self.info = info
+        self._lock = threading.RLock()
+        self._given: dict[str, Any] = {}
+        if wom is not None:
+            self._given["wom"] = _aligned_pair(wom, merchants.num_rows)
+        if isinstance(districts, tuple):  # raw (district_id, district_term) per merchant
+            ids, term = districts
+            self._given["district_columns"] = (
+                np.asarray(ids, dtype=object),
+                None if term is None else np.asarray(term, dtype=np.float64),
+            )
+        elif districts is not None:
+            self._given["districts"] = districts
+        self.rows = RowStore(merchants)
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | Path) -> Snapshot:
+        """Open a snapshot: ``path`` is a data dir (its current snapshot) or a snapshot dir."""
+        snap_dir = resolve_snapshot_dir(path)
+        manifest = read_manifest(snap_dir)
+        try:
+            table = pq.read_table(snap_dir / "merchants.parquet", memory_map=True)
+        except (OSError, pa.ArrowException) as exc:
+            raise SnapshotError(f"merchant table of {snap_dir} is unreadable: {exc}") from exc
+        if "geometry" in table.column_names:
+            table = table.drop_columns(["geometry"])
+        index = CellIndex.from_directory(snap_dir / "index")
+        info = SnapshotInfo(int(manifest["snapshot_id"]), snap_dir, manifest)
+        return cls(table, index, info=info)
+
+    @classmethod
+    def from_table(
+        cls,
+        merchants: pa.Table,
+        *,
+        wom: tuple[Any, Any] | None = None,
+        districts: Districts | tuple[Any, Any] | None = None,
+        resolution: int | None = None,
+    ) -> Snapshot:
+        """An in-memory snapshot of a canonical merchant table (index built here)."""
+        index = build_cell_index(
+            merchants.column("lat").to_numpy(),
+            merchants.column("lng").to_numpy(),
+            np.asarray(merchants.column("merchant_id").to_pylist(), dtype=object),
+            resolution=resolution,
+        )
+        return cls(merchants, index, wom=wom, districts=districts)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def version(self) -> str:
+        """``"<id>-<created_at>"``: used in cursors, ETags and ``/readyz``."""
+        return self.info.version if self.info else "unversioned"
+
+    @property
+    def snapshot_id(self) -> int | None:
+        """The published snapshot's id (``None`` when built in memory)."""
+        return self.info.snapshot_id if self.info else None
+
+    @property
+    def path(self) -> Path | None:
+        """The snapshot's folder (``None`` when built in memory)."""
+        return self.info.path if self.info else None
+
+    @property
+    def manifest(self) -> Mapping[str, Any]:
+        return self.info.manifest if self.info else {}
+
+    def __len__(self) -> int:
+        return self.merchants.num_rows
+
+    def __repr__(self) -> str:
+        return f"Snapshot({self.version!r}, merchants={len(self)})"
+
+    def _derived(self, name: str) -> Path | None:
+        if self.info is None:
+            return None
+        folder = self.info.path / _DERIVED / name
+        return folder if folder.is_dir() else None
+
+    def _once(self, key: str, build: Any) -> Any:
+        if key in self._given:
+            return self._given[key]
+        with self._lock:
+            if key not in self._given:
+                self._given[key] = build()
+            return self._given[key]
+
+    # -------------------------------------------------------------- columns
+    @functools.cached_property
+    def lat(self) -> NDArray[np.float64]:
+        return np.asarray(self.merchants.column("lat").to_numpy(), dtype=np.float64)
+
+    @functools.cached_property
+    def lng(self) -> NDArray[np.float64]:
+        return np.asarray(self.merchants.column("lng").to_numpy(), dtype=np.float64)
+
+    @functools.cached_property
+    def categories(self) -> tuple[NDArray[np.int32], list[str]]:
+        """``(codes, vocabulary)``: each merchant's category as a code into the vocabulary."""
+        cat = pc.dictionary_encode(self.merchants.column("category")).combine_chunks()
+        codes = np.asarray(cat.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+        return codes, [str(x) for x in cat.dictionary.to_pylist()]
+
+    @functools.cached_property
+    def _id_to_row(self) -> dict[str, int]:
+        ids = self.merchants.column("merchant_id").to_pylist()
+        return {str(m): i for i, m in enumerate(ids)}
+
+    def row_of(self, merchant_id: str) -> int:
+        """The table row of a merchant id; :class:`MerchantNotFoundError` when absent."""
+        row = self._id_to_row.get(str(merchant_id))
+        if row is None:
+            raise MerchantNotFoundError(
+                f"merchant_id={merchant_id!r} is not in snapshot {self.version}"
+            )
+        return row
+
+    def record(self, merchant_id: str) -> dict[str, Any]:
+        """One merchant's full record, with its source attributes as a dict."""
+        row = self.row_of(merchant_id)
+        rec = {k: _jsonable(v) for k, v in self.merchants.slice(row, 1).to_pylist()[0].items()}
+        rec["attributes"] = json.loads(rec["attributes"]) if rec.get("attributes") else {}
+        return rec
+
+    # -------------------------------------------------------------- derived
+    @property
+    def wom(self) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """``(wom_score, wom_confidence)`` per merchant, or ``None`` without reputation."""
+        return self._once("wom", self._read_wom)
+
+    def _read_wom(self) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        from ..ranking.reputation import read_reputation
+
+        folder = self._derived("reputation")
+        return None if folder is None else read_reputation(folder, len(self))
+
+    @property
+    def districts(self) -> Districts | None:
+        """The business districts detected at load time, or ``None``."""
+        return self._once("districts", self._read_districts)
+
+    def _read_districts(self) -> Districts | None:
+        from ..districts.detect import Districts
+
+        folder = self._derived("districts")
+        if folder is None or not (folder / "districts.json").is_file():
+            return None
+        try:
+            return Districts.from_directory(folder)
+        except (OSError, ValueError, KeyError) as exc:
+            raise SnapshotError(f"districts of {self.path} are unreadable: {exc}") from exc
+
+    @property
+    def district_columns(self) -> tuple[NDArray[np.object_], NDArray[np.float64] | None] | None:
+        """``(district_id, district_term)`` per merchant (term: the district's
+        ``strength``, 0 outside any district; ``None`` when districts have no strength)."""
+        return self._once("district_columns", self._district_columns)
+
+    def _district_columns(self) -> tuple[NDArray[np.object_], NDArray[np.float64] | None] | None:
+        found = self.districts
+        if found is None:
+            return None
+        row = np.asarray(found.merchant_district, dtype=np.int64)
+        ids = np.asarray([*found.ids, None], dtype=object)[row]
+        term = None
+        if "strength" in found.frame.columns:
+            strength = np.asarray(found.frame["strength"], dtype=np.float64)
+            term = np.append(strength, 0.0)[row]
+        return ids, term
+
+    def require_districts(self) -> Districts:
+        """The districts, or :class:`DistrictNotFoundError` naming the snapshot."""
+        found = self.districts
+        if found is None:
+            raise DistrictNotFoundError(
+                f"snapshot {self.version} has no districts (they are detected at load time)"
+            )
+        return found
+
+    @property
+    def hours(self) -> HoursTable:
+        """Opening hours per merchant (parsed at load time when the snapshot has them)."""
+        return self._once("hours", self._read_hours)
+
+    def _read_hours(self) -> HoursTable:
+        from ..ranking.hours import HoursTable, read_hours
+
+        folder = self._derived("hours")
+        if folder is None:
+            return HoursTable.from_table(self.merchants)
+        return read_hours(folder, self.merchants)
+
+
+def _aligned_pair(pair: tuple[Any, Any], n: int) -> tuple[NDArray[np.float64], ...]:
+    out = tuple(np.asarray(a, dtype=np.float64) for a in pair)
+    for a in out:
+        if a.shape != (n,):
+            raise ValueError(
+                f"wom arrays have shape {a.shape}; expected ({n},), aligned to the table"
+            )
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
