@@ -2,16 +2,36 @@
 
 ``GEO_DISCOVERY_REAL_DATA`` points elsewhere; when the folder is absent, tests that
 need it skip with a clear reason (``.ci/run`` turns that absence into a failure).
+
+Heavy fixtures are built once per session and shared by every test folder:
+
+* ``nyc_data_dir`` / ``nyc_engine`` — one snapshot of the real NYC merchants (food
+  stores, DOHMH restaurants, Airbnb 2019), loaded through the real pipeline;
+* ``sample_data_dir`` / ``sample_engine`` — the bundled Helsinki OSM sample (no real
+  data needed);
+* ``engine_factory`` — an in-memory engine over any canonical table.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.settings import Settings
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = PROJECT_ROOT / "data" / "sample" / "helsinki_osm_pois.csv"
+NYC_FILES = (
+    "nyc/nyc_retail_food_stores.csv",
+    "nyc/nyc_restaurants_dohmh_mongodb_primer_subset.csv",
+    "nyc/nyc_airbnb_listings_2019.csv.gz",
+)
 
 
 def real_data_dir() -> Path | None:
@@ -33,3 +53,50 @@ def real_data() -> Path:
     if REAL_DATA is None:
         pytest.skip(SKIP_REASON)
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def nyc_data_dir(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding one snapshot of the real NYC merchants (about 67k)."""
+    from geo_discovery.snapshot.pipeline import load
+
+    data_dir = tmp_path_factory.mktemp("nyc")
+    load(
+        [real_data / f for f in NYC_FILES],
+        data_dir=data_dir,
+        settings=Settings(data_dir=data_dir),
+    )
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def nyc_engine(nyc_data_dir: Path) -> DiscoveryEngine:
+    """The engine over :func:`nyc_data_dir` (read-only: never publish into it)."""
+    return DiscoveryEngine.from_snapshot(nyc_data_dir, settings=Settings(data_dir=nyc_data_dir))
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding the bundled Helsinki OSM sample (read-only)."""
+    from geo_discovery.snapshot.pipeline import load
+
+    data_dir = tmp_path_factory.mktemp("sample")
+    load([SAMPLE_CSV], data_dir=data_dir, profile="osm_poi", settings=Settings(data_dir=data_dir))
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def sample_engine(sample_data_dir: Path) -> DiscoveryEngine:
+    return DiscoveryEngine.from_snapshot(
+        sample_data_dir, settings=Settings(data_dir=sample_data_dir)
+    )
+
+
+@pytest.fixture(scope="session")
+def engine_factory() -> Callable[..., DiscoveryEngine]:
+    """``engine_factory(table, **settings)``: an in-memory engine over a canonical table."""
+
+    def make(table: pa.Table, *, resolution: int | None = None, **kw: Any) -> DiscoveryEngine:
+        return DiscoveryEngine.from_table(table, settings=Settings(**kw), resolution=resolution)
+
+    return make

@@ -136,8 +136,14 @@ def district_catchment(
 
     Examples
     --------
-    >>> out = district_catchment(districts, "d892a100d67bffff", cells)  # doctest: +SKIP
-    >>> out.trade_areas.loc["primary", "population"]  # doctest: +SKIP
+    >>> from geo_discovery.catchment import demand_cells
+    >>> districts = engine.snapshot.require_districts()
+    >>> target = districts.ids[0]
+    >>> cells = demand_cells(engine.snapshot.lat, engine.snapshot.lng,
+    ...                      np.ones(len(engine)), resolution=9)
+    >>> out = district_catchment(districts, target, cells, radius_m=2_000)
+    >>> 0 < out.share <= 1, list(out.trade_areas.index)
+    (True, ['primary', 'secondary'])
     """
     row = districts.get(district_id)
     if not (math.isfinite(radius_m) and radius_m > 0):

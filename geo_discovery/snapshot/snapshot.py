@@ -12,11 +12,9 @@ table (tests, notebooks, other engines' data).
 
 Examples
 --------
->>> import numpy as np
->>> from geo_discovery.schema import to_arrow
->>> import pandas as pd
->>> table = to_arrow(pd.DataFrame({"merchant_id": ["a", "b"], "name": ["A", "B"],
-...                                "lat": [40.70, 40.71], "lng": [-74.0, -74.0]}))
+>>> import pyarrow as pa
+>>> table = pa.table({"merchant_id": ["a", "b"], "name": ["A", "B"], "category": ["x", "y"],
+...                   "lat": [40.70, 40.71], "lng": [-74.0, -74.0]})
 >>> snap = Snapshot.from_table(table)
 >>> len(snap), snap.version, snap.districts is None
 (2, 'unversioned', True)

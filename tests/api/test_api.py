@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import shapely
+from api_support import TIMES_SQUARE
 from fastapi.testclient import TestClient
 from geo_discovery_api import create_app
-from test_api_support import TIMES_SQUARE, nyc_data_dir
 
 from geo_discovery import cells
 from geo_discovery.districts.detect import Districts
@@ -40,13 +40,13 @@ SQUARE = [
 
 
 @pytest.fixture(scope="module")
-def data_dir(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+def data_dir(nyc_data_dir: Path) -> Path:
+    return nyc_data_dir
 
 
 @pytest.fixture(scope="module")
-def engine(data_dir: Path) -> DiscoveryEngine:
-    return DiscoveryEngine.from_snapshot(data_dir)
+def engine(nyc_engine: DiscoveryEngine) -> DiscoveryEngine:
+    return nyc_engine
 
 
 def _client(data_dir: Path, **overrides: Any) -> TestClient:

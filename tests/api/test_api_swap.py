@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_support import FOOD, RESTAURANTS, TIMES_SQUARE, cli, get_json, running_server
 from fastapi.testclient import TestClient
 from geo_discovery_api import create_app
 from geo_discovery_api.state import EngineHolder
-from test_api_support import FOOD, RESTAURANTS, TIMES_SQUARE, cli, get_json, running_server
 
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load

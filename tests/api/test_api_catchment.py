@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
+from api_support import TIMES_SQUARE
 from fastapi.testclient import TestClient
 from geo_discovery_api import create_app
-from test_api_support import TIMES_SQUARE, nyc_data_dir
 
 from geo_discovery.settings import Settings
 
@@ -25,8 +25,8 @@ CENSUS = "nyc/nyc_census2020_tract_population.csv"
 
 
 @pytest.fixture(scope="module")
-def data_dir(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+def data_dir(nyc_data_dir: Path) -> Path:
+    return nyc_data_dir
 
 
 def _client(data_dir: Path, **overrides: Any) -> TestClient:

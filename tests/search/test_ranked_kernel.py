@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from test_index import Scenario, _index, _queries, scenarios
+from test_index import Scenario, index_of, queries_for, scenarios
 
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz, m_to_chord2, xyz_1
 from geo_discovery.ranking.scoring import (
@@ -94,7 +94,7 @@ def sized(small: int, large: int) -> st.SearchStrategy[Scenario]:
 
 
 def draw_case(sc: Scenario) -> tuple[CellIndex, np.random.Generator]:
-    return _index(sc), sc.rng(7)
+    return index_of(sc), sc.rng(7)
 
 
 def sort_arrays(sort: str, n: int, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
@@ -161,7 +161,7 @@ def test_top_k_equals_brute_force(
     # Bounds over every row are valid for any narrower query mask.
     bounds = ranked.NodeBounds.build(index, quality, factor, None if bounds_superset else mask)
     max_c2 = math.inf if radius is None else float(m_to_chord2(radius))
-    for lat, lng in _queries(sc):
+    for lat, lng in queries_for(sc):
         after: Key | None = None
         if cursor == "point" and n:  # a real key of some point, as a cursor carries
             full = brute(index, lat, lng, n, quality, factor)
@@ -193,7 +193,7 @@ def test_cursor_pages_visit_every_eligible_point_once_in_order(
     mask = draw_mask(mask_how, n, rng)
     bounds = ranked.NodeBounds.build(index, quality, factor, mask)
     max_c2 = math.inf if radius is None else float(m_to_chord2(radius))
-    lat, lng = _queries(sc)[0]
+    lat, lng = queries_for(sc)[0]
     want = brute(index, lat, lng, n + 1, quality, factor, mask=mask, max_c2=max_c2)
     ranks = row_rank(index)
     pages: list[tuple[NDArray, ...]] = []

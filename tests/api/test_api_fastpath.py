@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_support import TIMES_SQUARE
 from fastapi.testclient import TestClient
 from geo_discovery_api import create_app
 from geo_discovery_api.fastpath import NearbyFastLane
-from test_api_support import TIMES_SQUARE, nyc_data_dir
 
 from geo_discovery.settings import Settings
 
@@ -25,8 +25,8 @@ URL = "/v1/merchants/nearby"
 
 
 @pytest.fixture(scope="module")
-def client(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    data_dir = nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+def client(nyc_data_dir: Path) -> Iterator[TestClient]:
+    data_dir = nyc_data_dir
     settings = Settings(data_dir=data_dir, api_reload_interval_ms=0)
     with TestClient(create_app(settings, data_dir)) as c:
         yield c

@@ -1,8 +1,8 @@
-"""Helpers shared by the API tests (no tests here): real NYC snapshots, ports, servers.
+"""Helpers shared by the API tests (no tests here): ports, servers, the CLI in a subprocess.
 
-Imported as ``test_api_support`` (pytest puts ``tests/`` on ``sys.path``, as for
-``oracle``). Snapshots are built once per session under pytest's base temp folder and
-reused by every API test module.
+Imported as ``api_support`` (pytest puts ``tests/api/`` on ``sys.path``, as for
+``oracle``). The real NYC snapshot they answer from is the session fixture
+``nyc_data_dir`` (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,46 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 FOOD = "nyc/nyc_retail_food_stores.csv"
 RESTAURANTS = "nyc/nyc_restaurants_dohmh_mongodb_primer_subset.csv"
 AIRBNB = "nyc/nyc_airbnb_listings_2019.csv.gz"
-# Airbnb rows kept in the API test snapshot: enough for review dates and ratings,
-# small enough that the snapshot builds in about a second.
-AIRBNB_ROWS = 2_000
 
 TIMES_SQUARE = (40.7580, -73.9855)
-
-
-def airbnb_subset(real_data: Path, out_dir: Path) -> Path:
-    """The first ``AIRBNB_ROWS`` rows of the real Airbnb file, as a CSV in ``out_dir``."""
-    path = out_dir / "airbnb_subset.csv"
-    if not path.exists():
-        frame = pd.read_csv(real_data / AIRBNB, nrows=AIRBNB_ROWS, dtype=str, keep_default_na=False)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False)
-    return path
-
-
-def nyc_data_dir(real_data: Path, base: Path) -> Path:
-    """A data dir holding one snapshot of real NYC data (food stores, DOHMH, Airbnb subset).
-
-    Built once under ``base``; later calls (other test modules) reuse it.
-    """
-    from geo_discovery.snapshot.pipeline import load
-
-    data_dir = base / "api-nyc"
-    if not (data_dir / "CURRENT").is_file():
-        files = [
-            real_data / FOOD,
-            real_data / RESTAURANTS,
-            airbnb_subset(real_data, base / "api-inputs"),
-        ]
-        load(files, data_dir=data_dir)
-    return data_dir
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from geo_discovery.cli.main import app
 from geo_discovery.snapshot.store import SnapshotStore
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "helsinki_osm_pois.csv"
 SAMPLE_ROWS = 1178
 HELSINKI = ("--lat", "60.1699", "--lng", "24.9384")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
@@ -33,6 +33,28 @@ BENCH_SCRIPTS = sorted(p.stem for p in (PROJECT_ROOT / "benchmarks").glob("bench
 
 def _fingerprint(path: Path) -> tuple[int, int] | None:
     return (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+
+
+def _check_api_load(docs: list[dict], text: str) -> None:
+    (res,) = docs
+    assert res["steady"]["requests"] > 0 and res["steady"]["rps"] > 0
+    assert res["steady"]["failed_requests"] == 0
+    assert res["swap"]["swapped"] and res["swap"]["failed_requests"] == 0
+    assert "Query API under load" in text
+
+
+def _check_ranking(docs: list[dict], text: str) -> None:
+    from benchmarks import bench_ranking
+
+    (doc,) = docs
+    assert doc["n_checked"] > 0
+    assert set(doc["methods"]) == set(bench_ranking.METHODS)
+    assert doc["ratio_best_match_to_knn"] > 0
+    assert "best_match / kNN" in text
+
+
+# What each benchmark's own smoke results must show, beyond the common contract.
+EXTRA_CHECKS = {"bench_api_load": _check_api_load, "bench_ranking": _check_ranking}
 
 
 @pytest.mark.parametrize("script", BENCH_SCRIPTS)
@@ -55,8 +77,11 @@ def test_benchmark_smoke_runs_and_checks_out(script: str, tmp_path: Path) -> Non
         # scripts that check answers against an oracle record it as "correct"
         assert doc.get("correct", True) is True, doc.get("methods")
         assert doc.get("n_mismatches", 0) == 0
-    assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.startswith("# Benchmark results")
     assert _fingerprint(results_md) == before, "smoke mode must not rewrite benchmarks/RESULTS.md"
+    if script in EXTRA_CHECKS:
+        EXTRA_CHECKS[script](docs, text)
 
 
 def test_smoke_without_out_dir_writes_to_a_temporary_folder(

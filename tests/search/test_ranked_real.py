@@ -4,36 +4,22 @@ their ties. Every answer equals brute-force scoring of every merchant, bit for b
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import ranking_oracle as ro
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import SORTS, Ranking
-from geo_discovery.settings import Settings
-from geo_discovery.snapshot.pipeline import load
 
-NYC = (
-    "nyc/nyc_retail_food_stores.csv",
-    "nyc/nyc_restaurants_dohmh_mongodb_primer_subset.csv",
-    "nyc/nyc_airbnb_listings_2019.csv.gz",
-)
 QUERY_POINTS = 40
 
 pytestmark = pytest.mark.real_data
 
 
 @pytest.fixture(scope="module")
-def nyc(
-    real_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[DiscoveryEngine, ro.Columns]:
-    data_dir = tmp_path_factory.mktemp("nyc-ranking")
-    load([real_data / f for f in NYC], data_dir=data_dir, settings=Settings(data_dir=data_dir))
-    engine = DiscoveryEngine.from_snapshot(data_dir)
-    assert len(engine) > 60_000
-    return engine, ro.Columns(engine)
+def nyc(nyc_engine: DiscoveryEngine) -> tuple[DiscoveryEngine, ro.Columns]:
+    assert len(nyc_engine) > 60_000
+    return nyc_engine, ro.Columns(nyc_engine)
 
 
 def _points(engine: DiscoveryEngine, rng: np.random.Generator) -> list[tuple[float, float]]:

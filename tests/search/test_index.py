@@ -258,7 +258,7 @@ def scenarios(draw: st.DrawFn, min_n: int = 0, max_n: int = 120) -> Scenario:
     return Scenario(kind, pts, resolution, seed, centre, spread)
 
 
-def _queries(sc: Scenario, count: int = 6) -> list[tuple[float, float]]:
+def queries_for(sc: Scenario, count: int = 6) -> list[tuple[float, float]]:
     """Near the data, exactly at data points, far away (anywhere), edges and antipodes."""
     rng = sc.rng(1)
     pts = sc.points
@@ -280,7 +280,7 @@ def _queries(sc: Scenario, count: int = 6) -> list[tuple[float, float]]:
     return out
 
 
-def _index(sc: Scenario) -> CellIndex:
+def index_of(sc: Scenario) -> CellIndex:
     index = build_cell_index(sc.points.lat, sc.points.lng, sc.points.ids, resolution=sc.resolution)
     if sc.resolution is not None:
         assert index.resolution == sc.resolution
@@ -305,9 +305,9 @@ RADIUS = st.one_of(
 @PROPERTY
 @given(sc=scenarios(), k=K, mask_p=MASK_P)
 def test_knn_matches_brute_force(sc: Scenario, k: int, mask_p: float | None) -> None:
-    index = _index(sc)
+    index = index_of(sc)
     mask = _mask(sc, mask_p)
-    for lat, lng in _queries(sc):
+    for lat, lng in queries_for(sc):
         pos, dist = index.knn(lat, lng, k, mask=mask)
         assert pos.dtype == np.int64 and dist.dtype == np.float64
         oracle.assert_matches(pos, dist, oracle.knn(sc.points, lat, lng, k, mask=mask))
@@ -318,9 +318,9 @@ def test_knn_matches_brute_force(sc: Scenario, k: int, mask_p: float | None) -> 
 def test_knn_within_radius_matches_brute_force(
     sc: Scenario, k: int, radius: float, mask_p: float | None
 ) -> None:
-    index = _index(sc)
+    index = index_of(sc)
     mask = _mask(sc, mask_p)
-    for lat, lng in _queries(sc):
+    for lat, lng in queries_for(sc):
         pos, dist = index.knn(lat, lng, k, radius_m=radius, mask=mask)
         exp = oracle.knn(sc.points, lat, lng, k, radius_m=radius, mask=mask)
         oracle.assert_matches(pos, dist, exp)
@@ -331,9 +331,9 @@ def test_knn_within_radius_matches_brute_force(
 def test_within_radius_matches_brute_force(
     sc: Scenario, radius: float, mask_p: float | None
 ) -> None:
-    index = _index(sc)
+    index = index_of(sc)
     mask = _mask(sc, mask_p)
-    for lat, lng in _queries(sc):
+    for lat, lng in queries_for(sc):
         pos, dist = index.within_radius(lat, lng, radius, mask=mask)
         exp = oracle.within_radius(sc.points, lat, lng, radius, mask=mask)
         oracle.assert_matches(pos, dist, exp)
@@ -364,10 +364,10 @@ def _random_box(
 def test_within_bbox_matches_brute_force(
     sc: Scenario, half_deg: float, use_origin: bool, mask_p: float | None
 ) -> None:
-    index = _index(sc)
+    index = index_of(sc)
     mask = _mask(sc, mask_p)
     rng = sc.rng(3)
-    boxes = [_random_box(rng, q, half_deg) for q in _queries(sc)]
+    boxes = [_random_box(rng, q, half_deg) for q in queries_for(sc)]
     boxes.append((-90.0, -180.0, 90.0, 180.0))  # the whole world
     boxes.append((sc.centre[0] - 1, 170.0, sc.centre[0] + 1, -170.0))  # across the antimeridian
     if len(sc.points):  # a box whose edges pass exactly through data points
@@ -409,10 +409,10 @@ def _star_polygon(
 def test_within_polygon_matches_brute_force(
     sc: Scenario, radius_deg: float, vertices: int, mask_p: float | None
 ) -> None:
-    index = _index(sc)
+    index = index_of(sc)
     mask = _mask(sc, mask_p)
     rng = sc.rng(4)
-    polys = [_star_polygon(rng, q, radius_deg, vertices) for q in _queries(sc, 4)]
+    polys = [_star_polygon(rng, q, radius_deg, vertices) for q in queries_for(sc, 4)]
     if len(sc.points) >= 3:  # the convex hull of data points: some lie on its boundary
         hull = shapely.MultiPoint(np.column_stack([sc.points.lng, sc.points.lat])).convex_hull
         if isinstance(hull, shapely.Polygon) and hull.area > 0:

@@ -16,7 +16,7 @@ from geo_discovery.cli.districts import catchment_command, districts_app
 from geo_discovery.snapshot.pipeline import load, read_merchant_table
 from geo_discovery.snapshot.snapshot import Snapshot
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "helsinki_osm_pois.csv"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "helsinki_osm_pois.csv"
 
 
 @pytest.fixture(scope="module")

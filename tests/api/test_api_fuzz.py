@@ -35,7 +35,6 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from test_api_support import nyc_data_dir
 
 from geo_discovery.settings import Settings
 
@@ -48,8 +47,8 @@ SENT: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
-def app(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    data_dir = nyc_data_dir(real_data, tmp_path_factory.getbasetemp())
+def app(nyc_data_dir: Path) -> Iterator[FastAPI]:
+    data_dir = nyc_data_dir
     yield create_app(Settings(data_dir=data_dir, api_reload_interval_ms=0), data_dir)
 
 

@@ -437,7 +437,7 @@ def test_read_reputation_names_a_folder_without_scores(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- docs
-DOC = Path(__file__).resolve().parents[1] / "docs" / "word_of_mouth.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "word_of_mouth.md"
 
 
 def test_docs_name_every_wom_setting_and_column() -> None:
