@@ -187,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     fns: dict[str, Callable[[float, float], Any]] = {
         "distance": lambda a, b: engine.nearby(a, b, k, sort="distance"),
         "best_match": lambda a, b: engine.nearby(a, b, k, sort="best_match"),
-        "best_match+explain": lambda a, b: engine.nearby(a, b, k, sort="best_match", explain=True),
+        "best_match+explain": lambda a, b: engine.nearby(
+            a, b, k, sort="best_match", explain=True
+        ).explanations,
         "index.knn": lambda a, b: engine.index.knn(a, b, k),
     }
     warm = min(50, len(queries))
@@ -218,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"**best_match / kNN: {ratio:.2f}× (ratio of medians; median of per-query ratios "
         f"{per_query_ratio:.2f}×); target ≤ {TARGET_RATIO}×.** Exactness: {n_check} queries "
         f"checked against brute-force scoring of every merchant, {mismatches} mismatches. "
-        f"Load {load_s:.1f} s; ranking state (cell tree, bounds) built in {tree_s * 1e3:.0f} ms "
+        f"Load {load_s:.1f} s; ranking state (planner, node bounds) built in {tree_s * 1e3:.0f} ms "
         "on first query.",
         "",
         f"Command: `{harness.command_line('benchmarks.bench_ranking', argv)}`",

@@ -227,7 +227,7 @@ class DiscoveryEngine:
         True
         """
         if (
-            sort is None
+            (sort is None or sort == "distance")
             and where is None
             and cursor is None
             and not explain
@@ -242,7 +242,9 @@ class DiscoveryEngine:
             # The plain k nearest: exactly what the index answers (the values are the
             # same ones NearbyQuery accepts; anything else takes the validated path).
             pos, dist = self.snapshot.index.knn(lat, lng, k)
-            return Results(self.snapshot, pos, dist)
+            return Results(
+                self.snapshot, pos, dist, next_cursor=self._knn_cursor(lat, lng, k, pos, dist)
+            )
         query = NearbyQuery(
             lat,
             lng,
@@ -255,6 +257,17 @@ class DiscoveryEngine:
             cursor=cursor,
         )
         return self.search(query)
+
+    def _knn_cursor(
+        self, lat: float, lng: float, k: int, pos: NDArray[np.int64], dist: NDArray[np.float64]
+    ) -> Any:
+        """The next-page cursor of a plain kNN page, built only if asked for."""
+
+        def build() -> str | None:
+            query = NearbyQuery(lat, lng, k)
+            return self.planner.cursor_after(query, None, pos, dist, None)
+
+        return build
 
     def search(self, query: NearbyQuery) -> Results:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""

@@ -291,18 +291,7 @@ class Planner:
         instant = when if where.open_now else None
 
         def next_cursor() -> str | None:
-            if len(pos) < q.k:
-                return None
-            payload: dict[str, Any] = {
-                "v": self.version,
-                "f": fingerprint(),
-                "p": float(prim[-1]) if np.isfinite(prim[-1]) else None,
-                "d": float(dist[-1]),
-                "id": str(self.merchants.column("merchant_id")[int(pos[-1])].as_py()),
-            }
-            if instant is not None:
-                payload["t"] = instant.isoformat()
-            return cur.encode_cursor(self._key, payload)
+            return self.cursor_after(q, spec_ranking, pos, dist, prim, instant)
 
         explain = None
         if q.explain:
@@ -311,6 +300,34 @@ class Planner:
                 return self.explain(q.lat, q.lng, pos, dist, ranking)
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
+
+    def cursor_after(
+        self,
+        q: NearbyQuery,
+        ranking: Ranking | None,
+        pos: NDArray[np.int64],
+        dist: NDArray[np.float64],
+        prim: NDArray[np.float64] | None,
+        instant: datetime | None = None,
+    ) -> str | None:
+        """The cursor of the page after ``pos`` (``None`` when the page is not full).
+
+        ``ranking`` is the one the page was ranked with (``None`` unless best_match);
+        ``prim`` the sort's primary values (``None``: distance order, all zero).
+        """
+        if len(pos) < q.k or len(pos) == 0:
+            return None
+        last = 0.0 if prim is None else float(prim[-1])
+        payload: dict[str, Any] = {
+            "v": self.version,
+            "f": _fingerprint(q, q.where, ranking),
+            "p": last if np.isfinite(last) else None,
+            "d": float(dist[-1]),
+            "id": str(self.merchants.column("merchant_id")[int(pos[-1])].as_py()),
+        }
+        if instant is not None:
+            payload["t"] = instant.isoformat()
+        return cur.encode_cursor(self._key, payload)
 
     def _walk(
         self,
