@@ -300,8 +300,10 @@ class TileMaker:
         """A TileJSON 3.0.0 document for ``tiles_url`` (a ``{z}/{x}/{y}`` template).
 
         ``bounds`` cover the merchants (clamped to web mercator), ``center`` is the
-        centroid of the most vital district (else the merchants' median) at zoom 14;
-        ``top_categories`` (an extension) counts merchants per top-level category.
+        centroid of the most vital district (else the merchants' median) at zoom 14.
+        Extensions: ``snapshot`` (the version), ``top_categories`` (merchants per
+        top-level category) and ``bin_resolutions`` (the H3 resolution of the bins at
+        each zoom, 0 … ``maxzoom``).
         """
         return {
             "tilejson": "3.0.0",
@@ -312,6 +314,7 @@ class TileMaker:
             "minzoom": 0,
             "maxzoom": FULL_DETAIL_ZOOM,
             **self._tilejson_facts,
+            "bin_resolutions": [resolution_for_zoom(z) for z in range(FULL_DETAIL_ZOOM + 1)],
             "vector_layers": [
                 {
                     "id": "merchants",
