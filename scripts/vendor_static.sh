@@ -70,8 +70,18 @@ put swagger-ui-dist NOTICE swagger-ui
 put redoc bundles/redoc.standalone.js redoc
 put redoc LICENSE redoc
 
+# The one change to a vendored file: ReDoc's sidebar footer always loads its logo from
+# Redocly's CDN (an <img>, so the page would reach the internet); it becomes an empty
+# inline SVG. Checked: the file must contain the URL exactly once, and none after.
+logo="https://cdn.redoc.ly/redoc/logo-mini.svg"
+[ "$(grep -o "$logo" "$dest/redoc/redoc.standalone.js" | wc -l)" = 1 ] \
+    || { echo "vendor_static.sh: redoc's logo URL not found once; update the patch" >&2; exit 1; }
+sed -i "s#$logo#data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E#" \
+    "$dest/redoc/redoc.standalone.js"
+
 {
     echo "# Vendored by scripts/vendor_static.sh from the npm registry (npm pack). Do not edit."
+    echo "# patched: redoc/redoc.standalone.js (its footer logo URL -> an empty inline SVG)"
     echo "# package version integrity"
     sed 's/^/package /' "$tmp/packed.txt"
     echo "# sha256 path (relative to this folder)"

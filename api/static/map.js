@@ -171,7 +171,7 @@
       layout: { visibility: districtVisibility },
       paint: {
         "fill-color": TIER_COLOURS,
-        "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.35, 0.12],
+        "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.25, 0.12],
       },
     });
     map.addLayer({
