@@ -248,19 +248,20 @@ class TileMaker:
         rows = np.flatnonzero(found.touching(tile.buffered_bbox(DISTRICT_BUFFER)))
         if len(rows) == 0:
             return b"", 0
-        shapes = clip_to_tile(tile, np.asarray(found.frame.geometry.to_numpy())[rows])
+        shapes = clip_to_tile(tile, self._district_shapes[rows])
         keep = np.array([s is not None for s in shapes], dtype=bool)
         if not keep.any():
             return b"", 0
+        rows = rows[keep]
         geometry, offsets = _polygon_commands([s for s in shapes if s is not None])
         return encode_layer(
             "districts",
             geometry=geometry,
             offsets=offsets,
             geom_type=POLYGON,
-            columns=[(key, column, rows[keep]) for key, column in self._district_columns],
-            point_ids=rows[keep],
-        ), int(keep.sum())
+            columns=[(key, column, rows) for key, column in self._district_columns],
+            point_ids=rows,
+        ), len(rows)
 
     # ----------------------------------------------------- per-snapshot state
     @functools.cached_property
@@ -280,6 +281,10 @@ class TileMaker:
         out.append(("price", ValueColumn.of_numbers(planner.price, integer=True)))
         out.append(("rating", ValueColumn.of_numbers(planner.stars, decimals=2)))
         return out
+
+    @functools.cached_property
+    def _district_shapes(self) -> NDArray[np.object_]:
+        return np.asarray(self.engine.snapshot.require_districts().frame.geometry.to_numpy())
 
     @functools.cached_property
     def _district_columns(self) -> list[tuple[str, ValueColumn]]:
@@ -386,8 +391,13 @@ def clip_to_tile(tile: TileId, shapes: NDArray[np.object_]) -> list[Any]:
         snapped[broken] = shapely.set_precision(clipped[broken], 1.0)
     out: list[Any] = []
     for geom in snapped:
-        parts = shapely.get_parts(shapely.get_parts(geom))  # collections, then multi-parts
-        polygons = [p for p in parts if isinstance(p, shapely.Polygon)]
+        if isinstance(geom, shapely.Polygon):
+            polygons = [geom]
+        elif isinstance(geom, shapely.MultiPolygon):
+            polygons = list(geom.geoms)
+        else:  # a collection (or nothing): its polygons
+            parts = shapely.get_parts(shapely.get_parts(geom))
+            polygons = [p for p in parts if isinstance(p, shapely.Polygon)]
         polygons = [p for p in polygons if not p.is_empty and p.area > 0]
         if not polygons:
             out.append(None)

@@ -163,24 +163,25 @@ def _write_features(
 
 @njit(cache=True, nogil=True)
 def _first_seen(
-    codes: NDArray[np.int32], n_values: int
-) -> tuple[NDArray, NDArray]:  # pragma: no cover
-    """Distinct non-negative ``codes`` in order of first appearance, and each code's
-    index among them (``-1`` for an absent value): ``np.unique`` without the sort."""
+    codes: NDArray[np.int32], n_values: int, tags: NDArray[np.int64], column: int, base: int
+) -> NDArray[np.int64]:  # pragma: no cover - compiled
+    """Distinct non-negative ``codes`` in order of first appearance (``np.unique``
+    without the sort); writes each feature's value index (``base`` + its rank among them,
+    ``-1`` when absent) into ``tags[:, column]``."""
     slot = np.full(n_values, -1, dtype=np.int64)
-    inverse = np.full(len(codes), -1, dtype=np.int64)
     order = np.empty(len(codes), dtype=np.int64)
     k = 0
     for i in range(len(codes)):
         c = codes[i]
         if c < 0:
+            tags[i, column] = -1
             continue
         if slot[c] < 0:
             slot[c] = k
             order[k] = c
             k += 1
-        inverse[i] = slot[c]
-    return order[:k], inverse
+        tags[i, column] = base + slot[c]
+    return order[:k]
 
 
 @njit(cache=True, nogil=True)
@@ -194,9 +195,9 @@ def _gather(
     out = np.empty(total, dtype=np.uint8)
     pos = 0
     for i in which:
-        for b in range(offsets[i], offsets[i + 1]):
-            out[pos] = blob[b]
-            pos += 1
+        n = offsets[i + 1] - offsets[i]
+        out[pos : pos + n] = blob[offsets[i] : offsets[i + 1]]
+        pos += n
     return out
 
 
@@ -374,12 +375,11 @@ def encode_layer(
     base = 0
     for key, column, rows in columns:
         local = column.codes if rows is None else column.codes[rows]
-        uniq, inverse = _first_seen(local, len(column.offsets) - 1)
+        j = 2 * len(keys)
+        uniq = _first_seen(local, len(column.offsets) - 1, tags, j + 1, base)
         if len(uniq) == 0:
             continue
-        j = 2 * len(keys)
         tags[:, j] = len(keys)
-        tags[:, j + 1] = np.where(inverse >= 0, base + inverse, -1)
         base += len(uniq)
         keys.append(_field(0x1A, key.encode()))
         values.append(_gather(column.blob, column.offsets, uniq).tobytes())
