@@ -478,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pg is not None:
             pg.close()
 
+    machine = harness.machine_info(["numpy", "numba", "shapely", "mapbox-vector-tile"])
     n_points = sum(len(engine.within_bbox(t.bbox)) for t in tiles)
     mid_n = len(engine.within_bbox(midtown.bbox))
     base = stats["geo_discovery"]["p50_us"]
@@ -516,13 +517,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             else ""
         )
         + "".join(f"Skipped: {k}: {v}. " for k, v in skipped.items())
-        + f"Load {load_s:.1f} s; first tile (per-snapshot columns) {first_s * 1e3:.0f} ms.",
+        + f"Load {load_s:.1f} s; first tile (per-snapshot columns) {first_s * 1e3:.0f} ms. "
+        f"{machine['cores_usable']} cores shared with other work (load average "
+        f"{', '.join(str(v) for v in machine['load_average_at_start'])} when timing began).",
         "",
         f"Command: `{harness.command_line('benchmarks.bench_tiles', argv)}`",
     ]
     markdown = "\n".join(lines)
     print(markdown)
-    machine = harness.machine_info(["numpy", "numba", "shapely", "mapbox-vector-tile"])
     if "postgis" in makers:
         from .server_methods import server_versions
 
