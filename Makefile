@@ -34,7 +34,8 @@ run: install  ## load the bundled Helsinki OSM sample into ./data/store and answ
 	$(CLI) load $(SAMPLE) --profile osm_poi --data-dir $(DATA_DIR)
 	$(CLI) query nearby --lat $(LAT) --lng $(LNG) -k $(K) --data-dir $(DATA_DIR)
 
-serve: install  ## serve the snapshot in ./data/store over HTTP on 127.0.0.1:8000 (after make run)
+serve: install  ## serve ./data/store on 127.0.0.1:8000: the map at /, the API docs at /docs (after make run)
+	@echo "map explorer: http://127.0.0.1:8000/   API docs: http://127.0.0.1:8000/docs"
 	$(CLI) serve --data-dir $(DATA_DIR)
 
 test: install lint typecheck pytest  ## install, then ruff check, mypy and the whole pytest suite

@@ -28,6 +28,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import StaticFiles
 
 from geo_discovery.settings import Settings, get_settings
 
@@ -36,7 +37,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware
 from .responses import JSONResponse
-from .routes import admin, aggregate, catchment, districts, health, merchants
+from .routes import admin, aggregate, catchment, districts, health, merchants, pages, tiles
 from .state import EngineHolder
 
 __all__ = ["create_app", "serve"]
@@ -68,6 +69,8 @@ memory-mapped; a newly published snapshot is swapped in atomically.
 
 * Catchments: `/v1/districts/{id}/catchment` gives a district's Huff market share and
   trade areas; the response names its demand source.
+* Maps: `/v1/tiles/{z}/{x}/{y}.mvt` serves vector tiles of the merchants and districts
+  (`/v1/tiles.json` is their TileJSON); the map explorer at `/` draws them.
 
 Not available yet: per-request best_match weights, and ranking filters on box and
 polygon search.
@@ -167,10 +170,13 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         lifespan=lifespan,
         default_response_class=JSONResponse,
         middleware=middleware,
+        docs_url=None,  # /docs and /redoc come from routes/pages.py, with local assets
+        redoc_url=None,
         openapi_tags=[
             {"name": "merchants", "description": "Nearby, search and lookup."},
             {"name": "aggregate", "description": "Counts in H3 bins for map layers."},
             {"name": "districts", "description": "Business districts: polygons and stats."},
+            {"name": "tiles", "description": "Vector tiles (MVT) and TileJSON for web maps."},
             {"name": "operations", "description": "Health, readiness and metrics."},
             {"name": "admin", "description": "Needs the X-API-Key header."},
         ],
@@ -183,8 +189,11 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     app.include_router(aggregate.build_router(settings))
     app.include_router(districts.build_router(settings))
     app.include_router(catchment.build_router(settings))
+    app.include_router(tiles.build_router(settings))
     app.include_router(admin.build_router())
     app.include_router(health.build_router())
+    app.include_router(pages.build_router(settings))
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

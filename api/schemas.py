@@ -47,7 +47,9 @@ __all__ = [
     "ReloadResponse",
     "SearchFeatureCollection",
     "SearchResponse",
+    "TileJSON",
     "TradeArea",
+    "VectorLayer",
 ]
 
 _NYC_SQUARE: Any = [
@@ -451,3 +453,38 @@ class ReloadResponse(BaseModel):
     changed: bool = Field(description="True when a different snapshot is now served.")
     previous: str | None
     snapshot: str | None = Field(description="Version served after the reload.")
+
+
+# ---------------------------------------------------------------------------- tiles
+class VectorLayer(BaseModel):
+    id: str
+    description: str
+    minzoom: int
+    maxzoom: int
+    fields: dict[str, str] = Field(description="Property name → type and meaning.")
+
+
+class TileJSON(BaseModel):
+    """TileJSON 3.0.0 (https://github.com/mapbox/tilejson-spec) of /v1/tiles."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tilejson: Literal["3.0.0"]
+    name: str
+    version: str
+    scheme: Literal["xyz"]
+    tiles: list[str] = Field(description="Absolute tile URL template with {z}/{x}/{y}.")
+    minzoom: int
+    maxzoom: int
+    bounds: list[float] | None = Field(
+        default=None, description="west, south, east, north of the merchants (degrees)."
+    )
+    center: list[float] = Field(description="lng, lat, zoom of a good first view.")
+    snapshot: str
+    top_categories: dict[str, int] = Field(
+        description="Merchants per top-level category (extension field)."
+    )
+    bin_resolutions: list[int] = Field(
+        description="H3 resolution of the merchant bins at each zoom from 0 (extension)."
+    )
+    vector_layers: list[VectorLayer]

@@ -51,14 +51,6 @@ TARGET_RATIO = 1.5
 METHODS = ("distance", "best_match", "best_match+explain", "index.knn")
 
 
-def _nyc_engine(data_dir: Path, work: Path) -> DiscoveryEngine:
-    from geo_discovery.snapshot.pipeline import load
-
-    files = [data_dir / rel for rel, _, _ in harness.NYC_FILES]
-    load(files, data_dir=work, settings=Settings(data_dir=work))
-    return DiscoveryEngine.from_snapshot(work, settings=Settings(data_dir=work))
-
-
 def _synthetic_engine(n: int, seed: int) -> DiscoveryEngine:
     pts = harness.synthetic_points(n, seed)
     rng = np.random.default_rng(seed)
@@ -150,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except harness.RealDataMissing as exc:
             print(f"SKIPPED: {exc}")
             return 0
-        engine = _nyc_engine(data_dir, work / "data")
+        engine = harness.nyc_engine(data_dir, work / "data")
         dataset = "nyc"
         note = (
             "Real NYC merchants loaded through the pipeline (food stores, DOHMH restaurants, "

@@ -41,6 +41,7 @@ __all__ = [
     "load_nyc_points",
     "machine_info",
     "make_queries",
+    "nyc_engine",
     "percentiles_us",
     "query_regions",
     "real_data_dir",
@@ -245,6 +246,18 @@ def load_all_points(data_dir: Path) -> PointSet:
         "coordinates dropped)." + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     return ps
+
+
+def nyc_engine(data_dir: Path, work: Path) -> Any:
+    """A :class:`~geo_discovery.engine.DiscoveryEngine` over the real NYC merchants, loaded
+    through the real pipeline into ``work`` (so it has word of mouth and districts)."""
+    from geo_discovery.engine import DiscoveryEngine
+    from geo_discovery.settings import Settings
+    from geo_discovery.snapshot.pipeline import load
+
+    files = [data_dir / rel for rel, _, _ in NYC_FILES]
+    load(files, data_dir=work, settings=Settings(data_dir=work))
+    return DiscoveryEngine.from_snapshot(work, settings=Settings(data_dir=work))
 
 
 def synthetic_points(n: int, seed: int) -> PointSet:

@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -43,6 +44,7 @@ from .search.planner import Planner
 from .search.shapes import to_bbox, to_polygon
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
+from .tiles import TileMaker, VectorTile
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -575,6 +577,29 @@ class DiscoveryEngine:
             },
             index=pd.Index([cells.cell_to_str(int(c)) for c in uniq.tolist()], name="cell"),
         )
+
+    # -------------------------------------------------------------------- tiles
+    @functools.cached_property
+    def tiles(self) -> TileMaker:
+        """This snapshot's vector tiles: their per-snapshot columns and cache
+        (:mod:`geo_discovery.tiles`), built on first use."""
+        return TileMaker(self)
+
+    def tile(self, z: int, x: int, y: int, *, where: Filters | None = None) -> VectorTile:
+        """Web-mercator tile ``z/x/y`` as a Mapbox Vector Tile (``VectorTile.data``).
+
+        Layer ``merchants``: every merchant inside the tile (edges included) passing
+        ``where``, or, below zoom 16 when there are more than ``tiles_max_points``, their
+        :meth:`aggregate` bins with ``count``; layer ``districts``: district polygons
+        clipped to the tile. Details in :mod:`geo_discovery.tiles.maker`.
+
+        Examples
+        --------
+        >>> t = engine.tile(14, 9326, 4742)                       # central Helsinki
+        >>> t.merchants > 0, t.bins, t.districts > 0, len(t.data) > 0
+        (True, 0, True, True)
+        """
+        return self.tiles.tile(z, x, y, where=where)
 
 
 def _origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:

@@ -245,6 +245,24 @@ class Settings(BaseSettings):
         "a radius_m and resolution that would need more get 422 (ask for a coarser "
         "resolution or a smaller radius).",
     )
+    tiles_max_points: int = Field(
+        default=4_000,
+        ge=1,
+        description="Vector tiles: a tile below zoom 16 holding more merchants than this "
+        "(after filters) draws H3 bins with counts instead of the merchants themselves "
+        "(about one merchant per 16 px² of a 256-px tile).",
+    )
+    tiles_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Vector tiles: MB of encoded tiles kept per snapshot (least recently used "
+        "first out; 0 turns the cache off). Tiles filtered by open_now are never cached.",
+    )
+    map_style_url: str | None = Field(
+        default=None,
+        description="Map page: URL of a MapLibre style JSON drawn under the engine's layers "
+        "(a real basemap). Unset: a plain background, nothing fetched from the internet.",
+    )
     catchment_demand_path: Path | None = Field(
         default=None,
         description="Catchments: CSV of population points used as demand (lat/lng or "

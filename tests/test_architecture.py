@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "api": 4,
     "cli": 4,
     "engine": 3,
+    "tiles": 3,
     "results": 3,
     "search": 2,
     "snapshot": 2,

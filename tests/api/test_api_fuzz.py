@@ -11,7 +11,7 @@ them with 422, and test_api.py tests each. Everything that can be written (range
 enums, the forms of bbox, categories and fields) is in the spec and enforced.
 
 Normal runs are bounded: at most ``GEO_DISCOVERY_FUZZ_EXAMPLES`` examples per operation
-and mode (default 30; 13 operations, positive and negative: a few hundred cases). The
+and mode (default 30; 15 operations, positive and negative: a few hundred cases). The
 longer run (≥ 2,000 cases)::
 
     GEO_DISCOVERY_FUZZ_EXAMPLES=250 python -m pytest tests/test_api_fuzz.py -s
@@ -68,6 +68,8 @@ OPERATIONS = [
     ("GET", "/v1/districts/at"),
     ("GET", "/v1/districts/{district_id}"),
     ("GET", "/v1/districts/{district_id}/catchment"),
+    ("GET", "/v1/tiles/{z}/{x}/{y}.mvt"),
+    ("GET", "/v1/tiles.json"),
     ("POST", "/v1/admin/reload"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -53,8 +53,20 @@ def _check_ranking(docs: list[dict], text: str) -> None:
     assert "best_match / kNN" in text
 
 
+def _check_tiles(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    assert {"geo_discovery", "geo_discovery (cached)", "mapbox-vector-tile"} <= set(doc["methods"])
+    assert "postgis" in doc["methods"] or doc["skipped"].get("postgis")
+    assert doc["midtown_merchants"] > 0 and len(doc["tiles"]) > 10
+    assert "Vector tiles" in text and "Midtown z14 tile p50" in text
+
+
 # What each benchmark's own smoke results must show, beyond the common contract.
-EXTRA_CHECKS = {"bench_api_load": _check_api_load, "bench_ranking": _check_ranking}
+EXTRA_CHECKS = {
+    "bench_api_load": _check_api_load,
+    "bench_ranking": _check_ranking,
+    "bench_tiles": _check_tiles,
+}
 
 
 @pytest.mark.parametrize("script", BENCH_SCRIPTS)
@@ -314,3 +326,35 @@ def test_growth_summary_compares_the_smallest_and_largest_runs(tmp_path: Path) -
     assert growth["growth_smallest_to_largest"]["geo_discovery"]["knn20"] == pytest.approx(1.2)
     assert growth["growth_smallest_to_largest"]["ckdtree"]["knn20"] == pytest.approx(2.0)
     assert "×1.20 against the target of ≤ 1.5× (met)" in growth["markdown"]
+
+
+def test_the_tile_check_catches_a_broken_tile() -> None:
+    """bench_tiles' check fails a tile that lost a merchant, one whose peer disagrees on a
+    property, and passes the real ones."""
+    from benchmarks import bench_tiles
+    from geo_discovery.tiles import TileId
+    from geo_discovery.tiles.mvt import POINT, encode_layer, encode_tile, point_geometry
+
+    engine = bench_tiles._synthetic_engine(2_000, 3)
+    cols = bench_tiles.Columns(engine)
+    tile = bench_tiles._tile_at(*bench_tiles.MIDTOWN, 14)
+    assert isinstance(tile, TileId)
+    good = engine.tiles.build(tile).data
+    theirs = bench_tiles.mapbox_tile(engine, cols, tile)
+    assert (
+        bench_tiles.check_tile(
+            engine, tile, {"geo_discovery": good, "mapbox-vector-tile": theirs}, cols
+        )
+        == []
+    )
+    positions = engine.within_bbox(tile.bbox).positions[1:]  # one merchant lost
+    x, y = tile.to_pixels(engine.snapshot.lat[positions], engine.snapshot.lng[positions])
+    geom, offsets = point_geometry(x, y)
+    columns = [(k, c, positions) for k, c in engine.tiles._merchant_columns]
+    lossy = encode_tile(
+        [encode_layer("merchants", geometry=geom, offsets=offsets, geom_type=POINT,
+                      columns=columns, point_ids=positions)]
+    )  # fmt: skip
+    assert bench_tiles.check_tile(engine, tile, {"geo_discovery": lossy}, cols)
+    wrong = {"geo_discovery": good, "mapbox-vector-tile": lossy}
+    assert any("mapbox-vector-tile" in p for p in bench_tiles.check_tile(engine, tile, wrong, cols))

@@ -1,0 +1,467 @@
+/* geo-discovery map explorer: MapLibre GL JS over the engine's own API, nothing else.
+ *
+ * Merchants and districts come from the vector tiles (/v1/tiles/{z}/{x}/{y}.mvt, found
+ * through /v1/tiles.json); the ranked list from /v1/merchants/nearby (best_match, with
+ * each hit's score explanation) for the map centre; district stats from /v1/districts/{id};
+ * a district's catchment from /v1/districts/{id}/catchment?format=geojson; the heat layer
+ * from /v1/aggregate. The view and the filters live in the URL (?lat=&lng=&zoom=&q=&…), so
+ * a view can be shared. No symbol layers: the default style needs no fonts or sprites.
+ *
+ * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
+ * the page has drawn (list-seq, list-centre, district, catchment, ready).
+ */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("gd-config").textContent);
+  const root = config.root || "";
+  const body = document.body;
+  const $ = (id) => document.getElementById(id);
+
+  const TIER_COLOURS = ["match", ["get", "tier"],
+    "regional", "#c2410c", "major", "#d97706", "neighbourhood", "#0f766e", "#6366f1"];
+  const TOP_CATEGORY = ["let", "c", ["get", "category"],
+    ["case", [">=", ["index-of", "/", ["var", "c"]], 0],
+      ["slice", ["var", "c"], 0, ["index-of", "/", ["var", "c"]]], ["var", "c"]]];
+  const CATEGORY_COLOURS = ["match", TOP_CATEGORY,
+    "food", "#e11d48", "shop", "#2563eb", "lodging", "#7c3aed", "nightlife", "#9333ea",
+    "tourism", "#059669", "amenity", "#0891b2", "#64748b"];
+  const PLAIN_STYLE = {
+    version: 8,
+    sources: {},
+    layers: [{ id: "background", type: "background", paint: { "background-color": "#eef0f3" } }],
+  };
+
+  // ------------------------------------------------------------------ URL state
+  const url = new URL(window.location.href);
+  const state = {
+    q: url.searchParams.get("q") || "",
+    categories: url.searchParams.get("categories") || "",
+    min_price: url.searchParams.get("min_price") || "",
+    max_price: url.searchParams.get("max_price") || "",
+    min_rating: url.searchParams.get("min_rating") || "",
+    open_now: url.searchParams.get("open_now") === "true",
+    heat: url.searchParams.get("heat") === "true",
+    districts: url.searchParams.get("districts") !== "false",
+  };
+
+  /** The filters every query shares, as URL parameters (the tiles, nearby, TileJSON).
+   *  Text search: add `q` here once the API takes it (state.q is already kept). */
+  function filterParams() {
+    const p = new URLSearchParams();
+    if (state.categories) p.set("categories", state.categories);
+    if (state.min_price) p.set("min_price", state.min_price);
+    if (state.max_price) p.set("max_price", state.max_price);
+    if (state.min_rating && Number(state.min_rating) > 0) p.set("min_rating", state.min_rating);
+    if (state.open_now) p.set("open_now", "true");
+    return p;
+  }
+
+  function writeUrl(map) {
+    const c = map.getCenter();
+    const p = filterParams();
+    p.set("lat", c.lat.toFixed(5));
+    p.set("lng", c.lng.toFixed(5));
+    p.set("zoom", map.getZoom().toFixed(2));
+    if (state.q) p.set("q", state.q);
+    if (state.heat) p.set("heat", "true");
+    if (!state.districts) p.set("districts", "false");
+    window.history.replaceState(null, "", `${window.location.pathname}?${p}`);
+  }
+
+  function status(text) { $("status").textContent = text || ""; }
+
+  async function getJSON(path) {
+    const res = await fetch(`${root}${path}`, { headers: { Accept: "application/json" } });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const err = new Error(body.detail || `${res.status} ${res.statusText}`);
+      err.status = res.status;
+      throw err;
+    }
+    return body;
+  }
+
+  const fmt = {
+    m: (d) => (d < 1000 ? `${Math.round(d)} m` : `${(d / 1000).toFixed(d < 10000 ? 1 : 0)} km`),
+    n: (v, digits = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits)),
+    pct: (v) => `${(100 * v).toFixed(1)} %`,
+  };
+
+  function escapeHtml(text) {
+    return String(text ?? "").replace(/[&<>"']/g, (ch) => (
+      { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch]));
+  }
+
+  // ------------------------------------------------------------------ filters UI
+  function initFilters(tilejson, onChange) {
+    const select = $("f-category");
+    for (const [name, count] of Object.entries(tilejson.top_categories || {})) {
+      const opt = document.createElement("option");
+      opt.value = name;
+      opt.textContent = `${name} (${count.toLocaleString()})`;
+      select.appendChild(opt);
+    }
+    select.value = state.categories;
+    $("f-min-price").value = state.min_price;
+    $("f-max-price").value = state.max_price;
+    $("f-min-rating").value = state.min_rating || "0";
+    $("f-rating-out").textContent = Number(state.min_rating) > 0 ? `${state.min_rating}★` : "any";
+    $("f-open-now").checked = state.open_now;
+    $("l-heat").checked = state.heat;
+    $("l-districts").checked = state.districts;
+    const changed = () => {
+      state.categories = select.value;
+      state.min_price = $("f-min-price").value;
+      state.max_price = $("f-max-price").value;
+      state.min_rating = $("f-min-rating").value;
+      state.open_now = $("f-open-now").checked;
+      $("f-rating-out").textContent = Number(state.min_rating) > 0 ? `${state.min_rating}★` : "any";
+      onChange();
+    };
+    for (const id of ["f-category", "f-min-price", "f-max-price", "f-min-rating", "f-open-now"]) {
+      $(id).addEventListener("change", changed);
+    }
+  }
+
+  // --------------------------------------------------------------------- layers
+  function addEngineLayers(map, tilejson) {
+    const base = tilejson.tiles[0].split("?")[0];
+    map.addSource("engine", {
+      type: "vector",
+      tiles: [tileUrl(base)],
+      minzoom: tilejson.minzoom,
+      maxzoom: tilejson.maxzoom,
+      promoteId: { districts: "district_id" },
+    });
+    map.addSource("catchment", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map.addSource("heat", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map.addSource("picked", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+
+    map.addLayer({
+      id: "heat", type: "heatmap", source: "heat",
+      layout: { visibility: state.heat ? "visible" : "none" },
+      paint: {
+        "heatmap-weight": ["get", "weight"],
+        "heatmap-radius": ["interpolate", ["linear"], ["zoom"], 8, 12, 16, 40],
+        "heatmap-opacity": 0.7,
+      },
+    });
+    map.addLayer({
+      id: "catchment-cells", type: "fill", source: "catchment",
+      filter: ["==", ["get", "layer"], "cell"],
+      paint: {
+        "fill-color": ["interpolate", ["linear"], ["get", "share"],
+          0, "#fff7ed", 0.2, "#fdba74", 0.5, "#ea580c", 1, "#7c2d12"],
+        "fill-opacity": 0.45,
+      },
+    });
+    map.addLayer({
+      id: "catchment-areas", type: "line", source: "catchment",
+      filter: ["in", ["get", "layer"], ["literal", ["primary", "secondary"]]],
+      paint: {
+        "line-color": "#7c2d12",
+        "line-width": ["match", ["get", "layer"], "primary", 3, 2],
+        "line-dasharray": ["match", ["get", "layer"], "primary", ["literal", [1, 0]], ["literal", [2, 2]]],
+      },
+    });
+    const districtVisibility = state.districts ? "visible" : "none";
+    map.addLayer({
+      id: "districts-fill", type: "fill", source: "engine", "source-layer": "districts",
+      layout: { visibility: districtVisibility },
+      paint: {
+        "fill-color": TIER_COLOURS,
+        "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.25, 0.12],
+      },
+    });
+    map.addLayer({
+      id: "districts-line", type: "line", source: "engine", "source-layer": "districts",
+      layout: { visibility: districtVisibility },
+      paint: {
+        "line-color": TIER_COLOURS,
+        "line-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1.2],
+      },
+    });
+    map.addLayer({
+      id: "merchant-bins", type: "circle", source: "engine", "source-layer": "merchants",
+      filter: ["has", "count"],
+      paint: {
+        "circle-color": "#2563eb",
+        "circle-opacity": 0.55,
+        "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "count"]], 1, 3, 10, 11, 40, 26],
+        "circle-stroke-color": "#1e3a8a",
+        "circle-stroke-width": 0.6,
+      },
+    });
+    map.addLayer({
+      id: "merchants", type: "circle", source: "engine", "source-layer": "merchants",
+      filter: ["!", ["has", "count"]],
+      paint: {
+        "circle-color": CATEGORY_COLOURS,
+        "circle-radius": ["interpolate", ["linear"], ["zoom"], 11, 1.5, 14, 3, 17, 6],
+        "circle-stroke-color": "#ffffff",
+        "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 12, 0, 15, 0.8],
+      },
+    });
+    map.addLayer({
+      id: "picked", type: "circle", source: "picked",
+      paint: { "circle-radius": 9, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#111827", "circle-stroke-width": 2.5 },
+    });
+
+    function tileUrl(template) {
+      const q = filterParams().toString();
+      return q ? `${template}?${q}` : template;
+    }
+    return () => map.getSource("engine").setTiles([tileUrl(base)]);
+  }
+
+  // ------------------------------------------------------------------- the list
+  let listSeq = 0;
+  async function refreshList(map) {
+    const c = map.getCenter();
+    const p = filterParams();
+    p.set("lat", c.lat.toFixed(6));
+    p.set("lng", c.lng.toFixed(6));
+    p.set("limit", String(config.maxListResults || 20));
+    p.set("sort", "best_match");
+    p.set("explain", "true");
+    const seq = ++listSeq;
+    $("list-status").textContent = "searching…";
+    let page;
+    try {
+      page = await getJSON(`/v1/merchants/nearby?${p}`);
+    } catch (err) {
+      if (seq === listSeq) $("list-status").textContent = `no answer: ${err.message}`;
+      return;
+    }
+    if (seq !== listSeq) return; // a newer request is on its way
+    const list = $("results");
+    list.replaceChildren();
+    for (const hit of page.results) {
+      const li = document.createElement("li");
+      const ex = hit.explain || {};
+      const extras = [
+        hit.rating != null && hit.rating_scale ? `${fmt.n((5 * hit.rating) / hit.rating_scale, 1)}★` : null,
+        hit.price_level ? "$".repeat(hit.price_level) : null,
+      ].filter(Boolean).join(" · ");
+      li.innerHTML =
+        `<span class="name">${escapeHtml(hit.name)}</span> <span class="muted">${escapeHtml(hit.category)}</span>` +
+        `<div class="muted">${fmt.m(hit.distance_m)}${extras ? ` · ${escapeHtml(extras)}` : ""}</div>` +
+        `<div class="why" title="best_match = distance decay × word of mouth × district">` +
+        `score ${fmt.n(hit.score, 3)} = decay ${fmt.n(ex.decay, 2)} × wom ${fmt.n(ex.wom_term, 2)}` +
+        ` × district ${fmt.n(ex.district_factor, 2)}</div>`;
+      li.dataset.merchantId = hit.merchant_id;
+      li.addEventListener("click", () => pick(map, hit));
+      list.appendChild(li);
+    }
+    $("list-status").textContent = page.results.length
+      ? `${page.results.length} ranked by best_match around ${c.lat.toFixed(4)}, ${c.lng.toFixed(4)}`
+      : "nothing here passes the filters";
+    body.dataset.listCentre = `${c.lat.toFixed(6)},${c.lng.toFixed(6)}`;
+    body.dataset.listSeq = String(seq);
+    body.dataset.listCount = String(page.results.length);
+  }
+
+  function pick(map, hit) {
+    map.getSource("picked").setData({
+      type: "FeatureCollection",
+      features: [{ type: "Feature", geometry: { type: "Point", coordinates: [hit.lng, hit.lat] }, properties: {} }],
+    });
+    new maplibregl.Popup({ closeButton: false })
+      .setLngLat([hit.lng, hit.lat])
+      .setHTML(`<b>${escapeHtml(hit.name)}</b><br>${escapeHtml(hit.category)}`)
+      .addTo(map);
+  }
+
+  // ------------------------------------------------------------------ districts
+  let selectedDistrict = null;
+  async function selectDistrict(map, districtId) {
+    if (selectedDistrict) {
+      map.setFeatureState({ source: "engine", sourceLayer: "districts", id: selectedDistrict }, { selected: false });
+    }
+    selectedDistrict = districtId;
+    map.setFeatureState({ source: "engine", sourceLayer: "districts", id: districtId }, { selected: true });
+    clearCatchment(map);
+    const d = await getJSON(`/v1/districts/${encodeURIComponent(districtId)}`);
+    if (selectedDistrict !== districtId) return;
+    $("district-name").textContent = d.name || d.district_id;
+    const mix = d.category_mix && typeof d.category_mix === "object"
+      ? Object.entries(d.category_mix).slice(0, 3).map(([k, v]) => `${k} ${fmt.pct(v)}`).join(", ")
+      : null;
+    const rows = [
+      ["tier", d.tier],
+      ["vitality", fmt.n(d.vitality)],
+      ["merchants", d.n_merchants],
+      ["area", d.area_km2 != null ? `${fmt.n(d.area_km2, 2)} km²` : null],
+      ["density", d.density_per_km2 != null ? `${Math.round(d.density_per_km2).toLocaleString()} /km²` : null],
+      ["word of mouth", fmt.n(d.mean_wom)],
+      ["top categories", mix],
+      ["id", d.district_id],
+    ].filter(([, v]) => v !== null && v !== undefined && v !== "–");
+    $("district-stats").innerHTML = rows
+      .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("");
+    $("district").hidden = false;
+    body.dataset.district = districtId;
+  }
+
+  function clearCatchment(map) {
+    map.getSource("catchment").setData({ type: "FeatureCollection", features: [] });
+    $("catchment-summary").textContent = "";
+    delete body.dataset.catchment;
+  }
+
+  async function showCatchment(map) {
+    const districtId = selectedDistrict;
+    if (!districtId) return;
+    $("catchment-summary").textContent = "computing the catchment…";
+    let fc;
+    try {
+      fc = await getJSON(`/v1/districts/${encodeURIComponent(districtId)}/catchment?format=geojson`);
+    } catch (err) {
+      $("catchment-summary").textContent = `no catchment: ${err.message}`;
+      return;
+    }
+    if (selectedDistrict !== districtId) return;
+    map.getSource("catchment").setData(fc);
+    const areas = fc.features.filter((f) => f.properties.layer !== "cell").length;
+    const cells = fc.features.length - areas;
+    $("catchment-summary").textContent =
+      `Huff share ${fmt.pct(fc.share)} of the study area's demand (${fc.demand_source.kind}); ` +
+      `${areas} trade area${areas === 1 ? "" : "s"}, ${cells} demand cells.`;
+    body.dataset.catchment = districtId;
+  }
+
+  // ----------------------------------------------------------------------- heat
+  let heatSeq = 0;
+  async function refreshHeat(map, tilejson) {
+    if (!state.heat) return;
+    const seq = ++heatSeq;
+    const b = map.getBounds();
+    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+    const wide = b.getEast() - b.getWest() >= 360;
+    const bbox = [
+      wide ? -180 : clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -85, 85),
+      wide ? 180 : clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -85, 85),
+    ].map((v) => v.toFixed(6)).join(",");
+    const resolutions = tilejson.bin_resolutions || [];
+    let res = Math.max(0, (resolutions[Math.min(Math.floor(map.getZoom()), resolutions.length - 1)] || 7) - 1);
+    const p = new URLSearchParams({ bbox, resolution: String(res) });
+    if (state.categories) p.set("categories", state.categories);
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      p.set("resolution", String(res));
+      try {
+        const agg = await getJSON(`/v1/aggregate?${p}`);
+        if (seq !== heatSeq) return;
+        const top = Math.max(1, ...agg.cells.map((c) => c.count));
+        map.getSource("heat").setData({
+          type: "FeatureCollection",
+          features: agg.cells.map((c) => ({
+            type: "Feature",
+            geometry: { type: "Point", coordinates: [c.lng, c.lat] },
+            properties: { count: c.count, weight: c.count / top },
+          })),
+        });
+        return;
+      } catch (err) {
+        if (err.status !== 422 || res === 0) { status(`heat: ${err.message}`); return; }
+        res -= 1; // too many bins for this view: coarser
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- clicking
+  function onMapClick(map, e) {
+    const box = [[e.point.x - 4, e.point.y - 4], [e.point.x + 4, e.point.y + 4]];
+    const hits = map.queryRenderedFeatures(box, { layers: ["merchants", "merchant-bins"] });
+    if (hits.length) {
+      const p = hits[0].properties;
+      const html = p.count !== undefined
+        ? `<b>${Number(p.count).toLocaleString()} merchants</b><br>H3 cell ${escapeHtml(p.cell)}`
+        : `<b>${escapeHtml(p.name)}</b><br>${escapeHtml(p.category)}` +
+          (p.rating !== undefined ? `<br>${fmt.n(p.rating, 1)}★` : "") +
+          (p.price !== undefined ? ` ${"$".repeat(p.price)}` : "");
+      new maplibregl.Popup({ closeButton: false }).setLngLat(e.lngLat).setHTML(html).addTo(map);
+      return;
+    }
+    if (!state.districts) return;
+    const districts = map.queryRenderedFeatures(e.point, { layers: ["districts-fill"] });
+    if (districts.length) {
+      selectDistrict(map, districts[0].properties.district_id).catch((err) => status(err.message));
+    }
+  }
+
+  // ---------------------------------------------------------------------- start
+  async function start() {
+    const filters = filterParams().toString();
+    const tilejson = await getJSON(`/v1/tiles.json${filters ? `?${filters}` : ""}`);
+    $("snapshot").textContent = `snapshot ${tilejson.snapshot.split("-")[0]}`;
+    const lat = Number(url.searchParams.get("lat"));
+    const lng = Number(url.searchParams.get("lng"));
+    const zoom = Number(url.searchParams.get("zoom"));
+    const hasView = url.searchParams.has("lat") && url.searchParams.has("lng") &&
+      Number.isFinite(lat) && Number.isFinite(lng);
+    const map = new maplibregl.Map({
+      container: "map",
+      style: config.styleUrl || PLAIN_STYLE,
+      center: hasView ? [lng, lat] : [tilejson.center[0], tilejson.center[1]],
+      zoom: url.searchParams.has("zoom") && Number.isFinite(zoom) ? zoom : tilejson.center[2],
+      maxZoom: 20,
+      attributionControl: { compact: true },
+    });
+    window.gdMap = map;
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+    map.addControl(new maplibregl.ScaleControl(), "bottom-left");
+
+    map.on("load", () => {
+      const retile = addEngineLayers(map, tilejson);
+      let timer = null;
+      const settle = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          writeUrl(map);
+          refreshList(map);
+          refreshHeat(map, tilejson);
+        }, 250);
+      };
+      initFilters(tilejson, () => { retile(); settle(); });
+      $("l-heat").addEventListener("change", () => {
+        state.heat = $("l-heat").checked;
+        map.setLayoutProperty("heat", "visibility", state.heat ? "visible" : "none");
+        writeUrl(map);
+        refreshHeat(map, tilejson);
+      });
+      $("l-districts").addEventListener("change", () => {
+        state.districts = $("l-districts").checked;
+        for (const id of ["districts-fill", "districts-line"]) {
+          map.setLayoutProperty(id, "visibility", state.districts ? "visible" : "none");
+        }
+        writeUrl(map);
+      });
+      $("catchment-show").addEventListener("click", () => showCatchment(map));
+      $("district-close").addEventListener("click", () => {
+        if (selectedDistrict) {
+          map.setFeatureState({ source: "engine", sourceLayer: "districts", id: selectedDistrict }, { selected: false });
+        }
+        selectedDistrict = null;
+        clearCatchment(map);
+        $("district").hidden = true;
+        delete body.dataset.district;
+      });
+      map.on("click", (e) => onMapClick(map, e));
+      for (const layer of ["merchants", "merchant-bins", "districts-fill"]) {
+        map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
+        map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = ""; });
+      }
+      map.on("moveend", settle);
+      writeUrl(map);
+      refreshList(map);
+      refreshHeat(map, tilejson);
+      body.dataset.ready = "true";
+    });
+  }
+
+  start().catch((err) => {
+    status(`the map could not start: ${err.message}`);
+    console.error(err);
+  });
+})();

@@ -1,0 +1,336 @@
+"""The map explorer in a real browser: Playwright driving Debian's chromium.
+
+A real ``geo-discovery serve`` on 127.0.0.1 over the Helsinki sample (it has districts),
+and over the real NYC snapshot for Midtown. What a person would check, through the map's
+own API (``map.queryRenderedFeatures``), never by pixels: the page loads with no console
+error and no request leaving 127.0.0.1; the merchants of the tiles are drawn at the start
+view; panning refreshes the ranked list; clicking a district shows its stats; its
+catchment appears on demand; the heat layer fills; the URL restores a view and filters;
+``/docs`` and ``/redoc`` render offline.
+
+Screenshots go to ``$GEO_DISCOVERY_ARTIFACTS_DIR`` when set, else a pytest temporary
+folder (printed with ``-s``). The tests skip, with the reason, when chromium is absent
+(``apt-get install -y chromium``), except under ``CI=true`` where that is a failure:
+``.ci/run`` installs it. Select them with ``-m browser``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from api_support import get_json, running_server
+
+from geo_discovery.engine import DiscoveryEngine
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("GEO_DISCOVERY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 60_000
+HELSINKI = (60.1699, 24.9384)
+MIDTOWN = (40.7549, -73.9840)
+
+
+# --------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        reason = f"chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; .ci/run installs it")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("GEO_DISCOVERY_ARTIFACTS_DIR")
+    folder = Path(given) if given else tmp_path_factory.mktemp("map-page-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nmap page screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sample_server(sample_data_dir: Path) -> Iterator[str]:
+    with running_server(sample_data_dir, env={"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0"}) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+class Page:
+    """A browser page that records console errors, page errors and every request."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.base = base
+        self.page = browser.new_page(viewport={"width": 1280, "height": 800})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        self.page.on("request", lambda req: self.requests.append(req.url))
+        self.page.on("requestfailed", lambda req: self.errors.append(f"failed request {req.url}"))
+        self.page.set_default_timeout(WAIT_MS)
+
+    def _console(self, msg: Any) -> None:
+        if msg.type == "error":
+            self.errors.append(f"console error: {msg.text}")
+
+    def open(self, path: str = "/") -> Page:
+        self.page.goto(self.base + path)
+        return self
+
+    def js(self, script: str, arg: Any = None) -> Any:
+        return self.page.evaluate(script, arg)
+
+    def wait(self, condition: str, arg: Any = None) -> None:
+        self.page.wait_for_function(condition, arg=arg, timeout=WAIT_MS)
+
+    def wait_for_map(self) -> None:
+        self.wait("document.body.dataset.ready === 'true' && !!document.body.dataset.listSeq")
+        self.wait("window.gdMap.loaded() && window.gdMap.areTilesLoaded()")
+
+    def rendered(self, *layers: str) -> list[dict[str, Any]]:
+        return self.js(
+            "(layers) => window.gdMap.queryRenderedFeatures({layers}).map("
+            "f => ({layer: f.layer.id, properties: f.properties}))",
+            list(layers),
+        )
+
+    def check_clean(self) -> None:
+        """No console or page error, and nothing was fetched from outside 127.0.0.1."""
+        assert not self.errors, self.errors
+        outside = [u for u in self.requests if urlparse(u).hostname not in ("127.0.0.1", None)]
+        outside = [u for u in outside if not u.startswith(("data:", "blob:"))]
+        assert not outside, f"requests left the machine: {outside[:5]}"
+
+    def shot(self, folder: Path, name: str) -> Path:
+        path = folder / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def page_factory(browser: Any) -> Iterator[Callable[[str], Page]]:
+    pages: list[Page] = []
+
+    def make(base: str) -> Page:
+        page = Page(browser, base)
+        pages.append(page)
+        return page
+
+    yield make
+    for page in pages:
+        page.page.close()
+
+
+# ------------------------------------------------------------------------ tests
+def test_the_page_loads_clean_and_draws_the_merchants_of_the_tiles(
+    page_factory: Callable[[str], Page],
+    sample_server: str,
+    sample_engine: DiscoveryEngine,
+    artifacts: Path,
+) -> None:
+    page = page_factory(sample_server).open()
+    page.wait_for_map()
+    drawn = page.rendered("merchants")
+    assert len(drawn) > 100, "the start view should show the sample's merchants"
+    known = set(sample_engine.merchants.column("merchant_id").to_pylist())
+    assert {f["properties"]["id"] for f in drawn} <= known
+    assert page.rendered("districts-fill"), "the sample's districts should be drawn"
+    items = page.js(
+        "[...document.querySelectorAll('#results li')].map(li => li.dataset.merchantId)"
+    )
+    lat, lng = (float(v) for v in page.js("document.body.dataset.listCentre").split(","))
+    _, want = get_json(
+        int(urlparse(sample_server).port or 0),
+        f"/v1/merchants/nearby?lat={lat}&lng={lng}&limit=20&sort=best_match",
+    )
+    assert items == [h["merchant_id"] for h in want["results"]]
+    assert "score" in page.js("document.querySelector('#results li .why').textContent")
+    page.shot(artifacts, "helsinki-start")
+    page.check_clean()
+
+
+def test_panning_refreshes_the_list_and_the_url(
+    page_factory: Callable[[str], Page], sample_server: str, artifacts: Path
+) -> None:
+    page = page_factory(sample_server).open()
+    page.wait_for_map()
+    before = page.js(
+        "({seq: document.body.dataset.listSeq, centre: document.body.dataset.listCentre,"
+        " ids: [...document.querySelectorAll('#results li')].map(li => li.dataset.merchantId)})"
+    )
+    page.js("window.gdMap.panBy([420, 260], {duration: 0})")
+    page.wait("(seq) => document.body.dataset.listSeq !== seq", before["seq"])
+    after = page.js(
+        "({centre: document.body.dataset.listCentre,"
+        " ids: [...document.querySelectorAll('#results li')].map(li => li.dataset.merchantId)})"
+    )
+    centre = page.js("(() => { const c = window.gdMap.getCenter(); return [c.lat, c.lng]; })()")
+    lat, lng = (float(v) for v in after["centre"].split(","))
+    assert after["centre"] != before["centre"]
+    assert abs(lat - centre[0]) < 1e-5 and abs(lng - centre[1]) < 1e-5
+    assert after["ids"] and after["ids"] != before["ids"]
+    query = page.js("window.location.search")
+    assert f"lat={centre[0]:.5f}" in query and f"lng={centre[1]:.5f}" in query and "zoom=" in query
+    page.shot(artifacts, "helsinki-panned")
+    page.check_clean()
+
+
+def _click_a_district(page: Page) -> str:
+    """Click a spot inside a drawn district with no merchant nearby; its district_id."""
+    spot = page.js(
+        """() => {
+          const map = window.gdMap, canvas = map.getCanvas();
+          const w = canvas.clientWidth, h = canvas.clientHeight;
+          for (let y = 20; y < h - 20; y += 6) {
+            for (let x = 20; x < w - 20; x += 6) {
+              const d = map.queryRenderedFeatures([x, y], {layers: ['districts-fill']});
+              if (!d.length) continue;
+              const near = map.queryRenderedFeatures([[x - 7, y - 7], [x + 7, y + 7]],
+                {layers: ['merchants', 'merchant-bins']});
+              if (near.length) continue;
+              const r = canvas.getBoundingClientRect();
+              return {x: r.left + x, y: r.top + y, id: d[0].properties.district_id};
+            }
+          }
+          return null;
+        }"""
+    )
+    assert spot is not None, "no clickable district in view"
+    page.page.mouse.click(spot["x"], spot["y"])
+    page.wait("(id) => document.body.dataset.district === id", spot["id"])
+    return str(spot["id"])
+
+
+def test_clicking_a_district_shows_its_stats(
+    page_factory: Callable[[str], Page],
+    sample_server: str,
+    sample_engine: DiscoveryEngine,
+    artifacts: Path,
+) -> None:
+    page = page_factory(sample_server).open()
+    page.wait_for_map()
+    district_id = _click_a_district(page)
+    stats = sample_engine.district(district_id)["properties"]
+    assert page.js("document.getElementById('district').hidden") is False
+    assert page.js("document.getElementById('district-name').textContent") == stats["name"]
+    panel = page.js("document.getElementById('district-stats').textContent")
+    assert stats["tier"] in panel and str(stats["n_merchants"]) in panel and district_id in panel
+    page.shot(artifacts, "helsinki-district")
+    page.check_clean()
+
+
+def test_the_catchment_layer_appears_on_demand(
+    page_factory: Callable[[str], Page], sample_server: str, artifacts: Path
+) -> None:
+    page = page_factory(sample_server).open()
+    page.wait_for_map()
+    assert not page.rendered("catchment-cells", "catchment-areas")
+    district_id = _click_a_district(page)
+    page.page.click("#catchment-show")
+    page.wait("(id) => document.body.dataset.catchment === id", district_id)
+    page.wait("window.gdMap.loaded()")
+    cells = page.rendered("catchment-cells")
+    areas = page.rendered("catchment-areas")
+    assert cells and areas, "the catchment's demand cells and trade areas should be drawn"
+    assert {f["properties"]["layer"] for f in areas} <= {"primary", "secondary"}
+    assert "Huff share" in page.js("document.getElementById('catchment-summary').textContent")
+    page.shot(artifacts, "helsinki-catchment")
+    page.check_clean()
+
+
+def test_the_heat_layer_and_url_filters(
+    page_factory: Callable[[str], Page], sample_server: str, artifacts: Path
+) -> None:
+    lat, lng = HELSINKI
+    page = page_factory(sample_server).open(
+        f"/?lat={lat}&lng={lng}&zoom=15.5&categories=food&heat=true&q=coffee"
+    )
+    page.wait_for_map()
+    centre = page.js("(() => { const c = window.gdMap.getCenter(); return [c.lat, c.lng]; })()")
+    assert abs(centre[0] - lat) < 1e-4 and abs(centre[1] - lng) < 1e-4
+    assert abs(page.js("window.gdMap.getZoom()") - 15.5) < 1e-6
+    assert page.js("document.getElementById('f-category').value") == "food"
+    drawn = page.rendered("merchants")
+    assert drawn and all(f["properties"]["category"].split("/")[0] == "food" for f in drawn), (
+        "the category filter should reach the tiles"
+    )
+    page.wait("window.gdMap.querySourceFeatures('heat').length > 0")
+    assert "q=coffee" in page.js("window.location.search"), "q stays in the shared URL"
+    page.shot(artifacts, "helsinki-food-heat")
+    page.check_clean()
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [("/docs", ".swagger-ui .info .title"), ("/redoc", "redoc h1, [role=main] h1")],
+)
+def test_the_docs_render_offline(
+    page_factory: Callable[[str], Page], sample_server: str, path: str, ready: str
+) -> None:
+    page = page_factory(sample_server).open(path)
+    page.page.wait_for_selector(ready, timeout=WAIT_MS)
+    assert "geo-discovery" in page.page.inner_text(ready)
+    page.check_clean()
+
+
+@pytest.mark.real_data
+def test_midtown_manhattan_on_the_nyc_snapshot(
+    page_factory: Callable[[str], Page],
+    nyc_data_dir: Path,
+    nyc_engine: DiscoveryEngine,
+    artifacts: Path,
+) -> None:
+    lat, lng = MIDTOWN
+    with running_server(nyc_data_dir, env={"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0"}) as port:
+        page = page_factory(f"http://127.0.0.1:{port}").open(f"/?lat={lat}&lng={lng}&zoom=14.6")
+        page.wait_for_map()
+        drawn = page.rendered("merchants")
+        assert len(drawn) > 200
+        ids = {f["properties"]["id"] for f in drawn}
+        assert ids <= set(nyc_engine.merchants.column("merchant_id").to_pylist())
+        assert page.rendered("districts-fill")
+        page.shot(artifacts, "nyc-midtown")  # the README's picture (docs/map_explorer.png)
+        _click_a_district(page)
+        page.shot(artifacts, "nyc-midtown-district")
+        seq = page.js("document.body.dataset.listSeq")
+        page.js("window.gdMap.jumpTo({zoom: 11.5})")
+        page.wait("(seq) => document.body.dataset.listSeq !== seq", seq)
+        page.wait("window.gdMap.loaded() && window.gdMap.areTilesLoaded()")
+        bins = page.rendered("merchant-bins")
+        assert bins and all(int(f["properties"]["count"]) >= 1 for f in bins)
+        page.shot(artifacts, "nyc-bins")
+        page.check_clean()
+    (artifacts / "nyc-midtown.json").write_text(json.dumps({"merchants_drawn": len(drawn)}))
+
+
+def test_chromium_is_where_ci_installs_it() -> None:
+    """.ci/run installs chromium and playwright; the tests above look for it here."""
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    assert "chromium" in ci and "playwright" in ci
+    if shutil.which("chromium"):
+        assert Path(shutil.which("chromium") or "").resolve() == Path(CHROMIUM).resolve()
