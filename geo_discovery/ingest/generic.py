@@ -11,10 +11,12 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..errors import IngestError
-from .readers import RawTable
-from .staging import Staged, column, rating_columns
+from .names import did_you_mean
+from .ratings import rating_columns
+from .raw import RawTable
+from .staging import Staged, column
 from .taxonomy import map_unique, path_from_text, slugify
-from .validate import Problems, parse_float
+from .validate import Problems
 
 __all__ = [
     "CATEGORY_ALIASES",
@@ -69,8 +71,11 @@ def stage_columns(
     if "status" in values:
         values["status"] = map_unique(values["status"], _status_word)
     if "rating" in mapping and "rating_scale" not in mapping:
-        rating = parse_float(values.pop("rating"), "rating", problems, skip=raw.structural)
-        values.update(rating_columns(rating, rating_scale))
+        given = raw.options.rating_scale if raw.options.rating_scale is not None else rating_scale
+        values.update(rating_columns(values.pop("rating"), "rating", problems, scale=given,
+                                     skip=raw.structural, **raw.decimals))
+    elif "rating" in mapping:
+        problems.info["rating scale"] = f"per row ({mapping['rating_scale']} column)"
     id_col = mapping.get("merchant_id")
     return Staged(
         source_id=None if id_col is None else column(raw, id_col),
@@ -114,8 +119,9 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
             f"one of {list(LNG_ALIASES)} (or a point geometry); header is {cols[:20]}"
         )
     if "name" not in found:
+        hint = next(filter(None, (did_you_mean(c, NAME_ALIASES) for c in cols)), "")
         raise IngestError(
-            f"{raw.path}: no name column; expected one of {list(NAME_ALIASES)} "
+            f"{raw.path}: no name column; expected one of {list(NAME_ALIASES)}{hint} "
             f"(or use a mapping file); header is {cols[:20]}"
         )
     return found
@@ -133,7 +139,8 @@ def build_generic(raw: RawTable) -> Staged:
     ``merchant_id`` column that already look like ``<source>:<id>`` are kept as they
     are (a re-load of exported merchants keeps its ids); without an id column, the id
     is a hash of the normalised row.
-    ``rating_scale``, when not a column, is inferred per file (100 if any rating > 5).
+    ``rating_scale``, when not a column, is inferred per file from clear evidence
+    (:mod:`geo_discovery.ingest.ratings`).
     """
     mapping = generic_mapping(raw)
     staged = stage_columns(raw, mapping, None)
