@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -171,14 +172,24 @@ def _fields(source: Any) -> dict[str, Any]:
     return dict(source) if isinstance(source, dict) else vars(source)
 
 
-def _kinds_table(title: str, summary: Any) -> Table:
+def _print_kinds(console: Console, title: str, summary: Any) -> None:
+    """A table of rows per (file, first reason), then one example reason per line."""
     table = Table(title=title, caption="each row counts once, under its first reason")
-    headers = {"source_file": "file", "reason_kind": "reason"}
-    for c in (str(c) for c in summary.columns):
-        table.add_column(headers.get(c, c), justify="right" if c == "rows" else "left")
+    table.add_column("file")
+    table.add_column("reason")
+    table.add_column("rows", justify="right")
     for row in summary.itertuples(index=False):
-        table.add_row(*(fmt(v) for v in row))
-    return table
+        table.add_row(escape(str(row.source_file)), escape(str(row.reason_kind)), fmt(row.rows))
+    console.print(table)
+    if "example" not in summary.columns:
+        return
+    for row in summary.itertuples(index=False):
+        try:
+            line = f":{int(row.example_line)}"
+        except (TypeError, ValueError):  # no line (a delete list's missing ids)
+            line = ""
+        console.print(f"  e.g. {row.source_file}{line}: {row.example}", markup=False,
+                      soft_wrap=True, highlight=False)
 
 
 def _print_ingest_summary(
@@ -210,13 +221,13 @@ def _print_ingest_summary(
             )
         console.print(table)
     if reject_summary is not None and len(reject_summary):
-        console.print(_kinds_table("Rejected rows by reason", reject_summary))
+        _print_kinds(console, "Rejected rows by reason", reject_summary)
     if warning_summary is not None and len(warning_summary):
-        console.print(_kinds_table("Loaded rows with a field left empty (warnings)",
-                                   warning_summary))
+        _print_kinds(console, "Loaded rows with a field left empty (warnings)", warning_summary)
     for s in sources:
         for note in _fields(s).get("notes") or []:
-            console.print(f"note: {source_label(s)}: {note}")
+            console.print(f"note: {source_label(s)}: {note}", markup=False, soft_wrap=True,
+                          highlight=False)
     console.print(f"rows read {rows_read} = loaded {rows_loaded} + rejected {rows_rejected}")
     if rows_warned:
         console.print(f"{rows_warned} loaded row(s) have a field left empty: WARNING rows in "

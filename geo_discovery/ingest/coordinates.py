@@ -4,9 +4,9 @@ Per row (:func:`check_coordinates`): range, null island (0, 0), a lat outside ±
 would be valid swapped, the expected bbox (and a swap into it). Without an expected
 bbox, :func:`check_cluster_swaps` finds swaps from the file's own points: when most
 points form a cluster, a point far outside it (more than ten times the median distance
-of the points to their centre) whose swapped coordinates land inside it (within three
-times that distance) is a probable swap. A file spread over the globe has no such
-cluster and gets no such check.
+of the points to their centre) whose swapped coordinates land among the others (as
+close to one of them as the points usually are to each other) is a probable swap. A
+file spread over the globe has no such cluster and gets no such check.
 
 Whole file (:func:`coordinate_file_problem`): when at least half the rows hold
 coordinates that are not degrees at all, the cause is the file, not its rows:
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distance import haversine_m
+from ..distance import chord2_to_m, haversine_m, latlng_to_xyz
 from ..models import BBox
 from .validate import Problems, check_range, fmt_number, keep_mask
 
@@ -33,8 +33,9 @@ __all__ = [
 CLUSTER_MIN_POINTS = 10
 #: A point this many median distances from the centre is outside the cluster …
 CLUSTER_OUTSIDE = 10.0
-#: … and its swap lands in it within this many median distances.
-CLUSTER_INSIDE = 3.0
+#: … and its swap lands among the others: within this many times their 95th-percentile
+#: nearest-neighbour distance of one of them.
+LANDING_FACTOR = 5.0
 #: Coordinates beyond this (in either axis) are not degrees, bad or not: metres or feet.
 PROJECTED_BEYOND = 360.0
 #: Exchanged lat/lng columns are a whole-file cause from this many rows on.
@@ -130,7 +131,11 @@ def check_cluster_swaps(
 ) -> np.ndarray:
     """Reject probable lat/lng swaps found from the file's own cluster of points.
 
-    Returns the mask of rows flagged.
+    A point is *outside* the cluster when it is more than :data:`CLUSTER_OUTSIDE` times
+    the median distance of the points to their centre away from that centre; it is a
+    probable swap when, swapped, it *lands among* the other points: no farther from the
+    nearest of them than :data:`LANDING_FACTOR` times the 95th percentile of the
+    points' distances to their nearest neighbour. Returns the mask of rows flagged.
 
     Examples
     --------
@@ -144,6 +149,8 @@ def check_cluster_swaps(
     >>> p.reasons()[3].split(":")[0]
     'probable lat/lng swap'
     """
+    from scipy.spatial import cKDTree
+
     n = len(lat)
     flagged = np.zeros(n, dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -154,21 +161,27 @@ def check_cluster_swaps(
     c_lat, c_lng = _centre(lat[valid], lng[valid])
     dist = np.full(n, np.nan)
     dist[valid] = haversine_m(lat[valid], lng[valid], c_lat, c_lng)
-    median = float(np.median(dist[valid]))
-    inside = max(CLUSTER_INSIDE * median, 1_000.0)
+    median = max(float(np.median(dist[valid])), 10.0)
     with np.errstate(invalid="ignore"):
-        candidates = valid & (dist > CLUSTER_OUTSIDE * max(median, 100.0)) & (np.abs(lng) <= 90)
-    if not candidates.any():
+        outside = valid & (dist > CLUSTER_OUTSIDE * median)
+    candidates = outside & (np.abs(lng) <= 90)
+    members = valid & ~outside
+    if not candidates.any() or members.sum() < CLUSTER_MIN_POINTS:
         return flagged
+    tree = cKDTree(latlng_to_xyz(lat[members], lng[members]))
+    spacing, _ = tree.query(latlng_to_xyz(lat[members], lng[members]), k=2)
+    landing = LANDING_FACTOR * max(float(np.quantile(spacing[:, 1], 0.95)), 1e-6)
     idx = np.flatnonzero(candidates)
-    swapped = haversine_m(lng[idx], lat[idx], c_lat, c_lng)
-    flagged[idx[swapped <= inside]] = True
+    gap, _ = tree.query(latlng_to_xyz(lng[idx], lat[idx]), k=1)
+    flagged[idx[gap <= landing]] = True
+    landing_m = float(chord2_to_m(landing**2))
 
     def message(rows: np.ndarray) -> list[str]:
         return [
             f"probable lat/lng swap: (lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}) is "
             f"{dist[i] / 1000:,.0f} km from the file's other points; swapped, "
-            f"(lat={fmt_number(lng[i])}, lng={fmt_number(lat[i])}) lands among them"
+            f"(lat={fmt_number(lng[i])}, lng={fmt_number(lat[i])}) lands among them (within "
+            f"{landing_m:,.0f} m of one)"
             for i in rows
         ]
 

@@ -9,6 +9,7 @@ formats go through the same validation.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +80,20 @@ def read_geo(
     import shapely
 
     try:
-        if fmt == "geoparquet":
-            gdf = gpd.read_parquet(source)
-        else:
-            gdf = gpd.read_file(source, engine="pyogrio")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if fmt == "geoparquet":
+                gdf = gpd.read_parquet(source)
+            else:
+                gdf = gpd.read_file(source, engine="pyogrio")
     except Exception as exc:  # pyogrio/GDAL raise many types for unreadable data
         raise IngestError(
             f"{path}: cannot read as {fmt} ({type(exc).__name__}: {exc}); expected a valid "
             "GeoJSON, GeoPackage, Shapefile or GeoParquet file"
         ) from None
+    # GDAL's warnings (an invalid coordinate, a field it could not convert…) are notes
+    # about the file, not noise on stderr.
+    gdal_notes = list(dict.fromkeys(f"GDAL: {w.message}" for w in caught))[:5]
     gdf = gdf.reset_index(drop=True)
     if options.crs is not None:
         gdf = gdf.set_crs(options.crs, allow_override=True).to_crs(4326)
@@ -119,6 +125,8 @@ def read_geo(
     wkt = np.full(n, None, dtype=object)
     wkt[~missing] = shapely.to_wkt(geoms[~missing], rounding_precision=-1)
     props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    for note in gdal_notes:
+        problems.note(note)
     return _table_from_frame(
         path, fmt, props, progress,
         problems=problems, lat=lat, lng=lng, geometry_wkt=wkt,

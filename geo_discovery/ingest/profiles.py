@@ -429,7 +429,8 @@ def get_profile(name: str) -> Profile:
         return _BY_NAME[name]
     except KeyError:
         raise ProfileError(
-            f"unknown profile {name!r}; expected one of {sorted(_BY_NAME)} or 'auto'"
+            f"unknown profile {name!r}{did_you_mean(name, _BY_NAME)}; expected one of "
+            f"{sorted(_BY_NAME)} or 'auto'"
         ) from None
 
 

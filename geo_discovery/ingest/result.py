@@ -198,27 +198,30 @@ class IngestResult:
 
 
 def summarise_kinds(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows per ``(source_file, kind)`` of a rejects frame, most frequent first."""
+    """Rows per ``(source_file, kind)`` of a rejects frame, most frequent first, with the
+    first such row as an example (``example_line``, ``example``: its whole reason)."""
     if rows.empty:
         return pd.DataFrame(
             {
                 "source_file": pd.Series(dtype=object),
                 "reason_kind": pd.Series(dtype=object),
                 "rows": pd.Series(dtype="int64"),
+                "example_line": pd.Series(dtype="Int64"),
+                "example": pd.Series(dtype=object),
             }
         )
-    counts = (
-        rows.groupby(["source_file", "kind"], sort=False)
-        .size()
-        .rename("rows")
-        .reset_index()
-        .rename(columns={"kind": "reason_kind"})
-    )
+    groups = rows.groupby(["source_file", "kind"], sort=False)
+    counts = groups.size().rename("rows").to_frame()
+    first = groups.first()
+    counts["example_line"] = first["source_line"]
+    counts["example"] = first["reason"]
+    counts = counts.reset_index().rename(columns={"kind": "reason_kind"})
     counts = counts.sort_values(
         ["source_file", "rows", "reason_kind"], ascending=[True, False, True]
     )
     return counts.astype(
-        {"source_file": object, "reason_kind": object, "rows": "int64"}
+        {"source_file": object, "reason_kind": object, "rows": "int64",
+         "example_line": "Int64", "example": object}
     ).reset_index(drop=True)
 
 

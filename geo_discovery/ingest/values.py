@@ -143,7 +143,8 @@ def read_numbers(
     failed = np.flatnonzero(np.isnan(values) & ~missing)
     bad = np.zeros(n, dtype=bool)
     percent = np.zeros(n, dtype=bool)
-    if not len(failed) and (fallback != "," or decimal == "." or not thousands):
+    comma_possible = thousands and (decimal == "," or (decimal is None and fallback == ","))
+    if not len(failed) and not comma_possible:
         return NumberReading(values, bad, percent)
     cells = text.iloc[failed].tolist()
     kinds: list[str | None] = []
@@ -258,12 +259,11 @@ class DateReading:
 
 
 def _coerce(values: pd.Series, **kw: object) -> pd.Series:
+    """Dates as UTC-naive timestamps (offsets converted, mixed ones included)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = pd.to_datetime(values, errors="coerce", **kw)  # type: ignore[call-overload]
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return pd.Series(out, index=values.index)
+        out = pd.to_datetime(values, errors="coerce", utc=True, **kw)  # type: ignore[call-overload]
+    return pd.Series(out.dt.tz_localize(None), index=values.index)
 
 
 def _assign(target: pd.Series, where: np.ndarray, values: pd.Series) -> pd.Series:

@@ -158,7 +158,6 @@ def load(
                                rating_scale=base.rating_scale, crs=base.crs,
                                strict=strict or base.strict)
     with store.lock(wait_s, on_wait):
-        _clean_rejects(store, settings.keep_snapshots)
         ingest: IngestResult | None = None
         delete_ids: list[str] = []
         if mode == "delete":
@@ -202,6 +201,7 @@ def load(
 
         problem_frame = ingest.problem_rows() if ingest is not None else rejects
         written_rejects = _write_rejects(problem_frame, rejects_path, store, mode)
+        _clean_rejects(store, settings.keep_snapshots)
         summary = ingest.reject_summary() if ingest is not None else summarise_kinds(rejects)
         unpublished = LoadReport(
             mode=mode,

@@ -569,7 +569,8 @@ def test_write_rejects_round_trip(tmp_path: Path, suffix: str) -> None:
 
 def test_reject_summary_counts_kinds(tmp_path: Path) -> None:
     summary = _mixed_result(tmp_path).reject_summary()
-    assert list(summary.columns) == ["source_file", "reason_kind", "rows"]
+    assert list(summary.columns) == ["source_file", "reason_kind", "rows", "example_line",
+                                     "example"]
     counts = dict(zip(summary["reason_kind"], summary["rows"], strict=True))
     # Rows, not reasons: the first row has three problems and counts once, under its first.
     assert counts == {"empty name": 1, "null island": 1}
