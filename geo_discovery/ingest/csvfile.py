@@ -113,7 +113,10 @@ def _sniff_delimiter(sample_text: str) -> str:
     candidates += [",", ";", "\t", "|"]
     scored = []
     for rank, delim in enumerate(dict.fromkeys(candidates)):
-        rows = [r for r in csv.reader(io.StringIO(text), delimiter=delim) if r]
+        try:  # newline="": old Mac (CR-only) line ends are line ends, as in the real read
+            rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r]
+        except csv.Error:
+            continue
         if not rows or len(rows[0]) < 2:
             continue
         width = len(rows[0])
@@ -133,7 +136,8 @@ def _clean_header(path: Path, header: list[str]) -> list[str]:
     names: list[str] = []
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
-        base = name.strip() or f"column_{i + 1}"
+        # Undecodable bytes in a column name cannot be UTF-8: shown as U+FFFD.
+        base = _SURROGATE.sub("\ufffd", name).strip() or f"column_{i + 1}"
         count = seen.get(base, 0)
         seen[base] = count + 1
         names.append(base if count == 0 else f"{base}_{count + 1}")

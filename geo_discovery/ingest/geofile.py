@@ -94,6 +94,11 @@ def read_geo(
     # GDAL's warnings (an invalid coordinate, a field it could not convert…) are notes
     # about the file, not noise on stderr.
     gdal_notes = list(dict.fromkeys(f"GDAL: {w.message}" for w in caught))[:5]
+    if not isinstance(gdf, gpd.GeoDataFrame):  # GDAL fell back to a non-spatial driver
+        raise IngestError(
+            f"{path}: no geometry could be read as {fmt} (cut short, or not {fmt} at all?); "
+            "expected a valid GeoJSON FeatureCollection, GeoPackage, Shapefile or GeoParquet"
+        )
     gdf = gdf.reset_index(drop=True)
     if options.crs is not None:
         gdf = gdf.set_crs(options.crs, allow_override=True).to_crs(4326)

@@ -311,7 +311,8 @@ def parse_int(
     bad |= (fractional | too_big) & keep
     problems.add(bad, _quoted(_as_str(series).str.strip(), field, "is not an integer"),
                  warning=True)
-    values = np.where(bad | ~np.isfinite(values), np.nan, values)
+    # Skipped rows (misaligned cells) get no message but no fraction either.
+    values = np.where(bad | fractional | too_big | ~np.isfinite(values), np.nan, values)
     return pd.Series(values, index=series.index).astype("Int64")
 
 

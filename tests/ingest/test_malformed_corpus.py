@@ -985,6 +985,42 @@ def several_files_each_with_their_own_problems(d: Path, r: Real) -> Expect:
                   rejected=2, warned=1)
 
 
+@case
+def old_mac_line_endings(d: Path, r: Real) -> Expect:
+    path = d / "s.csv"
+    path.write_bytes(r.generic().to_csv(index=False).replace("\n", "\r").encode())
+    return Expect([path], 0, (), read=N)
+
+
+@case
+def undecodable_bytes_in_the_header(d: Path, r: Real) -> Expect:
+    frame = r.generic()
+    frame.loc[:9, "name"] += " Café"  # a UTF-8 file whose header has one stray byte
+    text = frame.to_csv(index=False).replace("category", "cat\udcb0gory", 1)
+    path = d / "s.csv"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    return Expect([path], 0, (), read=N)
+
+
+@case
+def fractions_in_a_misaligned_row(d: Path, r: Real) -> Expect:
+    frame = r.generic()
+    frame["review_count"] = "3"
+    text = frame.to_csv(index=False).splitlines()
+    text[4] = "1,Long,40.7,-73.9,food,2.5,x"  # 7 fields of 6: a fraction in the count column
+    path = d / "s.csv"
+    path.write_text("\n".join(text) + "\n")
+    return Expect([path], 0, ("wrong field count",), read=N, rejected=1, reject_lines=[5])
+
+
+@case
+def truncated_geojson_named_csv(d: Path, r: Real) -> Expect:
+    path = d / "stores.csv"
+    text = geo(r.generic()).to_json()
+    path.write_text(text[: len(text) // 3])
+    return Expect([path], 1, ("stores.csv",))
+
+
 # --------------------------------------------------------------------------- --strict
 
 
