@@ -56,6 +56,9 @@ MAX_HEADER_CHARS = 256 * 1024
 #: Most columns a header may name.
 MAX_COLUMNS = 2_000
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$')
+#: Most lines without a delimiter skipped before the header.
+PREAMBLE_MAX_LINES = 20
 _NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
 
 csv.field_size_limit(1 << 30)
@@ -170,18 +173,53 @@ def read_csv(path: Path, container: str, progress: Progress | None) -> RawTable:
     encoding = detect_encoding(path, sample)
     sample_text = sample.decode(encoding, "replace")
     _check_header_length(path, sample_text)
-    delimiter = _sniff_delimiter(sample_text)
+    delimiter, skip, note = _preamble(sample_text, _sniff_delimiter(sample_text))
     with ExitStack() as stack:
         stream, underlying = open_binary(path, container, stack)
         text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
         try:
-            return _parse_csv(path, text, underlying, container, encoding, delimiter, progress)
+            raw = _parse_csv(path, text, underlying, container, encoding, delimiter, progress,
+                             skip)
+            raw.problems.note(note)
+            return raw
         except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
             raise truncated_error(path, container, exc) from None
         except OSError as exc:
             if container == "plain":
                 raise IngestError(f"{path}: cannot read file ({exc})") from None
             raise truncated_error(path, container, exc) from None
+
+
+def _preamble(sample_text: str, delimiter: str) -> tuple[str, int, str | None]:
+    """``(delimiter, records to skip before the header, note)``.
+
+    Excel's ``sep=;`` first line names the delimiter; title lines without any delimiter
+    before the header (``Retail food stores, exported 2024``-like lines hold one field)
+    are skipped when a line with several fields follows within 20 lines.
+    """
+    first = sample_text.lstrip("\ufeff").lstrip("\r\n").splitlines()[0] if sample_text else ""
+    sep = _SEP_LINE.match(first)
+    if sep:
+        return sep.group(1), 1, f"the first line {first!r} names the delimiter (as Excel writes)"
+    records = []
+    try:
+        for record in csv.reader(io.StringIO(sample_text[:65_536], newline=""),
+                                 delimiter=delimiter):
+            if record:
+                records.append(record)
+            if len(records) > PREAMBLE_MAX_LINES:
+                break
+    except csv.Error:
+        return delimiter, 0, None
+    k = 0
+    while k < len(records) and len(records[k]) == 1:
+        k += 1
+    if 0 < k <= PREAMBLE_MAX_LINES and k < len(records):
+        return delimiter, k, (
+            f"skipped {k} line(s) without a delimiter before the header, such as "
+            f"{records[0][0][:60]!r}"
+        )
+    return delimiter, 0, None
 
 
 def _parse_csv(
@@ -192,17 +230,26 @@ def _parse_csv(
     encoding: str,
     delimiter: str,
     progress: Progress | None,
+    skip: int = 0,
 ) -> RawTable:
     reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True)
     header: list[str] | None = None
     try:
         for header in reader:
             if header:
+                if skip:
+                    skip -= 1
+                    continue
                 break
     except csv.Error as exc:
         raise IngestError(f"{path}: cannot parse the header line ({exc}); expected CSV") from None
     if not header:
         raise IngestError(f"{path}: no header line; expected a header line of column names")
+    if len(header) == 1 and len(header[0].split()) >= 3:
+        raise IngestError(
+            f"{path}: the header line {header[0][:80]!r} has no delimiter (tried , ; TAB |); "
+            "space-separated or fixed-width text is not read: convert it to CSV"
+        )
     columns = _clean_header(path, header)
     width = len(columns)
     rows: list[list[str]] = []
@@ -212,6 +259,7 @@ def _parse_csv(
     syntax: list[tuple[int, str]] = []
     previous = reader.line_num
     append_row, append_start, append_end = rows.append, starts.append, ends.append
+    trailing = 0
     while True:
         try:
             for row in reader:
@@ -219,8 +267,12 @@ def _parse_csv(
                 if len(row) != width:
                     if not row:  # a blank line is not a row
                         continue
-                    wrong_width.append((len(rows), len(row)))
-                    row = (row + [""] * width)[:width]
+                    if len(row) == width + 1 and row[-1] == "":
+                        trailing += 1  # a trailing delimiter: the cells are aligned
+                        row = row[:width]
+                    else:
+                        wrong_width.append((len(rows), len(row)))
+                        row = (row + [""] * width)[:width]
                 append_row(row)
                 append_start(start)
                 append_end(previous)
@@ -243,6 +295,9 @@ def _parse_csv(
         wrong_width = [(pos, got) for pos, got in wrong_width if pos != n - 1]
         syntax.append((n - 1, "unterminated quoted field at end of file (truncated?)"))
     problems = Problems(n)
+    if trailing:
+        problems.note(f"{trailing:,} row(s) end with an extra empty field (a trailing "
+                      "delimiter the header does not have); read without it")
     structural = np.zeros(n, dtype=bool)
     if wrong_width:
         got_by_pos = dict(wrong_width)

@@ -6,6 +6,7 @@ mapping; the declarative mappings (:mod:`geo_discovery.ingest.mapping`) use it t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -99,6 +100,46 @@ def _status_word(text: str) -> str:
     return _STATUS_WORDS.get(slugify(text), "unknown")
 
 
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+#: Words that name a column's role inside longer names (``Store Name``, ``LAT_DD``,
+#: ``geoLongitude``), used when no column is named exactly like an alias.
+ROLE_WORDS = {
+    "name": frozenset({"name", "title"}),
+    "lat": frozenset({"lat", "latitude"}),
+    "lng": frozenset({"lng", "lon", "long", "longitude"}),
+}
+
+
+def _words(name: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(name)}
+
+
+def _mostly_numbers(series: pd.Series) -> bool:
+    cells = series.head(1000).str.strip()
+    cells = cells[cells != ""]
+    if cells.empty:
+        return False
+    parsed = pd.to_numeric(cells.str.replace(",", ".", regex=False), errors="coerce")
+    return bool(parsed.notna().mean() >= 0.5)
+
+
+def _by_words(raw: RawTable, canon: str, taken: Iterable[str]) -> str | None:
+    """The one column whose name holds a word for ``canon`` (and, for coordinates, whose
+    cells are mostly numbers); ``None`` when there is none; an error when several."""
+    used = set(taken)
+    hits = [c for c in raw.columns if c not in used and _words(c) & ROLE_WORDS[canon]]
+    if canon in ("lat", "lng"):
+        hits = [c for c in hits if _mostly_numbers(raw.frame[c])]
+    if len(hits) > 1:
+        raise IngestError(
+            f"{raw.path}: several columns could hold the {canon}: {hits}; use a mapping file "
+            "(--mapping) to say which"
+        )
+    if hits:
+        raw.problems.note(f"{canon} read from column {hits[0]!r} (its name says so)")
+    return hits[0] if hits else None
+
+
 def generic_mapping(raw: RawTable) -> dict[str, str]:
     """Auto-detected ``canonical → source column`` mapping for the generic profile."""
     cols = raw.columns
@@ -107,6 +148,8 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
                            ("lat", LAT_ALIASES), ("lng", LNG_ALIASES),
                            ("category", CATEGORY_ALIASES)):
         hit = find_column(cols, aliases)
+        if hit is None and canon in ROLE_WORDS and (canon == "name" or raw.lat is None):
+            hit = _by_words(raw, canon, found.values())
         if hit is not None:
             found[canon] = hit
     for canon in PASSTHROUGH:
@@ -133,12 +176,14 @@ def build_generic(raw: RawTable) -> Staged:
     Columns are found case-insensitively: id from ``merchant_id, id, place_id, poi_id,
     business_id, uid, uuid, fid``; name from ``name, title, business_name, dba_name,
     display_name``; coordinates from ``lat/latitude/y`` and ``lng/lon/long/longitude/x``
-    (or a point geometry); category from ``category, categories, type, kind`` (free
-    text split on ``/`` or ``>``); and any column named like a canonical one
-    (``address``, ``rating``, ``review_count`` …). Id: ``generic:<id>``; values of a
-    ``merchant_id`` column that already look like ``<source>:<id>`` are kept as they
-    are (a re-load of exported merchants keeps its ids); without an id column, the id
-    is a hash of the normalised row.
+    (or a point geometry); failing those, from the one column whose name holds such a
+    word (``Store Name``, ``LAT_DD``, ``geoLongitude``: coordinates only when its cells
+    are mostly numbers; several candidates fail naming them); category from
+    ``category, categories, type, kind`` (free text split on ``/`` or ``>``); and any
+    column named like a canonical one (``address``, ``rating``, ``review_count`` …).
+    Id: ``generic:<id>``; values of a ``merchant_id`` column that already look like
+    ``<source>:<id>`` are kept as they are (a re-load of exported merchants keeps its
+    ids); without an id column, the id is a hash of the normalised row.
     ``rating_scale``, when not a column, is inferred per file from clear evidence
     (:mod:`geo_discovery.ingest.ratings`).
     """

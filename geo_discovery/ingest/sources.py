@@ -310,7 +310,7 @@ def _read_id_table(file: Path) -> RawTable:
     try:
         raw = read_raw(file)
     except IngestError as exc:
-        if "looks like data" not in str(exc) and "no header" not in str(exc):
+        if not any(why in str(exc) for why in ("looks like data", "no header", "no delimiter")):
             raise
         raw = None
     if raw is not None and "merchant_id" in raw.columns:

@@ -263,7 +263,8 @@ def parse_float(
     text = _as_str(series).str.strip()
     missing = np.asarray(text.str.lower().isin(MISSING_TOKENS), dtype=bool)
     reading = read_numbers(text, missing, field=field, decimal=decimal, thousands=thousands,
-                           decorations=thousands, fallback=fallback_decimal)
+                           decorations=thousands, fallback=fallback_decimal,
+                           axis=field if required and not thousands else None)
     out = reading.values
     keep = keep_mask(skip, len(out))
     problems.add(reading.bad & keep, _quoted(text, field, "is not a number"), warning=warning)

@@ -115,13 +115,15 @@ def read_numbers(
     thousands: bool = True,
     decorations: bool = True,
     fallback: str | None = None,
+    axis: str | None = None,
 ) -> NumberReading:
     """Read stripped text cells as float64 (see the module docstring for the forms).
 
     ``thousands=False`` (coordinates) reads every comma as a decimal mark;
     ``decorations=False`` refuses currency signs and percentages; ``fallback`` is the
     decimal mark of the whole file (:func:`file_decimal_mark`), used when the column
-    itself shows none.
+    itself shows none; ``axis`` (``"lat"``/``"lng"``) also reads degrees written with
+    minutes, seconds or a hemisphere letter (``40°42'46"N``, ``73.9 W``).
 
     Examples
     --------
@@ -167,10 +169,16 @@ def read_numbers(
             comma = comma_votes > dot_votes
         else:
             comma, source = fallback == ",", "file"
+    degrees: list[str] = []
     for i, stripped, kind in zip(failed.tolist(), cleaned, kinds, strict=True):
         if kind is None:
-            bad[i] = True
-            percent[i] = False
+            value = _degrees(stripped, axis) if axis else None
+            if value is None:
+                bad[i] = True
+                percent[i] = False
+            else:
+                values[i] = value
+                degrees.append(stripped)
             continue
         values[i] = _value(stripped, kind, comma)
     regrouped: list[str] = []
@@ -180,8 +188,43 @@ def read_numbers(
         group[failed] = False
         regrouped = text[group].head(1).tolist()
         values[group] = pd.to_numeric(text[group].str.replace(".", "", regex=False)).to_numpy()
-    return NumberReading(values, bad, percent,
-                         _number_note(field, kinds, cells, comma, source, regrouped))
+    note = _number_note(field, kinds, cells, comma, source, regrouped)
+    if degrees:
+        note = (f"{field}: {len(degrees):,} value(s) written in degrees, minutes, seconds or "
+                f"with a hemisphere letter, such as {degrees[0]!r} = "
+                f"{_degrees(degrees[0], axis):.6g}")
+    return NumberReading(values, bad, percent, note)
+
+
+_DEGREE_TEXT = re.compile(r"[-+]?[\d\s.,°º'′’\"″:]+")
+_HEMISPHERES = {"lat": {"N": 1.0, "S": -1.0}, "lng": {"E": 1.0, "W": -1.0}}
+
+
+def _degrees(cell: str, axis: str | None) -> float | None:
+    """``40°42'46"N`` → 40.7128; ``73.9 W`` → -73.9; ``None`` when it is not that form.
+
+    Examples
+    --------
+    >>> _degrees("40°42′46″N", "lat"), _degrees("73.9 W", "lng"), _degrees("40 N", "lng")
+    (40.71277777777778, -73.9, None)
+    """
+    text = cell.strip()
+    letters = _HEMISPHERES.get(axis or "", {})
+    sign = 1.0
+    if text[-1:].upper() in letters and not text[-2:-1].isalpha():
+        sign, text = letters[text[-1].upper()], text[:-1]
+    elif text[:1].upper() in letters and not text[1:2].isalpha():
+        sign, text = letters[text[0].upper()], text[1:]
+    elif not any(mark in text for mark in "°º'′’\"″"):
+        return None
+    text = text.strip()
+    if not _DEGREE_TEXT.fullmatch(text) or (sign < 0 and text.startswith("-")):
+        return None
+    parts = [float(p.replace(",", ".")) for p in re.findall(r"\d+(?:[.,]\d+)?", text)]
+    if not 1 <= len(parts) <= 3 or any(p >= 60 for p in parts[1:]):
+        return None
+    value = sum(p / 60**k for k, p in enumerate(parts))
+    return -sign * value if text.startswith("-") else sign * value
 
 
 def _number_note(

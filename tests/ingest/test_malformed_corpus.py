@@ -1021,6 +1021,76 @@ def truncated_geojson_named_csv(d: Path, r: Real) -> Expect:
     return Expect([path], 1, ("stores.csv",))
 
 
+@case
+def excel_sep_line_first(d: Path, r: Real) -> Expect:
+    path = d / "s.csv"
+    path.write_text("sep=;\n" + r.generic().to_csv(index=False, sep=";"))
+    return Expect([path], 0, ("names the delimiter",), read=N)
+
+
+@case
+def title_lines_before_the_header(d: Path, r: Real) -> Expect:
+    path = d / "s.csv"
+    path.write_text("Retail food stores\nExported 2024-05-01 by the state portal\n\n"
+                    + r.generic().to_csv(index=False))
+    return Expect([path], 0, ("skipped 2 line(s)",), read=N)
+
+
+@case
+def space_separated_text(d: Path, r: Real) -> Expect:
+    path = d / "s.txt"
+    frame = r.generic().assign(name=lambda f: f["name"].str.replace(" ", "_"))
+    path.write_text(frame.to_string(index=False))
+    return Expect([path], 1, ("has no delimiter", "convert it to CSV"))
+
+
+@case
+def trailing_delimiter_on_data_lines_only(d: Path, r: Real) -> Expect:
+    text = r.generic().to_csv(index=False).splitlines()
+    path = d / "s.csv"
+    path.write_text("\n".join([text[0]] + [line + "," for line in text[1:]]) + "\n")
+    return Expect([path], 0, ("extra empty field",), read=N)
+
+
+@case
+def coordinates_in_degrees_minutes_seconds(d: Path, r: Real) -> Expect:
+    frame = r.generic()
+    exact = frame[["lat", "lng"]].astype(float)
+
+    def dms(value: float, letters: str) -> str:
+        sign = letters[0] if value >= 0 else letters[1]
+        value = abs(value)
+        deg, minutes = int(value), (value - int(value)) * 60
+        return f"{deg}°{int(minutes)}′{(minutes - int(minutes)) * 60:.4f}″{sign}"
+
+    frame["lat"] = [dms(v, "NS") for v in exact["lat"]]
+    frame["lng"] = [dms(v, "EW") for v in exact["lng"]]
+
+    def check(table: pd.DataFrame, result: Result) -> None:
+        assert np.allclose(table["lat"], exact["lat"], atol=1e-6)
+        assert np.allclose(table["lng"], exact["lng"], atol=1e-6)
+
+    return Expect([write_csv(frame, d / "s.csv")], 0, ("degrees, minutes, seconds",), read=N,
+                  check=check)
+
+
+@case
+def columns_named_in_other_words(d: Path, r: Real) -> Expect:
+    frame = r.generic().rename(columns={"name": "Store Name", "lat": "LAT_DD",
+                                        "lng": "LONG_DD", "id": "store id"})
+    frame["long_description"] = "a shop"
+    return Expect([write_csv(frame, d / "s.csv")], 0,
+                  ("read from column 'Store Name'", "read from column 'LONG_DD'"), read=N)
+
+
+@case
+def two_columns_that_could_be_the_latitude(d: Path, r: Real) -> Expect:
+    frame = r.generic().rename(columns={"lat": "lat_wgs84", "lng": "lon_wgs84"})
+    frame["lat_nad27"] = frame["lat_wgs84"]
+    return Expect([write_csv(frame, d / "s.csv")], 1,
+                  ("several columns could hold the lat", "lat_nad27", "--mapping"))
+
+
 # --------------------------------------------------------------------------- --strict
 
 
