@@ -221,6 +221,16 @@ def coordinate_file_problem(lat: np.ndarray, lng: np.ndarray) -> str | None:
         return None
     i = int(np.flatnonzero(far)[0])
     x, y = float(lng[i]), float(lat[i])
+    for power in (6, 7):  # integer micro- or 1e-7 degrees (GPS logs, some APIs)
+        s_lat, s_lng = lat[far] / 10**power, lng[far] / 10**power
+        web_mercator = (np.abs(lat[far]) <= _WEB_MERCATOR_MAX).all() and (
+            np.abs(lng[far]) <= _WEB_MERCATOR_MAX).all()
+        if not web_mercator and (np.abs(s_lat) <= 90).all() and (np.abs(s_lng) <= 180).all():
+            return (
+                f"coordinates look like degrees times 10^{power}, not degrees: lat="
+                f"{fmt_number(y)}, lng={fmt_number(x)} would be lat={y / 10**power:.6f}, "
+                f"lng={x / 10**power:.6f}; divide them by {10**power:,} before loading"
+            )
     message = (
         f"coordinates look like projected metres, not degrees: x={fmt_number(x)}, "
         f"y={fmt_number(y)} ({int(far.sum())} of {total} rows are far outside ±90/±180), and "

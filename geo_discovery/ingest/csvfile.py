@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from ..errors import IngestError
 from .names import duplicate_columns
-from .raw import Progress, RawTable, open_binary, truncated_error
+from .raw import Progress, RawTable, open_binary, truncated_error, utf16_without_bom
 from .validate import Problems
 
 __all__ = [
@@ -78,6 +78,9 @@ def detect_encoding(path: Path, sample: bytes) -> str:
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    wide = utf16_without_bom(sample)
+    if wide is not None:
+        return wide
     cut = sample if len(sample) < SAMPLE_BYTES else sample[: sample.rfind(b"\n") + 1] or sample
     text = cut.decode("utf-8", "surrogateescape")
     undecodable = len(_SURROGATE.findall(text))

@@ -156,10 +156,11 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
         hit = find_column(cols, [canon])
         if hit is not None:
             found[canon] = hit
-    if raw.lat is None and not {"lat", "lng"} <= found.keys():
+    if raw.lat is None and not {"lat", "lng"} <= found.keys() and point_column(raw) is None:
         raise IngestError(
             f"{raw.path}: missing lat/lng columns; expected one of {list(LAT_ALIASES)} and "
-            f"one of {list(LNG_ALIASES)} (or a point geometry); header is {cols[:20]}"
+            f"one of {list(LNG_ALIASES)}, a column of points (POINT (-73.9 40.7) or "
+            f"(40.7, -73.9)), or a point geometry; header is {cols[:20]}"
         )
     if "name" not in found:
         hint = next(filter(None, (did_you_mean(c, NAME_ALIASES) for c in cols)), "")
@@ -168,6 +169,51 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
             f"(or use a mapping file); header is {cols[:20]}"
         )
     return found
+
+
+_NUM = "([-+]?[0-9]*[.]?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_WKT_POINT = rf"(?i)^[ ]*(?:SRID=[0-9]+;[ ]*)?POINT[ ]*(?:ZM|Z|M)?[ ]*\([ ]*{_NUM}[ ,]+{_NUM}"
+_PAIR = rf"^[ ]*[(\[]?[ ]*{_NUM}[ ]*[,;][ ]*{_NUM}[ ]*[)\]]?[ ]*$"
+
+
+def point_column(raw: RawTable) -> tuple[str, str] | None:
+    """``(column, "wkt" | "pair")`` of the first column holding points as text, if any.
+
+    A column qualifies when at least half of its first 1,000 non-empty cells are WKT
+    points (``POINT (-73.9 40.7)``) or coordinate pairs (``(40.7, -73.9)``).
+    """
+    for name in raw.columns:
+        cells = raw.frame[name].head(1000).str.strip()
+        cells = cells[cells != ""]
+        if cells.empty:
+            continue
+        for kind, rx in (("wkt", _WKT_POINT), ("pair", _PAIR)):
+            if cells.str.extract(rx)[0].notna().mean() >= 0.5:
+                return name, kind
+    return None
+
+
+def split_points(raw: RawTable) -> tuple[pd.Series, pd.Series]:
+    """Text ``lat``/``lng`` from the file's point column (:func:`point_column`).
+
+    WKT is x y (lng lat). A pair is read lat, lng, unless its first numbers go beyond
+    ±90 where the second never does (then lng, lat); a note says which.
+    """
+    found = point_column(raw)
+    assert found is not None
+    name, kind = found
+    parts = raw.frame[name].str.extract(_WKT_POINT if kind == "wkt" else _PAIR)
+    first, second = parts[0].fillna(""), parts[1].fillna("")
+    lng_first = kind == "wkt"
+    if kind == "pair":
+        a = pd.to_numeric(first, errors="coerce").abs()
+        b = pd.to_numeric(second, errors="coerce").abs()
+        lng_first = bool((a > 90).any() and not (b > 90).any())
+    order = "lng, lat" if lng_first else "lat, lng"
+    example = raw.frame[name][first != ""].head(1).tolist()
+    raw.problems.note(f"lat and lng read from column {name!r} ({order}), e.g. "
+                      f"{example[0] if example else ''!r}")
+    return (second, first) if lng_first else (first, second)
 
 
 def build_generic(raw: RawTable) -> Staged:
@@ -189,6 +235,8 @@ def build_generic(raw: RawTable) -> Staged:
     """
     mapping = generic_mapping(raw)
     staged = stage_columns(raw, mapping, None)
+    if raw.lat is None and staged.lat is None:
+        staged.lat, staged.lng = split_points(raw)
     if staged.source_id is not None and mapping["merchant_id"].strip().lower() == "merchant_id":
         ids = staged.source_id
         qualified = ids.str.contains(":", regex=False) | (ids == "")

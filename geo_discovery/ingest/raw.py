@@ -20,7 +20,15 @@ from .options import Decimals, ReadOptions
 from .validate import Problems
 from .values import file_decimal_mark
 
-__all__ = ["Progress", "RawTable", "file_sha256", "open_binary", "truncated_error", "zip_member"]
+__all__ = [
+    "Progress",
+    "RawTable",
+    "file_sha256",
+    "open_binary",
+    "truncated_error",
+    "utf16_without_bom",
+    "zip_member",
+]
 
 Progress = Callable[[int], None]
 
@@ -126,3 +134,17 @@ def zip_member(path: Path, zf: zipfile.ZipFile) -> str:
             "data file (or one shapefile with its .dbf/.shx/.prj)"
         )
     return names[0]
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` for UTF-16 text without a BOM (ASCII-heavy: every
+    other byte is NUL), else ``None``."""
+    sample = head[: len(head) // 2 * 2][:4096]
+    if len(sample) < 8:
+        return None
+    odd, even = sample[1::2], sample[0::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None

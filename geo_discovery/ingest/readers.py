@@ -22,13 +22,23 @@ import codecs
 import gzip
 import zipfile
 import zlib
+from contextlib import suppress
 from pathlib import Path
+
+import orjson
 
 from ..errors import IngestError
 from .csvfile import read_csv, read_text_lines
 from .geofile import read_geo, read_parquet
 from .options import ReadOptions
-from .raw import Progress, RawTable, file_sha256, truncated_error, zip_member
+from .raw import (
+    Progress,
+    RawTable,
+    file_sha256,
+    truncated_error,
+    utf16_without_bom,
+    zip_member,
+)
 
 __all__ = ["RawTable", "file_sha256", "read_lines", "read_raw", "sniff_format"]
 
@@ -107,7 +117,8 @@ def sniff_format(path: Path) -> str:
             f"{path}: the file's content does not match its {suffix} extension "
             "(truncated or corrupt?); expected CSV, GeoJSON, GeoPackage, Shapefile or Parquet"
         )
-    if b"\x00" in head[:64] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if (b"\x00" in head[:64] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+            and utf16_without_bom(head) is None):
         raise IngestError(f"{path}: unknown binary format; {_EXPECTED}")
     return "csv"
 
@@ -140,9 +151,41 @@ def read_raw(
     else:
         if kind == "shp":
             _check_shapefile_parts(path, [p.name for p in path.parent.iterdir()], archive=False)
+        if kind == "geojson":
+            _check_geojson(path)
         raw = read_geo(path, str(path), kind, progress, options)
     raw.options = options
     return raw
+
+
+_GEOJSON_TYPES = {"FeatureCollection", "Feature", "Point", "MultiPoint", "LineString",
+                  "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+_JSON_PARSE_LIMIT = 50 << 20
+
+
+def _check_geojson(path: Path) -> None:
+    """Fail naming the cause when a ``{``-file is JSON but not GeoJSON (JSON lines of
+    records, an API response object)."""
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 20)
+    obj: object = None
+    with suppress(orjson.JSONDecodeError):
+        obj = orjson.loads(first)
+    if obj is None and path.stat().st_size <= _JSON_PARSE_LIMIT:
+        with suppress(orjson.JSONDecodeError):
+            obj = orjson.loads(path.read_bytes())
+        if isinstance(obj, dict) and obj.get("type") not in _GEOJSON_TYPES:
+            raise IngestError(
+                f"{path}: the file holds a JSON object with keys {list(obj)[:8]} but no "
+                "GeoJSON 'type'; expected a GeoJSON FeatureCollection (or CSV): take the "
+                "records out and convert them"
+            )
+    elif isinstance(obj, dict) and obj.get("type") not in _GEOJSON_TYPES:
+        raise IngestError(
+            f"{path}: the file holds JSON lines (one object per line, keys "
+            f"{list(obj)[:8]}), not GeoJSON; convert them to CSV (e.g. "
+            "pandas.read_json(path, lines=True).to_csv(...)) or to a FeatureCollection"
+        )
 
 
 def _check_shapefile_parts(path: Path, names: list[str], *, archive: bool) -> None:

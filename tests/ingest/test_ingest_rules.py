@@ -225,8 +225,8 @@ def test_coordinate_causes_need_most_rows() -> None:
     # One bad row among good ones is a bad row, not a projected file.
     assert coordinate_file_problem(np.array([91.0, 40.7, 40.8]),
                                    np.array([100.0, -73.9, -73.8])) is None
-    # Feet of a state plane: too far for Web Mercator, still projected.
-    far = coordinate_file_problem(np.array([2e8, 2e8]), np.array([3e8, 3e8]))
+    # Too far for Web Mercator and for scaled degrees: projected, CRS unknown.
+    far = coordinate_file_problem(np.array([2e9, 2e9]), np.array([3e9, 3e9]))
     assert far is not None and "Web Mercator" not in far and "--crs" in far
 
 

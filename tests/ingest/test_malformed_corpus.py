@@ -1091,6 +1091,60 @@ def two_columns_that_could_be_the_latitude(d: Path, r: Real) -> Expect:
                   ("several columns could hold the lat", "lat_nad27", "--mapping"))
 
 
+@case
+def points_in_a_location_column(d: Path, r: Real) -> Expect:
+    g = r.generic()
+    frame = pd.DataFrame({"name": g["name"], "Location": "(" + g["lat"] + ", " + g["lng"] + ")"})
+
+    def check(table: pd.DataFrame, result: Result) -> None:
+        assert np.allclose(table["lat"], g["lat"].astype(float))
+
+    return Expect([write_csv(frame, d / "s.csv")], 0, ("read from column 'Location' (lat, lng)",),
+                  read=N, check=check)
+
+
+@case
+def points_as_wkt_text(d: Path, r: Real) -> Expect:
+    g = r.generic()
+    wkt = "POINT (" + g["lng"] + " " + g["lat"] + ")"
+    frame = pd.DataFrame({"name": g["name"], "the_geom": wkt})
+    frame.loc[3, "the_geom"] = "POINT EMPTY"
+
+    def check(table: pd.DataFrame, result: Result) -> None:
+        assert np.allclose(table["lng"], g["lng"].drop(index=3).astype(float))
+
+    return Expect([write_csv(frame, d / "s.csv")], 0, ("(lng, lat)", "missing coordinates"),
+                  read=N, rejected=1, reject_lines=[5], check=check)
+
+
+@case
+def coordinates_in_microdegrees(d: Path, r: Real) -> Expect:
+    frame = r.generic()
+    for col in ("lat", "lng"):
+        frame[col] = (frame[col].astype(float) * 1e6).round().astype(int)
+    return Expect([write_csv(frame, d / "s.csv")], 1, ("degrees times 10^6", "divide them"))
+
+
+@case
+def utf16_without_a_bom(d: Path, r: Real) -> Expect:
+    return Expect([write_csv(r.generic(), d / "s.csv", encoding="utf-16-le")], 0, (), read=N)
+
+
+@case
+def json_lines_named_json(d: Path, r: Real) -> Expect:
+    path = d / "s.json"
+    path.write_text(r.generic().to_json(orient="records", lines=True))
+    return Expect([path], 1, ("JSON lines", "lines=True"))
+
+
+@case
+def api_response_object_named_geojson(d: Path, r: Real) -> Expect:
+    path = d / "s.geojson"
+    path.write_text(json.dumps({"data": json.loads(r.generic().to_json(orient="records")),
+                                "next": None}, indent=2))
+    return Expect([path], 1, ("JSON object with keys ['data', 'next']",))
+
+
 # --------------------------------------------------------------------------- --strict
 
 
