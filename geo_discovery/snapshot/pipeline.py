@@ -14,6 +14,7 @@ newest others (refused or killed loads), so they never pile up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -154,9 +155,7 @@ def load(
         notify("read", done, total)
 
     base = options or ReadOptions()
-    read_options = ReadOptions(decimal=base.decimal, date_format=base.date_format,
-                               rating_scale=base.rating_scale, crs=base.crs,
-                               strict=strict or base.strict)
+    read_options = dataclasses.replace(base, strict=strict or base.strict)
     with store.lock(wait_s, on_wait):
         ingest: IngestResult | None = None
         delete_ids: list[str] = []
