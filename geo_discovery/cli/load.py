@@ -1,7 +1,9 @@
 """``geo-discovery load`` and ``validate``: read, check, summarise, publish (or not).
 
-The summary tables (sources, reasons, the rows equation) are printed for every load,
-refused ones included, so the cause of a refusal is on screen.
+The summary (sources with their rating scale, rejected rows by first reason, loaded rows
+with a field left empty, notes on how ambiguous values were read, the rows equation) is
+printed for every load, refused and ``--strict`` ones included, so the cause of a refusal
+is on screen.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -42,7 +45,73 @@ if TYPE_CHECKING:
     from ..ingest import IngestResult
     from ..snapshot.pipeline import LoadReport
 
-__all__ = ["LoadMode", "StageProgress", "load", "source_label", "validate"]
+__all__ = ["DecimalMark", "LoadMode", "StageProgress", "load", "source_label", "validate"]
+
+#: Default of ``load --wait``: seconds to wait for another load holding the store's lock.
+DEFAULT_WAIT_S = 300.0
+
+
+class DecimalMark(StrEnum):
+    """``--decimal`` choices."""
+
+    DOT = "."
+    COMMA = ","
+
+
+DecimalOption = Annotated[
+    DecimalMark | None,
+    typer.Option(
+        "--decimal",
+        help="Decimal mark of numbers such as 1,234 (',' reads it as 1.234). Default: decided "
+        "per column from values that can only be read one way (4,5).",
+    ),
+]
+DateFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="How to read dates such as 03/04/2019: a strptime pattern (%d/%m/%Y) or "
+        "day-first / month-first. Default: decided per column (13/04 is day-first); "
+        "ambiguous columns are reported.",
+        metavar="FORMAT",
+    ),
+]
+RatingScaleOption = Annotated[
+    float | None,
+    typer.Option(
+        "--rating-scale",
+        help="Top of the rating scale of every file (5, 10, 100). Default: inferred per file "
+        "from clear evidence and shown in the summary.",
+        metavar="TOP",
+    ),
+]
+CrsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--crs",
+        help="CRS of the coordinates when the file names none (or a wrong one), e.g. "
+        "EPSG:3857; they are converted to WGS84 degrees.",
+        metavar="CRS",
+    ),
+]
+
+
+def _read_options(
+    decimal: DecimalMark | None,
+    date_format: str | None,
+    rating_scale: float | None,
+    crs: str | None,
+    strict: bool,
+) -> Any:
+    from ..ingest import ReadOptions
+
+    return ReadOptions(
+        decimal=decimal.value if decimal is not None else None,
+        date_format=date_format,
+        rating_scale=rating_scale,
+        crs=crs,
+        strict=strict,
+    )
 
 
 class LoadMode(StrEnum):
@@ -99,13 +168,28 @@ def source_label(source: Any) -> str:
     return str(source)
 
 
-def _source_counts(source: Any) -> tuple[Any, Any, Any]:
-    fields = source if isinstance(source, dict) else vars(source)
-    return (
-        fields.get("rows_read", "?"),
-        fields.get("rows_loaded", "?"),
-        fields.get("rows_rejected", "?"),
-    )
+def _fields(source: Any) -> dict[str, Any]:
+    return dict(source) if isinstance(source, dict) else vars(source)
+
+
+def _print_kinds(console: Console, title: str, summary: Any) -> None:
+    """A table of rows per (file, first reason), then one example reason per line."""
+    table = Table(title=title, caption="each row counts once, under its first reason")
+    table.add_column("file")
+    table.add_column("reason")
+    table.add_column("rows", justify="right")
+    for row in summary.itertuples(index=False):
+        table.add_row(escape(str(row.source_file)), escape(str(row.reason_kind)), fmt(row.rows))
+    console.print(table)
+    if "example" not in summary.columns:
+        return
+    for row in summary.itertuples(index=False):
+        try:
+            line = f":{int(row.example_line)}"
+        except (TypeError, ValueError):  # no line (a delete list's missing ids)
+            line = ""
+        console.print(f"  e.g. {row.source_file}{line}: {row.example}", markup=False,
+                      soft_wrap=True, highlight=False)
 
 
 def _print_ingest_summary(
@@ -116,30 +200,38 @@ def _print_ingest_summary(
     rows_read: int,
     rows_loaded: int,
     rows_rejected: int,
+    warning_summary: Any = None,
+    rows_warned: int = 0,
 ) -> None:
     if sources:
         table = Table(title="Sources")
         table.add_column("file")
         table.add_column("profile")
-        for col in ("read", "loaded", "rejected"):
+        for col in ("read", "loaded", "rejected", "warned"):
             table.add_column(col, justify="right")
+        table.add_column("rating scale")
         for s in sources:
-            fields = s if isinstance(s, dict) else vars(s)
+            fields = _fields(s)
             table.add_row(
                 source_label(s),
                 str(fields.get("profile") or ""),
-                *(fmt(v) for v in _source_counts(s)),
+                *(fmt(fields.get(k, "?")) for k in ("rows_read", "rows_loaded",
+                                                     "rows_rejected", "rows_warned")),
+                str(fields.get("rating_scale") or "—"),
             )
         console.print(table)
     if reject_summary is not None and len(reject_summary):
-        table = Table(title="Rejected rows by reason")
-        headers = {"source_file": "file", "reason_kind": "reason"}
-        for c in (str(c) for c in reject_summary.columns):
-            table.add_column(headers.get(c, c), justify="right" if c == "rows" else "left")
-        for row in reject_summary.itertuples(index=False):
-            table.add_row(*(fmt(v) for v in row))
-        console.print(table)
+        _print_kinds(console, "Rejected rows by reason", reject_summary)
+    if warning_summary is not None and len(warning_summary):
+        _print_kinds(console, "Loaded rows with a field left empty (warnings)", warning_summary)
+    for s in sources:
+        for note in _fields(s).get("notes") or []:
+            console.print(f"note: {source_label(s)}: {note}", markup=False, soft_wrap=True,
+                          highlight=False)
     console.print(f"rows read {rows_read} = loaded {rows_loaded} + rejected {rows_rejected}")
+    if rows_warned:
+        console.print(f"{rows_warned} loaded row(s) have a field left empty: WARNING rows in "
+                      "the rejects file (--strict rejects them instead)")
 
 
 @contextlib.contextmanager
@@ -162,6 +254,8 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
         rows_read=report.rows_read,
         rows_loaded=report.rows_loaded,
         rows_rejected=report.rows_rejected,
+        warning_summary=report.warning_summary,
+        rows_warned=report.rows_warned,
     )
     if report.rejects_path is not None:
         console.print(f"rejects file: {report.rejects_path}")
@@ -223,7 +317,11 @@ def load(
     ] = None,
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="Fail (exit 3, publish nothing) if any row is rejected."),
+        typer.Option(
+            "--strict",
+            help="Fail (exit 3, publish nothing) if any row is rejected; a field that cannot "
+            "be read rejects its row instead of being left empty.",
+        ),
     ] = False,
     bbox: Annotated[
         str | None,
@@ -258,6 +356,20 @@ def load(
             "the current snapshot's merchants (refused by default: exit 4).",
         ),
     ] = False,
+    decimal: DecimalOption = None,
+    date_format: DateFormatOption = None,
+    rating_scale: RatingScaleOption = None,
+    crs: CrsOption = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to wait for another load holding the store's lock before failing "
+            "(the wait comes before any reading).",
+            metavar="SECONDS",
+        ),
+    ] = DEFAULT_WAIT_S,
     data_dir: DataDirOption = None,
 ) -> None:
     """Load FILEs into a new snapshot and publish it atomically.
@@ -277,8 +389,15 @@ def load(
 
     settings = settings_for(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
+    options = _read_options(decimal, date_format, rating_scale, crs, strict)
     out = stdout_console()
-    with StageProgress(stderr_console()) as progress, _summary_on_refusal(out, settings.data_dir):
+    err = stderr_console()
+
+    def waiting() -> None:
+        err.print(f"waiting for another load to release {settings.data_dir} (up to {wait:g} s; "
+                  "--wait SECONDS to change)")
+
+    with StageProgress(err) as progress, _summary_on_refusal(out, settings.data_dir):
         report = run_load(
             files,
             data_dir=settings.data_dir,
@@ -293,6 +412,9 @@ def load(
             progress=progress,
             allow_empty=allow_empty,
             allow_shrink=allow_shrink,
+            options=options,
+            wait_s=wait,
+            on_wait=waiting,
         )
     _print_load_report(out, report, settings.data_dir)
 
@@ -321,12 +443,21 @@ def validate(
         ),
     ] = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 3 if any row would be rejected.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 3 if any row would be rejected (a field that cannot be read rejects "
+            "its row).",
+        ),
     ] = False,
     bbox: Annotated[
         str | None,
         typer.Option("--bbox", help="Expected area west,south,east,north.", metavar="W,S,E,N"),
     ] = None,
+    decimal: DecimalOption = None,
+    date_format: DateFormatOption = None,
+    rating_scale: RatingScaleOption = None,
+    crs: CrsOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Dry run: read and validate FILEs, print the summary, publish nothing.
@@ -344,6 +475,7 @@ def validate(
 
     settings_for(data_dir)  # invalid settings fail the same way as for load
     expected = BBox.from_string(bbox) if bbox is not None else None
+    options = _read_options(decimal, date_format, rating_scale, crs, strict)
     out = stdout_console()
     with StageProgress(stderr_console()) as progress:
         result: IngestResult = read_sources(
@@ -352,6 +484,7 @@ def validate(
             mapping=mapping,
             expected_bbox=expected,
             progress=lambda done, total: progress("read", done, total),
+            options=options,
         )
     _print_ingest_summary(
         out,
@@ -360,6 +493,8 @@ def validate(
         rows_read=result.rows_read,
         rows_loaded=result.rows_loaded,
         rows_rejected=result.rows_rejected,
+        warning_summary=result.warning_summary(),
+        rows_warned=result.rows_warned,
     )
     if rejects is not None:
         result.write_rejects(rejects)

@@ -6,6 +6,12 @@ Checks run in this order, so a reason lists read problems first: read (field cou
 encoding, CSV syntax, geometry) → id → name → coordinates → the profile's own fields
 (price, square footage …) → typed canonical fields. Rows with a structural problem
 (wrong field count, CSV syntax) get no content checks: their cells are misaligned.
+Id, name and coordinates are errors (the row is rejected); every other field is a
+warning (the row is loaded with that field left empty).
+
+Coordinates that are not degrees in at least half the rows fail the whole file
+(:func:`~geo_discovery.ingest.coordinates.coordinate_file_problem`: projected metres,
+exchanged columns); ``crs`` reprojects coordinate columns first.
 
 Range rules: ``price_level`` 1–4; ``rating`` 0 to its ``rating_scale``;
 ``rating_scale`` >= 1; ``review_count``, ``reviews_per_month`` and ``attractiveness``
@@ -23,20 +29,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import IngestError
 from ..models import BBox
 from ..schema import empty_frame
+from .coordinates import (
+    check_cluster_swaps,
+    check_coordinates,
+    coordinate_file_problem,
+    reproject,
+)
 from .profiles import Profile
-from .readers import RawTable
+from .raw import RawTable
 from .staging import WHITESPACE_RUN, Staged, collapse
 from .taxonomy import UNKNOWN_CATEGORY
-from .validate import (
-    Problems,
-    check_coordinates,
-    check_range,
-    parse_date,
-    parse_float,
-    parse_int,
-)
+from .validate import Problems, check_range, parse_date, parse_float, parse_int
 
 __all__ = ["attributes_json", "build_canonical", "row_hash"]
 
@@ -118,13 +124,23 @@ def build_canonical(
     problems.add((name == "").to_numpy() & ~skip, "empty name")
     out["name"] = name.astype(object)
 
+    options = raw.options
     if raw.lat is not None and raw.lng is not None:
         lat, lng = raw.lat.astype(np.float64), raw.lng.astype(np.float64)
     else:
         assert staged.lat is not None and staged.lng is not None
-        lat = parse_float(staged.lat, "lat", problems, required=True, skip=skip)
-        lng = parse_float(staged.lng, "lng", problems, required=True, skip=skip)
+        lat = parse_float(staged.lat, "lat", problems, required=True, skip=skip,
+                          decimal=options.decimal, thousands=False)
+        lng = parse_float(staged.lng, "lng", problems, required=True, skip=skip,
+                          decimal=options.decimal, thousands=False)
+        if options.crs is not None:
+            lat, lng = reproject(lat, lng, options.crs)
+    cause = coordinate_file_problem(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng))
+    if cause is not None:
+        raise IngestError(f"{raw.path}: {cause}")
     check_coordinates(lat, lng, problems, bbox, skip=skip)
+    if bbox is None:
+        check_cluster_swaps(lat, lng, problems, skip=skip | problems.any())
     out["lat"], out["lng"] = lat, lng
 
     problems.extend(staged.problems)
@@ -135,7 +151,7 @@ def build_canonical(
         out[col] = _nullable(_text(values.get(col), n))
     status = _text(values.get("status"), n)
     out["status"] = status.where(status.isin(["open", "closed"]), "unknown").astype(object)
-    _typed(values, out, problems, skip, n)
+    _typed(values, out, problems, skip, n, raw)
     out["source"] = profile.source_name
     out["source_file"] = raw.path.name
     out["source_line"] = pd.array(raw.source_line, dtype="Int64")
@@ -153,29 +169,37 @@ def _typed(
     problems: Problems,
     skip: np.ndarray,
     n: int,
+    raw: RawTable,
 ) -> None:
+    """Optional typed fields: every problem is a warning and leaves the field empty."""
+    decimals = raw.decimals
     for col, (low, high) in _FLOAT_RANGES.items():
         if col not in values:
             out[col] = np.full(n, np.nan)
             continue
-        arr = parse_float(values[col].reset_index(drop=True), col, problems, skip=skip)
+        arr = parse_float(values[col].reset_index(drop=True), col, problems, skip=skip,
+                          **decimals)
         upper: Any = high
         if col == "rating":
             upper = out["rating_scale"]
-        bad = check_range(arr, col, problems, low, upper, skip=skip)
+        bad = check_range(arr, col, problems, low, upper, skip=skip, warning=True)
         out[col] = np.where(bad, np.nan, arr)
+    # A scale without a rating (emptied or absent) says nothing.
+    out["rating_scale"] = np.where(np.isfinite(out["rating"]), out["rating_scale"], np.nan)
     for col, (lo, hi) in _INT_RANGES.items():
         if col not in values:
             out[col] = pd.array([pd.NA] * n, dtype="Int64")
             continue
-        ints = parse_int(values[col].reset_index(drop=True), col, problems, skip=skip)
-        bad = check_range(ints, col, problems, lo, hi, skip=skip)
+        ints = parse_int(values[col].reset_index(drop=True), col, problems, skip=skip,
+                         **decimals)
+        bad = check_range(ints, col, problems, lo, hi, skip=skip, warning=True)
         out[col] = ints.mask(bad).array
     for col in _DATES:
         if col not in values:
             out[col] = pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype="datetime64[s]")
             continue
-        out[col] = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip)
+        out[col] = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip,
+                              date_format=raw.options.date_format)
 
 
 _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))

@@ -6,15 +6,18 @@ mapping; the declarative mappings (:mod:`geo_discovery.ingest.mapping`) use it t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
 
 from ..errors import IngestError
-from .readers import RawTable
-from .staging import Staged, column, rating_columns
+from .names import did_you_mean
+from .ratings import rating_columns
+from .raw import RawTable
+from .staging import Staged, column
 from .taxonomy import map_unique, path_from_text, slugify
-from .validate import Problems, parse_float
+from .validate import Problems
 
 __all__ = [
     "CATEGORY_ALIASES",
@@ -69,8 +72,11 @@ def stage_columns(
     if "status" in values:
         values["status"] = map_unique(values["status"], _status_word)
     if "rating" in mapping and "rating_scale" not in mapping:
-        rating = parse_float(values.pop("rating"), "rating", problems, skip=raw.structural)
-        values.update(rating_columns(rating, rating_scale))
+        given = raw.options.rating_scale if raw.options.rating_scale is not None else rating_scale
+        values.update(rating_columns(values.pop("rating"), "rating", problems, scale=given,
+                                     skip=raw.structural, **raw.decimals))
+    elif "rating" in mapping:
+        problems.info["rating scale"] = f"per row ({mapping['rating_scale']} column)"
     id_col = mapping.get("merchant_id")
     return Staged(
         source_id=None if id_col is None else column(raw, id_col),
@@ -94,6 +100,46 @@ def _status_word(text: str) -> str:
     return _STATUS_WORDS.get(slugify(text), "unknown")
 
 
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+#: Words that name a column's role inside longer names (``Store Name``, ``LAT_DD``,
+#: ``geoLongitude``), used when no column is named exactly like an alias.
+ROLE_WORDS = {
+    "name": frozenset({"name", "title"}),
+    "lat": frozenset({"lat", "latitude"}),
+    "lng": frozenset({"lng", "lon", "long", "longitude"}),
+}
+
+
+def _words(name: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(name)}
+
+
+def _mostly_numbers(series: pd.Series) -> bool:
+    cells = series.head(1000).str.strip()
+    cells = cells[cells != ""]
+    if cells.empty:
+        return False
+    parsed = pd.to_numeric(cells.str.replace(",", ".", regex=False), errors="coerce")
+    return bool(parsed.notna().mean() >= 0.5)
+
+
+def _by_words(raw: RawTable, canon: str, taken: Iterable[str]) -> str | None:
+    """The one column whose name holds a word for ``canon`` (and, for coordinates, whose
+    cells are mostly numbers); ``None`` when there is none; an error when several."""
+    used = set(taken)
+    hits = [c for c in raw.columns if c not in used and _words(c) & ROLE_WORDS[canon]]
+    if canon in ("lat", "lng"):
+        hits = [c for c in hits if _mostly_numbers(raw.frame[c])]
+    if len(hits) > 1:
+        raise IngestError(
+            f"{raw.path}: several columns could hold the {canon}: {hits}; use a mapping file "
+            "(--mapping) to say which"
+        )
+    if hits:
+        raw.problems.note(f"{canon} read from column {hits[0]!r} (its name says so)")
+    return hits[0] if hits else None
+
+
 def generic_mapping(raw: RawTable) -> dict[str, str]:
     """Auto-detected ``canonical → source column`` mapping for the generic profile."""
     cols = raw.columns
@@ -102,23 +148,72 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
                            ("lat", LAT_ALIASES), ("lng", LNG_ALIASES),
                            ("category", CATEGORY_ALIASES)):
         hit = find_column(cols, aliases)
+        if hit is None and canon in ROLE_WORDS and (canon == "name" or raw.lat is None):
+            hit = _by_words(raw, canon, found.values())
         if hit is not None:
             found[canon] = hit
     for canon in PASSTHROUGH:
         hit = find_column(cols, [canon])
         if hit is not None:
             found[canon] = hit
-    if raw.lat is None and not {"lat", "lng"} <= found.keys():
+    if raw.lat is None and not {"lat", "lng"} <= found.keys() and point_column(raw) is None:
         raise IngestError(
             f"{raw.path}: missing lat/lng columns; expected one of {list(LAT_ALIASES)} and "
-            f"one of {list(LNG_ALIASES)} (or a point geometry); header is {cols[:20]}"
+            f"one of {list(LNG_ALIASES)}, a column of points (POINT (-73.9 40.7) or "
+            f"(40.7, -73.9)), or a point geometry; header is {cols[:20]}"
         )
     if "name" not in found:
+        hint = next(filter(None, (did_you_mean(c, NAME_ALIASES) for c in cols)), "")
         raise IngestError(
-            f"{raw.path}: no name column; expected one of {list(NAME_ALIASES)} "
+            f"{raw.path}: no name column; expected one of {list(NAME_ALIASES)}{hint} "
             f"(or use a mapping file); header is {cols[:20]}"
         )
     return found
+
+
+_NUM = "([-+]?[0-9]*[.]?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_WKT_POINT = rf"(?i)^[ ]*(?:SRID=[0-9]+;[ ]*)?POINT[ ]*(?:ZM|Z|M)?[ ]*\([ ]*{_NUM}[ ,]+{_NUM}"
+_PAIR = rf"^[ ]*[(\[]?[ ]*{_NUM}[ ]*[,;][ ]*{_NUM}[ ]*[)\]]?[ ]*$"
+
+
+def point_column(raw: RawTable) -> tuple[str, str] | None:
+    """``(column, "wkt" | "pair")`` of the first column holding points as text, if any.
+
+    A column qualifies when at least half of its first 1,000 non-empty cells are WKT
+    points (``POINT (-73.9 40.7)``) or coordinate pairs (``(40.7, -73.9)``).
+    """
+    for name in raw.columns:
+        cells = raw.frame[name].head(1000).str.strip()
+        cells = cells[cells != ""]
+        if cells.empty:
+            continue
+        for kind, rx in (("wkt", _WKT_POINT), ("pair", _PAIR)):
+            if cells.str.extract(rx)[0].notna().mean() >= 0.5:
+                return name, kind
+    return None
+
+
+def split_points(raw: RawTable) -> tuple[pd.Series, pd.Series]:
+    """Text ``lat``/``lng`` from the file's point column (:func:`point_column`).
+
+    WKT is x y (lng lat). A pair is read lat, lng, unless its first numbers go beyond
+    ±90 where the second never does (then lng, lat); a note says which.
+    """
+    found = point_column(raw)
+    assert found is not None
+    name, kind = found
+    parts = raw.frame[name].str.extract(_WKT_POINT if kind == "wkt" else _PAIR)
+    first, second = parts[0].fillna(""), parts[1].fillna("")
+    lng_first = kind == "wkt"
+    if kind == "pair":
+        a = pd.to_numeric(first, errors="coerce").abs()
+        b = pd.to_numeric(second, errors="coerce").abs()
+        lng_first = bool((a > 90).any() and not (b > 90).any())
+    order = "lng, lat" if lng_first else "lat, lng"
+    example = raw.frame[name][first != ""].head(1).tolist()
+    raw.problems.note(f"lat and lng read from column {name!r} ({order}), e.g. "
+                      f"{example[0] if example else ''!r}")
+    return (second, first) if lng_first else (first, second)
 
 
 def build_generic(raw: RawTable) -> Staged:
@@ -127,16 +222,21 @@ def build_generic(raw: RawTable) -> Staged:
     Columns are found case-insensitively: id from ``merchant_id, id, place_id, poi_id,
     business_id, uid, uuid, fid``; name from ``name, title, business_name, dba_name,
     display_name``; coordinates from ``lat/latitude/y`` and ``lng/lon/long/longitude/x``
-    (or a point geometry); category from ``category, categories, type, kind`` (free
-    text split on ``/`` or ``>``); and any column named like a canonical one
-    (``address``, ``rating``, ``review_count`` …). Id: ``generic:<id>``; values of a
-    ``merchant_id`` column that already look like ``<source>:<id>`` are kept as they
-    are (a re-load of exported merchants keeps its ids); without an id column, the id
-    is a hash of the normalised row.
-    ``rating_scale``, when not a column, is inferred per file (100 if any rating > 5).
+    (or a point geometry); failing those, from the one column whose name holds such a
+    word (``Store Name``, ``LAT_DD``, ``geoLongitude``: coordinates only when its cells
+    are mostly numbers; several candidates fail naming them); category from
+    ``category, categories, type, kind`` (free text split on ``/`` or ``>``); and any
+    column named like a canonical one (``address``, ``rating``, ``review_count`` …).
+    Id: ``generic:<id>``; values of a ``merchant_id`` column that already look like
+    ``<source>:<id>`` are kept as they are (a re-load of exported merchants keeps its
+    ids); without an id column, the id is a hash of the normalised row.
+    ``rating_scale``, when not a column, is inferred per file from clear evidence
+    (:mod:`geo_discovery.ingest.ratings`).
     """
     mapping = generic_mapping(raw)
     staged = stage_columns(raw, mapping, None)
+    if raw.lat is None and staged.lat is None:
+        staged.lat, staged.lng = split_points(raw)
     if staged.source_id is not None and mapping["merchant_id"].strip().lower() == "merchant_id":
         ids = staged.source_id
         qualified = ids.str.contains(":", regex=False) | (ids == "")

@@ -25,9 +25,11 @@ Rules: ``columns.name`` is required; ``lat`` and ``lng`` come together, or are b
 out for geometry formats. Without ``merchant_id`` the id is a hash of the normalised
 row. ``id_prefix`` defaults to the slugified ``source`` (``""`` uses the ids as they
 are). ``category`` values are free text split on ``/`` or ``>`` and slugified. Without
-``rating_scale`` (key or column) the scale is inferred per file: 100 if any rating
-exceeds 5, else 5. Unknown keys, unknown canonical columns and wrong types raise
-:class:`~geo_discovery.errors.ProfileError`.
+``rating_scale`` (key or column) the scale is inferred per file from clear evidence
+(:mod:`geo_discovery.ingest.ratings`). Unknown keys, unknown canonical columns and wrong
+types raise :class:`~geo_discovery.errors.ProfileError`, with the closest allowed name
+(``did you mean 'name'?``); a source column the file does not have fails naming the
+closest header names.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from typing import Any
 from ..errors import InvalidQueryError, ProfileError
 from ..models import BBox
 from .generic import PASSTHROUGH, stage_columns
+from .names import did_you_mean
 from .profiles import Profile
-from .readers import RawTable
+from .raw import RawTable
 from .staging import Staged
 from .taxonomy import slugify
 
@@ -86,14 +89,18 @@ def _check(where: str, data: Any) -> None:
         raise ProfileError(f"{where}: a mapping must be an object/table at the top level")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise ProfileError(f"{where}: unknown mapping keys {unknown}; allowed: {sorted(_KEYS)}")
+        hints = "".join(did_you_mean(k, _KEYS) for k in unknown)
+        raise ProfileError(
+            f"{where}: unknown mapping keys {unknown}{hints}; allowed: {sorted(_KEYS)}"
+        )
     columns = data.get("columns")
     if not isinstance(columns, dict) or not columns:
         raise ProfileError(f"{where}: 'columns' must map canonical names to source columns")
     bad = sorted(k for k in columns if k not in MAPPABLE_COLUMNS)
     if bad:
+        hints = "".join(did_you_mean(k, MAPPABLE_COLUMNS) for k in bad)
         raise ProfileError(
-            f"{where}: unknown canonical columns {bad}; allowed: {list(MAPPABLE_COLUMNS)}"
+            f"{where}: unknown canonical columns {bad}{hints}; allowed: {list(MAPPABLE_COLUMNS)}"
         )
     not_text = sorted(k for k, v in columns.items() if not isinstance(v, str) or not v.strip())
     if not_text:

@@ -36,8 +36,10 @@ import pandas as pd
 from ..errors import IngestError, ProfileError
 from ..models import BBox
 from .generic import build_generic
-from .readers import RawTable
-from .staging import Staged, column, join_text, rating_columns
+from .names import did_you_mean
+from .ratings import rating_columns
+from .raw import RawTable
+from .staging import Staged, column, join_text
 from .taxonomy import (
     FOOD_STORE_THRESHOLDS_SQFT,
     fsq_category,
@@ -84,11 +86,18 @@ class Profile:
     expected_bbox: BBox | None = None
     source: str | None = None
     check_columns: bool = True
+    reads: tuple[str, ...] = ()
 
     @property
     def source_name(self) -> str:
         """Value of the canonical ``source`` column (the profile name by default)."""
         return self.source or self.name
+
+    @property
+    def known_columns(self) -> tuple[str, ...]:
+        """Every source column the profile reads (signature, coordinates, the rest)."""
+        every = (*self.signature, self.lat_column, self.lng_column, *self.reads)
+        return tuple(c for c in dict.fromkeys(every) if c)
 
     def missing_columns(self, columns: Iterable[str], *, has_geometry: bool) -> list[str]:
         """Signature (and, without geometry, coordinate) columns absent from ``columns``."""
@@ -110,9 +119,10 @@ class Profile:
             )
         missing = self.missing_columns(raw.columns, has_geometry=has_geometry)
         if missing:
+            hints = "".join(did_you_mean(m, raw.columns) for m in missing)
             raise IngestError(
                 f"{raw.path}: profile {self.name!r} needs columns {missing} that the file "
-                f"does not have; header is {raw.columns[:20]}"
+                f"does not have{hints}; header is {raw.columns[:20]}"
             )
         return self.build(raw)
 
@@ -145,7 +155,7 @@ def _nys_food(raw: RawTable) -> Staged:
     problems = Problems(len(raw))
     dba, entity = column(raw, "dba_name"), column(raw, "entity_name")
     sqft = parse_float(column(raw, "square_footage"), "square_footage", problems,
-                       skip=raw.structural)
+                       skip=raw.structural, **raw.decimals)
     conditions = [sqft >= t for t, _ in FOOD_STORE_THRESHOLDS_SQFT]
     leaves = [f"food/grocery/{leaf}" for _, leaf in FOOD_STORE_THRESHOLDS_SQFT]
     category = np.select(conditions, leaves, default="food/grocery/store")
@@ -210,22 +220,20 @@ def _airbnb(raw: RawTable) -> Staged:
     is parsed; ``price_level`` is the quartile of the listing's nightly price among the
     file's positive prices (1: <= 25th percentile, 2: <= median, 3: <= 75th, 4: above);
     0 or missing prices give a null level. ``rating``: ``review_scores_rating`` on its
-    own scale; ``rating_scale`` is decided per file by :func:`infer_rating_scale` (the
-    DC 2015 file is 0–100, the others 0–5). Also ``review_count``
+    own scale; ``rating_scale`` is decided per file from clear evidence
+    (:func:`~geo_discovery.ingest.ratings.infer_rating_scale`: the DC 2015 file is
+    0–100, the others 0–5). Also ``review_count``
     (``number_of_reviews``), ``reviews_per_month``, ``first_review``, ``last_review``.
     """
     problems = Problems(len(raw))
     skip = raw.structural
-    price = parse_float(column(raw, "price"), "price", problems, skip=skip,
-                        clean=lambda s: s.str.replace("[$€£, ]", "", regex=True))
+    price = parse_float(column(raw, "price"), "price", problems, skip=skip, **raw.decimals)
     positive = np.isfinite(price) & (price > 0)
     level = np.full(len(price), np.nan)
     if positive.any():
         q1, q2, q3 = np.quantile(price[positive], [0.25, 0.5, 0.75])
         level[positive] = 1 + (price[positive] > q1) + (price[positive] > q2) + (
             price[positive] > q3)
-    rating = parse_float(column(raw, "review_scores_rating"), "review_scores_rating", problems,
-                         skip=skip)
     return Staged(
         source_id=column(raw, "id"),
         lat=column(raw, "latitude"),
@@ -234,7 +242,9 @@ def _airbnb(raw: RawTable) -> Staged:
             "name": column(raw, "name"),
             "category": _path_with_leaf("lodging", column(raw, "room_type")),
             "price_level": pd.Series(level),
-            **rating_columns(rating, None),
+            **rating_columns(column(raw, "review_scores_rating"), "review_scores_rating",
+                             problems, scale=raw.options.rating_scale, skip=skip,
+                             **raw.decimals),
             "review_count": column(raw, "number_of_reviews"),
             "reviews_per_month": column(raw, "reviews_per_month"),
             "first_review": column(raw, "first_review"),
@@ -339,7 +349,7 @@ def _fsq(raw: RawTable) -> Staged:
     """
     problems = Problems(len(raw))
     closed = parse_date(column(raw, "date_closed"), "date_closed", problems,
-                        skip=raw.structural)
+                        skip=raw.structural, date_format=raw.options.date_format)
     bad_closed = (column(raw, "date_closed") != "") & closed.isna()
     status = np.where(closed.notna(), "closed", np.where(bad_closed, "unknown", "open"))
     region = join_text([column(raw, "region"), column(raw, "postcode")], " ")
@@ -374,18 +384,29 @@ GENERIC = Profile(
 BUILTIN_PROFILES: tuple[Profile, ...] = (
     Profile("nys_retail_food", "NYS Agriculture & Markets retail food stores (data.ny.gov).",
             "nysfood", ("license_number", "establishment_type", "dba_name", "square_footage"),
-            "latitude", "longitude", _nys_food, NYS_BBOX),
+            "latitude", "longitude", _nys_food, NYS_BBOX,
+            reads=("entity_name", "street_number", "street_name", "address_line_2",
+                   "address_line_3", "city", "state", "zip_code")),
     Profile("nyc_dohmh", "NYC DOHMH restaurant inspections (grades, mean score, cuisine).",
             "dohmh", ("restaurant_id", "cuisine", "borough", "latest_grade", "mean_score"),
-            "latitude", "longitude", _dohmh, NYC_BBOX),
+            "latitude", "longitude", _dohmh, NYC_BBOX,
+            reads=("name", "building", "street", "zipcode")),
     Profile("airbnb", "Inside Airbnb listings (price, reviews, ratings on 0-5 or 0-100).",
-            "airbnb", ("id", "name", "room_type", "price"), "latitude", "longitude", _airbnb),
+            "airbnb", ("id", "name", "room_type", "price"), "latitude", "longitude", _airbnb,
+            reads=("review_scores_rating", "number_of_reviews", "reviews_per_month",
+                   "first_review", "last_review")),
     Profile("wof_simplegeo", "Who's On First / SimpleGeo venues (sg_* categories, tags).",
-            "wof", ("wof_id", "sg_type", "sg_category", "sg_subcategory"), "lat", "lon", _wof),
+            "wof", ("wof_id", "sg_type", "sg_category", "sg_subcategory"), "lat", "lon", _wof,
+            reads=("name", "tags", "hours", "is_current", "deprecated", "cessation",
+                   "addr_full", "phone", "website")),
     Profile("osm_poi", "OpenStreetMap POI extract (osm_type/osm_id, key/value tags).",
-            "osm", ("osm_type", "osm_id", "key", "value"), "lat", "lon", _osm),
+            "osm", ("osm_type", "osm_id", "key", "value"), "lat", "lon", _osm,
+            reads=("name", "cuisine", "addr_street", "addr_housenumber", "addr_postcode",
+                   "addr_city", "phone", "website", "opening_hours", "brand")),
     Profile("foursquare_os", "Foursquare OS Places (fsq_category_labels, date_closed).",
-            "fsq", ("fsq_place_id", "fsq_category_labels"), "latitude", "longitude", _fsq),
+            "fsq", ("fsq_place_id", "fsq_category_labels"), "latitude", "longitude", _fsq,
+            reads=("name", "date_closed", "address", "locality", "region", "postcode",
+                   "country", "tel", "website")),
     GENERIC,
 )
 _BY_NAME = {p.name: p for p in BUILTIN_PROFILES}
@@ -408,7 +429,8 @@ def get_profile(name: str) -> Profile:
         return _BY_NAME[name]
     except KeyError:
         raise ProfileError(
-            f"unknown profile {name!r}; expected one of {sorted(_BY_NAME)} or 'auto'"
+            f"unknown profile {name!r}{did_you_mean(name, _BY_NAME)}; expected one of "
+            f"{sorted(_BY_NAME)} or 'auto'"
         ) from None
 
 

@@ -14,10 +14,14 @@ from ..errors import IngestError, ProfileError
 from ..models import BBox
 from ..schema import empty_frame
 from .canonical import attributes_json, build_canonical
+from .generic import ID_ALIASES, LAT_ALIASES, LNG_ALIASES, NAME_ALIASES, PASSTHROUGH
 from .mapping import profile_from_mapping
-from .profiles import Profile, detect_profile, get_profile
+from .names import restore_truncated
+from .options import ReadOptions
+from .profiles import BUILTIN_PROFILES, Profile, detect_profile, get_profile
+from .ratings import scale_label
 from .readers import RawTable, file_sha256, read_lines, read_raw
-from .result import REJECT_COLUMNS, IngestResult, SourceReport, empty_rejects
+from .result import IngestResult, SourceReport, empty_rejects, problem_rows
 from .validate import Problems, duplicate_problems
 
 __all__ = ["read_id_list", "read_sources"]
@@ -30,9 +34,33 @@ class _FileResult:
     raw: RawTable
     profile: Profile
     frame: pd.DataFrame
-    reasons: np.ndarray
+    problems: Problems
     sha256: str
     size: int
+
+
+def _known_names(fixed: Profile | None) -> list[str]:
+    """Every column name a profile, the generic aliases or the mapping may read."""
+    names = [*ID_ALIASES, *NAME_ALIASES, *LAT_ALIASES, *LNG_ALIASES, *PASSTHROUGH]
+    for profile in (*BUILTIN_PROFILES, *([fixed] if fixed else [])):
+        names += profile.known_columns
+    return names
+
+
+def _restore_dbf_names(raw: RawTable, fixed: Profile | None) -> None:
+    """Give shapefile fields cut to 10 characters their full names back (with a note)."""
+    if raw.format != "shp":
+        return
+    renames, unresolved = restore_truncated(raw.columns, _known_names(fixed))
+    if renames:
+        raw.frame = raw.frame.rename(columns=renames)
+        pairs = ", ".join(f"{a} → {b}" for a, b in renames.items())
+        raw.problems.note(f"shapefile field names cut to 10 characters restored: {pairs}")
+    if unresolved:
+        raw.problems.note(
+            "shapefile field names cut to 10 characters that match several known names "
+            f"(left as they are; use a mapping file): {'; '.join(unresolved)}"
+        )
 
 
 def _resolve_profile(
@@ -67,6 +95,7 @@ def read_sources(
     mapping: str | Path | Mapping[str, Any] | None = None,
     expected_bbox: BBox | None = None,
     progress: ProgressCallback | None = None,
+    options: ReadOptions | None = None,
 ) -> IngestResult:
     """Read, map and validate files into one canonical merchant table plus rejects.
 
@@ -83,12 +112,16 @@ def read_sources(
         Rows outside this box are rejected; overrides a profile's default box.
     progress
         Called with ``(bytes_done, bytes_total)`` over all files as they are read.
+    options
+        How to read what a file cannot settle by itself (decimal mark, date format,
+        rating scale, CRS) and ``strict`` (:class:`~geo_discovery.ingest.options.ReadOptions`).
 
     Returns
     -------
     IngestResult
         Loaded rows (unique ``merchant_id``: the first occurrence over all files wins),
-        rejects with reasons, and a :class:`SourceReport` per file.
+        rejects with reasons, warnings (loaded rows with a field left empty), and a
+        :class:`SourceReport` per file.
 
     Raises
     ------
@@ -109,6 +142,7 @@ def read_sources(
     >>> r.rejects.reason.tolist()
     ['empty name; lat 91 is out of range; allowed -90 <= lat <= 90']
     """
+    options = options or ReadOptions()
     files = _as_paths(paths)
     fixed = _resolve_profile(profile, mapping)
     sizes = []
@@ -125,13 +159,15 @@ def read_sources(
     done = 0
     results: list[_FileResult] = []
     for path, size in zip(files, sizes, strict=True):
-        raw = read_raw(path, _file_progress(progress, done, size, total))
+        raw = read_raw(path, _file_progress(progress, done, size, total), options)
+        _restore_dbf_names(raw, fixed)
         chosen = fixed or detect_profile(raw.columns)
         staged = chosen.stage(raw)
         bbox = expected_bbox if expected_bbox is not None else chosen.expected_bbox
         frame, problems = build_canonical(raw, staged, chosen, bbox)
-        results.append(_FileResult(raw, chosen, frame, problems.reasons(), file_sha256(path),
-                                   size))
+        if options.strict:
+            problems.escalate()
+        results.append(_FileResult(raw, chosen, frame, problems, file_sha256(path), size))
         done += size
         if progress is not None:
             progress(done, total)
@@ -156,52 +192,65 @@ def _assemble(results: list[_FileResult]) -> IngestResult:
         return IngestResult(empty_frame(), empty_rejects(), [])
     frames = [r.frame for r in results]
     everything = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    reasons = np.concatenate([r.reasons for r in results])
-    otherwise_ok = np.array([r is None for r in reasons], dtype=bool)
+    details = np.concatenate([r.problems.details() for r in results])
+    otherwise_ok = np.array([d is None or not d[0] for d in details], dtype=bool)
     dup, dup_messages = duplicate_problems(
         everything["merchant_id"], everything["source_file"], everything["source_line"],
         otherwise_ok,
     )
     for i in np.flatnonzero(dup):
-        reasons[i] = dup_messages[i] if reasons[i] is None else f"{reasons[i]}; {dup_messages[i]}"
-    rejected = np.array([r is not None for r in reasons], dtype=bool)
+        errors, warnings = details[i] if details[i] is not None else ([], [])
+        details[i] = ([*errors, dup_messages[i]], warnings)
+    rejected = np.array([d is not None and bool(d[0]) for d in details], dtype=bool)
+    warned = np.array([d is not None and not d[0] for d in details], dtype=bool)
 
-    merchants_parts, reject_parts, reports = [], [], []
+    merchants_parts, reject_parts, warning_parts, reports = [], [], [], []
     offset = 0
     for r in results:
         n = len(r.frame)
-        rej = rejected[offset : offset + n]
-        keep_pos = np.flatnonzero(~rej)
-        bad_pos = np.flatnonzero(rej)
+        span = slice(offset, offset + n)
+        keep_pos = np.flatnonzero(~rejected[span])
         kept = r.frame.take(keep_pos)
         kept["attributes"] = pd.Series(attributes_json(r.raw, keep_pos), index=kept.index,
                                        dtype=object)
         merchants_parts.append(kept)
-        reject_parts.append(
-            pd.DataFrame(
-                {
-                    "source_file": pd.Series(r.frame["source_file"].to_numpy()[bad_pos],
-                                             dtype=object),
-                    "source_line": pd.array(r.raw.source_line[bad_pos], dtype="Int64"),
-                    "merchant_id": pd.Series(r.frame["merchant_id"].to_numpy()[bad_pos],
-                                             dtype=object),
-                    "reason": pd.Series(reasons[offset : offset + n][bad_pos], dtype=object),
-                    "raw": pd.Series(r.raw.raw_text(bad_pos), dtype=object),
-                }
-            )
-        )
+        parts = []
+        for mask, severity in ((rejected[span], "error"), (warned[span], "warning")):
+            pos = np.flatnonzero(mask)
+            parts.append(problem_rows(
+                r.frame["source_file"].to_numpy()[pos], r.raw.source_line[pos],
+                r.frame["merchant_id"].to_numpy()[pos], details[span][pos],
+                r.raw.raw_text(pos), severity=severity,
+            ))
+        reject_parts.append(parts[0])
+        warning_parts.append(parts[1])
         reports.append(
             SourceReport(
                 path=str(r.raw.path), sha256=r.sha256, bytes=r.size, profile=r.profile.name,
-                rows_read=n, rows_loaded=len(keep_pos), rows_rejected=len(bad_pos),
+                rows_read=n, rows_loaded=len(keep_pos), rows_rejected=len(parts[0]),
+                rows_warned=len(parts[1]), rating_scale=_scale_text(r, kept),
+                notes=list(r.problems.notes),
             )
         )
         offset += n
     merchants = pd.concat(merchants_parts, ignore_index=True)
     merchants = merchants.astype(empty_frame().dtypes.to_dict())
-    rejects = pd.concat(reject_parts, ignore_index=True).loc[:, list(REJECT_COLUMNS)]
-    rejects = rejects.astype(empty_rejects().dtypes.to_dict())
-    return IngestResult(merchants=merchants, rejects=rejects, sources=reports)
+    dtypes = empty_rejects().dtypes.to_dict()
+    rejects = pd.concat(reject_parts, ignore_index=True).astype(dtypes)
+    warnings = pd.concat(warning_parts, ignore_index=True).astype(dtypes)
+    return IngestResult(merchants=merchants, rejects=rejects, sources=reports,
+                        warnings=warnings)
+
+
+def _scale_text(result: _FileResult, kept: pd.DataFrame) -> str:
+    """The rating scale a file was read on, for the summary (``""`` without ratings)."""
+    scales = kept["rating_scale"].dropna().unique()
+    if not len(scales):
+        return ""
+    told = result.problems.info.get("rating scale")
+    if told:
+        return told
+    return ", ".join(scale_label(float(s)) for s in sorted(scales))
 
 
 _MERCHANT_ID = r"^[^ \t:]+:[^ \t]"
@@ -240,24 +289,19 @@ def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
     shown = ids.to_numpy(dtype=object)
     problems.add(malformed, lambda idx: [f"{shown[i]!r} is not a merchant_id; expected "
                                          "'<source>:<id>'" for i in idx])
-    reasons = problems.reasons()
-    ok = np.array([r is None for r in reasons], dtype=bool)
+    details = problems.details()
+    ok = np.array([d is None for d in details], dtype=bool)
     id_series = pd.Series(shown, dtype=object).mask(empty, None)
     files = pd.Series([file.name] * n, dtype=object)
     lines = pd.Series(raw.source_line, dtype="Int64")
     dup, messages = duplicate_problems(id_series, files, lines, ok)
     for i in np.flatnonzero(dup):
-        reasons[i] = messages[i] if reasons[i] is None else f"{reasons[i]}; {messages[i]}"
-    bad = np.array([r is not None for r in reasons], dtype=bool)
+        details[i] = ([*(details[i][0] if details[i] else []), messages[i]], [])
+    bad = np.array([d is not None for d in details], dtype=bool)
     bad_pos = np.flatnonzero(bad)
-    rejects = pd.DataFrame(
-        {
-            "source_file": files.iloc[bad_pos].to_numpy(),
-            "source_line": lines.iloc[bad_pos].array,
-            "merchant_id": id_series.iloc[bad_pos].to_numpy(),
-            "reason": reasons[bad_pos],
-            "raw": raw.raw_text(bad_pos),
-        }
+    rejects = problem_rows(
+        files.iloc[bad_pos], lines.iloc[bad_pos], id_series.iloc[bad_pos], details[bad_pos],
+        raw.raw_text(bad_pos), severity="error",
     ).astype(empty_rejects().dtypes.to_dict())
     return [str(x) for x in shown[~bad]], rejects
 
@@ -266,7 +310,7 @@ def _read_id_table(file: Path) -> RawTable:
     try:
         raw = read_raw(file)
     except IngestError as exc:
-        if "looks like data" not in str(exc) and "no header" not in str(exc):
+        if not any(why in str(exc) for why in ("looks like data", "no header", "no delimiter")):
             raise
         raw = None
     if raw is not None and "merchant_id" in raw.columns:

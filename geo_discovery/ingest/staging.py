@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from .readers import RawTable
+from ..errors import IngestError
+from .raw import RawTable
 from .validate import Problems
 
 __all__ = [
@@ -15,9 +15,7 @@ __all__ = [
     "Staged",
     "collapse",
     "column",
-    "infer_rating_scale",
     "join_text",
-    "rating_columns",
 ]
 
 #: Runs of whitespace, spelled out: pandas runs ``\s`` through Python's ``re`` one cell
@@ -47,7 +45,17 @@ class Staged:
 
 
 def column(raw: RawTable, name: str) -> pd.Series:
-    """The stripped text of column ``name``, or empty strings when the file lacks it."""
+    """The stripped text of column ``name``, or empty strings when the file lacks it.
+
+    A name the header gives twice cannot be read: which one holds the value is unknown.
+    """
+    positions = raw.duplicates.get(name.strip().lower())
+    if positions and name in raw.frame.columns:
+        raise IngestError(
+            f"{raw.path}: the header names column {name!r} {len(positions)} times (columns "
+            f"{', '.join(map(str, positions))}); which one holds the value cannot be known: "
+            "rename or remove the others"
+        )
     if name in raw.frame.columns:
         return raw.frame[name].str.strip()
     return pd.Series("", index=raw.frame.index, dtype="str")
@@ -77,26 +85,3 @@ def join_text(parts: list[pd.Series], sep: str) -> pd.Series:
         both = (out != "") & (part != "")
         out = (out + sep + part).where(both, out + part)
     return out
-
-
-def infer_rating_scale(rating: np.ndarray) -> float:
-    """Top of a file's rating scale: 100 when any rating exceeds 5, else 5.
-
-    Inside Airbnb used 0–100 for ``review_scores_rating`` until 2020 (the DC 2015 file)
-    and 0–5 stars since; no file mixes the two, so one rule per file is enough.
-
-    Examples
-    --------
-    >>> infer_rating_scale(np.array([4.5, np.nan, 5.0])), infer_rating_scale(np.array([94.0]))
-    (5.0, 100.0)
-    """
-    finite = rating[np.isfinite(rating)]
-    return 100.0 if finite.size and float(finite.max()) > 5.0 else 5.0
-
-
-def rating_columns(rating: np.ndarray, scale: float | None) -> dict[str, pd.Series]:
-    top = infer_rating_scale(rating) if scale is None else float(scale)
-    return {
-        "rating": pd.Series(rating),
-        "rating_scale": pd.Series(np.where(np.isfinite(rating), top, np.nan)),
-    }

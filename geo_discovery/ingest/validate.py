@@ -1,9 +1,15 @@
 """Row validation: collect every problem of every row, vectorised, then decide once.
 
 Nothing here raises for a bad row. Each check adds a message to a :class:`Problems`
-collector; a row with at least one message is rejected, and its reason is all of its
-messages joined with ``"; "`` in the order the checks ran. Messages name the field,
-the offending value and, for ranges, what is allowed.
+collector, as an *error* (the row is rejected) or a *warning* (the row is loaded with
+that field left empty, like Elasticsearch's ``ignore_malformed``; ``strict`` turns
+warnings into errors). A row's reason is all of its messages joined with ``"; "``:
+errors first, then warnings, each in the order the checks ran. Messages name the
+field, the offending value and, for ranges, what is allowed.
+
+Errors concern what a merchant cannot exist without (a readable row, an id, a name,
+coordinates); warnings concern every optional field (numbers, dates, ratings, the
+profile's own fields such as price or floor area).
 
 Reason kinds (:func:`reason_kinds`, for summary tables), with example messages:
 
@@ -26,6 +32,7 @@ duplicate id           ``duplicate merchant_id X, first at file.csv:12``
 empty name             ``empty name``
 bad number             ``review_count 'abc' is not an integer`` / ``price_level 7 is out of
                        range; allowed 1 <= price_level <= 4``
+off-scale rating       ``rating 7 is above the file's 0–5 rating scale …``
 bad date               ``last_review '2019-13-45' is not a date``
 =====================  ====================================================================
 """
@@ -39,15 +46,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..models import BBox
+from .values import read_dates, read_numbers
 
 __all__ = [
     "MISSING_TOKENS",
     "REASON_KINDS",
     "Problems",
-    "check_coordinates",
     "check_range",
     "duplicate_problems",
+    "fmt_number",
+    "keep_mask",
     "missing_mask",
     "parse_date",
     "parse_float",
@@ -81,6 +89,7 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
         r"(?<!lat )(?<!lng )(?:'.*?'|\".*?\") is not (?:a number|an integer|a finite number)"
         r"|(?<!\S)(?<!lat )(?<!lng )\S+ is out of range",
     ),
+    ("off-scale rating", r"rating scale"),
     ("bad date", r"is not a date"),
 )
 _KIND_PATTERNS = tuple((kind, re.compile(rx)) for kind, rx in REASON_KINDS)
@@ -91,54 +100,91 @@ MessageSource = str | Callable[[np.ndarray], Sequence[str]]
 class Problems:
     """Collects messages per row; vectorised: messages are built for bad rows only.
 
+    Besides row messages, ``notes`` holds sentences about the whole file (a column read
+    with a decimal comma, an ambiguous date order…) and ``info`` short facts shown in
+    the summary table (``info["rating scale"] = "0–5 (inferred)"``).
+
     Examples
     --------
     >>> p = Problems(3)
     >>> p.add(np.array([True, False, True]), "empty name")
     >>> p.add(np.array([True, False, False]), lambda idx: [f"row {i}" for i in idx])
+    >>> p.add(np.array([False, True, True]), "price 'x' is not a number", warning=True)
     >>> p.reasons().tolist()
-    ['empty name; row 0', None, 'empty name']
+    ['empty name; row 0', "price 'x' is not a number", "empty name; price 'x' is not a number"]
+    >>> p.any().tolist(), p.any_warning().tolist()
+    ([True, False, True], [False, True, True])
     """
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self._items: list[tuple[np.ndarray, MessageSource]] = []
+        self._items: list[tuple[np.ndarray, MessageSource, bool]] = []
+        self.notes: list[str] = []
+        self.info: dict[str, str] = {}
 
-    def add(self, mask: Any, message: MessageSource) -> None:
-        """Add ``message`` to every row where ``mask``; a callable gets the row positions."""
+    def add(self, mask: Any, message: MessageSource, *, warning: bool = False) -> None:
+        """Add ``message`` to every row where ``mask``; a callable gets the row positions.
+
+        ``warning=True``: the row keeps loading (its field is left empty by the caller).
+        """
         mask_arr = np.asarray(mask, dtype=bool)
         if mask_arr.shape != (self.n,):
             raise ValueError(f"mask has shape {mask_arr.shape}, expected ({self.n},)")
         if mask_arr.any():
-            self._items.append((mask_arr, message))
+            self._items.append((mask_arr, message, warning))
+
+    def note(self, text: str | None) -> None:
+        """Record a sentence about the whole file (ignored when ``None``)."""
+        if text and text not in self.notes:
+            self.notes.append(text)
 
     def extend(self, other: Problems) -> None:
-        """Append all messages of ``other`` (same length) after this one's."""
+        """Append all messages, notes and facts of ``other`` (same length) after this one's."""
         if other.n != self.n:
             raise ValueError(f"cannot merge problems of {other.n} rows into {self.n}")
         self._items.extend(other._items)
+        for text in other.notes:
+            self.note(text)
+        self.info.update(other.info)
 
-    def any(self) -> np.ndarray:
-        """Boolean mask of rows with at least one problem."""
+    def escalate(self) -> None:
+        """Make every warning an error (``strict``: a field that cannot be read rejects)."""
+        self._items = [(mask, message, False) for mask, message, _ in self._items]
+
+    def _mask(self, warning: bool) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
-        for mask, _ in self._items:
-            out |= mask
+        for mask, _, is_warning in self._items:
+            if is_warning == warning:
+                out |= mask
         return out
 
-    def reasons(self) -> np.ndarray:
-        """Object array: ``"; "``-joined messages, or ``None`` for rows without problems."""
-        parts: list[list[str] | None] = [None] * self.n
-        for mask, message in self._items:
+    def any(self) -> np.ndarray:
+        """Boolean mask of rows with at least one error (rows to reject)."""
+        return self._mask(False)
+
+    def any_warning(self) -> np.ndarray:
+        """Boolean mask of rows with at least one warning."""
+        return self._mask(True)
+
+    def details(self) -> np.ndarray:
+        """Object array: ``(errors, warnings)`` lists of messages, ``None`` for clean rows."""
+        parts: list[tuple[list[str], list[str]] | None] = [None] * self.n
+        for mask, message, warning in self._items:
             idx = np.flatnonzero(mask)
             texts = [message] * len(idx) if isinstance(message, str) else list(message(idx))
             for i, text in zip(idx.tolist(), texts, strict=True):
                 bucket = parts[i]
                 if bucket is None:
-                    parts[i] = [text]
-                else:
-                    bucket.append(text)
+                    bucket = parts[i] = ([], [])
+                bucket[1 if warning else 0].append(text)
         out = np.empty(self.n, dtype=object)
-        out[:] = [None if p is None else "; ".join(p) for p in parts]
+        out[:] = parts
+        return out
+
+    def reasons(self) -> np.ndarray:
+        """Object array: ``"; "``-joined messages (errors first), ``None`` for clean rows."""
+        out = np.empty(self.n, dtype=object)
+        out[:] = [None if d is None else "; ".join(d[0] + d[1]) for d in self.details()]
         return out
 
 
@@ -179,80 +225,108 @@ def parse_float(
     *,
     required: bool = False,
     skip: np.ndarray | None = None,
-    clean: Callable[[pd.Series], pd.Series] | None = None,
+    decimal: str | None = None,
+    thousands: bool = True,
+    fallback_decimal: str | None = None,
 ) -> np.ndarray:
-    """Parse text cells as float64; report unparseable ones, NaN for missing cells.
+    """Parse text cells as float64; report unreadable ones, NaN for missing cells.
 
-    ``required`` also reports missing cells (``"<field> is missing"``); ``skip`` rows get
-    no messages; ``clean`` pre-processes the stripped text (e.g. removes ``$`` and ``,``).
+    Common forms are read (:func:`~geo_discovery.ingest.values.read_numbers`:
+    ``1,234``, ``4,5``, ``$12``, ``95%``); ``decimal`` fixes the decimal mark,
+    ``thousands=False`` (coordinates) reads every comma as a decimal mark and refuses
+    currency signs and percentages; ``fallback_decimal`` is the file's own decimal mark,
+    for columns that show none. ``required`` fields report missing cells
+    (``"<field> is missing"``) and their problems are errors; the problems of optional
+    fields are warnings. ``skip`` rows get no messages.
 
     Examples
     --------
-    >>> p = Problems(3)
-    >>> parse_float(pd.Series(["1.5", "", "abc"]), "rating", p).tolist()
-    [1.5, nan, nan]
-    >>> p.reasons().tolist()
-    [None, None, "rating 'abc' is not a number"]
+    >>> p = Problems(4)
+    >>> parse_float(pd.Series(["1.5", "", "abc", "1,234"]), "rating", p).tolist()
+    [1.5, nan, nan, 1234.0]
+    >>> p.reasons().tolist(), p.any_warning().tolist()
+    ([None, None, "rating 'abc' is not a number", None], [False, False, True, False])
     """
+    warning = not required
     if series.dtype.kind in "fiu":
         values = series.to_numpy(dtype=np.float64, na_value=np.nan).copy()
-        keep = _keep(skip, len(values))
+        keep = keep_mask(skip, len(values))
         if required:
             problems.add(np.isnan(values) & keep, f"{field} is missing")
         inf = np.isinf(values) & keep
         problems.add(
-            inf, lambda idx: [f"{field} {values[i]!r} is not a finite number" for i in idx]
+            inf, lambda idx: [f"{field} {values[i]!r} is not a finite number" for i in idx],
+            warning=warning,
         )
         values[np.isinf(values)] = np.nan
         return values
     text = _as_str(series).str.strip()
     missing = np.asarray(text.str.lower().isin(MISSING_TOKENS), dtype=bool)
-    cleaned = clean(text) if clean is not None else text
-    parsed = pd.Series(pd.to_numeric(cleaned.where(~missing, ""), errors="coerce"))
-    out = parsed.to_numpy(dtype=np.float64, na_value=np.nan).copy()
-    keep = _keep(skip, len(out))
-    bad = np.isnan(out) & ~missing & keep
-    problems.add(bad, _quoted(text, field, "is not a number"))
+    reading = read_numbers(text, missing, field=field, decimal=decimal, thousands=thousands,
+                           decorations=thousands, fallback=fallback_decimal,
+                           axis=field if required and not thousands else None)
+    out = reading.values
+    keep = keep_mask(skip, len(out))
+    problems.add(reading.bad & keep, _quoted(text, field, "is not a number"), warning=warning)
     if required:
         problems.add(missing & keep, f"{field} is missing")
     # inf, -inf, Infinity… parse as numbers but are no value a merchant can have: report
     # them like any other bad value (required or not) and never let them through.
-    problems.add(np.isinf(out) & keep, _quoted(text, field, "is not a finite number"))
+    problems.add(np.isinf(out) & keep, _quoted(text, field, "is not a finite number"),
+                 warning=warning)
     out[np.isinf(out)] = np.nan
+    if (keep & ~missing).any():
+        problems.note(reading.note)
     return out
 
 
 def parse_int(
-    series: pd.Series, field: str, problems: Problems, *, skip: np.ndarray | None = None
+    series: pd.Series,
+    field: str,
+    problems: Problems,
+    *,
+    skip: np.ndarray | None = None,
+    decimal: str | None = None,
+    fallback_decimal: str | None = None,
 ) -> pd.Series:
-    """Parse text cells as nullable ``Int64``; ``"5.0"`` is fine, ``"5.5"`` is reported.
+    """Parse text cells as nullable ``Int64`` (warnings); ``"5.0"`` and ``"1,234"`` are
+    fine, ``"5.5"`` is reported.
 
     Examples
     --------
     >>> p = Problems(3)
-    >>> parse_int(pd.Series(["3", "4.0", "x"]), "review_count", p).tolist()
-    [3, 4, <NA>]
+    >>> parse_int(pd.Series(["3", "1,204", "x"]), "review_count", p).tolist()
+    [3, 1204, <NA>]
     >>> p.reasons()[2]
     "review_count 'x' is not an integer"
     """
     inner = Problems(len(series))
-    values = parse_float(series, field, inner, skip=skip)
-    keep = _keep(skip, len(values))
-    bad = np.zeros(len(values), dtype=bool)
-    bad[inner.any()] = True
+    values = parse_float(series, field, inner, skip=skip, decimal=decimal,
+                         fallback_decimal=fallback_decimal)
+    problems.notes.extend(n for n in inner.notes if n not in problems.notes)
+    keep = keep_mask(skip, len(values))
+    bad = inner.any() | inner.any_warning()
     with np.errstate(invalid="ignore"):
         fractional = np.isfinite(values) & (np.floor(values) != values)
         too_big = np.isfinite(values) & (np.abs(values) > 2.0**62)
     bad |= (fractional | too_big) & keep
-    problems.add(bad, _quoted(_as_str(series).str.strip(), field, "is not an integer"))
-    values = np.where(bad | ~np.isfinite(values), np.nan, values)
+    problems.add(bad, _quoted(_as_str(series).str.strip(), field, "is not an integer"),
+                 warning=True)
+    # Skipped rows (misaligned cells) get no message but no fraction either.
+    values = np.where(bad | fractional | too_big | ~np.isfinite(values), np.nan, values)
     return pd.Series(values, index=series.index).astype("Int64")
 
 
 def parse_date(
-    series: pd.Series, field: str, problems: Problems, *, skip: np.ndarray | None = None
+    series: pd.Series,
+    field: str,
+    problems: Problems,
+    *,
+    skip: np.ndarray | None = None,
+    date_format: str | None = None,
 ) -> pd.Series:
-    """Parse text cells as ``datetime64[s]`` (ISO 8601 first, then other common formats).
+    """Parse text cells as ``datetime64[s]`` with one day/month order per column
+    (:func:`~geo_discovery.ingest.values.read_dates`); unreadable dates are warnings.
 
     Examples
     --------
@@ -266,19 +340,13 @@ def parse_date(
         return series.astype("datetime64[s]")
     text = _as_str(series).str.strip()
     missing = np.asarray(text.str.lower().isin(MISSING_TOKENS), dtype=bool)
-    candidates = text.where(~missing, "")
-    parsed = pd.to_datetime(candidates.where(~missing), errors="coerce", format="ISO8601")
-    retry = np.asarray(parsed.isna(), dtype=bool) & ~missing
-    if retry.any():
-        again = pd.to_datetime(candidates[retry], errors="coerce", format="mixed")
-        parsed = parsed.astype(object)
-        parsed[retry] = again
-        parsed = pd.to_datetime(parsed, errors="coerce", utc=False)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = np.asarray(parsed.isna(), dtype=bool) & ~missing & _keep(skip, len(text))
-    problems.add(bad, _quoted(text, field, "is not a date"))
-    return pd.Series(parsed, index=series.index).astype("datetime64[s]")
+    reading = read_dates(text, missing, field=field, date_format=date_format)
+    keep = keep_mask(skip, len(text))
+    problems.add(reading.bad & keep, _quoted(text, field, "is not a date" + reading.why),
+                 warning=True)
+    if (keep & ~missing).any():
+        problems.note(reading.note)
+    return pd.Series(reading.values.to_numpy(), index=series.index).astype("datetime64[s]")
 
 
 def _quoted(text: pd.Series, field: str, what: str) -> Callable[[np.ndarray], list[str]]:
@@ -291,11 +359,13 @@ def _quoted(text: pd.Series, field: str, what: str) -> Callable[[np.ndarray], li
     return build
 
 
-def _keep(skip: np.ndarray | None, n: int) -> np.ndarray:
+def keep_mask(skip: np.ndarray | None, n: int) -> np.ndarray:
+    """Rows to check: everything but ``skip``."""
     return np.ones(n, dtype=bool) if skip is None else ~skip
 
 
-def _fmt(x: float) -> str:
+def fmt_number(x: float) -> str:
+    """A number in a message: up to 10 significant digits, no trailing zeros."""
     return f"{x:.10g}"
 
 
@@ -307,10 +377,12 @@ def check_range(
     high: float | np.ndarray | None = None,
     *,
     skip: np.ndarray | None = None,
+    warning: bool = False,
 ) -> np.ndarray:
     """Report finite values outside ``[low, high]``; returns the bad mask.
 
-    ``high`` may be an array (a per-row bound, e.g. the rating scale).
+    ``high`` may be an array (a per-row bound, e.g. the rating scale); ``warning``
+    reports them as warnings (optional fields).
     """
     arr = np.asarray(pd.Series(values).astype("Float64").to_numpy(np.float64, na_value=np.nan))
     bad = np.zeros(len(arr), dtype=bool)
@@ -319,90 +391,21 @@ def check_range(
             bad |= arr < low
         if high is not None:
             bad |= arr > high
-    bad &= np.isfinite(arr) & _keep(skip, len(arr))
+    bad &= np.isfinite(arr) & keep_mask(skip, len(arr))
     hi_arr = None if high is None else np.broadcast_to(np.asarray(high, dtype=float), arr.shape)
 
     def message(idx: np.ndarray) -> list[str]:
         out = []
         for i in idx:
-            lo_txt = "" if low is None else f"{_fmt(low)} <= "
-            hi_txt = "" if hi_arr is None else f" <= {_fmt(float(hi_arr[i]))}"
+            lo_txt = "" if low is None else f"{fmt_number(low)} <= "
+            hi_txt = "" if hi_arr is None else f" <= {fmt_number(float(hi_arr[i]))}"
             out.append(
-                f"{field} {_fmt(arr[i])} is out of range; allowed {lo_txt}{field}{hi_txt}"
+                f"{field} {fmt_number(arr[i])} is out of range; allowed {lo_txt}{field}{hi_txt}"
             )
         return out
 
-    problems.add(bad, message)
+    problems.add(bad, message, warning=warning)
     return bad
-
-
-def _in_bbox(lat: np.ndarray, lng: np.ndarray, bbox: BBox) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        lat_ok = (lat >= bbox.south) & (lat <= bbox.north)
-        if bbox.crosses_antimeridian:
-            lng_ok = (lng >= bbox.west) | (lng <= bbox.east)
-        else:
-            lng_ok = (lng >= bbox.west) & (lng <= bbox.east)
-    return np.asarray(lat_ok & lng_ok, dtype=bool)
-
-
-def check_coordinates(
-    lat: np.ndarray,
-    lng: np.ndarray,
-    problems: Problems,
-    bbox: BBox | None = None,
-    *,
-    skip: np.ndarray | None = None,
-) -> None:
-    """Range, null island, probable swap and expected-bbox checks on parsed coordinates.
-
-    Rows with a NaN coordinate were reported by the parser and are not checked again.
-
-    Examples
-    --------
-    >>> p = Problems(2)
-    >>> check_coordinates(np.array([-173.98, 0.0]), np.array([40.75, 0.0]), p)
-    >>> p.reasons().tolist()  # doctest: +NORMALIZE_WHITESPACE
-    ['lat -173.98 is out of range; allowed -90 <= lat <= 90; probable lat/lng swap:
-      (lat=40.75, lng=-173.98) would be valid', 'null island: lat=0, lng=0']
-    """
-    keep = _keep(skip, len(lat)) & np.isfinite(lat) & np.isfinite(lng)
-    with np.errstate(invalid="ignore"):
-        lat_ok = (lat >= -90) & (lat <= 90)
-        lng_ok = (lng >= -180) & (lng <= 180)
-        swap_ok = (lng >= -90) & (lng <= 90) & (lat >= -180) & (lat <= 180)
-    check_range(lat, "lat", problems, -90, 90, skip=~keep)
-    check_range(lng, "lng", problems, -180, 180, skip=~keep)
-    valid = keep & lat_ok & lng_ok
-
-    def swap_message(idx: np.ndarray) -> list[str]:
-        return [
-            f"probable lat/lng swap: (lat={_fmt(lng[i])}, lng={_fmt(lat[i])}) would be valid"
-            for i in idx
-        ]
-
-    problems.add(keep & ~lat_ok & swap_ok, swap_message)
-    problems.add(valid & (lat == 0) & (lng == 0), "null island: lat=0, lng=0")
-    if bbox is None:
-        return
-    outside = valid & ~_in_bbox(lat, lng, bbox)
-    box = f"south={bbox.south:g}, west={bbox.west:g}, north={bbox.north:g}, east={bbox.east:g}"
-    problems.add(
-        outside,
-        lambda idx: [
-            f"outside expected bbox {box}: lat={_fmt(lat[i])}, lng={_fmt(lng[i])}" for i in idx
-        ],
-    )
-    swapped_inside = outside & _in_bbox(lng, lat, bbox)
-
-    def inside_message(idx: np.ndarray) -> list[str]:
-        return [
-            f"probable lat/lng swap: (lat={_fmt(lng[i])}, lng={_fmt(lat[i])}) is inside the "
-            "expected bbox"
-            for i in idx
-        ]
-
-    problems.add(swapped_inside, inside_message)
 
 
 def duplicate_problems(

@@ -1,13 +1,22 @@
-"""The load pipeline: read → validate → merge (by mode) → index → write snapshot N+1 → publish.
+"""The load pipeline: lock → read → validate → merge (by mode) → index → write N+1 → publish.
 
-Everything a load does to the store happens inside one
-:class:`~geo_discovery.snapshot.store.SnapshotWriter`,
-so a load that fails or is killed leaves the previous snapshot current.
+The store's writer lock is taken first (waiting up to ``wait_s`` for another load), so
+a concurrent load waits before doing any work instead of failing after it. Everything
+a load does to the store happens inside one
+:class:`~geo_discovery.snapshot.store.SnapshotWriter`, so a load that fails or is killed
+leaves the previous snapshot current.
+
+Rejects files (``DATA_DIR/rejects/<time>-<mode>.csv``) are written under a temporary
+name and renamed when complete; a load removes the temporaries of killed loads and
+keeps only the rejects files that kept snapshots name plus the ``keep_snapshots``
+newest others (refused or killed loads), so they never pile up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +31,8 @@ import pyarrow.parquet as pq
 import shapely
 
 from ..errors import LoadRefusedError, RejectedRowsError
-from ..ingest import IngestResult, read_id_list, read_sources, write_rejects
+from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
+from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
 from ..schema import ARROW_SCHEMA, to_arrow
 from ..search.index import build_cell_index
@@ -52,6 +62,8 @@ class LoadReport:
     ingest: IngestResult | None = None
     reject_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     pruned: list[str] = field(default_factory=list)
+    rows_warned: int = 0
+    warning_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def write_merchant_table(table: pa.Table, path: Path) -> None:
@@ -96,6 +108,9 @@ def load(
     progress: Progress | None = None,
     allow_empty: bool = False,
     allow_shrink: bool = False,
+    options: ReadOptions | None = None,
+    wait_s: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
 ) -> LoadReport:
     """Load files into a new snapshot and publish it.
 
@@ -108,7 +123,8 @@ def load(
         ``replace`` (the new snapshot holds exactly these rows), ``upsert`` (rows replace
         same-id merchants of the current snapshot and add new ones) or ``delete``.
     strict
-        Fail the whole load (:class:`RejectedRowsError`, nothing published) on any reject.
+        Fail the whole load (:class:`RejectedRowsError`, nothing published) on any reject;
+        a field that cannot be read rejects its row instead of being left empty.
     rejects_path
         Where rejected rows go (``.csv`` or ``.parquet``). Default:
         ``DATA_DIR/rejects/<time>-<mode>.csv``, written whenever a row is rejected.
@@ -118,6 +134,12 @@ def load(
     allow_shrink
         Publish a ``replace`` that drops more than ``settings.load_max_shrink`` of the
         current snapshot's merchants (refused by default).
+    options
+        How to read ambiguous values (:class:`~geo_discovery.ingest.ReadOptions`);
+        ``strict`` above is added to them.
+    wait_s
+        How long to wait for another load holding the store's lock before failing;
+        ``on_wait`` is called once when the wait starts.
 
     Returns
     -------
@@ -132,28 +154,31 @@ def load(
     def read_progress(done: int, total: int) -> None:
         notify("read", done, total)
 
-    ingest: IngestResult | None = None
-    delete_ids: list[str] = []
-    if mode == "delete":
-        frames = []
-        for p in paths:
-            ids, bad = read_id_list(p)
-            delete_ids.extend(ids)
-            frames.append(bad)
-        rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        rows_read = len(delete_ids) + len(rejects)
-    else:
-        ingest = read_sources(
-            paths,
-            profile=profile,
-            mapping=mapping,
-            expected_bbox=expected_bbox,
-            progress=read_progress,
-        )
-        rejects = ingest.rejects
-        rows_read = ingest.rows_read
+    base = options or ReadOptions()
+    read_options = dataclasses.replace(base, strict=strict or base.strict)
+    with store.lock(wait_s, on_wait):
+        ingest: IngestResult | None = None
+        delete_ids: list[str] = []
+        if mode == "delete":
+            frames = []
+            for p in paths:
+                ids, bad = read_id_list(p)
+                delete_ids.extend(ids)
+                frames.append(bad)
+            rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            rows_read = len(delete_ids) + len(rejects)
+        else:
+            ingest = read_sources(
+                paths,
+                profile=profile,
+                mapping=mapping,
+                expected_bbox=expected_bbox,
+                progress=read_progress,
+                options=read_options,
+            )
+            rejects = ingest.rejects
+            rows_read = ingest.rows_read
 
-    with store.lock():
         current = store.current()
         notify("merge", 0, 1)
         # Only upsert and delete build on the current snapshot; replace never reads it.
@@ -173,8 +198,10 @@ def load(
             loaded = ingest.rows_loaded
         notify("merge", 1, 1)
 
-        written_rejects = _write_rejects(rejects, rejects_path, store, mode)
-        summary = ingest.reject_summary() if ingest is not None else _summary(rejects)
+        problem_frame = ingest.problem_rows() if ingest is not None else rejects
+        written_rejects = _write_rejects(problem_frame, rejects_path, store, mode)
+        _clean_rejects(store, settings.keep_snapshots)
+        summary = ingest.reject_summary() if ingest is not None else summarise_kinds(rejects)
         unpublished = LoadReport(
             mode=mode,
             snapshot=None,
@@ -185,6 +212,9 @@ def load(
             rejects_path=written_rejects,
             ingest=ingest,
             reject_summary=summary,
+            rows_warned=ingest.rows_warned if ingest is not None else 0,
+            warning_summary=(ingest.warning_summary() if ingest is not None
+                             else summarise_kinds(rejects.iloc[:0])),
         )
         try:
             if strict and len(rejects):
@@ -246,6 +276,7 @@ def load(
             writer.abort()
             raise
         pruned = store.prune(settings.keep_snapshots)
+        _clean_rejects(store, settings.keep_snapshots)
 
     unpublished.snapshot = info
     unpublished.pruned = pruned
@@ -311,32 +342,51 @@ def _delete(previous: pa.Table | None, ids: list[str]) -> tuple[pa.Table, pd.Dat
     present = pc.is_in(pa.array(ids, pa.string()), value_set=previous.column("merchant_id"))
     missing = [i for i, ok in zip(ids, present.to_pylist(), strict=True) if not ok]
     keep = pc.invert(pc.is_in(previous.column("merchant_id"), value_set=pa.array(ids, pa.string())))
-    missing_frame = pd.DataFrame(
-        {
-            "source_file": ["(delete list)"] * len(missing),
-            "source_line": [None] * len(missing),
-            "merchant_id": missing,
-            "reason": ["merchant_id not in the current snapshot; nothing to delete"] * len(missing),
-            "raw": missing,
-        }
+    missing_frame = problem_rows(
+        ["(delete list)"] * len(missing), [None] * len(missing), missing,
+        [(["merchant_id not in the current snapshot; nothing to delete"], [])] * len(missing),
+        missing, severity="error",
     )
     return previous.filter(keep), missing_frame
+
+
+_REJECTS_DIR = "rejects"
+_TMP_PREFIX = ".tmp-"
 
 
 def _write_rejects(
     rejects: pd.DataFrame, rejects_path: str | Path | None, store: SnapshotStore, mode: str
 ) -> Path | None:
-    if rejects_path is None:
-        if len(rejects) == 0:
-            return None
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        rejects_path = store.data_dir / "rejects" / f"{stamp}-{mode}.csv"
-    return write_rejects(rejects, rejects_path)
-
-
-def _summary(rejects: pd.DataFrame) -> pd.DataFrame:
+    if rejects_path is not None:
+        return write_rejects(rejects, rejects_path)
     if len(rejects) == 0:
-        return pd.DataFrame(columns=["source_file", "reason", "rows"])
-    return (
-        rejects.groupby(["source_file", "reason"], dropna=False).size().rename("rows").reset_index()
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    final = store.data_dir / _REJECTS_DIR / f"{stamp}-{mode}.csv"
+    # Written under a temporary name: a load killed while writing leaves only a
+    # temporary, which the next load removes.
+    tmp = write_rejects(rejects, final.with_name(f"{_TMP_PREFIX}{final.name}"))
+    os.replace(tmp, final)
+    return final
+
+
+def _clean_rejects(store: SnapshotStore, keep: int) -> list[str]:
+    """Remove temporaries of killed loads, and default rejects files no kept snapshot
+    names beyond the ``keep`` newest (call under the store's lock)."""
+    folder = store.data_dir / _REJECTS_DIR
+    if not folder.is_dir():
+        return []
+    removed = []
+    for tmp in folder.glob(f"{_TMP_PREFIX}*"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp.name)
+    named = {Path(str(s.manifest.get("rejects_file") or "")).name for s in store.list()}
+    ours = sorted(
+        (p for p in folder.glob("*-*.csv") if p.stem.rsplit("-", 1)[-1] in LOAD_MODES),
+        reverse=True,
     )
+    orphans = [p for p in ours if p.name not in named]
+    for old in orphans[keep:]:
+        old.unlink(missing_ok=True)
+        removed.append(old.name)
+    return removed

@@ -27,8 +27,9 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,16 +195,35 @@ class SnapshotStore:
 
     # -------------------------------------------------------------- writing
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Exclusive writer lock; a second writer fails at once with a clear message."""
+    def lock(
+        self, wait_s: float = 0.0, on_wait: Callable[[], None] | None = None
+    ) -> Iterator[None]:
+        """Exclusive writer lock.
+
+        A second writer waits up to ``wait_s`` seconds for it (``on_wait`` is called once
+        when it starts waiting), then fails with a clear message.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / ".lock", "a+") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise SnapshotError(
-                    f"another load is writing to {self.data_dir}; wait for it to finish"
-                ) from None
+            deadline = time.monotonic() + max(wait_s, 0.0)
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        waited = f" (waited {wait_s:g} s)" if wait_s > 0 else ""
+                        raise SnapshotError(
+                            f"another load is writing to {self.data_dir}{waited}; nothing was "
+                            "read or changed: wait for it to finish, or pass --wait SECONDS to "
+                            "wait for the lock"
+                        ) from None
+                    if not waiting and on_wait is not None:
+                        on_wait()
+                    waiting = True
+                    time.sleep(min(0.05, left))
             try:
                 yield
             finally:

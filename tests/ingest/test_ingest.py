@@ -15,6 +15,7 @@ from geo_discovery.errors import IngestError, ProfileError
 from geo_discovery.ingest import (
     REJECT_COLUMNS,
     IngestResult,
+    ReadOptions,
     detect_profile,
     list_profiles,
     read_id_list,
@@ -123,15 +124,6 @@ def test_multiline_quoted_field_keeps_first_line_number(tmp_path: Path) -> None:
         (",No Id,40.7,-73.9,x,1,4,", "empty source id", "missing id"),
         ("1,Dup,40.7,-73.9,x,1,4,", "duplicate merchant_id generic:1, first at shops.csv:2",
          "duplicate id"),
-        ("9,Bad Count,40.7,-73.9,x,abc,4,", "review_count 'abc' is not an integer",
-         "bad number"),
-        ("9,Half Count,40.7,-73.9,x,2.5,4,", "review_count '2.5' is not an integer",
-         "bad number"),
-        ("9,Neg Count,40.7,-73.9,x,-3,4,",
-         "review_count -3 is out of range; allowed 0 <= review_count", "bad number"),
-        ("9,Bad Rating,40.7,-73.9,x,1,great,", "rating 'great' is not a number", "bad number"),
-        ("9,Bad Date,40.7,-73.9,x,1,4,2019-13-45", "last_review '2019-13-45' is not a date",
-         "bad date"),
         ("9,Short,40.7", "expected 8 fields, got 3", "wrong field count"),
         ("9,Long,40.7,-73.9,x,1,4,2020-01-01,extra", "expected 8 fields, got 9",
          "wrong field count"),
@@ -143,12 +135,49 @@ def test_each_reject_reason(tmp_path: Path, row: str, expected: str, kind: str) 
     assert reason_kinds(reason) == kind.split(", ")
 
 
-def test_rating_above_its_scale_is_rejected(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("row", "expected", "kind", "field"),
+    [
+        ("9,Bad Count,40.7,-73.9,x,abc,4,", "review_count 'abc' is not an integer",
+         "bad number (review_count)", "review_count"),
+        ("9,Half Count,40.7,-73.9,x,2.5,4,", "review_count '2.5' is not an integer",
+         "bad number (review_count)", "review_count"),
+        ("9,Neg Count,40.7,-73.9,x,-3,4,",
+         "review_count -3 is out of range; allowed 0 <= review_count",
+         "bad number (review_count)", "review_count"),
+        ("9,Bad Rating,40.7,-73.9,x,1,great,", "rating 'great' is not a number",
+         "bad number (rating)", "rating"),
+        ("9,Bad Date,40.7,-73.9,x,1,4,2019-13-45", "last_review '2019-13-45' is not a date",
+         "bad date (last_review)", "last_review"),
+    ],
+)
+def test_an_optional_field_that_fails_is_a_warning_not_a_reject(
+    tmp_path: Path, row: str, expected: str, kind: str, field: str
+) -> None:
+    """ignore_malformed: the merchant loads with that field empty; the problem is a
+    WARNING row of the rejects file; --strict rejects the row instead."""
+    path = csv_file(tmp_path, [*GOOD, row])
+    result = read_sources([path])
+    check_invariants(result)
+    assert result.rows_rejected == 0 and result.rows_loaded == len(GOOD) + 1
+    loaded = result.merchants.set_index("merchant_id").loc["generic:9"]
+    assert pd.isna(loaded[field])
+    warning = result.warnings.iloc[0]
+    assert (warning["severity"], warning["kind"], warning["reason"]) == ("warning", kind, expected)
+    assert warning["source_line"] == len(GOOD) + 2 and warning["raw"] == row
+    strict = read_sources([path], options=ReadOptions(strict=True))
+    assert strict.rows_rejected == 1 and strict.rejects["reason"].tolist() == [expected]
+    assert strict.rejects["severity"].tolist() == ["error"]
+
+
+def test_rating_above_its_scale_is_left_empty(tmp_path: Path) -> None:
     path = write(tmp_path / "r.csv", "id,name,lat,lng,rating,rating_scale\n"
                  "1,A,1,1,4.5,5\n2,B,1,1,7,5\n3,C,1,1,70,100\n")
     result = read_sources([path])
-    assert result.merchants["merchant_id"].tolist() == ["generic:1", "generic:3"]
-    assert result.rejects["reason"].tolist() == [
+    m = result.merchants.set_index("merchant_id")
+    assert m.index.tolist() == ["generic:1", "generic:2", "generic:3"]
+    assert pd.isna(m.loc["generic:2", "rating"]) and pd.isna(m.loc["generic:2", "rating_scale"])
+    assert result.warnings["reason"].tolist() == [
         "rating 7 is out of range; allowed 0 <= rating <= 5"
     ]
 
@@ -156,12 +185,12 @@ def test_rating_above_its_scale_is_rejected(tmp_path: Path) -> None:
 def test_every_problem_of_a_row_is_reported(tmp_path: Path) -> None:
     reason = only_reject(tmp_path, "1,,abc,-73.9,x,many,4,someday")
     parts = reason.split("; ")
-    assert parts == [
+    assert parts == [  # errors first, then the fields that would have been left empty
         "empty name",
         "lat 'abc' is not a number",
+        "duplicate merchant_id generic:1, first at shops.csv:2",
         "review_count 'many' is not an integer",
         "last_review 'someday' is not a date",
-        "duplicate merchant_id generic:1, first at shops.csv:2",
     ]
     assert set(reason_kinds(reason)) == {
         "empty name", "bad coordinates", "bad number", "bad date", "duplicate id"}
@@ -472,10 +501,14 @@ def test_declarative_mapping(tmp_path: Path, kind: str) -> None:
             m["price_level"], m["source"]) == (
         "permits:P1", "food/cafe", "555", 8.0, 10.0, 2, "City Permits")
     assert result.sources[0].profile == "mapping"
-    assert result.rejects["reason"].tolist() == [
-        "rating 11 is out of range; allowed 0 <= rating <= 10; "
+    assert result.sources[0].rating_scale == "0–10 (given)"
+    assert result.rows_rejected == 0
+    assert result.warnings["reason"].tolist() == [
+        "rating 11 is outside its 0–10 rating scale (given); "
         "price_level 9 is out of range; allowed 1 <= price_level <= 4"
     ]
+    beta = result.merchants.iloc[1]
+    assert pd.isna(beta["rating"]) and pd.isna(beta["price_level"])
 
 
 @pytest.mark.parametrize(
@@ -536,10 +569,11 @@ def test_write_rejects_round_trip(tmp_path: Path, suffix: str) -> None:
 
 def test_reject_summary_counts_kinds(tmp_path: Path) -> None:
     summary = _mixed_result(tmp_path).reject_summary()
-    assert list(summary.columns) == ["source_file", "reason_kind", "rows"]
+    assert list(summary.columns) == ["source_file", "reason_kind", "rows", "example_line",
+                                     "example"]
     counts = dict(zip(summary["reason_kind"], summary["rows"], strict=True))
-    assert counts == {"empty name": 1, "bad coordinates": 1, "duplicate id": 1,
-                      "null island": 1}
+    # Rows, not reasons: the first row has three problems and counts once, under its first.
+    assert counts == {"empty name": 1, "null island": 1}
 
 
 def test_progress_reports_bytes_over_all_files(tmp_path: Path) -> None:
@@ -620,7 +654,9 @@ def test_airbnb_prices_levels_and_rating_scale(tmp_path: Path) -> None:
     result = read_sources([path])
     check_invariants(result)
     assert result.sources[0].profile == "airbnb"
-    assert result.rejects["reason"].tolist() == ["price 'cheap' is not a number"]
+    assert result.rows_rejected == 0
+    assert result.warnings["reason"].tolist() == ["price 'cheap' is not a number"]
+    assert pd.isna(result.merchants.set_index("merchant_id").loc["airbnb:99", "price_level"])
     m = result.merchants.set_index("merchant_id")
     level = m["price_level"]
     assert level["airbnb:4"] == 4 and level["airbnb:1"] == 1  # $1,200 and $40
@@ -629,8 +665,9 @@ def test_airbnb_prices_levels_and_rating_scale(tmp_path: Path) -> None:
                         "airbnb:7": 95, "airbnb:8": 60}).sort_values()
     assert level[priced.index].is_monotonic_increasing
     assert m["category"].iloc[0] == "lodging/entire_home_apt"
-    # Ratings above 5 in the file: the whole file is on the 0-100 scale.
+    # Every rating is above 10: the whole file is on the 0-100 scale.
     assert set(m["rating_scale"]) == {100.0} and m["rating"]["airbnb:1"] == 91.0
+    assert result.sources[0].rating_scale == "0–100 (inferred)"
     assert json.loads(m["attributes"]["airbnb:4"])["price"] == "$1,200.00"
 
 
@@ -661,17 +698,19 @@ def test_source_specific_fields_are_validated_too(tmp_path: Path) -> None:
                  "latitude,longitude\n012345,JAC,,ACME CORP,big,40.7,-73.9\n"
                  "000001,A,TINY,X,0,40.7,-73.9\n")
     result = read_sources([food])
-    assert result.rejects["reason"].tolist() == ["square_footage 'big' is not a number"]
-    tiny = result.merchants.iloc[0]
+    assert result.warnings["reason"].tolist() == ["square_footage 'big' is not a number"]
+    big = result.merchants.iloc[0]
+    assert (big["merchant_id"], big["category"]) == ("nysfood:012345", "food/grocery/store")
+    tiny = result.merchants.iloc[1]
     assert (tiny["merchant_id"], tiny["category"]) == ("nysfood:000001", "food/grocery/store")
     assert pd.isna(tiny["attractiveness"])
     fsq = write(tmp_path / "fsq.csv",
                 "fsq_place_id,name,latitude,longitude,date_closed,fsq_category_labels\n"
                 "a1,Shut,1,1,2020-02-30,[Retail]\nb2,Open,1,1,,[Retail > Bookstore]\n")
     result = read_sources([fsq])
-    assert result.rejects["reason"].tolist() == ["date_closed '2020-02-30' is not a date"]
-    assert result.merchants["category"].tolist() == ["retail/bookstore"]
-    assert result.merchants["status"].tolist() == ["open"]
+    assert result.warnings["reason"].tolist() == ["date_closed '2020-02-30' is not a date"]
+    assert result.merchants["category"].tolist() == ["retail", "retail/bookstore"]
+    assert result.merchants["status"].tolist() == ["unknown", "open"]
     # An explicit NYC-wide expected bbox for DOHMH rows comes with the profile.
     dohmh = write(tmp_path / "dohmh.csv",
                   "restaurant_id,name,cuisine,borough,latest_grade,mean_score,latitude,longitude\n"

@@ -108,7 +108,10 @@ def test_bbox_in_the_wrong_order_is_refused(runner: CliRunner, tmp_path: Path) -
     assert current(data_dir) == before
 
 
-def test_projected_coordinates_without_crs_are_refused(runner: CliRunner, tmp_path: Path) -> None:
+def test_projected_coordinates_without_crs_fail_the_file_naming_crs(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Metres in the lat/lng columns are a whole-file cause (exit 1), not N bad rows."""
     data_dir = good_store(runner, tmp_path)
     before = current(data_dir)
     merc = tmp_path / "merc.csv"
@@ -116,8 +119,15 @@ def test_projected_coordinates_without_crs_are_refused(runner: CliRunner, tmp_pa
         "id,name,lat,lng\np1,A,4970241.3,-8238310.2\np2,B,4970301.7,-8238200.9\n"
     )
     result = runner.invoke(app, ["load", str(merc), "--data-dir", str(data_dir)])
-    assert_refused(result, "0 merchants")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    err = result.stderr.strip()
+    assert "\n" not in err and "merc.csv" in err
+    assert "EPSG:3857" in err and "--crs" in err and "lat=40.71396" in err
     assert current(data_dir) == before
+    result = runner.invoke(app, ["load", str(merc), "--crs", "EPSG:3857", "--mode", "upsert",
+                                 "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK, result.output
+    assert current(data_dir)[1] == before[1] + 2
 
 
 def test_allow_empty_publishes_an_empty_snapshot(runner: CliRunner, tmp_path: Path) -> None:

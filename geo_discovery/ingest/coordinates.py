@@ -1,0 +1,267 @@
+"""Coordinates: per-row checks, swaps found from the file itself, and whole-file causes.
+
+Per row (:func:`check_coordinates`): range, null island (0, 0), a lat outside ±90 that
+would be valid swapped, the expected bbox (and a swap into it). Without an expected
+bbox, :func:`check_cluster_swaps` finds swaps from the file's own points: when most
+points form a cluster, a point far outside it (more than ten times the median distance
+of the points to their centre) whose swapped coordinates land among the others (as
+close to one of them as the points usually are to each other) is a probable swap. A
+file spread over the globe has no such cluster and gets no such check.
+
+Whole file (:func:`coordinate_file_problem`): when at least half the rows hold
+coordinates that are not degrees at all, the cause is the file, not its rows:
+projected metres without a CRS (values beyond ±360: "pass --crs"), or lat and lng
+columns exchanged (lats beyond ±90 that are valid lngs, in at least 3 rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..distance import chord2_to_m, haversine_m, latlng_to_xyz
+from ..models import BBox
+from .validate import Problems, check_range, fmt_number, keep_mask
+
+__all__ = [
+    "check_cluster_swaps",
+    "check_coordinates",
+    "coordinate_file_problem",
+    "reproject",
+]
+
+#: Fewer valid points than this: no cluster to compare with.
+CLUSTER_MIN_POINTS = 10
+#: A point this many median distances from the centre is outside the cluster …
+CLUSTER_OUTSIDE = 10.0
+#: … and its swap lands among the others: within this many times their 95th-percentile
+#: nearest-neighbour distance of one of them.
+LANDING_FACTOR = 5.0
+#: Coordinates beyond this (in either axis) are not degrees, bad or not: metres or feet.
+PROJECTED_BEYOND = 360.0
+#: Exchanged lat/lng columns are a whole-file cause from this many rows on.
+SWAPPED_MIN_ROWS = 3
+_WEB_MERCATOR_R = 6378137.0
+_WEB_MERCATOR_MAX = 20037508.342789244
+
+
+def _in_bbox(lat: np.ndarray, lng: np.ndarray, bbox: BBox) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        lat_ok = (lat >= bbox.south) & (lat <= bbox.north)
+        if bbox.crosses_antimeridian:
+            lng_ok = (lng >= bbox.west) | (lng <= bbox.east)
+        else:
+            lng_ok = (lng >= bbox.west) & (lng <= bbox.east)
+    return np.asarray(lat_ok & lng_ok, dtype=bool)
+
+
+def check_coordinates(
+    lat: np.ndarray,
+    lng: np.ndarray,
+    problems: Problems,
+    bbox: BBox | None = None,
+    *,
+    skip: np.ndarray | None = None,
+) -> None:
+    """Range, null island, probable swap and expected-bbox checks on parsed coordinates.
+
+    Rows with a NaN coordinate were reported by the parser and are not checked again.
+
+    Examples
+    --------
+    >>> p = Problems(2)
+    >>> check_coordinates(np.array([-173.98, 0.0]), np.array([40.75, 0.0]), p)
+    >>> p.reasons().tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['lat -173.98 is out of range; allowed -90 <= lat <= 90; probable lat/lng swap:
+      (lat=40.75, lng=-173.98) would be valid', 'null island: lat=0, lng=0']
+    """
+    keep = keep_mask(skip, len(lat)) & np.isfinite(lat) & np.isfinite(lng)
+    with np.errstate(invalid="ignore"):
+        lat_ok = (lat >= -90) & (lat <= 90)
+        lng_ok = (lng >= -180) & (lng <= 180)
+        swap_ok = (lng >= -90) & (lng <= 90) & (lat >= -180) & (lat <= 180)
+    check_range(lat, "lat", problems, -90, 90, skip=~keep)
+    check_range(lng, "lng", problems, -180, 180, skip=~keep)
+    valid = keep & lat_ok & lng_ok
+
+    def swap_message(idx: np.ndarray) -> list[str]:
+        return [
+            f"probable lat/lng swap: (lat={fmt_number(lng[i])}, lng={fmt_number(lat[i])}) "
+            "would be valid"
+            for i in idx
+        ]
+
+    problems.add(keep & ~lat_ok & swap_ok, swap_message)
+    problems.add(valid & (lat == 0) & (lng == 0), "null island: lat=0, lng=0")
+    if bbox is None:
+        return
+    outside = valid & ~_in_bbox(lat, lng, bbox)
+    box = f"south={bbox.south:g}, west={bbox.west:g}, north={bbox.north:g}, east={bbox.east:g}"
+    problems.add(
+        outside,
+        lambda idx: [
+            f"outside expected bbox {box}: lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}"
+            for i in idx
+        ],
+    )
+    swapped_inside = outside & _in_bbox(lng, lat, bbox)
+
+    def inside_message(idx: np.ndarray) -> list[str]:
+        return [
+            f"probable lat/lng swap: (lat={fmt_number(lng[i])}, lng={fmt_number(lat[i])}) is "
+            "inside the expected bbox"
+            for i in idx
+        ]
+
+    problems.add(swapped_inside, inside_message)
+
+
+
+
+def _centre(lat: np.ndarray, lng: np.ndarray) -> tuple[float, float]:
+    """Median latitude and circular median longitude (right across the antimeridian)."""
+    rad = np.radians(lng)
+    mean = float(np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())))
+    delta = (lng - mean + 180.0) % 360.0 - 180.0
+    centre_lng = (mean + float(np.median(delta)) + 180.0) % 360.0 - 180.0
+    return float(np.median(lat)), centre_lng
+
+
+def check_cluster_swaps(
+    lat: np.ndarray, lng: np.ndarray, problems: Problems, *, skip: np.ndarray | None = None
+) -> np.ndarray:
+    """Reject probable lat/lng swaps found from the file's own cluster of points.
+
+    A point is *outside* the cluster when it is more than :data:`CLUSTER_OUTSIDE` times
+    the median distance of the points to their centre away from that centre; it is a
+    probable swap when, swapped, it *lands among* the other points: no farther from the
+    nearest of them than :data:`LANDING_FACTOR` times the 95th percentile of the
+    points' distances to their nearest neighbour. Returns the mask of rows flagged.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> lat = 40.7 + rng.normal(0, 0.05, 50)
+    >>> lng = -73.9 + rng.normal(0, 0.05, 50)
+    >>> lat[3], lng[3] = lng[3], lat[3]  # one row swapped: it lands in Antarctica
+    >>> p = Problems(50)
+    >>> np.flatnonzero(check_cluster_swaps(lat, lng, p)).tolist()
+    [3]
+    >>> p.reasons()[3].split(":")[0]
+    'probable lat/lng swap'
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(lat)
+    flagged = np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        valid = (keep_mask(skip, n) & np.isfinite(lat) & np.isfinite(lng) & (np.abs(lat) <= 90)
+                 & (np.abs(lng) <= 180) & ~((lat == 0) & (lng == 0)))
+    if valid.sum() < CLUSTER_MIN_POINTS:
+        return flagged
+    c_lat, c_lng = _centre(lat[valid], lng[valid])
+    dist = np.full(n, np.nan)
+    dist[valid] = haversine_m(lat[valid], lng[valid], c_lat, c_lng)
+    median = max(float(np.median(dist[valid])), 10.0)
+    with np.errstate(invalid="ignore"):
+        outside = valid & (dist > CLUSTER_OUTSIDE * median)
+    candidates = outside & (np.abs(lng) <= 90)
+    members = valid & ~outside
+    if not candidates.any() or members.sum() < CLUSTER_MIN_POINTS:
+        return flagged
+    tree = cKDTree(latlng_to_xyz(lat[members], lng[members]))
+    spacing, _ = tree.query(latlng_to_xyz(lat[members], lng[members]), k=2)
+    landing = LANDING_FACTOR * max(float(np.quantile(spacing[:, 1], 0.95)), 1e-6)
+    idx = np.flatnonzero(candidates)
+    gap, _ = tree.query(latlng_to_xyz(lng[idx], lat[idx]), k=1)
+    flagged[idx[gap <= landing]] = True
+    landing_m = float(chord2_to_m(landing**2))
+
+    def message(rows: np.ndarray) -> list[str]:
+        return [
+            f"probable lat/lng swap: (lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}) is "
+            f"{dist[i] / 1000:,.0f} km from the file's other points; swapped, "
+            f"(lat={fmt_number(lng[i])}, lng={fmt_number(lat[i])}) lands among them (within "
+            f"{landing_m:,.0f} m of one)"
+            for i in rows
+        ]
+
+    problems.add(flagged, message)
+    return flagged
+
+
+def coordinate_file_problem(lat: np.ndarray, lng: np.ndarray) -> str | None:
+    """Why a whole file's coordinates are not WGS84 degrees, or ``None`` when they are.
+
+    Examples
+    --------
+    >>> coordinate_file_problem(np.array([4970241.3]), np.array([-8238310.2]))[:56]
+    'coordinates look like projected metres, not degrees: x=-'
+    >>> coordinate_file_problem(np.array([120.5, 121.0, 119.9]), np.array([31.2, 30.9, 31.0]))[:40]
+    'the lat and lng columns look swapped: 3 '
+    >>> coordinate_file_problem(np.array([40.7]), np.array([-73.9])) is None
+    True
+    """
+    both = np.isfinite(lat) & np.isfinite(lng)
+    total = int(both.sum())
+    if not total:
+        return None
+    with np.errstate(invalid="ignore"):
+        off = both & ((np.abs(lat) > 90) | (np.abs(lng) > 180))
+        far = both & ((np.abs(lat) > PROJECTED_BEYOND) | (np.abs(lng) > PROJECTED_BEYOND))
+    swap_ok = off & (np.abs(lng) <= 90) & (np.abs(lat) <= 180)
+    if swap_ok.sum() >= SWAPPED_MIN_ROWS and swap_ok.sum() * 2 >= total:
+        i = int(np.flatnonzero(swap_ok)[0])
+        return (
+            f"the lat and lng columns look swapped: {int(swap_ok.sum())} of {total} rows have a "
+            f"lat outside ±90 that is valid as a lng (e.g. lat={fmt_number(lat[i])}, "
+            f"lng={fmt_number(lng[i])}); check which column holds which (a mapping file, or "
+            "the column names)"
+        )
+    if far.sum() * 2 < total:
+        return None
+    i = int(np.flatnonzero(far)[0])
+    x, y = float(lng[i]), float(lat[i])
+    for power in (6, 7):  # integer micro- or 1e-7 degrees (GPS logs, some APIs)
+        s_lat, s_lng = lat[far] / 10**power, lng[far] / 10**power
+        web_mercator = (np.abs(lat[far]) <= _WEB_MERCATOR_MAX).all() and (
+            np.abs(lng[far]) <= _WEB_MERCATOR_MAX).all()
+        if not web_mercator and (np.abs(s_lat) <= 90).all() and (np.abs(s_lng) <= 180).all():
+            return (
+                f"coordinates look like degrees times 10^{power}, not degrees: lat="
+                f"{fmt_number(y)}, lng={fmt_number(x)} would be lat={y / 10**power:.6f}, "
+                f"lng={x / 10**power:.6f}; divide them by {10**power:,} before loading"
+            )
+    message = (
+        f"coordinates look like projected metres, not degrees: x={fmt_number(x)}, "
+        f"y={fmt_number(y)} ({int(far.sum())} of {total} rows are far outside ±90/±180), and "
+        "the file does not say which coordinate reference system they are in"
+    )
+    if abs(x) <= _WEB_MERCATOR_MAX and abs(y) <= _WEB_MERCATOR_MAX:
+        g_lng = np.degrees(x / _WEB_MERCATOR_R)
+        g_lat = np.degrees(2 * np.arctan(np.exp(y / _WEB_MERCATOR_R)) - np.pi / 2)
+        message += (
+            f"; they look like EPSG:3857 (Web Mercator) metres, which would put this point at "
+            f"lat={g_lat:.5f}, lng={g_lng:.5f}"
+        )
+    return message + "; pass --crs with the file's CRS (e.g. --crs EPSG:3857)"
+
+
+def reproject(lat: np.ndarray, lng: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(lat, lng)`` in WGS84 degrees from y/x values in ``crs``.
+
+    Examples
+    --------
+    >>> lat, lng = reproject(np.array([4970241.3]), np.array([-8238310.2]), "EPSG:3857")
+    >>> round(float(lat[0]), 4), round(float(lng[0]), 4)
+    (40.714, -74.006)
+    """
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    ok = np.isfinite(lat) & np.isfinite(lng)
+    out_lat = np.full(len(lat), np.nan)
+    out_lng = np.full(len(lng), np.nan)
+    if ok.any():
+        x, y = transformer.transform(lng[ok], lat[ok])
+        out_lng[ok], out_lat[ok] = x, y
+    return out_lat, out_lng

@@ -1,0 +1,452 @@
+"""CSV/TSV reading: encoding, delimiter, header, rows; one text cell per field.
+
+Plain, ``.gz`` or ``.zip`` (one member). The encoding is detected on a 1 MiB sample: a
+UTF-8 BOM gives ``utf-8-sig``; text that is valid UTF-8 (or whose valid multi-byte UTF-8
+sequences outnumber its undecodable bytes) is UTF-8; anything else is whatever
+charset-normalizer finds best, cp1252 winning ties (short samples often fit cp1250,
+cp1252 and cp1257 equally well). The delimiter comes from :class:`csv.Sniffer` on the
+sample, kept only when it splits the sample into rows of a consistent width; otherwise
+the candidate among ``, ; TAB |`` with the most consistent, widest rows wins, and ``,``
+when nothing splits. Text is decoded with ``errors="surrogateescape"``, so a row with
+undecodable bytes is kept and rejected ("bad encoding") instead of failing the file.
+``source_line`` is the first physical line of the row. Blank lines are skipped and are
+not rows (as in pandas).
+
+The header line is capped: longer than :data:`MAX_HEADER_CHARS` characters or wider
+than :data:`MAX_COLUMNS` columns fails at once (a 5 MB "header" is a file without line
+breaks, or not CSV at all), before any row is read. A name given twice is kept (the
+second as ``name_2``) and recorded in :attr:`RawTable.duplicates`: reading it fails.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, suppress
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import IngestError
+from .names import duplicate_columns
+from .raw import Progress, RawTable, open_binary, truncated_error, utf16_without_bom
+from .validate import Problems
+
+__all__ = [
+    "MAX_COLUMNS",
+    "MAX_HEADER_CHARS",
+    "SAMPLE_BYTES",
+    "detect_encoding",
+    "read_csv",
+    "read_sample",
+    "read_text_lines",
+]
+
+SAMPLE_BYTES = 1 << 20
+#: Longest header line read (characters).
+MAX_HEADER_CHARS = 256 * 1024
+#: Most columns a header may name.
+MAX_COLUMNS = 2_000
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$')
+#: Most lines without a delimiter skipped before the header.
+PREAMBLE_MAX_LINES = 20
+_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
+
+csv.field_size_limit(1 << 30)
+
+
+def read_sample(path: Path, container: str) -> bytes:
+    with ExitStack() as stack:
+        stream, _ = open_binary(path, container, stack)
+        try:
+            return stream.read(SAMPLE_BYTES)
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise truncated_error(path, container, exc) from None
+
+
+def detect_encoding(path: Path, sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    wide = utf16_without_bom(sample)
+    if wide is not None:
+        return wide
+    cut = sample if len(sample) < SAMPLE_BYTES else sample[: sample.rfind(b"\n") + 1] or sample
+    text = cut.decode("utf-8", "surrogateescape")
+    undecodable = len(_SURROGATE.findall(text))
+    if undecodable == 0:
+        return "utf-8"
+    multibyte_ok = sum(1 for ch in text if ord(ch) > 127) - undecodable
+    if multibyte_ok > undecodable:
+        return "utf-8"
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(cut))
+    if not matches:
+        raise IngestError(
+            f"{path}: cannot detect the text encoding; expected UTF-8 or a single-byte "
+            "encoding such as cp1252 / latin-1 (is this really a CSV file?)"
+        )
+    best = matches[0]
+    # On short samples several code pages tie; prefer the commonest Western one.
+    for match in matches:
+        tied = match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.05
+        if tied and match.encoding == "cp1252":
+            return "cp1252"
+    return str(best.encoding)
+
+
+def _sniff_delimiter(sample_text: str) -> str:
+    lines = sample_text.splitlines(keepends=True)
+    if len(lines) > 1 and not sample_text.endswith(("\n", "\r")):
+        lines = lines[:-1]
+    text = "".join(lines[:500])
+    candidates: list[str] = []
+    # csv.Sniffer's quote regexes are super-linear: give it a short head only.
+    with suppress(csv.Error):
+        head = "".join(lines[:20])[:16_384]
+        candidates.append(csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter)
+    candidates += [",", ";", "\t", "|"]
+    scored = []
+    for rank, delim in enumerate(dict.fromkeys(candidates)):
+        try:  # newline="": old Mac (CR-only) line ends are line ends, as in the real read
+            rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r]
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        consistency = sum(len(r) == width for r in rows[1:]) / max(1, len(rows) - 1)
+        if rank == 0 and consistency >= 0.9:
+            return delim
+        scored.append((consistency, width, -rank, delim))
+    return max(scored)[3] if scored else ","
+
+
+def _clean_header(path: Path, header: list[str]) -> list[str]:
+    if len(header) > MAX_COLUMNS:
+        raise IngestError(
+            f"{path}: the header line names {len(header):,} columns; at most {MAX_COLUMNS:,} "
+            "are read (is the delimiter right? is this really a CSV file?)"
+        )
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        # Undecodable bytes in a column name cannot be UTF-8: shown as U+FFFD.
+        base = _SURROGATE.sub("\ufffd", name).strip() or f"column_{i + 1}"
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        names.append(base if count == 0 else f"{base}_{count + 1}")
+    numeric = sum(bool(_NUMBER.match(h)) for h in header if h.strip())
+    if numeric and numeric * 2 >= max(1, sum(bool(h.strip()) for h in header)):
+        raise IngestError(
+            f"{path}: the first line {header[:6]!r} looks like data, not a header; expected "
+            "a header line of column names (e.g. id,name,lat,lng)"
+        )
+    return names
+
+
+def _check_header_length(path: Path, sample_text: str) -> None:
+    """Fail fast on a first line longer than :data:`MAX_HEADER_CHARS`."""
+    head = sample_text[: MAX_HEADER_CHARS + 1]
+    ends = [i for i in (head.find("\n"), head.find("\r")) if i >= 0]
+    length = min(ends) if ends else len(head)
+    if length > MAX_HEADER_CHARS:
+        more = "" if ends else " or more"
+        raise IngestError(
+            f"{path}: the header line is {length:,}{more} characters long; at most "
+            f"{MAX_HEADER_CHARS:,} are read (a file without line breaks, or not a CSV file?)"
+        )
+
+
+def read_csv(path: Path, container: str, progress: Progress | None) -> RawTable:
+    sample = read_sample(path, container)
+    if not sample.strip():
+        raise IngestError(f"{path}: the file is empty; expected a header line and rows")
+    encoding = detect_encoding(path, sample)
+    sample_text = sample.decode(encoding, "replace")
+    _check_header_length(path, sample_text)
+    delimiter, skip, note = _preamble(sample_text, _sniff_delimiter(sample_text))
+    with ExitStack() as stack:
+        stream, underlying = open_binary(path, container, stack)
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+        try:
+            raw = _parse_csv(path, text, underlying, container, encoding, delimiter, progress,
+                             skip)
+            raw.problems.note(note)
+            return raw
+        except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise truncated_error(path, container, exc) from None
+        except OSError as exc:
+            if container == "plain":
+                raise IngestError(f"{path}: cannot read file ({exc})") from None
+            raise truncated_error(path, container, exc) from None
+
+
+def _preamble(sample_text: str, delimiter: str) -> tuple[str, int, str | None]:
+    """``(delimiter, records to skip before the header, note)``.
+
+    Excel's ``sep=;`` first line names the delimiter; title lines without any delimiter
+    before the header (``Retail food stores, exported 2024``-like lines hold one field)
+    are skipped when a line with several fields follows within 20 lines.
+    """
+    first = sample_text.lstrip("\ufeff").lstrip("\r\n").splitlines()[0] if sample_text else ""
+    sep = _SEP_LINE.match(first)
+    if sep:
+        return sep.group(1), 1, f"the first line {first!r} names the delimiter (as Excel writes)"
+    records = []
+    try:
+        for record in csv.reader(io.StringIO(sample_text[:65_536], newline=""),
+                                 delimiter=delimiter):
+            if record:
+                records.append(record)
+            if len(records) > PREAMBLE_MAX_LINES:
+                break
+    except csv.Error:
+        return delimiter, 0, None
+    k = 0
+    while k < len(records) and len(records[k]) == 1:
+        k += 1
+    if 0 < k <= PREAMBLE_MAX_LINES and k < len(records):
+        return delimiter, k, (
+            f"skipped {k} line(s) without a delimiter before the header, such as "
+            f"{records[0][0][:60]!r}"
+        )
+    return delimiter, 0, None
+
+
+def _parse_csv(
+    path: Path,
+    text: IO[str],
+    underlying: IO[bytes],
+    container: str,
+    encoding: str,
+    delimiter: str,
+    progress: Progress | None,
+    skip: int = 0,
+) -> RawTable:
+    reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True)
+    header: list[str] | None = None
+    try:
+        for header in reader:
+            if header:
+                if skip:
+                    skip -= 1
+                    continue
+                break
+    except csv.Error as exc:
+        raise IngestError(f"{path}: cannot parse the header line ({exc}); expected CSV") from None
+    if not header:
+        raise IngestError(f"{path}: no header line; expected a header line of column names")
+    if len(header) == 1 and len(header[0].split()) >= 3:
+        raise IngestError(
+            f"{path}: the header line {header[0][:80]!r} has no delimiter (tried , ; TAB |); "
+            "space-separated or fixed-width text is not read: convert it to CSV"
+        )
+    columns = _clean_header(path, header)
+    width = len(columns)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    wrong_width: list[tuple[int, int]] = []
+    syntax: list[tuple[int, str]] = []
+    previous = reader.line_num
+    append_row, append_start, append_end = rows.append, starts.append, ends.append
+    trailing = 0
+    while True:
+        try:
+            for row in reader:
+                start, previous = previous + 1, reader.line_num
+                if len(row) != width:
+                    if not row:  # a blank line is not a row
+                        continue
+                    if len(row) == width + 1 and row[-1] == "":
+                        trailing += 1  # a trailing delimiter: the cells are aligned
+                        row = row[:width]
+                    else:
+                        wrong_width.append((len(rows), len(row)))
+                        row = (row + [""] * width)[:width]
+                append_row(row)
+                append_start(start)
+                append_end(previous)
+                if progress is not None and not len(rows) & 0xFFFF:
+                    progress(underlying.tell())
+            break
+        except csv.Error as exc:
+            syntax.append((len(rows), f"csv syntax error: {exc}"))
+            append_row([""] * width)
+            append_start(previous + 1)
+            previous = reader.line_num
+            append_end(previous)
+    n = len(rows)
+    loader = _raw_loader(path, container, encoding, starts, ends)
+    # A quote left open at the end swallows the rest of the file into the last row:
+    # look at its text (a second pass) only when it spans lines or the file is cut.
+    suspicious = n > 0 and (ends[-1] > starts[-1] or not _ends_with_newline(path, container))
+    if suspicious and loader(np.array([n - 1]))[0].count('"') % 2 == 1:
+        # The field count of such a row is a symptom; report the cause only.
+        wrong_width = [(pos, got) for pos, got in wrong_width if pos != n - 1]
+        syntax.append((n - 1, "unterminated quoted field at end of file (truncated?)"))
+    problems = Problems(n)
+    if trailing:
+        problems.note(f"{trailing:,} row(s) end with an extra empty field (a trailing "
+                      "delimiter the header does not have); read without it")
+    structural = np.zeros(n, dtype=bool)
+    if wrong_width:
+        got_by_pos = dict(wrong_width)
+        structural[list(got_by_pos)] = True
+        problems.add(
+            structural.copy(),
+            lambda idx: [f"expected {width} fields, got {got_by_pos[int(i)]}" for i in idx],
+        )
+    for pos, message in syntax:
+        structural[pos] = True
+        one = np.zeros(n, dtype=bool)
+        one[pos] = True
+        problems.add(one, message)
+    cells = list(zip(*rows, strict=True)) if rows else [()] * width
+    del rows
+    bad_encoding = np.zeros(n, dtype=bool)
+    data = {name: _text_column(col, bad_encoding) for name, col in zip(columns, cells, strict=True)}
+    problems.add(bad_encoding, f"bad encoding: undecodable bytes in row (file read as {encoding})")
+    if progress is not None:
+        progress(underlying.tell())
+    return RawTable(
+        path=path,
+        format="csv",
+        frame=pd.DataFrame(data, index=pd.RangeIndex(n)),
+        source_line=np.asarray(starts, dtype=np.int64),
+        problems=problems,
+        structural=structural,
+        raw_loader=loader,
+        encoding=encoding,
+        delimiter=delimiter,
+        duplicates=duplicate_columns(header),
+    )
+
+
+_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _text_column(values: Sequence[str], bad_rows: np.ndarray) -> pd.Series:
+    """A ``str`` Series built through pyarrow (4x faster than pandas' constructor).
+
+    Cells with undecodable bytes (lone surrogates from ``surrogateescape``) cannot be
+    UTF-8: their rows are flagged in ``bad_rows`` and the bytes shown as U+FFFD.
+    """
+    try:
+        array = pa.array(values, type=pa.large_string())
+    except UnicodeEncodeError:
+        fixed = list(values)
+        for i, cell in enumerate(fixed):
+            if not cell.isascii() and _SURROGATE.search(cell):
+                bad_rows[i] = True
+                fixed[i] = _SURROGATE.sub("\ufffd", cell)
+        array = pa.array(fixed, type=pa.large_string())
+    return pd.Series(pd.array(array, dtype=_STR_DTYPE))
+
+
+def _ends_with_newline(path: Path, container: str) -> bool:
+    if container != "plain":
+        return True  # only plain files are checked for a cut-off last line
+    with path.open("rb") as fh:
+        fh.seek(0, io.SEEK_END)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, io.SEEK_END)
+        return fh.read(1) in (b"\n", b"\r")
+
+
+RAW_TEXT_LIMIT = 65_536
+
+
+def _raw_loader(
+    path: Path, container: str, encoding: str, starts: list[int], ends: list[int]
+) -> Callable[[np.ndarray], list[str]]:
+    """Re-read the physical lines of rows on demand (only rejected rows need them)."""
+
+    def load(positions: np.ndarray) -> list[str]:
+        spans = [(starts[int(p)], ends[int(p)]) for p in positions]
+        if not spans:
+            return []
+        wanted: set[int] = set()
+        for first, last in spans:
+            wanted.update(range(first, min(last, first + 10_000) + 1))
+        stop = max(last for _, last in spans)
+        lines: dict[int, str] = {}
+        with ExitStack() as stack:
+            stream, _ = open_binary(path, container, stack)
+            text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape",
+                                    newline="")
+            for number, line in enumerate(text, 1):
+                if number in wanted:
+                    lines[number] = line
+                if number >= stop:
+                    break
+        out = []
+        for first, last in spans:
+            raw = "".join(lines.get(i, "") for i in range(first, last + 1)).rstrip("\r\n")
+            if _SURROGATE.search(raw):
+                raw = raw.encode(encoding, "surrogateescape").decode(encoding, "backslashreplace")
+            if len(raw) > RAW_TEXT_LIMIT:
+                raw = raw[:RAW_TEXT_LIMIT] + f"… ({len(raw) - RAW_TEXT_LIMIT} more characters)"
+            out.append(raw)
+        return out
+
+    return load
+
+
+def read_text_lines(path: Path, container: str, column: str) -> RawTable:
+    """A text file (plain, .gz or .zip) as one ``column``: one row per non-blank line.
+
+    Lines starting with ``#`` are comments. Used for id lists; encoding as for CSV.
+    """
+    sample = read_sample(path, container)
+    encoding = detect_encoding(path, sample) if sample else "utf-8"
+    values: list[str] = []
+    starts: list[int] = []
+    raws: list[str] = []
+    with ExitStack() as stack:
+        stream, _ = open_binary(path, container, stack)
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape")
+        try:
+            for number, line in enumerate(text, 1):
+                stripped = line.strip()
+                if not stripped or stripped.startswith("#"):
+                    continue
+                values.append(stripped)
+                starts.append(number)
+                raws.append(line)
+        except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
+            raise truncated_error(path, container, exc) from None
+    n = len(values)
+    problems = Problems(n)
+    bad = np.zeros(n, dtype=bool)
+    for i, raw in enumerate(raws):
+        if not raw.isascii() and _SURROGATE.search(raw):
+            bad[i] = True
+            raws[i] = raw.encode(encoding, "surrogateescape").decode(encoding, "backslashreplace")
+            values[i] = _SURROGATE.sub("\ufffd", values[i])
+    problems.add(bad, f"bad encoding: undecodable bytes in row (file read as {encoding})")
+    return RawTable(
+        path=path,
+        format="lines",
+        frame=pd.DataFrame({column: pd.Series(values, dtype="str")}, index=pd.RangeIndex(n)),
+        source_line=np.asarray(starts, dtype=np.int64),
+        problems=problems,
+        structural=np.zeros(n, dtype=bool),
+        raw_loader=lambda positions: [raws[int(i)].rstrip("\r\n") for i in positions],
+        encoding=encoding,
+    )
+
+

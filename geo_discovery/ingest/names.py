@@ -1,0 +1,96 @@
+"""Column names: suggestions for misspellings, duplicates, shapefile-shortened names.
+
+- :func:`did_you_mean` turns a name that is not there into a hint naming the closest
+  ones (``did you mean 'business_name'?``), for mappings, profiles and options alike.
+- :func:`duplicate_columns` finds header names given twice (compared stripped and
+  case-insensitively); reading such a column fails naming both positions, since which
+  one holds the value cannot be known (see :func:`~geo_discovery.ingest.staging.column`).
+- :func:`restore_truncated` maps names cut to 10 characters by the shapefile's DBF
+  format (``review_cou``) back to the one known name they start (``review_count``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["DBF_NAME_LENGTH", "did_you_mean", "duplicate_columns", "restore_truncated"]
+
+#: Longest field name a shapefile's DBF table holds.
+DBF_NAME_LENGTH = 10
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``options``, or ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("busines_name", ["name", "business_name", "lat"])
+    " (did you mean 'business_name'?)"
+    >>> did_you_mean("Name", ["name", "lat"])
+    " (did you mean 'name'?)"
+    >>> did_you_mean("zzz", ["name"])
+    ''
+    """
+    pool = list(dict.fromkeys(options))
+    lower = {o.lower(): o for o in pool}
+    if word.strip().lower() in lower and lower[word.strip().lower()] != word:
+        close = [lower[word.strip().lower()]]
+    else:
+        close = difflib.get_close_matches(word, pool, n=2, cutoff=0.75)
+        if not close:
+            hits = difflib.get_close_matches(word.lower(), list(lower), n=2, cutoff=0.75)
+            close = [lower[h] for h in hits]
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+
+
+def duplicate_columns(header: list[str]) -> dict[str, list[int]]:
+    """Names (lower-case, stripped) given more than once → their 1-based positions.
+
+    Examples
+    --------
+    >>> duplicate_columns(["id", "name", "lat", "Name ", "lng"])
+    {'name': [2, 4]}
+    """
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(header, 1):
+        key = name.strip().lower()
+        if key:
+            seen.setdefault(key, []).append(i)
+    return {k: v for k, v in seen.items() if len(v) > 1}
+
+
+def restore_truncated(columns: list[str], known: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """``(renames, unresolved)`` for names that look cut to :data:`DBF_NAME_LENGTH`.
+
+    A column of exactly 10 characters that is not itself a known name and starts exactly
+    one known longer name is renamed to it; when several known names share that start,
+    it is listed in ``unresolved`` (as ``"review_sco: review_scores_rating or …"``).
+
+    Examples
+    --------
+    >>> restore_truncated(["name", "review_cou", "reviews_pe"],
+    ...                   ["review_count", "reviews_per_month", "name"])
+    ({'review_cou': 'review_count', 'reviews_pe': 'reviews_per_month'}, [])
+    """
+    known_set = {k.lower(): k for k in known}
+    present = {c.lower() for c in columns}
+    renames: dict[str, str] = {}
+    unresolved: list[str] = []
+    for col in columns:
+        low = col.lower()
+        if len(col) != DBF_NAME_LENGTH or low in known_set:
+            continue
+        matches = sorted({k for lk, k in known_set.items()
+                          if len(lk) > DBF_NAME_LENGTH and lk.startswith(low)
+                          and lk not in present})
+        if len(matches) == 1:
+            renames[col] = matches[0]
+        elif matches:
+            unresolved.append(f"{col}: {' or '.join(matches)}")
+    targets = list(renames.values())
+    for col in [c for c in renames if targets.count(renames[c]) > 1]:
+        unresolved.append(f"{col}: {renames.pop(col)}")
+    return renames, unresolved

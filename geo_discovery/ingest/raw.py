@@ -1,0 +1,150 @@
+"""What every reader returns (:class:`RawTable`) and the file helpers they share."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ..errors import IngestError
+from .options import Decimals, ReadOptions
+from .validate import Problems
+from .values import file_decimal_mark
+
+__all__ = [
+    "Progress",
+    "RawTable",
+    "file_sha256",
+    "open_binary",
+    "truncated_error",
+    "utf16_without_bom",
+    "zip_member",
+]
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class RawTable:
+    """One file's records as text cells, before any profile is applied.
+
+    ``frame`` has one ``str`` column per source column (``""`` when empty), aligned with
+    ``source_line``; ``problems`` holds row problems found while reading (and notes about
+    the file), and ``structural`` marks rows whose cells cannot be trusted (wrong field
+    count, CSV syntax) so later checks skip them. ``lat``/``lng`` are set for geometry
+    formats. ``duplicates`` maps a header name given more than once (lower-case) to its
+    1-based positions; ``options`` are the load's :class:`ReadOptions`.
+    """
+
+    path: Path
+    format: str
+    frame: pd.DataFrame
+    source_line: np.ndarray
+    problems: Problems
+    structural: np.ndarray
+    raw_loader: Callable[[np.ndarray], list[str]] | None = None
+    lat: np.ndarray | None = None
+    lng: np.ndarray | None = None
+    geometry_wkt: np.ndarray | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    duplicates: dict[str, list[int]] = field(default_factory=dict)
+    options: ReadOptions = field(default_factory=ReadOptions)
+
+    @property
+    def decimals(self) -> Decimals:
+        """``decimal`` (given) and ``fallback_decimal`` (the file's own mark) for parsers."""
+        if self.options.decimal is not None:
+            return {"decimal": self.options.decimal, "fallback_decimal": None}
+        if "_file_mark" not in self.__dict__:
+            self.__dict__["_file_mark"] = file_decimal_mark(self.frame)
+        return {"decimal": None, "fallback_decimal": self.__dict__["_file_mark"]}
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def raw_text(self, positions: np.ndarray) -> list[str]:
+        """The original text of the rows at ``positions`` (CSV lines or feature JSON)."""
+        if self.raw_loader is not None:
+            return self.raw_loader(positions)
+        cols = self.columns
+        out = []
+        for i in positions:
+            record: dict[str, Any] = dict(zip(cols, self.frame.iloc[i].tolist(), strict=True))
+            if self.geometry_wkt is not None:
+                record["geometry"] = self.geometry_wkt[i]
+            out.append(orjson.dumps(record).decode())
+        return out
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def truncated_error(path: Path, what: str, exc: BaseException) -> IngestError:
+    """The error for an archive that ends early or is corrupt."""
+    return IngestError(
+        f"{path}: {what} archive is truncated or corrupt ({type(exc).__name__}: {exc}); "
+        "expected a complete archive"
+    )
+
+
+def open_binary(path: Path, container: str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes]]:
+    """(stream of the data bytes, underlying file whose ``tell`` measures progress)."""
+    raw = stack.enter_context(path.open("rb"))
+    if container == "gzip":
+        gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+        return gz, raw  # type: ignore[return-value]
+    if container == "zip":
+        zf = stack.enter_context(zipfile.ZipFile(raw))
+        return stack.enter_context(zf.open(zip_member(path, zf))), raw
+    return raw, raw
+
+
+def zip_member(path: Path, zf: zipfile.ZipFile) -> str:
+    """The one data file of a zip archive (hidden files and folders aside)."""
+    names = [
+        n
+        for n in zf.namelist()
+        if not n.endswith("/")
+        and not n.startswith("__MACOSX/")
+        and not Path(n).name.startswith(".")
+    ]
+    if len(names) != 1:
+        raise IngestError(
+            f"{path}: zip archive holds {len(names)} files {names[:5]}; expected exactly one "
+            "data file (or one shapefile with its .dbf/.shx/.prj)"
+        )
+    return names[0]
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` for UTF-16 text without a BOM (ASCII-heavy: every
+    other byte is NUL), else ``None``."""
+    sample = head[: len(head) // 2 * 2][:4096]
+    if len(sample) < 8:
+        return None
+    odd, even = sample[1::2], sample[0::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
