@@ -317,6 +317,15 @@ def build_reputation(
     wp = s.wom_popularity_weight
     score = np.clip((1 - wp) * quality + wp * popularity, 0.0, 1.0)
     confidence = np.clip((1 - wp) * reliability + wp * pop_conf, 0.0, 1.0)
+    # Volume is evidence even without stars. A merchant with no rating signal but a visit
+    # or review volume rises from its prior toward 1 as that volume grows, with the weight
+    # of the volume's own confidence: score = prior + w_v (1 - prior) E / (E + E_ref),
+    # w_v = w + (1 - w) E / (E + m); monotone in E, the prior at E = 0.
+    unrated = has_volume = (effective_reviews > 0) & ~np.isfinite(signal)
+    w_v = wp + (1 - wp) * pop_conf
+    lift = effective_reviews / (effective_reviews + ref)
+    score = np.where(has_volume, np.clip(prior + w_v * (1 - prior) * lift, 0.0, 1.0), score)
+    confidence = np.where(unrated, np.clip(w_v * pop_conf, 0.0, 1.0), confidence)
 
     as_of_col = pd.to_datetime(np.where(np.isfinite(now), now * 86400.0, np.nan), unit="s")
     out = pd.DataFrame(

@@ -1,0 +1,260 @@
+"""Visit logs (check-ins): read them, cut them in time, and turn them into per-venue signals.
+
+A visit log has one row per visit: who (``user``), where (``venue``, ``lat``, ``lng``),
+what kind of place (``category``) and when (``time``, UTC). Two schemas are read:
+
+* the **generic** one: columns ``user``, ``venue``, ``lat``, ``lng``, ``category``,
+  ``time`` (ISO 8601; a naive time is UTC), optionally ``merchant`` (true/false: is the
+  venue a merchant?) and ``name``;
+* **Foursquare's TSMC2014** export: ``user_id``, ``venue_id``, ``category_name``,
+  ``level_1``, ``latitude``, ``longitude``, ``utc_time`` (merchants are the venues whose
+  ``level_1`` is a commercial root: dining, retail, nightlife, arts, sports).
+
+:func:`venue_signals` aggregates the visits before a cut-off (``until``, so an evaluation
+never learns from its own future) into one row per venue: visits, distinct visitors,
+first and last visit, and the *repeat share* (share of visits made by people who came back).
+:func:`venues_to_canonical` makes the canonical merchant table of them: visits are the
+word-of-mouth evidence (``review_count``, ``first_review``/``last_review``), the raw
+signals stay in ``attributes``. Foursquare categories map onto the project's taxonomy
+(:func:`checkin_category`) so consumption radii and filters apply.
+
+Examples
+--------
+>>> log = pd.DataFrame({"user": [1, 1, 2], "venue": ["a", "a", "a"], "lat": 40.7,
+...                     "lng": -74.0, "category": "Coffee Shop",
+...                     "time": pd.to_datetime(["2012-05-01", "2012-06-01", "2012-07-01"],
+...                                            utc=True), "merchant": True})
+>>> sig = venue_signals(log)
+>>> int(sig.loc["a", "visits"]), int(sig.loc["a", "visitors"]), float(sig.loc["a", "repeat_share"])
+(3, 2, 0.6666666666666666)
+>>> checkin_category("Dining and Drinking", "Pizza Place")
+'food/restaurant/pizza'
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import IngestError
+from ..schema import CANONICAL_COLUMNS
+from .taxonomy import slugify
+
+__all__ = [
+    "GENERIC_COLUMNS",
+    "MERCHANT_ROOTS",
+    "checkin_category",
+    "read_visits",
+    "utc",
+    "venue_signals",
+    "venues_to_canonical",
+]
+
+#: The generic visit-log columns (``merchant`` and ``name`` are optional).
+GENERIC_COLUMNS = ("user", "venue", "lat", "lng", "category", "time")
+_TSMC = {
+    "user_id": "user",
+    "venue_id": "venue",
+    "latitude": "lat",
+    "longitude": "lng",
+    "category_name": "category",
+    "utc_time": "time",
+}
+#: Foursquare top-level categories whose venues are merchants.
+MERCHANT_ROOTS = (
+    "Dining and Drinking",
+    "Retail",
+    "Nightlife Spot",
+    "Arts and Entertainment",
+    "Sports and Recreation",
+)
+# (words in the Foursquare category name, taxonomy path), first match wins. Names
+# are Foursquare's own vocabulary, the same in every city.
+_KEYWORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("coffee",), "food/coffee"),
+    (("café", "cafe", "tea room"), "food/cafe"),
+    (("deli", "bodega"), "food/grocery/bodega"),
+    (("supermarket",), "food/grocery/supermarket"),
+    (("grocery", "food & drink shop", "market", "convenience"), "food/grocery"),
+    (("bakery", "donut", "dessert", "cupcake"), "food/bakery"),
+    (("ice cream", "frozen yogurt"), "food/ice_cream"),
+    (("pizza",), "food/restaurant/pizza"),
+    (
+        ("burger", "sandwich", "fast food", "hot dog", "fried chicken", "food truck"),
+        "food/fast_food",
+    ),
+    (("brewery", "beer garden", "wine bar", "pub", "bar", "lounge", "speakeasy"), "nightlife/bar"),
+    (("nightclub", "club"), "nightlife/nightclub"),
+    (("clothing", "boutique", "shoe", "apparel"), "shop/clothes"),
+    (("drugstore", "pharmacy"), "shop/chemist"),
+    (("department store",), "shop/department_store"),
+    (("mall",), "shop/mall"),
+    (("electronics",), "shop/electronics"),
+    (("furniture", "home store"), "shop/furniture"),
+    (("gym", "fitness", "yoga"), "leisure/fitness"),
+    (("movie", "cinema", "theater", "theatre"), "leisure/cinema_theatre"),
+)
+_ROOT_PATHS = {
+    "Dining and Drinking": "food",
+    "Retail": "shop",
+    "Nightlife Spot": "nightlife",
+    "Arts and Entertainment": "leisure/arts",
+    "Sports and Recreation": "leisure/sports",
+}
+
+
+def checkin_category(level_1: str, name: str) -> str:
+    """A Foursquare (2012) category onto the project's taxonomy.
+
+    Restaurants keep their cuisine (``Thai Restaurant`` → ``food/restaurant/thai``);
+    keywords map the rest; anything else is ``<root>/<slug of the name>``.
+    """
+    low = str(name).strip().lower()
+    if low.endswith(" restaurant") or low == "restaurant":
+        cuisine = slugify(low.removesuffix("restaurant"))
+        return "food/restaurant" + (f"/{cuisine}" if cuisine else "")
+    for words, path in _KEYWORDS:
+        if any(w in low for w in words):
+            return path
+    root = _ROOT_PATHS.get(str(level_1).strip(), "place")
+    leaf = slugify(low)
+    return f"{root}/{leaf}" if leaf else root
+
+
+def utc(when: datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """``when`` as a UTC timestamp (a naive time is taken as UTC)."""
+    t = pd.Timestamp(when)
+    return t.tz_convert("UTC") if t.tzinfo is not None else t.tz_localize("UTC")
+
+
+def read_visits(path: str | Path) -> pd.DataFrame:
+    """A visit log (CSV, optionally gzipped) as ``user, venue, lat, lng, category, time,
+    merchant, level_1`` with ``time`` in UTC; raises :class:`IngestError` naming what is
+    missing."""
+    path = Path(path)
+    try:
+        head = pd.read_csv(path, nrows=0)
+    except (OSError, ValueError) as exc:
+        raise IngestError(f"{path.name}: cannot read the visit log: {exc}") from None
+    cols = set(head.columns)
+    if set(_TSMC) <= cols:
+        frame = pd.read_csv(path, dtype={"venue_id": str, "user_id": str})
+        frame = frame.rename(columns=_TSMC)
+        level = frame["level_1"].fillna("").astype(str)
+        frame["merchant"] = level.isin(MERCHANT_ROOTS)
+        frame["level_1"] = level
+    elif set(GENERIC_COLUMNS) <= cols:
+        frame = pd.read_csv(path, dtype={"venue": str, "user": str})
+        if "merchant" in frame.columns:
+            frame["merchant"] = frame["merchant"].astype(str).str.lower().isin(["true", "1", "yes"])
+        else:
+            frame["merchant"] = True
+        frame["level_1"] = frame.get("level_1", "")
+    else:
+        raise IngestError(
+            f"{path.name} is not a visit log: it has columns {sorted(cols)[:12]}; allowed: the "
+            f"generic {', '.join(GENERIC_COLUMNS)} (optionally merchant, name) or Foursquare's "
+            f"TSMC2014 {', '.join(_TSMC)}"
+        )
+    frame["time"] = pd.to_datetime(frame["time"], utc=True, errors="coerce", format="ISO8601")
+    for col in ("lat", "lng"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    frame["user"] = frame["user"].astype(str)
+    frame["venue"] = frame["venue"].astype(str)
+    keep = ["user", "venue", "lat", "lng", "category", "time", "merchant", "level_1"]
+    if "name" in frame.columns:
+        keep.append("name")
+    return frame[keep]
+
+
+def venue_signals(
+    visits: pd.DataFrame, until: datetime | pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Per merchant venue, from the visits strictly before ``until`` (all when ``None``).
+
+    Columns: ``lat``, ``lng`` (medians), ``category`` and ``level_1`` (most frequent),
+    ``visits``, ``visitors`` (distinct users), ``first_visit``, ``last_visit``,
+    ``repeat_share`` (visits by people who visited more than once / visits); indexed by
+    venue.
+    """
+    v = visits[visits["merchant"].astype(bool)] if "merchant" in visits.columns else visits
+    if "level_1" not in v.columns:
+        v = v.assign(level_1="")
+    if until is not None:
+        v = v[v["time"] < utc(until)]
+    v = v[np.isfinite(v["lat"]) & np.isfinite(v["lng"])]
+    g = v.groupby("venue", sort=True)
+    per_user = v.groupby(["venue", "user"]).size()
+    repeat = per_user[per_user > 1].groupby(level=0).sum()
+    out = pd.DataFrame(
+        {
+            "lat": g["lat"].median(),
+            "lng": g["lng"].median(),
+            "category": _most_frequent(v, "category"),
+            "level_1": _most_frequent(v, "level_1"),
+            "visits": g.size(),
+            "visitors": g["user"].nunique(),
+            "first_visit": g["time"].min(),
+            "last_visit": g["time"].max(),
+        }
+    )
+    out["repeat_share"] = (repeat.reindex(out.index).fillna(0) / out["visits"]).astype(float)
+    if "name" in v.columns:
+        out["name"] = _most_frequent(v.dropna(subset=["name"]), "name").reindex(out.index)
+    out.index.name = "venue"
+    return out
+
+
+def _most_frequent(v: pd.DataFrame, col: str) -> pd.Series:
+    """Per venue, its most frequent ``col`` (ties: the first in sorted order)."""
+    counts = v.groupby(["venue", col], sort=True).size().reset_index(name="n")
+    counts = counts.sort_values(["venue", "n"], ascending=[True, False], kind="stable")
+    return counts.drop_duplicates("venue").set_index("venue")[col]
+
+
+def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.DataFrame:
+    """The canonical merchant frame of :func:`venue_signals` (one merchant per venue)."""
+    n = len(signals)
+    names = signals["name"] if "name" in signals.columns else pd.Series("", index=signals.index)
+    label = signals["category"].astype(str)
+    name = names.where(names.astype(str).str.strip() != "", label)
+    attrs = [
+        json.dumps(
+            {
+                "visits": int(a),
+                "visitors": int(b),
+                "repeat_share": round(float(c), 6),
+                "venue_category": str(d),
+            }
+        )
+        for a, b, c, d in zip(
+            signals["visits"], signals["visitors"], signals["repeat_share"], label, strict=True
+        )
+    ]
+    frame = pd.DataFrame(
+        {
+            "merchant_id": [f"{source}:{v}" for v in signals.index],
+            "name": name.astype(str).to_numpy(),
+            "lat": signals["lat"].to_numpy(np.float64),
+            "lng": signals["lng"].to_numpy(np.float64),
+            "category": [
+                checkin_category(a, b) for a, b in zip(signals["level_1"], label, strict=True)
+            ],
+            "status": "open",
+            "review_count": pd.array(signals["visits"].to_numpy(), dtype="Int64"),
+            "first_review": signals["first_visit"].dt.tz_convert(None).to_numpy(),
+            "last_review": signals["last_visit"].dt.tz_convert(None).to_numpy(),
+            "source": source,
+            "source_file": source,
+            "source_line": pd.array(np.arange(1, n + 1), dtype="Int64"),
+            "attributes": attrs,
+        }
+    )
+    for col in CANONICAL_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    return frame.loc[:, list(CANONICAL_COLUMNS)]
