@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import InvalidQueryError
+from .ranking_profile import RankingProfile
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -339,6 +340,10 @@ class Ranking:
     radii
         Consumption radius overrides: ``{category prefix: metres}`` (``""`` or ``"*"``
         is the fallback), stored as sorted pairs.
+    profile
+        A learned :class:`~geo_discovery.ranking_profile.RankingProfile`: when set,
+        ``best_match`` uses its fitted weights, distance exponent and radii instead of
+        ``wom``/``district``/``radii`` (``distance_scale`` still stretches its radii).
 
     Examples
     --------
@@ -354,6 +359,7 @@ class Ranking:
     district: float = 0.5
     distance_scale: float = 1.0
     radii: tuple[tuple[str, float], ...] = ()
+    profile: RankingProfile | None = None
 
     def __post_init__(self) -> None:
         p = _Problems()
@@ -362,6 +368,8 @@ class Ranking:
         put(self, "district", _number(p, "district", self.district, 0, 1))
         put(self, "distance_scale", _number(p, "distance_scale", self.distance_scale, 0.01, 100))
         put(self, "radii", _radii(p, self.radii))
+        if self.profile is not None and not isinstance(self.profile, RankingProfile):
+            p.add(f"profile must be a RankingProfile, got {type(self.profile).__name__}", "profile")
         p.raise_if_any()
 
     @classmethod

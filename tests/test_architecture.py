@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "engine": 3,
     "tiles": 3,
     "results": 3,
+    "evaluation": 3,
     "search": 2,
     "snapshot": 2,
     "ranking": 2,
@@ -32,6 +33,7 @@ LAYERS: dict[str, int] = {
     "distance": 1,
     "models": 1,
     "query": 1,
+    "ranking_profile": 1,
     "errors": 0,
     "settings": 0,
 }

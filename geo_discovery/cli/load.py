@@ -9,7 +9,9 @@ is on screen.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -360,6 +362,15 @@ def load(
     date_format: DateFormatOption = None,
     rating_scale: RatingScaleOption = None,
     crs: CrsOption = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            "--until",
+            help="Visit logs (--profile checkins): count only visits before this instant "
+            "(ISO 8601, UTC when naive); later visits are reported as rejected rows.",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        ),
+    ] = None,
     wait: Annotated[
         float,
         typer.Option(
@@ -383,13 +394,16 @@ def load(
     * `geo-discovery load data/sample/helsinki_osm_pois.csv --profile osm_poi`
     * `geo-discovery load stores.csv restaurants.csv --mode upsert --rejects rejects.csv --strict`
     * `geo-discovery load closed_ids.txt --mode delete`
+    * `geo-discovery load checkins.csv.gz --profile checkins --until 2012-12-01`
     """
     from ..models import BBox
     from ..snapshot.pipeline import load as run_load
 
     settings = settings_for(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
-    options = _read_options(decimal, date_format, rating_scale, crs, strict)
+    options = dataclasses.replace(
+        _read_options(decimal, date_format, rating_scale, crs, strict), until=until
+    )
     out = stdout_console()
     err = stderr_console()
 

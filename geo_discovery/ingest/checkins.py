@@ -42,12 +42,14 @@ import pandas as pd
 
 from ..errors import IngestError
 from ..schema import CANONICAL_COLUMNS
+from .result import IngestResult
 from .taxonomy import slugify
 
 __all__ = [
     "GENERIC_COLUMNS",
     "MERCHANT_ROOTS",
     "checkin_category",
+    "read_visit_sources",
     "read_visits",
     "utc",
     "venue_signals",
@@ -258,3 +260,84 @@ def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.D
         if col not in frame.columns:
             frame[col] = None
     return frame.loc[:, list(CANONICAL_COLUMNS)]
+
+
+def _reasons(n: int, checks: list[tuple[pd.Series, str]], index: pd.Index) -> pd.Series:
+    """Every failed check's message per row, joined with ``"; "`` (``""``: none failed)."""
+    parts = np.full(n, "", dtype=object)
+    for mask, text in checks:
+        m = mask.to_numpy(dtype=bool)
+        parts[m] = np.where(parts[m] == "", text, parts[m] + "; " + text)
+    return pd.Series(parts, index=index)
+
+
+def read_visit_sources(
+    paths: list[Path], *, until: datetime | pd.Timestamp | str | None = None
+) -> IngestResult:
+    """Read visit logs into merchants (one per venue) plus every visit not counted.
+
+    A row (a visit) is counted, or rejected with its reason: coordinates or time that cannot
+    be read, a venue that is not a merchant, or a visit at or after ``until``. So ``rows
+    read = visits counted + visits rejected`` holds per file, as for any load.
+    """
+    from .raw import file_sha256
+    from .result import SourceReport, empty_rejects, problem_rows
+
+    cut = utc(until) if until is not None else None
+    merchants, rejects, reports = [], [], []
+    for path in paths:
+        visits = read_visits(path)
+        visits["source_line"] = np.arange(2, len(visits) + 2)
+        checks = [
+            (~visits["lat"].between(-90, 90), "visit lat is missing or out of range"),
+            (~visits["lng"].between(-180, 180), "visit lng is missing or out of range"),
+            (visits["time"].isna(), "visit time is not an ISO 8601 date-time"),
+            (~visits["merchant"].astype(bool), "visit venue is not a merchant"),
+        ]
+        if cut is not None:
+            checks.append(
+                (visits["time"] >= cut, f"visit is at or after --until {cut.isoformat()}")
+            )
+        reasons = _reasons(len(visits), checks, visits.index)
+        bad = (reasons != "").to_numpy()
+        kept = visits[~bad]
+        signals = venue_signals(kept)
+        frame = venues_to_canonical(signals)
+        frame["source_file"] = path.name
+        merchants.append(frame)
+        raw = visits.loc[bad].astype(str).agg(",".join, axis=1).tolist()
+        rejects.append(
+            problem_rows(
+                [path.name] * int(bad.sum()),
+                visits.loc[bad, "source_line"].tolist(),
+                [None] * int(bad.sum()),
+                [([r], []) for r in reasons[bad].tolist()],
+                raw,
+                severity="error",
+            )
+        )
+        reports.append(
+            SourceReport(
+                path=str(path),
+                sha256=file_sha256(path),
+                bytes=path.stat().st_size,
+                profile="checkins",
+                rows_read=len(visits),
+                rows_loaded=len(kept),
+                rows_rejected=int(bad.sum()),
+                notes=[
+                    f"{len(kept)} visits counted into {len(frame)} merchant venues"
+                    + (f", before {cut.isoformat()}" if cut is not None else "")
+                ],
+            )
+        )
+    all_merchants = pd.concat(merchants, ignore_index=True)
+    if all_merchants["merchant_id"].duplicated().any():
+        raise IngestError(
+            "the same venue appears in several visit logs; load them as one file or one log "
+            "per venue set"
+        )
+    all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
+    return IngestResult(
+        merchants=all_merchants, rejects=all_rejects, sources=reports, aggregated=True
+    )

@@ -46,6 +46,9 @@ class ReadOptions:
         WGS84 degrees.
     strict
         A field that cannot be read rejects its row instead of being left empty.
+    until
+        Visit logs (``--profile checkins``): count only visits strictly before this
+        instant (a naive time is UTC), so popularity never learns from the future.
 
     Examples
     --------
@@ -64,6 +67,7 @@ class ReadOptions:
     rating_scale: float | None = None
     crs: str | None = None
     strict: bool = False
+    until: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.decimal not in (None, ".", ","):

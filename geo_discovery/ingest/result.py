@@ -112,7 +112,9 @@ class IngestResult:
     dtypes of :func:`~geo_discovery.schema.empty_frame` and unique ``merchant_id``;
     ``rejects`` (rejected rows) and ``warnings`` (loaded rows with a field left empty)
     have :data:`REJECT_COLUMNS`. ``rows_read == rows_loaded + rows_rejected`` always
-    holds (checked on construction).
+    holds (checked on construction). ``aggregated``: the rows are events (visits) that
+    were counted into the merchants (one per venue), so ``rows_loaded`` counts rows, not
+    merchants.
 
     Examples
     --------
@@ -126,6 +128,7 @@ class IngestResult:
     rejects: pd.DataFrame
     sources: list[SourceReport] = field(default_factory=list)
     warnings: pd.DataFrame = field(default_factory=empty_rejects)
+    aggregated: bool = False
 
     def __post_init__(self) -> None:
         if tuple(self.merchants.columns) != CANONICAL_COLUMNS:
@@ -136,7 +139,8 @@ class IngestResult:
         loaded = sum(s.rows_loaded for s in self.sources)
         rejected = sum(s.rows_rejected for s in self.sources)
         read = sum(s.rows_read for s in self.sources)
-        if self.sources and (loaded, rejected) != (len(self.merchants), len(self.rejects)):
+        merchants = loaded if self.aggregated else len(self.merchants)
+        if self.sources and (loaded, rejected) != (merchants, len(self.rejects)):
             raise ValueError(
                 f"source reports count {loaded} loaded / {rejected} rejected rows but the "
                 f"frames hold {len(self.merchants)} / {len(self.rejects)}"
@@ -153,7 +157,10 @@ class IngestResult:
 
     @property
     def rows_loaded(self) -> int:
-        """Rows that passed every check: ``len(merchants)``."""
+        """Rows that passed every check: ``len(merchants)`` (or the rows counted into
+        them when ``aggregated``)."""
+        if self.aggregated:
+            return sum(s.rows_loaded for s in self.sources)
         return len(self.merchants)
 
     @property

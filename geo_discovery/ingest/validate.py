@@ -91,6 +91,9 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ),
     ("off-scale rating", r"rating scale"),
     ("bad date", r"is not a date"),
+    ("bad visit", r"visit (?:lat|lng|time) is"),
+    ("not a merchant", r"venue is not a merchant"),
+    ("after --until", r"at or after --until"),
 )
 _KIND_PATTERNS = tuple((kind, re.compile(rx)) for kind, rx in REASON_KINDS)
 

@@ -44,6 +44,7 @@ from ..errors import InvalidCursorError, InvalidQueryError
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
+from ..ranking.profile import merchant_features, profile_factors, profile_quality
 from ..ranking.scoring import (
     NEUTRAL_DISTRICT_TERM,
     NEUTRAL_WOM_CONFIDENCE,
@@ -233,17 +234,39 @@ class Planner:
     # ------------------------------------------------------------- sort specs
     def _build_factors(self, ranking: Ranking) -> NDArray[np.float64]:
         """Per-point decay factor K, cell order, for one ranking's radii and scale."""
-        radii = radii_for_categories(self._vocab, consumption_radii(ranking))
-        per_code = decay_factor(radii, ranking.distance_scale)
+        if ranking.profile is not None:
+            per_code = profile_factors(ranking.profile, self._vocab, ranking.distance_scale)
+        else:
+            radii = radii_for_categories(self._vocab, consumption_radii(ranking))
+            per_code = decay_factor(radii, ranking.distance_scale)
         return np.ascontiguousarray(per_code[self._codes[self._cell_positions]])
 
     def _cell(self, values: NDArray) -> NDArray[np.float64]:
         return np.ascontiguousarray(values[self._cell_positions], dtype=np.float64)
 
+    def best_match_arrays(
+        self, ranking: Ranking
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(quality, K)`` per merchant, table order: ``best_match`` is
+        ``quality / (1 + chord2 · K)`` (hand-set, or the ranking's learned profile)."""
+        qual = self._table_quality(ranking)
+        factor = np.empty(len(qual))
+        factor[self._cell_positions] = self._factors(ranking)
+        return qual, factor
+
+    def _table_quality(self, ranking: Ranking) -> NDArray[np.float64]:
+        if ranking.profile is None:
+            return np.asarray(quality(self.wom_score, self.district_term, ranking), np.float64)
+        feats = merchant_features(
+            self.merchants, wom=self.wom_score, district_term=self.district_term,
+            profile=ranking.profile,
+        )  # fmt: skip
+        return profile_quality(ranking.profile, feats)
+
     def _build_spec(self, key: Filters | None, sort: str, ranking: Ranking | None) -> _Spec:
         if sort == "best_match":
             assert ranking is not None
-            qual = self._cell(quality(self.wom_score, self.district_term, ranking))
+            qual = self._cell(self._table_quality(ranking))
             factor = self._factors(ranking)
         else:
             if sort == "distance":

@@ -32,6 +32,7 @@ import shapely
 
 from ..errors import LoadRefusedError, RejectedRowsError
 from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
+from ..ingest.checkins import read_visit_sources
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
 from ..schema import ARROW_SCHEMA, to_arrow
@@ -167,6 +168,10 @@ def load(
                 frames.append(bad)
             rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             rows_read = len(delete_ids) + len(rejects)
+        elif profile == "checkins":  # a visit log: visits aggregate into venues
+            ingest = read_visit_sources([Path(p) for p in paths], until=read_options.until)
+            rejects = ingest.rejects
+            rows_read = ingest.rows_read
         else:
             ingest = read_sources(
                 paths,
