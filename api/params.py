@@ -21,6 +21,7 @@ from geo_discovery.query import (
     SORTS,
     Filters,
     Limits,
+    Member,
     NearbyQuery,
     split_list,
 )
@@ -136,6 +137,23 @@ class NearbyParams(BaseModel):
         examples=["eyJ2IjoxfQ.sig"],
         max_length=4000,
     )
+    member: str | None = Field(
+        default=None,
+        description="An opaque member id whose visit history the snapshot holds (loaded "
+        "from a visit log): best_match lifts the merchants and categories this member "
+        "returns to (sort=best_match only). The id is hashed before lookup; the history is "
+        "never returned. An unknown id ranks as a member without history.",
+        examples=["member-8d1f"],
+        max_length=200,
+    )
+    visits: str | None = Field(
+        default=None,
+        description="The member's recent visits, comma-separated merchant ids, each "
+        "optionally with a time ('id@2024-05-01T18:00:00Z'); a repeated id is a repeat "
+        "visit. Lifts best_match like member (sort=best_match only).",
+        examples=["osm:node/123,osm:node/456"],
+        max_length=20_000,
+    )
     format: Literal["json", "geojson"] = Field(
         default="json",
         description="json: a results list; geojson: a FeatureCollection (application/geo+json).",
@@ -176,8 +194,15 @@ class NearbyParams(BaseModel):
             where=where,
             explain=self.explain,
             cursor=self.cursor,
+            member=self.member_context(),
         )
         return query
+
+    def member_context(self) -> Member | None:
+        """The member context (validated by :class:`~geo_discovery.query.Member`)."""
+        if self.member is None and self.visits is None:
+            return None
+        return Member(visits=self.visits, member_id=self.member)
 
 
 def nearby_params_model(settings: Settings) -> type[NearbyParams]:

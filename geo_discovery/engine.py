@@ -38,7 +38,9 @@ from .catchment.demand import demand_cells, read_demand, uniform_demand, uniform
 from .catchment.district import DEMAND_CHOICES, CatchmentParams
 from .errors import DemandUnavailableError, InvalidQueryError
 from .models import BBox, validate_lat, validate_lng
-from .query import LIBRARY_SORT, Filters, Limits, NearbyQuery, Ranking
+from .query import LIBRARY_SORT, Filters, Limits, Member, NearbyQuery, Ranking
+from .ranking.member import MemberBoost
+from .ranking_profile import RankingProfile
 from .results import Results
 from .search.planner import Planner
 from .search.shapes import to_bbox, to_polygon
@@ -132,10 +134,19 @@ class DiscoveryEngine:
     def __repr__(self) -> str:
         return f"DiscoveryEngine({self.snapshot!r})"
 
-    @property
+    @functools.cached_property
     def ranking(self) -> Ranking:
-        """The default ``best_match`` ranking (the ``ranking_*`` settings)."""
-        return Ranking.from_settings(self.settings)
+        """The default ``best_match`` ranking: the hand-set ``ranking_*`` settings, with the
+        learned profile when there is one (the ``ranking_profile`` setting, else the
+        snapshot's or its data dir's ``ranking_profile.json``: ``geo-discovery
+        calibrate``)."""
+        path = self.settings.ranking_profile
+        profile = RankingProfile.load(path) if path is not None else self.snapshot.ranking_profile
+        return Ranking.from_settings(self.settings).replace(profile=profile)
+
+    def member_boost(self, member: Member, ranking: Ranking) -> MemberBoost:
+        """A member's lift under ``ranking`` (:meth:`Snapshot.member_boost`)."""
+        return self.snapshot.member_boost(member, ranking, self.settings.ranking_member_weights)
 
     @property
     def planner(self) -> Planner:
@@ -187,6 +198,7 @@ class DiscoveryEngine:
         ranking: Ranking | None = None,
         explain: bool = False,
         cursor: str | None = None,
+        member: Member | None = None,
     ) -> Results:
         """Up to ``k`` merchants near ``(lat, lng)`` (one page), in ``sort`` order.
 
@@ -214,6 +226,9 @@ class DiscoveryEngine:
             Compute each hit's score parts (``Hit.explanation``).
         cursor
             ``Results.next_cursor`` of the previous page of the same query.
+        member
+            :class:`~geo_discovery.query.Member`: lift the merchants and categories this
+            member returns to (``sort="best_match"`` only; docs/ranking.md).
 
         Returns
         -------
@@ -240,6 +255,7 @@ class DiscoveryEngine:
             and -180.0 <= lng <= 180.0
             and 1 <= k <= self.limits.max_k
             and radius_m is None
+            and member is None
         ):
             # The plain k nearest: exactly what the index answers (the values are the
             # same ones NearbyQuery accepts; anything else takes the validated path).
@@ -257,6 +273,7 @@ class DiscoveryEngine:
             ranking=ranking,
             explain=explain,
             cursor=cursor,
+            member=member,
         )
         return self.search(query)
 
@@ -274,7 +291,9 @@ class DiscoveryEngine:
     def search(self, query: NearbyQuery) -> Results:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
         query.check(self.limits)
-        page = self.planner.run(query, query.ranking or self.ranking)
+        ranking = query.ranking or self.ranking
+        boost = None if query.member is None else self.member_boost(query.member, ranking)
+        page = self.planner.run(query, ranking, boost)
         return Results(
             self.snapshot,
             page.positions,

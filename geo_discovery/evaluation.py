@@ -28,10 +28,11 @@ for evaluation only: only aggregate figures leave this module.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +57,15 @@ _CHUNK = 256
 
 @dataclass(frozen=True)
 class Protocol:
-    """The evaluation's choices (module doc); every value has a documented default."""
+    """The evaluation's choices (module doc); every value has a documented default.
 
-    until: str = "2012-12-01"
-    fit_days: int = 61
+    ``until``: the time split (``None``: the time by which 80 % of the log's merchant
+    visits had happened); ``fit_days``: the calibration window before it (``None``: the
+    later half of the log before ``until``).
+    """
+
+    until: str | None = None
+    fit_days: float | None = None
     max_gap_h: float = 6.0
     radius_m: float = 1_000.0
     bootstrap: int = 1_000
@@ -69,16 +75,45 @@ class Protocol:
 
     def __post_init__(self) -> None:
         problems = []
-        try:
-            utc(self.until)
-        except (ValueError, TypeError):
-            problems.append(f"until={self.until!r} is not a date or date-time")
-        if not 1 <= self.fit_days <= 3650:
-            problems.append(f"fit_days={self.fit_days} is out of range; allowed: 1 … 3650")
+        if self.until is not None:
+            try:
+                utc(self.until)
+            except (ValueError, TypeError):
+                problems.append(
+                    f"until={self.until!r} is not a date or date-time (e.g. 2012-12-01)"
+                )
+        if self.fit_days is not None and not 0.01 <= self.fit_days <= 3650:
+            problems.append(f"fit_days={self.fit_days} is out of range; allowed: 0.01 … 3650")
+        if self.bootstrap < 0 or self.bootstrap > 100_000:
+            problems.append(f"bootstrap={self.bootstrap} is out of range; allowed: 0 … 100000")
+        if self.max_events is not None and self.max_events < 1:
+            problems.append(f"max_events={self.max_events} is out of range; allowed: >= 1")
         if not 0 < self.max_gap_h <= 72:
             problems.append(f"max_gap_h={self.max_gap_h} is out of range; allowed: 0 < h <= 72")
         if problems:
             raise InvalidQueryError("; ".join(problems))
+
+    def split(self, visits: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(until, fit_start)`` on this log (the defaults resolved)."""
+        times = visits.loc[visits["merchant"].astype(bool), "time"].dropna()
+        if times.empty:
+            raise InvalidQueryError("the visit log has no merchant visit with a readable time")
+        until = (
+            utc(self.until)
+            if self.until is not None
+            else pd.Timestamp(times.sort_values().iloc[int(0.8 * (len(times) - 1))])
+        )
+        if self.fit_days is not None:
+            start = until - pd.Timedelta(days=self.fit_days)
+        else:
+            start = until - (until - pd.Timestamp(times.min())) / 2
+        if not (times < start).any():
+            raise InvalidQueryError(
+                f"no merchant visit before the fit window ({start.isoformat()} … "
+                f"{until.isoformat()}): candidates need earlier visits; give a later until "
+                "or fewer fit_days"
+            )
+        return until, start
 
 
 @dataclass
@@ -93,6 +128,18 @@ class EvaluationReport:
     protocol: Protocol
     splits: list[pd.DataFrame] = field(default_factory=list)  # per user split, when asked
 
+    def to_dict(self) -> dict[str, object]:
+        """Everything as plain JSON-able values (no visit ever leaves: only aggregates)."""
+        return {
+            "protocol": asdict(self.protocol),
+            "events": self.events,
+            "misses": self.misses,
+            "candidates": self.candidates,
+            "table": _rows(self.table),
+            "splits": [_rows(t) for t in self.splits],
+            "profile": json.loads(self.profile.to_json()),
+        }
+
     def to_markdown(self) -> str:
         """The table as markdown: value [95 % interval] per metric."""
         head = "| ranker | " + " | ".join(METRICS) + " |"
@@ -102,6 +149,10 @@ class EvaluationReport:
             cells = [f"{r[m]:.3f} [{r[m + '_lo']:.3f}, {r[m + '_hi']:.3f}]" for m in METRICS]
             rows.append(f"| {name} | " + " | ".join(cells) + " |")
         return "\n".join(rows)
+
+
+def _rows(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {str(k): {str(m): float(v) for m, v in row.items()} for k, row in table.iterrows()}
 
 
 # ------------------------------------------------------------------- building blocks
@@ -122,7 +173,7 @@ def _venues(engine: DiscoveryEngine) -> pd.Index:
 
 
 def _split_users(users: Sequence[str]) -> tuple[set[str], set[str]]:
-    a = {u for u in users if int(hashlib.sha256(str(u).encode()).hexdigest(), 16) % 2 == 0}
+    a = {u for u in users if hashlib.sha256(f"user-split:{u}".encode()).digest()[0] % 2 == 0}
     return a, set(users) - a
 
 
@@ -168,11 +219,16 @@ def calibrate(
     users: set[str] | None = None,
     work: Path | None = None,
 ) -> RankingProfile:
-    """Fit a profile on the ``fit_days`` before ``until`` (module doc, step 3)."""
+    """Fit a profile on the ``fit_days`` before ``until`` (module doc, step 3).
+
+    Here ``until=None`` means the whole log: the window ends after its last visit.
+    """
     settings = settings or Settings()
-    until = utc(protocol.until)
-    start = until - pd.Timedelta(days=protocol.fit_days)
     visits = read_visits(log)
+    if protocol.until is None:
+        last = visits["time"].max() + pd.Timedelta(seconds=1)
+        protocol = replace(protocol, until=last.isoformat())
+    until, start = protocol.split(visits)
     with tempfile.TemporaryDirectory(prefix="geo-discovery-calibrate-") as tmp:
         engine = _load_engine(Path(log), start, work or Path(tmp), settings)
         events = choice_events(
@@ -237,7 +293,7 @@ def _summarise(per_ranker: dict[str, NDArray[np.float64]], protocol: Protocol) -
 def _rankers(
     engine: DiscoveryEngine, data: ChoiceData, profile: RankingProfile, protocol: Protocol
 ) -> dict[str, NDArray[np.float64]]:
-    visits = np.nan_to_num(data.features["volume"])  # log(1 + visits)
+    visits = np.nan_to_num(data.features["volume"])  # log(1 + visits), centred: same ranks
     planner = engine.planner
     q_hand, k_hand = planner.best_match_arrays(engine.ranking)
     q_cal, k_cal = planner.best_match_arrays(replace(engine.ranking, profile=profile))
@@ -275,10 +331,10 @@ def evaluate_ranking(
     profile: RankingProfile | None = None,
 ) -> EvaluationReport:
     """Run the whole protocol on a visit log (module doc) and report every ranker."""
-    protocol = protocol or Protocol()
     settings = settings or Settings()
-    until = utc(protocol.until)
     visits = read_visits(log)
+    until, _ = (protocol or Protocol()).split(visits)
+    protocol = replace(protocol or Protocol(), until=until.isoformat())
     events = choice_events(visits, until, visits["time"].max() + pd.Timedelta(seconds=1),
                            max_gap_h=protocol.max_gap_h)  # fmt: skip
     if protocol.max_events is not None:

@@ -125,8 +125,12 @@ class BBox:
 class Explanation:
     """Why a merchant scored what it did under ``best_match``: every part of the product.
 
-    ``score = decay × wom_term × district_factor`` (docs/ranking.md), each part computed
-    exactly as the search computed it, so the parts multiply back to ``score``.
+    Hand-set ranking: ``score = decay × wom_term × district_factor × member_boost``
+    (docs/ranking.md). With a learned profile (``model == "profile"``), ``wom_term`` and
+    ``district_factor`` give way to ``profile_parts``: per feature its value, learned
+    weight and factor ``exp(weight · value / γ)``, and ``score = decay × Π factors ×
+    profile_scale × member_boost``. Each part is computed exactly as the search computed
+    it, so the parts multiply back to ``score``.
     """
 
     score: float
@@ -140,10 +144,17 @@ class Explanation:
     district_term: float
     district_factor: float
     weights: dict[str, float]
+    model: str = "hand-set"
+    profile_parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    profile_scale: float = 1.0
+    member_boost: float = 1.0
+    member_visits: int | None = None
+    member_category_visits: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The parts as plain JSON-able values (the API's ``explain`` object)."""
-        return {
+        out: dict[str, Any] = {
+            "model": self.model,
             "distance_m": self.distance_m,
             "consumption_radius_m": self.consumption_radius_m,
             "decay": self.decay,
@@ -154,8 +165,42 @@ class Explanation:
             "district_term": self.district_term,
             "district_factor": self.district_factor,
             "weights": dict(self.weights),
-            "score": self.score,
         }
+        if self.model == "profile":
+            out["profile"] = {
+                "parts": {k: dict(v) for k, v in self.profile_parts.items()},
+                "scale": self.profile_scale,
+            }
+        if self.member_visits is not None:
+            out["member"] = {
+                "boost": self.member_boost,
+                "visits": self.member_visits,
+                "category_visits": self.member_category_visits,
+            }
+        out["score"] = self.score
+        return out
+
+    def describe(self) -> str:
+        """The product in one line: ``score = decay (…) × … × member``."""
+        text = (
+            f"score {self.score:.4f} = decay {self.decay:.4f} (distance {self.distance_m:.0f} "
+            f"m, radius {self.consumption_radius_m:.0f} m)"
+        )
+        if self.model == "profile":
+            for name, part in self.profile_parts.items():
+                text += (
+                    f" × {name} {part['factor']:.4f} (value {part['value']:.3g}, "
+                    f"weight {part['weight']:+.3g})"
+                )
+            text += f" × scale {self.profile_scale:.4g}"
+        else:
+            text += f" × word of mouth {self.wom_term:.4f} × district {self.district_factor:.4f}"
+        if self.member_visits is not None:
+            text += (
+                f" × member {self.member_boost:.4f} ({self.member_visits} visits here, "
+                f"{self.member_category_visits} to this category)"
+            )
+        return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ calls stay short):
   rating, reviews, brands, districts, opening hours, a text query;
 * :class:`Ranking` (``ranking=``) — how ``best_match`` blends distance decay, word of
   mouth and district strength, and the per-category consumption radii;
+* :class:`Member` (``member=``) — one member's context for ``best_match``: their recent
+  visits and/or an opaque member id whose history the snapshot holds;
 * :class:`NearbyQuery` — the point, ``k``, radius, sort, filters, ranking, explain flag
   and cursor: what :meth:`DiscoveryEngine.nearby` builds and the planner runs;
 * :class:`Limits` — the server's caps (``max_k``, ``max_radius_m``…), from settings.
@@ -41,7 +43,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +61,7 @@ __all__ = [
     "SORTS",
     "Filters",
     "Limits",
+    "Member",
     "NearbyQuery",
     "Ranking",
     "split_list",
@@ -454,6 +457,115 @@ class Limits:
             )
 
 
+# ----------------------------------------------------------------------- member
+_MAX_MEMBER_VISITS = 10_000
+_MAX_MEMBER_ID_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member's context for ``best_match`` (docs/ranking.md, "Member history").
+
+    The merchants a member returns to, and the categories they favour, are lifted by
+    bounded, learned factors; the top-k stays exact. Hashable.
+
+    Parameters
+    ----------
+    visits
+        Recent visits: merchant ids, each optionally with a time — a comma-separated text
+        (``"id1, id2@2024-05-01T18:00:00Z"``), a sequence of ids, of ``(id, time)`` pairs
+        or of ``{"merchant_id": …, "time": …}`` mappings. A repeated id is a repeat visit.
+        Ids not in the snapshot are ignored (merchants come and go).
+    member_id
+        An opaque id whose history the snapshot holds (loaded from a visit log); it is
+        hashed before it is looked up, and the history is never returned. An unknown id
+        is a member without history.
+
+    Examples
+    --------
+    >>> Member(visits="m1, m2@2024-05-01T18:00:00Z, m1").visits
+    (('m1', None), ('m2', '2024-05-01T18:00:00+00:00'), ('m1', None))
+    >>> Member(visits=["m1"]).counts()
+    {'m1': 1}
+    >>> Member(member_id="")
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.InvalidQueryError: member_id is empty; allowed: 1 … 200 characters
+    """
+
+    visits: Any = ()  # normalised to tuple[tuple[merchant_id, ISO time | None], ...]
+    member_id: str | None = None
+
+    def __post_init__(self) -> None:
+        p = _Problems()
+        put = object.__setattr__
+        put(self, "visits", _visits(p, self.visits))
+        if self.member_id is not None:
+            mid = self.member_id.strip() if isinstance(self.member_id, str) else None
+            if mid is None:
+                p.add(f"member_id must be text, got {type(self.member_id).__name__}", "member_id")
+            elif not 1 <= len(mid) <= _MAX_MEMBER_ID_CHARS:
+                what = "is empty" if not mid else f"has {len(mid)} characters"
+                p.add(
+                    f"member_id {what}; allowed: 1 … {_MAX_MEMBER_ID_CHARS} characters",
+                    "member_id",
+                    None,  # never echo an id back
+                )
+            put(self, "member_id", mid)
+        p.raise_if_any()
+
+    def counts(self) -> dict[str, int]:
+        """Visits per merchant id in :attr:`visits`."""
+        out: dict[str, int] = {}
+        for mid, _ in self.visits:
+            out[mid] = out.get(mid, 0) + 1
+        return out
+
+    def __repr__(self) -> str:  # an id or a history is not for logs
+        return f"Member(visits={len(self.visits)}, member_id={'set' if self.member_id else None})"
+
+
+def _visits(p: _Problems, value: Any) -> tuple[tuple[str, str | None], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: list[Any] = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, Iterable):
+        items = list(value)
+    else:
+        p.add(f"visits must be merchant ids, got {type(value).__name__}", "visits")
+        return ()
+    if len(items) > _MAX_MEMBER_VISITS:
+        p.add(f"visits has {len(items)} entries; allowed: at most {_MAX_MEMBER_VISITS}", "visits")
+        return ()
+    out: list[tuple[str, str | None]] = []
+    for item in items:
+        when: Any = None
+        mid: Any = None
+        if isinstance(item, str):
+            mid, _, when = item.partition("@") if "@" in item else (item, "", None)
+        elif isinstance(item, Mapping):
+            mid, when = item.get("merchant_id"), item.get("time")
+        elif isinstance(item, Sequence) and len(item) == 2:
+            mid, when = item
+        if not isinstance(mid, str) or not mid.strip():
+            p.add(
+                f"visits entry {item!r} is not a merchant id; allowed: an id, 'id@time', "
+                "(id, time) or {'merchant_id': id, 'time': time}",
+                "visits",
+            )
+            continue
+        instant = None
+        if when not in (None, ""):
+            parsed = _instant(p, "visit time", when if isinstance(when, datetime) else str(when))
+            if parsed is not None:
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=UTC)
+                instant = parsed.astimezone(UTC).isoformat()
+        out.append((mid.strip(), instant))
+    return tuple(out)
+
+
 # ------------------------------------------------------------------------ query
 @dataclass(frozen=True, slots=True)
 class NearbyQuery:
@@ -479,6 +591,7 @@ class NearbyQuery:
     ranking: Ranking | None = None
     explain: bool = False
     cursor: str | None = None
+    member: Member | None = None
 
     def __post_init__(self) -> None:
         p = _Problems()
@@ -498,6 +611,15 @@ class NearbyQuery:
         put(self, "explain", _flag(p, "explain", self.explain))
         if self.cursor is not None and not isinstance(self.cursor, str):
             p.add(f"cursor must be a string, got {type(self.cursor).__name__}")
+        if self.member is not None:
+            if not isinstance(self.member, Member):
+                p.add(f"member must be a Member, got {type(self.member).__name__}", "member")
+            elif self.sort != "best_match":
+                p.add(
+                    f"member lifts best_match only; got sort={self.sort!r} (allowed with a "
+                    "member: sort=best_match)",
+                    "member",
+                )
         p.raise_if_any()
 
     def check(self, limits: Limits) -> NearbyQuery:

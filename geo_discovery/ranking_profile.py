@@ -24,7 +24,10 @@ from pathlib import Path
 
 from .errors import InvalidQueryError
 
-__all__ = ["PROFILE_FEATURES", "PROFILE_MEMBER_FEATURES", "RankingProfile"]
+__all__ = ["PROFILE_FEATURES", "PROFILE_FILE", "PROFILE_MEMBER_FEATURES", "RankingProfile"]
+
+#: A snapshot's (or a data dir's) learned profile: the engine reads it when present.
+PROFILE_FILE = "ranking_profile.json"
 
 #: Merchant features a learned ranking profile may weigh (geo_discovery.ranking.profile).
 PROFILE_FEATURES: tuple[str, ...] = (

@@ -178,6 +178,18 @@ class Settings(BaseSettings):
         description="Ranking: multiplies every consumption radius (2: people travel twice as "
         "far); a request may override it.",
     )
+    ranking_profile: Path | None = Field(
+        default=None,
+        description="Ranking: a ranking profile JSON written by `geo-discovery calibrate` "
+        "(learned best_match weights, distance exponent and radii). Unset: the snapshot's "
+        "ranking_profile.json, else the data dir's, else the hand-set ranking_* values.",
+    )
+    ranking_member_weights: dict[str, float] = Field(
+        default_factory=lambda: {"own_visits": 1.0, "own_category": 0.25},
+        description="Ranking: member-history weights used when no ranking profile holds "
+        "learned ones: a merchant's score is multiplied by (1 + the member's visits to it)^"
+        "own_visits × (1 + their visits to its category)^own_category.",
+    )
     cursor_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs page cursors (HMAC-SHA256). Unset: a built-in key, so "

@@ -25,7 +25,8 @@ from numpy.typing import NDArray
 
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.query import Filters, NearbyQuery, Ranking
+from geo_discovery.query import Filters, Member, NearbyQuery, Ranking
+from geo_discovery.ranking.profile import merchant_features, profile_factors, profile_quality
 from geo_discovery.ranking.scoring import (
     best_match_score,
     consumption_radii,
@@ -44,12 +45,14 @@ def query(
     radius_m: float | None = None,
     sort: str = "best_match",
     ranking: Ranking | None = None,
+    member: Member | None = None,
     **filters: Any,
 ) -> NearbyQuery:
     """A :class:`NearbyQuery` with ``filters`` as :class:`Filters` fields."""
     return NearbyQuery(
-        lat, lng, k, radius_m=radius_m, sort=sort, where=Filters(**filters), ranking=ranking
-    )
+        lat, lng, k, radius_m=radius_m, sort=sort, where=Filters(**filters), ranking=ranking,
+        member=member,
+    )  # fmt: skip
 
 
 class Columns:
@@ -136,13 +139,48 @@ class Columns:
             if key not in self._radius:
                 self._radius[key] = np.array([radius_for(c, table) for c in self.cats])
             radius = self._radius[key]
-            k = decay_factor(radius, w.distance_scale)
-            return best_match_score(c2, k, quality(self.wom, self.district, w))
+            if w.profile is not None:
+                feats = merchant_features(
+                    self.engine.merchants, wom=self.wom, district_term=self.district,
+                    profile=w.profile,
+                )  # fmt: skip
+                k = profile_factors(w.profile, self.cats, w.distance_scale)
+                score = best_match_score(c2, k, profile_quality(w.profile, feats))
+            else:
+                k = decay_factor(radius, w.distance_scale)
+                score = best_match_score(c2, k, quality(self.wom, self.district, w))
+            if q.member is not None:
+                score = score * np.exp(self.member_log_lift(q.member, w))
+            return score
         if q.sort == "distance":
             return np.zeros(self.n)
         if q.sort not in self._static:
             self._static[q.sort] = self._static_primary(q.sort)
         return self._static[q.sort]
+
+    def member_log_lift(self, member: Member, ranking: Ranking) -> NDArray[np.float64]:
+        """Per row: (w_own·log(1 + visits to it) + w_cat·log(1 + visits to its category))/γ,
+        the member's visits counted from their id's history and the given visits."""
+        engine = self.engine
+        counts: dict[str, int] = {}
+        history = engine.snapshot.members.visits(member.member_id) if member.member_id else {}
+        for mid, n in [*history.items(), *member.counts().items()]:
+            if mid in self.ids:
+                counts[mid] = counts.get(mid, 0) + n
+        per_cat: dict[str, int] = {}
+        for i, mid in enumerate(self.ids):
+            if mid in counts:
+                per_cat[self.cats[i]] = per_cat.get(self.cats[i], 0) + counts[mid]
+        p = ranking.profile
+        if p is not None and p.member_weights:
+            w_own, w_cat, gamma = p.member_weight("own_visits"), p.member_weight(
+                "own_category"), p.gamma  # fmt: skip
+        else:
+            weights = engine.settings.ranking_member_weights
+            w_own, w_cat, gamma = weights["own_visits"], weights["own_category"], 1.0
+        own = np.array([counts.get(mid, 0) for mid in self.ids], dtype=np.float64)
+        cat = np.array([per_cat.get(c, 0) for c in self.cats], dtype=np.float64)
+        return (w_own / gamma) * np.log1p(own) + (w_cat / gamma) * np.log1p(cat)
 
     def _static_primary(self, sort: str) -> NDArray[np.float64]:
         vals = []
@@ -175,9 +213,7 @@ def brute_force(
     return rows[order], prim[order], dist[order]
 
 
-def walk(
-    engine: DiscoveryEngine, q: NearbyQuery, page: int, max_pages: int = 100_000
-) -> list[int]:
+def walk(engine: DiscoveryEngine, q: NearbyQuery, page: int, max_pages: int = 100_000) -> list[int]:
     """Follow cursors from the first page to the end; every row met, in order."""
     rows: list[int] = []
     cursor = None

@@ -142,13 +142,18 @@ def build_router(settings: Settings) -> APIRouter:
         ``next_cursor`` is set when the page is full: pass it back as ``cursor`` with
         the same query for the next page (a cursor from an older snapshot is refused).
         With ``sort=best_match`` each result carries its ``score``; ``explain=true``
-        adds the score parts.
+        adds the score parts. ``member`` (an id whose history the snapshot holds) or
+        ``visits`` (recent merchant ids) lift the places this member returns to; their
+        answers are marked ``Cache-Control: private, no-store``.
         """
         query = params.to_query(limits)  # an invalid request never gets a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
         res = engine.search(query)
-        return nearby_response(engine, res, params.fields, params.format, max_age)
+        response = nearby_response(engine, res, params.fields, params.format, max_age)
+        if query.member is not None:  # personal: no shared cache may keep it
+            response.headers["Cache-Control"] = "private, no-store"
+        return response
 
     nearby.__annotations__["params"] = Annotated[Params, Query()]  # this server's limits
     router.add_api_route(

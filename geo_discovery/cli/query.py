@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..query import LIBRARY_SORT, SORTS, Filters
+from ..query import LIBRARY_SORT, SORTS, Filters, Member
 from ..results import Results
 from .common import (
     EXIT_CODES_HELP,
@@ -118,6 +118,22 @@ def nearby(
     explain: Annotated[
         bool, typer.Option("--explain", help="Print each result's score parts (best_match).")
     ] = False,
+    member: Annotated[
+        str | None,
+        typer.Option(
+            "--member",
+            help="A member id whose history the snapshot holds: best_match lifts the places "
+            "they return to (with --sort best_match).",
+        ),
+    ] = None,
+    visit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--visit",
+            help="A merchant id the member visited (repeatable; 'id@time' allowed): lifts it "
+            "and its category under best_match.",
+        ),
+    ] = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -134,21 +150,17 @@ def nearby(
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 --geojson > nearby.geojson`
     """
     where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now)
+    person = None if member is None and not visit else Member(visits=visit, member_id=member)
     results = open_engine(data_dir).nearby(
-        lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain
-    )
+        lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain,
+        member=person,
+    )  # fmt: skip
     within = f" within {radius_m:g} m" if radius_m is not None else ""
     order = "nearest" if sort.value == "distance" else f"by {sort.value}"
     _emit(results, f"{k} {order} to ({lat:g}, {lng:g}){within}", geojson)
     if explain and not geojson and results.explanations is not None:
         for i, ex in enumerate(results.explanations, 1):
-            parts = ex.to_dict()
-            typer.echo(
-                f"{i}: score {parts['score']:.4f} = decay {parts['decay']:.4f} "
-                f"(distance {parts['distance_m']:.0f} m, radius "
-                f"{parts['consumption_radius_m']:.0f} m) × word of mouth {parts['wom_term']:.4f} "
-                f"× district {parts['district_factor']:.4f}"
-            )
+            typer.echo(f"{i}: {ex.describe()}")
 
 
 @query_app.command()

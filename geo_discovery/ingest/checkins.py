@@ -284,7 +284,7 @@ def read_visit_sources(
     from .result import SourceReport, empty_rejects, problem_rows
 
     cut = utc(until) if until is not None else None
-    merchants, rejects, reports = [], [], []
+    merchants, rejects, reports, members = [], [], [], []
     for path in paths:
         visits = read_visits(path)
         visits["source_line"] = np.arange(2, len(visits) + 2)
@@ -305,7 +305,9 @@ def read_visit_sources(
         frame = venues_to_canonical(signals)
         frame["source_file"] = path.name
         merchants.append(frame)
-        raw = visits.loc[bad].astype(str).agg(",".join, axis=1).tolist()
+        members.append(member_visits(kept))
+        shown = visits.loc[bad].astype(object)
+        raw = shown.where(shown.notna(), "").astype(str).agg(",".join, axis=1).tolist()
         rejects.append(
             problem_rows(
                 [path.name] * int(bad.sum()),
@@ -339,5 +341,25 @@ def read_visit_sources(
         )
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     return IngestResult(
-        merchants=all_merchants, rejects=all_rejects, sources=reports, aggregated=True
+        merchants=all_merchants,
+        rejects=all_rejects,
+        sources=reports,
+        aggregated=True,
+        members=pd.concat(members, ignore_index=True),
+    )
+
+
+def member_visits(visits: pd.DataFrame, source: str = "checkins") -> pd.DataFrame:
+    """``member, merchant_id, visits, last_visit`` per person and merchant venue (the
+    member histories a snapshot keeps, under hashed ids)."""
+    v = visits[visits["merchant"].astype(bool)] if "merchant" in visits.columns else visits
+    g = v.groupby(["user", "venue"], sort=True)["time"]
+    out = pd.DataFrame({"visits": g.size(), "last_visit": g.max()}).reset_index()
+    return pd.DataFrame(
+        {
+            "member": out["user"].astype(str),
+            "merchant_id": source + ":" + out["venue"].astype(str),
+            "visits": out["visits"].astype(np.int64),
+            "last_visit": out["last_visit"],
+        }
     )

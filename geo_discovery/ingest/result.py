@@ -31,7 +31,13 @@ __all__ = [
 
 #: Columns of :attr:`IngestResult.rejects` (``raw`` is the row's original text).
 REJECT_COLUMNS: tuple[str, ...] = (
-    "source_file", "source_line", "merchant_id", "severity", "kind", "reason", "raw",
+    "source_file",
+    "source_line",
+    "merchant_id",
+    "severity",
+    "kind",
+    "reason",
+    "raw",
 )
 
 
@@ -60,8 +66,10 @@ def problem_rows(
     >>> f[["kind", "reason"]].values.tolist()
     [['empty name', "empty name; x 'y' is not a date"]]
     """
-    kinds = [_row_kind(errors[0] if severity == "error" else warnings[0], severity)
-             for errors, warnings in details]
+    kinds = [
+        _row_kind(errors[0] if severity == "error" else warnings[0], severity)
+        for errors, warnings in details
+    ]
     frame = pd.DataFrame(
         {
             "source_file": pd.Series(list(source_file), dtype=object),
@@ -129,6 +137,9 @@ class IngestResult:
     sources: list[SourceReport] = field(default_factory=list)
     warnings: pd.DataFrame = field(default_factory=empty_rejects)
     aggregated: bool = False
+    #: From a visit log: ``member, merchant_id, visits, last_visit`` per member and merchant
+    #: (raw member ids: the snapshot hashes them, :mod:`geo_discovery.snapshot.members`).
+    members: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if tuple(self.merchants.columns) != CANONICAL_COLUMNS:
@@ -178,8 +189,14 @@ class IngestResult:
         if self.warnings.empty:
             return self.rejects
         both = pd.concat([self.rejects, self.warnings], ignore_index=True)
-        order = {name: i for i, name in enumerate(dict.fromkeys(
-            [Path(s.path).name for s in self.sources] + both["source_file"].tolist()))}
+        order = {
+            name: i
+            for i, name in enumerate(
+                dict.fromkeys(
+                    [Path(s.path).name for s in self.sources] + both["source_file"].tolist()
+                )
+            )
+        }
         key = both["source_file"].map(order)
         both = both.assign(_f=key).sort_values(["_f", "source_line"], kind="stable")
         return both.drop(columns="_f").reset_index(drop=True)
@@ -227,8 +244,13 @@ def summarise_kinds(rows: pd.DataFrame) -> pd.DataFrame:
         ["source_file", "rows", "reason_kind"], ascending=[True, False, True]
     )
     return counts.astype(
-        {"source_file": object, "reason_kind": object, "rows": "int64",
-         "example_line": "Int64", "example": object}
+        {
+            "source_file": object,
+            "reason_kind": object,
+            "rows": "int64",
+            "example_line": "Int64",
+            "example": object,
+        }
     ).reset_index(drop=True)
 
 

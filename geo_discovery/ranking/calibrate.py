@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from ..distance import EARTH_RADIUS_M, latlng_to_xyz
+from ..errors import InvalidQueryError
 from .profile import FEATURES, MEMBER_FEATURES, RankingProfile
 
 __all__ = ["ChoiceData", "choice_events", "fit_profile", "member_matrices", "root_of"]
@@ -159,6 +160,45 @@ class ChoiceData:
         return out
 
 
+_MAX_RANK_CORRELATION = 0.95
+#: Evidence of being worth the walk: more of it never lowers a score (weights >= 0), so
+#: a better rating or more visits can never rank a merchant lower — and a weight cannot
+#: swing negative to cancel a correlated twin and then misbehave on other data.
+EVIDENCE = frozenset({"wom", "volume", "recency", "repeat"})
+
+
+def _independent(
+    features: Mapping[str, NDArray[np.float64]], names: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The features worth a weight, and why the others were left out.
+
+    A constant carries nothing; a feature that is (nearly) a monotone function of one
+    already kept (rank correlation above 0.95) only adds a direction the fit cannot pin
+    down: its weight and its twin's grow huge with opposite signs, and when the two drift
+    apart on other data (a longer window raises word of mouth built from visits alone)
+    the ranking breaks. ``volume`` goes first: centred, it means the same on any window.
+    """
+    order = sorted(names, key=lambda f: f != "volume")
+    kept: list[str] = []
+    dropped: list[str] = []
+    ranks: dict[str, NDArray[np.float64]] = {}
+    for f in order:
+        x = np.asarray(features[f], dtype=np.float64)
+        if not np.ptp(x) > 0:
+            continue
+        r = np.asarray(pd.Series(x).rank(), dtype=np.float64)
+        twin = next(
+            (k for k in kept if abs(np.corrcoef(r, ranks[k])[0, 1]) > _MAX_RANK_CORRELATION), None
+        )
+        if twin is not None:
+            rho = np.corrcoef(r, ranks[twin])[0, 1]
+            dropped.append(f"{f} (rank correlation {rho:.2f} with {twin})")
+            continue
+        kept.append(f)
+        ranks[f] = r
+    return [f for f in names if f in kept], dropped
+
+
 def fit_profile(
     data: ChoiceData,
     *,
@@ -172,7 +212,12 @@ def fit_profile(
 
     ``member`` also fits the member weights (then ``data.member`` must be set).
     """
-    feats = [f for f in features if np.ptp(data.features[f]) > 0]  # constants carry nothing
+    if len(data.target) == 0 or len(data.lat) < 2:
+        raise InvalidQueryError(
+            f"nothing to calibrate on: {len(data.target)} choices among {len(data.lat)} "
+            "candidates; the fit window needs visits to merchants seen before it"
+        )
+    feats, dropped = _independent(data.features, features)
     roots = sorted(set(data.roots))
     root_idx = np.array([roots.index(r) for r in data.roots])
     mnames = list(MEMBER_FEATURES) if member else []
@@ -225,7 +270,10 @@ def fit_profile(
         return total / n + pen, grad
 
     theta0 = np.concatenate([np.zeros(nf + nm), [0.0], np.full(nr, math.log(800.0))])
-    bounds = [(None, None)] * (nf + nm) + [(math.log(0.05), math.log(20))]
+    bounds: list[tuple[float | None, float | None]] = [
+        (0.0, None) if f in EVIDENCE else (None, None) for f in feats
+    ]
+    bounds += [(None, None)] * nm + [(math.log(0.05), math.log(20))]
     bounds += [(math.log(20.0), math.log(50_000.0))] * nr
     res = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     theta = res.x
@@ -237,6 +285,7 @@ def fit_profile(
         "choices": str(len(data.target)),
         "candidates": str(len(data.lat)),
         "converged": str(bool(res.success)),
+        "dropped_features": "; ".join(dropped) or "none",
         **(meta or {}),
     }
     return RankingProfile(

@@ -43,6 +43,7 @@ __all__ = [
     "RankingProfile",
     "merchant_features",
     "profile_factors",
+    "profile_parts",
     "profile_quality",
     "share_table",
 ]
@@ -65,6 +66,34 @@ def profile_quality(
     if n == 0:
         return u
     return np.exp(np.clip(u - u.max(), -_MAX_LOG_QUALITY, 0.0))
+
+
+def profile_parts(
+    profile: RankingProfile,
+    features: Mapping[str, NDArray[np.float64]],
+    rows: NDArray[np.int64],
+    quality: NDArray[np.float64],
+) -> tuple[list[dict[str, dict[str, float]]], NDArray[np.float64]]:
+    """Per row of ``rows``: each weighted feature's ``value``, learned ``weight`` and
+    ``factor = exp(weight · value / γ)``, and the scale ``quality / Π factors`` (the
+    normalisation that makes the best quality 1), so ``quality = Π factors × scale``."""
+    parts: list[dict[str, dict[str, float]]] = [{} for _ in rows]
+    log_prod = np.zeros(len(rows))
+    for f, w in profile.weights:
+        if not w:
+            continue
+        x = np.asarray(features[f], dtype=np.float64)[rows]
+        log_f = w * x / profile.gamma
+        log_prod += log_f
+        for i in range(len(rows)):
+            parts[i][f] = {
+                "value": float(x[i]),
+                "weight": float(w),
+                "factor": float(np.exp(log_f[i])),
+            }
+    with np.errstate(divide="ignore", over="ignore"):
+        scale = np.asarray(quality, dtype=np.float64) / np.exp(log_prod)
+    return parts, scale
 
 
 def profile_factors(
@@ -99,7 +128,8 @@ def merchant_features(
 ) -> dict[str, NDArray[np.float64]]:
     """The :data:`FEATURES` of every merchant, table order.
 
-    ``wom`` word of mouth (0..1); ``volume`` log(1 + review or visit count); ``recency``
+    ``wom`` word of mouth (0..1); ``volume`` log(1 + review or visit count) minus its
+    median (:func:`_centred_log_volume`); ``recency``
     −log(1 + days since the last review or visit, to the table's newest), the median where
     unknown; ``repeat`` the share of visits by returning visitors (0 where unknown);
     ``district`` the district term; ``category`` the log share of chosen visits of the
@@ -131,12 +161,25 @@ def merchant_features(
     )
     return {
         "wom": np.asarray(wom, dtype=np.float64),
-        "volume": np.log1p(np.nan_to_num(np.clip(reviews, 0, None))),
+        "volume": _centred_log_volume(reviews),
         "recency": recency,
         "repeat": repeat,
         "district": np.asarray(district_term, dtype=np.float64),
         "category": category,
     }
+
+
+def _centred_log_volume(reviews: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``log(1 + count) − median over merchants with a count`` (0 where unknown).
+
+    Centring makes the feature the same whether the counts cover a month or a year (a
+    longer window shifts every log count by about the same amount), so a weight fitted
+    on one window means the same on another and on other data."""
+    logs = np.log1p(np.clip(reviews, 0, None))
+    known = np.isfinite(logs)
+    if not known.any():
+        return np.zeros(len(reviews))
+    return np.where(known, logs - float(np.median(logs[known])), 0.0)
 
 
 def share_table(

@@ -201,26 +201,49 @@ def explanations(
     district_id: Sequence[Any] | None,
     ranking: Ranking,
     score: NDArray,
+    profile_parts: Sequence[dict[str, dict[str, float]]] | None = None,
+    profile_scale: NDArray | None = None,
+    member: tuple[NDArray, NDArray, NDArray] | None = None,
 ) -> list[Explanation]:
-    """Per-result parts of ``best_match``: everything needed to recompute the score."""
+    """Per-result parts of ``best_match``: everything needed to recompute the score.
+
+    ``profile_parts``/``profile_scale``: a learned profile's parts per result;
+    ``member``: ``(boost, visits, category visits)`` per result.
+    """
     decay = distance_decay(chord2, factor)
     radius = EARTH_RADIUS_M / np.sqrt(factor)  # the effective radius: scale included
     wom_term = part_term(wom_score, ranking.wom)
     district_factor = part_term(district_term, ranking.district)
     w = ranking.weights()
-    return [
-        Explanation(
-            score=float(score[i]),
-            distance_m=float(distance_m[i]),
-            consumption_radius_m=float(radius[i]),
-            decay=float(decay[i]),
-            wom_score=float(wom_score[i]),
-            wom_confidence=float(wom_confidence[i]),
-            wom_term=float(wom_term[i]),
-            district_id=None if district_id is None else district_id[i],
-            district_term=float(district_term[i]),
-            district_factor=float(district_factor[i]),
-            weights=dict(w),
+    out = []
+    for i in range(len(score)):
+        extra: dict[str, Any] = {}
+        if profile_parts is not None and profile_scale is not None:
+            extra.update(
+                model="profile",
+                profile_parts=profile_parts[i],
+                profile_scale=float(profile_scale[i]),
+            )
+        if member is not None:
+            extra.update(
+                member_boost=float(member[0][i]),
+                member_visits=int(member[1][i]),
+                member_category_visits=int(member[2][i]),
+            )
+        out.append(
+            Explanation(
+                score=float(score[i]),
+                distance_m=float(distance_m[i]),
+                consumption_radius_m=float(radius[i]),
+                decay=float(decay[i]),
+                wom_score=float(wom_score[i]),
+                wom_confidence=float(wom_confidence[i]),
+                wom_term=float(wom_term[i]),
+                district_id=None if district_id is None else district_id[i],
+                district_term=float(district_term[i]),
+                district_factor=float(district_factor[i]),
+                weights=dict(w),
+                **extra,
+            )
         )
-        for i in range(len(score))
-    ]
+    return out

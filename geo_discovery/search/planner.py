@@ -39,12 +39,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ..distance import latlng_to_xyz, m2c2_1
+from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
 from ..errors import InvalidCursorError, InvalidQueryError
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
-from ..ranking.profile import merchant_features, profile_factors, profile_quality
+from ..ranking.member import MemberBoost
+from ..ranking.profile import (
+    merchant_features,
+    profile_factors,
+    profile_parts,
+    profile_quality,
+)
 from ..ranking.scoring import (
     NEUTRAL_DISTRICT_TERM,
     NEUTRAL_WOM_CONFIDENCE,
@@ -56,8 +62,10 @@ from ..ranking.scoring import (
     quality,
     radii_for_categories,
 )
+from ..ranking_profile import RankingProfile
 from . import cursor as cur
 from .index import CellIndex
+from .personal import member_top_k
 from .ranked import NodeBounds, ranked_top_k
 
 __all__ = ["Page", "Planner"]
@@ -151,6 +159,8 @@ class Planner:
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
+        self._features = functools.lru_cache(maxsize=4)(self._build_features)
+        self._profile_quality = functools.lru_cache(maxsize=4)(self._build_profile_quality)
 
     # ------------------------------------------------------------------ state
     @functools.cached_property
@@ -257,11 +267,16 @@ class Planner:
     def _table_quality(self, ranking: Ranking) -> NDArray[np.float64]:
         if ranking.profile is None:
             return np.asarray(quality(self.wom_score, self.district_term, ranking), np.float64)
-        feats = merchant_features(
+        return self._profile_quality(ranking.profile)
+
+    def _build_profile_quality(self, profile: RankingProfile) -> NDArray[np.float64]:
+        return profile_quality(profile, self._features(profile))
+
+    def _build_features(self, profile: RankingProfile) -> dict[str, NDArray[np.float64]]:
+        return merchant_features(
             self.merchants, wom=self.wom_score, district_term=self.district_term,
-            profile=ranking.profile,
+            profile=profile,
         )  # fmt: skip
-        return profile_quality(ranking.profile, feats)
 
     def _build_spec(self, key: Filters | None, sort: str, ranking: Ranking | None) -> _Spec:
         if sort == "best_match":
@@ -281,15 +296,18 @@ class Planner:
         return _Spec(qual, factor, bounds)
 
     # ----------------------------------------------------------------- query
-    def run(self, q: NearbyQuery, ranking: Ranking) -> Page:
-        """One page of a validated query (``ranking``: the resolved ranking)."""
+    def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
+        """One page of a validated query (``ranking``: the resolved ranking; ``boost``: the
+        member's resolved lift, :mod:`.personal`)."""
         where = q.where
         mask = self.mask(where)
         ranked = q.sort == "best_match"
         spec_ranking = ranking if ranked else None
+        boost = boost if ranked and boost else None
+        member = None if boost is None else boost.fingerprint()
 
         def fingerprint() -> str:
-            return _fingerprint(q, where, spec_ranking)
+            return _fingerprint(q, where, spec_ranking, member)
 
         after = None
         when = where.open_at
@@ -307,6 +325,9 @@ class Planner:
         if q.sort == "distance" and after is None and when is None:
             pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
+        elif boost is not None:
+            spec = self._spec(_mask_key(where), q.sort, spec_ranking)
+            pos, dist, prim = self._member_walk(q, spec, mask, max_c2, after, when, boost)
         else:
             spec = self._spec(_mask_key(where), q.sort, spec_ranking)
             pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when)
@@ -314,13 +335,13 @@ class Planner:
         instant = when if where.open_now else None
 
         def next_cursor() -> str | None:
-            return self.cursor_after(q, spec_ranking, pos, dist, prim, instant)
+            return self.cursor_after(q, spec_ranking, pos, dist, prim, instant, member)
 
         explain = None
         if q.explain:
 
             def explain() -> list[Explanation]:
-                return self.explain(q.lat, q.lng, pos, dist, ranking)
+                return self.explain(q.lat, q.lng, pos, dist, ranking, boost)
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
@@ -332,6 +353,7 @@ class Planner:
         dist: NDArray[np.float64],
         prim: NDArray[np.float64] | None,
         instant: datetime | None = None,
+        member: str | None = None,
     ) -> str | None:
         """The cursor of the page after ``pos`` (``None`` when the page is not full).
 
@@ -343,7 +365,7 @@ class Planner:
         last = 0.0 if prim is None else float(prim[-1])
         payload: dict[str, Any] = {
             "v": self.version,
-            "f": _fingerprint(q, q.where, ranking),
+            "f": _fingerprint(q, q.where, ranking, member),
             "p": last if np.isfinite(last) else None,
             "d": float(dist[-1]),
             "id": str(self.merchants.column("merchant_id")[int(pos[-1])].as_py()),
@@ -378,6 +400,35 @@ class Planner:
                 return pos[keep], dist[keep], prim[keep]
             want *= 4
 
+    def _member_walk(
+        self,
+        q: NearbyQuery,
+        spec: _Spec,
+        mask: NDArray[np.bool_] | None,
+        max_c2: float,
+        after: tuple[float, float, int] | None,
+        when: datetime | None,
+        boost: MemberBoost,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """The exact top-k under a member's lift (:mod:`.personal`)."""
+        qxyz = latlng_to_xyz(q.lat, q.lng)
+
+        def scores(rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+            cell = self._cell_of_row[rows]
+            c2 = ((self.index.xyz[cell] - qxyz) ** 2).sum(axis=1)
+            return best_match_score(c2, spec.factor[cell], spec.quality[cell]), chord2_to_m(c2)
+
+        visited = boost.rows if mask is None else boost.rows[mask[boost.rows]]
+        cell = self._cell_of_row[visited]
+        visited = visited[((self.index.xyz[cell] - qxyz) ** 2).sum(axis=1) <= max_c2]
+        if when is not None and len(visited):
+            visited = visited[self.hours.open_mask(visited, when)]
+
+        def walk(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+            return self._walk(replace(q, k=k, cursor=None), spec, mask, max_c2, None, when)
+
+        return member_top_k(q.k, walk, scores, visited, boost, self._codes, self._row_rank, after)
+
     def explain(
         self,
         lat: float,
@@ -385,12 +436,24 @@ class Planner:
         positions: NDArray[np.int64],
         distances_m: NDArray[np.float64],
         ranking: Ranking,
+        boost: MemberBoost | None = None,
     ) -> list[Explanation]:
         """``best_match`` parts of each row, recomputed exactly as the search scored them."""
         cell = self._cell_of_row[positions]
         c2 = ((self.index.xyz[cell] - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
         factor = self._factors(ranking)[cell]
         wom, term = self.wom_score[positions], self.district_term[positions]
+        qual = self._table_quality(ranking)[positions]
+        score = best_match_score(c2, factor, qual)
+        parts = scale = member = None
+        if ranking.profile is not None:
+            feats = self._features(ranking.profile)
+            parts, scale = profile_parts(ranking.profile, feats, positions, qual)
+        if boost is not None:
+            lift = np.exp(boost.log_boost(positions, self._codes[positions]))
+            score = score * lift
+            member = (lift, boost.own_visits(positions), boost.category_visits(
+                self._codes[positions]))  # fmt: skip
         return explanations(
             distance_m=distances_m,
             chord2=c2,
@@ -402,7 +465,10 @@ class Planner:
             if self.district_id is None
             else [None if x is None else str(x) for x in self.district_id[positions]],
             ranking=ranking,
-            score=best_match_score(c2, factor, quality(wom, term, ranking)),
+            score=score,
+            profile_parts=parts,
+            profile_scale=scale,
+            member=member,
         )
 
     # --------------------------------------------------------------- helpers
@@ -445,9 +511,12 @@ def _mask_key(where: Filters) -> Filters | None:
     return None if key.is_empty() else key
 
 
-def _fingerprint(q: NearbyQuery, where: Filters, ranking: Ranking | None) -> str:
+def _fingerprint(
+    q: NearbyQuery, where: Filters, ranking: Ranking | None, member: str | None = None
+) -> str:
     """A short stable hash of what decides a query's membership and order."""
     parts = (
+        member,
         q.lat,
         q.lng,
         q.radius_m,

@@ -39,6 +39,7 @@ from ..schema import ARROW_SCHEMA, to_arrow
 from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
 from .derived import derive_all
+from .members import carry_members, write_members
 from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
 
 __all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]
@@ -218,8 +219,11 @@ def load(
             ingest=ingest,
             reject_summary=summary,
             rows_warned=ingest.rows_warned if ingest is not None else 0,
-            warning_summary=(ingest.warning_summary() if ingest is not None
-                             else summarise_kinds(rejects.iloc[:0])),
+            warning_summary=(
+                ingest.warning_summary()
+                if ingest is not None
+                else summarise_kinds(rejects.iloc[:0])
+            ),
         )
         try:
             if strict and len(rejects):
@@ -256,6 +260,7 @@ def load(
             notify("write", 0, 1)
             write_merchant_table(table, writer.path / "merchants.parquet")
             index.to_directory(writer.path / "index")
+            members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)
             derived = derive_all(table, writer.path / "derived", settings)
@@ -273,6 +278,7 @@ def load(
                 "rejects_file": str(written_rejects) if written_rejects else None,
                 "index": {"resolution": index.resolution, "cells": len(index.cells)},
                 "derived": derived,
+                "members": members,
             }
             notify("publish", 0, 1)
             info = writer.commit(manifest)
@@ -286,6 +292,18 @@ def load(
     unpublished.snapshot = info
     unpublished.pruned = pruned
     return unpublished
+
+
+def _member_histories(
+    ingest: IngestResult | None, mode: str, current: SnapshotInfo | None, folder: Path
+) -> int | None:
+    """Write a visit log's member histories (hashed ids), or carry the current snapshot's
+    into an upsert or delete; the (member, merchant) rows kept, ``None`` for none."""
+    if ingest is not None and ingest.members is not None:
+        return write_members(ingest.members, folder)
+    if mode != "replace" and current is not None and carry_members(current.path, folder):
+        return int(current.manifest.get("members") or 0)
+    return None
 
 
 def _refuse_data_loss(
@@ -305,8 +323,7 @@ def _refuse_data_loss(
     if rejects is not None:
         counts += f"; every rejected row with its reason is in {rejects}"
     kept = (
-        f"snapshot {current.name} ({snapshot_merchants(current.manifest)} merchants) stays "
-        "current"
+        f"snapshot {current.name} ({snapshot_merchants(current.manifest)} merchants) stays current"
         if current is not None
         else "nothing was published"
     )
@@ -348,9 +365,12 @@ def _delete(previous: pa.Table | None, ids: list[str]) -> tuple[pa.Table, pd.Dat
     missing = [i for i, ok in zip(ids, present.to_pylist(), strict=True) if not ok]
     keep = pc.invert(pc.is_in(previous.column("merchant_id"), value_set=pa.array(ids, pa.string())))
     missing_frame = problem_rows(
-        ["(delete list)"] * len(missing), [None] * len(missing), missing,
+        ["(delete list)"] * len(missing),
+        [None] * len(missing),
+        missing,
         [(["merchant_id not in the current snapshot; nothing to delete"], [])] * len(missing),
-        missing, severity="error",
+        missing,
+        severity="error",
     )
     return previous.filter(keep), missing_frame
 

@@ -40,7 +40,11 @@ from ..errors import (
     MerchantNotFoundError,
     SnapshotError,
 )
+from ..query import Member, Ranking
+from ..ranking.member import MemberBoost
+from ..ranking_profile import PROFILE_FILE, RankingProfile
 from ..search.index import CellIndex, build_cell_index
+from .members import MemberHistories
 from .rows import RowStore
 from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 
@@ -164,6 +168,45 @@ class Snapshot:
     def __repr__(self) -> str:
         return f"Snapshot({self.version!r}, merchants={len(self)})"
 
+    @functools.cached_property
+    def members(self) -> MemberHistories:
+        """Member histories under hashed ids (empty unless loaded from a visit log)."""
+        return MemberHistories(self.path)
+
+    @functools.cached_property
+    def ranking_profile(self) -> RankingProfile | None:
+        """The learned ranking profile beside this snapshot, if any: the snapshot folder's
+        ``ranking_profile.json``, else its data dir's (where ``geo-discovery calibrate``
+        writes)."""
+        if self.path is None:
+            return None
+        for folder in (self.path, self.path.parent.parent):
+            if (folder / PROFILE_FILE).is_file():
+                return RankingProfile.load(folder / PROFILE_FILE)
+        return None
+
+    def member_boost(
+        self, member: Member, ranking: Ranking, default_weights: Mapping[str, float]
+    ) -> MemberBoost:
+        """A member's lift: their id's history here plus the visits given, under the
+        profile's learned member weights, else ``default_weights`` (the
+        ``ranking_member_weights`` setting). Ids not in this snapshot are ignored."""
+        counts: dict[int, int] = {}
+        history = self.members.visits(member.member_id) if member.member_id else {}
+        for mid, n in [*history.items(), *member.counts().items()]:
+            row = self.row_or_none(mid)
+            if row is not None:
+                counts[row] = counts.get(row, 0) + n
+        profile = ranking.profile
+        weights, gamma = default_weights, 1.0
+        if profile is not None and profile.member_weights:
+            weights, gamma = dict(profile.member_weights), profile.gamma
+        codes, vocab = self.categories
+        return MemberBoost.build(
+            counts, codes, n_codes=len(vocab), w_own=float(weights.get("own_visits", 0.0)),
+            w_cat=float(weights.get("own_category", 0.0)), gamma=gamma,
+        )  # fmt: skip
+
     def _derived(self, name: str) -> Path | None:
         if self.info is None:
             return None
@@ -207,6 +250,10 @@ class Snapshot:
                 f"merchant_id={merchant_id!r} is not in snapshot {self.version}"
             )
         return row
+
+    def row_or_none(self, merchant_id: str) -> int | None:
+        """The table row of a merchant id, ``None`` when absent."""
+        return self._id_to_row.get(str(merchant_id))
 
     def record(self, merchant_id: str) -> dict[str, Any]:
         """One merchant's full record, with its source attributes as a dict."""

@@ -28,7 +28,11 @@ from benchmarks.methods import Method  # noqa: E402
 # results/*.json there (with "correct": true when it checks answers), exits 0 on success,
 # 1 when a check fails, and SKIP_EXIT when an external tool it needs is not installed.
 SKIP_EXIT = 3
-BENCH_SCRIPTS = sorted(p.stem for p in (PROJECT_ROOT / "benchmarks").glob("bench_*.py"))
+BENCH_SCRIPTS = sorted(
+    p.stem
+    for pattern in ("bench_*.py", "eval_*.py")
+    for p in (PROJECT_ROOT / "benchmarks").glob(pattern)
+)
 
 
 def _fingerprint(path: Path) -> tuple[int, int] | None:
@@ -61,8 +65,16 @@ def _check_tiles(docs: list[dict], text: str) -> None:
     assert "Vector tiles" in text and "Midtown z14 tile p50" in text
 
 
+def _check_ranking_eval(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    assert doc["checked_against_engine"] > 0 and doc["mismatches"] == 0
+    assert len(doc["report"]["table"]) == 7 and doc["report"]["events"] > 0
+    assert "next-place prediction" in text and "gravity" in text
+
+
 # What each benchmark's own smoke results must show, beyond the common contract.
 EXTRA_CHECKS = {
+    "eval_ranking": _check_ranking_eval,
     "bench_api_load": _check_api_load,
     "bench_ranking": _check_ranking,
     "bench_tiles": _check_tiles,

@@ -1,0 +1,134 @@
+"""Member histories in a snapshot: who came back where, stored under hashed member ids.
+
+A visit log (``load --profile checkins``) says which member visited which merchant how
+often. The snapshot keeps, per member, the merchants they visited with a count and the
+last time — under ``HMAC-SHA256(key, member id)``, never the id itself, with a random key
+kept beside the table (``members.key``, readable by the owner only). A query's
+:class:`~geo_discovery.query.Member` names a member id; the engine hashes it and reads that
+member's rows here. No endpoint returns them.
+
+Examples
+--------
+>>> import tempfile, pandas as pd
+>>> folder = Path(tempfile.mkdtemp())
+>>> visits = pd.DataFrame({"member": ["ann", "ann", "bob"], "merchant_id": ["a", "b", "a"],
+...                        "visits": [3, 1, 1],
+...                        "last_visit": pd.to_datetime(["2024-01-02"] * 3, utc=True)})
+>>> write_members(visits, folder)
+3
+>>> MemberHistories(folder).visits("ann")
+{'a': 3, 'b': 1}
+>>> MemberHistories(folder).visits("carol")
+{}
+>>> "ann" in (folder / MEMBERS_FILE).read_bytes().decode("latin-1")
+False
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+__all__ = ["MEMBERS_FILE", "MEMBERS_KEY", "MemberHistories", "carry_members", "write_members"]
+
+MEMBERS_FILE = "members.parquet"
+MEMBERS_KEY = "members.key"
+
+
+def _hash(key: bytes, member_id: str) -> str:
+    return hmac.new(key, member_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def write_members(visits: pd.DataFrame, folder: Path) -> int:
+    """Write ``member, merchant_id, visits, last_visit`` rows under hashed member ids.
+
+    Returns the number of (member, merchant) rows written.
+    """
+    key = secrets.token_bytes(32)
+    key_path = folder / MEMBERS_KEY
+    key_path.write_bytes(key)
+    os.chmod(key_path, 0o600)
+    hashed = [_hash(key, str(m)) for m in visits["member"].tolist()]
+    table = pa.table(
+        {
+            "member": pa.array(hashed, pa.string()),
+            "merchant_id": pa.array(visits["merchant_id"].astype(str).tolist(), pa.string()),
+            "visits": pa.array(visits["visits"].to_numpy(), pa.int32()),
+            "last_visit": pa.array(
+                pd.to_datetime(visits["last_visit"], utc=True), pa.timestamp("us", tz="UTC")
+            ),
+        }
+    ).sort_by("member")
+    pq.write_table(table, folder / MEMBERS_FILE)
+    return table.num_rows
+
+
+def carry_members(previous: Path | None, folder: Path) -> bool:
+    """Copy a previous snapshot's member histories into ``folder`` (an upsert keeps them);
+    ``True`` when there were some."""
+    if previous is None or not (previous / MEMBERS_FILE).exists():
+        return False
+    for name in (MEMBERS_FILE, MEMBERS_KEY):
+        shutil.copy2(previous / name, folder / name)
+    return True
+
+
+class MemberHistories:
+    """The member histories of one snapshot folder (empty when it has none)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    @functools.cached_property
+    def _data(self) -> tuple[bytes, pa.Table] | None:
+        if self.folder is None or not (self.folder / MEMBERS_FILE).exists():
+            return None
+        key = (self.folder / MEMBERS_KEY).read_bytes()
+        return key, pq.read_table(self.folder / MEMBERS_FILE)
+
+    def __bool__(self) -> bool:
+        return self._data is not None
+
+    @functools.cached_property
+    def _column(self) -> pa.Array:
+        assert self._data is not None
+        return self._data[1].column("member").combine_chunks()
+
+    def visits(self, member_id: str) -> dict[str, int]:
+        """``{merchant_id: visits}`` of one member (``{}``: not known)."""
+        if self._data is None:
+            return {}
+        key, table = self._data
+        wanted = _hash(key, member_id)
+        column = self._column
+        # the table is sorted by member: two binary searches bound the member's rows
+        lo = _bisect(column, wanted, left=True)
+        hi = _bisect(column, wanted, left=False)
+        if lo == hi:
+            return {}
+        part = table.slice(lo, hi - lo)
+        ids = part.column("merchant_id").to_pylist()
+        counts = pc.cast(part.column("visits"), pa.int64()).to_pylist()
+        return dict(zip(ids, counts, strict=True))
+
+
+def _bisect(column: pa.Array, value: str, *, left: bool) -> int:
+    lo, hi = 0, len(column)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        here = column[mid].as_py()
+        if here < value or (not left and here == value):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,89 @@
+"""Member context over HTTP: ``member`` and ``visits`` on nearby, private answers, and no
+endpoint that gives a history away."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from geo_discovery_api import create_app
+
+from benchmarks.visit_log import write_visit_log
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.query import Member
+from geo_discovery.settings import Settings
+from geo_discovery.snapshot.pipeline import load
+
+CENTRE = {"lat": 48.8566, "lng": 2.3522}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("member-api")
+    log = write_visit_log(folder / "log.csv", seed=2)
+    data = folder / "data"
+    load([log], data_dir=data, profile="checkins", settings=Settings(data_dir=data))
+    return data
+
+
+@pytest.fixture(scope="module")
+def engine(data_dir: Path) -> DiscoveryEngine:
+    return DiscoveryEngine.from_snapshot(data_dir, settings=Settings(data_dir=data_dir))
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(data_dir=data_dir, api_reload_interval_ms=0)
+    with TestClient(create_app(settings, data_dir)) as c:
+        yield c
+
+
+def ids(body: dict) -> list[str]:  # type: ignore[type-arg]
+    return [r["merchant_id"] for r in body["results"]]
+
+
+def test_member_and_visits_answer_as_the_engine(
+    client: TestClient, engine: DiscoveryEngine
+) -> None:
+    r = client.get("/v1/merchants/nearby", params={**CENTRE, "member": "u7", "explain": "true"})
+    assert r.status_code == 200, r.text
+    want = engine.nearby(**CENTRE, k=20, sort="best_match", member=Member(member_id="u7"))
+    assert ids(r.json()) == want.merchant_ids
+    assert r.headers["cache-control"] == "private, no-store"
+    assert all("member" in row["explain"] for row in r.json()["results"])
+    visits = ",".join([want.merchant_ids[-1]] * 30)
+    r = client.get("/v1/merchants/nearby", params={**CENTRE, "visits": visits})
+    assert r.status_code == 200, r.text
+    assert ids(r.json())[0] == want.merchant_ids[-1]  # thirty visits lift it to the top
+    plain = client.get("/v1/merchants/nearby", params=CENTRE)
+    assert plain.headers["cache-control"].startswith("public")
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"member": "u7", "sort": "distance"}, "member lifts best_match only"),
+        ({"visits": "a@not-a-time"}, "visit time='not-a-time'"),
+        ({"member": "x" * 201}, "member"),
+    ],
+)
+def test_bad_member_context_is_a_4xx_naming_it(
+    client: TestClient, params: dict[str, str], needle: str
+) -> None:
+    r = client.get("/v1/merchants/nearby", params={**CENTRE, **params})
+    assert 400 <= r.status_code < 500 and needle in r.text, r.text
+    assert "x" * 201 not in r.text  # an id is never echoed back
+
+
+def test_no_endpoint_returns_a_history(client: TestClient, engine: DiscoveryEngine) -> None:
+    history = engine.snapshot.members.visits("u7")
+    assert history
+    merchant = next(iter(history))
+    stored = (engine.snapshot.path / "members.parquet").read_bytes()  # type: ignore[operator]
+    assert b"u7" not in stored
+    for path in ("/readyz", "/metrics", f"/v1/merchants/{merchant}", "/openapi.json"):
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.text)
+        assert '"u7"' not in r.text and "members.parquet" not in r.text, path

@@ -1,0 +1,135 @@
+"""Visit logs: ``load --profile checkins --until`` counts visits into merchants, rejects the
+rest with a reason, and keeps member histories under hashed ids.
+
+A synthetic log (``benchmarks/visit_log.py``: known venues, people and times) checks every
+count against pandas on the raw file; the real TSMC2014 log (skipped without
+``../shared/data``) checks the row equation and the category mapping at city scale.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks.visit_log import write_visit_log
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import IngestError
+from geo_discovery.ingest.checkins import checkin_category, read_visit_sources, read_visits
+from geo_discovery.ingest.options import ReadOptions
+from geo_discovery.query import Member
+from geo_discovery.settings import Settings
+from geo_discovery.snapshot.members import MEMBERS_FILE
+from geo_discovery.snapshot.pipeline import load
+
+UNTIL = pd.Timestamp("2012-09-20", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_visit_log(tmp_path_factory.mktemp("visits") / "log.csv", seed=11)
+
+
+@pytest.fixture(scope="module")
+def loaded(log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("data")
+    load([log], data_dir=data_dir, profile="checkins", settings=Settings(data_dir=data_dir),
+         options=ReadOptions(until=UNTIL.to_pydatetime()))  # fmt: skip
+    return data_dir
+
+
+def test_every_visit_is_counted_or_rejected_with_its_reason(log: Path) -> None:
+    raw = pd.read_csv(log)
+    result = read_visit_sources([log], until=UNTIL)
+    times = pd.to_datetime(raw["time"], utc=True)
+    counted = raw[raw["merchant"] & (times < UNTIL)]
+    assert result.rows_read == len(raw)
+    assert result.rows_loaded == len(counted)
+    assert result.rows_rejected == len(raw) - len(counted)
+    reasons = result.rejects["reason"].str.cat(sep="|")
+    assert "visit venue is not a merchant" in reasons
+    assert f"visit is at or after --until {UNTIL.isoformat()}" in reasons
+    m = result.merchants.set_index("merchant_id")
+    per_venue = counted.groupby("venue").size()
+    assert len(m) == len(per_venue)
+    for venue, n in per_venue.items():
+        assert m.loc[f"checkins:{venue}", "review_count"] == n
+    last = pd.to_datetime(counted.groupby("venue")["time"].max(), utc=True)
+    got = pd.to_datetime(m["last_review"]).dt.tz_localize("UTC")
+    assert (got.reindex([f"checkins:{v}" for v in last.index]).to_numpy()
+            == last.to_numpy()).all()  # fmt: skip
+
+
+def test_categories_map_onto_the_taxonomy() -> None:
+    assert checkin_category("Dining and Drinking", "Thai Restaurant") == "food/restaurant/thai"
+    assert checkin_category("Retail", "Clothing Store") == "shop/clothes"
+    assert checkin_category("Nightlife Spot", "Speakeasy") == "nightlife/bar"
+    assert checkin_category("Retail", "Comic Shop") == "shop/comic_shop"
+    assert checkin_category("", "Coffee Shop") == "food/coffee"
+
+
+def test_not_a_visit_log_names_the_columns_it_needs(tmp_path: Path) -> None:
+    bad = tmp_path / "merchants.csv"
+    bad.write_text("name,lat,lng\nx,1,2\n")
+    with pytest.raises(IngestError, match=r"is not a visit log.*user, venue, lat, lng"):
+        read_visits(bad)
+
+
+def test_tsmc_schema_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "tsmc.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("user_id,venue_id,category_name,level_1,latitude,longitude,utc_time\n")
+        f.write("1,a,Pizza Place,Dining and Drinking,40.7,-74.0,2012-04-03T18:00:09Z\n")
+        f.write("1,b,Home (private),Residence,40.71,-74.0,2012-04-03T20:00:00Z\n")
+    v = read_visits(path)
+    assert v["merchant"].tolist() == [True, False]
+    assert v["time"].iloc[0] == pd.Timestamp("2012-04-03T18:00:09Z")
+
+
+def test_member_histories_are_kept_hashed_and_lift_the_member(log: Path, loaded: Path) -> None:
+    raw = pd.read_csv(log)
+    snap = next((loaded / "snapshots").glob("0*"))
+    stored = pq.read_table(snap / MEMBERS_FILE)
+    assert not set(raw["user"].astype(str)) & set(stored.column("member").to_pylist())
+    assert "u3" not in (snap / MEMBERS_FILE).read_bytes().decode("latin-1")
+    engine = DiscoveryEngine.from_snapshot(loaded, settings=Settings(data_dir=loaded))
+    before = raw[(pd.to_datetime(raw["time"], utc=True) < UNTIL) & raw["merchant"]]
+    mine = before[before["user"] == "u3"].groupby("venue").size()
+    history = engine.snapshot.members.visits("u3")
+    assert history == {f"checkins:{v}": int(n) for v, n in mine.items()}
+    assert engine.snapshot.members.visits("nobody") == {}
+    # the member id lifts exactly what the same visits given by hand lift
+    favourite = f"checkins:{mine.idxmax()}"
+    row = engine.snapshot.row_of(favourite)
+    lat, lng = float(engine.snapshot.lat[row]) + 0.01, float(engine.snapshot.lng[row])
+    by_id = engine.nearby(lat, lng, 10, sort="best_match", member=Member(member_id="u3"))
+    by_hand = engine.nearby(lat, lng, 10, sort="best_match", member=Member(
+        visits=[v for v, n in history.items() for _ in range(n)]))  # fmt: skip
+    plain = engine.nearby(lat, lng, 10, sort="best_match")
+    assert by_id.merchant_ids == by_hand.merchant_ids
+    np.testing.assert_array_equal(by_id.scores, by_hand.scores)
+    assert by_id.merchant_ids != plain.merchant_ids
+
+
+def test_an_upsert_keeps_the_member_histories(loaded: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "one.csv"
+    extra.write_text("merchant_id,name,lat,lng,category\nnew-1,New,48.85,2.35,food/cafe\n")
+    load([extra], data_dir=loaded, mode="upsert", settings=Settings(data_dir=loaded))
+    engine = DiscoveryEngine.from_snapshot(loaded, settings=Settings(data_dir=loaded))
+    assert engine.snapshot.members.visits("u3")
+    assert engine.snapshot.manifest["members"] > 0
+
+
+@pytest.mark.real_data
+def test_real_tsmc_log_counts_every_row(real_data: Path) -> None:
+    path = real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz"
+    result = read_visit_sources([path], until="2012-12-01")
+    assert result.rows_read == result.rows_loaded + result.rows_rejected
+    assert len(result.merchants) > 5_000
+    cats = result.merchants["category"]
+    assert cats.str.startswith(("food", "shop", "nightlife", "leisure")).mean() > 0.95
+    assert result.members is not None and result.members["visits"].sum() == result.rows_loaded

@@ -1,0 +1,78 @@
+"""Calibration recovers a known choice model, and the fitted profile is sound.
+
+Choices are drawn from the exact conditional logit :mod:`geo_discovery.ranking.calibrate`
+fits (known weights, distance exponent and a radius per category root); maximum
+likelihood must get them back within sampling error.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geo_discovery.distance import EARTH_RADIUS_M
+from geo_discovery.errors import InvalidQueryError
+from geo_discovery.ranking.calibrate import ChoiceData, fit_profile
+from geo_discovery.ranking.profile import FEATURES
+from geo_discovery.ranking_profile import RankingProfile
+
+TRUE = {"wom": 2.0, "volume": 0.7, "gamma": 1.3, "food": 300.0, "shop": 900.0}
+
+
+def synthetic_choices(seed: int, events: int = 4_000, n: int = 250) -> ChoiceData:
+    rng = np.random.default_rng(seed)
+    lat = 40.75 + rng.normal(0, 0.01, n)
+    lng = -73.98 + rng.normal(0, 0.013, n)
+    roots = list(rng.choice(["food", "shop"], n))
+    feats = {f: np.zeros(n) for f in FEATURES}
+    feats["wom"] = rng.random(n)
+    feats["volume"] = rng.exponential(1.5, n)
+    radius = np.array([TRUE[r] for r in roots])
+    qlat = 40.75 + rng.normal(0, 0.01, events)
+    qlng = -73.98 + rng.normal(0, 0.013, events)
+    data = ChoiceData(feats, lat, lng, roots, qlat, qlng, np.zeros(events, dtype=np.int64))
+    base = TRUE["wom"] * feats["wom"] + TRUE["volume"] * feats["volume"]
+    for s in range(0, events, 500):
+        rows = slice(s, min(s + 500, events))
+        c2 = data.chord2(rows)
+        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(c2) / 2)
+        u = base[None, :] - TRUE["gamma"] * np.log1p((d / radius[None, :]) ** 2)
+        p = np.exp(u - u.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        cum = p.cumsum(axis=1)
+        data.target[rows] = (cum < rng.random((len(cum), 1))).sum(axis=1)
+    return data
+
+
+def test_maximum_likelihood_recovers_the_model() -> None:
+    profile = fit_profile(synthetic_choices(0), features=("wom", "volume"))
+    assert profile.weight("wom") == pytest.approx(TRUE["wom"], rel=0.2)
+    assert profile.weight("volume") == pytest.approx(TRUE["volume"], rel=0.2)
+    assert profile.gamma == pytest.approx(TRUE["gamma"], rel=0.2)
+    assert profile.radius_for("food/cafe") == pytest.approx(TRUE["food"], rel=0.25)
+    assert profile.radius_for("shop/clothes") == pytest.approx(TRUE["shop"], rel=0.25)
+    assert dict(profile.meta)["converged"] == "True"
+
+
+def test_constant_features_carry_no_weight() -> None:
+    profile = fit_profile(synthetic_choices(1, events=500))
+    names = {f for f, _ in profile.weights}
+    assert "repeat" not in names and "district" not in names  # all zero here
+    assert {"wom", "volume"} <= names
+
+
+def test_profile_files_round_trip_and_refuse_nonsense(tmp_path: Path) -> None:
+    p = RankingProfile(weights=(("wom", 1.0),), gamma=1.0, radii=(("", 500.0),))
+    assert RankingProfile.load(p.save(tmp_path / "p.json")) == p
+    (tmp_path / "bad.json").write_text(
+        '{"weights": [["charm", 1]], "gamma": 1, "radii": [["", 1]]}'
+    )
+    with pytest.raises(InvalidQueryError, match="profile features \\['charm'\\] are not known"):
+        RankingProfile.load(tmp_path / "bad.json")
+    with pytest.raises(InvalidQueryError, match="gamma=inf is out of range"):
+        RankingProfile(weights=(), gamma=math.inf, radii=(("", 500.0),))
+    with pytest.raises(InvalidQueryError, match=r"ranking profile .* is unreadable"):
+        RankingProfile.load(tmp_path / "missing.json")
