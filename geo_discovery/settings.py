@@ -275,6 +275,18 @@ class Settings(BaseSettings):
         description="Map page: URL of a MapLibre style JSON drawn under the engine's layers "
         "(a real basemap). Unset: a plain background, nothing fetched from the internet.",
     )
+    basemap_tile_url: str | None = Field(
+        default=None,
+        description="Notebook maps: a raster XYZ tile URL template ({z}/{x}/{y}, optionally "
+        "{s} and {r}) drawn under the data layers, e.g. "
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png. Unset: no basemap, nothing fetched "
+        "from the internet; the maps draw their data layers on a plain background.",
+    )
+    basemap_attribution: str | None = Field(
+        default=None,
+        description="Notebook maps: the attribution shown for basemap_tile_url (required by "
+        "most tile providers' terms). Unset: the URL's host name.",
+    )
     catchment_demand_path: Path | None = Field(
         default=None,
         description="Catchments: CSV of population points used as demand (lat/lng or "

@@ -5,6 +5,11 @@
 #   swagger-ui-dist  /docs                       Apache-2.0
 #   redoc            /redoc                      MIT
 #
+# and the one the notebooks' maps inline (so a folium map draws offline) into
+# notebooks/vendor/:
+#
+#   leaflet          notebooks/mapping.py        BSD-2-Clause
+#
 # Users never run this: the vendored files are committed, so `make run` / `make serve`
 # work on a fresh machine without Node or internet. A maintainer runs it (needs `npm` and
 # the npm registry) to move to other versions: edit the pins below, run
@@ -25,9 +30,11 @@ set -euo pipefail
 MAPLIBRE_VERSION=5.24.1
 SWAGGER_UI_VERSION=5.35.0
 REDOC_VERSION=2.5.4
+LEAFLET_VERSION=1.9.4
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$root/api/static/vendor"
+nb_dest="$root/notebooks/vendor"
 command -v npm >/dev/null 2>&1 || { echo "vendor_static.sh: npm is needed (apt-get install -y npm)" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
@@ -48,15 +55,33 @@ EOF
     tar -xzf "$dir"/*.tgz -C "$dir"
 }
 
-# put PACKAGE SOURCE TARGET_DIR: copy one file of an unpacked package into the vendor folder.
+# put PACKAGE SOURCE TARGET_DIR [ROOT]: copy one file of an unpacked package into the
+# vendor folder (ROOT, default $dest).
 put() {
-    mkdir -p "$dest/$3"
-    cp "$tmp/$1/package/$2" "$dest/$3/"
+    local root_dir="${4:-$dest}"
+    mkdir -p "$root_dir/$3"
+    cp "$tmp/$1/package/$2" "$root_dir/$3/"
+}
+
+# manifest FOLDER PACKAGES... : write FOLDER/MANIFEST.txt (the packages' versions and
+# registry integrity, then the sha256 of every file in FOLDER).
+manifest() {
+    local folder="$1" patched="$2"
+    shift 2
+    {
+        echo "# Vendored by scripts/vendor_static.sh from the npm registry (npm pack). Do not edit."
+        [ -n "$patched" ] && echo "# patched: $patched"
+        echo "# package version integrity"
+        for name in "$@"; do grep "^$name " "$tmp/packed.txt" | sed 's/^/package /'; done
+        echo "# sha256 path (relative to this folder)"
+        (cd "$folder" && find . -type f ! -name MANIFEST.txt | sort | sed 's|^\./||' | xargs sha256sum)
+    } >"$folder/MANIFEST.txt"
 }
 
 pack maplibre-gl "$MAPLIBRE_VERSION"
 pack swagger-ui-dist "$SWAGGER_UI_VERSION"
 pack redoc "$REDOC_VERSION"
+pack leaflet "$LEAFLET_VERSION"
 
 rm -rf "$dest"
 put maplibre-gl dist/maplibre-gl.js maplibre-gl
@@ -79,14 +104,17 @@ logo="https://cdn.redoc.ly/redoc/logo-mini.svg"
 sed -i "s#$logo#data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E#" \
     "$dest/redoc/redoc.standalone.js"
 
-{
-    echo "# Vendored by scripts/vendor_static.sh from the npm registry (npm pack). Do not edit."
-    echo "# patched: redoc/redoc.standalone.js (its footer logo URL -> an empty inline SVG)"
-    echo "# package version integrity"
-    sed 's/^/package /' "$tmp/packed.txt"
-    echo "# sha256 path (relative to this folder)"
-    (cd "$dest" && find . -type f ! -name MANIFEST.txt | sort | sed 's|^\./||' | xargs sha256sum)
-} >"$dest/MANIFEST.txt"
+manifest "$dest" "redoc/redoc.standalone.js (its footer logo URL -> an empty inline SVG)" \
+    maplibre-gl swagger-ui-dist redoc
 
-echo "vendor_static.sh: wrote $(find "$dest" -type f | wc -l) files to ${dest#"$root"/}:"
+# Leaflet for the notebooks: notebooks/mapping.py inlines these two files into every map it
+# shows (its images are not needed: layer controls are drawn expanded, points as circles).
+rm -rf "$nb_dest"
+put leaflet dist/leaflet.js leaflet "$nb_dest"
+put leaflet dist/leaflet.css leaflet "$nb_dest"
+put leaflet LICENSE leaflet "$nb_dest"
+manifest "$nb_dest" "" leaflet
+
+echo "vendor_static.sh: wrote $(find "$dest" "$nb_dest" -type f | wc -l) files to" \
+    "${dest#"$root"/} and ${nb_dest#"$root"/}:"
 cat "$tmp/packed.txt"

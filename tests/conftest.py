@@ -9,18 +9,20 @@ Heavy fixtures are built once per session and shared by every test folder:
   stores, DOHMH restaurants, Airbnb 2019), loaded through the real pipeline;
 * ``sample_data_dir`` / ``sample_engine`` — the bundled Helsinki OSM sample (no real
   data needed);
-* ``engine_factory`` — an in-memory engine over any canonical table.
+* ``engine_factory`` — an in-memory engine over any canonical table;
+* ``browser`` — Playwright's chromium for the ``browser`` tests (``browser_support.py``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from browser_support import launch_chromium
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.settings import Settings
@@ -100,3 +102,9 @@ def engine_factory() -> Callable[..., DiscoveryEngine]:
         return DiscoveryEngine.from_table(table, settings=Settings(**kw), resolution=resolution)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless chromium (Playwright); skips with the reason when it is absent."""
+    yield from launch_chromium()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import cell_to_str, latlngs_to_cells
+from ..cellsets import cells_to_polygon
 from ..distance import haversine_m
 from ..errors import InvalidQueryError
 from .areas import trade_areas
@@ -115,6 +116,22 @@ class DistrictCatchment:
     def share(self) -> float:
         """Share of the study area's demand this district captures (NaN when none)."""
         return self.captured / self.demand_total if self.demand_total > 0 else math.nan
+
+    def to_geodataframe(self, min_share: float = 0.0) -> gpd.GeoDataFrame:
+        """:attr:`cells` whose ``share`` is at least ``min_share``, with each cell's
+        hexagon, EPSG:4326 (for maps: ``.explore(column="share")``).
+
+        Examples
+        --------
+        >>> out = engine.catchment(engine.districts().index[0], "merchants",
+        ...                        CatchmentParams(radius_m=1_000))
+        >>> cells = out.to_geodataframe(min_share=0.2)
+        >>> bool((cells["share"] >= 0.2).all()), cells.crs.to_epsg(), set(cells.geom_type)
+        (True, 4326, {'Polygon'})
+        """
+        keep = self.cells[self.cells["share"].to_numpy() >= min_share]
+        hexagons = [cells_to_polygon([c]) for c in keep["cell"].tolist()]
+        return gpd.GeoDataFrame(keep, geometry=hexagons, crs="EPSG:4326")
 
 
 def district_catchment(

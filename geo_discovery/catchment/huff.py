@@ -31,11 +31,21 @@ __all__ = [
 
 
 def facilities_from_districts(
-    districts: Districts, attractiveness: str = "n_merchants"
+    districts: Districts | pd.DataFrame, attractiveness: str = "n_merchants"
 ) -> pd.DataFrame:
     """Districts as Huff facilities: ``lat``/``lng`` (merchant centroid) and
-    ``attractiveness`` (default the merchant count), indexed by ``district_id``."""
-    f = districts.frame
+    ``attractiveness`` (default the merchant count), indexed by ``district_id``.
+
+    ``districts``: a :class:`~geo_discovery.districts.detect.Districts` or its frame
+    (``engine.districts()``).
+
+    Examples
+    --------
+    >>> f = facilities_from_districts(engine.districts())
+    >>> list(f.columns), bool((f["attractiveness"] > 0).all())
+    (['lat', 'lng', 'attractiveness', 'name'], True)
+    """
+    f = districts if isinstance(districts, pd.DataFrame) else districts.frame
     return pd.DataFrame(
         {
             "lat": f["centroid_lat"].to_numpy(dtype=np.float64),

@@ -48,6 +48,7 @@ __all__ = [
     "main",
     "read_merchants",
     "real_data_dir",
+    "score_districts",
 ]
 
 NYC_MERCHANT_FILES: tuple[str, ...] = (
@@ -129,18 +130,68 @@ def evaluate_districts(
     min_coverage: float = 0.3,
 ) -> DistrictScore:
     """Score ``districts`` (detected on merchants at ``lat``/``lng``, in table order)."""
-    if not 0.0 < min_coverage <= 1.0:
-        raise ValueError(f"min_coverage={min_coverage} is out of range; allowed: 0 < c <= 1")
     lat = np.asarray(lat, dtype=np.float64)
     lng = np.asarray(lng, dtype=np.float64)
     if len(lat) != len(districts.merchant_district):
         raise ValueError(
             f"{len(lat)} merchant points for {len(districts.merchant_district)} table rows"
         )
+    assigned = np.asarray(districts.merchant_district) >= 0
+    return _score(districts.frame, truth, lat, lng, assigned, min_coverage)
+
+
+def score_districts(
+    districts: gpd.GeoDataFrame,
+    truth: gpd.GeoDataFrame,
+    merchants: pd.DataFrame,
+    *,
+    min_coverage: float = 0.3,
+) -> DistrictScore:
+    """Score district polygons (``engine.districts()``) against ``truth``.
+
+    ``merchants`` has ``lat``, ``lng`` and ``district_id`` (missing: in no district), e.g.
+    ``engine.within_bbox(truth.total_bounds).to_frame()``: only those inside a truth
+    polygon count, so any superset of them will do.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> found = engine.districts()
+    >>> truth = gpd.GeoDataFrame({"name": ["centre"]},
+    ...                          geometry=[found.geometry.iloc[0].buffer(0.001)], crs=4326)
+    >>> hits = engine.within_bbox(truth.total_bounds).to_frame()
+    >>> score = score_districts(found, truth, hits)
+    >>> score.truth_matched, score.merchant_share > 0.5
+    (1, True)
+    """
+    for col in ("lat", "lng", "district_id"):
+        if col not in merchants.columns:
+            raise ValueError(f"merchants has no {col!r} column; needed: lat, lng, district_id")
+    assigned = merchants["district_id"].notna().to_numpy()
+    return _score(
+        districts,
+        truth,
+        merchants["lat"].to_numpy(dtype=np.float64),
+        merchants["lng"].to_numpy(dtype=np.float64),
+        assigned,
+        min_coverage,
+    )
+
+
+def _score(
+    frame: gpd.GeoDataFrame,
+    truth: gpd.GeoDataFrame,
+    lat: np.ndarray,
+    lng: np.ndarray,
+    assigned: np.ndarray,
+    min_coverage: float,
+) -> DistrictScore:
+    if not 0.0 < min_coverage <= 1.0:
+        raise ValueError(f"min_coverage={min_coverage} is out of range; allowed: 0 < c <= 1")
     crs = _local_crs(truth.geometry)
     truth_m = truth.to_crs(crs)
-    if len(districts):
-        union = shapely.union_all(districts.frame.geometry.to_numpy())
+    if len(frame):
+        union = shapely.union_all(frame.geometry.to_numpy())
         union_m = gpd.GeoSeries([union], crs=4326).to_crs(crs).iloc[0]
         covered = truth_m.geometry.intersection(union_m).area.to_numpy()
     else:
@@ -148,7 +199,6 @@ def evaluate_districts(
     coverage = covered / truth_m.area.to_numpy()
     pts = gpd.GeoSeries(gpd.points_from_xy(lng, lat), crs=4326)
     hits = gpd.sjoin(gpd.GeoDataFrame(geometry=pts), truth[["geometry"]], predicate="within")
-    assigned = np.asarray(districts.merchant_district) >= 0
     in_truth = np.zeros(len(lat), dtype=bool)
     in_truth[hits.index.unique()] = True
     per = pd.DataFrame(
@@ -170,8 +220,8 @@ def evaluate_districts(
         truth_total=len(per),
         merchant_share=float(assigned[in_truth].mean()) if n_in else 0.0,
         merchants_in_truth=n_in,
-        area_km2=float(districts.frame["area_km2"].sum()) if len(districts) else 0.0,
-        districts=len(districts),
+        area_km2=float(frame["area_km2"].sum()) if len(frame) else 0.0,
+        districts=len(frame),
         min_coverage=min_coverage,
         per_truth=per,
     )
@@ -215,7 +265,9 @@ def compare_methods(
     return pd.DataFrame(rows)
 
 
-def real_data_dir(value: str | None) -> Path:
+def real_data_dir(value: str | None = None) -> Path:
+    """The real-data folder: ``value``, else the ``real_data`` setting
+    (``GEO_DISCOVERY_REAL_DATA``), else ``../shared/data`` beside the project."""
     if value:
         return Path(value)
     from ..settings import get_settings
@@ -223,7 +275,8 @@ def real_data_dir(value: str | None) -> Path:
     configured = get_settings().real_data
     if configured is not None:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    # geo_discovery/districts/evaluate.py -> the project root is three levels up
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,45 +26,18 @@ from urllib.parse import urlparse
 
 import pytest
 from api_support import get_json, running_server
+from browser_support import CHROMIUM
 
 from geo_discovery.engine import DiscoveryEngine
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GEO_DISCOVERY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 60_000
 HELSINKI = (60.1699, 24.9384)
 MIDTOWN = (40.7549, -73.9840)
 
 
 # --------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        reason = f"chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; .ci/run installs it")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     given = os.environ.get("GEO_DISCOVERY_ARTIFACTS_DIR")

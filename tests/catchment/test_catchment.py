@@ -16,6 +16,7 @@ from geo_discovery.catchment import (
     competitor_overlap,
     demand_from_points,
     distance_rings,
+    facilities_from_districts,
     gi_star,
     huff_probabilities,
     read_demand,
@@ -23,6 +24,7 @@ from geo_discovery.catchment import (
     threshold_radius,
     trade_areas,
 )
+from geo_discovery.catchment.district import CatchmentParams
 from geo_discovery.cells import latlng_to_cell
 from geo_discovery.cellsets import CellGrid, disk_cells
 from geo_discovery.distance import haversine_m
@@ -222,3 +224,29 @@ def test_trade_area_polygon_is_union_of_cells(city):
     cells = surface[surface["share"] >= 0.5]
     expected = shapely.union_all(cells.geometry.to_numpy())
     assert ta.geometry["primary"].symmetric_difference(expected).area < 1e-12
+
+
+def test_district_catchment_cells_as_hexagons(sample_engine):
+    """``DistrictCatchment.to_geodataframe``: one hexagon per demand cell, holding the
+    cell's centre, no two overlapping; ``min_share`` keeps exactly the cells at or above."""
+    import geopandas as gpd
+
+    did = sample_engine.districts()["n_merchants"].idxmax()
+    out = sample_engine.catchment(did, "merchants", CatchmentParams(radius_m=1_500))
+    cells = out.to_geodataframe()
+    assert cells.crs.to_epsg() == 4326 and cells.index.equals(out.cells.index)
+    centres = gpd.GeoSeries(
+        gpd.points_from_xy(cells["lng"], cells["lat"]), index=cells.index, crs=4326
+    )
+    assert cells.geometry.contains(centres).all()
+    metric = cells.to_crs(cells.estimate_utm_crs())
+    assert metric.union_all().area == pytest.approx(metric.area.sum(), rel=1e-6)
+    some = out.to_geodataframe(min_share=0.5)
+    assert len(some) == int((out.cells["share"] >= 0.5).sum()) > 0
+    assert (some["share"] >= 0.5).all()
+
+
+def test_facilities_from_the_engines_district_frame(sample_engine):
+    from_frame = facilities_from_districts(sample_engine.districts())
+    from_districts = facilities_from_districts(sample_engine.snapshot.require_districts())
+    pd.testing.assert_frame_equal(from_frame, from_districts)

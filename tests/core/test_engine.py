@@ -571,3 +571,32 @@ def test_real_nyc_nearby_with_categories_matches_brute_force(nyc_engine: tuple) 
         check(got, oracle.within_radius(pts, lat, lng, r, mask=~mask, dist=d))
         checks += 5
     assert checks == 750
+
+
+def test_frames_carry_word_of_mouth_and_the_district(sample_engine: DiscoveryEngine) -> None:
+    """``to_frame`` adds what the load derived per merchant; each merchant's
+    ``district_id`` agrees with the district filter (the planner's mask, another path)."""
+    res = sample_engine.within_radius(60.1699, 24.9384, 1_500)
+    frame = res.to_frame()
+    assert {"wom_score", "wom_confidence", "district_id"} <= set(frame.columns)
+    assert frame["wom_score"].between(0, 1).all() and frame["wom_confidence"].between(0, 1).all()
+    ids = sample_engine.districts().index
+    assert set(frame["district_id"].dropna()) <= set(ids) and frame["district_id"].isna().any()
+    for did in ids:
+        members = sample_engine.within_radius(
+            60.1699, 24.9384, 1_500, where=Filters(district_ids=(did,))
+        )
+        assert set(frame.loc[frame["district_id"] == did, "merchant_id"]) == set(
+            members.merchant_ids
+        )
+    ranked = sample_engine.nearby(60.1699, 24.9384, k=5, sort="best_match", explain=True)
+    got = ranked.to_frame()
+    explained = [e.district_id for e in ranked.explanations or []]
+    assert got["district_id"].tolist() == explained
+    assert got["wom_score"].tolist() == pytest.approx([e.wom_score for e in ranked.explanations])
+
+
+def test_frames_without_derived_data_have_no_such_columns(small_engine: tuple) -> None:
+    engine, _, _ = small_engine
+    frame = engine.nearby(40.75, -73.98, 5).to_frame()
+    assert "district_id" not in frame.columns

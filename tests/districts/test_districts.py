@@ -295,3 +295,25 @@ def test_street_names():
     assert street_of("158 E. 188 Th St, Bronx") == "E 188th St"
     assert street_of("Mannerheimintie 14-20, 00100") == "Mannerheimintie"
     assert street_of("42") is None
+
+
+def test_real_data_dir_defaults_beside_the_project(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """No argument and no setting: ``../shared/data`` beside the project root (README)."""
+    from pathlib import Path
+
+    from geo_discovery.districts.evaluate import real_data_dir
+    from geo_discovery.settings import get_settings
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv("GEO_DISCOVERY_REAL_DATA", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert real_data_dir() == root.parent / "shared" / "data"
+        monkeypatch.setenv("GEO_DISCOVERY_REAL_DATA", str(tmp_path))
+        get_settings.cache_clear()
+        assert real_data_dir() == tmp_path
+    finally:
+        get_settings.cache_clear()
+    assert real_data_dir("elsewhere") == Path("elsewhere")

@@ -21,7 +21,9 @@ from geo_discovery.districts.evaluate import (
     evaluate_districts,
     load_truth,
     read_merchants,
+    score_districts,
 )
+from geo_discovery.query import Filters
 
 pytestmark = pytest.mark.real_data
 
@@ -36,12 +38,17 @@ def bids(real_data: Path):
     return load_truth(real_data / NYC_TRUTH_FILE)
 
 
+@pytest.fixture(scope="module")
+def default_districts(nyc: pd.DataFrame):
+    return build_districts(nyc)
+
+
 def test_bids_load_and_are_repaired(bids):
     assert len(bids) == 64 and bids.geometry.is_valid.all()
 
 
-def test_default_meets_the_reached_scores(nyc: pd.DataFrame, bids):
-    d = build_districts(nyc)
+def test_default_meets_the_reached_scores(nyc: pd.DataFrame, bids, default_districts):
+    d = default_districts
     score = evaluate_districts(d, bids, nyc["lat"], nyc["lng"])
     assert score.truth_total == 64 and score.merchants_in_truth == 2160
     assert score.truth_matched >= 51  # 79.7 %: the goal is 80 % (52)
@@ -105,3 +112,24 @@ def test_city_agnostic_salt_lake_valley(real_data: Path):
     assert d.frame["area_km2"].sum() < 0.05 * valley_km2
     assert 0.4 < (d.merchant_district >= 0).mean() < 0.9
     assert np.isin(d.frame["tier"], ["regional", "major", "neighbourhood", "local"]).all()
+
+
+def test_the_snapshot_scores_the_same_through_the_engine(
+    nyc: pd.DataFrame, bids, default_districts, nyc_engine
+):
+    """``score_districts`` on what the engine serves (the load's districts, shops from
+    ``within_bbox``; lodging left out as detection does) equals ``evaluate_districts`` on
+    districts built from the raw files: the notebooks' figures are the README's."""
+    direct = evaluate_districts(default_districts, bids, nyc["lat"], nyc["lng"])
+    shops = nyc_engine.within_bbox(bids.total_bounds, where=Filters(exclude_categories="lodging"))
+    via = score_districts(nyc_engine.districts(), bids, shops.to_frame())
+    assert (via.truth_matched, via.merchants_in_truth, via.districts) == (
+        direct.truth_matched,
+        direct.merchants_in_truth,
+        direct.districts,
+    )
+    assert via.merchant_share == pytest.approx(direct.merchant_share)
+    assert via.area_km2 == pytest.approx(direct.area_km2)
+    pd.testing.assert_frame_equal(via.per_truth, direct.per_truth)
+    with pytest.raises(ValueError, match="district_id"):
+        score_districts(nyc_engine.districts(), bids, shops.to_frame().drop(columns="district_id"))
