@@ -1,0 +1,233 @@
+"""Text relevance of one merchant for one query: the formula, its constants, its kernel.
+
+A query is a list of words (:func:`~geo_discovery.search.textnorm.query_words`); each
+must match (AND). A word matches an indexed term exactly, as a prefix (the last word
+only: autocomplete), or with typos (:mod:`geo_discovery.search.textvocab` finds the
+terms). A merchant's terms sit in *fields*: per merchant ``name``, ``brand``,
+``cuisine`` and street ``address`` (the forward index of
+:class:`~geo_discovery.search.textindex.TextIndex`), and its category's words (path
+segments and their source labels, the leaf level weighing more than its parents).
+
+For word ``i`` and merchant ``m`` the best match over fields and terms scores::
+
+    s_i(m) = max  Q(match) * W(field) [* L(name length)]      (left to right, in float64)
+
+* ``Q``: 1 for an exact match, :data:`PREFIX_QUALITY` for a prefix, times
+  :data:`TYPO_QUALITY` per typo (:data:`MATCH_QUALITY` tabulates it);
+* ``W``: :data:`FIELD_WEIGHTS` (name 1, brand 0.9, cuisine 0.8, address 0.3),
+  :data:`CATEGORY_WEIGHT` / :data:`CATEGORY_PARENT_WEIGHT` for the category's words;
+* ``L``: BM25's length normalisation of the name field with one occurrence, capped at 1
+  (names no longer than average score 1, longer ones less):
+  ``min(1, (1 + k1) / (1 + k1 (1 - b + b dl / avgdl)))``, ``k1 = 1.2``, ``b = 0.75``.
+
+The relevance is the idf-weighted mean of the words' scores, in ``(0, 1]``::
+
+    relevance(m) = (Σ_i idf_i · s_i(m)) / (Σ_i idf_i)     (sums in word order)
+    idf_i = ln(1 + N / (1 + df_i))
+
+with ``df_i`` the merchants the word's matched terms and categories reach (the sum of
+their counts). Any word without a match makes it 0: the merchant does not match.
+``best_match`` multiplies its score by the relevance; other sorts use it as a filter.
+The kernel (:func:`relevance`) and the oracle in the tests compute the same float
+operations in the same order, so scores agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+__all__ = [
+    "BM25_B",
+    "BM25_K1",
+    "CATEGORY_PARENT_WEIGHT",
+    "CATEGORY_WEIGHT",
+    "FIELDS",
+    "FIELD_ADDRESS",
+    "FIELD_BRAND",
+    "FIELD_CUISINE",
+    "FIELD_NAME",
+    "FIELD_WEIGHTS",
+    "MATCH_QUALITY",
+    "MAX_WORDS",
+    "PREFIX_QUALITY",
+    "TYPO_QUALITY",
+    "as_int",
+    "idf",
+    "kernel_args",
+    "length_norm",
+    "length_norms",
+    "match_quality",
+    "relevance",
+    "relevances",
+]
+
+FIELDS = ("name", "brand", "cuisine", "address")
+FIELD_NAME, FIELD_BRAND, FIELD_CUISINE, FIELD_ADDRESS = range(4)
+#: Weight of a match per field, in :data:`FIELDS` order.
+FIELD_WEIGHTS = np.array([1.0, 0.9, 0.8, 0.3], dtype=np.float64)
+FIELD_WEIGHTS.flags.writeable = False
+#: Weight of a match on the words of a merchant's own category level, and of its parents.
+CATEGORY_WEIGHT = 0.8
+CATEGORY_PARENT_WEIGHT = 0.6
+PREFIX_QUALITY = 0.9
+TYPO_QUALITY = 0.75
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: At most this many words count in a query (the rest are refused).
+MAX_WORDS = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def as_int(x: Any) -> int:  # pragma: no cover - compiled
+    """``x`` as a signed 64-bit integer in compiled code (sums with unsigned ones turn
+    into floats in numba)."""
+    return np.int64(x)  # type: ignore[return-value]
+
+
+def match_quality(typos: int, prefix: bool) -> float:
+    """``Q``: 1 (exact), 0.9 (prefix), times 0.75 per typo.
+
+    Examples
+    --------
+    >>> match_quality(0, False), match_quality(0, True), match_quality(1, False)
+    (1.0, 0.9, 0.75)
+    """
+    q = PREFIX_QUALITY if prefix else 1.0
+    for _ in range(typos):
+        q = q * TYPO_QUALITY
+    return q
+
+
+#: ``MATCH_QUALITY[prefix][typos]`` for 0, 1, 2 typos.
+MATCH_QUALITY = np.array(
+    [[match_quality(d, p) for d in range(3)] for p in (False, True)], dtype=np.float64
+)
+
+
+def length_norm(dl: int, avgdl: float) -> float:
+    """``L``: BM25 length normalisation of a name of ``dl`` tokens, capped at 1.
+
+    Examples
+    --------
+    >>> length_norm(2, 4.0), round(length_norm(5, 4.0), 4), round(length_norm(12, 4.0), 4)
+    (1.0, 0.9072, 0.55)
+    """
+    return min(1.0, (1.0 + BM25_K1) / (1.0 + BM25_K1 * (1.0 - BM25_B + BM25_B * dl / avgdl)))
+
+
+def length_norms(avgdl: float) -> NDArray[np.float64]:
+    """:func:`length_norm` for every stored name length 0 … 255."""
+    avg = avgdl if avgdl > 0 else 1.0
+    return np.array([length_norm(d, avg) for d in range(256)], dtype=np.float64)
+
+
+def idf(n: int, df: int) -> float:
+    """``ln(1 + N / (1 + df))``: rarer words weigh more in the mean."""
+    return math.log(1.0 + n / (1.0 + df))
+
+
+@njit(cache=True, nogil=True)
+def relevance(p: int, tx: tuple, scratch: NDArray) -> float:  # pragma: no cover
+    """The relevance of point ``p`` (cell order), 0 when a word misses.
+
+    ``tx`` = ``(fwd_off, fwd, name_len, lnorm, field_w, seg_off, seg_lo, seg_hi, seg_q,
+    code_q, n_codes, idf, order, codes)``: the forward index (entries ``term << 2 |
+    field``), name lengths and their norms, field weights, per word its disjoint term-id
+    segments ``[lo, hi)`` with qualities, its category scores ``code_q[i * n_codes +
+    code]``, its idf, the order words are tried in (rarest first: misses end early), and
+    each point's category code. ``scratch`` holds one float per word.
+    """
+    fwd_off, fwd, name_len, lnorm, field_w = tx[0], tx[1], tx[2], tx[3], tx[4]
+    seg_off, seg_lo, seg_hi, seg_q = tx[5], tx[6], tx[7], tx[8]
+    code_q, n_codes, idf_w, order = tx[9], tx[10], tx[11], tx[12]
+    code = as_int(tx[13][p])
+    a, b = as_int(fwd_off[p]), as_int(fwd_off[p + 1])
+    nw = idf_w.shape[0]
+    for oi in range(nw):
+        i = order[oi]
+        best = code_q[i * n_codes + code]
+        s0, s1 = seg_off[i], seg_off[i + 1]
+        if s1 > s0:
+            for e in range(a, b):
+                ent = fwd[e]
+                t = as_int(ent >> 2)
+                lo, hi = s0, s1
+                while lo < hi:  # the last segment starting at or before t
+                    mid = (lo + hi) >> 1
+                    if seg_lo[mid] <= t:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                j = lo - 1
+                if j >= s0 and t < seg_hi[j]:
+                    f = ent & 3
+                    s = seg_q[j] * field_w[f]
+                    if f == 0:
+                        s = s * lnorm[name_len[p]]
+                    if s > best:
+                        best = s
+        if best <= 0.0:
+            return 0.0
+        scratch[i] = best
+    total = 0.0
+    norm = 0.0
+    for i in range(nw):
+        total += idf_w[i] * scratch[i]
+        norm += idf_w[i]
+    return total / norm
+
+
+@njit(cache=True, nogil=True)
+def relevances(points: NDArray, tx: tuple) -> NDArray:  # pragma: no cover - compiled
+    """:func:`relevance` of each of ``points``."""
+    scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
+    out = np.empty(points.shape[0], dtype=np.float64)
+    for i in range(points.shape[0]):
+        out[i] = relevance(as_int(points[i]), tx, scratch)
+    return out
+
+
+def _frozen(a: NDArray) -> NDArray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def kernel_args(
+    fwd_off: NDArray,
+    fwd: NDArray,
+    name_len: NDArray,
+    lnorm: NDArray,
+    seg_off: NDArray,
+    seg_lo: NDArray,
+    seg_hi: NDArray,
+    seg_q: NDArray,
+    code_q: NDArray,
+    n_codes: int,
+    idf_w: NDArray,
+    order: NDArray,
+    codes: NDArray,
+) -> tuple:
+    """The ``tx`` tuple :func:`relevance` reads, every array read-only and of one dtype
+    each (one compiled signature for the search kernels, text or not)."""
+    return (
+        _frozen(np.asarray(fwd_off, dtype=np.uint32)),
+        _frozen(np.asarray(fwd, dtype=np.uint32)),
+        _frozen(np.asarray(name_len, dtype=np.uint8)),
+        _frozen(np.asarray(lnorm, dtype=np.float64)),
+        FIELD_WEIGHTS,
+        _frozen(np.asarray(seg_off, dtype=np.int64)),
+        _frozen(np.asarray(seg_lo, dtype=np.int64)),
+        _frozen(np.asarray(seg_hi, dtype=np.int64)),
+        _frozen(np.asarray(seg_q, dtype=np.float64)),
+        _frozen(np.asarray(code_q, dtype=np.float64)),
+        int(n_codes),
+        _frozen(np.asarray(idf_w, dtype=np.float64)),
+        _frozen(np.asarray(order, dtype=np.int64)),
+        _frozen(np.asarray(codes, dtype=np.int32)),
+    )
