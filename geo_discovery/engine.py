@@ -36,11 +36,13 @@ from .catchment import DistrictCatchment, district_catchment
 from .catchment.demand import demand_cells, read_demand, uniform_demand, uniform_disk_k
 from .catchment.district import DEMAND_CHOICES, CatchmentParams
 from .errors import DemandUnavailableError, InvalidQueryError
-from .models import BBox, validate_lat, validate_lng
+from .ingest.taxonomy import category_label
+from .models import BBox, CategoryCount, Suggestions, validate_lat, validate_lng
 from .query import LIBRARY_SORT, Filters, Limits, NearbyQuery, Ranking
 from .results import Results
 from .search.planner import Planner
 from .search.shapes import to_bbox, to_polygon
+from .search.suggest import category_tree, suggestions
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
 
@@ -158,6 +160,7 @@ class DiscoveryEngine:
             hours=lambda: snap.hours,
             version=snap.version,
             cursor_secret=secret.get_secret_value() if secret else None,
+            text=lambda: snap.text,
         )
 
     def warm(self) -> DiscoveryEngine:
@@ -204,7 +207,8 @@ class DiscoveryEngine:
             ``merchant_id``.
         where
             :class:`~geo_discovery.query.Filters`: categories, price, rating, reviews,
-            brands, districts, opening hours.
+            brands, districts, opening hours, and ``text`` (the search box: it weighs
+            ``best_match`` by its relevance and filters the other sorts).
         ranking
             :class:`~geo_discovery.query.Ranking` for ``best_match`` (default:
             :attr:`ranking`).
@@ -352,6 +356,9 @@ class DiscoveryEngine:
         if where.needs_hours and len(pos):
             when = where.open_at or datetime.now(UTC)
             ok = self.planner.hours.open_mask(pos, when)
+            pos, dist = pos[ok], dist[ok]
+        if where.text is not None and len(pos):
+            ok = self.planner.text_matches(where.text, pos)
             pos, dist = pos[ok], dist[ok]
         total = len(pos)
         if limit is not None:
@@ -562,6 +569,47 @@ class DiscoveryEngine:
             },
             index=pd.Index([cells.cell_to_str(int(c)) for c in uniq.tolist()], name="cell"),
         )
+
+    # --------------------------------------------------------------------- text
+    def autocomplete(self, text: str, lat: float, lng: float, limit: int = 10) -> Suggestions:
+        """What the search box suggests for ``text`` typed at ``(lat, lng)``.
+
+        Up to ``limit`` merchants by ``best_match`` (relevance × distance decay × word
+        of mouth × district; the last word matches as a prefix, longer words with
+        typos), each with the spans of its name to highlight, and up to ``limit``
+        categories whose words match every word, with labels and merchant counts.
+
+        Examples
+        --------
+        >>> s = engine.autocomplete("kahv", 60.1699, 24.9384, limit=3)
+        >>> [m.name[slice(*m.highlight[0])] for m in s.merchants]   # Finnish: coffee, café
+        ['Kahvi', 'Kahvila', 'kahvila']
+        """
+        query = NearbyQuery(lat, lng, self.limits.count(limit, "limit"), sort="best_match",
+                            where=Filters(text=text))  # fmt: skip
+        if query.where.text is None:
+            raise InvalidQueryError(f"q={text!r} is empty; allowed: text to search for")
+        res = self.search(query)
+        cols = self.snapshot.rows.columns(res.positions, ("merchant_id", "name", "category"))
+        return suggestions(self.planner, query.where.text, res.positions, res.distances_m,
+                           cols, limit=query.k, label=category_label)  # fmt: skip
+
+    def categories(self) -> list[CategoryCount]:
+        """Every category path and each of its parents, with labels and merchant counts
+        (a parent counts everything under it), sorted by path: the tree filter chips
+        show.
+
+        Examples
+        --------
+        >>> tree = engine.categories()
+        >>> food = next(c for c in tree if c.path == "food")
+        >>> food.count == sum(c.count for c in tree if c.path.count("/") == 1
+        ...                   and c.path.startswith("food/"))
+        True
+        """
+        text = self.snapshot.text
+        labels = dict(zip(text.categories, text.labels, strict=True)) if text else {}
+        return category_tree(*self.snapshot.categories, labels, category_label)
 
 
 def _origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:

@@ -13,7 +13,19 @@ from typing import Any
 
 from .errors import InvalidQueryError
 
-__all__ = ["BBox", "Explanation", "Hit", "LatLng", "validate_lat", "validate_lng"]
+__all__ = [
+    "BBox",
+    "CategoryCount",
+    "Explanation",
+    "Hit",
+    "LatLng",
+    "Suggestion",
+    "Suggestions",
+    "TextExplanation",
+    "WordMatch",
+    "validate_lat",
+    "validate_lng",
+]
 
 
 def _finite(name: str, value: Any, allowed: str) -> float:
@@ -122,11 +134,57 @@ class BBox:
 
 
 @dataclass(frozen=True, slots=True)
+class WordMatch:
+    """How one query word matched a merchant: the field (``name``, ``brand``, ``cuisine``,
+    ``address`` or ``category``) and indexed term it matched best, with how many typos,
+    whether as a prefix, and its score ``quality × field weight [× name length norm]``."""
+
+    word: str
+    field: str | None
+    term: str | None
+    typos: int
+    prefix: bool
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "field": self.field,
+            "term": self.term,
+            "typos": self.typos,
+            "prefix": self.prefix,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TextExplanation:
+    """The text part of a score: the query, each word's match and the relevance in
+    ``(0, 1]`` (their idf-weighted mean). ``dropped``: words left out because no merchant
+    matched them all (the search box's fallback)."""
+
+    query: str
+    relevance: float
+    words: tuple[WordMatch, ...]
+    dropped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "relevance": self.relevance,
+            "words": [w.to_dict() for w in self.words],
+            "dropped": list(self.dropped),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why a merchant scored what it did under ``best_match``: every part of the product.
 
     ``score = decay × wom_term × district_factor`` (docs/ranking.md), each part computed
-    exactly as the search computed it, so the parts multiply back to ``score``.
+    exactly as the search computed it, so the parts multiply back to ``score``. With a
+    text query, ``text`` holds its part and the product has one more factor, the
+    relevance: ``score = relevance × decay × wom_term × district_factor``.
     """
 
     score: float
@@ -140,10 +198,11 @@ class Explanation:
     district_term: float
     district_factor: float
     weights: dict[str, float]
+    text: TextExplanation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The parts as plain JSON-able values (the API's ``explain`` object)."""
-        return {
+        out = {
             "distance_m": self.distance_m,
             "consumption_radius_m": self.consumption_radius_m,
             "decay": self.decay,
@@ -156,6 +215,10 @@ class Explanation:
             "weights": dict(self.weights),
             "score": self.score,
         }
+        if self.text is not None:
+            out["relevance"] = self.text.relevance
+            out["text"] = self.text.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,4 +268,53 @@ class Hit:
             "id": self.merchant_id,
             "geometry": {"type": "Point", "coordinates": [self.lng, self.lat]},
             "properties": props,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryCount:
+    """A category path with its human label and how many merchants are under it."""
+
+    path: str
+    label: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "label": self.label, "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A merchant the search box suggests: ``highlight`` holds ``[start, end)`` character
+    spans of ``name`` that match the typed words."""
+
+    merchant_id: str
+    name: str
+    category: str
+    distance_m: float
+    highlight: tuple[tuple[int, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "merchant_id": self.merchant_id,
+            "name": self.name,
+            "category": self.category,
+            "distance_m": self.distance_m,
+            "highlight": [list(span) for span in self.highlight],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """What the search box shows while typing: merchants nearby, then categories."""
+
+    query: str
+    merchants: tuple[Suggestion, ...]
+    categories: tuple[CategoryCount, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "merchants": [m.to_dict() for m in self.merchants],
+            "categories": [c.to_dict() for c in self.categories],
         }

@@ -17,7 +17,11 @@ price           best-first top-k, ``factor = 0``            price_level, cheap f
 ==============  ==========================================  =============================
 
 A cursor (the previous page's last key) and ``sort=distance`` with a cursor run the
-ranked walk with the key bound inside the kernel. Opening hours are a per-instant
+ranked walk with the key bound inside the kernel. A text query (``where.text``) runs the
+same walk, or scores its few matches directly (:mod:`.textmatch`): under ``best_match``
+the relevance multiplies the score, under every other sort it only filters. When no
+merchant matches every word, the last word is dropped and the page tried again (the
+cursor remembers how many words its pages use). Opening hours are a per-instant
 predicate: the planner asks the walk for the top ``k'`` (``k' = k, 4k, 16k…``) among
 merchants with known hours and keeps the open ones; any open merchant outside the top
 ``k'`` ranks after all of them, so once ``k`` open ones are found (or every candidate
@@ -40,7 +44,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..distance import latlng_to_xyz, m2c2_1
-from ..errors import InvalidCursorError, InvalidQueryError
+from ..errors import InvalidCursorError, InvalidQueryError, TextIndexMissingError
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
@@ -58,6 +62,8 @@ from ..ranking.scoring import (
 from . import cursor as cur
 from .index import CellIndex
 from .ranked import NodeBounds, ranked_top_k
+from .textindex import TextIndex
+from .textmatch import TextQuery, TextSearcher
 
 __all__ = ["Page", "Planner"]
 
@@ -112,6 +118,9 @@ class Planner:
         term, no district filter).
     hours
         Builds the snapshot's :class:`HoursTable` on first use.
+    text
+        Reads the snapshot's :class:`~.textindex.TextIndex` on first use (``None``: the
+        snapshot has none, and a text query says to load the data again).
     """
 
     def __init__(
@@ -125,6 +134,7 @@ class Planner:
         hours: Callable[[], HoursTable],
         version: str,
         cursor_secret: str | None = None,
+        text: Callable[[], TextIndex | None] | None = None,
     ) -> None:
         n = merchants.num_rows
         self.merchants = merchants
@@ -138,6 +148,7 @@ class Planner:
             None if districts is None else districts[1], n, NEUTRAL_DISTRICT_TERM
         )
         self._hours_factory = hours
+        self._text_factory = text
         self._key = cur.cursor_key(cursor_secret)
         self._cell_positions = np.asarray(index.positions, dtype=np.int64)
         self._row_rank = np.empty(n, dtype=np.int64)
@@ -150,11 +161,44 @@ class Planner:
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
+        self._code_bounds = functools.lru_cache(maxsize=32)(self._build_code_bounds)
 
     # ------------------------------------------------------------------ state
     @functools.cached_property
     def hours(self) -> HoursTable:
         return self._hours_factory()
+
+    @functools.cached_property
+    def text(self) -> TextSearcher:
+        """Text search state; :class:`TextIndexMissingError` when the snapshot has none."""
+        index = None if self._text_factory is None else self._text_factory()
+        if index is None:
+            raise TextIndexMissingError(
+                f"text search is not available: snapshot {self.version} has no text index "
+                "(it was loaded before text search existed); load the data again "
+                "(geo-discovery load …) to search with q",
+                [{"parameter": "q", "value": None, "message": "no text index; reload"}],
+            )
+        if not index.fits(self._cell_positions):
+            raise TextIndexMissingError(
+                f"text search is not available: the text index of snapshot {self.version} "
+                "was built for another order of its spatial index; load the data again "
+                "(geo-discovery load …) to search with q",
+                [{"parameter": "q", "value": None, "message": "stale text index; reload"}],
+            )
+        return TextSearcher(index, self._cell_positions, self._codes, self._vocab)
+
+    def text_query(self, text: str) -> TextQuery:
+        """The parsed text query (cached per text)."""
+        return self.text.query(text)
+
+    def points_of(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The spatial index's points (cell order) of table ``rows``."""
+        return self._cell_of_row[rows]
+
+    def text_matches(self, text: str, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which table ``rows`` match a text query (box and polygon search)."""
+        return self.text_query(text).relevance(self._cell_of_row[rows]) > 0
 
     @functools.cached_property
     def _brands(self) -> tuple[NDArray[np.int64], list[str]]:
@@ -270,6 +314,7 @@ class Planner:
 
         after = None
         when = where.open_at
+        tq = None if where.text is None else self.text_query(where.text)
         if q.cursor is not None:
             payload = cur.decode_cursor(
                 self._key, q.cursor, version=self.version, fingerprint=fingerprint()
@@ -277,16 +322,23 @@ class Planner:
             after = self._after_key(payload)
             if where.open_now:
                 when = _parse_instant(payload.get("t"))
+            if tq is not None:
+                tq = _words_kept(tq, payload.get("w"))
         elif where.open_now:
             when = datetime.now(UTC)
         max_c2 = math.inf if q.radius_m is None else m2c2_1(float(q.radius_m))
 
-        if q.sort == "distance" and after is None and when is None:
+        if q.sort == "distance" and after is None and when is None and tq is None:
             pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
             spec = self._spec(_mask_key(where), q.sort, spec_ranking)
-            pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when)
+            pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when, tq, spec_ranking)
+            while len(pos) == 0 and after is None and tq is not None:
+                tq = tq.without_last()  # no merchant matches every word: drop the last
+                if tq is None:
+                    break
+                pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when, tq, spec_ranking)
 
         instant = when if where.open_now else None
 
@@ -302,13 +354,15 @@ class Planner:
             }
             if instant is not None:
                 payload["t"] = instant.isoformat()
+            if tq is not None and tq.dropped:
+                payload["w"] = len(tq.words)
             return cur.encode_cursor(self._key, payload)
 
         explain = None
         if q.explain:
 
             def explain() -> list[Explanation]:
-                return self.explain(q.lat, q.lng, pos, dist, ranking)
+                return self.explain(q.lat, q.lng, pos, dist, ranking, tq)
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
@@ -320,12 +374,30 @@ class Planner:
         max_c2: float,
         after: tuple[float, float, int] | None,
         when: datetime | None,
+        tq: TextQuery | None = None,
+        ranking: Ranking | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        weigh = q.sort == "best_match"
+        # (bounds, mask, text filter) of each part of the plan (textmatch module doc)
+        parts = [(spec.bounds, mask, None if tq is None else tq.filter(weigh=weigh))]
+        if tq is not None:
+            points, codes = tq.plan
+            if points is None:
+                parts = [(spec.bounds, mask, tq.filter(weigh=weigh, walk=True))]
+            elif codes:
+                key = (_mask_key(q.where), q.sort, ranking, codes)
+                walk_mask, bounds = self._code_bounds(key)
+                parts.append((bounds, walk_mask, tq.filter(weigh=weigh, walk=True)))
+
         def top(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-            return ranked_top_k(
-                self.index, q.lat, q.lng, k, spec.quality, spec.factor, spec.bounds,
-                mask=mask, max_c2=max_c2, after=after,
-            )  # fmt: skip
+            found = [
+                ranked_top_k(
+                    self.index, q.lat, q.lng, k, spec.quality, spec.factor, bounds,
+                    mask=m, max_c2=max_c2, after=after, text=text,
+                )
+                for bounds, m, text in parts
+            ]  # fmt: skip
+            return found[0] if len(found) == 1 else self._merged(found, k)
 
         if when is None:
             return top(q.k)
@@ -338,6 +410,34 @@ class Planner:
                 return pos[keep], dist[keep], prim[keep]
             want *= 4
 
+    def _merged(
+        self,
+        found: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]],
+        k: int,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """The first ``k`` of several top-k answers by key (a row found twice counts once)."""
+        pos = np.concatenate([f[0] for f in found])
+        dist = np.concatenate([f[1] for f in found])
+        prim = np.concatenate([f[2] for f in found])
+        _, first = np.unique(pos, return_index=True)
+        pos, dist, prim = pos[first], dist[first], prim[first]
+        order = np.lexsort((self._row_rank[pos], dist, -prim))[:k]
+        return pos[order], dist[order], prim[order]
+
+    def _build_code_bounds(
+        self, key: tuple[Filters | None, str, Ranking | None, tuple[int, ...]]
+    ) -> tuple[NDArray[np.bool_], NodeBounds]:
+        """The eligible mask narrowed to category codes, and node bounds over it."""
+        where, sort, ranking, codes = key
+        spec = self._spec(where, sort, ranking)
+        allowed = np.zeros(len(self._vocab), dtype=bool)
+        allowed[list(codes)] = True
+        m = allowed[self._codes]
+        if where is not None:
+            m &= self._mask(where)
+        m.flags.writeable = False
+        return m, NodeBounds.build(self.index, spec.quality, spec.factor, m)
+
     def explain(
         self,
         lat: float,
@@ -345,13 +445,18 @@ class Planner:
         positions: NDArray[np.int64],
         distances_m: NDArray[np.float64],
         ranking: Ranking,
+        text: TextQuery | None = None,
     ) -> list[Explanation]:
-        """``best_match`` parts of each row, recomputed exactly as the search scored them."""
+        """``best_match`` parts of each row, recomputed exactly as the search scored them
+        (with ``text``: times its relevance, and which words matched what)."""
         cell = self._cell_of_row[positions]
         c2 = ((self.index.xyz[cell] - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
         factor = self._factors(ranking)[cell]
         wom, term = self.wom_score[positions], self.district_term[positions]
-        return explanations(
+        qual = quality(wom, term, ranking)
+        if text is not None:
+            qual = qual * text.relevance(cell)
+        parts = explanations(
             distance_m=distances_m,
             chord2=c2,
             factor=factor,
@@ -362,8 +467,11 @@ class Planner:
             if self.district_id is None
             else [None if x is None else str(x) for x in self.district_id[positions]],
             ranking=ranking,
-            score=best_match_score(c2, factor, quality(wom, term, ranking)),
+            score=best_match_score(c2, factor, qual),
         )
+        if text is None:
+            return parts
+        return [replace(e, text=text.explain(int(p))) for e, p in zip(parts, cell, strict=True)]
 
     # --------------------------------------------------------------- helpers
     @functools.cached_property
@@ -403,6 +511,19 @@ def _mask_key(where: Filters) -> Filters | None:
         return None
     key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
     return None if key.is_empty() else key
+
+
+def _words_kept(tq: TextQuery, kept: Any) -> TextQuery:
+    """The query a cursor's pages use: all words, or the first ``kept`` (the fallback)."""
+    if kept is None:
+        return tq
+    if not isinstance(kept, int) or not 1 <= kept <= len(tq.words):
+        raise InvalidCursorError("cursor is not valid: its word count does not fit the query")
+    while len(tq.words) > kept:
+        nxt = tq.without_last()
+        assert nxt is not None
+        tq = nxt
+    return tq
 
 
 def _fingerprint(q: NearbyQuery, where: Filters, ranking: Ranking | None) -> str:

@@ -223,7 +223,9 @@ def load(
             index.to_directory(writer.path / "index")
             notify("write", 1, 1)
             notify("derive", 0, 1)
-            derived = derive_all(table, writer.path / "derived", settings)
+            derived = derive_all(
+                table, writer.path / "derived", settings, {"index": writer.path / "index"}
+            )
             notify("derive", 1, 1)
             manifest = {
                 "mode": mode,

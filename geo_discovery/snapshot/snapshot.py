@@ -47,6 +47,7 @@ from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 if TYPE_CHECKING:
     from ..districts.detect import Districts
     from ..ranking.hours import HoursTable
+    from ..search.textindex import TextIndex
 
 __all__ = ["Snapshot"]
 
@@ -282,6 +283,21 @@ class Snapshot:
         if folder is None:
             return HoursTable.from_table(self.merchants)
         return read_hours(folder, self.merchants)
+
+    @property
+    def text(self) -> TextIndex | None:
+        """The text index (built at load time; in memory for :meth:`from_table`), or
+        ``None`` for a snapshot loaded before text search existed."""
+        return self._once("text", self._read_text)
+
+    def _read_text(self) -> TextIndex | None:
+        from ..search.textindex import TextIndex
+        from .derived import build_text
+
+        if self.info is None:
+            return build_text(self.merchants, self.index.positions)
+        folder = self._derived("text")
+        return None if folder is None else TextIndex.from_directory(folder, n_points=len(self))
 
 
 def _aligned_pair(pair: tuple[Any, Any], n: int) -> tuple[NDArray[np.float64], ...]:

@@ -326,7 +326,8 @@ def _walk(index: CellIndex, lat: float, lng: float, k: int, quality: NDArray, fa
     cands = (np.empty(room[1], dtype=np.int64), np.empty(room[1]), np.empty(room[1]))
     status, *_, scored = ranked.collect(
         qx, qy, qz, k, math.inf, caps, tree, xyz, rank, positions, np.zeros(0, dtype=bool),
-        quality, factor, bounds.q, bounds.k, bounds.has, 0.0, 0.0, 0, False, *heap, *cands,
+        quality, factor, bounds.q, bounds.k, bounds.has, 0.0, 0.0, 0, False,
+        None, False, 1.0, np.empty(1), *heap, *cands,
     )  # fmt: skip
     return int(status), int(scored)
 
