@@ -137,7 +137,8 @@ class BBox:
 class WordMatch:
     """How one query word matched a merchant: the field (``name``, ``brand``, ``cuisine``,
     ``address`` or ``category``) and indexed term it matched best, with how many typos,
-    whether as a prefix, and its score ``quality × field weight [× name length norm]``."""
+    whether as a prefix, and the word's score (its fields' scores ``quality × field
+    weight [× name length norm]`` combined: docs in :mod:`geo_discovery.search.textscore`)."""
 
     word: str
     field: str | None

@@ -268,7 +268,7 @@ def category_words(
     Examples
     --------
     >>> category_words("food/cafe", {"food/cafe": ["Coffee & Tea"]})
-    [('cafe', 0.8), ('coffee', 0.8), ('food', 0.6), ('tea', 0.8)]
+    [('cafe', 0.8), ('coffee', 0.8), ('food', 0.5), ('tea', 0.8)]
     """
     if path in ("", "unknown"):
         return []

@@ -53,29 +53,35 @@ from .textscore import (
     FIELDS,
     MATCH_QUALITY,
     MAX_WORDS,
+    completion,
     idf,
     kernel_args,
     length_norms,
+    noisy_or,
     relevances,
 )
 from .textvocab import codes, fuzzy_terms, max_distance, typo_budget
 
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
-# (quality → (typos, prefix)): the six qualities are distinct.
-_KIND = {float(MATCH_QUALITY[p, d]): (d, bool(p)) for p in (0, 1) for d in range(3)}
+_NONE = 99  # "no match of this kind" while building segments
 
 
 @dataclass(frozen=True, eq=False)
 class WordTerms:
     """One query word's matches: disjoint term-id segments ``[lo, hi)`` with their match
-    quality, each category code's score, and the merchants reached (``df``)."""
+    quality (``seg_m > 0``: a prefix match, scaled by the completion of a term by
+    ``seg_m`` typed characters), typos and kind, each category code's score, and the
+    merchants reached (``df``)."""
 
     word: str
     prefix: bool
     seg_lo: NDArray[np.int64]
     seg_hi: NDArray[np.int64]
     seg_q: NDArray[np.float64]
+    seg_m: NDArray[np.int64]
+    seg_typos: NDArray[np.int64]
+    seg_prefix: NDArray[np.bool_]
     code_q: NDArray[np.float64]
     term_df: int
     df: int
@@ -83,14 +89,27 @@ class WordTerms:
 
     @property
     def best(self) -> float:
-        """The most this word can score in any field (field weights and norms are ≤ 1)."""
+        """The most this word can score (every field at its best; weights, norms and
+        completion are ≤ 1), by the kernel's own float operations."""
         top = float(self.seg_q.max()) if len(self.seg_q) else 0.0
-        return max(top, float(self.code_q.max()) if len(self.code_q) else 0.0)
+        cat = float(self.code_q.max()) if len(self.code_q) else 0.0
+        return noisy_or(cat, *(top * float(w) for w in FIELD_WEIGHTS))
 
-    def quality_of(self, t: int) -> float:
-        """The match quality of term ``t`` (0: no match)."""
+    def segment_of(self, t: int) -> int:
+        """The segment holding term ``t``, or -1."""
         j = int(np.searchsorted(self.seg_lo, t, side="right")) - 1
-        return float(self.seg_q[j]) if j >= 0 and t < self.seg_hi[j] else 0.0
+        return j if j >= 0 and t < self.seg_hi[j] else -1
+
+    def quality_of(self, t: int, term_off: NDArray) -> float:
+        """The match quality of term ``t`` (0: no match), as the kernel computes it."""
+        j = self.segment_of(t)
+        if j < 0:
+            return 0.0
+        q = float(self.seg_q[j])
+        m = int(self.seg_m[j])
+        if m > 0:
+            q = q * completion(m, int(term_off[t + 1]) - int(term_off[t]))
+        return q
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +134,7 @@ class TextQuery:
             cat([w.seg_q for w in self.words]), cat([w.code_q for w in self.words]),
             s.n_codes, np.array([w.idf for w in self.words]),
             np.argsort([w.df for w in self.words], kind="stable"), s.codes,
+            cat([w.seg_m for w in self.words]), idx.term_off,
         )  # fmt: skip
 
     @property
@@ -174,25 +194,31 @@ class TextQuery:
         norm = float(s.lnorm[int(idx.name_len[p])])
         parts = []
         for w in self.words:
-            best, where = float(w.code_q[code]), None
-            if best > 0:  # which of the category's words gave it
+            cat = float(w.code_q[code])
+            fields = [0.0] * len(FIELDS)
+            best, where = cat, None
+            if cat > 0:  # which of the category's words gave it
                 for t, weight in s.code_words(code):
-                    if w.quality_of(t) * weight == best:
+                    if w.quality_of(t, idx.term_off) * weight == cat:
                         where = ("category", t)
                         break
             for e in ent:
                 t, f = e >> 2, e & 3
-                q = w.quality_of(t)
+                q = w.quality_of(t, idx.term_off)
                 sc = q * float(FIELD_WEIGHTS[f])
                 if f == FIELD_NAME:
                     sc = sc * norm
-                if q > 0 and sc > best:
-                    best, where = sc, (FIELDS[f], t)
+                if q > 0 and sc > fields[f]:
+                    fields[f] = sc
+                    if sc > best:
+                        best, where = sc, (FIELDS[f], t)
             if where is None:
                 parts.append(WordMatch(w.word, None, None, 0, False, 0.0))
                 continue
-            typos, prefix = _KIND[w.quality_of(where[1])]
-            parts.append(WordMatch(w.word, where[0], idx.term(where[1]), typos, prefix, best))
+            j = w.segment_of(where[1])
+            typos, prefix = int(w.seg_typos[j]), bool(w.seg_prefix[j])
+            score = noisy_or(cat, *fields)
+            parts.append(WordMatch(w.word, where[0], idx.term(where[1]), typos, prefix, score))
         rel = float(self.relevance(np.array([p]))[0])
         return TextExplanation(self.text, rel, tuple(parts), self.dropped)
 
@@ -222,7 +248,7 @@ class TextQuery:
         matched = {
             idx.term(e >> 2)
             for e in ent
-            if e & 3 == FIELD_NAME and any(w.quality_of(e >> 2) > 0 for w in self.words)
+            if e & 3 == FIELD_NAME and any(w.segment_of(e >> 2) >= 0 for w in self.words)
         }
         return _merge([(a, b) for tok, a, b in token_spans(name) if tok in matched])
 
@@ -313,17 +339,23 @@ class TextSearcher:
         while (n := fuzzy_terms(idx.chars, idx.term_off, w, max(max_distance(m), pbud), pbud,
                                 out)) < 0:  # fmt: skip
             out = np.empty((4 * len(out), 4), dtype=np.int64)
-        lo, hi, q = _segments(out[:n])
+        lo, hi, q, seg_m, typos, is_prefix = _segments(out[:n], m, idx.term_off)
         code_q = np.zeros(self.n_codes, dtype=np.float64)
         if len(lo) and len(self._cw_term):
-            j = np.searchsorted(lo, self._cw_term, side="right") - 1
-            ok = (j >= 0) & (self._cw_term < hi[np.maximum(j, 0)])
-            val = np.where(ok, q[np.maximum(j, 0)] * self._cw_weight, 0.0)
+            j = np.maximum(np.searchsorted(lo, self._cw_term, side="right") - 1, 0)
+            ok = (self._cw_term >= lo[j]) & (self._cw_term < hi[j])
+            length = (idx.term_off[self._cw_term + 1].astype(np.int64)
+                      - idx.term_off[self._cw_term].astype(np.int64))  # fmt: skip
+            typed = np.minimum(seg_m[j], length)
+            scale = np.where(seg_m[j] > 0, (typed + length) / (2.0 * length), 1.0)
+            val = np.where(ok, np.where(seg_m[j] > 0, q[j] * scale, q[j]) * self._cw_weight, 0.0)
             np.maximum.at(code_q, self._cw_code, val)
         term_df = int((self.cumdf[hi] - self.cumdf[lo]).sum())
         df = term_df + int(self.code_count[code_q > 0].sum())
         code_q.flags.writeable = False
-        return WordTerms(word, prefix, lo, hi, q, code_q, term_df, df, idf(self.n, df))
+        return WordTerms(
+            word, prefix, lo, hi, q, seg_m, typos, is_prefix, code_q, term_df, df, idf(self.n, df)
+        )
 
     def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its
@@ -339,8 +371,8 @@ class TextSearcher:
                 parts.append(order[starts[c] : starts[c + 1]])
         if not parts:
             return np.empty(0, dtype=np.int64)
-        pts = np.sort(np.concatenate(parts).astype(np.int64))
-        if len(parts) > 1 and len(pts) > 1:
+        pts = np.sort(np.concatenate(parts).astype(np.int64))  # a point may hold many terms
+        if len(pts) > 1:
             pts = pts[np.concatenate(([True], pts[1:] != pts[:-1]))]
         pts.flags.writeable = False
         return pts
@@ -363,26 +395,51 @@ class TextSearcher:
         return list(zip(self._cw_term[sel].tolist(), self._cw_weight[sel].tolist(), strict=True))
 
 
-def _segments(raw: NDArray[np.int64]) -> tuple[NDArray, NDArray, NDArray]:
-    """Disjoint ``[lo, hi)`` term ranges with the best quality of the matches covering them."""
+def _segments(
+    raw: NDArray[np.int64], m: int, term_off: NDArray
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]:
+    """Disjoint ``[lo, hi)`` term ranges with the best match of those covering them:
+    ``(lo, hi, quality, typed, typos, prefix)``; ``typed > 0`` marks a range of prefix
+    matches whose quality the completion of each term scales. A single term matched
+    whole (with typos) and as a prefix keeps the better of the two, fixed."""
     if len(raw) == 0:
         e = np.empty(0, dtype=np.int64)
-        return e, e.copy(), np.empty(0, dtype=np.float64)
-    q = MATCH_QUALITY[raw[:, 3], raw[:, 2]]
+        return e, e, np.empty(0), e, e, np.empty(0, dtype=bool)
     bounds = np.unique(np.concatenate([raw[:, 0], raw[:, 1]]))
-    best = np.zeros(len(bounds) - 1, dtype=np.float64)
+    whole = np.full(len(bounds) - 1, _NONE, dtype=np.int64)  # fewest typos, whole term
+    pref = np.full(len(bounds) - 1, _NONE, dtype=np.int64)  # fewest typos, as a prefix
     i0 = np.searchsorted(bounds, raw[:, 0])
     i1 = np.searchsorted(bounds, raw[:, 1])
-    for a, b, v in zip(i0.tolist(), i1.tolist(), q.tolist(), strict=True):
-        np.maximum(best[a:b], v, out=best[a:b])
-    keep = best > 0
-    lo, hi, val = bounds[:-1][keep], bounds[1:][keep], best[keep]
-    # merge neighbours of equal quality
-    start = np.ones(len(lo), dtype=bool)
-    start[1:] = (lo[1:] != hi[:-1]) | (val[1:] != val[:-1])
-    first = np.flatnonzero(start)
-    last = np.append(first[1:], len(lo)) - 1
-    out = (lo[first].astype(np.int64), hi[last].astype(np.int64), val[first].astype(np.float64))
+    for a, b, d, p in zip(i0.tolist(), i1.tolist(), raw[:, 2].tolist(), raw[:, 3].tolist(),
+                          strict=True):  # fmt: skip
+        kind = pref if p else whole
+        np.minimum(kind[a:b], d, out=kind[a:b])
+    rows = []
+    for k in np.flatnonzero((whole < _NONE) | (pref < _NONE)).tolist():
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        dw, dp = int(whole[k]), int(pref[k])
+        if dw == _NONE:
+            rows.append((lo, hi, float(MATCH_QUALITY[1, dp]), m, dp, True))
+            continue
+        qw = float(MATCH_QUALITY[0, dw])  # a whole-term match is one term: hi == lo + 1
+        if dp < _NONE:
+            qp = float(MATCH_QUALITY[1, dp]) * completion(m, int(term_off[lo + 1] - term_off[lo]))
+            if qp > qw:
+                rows.append((lo, hi, qp, 0, dp, True))
+                continue
+        rows.append((lo, hi, qw, 0, dw, False))
+    merged: list[tuple[int, int, float, int, int, bool]] = []
+    for row in rows:  # neighbours with the same match join
+        if merged and merged[-1][1] == row[0] and merged[-1][2:] == row[2:]:
+            merged[-1] = (merged[-1][0], *row[1:])
+        else:
+            merged.append(row)
+    cols = list(zip(*merged, strict=True))
+    out = (
+        np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int64),
+        np.array(cols[2], dtype=np.float64), np.array(cols[3], dtype=np.int64),
+        np.array(cols[4], dtype=np.int64), np.array(cols[5], dtype=bool),
+    )  # fmt: skip
     for a in out:
         a.flags.writeable = False
     return out

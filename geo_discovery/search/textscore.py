@@ -8,14 +8,26 @@ terms). A merchant's terms sit in *fields*: per merchant ``name``, ``brand``,
 :class:`~geo_discovery.search.textindex.TextIndex`), and its category's words (path
 segments and their source labels, the leaf level weighing more than its parents).
 
-For word ``i`` and merchant ``m`` the best match over fields and terms scores::
+For word ``i`` and merchant ``m``, each field's best matching term scores::
 
-    s_i(m) = max  Q(match) * W(field) [* L(name length)]      (left to right, in float64)
+    s_i,f(m) = max over the field's terms  Q(match) * W(field) [* L(name length)]
+
+and the fields combine as independent evidence (a noisy OR, as BM25F adds fields up
+before it saturates): a word found in the name *and* the category is stronger than in
+either alone, so "pizza" puts the pizzerias called pizza first, then the other
+pizzerias and the places that only say pizza in their name::
+
+    s_i(m) = 1 - (1 - s_i,category)(1 - s_i,name)(1 - s_i,brand)(1 - s_i,cuisine)(1 - s_i,address)
+
+(float64, left to right, in that order).
 
 * ``Q``: 1 for an exact match, :data:`PREFIX_QUALITY` for a prefix, times
-  :data:`TYPO_QUALITY` per typo (:data:`MATCH_QUALITY` tabulates it);
-* ``W``: :data:`FIELD_WEIGHTS` (name 1, brand 0.9, cuisine 0.8, address 0.3),
-  :data:`CATEGORY_WEIGHT` / :data:`CATEGORY_PARENT_WEIGHT` for the category's words;
+  :data:`TYPO_QUALITY` per typo (:data:`MATCH_QUALITY` tabulates it); a prefix match
+  is also scaled by how much of the term was typed, :func:`completion` (``deli``
+  completes ``delightful`` less than ``delis``);
+* ``W``: :data:`FIELD_WEIGHTS` (name 0.8, brand 0.7, cuisine 0.6, address 0.25),
+  :data:`CATEGORY_WEIGHT` / :data:`CATEGORY_PARENT_WEIGHT` (0.8 / 0.5) for the
+  category's own words and its parents';
 * ``L``: BM25's length normalisation of the name field with one occurrence, capped at 1
   (names no longer than average score 1, longer ones less):
   ``min(1, (1 + k1) / (1 + k1 (1 - b + b dl / avgdl)))``, ``k1 = 1.2``, ``b = 0.75``.
@@ -57,11 +69,13 @@ __all__ = [
     "PREFIX_QUALITY",
     "TYPO_QUALITY",
     "as_int",
+    "completion",
     "idf",
     "kernel_args",
     "length_norm",
     "length_norms",
     "match_quality",
+    "noisy_or",
     "relevance",
     "relevances",
 ]
@@ -69,11 +83,11 @@ __all__ = [
 FIELDS = ("name", "brand", "cuisine", "address")
 FIELD_NAME, FIELD_BRAND, FIELD_CUISINE, FIELD_ADDRESS = range(4)
 #: Weight of a match per field, in :data:`FIELDS` order.
-FIELD_WEIGHTS = np.array([1.0, 0.9, 0.8, 0.3], dtype=np.float64)
+FIELD_WEIGHTS = np.array([0.8, 0.7, 0.6, 0.25], dtype=np.float64)
 FIELD_WEIGHTS.flags.writeable = False
 #: Weight of a match on the words of a merchant's own category level, and of its parents.
 CATEGORY_WEIGHT = 0.8
-CATEGORY_PARENT_WEIGHT = 0.6
+CATEGORY_PARENT_WEIGHT = 0.5
 PREFIX_QUALITY = 0.9
 TYPO_QUALITY = 0.75
 BM25_K1 = 1.2
@@ -109,6 +123,13 @@ MATCH_QUALITY = np.array(
 )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def completion(typed: int, length: int) -> float:  # pragma: no cover - compiled
+    """How much of a term of ``length`` characters ``typed`` characters complete:
+    ``(min(typed, length) + length) / (2 length)``, 0.5 … 1 (a prefix match's scale)."""
+    return (min(typed, length) + length) / (2.0 * length)
+
+
 def length_norm(dl: int, avgdl: float) -> float:
     """``L``: BM25 length normalisation of a name of ``dl`` tokens, capped at 1.
 
@@ -131,26 +152,36 @@ def idf(n: int, df: int) -> float:
     return math.log(1.0 + n / (1.0 + df))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def noisy_or(c: float, f0: float, f1: float, f2: float, f3: float) -> float:  # pragma: no cover
+    """``1 - (1 - c)(1 - f0)(1 - f1)(1 - f2)(1 - f3)``, left to right: a word's score
+    from its category, name, brand, cuisine and address scores."""
+    return 1.0 - (1.0 - c) * (1.0 - f0) * (1.0 - f1) * (1.0 - f2) * (1.0 - f3)
+
+
 @njit(cache=True, nogil=True)
 def relevance(p: int, tx: tuple, scratch: NDArray) -> float:  # pragma: no cover
     """The relevance of point ``p`` (cell order), 0 when a word misses.
 
     ``tx`` = ``(fwd_off, fwd, name_len, lnorm, field_w, seg_off, seg_lo, seg_hi, seg_q,
-    code_q, n_codes, idf, order, codes)``: the forward index (entries ``term << 2 |
-    field``), name lengths and their norms, field weights, per word its disjoint term-id
-    segments ``[lo, hi)`` with qualities, its category scores ``code_q[i * n_codes +
-    code]``, its idf, the order words are tried in (rarest first: misses end early), and
-    each point's category code. ``scratch`` holds one float per word.
+    code_q, n_codes, idf, order, codes, seg_m, term_off)``: the forward index (entries
+    ``term << 2 | field``), name lengths and their norms, field weights, per word its
+    disjoint term-id segments ``[lo, hi)`` with qualities (scaled by :func:`completion`
+    of ``seg_m`` typed characters when ``seg_m > 0``: prefix matches), its category
+    scores ``code_q[i * n_codes + code]``, its idf, the order words are tried in
+    (rarest first: misses end early), each point's category code, and the
+    vocabulary's term offsets (term lengths). ``scratch`` holds one float per word.
     """
     fwd_off, fwd, name_len, lnorm, field_w = tx[0], tx[1], tx[2], tx[3], tx[4]
     seg_off, seg_lo, seg_hi, seg_q = tx[5], tx[6], tx[7], tx[8]
     code_q, n_codes, idf_w, order = tx[9], tx[10], tx[11], tx[12]
     code = as_int(tx[13][p])
+    seg_m, term_off = tx[14], tx[15]
     a, b = as_int(fwd_off[p]), as_int(fwd_off[p + 1])
     nw = idf_w.shape[0]
     for oi in range(nw):
         i = order[oi]
-        best = code_q[i * n_codes + code]
+        f0 = f1 = f2 = f3 = 0.0  # each field's best: name, brand, cuisine, address
         s0, s1 = seg_off[i], seg_off[i + 1]
         if s1 > s0:
             for e in range(a, b):
@@ -165,12 +196,22 @@ def relevance(p: int, tx: tuple, scratch: NDArray) -> float:  # pragma: no cover
                         hi = mid
                 j = lo - 1
                 if j >= s0 and t < seg_hi[j]:
+                    q = seg_q[j]
+                    if seg_m[j] > 0:
+                        n = as_int(term_off[t + 1]) - as_int(term_off[t])
+                        q = q * completion(seg_m[j], n)
                     f = ent & 3
-                    s = seg_q[j] * field_w[f]
+                    s = q * field_w[f]
                     if f == 0:
                         s = s * lnorm[name_len[p]]
-                    if s > best:
-                        best = s
+                        f0 = max(f0, s)
+                    elif f == 1:
+                        f1 = max(f1, s)
+                    elif f == 2:
+                        f2 = max(f2, s)
+                    else:
+                        f3 = max(f3, s)
+        best = noisy_or(code_q[i * n_codes + code], f0, f1, f2, f3)
         if best <= 0.0:
             return 0.0
         scratch[i] = best
@@ -212,6 +253,8 @@ def kernel_args(
     idf_w: NDArray,
     order: NDArray,
     codes: NDArray,
+    seg_m: NDArray,
+    term_off: NDArray,
 ) -> tuple:
     """The ``tx`` tuple :func:`relevance` reads, every array read-only and of one dtype
     each (one compiled signature for the search kernels, text or not)."""
@@ -230,4 +273,6 @@ def kernel_args(
         _frozen(np.asarray(idf_w, dtype=np.float64)),
         _frozen(np.asarray(order, dtype=np.int64)),
         _frozen(np.asarray(codes, dtype=np.int32)),
+        _frozen(np.asarray(seg_m, dtype=np.int64)),
+        _frozen(np.asarray(term_off, dtype=np.uint32)),
     )

@@ -68,11 +68,12 @@ class Snapshot:
         The spatial index over ``merchants`` (same row count).
     info
         The published snapshot this came from (``None`` when built in memory).
-    wom, districts
+    wom, districts, text
         In-memory overrides of the derived parts: ``(wom_score, wom_confidence)``
-        arrays aligned to ``merchants``, and a
+        arrays aligned to ``merchants``, a
         :class:`~geo_discovery.districts.detect.Districts` (or just ``(district_id,
-        district_term)`` per merchant).
+        district_term)`` per merchant), and a
+        :class:`~geo_discovery.search.textindex.TextIndex` built for ``index``'s order.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class Snapshot:
         info: SnapshotInfo | None = None,
         wom: tuple[Any, Any] | None = None,
         districts: Districts | tuple[Any, Any] | None = None,
+        text: TextIndex | None = None,
     ) -> None:
         if len(index) != merchants.num_rows:
             raise SnapshotError(
@@ -103,6 +105,8 @@ class Snapshot:
             )
         elif districts is not None:
             self._given["districts"] = districts
+        if text is not None:
+            self._given["text"] = text
         self.rows = RowStore(merchants)
 
     # ------------------------------------------------------------------ opening
