@@ -36,7 +36,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware
 from .responses import JSONResponse
-from .routes import admin, aggregate, catchment, districts, health, merchants
+from .routes import admin, aggregate, catchment, districts, health, merchants, text
 from .state import EngineHolder
 
 __all__ = ["create_app", "serve"]
@@ -169,6 +169,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         middleware=middleware,
         openapi_tags=[
             {"name": "merchants", "description": "Nearby, search and lookup."},
+            {"name": "search box", "description": "Autocomplete and the category tree."},
             {"name": "aggregate", "description": "Counts in H3 bins for map layers."},
             {"name": "districts", "description": "Business districts: polygons and stats."},
             {"name": "operations", "description": "Health, readiness and metrics."},
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     app.include_router(aggregate.build_router(settings))
     app.include_router(districts.build_router(settings))
     app.include_router(catchment.build_router(settings))
+    app.include_router(text.build_router(settings))
     app.include_router(admin.build_router())
     app.include_router(health.build_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

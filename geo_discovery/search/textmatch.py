@@ -210,7 +210,8 @@ class TextQuery:
                     sc = sc * norm
                 if q > 0 and sc > fields[f]:
                     fields[f] = sc
-                    if sc > best:
+                    tie = sc == best and where is not None and where[0] == "category"
+                    if sc > best or tie:  # on a tie the merchant's own field tells more
                         best, where = sc, (FIELDS[f], t)
             if where is None:
                 parts.append(WordMatch(w.word, None, None, 0, False, 0.0))
@@ -317,14 +318,9 @@ class TextSearcher:
     def _build_query(self, text: str) -> TextQuery:
         words = query_words(text)
         if not words:
-            raise InvalidQueryError(
-                f"q={text!r} has no letter or digit to search for", [_problem(text, "no words")]
-            )
+            raise _refused(text, f"q={text!r} has no letter or digit to search for")
         if len(words) > MAX_WORDS:
-            raise InvalidQueryError(
-                f"q has {len(words)} words; allowed: at most {MAX_WORDS}",
-                [_problem(text, "too many words")],
-            )
+            raise _refused(text, f"q has {len(words)} words; allowed: at most {MAX_WORDS}")
         last = len(words) - 1
         return TextQuery(
             text, tuple(self._word(w, prefix=i == last) for i, w in enumerate(words)), (), self
@@ -445,5 +441,5 @@ def _segments(
     return out
 
 
-def _problem(text: str, what: str) -> dict[str, object]:
-    return {"parameter": "q", "value": text, "message": f"q {what}"}
+def _refused(text: str, message: str) -> InvalidQueryError:
+    return InvalidQueryError(message, [{"parameter": "q", "value": text, "message": message}])
