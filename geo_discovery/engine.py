@@ -583,7 +583,7 @@ class DiscoveryEngine:
         --------
         >>> s = engine.autocomplete("kahv", 60.1699, 24.9384, limit=3)
         >>> [m.name[slice(*m.highlight[0])] for m in s.merchants]   # Finnish: coffee, café
-        ['Kahvi', 'Kahvila', 'kahvila']
+        ['Kahvi', 'kahvila', 'kahvila']
         """
         query = NearbyQuery(lat, lng, self.limits.count(limit, "limit"), sort="best_match",
                             where=Filters(text=text))  # fmt: skip

@@ -161,8 +161,8 @@ class WordMatch:
 @dataclass(frozen=True, slots=True)
 class TextExplanation:
     """The text part of a score: the query, each word's match and the relevance in
-    ``(0, 1]`` (their idf-weighted mean). ``dropped``: words left out because no merchant
-    matched them all (the search box's fallback)."""
+    ``(0, 1]`` (:mod:`geo_discovery.search.textscore`). ``dropped``: words left out
+    because no merchant matched them all (the search box's fallback)."""
 
     query: str
     relevance: float

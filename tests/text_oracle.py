@@ -55,14 +55,20 @@ def match_quality(typos: int, prefix: bool) -> float:
     return q
 
 
-def word_quality(word: str, term: str, *, last: bool) -> float:
-    """How well ``word`` matches ``term`` (0: not at all), by the published rules."""
+TYPO_DF = 100
+
+
+def word_quality(word: str, term: str, *, last: bool, typos: bool = True) -> float:
+    """How well ``word`` matches ``term`` (0: not at all), by the published rules;
+    ``typos``: whether typo matches count (the word's exact matches are rare)."""
     if not term or not word:
         return 0.0
     best = 0.0
     if term == word:
         return 1.0  # (also a prefix of itself, at most 0.9)
-    if term[0] == word[0]:
+    if last and not typos and term.startswith(word):
+        return match_quality(0, True) * ((len(word) + len(term)) / (2.0 * len(term)))
+    if typos and term[0] == word[0]:
         d = OSA.distance(word, term)
         if d <= budget(max(len(word), len(term))):
             best = match_quality(d, False)
@@ -97,16 +103,20 @@ class TextColumns:
             return t.column(name).to_pylist() if name in t.column_names else [None] * n
 
         names, brands, addrs, attrs = col("name"), col("brand"), col("address"), col("attributes")
+        syn = category_synonyms()
+        cats = self.cols.cats
+        self.cat_words = {c: category_words(c, syn) for c in set(cats)}
         self.fields: list[list[tuple[str, str]]] = []
         self.name_len: list[int] = []
         for i in range(n):
             name_toks = tokens(names[i])
             self.name_len.append(min(len(name_toks), 255))
             per: list[tuple[str, str]] = []
+            known = {w for w, _ in self.cat_words[cats[i]]}  # the category's own words
             for field, toks in (
                 ("name", name_toks),
                 ("brand", tokens(brands[i])),
-                ("cuisine", tokens(_cuisine(attrs[i]))),
+                ("cuisine", [t for t in tokens(_cuisine(attrs[i])) if t not in known]),
                 ("address", address_tokens(addrs[i])),
             ):
                 per += [(tok, field) for tok in dict.fromkeys(toks)]
@@ -114,8 +124,6 @@ class TextColumns:
         lens = [x for x in self.name_len if x > 0]
         self.avgdl = sum(lens) / len(lens) if lens else 1.0
         self.cats = self.cols.cats
-        syn = category_synonyms()
-        self.cat_words = {c: category_words(c, syn) for c in set(self.cats)}
         self.cat_count: dict[str, int] = {}
         for c in self.cats:
             self.cat_count[c] = self.cat_count.get(c, 0) + 1
@@ -144,10 +152,18 @@ class TextColumns:
 
     def _relevances(self, words: Sequence[str], n_typed: int) -> NDArray[np.float64]:
         last = n_typed - 1
-        q_terms = [
-            {t: q for t in self.vocab if (q := word_quality(w, t, last=i == last)) > 0}
-            for i, w in enumerate(words)
-        ]
+        q_terms = []
+        for i, w in enumerate(words):
+            own = sum(  # merchants holding the word itself, or a term it begins (last word)
+                df for t, df in self.df.items() if t == w or (i == last and t.startswith(w))
+            )
+            q_terms.append(
+                {
+                    t: q
+                    for t in self.vocab
+                    if (q := word_quality(w, t, last=i == last, typos=own < TYPO_DF)) > 0
+                }
+            )
         q_cats = [
             {
                 c: max((qt.get(t, 0.0) * wt for t, wt in ws), default=0.0)
@@ -185,7 +201,11 @@ class TextColumns:
                 for idf, b in zip(idfs, bests, strict=True):
                     total += idf * b
                     norm += idf
-                out[row] = total / norm
+                mean = total / norm
+                name = [t for t, f in self.fields[row] if f == "name"]
+                covered = sum(1 for t in name if any(qt.get(t, 0.0) > 0 for qt in q_terms))
+                exact = 0.75 if covered == 0 else 0.5 + 0.5 * covered / len(name)
+                out[row] = mean * mean * exact
         return out
 
 

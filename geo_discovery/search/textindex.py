@@ -8,11 +8,12 @@ match is a point the ranked kernels score directly:
 ``chars``, ``term_off``  uint32: the vocabulary, sorted by code point (so every prefix is
                          a range of term ids): term ``t`` is ``chars[term_off[t]:term_off[t+1]]``
 ``df``                   uint32 per term: merchants holding it in a per-merchant field
-``post_off``, ``postings``  uint32: points (ascending) of each term with
-                         ``df <= post_max``; frequent terms keep none (the search walks
-                         the spatial trie for them instead: :mod:`.textmatch`)
+``post_off``, ``postings``  uint32: points (ascending) of each term (``post_max``
+                         can leave the most frequent terms without: the search then
+                         walks the spatial trie for them: :mod:`.textmatch`)
 ``fwd_off``, ``fwd``     uint32: the forward index, per point its entries
-                         ``term << 2 | field`` (fields: :data:`~.textscore.FIELDS`)
+                         ``term << 2 | field`` (fields: :data:`~.textscore.FIELDS`; a
+                         cuisine keeps only the words its category lacks)
 ``name_len``             uint8 per point: tokens in the name (BM25 length), capped at 255
 ``cat_off``, ``cat_term``, ``cat_weight``  per category path (``text.json``'s
                          ``categories``): its words as term ids with their weight
@@ -348,8 +349,8 @@ def build_text_index(
 
     ``order``: the table row of each point (``CellIndex.positions``; default: rows in
     table order). ``synonyms``: source words per category path; ``label(path, source
-    labels)`` names a category (default: its last segment); ``post_max`` defaults to
-    ``max(4096, n // 64)``.
+    labels)`` names a category (default: its last segment); terms held by more than
+    ``post_max`` merchants keep no postings (default: every term keeps them).
     """
     n = merchants.num_rows
     order = np.arange(n, dtype=np.int64) if order is None else np.asarray(order, np.int64)
@@ -357,10 +358,26 @@ def build_text_index(
         raise ValueError(f"order has shape {order.shape}; expected ({n},)")
     vocab = _Vocab()
     cuis = cuisines(merchants)
+    cat_col = _column(merchants, "category")
+    cats = sorted(set(cat_col.to_pylist())) if cat_col is not None else []
+    cat_words = {c: category_words(c, synonyms) for c in cats}
+    # A cuisine repeats its category's words often (DOHMH's cuisine is its category):
+    # only the words the category lacks count, or a word would count twice.
+    cuisine_keys = [
+        None if cu is None else f"{cu}\x00{ca}"
+        for cu, ca in zip(cuis, cat_col.to_pylist() if cat_col is not None else [""] * n,
+                          strict=True)
+    ]  # fmt: skip
+
+    def cuisine_tokens(key: str) -> list[str]:
+        cuisine, category = key.split("\x00", 1)
+        known = {w for w, _ in cat_words.get(category, ())}
+        return [t for t in tokens(cuisine) if t not in known]
+
     fields = [
         (FIELD_NAME, _column(merchants, "name"), tokens),
         (FIELD_BRAND, _column(merchants, "brand"), tokens),
-        (FIELD_CUISINE, cuis, tokens),
+        (FIELD_CUISINE, cuisine_keys, cuisine_tokens),
         (FIELD_ADDRESS, _column(merchants, "address"), address_tokens),
     ]
     parts = [(f, *_field_csr(v, n, tok, vocab)) for f, v, tok in fields]
@@ -372,11 +389,8 @@ def build_text_index(
         raise ValueError(f"text index too large: {total} entries, {len(vocab.ids)} terms")
 
     # Category words join the vocabulary (df 0: only per-merchant fields count).
-    cat_col = _column(merchants, "category")
-    cats = sorted(set(cat_col.to_pylist())) if cat_col is not None else []
-    cat_words = [category_words(c, synonyms) for c in cats]
-    for words in cat_words:
-        vocab.add([w for w, _ in words])
+    for c in cats:
+        vocab.add([w for w, _ in cat_words[c]])
 
     terms = sorted(vocab.ids)
     rank = np.empty(len(terms), dtype=np.int64)
@@ -401,7 +415,7 @@ def build_text_index(
     pairs = np.unique((fwd >> 2) * max(n, 1) + points)  # (term, point), each once
     p_term, p_point = pairs // max(n, 1), pairs % max(n, 1)
     df = np.bincount(p_term, minlength=n_terms).astype(np.int64)
-    limit = max(4096, n // 64) if post_max is None else int(post_max)
+    limit = n if post_max is None else int(post_max)
     keep = df[p_term] <= limit
     post_counts = np.bincount(p_term[keep], minlength=n_terms)
     post_off = np.zeros(n_terms + 1, dtype=np.int64)
@@ -418,9 +432,10 @@ def build_text_index(
     name_len = name_len[order]
 
     cat_off = np.zeros(len(cats) + 1, dtype=np.int64)
-    np.cumsum([len(w) for w in cat_words], out=cat_off[1:])
-    cat_term = np.array([rank[vocab.ids[w]] for ws in cat_words for w, _ in ws], dtype=np.int64)
-    cat_weight = np.array([x for ws in cat_words for _, x in ws], dtype=np.float64)
+    np.cumsum([len(cat_words[c]) for c in cats], out=cat_off[1:])
+    cat_term = np.array([rank[vocab.ids[w]] for c in cats for w, _ in cat_words[c]],
+                        dtype=np.int64)  # fmt: skip
+    cat_weight = np.array([x for c in cats for _, x in cat_words[c]], dtype=np.float64)
     labels = _labels(cats, cat_col, cuis, label)
     return TextIndex(
         chars=_frozen(chars.astype(np.uint32)),

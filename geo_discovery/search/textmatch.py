@@ -10,34 +10,37 @@ frequency and idf (:mod:`.textscore` has the formula).
 How a text query stays exact and fast
 -------------------------------------
 The blended score is ``quality × relevance / (1 + c2 · K)``; the relevance depends on
-the query, so the per-node bounds of the walk cannot be precomputed. Two plans, chosen
-per query by the number of merchants the rarest word can reach (``df``, an upper bound
-of the matches):
+the query, so the per-node bounds of the walk cannot be precomputed. Each word reaches
+``df`` merchants (its terms' postings and its categories: an upper bound of its
+matches); the plan is chosen from those counts:
 
-* **few** (``df <= post_max`` of the index, at least 4,096 and ``n / 64``): the rarest
-  word's postings (and its categories' points) are a superset of the matches; every
-  one is scored directly (:func:`~.ranked.candidates_top_k`), O(matches), exact by
-  construction (the same score, heap and key order as the walk);
-* **many**: the trie walk (:func:`~.ranked.topk_one`) with node bounds multiplied by
+* **score the few directly** when the rarest word reaches few merchants, or when the
+  words together are rare (``df_min × df_min · Π others' df/N <= 80 N``: scoring them
+  costs less than a walk would spend finding ``k`` among so few): the rarest word's
+  postings (and its categories' points) are a superset of the matches; every one is
+  scored (:func:`~.ranked.candidates_top_k`), O(``df_min``), exact by construction (the
+  same score, heap and key order as the walk);
+* **walk the trie** otherwise (:func:`~.ranked.topk_one`), with node bounds multiplied by
   ``wmax``, an upper bound of the relevance over all merchants (the idf-weighted mean of
   each word's best possible score). A node's bound still bounds every matching point
   below it (relevance ≤ ``wmax``, rounding is monotone), so the walk's pruning argument
   (:mod:`.ranked`) holds unchanged; a point that does not match is skipped like a masked
-  one. When a frequent word owes its count to categories ("grocery": thousands of
-  stores) while its own terms are few, the matches split in two: the few term matches
-  are scored directly, and the walk runs over that word's categories only, with node
-  bounds built for them (cached per category set, like a category filter's), so a node
-  full of better-rated merchants of other kinds no longer holds the walk up. Every match
-  is in one part or both, each part's top-k is exact, so the merged top-k is too.
-  Otherwise the walk uses the query's static bounds over every merchant.
+  one. Frequent words mean dense matches, so the walk meets ``k`` of them early. When a
+  frequent word owes its count to categories ("grocery": thousands of stores) while its
+  own terms are few, the matches split in two: the term matches are scored directly,
+  and the walk runs over that word's categories only, with node bounds built for them
+  (cached per category set, like a category filter's), so a node full of better-rated
+  merchants of other kinds no longer holds the walk up. Every match is in one part or
+  both, each part's top-k is exact, so the merged top-k is too.
 
 Either way the answer is the exact top-k of brute force (``tests/search/test_text*``).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,15 +62,17 @@ from .textscore import (
     length_norms,
     noisy_or,
     relevances,
+    static_args,
 )
-from .textvocab import codes, fuzzy_terms, max_distance, typo_budget
+from .textvocab import codes, match_word
 
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
-_NONE = 99  # "no match of this kind" while building segments
+_DIRECT = 4096  # a word reaching at most this many merchants: score them directly
 
 
-@dataclass(frozen=True, eq=False)
+
+@dataclass(frozen=True, eq=False)  # not slots: cached properties
 class WordTerms:
     """One query word's matches: disjoint term-id segments ``[lo, hi)`` with their match
     quality (``seg_m > 0``: a prefix match, scaled by the completion of a term by
@@ -95,10 +100,15 @@ class WordTerms:
         cat = float(self.code_q.max()) if len(self.code_q) else 0.0
         return noisy_or(cat, *(top * float(w) for w in FIELD_WEIGHTS))
 
+    @functools.cached_property
+    def _bounds(self) -> tuple[list[int], list[int]]:
+        return self.seg_lo.tolist(), self.seg_hi.tolist()
+
     def segment_of(self, t: int) -> int:
         """The segment holding term ``t``, or -1."""
-        j = int(np.searchsorted(self.seg_lo, t, side="right")) - 1
-        return j if j >= 0 and t < self.seg_hi[j] else -1
+        lo, hi = self._bounds
+        j = bisect.bisect_right(lo, t) - 1
+        return j if j >= 0 and t < hi[j] else -1
 
     def quality_of(self, t: int, term_off: NDArray) -> float:
         """The match quality of term ``t`` (0: no match), as the kernel computes it."""
@@ -120,31 +130,34 @@ class TextQuery:
     words: tuple[WordTerms, ...]
     dropped: tuple[str, ...]
     searcher: TextSearcher
+    _filters: dict[tuple[bool, bool], TextFilter] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @functools.cached_property
     def tx(self) -> tuple:
-        s = self.searcher
-        idx = s.index
-        seg_off = np.zeros(len(self.words) + 1, dtype=np.int64)
-        np.cumsum([len(w.seg_lo) for w in self.words], out=seg_off[1:])
-        cat = lambda xs: np.concatenate(xs) if xs else np.empty(0)  # noqa: E731
+        words = self.words
+        seg_off = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum([len(w.seg_lo) for w in words], out=seg_off[1:])
         return kernel_args(
-            idx.fwd_off, idx.fwd, idx.name_len, s.lnorm, seg_off,
-            cat([w.seg_lo for w in self.words]), cat([w.seg_hi for w in self.words]),
-            cat([w.seg_q for w in self.words]), cat([w.code_q for w in self.words]),
-            s.n_codes, np.array([w.idf for w in self.words]),
-            np.argsort([w.df for w in self.words], kind="stable"), s.codes,
-            cat([w.seg_m for w in self.words]), idx.term_off,
+            self.searcher.static, seg_off,
+            np.concatenate([w.seg_lo for w in words]), np.concatenate([w.seg_hi for w in words]),
+            np.concatenate([w.seg_q for w in words]), np.concatenate([w.code_q for w in words]),
+            self.searcher.n_codes, np.array([w.idf for w in words]),
+            np.argsort(np.array([w.df for w in words]), kind="stable"),
+            np.concatenate([w.seg_m for w in words]),
         )  # fmt: skip
 
-    @property
+    @functools.cached_property
     def wmax(self) -> float:
-        """An upper bound of every merchant's relevance (same float operations)."""
+        """An upper bound of every merchant's relevance (its float operations, with each
+        word at its best and full coverage: every step is monotone)."""
         total = norm = 0.0
         for w in self.words:
             total += w.idf * w.best
             norm += w.idf
-        return total / norm
+        mean = total / norm
+        return mean * mean * 1.0
 
     @property
     def est(self) -> int:
@@ -157,9 +170,14 @@ class TextQuery:
         merchants of category ``codes`` (walked); ``codes`` ``None``: walk every merchant
         (module doc)."""
         s = self.searcher
-        limit = s.index.post_max
-        if self.est <= limit:
-            return s.candidates(min(self.words, key=lambda w: w.df)), ()
+        limit = s.index.post_max  # terms reaching more keep no postings
+        rarest = min(self.words, key=lambda w: w.df)
+        together = float(rarest.df)  # how many match every word, if words were independent
+        for w in self.words:
+            if w is not rarest:
+                together *= w.df / max(s.n, 1)
+        if rarest.df <= limit and (rarest.df <= _DIRECT or rarest.df * together <= 80 * s.n):
+            return s.candidates(rarest), ()
         split = [w for w in self.words if w.term_df <= limit]
         if not split:
             return None, None
@@ -169,9 +187,13 @@ class TextQuery:
 
     def filter(self, *, weigh: bool, walk: bool = False) -> TextFilter:
         """The kernels' :class:`~.ranked.TextFilter`: for the direct part of the
-        :attr:`plan` (with its points), or for its walk (``walk``)."""
-        points = None if walk else self.plan[0]
-        return TextFilter(self.tx, weigh, self.wmax if weigh else 1.0, points)
+        :attr:`plan` (with its points), or for its walk (``walk``); cached."""
+        got = self._filters.get((weigh, walk))
+        if got is None:
+            points = None if walk else self.plan[0]
+            got = TextFilter(self.tx, weigh, self.wmax if weigh else 1.0, points)
+            self._filters[weigh, walk] = got
+        return got
 
     def without_last(self) -> TextQuery | None:
         """The query with its last word dropped (``None`` when one word is left)."""
@@ -292,6 +314,8 @@ class TextSearcher:
         self.n_codes = len(self.vocab)
         self.n = index.n_points
         self.lnorm = length_norms(index.avg_name_len)
+        self.static = static_args(index.fwd_off, index.fwd, index.name_len, self.lnorm,
+                                  self.codes, index.term_off)  # fmt: skip
         self.code_count = np.bincount(self.codes, minlength=self.n_codes).astype(np.int64)
         self.cumdf = np.zeros(index.n_terms + 1, dtype=np.int64)
         np.cumsum(index.df, out=self.cumdf[1:])
@@ -305,9 +329,16 @@ class TextSearcher:
             code_of += [c] * (b - a)
             term_of += index.cat_term[a:b].tolist()
             weight_of += index.cat_weight[a:b].tolist()
-        self._cw_code = np.array(code_of, dtype=np.int64)
-        self._cw_term = np.array(term_of, dtype=np.int64)
-        self._cw_weight = np.array(weight_of, dtype=np.float64)
+        by_term = np.argsort(np.array(term_of, dtype=np.int64), kind="stable")
+        cw_term = np.array(term_of, dtype=np.int64)[by_term]
+        self._cw = (  # every category code's words, sorted by term id, with term lengths
+            cw_term,
+            np.array(code_of, dtype=np.int64)[by_term],
+            np.array(weight_of, dtype=np.float64)[by_term],
+            (index.term_off[cw_term + 1].astype(np.int64) - index.term_off[cw_term]).astype(
+                np.int64
+            ),
+        )
         self._query = functools.lru_cache(maxsize=512)(self._build_query)
 
     # ----------------------------------------------------------------- queries
@@ -328,30 +359,13 @@ class TextSearcher:
 
     def _word(self, word: str, *, prefix: bool) -> WordTerms:
         idx = self.index
-        w = codes(word)
-        m = len(w)
-        pbud = typo_budget(m) if prefix else -1
-        out = np.empty((256, 4), dtype=np.int64)
-        while (n := fuzzy_terms(idx.chars, idx.term_off, w, max(max_distance(m), pbud), pbud,
-                                out)) < 0:  # fmt: skip
-            out = np.empty((4 * len(out), 4), dtype=np.int64)
-        lo, hi, q, seg_m, typos, is_prefix = _segments(out[:n], m, idx.term_off)
-        code_q = np.zeros(self.n_codes, dtype=np.float64)
-        if len(lo) and len(self._cw_term):
-            j = np.maximum(np.searchsorted(lo, self._cw_term, side="right") - 1, 0)
-            ok = (self._cw_term >= lo[j]) & (self._cw_term < hi[j])
-            length = (idx.term_off[self._cw_term + 1].astype(np.int64)
-                      - idx.term_off[self._cw_term].astype(np.int64))  # fmt: skip
-            typed = np.minimum(seg_m[j], length)
-            scale = np.where(seg_m[j] > 0, (typed + length) / (2.0 * length), 1.0)
-            val = np.where(ok, np.where(seg_m[j] > 0, q[j] * scale, q[j]) * self._cw_weight, 0.0)
-            np.maximum.at(code_q, self._cw_code, val)
-        term_df = int((self.cumdf[hi] - self.cumdf[lo]).sum())
-        df = term_df + int(self.code_count[code_q > 0].sum())
-        code_q.flags.writeable = False
-        return WordTerms(
-            word, prefix, lo, hi, q, seg_m, typos, is_prefix, code_q, term_df, df, idf(self.n, df)
-        )
+        lo, hi, q, seg_m, seg_typos, is_prefix, code_q, term_df, code_df = match_word(
+            idx.chars, idx.term_off, self.cumdf, codes(word), prefix, MATCH_QUALITY, *self._cw,
+            self.code_count,
+        )  # fmt: skip
+        df = int(term_df) + int(code_df)
+        return WordTerms(word, prefix, lo, hi, q, seg_m, seg_typos, is_prefix, code_q,
+                         int(term_df), df, idf(self.n, df))  # fmt: skip
 
     def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its
@@ -387,58 +401,9 @@ class TextSearcher:
 
     def code_words(self, code: int) -> list[tuple[int, float]]:
         """``(term id, weight)`` of a category code's words."""
-        sel = self._cw_code == code
-        return list(zip(self._cw_term[sel].tolist(), self._cw_weight[sel].tolist(), strict=True))
-
-
-def _segments(
-    raw: NDArray[np.int64], m: int, term_off: NDArray
-) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]:
-    """Disjoint ``[lo, hi)`` term ranges with the best match of those covering them:
-    ``(lo, hi, quality, typed, typos, prefix)``; ``typed > 0`` marks a range of prefix
-    matches whose quality the completion of each term scales. A single term matched
-    whole (with typos) and as a prefix keeps the better of the two, fixed."""
-    if len(raw) == 0:
-        e = np.empty(0, dtype=np.int64)
-        return e, e, np.empty(0), e, e, np.empty(0, dtype=bool)
-    bounds = np.unique(np.concatenate([raw[:, 0], raw[:, 1]]))
-    whole = np.full(len(bounds) - 1, _NONE, dtype=np.int64)  # fewest typos, whole term
-    pref = np.full(len(bounds) - 1, _NONE, dtype=np.int64)  # fewest typos, as a prefix
-    i0 = np.searchsorted(bounds, raw[:, 0])
-    i1 = np.searchsorted(bounds, raw[:, 1])
-    for a, b, d, p in zip(i0.tolist(), i1.tolist(), raw[:, 2].tolist(), raw[:, 3].tolist(),
-                          strict=True):  # fmt: skip
-        kind = pref if p else whole
-        np.minimum(kind[a:b], d, out=kind[a:b])
-    rows = []
-    for k in np.flatnonzero((whole < _NONE) | (pref < _NONE)).tolist():
-        lo, hi = int(bounds[k]), int(bounds[k + 1])
-        dw, dp = int(whole[k]), int(pref[k])
-        if dw == _NONE:
-            rows.append((lo, hi, float(MATCH_QUALITY[1, dp]), m, dp, True))
-            continue
-        qw = float(MATCH_QUALITY[0, dw])  # a whole-term match is one term: hi == lo + 1
-        if dp < _NONE:
-            qp = float(MATCH_QUALITY[1, dp]) * completion(m, int(term_off[lo + 1] - term_off[lo]))
-            if qp > qw:
-                rows.append((lo, hi, qp, 0, dp, True))
-                continue
-        rows.append((lo, hi, qw, 0, dw, False))
-    merged: list[tuple[int, int, float, int, int, bool]] = []
-    for row in rows:  # neighbours with the same match join
-        if merged and merged[-1][1] == row[0] and merged[-1][2:] == row[2:]:
-            merged[-1] = (merged[-1][0], *row[1:])
-        else:
-            merged.append(row)
-    cols = list(zip(*merged, strict=True))
-    out = (
-        np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int64),
-        np.array(cols[2], dtype=np.float64), np.array(cols[3], dtype=np.int64),
-        np.array(cols[4], dtype=np.int64), np.array(cols[5], dtype=bool),
-    )  # fmt: skip
-    for a in out:
-        a.flags.writeable = False
-    return out
+        cw_term, cw_code, cw_weight, _ = self._cw
+        sel = cw_code == code
+        return list(zip(cw_term[sel].tolist(), cw_weight[sel].tolist(), strict=True))
 
 
 def _refused(text: str, message: str) -> InvalidQueryError:

@@ -32,9 +32,14 @@ pizzerias and the places that only say pizza in their name::
   (names no longer than average score 1, longer ones less):
   ``min(1, (1 + k1) / (1 + k1 (1 - b + b dl / avgdl)))``, ``k1 = 1.2``, ``b = 0.75``.
 
-The relevance is the idf-weighted mean of the words' scores, in ``(0, 1]``::
+The relevance, in ``(0, 1]``, squares the idf-weighted mean of the words' scores (so
+text outweighs a few hundred metres: a name matched whole beats a word found in a
+street name next door) and scales it by the name's coverage ``E``
+(:func:`exactness`: 1 when the query is the whole name, as Typesense's
+``prioritize_exact_match`` and Meilisearch's exactness rule reward)::
 
-    relevance(m) = (Σ_i idf_i · s_i(m)) / (Σ_i idf_i)     (sums in word order)
+    mean(m) = (Σ_i idf_i · s_i(m)) / (Σ_i idf_i)        (sums in word order)
+    relevance(m) = mean(m) · mean(m) · E(m)
     idf_i = ln(1 + N / (1 + df_i))
 
 with ``df_i`` the merchants the word's matched terms and categories reach (the sum of
@@ -70,6 +75,7 @@ __all__ = [
     "TYPO_QUALITY",
     "as_int",
     "completion",
+    "exactness",
     "idf",
     "kernel_args",
     "length_norm",
@@ -78,6 +84,7 @@ __all__ = [
     "noisy_or",
     "relevance",
     "relevances",
+    "static_args",
 ]
 
 FIELDS = ("name", "brand", "cuisine", "address")
@@ -153,6 +160,31 @@ def idf(n: int, df: int) -> float:
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _segment(t: int, seg_lo: NDArray, seg_hi: NDArray, s0: int, s1: int) -> int:  # pragma: no cover
+    """The segment of ``[s0, s1)`` holding term ``t`` (the last starting at or before
+    it), or -1."""
+    lo, hi = s0, s1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if seg_lo[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    j = lo - 1
+    return j if j >= s0 and t < seg_hi[j] else -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def exactness(covered: int, named: int) -> float:  # pragma: no cover - compiled
+    """``E``: how much of the merchant's name the query covers. ``0.5 + 0.5 covered /
+    named`` when a word matched the name (1: the query is the whole name), else 0.75 (a
+    match by category, brand, cuisine or street alone)."""
+    if covered == 0:
+        return 0.75
+    return 0.5 + 0.5 * covered / named
+
+
+@njit(cache=True, nogil=True, inline="always")
 def noisy_or(c: float, f0: float, f1: float, f2: float, f3: float) -> float:  # pragma: no cover
     """``1 - (1 - c)(1 - f0)(1 - f1)(1 - f2)(1 - f3)``, left to right: a word's score
     from its category, name, brand, cuisine and address scores."""
@@ -187,15 +219,8 @@ def relevance(p: int, tx: tuple, scratch: NDArray) -> float:  # pragma: no cover
             for e in range(a, b):
                 ent = fwd[e]
                 t = as_int(ent >> 2)
-                lo, hi = s0, s1
-                while lo < hi:  # the last segment starting at or before t
-                    mid = (lo + hi) >> 1
-                    if seg_lo[mid] <= t:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                j = lo - 1
-                if j >= s0 and t < seg_hi[j]:
+                j = _segment(t, seg_lo, seg_hi, s0, s1)
+                if j >= 0:
                     q = seg_q[j]
                     if seg_m[j] > 0:
                         n = as_int(term_off[t + 1]) - as_int(term_off[t])
@@ -220,7 +245,20 @@ def relevance(p: int, tx: tuple, scratch: NDArray) -> float:  # pragma: no cover
     for i in range(nw):
         total += idf_w[i] * scratch[i]
         norm += idf_w[i]
-    return total / norm
+    mean = total / norm
+    named = 0  # the name's terms, and how many of them a word matched
+    covered = 0
+    for e in range(a, b):
+        ent = fwd[e]
+        if ent & 3 != 0:
+            continue
+        named += 1
+        t = as_int(ent >> 2)
+        for i in range(nw):
+            if _segment(t, seg_lo, seg_hi, seg_off[i], seg_off[i + 1]) >= 0:
+                covered += 1
+                break
+    return mean * mean * exactness(covered, named)
 
 
 @njit(cache=True, nogil=True)
@@ -239,40 +277,41 @@ def _frozen(a: NDArray) -> NDArray:
     return a
 
 
-def kernel_args(
+def static_args(
     fwd_off: NDArray,
     fwd: NDArray,
     name_len: NDArray,
     lnorm: NDArray,
-    seg_off: NDArray,
-    seg_lo: NDArray,
-    seg_hi: NDArray,
-    seg_q: NDArray,
-    code_q: NDArray,
-    n_codes: int,
-    idf_w: NDArray,
-    order: NDArray,
     codes: NDArray,
-    seg_m: NDArray,
     term_off: NDArray,
 ) -> tuple:
-    """The ``tx`` tuple :func:`relevance` reads, every array read-only and of one dtype
-    each (one compiled signature for the search kernels, text or not)."""
+    """The index's part of :func:`relevance`'s ``tx``, read-only, one dtype each."""
     return (
         _frozen(np.asarray(fwd_off, dtype=np.uint32)),
         _frozen(np.asarray(fwd, dtype=np.uint32)),
         _frozen(np.asarray(name_len, dtype=np.uint8)),
         _frozen(np.asarray(lnorm, dtype=np.float64)),
-        FIELD_WEIGHTS,
-        _frozen(np.asarray(seg_off, dtype=np.int64)),
-        _frozen(np.asarray(seg_lo, dtype=np.int64)),
-        _frozen(np.asarray(seg_hi, dtype=np.int64)),
-        _frozen(np.asarray(seg_q, dtype=np.float64)),
-        _frozen(np.asarray(code_q, dtype=np.float64)),
-        int(n_codes),
-        _frozen(np.asarray(idf_w, dtype=np.float64)),
-        _frozen(np.asarray(order, dtype=np.int64)),
         _frozen(np.asarray(codes, dtype=np.int32)),
-        _frozen(np.asarray(seg_m, dtype=np.int64)),
         _frozen(np.asarray(term_off, dtype=np.uint32)),
     )
+
+
+def kernel_args(
+    static: tuple,
+    seg_off: NDArray[np.int64],
+    seg_lo: NDArray[np.int64],
+    seg_hi: NDArray[np.int64],
+    seg_q: NDArray[np.float64],
+    code_q: NDArray[np.float64],
+    n_codes: int,
+    idf_w: NDArray[np.float64],
+    order: NDArray[np.int64],
+    seg_m: NDArray[np.int64],
+) -> tuple:
+    """The ``tx`` tuple :func:`relevance` reads: the index's arrays (:func:`static_args`)
+    and one query's (new, writable, of the dtypes annotated: one compiled signature)."""
+    fwd_off, fwd, name_len, lnorm, codes, term_off = static
+    return (
+        fwd_off, fwd, name_len, lnorm, FIELD_WEIGHTS, seg_off, seg_lo, seg_hi, seg_q, code_q,
+        int(n_codes), idf_w, order, codes, seg_m, term_off,
+    )  # fmt: skip

@@ -22,7 +22,9 @@ the first character (Elasticsearch's ``prefix_length=1``; Meilisearch counts a t
 the first letter twice, which under this budget leaves it only to words of 9+ letters):
 people rarely mistype the first letter, and the walk then visits one first letter's
 subtree. The last word of a query also matches as a prefix, with :func:`typo_budget`
-of its own length.
+of its own length. Typos are looked for only when the word's own exact matches are rare
+(:data:`TYPO_DF`): a word people type right and the data holds often ("restaurant",
+"brooklyn") matches itself, not every word two letters away.
 
 Why not a library: rapidfuzz's ``process.extract`` compares the word with every term
 (milliseconds for 100k terms); a SymSpell deletion dictionary at distance 2 stores tens
@@ -38,11 +40,27 @@ from numba import njit
 from numpy.typing import NDArray
 
 from .textnorm import MAX_TERM_CHARS
-from .textscore import as_int
+from .textscore import as_int, completion
 
-__all__ = ["codes", "fuzzy_terms", "lower_bound", "max_distance", "prefix_end", "typo_budget"]
+__all__ = [
+    "TYPO_DF",
+    "category_scores",
+    "codes",
+    "exact_df",
+    "fuzzy_terms",
+    "lower_bound",
+    "match_word",
+    "max_distance",
+    "prefix_end",
+    "segments",
+    "typo_budget",
+]
 
 _BIG = 1 << 30
+#: Typos are looked for only when the word's exact matches (the term itself, or every
+#: term it begins for the last word) reach fewer merchants than this, as Typesense's
+#: ``typo_tokens_threshold`` does: "pizza" finds the pizzerias, not "piazza".
+TYPO_DF = 100
 
 
 def codes(word: str) -> NDArray[np.uint32]:
@@ -183,7 +201,12 @@ def fuzzy_terms(
             c = chars[a + j - 1]
             rows[j, 0] = j
             rmin = j
-            for i in range(1, m + 1):
+            # Only cells within maxd of the diagonal can stay within maxd (Ukkonen's band);
+            # the cells just outside it read as "too far".
+            lo_i, hi_i = max(1, j - maxd), min(m, j + maxd)
+            if lo_i > 1:
+                rows[j, lo_i - 1] = _BIG
+            for i in range(lo_i, hi_i + 1):
                 v = rows[j - 1, i] + 1
                 x = rows[j, i - 1] + 1
                 if x < v:
@@ -198,8 +221,10 @@ def fuzzy_terms(
                 rows[j, i] = v
                 if v < rmin:
                     rmin = v
+            if hi_i < m:
+                rows[j, hi_i + 1] = _BIG
             recd[j] = recd[j - 1]
-            d = rows[j, m]
+            d = rows[j, m] if m <= hi_i else _BIG
             if prefix_budget >= 0 and d <= prefix_budget and d < recd[j - 1]:
                 if n_out == cap:
                     return -1
@@ -216,7 +241,7 @@ def fuzzy_terms(
             t = prefix_end(chars, term_off, t, pruned)
             continue
         if n > 0:
-            d = rows[n, m]
+            d = rows[n, m] if m <= n + maxd else _BIG
             if d <= typo_budget(max(m, n)):
                 if n_out == cap:
                     return -1
@@ -224,3 +249,134 @@ def fuzzy_terms(
                 n_out += 1
         t += 1
     return n_out
+
+
+@njit(cache=True, nogil=True)
+def exact_df(
+    chars: NDArray, term_off: NDArray, cumdf: NDArray, w: NDArray, prefix: bool
+) -> int:  # pragma: no cover - compiled
+    """Merchants holding ``w`` itself, or (``prefix``) any term ``w`` begins."""
+    m = w.shape[0]
+    n_terms = term_off.shape[0] - 1
+    t = lower_bound(chars, term_off, w, m)
+    if t >= n_terms:
+        return 0
+    a = as_int(term_off[t])
+    n = as_int(term_off[t + 1]) - a
+    starts = n >= m
+    for i in range(min(n, m)):
+        if chars[a + i] != w[i]:
+            starts = False
+            break
+    if not starts:
+        return 0
+    if not prefix:
+        return as_int(cumdf[t + 1] - cumdf[t]) if n == m else 0
+    return as_int(cumdf[prefix_end(chars, term_off, t, m)] - cumdf[t])
+
+
+@njit(cache=True, nogil=True)
+def segments(
+    raw: NDArray, n_raw: int, m: int, term_off: NDArray, quality: NDArray
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]:  # pragma: no cover
+    """Disjoint ``[lo, hi)`` term ranges with the best of the matches covering them:
+    ``(lo, hi, quality, typed, typos, prefix)`` (``quality[prefix, typos]``); ``typed > 0``
+    marks prefix matches, whose quality the completion of each term scales. A single term
+    matched whole (with typos) and as a prefix keeps the better of the two, fixed."""
+    bounds = np.unique(np.concatenate((raw[:n_raw, 0], raw[:n_raw, 1])))
+    k_max = max(bounds.shape[0] - 1, 0)
+    whole = np.full(k_max, _BIG, dtype=np.int64)  # fewest typos, as a whole term
+    pref = np.full(k_max, _BIG, dtype=np.int64)  # fewest typos, as a prefix
+    for r in range(n_raw):
+        k0 = np.searchsorted(bounds, raw[r, 0])
+        k1 = np.searchsorted(bounds, raw[r, 1])
+        for k in range(k0, k1):
+            if raw[r, 3] == 1:
+                pref[k] = min(pref[k], raw[r, 2])
+            else:
+                whole[k] = min(whole[k], raw[r, 2])
+    lo = np.empty(k_max, dtype=np.int64)
+    hi = np.empty(k_max, dtype=np.int64)
+    q = np.empty(k_max, dtype=np.float64)
+    typed = np.empty(k_max, dtype=np.int64)
+    typos = np.empty(k_max, dtype=np.int64)
+    is_prefix = np.empty(k_max, dtype=np.bool_)
+    n = 0
+    for k in range(k_max):
+        dw, dp = whole[k], pref[k]
+        if dw == _BIG and dp == _BIG:
+            continue
+        a, b = bounds[k], bounds[k + 1]
+        if dw == _BIG:
+            sq, st, sd, sp = quality[1, dp], m, dp, True
+        else:  # a whole-term match is one term: b == a + 1
+            sq, st, sd, sp = quality[0, dw], 0, dw, False
+            if dp != _BIG:
+                qp = quality[1, dp] * completion(m, as_int(term_off[a + 1]) - as_int(term_off[a]))
+                if qp > sq:
+                    sq, sd, sp = qp, dp, True
+        if (n > 0 and hi[n - 1] == a and q[n - 1] == sq and typed[n - 1] == st
+                and typos[n - 1] == sd and is_prefix[n - 1] == sp):  # fmt: skip
+            hi[n - 1] = b  # neighbours with the same match join
+            continue
+        lo[n], hi[n], q[n], typed[n], typos[n], is_prefix[n] = a, b, sq, st, sd, sp
+        n += 1
+    return lo[:n], hi[:n], q[:n], typed[:n], typos[:n], is_prefix[:n]
+
+
+@njit(cache=True, nogil=True)
+def category_scores(
+    lo: NDArray, hi: NDArray, q: NDArray, typed: NDArray,
+    cw_term: NDArray, cw_code: NDArray, cw_weight: NDArray, cw_len: NDArray, n_codes: int,
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """Each category code's best ``quality [* completion] * weight`` over its words (sorted
+    by term id in ``cw_term``) that fall in the segments ``[lo, hi)``."""
+    out = np.zeros(n_codes, dtype=np.float64)
+    for j in range(lo.shape[0]):
+        a = np.searchsorted(cw_term, lo[j])
+        b = np.searchsorted(cw_term, hi[j])
+        for k in range(a, b):
+            s = q[j]
+            if typed[j] > 0:
+                s = s * completion(typed[j], cw_len[k])
+            s = s * cw_weight[k]
+            if s > out[cw_code[k]]:
+                out[cw_code[k]] = s
+    return out
+
+
+@njit(cache=True, nogil=True)
+def match_word(
+    chars: NDArray, term_off: NDArray, cumdf: NDArray, w: NDArray, prefix: bool,
+    quality: NDArray, cw_term: NDArray, cw_code: NDArray, cw_weight: NDArray,
+    cw_len: NDArray, code_count: NDArray,
+) -> tuple:  # pragma: no cover - compiled  # fmt: skip
+    """One query word's matches in one call: its term segments (:func:`segments`), its
+    category scores (:func:`category_scores`), and the merchants its terms and its
+    categories reach. Typos count only while :func:`exact_df` is under :data:`TYPO_DF`."""
+    m = w.shape[0]
+    typos = exact_df(chars, term_off, cumdf, w, prefix) < TYPO_DF
+    maxd = 0
+    if typos:
+        for d in range(1, 3):
+            if typo_budget(m + d) >= d:
+                maxd = d
+    pbud = -1
+    if prefix:
+        pbud = typo_budget(m) if typos else 0
+    out = np.empty((256, 4), dtype=np.int64)
+    n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
+    while n < 0:
+        out = np.empty((4 * out.shape[0], 4), dtype=np.int64)
+        n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
+    lo, hi, q, typed, seg_typos, is_prefix = segments(out, n, m, term_off, quality)
+    code_q = category_scores(lo, hi, q, typed, cw_term, cw_code, cw_weight, cw_len,
+                             code_count.shape[0])  # fmt: skip
+    term_df = 0
+    for j in range(lo.shape[0]):
+        term_df += as_int(cumdf[hi[j]] - cumdf[lo[j]])
+    code_df = 0
+    for c in range(code_q.shape[0]):
+        if code_q[c] > 0:
+            code_df += code_count[c]
+    return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df

@@ -3,6 +3,8 @@ quality: checked term by term against ``rapidfuzz.distance.OSA`` (``text_oracle`
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.search.textindex import build_text_index
 from geo_discovery.search.textmatch import TextSearcher
+from geo_discovery.search.textnorm import tokens
 from geo_discovery.search.textvocab import max_distance, typo_budget
 
 ALPHABET = "abcdeé星"
@@ -22,7 +25,9 @@ def searcher_of(terms: list[str]) -> TextSearcher:
     n = len(terms)
     table = pa.table({"name": terms, "category": ["unknown"] * n})
     index = build_text_index(table)
-    return TextSearcher(index, np.arange(n), np.zeros(n, dtype=np.int32), ["unknown"])
+    s = TextSearcher(index, np.arange(n), np.zeros(n, dtype=np.int32), ["unknown"])
+    s.names = list(terms)  # type: ignore[attr-defined]  # for the oracle's counts
+    return s
 
 
 def vocabulary(s: TextSearcher) -> list[str]:
@@ -33,8 +38,10 @@ def check_word(s: TextSearcher, word: str, *, last: bool) -> None:
     text = word if last else f"{word} zzzz"
     wt = s.query(text).words[0]
     assert wt.word == word
+    names = Counter(t for name in s.names for t in set(tokens(name)))
+    own = sum(n for t, n in names.items() if t == word or (last and t.startswith(word)))
     for t, term in enumerate(vocabulary(s)):
-        want = to.word_quality(word, term, last=last)
+        want = to.word_quality(word, term, last=last, typos=own < to.TYPO_DF)
         got = wt.quality_of(t, s.index.term_off)
         assert got == want, (word, term, last, got, want)
 
@@ -115,6 +122,18 @@ def test_every_length_and_edit_pattern() -> None:
 def test_budgets() -> None:
     assert [typo_budget(n) for n in (1, 4, 5, 8, 9, 20)] == [0, 0, 1, 1, 2, 2]
     assert [max_distance(m) for m in (1, 2, 3, 4, 5, 6, 7, 8, 9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_frequent_words_match_themselves_not_their_typos() -> None:
+    s = searcher_of(["pizza"] * 100 + ["piazza", "pizzas", "pizzq"])
+    off = s.index.term_off
+    q = s.query("pizza zz").words[0]
+    assert q.quality_of(s.index.term_id("pizza"), off) == 1.0
+    assert q.quality_of(s.index.term_id("piazza"), off) == 0.0  # exact matches are plenty
+    few = searcher_of(["pizza"] * 99 + ["piazza"])
+    rare = few.query("pizza zz").words[0]
+    piazza = few.index.term_id("piazza")
+    assert rare.quality_of(piazza, few.index.term_off) == 0.75  # 99 merchants: typos count
 
 
 def test_examples_from_the_search_box() -> None:
