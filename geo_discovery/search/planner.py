@@ -61,7 +61,7 @@ from ..ranking.scoring import (
 )
 from . import cursor as cur
 from .index import CellIndex
-from .ranked import NodeBounds, ranked_top_k
+from .ranked import NodeBounds, ranked_top_k, trie_links
 from .textindex import TextIndex
 from .textmatch import TextQuery, TextSearcher
 
@@ -161,7 +161,6 @@ class Planner:
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
-        self._code_bounds = functools.lru_cache(maxsize=32)(self._build_code_bounds)
 
     # ------------------------------------------------------------------ state
     @functools.cached_property
@@ -333,12 +332,12 @@ class Planner:
             prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
             spec = self._spec(_mask_key(where), q.sort, spec_ranking)
-            pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when, tq, spec_ranking)
+            pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when, tq)
             while len(pos) == 0 and after is None and tq is not None:
                 tq = tq.without_last()  # no merchant matches every word: drop the last
                 if tq is None:
                     break
-                pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when, tq, spec_ranking)
+                pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when, tq)
 
         instant = when if where.open_now else None
 
@@ -375,7 +374,6 @@ class Planner:
         after: tuple[float, float, int] | None,
         when: datetime | None,
         tq: TextQuery | None = None,
-        ranking: Ranking | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         weigh = q.sort == "best_match"
         # (bounds, mask, text filter) of each part of the plan (textmatch module doc)
@@ -385,9 +383,8 @@ class Planner:
             if points is None:
                 parts = [(spec.bounds, mask, tq.filter(weigh=weigh, walk=True))]
             elif codes:
-                key = (_mask_key(q.where), q.sort, ranking, codes)
-                walk_mask, bounds = self._code_bounds(key)
-                parts.append((bounds, walk_mask, tq.filter(weigh=weigh, walk=True)))
+                bounds = self._code_bounds(spec, mask, tq, codes)
+                parts.append((bounds, mask, tq.filter(weigh=weigh, walk=True)))
 
         def top(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
             found = [
@@ -424,19 +421,18 @@ class Planner:
         order = np.lexsort((self._row_rank[pos], dist, -prim))[:k]
         return pos[order], dist[order], prim[order]
 
-    def _build_code_bounds(
-        self, key: tuple[Filters | None, str, Ranking | None, tuple[int, ...]]
-    ) -> tuple[NDArray[np.bool_], NodeBounds]:
-        """The eligible mask narrowed to category codes, and node bounds over it."""
-        where, sort, ranking, codes = key
-        spec = self._spec(where, sort, ranking)
-        allowed = np.zeros(len(self._vocab), dtype=bool)
-        allowed[list(codes)] = True
-        m = allowed[self._codes]
-        if where is not None:
-            m &= self._mask(where)
-        m.flags.writeable = False
-        return m, NodeBounds.build(self.index, spec.quality, spec.factor, m)
+    def _code_bounds(
+        self, spec: _Spec, mask: NDArray[np.bool_] | None, tq: TextQuery, codes: tuple[int, ...]
+    ) -> NodeBounds:
+        """Node bounds over the merchants of category ``codes`` only (the walk part of a
+        text query's split plan), built from their points alone."""
+        links = self._trie_links
+        return NodeBounds.over_points(self.index, links, spec.quality, spec.factor,
+                                      tq.searcher.points_of_codes(codes), mask)  # fmt: skip
+
+    @functools.cached_property
+    def _trie_links(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        return trie_links(self.index.tree, len(self.index))
 
     def explain(
         self,

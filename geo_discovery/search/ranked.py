@@ -62,7 +62,9 @@ __all__ = [
     "finish",
     "node_bounds",
     "ranked_top_k",
+    "sparse_node_bounds",
     "topk_one",
+    "trie_links",
 ]
 
 _NO_MASK = np.zeros(0, dtype=np.bool_)
@@ -180,6 +182,56 @@ def node_bounds(
                     has[j] = True
                     nq[j] = max(nq[j], nq[c])
                     nk[j] = min(nk[j], nk[c])
+    return nq, nk, has
+
+
+@njit(cache=True, nogil=True)
+def trie_links(tree: NDArray, n_points: int) -> tuple[NDArray, NDArray]:  # pragma: no cover
+    """Each trie node's parent (-1 at the root) and each point's leaf."""
+    parent = np.full(tree.shape[0], -1, dtype=np.int64)
+    leaf_of = np.empty(n_points, dtype=np.int64)
+    for j in range(tree.shape[0]):
+        lo, hi = tree[j, 2], tree[j, 3]
+        if lo >= 0:
+            for c in range(lo, hi):
+                parent[c] = j
+        else:
+            for p in range(-lo - 1, hi):
+                leaf_of[p] = j
+    return parent, leaf_of
+
+
+@njit(cache=True, nogil=True)
+def sparse_node_bounds(
+    parent: NDArray, leaf_of: NDArray, points: NDArray, quality: NDArray, factor: NDArray,
+    mask: NDArray, positions: NDArray,
+) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+    """:func:`node_bounds` over only the eligible ``points`` (cell order), in
+    O(points × depth): each raises its leaf and the ancestors it changes (an ancestor
+    already covering it covers it from there up)."""
+    n_nodes = parent.shape[0]
+    use_mask = mask.shape[0] > 0
+    nq = np.full(n_nodes, -np.inf)
+    nk = np.full(n_nodes, np.inf)
+    has = np.zeros(n_nodes, dtype=np.bool_)
+    for i in range(points.shape[0]):
+        p = as_int(points[i])
+        if use_mask and not mask[positions[p]]:
+            continue
+        q, f = quality[p], factor[p]
+        node = leaf_of[p]
+        while node >= 0:
+            changed = not has[node]
+            has[node] = True
+            if q > nq[node]:
+                nq[node] = q
+                changed = True
+            if f < nk[node]:
+                nk[node] = f
+                changed = True
+            if not changed:
+                break
+            node = parent[node]
     return nq, nk, has
 
 
@@ -463,6 +515,23 @@ class NodeBounds:
         if len(index) == 0:
             return cls(_EMPTY_F, _EMPTY_F, np.zeros(0, dtype=np.bool_))
         return cls(*node_bounds(index.tree, quality, factor, mask, index.positions))
+
+    @classmethod
+    def over_points(
+        cls,
+        index: CellIndex,
+        links: tuple[NDArray, NDArray],
+        quality: NDArray,
+        factor: NDArray,
+        points: NDArray,
+        mask: NDArray[np.bool_] | None = None,
+    ) -> NodeBounds:
+        """:meth:`build` over only ``points`` (cell order) that ``mask`` admits, in
+        O(points × depth); ``links`` = :func:`trie_links` of the index. Quality and
+        factor are those of a spec :meth:`build` already checked."""
+        quality, factor, mask = _checked(index, quality, factor, mask)
+        pts = np.ascontiguousarray(points, dtype=np.int64)
+        return cls(*sparse_node_bounds(*links, pts, quality, factor, mask, index.positions))
 
 
 def _checked(

@@ -28,10 +28,12 @@ matches); the plan is chosen from those counts:
   one. Frequent words mean dense matches, so the walk meets ``k`` of them early. When a
   frequent word owes its count to categories ("grocery": thousands of stores) while its
   own terms are few, the matches split in two: the term matches are scored directly,
-  and the walk runs over that word's categories only, with node bounds built for them
-  (cached per category set, like a category filter's), so a node full of better-rated
-  merchants of other kinds no longer holds the walk up. Every match is in one part or
-  both, each part's top-k is exact, so the merged top-k is too.
+  and the walk runs over that word's categories only, with node bounds built from their
+  points alone (O(points × depth): :meth:`~.ranked.NodeBounds.over_points`), so a node
+  full of better-rated merchants of other kinds no longer holds the walk up. Every match
+  is in one part or both; the bounds hold for every category point, so the walk's top-k
+  among them is exact (it may also meet term matches, which are real matches with their
+  true scores); the direct part's top-k is exact; so the merged top-k is too.
 
 Either way the answer is the exact top-k of brute force (``tests/search/test_text*``).
 """
@@ -273,6 +275,8 @@ class TextQuery:
             for e in ent
             if e & 3 == FIELD_NAME and any(w.segment_of(e >> 2) >= 0 for w in self.words)
         }
+        if not matched:  # a match by category, brand, cuisine or street
+            return []
         return _merge([(a, b) for tok, a, b in token_spans(name) if tok in matched])
 
 
@@ -386,6 +390,11 @@ class TextSearcher:
             pts = pts[np.concatenate(([True], pts[1:] != pts[:-1]))]
         pts.flags.writeable = False
         return pts
+
+    def points_of_codes(self, codes: tuple[int, ...]) -> NDArray[np.int64]:
+        """The points of the merchants of category ``codes``."""
+        order, starts = self._points_by_code
+        return np.concatenate([order[starts[c] : starts[c + 1]] for c in codes])
 
     @functools.cached_property
     def _points_by_code(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
