@@ -70,7 +70,8 @@ def word_quality(word: str, term: str, *, last: bool, typos: bool = True) -> flo
         return match_quality(0, True) * ((len(word) + len(term)) / (2.0 * len(term)))
     if typos and term[0] == word[0]:
         d = OSA.distance(word, term)
-        if d <= budget(max(len(word), len(term))):
+        own = budget(len(word))
+        if d <= (1 if own == 0 and budget(len(term)) > 0 else own):
             best = match_quality(d, False)
         if last:
             pb = budget(len(word))

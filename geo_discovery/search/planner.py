@@ -61,7 +61,8 @@ from ..ranking.scoring import (
 )
 from . import cursor as cur
 from .index import CellIndex
-from .ranked import NodeBounds, ranked_top_k, trie_links
+from .ranked import NodeBounds, ranked_top_k
+from .sparsebounds import trie_links
 from .textindex import TextIndex
 from .textmatch import TextQuery, TextSearcher
 

@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 from ..distance import c2m_1, xyz_1
 from .index import CellIndex
 from .kernels import SLACK, lower_c2, point_c2
+from .sparsebounds import sparse_node_bounds
 from .textscore import as_int, relevance
 
 __all__ = [
@@ -62,9 +63,7 @@ __all__ = [
     "finish",
     "node_bounds",
     "ranked_top_k",
-    "sparse_node_bounds",
     "topk_one",
-    "trie_links",
 ]
 
 _NO_MASK = np.zeros(0, dtype=np.bool_)
@@ -182,56 +181,6 @@ def node_bounds(
                     has[j] = True
                     nq[j] = max(nq[j], nq[c])
                     nk[j] = min(nk[j], nk[c])
-    return nq, nk, has
-
-
-@njit(cache=True, nogil=True)
-def trie_links(tree: NDArray, n_points: int) -> tuple[NDArray, NDArray]:  # pragma: no cover
-    """Each trie node's parent (-1 at the root) and each point's leaf."""
-    parent = np.full(tree.shape[0], -1, dtype=np.int64)
-    leaf_of = np.empty(n_points, dtype=np.int64)
-    for j in range(tree.shape[0]):
-        lo, hi = tree[j, 2], tree[j, 3]
-        if lo >= 0:
-            for c in range(lo, hi):
-                parent[c] = j
-        else:
-            for p in range(-lo - 1, hi):
-                leaf_of[p] = j
-    return parent, leaf_of
-
-
-@njit(cache=True, nogil=True)
-def sparse_node_bounds(
-    parent: NDArray, leaf_of: NDArray, points: NDArray, quality: NDArray, factor: NDArray,
-    mask: NDArray, positions: NDArray,
-) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
-    """:func:`node_bounds` over only the eligible ``points`` (cell order), in
-    O(points × depth): each raises its leaf and the ancestors it changes (an ancestor
-    already covering it covers it from there up)."""
-    n_nodes = parent.shape[0]
-    use_mask = mask.shape[0] > 0
-    nq = np.full(n_nodes, -np.inf)
-    nk = np.full(n_nodes, np.inf)
-    has = np.zeros(n_nodes, dtype=np.bool_)
-    for i in range(points.shape[0]):
-        p = as_int(points[i])
-        if use_mask and not mask[positions[p]]:
-            continue
-        q, f = quality[p], factor[p]
-        node = leaf_of[p]
-        while node >= 0:
-            changed = not has[node]
-            has[node] = True
-            if q > nq[node]:
-                nq[node] = q
-                changed = True
-            if f < nk[node]:
-                nk[node] = f
-                changed = True
-            if not changed:
-                break
-            node = parent[node]
     return nq, nk, has
 
 
@@ -441,22 +390,23 @@ def candidates_top_k(
     after_score: float, after_m: float, after_rank: int, use_after: bool,
     tx: tuple, weigh: bool, wmax: float,
 ) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
-    """:func:`topk_one` over an explicit set of ``points`` (cell order, ascending: a text
-    query's few matches): each is scored directly, the best ``k`` kept by the same heap
-    and ordered by the same key. A point whose bound ``quality * wmax / (1 + c2 *
-    factor)`` is already behind the ``k``-th key skips the relevance; points failing the
-    mask, the radius, the text or the cursor drop."""
+    """:func:`topk_one` over an explicit set of ``points`` (a text query's few matches):
+    each is scored directly, nearest first, the best ``k`` kept by the same heap and
+    ordered by the same key. A point whose bound ``quality * wmax / (1 + c2 * factor)``
+    is already behind the ``k``-th key skips the relevance, and the loop stops once the
+    bound of the best quality and smallest factor among them at the current distance is
+    (every point left is as far or farther); points failing the mask, the radius, the
+    text or the cursor drop."""
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0)
     qx, qy, qz = xyz_1(lat, lng)
     use_mask = mask.shape[0] > 0
     scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
     n = points.shape[0]
-    cand_p = np.empty(n, dtype=np.int64)
-    cand_s, cand_c = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
-    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
-    kn, cn = 0, 0
-    thr_s, thr_c = -np.inf, np.inf
+    near_p = np.empty(n, dtype=np.int64)  # the eligible points in range, then nearest first
+    near_c = np.empty(n, dtype=np.float64)
+    m = 0
+    q_max, f_min = -np.inf, np.inf
     for i in range(n):
         p = as_int(points[i])
         if use_mask and not mask[positions[p]]:
@@ -464,6 +414,19 @@ def candidates_top_k(
         c2 = point_c2(xyz, p, qx, qy, qz)
         if c2 > max_c2:
             continue
+        near_p[m], near_c[m] = p, c2
+        m += 1
+        q_max = max(q_max, quality[p])
+        f_min = min(f_min, factor[p])
+    cand_p = np.empty(m, dtype=np.int64)
+    cand_s, cand_c = np.empty(m, dtype=np.float64), np.empty(m, dtype=np.float64)
+    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
+    kn, cn = 0, 0
+    thr_s, thr_c = -np.inf, np.inf
+    for j in np.argsort(near_c[:m]):
+        p, c2 = near_p[j], near_c[j]
+        if _behind((q_max * wmax) / (1.0 + c2 * f_min), c2, thr_s, thr_c):
+            break  # every point left is at least this far: none can come in front
         den = 1.0 + c2 * factor[p]
         if _behind((quality[p] * wmax) / den, c2, thr_s, thr_c):
             continue  # wmax is 1 when not weighing: then this is the score itself

@@ -193,9 +193,21 @@ class TextQuery:
         got = self._filters.get((weigh, walk))
         if got is None:
             points = None if walk else self.plan[0]
-            got = TextFilter(self.tx, weigh, self.wmax if weigh else 1.0, points)
+            tx = self.tx if walk else self._tx_direct
+            got = TextFilter(tx, weigh, self.wmax if weigh else 1.0, points)
             self._filters[weigh, walk] = got
         return got
+
+    @functools.cached_property
+    def _tx_direct(self) -> tuple:
+        """:attr:`tx` with the words tried in an order for scoring the rarest word's
+        points: that word last (it matches them all), the others rarest first."""
+        rarest = min(range(len(self.words)), key=lambda i: self.words[i].df)
+        order = [i for i in np.argsort([w.df for w in self.words], kind="stable").tolist()
+                 if i != rarest] + [rarest]  # fmt: skip
+        tx = list(self.tx)
+        tx[12] = np.array(order, dtype=np.int64)
+        return tuple(tx)
 
     def without_last(self) -> TextQuery | None:
         """The query with its last word dropped (``None`` when one word is left)."""

@@ -15,9 +15,10 @@ adjacent transposition counts as one edit and no substring is edited twice: what
 Typesense and Meilisearch count, and ``rapidfuzz.distance.OSA``, which the tests use as
 the reference).
 
-Typo budget (:func:`typo_budget`): 0 below 5 characters, 1 from 5 to 8, 2 from 9, judged
-on the longer of the query word and the term, so ``piza`` finds ``pizza`` (one letter
-left out of a five-letter word) while ``bar`` never becomes ``car``. A typo match keeps
+Typo budget (:func:`typo_budget`, :func:`allowed_typos`): 0 below 5 characters, 1 from 5
+to 8, 2 from 9, by the query word's length, except that a word under 5 letters gets one
+typo against a term of 5 or more, so ``piza`` finds ``pizza`` (one letter left out of a
+five-letter word) while ``bar`` never becomes ``car``. A typo match keeps
 the first character (Elasticsearch's ``prefix_length=1``; Meilisearch counts a typo on
 the first letter twice, which under this budget leaves it only to words of 9+ letters):
 people rarely mistype the first letter, and the walk then visits one first letter's
@@ -44,6 +45,7 @@ from .textscore import as_int, completion
 
 __all__ = [
     "TYPO_DF",
+    "allowed_typos",
     "category_scores",
     "codes",
     "exact_df",
@@ -78,16 +80,27 @@ def typo_budget(n: int) -> int:  # pragma: no cover - compiled
     return 2
 
 
+@njit(cache=True, nogil=True, inline="always")
+def allowed_typos(m: int, n: int) -> int:  # pragma: no cover - compiled
+    """Typos allowed between an ``m``-character word and an ``n``-character term: the
+    word's :func:`typo_budget`, except that a word under 5 letters gets one against a
+    term of 5 or more (``piza`` → ``pizza``: a letter left out of a five-letter word)."""
+    own = typo_budget(m)
+    if own == 0 and typo_budget(n) > 0:
+        return 1
+    return own
+
+
 def max_distance(m: int) -> int:
-    """The largest distance any term can be from an ``m``-character word under
-    :func:`typo_budget` of the longer of the two (a term ``d`` longer needs ``d`` edits).
+    """The largest distance any term can be from an ``m``-character word
+    (:func:`allowed_typos`; a term ``d`` letters longer needs ``d`` edits).
 
     Examples
     --------
     >>> [max_distance(m) for m in (3, 4, 6, 7, 9)]
-    [0, 1, 1, 2, 2]
+    [0, 1, 1, 1, 2]
     """
-    return max(d for d in range(3) if d == 0 or typo_budget(m + d) >= d)
+    return max(d for d in range(3) if d == 0 or allowed_typos(m, m + d) >= d)
 
 
 @njit(cache=True, nogil=True)
@@ -163,8 +176,8 @@ def fuzzy_terms(
     rows).
 
     ``out`` rows are ``(lo, hi, typos, prefix)``: term ids ``[lo, hi)`` match with that
-    many typos, as whole terms (``prefix`` 0: one term, ``typos <= typo_budget`` of the
-    longer of word and term) or as terms starting with a prefix within
+    many typos, as whole terms (``prefix`` 0: one term, within :func:`allowed_typos`)
+    or as terms starting with a prefix within
     ``prefix_budget`` typos (``prefix`` 1; ``prefix_budget < 0``: no prefix matching).
     ``maxd`` bounds the walk: at least :func:`max_distance` and ``prefix_budget``.
     """
@@ -242,7 +255,7 @@ def fuzzy_terms(
             continue
         if n > 0:
             d = rows[n, m] if m <= n + maxd else _BIG
-            if d <= typo_budget(max(m, n)):
+            if d <= allowed_typos(m, n):
                 if n_out == cap:
                     return -1
                 out[n_out, 0], out[n_out, 1], out[n_out, 2], out[n_out, 3] = t, t + 1, d, 0
@@ -359,7 +372,7 @@ def match_word(
     maxd = 0
     if typos:
         for d in range(1, 3):
-            if typo_budget(m + d) >= d:
+            if allowed_typos(m, m + d) >= d:
                 maxd = d
     pbud = -1
     if prefix:

@@ -36,6 +36,7 @@ from geo_discovery.ranking.scoring import (
 from geo_discovery.search import ranked
 from geo_discovery.search.index import CellIndex, build_cell_index
 from geo_discovery.search.kernels import point_c2
+from geo_discovery.search.sparsebounds import trie_links
 
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=SUPPRESS)
@@ -402,7 +403,7 @@ def test_bounds_over_points_equal_bounds_over_a_mask(seed: int) -> None:
     quality = rng.random(n)
     factor = rng.random(n) * 10
     points = rng.choice(n, int(rng.integers(1, 400)), replace=False)
-    links = ranked.trie_links(index.tree, n)
+    links = trie_links(index.tree, n)
     for extra in (None, rng.random(n) < 0.5):
         only = np.zeros(n, dtype=bool)
         only[np.asarray(index.positions)[points]] = True

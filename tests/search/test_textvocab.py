@@ -121,7 +121,7 @@ def test_every_length_and_edit_pattern() -> None:
 
 def test_budgets() -> None:
     assert [typo_budget(n) for n in (1, 4, 5, 8, 9, 20)] == [0, 0, 1, 1, 2, 2]
-    assert [max_distance(m) for m in (1, 2, 3, 4, 5, 6, 7, 8, 9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert [max_distance(m) for m in (1, 2, 3, 4, 5, 6, 7, 8, 9)] == [0, 0, 0, 1, 1, 1, 1, 1, 2]
 
 
 def test_frequent_words_match_themselves_not_their_typos() -> None:
