@@ -37,7 +37,17 @@ from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware
 from .responses import JSONResponse
-from .routes import admin, aggregate, catchment, districts, health, merchants, pages, tiles
+from .routes import (
+    admin,
+    aggregate,
+    catchment,
+    districts,
+    health,
+    merchants,
+    pages,
+    text,
+    tiles,
+)
 from .state import EngineHolder
 
 __all__ = ["create_app", "serve"]
@@ -174,6 +184,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         redoc_url=None,
         openapi_tags=[
             {"name": "merchants", "description": "Nearby, search and lookup."},
+            {"name": "search box", "description": "Autocomplete and the category tree."},
             {"name": "aggregate", "description": "Counts in H3 bins for map layers."},
             {"name": "districts", "description": "Business districts: polygons and stats."},
             {"name": "tiles", "description": "Vector tiles (MVT) and TileJSON for web maps."},
@@ -190,6 +201,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     app.include_router(districts.build_router(settings))
     app.include_router(catchment.build_router(settings))
     app.include_router(tiles.build_router(settings))
+    app.include_router(text.build_router(settings))
     app.include_router(admin.build_router())
     app.include_router(health.build_router())
     app.include_router(pages.build_router(settings))

@@ -50,6 +50,7 @@ __all__ = [
     "Resolution",
     "SettingsDep",
     "Sort",
+    "TextQ",
     "limit_query",
     "parse_bbox",
     "parse_origin",
@@ -160,6 +161,18 @@ ExcludeCategories = Annotated[
         pattern=CATEGORIES_PATTERN,
         max_length=2000,
     ),
+]
+TEXT_HELP = (
+    "Free text, as typed in a search box: names, brands, categories and their labels "
+    "('coffee' finds cafés, 'bodega' the bodegas), cuisines and street names. Case, "
+    "accents and apostrophes do not matter; words of 5-8 letters forgive one typo, "
+    "longer ones two; the last word also completes as a prefix; Chinese, Japanese and "
+    "Korean match by characters. Every word must match; when no merchant matches them "
+    "all, the last word is dropped."
+)
+TextQ = Annotated[
+    str | None,
+    query("pizza", TEXT_HELP + " Here a filter: only the matching merchants.", max_length=200),
 ]
 Format = Annotated[
     Literal["json", "geojson"],

@@ -5,11 +5,12 @@ Why: on the load benchmark (wrk, 2 shared cores) the plain FastAPI route spends 
 time solving its declared parameters (pydantic) than the search itself takes.
 
 What it takes: a GET whose query string has only ``lat``, ``lng``, ``limit``,
-``radius_m`` and ``sort``, each given once, in plain decimal form, with no
-``If-None-Match``. It builds the same :class:`~geo_discovery.query.NearbyQuery` the
-route would (defaults from the route's parameter model, limits from the same
-:class:`~geo_discovery.query.Limits`, values checked by the query object) and answers
-through the route's own :func:`~geo_discovery_api.routes.merchants.nearby_response`.
+``radius_m``, ``sort`` and ``q`` (the search box), each given once, numbers in plain
+decimal form, with no ``If-None-Match``. It builds the same
+:class:`~geo_discovery.query.NearbyQuery` the route would (defaults from the route's
+parameter model, limits from the same :class:`~geo_discovery.query.Limits`, values
+checked by the query object) and answers through the route's own
+:func:`~geo_discovery_api.routes.merchants.nearby_response`.
 Anything else — another parameter, a malformed value, a value the query refuses, no
 snapshot, a conditional request — goes to the FastAPI route unchanged, so every error
 message, status and the OpenAPI document are the route's. The fast lane only answers
@@ -26,17 +27,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError
-from geo_discovery.query import SORTS, Limits, NearbyQuery
+from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
+from geo_discovery.query import SORTS, Filters, Limits, NearbyQuery
 from geo_discovery.results import Results
 
 from .params import NearbyParams
 
 __all__ = ["NearbyFastLane", "with_fast_lane"]
 
-_SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort"))
+_SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort", "q"))
 _DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,17})?")
 _INTEGER = re.compile(r"[0-9]{1,9}")
+
+_NO_FILTERS = Filters()
 
 Answer = Callable[[DiscoveryEngine, Results, str | None, str, int], Response]
 
@@ -82,6 +85,7 @@ class NearbyFastLane:
                 self.default_limit if limit is None else int(limit),
                 radius_m=float(params["radius_m"]) if "radius_m" in params else None,
                 sort=sort,
+                where=Filters(text=params["q"]) if "q" in params else _NO_FILTERS,
             )
             return query.check(self.limits)
         except InvalidQueryError:
@@ -94,7 +98,10 @@ class NearbyFastLane:
         engine = request.app.state.holder.current  # no lazy open here: the route does that
         if engine is None:
             return None
-        res = engine.search(query)
+        try:
+            res = engine.search(query)
+        except GeoDiscoveryError:
+            return None  # a refused query (q without words…): the route says why
         return self.answer_with(engine, res, None, "json", self.max_age_s)
 
 

@@ -27,6 +27,8 @@ from geo_discovery.query import (
 )
 from geo_discovery.settings import Settings
 
+from .deps import TEXT_HELP
+
 __all__ = ["NearbyParams", "nearby_params_model"]
 
 _CATEGORY_LIST = rf"^{CATEGORY_PATTERN}(,{CATEGORY_PATTERN})*$"
@@ -61,6 +63,14 @@ class NearbyParams(BaseModel):
         required=True,
         minimum=-180,
         maximum=180,
+    )
+    q: str | None = Field(
+        default=None,
+        description=TEXT_HELP + " With sort=best_match the relevance multiplies the score "
+        "(explain=true shows which words matched which field, with how many typos); with "
+        "any other sort it is a filter.",
+        examples=["piza"],
+        max_length=200,
     )
     limit: int = Field(default=20, description="Most results to return.", examples=[20])
     radius_m: float | None = _doc(
@@ -180,6 +190,7 @@ class NearbyParams(BaseModel):
             district_ids=split_list(self.district_id, "district_id"),
             open_now=self.open_now,
             open_at=self.open_at,
+            text=self.q,
         )
 
     def to_query(self, limits: Limits) -> NearbyQuery:

@@ -17,10 +17,14 @@ __all__ = [
     "AggregateFeature",
     "AggregateFeatureCollection",
     "AggregateResponse",
+    "AutocompleteResponse",
     "CatchmentCell",
     "CatchmentCompetitor",
     "CatchmentFeatureCollection",
     "CatchmentResponse",
+    "CategoriesResponse",
+    "CategoryCount",
+    "CategoryNode",
     "DemandSource",
     "DistrictAt",
     "DistrictDetail",
@@ -47,6 +51,7 @@ __all__ = [
     "ReloadResponse",
     "SearchFeatureCollection",
     "SearchResponse",
+    "Suggestion",
     "TileJSON",
     "TradeArea",
     "VectorLayer",
@@ -142,6 +147,53 @@ class SearchResponse(BaseModel):
     total: int = Field(ge=0, description="Merchants matching in the whole area.")
     truncated: bool = Field(description="True when total > count (raise limit or zoom in).")
     results: list[MerchantHit]
+
+
+class Suggestion(BaseModel):
+    """A merchant suggested while typing."""
+
+    merchant_id: str = Field(examples=["dohmh:41423010"])
+    name: str = Field(examples=["Joe's Pizza"])
+    category: str = Field(examples=["food/restaurant/pizza"])
+    distance_m: float = Field(ge=0, description="Great-circle metres from the query point.")
+    highlight: list[Annotated[list[int], Len(2, 2)]] = Field(
+        description="[start, end) character spans of name that match the typed words.",
+        examples=[[[0, 5], [6, 11]]],
+    )
+
+
+class CategoryCount(BaseModel):
+    """A category path with its label and merchant count."""
+
+    path: str = Field(examples=["food/restaurant/pizza"])
+    label: str = Field(examples=["Pizza"])
+    count: int = Field(ge=0, description="Merchants in this category (and below it).")
+
+
+class AutocompleteResponse(BaseModel):
+    """What the search box shows while typing: merchants nearby, then categories."""
+
+    snapshot: str
+    query: str = Field(description="The text as searched (whitespace collapsed).")
+    merchants: list[Suggestion] = Field(
+        description="Best match first: relevance × distance decay × word of mouth × district."
+    )
+    categories: list[CategoryCount] = Field(
+        description="Categories whose words match every typed word, best first."
+    )
+
+
+class CategoryNode(CategoryCount):
+    """One node of the category tree."""
+
+    parent: str | None = Field(description="The parent path; null at the top level.")
+
+
+class CategoriesResponse(BaseModel):
+    """Every category path and each of its parents, sorted by path (a tree, flattened)."""
+
+    snapshot: str
+    categories: list[CategoryNode]
 
 
 class MerchantDetail(BaseModel):

@@ -10,6 +10,7 @@ of ``geo_discovery.ingest``, from ``--real-data`` / ``GEO_DISCOVERY_REAL_DATA`` 
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -34,6 +35,7 @@ __all__ = [
     "PointSet",
     "Queries",
     "RealDataMissing",
+    "base_parser",
     "chunks",
     "command_line",
     "eprint",
@@ -526,6 +528,21 @@ def machine_info(packages: Iterable[str] = ()) -> dict[str, Any]:
         "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "git": _git_revision(),
     }
+
+
+def base_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A bench script's parser with the options every one takes: ``--smoke``, ``--seed``,
+    ``--real-data`` and ``--out-dir``."""
+    p = argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny run (CI), a few seconds")
+    p.add_argument("--seed", type=int, default=20_240_601)
+    p.add_argument("--real-data", default=None, help="folder with nyc/ (default: ../shared/data)")
+    p.add_argument("--out-dir", default=None, help="where results/ and RESULTS.md go")
+    return p
 
 
 def command_line(module: str, argv: list[str]) -> str:

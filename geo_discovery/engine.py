@@ -34,16 +34,18 @@ from numpy.typing import NDArray
 
 from . import cells
 from .catchment import DistrictCatchment, district_catchment
-from .catchment.demand import demand_cells, read_demand, uniform_demand, uniform_disk_k
+from .catchment.demand import DemandSources
 from .catchment.district import DEMAND_CHOICES, CatchmentParams
-from .errors import DemandUnavailableError, InvalidQueryError
-from .models import BBox, validate_lat, validate_lng
+from .errors import InvalidQueryError
+from .ingest.taxonomy import category_label
+from .models import BBox, CategoryCount, Suggestions, validate_lat, validate_lng
 from .query import LIBRARY_SORT, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import Results
 from .search.planner import Planner
 from .search.shapes import to_bbox, to_polygon
+from .search.suggest import category_tree, suggestions
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
 from .tiles import TileMaker, VectorTile
@@ -79,7 +81,6 @@ class DiscoveryEngine:
         self.limits = Limits.from_settings(self.settings)
         self._planner: Planner | None = None
         self._lock = threading.Lock()
-        self._demand: dict[tuple[Any, ...], pd.DataFrame] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -171,6 +172,7 @@ class DiscoveryEngine:
             hours=lambda: snap.hours,
             version=snap.version,
             cursor_secret=secret.get_secret_value() if secret else None,
+            text=lambda: snap.text,
         )
 
     def warm(self) -> DiscoveryEngine:
@@ -218,7 +220,8 @@ class DiscoveryEngine:
             ``merchant_id``.
         where
             :class:`~geo_discovery.query.Filters`: categories, price, rating, reviews,
-            brands, districts, opening hours.
+            brands, districts, opening hours, and ``text`` (the search box: it weighs
+            ``best_match`` by its relevance and filters the other sorts).
         ranking
             :class:`~geo_discovery.query.Ranking` for ``best_match`` (default:
             :attr:`ranking`).
@@ -387,6 +390,9 @@ class DiscoveryEngine:
             when = where.open_at or datetime.now(UTC)
             ok = self.planner.hours.open_mask(pos, when)
             pos, dist = pos[ok], dist[ok]
+        if where.text is not None and len(pos):
+            ok = self.planner.text_matches(where.text, pos)
+            pos, dist = pos[ok], dist[ok]
         total = len(pos)
         if limit is not None:
             n = self.limits.count(limit, "limit")
@@ -475,7 +481,7 @@ class DiscoveryEngine:
         districts = self.snapshot.require_districts()
         row = districts.get(district_id)
         centre = (float(row["centroid_lat"]), float(row["centroid_lng"]))
-        frame, source = self._demand_for(demand, params, centre)
+        frame, source = self._demand.get(demand, params.radius_m, params.resolution, centre)
         out = district_catchment(
             districts,
             district_id,
@@ -496,66 +502,12 @@ class DiscoveryEngine:
         return replace(out, demand_source={**source, "resolution": params.resolution,
                                            "cells": len(out.cells)}, params=params)  # fmt: skip
 
-    def _demand_for(
-        self, kind: str, params: CatchmentParams, centre: tuple[float, float]
-    ) -> tuple[pd.DataFrame, dict[str, Any]]:
-        path = self.settings.catchment_demand_path
-        res = params.resolution
-        if kind == "auto":
-            kind = "population" if path is not None else "merchants"
-        if kind == "population":
-            if path is None:
-                raise InvalidQueryError(
-                    "demand=population needs the catchment_demand_path setting (a CSV of "
-                    "population points), which is not set; allowed: auto, merchants, uniform"
-                )
-            try:
-                st = Path(path).stat()
-                key: tuple[Any, ...] = ("population", str(path), st.st_mtime_ns, st.st_size, res)
-                frame = self._cached_demand(key, lambda: _population_cells(path, res))
-            except (OSError, ValueError, KeyError) as exc:
-                raise DemandUnavailableError(
-                    f"the demand file named by catchment_demand_path ({Path(path).name}) "
-                    f"cannot be read: {type(exc).__name__}"
-                ) from None
-            return frame, {
-                "kind": "population",
-                "description": f"population points from {Path(path).name}, each spread over "
-                "its H3 cell and the cells around it",
-            }
-        if kind == "merchants":
-            snap = self.snapshot
-            frame = self._cached_demand(
-                ("merchants", res),
-                lambda: demand_cells(snap.lat, snap.lng, np.ones(len(snap)), resolution=res),
-            )
-            return frame, {
-                "kind": "merchants",
-                "description": "no population source is configured (catchment_demand_path): "
-                "each merchant of the snapshot counts as one unit of demand, a proxy for footfall",
-            }
-        k = uniform_disk_k(params.radius_m, res)
-        cap = self.settings.api_max_catchment_cells
-        if 3 * k * (k + 1) + 1 > cap:
-            raise InvalidQueryError(
-                f"radius_m={params.radius_m:g} at resolution={res} needs about "
-                f"{3 * k * (k + 1) + 1} cells; allowed: at most {cap} (api_max_catchment_cells "
-                "setting): use a coarser resolution or a smaller radius_m"
-            )
-        return uniform_demand(centre[0], centre[1], params.radius_m, res), {
-            "kind": "uniform",
-            "description": "every H3 cell within radius_m of the district counts as one unit "
-            "of demand (geography only)",
-        }
-
-    def _cached_demand(self, key: tuple[Any, ...], build: Any) -> pd.DataFrame:
-        with self._lock:
-            got = self._demand.get(key)
-        if got is None:
-            got = build()
-            with self._lock:
-                self._demand[key] = got
-        return got
+    @functools.cached_property
+    def _demand(self) -> DemandSources:
+        snap, cfg = self.snapshot, self.settings
+        return DemandSources(
+            snap.lat, snap.lng, cfg.catchment_demand_path, cfg.api_max_catchment_cells
+        )
 
     # ---------------------------------------------------------------- aggregate
     def aggregate(
@@ -620,6 +572,47 @@ class DiscoveryEngine:
         """
         return self.tiles.tile(z, x, y, where=where)
 
+    # --------------------------------------------------------------------- text
+    def autocomplete(self, text: str, lat: float, lng: float, limit: int = 10) -> Suggestions:
+        """What the search box suggests for ``text`` typed at ``(lat, lng)``.
+
+        Up to ``limit`` merchants by ``best_match`` (relevance × distance decay × word
+        of mouth × district; the last word matches as a prefix, longer words with
+        typos), each with the spans of its name to highlight, and up to ``limit``
+        categories whose words match every word, with labels and merchant counts.
+
+        Examples
+        --------
+        >>> s = engine.autocomplete("kahv", 60.1699, 24.9384, limit=3)
+        >>> [m.name[slice(*m.highlight[0])] for m in s.merchants]   # Finnish: coffee, café
+        ['Kahvi', 'kahvila', 'kahvila']
+        """
+        query = NearbyQuery(lat, lng, self.limits.count(limit, "limit"), sort="best_match",
+                            where=Filters(text=text))  # fmt: skip
+        if query.where.text is None:
+            raise InvalidQueryError(f"q={text!r} is empty; allowed: text to search for")
+        res = self.search(query)
+        cols = self.snapshot.rows.columns(res.positions, ("merchant_id", "name", "category"))
+        return suggestions(self.planner, query.where.text, res.positions, res.distances_m,
+                           cols, limit=query.k, label=category_label)  # fmt: skip
+
+    def categories(self) -> list[CategoryCount]:
+        """Every category path and each of its parents, with labels and merchant counts
+        (a parent counts everything under it), sorted by path: the tree filter chips
+        show.
+
+        Examples
+        --------
+        >>> tree = engine.categories()
+        >>> food = next(c for c in tree if c.path == "food")
+        >>> food.count == sum(c.count for c in tree if c.path.count("/") == 1
+        ...                   and c.path.startswith("food/"))
+        True
+        """
+        text = self.snapshot.text
+        labels = dict(zip(text.categories, text.labels, strict=True)) if text else {}
+        return category_tree(*self.snapshot.categories, labels, category_label)
+
 
 def _origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:
     if origin is None:
@@ -627,14 +620,3 @@ def _origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:
     if not isinstance(origin, Sequence) or len(origin) != 2:
         raise InvalidQueryError(f"origin={origin!r} must be a (lat, lng) pair")
     return validate_lat(origin[0], "origin lat"), validate_lng(origin[1], "origin lng")
-
-
-def _population_cells(path: Any, resolution: int) -> pd.DataFrame:
-    points = read_demand(path)
-    return demand_cells(
-        points["lat"].to_numpy(),
-        points["lng"].to_numpy(),
-        points["population"].to_numpy(),
-        resolution=resolution,
-        spread_k=1,
-    )

@@ -44,6 +44,7 @@ __all__ = [
     "SnapshotError",
     "SnapshotNotFoundError",
     "StaleCursorError",
+    "TextIndexMissingError",
     "UnknownParameterError",
 ]
 
@@ -71,6 +72,11 @@ class InvalidCursorError(InvalidQueryError):
 
 class StaleCursorError(InvalidCursorError):
     """A page cursor was issued on another snapshot than the one serving now."""
+
+
+class TextIndexMissingError(InvalidQueryError):
+    """A text query on a snapshot loaded before text search existed (it has no text index
+    until the data is loaded again)."""
 
 
 class UnknownParameterError(InvalidQueryError):

@@ -13,7 +13,19 @@ from typing import Any
 
 from .errors import InvalidQueryError
 
-__all__ = ["BBox", "Explanation", "Hit", "LatLng", "validate_lat", "validate_lng"]
+__all__ = [
+    "BBox",
+    "CategoryCount",
+    "Explanation",
+    "Hit",
+    "LatLng",
+    "Suggestion",
+    "Suggestions",
+    "TextExplanation",
+    "WordMatch",
+    "validate_lat",
+    "validate_lng",
+]
 
 
 def _finite(name: str, value: Any, allowed: str) -> float:
@@ -122,6 +134,51 @@ class BBox:
 
 
 @dataclass(frozen=True, slots=True)
+class WordMatch:
+    """How one query word matched a merchant: the field (``name``, ``brand``, ``cuisine``,
+    ``address`` or ``category``) and indexed term it matched best, with how many typos,
+    whether as a prefix, and the word's score (its fields' scores ``quality × field
+    weight [× name length norm]`` combined: docs in :mod:`geo_discovery.search.textscore`)."""
+
+    word: str
+    field: str | None
+    term: str | None
+    typos: int
+    prefix: bool
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "field": self.field,
+            "term": self.term,
+            "typos": self.typos,
+            "prefix": self.prefix,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TextExplanation:
+    """The text part of a score: the query, each word's match and the relevance in
+    ``(0, 1]`` (:mod:`geo_discovery.search.textscore`). ``dropped``: words left out
+    because no merchant matched them all (the search box's fallback)."""
+
+    query: str
+    relevance: float
+    words: tuple[WordMatch, ...]
+    dropped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "relevance": self.relevance,
+            "words": [w.to_dict() for w in self.words],
+            "dropped": list(self.dropped),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why a merchant scored what it did under ``best_match``: every part of the product.
 
@@ -129,8 +186,9 @@ class Explanation:
     (docs/ranking.md). With a learned profile (``model == "profile"``), ``wom_term`` and
     ``district_factor`` give way to ``profile_parts``: per feature its value, learned
     weight and factor ``exp(weight · value / γ)``, and ``score = decay × Π factors ×
-    profile_scale × member_boost``. Each part is computed exactly as the search computed
-    it, so the parts multiply back to ``score``.
+    profile_scale × member_boost``. With a text query, ``text`` holds its part and the
+    product has one more factor, the relevance. Each part is computed exactly as the
+    search computed it, so the parts multiply back to ``score``.
     """
 
     score: float
@@ -150,6 +208,7 @@ class Explanation:
     member_boost: float = 1.0
     member_visits: int | None = None
     member_category_visits: int | None = None
+    text: TextExplanation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The parts as plain JSON-able values (the API's ``explain`` object)."""
@@ -177,6 +236,9 @@ class Explanation:
                 "visits": self.member_visits,
                 "category_visits": self.member_category_visits,
             }
+        if self.text is not None:
+            out["relevance"] = self.text.relevance
+            out["text"] = self.text.to_dict()
         out["score"] = self.score
         return out
 
@@ -200,6 +262,13 @@ class Explanation:
                 f" × member {self.member_boost:.4f} ({self.member_visits} visits here, "
                 f"{self.member_category_visits} to this category)"
             )
+        if self.text is not None:
+            words = ", ".join(
+                f"{w.word}→{w.term} ({w.field}, {w.typos} typo{'s' * (w.typos != 1)}"
+                f"{', prefix' if w.prefix else ''})"
+                for w in self.text.words
+            )
+            text += f" × relevance {self.text.relevance:.4f} [{words}]"
         return text
 
 
@@ -250,4 +319,53 @@ class Hit:
             "id": self.merchant_id,
             "geometry": {"type": "Point", "coordinates": [self.lng, self.lat]},
             "properties": props,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryCount:
+    """A category path with its human label and how many merchants are under it."""
+
+    path: str
+    label: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "label": self.label, "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A merchant the search box suggests: ``highlight`` holds ``[start, end)`` character
+    spans of ``name`` that match the typed words."""
+
+    merchant_id: str
+    name: str
+    category: str
+    distance_m: float
+    highlight: tuple[tuple[int, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "merchant_id": self.merchant_id,
+            "name": self.name,
+            "category": self.category,
+            "distance_m": self.distance_m,
+            "highlight": [list(span) for span in self.highlight],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """What the search box shows while typing: merchants nearby, then categories."""
+
+    query: str
+    merchants: tuple[Suggestion, ...]
+    categories: tuple[CategoryCount, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "merchants": [m.to_dict() for m in self.merchants],
+            "categories": [c.to_dict() for c in self.categories],
         }

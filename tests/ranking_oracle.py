@@ -131,7 +131,11 @@ class Columns:
             out[i] = True
         return out
 
-    def primary(self, q: NearbyQuery, c2: NDArray[np.float64]) -> NDArray[np.float64]:
+    def primary(
+        self, q: NearbyQuery, c2: NDArray[np.float64], rel: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """Every row's primary under ``q``'s sort (``rel``: a text relevance per row,
+        multiplying best_match's quality)."""
         if q.sort == "best_match":
             w = q.ranking or self.engine.ranking
             table = consumption_radii(w)
@@ -145,10 +149,12 @@ class Columns:
                     profile=w.profile,
                 )  # fmt: skip
                 k = profile_factors(w.profile, self.cats, w.distance_scale)
-                score = best_match_score(c2, k, profile_quality(w.profile, feats))
+                qual = profile_quality(w.profile, feats)
+                score = best_match_score(c2, k, qual if rel is None else qual * rel)
             else:
                 k = decay_factor(radius, w.distance_scale)
-                score = best_match_score(c2, k, quality(self.wom, self.district, w))
+                qual = quality(self.wom, self.district, w)
+                score = best_match_score(c2, k, qual if rel is None else qual * rel)
             if q.member is not None:
                 score = score * np.exp(self.member_log_lift(q.member, w))
             return score

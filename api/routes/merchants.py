@@ -27,6 +27,7 @@ from ..deps import (
     IfNoneMatch,
     OriginLat,
     OriginLng,
+    TextQ,
     limit_query,
     parse_bbox,
     parse_origin,
@@ -98,10 +99,11 @@ def _search_answer(
     return respond({**head, **tail, "results": res.to_records(selected)}, engine, max_age_s)
 
 
-def _where(categories: str | None, exclude: str | None) -> Filters:
+def _where(categories: str | None, exclude: str | None, q: str | None) -> Filters:
     return Filters(
         categories=split_list(categories, "categories"),
         exclude_categories=split_list(exclude, "exclude_categories"),
+        text=q,
     )
 
 
@@ -142,9 +144,11 @@ def build_router(settings: Settings) -> APIRouter:
         ``next_cursor`` is set when the page is full: pass it back as ``cursor`` with
         the same query for the next page (a cursor from an older snapshot is refused).
         With ``sort=best_match`` each result carries its ``score``; ``explain=true``
-        adds the score parts. ``member`` (an id whose history the snapshot holds) or
-        ``visits`` (recent merchant ids) lift the places this member returns to; their
-        answers are marked ``Cache-Control: private, no-store``.
+        adds the score parts. ``q`` searches by text (the search box): under
+        ``best_match`` its relevance joins the score, under the other sorts it filters.
+        ``member`` (an id whose history the snapshot holds) or ``visits`` (recent
+        merchant ids) lift the places this member returns to; their answers are marked
+        ``Cache-Control: private, no-store``.
         """
         query = params.to_query(limits)  # an invalid request never gets a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
@@ -180,20 +184,22 @@ def build_router(settings: Settings) -> APIRouter:
         limit: Annotated[int, search_limit] = search_default,
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
+        q: TextQ = None,
         format: Format = "json",
         fields: Fields = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Every merchant inside ``bbox`` (edges included), nearest to the origin first.
 
-        ``total`` counts all matches; at most ``limit`` are returned.
+        ``total`` counts all matches; at most ``limit`` are returned. ``q`` keeps the
+        merchants matching the text.
         """
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
         res = engine.within_bbox(
             parse_bbox(bbox),
             origin=parse_origin(lat, lng),
-            where=_where(categories, exclude_categories),
+            where=_where(categories, exclude_categories, q),
             limit=limit,
         )
         return _search_answer(engine, res, fields, format, max_age)
@@ -229,18 +235,20 @@ def build_router(settings: Settings) -> APIRouter:
         limit: Annotated[int, search_limit] = search_default,
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
+        q: TextQ = None,
         format: Format = "json",
         fields: Fields = None,
     ) -> Response:
         """Every merchant inside the polygon (boundary included), nearest to the origin first.
 
         Containment is planar in lng/lat, as GeoJSON defines it. The origin defaults to
-        a point inside the polygon. At most ``max_polygon_vertices`` vertices.
+        a point inside the polygon. At most ``max_polygon_vertices`` vertices. ``q``
+        keeps the merchants matching the text.
         """
         res = engine.within_polygon(
             polygon.model_dump(exclude_none=True),
             origin=parse_origin(lat, lng),
-            where=_where(categories, exclude_categories),
+            where=_where(categories, exclude_categories, q),
             limit=limit,
         )
         return _search_answer(engine, res, fields, format, max_age)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,12 +17,13 @@ from ..cells import average_edge_length_m, cell_to_str, latlngs_to_cells
 from ..cells import grid_disk as h3_grid_disk
 from ..cellsets import cells_to_latlng, cells_to_polygon, disk_cells
 from ..distance import haversine_m
+from ..errors import DemandUnavailableError, InvalidQueryError
 
 if TYPE_CHECKING:
     pass
 
 
-__all__ = ["DEMAND_KINDS", "demand_cells", "demand_from_points", "read_demand"]
+__all__ = ["DEMAND_KINDS", "DemandSources", "demand_cells", "demand_from_points", "read_demand"]
 
 
 _LAT_NAMES = ("lat", "latitude", "centroid_lat", "y")
@@ -170,3 +172,92 @@ def uniform_disk_k(radius_m: float, resolution: int) -> int:
     """Grid distance whose disk covers ``radius_m`` (cell centres are about
     ``√3 · edge`` apart; the margin covers their spread): a disk has ``3k(k+1)+1`` cells."""
     return math.ceil(radius_m / (math.sqrt(3) * average_edge_length_m(resolution) * 0.8)) + 1
+
+
+class DemandSources:
+    """The demand a snapshot's catchments weigh, by kind, built once per resolution.
+
+    ``lat``/``lng``: the merchants (``merchants`` demand); ``path``: the
+    ``catchment_demand_path`` setting (``population`` demand); ``max_cells``: the most
+    cells a ``uniform`` disk may hold. Thread-safe.
+    """
+
+    def __init__(
+        self, lat: NDArray[np.float64], lng: NDArray[np.float64], path: Any, max_cells: int
+    ) -> None:
+        self.lat, self.lng, self.path, self.max_cells = lat, lng, path, max_cells
+        self._lock = threading.Lock()
+        self._frames: dict[tuple[Any, ...], pd.DataFrame] = {}
+
+    def get(
+        self, kind: str, radius_m: float, res: int, centre: tuple[float, float]
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """``(cells, source)``: the demand cells of ``kind`` (``auto`` resolved) at
+        resolution ``res`` around ``centre``, and a description of where they came from."""
+        path = self.path
+        if kind == "auto":
+            kind = "population" if path is not None else "merchants"
+        if kind == "population":
+            if path is None:
+                raise InvalidQueryError(
+                    "demand=population needs the catchment_demand_path setting (a CSV of "
+                    "population points), which is not set; allowed: auto, merchants, uniform"
+                )
+            try:
+                st = Path(path).stat()
+                key: tuple[Any, ...] = ("population", str(path), st.st_mtime_ns, st.st_size, res)
+                frame = self._cached(key, lambda: _population_cells(path, res))
+            except (OSError, ValueError, KeyError) as exc:
+                raise DemandUnavailableError(
+                    f"the demand file named by catchment_demand_path ({Path(path).name}) "
+                    f"cannot be read: {type(exc).__name__}"
+                ) from None
+            return frame, {
+                "kind": "population",
+                "description": f"population points from {Path(path).name}, each spread over "
+                "its H3 cell and the cells around it",
+            }
+        if kind == "merchants":
+            lat, lng = self.lat, self.lng
+            frame = self._cached(
+                ("merchants", res),
+                lambda: demand_cells(lat, lng, np.ones(len(lat)), resolution=res),
+            )
+            return frame, {
+                "kind": "merchants",
+                "description": "no population source is configured (catchment_demand_path): "
+                "each merchant of the snapshot counts as one unit of demand, a proxy for footfall",
+            }
+        k = uniform_disk_k(radius_m, res)
+        cap = self.max_cells
+        if 3 * k * (k + 1) + 1 > cap:
+            raise InvalidQueryError(
+                f"radius_m={radius_m:g} at resolution={res} needs about "
+                f"{3 * k * (k + 1) + 1} cells; allowed: at most {cap} (api_max_catchment_cells "
+                "setting): use a coarser resolution or a smaller radius_m"
+            )
+        return uniform_demand(centre[0], centre[1], radius_m, res), {
+            "kind": "uniform",
+            "description": "every H3 cell within radius_m of the district counts as one unit "
+            "of demand (geography only)",
+        }
+
+    def _cached(self, key: tuple[Any, ...], build: Any) -> pd.DataFrame:
+        with self._lock:
+            got = self._frames.get(key)
+        if got is None:
+            got = build()
+            with self._lock:
+                self._frames[key] = got
+        return got
+
+
+def _population_cells(path: Any, resolution: int) -> pd.DataFrame:
+    points = read_demand(path)
+    return demand_cells(
+        points["lat"].to_numpy(),
+        points["lng"].to_numpy(),
+        points["population"].to_numpy(),
+        resolution=resolution,
+        spread_k=1,
+    )

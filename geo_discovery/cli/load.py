@@ -266,6 +266,12 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
             f"published snapshot {report.snapshot.name} ({report.mode}, "
             f"{report.merchants_total:,} merchants) in {data_dir}"
         )
+        text = report.snapshot.manifest.get("derived", {}).get("text")
+        if text:
+            console.print(
+                f"text index: {text['terms']:,} terms, {text['bytes'] / 1e6:,.1f} MB "
+                f"({text['bytes_per_merchant']:.1f} bytes per merchant)"
+            )
     if report.pruned:
         console.print(f"pruned old snapshots: {', '.join(report.pruned)}")
 

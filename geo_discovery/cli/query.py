@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..query import LIBRARY_SORT, SORTS, Filters, Member
@@ -22,6 +23,7 @@ from .common import (
     DataDirOption,
     ExcludeOption,
     GeoJSONOption,
+    JsonOption,
     LatOption,
     LimitOption,
     LngOption,
@@ -34,7 +36,8 @@ from .common import (
 __all__ = ["query_app"]
 
 query_app = typer.Typer(
-    help="Query the current snapshot: nearby (k nearest or best), radius, bbox, polygon.\n\n"
+    help="Query the current snapshot: nearby (k nearest or best), radius, bbox, polygon, "
+    "and the search box (--q, autocomplete).\n\n"
     "**Example**: geo-discovery query nearby --lat 40.7580 --lng -73.9855 -k 5",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
@@ -44,6 +47,17 @@ query_app = typer.Typer(
 SortOrder = StrEnum("SortOrder", {s.upper(): s for s in SORTS})  # type: ignore[misc]
 """``--sort`` choices: the library's sorts."""
 _DEFAULT_SORT = SortOrder(LIBRARY_SORT)
+
+
+TextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--q",
+        help="Free text (the search box): names, brands, categories ('coffee' finds "
+        "cafés), cuisines, streets; typos forgiven by word length, the last word "
+        "completes. Weighs best_match, filters the other sorts.",
+    ),
+]
 
 
 def _where(category: list[str] | None, exclude: list[str] | None, **more: Any) -> Filters:
@@ -118,6 +132,7 @@ def nearby(
     explain: Annotated[
         bool, typer.Option("--explain", help="Print each result's score parts (best_match).")
     ] = False,
+    q: TextOption = None,
     member: Annotated[
         str | None,
         typer.Option(
@@ -140,16 +155,18 @@ def nearby(
     """The k merchants nearest to a point (exact haversine; ties by merchant_id).
 
     With `--sort` other than distance, the k best by that order among the matches
-    (within `--radius-m` if given), still exact.
+    (within `--radius-m` if given), still exact. With `--q`, only merchants matching the
+    text; under best_match its relevance joins the score.
 
     **Examples**
 
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 -k 5`
     * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 -k 10 --radius-m 500 --category food`
     * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 --sort best_match --open-now`
+    * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 --sort best_match --q piza --explain`
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 --geojson > nearby.geojson`
     """
-    where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now)
+    where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now, text=q)
     person = None if member is None and not visit else Member(visits=visit, member_id=member)
     results = open_engine(data_dir).nearby(
         lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain,
@@ -172,6 +189,7 @@ def radius(
     limit: LimitOption = 50,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
+    q: TextOption = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -181,7 +199,7 @@ def radius(
 
     * `geo-discovery query radius --lat 60.1699 --lng 24.9384 --radius-m 250 --limit 20`
     """
-    where = _where(category, exclude_category)
+    where = _where(category, exclude_category, text=q)
     results = open_engine(data_dir).within_radius(lat, lng, radius_m, where=where, limit=limit)
     _emit(results, f"within {radius_m:g} m of ({lat:g}, {lng:g})", geojson)
 
@@ -200,6 +218,7 @@ def bbox(
     limit: LimitOption = 50,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
+    q: TextOption = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -207,9 +226,9 @@ def bbox(
 
     **Example**
 
-    * `geo-discovery query bbox --bbox 24.93,60.165,24.95,60.175 --limit 20`
+    * `geo-discovery query bbox --bbox 24.93,60.165,24.95,60.175 --limit 20 --q kahvila`
     """
-    where = _where(category, exclude_category)
+    where = _where(category, exclude_category, text=q)
     results = open_engine(data_dir).within_bbox(box, where=where, limit=limit)
     _emit(results, f"inside bbox {box}", geojson)
 
@@ -229,6 +248,7 @@ def polygon(
     limit: LimitOption = 50,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
+    q: TextOption = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -238,8 +258,47 @@ def polygon(
 
     * `geo-discovery query polygon district.geojson --category food --geojson`
     """
-    where = _where(category, exclude_category)
+    where = _where(category, exclude_category, text=q)
     results = open_engine(data_dir).within_polygon(
         file.read_text(encoding="utf-8"), where=where, limit=limit
     )
     _emit(results, f"inside polygon {file.name}", geojson)
+
+
+@query_app.command()
+@handle_errors
+def autocomplete(
+    text: Annotated[str, typer.Argument(help="What was typed so far, e.g. \"joe's pi\".")],
+    lat: LatOption,
+    lng: LngOption,
+    limit: LimitOption = 8,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """What the search box suggests for TEXT typed at a point: merchants nearby (best
+    match, the last word completing as a prefix; matched spans in brackets) and the
+    categories whose words match.
+
+    **Example**
+
+    * `geo-discovery query autocomplete "joe's pi" --lat 40.7580 --lng -73.9855`
+    """
+    found = open_engine(data_dir).autocomplete(text, lat, lng, limit)
+    if as_json:
+        typer.echo(json.dumps(finite_or_none(found.to_dict()), ensure_ascii=False))
+        return
+    table = Table(title=f"suggestions for {found.query!r} at ({lat:g}, {lng:g})")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("name", ratio=3)
+    table.add_column("category", ratio=2)
+    table.add_column("distance_m", justify="right", no_wrap=True)
+    for i, m in enumerate(found.merchants, 1):
+        name, shift = m.name, 0
+        for a, b in m.highlight:  # mark the matched spans
+            name = f"{name[: a + shift]}[{name[a + shift : b + shift]}]{name[b + shift :]}"
+            shift += 2
+        table.add_row(str(i), escape(name), m.category, f"{m.distance_m:,.0f}")
+    console = stdout_console()
+    console.print(table)
+    for c in found.categories:
+        console.print(f"category {c.path} ({escape(c.label)}): {c.count:,} merchants")

@@ -28,6 +28,8 @@ Examples
 'shop/jewelry'
 >>> food_store_category(12000.0)
 'food/grocery/supermarket'
+>>> "Coffee & Tea" in category_synonyms()["food/cafe"]
+True
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
     "UNKNOWN_CATEGORY",
     "WOF_TAG_TAXONOMY",
     "WOF_TAXONOMY",
+    "category_label",
+    "category_synonyms",
     "food_store_category",
     "fsq_category",
     "map_unique",
@@ -304,3 +308,49 @@ def fsq_category(labels: str) -> str:
         return UNKNOWN_CATEGORY
     first = _FSQ_PATH_SEP.split(text, maxsplit=1)[0]
     return _join(*first.split(" > "))
+
+
+def category_synonyms() -> dict[str, tuple[str, ...]]:
+    """The source-vocabulary words each shared path stands for, from the tables above.
+
+    A path's own segments already name it (``bodega``, ``pizza``); these are the other
+    words sources used for it (WOF ``Coffee & Tea`` → ``food/cafe``, OSM
+    ``shop=convenience`` → ``food/grocery/convenience``), so a search for "coffee" finds
+    the cafés. The text index adds them to the category's words.
+
+    Examples
+    --------
+    >>> category_synonyms()["food/grocery/convenience"]
+    ('Groceries & Convenience Stores', 'convenience')
+    """
+    out: dict[str, set[str]] = {}
+    for (_key, value), path in OSM_TAXONOMY.items():
+        out.setdefault(path, set()).add(value.replace("_", " "))
+    for (_type, category), path in WOF_TAXONOMY.items():
+        out.setdefault(path, set()).add(category)
+    for (_type, _category, subcategory), path in WOF_SUBCATEGORY_TAXONOMY.items():
+        out.setdefault(path, set()).add(subcategory)
+    for tag, path in WOF_TAG_TAXONOMY.items():
+        out.setdefault(path, set()).add(tag)
+    return {path: tuple(sorted(words)) for path, words in sorted(out.items())}
+
+
+def category_label(path: str, source_labels: dict[str, int] | None = None) -> str:
+    """A human label for a category path: the source's own most frequent wording of its
+    last segment when one is known (``source_labels``: raw value → count, e.g. DOHMH
+    cuisines), else the segment with spaces, capitalised.
+
+    Examples
+    --------
+    >>> category_label("food/restaurant/cafe_coffee_tea", {"Café/Coffee/Tea": 254})
+    'Café/Coffee/Tea'
+    >>> category_label("food/grocery/bodega"), category_label("food/restaurant/pizza", {"pizza": 9})
+    ('Bodega', 'Pizza')
+    """
+    leaf = path.rsplit("/", 1)[-1]
+    text = leaf.replace("_", " ").strip()
+    for raw, _count in sorted((source_labels or {}).items(), key=lambda kv: (-kv[1], kv[0])):
+        if slugify(raw) == leaf:
+            text = raw.strip()
+            break
+    return text[:1].upper() + text[1:]

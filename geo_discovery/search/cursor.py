@@ -41,14 +41,21 @@ import hmac
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidCursorError, StaleCursorError
+
+if TYPE_CHECKING:
+    from ..query import Filters, NearbyQuery, Ranking
 
 __all__ = [
     "cursor_key",
     "decode_cursor",
     "encode_cursor",
+    "page_fingerprint",
+    "parse_instant",
     "query_fingerprint",
 ]
 
@@ -138,3 +145,32 @@ def decode_cursor(key: bytes, cursor: Any, *, version: str, fingerprint: str) ->
     if not isinstance(mid, str):
         raise _bad("its merchant_id is not a string")
     return payload
+
+
+def page_fingerprint(
+    q: NearbyQuery, where: Filters, ranking: Ranking | None, member: str | None = None
+) -> str:
+    """A short stable hash of what decides a query's membership and order (``member``:
+    the member lift's fingerprint, never the member's id)."""
+    parts = (
+        member,
+        q.lat,
+        q.lng,
+        q.radius_m,
+        q.sort,
+        replace(where, open_now=False, open_at=None),
+        where.open_now,
+        None if where.open_at is None else where.open_at.isoformat(),
+        ranking,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def parse_instant(text: Any) -> datetime:
+    """The ``open_now`` instant a cursor carries."""
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        raise InvalidCursorError(
+            "cursor is not valid: its open_now instant is unreadable; start again without a cursor"
+        ) from None

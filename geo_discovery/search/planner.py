@@ -17,7 +17,11 @@ price           best-first top-k, ``factor = 0``            price_level, cheap f
 ==============  ==========================================  =============================
 
 A cursor (the previous page's last key) and ``sort=distance`` with a cursor run the
-ranked walk with the key bound inside the kernel. Opening hours are a per-instant
+ranked walk with the key bound inside the kernel. A text query (``where.text``) runs the
+same walk, or scores its few matches directly (:mod:`.textmatch`): under ``best_match``
+the relevance multiplies the score, under every other sort it only filters. When no
+merchant matches every word, the last word is dropped and the page tried again (the
+cursor remembers how many words its pages use). Opening hours are a per-instant
 predicate: the planner asks the walk for the top ``k'`` (``k' = k, 4k, 16k…``) among
 merchants with known hours and keeps the open ones; any open merchant outside the top
 ``k'`` ranks after all of them, so once ``k`` open ones are found (or every candidate
@@ -27,7 +31,6 @@ was seen) the page is exact.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -40,7 +43,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
-from ..errors import InvalidCursorError, InvalidQueryError
+from ..errors import InvalidCursorError, InvalidQueryError, TextIndexMissingError
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
@@ -67,6 +70,9 @@ from . import cursor as cur
 from .index import CellIndex
 from .personal import member_top_k
 from .ranked import NodeBounds, ranked_top_k
+from .sparsebounds import trie_links
+from .textindex import TextIndex
+from .textmatch import TextQuery, TextSearcher
 
 __all__ = ["Page", "Planner"]
 
@@ -121,6 +127,9 @@ class Planner:
         term, no district filter).
     hours
         Builds the snapshot's :class:`HoursTable` on first use.
+    text
+        Reads the snapshot's :class:`~.textindex.TextIndex` on first use (``None``: the
+        snapshot has none, and a text query says to load the data again).
     """
 
     def __init__(
@@ -134,6 +143,7 @@ class Planner:
         hours: Callable[[], HoursTable],
         version: str,
         cursor_secret: str | None = None,
+        text: Callable[[], TextIndex | None] | None = None,
     ) -> None:
         n = merchants.num_rows
         self.merchants = merchants
@@ -147,6 +157,7 @@ class Planner:
             None if districts is None else districts[1], n, NEUTRAL_DISTRICT_TERM
         )
         self._hours_factory = hours
+        self._text_factory = text
         self._key = cur.cursor_key(cursor_secret)
         self._cell_positions = np.asarray(index.positions, dtype=np.int64)
         self._row_rank = np.empty(n, dtype=np.int64)
@@ -166,6 +177,38 @@ class Planner:
     @functools.cached_property
     def hours(self) -> HoursTable:
         return self._hours_factory()
+
+    @functools.cached_property
+    def text(self) -> TextSearcher:
+        """Text search state; :class:`TextIndexMissingError` when the snapshot has none."""
+        index = None if self._text_factory is None else self._text_factory()
+        if index is None:
+            raise TextIndexMissingError(
+                f"text search is not available: snapshot {self.version} has no text index "
+                "(it was loaded before text search existed); load the data again "
+                "(geo-discovery load …) to search with q",
+                [{"parameter": "q", "value": None, "message": "no text index; reload"}],
+            )
+        if not index.fits(self._cell_positions):
+            raise TextIndexMissingError(
+                f"text search is not available: the text index of snapshot {self.version} "
+                "was built for another order of its spatial index; load the data again "
+                "(geo-discovery load …) to search with q",
+                [{"parameter": "q", "value": None, "message": "stale text index; reload"}],
+            )
+        return TextSearcher(index, self._cell_positions, self._codes, self._vocab)
+
+    def text_query(self, text: str) -> TextQuery:
+        """The parsed text query (cached per text)."""
+        return self.text.query(text)
+
+    def points_of(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The spatial index's points (cell order) of table ``rows``."""
+        return self._cell_of_row[rows]
+
+    def text_matches(self, text: str, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which table ``rows`` match a text query (box and polygon search)."""
+        return self.text_query(text).relevance(self._cell_of_row[rows]) > 0
 
     @functools.cached_property
     def _brands(self) -> tuple[NDArray[np.int64], list[str]]:
@@ -307,41 +350,56 @@ class Planner:
         member = None if boost is None else boost.fingerprint()
 
         def fingerprint() -> str:
-            return _fingerprint(q, where, spec_ranking, member)
+            return cur.page_fingerprint(q, where, spec_ranking, member)
 
         after = None
         when = where.open_at
+        tq = None if where.text is None else self.text_query(where.text)
         if q.cursor is not None:
             payload = cur.decode_cursor(
                 self._key, q.cursor, version=self.version, fingerprint=fingerprint()
             )
             after = self._after_key(payload)
             if where.open_now:
-                when = _parse_instant(payload.get("t"))
+                when = cur.parse_instant(payload.get("t"))
+            if tq is not None:
+                tq = tq.keep_words(payload.get("w"))
         elif where.open_now:
             when = datetime.now(UTC)
         max_c2 = math.inf if q.radius_m is None else m2c2_1(float(q.radius_m))
 
-        if q.sort == "distance" and after is None and when is None:
+        if q.sort == "distance" and after is None and when is None and tq is None:
             pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
-        elif boost is not None:
-            spec = self._spec(_mask_key(where), q.sort, spec_ranking)
-            pos, dist, prim = self._member_walk(q, spec, mask, max_c2, after, when, boost)
         else:
             spec = self._spec(_mask_key(where), q.sort, spec_ranking)
-            pos, dist, prim = self._walk(q, spec, mask, max_c2, after, when)
+
+            def page(
+                tq: TextQuery | None,
+            ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+                if boost is not None:
+                    return self._member_walk(q, spec, mask, max_c2, after, when, boost, tq)
+                return self._walk(q, spec, mask, max_c2, after, when, tq)
+
+            pos, dist, prim = page(tq)
+            while len(pos) == 0 and after is None and tq is not None:
+                shorter = tq.without_last()  # no merchant matches every word: drop the last
+                if shorter is None:
+                    break
+                tq = shorter
+                pos, dist, prim = page(tq)
 
         instant = when if where.open_now else None
 
         def next_cursor() -> str | None:
-            return self.cursor_after(q, spec_ranking, pos, dist, prim, instant, member)
+            words = None if tq is None or not tq.dropped else len(tq.words)
+            return self.cursor_after(q, spec_ranking, pos, dist, prim, instant, member, words)
 
         explain = None
         if q.explain:
 
             def explain() -> list[Explanation]:
-                return self.explain(q.lat, q.lng, pos, dist, ranking, boost)
+                return self.explain(q.lat, q.lng, pos, dist, ranking, boost, tq)
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
@@ -354,24 +412,28 @@ class Planner:
         prim: NDArray[np.float64] | None,
         instant: datetime | None = None,
         member: str | None = None,
+        words: int | None = None,
     ) -> str | None:
         """The cursor of the page after ``pos`` (``None`` when the page is not full).
 
         ``ranking`` is the one the page was ranked with (``None`` unless best_match);
-        ``prim`` the sort's primary values (``None``: distance order, all zero).
+        ``prim`` the sort's primary values (``None``: distance order, all zero);
+        ``words`` how many of a text query's words the pages use (after the fallback).
         """
         if len(pos) < q.k or len(pos) == 0:
             return None
         last = 0.0 if prim is None else float(prim[-1])
         payload: dict[str, Any] = {
             "v": self.version,
-            "f": _fingerprint(q, q.where, ranking, member),
+            "f": cur.page_fingerprint(q, q.where, ranking, member),
             "p": last if np.isfinite(last) else None,
             "d": float(dist[-1]),
             "id": str(self.merchants.column("merchant_id")[int(pos[-1])].as_py()),
         }
         if instant is not None:
             payload["t"] = instant.isoformat()
+        if words is not None:
+            payload["w"] = words
         return cur.encode_cursor(self._key, payload)
 
     def _walk(
@@ -382,12 +444,28 @@ class Planner:
         max_c2: float,
         after: tuple[float, float, int] | None,
         when: datetime | None,
+        tq: TextQuery | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        weigh = q.sort == "best_match"
+        # (bounds, mask, text filter) of each part of the plan (textmatch module doc)
+        parts = [(spec.bounds, mask, None if tq is None else tq.filter(weigh=weigh))]
+        if tq is not None:
+            points, codes = tq.plan
+            if points is None:
+                parts = [(spec.bounds, mask, tq.filter(weigh=weigh, walk=True))]
+            elif codes:
+                bounds = self._code_bounds(spec, mask, tq, codes)
+                parts.append((bounds, mask, tq.filter(weigh=weigh, walk=True)))
+
         def top(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-            return ranked_top_k(
-                self.index, q.lat, q.lng, k, spec.quality, spec.factor, spec.bounds,
-                mask=mask, max_c2=max_c2, after=after,
-            )  # fmt: skip
+            found = [
+                ranked_top_k(
+                    self.index, q.lat, q.lng, k, spec.quality, spec.factor, bounds,
+                    mask=m, max_c2=max_c2, after=after, text=text,
+                )
+                for bounds, m, text in parts
+            ]  # fmt: skip
+            return found[0] if len(found) == 1 else self._merged(found, k)
 
         if when is None:
             return top(q.k)
@@ -409,25 +487,57 @@ class Planner:
         after: tuple[float, float, int] | None,
         when: datetime | None,
         boost: MemberBoost,
+        tq: TextQuery | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-        """The exact top-k under a member's lift (:mod:`.personal`)."""
+        """The exact top-k under a member's lift (:mod:`.personal`); with ``tq`` every
+        score carries its relevance and a visited merchant must match the words."""
         qxyz = latlng_to_xyz(q.lat, q.lng)
 
         def scores(rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
             cell = self._cell_of_row[rows]
             c2 = ((self.index.xyz[cell] - qxyz) ** 2).sum(axis=1)
-            return best_match_score(c2, spec.factor[cell], spec.quality[cell]), chord2_to_m(c2)
+            qual = spec.quality[cell] if tq is None else spec.quality[cell] * tq.relevance(cell)
+            return best_match_score(c2, spec.factor[cell], qual), chord2_to_m(c2)
 
         visited = boost.rows if mask is None else boost.rows[mask[boost.rows]]
         cell = self._cell_of_row[visited]
         visited = visited[((self.index.xyz[cell] - qxyz) ** 2).sum(axis=1) <= max_c2]
+        if tq is not None and len(visited):
+            visited = visited[tq.relevance(self._cell_of_row[visited]) > 0]
         if when is not None and len(visited):
             visited = visited[self.hours.open_mask(visited, when)]
 
         def walk(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-            return self._walk(replace(q, k=k, cursor=None), spec, mask, max_c2, None, when)
+            return self._walk(replace(q, k=k, cursor=None), spec, mask, max_c2, None, when, tq)
 
         return member_top_k(q.k, walk, scores, visited, boost, self._codes, self._row_rank, after)
+
+    def _merged(
+        self,
+        found: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]],
+        k: int,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """The first ``k`` of several top-k answers by key (a row found twice counts once)."""
+        pos = np.concatenate([f[0] for f in found])
+        dist = np.concatenate([f[1] for f in found])
+        prim = np.concatenate([f[2] for f in found])
+        _, first = np.unique(pos, return_index=True)
+        pos, dist, prim = pos[first], dist[first], prim[first]
+        order = np.lexsort((self._row_rank[pos], dist, -prim))[:k]
+        return pos[order], dist[order], prim[order]
+
+    def _code_bounds(
+        self, spec: _Spec, mask: NDArray[np.bool_] | None, tq: TextQuery, codes: tuple[int, ...]
+    ) -> NodeBounds:
+        """Node bounds over the merchants of category ``codes`` only (the walk part of a
+        text query's split plan), built from their points alone."""
+        links = self._trie_links
+        return NodeBounds.over_points(self.index, links, spec.quality, spec.factor,
+                                      tq.searcher.points_of_codes(codes), mask)  # fmt: skip
+
+    @functools.cached_property
+    def _trie_links(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        return trie_links(self.index.tree, len(self.index))
 
     def explain(
         self,
@@ -437,13 +547,17 @@ class Planner:
         distances_m: NDArray[np.float64],
         ranking: Ranking,
         boost: MemberBoost | None = None,
+        text: TextQuery | None = None,
     ) -> list[Explanation]:
-        """``best_match`` parts of each row, recomputed exactly as the search scored them."""
+        """``best_match`` parts of each row, recomputed exactly as the search scored them
+        (with ``text``: times its relevance, and which words matched what)."""
         cell = self._cell_of_row[positions]
         c2 = ((self.index.xyz[cell] - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
         factor = self._factors(ranking)[cell]
         wom, term = self.wom_score[positions], self.district_term[positions]
         qual = self._table_quality(ranking)[positions]
+        if text is not None:
+            qual = qual * text.relevance(cell)
         score = best_match_score(c2, factor, qual)
         parts = scale = member = None
         if ranking.profile is not None:
@@ -454,7 +568,7 @@ class Planner:
             score = score * lift
             member = (lift, boost.own_visits(positions), boost.category_visits(
                 self._codes[positions]))  # fmt: skip
-        return explanations(
+        out = explanations(
             distance_m=distances_m,
             chord2=c2,
             factor=factor,
@@ -470,6 +584,9 @@ class Planner:
             profile_scale=scale,
             member=member,
         )
+        if text is None:
+            return out
+        return [replace(e, text=text.explain(int(p))) for e, p in zip(out, cell, strict=True)]
 
     # --------------------------------------------------------------- helpers
     @functools.cached_property
@@ -509,30 +626,3 @@ def _mask_key(where: Filters) -> Filters | None:
         return None
     key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
     return None if key.is_empty() else key
-
-
-def _fingerprint(
-    q: NearbyQuery, where: Filters, ranking: Ranking | None, member: str | None = None
-) -> str:
-    """A short stable hash of what decides a query's membership and order."""
-    parts = (
-        member,
-        q.lat,
-        q.lng,
-        q.radius_m,
-        q.sort,
-        replace(where, open_now=False, open_at=None),
-        where.open_now,
-        None if where.open_at is None else where.open_at.isoformat(),
-        ranking,
-    )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
-
-
-def _parse_instant(text: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(text))
-    except ValueError:
-        raise InvalidCursorError(
-            "cursor is not valid: its open_now instant is unreadable; start again without a cursor"
-        ) from None

@@ -51,8 +51,20 @@ from numpy.typing import NDArray
 from ..distance import c2m_1, xyz_1
 from .index import CellIndex
 from .kernels import SLACK, lower_c2, point_c2
+from .sparsebounds import sparse_node_bounds
+from .textscore import as_int, relevance
 
-__all__ = ["NodeBounds", "collect", "node_bounds", "ranked_top_k", "topk_one"]
+__all__ = [
+    "NodeBounds",
+    "TextFilter",
+    "after_key",
+    "candidates_top_k",
+    "collect",
+    "finish",
+    "node_bounds",
+    "ranked_top_k",
+    "topk_one",
+]
 
 _NO_MASK = np.zeros(0, dtype=np.bool_)
 _EMPTY_I = np.empty(0, dtype=np.int64)
@@ -107,6 +119,38 @@ def _behind(s: float, c2: float, thr_s: float, thr_c: float) -> bool:  # pragma:
     return s < thr_s or (s == thr_s and c2 > thr_c)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _keep(
+    ka: NDArray, kb: NDArray, kv: NDArray, kn: int, k: int,
+    s: float, c2: float, p: int, thr_s: float, thr_c: float,
+) -> tuple[int, float, float]:  # pragma: no cover - compiled  # fmt: skip
+    """Offer ``(s, c2) -> p`` to the heap of the best ``k`` keys (worst on top, ``kn``
+    held); returns the new ``kn`` and threshold (the ``k``-th key, its squared chord
+    loosened by the tie slack, once ``k`` are held)."""
+    if kn < k:
+        kn = _pair_push(ka, kb, kv, kn, s, -c2, p)
+    elif _pair_less(ka[0], kb[0], s, -c2):
+        _pair_sift(ka, kb, kv, kn, s, -c2, p)
+    else:
+        return kn, thr_s, thr_c
+    if kn == k:
+        thr_s, thr_c = ka[0], -kb[0] * (1.0 + SLACK)
+    return kn, thr_s, thr_c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def after_key(
+    s: float, c2: float, r: int, after_score: float, after_m: float, after_rank: int
+) -> bool:  # pragma: no cover - compiled
+    """Whether key ``(s, metres of c2, r)`` comes strictly after the cursor's key."""
+    if s < after_score:
+        return True
+    if s > after_score:
+        return False
+    m = c2m_1(c2)
+    return m > after_m or (m == after_m and r > after_rank)
+
+
 # ----------------------------------------------------------------------- bounds
 @njit(cache=True, nogil=True)
 def node_bounds(
@@ -148,9 +192,16 @@ def collect(
     mask: NDArray, quality: NDArray, factor: NDArray,
     node_q: NDArray, node_k: NDArray, node_has: NDArray,
     after_score: float, after_m: float, after_rank: int, use_after: bool,
+    tx: tuple | None, weigh: bool, wmax: float, scratch: NDArray,
     ha: NDArray, hb: NDArray, hv: NDArray, cand_p: NDArray, cand_s: NDArray, cand_c: NDArray,
 ) -> tuple[int, int, float, float, int]:  # pragma: no cover - compiled  # fmt: skip
     """Best-first walk into caller-provided scratch: ``(status, n, thr_s, thr_c2, scored)``.
+
+    With a text query ``tx`` (``None``: none; the branch is compiled away) a point must
+    match it
+    (:func:`~geo_discovery.search.textscore.relevance` > 0) and, when ``weigh``
+    (``best_match``), its quality is multiplied by the relevance; node bounds are
+    multiplied by ``wmax``, an upper bound of the relevance (1 when not weighing).
 
     ``status`` 1: the node heap ``ha, hb, hv`` is full; 2: the candidate buffers are full
     (the caller retries with more room; arrays reassigned inside the loop would cost
@@ -173,7 +224,7 @@ def collect(
     if node_has[0]:
         lb = lower_c2(qx, qy, qz, caps, 0)
         if lb <= max_c2:
-            hn = _pair_push(ha, hb, hv, hn, -(node_q[0] / (1.0 + lb * node_k[0])), lb, 0)
+            hn = _pair_push(ha, hb, hv, hn, -((node_q[0] * wmax) / (1.0 + lb * node_k[0])), lb, 0)
     while hn > 0:
         ub, lb, node = -ha[0], hb[0], hv[0]
         hn -= 1
@@ -189,7 +240,7 @@ def collect(
                 lb = lower_c2(qx, qy, qz, caps, c)
                 if lb > max_c2:
                     continue
-                ub = node_q[c] / (1.0 + lb * node_k[c])
+                ub = (node_q[c] * wmax) / (1.0 + lb * node_k[c])
                 if _behind(ub, lb, thr_s, thr_c):
                     continue
                 if hn == hcap:
@@ -202,28 +253,23 @@ def collect(
             c2 = point_c2(xyz, p, qx, qy, qz)
             if c2 > max_c2:
                 continue
-            s = quality[p] / (1.0 + c2 * factor[p])
+            if tx is not None:
+                w = relevance(p, tx, scratch)
+                if w <= 0.0:
+                    continue
+                s = ((quality[p] * w) if weigh else quality[p]) / (1.0 + c2 * factor[p])
+            else:
+                s = quality[p] / (1.0 + c2 * factor[p])
             scored += 1
             if _behind(s, c2, thr_s, thr_c):
                 continue
-            if use_after and s >= after_score:
-                if s > after_score:
-                    continue
-                m = c2m_1(c2)
-                if m < after_m or (m == after_m and rank[p] <= after_rank):
-                    continue
+            if use_after and not after_key(s, c2, rank[p], after_score, after_m, after_rank):
+                continue
             if cn == ccap:
                 return 2, cn, thr_s, thr_c, scored
             cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
             cn += 1
-            if kn < k:
-                kn = _pair_push(ka, kb, kv, kn, s, -c2, p)
-            elif _pair_less(ka[0], kb[0], s, -c2):
-                _pair_sift(ka, kb, kv, kn, s, -c2, p)
-            else:
-                continue
-            if kn == k:
-                thr_s, thr_c = ka[0], -kb[0] * (1.0 + SLACK)
+            kn, thr_s, thr_c = _keep(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
     return 0, cn, thr_s, thr_c, scored
 
 
@@ -257,6 +303,28 @@ def _key_order(s: NDArray, m: NDArray, r: NDArray) -> NDArray:  # pragma: no cov
 
 
 @njit(cache=True, nogil=True)
+def finish(
+    cand_p: NDArray, cand_s: NDArray, cand_c: NDArray, cn: int, thr_s: float, thr_c: float,
+    k: int, rank: NDArray, positions: NDArray,
+) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+    """The first ``k`` of the first ``cn`` candidates (cell-order points, scores, squared
+    chords) not behind ``(thr_s, thr_c)``, in key order: table rows, metres, scores."""
+    keep = np.empty(cn, dtype=np.int64)
+    m = 0
+    for i in range(cn):
+        if not _behind(cand_s[i], cand_c[i], thr_s, thr_c):
+            keep[m] = i
+            m += 1
+    p, s, c2 = cand_p[keep[:m]], cand_s[keep[:m]], cand_c[keep[:m]]
+    dist = np.empty(m, dtype=np.float64)
+    r = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        dist[i], r[i] = c2m_1(c2[i]), rank[p[i]]
+    order = _key_order(s, dist, r)[:k]
+    return positions[p[order]].astype(np.int64), dist[order], s[order]
+
+
+@njit(cache=True, nogil=True)
 def topk_one(
     lat: float,
     lng: float,
@@ -277,17 +345,24 @@ def topk_one(
     after_m: float,
     after_rank: int,
     use_after: bool,
+    tx: tuple | None,
+    weigh: bool,
+    wmax: float,
 ) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled
     """The ``k`` best eligible points: table rows, metres and scores in key order.
 
     See the module doc. ``mask`` is table-ordered (empty: none); ``node_*`` come from
     :func:`node_bounds` over a mask that admits at least every row ``mask`` admits.
-    The tree must not be empty.
+    The tree must not be empty. ``tx`` … ``wmax``: the text query (:func:`collect`).
     """
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0)
     qx, qy, qz = xyz_1(lat, lng)
     hcap, ccap = 256, max(4 * k, 256)
+    if tx is None:
+        scratch = np.empty(1, dtype=np.float64)
+    else:
+        scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
     while True:
         ha, hb = np.empty(hcap, dtype=np.float64), np.empty(hcap, dtype=np.float64)
         hv = np.empty(hcap, dtype=np.int64)
@@ -296,7 +371,7 @@ def topk_one(
         status, cn, thr_s, thr_c, _ = collect(
             qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, quality, factor,
             node_q, node_k, node_has, after_score, after_m, after_rank, use_after,
-            ha, hb, hv, cand_p, cand_s, cand_c,
+            tx, weigh, wmax, scratch, ha, hb, hv, cand_p, cand_s, cand_c,
         )  # fmt: skip
         if status == 0:
             break
@@ -304,19 +379,69 @@ def topk_one(
             hcap = min(4 * hcap, tree.shape[0] + 1)
         else:
             ccap = min(4 * ccap, xyz.shape[0] + 1)
-    keep = np.empty(cn, dtype=np.int64)
+    return finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
+
+
+@njit(cache=True, nogil=True)
+def candidates_top_k(
+    points: NDArray, lat: float, lng: float, k: int, max_c2: float,
+    xyz: NDArray, rank: NDArray, positions: NDArray, mask: NDArray,
+    quality: NDArray, factor: NDArray,
+    after_score: float, after_m: float, after_rank: int, use_after: bool,
+    tx: tuple, weigh: bool, wmax: float,
+) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+    """:func:`topk_one` over an explicit set of ``points`` (a text query's few matches):
+    each is scored directly, nearest first, the best ``k`` kept by the same heap and
+    ordered by the same key. A point whose bound ``quality * wmax / (1 + c2 * factor)``
+    is already behind the ``k``-th key skips the relevance, and the loop stops once the
+    bound of the best quality and smallest factor among them at the current distance is
+    (every point left is as far or farther); points failing the mask, the radius, the
+    text or the cursor drop."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0)
+    qx, qy, qz = xyz_1(lat, lng)
+    use_mask = mask.shape[0] > 0
+    scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
+    n = points.shape[0]
+    near_p = np.empty(n, dtype=np.int64)  # the eligible points in range, then nearest first
+    near_c = np.empty(n, dtype=np.float64)
     m = 0
-    for i in range(cn):
-        if not _behind(cand_s[i], cand_c[i], thr_s, thr_c):
-            keep[m] = i
-            m += 1
-    p, s, c2 = cand_p[keep[:m]], cand_s[keep[:m]], cand_c[keep[:m]]
-    dist = np.empty(m, dtype=np.float64)
-    r = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        dist[i], r[i] = c2m_1(c2[i]), rank[p[i]]
-    order = _key_order(s, dist, r)[:k]
-    return positions[p[order]].astype(np.int64), dist[order], s[order]
+    q_max, f_min = -np.inf, np.inf
+    for i in range(n):
+        p = as_int(points[i])
+        if use_mask and not mask[positions[p]]:
+            continue
+        c2 = point_c2(xyz, p, qx, qy, qz)
+        if c2 > max_c2:
+            continue
+        near_p[m], near_c[m] = p, c2
+        m += 1
+        q_max = max(q_max, quality[p])
+        f_min = min(f_min, factor[p])
+    cand_p = np.empty(m, dtype=np.int64)
+    cand_s, cand_c = np.empty(m, dtype=np.float64), np.empty(m, dtype=np.float64)
+    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
+    kn, cn = 0, 0
+    thr_s, thr_c = -np.inf, np.inf
+    for j in np.argsort(near_c[:m]):
+        p, c2 = near_p[j], near_c[j]
+        if _behind((q_max * wmax) / (1.0 + c2 * f_min), c2, thr_s, thr_c):
+            break  # every point left is at least this far: none can come in front
+        den = 1.0 + c2 * factor[p]
+        if _behind((quality[p] * wmax) / den, c2, thr_s, thr_c):
+            continue  # wmax is 1 when not weighing: then this is the score itself
+        w = relevance(p, tx, scratch)
+        if w <= 0.0:
+            continue
+        s = ((quality[p] * w) if weigh else quality[p]) / den
+        if _behind(s, c2, thr_s, thr_c):
+            continue
+        if use_after and not after_key(s, c2, rank[p], after_score, after_m, after_rank):
+            continue
+        cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
+        cn += 1
+        kn, thr_s, thr_c = _keep(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
+    return finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
 
 
 # ------------------------------------------------------------------------ Python
@@ -354,6 +479,23 @@ class NodeBounds:
             return cls(_EMPTY_F, _EMPTY_F, np.zeros(0, dtype=np.bool_))
         return cls(*node_bounds(index.tree, quality, factor, mask, index.positions))
 
+    @classmethod
+    def over_points(
+        cls,
+        index: CellIndex,
+        links: tuple[NDArray, NDArray],
+        quality: NDArray,
+        factor: NDArray,
+        points: NDArray,
+        mask: NDArray[np.bool_] | None = None,
+    ) -> NodeBounds:
+        """:meth:`build` over only ``points`` (cell order) that ``mask`` admits, in
+        O(points × depth); ``links`` = :func:`trie_links` of the index. Quality and
+        factor are those of a spec :meth:`build` already checked."""
+        quality, factor, mask = _checked(index, quality, factor, mask)
+        pts = np.ascontiguousarray(points, dtype=np.int64)
+        return cls(*sparse_node_bounds(*links, pts, quality, factor, mask, index.positions))
+
 
 def _checked(
     index: CellIndex, quality: NDArray, factor: NDArray, mask: NDArray[np.bool_] | None
@@ -368,6 +510,23 @@ def _checked(
     return q, f, m
 
 
+@dataclass(frozen=True, eq=False)
+class TextFilter:
+    """A text query as the kernels take it (:mod:`geo_discovery.search.textmatch`).
+
+    ``tx``: :func:`~geo_discovery.search.textscore.relevance`'s arrays; ``weigh``:
+    multiply the quality by the relevance (``best_match``) or only filter by it;
+    ``wmax``: an upper bound of the relevance (multiplies the node bounds; 1 when not
+    weighing). ``points``: when the matches are few, a superset of them (cell order,
+    ascending), scored directly by :func:`candidates_top_k` instead of walking the trie.
+    """
+
+    tx: tuple
+    weigh: bool
+    wmax: float
+    points: NDArray[np.int64] | None = None
+
+
 def ranked_top_k(
     index: CellIndex,
     lat: float,
@@ -380,18 +539,28 @@ def ranked_top_k(
     mask: NDArray[np.bool_] | None = None,
     max_c2: float = math.inf,
     after: tuple[float, float, int] | None = None,
+    text: TextFilter | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """The ``k`` best points by ``(score desc, distance_m asc, rank asc)`` (module doc).
 
     ``quality``/``factor`` are cell-ordered (aligned to ``index.xyz``), ``bounds`` built
     from them with a mask admitting at least ``mask`` (table-ordered; ``None``: all rows).
     ``after`` is a key ``(score, distance_m, rank)``: only points strictly after it count.
+    ``text``: only points matching it, scored with its relevance when it weighs.
     Returns table rows, metres and scores, best first.
     """
     if k <= 0 or len(index) == 0:
         return _EMPTY_I, _EMPTY_F, _EMPTY_F
     quality, factor, table_mask = _checked(index, quality, factor, mask)
     a_s, a_m, a_r = (0.0, 0.0, 0) if after is None else after
+    if text is not None and text.points is not None:
+        _caps, _tree, xyz, rank, positions = index.search_arrays
+        return candidates_top_k(
+            text.points, float(lat), float(lng), int(k), float(max_c2),
+            xyz, rank, positions, table_mask, quality, factor,
+            float(a_s), float(a_m), int(a_r), after is not None, text.tx, text.weigh,
+            float(text.wmax),
+        )  # fmt: skip
     return topk_one(  # type: ignore[call-arg]  # numba stub vs *args
         float(lat),
         float(lng),
@@ -408,4 +577,7 @@ def ranked_top_k(
         float(a_m),
         int(a_r),
         after is not None,
+        None if text is None else text.tx,
+        text is not None and text.weigh,
+        1.0 if text is None or not text.weigh else float(text.wmax),
     )

@@ -7,21 +7,28 @@ atomically with the merchants; a later deriver may read an earlier one's folder 
 ``upstream``. Each returns a small JSON-able dict that goes into the manifest.
 
 The domain modules define *what* is derived (:mod:`geo_discovery.ranking.reputation`,
-:mod:`geo_discovery.ranking.hours`, :mod:`geo_discovery.districts.detect`); this module
-only says in which order, so imports point one way: ``snapshot → ranking, districts``.
+:mod:`geo_discovery.ranking.hours`, :mod:`geo_discovery.districts.detect`,
+:mod:`geo_discovery.search.textindex`); this module only says in which order (and hands
+the text index the taxonomy's category words), so imports point one way: ``snapshot →
+ranking, districts, search, ingest``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from ..settings import Settings
 
-__all__ = ["Deriver", "derive_all", "derivers"]
+if TYPE_CHECKING:
+    from ..search.textindex import TextIndex
+
+__all__ = ["Deriver", "build_text", "derive_all", "derive_text", "derivers"]
 
 Deriver = Callable[[pa.Table, Path, Settings, Mapping[str, Path]], dict[str, Any]]
 """``deriver(merchants, out_dir, settings, upstream) -> manifest info``."""
@@ -37,12 +44,44 @@ def derivers() -> tuple[tuple[str, Deriver], ...]:
         ("reputation", derive_reputation),
         ("hours", derive_hours),
         ("districts", derive_districts),
+        ("text", derive_text),
     )
 
 
-def derive_all(merchants: pa.Table, out_dir: Path, settings: Settings) -> dict[str, Any]:
-    """Run every deriver in order; return ``{name: manifest info}``."""
-    upstream: dict[str, Path] = {}
+def build_text(merchants: pa.Table, order: NDArray) -> TextIndex:
+    """The text index of a merchant table in a spatial index's cell ``order``
+    (``CellIndex.positions``), with the taxonomy's category words and labels."""
+    from ..ingest.taxonomy import category_label, category_synonyms
+    from ..search.textindex import build_text_index
+
+    return build_text_index(merchants, order, synonyms=category_synonyms(), label=category_label)
+
+
+def derive_text(
+    merchants: pa.Table, out_dir: Path, settings: Settings, upstream: Mapping[str, Path]
+) -> dict[str, Any]:
+    """Deriver: the text index (:mod:`geo_discovery.search.textindex`) in the cell order
+    of the snapshot's spatial index (``upstream["index"]``); reports its size."""
+    if "index" not in upstream:
+        raise ValueError("the text deriver needs the snapshot's spatial index (upstream 'index')")
+    order = np.load(Path(upstream["index"]) / "positions.npy", mmap_mode="r")
+    index = build_text(merchants, order)
+    index.to_directory(out_dir)
+    return index.summary()
+
+
+def derive_all(
+    merchants: pa.Table,
+    out_dir: Path,
+    settings: Settings,
+    inputs: Mapping[str, Path] | None = None,
+) -> dict[str, Any]:
+    """Run every deriver in order; return ``{name: manifest info}``.
+
+    ``inputs``: folders every deriver may read besides the earlier derivers' (the load
+    passes the snapshot's spatial ``index``).
+    """
+    upstream: dict[str, Path] = dict(inputs or {})
     info: dict[str, Any] = {}
     for name, fn in derivers():
         target = out_dir / name

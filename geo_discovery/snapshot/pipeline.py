@@ -263,7 +263,9 @@ def load(
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)
-            derived = derive_all(table, writer.path / "derived", settings)
+            derived = derive_all(
+                table, writer.path / "derived", settings, {"index": writer.path / "index"}
+            )
             notify("derive", 1, 1)
             manifest = {
                 "mode": mode,

@@ -51,6 +51,7 @@ from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 if TYPE_CHECKING:
     from ..districts.detect import Districts
     from ..ranking.hours import HoursTable
+    from ..search.textindex import TextIndex
 
 __all__ = ["Snapshot"]
 
@@ -71,11 +72,12 @@ class Snapshot:
         The spatial index over ``merchants`` (same row count).
     info
         The published snapshot this came from (``None`` when built in memory).
-    wom, districts
+    wom, districts, text
         In-memory overrides of the derived parts: ``(wom_score, wom_confidence)``
-        arrays aligned to ``merchants``, and a
+        arrays aligned to ``merchants``, a
         :class:`~geo_discovery.districts.detect.Districts` (or just ``(district_id,
-        district_term)`` per merchant).
+        district_term)`` per merchant), and a
+        :class:`~geo_discovery.search.textindex.TextIndex` built for ``index``'s order.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Snapshot:
         info: SnapshotInfo | None = None,
         wom: tuple[Any, Any] | None = None,
         districts: Districts | tuple[Any, Any] | None = None,
+        text: TextIndex | None = None,
     ) -> None:
         if len(index) != merchants.num_rows:
             raise SnapshotError(
@@ -106,6 +109,8 @@ class Snapshot:
             )
         elif districts is not None:
             self._given["districts"] = districts
+        if text is not None:
+            self._given["text"] = text
         self.rows = RowStore(merchants)
 
     # ------------------------------------------------------------------ opening
@@ -329,6 +334,21 @@ class Snapshot:
         if folder is None:
             return HoursTable.from_table(self.merchants)
         return read_hours(folder, self.merchants)
+
+    @property
+    def text(self) -> TextIndex | None:
+        """The text index (built at load time; in memory for :meth:`from_table`), or
+        ``None`` for a snapshot loaded before text search existed."""
+        return self._once("text", self._read_text)
+
+    def _read_text(self) -> TextIndex | None:
+        from ..search.textindex import TextIndex
+        from .derived import build_text
+
+        if self.info is None:
+            return build_text(self.merchants, self.index.positions)
+        folder = self._derived("text")
+        return None if folder is None else TextIndex.from_directory(folder, n_points=len(self))
 
 
 def _aligned_pair(pair: tuple[Any, Any], n: int) -> tuple[NDArray[np.float64], ...]:

@@ -75,6 +75,20 @@ def test_fast_lane_answers_byte_for_byte_like_the_route(
     assert lane_calls == [True, False] * len(POINTS)
 
 
+@pytest.mark.parametrize("q", ["pizza", "piza", "joe's pi", "Café", "星巴克", "coffee shop zzyzx"])
+def test_fast_lane_answers_text_queries_like_the_route(
+    client: TestClient, lane_calls: list[bool], q: str
+) -> None:
+    for sort in ("best_match", "distance", "rating"):
+        lat, lng = TIMES_SQUARE
+        fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), "q": q, "sort": sort})
+        full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), "q": q, "sort": sort})
+        assert fast.status_code == full.status_code == 200, full.text
+        assert fast.content == full.content
+        assert fast.headers["etag"] == full.headers["etag"]
+    assert lane_calls == [True, False] * 3
+
+
 def test_default_request_takes_the_fast_lane(client: TestClient, lane_calls: list[bool]) -> None:
     body = client.get(URL, params={"lat": "40.758", "lng": "-73.9855"}).json()
     assert lane_calls == [True]
@@ -100,6 +114,8 @@ def test_default_request_takes_the_fast_lane(client: TestClient, lane_calls: lis
         ({"lat": "nan", "lng": "-73.9"}, 422, "lat=nan"),
         ({"lat": "40.7"}, 422, "lng is required"),
         ({"lat": "40.7", "lng": "-73.9", "radius": "5"}, 422, "radius (use radius_m (metres))"),
+        ({"lat": "40.7", "lng": "-73.9", "q": "!!"}, 422, "q='!!' has no letter or digit"),
+        ({"lat": "40.7", "lng": "-73.9", "q": "x" * 201}, 422, "q"),
     ],
 )
 def test_anything_else_reaches_the_route(

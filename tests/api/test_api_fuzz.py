@@ -70,6 +70,8 @@ OPERATIONS = [
     ("GET", "/v1/districts/{district_id}/catchment"),
     ("GET", "/v1/tiles/{z}/{x}/{y}.mvt"),
     ("GET", "/v1/tiles.json"),
+    ("GET", "/v1/autocomplete"),
+    ("GET", "/v1/categories"),
     ("POST", "/v1/admin/reload"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -107,8 +109,11 @@ def test_no_server_errors_and_schema_conformance(
 
 
 def _has_inputs(operation: Any) -> bool:
+    """Whether a request can be made invalid: any parameter but a free-form header
+    (If-None-Match takes any string), or a body."""
     spec = operation.definition.raw
-    return bool(spec.get("parameters") or spec.get("requestBody"))
+    params = [p for p in spec.get("parameters", []) if p.get("name") != "if-none-match"]
+    return bool(params or spec.get("requestBody"))
 
 
 def test_enough_cases_were_sent() -> None:

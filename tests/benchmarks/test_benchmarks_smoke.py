@@ -72,11 +72,24 @@ def _check_ranking_eval(docs: list[dict], text: str) -> None:
     assert "next-place prediction" in text and "gravity" in text
 
 
+def _check_text(docs: list[dict], text: str) -> None:
+    from benchmarks import bench_text
+
+    (doc,) = docs
+    assert doc["n_checked"] > 0 and doc["n_mismatches"] == 0
+    assert set(doc["runs"]) == set(bench_text.KINDS)
+    geo = doc["runs"]["exact"]["geo_discovery"]
+    assert geo["n"] > 0 and geo["recall_at_10"] >= geo["recall_at_1"] > 0
+    assert doc["index"]["bytes_per_merchant"] > 0
+    assert "Text search: the search box" in text and "recall" not in doc.get("skipped", {})
+
+
 # What each benchmark's own smoke results must show, beyond the common contract.
 EXTRA_CHECKS = {
     "eval_ranking": _check_ranking_eval,
     "bench_api_load": _check_api_load,
     "bench_ranking": _check_ranking,
+    "bench_text": _check_text,
     "bench_tiles": _check_tiles,
 }
 

@@ -103,6 +103,8 @@ def test_load_sample(runner: CliRunner, tmp_path: Path) -> None:
     assert loaded > 1000
     assert "helsinki_osm_pois.csv" in result.stdout
     assert "published snapshot 000001" in result.stdout
+    assert re.search(r"text index: [\d,]+ terms, [\d.]+ MB \([\d.]+ bytes per merchant\)",
+                     result.stdout)  # fmt: skip
     current = SnapshotStore(tmp_path).current()
     assert current is not None and current.manifest["rows"]["merchants"] == loaded
 
@@ -443,6 +445,46 @@ def test_query_nearby_sorts_and_filters(runner: CliRunner, sample_store: Path) -
     assert (
         runner.invoke(app, ["query", "nearby", *HELSINKI, "--sort", "fame", *base]).exit_code == 2
     )
+
+
+def test_query_nearby_with_text(runner: CliRunner, sample_store: Path) -> None:
+    base = ["--data-dir", str(sample_store)]
+    result = runner.invoke(
+        app,
+        ["query", "nearby", *HELSINKI, "-k", "3", "--sort", "best_match", "--q", "kahvila",
+         "--explain", *base],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "3 results" in result.stdout and "× relevance" in result.stdout
+    assert "kahvila→kahvila" in result.stdout
+    geo = runner.invoke(
+        app, ["query", "nearby", *HELSINKI, "-k", "5", "--q", "pizza", "--geojson", *base]
+    )
+    features = json.loads(geo.stdout)["features"]
+    assert len(features) == 5
+    assert all("pizza" in (f["properties"]["name"] + f["properties"]["category"]).lower()
+               for f in features)  # fmt: skip
+    box = runner.invoke(
+        app, ["query", "bbox", "--bbox", "24.93,60.165,24.95,60.175", "--q", "kahvila",
+              "--geojson", *base],
+    )  # fmt: skip
+    assert box.exit_code == 0 and json.loads(box.stdout)["features"]
+    empty = runner.invoke(app, ["query", "nearby", *HELSINKI, "--q", "!!", *base])
+    assert empty.exit_code == 1
+    assert_one_line_error(empty, "no letter or digit")
+
+
+def test_query_autocomplete(runner: CliRunner, sample_store: Path) -> None:
+    base = ["--data-dir", str(sample_store)]
+    result = runner.invoke(app, ["query", "autocomplete", "kahv", *HELSINKI, "-n", "3", *base])
+    assert result.exit_code == 0, result.output
+    assert "[Kahvi]" in result.stdout or "[Kahvila]" in result.stdout
+    as_json = runner.invoke(
+        app, ["query", "autocomplete", "pizz", *HELSINKI, "--limit", "4", "--json", *base]
+    )
+    body = json.loads(as_json.stdout)
+    assert body["query"] == "pizz" and len(body["merchants"]) == 4
+    assert body["categories"][0]["path"] == "food/restaurant/pizza"
 
 
 def test_query_radius_and_bbox(runner: CliRunner, sample_store: Path) -> None:

@@ -399,7 +399,7 @@ def test_settings_are_validated() -> None:
 
 
 def test_reputation_deriver_runs_first() -> None:
-    assert [name for name, _ in derivers()] == ["reputation", "hours", "districts"]
+    assert [name for name, _ in derivers()] == ["reputation", "hours", "districts", "text"]
 
 
 def test_load_writes_and_engine_reads_reputation(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from geo_discovery.ranking.scoring import (
 from geo_discovery.search import ranked
 from geo_discovery.search.index import CellIndex, build_cell_index
 from geo_discovery.search.kernels import point_c2
+from geo_discovery.search.sparsebounds import trie_links
 
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=SUPPRESS)
@@ -326,7 +327,8 @@ def _walk(index: CellIndex, lat: float, lng: float, k: int, quality: NDArray, fa
     cands = (np.empty(room[1], dtype=np.int64), np.empty(room[1]), np.empty(room[1]))
     status, *_, scored = ranked.collect(
         qx, qy, qz, k, math.inf, caps, tree, xyz, rank, positions, np.zeros(0, dtype=bool),
-        quality, factor, bounds.q, bounds.k, bounds.has, 0.0, 0.0, 0, False, *heap, *cands,
+        quality, factor, bounds.q, bounds.k, bounds.has, 0.0, 0.0, 0, False,
+        None, False, 1.0, np.empty(1), *heap, *cands,
     )  # fmt: skip
     return int(status), int(scored)
 
@@ -390,3 +392,24 @@ def test_full_scratch_buffers_retry_with_more_room() -> None:
     for k in (5, 100, 1999):
         got = ranked.ranked_top_k(index, 10.1, 20.0, k, quality, factor, bounds)
         assert_same(got, brute(index, 10.1, 20.0, k, quality, factor))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bounds_over_points_equal_bounds_over_a_mask(seed: int) -> None:
+    """NodeBounds.over_points (a text query's category walk) equals NodeBounds.build with
+    the mask of those points, node by node, with and without a further filter mask."""
+    index, rng = _city(3000, seed)
+    n = len(index)
+    quality = rng.random(n)
+    factor = rng.random(n) * 10
+    points = rng.choice(n, int(rng.integers(1, 400)), replace=False)
+    links = trie_links(index.tree, n)
+    for extra in (None, rng.random(n) < 0.5):
+        only = np.zeros(n, dtype=bool)
+        only[np.asarray(index.positions)[points]] = True
+        want = ranked.NodeBounds.build(index, quality, factor, only if extra is None
+                                       else only & extra)  # fmt: skip
+        got = ranked.NodeBounds.over_points(index, links, quality, factor, points, extra)
+        assert np.array_equal(got.has, want.has)
+        assert np.array_equal(got.q[want.has], want.q[want.has])
+        assert np.array_equal(got.k[want.has], want.k[want.has])

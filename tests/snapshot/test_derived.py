@@ -36,4 +36,4 @@ def test_derivers_run_in_order_and_see_upstream(
 def test_the_declared_order_puts_reputation_before_districts() -> None:
     names = [name for name, _ in derived.derivers()]
     assert names.index("reputation") < names.index("districts")
-    assert set(names) == {"reputation", "hours", "districts"}
+    assert set(names) == {"reputation", "hours", "districts", "text"}

@@ -1,0 +1,70 @@
+"""Node bounds over a few points: the category part of a text query's walk.
+
+:func:`~geo_discovery.search.ranked.node_bounds` visits every point of the trie, O(n);
+a text query whose matches are a handful of categories needs bounds over those merchants
+only, once per query. :func:`sparse_node_bounds` raises, for each such point, its leaf and
+the ancestors it changes, O(points × depth), over the links :func:`trie_links` computes
+once per index. Every node then holds the same maximum quality, minimum factor and "has
+one" that the full pass over a mask of those points gives
+(``tests/search/test_ranked_kernel.py`` compares them node by node).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from .textscore import as_int
+
+__all__ = ["sparse_node_bounds", "trie_links"]
+
+
+@njit(cache=True, nogil=True)
+def trie_links(tree: NDArray, n_points: int) -> tuple[NDArray, NDArray]:  # pragma: no cover
+    """Each trie node's parent (-1 at the root) and each point's leaf."""
+    parent = np.full(tree.shape[0], -1, dtype=np.int64)
+    leaf_of = np.empty(n_points, dtype=np.int64)
+    for j in range(tree.shape[0]):
+        lo, hi = tree[j, 2], tree[j, 3]
+        if lo >= 0:
+            for c in range(lo, hi):
+                parent[c] = j
+        else:
+            for p in range(-lo - 1, hi):
+                leaf_of[p] = j
+    return parent, leaf_of
+
+
+@njit(cache=True, nogil=True)
+def sparse_node_bounds(
+    parent: NDArray, leaf_of: NDArray, points: NDArray, quality: NDArray, factor: NDArray,
+    mask: NDArray, positions: NDArray,
+) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+    """:func:`node_bounds` over only the eligible ``points`` (cell order), in
+    O(points × depth): each raises its leaf and the ancestors it changes (an ancestor
+    already covering it covers it from there up)."""
+    n_nodes = parent.shape[0]
+    use_mask = mask.shape[0] > 0
+    nq = np.full(n_nodes, -np.inf)
+    nk = np.full(n_nodes, np.inf)
+    has = np.zeros(n_nodes, dtype=np.bool_)
+    for i in range(points.shape[0]):
+        p = as_int(points[i])
+        if use_mask and not mask[positions[p]]:
+            continue
+        q, f = quality[p], factor[p]
+        node = leaf_of[p]
+        while node >= 0:
+            changed = not has[node]
+            has[node] = True
+            if q > nq[node]:
+                nq[node] = q
+                changed = True
+            if f < nk[node]:
+                nk[node] = f
+                changed = True
+            if not changed:
+                break
+            node = parent[node]
+    return nq, nk, has

@@ -1,0 +1,445 @@
+"""Text queries: from the search box's words to what the ranked walk needs, and back to
+explanations and highlights.
+
+:class:`TextSearcher` holds one snapshot's text state (the :class:`~.textindex.TextIndex`
+and each category code's words); :meth:`TextSearcher.query` turns a text into a
+:class:`TextQuery`: per word the term-id segments it matches (exact, prefix, typos:
+:mod:`.textvocab`) with their match quality, the category codes it matches, its document
+frequency and idf (:mod:`.textscore` has the formula).
+
+How a text query stays exact and fast
+-------------------------------------
+The blended score is ``quality × relevance / (1 + c2 · K)``; the relevance depends on
+the query, so the per-node bounds of the walk cannot be precomputed. Each word reaches
+``df`` merchants (its terms' postings and its categories: an upper bound of its
+matches); the plan is chosen from those counts:
+
+* **score the few directly** when the rarest word reaches few merchants, or when the
+  words together are rare (``df_min × df_min · Π others' df/N <= 80 N``: scoring them
+  costs less than a walk would spend finding ``k`` among so few): the rarest word's
+  postings (and its categories' points) are a superset of the matches; every one is
+  scored (:func:`~.ranked.candidates_top_k`), O(``df_min``), exact by construction (the
+  same score, heap and key order as the walk);
+* **walk the trie** otherwise (:func:`~.ranked.topk_one`), with node bounds multiplied by
+  ``wmax``, an upper bound of the relevance over all merchants (the idf-weighted mean of
+  each word's best possible score). A node's bound still bounds every matching point
+  below it (relevance ≤ ``wmax``, rounding is monotone), so the walk's pruning argument
+  (:mod:`.ranked`) holds unchanged; a point that does not match is skipped like a masked
+  one. Frequent words mean dense matches, so the walk meets ``k`` of them early. When a
+  frequent word owes its count to categories ("grocery": thousands of stores) while its
+  own terms are few, the matches split in two: the term matches are scored directly,
+  and the walk runs over that word's categories only, with node bounds built from their
+  points alone (O(points × depth): :meth:`~.ranked.NodeBounds.over_points`), so a node
+  full of better-rated merchants of other kinds no longer holds the walk up. Every match
+  is in one part or both; the bounds hold for every category point, so the walk's top-k
+  among them is exact (it may also meet term matches, which are real matches with their
+  true scores); the direct part's top-k is exact; so the merged top-k is too.
+
+Either way the answer is the exact top-k of brute force (``tests/search/test_text*``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InvalidCursorError, InvalidQueryError
+from ..models import TextExplanation, WordMatch
+from .ranked import TextFilter
+from .textindex import TextIndex
+from .textnorm import query_words, token_spans
+from .textscore import (
+    FIELD_NAME,
+    FIELD_WEIGHTS,
+    FIELDS,
+    MATCH_QUALITY,
+    MAX_WORDS,
+    completion,
+    idf,
+    kernel_args,
+    length_norms,
+    noisy_or,
+    relevances,
+    static_args,
+)
+from .textvocab import codes, match_word
+
+__all__ = ["TextQuery", "TextSearcher", "WordTerms"]
+
+_DIRECT = 4096  # a word reaching at most this many merchants: score them directly
+
+
+@dataclass(frozen=True, eq=False)  # not slots: cached properties
+class WordTerms:
+    """One query word's matches: disjoint term-id segments ``[lo, hi)`` with their match
+    quality (``seg_m > 0``: a prefix match, scaled by the completion of a term by
+    ``seg_m`` typed characters), typos and kind, each category code's score, and the
+    merchants reached (``df``)."""
+
+    word: str
+    prefix: bool
+    seg_lo: NDArray[np.int64]
+    seg_hi: NDArray[np.int64]
+    seg_q: NDArray[np.float64]
+    seg_m: NDArray[np.int64]
+    seg_typos: NDArray[np.int64]
+    seg_prefix: NDArray[np.bool_]
+    code_q: NDArray[np.float64]
+    term_df: int
+    df: int
+    idf: float
+
+    @property
+    def best(self) -> float:
+        """The most this word can score (every field at its best; weights, norms and
+        completion are ≤ 1), by the kernel's own float operations."""
+        top = float(self.seg_q.max()) if len(self.seg_q) else 0.0
+        cat = float(self.code_q.max()) if len(self.code_q) else 0.0
+        return noisy_or(cat, *(top * float(w) for w in FIELD_WEIGHTS))
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[list[int], list[int]]:
+        return self.seg_lo.tolist(), self.seg_hi.tolist()
+
+    def segment_of(self, t: int) -> int:
+        """The segment holding term ``t``, or -1."""
+        lo, hi = self._bounds
+        j = bisect.bisect_right(lo, t) - 1
+        return j if j >= 0 and t < hi[j] else -1
+
+    def quality_of(self, t: int, term_off: NDArray) -> float:
+        """The match quality of term ``t`` (0: no match), as the kernel computes it."""
+        j = self.segment_of(t)
+        if j < 0:
+            return 0.0
+        q = float(self.seg_q[j])
+        m = int(self.seg_m[j])
+        if m > 0:
+            q = q * completion(m, int(term_off[t + 1]) - int(term_off[t]))
+        return q
+
+
+@dataclass(frozen=True, eq=False)
+class TextQuery:
+    """A parsed text query: its words' matches and the kernels' view of it."""
+
+    text: str
+    words: tuple[WordTerms, ...]
+    dropped: tuple[str, ...]
+    searcher: TextSearcher
+    _filters: dict[tuple[bool, bool], TextFilter] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @functools.cached_property
+    def tx(self) -> tuple:
+        words = self.words
+        seg_off = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum([len(w.seg_lo) for w in words], out=seg_off[1:])
+        return kernel_args(
+            self.searcher.static, seg_off,
+            np.concatenate([w.seg_lo for w in words]), np.concatenate([w.seg_hi for w in words]),
+            np.concatenate([w.seg_q for w in words]), np.concatenate([w.code_q for w in words]),
+            self.searcher.n_codes, np.array([w.idf for w in words]),
+            np.argsort(np.array([w.df for w in words]), kind="stable"),
+            np.concatenate([w.seg_m for w in words]),
+        )  # fmt: skip
+
+    @functools.cached_property
+    def wmax(self) -> float:
+        """An upper bound of every merchant's relevance (its float operations, with each
+        word at its best and full coverage: every step is monotone)."""
+        total = norm = 0.0
+        for w in self.words:
+            total += w.idf * w.best
+            norm += w.idf
+        mean = total / norm
+        return mean * mean * 1.0
+
+    @property
+    def est(self) -> int:
+        """Merchants the rarest word can reach (an upper bound of the matches)."""
+        return min(w.df for w in self.words)
+
+    @functools.cached_property
+    def plan(self) -> tuple[NDArray[np.int64] | None, tuple[int, ...] | None]:
+        """``(points, codes)``: the matches are among ``points`` (scored directly) and the
+        merchants of category ``codes`` (walked); ``codes`` ``None``: walk every merchant
+        (module doc)."""
+        s = self.searcher
+        limit = s.index.post_max  # terms reaching more keep no postings
+        rarest = min(self.words, key=lambda w: w.df)
+        together = float(rarest.df)  # how many match every word, if words were independent
+        for w in self.words:
+            if w is not rarest:
+                together *= w.df / max(s.n, 1)
+        if rarest.df <= limit and (rarest.df <= _DIRECT or rarest.df * together <= 80 * s.n):
+            return s.candidates(rarest), ()
+        split = [w for w in self.words if w.term_df <= limit]
+        if not split:
+            return None, None
+        w = min(split, key=lambda w: (w.term_df, -w.df))
+        codes = tuple(np.flatnonzero(w.code_q > 0).tolist())
+        return s.candidates(w, categories=False), codes
+
+    def filter(self, *, weigh: bool, walk: bool = False) -> TextFilter:
+        """The kernels' :class:`~.ranked.TextFilter`: for the direct part of the
+        :attr:`plan` (with its points), or for its walk (``walk``); cached."""
+        got = self._filters.get((weigh, walk))
+        if got is None:
+            points = None if walk else self.plan[0]
+            tx = self.tx if walk else self._tx_direct
+            got = TextFilter(tx, weigh, self.wmax if weigh else 1.0, points)
+            self._filters[weigh, walk] = got
+        return got
+
+    @functools.cached_property
+    def _tx_direct(self) -> tuple:
+        """:attr:`tx` with the words tried in an order for scoring the rarest word's
+        points: that word last (it matches them all), the others rarest first."""
+        rarest = min(range(len(self.words)), key=lambda i: self.words[i].df)
+        order = [i for i in np.argsort([w.df for w in self.words], kind="stable").tolist()
+                 if i != rarest] + [rarest]  # fmt: skip
+        tx = list(self.tx)
+        tx[12] = np.array(order, dtype=np.int64)
+        return tuple(tx)
+
+    def without_last(self) -> TextQuery | None:
+        """The query with its last word dropped (``None`` when one word is left)."""
+        if len(self.words) < 2:
+            return None
+        return TextQuery(
+            self.text, self.words[:-1], (self.words[-1].word, *self.dropped), self.searcher
+        )
+
+    def keep_words(self, kept: Any) -> TextQuery:
+        """The query a cursor's pages use: all words (``kept`` ``None``), or the first
+        ``kept`` (the fallback dropped the rest)."""
+        if kept is None:
+            return self
+        if not isinstance(kept, int) or not 1 <= kept <= len(self.words):
+            raise InvalidCursorError("cursor is not valid: its word count does not fit the query")
+        tq = self
+        while len(tq.words) > kept:
+            nxt = tq.without_last()
+            assert nxt is not None
+            tq = nxt
+        return tq
+
+    def relevance(self, points: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Each point's relevance, as the kernels compute it (0: no match)."""
+        return relevances(np.ascontiguousarray(points, dtype=np.int64), self.tx)
+
+    def explain(self, p: int) -> TextExplanation:
+        """Which field and term each word matched at point ``p``: typos, prefix, score."""
+        s = self.searcher
+        idx = s.index
+        code = int(s.codes[p])
+        ent = idx.fwd[int(idx.fwd_off[p]) : int(idx.fwd_off[p + 1])].tolist()
+        norm = float(s.lnorm[int(idx.name_len[p])])
+        parts = []
+        for w in self.words:
+            cat = float(w.code_q[code])
+            fields = [0.0] * len(FIELDS)
+            best, where = cat, None
+            if cat > 0:  # which of the category's words gave it
+                for t, weight in s.code_words(code):
+                    if w.quality_of(t, idx.term_off) * weight == cat:
+                        where = ("category", t)
+                        break
+            for e in ent:
+                t, f = e >> 2, e & 3
+                q = w.quality_of(t, idx.term_off)
+                sc = q * float(FIELD_WEIGHTS[f])
+                if f == FIELD_NAME:
+                    sc = sc * norm
+                if q > 0 and sc > fields[f]:
+                    fields[f] = sc
+                    tie = sc == best and where is not None and where[0] == "category"
+                    if sc > best or tie:  # on a tie the merchant's own field tells more
+                        best, where = sc, (FIELDS[f], t)
+            if where is None:
+                parts.append(WordMatch(w.word, None, None, 0, False, 0.0))
+                continue
+            j = w.segment_of(where[1])
+            typos, prefix = int(w.seg_typos[j]), bool(w.seg_prefix[j])
+            score = noisy_or(cat, *fields)
+            parts.append(WordMatch(w.word, where[0], idx.term(where[1]), typos, prefix, score))
+        rel = float(self.relevance(np.array([p]))[0])
+        return TextExplanation(self.text, rel, tuple(parts), self.dropped)
+
+    def categories(self) -> list[tuple[int, float]]:
+        """``(code, score)`` of the categories whose words match every word, best first
+        (score: the idf-weighted mean of the words' category scores; ties: more
+        merchants, then path)."""
+        s = self.searcher
+        ok = np.ones(s.n_codes, dtype=bool)
+        total = np.zeros(s.n_codes)
+        norm = 0.0
+        for w in self.words:
+            ok &= w.code_q > 0
+            total = total + w.idf * w.code_q
+            norm += w.idf
+        hit = np.flatnonzero(ok)
+        score = total[hit] / norm
+        order = sorted(
+            range(len(hit)), key=lambda i: (-score[i], -s.code_count[hit[i]], s.vocab[hit[i]])
+        )
+        return [(int(hit[i]), float(score[i])) for i in order]
+
+    def highlight(self, name: str, p: int) -> list[tuple[int, int]]:
+        """``[start, end)`` spans of ``name`` (point ``p``'s) whose tokens match a word."""
+        idx = self.searcher.index
+        ent = idx.fwd[int(idx.fwd_off[p]) : int(idx.fwd_off[p + 1])].tolist()
+        matched = {
+            idx.term(e >> 2)
+            for e in ent
+            if e & 3 == FIELD_NAME and any(w.segment_of(e >> 2) >= 0 for w in self.words)
+        }
+        if not matched:  # a match by category, brand, cuisine or street
+            return []
+        return _merge([(a, b) for tok, a, b in token_spans(name) if tok in matched])
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class TextSearcher:
+    """One snapshot's text search state. Build once, query many times (thread-safe).
+
+    Parameters
+    ----------
+    index
+        The snapshot's :class:`~.textindex.TextIndex`, built for the cell order
+        ``positions`` (each point's table row, ``CellIndex.positions``).
+    codes, vocab
+        Each table row's category code and the category paths of the codes.
+    """
+
+    def __init__(
+        self,
+        index: TextIndex,
+        positions: NDArray[np.integer],
+        codes: NDArray[np.integer],
+        vocab: list[str],
+    ) -> None:
+        if index.n_points != len(codes) or len(positions) != len(codes):
+            raise ValueError(f"text index has {index.n_points} points, the table {len(codes)}")
+        self.index = index
+        self.codes = np.ascontiguousarray(np.asarray(codes)[positions], dtype=np.int32)
+        self.codes.flags.writeable = False
+        self.vocab = list(vocab)
+        self.n_codes = len(self.vocab)
+        self.n = index.n_points
+        self.lnorm = length_norms(index.avg_name_len)
+        self.static = static_args(index.fwd_off, index.fwd, index.name_len, self.lnorm,
+                                  self.codes, index.term_off)  # fmt: skip
+        self.code_count = np.bincount(self.codes, minlength=self.n_codes).astype(np.int64)
+        self.cumdf = np.zeros(index.n_terms + 1, dtype=np.int64)
+        np.cumsum(index.df, out=self.cumdf[1:])
+        stored = {p: i for i, p in enumerate(index.categories)}
+        code_of, term_of, weight_of = [], [], []
+        for c, path in enumerate(self.vocab):
+            i = stored.get(path)
+            if i is None:
+                continue
+            a, b = int(index.cat_off[i]), int(index.cat_off[i + 1])
+            code_of += [c] * (b - a)
+            term_of += index.cat_term[a:b].tolist()
+            weight_of += index.cat_weight[a:b].tolist()
+        by_term = np.argsort(np.array(term_of, dtype=np.int64), kind="stable")
+        cw_term = np.array(term_of, dtype=np.int64)[by_term]
+        self._cw = (  # every category code's words, sorted by term id, with term lengths
+            cw_term,
+            np.array(code_of, dtype=np.int64)[by_term],
+            np.array(weight_of, dtype=np.float64)[by_term],
+            (index.term_off[cw_term + 1].astype(np.int64) - index.term_off[cw_term]).astype(
+                np.int64
+            ),
+        )
+        self._query = functools.lru_cache(maxsize=512)(self._build_query)
+
+    # ----------------------------------------------------------------- queries
+    def query(self, text: str) -> TextQuery:
+        """The parsed query (cached); :class:`InvalidQueryError` for one without words."""
+        return self._query(text)
+
+    def _build_query(self, text: str) -> TextQuery:
+        words = query_words(text)
+        if not words:
+            raise _refused(text, f"q={text!r} has no letter or digit to search for")
+        if len(words) > MAX_WORDS:
+            raise _refused(text, f"q has {len(words)} words; allowed: at most {MAX_WORDS}")
+        last = len(words) - 1
+        return TextQuery(
+            text, tuple(self._word(w, prefix=i == last) for i, w in enumerate(words)), (), self
+        )
+
+    def _word(self, word: str, *, prefix: bool) -> WordTerms:
+        idx = self.index
+        lo, hi, q, seg_m, seg_typos, is_prefix, code_q, term_df, code_df = match_word(
+            idx.chars, idx.term_off, self.cumdf, codes(word), prefix, MATCH_QUALITY, *self._cw,
+            self.code_count,
+        )  # fmt: skip
+        df = int(term_df) + int(code_df)
+        return WordTerms(word, prefix, lo, hi, q, seg_m, seg_typos, is_prefix, code_q,
+                         int(term_df), df, idf(self.n, df))  # fmt: skip
+
+    def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
+        """Every point ``w`` can match (its terms' postings and, with ``categories``, its
+        categories' points), ascending."""
+        idx = self.index
+        parts: list[NDArray[np.integer]] = [
+            idx.postings[int(idx.post_off[a]) : int(idx.post_off[b])]
+            for a, b in zip(w.seg_lo.tolist(), w.seg_hi.tolist(), strict=True)
+        ]
+        if categories:
+            order, starts = self._points_by_code
+            for c in np.flatnonzero(w.code_q > 0).tolist():
+                parts.append(order[starts[c] : starts[c + 1]])
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        pts = np.sort(np.concatenate(parts).astype(np.int64))  # a point may hold many terms
+        if len(pts) > 1:
+            pts = pts[np.concatenate(([True], pts[1:] != pts[:-1]))]
+        pts.flags.writeable = False
+        return pts
+
+    def points_of_codes(self, codes: tuple[int, ...]) -> NDArray[np.int64]:
+        """The points of the merchants of category ``codes``."""
+        order, starts = self._points_by_code
+        return np.concatenate([order[starts[c] : starts[c + 1]] for c in codes])
+
+    @functools.cached_property
+    def _points_by_code(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        order = np.argsort(self.codes, kind="stable").astype(np.int64)
+        starts = np.zeros(self.n_codes + 1, dtype=np.int64)
+        np.cumsum(self.code_count, out=starts[1:])
+        return order, starts
+
+    @functools.cached_property
+    def labels(self) -> dict[str, str]:
+        """The stored label of each category path."""
+        return dict(zip(self.index.categories, self.index.labels, strict=True))
+
+    def code_words(self, code: int) -> list[tuple[int, float]]:
+        """``(term id, weight)`` of a category code's words."""
+        cw_term, cw_code, cw_weight, _ = self._cw
+        sel = cw_code == code
+        return list(zip(cw_term[sel].tolist(), cw_weight[sel].tolist(), strict=True))
+
+
+def _refused(text: str, message: str) -> InvalidQueryError:
+    return InvalidQueryError(message, [{"parameter": "q", "value": text, "message": message}])

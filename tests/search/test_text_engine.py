@@ -1,0 +1,447 @@
+"""Text search through the engine against the brute-force oracle (``text_oracle``), bit for
+bit: every sort, filters, radius, cursors, the drop-the-last-word fallback, both plans
+(few matches scored directly, many walked) and the category split, on random merchants
+with accented, CJK, apostrophe and ampersand names, brands, cuisines and addresses."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import oracle
+import pyarrow as pa
+import pytest
+import ranking_oracle as ro
+import text_oracle as to
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import InvalidCursorError, InvalidQueryError, TextIndexMissingError
+from geo_discovery.query import SORTS, Filters, Member, NearbyQuery, Ranking
+from geo_discovery.ranking_profile import RankingProfile
+from geo_discovery.search.index import build_cell_index
+from geo_discovery.search.textindex import TextIndex, build_text_index
+from geo_discovery.settings import Settings
+from geo_discovery.snapshot.derived import build_text
+from geo_discovery.snapshot.snapshot import Snapshot
+
+PROPERTY = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+WORDS = (
+    "pizza",
+    "pizzeria",
+    "joe's",
+    "joes",
+    "café",
+    "coffee",
+    "hämeentie",
+    "starbucks",
+    "bodega",
+    "grocery",
+    "deli",
+    "sushi",
+    "bar",
+    "burger",
+    "kahvila",
+    "bagels",
+    "tacos",
+    "market",
+    "famous",
+    "ray's",
+    "john's",
+    "mcdonald's",
+    "7-eleven",
+    "h&m",
+    "noodles",
+    "restaurant",
+    "the",
+    "and",
+    "星巴克",
+    "咖啡",
+    "ラーメン",
+    "pizzas",
+    "plaza",
+)
+CATEGORIES = (
+    "food/restaurant/pizza",
+    "food/cafe",
+    "food/grocery/bodega",
+    "food/grocery/supermarket",
+    "food/restaurant/cafe_coffee_tea",
+    "lodging/private_room",
+    "shop/furniture",
+    "unknown",
+)
+STREETS = ("Main St", "Hämeentie", "Broadway", "Pizza Lane", "Joe's Alley", "Market Street")
+CUISINES = ('{"cuisine": "Pizza;Burger"}', '{"cuisine": "Café/Coffee/Tea"}', "{}", "{}", "{}")
+CENTRE = {"city": (40.75, -73.98), "antimeridian": (-17.0, 180.0)}
+
+
+def table_of(rng: np.random.Generator, n: int, kind: str) -> pa.Table:
+    lat, lng = oracle.random_points(kind, n, rng, centre=CENTRE.get(kind), spread_deg=0.03)
+
+    def nullable(values: Any, p_null: float) -> list[Any]:
+        return [None if rng.random() < p_null else v for v in values]
+
+    names = [
+        " ".join(rng.choice(WORDS, int(rng.integers(1, 4))).tolist()).title()
+        if rng.random() < 0.95
+        else "ＳＴＡＲＢＵＣＫＳ Coffee"
+        for _ in range(n)
+    ]
+    scale = rng.choice([5.0, 100.0], n)
+    return pa.table(
+        {
+            "merchant_id": pa.array(oracle.shuffled_ids(n, rng).tolist(), pa.string()),
+            "name": names,
+            "lat": lat,
+            "lng": lng,
+            "category": pa.array(rng.choice(CATEGORIES, n).tolist(), pa.string()),
+            "address": pa.array(
+                nullable(
+                    [f"{int(rng.integers(1, 999))} {rng.choice(STREETS)}, City" for _ in range(n)],
+                    0.3,
+                ),
+                pa.string(),
+            ),
+            "price_level": pa.array(nullable(rng.integers(1, 5, n).tolist(), 0.3), pa.int8()),
+            "rating": pa.array(
+                nullable((np.round(rng.uniform(0.2, 1.0, n) * 10) / 10 * scale).tolist(), 0.3),
+                pa.float64(),
+            ),
+            "rating_scale": pa.array(scale.tolist(), pa.float64()),
+            "review_count": pa.array(nullable(rng.integers(0, 40, n).tolist(), 0.3), pa.int64()),
+            "brand": pa.array(
+                nullable(rng.choice(["Starbucks", "Joe's"], n).tolist(), 0.8), pa.string()
+            ),
+            "attributes": pa.array(rng.choice(CUISINES, n).tolist(), pa.string()),
+        }
+    )
+
+
+def engine_of(table: pa.Table, rng: np.random.Generator, post_max: int | None) -> DiscoveryEngine:
+    n = table.num_rows
+    index = build_cell_index(
+        table.column("lat").to_numpy(),
+        table.column("lng").to_numpy(),
+        np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
+    )
+    from geo_discovery.ingest.taxonomy import category_label, category_synonyms
+
+    text = build_text_index(
+        table,
+        index.positions,
+        synonyms=category_synonyms(),
+        label=category_label,
+        post_max=post_max,
+    )
+    wom = rng.choice([0.1, 0.5, 0.77, 1.0], n) if rng.random() < 0.5 else rng.random(n)
+    snap = Snapshot(
+        table,
+        index,
+        wom=(wom, rng.random(n)),
+        districts=(rng.choice(["d1", "d2"], n).astype(object), rng.choice([0.4, 1.0], n)),
+        text=text,
+    )
+    return DiscoveryEngine(snap, settings=Settings())
+
+
+def mutate(rng: np.random.Generator, word: str) -> str:
+    """A typo, a prefix, or nothing."""
+    r = rng.random()
+    if r < 0.3 and len(word) > 2:
+        i = int(rng.integers(1, len(word)))
+        op = rng.choice(["sub", "del", "ins", "swap"])
+        if op == "sub":
+            return word[:i] + "q" + word[i + 1 :]
+        if op == "del":
+            return word[:i] + word[i + 1 :]
+        if op == "ins":
+            return word[:i] + "e" + word[i:]
+        if i + 1 < len(word):
+            return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if r < 0.5 and len(word) > 1:
+        return word[: int(rng.integers(1, len(word)))]
+    return word
+
+
+def random_text(rng: np.random.Generator, table: pa.Table) -> str:
+    name = str(rng.choice(table.column("name").to_pylist()))
+    words = name.split() if rng.random() < 0.7 else list(rng.choice(WORDS, 2))
+    words = [mutate(rng, w) for w in words[: int(rng.integers(1, len(words) + 1))]]
+    if rng.random() < 0.15:
+        words.append("zzyzx")  # matches nothing: the fallback drops it
+    return " ".join(words)
+
+
+def random_query(rng: np.random.Generator, table: pa.Table, sort: str) -> NearbyQuery:
+    lat = table.column("lat").to_numpy()
+    lng = table.column("lng").to_numpy()
+    i = int(rng.integers(0, table.num_rows))
+    q_lat = float(np.clip(lat[i] + rng.normal(0, 0.01), -90, 90))
+    q_lng = float(((lng[i] + rng.normal(0, 0.01)) + 180) % 360 - 180)
+
+    def maybe(p: float, value: Any) -> Any:
+        return value if rng.random() < p else None
+
+    return ro.query(
+        q_lat,
+        q_lng,
+        k=int(rng.choice([1, 3, 10, 40])),
+        radius_m=maybe(0.3, float(10 ** rng.uniform(2, 4.5))),
+        sort=sort,
+        categories=("food",) if rng.random() < 0.2 else (),
+        min_rating=maybe(0.15, float(rng.choice([2.0, 3.5]))),
+        exclude_brands=("STARBUCKS",) if rng.random() < 0.15 else (),
+        text=random_text(rng, table),
+        ranking=Ranking(
+            wom=float(rng.choice([0.0, 1.0])), distance_scale=float(rng.choice([0.3, 1.0, 4.0]))
+        )
+        if rng.random() < 0.3
+        else None,
+    )
+
+
+def assert_same(engine: DiscoveryEngine, tc: to.TextColumns, q: NearbyQuery) -> None:
+    res = engine.search(replace(q, explain=q.sort == "best_match"))
+    rows, prim, dist, kept = to.brute_text(tc, q, limit=q.k)
+    assert res.positions.tolist() == rows.tolist(), (q, kept)
+    assert np.array_equal(res.distances_m, dist)
+    if q.sort == "best_match":
+        assert res.scores is not None and np.array_equal(res.scores, prim)
+        for e, s in zip(res.explanations or [], res.scores.tolist(), strict=True):
+            assert e.score == s and e.text is not None
+            assert len(e.text.words) == kept
+            assert math.isclose(
+                e.text.relevance * e.decay * e.wom_term * e.district_factor, s, rel_tol=1e-12
+            )
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    kind=st.sampled_from(["city", "city", "antimeridian"]),
+    n=st.integers(1, 250),
+    post_max=st.sampled_from([None, 0, 5, 40]),
+)
+def test_every_sort_with_text_equals_brute_force(
+    seed: int, kind: str, n: int, post_max: int | None
+) -> None:
+    rng = np.random.default_rng(seed)
+    table = table_of(rng, n, kind)
+    engine = engine_of(table, rng, post_max)
+    tc = to.TextColumns(engine)
+    for sort in SORTS:
+        for _ in range(3):
+            assert_same(engine, tc, random_query(rng, table, sort))
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), post_max=st.sampled_from([None, 0, 8]))
+def test_cursor_walks_cover_the_whole_text_answer(seed: int, post_max: int | None) -> None:
+    rng = np.random.default_rng(seed)
+    table = table_of(rng, int(rng.integers(20, 150)), "city")
+    engine = engine_of(table, rng, post_max)
+    tc = to.TextColumns(engine)
+    for sort in SORTS:
+        q = replace(random_query(rng, table, sort), cursor=None)
+        rows, _, _, _ = to.brute_text(tc, q)
+        assert ro.walk(engine, q, page=int(rng.choice([1, 3, 7]))) == rows.tolist()
+
+
+def test_open_at_with_text() -> None:
+    rng = np.random.default_rng(3)
+    table = table_of(rng, 200, "city")
+    hours = pa.array(rng.choice(["Mo-Su 09:00-17:00", "Mo-Fr 18:00-23:00", None], 200).tolist())
+    table = table.append_column("opening_hours", hours)
+    engine = engine_of(table, rng, 5)
+    tc = to.TextColumns(engine)
+    from datetime import datetime
+
+    for sort in SORTS:
+        for text in ("pizza", "caf", "joe's pi"):
+            q = ro.query(
+                40.75, -73.98, 10, sort=sort, text=text, open_at=datetime(2024, 7, 15, 12, 30)
+            )
+            assert_same(engine, tc, q)
+
+
+def test_the_fallback_drops_the_last_word_and_the_cursor_keeps_it() -> None:
+    rng = np.random.default_rng(1)
+    table = table_of(rng, 120, "city")
+    engine = engine_of(table, rng, None)
+    q = ro.query(40.75, -73.98, 2, text="pizza zzyzx")
+    first = engine.search(replace(q, explain=True))
+    assert len(first) == 2
+    assert all(e.text.dropped == ("zzyzx",) for e in first.explanations or [])
+    rest = engine.search(replace(q, cursor=first.next_cursor))
+    tc = to.TextColumns(engine)
+    rows, *_ = to.brute_text(tc, q, limit=4)
+    assert first.positions.tolist() + rest.positions.tolist() == rows.tolist()
+    forged = engine.search(replace(q, k=2, where=replace(q.where, text="pizza")))
+    with pytest.raises(InvalidCursorError):  # a cursor of another text
+        engine.search(replace(q, cursor=forged.next_cursor))
+
+
+def test_box_and_polygon_search_filter_by_text() -> None:
+    rng = np.random.default_rng(7)
+    table = table_of(rng, 300, "city")
+    engine = engine_of(table, rng, None)
+    tc = to.TextColumns(engine)
+    box = "-74.02,40.72,-73.94,40.78"
+    everything = engine.within_bbox(box)
+    for text in ("pizza", "cafe", "starbuks", "joe's pi"):
+        got = engine.within_bbox(box, where=Filters(text=text))
+        rel = tc.relevances(text)
+        want = [p for p in everything.positions.tolist() if rel[p] > 0]
+        assert got.positions.tolist() == want and got.total == len(want)
+        poly = {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [-74.02, 40.72],
+                    [-73.94, 40.72],
+                    [-73.94, 40.78],
+                    [-74.02, 40.78],
+                    [-74.02, 40.72],
+                ]
+            ],
+        }
+        in_poly = engine.within_polygon(poly, where=Filters(text=text))
+        assert set(in_poly.positions.tolist()) <= set(np.flatnonzero(rel > 0).tolist())
+
+
+def test_autocomplete_highlights_and_categories() -> None:
+    rng = np.random.default_rng(2)
+    table = table_of(rng, 300, "city")
+    engine = engine_of(table, rng, None)
+    s = engine.autocomplete("piz", 40.75, -73.98, limit=5)
+    assert 0 < len(s.merchants) <= 5
+    for m in s.merchants:  # a name matching "piz" is highlighted; a category match is not
+        assert all(m.name[a:b].lower().startswith("piz") for a, b in m.highlight)
+        assert bool(m.highlight) == ("piz" in m.name.lower())
+    assert [c.path for c in s.categories][:1] == ["food/restaurant/pizza"]
+    ranked = engine.nearby(40.75, -73.98, 5, sort="best_match", where=Filters(text="piz"))
+    assert [m.merchant_id for m in s.merchants] == ranked.merchant_ids
+    cafe = engine.autocomplete("coffee", 40.75, -73.98, limit=3)
+    assert {c.path for c in cafe.categories} == {"food/cafe", "food/restaurant/cafe_coffee_tea"}
+    assert cafe.to_dict()["categories"][0]["label"]
+    with pytest.raises(InvalidQueryError):
+        engine.autocomplete("   ", 40.75, -73.98)
+    with pytest.raises(InvalidQueryError):
+        engine.autocomplete("pizza", 91, 0)
+
+
+def test_category_tree_counts_and_labels() -> None:
+    rng = np.random.default_rng(4)
+    table = table_of(rng, 200, "city")
+    engine = engine_of(table, rng, None)
+    tree = {c.path: c for c in engine.categories()}
+    cats = table.column("category").to_pylist()
+    for path, c in tree.items():
+        assert c.count == sum(1 for x in cats if x == path or x.startswith(path + "/"))
+    assert tree["food/grocery"].label == "Grocery"
+    assert tree["food/restaurant/cafe_coffee_tea"].label == "Café/Coffee/Tea"  # the source's
+
+
+def test_an_old_snapshot_without_a_text_index_says_to_reload(tmp_path: Any) -> None:
+    from geo_discovery.snapshot.pipeline import load
+
+    csv = tmp_path / "shops.csv"
+    csv.write_text(
+        "id,name,lat,lng,category\n1,Joe's Pizza,40.7,-74.0,food\n2,Cafe,40.71,-74.0,x\n"
+    )
+    data = tmp_path / "data"
+    report = load([csv], data_dir=data, settings=Settings(data_dir=data))
+    assert report.snapshot is not None
+    info = report.snapshot.manifest["derived"]["text"]
+    assert info["terms"] >= 3 and info["bytes_per_merchant"] > 0
+    engine = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
+    assert engine.nearby(40.7, -74.0, 5, where=Filters(text="piza")).merchant_ids == ["generic:1"]
+    import shutil
+
+    shutil.rmtree(report.snapshot.path / "derived" / "text")  # as loaded before text search
+    old = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
+    assert old.nearby(40.7, -74.0, 5).merchant_ids  # everything else still works
+    assert [c.path for c in old.categories()] == ["food", "x"]
+    with pytest.raises(TextIndexMissingError, match="load the data again"):
+        old.nearby(40.7, -74.0, 5, where=Filters(text="pizza"))
+
+
+def test_a_text_index_of_another_cell_order_is_refused() -> None:
+    rng = np.random.default_rng(9)
+    table = table_of(rng, 50, "city")
+    snap = Snapshot.from_table(table)
+    stale = build_text(table, np.arange(50)[::-1])
+    engine = DiscoveryEngine(Snapshot(table, snap.index, text=stale), settings=Settings())
+    with pytest.raises(TextIndexMissingError, match="another order"):
+        engine.nearby(40.75, -73.98, 3, where=Filters(text="pizza"))
+
+
+def test_text_index_round_trip(tmp_path: Any) -> None:
+    rng = np.random.default_rng(11)
+    table = table_of(rng, 80, "city")
+    snap = Snapshot.from_table(table)
+    built = snap.text
+    assert built is not None
+    built.to_directory(tmp_path / "text")
+    again = TextIndex.from_directory(tmp_path / "text", n_points=80)
+    assert again.summary() == built.summary() and again.fits(snap.index.positions)
+    assert [again.term(t) for t in range(again.n_terms)] == [
+        built.term(t) for t in range(built.n_terms)
+    ]
+    (tmp_path / "text" / "text.json").write_text(json.dumps({"format": 99}))
+    from geo_discovery.errors import SnapshotError
+
+    with pytest.raises(SnapshotError, match="unreadable"):
+        TextIndex.from_directory(tmp_path / "text")
+
+
+TEXT_PROFILE = RankingProfile(
+    weights=(("wom", 1.5), ("volume", 0.4), ("district", 0.5)),
+    gamma=0.9,
+    radii=(("", 700.0), ("food", 300.0)),
+    member_weights=(("own_visits", 1.2), ("own_category", 0.3)),
+)
+
+
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 200),
+    post_max=st.sampled_from([None, 0, 8]),
+    page=st.integers(1, 9),
+)
+def test_text_with_a_learned_profile_and_a_member_equals_brute_force(
+    seed: int, n: int, post_max: int | None, page: int
+) -> None:
+    """The search box for a member under a learned profile: relevance × profile quality ×
+    member lift, the member's visited merchants only when they match the words; pages and
+    cursor walks equal the oracle."""
+    rng = np.random.default_rng(seed)
+    table = table_of(rng, n, str(rng.choice(["city", "antimeridian"])))
+    engine = engine_of(table, rng, post_max)
+    tc = to.TextColumns(engine)
+    ids = [str(x) for x in table.column("merchant_id").to_pylist()]
+    for _ in range(3):
+        visits = [str(x) for x in rng.choice(ids, size=int(rng.integers(1, 6)))] * 2
+        q = replace(
+            random_query(rng, table, "best_match"),
+            ranking=Ranking(profile=TEXT_PROFILE) if rng.random() < 0.5 else None,
+            member=Member(visits=visits),
+        )
+        res = engine.search(replace(q, explain=True))
+        rows, prim, dist, _ = to.brute_text(tc, q, limit=q.k)
+        assert res.positions.tolist() == rows.tolist(), q
+        assert res.scores is not None and np.array_equal(res.scores, prim)
+        assert np.array_equal(res.distances_m, dist)
+        assert [e.score for e in res.explanations or []] == prim.tolist()
+        everything, *_ = to.brute_text(tc, replace(q, cursor=None))
+        assert ro.walk(engine, replace(q, cursor=None), page) == everything.tolist()
