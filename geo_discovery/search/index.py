@@ -52,6 +52,7 @@ __all__ = [
     "build_tree",
     "index_from_sorted",
     "merchant_ranks",
+    "sort_partition",
     "sort_points",
 ]
 
@@ -415,10 +416,8 @@ def build_cell_index(
         raise ValueError(f"resolution={resolution} is out of range; allowed: 0 <= resolution <= 15")
     rank = merchant_ranks(ids)
     fine = h3cells.latlngs_to_cells(lat, lng, h3cells.MAX_RES)
-    order = sort_points(fine, rank)
-    s_lat, s_lng = lat[order], lng[order]
-    xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
-    return index_from_sorted(order, fine[order], (s_lat, s_lng, xyz), rank, int(resolution))
+    order, s_fine, s_lat, s_lng, xyz = sort_partition(np.arange(n), fine, rank, lat, lng)
+    return index_from_sorted(order, s_fine, (s_lat, s_lng, xyz), rank, int(resolution))
 
 
 def merchant_ranks(merchant_ids: NDArray | list[str]) -> NDArray[np.int64]:
@@ -437,6 +436,25 @@ def sort_points(fine: NDArray[np.uint64], rank: NDArray[np.int64]) -> NDArray[np
     concatenated in cell order.
     """
     return np.lexsort((rank, fine))
+
+
+def sort_partition(
+    rows: NDArray[np.int64],
+    fine: NDArray[np.uint64],
+    rank: NDArray[np.int64],
+    lat: NDArray[np.float64],
+    lng: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.uint64], NDArray, NDArray, NDArray]:
+    """Sort some points (table ``rows`` with their cells, ranks and coordinates) into
+    the index order; returns ``(rows, fine, lat, lng, xyz)`` in that order.
+
+    The whole table in one call for a single-process build; one H3 cell's points per
+    call on a cluster (:func:`geo_discovery.snapshot.cluster.build_index_on`).
+    """
+    local = sort_points(fine, rank)
+    s_lat, s_lng = lat[local], lng[local]
+    xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
+    return np.asarray(rows)[local], fine[local], s_lat, s_lng, xyz
 
 
 def index_from_sorted(

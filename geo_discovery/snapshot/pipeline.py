@@ -14,14 +14,15 @@ newest others (refused or killed loads), so they never pile up.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from .. import cells as h3cells
 from ..errors import LoadRefusedError, RejectedRowsError
 from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
 from ..ingest.result import problem_rows, summarise_kinds
@@ -39,6 +41,10 @@ from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
 from .derived import derive_all
 from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
+
+if TYPE_CHECKING:
+    from ..search.index import CellIndex
+    from .cluster import Cluster
 
 __all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]
 
@@ -111,6 +117,7 @@ def load(
     options: ReadOptions | None = None,
     wait_s: float = 0.0,
     on_wait: Callable[[], None] | None = None,
+    cluster: str | Cluster | None = None,
 ) -> LoadReport:
     """Load files into a new snapshot and publish it.
 
@@ -140,6 +147,10 @@ def load(
     wait_s
         How long to wait for another load holding the store's lock before failing;
         ``on_wait`` is called once when the wait starts.
+    cluster
+        Read the files and build the index on a Dask cluster: ``"local:N"``,
+        ``"tcp://HOST:PORT"`` or an open :class:`~geo_discovery.snapshot.cluster.Cluster`
+        (see :mod:`geo_discovery.snapshot.cluster`). The snapshot is the same as without.
 
     Returns
     -------
@@ -156,7 +167,7 @@ def load(
 
     base = options or ReadOptions()
     read_options = dataclasses.replace(base, strict=strict or base.strict)
-    with store.lock(wait_s, on_wait):
+    with store.lock(wait_s, on_wait), _cluster_for(cluster) as on:
         ingest: IngestResult | None = None
         delete_ids: list[str] = []
         if mode == "delete":
@@ -167,6 +178,15 @@ def load(
                 frames.append(bad)
             rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             rows_read = len(delete_ids) + len(rejects)
+        elif on is not None:
+            from .cluster import read_sources_on
+
+            ingest = read_sources_on(
+                on, paths, profile=profile, mapping=mapping, expected_bbox=expected_bbox,
+                options=read_options, progress=notify,
+            )
+            rejects = ingest.rejects
+            rows_read = ingest.rows_read
         else:
             ingest = read_sources(
                 paths,
@@ -240,13 +260,7 @@ def load(
         writer = store.begin()
         try:
             notify("index", 0, 1)
-            index = build_cell_index(
-                table.column("lat").to_numpy(),
-                table.column("lng").to_numpy(),
-                np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
-                resolution=resolution if resolution is not None else settings.index_resolution,
-                target_per_cell=settings.index_target_per_cell,
-            )
+            index, build = _build_index(table, resolution, settings, on, notify)
             notify("index", 1, 1)
             notify("write", 0, 1)
             write_merchant_table(table, writer.path / "merchants.parquet")
@@ -268,6 +282,7 @@ def load(
                 "rejects_file": str(written_rejects) if written_rejects else None,
                 "index": {"resolution": index.resolution, "cells": len(index.cells)},
                 "derived": derived,
+                "build": build,
             }
             notify("publish", 0, 1)
             info = writer.commit(manifest)
@@ -281,6 +296,47 @@ def load(
     unpublished.snapshot = info
     unpublished.pruned = pruned
     return unpublished
+
+
+@contextlib.contextmanager
+def _cluster_for(cluster: str | Cluster | None) -> Iterator[Cluster | None]:
+    """An open cluster for the load: the one given, or one opened (and closed) here."""
+    if cluster is None or not isinstance(cluster, str):
+        yield cluster
+        return
+    from .cluster import open_cluster
+
+    with open_cluster(cluster) as opened:
+        yield opened
+
+
+def _build_index(
+    table: pa.Table,
+    resolution: int | None,
+    settings: Settings,
+    cluster: Cluster | None,
+    notify: Progress,
+) -> tuple[CellIndex, dict[str, Any]]:
+    """The snapshot's index, in this process or on ``cluster``; and how it was built."""
+    res = resolution if resolution is not None else settings.index_resolution
+    if cluster is None:
+        index = build_cell_index(
+            table.column("lat").to_numpy(),
+            table.column("lng").to_numpy(),
+            np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
+            resolution=res,
+            target_per_cell=settings.index_target_per_cell,
+        )
+        return index, {"cluster": None}
+    from .cluster import build_index_on
+
+    if res is None:
+        lat = np.ascontiguousarray(table.column("lat").to_numpy(), dtype=np.float64)
+        lng = np.ascontiguousarray(table.column("lng").to_numpy(), dtype=np.float64)
+        res = h3cells.choose_resolution(lat, lng, settings.index_target_per_cell)
+    index, partitions = build_index_on(cluster, table, int(res), progress=notify)
+    return index, {"cluster": str(cluster.spec), "workers": cluster.workers,
+                   "partitions": partitions}
 
 
 def _refuse_data_loss(
