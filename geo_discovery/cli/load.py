@@ -370,6 +370,16 @@ def load(
             metavar="SECONDS",
         ),
     ] = DEFAULT_WAIT_S,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Read and index on a Dask cluster: local:N (N worker processes here) or "
+            "tcp://HOST:PORT (a running scheduler whose workers see the files). Same "
+            "snapshot as without; needs the cluster extra.",
+            metavar="local:N|tcp://HOST:PORT",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Load FILEs into a new snapshot and publish it atomically.
@@ -383,6 +393,7 @@ def load(
     * `geo-discovery load data/sample/helsinki_osm_pois.csv --profile osm_poi`
     * `geo-discovery load stores.csv restaurants.csv --mode upsert --rejects rejects.csv --strict`
     * `geo-discovery load closed_ids.txt --mode delete`
+    * `geo-discovery load parts/*.parquet --cluster local:4`
     """
     from ..models import BBox
     from ..snapshot.pipeline import load as run_load
@@ -397,7 +408,11 @@ def load(
         err.print(f"waiting for another load to release {settings.data_dir} (up to {wait:g} s; "
                   "--wait SECONDS to change)")
 
-    with StageProgress(err) as progress, _summary_on_refusal(out, settings.data_dir):
+    with (
+        _cluster(cluster, err) as on,
+        StageProgress(err) as progress,
+        _summary_on_refusal(out, settings.data_dir),
+    ):
         report = run_load(
             files,
             data_dir=settings.data_dir,
@@ -415,8 +430,24 @@ def load(
             options=options,
             wait_s=wait,
             on_wait=waiting,
+            cluster=on,
         )
     _print_load_report(out, report, settings.data_dir)
+
+
+@contextlib.contextmanager
+def _cluster(spec: str | None, err: Console) -> Iterator[Any]:
+    """The Dask cluster of ``--cluster`` (its dashboard address printed), or ``None``."""
+    if spec is None:
+        yield None
+        return
+    from ..snapshot.cluster import open_cluster
+
+    with open_cluster(spec) as opened:
+        link = opened.dashboard_link or "none (pip install bokeh for the dashboard)"
+        err.print(f"Dask cluster {opened.spec}: {opened.workers} workers; dashboard: {link}",
+                  markup=False, highlight=False, soft_wrap=True)
+        yield opened
 
 
 @handle_errors

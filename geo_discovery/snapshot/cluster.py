@@ -246,9 +246,9 @@ def read_sources_on(
     options = options or ReadOptions()
     checked = check_sources(paths)
     fixed = resolve_profile(profile, mapping)
-    read = cluster.submit("read", read_source_file,
+    read = cluster.submit("files", read_source_file,
                           [(p, fixed, expected_bbox, options) for p, _ in checked])
-    keys = cluster.wait("read", cluster.submit("keys", file_keys, [(f,) for f in read]),
+    keys = cluster.wait("files", cluster.submit("keys", file_keys, [(f,) for f in read]),
                         progress)
     duplicates = find_duplicates(keys)
     parts = cluster.run("finish", finish_file, list(zip(read, duplicates, strict=True)),
