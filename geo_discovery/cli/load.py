@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,7 @@ from rich.table import Table
 from ..errors import LoadRefusedError, RejectedRowsError
 from .common import (
     EXIT_REJECTED,
+    EXIT_USAGE,
     DataDirOption,
     fail,
     fmt,
@@ -271,14 +273,13 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
 @handle_errors
 def load(
     files: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             help="Input files: CSV (any delimiter/encoding, .gz/.zip), GeoJSON, GeoParquet, "
-            "GeoPackage/Shapefile. With --mode delete: id lists.",
-            exists=True,
-            dir_okay=False,
+            "GeoPackage/Shapefile; or a PostgreSQL table: postgresql://USER@HOST/DB?table=T "
+            "(or the URL with --sql). With --mode delete: id lists.",
             show_default=False,
-            metavar="FILE",
+            metavar="FILE|postgresql://…",
         ),
     ],
     profile: Annotated[
@@ -299,13 +300,34 @@ def load(
         ),
     ] = None,
     mode: Annotated[
-        LoadMode,
+        LoadMode | None,
         typer.Option(
             "--mode",
             help="replace: the snapshot holds exactly these rows; upsert: replace same-id "
-            "merchants and add new ones; delete: FILEs list merchant_ids to remove.",
+            "merchants and add new ones; delete: FILEs list merchant_ids to remove. "
+            "Default: replace (upsert with --since).",
+            show_default=False,
         ),
-    ] = LoadMode.REPLACE,
+    ] = None,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            "--sql",
+            help="With a postgresql:// URL: the SELECT whose rows to load (instead of "
+            "?table=).",
+            metavar="\"SELECT …\"",
+        ),
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since",
+            help="With a postgresql:// source: only rows whose updated_at is later "
+            "(incremental upsert).",
+            metavar="TIMESTAMP",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        ),
+    ] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
@@ -394,9 +416,13 @@ def load(
     * `geo-discovery load stores.csv restaurants.csv --mode upsert --rejects rejects.csv --strict`
     * `geo-discovery load closed_ids.txt --mode delete`
     * `geo-discovery load parts/*.parquet --cluster local:4`
+    * `geo-discovery load "postgresql://ops@db/shops?table=merchants" --since 2026-01-01`
     """
     from ..models import BBox
     from ..snapshot.pipeline import load as run_load
+
+    chosen = mode or (LoadMode.UPSERT if since is not None else LoadMode.REPLACE)
+    sources = _sources(files, sql, since, chosen)
 
     settings = settings_for(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
@@ -414,9 +440,9 @@ def load(
         _summary_on_refusal(out, settings.data_dir),
     ):
         report = run_load(
-            files,
+            sources,
             data_dir=settings.data_dir,
-            mode=mode.value,
+            mode=chosen.value,
             profile=profile,
             mapping=mapping,
             expected_bbox=expected,
@@ -433,6 +459,33 @@ def load(
             cluster=on,
         )
     _print_load_report(out, report, settings.data_dir)
+
+
+def _sources(
+    files: list[str], sql: str | None, since: datetime | None, mode: LoadMode
+) -> list[Any]:
+    """Paths and PostgreSQL sources of ``load``; usage errors (exit 2) name the problem."""
+    from ..ingest.postgres import is_postgres_url, parse_pg_url
+
+    urls = [f for f in files if is_postgres_url(f)]
+    if (sql is not None or since is not None) and not urls:
+        raise fail("--sql and --since need a postgresql:// source", EXIT_USAGE)
+    if since is not None and mode != LoadMode.UPSERT:
+        raise fail(f"--since loads changed rows only: use it with --mode upsert, not "
+                   f"{mode.value}", EXIT_USAGE)
+    if sql is not None and len(urls) > 1:
+        raise fail("--sql applies to one postgresql:// source; give one URL", EXIT_USAGE)
+    out: list[Any] = []
+    for f in files:
+        if is_postgres_url(f):
+            out.append(parse_pg_url(f, sql=sql, since=since))
+            continue
+        path = Path(f)
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise fail(f"Invalid value for 'FILE': File '{f}' {what}.", EXIT_USAGE)
+        out.append(path)
+    return out
 
 
 @contextlib.contextmanager

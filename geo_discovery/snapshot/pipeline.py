@@ -34,6 +34,7 @@ import shapely
 from .. import cells as h3cells
 from ..errors import LoadRefusedError, RejectedRowsError
 from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
+from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
 from ..schema import ARROW_SCHEMA, to_arrow
@@ -100,7 +101,7 @@ def read_merchant_table(path: Path) -> pa.Table:
 
 
 def load(
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path | PgSource],
     *,
     data_dir: str | Path | None = None,
     mode: LoadMode = "replace",
@@ -125,7 +126,10 @@ def load(
     ----------
     paths
         Input files. For ``mode="delete"`` they list ids to delete (a ``merchant_id``
-        column, or one id per line).
+        column, or one id per line). PostgreSQL tables or queries too: a
+        ``postgresql://…?table=NAME`` string or a
+        :class:`~geo_discovery.ingest.postgres.PgSource` (rows streamed into the same
+        validation, :mod:`geo_discovery.ingest.postgres`).
     mode
         ``replace`` (the new snapshot holds exactly these rows), ``upsert`` (rows replace
         same-id merchants of the current snapshot and add new ones) or ``delete``.
@@ -167,12 +171,16 @@ def load(
 
     base = options or ReadOptions()
     read_options = dataclasses.replace(base, strict=strict or base.strict)
-    with store.lock(wait_s, on_wait), _cluster_for(cluster) as on:
+    with (
+        store.lock(wait_s, on_wait),
+        _cluster_for(cluster) as on,
+        materialise(paths) as (files, labels),
+    ):
         ingest: IngestResult | None = None
         delete_ids: list[str] = []
         if mode == "delete":
             frames = []
-            for p in paths:
+            for p in files:
                 ids, bad = read_id_list(p)
                 delete_ids.extend(ids)
                 frames.append(bad)
@@ -182,14 +190,14 @@ def load(
             from .cluster import read_sources_on
 
             ingest = read_sources_on(
-                on, paths, profile=profile, mapping=mapping, expected_bbox=expected_bbox,
+                on, files, profile=profile, mapping=mapping, expected_bbox=expected_bbox,
                 options=read_options, progress=notify,
             )
             rejects = ingest.rejects
             rows_read = ingest.rows_read
         else:
             ingest = read_sources(
-                paths,
+                files,
                 profile=profile,
                 mapping=mapping,
                 expected_bbox=expected_bbox,
@@ -199,6 +207,9 @@ def load(
             rejects = ingest.rejects
             rows_read = ingest.rows_read
 
+        if ingest is not None:  # name a database source by its masked URL, not its dump
+            for source in ingest.sources:
+                source.path = labels.get(source.path, source.path)
         current = store.current()
         notify("merge", 0, 1)
         # Only upsert and delete build on the current snapshot; replace never reads it.
@@ -278,7 +289,8 @@ def load(
                     "rejected": len(rejects),
                     "merchants": table.num_rows,
                 },
-                "sources": [vars(s) for s in ingest.sources] if ingest else [str(p) for p in paths],
+                "sources": [vars(s) for s in ingest.sources] if ingest
+                else [labels.get(str(p), str(p)) for p in files],
                 "rejects_file": str(written_rejects) if written_rejects else None,
                 "index": {"resolution": index.resolution, "cells": len(index.cells)},
                 "derived": derived,
