@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from .cells import cell_to_boundary_lnglat, str_to_cell
+from .cells import cell_to_boundary_lnglat, cell_to_str, str_to_cell
 from .errors import DatabaseError
 from .ingest.postgres import connect, is_postgres_url, masked_url, scrub
 
@@ -214,17 +214,25 @@ def _catchment_table(engine: DiscoveryEngine, district_ids: Sequence[str]) -> pa
         cells = result.cells
         cells = (cells.reset_index(drop=True) if "cell" in cells.columns
                  else cells.rename_axis("cell").reset_index())
+        ids = [_cell_int(c) for c in cells["cell"].tolist()]
         polygons = [
             "SRID=4326;POLYGON((" + ", ".join(f"{x!r} {y!r}" for x, y in
-                                              cell_to_boundary_lnglat(str_to_cell(c))) + "))"
-            for c in cells["cell"].astype(str)
+                                              cell_to_boundary_lnglat(c)) + "))"
+            for c in ids
         ]
         frames.append(pa.table({
             "district_id": [district_id] * len(cells),
-            "cell": cells["cell"].astype(str).tolist(),
+            "cell": [cell_to_str(c) for c in ids],
             **{c: pa.array(cells[c].to_numpy()) for c in
                ("lat", "lng", "population", "share", "expected", "in_district")
                if c in cells.columns},
             "geom": polygons,
         }))
     return pa.concat_tables(frames) if frames else pa.table({})
+
+
+def _cell_int(cell: Any) -> int:
+    """An H3 cell as an integer, from its integer or hex string form."""
+    if isinstance(cell, str) and not cell.isdigit():
+        return str_to_cell(cell)
+    return int(cell)
