@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from geo_discovery.snapshot.cluster import (
     parse_cluster,
     plan_partitions,
 )
+from geo_discovery.snapshot.compare import snapshot_differences
 from geo_discovery.snapshot.pipeline import load
 from geo_discovery.snapshot.store import SnapshotStore
 
@@ -48,31 +48,6 @@ INDEX_ARRAYS = ("cells", "offsets", "positions", "xyz", "lat", "lng", "rank", "c
 def cluster() -> Iterator[Cluster]:
     with open_cluster("local:2") as c:
         yield c
-
-
-def snapshot_differences(a: Path, b: Path) -> list[str]:
-    """Files of two snapshot folders that differ (the manifest aside): arrays by value
-    and dtype, Parquet tables by content, anything else by bytes."""
-    diffs = []
-    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
-    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
-    diffs += [f"only in one: {p}" for p in sorted(files_a ^ files_b)]
-    for rel in sorted(files_a & files_b):
-        if rel.name == "manifest.json":
-            continue
-        x, y = a / rel, b / rel
-        if rel.suffix == ".npy":
-            u, v = np.load(x, allow_pickle=False), np.load(y, allow_pickle=False)
-            same = u.dtype == v.dtype and u.shape == v.shape and np.array_equal(
-                u, v, equal_nan=u.dtype.kind == "f"
-            )
-        elif rel.suffix == ".parquet":
-            same = pq.read_table(x).equals(pq.read_table(y))
-        else:
-            same = x.read_bytes() == y.read_bytes()
-        if not same:
-            diffs.append(str(rel))
-    return diffs
 
 
 # ------------------------------------------------------------------------ the spec
