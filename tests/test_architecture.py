@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "engine": 3,
     "tiles": 3,
     "results": 3,
+    "export": 3,
     "search": 2,
     "snapshot": 2,
     "ranking": 2,
