@@ -15,6 +15,8 @@ class                          HTTP    CLI
 :class:`NotFoundError`         404     exit 1, one line
 :class:`SnapshotError`         503     exit 1 (4 for :class:`LoadRefusedError`)
 :class:`IngestError`           422     exit 1 (3 for :class:`RejectedRowsError`)
+:class:`ClusterError`          —       exit 1, one line
+:class:`DatabaseError`         —       exit 1, one line (passwords masked)
 =============================  ======  ==============================================
 
 Examples
@@ -30,6 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ClusterError",
+    "DatabaseError",
     "DemandUnavailableError",
     "DistrictNotFoundError",
     "GeoDiscoveryError",
@@ -137,3 +141,15 @@ class LoadRefusedError(SnapshotError):
 
 class DemandUnavailableError(SnapshotError):
     """The configured catchment demand file cannot be read (a server problem)."""
+
+
+# ------------------------------------------------------------- scale-out (CLI, library)
+class ClusterError(GeoDiscoveryError):
+    """A Dask cluster named by ``--cluster`` cannot be started or reached, or the
+    ``cluster`` extra (dask[distributed]) is not installed."""
+
+
+class DatabaseError(GeoDiscoveryError):
+    """PostgreSQL cannot be reached, refused the credentials, or a statement failed
+    (a source table or column is missing, an export could not be written). Messages
+    never hold a password."""

@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "tiles": 3,
     "results": 3,
     "evaluation": 3,
+    "export": 3,
     "search": 2,
     "snapshot": 2,
     "ranking": 2,

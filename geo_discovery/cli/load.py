@@ -33,6 +33,7 @@ from rich.table import Table
 from ..errors import LoadRefusedError, RejectedRowsError
 from .common import (
     EXIT_REJECTED,
+    EXIT_USAGE,
     DataDirOption,
     fail,
     fmt,
@@ -279,14 +280,13 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
 @handle_errors
 def load(
     files: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             help="Input files: CSV (any delimiter/encoding, .gz/.zip), GeoJSON, GeoParquet, "
-            "GeoPackage/Shapefile. With --mode delete: id lists.",
-            exists=True,
-            dir_okay=False,
+            "GeoPackage/Shapefile; or a PostgreSQL table: postgresql://USER@HOST/DB?table=T "
+            "(or the URL with --sql). With --mode delete: id lists.",
             show_default=False,
-            metavar="FILE",
+            metavar="FILE|postgresql://…",
         ),
     ],
     profile: Annotated[
@@ -307,13 +307,34 @@ def load(
         ),
     ] = None,
     mode: Annotated[
-        LoadMode,
+        LoadMode | None,
         typer.Option(
             "--mode",
             help="replace: the snapshot holds exactly these rows; upsert: replace same-id "
-            "merchants and add new ones; delete: FILEs list merchant_ids to remove.",
+            "merchants and add new ones; delete: FILEs list merchant_ids to remove. "
+            "Default: replace (upsert with --since).",
+            show_default=False,
         ),
-    ] = LoadMode.REPLACE,
+    ] = None,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            "--sql",
+            help="With a postgresql:// URL: the SELECT whose rows to load (instead of "
+            "?table=).",
+            metavar="\"SELECT …\"",
+        ),
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since",
+            help="With a postgresql:// source: only rows whose updated_at is later "
+            "(incremental upsert).",
+            metavar="TIMESTAMP",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        ),
+    ] = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
@@ -387,6 +408,16 @@ def load(
             metavar="SECONDS",
         ),
     ] = DEFAULT_WAIT_S,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Read and index on a Dask cluster: local:N (N worker processes here) or "
+            "tcp://HOST:PORT (a running scheduler whose workers see the files). Same "
+            "snapshot as without; needs the cluster extra.",
+            metavar="local:N|tcp://HOST:PORT",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Load FILEs into a new snapshot and publish it atomically.
@@ -401,9 +432,14 @@ def load(
     * `geo-discovery load stores.csv restaurants.csv --mode upsert --rejects rejects.csv --strict`
     * `geo-discovery load closed_ids.txt --mode delete`
     * `geo-discovery load checkins.csv.gz --profile checkins --until 2012-12-01`
+    * `geo-discovery load parts/*.parquet --cluster local:4`
+    * `geo-discovery load "postgresql://ops@db/shops?table=merchants" --since 2026-01-01`
     """
     from ..models import BBox
     from ..snapshot.pipeline import load as run_load
+
+    chosen = mode or (LoadMode.UPSERT if since is not None else LoadMode.REPLACE)
+    sources = _sources(files, sql, since, chosen)
 
     settings = settings_for(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
@@ -417,11 +453,15 @@ def load(
         err.print(f"waiting for another load to release {settings.data_dir} (up to {wait:g} s; "
                   "--wait SECONDS to change)")
 
-    with StageProgress(err) as progress, _summary_on_refusal(out, settings.data_dir):
+    with (
+        _cluster(cluster, err) as on,
+        StageProgress(err) as progress,
+        _summary_on_refusal(out, settings.data_dir),
+    ):
         report = run_load(
-            files,
+            sources,
             data_dir=settings.data_dir,
-            mode=mode.value,
+            mode=chosen.value,
             profile=profile,
             mapping=mapping,
             expected_bbox=expected,
@@ -435,8 +475,51 @@ def load(
             options=options,
             wait_s=wait,
             on_wait=waiting,
+            cluster=on,
         )
     _print_load_report(out, report, settings.data_dir)
+
+
+def _sources(
+    files: list[str], sql: str | None, since: datetime | None, mode: LoadMode
+) -> list[Any]:
+    """Paths and PostgreSQL sources of ``load``; usage errors (exit 2) name the problem."""
+    from ..ingest.postgres import is_postgres_url, parse_pg_url
+
+    urls = [f for f in files if is_postgres_url(f)]
+    if (sql is not None or since is not None) and not urls:
+        raise fail("--sql and --since need a postgresql:// source", EXIT_USAGE)
+    if since is not None and mode != LoadMode.UPSERT:
+        raise fail(f"--since loads changed rows only: use it with --mode upsert, not "
+                   f"{mode.value}", EXIT_USAGE)
+    if sql is not None and len(urls) > 1:
+        raise fail("--sql applies to one postgresql:// source; give one URL", EXIT_USAGE)
+    out: list[Any] = []
+    for f in files:
+        if is_postgres_url(f):
+            out.append(parse_pg_url(f, sql=sql, since=since))
+            continue
+        path = Path(f)
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise fail(f"Invalid value for 'FILE': File '{f}' {what}.", EXIT_USAGE)
+        out.append(path)
+    return out
+
+
+@contextlib.contextmanager
+def _cluster(spec: str | None, err: Console) -> Iterator[Any]:
+    """The Dask cluster of ``--cluster`` (its dashboard address printed), or ``None``."""
+    if spec is None:
+        yield None
+        return
+    from ..snapshot.cluster import open_cluster
+
+    with open_cluster(spec) as opened:
+        link = opened.dashboard_link or "none (pip install bokeh for the dashboard)"
+        err.print(f"Dask cluster {opened.spec}: {opened.workers} workers; dashboard: {link}",
+                  markup=False, highlight=False, soft_wrap=True)
+        yield opened
 
 
 @handle_errors

@@ -4,8 +4,8 @@ Every command takes ``--data-dir`` (env ``GEO_DISCOVERY_DATA_DIR``; default
 :func:`geo_discovery.settings.default_data_dir`), the same setting
 :meth:`DiscoveryEngine.from_snapshot` and ``geo-discovery serve`` read. One module per
 command group: :mod:`.load` (load, validate), :mod:`.snapshots` (snapshots, rollback,
-stats, profiles), :mod:`.query`, :mod:`.districts` (districts, catchment),
-:mod:`.ranking` (calibrate, evaluate ranking), :mod:`.serve`;
+stats, profiles), :mod:`.query`, :mod:`.districts` (districts, catchment), :mod:`.export`
+(PostGIS), :mod:`.ranking` (calibrate, evaluate ranking), :mod:`.serve`;
 exit codes and shared options in :mod:`.common`.
 """
 
@@ -26,6 +26,7 @@ from .common import (
     EXIT_USAGE,
 )
 from .districts import catchment_command, districts_app
+from .export import export
 from .load import load, validate
 from .query import query_app
 from .ranking import calibrate, evaluate_app
@@ -55,7 +56,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-for command in (load, validate, snapshots, rollback, stats, profiles, serve, calibrate):
+for command in (load, validate, export, snapshots, rollback, stats, profiles, serve, calibrate):
     app.command()(command)
 app.add_typer(query_app, name="query")
 app.add_typer(evaluate_app, name="evaluate")

@@ -180,7 +180,12 @@ def profile_districts(
     peak_cells = cells[best[first]]
     n_elig = np.bincount(row_group[eligible & (row_group >= 0)], minlength=n_groups)
 
-    anchors = _anchors(cells, cell_group, row_group, eligible, frame, n_groups)
+    # Each district's cells and eligible rows, ascending, found in one pass (not one
+    # scan of every row per district: that is quadratic at a million merchants).
+    cells_of = _members(cell_group, n_groups)
+    rows_of = _members(np.where(eligible, row_group, -1), n_groups)
+    all_rows_of = np.bincount(row_group[row_group >= 0], minlength=n_groups)
+    anchors = _anchors(cells, cells_of, rows_of, frame)
     ids = _stable_ids(anchors, n_elig, res)
     # order districts: largest first, then id
     rank = sorted(range(n_groups), key=lambda g: (-int(n_elig[g]), ids[g]))
@@ -196,18 +201,18 @@ def profile_districts(
 
     areas = cell_areas_m2(cells) / 1e6
     records = []
-    names = _names(frame, row_group, eligible, peak_cells, pt_cells, n_groups)
+    names = _names(frame, row_group, rows_of, peak_cells, pt_cells)
     cats = frame["category"].fillna("").astype(str).to_numpy() if "category" in frame else None
     lat = frame["lat"].to_numpy(dtype=np.float64)
     lng = frame["lng"].to_numpy(dtype=np.float64)
     for g in rank:
-        mine = cell_group == g
-        rows = np.nonzero((row_group == g) & eligible)[0]
+        mine = cells_of[g]
+        rows = rows_of[g]
         rec: dict[str, object] = {
             "district_id": ids[g],
             "name": names[g],
             "n_merchants": len(rows),
-            "n_rows": int((row_group == g).sum()),
+            "n_rows": int(all_rows_of[g]),
             "area_km2": float(areas[mine].sum()),
         }
         area = float(areas[mine].sum())
@@ -223,7 +228,7 @@ def profile_districts(
         rec["centroid_lat"] = float(lat[rows].mean()) if len(rows) else math.nan
         rec["centroid_lng"] = float(lng[rows].mean()) if len(rows) else math.nan
         rec["peak_cell"] = cell_to_str(int(peak_cells[g]))
-        rec["n_cells"] = int(mine.sum())
+        rec["n_cells"] = len(mine)
         rec["resolution"] = res
         rec["geometry"] = cells_to_polygon(cells[mine])
         records.append(rec)
@@ -246,23 +251,27 @@ def profile_districts(
     return Profile(out, cells, cell_district, merchant_district)
 
 
+def _members(group: NDArray[np.int64], n_groups: int) -> list[NDArray[np.int64]]:
+    """Per group ``0..n_groups-1``: the positions holding it, ascending (``-1``: none)."""
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group[group >= 0], minlength=n_groups)
+    start = int(np.count_nonzero(group < 0))
+    return np.split(order[start:], np.cumsum(counts)[:-1]) if n_groups else []
+
+
 def _anchors(
     cells: NDArray[np.uint64],
-    cell_group: NDArray[np.int64],
-    row_group: NDArray[np.int64],
-    eligible: NDArray[np.bool_],
+    cells_of: list[NDArray[np.int64]],
+    rows_of: list[NDArray[np.int64]],
     frame: pd.DataFrame,
-    n_groups: int,
 ) -> NDArray[np.uint64]:
     """Per district, its cell nearest to the median location of its merchants."""
     lat = frame["lat"].to_numpy(dtype=np.float64)
     lng = frame["lng"].to_numpy(dtype=np.float64)
     clat, clng = cells_to_latlng(cells)
-    out = np.empty(n_groups, dtype=np.uint64)
-    for g in range(n_groups):
-        mine = np.nonzero(cell_group == g)[0]
-        rows = (row_group == g) & eligible
-        if rows.any():
+    out = np.empty(len(cells_of), dtype=np.uint64)
+    for g, (mine, rows) in enumerate(zip(cells_of, rows_of, strict=True)):
+        if len(rows):
             mlat, mlng = float(np.median(lat[rows])), float(np.median(lng[rows]))
         else:
             mlat, mlng = float(np.median(clat[mine])), float(np.median(clng[mine]))
@@ -287,11 +296,11 @@ def _stable_ids(anchors: NDArray[np.uint64], sizes: NDArray, res: int) -> list[s
 def _names(
     frame: pd.DataFrame,
     row_group: NDArray[np.int64],
-    eligible: NDArray[np.bool_],
+    rows_of: list[NDArray[np.int64]],
     peak_cells: NDArray[np.uint64],
     pt_cells: NDArray[np.uint64],
-    n_groups: int,
 ) -> list[str]:
+    n_groups = len(rows_of)
     names: list[str] = []
     in_any = row_group >= 0
     streets = np.full(len(frame), None, dtype=object)
@@ -299,8 +308,7 @@ def _names(
     addresses = _addresses(frame, rows_in)
     streets[rows_in] = [street_of(a) for a in addresses]
     shop = frame["name"].to_numpy(dtype=object) if "name" in frame else None
-    for g in range(n_groups):
-        rows = np.nonzero((row_group == g) & eligible)[0]
+    for g, rows in enumerate(rows_of):
         counts = Counter(s for s in streets[rows] if isinstance(s, str) and s)
         top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
         if top and (len(top) == 1 or top[1][1] < top[0][1] / 2):
@@ -315,7 +323,7 @@ def _names(
         else:
             names.append(f"district {g + 1}")
     # disambiguate repeated names, bigger districts first (row_group order is arbitrary)
-    sizes = np.bincount(row_group[eligible & (row_group >= 0)], minlength=n_groups)
+    sizes = np.asarray([len(r) for r in rows_of], dtype=np.int64)
     seen: Counter[str] = Counter()
     for g in sorted(range(n_groups), key=lambda g: (-int(sizes[g]), int(peak_cells[g]))):
         seen[names[g]] += 1

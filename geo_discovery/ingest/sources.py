@@ -24,19 +24,44 @@ from .readers import RawTable, file_sha256, read_lines, read_raw
 from .result import IngestResult, SourceReport, empty_rejects, problem_rows
 from .validate import Problems, duplicate_problems
 
-__all__ = ["read_id_list", "read_sources"]
+__all__ = [
+    "FilePart",
+    "FileResult",
+    "check_sources",
+    "combine_parts",
+    "file_keys",
+    "find_duplicates",
+    "finish_file",
+    "read_id_list",
+    "read_source_file",
+    "read_sources",
+    "resolve_profile",
+]
 
 ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass
-class _FileResult:
+class FileResult:
+    """One file read, mapped and validated (:func:`read_source_file`), before the
+    duplicates of all files are known. Picklable: a cluster worker returns it."""
+
     raw: RawTable
     profile: Profile
     frame: pd.DataFrame
     problems: Problems
     sha256: str
     size: int
+
+
+@dataclass
+class FilePart:
+    """One file's share of an :class:`IngestResult` (:func:`finish_file`)."""
+
+    merchants: pd.DataFrame
+    rejects: pd.DataFrame
+    warnings: pd.DataFrame
+    report: SourceReport
 
 
 def _known_names(fixed: Profile | None) -> list[str]:
@@ -63,7 +88,7 @@ def _restore_dbf_names(raw: RawTable, fixed: Profile | None) -> None:
         )
 
 
-def _resolve_profile(
+def resolve_profile(
     profile: str | None, mapping: str | Path | Mapping[str, Any] | None
 ) -> Profile | None:
     if mapping is not None:
@@ -143,35 +168,56 @@ def read_sources(
     ['empty name; lat 91 is out of range; allowed -90 <= lat <= 90']
     """
     options = options or ReadOptions()
-    files = _as_paths(paths)
-    fixed = _resolve_profile(profile, mapping)
-    sizes = []
-    for path in files:
+    checked = check_sources(paths)
+    files, sizes = [p for p, _ in checked], [n for _, n in checked]
+    fixed = resolve_profile(profile, mapping)
+    total = sum(sizes)
+    done = 0
+    results: list[FileResult] = []
+    for path, size in zip(files, sizes, strict=True):
+        tick = _file_progress(progress, done, size, total)
+        results.append(read_source_file(path, fixed, expected_bbox, options, tick))
+        done += size
+        if progress is not None:
+            progress(done, total)
+    duplicates = find_duplicates([file_keys(r) for r in results])
+    return combine_parts([finish_file(r, d) for r, d in zip(results, duplicates, strict=True)])
+
+
+def check_sources(paths: Sequence[str | Path] | str | Path) -> list[tuple[Path, int]]:
+    """``(path, size)`` of each input file; :class:`IngestError` naming a missing one."""
+    out = []
+    for path in _as_paths(paths):
         try:
             if not path.exists():
                 raise IngestError(f"{path}: no such file; expected a readable data file")
             if not path.is_file():
                 raise IngestError(f"{path}: not a regular file; expected a readable data file")
-            sizes.append(path.stat().st_size)
+            out.append((path, path.stat().st_size))
         except OSError as exc:
             raise IngestError(f"{path}: cannot read file ({exc})") from None
-    total = sum(sizes)
-    done = 0
-    results: list[_FileResult] = []
-    for path, size in zip(files, sizes, strict=True):
-        raw = read_raw(path, _file_progress(progress, done, size, total), options)
-        _restore_dbf_names(raw, fixed)
-        chosen = fixed or detect_profile(raw.columns)
-        staged = chosen.stage(raw)
-        bbox = expected_bbox if expected_bbox is not None else chosen.expected_bbox
-        frame, problems = build_canonical(raw, staged, chosen, bbox)
-        if options.strict:
-            problems.escalate()
-        results.append(_FileResult(raw, chosen, frame, problems, file_sha256(path), size))
-        done += size
-        if progress is not None:
-            progress(done, total)
-    return _assemble(results)
+    return out
+
+
+def read_source_file(
+    path: Path,
+    fixed: Profile | None,
+    expected_bbox: BBox | None,
+    options: ReadOptions,
+    progress: Callable[[int], None] | None = None,
+) -> FileResult:
+    """Read, map and validate one file (``fixed``: the profile every file uses, else
+    detected from the header). The first step of :func:`read_sources`, one task per file
+    on a cluster."""
+    raw = read_raw(path, progress, options)
+    _restore_dbf_names(raw, fixed)
+    chosen = fixed or detect_profile(raw.columns)
+    staged = chosen.stage(raw)
+    bbox = expected_bbox if expected_bbox is not None else chosen.expected_bbox
+    frame, problems = build_canonical(raw, staged, chosen, bbox)
+    if options.strict:
+        problems.escalate()
+    return FileResult(raw, chosen, frame, problems, file_sha256(path), path.stat().st_size)
 
 
 def _file_progress(
@@ -187,62 +233,82 @@ def _file_progress(
     return tick
 
 
-def _assemble(results: list[_FileResult]) -> IngestResult:
-    if not results:
-        return IngestResult(empty_frame(), empty_rejects(), [])
-    frames = [r.frame for r in results]
-    everything = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    details = np.concatenate([r.problems.details() for r in results])
-    otherwise_ok = np.array([d is None or not d[0] for d in details], dtype=bool)
-    dup, dup_messages = duplicate_problems(
+def file_keys(result: FileResult) -> pd.DataFrame:
+    """What the duplicate check needs of one file: id, file, line and whether the row is
+    otherwise good."""
+    details = result.problems.details()
+    ok = np.array([d is None or not d[0] for d in details], dtype=bool)
+    frame = result.frame
+    return pd.DataFrame({
+        "merchant_id": frame["merchant_id"], "source_file": frame["source_file"],
+        "source_line": frame["source_line"], "ok": ok,
+    }).reset_index(drop=True)
+
+
+def find_duplicates(keys: Sequence[pd.DataFrame]) -> list[dict[int, str]]:
+    """Per file: ``{row: message}`` of rows whose id came first in an earlier row of any
+    file (the first occurrence over all files, in file order, wins)."""
+    if not keys:
+        return []
+    everything = pd.concat(keys, ignore_index=True) if len(keys) > 1 else keys[0]
+    dup, messages = duplicate_problems(
         everything["merchant_id"], everything["source_file"], everything["source_line"],
-        otherwise_ok,
+        everything["ok"].to_numpy(dtype=bool),
     )
-    for i in np.flatnonzero(dup):
+    out: list[dict[int, str]] = []
+    offset = 0
+    for part in keys:
+        rows = np.flatnonzero(dup[offset:offset + len(part)])
+        out.append({int(i): str(messages[offset + i]) for i in rows})
+        offset += len(part)
+    return out
+
+
+def finish_file(result: FileResult, duplicates: Mapping[int, str]) -> FilePart:
+    """One file's loaded rows (with their ``attributes``), rejects, warnings and report,
+    once the duplicates of every file are known (:func:`find_duplicates`)."""
+    r = result
+    details = r.problems.details()
+    for i, message in duplicates.items():
         errors, warnings = details[i] if details[i] is not None else ([], [])
-        details[i] = ([*errors, dup_messages[i]], warnings)
+        details[i] = ([*errors, message], warnings)
     rejected = np.array([d is not None and bool(d[0]) for d in details], dtype=bool)
     warned = np.array([d is not None and not d[0] for d in details], dtype=bool)
+    keep_pos = np.flatnonzero(~rejected)
+    kept = r.frame.take(keep_pos)
+    kept["attributes"] = pd.Series(attributes_json(r.raw, keep_pos), index=kept.index,
+                                   dtype=object)
+    parts = []
+    for mask, severity in ((rejected, "error"), (warned, "warning")):
+        pos = np.flatnonzero(mask)
+        parts.append(problem_rows(
+            r.frame["source_file"].to_numpy()[pos], r.raw.source_line[pos],
+            r.frame["merchant_id"].to_numpy()[pos], details[pos],
+            r.raw.raw_text(pos), severity=severity,
+        ))
+    report = SourceReport(
+        path=str(r.raw.path), sha256=r.sha256, bytes=r.size, profile=r.profile.name,
+        rows_read=len(r.frame), rows_loaded=len(keep_pos), rows_rejected=len(parts[0]),
+        rows_warned=len(parts[1]), rating_scale=_scale_text(r, kept),
+        notes=list(r.problems.notes),
+    )
+    return FilePart(kept, parts[0], parts[1], report)
 
-    merchants_parts, reject_parts, warning_parts, reports = [], [], [], []
-    offset = 0
-    for r in results:
-        n = len(r.frame)
-        span = slice(offset, offset + n)
-        keep_pos = np.flatnonzero(~rejected[span])
-        kept = r.frame.take(keep_pos)
-        kept["attributes"] = pd.Series(attributes_json(r.raw, keep_pos), index=kept.index,
-                                       dtype=object)
-        merchants_parts.append(kept)
-        parts = []
-        for mask, severity in ((rejected[span], "error"), (warned[span], "warning")):
-            pos = np.flatnonzero(mask)
-            parts.append(problem_rows(
-                r.frame["source_file"].to_numpy()[pos], r.raw.source_line[pos],
-                r.frame["merchant_id"].to_numpy()[pos], details[span][pos],
-                r.raw.raw_text(pos), severity=severity,
-            ))
-        reject_parts.append(parts[0])
-        warning_parts.append(parts[1])
-        reports.append(
-            SourceReport(
-                path=str(r.raw.path), sha256=r.sha256, bytes=r.size, profile=r.profile.name,
-                rows_read=n, rows_loaded=len(keep_pos), rows_rejected=len(parts[0]),
-                rows_warned=len(parts[1]), rating_scale=_scale_text(r, kept),
-                notes=list(r.problems.notes),
-            )
-        )
-        offset += n
-    merchants = pd.concat(merchants_parts, ignore_index=True)
+
+def combine_parts(parts: Sequence[FilePart]) -> IngestResult:
+    """The :class:`IngestResult` of files finished by :func:`finish_file`, in file order."""
+    if not parts:
+        return IngestResult(empty_frame(), empty_rejects(), [])
+    merchants = pd.concat([p.merchants for p in parts], ignore_index=True)
     merchants = merchants.astype(empty_frame().dtypes.to_dict())
     dtypes = empty_rejects().dtypes.to_dict()
-    rejects = pd.concat(reject_parts, ignore_index=True).astype(dtypes)
-    warnings = pd.concat(warning_parts, ignore_index=True).astype(dtypes)
-    return IngestResult(merchants=merchants, rejects=rejects, sources=reports,
-                        warnings=warnings)
+    rejects = pd.concat([p.rejects for p in parts], ignore_index=True).astype(dtypes)
+    warnings = pd.concat([p.warnings for p in parts], ignore_index=True).astype(dtypes)
+    return IngestResult(merchants=merchants, rejects=rejects,
+                        sources=[p.report for p in parts], warnings=warnings)
 
 
-def _scale_text(result: _FileResult, kept: pd.DataFrame) -> str:
+def _scale_text(result: FileResult, kept: pd.DataFrame) -> str:
     """The rating scale a file was read on, for the summary (``""`` without ratings)."""
     scales = kept["rating_scale"].dropna().unique()
     if not len(scales):

@@ -46,7 +46,15 @@ from ..errors import SnapshotError
 from ..models import BBox
 from . import kernels
 
-__all__ = ["CellIndex", "build_cell_index", "build_tree"]
+__all__ = [
+    "CellIndex",
+    "build_cell_index",
+    "build_tree",
+    "index_from_sorted",
+    "merchant_ranks",
+    "sort_partition",
+    "sort_points",
+]
 
 _ARRAYS = (
     "cells",
@@ -406,15 +414,67 @@ def build_cell_index(
         resolution = h3cells.choose_resolution(lat, lng, target_per_cell)
     if not 0 <= resolution <= h3cells.MAX_RES:
         raise ValueError(f"resolution={resolution} is out of range; allowed: 0 <= resolution <= 15")
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(ids, kind="stable")] = np.arange(n, dtype=np.int64)
+    rank = merchant_ranks(ids)
     fine = h3cells.latlngs_to_cells(lat, lng, h3cells.MAX_RES)
-    order = np.lexsort((rank, fine))
-    fine = fine[order]
+    order, s_fine, s_lat, s_lng, xyz = sort_partition(np.arange(n), fine, rank, lat, lng)
+    return index_from_sorted(order, s_fine, (s_lat, s_lng, xyz), rank, int(resolution))
+
+
+def merchant_ranks(merchant_ids: NDArray | list[str]) -> NDArray[np.int64]:
+    """Rank of each (unique) id in code-point order: distance ties break by it."""
+    ids = np.asarray(merchant_ids, dtype=object)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(ids, kind="stable")] = np.arange(len(ids), dtype=np.int64)
+    return rank
+
+
+def sort_points(fine: NDArray[np.uint64], rank: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The index's point order: by resolution-15 cell, then rank.
+
+    The points of any H3 cell form one run of this order, so a set of cells that covers
+    the points (a cluster's partitions) can be sorted one cell at a time and the runs
+    concatenated in cell order.
+    """
+    return np.lexsort((rank, fine))
+
+
+def sort_partition(
+    rows: NDArray[np.int64],
+    fine: NDArray[np.uint64],
+    rank: NDArray[np.int64],
+    lat: NDArray[np.float64],
+    lng: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.uint64], NDArray, NDArray, NDArray]:
+    """Sort some points (table ``rows`` with their cells, ranks and coordinates) into
+    the index order; returns ``(rows, fine, lat, lng, xyz)`` in that order.
+
+    The whole table in one call for a single-process build; one H3 cell's points per
+    call on a cluster (:func:`geo_discovery.snapshot.cluster.build_index_on`).
+    """
+    local = sort_points(fine, rank)
+    s_lat, s_lng = lat[local], lng[local]
+    xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
+    return np.asarray(rows)[local], fine[local], s_lat, s_lng, xyz
+
+
+def index_from_sorted(
+    order: NDArray[np.int64],
+    fine: NDArray[np.uint64],
+    points: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+    rank: NDArray[np.int64],
+    resolution: int,
+) -> CellIndex:
+    """A :class:`CellIndex` from points already in :func:`sort_points` order.
+
+    ``order`` holds table rows in that order, ``fine`` their resolution-15 cells,
+    ``points`` their ``(lat, lng, xyz)``; ``rank`` is per table row
+    (:func:`merchant_ranks`). The single-process and the cluster build both end here.
+    """
+    s_lat, s_lng, xyz = points
+    n = len(order)
     point_cells = h3cells.parent_cells(fine, h3cells.MAX_RES, int(resolution))
     cells, starts = np.unique(point_cells, return_index=True)
     offsets = np.append(starts, n).astype(np.int64)
-    s_lat, s_lng = lat[order], lng[order]
     if len(cells):
         cell_bbox = np.stack(
             [
@@ -427,14 +487,12 @@ def build_cell_index(
         )
     else:
         cell_bbox = np.empty((0, 4), dtype=np.float64)
-    cells = cells.astype(np.uint64)
-    xyz = np.ascontiguousarray(latlng_to_xyz(s_lat, s_lng))
     tree = build_tree(fine, xyz)
     # Row numbers and ranks fit 32 bits below 2**31 merchants: 8 bytes per point saved.
     row_dtype = np.int32 if n < 2**31 else np.int64
     return CellIndex(
         resolution=int(resolution),
-        cells=cells,
+        cells=cells.astype(np.uint64),
         offsets=offsets,
         positions=order.astype(row_dtype),
         xyz=xyz,

@@ -14,14 +14,15 @@ newest others (refused or killed loads), so they never pile up.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,9 +31,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from .. import cells as h3cells
 from ..errors import LoadRefusedError, RejectedRowsError
 from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
 from ..ingest.checkins import read_visit_sources
+from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
 from ..schema import ARROW_SCHEMA, to_arrow
@@ -41,6 +44,10 @@ from ..settings import Settings, get_settings
 from .derived import derive_all
 from .members import carry_members, write_members
 from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
+
+if TYPE_CHECKING:
+    from ..search.index import CellIndex
+    from .cluster import Cluster
 
 __all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]
 
@@ -96,7 +103,7 @@ def read_merchant_table(path: Path) -> pa.Table:
 
 
 def load(
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path | PgSource],
     *,
     data_dir: str | Path | None = None,
     mode: LoadMode = "replace",
@@ -113,6 +120,7 @@ def load(
     options: ReadOptions | None = None,
     wait_s: float = 0.0,
     on_wait: Callable[[], None] | None = None,
+    cluster: str | Cluster | None = None,
 ) -> LoadReport:
     """Load files into a new snapshot and publish it.
 
@@ -120,7 +128,10 @@ def load(
     ----------
     paths
         Input files. For ``mode="delete"`` they list ids to delete (a ``merchant_id``
-        column, or one id per line).
+        column, or one id per line). PostgreSQL tables or queries too: a
+        ``postgresql://…?table=NAME`` string or a
+        :class:`~geo_discovery.ingest.postgres.PgSource` (rows streamed into the same
+        validation, :mod:`geo_discovery.ingest.postgres`).
     mode
         ``replace`` (the new snapshot holds exactly these rows), ``upsert`` (rows replace
         same-id merchants of the current snapshot and add new ones) or ``delete``.
@@ -142,6 +153,10 @@ def load(
     wait_s
         How long to wait for another load holding the store's lock before failing;
         ``on_wait`` is called once when the wait starts.
+    cluster
+        Read the files and build the index on a Dask cluster: ``"local:N"``,
+        ``"tcp://HOST:PORT"`` or an open :class:`~geo_discovery.snapshot.cluster.Cluster`
+        (see :mod:`geo_discovery.snapshot.cluster`). The snapshot is the same as without.
 
     Returns
     -------
@@ -158,24 +173,37 @@ def load(
 
     base = options or ReadOptions()
     read_options = dataclasses.replace(base, strict=strict or base.strict)
-    with store.lock(wait_s, on_wait):
+    with (
+        store.lock(wait_s, on_wait),
+        _cluster_for(cluster) as on,
+        materialise(paths) as (files, labels),
+    ):
         ingest: IngestResult | None = None
         delete_ids: list[str] = []
         if mode == "delete":
             frames = []
-            for p in paths:
+            for p in files:
                 ids, bad = read_id_list(p)
                 delete_ids.extend(ids)
                 frames.append(bad)
             rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             rows_read = len(delete_ids) + len(rejects)
         elif profile == "checkins":  # a visit log: visits aggregate into venues
-            ingest = read_visit_sources([Path(p) for p in paths], until=read_options.until)
+            ingest = read_visit_sources([Path(p) for p in files], until=read_options.until)
+            rejects = ingest.rejects
+            rows_read = ingest.rows_read
+        elif on is not None:
+            from .cluster import read_sources_on
+
+            ingest = read_sources_on(
+                on, files, profile=profile, mapping=mapping, expected_bbox=expected_bbox,
+                options=read_options, progress=notify,
+            )
             rejects = ingest.rejects
             rows_read = ingest.rows_read
         else:
             ingest = read_sources(
-                paths,
+                files,
                 profile=profile,
                 mapping=mapping,
                 expected_bbox=expected_bbox,
@@ -185,6 +213,9 @@ def load(
             rejects = ingest.rejects
             rows_read = ingest.rows_read
 
+        if ingest is not None:  # name a database source by its masked URL, not its dump
+            for source in ingest.sources:
+                source.path = labels.get(source.path, source.path)
         current = store.current()
         notify("merge", 0, 1)
         # Only upsert and delete build on the current snapshot; replace never reads it.
@@ -249,13 +280,7 @@ def load(
         writer = store.begin()
         try:
             notify("index", 0, 1)
-            index = build_cell_index(
-                table.column("lat").to_numpy(),
-                table.column("lng").to_numpy(),
-                np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
-                resolution=resolution if resolution is not None else settings.index_resolution,
-                target_per_cell=settings.index_target_per_cell,
-            )
+            index, build = _build_index(table, resolution, settings, on, notify)
             notify("index", 1, 1)
             notify("write", 0, 1)
             write_merchant_table(table, writer.path / "merchants.parquet")
@@ -276,11 +301,13 @@ def load(
                     "rejected": len(rejects),
                     "merchants": table.num_rows,
                 },
-                "sources": [vars(s) for s in ingest.sources] if ingest else [str(p) for p in paths],
+                "sources": [vars(s) for s in ingest.sources] if ingest
+                else [labels.get(str(p), str(p)) for p in files],
                 "rejects_file": str(written_rejects) if written_rejects else None,
                 "index": {"resolution": index.resolution, "cells": len(index.cells)},
                 "derived": derived,
                 "members": members,
+                "build": build,
             }
             notify("publish", 0, 1)
             info = writer.commit(manifest)
@@ -306,6 +333,47 @@ def _member_histories(
     if mode != "replace" and current is not None and carry_members(current.path, folder):
         return int(current.manifest.get("members") or 0)
     return None
+
+
+@contextlib.contextmanager
+def _cluster_for(cluster: str | Cluster | None) -> Iterator[Cluster | None]:
+    """An open cluster for the load: the one given, or one opened (and closed) here."""
+    if cluster is None or not isinstance(cluster, str):
+        yield cluster
+        return
+    from .cluster import open_cluster
+
+    with open_cluster(cluster) as opened:
+        yield opened
+
+
+def _build_index(
+    table: pa.Table,
+    resolution: int | None,
+    settings: Settings,
+    cluster: Cluster | None,
+    notify: Progress,
+) -> tuple[CellIndex, dict[str, Any]]:
+    """The snapshot's index, in this process or on ``cluster``; and how it was built."""
+    res = resolution if resolution is not None else settings.index_resolution
+    if cluster is None:
+        index = build_cell_index(
+            table.column("lat").to_numpy(),
+            table.column("lng").to_numpy(),
+            np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
+            resolution=res,
+            target_per_cell=settings.index_target_per_cell,
+        )
+        return index, {"cluster": None}
+    from .cluster import build_index_on
+
+    if res is None:
+        lat = np.ascontiguousarray(table.column("lat").to_numpy(), dtype=np.float64)
+        lng = np.ascontiguousarray(table.column("lng").to_numpy(), dtype=np.float64)
+        res = h3cells.choose_resolution(lat, lng, settings.index_target_per_cell)
+    index, partitions = build_index_on(cluster, table, int(res), progress=notify)
+    return index, {"cluster": str(cluster.spec), "workers": cluster.workers,
+                   "partitions": partitions}
 
 
 def _refuse_data_loss(

@@ -84,9 +84,32 @@ def _check_text(docs: list[dict], text: str) -> None:
     assert "Text search: the search box" in text and "recall" not in doc.get("skipped", {})
 
 
+def _check_build(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    (run,) = doc["runs"]
+    assert set(run["methods"]) == {"single", "local:2"} and run["same"]
+    for r in run["methods"].values():
+        assert r["merchants"] == run["n"] and r["peak_rss_bytes"] > 0 and r["snapshot_bytes"] > 0
+    assert "Snapshot build: one process vs a Dask local cluster" in text
+
+
+def test_the_build_check_catches_a_different_snapshot(tmp_path: Path) -> None:
+    """bench_build's check (snapshot_differences) sees one changed value in one array."""
+    from geo_discovery.snapshot.compare import snapshot_differences
+
+    for name in ("a", "b"):
+        (tmp_path / name / "index").mkdir(parents=True)
+        np.save(tmp_path / name / "index" / "xyz.npy", np.arange(12.0).reshape(4, 3))
+        (tmp_path / name / "manifest.json").write_text(name)  # never compared
+    assert snapshot_differences(tmp_path / "a", tmp_path / "b") == []
+    np.save(tmp_path / "b" / "index" / "xyz.npy", np.arange(12.0).reshape(4, 3) + 1e-12)
+    assert snapshot_differences(tmp_path / "a", tmp_path / "b") == ["index/xyz.npy"]
+
+
 # What each benchmark's own smoke results must show, beyond the common contract.
 EXTRA_CHECKS = {
     "eval_ranking": _check_ranking_eval,
+    "bench_build": _check_build,
     "bench_api_load": _check_api_load,
     "bench_ranking": _check_ranking,
     "bench_text": _check_text,

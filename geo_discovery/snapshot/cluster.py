@@ -1,0 +1,346 @@
+"""Loads on a Dask cluster: the same steps as the single-process load, run as tasks.
+
+``geo-discovery load FILE… --cluster local:N`` starts a :class:`distributed.LocalCluster`
+of ``N`` worker processes; ``--cluster tcp://HOST:PORT`` uses a running Dask scheduler
+(its workers must see the input files at the same paths). Both paths call the same
+functions, so the snapshot is the same, array for array:
+
+=========  ==========================================  ===================================
+step       single process                              cluster
+=========  ==========================================  ===================================
+read       :func:`~geo_discovery.ingest.sources.       one task per file (the raw table
+           read_source_file` per file, in order        stays on its worker)
+dedupe     :func:`~geo_discovery.ingest.sources.       the same, on the driver, over the
+           find_duplicates` (first occurrence wins)    ids, files and lines only
+finish     :func:`~geo_discovery.ingest.sources.       one task per file; rejects and
+           finish_file` per file                       loaded rows gathered in file order
+cells      resolution-15 H3 cell of every point        one task per row chunk
+sort       :func:`~geo_discovery.search.index.         one task per partition: a coarse H3
+           sort_partition` over all points             cell (resolution 3, hot cells split
+                                                       into children), i.e. one contiguous
+                                                       run of the index
+index      :func:`~geo_discovery.search.index.         the same on the driver over the
+           index_from_sorted`                          partitions' runs in cell order
+derive     every deriver of                            the same, on the driver (a global
+           :mod:`~geo_discovery.snapshot.derived`      step; see docs/scaling.md)
+=========  ==========================================  ===================================
+
+Why it is the same: the canonical table comes out of the same per-file functions in file
+order; the index order is ``(resolution-15 cell, rank)`` and every H3 cell's points are
+one run of it, so sorting each partition and concatenating the partitions in cell order
+gives the single-process order exactly; ranks come from one global sort of the ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from .. import cells as h3cells
+from ..errors import ClusterError
+from ..ingest import IngestResult, ReadOptions
+from ..ingest.sources import (
+    check_sources,
+    combine_parts,
+    file_keys,
+    find_duplicates,
+    finish_file,
+    read_source_file,
+    resolve_profile,
+)
+from ..models import BBox
+from ..search.index import (
+    CellIndex,
+    index_from_sorted,
+    merchant_ranks,
+    sort_partition,
+)
+
+__all__ = [
+    "PARTITION_RESOLUTION",
+    "Cluster",
+    "ClusterSpec",
+    "build_index_on",
+    "open_cluster",
+    "parse_cluster",
+    "plan_partitions",
+    "read_sources_on",
+]
+
+Progress = Callable[[str, int, int], None]
+
+#: The coarse H3 resolution of a partition (about 12,000 km² a cell) before hot cells
+#: are split into their children.
+PARTITION_RESOLUTION = 3
+_LOCAL = re.compile(r"^local:(\d+)$")
+_TCP = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
+_FORMS = "local:N (N worker processes on this machine) or tcp://HOST:PORT (a Dask scheduler)"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What ``--cluster`` names: ``local`` with ``workers`` processes, or a scheduler
+    ``address``."""
+
+    kind: str
+    workers: int = 0
+    address: str = ""
+
+    def __str__(self) -> str:
+        return f"local:{self.workers}" if self.kind == "local" else self.address
+
+
+def parse_cluster(text: str) -> ClusterSpec:
+    """Parse ``local:N`` or ``tcp://HOST:PORT``.
+
+    Examples
+    --------
+    >>> parse_cluster("local:2")
+    ClusterSpec(kind='local', workers=2, address='')
+    >>> parse_cluster("tcp://10.0.0.5:8786").address
+    'tcp://10.0.0.5:8786'
+    >>> parse_cluster("spark://x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.ClusterError: --cluster 'spark://x' is not allowed; allowed: local:N ...
+    """
+    text = str(text).strip()
+    local = _LOCAL.match(text)
+    if local:
+        workers = int(local.group(1))
+        if not 1 <= workers <= 256:
+            raise ClusterError(f"--cluster {text!r}: N={workers} is out of range; allowed: "
+                               "1 <= N <= 256")
+        return ClusterSpec("local", workers=workers)
+    if _TCP.match(text):
+        return ClusterSpec("tcp", address=text)
+    raise ClusterError(f"--cluster {text!r} is not allowed; allowed: {_FORMS}")
+
+
+class Cluster:
+    """A connected Dask client and, for ``local:N``, the cluster it started.
+
+    :meth:`run` submits one task per argument tuple and reports completions through a
+    ``progress(stage, done, total)`` callback (the CLI draws it as a rich bar).
+    """
+
+    def __init__(self, client: Any, spec: ClusterSpec, owned: Any = None) -> None:
+        self.client = client
+        self.spec = spec
+        self._owned = owned
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's address (``None`` without bokeh)."""
+        try:
+            link = self.client.dashboard_link
+        except (AttributeError, KeyError):  # pragma: no cover - no dashboard service
+            return None
+        return str(link) if link else None
+
+    @property
+    def workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def submit(
+        self, stage: str, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]
+    ) -> list[Any]:
+        """Futures of ``fn(*a)`` for each ``a`` (left on the workers)."""
+        return [self.client.submit(fn, *a, pure=False, key=f"{stage}-{i}-{_token()}")
+                for i, a in enumerate(args)]
+
+    def wait(self, stage: str, futures: list[Any], progress: Progress | None) -> list[Any]:
+        """The results of ``futures`` in their order; ``progress`` per completed task."""
+        from distributed import as_completed
+
+        total = len(futures)
+        if progress is not None:
+            progress(stage, 0, total)
+        for done, future in enumerate(as_completed(futures), start=1):
+            if future.status == "error":
+                future.result()  # raises the task's own exception, with its message
+            if progress is not None:
+                progress(stage, done, total)
+        return list(self.client.gather(futures))
+
+    def run(self, stage: str, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
+            progress: Progress | None = None) -> list[Any]:
+        """``[fn(*a) for a in args]``, computed on the workers."""
+        return self.wait(stage, self.submit(stage, fn, args), progress)
+
+    def scatter(self, data: Any) -> Any:
+        """Send ``data`` to a worker once; tasks take the returned future."""
+        return self.client.scatter(data, hash=False)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self._owned is not None:
+            with contextlib.suppress(Exception):
+                self._owned.close()
+
+
+def _token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
+@contextlib.contextmanager
+def open_cluster(spec: str | ClusterSpec) -> Iterator[Cluster]:
+    """Start (``local:N``) or connect to (``tcp://…``) a Dask cluster for one load."""
+    spec = spec if isinstance(spec, ClusterSpec) else parse_cluster(spec)
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterError(
+            "--cluster needs Dask: pip install 'geo-discovery[cluster]'"
+        ) from None
+    owned = None
+    try:
+        if spec.kind == "local":
+            owned = LocalCluster(
+                n_workers=spec.workers, threads_per_worker=1, processes=True,
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+            )
+            client = Client(owned)
+        else:
+            client = Client(spec.address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        if owned is not None:
+            owned.close()
+        raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None
+    cluster = Cluster(client, spec, owned)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+# ----------------------------------------------------------------------------- read
+def read_sources_on(
+    cluster: Cluster,
+    paths: Sequence[str | Path],
+    *,
+    profile: str | None = None,
+    mapping: str | Path | Mapping[str, Any] | None = None,
+    expected_bbox: BBox | None = None,
+    options: ReadOptions | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """:func:`~geo_discovery.ingest.read_sources` with one task per file.
+
+    The result is the same object the single-process read returns (same rows, same
+    order, same rejects): ``rows read = loaded + rejected`` holds over all workers.
+    """
+    options = options or ReadOptions()
+    checked = check_sources(paths)
+    fixed = resolve_profile(profile, mapping)
+    read = cluster.submit("files", read_source_file,
+                          [(p, fixed, expected_bbox, options) for p, _ in checked])
+    keys = cluster.wait("files", cluster.submit("keys", file_keys, [(f,) for f in read]),
+                        progress)
+    duplicates = find_duplicates(keys)
+    parts = cluster.run("finish", finish_file, list(zip(read, duplicates, strict=True)),
+                        progress)
+    return combine_parts(parts)
+
+
+# ---------------------------------------------------------------------------- index
+def plan_partitions(
+    fine: NDArray[np.uint64], max_points: int, resolution: int = PARTITION_RESOLUTION
+) -> list[NDArray[np.int64]]:
+    """Rows of each partition, partitions in cell order.
+
+    A partition is the points of one H3 cell: cells at ``resolution`` first, and any
+    holding more than ``max_points`` split into their children, recursively (a
+    resolution-15 cell is never split). Every cell's points are one run of the index
+    order, so the partitions are contiguous slices of it.
+
+    Examples
+    --------
+    >>> from geo_discovery.cells import latlngs_to_cells
+    >>> fine = latlngs_to_cells(np.array([40.7, 40.71, 60.17]), np.array([-74.0, -74.0, 24.9]), 15)
+    >>> [len(p) for p in plan_partitions(fine, 10)]
+    [2, 1]
+    """
+    out: list[tuple[int, NDArray[np.int64]]] = []
+    stack = [(np.arange(len(fine), dtype=np.int64), int(resolution))]
+    while stack:
+        rows, res = stack.pop()
+        keys = h3cells.parent_cells(fine[rows], h3cells.MAX_RES, res)
+        order = np.argsort(keys, kind="stable")
+        cells, starts = np.unique(keys[order], return_index=True)
+        for i, cell in enumerate(cells.tolist()):
+            stop = starts[i + 1] if i + 1 < len(cells) else len(order)
+            group = rows[order[starts[i]:stop]]
+            if len(group) > max_points and res < h3cells.MAX_RES:
+                stack.append((group, res + 1))
+            else:
+                out.append((int(cell), group))
+    # Cells of different resolutions, none inside another: order by their first point.
+    return [g for _, g in sorted(out, key=lambda cg: int(fine[cg[1]].min()))]
+
+
+def _cells_of(lat: NDArray[np.float64], lng: NDArray[np.float64]) -> NDArray[np.uint64]:
+    return h3cells.latlngs_to_cells(lat, lng, h3cells.MAX_RES)
+
+
+def build_index_on(
+    cluster: Cluster,
+    table: pa.Table,
+    resolution: int,
+    *,
+    progress: Progress | None = None,
+    partition_points: int | None = None,
+) -> tuple[CellIndex, int]:
+    """The table's :class:`CellIndex`, its points' cells and sorting computed on the
+    workers; returns it with the number of partitions.
+
+    ``resolution`` is the index resolution (chosen by the caller, as for
+    :func:`~geo_discovery.search.index.build_cell_index`). Partitions hold at most
+    ``partition_points`` (default: a quarter of an even share per worker).
+    """
+    n = table.num_rows
+    lat = np.ascontiguousarray(table.column("lat").to_numpy(), dtype=np.float64)
+    lng = np.ascontiguousarray(table.column("lng").to_numpy(), dtype=np.float64)
+    rank = merchant_ranks(np.asarray(table.column("merchant_id").to_pylist(), dtype=object))
+    workers = max(cluster.workers, 1)
+    chunk = max(1, math.ceil(n / (4 * workers)))
+    pieces = [(cluster.scatter((lat[i:i + chunk], lng[i:i + chunk])),)
+              for i in range(0, n, chunk)]
+    fine_parts = cluster.run("cells", _cells_of_pair, pieces, progress)
+    fine = np.concatenate(fine_parts) if fine_parts else np.empty(0, np.uint64)
+    limit = partition_points or max(1, math.ceil(n / (4 * workers)))
+    plan = plan_partitions(fine, limit)
+    args = [(cluster.scatter((rows, fine[rows], rank[rows], lat[rows], lng[rows])),)
+            for rows in plan]
+    sorted_parts = cluster.run("sort", _sort_scattered, args, progress)
+    if sorted_parts:
+        order, s_fine, s_lat, s_lng, xyz = (np.concatenate(a) for a in zip(*sorted_parts,
+                                                                            strict=True))
+    else:
+        order = np.empty(0, np.int64)
+        s_fine = np.empty(0, np.uint64)
+        s_lat, s_lng, xyz = np.empty(0), np.empty(0), np.empty((0, 3))
+    index = index_from_sorted(order, s_fine, (s_lat, s_lng, np.ascontiguousarray(xyz)), rank,
+                              resolution)
+    return index, len(plan)
+
+
+def _cells_of_pair(pair: tuple[NDArray[np.float64], NDArray[np.float64]]) -> NDArray[np.uint64]:
+    return _cells_of(*pair)
+
+
+def _sort_scattered(part: tuple[NDArray, ...]) -> tuple[NDArray, ...]:
+    return sort_partition(*part)

@@ -1,0 +1,214 @@
+"""PostgreSQL/PostGIS as source and sink, against the real server of benchmarks/servers.sh.
+
+The server is ``host=127.0.0.1 port=54329 user=postgres`` (trust auth) with PostGIS in
+``geo_discovery_bench`` (``GEO_DISCOVERY_TEST_PG_URL`` overrides the URL). Locally the
+tests skip with the reason when it is not reachable; under ``CI=true`` they fail, since
+``.ci/run`` starts it. Each test works in its own schema, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pytest
+
+from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import DatabaseError
+from geo_discovery.export import export_postgis
+from geo_discovery.ingest.postgres import masked_url, parse_pg_url, scrub
+from geo_discovery.snapshot.pipeline import load
+
+PG_URL = os.environ.get(
+    "GEO_DISCOVERY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench"
+)
+#: The merchant columns a round trip through PostGIS must keep (the provenance columns
+#: source, source_file, source_line and attributes describe the new load instead).
+KEPT = ("merchant_id", "name", "lat", "lng", "category", "address", "phone", "website",
+        "price_level", "opening_hours", "status", "rating", "rating_scale", "review_count",
+        "reviews_per_month", "first_review", "last_review", "quality_grade",
+        "inspection_score", "attractiveness", "brand")
+FILES = ("nyc/nyc_restaurants_dohmh_mongodb_primer_subset.csv",
+         "cities/airbnb_boston_2021-12_listings_ratings.csv.gz")
+
+
+def _unreachable() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[postgres]')"
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT postgis_lib_version()")
+    except psycopg.Error as exc:
+        return (f"PostgreSQL+PostGIS not reachable at {masked_url(PG_URL)} ({str(exc).strip()});"
+                " start it with `bash benchmarks/servers.sh start`")
+    return None
+
+
+@pytest.fixture(scope="module")
+def pg() -> str:
+    reason = _unreachable()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires the PostGIS server: {reason}")
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture()
+def schema(pg: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(pg) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _sql(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args or None).fetchall()
+
+
+@pytest.fixture(scope="module")
+def engine(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> DiscoveryEngine:
+    """A snapshot of real restaurants (inspections) and Boston listings (ratings)."""
+    d = tmp_path_factory.mktemp("pgsrc")
+    load([real_data / f for f in FILES], data_dir=d)
+    return DiscoveryEngine.from_snapshot(d)
+
+
+# ------------------------------------------------------------------- the round trip
+def test_file_snapshot_postgis_snapshot_gives_the_same_merchants(
+    pg: str, schema: str, engine: DiscoveryEngine, tmp_path: Path
+) -> None:
+    districts = engine.districts()
+    biggest = str(districts.index[0])
+    report = export_postgis(engine, pg, schema=schema, catchment=[biggest])
+    n = len(engine)
+    assert report.tables["merchants"] == n and report.tables["districts"] == len(districts)
+    assert report.tables["catchment_cells"] > 0
+
+    # what an analyst sees: typed columns, valid geometries, GiST indexes
+    assert _sql(pg, f'SELECT count(*) FROM "{schema}".merchants')[0][0] == n
+    indexes = {r[0] for r in _sql(pg, "SELECT indexname FROM pg_indexes WHERE schemaname = %s",
+                                  schema)}
+    assert {"merchants_geog_gist", "districts_geom_gist", "catchment_cells_geom_gist"} <= indexes
+    (bad,) = _sql(pg, f'SELECT count(*) FROM "{schema}".districts WHERE NOT ST_IsValid(geom)')[0]
+    assert bad == 0
+    mid = engine.snapshot.merchants.column("merchant_id")[0].as_py()
+    (x, y, d_id), = _sql(pg, f'SELECT ST_X(geog::geometry), ST_Y(geog::geometry), district_id '
+                              f'FROM "{schema}".merchants WHERE merchant_id = %s', mid)
+    row = engine.get(mid)
+    assert (y, x) == (row["lat"], row["lng"])
+    columns = engine.snapshot.district_columns
+    assert columns is not None and d_id == columns[0][0]
+    # every merchant the snapshot puts in a district lies inside that district's polygon
+    (outside,) = _sql(pg, f'SELECT count(*) FROM "{schema}".merchants m JOIN "{schema}".'
+                          f"districts d USING (district_id) WHERE NOT ST_Intersects("
+                          f"d.geom, ST_Buffer(m.geog, 0.01)::geometry)")[0]
+    assert outside == 0
+    ((share,),) = _sql(pg, f'SELECT sum(expected) / sum(population) FROM "{schema}".'
+                           f"catchment_cells WHERE district_id = %s", biggest)
+    assert share == pytest.approx(engine.catchment(biggest).share, rel=1e-9)
+
+    # ... and back: the table loads into a snapshot with the same merchants
+    back = tmp_path / "back"
+    reloaded = load([f"{pg}?table={schema}.merchants"], data_dir=back)
+    assert reloaded.rows_rejected == 0 and reloaded.rows_loaded == n
+    assert reloaded.ingest is not None
+    assert reloaded.ingest.sources[0].path == f"{masked_url(pg)}?table={schema}.merchants"
+    a = engine.snapshot.merchants.select(list(KEPT))
+    b = DiscoveryEngine.from_snapshot(back).snapshot.merchants.select(list(KEPT))
+    order_a = pc.sort_indices(a, [("merchant_id", "ascending")])
+    order_b = pc.sort_indices(b, [("merchant_id", "ascending")])
+    a, b = a.take(order_a), b.take(order_b)
+    for name in KEPT:
+        assert a.column(name).equals(b.column(name)), name
+
+
+def test_since_loads_only_rows_updated_later_as_an_upsert(
+    pg: str, schema: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    with psycopg.connect(pg) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".shops (id text, name text, geom geometry('
+                     "Point, 4326), updated_at timestamp)")
+        conn.execute(f'INSERT INTO "{schema}".shops VALUES '
+                     "('1', 'Old', ST_SetSRID(ST_MakePoint(-74.0, 40.70), 4326), '2026-01-01'),"
+                     "('2', 'Two', ST_SetSRID(ST_MakePoint(-74.0, 40.71), 4326), '2026-01-01')")
+    store = tmp_path / "store"
+    first = load([f"{pg}?table={schema}.shops"], data_dir=store)
+    assert first.rows_loaded == 2
+    with psycopg.connect(pg) as conn:
+        conn.execute(f"UPDATE \"{schema}\".shops SET name = 'New', updated_at = '2026-03-01' "
+                     "WHERE id = '1'")
+        conn.execute(f'INSERT INTO "{schema}".shops VALUES '
+                     "('3', 'Three', ST_SetSRID(ST_MakePoint(-74.0, 40.72), 4326), '2026-03-02')")
+    src = parse_pg_url(f"{pg}?table={schema}.shops", since=datetime(2026, 2, 1))
+    second = load([src], data_dir=store, mode="upsert")
+    assert (second.rows_read, second.rows_loaded) == (2, 2)
+    names = DiscoveryEngine.from_snapshot(store).snapshot.merchants.column("name").to_pylist()
+    assert sorted(names) == ["New", "Three", "Two"]
+
+
+# ------------------------------------------------------------------ transactions
+def test_a_failed_export_leaves_the_previous_tables(
+    pg: str, schema: str, engine: DiscoveryEngine
+) -> None:
+    export_postgis(engine, pg, schema=schema)
+    before = _sql(pg, f'SELECT count(*), min(merchant_id) FROM "{schema}".merchants')
+    # a view on the old districts table makes its drop fail inside the transaction
+    import psycopg
+
+    with psycopg.connect(pg) as conn:
+        conn.execute(f'CREATE VIEW "{schema}".busy AS SELECT district_id FROM '
+                     f'"{schema}".districts')
+    with pytest.raises(DatabaseError, match="previous tables are unchanged") as caught:
+        export_postgis(engine, pg, schema=schema)
+    assert "busy" in str(caught.value)
+    assert _sql(pg, f'SELECT count(*), min(merchant_id) FROM "{schema}".merchants') == before
+    tables = {r[0] for r in _sql(pg, "SELECT tablename FROM pg_tables WHERE schemaname = %s",
+                                 schema)}
+    assert tables == {"merchants", "districts", "geo_discovery_export"}
+
+
+# --------------------------------------------------------------------- credentials
+def test_passwords_are_never_printed(pg: str, tmp_path: Path) -> None:
+    url = "postgresql://postgres:hunter2secret@127.0.0.1:1/nowhere?table=shops"
+    with pytest.raises(DatabaseError) as caught:
+        load([url], data_dir=tmp_path)
+    assert "hunter2secret" not in str(caught.value) and "postgres:***@" in str(caught.value)
+    assert scrub("password=abc host=x", "postgresql://u:abc@h/d") == "password=*** host=x"
+    root = Path(__file__).resolve().parents[2]
+    for args in (["load", url, "--data-dir", str(tmp_path)],
+                 ["export", "--to", url.split("?")[0], "--data-dir", str(tmp_path)]):
+        done = subprocess.run([sys.executable, "-m", "geo_discovery.cli.main", *args],
+                              capture_output=True, text=True, cwd=root, timeout=120, check=False)
+        assert done.returncode == 1, done.stderr
+        assert "hunter2secret" not in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_bad_source_urls_name_the_problem(pg: str, tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match=r"\?table=NAME"):
+        parse_pg_url(pg)
+    with pytest.raises(DatabaseError, match="not allowed"):
+        parse_pg_url(f"{pg}?table=a;drop")
+    with pytest.raises(DatabaseError, match="does not exist"):
+        load([f"{pg}?table=no_such_table_here"], data_dir=tmp_path)
+    with pytest.raises(DatabaseError, match="needs an updated_at column"):
+        load([parse_pg_url(pg, sql="SELECT 1 AS id", since=datetime(2026, 1, 1))],
+             data_dir=tmp_path)
