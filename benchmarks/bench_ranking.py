@@ -8,11 +8,18 @@ the warmer cache:
 * ``distance``   — ``engine.nearby(lat, lng, k, sort="distance")``: plain exact kNN;
 * ``best_match`` — ``engine.nearby(lat, lng, k, sort="best_match")``: the blended score;
 * ``best_match+explain`` — the same with ``explain=True``;
+* ``best_match+profile`` — under a learned ranking profile (:data:`PROFILE`, the shape
+  ``geo-discovery calibrate`` writes: feature weights, distance exponent, radius per
+  category root);
+* ``best_match+member`` — the profile plus a member's history (:func:`_members`: ten
+  visits, most to merchants near the query point, some repeated, one far away), the
+  exact refine loop of ``search/personal.py``;
 * ``index.knn``  — the bare CellIndex kNN, for reference.
 
-Before timing, ``best_match`` answers are checked against brute-force scoring of every
-merchant on a sample of the queries (any mismatch → exit status 1). Reported: p50 / p90 /
-p99 in µs, and the ratio of medians best_match / distance (target ≤ 1.5).
+Before timing, ``best_match`` answers (plain, profile, member) are checked against
+brute-force scoring of every merchant on a sample of the queries (any mismatch → exit
+status 1). Reported: p50 / p90 / p99 in µs, and the ratio of medians best_match /
+distance (target ≤ 1.5).
 
 Results: a markdown table on stdout, ``results/ranking_<dataset>.json`` and the
 ``RESULTS.md`` section under ``--out-dir`` (default ``benchmarks/``). ``--smoke`` uses 5,000
@@ -39,8 +46,10 @@ import pyarrow as pa
 
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.query import Member, Ranking
 from geo_discovery.ranking.scoring import best_match_score, consumption_radii, decay_factor, quality
 from geo_discovery.ranking.scoring import radius_for as _radius_for
+from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.settings import Settings
 
 from . import harness
@@ -48,7 +57,21 @@ from . import harness
 __all__ = ["brute_best_match", "main"]
 
 TARGET_RATIO = 1.5
-METHODS = ("distance", "best_match", "best_match+explain", "index.knn")
+METHODS = (
+    "distance",
+    "best_match",
+    "best_match+explain",
+    "best_match+profile",
+    "best_match+member",
+    "index.knn",
+)
+#: A learned profile of the shape calibrate writes (the timing does not hinge on the values).
+PROFILE = RankingProfile(
+    weights=(("wom", 1.2), ("volume", 0.5), ("recency", 0.2), ("district", 0.3)),
+    gamma=1.1,
+    radii=(("", 900.0), ("food", 450.0), ("lodging", 2_500.0), ("shop", 1_200.0)),
+    member_weights=(("own_visits", 1.4), ("own_category", 0.3)),
+)
 
 
 def _synthetic_engine(n: int, seed: int) -> DiscoveryEngine:
@@ -90,6 +113,43 @@ def brute_best_match(engine: DiscoveryEngine, lat: float, lng: float, k: int) ->
     )
     order = np.lexsort((rank, chord2_to_m(c2), -score))
     return order[:k]
+
+
+def brute_personal(
+    engine: DiscoveryEngine, lat: float, lng: float, k: int, member: Member | None
+) -> np.ndarray:
+    """Rows of the top ``k`` under :data:`PROFILE` (and ``member``'s lift), every merchant
+    scored from the planner's per-merchant ``(quality, K)``."""
+    index = engine.index
+    n = len(engine)
+    xyz = np.empty((n, 3))
+    xyz[np.asarray(index.positions)] = np.asarray(index.xyz)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.asarray(index.positions)] = np.asarray(index.rank)
+    c2 = ((xyz - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
+    ranking = Ranking(profile=PROFILE)
+    qual, factor = engine.planner.best_match_arrays(ranking)
+    score = best_match_score(c2, factor, qual)
+    if member is not None:
+        codes = engine.snapshot.categories[0]
+        lift = engine.member_boost(member, ranking).log_boost(np.arange(n), codes)
+        score = score * np.exp(lift)
+    order = np.lexsort((rank, chord2_to_m(c2), -score))
+    return order[:k]
+
+
+def _members(engine: DiscoveryEngine, lat: np.ndarray, lng: np.ndarray, seed: int) -> list[Member]:
+    """Per query point a member: 9 visits among the 200 merchants nearest to it (some
+    repeated) and one anywhere, as a member's history clusters where they live."""
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(engine.merchants.column("merchant_id").to_pylist(), dtype=object)
+    out = []
+    for a, b in zip(lat.tolist(), lng.tolist(), strict=True):
+        near, _ = engine.index.knn(a, b, 200)
+        picks = rng.choice(near, size=min(9, len(near)))
+        visits = [str(ids[p]) for p in picks] + [str(ids[int(rng.integers(len(ids)))])]
+        out.append(Member(visits=visits))
+    return out
 
 
 def _time_rotating(
@@ -167,21 +227,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine.nearby(float(lat[0]), float(lng[0]), k, sort="best_match")  # builds the tree
     tree_s = time.perf_counter() - t0
 
+    members = _members(engine, queries.lat, queries.lng, args.seed)
+    by_point = {
+        (float(a), float(b)): m
+        for a, b, m in zip(queries.lat.tolist(), queries.lng.tolist(), members, strict=True)
+    }
+    profile = Ranking(profile=PROFILE)
     mismatches = 0
     for i in range(min(n_check, len(queries))):
         a, b = float(queries.lat[i]), float(queries.lng[i])
-        got = engine.nearby(a, b, k, sort="best_match").positions
-        want = brute_best_match(engine, a, b, k)
-        if got.tolist() != want.tolist():
-            mismatches += 1
-            harness.eprint(f"MISMATCH at ({a!r}, {b!r}): got {got.tolist()} want {want.tolist()}")
+        member = by_point[a, b]
+        pairs = [
+            (
+                engine.nearby(a, b, k, sort="best_match").positions,
+                brute_best_match(engine, a, b, k),
+            ),
+            (
+                engine.nearby(a, b, k, sort="best_match", ranking=profile).positions,
+                brute_personal(engine, a, b, k, None),
+            ),
+            (
+                engine.nearby(a, b, k, sort="best_match", ranking=profile, member=member).positions,
+                brute_personal(engine, a, b, k, member),
+            ),
+        ]
+        for got, want in pairs:
+            if got.tolist() != want.tolist():
+                mismatches += 1
+                harness.eprint(
+                    f"MISMATCH at ({a!r}, {b!r}): got {got.tolist()}, want {want.tolist()}"
+                )
 
     fns: dict[str, Callable[[float, float], Any]] = {
         "distance": lambda a, b: engine.nearby(a, b, k, sort="distance"),
         "best_match": lambda a, b: engine.nearby(a, b, k, sort="best_match"),
-        "best_match+explain": lambda a, b: engine.nearby(
-            a, b, k, sort="best_match", explain=True
-        ).explanations,
+        "best_match+explain": lambda a, b: (
+            engine.nearby(a, b, k, sort="best_match", explain=True).explanations
+        ),
+        "best_match+profile": lambda a, b: engine.nearby(
+            a, b, k, sort="best_match", ranking=profile
+        ),
+        "best_match+member": lambda a, b: engine.nearby(
+            a, b, k, sort="best_match", ranking=profile, member=by_point[a, b]
+        ),
         "index.knn": lambda a, b: engine.index.knn(a, b, k),
     }
     warm = min(50, len(queries))
@@ -190,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings = {name: np.concatenate([r[name] for r in runs]) for name in fns}
     stats = {name: harness.percentiles_us(ns) for name, ns in timings.items()}
     ratio = stats["best_match"]["p50_us"] / stats["distance"]["p50_us"]
+    personal = {
+        name: stats[name]["p50_us"] / stats["distance"]["p50_us"]
+        for name in ("best_match+profile", "best_match+member")
+    }
     per_query_ratio = float(np.median(timings["best_match"] / timings["distance"]))
 
     lines = [
@@ -210,8 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [
         "",
         f"**best_match / kNN: {ratio:.2f}× (ratio of medians; median of per-query ratios "
-        f"{per_query_ratio:.2f}×); target ≤ {TARGET_RATIO}×.** Exactness: {n_check} queries "
-        f"checked against brute-force scoring of every merchant, {mismatches} mismatches. "
+        f"{per_query_ratio:.2f}×); target ≤ {TARGET_RATIO}×.** Under a learned profile "
+        f"{personal['best_match+profile']:.2f}×, with a member's history "
+        f"{personal['best_match+member']:.2f}× (ratios of medians to kNN). Exactness: {n_check} "
+        "queries × 3 rankings (hand-set, profile, profile + member) checked against "
+        f"brute-force scoring of every merchant, {mismatches} mismatches. "
         f"Load {load_s:.1f} s; ranking state (planner, node bounds) built in {tree_s * 1e3:.0f} ms "
         "on first query.",
         "",
@@ -229,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "methods": stats,
         "ratio_best_match_to_knn": ratio,
         "median_per_query_ratio": per_query_ratio,
+        "ratio_personal_to_knn": personal,
         "target_ratio": TARGET_RATIO,
         "n_checked": n_check,
         "n_mismatches": mismatches,
