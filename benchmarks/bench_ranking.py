@@ -94,15 +94,22 @@ def _synthetic_engine(n: int, seed: int) -> DiscoveryEngine:
     return DiscoveryEngine.from_table(table, settings=Settings(), wom=(wom, np.zeros(len(pts))))
 
 
-def brute_best_match(engine: DiscoveryEngine, lat: float, lng: float, k: int) -> np.ndarray:
-    """Rows of the top ``k`` by scoring every merchant (score, distance, merchant_id)."""
+def _chord2_and_rank(
+    engine: DiscoveryEngine, lat: float, lng: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every merchant's squared chord to the point and its tie-break rank, table order."""
     index = engine.index
     n = len(engine)
     xyz = np.empty((n, 3))
     xyz[np.asarray(index.positions)] = np.asarray(index.xyz)
     rank = np.empty(n, dtype=np.int64)
     rank[np.asarray(index.positions)] = np.asarray(index.rank)
-    c2 = ((xyz - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
+    return ((xyz - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1), rank
+
+
+def brute_best_match(engine: DiscoveryEngine, lat: float, lng: float, k: int) -> np.ndarray:
+    """Rows of the top ``k`` by scoring every merchant (score, distance, merchant_id)."""
+    c2, rank = _chord2_and_rank(engine, lat, lng)
     w = engine.ranking
     table = consumption_radii(w)
     cats = engine.merchants.column("category").to_pylist()
@@ -120,19 +127,13 @@ def brute_personal(
 ) -> np.ndarray:
     """Rows of the top ``k`` under :data:`PROFILE` (and ``member``'s lift), every merchant
     scored from the planner's per-merchant ``(quality, K)``."""
-    index = engine.index
-    n = len(engine)
-    xyz = np.empty((n, 3))
-    xyz[np.asarray(index.positions)] = np.asarray(index.xyz)
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.asarray(index.positions)] = np.asarray(index.rank)
-    c2 = ((xyz - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
+    c2, rank = _chord2_and_rank(engine, lat, lng)
     ranking = Ranking(profile=PROFILE)
     qual, factor = engine.planner.best_match_arrays(ranking)
     score = best_match_score(c2, factor, qual)
     if member is not None:
         codes = engine.snapshot.categories[0]
-        lift = engine.member_boost(member, ranking).log_boost(np.arange(n), codes)
+        lift = engine.member_boost(member, ranking).log_boost(np.arange(len(engine)), codes)
         score = score * np.exp(lift)
     order = np.lexsort((rank, chord2_to_m(c2), -score))
     return order[:k]

@@ -30,7 +30,8 @@ from .errors import (
     SnapshotError,
 )
 from .models import BBox, Explanation, Hit, LatLng
-from .query import Filters, NearbyQuery, Ranking
+from .query import Filters, Member, NearbyQuery, Ranking
+from .ranking_profile import RankingProfile
 from .results import Results
 from .settings import Settings, get_settings
 from .snapshot.pipeline import load
@@ -54,9 +55,11 @@ __all__ = [
     "InvalidQueryError",
     "LatLng",
     "LoadRefusedError",
+    "Member",
     "NearbyQuery",
     "NotFoundError",
     "Ranking",
+    "RankingProfile",
     "Results",
     "Settings",
     "Snapshot",
