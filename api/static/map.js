@@ -10,7 +10,8 @@
  * a view can be shared. No symbol layers: the default style needs no fonts or sprites.
  *
  * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
- * the page has drawn (list-seq, list-centre, list-q, selected, district, catchment, ready).
+ * the page has drawn (list-seq, list-centre, list-q, selected, tiles, district, catchment,
+ * ready).
  */
 (function () {
   "use strict";
@@ -144,13 +145,14 @@
   // --------------------------------------------------------------------- layers
   function addEngineLayers(map, tilejson) {
     const base = tilejson.tiles[0].split("?")[0];
-    map.addSource("engine", {
+    const engineSource = () => ({
       type: "vector",
       tiles: [tileUrl(base)],
       minzoom: tilejson.minzoom,
       maxzoom: tilejson.maxzoom,
       promoteId: { districts: "district_id" },
     });
+    map.addSource("engine", engineSource());
     map.addSource("catchment", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     map.addSource("heat", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     map.addSource("picked", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
@@ -229,7 +231,41 @@
       const q = filterParams().toString();
       return q ? `${template}?${q}` : template;
     }
-    return () => map.getSource("engine").setTiles([tileUrl(base)]);
+    /** New filters: new tile URLs; <body data-tiles> = their filters once the tiles in
+     *  view have been (re)loaded from the new URLs. */
+    let tilesSeq = 0;
+    const drawn = () => {
+      const filters = filterParams().toString();
+      const mine = ++tilesSeq;
+      let arrived = false;
+      delete body.dataset.tiles;
+      const onData = (e) => { // a tile, or a reload of the tiles in view (setTiles)
+        if (e.sourceId === "engine" && (e.tile || e.sourceDataType === "content")) arrived = true;
+      };
+      map.on("sourcedata", onData);
+      const check = () => {
+        if (mine !== tilesSeq) { map.off("sourcedata", onData); return; }
+        if (arrived && map.isSourceLoaded("engine") && map.areTilesLoaded()) {
+          map.off("sourcedata", onData);
+          body.dataset.tiles = filters;
+        } else setTimeout(check, 100);
+      };
+      check();
+    };
+    drawn();
+    return () => {
+      // A new source with the new URLs, its layers in place again (just under "picked"):
+      // MapLibre 5.24's setTiles fetches the new tiles but keeps drawing the old ones.
+      const layers = map.getStyle().layers.filter((l) => l.source === "engine");
+      for (const layer of layers) map.removeLayer(layer.id);
+      map.removeSource("engine");
+      map.addSource("engine", engineSource());
+      for (const layer of layers) map.addLayer(layer, "picked");
+      if (selectedDistrict) {
+        map.setFeatureState({ source: "engine", sourceLayer: "districts", id: selectedDistrict }, { selected: true });
+      }
+      drawn();
+    };
   }
 
   // ------------------------------------------------------------------- the list
