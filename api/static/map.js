@@ -354,8 +354,11 @@
   /** What the search box's choices do: a merchant flies there and is shown, first in
    *  the list; a category becomes the category filter; Enter searches the text (`q`
    *  filters the tiles and ranks the list). */
-  function initSearch(map, refresh) {
+  function initSearch(map, tree, refresh) {
     const input = $("q");
+    // counts as the category filter shows them: everything under the path
+    const under = new Map(tree.categories.map((c) => [c.path, c.count]));
+    const countOf = (c) => under.get(c.path) ?? c.count;
     input.value = state.q;
     const setQ = (text) => {
       state.q = text;
@@ -366,6 +369,7 @@
       list: $("suggestions"),
       getJSON,
       limit: 8,
+      countOf,
       centre: () => { const c = map.getCenter(); return [c.lat, c.lng]; },
       onSearch: (text) => {
         if (text === state.q && !selected) return;
@@ -377,7 +381,7 @@
         selected = null;
         setQ("");
         state.categories = category.path;
-        categoryOption(category.path, `${category.label} (${category.count.toLocaleString()})`);
+        categoryOption(category.path, `${category.label} (${countOf(category).toLocaleString()})`);
         $("f-category").value = category.path;
         refresh();
       },
@@ -552,7 +556,7 @@
         }, 250);
       };
       initFilters(tree, () => { retile(); settle(); });
-      initSearch(map, () => { retile(); settle(); });
+      initSearch(map, tree, () => { retile(); settle(); });
       $("l-heat").addEventListener("change", () => {
         state.heat = $("l-heat").checked;
         map.setLayoutProperty("heat", "visibility", state.heat ? "visible" : "none");

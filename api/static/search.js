@@ -6,7 +6,8 @@
  * whose words match. Keys: ArrowDown/ArrowUp move through the suggestions, Enter chooses
  * the highlighted one (or, with none highlighted, searches the text), Escape closes the
  * list (a second Escape clears the box). The page decides what choosing means:
- * onMerchant(suggestion), onCategory(category), onSearch(text).
+ * onMerchant(suggestion), onCategory(category), onSearch(text); countOf(category), the
+ * merchant count shown for a category (default: the suggestion's own count).
  *
  * For tests: <body data-suggest-query> is the text whose suggestions are shown.
  */
@@ -43,6 +44,7 @@
 
   window.gdSearchBox = function gdSearchBox(options) {
     const { input, list, getJSON, centre, limit, onMerchant, onCategory, onSearch } = options;
+    const countOf = options.countOf || ((category) => category.count);
     const body = document.body;
     let items = []; // [{kind, data, li}]
     let active = -1;
@@ -107,7 +109,7 @@
       for (const c of found.categories) {
         add("category", c,
           `<span class="chip">${escapeHtml(c.label)}</span>` +
-          `<span class="muted"> ${escapeHtml(c.path)} · ${c.count.toLocaleString()}</span>`,
+          `<span class="muted"> ${escapeHtml(c.path)} · ${countOf(c).toLocaleString()}</span>`,
           `filter by ${c.path}`);
       }
       if (!items.length) {

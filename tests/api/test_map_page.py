@@ -287,6 +287,16 @@ def _ids(page: Page, selector: str) -> list[str]:
     )
 
 
+def _in_view(page: Page, engine: DiscoveryEngine, text: str) -> tuple[set[str], set[str]]:
+    """The merchants in the map's view (a little more: a circle on the edge is drawn
+    while its centre is out) matching ``text``, and all of them (the engine's box search)."""
+    west, south, east, north = page.js("window.gdMap.getBounds().toArray().flat()")
+    pad = 0.05 * (north - south)
+    bounds = (west - pad, south - pad, east + pad, north + pad)
+    matching = set(engine.within_bbox(bounds, where=Filters(text=text)).merchant_ids)
+    return matching, set(engine.within_bbox(bounds).merchant_ids)
+
+
 def a_merchant_to_type(engine: DiscoveryEngine, lat: float, lng: float) -> dict[str, Any]:
     """A merchant near ``(lat, lng)`` whose name is unique in the snapshot and has at
     least two words of letters: picked from the data at run time, never hard-coded."""
@@ -420,11 +430,7 @@ def test_a_url_with_q_restores_the_search(
     assert api["results"], word
     assert _ids(page, "#results li") == [h["merchant_id"] for h in api["results"]]
     drawn = {f["properties"]["id"] for f in page.rendered("merchants")}
-    west, south, east, north = page.js("window.gdMap.getBounds().toArray().flat()")
-    pad = 0.05 * (north - south)  # a circle on the edge is drawn while its centre is out
-    bounds = (west - pad, south - pad, east + pad, north + pad)
-    matching = set(sample_engine.within_bbox(bounds, where=Filters(text=word)).merchant_ids)
-    everything = set(sample_engine.within_bbox(bounds).merchant_ids)
+    matching, everything = _in_view(page, sample_engine, word)
     assert drawn and drawn <= matching < everything, "the tiles carry q"
     assert parse_qs(page.js("window.location.search")[1:])["q"] == [word]
     page.shot(artifacts, "helsinki-q-restored")
@@ -460,7 +466,7 @@ def test_midtown_manhattan_on_the_nyc_snapshot(
         ids = {f["properties"]["id"] for f in drawn}
         assert ids <= set(nyc_engine.merchants.column("merchant_id").to_pylist())
         assert page.rendered("districts-fill")
-        page.shot(artifacts, "nyc-midtown")  # the README's picture (docs/map_explorer.png)
+        page.shot(artifacts, "nyc-midtown")
         _click_a_district(page)
         page.shot(artifacts, "nyc-midtown-district")
         seq = page.js("document.body.dataset.listSeq")
@@ -470,6 +476,31 @@ def test_midtown_manhattan_on_the_nyc_snapshot(
         bins = page.rendered("merchant-bins")
         assert bins and all(int(f["properties"]["count"]) >= 1 for f in bins)
         page.shot(artifacts, "nyc-bins")
+        # a search: the commonest long word of the food places around Midtown that names
+        # a category (so both kinds of suggestion show), from the data at run time
+        words = Counter(
+            w.casefold()
+            for hit in nyc_engine.nearby(lat, lng, k=500, where=Filters(categories="food"))
+            for w in re.findall(r"[^\W\d_]{5,}", hit.name or "")
+        )
+        common = [w for w, _ in words.most_common(40)]
+        word = next(
+            (w for w in common if nyc_engine.autocomplete(w, lat, lng, 8).categories), common[0]
+        )
+        page.page.click("#district-close")
+        page.js(f"window.gdMap.jumpTo({{center: [{lng}, {lat}], zoom: 15.2}})")
+        page.page.locator("#q").press_sequentially(word, delay=15)
+        page.page.keyboard.press("Enter")
+        page.wait("(q) => document.body.dataset.listQ === q", word)
+        page.wait_for_tiles(q=word)
+        drawn_q = {f["properties"]["id"] for f in page.rendered("merchants")}
+        matching, everything = _in_view(page, nyc_engine, word)
+        assert drawn_q and drawn_q <= matching < everything
+        page.page.locator("#q").blur()
+        page.page.locator("#q").focus()  # the suggestions for the text again
+        page.wait("(q) => document.body.dataset.suggestQuery === q", word)
+        page.wait("!document.getElementById('suggestions').hidden")
+        page.shot(artifacts, "nyc-midtown-search")  # the README's picture (docs/map_explorer.png)
         page.check_clean()
     (artifacts / "nyc-midtown.json").write_text(json.dumps({"merchants_drawn": len(drawn)}))
 
