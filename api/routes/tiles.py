@@ -36,6 +36,7 @@ from ..deps import (
     MinRating,
     MinReviews,
     OpenNow,
+    TextQ,
 )
 from ..errors import StrictQueryRoute
 from ..responses import cache_headers, not_modified, respond
@@ -54,6 +55,7 @@ TILE_FILTERS = (
     "min_rating",
     "min_reviews",
     "open_now",
+    "q",
 )
 _MAX_INDEX = 2**MAX_ZOOM - 1
 
@@ -66,8 +68,10 @@ async def tile_filters(
     min_rating: MinRating = None,
     min_reviews: MinReviews = None,
     open_now: OpenNow = False,
+    q: TextQ = None,
 ) -> Filters:
-    """The merchants a tile draws (validated once, by :class:`Filters`)."""
+    """The merchants a tile draws (validated once, by :class:`Filters`); ``q`` keeps
+    the merchants matching the text, as box search does."""
     return Filters(
         categories=split_list(categories, "categories"),
         exclude_categories=split_list(exclude_categories, "exclude_categories"),
@@ -76,6 +80,7 @@ async def tile_filters(
         min_rating=min_rating,
         min_reviews=min_reviews,
         open_now=open_now,
+        text=q,
     )
 
 
@@ -130,8 +135,9 @@ def build_router(settings: Settings) -> APIRouter:
         """Web-mercator tile ``z/x/y`` (XYZ, the scheme of web maps).
 
         Layer ``merchants``: every merchant inside the tile (edges included) passing the
-        filters, with ``id`` (merchant_id), ``name``, ``category``, ``wom``,
-        ``district_id``, ``price`` and ``rating``; below zoom 16, a tile holding more
+        filters (``q``: only those matching the text, as box search with ``q``), with
+        ``id`` (merchant_id), ``name``, ``category``, ``wom``, ``district_id``,
+        ``price`` and ``rating``; below zoom 16, a tile holding more
         than ``tiles_max_points`` draws H3 bins instead, one point per bin with
         ``count`` (the bins of /v1/aggregate over the tile). Layer ``districts``:
         district polygons clipped to the tile, with ``district_id``, ``name``, ``tier``,

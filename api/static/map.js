@@ -2,13 +2,16 @@
  *
  * Merchants and districts come from the vector tiles (/v1/tiles/{z}/{x}/{y}.mvt, found
  * through /v1/tiles.json); the ranked list from /v1/merchants/nearby (best_match, with
- * each hit's score explanation) for the map centre; district stats from /v1/districts/{id};
+ * each hit's score explanation) for the map centre; the search box (search.js) suggests
+ * from /v1/autocomplete, and its text `q` filters the tiles and ranks the list; the
+ * category filter lists /v1/categories; district stats from /v1/districts/{id};
  * a district's catchment from /v1/districts/{id}/catchment?format=geojson; the heat layer
  * from /v1/aggregate. The view and the filters live in the URL (?lat=&lng=&zoom=&q=&…), so
  * a view can be shared. No symbol layers: the default style needs no fonts or sprites.
  *
  * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
- * the page has drawn (list-seq, list-centre, district, catchment, ready).
+ * the page has drawn (list-seq, list-centre, list-q, selected, tiles, district, catchment,
+ * ready).
  */
 (function () {
   "use strict";
@@ -45,10 +48,10 @@
     districts: url.searchParams.get("districts") !== "false",
   };
 
-  /** The filters every query shares, as URL parameters (the tiles, nearby, TileJSON).
-   *  Text search: add `q` here once the API takes it (state.q is already kept). */
+  /** The filters every query shares, as URL parameters (the tiles, nearby, TileJSON). */
   function filterParams() {
     const p = new URLSearchParams();
+    if (state.q) p.set("q", state.q);
     if (state.categories) p.set("categories", state.categories);
     if (state.min_price) p.set("min_price", state.min_price);
     if (state.max_price) p.set("max_price", state.max_price);
@@ -63,7 +66,6 @@
     p.set("lat", c.lat.toFixed(5));
     p.set("lng", c.lng.toFixed(5));
     p.set("zoom", map.getZoom().toFixed(2));
-    if (state.q) p.set("q", state.q);
     if (state.heat) p.set("heat", "true");
     if (!state.districts) p.set("districts", "false");
     window.history.replaceState(null, "", `${window.location.pathname}?${p}`);
@@ -94,14 +96,30 @@
   }
 
   // ------------------------------------------------------------------ filters UI
-  function initFilters(tilejson, onChange) {
+  /** The category filter: the tree of /v1/categories (top level and one below, with
+   *  labels and counts), plus whatever path the URL or the search box chose. */
+  function categoryOption(path, text) {
     const select = $("f-category");
-    for (const [name, count] of Object.entries(tilejson.top_categories || {})) {
-      const opt = document.createElement("option");
-      opt.value = name;
-      opt.textContent = `${name} (${count.toLocaleString()})`;
+    let opt = [...select.options].find((o) => o.value === path);
+    if (!opt) {
+      opt = document.createElement("option");
+      opt.value = path;
+      opt.textContent = text || path.split(",").join(", ");
       select.appendChild(opt);
     }
+    return opt;
+  }
+
+  function initFilters(tree, onChange) {
+    const select = $("f-category");
+    for (const node of tree.categories) {
+      const depth = node.path.split("/").length - 1;
+      if (depth > 1) continue;
+      const opt = categoryOption(node.path,
+        `${"\u00a0\u00a0".repeat(depth)}${node.label} (${node.count.toLocaleString()})`);
+      opt.title = node.path;
+    }
+    if (state.categories) categoryOption(state.categories);
     select.value = state.categories;
     $("f-min-price").value = state.min_price;
     $("f-max-price").value = state.max_price;
@@ -127,13 +145,14 @@
   // --------------------------------------------------------------------- layers
   function addEngineLayers(map, tilejson) {
     const base = tilejson.tiles[0].split("?")[0];
-    map.addSource("engine", {
+    const engineSource = () => ({
       type: "vector",
       tiles: [tileUrl(base)],
       minzoom: tilejson.minzoom,
       maxzoom: tilejson.maxzoom,
       promoteId: { districts: "district_id" },
     });
+    map.addSource("engine", engineSource());
     map.addSource("catchment", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     map.addSource("heat", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     map.addSource("picked", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
@@ -212,11 +231,69 @@
       const q = filterParams().toString();
       return q ? `${template}?${q}` : template;
     }
-    return () => map.getSource("engine").setTiles([tileUrl(base)]);
+    /** New filters: new tile URLs; <body data-tiles> = their filters once the tiles in
+     *  view have been (re)loaded from the new URLs. */
+    let tilesSeq = 0;
+    const drawn = () => {
+      const filters = filterParams().toString();
+      const mine = ++tilesSeq;
+      let arrived = false;
+      delete body.dataset.tiles;
+      const onData = (e) => { // a tile, or a reload of the tiles in view (setTiles)
+        if (e.sourceId === "engine" && (e.tile || e.sourceDataType === "content")) arrived = true;
+      };
+      map.on("sourcedata", onData);
+      const check = () => {
+        if (mine !== tilesSeq) { map.off("sourcedata", onData); return; }
+        if (arrived && map.isSourceLoaded("engine") && map.areTilesLoaded()) {
+          map.off("sourcedata", onData);
+          body.dataset.tiles = filters;
+        } else setTimeout(check, 100);
+      };
+      check();
+    };
+    drawn();
+    return () => {
+      // A new source with the new URLs, its layers in place again (just under "picked"):
+      // MapLibre 5.24's setTiles fetches the new tiles but keeps drawing the old ones.
+      const layers = map.getStyle().layers.filter((l) => l.source === "engine");
+      for (const layer of layers) map.removeLayer(layer.id);
+      map.removeSource("engine");
+      map.addSource("engine", engineSource());
+      for (const layer of layers) map.addLayer(layer, "picked");
+      if (selectedDistrict) {
+        map.setFeatureState({ source: "engine", sourceLayer: "districts", id: selectedDistrict }, { selected: true });
+      }
+      drawn();
+    };
   }
 
   // ------------------------------------------------------------------- the list
   let listSeq = 0;
+  let selected = null; // the merchant chosen in the search box: {merchant_id, name, lat, lng, …}
+
+  function listItem(map, hit) {
+    const li = document.createElement("li");
+    const ex = hit.explain || {};
+    const extras = [
+      hit.rating != null && hit.rating_scale ? `${fmt.n((5 * hit.rating) / hit.rating_scale, 1)}★` : null,
+      hit.price_level ? "$".repeat(hit.price_level) : null,
+    ].filter(Boolean).join(" · ");
+    const text = ex.relevance !== undefined && ex.relevance !== null
+      ? `relevance ${fmt.n(ex.relevance, 2)} × ` : "";
+    li.innerHTML =
+      `<span class="name">${escapeHtml(hit.name)}</span> <span class="muted">${escapeHtml(hit.category)}</span>` +
+      `<div class="muted">${[hit.distance_m != null ? fmt.m(hit.distance_m) : null, extras]
+        .filter(Boolean).map(escapeHtml).join(" · ")}</div>` +
+      (hit.score === undefined ? `<div class="why">chosen in the search box (not ranked here)</div>`
+        : `<div class="why" title="best_match = ${text ? "text relevance × " : ""}distance decay × word of mouth × district">` +
+          `score ${fmt.n(hit.score, 3)} = ${text}decay ${fmt.n(ex.decay, 2)} × wom ${fmt.n(ex.wom_term, 2)}` +
+          ` × district ${fmt.n(ex.district_factor, 2)}</div>`);
+    li.dataset.merchantId = hit.merchant_id;
+    li.addEventListener("click", () => pick(map, hit));
+    return li;
+  }
+
   async function refreshList(map) {
     const c = map.getCenter();
     const p = filterParams();
@@ -237,29 +314,29 @@
     if (seq !== listSeq) return; // a newer request is on its way
     const list = $("results");
     list.replaceChildren();
-    for (const hit of page.results) {
-      const li = document.createElement("li");
-      const ex = hit.explain || {};
-      const extras = [
-        hit.rating != null && hit.rating_scale ? `${fmt.n((5 * hit.rating) / hit.rating_scale, 1)}★` : null,
-        hit.price_level ? "$".repeat(hit.price_level) : null,
-      ].filter(Boolean).join(" · ");
-      li.innerHTML =
-        `<span class="name">${escapeHtml(hit.name)}</span> <span class="muted">${escapeHtml(hit.category)}</span>` +
-        `<div class="muted">${fmt.m(hit.distance_m)}${extras ? ` · ${escapeHtml(extras)}` : ""}</div>` +
-        `<div class="why" title="best_match = distance decay × word of mouth × district">` +
-        `score ${fmt.n(hit.score, 3)} = decay ${fmt.n(ex.decay, 2)} × wom ${fmt.n(ex.wom_term, 2)}` +
-        ` × district ${fmt.n(ex.district_factor, 2)}</div>`;
-      li.dataset.merchantId = hit.merchant_id;
-      li.addEventListener("click", () => pick(map, hit));
+    let hits = page.results;
+    if (selected) { // the chosen merchant first, marked; ranked where the list has it
+      const ranked = hits.find((h) => h.merchant_id === selected.merchant_id);
+      hits = [ranked || selected, ...hits.filter((h) => h.merchant_id !== selected.merchant_id)];
+    }
+    for (const hit of hits) {
+      const li = listItem(map, hit);
+      if (selected && hit.merchant_id === selected.merchant_id) {
+        li.classList.add("selected");
+        li.setAttribute("aria-current", "true");
+      }
       list.appendChild(li);
     }
+    const what = state.q ? ` for “${state.q}”` : "";
     $("list-status").textContent = page.results.length
-      ? `${page.results.length} ranked by best_match around ${c.lat.toFixed(4)}, ${c.lng.toFixed(4)}`
-      : "nothing here passes the filters";
+      ? `${page.results.length} ranked by best_match${what} around ${c.lat.toFixed(4)}, ${c.lng.toFixed(4)}`
+      : `nothing here${what} passes the filters`;
     body.dataset.listCentre = `${c.lat.toFixed(6)},${c.lng.toFixed(6)}`;
     body.dataset.listSeq = String(seq);
     body.dataset.listCount = String(page.results.length);
+    body.dataset.listQ = state.q;
+    if (selected) body.dataset.selected = selected.merchant_id;
+    else delete body.dataset.selected;
   }
 
   function pick(map, hit) {
@@ -271,6 +348,58 @@
       .setLngLat([hit.lng, hit.lat])
       .setHTML(`<b>${escapeHtml(hit.name)}</b><br>${escapeHtml(hit.category)}`)
       .addTo(map);
+  }
+
+  // ---------------------------------------------------------------- the search box
+  /** What the search box's choices do: a merchant flies there and is shown, first in
+   *  the list; a category becomes the category filter; Enter searches the text (`q`
+   *  filters the tiles and ranks the list). */
+  function initSearch(map, tree, refresh) {
+    const input = $("q");
+    // counts as the category filter shows them: everything under the path
+    const under = new Map(tree.categories.map((c) => [c.path, c.count]));
+    const countOf = (c) => under.get(c.path) ?? c.count;
+    input.value = state.q;
+    const setQ = (text) => {
+      state.q = text;
+      input.value = text;
+    };
+    window.gdSearch = gdSearchBox({
+      input,
+      list: $("suggestions"),
+      getJSON,
+      limit: 8,
+      countOf,
+      centre: () => { const c = map.getCenter(); return [c.lat, c.lng]; },
+      onSearch: (text) => {
+        if (text === state.q && !selected) return;
+        selected = null;
+        setQ(text);
+        refresh();
+      },
+      onCategory: (category) => {
+        selected = null;
+        setQ("");
+        state.categories = category.path;
+        categoryOption(category.path, `${category.label} (${countOf(category).toLocaleString()})`);
+        $("f-category").value = category.path;
+        refresh();
+      },
+      onMerchant: async (suggestion) => {
+        let m;
+        try {
+          m = await getJSON(`/v1/merchants/${encodeURIComponent(suggestion.merchant_id)}`);
+        } catch (err) {
+          status(`${suggestion.name}: ${err.message}`);
+          return;
+        }
+        selected = m;
+        setQ(suggestion.name);
+        map.flyTo({ center: [m.lng, m.lat], zoom: Math.max(map.getZoom(), 16), duration: 600 });
+        pick(map, m);
+        refresh();
+      },
+    });
   }
 
   // ------------------------------------------------------------------ districts
@@ -393,7 +522,10 @@
   // ---------------------------------------------------------------------- start
   async function start() {
     const filters = filterParams().toString();
-    const tilejson = await getJSON(`/v1/tiles.json${filters ? `?${filters}` : ""}`);
+    const [tilejson, tree] = await Promise.all([
+      getJSON(`/v1/tiles.json${filters ? `?${filters}` : ""}`),
+      getJSON("/v1/categories"),
+    ]);
     $("snapshot").textContent = `snapshot ${tilejson.snapshot.split("-")[0]}`;
     const lat = Number(url.searchParams.get("lat"));
     const lng = Number(url.searchParams.get("lng"));
@@ -423,7 +555,8 @@
           refreshHeat(map, tilejson);
         }, 250);
       };
-      initFilters(tilejson, () => { retile(); settle(); });
+      initFilters(tree, () => { retile(); settle(); });
+      initSearch(map, tree, () => { retile(); settle(); });
       $("l-heat").addEventListener("change", () => {
         state.heat = $("l-heat").checked;
         map.setLayoutProperty("heat", "visibility", state.heat ? "visible" : "none");

@@ -6,7 +6,9 @@ on first use, dropped with it when a new snapshot is swapped in) and answers
 
 ``merchants``
     *Points* — every merchant inside the tile's bounds (edges included) that passes the
-    filters, found by the engine's exact box search over the snapshot's index
+    filters (a :class:`~geo_discovery.query.Filters`: categories, price, rating, hours
+    and ``text``, the search box's words, matched as box search matches them),
+    found by the engine's exact box search over the snapshot's index
     (:meth:`~geo_discovery.engine.DiscoveryEngine.within_bbox`); feature id = the
     merchant's table row; properties ``id`` (merchant_id), ``name``, ``category``,
     ``wom`` (word-of-mouth score, 0–1, to 0.001), ``district_id``, ``price``

@@ -98,6 +98,17 @@ def test_filters_reach_the_tile(client: TestClient, sample_engine: DiscoveryEngi
     assert stale.status_code in (200, 204)
 
 
+def test_text_reaches_the_tile_and_the_tilejson(
+    client: TestClient, sample_engine: DiscoveryEngine
+) -> None:
+    r = client.get(URL.format(*CENTRE_TILE), params={"q": "kahvila"}, headers=IDENTITY)
+    want = sample_engine.tile(*CENTRE_TILE, where=Filters(text="kahvila"))
+    assert r.status_code == 200 and r.content == want.data
+    assert 0 < want.merchants < sample_engine.tile(*CENTRE_TILE).merchants
+    doc = client.get("/v1/tiles.json", params={"q": "kahvila", "categories": "food"}).json()
+    assert doc["tiles"] == ["http://testserver/v1/tiles/{z}/{x}/{y}.mvt?q=kahvila&categories=food"]
+
+
 @pytest.mark.parametrize(
     ("path", "params", "message"),
     [
@@ -110,6 +121,7 @@ def test_filters_reach_the_tile(client: TestClient, sample_engine: DiscoveryEngi
         (URL.format(3, 0, 0), {"radius": "5"}, "unknown query parameter(s) radius"),
         (URL.format(3, 0, 0), {"categories": "Food!"}, "categories=Food! does not have"),
         (URL.format(3, 0, 0), {"min_rating": "6"}, "min_rating=6 is out of range"),
+        (URL.format(3, 0, 0), {"q": "x" * 201}, "at most 200 characters"),
         ("/v1/tiles.json", {"min_price": "9"}, "min_price=9 is out of range"),
     ],
 )

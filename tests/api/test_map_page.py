@@ -6,7 +6,10 @@ own API (``map.queryRenderedFeatures``), never by pixels: the page loads with no
 error and no request leaving 127.0.0.1; the merchants of the tiles are drawn at the start
 view; panning refreshes the ranked list; clicking a district shows its stats; its
 catchment appears on demand; the heat layer fills; the URL restores a view and filters;
-``/docs`` and ``/redoc`` render offline.
+the search box suggests a merchant picked from the snapshot at run time first (its name's
+matched spans marked), up/down/enter choose it and it comes first, selected, in the list;
+a category suggestion becomes the category filter; a URL with ``q=`` restores the search
+(tiles and list); ``/docs`` and ``/redoc`` render offline.
 
 Screenshots go to ``$GEO_DISCOVERY_ARTIFACTS_DIR`` when set, else a pytest temporary
 folder (printed with ``-s``). The tests skip, with the reason, when chromium is absent
@@ -18,17 +21,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 from api_support import get_json, running_server
 from browser_support import CHROMIUM
 
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.query import Filters
 
 pytestmark = pytest.mark.browser
 
@@ -84,6 +90,17 @@ class Page:
     def wait_for_map(self) -> None:
         self.wait("document.body.dataset.ready === 'true' && !!document.body.dataset.listSeq")
         self.wait("window.gdMap.loaded() && window.gdMap.areTilesLoaded()")
+
+    def wait_for_tiles(self, **want: str) -> None:
+        """Until the tiles whose URLs carry the filters ``want`` are all drawn (the page
+        deletes ``data-tiles`` when its filters change, and sets it to the tiles' query
+        string once the tiles in view are loaded from the new URLs)."""
+        self.wait(
+            "(want) => { const t = document.body.dataset.tiles;"
+            " if (t === undefined) return false; const p = new URLSearchParams(t);"
+            " return Object.entries(want).every(([k, v]) => p.get(k) === v); }",
+            want,
+        )
 
     def rendered(self, *layers: str) -> list[dict[str, Any]]:
         return self.js(
@@ -258,6 +275,168 @@ def test_the_heat_layer_and_url_filters(
     page.check_clean()
 
 
+# ------------------------------------------------------------------- search box
+def _centre(page: Page) -> tuple[float, float]:
+    lat, lng = page.js("(() => { const c = window.gdMap.getCenter(); return [c.lat, c.lng]; })()")
+    return float(lat), float(lng)
+
+
+def _ids(page: Page, selector: str) -> list[str]:
+    return list(
+        page.js(f"[...document.querySelectorAll({selector!r})].map(li => li.dataset.merchantId)")
+    )
+
+
+def _in_view(page: Page, engine: DiscoveryEngine, text: str) -> tuple[set[str], set[str]]:
+    """The merchants in the map's view (a little more: a circle on the edge is drawn
+    while its centre is out) matching ``text``, and all of them (the engine's box search)."""
+    west, south, east, north = page.js("window.gdMap.getBounds().toArray().flat()")
+    pad = 0.05 * (north - south)
+    bounds = (west - pad, south - pad, east + pad, north + pad)
+    matching = set(engine.within_bbox(bounds, where=Filters(text=text)).merchant_ids)
+    return matching, set(engine.within_bbox(bounds).merchant_ids)
+
+
+def a_merchant_to_type(engine: DiscoveryEngine, lat: float, lng: float) -> dict[str, Any]:
+    """A merchant near ``(lat, lng)`` whose name is unique in the snapshot and has at
+    least two words of letters: picked from the data at run time, never hard-coded."""
+    count = Counter(n.casefold() for n in engine.merchants.column("name").to_pylist() if n)
+    for hit in engine.nearby(lat, lng, k=200):
+        name = hit.name or ""
+        words = re.findall(r"[^\W\d_]{3,}", name)
+        if count[name.casefold()] == 1 and len(words) >= 2 and name.isprintable():
+            return {"merchant_id": hit.merchant_id, "name": name, "lat": hit.lat, "lng": hit.lng}
+    raise AssertionError("no merchant with a unique two-word name near the centre")
+
+
+def test_typing_a_name_suggests_it_first_and_choosing_it_selects_it(
+    page_factory: Callable[[str], Page],
+    sample_server: str,
+    sample_engine: DiscoveryEngine,
+    artifacts: Path,
+) -> None:
+    page = page_factory(sample_server).open()
+    page.wait_for_map()
+    lat, lng = _centre(page)
+    want = a_merchant_to_type(sample_engine, lat, lng)
+    name = want["name"]
+    page.page.locator("#q").press_sequentially(name, delay=15)  # debounced: one request
+    page.wait("(q) => document.body.dataset.suggestQuery === q", name)
+    shown = _ids(page, "#suggestions li.merchant")
+    _, api = get_json(
+        int(urlparse(sample_server).port or 0),
+        f"/v1/autocomplete?q={quote(name)}&lat={lat}&lng={lng}&limit=8",
+    )
+    assert shown == [m["merchant_id"] for m in api["merchants"]]
+    assert shown[0] == want["merchant_id"], (name, shown)
+    marked = page.js(
+        "[...document.querySelectorAll('#suggestions li.merchant')][0]"
+        ".querySelectorAll('mark').length"
+    )
+    spans = api["merchants"][0]["highlight"]
+    assert marked == len(spans) > 0
+    first_marks = page.js(
+        "[...document.querySelectorAll('#suggestions li.merchant')[0].querySelectorAll('mark')]"
+        ".map(m => m.textContent)"
+    )
+    assert first_marks == ["".join(list(name)[a:b]) for a, b in spans]
+    page.shot(artifacts, "helsinki-suggestions")
+    # Escape closes the list; typing again reopens it; down + enter chooses the first
+    page.page.keyboard.press("Escape")
+    assert page.js("document.getElementById('suggestions').hidden") is True
+    page.js("delete document.body.dataset.suggestQuery")
+    page.page.keyboard.press("Backspace")
+    page.page.keyboard.type(name[-1])
+    page.wait("(q) => document.body.dataset.suggestQuery === q", name)
+    page.page.keyboard.press("ArrowDown")
+    active = page.js("document.querySelector('#suggestions li.active').dataset.merchantId")
+    assert active == want["merchant_id"]
+    page.page.keyboard.press("Enter")
+    page.wait("(id) => document.body.dataset.selected === id", want["merchant_id"])
+    page.wait("!window.gdMap.isMoving()")
+    page.wait(
+        "(q) => document.body.dataset.listQ === q && document.body.dataset.listCentre === "
+        "(c => `${c.lat.toFixed(6)},${c.lng.toFixed(6)}`)(window.gdMap.getCenter())",
+        name,
+    )
+    first = page.js(
+        "(() => { const li = document.querySelector('#results li');"
+        " return {id: li.dataset.merchantId, selected: li.classList.contains('selected'),"
+        " why: li.querySelector('.why').textContent}; })()"
+    )
+    assert first["id"] == want["merchant_id"] and first["selected"], first
+    assert "relevance" in first["why"], "the explanation shows the text's relevance"
+    clat, clng = _centre(page)
+    assert abs(clat - want["lat"]) < 1e-4 and abs(clng - want["lng"]) < 1e-4, "flew to it"
+    assert page.js("document.getElementById('suggestions').hidden") is True
+    assert parse_qs(page.js("window.location.search")[1:])["q"] == [name]
+    page.wait_for_tiles(q=name)
+    drawn = {f["properties"]["id"] for f in page.rendered("merchants")}
+    assert want["merchant_id"] in drawn
+    page.shot(artifacts, "helsinki-chosen")
+    page.check_clean()
+
+
+def test_a_category_suggestion_becomes_the_category_filter(
+    page_factory: Callable[[str], Page], sample_server: str, sample_engine: DiscoveryEngine
+) -> None:
+    page = page_factory(sample_server).open()
+    page.wait_for_map()
+    options = page.js("[...document.getElementById('f-category').options].map(o => o.value)")
+    tree = {c.path: c for c in sample_engine.categories()}
+    assert set(options) - {""} <= set(tree) and "food" in options, "from /v1/categories"
+    # the most common second-level category, typed by its label
+    node = max((c for c in tree.values() if c.path.count("/") == 1), key=lambda c: c.count)
+    page.page.locator("#q").press_sequentially(node.label, delay=15)
+    page.wait("(q) => document.body.dataset.suggestQuery === q", node.label)
+    suggested = page.js(
+        "[...document.querySelectorAll('#suggestions li.category')].map(li => li.dataset.category)"
+    )
+    assert node.path in suggested
+    seq = page.js("document.body.dataset.listSeq")
+    page.page.click(f"#suggestions li.category[data-category='{node.path}']")
+    page.wait("(seq) => document.body.dataset.listSeq !== seq", seq)
+    assert page.js("document.getElementById('f-category').value") == node.path
+    assert page.js("document.getElementById('q').value") == ""
+    assert parse_qs(page.js("window.location.search")[1:])["categories"] == [node.path]
+    page.wait_for_tiles(categories=node.path)
+    drawn = page.rendered("merchants")
+    assert drawn and all(
+        (f["properties"]["category"] + "/").startswith(node.path + "/") for f in drawn
+    )
+    page.check_clean()
+
+
+def test_a_url_with_q_restores_the_search(
+    page_factory: Callable[[str], Page],
+    sample_server: str,
+    sample_engine: DiscoveryEngine,
+    artifacts: Path,
+) -> None:
+    lat, lng = HELSINKI
+    # a word of a nearby merchant's name, from the data at run time
+    want = a_merchant_to_type(sample_engine, lat, lng)
+    word = max(re.findall(r"[^\W\d_]{3,}", want["name"]), key=len)
+    page = page_factory(sample_server).open(f"/?lat={lat}&lng={lng}&zoom=15&q={quote(word)}")
+    page.wait_for_map()
+    page.wait_for_tiles(q=word)
+    assert page.js("document.getElementById('q').value") == word
+    assert page.js("document.body.dataset.listQ") == word
+    clat, clng = (float(v) for v in page.js("document.body.dataset.listCentre").split(","))
+    _, api = get_json(
+        int(urlparse(sample_server).port or 0),
+        f"/v1/merchants/nearby?lat={clat}&lng={clng}&limit=20&sort=best_match&q={quote(word)}",
+    )
+    assert api["results"], word
+    assert _ids(page, "#results li") == [h["merchant_id"] for h in api["results"]]
+    drawn = {f["properties"]["id"] for f in page.rendered("merchants")}
+    matching, everything = _in_view(page, sample_engine, word)
+    assert drawn and drawn <= matching < everything, "the tiles carry q"
+    assert parse_qs(page.js("window.location.search")[1:])["q"] == [word]
+    page.shot(artifacts, "helsinki-q-restored")
+    page.check_clean()
+
+
 @pytest.mark.parametrize(
     ("path", "ready"),
     [("/docs", ".swagger-ui .info .title"), ("/redoc", "redoc h1, [role=main] h1")],
@@ -287,7 +466,7 @@ def test_midtown_manhattan_on_the_nyc_snapshot(
         ids = {f["properties"]["id"] for f in drawn}
         assert ids <= set(nyc_engine.merchants.column("merchant_id").to_pylist())
         assert page.rendered("districts-fill")
-        page.shot(artifacts, "nyc-midtown")  # the README's picture (docs/map_explorer.png)
+        page.shot(artifacts, "nyc-midtown")
         _click_a_district(page)
         page.shot(artifacts, "nyc-midtown-district")
         seq = page.js("document.body.dataset.listSeq")
@@ -297,6 +476,31 @@ def test_midtown_manhattan_on_the_nyc_snapshot(
         bins = page.rendered("merchant-bins")
         assert bins and all(int(f["properties"]["count"]) >= 1 for f in bins)
         page.shot(artifacts, "nyc-bins")
+        # a search: the commonest long word of the food places around Midtown that names
+        # a category (so both kinds of suggestion show), from the data at run time
+        words = Counter(
+            w.casefold()
+            for hit in nyc_engine.nearby(lat, lng, k=500, where=Filters(categories="food"))
+            for w in re.findall(r"[^\W\d_]{5,}", hit.name or "")
+        )
+        common = [w for w, _ in words.most_common(40)]
+        word = next(
+            (w for w in common if nyc_engine.autocomplete(w, lat, lng, 8).categories), common[0]
+        )
+        page.page.click("#district-close")
+        page.js(f"window.gdMap.jumpTo({{center: [{lng}, {lat}], zoom: 15.2}})")
+        page.page.locator("#q").press_sequentially(word, delay=15)
+        page.page.keyboard.press("Enter")
+        page.wait("(q) => document.body.dataset.listQ === q", word)
+        page.wait_for_tiles(q=word)
+        drawn_q = {f["properties"]["id"] for f in page.rendered("merchants")}
+        matching, everything = _in_view(page, nyc_engine, word)
+        assert drawn_q and drawn_q <= matching < everything
+        page.page.locator("#q").blur()
+        page.page.locator("#q").focus()  # the suggestions for the text again
+        page.wait("(q) => document.body.dataset.suggestQuery === q", word)
+        page.wait("!document.getElementById('suggestions').hidden")
+        page.shot(artifacts, "nyc-midtown-search")  # the README's picture (docs/map_explorer.png)
         page.check_clean()
     (artifacts / "nyc-midtown.json").write_text(json.dumps({"merchants_drawn": len(drawn)}))
 

@@ -7,7 +7,9 @@ implementation independent of the encoder.
 * the tile grid against an independent formula (mercantile's), its edges shared exactly;
 * hypothesis: random tables with points on tile edges, across the antimeridian, beyond
   web mercator's ±85.0511° and at the poles, random tiles around them;
-* filters (categories, rating, opening hours) against brute force on the columns;
+* filters (categories, rating, opening hours) against brute force on the columns; the
+  text filter ``q`` against the brute-force text oracle (``tests/text_oracle.py``) and
+  the engine's box search with the same text, at full detail and in bins;
 * the density switch, the cache, the empty tile;
 * real data: the Helsinki sample (with districts) and the NYC snapshot.
 """
@@ -25,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import shapely
+import text_oracle as to
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -352,6 +355,61 @@ def test_filters_match_brute_force_on_the_columns(
         engine, tile, keep
     )
     assert 0 < keep.sum() < n
+
+
+def text_tile_ids(engine: DiscoveryEngine, tile: TileId, text: str) -> list[str]:
+    """The merchant ids drawn on ``tile`` filtered by ``text`` (full detail)."""
+    got = engine.tile(tile.z, tile.x, tile.y, where=Filters(text=text))
+    assert got.bins == 0
+    return [f["properties"]["id"] for f in features(got.data, "merchants")]
+
+
+def test_text_tiles_hold_exactly_the_matching_merchants_inside(
+    sample_engine: DiscoveryEngine,
+) -> None:
+    """``q`` on a tile: exactly the merchants inside its bounds whose text matches, by
+    the brute-force oracle, and the same set as the engine's box search with the text
+    (typos, a prefix last word and two words included)."""
+    oracle = to.TextColumns(sample_engine)
+    drawn = everything = 0
+    for text in ("kahvila", "pizza", "ravintoal", "sushi bar", "kaup"):
+        match = oracle.relevances(text) > 0
+        assert 0 < match.sum() < len(match), text
+        for z in (13, 15):
+            centre = tile_containing(60.1699, 24.9384, z)
+            for dx, dy in ((0, 0), (1, 0), (-1, 1)):
+                tile = TileId(z, centre.x + dx, centre.y + dy)
+                ids = text_tile_ids(sample_engine, tile, text)
+                assert len(ids) == len(set(ids))
+                assert set(ids) == brute_inside(sample_engine, tile, match), (text, str(tile))
+                box = sample_engine.within_bbox(tile.bbox, where=Filters(text=text))
+                assert set(ids) == set(box.merchant_ids)
+                drawn += len(ids)
+                everything += len(brute_inside(sample_engine, tile))
+    assert 0 < drawn < everything
+
+
+def test_text_tiles_bin_only_the_matching_merchants(
+    engine_factory: Callable[..., DiscoveryEngine],
+) -> None:
+    rng = np.random.default_rng(11)
+    n = 600
+    lat = (60.17 + rng.normal(0, 0.003, n)).tolist()
+    lng = (24.94 + rng.normal(0, 0.006, n)).tolist()
+    names = rng.choice(["Kahvila Aalto", "Pizzeria Roma", "Kirja Kauppa"], n).tolist()
+    engine = engine_factory(table_of(lat, lng, name=names), tiles_max_points=50)
+    tile = tile_containing(60.17, 24.94, 12)
+    match = to.TextColumns(engine).relevances("pizzeria") > 0
+    assert match.sum() == names.count("Pizzeria Roma")
+    got = engine.tile(tile.z, tile.x, tile.y, where=Filters(text="pizzeria"))
+    bins = engine.aggregate(tile.bbox, resolution_for_zoom(tile.z), where=Filters(text="pizzeria"))
+    decoded = features(got.data, "merchants")
+    assert got.bins == len(bins) > 1 and {f["properties"]["cell"] for f in decoded} == set(
+        bins.index
+    )
+    inside = len(brute_inside(engine, tile, match))
+    assert sum(f["properties"]["count"] for f in decoded) == got.merchants == inside > 50
+    assert inside < len(brute_inside(engine, tile))
 
 
 # ------------------------------------------------------- bins, cache, empty tiles
