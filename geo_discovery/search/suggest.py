@@ -10,6 +10,7 @@ from ``label`` (the taxonomy's rule, passed in by the engine).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from ..models import CategoryCount, Suggestion, Suggestions
 from .planner import Planner
+from .textmatch import TextSearcher
 
 __all__ = ["category_tree", "suggestions"]
 
@@ -47,9 +49,10 @@ def suggestions(
         )
     )  # fmt: skip
     vocab = searcher.vocab
+    under = _subtree_counts(searcher)  # a category filter matches everything under it
     cats = tuple(
         CategoryCount(vocab[c], searcher.labels.get(vocab[c]) or label(vocab[c]),
-                      int(searcher.code_count[c]))
+                      under[vocab[c]])
         for c, _score in tq.categories()[:limit]
     )  # fmt: skip
     return Suggestions(text, merchants, cats)
@@ -60,11 +63,22 @@ def category_tree(
 ) -> list[CategoryCount]:
     """Every category path and each of its parents with its label and merchant count (a
     parent counts everything under it), sorted by path."""
-    per = np.bincount(codes, minlength=len(vocab)).tolist()
+    counts = _prefix_counts(vocab, np.bincount(codes, minlength=len(vocab)).tolist())
+    return [CategoryCount(p, labels.get(p) or label(p), n) for p, n in sorted(counts.items())]
+
+
+def _prefix_counts(vocab: Sequence[str], per: Sequence[int]) -> dict[str, int]:
+    """Merchants per category path and per each of its parents (a parent counts
+    everything under it)."""
     counts: dict[str, int] = {}
     for path, n in zip(vocab, per, strict=True):
         parts = path.split("/")
         for depth in range(1, len(parts) + 1):
             key = "/".join(parts[:depth])
-            counts[key] = counts.get(key, 0) + n
-    return [CategoryCount(p, labels.get(p) or label(p), n) for p, n in sorted(counts.items())]
+            counts[key] = counts.get(key, 0) + int(n)
+    return counts
+
+
+@functools.lru_cache(maxsize=8)
+def _subtree_counts(searcher: TextSearcher) -> dict[str, int]:
+    return _prefix_counts(searcher.vocab, searcher.code_count.tolist())

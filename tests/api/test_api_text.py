@@ -106,6 +106,13 @@ def test_autocomplete_joe_lists_joes_places_nearby(client: TestClient) -> None:
         "path": "food/restaurant/pizza", "label": "Pizza", "count": 0,
     }  # fmt: skip
     assert cats["categories"][0]["count"] > 100
+    # a suggested category counts what filtering by it finds: everything under it too
+    tree = {c["path"]: c["count"] for c in client.get("/v1/categories").json()["categories"]}
+    for q in ("restaurant", "grocery", "pizz", "food"):
+        got = client.get("/v1/autocomplete", params={"q": q, "lat": LAT, "lng": LNG}).json()
+        assert got["categories"], q
+        for c in got["categories"]:
+            assert c["count"] == tree[c["path"]], (q, c)
 
 
 def test_categories_tree(client: TestClient) -> None:
