@@ -43,7 +43,12 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
-from ..errors import InvalidCursorError, InvalidQueryError, TextIndexMissingError
+from ..errors import (
+    DistrictNotFoundError,
+    InvalidCursorError,
+    InvalidQueryError,
+    TextIndexMissingError,
+)
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
@@ -275,10 +280,13 @@ class Planner:
                 raise InvalidQueryError(
                     "district_id filter is not available: this snapshot has no districts"
                 )
+            ids = [None if d is None else str(d) for d in self.district_id.tolist()]
             wanted = set(f.district_ids)
-            m &= np.array(
-                [d is not None and str(d) in wanted for d in self.district_id.tolist()], dtype=bool
-            )
+            if unknown := sorted(wanted.difference(ids)):
+                raise DistrictNotFoundError(
+                    f"district_id={','.join(unknown)!r} is not a known district"
+                )
+            m &= np.array([d in wanted for d in ids], dtype=bool)
         if f.open_now:
             m &= self.hours.known
         m.flags.writeable = False
