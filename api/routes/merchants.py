@@ -166,7 +166,11 @@ def build_router(settings: Settings) -> APIRouter:
         methods=["GET"],
         summary="The merchants near a point worth the walk (best_match by default)",
         response_model=NearbyResponse,
-        responses={**NOT_MODIFIED, 200: geojson_content("HitFeatureCollection")},
+        responses={
+            **NOT_MODIFIED,
+            200: geojson_content("HitFeatureCollection"),
+            404: ERRORS[422] | {"description": "A district_id that is not a known district."},
+        },
         route_class_override=NearbyRoute,
     )
 
