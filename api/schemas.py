@@ -17,6 +17,7 @@ __all__ = [
     "AggregateFeature",
     "AggregateFeatureCollection",
     "AggregateResponse",
+    "AnyFeature",
     "AutocompleteResponse",
     "CatchmentCell",
     "CatchmentCompetitor",
@@ -40,12 +41,14 @@ __all__ = [
     "MerchantFeature",
     "MerchantHit",
     "MultiPolygonGeometry",
+    "NamedCrs",
     "NearbyResponse",
     "NotReadyResponse",
     "ParameterError",
     "PointGeometry",
     "PolygonBody",
     "PolygonFeature",
+    "PolygonFeatureCollection",
     "PolygonGeometry",
     "ReadyResponse",
     "ReloadResponse",
@@ -258,6 +261,22 @@ Position = Annotated[list[float], Len(2, 3)]
 LinearRing = list[Position]
 
 
+CRS_DESCRIPTION = (
+    "Optional (GeoJSON 2008): honoured when it names WGS84 lng/lat (CRS84, EPSG:4326, "
+    "their OGC URNs); any other crs is refused with 422 (reproject to EPSG:4326 first)."
+)
+
+
+class NamedCrs(BaseModel):
+    """A GeoJSON 2008 ``crs`` member: ``{"type": "name", "properties": {"name": …}}``."""
+
+    type: str = "name"
+    properties: dict[str, Any]
+
+
+Crs = Annotated[NamedCrs | None, Field(description=CRS_DESCRIPTION)]
+
+
 class PolygonGeometry(BaseModel):
     """GeoJSON Polygon, positions in (lng, lat) order."""
 
@@ -267,6 +286,7 @@ class PolygonGeometry(BaseModel):
 
     type: Literal["Polygon"]
     coordinates: list[LinearRing]
+    crs: Crs = None
 
 
 class MultiPolygonGeometry(BaseModel):
@@ -274,6 +294,7 @@ class MultiPolygonGeometry(BaseModel):
 
     type: Literal["MultiPolygon"]
     coordinates: list[list[LinearRing]]
+    crs: Crs = None
 
 
 SearchGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
@@ -285,10 +306,30 @@ class PolygonFeature(BaseModel):
     type: Literal["Feature"]
     geometry: SearchGeometry
     properties: dict[str, Any] | None = None
+    crs: Crs = None
+
+
+class AnyFeature(BaseModel):
+    """A GeoJSON Feature of a FeatureCollection, as draw tools send them: its geometry
+    must be a Polygon or MultiPolygon (anything else is refused, naming the feature)."""
+
+    type: Literal["Feature"]
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any] | None = None
+
+
+class PolygonFeatureCollection(BaseModel):
+    """GeoJSON FeatureCollection of polygon Features (what map draw tools send): the
+    search area is the union of their polygons."""
+
+    type: Literal["FeatureCollection"]
+    features: list[AnyFeature] = Field(min_length=1)
+    crs: Crs = None
 
 
 PolygonBody = Annotated[
-    PolygonGeometry | MultiPolygonGeometry | PolygonFeature, Field(discriminator="type")
+    PolygonGeometry | MultiPolygonGeometry | PolygonFeature | PolygonFeatureCollection,
+    Field(discriminator="type"),
 ]
 
 

@@ -44,7 +44,7 @@ from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import Results
 from .search.planner import Planner
-from .search.shapes import to_bbox, to_polygon
+from .search.shapes import swapped_hint, to_bbox, to_polygon
 from .search.suggest import category_tree, suggestions
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
@@ -377,6 +377,16 @@ class DiscoveryEngine:
         where = where or _NO_FILTERS
         mask = self.planner.mask(where)
         pos, dist = self.index.within_bounds_and(box, inside, origin=o, mask=mask)
+        if not len(pos) and len(self.snapshot):  # nothing inside: (lat, lng) by mistake?
+            lat, lng = self.snapshot.lat, self.snapshot.lng
+            data = BBox(
+                south=float(lat.min()),
+                west=float(lng.min()),
+                north=float(lat.max()),
+                east=float(lng.max()),
+            )
+            if (hint := swapped_hint(geom, data)) is not None:
+                raise InvalidQueryError(hint)
         return self._area_results(pos, dist, where, limit)
 
     def _area_results(

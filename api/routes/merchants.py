@@ -219,8 +219,10 @@ def build_router(settings: Settings) -> APIRouter:
         polygon: Annotated[
             PolygonBody,
             Body(
-                description="A GeoJSON Polygon, MultiPolygon, or a Feature holding one, "
-                "in (lng, lat) order.",
+                description="A GeoJSON Polygon, MultiPolygon, a Feature holding one, or a "
+                "FeatureCollection of them (what map draw tools send: the union of its "
+                "polygons), in (lng, lat) order. A crs member is honoured when it names "
+                "WGS84 (CRS84, EPSG:4326) and refused otherwise.",
                 openapi_examples={
                     "polygon": {"summary": "Around Times Square", "value": _EXAMPLE_POLYGON},
                     "feature": {
@@ -229,6 +231,15 @@ def build_router(settings: Settings) -> APIRouter:
                             "type": "Feature",
                             "geometry": _EXAMPLE_POLYGON,
                             "properties": {},
+                        },
+                    },
+                    "collection": {
+                        "summary": "A FeatureCollection (a draw tool's output)",
+                        "value": {
+                            "type": "FeatureCollection",
+                            "features": [
+                                {"type": "Feature", "geometry": _EXAMPLE_POLYGON, "properties": {}}
+                            ],
                         },
                     },
                 },
@@ -247,7 +258,9 @@ def build_router(settings: Settings) -> APIRouter:
 
         Containment is planar in lng/lat, as GeoJSON defines it. The origin defaults to
         a point inside the polygon. At most ``max_polygon_vertices`` vertices. ``q``
-        keeps the merchants matching the text.
+        keeps the merchants matching the text. A FeatureCollection searches the union
+        of its polygons; a polygon that holds nothing and only overlaps the data when
+        read as (lat, lng) gets a 422 saying so.
         """
         res = engine.within_polygon(
             polygon.model_dump(exclude_none=True),
