@@ -148,7 +148,13 @@ class SearchResponse(BaseModel):
     snapshot: str
     count: int = Field(ge=0, description="Results in this answer.")
     total: int = Field(ge=0, description="Merchants matching in the whole area.")
-    truncated: bool = Field(description="True when total > count (raise limit or zoom in).")
+    truncated: bool = Field(
+        description="True when more matches follow this page (next_cursor is set)."
+    )
+    next_cursor: str | None = Field(
+        description="Pass back as cursor, with the same query, for the next page; null on "
+        "the last page. Pages visit every match exactly once."
+    )
     results: list[MerchantHit]
 
 
@@ -244,6 +250,7 @@ class SearchFeatureCollection(BaseModel):
     count: int = Field(ge=0)
     total: int = Field(ge=0)
     truncated: bool
+    next_cursor: str | None
     features: list[HitFeature]
 
 

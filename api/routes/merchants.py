@@ -18,8 +18,10 @@ from geo_discovery.settings import Settings
 from geo_discovery.snapshot.rows import parse_fields
 
 from ..deps import (
+    AreaSort,
     BBoxQuery,
     Categories,
+    Cursor,
     EngineDep,
     ExcludeCategories,
     Fields,
@@ -92,7 +94,8 @@ def _search_answer(
 ) -> Response:
     selected = parse_fields(fields)
     head: dict[str, Any] = {"snapshot": engine.version, "count": len(res)}
-    tail = {"total": res.total, "truncated": res.total > len(res)}
+    cursor = res.next_cursor
+    tail = {"total": res.total, "truncated": cursor is not None, "next_cursor": cursor}
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **tail, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)
@@ -189,14 +192,19 @@ def build_router(settings: Settings) -> APIRouter:
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
         q: TextQ = None,
+        sort: AreaSort = "distance",
+        cursor: Cursor = None,
         format: Format = "json",
         fields: Fields = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        """Every merchant inside ``bbox`` (edges included), nearest to the origin first.
+        """Every merchant inside ``bbox`` (edges included), in ``sort`` order (default:
+        nearest to the origin first).
 
-        ``total`` counts all matches; at most ``limit`` are returned. ``q`` keeps the
-        merchants matching the text.
+        ``total`` counts all matches; a page holds at most ``limit``. ``next_cursor`` is
+        set when more follow: pass it back as ``cursor`` with the same query for the next
+        page (a walk of pages visits every match exactly once). ``q`` keeps the merchants
+        matching the text.
         """
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
@@ -205,6 +213,8 @@ def build_router(settings: Settings) -> APIRouter:
             origin=parse_origin(lat, lng),
             where=_where(categories, exclude_categories, q),
             limit=limit,
+            sort=sort,
+            cursor=cursor,
         )
         return _search_answer(engine, res, fields, format, max_age)
 
@@ -251,10 +261,13 @@ def build_router(settings: Settings) -> APIRouter:
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
         q: TextQ = None,
+        sort: AreaSort = "distance",
+        cursor: Cursor = None,
         format: Format = "json",
         fields: Fields = None,
     ) -> Response:
-        """Every merchant inside the polygon (boundary included), nearest to the origin first.
+        """Every merchant inside the polygon (boundary included), in ``sort`` order
+        (default: nearest to the origin first); ``cursor`` pages as in the box search.
 
         Containment is planar in lng/lat, as GeoJSON defines it. The origin defaults to
         a point inside the polygon. At most ``max_polygon_vertices`` vertices. ``q``
@@ -267,6 +280,8 @@ def build_router(settings: Settings) -> APIRouter:
             origin=parse_origin(lat, lng),
             where=_where(categories, exclude_categories, q),
             limit=limit,
+            sort=sort,
+            cursor=cursor,
         )
         return _search_answer(engine, res, fields, format, max_age)
 

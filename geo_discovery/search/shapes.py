@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.geometry
+from numpy.typing import NDArray
 
 from ..errors import InvalidQueryError
 from ..models import BBox
@@ -178,20 +179,23 @@ def to_polygon(polygon: Any, *, max_vertices: int = 10_000) -> Any:
     return polygon
 
 
-def swapped_hint(polygon: Any, data: BBox | None) -> str | None:
+def swapped_hint(polygon: Any, lat: NDArray[np.float64], lng: NDArray[np.float64]) -> str | None:
     """Why a polygon that matched nothing was probably given in (lat, lng) order, or
-    ``None``: it lies outside the data's bounds ``data`` while its swapped reading (every
-    vertex's two numbers exchanged) overlaps them.
+    ``None``: it lies outside the bounds of the data points ``(lat, lng)`` while its
+    swapped reading (every vertex's two numbers exchanged) overlaps them.
 
-    >>> box = BBox(south=40.5, west=-74.3, north=40.9, east=-73.7)
+    >>> lat, lng = np.array([40.5, 40.9]), np.array([-74.3, -73.7])  # New York
     >>> swapped = shapely.box(40.70, -74.02, 40.72, -73.99)  # (lat, lng) by mistake
-    >>> swapped_hint(swapped, box) is not None
+    >>> swapped_hint(swapped, lat, lng) is not None
     True
-    >>> swapped_hint(shapely.box(-74.02, 40.70, -73.99, 40.72), box) is None
+    >>> swapped_hint(shapely.box(-74.02, 40.70, -73.99, 40.72), lat, lng) is None
     True
     """
-    if data is None:
+    if not len(lat):
         return None
+    data = BBox(
+        south=float(lat.min()), west=float(lng.min()), north=float(lat.max()), east=float(lng.max())
+    )
     area = shapely.box(data.west, data.south, data.east, data.north)
     if polygon.intersects(area):
         return None
