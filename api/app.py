@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from geo_discovery.settings import Settings, get_settings
 from . import schemas
 from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
-from .middleware import BodySizeLimitMiddleware
+from .middleware import BodySizeLimitMiddleware, MethodsMiddleware
 from .responses import JSONResponse
 from .routes import (
     admin,
@@ -164,12 +165,13 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.api_cors_origins,
-                allow_methods=["GET", "POST"],
+                allow_methods=["GET", "HEAD", "POST"],
                 allow_headers=["Content-Type", "If-None-Match", "X-API-Key"],
                 expose_headers=["ETag"],
                 max_age=600,
             )
         )
+    middleware.append(Middleware(MethodsMiddleware))
     middleware.append(Middleware(GZipMiddleware, minimum_size=settings.api_gzip_min_bytes))
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes))
 
@@ -226,8 +228,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
+    *,
+    cors_origins: Sequence[str] | None = None,
 ) -> None:
     """Run the API with uvicorn until interrupted.
+
+    ``cors_origins`` (``--cors-origin``), when given, replaces the ``api_cors_origins``
+    setting.
 
     With ``workers > 1`` each worker process opens the same snapshot files
     (memory-mapped, so the index arrays are shared through the page cache, not copied)
@@ -236,6 +243,8 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if cors_origins is not None:
+        settings = settings.model_copy(update={"api_cors_origins": list(cors_origins)})
     path = Path(data_dir).expanduser() if data_dir is not None else settings.data_dir
     if workers < 1:
         raise ValueError(f"workers={workers} is out of range; allowed: workers >= 1")
@@ -251,6 +260,7 @@ def serve(
         uvicorn.run(create_app(settings, path), **options)
         return
     os.environ["GEO_DISCOVERY_DATA_DIR"] = str(path)
+    os.environ["GEO_DISCOVERY_API_CORS_ORIGINS"] = json.dumps(settings.api_cors_origins)
     own_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         own_dir = tempfile.mkdtemp(prefix="geo-discovery-metrics-")

@@ -16,13 +16,14 @@ from fastapi import Depends, Header, Query, Request
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError, SnapshotNotFoundError
 from geo_discovery.models import BBox
-from geo_discovery.query import CATEGORY_PATTERN, SORTS
+from geo_discovery.query import AREA_SORTS, CATEGORY_PATTERN, SORTS
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.rows import COMPUTED_FIELDS, HIT_FIELDS
 
 from .state import EngineHolder
 
 __all__ = [
+    "AreaSort",
     "BBoxQuery",
     "Categories",
     "Cursor",
@@ -207,6 +208,15 @@ Sort = Annotated[
         "best_match",
         "Order: distance (nearest first), best_match (distance decay × word of mouth × "
         "district strength), rating, review_count, or price (cheap first). Ties break by "
+        "distance, then merchant_id.",
+    ),
+]
+AreaSort = Annotated[
+    Literal[AREA_SORTS],  # type: ignore[valid-type]
+    query(
+        "rating",
+        "Order: distance (from the origin: lat/lng, else the box centre or a point inside "
+        "the polygon), rating, review_count, or price (cheap first). Ties break by "
         "distance, then merchant_id.",
     ),
 ]

@@ -2,30 +2,56 @@
 
 from __future__ import annotations
 
+from starlette.routing import Match
+
 from .errors import error_body
 from .metrics import ASGIApp, Message, Receive, Scope, Send
 from .responses import JSONResponse
 
-__all__ = ["BodySizeLimitMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "MethodsMiddleware"]
+
+
+# A refused body is still read (and dropped) up to this many bytes before the 413 goes
+# out: a server that answers and closes while the client is still sending resets the
+# connection, and browsers and urllib then show a network error instead of the 413.
+_DRAIN_BYTES = 64 * 1024 * 1024
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class BodySizeLimitMiddleware:
     """Refuse request bodies larger than ``max_bytes`` with 413, before any parsing.
 
-    A declared ``Content-Length`` over the limit is refused at once; a chunked body is
-    read up to the limit and refused as soon as it passes it.
+    A declared ``Content-Length`` over the limit is refused without parsing; a chunked
+    body is refused as soon as it passes the limit. Either way the rest of the body is
+    read and dropped first (up to ``_DRAIN_BYTES``; not with ``Expect: 100-continue``,
+    whose client waits for an answer before sending), so the client, having finished
+    sending, reads the 413 JSON answer rather than a reset connection.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, *, drained: int, more: bool
+    ) -> None:
+        headers = dict(scope.get("headers", ()))
+        if more and headers.get(b"expect", b"").lower() != b"100-continue":
+            while drained <= _DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away: nobody to answer
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
         body = error_body(
             f"request body is larger than {self.max_bytes} bytes; allowed: at most "
             f"{self.max_bytes} (api_max_body_bytes setting)"
         )
-        await JSONResponse(body, status_code=413)(scope, receive, send)
+        response = JSONResponse(body, status_code=413)
+        if drained > _DRAIN_BYTES:
+            response.headers["Connection"] = "close"
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -38,7 +64,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                    await self._refuse(scope, receive, send, drained=0, more=True)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -48,11 +74,12 @@ class BodySizeLimitMiddleware:
                 break  # client went away
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = bool(message.get("more_body", False))
             if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, drained=size, more=more)
                 return
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not more:
                 break
         replayed = False
 
@@ -64,3 +91,71 @@ class BodySizeLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class MethodsMiddleware:
+    """``HEAD`` wherever ``GET`` works, and ``OPTIONS`` answered for every existing route.
+
+    * ``HEAD`` runs as ``GET`` (the same status and headers, ``Content-Length`` included)
+      and the body is dropped on the way out, so every GET route (and the nearby fast
+      lane) answers it without declaring it.
+    * ``OPTIONS`` (a CORS preflight when CORS is off, or a plain ``OPTIONS``) on a path
+      that a route serves gets ``204`` with ``Allow`` listing its methods, never ``405``;
+      on an unknown path it goes on to the app's ``404``. With CORS configured, Starlette's
+      ``CORSMiddleware`` (outside this one) answers preflights first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope.get("method") if scope["type"] == "http" else None
+        if method == "HEAD":
+            await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+            return
+        if method == "OPTIONS":
+            allowed = _allowed_methods(scope)
+            if allowed:
+                header = ", ".join(sorted(allowed)).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 204,
+                        "headers": [(b"allow", header)],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+
+def _without_body(send: Send) -> Send:
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+            if done:
+                return
+            done.append(True)
+        await send(message)
+
+    done: list[bool] = []
+    return send_head
+
+
+def _allowed_methods(scope: Scope) -> set[str]:
+    """The methods the app's routes serve at the request's path (empty: no such path).
+
+    Asks each route whether it fully matches the path under each method (routers
+    included with ``include_router`` answer for their own routes).
+    """
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    methods = {
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
+    }
+    if methods:
+        methods.add("OPTIONS")
+        if "GET" in methods:
+            methods.add("HEAD")
+    return methods

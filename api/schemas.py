@@ -17,6 +17,7 @@ __all__ = [
     "AggregateFeature",
     "AggregateFeatureCollection",
     "AggregateResponse",
+    "AnyFeature",
     "AutocompleteResponse",
     "CatchmentCell",
     "CatchmentCompetitor",
@@ -40,12 +41,14 @@ __all__ = [
     "MerchantFeature",
     "MerchantHit",
     "MultiPolygonGeometry",
+    "NamedCrs",
     "NearbyResponse",
     "NotReadyResponse",
     "ParameterError",
     "PointGeometry",
     "PolygonBody",
     "PolygonFeature",
+    "PolygonFeatureCollection",
     "PolygonGeometry",
     "ReadyResponse",
     "ReloadResponse",
@@ -145,7 +148,13 @@ class SearchResponse(BaseModel):
     snapshot: str
     count: int = Field(ge=0, description="Results in this answer.")
     total: int = Field(ge=0, description="Merchants matching in the whole area.")
-    truncated: bool = Field(description="True when total > count (raise limit or zoom in).")
+    truncated: bool = Field(
+        description="True when more matches follow this page (next_cursor is set)."
+    )
+    next_cursor: str | None = Field(
+        description="Pass back as cursor, with the same query, for the next page; null on "
+        "the last page. Pages visit every match exactly once."
+    )
     results: list[MerchantHit]
 
 
@@ -241,6 +250,7 @@ class SearchFeatureCollection(BaseModel):
     count: int = Field(ge=0)
     total: int = Field(ge=0)
     truncated: bool
+    next_cursor: str | None
     features: list[HitFeature]
 
 
@@ -258,6 +268,22 @@ Position = Annotated[list[float], Len(2, 3)]
 LinearRing = list[Position]
 
 
+CRS_DESCRIPTION = (
+    "Optional (GeoJSON 2008): honoured when it names WGS84 lng/lat (CRS84, EPSG:4326, "
+    "their OGC URNs); any other crs is refused with 422 (reproject to EPSG:4326 first)."
+)
+
+
+class NamedCrs(BaseModel):
+    """A GeoJSON 2008 ``crs`` member: ``{"type": "name", "properties": {"name": …}}``."""
+
+    type: str = "name"
+    properties: dict[str, Any]
+
+
+Crs = Annotated[NamedCrs | None, Field(description=CRS_DESCRIPTION)]
+
+
 class PolygonGeometry(BaseModel):
     """GeoJSON Polygon, positions in (lng, lat) order."""
 
@@ -267,6 +293,7 @@ class PolygonGeometry(BaseModel):
 
     type: Literal["Polygon"]
     coordinates: list[LinearRing]
+    crs: Crs = None
 
 
 class MultiPolygonGeometry(BaseModel):
@@ -274,6 +301,7 @@ class MultiPolygonGeometry(BaseModel):
 
     type: Literal["MultiPolygon"]
     coordinates: list[list[LinearRing]]
+    crs: Crs = None
 
 
 SearchGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
@@ -285,10 +313,30 @@ class PolygonFeature(BaseModel):
     type: Literal["Feature"]
     geometry: SearchGeometry
     properties: dict[str, Any] | None = None
+    crs: Crs = None
+
+
+class AnyFeature(BaseModel):
+    """A GeoJSON Feature of a FeatureCollection, as draw tools send them: its geometry
+    must be a Polygon or MultiPolygon (anything else is refused, naming the feature)."""
+
+    type: Literal["Feature"]
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any] | None = None
+
+
+class PolygonFeatureCollection(BaseModel):
+    """GeoJSON FeatureCollection of polygon Features (what map draw tools send): the
+    search area is the union of their polygons."""
+
+    type: Literal["FeatureCollection"]
+    features: list[AnyFeature] = Field(min_length=1)
+    crs: Crs = None
 
 
 PolygonBody = Annotated[
-    PolygonGeometry | MultiPolygonGeometry | PolygonFeature, Field(discriminator="type")
+    PolygonGeometry | MultiPolygonGeometry | PolygonFeature | PolygonFeatureCollection,
+    Field(discriminator="type"),
 ]
 
 

@@ -7,7 +7,8 @@ a third of the server's time in those two writes. This protocol hands uvicorn a
 transport that collects the writes of one event-loop step and sends them together at the
 end of the step (``loop.call_soon``), so a small response leaves in one write. Writes
 are flushed at once when more than ``_FLUSH_BYTES`` wait, and before ``close``,
-``write_eof`` and a protocol switch (WebSocket upgrade); nothing else changes.
+``write_eof`` and a protocol switch (WebSocket upgrade). Requests the parser cannot
+read (a URL over 64 kB, garbage) are refused in the API's JSON error shape.
 
 ``geo-discovery serve`` uses it when httptools is installed (``http="geo_discovery_api.uvicorn_http:
 CoalescingHttpToolsProtocol"``).
@@ -18,11 +19,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CoalescingHttpToolsProtocol", "CoalescingTransport"]
+__all__ = ["MAX_URL_BYTES", "CoalescingHttpToolsProtocol", "CoalescingTransport"]
 
 _FLUSH_BYTES = 64 * 1024
+# httptools' URL parser keeps offsets in 16 bits: a longer URL cannot be parsed at all.
+MAX_URL_BYTES = 65_535
 
 
 class CoalescingTransport:
@@ -87,7 +91,30 @@ class CoalescingTransport:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` over a :class:`CoalescingTransport`."""
+    """:class:`HttpToolsProtocol` over a :class:`CoalescingTransport`, whose refusals of
+    unparseable requests have the API's JSON error shape (``detail``, ``errors``): a URL
+    too long for the parser (httptools reads at most ``MAX_URL_BYTES``) gets ``414``,
+    any other malformed request ``400``, both ``application/json``."""
+
+    def send_400_response(self, msg: str) -> None:
+        url_bytes = len(getattr(self, "url", b""))
+        if url_bytes > MAX_URL_BYTES:
+            status, reason = 414, b"URI Too Long"
+            detail = (
+                f"the request URL is {url_bytes} bytes long; allowed: at most {MAX_URL_BYTES} "
+                "(send large polygons in a POST body)"
+            )
+        else:
+            status, reason = 400, b"Bad Request"
+            detail = f"{msg.rstrip('.')}; allowed: a well-formed HTTP/1.1 request"
+        body = orjson.dumps({"detail": detail, "errors": []})
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
+        self.transport.write(b"".join(head) + b"connection: close\r\n\r\n" + body)
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]

@@ -12,7 +12,11 @@ sorted ``uint64`` arrays. Everything h3-specific goes through :mod:`geo_discover
   without growing the set outwards along straight edges;
 * :func:`disk_counts` — point counts summed over each cell's ``k``-disk (a box kernel);
 * :func:`cells_to_polygon` — the union of cells as one valid shapely geometry (GeoJSON
-  ``(lng, lat)`` order), and :func:`cell_areas_m2` their exact spherical areas.
+  ``(lng, lat)`` order), and :func:`cell_areas_m2` their exact spherical areas;
+* :func:`rfc7946_oriented`, :func:`geojson_geometry`, :func:`cells_geojson` — the one
+  place polygons are oriented for GeoJSON (RFC 7946 §3.1.6: exterior rings
+  counter-clockwise, holes clockwise). Vector tiles (MVT) orient their own way
+  (:mod:`geo_discovery.tiles`).
 
 Cells crossing the antimeridian are not supported by the polygon helpers (their
 ``(lng, lat)`` rings would wrap); district detection never meets them in practice.
@@ -21,9 +25,11 @@ Cells crossing the antimeridian are not supported by the polygon helpers (their
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
+import shapely.geometry
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -36,11 +42,14 @@ __all__ = [
     "add_connectors",
     "cell_areas_m2",
     "cell_resolution",
+    "cells_geojson",
     "cells_to_latlng",
     "cells_to_parent",
     "cells_to_polygon",
     "disk_cells",
     "disk_counts",
+    "geojson_geometry",
+    "rfc7946_oriented",
 ]
 
 _RES_SHIFT = 52
@@ -259,3 +268,33 @@ def add_connectors(cells: NDArray[np.uint64], min_neighbours: Sequence[int]) -> 
             continue
         current = np.union1d(current, add)
     return current
+
+
+# ------------------------------------------------------------------ GeoJSON edge
+def rfc7946_oriented(geoms: Any) -> Any:
+    """Polygons (one geometry or an array of them) with RFC 7946 ring orientation in
+    ``(lng, lat)``: exterior rings counter-clockwise, holes clockwise. Other geometry
+    types pass unchanged.
+
+    >>> sq = shapely.Polygon([(0, 0), (0, 1), (1, 1), (1, 0)])  # clockwise
+    >>> rfc7946_oriented(sq).exterior.is_ccw
+    True
+    """
+    return shapely.orient_polygons(geoms, exterior_cw=False)
+
+
+def geojson_geometry(geom: Any) -> dict[str, Any]:
+    """A shapely geometry as a GeoJSON geometry mapping, polygons oriented per RFC 7946.
+
+    >>> geojson_geometry(shapely.box(0, 0, 1, 1))["coordinates"][0][:2]
+    ((1.0, 0.0), (1.0, 1.0))
+    """
+    return dict(shapely.geometry.mapping(rfc7946_oriented(geom)))
+
+
+def cells_geojson(cells: Iterable[int]) -> list[dict[str, Any]]:
+    """Each cell's hexagon as a GeoJSON Polygon geometry, oriented per RFC 7946."""
+    rings = [cell_to_boundary_lnglat(c) for c in cells]
+    if not rings:
+        return []
+    return [dict(shapely.geometry.mapping(h)) for h in rfc7946_oriented(shapely.polygons(rings))]

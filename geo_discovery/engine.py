@@ -43,8 +43,9 @@ from .query import LIBRARY_SORT, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import Results
+from .search.areapage import AreaPager
 from .search.planner import Planner
-from .search.shapes import to_bbox, to_polygon
+from .search.shapes import swapped_hint, to_bbox, to_polygon
 from .search.suggest import category_tree, suggestions
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
@@ -332,18 +333,25 @@ class DiscoveryEngine:
         origin: tuple[float, float] | None = None,
         where: Filters | None = None,
         limit: int | None = None,
+        sort: str = "distance",
+        cursor: str | None = None,
     ) -> Results:
         """Every merchant inside a box (edges included), nearest to ``origin`` first.
 
         ``bbox`` is a :class:`BBox`, a ``"west,south,east,north"`` string or a
         ``(west, south, east, north)`` sequence; ``west > east`` crosses the antimeridian.
         ``origin`` defaults to the box centre. ``Results.total`` counts every match.
+        ``sort``: ``distance`` (from ``origin``), ``rating``, ``review_count`` or
+        ``price``; ``cursor``: ``Results.next_cursor`` of the previous page
+        (:mod:`geo_discovery.search.areapage`).
         """
         box = to_bbox(bbox)
         origin = _origin(origin)
         where = where or _NO_FILTERS
+        search = {"bbox": repr(box), "origin": origin, "where": repr(where)}
+        pager = AreaPager(self.planner, sort, cursor, search)
         pos, dist = self.index.within_bbox(box, origin=origin, mask=self.planner.mask(where))
-        return self._area_results(pos, dist, where, limit)
+        return self._area_results(pos, dist, where, limit, pager)
 
     def within_polygon(
         self,
@@ -352,8 +360,11 @@ class DiscoveryEngine:
         origin: tuple[float, float] | None = None,
         where: Filters | None = None,
         limit: int | None = None,
+        sort: str = "distance",
+        cursor: str | None = None,
     ) -> Results:
-        """Every merchant inside a polygon (boundary included), nearest to ``origin`` first.
+        """Every merchant inside a polygon (boundary included), nearest to ``origin`` first
+        (``sort`` and ``cursor`` as in :meth:`within_bbox`).
 
         ``polygon``: a shapely (Multi)Polygon; a GeoJSON geometry, Feature or
         FeatureCollection (a mapping or its JSON text) in ``(lng, lat)`` order; or a
@@ -375,9 +386,13 @@ class DiscoveryEngine:
             return np.asarray(shapely.intersects_xy(geom, lng, lat), dtype=bool)
 
         where = where or _NO_FILTERS
+        search = {"polygon": shapely.to_wkb(geom, hex=True), "origin": o, "where": repr(where)}
+        pager = AreaPager(self.planner, sort, cursor, search)
         mask = self.planner.mask(where)
         pos, dist = self.index.within_bounds_and(box, inside, origin=o, mask=mask)
-        return self._area_results(pos, dist, where, limit)
+        if not len(pos) and (hint := swapped_hint(geom, self.snapshot.lat, self.snapshot.lng)):
+            raise InvalidQueryError(hint)  # nothing inside: given as (lat, lng) by mistake?
+        return self._area_results(pos, dist, where, limit, pager)
 
     def _area_results(
         self,
@@ -385,19 +400,28 @@ class DiscoveryEngine:
         dist: NDArray[np.float64],
         where: Filters,
         limit: int | None,
+        pager: AreaPager | None = None,
     ) -> Results:
-        if where.needs_hours and len(pos):
-            when = where.open_at or datetime.now(UTC)
+        when = None if pager is None else pager.instant()
+        if where.needs_hours:
+            when = where.open_at or when or datetime.now(UTC)
             ok = self.planner.hours.open_mask(pos, when)
             pos, dist = pos[ok], dist[ok]
         if where.text is not None and len(pos):
             ok = self.planner.text_matches(where.text, pos)
             pos, dist = pos[ok], dist[ok]
-        total = len(pos)
-        if limit is not None:
-            n = self.limits.count(limit, "limit")
-            pos, dist = pos[:n], dist[:n]
-        return Results(self.snapshot, pos, dist, total=total)
+        n = None if limit is None else self.limits.count(limit, "limit")
+        if pager is None:
+            return Results(self.snapshot, pos[:n], dist[:n], total=len(pos))
+        page = pager.page(pos, dist, n, when if where.open_now else None)
+        cursor = page.next_cursor
+        return Results(
+            self.snapshot,
+            page.positions,
+            page.distances_m,
+            total=len(pos),
+            next_cursor=lambda: cursor,
+        )
 
     # ------------------------------------------------------------------ lookups
     def get(self, merchant_id: str) -> dict[str, Any]:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APP_SORT",
+    "AREA_SORTS",
     "CATEGORY_PATTERN",
     "LIBRARY_SORT",
     "SORTS",
@@ -72,6 +73,8 @@ __all__ = [
 SORTS: tuple[str, ...] = ("best_match", "distance", "rating", "review_count", "price")
 #: The library's and the CLI's default: the k nearest.
 LIBRARY_SORT = "distance"
+#: The orders of box and polygon search (``best_match`` needs a point to decay from).
+AREA_SORTS: tuple[str, ...] = ("distance", "rating", "review_count", "price")
 #: The HTTP API's and the map page's default: worth the walk.
 APP_SORT = "best_match"
 #: A category path (or prefix): lower-case segments joined by ``/``.

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from geo_discovery import cells
+from geo_discovery.cellsets import cells_geojson
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.query import Filters, split_list
 from geo_discovery.settings import Settings
@@ -91,19 +92,10 @@ def build_router(settings: Settings) -> APIRouter:
             "total": int(bins["count"].sum()),
         }
         if format == "geojson":
+            hexagons = cells_geojson(cells.str_to_cell(c) for c in bins.index.tolist())
             features = [
-                {
-                    "type": "Feature",
-                    "id": b["cell"],
-                    "geometry": {
-                        "type": "Polygon",
-                        "coordinates": [
-                            [list(p) for p in cells.cell_to_boundary_lnglat(cells.str_to_cell(c))]
-                        ],
-                    },
-                    "properties": b,
-                }
-                for b, c in zip(rows, bins.index.tolist(), strict=True)
+                {"type": "Feature", "id": b["cell"], "geometry": hexagon, "properties": b}
+                for b, hexagon in zip(rows, hexagons, strict=True)
             ]
             body = {"type": "FeatureCollection", **head, "features": features}
             return respond(body, engine, max_age, media_type=GEOJSON)

@@ -22,7 +22,6 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import pandas as pd
-import shapely
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from starlette.responses import Response
@@ -34,7 +33,7 @@ from geo_discovery.catchment.district import (
     CatchmentParams,
     DistrictCatchment,
 )
-from geo_discovery.cells import cell_to_boundary_lnglat
+from geo_discovery.cellsets import cells_geojson, geojson_geometry
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.settings import Settings
 
@@ -68,7 +67,7 @@ def _body(engine: DiscoveryEngine, out: DistrictCatchment, min_share: float) -> 
                 "cells": int(ta["cells"]),
                 "demand": float(ta["population"]),
                 "expected": float(ta["expected"]),
-                "geometry": shapely.geometry.mapping(shapely.orient_polygons(ta["geometry"])),
+                "geometry": geojson_geometry(ta["geometry"]),
             }
         )
     return {
@@ -120,13 +119,13 @@ def _to_geojson(body: dict[str, Any]) -> dict[str, Any]:
     for area in body["trade_areas"]:
         props = {"layer": area["kind"], **{k: v for k, v in area.items() if k != "geometry"}}
         features.append({"type": "Feature", "geometry": area["geometry"], "properties": props})
-    for cell in body["cells"]:
-        ring = cell_to_boundary_lnglat(int(cell["cell"], 16))
+    hexagons = cells_geojson(int(cell["cell"], 16) for cell in body["cells"])
+    for cell, hexagon in zip(body["cells"], hexagons, strict=True):
         features.append(
             {
                 "type": "Feature",
                 "id": cell["cell"],
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "geometry": hexagon,
                 "properties": {"layer": "cell", **cell},
             }
         )

@@ -18,8 +18,10 @@ from geo_discovery.settings import Settings
 from geo_discovery.snapshot.rows import parse_fields
 
 from ..deps import (
+    AreaSort,
     BBoxQuery,
     Categories,
+    Cursor,
     EngineDep,
     ExcludeCategories,
     Fields,
@@ -92,7 +94,8 @@ def _search_answer(
 ) -> Response:
     selected = parse_fields(fields)
     head: dict[str, Any] = {"snapshot": engine.version, "count": len(res)}
-    tail = {"total": res.total, "truncated": res.total > len(res)}
+    cursor = res.next_cursor
+    tail = {"total": res.total, "truncated": cursor is not None, "next_cursor": cursor}
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **tail, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)
@@ -166,7 +169,11 @@ def build_router(settings: Settings) -> APIRouter:
         methods=["GET"],
         summary="The merchants near a point worth the walk (best_match by default)",
         response_model=NearbyResponse,
-        responses={**NOT_MODIFIED, 200: geojson_content("HitFeatureCollection")},
+        responses={
+            **NOT_MODIFIED,
+            200: geojson_content("HitFeatureCollection"),
+            404: ERRORS[422] | {"description": "A district_id that is not a known district."},
+        },
         route_class_override=NearbyRoute,
     )
 
@@ -185,14 +192,19 @@ def build_router(settings: Settings) -> APIRouter:
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
         q: TextQ = None,
+        sort: AreaSort = "distance",
+        cursor: Cursor = None,
         format: Format = "json",
         fields: Fields = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        """Every merchant inside ``bbox`` (edges included), nearest to the origin first.
+        """Every merchant inside ``bbox`` (edges included), in ``sort`` order (default:
+        nearest to the origin first).
 
-        ``total`` counts all matches; at most ``limit`` are returned. ``q`` keeps the
-        merchants matching the text.
+        ``total`` counts all matches; a page holds at most ``limit``. ``next_cursor`` is
+        set when more follow: pass it back as ``cursor`` with the same query for the next
+        page (a walk of pages visits every match exactly once). ``q`` keeps the merchants
+        matching the text.
         """
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
@@ -201,6 +213,8 @@ def build_router(settings: Settings) -> APIRouter:
             origin=parse_origin(lat, lng),
             where=_where(categories, exclude_categories, q),
             limit=limit,
+            sort=sort,
+            cursor=cursor,
         )
         return _search_answer(engine, res, fields, format, max_age)
 
@@ -215,8 +229,10 @@ def build_router(settings: Settings) -> APIRouter:
         polygon: Annotated[
             PolygonBody,
             Body(
-                description="A GeoJSON Polygon, MultiPolygon, or a Feature holding one, "
-                "in (lng, lat) order.",
+                description="A GeoJSON Polygon, MultiPolygon, a Feature holding one, or a "
+                "FeatureCollection of them (what map draw tools send: the union of its "
+                "polygons), in (lng, lat) order. A crs member is honoured when it names "
+                "WGS84 (CRS84, EPSG:4326) and refused otherwise.",
                 openapi_examples={
                     "polygon": {"summary": "Around Times Square", "value": _EXAMPLE_POLYGON},
                     "feature": {
@@ -225,6 +241,15 @@ def build_router(settings: Settings) -> APIRouter:
                             "type": "Feature",
                             "geometry": _EXAMPLE_POLYGON,
                             "properties": {},
+                        },
+                    },
+                    "collection": {
+                        "summary": "A FeatureCollection (a draw tool's output)",
+                        "value": {
+                            "type": "FeatureCollection",
+                            "features": [
+                                {"type": "Feature", "geometry": _EXAMPLE_POLYGON, "properties": {}}
+                            ],
                         },
                     },
                 },
@@ -236,20 +261,27 @@ def build_router(settings: Settings) -> APIRouter:
         categories: Categories = None,
         exclude_categories: ExcludeCategories = None,
         q: TextQ = None,
+        sort: AreaSort = "distance",
+        cursor: Cursor = None,
         format: Format = "json",
         fields: Fields = None,
     ) -> Response:
-        """Every merchant inside the polygon (boundary included), nearest to the origin first.
+        """Every merchant inside the polygon (boundary included), in ``sort`` order
+        (default: nearest to the origin first); ``cursor`` pages as in the box search.
 
         Containment is planar in lng/lat, as GeoJSON defines it. The origin defaults to
         a point inside the polygon. At most ``max_polygon_vertices`` vertices. ``q``
-        keeps the merchants matching the text.
+        keeps the merchants matching the text. A FeatureCollection searches the union
+        of its polygons; a polygon that holds nothing and only overlaps the data when
+        read as (lat, lng) gets a 422 saying so.
         """
         res = engine.within_polygon(
             polygon.model_dump(exclude_none=True),
             origin=parse_origin(lat, lng),
             where=_where(categories, exclude_categories, q),
             limit=limit,
+            sort=sort,
+            cursor=cursor,
         )
         return _search_answer(engine, res, fields, format, max_age)
 

@@ -17,6 +17,14 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.", min=1)] = 1,
     data_dir: DataDirOption = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            help="A browser origin allowed by CORS (e.g. https://map.example.com, or * for "
+            "any); repeat for several. Adds to the api_cors_origins setting.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (FastAPI + uvicorn) over the data dir's current snapshot.
 
@@ -25,6 +33,7 @@ def serve(
     **Example**
 
     * `geo-discovery serve --data-dir ./data/store --port 8000`
+    * `geo-discovery serve --cors-origin https://map.example.com` (a web map on another origin)
     """
     settings = settings_for(data_dir)
     try:
@@ -33,5 +42,8 @@ def serve(
         raise fail(
             f"the HTTP API is not available ({exc}); install it with pip install -e '.[api]'"
         ) from None
-    run_server(settings.data_dir, host, port, workers)
-
+    origins = [
+        *settings.api_cors_origins,
+        *(o for o in cors_origin or () if o not in settings.api_cors_origins),
+    ]
+    run_server(settings.data_dir, host, port, workers, cors_origins=origins)

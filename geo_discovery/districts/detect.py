@@ -57,12 +57,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import shapely
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ..cells import average_edge_length_m, latlng_to_cell, latlngs_to_cells
-from ..cellsets import CellGrid, add_connectors, disk_counts
+from ..cellsets import CellGrid, add_connectors, disk_counts, rfc7946_oriented
 from ..distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from ..errors import DistrictNotFoundError
 from ..models import validate_lat, validate_lng
@@ -244,7 +243,7 @@ class Districts:
     @functools.cached_property
     def _features(self) -> list[dict[str, Any]]:
         frame = self.frame.reset_index()
-        frame = frame.set_geometry(shapely.orient_polygons(frame.geometry.to_numpy()))
+        frame = frame.set_geometry(rfc7946_oriented(frame.geometry.to_numpy()))
         collection = json.loads(frame.to_json(drop_id=True, to_wgs84=True))
         out = []
         for feature, box in zip(collection["features"], self._bounds.tolist(), strict=True):

@@ -43,7 +43,12 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
-from ..errors import InvalidCursorError, InvalidQueryError, TextIndexMissingError
+from ..errors import (
+    DistrictNotFoundError,
+    InvalidCursorError,
+    InvalidQueryError,
+    TextIndexMissingError,
+)
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking
 from ..ranking.hours import HoursTable
@@ -158,10 +163,10 @@ class Planner:
         )
         self._hours_factory = hours
         self._text_factory = text
-        self._key = cur.cursor_key(cursor_secret)
+        self.cursor_key = cur.cursor_key(cursor_secret)
         self._cell_positions = np.asarray(index.positions, dtype=np.int64)
-        self._row_rank = np.empty(n, dtype=np.int64)
-        self._row_rank[self._cell_positions] = np.asarray(index.rank)
+        self.row_rank = np.empty(n, dtype=np.int64)
+        self.row_rank[self._cell_positions] = np.asarray(index.rank)
         self.price = _float_column(merchants, "price_level")
         rating, scale = _float_column(merchants, "rating"), _float_column(merchants, "rating_scale")
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -275,10 +280,13 @@ class Planner:
                 raise InvalidQueryError(
                     "district_id filter is not available: this snapshot has no districts"
                 )
+            ids = [None if d is None else str(d) for d in self.district_id.tolist()]
             wanted = set(f.district_ids)
-            m &= np.array(
-                [d is not None and str(d) in wanted for d in self.district_id.tolist()], dtype=bool
-            )
+            if unknown := sorted(wanted.difference(ids)):
+                raise DistrictNotFoundError(
+                    f"district_id={','.join(unknown)!r} is not a known district"
+                )
+            m &= np.array([d in wanted for d in ids], dtype=bool)
         if f.open_now:
             m &= self.hours.known
         m.flags.writeable = False
@@ -357,9 +365,9 @@ class Planner:
         tq = None if where.text is None else self.text_query(where.text)
         if q.cursor is not None:
             payload = cur.decode_cursor(
-                self._key, q.cursor, version=self.version, fingerprint=fingerprint()
+                self.cursor_key, q.cursor, version=self.version, fingerprint=fingerprint()
             )
-            after = self._after_key(payload)
+            after = self.cursor_after_key(payload)
             if where.open_now:
                 when = cur.parse_instant(payload.get("t"))
             if tq is not None:
@@ -434,7 +442,7 @@ class Planner:
             payload["t"] = instant.isoformat()
         if words is not None:
             payload["w"] = words
-        return cur.encode_cursor(self._key, payload)
+        return cur.encode_cursor(self.cursor_key, payload)
 
     def _walk(
         self,
@@ -510,7 +518,7 @@ class Planner:
         def walk(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
             return self._walk(replace(q, k=k, cursor=None), spec, mask, max_c2, None, when, tq)
 
-        return member_top_k(q.k, walk, scores, visited, boost, self._codes, self._row_rank, after)
+        return member_top_k(q.k, walk, scores, visited, boost, self._codes, self.row_rank, after)
 
     def _merged(
         self,
@@ -523,7 +531,7 @@ class Planner:
         prim = np.concatenate([f[2] for f in found])
         _, first = np.unique(pos, return_index=True)
         pos, dist, prim = pos[first], dist[first], prim[first]
-        order = np.lexsort((self._row_rank[pos], dist, -prim))[:k]
+        order = np.lexsort((self.row_rank[pos], dist, -prim))[:k]
         return pos[order], dist[order], prim[order]
 
     def _code_bounds(
@@ -600,7 +608,7 @@ class Planner:
         ids = self.merchants.column("merchant_id").to_pylist()
         return {str(m): i for i, m in enumerate(ids)}
 
-    def _after_key(self, payload: Mapping[str, Any]) -> tuple[float, float, int]:
+    def cursor_after_key(self, payload: Mapping[str, Any]) -> tuple[float, float, int]:
         mid = payload["id"]
         row = self._row_of_id.get(str(mid))
         if row is None:
@@ -609,7 +617,7 @@ class Planner:
                 "start again without a cursor"
             )
         p = payload["p"]
-        return (-math.inf if p is None else float(p), float(payload["d"]), int(self._row_rank[row]))
+        return (-math.inf if p is None else float(p), float(payload["d"]), int(self.row_rank[row]))
 
 
 _NO_FILTERS = Filters()

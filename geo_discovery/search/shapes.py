@@ -17,17 +17,19 @@ Examples
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import shapely
 import shapely.geometry
+from numpy.typing import NDArray
 
 from ..errors import InvalidQueryError
 from ..models import BBox
 
-__all__ = ["to_bbox", "to_polygon"]
+__all__ = ["swapped_hint", "to_bbox", "to_polygon"]
 
 _WGS84_NAMES = frozenset(
     {
@@ -37,6 +39,12 @@ _WGS84_NAMES = frozenset(
         "crs84",
         "wgs84",
     }
+)
+
+
+_WGS84_URN = re.compile(
+    r"(urn:ogc:def:crs:(ogc:[\d.]*:crs84|epsg:[\d.]*:4326))"
+    r"|(https?://www\.opengis\.net/def/crs/(ogc/[\d.]+/crs84|epsg/\d+/4326))"
 )
 
 
@@ -53,6 +61,13 @@ def to_bbox(bbox: BBox | str | Sequence[float]) -> BBox:
     return BBox(south=south, west=west, north=north, east=east)
 
 
+def _is_wgs84(name: str) -> bool:
+    """CRS84 or EPSG:4326 in any of its spellings (OGC URNs with or without a version,
+    ``EPSG:4326``, ``http://www.opengis.net/def/crs/…``)."""
+    text = name.strip().lower()
+    return text in _WGS84_NAMES or bool(_WGS84_URN.fullmatch(text))
+
+
 def _check_crs(obj: Mapping[str, Any]) -> None:
     crs = obj.get("crs")
     if crs is None:
@@ -61,7 +76,7 @@ def _check_crs(obj: Mapping[str, Any]) -> None:
     if isinstance(crs, Mapping):
         props = crs.get("properties")
         name = props.get("name") if isinstance(props, Mapping) else None
-    if not isinstance(name, str) or name.strip().lower() not in _WGS84_NAMES:
+    if not isinstance(name, str) or not _is_wgs84(name):
         raise InvalidQueryError(
             f"polygon crs {name or crs!r} is not allowed; allowed: WGS84 longitude/latitude "
             "(RFC 7946 GeoJSON has no crs member; reproject to EPSG:4326 first)"
@@ -75,16 +90,26 @@ def _from_geojson(obj: Mapping[str, Any]) -> Any:
         feats = obj.get("features")
         if not isinstance(feats, list) or not feats:
             raise InvalidQueryError("polygon FeatureCollection has no features")
-        parts = [_from_geojson(f) for f in feats if isinstance(f, Mapping)]
-        if len(parts) != len(feats):
-            raise InvalidQueryError(
-                "polygon FeatureCollection holds something that is not a Feature"
-            )
+        parts = []
+        for i, feat in enumerate(feats):
+            if not isinstance(feat, Mapping) or feat.get("type") != "Feature":
+                raise InvalidQueryError(
+                    f"polygon FeatureCollection: features[{i}] is not a Feature; allowed: "
+                    "Features whose geometry is a Polygon or MultiPolygon"
+                )
+            try:
+                parts.append(_from_geojson(feat))
+            except InvalidQueryError as exc:
+                raise InvalidQueryError(
+                    f"polygon FeatureCollection: features[{i}]: {exc}"
+                ) from None
         return shapely.union_all(parts) if len(parts) > 1 else parts[0]
     if kind == "Feature":
         geom = obj.get("geometry")
         if not isinstance(geom, Mapping):
-            raise InvalidQueryError("polygon Feature has no geometry")
+            raise InvalidQueryError(
+                "polygon Feature has no geometry; allowed: a Polygon or MultiPolygon geometry"
+            )
         return _from_geojson(geom)
     if kind not in ("Polygon", "MultiPolygon"):
         raise InvalidQueryError(
@@ -152,3 +177,38 @@ def to_polygon(polygon: Any, *, max_vertices: int = 10_000) -> Any:
             "OGC polygon (no self-intersections)"
         )
     return polygon
+
+
+def swapped_hint(polygon: Any, lat: NDArray[np.float64], lng: NDArray[np.float64]) -> str | None:
+    """Why a polygon that matched nothing was probably given in (lat, lng) order, or
+    ``None``: it lies outside the bounds of the data points ``(lat, lng)`` while its
+    swapped reading (every vertex's two numbers exchanged) overlaps them.
+
+    >>> lat, lng = np.array([40.5, 40.9]), np.array([-74.3, -73.7])  # New York
+    >>> swapped = shapely.box(40.70, -74.02, 40.72, -73.99)  # (lat, lng) by mistake
+    >>> swapped_hint(swapped, lat, lng) is not None
+    True
+    >>> swapped_hint(shapely.box(-74.02, 40.70, -73.99, 40.72), lat, lng) is None
+    True
+    """
+    if not len(lat):
+        return None
+    data = BBox(
+        south=float(lat.min()), west=float(lng.min()), north=float(lat.max()), east=float(lng.max())
+    )
+    area = shapely.box(data.west, data.south, data.east, data.north)
+    if polygon.intersects(area):
+        return None
+    coords = shapely.get_coordinates(polygon)
+    if (np.abs(coords[:, 0]) > 90).any():
+        return None  # the first numbers cannot be latitudes
+    mirrored = shapely.transform(polygon, lambda xy: xy[:, ::-1])
+    if not mirrored.intersects(area):
+        return None
+    west, south, east, north = polygon.bounds
+    return (
+        f"polygon (lng {west:g}…{east:g}, lat {south:g}…{north:g}) lies outside the data "
+        f"(lng {data.west:g}…{data.east:g}, lat {data.south:g}…{data.north:g}), but read as "
+        "(lat, lng) it overlaps it: the vertices look like (lat, lng); allowed: GeoJSON "
+        "(lng, lat) order"
+    )

@@ -50,6 +50,18 @@ def cli(
     )
 
 
+def app_client(data_dir: Path, **overrides: Any) -> Any:
+    """A ``TestClient`` over ``create_app`` for ``data_dir`` (no reload polling), settings
+    ``overrides`` applied."""
+    from fastapi.testclient import TestClient
+    from geo_discovery_api.app import create_app
+
+    from geo_discovery.settings import Settings
+
+    settings = Settings(data_dir=data_dir, api_reload_interval_ms=0, **overrides)
+    return TestClient(create_app(settings, data_dir))
+
+
 def get_json(port: int, path: str, timeout: float = 5) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -63,7 +75,12 @@ def get_json(port: int, path: str, timeout: float = 5) -> tuple[int, Any]:
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 1, wait_s: float = 60
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    wait_s: float = 60,
+    args: tuple[str, ...] = (),
 ) -> Iterator[int]:
     """``geo-discovery serve`` on a free loopback port; yields the port once it answers."""
     port = free_port()
@@ -81,6 +98,7 @@ def running_server(
             str(port),
             "--workers",
             str(workers),
+            *args,
         ],
         cwd=PROJECT_ROOT,
         env={**os.environ, **(env or {})},

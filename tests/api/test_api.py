@@ -21,7 +21,7 @@ from geo_discovery_api import create_app
 from geo_discovery import cells
 from geo_discovery.districts.detect import Districts
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import InvalidQueryError
+from geo_discovery.errors import DistrictNotFoundError, InvalidQueryError
 from geo_discovery.query import Filters
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.rows import HIT_FIELDS
@@ -183,14 +183,26 @@ def test_nearby_ranking_and_filters_equal_the_engine(
 def test_nearby_district_filter_follows_the_engine(
     client: TestClient, engine: DiscoveryEngine
 ) -> None:
-    """422 while the snapshot has no districts; the engine's answer once it has them."""
-    r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, "district_id": "1,2"})
+    """422 while the snapshot has no districts, 404 for an unknown one; the engine's
+    answer for known ones."""
+    ids = engine.snapshot.require_districts().frame.index[:2].tolist()
+    for district_ids in (("1", "2"), tuple(str(i) for i in ids)):
+        _district_filter_case(client, engine, district_ids)
+
+
+def _district_filter_case(
+    client: TestClient, engine: DiscoveryEngine, district_ids: tuple[str, ...]
+) -> None:
+    params = {"lat": LAT, "lng": LNG, "district_id": ",".join(district_ids)}
+    r = client.get("/v1/merchants/nearby", params=params)
     try:
         expected = engine.nearby(
-            LAT, LNG, 20, where=Filters(district_ids=("1", "2")), sort="best_match"
+            LAT, LNG, 20, where=Filters(district_ids=district_ids), sort="best_match"
         ).merchant_ids
     except InvalidQueryError as exc:
         assert r.status_code == 422 and r.json()["detail"] == str(exc)
+    except DistrictNotFoundError as exc:
+        assert r.status_code == 404 and r.json()["detail"] == str(exc)
     else:
         assert r.status_code == 200
         assert [h["merchant_id"] for h in r.json()["results"]] == expected

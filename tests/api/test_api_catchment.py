@@ -13,11 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
-from api_support import TIMES_SQUARE
+from api_support import TIMES_SQUARE, app_client
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
 
-from geo_discovery.settings import Settings
 
 pytestmark = pytest.mark.real_data
 
@@ -29,9 +27,7 @@ def data_dir(nyc_data_dir: Path) -> Path:
     return nyc_data_dir
 
 
-def _client(data_dir: Path, **overrides: Any) -> TestClient:
-    settings = Settings(data_dir=data_dir, api_reload_interval_ms=0, **overrides)
-    return TestClient(create_app(settings, data_dir))
+_client = app_client
 
 
 @pytest.fixture(scope="module")
