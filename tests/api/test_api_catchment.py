@@ -16,7 +16,6 @@ import shapely
 from api_support import TIMES_SQUARE, app_client
 from fastapi.testclient import TestClient
 
-
 pytestmark = pytest.mark.real_data
 
 CENSUS = "nyc/nyc_census2020_tract_population.csv"
