@@ -4,7 +4,10 @@ their only door to the data, and are committed fresh and small.
 * every ``notebooks/NN_*.ipynb`` is executed here (nbclient, a fresh kernel, any error
   fails) on the session's NYC snapshot (``nyc_data_dir``), its path injected into the
   parameter cell; every notebook runs again on the Helsinki sample (no ground truth, population
-  or visits), which is what "any city via one parameter cell" means;
+  or visits), which is what "any city via one parameter cell" means. The ranking evaluation
+  (03) runs on a twentieth of the NYC check-in log's people, and, since NYC's is the only
+  real visit log, on a synthetic log with a known choice model (``benchmarks/visit_log.py``)
+  laid over Helsinki;
 * the committed copies are checked with ``scripts/notebooks.py check``: each code cell's
   source is the one that produced its outputs (hash recorded at execution), no error, no
   output above the size rules;
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 import pytest
 
 from geo_discovery.settings import Settings
@@ -34,6 +38,18 @@ NB_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 VISITS = "checkins/nyc_tsmc2014_checkins_half.csv.gz"
+RANKING = "03_ranking_worth_the_walk"
+RANKERS = (
+    "distance",
+    "popularity within radius",
+    "gravity",
+    "best_match (hand-set)",
+    "best_match (calibrated)",
+    "own past visits, then distance",
+    "best_match (calibrated) + member",
+)
+# The ranking evaluation on a share of the people: seconds, not the full run's minutes.
+QUICK_RANKING = {"USER_SHARE": 0.05, "USER_SPLIT": False, "BOOTSTRAP": 200}
 
 
 def _load(name: str, path: Path) -> Any:
@@ -51,8 +67,6 @@ mapping = _load("notebook_mapping", NB_DIR / "mapping.py")
 
 @functools.cache
 def _visit_venues(real_data: Path) -> frozenset[str]:
-    import pandas as pd
-
     return frozenset(pd.read_csv(real_data / VISITS, usecols=["venue_id"])["venue_id"].astype(str))
 
 
@@ -91,14 +105,61 @@ def _assert_answers(nb: Any, *, maps: int = 1) -> None:
         assert "cdn.jsdelivr.net" not in html and "code.jquery.com" not in html
 
 
+_CELL = r"(\d\.\d{3}) \[(\d\.\d{3}), (\d\.\d{3})\]"
+
+
+def _ranking_table(nb: Any) -> dict[str, list[tuple[float, float, float]]]:
+    """The evaluation's markdown table: per ranker, (value, lo, hi) for each metric."""
+    tables = [str(o["data"]["text/markdown"]) for o in _outputs(nb)
+              if "| ranker |" in str(o.get("data", {}).get("text/markdown", ""))]  # fmt: skip
+    assert len(tables) == 1, "no ranking table"
+    lines = tables[0].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| ranker |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        name, *cells = (c.strip() for c in line.strip().strip("|").split("|"))
+        values = [re.fullmatch(_CELL, c) for c in cells]
+        assert all(values), line
+        rows[name] = [(float(v[1]), float(v[2]), float(v[3])) for v in values if v]
+    return rows
+
+
+def _assert_ranking_answers(nb: Any, *, metrics: int = 5) -> None:
+    """Every ranker in the table, each value inside its interval and in [0, 1], the plot of
+    intervals, the learned profile and the answer that compares calibrated with gravity."""
+    table = _ranking_table(nb)
+    assert tuple(table) == RANKERS
+    for name, cells in table.items():
+        assert len(cells) == metrics, name
+        for value, lo, hi in cells:
+            assert 0.0 <= lo <= value <= hi <= 1.0, (name, value, lo, hi)
+    text = nbformat.writes(nb)
+    assert "distance exponent γ" in text and "learned radius_m" in text
+    answer = str(_outputs(nb)[-1]["data"]["text/markdown"])
+    assert "the goal of 1.2× the gravity model" in answer and "Member history" in answer
+
+
+def _text_outputs(nb: Any) -> str:
+    """Every output an analyst reads (tables, prints, words), without plots or maps."""
+    parts = []
+    for o in _outputs(nb):
+        data = o.get("data", {})
+        if "L.map(" in str(data.get("text/html", "")):
+            continue  # a map of the snapshot's merchants (the engine's answer), not the log
+        parts += [str(data.get(k, "")) for k in ("text/plain", "text/html", "text/markdown")]
+        parts.append(str(o.get("text", "")))
+    return "\n".join(parts)
+
+
 # ------------------------------------------------------------------ committed notebooks
 def test_the_numbered_notebooks_exist() -> None:
     names = [p.name for p in NOTEBOOKS]
     assert names == [
         "01_business_districts.ipynb",
         "02_catchment_and_competition.ipynb",
+        "03_ranking_worth_the_walk.ipynb",
         "04_nearby_and_why.ipynb",
-    ]  # 03 (ranking evaluation) comes with `geo-discovery evaluate ranking`
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -176,10 +237,16 @@ def test_committed_notebooks_hold_no_visit_rows(real_data: Path) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_on_nyc(path: Path, nyc_data_dir: Path, real_data: Path) -> None:
-    nb = _run(path, DATA_DIR=str(nyc_data_dir))
+    quick = QUICK_RANKING if path.stem == RANKING else {}
+    nb = _run(path, DATA_DIR=str(nyc_data_dir), **quick)
     _assert_answers(nb)
     text = nbformat.writes(nb)
     assert not _holds_visit_rows(text, real_data)
+    if path.stem == RANKING:
+        _assert_ranking_answers(nb)
+        assert "Yang et al. 2015" in text and "one person in 20" in text
+        shown = _text_outputs(nb)
+        assert "user_id" not in shown and "<th>user" not in shown  # aggregates only
     if path.stem.startswith("01_"):
         assert "51/64" in text  # the README's BID recall, through the engine's snapshot
     if path.stem.startswith("02_"):
@@ -213,6 +280,30 @@ def test_notebook_runs_on_another_city(stem: str, parameters: dict, sample_data_
     _assert_answers(nb)
     answer = str(_outputs(nb)[-1]["data"]["text/markdown"])
     assert parameters.get("PLACE", "Helsinki") in answer
+
+
+@pytest.mark.timeout(600)
+def test_ranking_notebook_runs_on_a_synthetic_log(sample_data_dir: Path, tmp_path: Path) -> None:
+    """There is one real visit log (New York's), so the ranking evaluation's "another city"
+    is a synthetic log with a known choice model laid over Helsinki, the snapshot of the map:
+    the same notebook, changed only in the parameter cell. No person or venue of the log
+    appears in what it shows."""
+    from benchmarks.visit_log import write_visit_log
+
+    log = write_visit_log(tmp_path / "visits.csv", seed=1, centre=(60.1699, 24.9384))
+    nb = _run(NB_DIR / f"{RANKING}.ipynb", DATA_DIR=str(sample_data_dir), CITY="Helsinki",
+              VISITS_PATH=str(log), VISITS_NAME="a synthetic visit log (benchmarks/visit_log.py)",
+              UNTIL=None, FIT_DAYS=None, USER_SHARE=1.0, USER_SPLIT=True, BOOTSTRAP=200,
+              PLACE="Kaisaniemi", AT=(60.1699, 24.9384))  # fmt: skip
+    _assert_answers(nb)
+    _assert_ranking_answers(nb)
+    answer = str(_outputs(nb)[-1]["data"]["text/markdown"])
+    assert "Kaisaniemi" in answer and "synthetic visit log" in answer
+    assert "fitted on the other" in _text_outputs(nb) and "people the fit never saw" in answer
+    visits = pd.read_csv(log, dtype=str)
+    ids = set(visits["user"]) | set(visits["venue"])
+    shown = set(re.findall(r"(?<![\w\\])[a-z]+\d+\b", _text_outputs(nb)))
+    assert len(ids) > 300 and not shown & ids
 
 
 # ------------------------------------------------------------------ the tool's rules
