@@ -109,9 +109,16 @@ def _folds(ch: str) -> bool:
 def _fold(ch: str) -> str:
     """One character, folded: CJK by NFKC (Hangul stays composed), others by case fold,
     NFKD and the special-letter table; marks stay as marks (the caller decides)."""
-    if is_cjk(ch):
-        return unicodedata.normalize("NFKC", ch)
-    return unicodedata.normalize("NFKD", ch.casefold()).translate(_SPECIAL)
+    if is_cjk(ch):  # one character stays one (spans count on it): ゛ or ゟ stay as typed
+        nfkc = unicodedata.normalize("NFKC", ch)
+        return nfkc if len(nfkc) == 1 and nfkc.isalnum() else ch
+    out = ch
+    while True:  # to a fixed point: NFKD can make capitals (ᴬ → A), case folding more to do
+        nxt = unicodedata.normalize("NFKD", out.casefold()).translate(_SPECIAL)
+        nxt = "".join(c for c in nxt if c not in _APOSTROPHES)  # ŉ → ʼn → n
+        if nxt == out:
+            return out
+        out = nxt
 
 
 def _is_mark(ch: str) -> bool:

@@ -96,3 +96,12 @@ def test_tokens_are_normal_forms(text: str) -> None:
         if not any(is_cjk(c) for c in t):
             assert tokens(t) == [t]  # a token is its own normal form
     assert set(query_words(text)) <= set(toks)  # every query word can be indexed
+
+
+def test_folding_reaches_a_fixed_point() -> None:
+    """Characters whose compatibility form is a capital or an apostrophe pair fold all the
+    way (found by the property test above): modifier capitals, Greek symbol forms, ŉ."""
+    assert tokens("ᴬᴮ") == ["ab"] and tokens("ϒ") == ["υ"] and tokens("ϲ") == ["σ"]
+    assert tokens("ŉ") == ["n"]
+    for ch in ("゛", "ゟ"):  # a CJK character stays one character (highlight spans)
+        assert all(len(t) == 1 for t, s, e in token_spans(ch) if e - s == 1)
