@@ -4,8 +4,8 @@ Every method with a batch API (``Method.knn_many``, and ``knn_many_all_cores`` w
 has a workers knob) answers all the query points at once, ``repeats`` times, interleaved
 method by method; the median time gives queries per second. A batch that returns
 ``(positions, distances_m)`` arrays of shape ``(n, k)`` (−1 / inf padded) is checked row
-by row against the brute-force oracle on the benchmark's check sample, like the single
-queries; any mismatch counts in the method's ``n_mismatches``.
+by row against the brute-force oracle on (up to ``BATCH_CHECK`` of) the benchmark's check
+sample, like the single queries; any mismatch counts in the method's ``n_mismatches``.
 
 Ratios: each method's throughput over scipy cKDTree's on the same number of cores
 (``workers=1`` against one numba thread, ``workers=-1`` against every thread).
@@ -23,32 +23,39 @@ from numpy.typing import NDArray
 
 from .methods import Method
 
-__all__ = ["PEER", "batch_ratios", "check_batch", "run_batch"]
+__all__ = ["BATCH_CHECK", "PEER", "batch_ratios", "check_batch", "run_batch"]
 
 PEER = "ckdtree"
+#: Rows of the check sample whose batch answers are checked (one oracle scan per row).
+BATCH_CHECK = 100
 Batch = Callable[[Any, NDArray, NDArray, int], object]
 
 
 def check_batch(
-    result: object,
+    results: dict[str, object],
     rows: NDArray,
     k: int,
     oracle: Callable[[int], NDArray],
     check: Callable[..., str | None],
-) -> list[str]:
-    """Problems of a ``(positions, distances_m)`` batch on the sample ``rows``;
-    ``oracle(row)`` gives the metres to every point, ``check`` is the single-query check."""
-    pos, dist = np.asarray(result[0]), np.asarray(result[1])  # type: ignore[index]
-    problems = []
+) -> dict[str, list[str]]:
+    """Problems of each lane's ``(positions, distances_m)`` batch on the sample ``rows``;
+    ``oracle(row)`` gives the metres to every point (once per row, for every lane),
+    ``check`` is the single-query kNN check."""
+    arrays = {
+        name: (np.asarray(res[0]), np.asarray(res[1]))  # type: ignore[index]
+        for name, res in results.items()
+    }
+    problems: dict[str, list[str]] = {name: [] for name in results}
     for r in rows.tolist():
         d_all = oracle(r)
-        keep = pos[r] >= 0
-        if (pos[r][~keep] != -1).any() or not np.isinf(dist[r][~keep]).all():
-            problems.append(f"query {r}: padding is not -1 / inf")
-            continue
-        problem = check(pos[r][keep], dist[r][keep], d_all, k)
-        if problem:
-            problems.append(f"query {r}: {problem}")
+        for name, (pos, dist) in arrays.items():
+            keep = pos[r] >= 0
+            if (pos[r][~keep] != -1).any() or not np.isinf(dist[r][~keep]).all():
+                problems[name].append(f"query {r}: padding is not -1 / inf")
+                continue
+            problem = check(pos[r][keep], dist[r][keep], d_all, k)
+            if problem:
+                problems[name].append(f"query {r}: {problem}")
     return problems
 
 
@@ -90,12 +97,16 @@ def run_batch(
     ]
     for m, _, fn, _ in lanes:  # warm up (a compiled kernel's first call compiles)
         fn(built[m.name], q_lat[w], q_lng[w], k)
+    answers = {
+        f"{m.name}/{key}": fn(built[m.name], q_lat, q_lng, k)
+        for m, key, fn, _ in lanes
+        if m.knn_many_checked
+    }
+    problems = check_batch(answers, check_rows[:BATCH_CHECK], k, oracle, check)
+    del answers
     for m, key, fn, how in lanes:
         info = out.setdefault(m.name, {"batch_problems": []})
-        if m.knn_many_checked:
-            result = fn(built[m.name], q_lat, q_lng, k)
-            info["batch_problems"] += check_batch(result, check_rows, k, oracle, check)
-            del result
+        info["batch_problems"] += problems.get(f"{m.name}/{key}", [])
         seconds = _median_s(fn, built[m.name], q_lat, q_lng, k, repeats)
         info[key] = len(q_lat) / seconds if seconds > 0 else None
         info["batch_how" if key == "batch_knn_qps" else "batch_all_cores_how"] = how
