@@ -145,6 +145,24 @@ def test_nearby_many_on_real_data_equals_nearby(nyc_engine: DiscoveryEngine) -> 
     )
 
 
+def test_concurrent_batches_from_threads_agree() -> None:
+    """Two Python threads running batches at once (the kernel releases the GIL) get the
+    same answers as one call alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    lat, lng = oracle.random_points("city", n, rng, centre=(48.85, 2.35), spread_deg=0.05)
+    engine = make_engine(oracle.Points(lat, lng, oracle.shuffled_ids(n, rng)), ["food"] * n, None)
+    q_lat, q_lng = oracle.random_points("city", 2000, rng, centre=(48.85, 2.35), spread_deg=0.05)
+    alone = engine.nearby_many(q_lat, q_lng, 10)
+    with ThreadPoolExecutor(2) as pool:
+        batches = list(pool.map(lambda _: engine.nearby_many(q_lat, q_lng, 10), range(4)))
+    for batch in batches:
+        np.testing.assert_array_equal(batch.positions, alone.positions)
+        np.testing.assert_array_equal(batch.distances_m, alone.distances_m)
+
+
 # --------------------------------------------------------------- the result type
 
 
