@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 
 from geo_discovery.distance import EARTH_RADIUS_M
 
-from . import harness
+from . import harness, nearby_batch
 from .harness import PointSet, Queries
 from .methods import BASELINE, METHODS, Method, resolve
 
@@ -358,38 +358,49 @@ def _run(
 
     timing_cpu_share = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
 
-    # ---- batch kNN throughput
+    # ---- batch kNN throughput: batch APIs on one core and every core (checked against
+    # the oracle on the check sample), a Python loop over knn for the rest
+    batch_ratios: dict[str, Any] = {}
     if cfg.batch:
         k = int(METRICS[0][2])
+        batched = [m for m in active if m.knn_many is not None]
+        lanes = nearby_batch.run_batch(
+            batched,
+            built,
+            q_lat,
+            q_lng,
+            k,
+            repeats=cfg.repeats,
+            warmup=min(cfg.warmup, len(queries)),
+            check_rows=check_idx,
+            oracle=lambda r: oracle_m(points.lat, points.lng, float(q_lat[r]), float(q_lng[r])),
+            check=check_knn,
+        )
+        for name, lane in lanes.items():
+            info = per_method[name]
+            for problem in lane.pop("batch_problems"):
+                info["n_mismatches"] += 1
+                if len(info["mismatches"]) < 10:
+                    info["mismatches"].append({"metric": "batch_knn20", "problem": problem})
+            info.update(lane)
         for m in active:
-            obj = built[m.name]
-            w = slice(0, min(cfg.warmup, len(queries)))
-            if m.knn_many is not None:  # warm up (a compiled kernel's first call compiles)
-                m.knn_many(obj, q_lat[w], q_lng[w], k)
-            if m.knn_many_all_cores is not None:
-                m.knn_many_all_cores(obj, q_lat[w], q_lng[w], k)
-            gc.collect()
+            if m.knn_many is not None:
+                continue
             done = len(queries)
             t0 = time.perf_counter()
-            if m.knn_many is not None:
-                m.knn_many(obj, q_lat, q_lng, k)
-            else:
-                for i, (a, b) in enumerate(zip(q_lat.tolist(), q_lng.tolist(), strict=True)):
-                    m.knn(obj, a, b, k)
-                    if time.perf_counter() - t0 > cfg.budget_s:
-                        done = i + 1
-                        break
+            for i, (a, b) in enumerate(zip(q_lat.tolist(), q_lng.tolist(), strict=True)):
+                m.knn(built[m.name], a, b, k)
+                if time.perf_counter() - t0 > cfg.budget_s:
+                    done = i + 1
+                    break
             elapsed = time.perf_counter() - t0
             info = per_method[m.name]
             info["batch_knn_qps"] = done / elapsed if elapsed > 0 else None
             info["batch_queries"] = done
-            info["batch_how"] = m.knn_many_how if m.knn_many else "loop over knn"
-            if m.knn_many_all_cores is not None:
-                t0 = time.perf_counter()
-                m.knn_many_all_cores(obj, q_lat, q_lng, k)
-                elapsed = time.perf_counter() - t0
-                info["batch_knn_qps_all_cores"] = len(queries) / elapsed if elapsed > 0 else None
-                info["batch_all_cores_how"] = m.knn_many_all_cores_how
+            info["batch_how"] = "loop over knn"
+        batch_ratios = nearby_batch.batch_ratios(per_method)
+        for name, row in batch_ratios.items():
+            log(f"batch kNN vs cKDTree {name}: {row}")
 
     # ---- re-opening a saved index (geo_discovery: memory-mapped)
     for m in active:
@@ -436,6 +447,7 @@ def _run(
         "methods": per_method,
         "skipped": skipped,
         "ratios_vs_geo_discovery": ratios,
+        "batch_ratios_vs_ckdtree": batch_ratios,
         "profile": profile,
         "correct": n_mismatch == 0,
         "n_mismatches": n_mismatch,
@@ -554,6 +566,17 @@ def render_markdown(res: dict[str, Any], machine: dict[str, Any], command: str) 
                 f"{mm['label']} batch kNN on every core ({mm['batch_all_cores_how']}, "
                 f"{machine['cores_usable']} usable cores): "
                 f"{mm['batch_knn_qps_all_cores']:,.0f} q/s.  "
+            )
+        br = res.get("batch_ratios_vs_ckdtree", {}).get(n)
+        if br:
+            parts = [
+                f"{label} {br[key]:.2f}×"
+                for key, label in (("one_core", "one core"), ("all_cores", "every core"))
+                if br.get(key) is not None
+            ]
+            out.append(
+                f"{mm['label']} batch kNN throughput / scipy cKDTree's on the same cores "
+                f"(median of {reps} runs each): " + ", ".join(parts) + ".  "
             )
         lp = mm.get("load_probe")
         if lp:

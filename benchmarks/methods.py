@@ -20,6 +20,8 @@ An adapter is a :class:`Method`:
     Above this many points the run skips the method and says why (slow loads, O(n) queries).
 ``knn_many_all_cores`` (optional)
     A second batch line using every core, where the method has a ``workers`` knob.
+``knn_many_checked`` (optional)
+    The batch calls return ``(positions, distances_m)`` arrays, checked like single queries.
 ``load_probe(obj) -> dict`` (optional)
     Save the index and time re-opening it (memory-mapped) plus its first query.
 
@@ -56,6 +58,7 @@ __all__ = [
     "Method",
     "cap_boxes",
     "haversine_m",
+    "one_thread",
     "register",
     "resolve",
     "rss_bytes",
@@ -83,6 +86,9 @@ class Method:
     knn_many_all_cores: Callable[[Any, NDArray, NDArray, int], object] | None = None
     knn_many_all_cores_how: str = ""
     load_probe: Callable[[Any], dict[str, Any]] | None = None
+    #: Its batch calls return ``(positions, distances_m)`` arrays ``(n, k)``, −1 / inf
+    #: padded: the benchmark checks them against the oracle too.
+    knn_many_checked: bool = False
 
 
 METHODS: dict[str, Method] = {}
@@ -248,9 +254,23 @@ def _gd_build(lat: NDArray, lng: NDArray, ids: NDArray) -> Any:
 
 
 def _gd_many(idx: Any, lat: NDArray, lng: NDArray, k: int) -> object:
-    if hasattr(idx, "knn_many"):
-        return idx.knn_many(lat, lng, k)
-    return [idx.knn(a, b, k) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)]
+    return idx.knn_many(lat, lng, k)
+
+
+def one_thread(fn: Callable[[Any, NDArray, NDArray, int], object]) -> Any:
+    """``fn`` run with numba limited to one thread (the one-core batch line)."""
+
+    def run(obj: Any, lat: NDArray, lng: NDArray, k: int) -> object:
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return fn(obj, lat, lng, k)
+        finally:
+            numba.set_num_threads(before)
+
+    return run
 
 
 def _gd_load_probe(idx: Any) -> dict[str, Any]:
@@ -302,8 +322,11 @@ register(
         build=_gd_build,
         knn=lambda idx, lat, lng, k: idx.knn(lat, lng, k),
         radius=lambda idx, lat, lng, r: idx.within_radius(lat, lng, r),
-        knn_many=_gd_many,
-        knn_many_how="CellIndex.knn_many (one compiled loop) where present, else a loop",
+        knn_many=one_thread(_gd_many),
+        knn_many_how="CellIndex.knn_many, one numba thread",
+        knn_many_all_cores=_gd_many,
+        knn_many_all_cores_how="CellIndex.knn_many, every numba thread (prange)",
+        knn_many_checked=True,
         nbytes=lambda idx: int(idx.nbytes),
         nbytes_how="CellIndex.nbytes (all arrays)",
         load_probe=_gd_load_probe,
@@ -335,6 +358,11 @@ def _engine_knn(engine: Any, lat: float, lng: float, k: int) -> Result:
     return res.positions, res.distances_m
 
 
+def _engine_many(engine: Any, lat: NDArray, lng: NDArray, k: int) -> object:
+    batch = engine.nearby_many(lat, lng, k)
+    return batch.positions, batch.distances_m
+
+
 def _engine_radius(engine: Any, lat: float, lng: float, r: float) -> Result:
     res = engine.within_radius(lat, lng, r)
     return res.positions, res.distances_m
@@ -347,6 +375,11 @@ register(
         build=_engine_build,
         knn=_engine_knn,
         radius=_engine_radius,
+        knn_many=one_thread(_engine_many),
+        knn_many_how="engine.nearby_many (validation + BatchResults), one numba thread",
+        knn_many_all_cores=_engine_many,
+        knn_many_all_cores_how="engine.nearby_many, every numba thread (prange)",
+        knn_many_checked=True,
         nbytes=lambda eng: int(eng.index.nbytes),
         nbytes_how="CellIndex.nbytes (the merchant table not counted)",
         note="DiscoveryEngine.nearby / within_radius: input validation + Results (lazy rows)",
@@ -437,12 +470,16 @@ def _ckd_radius(tree: Any, lat: float, lng: float, r: float) -> Result:
     return idx[order], _chord_to_m(np.sqrt(c2[order]))
 
 
-def _ckd_many(tree: Any, lat: NDArray, lng: NDArray, k: int) -> object:
-    return tree.query(_xyz(lat, lng), k=min(k, tree.n), workers=1)
+def _ckd_many(tree: Any, lat: NDArray, lng: NDArray, k: int, workers: int = 1) -> object:
+    """As a user writes it: degrees → xyz, ``query``, chords → metres (−1 / inf padded)."""
+    chord, idx = tree.query(_xyz(lat, lng), k=k, workers=workers)
+    chord, idx = chord.reshape(len(lat), k), idx.reshape(len(lat), k).astype(np.int64)
+    idx[idx >= tree.n] = -1
+    return idx, _chord_to_m(chord)
 
 
 def _ckd_many_all(tree: Any, lat: NDArray, lng: NDArray, k: int) -> object:
-    return tree.query(_xyz(lat, lng), k=min(k, tree.n), workers=-1)
+    return _ckd_many(tree, lat, lng, k, workers=-1)
 
 
 def _pickled_size(obj: Any) -> int:
@@ -457,9 +494,10 @@ register(
         knn=_ckd_knn,
         radius=_ckd_radius,
         knn_many=_ckd_many,
-        knn_many_how="tree.query(all points, workers=1)",
+        knn_many_how="xyz → tree.query(all points, workers=1) → metres",
         knn_many_all_cores=_ckd_many_all,
-        knn_many_all_cores_how="tree.query(all points, workers=-1)",
+        knn_many_all_cores_how="xyz → tree.query(all points, workers=-1) → metres",
+        knn_many_checked=True,
         nbytes=_pickled_size,
         nbytes_how="pickled size (data copy + indices + nodes)",
         unavailable=_scipy_missing,

@@ -33,6 +33,7 @@ import shapely
 from numpy.typing import NDArray
 
 from . import cells
+from .batch import batch_query
 from .catchment import DistrictCatchment, district_catchment
 from .catchment.demand import DemandSources
 from .catchment.district import DEMAND_CHOICES, CatchmentParams
@@ -42,7 +43,7 @@ from .models import BBox, CategoryCount, Suggestions, validate_lat, validate_lng
 from .query import LIBRARY_SORT, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
-from .results import Results
+from .results import BatchResults, Results
 from .search.areapage import AreaPager
 from .search.planner import Planner
 from .search.shapes import swapped_hint, to_bbox, to_polygon
@@ -281,6 +282,30 @@ class DiscoveryEngine:
         )
         return self.search(query)
 
+    def nearby_many(
+        self,
+        lats: Sequence[float] | NDArray,
+        lngs: Sequence[float] | NDArray,
+        k: int = 20,
+        *,
+        radius_m: float | None = None,
+        where: Filters | None = None,
+        sort: str = "distance",
+    ) -> BatchResults:
+        """The ``k`` nearest merchants to each of many points, in parallel (numba threads).
+
+        Row ``i`` is exactly ``nearby(lats[i], lngs[i], k, radius_m=…, where=…)``'s
+        answer. Only ``sort="distance"``; ``where`` without text or opening hours. Every
+        bad row is named in one :class:`~geo_discovery.errors.InvalidQueryError`
+        (examples: :class:`~geo_discovery.results.BatchResults`, :mod:`geo_discovery.batch`).
+        """
+        lat, lng, q = batch_query(
+            lats, lngs, k, radius_m=radius_m, sort=sort, where=where, limits=self.limits
+        )
+        mask = None if q.where.is_empty() else self.planner.mask(q.where)
+        pos, dist = self.index.knn_many(lat, lng, q.k, radius_m=q.radius_m, mask=mask)
+        return BatchResults(self.snapshot, pos, dist)
+
     def _knn_cursor(
         self, lat: float, lng: float, k: int, pos: NDArray[np.int64], dist: NDArray[np.float64]
     ) -> Any:
@@ -432,33 +457,9 @@ class DiscoveryEngine:
         return self.snapshot.record(merchant_id)
 
     def stats(self) -> dict[str, Any]:
-        """Counts per source and top-level category, bounds and index facts."""
-        snap = self.snapshot
-        codes, vocab = snap.categories
-        top = pd.Series(vocab, dtype=object).str.split("/").str[0]
-        per_code = np.bincount(codes, minlength=len(vocab))
-        by_top = pd.Series(per_code).groupby(top.to_numpy()).sum().sort_values(ascending=False)
-        sources = pd.Series(snap.merchants.column("source").to_pylist()).value_counts()
-        return {
-            "snapshot": self.version,
-            "merchants": len(snap),
-            "sources": {str(k): int(v) for k, v in sources.items()},
-            "top_categories": {str(k): int(v) for k, v in by_top.items()},
-            "categories": len(vocab),
-            "bounds": None
-            if len(snap) == 0
-            else {
-                "south": float(snap.lat.min()),
-                "west": float(snap.lng.min()),
-                "north": float(snap.lat.max()),
-                "east": float(snap.lng.max()),
-            },
-            "index": {
-                "resolution": self.index.resolution,
-                "cells": len(self.index.cells),
-                "bytes_per_merchant": self.index.nbytes / max(len(self.index), 1),
-            },
-        }
+        """Counts per source and top-level category, bounds and index facts
+        (:meth:`Snapshot.stats`)."""
+        return self.snapshot.stats()
 
     # ---------------------------------------------------------------- districts
     def districts(self, bbox: BBox | str | Sequence[float] | None = None) -> gpd.GeoDataFrame:

@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from .snapshot.snapshot import Snapshot
 
-__all__ = ["Results"]
+__all__ = ["BatchResults", "Results"]
 
 _CORE = ("merchant_id", "name", "lat", "lng", "distance_m", "category")
 _EXTRA = tuple(f for f in HIT_FIELDS if f not in _CORE)
@@ -248,3 +249,45 @@ class Results(Sequence[Hit]):
         return gpd.GeoDataFrame(
             frame, geometry=gpd.points_from_xy(frame["lng"], frame["lat"]), crs="EPSG:4326"
         )
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResults:
+    """The answers of many kNN queries at once (:meth:`DiscoveryEngine.nearby_many`).
+
+    ``positions`` (rows of the merchant table) and ``distances_m`` have shape
+    ``(n_queries, k)``, each row ordered like :meth:`DiscoveryEngine.nearby`'s answer;
+    a query with fewer than ``k`` answers is padded with ``-1`` and ``inf``.
+    :meth:`results` builds one query's :class:`Results` only when asked.
+
+    Examples
+    --------
+    >>> batch = engine.nearby_many([60.17, 60.2], [24.94, 24.9], k=3)
+    >>> batch.positions.shape, len(batch)
+    ((2, 3), 2)
+    >>> batch.merchant_ids(0) == engine.nearby(60.17, 24.94, k=3).merchant_ids
+    True
+    """
+
+    snapshot: Snapshot
+    positions: NDArray[np.int64]
+    distances_m: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __repr__(self) -> str:
+        n, k = self.positions.shape
+        return f"BatchResults({n} queries, k={k}, snapshot {self.snapshot.version!r})"
+
+    def results(self, i: int) -> Results:
+        """Query ``i``'s answer as :class:`Results` (the padding left out)."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"query index {i} out of range for {n} queries")
+        keep = self.positions[i] >= 0
+        return Results(self.snapshot, self.positions[i][keep], self.distances_m[i][keep])
+
+    def merchant_ids(self, i: int) -> list[str]:
+        """Query ``i``'s merchant ids, nearest first."""
+        return self.results(i).merchant_ids

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "distance": 1,
     "models": 1,
     "query": 1,
+    "batch": 1,
     "ranking_profile": 1,
     "errors": 0,
     "settings": 0,

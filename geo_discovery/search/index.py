@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -203,7 +204,7 @@ class CellIndex:
         radius_m: float | None = None,
         mask: NDArray[np.bool_] | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """:meth:`knn` for arrays of query points, in one compiled loop.
+        """:meth:`knn` for arrays of query points, in parallel over numba's threads.
 
         Returns ``(positions, distances_m)`` of shape ``(len(lat), k)``; rows with fewer
         than ``k`` answers are padded with ``-1`` and ``inf``.
@@ -216,13 +217,15 @@ class CellIndex:
             k = max(int(k), 0)
             return np.full((len(qlat), k), -1, np.int64), np.full((len(qlat), k), np.inf)
         max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
+        threads = numba.get_num_threads()
         return kernels.knn_batch(  # type: ignore[call-arg]  # numba stub vs *args
             qlat,
             qlng,
             int(k),
             max_c2,
-            *self.search_arrays,
+            *self.search_arrays,  # type: ignore[arg-type]
             _NO_MASK if mask is None else mask,
+            threads,
         )
 
     def within_radius(

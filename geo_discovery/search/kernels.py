@@ -32,13 +32,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numpy.typing import NDArray
 
 from ..distance import c2m_1, xyz_1
 
-__all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps"]
+__all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps", "zorder"]
 
+#: kNN scratch: node heap keys and nodes, k-heap, candidate points and squared chords.
+Scratch = tuple[NDArray, NDArray, NDArray, NDArray, NDArray]
 SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
 
 
@@ -304,6 +306,55 @@ def _knn_search(
 
 
 @njit(cache=True, nogil=True)
+def _knn_scratch(k: int) -> Scratch:  # pragma: no cover - compiled
+    """Fresh scratch for :func:`_knn_into`: node heap, k-heap, candidate buffers."""
+    hcap = 256
+    ccap = max(4 * k, 256)
+    hk = np.empty(hcap, dtype=np.float64)
+    hv = np.empty(hcap, dtype=np.int64)
+    kh = np.empty(max(k, 1), dtype=np.float64)
+    return hk, hv, kh, np.empty(ccap, dtype=np.int64), np.empty(ccap, dtype=np.float64)
+
+
+@njit(cache=True, nogil=True)
+def _knn_into(
+    qx: float,
+    qy: float,
+    qz: float,
+    k: int,
+    max_c2: float,
+    caps: NDArray,
+    tree: NDArray,
+    xyz: NDArray,
+    rank: NDArray,
+    positions: NDArray,
+    mask: NDArray,
+    scratch: Scratch,
+) -> tuple[NDArray, NDArray, Scratch]:  # pragma: no cover - compiled
+    """One kNN search in ``scratch``, retried with more room until it fits.
+
+    Returns rows, metres and the (possibly grown) scratch for the next query. The search
+    restarts from the root after growing, so the answer never depends on the scratch.
+    """
+    hk, hv, kh, cand_p, cand_c = scratch
+    while True:
+        status, cn, limit = _knn_search(
+            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, hk, hv, kh, cand_p, cand_c
+        )  # fmt: skip
+        if status == 0:
+            pos, dist = _finish(cand_p, cand_c, cn, limit, k, rank, positions)
+            return pos, dist, (hk, hv, kh, cand_p, cand_c)
+        if status == 1:
+            hcap = min(4 * hk.shape[0], caps.shape[0] + 1)
+            hk = np.empty(hcap, dtype=np.float64)
+            hv = np.empty(hcap, dtype=np.int64)
+        else:
+            ccap = min(4 * cand_p.shape[0], xyz.shape[0] + 1)
+            cand_p = np.empty(ccap, dtype=np.int64)
+            cand_c = np.empty(ccap, dtype=np.float64)
+
+
+@njit(cache=True, nogil=True)
 def knn_one(
     lat: float,
     lng: float,
@@ -322,26 +373,29 @@ def knn_one(
     rows and metres ordered by (distance, rank).
     """
     qx, qy, qz = xyz_1(lat, lng)
-    hcap = 256
-    ccap = max(4 * k, 256)
-    kh = np.empty(max(k, 1), dtype=np.float64)
-    while True:
-        hk = np.empty(hcap, dtype=np.float64)
-        hv = np.empty(hcap, dtype=np.int64)
-        cand_p = np.empty(ccap, dtype=np.int64)
-        cand_c = np.empty(ccap, dtype=np.float64)
-        status, cn, limit = _knn_search(
-            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, hk, hv, kh, cand_p, cand_c
-        )  # fmt: skip
-        if status == 0:
-            return _finish(cand_p, cand_c, cn, limit, k, rank, positions)
-        if status == 1:
-            hcap = min(4 * hcap, caps.shape[0] + 1)
-        else:
-            ccap = min(4 * ccap, xyz.shape[0] + 1)
+    pos, dist, _ = _knn_into(
+        qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, _knn_scratch(k)
+    )  # fmt: skip
+    return pos, dist
 
 
 @njit(cache=True, nogil=True)
+def zorder(lat: NDArray, lng: NDArray) -> NDArray:  # pragma: no cover - compiled
+    """Indices of the query points in Z-order (16 bits each of latitude and longitude)."""
+    m = lat.shape[0]
+    key = np.empty(m, dtype=np.uint64)
+    for i in range(m):
+        a = np.uint64(min(max((lat[i] + 90.0) / 180.0, 0.0), 1.0) * 65535.0)
+        b = np.uint64(min(max((lng[i] + 180.0) / 360.0, 0.0), 1.0) * 65535.0)
+        z = np.uint64(0)
+        for bit in range(16):
+            z |= ((a >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
+            z |= ((b >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
+        key[i] = z
+    return np.argsort(key, kind="mergesort")
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def knn_batch(
     lat: NDArray,
     lng: NDArray,
@@ -353,30 +407,32 @@ def knn_batch(
     rank: NDArray,
     positions: NDArray,
     mask: NDArray,
+    threads: int,
 ) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
     """:func:`knn_one` for many queries: ``(m, k)`` rows (−1 padded) and metres (inf padded).
 
-    Queries run in Z-order of their coordinates (16 bits each of latitude and longitude),
-    so consecutive searches walk the same nodes and points while they are still in cache;
-    each answer lands in its query's row.
+    Queries run in Z-order of their coordinates, so consecutive searches walk the same
+    nodes and points while they are still in cache. The ordered queries are cut into
+    contiguous runs spread over ``threads`` numba threads (``prange``, the GIL released); each run
+    keeps one scratch for all its queries. Every answer is the one :func:`knn_one` gives
+    (same search, same final sort) and lands in its query's row.
     """
     m = lat.shape[0]
     out_pos = np.full((m, k), -1, dtype=np.int64)
     out_dist = np.full((m, k), np.inf, dtype=np.float64)
-    key = np.empty(m, dtype=np.uint64)
-    for i in range(m):
-        a = np.uint64(min(max((lat[i] + 90.0) / 180.0, 0.0), 1.0) * 65535.0)
-        b = np.uint64(min(max((lng[i] + 180.0) / 360.0, 0.0), 1.0) * 65535.0)
-        z = np.uint64(0)
-        for bit in range(16):
-            z |= ((a >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
-            z |= ((b >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
-        key[i] = z
-    for i in np.argsort(key):
-        pos, dist = knn_one(lat[i], lng[i], k, max_c2, caps, tree, xyz, rank, positions, mask)
-        for j in range(pos.shape[0]):
-            out_pos[i, j] = pos[j]
-            out_dist[i, j] = dist[j]
+    order = zorder(lat, lng)
+    runs = min(m, 16 * threads)
+    for r in prange(runs):
+        scratch = _knn_scratch(k)
+        for t in range(r * m // runs, (r + 1) * m // runs):
+            i = order[t]
+            qx, qy, qz = xyz_1(lat[i], lng[i])
+            pos, dist, scratch = _knn_into(
+                qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, scratch
+            )  # fmt: skip
+            for j in range(pos.shape[0]):
+                out_pos[i, j] = pos[j]
+                out_dist[i, j] = dist[j]
     return out_pos, out_dist
 
 

@@ -12,7 +12,8 @@ table (tests, notebooks, other engines' data).
 
 Examples
 --------
->>> import pyarrow as pa
+>>> import pandas as pd
+import pyarrow as pa
 >>> table = pa.table({"merchant_id": ["a", "b"], "name": ["A", "B"], "category": ["x", "y"],
 ...                   "lat": [40.70, 40.71], "lng": [-74.0, -74.0]})
 >>> snap = Snapshot.from_table(table)
@@ -350,6 +351,36 @@ class Snapshot:
         folder = self._derived("text")
         return None if folder is None else TextIndex.from_directory(folder, n_points=len(self))
 
+    def stats(self) -> dict[str, Any]:
+        """Counts per source and top-level category, bounds and index facts."""
+        import pandas as pd  # only here: opening a snapshot does not need it
+
+        snap = self
+        codes, vocab = snap.categories
+        top = pd.Series(vocab, dtype=object).str.split("/").str[0]
+        per_code = np.bincount(codes, minlength=len(vocab))
+        by_top = pd.Series(per_code).groupby(top.to_numpy()).sum().sort_values(ascending=False)
+        sources = pd.Series(snap.merchants.column("source").to_pylist()).value_counts()
+        return {
+            "snapshot": self.version,
+            "merchants": len(snap),
+            "sources": {str(k): int(v) for k, v in sources.items()},
+            "top_categories": {str(k): int(v) for k, v in by_top.items()},
+            "categories": len(vocab),
+            "bounds": None
+            if len(snap) == 0
+            else {
+                "south": float(snap.lat.min()),
+                "west": float(snap.lng.min()),
+                "north": float(snap.lat.max()),
+                "east": float(snap.lng.max()),
+            },
+            "index": {
+                "resolution": snap.index.resolution,
+                "cells": len(snap.index.cells),
+                "bytes_per_merchant": snap.index.nbytes / max(len(snap.index), 1),
+            },
+        }
 
 def _aligned_pair(pair: tuple[Any, Any], n: int) -> tuple[NDArray[np.float64], ...]:
     out = tuple(np.asarray(a, dtype=np.float64) for a in pair)

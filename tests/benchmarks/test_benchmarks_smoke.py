@@ -106,8 +106,29 @@ def test_the_build_check_catches_a_different_snapshot(tmp_path: Path) -> None:
     assert snapshot_differences(tmp_path / "a", tmp_path / "b") == ["index/xyz.npy"]
 
 
+def _check_nearby(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    engine = doc["methods"]["geo_discovery_nearby"]
+    assert engine["batch_knn_qps"] > 0 and engine["batch_knn_qps_all_cores"] > 0
+    assert "nearby_many" in engine["batch_how"] and "nearby_many" in engine["batch_all_cores_how"]
+    ratios = doc["batch_ratios_vs_ckdtree"]["geo_discovery_nearby"]
+    assert ratios["one_core"] > 0 and ratios["all_cores"] > 0
+    assert "ckdtree" not in doc["batch_ratios_vs_ckdtree"]
+    assert "batch kNN throughput / scipy cKDTree's on the same cores" in text
+
+
+def _check_cold_start(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    (run,) = doc["runs"].values()
+    assert 0 < run["open_s"] < run["open_to_first_answer_s"] < run["process_wall_s"]
+    assert doc["n"] == 5000 and doc["correct"] is True
+    assert "Cold start: open a snapshot, answer the first query" in text
+
+
 # What each benchmark's own smoke results must show, beyond the common contract.
 EXTRA_CHECKS = {
+    "bench_nearby": _check_nearby,
+    "bench_cold_start": _check_cold_start,
     "eval_ranking": _check_ranking_eval,
     "bench_build": _check_build,
     "bench_api_load": _check_api_load,
@@ -179,16 +200,26 @@ def _broken(kind: str) -> Method:
             return pos[:-1], dist[:-1]
         return pos, dist
 
+    def many(obj: object, lat: np.ndarray, lng: np.ndarray, k: int) -> object:
+        pos, dist = good.knn_many(obj, lat, lng, k)  # type: ignore[misc]
+        if kind == "batch_swaps_rows":
+            return pos[::-1], dist[::-1]
+        return pos, dist
+
     return Method(
         name=f"broken_{kind}",
         label=f"broken ({kind})",
         build=good.build,
         knn=knn,
         radius=radius,
+        knn_many=many,
+        knn_many_checked=True,
     )
 
 
-@pytest.mark.parametrize("kind", ["knn_drops_last", "knn_distance_off", "radius_drops_farthest"])
+@pytest.mark.parametrize(
+    "kind", ["knn_drops_last", "knn_distance_off", "radius_drops_farthest", "batch_swaps_rows"]
+)
 def test_a_broken_adapter_fails_the_run(kind: str, tmp_path: Path) -> None:
     argv = [
         "--smoke",
@@ -196,7 +227,7 @@ def test_a_broken_adapter_fails_the_run(kind: str, tmp_path: Path) -> None:
         "20",
         "--methods",
         "geo_discovery,ckdtree",
-        "--no-batch",
+        *([] if kind.startswith("batch") else ["--no-batch"]),
         "--out-dir",
         str(tmp_path),
     ]

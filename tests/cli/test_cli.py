@@ -596,15 +596,18 @@ def test_serve_calls_api_serve(
 
     calls: list[tuple[object, ...]] = []
     fake = types.ModuleType("geo_discovery_api.app")
-    fake.serve = lambda data_dir, host, port, workers: calls.append(  # type: ignore[attr-defined]
-        (data_dir, host, port, workers)
+    fake.serve = lambda data_dir, host, port, workers, cors_origins: calls.append(  # type: ignore[attr-defined]
+        (data_dir, host, port, workers, cors_origins)
     )
     monkeypatch.setitem(sys.modules, "geo_discovery_api.app", fake)
-    result = runner.invoke(
-        app, ["serve", "--port", "8123", "--workers", "2", "--data-dir", str(tmp_path)]
-    )
+    monkeypatch.delenv("GEO_DISCOVERY_API_CORS_ORIGINS", raising=False)
+    args = ["serve", "--port", "8123", "--workers", "2", "--data-dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--cors-origin", "https://a.example", "--cors-origin",
+                                 "https://b.example"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert calls == [(tmp_path, "127.0.0.1", 8123, 2)]
+    assert calls == [
+        (tmp_path, "127.0.0.1", 8123, 2, ["https://a.example", "https://b.example"])
+    ]
 
 
 # ----------------------------------------------------------------------------- help
