@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,35 @@ def running_server(
                 proc.wait(timeout=5)
         if proc.stdout:
             proc.stdout.close()
+
+
+class NearbyHammer(threading.Thread):
+    """Queries nearby at one point over one keep-alive connection until stopped; records
+    every answer as ``(snapshot, sources of its results)`` and every failure."""
+
+    def __init__(self, port: int, lat: float, lng: float, *, limit: int = 10) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.path = f"/v1/merchants/nearby?lat={lat}&lng={lng}&limit={limit}"
+        self.stop = threading.Event()
+        self.answers: list[tuple[str, frozenset[str]]] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while not self.stop.is_set():
+            try:
+                conn.request("GET", self.path)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                continue
+            if resp.status != 200:
+                self.failures.append(f"{resp.status}: {raw[:200]!r}")
+                continue
+            body = json.loads(raw)
+            self.answers.append((body["snapshot"], frozenset(h["source"] for h in body["results"])))
+        conn.close()

@@ -8,14 +8,19 @@ every answer shows which snapshot it came from.
 
 from __future__ import annotations
 
-import http.client
-import json
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from api_support import FOOD, RESTAURANTS, TIMES_SQUARE, cli, get_json, running_server
+from api_support import (
+    FOOD,
+    RESTAURANTS,
+    TIMES_SQUARE,
+    NearbyHammer,
+    cli,
+    get_json,
+    running_server,
+)
 
 from geo_discovery.snapshot.pipeline import load
 
@@ -23,37 +28,6 @@ pytestmark = pytest.mark.real_data
 
 LAT, LNG = TIMES_SQUARE
 SOURCE_OF = {"000001": "nyc_dohmh", "000002": "nys_retail_food"}
-
-
-class _Client(threading.Thread):
-    """Keeps one keep-alive connection busy with nearby queries; records every answer."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.stop = threading.Event()
-        self.answers: list[tuple[str, frozenset[str]]] = []
-        self.failures: list[str] = []
-
-    def run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        path = f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&limit=10"
-        while not self.stop.is_set():
-            try:
-                conn.request("GET", path)
-                resp = conn.getresponse()
-                raw = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self.failures.append(repr(exc))
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                continue
-            if resp.status != 200:
-                self.failures.append(f"{resp.status}: {raw[:200]!r}")
-                continue
-            body = json.loads(raw)
-            self.answers.append((body["snapshot"], frozenset(h["source"] for h in body["results"])))
-        conn.close()
 
 
 def test_two_replicas_over_one_store_swap_under_load_with_no_failed_request(
@@ -67,7 +41,7 @@ def test_two_replicas_over_one_store_swap_under_load_with_no_failed_request(
         assert {r["snapshot"] for r in ready} == {ready[0]["snapshot"]}
         v1 = ready[0]["snapshot"]
         assert ready[0]["snapshot_id"] == 1 and ready[0]["status"] == "ready"
-        clients = [_Client(port) for port in (a, b, a, b)]
+        clients = [NearbyHammer(port, LAT, LNG, limit=10) for port in (a, b, a, b)]
         for c in clients:
             c.start()
         try:

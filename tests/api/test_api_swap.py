@@ -10,13 +10,20 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import FOOD, RESTAURANTS, TIMES_SQUARE, cli, get_json, running_server
+from api_support import (
+    FOOD,
+    RESTAURANTS,
+    TIMES_SQUARE,
+    NearbyHammer,
+    cli,
+    get_json,
+    running_server,
+)
 from fastapi.testclient import TestClient
 from geo_discovery_api import create_app
 from geo_discovery_api.state import EngineHolder
@@ -169,38 +176,6 @@ def test_first_snapshot_published_while_serving(tmp_path: Path, real_data: Path)
 
 
 # ------------------------------------------------------------ a real uvicorn process
-class _Hammer(threading.Thread):
-    """Queries nearby over one keep-alive connection until stopped; records every answer."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.stop = threading.Event()
-        self.answers: list[tuple[int, str, frozenset[str]]] = []
-        self.failures: list[str] = []
-
-    def run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        path = f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&limit=20"
-        while not self.stop.is_set():
-            try:
-                conn.request("GET", path)
-                resp = conn.getresponse()
-                raw = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self.failures.append(repr(exc))
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                continue
-            if resp.status != 200:
-                self.failures.append(f"{resp.status}: {raw[:200]!r}")
-                continue
-            body = json.loads(raw)
-            sources = frozenset(h["source"] for h in body["results"])
-            self.answers.append((resp.status, body["snapshot"], sources))
-        conn.close()
-
-
 def test_real_server_swaps_under_traffic_with_no_failed_request(
     data_dir: Path, real_data: Path
 ) -> None:
@@ -209,7 +184,7 @@ def test_real_server_swaps_under_traffic_with_no_failed_request(
         status, ready = get_json(port, "/readyz")
         assert status == 200
         v1 = ready["snapshot"]
-        hammer = _Hammer(port)
+        hammer = NearbyHammer(port, LAT, LNG, limit=20)
         hammer.start()
         try:
             time.sleep(0.5)
@@ -223,12 +198,12 @@ def test_real_server_swaps_under_traffic_with_no_failed_request(
         v2 = get_json(port, "/readyz")[1]["snapshot"]
 
     assert hammer.failures == []
-    versions = [v for _, v, _ in hammer.answers]
+    versions = [v for v, _ in hammer.answers]
     assert v1 in versions and v2 in versions and v1 != v2
     # One worker: once the new snapshot answers, the old one never does again.
     assert versions == sorted(versions, key=lambda v: v != v1)
     expected = {v1: frozenset({SOURCE_OF[1]}), v2: frozenset({SOURCE_OF[2]})}
-    assert all(sources == expected[v] for _, v, sources in hammer.answers), (
+    assert all(sources == expected[v] for v, sources in hammer.answers), (
         "an answer mixed snapshots"
     )
 
