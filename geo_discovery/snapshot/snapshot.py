@@ -12,8 +12,7 @@ table (tests, notebooks, other engines' data).
 
 Examples
 --------
->>> import pandas as pd
-import pyarrow as pa
+>>> import pyarrow as pa
 >>> table = pa.table({"merchant_id": ["a", "b"], "name": ["A", "B"], "category": ["x", "y"],
 ...                   "lat": [40.70, 40.71], "lng": [-74.0, -74.0]})
 >>> snap = Snapshot.from_table(table)

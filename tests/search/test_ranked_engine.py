@@ -104,6 +104,9 @@ def random_query(rng: np.random.Generator, engine: DiscoveryEngine, sort: str) -
     def maybe(p: float, value: Any) -> Any:
         return value if rng.random() < p else None
 
+    ids = engine.planner.district_id
+    known_districts = sorted({str(d) for d in ([] if ids is None else ids.tolist()) if d})
+
     lo = int(rng.integers(1, 5))
     return ro.query(
         q_lat,
@@ -121,8 +124,9 @@ def random_query(rng: np.random.Generator, engine: DiscoveryEngine, sort: str) -
         min_reviews=maybe(0.15, int(rng.integers(0, 30))),
         exclude_brands=("STARBUCKS",) if rng.random() < 0.15 else (),
         exclude_chains=bool(rng.random() < 0.1),
-        district_ids=tuple(rng.choice(["d1", "d2", "d3"], 2).tolist())
-        if rng.random() < 0.15
+        # ids the snapshot knows (an unknown id is an error: tests/api/test_api_browser.py)
+        district_ids=tuple(rng.choice(known_districts, 2).tolist())
+        if known_districts and rng.random() < 0.15
         else (),
         ranking=Ranking(
             wom=float(rng.choice([0.0, 0.5, 1.0])),
