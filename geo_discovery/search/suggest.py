@@ -10,7 +10,7 @@ from ``label`` (the taxonomy's rule, passed in by the engine).
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -79,6 +79,13 @@ def _prefix_counts(vocab: Sequence[str], per: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-@functools.lru_cache(maxsize=8)
+_SUBTREE: weakref.WeakKeyDictionary[TextSearcher, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
 def _subtree_counts(searcher: TextSearcher) -> dict[str, int]:
-    return _prefix_counts(searcher.vocab, searcher.code_count.tolist())
+    """Per category path, the merchants under it; once per searcher (one per snapshot),
+    forgotten with it."""
+    got = _SUBTREE.get(searcher)
+    if got is None:
+        got = _SUBTREE[searcher] = _prefix_counts(searcher.vocab, searcher.code_count.tolist())
+    return got
