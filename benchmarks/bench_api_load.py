@@ -65,7 +65,20 @@ GOAL_RPS = 3000
 GOAL_P99_MS = 20.0
 EXIT_NO_WRK = 3
 
-# wrk script: query points round-robin; done() prints one JSON line with the summary.
+# wrk's done() callback: prints one JSON line with the summary (parsed by parse_wrk).
+WRK_DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nWRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
+    '"p999_us":%d,"mean_us":%.1f,"max_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.mean, latency.max))
+end
+"""
+# wrk script: query points round-robin.
 _LUA = r"""
 local points = {%(points)s}
 local n = #points
@@ -77,27 +90,17 @@ request = function()
   local path = "/v1/merchants/nearby?lat=" .. p[1] .. "&lng=" .. p[2] .. "&limit=" .. limit
   return wrk.format("GET", path)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\nWRK_JSON {"requests":%%d,"duration_us":%%d,"bytes":%%d,"connect":%%d,"read":%%d,' ..
-    '"write":%%d,"status":%%d,"timeout":%%d,"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,' ..
-    '"p999_us":%%d,"mean_us":%%.1f,"max_us":%%d}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency:percentile(99.9), latency.mean, latency.max))
-end
 """
 
 
 # ------------------------------------------------------------------------- helpers
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _get_json(port: int, path: str) -> tuple[int, Any]:
+def get_json(port: int, path: str) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.request("GET", path)
@@ -107,7 +110,7 @@ def _get_json(port: int, path: str) -> tuple[int, Any]:
         conn.close()
 
 
-def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+def cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "geo_discovery.cli.main", *args],
@@ -150,14 +153,14 @@ def query_points(data_dir: Path, n: int, seed: int) -> np.ndarray:
 
 def write_lua(points: np.ndarray, limit: int, path: Path) -> None:
     body = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in points.tolist())
-    path.write_text(_LUA % {"points": body, "limit": limit})
+    path.write_text(_LUA % {"points": body, "limit": limit} + WRK_DONE_LUA)
 
 
-def run_wrk(
+def wrk_command(
     port: int, script: Path, *, duration_s: float, connections: int, threads: int
-) -> dict[str, Any]:
-    """One wrk run; returns its summary (latencies in µs, error counts)."""
-    cmd = [
+) -> list[str]:
+    """The wrk command line: keep-alive connections, a 5 s timeout, ``script``'s requests."""
+    return [
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
@@ -168,10 +171,14 @@ def run_wrk(
         str(script),
         f"http://127.0.0.1:{port}/",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=duration_s + 60)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+
+def parse_wrk(returncode: int, stdout: str, stderr: str, cmd: list[str]) -> dict[str, Any]:
+    """wrk's summary (the ``WRK_JSON`` line of :data:`WRK_DONE_LUA`): latencies in ms,
+    error counts, rps."""
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({returncode}):\n{stdout}\n{stderr}")
     raw = json.loads(line.removeprefix("WRK_JSON "))
     seconds = raw["duration_us"] / 1e6
     errors = {k: raw[k] for k in ("connect", "read", "write", "status", "timeout")}
@@ -194,6 +201,17 @@ def run_wrk(
     }
 
 
+def run_wrk(
+    port: int, script: Path, *, duration_s: float, connections: int, threads: int
+) -> dict[str, Any]:
+    """One wrk run; returns its summary (latencies in ms, error counts)."""
+    cmd = wrk_command(
+        port, script, duration_s=duration_s, connections=connections, threads=threads
+    )
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=duration_s + 60)
+    return parse_wrk(done.returncode, done.stdout, done.stderr, cmd)
+
+
 def _wait_ready(proc: subprocess.Popen[str], port: int, log: Any) -> None:
     deadline = time.monotonic() + 90
     while True:
@@ -201,7 +219,7 @@ def _wait_ready(proc: subprocess.Popen[str], port: int, log: Any) -> None:
             log.seek(0)
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read()}")
         try:
-            if _get_json(port, "/readyz")[0] == 200:
+            if get_json(port, "/readyz")[0] == 200:
                 return
         except OSError:
             pass
@@ -258,18 +276,18 @@ def swap_phase(
     threads: int,
 ) -> dict[str, Any]:
     """wrk for ``duration_s`` while the CLI publishes a new snapshot (after 1/5 of it)."""
-    before = _get_json(port, "/readyz")[1]["snapshot"]
+    before = get_json(port, "/readyz")[1]["snapshot"]
     box: dict[str, Any] = {}
 
     def load() -> None:
         time.sleep(duration_s / 5)
         t0 = time.perf_counter()
         try:
-            box["load_s"], _ = _cli(
+            box["load_s"], _ = cli(
                 "load", str(upsert), "--mode", "upsert", "--data-dir", str(data_dir)
             )
             while time.perf_counter() - t0 < duration_s:
-                if _get_json(port, "/readyz")[1]["snapshot"] != before:
+                if get_json(port, "/readyz")[1]["snapshot"] != before:
                     box["swapped_after_s"] = round(time.perf_counter() - t0, 2)
                     return
                 time.sleep(0.05)
@@ -280,7 +298,7 @@ def swap_phase(
     publisher.start()
     result = run_wrk(port, script, duration_s=duration_s, connections=connections, threads=threads)
     publisher.join(timeout=120)
-    after = _get_json(port, "/readyz")[1]["snapshot"]
+    after = get_json(port, "/readyz")[1]["snapshot"]
     result.update(
         {
             "snapshot_before": before,
@@ -411,14 +429,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gd-api-load-") as tmp:
         data_dir = Path(tmp) / "store"
         harness.eprint(f"building the snapshot from {', '.join(files)} …")
-        build_s, _ = _cli("load", *(str(f) for f in inputs), "--data-dir", str(data_dir))
+        build_s, _ = cli("load", *(str(f) for f in inputs), "--data-dir", str(data_dir))
         points = query_points(data_dir, args.points, args.seed)
         from geo_discovery.engine import DiscoveryEngine
 
         merchants = len(DiscoveryEngine.from_snapshot(data_dir))
         script = Path(tmp) / "nearby.lua"
         write_lua(points, args.limit, script)
-        port = _free_port()
+        port = free_port()
         harness.eprint(f"serving on 127.0.0.1:{port} with {args.workers} worker(s) …")
         with server(data_dir, port, args.workers, reload_ms=200):
             run_wrk(

@@ -125,8 +125,35 @@ def _check_cold_start(docs: list[dict], text: str) -> None:
     assert "Cold start: open a snapshot, answer the first query" in text
 
 
+def _check_soak(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    run = doc["run"]
+    assert run["wrk"]["requests"] > 0 and run["wrk"]["failed_requests"] == 0
+    assert [t["snapshot"] for t in run["timeline"]] == [1, 2, 1]  # publish, then rollback
+    assert run["verify"]["answers_checked"] > 0 and run["verify"]["mismatches"] == 0
+    assert len(run["verify"]["answers_per_snapshot"]) == 2
+    for conn in run["checker"].values():
+        assert conn["snapshots_seen_in_order"] == [1, 2, 1] and not conn["order_violations"]
+    assert run["all_snapshots_seen"] and run["steps_done_during_load"]
+    assert "Soak: full load while snapshots are published" in text
+
+
+def _check_kill_load(docs: list[dict], text: str) -> None:
+    (doc,) = docs
+    run = doc["run"]
+    assert len(run["kills"]) == 2 and all(k["returncode"] == -9 for k in run["kills"])
+    assert not any(k["problems"] for k in run["kills"])
+    assert run["watcher"]["answers"] > 0 and run["watcher"]["failures"] == 0
+    rows = run["final"]["rows"]
+    assert rows["read"] == run["rows_in_files"] == 20_000
+    assert rows["loaded"] == run["rows_expected_loaded"] and not run["final"]["problems"]
+    assert "Kill -9 during a load" in text
+
+
 # What each benchmark's own smoke results must show, beyond the common contract.
 EXTRA_CHECKS = {
+    "bench_soak": _check_soak,
+    "bench_kill_load": _check_kill_load,
     "bench_nearby": _check_nearby,
     "bench_cold_start": _check_cold_start,
     "eval_ranking": _check_ranking_eval,
