@@ -197,8 +197,9 @@ def _token() -> str:
 
 
 @contextlib.contextmanager
-def open_cluster(spec: str | ClusterSpec) -> Iterator[Cluster]:
-    """Start (``local:N``) or connect to (``tcp://…``) a Dask cluster for one load."""
+def open_cluster(spec: str | ClusterSpec, *, connect_timeout_s: float = 10.0) -> Iterator[Cluster]:
+    """Start (``local:N``) or connect to (``tcp://…``, giving up after
+    ``connect_timeout_s``) a Dask cluster for one load."""
     spec = spec if isinstance(spec, ClusterSpec) else parse_cluster(spec)
     try:
         from distributed import Client, LocalCluster
@@ -215,7 +216,7 @@ def open_cluster(spec: str | ClusterSpec) -> Iterator[Cluster]:
             )
             client = Client(owned)
         else:
-            client = Client(spec.address, timeout="10s")
+            client = Client(spec.address, timeout=f"{connect_timeout_s}s")
     except (OSError, TimeoutError) as exc:
         if owned is not None:
             owned.close()

@@ -63,7 +63,7 @@ def test_bad_cluster_specs_name_the_allowed_forms(text: str, why: str) -> None:
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at tcp://127\."), \
-            open_cluster("tcp://127.0.0.1:1"):
+            open_cluster("tcp://127.0.0.1:1", connect_timeout_s=1.0):
         pass
 
 
