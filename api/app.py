@@ -55,6 +55,12 @@ __all__ = ["create_app", "serve"]
 
 log = logging.getLogger("geo_discovery.api")
 
+# uvicorn's supervisor pings each worker process and replaces one that does not answer in
+# time (its default is 5 s). A worker's start-up (imports, opening and warming a snapshot,
+# loading compiled kernels) holds the GIL for long stretches, so on a busy host the pong
+# thread missed 5 s and the supervisor killed and restarted every worker forever.
+_WORKER_HEALTHCHECK_S = 60
+
 # Models referenced only from extra media types (application/geo+json answers).
 _EXTRA_SCHEMAS = (
     schemas.HitFeatureCollection,
@@ -266,7 +272,13 @@ def serve(
         own_dir = tempfile.mkdtemp(prefix="geo-discovery-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     try:
-        uvicorn.run("geo_discovery_api.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "geo_discovery_api.app:create_app",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=_WORKER_HEALTHCHECK_S,
+            **options,
+        )
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
