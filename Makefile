@@ -10,6 +10,8 @@ REAL_DATA   ?= $(or $(GEO_DISCOVERY_REAL_DATA),../shared/data)
 SAMPLE      := data/sample/helsinki_osm_pois.csv
 CLI         := $(BIN)/geo-discovery
 PYTEST_ARGS ?=
+# The suite runs in this many pytest-xdist processes; PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 2
 # Demo query: Helsinki city centre (Kaisaniemi / Aleksanterinkatu).
 LAT ?= 60.1699
 LNG ?= 24.9384
@@ -49,7 +51,7 @@ typecheck: install
 # pytest exits 5 when it collects no tests (e.g. a PYTEST_ARGS filter that matches
 # nothing): report it instead of failing with a bare "Error 5".
 pytest: install
-	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5); treating as success"; rc=0; fi; \
 	exit $$rc
 
