@@ -351,7 +351,8 @@ class Planner:
         """One page of a validated query (``ranking``: the resolved ranking; ``boost``: the
         member's resolved lift, :mod:`.personal`)."""
         where = q.where
-        mask = self.mask(where)
+        key = _mask_key(where)
+        mask = None if key is None else self._mask(key)
         ranked = q.sort == "best_match"
         spec_ranking = ranking if ranked else None
         boost = boost if ranked and boost else None
@@ -380,7 +381,7 @@ class Planner:
             pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
-            spec = self._spec(_mask_key(where), q.sort, spec_ranking)
+            spec = self._spec(key, q.sort, spec_ranking)
 
             def page(
                 tq: TextQuery | None,
@@ -454,6 +455,11 @@ class Planner:
         when: datetime | None,
         tq: TextQuery | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        if tq is None and when is None:  # the common case: one walk
+            return ranked_top_k(
+                self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds,
+                mask=mask, max_c2=max_c2, after=after,
+            )  # fmt: skip
         weigh = q.sort == "best_match"
         # (bounds, mask, text filter) of each part of the plan (textmatch module doc)
         parts = [(spec.bounds, mask, None if tq is None else tq.filter(weigh=weigh))]
@@ -623,14 +629,17 @@ class Planner:
 _NO_FILTERS = Filters()
 
 
-@functools.lru_cache(maxsize=256)
 def _mask_key(where: Filters) -> Filters | None:
     """The part of a filter set that decides the eligible mask (``None``: no mask).
 
     The instant of ``open_now``/``open_at`` is left out (checked per page); "hours
-    known" is kept, written as ``open_now=True``. Text is matched separately.
+    known" is kept, written as ``open_now=True``. Text is matched separately. No filters
+    at all (the common case) skips hashing the filter set.
     """
-    if where is _NO_FILTERS:
-        return None
+    return None if where is _NO_FILTERS else _filters_key(where)
+
+
+@functools.lru_cache(maxsize=256)
+def _filters_key(where: Filters) -> Filters | None:
     key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
     return None if key.is_empty() else key
