@@ -139,7 +139,7 @@ def _number(
     """``value`` as a float (or int) within ``[lo, hi]``; ``None`` stays ``None`` unless
     ``required``."""
     kind = type(value)
-    if kind is float and not integer or kind is int:  # the common case, checked cheaply
+    if (kind is float and not integer) or kind is int:  # the common case, checked cheaply
         v = value if kind is float or integer else float(value)
         if lo <= v <= hi:  # NaN fails and takes the full path below
             return v
