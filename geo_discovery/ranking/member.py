@@ -88,6 +88,13 @@ class MemberBoost:
         cat = np.log1p(self.category_visits(codes).astype(np.float64))
         return self.w_own * own + self.w_cat * cat
 
+    def code_log_boost(self) -> NDArray[np.float64]:
+        """``b`` of a merchant the member never visited, per category code: the same
+        operations as :meth:`log_boost` with no own visits (so equal bit for bit)."""
+        own = np.log1p(np.zeros(len(self.code_visits), dtype=np.float64))
+        cat = np.log1p(self.code_visits.astype(np.float64))
+        return self.w_own * own + self.w_cat * cat
+
     @property
     def max_unvisited(self) -> float:
         """The largest ``b`` a merchant the member never visited can have (≥ 0)."""

@@ -72,8 +72,9 @@ from ..ranking.scoring import (
 )
 from ..ranking_profile import RankingProfile
 from . import cursor as cur
+from .columns import aligned_unit, float_column
 from .index import CellIndex
-from .personal import member_top_k
+from .personal import member_lift, member_top_k
 from .ranked import NodeBounds, ranked_top_k
 from .sparsebounds import trie_links
 from .textindex import TextIndex
@@ -100,20 +101,7 @@ class _Spec:
     quality: NDArray[np.float64]
     factor: NDArray[np.float64]
     bounds: NodeBounds
-
-
-def _float_column(table: pa.Table, name: str) -> NDArray[np.float64]:
-    if name not in table.column_names:
-        return np.full(table.num_rows, np.nan)
-    col = pc.cast(table.column(name), pa.float64())
-    return np.asarray(pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def _aligned(values: Any, n: int, neutral: float) -> NDArray[np.float64]:
-    if values is None:
-        return np.full(n, neutral, dtype=np.float64)
-    arr = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(arr), np.clip(arr, 0.0, 1.0), neutral)
+    liftable: bool = False  # every quality >= 0 (or -inf): a member lift keeps bounds
 
 
 class Planner:
@@ -155,10 +143,12 @@ class Planner:
         self.index = index
         self.version = version
         self._codes, self._vocab = categories
-        self.wom_score = _aligned(None if wom is None else wom[0], n, NEUTRAL_WOM_SCORE)
-        self.wom_confidence = _aligned(None if wom is None else wom[1], n, NEUTRAL_WOM_CONFIDENCE)
+        self.wom_score = aligned_unit(None if wom is None else wom[0], n, NEUTRAL_WOM_SCORE)
+        self.wom_confidence = aligned_unit(
+            None if wom is None else wom[1], n, NEUTRAL_WOM_CONFIDENCE
+        )
         self.district_id = None if districts is None else np.asarray(districts[0], dtype=object)
-        self.district_term = _aligned(
+        self.district_term = aligned_unit(
             None if districts is None else districts[1], n, NEUTRAL_DISTRICT_TERM
         )
         self._hours_factory = hours
@@ -167,11 +157,11 @@ class Planner:
         self._cell_positions = np.asarray(index.positions, dtype=np.int64)
         self.row_rank = np.empty(n, dtype=np.int64)
         self.row_rank[self._cell_positions] = np.asarray(index.rank)
-        self.price = _float_column(merchants, "price_level")
-        rating, scale = _float_column(merchants, "rating"), _float_column(merchants, "rating_scale")
+        self.price = float_column(merchants, "price_level")
+        rating, scale = float_column(merchants, "rating"), float_column(merchants, "rating_scale")
         with np.errstate(invalid="ignore", divide="ignore"):
             self.stars = np.where(scale > 0, rating / scale * 5.0, np.nan)
-        self.reviews = _float_column(merchants, "review_count")
+        self.reviews = float_column(merchants, "review_count")
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
@@ -344,7 +334,7 @@ class Planner:
             factor = np.zeros(len(qual))
         mask = None if key is None else self._mask(key)
         bounds = NodeBounds.build(self.index, qual, factor, mask)
-        return _Spec(qual, factor, bounds)
+        return _Spec(qual, factor, bounds, bool(np.all((qual >= 0) | (qual == -np.inf))))
 
     # ----------------------------------------------------------------- query
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
@@ -505,6 +495,11 @@ class Planner:
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """The exact top-k under a member's lift (:mod:`.personal`); with ``tq`` every
         score carries its relevance and a visited merchant must match the words."""
+        if tq is None and when is None and spec.liftable:  # one lifted walk
+            codes = (self._codes, self._cell_of_row, self._cell_codes)
+            lift = member_lift(boost, *codes, self._trie_links)
+            walk = (self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds)
+            return ranked_top_k(*walk, mask=mask, max_c2=max_c2, after=after, lift=lift)
         qxyz = latlng_to_xyz(q.lat, q.lng)
 
         def scores(rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -608,6 +603,10 @@ class Planner:
         out = np.empty(len(self._cell_positions), dtype=np.int64)
         out[self._cell_positions] = np.arange(len(self._cell_positions), dtype=np.int64)
         return out
+
+    @functools.cached_property
+    def _cell_codes(self) -> NDArray[np.int32]:
+        return np.ascontiguousarray(self._codes[self._cell_positions])
 
     @functools.cached_property
     def _row_of_id(self) -> Mapping[str, int]:
