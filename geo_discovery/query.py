@@ -138,9 +138,9 @@ def _number(
 ) -> Any:
     """``value`` as a float (or int) within ``[lo, hi]``; ``None`` stays ``None`` unless
     ``required``."""
-    kind = type(value)
-    if (kind is float and not integer) or kind is int:  # the common case, checked cheaply
-        v = value if kind is float or integer else float(value)
+    typ = type(value)
+    if (typ is float and not integer) or typ is int:  # the common case, checked cheaply
+        v = value if typ is float or integer else float(value)
         if lo <= v <= hi:  # NaN fails and takes the full path below
             return v
     if value is None:

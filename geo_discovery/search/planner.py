@@ -498,8 +498,8 @@ class Planner:
         if tq is None and when is None and spec.liftable:  # one lifted walk
             codes = (self._codes, self._cell_of_row, self._cell_codes)
             lift = member_lift(boost, *codes, self._trie_links)
-            walk = (self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds)
-            return ranked_top_k(*walk, mask=mask, max_c2=max_c2, after=after, lift=lift)
+            args = (self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds)
+            return ranked_top_k(*args, mask=mask, max_c2=max_c2, after=after, lift=lift)
         qxyz = latlng_to_xyz(q.lat, q.lng)
 
         def scores(rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
