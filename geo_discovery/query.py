@@ -138,6 +138,11 @@ def _number(
 ) -> Any:
     """``value`` as a float (or int) within ``[lo, hi]``; ``None`` stays ``None`` unless
     ``required``."""
+    typ = type(value)
+    if (typ is float and not integer) or typ is int:  # the common case, checked cheaply
+        v = value if typ is float or integer else float(value)
+        if lo <= v <= hi:  # NaN fails and takes the full path below
+            return v
     if value is None:
         if required:
             problems.add(f"{name} is required", name, None)
@@ -172,6 +177,8 @@ def _show(v: float) -> str:
 
 
 def _flag(problems: _Problems, name: str, value: Any) -> bool:
+    if value is False or value is True:
+        return value
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):

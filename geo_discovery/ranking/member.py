@@ -72,10 +72,12 @@ class MemberBoost:
 
     def own_visits(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
         """The member's visits to each of ``rows`` (0 where none)."""
+        n = len(self.rows)
+        if n == 0:
+            return np.zeros(len(rows), dtype=np.int64)
         at = np.searchsorted(self.rows, rows)
-        at = np.clip(at, 0, max(len(self.rows) - 1, 0))
-        hit = (self.rows[at] == rows) if len(self.rows) else np.zeros(len(rows), bool)
-        return np.where(hit, self.visits[at] if len(self.rows) else 0, 0)
+        np.minimum(at, n - 1, out=at)  # (np.clip costs ~7x more per call)
+        return np.where(self.rows[at] == rows, self.visits[at], 0)
 
     def category_visits(self, codes: NDArray[np.integer]) -> NDArray[np.int64]:
         return self.code_visits[np.asarray(codes, dtype=np.int64)]
@@ -84,6 +86,13 @@ class MemberBoost:
         """``b`` of each of ``rows`` (``codes``: their category codes)."""
         own = np.log1p(self.own_visits(rows).astype(np.float64))
         cat = np.log1p(self.category_visits(codes).astype(np.float64))
+        return self.w_own * own + self.w_cat * cat
+
+    def code_log_boost(self) -> NDArray[np.float64]:
+        """``b`` of a merchant the member never visited, per category code: the same
+        operations as :meth:`log_boost` with no own visits (so equal bit for bit)."""
+        own = np.log1p(np.zeros(len(self.code_visits), dtype=np.float64))
+        cat = np.log1p(self.code_visits.astype(np.float64))
         return self.w_own * own + self.w_cat * cat
 
     @property

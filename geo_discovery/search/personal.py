@@ -16,6 +16,11 @@ So the boosted top-k is found exactly from the *unboosted* ranked walk:
    exact. Otherwise grow ``k'``; when the walk returns fewer than ``k'`` every eligible
    merchant was a candidate.
 
+Without text or opening hours the planner skips the loop: :func:`member_lift` gives the
+ranked walk itself the lift (:func:`~geo_discovery.search.ranked.collect`), each node's
+bound multiplied by the largest lift below it — ``exp(B)``, or more above a visited
+merchant — so one walk for the top ``k`` is exact.
+
 ``tests/search/test_member_ranking.py`` checks every answer against a brute-force sort of
 all merchants.
 """
@@ -29,8 +34,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..ranking.member import MemberBoost
+from .sparsebounds import lift_nodes
 
-__all__ = ["member_top_k"]
+__all__ = ["member_lift", "member_top_k"]
 
 Walk = Callable[[int], tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
 Scores = Callable[[NDArray[np.int64]], tuple[NDArray[np.float64], NDArray[np.float64]]]
@@ -77,3 +83,27 @@ def member_top_k(
         if len(order) == k and score[order[-1]] > floor * (1.0 + _MARGIN) + 0.0:
             return cand[order], metres[order], score[order]
         want *= 4
+
+
+def member_lift(
+    boost: MemberBoost,
+    codes: NDArray[np.integer],
+    cell_of_row: NDArray[np.int64],
+    cell_codes: NDArray[np.integer],
+    links: tuple[NDArray[np.int64], NDArray[np.int64]],
+) -> tuple:
+    """The member's lift as the ranked walk takes it (:func:`~.ranked.collect`).
+
+    ``codes``: each row's category code; ``cell_of_row``: each row's point; ``cell_codes``:
+    each point's code; ``links``: :func:`~.sparsebounds.trie_links` of the index. The
+    lifts are ``exp`` of :meth:`MemberBoost.log_boost` (visited) and
+    :meth:`MemberBoost.code_log_boost` (the rest), so scores equal the refine loop's.
+    """
+    cells = cell_of_row[boost.rows]
+    order = np.argsort(cells)
+    points = np.ascontiguousarray(cells[order], dtype=np.int64)
+    own = np.ascontiguousarray(np.exp(boost.log_boost(boost.rows, codes[boost.rows]))[order])
+    code_lift = np.exp(boost.code_log_boost())
+    unvisited = float(code_lift.max()) if len(code_lift) else 1.0
+    nodes, node_lift = lift_nodes(*links, points, own)
+    return points, own, cell_codes, code_lift, nodes, node_lift, unvisited

@@ -72,8 +72,9 @@ from ..ranking.scoring import (
 )
 from ..ranking_profile import RankingProfile
 from . import cursor as cur
+from .columns import aligned_unit, float_column
 from .index import CellIndex
-from .personal import member_top_k
+from .personal import member_lift, member_top_k
 from .ranked import NodeBounds, ranked_top_k
 from .sparsebounds import trie_links
 from .textindex import TextIndex
@@ -100,20 +101,7 @@ class _Spec:
     quality: NDArray[np.float64]
     factor: NDArray[np.float64]
     bounds: NodeBounds
-
-
-def _float_column(table: pa.Table, name: str) -> NDArray[np.float64]:
-    if name not in table.column_names:
-        return np.full(table.num_rows, np.nan)
-    col = pc.cast(table.column(name), pa.float64())
-    return np.asarray(pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def _aligned(values: Any, n: int, neutral: float) -> NDArray[np.float64]:
-    if values is None:
-        return np.full(n, neutral, dtype=np.float64)
-    arr = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(arr), np.clip(arr, 0.0, 1.0), neutral)
+    liftable: bool = False  # every quality >= 0 (or -inf): a member lift keeps bounds
 
 
 class Planner:
@@ -155,10 +143,12 @@ class Planner:
         self.index = index
         self.version = version
         self._codes, self._vocab = categories
-        self.wom_score = _aligned(None if wom is None else wom[0], n, NEUTRAL_WOM_SCORE)
-        self.wom_confidence = _aligned(None if wom is None else wom[1], n, NEUTRAL_WOM_CONFIDENCE)
+        self.wom_score = aligned_unit(None if wom is None else wom[0], n, NEUTRAL_WOM_SCORE)
+        self.wom_confidence = aligned_unit(
+            None if wom is None else wom[1], n, NEUTRAL_WOM_CONFIDENCE
+        )
         self.district_id = None if districts is None else np.asarray(districts[0], dtype=object)
-        self.district_term = _aligned(
+        self.district_term = aligned_unit(
             None if districts is None else districts[1], n, NEUTRAL_DISTRICT_TERM
         )
         self._hours_factory = hours
@@ -167,11 +157,11 @@ class Planner:
         self._cell_positions = np.asarray(index.positions, dtype=np.int64)
         self.row_rank = np.empty(n, dtype=np.int64)
         self.row_rank[self._cell_positions] = np.asarray(index.rank)
-        self.price = _float_column(merchants, "price_level")
-        rating, scale = _float_column(merchants, "rating"), _float_column(merchants, "rating_scale")
+        self.price = float_column(merchants, "price_level")
+        rating, scale = float_column(merchants, "rating"), float_column(merchants, "rating_scale")
         with np.errstate(invalid="ignore", divide="ignore"):
             self.stars = np.where(scale > 0, rating / scale * 5.0, np.nan)
-        self.reviews = _float_column(merchants, "review_count")
+        self.reviews = float_column(merchants, "review_count")
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
@@ -344,14 +334,15 @@ class Planner:
             factor = np.zeros(len(qual))
         mask = None if key is None else self._mask(key)
         bounds = NodeBounds.build(self.index, qual, factor, mask)
-        return _Spec(qual, factor, bounds)
+        return _Spec(qual, factor, bounds, bool(np.all((qual >= 0) | (qual == -np.inf))))
 
     # ----------------------------------------------------------------- query
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
         """One page of a validated query (``ranking``: the resolved ranking; ``boost``: the
         member's resolved lift, :mod:`.personal`)."""
         where = q.where
-        mask = self.mask(where)
+        key = _mask_key(where)
+        mask = None if key is None else self._mask(key)
         ranked = q.sort == "best_match"
         spec_ranking = ranking if ranked else None
         boost = boost if ranked and boost else None
@@ -380,7 +371,7 @@ class Planner:
             pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
-            spec = self._spec(_mask_key(where), q.sort, spec_ranking)
+            spec = self._spec(key, q.sort, spec_ranking)
 
             def page(
                 tq: TextQuery | None,
@@ -454,6 +445,11 @@ class Planner:
         when: datetime | None,
         tq: TextQuery | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        if tq is None and when is None:  # the common case: one walk
+            return ranked_top_k(
+                self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds,
+                mask=mask, max_c2=max_c2, after=after,
+            )  # fmt: skip
         weigh = q.sort == "best_match"
         # (bounds, mask, text filter) of each part of the plan (textmatch module doc)
         parts = [(spec.bounds, mask, None if tq is None else tq.filter(weigh=weigh))]
@@ -499,6 +495,11 @@ class Planner:
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """The exact top-k under a member's lift (:mod:`.personal`); with ``tq`` every
         score carries its relevance and a visited merchant must match the words."""
+        if tq is None and when is None and spec.liftable:  # one lifted walk
+            codes = (self._codes, self._cell_of_row, self._cell_codes)
+            lift = member_lift(boost, *codes, self._trie_links)
+            args = (self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds)
+            return ranked_top_k(*args, mask=mask, max_c2=max_c2, after=after, lift=lift)
         qxyz = latlng_to_xyz(q.lat, q.lng)
 
         def scores(rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -604,6 +605,10 @@ class Planner:
         return out
 
     @functools.cached_property
+    def _cell_codes(self) -> NDArray[np.int32]:
+        return np.ascontiguousarray(self._codes[self._cell_positions])
+
+    @functools.cached_property
     def _row_of_id(self) -> Mapping[str, int]:
         ids = self.merchants.column("merchant_id").to_pylist()
         return {str(m): i for i, m in enumerate(ids)}
@@ -623,14 +628,17 @@ class Planner:
 _NO_FILTERS = Filters()
 
 
-@functools.lru_cache(maxsize=256)
 def _mask_key(where: Filters) -> Filters | None:
     """The part of a filter set that decides the eligible mask (``None``: no mask).
 
     The instant of ``open_now``/``open_at`` is left out (checked per page); "hours
-    known" is kept, written as ``open_now=True``. Text is matched separately.
+    known" is kept, written as ``open_now=True``. Text is matched separately. No filters
+    at all (the common case) skips hashing the filter set.
     """
-    if where is _NO_FILTERS:
-        return None
+    return None if where is _NO_FILTERS else _filters_key(where)
+
+
+@functools.lru_cache(maxsize=256)
+def _filters_key(where: Filters) -> Filters | None:
     key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
     return None if key.is_empty() else key

@@ -185,6 +185,26 @@ def node_bounds(
 
 
 # ------------------------------------------------------------------------- walk
+@njit(cache=True, nogil=True, inline="always")
+def _node_lift(lift: tuple, c: int) -> float:  # pragma: no cover - compiled
+    """The largest member lift of any point below node ``c`` (:func:`collect`)."""
+    nodes, top = lift[4], lift[6]
+    j = np.searchsorted(nodes, c)
+    if j < nodes.shape[0] and nodes[j] == c:
+        top = max(top, lift[5][j])
+    return top
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _point_lift(lift: tuple, p: int) -> float:  # pragma: no cover - compiled
+    """Point ``p``'s member lift: its own when visited, else its category's."""
+    pts = lift[0]
+    j = np.searchsorted(pts, p)
+    if j < pts.shape[0] and pts[j] == p:
+        return lift[1][j]
+    return lift[3][lift[2][p]]
+
+
 @njit(cache=True, nogil=True)
 def collect(
     qx: float, qy: float, qz: float, k: int, max_c2: float,
@@ -194,6 +214,7 @@ def collect(
     after_score: float, after_m: float, after_rank: int, use_after: bool,
     tx: tuple | None, weigh: bool, wmax: float, scratch: NDArray,
     ha: NDArray, hb: NDArray, hv: NDArray, cand_p: NDArray, cand_s: NDArray, cand_c: NDArray,
+    lift: tuple | None,
 ) -> tuple[int, int, float, float, int]:  # pragma: no cover - compiled  # fmt: skip
     """Best-first walk into caller-provided scratch: ``(status, n, thr_s, thr_c2, scored)``.
 
@@ -210,6 +231,14 @@ def collect(
     the final threshold ``(thr_s, thr_c2)``: the ``k``-th key, its squared chord loosened
     by the tie slack (``-inf, inf`` while fewer than ``k``); some taken earlier may be
     behind it. ``scored`` counts the points scored.
+
+    ``lift`` (``None``: none, compiled away) multiplies each score by a member's lift
+    (:func:`geo_discovery.search.personal.member_lift`): ``(points, own, code_of,
+    code_lift, nodes, node_lift, unvisited)`` — the visited points (cell order, sorted)
+    and their lifts, each point's category code and each code's lift, the trie nodes
+    above a visited point (sorted) with the largest lift below each, and the largest lift
+    of an unvisited point. A node's bound is multiplied by the largest lift below it
+    (every factor is >= 0, so the product still bounds every score bit for bit).
     """
     use_mask = mask.shape[0] > 0
     hcap, ccap = ha.shape[0], cand_p.shape[0]
@@ -224,7 +253,10 @@ def collect(
     if node_has[0]:
         lb = lower_c2(qx, qy, qz, caps, 0)
         if lb <= max_c2:
-            hn = _pair_push(ha, hb, hv, hn, -((node_q[0] * wmax) / (1.0 + lb * node_k[0])), lb, 0)
+            ub = (node_q[0] * wmax) / (1.0 + lb * node_k[0])
+            if lift is not None:
+                ub = ub * _node_lift(lift, 0)
+            hn = _pair_push(ha, hb, hv, hn, -ub, lb, 0)
     while hn > 0:
         ub, lb, node = -ha[0], hb[0], hv[0]
         hn -= 1
@@ -241,6 +273,8 @@ def collect(
                 if lb > max_c2:
                     continue
                 ub = (node_q[c] * wmax) / (1.0 + lb * node_k[c])
+                if lift is not None:
+                    ub = ub * _node_lift(lift, c)
                 if _behind(ub, lb, thr_s, thr_c):
                     continue
                 if hn == hcap:
@@ -260,6 +294,8 @@ def collect(
                 s = ((quality[p] * w) if weigh else quality[p]) / (1.0 + c2 * factor[p])
             else:
                 s = quality[p] / (1.0 + c2 * factor[p])
+            if lift is not None:
+                s = s * _point_lift(lift, p)
             scored += 1
             if _behind(s, c2, thr_s, thr_c):
                 continue
@@ -348,12 +384,14 @@ def topk_one(
     tx: tuple | None,
     weigh: bool,
     wmax: float,
+    lift: tuple | None,
 ) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled
     """The ``k`` best eligible points: table rows, metres and scores in key order.
 
     See the module doc. ``mask`` is table-ordered (empty: none); ``node_*`` come from
     :func:`node_bounds` over a mask that admits at least every row ``mask`` admits.
-    The tree must not be empty. ``tx`` … ``wmax``: the text query (:func:`collect`).
+    The tree must not be empty. ``tx`` … ``wmax``: the text query; ``lift``: a member's
+    lift (:func:`collect`).
     """
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0)
@@ -371,7 +409,7 @@ def topk_one(
         status, cn, thr_s, thr_c, _ = collect(
             qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, quality, factor,
             node_q, node_k, node_has, after_score, after_m, after_rank, use_after,
-            tx, weigh, wmax, scratch, ha, hb, hv, cand_p, cand_s, cand_c,
+            tx, weigh, wmax, scratch, ha, hb, hv, cand_p, cand_s, cand_c, lift,
         )  # fmt: skip
         if status == 0:
             break
@@ -540,6 +578,7 @@ def ranked_top_k(
     max_c2: float = math.inf,
     after: tuple[float, float, int] | None = None,
     text: TextFilter | None = None,
+    lift: tuple | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """The ``k`` best points by ``(score desc, distance_m asc, rank asc)`` (module doc).
 
@@ -547,6 +586,7 @@ def ranked_top_k(
     from them with a mask admitting at least ``mask`` (table-ordered; ``None``: all rows).
     ``after`` is a key ``(score, distance_m, rank)``: only points strictly after it count.
     ``text``: only points matching it, scored with its relevance when it weighs.
+    ``lift``: a member's lift (:func:`collect`; not with ``text.points``).
     Returns table rows, metres and scores, best first.
     """
     if k <= 0 or len(index) == 0:
@@ -580,4 +620,5 @@ def ranked_top_k(
         None if text is None else text.tx,
         text is not None and text.weigh,
         1.0 if text is None or not text.weigh else float(text.wmax),
+        lift,
     )

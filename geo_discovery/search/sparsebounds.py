@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .textscore import as_int
 
-__all__ = ["sparse_node_bounds", "trie_links"]
+__all__ = ["lift_nodes", "sparse_node_bounds", "trie_links"]
 
 
 @njit(cache=True, nogil=True)
@@ -68,3 +68,39 @@ def sparse_node_bounds(
                 break
             node = parent[node]
     return nq, nk, has
+
+
+@njit(cache=True, nogil=True)
+def lift_nodes(
+    parent: NDArray, leaf_of: NDArray, points: NDArray, lifts: NDArray
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    """The trie nodes above any of ``points`` (cell order), ascending, each with the
+    largest of ``lifts`` among the points below it, in O(points × depth)."""
+    depth = 0
+    node = leaf_of[points[0]] if points.shape[0] else -1
+    while node >= 0:
+        depth += 1
+        node = parent[node]
+    nodes = np.empty(points.shape[0] * (depth + 1) + 1, dtype=np.int64)
+    vals = np.empty(nodes.shape[0], dtype=np.float64)
+    n = 0
+    for i in range(points.shape[0]):
+        node = leaf_of[points[i]]
+        while node >= 0:
+            if n == nodes.shape[0]:  # a deeper branch: grow
+                nodes = np.concatenate((nodes, np.empty(nodes.shape[0], dtype=np.int64)))
+                vals = np.concatenate((vals, np.empty(vals.shape[0], dtype=np.float64)))
+            nodes[n], vals[n] = node, lifts[i]
+            n += 1
+            node = parent[node]
+    order = np.argsort(nodes[:n], kind="mergesort")
+    out_n = np.empty(n, dtype=np.int64)
+    out_v = np.empty(n, dtype=np.float64)
+    m = 0
+    for j in order:
+        if m > 0 and out_n[m - 1] == nodes[j]:
+            out_v[m - 1] = max(out_v[m - 1], vals[j])
+        else:
+            out_n[m], out_v[m] = nodes[j], vals[j]
+            m += 1
+    return out_n[:m], out_v[:m]

@@ -328,7 +328,7 @@ def _walk(index: CellIndex, lat: float, lng: float, k: int, quality: NDArray, fa
     status, *_, scored = ranked.collect(
         qx, qy, qz, k, math.inf, caps, tree, xyz, rank, positions, np.zeros(0, dtype=bool),
         quality, factor, bounds.q, bounds.k, bounds.has, 0.0, 0.0, 0, False,
-        None, False, 1.0, np.empty(1), *heap, *cands,
+        None, False, 1.0, np.empty(1), *heap, *cands, None,
     )  # fmt: skip
     return int(status), int(scored)
 
