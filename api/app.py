@@ -51,9 +51,11 @@ from .routes import (
 )
 from .state import EngineHolder
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "uvicorn_options"]
 
 log = logging.getLogger("geo_discovery.api")
+
+_WORKER_HEALTHCHECK_S = 60
 
 # Models referenced only from extra media types (application/geo+json answers).
 _EXTRA_SCHEMAS = (
@@ -223,6 +225,21 @@ def _fast_protocols() -> dict[str, str]:
     return options
 
 
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """The keyword arguments ``serve`` gives ``uvicorn.run`` (loop, HTTP protocol, logs).
+
+    ``benchmarks/bench_http.py`` runs its bare-ASGI ceiling with the same ones.
+    """
+    return {
+        "host": host,
+        "port": port,
+        "access_log": settings.api_access_log,
+        "log_level": "info",
+        "server_header": False,
+        **_fast_protocols(),
+    }
+
+
 def serve(
     data_dir: str | Path | None = None,
     host: str = "127.0.0.1",
@@ -248,14 +265,7 @@ def serve(
     path = Path(data_dir).expanduser() if data_dir is not None else settings.data_dir
     if workers < 1:
         raise ValueError(f"workers={workers} is out of range; allowed: workers >= 1")
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": settings.api_access_log,
-        "log_level": "info",
-        "server_header": False,
-        **_fast_protocols(),
-    }
+    options = uvicorn_options(settings, host, port)
     if workers == 1:
         uvicorn.run(create_app(settings, path), **options)
         return
@@ -266,7 +276,16 @@ def serve(
         own_dir = tempfile.mkdtemp(prefix="geo-discovery-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     try:
-        uvicorn.run("geo_discovery_api.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "geo_discovery_api.app:create_app",
+            factory=True,
+            workers=workers,
+            # uvicorn's supervisor kills a worker that misses its health ping for this long;
+            # its default (5 s) is shorter than a worker's start (imports, snapshot open)
+            # on a busy machine, which then kills and restarts workers forever.
+            timeout_worker_healthcheck=_WORKER_HEALTHCHECK_S,
+            **options,
+        )
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
