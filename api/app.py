@@ -35,6 +35,7 @@ from geo_discovery.settings import Settings, get_settings
 
 from . import schemas
 from .errors import install_error_handlers
+from .fastpath import FastLaneMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware, MethodsMiddleware
 from .responses import JSONResponse
@@ -173,6 +174,18 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
                 max_age=600,
             )
         )
+    nearby_lane = merchants.build_nearby_lane(settings)
+    merchant_routes = merchants.build_router(settings, nearby_lane)
+    middleware.append(
+        Middleware(
+            FastLaneMiddleware,
+            lane=nearby_lane,
+            route=next(
+                r for r in merchant_routes.routes if getattr(r, "path", "") == merchants.NEARBY_PATH
+            ),
+            vary_from_bytes=settings.api_gzip_min_bytes,
+        )
+    )
     middleware.append(Middleware(MethodsMiddleware))
     middleware.append(Middleware(GZipMiddleware, minimum_size=settings.api_gzip_min_bytes))
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes))
@@ -200,7 +213,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     app.state.holder = holder
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.include_router(merchants.build_router(settings))
+    app.include_router(merchant_routes)
     app.include_router(aggregate.build_router(settings))
     app.include_router(districts.build_router(settings))
     app.include_router(catchment.build_router(settings))
