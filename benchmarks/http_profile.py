@@ -32,14 +32,16 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "writev",
             "__send",
             "sock_sendmsg",
-            "UVStream.write",
-            "_exec_write",
+            "UVStream_write",
+            "UVStream__initiate_write",
+            "UVStream__try_write",
+            "UVStream__exec_write",
             "CoalescingTransport.flush",
             "flush (api/uvicorn_http.py",
             "_scheduled_flush",
         ),
     ),
-    ("socket read (recv)", ("uv__read", "__libc_recv", "recv (", "__recv", "readv")),
+    ("socket read (recv)", ("uv__read", "__libc_recv", "recv (", "__recv", "readv", "__on_read")),
     ("JSON rows (cached fragments, join)", ("geo_discovery/results.py", "snapshot/rows.py")),
     ("NearbyQuery validation", ("geo_discovery/query.py",)),
     ("engine search (planner, kernels)", ("geo_discovery/",)),
@@ -86,7 +88,10 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "uvicorn + httptools (parse, ASGI messages)",
         ("uvicorn/", "httptools", "api/uvicorn_http.py"),
     ),
-    ("event loop (uvloop, asyncio, epoll)", ("uvloop", "asyncio", "epoll", "libuv")),
+    (
+        "event loop (uvloop, asyncio, epoll)",
+        ("uvloop", "asyncio", "epoll", "libuv", "(loop.c:", "(core.c:"),
+    ),
 )
 OTHER = "other"
 
