@@ -44,6 +44,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("socket read (recv)", ("uv__read", "__libc_recv", "recv (", "__recv", "readv", "__on_read")),
     ("JSON rows (cached fragments, join)", ("geo_discovery/results.py", "snapshot/rows.py")),
     ("NearbyQuery validation", ("geo_discovery/query.py",)),
+    ("next-page cursor (fingerprint, HMAC)", ("search/cursor.py", "cursor_after")),
     ("engine search (planner, kernels)", ("geo_discovery/",)),
     (
         "response body + headers (nearby_response, Response)",

@@ -36,6 +36,10 @@ LANE = (
          "response body + headers (nearby_response, Response)"),
         (f"{LANE};NearbyFastLane.query (geo_discovery_api/fastpath.py:110);"
          "NearbyQuery.__post_init__ (geo_discovery/query.py:599)", "NearbyQuery validation"),
+        (f"{LANE};nearby_json (geo_discovery_api/responses.py:104);"
+         "Page.next_cursor (geo_discovery/search/planner.py:402);"
+         "Planner.cursor_after (geo_discovery/search/planner.py:431);hmac_digest (_hashlib.so)",
+         "next-page cursor (fingerprint, HMAC)"),
         (f"{LANE};DiscoveryEngine.search (geo_discovery/engine.py:320);"
          "topk_one (geo_discovery/search/ranked.py:327)", "engine search (planner, kernels)"),
         (f"{LANE};query_items (geo_discovery_api/fastpath.py:60)",
