@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 _SIG_BYTES = 16
+# json.dumps(payload, separators=(",", ":"), allow_nan=False), without a new encoder a call
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _MAX_CURSOR_CHARS = 4_096
 _RESTART = "start again without a cursor"
 
@@ -92,7 +94,7 @@ def _sign(key: bytes, payload: bytes) -> bytes:
 
 def encode_cursor(key: bytes, payload: Mapping[str, Any]) -> str:
     """Serialise and sign ``payload`` (floats round-trip exactly through JSON)."""
-    body = json.dumps(dict(payload), separators=(",", ":"), allow_nan=False).encode()
+    body = _CURSOR_JSON.encode(dict(payload)).encode()
     return f"{_b64(body)}.{_b64(_sign(key, body))}"
 
 
