@@ -58,7 +58,7 @@ from benchmarks.bench_api_load import (
     server,
     write_lua,
 )
-from benchmarks.http_profile import profile_server
+from benchmarks.http_profile import cpu_seconds, profile_server
 
 MODULE = "benchmarks.bench_http"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,17 @@ def bare_server(answers: dict[str, Answer], port: int, folder: Path) -> Any:
     return running(cmd, port, env)
 
 
+def measured(pid: int, port: int, script: Path, *, duration_s: float, **wrk: Any) -> dict[str, Any]:
+    """One wrk run on ``port``, with the CPU time the server (``pid`` and its workers) used
+    per request (less sensitive than rps to how much of the shared cores it got)."""
+    cpu0 = cpu_seconds(pid)
+    result = run_wrk(port, script, duration_s=duration_s, **wrk)
+    cpu = cpu_seconds(pid) - cpu0
+    result["server_cpu_us_per_request"] = cpu / max(1, result["requests"]) * 1e6
+    result["server_cores_used"] = cpu / result["seconds"] if result["seconds"] else 0.0
+    return result
+
+
 def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median rps (its latencies kept together), plus every run's rps."""
     ordered = sorted(runs, key=lambda r: r["rps"])
@@ -118,6 +129,8 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
         **mid,
         "rps_each": [r["rps"] for r in runs],
         "rps_median": statistics.median(r["rps"] for r in runs),
+        "cpu_us_median": statistics.median(r["server_cpu_us_per_request"] for r in runs),
+        "cores_used_median": statistics.median(r["server_cores_used"] for r in runs),
     }
 
 
@@ -127,7 +140,8 @@ def _row(name: str, r: dict[str, Any]) -> str:
     each = " / ".join(f"{x:,.0f}" for x in r["rps_each"])
     return (
         f"| {name} | {r['rps_median']:,.0f} | {each} | {lat['p50']:.2f} | {lat['p90']:.2f} | "
-        f"{lat['p99']:.2f} | {lat['max']:.1f} | {r['failed_requests']} |"
+        f"{lat['p99']:.2f} | {lat['max']:.1f} | {r['failed_requests']} | "
+        f"{r['cpu_us_median']:.0f} | {r['cores_used_median']:.2f} |"
     )
 
 
@@ -155,14 +169,18 @@ def markdown(res: dict[str, Any]) -> str:
         f"{res['duration_s']:g} s per run, {res['rounds']} round(s) alternating serve and bare "
         "(rps median of the rounds; latencies of the median round).",
         "",
-        "| server | rps (median) | rps each round | p50 ms | p90 ms | p99 ms | max ms | failed |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| server | rps (median) | rps each round | p50 ms | p90 ms | p99 ms | max ms | failed "
+        "| server CPU µs / request | cores used |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         _row("bare ASGI, 1 worker (ceiling)", bare),
         _row("`geo-discovery serve --workers 1`", one),
         _row("`geo-discovery serve --workers 2`", two),
         "",
         f"**serve / bare, one worker: {res['ratio']:.3f}** (rounds: "
-        f"{', '.join(f'{x:.3f}' for x in res['ratio_each'])}).",
+        f"{', '.join(f'{x:.3f}' for x in res['ratio_each'])}). Server CPU time per request, "
+        f"bare / serve: {res['cpu_ratio']:.3f}: the rps ratio if both got the same share of "
+        "the cores (on a shared machine each gets what the scheduler leaves it: see the "
+        "cores-used column).",
         "",
         f"Goals (issue 16, goal 3): one worker ≥ {GOAL_RATIO:.0%} of the ceiling: "
         f"**{'met' if goal['ratio_met'] else 'not met'}** ({res['ratio']:.1%}); two workers "
@@ -252,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         with server(data_dir, serve_port, 1, reload_ms=0) as proc:
             harness.eprint(f"recording {len(paths):,} answers …")
             answers = fetch_all(serve_port, paths)
-            with bare_server(answers, bare_port, Path(tmp)):
+            with bare_server(answers, bare_port, Path(tmp)) as bare_proc:
                 checked = paths[:: max(1, len(paths) // _CHECKED_PATHS)]
                 same = fetch_all(bare_port, checked) == {p: answers[p] for p in checked}
                 statuses_ok = all(a[0] == 200 for a in answers.values())
@@ -262,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
                 for r in range(args.rounds):
                     harness.eprint(f"round {r + 1}/{args.rounds}: serve, then bare …")
                     one_runs.append(
-                        run_wrk(serve_port, script, duration_s=args.duration, **wrk_opts)
+                        measured(proc.pid, serve_port, script, duration_s=args.duration, **wrk_opts)
                     )
                     bare_runs.append(
-                        run_wrk(bare_port, script, duration_s=args.duration, **wrk_opts)
+                        measured(
+                            bare_proc.pid, bare_port, script, duration_s=args.duration, **wrk_opts
+                        )
                     )
             profile = None
             if args.profile > 0:
@@ -277,12 +297,14 @@ def main(argv: list[str] | None = None) -> int:
                     out_dir=Path(args.out_dir or tmp),
                 )
         two_port = free_port()
-        with server(data_dir, two_port, 2, reload_ms=0):
+        with server(data_dir, two_port, 2, reload_ms=0) as proc2:
             run_wrk(two_port, script, duration_s=args.warmup, **wrk_opts)
             two_runs = []
             for r in range(args.rounds):
                 harness.eprint(f"serve --workers 2, run {r + 1}/{args.rounds} …")
-                two_runs.append(run_wrk(two_port, script, duration_s=args.duration, **wrk_opts))
+                two_runs.append(
+                    measured(proc2.pid, two_port, script, duration_s=args.duration, **wrk_opts)
+                )
     ratios = [a["rps"] / b["rps"] for a, b in zip(one_runs, bare_runs, strict=True)]
     one, bare, two = median_row(one_runs), median_row(bare_runs), median_row(two_runs)
     options = uvicorn_options(get_settings(), "127.0.0.1", 0)
@@ -310,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve_2": two,
         "ratio_each": ratios,
         "ratio": one["rps_median"] / bare["rps_median"],
+        "cpu_ratio": bare["cpu_us_median"] / one["cpu_us_median"],
         "profile": profile,
         "goal": {
             "ratio_met": one["rps_median"] / bare["rps_median"] >= GOAL_RATIO,

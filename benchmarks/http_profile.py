@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STAGES", "classify", "profile_server", "stage_table"]
+__all__ = ["STAGES", "classify", "cpu_seconds", "profile_server", "stage_table"]
 
 # (stage, substrings of a frame "function (file:line)"), tried in order on each frame
 # from the leaf up; the first frame any rule matches decides the sample's stage.
@@ -118,9 +118,27 @@ def stage_table(collapsed: str, cpu_us_per_request: float) -> list[tuple[str, fl
     return rows
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and of its live child processes (the
+    workers of a multi-worker server), from ``/proc``."""
+    total = 0.0
+    for proc in (pid, *_children(pid)):
+        try:
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it just ended
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return [c for child in found for c in (child, *_children(child))]
 
 
 def profile_server(
@@ -151,9 +169,9 @@ def profile_server(
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)  # py-spy attaches
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid)
     result = load()
-    cpu1 = _cpu_seconds(pid)
+    cpu1 = cpu_seconds(pid)
     proc.send_signal(2)  # py-spy writes its file on SIGINT
     _, err = proc.communicate(timeout=60)
     if not raw.exists():

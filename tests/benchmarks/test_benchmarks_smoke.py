@@ -53,6 +53,7 @@ def _check_http(docs: list[dict], text: str) -> None:
     for row in ("bare", "serve_1", "serve_2"):
         assert res[row]["requests"] > 0 and res[row]["failed_requests"] == 0
     assert res["ratio"] == res["serve_1"]["rps_median"] / res["bare"]["rps_median"] > 0
+    assert res["cpu_ratio"] > 0 and res["serve_2"]["cpu_us_median"] > 0
     assert "uvloop" in res["uvicorn"] and res["mean_body_bytes"] > 0
     assert "HTTP nearby against the bare-ASGI ceiling" in text and "serve / bare" in text
 

@@ -11,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from benchmarks.http_profile import OTHER, STAGES, classify, stage_table  # noqa: E402
+from benchmarks.http_profile import OTHER, STAGES, classify, cpu_seconds, stage_table  # noqa: E402
 
 LOOP = "run_forever (loop.c:33397);uv_run (core.c:452);Handle__run (loop.c:70905)"
 CYCLE = f"{LOOP};RequestResponseCycle.run_asgi (uvicorn/protocols/http/httptools_impl.py:420)"
@@ -69,3 +69,21 @@ def test_stage_table_splits_the_cpu_time_by_samples() -> None:
     ]
     assert [r[1] for r in rows] == [0.5, 0.375, 0.125]
     assert [r[2] for r in rows] == [40.0, 30.0, 10.0]
+
+
+def test_cpu_seconds_counts_the_process_and_its_children() -> None:
+    import os
+    import subprocess
+    import time
+
+    before = cpu_seconds(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        child_s = cpu_seconds(child.pid)
+        mine = cpu_seconds(os.getpid()) - before  # read later: includes at least child_s
+        assert child_s > 0.05
+        assert mine >= child_s
+    finally:
+        child.kill()
+        child.wait()
