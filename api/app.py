@@ -56,6 +56,10 @@ __all__ = ["create_app", "serve", "uvicorn_options"]
 
 log = logging.getLogger("geo_discovery.api")
 
+# uvicorn's supervisor pings each worker process and replaces one that does not answer in
+# time (its default is 5 s). A worker's start-up (imports, opening and warming a snapshot,
+# loading compiled kernels) holds the GIL for long stretches, so on a busy host the pong
+# thread missed 5 s and the supervisor killed and restarted every worker forever.
 _WORKER_HEALTHCHECK_S = 60
 
 # Models referenced only from extra media types (application/geo+json answers).
@@ -293,9 +297,6 @@ def serve(
             "geo_discovery_api.app:create_app",
             factory=True,
             workers=workers,
-            # uvicorn's supervisor kills a worker that misses its health ping for this long;
-            # its default (5 s) is shorter than a worker's start (imports, snapshot open)
-            # on a busy machine, which then kills and restarts workers forever.
             timeout_worker_healthcheck=_WORKER_HEALTHCHECK_S,
             **options,
         )

@@ -172,3 +172,23 @@ def test_head_on_the_fast_lane(port: int) -> None:
         assert head.read() == b""
         assert head.getheader("content-length") == str(len(full_body))
         assert head.getheader("etag") == full.getheader("etag")
+
+
+def test_workers_get_time_to_start_on_a_busy_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's supervisor replaces a worker that misses its ping (5 s by default); a
+    worker opening a snapshot on a loaded host took longer, and every worker was killed
+    and restarted forever. ``serve`` gives them a minute."""
+    import uvicorn
+
+    from geo_discovery_api.app import serve
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    for name in ("GEO_DISCOVERY_DATA_DIR", "GEO_DISCOVERY_API_CORS_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)  # serve sets them for its workers
+    serve(tmp_path, workers=2)
+    (options,) = calls
+    assert options["workers"] == 2 and options["timeout_worker_healthcheck"] >= 30
