@@ -35,6 +35,7 @@ from geo_discovery.settings import Settings, get_settings
 
 from . import schemas
 from .errors import install_error_handlers
+from .fastpath import FastLaneMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodySizeLimitMiddleware, MethodsMiddleware
 from .responses import JSONResponse
@@ -51,7 +52,7 @@ from .routes import (
 )
 from .state import EngineHolder
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "uvicorn_options"]
 
 log = logging.getLogger("geo_discovery.api")
 
@@ -177,6 +178,18 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
                 max_age=600,
             )
         )
+    nearby_lane = merchants.build_nearby_lane(settings)
+    merchant_routes = merchants.build_router(settings, nearby_lane)
+    middleware.append(
+        Middleware(
+            FastLaneMiddleware,
+            lane=nearby_lane,
+            route=next(
+                r for r in merchant_routes.routes if getattr(r, "path", "") == merchants.NEARBY_PATH
+            ),
+            vary_from_bytes=settings.api_gzip_min_bytes,
+        )
+    )
     middleware.append(Middleware(MethodsMiddleware))
     middleware.append(Middleware(GZipMiddleware, minimum_size=settings.api_gzip_min_bytes))
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes))
@@ -204,7 +217,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
     app.state.holder = holder
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.include_router(merchants.build_router(settings))
+    app.include_router(merchant_routes)
     app.include_router(aggregate.build_router(settings))
     app.include_router(districts.build_router(settings))
     app.include_router(catchment.build_router(settings))
@@ -227,6 +240,21 @@ def _fast_protocols() -> dict[str, str]:
     if importlib.util.find_spec("httptools") is not None:
         options["http"] = "geo_discovery_api.uvicorn_http:CoalescingHttpToolsProtocol"
     return options
+
+
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """The keyword arguments ``serve`` gives ``uvicorn.run`` (loop, HTTP protocol, logs).
+
+    ``benchmarks/bench_http.py`` runs its bare-ASGI ceiling with the same ones.
+    """
+    return {
+        "host": host,
+        "port": port,
+        "access_log": settings.api_access_log,
+        "log_level": "info",
+        "server_header": False,
+        **_fast_protocols(),
+    }
 
 
 def serve(
@@ -254,14 +282,7 @@ def serve(
     path = Path(data_dir).expanduser() if data_dir is not None else settings.data_dir
     if workers < 1:
         raise ValueError(f"workers={workers} is out of range; allowed: workers >= 1")
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": settings.api_access_log,
-        "log_level": "info",
-        "server_header": False,
-        **_fast_protocols(),
-    }
+    options = uvicorn_options(settings, host, port)
     if workers == 1:
         uvicorn.run(create_app(settings, path), **options)
         return

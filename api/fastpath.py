@@ -15,13 +15,24 @@ Anything else — another parameter, a malformed value, a value the query refuse
 snapshot, a conditional request — goes to the FastAPI route unchanged, so every error
 message, status and the OpenAPI document are the route's. The fast lane only answers
 what the route would answer with 200, with the same bytes
-(``tests/api/test_fastpath.py`` compares them).
+(``tests/api/test_api_fastpath.py`` compares them).
+
+It answers at two places. :class:`FastLaneMiddleware` takes the request before the rest
+of the middleware and FastAPI's routing, when nothing in between would change the
+answer: a plain ``GET`` of the path without ``Accept-Encoding: gzip`` (gzip and ``HEAD``
+stay with their middleware). It sends the same status, headers (in the same order, with
+the ``Vary`` that :class:`~starlette.middleware.gzip.GZipMiddleware` adds to large
+answers) and body as the route, and names the route in the scope so that the metrics
+count it under its template. Everything else reaches the route, whose handler tries the
+same lane first (:func:`with_fast_lane`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,9 +42,11 @@ from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
 from geo_discovery.query import SORTS, Filters, Limits, NearbyQuery
 from geo_discovery.results import Results
 
+from .metrics import ASGIApp, Receive, Scope, Send
 from .params import NearbyParams
+from .responses import etag_for, nearby_json
 
-__all__ = ["NearbyFastLane", "with_fast_lane"]
+__all__ = ["FastLaneMiddleware", "NearbyFastLane", "with_fast_lane"]
 
 _SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort", "q"))
 _DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,17})?")
@@ -42,6 +55,19 @@ _INTEGER = re.compile(r"[0-9]{1,9}")
 _NO_FILTERS = Filters()
 
 Answer = Callable[[DiscoveryEngine, Results, str | None, str, int], Response]
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def query_items(query_string: bytes) -> list[tuple[str, str]]:
+    """``query_string``'s (name, value) pairs, as Starlette's ``QueryParams`` reads them
+    (``parse_qsl``, blank values kept); plain ``name=value`` lists are split directly."""
+    text = query_string.decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    return [
+        (name, value)
+        for name, _, value in (piece.partition("=") for piece in text.split("&") if piece)
+    ]
 
 
 class NearbyFastLane:
@@ -56,18 +82,15 @@ class NearbyFastLane:
         self.limits = limits
         self.max_age_s = max_age_s
         self.answer_with = answer
+        self._cache_control = f"public, max-age={max_age_s}".encode("latin-1")
+        self._head: tuple[str, RawHeaders] = ("", [])
 
-    def parse(self, request: Request) -> NearbyQuery | None:
-        """The request's query when it is a simple, valid one; else ``None``."""
-        if request.method != "GET":
-            return None
-        items = request.query_params.multi_items()
+    def query(self, items: list[tuple[str, str]]) -> NearbyQuery | None:
+        """The query of these parameters when it is a simple, valid one; else ``None``."""
         params = dict(items)
         if len(params) != len(items) or not params.keys() <= _SIMPLE:
             return None
         if "lat" not in params or "lng" not in params:
-            return None
-        if "if-none-match" in request.headers:
             return None
         numbers = [params["lat"], params["lng"], params.get("radius_m", "0")]
         if not all(_DECIMAL.fullmatch(t) for t in numbers):
@@ -91,18 +114,60 @@ class NearbyFastLane:
         except InvalidQueryError:
             return None  # the route says what is wrong, with its own message
 
-    def answer(self, request: Request) -> Response | None:
-        query = self.parse(request)
-        if query is None:
+    def parse(self, request: Request) -> NearbyQuery | None:
+        """The request's query when it is a simple, valid one; else ``None``."""
+        if request.method != "GET" or "if-none-match" in request.headers:
             return None
-        engine = request.app.state.holder.current  # no lazy open here: the route does that
-        if engine is None:
+        return self.query(request.query_params.multi_items())
+
+    def search(self, engine: DiscoveryEngine | None, query: NearbyQuery | None) -> Results | None:
+        """``engine``'s answer, or ``None`` when there is no engine or it refuses the query."""
+        if engine is None or query is None:  # no lazy open here: the route does that
             return None
         try:
-            res = engine.search(query)
+            return engine.search(query)
         except GeoDiscoveryError:
             return None  # a refused query (q without words…): the route says why
+
+    def answer(self, request: Request) -> Response | None:
+        query = self.parse(request)
+        engine = request.app.state.holder.current
+        res = self.search(engine, query)
+        if res is None:
+            return None
         return self.answer_with(engine, res, None, "json", self.max_age_s)
+
+    def answer_raw(
+        self, engine: DiscoveryEngine | None, scope: Scope
+    ) -> tuple[RawHeaders, bytes] | None:
+        """The route's 200 answer to a plain ``GET`` ``scope`` as (headers, body): ETag and
+        Cache-Control first, then Content-Length and Content-Type (as the route's
+        ``Response`` orders them); ``None`` when the lane does not take it."""
+        for name, value in _first_headers(scope["headers"]).items():
+            if name == b"if-none-match" or (name == b"accept-encoding" and b"gzip" in value):
+                return None
+        res = self.search(engine, self.query(query_items(scope["query_string"])))
+        if res is None or engine is None:
+            return None
+        body = nearby_json(engine, res)
+        version, head = self._head
+        if version != engine.version:
+            etag = etag_for(engine).encode("latin-1")
+            head = [(b"etag", etag), (b"cache-control", self._cache_control)]
+            self._head = (engine.version, head)
+        return [
+            *head,
+            (b"content-length", b"%d" % len(body)),
+            (b"content-type", b"application/json"),
+        ], body
+
+
+def _first_headers(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The first value of each header (what Starlette's ``Headers.get`` returns)."""
+    first: dict[bytes, bytes] = {}
+    for name, value in headers:
+        first.setdefault(name, value)
+    return first
 
 
 def with_fast_lane(
@@ -117,3 +182,40 @@ def with_fast_lane(
         return await handler(request)
 
     return fast_or_full
+
+
+class FastLaneMiddleware:
+    """Pure ASGI middleware answering ``GET`` of ``route.path`` through ``lane`` before
+    the app; ``route`` (the nearby route) is named in the scope for the metrics.
+
+    ``vary_from_bytes``: answers of at least this many bytes carry ``Vary:
+    Accept-Encoding``, as the app's GZip middleware (``minimum_size``) marks them.
+    """
+
+    def __init__(
+        self, app: ASGIApp, lane: NearbyFastLane, route: Any, vary_from_bytes: int
+    ) -> None:
+        self.app = app
+        self.lane = lane
+        self.route = route
+        self.path = route.path
+        self.vary_from_bytes = vary_from_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == self.path
+            and scope["method"] == "GET"
+            and not scope.get("root_path")
+        ):
+            holder = getattr(getattr(scope.get("app"), "state", None), "holder", None)
+            answer = self.lane.answer_raw(getattr(holder, "current", None), scope)
+            if answer is not None:
+                headers, body = answer
+                if len(body) >= self.vary_from_bytes:
+                    headers.append((b"vary", b"Accept-Encoding"))
+                scope["route"] = self.route
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

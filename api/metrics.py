@@ -116,6 +116,20 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram children of these labels (looked up
+        once: ``labels()`` validates and locks on every call)."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.latency.labels(method, route),
+            )
+            self._children[key] = children
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,8 +149,9 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             if method not in _METHODS:
                 method = "OTHER"
-            self.metrics.requests.labels(method, label, str(status)).inc()
-            self.metrics.latency.labels(method, label).observe(time.perf_counter() - start)
+            counter, histogram = self._series(method, label, status)
+            counter.inc()
+            histogram.observe(time.perf_counter() - start)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.results import Results
 
 __all__ = [
     "GEOJSON",
@@ -21,6 +22,7 @@ __all__ = [
     "cache_headers",
     "etag_for",
     "etag_matches",
+    "nearby_json",
     "not_modified",
     "respond",
 ]
@@ -93,4 +95,15 @@ def respond(
         status_code=status_code,
         headers=cache_headers(engine, max_age_s),
         media_type=media_type,
+    )
+
+
+def nearby_json(engine: DiscoveryEngine, res: Results) -> bytes:
+    """The JSON body of a nearby answer with every field: the rows are the snapshot's
+    cached per-merchant JSON fragments, joined (nothing re-encoded)."""
+    return b'{"snapshot":%s,"count":%d,"next_cursor":%s,"results":[%s]}' % (
+        orjson.dumps(engine.version),
+        len(res),
+        orjson.dumps(res.next_cursor),
+        b",".join(res.to_json_rows()),
     )

@@ -152,8 +152,16 @@ def query_points(data_dir: Path, n: int, seed: int) -> np.ndarray:
 
 
 def write_lua(points: np.ndarray, limit: int, path: Path) -> None:
-    body = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in points.tolist())
+    """wrk's script asking nearby at ``points`` in turn (the paths of :func:`nearby_paths`)."""
+    body = ",".join(f'{{"{a:.6f}","{b:.6f}"}}' for a, b in points.tolist())
     path.write_text(_LUA % {"points": body, "limit": limit} + WRK_DONE_LUA)
+
+
+def nearby_paths(points: np.ndarray, limit: int) -> list[str]:
+    """The request paths wrk sends with :func:`write_lua`'s script, in order."""
+    return [
+        f"/v1/merchants/nearby?lat={a:.6f}&lng={b:.6f}&limit={limit}" for a, b in points.tolist()
+    ]
 
 
 def wrk_command(
@@ -205,14 +213,13 @@ def run_wrk(
     port: int, script: Path, *, duration_s: float, connections: int, threads: int
 ) -> dict[str, Any]:
     """One wrk run; returns its summary (latencies in ms, error counts)."""
-    cmd = wrk_command(
-        port, script, duration_s=duration_s, connections=connections, threads=threads
-    )
+    cmd = wrk_command(port, script, duration_s=duration_s, connections=connections, threads=threads)
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=duration_s + 60)
     return parse_wrk(done.returncode, done.stdout, done.stderr, cmd)
 
 
-def _wait_ready(proc: subprocess.Popen[str], port: int, log: Any) -> None:
+def wait_ready(proc: subprocess.Popen[str], port: int, log: Any) -> None:
+    """Wait until ``proc`` answers ``/readyz`` with 200 (its output is in ``log``)."""
     deadline = time.monotonic() + 90
     while True:
         if proc.poll() is not None:
@@ -248,12 +255,19 @@ def server(
         "--workers",
         str(workers),
     ]
+    with running(cmd, port, env) as proc:
+        yield proc
+
+
+@contextmanager
+def running(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``cmd`` running until the block ends (SIGINT, then kill), once ``port`` is ready."""
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
         )
         try:
-            _wait_ready(proc, port, log)
+            wait_ready(proc, port, log)
             yield proc
         finally:
             if proc.poll() is None:

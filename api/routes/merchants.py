@@ -7,7 +7,6 @@ annotations that use them as objects, not strings it cannot resolve.)
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Path, Query
 from starlette.responses import Response
 
@@ -37,7 +36,7 @@ from ..deps import (
 from ..errors import StrictQueryRoute
 from ..fastpath import NearbyFastLane, with_fast_lane
 from ..params import NearbyParams, nearby_params_model
-from ..responses import GEOJSON, cache_headers, not_modified, respond
+from ..responses import GEOJSON, cache_headers, nearby_json, not_modified, respond
 from ..schemas import (
     MerchantDetail,
     NearbyResponse,
@@ -46,7 +45,9 @@ from ..schemas import (
 )
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
-__all__ = ["build_router", "nearby_response"]
+__all__ = ["NEARBY_PATH", "build_nearby_lane", "build_router", "nearby_response"]
+
+NEARBY_PATH = "/v1/merchants/nearby"
 
 _EXAMPLE_POLYGON = {
     "type": "Polygon",
@@ -70,22 +71,17 @@ def nearby_response(
     max_age_s: int,
 ) -> Response:
     """The nearby answer: the route and the fast lane both answer through this."""
+    if fmt != "geojson" and fields is None:  # every field: the cached JSON fragments
+        return Response(
+            nearby_json(engine, res),
+            media_type="application/json",
+            headers=cache_headers(engine, max_age_s),
+        )
     selected = parse_fields(fields)
-    cursor = res.next_cursor
-    head = {"snapshot": engine.version, "count": len(res), "next_cursor": cursor}
+    head = {"snapshot": engine.version, "count": len(res), "next_cursor": res.next_cursor}
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)
-    if fields is None:  # every field: rows from the snapshot's cached JSON fragments
-        content = b'{"snapshot":%s,"count":%d,"next_cursor":%s,"results":[%s]}' % (
-            orjson.dumps(engine.version),
-            len(res),
-            orjson.dumps(cursor),
-            b",".join(res.to_json_rows()),
-        )
-        return Response(
-            content, media_type="application/json", headers=cache_headers(engine, max_age_s)
-        )
     return respond({**head, "results": res.to_records(selected)}, engine, max_age_s)
 
 
@@ -110,8 +106,19 @@ def _where(categories: str | None, exclude: str | None, q: str | None) -> Filter
     )
 
 
-def build_router(settings: Settings) -> APIRouter:
-    """The merchant routes, with limits from ``settings`` in their OpenAPI schema."""
+def build_nearby_lane(settings: Settings) -> NearbyFastLane:
+    """The fast lane of the nearby route (:mod:`geo_discovery_api.fastpath`)."""
+    return NearbyFastLane(
+        nearby_params_model(settings),
+        Limits.from_settings(settings),
+        max_age_s=settings.api_cache_max_age_s,
+        answer=nearby_response,
+    )
+
+
+def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIRouter:
+    """The merchant routes, with limits from ``settings`` in their OpenAPI schema;
+    ``lane``: the nearby fast lane (built here when not given)."""
     router = APIRouter(
         prefix="/v1/merchants",
         tags=["merchants"],
@@ -123,13 +130,13 @@ def build_router(settings: Settings) -> APIRouter:
     max_age = settings.api_cache_max_age_s
     search_default = min(settings.api_default_search_limit, settings.max_k)
     Params = nearby_params_model(settings)
-    lane = NearbyFastLane(Params, limits, max_age_s=max_age, answer=nearby_response)
+    fast_lane = lane or build_nearby_lane(settings)
 
     class NearbyRoute(StrictQueryRoute):
         """The nearby route, preceded by its fast lane (:mod:`geo_discovery_api.fastpath`)."""
 
         def get_route_handler(self) -> Any:
-            return with_fast_lane(lane, super().get_route_handler())
+            return with_fast_lane(fast_lane, super().get_route_handler())
 
     async def nearby(
         engine: EngineDep,

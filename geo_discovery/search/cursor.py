@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 _SIG_BYTES = 16
+# json.dumps(payload, separators=(",", ":"), allow_nan=False), without a new encoder a call
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _MAX_CURSOR_CHARS = 4_096
 _RESTART = "start again without a cursor"
 
@@ -92,7 +94,7 @@ def _sign(key: bytes, payload: bytes) -> bytes:
 
 def encode_cursor(key: bytes, payload: Mapping[str, Any]) -> str:
     """Serialise and sign ``payload`` (floats round-trip exactly through JSON)."""
-    body = json.dumps(dict(payload), separators=(",", ":"), allow_nan=False).encode()
+    body = _CURSOR_JSON.encode(dict(payload)).encode()
     return f"{_b64(body)}.{_b64(_sign(key, body))}"
 
 
@@ -151,19 +153,48 @@ def page_fingerprint(
     q: NearbyQuery, where: Filters, ranking: Ranking | None, member: str | None = None
 ) -> str:
     """A short stable hash of what decides a query's membership and order (``member``:
-    the member lift's fingerprint, never the member's id)."""
+    the member lift's fingerprint, never the member's id).
+
+    The hash is of ``repr`` of the tuple ``(member, lat, lng, radius_m, sort, where
+    without its instant, open_now, open_at, ranking)``; the filters' and ranking's parts
+    are remembered per object (:func:`_remembered_repr`), since every request of a server
+    carries the same few of them.
+    """
     parts = (
-        member,
-        q.lat,
-        q.lng,
-        q.radius_m,
-        q.sort,
-        replace(where, open_now=False, open_at=None),
-        where.open_now,
-        None if where.open_at is None else where.open_at.isoformat(),
-        ranking,
+        repr(member),
+        repr(q.lat),
+        repr(q.lng),
+        repr(q.radius_m),
+        repr(q.sort),
+        _remembered_repr(where, _without_instant),
+        repr(where.open_now),
+        repr(None if where.open_at is None else where.open_at.isoformat()),
+        _remembered_repr(ranking, repr),
     )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+    text = "(" + ", ".join(parts) + ")"  # == repr() of the tuple of the values
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _without_instant(where: Filters) -> str:
+    return repr(replace(where, open_now=False, open_at=None))
+
+
+_REPRS: dict[tuple[int, Any], tuple[object, str]] = {}
+_MAX_REPRS = 1024
+
+
+def _remembered_repr(obj: object, render: Any) -> str:
+    """``render(obj)`` for an immutable ``obj``, remembered by the object's identity (the
+    entry keeps ``obj`` alive, so its id is never reused while remembered)."""
+    key = (id(obj), render)
+    hit = _REPRS.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    text: str = render(obj)
+    if len(_REPRS) >= _MAX_REPRS:
+        _REPRS.clear()
+    _REPRS[key] = (obj, text)
+    return text
 
 
 def parse_instant(text: Any) -> datetime:

@@ -140,6 +140,7 @@ class Planner:
     ) -> None:
         n = merchants.num_rows
         self.merchants = merchants
+        self._merchant_id = merchants.column("merchant_id")
         self.index = index
         self.version = version
         self._codes, self._vocab = categories
@@ -427,7 +428,7 @@ class Planner:
             "f": cur.page_fingerprint(q, q.where, ranking, member),
             "p": last if np.isfinite(last) else None,
             "d": float(dist[-1]),
-            "id": str(self.merchants.column("merchant_id")[int(pos[-1])].as_py()),
+            "id": str(self._merchant_id[int(pos[-1])].as_py()),
         }
         if instant is not None:
             payload["t"] = instant.isoformat()

@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class SnapshotInfo:
     def name(self) -> str:
         return _name(self.snapshot_id)
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Identifier used in cursors, ETags and ``/readyz``: ``"<id>-<created_at>"``."""
         return f"{self.name}-{self.manifest.get('created_at', '')}"

@@ -140,3 +140,85 @@ def test_conditional_and_repeated_requests_reach_the_route(
     twice = client.get(f"{URL}?lat=40.758&lat=40.7&lng=-73.9855")
     assert twice.status_code == 200
     assert lane_calls == [True, False, False]
+
+
+# ------------------------------------------------- below the app (FastLaneMiddleware)
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+@pytest.fixture()
+def raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per request reaching it, whether the middleware's lane answered."""
+    calls: list[bool] = []
+    original = NearbyFastLane.answer_raw
+
+    def answer_raw(self: NearbyFastLane, engine, scope):  # type: ignore[no-untyped-def]
+        got = original(self, engine, scope)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(NearbyFastLane, "answer_raw", answer_raw)
+    return calls
+
+
+@pytest.mark.parametrize("sort", ["best_match", "distance", "price"])
+def test_middleware_lane_sends_the_routes_status_headers_and_bytes(
+    client: TestClient, raw_calls: list[bool], lane_calls: list[bool], sort: str
+) -> None:
+    for i, (lat, lng) in enumerate(POINTS):
+        limit = [1, 5, 20, 100, 20][i]
+        extra = {"radius_m": "400"} if i % 2 else {}
+        common = {"limit": str(limit), "sort": sort, **extra}
+        fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), **common},
+                          headers=IDENTITY)  # fmt: skip
+        full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), **common},
+                          headers=IDENTITY)  # fmt: skip
+        assert fast.status_code == full.status_code == 200, full.text
+        assert fast.content == full.content
+        assert fast.headers.raw == full.headers.raw  # the same headers, in the same order
+    assert raw_calls == [True, False] * len(POINTS)
+    assert lane_calls == [False] * len(POINTS)  # the route's own lane saw only the others
+    vary = [r for r in (fast, full) if "vary" in r.headers]
+    assert all(r.headers["vary"] == "Accept-Encoding" for r in vary)
+
+
+def test_small_answers_carry_no_vary_like_the_route(client: TestClient) -> None:
+    far = {"lat": "41.2", "lng": "-73.0", "radius_m": "10", "sort": "distance"}
+    fast = client.get(URL, params=far, headers=IDENTITY)
+    full = client.get(URL, params={**far, "lat": _exp(41.2)}, headers=IDENTITY)
+    assert fast.json()["count"] == 0 and "vary" not in fast.headers
+    assert fast.headers.raw == full.headers.raw and fast.content == full.content
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [("GET", {"Accept-Encoding": "gzip"}), ("HEAD", IDENTITY), ("GET", {**IDENTITY,
+     "If-None-Match": '"x"'})],
+)  # fmt: skip
+def test_gzip_head_and_conditional_requests_go_on_to_the_app(
+    client: TestClient, raw_calls: list[bool], method: str, headers: dict[str, str]
+) -> None:
+    r = client.request(method, URL, params={"lat": "40.758", "lng": "-73.9855"}, headers=headers)
+    assert r.status_code == 200
+    assert raw_calls in ([False], [])  # HEAD never reaches the lane
+    if "gzip" in headers["Accept-Encoding"]:
+        assert r.headers["content-encoding"] == "gzip"
+
+
+def _count(client: TestClient) -> float:
+    line = (
+        'geo_discovery_http_requests_total{method="GET",route="/v1/merchants/nearby",status="200"}'
+    )
+    for row in client.get("/metrics").text.splitlines():
+        if row.startswith(line):
+            return float(row.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_middleware_lane_answers_are_counted_under_the_route(
+    client: TestClient, raw_calls: list[bool]
+) -> None:
+    before = _count(client)
+    client.get(URL, params={"lat": "40.758", "lng": "-73.9855"}, headers=IDENTITY)
+    assert raw_calls == [True]
+    assert _count(client) == before + 1

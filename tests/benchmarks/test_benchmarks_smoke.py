@@ -47,6 +47,17 @@ def _check_api_load(docs: list[dict], text: str) -> None:
     assert "Query API under load" in text
 
 
+def _check_http(docs: list[dict], text: str) -> None:
+    (res,) = docs
+    assert res["correct"] is True  # the bare app sent serve's status, headers and bytes
+    for row in ("bare", "serve_1", "serve_2"):
+        assert res[row]["requests"] > 0 and res[row]["failed_requests"] == 0
+    assert res["ratio"] == res["serve_1"]["rps_median"] / res["bare"]["rps_median"] > 0
+    assert res["cpu_ratio"] > 0 and res["serve_2"]["cpu_us_median"] > 0
+    assert "uvloop" in res["uvicorn"] and res["mean_body_bytes"] > 0
+    assert "HTTP nearby against the bare-ASGI ceiling" in text and "serve / bare" in text
+
+
 def _check_ranking(docs: list[dict], text: str) -> None:
     from benchmarks import bench_ranking
 
@@ -159,6 +170,7 @@ EXTRA_CHECKS = {
     "eval_ranking": _check_ranking_eval,
     "bench_build": _check_build,
     "bench_api_load": _check_api_load,
+    "bench_http": _check_http,
     "bench_ranking": _check_ranking,
     "bench_text": _check_text,
     "bench_tiles": _check_tiles,

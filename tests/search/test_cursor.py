@@ -149,3 +149,56 @@ def test_cursor_naming_a_merchant_not_in_the_snapshot_is_refused() -> None:
     forged = encode_cursor(KEY, {**payload, "id": "nobody"})
     with pytest.raises(InvalidCursorError, match="nobody"):
         engine.nearby(40.75, -73.98, 5, sort="rating", cursor=forged)
+
+
+def _reference_page_fingerprint(q, where, ranking, member):  # type: ignore[no-untyped-def]
+    """The fingerprint as first written: sha256 of repr() of the tuple (cursors issued by
+    earlier servers of the same snapshot must stay valid)."""
+    import hashlib
+    from dataclasses import replace
+
+    parts = (
+        member,
+        q.lat,
+        q.lng,
+        q.radius_m,
+        q.sort,
+        replace(where, open_now=False, open_at=None),
+        where.open_now,
+        None if where.open_at is None else where.open_at.isoformat(),
+        ranking,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lat=st.floats(-90, 90),
+    lng=st.floats(-180, 180),
+    radius=st.none() | st.floats(1, 1e6),
+    sort=st.sampled_from(["best_match", "distance", "rating"]),
+    text=st.none() | st.sampled_from(["pizza", "joe's", "星巴克"]),
+    min_rating=st.none() | st.sampled_from([4, 4.5]),
+    instant=st.sampled_from(["none", "now", "at"]),
+    member=st.none() | st.just("abc123"),
+    weighted=st.booleans(),
+)
+def test_page_fingerprint_equals_the_reference_formula(  # type: ignore[no-untyped-def]
+    lat, lng, radius, sort, text, min_rating, instant, member, weighted
+) -> None:
+    from datetime import UTC, datetime
+
+    from geo_discovery.query import Filters, NearbyQuery, Ranking
+    from geo_discovery.search.cursor import page_fingerprint
+
+    where = Filters(
+        text=text,
+        min_rating=min_rating,
+        open_now=instant == "now",
+        open_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC) if instant == "at" else None,
+    )
+    q = NearbyQuery(lat, lng, 20, radius_m=radius, sort=sort, where=where)
+    ranking = Ranking(wom=0.5) if weighted else None
+    for _ in range(2):  # the second time from the remembered parts
+        got = page_fingerprint(q, where, ranking, member)
+        assert got == _reference_page_fingerprint(q, where, ranking, member)
