@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,7 @@ from .textscore import (
     idf,
     kernel_args,
     length_norms,
+    name_matches,
     noisy_or,
     relevances,
     static_args,
@@ -294,16 +296,23 @@ class TextQuery:
 
     def highlight(self, name: str, p: int) -> list[tuple[int, int]]:
         """``[start, end)`` spans of ``name`` (point ``p``'s) whose tokens match a word."""
-        idx = self.searcher.index
-        ent = idx.fwd[int(idx.fwd_off[p]) : int(idx.fwd_off[p + 1])].tolist()
-        matched = {
-            idx.term(e >> 2)
-            for e in ent
-            if e & 3 == FIELD_NAME and any(w.segment_of(e >> 2) >= 0 for w in self.words)
-        }
-        if not matched:  # a match by category, brand, cuisine or street
-            return []
-        return _merge([(a, b) for tok, a, b in token_spans(name) if tok in matched])
+        return self.highlights([name], np.array([p], dtype=np.int64))[0]
+
+    def highlights(
+        self, names: Sequence[str], points: NDArray[np.int64]
+    ) -> list[list[tuple[int, int]]]:
+        """:meth:`highlight` of each ``(name, point)``: one kernel call finds the name terms
+        the words match (:func:`~.textscore.name_matches`); only a name with one is split
+        into tokens (a match by category, brand, cuisine or street highlights nothing)."""
+        which, terms = name_matches(np.ascontiguousarray(points, dtype=np.int64), self.tx)
+        matched: list[set[str]] = [set() for _ in names]
+        term = self.searcher.index.term
+        for i, t in zip(which.tolist(), terms.tolist(), strict=True):
+            matched[i].add(term(t))
+        return [
+            _merge([(a, b) for tok, a, b in token_spans(name) if tok in m]) if m else []
+            for name, m in zip(names, matched, strict=True)
+        ]
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

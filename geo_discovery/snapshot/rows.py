@@ -95,13 +95,14 @@ class RowStore:
 
     def __init__(self, table: pa.Table) -> None:
         self._table = table
+        self._names = frozenset(table.column_names)  # Table.column_names builds a new list
         self._lock = threading.Lock()
         self._before: dict[int, bytes] = {}
         self._after: dict[int, bytes] = {}
 
     def columns(self, positions: NDArray[np.int64], fields: Sequence[str]) -> dict[str, list[Any]]:
         """Table columns ``fields`` (those the table has) at ``positions``, as lists."""
-        names = [f for f in fields if f in self._table.column_names]
+        names = [f for f in fields if f in self._names]
         sub = self._take(np.asarray(positions, dtype=np.int64), names)
         out = {}
         for n in names:
