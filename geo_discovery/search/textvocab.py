@@ -41,7 +41,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from .textnorm import MAX_TERM_CHARS
-from .textscore import as_int, completion
+from .textscore import FIELD_WEIGHTS, as_int, completion, noisy_or
 
 __all__ = [
     "TYPO_DF",
@@ -366,7 +366,9 @@ def match_word(
 ) -> tuple:  # pragma: no cover - compiled  # fmt: skip
     """One query word's matches in one call: its term segments (:func:`segments`), its
     category scores (:func:`category_scores`), and the merchants its terms and its
-    categories reach. Typos count only while :func:`exact_df` is under :data:`TYPO_DF`."""
+    categories reach, and the most it can score (every field at its best: weights, norms
+    and completion are <= 1; the kernel's own float operations). Typos count only while
+    :func:`exact_df` is under :data:`TYPO_DF`."""
     m = w.shape[0]
     typos = exact_df(chars, term_off, cumdf, w, prefix) < TYPO_DF
     maxd = 0
@@ -389,7 +391,12 @@ def match_word(
     for j in range(lo.shape[0]):
         term_df += as_int(cumdf[hi[j]] - cumdf[lo[j]])
     code_df = 0
+    cat = 0.0
     for c in range(code_q.shape[0]):
         if code_q[c] > 0:
             code_df += code_count[c]
-    return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df
+            cat = max(cat, code_q[c])
+    top = q.max() if q.shape[0] else 0.0
+    fw = FIELD_WEIGHTS
+    best = noisy_or(cat, top * fw[0], top * fw[1], top * fw[2], top * fw[3])
+    return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df, best
