@@ -69,7 +69,7 @@ from .textscore import (
     relevances,
     static_args,
 )
-from .textvocab import codes, match_word
+from .textvocab import codes, gather_points, match_word
 
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
@@ -407,19 +407,9 @@ class TextSearcher:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its
         categories' points), ascending."""
         idx = self.index
-        parts: list[NDArray[np.integer]] = [
-            idx.postings[int(idx.post_off[a]) : int(idx.post_off[b])]
-            for a, b in zip(w.seg_lo.tolist(), w.seg_hi.tolist(), strict=True)
-        ]
-        if categories:
-            order, starts = self._points_by_code
-            for c in np.flatnonzero(w.code_q > 0).tolist():
-                parts.append(order[starts[c] : starts[c + 1]])
-        if not parts:
-            return np.empty(0, dtype=np.int64)
-        pts = np.sort(np.concatenate(parts).astype(np.int64))  # a point may hold many terms
-        if len(pts) > 1:
-            pts = pts[np.concatenate(([True], pts[1:] != pts[:-1]))]
+        order, starts = self._points_by_code
+        cats = np.flatnonzero(w.code_q > 0) if categories else np.empty(0, dtype=np.int64)
+        pts = gather_points(idx.post_off, idx.postings, w.seg_lo, w.seg_hi, order, starts, cats)
         pts.flags.writeable = False
         return pts
 

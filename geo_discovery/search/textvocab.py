@@ -50,6 +50,7 @@ __all__ = [
     "codes",
     "exact_df",
     "fuzzy_terms",
+    "gather_points",
     "lower_bound",
     "match_word",
     "max_distance",
@@ -400,3 +401,34 @@ def match_word(
     fw = FIELD_WEIGHTS
     best = noisy_or(cat, top * fw[0], top * fw[1], top * fw[2], top * fw[3])
     return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df, best
+
+
+@njit(cache=True, nogil=True)
+def gather_points(
+    post_off: NDArray, postings: NDArray, lo: NDArray, hi: NDArray,
+    order: NDArray, starts: NDArray, codes: NDArray,
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """The points of terms ``[lo[j], hi[j])`` (``postings`` by ``post_off``) and of category
+    ``codes`` (``order`` by ``starts``), ascending, each once."""
+    size = 0
+    for j in range(lo.shape[0]):
+        size += as_int(post_off[hi[j]]) - as_int(post_off[lo[j]])
+    for c in codes:
+        size += as_int(starts[c + 1]) - as_int(starts[c])
+    out = np.empty(size, dtype=np.int64)
+    n = 0
+    for j in range(lo.shape[0]):
+        for i in range(as_int(post_off[lo[j]]), as_int(post_off[hi[j]])):
+            out[n] = postings[i]
+            n += 1
+    for c in codes:
+        for i in range(as_int(starts[c]), as_int(starts[c + 1])):
+            out[n] = order[i]
+            n += 1
+    out.sort()
+    m = 0
+    for i in range(n):  # a point may hold many of the terms
+        if m == 0 or out[i] != out[m - 1]:
+            out[m] = out[i]
+            m += 1
+    return out[:m]
