@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -623,14 +623,22 @@ class Planner:
 _NO_FILTERS = Filters()
 
 
-@functools.lru_cache(maxsize=256)
+_KEYED = tuple(f.name for f in fields(Filters) if f.name not in ("open_now", "open_at", "text"))
+
+
 def _mask_key(where: Filters) -> Filters | None:
     """The part of a filter set that decides the eligible mask (``None``: no mask).
 
     The instant of ``open_now``/``open_at`` is left out (checked per page); "hours
-    known" is kept, written as ``open_now=True``. Text is matched separately.
+    known" is kept, written as ``open_now=True``. Text is matched separately (cached
+    without it: every text of one filter set shares the entry).
     """
     if where is _NO_FILTERS:
         return None
-    key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
+    return _key_of(tuple(getattr(where, f) for f in _KEYED), where.needs_hours)
+
+
+@functools.lru_cache(maxsize=256)
+def _key_of(values: tuple[Any, ...], hours: bool) -> Filters | None:
+    key = Filters(**dict(zip(_KEYED, values, strict=True)), open_now=hours)
     return None if key.is_empty() else key
