@@ -28,7 +28,7 @@ from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.ingest.taxonomy import category_synonyms
 from geo_discovery.query import NearbyQuery
 from geo_discovery.search.textindex import category_words
-from geo_discovery.search.textnorm import address_tokens, query_words, tokens
+from geo_discovery.search.textnorm import address_tokens, query_words, token_spans, tokens
 
 __all__ = ["TextColumns", "brute_text", "match_quality", "word_quality"]
 
@@ -144,7 +144,8 @@ class TextColumns:
             self._cache[key] = self._relevances(words, n_typed)
         return self._cache[key]
 
-    def _relevances(self, words: Sequence[str], n_typed: int) -> NDArray[np.float64]:
+    def q_terms(self, words: Sequence[str], n_typed: int) -> list[dict[str, float]]:
+        """Per word, every term it matches with the match's quality."""
         last = n_typed - 1
         q_terms = []
         for i, w in enumerate(words):
@@ -158,6 +159,13 @@ class TextColumns:
                     if (q := word_quality(w, t, last=i == last, typos=own < TYPO_DF)) > 0
                 }
             )
+        return q_terms
+
+    def cat_scores(
+        self, q_terms: list[dict[str, float]]
+    ) -> tuple[list[dict[str, float]], list[float]]:
+        """Per word, each category's score (its best word's quality × weight), and the
+        word's idf."""
         q_cats = [
             {
                 c: max((qt.get(t, 0.0) * wt for t, wt in ws), default=0.0)
@@ -171,6 +179,41 @@ class TextColumns:
                 self.cat_count[c] for c, v in qc.items() if v > 0
             )
             idfs.append(math.log(1.0 + self.n / (1.0 + df)))
+        return q_cats, idfs
+
+    def categories(self, text: str) -> list[tuple[str, float]]:
+        """``(path, score)`` of the categories every word matches, best first (ties:
+        more merchants, then path)."""
+        words = query_words(text)
+        q_cats, idfs = self.cat_scores(self.q_terms(words, len(words)))
+        out = []
+        for c in self.cat_count:
+            if all(qc.get(c, 0.0) > 0 for qc in q_cats):
+                total = norm = 0.0
+                for qc, idf in zip(q_cats, idfs, strict=True):
+                    total = total + idf * qc[c]
+                    norm += idf
+                out.append((c, total / norm))
+        return sorted(out, key=lambda cs: (-cs[1], -self.cat_count[cs[0]], cs[0]))
+
+    def highlight(self, text: str, name: str) -> list[tuple[int, int]]:
+        """The spans of ``name`` whose tokens some word of ``text`` matches, overlapping
+        and touching spans joined."""
+        words = query_words(text)
+        q_terms = self.q_terms(words, len(words))
+        out: list[tuple[int, int]] = []
+        spans = sorted((a, b) for tok, a, b in token_spans(name)
+                       if any(tok in qt for qt in q_terms))  # fmt: skip
+        for a, b in spans:
+            if out and a <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], b))
+            else:
+                out.append((a, b))
+        return out
+
+    def _relevances(self, words: Sequence[str], n_typed: int) -> NDArray[np.float64]:
+        q_terms = self.q_terms(words, n_typed)
+        q_cats, idfs = self.cat_scores(q_terms)
         out = np.zeros(self.n)
         for row in range(self.n):
             bests = []

@@ -73,6 +73,7 @@ from ..ranking.scoring import (
 from ..ranking_profile import RankingProfile
 from . import cursor as cur
 from .columns import aligned_unit, float_column
+from .filterkey import mask_key
 from .index import CellIndex
 from .personal import member_lift, member_top_k
 from .ranked import NodeBounds, ranked_top_k
@@ -232,7 +233,7 @@ class Planner:
 
         Opening hours contribute "hours known" here; the instant is checked per page.
         """
-        key = _mask_key(where)
+        key = mask_key(where)
         return None if key is None else self._mask(key)
 
     def _build_mask(self, f: Filters) -> NDArray[np.bool_]:
@@ -342,7 +343,7 @@ class Planner:
         """One page of a validated query (``ranking``: the resolved ranking; ``boost``: the
         member's resolved lift, :mod:`.personal`)."""
         where = q.where
-        key = _mask_key(where)
+        key = mask_key(where)
         mask = None if key is None else self._mask(key)
         ranked = q.sort == "best_match"
         spec_ranking = ranking if ranked else None
@@ -624,22 +625,3 @@ class Planner:
             )
         p = payload["p"]
         return (-math.inf if p is None else float(p), float(payload["d"]), int(self.row_rank[row]))
-
-
-_NO_FILTERS = Filters()
-
-
-def _mask_key(where: Filters) -> Filters | None:
-    """The part of a filter set that decides the eligible mask (``None``: no mask).
-
-    The instant of ``open_now``/``open_at`` is left out (checked per page); "hours
-    known" is kept, written as ``open_now=True``. Text is matched separately. No filters
-    at all (the common case) skips hashing the filter set.
-    """
-    return None if where is _NO_FILTERS else _filters_key(where)
-
-
-@functools.lru_cache(maxsize=256)
-def _filters_key(where: Filters) -> Filters | None:
-    key = replace(where, open_now=where.needs_hours, open_at=None, text=None)
-    return None if key.is_empty() else key

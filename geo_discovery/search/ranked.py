@@ -420,6 +420,23 @@ def topk_one(
     return finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(heap: NDArray, key: NDArray, i: int, size: int) -> None:  # pragma: no cover
+    """Restore the min-heap ``heap[:size]`` (of indices into ``key``) below ``i``."""
+    v = heap[i]
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and key[heap[c + 1]] < key[heap[c]]:
+            c += 1
+        if key[heap[c]] >= key[v]:
+            break
+        heap[i] = heap[c]
+        i = c
+    heap[i] = v
+
+
 @njit(cache=True, nogil=True)
 def candidates_top_k(
     points: NDArray, lat: float, lng: float, k: int, max_c2: float,
@@ -461,7 +478,15 @@ def candidates_top_k(
     ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
     kn, cn = 0, 0
     thr_s, thr_c = -np.inf, np.inf
-    for j in np.argsort(near_c[:m]):
+    heap = np.arange(m)  # nearest first, popped lazily: the loop rarely reaches the end
+    for i in range(m // 2 - 1, -1, -1):
+        _sift_down(heap, near_c, i, m)
+    size = m
+    while size > 0:
+        j = heap[0]
+        size -= 1
+        heap[0] = heap[size]
+        _sift_down(heap, near_c, 0, size)
         p, c2 = near_p[j], near_c[j]
         if _behind((q_max * wmax) / (1.0 + c2 * f_min), c2, thr_s, thr_c):
             break  # every point left is at least this far: none can come in front

@@ -40,12 +40,13 @@ def suggestions(
     matching categories (best score first, then more merchants, then path)."""
     tq = planner.text_query(text)
     searcher = planner.text
-    points = planner.points_of(positions).tolist()
+    names = columns["name"]
+    spans = tq.highlights(names, planner.points_of(positions))
     merchants = tuple(
-        Suggestion(mid, name, cat, d, tuple(tq.highlight(name, p)))
-        for mid, name, cat, d, p in zip(
-            columns["merchant_id"], columns["name"], columns["category"],
-            distances_m.tolist(), points, strict=True,
+        Suggestion(mid, name, cat, d, tuple(hl))
+        for mid, name, cat, d, hl in zip(
+            columns["merchant_id"], names, columns["category"], distances_m.tolist(), spans,
+            strict=True,
         )
     )  # fmt: skip
     vocab = searcher.vocab

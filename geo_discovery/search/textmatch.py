@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,11 +64,12 @@ from .textscore import (
     idf,
     kernel_args,
     length_norms,
+    name_matches,
     noisy_or,
     relevances,
     static_args,
 )
-from .textvocab import codes, match_word
+from .textvocab import codes, gather_points, match_word
 
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
@@ -93,14 +95,7 @@ class WordTerms:
     term_df: int
     df: int
     idf: float
-
-    @property
-    def best(self) -> float:
-        """The most this word can score (every field at its best; weights, norms and
-        completion are ≤ 1), by the kernel's own float operations."""
-        top = float(self.seg_q.max()) if len(self.seg_q) else 0.0
-        cat = float(self.code_q.max()) if len(self.code_q) else 0.0
-        return noisy_or(cat, *(top * float(w) for w in FIELD_WEIGHTS))
+    best: float  # the most this word can score (textvocab.match_word)
 
     @functools.cached_property
     def _bounds(self) -> tuple[list[int], list[int]]:
@@ -278,32 +273,37 @@ class TextQuery:
         (score: the idf-weighted mean of the words' category scores; ties: more
         merchants, then path)."""
         s = self.searcher
-        ok = np.ones(s.n_codes, dtype=bool)
-        total = np.zeros(s.n_codes)
+        hit = np.flatnonzero(self.words[0].code_q > 0)
+        for w in self.words[1:]:
+            hit = hit[w.code_q[hit] > 0]
+        total = np.zeros(len(hit))
         norm = 0.0
         for w in self.words:
-            ok &= w.code_q > 0
-            total = total + w.idf * w.code_q
+            total = total + w.idf * w.code_q[hit]
             norm += w.idf
-        hit = np.flatnonzero(ok)
-        score = total[hit] / norm
-        order = sorted(
-            range(len(hit)), key=lambda i: (-score[i], -s.code_count[hit[i]], s.vocab[hit[i]])
-        )
-        return [(int(hit[i]), float(score[i])) for i in order]
+        score = total / norm
+        order = np.lexsort((s.path_rank[hit], -s.code_count[hit], -score))
+        return [(int(hit[i]), float(score[i])) for i in order.tolist()]
 
     def highlight(self, name: str, p: int) -> list[tuple[int, int]]:
         """``[start, end)`` spans of ``name`` (point ``p``'s) whose tokens match a word."""
-        idx = self.searcher.index
-        ent = idx.fwd[int(idx.fwd_off[p]) : int(idx.fwd_off[p + 1])].tolist()
-        matched = {
-            idx.term(e >> 2)
-            for e in ent
-            if e & 3 == FIELD_NAME and any(w.segment_of(e >> 2) >= 0 for w in self.words)
-        }
-        if not matched:  # a match by category, brand, cuisine or street
-            return []
-        return _merge([(a, b) for tok, a, b in token_spans(name) if tok in matched])
+        return self.highlights([name], np.array([p], dtype=np.int64))[0]
+
+    def highlights(
+        self, names: Sequence[str], points: NDArray[np.int64]
+    ) -> list[list[tuple[int, int]]]:
+        """:meth:`highlight` of each ``(name, point)``: one kernel call finds the name terms
+        the words match (:func:`~.textscore.name_matches`); only a name with one is split
+        into tokens (a match by category, brand, cuisine or street highlights nothing)."""
+        which, terms = name_matches(np.ascontiguousarray(points, dtype=np.int64), self.tx)
+        matched: list[set[str]] = [set() for _ in names]
+        term = self.searcher.term
+        for i, t in zip(which.tolist(), terms.tolist(), strict=True):
+            matched[i].add(term(t))
+        return [
+            _merge([(a, b) for tok, a, b in token_spans(name) if tok in m]) if m else []
+            for name, m in zip(names, matched, strict=True)
+        ]
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -369,7 +369,9 @@ class TextSearcher:
                 np.int64
             ),
         )
+        self._terms: dict[int, str] = {}
         self._query = functools.lru_cache(maxsize=512)(self._build_query)
+        self._word = functools.lru_cache(maxsize=4096)(self._match)
 
     # ----------------------------------------------------------------- queries
     def query(self, text: str) -> TextQuery:
@@ -384,36 +386,30 @@ class TextSearcher:
             raise _refused(text, f"q has {len(words)} words; allowed: at most {MAX_WORDS}")
         last = len(words) - 1
         return TextQuery(
-            text, tuple(self._word(w, prefix=i == last) for i, w in enumerate(words)), (), self
+            text, tuple(self._word(w, i == last) for i, w in enumerate(words)), (), self
         )
 
-    def _word(self, word: str, *, prefix: bool) -> WordTerms:
+    def _match(self, word: str, prefix: bool) -> WordTerms:
+        """One word's matches (cached per word: typing a query re-asks its first words)."""
         idx = self.index
-        lo, hi, q, seg_m, seg_typos, is_prefix, code_q, term_df, code_df = match_word(
+        got = match_word(
             idx.chars, idx.term_off, self.cumdf, codes(word), prefix, MATCH_QUALITY, *self._cw,
             self.code_count,
         )  # fmt: skip
+        for a in got[:7]:
+            a.flags.writeable = False  # shared by every query holding the word
+        lo, hi, q, seg_m, seg_typos, is_prefix, code_q, term_df, code_df, best = got
         df = int(term_df) + int(code_df)
         return WordTerms(word, prefix, lo, hi, q, seg_m, seg_typos, is_prefix, code_q,
-                         int(term_df), df, idf(self.n, df))  # fmt: skip
+                         int(term_df), df, idf(self.n, df), float(best))  # fmt: skip
 
     def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its
         categories' points), ascending."""
         idx = self.index
-        parts: list[NDArray[np.integer]] = [
-            idx.postings[int(idx.post_off[a]) : int(idx.post_off[b])]
-            for a, b in zip(w.seg_lo.tolist(), w.seg_hi.tolist(), strict=True)
-        ]
-        if categories:
-            order, starts = self._points_by_code
-            for c in np.flatnonzero(w.code_q > 0).tolist():
-                parts.append(order[starts[c] : starts[c + 1]])
-        if not parts:
-            return np.empty(0, dtype=np.int64)
-        pts = np.sort(np.concatenate(parts).astype(np.int64))  # a point may hold many terms
-        if len(pts) > 1:
-            pts = pts[np.concatenate(([True], pts[1:] != pts[:-1]))]
+        order, starts = self._points_by_code
+        cats = np.flatnonzero(w.code_q > 0) if categories else np.empty(0, dtype=np.int64)
+        pts = gather_points(idx.post_off, idx.postings, w.seg_lo, w.seg_hi, order, starts, cats)
         pts.flags.writeable = False
         return pts
 
@@ -433,6 +429,20 @@ class TextSearcher:
     def labels(self) -> dict[str, str]:
         """The stored label of each category path."""
         return dict(zip(self.index.categories, self.index.labels, strict=True))
+
+    @functools.cached_property
+    def path_rank(self) -> NDArray[np.int64]:
+        """Each category code's place among the paths sorted (ties of equal scores)."""
+        rank = np.empty(self.n_codes, dtype=np.int64)
+        rank[sorted(range(self.n_codes), key=self.vocab.__getitem__)] = np.arange(self.n_codes)
+        return rank
+
+    def term(self, t: int) -> str:
+        """Term ``t`` as a string (decoded once per searcher)."""
+        got = self._terms.get(t)
+        if got is None:
+            got = self._terms[t] = self.index.term(t)
+        return got
 
     def code_words(self, code: int) -> list[tuple[int, float]]:
         """``(term id, weight)`` of a category code's words."""

@@ -244,11 +244,14 @@ def token_spans(text: str) -> list[tuple[str, int, int]]:
     """
     out: list[tuple[str, int, int]] = []
     if text.isascii():  # the same tokens as tokens(); a span may take in an apostrophe
-        for m in _ASCII_SPAN.finditer(text):
-            raw = m.group()
-            tok = "and" if raw == "&" else raw.lower().translate(_ASCII_SKIP)[:MAX_TERM_CHARS]
+        for m in _ASCII_SPAN.finditer(text.lower()):  # ASCII lower keeps every offset
+            tok = m.group()
+            if tok == "&":
+                tok = "and"
+            elif "'" in tok or "`" in tok:
+                tok = tok.translate(_ASCII_SKIP)
             if tok:
-                out.append((tok, m.start(), m.end()))
+                out.append((tok[:MAX_TERM_CHARS], *m.span()))
         return out
     for tok, start, end, cjk in _raw_tokens(text):
         if not cjk:

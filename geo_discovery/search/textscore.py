@@ -81,6 +81,7 @@ __all__ = [
     "length_norm",
     "length_norms",
     "match_quality",
+    "name_matches",
     "noisy_or",
     "relevance",
     "relevances",
@@ -269,6 +270,35 @@ def relevances(points: NDArray, tx: tuple) -> NDArray:  # pragma: no cover - com
     for i in range(points.shape[0]):
         out[i] = relevance(as_int(points[i]), tx, scratch)
     return out
+
+
+@njit(cache=True, nogil=True)
+def name_matches(points: NDArray, tx: tuple) -> tuple[NDArray, NDArray]:  # pragma: no cover
+    """``(which, term)``: each name term of ``points[which]`` that some word's segments
+    hold (the terms :func:`relevance` counts as covered), in forward-index order."""
+    fwd_off, fwd = tx[0], tx[1]
+    seg_off, seg_lo, seg_hi = tx[5], tx[6], tx[7]
+    nw = seg_off.shape[0] - 1
+    size = 0
+    for i in range(points.shape[0]):
+        p = as_int(points[i])
+        size += as_int(fwd_off[p + 1]) - as_int(fwd_off[p])
+    which = np.empty(size, dtype=np.int64)
+    term = np.empty(size, dtype=np.int64)
+    n = 0
+    for i in range(points.shape[0]):
+        p = as_int(points[i])
+        for e in range(as_int(fwd_off[p]), as_int(fwd_off[p + 1])):
+            ent = fwd[e]
+            if ent & 3 != 0:
+                continue
+            t = as_int(ent >> 2)
+            for w in range(nw):
+                if _segment(t, seg_lo, seg_hi, seg_off[w], seg_off[w + 1]) >= 0:
+                    which[n], term[n] = i, t
+                    n += 1
+                    break
+    return which[:n], term[:n]
 
 
 def _frozen(a: NDArray) -> NDArray:

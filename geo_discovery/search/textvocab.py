@@ -41,7 +41,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from .textnorm import MAX_TERM_CHARS
-from .textscore import as_int, completion
+from .textscore import FIELD_WEIGHTS, as_int, completion, noisy_or
 
 __all__ = [
     "TYPO_DF",
@@ -50,6 +50,7 @@ __all__ = [
     "codes",
     "exact_df",
     "fuzzy_terms",
+    "gather_points",
     "lower_bound",
     "match_word",
     "max_distance",
@@ -366,7 +367,9 @@ def match_word(
 ) -> tuple:  # pragma: no cover - compiled  # fmt: skip
     """One query word's matches in one call: its term segments (:func:`segments`), its
     category scores (:func:`category_scores`), and the merchants its terms and its
-    categories reach. Typos count only while :func:`exact_df` is under :data:`TYPO_DF`."""
+    categories reach, and the most it can score (every field at its best: weights, norms
+    and completion are <= 1; the kernel's own float operations). Typos count only while
+    :func:`exact_df` is under :data:`TYPO_DF`."""
     m = w.shape[0]
     typos = exact_df(chars, term_off, cumdf, w, prefix) < TYPO_DF
     maxd = 0
@@ -389,7 +392,43 @@ def match_word(
     for j in range(lo.shape[0]):
         term_df += as_int(cumdf[hi[j]] - cumdf[lo[j]])
     code_df = 0
+    cat = 0.0
     for c in range(code_q.shape[0]):
         if code_q[c] > 0:
             code_df += code_count[c]
-    return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df
+            cat = max(cat, code_q[c])
+    top = q.max() if q.shape[0] else 0.0
+    fw = FIELD_WEIGHTS
+    best = noisy_or(cat, top * fw[0], top * fw[1], top * fw[2], top * fw[3])
+    return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df, best
+
+
+@njit(cache=True, nogil=True)
+def gather_points(
+    post_off: NDArray, postings: NDArray, lo: NDArray, hi: NDArray,
+    order: NDArray, starts: NDArray, codes: NDArray,
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """The points of terms ``[lo[j], hi[j])`` (``postings`` by ``post_off``) and of category
+    ``codes`` (``order`` by ``starts``), ascending, each once."""
+    size = 0
+    for j in range(lo.shape[0]):
+        size += as_int(post_off[hi[j]]) - as_int(post_off[lo[j]])
+    for c in codes:
+        size += as_int(starts[c + 1]) - as_int(starts[c])
+    out = np.empty(size, dtype=np.int64)
+    n = 0
+    for j in range(lo.shape[0]):
+        for i in range(as_int(post_off[lo[j]]), as_int(post_off[hi[j]])):
+            out[n] = postings[i]
+            n += 1
+    for c in codes:
+        for i in range(as_int(starts[c]), as_int(starts[c + 1])):
+            out[n] = order[i]
+            n += 1
+    out.sort()
+    m = 0
+    for i in range(n):  # a point may hold many of the terms
+        if m == 0 or out[i] != out[m - 1]:
+            out[m] = out[i]
+            m += 1
+    return out[:m]

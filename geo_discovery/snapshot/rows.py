@@ -90,24 +90,46 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime | date) else value
 
 
+_FEW = 32  # rows read value by value rather than by an Arrow take
+
+
 class RowStore:
     """Result rows of one merchant table (thread-safe; fragments cached per merchant)."""
 
     def __init__(self, table: pa.Table) -> None:
         self._table = table
+        self._names = frozenset(table.column_names)  # Table.column_names builds a new list
         self._lock = threading.Lock()
         self._before: dict[int, bytes] = {}
         self._after: dict[int, bytes] = {}
 
     def columns(self, positions: NDArray[np.int64], fields: Sequence[str]) -> dict[str, list[Any]]:
         """Table columns ``fields`` (those the table has) at ``positions``, as lists."""
-        names = [f for f in fields if f in self._table.column_names]
-        sub = self._take(np.asarray(positions, dtype=np.int64), names)
+        names = [f for f in fields if f in self._names]
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) <= _FEW:
+            return self._few(positions, names)
+        sub = self._take(positions, names)
         out = {}
         for n in names:
             col = sub.column(n)
             values = col.to_pylist()
             out[n] = values if pa.types.is_string(col.type) else [_plain(v) for v in values]
+        return out
+
+    def _few(self, positions: NDArray[np.int64], names: list[str]) -> dict[str, list[Any]]:
+        """:meth:`columns` of a few rows, value by value: an Arrow take costs more than
+        a page of scalars (autocomplete's ten rows)."""
+        batches, starts = self._batches
+        which = np.searchsorted(starts, positions, side="right") - 1
+        at = list(zip(which.tolist(), (positions - starts[which]).tolist(), strict=True))
+        out = {}
+        for n in names:
+            i = self._table.schema.get_field_index(n)
+            cols = [b.column(i) for b in batches]
+            values = [cols[b][j].as_py() for b, j in at]
+            string = pa.types.is_string(self._table.schema.field(i).type)
+            out[n] = values if string else [_plain(v) for v in values]
         return out
 
     def _take(self, positions: NDArray[np.int64], names: list[str]) -> pa.Table:

@@ -339,6 +339,44 @@ def test_autocomplete_highlights_and_categories() -> None:
         engine.autocomplete("pizza", 91, 0)
 
 
+@PROPERTY
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 200),
+    post_max=st.sampled_from([None, 0, 5, 40]),
+)
+def test_autocomplete_equals_brute_force(seed: int, n: int, post_max: int | None) -> None:
+    """The suggested merchants are the brute-force best_match page; each highlight is the
+    spans of the name's tokens some word matches; the categories are those every word
+    matches, in the oracle's order with its scores' order."""
+    rng = np.random.default_rng(seed)
+    table = table_of(rng, n, "city")
+    if rng.random() < 0.5:  # many merchants at a few spots: ties of distance everywhere
+        spot = rng.integers(0, max(n // 8, 1), n)
+        for col in ("lat", "lng"):
+            values = table.column(col).to_numpy()[spot]
+            table = table.set_column(table.column_names.index(col), col, pa.array(values))
+    engine = engine_of(table, rng, post_max)
+    tc = to.TextColumns(engine)
+    names = table.column("name").to_pylist()
+    for _ in range(4):
+        q = random_query(rng, table, "best_match")
+        text = q.where.text
+        assert text is not None
+        limit = int(rng.choice([1, 3, 10]))
+        s = engine.autocomplete(text, q.lat, q.lng, limit=limit)
+        rows, _prim, dist, _kept = to.brute_text(
+            tc, ro.query(q.lat, q.lng, k=limit, sort="best_match", text=text), limit=limit
+        )
+        assert [engine.snapshot.row_of(m.merchant_id) for m in s.merchants] == rows.tolist()
+        assert [m.distance_m for m in s.merchants] == dist.tolist()
+        for m, row in zip(s.merchants, rows.tolist(), strict=True):
+            assert m.name == names[row]
+            assert list(m.highlight) == tc.highlight(text, names[row]), (text, m.name)
+        want = tc.categories(text)[:limit]
+        assert [c.path for c in s.categories] == [c for c, _ in want], text
+
+
 def test_category_tree_counts_and_labels() -> None:
     rng = np.random.default_rng(4)
     table = table_of(rng, 200, "city")

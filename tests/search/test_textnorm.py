@@ -3,6 +3,8 @@ the general one."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,6 +87,13 @@ def test_the_ascii_fast_path_agrees_with_the_general_one(text: str) -> None:
     general = [t for t, _, _ in token_spans(text + " é")][:-1]
     assert tokens(text) == general
     assert [t for t, _, _ in token_spans(text)] == tokens(text)
+    for tok, start, end in token_spans(text):  # each span is the word its token came from
+        raw = text[start:end]
+        assert re.fullmatch(r"[A-Za-z0-9'`]+|&", raw)
+        assert tok == ("and" if raw == "&" else re.sub("['`]", "", raw.lower())[:MAX_TERM_CHARS])
+        if raw != "&":  # a word's span is its whole run of word characters
+            assert not re.match(r"[A-Za-z0-9'`]", text[end : end + 1])
+            assert start == 0 or not re.match(r"[A-Za-z0-9'`]", text[start - 1])
 
 
 @settings(max_examples=300, deadline=None)

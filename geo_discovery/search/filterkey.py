@@ -1,0 +1,35 @@
+"""The part of a :class:`~geo_discovery.query.Filters` that decides which merchants are
+eligible: the key of the planner's cached row masks."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import fields
+from typing import Any
+
+from ..query import Filters
+
+__all__ = ["mask_key"]
+
+_NO_FILTERS = Filters()
+
+
+_KEYED = tuple(f.name for f in fields(Filters) if f.name not in ("open_now", "open_at", "text"))
+
+
+def mask_key(where: Filters) -> Filters | None:
+    """The part of a filter set that decides the eligible mask (``None``: no mask).
+
+    The instant of ``open_now``/``open_at`` is left out (checked per page); "hours
+    known" is kept, written as ``open_now=True``. Text is matched separately (cached
+    without it: every text of one filter set shares the entry).
+    """
+    if where is _NO_FILTERS:
+        return None
+    return _key_of(tuple(getattr(where, f) for f in _KEYED), where.needs_hours)
+
+
+@functools.lru_cache(maxsize=256)
+def _key_of(values: tuple[Any, ...], hours: bool) -> Filters | None:
+    key = Filters(**dict(zip(_KEYED, values, strict=True)), open_now=hours)
+    return None if key.is_empty() else key
