@@ -39,7 +39,7 @@ from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
-from geo_discovery.query import SORTS, Filters, Limits, NearbyQuery
+from geo_discovery.query import NO_FILTERS, SORTS, Filters, Limits, NearbyQuery
 from geo_discovery.results import Results
 
 from .metrics import ASGIApp, Receive, Scope, Send
@@ -52,7 +52,6 @@ _SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort", "q"))
 _DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,17})?")
 _INTEGER = re.compile(r"[0-9]{1,9}")
 
-_NO_FILTERS = Filters()
 
 Answer = Callable[[DiscoveryEngine, Results, str | None, str, int], Response]
 RawHeaders = list[tuple[bytes, bytes]]
@@ -108,7 +107,7 @@ class NearbyFastLane:
                 self.default_limit if limit is None else int(limit),
                 radius_m=float(params["radius_m"]) if "radius_m" in params else None,
                 sort=sort,
-                where=Filters(text=params["q"]) if "q" in params else _NO_FILTERS,
+                where=Filters(text=params["q"]) if "q" in params else NO_FILTERS,
             )
             return query.check(self.limits)
         except InvalidQueryError:

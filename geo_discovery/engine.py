@@ -40,7 +40,7 @@ from .catchment.district import DEMAND_CHOICES, CatchmentParams
 from .errors import InvalidQueryError
 from .ingest.taxonomy import category_label
 from .models import BBox, CategoryCount, Suggestions, validate_lat, validate_lng
-from .query import LIBRARY_SORT, Filters, Limits, Member, NearbyQuery, Ranking
+from .query import LIBRARY_SORT, NO_FILTERS, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import BatchResults, Results
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["DiscoveryEngine"]
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
-_NO_FILTERS = Filters()
 
 
 class DiscoveryEngine:
@@ -274,7 +273,7 @@ class DiscoveryEngine:
             k,
             radius_m=radius_m,
             sort=LIBRARY_SORT if sort is None else sort,
-            where=_NO_FILTERS if where is None else where,
+            where=NO_FILTERS if where is None else where,
             ranking=ranking,
             explain=explain,
             cursor=cursor,
@@ -345,7 +344,7 @@ class DiscoveryEngine:
         """Every merchant within ``radius_m`` metres (inclusive), nearest first."""
         q = NearbyQuery(lat, lng, 1, radius_m=radius_m).check(self.limits)
         assert q.radius_m is not None
-        where = where or _NO_FILTERS
+        where = where or NO_FILTERS
         pos, dist = self.index.within_radius(
             q.lat, q.lng, q.radius_m, mask=self.planner.mask(where)
         )
@@ -372,7 +371,7 @@ class DiscoveryEngine:
         """
         box = to_bbox(bbox)
         origin = _origin(origin)
-        where = where or _NO_FILTERS
+        where = where or NO_FILTERS
         search = {"bbox": repr(box), "origin": origin, "where": repr(where)}
         pager = AreaPager(self.planner, sort, cursor, search)
         pos, dist = self.index.within_bbox(box, origin=origin, mask=self.planner.mask(where))
@@ -410,7 +409,7 @@ class DiscoveryEngine:
         def inside(lat: NDArray, lng: NDArray) -> NDArray[np.bool_]:
             return np.asarray(shapely.intersects_xy(geom, lng, lat), dtype=bool)
 
-        where = where or _NO_FILTERS
+        where = where or NO_FILTERS
         search = {"polygon": shapely.to_wkb(geom, hex=True), "origin": o, "where": repr(where)}
         pager = AreaPager(self.planner, sort, cursor, search)
         mask = self.planner.mask(where)

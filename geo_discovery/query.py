@@ -59,6 +59,7 @@ __all__ = [
     "AREA_SORTS",
     "CATEGORY_PATTERN",
     "LIBRARY_SORT",
+    "NO_FILTERS",
     "SORTS",
     "Filters",
     "Limits",
@@ -317,7 +318,7 @@ class Filters:
 
     def is_empty(self) -> bool:
         """No filter at all (every merchant may answer)."""
-        return self == _NO_FILTERS
+        return self == NO_FILTERS
 
     @property
     def needs_hours(self) -> bool:
@@ -332,7 +333,9 @@ class Filters:
         )
 
 
-_NO_FILTERS = Filters()
+NO_FILTERS = Filters()
+"""The empty filter set, shared: a query without filters carries this very object, so
+hot paths can tell it by identity."""
 
 
 # ----------------------------------------------------------------------- ranking
@@ -597,7 +600,7 @@ class NearbyQuery:
     k: int = 20
     radius_m: float | None = None
     sort: str = LIBRARY_SORT
-    where: Filters = field(default=_NO_FILTERS)
+    where: Filters = field(default=NO_FILTERS)
     ranking: Ranking | None = None
     explain: bool = False
     cursor: str | None = None

@@ -7,12 +7,9 @@ import functools
 from dataclasses import fields
 from typing import Any
 
-from ..query import Filters
+from ..query import NO_FILTERS, Filters
 
 __all__ = ["mask_key"]
-
-_NO_FILTERS = Filters()
-
 
 _KEYED = tuple(f.name for f in fields(Filters) if f.name not in ("open_now", "open_at", "text"))
 
@@ -24,7 +21,7 @@ def mask_key(where: Filters) -> Filters | None:
     known" is kept, written as ``open_now=True``. Text is matched separately (cached
     without it: every text of one filter set shares the entry).
     """
-    if where is _NO_FILTERS:
+    if where is NO_FILTERS:
         return None
     return _key_of(tuple(getattr(where, f) for f in _KEYED), where.needs_hours)
 

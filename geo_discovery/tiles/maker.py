@@ -53,7 +53,7 @@ import shapely
 from numpy.typing import NDArray
 
 from ..cells import str_to_cell
-from ..query import Filters
+from ..query import NO_FILTERS, Filters
 from .grid import EXTENT, MAX_LAT, TileId, resolution_for_zoom
 from .mvt import POINT, POLYGON, ValueColumn, encode_layer, encode_tile, point_geometry
 from .mvt import polygon_geometry as _polygon_commands
@@ -99,7 +99,6 @@ DISTRICT_FIELDS = {
     "vitality": "Number: 0-1",
     "n_merchants": "Number",
 }
-_NO_FILTERS = Filters()
 
 
 @dataclass(frozen=True)
@@ -180,12 +179,12 @@ class TileMaker:
     def tile(self, z: int, x: int, y: int, *, where: Filters | None = None) -> VectorTile:
         """Tile ``z/x/y`` of the merchants passing ``where`` (cached unless ``open_now``)."""
         tile = TileId(z, x, y)
-        where = _NO_FILTERS if where is None else where
+        where = NO_FILTERS if where is None else where
         if where.open_now:
             return self.build(tile, where)
         return self.cache.get_or_build((tile, where), lambda: self.build(tile, where))
 
-    def build(self, tile: TileId, where: Filters = _NO_FILTERS) -> VectorTile:
+    def build(self, tile: TileId, where: Filters = NO_FILTERS) -> VectorTile:
         """Encode one tile now (no cache)."""
         engine = self.engine
         positions = engine.within_bbox(tile.bbox, where=where).positions

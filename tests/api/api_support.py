@@ -55,9 +55,9 @@ def app_client(data_dir: Path, **overrides: Any) -> Any:
     """A ``TestClient`` over ``create_app`` for ``data_dir`` (no reload polling), settings
     ``overrides`` applied."""
     from fastapi.testclient import TestClient
-    from geo_discovery_api.app import create_app
 
     from geo_discovery.settings import Settings
+    from geo_discovery_api.app import create_app
 
     settings = Settings(data_dir=data_dir, api_reload_interval_ms=0, **overrides)
     return TestClient(create_app(settings, data_dir))

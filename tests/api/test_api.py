@@ -16,7 +16,6 @@ import pytest
 import shapely
 from api_support import TIMES_SQUARE
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
 
 from geo_discovery import cells
 from geo_discovery.districts.detect import Districts
@@ -25,6 +24,7 @@ from geo_discovery.errors import DistrictNotFoundError, InvalidQueryError
 from geo_discovery.query import Filters
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.rows import HIT_FIELDS
+from geo_discovery_api import create_app
 
 pytestmark = pytest.mark.real_data
 

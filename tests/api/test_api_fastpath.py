@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from api_support import TIMES_SQUARE
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
-from geo_discovery_api.fastpath import NearbyFastLane
 
 from geo_discovery.settings import Settings
+from geo_discovery_api import create_app
+from geo_discovery_api.fastpath import NearbyFastLane
 
 pytestmark = pytest.mark.real_data
 

@@ -30,13 +30,13 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from geo_discovery_api import create_app
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from geo_discovery.settings import Settings
+from geo_discovery_api import create_app
 
 pytestmark = pytest.mark.real_data
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
 
 from benchmarks.visit_log import write_visit_log
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import Member
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
+from geo_discovery_api import create_app
 
 CENTRE = {"lat": 48.8566, "lng": 2.3522}
 

@@ -25,12 +25,12 @@ from api_support import (
     running_server,
 )
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
-from geo_discovery_api.state import EngineHolder
 
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
 from geo_discovery.snapshot.store import SnapshotStore
+from geo_discovery_api import create_app
+from geo_discovery_api.state import EngineHolder
 
 pytestmark = pytest.mark.real_data
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import Filters
 from geo_discovery.settings import Settings
+from geo_discovery_api import create_app
 
 pytestmark = pytest.mark.real_data
 

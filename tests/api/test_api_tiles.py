@@ -18,13 +18,13 @@ from typing import Any
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
-from geo_discovery_api import create_app
-from geo_discovery_api.routes.pages import STATIC_DIR
-from geo_discovery_api.schemas import TileJSON
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import Filters
 from geo_discovery.settings import Settings
+from geo_discovery_api import create_app
+from geo_discovery_api.routes.pages import STATIC_DIR
+from geo_discovery_api.schemas import TileJSON
 
 CENTRE_TILE = (14, 9326, 4742)  # central Helsinki
 URL = "/v1/tiles/{}/{}/{}.mvt"
