@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -74,7 +75,7 @@ def exercise(engine: DiscoveryEngine) -> int:
     types); returns the number of calls."""
     lat, lng = _CENTRE[0] + 0.01, _CENTRE[1] + 0.015
     codes, vocab = engine.snapshot.categories
-    top = Filters(categories=vocab[int(np.bincount(codes).argmax())])
+    top = Filters(categories=(vocab[int(np.bincount(codes).argmax())],))
     first = str(engine.merchants.column("merchant_id")[0].as_py())
     member = Member(visits=[first, first])
     box = BBox(south=lat - 0.01, west=lng - 0.02, north=lat + 0.01, east=lng + 0.02)
@@ -105,7 +106,7 @@ def exercise(engine: DiscoveryEngine) -> int:
     ]
     for sort in _SORTS:
         for where in (None, top):
-            calls.append(lambda s=sort, w=where: _two_pages(engine, lat, lng, s, w))
+            calls.append(functools.partial(_two_pages, engine, lat, lng, sort, where))
     districts = engine.snapshot.districts
     if districts is not None and len(districts.ids):
         district = str(districts.ids[0])
