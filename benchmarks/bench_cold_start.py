@@ -10,7 +10,9 @@ process (``subprocess``), the child times
   first touch of the mapped pages), and a second one for comparison;
 
 with numba's on-disk cache **cold** (``NUMBA_CACHE_DIR`` pointing at an empty folder: the
-kernels compile) and **warm** (the same folder again: they load from it). The first
+kernels compile) and **warm** (the same folder again: they load from it), and once more
+warm on the same snapshot without its ``merchants.arrow`` (as a snapshot written before
+the row file existed opens: decoding ``merchants.parquet``). The first
 answer is compared with the one an in-process engine gives (``correct``). ``--profile``
 adds a cProfile of open + first query (warm cache), the top functions by cumulative time.
 
@@ -24,13 +26,14 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +128,24 @@ def _run_child(data_dir: Path, lat: float, lng: float, cache: Path | None, profi
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_wall_s": wall}
 
 
+@contextlib.contextmanager
+def _row_file_hidden(data_dir: Path, hide: bool) -> Iterator[None]:
+    """Rename the current snapshot's row file away (when ``hide``) and back."""
+    from geo_discovery.snapshot.rows import ROW_FILE
+    from geo_discovery.snapshot.store import resolve_snapshot_dir
+
+    path = resolve_snapshot_dir(data_dir) / ROW_FILE
+    if not hide or not path.is_file():
+        yield
+        return
+    hidden = path.with_suffix(".hidden")
+    path.rename(hidden)
+    try:
+        yield
+    finally:
+        hidden.rename(path)
+
+
 def render_markdown(res: dict[str, Any], command: str) -> str:
     out = [f"## Cold start: open a snapshot, answer the first query ({res['n']:,} merchants)", ""]
     out.append(f"`{command}`  ")
@@ -191,12 +212,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = work / "numba-cache"
         cache.mkdir()
         states = [("cold (empty cache: compiles)", cache, False), ("warm", cache, False)]
+        if not args.data_dir:  # our own snapshot: hide its row file for one state
+            states.append(("warm, old snapshot (parquet only)", cache, True))
     result_runs: dict[str, Any] = {}
     correct = True
-    for name, cache_dir, _ in states:
+    for name, cache_dir, parquet_only in states:
         samples = []
         for i in range(runs if "cold" not in name else 1):
-            r = _run_child(data_dir, lat, lng, cache_dir, False)
+            with _row_file_hidden(data_dir, parquet_only):
+                r = _run_child(data_dir, lat, lng, cache_dir, False)
             correct &= r.pop("first_ids") == want
             samples.append(r)
             harness.eprint(f"{name} run {i + 1}: open → first answer "

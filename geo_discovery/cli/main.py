@@ -5,7 +5,7 @@ Every command takes ``--data-dir`` (env ``GEO_DISCOVERY_DATA_DIR``; default
 :meth:`DiscoveryEngine.from_snapshot` and ``geo-discovery serve`` read. One module per
 command group: :mod:`.load` (load, validate), :mod:`.snapshots` (snapshots, rollback,
 stats, profiles), :mod:`.query`, :mod:`.districts` (districts, catchment), :mod:`.export`
-(PostGIS), :mod:`.ranking` (calibrate, evaluate ranking), :mod:`.serve`;
+(PostGIS), :mod:`.ranking` (calibrate, evaluate ranking), :mod:`.serve`, :mod:`.warmup` (warm-up);
 exit codes and shared options in :mod:`.common`.
 """
 
@@ -32,6 +32,7 @@ from .query import query_app
 from .ranking import calibrate, evaluate_app
 from .serve import serve
 from .snapshots import profiles, rollback, snapshots, stats
+from .warmup import warm_up_command
 
 __all__ = [
     "EXIT_ERROR",
@@ -62,6 +63,7 @@ app.add_typer(query_app, name="query")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(districts_app, name="districts")
 app.command("catchment")(catchment_command)
+app.command("warm-up")(warm_up_command)
 
 
 @app.callback(invoke_without_command=True)

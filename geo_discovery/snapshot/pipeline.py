@@ -43,6 +43,7 @@ from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
 from .derived import derive_all
 from .members import carry_members, write_members
+from .rows import ROW_FILE, write_row_file
 from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
 
 if TYPE_CHECKING:
@@ -283,7 +284,9 @@ def load(
             index, build = _build_index(table, resolution, settings, on, notify)
             notify("index", 1, 1)
             notify("write", 0, 1)
-            write_merchant_table(table, writer.path / "merchants.parquet")
+            parquet = writer.path / "merchants.parquet"
+            write_merchant_table(table, parquet)
+            write_row_file(table, writer.path / ROW_FILE, like=parquet)
             index.to_directory(writer.path / "index")
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)

@@ -1,6 +1,7 @@
 """Snapshot: opens one immutable snapshot and owns everything read from it.
 
-:meth:`Snapshot.open` reads the manifest, memory-maps the merchant table and the
+:meth:`Snapshot.open` reads the manifest, memory-maps the merchant table (its Arrow IPC
+copy, :func:`~geo_discovery.snapshot.rows.read_rows`) and the
 :class:`~geo_discovery.search.index.CellIndex`, and reads every derived part (word of
 mouth, districts, opening hours) on first use, once. Nothing else opens snapshot files:
 the engine, the API and the CLI all go through one ``Snapshot``. A snapshot never
@@ -32,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from ..errors import (
@@ -45,7 +45,7 @@ from ..ranking.member import MemberBoost
 from ..ranking_profile import PROFILE_FILE, RankingProfile
 from ..search.index import CellIndex, build_cell_index
 from .members import MemberHistories
-from .rows import RowStore
+from .rows import RowStore, read_rows
 from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
 
 if TYPE_CHECKING:
@@ -119,12 +119,7 @@ class Snapshot:
         """Open a snapshot: ``path`` is a data dir (its current snapshot) or a snapshot dir."""
         snap_dir = resolve_snapshot_dir(path)
         manifest = read_manifest(snap_dir)
-        try:
-            table = pq.read_table(snap_dir / "merchants.parquet", memory_map=True)
-        except (OSError, pa.ArrowException) as exc:
-            raise SnapshotError(f"merchant table of {snap_dir} is unreadable: {exc}") from exc
-        if "geometry" in table.column_names:
-            table = table.drop_columns(["geometry"])
+        table = read_rows(snap_dir)
         index = CellIndex.from_directory(snap_dir / "index")
         info = SnapshotInfo(int(manifest["snapshot_id"]), snap_dir, manifest)
         return cls(table, index, info=info)

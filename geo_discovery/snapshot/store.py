@@ -9,6 +9,7 @@ Layout of a data dir::
         000006/               an immutable snapshot
           manifest.json       schema version, row counts, sources with sha256, creation time
           merchants.parquet   the canonical merchant table (GeoParquet: WKB point geometry)
+          merchants.arrow     the same table without geometry, uncompressed Arrow IPC (mapped)
           index/*.npy         CellIndex arrays, memory-mapped by readers
           derived/            arrays aligned to the merchant table (reputation, districts…)
         000007/
