@@ -290,8 +290,10 @@ def _knn_search(
     positions: NDArray,
     mask: NDArray,
     scratch: Scratch,
+    limit0: float,
 ) -> tuple[int, int, float]:  # pragma: no cover - compiled
     """Best-first search into caller-provided scratch; ``(status, n_candidates, limit)``.
+    ``limit0``: a squared chord known to be >= the k-th's times ``1 + SLACK`` (or inf).
 
     ``status`` 1: the node heap is full; 2: the candidate buffer is full (the caller
     retries with more room). 0: done.
@@ -302,7 +304,7 @@ def _knn_search(
     ccap = cand_p.shape[0]
     hn = heap_push(hk, hv, 0, lower_c2(qx, qy, qz, caps, 0), 0)
     kn = 0
-    limit = max_c2
+    limit = min(max_c2, limit0)
     cn = 0
     while hn > 0:
         b, node, hn = heap_pop(hk, hv, hn)
@@ -374,6 +376,7 @@ def _knn_into(
     scratch: Scratch,
     out_pos: NDArray,
     out_dist: NDArray,
+    limit0: float = math.inf,
 ) -> tuple[int, Scratch]:  # pragma: no cover - compiled
     """One kNN search in ``scratch``, retried with more room until it fits; the answer
     (rows, metres) goes to the start of ``out_pos``/``out_dist``.
@@ -383,7 +386,7 @@ def _knn_into(
     """
     while True:
         status, cn, limit = _knn_search(
-            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, scratch
+            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, scratch, limit0
         )  # fmt: skip
         if status == 0:
             n = _finish_into(scratch, cn, limit, k, rank, positions, out_pos, out_dist)
@@ -461,9 +464,12 @@ def knn_batch(
     Queries run in Z-order of their coordinates, so consecutive searches walk the same
     nodes and points while they are still in cache. The ordered queries are cut into
     contiguous runs spread over ``threads`` numba threads (``prange``, the GIL released); each run
-    keeps one scratch for all its queries. Every answer is the one :func:`knn_one` gives
-    (same search, same final sort), written straight into its query's row: no allocation
-    per query.
+    keeps one scratch for all its queries, and starts each search's threshold at
+    ``(d_prev + |q - q_prev|)²`` (grown by 1e-9 relative and 1e-15 absolute), where
+    ``d_prev`` is the previous query's k-th chord: by the triangle inequality its k answers
+    lie within that chord of ``q``, so the k-th nearest does too, and nodes are pruned from
+    the first push. The final threshold, hence every answer, is the one :func:`knn_one`
+    finds (same search, same final sort), written straight into its query's row.
     """
     m = lat.shape[0]
     out_pos = np.full((m, k), -1, dtype=np.int64)
@@ -473,13 +479,19 @@ def knn_batch(
     runs = min(m, 16 * threads)
     for r in prange(runs):
         scratch = _knn_scratch(k, HEAP0, max(4 * k, CAND0))
+        px = py = pz = 0.0
+        prev = -1.0  # the previous query's k-th chord (< 0: none)
         for t in range(r * m // runs, (r + 1) * m // runs):
             i = order[t]
             qx, qy, qz = xyz_1(lat[i], lng[i])
-            _, scratch = _knn_into(
+            up = prev + math.sqrt((qx - px) ** 2 + (qy - py) ** 2 + (qz - pz) ** 2)
+            up = up * (1.0 + 1e-9) + 1e-15
+            n, scratch = _knn_into(
                 qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, scratch,
-                out_pos[i], out_dist[i],
+                out_pos[i], out_dist[i], up * up if prev >= 0.0 else math.inf,
             )  # fmt: skip
+            px, py, pz = qx, qy, qz
+            prev = math.sqrt(scratch[2][0]) if n == k else -1.0
     return out_pos, out_dist
 
 
