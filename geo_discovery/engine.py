@@ -39,14 +39,14 @@ from .catchment.demand import DemandSources
 from .catchment.district import DEMAND_CHOICES, CatchmentParams
 from .errors import InvalidQueryError
 from .ingest.taxonomy import category_label
-from .models import BBox, CategoryCount, Suggestions, validate_lat, validate_lng
+from .models import BBox, CategoryCount, Suggestions
 from .query import LIBRARY_SORT, NO_FILTERS, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import BatchResults, Results
 from .search.areapage import AreaPager
 from .search.planner import Planner
-from .search.shapes import swapped_hint, to_bbox, to_polygon
+from .search.shapes import swapped_hint, to_bbox, to_origin, to_polygon
 from .search.suggest import category_tree, suggestions
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
@@ -248,25 +248,25 @@ class DiscoveryEngine:
         True
         """
         if (
-            (sort is None or sort == "distance")
-            and where is None
+            where is None
+            and radius_m is None
             and cursor is None
+            and member is None
             and not explain
+            and (sort is None or sort == "distance")
             and type(lat) is float
             and type(lng) is float
             and type(k) is int
             and -90.0 <= lat <= 90.0
             and -180.0 <= lng <= 180.0
             and 1 <= k <= self.limits.max_k
-            and radius_m is None
-            and member is None
         ):
             # The plain k nearest: exactly what the index answers (the values are the
             # same ones NearbyQuery accepts; anything else takes the validated path).
-            pos, dist = self.snapshot.index.knn(lat, lng, k)
-            return Results(
-                self.snapshot, pos, dist, next_cursor=self._knn_cursor(lat, lng, k, pos, dist)
-            )
+            snap = self.snapshot
+            pos, dist = snap.index.nearest(lat, lng, k)
+            cursor_fn = functools.partial(self._knn_cursor, lat, lng, k, pos, dist)
+            return Results(snap, pos, dist, next_cursor=cursor_fn)
         query = NearbyQuery(
             lat,
             lng,
@@ -307,14 +307,9 @@ class DiscoveryEngine:
 
     def _knn_cursor(
         self, lat: float, lng: float, k: int, pos: NDArray[np.int64], dist: NDArray[np.float64]
-    ) -> Any:
-        """The next-page cursor of a plain kNN page, built only if asked for."""
-
-        def build() -> str | None:
-            query = NearbyQuery(lat, lng, k)
-            return self.planner.cursor_after(query, None, pos, dist, None)
-
-        return build
+    ) -> str | None:
+        """The next-page cursor of a plain kNN page (called only if asked for)."""
+        return self.planner.cursor_after(NearbyQuery(lat, lng, k), None, pos, dist, None)
 
     def search(self, query: NearbyQuery) -> Results:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
@@ -342,6 +337,18 @@ class DiscoveryEngine:
         limit: int | None = None,
     ) -> Results:
         """Every merchant within ``radius_m`` metres (inclusive), nearest first."""
+        if (
+            where is None
+            and limit is None
+            and type(lat) is float
+            and type(lng) is float
+            and type(radius_m) is float
+            and -90.0 <= lat <= 90.0
+            and -180.0 <= lng <= 180.0
+            and 0.0 <= radius_m <= self.limits.max_radius_m
+        ):  # values NearbyQuery accepts, no filter, no cut: what the index answers
+            pos, dist = self.snapshot.index.within_radius(lat, lng, radius_m)
+            return Results(self.snapshot, pos, dist)
         q = NearbyQuery(lat, lng, 1, radius_m=radius_m).check(self.limits)
         assert q.radius_m is not None
         where = where or NO_FILTERS
@@ -370,7 +377,7 @@ class DiscoveryEngine:
         (:mod:`geo_discovery.search.areapage`).
         """
         box = to_bbox(bbox)
-        origin = _origin(origin)
+        origin = to_origin(origin)
         where = where or NO_FILTERS
         search = {"bbox": repr(box), "origin": origin, "where": repr(where)}
         pager = AreaPager(self.planner, sort, cursor, search)
@@ -400,7 +407,7 @@ class DiscoveryEngine:
         if origin is None:
             rp = geom.representative_point()
             origin = (rp.y, rp.x)
-        o = _origin(origin)
+        o = to_origin(origin)
         assert o is not None
         west, south, east, north = geom.bounds
         box = BBox(south=south, west=west, north=north, east=east)
@@ -636,11 +643,3 @@ class DiscoveryEngine:
         text = self.snapshot.text
         labels = dict(zip(text.categories, text.labels, strict=True)) if text else {}
         return category_tree(*self.snapshot.categories, labels, category_label)
-
-
-def _origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:
-    if origin is None:
-        return None
-    if not isinstance(origin, Sequence) or len(origin) != 2:
-        raise InvalidQueryError(f"origin={origin!r} must be a (lat, lng) pair")
-    return validate_lat(origin[0], "origin lat"), validate_lng(origin[1], "origin lng")

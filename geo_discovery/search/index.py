@@ -96,11 +96,14 @@ class CellIndex:
     #: The arrays every search kernel takes, in its order: caps (a float32 view of the
     #: same records), tree, xyz, rank, positions.
     search_arrays: tuple[NDArray, ...] = field(init=False, repr=False)
+    #: The kNN kernels' arrays: ``search_arrays`` without the caps (they view ``tree``).
+    knn_arrays: tuple[NDArray, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         caps = self.tree.view(np.float32)
         arrays = (caps, self.tree, self.xyz, self.rank, self.positions)
         object.__setattr__(self, "search_arrays", arrays)
+        object.__setattr__(self, "knn_arrays", arrays[1:])
 
     @property
     def tree_caps(self) -> NDArray[np.float32]:
@@ -183,17 +186,32 @@ class CellIndex:
         ``mask`` is a boolean array aligned to the merchant table: only rows where it is
         true can be returned. Inputs are assumed validated (the engine does that).
         """
-        if k <= 0 or len(self) == 0:
+        if k <= 0 or not len(self.positions):
             return _EMPTY_I, _EMPTY_F
-        max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
-        return kernels.knn_one(  # type: ignore[call-arg]  # numba stub vs *args
+        pos, dist = np.empty(k, np.int64), np.empty(k, np.float64)
+        n = kernels.knn_one(  # type: ignore[call-arg]  # numba stub vs *args
             float(lat),
             float(lng),
             int(k),
-            max_c2,
-            *self.search_arrays,
+            math.inf if radius_m is None else m2c2_1(float(radius_m)),
+            *self.knn_arrays,
             _NO_MASK if mask is None else mask,
+            pos,
+            dist,
         )
+        return pos[:n], dist[:n]
+
+    def nearest(
+        self, lat: float, lng: float, k: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """:meth:`knn` without radius or mask, for a caller that has already checked the
+        values (Python floats in range, ``1 <= k``): the engine's plain kNN path, where
+        every conversion saved is a measurable part of the call."""
+        if not len(self.positions):
+            return _EMPTY_I, _EMPTY_F
+        pos, dist = np.empty(k, np.int64), np.empty(k, np.float64)
+        n = kernels.knn_one(lat, lng, k, math.inf, *self.knn_arrays, _NO_MASK, pos, dist)  # type: ignore[call-arg]
+        return pos[:n], dist[:n]
 
     def knn_many(
         self,
@@ -223,7 +241,7 @@ class CellIndex:
             qlng,
             int(k),
             max_c2,
-            *self.search_arrays,  # type: ignore[arg-type]
+            *self.knn_arrays,  # type: ignore[arg-type]
             _NO_MASK if mask is None else mask,
             threads,
         )

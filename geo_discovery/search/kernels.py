@@ -39,8 +39,11 @@ from ..distance import c2m_1, xyz_1
 
 __all__ = ["build_trie", "knn_batch", "knn_one", "radius_one", "trie_caps", "zorder"]
 
-#: kNN scratch: node heap keys and nodes, k-heap, candidate points and squared chords.
-Scratch = tuple[NDArray, NDArray, NDArray, NDArray, NDArray]
+#: kNN scratch: node heap keys and nodes, k-heap, candidate points, their squared chords,
+#: metres and order (views into two arrays: :func:`_knn_scratch`).
+Scratch = tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]
+HEAP0 = 256  # first node-heap capacity (grown ×4 when a search needs more)
+CAND0 = 256  # first candidate capacity (at least 4k)
 SLACK = 1e-12  # relative: thresholds are loosened, lower bounds shrunk, by this much
 
 
@@ -238,6 +241,41 @@ def _finish(
     return out_pos, out_dist
 
 
+@njit(cache=True, nogil=True)
+def _finish_into(
+    scratch: Scratch,
+    n: int,
+    limit_c2: float,
+    k: int,
+    rank: NDArray,
+    positions: NDArray,
+    out_pos: NDArray,
+    out_dist: NDArray,
+) -> int:  # pragma: no cover - compiled
+    """:func:`_finish` for kNN, written into ``out_pos``/``out_dist`` (``k`` long); returns
+    how many. The metres and the order live in the scratch: no allocation unless more than
+    64 candidates remain (then the bucket sort of :func:`_order`)."""
+    _, _, _, cand_p, cand_c, dist, order = scratch
+    m = 0
+    for i in range(n):
+        if cand_c[i] <= limit_c2:
+            cand_p[m] = cand_p[i]
+            dist[m] = c2m_1(cand_c[i])
+            m += 1
+    if m <= 64:  # the same total order as _order's: (metres, rank) never ties
+        for i in range(m):
+            order[i] = i
+        _insertion(order, 0, m, dist, cand_p, rank)
+    else:
+        order = _order(dist, cand_p, rank, m)
+    out_n = min(k, m)
+    for i in range(out_n):
+        o = order[i]
+        out_pos[i] = positions[cand_p[o]]
+        out_dist[i] = dist[o]
+    return out_n
+
+
 # ------------------------------------------------------------------------------ kNN
 @njit(cache=True, nogil=True)
 def _knn_search(
@@ -251,23 +289,22 @@ def _knn_search(
     xyz: NDArray,
     positions: NDArray,
     mask: NDArray,
-    hk: NDArray,
-    hv: NDArray,
-    kh: NDArray,
-    cand_p: NDArray,
-    cand_c: NDArray,
+    scratch: Scratch,
+    limit0: float,
 ) -> tuple[int, int, float]:  # pragma: no cover - compiled
     """Best-first search into caller-provided scratch; ``(status, n_candidates, limit)``.
+    ``limit0``: a squared chord known to be >= the k-th's times ``1 + SLACK`` (or inf).
 
-    ``status`` 1: the node heap ``hk``/``hv`` is full; 2: the candidate buffer is full
-    (the caller retries with more room). 0: done.
+    ``status`` 1: the node heap is full; 2: the candidate buffer is full (the caller
+    retries with more room). 0: done.
     """
+    hk, hv, kh, cand_p, cand_c, _, _ = scratch
     use_mask = mask.shape[0] > 0
     hcap = hk.shape[0]
     ccap = cand_p.shape[0]
     hn = heap_push(hk, hv, 0, lower_c2(qx, qy, qz, caps, 0), 0)
     kn = 0
-    limit = max_c2
+    limit = min(max_c2, limit0)
     cn = 0
     while hn > 0:
         b, node, hn = heap_pop(hk, hv, hn)
@@ -306,14 +343,21 @@ def _knn_search(
 
 
 @njit(cache=True, nogil=True)
-def _knn_scratch(k: int) -> Scratch:  # pragma: no cover - compiled
-    """Fresh scratch for :func:`_knn_into`: node heap, k-heap, candidate buffers."""
-    hcap = 256
-    ccap = max(4 * k, 256)
-    hk = np.empty(hcap, dtype=np.float64)
-    hv = np.empty(hcap, dtype=np.int64)
-    kh = np.empty(max(k, 1), dtype=np.float64)
-    return hk, hv, kh, np.empty(ccap, dtype=np.int64), np.empty(ccap, dtype=np.float64)
+def _knn_scratch(k: int, hcap: int, ccap: int) -> Scratch:  # pragma: no cover - compiled
+    """Scratch for :func:`_knn_into` in two allocations: node heap keys and nodes, k-heap,
+    candidate points, their squared chords, their metres and their order."""
+    f = np.empty(hcap + max(k, 1) + 2 * ccap, dtype=np.float64)
+    i = np.empty(hcap + 2 * ccap, dtype=np.int64)
+    kh_end = hcap + max(k, 1)
+    return (
+        f[:hcap],
+        i[:hcap],
+        f[hcap:kh_end],
+        i[hcap : hcap + ccap],
+        f[kh_end : kh_end + ccap],
+        f[kh_end + ccap :],
+        i[hcap + ccap :],
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -330,28 +374,30 @@ def _knn_into(
     positions: NDArray,
     mask: NDArray,
     scratch: Scratch,
-) -> tuple[NDArray, NDArray, Scratch]:  # pragma: no cover - compiled
-    """One kNN search in ``scratch``, retried with more room until it fits.
+    out_pos: NDArray,
+    out_dist: NDArray,
+    limit0: float = math.inf,
+) -> tuple[int, Scratch]:  # pragma: no cover - compiled
+    """One kNN search in ``scratch``, retried with more room until it fits; the answer
+    (rows, metres) goes to the start of ``out_pos``/``out_dist``.
 
-    Returns rows, metres and the (possibly grown) scratch for the next query. The search
+    Returns its length and the (possibly grown) scratch for the next query. The search
     restarts from the root after growing, so the answer never depends on the scratch.
     """
-    hk, hv, kh, cand_p, cand_c = scratch
     while True:
         status, cn, limit = _knn_search(
-            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, hk, hv, kh, cand_p, cand_c
+            qx, qy, qz, k, max_c2, caps, tree, xyz, positions, mask, scratch, limit0
         )  # fmt: skip
         if status == 0:
-            pos, dist = _finish(cand_p, cand_c, cn, limit, k, rank, positions)
-            return pos, dist, (hk, hv, kh, cand_p, cand_c)
+            n = _finish_into(scratch, cn, limit, k, rank, positions, out_pos, out_dist)
+            return n, scratch
+        hcap = scratch[0].shape[0]
+        ccap = scratch[3].shape[0]
         if status == 1:
-            hcap = min(4 * hk.shape[0], caps.shape[0] + 1)
-            hk = np.empty(hcap, dtype=np.float64)
-            hv = np.empty(hcap, dtype=np.int64)
+            hcap = min(4 * hcap, caps.shape[0] + 1)
         else:
-            ccap = min(4 * cand_p.shape[0], xyz.shape[0] + 1)
-            cand_p = np.empty(ccap, dtype=np.int64)
-            cand_c = np.empty(ccap, dtype=np.float64)
+            ccap = min(4 * ccap, xyz.shape[0] + 1)
+        scratch = _knn_scratch(k, hcap, ccap)
 
 
 @njit(cache=True, nogil=True)
@@ -360,23 +406,28 @@ def knn_one(
     lng: float,
     k: int,
     max_c2: float,
-    caps: NDArray,
     tree: NDArray,
     xyz: NDArray,
     rank: NDArray,
     positions: NDArray,
     mask: NDArray,
-) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    out_pos: NDArray,
+    out_dist: NDArray,
+) -> int:  # pragma: no cover - compiled
     """The ``k`` nearest points with squared chord <= ``max_c2`` (``inf``: no radius).
 
-    ``mask`` (aligned to the merchant table, or empty for none) filters rows. Returns table
-    rows and metres ordered by (distance, rank).
+    ``mask`` (aligned to the merchant table, or empty for none) filters rows. Writes table
+    rows and metres ordered by (distance, rank) to the start of ``out_pos``/``out_dist``
+    (``k`` long) and returns how many. Both choices are for the caller's clock: numpy
+    arrays passed in cost less than arrays boxed on the way out, and the caps are read
+    through a float32 view of ``tree`` rather than passed as one more argument.
     """
     qx, qy, qz = xyz_1(lat, lng)
-    pos, dist, _ = _knn_into(
-        qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, _knn_scratch(k)
+    n, _ = _knn_into(
+        qx, qy, qz, k, max_c2, tree.view(np.float32), tree, xyz, rank, positions, mask,
+        _knn_scratch(k, HEAP0, max(4 * k, CAND0)), out_pos, out_dist,
     )  # fmt: skip
-    return pos, dist
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -401,7 +452,6 @@ def knn_batch(
     lng: NDArray,
     k: int,
     max_c2: float,
-    caps: NDArray,
     tree: NDArray,
     xyz: NDArray,
     rank: NDArray,
@@ -414,25 +464,34 @@ def knn_batch(
     Queries run in Z-order of their coordinates, so consecutive searches walk the same
     nodes and points while they are still in cache. The ordered queries are cut into
     contiguous runs spread over ``threads`` numba threads (``prange``, the GIL released); each run
-    keeps one scratch for all its queries. Every answer is the one :func:`knn_one` gives
-    (same search, same final sort) and lands in its query's row.
+    keeps one scratch for all its queries, and starts each search's threshold at
+    ``(d_prev + |q - q_prev|)²`` (grown by 1e-9 relative and 1e-15 absolute), where
+    ``d_prev`` is the previous query's k-th chord: by the triangle inequality its k answers
+    lie within that chord of ``q``, so the k-th nearest does too, and nodes are pruned from
+    the first push. The final threshold, hence every answer, is the one :func:`knn_one`
+    finds (same search, same final sort), written straight into its query's row.
     """
     m = lat.shape[0]
     out_pos = np.full((m, k), -1, dtype=np.int64)
     out_dist = np.full((m, k), np.inf, dtype=np.float64)
+    caps = tree.view(np.float32)
     order = zorder(lat, lng)
     runs = min(m, 16 * threads)
     for r in prange(runs):
-        scratch = _knn_scratch(k)
+        scratch = _knn_scratch(k, HEAP0, max(4 * k, CAND0))
+        px = py = pz = 0.0
+        prev = -1.0  # the previous query's k-th chord (< 0: none)
         for t in range(r * m // runs, (r + 1) * m // runs):
             i = order[t]
             qx, qy, qz = xyz_1(lat[i], lng[i])
-            pos, dist, scratch = _knn_into(
-                qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, scratch
+            up = prev + math.sqrt((qx - px) ** 2 + (qy - py) ** 2 + (qz - pz) ** 2)
+            up = up * (1.0 + 1e-9) + 1e-15
+            n, scratch = _knn_into(
+                qx, qy, qz, k, max_c2, caps, tree, xyz, rank, positions, mask, scratch,
+                out_pos[i], out_dist[i], up * up if prev >= 0.0 else math.inf,
             )  # fmt: skip
-            for j in range(pos.shape[0]):
-                out_pos[i, j] = pos[j]
-                out_dist[i, j] = dist[j]
+            px, py, pz = qx, qy, qz
+            prev = math.sqrt(scratch[2][0]) if n == k else -1.0
     return out_pos, out_dist
 
 

@@ -27,9 +27,9 @@ import shapely.geometry
 from numpy.typing import NDArray
 
 from ..errors import InvalidQueryError
-from ..models import BBox
+from ..models import BBox, validate_lat, validate_lng
 
-__all__ = ["swapped_hint", "to_bbox", "to_polygon"]
+__all__ = ["swapped_hint", "to_bbox", "to_origin", "to_polygon"]
 
 _WGS84_NAMES = frozenset(
     {
@@ -212,3 +212,18 @@ def swapped_hint(polygon: Any, lat: NDArray[np.float64], lng: NDArray[np.float64
         "(lat, lng) it overlaps it: the vertices look like (lat, lng); allowed: GeoJSON "
         "(lng, lat) order"
     )
+
+
+def to_origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:
+    """A ``(lat, lng)`` origin checked (``None`` stays ``None``: the area's own centre).
+
+    Examples
+    --------
+    >>> to_origin((40.7, -74.0))
+    (40.7, -74.0)
+    """
+    if origin is None:
+        return None
+    if not isinstance(origin, Sequence) or len(origin) != 2:
+        raise InvalidQueryError(f"origin={origin!r} must be a (lat, lng) pair")
+    return validate_lat(origin[0], "origin lat"), validate_lng(origin[1], "origin lng")

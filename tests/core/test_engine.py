@@ -124,6 +124,32 @@ def test_nearby_matches_brute_force(
 
 
 @PROPERTY
+@given(world=worlds(), k=st.integers(1, 60), radius=st.floats(0.0, 100_000.0))
+def test_plain_fast_paths_match_brute_force_and_the_validated_path(
+    world: tuple, k: int, radius: float
+) -> None:
+    """``nearby(lat, lng, k)`` and ``within_radius(lat, lng, r)`` with Python floats and
+    no filter skip the query objects: the answer must be the oracle's, and bit for bit
+    the one the validated path (an empty ``Filters()``) gives, poles and antimeridian
+    included."""
+    pts, cats, resolution, seed = world
+    engine = make_engine(pts, cats, resolution=resolution)
+    for lat, lng in _queries(pts, np.random.default_rng(seed)):
+        fast = engine.nearby(lat, lng, k)
+        check(fast, oracle.knn(pts, lat, lng, k))
+        slow = engine.nearby(lat, lng, k, where=Filters())
+        assert fast.positions.tolist() == slow.positions.tolist()
+        assert fast.distances_m.tolist() == slow.distances_m.tolist()
+        assert fast.next_cursor == slow.next_cursor
+        fast = engine.within_radius(lat, lng, radius)
+        check(fast, oracle.within_radius(pts, lat, lng, radius))
+        slow = engine.within_radius(lat, lng, radius, where=Filters())
+        assert fast.positions.tolist() == slow.positions.tolist()
+        assert fast.distances_m.tolist() == slow.distances_m.tolist()
+        assert fast.total == slow.total == len(fast)
+
+
+@PROPERTY
 @given(
     world=worlds(),
     radius=st.floats(0.0, 100_000.0),
