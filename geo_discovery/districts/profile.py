@@ -60,7 +60,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..cells import cell_to_str
-from ..cellsets import cell_areas_m2, cells_to_latlng, cells_to_parent, cells_to_polygon
+from ..cellsets import (
+    cell_areas_m2,
+    cell_polygons,
+    cells_to_latlng,
+    cells_to_parent,
+    union_of_cells,
+)
 from ..distance import haversine_m
 
 __all__ = [
@@ -200,6 +206,7 @@ def profile_districts(
     )
 
     areas = cell_areas_m2(cells) / 1e6
+    hexes = cell_polygons(cells)  # each cell's polygon once, not once per use
     records = []
     names = _names(frame, row_group, rows_of, peak_cells, pt_cells)
     cats = frame["category"].fillna("").astype(str).to_numpy() if "category" in frame else None
@@ -230,7 +237,7 @@ def profile_districts(
         rec["peak_cell"] = cell_to_str(int(peak_cells[g]))
         rec["n_cells"] = len(mine)
         rec["resolution"] = res
-        rec["geometry"] = cells_to_polygon(cells[mine])
+        rec["geometry"] = union_of_cells(hexes[mine])
         records.append(rec)
 
     columns = [
