@@ -18,6 +18,8 @@ Two facts the index relies on:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import h3.api.memview_int as h3_mv
 import h3.api.numpy_int as h3
@@ -102,28 +104,36 @@ def grid_disks(cells: NDArray[np.uint64], k: int) -> tuple[NDArray[np.uint64], N
     ([7, 7], True)
     """
     disk = h3_mv.grid_disk
-    views = [disk(c, k) for c in np.asarray(cells, dtype=np.uint64).tolist()]
-    return _joined(views)
+    return _joined(np.asarray(cells, dtype=np.uint64), lambda c: disk(c, k))
 
 
 def grid_rings(cells: NDArray[np.uint64], k: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
     """Every cell's ring at distance ``k`` (as :func:`grid_ring`), concatenated in the
     order of ``cells``, and the size of each ring (5 around a pentagon at ``k = 1``)."""
     ring = h3_mv.grid_ring
-    views: list[object] = []
-    for c in np.asarray(cells, dtype=np.uint64).tolist():
+
+    def one(c: int) -> Any:
         try:
-            views.append(ring(c, k))
+            return ring(c, k)
         except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
-            views.append(grid_ring(c, k))
-    return _joined(views)
+            return grid_ring(c, k)
+
+    return _joined(np.asarray(cells, dtype=np.uint64), one)
 
 
-def _joined(views: list[object]) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
-    sizes = np.fromiter((len(v) for v in views), dtype=np.int64, count=len(views))  # type: ignore[arg-type]
-    if not len(views):
-        return np.empty(0, dtype=np.uint64), sizes
-    flat = np.frombuffer(b"".join(views), dtype=np.uint64)  # type: ignore[arg-type]
+def _joined(
+    cells: NDArray[np.uint64], call: Callable[[int], Any], step: int = 1 << 15
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """``call`` on every cell (each returns a buffer of uint64), joined; a chunk of
+    ``step`` cells at a time, so only that many h3 buffer objects live at once."""
+    sizes = np.empty(len(cells), dtype=np.int64)
+    parts: list[bytes] = []
+    for lo in range(0, len(cells), step):
+        views = [call(c) for c in cells[lo : lo + step].tolist()]
+        sizes[lo : lo + len(views)] = [len(v) for v in views]
+        parts.append(b"".join(views))
+        del views
+    flat = np.frombuffer(b"".join(parts), dtype=np.uint64) if parts else np.empty(0, np.uint64)
     return flat.copy(), sizes
 
 
@@ -277,10 +287,16 @@ def cell_boundaries_lnglat(
     ring of :func:`cell_to_boundary_lnglat` without its closing vertex; rows shorter than
     ``m``, pentagons and distorted cells, are padded with NaN) and each ring's size."""
     f = h3.cell_to_boundary
-    rings = [f(c) for c in np.asarray(cells, dtype=np.uint64).tolist()]
-    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
-    out = np.full((len(rings), int(sizes.max()) if len(rings) else 0, 2), np.nan)
-    for size in np.unique(sizes).tolist():
-        sel = np.nonzero(sizes == size)[0]
-        out[sel, :size] = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)[..., ::-1]
-    return out, sizes
+    arr = np.asarray(cells, dtype=np.uint64)
+    out = np.full((len(arr), 10, 2), np.nan)  # an H3 cell has at most 10 vertices
+    sizes = np.zeros(len(arr), dtype=np.int64)
+    step = 1 << 15  # h3's tuples cost ~700 B per cell: convert them a chunk at a time
+    for lo in range(0, len(arr), step):
+        rings = [f(c) for c in arr[lo : lo + step].tolist()]
+        part = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+        sizes[lo : lo + len(rings)] = part
+        for size in np.unique(part).tolist():
+            sel = np.nonzero(part == size)[0]
+            ll = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)
+            out[lo + sel, :size] = ll[..., ::-1]
+    return out[:, : int(sizes.max()) if len(arr) else 0], sizes

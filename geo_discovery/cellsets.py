@@ -108,19 +108,25 @@ def cells_to_latlng(cells: NDArray[np.uint64]) -> tuple[NDArray, NDArray]:
     return lat, lng
 
 
-def cell_areas_m2(cells: Iterable[int]) -> NDArray[np.float64]:
+def cell_areas_m2(
+    cells: Iterable[int], *, boundaries: tuple[NDArray, NDArray] | None = None
+) -> NDArray[np.float64]:
     """Exact spherical area of each cell in square metres (triangle fan from the centre).
 
     Uses the same Earth radius as h3, so the areas agree with ``h3.cell_area``.
+    ``boundaries``: the cells' :func:`~geo_discovery.cells.cell_boundaries_lnglat`, when
+    the caller has them already.
     """
     arr = np.asarray(cells if isinstance(cells, np.ndarray) else list(cells), dtype=np.uint64)
     out = np.empty(len(arr), dtype=np.float64)
     if len(arr) == 0:
         return out
     centres = cell_centres(arr)
-    rings, sizes = cell_boundaries_lnglat(arr)
-    for size in np.unique(sizes).tolist():  # hexagons, pentagons, distorted cells
-        sel = np.nonzero(sizes == size)[0]
+    rings, sizes = boundaries if boundaries is not None else cell_boundaries_lnglat(arr)
+    groups = [np.nonzero(sizes == size)[0] for size in np.unique(sizes).tolist()]
+    step = 1 << 16  # cells at a time: the (m, size, 3) temporaries stay small
+    for sel in (g[lo : lo + step] for g in groups for lo in range(0, len(g), step)):
+        size = int(sizes[sel[0]])  # hexagons, pentagons, distorted cells
         ll = rings[sel, :size]  # (m, size, 2)
         v = latlng_to_xyz(ll[..., 1], ll[..., 0])
         w = np.roll(v, -1, axis=1)
@@ -151,10 +157,17 @@ def cells_to_polygon(cells: Iterable[int]) -> shapely.Geometry:
     return union_of_cells(cell_polygons(arr))
 
 
-def cell_polygons(cells: NDArray[np.uint64]) -> NDArray[np.object_]:
+def cell_polygons(
+    cells: NDArray[np.uint64], *, boundaries: tuple[NDArray, NDArray] | None = None
+) -> NDArray[np.object_]:
     """Each cell's hexagon (or pentagon) as a shapely Polygon in ``(lng, lat)``, made in
-    one vectorised call per ring size (the rings of :func:`cell_to_boundary_lnglat`)."""
-    rings, sizes = cell_boundaries_lnglat(np.asarray(cells, dtype=np.uint64))
+    one vectorised call per ring size (the rings of :func:`cell_to_boundary_lnglat`).
+    ``boundaries``: as for :func:`cell_areas_m2`."""
+    rings, sizes = (
+        boundaries
+        if boundaries is not None
+        else cell_boundaries_lnglat(np.asarray(cells, dtype=np.uint64))
+    )
     out = np.empty(len(sizes), dtype=object)
     for size in np.unique(sizes).tolist():
         sel = np.nonzero(sizes == size)[0]
@@ -262,11 +275,12 @@ class CellGrid:
         )
         self.cells: NDArray[np.uint64] = arr
         nb = np.full((len(arr), 6), -1, dtype=np.int64)
-        if len(arr):
+        step = 1 << 16  # rows at a time: bounded temporaries
+        for lo in range(0, len(arr), step):
             # every cell's ring in h3's order; column j of a row is the j-th ring cell
-            ring, sizes = grid_rings(arr, 1)
+            ring, sizes = grid_rings(arr[lo : lo + step], 1)
             pos = np.minimum(np.searchsorted(arr, ring), len(arr) - 1)
-            row = np.repeat(np.arange(len(arr), dtype=np.int64), sizes)
+            row = np.repeat(np.arange(lo, lo + len(sizes), dtype=np.int64), sizes)
             col = np.arange(len(ring), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
             keep = col < 6
             nb[row[keep], col[keep]] = np.where(arr[pos] == ring, pos, -1)[keep]
