@@ -18,7 +18,10 @@ Two facts the index relies on:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
+import h3.api.memview_int as h3_mv
 import h3.api.numpy_int as h3
 import numpy as np
 from h3 import H3BaseException
@@ -28,13 +31,17 @@ from .distance import EARTH_RADIUS_M, latlng_to_xyz
 
 __all__ = [
     "average_edge_length_m",
+    "cell_boundaries_lnglat",
     "cell_caps",
+    "cell_centres",
     "cell_to_boundary_lnglat",
     "cell_to_str",
     "child_range",
     "choose_resolution",
     "grid_disk",
+    "grid_disks",
     "grid_ring",
+    "grid_rings",
     "latlng_to_cell",
     "latlngs_to_cells",
     "parent_cells",
@@ -80,6 +87,62 @@ def grid_ring(cell: int, k: int) -> NDArray[np.uint64]:
     except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
         inner = grid_disk(cell, k - 1) if k > 0 else np.empty(0, dtype=np.uint64)
         return np.setdiff1d(grid_disk(cell, k), inner)
+
+
+def grid_disks(cells: NDArray[np.uint64], k: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """Every cell's ``k``-disk (as :func:`grid_disk`, in h3's order), concatenated in the
+    order of ``cells``, and the size of each disk.
+
+    One h3 call per cell without a NumPy array per cell: the calls return memory views
+    that are joined once (several times faster than concatenating ``grid_disk`` arrays).
+
+    Examples
+    --------
+    >>> c = latlng_to_cell(40.75, -73.98, 9)
+    >>> flat, sizes = grid_disks(np.array([c, c], np.uint64), 1)
+    >>> sizes.tolist(), bool((flat[:7] == grid_disk(c, 1)).all())
+    ([7, 7], True)
+    """
+    disk = h3_mv.grid_disk
+    return _joined(np.asarray(cells, dtype=np.uint64), lambda c: disk(c, k))
+
+
+def grid_rings(cells: NDArray[np.uint64], k: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """Every cell's ring at distance ``k`` (as :func:`grid_ring`), concatenated in the
+    order of ``cells``, and the size of each ring (5 around a pentagon at ``k = 1``)."""
+    ring = h3_mv.grid_ring
+
+    def one(c: int) -> Any:
+        try:
+            return ring(c, k)
+        except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
+            return grid_ring(c, k)
+
+    return _joined(np.asarray(cells, dtype=np.uint64), one)
+
+
+def _joined(
+    cells: NDArray[np.uint64], call: Callable[[int], Any], step: int = 1 << 15
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """``call`` on every cell (each returns a buffer of uint64), joined; a chunk of
+    ``step`` cells at a time, so only that many h3 buffer objects live at once."""
+    sizes = np.empty(len(cells), dtype=np.int64)
+    parts: list[bytes] = []
+    for lo in range(0, len(cells), step):
+        views = [call(c) for c in cells[lo : lo + step].tolist()]
+        sizes[lo : lo + len(views)] = [len(v) for v in views]
+        parts.append(b"".join(views))
+        del views
+    flat = np.frombuffer(b"".join(parts), dtype=np.uint64) if parts else np.empty(0, np.uint64)
+    return flat.copy(), sizes
+
+
+def cell_centres(cells: NDArray[np.uint64]) -> NDArray[np.float64]:
+    """Cell centres as unit vectors ``(n, 3)``: the same values as :func:`cell_caps`'s
+    centres, without computing the radii (no cell boundary is needed)."""
+    f = h3.cell_to_latlng
+    ll = np.array([f(c) for c in np.asarray(cells, dtype=np.uint64).tolist()], dtype=np.float64)
+    return latlng_to_xyz(ll[:, 0], ll[:, 1]) if len(ll) else np.empty((0, 3), dtype=np.float64)
 
 
 def child_range(cell: int, res: int) -> tuple[int, int]:
@@ -215,3 +278,25 @@ def cell_to_boundary_lnglat(cell: int) -> list[tuple[float, float]]:
     """Closed boundary ring as GeoJSON ``(lng, lat)`` pairs."""
     ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
     return [*ring, ring[0]]
+
+
+def cell_boundaries_lnglat(
+    cells: NDArray[np.uint64],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Boundaries of many cells as one ``(n, m, 2)`` array of ``(lng, lat)`` vertices (the
+    ring of :func:`cell_to_boundary_lnglat` without its closing vertex; rows shorter than
+    ``m``, pentagons and distorted cells, are padded with NaN) and each ring's size."""
+    f = h3.cell_to_boundary
+    arr = np.asarray(cells, dtype=np.uint64)
+    out = np.full((len(arr), 10, 2), np.nan)  # an H3 cell has at most 10 vertices
+    sizes = np.zeros(len(arr), dtype=np.int64)
+    step = 1 << 15  # h3's tuples cost ~700 B per cell: convert them a chunk at a time
+    for lo in range(0, len(arr), step):
+        rings = [f(c) for c in arr[lo : lo + step].tolist()]
+        part = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+        sizes[lo : lo + len(rings)] = part
+        for size in np.unique(part).tolist():
+            sel = np.nonzero(part == size)[0]
+            ll = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)
+            out[lo + sel, :size] = ll[..., ::-1]
+    return out[:, : int(sizes.max()) if len(arr) else 0], sizes

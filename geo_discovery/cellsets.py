@@ -34,13 +34,22 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .cells import MAX_RES, cell_caps, cell_to_boundary_lnglat, grid_disk, grid_ring
+from .cells import (
+    MAX_RES,
+    cell_boundaries_lnglat,
+    cell_centres,
+    cell_to_boundary_lnglat,
+    grid_disk,
+    grid_disks,
+    grid_rings,
+)
 from .distance import EARTH_RADIUS_M, latlng_to_xyz
 
 __all__ = [
     "CellGrid",
     "add_connectors",
     "cell_areas_m2",
+    "cell_polygons",
     "cell_resolution",
     "cells_geojson",
     "cells_to_latlng",
@@ -48,8 +57,10 @@ __all__ = [
     "cells_to_polygon",
     "disk_cells",
     "disk_counts",
+    "disk_counts_at",
     "geojson_geometry",
     "rfc7946_oriented",
+    "union_of_cells",
 ]
 
 _RES_SHIFT = 52
@@ -91,27 +102,32 @@ def cells_to_latlng(cells: NDArray[np.uint64]) -> tuple[NDArray, NDArray]:
     """Cell centres as ``(lat, lng)`` degree arrays."""
     if len(cells) == 0:
         return np.empty(0), np.empty(0)
-    xyz, _ = cell_caps(np.asarray(cells, dtype=np.uint64))
+    xyz = cell_centres(np.asarray(cells, dtype=np.uint64))
     lat = np.degrees(np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1])))
     lng = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
     return lat, lng
 
 
-def cell_areas_m2(cells: Iterable[int]) -> NDArray[np.float64]:
+def cell_areas_m2(
+    cells: Iterable[int], *, boundaries: tuple[NDArray, NDArray] | None = None
+) -> NDArray[np.float64]:
     """Exact spherical area of each cell in square metres (triangle fan from the centre).
 
     Uses the same Earth radius as h3, so the areas agree with ``h3.cell_area``.
+    ``boundaries``: the cells' :func:`~geo_discovery.cells.cell_boundaries_lnglat`, when
+    the caller has them already.
     """
     arr = np.asarray(cells if isinstance(cells, np.ndarray) else list(cells), dtype=np.uint64)
     out = np.empty(len(arr), dtype=np.float64)
     if len(arr) == 0:
         return out
-    centres, _ = cell_caps(arr)
-    rings = [cell_to_boundary_lnglat(c)[:-1] for c in arr.tolist()]
-    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
-    for size in np.unique(sizes).tolist():  # hexagons, pentagons, distorted cells
-        sel = np.nonzero(sizes == size)[0]
-        ll = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)  # (m, size, 2)
+    centres = cell_centres(arr)
+    rings, sizes = boundaries if boundaries is not None else cell_boundaries_lnglat(arr)
+    groups = [np.nonzero(sizes == size)[0] for size in np.unique(sizes).tolist()]
+    step = 1 << 16  # cells at a time: the (m, size, 3) temporaries stay small
+    for sel in (g[lo : lo + step] for g in groups for lo in range(0, len(g), step)):
+        size = int(sizes[sel[0]])  # hexagons, pentagons, distorted cells
+        ll = rings[sel, :size]  # (m, size, 2)
         v = latlng_to_xyz(ll[..., 1], ll[..., 0])
         w = np.roll(v, -1, axis=1)
         a = centres[sel][:, None, :]
@@ -137,10 +153,34 @@ def cells_to_polygon(cells: Iterable[int]) -> shapely.Geometry:
     >>> poly.geom_type, poly.is_valid, len(poly.interiors)
     ('Polygon', True, 0)
     """
-    cells = [int(c) for c in cells]
-    if not cells:
+    arr = np.asarray(cells if isinstance(cells, np.ndarray) else list(cells), dtype=np.uint64)
+    return union_of_cells(cell_polygons(arr))
+
+
+def cell_polygons(
+    cells: NDArray[np.uint64], *, boundaries: tuple[NDArray, NDArray] | None = None
+) -> NDArray[np.object_]:
+    """Each cell's hexagon (or pentagon) as a shapely Polygon in ``(lng, lat)``, made in
+    one vectorised call per ring size (the rings of :func:`cell_to_boundary_lnglat`).
+    ``boundaries``: as for :func:`cell_areas_m2`."""
+    rings, sizes = (
+        boundaries
+        if boundaries is not None
+        else cell_boundaries_lnglat(np.asarray(cells, dtype=np.uint64))
+    )
+    out = np.empty(len(sizes), dtype=object)
+    for size in np.unique(sizes).tolist():
+        sel = np.nonzero(sizes == size)[0]
+        closed = np.concatenate([rings[sel, :size], rings[sel, :1]], axis=1)
+        out[sel] = shapely.polygons(closed)
+    return out
+
+
+def union_of_cells(hexes: NDArray[np.object_]) -> shapely.Geometry:
+    """Union of cell polygons of one resolution (:func:`cell_polygons`, in cell order)
+    as one valid (Multi)Polygon; empty for none."""
+    if len(hexes) == 0:
         return shapely.Polygon()
-    hexes = shapely.polygons([cell_to_boundary_lnglat(c) for c in cells])
     # Cells of one resolution tile without overlap and share exact edges: a coverage.
     merged = shapely.coverage_union_all(hexes)
     if not merged.is_valid or merged.geom_type not in ("Polygon", "MultiPolygon"):
@@ -177,12 +217,49 @@ def disk_counts(
         ).astype(np.float64)
     if len(uniq) == 0:
         return uniq, np.empty(0)
-    disks = [grid_disk(int(c), k) for c in uniq.tolist()]
-    sizes = np.fromiter((len(d) for d in disks), dtype=np.int64, count=len(disks))
-    flat = np.concatenate(disks)
+    flat, sizes = grid_disks(uniq, k)
     out_cells, where = np.unique(flat, return_inverse=True)
     sums = np.bincount(where, weights=np.repeat(w, sizes), minlength=len(out_cells))
     return out_cells, sums.astype(np.float64)
+
+
+def disk_counts_at(
+    cells: NDArray[np.uint64], k: int, query: NDArray[np.uint64], *, chunk: int = 1 << 16
+) -> NDArray[np.float64]:
+    """Per cell of ``query``: how many entries of ``cells`` (one per point, may repeat)
+    lie within grid distance ``k`` of it, as float64 (0 where none).
+
+    The same numbers as :func:`disk_counts` looked up at ``query``, but computed in
+    chunks of ``chunk`` source cells and kept only at the query cells, so the memory is
+    bounded by the chunk (a million points at ``k = 4`` made ~60 M disk entries at once).
+    The counts are integers, so the order they are summed in does not change a bit.
+
+    Examples
+    --------
+    >>> from geo_discovery.cells import latlng_to_cell
+    >>> a = latlng_to_cell(40.75, -73.98, 9)
+    >>> pts = np.array([a, a, *grid_disk(a, 1)[1:3]], dtype=np.uint64)
+    >>> disk_counts_at(pts, 1, np.array([a], dtype=np.uint64)).tolist()
+    [4.0]
+    """
+    query = np.asarray(query, dtype=np.uint64)
+    out = np.zeros(len(query), dtype=np.float64)
+    uniq, counts = np.unique(np.asarray(cells, dtype=np.uint64), return_counts=True)
+    if len(uniq) == 0 or len(query) == 0:
+        return out
+    order = np.argsort(query, kind="stable")
+    keys = query[order]
+    sums = np.zeros(len(query), dtype=np.float64)
+    for lo in range(0, len(uniq), chunk):
+        flat, sizes = grid_disks(uniq[lo : lo + chunk], k)
+        pos = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
+        hit = keys[pos] == flat
+        w = np.repeat(counts[lo : lo + chunk].astype(np.float64), sizes)
+        sums += np.bincount(pos[hit], weights=w[hit], minlength=len(keys))
+    # duplicate query cells: every copy gets the count found at the first copy
+    first = np.searchsorted(keys, keys)
+    out[order] = sums[first]
+    return out
 
 
 class CellGrid:
@@ -198,13 +275,15 @@ class CellGrid:
         )
         self.cells: NDArray[np.uint64] = arr
         nb = np.full((len(arr), 6), -1, dtype=np.int64)
-        for i, c in enumerate(arr.tolist()):
-            ring = grid_ring(c, 1)
-            pos = np.searchsorted(arr, ring)
-            pos = np.minimum(pos, max(len(arr) - 1, 0))
-            hit = arr[pos] == ring
-            row = np.where(hit, pos, -1)
-            nb[i, : len(row)] = row[:6]
+        step = 1 << 16  # rows at a time: bounded temporaries
+        for lo in range(0, len(arr), step):
+            # every cell's ring in h3's order; column j of a row is the j-th ring cell
+            ring, sizes = grid_rings(arr[lo : lo + step], 1)
+            pos = np.minimum(np.searchsorted(arr, ring), len(arr) - 1)
+            row = np.repeat(np.arange(lo, lo + len(sizes), dtype=np.int64), sizes)
+            col = np.arange(len(ring), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            keep = col < 6
+            nb[row[keep], col[keep]] = np.where(arr[pos] == ring, pos, -1)[keep]
         self.neighbours: NDArray[np.int64] = nb
 
     def __len__(self) -> int:
@@ -254,18 +333,23 @@ def add_connectors(cells: NDArray[np.uint64], min_neighbours: Sequence[int]) -> 
     (three-sided bays) without growing straight edges. Returns the sorted union.
     """
     current = np.unique(np.asarray(cells, dtype=np.uint64))
+    rings = np.empty(0, dtype=np.uint64)  # the rings of every cell in ``current``
+    new = current
     for m in min_neighbours:
         if not 1 <= m <= 6:
             raise ValueError(f"min_neighbours={m} is out of range; allowed: 1..6")
         if len(current) == 0:
             break
-        rings = np.concatenate([grid_ring(int(c), 1) for c in current.tolist()])
+        # a cell's ring never changes: compute it once, for the cells added since
+        rings = np.concatenate([rings, grid_rings(new, 1)[0]])
+        new = np.empty(0, dtype=np.uint64)
         cand, counts = np.unique(rings, return_counts=True)
         pos = np.minimum(np.searchsorted(current, cand), len(current) - 1)
         outside = current[pos] != cand
         add = cand[outside & (counts >= m)]
         if len(add) == 0:
             continue
+        new = add
         current = np.union1d(current, add)
     return current
 

@@ -61,7 +61,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from ..cells import average_edge_length_m, latlng_to_cell, latlngs_to_cells
-from ..cellsets import CellGrid, add_connectors, disk_counts, rfc7946_oriented
+from ..cellsets import CellGrid, add_connectors, disk_counts, disk_counts_at, rfc7946_oriented
 from ..distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from ..errors import DistrictNotFoundError
 from ..models import validate_lat, validate_lng
@@ -388,17 +388,19 @@ def _tracts(
     if len(pt_cells) == 0:
         return _empty()
     occupied = np.unique(pt_cells)
-    dcells, dsum = disk_counts(pt_cells, None, _SEED_K)
-    dens_occ = dsum[np.searchsorted(dcells, occupied)]
-    dens_pt = dsum[np.searchsorted(dcells, pt_cells)]
+    # disk counts only where they are read (occupied and grid cells), in bounded chunks
+    dens_occ = disk_counts_at(pt_cells, _SEED_K, occupied)
+    dens_pt = dens_occ[np.searchsorted(occupied, pt_cells)]
     threshold = np.quantile(dens_pt, params.seed_quantile)
     seeds = occupied[dens_occ >= threshold]
+    del dens_pt
     grid = CellGrid(add_connectors(seeds, params.connector_passes))
     labels = _components_with_min(grid, pt_cells, params.min_merchants)
-    ccells, csum = disk_counts(pt_cells, None, _CORE_K)
-    core = _lookup(ccells, csum, grid.cells)
+    where = np.union1d(grid.cells, occupied)
+    at = disk_counts_at(pt_cells, _CORE_K, where)
+    core = at[np.searchsorted(where, grid.cells)]
     if params.split_quantile is not None:
-        core_pt = _lookup(ccells, csum, pt_cells)
+        core_pt = at[np.searchsorted(where, pt_cells)]
         core_thr = np.quantile(core_pt, params.split_quantile)
         labels = _split(grid, labels, core >= core_thr, pt_cells, params.min_merchants)
     keep = labels >= 0

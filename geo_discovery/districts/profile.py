@@ -59,8 +59,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..cells import cell_to_str
-from ..cellsets import cell_areas_m2, cells_to_latlng, cells_to_parent, cells_to_polygon
+from ..cells import cell_boundaries_lnglat, cell_to_str
+from ..cellsets import (
+    cell_areas_m2,
+    cell_polygons,
+    cells_to_latlng,
+    cells_to_parent,
+    union_of_cells,
+)
 from ..distance import haversine_m
 
 __all__ = [
@@ -199,7 +205,9 @@ def profile_districts(
         else np.full(len(pt_cells), -1, dtype=np.int32)
     )
 
-    areas = cell_areas_m2(cells) / 1e6
+    # each cell's boundary once (for its area and its district's polygon), as arrays
+    rings, sizes = cell_boundaries_lnglat(cells)
+    areas = cell_areas_m2(cells, boundaries=(rings, sizes)) / 1e6
     records = []
     names = _names(frame, row_group, rows_of, peak_cells, pt_cells)
     cats = frame["category"].fillna("").astype(str).to_numpy() if "category" in frame else None
@@ -230,7 +238,9 @@ def profile_districts(
         rec["peak_cell"] = cell_to_str(int(peak_cells[g]))
         rec["n_cells"] = len(mine)
         rec["resolution"] = res
-        rec["geometry"] = cells_to_polygon(cells[mine])
+        rec["geometry"] = union_of_cells(
+            cell_polygons(cells[mine], boundaries=(rings[mine], sizes[mine]))
+        )
         records.append(rec)
 
     columns = [
