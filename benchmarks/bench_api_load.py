@@ -220,7 +220,7 @@ def run_wrk(
 
 def wait_ready(proc: subprocess.Popen[str], port: int, log: Any) -> None:
     """Wait until ``proc`` answers ``/readyz`` with 200 (its output is in ``log``)."""
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while True:
         if proc.poll() is not None:
             log.seek(0)
@@ -231,7 +231,7 @@ def wait_ready(proc: subprocess.Popen[str], port: int, log: Any) -> None:
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError("server not ready within 90 s")
+            raise RuntimeError("server not ready within 180 s")
         time.sleep(0.2)
 
 

@@ -80,7 +80,7 @@ def running_server(
     *,
     env: dict[str, str] | None = None,
     workers: int = 1,
-    wait_s: float = 60,
+    wait_s: float = 180,
     args: tuple[str, ...] = (),
 ) -> Iterator[int]:
     """``geo-discovery serve`` on a free loopback port; yields the port once it answers."""
