@@ -164,16 +164,26 @@ def answer(data_dir: Path, lat: float, lng: float) -> tuple[str, list[str]]:
     return engine.version, engine.nearby(lat, lng, K).merchant_ids
 
 
-def store_problems(data_dir: Path, first: str, n_expected: int) -> tuple[list[str], dict]:
-    """What is wrong with the store after a kill (nothing, when it is sound), and what the
-    kill left behind."""
+def store_problems(
+    data_dir: Path, first: str, n_expected: int, may_publish: bool = False
+) -> tuple[list[str], dict, str | None]:
+    """What is wrong with the store after a kill (nothing, when it is sound), what the
+    kill left behind, and the snapshot the load published before the kill landed (``None``
+    when ``CURRENT`` still names ``first``).
+
+    ``may_publish``: the kill came in the publish stage, after which ``CURRENT`` may name
+    the new snapshot (the switch is atomic); it must then be complete, like any other."""
     from geo_discovery.engine import DiscoveryEngine
     from geo_discovery.snapshot.store import SnapshotStore
 
     store = SnapshotStore(data_dir)
     problems = []
+    published = None
     if store.current_name() != first.split("-")[0]:
-        problems.append(f"CURRENT names {store.current_name()}, not {first}")
+        if may_publish:
+            published = store.current_name()
+        else:
+            problems.append(f"CURRENT names {store.current_name()}, not {first}")
     listed = {s.path.name: s for s in store.list()}
     folders = sorted(p.name for p in store.snapshots_dir.iterdir())
     numbered = [f for f in folders if f.isdigit()]
@@ -193,7 +203,7 @@ def store_problems(data_dir: Path, first: str, n_expected: int) -> tuple[list[st
         problems.append(f"the store's lock is still held: {exc}")
     left = {"tmp_folders": [f for f in folders if f.startswith(".tmp-")],
             "unserved_complete_snapshots": [n for n in numbered if n != first.split("-")[0]]}
-    return problems, left
+    return problems, left, published
 
 
 # ------------------------------------------------------------------------------ run
@@ -232,7 +242,24 @@ def kill_run(args: Any, work: Path, real: Path | None) -> dict[str, Any]:
             killed_at = time.perf_counter() - load.t0
             rc = load.wait()
             stages = load.stages(killed_at)
-            problems, left = store_problems(data_dir, first.version, len(ids))
+            stage = stages[-1][0] if stages else "startup (imports, before reading)"
+            problems, left, published = store_problems(
+                data_dir, first.version, len(ids), may_publish=stage == "publish")
+            if published is not None:
+                # The kill landed after the atomic switch: the load had published a complete
+                # snapshot (checked above), which the server may already answer from. Roll
+                # back to the first one so the next kill starts from the same state.
+                watcher.expected = None
+                SnapshotStore(data_dir).rollback(first.snapshot_id)
+                deadline = time.perf_counter() + 60
+                while (get_json(port, "/readyz")[1].get("snapshot") != first.version
+                       and time.perf_counter() < deadline):
+                    time.sleep(0.1)
+                watcher.failures = [f for f in watcher.failures
+                                    if not f.startswith(f"answered from {published}-")]
+                watcher.expected = expected
+                stage = (f"publish, after the switch: {published} complete and served, "
+                         "rolled back to the first")
             served = answer(data_dir, lat, lng)
             if served != expected:
                 problems.append(f"the engine answers from {served[0]}, not {expected[0]}")
@@ -241,7 +268,7 @@ def kill_run(args: Any, work: Path, real: Path | None) -> dict[str, Any]:
                                 f"--load-seconds than {est:g}")
             kills.append({
                 "kill": i + 1, "delay_s": delay, "killed_at_s": round(killed_at, 2),
-                "stage": stages[-1][0] if stages else "startup (imports, before reading)",
+                "stage": stage,
                 "stages_started": stages, "returncode": rc, "left_behind": left,
                 "problems": problems, "watcher_failures_so_far": len(watcher.failures),
             })
@@ -282,9 +309,9 @@ def kill_run(args: Any, work: Path, real: Path | None) -> dict[str, Any]:
     if rows["loaded"] != len(ids) or rows["merchants"] != len(ids) or loaded_ids != ids:
         final_problems.append(f"loaded {rows['loaded']:,} / {len(loaded_ids):,} distinct ids, "
                               f"pandas counts {len(ids):,}")
-    left = [p.name for p in store.snapshots_dir.iterdir() if p.name.startswith(".tmp-")]
-    if left:
-        final_problems.append(f"temporary folders left: {left}")
+    tmp_left = [p.name for p in store.snapshots_dir.iterdir() if p.name.startswith(".tmp-")]
+    if tmp_left:
+        final_problems.append(f"temporary folders left: {tmp_left}")
     if not served_new:
         final_problems.append("the server did not swap to the new snapshot within 120 s")
     return {

@@ -158,6 +158,11 @@ def warm_up_command(
     Loads a small generated city into a temporary folder and runs every kind of query on
     it, from disk and in memory; later processes load the compiled kernels from
     ``__pycache__`` instead of compiling them at their first query.
+
+    **Example**
+
+    * `geo-discovery warm-up` (about 2 minutes of CPU; again after upgrading the package)
+    * `geo-discovery warm-up --merchants 2000` (a larger city: more code paths taken)
     """
     t0 = time.perf_counter()
     warm_up(merchants, log=typer.echo)

@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
+from geo_discovery.snapshot.rows import ROW_FILE
 from geo_discovery.snapshot.store import SnapshotStore
 from geo_discovery_api import create_app
 from geo_discovery_api.state import EngineHolder
@@ -67,7 +68,9 @@ def _publish_broken(data_dir: Path) -> str:
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["snapshot_id"] = new_id
     (target / "manifest.json").write_text(json.dumps(manifest))
-    (target / "merchants.parquet").write_bytes(b"not parquet")
+    for table in ("merchants.parquet", ROW_FILE):  # a load writes both; the row file opens first
+        if (target / table).exists():
+            (target / table).write_bytes(b"not a table")
     store.set_current(new_id)
     return target.name
 

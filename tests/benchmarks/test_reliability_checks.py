@@ -97,20 +97,29 @@ def test_the_kill_check_catches_a_damaged_store(two_snapshots: Path, tmp_path: P
     assert current is not None
     n = len(DiscoveryEngine.from_snapshot(current.path))
     # Snapshot 1 is a complete unserved snapshot of the "load" (400 rows): sound.
-    problems, left = bench_kill_load.store_problems(data, current.version, n)
+    problems, left, _ = bench_kill_load.store_problems(data, current.version, n)
     assert problems == [] and left["unserved_complete_snapshots"] == ["000001"]
     (store.snapshots_dir / ".tmp-000003-x").mkdir()
     (store.snapshots_dir / "000004").mkdir()  # numbered, but no manifest
-    problems, left = bench_kill_load.store_problems(data, current.version, n)
+    problems, left, _ = bench_kill_load.store_problems(data, current.version, n)
     assert left["tmp_folders"] == [".tmp-000003-x"]
     assert any("000004 has no readable manifest" in p for p in problems)
     with store.lock():
-        problems, _ = bench_kill_load.store_problems(data, current.version, n)
+        problems, *_ = bench_kill_load.store_problems(data, current.version, n)
     assert any("lock is still held" in p for p in problems)
     first = store.list()[0]
-    problems, _ = bench_kill_load.store_problems(data, first.version, n + 1)
-    assert any("CURRENT names 000002" in p for p in problems)
+    problems, _, published = bench_kill_load.store_problems(data, first.version, n + 1)
+    assert any("CURRENT names 000002" in p for p in problems) and published is None
     assert any("holds 400 merchants" in p for p in problems)  # 000002, unserved now
+    # A kill in the publish stage may come after the atomic switch: CURRENT naming the new
+    # snapshot is then no problem, but that snapshot must still be complete.
+    problems, _, published = bench_kill_load.store_problems(
+        data, first.version, n + 1, may_publish=True)
+    assert published == "000002" and not any("CURRENT names" in p for p in problems)
+    assert any("holds 400 merchants" in p for p in problems)
+    problems, _, published = bench_kill_load.store_problems(
+        data, first.version, n, may_publish=True)
+    assert published == "000002"
 
 
 def test_the_kill_count_of_loadable_rows(tmp_path: Path) -> None:
