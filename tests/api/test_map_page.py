@@ -70,8 +70,14 @@ class Page:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         self.page.on("request", lambda req: self.requests.append(req.url))
-        self.page.on("requestfailed", lambda req: self.errors.append(f"failed request {req.url}"))
+        self.page.on("requestfailed", self._failed)
         self.page.set_default_timeout(WAIT_MS)
+
+    def _failed(self, req: Any) -> None:
+        # The page cancelling a request is no failure: MapLibre aborts the tile loads it no
+        # longer needs when the view or the tile URL (a new q) changes under them.
+        if "ERR_ABORTED" not in (req.failure or ""):
+            self.errors.append(f"failed request {req.url}: {req.failure}")
 
     def _console(self, msg: Any) -> None:
         if msg.type == "error":
