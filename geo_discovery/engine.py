@@ -63,6 +63,16 @@ __all__ = ["DiscoveryEngine"]
 _EMPTY_I = np.empty(0, dtype=np.int64)
 
 
+def _plain_point(lat: object, lng: object) -> bool:
+    """Python floats NearbyQuery would accept as they are: the fast paths' test."""
+    return (
+        type(lat) is float
+        and type(lng) is float
+        and -90.0 <= lat <= 90.0
+        and -180.0 <= lng <= 180.0
+    )
+
+
 class DiscoveryEngine:
     """Exact nearby, radius, box and polygon search, districts and catchments, over one
     snapshot.
@@ -254,11 +264,8 @@ class DiscoveryEngine:
             and member is None
             and not explain
             and (sort is None or sort == "distance")
-            and type(lat) is float
-            and type(lng) is float
+            and _plain_point(lat, lng)
             and type(k) is int
-            and -90.0 <= lat <= 90.0
-            and -180.0 <= lng <= 180.0
             and 1 <= k <= self.limits.max_k
         ):
             # The plain k nearest: exactly what the index answers (the values are the
@@ -340,11 +347,8 @@ class DiscoveryEngine:
         if (
             where is None
             and limit is None
-            and type(lat) is float
-            and type(lng) is float
+            and _plain_point(lat, lng)
             and type(radius_m) is float
-            and -90.0 <= lat <= 90.0
-            and -180.0 <= lng <= 180.0
             and 0.0 <= radius_m <= self.limits.max_radius_m
         ):  # values NearbyQuery accepts, no filter, no cut: what the index answers
             pos, dist = self.snapshot.index.within_radius(lat, lng, radius_m)
