@@ -172,7 +172,11 @@ def check_cluster_swaps(
     spacing, _ = tree.query(latlng_to_xyz(lat[members], lng[members]), k=2)
     landing = LANDING_FACTOR * max(float(np.quantile(spacing[:, 1], 0.95)), 1e-6)
     idx = np.flatnonzero(candidates)
-    gap, _ = tree.query(latlng_to_xyz(lng[idx], lat[idx]), k=1)
+    # Bounded: a swapped point far from every member (most of them) is settled at once
+    # instead of searching the whole tree for a nearest point nobody needs (cKDTree's
+    # bound is strict, hence nextafter: gap <= landing as before; inf beyond it).
+    bound = float(np.nextafter(landing, np.inf))
+    gap, _ = tree.query(latlng_to_xyz(lng[idx], lat[idx]), k=1, distance_upper_bound=bound)
     flagged[idx[gap <= landing]] = True
     landing_m = float(chord2_to_m(landing**2))
 
