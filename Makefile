@@ -33,7 +33,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # Compile every cached numba kernel once, in this checkout (numba keeps them in __pycache__
 # beside the sources, keyed by the folder, the file's content and the signature): again
 # whenever a file with kernels changes, so no test or benchmark process compiles them.
-KERNEL_SOURCES := $(shell grep -rl --include='*.py' 'cache=True' geo_discovery 2>/dev/null)
+# It also builds the single-query kernels ahead of time (geo_discovery/search/aot.py).
+KERNEL_SOURCES := $(shell grep -rl --include='*.py' 'cache=True' geo_discovery 2>/dev/null) \
+                  geo_discovery/search/aot.py
 $(VENV)/.warm: $(VENV)/.installed $(KERNEL_SOURCES)
 	$(CLI) warm-up
 	@touch $@

@@ -9,14 +9,19 @@ process (``subprocess``), the child times
 * the first ``engine.nearby(lat, lng, 20)`` (loading or compiling the numba kernels, the
   first touch of the mapped pages), and a second one for comparison;
 
-with numba's on-disk cache **cold** (``NUMBA_CACHE_DIR`` pointing at an empty folder: the
-kernels compile) and **warm** (the same folder again: they load from it), and once more
-warm on the same snapshot without its ``merchants.arrow`` (as a snapshot written before
-the row file existed opens: decoding ``merchants.parquet``). The first
-answer is compared with the one an in-process engine gives (``correct``). ``--profile``
-adds a cProfile of open + first query (warm cache), the top functions by cumulative time.
+with the single-query kernels compiled ahead of time (``geo-discovery warm-up`` builds them:
+:mod:`geo_discovery.search.aot`) and, for comparison, with only the jitted ones
+(``GEO_DISCOVERY_NO_AOT=1``) and numba's on-disk cache **cold** (``NUMBA_CACHE_DIR``
+pointing at an empty folder: the kernels compile) and **warm** (the same folder again: they
+load from it, but numba still starts up at the first call); and once more on the same
+snapshot without its ``merchants.arrow`` (as a snapshot written before the row file existed
+opens: decoding ``merchants.parquet``). The first answer is compared with the one an
+in-process engine gives, and each process says which kernel answered (``correct``).
+``--profile`` adds a cProfile of open + first query (ahead-of-time kernels), the top
+functions by cumulative time.
 
-Smoke mode: 5,000 merchants, warm cache only (the installed ``__pycache__``), no profile.
+Smoke mode: 5,000 merchants, the installed ``__pycache__`` with and without the
+ahead-of-time kernels, no profile.
 
 Examples
 --------
@@ -84,6 +89,9 @@ def child(data_dir: str, lat: float, lng: float, profile: bool) -> dict[str, Any
     t2 = time.perf_counter()
     first = engine.nearby(lat, lng, 20)
     t3 = time.perf_counter()
+    from geo_discovery.search import kernels
+
+    aot = engine.snapshot.index.knn_kernel is not kernels.knn_one
     if prof is not None:
         prof.disable()
     engine.nearby(lat + 1e-4, lng, 20)
@@ -95,6 +103,7 @@ def child(data_dir: str, lat: float, lng: float, profile: bool) -> dict[str, Any
         "second_query_s": t4 - t3,
         "open_to_first_answer_s": t3 - t1,
         "first_ids": first.merchant_ids,
+        "ahead_of_time": aot,
     }
     if prof is not None:
         out["profile"] = _top(prof)
@@ -113,10 +122,17 @@ def _top(prof: Any, n: int = 18) -> list[dict[str, Any]]:
     return rows[:n]
 
 
-def _run_child(data_dir: Path, lat: float, lng: float, cache: Path | None, profile: bool) -> Any:
+def _run_child(
+    data_dir: Path, lat: float, lng: float, cache: Path | None, profile: bool, aot: bool = True
+) -> Any:
+    from geo_discovery.search.aot import DISABLE
+
     env = dict(os.environ)
     if cache is not None:
         env["NUMBA_CACHE_DIR"] = str(cache)
+    env.pop(DISABLE, None)
+    if not aot:
+        env[DISABLE] = "1"
     cmd = [sys.executable, "-m", MODULE, "--child", str(data_dir), repr(lat), repr(lng)]
     if profile:
         cmd.append("--profile")
@@ -155,8 +171,8 @@ def render_markdown(res: dict[str, Any], command: str) -> str:
         f"interpreter come before it. Goal: first answer within {GOAL_MS:g} ms of opening."
     )
     out.append("")
-    out.append("| numba cache | imports ms | open ms | first query ms | open → first answer ms "
-               "| second query µs | process wall ms |")  # fmt: skip
+    out.append("| kernels, numba cache | imports ms | open ms | first query ms "
+               "| open → first answer ms | second query µs | process wall ms |")  # fmt: skip
     out.append("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in res["runs"].items():
         out.append(
@@ -165,7 +181,7 @@ def render_markdown(res: dict[str, Any], command: str) -> str:
             f"{r['second_query_s'] * 1e6:,.0f} | {r['process_wall_s'] * 1e3:,.0f} |"
         )
     if res.get("profile"):
-        out += ["", "cProfile of open + first query (warm cache), by cumulative time:", ""]
+        out += ["", "cProfile of open + first query (ahead-of-time kernels), by time:", ""]
         out += ["| function | calls | cumulative ms | own ms |", "|---|---:|---:|---:|"]
         for row in res["profile"]:
             out.append(f"| `{row['function']}` | {row['calls']} | {row['cumulative_ms']:.1f} | "
@@ -207,20 +223,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     lat = float(np.median(engine.snapshot.lat))
     lng = float(np.median(engine.snapshot.lng))
     want = engine.nearby(lat, lng, 20).merchant_ids
-    states: list[tuple[str, Path | None, bool]] = [("warm (installed cache)", None, False)]
+    # (name, numba cache dir, hide the row file, use the ahead-of-time kernels)
+    states: list[tuple[str, Path | None, bool, bool]] = [
+        ("warm (installed cache)", None, False, True),
+        ("warm (installed cache), jitted only", None, False, False),
+    ]
     if not args.smoke:
         cache = work / "numba-cache"
         cache.mkdir()
-        states = [("cold (empty cache: compiles)", cache, False), ("warm", cache, False)]
+        states = [
+            ("cold (empty cache: compiles), jitted only", cache, False, False),
+            ("warm, jitted only", cache, False, False),
+            ("empty numba cache, ahead-of-time kernels", work / "numba-cache-2", False, True),
+            ("ahead-of-time kernels", cache, False, True),
+        ]
         if not args.data_dir:  # our own snapshot: hide its row file for one state
-            states.append(("warm, old snapshot (parquet only)", cache, True))
+            states.append(("ahead-of-time, old snapshot (parquet only)", cache, True, True))
     result_runs: dict[str, Any] = {}
     correct = True
-    for name, cache_dir, parquet_only in states:
+    for name, cache_dir, parquet_only, aot in states:
         samples = []
         for i in range(runs if "cold" not in name else 1):
             with _row_file_hidden(data_dir, parquet_only):
-                r = _run_child(data_dir, lat, lng, cache_dir, False)
+                r = _run_child(data_dir, lat, lng, cache_dir, False, aot)
+            correct &= bool(r.pop("ahead_of_time")) == aot
             correct &= r.pop("first_ids") == want
             samples.append(r)
             harness.eprint(f"{name} run {i + 1}: open → first answer "

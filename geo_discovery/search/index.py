@@ -42,10 +42,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import cells as h3cells
-from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
+from ..distance import chord2_to_m, latlng_to_xyz
 from ..errors import SnapshotError
 from ..models import BBox
-from . import kernels
+from . import aot, kernels
 
 __all__ = [
     "CellIndex",
@@ -99,11 +99,20 @@ class CellIndex:
     #: The kNN kernels' arrays: ``search_arrays`` without the caps (they view ``tree``).
     knn_arrays: tuple[NDArray, ...] = field(init=False, repr=False)
 
+    #: :func:`kernels.knn_one` and :func:`kernels.radius_one` for these arrays' exact types:
+    #: compiled ahead of time when built (:mod:`.aot`: no numba start-up), else jitted.
+    knn_kernel: Callable[..., int] = field(init=False, repr=False)
+    radius_kernel: Callable[..., tuple[NDArray, NDArray]] = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
         caps = self.tree.view(np.float32)
         arrays = (caps, self.tree, self.xyz, self.rank, self.positions)
         object.__setattr__(self, "search_arrays", arrays)
         object.__setattr__(self, "knn_arrays", arrays[1:])
+        key = aot.signature_key(self.rank, self.positions, self.tree, self.xyz)
+        object.__setattr__(self, "knn_kernel", aot.kernel("knn_one", key) or kernels.knn_one)
+        radius = aot.kernel("radius_one", key) or kernels.radius_one
+        object.__setattr__(self, "radius_kernel", radius)
 
     @property
     def tree_caps(self) -> NDArray[np.float32]:
@@ -189,11 +198,11 @@ class CellIndex:
         if k <= 0 or not len(self.positions):
             return _EMPTY_I, _EMPTY_F
         pos, dist = np.empty(k, np.int64), np.empty(k, np.float64)
-        n = kernels.knn_one(  # type: ignore[call-arg]  # numba stub vs *args
+        n = (self.knn_kernel if mask is None else kernels.knn_one)(  # type: ignore[call-arg]
             float(lat),
             float(lng),
             int(k),
-            math.inf if radius_m is None else m2c2_1(float(radius_m)),
+            math.inf if radius_m is None else aot.m2c2(float(radius_m)),
             *self.knn_arrays,
             _NO_MASK if mask is None else mask,
             pos,
@@ -210,7 +219,7 @@ class CellIndex:
         if not len(self.positions):
             return _EMPTY_I, _EMPTY_F
         pos, dist = np.empty(k, np.int64), np.empty(k, np.float64)
-        n = kernels.knn_one(lat, lng, k, math.inf, *self.knn_arrays, _NO_MASK, pos, dist)  # type: ignore[call-arg]
+        n = self.knn_kernel(lat, lng, k, math.inf, *self.knn_arrays, _NO_MASK, pos, dist)
         return pos[:n], dist[:n]
 
     def knn_many(
@@ -234,7 +243,7 @@ class CellIndex:
         if k <= 0 or len(self) == 0:
             k = max(int(k), 0)
             return np.full((len(qlat), k), -1, np.int64), np.full((len(qlat), k), np.inf)
-        max_c2 = math.inf if radius_m is None else m2c2_1(float(radius_m))
+        max_c2 = math.inf if radius_m is None else aot.m2c2(float(radius_m))
         threads = numba.get_num_threads()
         return kernels.knn_batch(  # type: ignore[call-arg]  # numba stub vs *args
             qlat,
@@ -257,10 +266,10 @@ class CellIndex:
         """Every point within ``radius_m`` (inclusive), nearest first."""
         if len(self) == 0:
             return _EMPTY_I, _EMPTY_F
-        return kernels.radius_one(  # type: ignore[call-arg]  # numba stub vs *args
+        return (self.radius_kernel if mask is None else kernels.radius_one)(  # type: ignore[call-arg]
             float(lat),
             float(lng),
-            m2c2_1(float(radius_m)),
+            aot.m2c2(float(radius_m)),
             *self.search_arrays,
             _NO_MASK if mask is None else mask,
         )

@@ -130,8 +130,11 @@ def _check_nearby(docs: list[dict], text: str) -> None:
 
 def _check_cold_start(docs: list[dict], text: str) -> None:
     (doc,) = docs
-    (run,) = doc["runs"].values()
-    assert 0 < run["open_s"] < run["open_to_first_answer_s"] < run["process_wall_s"]
+    runs = doc["runs"]
+    for run in (runs["warm (installed cache)"], runs["warm (installed cache), jitted only"]):
+        assert 0 < run["open_s"] < run["open_to_first_answer_s"] < run["process_wall_s"]
+    # "correct" also means each process's first answer came from the kernel it was meant to
+    # use: the ahead-of-time extension in one, the jitted kernel in the other.
     assert doc["n"] == 5000 and doc["correct"] is True
     assert "Cold start: open a snapshot, answer the first query" in text
 
