@@ -440,13 +440,13 @@ def build_cell_index(
         raise ValueError(f"lat, lng and merchant_ids differ in length: {n}, {len(lng)}, {len(ids)}")
     if n and not (np.isfinite(lat).all() and np.isfinite(lng).all()):
         raise ValueError("lat/lng must be finite; validate the merchant table first")
-    if resolution is None:
-        resolution = h3cells.choose_resolution(lat, lng, target_per_cell)
-    if not 0 <= resolution <= h3cells.MAX_RES:
+    if resolution is not None and not 0 <= resolution <= h3cells.MAX_RES:
         raise ValueError(f"resolution={resolution} is out of range; allowed: 0 <= resolution <= 15")
     rank = merchant_ranks(ids)
     fine = h3cells.latlngs_to_cells(lat, lng, h3cells.MAX_RES)
     order, s_fine, s_lat, s_lng, xyz = sort_partition(np.arange(n), fine, rank, lat, lng)
+    if resolution is None:
+        resolution = h3cells.choose_resolution(lat, lng, target_per_cell, sorted_fine=s_fine)
     return index_from_sorted(order, s_fine, (s_lat, s_lng, xyz), rank, int(resolution))
 
 
