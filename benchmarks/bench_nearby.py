@@ -736,6 +736,15 @@ def growth_summary(results_dir: Path) -> dict[str, Any] | None:
         f"p50 growth from `{lo['dataset']}` ({lo['n_points']:,}) to `{hi['dataset']}` "
         f"({hi['n_points']:,}): " + ", ".join(lines) + "." + verdict
     )
+    by_name = {r["dataset"]: r for r in runs}
+    if "100k" in by_name and "10m" in by_name:  # issue #16 goal 4: ≤ 1.3× from 100k to 10M
+        a, b = p50(by_name["100k"], BASELINE, "knn20"), p50(by_name["10m"], BASELINE, "knn20")
+        if a and b:
+            out.append("")
+            out.append(
+                f"From `100k` to `10m`: geo_discovery kNN k=20 ×{b / a:.2f} against the "
+                f"target of ≤ 1.3× ({'met' if b / a <= 1.3 else 'NOT met'})."
+            )
     out.append("")
     return {
         "benchmark": "nearby_growth",
