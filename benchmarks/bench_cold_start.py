@@ -92,6 +92,9 @@ def child(data_dir: str, lat: float, lng: float, profile: bool) -> dict[str, Any
     from geo_discovery.search import kernels
 
     aot = engine.snapshot.index.knn_kernel is not kernels.knn_one
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     if prof is not None:
         prof.disable()
     engine.nearby(lat + 1e-4, lng, 20)
@@ -104,6 +107,7 @@ def child(data_dir: str, lat: float, lng: float, profile: bool) -> dict[str, Any
         "open_to_first_answer_s": t3 - t1,
         "first_ids": first.merchant_ids,
         "ahead_of_time": aot,
+        "peak_rss_bytes": peak,
     }
     if prof is not None:
         out["profile"] = _top(prof)
@@ -172,13 +176,15 @@ def render_markdown(res: dict[str, Any], command: str) -> str:
     )
     out.append("")
     out.append("| kernels, numba cache | imports ms | open ms | first query ms "
-               "| open → first answer ms | second query µs | process wall ms |")  # fmt: skip
-    out.append("|---|---:|---:|---:|---:|---:|---:|")
+               "| open → first answer ms | second query µs | process wall ms "
+               "| peak RSS MiB |")  # fmt: skip
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in res["runs"].items():
         out.append(
             f"| {name} | {r['import_s'] * 1e3:,.0f} | {r['open_s'] * 1e3:,.1f} | "
             f"{r['first_query_s'] * 1e3:,.1f} | **{r['open_to_first_answer_s'] * 1e3:,.1f}** | "
-            f"{r['second_query_s'] * 1e6:,.0f} | {r['process_wall_s'] * 1e3:,.0f} |"
+            f"{r['second_query_s'] * 1e6:,.0f} | {r['process_wall_s'] * 1e3:,.0f} | "
+            f"{r['peak_rss_bytes'] / 2**20:,.0f} |"
         )
     if res.get("profile"):
         out += ["", "cProfile of open + first query (ahead-of-time kernels), by time:", ""]

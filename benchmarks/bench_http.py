@@ -58,7 +58,7 @@ from benchmarks.bench_api_load import (
     server,
     write_lua,
 )
-from benchmarks.http_profile import cpu_seconds, profile_server
+from benchmarks.http_profile import cpu_seconds, peak_rss_bytes, profile_server
 
 MODULE = "benchmarks.bench_http"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +118,7 @@ def measured(pid: int, port: int, script: Path, *, duration_s: float, **wrk: Any
     cpu = cpu_seconds(pid) - cpu0
     result["server_cpu_us_per_request"] = cpu / max(1, result["requests"]) * 1e6
     result["server_cores_used"] = cpu / result["seconds"] if result["seconds"] else 0.0
+    result["server_peak_rss_bytes"] = peak_rss_bytes(pid)
     return result
 
 
@@ -131,6 +132,7 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rps_median": statistics.median(r["rps"] for r in runs),
         "cpu_us_median": statistics.median(r["server_cpu_us_per_request"] for r in runs),
         "cores_used_median": statistics.median(r["server_cores_used"] for r in runs),
+        "peak_rss_bytes": max(r["server_peak_rss_bytes"] for r in runs),
     }
 
 
@@ -141,7 +143,8 @@ def _row(name: str, r: dict[str, Any]) -> str:
     return (
         f"| {name} | {r['rps_median']:,.0f} | {each} | {lat['p50']:.2f} | {lat['p90']:.2f} | "
         f"{lat['p99']:.2f} | {lat['max']:.1f} | {r['failed_requests']} | "
-        f"{r['cpu_us_median']:.0f} | {r['cores_used_median']:.2f} |"
+        f"{r['cpu_us_median']:.0f} | {r['cores_used_median']:.2f} | "
+        f"{r['peak_rss_bytes'] / 2**20:,.0f} |"
     )
 
 
@@ -170,8 +173,8 @@ def markdown(res: dict[str, Any]) -> str:
         "(rps median of the rounds; latencies of the median round).",
         "",
         "| server | rps (median) | rps each round | p50 ms | p90 ms | p99 ms | max ms | failed "
-        "| server CPU µs / request | cores used |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs / request | cores used | server peak RSS MiB (workers included) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         _row("bare ASGI, 1 worker (ceiling)", bare),
         _row("`geo-discovery serve --workers 1`", one),
         _row("`geo-discovery serve --workers 2`", two),

@@ -131,6 +131,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def peak_rss_bytes(pid: int) -> int:
+    """Peak resident memory (``VmHWM``) of process ``pid`` plus that of its live child
+    processes (a multi-worker server's workers), from ``/proc``."""
+    total = 0
+    for proc in (pid, *_children(pid)):
+        try:
+            status = Path(f"/proc/{proc}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):

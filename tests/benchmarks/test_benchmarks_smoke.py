@@ -52,6 +52,9 @@ def _check_http(docs: list[dict], text: str) -> None:
     assert res["correct"] is True  # the bare app sent serve's status, headers and bytes
     for row in ("bare", "serve_1", "serve_2"):
         assert res[row]["requests"] > 0 and res[row]["failed_requests"] == 0
+        assert res[row]["peak_rss_bytes"] > 10 * 2**20  # a Python server holds > 10 MiB
+    # two workers and their supervisor hold more than one worker alone
+    assert res["serve_2"]["peak_rss_bytes"] > res["serve_1"]["peak_rss_bytes"]
     assert res["ratio"] == res["serve_1"]["rps_median"] / res["bare"]["rps_median"] > 0
     assert res["cpu_ratio"] > 0 and res["serve_2"]["cpu_us_median"] > 0
     assert "uvloop" in res["uvicorn"] and res["mean_body_bytes"] > 0
@@ -133,6 +136,7 @@ def _check_cold_start(docs: list[dict], text: str) -> None:
     runs = doc["runs"]
     for run in (runs["warm (installed cache)"], runs["warm (installed cache), jitted only"]):
         assert 0 < run["open_s"] < run["open_to_first_answer_s"] < run["process_wall_s"]
+        assert run["peak_rss_bytes"] > 10 * 2**20
     # "correct" also means each process's first answer came from the kernel it was meant to
     # use: the ahead-of-time extension in one, the jitted kernel in the other.
     assert doc["n"] == 5000 and doc["correct"] is True
