@@ -188,3 +188,15 @@ def test_building_again_keeps_the_current_module() -> None:
     stamp = path.stat().st_mtime_ns
     assert aot.build() == path
     assert path.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.real_data
+def test_compiled_ahead_equals_jitted_on_the_real_nyc_snapshot(nyc_engine: object) -> None:
+    index: CellIndex = nyc_engine.snapshot.index  # type: ignore[attr-defined]
+    assert not index.xyz.flags.writeable  # memory-mapped from the snapshot
+    rng = np.random.default_rng(7)
+    rows = rng.choice(len(index), 400, replace=False)
+    lat = index.lat[rows] + rng.normal(0, 0.002, 400)
+    lng = index.lng[rows] + rng.normal(0, 0.002, 400)
+    for i in range(400):
+        _both(index, float(lat[i]), float(lng[i]), 20, 400.0)
