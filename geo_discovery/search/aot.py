@@ -59,13 +59,14 @@ _ROWS = ("int32", "int64")
 
 
 def source_digest() -> str:
-    """16 hex digits over the compiled sources, numba's and Python's versions and the CPU."""
-    from importlib.metadata import version
+    """16 hex digits over the compiled sources, numba's and Python's versions and the
+    machine architecture (pycc compiles for the architecture's generic CPU)."""
+    import numba  # already imported by the kernels; its version names the compiler
 
     h = hashlib.sha256()
     for path in _SOURCES:
         h.update(path.read_bytes())
-    h.update(f"{version('numba')}|{sys.version}|{platform.machine()}".encode())
+    h.update(f"{numba.__version__}|{sys.version}|{platform.machine()}".encode())
     return h.hexdigest()[:16]
 
 
