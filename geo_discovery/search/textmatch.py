@@ -69,7 +69,7 @@ from .textscore import (
     relevances,
     static_args,
 )
-from .textvocab import codes, gather_points, match_word
+from .textvocab import codes, gather_points, match_words
 
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
@@ -127,6 +127,9 @@ class TextQuery:
     words: tuple[WordTerms, ...]
     dropped: tuple[str, ...]
     searcher: TextSearcher
+    #: The words' segments and category scores as the kernels read them (``seg_off,
+    #: seg_lo, seg_hi, seg_q, code_q, seg_m``), when parsed together; else joined here.
+    packed: tuple | None = field(default=None, repr=False, compare=False)
     _filters: dict[tuple[bool, bool], TextFilter] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -134,15 +137,22 @@ class TextQuery:
     @functools.cached_property
     def tx(self) -> tuple:
         words = self.words
-        seg_off = np.zeros(len(words) + 1, dtype=np.int64)
-        np.cumsum([len(w.seg_lo) for w in words], out=seg_off[1:])
+        packed = self.packed
+        if packed is None:
+            seg_off = np.zeros(len(words) + 1, dtype=np.int64)
+            np.cumsum([len(w.seg_lo) for w in words], out=seg_off[1:])
+            packed = (
+                seg_off, np.concatenate([w.seg_lo for w in words]),
+                np.concatenate([w.seg_hi for w in words]),
+                np.concatenate([w.seg_q for w in words]),
+                np.concatenate([w.code_q for w in words]),
+                np.concatenate([w.seg_m for w in words]),
+            )  # fmt: skip
+        seg_off, seg_lo, seg_hi, seg_q, code_q, seg_m = packed
         return kernel_args(
-            self.searcher.static, seg_off,
-            np.concatenate([w.seg_lo for w in words]), np.concatenate([w.seg_hi for w in words]),
-            np.concatenate([w.seg_q for w in words]), np.concatenate([w.code_q for w in words]),
-            self.searcher.n_codes, np.array([w.idf for w in words]),
-            np.argsort(np.array([w.df for w in words]), kind="stable"),
-            np.concatenate([w.seg_m for w in words]),
+            self.searcher.static, seg_off, seg_lo, seg_hi, seg_q, code_q, self.searcher.n_codes,
+            np.array([w.idf for w in words]),
+            np.argsort(np.array([w.df for w in words]), kind="stable"), seg_m,
         )  # fmt: skip
 
     @functools.cached_property
@@ -371,7 +381,6 @@ class TextSearcher:
         )
         self._terms: dict[int, str] = {}
         self._query = functools.lru_cache(maxsize=512)(self._build_query)
-        self._word = functools.lru_cache(maxsize=4096)(self._match)
 
     # ----------------------------------------------------------------- queries
     def query(self, text: str) -> TextQuery:
@@ -384,24 +393,36 @@ class TextSearcher:
             raise _refused(text, f"q={text!r} has no letter or digit to search for")
         if len(words) > MAX_WORDS:
             raise _refused(text, f"q has {len(words)} words; allowed: at most {MAX_WORDS}")
-        last = len(words) - 1
-        return TextQuery(
-            text, tuple(self._word(w, i == last) for i, w in enumerate(words)), (), self
-        )
+        return self._packed_query(text, words)
 
-    def _match(self, word: str, prefix: bool) -> WordTerms:
-        """One word's matches (cached per word: typing a query re-asks its first words)."""
+    def _packed_query(self, text: str, words: list[str]) -> TextQuery:
+        """The query of ``words``: every word's matches in one kernel call
+        (:func:`~.textvocab.match_words`; the last word also as a prefix), packed as
+        :attr:`TextQuery.tx` reads them."""
         idx = self.index
-        got = match_word(
-            idx.chars, idx.term_off, self.cumdf, codes(word), prefix, MATCH_QUALITY, *self._cw,
-            self.code_count,
+        w_off = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum([len(w) for w in words], out=w_off[1:])  # code points: one each in UTF-32
+        got = match_words(
+            idx.chars, idx.term_off, self.cumdf, codes("".join(words)), w_off, True,
+            MATCH_QUALITY, *self._cw, self.code_count,
         )  # fmt: skip
-        for a in got[:7]:
-            a.flags.writeable = False  # shared by every query holding the word
-        lo, hi, q, seg_m, seg_typos, is_prefix, code_q, term_df, code_df, best = got
-        df = int(term_df) + int(code_df)
-        return WordTerms(word, prefix, lo, hi, q, seg_m, seg_typos, is_prefix, code_q,
-                         int(term_df), df, idf(self.n, df), float(best))  # fmt: skip
+        seg_off, lo, hi, q, seg_m, typos, is_prefix, code_q, term_df, code_df, best = got
+        nc = self.n_codes
+        last = len(words) - 1
+        bounds = seg_off.tolist()
+        out = []
+        for i, (w, tdf, cdf, top) in enumerate(
+            zip(words, term_df.tolist(), code_df.tolist(), best.tolist(), strict=True)
+        ):
+            a, b = bounds[i], bounds[i + 1]
+            views = (lo[a:b], hi[a:b], q[a:b], seg_m[a:b], typos[a:b], is_prefix[a:b],
+                     code_q[i * nc : (i + 1) * nc])  # fmt: skip
+            for arr in views:
+                arr.flags.writeable = False  # read-only views; the packed arrays stay writable
+            df = tdf + cdf
+            out.append(WordTerms(w, i == last, views[0], views[1], views[2], views[3], views[4],
+                                 views[5], views[6], tdf, df, idf(self.n, df), top))  # fmt: skip
+        return TextQuery(text, tuple(out), (), self, (seg_off, lo, hi, q, code_q, seg_m))
 
     def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its

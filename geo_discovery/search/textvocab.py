@@ -53,6 +53,7 @@ __all__ = [
     "gather_points",
     "lower_bound",
     "match_word",
+    "match_words",
     "max_distance",
     "prefix_end",
     "segments",
@@ -289,6 +290,15 @@ def exact_df(
     return as_int(cumdf[prefix_end(chars, term_off, t, m)] - cumdf[t])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _segment_arrays(n: int) -> tuple:  # pragma: no cover - compiled
+    """Room for ``n`` segments: ``(lo, hi, quality, typed, typos, prefix)``."""
+    return (
+        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_),
+    )  # fmt: skip
+
+
 @njit(cache=True, nogil=True)
 def segments(
     raw: NDArray, n_raw: int, m: int, term_off: NDArray, quality: NDArray
@@ -309,12 +319,7 @@ def segments(
                 pref[k] = min(pref[k], raw[r, 2])
             else:
                 whole[k] = min(whole[k], raw[r, 2])
-    lo = np.empty(k_max, dtype=np.int64)
-    hi = np.empty(k_max, dtype=np.int64)
-    q = np.empty(k_max, dtype=np.float64)
-    typed = np.empty(k_max, dtype=np.int64)
-    typos = np.empty(k_max, dtype=np.int64)
-    is_prefix = np.empty(k_max, dtype=np.bool_)
+    lo, hi, q, typed, typos, is_prefix = _segment_arrays(k_max)
     n = 0
     for k in range(k_max):
         dw, dp = whole[k], pref[k]
@@ -401,6 +406,45 @@ def match_word(
     fw = FIELD_WEIGHTS
     best = noisy_or(cat, top * fw[0], top * fw[1], top * fw[2], top * fw[3])
     return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df, best
+
+
+@njit(cache=True, nogil=True)
+def match_words(
+    chars: NDArray, term_off: NDArray, cumdf: NDArray, w_all: NDArray, w_off: NDArray,
+    prefix_last: bool, quality: NDArray, cw_term: NDArray, cw_code: NDArray,
+    cw_weight: NDArray, cw_len: NDArray, code_count: NDArray,
+) -> tuple:  # pragma: no cover - compiled  # fmt: skip
+    """:func:`match_word` of every word of a query in one call (word ``i`` is
+    ``w_all[w_off[i]:w_off[i + 1]]``; the last matches as a prefix when
+    ``prefix_last``), packed: ``(seg_off, lo, hi, quality, typed, typos, prefix,
+    code_q, term_df, code_df, best)`` with word ``i``'s segments at
+    ``seg_off[i]:seg_off[i + 1]`` and its category scores at ``code_q[i * n_codes:]``
+    (the layout the relevance kernel reads)."""
+    nw = w_off.shape[0] - 1
+    n_codes = code_count.shape[0]
+    seg_off = np.zeros(nw + 1, dtype=np.int64)
+    code_q = np.empty(nw * n_codes, dtype=np.float64)
+    term_df = np.empty(nw, dtype=np.int64)
+    code_df = np.empty(nw, dtype=np.int64)
+    best = np.empty(nw, dtype=np.float64)
+    got = []
+    for i in range(nw):
+        r = match_word(chars, term_off, cumdf, w_all[w_off[i] : w_off[i + 1]],
+                       prefix_last and i == nw - 1, quality, cw_term, cw_code, cw_weight,
+                       cw_len, code_count)  # fmt: skip
+        got.append((r[0], r[1], r[2], r[3], r[4], r[5]))
+        code_q[i * n_codes : (i + 1) * n_codes] = r[6]
+        term_df[i], code_df[i], best[i] = r[7], r[8], r[9]
+        seg_off[i + 1] = seg_off[i] + r[0].shape[0]
+    total = seg_off[nw]
+    lo, hi, q, typed, typos, is_prefix = _segment_arrays(total)
+    for i in range(nw):
+        a, b = seg_off[i], seg_off[i + 1]
+        g = got[i]
+        lo[a:b], hi[a:b], q[a:b], typed[a:b], typos[a:b], is_prefix[a:b] = (
+            g[0], g[1], g[2], g[3], g[4], g[5]
+        )
+    return seg_off, lo, hi, q, typed, typos, is_prefix, code_q, term_df, code_df, best
 
 
 @njit(cache=True, nogil=True)

@@ -145,6 +145,25 @@ def _plain(value: Any) -> Any:
 
 _FEW = 32  # rows read value by value rather than by an Arrow take
 
+#: A string array's offsets (numpy), data and validity bytes, and its own offset.
+_StringView = tuple[NDArray[np.int32], memoryview, memoryview | None, int]
+
+
+def _string_view(arr: pa.Array) -> _StringView:
+    validity, offsets, data = arr.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int32) if offsets is not None else np.zeros(1, np.int32)
+    valid = memoryview(validity) if validity is not None and arr.null_count else None
+    return offs, memoryview(data) if data is not None else memoryview(b""), valid, arr.offset
+
+
+def _string_at(view: _StringView, j: int) -> str | None:
+    """Value ``j`` of a string array (``None`` when null), from :func:`_string_view`."""
+    offs, data, valid, shift = view
+    k = j + shift
+    if valid is not None and not (valid[k >> 3] >> (k & 7)) & 1:
+        return None
+    return str(data[int(offs[k]) : int(offs[k + 1])], "utf-8")
+
 
 class RowStore:
     """Result rows of one merchant table (thread-safe; fragments cached per merchant)."""
@@ -155,6 +174,7 @@ class RowStore:
         self._lock = threading.Lock()
         self._before: dict[int, bytes] = {}
         self._after: dict[int, bytes] = {}
+        self._views: dict[int, list[_StringView] | None] = {}
 
     def columns(self, positions: NDArray[np.int64], fields: Sequence[str]) -> dict[str, list[Any]]:
         """Table columns ``fields`` (those the table has) at ``positions``, as lists."""
@@ -179,11 +199,24 @@ class RowStore:
         out = {}
         for n in names:
             i = self._table.schema.get_field_index(n)
+            views = self._string_views(i)
+            if views is not None:
+                out[n] = [_string_at(views[b], j) for b, j in at]
+                continue
             cols = [b.column(i) for b in batches]
-            values = [cols[b][j].as_py() for b, j in at]
-            string = pa.types.is_string(self._table.schema.field(i).type)
-            out[n] = values if string else [_plain(v) for v in values]
+            out[n] = [_plain(cols[b][j].as_py()) for b, j in at]
         return out
+
+    def _string_views(self, i: int) -> list[_StringView] | None:
+        """Per batch, column ``i``'s buffers as :func:`_string_at` reads them (``None``
+        unless it is a string column): a value costs a slice and a decode, not an Arrow
+        scalar (a few µs each)."""
+        if i not in self._views:
+            views = None
+            if pa.types.is_string(self._table.schema.field(i).type):
+                views = [_string_view(b.column(i)) for b in self._batches[0]]
+            self._views[i] = views
+        return self._views[i]
 
     def _take(self, positions: NDArray[np.int64], names: list[str]) -> pa.Table:
         """Rows at ``positions``, taken batch by batch: Arrow's take on a chunked column
