@@ -628,7 +628,7 @@ class DiscoveryEngine:
             NearbyQuery(lat, lng, k, sort="best_match", where=Filters(text=text))
             raise InvalidQueryError(f"q={text!r} is empty; allowed: text to search for")
         said, pos, dist = page
-        cols = self.snapshot.rows.columns(pos, ("merchant_id", "name", "category"))
+        cols = self.snapshot.rows.columns(pos, ("merchant_id", "name"))
         return suggestions(self.planner, said, pos, dist, cols, limit=k, label=category_label)
 
     def categories(self) -> list[CategoryCount]:

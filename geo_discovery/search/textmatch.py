@@ -60,6 +60,7 @@ from .textscore import (
     FIELDS,
     MATCH_QUALITY,
     MAX_WORDS,
+    category_order,
     completion,
     idf,
     kernel_args,
@@ -282,18 +283,9 @@ class TextQuery:
         """``(code, score)`` of the categories whose words match every word, best first
         (score: the idf-weighted mean of the words' category scores; ties: more
         merchants, then path)."""
-        s = self.searcher
-        hit = np.flatnonzero(self.words[0].code_q > 0)
-        for w in self.words[1:]:
-            hit = hit[w.code_q[hit] > 0]
-        total = np.zeros(len(hit))
-        norm = 0.0
-        for w in self.words:
-            total = total + w.idf * w.code_q[hit]
-            norm += w.idf
-        score = total / norm
-        order = np.lexsort((s.path_rank[hit], -s.code_count[hit], -score))
-        return [(int(hit[i]), float(score[i])) for i in order.tolist()]
+        s, tx = self.searcher, self.tx
+        hit, score = category_order(tx[9], s.n_codes, tx[11], s.path_rank, s.code_count)
+        return list(zip(hit.tolist(), score.tolist(), strict=True))
 
     def highlight(self, name: str, p: int) -> list[tuple[int, int]]:
         """``[start, end)`` spans of ``name`` (point ``p``'s) whose tokens match a word."""
@@ -311,9 +303,15 @@ class TextQuery:
         for i, t in zip(which.tolist(), terms.tolist(), strict=True):
             matched[i].add(term(t))
         return [
-            _merge([(a, b) for tok, a, b in token_spans(name) if tok in m]) if m else []
+            _merge([(a, b) for tok, a, b in _spans_of(name) if tok in m]) if m else []
             for name, m in zip(names, matched, strict=True)
         ]
+
+
+@functools.lru_cache(maxsize=16384)
+def _spans_of(name: str) -> tuple[tuple[str, int, int], ...]:
+    """:func:`~.textnorm.token_spans` of a name, kept (chains and neighbours share names)."""
+    return tuple(token_spans(name))
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
