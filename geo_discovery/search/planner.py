@@ -416,10 +416,15 @@ class Planner:
         q = NearbyQuery(lat, lng, k, sort="best_match")
         tq = self.text_query(said)
         spec = self._spec(None, q.sort, ranking)
-        pos, dist, _ = self._walk(q, spec, None, math.inf, None, None, tq)
+
+        def page(tq: TextQuery) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray]:
+            got = tq.direct_top_k(self.index, q.lat, q.lng, q.k, spec.quality, spec.factor)
+            return got if got is not None else self._walk(q, spec, None, math.inf, None, None, tq)
+
+        pos, dist, _ = page(tq)
         while len(pos) == 0 and (shorter := tq.without_last()) is not None:
             tq = shorter  # no merchant matches every word: drop the last, as run does
-            pos, dist, _ = self._walk(q, spec, None, math.inf, None, None, tq)
+            pos, dist, _ = page(tq)
         return said, pos, dist
 
     def cursor_after(

@@ -51,7 +51,9 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidCursorError, InvalidQueryError
 from ..models import TextExplanation, WordMatch
+from .index import CellIndex
 from .ranked import TextFilter
+from .textdirect import text_direct_top_k
 from .textindex import TextIndex
 from .textnorm import query_words, token_spans
 from .textscore import (
@@ -173,25 +175,56 @@ class TextQuery:
         return min(w.df for w in self.words)
 
     @functools.cached_property
+    def _choice(self) -> tuple[int | None, bool]:
+        """``(word, direct)`` of the :attr:`plan`: score the points of word ``word``
+        directly (``direct``), or split on it (its terms directly, its categories
+        walked); ``(None, False)``: walk every merchant."""
+        s = self.searcher
+        limit = s.index.post_max  # terms reaching more keep no postings
+        dfs = [w.df for w in self.words]
+        rarest = dfs.index(min(dfs))
+        together = float(dfs[rarest])  # how many match every word, if words were independent
+        for i, df in enumerate(dfs):
+            if i != rarest:
+                together *= df / max(s.n, 1)
+        if dfs[rarest] <= limit and (dfs[rarest] <= _DIRECT or dfs[rarest] * together <= 80 * s.n):
+            return rarest, True
+        split = [i for i, w in enumerate(self.words) if w.term_df <= limit]
+        if not split:
+            return None, False
+        return min(split, key=lambda i: (self.words[i].term_df, -dfs[i])), False
+
+    @functools.cached_property
     def plan(self) -> tuple[NDArray[np.int64] | None, tuple[int, ...] | None]:
         """``(points, codes)``: the matches are among ``points`` (scored directly) and the
         merchants of category ``codes`` (walked); ``codes`` ``None``: walk every merchant
         (module doc)."""
-        s = self.searcher
-        limit = s.index.post_max  # terms reaching more keep no postings
-        rarest = min(self.words, key=lambda w: w.df)
-        together = float(rarest.df)  # how many match every word, if words were independent
-        for w in self.words:
-            if w is not rarest:
-                together *= w.df / max(s.n, 1)
-        if rarest.df <= limit and (rarest.df <= _DIRECT or rarest.df * together <= 80 * s.n):
-            return s.candidates(rarest), ()
-        split = [w for w in self.words if w.term_df <= limit]
-        if not split:
+        i, direct = self._choice
+        if i is None:
             return None, None
-        w = min(split, key=lambda w: (w.term_df, -w.df))
+        w = self.words[i]
+        if direct:
+            return self.searcher.candidates(w), ()
         codes = tuple(np.flatnonzero(w.code_q > 0).tolist())
-        return s.candidates(w, categories=False), codes
+        return self.searcher.candidates(w, categories=False), codes
+
+    def direct_top_k(
+        self, index: CellIndex, lat: float, lng: float, k: int, quality: NDArray, factor: NDArray
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None:
+        """The best_match page (rows, metres, scores) of a direct :attr:`plan` without
+        mask, radius or cursor, in one kernel call (:mod:`.textdirect`); ``None`` when
+        the plan walks."""
+        i, direct = self._choice
+        if not direct or i is None:
+            return None
+        s = self.searcher
+        by_code, starts = s.points_by_code
+        _caps, _tree, xyz, rank, positions = index.search_arrays
+        return text_direct_top_k(
+            self.tx, self._direct_order, i, s.index.post_off, s.index.postings, by_code,
+            starts, float(lat), float(lng), int(k), xyz, rank, positions, quality, factor,
+            float(self.wmax),
+        )  # fmt: skip
 
     def filter(self, *, weigh: bool, walk: bool = False) -> TextFilter:
         """The kernels' :class:`~.ranked.TextFilter`: for the direct part of the
@@ -205,14 +238,19 @@ class TextQuery:
         return got
 
     @functools.cached_property
-    def _tx_direct(self) -> tuple:
-        """:attr:`tx` with the words tried in an order for scoring the rarest word's
-        points: that word last (it matches them all), the others rarest first."""
+    def _direct_order(self) -> NDArray[np.int64]:
+        """The order words are tried in when scoring the rarest word's points: that word
+        last (it matches them all), the others rarest first."""
         rarest = min(range(len(self.words)), key=lambda i: self.words[i].df)
         order = [i for i in np.argsort([w.df for w in self.words], kind="stable").tolist()
                  if i != rarest] + [rarest]  # fmt: skip
+        return np.array(order, dtype=np.int64)
+
+    @functools.cached_property
+    def _tx_direct(self) -> tuple:
+        """:attr:`tx` with the words tried in :attr:`_direct_order`."""
         tx = list(self.tx)
-        tx[12] = np.array(order, dtype=np.int64)
+        tx[12] = self._direct_order
         return tuple(tx)
 
     def without_last(self) -> TextQuery | None:
@@ -426,7 +464,7 @@ class TextSearcher:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its
         categories' points), ascending."""
         idx = self.index
-        order, starts = self._points_by_code
+        order, starts = self.points_by_code
         cats = np.flatnonzero(w.code_q > 0) if categories else np.empty(0, dtype=np.int64)
         pts = gather_points(idx.post_off, idx.postings, w.seg_lo, w.seg_hi, order, starts, cats)
         pts.flags.writeable = False
@@ -434,11 +472,12 @@ class TextSearcher:
 
     def points_of_codes(self, codes: tuple[int, ...]) -> NDArray[np.int64]:
         """The points of the merchants of category ``codes``."""
-        order, starts = self._points_by_code
+        order, starts = self.points_by_code
         return np.concatenate([order[starts[c] : starts[c + 1]] for c in codes])
 
     @functools.cached_property
-    def _points_by_code(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def points_by_code(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Every point grouped by category code, and where each code's group starts."""
         order = np.argsort(self.codes, kind="stable").astype(np.int64)
         starts = np.zeros(self.n_codes + 1, dtype=np.int64)
         np.cumsum(self.code_count, out=starts[1:])
