@@ -145,13 +145,14 @@ def _plain(value: Any) -> Any:
 
 _FEW = 32  # rows read value by value rather than by an Arrow take
 
-#: A string array's offsets (numpy), data and validity bytes, and its own offset.
-_StringView = tuple[NDArray[np.int32], memoryview, memoryview | None, int]
+#: A string array's offsets (int32), data and validity bytes, and its own offset.
+_StringView = tuple[memoryview, memoryview, memoryview | None, int]
 
 
 def _string_view(arr: pa.Array) -> _StringView:
     validity, offsets, data = arr.buffers()
-    offs = np.frombuffer(offsets, dtype=np.int32) if offsets is not None else np.zeros(1, np.int32)
+    raw = memoryview(offsets) if offsets is not None else memoryview(bytes(4))
+    offs = raw[: len(raw) // 4 * 4].cast("B").cast("i")  # Python ints, no numpy scalars
     valid = memoryview(validity) if validity is not None and arr.null_count else None
     return offs, memoryview(data) if data is not None else memoryview(b""), valid, arr.offset
 
@@ -162,7 +163,7 @@ def _string_at(view: _StringView, j: int) -> str | None:
     k = j + shift
     if valid is not None and not (valid[k >> 3] >> (k & 7)) & 1:
         return None
-    return str(data[int(offs[k]) : int(offs[k + 1])], "utf-8")
+    return str(data[offs[k] : offs[k + 1]], "utf-8")
 
 
 class RowStore:
