@@ -49,6 +49,7 @@ __all__ = [
     "category_scores",
     "codes",
     "exact_df",
+    "exact_terms",
     "fuzzy_terms",
     "gather_points",
     "lower_bound",
@@ -267,27 +268,57 @@ def fuzzy_terms(
 
 
 @njit(cache=True, nogil=True)
+def exact_terms(
+    chars: NDArray, term_off: NDArray, w: NDArray, prefix: bool, out: NDArray
+) -> int:  # pragma: no cover - compiled
+    """:func:`fuzzy_terms`'s rows without typos (``maxd`` 0, ``prefix_budget`` 0 when
+    ``prefix``, else -1), found by binary search: the terms ``w`` begins (one prefix
+    row) and ``w`` itself (a whole-term row), in the order the walk emits them.
+    ``out`` holds at least two rows."""
+    m = w.shape[0]
+    t, n = _first_with(chars, term_off, w)
+    if m == 0 or t < 0:
+        return 0
+    k = 0
+    if prefix:
+        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = t, prefix_end(chars, term_off, t, m), 0, 1
+        k = 1
+    if n == m:
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = t, t + 1, 0, 0
+        k += 1
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_with(
+    chars: NDArray, term_off: NDArray, w: NDArray
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``(t, n)``: the first term starting with ``w`` and its length; ``(-1, 0)``: none."""
+    m = w.shape[0]
+    t = lower_bound(chars, term_off, w, m)
+    if t >= term_off.shape[0] - 1:
+        return -1, 0
+    a = as_int(term_off[t])
+    n = as_int(term_off[t + 1]) - a
+    if n < m:
+        return -1, 0
+    for i in range(m):
+        if chars[a + i] != w[i]:
+            return -1, 0  # the first term >= w does not start with it: none does
+    return t, n
+
+
+@njit(cache=True, nogil=True)
 def exact_df(
     chars: NDArray, term_off: NDArray, cumdf: NDArray, w: NDArray, prefix: bool
 ) -> int:  # pragma: no cover - compiled
     """Merchants holding ``w`` itself, or (``prefix``) any term ``w`` begins."""
-    m = w.shape[0]
-    n_terms = term_off.shape[0] - 1
-    t = lower_bound(chars, term_off, w, m)
-    if t >= n_terms:
-        return 0
-    a = as_int(term_off[t])
-    n = as_int(term_off[t + 1]) - a
-    starts = n >= m
-    for i in range(min(n, m)):
-        if chars[a + i] != w[i]:
-            starts = False
-            break
-    if not starts:
+    t, n = _first_with(chars, term_off, w)
+    if t < 0:
         return 0
     if not prefix:
-        return as_int(cumdf[t + 1] - cumdf[t]) if n == m else 0
-    return as_int(cumdf[prefix_end(chars, term_off, t, m)] - cumdf[t])
+        return as_int(cumdf[t + 1] - cumdf[t]) if n == w.shape[0] else 0
+    return as_int(cumdf[prefix_end(chars, term_off, t, w.shape[0])] - cumdf[t])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -386,7 +417,10 @@ def match_word(
     if prefix:
         pbud = typo_budget(m) if typos else 0
     out = np.empty((256, 4), dtype=np.int64)
-    n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
+    if maxd == 0 and pbud <= 0:  # no typos to look for: two binary searches, no walk
+        n = exact_terms(chars, term_off, w, pbud == 0, out)
+    else:
+        n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
     while n < 0:
         out = np.empty((4 * out.shape[0], 4), dtype=np.int64)
         n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
