@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,9 +155,14 @@ class TextQuery:
         seg_off, seg_lo, seg_hi, seg_q, code_q, seg_m = packed
         return kernel_args(
             self.searcher.static, seg_off, seg_lo, seg_hi, seg_q, code_q, self.searcher.n_codes,
-            np.array([w.idf for w in words]),
-            np.argsort(np.array([w.df for w in words]), kind="stable"), seg_m,
+            np.array([w.idf for w in words]), np.array(self._by_df, dtype=np.int64), seg_m,
         )  # fmt: skip
+
+    @functools.cached_property
+    def _by_df(self) -> list[int]:
+        """The words, rarest first (a stable sort: ties keep their order)."""
+        dfs = [w.df for w in self.words]
+        return sorted(range(len(dfs)), key=dfs.__getitem__)
 
     @functools.cached_property
     def wmax(self) -> float:
@@ -241,10 +247,8 @@ class TextQuery:
     def _direct_order(self) -> NDArray[np.int64]:
         """The order words are tried in when scoring the rarest word's points: that word
         last (it matches them all), the others rarest first."""
-        rarest = min(range(len(self.words)), key=lambda i: self.words[i].df)
-        order = [i for i in np.argsort([w.df for w in self.words], kind="stable").tolist()
-                 if i != rarest] + [rarest]  # fmt: skip
-        return np.array(order, dtype=np.int64)
+        rarest = self._by_df[0]  # the first of the rarest
+        return np.array([i for i in self._by_df if i != rarest] + [rarest], dtype=np.int64)
 
     @functools.cached_property
     def _tx_direct(self) -> tuple:
@@ -436,8 +440,8 @@ class TextSearcher:
         (:func:`~.textvocab.match_words`; the last word also as a prefix), packed as
         :attr:`TextQuery.tx` reads them."""
         idx = self.index
-        w_off = np.zeros(len(words) + 1, dtype=np.int64)
-        np.cumsum([len(w) for w in words], out=w_off[1:])  # code points: one each in UTF-32
+        ends = list(itertools.accumulate(len(w) for w in words))  # code points: one in UTF-32
+        w_off = np.array([0, *ends], dtype=np.int64)
         got = match_words(
             idx.chars, idx.term_off, self.cumdf, codes("".join(words)), w_off, True,
             MATCH_QUALITY, *self._cw, self.code_count,
