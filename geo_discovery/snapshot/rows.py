@@ -175,7 +175,7 @@ class RowStore:
         self._lock = threading.Lock()
         self._before: dict[int, bytes] = {}
         self._after: dict[int, bytes] = {}
-        self._views: dict[int, list[_StringView] | None] = {}
+        self._views: dict[str, list[_StringView] | None] = {}
 
     def columns(self, positions: NDArray[np.int64], fields: Sequence[str]) -> dict[str, list[Any]]:
         """Table columns ``fields`` (those the table has) at ``positions``, as lists."""
@@ -199,25 +199,24 @@ class RowStore:
         at = list(zip(which.tolist(), (positions - starts[which]).tolist(), strict=True))
         out = {}
         for n in names:
-            i = self._table.schema.get_field_index(n)
-            views = self._string_views(i)
+            views = self._string_views(n)
             if views is not None:
                 out[n] = [_string_at(views[b], j) for b, j in at]
                 continue
-            cols = [b.column(i) for b in batches]
+            cols = [b.column(n) for b in batches]
             out[n] = [_plain(cols[b][j].as_py()) for b, j in at]
         return out
 
-    def _string_views(self, i: int) -> list[_StringView] | None:
-        """Per batch, column ``i``'s buffers as :func:`_string_at` reads them (``None``
+    def _string_views(self, name: str) -> list[_StringView] | None:
+        """Per batch, column ``name``'s buffers as :func:`_string_at` reads them (``None``
         unless it is a string column): a value costs a slice and a decode, not an Arrow
         scalar (a few µs each)."""
-        if i not in self._views:
+        if name not in self._views:
             views = None
-            if pa.types.is_string(self._table.schema.field(i).type):
-                views = [_string_view(b.column(i)) for b in self._batches[0]]
-            self._views[i] = views
-        return self._views[i]
+            if pa.types.is_string(self._table.schema.field(name).type):
+                views = [_string_view(b.column(name)) for b in self._batches[0]]
+            self._views[name] = views
+        return self._views[name]
 
     def _take(self, positions: NDArray[np.int64], names: list[str]) -> pa.Table:
         """Rows at ``positions``, taken batch by batch: Arrow's take on a chunked column

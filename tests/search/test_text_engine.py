@@ -510,8 +510,10 @@ def test_autocomplete_refuses_and_answers_as_the_validated_query_does() -> None:
         with pytest.raises(InvalidQueryError) as want:
             validated(*args)
         assert (str(got.value), got.value.problems) == (str(want.value), want.value.problems)
-    for text, lat, lng, limit in [("piz", np.float64(40.75), -73.98, "3"), ("  coffee  ", 40.75,
-                                  np.float32(-73.98), np.int64(4)), ("pizza zzzzqqq", 40.7, -74, 2)]:
+    converted = [("piz", np.float64(40.75), -73.98, "3"),
+                 ("  coffee  ", 40.75, np.float32(-73.98), np.int64(4)),
+                 ("pizza zzzzqqq", 40.7, -74, 2)]  # fmt: skip
+    for text, lat, lng, limit in converted:
         s = engine.autocomplete(text, lat, lng, limit)
         page = validated(text, lat, lng, limit)
         assert [m.merchant_id for m in s.merchants] == page.merchant_ids
