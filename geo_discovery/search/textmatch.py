@@ -78,6 +78,9 @@ from .textvocab import codes, gather_points, match_words
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
 _DIRECT = 4096  # a word reaching at most this many merchants: score them directly
+# The fast lane keeps only the rarest word's points another word reaches too when there
+# are more than this many and that word reaches at most this many times as many.
+_ALSO_MIN, _ALSO_RATIO = 64, 32
 
 
 @dataclass(frozen=True, eq=False)  # not slots: cached properties
@@ -226,10 +229,14 @@ class TextQuery:
         s = self.searcher
         by_code, starts = s.points_by_code
         _caps, _tree, xyz, rank, positions = index.search_arrays
+        few = self.words[i].df
+        also = [j for j, w in enumerate(self.words)  # words worth intersecting with
+                if j != i and few > _ALSO_MIN and w.term_df <= s.index.post_max
+                and w.df <= _ALSO_RATIO * few]  # fmt: skip
         return text_direct_top_k(
-            self.tx, self._direct_order, i, s.index.post_off, s.index.postings, by_code,
-            starts, float(lat), float(lng), int(k), xyz, rank, positions, quality, factor,
-            float(self.wmax),
+            self.tx, self._direct_order, i, np.array(also, dtype=np.int64), s.index.post_off,
+            s.index.postings, by_code, starts, float(lat), float(lng), int(k), xyz, rank,
+            positions, quality, factor, float(self.wmax),
         )  # fmt: skip
 
     def filter(self, *, weigh: bool, walk: bool = False) -> TextFilter:

@@ -349,6 +349,21 @@ def test_autocomplete_equals_brute_force(seed: int, n: int, post_max: int | None
     """The suggested merchants are the brute-force best_match page; each highlight is the
     spans of the name's tokens some word matches; the categories are those every word
     matches, in the oracle's order with its scores' order."""
+    check_autocomplete(seed, n, post_max)
+
+
+def test_autocomplete_keeping_the_points_every_rare_word_reaches(monkeypatch: Any) -> None:
+    """The fast lane's intersection (textdirect: the rarest word's points that the other
+    words reach too), forced on for every query: still the brute-force page."""
+    import geo_discovery.search.textmatch as tm
+
+    monkeypatch.setattr(tm, "_ALSO_MIN", 0)
+    monkeypatch.setattr(tm, "_ALSO_RATIO", 10**9)
+    for seed in range(40):
+        check_autocomplete(seed, 40 + 4 * seed, [None, 0, 5, 40][seed % 4])
+
+
+def check_autocomplete(seed: int, n: int, post_max: int | None) -> None:
     rng = np.random.default_rng(seed)
     table = table_of(rng, n, "city")
     if rng.random() < 0.5:  # many merchants at a few spots: ties of distance everywhere
