@@ -23,7 +23,7 @@ from .ranked import candidates_top_k
 from .textscore import as_int
 from .textvocab import gather_points
 
-__all__ = ["text_direct_top_k"]
+__all__ = ["reached_by_all", "text_direct_top_k"]
 
 
 @njit(cache=True, nogil=True)
@@ -46,6 +46,29 @@ def _mark(
 
 
 @njit(cache=True, nogil=True)
+def reached_by_all(
+    points: NDArray, tx: tuple, also: NDArray, post_off: NDArray, postings: NDArray,
+    by_code: NDArray, code_starts: NDArray, n_points: int,
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """The ``points`` (ascending) that every word of ``also`` reaches (module doc), in
+    order; ``points`` itself is reused."""
+    if also.shape[0] == 0 or points.shape[0] == 0:
+        return points
+    bits = np.zeros((n_points >> 6) + 1, dtype=np.uint64)
+    for w in also:
+        _mark(bits, tx, w, post_off, postings, by_code, code_starts)
+        m = 0
+        for i in range(points.shape[0]):
+            p = points[i]
+            if (bits[p >> 6] >> np.uint64(p & 63)) & np.uint64(1):
+                points[m] = p
+                m += 1
+        points = points[:m]
+        bits[:] = 0
+    return points
+
+
+@njit(cache=True, nogil=True)
 def text_direct_top_k(
     tx: tuple, order: NDArray, word: int, also: NDArray,
     post_off: NDArray, postings: NDArray, by_code: NDArray, code_starts: NDArray,
@@ -62,18 +85,8 @@ def text_direct_top_k(
     cats = np.flatnonzero(tx[9][word * n_codes : (word + 1) * n_codes] > 0)
     points = gather_points(post_off, postings, tx[6][a:b], tx[7][a:b], by_code, code_starts,
                            cats)  # fmt: skip
-    if also.shape[0] > 0 and points.shape[0] > 0:
-        bits = np.zeros((xyz.shape[0] >> 6) + 1, dtype=np.uint64)
-        for w in also:
-            _mark(bits, tx, w, post_off, postings, by_code, code_starts)
-            m = 0
-            for i in range(points.shape[0]):
-                p = points[i]
-                if (bits[p >> 6] >> np.uint64(p & 63)) & np.uint64(1):
-                    points[m] = p
-                    m += 1
-            points = points[:m]
-            bits[:] = 0
+    points = reached_by_all(points, tx, also, post_off, postings, by_code, code_starts,
+                            xyz.shape[0])  # fmt: skip
     scored = (tx[0], tx[1], tx[2], tx[3], tx[4], tx[5], tx[6], tx[7], tx[8], tx[9], tx[10],
               tx[11], order, tx[13], tx[14], tx[15])  # fmt: skip
     return candidates_top_k(

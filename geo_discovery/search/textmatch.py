@@ -54,7 +54,7 @@ from ..errors import InvalidCursorError, InvalidQueryError
 from ..models import TextExplanation, WordMatch
 from .index import CellIndex
 from .ranked import TextFilter
-from .textdirect import text_direct_top_k
+from .textdirect import reached_by_all, text_direct_top_k
 from .textindex import TextIndex
 from .textnorm import query_words, token_spans
 from .textscore import (
@@ -211,11 +211,15 @@ class TextQuery:
         i, direct = self._choice
         if i is None:
             return None, None
-        w = self.words[i]
+        w, s = self.words[i], self.searcher
         if direct:
-            return self.searcher.candidates(w), ()
+            by_code, starts = s.points_by_code
+            points = reached_by_all(s.candidates(w).copy(), self.tx, self._also, s.index.post_off,
+                                    s.index.postings, by_code, starts, s.n)  # fmt: skip
+            points.flags.writeable = False
+            return points, ()
         codes = tuple(np.flatnonzero(w.code_q > 0).tolist())
-        return self.searcher.candidates(w, categories=False), codes
+        return s.candidates(w, categories=False), codes
 
     def direct_top_k(
         self, index: CellIndex, lat: float, lng: float, k: int, quality: NDArray, factor: NDArray
@@ -229,15 +233,22 @@ class TextQuery:
         s = self.searcher
         by_code, starts = s.points_by_code
         _caps, _tree, xyz, rank, positions = index.search_arrays
-        few = self.words[i].df
-        also = [j for j, w in enumerate(self.words)  # words worth intersecting with
-                if j != i and few > _ALSO_MIN and w.term_df <= s.index.post_max
-                and w.df <= _ALSO_RATIO * few]  # fmt: skip
         return text_direct_top_k(
-            self.tx, self._direct_order, i, np.array(also, dtype=np.int64), s.index.post_off,
+            self.tx, self._direct_order, i, self._also, s.index.post_off,
             s.index.postings, by_code, starts, float(lat), float(lng), int(k), xyz, rank,
             positions, quality, factor, float(self.wmax),
         )  # fmt: skip
+
+    @functools.cached_property
+    def _also(self) -> NDArray[np.int64]:
+        """The other words whose reach the rarest word's points are cut to in a direct
+        :attr:`plan` (:func:`~.textdirect.reached_by_all`): those whose terms all keep
+        postings and that reach at most :data:`_ALSO_RATIO` times as many merchants."""
+        i, s = self._choice[0], self.searcher
+        few = -1 if i is None else self.words[i].df
+        return np.array([j for j, w in enumerate(self.words)
+                         if j != i and few > _ALSO_MIN and w.term_df <= s.index.post_max
+                         and w.df <= _ALSO_RATIO * few], dtype=np.int64)  # fmt: skip
 
     def filter(self, *, weigh: bool, walk: bool = False) -> TextFilter:
         """The kernels' :class:`~.ranked.TextFilter`: for the direct part of the

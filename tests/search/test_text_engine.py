@@ -352,15 +352,25 @@ def test_autocomplete_equals_brute_force(seed: int, n: int, post_max: int | None
     check_autocomplete(seed, n, post_max)
 
 
-def test_autocomplete_keeping_the_points_every_rare_word_reaches(monkeypatch: Any) -> None:
-    """The fast lane's intersection (textdirect: the rarest word's points that the other
-    words reach too), forced on for every query: still the brute-force page."""
+def test_keeping_the_points_every_rare_word_reaches(monkeypatch: Any) -> None:
+    """The direct plan's cut (textdirect.reached_by_all: the rarest word's points that the
+    other words reach too), forced on for every query: still the brute-force page, in
+    the autocomplete fast lane and in every sort and cursor walk of the planner."""
     import geo_discovery.search.textmatch as tm
 
     monkeypatch.setattr(tm, "_ALSO_MIN", 0)
     monkeypatch.setattr(tm, "_ALSO_RATIO", 10**9)
     for seed in range(40):
         check_autocomplete(seed, 40 + 4 * seed, [None, 0, 5, 40][seed % 4])
+        rng = np.random.default_rng(seed)
+        table = table_of(rng, 30 + 5 * seed, "city")
+        engine = engine_of(table, rng, [None, 0, 5, 40][seed % 4])
+        tc = to.TextColumns(engine)
+        for sort in SORTS:
+            q = random_query(rng, table, sort)
+            assert_same(engine, tc, q)
+            rows, _, _, _ = to.brute_text(tc, replace(q, cursor=None))
+            assert ro.walk(engine, replace(q, cursor=None), page=3) == rows.tolist()
 
 
 def check_autocomplete(seed: int, n: int, post_max: int | None) -> None:
