@@ -622,14 +622,14 @@ class DiscoveryEngine:
         >>> [m.name[slice(*m.highlight[0])] for m in s.merchants]   # Finnish: coffee, café
         ['Kahvi', 'kahvila', 'kahvila']
         """
-        query = NearbyQuery(lat, lng, self.limits.count(limit, "limit"), sort="best_match",
-                            where=Filters(text=text))  # fmt: skip
-        if query.where.text is None:
+        k = self.limits.count(limit, "limit")
+        page = self.planner.text_page(lat, lng, k, text, self.ranking)
+        if page is None:  # a text the query refuses (it says why) or keeps none of
+            NearbyQuery(lat, lng, k, sort="best_match", where=Filters(text=text))
             raise InvalidQueryError(f"q={text!r} is empty; allowed: text to search for")
-        res = self.search(query)
-        cols = self.snapshot.rows.columns(res.positions, ("merchant_id", "name", "category"))
-        return suggestions(self.planner, query.where.text, res.positions, res.distances_m,
-                           cols, limit=query.k, label=category_label)  # fmt: skip
+        said, pos, dist = page
+        cols = self.snapshot.rows.columns(pos, ("merchant_id", "name"))
+        return suggestions(self.planner, said, pos, dist, cols, limit=k, label=category_label)
 
     def categories(self) -> list[CategoryCount]:
         """Every category path and each of its parents, with labels and merchant counts

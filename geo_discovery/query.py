@@ -66,6 +66,7 @@ __all__ = [
     "Member",
     "NearbyQuery",
     "Ranking",
+    "plain_text",
     "split_list",
 ]
 
@@ -85,6 +86,13 @@ _MAX_TEXT_CHARS = 200
 
 
 # ----------------------------------------------------------------------- helpers
+def plain_text(value: object) -> str | None:
+    """``value`` as :class:`Filters` keeps a ``text``, or ``None`` (it refuses it or keeps
+    none of it): the fast lanes' test."""
+    text = " ".join(value.split()) if type(value) is str else ""
+    return text if 0 < len(text) <= _MAX_TEXT_CHARS else None
+
+
 class _Problems:
     """Collects problems; :meth:`raise_if_any` raises them all in one error."""
 

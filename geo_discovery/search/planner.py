@@ -50,7 +50,7 @@ from ..errors import (
     TextIndexMissingError,
 )
 from ..models import Explanation
-from ..query import Filters, NearbyQuery, Ranking
+from ..query import Filters, NearbyQuery, Ranking, plain_text
 from ..ranking.hours import HoursTable
 from ..ranking.member import MemberBoost
 from ..ranking.profile import (
@@ -403,6 +403,29 @@ class Planner:
                 return self.explain(q.lat, q.lng, pos, dist, ranking, boost, tq)
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
+
+    def text_page(
+        self, lat: float, lng: float, k: int, text: str, ranking: Ranking
+    ) -> tuple[str, NDArray[np.int64], NDArray[np.float64]] | None:
+        """:meth:`run`'s best_match page (the text as kept, rows, metres) of a query whose
+        only filter is ``text`` (no radius, cursor, member): the search box's fast lane.
+        ``None`` when :class:`~geo_discovery.query.Filters` would refuse the text."""
+        said = plain_text(text)
+        if said is None:
+            return None
+        q = NearbyQuery(lat, lng, k, sort="best_match")
+        tq = self.text_query(said)
+        spec = self._spec(None, q.sort, ranking)
+
+        def page(tq: TextQuery) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray]:
+            got = tq.direct_top_k(self.index, q.lat, q.lng, q.k, spec.quality, spec.factor)
+            return got if got is not None else self._walk(q, spec, None, math.inf, None, None, tq)
+
+        pos, dist, _ = page(tq)
+        while len(pos) == 0 and (shorter := tq.without_last()) is not None:
+            tq = shorter  # no merchant matches every word: drop the last, as run does
+            pos, dist, _ = page(tq)
+        return said, pos, dist
 
     def cursor_after(
         self,

@@ -36,20 +36,21 @@ def suggestions(
     label: Label,
 ) -> Suggestions:
     """A text query's page (``positions``, ``distances_m``; ``columns``: their
-    ``merchant_id``, ``name`` and ``category``) as suggestions, with up to ``limit``
-    matching categories (best score first, then more merchants, then path)."""
+    ``merchant_id`` and ``name``) as suggestions, with up to ``limit`` matching
+    categories (best score first, then more merchants, then path)."""
     tq = planner.text_query(text)
     searcher = planner.text
+    vocab = searcher.vocab
     names = columns["name"]
-    spans = tq.highlights(names, planner.points_of(positions))
+    points = planner.points_of(positions)
+    spans = tq.highlights(names, points)
     merchants = tuple(
-        Suggestion(mid, name, cat, d, tuple(hl))
-        for mid, name, cat, d, hl in zip(
-            columns["merchant_id"], names, columns["category"], distances_m.tolist(), spans,
-            strict=True,
+        Suggestion(mid, name, vocab[c], d, tuple(hl))
+        for mid, name, c, d, hl in zip(
+            columns["merchant_id"], names, searcher.codes[points].tolist(),
+            distances_m.tolist(), spans, strict=True,
         )
     )  # fmt: skip
-    vocab = searcher.vocab
     under = _subtree_counts(searcher)  # a category filter matches everything under it
     cats = tuple(
         CategoryCount(vocab[c], searcher.labels.get(vocab[c]) or label(vocab[c]),

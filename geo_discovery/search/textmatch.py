@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,9 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidCursorError, InvalidQueryError
 from ..models import TextExplanation, WordMatch
+from .index import CellIndex
 from .ranked import TextFilter
+from .textdirect import reached_by_all, text_direct_top_k
 from .textindex import TextIndex
 from .textnorm import query_words, token_spans
 from .textscore import (
@@ -60,6 +63,7 @@ from .textscore import (
     FIELDS,
     MATCH_QUALITY,
     MAX_WORDS,
+    category_order,
     completion,
     idf,
     kernel_args,
@@ -69,11 +73,14 @@ from .textscore import (
     relevances,
     static_args,
 )
-from .textvocab import codes, gather_points, match_word
+from .textvocab import codes, gather_points, match_words
 
 __all__ = ["TextQuery", "TextSearcher", "WordTerms"]
 
 _DIRECT = 4096  # a word reaching at most this many merchants: score them directly
+# The fast lane keeps only the rarest word's points another word reaches too when there
+# are more than this many and that word reaches at most this many times as many.
+_ALSO_MIN, _ALSO_RATIO = 64, 32
 
 
 @dataclass(frozen=True, eq=False)  # not slots: cached properties
@@ -127,6 +134,9 @@ class TextQuery:
     words: tuple[WordTerms, ...]
     dropped: tuple[str, ...]
     searcher: TextSearcher
+    #: The words' segments and category scores as the kernels read them (``seg_off,
+    #: seg_lo, seg_hi, seg_q, code_q, seg_m``), when parsed together; else joined here.
+    packed: tuple | None = field(default=None, repr=False, compare=False)
     _filters: dict[tuple[bool, bool], TextFilter] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -134,16 +144,28 @@ class TextQuery:
     @functools.cached_property
     def tx(self) -> tuple:
         words = self.words
-        seg_off = np.zeros(len(words) + 1, dtype=np.int64)
-        np.cumsum([len(w.seg_lo) for w in words], out=seg_off[1:])
+        packed = self.packed
+        if packed is None:
+            seg_off = np.zeros(len(words) + 1, dtype=np.int64)
+            np.cumsum([len(w.seg_lo) for w in words], out=seg_off[1:])
+            packed = (
+                seg_off, np.concatenate([w.seg_lo for w in words]),
+                np.concatenate([w.seg_hi for w in words]),
+                np.concatenate([w.seg_q for w in words]),
+                np.concatenate([w.code_q for w in words]),
+                np.concatenate([w.seg_m for w in words]),
+            )  # fmt: skip
+        seg_off, seg_lo, seg_hi, seg_q, code_q, seg_m = packed
         return kernel_args(
-            self.searcher.static, seg_off,
-            np.concatenate([w.seg_lo for w in words]), np.concatenate([w.seg_hi for w in words]),
-            np.concatenate([w.seg_q for w in words]), np.concatenate([w.code_q for w in words]),
-            self.searcher.n_codes, np.array([w.idf for w in words]),
-            np.argsort(np.array([w.df for w in words]), kind="stable"),
-            np.concatenate([w.seg_m for w in words]),
+            self.searcher.static, seg_off, seg_lo, seg_hi, seg_q, code_q, self.searcher.n_codes,
+            np.array([w.idf for w in words]), np.array(self._by_df, dtype=np.int64), seg_m,
         )  # fmt: skip
+
+    @functools.cached_property
+    def _by_df(self) -> list[int]:
+        """The words, rarest first (a stable sort: ties keep their order)."""
+        dfs = [w.df for w in self.words]
+        return sorted(range(len(dfs)), key=dfs.__getitem__)
 
     @functools.cached_property
     def wmax(self) -> float:
@@ -162,25 +184,71 @@ class TextQuery:
         return min(w.df for w in self.words)
 
     @functools.cached_property
+    def _choice(self) -> tuple[int | None, bool]:
+        """``(word, direct)`` of the :attr:`plan`: score the points of word ``word``
+        directly (``direct``), or split on it (its terms directly, its categories
+        walked); ``(None, False)``: walk every merchant."""
+        s = self.searcher
+        limit = s.index.post_max  # terms reaching more keep no postings
+        dfs = [w.df for w in self.words]
+        rarest = dfs.index(min(dfs))
+        together = float(dfs[rarest])  # how many match every word, if words were independent
+        for i, df in enumerate(dfs):
+            if i != rarest:
+                together *= df / max(s.n, 1)
+        if dfs[rarest] <= limit and (dfs[rarest] <= _DIRECT or dfs[rarest] * together <= 80 * s.n):
+            return rarest, True
+        split = [i for i, w in enumerate(self.words) if w.term_df <= limit]
+        if not split:
+            return None, False
+        return min(split, key=lambda i: (self.words[i].term_df, -dfs[i])), False
+
+    @functools.cached_property
     def plan(self) -> tuple[NDArray[np.int64] | None, tuple[int, ...] | None]:
         """``(points, codes)``: the matches are among ``points`` (scored directly) and the
         merchants of category ``codes`` (walked); ``codes`` ``None``: walk every merchant
         (module doc)."""
-        s = self.searcher
-        limit = s.index.post_max  # terms reaching more keep no postings
-        rarest = min(self.words, key=lambda w: w.df)
-        together = float(rarest.df)  # how many match every word, if words were independent
-        for w in self.words:
-            if w is not rarest:
-                together *= w.df / max(s.n, 1)
-        if rarest.df <= limit and (rarest.df <= _DIRECT or rarest.df * together <= 80 * s.n):
-            return s.candidates(rarest), ()
-        split = [w for w in self.words if w.term_df <= limit]
-        if not split:
+        i, direct = self._choice
+        if i is None:
             return None, None
-        w = min(split, key=lambda w: (w.term_df, -w.df))
+        w, s = self.words[i], self.searcher
+        if direct:
+            by_code, starts = s.points_by_code
+            points = reached_by_all(s.candidates(w).copy(), self.tx, self._also, s.index.post_off,
+                                    s.index.postings, by_code, starts, s.n)  # fmt: skip
+            points.flags.writeable = False
+            return points, ()
         codes = tuple(np.flatnonzero(w.code_q > 0).tolist())
         return s.candidates(w, categories=False), codes
+
+    def direct_top_k(
+        self, index: CellIndex, lat: float, lng: float, k: int, quality: NDArray, factor: NDArray
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None:
+        """The best_match page (rows, metres, scores) of a direct :attr:`plan` without
+        mask, radius or cursor, in one kernel call (:mod:`.textdirect`); ``None`` when
+        the plan walks."""
+        i, direct = self._choice
+        if not direct or i is None:
+            return None
+        s = self.searcher
+        by_code, starts = s.points_by_code
+        _caps, _tree, xyz, rank, positions = index.search_arrays
+        return text_direct_top_k(
+            self.tx, self._direct_order, i, self._also, s.index.post_off,
+            s.index.postings, by_code, starts, float(lat), float(lng), int(k), xyz, rank,
+            positions, quality, factor, float(self.wmax),
+        )  # fmt: skip
+
+    @functools.cached_property
+    def _also(self) -> NDArray[np.int64]:
+        """The other words whose reach the rarest word's points are cut to in a direct
+        :attr:`plan` (:func:`~.textdirect.reached_by_all`): those whose terms all keep
+        postings and that reach at most :data:`_ALSO_RATIO` times as many merchants."""
+        i, s = self._choice[0], self.searcher
+        few = -1 if i is None else self.words[i].df
+        return np.array([j for j, w in enumerate(self.words)
+                         if j != i and few > _ALSO_MIN and w.term_df <= s.index.post_max
+                         and w.df <= _ALSO_RATIO * few], dtype=np.int64)  # fmt: skip
 
     def filter(self, *, weigh: bool, walk: bool = False) -> TextFilter:
         """The kernels' :class:`~.ranked.TextFilter`: for the direct part of the
@@ -194,14 +262,17 @@ class TextQuery:
         return got
 
     @functools.cached_property
+    def _direct_order(self) -> NDArray[np.int64]:
+        """The order words are tried in when scoring the rarest word's points: that word
+        last (it matches them all), the others rarest first."""
+        rarest = self._by_df[0]  # the first of the rarest
+        return np.array([i for i in self._by_df if i != rarest] + [rarest], dtype=np.int64)
+
+    @functools.cached_property
     def _tx_direct(self) -> tuple:
-        """:attr:`tx` with the words tried in an order for scoring the rarest word's
-        points: that word last (it matches them all), the others rarest first."""
-        rarest = min(range(len(self.words)), key=lambda i: self.words[i].df)
-        order = [i for i in np.argsort([w.df for w in self.words], kind="stable").tolist()
-                 if i != rarest] + [rarest]  # fmt: skip
+        """:attr:`tx` with the words tried in :attr:`_direct_order`."""
         tx = list(self.tx)
-        tx[12] = np.array(order, dtype=np.int64)
+        tx[12] = self._direct_order
         return tuple(tx)
 
     def without_last(self) -> TextQuery | None:
@@ -272,18 +343,9 @@ class TextQuery:
         """``(code, score)`` of the categories whose words match every word, best first
         (score: the idf-weighted mean of the words' category scores; ties: more
         merchants, then path)."""
-        s = self.searcher
-        hit = np.flatnonzero(self.words[0].code_q > 0)
-        for w in self.words[1:]:
-            hit = hit[w.code_q[hit] > 0]
-        total = np.zeros(len(hit))
-        norm = 0.0
-        for w in self.words:
-            total = total + w.idf * w.code_q[hit]
-            norm += w.idf
-        score = total / norm
-        order = np.lexsort((s.path_rank[hit], -s.code_count[hit], -score))
-        return [(int(hit[i]), float(score[i])) for i in order.tolist()]
+        s, tx = self.searcher, self.tx
+        hit, score = category_order(tx[9], s.n_codes, tx[11], s.path_rank, s.code_count)
+        return list(zip(hit.tolist(), score.tolist(), strict=True))
 
     def highlight(self, name: str, p: int) -> list[tuple[int, int]]:
         """``[start, end)`` spans of ``name`` (point ``p``'s) whose tokens match a word."""
@@ -301,9 +363,15 @@ class TextQuery:
         for i, t in zip(which.tolist(), terms.tolist(), strict=True):
             matched[i].add(term(t))
         return [
-            _merge([(a, b) for tok, a, b in token_spans(name) if tok in m]) if m else []
+            _merge([(a, b) for tok, a, b in _spans_of(name) if tok in m]) if m else []
             for name, m in zip(names, matched, strict=True)
         ]
+
+
+@functools.lru_cache(maxsize=16384)
+def _spans_of(name: str) -> tuple[tuple[str, int, int], ...]:
+    """:func:`~.textnorm.token_spans` of a name, kept (chains and neighbours share names)."""
+    return tuple(token_spans(name))
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -371,7 +439,6 @@ class TextSearcher:
         )
         self._terms: dict[int, str] = {}
         self._query = functools.lru_cache(maxsize=512)(self._build_query)
-        self._word = functools.lru_cache(maxsize=4096)(self._match)
 
     # ----------------------------------------------------------------- queries
     def query(self, text: str) -> TextQuery:
@@ -384,30 +451,42 @@ class TextSearcher:
             raise _refused(text, f"q={text!r} has no letter or digit to search for")
         if len(words) > MAX_WORDS:
             raise _refused(text, f"q has {len(words)} words; allowed: at most {MAX_WORDS}")
-        last = len(words) - 1
-        return TextQuery(
-            text, tuple(self._word(w, i == last) for i, w in enumerate(words)), (), self
-        )
+        return self._packed_query(text, words)
 
-    def _match(self, word: str, prefix: bool) -> WordTerms:
-        """One word's matches (cached per word: typing a query re-asks its first words)."""
+    def _packed_query(self, text: str, words: list[str]) -> TextQuery:
+        """The query of ``words``: every word's matches in one kernel call
+        (:func:`~.textvocab.match_words`; the last word also as a prefix), packed as
+        :attr:`TextQuery.tx` reads them."""
         idx = self.index
-        got = match_word(
-            idx.chars, idx.term_off, self.cumdf, codes(word), prefix, MATCH_QUALITY, *self._cw,
-            self.code_count,
+        ends = list(itertools.accumulate(len(w) for w in words))  # code points: one in UTF-32
+        w_off = np.array([0, *ends], dtype=np.int64)
+        got = match_words(
+            idx.chars, idx.term_off, self.cumdf, codes("".join(words)), w_off, True,
+            MATCH_QUALITY, *self._cw, self.code_count,
         )  # fmt: skip
-        for a in got[:7]:
-            a.flags.writeable = False  # shared by every query holding the word
-        lo, hi, q, seg_m, seg_typos, is_prefix, code_q, term_df, code_df, best = got
-        df = int(term_df) + int(code_df)
-        return WordTerms(word, prefix, lo, hi, q, seg_m, seg_typos, is_prefix, code_q,
-                         int(term_df), df, idf(self.n, df), float(best))  # fmt: skip
+        seg_off, lo, hi, q, seg_m, typos, is_prefix, code_q, term_df, code_df, best = got
+        nc = self.n_codes
+        last = len(words) - 1
+        bounds = seg_off.tolist()
+        out = []
+        for i, (w, tdf, cdf, top) in enumerate(
+            zip(words, term_df.tolist(), code_df.tolist(), best.tolist(), strict=True)
+        ):
+            a, b = bounds[i], bounds[i + 1]
+            views = (lo[a:b], hi[a:b], q[a:b], seg_m[a:b], typos[a:b], is_prefix[a:b],
+                     code_q[i * nc : (i + 1) * nc])  # fmt: skip
+            for arr in views:
+                arr.flags.writeable = False  # read-only views; the packed arrays stay writable
+            df = tdf + cdf
+            out.append(WordTerms(w, i == last, views[0], views[1], views[2], views[3], views[4],
+                                 views[5], views[6], tdf, df, idf(self.n, df), top))  # fmt: skip
+        return TextQuery(text, tuple(out), (), self, (seg_off, lo, hi, q, code_q, seg_m))
 
     def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
         """Every point ``w`` can match (its terms' postings and, with ``categories``, its
         categories' points), ascending."""
         idx = self.index
-        order, starts = self._points_by_code
+        order, starts = self.points_by_code
         cats = np.flatnonzero(w.code_q > 0) if categories else np.empty(0, dtype=np.int64)
         pts = gather_points(idx.post_off, idx.postings, w.seg_lo, w.seg_hi, order, starts, cats)
         pts.flags.writeable = False
@@ -415,11 +494,12 @@ class TextSearcher:
 
     def points_of_codes(self, codes: tuple[int, ...]) -> NDArray[np.int64]:
         """The points of the merchants of category ``codes``."""
-        order, starts = self._points_by_code
+        order, starts = self.points_by_code
         return np.concatenate([order[starts[c] : starts[c + 1]] for c in codes])
 
     @functools.cached_property
-    def _points_by_code(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def points_by_code(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Every point grouped by category code, and where each code's group starts."""
         order = np.argsort(self.codes, kind="stable").astype(np.int64)
         starts = np.zeros(self.n_codes + 1, dtype=np.int64)
         np.cumsum(self.code_count, out=starts[1:])

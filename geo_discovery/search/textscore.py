@@ -74,6 +74,7 @@ __all__ = [
     "PREFIX_QUALITY",
     "TYPO_QUALITY",
     "as_int",
+    "category_order",
     "completion",
     "exactness",
     "idf",
@@ -299,6 +300,37 @@ def name_matches(points: NDArray, tx: tuple) -> tuple[NDArray, NDArray]:  # prag
                     n += 1
                     break
     return which[:n], term[:n]
+
+
+@njit(cache=True, nogil=True)
+def category_order(
+    code_q: NDArray, n_codes: int, idf_w: NDArray, path_rank: NDArray, code_count: NDArray
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled
+    """``(codes, scores)`` of the category codes every word matches (``code_q[i * n_codes
+    + code] > 0``), best first: score (the idf-weighted mean of the words' category
+    scores, summed in word order) descending, then more merchants, then path rank."""
+    nw = idf_w.shape[0]
+    norm = 0.0
+    for i in range(nw):
+        norm += idf_w[i]
+    hit = np.empty(n_codes, dtype=np.int64)
+    score = np.empty(n_codes, dtype=np.float64)
+    n = 0
+    for c in range(n_codes):
+        total = 0.0
+        for i in range(nw):
+            q = code_q[i * n_codes + c]
+            if not q > 0.0:
+                break
+            total = total + idf_w[i] * q
+        else:
+            hit[n], score[n] = c, total / norm
+            n += 1
+    hit, score = hit[:n], score[:n]
+    order = np.argsort(path_rank[hit], kind="mergesort")
+    order = order[np.argsort(-code_count[hit][order], kind="mergesort")]
+    order = order[np.argsort(-score[order], kind="mergesort")]
+    return hit[order], score[order]
 
 
 def _frozen(a: NDArray) -> NDArray:

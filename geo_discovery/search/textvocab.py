@@ -49,10 +49,12 @@ __all__ = [
     "category_scores",
     "codes",
     "exact_df",
+    "exact_terms",
     "fuzzy_terms",
     "gather_points",
     "lower_bound",
     "match_word",
+    "match_words",
     "max_distance",
     "prefix_end",
     "segments",
@@ -266,27 +268,66 @@ def fuzzy_terms(
 
 
 @njit(cache=True, nogil=True)
+def exact_terms(
+    chars: NDArray, term_off: NDArray, w: NDArray, prefix: bool, out: NDArray
+) -> int:  # pragma: no cover - compiled
+    """:func:`fuzzy_terms`'s rows without typos (``maxd`` 0, ``prefix_budget`` 0 when
+    ``prefix``, else -1), found by binary search: the terms ``w`` begins (one prefix
+    row) and ``w`` itself (a whole-term row), in the order the walk emits them.
+    ``out`` holds at least two rows."""
+    m = w.shape[0]
+    t, n = _first_with(chars, term_off, w)
+    if m == 0 or t < 0:
+        return 0
+    k = 0
+    if prefix:
+        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = t, prefix_end(chars, term_off, t, m), 0, 1
+        k = 1
+    if n == m:
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = t, t + 1, 0, 0
+        k += 1
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_with(
+    chars: NDArray, term_off: NDArray, w: NDArray
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``(t, n)``: the first term starting with ``w`` and its length; ``(-1, 0)``: none."""
+    m = w.shape[0]
+    t = lower_bound(chars, term_off, w, m)
+    if t >= term_off.shape[0] - 1:
+        return -1, 0
+    a = as_int(term_off[t])
+    n = as_int(term_off[t + 1]) - a
+    if n < m:
+        return -1, 0
+    for i in range(m):
+        if chars[a + i] != w[i]:
+            return -1, 0  # the first term >= w does not start with it: none does
+    return t, n
+
+
+@njit(cache=True, nogil=True)
 def exact_df(
     chars: NDArray, term_off: NDArray, cumdf: NDArray, w: NDArray, prefix: bool
 ) -> int:  # pragma: no cover - compiled
     """Merchants holding ``w`` itself, or (``prefix``) any term ``w`` begins."""
-    m = w.shape[0]
-    n_terms = term_off.shape[0] - 1
-    t = lower_bound(chars, term_off, w, m)
-    if t >= n_terms:
-        return 0
-    a = as_int(term_off[t])
-    n = as_int(term_off[t + 1]) - a
-    starts = n >= m
-    for i in range(min(n, m)):
-        if chars[a + i] != w[i]:
-            starts = False
-            break
-    if not starts:
+    t, n = _first_with(chars, term_off, w)
+    if t < 0:
         return 0
     if not prefix:
-        return as_int(cumdf[t + 1] - cumdf[t]) if n == m else 0
-    return as_int(cumdf[prefix_end(chars, term_off, t, m)] - cumdf[t])
+        return as_int(cumdf[t + 1] - cumdf[t]) if n == w.shape[0] else 0
+    return as_int(cumdf[prefix_end(chars, term_off, t, w.shape[0])] - cumdf[t])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _segment_arrays(n: int) -> tuple:  # pragma: no cover - compiled
+    """Room for ``n`` segments: ``(lo, hi, quality, typed, typos, prefix)``."""
+    return (
+        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.float64),
+        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_),
+    )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -309,12 +350,7 @@ def segments(
                 pref[k] = min(pref[k], raw[r, 2])
             else:
                 whole[k] = min(whole[k], raw[r, 2])
-    lo = np.empty(k_max, dtype=np.int64)
-    hi = np.empty(k_max, dtype=np.int64)
-    q = np.empty(k_max, dtype=np.float64)
-    typed = np.empty(k_max, dtype=np.int64)
-    typos = np.empty(k_max, dtype=np.int64)
-    is_prefix = np.empty(k_max, dtype=np.bool_)
+    lo, hi, q, typed, typos, is_prefix = _segment_arrays(k_max)
     n = 0
     for k in range(k_max):
         dw, dp = whole[k], pref[k]
@@ -381,7 +417,10 @@ def match_word(
     if prefix:
         pbud = typo_budget(m) if typos else 0
     out = np.empty((256, 4), dtype=np.int64)
-    n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
+    if maxd == 0 and pbud <= 0:  # no typos to look for: two binary searches, no walk
+        n = exact_terms(chars, term_off, w, pbud == 0, out)
+    else:
+        n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
     while n < 0:
         out = np.empty((4 * out.shape[0], 4), dtype=np.int64)
         n = fuzzy_terms(chars, term_off, w, max(maxd, pbud), pbud, out)
@@ -401,6 +440,45 @@ def match_word(
     fw = FIELD_WEIGHTS
     best = noisy_or(cat, top * fw[0], top * fw[1], top * fw[2], top * fw[3])
     return lo, hi, q, typed, seg_typos, is_prefix, code_q, term_df, code_df, best
+
+
+@njit(cache=True, nogil=True)
+def match_words(
+    chars: NDArray, term_off: NDArray, cumdf: NDArray, w_all: NDArray, w_off: NDArray,
+    prefix_last: bool, quality: NDArray, cw_term: NDArray, cw_code: NDArray,
+    cw_weight: NDArray, cw_len: NDArray, code_count: NDArray,
+) -> tuple:  # pragma: no cover - compiled  # fmt: skip
+    """:func:`match_word` of every word of a query in one call (word ``i`` is
+    ``w_all[w_off[i]:w_off[i + 1]]``; the last matches as a prefix when
+    ``prefix_last``), packed: ``(seg_off, lo, hi, quality, typed, typos, prefix,
+    code_q, term_df, code_df, best)`` with word ``i``'s segments at
+    ``seg_off[i]:seg_off[i + 1]`` and its category scores at ``code_q[i * n_codes:]``
+    (the layout the relevance kernel reads)."""
+    nw = w_off.shape[0] - 1
+    n_codes = code_count.shape[0]
+    seg_off = np.zeros(nw + 1, dtype=np.int64)
+    code_q = np.empty(nw * n_codes, dtype=np.float64)
+    term_df = np.empty(nw, dtype=np.int64)
+    code_df = np.empty(nw, dtype=np.int64)
+    best = np.empty(nw, dtype=np.float64)
+    got = []
+    for i in range(nw):
+        r = match_word(chars, term_off, cumdf, w_all[w_off[i] : w_off[i + 1]],
+                       prefix_last and i == nw - 1, quality, cw_term, cw_code, cw_weight,
+                       cw_len, code_count)  # fmt: skip
+        got.append((r[0], r[1], r[2], r[3], r[4], r[5]))
+        code_q[i * n_codes : (i + 1) * n_codes] = r[6]
+        term_df[i], code_df[i], best[i] = r[7], r[8], r[9]
+        seg_off[i + 1] = seg_off[i] + r[0].shape[0]
+    total = seg_off[nw]
+    lo, hi, q, typed, typos, is_prefix = _segment_arrays(total)
+    for i in range(nw):
+        a, b = seg_off[i], seg_off[i + 1]
+        g = got[i]
+        lo[a:b], hi[a:b], q[a:b], typed[a:b], typos[a:b], is_prefix[a:b] = (
+            g[0], g[1], g[2], g[3], g[4], g[5]
+        )
+    return seg_off, lo, hi, q, typed, typos, is_prefix, code_q, term_df, code_df, best
 
 
 @njit(cache=True, nogil=True)

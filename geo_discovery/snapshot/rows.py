@@ -145,6 +145,26 @@ def _plain(value: Any) -> Any:
 
 _FEW = 32  # rows read value by value rather than by an Arrow take
 
+#: A string array's offsets (int32), data and validity bytes, and its own offset.
+_StringView = tuple[memoryview, memoryview, memoryview | None, int]
+
+
+def _string_view(arr: pa.Array) -> _StringView:
+    validity, offsets, data = arr.buffers()
+    raw = memoryview(offsets) if offsets is not None else memoryview(bytes(4))
+    offs = raw[: len(raw) // 4 * 4].cast("B").cast("i")  # Python ints, no numpy scalars
+    valid = memoryview(validity) if validity is not None and arr.null_count else None
+    return offs, memoryview(data) if data is not None else memoryview(b""), valid, arr.offset
+
+
+def _string_at(view: _StringView, j: int) -> str | None:
+    """Value ``j`` of a string array (``None`` when null), from :func:`_string_view`."""
+    offs, data, valid, shift = view
+    k = j + shift
+    if valid is not None and not (valid[k >> 3] >> (k & 7)) & 1:
+        return None
+    return str(data[offs[k] : offs[k + 1]], "utf-8")
+
 
 class RowStore:
     """Result rows of one merchant table (thread-safe; fragments cached per merchant)."""
@@ -155,6 +175,7 @@ class RowStore:
         self._lock = threading.Lock()
         self._before: dict[int, bytes] = {}
         self._after: dict[int, bytes] = {}
+        self._views: dict[str, list[_StringView] | None] = {}
 
     def columns(self, positions: NDArray[np.int64], fields: Sequence[str]) -> dict[str, list[Any]]:
         """Table columns ``fields`` (those the table has) at ``positions``, as lists."""
@@ -178,12 +199,24 @@ class RowStore:
         at = list(zip(which.tolist(), (positions - starts[which]).tolist(), strict=True))
         out = {}
         for n in names:
-            i = self._table.schema.get_field_index(n)
-            cols = [b.column(i) for b in batches]
-            values = [cols[b][j].as_py() for b, j in at]
-            string = pa.types.is_string(self._table.schema.field(i).type)
-            out[n] = values if string else [_plain(v) for v in values]
+            views = self._string_views(n)
+            if views is not None:
+                out[n] = [_string_at(views[b], j) for b, j in at]
+                continue
+            cols = [b.column(n) for b in batches]
+            out[n] = [_plain(cols[b][j].as_py()) for b, j in at]
         return out
+
+    def _string_views(self, name: str) -> list[_StringView] | None:
+        """Per batch, column ``name``'s buffers as :func:`_string_at` reads them (``None``
+        unless it is a string column): a value costs a slice and a decode, not an Arrow
+        scalar (a few µs each)."""
+        if name not in self._views:
+            views = None
+            if pa.types.is_string(self._table.schema.field(name).type):
+                views = [_string_view(b.column(name)) for b in self._batches[0]]
+            self._views[name] = views
+        return self._views[name]
 
     def _take(self, positions: NDArray[np.int64], names: list[str]) -> pa.Table:
         """Rows at ``positions``, taken batch by batch: Arrow's take on a chunked column

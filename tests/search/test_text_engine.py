@@ -349,6 +349,31 @@ def test_autocomplete_equals_brute_force(seed: int, n: int, post_max: int | None
     """The suggested merchants are the brute-force best_match page; each highlight is the
     spans of the name's tokens some word matches; the categories are those every word
     matches, in the oracle's order with its scores' order."""
+    check_autocomplete(seed, n, post_max)
+
+
+def test_keeping_the_points_every_rare_word_reaches(monkeypatch: Any) -> None:
+    """The direct plan's cut (textdirect.reached_by_all: the rarest word's points that the
+    other words reach too), forced on for every query: still the brute-force page, in
+    the autocomplete fast lane and in every sort and cursor walk of the planner."""
+    import geo_discovery.search.textmatch as tm
+
+    monkeypatch.setattr(tm, "_ALSO_MIN", 0)
+    monkeypatch.setattr(tm, "_ALSO_RATIO", 10**9)
+    for seed in range(40):
+        check_autocomplete(seed, 40 + 4 * seed, [None, 0, 5, 40][seed % 4])
+        rng = np.random.default_rng(seed)
+        table = table_of(rng, 30 + 5 * seed, "city")
+        engine = engine_of(table, rng, [None, 0, 5, 40][seed % 4])
+        tc = to.TextColumns(engine)
+        for sort in SORTS:
+            q = random_query(rng, table, sort)
+            assert_same(engine, tc, q)
+            rows, _, _, _ = to.brute_text(tc, replace(q, cursor=None))
+            assert ro.walk(engine, replace(q, cursor=None), page=3) == rows.tolist()
+
+
+def check_autocomplete(seed: int, n: int, post_max: int | None) -> None:
     rng = np.random.default_rng(seed)
     table = table_of(rng, n, "city")
     if rng.random() < 0.5:  # many merchants at a few spots: ties of distance everywhere
@@ -483,3 +508,39 @@ def test_text_with_a_learned_profile_and_a_member_equals_brute_force(
         assert [e.score for e in res.explanations or []] == prim.tolist()
         everything, *_ = to.brute_text(tc, replace(q, cursor=None))
         assert ro.walk(engine, replace(q, cursor=None), page) == everything.tolist()
+
+
+def test_autocomplete_refuses_and_answers_as_the_validated_query_does() -> None:
+    """The fast lane (Planner.text_page) changes no answer and no error: each bad value
+    gets the validated query's message and problems, and values it converts (numpy
+    floats, a limit as text) the same page as best_match nearby with the text."""
+    rng = np.random.default_rng(5)
+    engine = engine_of(table_of(rng, 300, "city"), rng, None)
+
+    def validated(text: Any, lat: Any, lng: Any, limit: Any) -> Any:
+        q = NearbyQuery(lat, lng, engine.limits.count(limit, "limit"), sort="best_match",
+                        where=Filters(text=text))  # fmt: skip
+        if q.where.text is None:
+            raise InvalidQueryError(f"q={text!r} is empty; allowed: text to search for")
+        return engine.search(q)
+
+    bad = [("   ", 40.75, -73.98, 5), (3, 40.75, -73.98, 5), (None, 40.75, -73.98, 5),
+           ("x" * 201, 40.75, -73.98, 5), ("!!!", 40.75, -73.98, 5), ("pizza", 91.0, 0.0, 5),
+           ("pizza", 40.75, "east", 5), ("pizza", math.nan, 0.0, 5), ("pizza", 40.75, 0.0, 0),
+           ("pizza", 40.75, 0.0, "many"), (3, 91.0, 0.0, 5),
+           (" ".join(["a"] * 17), 40.75, -73.98, 5)]  # fmt: skip
+    for args in bad:
+        with pytest.raises(InvalidQueryError) as got:
+            engine.autocomplete(*args)
+        with pytest.raises(InvalidQueryError) as want:
+            validated(*args)
+        assert (str(got.value), got.value.problems) == (str(want.value), want.value.problems)
+    converted = [("piz", np.float64(40.75), -73.98, "3"),
+                 ("  coffee  ", 40.75, np.float32(-73.98), np.int64(4)),
+                 ("pizza zzzzqqq", 40.7, -74, 2)]  # fmt: skip
+    for text, lat, lng, limit in converted:
+        s = engine.autocomplete(text, lat, lng, limit)
+        page = validated(text, lat, lng, limit)
+        assert [m.merchant_id for m in s.merchants] == page.merchant_ids
+        assert [m.distance_m for m in s.merchants] == page.distances_m.tolist()
+        assert s.merchants, text  # a page to compare ("pizza zzzzqqq": the last word dropped)
