@@ -10,7 +10,8 @@ served throughout, and a re-run loads every row.
    every 50 ms for the whole run and compares each answer with the first snapshot's.
 3. ``--kills`` times: start ``geo-discovery load`` of the parts in a child process and
    SIGKILL it after a seeded random delay (slot *i* of *n* draws its delay in
-   ``[i/n, (i+1)/n)`` of the expected load time, so the kills spread over the run). The
+   ``[i/n, (i+1)/n)`` of 0.85 × the load time, measured by one uninterrupted load of the
+   same files into a scratch data dir first, so the kills spread over the run). The
    child is the CLI's ``load`` command run by a wrapper that prints each stage's name as
    it starts (``read``, ``merge``, ``index``, ``write``, ``derive``, ``publish``), which
    names the stage each kill hit. After each kill: ``CURRENT`` still names the first
@@ -207,6 +208,19 @@ def store_problems(
 
 
 # ------------------------------------------------------------------------------ run
+#: Kill delays are drawn below this share of the measured load time, so they land in it.
+SPREAD = 0.85
+
+
+def timed_load(files: list[Path], data_dir: Path) -> float:
+    """Seconds one uninterrupted load of ``files`` into ``data_dir`` takes here."""
+    load = Load(files, data_dir)
+    rc = load.wait()
+    if rc != 0:
+        raise RuntimeError(f"the calibration load failed (rc {rc}):\n{load.err[-2000:]}")
+    return round(time.perf_counter() - load.t0, 2)
+
+
 def kill_run(args: Any, work: Path, real: Path | None) -> dict[str, Any]:
     from geo_discovery.engine import DiscoveryEngine
     from geo_discovery.ingest.profiles import detect_profile
@@ -223,9 +237,12 @@ def kill_run(args: Any, work: Path, real: Path | None) -> dict[str, Any]:
     lat = float(np.median(eng.merchants.column("lat").to_numpy()))
     lng = float(np.median(eng.merchants.column("lng").to_numpy()))
     expected = answer(data_dir, lat, lng)
-    est = args.load_seconds or 4.0 + 100e-6 * args.rows
+    # The kills spread over the time the same load takes here, measured by running it once
+    # into a scratch data dir (a fixed guess went stale whenever the load got faster).
+    est = args.load_seconds or timed_load(files, work / "calibration")
     rng = np.random.default_rng(args.seed)
-    delays = [round(est * 0.9 * (i + rng.random()) / args.kills, 2) for i in range(args.kills)]
+    delays = [round(est * SPREAD * (i + rng.random()) / args.kills, 2)
+              for i in range(args.kills)]
     kills: list[dict[str, Any]] = []
     port = free_port()
     with server(data_dir, port, 1, reload_ms=200):
@@ -347,7 +364,8 @@ def markdown(res: dict[str, Any]) -> str:
         f"**{r['watcher']['failures']}** not exactly the first snapshot's.",
         "",
         f"Kill delays: seeded (seed {res['seed']}), slot i of {len(r['kills'])} in "
-        f"[i/n, (i+1)/n) of 0.9 × the expected {r['expected_load_seconds']:g} s.",
+        f"[i/n, (i+1)/n) of {SPREAD:g} × the load time {r['expected_load_seconds']:g} s "
+        "(one uninterrupted load of the same files, timed first unless --load-seconds).",
         "",
         "| kill | at s | stage hit | stages started (s) | left behind | problems |",
         "|---:|---:|---|---|---|---|",
@@ -390,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", type=int, default=4, help="CSV files")
     p.add_argument("--kills", type=int, default=5, help="killed loads before the re-run")
     p.add_argument("--load-seconds", type=float, default=None,
-                   help="expected load time the kill delays spread over (default: "
-                        "4 s + 100 µs a row, below the measured time so kills land)")
+                   help="load time the kill delays spread over (default: one load of "
+                        "the same files timed first, into a scratch data dir)")
     args = p.parse_args(argv)
     if args.smoke:
         args.rows, args.kills, args.parts = 20_000, 2, 2
