@@ -382,13 +382,10 @@ class Planner:
                     return self._member_walk(q, spec, mask, max_c2, after, when, boost, tq)
                 return self._walk(q, spec, mask, max_c2, after, when, tq)
 
-            pos, dist, prim = page(tq)
-            while len(pos) == 0 and after is None and tq is not None:
-                shorter = tq.without_last()  # no merchant matches every word: drop the last
-                if shorter is None:
-                    break
-                tq = shorter
+            if tq is None or after is not None:
                 pos, dist, prim = page(tq)
+            else:
+                tq, (pos, dist, prim) = tq.first_found(page)
 
         instant = when if where.open_now else None
 
@@ -421,10 +418,7 @@ class Planner:
             got = tq.direct_top_k(self.index, q.lat, q.lng, q.k, spec.quality, spec.factor)
             return got if got is not None else self._walk(q, spec, None, math.inf, None, None, tq)
 
-        pos, dist, _ = page(tq)
-        while len(pos) == 0 and (shorter := tq.without_last()) is not None:
-            tq = shorter  # no merchant matches every word: drop the last, as run does
-            pos, dist, _ = page(tq)
+        _, (pos, dist, _) = tq.first_found(page)
         return said, pos, dist
 
     def cursor_after(

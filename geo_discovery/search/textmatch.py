@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +274,17 @@ class TextQuery:
         tx = list(self.tx)
         tx[12] = self._direct_order
         return tuple(tx)
+
+    def first_found(
+        self, page: Callable[[TextQuery], tuple[NDArray, ...]]
+    ) -> tuple[TextQuery, tuple[NDArray, ...]]:
+        """``page(self)`` — or, while it finds nothing (no merchant matches every word) and
+        more than one word is left, ``page`` of the query without its last word; with the
+        query that answered."""
+        tq, got = self, page(self)
+        while len(got[0]) == 0 and (shorter := tq.without_last()) is not None:
+            tq, got = shorter, page(shorter)
+        return tq, got
 
     def without_last(self) -> TextQuery | None:
         """The query with its last word dropped (``None`` when one word is left)."""
