@@ -88,21 +88,57 @@ class WordTerms:
     """One query word's matches: disjoint term-id segments ``[lo, hi)`` with their match
     quality (``seg_m > 0``: a prefix match, scaled by the completion of a term by
     ``seg_m`` typed characters), typos and kind, each category code's score, and the
-    merchants reached (``df``)."""
+    merchants reached (``df``).
+
+    The segment arrays are read-only views of the query's packed arrays (``packed``:
+    ``lo, hi, quality, typed, typos, prefix, code_q``, this word's segments at
+    ``[a, b)`` and its category scores at ``[c0, c1)``), made when first read: the
+    search box's fast lane reads only the packed arrays."""
 
     word: str
     prefix: bool
-    seg_lo: NDArray[np.int64]
-    seg_hi: NDArray[np.int64]
-    seg_q: NDArray[np.float64]
-    seg_m: NDArray[np.int64]
-    seg_typos: NDArray[np.int64]
-    seg_prefix: NDArray[np.bool_]
-    code_q: NDArray[np.float64]
+    packed: tuple = field(repr=False)
+    a: int
+    b: int
+    c0: int
+    c1: int
     term_df: int
     df: int
     idf: float
     best: float  # the most this word can score (textvocab.match_word)
+
+    def _view(self, i: int) -> NDArray:
+        arr = self.packed[i][self.c0 : self.c1] if i == 6 else self.packed[i][self.a : self.b]
+        arr.flags.writeable = False  # the packed arrays stay writable (the kernels read them)
+        return arr
+
+    @functools.cached_property
+    def seg_lo(self) -> NDArray[np.int64]:
+        return self._view(0)
+
+    @functools.cached_property
+    def seg_hi(self) -> NDArray[np.int64]:
+        return self._view(1)
+
+    @functools.cached_property
+    def seg_q(self) -> NDArray[np.float64]:
+        return self._view(2)
+
+    @functools.cached_property
+    def seg_m(self) -> NDArray[np.int64]:
+        return self._view(3)
+
+    @functools.cached_property
+    def seg_typos(self) -> NDArray[np.int64]:
+        return self._view(4)
+
+    @functools.cached_property
+    def seg_prefix(self) -> NDArray[np.bool_]:
+        return self._view(5)
+
+    @functools.cached_property
+    def code_q(self) -> NDArray[np.float64]:
+        return self._view(6)
 
     @functools.cached_property
     def _bounds(self) -> tuple[list[int], list[int]]:
@@ -456,6 +492,10 @@ class TextSearcher:
         """The parsed query (cached); :class:`InvalidQueryError` for one without words."""
         return self._query(text)
 
+    def forget(self) -> None:
+        """Drop the parsed queries kept so far (a benchmark times texts not yet seen)."""
+        self._query.cache_clear()
+
     def _build_query(self, text: str) -> TextQuery:
         words = query_words(text)
         if not words:
@@ -479,18 +519,14 @@ class TextSearcher:
         nc = self.n_codes
         last = len(words) - 1
         bounds = seg_off.tolist()
-        out = []
-        for i, (w, tdf, cdf, top) in enumerate(
-            zip(words, term_df.tolist(), code_df.tolist(), best.tolist(), strict=True)
-        ):
-            a, b = bounds[i], bounds[i + 1]
-            views = (lo[a:b], hi[a:b], q[a:b], seg_m[a:b], typos[a:b], is_prefix[a:b],
-                     code_q[i * nc : (i + 1) * nc])  # fmt: skip
-            for arr in views:
-                arr.flags.writeable = False  # read-only views; the packed arrays stay writable
-            df = tdf + cdf
-            out.append(WordTerms(w, i == last, views[0], views[1], views[2], views[3], views[4],
-                                 views[5], views[6], tdf, df, idf(self.n, df), top))  # fmt: skip
+        arrays = (lo, hi, q, seg_m, typos, is_prefix, code_q)
+        n = self.n
+        out = [
+            WordTerms(w, i == last, arrays, bounds[i], bounds[i + 1], i * nc, (i + 1) * nc,
+                      tdf, tdf + cdf, idf(n, tdf + cdf), top)
+            for i, (w, tdf, cdf, top) in enumerate(
+                zip(words, term_df.tolist(), code_df.tolist(), best.tolist(), strict=True))
+        ]  # fmt: skip
         return TextQuery(text, tuple(out), (), self, (seg_off, lo, hi, q, code_q, seg_m))
 
     def candidates(self, w: WordTerms, *, categories: bool = True) -> NDArray[np.int64]:
