@@ -76,6 +76,10 @@ class GeoText:
         rows = self.engine.snapshot.row_of
         return [rows(m.merchant_id) for m in got.merchants]
 
+    def forget(self) -> None:
+        """Forget the texts seen so far (the engine keeps recent queries parsed)."""
+        self.engine.planner.text.forget()
+
     def close(self) -> None:
         pass
 
