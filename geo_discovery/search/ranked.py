@@ -49,6 +49,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from ..distance import c2m_1, xyz_1
+from .borrow import borrowed
 from .index import CellIndex
 from .kernels import SLACK, lower_c2, point_c2
 from .sparsebounds import sparse_node_bounds
@@ -242,6 +243,8 @@ def collect(
     """
     use_mask = mask.shape[0] > 0
     hcap, ccap = ha.shape[0], cand_p.shape[0]
+    btx = borrowed(tx)  # the helpers bind these per point: no reference counts (.borrow)
+    ha, hb, hv = borrowed((ha, hb, hv))
     hn = 0  # the node heap: min on (-upper bound, lower bound)
     ka = np.empty(k, dtype=np.float64)  # the best k keys, worst on top: min on (score, -c2)
     kb = np.empty(k, dtype=np.float64)
@@ -288,7 +291,7 @@ def collect(
             if c2 > max_c2:
                 continue
             if tx is not None:
-                w = relevance(p, tx, scratch)
+                w = relevance(p, btx, scratch)
                 if w <= 0.0:
                     continue
                 s = ((quality[p] * w) if weigh else quality[p]) / (1.0 + c2 * factor[p])
@@ -456,6 +459,7 @@ def candidates_top_k(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0)
     qx, qy, qz = xyz_1(lat, lng)
     use_mask = mask.shape[0] > 0
+    tx = borrowed(tx)  # relevance binds them per candidate: no reference counts
     scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
     n = points.shape[0]
     near_p = np.empty(n, dtype=np.int64)  # the eligible points in range, then nearest first
@@ -627,23 +631,12 @@ def ranked_top_k(
             float(text.wmax),
         )  # fmt: skip
     return topk_one(  # type: ignore[call-arg]  # numba stub vs *args
-        float(lat),
-        float(lng),
-        int(k),
-        float(max_c2),
+        float(lat), float(lng), int(k), float(max_c2),
         *index.search_arrays,  # type: ignore[arg-type]
-        table_mask,
-        quality,
-        factor,
-        bounds.q,
-        bounds.k,
-        bounds.has,
-        float(a_s),
-        float(a_m),
-        int(a_r),
-        after is not None,
+        table_mask, quality, factor, bounds.q, bounds.k, bounds.has,
+        float(a_s), float(a_m), int(a_r), after is not None,
         None if text is None else text.tx,
         text is not None and text.weigh,
         1.0 if text is None or not text.weigh else float(text.wmax),
         lift,
-    )
+    )  # fmt: skip

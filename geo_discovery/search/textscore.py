@@ -58,6 +58,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from .borrow import borrowed
+
 __all__ = [
     "BM25_B",
     "BM25_K1",
@@ -266,6 +268,7 @@ def relevance(p: int, tx: tuple, scratch: NDArray) -> float:  # pragma: no cover
 @njit(cache=True, nogil=True)
 def relevances(points: NDArray, tx: tuple) -> NDArray:  # pragma: no cover - compiled
     """:func:`relevance` of each of ``points``."""
+    tx = borrowed(tx)  # relevance binds them per point: no reference counts
     scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
     out = np.empty(points.shape[0], dtype=np.float64)
     for i in range(points.shape[0]):
