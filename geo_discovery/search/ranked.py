@@ -243,8 +243,8 @@ def collect(
     """
     use_mask = mask.shape[0] > 0
     hcap, ccap = ha.shape[0], cand_p.shape[0]
-    btx = borrowed(tx)  # the helpers bind these per point: no reference counts (.borrow)
-    ha, hb, hv = borrowed((ha, hb, hv))
+    btx, blift = borrowed(tx), borrowed(lift)  # bound per point by the helpers: .borrow
+    ha, hb, hv, caps, xyz = borrowed((ha, hb, hv, caps, xyz))
     hn = 0  # the node heap: min on (-upper bound, lower bound)
     ka = np.empty(k, dtype=np.float64)  # the best k keys, worst on top: min on (score, -c2)
     kb = np.empty(k, dtype=np.float64)
@@ -258,7 +258,7 @@ def collect(
         if lb <= max_c2:
             ub = (node_q[0] * wmax) / (1.0 + lb * node_k[0])
             if lift is not None:
-                ub = ub * _node_lift(lift, 0)
+                ub = ub * _node_lift(blift, 0)
             hn = _pair_push(ha, hb, hv, hn, -ub, lb, 0)
     while hn > 0:
         ub, lb, node = -ha[0], hb[0], hv[0]
@@ -277,7 +277,7 @@ def collect(
                     continue
                 ub = (node_q[c] * wmax) / (1.0 + lb * node_k[c])
                 if lift is not None:
-                    ub = ub * _node_lift(lift, c)
+                    ub = ub * _node_lift(blift, c)
                 if _behind(ub, lb, thr_s, thr_c):
                     continue
                 if hn == hcap:
@@ -298,7 +298,7 @@ def collect(
             else:
                 s = quality[p] / (1.0 + c2 * factor[p])
             if lift is not None:
-                s = s * _point_lift(lift, p)
+                s = s * _point_lift(blift, p)
             scored += 1
             if _behind(s, c2, thr_s, thr_c):
                 continue
