@@ -22,25 +22,27 @@ __all__ = ["borrowed"]
 
 
 def _borrowed(typingctx: Any, tup: Any) -> Any:  # pragma: no cover - compiled
-    """``tup`` (a tuple, or ``None``) with each array's memory-manager pointer cleared:
-    the same data, shapes and strides, not reference counted (module doc)."""
+    """``tup`` (a tuple, or ``None``) with each array's memory-manager pointer cleared, in
+    nested tuples too: the same data, shapes and strides, not reference counted (module
+    doc)."""
     if isinstance(tup, types.NoneType):
         return tup(tup), lambda context, builder, sig, args: args[0]
     if not isinstance(tup, types.BaseTuple):
         return None
-    members: Any = tup  # numba's tuple types iterate over their members' types
+    return tup(tup), lambda context, builder, sig, args: _cleared(context, builder, tup, args[0])
 
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        (value,) = args
-        for i, ty in enumerate(members):
-            if isinstance(ty, types.Array):
-                item = builder.extract_value(value, i)
-                ary = context.make_array(ty)(context, builder, value=item)
-                ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
-                value = builder.insert_value(value, ary._getvalue(), i)
-        return value
 
-    return tup(tup), codegen
+def _cleared(context: Any, builder: Any, ty: Any, value: Any) -> Any:  # pragma: no cover
+    if isinstance(ty, types.Array):
+        ary = context.make_array(ty)(context, builder, value=value)
+        ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
+        return ary._getvalue()
+    if isinstance(ty, types.BaseTuple):
+        members: Any = ty  # numba's tuple types iterate over their members' types
+        for i, member in enumerate(members):
+            item = _cleared(context, builder, member, builder.extract_value(value, i))
+            value = builder.insert_value(value, item, i)
+    return value
 
 
 borrowed: Callable[[Any], Any] = intrinsic(_borrowed)  # type: ignore[assignment]

@@ -459,7 +459,7 @@ def candidates_top_k(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0)
     qx, qy, qz = xyz_1(lat, lng)
     use_mask = mask.shape[0] > 0
-    tx = borrowed(tx)  # relevance binds them per candidate: no reference counts
+    tx, xyz = borrowed((tx, xyz))  # bound per candidate by the helpers: .borrow
     scratch = np.empty(max(tx[11].shape[0], 1), dtype=np.float64)
     n = points.shape[0]
     near_p = np.empty(n, dtype=np.int64)  # the eligible points in range, then nearest first
