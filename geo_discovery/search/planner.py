@@ -401,6 +401,18 @@ class Planner:
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
+    def best_page(self, lat: float, lng: float, k: int, ranking: Ranking) -> Page:
+        """:meth:`run`'s page and cursor of a bare ``best_match`` query (valid point and
+        ``k``; no filter, radius, cursor, member or explain): the engine's fast lane."""
+        s = self._spec(None, "best_match", ranking)
+        pos, dist, prim = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)
+
+        def next_cursor() -> str | None:
+            q = NearbyQuery(lat, lng, k, sort="best_match")
+            return self.cursor_after(q, ranking, pos, dist, prim)
+
+        return Page(pos, dist, prim, None, next_cursor)
+
     def text_page(
         self, lat: float, lng: float, k: int, text: str, ranking: Ranking
     ) -> tuple[str, NDArray[np.int64], NDArray[np.float64]] | None:
@@ -422,16 +434,10 @@ class Planner:
         return said, pos, dist
 
     def cursor_after(
-        self,
-        q: NearbyQuery,
-        ranking: Ranking | None,
-        pos: NDArray[np.int64],
-        dist: NDArray[np.float64],
-        prim: NDArray[np.float64] | None,
-        instant: datetime | None = None,
-        member: str | None = None,
-        words: int | None = None,
-    ) -> str | None:
+        self, q: NearbyQuery, ranking: Ranking | None, pos: NDArray[np.int64],
+        dist: NDArray[np.float64], prim: NDArray[np.float64] | None,
+        instant: datetime | None = None, member: str | None = None, words: int | None = None,
+    ) -> str | None:  # fmt: skip
         """The cursor of the page after ``pos`` (``None`` when the page is not full).
 
         ``ranking`` is the one the page was ranked with (``None`` unless best_match);
@@ -455,15 +461,10 @@ class Planner:
         return cur.encode_cursor(self.cursor_key, payload)
 
     def _walk(
-        self,
-        q: NearbyQuery,
-        spec: _Spec,
-        mask: NDArray[np.bool_] | None,
-        max_c2: float,
-        after: tuple[float, float, int] | None,
-        when: datetime | None,
+        self, q: NearbyQuery, spec: _Spec, mask: NDArray[np.bool_] | None, max_c2: float,
+        after: tuple[float, float, int] | None, when: datetime | None,
         tq: TextQuery | None = None,
-    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:  # fmt: skip
         if tq is None and when is None:  # the common case: one walk
             return ranked_top_k(
                 self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds,

@@ -128,10 +128,10 @@ def test_nearby_matches_brute_force(
 def test_plain_fast_paths_match_brute_force_and_the_validated_path(
     world: tuple, k: int, radius: float
 ) -> None:
-    """``nearby(lat, lng, k)`` and ``within_radius(lat, lng, r)`` with Python floats and
-    no filter skip the query objects: the answer must be the oracle's, and bit for bit
-    the one the validated path (an empty ``Filters()``) gives, poles and antimeridian
-    included."""
+    """``nearby(lat, lng, k)`` (also with ``sort="best_match"``) and ``within_radius(lat,
+    lng, r)`` with Python floats and no filter skip the query objects: the answer must be
+    the oracle's, and bit for bit the one the validated path (an empty ``Filters()``)
+    gives, with the same cursor, poles and antimeridian included."""
     pts, cats, resolution, seed = world
     engine = make_engine(pts, cats, resolution=resolution)
     for lat, lng in _queries(pts, np.random.default_rng(seed)):
@@ -140,6 +140,13 @@ def test_plain_fast_paths_match_brute_force_and_the_validated_path(
         slow = engine.nearby(lat, lng, k, where=Filters())
         assert fast.positions.tolist() == slow.positions.tolist()
         assert fast.distances_m.tolist() == slow.distances_m.tolist()
+        assert fast.next_cursor == slow.next_cursor
+        fast = engine.nearby(lat, lng, k, sort="best_match")
+        slow = engine.nearby(lat, lng, k, sort="best_match", where=Filters())
+        assert fast.positions.tolist() == slow.positions.tolist()
+        assert fast.distances_m.tolist() == slow.distances_m.tolist()
+        assert fast.scores is not None and slow.scores is not None
+        assert fast.scores.tolist() == slow.scores.tolist()
         assert fast.next_cursor == slow.next_cursor
         fast = engine.within_radius(lat, lng, radius)
         check(fast, oracle.within_radius(pts, lat, lng, radius))
