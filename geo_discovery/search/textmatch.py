@@ -83,6 +83,11 @@ _DIRECT = 4096  # a word reaching at most this many merchants: score them direct
 _ALSO_MIN, _ALSO_RATIO = 64, 32
 
 
+def _packed_view(i: int) -> functools.cached_property[NDArray]:
+    """A :class:`WordTerms` property: its view of packed array ``i``, made once."""
+    return functools.cached_property(lambda self: self._view(i))
+
+
 @dataclass(frozen=True, eq=False)  # not slots: cached properties
 class WordTerms:
     """One query word's matches: disjoint term-id segments ``[lo, hi)`` with their match
@@ -112,33 +117,13 @@ class WordTerms:
         arr.flags.writeable = False  # the packed arrays stay writable (the kernels read them)
         return arr
 
-    @functools.cached_property
-    def seg_lo(self) -> NDArray[np.int64]:
-        return self._view(0)
-
-    @functools.cached_property
-    def seg_hi(self) -> NDArray[np.int64]:
-        return self._view(1)
-
-    @functools.cached_property
-    def seg_q(self) -> NDArray[np.float64]:
-        return self._view(2)
-
-    @functools.cached_property
-    def seg_m(self) -> NDArray[np.int64]:
-        return self._view(3)
-
-    @functools.cached_property
-    def seg_typos(self) -> NDArray[np.int64]:
-        return self._view(4)
-
-    @functools.cached_property
-    def seg_prefix(self) -> NDArray[np.bool_]:
-        return self._view(5)
-
-    @functools.cached_property
-    def code_q(self) -> NDArray[np.float64]:
-        return self._view(6)
+    seg_lo = _packed_view(0)
+    seg_hi = _packed_view(1)
+    seg_q = _packed_view(2)
+    seg_m = _packed_view(3)
+    seg_typos = _packed_view(4)
+    seg_prefix = _packed_view(5)
+    code_q = _packed_view(6)
 
     @functools.cached_property
     def _bounds(self) -> tuple[list[int], list[int]]:
