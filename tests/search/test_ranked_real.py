@@ -128,6 +128,20 @@ def test_every_sort_matches_brute_force_on_nyc(
     assert checks >= 2 * QUERY_POINTS
 
 
+def test_plain_calls_match_brute_force_on_nyc(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
+    """``nearby(lat, lng, k, sort=...)`` with nothing else takes the engine's fast lanes
+    (kNN, and best_match with the default ranking): their pages equal brute force too."""
+    engine, cols = nyc
+    for lat, lng in _points(engine, np.random.default_rng(7)):
+        for sort, k in (("best_match", 20), ("best_match", 1), ("distance", 20)):
+            res = engine.nearby(lat, lng, k, sort=sort)
+            rows, prim, dist = ro.brute_force(cols, ro.query(lat, lng, k=k, sort=sort), limit=k)
+            assert res.positions.tolist() == rows.tolist(), (lat, lng, sort, k)
+            np.testing.assert_array_equal(res.distances_m, dist)
+            if sort == "best_match":
+                np.testing.assert_array_equal(res.scores, prim)
+
+
 @pytest.mark.parametrize("sort", SORTS)
 def test_cursor_walks_cover_every_match_once_on_nyc(
     nyc: tuple[DiscoveryEngine, ro.Columns], sort: str
