@@ -18,7 +18,7 @@ Two facts the index relies on:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import h3.api.memview_int as h3_mv
@@ -27,6 +27,7 @@ import numpy as np
 from h3 import H3BaseException
 from numpy.typing import NDArray
 
+from . import parallel
 from .distance import EARTH_RADIUS_M, latlng_to_xyz
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "latlng_to_cell",
     "latlngs_to_cells",
     "parent_cells",
+    "rings_or_disks",
     "str_to_cell",
 ]
 
@@ -62,14 +64,32 @@ def latlng_to_cell(lat: float, lng: float, res: int) -> int:
 
 
 def latlngs_to_cells(lat: NDArray, lng: NDArray, res: int) -> NDArray[np.uint64]:
-    """Cells of many points, as ``uint64``."""
+    """Cells of many points, as ``uint64`` (a chunk at a time, :func:`_chunks`)."""
+    lat, lng = np.asarray(lat), np.asarray(lng)
+    parts = list(_chunks(_cells_chunk, len(lat), lambda lo, hi: (lat[lo:hi], lng[lo:hi], res)))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _cells_chunk(lat: NDArray, lng: NDArray, res: int) -> NDArray[np.uint64]:
     f = h3.latlng_to_cell
-    out = np.fromiter(
+    return np.fromiter(
         (f(a, b, res) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)),
         dtype=np.uint64,
         count=len(lat),
     )
-    return out
+
+
+#: Cells (or points) per chunk of the batch functions below; what one cluster task gets.
+CHUNK = 1 << 15
+
+
+def _chunks(
+    fn: Callable[..., Any], n: int, args: Callable[[int, int], tuple[Any, ...]],
+    step: int = CHUNK, *, at_least_one: bool = True,
+) -> Iterator[Any]:
+    """:func:`geo_discovery.parallel.chunks`: a load's derive step runs them on its
+    cluster."""
+    return parallel.chunks(fn, n, args, step, at_least_one=at_least_one)
 
 
 def grid_disk(cell: int, k: int) -> NDArray[np.uint64]:
@@ -103,45 +123,63 @@ def grid_disks(cells: NDArray[np.uint64], k: int) -> tuple[NDArray[np.uint64], N
     >>> sizes.tolist(), bool((flat[:7] == grid_disk(c, 1)).all())
     ([7, 7], True)
     """
-    disk = h3_mv.grid_disk
-    return _joined(np.asarray(cells, dtype=np.uint64), lambda c: disk(c, k))
+    return _each("disk", cells, k)
 
 
 def grid_rings(cells: NDArray[np.uint64], k: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
     """Every cell's ring at distance ``k`` (as :func:`grid_ring`), concatenated in the
     order of ``cells``, and the size of each ring (5 around a pentagon at ``k = 1``)."""
-    ring = h3_mv.grid_ring
+    return _each("ring", cells, k)
 
-    def one(c: int) -> Any:
-        try:
-            return ring(c, k)
-        except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
-            return grid_ring(c, k)
 
-    return _joined(np.asarray(cells, dtype=np.uint64), one)
+def _each(kind: str, cells: NDArray[np.uint64], k: int) -> tuple[NDArray, NDArray]:
+    cells = np.asarray(cells, dtype=np.uint64)
+    return _joined(_chunks(rings_or_disks, len(cells), lambda lo, hi: (kind, cells[lo:hi], k),
+                           at_least_one=False))
+
+
+def _ring_or_difference(c: int, k: int) -> Any:
+    try:
+        return h3_mv.grid_ring(c, k)
+    except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
+        return grid_ring(c, k)
+
+
+def rings_or_disks(
+    kind: str, cells: NDArray[np.uint64], k: int
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """Every cell's ``k``-disk (``kind="disk"``) or ring (``"ring"``), joined, and each
+    one's size: one h3 call per cell, no NumPy array per cell (the calls return memory
+    views, joined once). The chunk step of :func:`grid_disks` and :func:`grid_rings`."""
+    if kind == "disk":
+        disk = h3_mv.grid_disk
+        views = [disk(c, k) for c in cells.tolist()]
+    else:
+        views = [_ring_or_difference(c, k) for c in cells.tolist()]
+    sizes = np.fromiter((len(v) for v in views), dtype=np.int64, count=len(views))
+    flat = np.frombuffer(b"".join(views), dtype=np.uint64).copy()
+    return flat, sizes
 
 
 def _joined(
-    cells: NDArray[np.uint64], call: Callable[[int], Any], step: int = 1 << 15
+    parts: Iterable[tuple[NDArray[np.uint64], NDArray[np.int64]]],
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
-    """``call`` on every cell (each returns a buffer of uint64), joined; a chunk of
-    ``step`` cells at a time, so only that many h3 buffer objects live at once."""
-    sizes = np.empty(len(cells), dtype=np.int64)
-    parts: list[bytes] = []
-    for lo in range(0, len(cells), step):
-        views = [call(c) for c in cells[lo : lo + step].tolist()]
-        sizes[lo : lo + len(views)] = [len(v) for v in views]
-        parts.append(b"".join(views))
-        del views
-    flat = np.frombuffer(b"".join(parts), dtype=np.uint64) if parts else np.empty(0, np.uint64)
-    return flat.copy(), sizes
+    done = list(parts)
+    if not done:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    return np.concatenate([f for f, _ in done]), np.concatenate([s for _, s in done])
 
 
 def cell_centres(cells: NDArray[np.uint64]) -> NDArray[np.float64]:
     """Cell centres as unit vectors ``(n, 3)``: the same values as :func:`cell_caps`'s
     centres, without computing the radii (no cell boundary is needed)."""
+    arr = np.asarray(cells, dtype=np.uint64)
+    return np.concatenate(list(_chunks(_centres_chunk, len(arr), lambda lo, hi: (arr[lo:hi],))))
+
+
+def _centres_chunk(cells: NDArray[np.uint64]) -> NDArray[np.float64]:
     f = h3.cell_to_latlng
-    ll = np.array([f(c) for c in np.asarray(cells, dtype=np.uint64).tolist()], dtype=np.float64)
+    ll = np.array([f(c) for c in cells.tolist()], dtype=np.float64)
     return latlng_to_xyz(ll[:, 0], ll[:, 1]) if len(ll) else np.empty((0, 3), dtype=np.float64)
 
 
@@ -303,17 +341,27 @@ def cell_boundaries_lnglat(
     """Boundaries of many cells as one ``(n, m, 2)`` array of ``(lng, lat)`` vertices (the
     ring of :func:`cell_to_boundary_lnglat` without its closing vertex; rows shorter than
     ``m``, pentagons and distorted cells, are padded with NaN) and each ring's size."""
-    f = h3.cell_to_boundary
     arr = np.asarray(cells, dtype=np.uint64)
-    out = np.full((len(arr), 10, 2), np.nan)  # an H3 cell has at most 10 vertices
-    sizes = np.zeros(len(arr), dtype=np.int64)
-    step = 1 << 15  # h3's tuples cost ~700 B per cell: convert them a chunk at a time
-    for lo in range(0, len(arr), step):
-        rings = [f(c) for c in arr[lo : lo + step].tolist()]
-        part = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
-        sizes[lo : lo + len(rings)] = part
-        for size in np.unique(part).tolist():
-            sel = np.nonzero(part == size)[0]
-            ll = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)
-            out[lo + sel, :size] = ll[..., ::-1]
-    return out[:, : int(sizes.max()) if len(arr) else 0], sizes
+    parts = list(_chunks(_boundaries_chunk, len(arr), lambda lo, hi: (arr[lo:hi],)))
+    sizes = np.concatenate([p[1] for p in parts])
+    width = int(sizes.max()) if len(arr) else 0
+    out = np.full((len(arr), width, 2), np.nan)
+    lo = 0
+    for ring, part in parts:
+        out[lo : lo + len(part), : ring.shape[1]] = ring[:, :width]
+        lo += len(part)
+    return out, sizes
+
+
+def _boundaries_chunk(cells: NDArray[np.uint64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """One chunk of :func:`cell_boundaries_lnglat` (h3's tuples cost ~700 B per cell:
+    they live a chunk at a time)."""
+    f = h3.cell_to_boundary
+    out = np.full((len(cells), 10, 2), np.nan)  # an H3 cell has at most 10 vertices
+    rings = [f(c) for c in cells.tolist()]
+    sizes = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    for size in np.unique(sizes).tolist():
+        sel = np.nonzero(sizes == size)[0]
+        ll = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)
+        out[sel, :size] = ll[..., ::-1]
+    return out[:, : int(sizes.max()) if len(cells) else 0], sizes

@@ -34,7 +34,9 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from . import parallel
 from .cells import (
+    CHUNK,
     MAX_RES,
     cell_boundaries_lnglat,
     cell_centres,
@@ -42,6 +44,7 @@ from .cells import (
     grid_disk,
     grid_disks,
     grid_rings,
+    rings_or_disks,
 )
 from .distance import EARTH_RADIUS_M, latlng_to_xyz
 
@@ -224,7 +227,7 @@ def disk_counts(
 
 
 def disk_counts_at(
-    cells: NDArray[np.uint64], k: int, query: NDArray[np.uint64], *, chunk: int = 1 << 16
+    cells: NDArray[np.uint64], k: int, query: NDArray[np.uint64], *, chunk: int = CHUNK
 ) -> NDArray[np.float64]:
     """Per cell of ``query``: how many entries of ``cells`` (one per point, may repeat)
     lie within grid distance ``k`` of it, as float64 (0 where none).
@@ -250,12 +253,12 @@ def disk_counts_at(
     order = np.argsort(query, kind="stable")
     keys = query[order]
     sums = np.zeros(len(query), dtype=np.float64)
-    for lo in range(0, len(uniq), chunk):
-        flat, sizes = grid_disks(uniq[lo : lo + chunk], k)
-        pos = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
-        hit = keys[pos] == flat
-        w = np.repeat(counts[lo : lo + chunk].astype(np.float64), sizes)
-        sums += np.bincount(pos[hit], weights=w[hit], minlength=len(keys))
+    # the disks of ``chunk`` source cells at a time, each reduced to its hits on ``keys``
+    for hits, weights in parallel.chunks(
+        _disk_hits, len(uniq), lambda lo, hi: (uniq[lo:hi], counts[lo:hi], k), chunk,
+        common=(keys,), at_least_one=False,
+    ):
+        sums[hits] += weights
     # duplicate query cells: every copy gets the count found at the first copy
     first = np.searchsorted(keys, keys)
     out[order] = sums[first]
@@ -274,17 +277,11 @@ class CellGrid:
             np.asarray(cells if isinstance(cells, np.ndarray) else list(cells), dtype=np.uint64)
         )
         self.cells: NDArray[np.uint64] = arr
-        nb = np.full((len(arr), 6), -1, dtype=np.int64)
-        step = 1 << 16  # rows at a time: bounded temporaries
-        for lo in range(0, len(arr), step):
-            # every cell's ring in h3's order; column j of a row is the j-th ring cell
-            ring, sizes = grid_rings(arr[lo : lo + step], 1)
-            pos = np.minimum(np.searchsorted(arr, ring), len(arr) - 1)
-            row = np.repeat(np.arange(lo, lo + len(sizes), dtype=np.int64), sizes)
-            col = np.arange(len(ring), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            keep = col < 6
-            nb[row[keep], col[keep]] = np.where(arr[pos] == ring, pos, -1)[keep]
-        self.neighbours: NDArray[np.int64] = nb
+        rows = list(parallel.chunks(_neighbour_rows, len(arr), lambda lo, hi: (lo, hi), CHUNK,
+                                    common=(arr,), at_least_one=False))
+        self.neighbours: NDArray[np.int64] = (
+            np.concatenate(rows) if rows else np.full((0, 6), -1, dtype=np.int64)
+        )
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -323,6 +320,33 @@ class CellGrid:
         remap[np.unique(raw_kept)[order]] = np.arange(len(order))
         labels[keep] = remap[raw_kept]
         return labels
+
+
+def _neighbour_rows(arr: NDArray[np.uint64], lo: int, hi: int) -> NDArray[np.int64]:
+    """Rows ``lo:hi`` of :class:`CellGrid`'s neighbour table over the sorted ``arr``."""
+    # every cell's ring in h3's order; column j of a row is the j-th ring cell
+    ring, sizes = rings_or_disks("ring", arr[lo:hi], 1)
+    pos = np.minimum(np.searchsorted(arr, ring), len(arr) - 1)
+    row = np.repeat(np.arange(hi - lo, dtype=np.int64), sizes)
+    col = np.arange(len(ring), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    keep = col < 6
+    nb = np.full((hi - lo, 6), -1, dtype=np.int64)
+    nb[row[keep], col[keep]] = np.where(arr[pos] == ring, pos, -1)[keep]
+    return nb
+
+
+def _disk_hits(
+    keys: NDArray[np.uint64], cells: NDArray[np.uint64], counts: NDArray[np.int64], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Where the ``k``-disks of ``cells`` (with ``counts`` points each) land in the sorted
+    ``keys``, and the points each such key gets: the chunk step of :func:`disk_counts_at`."""
+    flat, sizes = rings_or_disks("disk", cells, k)
+    pos = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
+    hit = keys[pos] == flat
+    w = np.repeat(counts.astype(np.float64), sizes)
+    sums = np.bincount(pos[hit], weights=w[hit], minlength=len(keys))
+    where = np.flatnonzero(sums).astype(np.int64)
+    return where, np.asarray(sums[where], dtype=np.float64)
 
 
 def add_connectors(cells: NDArray[np.uint64], min_neighbours: Sequence[int]) -> NDArray[np.uint64]:

@@ -59,7 +59,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..cells import cell_boundaries_lnglat, cell_to_str
+from .. import parallel
+from ..cells import CHUNK, cell_boundaries_lnglat, cell_to_str
 from ..cellsets import (
     cell_areas_m2,
     cell_polygons,
@@ -213,7 +214,8 @@ def profile_districts(
     cats = frame["category"].fillna("").astype(str).to_numpy() if "category" in frame else None
     lat = frame["lat"].to_numpy(dtype=np.float64)
     lng = frame["lng"].to_numpy(dtype=np.float64)
-    for g in rank:
+    shapes = _unions(cells, [cells_of[g] for g in rank], rings, sizes)
+    for g, shape in zip(rank, shapes, strict=True):
         mine = cells_of[g]
         rows = rows_of[g]
         rec: dict[str, object] = {
@@ -238,9 +240,7 @@ def profile_districts(
         rec["peak_cell"] = cell_to_str(int(peak_cells[g]))
         rec["n_cells"] = len(mine)
         rec["resolution"] = res
-        rec["geometry"] = union_of_cells(
-            cell_polygons(cells[mine], boundaries=(rings[mine], sizes[mine]))
-        )
+        rec["geometry"] = shape
         records.append(rec)
 
     columns = [
@@ -259,6 +259,45 @@ def profile_districts(
     out = gpd.GeoDataFrame(table[columns], geometry="geometry", crs="EPSG:4326")
     out = out.set_index("district_id")
     return Profile(out, cells, cell_district, merchant_district)
+
+
+def _unions(
+    cells: NDArray[np.uint64], members: list[NDArray[np.int64]], rings: NDArray, sizes: NDArray
+) -> list[object]:
+    """Each district's polygon, the union of its ``members`` (positions in ``cells``, with
+    their ``rings`` and ``sizes`` from :func:`cell_boundaries_lnglat`): districts holding
+    about :data:`~geo_discovery.cells.CHUNK` cells at a time, on the load's cluster if any
+    (:mod:`geo_discovery.parallel`)."""
+    groups: list[list[int]] = [[]]
+    held = 0
+    for g, mine in enumerate(members):
+        if held >= CHUNK:
+            groups.append([])
+            held = 0
+        groups[-1].append(g)
+        held += len(mine)
+
+    def args(lo: int, hi: int) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        idx = [members[g] for group in groups[lo:hi] for g in group]
+        flat = np.concatenate(idx) if idx else np.empty(0, np.int64)
+        splits = np.cumsum([0, *(len(m) for m in idx)])
+        return cells[flat], rings[flat], sizes[flat], splits
+
+    calls = (args(i, i + 1) for i in range(len(groups)) if groups[i])
+    here = len(cells) <= parallel.HERE_MAX
+    out: list[object] = []
+    for part in ((_union_chunk(*a) for a in calls) if here else parallel.imap(_union_chunk, calls)):
+        out.extend(part)
+    return out
+
+
+def _union_chunk(
+    cells: NDArray[np.uint64], rings: NDArray, sizes: NDArray, splits: NDArray[np.int64]
+) -> list[object]:
+    return [
+        union_of_cells(cell_polygons(cells[lo:hi], boundaries=(rings[lo:hi], sizes[lo:hi])))
+        for lo, hi in zip(splits[:-1].tolist(), splits[1:].tolist(), strict=True)
+    ]
 
 
 def _members(group: NDArray[np.int64], n_groups: int) -> list[NDArray[np.int64]]:

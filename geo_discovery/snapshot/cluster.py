@@ -21,8 +21,12 @@ sort       :func:`~geo_discovery.search.index.         one task per partition: a
                                                        run of the index
 index      :func:`~geo_discovery.search.index.         the same on the driver over the
            index_from_sorted`                          partitions' runs in cell order
-derive     every deriver of                            the same, on the driver (a global
-           :mod:`~geo_discovery.snapshot.derived`      step; see docs/scaling.md)
+derive     every deriver of                            the same, on the driver, with their
+           :mod:`~geo_discovery.snapshot.derived`      h3 chunk steps and the district
+                                                       polygons as tasks
+                                                       (:mod:`geo_discovery.parallel`) and
+                                                       the text index built on a worker
+                                                       meanwhile
 =========  ==========================================  ===================================
 
 Why it is the same: the canonical table comes out of the same per-file functions in file
@@ -34,10 +38,12 @@ gives the single-process order exactly; ranks come from one global sort of the i
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +183,61 @@ class Cluster:
             progress: Progress | None = None) -> list[Any]:
         """``[fn(*a) for a in args]``, computed on the workers."""
         return self.wait(stage, self.submit(stage, fn, args), progress)
+
+    def imap(self, fn: Callable[..., Any], args: Iterable[tuple[Any, ...]],
+             window: int | None = None) -> Iterator[Any]:
+        """``fn(*a)`` for each ``a``, computed on the workers and yielded in order, with
+        ``window`` tasks (default: two per worker) in flight ahead of the consumer: the
+        executor of :mod:`geo_discovery.parallel` during a load's derive step."""
+        ahead = window or 2 * max(self.workers, 1)
+        todo = iter(args)
+        pending: deque[Any] = deque()
+
+        def submit_next() -> None:
+            for a in itertools.islice(todo, 1):
+                pending.append(self.client.submit(fn, *a, pure=False,
+                                                  key=f"chunk-{_token()}"))
+
+        for _ in range(ahead):
+            submit_next()
+        try:
+            while pending:
+                future = pending.popleft()
+                result = future.result()  # a task's error is raised here, with its message
+                future.release()
+                submit_next()
+                yield result
+        finally:
+            for future in pending:  # the consumer stopped early, or a task failed
+                future.cancel()
+
+    def start(self, fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+        """Submit ``fn(*args)`` to a worker now; the returned function waits for it."""
+        shipped = [self._ship(a) for a in args]
+        future = self.client.submit(fn, *shipped, pure=False, key=f"start-{_token()}")
+
+        def result() -> Any:
+            try:
+                return future.result()
+            finally:
+                future.release()
+
+        return result
+
+    def _ship(self, arg: Any) -> Any:
+        """An argument as a task should get it: an Arrow table in one chunk per column
+        (a table read from Parquet pickles every chunk's parent buffers: 1.4 GB for
+        181 MB of text columns at 1M rows), and anything over 1 MB scattered to a worker
+        first (Dask warns about large task graphs)."""
+        if isinstance(arg, pa.Table):
+            arg = arg.combine_chunks()
+        size = arg.nbytes if isinstance(arg, pa.Table | np.ndarray) else 0
+        return self.client.scatter(arg, hash=False) if size > 1 << 20 else arg
+
+    def share(self, obj: Any) -> Any:
+        """``obj`` sent to every worker once; a task given the returned future gets
+        ``obj`` (for :func:`geo_discovery.parallel.imap`'s ``common``)."""
+        return self.client.scatter(obj, broadcast=True, hash=False)
 
     def scatter(self, data: Any) -> Any:
         """Send ``data`` to a worker once; tasks take the returned future."""

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from .. import parallel
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -83,9 +84,31 @@ def derive_all(
     """
     upstream: dict[str, Path] = dict(inputs or {})
     info: dict[str, Any] = {}
+    # The text index needs only the table and the spatial order: on a cluster it is
+    # built on a worker while the other derivers run here (in this process, when its
+    # turn comes: the same function on the same input either way).
+    text = _start_text(merchants, upstream)
     for name, fn in derivers():
         target = out_dir / name
         target.mkdir(parents=True, exist_ok=True)
-        info[name] = fn(merchants, target, settings, dict(upstream))
+        if name == "text" and text is not None:
+            index = text()
+            index.to_directory(target)
+            info[name] = index.summary()
+        else:
+            info[name] = fn(merchants, target, settings, dict(upstream))
         upstream[name] = target
     return info
+
+
+_TEXT_COLUMNS = ("name", "brand", "address", "category", "attributes")
+
+
+def _start_text(
+    merchants: pa.Table, upstream: Mapping[str, Path]
+) -> Callable[[], TextIndex] | None:
+    if "index" not in upstream:
+        return None
+    order = np.load(Path(upstream["index"]) / "positions.npy")
+    cols = merchants.select([c for c in _TEXT_COLUMNS if c in merchants.column_names])
+    return parallel.start(build_text, cols, order)

@@ -38,6 +38,7 @@ from ..ingest.checkins import read_visit_sources
 from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
+from ..parallel import executing_on
 from ..schema import ARROW_SCHEMA, to_arrow
 from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
@@ -291,9 +292,10 @@ def load(
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)
-            derived = derive_all(
-                table, writer.path / "derived", settings, {"index": writer.path / "index"}
-            )
+            with executing_on(on):  # the derivers' chunk steps run on the cluster, if any
+                derived = derive_all(
+                    table, writer.path / "derived", settings, {"index": writer.path / "index"}
+                )
             notify("derive", 1, 1)
             manifest = {
                 "mode": mode,

@@ -8,18 +8,22 @@ the same answers (kNN, radius, best_match, districts).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo_discovery.cells import MAX_RES, latlngs_to_cells, parent_cells
+from geo_discovery.cells import MAX_RES, grid_rings, latlngs_to_cells, parent_cells
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import ClusterError, LoadRefusedError
 from geo_discovery.search.index import build_cell_index, sort_points
@@ -145,6 +149,44 @@ def test_cluster_index_is_the_single_process_index(cluster: Cluster, seed: int) 
     for name in INDEX_ARRAYS:
         a, b = getattr(got, name), getattr(want, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
+
+
+def test_imap_yields_in_order_with_a_window_and_raises_a_task_error(cluster: Cluster) -> None:
+    args = [(2, e) for e in range(23)]
+    assert list(cluster.imap(pow, args, window=3)) == [2**e for e in range(23)]
+    assert list(cluster.imap(pow, [])) == []
+    with pytest.raises(ValueError, match="math domain"):
+        list(cluster.imap(math.sqrt, [(4.0,), (-1.0,), (9.0,)]))
+
+
+def test_the_derive_steps_run_on_the_cluster_and_give_the_same_cells(cluster: Cluster) -> None:
+    from geo_discovery import parallel
+
+    class Spy:
+        """Delegates to the cluster; notes which process ran each chunk."""
+
+        pids: list[int] = []
+
+        def imap(self, fn, args):  # type: ignore[no-untyped-def]
+            for pid, result in cluster.imap(functools.partial(_with_pid, fn), args):
+                self.pids.append(pid)
+                yield result
+
+    rng = np.random.default_rng(5)
+    lat, lng = 40.7 + rng.normal(0, 0.05, 20_000), -74.0 + rng.normal(0, 0.05, 20_000)
+    here = latlngs_to_cells(lat, lng, 13)
+    spy = Spy()
+    with parallel.executing_on(spy):
+        there = latlngs_to_cells(lat, lng, 13)
+        rings = grid_rings(np.unique(there), 1)
+    assert np.array_equal(here, there) and here.dtype == there.dtype
+    want = grid_rings(np.unique(here), 1)
+    assert all(np.array_equal(a, b) for a, b in zip(rings, want, strict=True))
+    assert len(spy.pids) >= 2 and os.getpid() not in spy.pids  # on the workers
+
+
+def _with_pid(fn: Any, *args: Any) -> tuple[int, Any]:
+    return os.getpid(), fn(*args)
 
 
 def test_a_hot_cell_is_split_into_its_children() -> None:
