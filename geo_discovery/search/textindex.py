@@ -238,8 +238,11 @@ class TextIndex:
 
 # ---------------------------------------------------------------------- building
 def cuisines(merchants: pa.Table) -> list[str | None]:
-    """Each row's ``cuisine`` from its source ``attributes`` (DOHMH, OSM), or ``None``."""
+    """Each row's ``cuisine`` from its source ``attributes`` (DOHMH, OSM), or ``None``;
+    a table with a ``cuisine`` column (these values, extracted before) gives that."""
     n = merchants.num_rows
+    if "cuisine" in merchants.column_names:
+        return list(merchants.column("cuisine").to_pylist())
     if "attributes" not in merchants.column_names or n == 0:
         return [None] * n
     attrs = merchants.column("attributes")

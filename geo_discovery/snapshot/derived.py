@@ -101,7 +101,7 @@ def derive_all(
     return info
 
 
-_TEXT_COLUMNS = ("name", "brand", "address", "category", "attributes")
+_TEXT_COLUMNS = ("name", "brand", "address", "category")
 
 
 def _start_text(
@@ -110,5 +110,10 @@ def _start_text(
     if "index" not in upstream:
         return None
     order = np.load(Path(upstream["index"]) / "positions.npy")
+    from ..search.textindex import cuisines
+
+    # the text columns and each row's cuisine (not the whole attributes JSON: 140 MB of
+    # the 181 MB a worker would get at 1M rows)
     cols = merchants.select([c for c in _TEXT_COLUMNS if c in merchants.column_names])
+    cols = cols.append_column("cuisine", pa.array(cuisines(merchants), pa.string()))
     return parallel.start(build_text, cols, order)

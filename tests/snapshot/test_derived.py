@@ -37,3 +37,38 @@ def test_the_declared_order_puts_reputation_before_districts() -> None:
     names = [name for name, _ in derived.derivers()]
     assert names.index("reputation") < names.index("districts")
     assert set(names) == {"reputation", "hours", "districts", "text"}
+
+
+def test_derive_all_builds_the_text_index_the_text_deriver_builds(tmp_path: Path) -> None:
+    """derive_all hands the text index only the text columns and each row's cuisine (so a
+    cluster worker gets little); the index is the one the deriver makes from the whole
+    table, attributes JSON included."""
+    import numpy as np
+
+    from geo_discovery.search.textindex import TextIndex
+
+    n = 300
+    rng = np.random.default_rng(1)
+    cuisines = ['{"cuisine": "Pizza;Burger"}', '{"cuisine": "Caf\\u00e9/Coffee/Tea"}',
+                '{"opening_hours": "Mo-Fr 08:00-18:00"}', "{}", None]
+    table = pa.table({
+        "merchant_id": [f"m{i}" for i in range(n)],
+        "name": [f"Joe's {w} {i}" for i, w in enumerate(rng.choice(["Deli", "Café", "寿司"], n))],
+        "brand": rng.choice(["", "Starbucks", None], n).tolist(),
+        "address": [f"{i} Main St" for i in range(n)],
+        "category": rng.choice(["food/restaurant/pizza", "food/cafe", "shop/clothes"], n).tolist(),
+        "attributes": rng.choice(np.asarray(cuisines, dtype=object), n).tolist(),
+    })
+    order = rng.permutation(n)
+    (tmp_path / "index").mkdir()
+    np.save(tmp_path / "index" / "positions.npy", order)
+    derived.derive_text(table, tmp_path / "alone", Settings(), {"index": tmp_path / "index"})
+    text = derived._start_text(table, {"index": tmp_path / "index"})
+    assert text is not None
+    via_all, alone = text(), TextIndex.from_directory(tmp_path / "alone")
+    assert via_all.meta == alone.meta and via_all.labels == alone.labels
+    for name in ("chars", "term_off", "df", "post_off", "postings", "fwd_off", "fwd",
+                 "name_len", "cat_off", "cat_term", "cat_weight"):
+        a, b = getattr(via_all, name), getattr(alone, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert {"burger", "tea"} <= {via_all.term(t) for t in range(via_all.n_terms)}  # cuisines
