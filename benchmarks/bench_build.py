@@ -40,7 +40,8 @@ import pandas as pd
 from . import harness
 
 KEY = "build"
-SIZES = {"smoke": 20_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+SIZES = {"smoke": 20_000, "100k": 100_000, "1m": 1_000_000, "2m": 2_000_000,
+         "10m": 10_000_000}
 CATEGORIES = ("food/restaurant/pizza", "food/grocery", "food/cafe", "shop/clothes",
               "shop/convenience", "lodging/room", "service/hairdresser", "food/bar")
 
