@@ -457,3 +457,19 @@ def test_docs_example_runs() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block.split("```")[0], str(DOC), "exec"), {})
+
+
+def test_rows_with_signals_is_the_substring_test_of_every_row() -> None:
+    """The Arrow substring kernel finds exactly the rows a Python ``in`` per key finds."""
+    from geo_discovery.ranking.signals import _ATTR_KEYS, _rows_with_signals
+
+    rng = np.random.default_rng(3)
+    pieces = [*_ATTR_KEYS, "review_scores", "grade", "n_inspection", "{}", "ü", '"x": 1']
+    values: list[object] = ["".join(rng.choice(pieces, rng.integers(0, 4))) for _ in range(2000)]
+    for i in rng.choice(2000, 200, replace=False).tolist():
+        values[i] = None if i % 2 else float("nan")
+    want = [i for i, v in enumerate(values)
+            if isinstance(v, str) and any(k in v for k in _ATTR_KEYS)]
+    assert 0 < len(want) < 2000
+    assert _rows_with_signals(pd.Series(values, dtype=object)).tolist() == want
+    assert _rows_with_signals(pd.Series([*values, 5], dtype=object)).tolist() == want  # row by row
