@@ -155,8 +155,12 @@ def rings_or_disks(
         disk = h3_mv.grid_disk
         views = [disk(c, k) for c in cells.tolist()]
     else:
-        views = [_ring_or_difference(c, k) for c in cells.tolist()]
-    sizes = np.fromiter((len(v) for v in views), dtype=np.int64, count=len(views))
+        ring = h3_mv.grid_ring
+        try:
+            views = [ring(c, k) for c in cells.tolist()]
+        except H3BaseException:  # pragma: no cover - h3 >= 4.2 handles pentagons itself
+            views = [_ring_or_difference(c, k) for c in cells.tolist()]
+    sizes = np.fromiter(map(len, views), dtype=np.int64, count=len(views))
     flat = np.frombuffer(b"".join(views), dtype=np.uint64).copy()
     return flat, sizes
 
