@@ -87,8 +87,9 @@ def derive_all(
     # The text index needs only the table and the spatial order: on a cluster it is
     # built on a worker while the other derivers run here (in this process, when its
     # turn comes: the same function on the same input either way).
-    text = _start_text(merchants, upstream)
-    for name, fn in derivers():
+    steps = derivers()
+    text = _start_text(merchants, upstream) if "text" in dict(steps) else None
+    for name, fn in steps:
         target = out_dir / name
         target.mkdir(parents=True, exist_ok=True)
         if name == "text" and text is not None:
@@ -109,11 +110,17 @@ def _start_text(
 ) -> Callable[[], TextIndex] | None:
     if "index" not in upstream:
         return None
-    order = np.load(Path(upstream["index"]) / "positions.npy")
     from ..search.textindex import cuisines
 
-    # the text columns and each row's cuisine (not the whole attributes JSON: 140 MB of
-    # the 181 MB a worker would get at 1M rows)
-    cols = merchants.select([c for c in _TEXT_COLUMNS if c in merchants.column_names])
-    cols = cols.append_column("cuisine", pa.array(cuisines(merchants), pa.string()))
-    return parallel.start(build_text, cols, order)
+    index = Path(upstream["index"])
+
+    def inputs() -> tuple[pa.Table, NDArray]:
+        # the text columns and each row's cuisine (not the whole attributes JSON: 140 MB
+        # of the 181 MB a worker would get at 1M rows), and the spatial order
+        cols = merchants.select([c for c in _TEXT_COLUMNS if c in merchants.column_names])
+        cols = cols.append_column("cuisine", pa.array(cuisines(merchants), pa.string()))
+        return cols, np.load(index / "positions.npy")
+
+    if parallel.current_executor() is None:  # here: made when its turn comes, as before
+        return lambda: build_text(*inputs())
+    return parallel.start(build_text, *inputs())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pytest
 
+from geo_discovery import parallel
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot import derived
 
@@ -63,12 +64,25 @@ def test_derive_all_builds_the_text_index_the_text_deriver_builds(tmp_path: Path
     (tmp_path / "index").mkdir()
     np.save(tmp_path / "index" / "positions.npy", order)
     derived.derive_text(table, tmp_path / "alone", Settings(), {"index": tmp_path / "index"})
-    text = derived._start_text(table, {"index": tmp_path / "index"})
-    assert text is not None
-    via_all, alone = text(), TextIndex.from_directory(tmp_path / "alone")
-    assert via_all.meta == alone.meta and via_all.labels == alone.labels
-    for name in ("chars", "term_off", "df", "post_off", "postings", "fwd_off", "fwd",
-                 "name_len", "cat_off", "cat_term", "cat_weight"):
-        a, b = getattr(via_all, name), getattr(alone, name)
-        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    alone = TextIndex.from_directory(tmp_path / "alone")
+
+    class Eager:  # an executor that notes what it is asked to start
+        started: ClassVar[list[tuple[int, ...]]] = []
+
+        def start(self, fn: Any, *args: Any) -> Any:
+            self.started.append(tuple(len(a) for a in args))
+            result = fn(*args)
+            return lambda: result
+
+    for executor in (None, Eager()):
+        with parallel.executing_on(executor):  # type: ignore[arg-type]
+            text = derived._start_text(table, {"index": tmp_path / "index"})
+        assert text is not None
+        via_all = text()
+        assert via_all.meta == alone.meta and via_all.labels == alone.labels
+        for name in ("chars", "term_off", "df", "post_off", "postings", "fwd_off", "fwd",
+                     "name_len", "cat_off", "cat_term", "cat_weight"):
+            a, b = getattr(via_all, name), getattr(alone, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert Eager.started == [(n, n)]  # the table's text columns and the order, once
     assert {"burger", "tea"} <= {via_all.term(t) for t in range(via_all.n_terms)}  # cuisines
