@@ -140,6 +140,23 @@ class IngestResult:
     #: From a visit log: ``member, merchant_id, visits, last_visit`` per member and merchant
     #: (raw member ids: the snapshot hashes them, :mod:`geo_discovery.snapshot.members`).
     members: pd.DataFrame | None = None
+    #: Rows of ``merchants`` before :meth:`release_rows` emptied it (``None``: not emptied).
+    released_rows: int | None = field(default=None, init=False, repr=False)
+
+    def release_rows(self) -> None:
+        """Drop the loaded rows (``merchants`` becomes an empty frame of the same columns)
+        once they live elsewhere (a load converts them to Arrow first); the counts, the
+        sources, rejects, warnings and members stay. A million rows of pandas objects are
+        ~0.8 GB that a load would otherwise hold through indexing and deriving.
+
+        >>> from geo_discovery.schema import empty_frame
+        >>> r = IngestResult(empty_frame(), empty_rejects(), [])
+        >>> r.release_rows(); (r.rows_loaded, len(r.merchants), r.released_rows)
+        (0, 0, 0)
+        """
+        if self.released_rows is None:
+            self.released_rows = len(self.merchants)
+        self.merchants = self.merchants.iloc[:0].copy()
 
     def __post_init__(self) -> None:
         if tuple(self.merchants.columns) != CANONICAL_COLUMNS:
@@ -163,16 +180,19 @@ class IngestResult:
     def rows_read(self) -> int:
         """Data rows read over all files (blank lines are not rows)."""
         if not self.sources:
-            return len(self.merchants) + len(self.rejects)
+            return self._kept() + len(self.rejects)
         return sum(s.rows_read for s in self.sources)
+
+    def _kept(self) -> int:
+        return self.released_rows if self.released_rows is not None else len(self.merchants)
 
     @property
     def rows_loaded(self) -> int:
         """Rows that passed every check: ``len(merchants)`` (or the rows counted into
-        them when ``aggregated``)."""
+        them when ``aggregated``; the rows it held before :meth:`release_rows`)."""
         if self.aggregated:
             return sum(s.rows_loaded for s in self.sources)
-        return len(self.merchants)
+        return self._kept()
 
     @property
     def rows_rejected(self) -> int:

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from geo_discovery.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, EXIT_REJECTED, app
 from geo_discovery.errors import LoadRefusedError
+from geo_discovery.schema import CANONICAL_COLUMNS
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
 from geo_discovery.snapshot.store import SnapshotStore
@@ -312,3 +313,22 @@ def test_an_internal_error_is_one_line_with_a_log_file(
     assert "Traceback" in text and "simulated bug" in text
     assert current(data_dir) == before
     assert not [p for p in (data_dir / "snapshots").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_a_load_frees_its_pandas_rows_and_keeps_every_count(tmp_path: Path) -> None:
+    """Once the rows are in Arrow the load drops its pandas copy (memory); the report's
+    counts, sources and rejects are those of the rows read, and the snapshot holds them."""
+    csv = tmp_path / "shops.csv"
+    csv.write_text("id,name,lat,lng\n1,Deli,40.7,-73.9\n2,,40.7,-73.9\n3,Bakery,40.71,-73.91\n"
+                   "1,Deli again,40.7,-73.9\n")
+    report = load([csv], data_dir=tmp_path / "data", settings=Settings(data_dir=tmp_path))
+    ingest = report.ingest
+    assert ingest is not None and len(ingest.merchants) == 0 and ingest.released_rows == 2
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 2, 2)
+    assert (ingest.rows_read, ingest.rows_loaded, ingest.rows_rejected) == (4, 2, 2)
+    assert [s.rows_loaded for s in ingest.sources] == [2]
+    assert tuple(ingest.merchants.columns) == CANONICAL_COLUMNS
+    snap = SnapshotStore(tmp_path / "data").current()
+    assert snap is not None
+    ids = pq.read_table(snap.path / "merchants.parquet").column("merchant_id").to_pylist()
+    assert sorted(ids) == ["generic:1", "generic:3"]
