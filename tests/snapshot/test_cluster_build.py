@@ -165,7 +165,8 @@ def test_the_derive_steps_run_on_the_cluster_and_give_the_same_cells(cluster: Cl
     class Spy:
         """Delegates to the cluster; notes which process ran each chunk."""
 
-        pids: list[int] = []
+        def __init__(self) -> None:
+            self.pids: list[int] = []
 
         def imap(self, fn, args):  # type: ignore[no-untyped-def]
             for pid, result in cluster.imap(functools.partial(_with_pid, fn), args):
