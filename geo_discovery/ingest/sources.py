@@ -181,7 +181,10 @@ def read_sources(
         if progress is not None:
             progress(done, total)
     duplicates = find_duplicates([file_keys(r) for r in results])
-    return combine_parts([finish_file(r, d) for r, d in zip(results, duplicates, strict=True)])
+    parts = []
+    for d in duplicates:  # each file's raw table is freed as soon as it is finished
+        parts.append(finish_file(results.pop(0), d))
+    return combine_parts(parts)
 
 
 def check_sources(paths: Sequence[str | Path] | str | Path) -> list[tuple[Path, int]]:
