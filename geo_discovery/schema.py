@@ -40,6 +40,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATUS_VALUES",
     "empty_frame",
+    "from_arrow",
     "to_arrow",
 ]
 
@@ -116,6 +117,27 @@ def empty_frame() -> pd.DataFrame:
     True
     """
     return pd.DataFrame({c: pd.Series(dtype=_PANDAS_DTYPES[c]) for c in CANONICAL_COLUMNS})
+
+
+def from_arrow(table: pa.Table) -> pd.DataFrame:
+    """The canonical frame (the dtypes of :func:`empty_frame`) of a table with
+    :data:`ARROW_SCHEMA`; the inverse of :func:`to_arrow`.
+
+    Examples
+    --------
+    >>> f = from_arrow(to_arrow(empty_frame()))
+    >>> f.dtypes.equals(empty_frame().dtypes)
+    True
+    """
+    ints = {pa.int8(): pd.Int8Dtype(), pa.int64(): pd.Int64Dtype()}
+    data = {}
+    for name in CANONICAL_COLUMNS:
+        col = table.column(name)
+        if pa.types.is_string(col.type):  # object with None, not pandas' NaN strings
+            data[name] = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+        else:
+            data[name] = col.to_pandas(types_mapper=ints.get)
+    return pd.DataFrame(data).astype(_PANDAS_DTYPES)
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:

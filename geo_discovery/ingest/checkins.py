@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import IngestError
-from ..schema import CANONICAL_COLUMNS
+from ..schema import CANONICAL_COLUMNS, to_arrow
 from .result import IngestResult
 from .taxonomy import slugify
 
@@ -341,7 +341,7 @@ def read_visit_sources(
         )
     all_rejects = pd.concat(rejects, ignore_index=True) if rejects else empty_rejects()
     return IngestResult(
-        merchants=all_merchants,
+        table=to_arrow(all_merchants),
         rejects=all_rejects,
         sources=reports,
         aggregated=True,

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import IngestError
-from ..schema import CANONICAL_COLUMNS
+from ..schema import CANONICAL_COLUMNS, from_arrow
 from .validate import reason_kinds
 
 __all__ = [
@@ -116,8 +117,9 @@ class SourceReport:
 class IngestResult:
     """The outcome of :func:`~geo_discovery.ingest.read_sources`.
 
-    ``merchants`` has exactly :data:`~geo_discovery.schema.CANONICAL_COLUMNS` with the
-    dtypes of :func:`~geo_discovery.schema.empty_frame` and unique ``merchant_id``;
+    ``table`` holds the loaded rows as Arrow (:data:`~geo_discovery.schema.ARROW_SCHEMA`,
+    unique ``merchant_id``); :attr:`merchants` is the same rows as a pandas frame with
+    the dtypes of :func:`~geo_discovery.schema.empty_frame`, converted on each access.
     ``rejects`` (rejected rows) and ``warnings`` (loaded rows with a field left empty)
     have :data:`REJECT_COLUMNS`. ``rows_read == rows_loaded + rows_rejected`` always
     holds (checked on construction). ``aggregated``: the rows are events (visits) that
@@ -126,13 +128,13 @@ class IngestResult:
 
     Examples
     --------
-    >>> from geo_discovery.schema import empty_frame
-    >>> r = IngestResult(empty_frame(), empty_rejects(), [])
+    >>> from geo_discovery.schema import empty_frame, to_arrow
+    >>> r = IngestResult(to_arrow(empty_frame()), empty_rejects(), [])
     >>> (r.rows_read, r.rows_loaded, r.rows_rejected)
     (0, 0, 0)
     """
 
-    merchants: pd.DataFrame
+    table: pa.Table
     rejects: pd.DataFrame
     sources: list[SourceReport] = field(default_factory=list)
     warnings: pd.DataFrame = field(default_factory=empty_rejects)
@@ -140,26 +142,31 @@ class IngestResult:
     #: From a visit log: ``member, merchant_id, visits, last_visit`` per member and merchant
     #: (raw member ids: the snapshot hashes them, :mod:`geo_discovery.snapshot.members`).
     members: pd.DataFrame | None = None
-    #: Rows of ``merchants`` before :meth:`release_rows` emptied it (``None``: not emptied).
+    #: Rows of ``table`` before :meth:`release_rows` emptied it (``None``: not emptied).
     released_rows: int | None = field(default=None, init=False, repr=False)
 
-    def release_rows(self) -> None:
-        """Drop the loaded rows (``merchants`` becomes an empty frame of the same columns)
-        once they live elsewhere (a load converts them to Arrow first); the counts, the
-        sources, rejects, warnings and members stay. A million rows of pandas objects are
-        ~0.8 GB that a load would otherwise hold through indexing and deriving.
+    @property
+    def merchants(self) -> pd.DataFrame:
+        """The loaded rows as a canonical pandas frame (a new frame on each access)."""
+        return from_arrow(self.table)
 
-        >>> from geo_discovery.schema import empty_frame
-        >>> r = IngestResult(empty_frame(), empty_rejects(), [])
+    def release_rows(self) -> None:
+        """Drop the loaded rows (``table`` becomes an empty table of the same schema)
+        once they live elsewhere (a load hands them to the index and the snapshot
+        files); the counts, the sources, rejects, warnings and members stay, so a
+        report kept after the load does not hold the rows.
+
+        >>> from geo_discovery.schema import empty_frame, to_arrow
+        >>> r = IngestResult(to_arrow(empty_frame()), empty_rejects(), [])
         >>> r.release_rows(); (r.rows_loaded, len(r.merchants), r.released_rows)
         (0, 0, 0)
         """
         if self.released_rows is None:
-            self.released_rows = len(self.merchants)
-        self.merchants = self.merchants.iloc[:0].copy()
+            self.released_rows = self.table.num_rows
+        self.table = self.table.schema.empty_table()
 
     def __post_init__(self) -> None:
-        if tuple(self.merchants.columns) != CANONICAL_COLUMNS:
+        if tuple(self.table.column_names) != CANONICAL_COLUMNS:
             raise ValueError("merchants must have exactly schema.CANONICAL_COLUMNS, in order")
         for frame in (self.rejects, self.warnings):
             if tuple(frame.columns) != REJECT_COLUMNS:
@@ -167,11 +174,11 @@ class IngestResult:
         loaded = sum(s.rows_loaded for s in self.sources)
         rejected = sum(s.rows_rejected for s in self.sources)
         read = sum(s.rows_read for s in self.sources)
-        merchants = loaded if self.aggregated else len(self.merchants)
+        merchants = loaded if self.aggregated else self.table.num_rows
         if self.sources and (loaded, rejected) != (merchants, len(self.rejects)):
             raise ValueError(
                 f"source reports count {loaded} loaded / {rejected} rejected rows but the "
-                f"frames hold {len(self.merchants)} / {len(self.rejects)}"
+                f"frames hold {self.table.num_rows} / {len(self.rejects)}"
             )
         if read != loaded + rejected:
             raise ValueError(f"rows read {read} != loaded {loaded} + rejected {rejected}")
@@ -184,11 +191,11 @@ class IngestResult:
         return sum(s.rows_read for s in self.sources)
 
     def _kept(self) -> int:
-        return self.released_rows if self.released_rows is not None else len(self.merchants)
+        return self.released_rows if self.released_rows is not None else self.table.num_rows
 
     @property
     def rows_loaded(self) -> int:
-        """Rows that passed every check: ``len(merchants)`` (or the rows counted into
+        """Rows that passed every check: ``table.num_rows`` (or the rows counted into
         them when ``aggregated``; the rows it held before :meth:`release_rows`)."""
         if self.aggregated:
             return sum(s.rows_loaded for s in self.sources)
@@ -285,7 +292,6 @@ def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
         raise IngestError(f"rejects path {str(out)!r} must end in .csv, .csv.gz or .parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
     if name.endswith(".parquet"):
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         schema = pa.schema(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import IngestError, ProfileError
 from ..models import BBox
-from ..schema import empty_frame
+from ..schema import empty_frame, to_arrow
 from .canonical import attributes_json, build_canonical
 from .generic import ID_ALIASES, LAT_ALIASES, LNG_ALIASES, NAME_ALIASES, PASSTHROUGH
 from .mapping import profile_from_mapping
@@ -25,8 +27,10 @@ from .result import IngestResult, SourceReport, empty_rejects, problem_rows
 from .validate import Problems, duplicate_problems
 
 __all__ = [
+    "DuplicateTracker",
     "FilePart",
     "FileResult",
+    "add_duplicates",
     "check_sources",
     "combine_parts",
     "file_keys",
@@ -56,12 +60,16 @@ class FileResult:
 
 @dataclass
 class FilePart:
-    """One file's share of an :class:`IngestResult` (:func:`finish_file`)."""
+    """One file's share of an :class:`IngestResult` (:func:`finish_file`): its loaded
+    rows as Arrow, its rejects and warnings, its report; ``details`` holds the
+    ``(errors, warnings)`` messages of each row of ``rejects`` (for
+    :func:`add_duplicates`)."""
 
-    merchants: pd.DataFrame
+    table: pa.Table
     rejects: pd.DataFrame
     warnings: pd.DataFrame
     report: SourceReport
+    details: np.ndarray
 
 
 def _known_names(fixed: Profile | None) -> list[str]:
@@ -173,17 +181,20 @@ def read_sources(
     fixed = resolve_profile(profile, mapping)
     total = sum(sizes)
     done = 0
-    results: list[FileResult] = []
+    seen = DuplicateTracker()
+    parts: list[FilePart] = []
     for path, size in zip(files, sizes, strict=True):
         tick = _file_progress(progress, done, size, total)
-        results.append(read_source_file(path, fixed, expected_bbox, options, tick))
+        result = read_source_file(path, fixed, expected_bbox, options, tick)
+        # Each file is finished (its rows into Arrow, its raw table freed) before the
+        # next is read: the loaded rows' duplicates are settled by the files before.
+        parts.append(finish_file(result, seen.add(file_keys(result))))
+        del result
         done += size
         if progress is not None:
             progress(done, total)
-    duplicates = find_duplicates([file_keys(r) for r in results])
-    parts = []
-    for d in duplicates:  # each file's raw table is freed as soon as it is finished
-        parts.append(finish_file(results.pop(0), d))
+    for part, late in zip(parts, seen.rejected_duplicates(), strict=True):
+        add_duplicates(part, late)
     return combine_parts(parts)
 
 
@@ -267,9 +278,71 @@ def find_duplicates(keys: Sequence[pd.DataFrame]) -> list[dict[int, str]]:
     return out
 
 
+class DuplicateTracker:
+    """Duplicate ids over files seen one at a time, as :func:`find_duplicates` finds
+    them over all files at once (the first occurrence in file order wins).
+
+    :meth:`add` takes a file's keys (:func:`file_keys`) and returns the duplicates
+    among its otherwise good rows: they are settled by the files before (an id's
+    reference row is its first good row). The messages of rejected rows that also
+    repeat an id depend on later files (a later good row becomes the reference), so
+    :meth:`rejected_duplicates` gives them, per file, once every file was added. Holds
+    one entry per distinct good id and per rejected row, not the rows.
+    """
+
+    def __init__(self) -> None:
+        self._first_ok: dict[str, int] = {}
+        self._first_bad: dict[str, int] = {}
+        self._bad: list[tuple[int, list[int], list[str]]] = []  # (file, rows, ids)
+        self._starts: list[int] = []  # each file's first row, over all files
+        self._where: list[tuple[pd.Series, pd.Series]] = []  # each file's files and lines
+        self._rows = 0
+
+    def add(self, keys: pd.DataFrame) -> dict[int, str]:
+        start = self._rows
+        ids = keys["merchant_id"].to_numpy(dtype=object)
+        present = keys["merchant_id"].notna().to_numpy(dtype=bool)
+        ok = keys["ok"].to_numpy(dtype=bool)
+        self._starts.append(start)
+        self._where.append((keys["source_file"].reset_index(drop=True),
+                            keys["source_line"].reset_index(drop=True)))
+        self._rows += len(keys)
+        first_ok, first_bad = self._first_ok, self._first_bad
+        out: dict[int, str] = {}
+        for i in np.flatnonzero(present & ok).tolist():
+            ref = first_ok.setdefault(ids[i], start + i)
+            if ref != start + i:
+                out[i] = self._message(ids[i], ref)
+        bad = np.flatnonzero(present & ~ok).tolist()
+        for i in bad:
+            first_bad.setdefault(ids[i], start + i)
+        self._bad.append((start, bad, [ids[i] for i in bad]))
+        return out
+
+    def rejected_duplicates(self) -> list[dict[int, str]]:
+        """Per file added: ``{row: message}`` of its rejected rows that repeat an id."""
+        out = []
+        for start, rows, ids in self._bad:
+            found = {}
+            for i, mid in zip(rows, ids, strict=True):
+                ref = self._first_ok.get(mid, self._first_bad[mid])
+                if ref < start + i:
+                    found[i] = self._message(mid, ref)
+            out.append(found)
+        return out
+
+    def _message(self, merchant_id: str, ref: int) -> str:
+        at = bisect.bisect_right(self._starts, ref) - 1
+        files, lines = self._where[at]
+        row = ref - self._starts[at]
+        return f"duplicate merchant_id {merchant_id}, first at {files.iat[row]}:{lines.iat[row]}"
+
+
 def finish_file(result: FileResult, duplicates: Mapping[int, str]) -> FilePart:
-    """One file's loaded rows (with their ``attributes``), rejects, warnings and report,
-    once the duplicates of every file are known (:func:`find_duplicates`)."""
+    """One file's loaded rows (with their ``attributes``, as Arrow), rejects, warnings
+    and report, once the duplicates of every file are known (:func:`find_duplicates`),
+    or at least those of its otherwise good rows (:class:`DuplicateTracker`; the rest
+    go in with :func:`add_duplicates`)."""
     r = result
     details = r.problems.details()
     for i, message in duplicates.items():
@@ -295,19 +368,37 @@ def finish_file(result: FileResult, duplicates: Mapping[int, str]) -> FilePart:
         rows_warned=len(parts[1]), rating_scale=_scale_text(r, kept),
         notes=list(r.problems.notes),
     )
-    return FilePart(kept, parts[0], parts[1], report)
+    table = to_arrow(kept.astype(empty_frame().dtypes.to_dict()))
+    parts[0].index = pd.Index(np.flatnonzero(rejected))  # row in file, for add_duplicates
+    return FilePart(table, parts[0], parts[1], report, details[rejected])
+
+
+def add_duplicates(part: FilePart, duplicates: Mapping[int, str]) -> None:
+    """Add duplicate-id messages to rejected rows of a finished file (``{row in file:
+    message}``, as :meth:`DuplicateTracker.rejected_duplicates` gives them)."""
+    if not duplicates:
+        return
+    at = part.rejects.index.get_indexer(pd.Index(list(duplicates)))
+    if (at < 0).any():
+        raise ValueError("add_duplicates: a row is not among the file's rejected rows")
+    reasons = part.rejects["reason"].to_numpy(dtype=object).copy()
+    for j, message in zip(at.tolist(), duplicates.values(), strict=True):
+        errors, warnings = part.details[j]
+        part.details[j] = ([*errors, message], warnings)
+        reasons[j] = "; ".join([*errors, message, *warnings])
+    part.rejects["reason"] = reasons
 
 
 def combine_parts(parts: Sequence[FilePart]) -> IngestResult:
-    """The :class:`IngestResult` of files finished by :func:`finish_file`, in file order."""
+    """The :class:`IngestResult` of files finished by :func:`finish_file`, in file order
+    (the loaded rows' Arrow tables are concatenated, not copied)."""
     if not parts:
-        return IngestResult(empty_frame(), empty_rejects(), [])
-    merchants = pd.concat([p.merchants for p in parts], ignore_index=True)
-    merchants = merchants.astype(empty_frame().dtypes.to_dict())
+        return IngestResult(to_arrow(empty_frame()), empty_rejects(), [])
+    table = pa.concat_tables([p.table for p in parts])
     dtypes = empty_rejects().dtypes.to_dict()
     rejects = pd.concat([p.rejects for p in parts], ignore_index=True).astype(dtypes)
     warnings = pd.concat([p.warnings for p in parts], ignore_index=True).astype(dtypes)
-    return IngestResult(merchants=merchants, rejects=rejects,
+    return IngestResult(table=table, rejects=rejects,
                         sources=[p.report for p in parts], warnings=warnings)
 
 

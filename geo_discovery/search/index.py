@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from .. import cells as h3cells
@@ -407,7 +409,7 @@ def _bbox_centre(bbox: BBox) -> tuple[float, float]:
 def build_cell_index(
     lat: NDArray,
     lng: NDArray,
-    merchant_ids: NDArray | list[str],
+    merchant_ids: NDArray | list[str] | pa.Array | pa.ChunkedArray,
     *,
     resolution: int | None = None,
     target_per_cell: float = 8.0,
@@ -435,7 +437,7 @@ def build_cell_index(
     lat = np.ascontiguousarray(lat, dtype=np.float64)
     lng = np.ascontiguousarray(lng, dtype=np.float64)
     n = len(lat)
-    ids = np.asarray(merchant_ids, dtype=object)
+    ids = merchant_ids if _is_arrow(merchant_ids) else np.asarray(merchant_ids, dtype=object)
     if len(ids) != n or len(lng) != n:
         raise ValueError(f"lat, lng and merchant_ids differ in length: {n}, {len(lng)}, {len(ids)}")
     if n and not (np.isfinite(lat).all() and np.isfinite(lng).all()):
@@ -450,12 +452,28 @@ def build_cell_index(
     return index_from_sorted(order, s_fine, (s_lat, s_lng, xyz), rank, int(resolution))
 
 
-def merchant_ranks(merchant_ids: NDArray | list[str]) -> NDArray[np.int64]:
-    """Rank of each (unique) id in code-point order: distance ties break by it."""
-    ids = np.asarray(merchant_ids, dtype=object)
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[np.argsort(ids, kind="stable")] = np.arange(len(ids), dtype=np.int64)
+def merchant_ranks(
+    merchant_ids: NDArray | list[str] | pa.Array | pa.ChunkedArray,
+) -> NDArray[np.int64]:
+    """Rank of each (unique) id in code-point order: distance ties break by it.
+
+    An Arrow string column is ranked by Arrow's sort, without making a Python string
+    per id: UTF-8's byte order is the code-point order, so the ranks are the same.
+
+    >>> merchant_ranks(["b", "é", "a"]).tolist(), merchant_ranks(pa.array(["b", "é", "a"])).tolist()
+    ([1, 2, 0], [1, 2, 0])
+    """
+    if _is_arrow(merchant_ids):
+        order = np.asarray(pc.sort_indices(merchant_ids), dtype=np.int64)
+    else:
+        order = np.argsort(np.asarray(merchant_ids, dtype=object), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
     return rank
+
+
+def _is_arrow(values: object) -> bool:
+    return isinstance(values, (pa.Array, pa.ChunkedArray))
 
 
 def sort_points(fine: NDArray[np.uint64], rank: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -376,7 +376,7 @@ def build_index_on(
     n = table.num_rows
     lat = np.ascontiguousarray(table.column("lat").to_numpy(), dtype=np.float64)
     lng = np.ascontiguousarray(table.column("lng").to_numpy(), dtype=np.float64)
-    rank = merchant_ranks(np.asarray(table.column("merchant_id").to_pylist(), dtype=object))
+    rank = merchant_ranks(table.column("merchant_id"))
     workers = max(cluster.workers, 1)
     chunk = max(1, math.ceil(n / (4 * workers)))
     pieces = [(cluster.scatter((lat[i:i + chunk], lng[i:i + chunk])),)

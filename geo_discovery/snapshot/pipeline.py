@@ -41,7 +41,7 @@ from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
 from ..parallel import executing_on
-from ..schema import ARROW_SCHEMA, to_arrow
+from ..schema import ARROW_SCHEMA
 from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
 from .derived import derive_all
@@ -234,8 +234,8 @@ def load(
             loaded = len(delete_ids) - len(missing)
         else:
             assert ingest is not None
-            new = to_arrow(ingest.merchants)
-            ingest.release_rows()  # the rows are in ``new`` now: free the pandas copy
+            new = ingest.table
+            ingest.release_rows()  # the report kept after the load does not hold the rows
             _release_memory()
             table = _upsert(previous, new) if mode == "upsert" else new
             loaded = ingest.rows_loaded
@@ -293,6 +293,8 @@ def load(
             write_merchant_table(table, parquet)
             write_row_file(table, writer.path / ROW_FILE, like=parquet)
             index.to_directory(writer.path / "index")
+            index_info = {"resolution": index.resolution, "cells": len(index.cells)}
+            del index  # on disk now; its ids are ~75 B a merchant the derivers need more
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)
@@ -313,7 +315,7 @@ def load(
                 "sources": [vars(s) for s in ingest.sources] if ingest
                 else [labels.get(str(p), str(p)) for p in files],
                 "rejects_file": str(written_rejects) if written_rejects else None,
-                "index": {"resolution": index.resolution, "cells": len(index.cells)},
+                "index": index_info,
                 "derived": derived,
                 "members": members,
                 "build": build,
@@ -334,8 +336,8 @@ def load(
 
 def _release_memory() -> None:
     """Hand freed memory back to the system: Python's garbage, Arrow's pool and, on
-    glibc, the C heap (``malloc_trim``). Called once a load's pandas rows are gone: at 1M
-    rows the derive step then starts at ~1.0 GB instead of ~1.8 GB of RSS."""
+    glibc, the C heap (``malloc_trim``). Called once the read's per-file pandas working
+    sets are gone, so that indexing and deriving start from the Arrow rows alone."""
     gc.collect()
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
@@ -379,7 +381,7 @@ def _build_index(
         index = build_cell_index(
             table.column("lat").to_numpy(),
             table.column("lng").to_numpy(),
-            np.asarray(table.column("merchant_id").to_pylist(), dtype=object),
+            table.column("merchant_id"),  # ranked by Arrow: no Python string per id
             resolution=res,
             target_per_cell=settings.index_target_per_cell,
         )

@@ -137,7 +137,7 @@ class Snapshot:
         index = build_cell_index(
             merchants.column("lat").to_numpy(),
             merchants.column("lng").to_numpy(),
-            np.asarray(merchants.column("merchant_id").to_pylist(), dtype=object),
+            merchants.column("merchant_id"),
             resolution=resolution,
         )
         return cls(merchants, index, wom=wom, districts=districts)

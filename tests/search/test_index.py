@@ -818,3 +818,18 @@ def test_real_data_business_districts_as_polygons(real_data: Path, name: str) ->
         nonempty += int(shapely.intersects_xy(geom, pts.lng, pts.lat).any())
     assert checks == len(bids) == 64
     assert nonempty > 30  # the BIDs are where the merchants are
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=6),
+                unique=True, max_size=40))
+def test_merchant_ranks_of_an_arrow_column_equal_python_code_point_order(ids) -> None:
+    import pyarrow as pa
+
+    from geo_discovery.search.index import merchant_ranks
+
+    expected = merchant_ranks(np.asarray(ids, dtype=object))
+    assert expected.tolist() == [sorted(ids).index(i) for i in ids]
+    assert merchant_ranks(pa.array(ids, pa.string())).tolist() == expected.tolist()
+    chunked = pa.chunked_array([pa.array(ids[:3], pa.string()), pa.array(ids[3:], pa.string())])
+    assert merchant_ranks(chunked).tolist() == expected.tolist()
