@@ -236,20 +236,17 @@ def build_reputation(
     s = settings or get_settings()
     frame, index = as_frame(merchants)
     n_rows = len(frame)
-    files = (
-        (frame["source_file"] if "source_file" in frame.columns else pd.Series([""] * n_rows))
-        .astype(object)
-        .fillna("")
-        .to_numpy()
-    )
-    file_codes = pd.factorize(files)[0]
-    cat_codes, cat_names = pd.factorize(frame["category"].astype(object).fillna("unknown"))
+    # Codes, not a Python string per row (the columns may be Arrow-backed strings).
+    source = frame["source_file"] if "source_file" in frame.columns else pd.Series([""] * n_rows)
+    file_codes = pd.factorize(source.fillna(""))[0]
+    cat_codes, cat_index = pd.factorize(frame["category"].fillna("unknown"))
+    cat_names = np.asarray(cat_index, dtype=object)
     attrs = Attributes(frame)
 
     # 1. unit-scale signals
     rating_scale = float_column(frame, "rating_scale")
     rating_norm = stars_to_unit(float_column(frame, "rating"), rating_scale)
-    sub_norm = subscore_unit(attrs.subscores, rating_scale, files)
+    sub_norm = subscore_unit(attrs.subscores, rating_scale, file_codes)
     ws = s.wom_subscore_weight
     review_signal = np.where(
         np.isfinite(rating_norm) & np.isfinite(sub_norm),
@@ -265,6 +262,7 @@ def build_reputation(
         np.fmax.at(insp_days, attrs.insp_row, attrs.insp_day)
     fixed = as_of if as_of is not None else s.wom_as_of
     newest, now = _as_of_days(fixed, file_codes, [first, last, insp_days])
+    del insp_days
 
     # 3. review counts, velocity, bursts and recency
     count = float_column(frame, "review_count")
@@ -283,6 +281,7 @@ def build_reputation(
     start = np.where(np.isfinite(start), np.fmin(start, end), end)
     recency = review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
     effective_reviews = n_damped * recency
+    del implied_first, start, end, first, last, rpm, count  # (~8 B a row each)
 
     # 4. inspections
     insp_signal, insp_evidence, insp_recency = inspection_signal(frame, attrs, now, n_rows, s)
@@ -302,7 +301,8 @@ def build_reputation(
     m = s.wom_prior_strength
     reliability = evidence / (evidence + m)
     lat, lng = float_column(frame, "lat"), float_column(frame, "lng")
-    prior = _prior(signal, reliability, (cat_codes, np.asarray(cat_names)), lat, lng, s)
+    prior = _prior(signal, reliability, (cat_codes, cat_names), lat, lng, s)
+    del lat, lng
     quality = np.where(
         evidence > 0, (m * prior + evidence * np.nan_to_num(signal)) / (m + evidence), prior
     )
@@ -346,7 +346,8 @@ def build_reputation(
             "wom_score": score.astype(np.float64),
             "wom_confidence": confidence.astype(np.float64),
             "as_of": as_of_col.astype("datetime64[s]"),
-        }
+        },
+        copy=False,  # a block per column: no second copy of all of them
     )
     out.index = index
     return out

@@ -219,9 +219,9 @@ class Attributes:
         scores: list[Any] = []
         grades: list[str] = []
         if "attributes" in frame.columns and n:
-            values = frame["attributes"].to_numpy(dtype=object)
             hit = _rows_with_signals(frame["attributes"])
-            parsed = [_loads(values[i]) for i in hit.tolist()]
+            # only the rows that mention a key become Python strings (~200 B a row)
+            parsed = [_loads(v) for v in frame["attributes"].iloc[hit].to_numpy(dtype=object)]
             for j, key in enumerate(SUBSCORE_KEYS):
                 self.subscores[hit, j] = _numbers([p.get(key) for p in parsed])
             self.ltm[hit] = _numbers([p.get(_LTM_KEY) for p in parsed])

@@ -390,3 +390,28 @@ def test_a_pointer_file_left_by_a_killed_publish_is_cleaned_by_the_next_writer(
         writer.abort()
     assert not stale.exists()
     assert store.current() is None  # the stray pointer was never followed
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 26])
+def test_geoparquet_points_are_shapely_wkb_and_read_back_by_geopandas(
+    tmp_path: Path, monkeypatch, chunk: int
+) -> None:
+    import geopandas
+    import shapely
+
+    from geo_discovery.snapshot import pipeline
+
+    monkeypatch.setattr(pipeline, "_WKB_CHUNK", chunk)  # several chunks, or one
+    rng = np.random.default_rng(5)
+    lat = np.concatenate([[90.0, -90.0, 0.0, 52.5], rng.uniform(-90, 90, 7)])
+    lng = np.concatenate([[0.0, 180.0, -180.0, 179.9999999], rng.uniform(-180, 180, 7)])
+    wkb = pipeline.point_wkb(lng, lat)
+    assert wkb.to_pylist() == list(shapely.to_wkb(shapely.points(lng, lat)))
+    assert pipeline.point_wkb(np.empty(0), np.empty(0)).to_pylist() == []
+    table = oracle.canonical_table(lat, lng, [f"t:{i}" for i in range(len(lat))],
+                                   ["food/cafe"] * len(lat))
+    write_merchant_table(table, tmp_path / "m.parquet")
+    frame = geopandas.read_parquet(tmp_path / "m.parquet")
+    assert frame.crs is not None and frame.crs.to_epsg() in (4326, None)
+    assert frame.geometry.x.tolist() == lng.tolist()
+    assert frame.geometry.y.tolist() == lat.tolist()
