@@ -10,10 +10,13 @@ step       single process                              cluster
 =========  ==========================================  ===================================
 read       :func:`~geo_discovery.ingest.sources.       one task per file (the raw table
            read_source_file` per file, in order        stays on its worker)
-dedupe     :func:`~geo_discovery.ingest.sources.       the same, on the driver, over the
-           find_duplicates` (first occurrence wins)    ids, files and lines only
-finish     :func:`~geo_discovery.ingest.sources.       one task per file; rejects and
-           finish_file` per file                       loaded rows gathered in file order
+dedupe     :class:`~geo_discovery.ingest.sources.      the same, on the driver, over the
+           DuplicateTracker` file by file (the first   ids, files and lines only, each
+           good row in file order wins)                file as its keys arrive in order
+finish     :func:`~geo_discovery.ingest.sources.       one task per file, as soon as the
+           finish_file` per file, before the next      files before it are keyed, a few
+           file is read                                files read ahead; loaded rows come
+                                                       back as Arrow, in file order
 cells      resolution-15 H3 cell of every point        one task per row chunk
 sort       :func:`~geo_discovery.search.index.         one task per partition: a coarse H3
            sort_partition` over all points             cell (resolution 3, hot cells split
@@ -56,10 +59,12 @@ from .. import cells as h3cells
 from ..errors import ClusterError
 from ..ingest import IngestResult, ReadOptions
 from ..ingest.sources import (
+    DuplicateTracker,
+    FilePart,
+    add_duplicates,
     check_sources,
     combine_parts,
     file_keys,
-    find_duplicates,
     finish_file,
     read_source_file,
     resolve_profile,
@@ -299,22 +304,72 @@ def read_sources_on(
     expected_bbox: BBox | None = None,
     options: ReadOptions | None = None,
     progress: Progress | None = None,
+    window: int | None = None,
 ) -> IngestResult:
     """:func:`~geo_discovery.ingest.read_sources` with one task per file.
 
     The result is the same object the single-process read returns (same rows, same
     order, same rejects): ``rows read = loaded + rejected`` holds over all workers.
+    As there, each file is finished as soon as the files before it are keyed
+    (:class:`~geo_discovery.ingest.sources.DuplicateTracker`), and at most ``window``
+    files (default: one more than the workers) are read ahead of that, so a worker
+    holds a file or two's raw tables, not all of its files'.
     """
     options = options or ReadOptions()
     checked = check_sources(paths)
     fixed = resolve_profile(profile, mapping)
-    read = cluster.submit("files", read_source_file,
-                          [(p, fixed, expected_bbox, options) for p, _ in checked])
-    keys = cluster.wait("files", cluster.submit("keys", file_keys, [(f,) for f in read]),
-                        progress)
-    duplicates = find_duplicates(keys)
-    parts = cluster.run("finish", finish_file, list(zip(read, duplicates, strict=True)),
-                        progress)
+    client, total = cluster.client, len(checked)
+    workers = max(cluster.workers, 1)
+    ahead = window or workers + 1
+    todo = iter(enumerate(checked))
+    reading: deque[tuple[Any, Any]] = deque()  # (file result, its keys), in file order
+    finishing: deque[Any] = deque()
+    parts: list[FilePart] = []
+    tracker = DuplicateTracker()
+
+    def read_next() -> None:
+        for i, (path, _) in itertools.islice(todo, 1):
+            result = client.submit(read_source_file, path, fixed, expected_bbox, options,
+                                   pure=False, key=f"files-{i}-{_token()}")
+            reading.append((result, client.submit(file_keys, result, pure=False,
+                                                  key=f"keys-{i}-{_token()}")))
+
+    def collect(keep: int) -> None:
+        while len(finishing) > keep:
+            future = finishing.popleft()
+            parts.append(future.result())  # a task's error is raised here, with its message
+            future.release()
+            if progress is not None:
+                progress("finish", len(parts), total)
+
+    if progress is not None:
+        progress("files", 0, total)
+        progress("finish", 0, total)
+    try:
+        for _ in range(ahead):
+            read_next()
+        keyed = 0
+        while reading:
+            result, keys = reading.popleft()
+            duplicates = tracker.add(keys.result())
+            keys.release()
+            keyed += 1
+            if progress is not None:
+                progress("files", keyed, total)
+            finishing.append(client.submit(finish_file, result, duplicates, pure=False,
+                                           key=f"finish-{keyed}-{_token()}"))
+            result.release()  # the worker drops the raw table once finish_file has run
+            collect(workers)
+            read_next()
+        collect(0)
+    finally:
+        for result, keys in reading:  # a task failed: stop what is still queued
+            result.cancel()
+            keys.cancel()
+        for future in finishing:
+            future.cancel()
+    for part, late in zip(parts, tracker.rejected_duplicates(), strict=True):
+        add_duplicates(part, late)
     return combine_parts(parts)
 
 

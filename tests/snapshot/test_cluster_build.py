@@ -269,6 +269,40 @@ def test_cluster_load_keeps_the_data_loss_rules_and_the_row_equation(
     assert json.loads((there.snapshot.path / "manifest.json").read_text())["build"]["cluster"]
 
 
+@pytest.mark.parametrize("window", [1, None])
+def test_cluster_read_finishes_files_in_order_and_equals_the_single_process_read(
+    cluster: Cluster, tmp_path: Path, window: int | None
+) -> None:
+    import pandas as pd
+
+    from geo_discovery.ingest import read_sources
+    from geo_discovery.snapshot.cluster import read_sources_on
+
+    texts = [  # ids repeat across files; id 1's first good row comes in the fourth file
+        "id,name,lat,lng\n1,,40.7,-74\n2,A,40.7,-74\n",
+        "id,name,lat,lng\n2,Dup,40.7,-74\n1,Bad,x,-74\n3,B,40.71,-74\n",
+        "id,name,lat,lng\n4,C,40.72,-74\n4,C again,40.72,-74\n",
+        "id,name,lat,lng\n1,Good late,40.73,-74\n5,,40.7,-74\n",
+        "id,name,lat,lng\n5,E,40.74,-74\n3,,1,1\n",
+        "id,name,lat,lng\n6,F,40.75,-74\n",
+    ]
+    files = []
+    for i, text in enumerate(texts):
+        files.append(tmp_path / f"p{i}.csv")
+        files[-1].write_text(text)
+    seen: list[tuple[str, int, int]] = []
+    there = read_sources_on(cluster, files, window=window,
+                            progress=lambda s, d, t: seen.append((s, d, t)))
+    here = read_sources(files)
+    pd.testing.assert_frame_equal(there.merchants, here.merchants)
+    pd.testing.assert_frame_equal(there.rejects, here.rejects)
+    assert [s.rows_rejected for s in there.sources] == [s.rows_rejected for s in here.sources]
+    assert there.merchants["name"].tolist() == ["A", "B", "C", "Good late", "E", "F"]
+    assert ("files", 6, 6) in seen and ("finish", 6, 6) in seen
+    done = [d for s, d, _ in seen if s == "finish"]
+    assert done == sorted(done)
+
+
 # ------------------------------------------------------------------------------ CLI
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
