@@ -287,13 +287,14 @@ class DuplicateTracker:
     reference row is its first good row). The messages of rejected rows that also
     repeat an id depend on later files (a later good row becomes the reference), so
     :meth:`rejected_duplicates` gives them, per file, once every file was added. Holds
-    one entry per distinct good id and per rejected row, not the rows.
+    one entry per distinct good id and per rejected row, and each row's file and line
+    (~17 B a row), not the rows.
     """
 
     def __init__(self) -> None:
         self._first_ok: dict[str, int] = {}
         self._first_bad: dict[str, int] = {}
-        self._bad: list[tuple[int, list[int], list[str]]] = []  # (file, rows, ids)
+        self._bad: list[tuple[int, list[int], list[str]]] = []  # (start, rows, ids)
         self._starts: list[int] = []  # each file's first row, over all files
         self._where: list[tuple[pd.Series, pd.Series]] = []  # each file's files and lines
         self._rows = 0
