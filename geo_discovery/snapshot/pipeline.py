@@ -315,7 +315,7 @@ def load(
             write_row_file(table, writer.path / ROW_FILE, like=parquet)
             index.to_directory(writer.path / "index")
             index_info = {"resolution": index.resolution, "cells": len(index.cells)}
-            del index  # on disk now; its ids are ~75 B a merchant the derivers need more
+            del index  # on disk now (the text deriver reads its order from there)
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)
