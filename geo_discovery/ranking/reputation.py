@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..cells import latlngs_to_cells
@@ -58,6 +59,7 @@ from .signals import (
     inspection_signal,
     review_recency,
     stars_to_unit,
+    subscore_scale,
     subscore_unit,
     to_days,
 )
@@ -82,41 +84,116 @@ REPUTATION_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _as_of_days(
-    as_of: Any, files: NDArray[Any], known_days: list[FloatArray]
-) -> tuple[FloatArray, FloatArray]:
-    """Per row: the data's own "now" (newest date in its source file) and ``as_of``."""
-    n = len(files)
-    stacked = np.vstack(known_days) if known_days else np.full((1, n), np.nan)
-    newest = np.full(n, np.nan)
-    with np.errstate(all="ignore"):
-        row_max = np.where(
-            np.isfinite(stacked).any(axis=0),
-            np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0),
-            np.nan,
-        )
-    per_file = pd.Series(row_max).groupby(files).transform("max")
-    newest[:] = per_file.to_numpy(dtype=np.float64)
+#: Rows read and scored at a time. The whole table is reduced first to a few small
+#: tables (each file's newest date and sub-score scale, each category's burst and
+#: popularity medians, the prior's group sums); the rows are then scored a block at a
+#: time, so the working set is a block's, plus a few arrays of 8 B a row.
+BLOCK_ROWS = 1 << 18
+
+
+def _fixed_days(as_of: Any) -> float | None:
     if as_of is None:
-        return newest, newest.copy()
-    fixed = to_days([as_of])[0]
+        return None
+    fixed = float(to_days([as_of])[0])
     if not np.isfinite(fixed):
         raise ValueError(f"as_of={as_of!r} is not a date; allowed: a date, datetime or ISO string")
-    return newest, np.full(n, fixed)
+    return fixed
+
+
+def _codes(merchants: pd.DataFrame | pa.Table, col: str, fill: str) -> tuple[NDArray[np.intp],
+                                                                              NDArray[Any]]:
+    """Whole-table codes of a text column (missing → ``fill``), first appearance first,
+    and the values they stand for; with Arrow, without a Python string per row."""
+    n = len(merchants)
+    if isinstance(merchants, pa.Table):
+        if col not in merchants.column_names:
+            return np.zeros(n, dtype=np.intp), np.asarray([fill], dtype=object)
+        column = pc.fill_null(merchants.column(col).cast(pa.string()), fill)
+        values = column.unique()
+        codes = pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False)
+        return codes.astype(np.intp), np.asarray(values.to_pylist(), dtype=object)
+    if col not in merchants.columns:
+        return np.zeros(n, dtype=np.intp), np.asarray([fill], dtype=object)
+    codes, names = pd.factorize(merchants[col].fillna(fill))
+    return codes.astype(np.intp), np.asarray(names, dtype=object)
+
+
+class _Block:
+    """One block of rows, read: its frame, codes and the columns every pass needs."""
+
+    def __init__(self, merchants: pd.DataFrame | pa.Table, rows: slice,
+                 codes: tuple[NDArray[np.intp], NDArray[np.intp]]) -> None:
+        part = merchants.slice(rows.start, rows.stop - rows.start) if isinstance(
+            merchants, pa.Table) else merchants.iloc[rows]
+        self.frame, _ = as_frame(part)
+        self.n = len(self.frame)
+        self.file, self.cat = codes[0][rows], codes[1][rows]
+        self.attrs = Attributes(self.frame)
+        self.rating_scale = float_column(self.frame, "rating_scale")
+        self.first = to_days(column_or_none(self.frame, "first_review"))
+        self.last = to_days(column_or_none(self.frame, "last_review"))
+        count = float_column(self.frame, "review_count")
+        self.has_count = np.isfinite(count) & (count > 0)
+        self.reviews = np.where(self.has_count, count, 0.0)
+
+    def newest_date(self) -> FloatArray:
+        """Per row: its newest review or inspection date (NaN: none)."""
+        newest = np.fmax(self.first, self.last)
+        if len(self.attrs.insp_row):
+            np.fmax.at(newest, self.attrs.insp_row, self.attrs.insp_day)
+        return newest
+
+    def short_rates(self, s: Settings) -> tuple[NDArray[np.bool_], FloatArray, FloatArray]:
+        """Rows with many reviews in under a year, their monthly rate and span (months)."""
+        n = self.reviews
+        span_m = (self.last - self.first) / DAYS_PER_MONTH
+        with np.errstate(invalid="ignore", divide="ignore"):
+            short = (n >= float(s.wom_burst_min_reviews)) & (span_m < 12.0)
+            rate = n / np.maximum(span_m, 1.0)
+        return short, rate, span_m
+
+
+class _Medians:
+    """Per group: the median of its finite values (groups of ≥ ``_MIN_GROUP``), else the
+    median of all; built from (group, value) pairs collected block by block."""
+
+    def __init__(self) -> None:
+        self.groups: list[NDArray[np.intp]] = []
+        self.values: list[FloatArray] = []
+
+    def add(self, groups: NDArray[np.intp], values: FloatArray) -> None:
+        ok = np.isfinite(values)
+        self.groups.append(groups[ok])
+        self.values.append(values[ok])
+
+    def done(self) -> tuple[pd.Series, float]:
+        values = np.concatenate(self.values) if self.values else np.zeros(0)
+        groups = np.concatenate(self.groups) if self.groups else np.zeros(0, np.intp)
+        self.groups, self.values = [], []
+        overall = float(np.median(values)) if len(values) else np.nan
+        ser = pd.Series(values).groupby(groups)
+        med, cnt = ser.median(), ser.size()
+        return med[cnt >= _MIN_GROUP], overall
+
+
+def _lookup(table: tuple[pd.Series, float], groups: NDArray[np.intp]) -> FloatArray:
+    med, overall = table
+    return np.asarray(pd.Series(groups).map(med).fillna(overall), dtype=np.float64)
+
+
+def _group_median(values: FloatArray, groups: NDArray[np.intp]) -> FloatArray:
+    """Per row: the median of finite ``values`` in its group (≥ _MIN_GROUP), else overall."""
+    medians = _Medians()
+    medians.add(groups, values)
+    return _lookup(medians.done(), groups)
 
 
 # --------------------------------------------------------------------------- bursts
-def _bursts(
-    n: FloatArray,
-    ltm: FloatArray,
-    rpm: FloatArray,
-    first: FloatArray,
-    last: FloatArray,
-    newest: FloatArray,
-    category: NDArray[np.intp],
-    s: Settings,
-) -> FloatArray:
-    """Reviews judged to be burst excess (0 where nothing is suspicious)."""
+def _bursts(b: _Block, ltm: FloatArray, rpm: FloatArray, newest: FloatArray,
+            base: FloatArray, s: Settings) -> FloatArray:
+    """Reviews judged to be burst excess (0 where nothing is suspicious); ``base`` is each
+    row's category median of short-span review rates."""
+    n, first = b.reviews, b.first
     ratio, min_n = s.wom_burst_ratio, float(s.wom_burst_min_reviews)
     age_m = (newest - first) / DAYS_PER_MONTH
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -131,86 +208,264 @@ def _bursts(
         inconsistent = (rpm > 0) & (age_m > 0) & (n >= min_n) & (n > ratio * implied)
         excess_b = np.where(inconsistent, n - ratio * implied, 0.0)
         # (c) many reviews packed into a short span, against the category's other short spans
-        span_m = (last - first) / DAYS_PER_MONTH
-        short = (n >= min_n) & (span_m < 12.0)
-        rate = n / np.maximum(span_m, 1.0)
-    base = _group_median(np.where(short, rate, np.nan), category)
-    with np.errstate(invalid="ignore"):
+        short, rate, span_m = b.short_rates(s)
         packed = short & (rate > ratio * base)
         excess_c = np.where(packed, n - ratio * base * np.maximum(span_m, 1.0), 0.0)
     excess = np.fmax(np.fmax(excess_a, excess_b), excess_c)
     return np.clip(np.nan_to_num(excess, nan=0.0), 0.0, np.nan_to_num(n, nan=0.0))
 
 
-def _group_median(values: FloatArray, groups: NDArray[np.intp]) -> FloatArray:
-    """Per row: the median of finite ``values`` in its group (≥ _MIN_GROUP), else overall."""
-    ok = np.isfinite(values)
-    overall = float(np.median(values[ok])) if ok.any() else np.nan
-    ser = pd.Series(values[ok]).groupby(groups[ok])
-    med, cnt = ser.median(), ser.size()
-    med = med[cnt >= _MIN_GROUP]
-    out = pd.Series(groups).map(med).fillna(overall)
-    return np.asarray(out, dtype=np.float64)
-
-
 # --------------------------------------------------------------------------- the prior
-def _prior(
-    signal: FloatArray,
-    weight: FloatArray,
-    categories: tuple[NDArray[np.intp], NDArray[Any]],
-    lat: FloatArray,
-    lng: FloatArray,
-    s: Settings,
-) -> FloatArray:
-    """Category × area prior: global → each category level → H3 area, each shrunk to its parent.
+class _PriorSums:
+    """The prior's group sums of ``reliability × signal`` and ``reliability``, per category
+    and per category × H3 area, summed block by block."""
 
-    ``weight`` is each merchant's reliability ``e / (e + m)``; a group's mean is pulled to its
-    parent's with ``wom_prior_group_strength`` pseudo-merchants. A merchant counts in its own
-    groups like any other (plain empirical Bayes): a leave-one-out prior would pull each of
-    two weakly reviewed neighbours toward the other and can reverse their order.
-    """
-    n = len(signal)
-    has = np.isfinite(signal) & (weight > 0)
-    wx = np.where(has, weight * np.nan_to_num(signal), 0.0)
-    w = np.where(has, weight, 0.0)
-    k = s.wom_prior_group_strength
-    prior = np.full(n, float(wx.sum() / w.sum()) if w.sum() > 0 else _NEUTRAL)
-    codes, names = categories
-    parts = [str(c).split("/") for c in names.tolist()]  # unique categories only
-    for level in range(1, max((len(p) for p in parts), default=0) + 1):
-        prefix = pd.Series(["/".join(p[:level]) if len(p) >= level else None for p in parts])
-        level_codes, _ = pd.factorize(prefix)  # -1: the category is shallower
-        key = level_codes[codes]
-        shrunk = _shrink_to(prior, [np.where(key >= 0, key, len(parts))], wx, w, k)
-        prior = np.where(key >= 0, shrunk, prior)
-    res = s.wom_prior_area_resolution
-    if res is None or n == 0:
+    def __init__(self, n_categories: int, s: Settings) -> None:
+        self.wx, self.w = np.zeros(n_categories), np.zeros(n_categories)
+        self.res = s.wom_prior_area_resolution
+        self.areas: list[pd.DataFrame] = []
+
+    def add(self, cat: NDArray[np.intp], cells: NDArray[np.uint64] | None,
+            signal: FloatArray, weight: FloatArray) -> None:
+        has = np.isfinite(signal) & (weight > 0)
+        wx = np.where(has, weight * np.nan_to_num(signal), 0.0)
+        w = np.where(has, weight, 0.0)
+        self.wx += np.bincount(cat, weights=wx, minlength=len(self.wx))
+        self.w += np.bincount(cat, weights=w, minlength=len(self.w))
+        if cells is not None:
+            keep = has & (cells != 0)
+            part = pd.DataFrame({"cat": cat[keep], "cell": cells[keep],
+                                 "wx": wx[keep], "w": w[keep]})
+            self.areas.append(part.groupby(["cat", "cell"]).sum())
+
+    def category_prior(self, names: NDArray[Any], k: float) -> FloatArray:
+        """Global → each category level, each shrunk to its parent (per category code)."""
+        total_w = self.w.sum()
+        prior = np.full(len(names), float(self.wx.sum() / total_w) if total_w > 0 else _NEUTRAL)
+        parts = [str(c).split("/") for c in names.tolist()]
+        for level in range(1, max((len(p) for p in parts), default=0) + 1):
+            prefix = pd.Series(["/".join(p[:level]) if len(p) >= level else None for p in parts])
+            key, _ = pd.factorize(prefix)  # -1: the category is shallower
+            ok = key >= 0
+            size = max(int(key.max(initial=-1)) + 1, 1)
+            gwx = np.bincount(key[ok], weights=self.wx[ok], minlength=size)
+            gw = np.bincount(key[ok], weights=self.w[ok], minlength=len(gwx))
+            safe = np.where(ok, key, 0)
+            prior = np.where(ok, (gwx[safe] + k * prior) / (gw[safe] + k), prior)
         return prior
+
+    def area_sums(self) -> pd.DataFrame:
+        parts = [a for a in self.areas if len(a)]
+        self.areas = []
+        if not parts:
+            return pd.DataFrame({"wx": [], "w": []},
+                                index=pd.MultiIndex.from_arrays([[], []], names=["cat", "cell"]))
+        return pd.concat(parts).groupby(level=["cat", "cell"]).sum()
+
+
+def _area_cells(b: _Block, res: int | None) -> NDArray[np.uint64] | None:
+    """Each row's H3 area at the prior's resolution (0: no valid location)."""
+    if res is None:
+        return None
+    lat, lng = float_column(b.frame, "lat"), float_column(b.frame, "lng")
     located = np.isfinite(lat) & np.isfinite(lng) & (np.abs(lat) <= 90) & (np.abs(lng) <= 180)
-    cells = np.zeros(n, dtype=np.uint64)
+    cells = np.zeros(b.n, dtype=np.uint64)
     if located.any():
         cells[located] = latlngs_to_cells(lat[located], lng[located], res)
-    area = _shrink_to(prior, [codes, cells], wx, w, k)
-    return np.where(located, area, prior)
+    return cells
 
 
-def _shrink_to(
-    parent: FloatArray, keys: list[NDArray[Any]], wx: FloatArray, w: FloatArray, k: float
-) -> FloatArray:
-    """Per row: its group's weighted mean, pulled toward ``parent`` by ``k`` pseudo-members."""
-    frame = pd.DataFrame({f"k{i}": key for i, key in enumerate(keys)})
-    frame["wx"], frame["w"] = wx, w
-    sums = frame.groupby([f"k{i}" for i in range(len(keys))])[["wx", "w"]].transform("sum")
-    group_wx, group_w = sums["wx"].to_numpy(), sums["w"].to_numpy()
-    return np.asarray((group_wx + k * parent) / (group_w + k), dtype=np.float64)
+def _row_prior(cat: NDArray[np.intp], cells: NDArray[np.uint64] | None, by_cat: FloatArray,
+               areas: pd.DataFrame, k: float) -> FloatArray:
+    """Per row: its category × area prior (its category's where it has no area)."""
+    parent = by_cat[cat]
+    if cells is None or not len(cat):
+        return parent
+    at = areas.index.get_indexer(pd.MultiIndex.from_arrays([cat, cells]))
+    # a group with no weighted member is not in ``areas``: its sums are 0
+    wx = np.append(areas["wx"].to_numpy(dtype=np.float64), 0.0)[at]
+    w = np.append(areas["w"].to_numpy(dtype=np.float64), 0.0)[at]
+    return np.where(cells != 0, (wx + k * parent) / (w + k), parent)
 
 
 # --------------------------------------------------------------------------- the score
+class _Globals:
+    """What every block's score needs from the whole table (the first pass)."""
+
+    def __init__(self, merchants: pd.DataFrame | pa.Table, blocks: list[slice], fixed: Any,
+                 s: Settings) -> None:
+        self.file = _codes(merchants, "source_file", "")
+        self.cat = _codes(merchants, "category", "unknown")
+        n_files = len(self.file[1])
+        self.newest = np.full(n_files, np.nan)
+        top, scale_max = np.full(n_files, np.nan), np.zeros(n_files)
+        rates = _Medians()
+        self.fixed = _fixed_days(fixed)
+        self.kept: _Block | None = None
+        for rows in blocks:
+            b = self.read(merchants, rows)
+            np.fmax.at(self.newest, b.file, b.newest_date())
+            has = np.isfinite(b.attrs.subscores).any(axis=1)
+            if has.any():
+                np.fmax.at(top, b.file[has], np.nanmax(b.attrs.subscores[has], axis=1))
+                np.fmax.at(scale_max, b.file[has], b.rating_scale[has])
+            short, rate, _ = b.short_rates(s)
+            rates.add(b.cat, np.where(short, rate, np.nan))
+            self.kept = b if len(blocks) == 1 else None  # one block: read it once
+        self.sub_scale = subscore_scale(top, scale_max)
+        self.burst_base = rates.done()
+
+    def read(self, merchants: pd.DataFrame | pa.Table, rows: slice) -> _Block:
+        if self.kept is not None:
+            return self.kept
+        return _Block(merchants, rows, (self.file[0], self.cat[0]))
+
+
+def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
+    """A block's unit-scale signals, evidence and their parts (steps 1–5)."""
+    attrs, n_rows = b.attrs, b.n
+    # 1. unit-scale signals
+    rating_norm = stars_to_unit(float_column(b.frame, "rating"), b.rating_scale)
+    sub_norm = subscore_unit(attrs.subscores, g.sub_scale[b.file])
+    ws = s.wom_subscore_weight
+    review_signal = np.where(
+        np.isfinite(rating_norm) & np.isfinite(sub_norm),
+        (1.0 - ws) * rating_norm + ws * sub_norm,
+        np.where(np.isfinite(rating_norm), rating_norm, sub_norm),
+    )
+    # 2. "now": the newest date of the row's source file, or the date given
+    newest = g.newest[b.file]
+    now = newest.copy() if g.fixed is None else np.full(n_rows, g.fixed)
+    # 3. review counts, velocity, bursts and recency
+    n, has_count, first, last = b.reviews, b.has_count, b.first, b.last
+    rpm = float_column(b.frame, "reviews_per_month")
+    excess = _bursts(b, attrs.ltm, rpm, newest, _lookup(g.burst_base, b.cat), s)
+    n_damped = n - (1.0 - s.wom_burst_weight) * excess
+    # a missing first review is implied by the velocity (first = newest - n / rpm months)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        implied_first = newest - n / rpm * DAYS_PER_MONTH
+    start = np.where(
+        np.isfinite(first), first, np.where(has_count & (rpm > 0), implied_first, np.nan)
+    )
+    end = np.where(np.isfinite(last), last, start)
+    start = np.where(np.isfinite(start), np.fmin(start, end), end)
+    recency = review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
+    effective_reviews = n_damped * recency
+    # 4. inspections
+    insp_signal, insp_evidence, insp_recency = inspection_signal(b.frame, attrs, now, n_rows, s)
+    # 5. combine evidence: a rating without a count counts as one review
+    has_review_signal = np.isfinite(review_signal)
+    e_review = np.where(has_review_signal, np.where(has_count, n_damped, 1.0) * recency, 0.0)
+    evidence = e_review + insp_evidence
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signal = (
+            np.where(has_review_signal, e_review * review_signal, 0.0)
+            + np.where(insp_evidence > 0, insp_evidence * insp_signal, 0.0)
+        ) / evidence
+    return {
+        "rating_norm": rating_norm,
+        "subscore_norm": sub_norm,
+        "inspection_norm": insp_signal,
+        "signal": np.where(evidence > 0, signal, np.nan),
+        "reviews_damped": np.where(has_count, n_damped, np.nan),
+        "recency_weight": np.where(has_count | has_review_signal, recency, insp_recency),
+        "burst_excess": excess,
+        "effective_reviews": effective_reviews,
+        "evidence": evidence,
+        "now": now,
+    }
+
+
+def _blend(ev: Mapping[str, FloatArray], prior: FloatArray, ref: FloatArray,
+           s: Settings) -> dict[str, FloatArray]:
+    """Steps 6–7: quality (shrunk toward ``prior``), popularity against the category's
+    typical volume ``ref``, and their blend."""
+    m, wp = s.wom_prior_strength, s.wom_popularity_weight
+    evidence, signal, effective = ev["evidence"], ev["signal"], ev["effective_reviews"]
+    reliability = evidence / (evidence + m)
+    quality = np.where(
+        evidence > 0, (m * prior + evidence * np.nan_to_num(signal)) / (m + evidence), prior
+    )
+    ref = np.where(np.isfinite(ref) & (ref > 0), ref, 1.0)
+    pop_conf = effective / (effective + m)
+    # 0.5 without reviews (as for sources without counts), 0.75 at the category's typical
+    # volume, towards 1 for the most reviewed: monotone, so a review never lowers it
+    popularity = _NEUTRAL + (1 - _NEUTRAL) * effective / (effective + ref)
+    score = np.clip((1 - wp) * quality + wp * popularity, 0.0, 1.0)
+    confidence = np.clip((1 - wp) * reliability + wp * pop_conf, 0.0, 1.0)
+    # Volume is evidence even without stars. A merchant with no rating signal but a visit
+    # or review volume rises from its prior toward 1 as that volume grows, with the weight
+    # of the volume's own confidence: score = prior + w_v (1 - prior) E / (E + E_ref),
+    # w_v = w + (1 - w) E / (E + m); monotone in E, the prior at E = 0.
+    unrated = (effective > 0) & ~np.isfinite(signal)
+    w_v = wp + (1 - wp) * pop_conf
+    lift = effective / (effective + ref)
+    score = np.where(unrated, np.clip(prior + w_v * (1 - prior) * lift, 0.0, 1.0), score)
+    confidence = np.where(unrated, np.clip(w_v * pop_conf, 0.0, 1.0), confidence)
+    return {"prior": prior, "quality": quality, "popularity": popularity,
+            "wom_score": score.astype(np.float64), "wom_confidence": confidence.astype(np.float64)}
+
+
+#: What the lean pass keeps of each block for the final blend.
+_LEAN = ("signal", "evidence", "effective_reviews")
+
+
+def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_rows: int,
+           keep: tuple[str, ...] | None) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+    """Word of mouth in blocks: the columns named in ``keep`` (all with ``None``), row
+    aligned, and a few counts over all rows."""
+    n = len(merchants)
+    blocks = [slice(i, min(i + block_rows, n)) for i in range(0, n, block_rows)] or [slice(0, 0)]
+    g = _Globals(merchants, blocks, as_of, s)
+    sums, pops = _PriorSums(len(g.cat[1]), s), _Medians()
+    held: list[dict[str, Any]] = []
+    counts: dict[str, Any] = {"with_rating_signal": 0, "with_review_counts": 0,
+                              "burst_damped": 0, "as_of_days": (np.inf, -np.inf)}
+    for rows in blocks:
+        b = g.read(merchants, rows)
+        ev = _evidence(b, g, s)
+        cells = _area_cells(b, sums.res)
+        m = s.wom_prior_strength
+        sums.add(b.cat, cells, ev["signal"], ev["evidence"] / (ev["evidence"] + m))
+        eff = ev["effective_reviews"]
+        pops.add(b.cat, np.where(eff > 0, eff, np.nan))
+        counts["with_rating_signal"] += int(np.isfinite(ev["signal"]).sum())
+        counts["with_review_counts"] += int(b.has_count.sum())
+        counts["burst_damped"] += int((ev["burst_excess"] > 0).sum())
+        now = ev["now"][np.isfinite(ev["now"])]
+        if len(now):
+            lo, hi = counts["as_of_days"]
+            counts["as_of_days"] = (min(lo, float(now.min())), max(hi, float(now.max())))
+        wanted = ev if keep is None else {k: ev[k] for k in (*_LEAN, *keep) if k in ev}
+        held.append({**wanted, "cat": b.cat, "cells": cells})
+        del b, ev
+    g.kept = None
+    by_cat = sums.category_prior(g.cat[1], s.wom_prior_group_strength)
+    areas, pop_ref = sums.area_sums(), pops.done()
+    out: dict[str, list[FloatArray]] = {}
+    for part in held:
+        prior = _row_prior(part["cat"], part["cells"], by_cat, areas, s.wom_prior_group_strength)
+        part.update(_blend(part, prior, _lookup(pop_ref, part["cat"]), s))
+        for k, v in part.items():
+            if (keep is None or k in keep) and k not in ("cat", "cells"):
+                out.setdefault(k, []).append(v)
+        part.clear()
+    return {k: np.concatenate(v) for k, v in out.items()}, counts
+
+
+def _check(merchants: Any) -> None:
+    """The type and required columns' errors of :func:`as_frame`, on no rows."""
+    empty = merchants.slice(0, 0) if isinstance(merchants, pa.Table) else (
+        merchants.iloc[:0] if isinstance(merchants, pd.DataFrame) else merchants)
+    as_frame(empty)
+
+
 def build_reputation(
     merchants: pd.DataFrame | pa.Table,
     *,
     settings: Settings | None = None,
     as_of: date | datetime | str | None = None,
+    block_rows: int = BLOCK_ROWS,
 ) -> pd.DataFrame:
     """Word-of-mouth score and confidence of every merchant, with the parts behind them.
 
@@ -226,6 +481,9 @@ def build_reputation(
         that is unset, the newest review or inspection date *of each source file*, so the
         result depends on the data only (reproducible) and a 2015 file loaded beside a
         2023 one is not aged by eight years.
+    block_rows
+        Rows read and scored at a time (:data:`BLOCK_ROWS`); the result does not depend
+        on it beyond the rounding of sums.
 
     Returns
     -------
@@ -234,122 +492,18 @@ def build_reputation(
         ``0..n-1`` for an Arrow table). ``wom_score`` and ``wom_confidence`` are in [0, 1].
     """
     s = settings or get_settings()
-    frame, index = as_frame(merchants)
-    n_rows = len(frame)
-    # Codes, not a Python string per row (the columns may be Arrow-backed strings).
-    source = frame["source_file"] if "source_file" in frame.columns else pd.Series([""] * n_rows)
-    file_codes = pd.factorize(source.fillna(""))[0]
-    cat_codes, cat_index = pd.factorize(frame["category"].fillna("unknown"))
-    cat_names = np.asarray(cat_index, dtype=object)
-    attrs = Attributes(frame)
-
-    # 1. unit-scale signals
-    rating_scale = float_column(frame, "rating_scale")
-    rating_norm = stars_to_unit(float_column(frame, "rating"), rating_scale)
-    sub_norm = subscore_unit(attrs.subscores, rating_scale, file_codes)
-    ws = s.wom_subscore_weight
-    review_signal = np.where(
-        np.isfinite(rating_norm) & np.isfinite(sub_norm),
-        (1.0 - ws) * rating_norm + ws * sub_norm,
-        np.where(np.isfinite(rating_norm), rating_norm, sub_norm),
-    )
-
-    # 2. dates, "now" and ages
-    first = to_days(column_or_none(frame, "first_review"))
-    last = to_days(column_or_none(frame, "last_review"))
-    insp_days = np.full(n_rows, np.nan)
-    if len(attrs.insp_row):
-        np.fmax.at(insp_days, attrs.insp_row, attrs.insp_day)
-    fixed = as_of if as_of is not None else s.wom_as_of
-    newest, now = _as_of_days(fixed, file_codes, [first, last, insp_days])
-    del insp_days
-
-    # 3. review counts, velocity, bursts and recency
-    count = float_column(frame, "review_count")
-    rpm = float_column(frame, "reviews_per_month")
-    has_count = np.isfinite(count) & (count > 0)
-    n = np.where(has_count, count, 0.0)
-    excess = _bursts(n, attrs.ltm, rpm, first, last, newest, cat_codes, s)
-    n_damped = n - (1.0 - s.wom_burst_weight) * excess
-    # a missing first review is implied by the velocity (first = newest - n / rpm months)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        implied_first = newest - n / rpm * DAYS_PER_MONTH
-    start = np.where(
-        np.isfinite(first), first, np.where(has_count & (rpm > 0), implied_first, np.nan)
-    )
-    end = np.where(np.isfinite(last), last, start)
-    start = np.where(np.isfinite(start), np.fmin(start, end), end)
-    recency = review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
-    effective_reviews = n_damped * recency
-    del implied_first, start, end, first, last, rpm, count  # (~8 B a row each)
-
-    # 4. inspections
-    insp_signal, insp_evidence, insp_recency = inspection_signal(frame, attrs, now, n_rows, s)
-
-    # 5. combine evidence: a rating without a count counts as one review
-    has_review_signal = np.isfinite(review_signal)
-    e_review = np.where(has_review_signal, np.where(has_count, n_damped, 1.0) * recency, 0.0)
-    evidence = e_review + insp_evidence
-    with np.errstate(invalid="ignore", divide="ignore"):
-        signal = (
-            np.where(has_review_signal, e_review * review_signal, 0.0)
-            + np.where(insp_evidence > 0, insp_evidence * insp_signal, 0.0)
-        ) / evidence
-    signal = np.where(evidence > 0, signal, np.nan)
-
-    # 6. shrink toward the category × area prior
-    m = s.wom_prior_strength
-    reliability = evidence / (evidence + m)
-    lat, lng = float_column(frame, "lat"), float_column(frame, "lng")
-    prior = _prior(signal, reliability, (cat_codes, cat_names), lat, lng, s)
-    del lat, lng
-    quality = np.where(
-        evidence > 0, (m * prior + evidence * np.nan_to_num(signal)) / (m + evidence), prior
-    )
-
-    # 7. popularity and the blend
-    ref = _group_median(np.where(effective_reviews > 0, effective_reviews, np.nan), cat_codes)
-    ref = np.where(np.isfinite(ref) & (ref > 0), ref, 1.0)
-    pop_conf = effective_reviews / (effective_reviews + m)
-    # 0.5 without reviews (as for sources without counts), 0.75 at the category's typical
-    # volume, towards 1 for the most reviewed: monotone, so a review never lowers it
-    popularity = _NEUTRAL + (1 - _NEUTRAL) * effective_reviews / (effective_reviews + ref)
-    wp = s.wom_popularity_weight
-    score = np.clip((1 - wp) * quality + wp * popularity, 0.0, 1.0)
-    confidence = np.clip((1 - wp) * reliability + wp * pop_conf, 0.0, 1.0)
-    # Volume is evidence even without stars. A merchant with no rating signal but a visit
-    # or review volume rises from its prior toward 1 as that volume grows, with the weight
-    # of the volume's own confidence: score = prior + w_v (1 - prior) E / (E + E_ref),
-    # w_v = w + (1 - w) E / (E + m); monotone in E, the prior at E = 0.
-    unrated = has_volume = (effective_reviews > 0) & ~np.isfinite(signal)
-    w_v = wp + (1 - wp) * pop_conf
-    lift = effective_reviews / (effective_reviews + ref)
-    score = np.where(has_volume, np.clip(prior + w_v * (1 - prior) * lift, 0.0, 1.0), score)
-    confidence = np.where(unrated, np.clip(w_v * pop_conf, 0.0, 1.0), confidence)
-
-    as_of_col = pd.to_datetime(np.where(np.isfinite(now), now * 86400.0, np.nan), unit="s")
-    out = pd.DataFrame(
-        {
-            "rating_norm": rating_norm,
-            "subscore_norm": sub_norm,
-            "inspection_norm": insp_signal,
-            "signal": signal,
-            "reviews_damped": np.where(has_count, n_damped, np.nan),
-            "recency_weight": np.where(has_count | has_review_signal, recency, insp_recency),
-            "burst": excess > 0,
-            "burst_excess": excess,
-            "effective_reviews": effective_reviews,
-            "evidence": evidence,
-            "prior": prior,
-            "quality": quality,
-            "popularity": popularity,
-            "wom_score": score.astype(np.float64),
-            "wom_confidence": confidence.astype(np.float64),
-            "as_of": as_of_col.astype("datetime64[s]"),
-        },
-        copy=False,  # a block per column: no second copy of all of them
-    )
-    out.index = index
+    if block_rows < 1:
+        raise ValueError(f"block_rows={block_rows!r}; allowed: a whole number of at least 1")
+    _check(merchants)
+    cols, _ = _score(merchants, s, as_of if as_of is not None else s.wom_as_of, block_rows,
+                     None)
+    now = cols.pop("now")
+    extra = {"burst": cols["burst_excess"] > 0,
+             "as_of": pd.to_datetime(np.where(np.isfinite(now), now * 86400.0, np.nan),
+                                     unit="s").astype("datetime64[s]")}
+    out = pd.DataFrame({c: cols[c] if c in cols else extra[c] for c in REPUTATION_COLUMNS},
+                       copy=False)
+    out.index = merchants.index if isinstance(merchants, pd.DataFrame) else pd.RangeIndex(len(out))
     return out
 
 
@@ -357,20 +511,23 @@ def build_reputation(
 def derive_reputation(
     merchants: pa.Table, out_dir: Path, settings: Settings, upstream: Mapping[str, Path]
 ) -> dict[str, Any]:
-    """Deriver: write ``wom_score.npy`` and ``wom_confidence.npy`` (float64, table order)."""
-    rep = build_reputation(merchants, settings=settings)
-    score = rep["wom_score"].to_numpy(dtype=np.float64)
-    conf = rep["wom_confidence"].to_numpy(dtype=np.float64)
+    """Deriver: write ``wom_score.npy`` and ``wom_confidence.npy`` (float64, table order),
+    scored :data:`BLOCK_ROWS` rows at a time and keeping only these two columns."""
+    _check(merchants)
+    cols, counts = _score(merchants, settings, settings.wom_as_of, BLOCK_ROWS,
+                          ("wom_score", "wom_confidence"))
+    score = cols.get("wom_score", np.zeros(0))
+    conf = cols.get("wom_confidence", np.zeros(0))
     np.save(out_dir / "wom_score.npy", score)
     np.save(out_dir / "wom_confidence.npy", conf)
-    as_of = rep["as_of"].dropna()
+    lo, hi = counts["as_of_days"]
     q = [0.01, 0.25, 0.5, 0.75, 0.99]
     return {
-        "rows": len(rep),
-        "with_rating_signal": int(rep["signal"].notna().sum()),
-        "with_review_counts": int(rep["reviews_damped"].notna().sum()),
-        "burst_damped": int(rep["burst"].sum()),
-        "as_of_range": [str(as_of.min().date()), str(as_of.max().date())] if len(as_of) else None,
+        "rows": len(score),
+        "with_rating_signal": counts["with_rating_signal"],
+        "with_review_counts": counts["with_review_counts"],
+        "burst_damped": counts["burst_damped"],
+        "as_of_range": [_day_text(lo), _day_text(hi)] if lo <= hi else None,
         "wom_score_quantiles": dict(
             zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)
         )
@@ -383,6 +540,10 @@ def derive_reputation(
             if k.startswith("wom_")
         },
     }
+
+
+def _day_text(days: float) -> str:
+    return str(pd.to_datetime(days * 86400.0, unit="s").floor("s").date())
 
 
 def read_reputation(folder: str | Path, n: int) -> tuple[FloatArray, FloatArray]:

@@ -29,6 +29,7 @@ __all__ = [
     "mean_decay",
     "review_recency",
     "stars_to_unit",
+    "subscore_scale",
     "subscore_unit",
     "to_days",
 ]
@@ -299,27 +300,27 @@ def _date_text(value: Any) -> Any:
     return value
 
 
-def subscore_unit(
-    subscores: FloatArray, rating_scale: FloatArray, files: NDArray[Any]
-) -> FloatArray:
-    """Mean unit value of each row's sub-scores; the scale is decided per source file."""
-    out = np.full(len(subscores), np.nan)
-    has = np.isfinite(subscores).any(axis=1)
-    if not has.any():
-        return out
-    for f in pd.unique(files[has]):
-        rows = has & (files == f)
-        top = np.nanmax(subscores[rows])
-        if np.nanmax(np.where(rows, rating_scale, np.nan), initial=0.0) >= 100:
-            top = max(top, 10.0)  # Inside Airbnb's 0-100 era had 0-10 sub-scores
-        scale = next((s for s in (5.0, 10.0, 100.0) if top <= s), top)
-        unit = stars_to_unit(subscores[rows], scale)
-        with np.errstate(all="ignore"):
-            counts = np.isfinite(unit).sum(axis=1)
-            out[rows] = np.where(
-                counts > 0, np.nansum(unit, axis=1) / np.maximum(counts, 1), np.nan
-            )
-    return out
+def subscore_scale(top: FloatArray, rating_scale_max: FloatArray) -> FloatArray:
+    """Each source file's sub-score scale: the smallest of 5, 10, 100 holding its largest
+    sub-score ``top`` (at least 10 where the file's star scale is 100: Inside Airbnb's
+    0-100 era had 0-10 sub-scores); NaN for a file without sub-scores.
+
+    >>> subscore_scale(np.array([4.0, 9.0, 9.0, 7.0, np.nan]),
+    ...                np.array([5.0, 5.0, 100.0, 100.0, 0.0])).tolist()
+    [5.0, 10.0, 10.0, 10.0, nan]
+    """
+    top = np.where(rating_scale_max >= 100, np.fmax(top, 10.0), top)
+    scale = np.select([top <= 5.0, top <= 10.0, top <= 100.0], [5.0, 10.0, 100.0], top)
+    return np.where(np.isfinite(top), scale, np.nan)
+
+
+def subscore_unit(subscores: FloatArray, scale: FloatArray) -> FloatArray:
+    """Mean unit value of each row's sub-scores, on its row's ``scale``
+    (:func:`subscore_scale` of its source file); NaN where it has none."""
+    unit = stars_to_unit(subscores, np.asarray(scale, dtype=np.float64)[:, None])
+    with np.errstate(all="ignore"):
+        counts = np.isfinite(unit).sum(axis=1)
+        return np.where(counts > 0, np.nansum(unit, axis=1) / np.maximum(counts, 1), np.nan)
 
 
 def column_or_none(frame: pd.DataFrame, col: str) -> Any:

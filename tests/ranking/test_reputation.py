@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo_discovery.errors import SnapshotError
 from geo_discovery.ranking.reputation import (
@@ -473,3 +475,89 @@ def test_rows_with_signals_is_the_substring_test_of_every_row() -> None:
     assert 0 < len(want) < 2000
     assert _rows_with_signals(pd.Series(values, dtype=object)).tolist() == want
     assert _rows_with_signals(pd.Series([*values, 5], dtype=object)).tolist() == want  # row by row
+
+
+# --------------------------------------------------------------------------- blocks
+_PLACES = [AMS, HAARLEM, (40.71, -74.0), (-89.99, 179.99), (np.nan, np.nan)]
+_CATEGORIES = ["food/pizza", "food/deli", "food", "lodging/room", "shop/grocery/asian", None]
+_DAYS = pd.date_range("2014-01-01", "2024-01-01", freq="37D")
+
+
+@st.composite
+def _row(draw: st.DrawFn) -> dict[str, Any]:
+    lat, lng = draw(st.sampled_from(_PLACES))
+    row: dict[str, Any] = {
+        "category": draw(st.sampled_from(_CATEGORIES)), "lat": lat, "lng": lng,
+        "source_file": draw(st.sampled_from(["a.csv", "b.csv", "c.csv", None])),
+    }
+    if draw(st.booleans()):
+        scale = draw(st.sampled_from([5.0, 100.0]))
+        row |= {"rating": draw(st.floats(0, scale)), "rating_scale": scale}
+    if draw(st.booleans()):
+        row["review_count"] = draw(st.integers(0, 400))
+        row["reviews_per_month"] = draw(st.one_of(st.just(np.nan), st.floats(0, 30)))
+    dates = sorted(draw(st.lists(st.sampled_from(list(_DAYS)), max_size=2)))
+    if dates:
+        row["first_review"], row["last_review"] = dates[0], dates[-1]
+    extra: dict[str, Any] = {}
+    if draw(st.booleans()):
+        extra["review_scores_cleanliness"] = draw(st.floats(0, 10))
+        extra["number_of_reviews_ltm"] = draw(st.integers(0, 100))
+    if draw(st.booleans()):
+        extra["grades"] = [{"date": str(draw(st.sampled_from(list(_DAYS))).date()),
+                            "grade": draw(st.sampled_from("ABCZ")),
+                            "score": draw(st.one_of(st.none(), st.integers(0, 60)))}]
+    row["attributes"] = json.dumps(extra)
+    if draw(st.booleans()):
+        row["quality_grade"] = draw(st.sampled_from(["A", "B", "C"]))
+    return row
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_row(), min_size=1, max_size=60), block=st.integers(1, 25),
+       area=st.sampled_from([None, 7]))
+def test_blocks_score_like_the_whole_table(rows: list[dict[str, Any]], block: int,
+                                           area: int | None) -> None:
+    """Scoring a block of rows at a time (after the whole-table reductions: files' newest
+    dates and sub-score scales, categories' medians, the prior's sums) gives the scores of
+    the whole table at once, every column; only the sums' rounding may differ."""
+    s = Settings(wom_prior_area_resolution=area, wom_prior_group_strength=2)
+    table = pa.Table.from_pandas(merchants(rows), preserve_index=False)
+    whole = build_reputation(table, settings=s, block_rows=len(rows))
+    blocked = build_reputation(table, settings=s, block_rows=block)
+    for col in REPUTATION_COLUMNS:
+        if col in ("burst", "as_of"):
+            assert whole[col].equals(blocked[col]), col
+        else:
+            np.testing.assert_allclose(blocked[col], whole[col], rtol=1e-12, atol=1e-12,
+                                       err_msg=col)
+
+
+def test_the_deriver_writes_the_blocked_scores(tmp_path: Path, monkeypatch: Any) -> None:
+    """The snapshot's deriver scores in blocks and keeps two columns: the same scores and
+    manifest counts as the whole table's frame."""
+    import geo_discovery.ranking.reputation as rep_module
+
+    rows = [*population(30), rated(2.0, 3, first_review="2020-01-01", last_review="2023-01-01"),
+            {"inspection_score": 30.0, "source_file": "dohmh.csv"}, {},
+            rated(4.9, 900, reviews_per_month=1.0, first_review="2020-01-01",  # padded
+                  last_review="2023-11-20", category="food/deli", lat=HAARLEM[0],
+                  lng=HAARLEM[1])]
+    table = pa.Table.from_pandas(merchants(rows), preserve_index=False)
+    frame = build_reputation(table, settings=S)
+    monkeypatch.setattr(rep_module, "BLOCK_ROWS", 4)
+    info = rep_module.derive_reputation(table, tmp_path, S, {})
+    score, conf = read_reputation(tmp_path, len(rows))
+    np.testing.assert_allclose(score, frame.wom_score, rtol=1e-12)
+    np.testing.assert_allclose(conf, frame.wom_confidence, rtol=1e-12)
+    assert info["rows"] == len(rows)
+    assert info["with_rating_signal"] == int(frame.signal.notna().sum())
+    assert info["with_review_counts"] == int(frame.reviews_damped.notna().sum())
+    assert info["burst_damped"] == int(frame.burst.sum()) >= 1
+    as_of = frame.as_of.dropna()
+    assert info["as_of_range"] == [str(as_of.min().date()), str(as_of.max().date())]
+
+
+def test_block_rows_is_checked() -> None:
+    with pytest.raises(ValueError, match="block_rows=0"):
+        build_reputation(merchants([{}]), settings=S, block_rows=0)
