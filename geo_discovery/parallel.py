@@ -38,12 +38,17 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 __all__ = [
-    "HERE_MAX", "Executor", "chunks", "current_executor", "executing_on", "imap", "start",
+    "HERE_MAX", "Executor", "chunks", "current_executor", "executing_on", "imap",
+    "release_memory", "start",
 ]
 
 
@@ -132,3 +137,14 @@ def chunks(
     if n <= HERE_MAX:
         return (fn(*common, *args(lo, hi)) for lo, hi in bounds)
     return imap(fn, (args(lo, hi) for lo, hi in bounds), common)
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: Python's garbage, Arrow's pool and, on
+    glibc, the C heap (``malloc_trim``). A load calls it once the read's per-file working
+    sets are gone and again once the index is on disk, in its own process and on each
+    cluster worker, so that each step starts from what is still alive."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

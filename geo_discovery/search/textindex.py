@@ -371,17 +371,22 @@ def build_text_index(
     if order.shape != (n,):
         raise ValueError(f"order has shape {order.shape}; expected ({n},)")
     vocab = _Vocab()
-    cuis = cuisines(merchants)
     cat_col = _column(merchants, "category")
-    cats = sorted(set(cat_col.to_pylist())) if cat_col is not None else []
+    cats = sorted(cat_col.unique().to_pylist()) if cat_col is not None else []
     cat_words = {c: category_words(c, synonyms) for c in cats}
     # A cuisine repeats its category's words often (DOHMH's cuisine is its category):
-    # only the words the category lacks count, or a word would count twice.
-    cuisine_keys = [
-        None if cu is None else f"{cu}\x00{ca}"
-        for cu, ca in zip(cuis, cat_col.to_pylist() if cat_col is not None else [""] * n,
-                          strict=True)
-    ]  # fmt: skip
+    # only the words the category lacks count, or a word would count twice. Only the
+    # rows with a cuisine read their category (not a Python string for every row).
+    cuis = cuisines(merchants)
+    rows = [i for i, cu in enumerate(cuis) if cu is not None]
+    with_cuisine = list(zip(
+        cat_col.take(pa.array(rows, pa.int64())).to_pylist() if cat_col is not None
+        else [""] * len(rows), [cuis[i] for i in rows], strict=True))  # (category, cuisine)
+    del cuis
+    cuisine_keys: list[str | None] = [None] * n
+    for i, (ca, cu) in zip(rows, with_cuisine, strict=True):
+        cuisine_keys[i] = f"{cu}\x00{ca}"
+    del rows
 
     def cuisine_tokens(key: str) -> list[str]:
         cuisine, category = key.split("\x00", 1)
@@ -408,7 +413,9 @@ def build_text_index(
 
     terms = sorted(vocab.ids)
     rank = np.empty(len(terms), dtype=np.int64)
-    rank[np.array([vocab.ids[t] for t in terms], dtype=np.int64)] = np.arange(len(terms))
+    rank[np.fromiter((vocab.ids[t] for t in terms), np.int64, len(terms))] = np.arange(len(terms))
+    cat_ids = np.array([vocab.ids[w] for c in cats for w, _ in cat_words[c]], dtype=np.int64)
+    del vocab  # a dict entry per distinct term (10M at the benchmark's 10M names)
     n_terms = len(terms)
 
     fwd = np.empty(total, dtype=np.int64)
@@ -424,19 +431,27 @@ def build_text_index(
     pt_len = row_len[order]
     pt_off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(pt_len, out=pt_off[1:])
-    shift = np.repeat(fwd_off[:-1][order] - pt_off[:-1], pt_len)
-    fwd = fwd[shift + np.arange(total, dtype=np.int64)]
-    del shift
+    # (in place where it can: at 10M rows each of these arrays is a few hundred MB)
+    at = np.arange(total, dtype=np.int64)
+    at += np.repeat(fwd_off[:-1][order] - pt_off[:-1], pt_len)
+    fwd = fwd[at]
+    del at
     fwd_off = pt_off
-    points = np.repeat(np.arange(n, dtype=np.int64), pt_len)
-    pairs = np.unique((fwd >> 2) * max(n, 1) + points)  # (term, point), each once
-    del points
-    p_term, p_point = pairs // max(n, 1), pairs % max(n, 1)
+    pairs = fwd >> 2  # (term, point) keys, each once, sorted: np.unique's, sorted in place
+    pairs *= max(n, 1)
+    pairs += np.repeat(np.arange(n, dtype=np.int64), pt_len)
+    pairs.sort()
+    if len(pairs):
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    fwd = fwd.astype(np.uint32)  # as stored: term ranks < 2**30, the field in 2 bits
+    p_term, p_point = np.divmod(pairs, max(n, 1))
     del pairs
     df = np.bincount(p_term, minlength=n_terms).astype(np.int64)
     limit = n if post_max is None else int(post_max)
     keep = df[p_term] <= limit
     post_counts = np.bincount(p_term[keep], minlength=n_terms)
+    postings = p_point[keep].astype(np.uint32)
+    del p_term, p_point, keep
     post_off = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(post_counts, out=post_off[1:])
 
@@ -452,18 +467,17 @@ def build_text_index(
 
     cat_off = np.zeros(len(cats) + 1, dtype=np.int64)
     np.cumsum([len(cat_words[c]) for c in cats], out=cat_off[1:])
-    cat_term = np.array([rank[vocab.ids[w]] for c in cats for w, _ in cat_words[c]],
-                        dtype=np.int64)  # fmt: skip
+    cat_term = rank[cat_ids]
     cat_weight = np.array([x for c in cats for _, x in cat_words[c]], dtype=np.float64)
-    labels = _labels(cats, cat_col, cuis, label)
+    labels = _labels(cats, with_cuisine if cat_col is not None else [], label)
     return TextIndex(
         chars=_frozen(chars.astype(np.uint32)),
         term_off=_frozen(term_off.astype(np.uint32)),
         df=_frozen(df.astype(np.uint32)),
         post_off=_frozen(post_off.astype(np.uint32)),
-        postings=_frozen(p_point[keep].astype(np.uint32)),
+        postings=_frozen(postings),
         fwd_off=_frozen(fwd_off.astype(np.uint32)),
-        fwd=_frozen(fwd.astype(np.uint32)),
+        fwd=_frozen(fwd),
         name_len=_frozen(name_len),
         cat_off=_frozen(cat_off.astype(np.uint32)),
         cat_term=_frozen(cat_term.astype(np.uint32)),
@@ -476,16 +490,15 @@ def build_text_index(
 
 def _labels(
     cats: list[str],
-    cat_col: pa.ChunkedArray | None,
-    cuis: list[str | None],
+    with_cuisine: list[tuple[Any, str | None]],
     label: Callable[[str, dict[str, int]], str] | None,
 ) -> list[str]:
-    """A label per category; the source's cuisine wordings are offered to ``label``."""
+    """A label per category; the source's cuisine wordings (``(category, cuisine)`` of
+    each row with one) are offered to ``label``."""
     seen: dict[str, Counter[str]] = {}
-    if cat_col is not None:
-        for c, raw in zip(cat_col.to_pylist(), cuis, strict=True):
-            if raw:
-                seen.setdefault(c, Counter())[raw] += 1
+    for c, raw in with_cuisine:
+        if raw:
+            seen.setdefault(c, Counter())[raw] += 1
     out = []
     for c in cats:
         if label is not None:

@@ -70,6 +70,7 @@ from ..ingest.sources import (
     resolve_profile,
 )
 from ..models import BBox
+from ..parallel import release_memory
 from ..search.index import (
     CellIndex,
     index_from_sorted,
@@ -248,6 +249,11 @@ class Cluster:
         """Send ``data`` to a worker once; tasks take the returned future."""
         return self.client.scatter(data, hash=False)
 
+    def release_memory(self) -> None:
+        """:func:`~geo_discovery.parallel.release_memory` on every worker (a worker keeps
+        what its finished tasks freed otherwise: ~1.5 GB each after a 10M-row read)."""
+        self.client.run(release_memory)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
@@ -370,6 +376,7 @@ def read_sources_on(
             future.cancel()
     for part, late in zip(parts, tracker.rejected_duplicates(), strict=True):
         add_duplicates(part, late)
+    cluster.release_memory()
     return combine_parts(parts)
 
 

@@ -15,9 +15,7 @@ newest others (refused or killed loads), so they never pile up.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import gc
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,7 +37,7 @@ from ..ingest.checkins import read_visit_sources
 from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
-from ..parallel import executing_on
+from ..parallel import executing_on, release_memory
 from ..schema import ARROW_SCHEMA
 from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
@@ -257,7 +255,7 @@ def load(
             assert ingest is not None
             new = ingest.table
             ingest.release_rows()  # the report kept after the load does not hold the rows
-            _release_memory()
+            release_memory()
             table = _upsert(previous, new) if mode == "upsert" else new
             loaded = ingest.rows_loaded
         notify("merge", 1, 1)
@@ -316,6 +314,9 @@ def load(
             index.to_directory(writer.path / "index")
             index_info = {"resolution": index.resolution, "cells": len(index.cells)}
             del index  # on disk now (the text deriver reads its order from there)
+            release_memory()  # the index build's transients, here and on the workers
+            if on is not None:
+                on.release_memory()
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)
@@ -353,16 +354,6 @@ def load(
     unpublished.snapshot = info
     unpublished.pruned = pruned
     return unpublished
-
-
-def _release_memory() -> None:
-    """Hand freed memory back to the system: Python's garbage, Arrow's pool and, on
-    glibc, the C heap (``malloc_trim``). Called once the read's per-file pandas working
-    sets are gone, so that indexing and deriving start from the Arrow rows alone."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _member_histories(
