@@ -48,7 +48,7 @@ import pyarrow as pa
 
 __all__ = [
     "HERE_MAX", "Executor", "chunks", "current_executor", "executing_on", "imap",
-    "release_memory", "start",
+    "release_everywhere", "release_memory", "start",
 ]
 
 
@@ -148,3 +148,12 @@ def release_memory() -> None:
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def release_everywhere() -> None:
+    """:func:`release_memory` here and on the current executor's workers, when it has
+    any (an executor with a ``release_memory()`` method, such as the load's cluster)."""
+    release_memory()
+    release = getattr(current_executor(), "release_memory", None)
+    if release is not None:
+        release()

@@ -342,8 +342,10 @@ def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
     excess = _bursts(b, attrs.ltm, rpm, newest, _lookup(g.burst_base, b.cat), s)
     n_damped = n - (1.0 - s.wom_burst_weight) * excess
     # a missing first review is implied by the velocity (first = newest - n / rpm months)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):
         implied_first = newest - n / rpm * DAYS_PER_MONTH
+    # a velocity near 0 (1e-300 a month) implies no date: the reviews count as undated
+    implied_first[~np.isfinite(implied_first)] = np.nan
     start = np.where(
         np.isfinite(first), first, np.where(has_count & (rpm > 0), implied_first, np.nan)
     )

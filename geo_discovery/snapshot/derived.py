@@ -44,8 +44,8 @@ def derivers() -> tuple[tuple[str, Deriver], ...]:
     return (
         ("reputation", derive_reputation),
         ("hours", derive_hours),
-        ("districts", derive_districts),
         ("text", derive_text),
+        ("districts", derive_districts),
     )
 
 
@@ -85,8 +85,8 @@ def derive_all(
     upstream: dict[str, Path] = dict(inputs or {})
     info: dict[str, Any] = {}
     # The text index needs only the table and the spatial order: on a cluster it is
-    # built on a worker while the other derivers run here (in this process, when its
-    # turn comes: the same function on the same input either way).
+    # built on a worker while word of mouth and hours run here (in this process, when
+    # its turn comes: the same function on the same input either way).
     steps = derivers()
     text = _start_text(merchants, upstream) if "text" in dict(steps) else None
     for name, fn in steps:
@@ -99,6 +99,9 @@ def derive_all(
         else:
             info[name] = fn(merchants, target, settings, dict(upstream))
         upstream[name] = target
+        # what the step freed, handed back here and on the workers (on a cluster the
+        # text index is collected before the districts, so its worker is lean again)
+        parallel.release_everywhere()
     return info
 
 

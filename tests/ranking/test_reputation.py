@@ -401,7 +401,7 @@ def test_settings_are_validated() -> None:
 
 
 def test_reputation_deriver_runs_first() -> None:
-    assert [name for name, _ in derivers()] == ["reputation", "hours", "districts", "text"]
+    assert [name for name, _ in derivers()] == ["reputation", "hours", "text", "districts"]
 
 
 def test_load_writes_and_engine_reads_reputation(tmp_path: Path) -> None:
@@ -561,3 +561,12 @@ def test_the_deriver_writes_the_blocked_scores(tmp_path: Path, monkeypatch: Any)
 def test_block_rows_is_checked() -> None:
     with pytest.raises(ValueError, match="block_rows=0"):
         build_reputation(merchants([{}]), settings=S, block_rows=0)
+
+
+def test_a_velocity_near_zero_leaves_the_reviews_undated() -> None:
+    """``n / rpm`` overflows for rpm = 1e-300: the implied first review is no date (found
+    by the block property test), not -inf and a warning."""
+    rows = [rated(4.0, 10, reviews_per_month=1e-300), rated(4.0, 10)]
+    rep = build_reputation(merchants(rows), settings=S)
+    assert rep.recency_weight.tolist() == [1.0, 1.0]
+    assert rep.wom_score.iloc[0] == rep.wom_score.iloc[1]

@@ -34,6 +34,43 @@ def test_derivers_run_in_order_and_see_upstream(
     assert (tmp_path / "first" / "done").read_text() == "first"
 
 
+def test_each_step_hands_memory_back_here_and_on_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each deriver, freed memory is released in this process and, through the
+    executor, on every worker (a cluster worker would keep it otherwise)."""
+    events: list[str] = []
+
+    class Workers:
+        def imap(self, fn: Any, args: Any) -> Any:
+            return (fn(*a) for a in args)
+
+        def share(self, obj: Any) -> Any:
+            return obj
+
+        def start(self, fn: Any, *args: Any) -> Any:
+            return lambda: fn(*args)
+
+        def release_memory(self) -> None:
+            events.append("workers")
+
+    def step(name: str) -> Any:
+        def fn(table: pa.Table, out: Path, settings: Settings, upstream: dict) -> dict:
+            events.append(name)
+            return {}
+
+        return fn
+
+    monkeypatch.setattr(derived, "derivers", lambda: (("a", step("a")), ("b", step("b"))))
+    monkeypatch.setattr(parallel, "release_memory", lambda: events.append("here"))
+    with parallel.executing_on(Workers()):
+        derived.derive_all(pa.table({"x": [1]}), tmp_path, Settings())
+    assert events == ["a", "here", "workers", "b", "here", "workers"]
+    events.clear()
+    derived.derive_all(pa.table({"x": [1]}), tmp_path, Settings())  # no executor: here only
+    assert events == ["a", "here", "b", "here"]
+
+
 def test_the_declared_order_puts_reputation_before_districts() -> None:
     names = [name for name, _ in derived.derivers()]
     assert names.index("reputation") < names.index("districts")
