@@ -141,9 +141,9 @@ def chunks(
 
 def release_memory() -> None:
     """Hand freed memory back to the system: Python's garbage, Arrow's pool and, on
-    glibc, the C heap (``malloc_trim``). A load calls it once the read's per-file working
-    sets are gone and again once the index is on disk, in its own process and on each
-    cluster worker, so that each step starts from what is still alive."""
+    glibc, the C heap (``malloc_trim``). A load calls it after the read, after the index
+    and after each deriver, in its own process and on each cluster worker, so that each
+    step starts from what is still alive."""
     gc.collect()
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
