@@ -47,8 +47,8 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 __all__ = [
-    "HERE_MAX", "Executor", "chunks", "current_executor", "executing_on", "imap",
-    "release_everywhere", "release_memory", "start",
+    "HERE_MAX", "RELEASE_MIN_BYTES", "Executor", "chunks", "current_executor", "executing_on",
+    "imap", "release_everywhere", "release_memory", "start",
 ]
 
 
@@ -150,9 +150,18 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def release_everywhere() -> None:
+#: Steps over less data than this skip :func:`release_everywhere`: a full garbage
+#: collection and ``malloc_trim`` take ~0.1 s in a large process (a test session, a
+#: notebook, a server) whatever was freed, and a small load has little to hand back.
+RELEASE_MIN_BYTES = 256 << 20
+
+
+def release_everywhere(nbytes: int) -> None:
     """:func:`release_memory` here and on the current executor's workers, when it has
-    any (an executor with a ``release_memory()`` method, such as the load's cluster)."""
+    any (an executor with a ``release_memory()`` method, such as the load's cluster),
+    after a step over ``nbytes`` of data; nothing below :data:`RELEASE_MIN_BYTES`."""
+    if nbytes < RELEASE_MIN_BYTES:
+        return
     release_memory()
     release = getattr(current_executor(), "release_memory", None)
     if release is not None:

@@ -102,7 +102,7 @@ def derive_all(
         upstream[name] = target
         # what the step freed, handed back here and on the workers (on a cluster the
         # text index is collected before the districts, so its worker is lean again)
-        parallel.release_everywhere()
+        parallel.release_everywhere(merchants.nbytes)
     return info
 
 

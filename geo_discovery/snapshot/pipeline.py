@@ -37,7 +37,7 @@ from ..ingest.checkins import read_visit_sources
 from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
-from ..parallel import executing_on, release_memory
+from ..parallel import executing_on, release_everywhere, release_memory
 from ..schema import ARROW_SCHEMA
 from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
@@ -314,9 +314,8 @@ def load(
             index.to_directory(writer.path / "index")
             index_info = {"resolution": index.resolution, "cells": len(index.cells)}
             del index  # on disk now (the text deriver reads its order from there)
-            release_memory()  # the index build's transients, here and on the workers
-            if on is not None:
-                on.release_memory()
+            with executing_on(on):  # the index build's transients, here and on the workers
+                release_everywhere(table.nbytes)
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
             notify("derive", 0, 1)

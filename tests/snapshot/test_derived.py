@@ -37,8 +37,8 @@ def test_derivers_run_in_order_and_see_upstream(
 def test_each_step_hands_memory_back_here_and_on_the_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After each deriver, freed memory is released in this process and, through the
-    executor, on every worker (a cluster worker would keep it otherwise)."""
+    """After each deriver over enough data, freed memory is released in this process and,
+    through the executor, on every worker (a cluster worker would keep it otherwise)."""
     events: list[str] = []
 
     class Workers:
@@ -63,11 +63,17 @@ def test_each_step_hands_memory_back_here_and_on_the_workers(
 
     monkeypatch.setattr(derived, "derivers", lambda: (("a", step("a")), ("b", step("b"))))
     monkeypatch.setattr(parallel, "release_memory", lambda: events.append("here"))
+    table = pa.table({"x": list(range(1000))})  # 8,000 bytes
     with parallel.executing_on(Workers()):
-        derived.derive_all(pa.table({"x": [1]}), tmp_path, Settings())
+        derived.derive_all(table, tmp_path, Settings())
+    assert events == ["a", "b"], "a small table is not worth a collection per step"
+    events.clear()
+    monkeypatch.setattr(parallel, "RELEASE_MIN_BYTES", 8_000)
+    with parallel.executing_on(Workers()):
+        derived.derive_all(table, tmp_path, Settings())
     assert events == ["a", "here", "workers", "b", "here", "workers"]
     events.clear()
-    derived.derive_all(pa.table({"x": [1]}), tmp_path, Settings())  # no executor: here only
+    derived.derive_all(table, tmp_path, Settings())  # no executor: here only
     assert events == ["a", "here", "b", "here"]
 
 
