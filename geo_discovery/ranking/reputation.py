@@ -218,7 +218,14 @@ def _bursts(b: _Block, ltm: FloatArray, rpm: FloatArray, newest: FloatArray,
 # --------------------------------------------------------------------------- the prior
 class _PriorSums:
     """The prior's group sums of ``reliability × signal`` and ``reliability``, per category
-    and per category × H3 area, summed block by block."""
+    and per category × H3 area, summed block by block.
+
+    The prior goes global → each category level → H3 area, each shrunk to its parent: a
+    group's mean is pulled to its parent's with ``wom_prior_group_strength``
+    pseudo-merchants. A merchant counts in its own groups like any other (plain empirical
+    Bayes): a leave-one-out prior would pull each of two weakly reviewed neighbours toward
+    the other and can reverse their order.
+    """
 
     def __init__(self, n_categories: int, s: Settings) -> None:
         self.wx, self.w = np.zeros(n_categories), np.zeros(n_categories)
