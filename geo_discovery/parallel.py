@@ -141,9 +141,10 @@ def chunks(
 
 def release_memory() -> None:
     """Hand freed memory back to the system: Python's garbage, Arrow's pool and, on
-    glibc, the C heap (``malloc_trim``). A load calls it after the read, after the index
-    and after each deriver, in its own process and on each cluster worker, so that each
-    step starts from what is still alive."""
+    glibc, the C heap (``malloc_trim``). A load calls it (through
+    :func:`release_everywhere`) after the read, after the index and after each deriver, in
+    its own process and on each cluster worker, so that each step starts from what is
+    still alive."""
     gc.collect()
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim

@@ -181,13 +181,6 @@ def _lookup(table: tuple[pd.Series, float], groups: NDArray[np.intp]) -> FloatAr
     return np.asarray(pd.Series(groups).map(med).fillna(overall), dtype=np.float64)
 
 
-def _group_median(values: FloatArray, groups: NDArray[np.intp]) -> FloatArray:
-    """Per row: the median of finite ``values`` in its group (≥ _MIN_GROUP), else overall."""
-    medians = _Medians()
-    medians.add(groups, values)
-    return _lookup(medians.done(), groups)
-
-
 # --------------------------------------------------------------------------- bursts
 def _bursts(b: _Block, ltm: FloatArray, rpm: FloatArray, newest: FloatArray,
             base: FloatArray, s: Settings) -> FloatArray:

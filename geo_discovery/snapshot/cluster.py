@@ -70,7 +70,7 @@ from ..ingest.sources import (
     resolve_profile,
 )
 from ..models import BBox
-from ..parallel import RELEASE_MIN_BYTES, release_memory
+from ..parallel import release_memory
 from ..search.index import (
     CellIndex,
     index_from_sorted,
@@ -379,8 +379,6 @@ def read_sources_on(
             future.cancel()
     for part, late in zip(parts, tracker.rejected_duplicates(), strict=True):
         add_duplicates(part, late)
-    if sum(part.table.nbytes for part in parts) >= RELEASE_MIN_BYTES:
-        cluster.release_memory()
     return combine_parts(parts)
 
 

@@ -37,7 +37,7 @@ from ..ingest.checkins import read_visit_sources
 from ..ingest.postgres import PgSource, materialise
 from ..ingest.result import problem_rows, summarise_kinds
 from ..models import BBox
-from ..parallel import executing_on, release_everywhere, release_memory
+from ..parallel import executing_on, release_everywhere
 from ..schema import ARROW_SCHEMA
 from ..search.index import build_cell_index
 from ..settings import Settings, get_settings
@@ -255,7 +255,8 @@ def load(
             assert ingest is not None
             new = ingest.table
             ingest.release_rows()  # the report kept after the load does not hold the rows
-            release_memory()
+            with executing_on(on):  # the read's working sets, here and on the workers
+                release_everywhere(new.nbytes)
             table = _upsert(previous, new) if mode == "upsert" else new
             loaded = ingest.rows_loaded
         notify("merge", 1, 1)
