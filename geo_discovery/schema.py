@@ -140,6 +140,22 @@ def from_arrow(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(data).astype(_PANDAS_DTYPES)
 
 
+def column_to_arrow(name: str, cells: pd.Series) -> pa.ChunkedArray:
+    """One canonical column as :func:`to_arrow` converts it (for building a table one
+    column at a time, without a copy of the whole frame)."""
+    if name in ("first_review", "last_review"):
+        cells = pd.to_datetime(cells).astype("datetime64[s]")
+    field = ARROW_SCHEMA.field(name)
+    if isinstance(cells.dtype, pd.StringDtype) and cells.dtype.storage == "pyarrow":
+        text = pa.chunked_array(pa.array(cells.array)).cast(field.type)
+        if not field.nullable and text.null_count:
+            raise ValueError(f"Field {field} was non-nullable but pandas column had "
+                             f"{text.null_count} null values")
+        return text
+    one = pd.DataFrame({name: cells.astype(_PANDAS_DTYPES[name])})  # type: ignore[call-overload]
+    return pa.Table.from_pandas(one, schema=pa.schema([field]), preserve_index=False).column(0)
+
+
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """Convert a canonical frame to an Arrow table with :data:`ARROW_SCHEMA`.
 

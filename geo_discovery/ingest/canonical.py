@@ -44,7 +44,7 @@ from .staging import WHITESPACE_RUN, Staged, collapse
 from .taxonomy import UNKNOWN_CATEGORY
 from .validate import Problems, check_range, parse_date, parse_float, parse_int
 
-__all__ = ["attributes_json", "build_canonical", "row_hash"]
+__all__ = ["attributes_arrow", "attributes_json", "build_canonical", "row_hash"]
 
 _FLOAT_RANGES: dict[str, tuple[float | None, float | None]] = {
     "rating_scale": (1.0, None),
@@ -58,6 +58,10 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "review_count": (0, None),
 }
 _DATES = ("first_review", "last_review")
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+#: The canonical dtypes, text (``object`` there) as ``str``, ``attributes`` aside.
+_DTYPES = {c: (_STR if pd.api.types.is_object_dtype(d) and c != "attributes" else d)
+           for c, d in empty_frame().dtypes.items()}
 _TEXTS = ("address", "phone", "website", "opening_hours", "quality_grade", "brand")
 
 
@@ -94,7 +98,7 @@ def _text(series: pd.Series | None, n: int) -> pd.Series:
 
 
 def _nullable(text: pd.Series) -> pd.Series:
-    return text.astype(object).where((text != "") & text.notna(), None)
+    return text.where((text != "") & text.notna())
 
 
 def build_canonical(
@@ -103,7 +107,9 @@ def build_canonical(
     """All rows of one file in canonical columns (``attributes`` left empty) + problems.
 
     Values of rejected rows are best effort (NaN where unparseable); callers keep only
-    rows without problems.
+    rows without problems. Text columns stay Arrow-backed ``str`` (NaN when missing),
+    not the canonical ``object``: a Python string per cell is ~60 bytes, gigabytes
+    for a large file. :func:`~geo_discovery.schema.column_to_arrow` converts either.
     """
     n = len(raw)
     skip = raw.structural
@@ -122,7 +128,7 @@ def build_canonical(
 
     name = _text(staged.values.get("name"), n)
     problems.add((name == "").to_numpy() & ~skip, "empty name")
-    out["name"] = name.astype(object)
+    out["name"] = name
 
     options = raw.options
     if raw.lat is not None and raw.lng is not None:
@@ -146,21 +152,19 @@ def build_canonical(
     problems.extend(staged.problems)
     values = staged.values
     category = _text(values.get("category"), n)
-    out["category"] = category.where(category != "", UNKNOWN_CATEGORY).astype(object)
+    out["category"] = category.where(category != "", UNKNOWN_CATEGORY)
     for col in _TEXTS:
         out[col] = _nullable(_text(values.get(col), n))
     status = _text(values.get("status"), n)
-    out["status"] = status.where(status.isin(["open", "closed"]), "unknown").astype(object)
+    out["status"] = status.where(status.isin(["open", "closed"]), "unknown")
     _typed(values, out, problems, skip, n, raw)
     out["source"] = profile.source_name
     out["source_file"] = raw.path.name
     out["source_line"] = pd.array(raw.source_line, dtype="Int64")
     out["attributes"] = None
 
-    template = empty_frame()
     frame = pd.DataFrame(out, index=pd.RangeIndex(n))
-    frame = frame.loc[:, list(template.columns)]
-    return frame.astype(template.dtypes.to_dict()), problems
+    return frame.loc[:, list(_DTYPES)].astype(_DTYPES), problems
 
 
 def _typed(
@@ -227,25 +231,37 @@ def attributes_json(raw: RawTable, positions: np.ndarray) -> list[str]:
     >>> [json.loads(j)["a"] for j in attributes_json(raw, np.arange(4))] == cells
     True
     """
+    return attributes_arrow(raw, positions).to_pylist()
+
+
+def attributes_arrow(raw: RawTable, positions: np.ndarray) -> pa.Array:
+    """:func:`attributes_json` as an Arrow ``string`` array (no Python string per row);
+    ``positions`` covering every row in order reads the columns without a copy."""
     names = [str(c) for c in raw.frame.columns]
     if not names:
-        return ["{}"] * len(positions)
-    subset = raw.frame.take(positions)
+        return pa.array(["{}"] * len(positions), type=pa.string())
+    every = len(positions) == len(raw.frame) and bool(
+        (positions == np.arange(len(positions))).all())
     parts: list[Any] = []
     odd = np.zeros(len(positions), dtype=bool)
     for k, name in enumerate(names):
-        column = pc.fill_null(pa.array(subset[name].astype("str").fillna(""),
+        cells = raw.frame[name] if every else raw.frame[name].take(positions)
+        column = pc.fill_null(pa.array(cells.astype("str").fillna(""),
                                        type=pa.large_string()), "")
+        del cells
         odd |= np.asarray(pc.match_substring_regex(column, _OTHER_CONTROL), dtype=bool)
         for plain, escaped in _JSON_ESCAPES:
             column = pc.replace_substring(column, plain, escaped)
         key = orjson.dumps(name).decode()
         parts += [_large(("{" if k == 0 else ",") + key + ':"'), column, _large('"')]
     parts.append(_large("}"))
-    joined = pc.binary_join_element_wise(*parts, _large("")).to_pylist()
+    joined = pc.binary_join_element_wise(*parts, _large(""))
+    del parts
     if odd.any():
-        cols = {name: subset[name].tolist() for name in names}
-        for i in np.flatnonzero(odd):
-            record = {name: cols[name][i] for name in names}
-            joined[i] = orjson.dumps(record).decode()
-    return joined
+        rows = positions[odd]
+        cols = {name: raw.frame[name].take(rows).tolist() for name in names}
+        records = [orjson.dumps({name: cols[name][i] for name in names}).decode()
+                   for i in range(len(rows))]
+        joined = pc.replace_with_mask(joined, pa.array(odd),
+                                      pa.array(records, type=pa.large_string()))
+    return joined.cast(pa.string())

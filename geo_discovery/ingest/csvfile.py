@@ -255,13 +255,10 @@ def _parse_csv(
         )
     columns = _clean_header(path, header)
     width = len(columns)
-    rows: list[list[str]] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    cells = _Cells(width)
     wrong_width: list[tuple[int, int]] = []
     syntax: list[tuple[int, str]] = []
     previous = reader.line_num
-    append_row, append_start, append_end = rows.append, starts.append, ends.append
     trailing = 0
     while True:
         try:
@@ -274,21 +271,17 @@ def _parse_csv(
                         trailing += 1  # a trailing delimiter: the cells are aligned
                         row = row[:width]
                     else:
-                        wrong_width.append((len(rows), len(row)))
+                        wrong_width.append((cells.n, len(row)))
                         row = (row + [""] * width)[:width]
-                append_row(row)
-                append_start(start)
-                append_end(previous)
-                if progress is not None and not len(rows) & 0xFFFF:
+                if cells.add(row, start, previous) and progress is not None:
                     progress(underlying.tell())
             break
         except csv.Error as exc:
-            syntax.append((len(rows), f"csv syntax error: {exc}"))
-            append_row([""] * width)
-            append_start(previous + 1)
+            syntax.append((cells.n, f"csv syntax error: {exc}"))
+            cells.add([""] * width, previous + 1, reader.line_num)
             previous = reader.line_num
-            append_end(previous)
-    n = len(rows)
+    data, starts, ends, bad_encoding = cells.finish(columns)
+    n = len(starts)
     loader = _raw_loader(path, container, encoding, starts, ends)
     # A quote left open at the end swallows the rest of the file into the last row:
     # look at its text (a second pass) only when it spans lines or the file is cut.
@@ -314,10 +307,6 @@ def _parse_csv(
         one = np.zeros(n, dtype=bool)
         one[pos] = True
         problems.add(one, message)
-    cells = list(zip(*rows, strict=True)) if rows else [()] * width
-    del rows
-    bad_encoding = np.zeros(n, dtype=bool)
-    data = {name: _text_column(col, bad_encoding) for name, col in zip(columns, cells, strict=True)}
     problems.add(bad_encoding, f"bad encoding: undecodable bytes in row (file read as {encoding})")
     if progress is not None:
         progress(underlying.tell())
@@ -325,7 +314,7 @@ def _parse_csv(
         path=path,
         format="csv",
         frame=pd.DataFrame(data, index=pd.RangeIndex(n)),
-        source_line=np.asarray(starts, dtype=np.int64),
+        source_line=starts,
         problems=problems,
         structural=structural,
         raw_loader=loader,
@@ -336,24 +325,80 @@ def _parse_csv(
 
 
 _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+#: Rows parsed into Python strings before they become Arrow columns.
+CHUNK_ROWS = 1 << 16
 
 
-def _text_column(values: Sequence[str], bad_rows: np.ndarray) -> pd.Series:
-    """A ``str`` Series built through pyarrow (4x faster than pandas' constructor).
+class _Cells:
+    """The cells of a CSV file, column by column, as Arrow: rows are taken
+    :data:`CHUNK_ROWS` at a time, so a file is never held as Python strings (~50 bytes
+    per cell, and a heap that stays fragmented after they are freed) but as UTF-8 text."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.rows: list[list[str]] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.columns: list[list[pa.Array]] = [[] for _ in range(width)]
+        self.lines: list[np.ndarray] = []
+        self.bad: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, row: list[str], start: int, end: int) -> bool:
+        """Add a row (``width`` cells, physical lines ``start``–``end``); ``True`` when a
+        chunk was just turned into Arrow."""
+        self.rows.append(row)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.n += 1
+        if len(self.rows) < CHUNK_ROWS:
+            return False
+        self._flush()
+        return True
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        base = self.n - len(self.rows)
+        bad = np.zeros(len(self.rows), dtype=bool)
+        for j, values in enumerate(zip(*self.rows, strict=True)):
+            self.columns[j].append(_text_array(values, bad))
+        self.bad.append(np.flatnonzero(bad) + base)
+        self.lines.append(np.array([self.starts, self.ends], dtype=np.int64))
+        self.rows, self.starts, self.ends = [], [], []
+
+    def finish(
+        self, names: list[str]
+    ) -> tuple[dict[str, pd.Series], np.ndarray, np.ndarray, np.ndarray]:
+        """``(columns by name, first line of each row, last line, rows with undecodable
+        bytes)``."""
+        self._flush()
+        data = {}
+        for name, chunks in zip(names, self.columns, strict=True):
+            array = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
+            chunks.clear()
+            data[name] = pd.Series(pd.array(array, dtype=_STR_DTYPE))
+        lines = np.concatenate(self.lines, axis=1) if self.lines else np.zeros((2, 0), np.int64)
+        bad = np.zeros(self.n, dtype=bool)
+        bad[np.concatenate(self.bad) if self.bad else []] = True
+        return data, lines[0], lines[1], bad
+
+
+def _text_array(values: Sequence[str], bad_rows: np.ndarray) -> pa.Array:
+    """Text cells as Arrow (4x faster than pandas' constructor).
 
     Cells with undecodable bytes (lone surrogates from ``surrogateescape``) cannot be
     UTF-8: their rows are flagged in ``bad_rows`` and the bytes shown as U+FFFD.
     """
     try:
-        array = pa.array(values, type=pa.large_string())
+        return pa.array(values, type=pa.large_string())
     except UnicodeEncodeError:
         fixed = list(values)
         for i, cell in enumerate(fixed):
             if not cell.isascii() and _SURROGATE.search(cell):
                 bad_rows[i] = True
                 fixed[i] = _SURROGATE.sub("\ufffd", cell)
-        array = pa.array(fixed, type=pa.large_string())
-    return pd.Series(pd.array(array, dtype=_STR_DTYPE))
+        return pa.array(fixed, type=pa.large_string())
 
 
 def _ends_with_newline(path: Path, container: str) -> bool:
@@ -371,12 +416,12 @@ RAW_TEXT_LIMIT = 65_536
 
 
 def _raw_loader(
-    path: Path, container: str, encoding: str, starts: list[int], ends: list[int]
+    path: Path, container: str, encoding: str, starts: np.ndarray, ends: np.ndarray
 ) -> Callable[[np.ndarray], list[str]]:
     """Re-read the physical lines of rows on demand (only rejected rows need them)."""
 
     def load(positions: np.ndarray) -> list[str]:
-        spans = [(starts[int(p)], ends[int(p)]) for p in positions]
+        spans = [(int(starts[int(p)]), int(ends[int(p)])) for p in positions]
         if not spans:
             return []
         wanted: set[int] = set()

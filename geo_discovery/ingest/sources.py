@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ import pyarrow as pa
 
 from ..errors import IngestError, ProfileError
 from ..models import BBox
-from ..schema import empty_frame, to_arrow
-from .canonical import attributes_json, build_canonical
+from ..schema import ARROW_SCHEMA, CANONICAL_COLUMNS, column_to_arrow, empty_frame, to_arrow
+from .canonical import attributes_arrow, build_canonical
 from .generic import ID_ALIASES, LAT_ALIASES, LNG_ALIASES, NAME_ALIASES, PASSTHROUGH
 from .mapping import profile_from_mapping
 from .names import restore_truncated
@@ -352,24 +353,21 @@ def finish_file(result: FileResult, duplicates: Mapping[int, str]) -> FilePart:
     rejected = np.array([d is not None and bool(d[0]) for d in details], dtype=bool)
     warned = np.array([d is not None and not d[0] for d in details], dtype=bool)
     keep_pos = np.flatnonzero(~rejected)
-    kept = r.frame.take(keep_pos)
-    kept["attributes"] = pd.Series(attributes_json(r.raw, keep_pos), index=kept.index,
-                                   dtype=object)
     parts = []
     for mask, severity in ((rejected, "error"), (warned, "warning")):
         pos = np.flatnonzero(mask)
         parts.append(problem_rows(
             r.frame["source_file"].to_numpy()[pos], r.raw.source_line[pos],
-            r.frame["merchant_id"].to_numpy()[pos], details[pos],
+            r.frame["merchant_id"].to_numpy(dtype=object, na_value=None)[pos], details[pos],
             r.raw.raw_text(pos), severity=severity,
         ))
+    table = _loaded_table(r, keep_pos)
     report = SourceReport(
         path=str(r.raw.path), sha256=r.sha256, bytes=r.size, profile=r.profile.name,
         rows_read=len(r.frame), rows_loaded=len(keep_pos), rows_rejected=len(parts[0]),
-        rows_warned=len(parts[1]), rating_scale=_scale_text(r, kept),
+        rows_warned=len(parts[1]), rating_scale=_scale_text(r, table),
         notes=list(r.problems.notes),
     )
-    table = to_arrow(kept.astype(empty_frame().dtypes.to_dict()))
     parts[0].index = pd.Index(np.flatnonzero(rejected))  # row in file, for add_duplicates
     return FilePart(table, parts[0], parts[1], report, details[rejected])
 
@@ -403,9 +401,33 @@ def combine_parts(parts: Sequence[FilePart]) -> IngestResult:
                         sources=[p.report for p in parts], warnings=warnings)
 
 
-def _scale_text(result: FileResult, kept: pd.DataFrame) -> str:
+def _loaded_table(result: FileResult, keep_pos: np.ndarray) -> pa.Table:
+    """The rows at ``keep_pos`` with their ``attributes``, as :func:`to_arrow` would give
+    them, built one column at a time: the frame is not copied whole (at 10M rows each
+    copy of it, with a Python string per text cell, is gigabytes)."""
+    frame = result.frame
+    every = len(keep_pos) == len(frame)
+    columns: list[pa.Array | pa.ChunkedArray] = []
+    for name in CANONICAL_COLUMNS:
+        if name == "attributes":
+            columns.append(attributes_arrow(result.raw, keep_pos))
+        else:
+            cells = frame[name] if every else frame[name].take(keep_pos)
+            columns.append(column_to_arrow(name, cells))
+    schema = ARROW_SCHEMA.with_metadata(_pandas_metadata())
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+@cache
+def _pandas_metadata() -> dict[bytes, bytes]:
+    """The schema metadata :func:`to_arrow` writes (pandas' dtypes of the columns)."""
+    return dict(to_arrow(empty_frame()).schema.metadata or {})
+
+
+def _scale_text(result: FileResult, table: pa.Table) -> str:
     """The rating scale a file was read on, for the summary (``""`` without ratings)."""
-    scales = kept["rating_scale"].dropna().unique()
+    scales = pd.unique(table.column("rating_scale").drop_null().to_numpy())
+    scales = scales[~np.isnan(scales)]
     if not len(scales):
         return ""
     told = result.problems.info.get("rating scale")
