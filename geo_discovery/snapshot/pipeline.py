@@ -215,7 +215,10 @@ def load(
             ingest = read_visit_sources([Path(p) for p in files], until=read_options.until)
             rejects = ingest.rejects
             rows_read = ingest.rows_read
-        elif on is not None:
+        elif on is not None and len(files) > 1:
+            # One file is read here: on a worker it would be read alone while this
+            # process waits, and its rows then copied back (a 10M-row file's read
+            # outgrew a worker's share of this machine and the worker was restarted).
             from .cluster import read_sources_on
 
             ingest = read_sources_on(

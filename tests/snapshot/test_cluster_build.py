@@ -269,6 +269,37 @@ def test_cluster_load_keeps_the_data_loss_rules_and_the_row_equation(
     assert json.loads((there.snapshot.path / "manifest.json").read_text())["build"]["cluster"]
 
 
+def test_one_file_is_read_by_the_driver_and_several_by_the_workers(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone file would be read by one worker while the driver waits, then copied back:
+    the driver reads it. The rest of the build still runs on the cluster."""
+    from geo_discovery.snapshot import cluster as cluster_module
+
+    calls: list[int] = []
+    real_read = cluster_module.read_sources_on
+
+    def counting(on: Cluster, paths: Any, **kw: Any) -> Any:
+        calls.append(len(paths))
+        return real_read(on, paths, **kw)
+
+    monkeypatch.setattr(cluster_module, "read_sources_on", counting)
+    one = tmp_path / "one.csv"
+    two = tmp_path / "two.csv"
+    one.write_text("id,name,lat,lng\n1,A,40.7,-74\n2,,40.71,-74\n")
+    two.write_text("id,name,lat,lng\n3,C,40.72,-74\n")
+    alone = load([one], data_dir=tmp_path / "a", cluster=cluster)
+    assert calls == []
+    assert (alone.rows_read, alone.rows_loaded, alone.rows_rejected) == (2, 1, 1)
+    assert alone.snapshot is not None
+    assert alone.snapshot.manifest["build"]["cluster"] == "local:2"
+    here = load([one], data_dir=tmp_path / "b")
+    assert here.snapshot is not None
+    assert snapshot_differences(here.snapshot.path, alone.snapshot.path) == []
+    both = load([one, two], data_dir=tmp_path / "c", cluster=cluster)
+    assert calls == [2] and both.rows_loaded == 2
+
+
 @pytest.mark.parametrize("window", [1, None])
 def test_cluster_read_finishes_files_in_order_and_equals_the_single_process_read(
     cluster: Cluster, tmp_path: Path, window: int | None
