@@ -189,7 +189,7 @@ def read_sources(
         result = read_source_file(path, fixed, expected_bbox, options, tick)
         # Each file is finished (its rows into Arrow, its raw table freed) before the
         # next is read: the loaded rows' duplicates are settled by the files before.
-        parts.append(finish_file(result, seen.add(file_keys(result))))
+        parts.append(finish_file(result, seen.add(file_keys(result)), consume=True))
         del result
         done += size
         if progress is not None:
@@ -340,12 +340,17 @@ class DuplicateTracker:
         return f"duplicate merchant_id {merchant_id}, first at {files.iat[row]}:{lines.iat[row]}"
 
 
-def finish_file(result: FileResult, duplicates: Mapping[int, str]) -> FilePart:
+def finish_file(
+    result: FileResult, duplicates: Mapping[int, str], *, consume: bool = False
+) -> FilePart:
     """One file's loaded rows (with their ``attributes``, as Arrow), rejects, warnings
     and report, once the duplicates of every file are known (:func:`find_duplicates`),
     or at least those of its otherwise good rows (:class:`DuplicateTracker`; the rest
-    go in with :func:`add_duplicates`)."""
+    go in with :func:`add_duplicates`). ``consume`` drops each column of
+    ``result.frame`` once it is in the table (the frame is left without columns): the
+    frame and the table are then not held whole at the same time."""
     r = result
+    n = len(r.frame)
     details = r.problems.details()
     for i, message in duplicates.items():
         errors, warnings = details[i] if details[i] is not None else ([], [])
@@ -357,14 +362,15 @@ def finish_file(result: FileResult, duplicates: Mapping[int, str]) -> FilePart:
     for mask, severity in ((rejected, "error"), (warned, "warning")):
         pos = np.flatnonzero(mask)
         parts.append(problem_rows(
-            r.frame["source_file"].to_numpy()[pos], r.raw.source_line[pos],
-            r.frame["merchant_id"].to_numpy(dtype=object, na_value=None)[pos], details[pos],
+            r.frame["source_file"].take(pos).to_numpy(), r.raw.source_line[pos],
+            r.frame["merchant_id"].take(pos).to_numpy(dtype=object, na_value=None),  # type: ignore[call-overload]
+            details[pos],
             r.raw.raw_text(pos), severity=severity,
         ))
-    table = _loaded_table(r, keep_pos)
+    table = _loaded_table(r, keep_pos, consume)
     report = SourceReport(
         path=str(r.raw.path), sha256=r.sha256, bytes=r.size, profile=r.profile.name,
-        rows_read=len(r.frame), rows_loaded=len(keep_pos), rows_rejected=len(parts[0]),
+        rows_read=n, rows_loaded=len(keep_pos), rows_rejected=len(parts[0]),
         rows_warned=len(parts[1]), rating_scale=_scale_text(r, table),
         notes=list(r.problems.notes),
     )
@@ -401,7 +407,7 @@ def combine_parts(parts: Sequence[FilePart]) -> IngestResult:
                         sources=[p.report for p in parts], warnings=warnings)
 
 
-def _loaded_table(result: FileResult, keep_pos: np.ndarray) -> pa.Table:
+def _loaded_table(result: FileResult, keep_pos: np.ndarray, consume: bool = False) -> pa.Table:
     """The rows at ``keep_pos`` with their ``attributes``, as :func:`to_arrow` would give
     them, built one column at a time: the frame is not copied whole (at 10M rows each
     copy of it, with a Python string per text cell, is gigabytes)."""
@@ -411,9 +417,12 @@ def _loaded_table(result: FileResult, keep_pos: np.ndarray) -> pa.Table:
     for name in CANONICAL_COLUMNS:
         if name == "attributes":
             columns.append(attributes_arrow(result.raw, keep_pos))
-        else:
-            cells = frame[name] if every else frame[name].take(keep_pos)
-            columns.append(column_to_arrow(name, cells))
+            continue
+        cells = frame[name] if every else frame[name].take(keep_pos)
+        columns.append(column_to_arrow(name, cells))
+        del cells
+        if consume:
+            del frame[name]
     schema = ARROW_SCHEMA.with_metadata(_pandas_metadata())
     return pa.Table.from_arrays(columns, schema=schema)
 

@@ -365,7 +365,8 @@ def read_sources_on(
             keyed += 1
             if progress is not None:
                 progress("files", keyed, total)
-            finishing.append(client.submit(finish_file, result, duplicates, pure=False,
+            finishing.append(client.submit(finish_file, result, duplicates, consume=True,
+                                           pure=False,
                                            key=f"finish-{keyed}-{_token()}"))
             result.release()  # the worker drops the raw table once finish_file has run
             collect(workers)
