@@ -58,9 +58,9 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "review_count": (0, None),
 }
 _DATES = ("first_review", "last_review")
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)
-#: The canonical dtypes, text (``object`` there) as ``str``, ``attributes`` aside.
-_DTYPES = {c: (_STR if pd.api.types.is_object_dtype(d) and c != "attributes" else d)
+#: The canonical dtypes, text (``object`` there) as ``str`` (as :func:`_text` gives it),
+#: ``attributes`` aside.
+_DTYPES = {c: ("str" if pd.api.types.is_object_dtype(d) and c != "attributes" else d)
            for c, d in empty_frame().dtypes.items()}
 _TEXTS = ("address", "phone", "website", "opening_hours", "quality_grade", "brand")
 
