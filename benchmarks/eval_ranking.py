@@ -153,12 +153,15 @@ def _markdown(report: EvaluationReport, dataset: str, cmd: str, ratios: dict[str
             )
         )
     p = report.profile
+    personal = p.for_member()
     lines += [
         "",
         f"Fitted profile: γ {p.gamma:.2f}; radii "
         + ", ".join(f"{k or '*'} {v:.0f} m" for k, v in p.radii)
         + "; weights "
-        + ", ".join(f"{k} {v:+.2f}" for k, v in p.weights + p.member_weights),
+        + ", ".join(f"{k} {v:+.2f}" for k, v in p.weights)
+        + f"; with a member (fitted with the member terms): γ {personal.gamma:.2f}, weights "
+        + ", ".join(f"{k} {v:+.2f}" for k, v in personal.weights + personal.member_weights),
         "",
         f"Reproduce: `{cmd}`",
     ]

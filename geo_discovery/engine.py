@@ -321,6 +321,8 @@ class DiscoveryEngine:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
         query.check(self.limits)
         ranking = query.ranking or self.ranking
+        if query.member is not None and ranking.profile is not None:  # its own model
+            ranking = ranking.replace(profile=ranking.profile.for_member())
         boost = None if query.member is None else self.member_boost(query.member, ranking)
         page = self.planner.run(query, ranking, boost)
         return Results(

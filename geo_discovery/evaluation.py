@@ -297,13 +297,15 @@ def _rankers(
     planner = engine.planner
     q_hand, k_hand = planner.best_match_arrays(engine.ranking)
     q_cal, k_cal = planner.best_match_arrays(replace(engine.ranking, profile=profile))
+    personal = profile.for_member()  # a query with a member ranks by its own model
+    q_per, k_per = planner.best_match_arrays(replace(engine.ranking, profile=personal))
     r_c2 = float((2 * np.sin(protocol.radius_m / (2 * EARTH_RADIUS_M))) ** 2)
-    w_own, w_cat = profile.member_weight("own_visits"), profile.member_weight("own_category")
+    w_own, w_cat = personal.member_weight("own_visits"), personal.member_weight("own_category")
 
     def member_term(rows: slice) -> NDArray[np.float64]:
         own = data.member_dense(rows, "own_visits")
         cat = data.member_dense(rows, "own_category")
-        return (w_own * own + w_cat * cat) / profile.gamma
+        return (w_own * own + w_cat * cat) / personal.gamma
 
     scorers: dict[str, Scorer] = {
         "distance": lambda rows, c2: -c2,
@@ -317,7 +319,7 @@ def _rankers(
             10.0 * data.member_dense(rows, "own_visits") - c2
         ),
         "best_match (calibrated) + member": lambda rows, c2: (
-            np.log(q_cal[None, :]) - np.log1p(c2 * k_cal[None, :]) + member_term(rows)
+            np.log(q_per[None, :]) - np.log1p(c2 * k_per[None, :]) + member_term(rows)
         ),
     }
     return {name: _ranks(data, fn) for name, fn in scorers.items()}

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidQueryError
 
@@ -68,6 +69,9 @@ class RankingProfile:
         ``(category prefix, log share of chosen visits)`` for the ``category`` feature.
     member_weights
         ``(feature, weight)`` over :data:`MEMBER_FEATURES` (empty: no personal terms).
+    personal
+        The model for a query with a member (:meth:`for_member`): fitted jointly with
+        the member weights, so its own weights, γ and radii; ``None``: this one.
     meta
         ``(key, value)`` facts about the fit (data, window, log-likelihood…), as text.
     """
@@ -77,6 +81,7 @@ class RankingProfile:
     radii: tuple[tuple[str, float], ...]
     category_log_share: tuple[tuple[str, float], ...] = ()
     member_weights: tuple[tuple[str, float], ...] = ()
+    personal: RankingProfile | None = None
     meta: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -108,19 +113,24 @@ class RankingProfile:
     @classmethod
     def from_json(cls, text: str) -> RankingProfile:
         try:
-            raw = json.loads(text)
-            return cls(
-                weights=tuple((str(k), float(v)) for k, v in raw["weights"]),
-                gamma=float(raw["gamma"]),
-                radii=tuple((str(k), float(v)) for k, v in raw["radii"]),
-                category_log_share=tuple(
-                    (str(k), float(v)) for k, v in raw.get("category_log_share", [])
-                ),
-                member_weights=tuple((str(k), float(v)) for k, v in raw.get("member_weights", [])),
-                meta=tuple((str(k), str(v)) for k, v in raw.get("meta", [])),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
+            return cls._from_raw(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidQueryError(f"ranking profile is malformed: {exc}") from None
+
+    @classmethod
+    def _from_raw(cls, raw: Mapping[str, Any]) -> RankingProfile:
+        personal = raw.get("personal")
+        return cls(
+            weights=tuple((str(k), float(v)) for k, v in raw["weights"]),
+            gamma=float(raw["gamma"]),
+            radii=tuple((str(k), float(v)) for k, v in raw["radii"]),
+            category_log_share=tuple(
+                (str(k), float(v)) for k, v in raw.get("category_log_share", [])
+            ),
+            member_weights=tuple((str(k), float(v)) for k, v in raw.get("member_weights", [])),
+            personal=None if personal is None else cls._from_raw(personal),
+            meta=tuple((str(k), str(v)) for k, v in raw.get("meta", [])),
+        )
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -141,6 +151,10 @@ class RankingProfile:
 
     def member_weight(self, feature: str) -> float:
         return dict(self.member_weights).get(feature, 0.0)
+
+    def for_member(self) -> RankingProfile:
+        """The profile a query with a member ranks by: :attr:`personal`, else this one."""
+        return self.personal or self
 
     def radius_for(self, category: str) -> float:
         return _lookup(dict(self.radii), category, 1_500.0)

@@ -138,6 +138,8 @@ class Columns:
         multiplying best_match's quality)."""
         if q.sort == "best_match":
             w = q.ranking or self.engine.ranking
+            if q.member is not None and w.profile is not None:
+                w = w.replace(profile=w.profile.for_member())
             table = consumption_radii(w)
             key = tuple(sorted(table.items()))
             if key not in self._radius:

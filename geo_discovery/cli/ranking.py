@@ -115,7 +115,12 @@ def calibrate(
         table.add_row(f"consumption radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
     for name, weight in profile.weights:
         table.add_row(f"weight {name}", f"{weight:+.3f}")
-    for name, weight in profile.member_weights:
+    personal = profile.for_member()
+    if personal is not profile:  # the model of queries with a member: fitted with them
+        table.add_row("with a member: distance exponent γ", f"{personal.gamma:.3f}")
+        for name, weight in personal.weights:
+            table.add_row(f"with a member: weight {name}", f"{weight:+.3f}")
+    for name, weight in personal.member_weights:
         table.add_row(f"member weight {name}", f"{weight:+.3f}")
     console = stdout_console()
     console.print(table)

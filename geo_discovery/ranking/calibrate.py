@@ -7,7 +7,9 @@ a conditional logit (McFadden): the chosen merchant's probability is
 (module doc of :mod:`.profile`). The fit maximises the log-likelihood of the chosen
 merchants (L-BFGS with analytic gradients, a small L2 penalty on the weights), jointly for
 the feature weights, the distance exponent ``γ`` and one consumption radius per category
-root — the classic way to learn a gravity model's parameters from choices.
+root — the classic way to learn a gravity model's parameters from choices. With member
+terms it fits two models: one with them (jointly), for queries that carry a member, and one
+without, for every other query (:attr:`RankingProfile.personal`).
 
 Leak-free by construction: the caller builds the candidates' features from visits strictly
 before the fit window (:func:`choice_events` takes the window), so no choice is explained by
@@ -36,7 +38,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 from ..distance import EARTH_RADIUS_M, latlng_to_xyz
 from ..errors import InvalidQueryError
@@ -210,7 +212,9 @@ def fit_profile(
 ) -> RankingProfile:
     """Maximum-likelihood profile for the choices in ``data`` (module doc).
 
-    ``member`` also fits the member weights (then ``data.member`` must be set).
+    ``member`` also fits the member weights, jointly with the rest, as the profile's
+    :attr:`~RankingProfile.personal` model (then ``data.member`` must be set); the
+    profile itself is then the fit without member terms.
     """
     if len(data.target) == 0 or len(data.lat) < 2:
         raise InvalidQueryError(
@@ -275,26 +279,36 @@ def fit_profile(
     ]
     bounds += [(None, None)] * nm + [(math.log(0.05), math.log(20))]
     bounds += [(math.log(20.0), math.log(50_000.0))] * nr
-    res = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
-    theta = res.x
-    w = theta[:nf] / std  # back to raw feature units
-    radii = {"": float(np.exp(np.median(theta[nf + nm + 1 :])))} if nr else {"": 1_500.0}
-    radii.update({r: float(np.exp(theta[nf + nm + 1 + i])) for i, r in enumerate(roots)})
-    facts = {
-        "loglik_per_choice": f"{-res.fun:.6f}",
-        "choices": str(len(data.target)),
-        "candidates": str(len(data.lat)),
-        "converged": str(bool(res.success)),
-        "dropped_features": "; ".join(dropped) or "none",
-        **(meta or {}),
-    }
-    return RankingProfile(
-        weights=tuple((f, float(x)) for f, x in zip(feats, w, strict=True)),
-        gamma=float(math.exp(theta[nf + nm])),
-        radii=tuple(sorted(radii.items())),
-        category_log_share=category_log_share,
-        member_weights=tuple(
-            (m, float(x)) for m, x in zip(mnames, theta[nf : nf + nm], strict=True)
-        ),
-        meta=tuple(sorted(facts.items())),
-    )
+
+    def profile(res: OptimizeResult, personal: RankingProfile | None = None) -> RankingProfile:
+        theta = res.x
+        w = theta[:nf] / std  # back to raw feature units
+        radii = {"": float(np.exp(np.median(theta[nf + nm + 1 :])))} if nr else {"": 1_500.0}
+        radii.update({r: float(np.exp(theta[nf + nm + 1 + i])) for i, r in enumerate(roots)})
+        facts = {
+            "loglik_per_choice": f"{-res.fun:.6f}",
+            "choices": str(len(data.target)),
+            "candidates": str(len(data.lat)),
+            "converged": str(bool(res.success)),
+            "dropped_features": "; ".join(dropped) or "none",
+            **(meta or {}),
+        }
+        members = tuple((m, float(x)) for m, x in zip(mnames, theta[nf : nf + nm], strict=True))
+        return RankingProfile(
+            weights=tuple((f, float(x)) for f, x in zip(feats, w, strict=True)),
+            gamma=float(math.exp(theta[nf + nm])),
+            radii=tuple(sorted(radii.items())),
+            category_log_share=category_log_share,
+            member_weights=tuple((m, x) for m, x in members if personal is None),
+            personal=personal,
+            meta=tuple(sorted(facts.items())),
+        )
+
+    joint = profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds))
+    if not nm:
+        return joint
+    # A query without a member ranks by the model fitted without member terms: in the
+    # joint fit the member terms take over part of what popularity explains, which is
+    # right only when a member's history is there to explain it (:meth:`for_member`).
+    alone = [(0.0, 0.0) if nf <= i < nf + nm else b for i, b in enumerate(bounds)]
+    return profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=alone), joint)

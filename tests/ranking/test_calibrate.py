@@ -76,3 +76,43 @@ def test_profile_files_round_trip_and_refuse_nonsense(tmp_path: Path) -> None:
         RankingProfile(weights=(), gamma=math.inf, radii=(("", 500.0),))
     with pytest.raises(InvalidQueryError, match=r"ranking profile .* is unreadable"):
         RankingProfile.load(tmp_path / "missing.json")
+
+
+def test_a_fit_with_member_terms_keeps_a_model_without_them() -> None:
+    """With member terms the fit gives two models: the profile itself is the fit without
+    member terms (it ranks every query without a member), and :meth:`for_member` the
+    joint fit, whose member weight recovers the true one and which explains the choices
+    better. (The joint fit's other weights differ: with histories it is a different
+    model.)"""
+    rng = np.random.default_rng(5)
+    data = synthetic_choices(2, events=3_000)
+    n, events = len(data.lat), len(data.target)
+    users = [f"u{i % 60}" for i in range(events)]
+    own = {  # each person's past visits: a few merchants
+        u: {int(j): math.log1p(int(rng.integers(1, 6))) for j in rng.choice(n, 4, replace=False)}
+        for u in set(users)
+    }
+    data.users, data.member = users, {"own_visits": own, "own_category": {}}
+    base = TRUE["wom"] * data.features["wom"] + TRUE["volume"] * data.features["volume"]
+    radius = np.array([TRUE[r] for r in data.roots])
+    for s in range(0, events, 500):
+        rows = slice(s, min(s + 500, events))
+        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(data.chord2(rows)) / 2)
+        u = base[None, :] - TRUE["gamma"] * np.log1p((d / radius[None, :]) ** 2)
+        u = u + 1.5 * data.member_dense(rows, "own_visits")
+        p = np.exp(u - u.max(axis=1, keepdims=True))
+        cum = (p / p.sum(axis=1, keepdims=True)).cumsum(axis=1)
+        data.target[rows] = (cum < rng.random((len(cum), 1))).sum(axis=1)
+    alone = fit_profile(data, features=("wom", "volume"))
+    both = fit_profile(data, features=("wom", "volume"), member=True)
+    for f in ("wom", "volume"):  # the same optimum (member weights held at 0 there)
+        assert both.weight(f) == pytest.approx(alone.weight(f), rel=1e-6)
+    assert both.gamma == pytest.approx(alone.gamma, rel=1e-6)
+    assert both.radius_for("food") == pytest.approx(alone.radius_for("food"), rel=1e-6)
+    joint = both.for_member()
+    assert joint is both.personal and joint.personal is None and not both.member_weights
+    assert joint.member_weight("own_visits") == pytest.approx(1.5, rel=0.25)
+    assert joint.weight("wom") != pytest.approx(alone.weight("wom"), rel=1e-4)
+    loglik = {p: float(dict(p.meta)["loglik_per_choice"]) for p in (both, joint)}
+    assert loglik[joint] > loglik[both]
+    assert RankingProfile.from_json(both.to_json()) == both

@@ -29,6 +29,11 @@ PROFILE = RankingProfile(
     radii=(("", 600.0), ("food", 300.0), ("lodging", 5_000.0)),
     member_weights=(("own_visits", 1.7), ("own_category", 0.4)),
 )
+#: A calibrated profile's shape: the fit without member terms, and the joint one for
+#: queries with a member (``personal``).
+TWO_MODELS = RankingProfile(
+    weights=(("volume", 0.2),), gamma=1.5, radii=(("", 2_000.0),), personal=PROFILE
+)
 
 
 def random_member(rng: np.random.Generator, engine: DiscoveryEngine) -> Member:
@@ -64,7 +69,7 @@ def test_member_pages_match_brute_force(seed: int, n: int, kind: str) -> None:
     for _ in range(4):
         q = random_query(rng, engine, "best_match")
         if rng.random() < 0.4:
-            q = replace(q, ranking=Ranking(profile=PROFILE))
+            q = replace(q, ranking=Ranking(profile=PROFILE if rng.random() < 0.5 else TWO_MODELS))
         assert_same(engine, cols, replace(q, member=random_member(rng, engine)))
 
 
@@ -96,6 +101,25 @@ def test_a_member_lifts_the_place_they_return_to_and_explain_says_why() -> None:
     assert parts["score"] == pytest.approx(
         parts["decay"] * parts["wom_term"] * parts["district_factor"] * parts["member"]["boost"]
     )
+
+
+def test_a_query_with_a_member_ranks_by_the_profiles_personal_model() -> None:
+    """Under a profile with a ``personal`` model, a query with a member ranks (and
+    explains) by that model, and one without by the profile's own: the pages differ."""
+    rng = np.random.default_rng(7)
+    engine = make_engine(rng, 300, "city")
+    lat, lng = float(engine.snapshot.lat[0]), float(engine.snapshot.lng[0])
+    member = random_member(rng, engine)
+    two, personal = Ranking(profile=TWO_MODELS), Ranking(profile=PROFILE)
+    with_member = engine.nearby(lat, lng, 15, sort="best_match", ranking=two, member=member)
+    as_personal = engine.nearby(lat, lng, 15, sort="best_match", ranking=personal, member=member)
+    assert with_member.positions.tolist() == as_personal.positions.tolist()
+    np.testing.assert_array_equal(with_member.scores, as_personal.scores)
+    without = engine.nearby(lat, lng, 15, sort="best_match", ranking=two, explain=True)
+    plain = engine.nearby(lat, lng, 15, sort="best_match", ranking=personal)
+    assert without.positions.tolist() != plain.positions.tolist()
+    assert without.explanations is not None
+    assert set(without.explanations[0].profile_parts) == {"volume"}
 
 
 def test_member_needs_best_match_and_rejects_bad_values() -> None:
