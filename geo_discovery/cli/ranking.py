@@ -118,6 +118,8 @@ def calibrate(
     personal = profile.for_member()
     if personal is not profile:  # the model of queries with a member: fitted with them
         table.add_row("with a member: distance exponent γ", f"{personal.gamma:.3f}")
+        for prefix, metres in personal.radii:
+            table.add_row(f"with a member: radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
         for name, weight in personal.weights:
             table.add_row(f"with a member: weight {name}", f"{weight:+.3f}")
     for name, weight in personal.member_weights:

@@ -80,8 +80,13 @@ def test_cli_calibrates_a_profile_the_engine_then_uses(log: Path, tmp_path: Path
     res = runner.invoke(app, ["calibrate", str(log), *args])
     assert res.exit_code == 0, res.output
     assert "distance exponent" in res.output and (data_dir / "ranking_profile.json").is_file()
+    assert "with a member: distance exponent" in res.output  # the joint model, shown too
+    assert "member weight own_visits" in res.output
     engine = DiscoveryEngine.from_snapshot(data_dir, settings=Settings(data_dir=data_dir))
     assert engine.ranking.profile is not None
+    assert engine.ranking.profile.personal is not None
+    assert not engine.ranking.profile.member_weights
+    assert engine.ranking.profile.for_member().member_weights
     hit = engine.nearby(48.8566, 2.3522, 1, sort="best_match", explain=True)[0]
     assert hit.explanation is not None and hit.explanation.model == "profile"
     query = ["query", "nearby", "--lat", "48.8566", "--lng", "2.3522", "--sort", "best_match"]
