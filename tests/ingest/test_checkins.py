@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import ranking_oracle as ro
 
 from benchmarks.visit_log import write_visit_log
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import IngestError
 from geo_discovery.ingest.checkins import checkin_category, read_visit_sources, read_visits
 from geo_discovery.ingest.options import ReadOptions
-from geo_discovery.query import Member
+from geo_discovery.query import Member, NearbyQuery, Ranking
+from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.members import MEMBERS_FILE
 from geo_discovery.snapshot.pipeline import load
@@ -133,3 +135,44 @@ def test_real_tsmc_log_counts_every_row(real_data: Path) -> None:
     cats = result.merchants["category"]
     assert cats.str.startswith(("food", "shop", "nightlife", "leisure")).mean() > 0.95
     assert result.members is not None and result.members["visits"].sum() == result.rows_loaded
+
+
+@pytest.mark.real_data
+def test_real_members_rank_exactly_under_a_two_model_profile(
+    real_data: Path, tmp_path: Path
+) -> None:
+    """On the real TSMC2014 snapshot, real member ids under a profile with a ``personal``
+    model: every page equals the brute-force sort of all merchants by that model with the
+    member's lift (``ranking_oracle``), and differs from the page without the member."""
+    path = real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz"
+    until = pd.Timestamp("2012-12-01", tz="UTC").to_pydatetime()
+    load([path], data_dir=tmp_path, profile="checkins", settings=Settings(data_dir=tmp_path),
+         options=ReadOptions(until=until))  # fmt: skip
+    engine = DiscoveryEngine.from_snapshot(tmp_path, settings=Settings(data_dir=tmp_path))
+    joint = RankingProfile(
+        weights=(("wom", 1.0), ("recency", 0.2), ("repeat", 0.3)), gamma=0.8,
+        radii=(("", 220.0), ("food", 200.0), ("shop", 250.0)),
+        member_weights=(("own_visits", 1.7), ("own_category", 0.3)),
+    )  # fmt: skip
+    ranking = Ranking(profile=RankingProfile(
+        weights=(("wom", 6.6), ("district", -0.6)), gamma=0.9, radii=(("", 130.0),),
+        personal=joint,
+    ))  # fmt: skip
+    visits = read_visits(path)
+    busiest = visits[visits["merchant"]].groupby("user").size().nlargest(6).index
+    cols = ro.Columns(engine)
+    differs = 0
+    for user in busiest:
+        history = engine.snapshot.members.visits(str(user))
+        assert history, user
+        row = engine.snapshot.row_of(max(history, key=history.__getitem__))
+        lat, lng = float(engine.snapshot.lat[row]) + 0.004, float(engine.snapshot.lng[row])
+        q = NearbyQuery(lat, lng, 20, sort="best_match", ranking=ranking,
+                        member=Member(member_id=str(user)))  # fmt: skip
+        res = engine.search(q)
+        rows, prim, _ = ro.brute_force(cols, q, limit=20)
+        assert res.positions.tolist() == rows.tolist(), user
+        np.testing.assert_array_equal(res.scores, prim)
+        plain = engine.nearby(lat, lng, 20, sort="best_match", ranking=ranking)
+        differs += plain.positions.tolist() != res.positions.tolist()
+    assert differs >= 4
