@@ -22,7 +22,11 @@ from geo_discovery.ranking_profile import RankingProfile
 TRUE = {"wom": 2.0, "volume": 0.7, "gamma": 1.3, "food": 300.0, "shop": 900.0}
 
 
-def synthetic_choices(seed: int, events: int = 4_000, n: int = 250) -> ChoiceData:
+def synthetic_choices(
+    seed: int, events: int = 4_000, n: int = 250, *, people: int = 0, w_own: float = 0.0
+) -> ChoiceData:
+    """Choices drawn from the model with :data:`TRUE`; with ``people``, each event is one of
+    them, each has visited 4 random merchants, and ``w_own · log(1 + visits)`` is added."""
     rng = np.random.default_rng(seed)
     lat = 40.75 + rng.normal(0, 0.01, n)
     lng = -73.98 + rng.normal(0, 0.013, n)
@@ -34,12 +38,20 @@ def synthetic_choices(seed: int, events: int = 4_000, n: int = 250) -> ChoiceDat
     qlat = 40.75 + rng.normal(0, 0.01, events)
     qlng = -73.98 + rng.normal(0, 0.013, events)
     data = ChoiceData(feats, lat, lng, roots, qlat, qlng, np.zeros(events, dtype=np.int64))
+    if people:
+        data.users = [f"u{i % people}" for i in range(events)]
+        own = {
+            u: {int(j): math.log1p(int(rng.integers(1, 6))) for j in rng.choice(n, 4, False)}
+            for u in sorted(set(data.users))
+        }
+        data.member = {"own_visits": own, "own_category": {}}
     base = TRUE["wom"] * feats["wom"] + TRUE["volume"] * feats["volume"]
     for s in range(0, events, 500):
         rows = slice(s, min(s + 500, events))
         c2 = data.chord2(rows)
         d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(c2) / 2)
         u = base[None, :] - TRUE["gamma"] * np.log1p((d / radius[None, :]) ** 2)
+        u = u + w_own * data.member_dense(rows, "own_visits")
         p = np.exp(u - u.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         cum = p.cumsum(axis=1)
@@ -84,25 +96,7 @@ def test_a_fit_with_member_terms_keeps_a_model_without_them() -> None:
     joint fit, whose member weight recovers the true one and which explains the choices
     better. (The joint fit's other weights differ: with histories it is a different
     model.)"""
-    rng = np.random.default_rng(5)
-    data = synthetic_choices(2, events=3_000)
-    n, events = len(data.lat), len(data.target)
-    users = [f"u{i % 60}" for i in range(events)]
-    own = {  # each person's past visits: a few merchants
-        u: {int(j): math.log1p(int(rng.integers(1, 6))) for j in rng.choice(n, 4, replace=False)}
-        for u in set(users)
-    }
-    data.users, data.member = users, {"own_visits": own, "own_category": {}}
-    base = TRUE["wom"] * data.features["wom"] + TRUE["volume"] * data.features["volume"]
-    radius = np.array([TRUE[r] for r in data.roots])
-    for s in range(0, events, 500):
-        rows = slice(s, min(s + 500, events))
-        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(data.chord2(rows)) / 2)
-        u = base[None, :] - TRUE["gamma"] * np.log1p((d / radius[None, :]) ** 2)
-        u = u + 1.5 * data.member_dense(rows, "own_visits")
-        p = np.exp(u - u.max(axis=1, keepdims=True))
-        cum = (p / p.sum(axis=1, keepdims=True)).cumsum(axis=1)
-        data.target[rows] = (cum < rng.random((len(cum), 1))).sum(axis=1)
+    data = synthetic_choices(2, events=3_000, people=60, w_own=1.5)
     alone = fit_profile(data, features=("wom", "volume"))
     both = fit_profile(data, features=("wom", "volume"), member=True)
     for f in ("wom", "volume"):  # the same optimum (member weights held at 0 there)
