@@ -120,6 +120,10 @@ class RankingProfile:
     @classmethod
     def _from_raw(cls, raw: Mapping[str, Any]) -> RankingProfile:
         personal = raw.get("personal")
+        if personal is not None and not isinstance(personal, Mapping):
+            raise ValueError(
+                f"personal={personal!r} must be a nested profile (a JSON object) or null"
+            )
         return cls(
             weights=tuple((str(k), float(v)) for k, v in raw["weights"]),
             gamma=float(raw["gamma"]),

@@ -86,6 +86,16 @@ def test_profile_files_round_trip_and_refuse_nonsense(tmp_path: Path) -> None:
         RankingProfile.load(tmp_path / "bad.json")
     with pytest.raises(InvalidQueryError, match="gamma=inf is out of range"):
         RankingProfile(weights=(), gamma=math.inf, radii=(("", 500.0),))
+    (tmp_path / "bad.json").write_text(
+        '{"weights": [], "gamma": 1, "radii": [["", 5]], "personal": 3}'
+    )
+    with pytest.raises(InvalidQueryError, match="personal=3 must be a nested profile"):
+        RankingProfile.load(tmp_path / "bad.json")
+    two = RankingProfile(weights=(), gamma=1.0, radii=(("", 500.0),), personal=p)
+    text, at = two.to_json(), two.to_json().rindex('"gamma": 1.0')  # the nested one
+    (tmp_path / "bad.json").write_text(f'{text[:at]}"gamma": 99{text[at + 12 :]}')
+    with pytest.raises(InvalidQueryError, match=r"gamma=99\.0 is out of range"):
+        RankingProfile.load(tmp_path / "bad.json")
     with pytest.raises(InvalidQueryError, match=r"ranking profile .* is unreadable"):
         RankingProfile.load(tmp_path / "missing.json")
 
