@@ -110,18 +110,14 @@ def calibrate(
     table = Table(title=f"ranking profile from {log.name} ({meta.get('fit_window', '')})")
     table.add_column("part")
     table.add_column("learned value", justify="right")
-    table.add_row("distance exponent γ", f"{profile.gamma:.3f}")
-    for prefix, metres in profile.radii:
-        table.add_row(f"consumption radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
-    for name, weight in profile.weights:
-        table.add_row(f"weight {name}", f"{weight:+.3f}")
-    personal = profile.for_member()
-    if personal is not profile:  # the model of queries with a member: fitted with them
-        table.add_row("with a member: distance exponent γ", f"{personal.gamma:.3f}")
-        for prefix, metres in personal.radii:
-            table.add_row(f"with a member: radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
-        for name, weight in personal.weights:
-            table.add_row(f"with a member: weight {name}", f"{weight:+.3f}")
+    personal = profile.for_member()  # the model of queries with a member: fitted with them
+    models = [("", profile)] + ([("with a member: ", personal)] if personal is not profile else [])
+    for label, model in models:
+        table.add_row(f"{label}distance exponent γ", f"{model.gamma:.3f}")
+        for prefix, metres in model.radii:
+            table.add_row(f"{label}consumption radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
+        for name, weight in model.weights:
+            table.add_row(f"{label}weight {name}", f"{weight:+.3f}")
     for name, weight in personal.member_weights:
         table.add_row(f"member weight {name}", f"{weight:+.3f}")
     console = stdout_console()

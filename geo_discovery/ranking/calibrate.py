@@ -294,12 +294,12 @@ def fit_profile(
             **(meta or {}),
         }
         members = tuple((m, float(x)) for m, x in zip(mnames, theta[nf : nf + nm], strict=True))
-        return RankingProfile(
+        return RankingProfile(  # with a personal model, the member weights are its own
             weights=tuple((f, float(x)) for f, x in zip(feats, w, strict=True)),
             gamma=float(math.exp(theta[nf + nm])),
             radii=tuple(sorted(radii.items())),
             category_log_share=category_log_share,
-            member_weights=tuple((m, x) for m, x in members if personal is None),
+            member_weights=members if personal is None else (),
             personal=personal,
             meta=tuple(sorted(facts.items())),
         )
