@@ -1,6 +1,6 @@
 """``geo-discovery warm-up``: compile every cached numba kernel once, at install time.
 
-The kernels (:mod:`geo_discovery.search.kernels`, ``ranked``, ``textvocab``,
+The kernels (:mod:`geo_discovery.search.kernels`, ``ranked``, ``shortlist``, ``textvocab``,
 ``textscore``, ``sparsebounds``, :mod:`geo_discovery.distance`, :mod:`geo_discovery.tiles.mvt`)
 are ``@njit(cache=True)``: the first process that calls one with a given argument-type
 signature compiles it (seconds each, ~30 s for the parallel ``knn_batch``) and writes it to
@@ -73,6 +73,15 @@ def city_csv(n: int = 600, *, seed: int = 7) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _shortlisted(engine: DiscoveryEngine, lat: float, lng: float) -> object:
+    """Build the default ranking's cell shortlists now (a query builds them on a thread,
+    which may not finish before this process ends) and answer one query from them."""
+    lists = engine.planner.shortlists(engine.ranking)
+    if lists is not None:
+        lists.build_all()
+    return engine.nearby(lat, lng, 20, sort="best_match")
+
+
 def exercise(engine: DiscoveryEngine) -> int:
     """Make every kind of query once on ``engine`` (each kernel with this engine's array
     types); returns the number of calls."""
@@ -87,6 +96,7 @@ def exercise(engine: DiscoveryEngine) -> int:
     triangle = {"type": "Polygon", "coordinates": [ring]}
     calls: list[Callable[[], Any]] = [
         lambda: engine.warm(),
+        lambda: _shortlisted(engine, lat, lng),
         lambda: engine.nearby(lat, lng, 20),
         lambda: engine.nearby(lat, lng, 20, radius_m=400.0),
         lambda: engine.within_radius(lat, lng, 500.0),

@@ -45,6 +45,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ..errors import InvalidCursorError, StaleCursorError
 
 if TYPE_CHECKING:
@@ -54,6 +57,8 @@ __all__ = [
     "cursor_key",
     "decode_cursor",
     "encode_cursor",
+    "key_after",
+    "merge_by_key",
     "page_fingerprint",
     "parse_instant",
     "query_fingerprint",
@@ -205,3 +210,33 @@ def parse_instant(text: Any) -> datetime:
         raise InvalidCursorError(
             "cursor is not valid: its open_now instant is unreadable; start again without a cursor"
         ) from None
+
+
+def merge_by_key(
+    found: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]],
+    k: int,
+    row_rank: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """The first ``k`` of several top-k answers (rows, metres, primaries) by the key
+    ``(primary desc, metres, rank)``; a row found twice counts once."""
+    pos = np.concatenate([f[0] for f in found])
+    dist = np.concatenate([f[1] for f in found])
+    prim = np.concatenate([f[2] for f in found])
+    _, first = np.unique(pos, return_index=True)
+    pos, dist, prim = pos[first], dist[first], prim[first]
+    order = np.lexsort((row_rank[pos], dist, -prim))[:k]
+    return pos[order], dist[order], prim[order]
+
+
+def key_after(
+    payload: Mapping[str, Any], row: int | None, version: str, row_rank: NDArray[np.int64]
+) -> tuple[float, float, int]:
+    """A decoded cursor's key ``(primary, metres, rank)``; ``row``: its merchant's table
+    row in this snapshot (``None``: not in it, refused naming the id)."""
+    if row is None:
+        raise InvalidCursorError(
+            f"cursor is not valid: merchant_id {payload['id']!r} is not in snapshot "
+            f"{version}; start again without a cursor"
+        )
+    p = payload["p"]
+    return (-math.inf if p is None else float(p), float(payload["d"]), int(row_rank[row]))

@@ -45,7 +45,6 @@ from numpy.typing import NDArray
 from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
 from ..errors import (
     DistrictNotFoundError,
-    InvalidCursorError,
     InvalidQueryError,
     TextIndexMissingError,
 )
@@ -77,6 +76,7 @@ from .filterkey import mask_key
 from .index import CellIndex
 from .personal import member_lift, member_top_k
 from .ranked import NodeBounds, ranked_top_k
+from .shortlist import Shortlists
 from .sparsebounds import trie_links
 from .textindex import TextIndex
 from .textmatch import TextQuery, TextSearcher
@@ -169,6 +169,8 @@ class Planner:
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
         self._features = functools.lru_cache(maxsize=4)(self._build_features)
         self._profile_quality = functools.lru_cache(maxsize=4)(self._build_profile_quality)
+        self.shortlists = functools.lru_cache(maxsize=2)(self._build_shortlists)
+        self._last_lists: tuple[Ranking | None, Shortlists | None] = (None, None)
 
     # ------------------------------------------------------------------ state
     @functools.cached_property
@@ -338,6 +340,21 @@ class Planner:
         bounds = NodeBounds.build(self.index, qual, factor, mask)
         return _Spec(qual, factor, bounds, bool(np.all((qual >= 0) | (qual == -np.inf))))
 
+    def _build_shortlists(self, ranking: Ranking) -> Shortlists | None:
+        """Cell shortlists of an unfiltered ``best_match`` (:mod:`.shortlist`), if they hold."""
+        s = self._spec(None, "best_match", ranking)
+        if not Shortlists.usable(s.quality, s.factor):
+            return None
+        return Shortlists(self.index, s.quality, s.factor, s.bounds, background=True)
+
+    def _listed(self, lat: float, lng: float, k: int, ranking: Ranking) -> tuple | None:
+        """An unfiltered ``best_match`` page from the shortlists, or ``None``: walk. The
+        last ranking's lists are kept by identity (hashing a ranking costs more)."""
+        last = self._last_lists  # one read: another thread may replace it
+        if last[0] is not ranking:
+            last = self._last_lists = (ranking, self.shortlists(ranking))
+        return None if last[1] is None else last[1].top_k(lat, lng, k)
+
     # ----------------------------------------------------------------- query
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
         """One page of a validated query (``ranking``: the resolved ranking; ``boost``: the
@@ -382,7 +399,11 @@ class Planner:
                     return self._member_walk(q, spec, mask, max_c2, after, when, boost, tq)
                 return self._walk(q, spec, mask, max_c2, after, when, tq)
 
-            if tq is None or after is not None:
+            plain = ranked and boost is None and key is None and after is None and tq is None
+            if plain and when is None and q.radius_m is None:
+                got = self._listed(q.lat, q.lng, q.k, ranking)
+                pos, dist, prim = got or page(tq)
+            elif tq is None or after is not None:
                 pos, dist, prim = page(tq)
             else:
                 tq, (pos, dist, prim) = tq.first_found(page)
@@ -404,8 +425,11 @@ class Planner:
     def best_page(self, lat: float, lng: float, k: int, ranking: Ranking) -> Page:
         """:meth:`run`'s page and cursor of a bare ``best_match`` query (valid point and
         ``k``; no filter, radius, cursor, member or explain): the engine's fast lane."""
-        s = self._spec(None, "best_match", ranking)
-        pos, dist, prim = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)
+        got = self._listed(lat, lng, k, ranking)
+        if got is None:  # one walk
+            s = self._spec(None, "best_match", ranking)
+            got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)
+        pos, dist, prim = got
 
         def next_cursor() -> str | None:
             q = NearbyQuery(lat, lng, k, sort="best_match")
@@ -489,7 +513,7 @@ class Planner:
                 )
                 for bounds, m, text in parts
             ]  # fmt: skip
-            return found[0] if len(found) == 1 else self._merged(found, k)
+            return found[0] if len(found) == 1 else cur.merge_by_key(found, k, self.row_rank)
 
         if when is None:
             return top(q.k)
@@ -540,20 +564,6 @@ class Planner:
             return self._walk(replace(q, k=k, cursor=None), spec, mask, max_c2, None, when, tq)
 
         return member_top_k(q.k, walk, scores, visited, boost, self._codes, self.row_rank, after)
-
-    def _merged(
-        self,
-        found: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]],
-        k: int,
-    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-        """The first ``k`` of several top-k answers by key (a row found twice counts once)."""
-        pos = np.concatenate([f[0] for f in found])
-        dist = np.concatenate([f[1] for f in found])
-        prim = np.concatenate([f[2] for f in found])
-        _, first = np.unique(pos, return_index=True)
-        pos, dist, prim = pos[first], dist[first], prim[first]
-        order = np.lexsort((self.row_rank[pos], dist, -prim))[:k]
-        return pos[order], dist[order], prim[order]
 
     def _code_bounds(
         self, spec: _Spec, mask: NDArray[np.bool_] | None, tq: TextQuery, codes: tuple[int, ...]
@@ -634,12 +644,5 @@ class Planner:
         return {str(m): i for i, m in enumerate(ids)}
 
     def cursor_after_key(self, payload: Mapping[str, Any]) -> tuple[float, float, int]:
-        mid = payload["id"]
-        row = self._row_of_id.get(str(mid))
-        if row is None:
-            raise InvalidCursorError(
-                f"cursor is not valid: merchant_id {mid!r} is not in snapshot {self.version}; "
-                "start again without a cursor"
-            )
-        p = payload["p"]
-        return (-math.inf if p is None else float(p), float(payload["d"]), int(self.row_rank[row]))
+        row = self._row_of_id.get(str(payload["id"]))
+        return cur.key_after(payload, row, self.version, self.row_rank)

@@ -62,6 +62,7 @@ __all__ = [
     "candidates_top_k",
     "collect",
     "finish",
+    "keep_best",
     "node_bounds",
     "ranked_top_k",
     "topk_one",
@@ -121,7 +122,7 @@ def _behind(s: float, c2: float, thr_s: float, thr_c: float) -> bool:  # pragma:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _keep(
+def keep_best(
     ka: NDArray, kb: NDArray, kv: NDArray, kn: int, k: int,
     s: float, c2: float, p: int, thr_s: float, thr_c: float,
 ) -> tuple[int, float, float]:  # pragma: no cover - compiled  # fmt: skip
@@ -308,7 +309,7 @@ def collect(
                 return 2, cn, thr_s, thr_c, scored
             cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
             cn += 1
-            kn, thr_s, thr_c = _keep(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
+            kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
     return 0, cn, thr_s, thr_c, scored
 
 
@@ -507,7 +508,7 @@ def candidates_top_k(
             continue
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
         cn += 1
-        kn, thr_s, thr_c = _keep(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
+        kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
     return finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
 
 

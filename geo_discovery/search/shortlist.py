@@ -1,0 +1,508 @@
+"""Cell shortlists: a bare ``best_match`` top-k scored from a few precomputed candidates.
+
+A bare ``best_match`` query (no filter, radius, cursor, member or text) walks the trie best
+first with per-node bounds (:mod:`.ranked`). At a new point most of that time goes to
+memory: the nodes and points the walk must touch. For a small region of the map a
+*shortlist* holds every merchant that can be among the ``K`` best anywhere inside it; a
+query there scores only those (tens, in a city), by the walk's own key.
+
+Exactness
+---------
+A cell is bounded by a ball: centre ``c`` (a unit vector) and chord radius ``rho``; a query
+outside its cell's ball falls back to the walk. For a query ``x`` in the ball and a point
+``p``, ``|c-p| - rho <= |x-p| <= |c-p| + rho`` (the triangle inequality on chords), so with
+``quality >= 0`` and ``factor >= 0`` the score ``q / (1 + c2 f)`` of ``p`` at ``x`` lies
+between ``L_p = q / (1 + (|c-p| + rho)^2 f)`` and ``U_p = q / (1 + max(0, |c-p| - rho)^2 f)``.
+Let ``T`` be the smallest ``L_p`` among the ``K`` best points at the centre: at every ``x``
+in the ball those ``K`` points score at least ``T``, so a point with ``U_p < T`` is behind
+``K`` others and never among the ``K`` best. The shortlist is every point with ``U_p >= T``
+(a depth-first walk prunes a node by the same bound on its cap). Bounds are loosened by a
+relative 1e-9, far above float rounding. A leaf's list is ordered by ``U_p`` (stored as float32
+rounded up): a query stops at the first bound below its ``k``-th score. The best ``k <=
+K`` are kept and ordered by :func:`~.ranked.finish`, exactly as the walk keeps and orders
+them.
+
+Cells
+-----
+A quadtree on latitude and longitude: a level-``L`` cell spans ``180 / 2^L`` degrees of
+latitude and ``360 / 2^L`` of longitude (its farthest point from its centre is a corner).
+The roots are the level-:data:`ROOT` cells that hold a point; each is built the first time
+a query lands in it (or all at once: :meth:`Shortlists.build_all`). A cell whose list is
+longer than :data:`LIMIT` is split into its four children (breadth first, at most
+:data:`CELLS_PER_POINT` leaves per point) while that shrinks a list or the cell is wider
+than the points it lists: a crowd of merchants at one address, which no split shrinks,
+leaves its cells with longer lists instead of splitting them forever. An empty cell four
+times its radius from the nearest point is split only while its list is longer than
+``4 × LIMIT``: few queries land there. A leaf listing more than :data:`WALK_OVER` points
+(a budget ran out) leaves its queries to the walk. The leaves of a root partition it, so
+a query finds its leaf by one binary search over their first Z-order codes at the
+deepest level. Queries in a root cell with no point use the walk, as do roots not built
+once one ranking's lists hold :data:`MAX_BYTES` (about 0.45 KB per merchant in a city:
+29 MiB for New York's 67k).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from ..distance import c2m_1, xyz_1
+from .index import CellIndex
+from .kernels import point_c2
+from .ranked import NodeBounds, finish, keep_best, topk_one
+
+__all__ = ["LIMIT", "ROOT", "K", "Shortlists"]
+
+K = 20  #: the longest page a shortlist answers (the API's default page size)
+ROOT = 8  #: level of the root cells (0.7° of latitude)
+DEEPEST = 22  #: deepest level a cell is split to (~5 m of latitude)
+LIMIT = 96  #: a longer list is split into its four children (while that shrinks it)
+CELLS_PER_POINT = 4  #: a root splits into at most this many leaves per point in it (+ 64)
+LOOSE = 1e-9  #: relative slack of every bound
+MAX_BYTES = 512 * 2**20  #: no new root once one ranking's lists hold this much
+WALK_OVER = 2048  #: a longer list is not scored: the walk answers
+INFLATE = 1.1  #: a cell's ball radius over its farthest corner's distance
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+
+
+# -------------------------------------------------------------------------- kernels
+@njit(cache=True, nogil=True)
+def _ball(level: int, i: int, j: int) -> tuple[float, float, float, float, float, float]:
+    """A cell's centre (degrees, unit vector) and ball radius (chord; :data:`INFLATE` × the
+    farthest corner, so a child's ball lies inside its parent's)."""  # pragma: no cover
+    h = 180.0 / 2.0**level
+    w = 360.0 / 2.0**level
+    lat0, lng0 = -90.0 + i * h, -180.0 + j * w
+    clat, clng = lat0 + h / 2.0, lng0 + w / 2.0
+    cx, cy, cz = xyz_1(clat, clng)
+    rho = 0.0
+    for a in (lat0, lat0 + h):
+        for b in (lng0, lng0 + w):
+            vx, vy, vz = xyz_1(a, b)
+            rho = max(rho, math.sqrt((vx - cx) ** 2 + (vy - cy) ** 2 + (vz - cz) ** 2))
+    return clat, clng, cx, cy, cz, rho * INFLATE
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lower(q: float, f: float, d: float, rho: float) -> float:  # pragma: no cover
+    """``L_p``: the score at chord ``d + rho`` (the farthest a query in the ball can be)."""
+    e = d + rho
+    return q / (1.0 + e * e * f * (1.0 + LOOSE))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _upper(q: float, f: float, d: float, rho: float) -> float:  # pragma: no cover
+    """``U_p`` (or a node's, with its best quality and factor): the score at ``d - rho``."""
+    g = max(d - rho, 0.0) * (1.0 - LOOSE)
+    return q / (1.0 + g * g * f)
+
+
+@njit(cache=True, nogil=True)
+def _threshold(
+    pts: NDArray, cx: float, cy: float, cz: float, rho: float, k: int,
+    xyz: NDArray, quality: NDArray, factor: NDArray,
+) -> float:  # pragma: no cover - compiled  # fmt: skip
+    """The smallest ``L_p`` of the ``k`` best of ``pts`` at the centre (-inf: fewer)."""
+    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
+    kn, thr_s, thr_c = 0, -np.inf, np.inf
+    for p in pts:
+        c2 = point_c2(xyz, p, cx, cy, cz)
+        s = quality[p] / (1.0 + c2 * factor[p])
+        kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
+    if kn < k:
+        return -np.inf
+    thr = np.inf
+    for p in kv:
+        d = math.sqrt(point_c2(xyz, int(p), cx, cy, cz))
+        thr = min(thr, _lower(quality[p], factor[p], d, rho))
+    return thr * (1.0 - LOOSE) if thr > 0 else thr
+
+
+@njit(cache=True, nogil=True)
+def _walk_list(
+    cx: float, cy: float, cz: float, rho: float, thr: float,
+    caps: NDArray, tree: NDArray, xyz: NDArray, quality: NDArray, factor: NDArray,
+    node_q: NDArray, node_k: NDArray, node_has: NDArray,
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """Every point with ``U_p >= thr`` (ascending), nodes pruned by their caps' bound."""
+    out = np.empty(64, dtype=np.int64)
+    n = 0
+    stack = np.empty(64, dtype=np.int64)
+    stack[0], sn = 0, 1
+    while sn > 0:
+        sn -= 1
+        node = stack[sn]
+        if not node_has[node]:
+            continue
+        d = math.sqrt(
+            (cx - np.float64(caps[node, 0])) ** 2 + (cy - np.float64(caps[node, 1])) ** 2
+            + (cz - np.float64(caps[node, 2])) ** 2
+        ) - np.float64(caps[node, 3])  # fmt: skip
+        if _upper(node_q[node], node_k[node], d, rho) < thr:
+            continue
+        lo, hi = tree[node, 2], tree[node, 3]
+        if lo >= 0:
+            if sn + (hi - lo) > stack.shape[0]:
+                grown = np.empty(2 * stack.shape[0] + (hi - lo), dtype=np.int64)
+                grown[:sn] = stack[:sn]
+                stack = grown
+            for c in range(lo, hi):
+                stack[sn] = c
+                sn += 1
+            continue
+        for p in range(-lo - 1, hi):
+            e = math.sqrt(point_c2(xyz, int(p), cx, cy, cz))
+            if _upper(quality[p], factor[p], e, rho) >= thr:
+                if n == out.shape[0]:
+                    grown = np.empty(2 * n, dtype=np.int64)
+                    grown[:n] = out[:n]
+                    out = grown
+                out[n] = p
+                n += 1
+    return np.sort(out[:n])
+
+
+@njit(cache=True, nogil=True)
+def _build_root(
+    level0: int, i0: int, j0: int, k: int, limit: int, deepest: int, budget: int,
+    caps: NDArray, tree: NDArray, xyz: NDArray, rank: NDArray, positions: NDArray,
+    quality: NDArray, factor: NDArray, node_q: NDArray, node_k: NDArray, node_has: NDArray,
+    point_of_row: NDArray,
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:  # pragma: no cover  # fmt: skip
+    """One root's leaves: sorted keys (the first :data:`DEEPEST`-level Morton code each
+    covers), list bounds, points (cell order) by their bound ``U_p`` descending, those
+    bounds (float32, rounded up) and balls.
+
+    The root's list comes from the trie (its threshold from the walk's ``k`` best at its
+    centre). A child inside its parent's ball takes the larger of its own threshold and
+    the parent's (both hold anywhere in it) and keeps the parent's points that pass it: a
+    point the parent dropped has ``U_p`` (smaller in the child's ball) below the parent's
+    threshold. A child not inside (rare: far north or south) is listed from the trie.
+    """
+    clat, clng, cx, cy, cz, rho = _ball(level0, i0, j0)
+    rows, _, _ = topk_one(
+        clat, clng, k, math.inf, caps, tree, xyz, rank, positions, _NO_MASK,
+        quality, factor, node_q, node_k, node_has, 0.0, 0.0, 0, False, None, False, 1.0, None,
+    )  # fmt: skip
+    thr = _threshold(point_of_row[rows], cx, cy, cz, rho, k, xyz, quality, factor)
+    pts = _walk_list(cx, cy, cz, rho, thr, caps, tree, xyz, quality, factor, node_q, node_k,
+                     node_has)  # fmt: skip
+    todo = [(level0, i0, j0, thr, cx, cy, cz, rho, pts)]
+    keys: list[np.int64] = []
+    lists: list[NDArray] = []
+    balls: list[tuple[float, float, float, float]] = []
+    head = 0  # breadth first: the budget runs out evenly, level by level
+    while head < len(todo):
+        level, i, j, thr, cx, cy, cz, rho, pts = todo[head]
+        head += 1
+        pending = len(keys) + len(todo) - head
+        if pts.shape[0] > limit and level < deepest and pending + 4 <= budget:
+            kids = []
+            smaller = False
+            for a in range(2):
+                for b in range(2):
+                    ci, cj = 2 * i + a, 2 * j + b
+                    _la, _ln, kx, ky, kz, kr = _ball(level + 1, ci, cj)
+                    inside = math.sqrt((kx - cx) ** 2 + (ky - cy) ** 2 + (kz - cz) ** 2) + kr
+                    if inside <= rho * (1.0 - LOOSE):
+                        t = max(thr, _threshold(pts, kx, ky, kz, kr, k, xyz, quality, factor))
+                        keep = np.empty(pts.shape[0], dtype=np.bool_)
+                        for m in range(pts.shape[0]):
+                            p = pts[m]
+                            d = math.sqrt(point_c2(xyz, p, kx, ky, kz))
+                            keep[m] = _upper(quality[p], factor[p], d, kr) >= t
+                        kp = pts[keep]
+                    else:
+                        t = _threshold(pts, kx, ky, kz, kr, k, xyz, quality, factor)
+                        kp = _walk_list(kx, ky, kz, kr, t, caps, tree, xyz, quality, factor,
+                                        node_q, node_k, node_has)  # fmt: skip
+                    smaller = smaller or kp.shape[0] < pts.shape[0]
+                    kids.append((level + 1, ci, cj, t, kx, ky, kz, kr, kp))
+            near, spread = np.inf, 0.0  # squared chords to the nearest and farthest listed
+            for p in pts:
+                c2 = point_c2(xyz, p, cx, cy, cz)
+                near, spread = min(near, c2), max(spread, c2)
+            far = near > 16.0 * rho * rho and pts.shape[0] <= 4 * limit  # empty, far, short
+            if not far and (smaller or rho * rho > spread):  # wider than its points: go on
+                todo.extend(kids)
+                continue
+        keys.append(_morton(i, j, level) << 2 * (deepest - level))
+        lists.append(pts)
+        balls.append((cx, cy, cz, rho))
+    order = np.argsort(np.array(keys))
+    out_keys = np.empty(len(keys), dtype=np.int64)
+    starts = np.zeros(len(keys) + 1, dtype=np.int64)
+    out_balls = np.empty((len(keys), 4))
+    for m in range(len(keys)):
+        o = order[m]
+        out_keys[m] = keys[o]
+        starts[m + 1] = starts[m] + lists[o].shape[0]
+        out_balls[m, 0], out_balls[m, 1], out_balls[m, 2], out_balls[m, 3] = balls[o]
+    points = np.empty(starts[-1], dtype=np.int32)
+    uppers = np.empty(starts[-1], dtype=np.float32)
+    for m in range(len(keys)):
+        pts = lists[order[m]]
+        cx, cy, cz, rho = out_balls[m, 0], out_balls[m, 1], out_balls[m, 2], out_balls[m, 3]
+        u = np.empty(pts.shape[0])
+        for n in range(pts.shape[0]):
+            p = int(pts[n])
+            u[n] = _upper(quality[p], factor[p], math.sqrt(point_c2(xyz, p, cx, cy, cz)), rho)
+        by = np.argsort(-u, kind="mergesort")  # best bound first: a query stops early
+        points[starts[m]:starts[m + 1]] = pts[by]
+        uppers[starts[m]:starts[m + 1]] = (u[by] * (1.0 + 1e-6)).astype(np.float32)  # >= u
+    return out_keys, starts, points, uppers, out_balls
+
+
+@njit(cache=True, nogil=True)
+def _lookup(
+    qx: float, qy: float, qz: float, lat: float, lng: float, keys: NDArray, balls: NDArray
+) -> int:  # pragma: no cover - compiled
+    """The leaf holding ``(lat, lng)`` (its index in ``keys``), or -1 (outside the leaf's
+    ball: the caller walks). The leaves partition the root: one binary search finds it."""
+    i, j = _cell_ij(lat, lng, DEEPEST)
+    at = np.searchsorted(keys, _morton(i, j, DEEPEST), side="right") - 1
+    if at < 0:
+        return -1
+    dx, dy, dz = qx - balls[at, 0], qy - balls[at, 1], qz - balls[at, 2]
+    return int(at) if math.sqrt(dx * dx + dy * dy + dz * dz) <= balls[at, 3] else -1
+
+
+@njit(cache=True, nogil=True)
+def shortlist_top_k(
+    lat: float, lng: float, k: int,
+    keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
+    rec: NDArray, rank: NDArray, positions: NDArray,
+) -> tuple[bool, NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+    """``(found, rows, metres, scores)``: the ``k`` best by the walk's key, scored from the
+    shortlist of the leaf holding the point; ``found`` is false when the walk must answer.
+
+    ``rec``: per point (cell order) ``x, y, z, quality, factor`` in one row, so a listed
+    point costs one cache line; the squared chord and score are the walk's expressions
+    on the same values, bit for bit."""
+    qx, qy, qz = xyz_1(lat, lng)
+    at = _lookup(qx, qy, qz, lat, lng, keys, balls)
+    if at < 0 or starts[at + 1] - starts[at] > WALK_OVER:
+        return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+    lo, hi = starts[at], starts[at + 1]
+    cand_p = np.empty(hi - lo, dtype=np.int64)
+    cand_s, cand_c = np.empty(hi - lo), np.empty(hi - lo)
+    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
+    kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
+    for i in range(lo, hi):
+        if uppers[i] < thr_s:
+            break  # every point left is bounded below the k-th score
+        p = int(points[i])
+        dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
+        c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
+        s = rec[p, 3] / (1.0 + c2 * rec[p, 4])
+        if s < thr_s or (s == thr_s and c2 > thr_c):
+            continue
+        cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
+        cn += 1
+        kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
+    keep = np.empty(cn, dtype=np.int64)
+    m = 0
+    for i in range(cn):
+        if not (cand_s[i] < thr_s or (cand_s[i] == thr_s and cand_c[i] > thr_c)):
+            keep[m] = i
+            m += 1
+    if m > 64:  # many ties: ranked.finish's sorts
+        rows, dist, scores = finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
+        return True, rows, dist, scores
+    metres = np.empty(m)
+    for a in range(m):
+        metres[a] = c2m_1(cand_c[keep[a]])
+    order = np.arange(m)  # insertion sort by (score desc, metres, rank): rank read on ties
+    for a in range(1, m):
+        o = order[a]
+        b = a - 1
+        while b >= 0 and _first(o, order[b], keep, cand_p, cand_s, metres, rank):
+            order[b + 1] = order[b]
+            b -= 1
+        order[b + 1] = o
+    n = min(k, m)
+    rows, dist, scores = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
+    for a in range(n):
+        o = order[a]
+        rows[a] = positions[cand_p[keep[o]]]
+        dist[a], scores[a] = metres[o], cand_s[keep[o]]
+    return True, rows, dist, scores
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first(
+    a: int, b: int, keep: NDArray, cand_p: NDArray, cand_s: NDArray, metres: NDArray,
+    rank: NDArray,
+) -> bool:  # pragma: no cover - compiled
+    sa, sb = cand_s[keep[a]], cand_s[keep[b]]
+    if sa != sb:
+        return sa > sb
+    if metres[a] != metres[b]:
+        return metres[a] < metres[b]
+    return rank[cand_p[keep[a]]] < rank[cand_p[keep[b]]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cell_ij(lat: float, lng: float, level: int) -> tuple[int, int]:  # pragma: no cover
+    n = 2**level
+    i = math.floor((lat + 90.0) / 180.0 * n)
+    j = math.floor((lng + 180.0) / 360.0 * n)
+    return min(max(i, 0), n - 1), min(max(j, 0), n - 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _key(level: int, i: int, j: int) -> np.int64:  # pragma: no cover - compiled
+    return np.int64(level) << 52 | np.int64(i) << 26 | np.int64(j)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _morton(i: int, j: int, bits: int) -> np.int64:  # pragma: no cover - compiled
+    """``i`` and ``j``'s low ``bits`` bits interleaved: a quadtree cell's Z-order code."""
+    out = np.int64(0)
+    for b in range(bits):
+        out |= ((np.int64(i) >> b) & 1) << (2 * b + 1) | ((np.int64(j) >> b) & 1) << (2 * b)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _root_keys(lat: NDArray, lng: NDArray) -> NDArray:  # pragma: no cover - compiled
+    out = np.empty(lat.shape[0], dtype=np.int64)
+    for p in range(lat.shape[0]):
+        i, j = _cell_ij(lat[p], lng[p], ROOT)
+        out[p] = _key(ROOT, i, j)
+    return out
+
+
+# --------------------------------------------------------------------------- Python
+@dataclass(frozen=True, eq=False)
+class _Root:
+    """The leaves of one root: :func:`_build_root`'s arrays."""
+
+    keys: NDArray[np.int64]
+    starts: NDArray[np.int64]
+    points: NDArray[np.int32]
+    uppers: NDArray[np.float32]
+    balls: NDArray[np.float64]
+
+
+@dataclass(eq=False)
+class Shortlists:
+    """Shortlists of one ranking's ``(quality, factor)`` (cell order, as the walk's spec),
+    built per root on first use; :meth:`top_k` answers ``k <= k_max`` or says to walk.
+
+    ``limit``: the list length over which a cell splits. ``background``: a root's first
+    query starts its build on a thread (the kernels release the GIL) and is answered by
+    the walk, as are the next ones until it is done; else the first query builds it.
+    Thread-safe: a root is built under a lock, and readers see it whole or not at all.
+    """
+
+    index: CellIndex
+    quality: NDArray[np.float64]
+    factor: NDArray[np.float64]
+    bounds: NodeBounds
+    k_max: int = K
+    limit: int = LIMIT
+    background: bool = False
+    _roots: dict[int, _Root] = field(default_factory=dict, init=False, repr=False)
+    _started: set[int] = field(default_factory=set, init=False, repr=False)
+    _walked: set[int] = field(default_factory=set, init=False, repr=False)
+    error: BaseException | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @classmethod
+    def usable(cls, quality: NDArray[np.float64], factor: NDArray[np.float64]) -> bool:
+        """Whether the bounds hold: every quality and factor finite and >= 0."""
+        return bool(
+            np.all(np.isfinite(quality) & (quality >= 0))
+            and np.all(np.isfinite(factor) & (factor >= 0))
+        )
+
+    def __post_init__(self) -> None:
+        lat, lng = self.index.lat, self.index.lng
+        self._root_of_point = _root_keys(np.asarray(lat, np.float64), np.asarray(lng, np.float64))
+        self._occupied = frozenset(int(k) for k in np.unique(self._root_of_point))
+        _c, _t, xyz, rank, positions = self.index.search_arrays
+        rec = np.column_stack([xyz, self.quality, self.factor]).astype(np.float64)
+        self._rec = (np.ascontiguousarray(rec), rank, positions)
+        self._point_of_row = np.empty(len(self.index), dtype=np.int64)
+        self._point_of_row[np.asarray(self.index.positions)] = np.arange(len(self.index))
+
+    def top_k(
+        self, lat: float, lng: float, k: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None:
+        """The walk's answer (rows, metres, scores) from a shortlist, or ``None``."""
+        if not 0 < k <= self.k_max:
+            return None
+        n = 1 << ROOT
+        i = min(max(math.floor((lat + 90.0) / 180.0 * n), 0), n - 1)
+        j = min(max(math.floor((lng + 180.0) / 360.0 * n), 0), n - 1)
+        key = ROOT << 52 | i << 26 | j
+        root = self._roots.get(key)
+        if root is None:
+            if key not in self._occupied:
+                return None
+            if self.background:  # the walk answers until the root is built
+                self._start(key)
+                return None
+            root = self._build(key)
+            if root is None:
+                return None
+        found, rows, dist, scores = shortlist_top_k(
+            lat, lng, k, root.keys, root.starts, root.points, root.uppers, root.balls,
+            *self._rec,
+        )  # fmt: skip
+        return (rows, dist, scores) if found else None
+
+    def build_all(self) -> int:
+        """Build every root now; returns how many points the lists hold in all."""
+        for key in sorted(self._occupied):
+            self._build(key)
+        return sum(len(r.points) for r in self._roots.values())
+
+    @property
+    def cells(self) -> int:
+        """Leaves built so far."""
+        return sum(len(r.keys) for r in self._roots.values())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the built roots hold."""
+        return sum(a.nbytes for r in self._roots.values() for a in vars(r).values())
+
+    def _start(self, key: int) -> None:
+        with self._lock:
+            if key in self._started:
+                return
+            self._started.add(key)
+        name = "geo-discovery-shortlists"
+        threading.Thread(target=self._build, args=(key,), name=name, daemon=True).start()
+
+    def _build(self, key: int) -> _Root | None:
+        """Build a root (``None``: over :data:`MAX_BYTES`, or failed: the walk answers)."""
+        with self._lock:
+            root = self._roots.get(key)
+            if root is None and key not in self._walked:
+                if self.nbytes > MAX_BYTES:
+                    self._walked.add(key)
+                    return None
+                try:
+                    root = self._roots[key] = self._build_root(key)
+                except MemoryError as exc:  # never take a query down
+                    self._walked.add(key)
+                    self.error = exc
+            return root
+
+    def _build_root(self, key: int) -> _Root:
+        caps, tree, xyz, rank, positions = self.index.search_arrays
+        budget = CELLS_PER_POINT * int(np.count_nonzero(self._root_of_point == key)) + 64
+        mask26 = (1 << 26) - 1
+        return _Root(*_build_root(
+            ROOT, (key >> 26) & mask26, key & mask26, self.k_max, self.limit, DEEPEST, budget,
+            caps, tree, xyz, rank, positions, self.quality, self.factor,
+            self.bounds.q, self.bounds.k, self.bounds.has, self._point_of_row,
+        ))  # fmt: skip
