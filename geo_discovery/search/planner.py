@@ -170,7 +170,7 @@ class Planner:
         self._features = functools.lru_cache(maxsize=4)(self._build_features)
         self._profile_quality = functools.lru_cache(maxsize=4)(self._build_profile_quality)
         self.shortlists = functools.lru_cache(maxsize=2)(self._build_shortlists)
-        self._last_lists: tuple[Ranking | None, Shortlists | None] = (None, None)
+        self._recent_lists: tuple[tuple[Ranking, Shortlists | None], ...] = ()
 
     # ------------------------------------------------------------------ state
     @functools.cached_property
@@ -347,13 +347,15 @@ class Planner:
             return None
         return Shortlists(self.index, s.quality, s.factor, s.bounds, background=True)
 
-    def _listed(self, lat: float, lng: float, k: int, ranking: Ranking) -> tuple | None:
-        """An unfiltered ``best_match`` page from the shortlists, or ``None``: walk. The
-        last ranking's lists are kept by identity (hashing a ranking costs more)."""
-        last = self._last_lists  # one read: another thread may replace it
-        if last[0] is not ranking:
-            last = self._last_lists = (ranking, self.shortlists(ranking))
-        return None if last[1] is None else last[1].top_k(lat, lng, k)
+    def _listed(self, lat: float, lng: float, k: int, ranking: Ranking, wait: int) -> Any:
+        """An unfiltered ``best_match`` page from the shortlists, or ``None``: walk (``wait``:
+        the ranking's misses before a build starts). Found by identity (hashing costs)."""
+        recent = self._recent_lists  # one read: another thread may replace it
+        found = [got for r, got in recent if r is ranking]
+        if not found:
+            found = [self.shortlists(ranking)]
+            self._recent_lists = ((ranking, found[0]), *recent[:1])
+        return None if found[0] is None else found[0].top_k(lat, lng, k, wait)
 
     # ----------------------------------------------------------------- query
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
@@ -401,7 +403,7 @@ class Planner:
 
             plain = ranked and boost is None and key is None and after is None and tq is None
             if plain and when is None and q.radius_m is None:
-                got = self._listed(q.lat, q.lng, q.k, ranking)
+                got = self._listed(q.lat, q.lng, q.k, ranking, 16)  # a ranking seen again
                 pos, dist, prim = got or page(tq)
             elif tq is None or after is not None:
                 pos, dist, prim = page(tq)
@@ -425,7 +427,7 @@ class Planner:
     def best_page(self, lat: float, lng: float, k: int, ranking: Ranking) -> Page:
         """:meth:`run`'s page and cursor of a bare ``best_match`` query (valid point and
         ``k``; no filter, radius, cursor, member or explain): the engine's fast lane."""
-        got = self._listed(lat, lng, k, ranking)
+        got = self._listed(lat, lng, k, ranking, 1)  # the engine's own ranking
         if got is None:  # one walk
             s = self._spec(None, "best_match", ranking)
             got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)

@@ -43,6 +43,7 @@ once one ranking's lists hold :data:`MAX_BYTES` (about 0.45 KB per merchant in a
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -426,16 +427,28 @@ class Shortlists:
         lat, lng = self.index.lat, self.index.lng
         self._root_of_point = _root_keys(np.asarray(lat, np.float64), np.asarray(lng, np.float64))
         self._occupied = frozenset(int(k) for k in np.unique(self._root_of_point))
+        self._misses = 0  # queries the walk answered for want of a root (background)
+
+    @functools.cached_property
+    def _rec(self) -> tuple[NDArray[np.float64], NDArray, NDArray]:
+        """The scan's arrays: ``(x, y, z, quality, factor)`` per point, rank, positions."""
         _c, _t, xyz, rank, positions = self.index.search_arrays
         rec = np.column_stack([xyz, self.quality, self.factor]).astype(np.float64)
-        self._rec = (np.ascontiguousarray(rec), rank, positions)
-        self._point_of_row = np.empty(len(self.index), dtype=np.int64)
-        self._point_of_row[np.asarray(self.index.positions)] = np.arange(len(self.index))
+        return np.ascontiguousarray(rec), rank, positions
+
+    @functools.cached_property
+    def _point_of_row(self) -> NDArray[np.int64]:
+        out = np.empty(len(self.index), dtype=np.int64)
+        out[np.asarray(self.index.positions)] = np.arange(len(self.index))
+        return out
 
     def top_k(
-        self, lat: float, lng: float, k: int
+        self, lat: float, lng: float, k: int, patience: int = 1
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None:
-        """The walk's answer (rows, metres, scores) from a shortlist, or ``None``."""
+        """The walk's answer (rows, metres, scores) from a shortlist, or ``None``.
+
+        ``patience`` (background builds): start a root's build only once this many queries
+        of this ranking found none, so a ranking asked for once builds nothing."""
         if not 0 < k <= self.k_max:
             return None
         n = 1 << ROOT
@@ -447,7 +460,9 @@ class Shortlists:
             if key not in self._occupied:
                 return None
             if self.background:  # the walk answers until the root is built
-                self._start(key)
+                self._misses += 1
+                if self._misses >= patience:
+                    self._start(key)
                 return None
             root = self._build(key)
             if root is None:
@@ -498,6 +513,7 @@ class Shortlists:
             return root
 
     def _build_root(self, key: int) -> _Root:
+        self._rec  # noqa: B018 - made before the root is published (top_k reads it)
         caps, tree, xyz, rank, positions = self.index.search_arrays
         budget = CELLS_PER_POINT * int(np.count_nonzero(self._root_of_point == key)) + 64
         mask26 = (1 << 26) - 1

@@ -10,6 +10,8 @@ not passed by falling back), and a crowd at one address does not split forever.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import ranking_oracle as ro
@@ -150,3 +152,25 @@ def test_engine_pages_from_shortlists_equal_brute_force(seed: int, n: int, kind:
                 np.testing.assert_array_equal(fast.scores, prim)
                 assert fast.next_cursor == res.next_cursor
             assert ro.walk(engine, q, k) == ro.brute_force(cols, q)[0].tolist()
+
+
+def test_background_lists_start_after_patience_and_the_walk_answers_meanwhile() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    lat, lng = 52.52 + rng.normal(0, 0.01, n), 13.40 + rng.normal(0, 0.015, n)
+    index = build_cell_index(lat, lng, [f"m{i}" for i in range(n)])
+    q, f = rng.uniform(0.1, 1.0, n), np.full(n, 4.0e6)
+    lists = Shortlists(index, q, f, ranked.NodeBounds.build(index, q, f), background=True)
+    a, b = float(lat[0]), float(lng[0])
+    assert lists.top_k(a, b, 10, patience=3) is None
+    assert lists.top_k(a, b, 10, patience=3) is None
+    time.sleep(0.2)
+    assert lists.cells == 0, "a ranking asked for twice builds nothing"
+    assert lists.top_k(a, b, 10, patience=3) is None  # the third starts the build
+    for _ in range(600):  # the thread publishes the root whole
+        if lists.cells:
+            break
+        time.sleep(0.05)
+    got = lists.top_k(a, b, 10, patience=3)
+    assert got is not None and lists.error is None
+    assert_same(got, brute(index, a, b, 10, q, f))
