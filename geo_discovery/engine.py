@@ -258,13 +258,13 @@ class DiscoveryEngine:
         True
         """
         if (
-            where is None and radius_m is None and cursor is None and member is None
-            and not explain
-            and (sort is None or sort == "distance" or (sort == "best_match" and ranking is None))
+            where is None and radius_m is None and cursor is None and member is None and not explain
+            and (sort is None or sort == "distance"
+                 or (sort == "best_match" and (ranking is None or type(ranking) is Ranking)))
             and _plain_point(lat, lng) and type(k) is int and 1 <= k <= self.limits.max_k
         ):  # fmt: skip
-            if sort == "best_match":  # the default ranking, nothing else: one walk
-                page = self.planner.best_page(lat, lng, k, self.ranking)
+            if sort == "best_match":  # a ranking, nothing else: a shortlist or one walk
+                page = self.planner.best_page(lat, lng, k, ranking or self.ranking, ranking is None)
                 return Results(self.snapshot, page.positions, page.distances_m, page.scores,
                                next_cursor=page.next_cursor)  # fmt: skip
             # The plain k nearest: exactly what the index answers (the values are the

@@ -424,10 +424,10 @@ class Planner:
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
-    def best_page(self, lat: float, lng: float, k: int, ranking: Ranking) -> Page:
-        """:meth:`run`'s page and cursor of a bare ``best_match`` query (valid point and
-        ``k``; no filter, radius, cursor, member or explain): the engine's fast lane."""
-        got = self._listed(lat, lng, k, ranking, 1)  # the engine's own ranking
+    def best_page(self, lat: float, lng: float, k: int, ranking: Ranking, own: bool) -> Page:
+        """:meth:`run`'s page and cursor of a bare ``best_match`` query (no filter, radius,
+        cursor, member or explain): the engine's fast lane; ``own``: the engine's ranking."""
+        got = self._listed(lat, lng, k, ranking, 1 if own else 16)
         if got is None:  # one walk
             s = self._spec(None, "best_match", ranking)
             got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)

@@ -146,11 +146,10 @@ def test_engine_pages_from_shortlists_equal_brute_force(seed: int, n: int, kind:
             assert res.positions.tolist() == rows.tolist()
             np.testing.assert_array_equal(res.scores, prim)
             np.testing.assert_array_equal(res.distances_m, dist)
-            if q.ranking is None:
-                fast = engine.nearby(a, b, k, sort="best_match")
-                assert fast.positions.tolist() == rows.tolist()
-                np.testing.assert_array_equal(fast.scores, prim)
-                assert fast.next_cursor == res.next_cursor
+            fast = engine.nearby(a, b, k, sort="best_match", ranking=q.ranking)  # fast lane
+            assert fast.positions.tolist() == rows.tolist()
+            np.testing.assert_array_equal(fast.scores, prim)
+            assert fast.next_cursor == res.next_cursor
             assert ro.walk(engine, q, k) == ro.brute_force(cols, q)[0].tolist()
 
 
@@ -174,3 +173,9 @@ def test_background_lists_start_after_patience_and_the_walk_answers_meanwhile() 
     got = lists.top_k(a, b, 10, patience=3)
     assert got is not None and lists.error is None
     assert_same(got, brute(index, a, b, 10, q, f))
+
+
+def test_a_ranking_that_is_not_one_is_refused_on_the_fast_lane_too() -> None:
+    engine = make_engine(np.random.default_rng(1), 30, "city")
+    with pytest.raises(ValueError, match="ranking must be a Ranking, got dict"):
+        engine.nearby(40.75, -73.98, 5, sort="best_match", ranking={"wom": 1.0})  # type: ignore[arg-type]
