@@ -200,6 +200,7 @@ def _build_root(
     head = 0  # breadth first: the budget runs out evenly, level by level
     while head < len(todo):
         level, i, j, thr, cx, cy, cz, rho, pts = todo[head]
+        todo[head] = (level, i, j, thr, cx, cy, cz, rho, np.empty(0, dtype=np.int64))  # freed
         head += 1
         pending = len(keys) + len(todo) - head
         if pts.shape[0] > limit and level < deepest and pending + 4 <= budget:
@@ -255,7 +256,9 @@ def _build_root(
             u[n] = _upper(quality[p], factor[p], math.sqrt(point_c2(xyz, p, cx, cy, cz)), rho)
         by = np.argsort(-u, kind="mergesort")  # best bound first: a query stops early
         points[starts[m]:starts[m + 1]] = pts[by]
-        uppers[starts[m]:starts[m + 1]] = (u[by] * (1.0 + 1e-6)).astype(np.float32)  # >= u
+        for n in range(pts.shape[0]):  # float32, rounded up: still a bound
+            v = np.float32(u[by[n]])
+            uppers[starts[m] + n] = np.nextafter(v, np.float32(np.inf)) if v < u[by[n]] else v
     return out_keys, starts, points, uppers, out_balls
 
 
@@ -414,6 +417,7 @@ class Shortlists:
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
     error: BaseException | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def usable(cls, quality: NDArray[np.float64], factor: NDArray[np.float64]) -> bool:
@@ -490,7 +494,7 @@ class Shortlists:
         return sum(a.nbytes for r in self._roots.values() for a in vars(r).values())
 
     def _start(self, key: int) -> None:
-        with self._lock:
+        with self._start_lock:  # not the build's lock: a query never waits for a build
             if key in self._started:
                 return
             self._started.add(key)

@@ -179,3 +179,39 @@ def test_a_ranking_that_is_not_one_is_refused_on_the_fast_lane_too() -> None:
     engine = make_engine(np.random.default_rng(1), 30, "city")
     with pytest.raises(ValueError, match="ranking must be a Ranking, got dict"):
         engine.nearby(40.75, -73.98, 5, sort="best_match", ranking={"wom": 1.0})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scale", [1e-42, 1e-30, 1.0, 1e30])
+def test_bounds_stored_in_float32_still_bound_tiny_and_huge_scores(scale: float) -> None:
+    """Each list's bounds are float32 rounded up: scores far below float32's normal range
+    (or far above 1) still stop the scan only where no later point can win."""
+    rng = np.random.default_rng(11)
+    n = 800
+    lat, lng = -33.87 + rng.normal(0, 0.01, n), 151.21 + rng.normal(0, 0.015, n)
+    index = build_cell_index(lat, lng, [f"m{i}" for i in range(n)])
+    q = rng.uniform(0.5, 1.0, n) * scale
+    f = np.full(n, 1.0e7)
+    lists = Shortlists(index, q, f, ranked.NodeBounds.build(index, q, f), limit=16)
+    for a, b in zip(lat[:60].tolist(), lng[:60].tolist(), strict=True):
+        got = lists.top_k(a, b, K)
+        assert got is not None
+        assert_same(got, brute(index, a, b, K, q, f))
+
+
+@pytest.mark.parametrize("quality", [0.7, 1e-42 * 0.7])
+def test_equal_scores_at_one_address_break_by_rank_past_the_kth(quality: float) -> None:
+    """40 merchants at one address with one quality: at that address every score equals its
+    bound, so the scan must not stop at the 20th (the bound rounded down would) and the
+    page keeps the 20 first by merchant_id rank, as the walk does."""
+    rng = np.random.default_rng(4)
+    crowd, rest = 40, 300
+    lat = np.r_[np.full(crowd, 35.6895), 35.69 + rng.normal(0, 0.01, rest)]
+    lng = np.r_[np.full(crowd, 139.6917), 139.69 + rng.normal(0, 0.01, rest)]
+    n = crowd + rest
+    index = build_cell_index(lat, lng, [f"m{(i * 7919) % n:04d}" for i in range(n)])
+    q = np.r_[np.full(crowd, quality), rng.uniform(0.0, 0.5, rest) * quality]
+    f = np.full(n, 4.0e6)
+    lists = Shortlists(index, q, f, ranked.NodeBounds.build(index, q, f), limit=16)
+    got = lists.top_k(35.6895, 139.6917, K)
+    assert got is not None
+    assert_same(got, brute(index, 35.6895, 139.6917, K, q, f))
