@@ -16,6 +16,12 @@ the warmer cache:
   exact refine loop of ``search/personal.py``;
 * ``index.knn``  — the bare CellIndex kNN, for reference.
 
+A bare ``best_match`` top-k (k ≤ 20, no filter, radius, cursor or member) is answered from
+the ranking's cell shortlists (``geo_discovery/search/shortlist.py``), which a server builds
+on a thread after a region's first query; here they are built first, timed and reported
+(leaves, MiB, the share of query points they answer), so the check and the timings see the
+steady state.
+
 Before timing, ``best_match`` answers (plain, profile, member) are checked against
 brute-force scoring of every merchant on a sample of the queries (any mismatch → exit
 status 1). Reported: p50 / p90 / p99 in µs, and the ratio of medians best_match /
