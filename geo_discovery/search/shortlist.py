@@ -481,17 +481,17 @@ class Shortlists:
         """Build every root now; returns how many points the lists hold in all."""
         for key in sorted(self._occupied):
             self._build(key)
-        return sum(len(r.points) for r in self._roots.values())
+        return sum(len(r.points) for r in tuple(self._roots.values()))
 
     @property
     def cells(self) -> int:
         """Leaves built so far."""
-        return sum(len(r.keys) for r in self._roots.values())
+        return sum(len(r.keys) for r in tuple(self._roots.values()))  # a copy: a thread adds
 
     @property
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
-        return sum(a.nbytes for r in self._roots.values() for a in vars(r).values())
+        return sum(a.nbytes for r in tuple(self._roots.values()) for a in vars(r).values())
 
     def _start(self, key: int) -> None:
         with self._start_lock:  # not the build's lock: a query never waits for a build
