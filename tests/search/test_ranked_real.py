@@ -142,6 +142,35 @@ def test_plain_calls_match_brute_force_on_nyc(nyc: tuple[DiscoveryEngine, ro.Col
                 np.testing.assert_array_equal(res.scores, prim)
 
 
+def test_shortlist_pages_match_brute_force_on_nyc(nyc: tuple[DiscoveryEngine, ro.Columns]) -> None:
+    """With the cell shortlists built (search/shortlist.py: a server builds them on a
+    thread), bare best_match pages under the default and a custom ranking come from them
+    and equal brute force, page and cursor walk."""
+    engine, cols = nyc
+    custom = Ranking(wom=0.7, district=0.0, distance_scale=2.0)
+    for ranking in (engine.ranking, custom):
+        lists = engine.planner.shortlists(ranking)
+        assert lists is not None
+        lists.build_all()
+        assert lists.cells > 1000, "a city is split into many small cells"
+        listed = 0
+        for lat, lng in _points(engine, np.random.default_rng(11)):
+            k = 20 if listed % 2 else 7
+            listed += lists.top_k(lat, lng, k) is not None
+            q = ro.query(lat, lng, k=k, ranking=None if ranking is engine.ranking else ranking)
+            res = engine.nearby(lat, lng, k, sort="best_match", ranking=q.ranking)
+            rows, prim, dist = ro.brute_force(cols, q, limit=k)
+            assert res.positions.tolist() == rows.tolist(), (lat, lng, k)
+            np.testing.assert_array_equal(res.scores, prim)
+            np.testing.assert_array_equal(res.distances_m, dist)
+        assert listed >= QUERY_POINTS * 3 // 4, "the points near merchants have lists"
+    lat, lng = _points(engine, np.random.default_rng(12))[0]
+    first = engine.nearby(lat, lng, 20, sort="best_match")  # from a list; the next walks
+    second = engine.nearby(lat, lng, 20, sort="best_match", cursor=first.next_cursor)
+    got = first.positions.tolist() + second.positions.tolist()
+    assert got == ro.brute_force(cols, ro.query(lat, lng, k=20), limit=40)[0].tolist()
+
+
 @pytest.mark.parametrize("sort", SORTS)
 def test_cursor_walks_cover_every_match_once_on_nyc(
     nyc: tuple[DiscoveryEngine, ro.Columns], sort: str
