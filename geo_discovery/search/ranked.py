@@ -59,6 +59,7 @@ __all__ = [
     "NodeBounds",
     "TextFilter",
     "after_key",
+    "behind",
     "candidates_top_k",
     "collect",
     "finish",
@@ -116,7 +117,7 @@ def _pair_sift(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _behind(s: float, c2: float, thr_s: float, thr_c: float) -> bool:  # pragma: no cover
+def behind(s: float, c2: float, thr_s: float, thr_c: float) -> bool:  # pragma: no cover
     """A score (bound) ``s`` at squared chord (lower bound) ``c2`` is behind the threshold."""
     return s < thr_s or (s == thr_s and c2 > thr_c)
 
@@ -266,7 +267,7 @@ def collect(
         hn -= 1
         if hn > 0:
             _pair_sift(ha, hb, hv, hn, ha[hn], hb[hn], hv[hn])
-        if _behind(ub, lb, thr_s, thr_c):
+        if behind(ub, lb, thr_s, thr_c):
             break  # every node left is bounded by (ub, lb) or worse
         lo, hi = tree[node, 2], tree[node, 3]
         if lo >= 0:
@@ -279,7 +280,7 @@ def collect(
                 ub = (node_q[c] * wmax) / (1.0 + lb * node_k[c])
                 if lift is not None:
                     ub = ub * _node_lift(blift, c)
-                if _behind(ub, lb, thr_s, thr_c):
+                if behind(ub, lb, thr_s, thr_c):
                     continue
                 if hn == hcap:
                     return 1, cn, thr_s, thr_c, scored
@@ -301,7 +302,7 @@ def collect(
             if lift is not None:
                 s = s * _point_lift(blift, p)
             scored += 1
-            if _behind(s, c2, thr_s, thr_c):
+            if behind(s, c2, thr_s, thr_c):
                 continue
             if use_after and not after_key(s, c2, rank[p], after_score, after_m, after_rank):
                 continue
@@ -352,7 +353,7 @@ def finish(
     keep = np.empty(cn, dtype=np.int64)
     m = 0
     for i in range(cn):
-        if not _behind(cand_s[i], cand_c[i], thr_s, thr_c):
+        if not behind(cand_s[i], cand_c[i], thr_s, thr_c):
             keep[m] = i
             m += 1
     p, s, c2 = cand_p[keep[:m]], cand_s[keep[:m]], cand_c[keep[:m]]
@@ -493,16 +494,16 @@ def candidates_top_k(
         heap[0] = heap[size]
         _sift_down(heap, near_c, 0, size)
         p, c2 = near_p[j], near_c[j]
-        if _behind((q_max * wmax) / (1.0 + c2 * f_min), c2, thr_s, thr_c):
+        if behind((q_max * wmax) / (1.0 + c2 * f_min), c2, thr_s, thr_c):
             break  # every point left is at least this far: none can come in front
         den = 1.0 + c2 * factor[p]
-        if _behind((quality[p] * wmax) / den, c2, thr_s, thr_c):
+        if behind((quality[p] * wmax) / den, c2, thr_s, thr_c):
             continue  # wmax is 1 when not weighing: then this is the score itself
         w = relevance(p, tx, scratch)
         if w <= 0.0:
             continue
         s = ((quality[p] * w) if weigh else quality[p]) / den
-        if _behind(s, c2, thr_s, thr_c):
+        if behind(s, c2, thr_s, thr_c):
             continue
         if use_after and not after_key(s, c2, rank[p], after_score, after_m, after_rank):
             continue

@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 from ..distance import c2m_1, xyz_1
 from .index import CellIndex
 from .kernels import point_c2
-from .ranked import NodeBounds, finish, keep_best, topk_one
+from .ranked import NodeBounds, behind, finish, keep_best, topk_one
 
 __all__ = ["LIMIT", "ROOT", "K", "Shortlists"]
 
@@ -304,7 +304,7 @@ def shortlist_top_k(
         dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
         c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
         s = rec[p, 3] / (1.0 + c2 * rec[p, 4])
-        if s < thr_s or (s == thr_s and c2 > thr_c):
+        if behind(s, c2, thr_s, thr_c):
             continue
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
         cn += 1
@@ -312,7 +312,7 @@ def shortlist_top_k(
     keep = np.empty(cn, dtype=np.int64)
     m = 0
     for i in range(cn):
-        if not (cand_s[i] < thr_s or (cand_s[i] == thr_s and cand_c[i] > thr_c)):
+        if not behind(cand_s[i], cand_c[i], thr_s, thr_c):
             keep[m] = i
             m += 1
     if m > 64:  # many ties: ranked.finish's sorts
@@ -419,8 +419,8 @@ class Shortlists:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    @classmethod
-    def usable(cls, quality: NDArray[np.float64], factor: NDArray[np.float64]) -> bool:
+    @staticmethod
+    def usable(quality: NDArray[np.float64], factor: NDArray[np.float64]) -> bool:
         """Whether the bounds hold: every quality and factor finite and >= 0."""
         return bool(
             np.all(np.isfinite(quality) & (quality >= 0))
@@ -455,7 +455,7 @@ class Shortlists:
         of this ranking found none, so a ranking asked for once builds nothing."""
         if not 0 < k <= self.k_max:
             return None
-        n = 1 << ROOT
+        n = 1 << ROOT  # _cell_ij and _key at ROOT, in Python: no numba call per query
         i = min(max(math.floor((lat + 90.0) / 180.0 * n), 0), n - 1)
         j = min(max(math.floor((lng + 180.0) / 360.0 * n), 0), n - 1)
         key = ROOT << 52 | i << 26 | j
