@@ -164,6 +164,13 @@ class NearbyParams(BaseModel):
         examples=["osm:node/123,osm:node/456"],
         max_length=20_000,
     )
+    at: datetime | None = Field(
+        default=None,
+        description="When the visit would be, ISO 8601 (without an offset: local wall-clock "
+        "time at lat/lng). With a learned ranking profile that weighs popular times, "
+        "best_match favours merchants busy at this time of week (sort=best_match only).",
+        examples=["2024-07-13T21:30:00"],
+    )
     format: Literal["json", "geojson"] = Field(
         default="json",
         description="json: a results list; geojson: a FeatureCollection (application/geo+json).",
@@ -206,6 +213,7 @@ class NearbyParams(BaseModel):
             explain=self.explain,
             cursor=self.cursor,
             member=self.member_context(),
+            at=self.at,
         )
         return query
 

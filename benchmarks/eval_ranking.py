@@ -52,6 +52,7 @@ from geo_discovery.query import Ranking
 from geo_discovery.ranking.calibrate import choice_events
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
+from geo_discovery.timeofweek import time_bin
 
 from . import harness
 from .visit_log import write_visit_log
@@ -89,7 +90,8 @@ def _check_against_engine(
     """Search the calibrated engine for ``n`` choices; ``(checked, mismatches)``.
 
     The evaluation ranks every candidate with the engine's score arrays; here the engine's
-    own ``nearby(sort="best_match")`` must put the chosen venue at that rank.
+    own ``nearby(sort="best_match", at=the query's local time)`` must put the chosen venue
+    at that rank (the arrays are the profile's at that time-of-week bin).
     """
     visits = read_visits(log)
     until = pd.Timestamp(report.protocol.until)
@@ -100,7 +102,6 @@ def _check_against_engine(
     engine = DiscoveryEngine.from_snapshot(data_dir, settings=settings)
     ranking = Ranking(profile=report.profile)
     events = choice_events(visits, until, visits["time"].max() + pd.Timedelta(seconds=1))
-    qual, factor = engine.planner.best_match_arrays(ranking)
     xyz = np.empty((len(engine), 3))
     xyz[np.asarray(engine.index.positions)] = np.asarray(engine.index.xyz)
     checked = mismatches = 0
@@ -110,6 +111,9 @@ def _check_against_engine(
         row = engine.snapshot.row_or_none(f"checkins:{ev.venue}")
         if row is None:
             continue
+        at = ev.local_time.to_pydatetime()
+        binned = Ranking(profile=report.profile.at_bin(time_bin(at)))
+        qual, factor = engine.planner.best_match_arrays(binned)
         c2 = ((xyz - latlng_to_xyz(ev.qlat, ev.qlng)) ** 2).sum(axis=1)
         score = qual / (1.0 + c2 * factor)
         if (score == score[row]).sum() > 1:
@@ -117,7 +121,7 @@ def _check_against_engine(
         rank = int((score > score[row]).sum()) + 1
         if rank > 200:
             continue
-        res = engine.nearby(ev.qlat, ev.qlng, rank, sort="best_match", ranking=ranking)
+        res = engine.nearby(ev.qlat, ev.qlng, rank, sort="best_match", ranking=ranking, at=at)
         checked += 1
         if res.positions[-1] != row:
             mismatches += 1

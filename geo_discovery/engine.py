@@ -41,6 +41,7 @@ from .errors import InvalidQueryError
 from .ingest.taxonomy import category_label
 from .models import BBox, CategoryCount, Suggestions
 from .query import LIBRARY_SORT, NO_FILTERS, Filters, Limits, Member, NearbyQuery, Ranking
+from .ranking.busy import ranking_at
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import BatchResults, Results
@@ -65,12 +66,8 @@ _EMPTY_I = np.empty(0, dtype=np.int64)
 
 def _plain_point(lat: object, lng: object) -> bool:
     """Python floats NearbyQuery would accept as they are: the fast paths' test."""
-    return (
-        type(lat) is float
-        and type(lng) is float
-        and -90.0 <= lat <= 90.0
-        and -180.0 <= lng <= 180.0
-    )
+    return (type(lat) is float and type(lng) is float
+            and -90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0)  # fmt: skip
 
 
 class DiscoveryEngine:
@@ -212,6 +209,7 @@ class DiscoveryEngine:
         explain: bool = False,
         cursor: str | None = None,
         member: Member | None = None,
+        at: datetime | str | None = None,
     ) -> Results:
         """Up to ``k`` merchants near ``(lat, lng)`` (one page), in ``sort`` order.
 
@@ -243,6 +241,9 @@ class DiscoveryEngine:
         member
             :class:`~geo_discovery.query.Member`: lift the merchants and categories this
             member returns to (``sort="best_match"`` only; docs/ranking.md).
+        at
+            When the visit would be (ISO 8601 or datetime; naive: the local time at the
+            point): a learned profile's popular times score this time of week.
 
         Returns
         -------
@@ -259,6 +260,7 @@ class DiscoveryEngine:
         """
         if (
             where is None and radius_m is None and cursor is None and member is None and not explain
+            and at is None
             and (sort is None or sort == "distance"
                  or (sort == "best_match" and (ranking is None or type(ranking) is Ranking)))
             and _plain_point(lat, lng) and type(k) is int and 1 <= k <= self.limits.max_k
@@ -284,6 +286,7 @@ class DiscoveryEngine:
             explain=explain,
             cursor=cursor,
             member=member,
+            at=at,  # type: ignore[arg-type]  # NearbyQuery parses ISO text
         )
         return self.search(query)
 
@@ -323,16 +326,11 @@ class DiscoveryEngine:
         ranking = query.ranking or self.ranking
         if query.member is not None and ranking.profile is not None:  # its own model
             ranking = ranking.replace(profile=ranking.profile.for_member())
+        ranking = ranking_at(ranking, query.at, query.lat, query.lng)
         boost = None if query.member is None else self.member_boost(query.member, ranking)
         page = self.planner.run(query, ranking, boost)
-        return Results(
-            self.snapshot,
-            page.positions,
-            page.distances_m,
-            page.scores,
-            explain=page.explain,
-            next_cursor=page.next_cursor,
-        )
+        return Results(self.snapshot, page.positions, page.distances_m, page.scores,
+                       explain=page.explain, next_cursor=page.next_cursor)  # fmt: skip
 
     # ------------------------------------------------------- radius, box, polygon
     def within_radius(

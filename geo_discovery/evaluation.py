@@ -47,6 +47,7 @@ from .ingest.options import ReadOptions
 from .ranking.calibrate import ChoiceData, choice_events, fit_profile, member_matrices, root_of
 from .ranking.profile import RankingProfile, merchant_features, share_table
 from .settings import Settings
+from .timeofweek import N_BINS, time_bins
 
 __all__ = ["METRICS", "EvaluationReport", "Protocol", "calibrate", "evaluate_ranking"]
 
@@ -208,6 +209,7 @@ def _choice_data(
         target=pos.reindex(ev["venue"]).to_numpy(np.int64),
         users=users,
         member=member,
+        bins=time_bins(ev["local_time"]) if "local_time" in ev.columns else None,
     )
 
 
@@ -290,15 +292,29 @@ def _summarise(per_ranker: dict[str, NDArray[np.float64]], protocol: Protocol) -
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def _per_bin(
+    engine: DiscoveryEngine, profile: RankingProfile
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The engine's ``(quality, K)`` under ``profile`` read at each time-of-week bin, and
+    without a time as the last row (an event's bin -1 picks it)."""
+    quality = []
+    for b in [*range(N_BINS), None]:
+        ranking = replace(engine.ranking, profile=profile.at_bin(b))
+        q, k = engine.planner.best_match_arrays(ranking)
+        quality.append(q)
+    return np.stack(quality), k
+
+
 def _rankers(
     engine: DiscoveryEngine, data: ChoiceData, profile: RankingProfile, protocol: Protocol
 ) -> dict[str, NDArray[np.float64]]:
     visits = np.nan_to_num(data.features["volume"])  # log(1 + visits), centred: same ranks
     planner = engine.planner
     q_hand, k_hand = planner.best_match_arrays(engine.ranking)
-    q_cal, k_cal = planner.best_match_arrays(replace(engine.ranking, profile=profile))
     personal = profile.for_member()  # a query with a member ranks by its own model
-    q_per, k_per = planner.best_match_arrays(replace(engine.ranking, profile=personal))
+    q_cal, k_cal = _per_bin(engine, profile)
+    q_per, k_per = _per_bin(engine, personal)
+    bins = np.full(len(data.target), -1) if data.bins is None else data.bins
     r_c2 = float((2 * np.sin(protocol.radius_m / (2 * EARTH_RADIUS_M))) ** 2)
     w_own, w_cat = personal.member_weight("own_visits"), personal.member_weight("own_category")
 
@@ -314,12 +330,12 @@ def _rankers(
         ),
         "gravity": lambda rows, c2: visits[None, :] - 2.0 * np.log(chord2_to_m(c2) / 1000.0 + 0.05),
         "best_match (hand-set)": lambda rows, c2: q_hand[None, :] / (1.0 + c2 * k_hand[None, :]),
-        "best_match (calibrated)": lambda rows, c2: q_cal[None, :] / (1.0 + c2 * k_cal[None, :]),
+        "best_match (calibrated)": lambda rows, c2: q_cal[bins[rows]] / (1.0 + c2 * k_cal[None, :]),
         "own past visits, then distance": lambda rows, c2: (
             10.0 * data.member_dense(rows, "own_visits") - c2
         ),
         "best_match (calibrated) + member": lambda rows, c2: (
-            np.log(q_per[None, :]) - np.log1p(c2 * k_per[None, :]) + member_term(rows)
+            np.log(q_per[bins[rows]]) - np.log1p(c2 * k_per[None, :]) + member_term(rows)
         ),
     }
     return {name: _ranks(data, fn) for name, fn in scorers.items()}

@@ -593,7 +593,8 @@ class NearbyQuery:
     """One nearby query, validated: what the planner runs.
 
     ``ranking=None`` means the engine's default ranking (settings, or a calibrated
-    profile). ``sort`` defaults to :data:`LIBRARY_SORT`.
+    profile). ``sort`` defaults to :data:`LIBRARY_SORT`. ``at``: when the visit would be
+    (naive: local wall-clock time at the point), for a profile's popular times.
 
     Examples
     --------
@@ -613,6 +614,7 @@ class NearbyQuery:
     explain: bool = False
     cursor: str | None = None
     member: Member | None = None
+    at: datetime | None = None
 
     def __post_init__(self) -> None:
         p = _Problems()
@@ -632,15 +634,13 @@ class NearbyQuery:
         put(self, "explain", _flag(p, "explain", self.explain))
         if self.cursor is not None and not isinstance(self.cursor, str):
             p.add(f"cursor must be a string, got {type(self.cursor).__name__}")
-        if self.member is not None:
-            if not isinstance(self.member, Member):
-                p.add(f"member must be a Member, got {type(self.member).__name__}", "member")
-            elif self.sort != "best_match":
-                p.add(
-                    f"member lifts best_match only; got sort={self.sort!r} (allowed with a "
-                    "member: sort=best_match)",
-                    "member",
-                )
+        if self.member is not None and not isinstance(self.member, Member):
+            p.add(f"member must be a Member, got {type(self.member).__name__}", "member")
+        put(self, "at", _instant(p, "at", self.at))
+        for name in ("member", "at"):
+            if getattr(self, name) is not None and self.sort != "best_match":
+                p.add(f"{name} ranks best_match only; got sort={self.sort!r} (allowed with "
+                      f"{name}: sort=best_match)", name)  # fmt: skip
         p.raise_if_any()
 
     def check(self, limits: Limits) -> NearbyQuery:

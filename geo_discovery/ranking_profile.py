@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidQueryError
+from .timeofweek import N_BINS
 
 __all__ = ["PROFILE_FEATURES", "PROFILE_FILE", "PROFILE_MEMBER_FEATURES", "RankingProfile"]
 
@@ -38,6 +39,7 @@ PROFILE_FEATURES: tuple[str, ...] = (
     "repeat",
     "district",
     "category",
+    "busy",
 )
 #: Member features: log(1 + the member's visits to this merchant / to its category).
 PROFILE_MEMBER_FEATURES: tuple[str, ...] = ("own_visits", "own_category")
@@ -72,6 +74,9 @@ class RankingProfile:
     personal
         The model for a query with a member (:meth:`for_member`): fitted jointly with
         the member weights, so its own weights, γ and radii; ``None``: this one.
+    time_bin
+        The time-of-week bin the ``busy`` feature is read at
+        (:mod:`geo_discovery.timeofweek`; :meth:`at_bin`); ``None``: no time, ``busy`` is 0.
     meta
         ``(key, value)`` facts about the fit (data, window, log-likelihood…), as text.
     """
@@ -82,6 +87,7 @@ class RankingProfile:
     category_log_share: tuple[tuple[str, float], ...] = ()
     member_weights: tuple[tuple[str, float], ...] = ()
     personal: RankingProfile | None = None
+    time_bin: int | None = None
     meta: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +109,12 @@ class RankingProfile:
             )
         if any(not math.isfinite(w) for _, w in self.weights + self.member_weights):
             problems.append("profile weights must be finite")
+        if self.time_bin is not None and (
+            type(self.time_bin) is not int or not 0 <= self.time_bin < N_BINS
+        ):
+            problems.append(
+                f"profile time_bin={self.time_bin!r} is out of range; allowed: 0 … {N_BINS - 1}"
+            )
         if problems:
             raise InvalidQueryError("; ".join(problems))
 
@@ -133,6 +145,7 @@ class RankingProfile:
             ),
             member_weights=tuple((str(k), float(v)) for k, v in raw.get("member_weights", [])),
             personal=None if personal is None else cls._from_raw(personal),
+            time_bin=None if raw.get("time_bin") is None else int(raw["time_bin"]),
             meta=tuple((str(k), str(v)) for k, v in raw.get("meta", [])),
         )
 
@@ -159,6 +172,16 @@ class RankingProfile:
     def for_member(self) -> RankingProfile:
         """The profile a query with a member ranks by: :attr:`personal`, else this one."""
         return self.personal or self
+
+    def at_bin(self, time_bin: int | None) -> RankingProfile:
+        """This profile (and its ``personal`` model) read at a time-of-week bin. A model
+        without a ``busy`` weight keeps ``time_bin=None``: a time changes nothing it does
+        not score, and its cached arrays stay shared."""
+        personal = None if self.personal is None else self.personal.at_bin(time_bin)
+        own = time_bin if self.weight("busy") else None
+        if own == self.time_bin and personal == self.personal:
+            return self
+        return replace(self, time_bin=own, personal=personal)
 
     def radius_for(self, category: str) -> float:
         return _lookup(dict(self.radii), category, 1_500.0)

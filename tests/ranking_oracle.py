@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -46,12 +47,13 @@ def query(
     sort: str = "best_match",
     ranking: Ranking | None = None,
     member: Member | None = None,
+    at: datetime | None = None,
     **filters: Any,
 ) -> NearbyQuery:
     """A :class:`NearbyQuery` with ``filters`` as :class:`Filters` fields."""
     return NearbyQuery(
         lat, lng, k, radius_m=radius_m, sort=sort, where=Filters(**filters), ranking=ranking,
-        member=member,
+        member=member, at=at,
     )  # fmt: skip
 
 
@@ -140,6 +142,10 @@ class Columns:
             w = q.ranking or self.engine.ranking
             if q.member is not None and w.profile is not None:
                 w = w.replace(profile=w.profile.for_member())
+            if q.at is not None and w.profile is not None and w.profile.weight("busy"):
+                assert q.at.tzinfo is None  # local wall-clock time: weekday/weekend, 6 h blocks
+                time_bin = 4 * (q.at.isoweekday() in (6, 7)) + q.at.hour // 6
+                w = w.replace(profile=replace(w.profile, time_bin=time_bin))
             table = consumption_radii(w)
             key = tuple(sorted(table.items()))
             if key not in self._radius:

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "query": 1,
     "batch": 1,
     "ranking_profile": 1,
+    "timeofweek": 1,
     "errors": 0,
     "settings": 0,
 }

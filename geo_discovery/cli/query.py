@@ -149,6 +149,15 @@ def nearby(
             "and its category under best_match.",
         ),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="When the visit would be (ISO 8601; without an offset: local time at the "
+            "point). With a learned profile that weighs popular times, best_match favours "
+            "places busy then (with --sort best_match).",
+        ),
+    ] = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -164,13 +173,14 @@ def nearby(
     * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 -k 10 --radius-m 500 --category food`
     * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 --sort best_match --open-now`
     * `geo-discovery query nearby --lat 40.7580 --lng -73.9855 --sort best_match --q piza --explain`
+    * `geo-discovery query nearby --lat 40.758 --lng -73.986 --sort best_match --at 2024-07-13T22`
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 --geojson > nearby.geojson`
     """
     where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now, text=q)
     person = None if member is None and not visit else Member(visits=visit, member_id=member)
     results = open_engine(data_dir).nearby(
         lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain,
-        member=person,
+        member=person, at=at,
     )  # fmt: skip
     within = f" within {radius_m:g} m" if radius_m is not None else ""
     order = "nearest" if sort.value == "distance" else f"by {sort.value}"

@@ -5,14 +5,16 @@ what kind of place (``category``) and when (``time``, UTC). Two schemas are read
 
 * the **generic** one: columns ``user``, ``venue``, ``lat``, ``lng``, ``category``,
   ``time`` (ISO 8601; a naive time is UTC), optionally ``merchant`` (true/false: is the
-  venue a merchant?) and ``name``;
+  venue a merchant?), ``name`` and ``local_time`` (the visit's local wall-clock time;
+  without it, or where it is blank, the time zone at the venue's coordinates gives it);
 * **Foursquare's TSMC2014** export: ``user_id``, ``venue_id``, ``category_name``,
   ``level_1``, ``latitude``, ``longitude``, ``utc_time`` (merchants are the venues whose
   ``level_1`` is a commercial root: dining, retail, nightlife, arts, sports).
 
 :func:`venue_signals` aggregates the visits before a cut-off (``until``, so an evaluation
 never learns from its own future) into one row per venue: visits, distinct visitors,
-first and last visit, and the *repeat share* (share of visits made by people who came back).
+first and last visit, the *repeat share* (share of visits made by people who came back) and
+the visits per time-of-week bin (local time, :mod:`geo_discovery.timeofweek`).
 :func:`venues_to_canonical` makes the canonical merchant table of them: visits are the
 word-of-mouth evidence (``review_count``, ``first_review``/``last_review``), the raw
 signals stay in ``attributes``. Foursquare categories map onto the project's taxonomy
@@ -42,6 +44,7 @@ import pandas as pd
 
 from ..errors import IngestError
 from ..schema import CANONICAL_COLUMNS, to_arrow
+from ..timeofweek import ATTRIBUTE, N_BINS, time_bins, time_zones_at
 from .result import IngestResult
 from .taxonomy import slugify
 
@@ -167,10 +170,38 @@ def read_visits(path: str | Path) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     frame["user"] = frame["user"].astype(str)
     frame["venue"] = frame["venue"].astype(str)
-    keep = ["user", "venue", "lat", "lng", "category", "time", "merchant", "level_1"]
+    frame["local_time"] = _local_times(frame)
+    keep = ["user", "venue", "lat", "lng", "category", "time", "merchant", "level_1", "local_time"]
     if "name" in frame.columns:
         keep.append("name")
     return frame[keep]
+
+
+def _local_times(frame: pd.DataFrame) -> pd.Series:
+    """Each visit's local wall-clock time (naive): the log's ``local_time`` where given
+    (TSMC2014 has it), else UTC ``time`` in the time zone at the visit's coordinates."""
+    local = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    if "local_time" in frame.columns:
+        given = pd.to_datetime(frame["local_time"], errors="coerce", format="ISO8601", utc=False)
+        if isinstance(given.dtype, pd.DatetimeTZDtype):
+            given = given.dt.tz_localize(None)
+        elif given.dtype == object:  # mixed offsets: keep the wall clock of each
+            given = pd.to_datetime(
+                frame["local_time"].astype(str).str.slice(0, 19), errors="coerce"
+            )
+        local = given.astype("datetime64[ns]")
+    todo = local.isna() & frame["time"].notna() & frame["lat"].between(-90, 90)
+    todo &= frame["lng"].between(-180, 180)
+    if todo.any():
+        rows = frame[todo]
+        first = rows.groupby("venue", sort=False)[["lat", "lng"]].first()
+        found = time_zones_at(first["lat"].tolist(), first["lng"].tolist())
+        zone = dict(zip(first.index, found, strict=True))
+        zones = rows["venue"].map(zone).fillna("UTC")
+        for name, idx in zones.groupby(zones).groups.items():
+            wall = rows.loc[idx, "time"].dt.tz_convert(str(name)).dt.tz_localize(None)
+            local.loc[idx] = wall.astype("datetime64[ns]")
+    return local
 
 
 def venue_signals(
@@ -180,8 +211,9 @@ def venue_signals(
 
     Columns: ``lat``, ``lng`` (medians), ``category`` and ``level_1`` (most frequent),
     ``visits``, ``visitors`` (distinct users), ``first_visit``, ``last_visit``,
-    ``repeat_share`` (visits by people who visited more than once / visits); indexed by
-    venue.
+    ``repeat_share`` (visits by people who visited more than once / visits),
+    ``visits_by_time`` (visits per local time-of-week bin, where the log has times); indexed
+    by venue.
     """
     v = visits[visits["merchant"].astype(bool)] if "merchant" in visits.columns else visits
     if "level_1" not in v.columns:
@@ -205,6 +237,12 @@ def venue_signals(
         }
     )
     out["repeat_share"] = (repeat.reindex(out.index).fillna(0) / out["visits"]).astype(float)
+    if "local_time" in v.columns:
+        hist = np.zeros((len(out), N_BINS), dtype=np.int64)
+        bins = time_bins(v["local_time"])
+        ok = bins >= 0
+        np.add.at(hist, (out.index.get_indexer(v["venue"])[ok], bins[ok]), 1)
+        out["visits_by_time"] = [row.tolist() for row in hist]
     if "name" in v.columns:
         out["name"] = _most_frequent(v.dropna(subset=["name"]), "name").reindex(out.index)
     out.index.name = "venue"
@@ -224,6 +262,7 @@ def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.D
     names = signals["name"] if "name" in signals.columns else pd.Series("", index=signals.index)
     label = signals["category"].astype(str)
     name = names.where(names.astype(str).str.strip() != "", label)
+    by_time = signals["visits_by_time"] if "visits_by_time" in signals.columns else [None] * n
     attrs = [
         json.dumps(
             {
@@ -231,10 +270,16 @@ def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.D
                 "visitors": int(b),
                 "repeat_share": round(float(c), 6),
                 "venue_category": str(d),
+                **({} if e is None else {ATTRIBUTE: [int(x) for x in e]}),
             }
         )
-        for a, b, c, d in zip(
-            signals["visits"], signals["visitors"], signals["repeat_share"], label, strict=True
+        for a, b, c, d, e in zip(
+            signals["visits"],
+            signals["visitors"],
+            signals["repeat_share"],
+            label,
+            by_time,
+            strict=True,
         )
     ]
     frame = pd.DataFrame(

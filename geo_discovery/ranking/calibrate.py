@@ -71,13 +71,15 @@ def choice_events(
     person, at another venue, was at most ``max_gap_h`` hours before.
 
     Returns one row per choice: ``user``, ``time``, ``venue`` (chosen), ``qlat``/``qlng``
-    (where they stood: the previous visit). ``users`` restricts to some people (a user
-    split). Visits may carry a boolean ``complete`` column (the person's log holds every
-    kind of place); when present, only complete people count, since for the others the
-    previous visit is not where they stood.
+    (where they stood: the previous visit) and, when the visits have it, ``local_time``
+    (the previous visit's local time: when they would have asked). ``users`` restricts
+    to some people (a user split). Visits may carry a boolean ``complete`` column (the
+    person's log holds every kind of place); when present, only complete people count,
+    since for the others the previous visit is not where they stood.
     """
     v = visits.sort_values(["user", "time"], kind="stable")
-    prev = v.groupby("user", sort=False)[["venue", "lat", "lng", "time"]].shift(1)
+    cols = ["venue", "lat", "lng", "time"] + (["local_time"] if "local_time" in v.columns else [])
+    prev = v.groupby("user", sort=False)[cols].shift(1)
     lo, hi = _utc(start), _utc(end)
     ok = (
         v["merchant"].astype(bool)
@@ -100,6 +102,8 @@ def choice_events(
             "qlng": prev.loc[ok, "lng"].to_numpy(np.float64),
         }
     )
+    if "local_time" in prev.columns:
+        out["local_time"] = prev.loc[ok, "local_time"].to_numpy()
     return out.reset_index(drop=True)
 
 
@@ -144,12 +148,21 @@ class ChoiceData:
     target: NDArray[np.int64]  # chosen candidate per event
     users: list[str] | None = None
     member: dict[str, dict[str, dict[int, float]]] | None = None
+    bins: NDArray[np.int64] | None = None  # time-of-week bin per event (-1: unknown)
 
     def chord2(self, rows: slice) -> NDArray[np.float64]:
         """Squared unit-sphere chords, events ``rows`` × candidates."""
         q = latlng_to_xyz(self.qlat[rows], self.qlng[rows])
         p = latlng_to_xyz(self.lat, self.lng)
         return np.clip(2.0 - 2.0 * (q @ p.T), 0.0, 4.0)
+
+    def busy_dense(self, rows: slice) -> NDArray[np.float64]:
+        """The ``busy`` feature at each event's time bin, events ``rows`` × candidates."""
+        table = np.asarray(self.features["busy"], dtype=np.float64)
+        bins = np.full(len(self.qlat[rows]), -1) if self.bins is None else self.bins[rows]
+        out = table[:, np.clip(bins, 0, None)].T.copy()
+        out[bins < 0] = 0.0
+        return out
 
     def member_dense(self, rows: slice, name: str) -> NDArray[np.float64]:
         out = np.zeros((len(self.qlat[rows]), len(self.lat)))
@@ -221,10 +234,12 @@ def fit_profile(
             f"nothing to calibrate on: {len(data.target)} choices among {len(data.lat)} "
             "candidates; the fit window needs visits to merchants seen before it"
         )
-    feats, dropped = _independent(data.features, features)
+    per_event = [f for f in features if np.ndim(data.features[f]) == 2]  # busy: per bin
+    feats, dropped = _independent(data.features, [f for f in features if f not in per_event])
+    busy = "busy" in per_event and data.bins is not None and bool(np.ptp(data.features["busy"]))
     roots = sorted(set(data.roots))
     root_idx = np.array([roots.index(r) for r in data.roots])
-    mnames = list(MEMBER_FEATURES) if member else []
+    mnames = (["busy"] if busy else []) + (list(MEMBER_FEATURES) if member else [])
     X = (
         np.stack([data.features[f] for f in feats], axis=1)
         if feats
@@ -237,7 +252,10 @@ def fit_profile(
         slice(s, min(s + _CHUNK, len(data.target))) for s in range(0, len(data.target), _CHUNK)
     ]
     c2s = [data.chord2(b) for b in blocks]
-    mems = [[data.member_dense(b, m) for m in mnames] for b in blocks]
+    mems = [
+        [data.busy_dense(b) if m == "busy" else data.member_dense(b, m) for m in mnames]
+        for b in blocks
+    ]
 
     def nll(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         w, wm = theta[:nf], theta[nf : nf + nm]
@@ -293,9 +311,11 @@ def fit_profile(
             "dropped_features": "; ".join(dropped) or "none",
             **(meta or {}),
         }
-        members = tuple((m, float(x)) for m, x in zip(mnames, theta[nf : nf + nm], strict=True))
+        extra = dict(zip(mnames, (float(x) for x in theta[nf : nf + nm]), strict=True))
+        timed = (("busy", extra.pop("busy")),) if "busy" in extra else ()
+        members = tuple(extra.items())
         return RankingProfile(  # with a personal model, the member weights are its own
-            weights=tuple((f, float(x)) for f, x in zip(feats, w, strict=True)),
+            weights=tuple((f, float(x)) for f, x in zip(feats, w, strict=True)) + timed,
             gamma=float(math.exp(theta[nf + nm])),
             radii=tuple(sorted(radii.items())),
             category_log_share=category_log_share,
@@ -305,10 +325,11 @@ def fit_profile(
         )
 
     joint = profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds))
-    if not nm:
+    if not member:
         return joint
     # A query without a member ranks by the model fitted without member terms: in the
     # joint fit the member terms take over part of what popularity explains, which is
     # right only when a member's history is there to explain it (:meth:`for_member`).
-    alone = [(0.0, 0.0) if nf <= i < nf + nm else b for i, b in enumerate(bounds)]
+    first = nf + int(busy)  # the member weights' place in theta
+    alone = [(0.0, 0.0) if first <= i < nf + nm else b for i, b in enumerate(bounds)]
     return profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=alone), joint)

@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 
 from ..errors import SnapshotError
 from ..settings import Settings
+from ..timeofweek import time_zones_at
 
 __all__ = [
     "HOURS_NONE",
@@ -67,22 +68,6 @@ HOURS_OK = 1  # parsed
 HOURS_UNPARSEABLE = 2  # present but not valid opening_hours syntax: treated as unknown
 _MANIFEST_EXAMPLES = 50
 _UTC = ZoneInfo("UTC")
-
-
-@functools.cache
-def _finder() -> Any:
-    from timezonefinder import TimezoneFinder
-
-    return TimezoneFinder(in_memory=True)  # 0.1 s to load, and no files left open
-
-
-def time_zones_at(lat: Sequence[float], lng: Sequence[float]) -> list[str | None]:
-    """IANA time zone names at each point, offline (``timezonefinder``).
-
-    Points at sea get the nautical ``Etc/GMT±h`` zones; ``None`` where nothing is known.
-    """
-    tf = _finder()
-    return [tf.timezone_at(lat=float(a), lng=float(b)) for a, b in zip(lat, lng, strict=True)]
 
 
 @functools.cache

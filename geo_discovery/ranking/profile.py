@@ -9,7 +9,8 @@ point at distance ``d`` is
     u_i = Σ_f w_f · x_if  −  γ · log(1 + (d / R_c(i))²)
 
 with the merchant features ``x`` of :data:`FEATURES` (word of mouth, visit or review volume,
-recency, repeat share, district strength, the category's share of chosen visits), a
+recency, repeat share, district strength, the category's share of chosen visits, and
+popular times at the query's time of week, :mod:`.busy`), a
 distance exponent ``γ`` and a consumption radius ``R_c`` per category root. Ranking by
 ``exp(u)`` is ranking by
 
@@ -36,11 +37,13 @@ from numpy.typing import NDArray
 
 from ..distance import EARTH_RADIUS_M
 from ..ranking_profile import PROFILE_FEATURES, PROFILE_MEMBER_FEATURES, RankingProfile
+from .busy import busy_table, histograms
 
 __all__ = [
     "FEATURES",
     "MEMBER_FEATURES",
     "RankingProfile",
+    "feature_values",
     "merchant_features",
     "profile_factors",
     "profile_parts",
@@ -61,7 +64,7 @@ def profile_quality(
     u = np.zeros(n)
     for f, w in profile.weights:
         if w:
-            u = u + w * np.asarray(features[f], dtype=np.float64)
+            u = u + w * feature_values(profile, features, f)
     u = u / profile.gamma
     if n == 0:
         return u
@@ -82,7 +85,7 @@ def profile_parts(
     for f, w in profile.weights:
         if not w:
             continue
-        x = np.asarray(features[f], dtype=np.float64)[rows]
+        x = feature_values(profile, features, f)[rows]
         log_f = w * x / profile.gamma
         log_prod += log_f
         for i in range(len(rows)):
@@ -94,6 +97,17 @@ def profile_parts(
     with np.errstate(divide="ignore", over="ignore"):
         scale = np.asarray(quality, dtype=np.float64) / np.exp(log_prod)
     return parts, scale
+
+
+def feature_values(
+    profile: RankingProfile, features: Mapping[str, NDArray[np.float64]], name: str
+) -> NDArray[np.float64]:
+    """One feature per merchant as ``profile`` reads it: ``busy`` (one column per
+    time-of-week bin) at the profile's :attr:`~RankingProfile.time_bin`, 0 without one."""
+    x = np.asarray(features[name], dtype=np.float64)
+    if x.ndim == 2:
+        return x[:, profile.time_bin] if profile.time_bin is not None else np.zeros(len(x))
+    return x
 
 
 def profile_factors(
@@ -133,7 +147,9 @@ def merchant_features(
     −log(1 + days since the last review or visit, to the table's newest), the median where
     unknown; ``repeat`` the share of visits by returning visitors (0 where unknown);
     ``district`` the district term; ``category`` the log share of chosen visits of the
-    merchant's category under ``profile`` (0 without one).
+    merchant's category under ``profile`` (0 without one); ``busy`` popular times, one
+    column per time-of-week bin (:func:`~geo_discovery.ranking.busy.busy_table`, read
+    with :func:`feature_values`).
     """
     n = merchants.num_rows
     names = merchants.column_names
@@ -166,6 +182,7 @@ def merchant_features(
         "repeat": repeat,
         "district": np.asarray(district_term, dtype=np.float64),
         "category": category,
+        "busy": busy_table(histograms(attrs, n), cats),
     }
 
 

@@ -315,7 +315,7 @@ class Planner:
         return self._profile_quality(ranking.profile)
 
     def _build_profile_quality(self, profile: RankingProfile) -> NDArray[np.float64]:
-        return profile_quality(profile, self._features(profile))
+        return profile_quality(profile, self._features(profile.at_bin(None)))
 
     def _build_features(self, profile: RankingProfile) -> dict[str, NDArray[np.float64]]:
         return merchant_features(
@@ -602,7 +602,7 @@ class Planner:
         score = best_match_score(c2, factor, qual)
         parts = scale = member = None
         if ranking.profile is not None:
-            feats = self._features(ranking.profile)
+            feats = self._features(ranking.profile.at_bin(None))
             parts, scale = profile_parts(ranking.profile, feats, positions, qual)
         if boost is not None:
             lift = np.exp(boost.log_boost(positions, self._codes[positions]))

@@ -633,7 +633,7 @@ def test_unknown_parameters_are_refused_not_ignored(
     assert r.status_code == 422
     body = r.json()
     assert f"unknown query parameter(s) {param}" in body["detail"]
-    assert "allowed: categories, cursor" in body["detail"]
+    assert "allowed: at, categories, cursor" in body["detail"]
     assert hint is None or f"use {hint}" in body["detail"]
     assert body["errors"][0]["parameter"] == param
     r = client.get("/v1/aggregate", params={"bbox": MIDTOWN_BBOX, "resolution": 8, "limit": 3})

@@ -64,7 +64,7 @@ def test_member_and_visits_answer_as_the_engine(
 @pytest.mark.parametrize(
     ("params", "needle"),
     [
-        ({"member": "u7", "sort": "distance"}, "member lifts best_match only"),
+        ({"member": "u7", "sort": "distance"}, "member ranks best_match only"),
         ({"visits": "a@not-a-time"}, "visit time='not-a-time'"),
         ({"member": "x" * 201}, "member"),
     ],

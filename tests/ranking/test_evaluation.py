@@ -93,6 +93,13 @@ def test_cli_calibrates_a_profile_the_engine_then_uses(log: Path, tmp_path: Path
     res = runner.invoke(app, [*query, "--explain", "--member", "u1", *args])
     assert res.exit_code == 0, res.output
     assert "× member" in res.output and "(value" in res.output
+    res = runner.invoke(app, [*query, "-k", "10", "--at", "2024-07-13T22:00", "--geojson", *args])
+    assert res.exit_code == 0, res.output
+    at = engine.nearby(48.8566, 2.3522, 10, sort="best_match", at="2024-07-13T22:00")
+    got = [f["properties"]["merchant_id"] for f in json.loads(res.output)["features"]]
+    assert got == at.merchant_ids
+    res = runner.invoke(app, [*query, "--at", "tonight", *args])
+    assert res.exit_code == 1 and "at='tonight' is not an ISO 8601 date-time" in res.output
 
 
 def test_cli_evaluate_prints_json_and_markdown(log: Path, tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_a_query_with_a_member_ranks_by_the_profiles_personal_model() -> None:
 
 
 def test_member_needs_best_match_and_rejects_bad_values() -> None:
-    with pytest.raises(InvalidQueryError, match="member lifts best_match only"):
+    with pytest.raises(InvalidQueryError, match="member ranks best_match only"):
         NearbyQuery(1.0, 2.0, member=Member(visits="a"))
     with pytest.raises(InvalidQueryError, match="visits entry 42 is not a merchant id"):
         Member(visits=[42])

@@ -11,6 +11,7 @@ per-request consumption radii.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from typing import Any
@@ -52,8 +53,10 @@ def make_engine(
     resolution: int | None = None,
     categories: tuple[str, ...] = CATEGORIES,
     spread_deg: float = 0.03,
+    busy: bool = False,
 ) -> DiscoveryEngine:
-    """A random engine: points of one scenario and every ranking input, with nulls and ties."""
+    """A random engine: points of one scenario and every ranking input, with nulls and ties
+    (``busy``: and visits per time-of-week bin in ``attributes``, some without)."""
     lat, lng = oracle.random_points(kind, n, rng, centre=CENTRE.get(kind), spread_deg=spread_deg)
     ids = oracle.shuffled_ids(n, rng)
 
@@ -78,6 +81,10 @@ def make_engine(
             "brand": pa.array(nullable(rng.choice(BRANDS, n).tolist(), 0.7), pa.string()),
         }
     )
+    if busy:  # skewed hours: most visits in 1-2 bins of 8, a few anywhere, some unknown
+        counts = rng.poisson(rng.choice([0.2, 5.0], (n, 8), p=[0.75, 0.25]))
+        attrs = [json.dumps({"visits_by_time": c.tolist()}) for c in counts]
+        table = table.append_column("attributes", pa.array(nullable(attrs, 0.2), pa.string()))
     wom = rng.choice([0.1, 0.5, 0.5, 0.77, 0.9, 1.0], n) if rng.random() < 0.5 else rng.random(n)
     conf = rng.random(n)
     dterm = rng.choice([0.4, 1.0], n)
