@@ -35,7 +35,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -84,8 +84,7 @@ from .textmatch import TextQuery, TextSearcher
 __all__ = ["Page", "Planner"]
 
 
-@dataclass(frozen=True, eq=False)
-class Page:
+class Page(NamedTuple):
     """One page: table rows, metres, the sort's primary values, and lazy extras."""
 
     positions: NDArray[np.int64]
@@ -348,14 +347,15 @@ class Planner:
         return Shortlists(self.index, s.quality, s.factor, s.bounds, background=True)
 
     def _listed(self, lat: float, lng: float, k: int, ranking: Ranking, wait: int) -> Any:
-        """An unfiltered ``best_match`` page from the shortlists, or ``None``: walk (``wait``:
-        the ranking's misses before a build starts). Found by identity (hashing costs)."""
-        recent = self._recent_lists  # one read: another thread may replace it
-        found = [got for r, got in recent if r is ranking]
-        if not found:
-            found = [self.shortlists(ranking)]
-            self._recent_lists = ((ranking, found[0]), *recent[:1])
-        return None if found[0] is None else found[0].top_k(lat, lng, k, wait)
+        """A bare best_match page from shortlists, or None: walk (wait: misses before a build)."""
+        recent = self._recent_lists  # by identity (hashing costs); one read (threads replace it)
+        for r, lists in recent:  # noqa: B007 - lists is read after the break
+            if r is ranking:
+                break
+        else:
+            lists = self.shortlists(ranking)
+            self._recent_lists = ((ranking, lists), *recent[:1])
+        return None if lists is None else lists.top_k(lat, lng, k, wait)
 
     # ----------------------------------------------------------------- query
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:

@@ -47,6 +47,7 @@ import functools
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -392,6 +393,7 @@ class _Root:
     points: NDArray[np.int32]
     uppers: NDArray[np.float32]
     balls: NDArray[np.float64]
+    args: tuple[Any, ...] = ()  # the scan's arrays after (lat, lng, k), read once per query
 
 
 @dataclass(eq=False)
@@ -471,10 +473,7 @@ class Shortlists:
             root = self._build(key)
             if root is None:
                 return None
-        found, rows, dist, scores = shortlist_top_k(
-            lat, lng, k, root.keys, root.starts, root.points, root.uppers, root.balls,
-            *self._rec,
-        )  # fmt: skip
+        found, rows, dist, scores = shortlist_top_k(lat, lng, k, *root.args)
         return (rows, dist, scores) if found else None
 
     def build_all(self) -> int:
@@ -491,7 +490,8 @@ class Shortlists:
     @property
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
-        return sum(a.nbytes for r in tuple(self._roots.values()) for a in vars(r).values())
+        roots = tuple(self._roots.values())
+        return sum(a.nbytes for r in roots for a in vars(r).values() if isinstance(a, np.ndarray))
 
     def _start(self, key: int) -> None:
         with self._start_lock:  # not the build's lock: a query never waits for a build
@@ -517,12 +517,12 @@ class Shortlists:
             return root
 
     def _build_root(self, key: int) -> _Root:
-        self._rec  # noqa: B018 - made before the root is published (top_k reads it)
         caps, tree, xyz, rank, positions = self.index.search_arrays
         budget = CELLS_PER_POINT * int(np.count_nonzero(self._root_of_point == key)) + 64
         mask26 = (1 << 26) - 1
-        return _Root(*_build_root(
+        built = _build_root(
             ROOT, (key >> 26) & mask26, key & mask26, self.k_max, self.limit, DEEPEST, budget,
             caps, tree, xyz, rank, positions, self.quality, self.factor,
             self.bounds.q, self.bounds.k, self.bounds.has, self._point_of_row,
-        ))  # fmt: skip
+        )  # fmt: skip
+        return _Root(*built, args=(*built, *self._rec))

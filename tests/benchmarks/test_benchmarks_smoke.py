@@ -68,7 +68,10 @@ def _check_ranking(docs: list[dict], text: str) -> None:
     assert doc["n_checked"] > 0
     assert set(doc["methods"]) == set(bench_ranking.METHODS)
     assert doc["ratio_best_match_to_knn"] > 0
-    assert "best_match / kNN" in text
+    assert set(doc["pairwise_with_knn"]) == set(bench_ranking.PAIRED)
+    pairs = doc["pairwise_with_knn"].values()
+    assert all(p["ratio"] > 0 and p["distance_p50_us"] > 0 for p in pairs)
+    assert "best_match / kNN" in text and "Side by side with kNN alone" in text
 
 
 def _check_tiles(docs: list[dict], text: str) -> None:
