@@ -100,5 +100,16 @@ def ranking_at(ranking: Ranking, at: datetime | None, lat: float, lng: float) ->
     unchanged without a time, a profile, or a ``busy`` weight."""
     if at is None or ranking.profile is None:
         return ranking
-    profile = ranking.profile.at_bin(time_bin(local_time_at(at, lat, lng)))
-    return ranking if profile is ranking.profile else ranking.replace(profile=profile)
+    b = time_bin(local_time_at(at, lat, lng))
+    hit = _BINNED.get((id(ranking), b))
+    if hit is not None and hit[0] is ranking:  # the same object per ranking and bin: the
+        return hit[1]  # planner's caches and the cursor's fingerprint find it by identity
+    profile = ranking.profile.at_bin(b)
+    out = ranking if profile is ranking.profile else ranking.replace(profile=profile)
+    if len(_BINNED) >= 256:
+        _BINNED.clear()
+    _BINNED[id(ranking), b] = (ranking, out)  # holds ranking: its id is not reused meanwhile
+    return out
+
+
+_BINNED: dict[tuple[int, int], tuple[Ranking, Ranking]] = {}

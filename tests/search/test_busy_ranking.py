@@ -26,7 +26,13 @@ from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.ingest.checkins import read_visits, venue_signals, venues_to_canonical
 from geo_discovery.query import Member, NearbyQuery, Ranking
-from geo_discovery.ranking.busy import PRIOR_VISITS, busy_table, histograms, local_time_at
+from geo_discovery.ranking.busy import (
+    PRIOR_VISITS,
+    busy_table,
+    histograms,
+    local_time_at,
+    ranking_at,
+)
 from geo_discovery.ranking.calibrate import ChoiceData, fit_profile
 from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.settings import Settings
@@ -175,6 +181,21 @@ def test_a_profile_reads_a_bin_only_when_it_weighs_busy() -> None:
         NearbyQuery(40.0, -73.0, at=datetime(2024, 1, 1))
     q = NearbyQuery(40.0, -73.0, sort="best_match", at="2024-07-13T21:30:00")  # type: ignore[arg-type]
     assert q.at == datetime(2024, 7, 13, 21, 30)
+
+
+def test_a_ranking_at_a_time_is_one_object_per_bin() -> None:
+    """The planner's caches and the cursor fingerprint find rankings by identity first: a
+    query at a time must not make a new ranking object (and a new repr) every call."""
+    ranking = Ranking(profile=PROFILE)
+    saturday = ranking_at(ranking, datetime(2024, 7, 13, 22, 0), 40.75, -73.98)
+    assert saturday.profile is not None and saturday.profile.time_bin == 7
+    assert ranking_at(ranking, datetime(2024, 7, 13, 19, 30), 40.75, -73.98) is saturday
+    monday = ranking_at(ranking, datetime(2024, 7, 15, 8, 0), 40.75, -73.98)
+    assert monday is not saturday and monday.profile is not None
+    assert monday.profile.time_bin == 1
+    assert ranking_at(ranking, None, 40.75, -73.98) is ranking
+    plain = Ranking()
+    assert ranking_at(plain, datetime(2024, 7, 13, 22, 0), 40.75, -73.98) is plain
 
 
 def _bar_and_bakery() -> DiscoveryEngine:
