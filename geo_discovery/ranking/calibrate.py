@@ -7,7 +7,9 @@ a conditional logit (McFadden): the chosen merchant's probability is
 (module doc of :mod:`.profile`). The fit maximises the log-likelihood of the chosen
 merchants (L-BFGS with analytic gradients, a small L2 penalty on the weights), jointly for
 the feature weights, the distance exponent ``γ`` and one consumption radius per category
-root — the classic way to learn a gravity model's parameters from choices. With member
+root — the classic way to learn a gravity model's parameters from choices. Popular times
+(``busy``, one value per merchant and time-of-week bin) enter like the member terms, as a
+per-choice matrix read at each choice's bin (``ChoiceData.bins``). With member
 terms it fits two models: one with them (jointly), for queries that carry a member, and one
 without, for every other query (:attr:`RankingProfile.personal`).
 
