@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidQueryError
+from .timeofweek import BIN_LABELS
 
 __all__ = [
     "BBox",
@@ -250,9 +251,12 @@ class Explanation:
         )
         if self.model == "profile":
             for name, part in self.profile_parts.items():
+                when = (
+                    f", {BIN_LABELS[int(part['time_bin'])]}" if "time_bin" in part else ""
+                )
                 text += (
                     f" × {name} {part['factor']:.4f} (value {part['value']:.3g}, "
-                    f"weight {part['weight']:+.3g})"
+                    f"weight {part['weight']:+.3g}{when})"
                 )
             text += f" × scale {self.profile_scale:.4g}"
         else:

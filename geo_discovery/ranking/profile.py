@@ -86,6 +86,7 @@ def profile_parts(
         if not w:
             continue
         x = feature_values(profile, features, f)[rows]
+        read_at = profile.time_bin if np.ndim(features[f]) == 2 else None
         log_f = w * x / profile.gamma
         log_prod += log_f
         for i in range(len(rows)):
@@ -94,6 +95,8 @@ def profile_parts(
                 "weight": float(w),
                 "factor": float(np.exp(log_f[i])),
             }
+            if read_at is not None:  # popular times: which time-of-week bin was read
+                parts[i][f]["time_bin"] = float(read_at)
     with np.errstate(divide="ignore", over="ignore"):
         scale = np.asarray(quality, dtype=np.float64) / np.exp(log_prod)
     return parts, scale

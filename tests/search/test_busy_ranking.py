@@ -227,6 +227,9 @@ def test_the_time_of_week_changes_who_is_worth_the_walk() -> None:
         assert res.explanations is not None
         busy = [e.profile_parts.get("busy") for e in res.explanations]
         assert all(b is not None and b["weight"] == 0.9 for b in busy)
+        bins = {b["time_bin"] for b in busy if b is not None}
+        assert len(bins) == 1  # the bin read, shown in the one-line description too
+        assert BIN_LABELS[int(bins.pop())] in res.explanations[0].describe()
         return str(res[0].merchant_id)
 
     assert first("2024-07-13T22:00:00") == "bar"  # Saturday night
@@ -236,7 +239,9 @@ def test_the_time_of_week_changes_who_is_worth_the_walk() -> None:
     # Tuesday 00:30 UTC is Monday 20:30 in New York (naive, 00:30 would favour neither).
     assert first(datetime(2024, 7, 16, 0, 30, tzinfo=UTC)) == "bar"
     assert first(datetime(2024, 7, 15, 20, 30, tzinfo=timezone(timedelta(hours=-4)))) == "bar"
-    plain = engine.nearby(40.75, -73.98, 2, sort="best_match", ranking=ranking)
+    plain = engine.nearby(40.75, -73.98, 2, sort="best_match", ranking=ranking, explain=True)
+    assert plain.explanations is not None
+    assert "time_bin" not in plain.explanations[0].profile_parts["busy"]  # no time, no bin
     timed = engine.nearby(40.75, -73.98, 2, sort="best_match", ranking=ranking,
                           at="2024-07-13T22:00:00")  # fmt: skip
     assert plain.scores is not None and timed.scores is not None
