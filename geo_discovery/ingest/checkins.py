@@ -181,14 +181,10 @@ def _local_times(frame: pd.DataFrame) -> pd.Series:
     """Each visit's local wall-clock time (naive): the log's ``local_time`` where given
     (TSMC2014 has it), else UTC ``time`` in the time zone at the visit's coordinates."""
     local = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-    if "local_time" in frame.columns:
-        given = pd.to_datetime(frame["local_time"], errors="coerce", format="ISO8601", utc=False)
-        if isinstance(given.dtype, pd.DatetimeTZDtype):
-            given = given.dt.tz_localize(None)
-        elif given.dtype == object:  # mixed offsets: keep the wall clock of each
-            given = pd.to_datetime(
-                frame["local_time"].astype(str).str.slice(0, 19), errors="coerce"
-            )
+    if "local_time" in frame.columns:  # a wall clock: an offset or Z only names its zone
+        text = frame["local_time"].astype("string").str.strip()
+        text = text.str.replace(r"(Z|[+-]\d{2}(:?\d{2})?)$", "", regex=True)
+        given = pd.to_datetime(text, errors="coerce", format="ISO8601")
         local = given.astype("datetime64[ns]")
     todo = local.isna() & frame["time"].notna() & frame["lat"].between(-90, 90)
     todo &= frame["lng"].between(-180, 180)

@@ -163,6 +163,13 @@ def test_the_ingest_counts_visits_per_local_bin(tmp_path: Path) -> None:
     v1 = [0] * N_BINS
     v1[7], v1[1] = 1, 2  # given: Saturday 23:00 and 07:00; the blank one from the zone
     assert sig.loc["v1", "visits_by_time"] == v1
+    # Offsets (mixed, as a log merged from several cities has them) only name the zone of
+    # the wall clock; what cannot be read falls back to the zone at the venue.
+    log["local_time"] = ["2024-01-13T23:00:00+01:00", "garbage", "2024-01-15T07:00-05:00", "Z"]
+    log.to_csv(tmp_path / "log.csv", index=False)
+    sig = venue_signals(read_visits(tmp_path / "log.csv"))
+    assert sig.loc["v1", "visits_by_time"] == v1
+    assert sig.loc["v2", "visits_by_time"] == v2
 
 
 # ------------------------------------------------------------------ profile and query
