@@ -140,7 +140,10 @@ def _markdown(report: EvaluationReport, dataset: str, cmd: str, ratios: dict[str
         report.to_markdown(),
         "",
         "Calibrated best_match over gravity: "
-        + ", ".join(f"{m} ×{r:.2f} (goal ×{GOALS[m]})" for m, r in ratios.items()),
+        + ", ".join(
+            f"{m} ×{r:.3f} (goal ×{GOALS[m]}: {'met' if r >= GOALS[m] else 'not met'})"
+            for m, r in ratios.items()
+        ),
         "",
     ]
     for i, split in enumerate(report.splits, 1):
