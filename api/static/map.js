@@ -272,6 +272,28 @@
   let listSeq = 0;
   let selected = null; // the merchant chosen in the search box: {merchant_id, name, lat, lng, …}
 
+  // The parts that multiply to the score, as the server ranked: the hand-set blend (word of
+  // mouth × district) or a learned profile (each feature's factor × its scale); × member.
+  function whyParts(ex) {
+    let parts;
+    if (ex.model === "profile" && ex.profile) {
+      parts = Object.entries(ex.profile.parts || {})
+        .map(([name, part]) => `${name} ${fmt.n(part.factor, 2)}`);
+      parts.push(`scale ${fmt.n(ex.profile.scale, 2)}`);
+    } else {
+      parts = [`wom ${fmt.n(ex.wom_term, 2)}`, `district ${fmt.n(ex.district_factor, 2)}`];
+    }
+    if (ex.member) parts.push(`member ${fmt.n(ex.member.boost, 2)}`);
+    return parts.join(" × ");
+  }
+
+  function whyTitle(ex, text) {
+    const what = ex.model === "profile"
+      ? "distance decay × each learned feature's factor × scale"
+      : "distance decay × word of mouth × district";
+    return `best_match = ${text ? "text relevance × " : ""}${what}${ex.member ? " × member" : ""}`;
+  }
+
   function listItem(map, hit) {
     const li = document.createElement("li");
     const ex = hit.explain || {};
@@ -286,9 +308,8 @@
       `<div class="muted">${[hit.distance_m != null ? fmt.m(hit.distance_m) : null, extras]
         .filter(Boolean).map(escapeHtml).join(" · ")}</div>` +
       (hit.score === undefined ? `<div class="why">chosen in the search box (not ranked here)</div>`
-        : `<div class="why" title="best_match = ${text ? "text relevance × " : ""}distance decay × word of mouth × district">` +
-          `score ${fmt.n(hit.score, 3)} = ${text}decay ${fmt.n(ex.decay, 2)} × wom ${fmt.n(ex.wom_term, 2)}` +
-          ` × district ${fmt.n(ex.district_factor, 2)}</div>`);
+        : `<div class="why" title="${escapeHtml(whyTitle(ex, text))}">` +
+          `score ${fmt.n(hit.score, 3)} = ${text}decay ${fmt.n(ex.decay, 2)} × ${escapeHtml(whyParts(ex))}</div>`);
     li.dataset.merchantId = hit.merchant_id;
     li.addEventListener("click", () => pick(map, hit));
     return li;

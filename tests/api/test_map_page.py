@@ -517,3 +517,35 @@ def test_chromium_is_where_ci_installs_it() -> None:
     assert "chromium" in ci and "playwright" in ci
     if shutil.which("chromium"):
         assert Path(shutil.which("chromium") or "").resolve() == Path(CHROMIUM).resolve()
+
+
+def test_the_list_explains_a_learned_profile_by_its_own_parts(
+    page_factory: Callable[[str], Page], sample_data_dir: Path, tmp_path: Path
+) -> None:
+    """Served with a learned profile, each list item shows the factors that multiply to its
+    score (decay × each feature × scale), not the hand-set blend's parts."""
+    from geo_discovery.ranking_profile import RankingProfile
+
+    profile = RankingProfile(
+        weights=(("wom", 1.5), ("district", 0.4)), gamma=1.0, radii=(("", 800.0),)
+    )
+    env = {"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0",
+           "GEO_DISCOVERY_RANKING_PROFILE": str(profile.save(tmp_path / "profile.json"))}
+    with running_server(sample_data_dir, env=env) as port:
+        page = page_factory(f"http://127.0.0.1:{port}").open()
+        page.wait_for_map()
+        lat, lng = (float(v) for v in page.js("document.body.dataset.listCentre").split(","))
+        _, want = get_json(
+            port, f"/v1/merchants/nearby?lat={lat}&lng={lng}&limit=20&sort=best_match&explain=true"
+        )
+        ex = want["results"][0]["explain"]
+        assert ex["model"] == "profile"
+        why = page.js("document.querySelector('#results li .why').textContent")
+        parts = " × ".join(
+            f"{name} {part['factor']:.2f}" for name, part in ex["profile"]["parts"].items()
+        )
+        assert f"decay {ex['decay']:.2f} × {parts} × scale {ex['profile']['scale']:.2f}" in why
+        assert "district" in parts and "wom" in parts  # the learned parts, named as fitted
+        title = page.js("document.querySelector('#results li .why').title")
+        assert "learned feature" in title
+        page.check_clean()
