@@ -9,6 +9,7 @@ count against pandas on the raw file; the real TSMC2014 log (skipped without
 from __future__ import annotations
 
 import gzip
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from geo_discovery.errors import IngestError
 from geo_discovery.ingest.checkins import checkin_category, read_visit_sources, read_visits
 from geo_discovery.ingest.options import ReadOptions
 from geo_discovery.query import Member, NearbyQuery, Ranking
+from geo_discovery.ranking.busy import histograms
 from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.members import MEMBERS_FILE
@@ -140,18 +142,26 @@ def test_real_tsmc_log_counts_every_row(real_data: Path) -> None:
     assert result.members is not None and result.members["visits"].sum() == result.rows_loaded
 
 
+@pytest.fixture(scope="module")
+def real_engine(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> DiscoveryEngine:
+    """The real TSMC2014 log loaded as the checkins profile, visits before 2012-12-01."""
+    path = real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz"
+    data = tmp_path_factory.mktemp("tsmc")
+    until = pd.Timestamp("2012-12-01", tz="UTC").to_pydatetime()
+    load([path], data_dir=data, profile="checkins", settings=Settings(data_dir=data),
+         options=ReadOptions(until=until))  # fmt: skip
+    return DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
+
+
 @pytest.mark.real_data
 def test_real_members_rank_exactly_under_a_two_model_profile(
-    real_data: Path, tmp_path: Path
+    real_data: Path, real_engine: DiscoveryEngine
 ) -> None:
     """On the real TSMC2014 snapshot, real member ids under a profile with a ``personal``
     model: every page equals the brute-force sort of all merchants by that model with the
     member's lift (``ranking_oracle``), and differs from the page without the member."""
     path = real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz"
-    until = pd.Timestamp("2012-12-01", tz="UTC").to_pydatetime()
-    load([path], data_dir=tmp_path, profile="checkins", settings=Settings(data_dir=tmp_path),
-         options=ReadOptions(until=until))  # fmt: skip
-    engine = DiscoveryEngine.from_snapshot(tmp_path, settings=Settings(data_dir=tmp_path))
+    engine = real_engine
     joint = RankingProfile(
         weights=(("wom", 1.0), ("recency", 0.2), ("repeat", 0.3)), gamma=0.8,
         radii=(("", 220.0), ("food", 200.0), ("shop", 250.0)),
@@ -179,3 +189,42 @@ def test_real_members_rank_exactly_under_a_two_model_profile(
         plain = engine.nearby(lat, lng, 20, sort="best_match", ranking=ranking)
         differs += plain.positions.tolist() != res.positions.tolist()
     assert differs >= 4
+
+
+@pytest.mark.real_data
+def test_real_popular_times_rank_exactly_and_change_with_the_time(
+    real_data: Path, real_engine: DiscoveryEngine
+) -> None:
+    """The real venues' visits per time-of-week bin, under a profile weighing them: pages at
+    a weekday morning and a Saturday night, with and without a real member, equal the
+    brute-force sort (the oracle finds the bin itself), and the two times rank differently."""
+    engine = real_engine
+    counts = histograms(engine.merchants.column("attributes"), len(engine))
+    visits_counted = engine.merchants.column("review_count").to_numpy()
+    np.testing.assert_array_equal(counts.sum(axis=1), visits_counted)  # every visit in a bin
+    profile = RankingProfile(
+        weights=(("wom", 6.0), ("busy", 1.0)), gamma=0.9, radii=(("", 150.0),),
+        personal=RankingProfile(weights=(("wom", 1.0), ("busy", 0.8)), gamma=0.8,
+                                radii=(("", 220.0),), member_weights=(("own_visits", 1.7),)),
+    )  # fmt: skip
+    ranking = Ranking(profile=profile)
+    cols = ro.Columns(engine)
+    rng = np.random.default_rng(5)
+    visits = read_visits(real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz")
+    members = [str(u) for u in visits[visits["merchant"]].groupby("user").size().nlargest(3).index]
+    differs = 0
+    for i, row in enumerate(rng.choice(len(engine), 12, replace=False)):
+        lat = float(engine.snapshot.lat[row]) + 0.002
+        lng = float(engine.snapshot.lng[row])
+        pages = []
+        for at in (datetime(2012, 12, 3, 8, 30), datetime(2012, 12, 8, 22, 0)):
+            member = Member(member_id=members[i % 3]) if i % 2 else None
+            q = NearbyQuery(lat, lng, 20, sort="best_match", ranking=ranking, at=at,
+                            member=member)  # fmt: skip
+            res = engine.search(q)
+            rows, prim, _ = ro.brute_force(cols, q, limit=20)
+            assert res.positions.tolist() == rows.tolist(), (lat, lng, at)
+            np.testing.assert_array_equal(res.scores, prim)
+            pages.append(res.positions.tolist())
+        differs += pages[0] != pages[1]
+    assert differs >= 8
