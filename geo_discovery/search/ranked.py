@@ -23,20 +23,18 @@ node's cap, shrunk by a relative 1e-12: :mod:`geo_discovery.search.kernels`),
 ``quality[p] <= node_q`` and ``factor[p] >= node_k >= 0``. IEEE rounding is monotone,
 so ``c2 * factor[p] >= lb * node_k``, ``1 + c2 * factor[p] >= 1 + lb * node_k >= 1``
 and, when ``quality[p] >= 0`` or ``factor[p] = 0``, the computed score is ``<= ub`` bit
-for bit (a finite negative quality over a growing denominator would grow:
-:meth:`NodeBounds.build` refuses it).
+for bit (:meth:`NodeBounds.build` refuses a finite negative quality, which would grow).
 
 *Pruning.* A heap holds the best ``k`` keys ``(score, c2)`` seen, worst on top: the
 threshold ``(s_k, c_k)``. A point or node is dropped when its score (bound) is below
 ``s_k``, or equal while its squared chord (lower bound) exceeds ``c_k * (1 + 1e-12)``.
-Then ``k`` points seen have a strictly better ``(score, distance_m)``: ``c2m_1`` is
-non-decreasing and squared chords 1e-12 apart (relative) never share metres, while ones
-an ulp or two apart may, so those are kept and ties in metres break by rank as a full
-sort would. Nodes pop best bound first: the walk stops at the first that fails.
+Then ``k`` points seen beat it by ``(score, distance_m)``: ``c2m_1`` is non-decreasing,
+chords 1e-12 apart never share metres (closer ones may: they are kept), metre ties break by
+rank as a full sort would. Nodes pop best bound first: the walk stops at the first failing.
 
-*Ordering.* Candidates behind the final threshold are dropped, the rest ordered as
-``np.lexsort((rank, metres, -score))`` and cut at ``k``. ``tests/test_ranked_kernel.py``
-compares every answer with brute force bit for bit.
+*Ordering.* Candidates behind the final threshold are dropped (:func:`not_behind`), the
+rest ordered as ``np.lexsort((rank, metres, -score))`` and cut at ``k``; tests compare
+every answer with brute force bit for bit.
 """
 
 from __future__ import annotations
@@ -65,6 +63,7 @@ __all__ = [
     "finish",
     "keep_best",
     "node_bounds",
+    "not_behind",
     "ranked_top_k",
     "topk_one",
 ]
@@ -120,6 +119,17 @@ def _pair_sift(
 def behind(s: float, c2: float, thr_s: float, thr_c: float) -> bool:  # pragma: no cover
     """A score (bound) ``s`` at squared chord (lower bound) ``c2`` is behind the threshold."""
     return s < thr_s or (s == thr_s and c2 > thr_c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def not_behind(cs: NDArray, cc: NDArray, cn: int, ts: float, tc: float) -> NDArray:
+    """Indices of the first ``cn`` candidates (scores, squared chords) not behind ``(ts, tc)``."""
+    keep = np.empty(cn, dtype=np.int64)
+    m = 0
+    for i in range(cn):
+        if not behind(cs[i], cc[i], ts, tc):
+            keep[m], m = i, m + 1
+    return keep[:m]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -350,13 +360,9 @@ def finish(
 ) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
     """The first ``k`` of the first ``cn`` candidates (cell-order points, scores, squared
     chords) not behind ``(thr_s, thr_c)``, in key order: table rows, metres, scores."""
-    keep = np.empty(cn, dtype=np.int64)
-    m = 0
-    for i in range(cn):
-        if not behind(cand_s[i], cand_c[i], thr_s, thr_c):
-            keep[m] = i
-            m += 1
-    p, s, c2 = cand_p[keep[:m]], cand_s[keep[:m]], cand_c[keep[:m]]
+    keep = not_behind(cand_s, cand_c, cn, thr_s, thr_c)
+    m = len(keep)
+    p, s, c2 = cand_p[keep], cand_s[keep], cand_c[keep]
     dist = np.empty(m, dtype=np.float64)
     r = np.empty(m, dtype=np.int64)
     for i in range(m):

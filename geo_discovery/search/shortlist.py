@@ -56,7 +56,7 @@ from numpy.typing import NDArray
 from ..distance import c2m_1, xyz_1
 from .index import CellIndex
 from .kernels import point_c2
-from .ranked import NodeBounds, behind, finish, keep_best, topk_one
+from .ranked import NodeBounds, behind, finish, keep_best, not_behind, topk_one
 
 __all__ = ["LIMIT", "ROOT", "K", "Shortlists"]
 
@@ -310,12 +310,8 @@ def shortlist_top_k(
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
         cn += 1
         kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
-    keep = np.empty(cn, dtype=np.int64)
-    m = 0
-    for i in range(cn):
-        if not behind(cand_s[i], cand_c[i], thr_s, thr_c):
-            keep[m] = i
-            m += 1
+    keep = not_behind(cand_s, cand_c, cn, thr_s, thr_c)
+    m = len(keep)
     if m > 64:  # many ties: ranked.finish's sorts
         rows, dist, scores = finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
         return True, rows, dist, scores
