@@ -13,20 +13,24 @@ is always timed after the same one (which may warm or evict its data):
   category root);
 * ``best_match+member`` — the profile plus a member's history (:func:`_members`: ten
   visits, most to merchants near the query point, some repeated, one far away), the
-  exact refine loop of ``search/personal.py``;
+  exact lifted walk of ``search/personal.py``; a member new to the engine each time (each
+  pass has its own members), so the lift is resolved for every call;
 * ``index.knn``  — the bare CellIndex kNN, for reference (paired with ``distance`` only).
 
 Then each of :data:`PAIRED` alternates with ``distance`` alone at the same points: the
-side-by-side ratio, with nothing else between. (Until 2026-12-06 ``index.knn`` ran in the
-rotation, right before ``distance`` in five orders of six: the very query ``distance`` ran
-next at the same point, which handed it a warm cache, 9.9 µs against 19.6 µs without it,
-and made every other kind look up to 2× slower by comparison.)
+side-by-side ratio, with nothing else between. ``best_match+member again`` there is a member
+asking again (a pan of ~30 m), each member's first query untimed just before its block of
+points: the engine keeps the last members' resolved lifts. (Until 2026-12-06 ``index.knn``
+ran in the rotation, right before ``distance`` in five orders of six: the very query
+``distance`` ran next at the same point, which handed it a warm cache, 9.9 µs against
+19.6 µs without it, and made every other kind look up to 2× slower by comparison.)
 
 A bare ``best_match`` top-k (k ≤ 20, no filter, radius, cursor or member) is answered from
-the ranking's cell shortlists (``geo_discovery/search/shortlist.py``), which a server builds
-on a thread after a region's first query; here they are built first, timed and reported
-(leaves, MiB, the share of query points they answer), so the check and the timings see the
-steady state.
+the ranking's cell shortlists (``geo_discovery/search/shortlist.py``), a member's from
+deeper lists of the member ranking (``MEMBER_K`` best) when their bound proves the page;
+a server builds both on a thread after a region's first queries; here they are built
+first, timed and reported (leaves, MiB, the share of query points they answer, with each
+point's member for the deeper lists), so the check and the timings see the steady state.
 
 Before timing, ``best_match`` answers (plain, profile, member) are checked against
 brute-force scoring of every merchant on a sample of the queries (any mismatch → exit
@@ -59,9 +63,12 @@ import pyarrow as pa
 from geo_discovery.distance import chord2_to_m, latlng_to_xyz
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import Member, Ranking
+from geo_discovery.ranking.derived import member_ranking
 from geo_discovery.ranking.scoring import best_match_score, consumption_radii, decay_factor, quality
 from geo_discovery.ranking.scoring import radius_for as _radius_for
 from geo_discovery.ranking_profile import RankingProfile
+from geo_discovery.search.shortlist import MEMBER_K
+from geo_discovery.search.shortlist import K as SHORT_K
 from geo_discovery.settings import Settings
 
 from . import harness
@@ -77,7 +84,9 @@ METHODS = (
     "best_match+member",
 )
 #: Each timed again alternating with ``distance`` alone (the side-by-side reading).
-PAIRED = ("best_match", "best_match+profile", "index.knn")
+PAIRED = ("best_match", "best_match+profile", "best_match+member again", "index.knn")
+#: A member asking again: the query point moved by this many degrees of latitude (~30 m).
+PAN = 0.00027
 #: A learned profile of the shape calibrate writes (the timing does not hinge on the values).
 PROFILE = RankingProfile(
     weights=(("wom", 1.2), ("volume", 0.5), ("recency", 0.2), ("district", 0.3)),
@@ -184,6 +193,25 @@ def _time_rotating(
     return out
 
 
+def _time_blocks(
+    fns: dict[str, Callable[[float, float], object]],
+    lat: np.ndarray,
+    lng: np.ndarray,
+    first: Callable[[float, float], object] | None,
+    block: int = 256,
+) -> dict[str, np.ndarray]:
+    """:func:`_time_rotating` over blocks of points, ``first`` (untimed) at every point of a
+    block before it: what a block's queries find cached is what ``first`` left there."""
+    parts = []
+    for i in range(0, len(lat), block):
+        a, b = lat[i : i + block], lng[i : i + block]
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
+            if first is not None:
+                first(x, y)
+        parts.append(_time_rotating(fns, a, b))
+    return {name: np.concatenate([p[name] for p in parts]) for name in fns}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_ranking",
@@ -244,28 +272,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine.nearby(float(lat[0]), float(lng[0]), k, sort="best_match")  # builds the tree
     tree_s = time.perf_counter() - t0
     profile = Ranking(profile=PROFILE)
+
     # Cell shortlists (search/shortlist.py) are built on a thread after a region's first
     # query; build them now, timed, so the check and the timings see them.
+    def members_at(seed: int) -> dict[tuple[float, float], Member]:
+        members = _members(engine, queries.lat, queries.lng, seed)
+        points = zip(queries.lat.tolist(), queries.lng.tolist(), strict=True)
+        return {(float(a), float(b)): m for (a, b), m in zip(points, members, strict=True)}
+
+    by_point = members_at(args.seed)
+    # A member's pages come from deeper lists of the member ranking (MEMBER_K best).
+    personal = member_ranking(profile)
     built = {}
-    for name, ranking in (("hand-set", engine.ranking), ("profile", profile)):
+    for name, ranking, depth in (
+        ("hand-set", engine.ranking, SHORT_K),
+        ("profile", profile, SHORT_K),
+        (f"profile, {MEMBER_K} deep (a member's pages)", personal, MEMBER_K),
+    ):
         t0 = time.perf_counter()
-        lists = engine.planner.shortlists(ranking)
+        lists = engine.planner.shortlists(ranking, depth)
         if lists is not None:
             lists.build_all()
             listed = sum(
-                lists.top_k(float(a), float(b), k) is not None
-                for a, b in zip(queries.lat, queries.lng, strict=True)
-            )
+                lists.top_k(a, b, k, lift=None if depth == SHORT_K else engine.planner.lift_of(
+                    engine.member_boost(m, personal)))
+                is not None
+                for (a, b), m in by_point.items()
+            )  # fmt: skip
             built[name] = {
                 "build_s": time.perf_counter() - t0, "leaves": lists.cells,
                 "mib": lists.nbytes / 2**20, "listed_share": listed / len(queries),
             }  # fmt: skip
-
-    members = _members(engine, queries.lat, queries.lng, args.seed)
-    by_point = {
-        (float(a), float(b)): m
-        for a, b, m in zip(queries.lat.tolist(), queries.lng.tolist(), members, strict=True)
-    }
     mismatches = 0
     for i in range(min(n_check, len(queries))):
         a, b = float(queries.lat[i]), float(queries.lng[i])
@@ -301,12 +338,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             a, b, k, sort="best_match", ranking=profile
         ),
         "best_match+member": lambda a, b: engine.nearby(
-            a, b, k, sort="best_match", ranking=profile, member=by_point[a, b]
+            a, b, k, sort="best_match", ranking=profile, member=fresh[a, b]
         ),
     }
     warm = min(50, len(queries))
+    fresh = members_at(args.seed + 1)  # every pass its own members: each one's first query
     _time_rotating(fns, queries.lat[:warm], queries.lng[:warm])
-    runs = [_time_rotating(fns, queries.lat, queries.lng) for _ in range(rounds)]
+    runs = []
+    for r in range(rounds):
+        fresh = members_at(args.seed + 2 + r)
+        runs.append(_time_rotating(fns, queries.lat, queries.lng))
     timings = {name: np.concatenate([r[name] for r in runs]) for name in fns}
     stats = {name: harness.percentiles_us(ns) for name, ns in timings.items()}
     ratio = stats["best_match"]["p50_us"] / stats["distance"]["p50_us"]
@@ -319,11 +360,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # of the goal, without the other kinds' calls in between. The bare index's kNN is timed
     # only here: in the rotation it ran the very query `distance` ran next, at the same
     # point, and so handed it a warm cache (distance 9.9 µs after it, 19.6 µs without it).
-    knn = {"index.knn": lambda a, b: engine.index.knn(a, b, k)}
+    knn = {
+        "index.knn": lambda a, b: engine.index.knn(a, b, k),
+        "best_match+member again": lambda a, b: engine.nearby(
+            a + PAN, b, k, sort="best_match", ranking=profile, member=by_point[a, b]
+        ),
+    }
     pairwise = {}
     for name in PAIRED:
         pair = {"distance": fns["distance"], name: {**fns, **knn}[name]}
-        runs = [_time_rotating(pair, queries.lat, queries.lng) for _ in range(rounds)]
+        first = fns["best_match+member"] if name == "best_match+member again" else None
+        fresh = by_point  # the members of the check: their first query, untimed, below
+        runs = [_time_blocks(pair, queries.lat, queries.lng, first) for _ in range(rounds)]
         med = {m: float(np.median(np.concatenate([r[m] for r in runs]))) / 1e3 for m in pair}
         pairwise[name] = {"distance_p50_us": med["distance"], "p50_us": med[name],
                           "ratio": med[name] / med["distance"]}  # fmt: skip
@@ -347,8 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"**best_match / kNN: {ratio:.2f}× (ratio of medians; median of per-query ratios "
         f"{per_query_ratio:.2f}×); target ≤ {TARGET_RATIO}×.** Under a learned profile "
-        f"{personal['best_match+profile']:.2f}×, with a member's history "
-        f"{personal['best_match+member']:.2f}× (ratios of medians to kNN), in a mixed load "
+        f"{personal['best_match+profile']:.2f}×, with a member's history (each member's "
+        f"first query) {personal['best_match+member']:.2f}× (ratios of medians to kNN), in a "
+        "mixed load "
         "(the table: every kind in turn at each point). **Side by side with kNN alone** (the "
         "same points, the two alternating, nothing else between): "
         + "; ".join(
@@ -364,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "on first query.",
         "",
         "Cell shortlists (a bare best_match top-k ≤ 20 scored from the few merchants that can "
-        "win anywhere in a small cell; built on a thread after a region's first query, "
+        f"win anywhere in a small cell; a member's page from the {MEMBER_K} best when their "
+        "bound proves it; built on a thread after a region's first queries, "
         "answered by the walk until then; here built before the check and the timings): "
         + "; ".join(
             f"{name} {b['build_s']:.2f} s, {b['leaves']:,} leaves, {b['mib']:.1f} MiB, "

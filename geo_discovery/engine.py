@@ -42,6 +42,7 @@ from .ingest.taxonomy import category_label
 from .models import BBox, CategoryCount, Suggestions
 from .query import LIBRARY_SORT, NO_FILTERS, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.busy import ranking_at
+from .ranking.derived import member_ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import BatchResults, Results
@@ -324,8 +325,8 @@ class DiscoveryEngine:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
         query.check(self.limits)
         ranking = query.ranking or self.ranking
-        if query.member is not None and ranking.profile is not None:  # its own model
-            ranking = ranking.replace(profile=ranking.profile.for_member())
+        if query.member is not None:  # its profile's member model
+            ranking = member_ranking(ranking)
         ranking = ranking_at(ranking, query.at, query.lat, query.lng)
         boost = None if query.member is None else self.member_boost(query.member, ranking)
         page = self.planner.run(query, ranking, boost)

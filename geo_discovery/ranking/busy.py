@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 
 from ..query import Ranking
 from ..timeofweek import ATTRIBUTE, N_BINS, time_bin, time_zones_at
+from .derived import derived
 
 __all__ = ["PRIOR_VISITS", "busy_table", "histograms", "local_time_at", "ranking_at"]
 
@@ -101,15 +102,10 @@ def ranking_at(ranking: Ranking, at: datetime | None, lat: float, lng: float) ->
     if at is None or ranking.profile is None:
         return ranking
     b = time_bin(local_time_at(at, lat, lng))
-    hit = _BINNED.get((id(ranking), b))
-    if hit is not None and hit[0] is ranking:  # the same object per ranking and bin: the
-        return hit[1]  # planner's caches and the cursor's fingerprint find it by identity
-    profile = ranking.profile.at_bin(b)
-    out = ranking if profile is ranking.profile else ranking.replace(profile=profile)
-    if len(_BINNED) >= 256:
-        _BINNED.clear()
-    _BINNED[id(ranking), b] = (ranking, out)  # holds ranking: its id is not reused meanwhile
-    return out
+    profile = ranking.profile
 
+    def build() -> Ranking:
+        binned = profile.at_bin(b)
+        return ranking if binned is profile else ranking.replace(profile=binned)
 
-_BINNED: dict[tuple[int, int], tuple[Ranking, Ranking]] = {}
+    return derived(ranking, ("bin", b), build)  # one object per ranking and bin (.derived)

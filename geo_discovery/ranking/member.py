@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
@@ -65,6 +66,8 @@ class MemberBoost:
         per_code = np.bincount(
             np.asarray(codes)[rows].astype(np.int64), weights=counts, minlength=n_codes
         ).astype(np.int64)
+        for a in (rows, counts, per_code):  # shared: the snapshot caches a member's lift
+            a.setflags(write=False)
         return cls(rows, counts, per_code, w_own / gamma, w_cat / gamma)
 
     def __bool__(self) -> bool:
@@ -102,9 +105,13 @@ class MemberBoost:
             return 0.0
         return max(0.0, self.w_cat * math.log1p(float(self.code_visits.max())))
 
-    def fingerprint(self) -> str:
-        """A short hash of the lift (cursors of a member's pages depend on it)."""
+    @functools.cached_property
+    def _fingerprint(self) -> str:
         h = hashlib.sha256()
         for part in (self.rows, self.visits, np.array([self.w_own, self.w_cat])):
             h.update(np.ascontiguousarray(part).tobytes())
         return h.hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        """A short hash of the lift (cursors of a member's pages depend on it)."""
+        return self._fingerprint

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +37,7 @@ from numpy.typing import NDArray
 from ..ranking.member import MemberBoost
 from .sparsebounds import lift_nodes
 
-__all__ = ["member_lift", "member_top_k"]
+__all__ = ["MemberLifts", "member_lift", "member_top_k"]
 
 Walk = Callable[[int], tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
 Scores = Callable[[NDArray[np.int64]], tuple[NDArray[np.float64], NDArray[np.float64]]]
@@ -107,3 +108,25 @@ def member_lift(
     unvisited = float(code_lift.max()) if len(code_lift) else 1.0
     nodes, node_lift = lift_nodes(*links, points, own)
     return points, own, cell_codes, code_lift, nodes, node_lift, unvisited
+
+
+class MemberLifts:
+    """The walk's lifts of the last members (:func:`member_lift`), by identity of their
+    :class:`MemberBoost`: the snapshot hands a member's next queries the same object (its
+    cache), so a member panning the map pays for the lift once. ``arrays()``: the rest of
+    :func:`member_lift`'s arguments (the planner's, the same for every call)."""
+
+    def __init__(self, arrays: Callable[[], tuple[Any, ...]], size: int = 1024) -> None:
+        self._arrays = arrays
+        self._size = size
+        self._by_id: dict[int, tuple[MemberBoost, tuple]] = {}
+
+    def __call__(self, boost: MemberBoost) -> tuple:
+        hit = self._by_id.get(id(boost))
+        if hit is not None and hit[0] is boost:
+            return hit[1]
+        lift = member_lift(boost, *self._arrays())
+        if len(self._by_id) >= self._size:
+            self._by_id.clear()
+        self._by_id[id(boost)] = (boost, lift)  # holds boost: its id is not reused meanwhile
+        return lift

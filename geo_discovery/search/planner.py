@@ -43,11 +43,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..distance import chord2_to_m, latlng_to_xyz, m2c2_1
-from ..errors import (
-    DistrictNotFoundError,
-    InvalidQueryError,
-    TextIndexMissingError,
-)
+from ..errors import DistrictNotFoundError, InvalidQueryError, TextIndexMissingError
 from ..models import Explanation
 from ..query import Filters, NearbyQuery, Ranking, plain_text
 from ..ranking.hours import HoursTable
@@ -74,9 +70,9 @@ from . import cursor as cur
 from .columns import aligned_unit, float_column
 from .filterkey import mask_key
 from .index import CellIndex
-from .personal import member_lift, member_top_k
+from .personal import MemberLifts, member_top_k
 from .ranked import NodeBounds, ranked_top_k
-from .shortlist import Shortlists
+from .shortlist import LIMIT, MEMBER_K, K, Shortlists
 from .sparsebounds import trie_links
 from .textindex import TextIndex
 from .textmatch import TextQuery, TextSearcher
@@ -168,8 +164,11 @@ class Planner:
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
         self._features = functools.lru_cache(maxsize=4)(self._build_features)
         self._profile_quality = functools.lru_cache(maxsize=4)(self._build_profile_quality)
-        self.shortlists = functools.lru_cache(maxsize=2)(self._build_shortlists)
-        self._recent_lists: tuple[tuple[Ranking, Shortlists | None], ...] = ()
+        self.shortlists = functools.lru_cache(maxsize=4)(self._build_shortlists)
+        self._recent_lists: tuple[tuple[Ranking, int, Shortlists | None], ...] = ()
+        self.lift_of = MemberLifts(  # a member's lift, as the walk takes it
+            lambda: (self._codes, self._cell_of_row, self._cell_codes, self._trie_links)
+        )
 
     # ------------------------------------------------------------------ state
     @functools.cached_property
@@ -212,12 +211,10 @@ class Planner:
     def _brands(self) -> tuple[NDArray[np.int64], list[str]]:
         if "brand" not in self.merchants.column_names:
             return np.full(self.merchants.num_rows, -1, dtype=np.int64), []
-        brands = pc.dictionary_encode(
-            pc.utf8_lower(pc.utf8_trim_whitespace(self.merchants.column("brand")))
-        ).combine_chunks()
-        codes = np.asarray(
-            pc.fill_null(brands.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+        col = pc.utf8_lower(pc.utf8_trim_whitespace(self.merchants.column("brand")))
+        brands = pc.dictionary_encode(col).combine_chunks()
+        idx = pc.fill_null(brands.indices, -1).to_numpy(zero_copy_only=False)
+        codes = np.asarray(idx, dtype=np.int64)
         return codes, [str(b) for b in brands.dictionary.to_pylist()]
 
     # ------------------------------------------------------------------ masks
@@ -339,23 +336,26 @@ class Planner:
         bounds = NodeBounds.build(self.index, qual, factor, mask)
         return _Spec(qual, factor, bounds, bool(np.all((qual >= 0) | (qual == -np.inf))))
 
-    def _build_shortlists(self, ranking: Ranking) -> Shortlists | None:
-        """Cell shortlists of an unfiltered ``best_match`` (:mod:`.shortlist`), if they hold."""
+    def _build_shortlists(self, ranking: Ranking, depth: int = K) -> Shortlists | None:
+        """Shortlists of the ``depth`` best of a bare ``best_match`` (:mod:`.shortlist`)."""
         s = self._spec(None, "best_match", ranking)
         if not Shortlists.usable(s.quality, s.factor):
             return None
-        return Shortlists(self.index, s.quality, s.factor, s.bounds, background=True)
+        return Shortlists(self.index, s.quality, s.factor, s.bounds, k_max=depth,
+                          limit=LIMIT * depth // K, background=True)  # fmt: skip
 
-    def _listed(self, lat: float, lng: float, k: int, ranking: Ranking, wait: int) -> Any:
-        """A bare best_match page from shortlists, or None: walk (wait: misses before a build)."""
+    def _listed(self, lat: float, lng: float, k: int, ranking: Ranking, wait: int,
+                lift: tuple | None = None) -> Any:  # fmt: skip
+        """A page from shortlists (a member's: ``lift``), or None: walk (wait: misses first)."""
+        depth = K if lift is None else MEMBER_K
         recent = self._recent_lists  # by identity (hashing costs); one read (threads replace it)
-        for r, lists in recent:  # noqa: B007 - lists is read after the break
-            if r is ranking:
+        for r, d, lists in recent:  # noqa: B007 - lists is read after the break
+            if r is ranking and d == depth:
                 break
         else:
-            lists = self.shortlists(ranking)
-            self._recent_lists = ((ranking, lists), *recent[:1])
-        return None if lists is None else lists.top_k(lat, lng, k, wait)
+            lists = self.shortlists(ranking) if lift is None else self.shortlists(ranking, depth)
+            self._recent_lists = ((ranking, depth, lists), *recent[:2])
+        return None if lists is None else lists.top_k(lat, lng, k, wait, lift)
 
     # ----------------------------------------------------------------- query
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
@@ -401,9 +401,10 @@ class Planner:
                     return self._member_walk(q, spec, mask, max_c2, after, when, boost, tq)
                 return self._walk(q, spec, mask, max_c2, after, when, tq)
 
-            plain = ranked and boost is None and key is None and after is None and tq is None
-            if plain and when is None and q.radius_m is None:
-                got = self._listed(q.lat, q.lng, q.k, ranking, 16)  # a ranking seen again
+            plain = ranked and key is None and after is None and tq is None and when is None
+            if plain and q.radius_m is None and (boost is None or spec.liftable):
+                lift = None if boost is None else self.lift_of(boost)
+                got = self._listed(q.lat, q.lng, q.k, ranking, 16, lift)  # ranking seen again
                 pos, dist, prim = got or page(tq)
             elif tq is None or after is not None:
                 pos, dist, prim = page(tq)
@@ -542,9 +543,8 @@ class Planner:
         """The exact top-k under a member's lift (:mod:`.personal`); with ``tq`` every
         score carries its relevance and a visited merchant must match the words."""
         if tq is None and when is None and spec.liftable:  # one lifted walk
-            codes = (self._codes, self._cell_of_row, self._cell_codes)
-            lift = member_lift(boost, *codes, self._trie_links)
             args = (self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds)
+            lift = self.lift_of(boost)
             return ranked_top_k(*args, mask=mask, max_c2=max_c2, after=after, lift=lift)
         qxyz = latlng_to_xyz(q.lat, q.lng)
 

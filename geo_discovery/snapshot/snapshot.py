@@ -191,21 +191,30 @@ class Snapshot:
         """A member's lift: their id's history here plus the visits given, under the
         profile's learned member weights, else ``default_weights`` (the
         ``ranking_member_weights`` setting). Ids not in this snapshot are ignored."""
+        profile = ranking.profile
+        weights, gamma = default_weights, 1.0
+        if profile is not None and profile.member_weights:
+            weights, gamma = dict(profile.member_weights), profile.gamma
+        w_own = float(weights.get("own_visits", 0.0))
+        return self._boosts(member, w_own, float(weights.get("own_category", 0.0)), gamma)
+
+    @functools.cached_property
+    def _boosts(self) -> Any:
+        """The resolved lifts of the last 1,024 (member, weights): a member panning the map
+        asks again and again, and the same object lets the planner reuse its walk's lift."""
+        return functools.lru_cache(maxsize=1024)(self._build_boost)
+
+    def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
         counts: dict[int, int] = {}
         history = self.members.visits(member.member_id) if member.member_id else {}
         for mid, n in [*history.items(), *member.counts().items()]:
             row = self.row_or_none(mid)
             if row is not None:
                 counts[row] = counts.get(row, 0) + n
-        profile = ranking.profile
-        weights, gamma = default_weights, 1.0
-        if profile is not None and profile.member_weights:
-            weights, gamma = dict(profile.member_weights), profile.gamma
         codes, vocab = self.categories
         return MemberBoost.build(
-            counts, codes, n_codes=len(vocab), w_own=float(weights.get("own_visits", 0.0)),
-            w_cat=float(weights.get("own_category", 0.0)), gamma=gamma,
-        )  # fmt: skip
+            counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma
+        )
 
     def _derived(self, name: str) -> Path | None:
         if self.info is None:
@@ -375,6 +384,7 @@ class Snapshot:
                 "bytes_per_merchant": snap.index.nbytes / max(len(snap.index), 1),
             },
         }
+
 
 def _aligned_pair(pair: tuple[Any, Any], n: int) -> tuple[NDArray[np.float64], ...]:
     out = tuple(np.asarray(a, dtype=np.float64) for a in pair)

@@ -84,6 +84,40 @@ def test_member_cursor_walks_visit_every_match_once_in_order(seed: int, n: int, 
     assert ro.walk(engine, q, page) == rows.tolist()
 
 
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300))
+def test_members_asking_again_and_again_get_pages_equal_to_brute_force(seed: int, n: int) -> None:
+    """A session: a few members, each asking many times (a pan, a new ranking), in turn. A
+    member's lift is resolved once and reused (the snapshot's and planner's caches), and
+    no member's page ever shows another's lift."""
+    rng = np.random.default_rng(seed)
+    engine = make_engine(rng, n, str(rng.choice(["city", "duplicates", "antimeridian"])))
+    cols = ro.Columns(engine)
+    members = [random_member(rng, engine) for _ in range(3)]
+    for _ in range(9):
+        i = int(rng.integers(3))
+        member = Member(visits=list(members[i].visits))  # an equal object, built anew
+        q = random_query(rng, engine, "best_match")
+        if rng.random() < 0.5:
+            q = replace(q, ranking=Ranking(profile=PROFILE if rng.random() < 0.5 else TWO_MODELS))
+        assert_same(engine, cols, replace(q, member=member))
+
+
+def test_a_members_lift_is_resolved_once_per_member_and_weights() -> None:
+    rng = np.random.default_rng(11)
+    engine = make_engine(rng, 200, "city")
+    ids = [str(x) for x in engine.merchants.column("merchant_id").to_pylist()]
+    ann, bob = Member(visits=ids[:3]), Member(visits=ids[3:5])
+    hand = Ranking()
+    first = engine.member_boost(ann, hand)
+    assert engine.member_boost(Member(visits=ids[:3]), hand) is first
+    assert engine.member_boost(bob, hand) is not first
+    assert engine.member_boost(ann, Ranking(profile=PROFILE)) is not first  # other weights
+    assert first.rows.tolist() == sorted(engine.snapshot.row_of(m) for m in ids[:3])
+    with pytest.raises(ValueError, match="read-only"):  # shared: nobody may change it
+        first.visits[0] = 99
+
+
 def test_a_member_lifts_the_place_they_return_to_and_explain_says_why() -> None:
     rng = np.random.default_rng(3)
     engine = make_engine(rng, 300, "city")

@@ -1,0 +1,51 @@
+"""Rankings derived from a query's ranking, one object per (ranking, variant).
+
+A query with a member ranks by its profile's member model, a query with a time by its
+profile read at that time of week (:mod:`.busy`). Building a new :class:`Ranking` per
+query would defeat everything downstream that recognises a ranking by identity (the
+planner's shortlists, its cached arrays, the cursor's fingerprint) and cost a
+``dataclasses.replace`` each time, so each variant of a ranking is built once.
+
+Examples
+--------
+>>> from geo_discovery.query import Ranking
+>>> from geo_discovery.ranking_profile import RankingProfile
+>>> r = Ranking(profile=RankingProfile(weights=(("wom", 1.0),)))
+>>> member_ranking(r) is member_ranking(r)
+True
+>>> member_ranking(Ranking()) == Ranking()
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+from ..query import Ranking
+
+__all__ = ["derived", "member_ranking"]
+
+_SIZE = 256
+_CACHE: dict[tuple[int, Hashable], tuple[Ranking, Ranking]] = {}
+
+
+def derived(ranking: Ranking, variant: Hashable, build: Callable[[], Ranking]) -> Ranking:
+    """``build()``, the ``variant`` of ``ranking``, the same object for the same ranking
+    object and variant."""
+    hit = _CACHE.get((id(ranking), variant))
+    if hit is not None and hit[0] is ranking:
+        return hit[1]
+    out = build()
+    if len(_CACHE) >= _SIZE:
+        _CACHE.clear()
+    _CACHE[id(ranking), variant] = (ranking, out)  # holds ranking: its id is not reused meanwhile
+    return out
+
+
+def member_ranking(ranking: Ranking) -> Ranking:
+    """The ranking a query with a member ranks by: its profile's member model
+    (:meth:`~geo_discovery.ranking_profile.RankingProfile.for_member`)."""
+    profile = ranking.profile
+    if profile is None or profile.for_member() is profile:
+        return ranking
+    return derived(ranking, "member", lambda: ranking.replace(profile=profile.for_member()))

@@ -1,0 +1,137 @@
+"""A member's pages scored from cell shortlists (shortlist.member_shortlist_top_k).
+
+Lists of the ``depth`` best under a ranking answer a member's page when its ``k``-th
+lifted score is above every unlisted point's bound; otherwise they say "walk". Every
+page they do answer must equal the brute-force sort of all merchants with the member's
+lift, bit for bit (rows, metres, scores). Shallow lists (depth 4) make the "walk"
+answer common, so the bound is exercised both ways; lists of :data:`MEMBER_K` must
+answer most pages at merchants, through the engine too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import ranking_oracle as ro
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_member_ranking import PROFILE, TWO_MODELS, random_member
+from test_ranked_engine import PROPERTY, make_engine
+
+from geo_discovery.query import Ranking
+from geo_discovery.ranking.derived import member_ranking
+from geo_discovery.search.shortlist import MEMBER_K, Shortlists
+
+
+def assert_page(got: tuple, want: tuple) -> None:
+    rows, metres, scores = got
+    w_rows, w_prim, w_dist = want
+    assert rows.tolist() == w_rows.tolist()
+    np.testing.assert_array_equal(scores, w_prim)
+    np.testing.assert_array_equal(metres, w_dist)
+
+
+@settings(PROPERTY, max_examples=40)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 400),
+    kind=st.sampled_from(["city", "duplicates", "antimeridian", "north_pole", "global"]),
+    depth=st.sampled_from([4, 20, MEMBER_K]),
+)
+def test_member_pages_from_lists_equal_brute_force(
+    seed: int, n: int, kind: str, depth: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    engine = make_engine(rng, n, kind)
+    cols = ro.Columns(engine)
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    ranking = Ranking(profile=PROFILE) if rng.random() < 0.5 else engine.ranking
+    lists = engine.planner.shortlists(ranking, depth)
+    assert isinstance(lists, Shortlists)
+    lists.build_all()
+    for _ in range(6):
+        member = random_member(rng, engine)
+        i = int(rng.integers(n))
+        a, b = float(lat[i]), float(lng[i])
+        if rng.random() < 0.5:  # near a merchant, not at it
+            a = float(np.clip(a + rng.normal(0, 0.001), -90, 90))
+        k = int(rng.integers(1, depth + 1))
+        lift = engine.planner.lift_of(engine.member_boost(member, ranking))
+        got = lists.top_k(a, b, k, lift=lift)
+        if got is None:
+            continue  # the walk answers: test_member_ranking checks that path
+        q = ro.query(a, b, k=k, ranking=ranking, member=member)
+        assert_page(got, ro.brute_force(cols, q, limit=k))
+
+
+@pytest.mark.parametrize("ranking", ["hand-set", "two models"])
+def test_engine_answers_most_member_pages_from_lists_and_each_equals_brute_force(
+    ranking: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the engine, with the member lists built: pages come from the lists (a spy
+    counts them), equal brute force, and a cursor walk after them visits every match."""
+    rng = np.random.default_rng(17)
+    n = 400
+    engine = make_engine(rng, n, "city")
+    cols = ro.Columns(engine)
+    chosen = engine.ranking if ranking == "hand-set" else Ranking(profile=TWO_MODELS)
+    lists = engine.planner.shortlists(member_ranking(chosen), MEMBER_K)
+    assert lists is not None
+    lists.build_all()
+    answered = []
+    top_k = Shortlists.top_k
+
+    def spy(self: Shortlists, *args: object, **kw: object) -> object:
+        got = top_k(self, *args, **kw)  # type: ignore[arg-type]
+        if kw.get("lift", args[4] if len(args) > 4 else None) is not None:
+            answered.append(got is not None)
+        return got
+
+    monkeypatch.setattr(Shortlists, "top_k", spy)
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    for _ in range(40):
+        i = int(rng.integers(n))
+        q = ro.query(float(lat[i]), float(lng[i]), k=int(rng.integers(1, 21)), ranking=chosen,
+                     member=random_member(rng, engine))  # fmt: skip
+        res = engine.search(q)
+        rows, prim, dist = ro.brute_force(cols, q, limit=q.k)
+        assert res.positions.tolist() == rows.tolist()
+        np.testing.assert_array_equal(res.scores, prim)
+        np.testing.assert_array_equal(res.distances_m, dist)
+    assert len(answered) == 40
+    assert sum(answered) >= 30, f"only {sum(answered)} of 40 member pages from the lists"
+    q = replace(q, k=7)
+    assert ro.walk(engine, q, 7) == ro.brute_force(cols, q)[0].tolist()
+
+
+def test_shallow_lists_answer_some_member_pages_and_send_the_rest_to_the_walk() -> None:
+    """Lists of the 4 best: a lifted page is often beyond what they can prove, and then
+    they must say "walk" rather than cut it short. Both outcomes occur here, every page
+    they answer equals brute force, and so does the engine's page every time."""
+    rng = np.random.default_rng(5)
+    engine = make_engine(rng, 300, "city")
+    cols = ro.Columns(engine)
+    ranking = Ranking(profile=PROFILE)
+    lists = engine.planner.shortlists(ranking, 4)
+    assert lists is not None
+    lists.build_all()
+    outcomes = []
+    for _ in range(60):
+        member = random_member(rng, engine)
+        j = int(rng.integers(300))
+        lat, lng = float(engine.snapshot.lat[j]), float(engine.snapshot.lng[j])
+        k = int(rng.integers(1, 5))
+        got = lists.top_k(
+            lat, lng, k, lift=engine.planner.lift_of(engine.member_boost(member, ranking))
+        )
+        q = ro.query(lat, lng, k=k, ranking=ranking, member=member)
+        want = ro.brute_force(cols, q, limit=k)
+        if got is not None:
+            assert_page(got, want)
+        outcomes.append(got is not None)
+        assert engine.search(q).positions.tolist() == want[0].tolist()
+    assert 0 < sum(outcomes) < len(outcomes)
