@@ -7,7 +7,8 @@
  * category filter lists /v1/categories; district stats from /v1/districts/{id};
  * a district's catchment from /v1/districts/{id}/catchment?format=geojson; the heat layer
  * from /v1/aggregate. The view and the filters live in the URL (?lat=&lng=&zoom=&q=&…), so
- * a view can be shared. No symbol layers: the default style needs no fonts or sprites.
+ * a view can be shared. The list is asked for "now" (at=, the browser's time and offset)
+ * unless the URL fixes a time (?at=): a learned profile's popular times score it. No symbol layers: the default style needs no fonts or sprites.
  *
  * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
  * the page has drawn (list-seq, list-centre, list-q, selected, tiles, district, catchment,
@@ -46,6 +47,7 @@
     open_now: url.searchParams.get("open_now") === "true",
     heat: url.searchParams.get("heat") === "true",
     districts: url.searchParams.get("districts") !== "false",
+    at: url.searchParams.get("at") || "", // a fixed time of the visit (else: now)
   };
 
   /** The filters every query shares, as URL parameters (the tiles, nearby, TileJSON). */
@@ -68,6 +70,7 @@
     p.set("zoom", map.getZoom().toFixed(2));
     if (state.heat) p.set("heat", "true");
     if (!state.districts) p.set("districts", "false");
+    if (state.at) p.set("at", state.at);
     window.history.replaceState(null, "", `${window.location.pathname}?${p}`);
   }
 
@@ -89,6 +92,24 @@
     n: (v, digits = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits)),
     pct: (v) => `${(100 * v).toFixed(1)} %`,
   };
+
+  // Now, as the browser's local time with its UTC offset: the API converts it to the local
+  // time at the list's point, whose time of week a learned profile's popular times score.
+  function nowWithOffset(d = new Date()) {
+    const two = (n) => String(Math.abs(n)).padStart(2, "0");
+    const off = -d.getTimezoneOffset();
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}` +
+      `T${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}` +
+      `${off < 0 ? "-" : "+"}${two(Math.trunc(off / 60))}:${two(off % 60)}`;
+  }
+
+  // A time-of-week bin's name, as geo_discovery/timeofweek.py's BIN_LABELS (weekday or
+  // weekend × four six-hour blocks of local time; the browser test compares the two).
+  function binLabel(b) {
+    const h = (b % 4) * 6;
+    const two = (n) => String(n).padStart(2, "0");
+    return `${b >= 4 ? "weekend" : "weekday"} ${two(h)}:00-${two(h + 6)}:00`;
+  }
 
   function escapeHtml(text) {
     return String(text ?? "").replace(/[&<>"']/g, (ch) => (
@@ -323,6 +344,7 @@
     p.set("limit", String(config.maxListResults || 20));
     p.set("sort", "best_match");
     p.set("explain", "true");
+    p.set("at", state.at || nowWithOffset()); // popular times, when the profile weighs them
     const seq = ++listSeq;
     $("list-status").textContent = "searching…";
     let page;
@@ -349,8 +371,10 @@
       list.appendChild(li);
     }
     const what = state.q ? ` for “${state.q}”` : "";
+    const busy = (((page.results[0] || {}).explain || {}).profile || {}).parts?.busy;
+    const when = busy && busy.time_bin != null ? ` · popular times: ${binLabel(busy.time_bin)}` : "";
     $("list-status").textContent = page.results.length
-      ? `${page.results.length} ranked by best_match${what} around ${c.lat.toFixed(4)}, ${c.lng.toFixed(4)}`
+      ? `${page.results.length} ranked by best_match${what} around ${c.lat.toFixed(4)}, ${c.lng.toFixed(4)}${when}`
       : `nothing here${what} passes the filters`;
     body.dataset.listCentre = `${c.lat.toFixed(6)},${c.lng.toFixed(6)}`;
     body.dataset.listSeq = String(seq);

@@ -25,6 +25,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
@@ -548,4 +549,51 @@ def test_the_list_explains_a_learned_profile_by_its_own_parts(
         assert "district" in parts and "wom" in parts  # the learned parts, named as fitted
         title = page.js("document.querySelector('#results li .why').title")
         assert "learned feature" in title
+        page.check_clean()
+
+
+def test_the_list_asks_for_now_and_a_url_time_ranks_by_that_times_popular_hours(
+    page_factory: Callable[[str], Page], sample_data_dir: Path, tmp_path: Path
+) -> None:
+    """The list's request carries the browser's now with its offset; under a profile that
+    weighs popular times, `?at=` in the URL fixes the time, the list names its time-of-week
+    block (as geo_discovery.timeofweek labels it), and the page equals the API's at then."""
+    from geo_discovery.ranking_profile import RankingProfile
+    from geo_discovery.timeofweek import BIN_LABELS, time_bin
+
+    profile = RankingProfile(
+        weights=(("wom", 1.5), ("busy", 0.8)), gamma=1.0, radii=(("", 800.0),)
+    )
+    env = {"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0",
+           "GEO_DISCOVERY_RANKING_PROFILE": str(profile.save(tmp_path / "profile.json"))}
+    with running_server(sample_data_dir, env=env) as port:
+        page = page_factory(f"http://127.0.0.1:{port}").open()
+        page.wait_for_map()
+        asked = [u for u in page.requests if "/v1/merchants/nearby?" in u]
+        at = parse_qs(urlparse(asked[-1]).query)["at"][0]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", at), at
+        lat, lng = page.js("document.body.dataset.listCentre").split(",")
+
+        saturday_night = "2024-07-13T21:30:00"
+        page = page_factory(f"http://127.0.0.1:{port}").open(
+            f"/?lat={lat}&lng={lng}&zoom=15&at={saturday_night}"
+        )
+        page.wait_for_map()
+        asked = [u for u in page.requests if "/v1/merchants/nearby?" in u]
+        assert parse_qs(urlparse(asked[-1]).query)["at"] == [saturday_night]
+        label = BIN_LABELS[time_bin(datetime.fromisoformat(saturday_night))]
+        assert label == "weekend 18:00-24:00"
+        status = page.js("document.getElementById('list-status').textContent")
+        assert status.endswith(f"popular times: {label}"), status
+        centre = page.js("document.body.dataset.listCentre")
+        _, want = get_json(port, f"/v1/merchants/nearby?lat={centre.split(',')[0]}"
+                           f"&lng={centre.split(',')[1]}&limit=20&sort=best_match&explain=true"
+                           f"&at={saturday_night}")  # fmt: skip
+        shown = page.js(
+            "[...document.querySelectorAll('#results li')].map(li => li.dataset.merchantId)"
+        )
+        assert shown == [h["merchant_id"] for h in want["results"]]
+        assert "busy" in page.js("document.querySelector('#results li .why').textContent")
+        kept = parse_qs(page.js("window.location.search").lstrip("?"))  # the view's URL
+        assert kept["at"] == [saturday_night]
         page.check_clean()
