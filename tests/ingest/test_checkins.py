@@ -25,7 +25,9 @@ from geo_discovery.ingest.checkins import checkin_category, read_visit_sources, 
 from geo_discovery.ingest.options import ReadOptions
 from geo_discovery.query import Member, NearbyQuery, Ranking
 from geo_discovery.ranking.busy import histograms
+from geo_discovery.ranking.derived import member_ranking
 from geo_discovery.ranking_profile import RankingProfile
+from geo_discovery.search.shortlist import MEMBER_K
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.members import MEMBERS_FILE
 from geo_discovery.snapshot.pipeline import load
@@ -142,6 +144,18 @@ def test_real_tsmc_log_counts_every_row(real_data: Path) -> None:
     assert result.members is not None and result.members["visits"].sum() == result.rows_loaded
 
 
+#: A calibrated profile's shape: the fit without member terms, and the joint one
+#: (``personal``) that queries with a member rank by.
+TWO_MODELS = Ranking(profile=RankingProfile(
+    weights=(("wom", 6.6), ("district", -0.6)), gamma=0.9, radii=(("", 130.0),),
+    personal=RankingProfile(
+        weights=(("wom", 1.0), ("recency", 0.2), ("repeat", 0.3)), gamma=0.8,
+        radii=(("", 220.0), ("food", 200.0), ("shop", 250.0)),
+        member_weights=(("own_visits", 1.7), ("own_category", 0.3)),
+    ),
+))  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def real_engine(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> DiscoveryEngine:
     """The real TSMC2014 log loaded as the checkins profile, visits before 2012-12-01."""
@@ -162,15 +176,7 @@ def test_real_members_rank_exactly_under_a_two_model_profile(
     member's lift (``ranking_oracle``), and differs from the page without the member."""
     path = real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz"
     engine = real_engine
-    joint = RankingProfile(
-        weights=(("wom", 1.0), ("recency", 0.2), ("repeat", 0.3)), gamma=0.8,
-        radii=(("", 220.0), ("food", 200.0), ("shop", 250.0)),
-        member_weights=(("own_visits", 1.7), ("own_category", 0.3)),
-    )  # fmt: skip
-    ranking = Ranking(profile=RankingProfile(
-        weights=(("wom", 6.6), ("district", -0.6)), gamma=0.9, radii=(("", 130.0),),
-        personal=joint,
-    ))  # fmt: skip
+    ranking = TWO_MODELS
     visits = read_visits(path)
     busiest = visits[visits["merchant"]].groupby("user").size().nlargest(6).index
     cols = ro.Columns(engine)
@@ -189,6 +195,40 @@ def test_real_members_rank_exactly_under_a_two_model_profile(
         plain = engine.nearby(lat, lng, 20, sort="best_match", ranking=ranking)
         differs += plain.positions.tolist() != res.positions.tolist()
     assert differs >= 4
+
+
+@pytest.mark.real_data
+def test_real_members_pages_from_member_lists_equal_brute_force(
+    real_data: Path, real_engine: DiscoveryEngine
+) -> None:
+    """The 40 busiest real members, each near their most visited venue and at one of
+    their other venues, with the 80-deep member lists built (search/shortlist.py): every
+    page equals brute force, and the lists answer most of them themselves."""
+    engine, cols = real_engine, ro.Columns(real_engine)
+    personal = member_ranking(TWO_MODELS)
+    lists = engine.planner.shortlists(personal, MEMBER_K)
+    assert lists is not None
+    lists.build_all()
+    visits = read_visits(real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz")
+    users = visits[visits["merchant"]].groupby("user").size().nlargest(40).index
+    rng = np.random.default_rng(3)
+    answered = pages = 0
+    for user in users:
+        member = Member(member_id=str(user))
+        history = engine.snapshot.members.visits(str(user))
+        rows = [engine.snapshot.row_of(m) for m in sorted(history, key=history.__getitem__)]
+        for row, shift in ((rows[-1], 0.002), (rows[int(rng.integers(len(rows)))], 0.0)):
+            lat = float(engine.snapshot.lat[row]) + shift
+            lng = float(engine.snapshot.lng[row])
+            lift = engine.planner.lift_of(engine.member_boost(member, personal))
+            answered += lists.top_k(lat, lng, 20, lift=lift) is not None
+            pages += 1
+            q = NearbyQuery(lat, lng, 20, sort="best_match", ranking=TWO_MODELS, member=member)
+            got, (want, prim, dist) = engine.search(q), ro.brute_force(cols, q, limit=20)
+            assert got.positions.tolist() == want.tolist(), user
+            np.testing.assert_array_equal(got.scores, prim)
+            np.testing.assert_array_equal(got.distances_m, dist)
+    assert answered >= pages * 3 // 4, f"the lists answered {answered} of {pages} pages"
 
 
 @pytest.mark.real_data
