@@ -25,6 +25,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,18 @@ def page_factory(browser: Any) -> Iterator[Callable[[str], Page]]:
     yield make
     for page in pages:
         page.page.close()
+
+
+@contextmanager
+def profile_server(data: Path, tmp_path: Path, *weights: tuple[str, float]) -> Iterator[int]:
+    """A server (its port) ranking by a learned profile of these feature weights."""
+    from geo_discovery.ranking_profile import RankingProfile
+
+    profile = RankingProfile(weights=weights, gamma=1.0, radii=(("", 800.0),))
+    env = {"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0",
+           "GEO_DISCOVERY_RANKING_PROFILE": str(profile.save(tmp_path / "profile.json"))}
+    with running_server(data, env=env) as port:
+        yield port
 
 
 # ------------------------------------------------------------------------ tests
@@ -525,14 +538,7 @@ def test_the_list_explains_a_learned_profile_by_its_own_parts(
 ) -> None:
     """Served with a learned profile, each list item shows the factors that multiply to its
     score (decay × each feature × scale), not the hand-set blend's parts."""
-    from geo_discovery.ranking_profile import RankingProfile
-
-    profile = RankingProfile(
-        weights=(("wom", 1.5), ("district", 0.4)), gamma=1.0, radii=(("", 800.0),)
-    )
-    env = {"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0",
-           "GEO_DISCOVERY_RANKING_PROFILE": str(profile.save(tmp_path / "profile.json"))}
-    with running_server(sample_data_dir, env=env) as port:
+    with profile_server(sample_data_dir, tmp_path, ("wom", 1.5), ("district", 0.4)) as port:
         page = page_factory(f"http://127.0.0.1:{port}").open()
         page.wait_for_map()
         lat, lng = (float(v) for v in page.js("document.body.dataset.listCentre").split(","))
@@ -558,15 +564,9 @@ def test_the_list_asks_for_now_and_a_url_time_ranks_by_that_times_popular_hours(
     """The list's request carries the browser's now with its offset; under a profile that
     weighs popular times, `?at=` in the URL fixes the time, the list names its time-of-week
     block (as geo_discovery.timeofweek labels it), and the page equals the API's at then."""
-    from geo_discovery.ranking_profile import RankingProfile
     from geo_discovery.timeofweek import BIN_LABELS, time_bin
 
-    profile = RankingProfile(
-        weights=(("wom", 1.5), ("busy", 0.8)), gamma=1.0, radii=(("", 800.0),)
-    )
-    env = {"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0",
-           "GEO_DISCOVERY_RANKING_PROFILE": str(profile.save(tmp_path / "profile.json"))}
-    with running_server(sample_data_dir, env=env) as port:
+    with profile_server(sample_data_dir, tmp_path, ("wom", 1.5), ("busy", 0.8)) as port:
         page = page_factory(f"http://127.0.0.1:{port}").open()
         page.wait_for_map()
         asked = [u for u in page.requests if "/v1/merchants/nearby?" in u]
