@@ -10,9 +10,12 @@ Examples
 --------
 >>> from geo_discovery.query import Ranking
 >>> from geo_discovery.ranking_profile import RankingProfile
->>> r = Ranking(profile=RankingProfile(weights=(("wom", 1.0),)))
->>> member_ranking(r) is member_ranking(r)
-True
+>>> joint = RankingProfile(weights=(("wom", 1.0),), gamma=1.0, radii=(("", 500.0),),
+...                        member_weights=(("own_visits", 1.0),))
+>>> r = Ranking(profile=RankingProfile(weights=(("wom", 2.0),), gamma=1.0,
+...                                    radii=(("", 500.0),), personal=joint))
+>>> member_ranking(r) is member_ranking(r), member_ranking(r).profile is joint
+(True, True)
 >>> member_ranking(Ranking()) == Ranking()
 True
 """
