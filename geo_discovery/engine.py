@@ -158,6 +158,19 @@ class DiscoveryEngine:
         """A member's lift under ``ranking`` (:meth:`Snapshot.member_boost`)."""
         return self.snapshot.member_boost(member, ranking, self.settings.ranking_member_weights)
 
+    def _resolved(
+        self, ranking: Ranking | None, member: Member | None, at: datetime | None = None,
+        lat: float = 0.0, lng: float = 0.0,
+    ) -> tuple[Ranking, bool, MemberBoost | None]:  # fmt: skip
+        """What a query ranks by: the ranking (the profile's member model for a member; read
+        at ``at``'s time of week), whether it is the engine's own, and the member's lift."""
+        r = ranking or self.ranking
+        if member is not None:
+            r = member_ranking(r)
+        r = ranking_at(r, at, lat, lng)
+        boost = None if member is None else self.member_boost(member, r)
+        return r, ranking is None, boost or None
+
     @property
     def planner(self) -> Planner:
         """Ranking and filter state, built on first use (see :meth:`warm`)."""
@@ -172,17 +185,10 @@ class DiscoveryEngine:
     def _build_planner(self) -> Planner:
         snap = self.snapshot
         secret = self.settings.cursor_secret
-        return Planner(
-            snap.merchants,
-            snap.index,
-            categories=snap.categories,
-            wom=snap.wom,
-            districts=snap.district_columns,
-            hours=lambda: snap.hours,
-            version=snap.version,
-            cursor_secret=secret.get_secret_value() if secret else None,
-            text=lambda: snap.text,
-        )
+        return Planner(snap.merchants, snap.index, categories=snap.categories, wom=snap.wom,
+                       districts=snap.district_columns, hours=lambda: snap.hours,
+                       version=snap.version, text=lambda: snap.text,
+                       cursor_secret=secret.get_secret_value() if secret else None)  # fmt: skip
 
     def warm(self) -> DiscoveryEngine:
         """Pay every lazy set-up cost now (compiled kernels, ranking state, the default
@@ -260,35 +266,28 @@ class DiscoveryEngine:
         True
         """
         if (
-            where is None and radius_m is None and cursor is None and member is None and not explain
-            and at is None
+            where is None and radius_m is None and cursor is None and not explain and at is None
+            and (member is None or (sort == "best_match" and type(member) is Member))
             and (sort is None or sort == "distance"
                  or (sort == "best_match" and (ranking is None or type(ranking) is Ranking)))
             and _plain_point(lat, lng) and type(k) is int and 1 <= k <= self.limits.max_k
         ):  # fmt: skip
-            if sort == "best_match":  # a ranking, nothing else: a shortlist or one walk
-                page = self.planner.best_page(lat, lng, k, ranking or self.ranking, ranking is None)
-                return Results(self.snapshot, page.positions, page.distances_m, page.scores,
-                               next_cursor=page.next_cursor)  # fmt: skip
-            # The plain k nearest: exactly what the index answers (the values are the
-            # same ones NearbyQuery accepts; anything else takes the validated path).
-            snap = self.snapshot
-            pos, dist = snap.index.nearest(lat, lng, k)
-            cursor_fn = functools.partial(self._knn_cursor, lat, lng, k, pos, dist)
-            return Results(snap, pos, dist, next_cursor=cursor_fn)
-        query = NearbyQuery(
-            lat,
-            lng,
-            k,
-            radius_m=radius_m,
-            sort=LIBRARY_SORT if sort is None else sort,
-            where=NO_FILTERS if where is None else where,
-            ranking=ranking,
-            explain=explain,
-            cursor=cursor,
-            member=member,
-            at=at,  # type: ignore[arg-type]  # NearbyQuery parses ISO text
-        )
+            if sort == "best_match":  # a ranking (a member), nothing else: a shortlist or walk
+                page = self.planner.best_page(lat, lng, k, *self._resolved(ranking, member))
+                if page is not None:  # None: a member's page the lists cannot prove
+                    return Results(self.snapshot, page.positions, page.distances_m, page.scores,
+                                   next_cursor=page.next_cursor)  # fmt: skip
+            else:  # The plain k nearest: exactly what the index answers (the values are the
+                # same ones NearbyQuery accepts; anything else takes the validated path).
+                snap = self.snapshot
+                pos, dist = snap.index.nearest(lat, lng, k)
+                cursor_fn = functools.partial(self._knn_cursor, lat, lng, k, pos, dist)
+                return Results(snap, pos, dist, next_cursor=cursor_fn)
+        query = NearbyQuery(lat, lng, k, radius_m=radius_m,
+                            sort=LIBRARY_SORT if sort is None else sort,
+                            where=NO_FILTERS if where is None else where, ranking=ranking,
+                            explain=explain, cursor=cursor, member=member,
+                            at=at)  # type: ignore[arg-type]  # NearbyQuery parses ISO text
         return self.search(query)
 
     def nearby_many(
@@ -324,11 +323,8 @@ class DiscoveryEngine:
     def search(self, query: NearbyQuery) -> Results:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
         query.check(self.limits)
-        ranking = query.ranking or self.ranking
-        if query.member is not None:  # its profile's member model
-            ranking = member_ranking(ranking)
-        ranking = ranking_at(ranking, query.at, query.lat, query.lng)
-        boost = None if query.member is None else self.member_boost(query.member, ranking)
+        q = query
+        ranking, _, boost = self._resolved(q.ranking, q.member, q.at, q.lat, q.lng)
         page = self.planner.run(query, ranking, boost)
         return Results(self.snapshot, page.positions, page.distances_m, page.scores,
                        explain=page.explain, next_cursor=page.next_cursor)  # fmt: skip

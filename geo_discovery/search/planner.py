@@ -425,18 +425,23 @@ class Planner:
 
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
-    def best_page(self, lat: float, lng: float, k: int, ranking: Ranking, own: bool) -> Page:
-        """:meth:`run`'s page and cursor of a bare ``best_match`` query (no filter, radius,
-        cursor, member or explain): the engine's fast lane; ``own``: the engine's ranking."""
-        got = self._listed(lat, lng, k, ranking, 1 if own else 16)
+    def best_page(self, lat: float, lng: float, k: int, ranking: Ranking, own: bool,
+                  boost: MemberBoost | None = None) -> Page | None:  # fmt: skip
+        """:meth:`run`'s page of a bare ``best_match`` (no filter, radius, cursor, explain): the
+        engine's fast lane (``own``: its ranking); ``None``: a member's page no list proves."""
+        lift = None if boost is None else self.lift_of(boost)
+        got = self._listed(lat, lng, k, ranking, 1 if own else 16, lift)
+        if got is None and lift is not None:
+            return None
         if got is None:  # one walk
             s = self._spec(None, "best_match", ranking)
             got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)
         pos, dist, prim = got
+        member = None if boost is None else boost.fingerprint()
 
         def next_cursor() -> str | None:
             q = NearbyQuery(lat, lng, k, sort="best_match")
-            return self.cursor_after(q, ranking, pos, dist, prim)
+            return self.cursor_after(q, ranking, pos, dist, prim, None, member)
 
         return Page(pos, dist, prim, None, next_cursor)
 
@@ -581,15 +586,10 @@ class Planner:
         return trie_links(self.index.tree, len(self.index))
 
     def explain(
-        self,
-        lat: float,
-        lng: float,
-        positions: NDArray[np.int64],
-        distances_m: NDArray[np.float64],
-        ranking: Ranking,
-        boost: MemberBoost | None = None,
+        self, lat: float, lng: float, positions: NDArray[np.int64],
+        distances_m: NDArray[np.float64], ranking: Ranking, boost: MemberBoost | None = None,
         text: TextQuery | None = None,
-    ) -> list[Explanation]:
+    ) -> list[Explanation]:  # fmt: skip
         """``best_match`` parts of each row, recomputed exactly as the search scored them
         (with ``text``: times its relevance, and which words matched what)."""
         cell = self._cell_of_row[positions]

@@ -71,8 +71,9 @@ def test_member_pages_from_lists_equal_brute_force(
 def test_engine_answers_most_member_pages_from_lists_and_each_equals_brute_force(
     ranking: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the engine, with the member lists built: pages come from the lists (a spy
-    counts them), equal brute force, and a cursor walk after them visits every match."""
+    """Through the engine (the validated path and the fast lane), with the member lists
+    built: pages come from the lists (a spy counts them), equal brute force, the two paths
+    give the same cursor, and a cursor walk after them visits every match."""
     rng = np.random.default_rng(17)
     n = 400
     engine = make_engine(rng, n, "city")
@@ -102,8 +103,12 @@ def test_engine_answers_most_member_pages_from_lists_and_each_equals_brute_force
         assert res.positions.tolist() == rows.tolist()
         np.testing.assert_array_equal(res.scores, prim)
         np.testing.assert_array_equal(res.distances_m, dist)
-    assert len(answered) == 40
-    assert sum(answered) >= 30, f"only {sum(answered)} of 40 member pages from the lists"
+        fast = engine.nearby(q.lat, q.lng, q.k, sort="best_match", ranking=chosen, member=q.member)
+        assert fast.positions.tolist() == rows.tolist()  # the engine's fast lane
+        np.testing.assert_array_equal(fast.scores, prim)
+        assert fast.next_cursor == res.next_cursor
+    assert len(answered) >= 80  # each page twice: the validated path and the fast lane
+    assert sum(answered) >= 0.75 * len(answered), f"{sum(answered)} of {len(answered)} listed"
     q = replace(q, k=7)
     assert ro.walk(engine, q, 7) == ro.brute_force(cols, q)[0].tolist()
 
