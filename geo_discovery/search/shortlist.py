@@ -329,14 +329,16 @@ def shortlist_top_k(
 def member_shortlist_top_k(
     lat: float, lng: float, k: int,
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
-    rec: NDArray, rank: NDArray, positions: NDArray, lift: tuple,
+    rec: NDArray, rank: NDArray, positions: NDArray, lift: tuple, unvisited: float,
 ) -> tuple[bool, NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
-    """:func:`shortlist_top_k` under a member's lift (the walk's ``lift`` tuple,
-    :func:`~.personal.member_lift`): each score times the point's lift, as the lifted walk.
+    """:func:`shortlist_top_k` under a member's lift: each score times the point's lift, as
+    the lifted walk. ``lift`` is the first four arrays of the walk's
+    (:func:`~.personal.member_lift`: the visited points and their lifts, each point's
+    category code, each code's lift), ``unvisited`` the largest lift of an unvisited point.
 
     The visited points are scored first (wherever they are). A listed point the member
-    never visited scores at most ``U_p · top`` (``top``: the largest lift of an unvisited
-    point), so the scan stops there; one not listed has ``U_p`` under the leaf's threshold,
+    never visited scores at most ``U_p · top`` (``top``: ``unvisited``), so the scan stops
+    there; one not listed has ``U_p`` under the leaf's threshold,
     itself at most the list's last bound ``U_min``, so it scores below ``U_min · top``.
     The page is exact when its ``k``-th score is above that (else ``found`` is false and
     the walk answers): lists of ``K`` best hold the ``k``-th best of a lifted page well
@@ -346,7 +348,8 @@ def member_shortlist_top_k(
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER or starts[at + 1] == starts[at]:
         return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
     lo, hi = starts[at], starts[at + 1]
-    vis, own, codes, code_lift, top = lift[0], lift[1], lift[2], lift[3], lift[6] * (1.0 + LOOSE)
+    vis, own, codes, code_lift = lift
+    top = unvisited * (1.0 + LOOSE)
     n = hi - lo + vis.shape[0]
     cand_p = np.empty(n, dtype=np.int64)
     cand_s, cand_c = np.empty(n), np.empty(n)
@@ -545,7 +548,7 @@ class Shortlists:
         if lift is None:
             found, rows, dist, scores = shortlist_top_k(lat, lng, k, *root.args)
         else:
-            args = (*root.args, lift)
+            args = (*root.args, (lift[0], lift[1], lift[2], lift[3]), lift[6])  # no nodes
             found, rows, dist, scores = member_shortlist_top_k(lat, lng, k, *args)
         return (rows, dist, scores) if found else None
 
