@@ -23,26 +23,44 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from ..query import Ranking
 
-__all__ = ["derived", "member_ranking"]
+__all__ = ["ByIdentity", "derived", "member_ranking"]
 
-_SIZE = 256
-_CACHE: dict[tuple[int, Hashable], tuple[Ranking, Ranking]] = {}
+T = TypeVar("T")
+
+
+class ByIdentity(Generic[T]):
+    """Values derived from objects, one per (object, variant), found by the object's
+    identity (no hashing of its fields): the same object asked again gets the same value.
+    Each entry holds its object, so the id is not reused while the entry lives; at
+    ``size`` entries the cache starts over."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._by_id: dict[tuple[int, Hashable], tuple[Any, T]] = {}
+
+    def get(self, obj: object, variant: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, the ``variant`` of ``obj``; built once per object and variant."""
+        hit = self._by_id.get((id(obj), variant))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        out = build()
+        if len(self._by_id) >= self._size:
+            self._by_id.clear()
+        self._by_id[id(obj), variant] = (obj, out)
+        return out
+
+
+_RANKINGS: ByIdentity[Ranking] = ByIdentity(256)
 
 
 def derived(ranking: Ranking, variant: Hashable, build: Callable[[], Ranking]) -> Ranking:
     """``build()``, the ``variant`` of ``ranking``, the same object for the same ranking
     object and variant."""
-    hit = _CACHE.get((id(ranking), variant))
-    if hit is not None and hit[0] is ranking:
-        return hit[1]
-    out = build()
-    if len(_CACHE) >= _SIZE:
-        _CACHE.clear()
-    _CACHE[id(ranking), variant] = (ranking, out)  # holds ranking: its id is not reused meanwhile
-    return out
+    return _RANKINGS.get(ranking, variant, build)
 
 
 def member_ranking(ranking: Ranking) -> Ranking:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..ranking.derived import ByIdentity
 from ..ranking.member import MemberBoost
 from .sparsebounds import lift_nodes
 
@@ -118,15 +119,7 @@ class MemberLifts:
 
     def __init__(self, arrays: Callable[[], tuple[Any, ...]], size: int = 1024) -> None:
         self._arrays = arrays
-        self._size = size
-        self._by_id: dict[int, tuple[MemberBoost, tuple]] = {}
+        self._lifts: ByIdentity[tuple] = ByIdentity(size)
 
     def __call__(self, boost: MemberBoost) -> tuple:
-        hit = self._by_id.get(id(boost))
-        if hit is not None and hit[0] is boost:
-            return hit[1]
-        lift = member_lift(boost, *self._arrays())
-        if len(self._by_id) >= self._size:
-            self._by_id.clear()
-        self._by_id[id(boost)] = (boost, lift)  # holds boost: its id is not reused meanwhile
-        return lift
+        return self._lifts.get(boost, None, lambda: member_lift(boost, *self._arrays()))
