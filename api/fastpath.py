@@ -5,8 +5,10 @@ Why: on the load benchmark (wrk, 2 shared cores) the plain FastAPI route spends 
 time solving its declared parameters (pydantic) than the search itself takes.
 
 What it takes: a GET whose query string has only ``lat``, ``lng``, ``limit``,
-``radius_m``, ``sort`` and ``q`` (the search box), each given once, numbers in plain
-decimal form, with no ``If-None-Match``. It builds the same
+``radius_m``, ``sort``, ``q`` (the search box) and ``member``/``visits`` (a member's
+context: an app's logged-in member panning the map), each given once, numbers in plain
+decimal form, with no ``If-None-Match``. A member's answer is marked ``Cache-Control:
+private, no-store``, as the route marks it. It builds the same
 :class:`~geo_discovery.query.NearbyQuery` the route would (defaults from the route's
 parameter model, limits from the same :class:`~geo_discovery.query.Limits`, values
 checked by the query object) and answers through the route's own
@@ -39,7 +41,7 @@ from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
-from geo_discovery.query import NO_FILTERS, SORTS, Filters, Limits, NearbyQuery
+from geo_discovery.query import NO_FILTERS, SORTS, Filters, Limits, Member, NearbyQuery
 from geo_discovery.results import Results
 
 from .metrics import ASGIApp, Receive, Scope, Send
@@ -48,7 +50,8 @@ from .responses import etag_for, nearby_json
 
 __all__ = ["FastLaneMiddleware", "NearbyFastLane", "with_fast_lane"]
 
-_SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort", "q"))
+_SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort", "q", "member", "visits"))
+_PRIVATE = b"private, no-store"  # a member's answer: no shared cache may keep it
 _DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,17})?")
 _INTEGER = re.compile(r"[0-9]{1,9}")
 
@@ -77,6 +80,11 @@ class NearbyFastLane:
     ) -> None:
         fields = params.model_fields
         self.default_limit = int(fields["limit"].default)
+        self.max_length = {  # the route's own limits on the member's texts (422 beyond)
+            name: min((m.max_length for m in fields[name].metadata if hasattr(m, "max_length")),
+                      default=None)
+            for name in ("member", "visits")
+        }  # fmt: skip
         self.default_sort = str(fields["sort"].default)
         self.limits = limits
         self.max_age_s = max_age_s
@@ -100,7 +108,13 @@ class NearbyFastLane:
         sort = params.get("sort", self.default_sort)
         if sort not in SORTS:
             return None
+        for name, most in self.max_length.items():
+            if most is not None and len(params.get(name, "")) > most:
+                return None
         try:
+            member = None
+            if "member" in params or "visits" in params:  # as NearbyParams.member_context
+                member = Member(visits=params.get("visits"), member_id=params.get("member"))
             query = NearbyQuery(
                 float(params["lat"]),
                 float(params["lng"]),
@@ -108,6 +122,7 @@ class NearbyFastLane:
                 radius_m=float(params["radius_m"]) if "radius_m" in params else None,
                 sort=sort,
                 where=Filters(text=params["q"]) if "q" in params else NO_FILTERS,
+                member=member,
             )
             return query.check(self.limits)
         except InvalidQueryError:
@@ -132,9 +147,12 @@ class NearbyFastLane:
         query = self.parse(request)
         engine = request.app.state.holder.current
         res = self.search(engine, query)
-        if res is None:
+        if res is None or query is None:
             return None
-        return self.answer_with(engine, res, None, "json", self.max_age_s)
+        response = self.answer_with(engine, res, None, "json", self.max_age_s)
+        if query.member is not None:
+            response.headers["Cache-Control"] = _PRIVATE.decode()
+        return response
 
     def answer_raw(
         self, engine: DiscoveryEngine | None, scope: Scope
@@ -145,8 +163,9 @@ class NearbyFastLane:
         for name, value in _first_headers(scope["headers"]).items():
             if name == b"if-none-match" or (name == b"accept-encoding" and b"gzip" in value):
                 return None
-        res = self.search(engine, self.query(query_items(scope["query_string"])))
-        if res is None or engine is None:
+        query = self.query(query_items(scope["query_string"]))
+        res = self.search(engine, query)
+        if res is None or engine is None or query is None:
             return None
         body = nearby_json(engine, res)
         version, head = self._head
@@ -154,6 +173,8 @@ class NearbyFastLane:
             etag = etag_for(engine).encode("latin-1")
             head = [(b"etag", etag), (b"cache-control", self._cache_control)]
             self._head = (engine.version, head)
+        if query.member is not None:
+            head = [(b"etag", head[0][1]), (b"cache-control", _PRIVATE)]
         return [
             *head,
             (b"content-length", b"%d" % len(body)),

@@ -116,6 +116,11 @@ def test_default_request_takes_the_fast_lane(client: TestClient, lane_calls: lis
         ({"lat": "40.7", "lng": "-73.9", "radius": "5"}, 422, "radius (use radius_m (metres))"),
         ({"lat": "40.7", "lng": "-73.9", "q": "!!"}, 422, "q='!!' has no letter or digit"),
         ({"lat": "40.7", "lng": "-73.9", "q": "x" * 201}, 422, "q"),
+        ({"lat": "40.7", "lng": "-73.9", "member": "x" * 201}, 422, "member"),
+        ({"lat": "40.7", "lng": "-73.9", "member": ""}, 422, "member_id is empty"),
+        ({"lat": "40.7", "lng": "-73.9", "member": "m", "sort": "distance"}, 422,
+         "member ranks best_match only"),
+        ({"lat": "40.7", "lng": "-73.9", "visits": "a@yesterday"}, 422, "visit time='yesterday'"),
     ],
 )
 def test_anything_else_reaches_the_route(
@@ -222,3 +227,37 @@ def test_middleware_lane_answers_are_counted_under_the_route(
     client.get(URL, params={"lat": "40.758", "lng": "-73.9855"}, headers=IDENTITY)
     assert raw_calls == [True]
     assert _count(client) == before + 1
+
+
+@pytest.mark.parametrize("how", ["member", "visits"])
+def test_member_requests_take_the_lanes_and_stay_private_like_the_route(
+    client: TestClient, raw_calls: list[bool], lane_calls: list[bool], how: str
+) -> None:
+    """A member's request (an id, or recent visits that really lift the page) is answered
+    by the lanes with the route's bytes and headers, ``private, no-store`` included: below
+    the app (identity) and by the route's own lane (gzip)."""
+    plain = client.get(URL, params={"lat": "40.758", "lng": "-73.9855", "limit": "40"}).json()
+    ids = [h["merchant_id"] for h in plain["results"]]
+    lifted = 0
+    for i, (lat, lng) in enumerate(POINTS):
+        ctx = {"member": f"m-{i}"} if how == "member" else {"visits": ",".join(ids[30 + i :])}
+        for headers in (IDENTITY, {}):
+            fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), **ctx},
+                              headers=headers)  # fmt: skip
+            full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), **ctx},
+                              headers=headers)  # fmt: skip
+            assert fast.status_code == full.status_code == 200, full.text
+            assert fast.content == full.content
+            assert fast.headers["cache-control"] == "private, no-store"
+            if headers is IDENTITY:
+                assert fast.headers.raw == full.headers.raw
+        bare = client.get(URL, params={"lat": repr(lat), "lng": repr(lng)}).json()
+        lifted += [h["merchant_id"] for h in bare["results"]] != [
+            h["merchant_id"] for h in fast.json()["results"]
+        ]
+    # the lanes answered: below the app each identity request, the route's own lane each
+    # gzip one (and the plain pages); the exponent-form twins reached the route itself
+    assert sum(raw_calls) == len(POINTS)
+    assert sum(lane_calls) == 1 + 2 * len(POINTS)
+    if how == "visits":
+        assert lifted >= 1, "recent visits lift the page"
