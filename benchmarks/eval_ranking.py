@@ -48,8 +48,9 @@ from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.evaluation import METRICS, EvaluationReport, Protocol, evaluate_ranking
 from geo_discovery.ingest.checkins import read_visits
 from geo_discovery.ingest.options import ReadOptions
-from geo_discovery.query import Ranking
+from geo_discovery.query import Member, Ranking
 from geo_discovery.ranking.calibrate import choice_events
+from geo_discovery.ranking.derived import member_ranking
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
 from geo_discovery.timeofweek import time_bin
@@ -87,11 +88,14 @@ def _slice(log: Path, out: Path, share: int = 10) -> Path:
 def _check_against_engine(
     log: Path, report: EvaluationReport, work: Path, n: int
 ) -> tuple[int, int]:
-    """Search the calibrated engine for ``n`` choices; ``(checked, mismatches)``.
+    """Search the calibrated engine for ``n`` choices, each without and with the person's
+    history (``member=`` their id: the snapshot holds their visits before the split);
+    ``(checked, mismatches)``.
 
     The evaluation ranks every candidate with the engine's score arrays; here the engine's
     own ``nearby(sort="best_match", at=the query's local time)`` must put the chosen venue
-    at that rank (the arrays are the profile's at that time-of-week bin).
+    at that rank (the arrays are the profile's at that time-of-week bin; with a member,
+    its member model's, times the member's lift scored for every merchant).
     """
     visits = read_visits(log)
     until = pd.Timestamp(report.protocol.until)
@@ -104,28 +108,36 @@ def _check_against_engine(
     events = choice_events(visits, until, visits["time"].max() + pd.Timedelta(seconds=1))
     xyz = np.empty((len(engine), 3))
     xyz[np.asarray(engine.index.positions)] = np.asarray(engine.index.xyz)
+    codes = engine.snapshot.categories[0]
     checked = mismatches = 0
     for ev in events.itertuples():
-        if checked >= n:
+        if checked >= 2 * n:  # about half of them with a member
             break
         row = engine.snapshot.row_or_none(f"checkins:{ev.venue}")
         if row is None:
             continue
         at = ev.local_time.to_pydatetime()
-        binned = Ranking(profile=report.profile.at_bin(time_bin(at)))
-        qual, factor = engine.planner.best_match_arrays(binned)
         c2 = ((xyz - latlng_to_xyz(ev.qlat, ev.qlng)) ** 2).sum(axis=1)
-        score = qual / (1.0 + c2 * factor)
-        if (score == score[row]).sum() > 1:
-            continue  # a tie: the rank is a half-count there
-        rank = int((score > score[row]).sum()) + 1
-        if rank > 200:
-            continue
-        res = engine.nearby(ev.qlat, ev.qlng, rank, sort="best_match", ranking=ranking, at=at)
-        checked += 1
-        if res.positions[-1] != row:
-            mismatches += 1
-            harness.eprint(f"MISMATCH: choice at rank {rank}, engine put it elsewhere")
+        for member in (None, Member(member_id=str(ev.user))):
+            model = ranking if member is None else member_ranking(ranking)
+            binned = Ranking(profile=model.profile.at_bin(time_bin(at)))  # type: ignore[union-attr]
+            qual, factor = engine.planner.best_match_arrays(binned)
+            score = qual / (1.0 + c2 * factor)
+            if member is not None:
+                lift = engine.member_boost(member, binned).log_boost(np.arange(len(xyz)), codes)
+                score = score * np.exp(lift)
+            if (score == score[row]).sum() > 1:
+                continue  # a tie: the rank is a half-count there
+            rank = int((score > score[row]).sum()) + 1
+            if rank > 200:
+                continue
+            res = engine.nearby(ev.qlat, ev.qlng, rank, sort="best_match", ranking=ranking,
+                                at=at, member=member)  # fmt: skip
+            checked += 1
+            if res.positions[-1] != row:
+                mismatches += 1
+                what = "without" if member is None else "with"
+                harness.eprint(f"MISMATCH {what} a member: choice at rank {rank}, engine elsewhere")
     return checked, mismatches
 
 
@@ -231,8 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     harness.write_results(out_dir, "ranking_eval" + ("_smoke" if args.smoke else ""),
                           result, markdown)  # fmt: skip
     print(markdown)
-    print(f"\n{seconds:.0f} s; checked {checked} choices against the engine, "
-          f"{mismatches} mismatches; sane={sane}")  # fmt: skip
+    print(f"\n{seconds:.0f} s; checked {checked} pages against the engine (each choice "
+          f"without and with the person's history), {mismatches} mismatches; "
+          f"sane={sane}")  # fmt: skip
     return 0 if correct else 1
 
 
