@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_support import TIMES_SQUARE
@@ -49,6 +50,18 @@ def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 def _exp(x: float) -> str:
     return f"{x:.10e}"  # the same float, in a form only the full route parses
+
+
+def _both_ways(
+    client: TestClient, lat: float, lng: float, params: dict[str, str], headers: dict[str, str]
+) -> tuple[Any, Any]:
+    """The same query down the fast lane (plain decimals) and to the route (exponents):
+    both 200 with the same bytes."""
+    fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), **params}, headers=headers)
+    full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), **params}, headers=headers)
+    assert fast.status_code == full.status_code == 200, full.text
+    assert fast.content == full.content
+    return fast, full
 
 
 POINTS = [TIMES_SQUARE, (40.7193, -73.9897), (40.6782, -73.9442), (40.5, -74.3), (41.2, -73.0)]
@@ -174,12 +187,7 @@ def test_middleware_lane_sends_the_routes_status_headers_and_bytes(
         limit = [1, 5, 20, 100, 20][i]
         extra = {"radius_m": "400"} if i % 2 else {}
         common = {"limit": str(limit), "sort": sort, **extra}
-        fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), **common},
-                          headers=IDENTITY)  # fmt: skip
-        full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), **common},
-                          headers=IDENTITY)  # fmt: skip
-        assert fast.status_code == full.status_code == 200, full.text
-        assert fast.content == full.content
+        fast, full = _both_ways(client, lat, lng, common, IDENTITY)
         assert fast.headers.raw == full.headers.raw  # the same headers, in the same order
     assert raw_calls == [True, False] * len(POINTS)
     assert lane_calls == [False] * len(POINTS)  # the route's own lane saw only the others
@@ -242,12 +250,7 @@ def test_member_requests_take_the_lanes_and_stay_private_like_the_route(
     for i, (lat, lng) in enumerate(POINTS):
         ctx = {"member": f"m-{i}"} if how == "member" else {"visits": ",".join(ids[30 + i :])}
         for headers in (IDENTITY, {}):
-            fast = client.get(URL, params={"lat": repr(lat), "lng": repr(lng), **ctx},
-                              headers=headers)  # fmt: skip
-            full = client.get(URL, params={"lat": _exp(lat), "lng": _exp(lng), **ctx},
-                              headers=headers)  # fmt: skip
-            assert fast.status_code == full.status_code == 200, full.text
-            assert fast.content == full.content
+            fast, full = _both_ways(client, lat, lng, ctx, headers)
             assert fast.headers["cache-control"] == "private, no-store"
             if headers is IDENTITY:
                 assert fast.headers.raw == full.headers.raw
