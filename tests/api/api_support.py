@@ -30,6 +30,19 @@ AIRBNB = "nyc/nyc_airbnb_listings_2019.csv.gz"
 TIMES_SQUARE = (40.7580, -73.9855)
 
 
+def visit_log_data_dir(folder: Path, seed: int) -> Path:
+    """A data dir loaded (``--profile checkins``) from a synthetic visit log: merchants,
+    visit signals and member histories."""
+    from benchmarks.visit_log import write_visit_log
+    from geo_discovery.settings import Settings
+    from geo_discovery.snapshot.pipeline import load
+
+    log = write_visit_log(folder / "log.csv", seed=seed)
+    data = folder / "data"
+    load([log], data_dir=data, profile="checkins", settings=Settings(data_dir=data))
+    return data
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

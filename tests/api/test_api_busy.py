@@ -6,13 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_support import visit_log_data_dir
 from fastapi.testclient import TestClient
 
-from benchmarks.visit_log import write_visit_log
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.ranking_profile import PROFILE_FILE, RankingProfile
 from geo_discovery.settings import Settings
-from geo_discovery.snapshot.pipeline import load
 from geo_discovery_api import create_app
 
 CENTRE = {"lat": 48.8566, "lng": 2.3522}
@@ -23,10 +22,7 @@ PROFILE = RankingProfile(
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("busy-api")
-    log = write_visit_log(folder / "log.csv", seed=3)
-    data = folder / "data"
-    load([log], data_dir=data, profile="checkins", settings=Settings(data_dir=data))
+    data = visit_log_data_dir(tmp_path_factory.mktemp("busy-api"), seed=3)
     PROFILE.save(data / PROFILE_FILE)
     return data
 

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from api_support import visit_log_data_dir
 from fastapi.testclient import TestClient
 
-from benchmarks.visit_log import write_visit_log
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import Member
 from geo_discovery.settings import Settings
-from geo_discovery.snapshot.pipeline import load
 from geo_discovery_api import create_app
 
 CENTRE = {"lat": 48.8566, "lng": 2.3522}
@@ -23,10 +22,7 @@ CENTRE = {"lat": 48.8566, "lng": 2.3522}
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("member-api")
-    log = write_visit_log(folder / "log.csv", seed=2)
-    data = folder / "data"
-    load([log], data_dir=data, profile="checkins", settings=Settings(data_dir=data))
+    data = visit_log_data_dir(tmp_path_factory.mktemp("member-api"), seed=2)
     return data
 
 
