@@ -293,8 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lists = engine.planner.shortlists(ranking, depth)
         if lists is not None:
             lists.build_all()
+            lift_of = engine.planner.lift_of.lists
             listed = sum(
-                lists.top_k(a, b, k, lift=None if depth == SHORT_K else engine.planner.lift_of(
+                lists.top_k(a, b, k, lift=None if depth == SHORT_K else lift_of(
                     engine.member_boost(m, personal)))
                 is not None
                 for (a, b), m in by_point.items()

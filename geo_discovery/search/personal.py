@@ -16,10 +16,11 @@ So the boosted top-k is found exactly from the *unboosted* ranked walk:
    exact. Otherwise grow ``k'``; when the walk returns fewer than ``k'`` every eligible
    merchant was a candidate.
 
-Without text or opening hours the planner skips the loop: :func:`member_lift` gives the
+Without text or opening hours the planner skips the loop: :func:`walk_lift` gives the
 ranked walk itself the lift (:func:`~geo_discovery.search.ranked.collect`), each node's
 bound multiplied by the largest lift below it — ``exp(B)``, or more above a visited
-merchant — so one walk for the top ``k`` is exact.
+merchant — so one walk for the top ``k`` is exact. The cell shortlists take the same
+lift without the nodes (:func:`member_lift`).
 
 ``tests/search/test_member_ranking.py`` checks every answer against a brute-force sort of
 all merchants.
@@ -38,7 +39,7 @@ from ..ranking.derived import ByIdentity
 from ..ranking.member import MemberBoost
 from .sparsebounds import lift_nodes
 
-__all__ = ["MemberLifts", "member_lift", "member_top_k"]
+__all__ = ["MemberLifts", "member_lift", "member_top_k", "walk_lift"]
 
 Walk = Callable[[int], tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
 Scores = Callable[[NDArray[np.int64]], tuple[NDArray[np.float64], NDArray[np.float64]]]
@@ -92,34 +93,55 @@ def member_lift(
     codes: NDArray[np.integer],
     cell_of_row: NDArray[np.int64],
     cell_codes: NDArray[np.integer],
-    links: tuple[NDArray[np.int64], NDArray[np.int64]],
 ) -> tuple:
-    """The member's lift as the ranked walk takes it (:func:`~.ranked.collect`).
+    """The member's lift as the cell shortlists take it: ``(points, own, cell_codes,
+    code_lift, unvisited)``, the visited points (sorted) and their lifts, each point's
+    category code, each code's lift and the largest lift of an unvisited merchant.
 
     ``codes``: each row's category code; ``cell_of_row``: each row's point; ``cell_codes``:
-    each point's code; ``links``: :func:`~.sparsebounds.trie_links` of the index. The
-    lifts are ``exp`` of :meth:`MemberBoost.log_boost` (visited) and
-    :meth:`MemberBoost.code_log_boost` (the rest), so scores equal the refine loop's.
+    each point's code. The lifts are ``exp`` of :meth:`MemberBoost.log_boost` (visited)
+    and :meth:`MemberBoost.code_log_boost` (the rest), so scores equal the refine loop's.
     """
-    cells = cell_of_row[boost.rows]
+    rows = boost.rows
+    cells = cell_of_row[rows]
     order = np.argsort(cells)
     points = np.ascontiguousarray(cells[order], dtype=np.int64)
-    own = np.ascontiguousarray(np.exp(boost.log_boost(boost.rows, codes[boost.rows]))[order])
+    own = np.exp(boost.visited_log_boost(codes[rows])[order])
     code_lift = np.exp(boost.code_log_boost())
     unvisited = float(code_lift.max()) if len(code_lift) else 1.0
+    return points, own, cell_codes, code_lift, unvisited
+
+
+def walk_lift(
+    head: tuple, links: tuple[NDArray[np.int64], NDArray[np.int64]]
+) -> tuple:
+    """:func:`member_lift` as the ranked walk takes it (:func:`~.ranked.collect`):
+    ``(points, own, cell_codes, code_lift, nodes, node_lift, unvisited)``, the trie nodes
+    above the visited points with the largest lift below each. ``links``:
+    :func:`~.sparsebounds.trie_links` of the index."""
+    points, own, cell_codes, code_lift, unvisited = head
     nodes, node_lift = lift_nodes(*links, points, own)
     return points, own, cell_codes, code_lift, nodes, node_lift, unvisited
 
 
 class MemberLifts:
-    """The walk's lifts of the last members (:func:`member_lift`), by identity of their
-    :class:`MemberBoost`: the snapshot hands a member's next queries the same object (its
-    cache), so a member panning the map pays for the lift once. ``arrays()``: the rest of
-    :func:`member_lift`'s arguments (the planner's, the same for every call)."""
+    """The lifts of the last members (:func:`member_lift`, :func:`walk_lift`), by identity
+    of their :class:`MemberBoost`: the snapshot hands a member's next queries the same
+    object (its cache), so a member panning the map pays for the lift once. The walk's
+    form (its trie nodes) is built only when a walk needs it. ``arrays()``: the rest of
+    :func:`member_lift`'s arguments and the trie links (the planner's, the same for every
+    call)."""
 
     def __init__(self, arrays: Callable[[], tuple[Any, ...]], size: int = 1024) -> None:
         self._arrays = arrays
         self._lifts: ByIdentity[tuple] = ByIdentity(size)
 
+    def lists(self, boost: MemberBoost) -> tuple:
+        """:func:`member_lift`: the shortlists' form."""
+        return self._lifts.get(boost, "lists", lambda: member_lift(boost, *self._arrays()[:3]))
+
     def __call__(self, boost: MemberBoost) -> tuple:
-        return self._lifts.get(boost, None, lambda: member_lift(boost, *self._arrays()))
+        """:func:`walk_lift`: the walk's form."""
+        return self._lifts.get(
+            boost, "walk", lambda: walk_lift(self.lists(boost), self._arrays()[3])
+        )

@@ -166,7 +166,7 @@ class Planner:
         self._profile_quality = functools.lru_cache(maxsize=4)(self._build_profile_quality)
         self.shortlists = functools.lru_cache(maxsize=4)(self._build_shortlists)
         self._recent_lists: tuple[tuple[Ranking, int, Shortlists | None], ...] = ()
-        self.lift_of = MemberLifts(  # a member's lift, as the walk takes it
+        self.lift_of = MemberLifts(  # a member's lift, as the lists and the walk take it
             lambda: (self._codes, self._cell_of_row, self._cell_codes, self._trie_links)
         )
 
@@ -341,8 +341,8 @@ class Planner:
         s = self._spec(None, "best_match", ranking)
         if not Shortlists.usable(s.quality, s.factor):
             return None
-        return Shortlists(self.index, s.quality, s.factor, s.bounds, k_max=depth,
-                          limit=LIMIT * depth // K, background=True)  # fmt: skip
+        return Shortlists(self.index, s.quality, s.factor, s.bounds, k_max=depth, background=True,
+                          limit=LIMIT * depth // K, codes=self._cell_codes)  # fmt: skip
 
     def _listed(self, lat: float, lng: float, k: int, ranking: Ranking, wait: int,
                 lift: tuple | None = None) -> Any:  # fmt: skip
@@ -403,7 +403,7 @@ class Planner:
 
             plain = ranked and key is None and after is None and tq is None and when is None
             if plain and q.radius_m is None and (boost is None or spec.liftable):
-                lift = None if boost is None else self.lift_of(boost)
+                lift = None if boost is None else self.lift_of.lists(boost)
                 got = self._listed(q.lat, q.lng, q.k, ranking, 16, lift)  # ranking seen again
                 pos, dist, prim = got or page(tq)
             elif tq is None or after is not None:
@@ -429,7 +429,7 @@ class Planner:
                   boost: MemberBoost | None = None) -> Page | None:  # fmt: skip
         """:meth:`run`'s page of a bare ``best_match`` (no filter, radius, cursor, explain): the
         engine's fast lane (``own``: its ranking); ``None``: a member's page no list proves."""
-        lift = None if boost is None else self.lift_of(boost)
+        lift = None if boost is None else self.lift_of.lists(boost)
         got = self._listed(lat, lng, k, ranking, 1 if own else 16, lift)
         if got is None and lift is not None:
             return None
@@ -437,10 +437,10 @@ class Planner:
             s = self._spec(None, "best_match", ranking)
             got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)
         pos, dist, prim = got
-        member = None if boost is None else boost.fingerprint()
 
         def next_cursor() -> str | None:
             q = NearbyQuery(lat, lng, k, sort="best_match")
+            member = None if boost is None else boost.fingerprint()
             return self.cursor_after(q, ranking, pos, dist, prim, None, member)
 
         return Page(pos, dist, prim, None, next_cursor)

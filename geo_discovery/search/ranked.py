@@ -246,7 +246,7 @@ def collect(
     behind it. ``scored`` counts the points scored.
 
     ``lift`` (``None``: none, compiled away) multiplies each score by a member's lift
-    (:func:`geo_discovery.search.personal.member_lift`): ``(points, own, code_of,
+    (:func:`geo_discovery.search.personal.walk_lift`): ``(points, own, code_of,
     code_lift, nodes, node_lift, unvisited)`` — the visited points (cell order, sorted)
     and their lifts, each point's category code and each code's lift, the trie nodes
     above a visited point (sorted) with the largest lift below each, and the largest lift

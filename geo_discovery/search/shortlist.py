@@ -329,16 +329,19 @@ def shortlist_top_k(
 def member_shortlist_top_k(
     lat: float, lng: float, k: int,
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
-    rec: NDArray, rank: NDArray, positions: NDArray, lift: tuple, unvisited: float,
+    codes: NDArray, rec: NDArray, rank: NDArray, positions: NDArray,
+    vis: NDArray, own: NDArray, code_lift: NDArray, unvisited: float,
 ) -> tuple[bool, NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
     """:func:`shortlist_top_k` under a member's lift: each score times the point's lift, as
-    the lifted walk. ``lift`` is the first four arrays of the walk's
-    (:func:`~.personal.member_lift`: the visited points and their lifts, each point's
-    category code, each code's lift), ``unvisited`` the largest lift of an unvisited point.
+    the lifted walk. ``codes``: each listed point's category code (beside ``points``);
+    ``vis``, ``own``, ``code_lift`` and ``unvisited`` are :func:`~.personal.member_lift`'s
+    (the visited points and their lifts, each code's lift, the largest lift of an
+    unvisited point).
 
     The visited points are scored first (wherever they are). A listed point the member
     never visited scores at most ``U_p · top`` (``top``: ``unvisited``), so the scan stops
-    there; one not listed has ``U_p`` under the leaf's threshold,
+    there; below its category's lift it is skipped unread (its score is at most ``U_p``
+    times that lift). One not listed has ``U_p`` under the leaf's threshold,
     itself at most the list's last bound ``U_min``, so it scores below ``U_min · top``.
     The page is exact when its ``k``-th score is above that (else ``found`` is false and
     the walk answers): lists of ``K`` best hold the ``k``-th best of a lifted page well
@@ -348,7 +351,6 @@ def member_shortlist_top_k(
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER or starts[at + 1] == starts[at]:
         return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
     lo, hi = starts[at], starts[at + 1]
-    vis, own, codes, code_lift = lift
     top = unvisited * (1.0 + LOOSE)
     n = hi - lo + vis.shape[0]
     cand_p = np.empty(n, dtype=np.int64)
@@ -357,18 +359,22 @@ def member_shortlist_top_k(
     kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
     for i in range(vis.shape[0] + hi - lo):
         if i < vis.shape[0]:
-            p = int(vis[i])
+            p, lift = int(vis[i]), own[i]
         else:
-            if uppers[lo + i - vis.shape[0]] * top < thr_s:
+            li = lo + i - vis.shape[0]
+            if uppers[li] * top < thr_s:
                 break  # every listed point left is bounded below the k-th score
-            p = int(points[lo + i - vis.shape[0]])
+            lift = code_lift[codes[li]]  # ranked.point_lift of an unvisited point
+            if uppers[li] * (lift * (1.0 + LOOSE)) < thr_s:
+                continue  # its category's lift cannot take it to the k-th score
+            p = int(points[li])
             j = np.searchsorted(vis, p)
             if j < vis.shape[0] and vis[j] == p:
                 continue  # visited: scored above
         dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
         c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
         s = rec[p, 3] / (1.0 + c2 * rec[p, 4])
-        s = s * (own[i] if i < vis.shape[0] else code_lift[codes[p]])  # ranked.point_lift
+        s = s * lift
         if behind(s, c2, thr_s, thr_c):
             continue
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
@@ -485,9 +491,11 @@ class Shortlists:
     k_max: int = K
     limit: int = LIMIT
     background: bool = False
+    codes: NDArray[np.int32] | None = None  # each point's category code (a member's pages)
     _roots: dict[int, _Root] = field(default_factory=dict, init=False, repr=False)
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
+    _member_args: dict[int, tuple] = field(default_factory=dict, init=False, repr=False)
     error: BaseException | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -526,7 +534,8 @@ class Shortlists:
 
         ``patience`` (background builds): start a root's build only once this many queries
         of this ranking found none, so a ranking asked for once builds nothing. ``lift``:
-        a member's (:func:`member_shortlist_top_k`)."""
+        a member's (:func:`~.personal.member_lift`, or the walk's form of it:
+        :func:`member_shortlist_top_k`)."""
         if not 0 < k <= self.k_max:
             return None
         n = 1 << ROOT  # _cell_ij and _key at ROOT, in Python: no numba call per query
@@ -547,9 +556,13 @@ class Shortlists:
                 return None
         if lift is None:
             found, rows, dist, scores = shortlist_top_k(lat, lng, k, *root.args)
-        else:
-            args = (*root.args, (lift[0], lift[1], lift[2], lift[3]), lift[6])  # no nodes
-            found, rows, dist, scores = member_shortlist_top_k(lat, lng, k, *args)
+        elif self.codes is None:
+            return None  # no categories: the walk answers
+        else:  # member_lift's (points, own, _, code_lift, …, unvisited)
+            args = self._member_args.get(key) or self._with_codes(key, root, self.codes)
+            found, rows, dist, scores = member_shortlist_top_k(  # type: ignore[call-arg]
+                lat, lng, k, *args, lift[0], lift[1], lift[3], lift[-1]
+            )
         return (rows, dist, scores) if found else None
 
     def build_all(self) -> int:
@@ -567,7 +580,10 @@ class Shortlists:
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
         roots = tuple(self._roots.values())
-        return sum(a.nbytes for r in roots for a in vars(r).values() if isinstance(a, np.ndarray))
+        codes = sum(a[5].nbytes for a in tuple(self._member_args.values()))
+        return codes + sum(
+            a.nbytes for r in roots for a in vars(r).values() if isinstance(a, np.ndarray)
+        )
 
     def _start(self, key: int) -> None:
         with self._start_lock:  # not the build's lock: a query never waits for a build
@@ -602,3 +618,10 @@ class Shortlists:
             self.bounds.q, self.bounds.k, self.bounds.has, self._point_of_row,
         )  # fmt: skip
         return _Root(*built, args=(*built, *self._rec))
+
+    def _with_codes(self, key: int, root: _Root, codes: NDArray[np.int32]) -> tuple:
+        """:func:`member_shortlist_top_k`'s arrays of a root: its lists' category codes
+        beside them (made on a root's first member page; a bare page never needs them)."""
+        listed = np.ascontiguousarray(codes[root.points], dtype=np.int32)
+        args = self._member_args[key] = (*root.args[:5], listed, *root.args[5:])
+        return args

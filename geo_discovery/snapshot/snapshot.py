@@ -206,11 +206,16 @@ class Snapshot:
 
     def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
         counts: dict[int, int] = {}
+        row_of = self._id_to_row.get  # ids are text: the table's and a Member's (validated)
         history = self.members.visits(member.member_id) if member.member_id else {}
-        for mid, n in [*history.items(), *member.counts().items()]:
-            row = self.row_or_none(mid)
+        for mid, n in history.items():
+            row = row_of(mid)
             if row is not None:
                 counts[row] = counts.get(row, 0) + n
+        for mid, _ in member.visits:  # each one visit
+            row = row_of(mid)
+            if row is not None:
+                counts[row] = counts.get(row, 0) + 1
         codes, vocab = self.categories
         return MemberBoost.build(
             counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma

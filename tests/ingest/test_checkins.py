@@ -220,7 +220,7 @@ def test_real_members_pages_from_member_lists_equal_brute_force(
         for row, shift in ((rows[-1], 0.002), (rows[int(rng.integers(len(rows)))], 0.0)):
             lat = float(engine.snapshot.lat[row]) + shift
             lng = float(engine.snapshot.lng[row])
-            lift = engine.planner.lift_of(engine.member_boost(member, personal))
+            lift = engine.planner.lift_of.lists(engine.member_boost(member, personal))
             answered += lists.top_k(lat, lng, 20, lift=lift) is not None
             pages += 1
             q = NearbyQuery(lat, lng, 20, sort="best_match", ranking=TWO_MODELS, member=member)

@@ -21,6 +21,7 @@ from test_ranked_engine import PROPERTY, make_engine, random_query
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
 from geo_discovery.query import Member, NearbyQuery, Ranking
+from geo_discovery.ranking.member import MemberBoost
 from geo_discovery.ranking_profile import RankingProfile
 
 PROFILE = RankingProfile(
@@ -116,6 +117,29 @@ def test_a_members_lift_is_resolved_once_per_member_and_weights() -> None:
     assert first.rows.tolist() == sorted(engine.snapshot.row_of(m) for m in ids[:3])
     with pytest.raises(ValueError, match="read-only"):  # shared: nobody may change it
         first.visits[0] = 99
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), w_own=st.floats(-3, 3), w_cat=st.floats(-3, 3))
+def test_the_visited_lift_equals_the_general_one_bit_for_bit(
+    seed: int, w_own: float, w_cat: float
+) -> None:
+    """The lists and the walk lift visited merchants by ``visited_log_boost`` (no row
+    lookup); the refine loop, explain and brute force use ``log_boost``: the same bits.
+    An unvisited merchant's lift by code equals ``log_boost``'s after ``exp`` too."""
+    rng = np.random.default_rng(seed)
+    n, n_codes = int(rng.integers(1, 500)), int(rng.integers(1, 40))
+    codes = rng.integers(0, n_codes, n).astype(np.int32)
+    visits = {int(r): int(rng.integers(1, 30)) for r in rng.integers(0, n, rng.integers(1, 12))}
+    boost = MemberBoost.build(visits, codes, n_codes=n_codes, w_own=w_own, w_cat=w_cat)
+    rows = boost.rows
+    assert (boost.visited_log_boost(codes[rows]) == boost.log_boost(rows, codes[rows])).all()
+    unvisited = np.setdiff1d(np.arange(n), rows)
+    np.testing.assert_array_equal(
+        np.exp(boost.code_log_boost())[codes[unvisited]],
+        np.exp(boost.log_boost(unvisited, codes[unvisited])),
+    )
+    assert boost.code_visits.sum() == sum(visits.values())
 
 
 def test_a_member_lifts_the_place_they_return_to_and_explain_says_why() -> None:

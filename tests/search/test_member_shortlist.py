@@ -22,7 +22,10 @@ from test_ranked_engine import PROPERTY, make_engine
 
 from geo_discovery.query import Ranking
 from geo_discovery.ranking.derived import member_ranking
+from geo_discovery.search import personal
 from geo_discovery.search.shortlist import MEMBER_K, Shortlists
+
+nodes = personal.lift_nodes
 
 
 def assert_page(got: tuple, want: tuple) -> None:
@@ -59,7 +62,7 @@ def test_member_pages_from_lists_equal_brute_force(
         if rng.random() < 0.5:  # near a merchant, not at it
             a = float(np.clip(a + rng.normal(0, 0.001), -90, 90))
         k = int(rng.integers(1, depth + 1))
-        lift = engine.planner.lift_of(engine.member_boost(member, ranking))
+        lift = engine.planner.lift_of.lists(engine.member_boost(member, ranking))
         got = lists.top_k(a, b, k, lift=lift)
         if got is None:
             continue  # the walk answers: test_member_ranking checks that path
@@ -92,6 +95,8 @@ def test_engine_answers_most_member_pages_from_lists_and_each_equals_brute_force
         return got
 
     monkeypatch.setattr(Shortlists, "top_k", spy)
+    walk_lifts = []  # the walk's form of a lift (its trie nodes) is built only for a walk
+    monkeypatch.setattr(personal, "lift_nodes", lambda *a: walk_lifts.append(1) or nodes(*a))
     lat = engine.merchants.column("lat").to_numpy()
     lng = engine.merchants.column("lng").to_numpy()
     for _ in range(40):
@@ -109,6 +114,7 @@ def test_engine_answers_most_member_pages_from_lists_and_each_equals_brute_force
         assert fast.next_cursor == res.next_cursor
     assert len(answered) >= 80  # each page twice: the validated path and the fast lane
     assert sum(answered) >= 0.75 * len(answered), f"{sum(answered)} of {len(answered)} listed"
+    assert len(walk_lifts) <= answered.count(False)
     q = replace(q, k=7)
     assert ro.walk(engine, q, 7) == ro.brute_force(cols, q)[0].tolist()
 
@@ -131,7 +137,7 @@ def test_shallow_lists_answer_some_member_pages_and_send_the_rest_to_the_walk() 
         lat, lng = float(engine.snapshot.lat[j]), float(engine.snapshot.lng[j])
         k = int(rng.integers(1, 5))
         got = lists.top_k(
-            lat, lng, k, lift=engine.planner.lift_of(engine.member_boost(member, ranking))
+            lat, lng, k, lift=engine.planner.lift_of.lists(engine.member_boost(member, ranking))
         )
         q = ro.query(lat, lng, k=k, ranking=ranking, member=member)
         want = ro.brute_force(cols, q, limit=k)
@@ -140,3 +146,22 @@ def test_shallow_lists_answer_some_member_pages_and_send_the_rest_to_the_walk() 
         outcomes.append(got is not None)
         assert engine.search(q).positions.tolist() == want[0].tolist()
     assert 0 < sum(outcomes) < len(outcomes)
+
+
+def test_lists_without_categories_leave_member_pages_to_the_walk() -> None:
+    """A member's page needs each listed point's category (its lift): lists built
+    without them say "walk" for every member page, and still answer bare pages."""
+    rng = np.random.default_rng(23)
+    engine = make_engine(rng, 300, "city")
+    cols = ro.Columns(engine)
+    ranking = Ranking(profile=PROFILE)
+    built = engine.planner.shortlists(ranking, MEMBER_K)
+    assert built is not None and built.codes is not None
+    bare = Shortlists(built.index, built.quality, built.factor, built.bounds, k_max=MEMBER_K)
+    member = random_member(rng, engine)
+    lift = engine.planner.lift_of.lists(engine.member_boost(member, ranking))
+    lat, lng = float(engine.snapshot.lat[0]), float(engine.snapshot.lng[0])
+    assert bare.top_k(lat, lng, 5, lift=lift) is None
+    got = bare.top_k(lat, lng, 5)
+    assert got is not None
+    assert_page(got, ro.brute_force(cols, ro.query(lat, lng, k=5, ranking=ranking), limit=5))
