@@ -42,7 +42,7 @@ from .ingest.taxonomy import category_label
 from .models import BBox, CategoryCount, Suggestions
 from .query import LIBRARY_SORT, NO_FILTERS, Filters, Limits, Member, NearbyQuery, Ranking
 from .ranking.busy import ranking_at
-from .ranking.derived import member_ranking
+from .ranking.derived import ByIdentity, member_ranking
 from .ranking.member import MemberBoost
 from .ranking_profile import RankingProfile
 from .results import BatchResults, Results
@@ -90,6 +90,7 @@ class DiscoveryEngine:
         self.limits = Limits.from_settings(self.settings)
         self._planner: Planner | None = None
         self._lock = threading.Lock()
+        self._members: ByIdentity[tuple] = ByIdentity(1024)  # a Member kept by its caller
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -163,13 +164,17 @@ class DiscoveryEngine:
         lat: float = 0.0, lng: float = 0.0,
     ) -> tuple[Ranking, bool, MemberBoost | None]:  # fmt: skip
         """What a query ranks by: the ranking (the profile's member model for a member; read
-        at ``at``'s time of week), whether it is the engine's own, and the member's lift."""
-        r = ranking or self.ranking
-        if member is not None:
-            r = member_ranking(r)
-        r = ranking_at(r, at, lat, lng)
-        boost = None if member is None else self.member_boost(member, r)
-        return r, ranking is None, boost or None
+        at ``at``'s time of week), whether it is the engine's own, and the member's lift. A
+        member object asked again (no time) is found by identity, with its ranking's."""
+        def resolve() -> tuple[Ranking, bool, MemberBoost | None]:
+            r = ranking or self.ranking
+            r = ranking_at(r if member is None else member_ranking(r), at, lat, lng)
+            boost = None if member is None else self.member_boost(member, r)
+            return r, ranking is None, boost or None
+
+        if member is None or at is not None:
+            return resolve()
+        return self._members.get(member, None, resolve, also=ranking)
 
     @property
     def planner(self) -> Planner:

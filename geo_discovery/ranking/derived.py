@@ -35,22 +35,25 @@ T = TypeVar("T")
 class ByIdentity(Generic[T]):
     """Values derived from objects, one per (object, variant), found by the object's
     identity (no hashing of its fields): the same object asked again gets the same value.
-    Each entry holds its object, so the id is not reused while the entry lives; at
-    ``size`` entries the cache starts over."""
+    ``also``: a second object the value depends on, by identity too. Each entry holds its
+    objects, so their ids are not reused while the entry lives; at ``size`` entries the
+    cache starts over."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._by_id: dict[tuple[int, Hashable], tuple[Any, T]] = {}
+        self._by_id: dict[tuple[int, Hashable, int], tuple[Any, Any, T]] = {}
 
-    def get(self, obj: object, variant: Hashable, build: Callable[[], T]) -> T:
-        """``build()``, the ``variant`` of ``obj``; built once per object and variant."""
-        hit = self._by_id.get((id(obj), variant))
-        if hit is not None and hit[0] is obj:
-            return hit[1]
+    def get(
+        self, obj: object, variant: Hashable, build: Callable[[], T], also: object = None
+    ) -> T:
+        """``build()``, the ``variant`` of ``obj`` (with ``also``); built once for each."""
+        hit = self._by_id.get((id(obj), variant, id(also)))
+        if hit is not None and hit[0] is obj and hit[1] is also:
+            return hit[2]
         out = build()
         if len(self._by_id) >= self._size:
             self._by_id.clear()
-        self._by_id[id(obj), variant] = (obj, out)
+        self._by_id[id(obj), variant, id(also)] = (obj, also, out)
         return out
 
 

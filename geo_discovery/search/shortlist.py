@@ -31,6 +31,10 @@ most ``U_p · top``; an unlisted one has ``U_p`` below the leaf's threshold, so 
 list's last bound ``U_min``, and scores under ``U_min · top``. A page whose ``k``-th score
 is above that is exact; otherwise the lifted walk answers. On New York's merchants with a
 profile's member weights, lists of 80 decide about 99 % of pages (of 20 at a point, only 7 %).
+Each listed point's category code is kept beside the list (made on a root's first member
+page), so a point whose ``U_p`` times its category's lift is below the ``k``-th score is
+skipped without reading it; the visited points' rows are copied once per member and
+lists, so they are read from one block.
 
 Cells
 -----
@@ -64,6 +68,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from ..distance import c2m_1, xyz_1
+from ..ranking.derived import ByIdentity
 from .index import CellIndex
 from .kernels import point_c2
 from .ranked import NodeBounds, behind, finish, keep_best, not_behind, topk_one
@@ -330,13 +335,14 @@ def member_shortlist_top_k(
     lat: float, lng: float, k: int,
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
     codes: NDArray, rec: NDArray, rank: NDArray, positions: NDArray,
-    vis: NDArray, own: NDArray, code_lift: NDArray, unvisited: float,
+    vis: NDArray, vis_rec: NDArray, own: NDArray, code_lift: NDArray, unvisited: float,
 ) -> tuple[bool, NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
     """:func:`shortlist_top_k` under a member's lift: each score times the point's lift, as
     the lifted walk. ``codes``: each listed point's category code (beside ``points``);
     ``vis``, ``own``, ``code_lift`` and ``unvisited`` are :func:`~.personal.member_lift`'s
     (the visited points and their lifts, each code's lift, the largest lift of an
-    unvisited point).
+    unvisited point); ``vis_rec`` the visited points' rows of ``rec`` (one block: the
+    member's merchants are anywhere in the table).
 
     The visited points are scored first (wherever they are). A listed point the member
     never visited scores at most ``U_p · top`` (``top``: ``unvisited``), so the scan stops
@@ -360,6 +366,9 @@ def member_shortlist_top_k(
     for i in range(vis.shape[0] + hi - lo):
         if i < vis.shape[0]:
             p, lift = int(vis[i]), own[i]
+            dx, dy, dz = vis_rec[i, 0] - qx, vis_rec[i, 1] - qy, vis_rec[i, 2] - qz
+            c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
+            s = vis_rec[i, 3] / (1.0 + c2 * vis_rec[i, 4]) * lift
         else:
             li = lo + i - vis.shape[0]
             if uppers[li] * top < thr_s:
@@ -371,10 +380,9 @@ def member_shortlist_top_k(
             j = np.searchsorted(vis, p)
             if j < vis.shape[0] and vis[j] == p:
                 continue  # visited: scored above
-        dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
-        c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
-        s = rec[p, 3] / (1.0 + c2 * rec[p, 4])
-        s = s * lift
+            dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
+            c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
+            s = rec[p, 3] / (1.0 + c2 * rec[p, 4]) * lift
         if behind(s, c2, thr_s, thr_c):
             continue
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
@@ -496,6 +504,9 @@ class Shortlists:
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
     _member_args: dict[int, tuple] = field(default_factory=dict, init=False, repr=False)
+    _vis_rec: ByIdentity[NDArray] = field(  # a member lift's visited rows of the scan's rec
+        default_factory=lambda: ByIdentity(1024), init=False, repr=False
+    )
     error: BaseException | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -560,8 +571,9 @@ class Shortlists:
             return None  # no categories: the walk answers
         else:  # member_lift's (points, own, _, code_lift, …, unvisited)
             args = self._member_args.get(key) or self._with_codes(key, root, self.codes)
+            vis_rec = self._vis_rec.get(lift, None, lambda: self._rec[0][lift[0]])
             found, rows, dist, scores = member_shortlist_top_k(  # type: ignore[call-arg]
-                lat, lng, k, *args, lift[0], lift[1], lift[3], lift[-1]
+                lat, lng, k, *args, lift[0], vis_rec, lift[1], lift[3], lift[-1]
             )
         return (rows, dist, scores) if found else None
 

@@ -104,6 +104,27 @@ def test_members_asking_again_and_again_get_pages_equal_to_brute_force(seed: int
         assert_same(engine, cols, replace(q, member=member))
 
 
+def test_one_member_object_kept_by_its_caller_under_every_ranking() -> None:
+    """A caller keeps its Member and asks under several rankings in turn: the engine finds
+    what it resolved for that object by identity, per ranking, and every page (the fast
+    lane and the validated path) equals brute force under the ranking asked for."""
+    rng = np.random.default_rng(29)
+    engine = make_engine(rng, 250, "city")
+    cols = ro.Columns(engine)
+    members = [random_member(rng, engine) for _ in range(2)]
+    rankings = [None, Ranking(profile=PROFILE), Ranking(profile=TWO_MODELS)]
+    for _ in range(18):
+        member, ranking = members[int(rng.integers(2))], rankings[int(rng.integers(3))]
+        i = int(rng.integers(250))
+        lat, lng = float(engine.snapshot.lat[i]), float(engine.snapshot.lng[i])
+        q = ro.query(lat, lng, k=int(rng.integers(1, 15)), ranking=ranking, member=member)
+        rows, prim, _ = ro.brute_force(cols, q, limit=q.k)
+        got = engine.nearby(lat, lng, q.k, sort="best_match", ranking=ranking, member=member)
+        assert got.positions.tolist() == rows.tolist()
+        np.testing.assert_array_equal(got.scores, prim)
+        assert_same(engine, cols, q)
+
+
 def test_a_members_lift_is_resolved_once_per_member_and_weights() -> None:
     rng = np.random.default_rng(11)
     engine = make_engine(rng, 200, "city")
