@@ -34,10 +34,12 @@ import secrets
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 __all__ = ["MEMBERS_FILE", "MEMBERS_KEY", "MemberHistories", "carry_members", "write_members"]
 
@@ -100,35 +102,46 @@ class MemberHistories:
         return self._data is not None
 
     @functools.cached_property
-    def _column(self) -> pa.Array:
+    def _index(self) -> tuple[NDArray[np.bytes_], NDArray[np.int64]]:
+        """The members' keys (sorted, one each, fixed-width bytes) and where each one's rows
+        start in the table (and the end): one binary search finds a member."""
         assert self._data is not None
-        return self._data[1].column("member").combine_chunks()
+        runs = pc.run_end_encode(self._data[1].column("member").combine_chunks())
+        keys = np.asarray(runs.values.to_numpy(zero_copy_only=False).astype(str)).astype(np.bytes_)
+        ends = np.asarray(runs.run_ends.to_numpy(), dtype=np.int64)
+        return keys, np.concatenate([[0], ends])
+
+    @functools.cached_property
+    def _columns(self) -> tuple[pa.Array, NDArray[np.int64]]:
+        assert self._data is not None
+        table = self._data[1]
+        visits = pc.cast(table.column("visits"), pa.int64()).to_numpy()
+        return table.column("merchant_id").combine_chunks(), np.asarray(visits, dtype=np.int64)
+
+    def span(self, member_id: str) -> tuple[int, int]:
+        """The rows ``[lo, hi)`` of one member in :attr:`merchant_ids` and :attr:`counts`
+        (empty: not known)."""
+        if self._data is None:
+            return 0, 0
+        wanted = _hash(self._data[0], member_id).encode("ascii")
+        keys, starts = self._index
+        i = int(np.searchsorted(keys, wanted))
+        if i == len(keys) or keys[i] != wanted:
+            return 0, 0
+        return int(starts[i]), int(starts[i + 1])
+
+    @property
+    def merchant_ids(self) -> pa.Array:
+        """Each row's merchant id (the table sorted by member; :meth:`span`)."""
+        return self._columns[0] if self._data is not None else pa.array([], pa.string())
+
+    @property
+    def counts(self) -> NDArray[np.int64]:
+        """Each row's visits (:meth:`span`)."""
+        return self._columns[1] if self._data is not None else np.zeros(0, dtype=np.int64)
 
     def visits(self, member_id: str) -> dict[str, int]:
         """``{merchant_id: visits}`` of one member (``{}``: not known)."""
-        if self._data is None:
-            return {}
-        key, table = self._data
-        wanted = _hash(key, member_id)
-        column = self._column
-        # the table is sorted by member: two binary searches bound the member's rows
-        lo = _bisect(column, wanted, left=True)
-        hi = _bisect(column, wanted, left=False)
-        if lo == hi:
-            return {}
-        part = table.slice(lo, hi - lo)
-        ids = part.column("merchant_id").to_pylist()
-        counts = pc.cast(part.column("visits"), pa.int64()).to_pylist()
-        return dict(zip(ids, counts, strict=True))
-
-
-def _bisect(column: pa.Array, value: str, *, left: bool) -> int:
-    lo, hi = 0, len(column)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        here = column[mid].as_py()
-        if here < value or (not left and here == value):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+        lo, hi = self.span(member_id)
+        ids = self.merchant_ids.slice(lo, hi - lo).to_pylist()
+        return dict(zip(ids, self.counts[lo:hi].tolist(), strict=True))

@@ -207,11 +207,12 @@ class Snapshot:
     def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
         counts: dict[int, int] = {}
         row_of = self._id_to_row.get  # ids are text: the table's and a Member's (validated)
-        history = self.members.visits(member.member_id) if member.member_id else {}
-        for mid, n in history.items():
-            row = row_of(mid)
-            if row is not None:
-                counts[row] = counts.get(row, 0) + n
+        if member.member_id:  # the history's rows here (-1: a merchant gone since)
+            lo, hi = self.members.span(member.member_id)
+            rows, held = self._member_rows[lo:hi].tolist(), self.members.counts[lo:hi].tolist()
+            for row, n in zip(rows, held, strict=True):
+                if row >= 0:
+                    counts[row] = counts.get(row, 0) + n
         for mid, _ in member.visits:  # each one visit
             row = row_of(mid)
             if row is not None:
@@ -250,6 +251,14 @@ class Snapshot:
         cat = pc.dictionary_encode(self.merchants.column("category")).combine_chunks()
         codes = np.asarray(cat.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
         return codes, [str(x) for x in cat.dictionary.to_pylist()]
+
+    @functools.cached_property
+    def _member_rows(self) -> NDArray[np.int64]:
+        """Each member-history row's merchant row here (-1: not in this snapshot)."""
+        ids = self.members.merchant_ids
+        ours = self.merchants.column("merchant_id").combine_chunks().cast(pa.string())
+        rows = pc.index_in(ids.cast(pa.string()), value_set=ours).fill_null(-1)
+        return np.asarray(rows.to_numpy(zero_copy_only=False), dtype=np.int64)
 
     @functools.cached_property
     def _id_to_row(self) -> dict[str, int]:
