@@ -28,6 +28,7 @@ all merchants.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,7 @@ from numpy.typing import NDArray
 
 from ..ranking.derived import ByIdentity
 from ..ranking.member import MemberBoost
-from .sparsebounds import lift_nodes
+from .sparsebounds import CODE_BUCKETS, code_buckets, lift_nodes
 
 __all__ = ["MemberLifts", "member_lift", "member_top_k", "walk_lift"]
 
@@ -113,15 +114,24 @@ def member_lift(
 
 
 def walk_lift(
-    head: tuple, links: tuple[NDArray[np.int64], NDArray[np.int64]]
+    head: tuple, links: tuple[NDArray[np.int64], NDArray[np.int64]], buckets: NDArray[np.uint64]
 ) -> tuple:
     """:func:`member_lift` as the ranked walk takes it (:func:`~.ranked.collect`):
-    ``(points, own, cell_codes, code_lift, nodes, node_lift, unvisited)``, the trie nodes
-    above the visited points with the largest lift below each. ``links``:
-    :func:`~.sparsebounds.trie_links` of the index."""
+    ``(points, own, cell_codes, code_lift, nodes, node_lift, unvisited, buckets, hot_bits,
+    hot_lift)``: the trie nodes above the visited points with the largest lift below each;
+    each node's category bits (``buckets``: :func:`~.sparsebounds.code_buckets`); the
+    member's lifted bits (a bit's lift: the largest of its codes'), largest first. A
+    node's unvisited points are lifted by at most its first lifted bit's lift, else 1.
+    ``links``: :func:`~.sparsebounds.trie_links` of the index."""
     points, own, cell_codes, code_lift, unvisited = head
     nodes, node_lift = lift_nodes(*links, points, own)
-    return points, own, cell_codes, code_lift, nodes, node_lift, unvisited
+    per_bit = np.ones(CODE_BUCKETS)
+    np.maximum.at(per_bit, np.arange(len(code_lift)) % CODE_BUCKETS, code_lift)
+    hot = np.flatnonzero(per_bit > 1.0)
+    hot = hot[np.argsort(-per_bit[hot], kind="stable")]
+    hot_bits = np.left_shift(np.uint64(1), hot.astype(np.uint64))
+    return (points, own, cell_codes, code_lift, nodes, node_lift, unvisited, buckets,
+            hot_bits, np.ascontiguousarray(per_bit[hot]))  # fmt: skip
 
 
 class MemberLifts:
@@ -143,5 +153,11 @@ class MemberLifts:
     def __call__(self, boost: MemberBoost) -> tuple:
         """:func:`walk_lift`: the walk's form."""
         return self._lifts.get(
-            boost, "walk", lambda: walk_lift(self.lists(boost), self._arrays()[3])
+            boost, "walk", lambda: walk_lift(self.lists(boost), self._arrays()[3], self._buckets)
         )
+
+    @functools.cached_property
+    def _buckets(self) -> NDArray[np.uint64]:
+        """Each trie node's category bits (:func:`~.sparsebounds.code_buckets`)."""
+        _, _, cell_codes, links = self._arrays()
+        return code_buckets(*links, cell_codes)  # type: ignore[call-arg]

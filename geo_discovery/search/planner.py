@@ -394,9 +394,7 @@ class Planner:
         else:
             spec = self._spec(key, q.sort, spec_ranking)
 
-            def page(
-                tq: TextQuery | None,
-            ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+            def page(tq: TextQuery | None) -> tuple[NDArray[np.int64], NDArray, NDArray]:
                 if boost is not None:
                     return self._member_walk(q, spec, mask, max_c2, after, when, boost, tq)
                 return self._walk(q, spec, mask, max_c2, after, when, tq)
@@ -428,14 +426,15 @@ class Planner:
     def best_page(self, lat: float, lng: float, k: int, ranking: Ranking, own: bool,
                   boost: MemberBoost | None = None) -> Page | None:  # fmt: skip
         """:meth:`run`'s page of a bare ``best_match`` (no filter, radius, cursor, explain): the
-        engine's fast lane (``own``: its ranking); ``None``: a member's page no list proves."""
+        engine's fast lane (``own``: its ranking); ``None``: a member's page for run's loop."""
         lift = None if boost is None else self.lift_of.lists(boost)
         got = self._listed(lat, lng, k, ranking, 1 if own else 16, lift)
-        if got is None and lift is not None:
-            return None
-        if got is None:  # one walk
+        if got is None:  # one walk (a member's: lifted, as run's)
             s = self._spec(None, "best_match", ranking)
-            got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds)
+            if lift is not None and not s.liftable:
+                return None
+            got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds,
+                               lift=None if boost is None else self.lift_of(boost))  # fmt: skip
         pos, dist, prim = got
 
         def next_cursor() -> str | None:

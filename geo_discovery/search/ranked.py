@@ -200,8 +200,12 @@ def node_bounds(
 # ------------------------------------------------------------------------- walk
 @njit(cache=True, nogil=True, inline="always")
 def _node_lift(lift: tuple, c: int) -> float:  # pragma: no cover - compiled
-    """The largest member lift of any point below node ``c`` (:func:`collect`)."""
-    nodes, top = lift[4], lift[6]
+    """A bound on the member lift of any point below node ``c`` (:func:`collect`)."""
+    nodes, top, hot = lift[4], 1.0, lift[8]
+    for i in range(hot.shape[0]):  # the largest lift of a category below it
+        if lift[7][c] & hot[i]:
+            top = lift[9][i]
+            break
     j = np.searchsorted(nodes, c)
     if j < nodes.shape[0] and nodes[j] == c:
         top = max(top, lift[5][j])
@@ -245,13 +249,9 @@ def collect(
     by the tie slack (``-inf, inf`` while fewer than ``k``); some taken earlier may be
     behind it. ``scored`` counts the points scored.
 
-    ``lift`` (``None``: none, compiled away) multiplies each score by a member's lift
-    (:func:`geo_discovery.search.personal.walk_lift`): ``(points, own, code_of,
-    code_lift, nodes, node_lift, unvisited)`` — the visited points (cell order, sorted)
-    and their lifts, each point's category code and each code's lift, the trie nodes
-    above a visited point (sorted) with the largest lift below each, and the largest lift
-    of an unvisited point. A node's bound is multiplied by the largest lift below it
-    (every factor is >= 0, so the product still bounds every score bit for bit).
+    ``lift`` (``None``: none, compiled away): a member's lift on each score (its own or its
+    category's: :func:`geo_discovery.search.personal.walk_lift`); a node's bound times a
+    bound on the lifts below it (factors >= 0: still a bound, bit for bit).
     """
     use_mask = mask.shape[0] > 0
     hcap, ccap = ha.shape[0], cand_p.shape[0]

@@ -17,7 +17,9 @@ from numpy.typing import NDArray
 
 from .textscore import as_int
 
-__all__ = ["lift_nodes", "sparse_node_bounds", "trie_links"]
+__all__ = ["CODE_BUCKETS", "code_buckets", "lift_nodes", "sparse_node_bounds", "trie_links"]
+
+CODE_BUCKETS = 64  #: category codes fold into this many bits of a node's mask (code % 64)
 
 
 @njit(cache=True, nogil=True)
@@ -104,3 +106,20 @@ def lift_nodes(
             out_n[m], out_v[m] = nodes[j], vals[j]
             m += 1
     return out_n[:m], out_v[:m]
+
+
+@njit(cache=True, nogil=True)
+def code_buckets(
+    parent: NDArray, leaf_of: NDArray, codes: NDArray
+) -> NDArray:  # pragma: no cover - compiled
+    """Each trie node's mask of the category codes below it (bit ``code % 64``), from each
+    point's ``codes`` (cell order). A node holding a bit has it in every ancestor, so a
+    point stops climbing at the first node that already has its bit."""
+    out = np.zeros(parent.shape[0], dtype=np.uint64)
+    for p in range(codes.shape[0]):
+        bit = np.uint64(1) << np.uint64(codes[p] % CODE_BUCKETS)
+        node = leaf_of[p]
+        while node >= 0 and (out[node] & bit) == 0:
+            out[node] |= bit
+            node = parent[node]
+    return out
