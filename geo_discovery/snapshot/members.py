@@ -107,7 +107,7 @@ class MemberHistories:
         start in the table (and the end): one binary search finds a member."""
         assert self._data is not None
         runs = pc.run_end_encode(self._data[1].column("member").combine_chunks())
-        keys = np.asarray(runs.values.to_numpy(zero_copy_only=False).astype(str)).astype(np.bytes_)
+        keys = np.array(runs.values.to_pylist(), dtype=np.bytes_)  # hex digests: ASCII
         ends = np.asarray(runs.run_ends.to_numpy(), dtype=np.int64)
         return keys, np.concatenate([[0], ends])
 
