@@ -31,7 +31,7 @@ import functools
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +48,8 @@ class MemberBoost:
     code_visits: NDArray[np.int64]  # the member's visits per category code
     w_own: float  # already divided by γ
     w_cat: float
+    #: Values derived from this lift by its users (the planner's forms of it), kept with it.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(

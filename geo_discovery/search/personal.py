@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..ranking.derived import ByIdentity
 from ..ranking.member import MemberBoost
 from .sparsebounds import CODE_BUCKETS, code_buckets, lift_nodes
 
@@ -135,26 +134,31 @@ def walk_lift(
 
 
 class MemberLifts:
-    """The lifts of the last members (:func:`member_lift`, :func:`walk_lift`), by identity
-    of their :class:`MemberBoost`: the snapshot hands a member's next queries the same
-    object (its cache), so a member panning the map pays for the lift once. The walk's
-    form (its trie nodes) is built only when a walk needs it. ``arrays()``: the rest of
-    :func:`member_lift`'s arguments and the trie links (the planner's, the same for every
-    call)."""
+    """A member's lift as the lists and the walk take it (:func:`member_lift`,
+    :func:`walk_lift`), kept in its :class:`MemberBoost`'s ``derived``: the snapshot hands a
+    member's next queries the same object (its cache), so a member panning the map pays
+    for the lift once. The walk's form (its trie nodes) is built only when a walk needs it.
+    ``arrays()``: the rest of :func:`member_lift`'s arguments and the trie links (the
+    planner's, the same for every call)."""
 
-    def __init__(self, arrays: Callable[[], tuple[Any, ...]], size: int = 1024) -> None:
+    def __init__(self, arrays: Callable[[], tuple[Any, ...]]) -> None:
         self._arrays = arrays
-        self._lifts: ByIdentity[tuple] = ByIdentity(size)
+        self._walk = (self, "walk")
 
     def lists(self, boost: MemberBoost) -> tuple:
         """:func:`member_lift`: the shortlists' form."""
-        return self._lifts.get(boost, "lists", lambda: member_lift(boost, *self._arrays()[:3]))
+        got = boost.derived.get(self)  # (a dict read: a member's pages ask on every query)
+        if got is None:
+            got = boost.derived[self] = member_lift(boost, *self._arrays()[:3])
+        return got
 
     def __call__(self, boost: MemberBoost) -> tuple:
         """:func:`walk_lift`: the walk's form."""
-        return self._lifts.get(
-            boost, "walk", lambda: walk_lift(self.lists(boost), self._arrays()[3], self._buckets)
-        )
+        got = boost.derived.get(self._walk)
+        if got is None:
+            got = walk_lift(self.lists(boost), self._arrays()[3], self._buckets)
+            boost.derived[self._walk] = got
+        return got
 
     @functools.cached_property
     def _buckets(self) -> NDArray[np.uint64]:

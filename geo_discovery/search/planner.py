@@ -112,13 +112,11 @@ class Planner:
     wom
         ``(wom_score, wom_confidence)`` aligned to the table, or ``None`` (neutral).
     districts
-        ``(district_id, district_term)`` aligned to the table, or ``None`` (neutral
-        term, no district filter).
+        ``(district_id, district_term)`` aligned to the table, or ``None`` (no filter).
     hours
         Builds the snapshot's :class:`HoursTable` on first use.
     text
-        Reads the snapshot's :class:`~.textindex.TextIndex` on first use (``None``: the
-        snapshot has none, and a text query says to load the data again).
+        Reads the snapshot's :class:`~.textindex.TextIndex` on first use (``None``: none).
     """
 
     def __init__(
@@ -164,7 +162,7 @@ class Planner:
         self._factors = functools.lru_cache(maxsize=16)(self._build_factors)
         self._features = functools.lru_cache(maxsize=4)(self._build_features)
         self._profile_quality = functools.lru_cache(maxsize=4)(self._build_profile_quality)
-        self.shortlists = functools.lru_cache(maxsize=4)(self._build_shortlists)
+        self._shortlists = functools.lru_cache(maxsize=4)(self._build_shortlists)
         self._recent_lists: tuple[tuple[Ranking, int, Shortlists | None], ...] = ()
         self.lift_of = MemberLifts(  # a member's lift, as the lists and the walk take it
             lambda: (self._codes, self._cell_of_row, self._cell_codes, self._trie_links)
@@ -336,8 +334,11 @@ class Planner:
         bounds = NodeBounds.build(self.index, qual, factor, mask)
         return _Spec(qual, factor, bounds, bool(np.all((qual >= 0) | (qual == -np.inf))))
 
-    def _build_shortlists(self, ranking: Ranking, depth: int = K) -> Shortlists | None:
+    def shortlists(self, ranking: Ranking, depth: int = K) -> Shortlists | None:
         """Shortlists of the ``depth`` best of a bare ``best_match`` (:mod:`.shortlist`)."""
+        return self._shortlists(ranking, depth)  # one per (ranking, depth), however asked
+
+    def _build_shortlists(self, ranking: Ranking, depth: int) -> Shortlists | None:
         s = self._spec(None, "best_match", ranking)
         if not Shortlists.usable(s.quality, s.factor):
             return None
@@ -353,7 +354,7 @@ class Planner:
             if r is ranking and d == depth:
                 break
         else:
-            lists = self.shortlists(ranking) if lift is None else self.shortlists(ranking, depth)
+            lists = self._shortlists(ranking, depth)
             self._recent_lists = ((ranking, depth, lists), *recent[:2])
         return None if lists is None else lists.top_k(lat, lng, k, wait, lift)
 

@@ -68,7 +68,6 @@ from numba import njit
 from numpy.typing import NDArray
 
 from ..distance import c2m_1, xyz_1
-from ..ranking.derived import ByIdentity
 from .index import CellIndex
 from .kernels import point_c2
 from .ranked import NodeBounds, behind, finish, keep_best, not_behind, topk_one
@@ -77,6 +76,7 @@ __all__ = ["LIMIT", "MEMBER_K", "ROOT", "K", "Shortlists"]
 
 K = 20  #: the longest page a shortlist answers (the API's default page size)
 MEMBER_K = 80  #: the depth of the lists a member's pages are scored from
+MEMBER_ENTRIES = 4096  #: (root, member lift) argument tuples kept (a member asks again)
 ROOT = 8  #: level of the root cells (0.7° of latitude)
 DEEPEST = 22  #: deepest level a cell is split to (~5 m of latitude)
 LIMIT = 96  #: a longer list is split into its four children (while that shrinks it)
@@ -298,9 +298,9 @@ def shortlist_top_k(
     lat: float, lng: float, k: int,
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
     rec: NDArray, rank: NDArray, positions: NDArray,
-) -> tuple[bool, NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
-    """``(found, rows, metres, scores)``: the ``k`` best by the walk's key, scored from the
-    shortlist of the leaf holding the point; ``found`` is false when the walk must answer.
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """The ``k`` best by the walk's key (rows, metres, scores: :func:`_ordered`), scored
+    from the shortlist of the leaf holding the point; none when the walk must answer.
 
     ``rec``: per point (cell order) ``x, y, z, quality, factor`` in one row, so a listed
     point costs one cache line; the squared chord and score are the walk's expressions
@@ -308,7 +308,7 @@ def shortlist_top_k(
     qx, qy, qz = xyz_1(lat, lng)
     at = _lookup(qx, qy, qz, lat, lng, keys, balls)
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER:
-        return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+        return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
     cand_p = np.empty(hi - lo, dtype=np.int64)
     cand_s, cand_c = np.empty(hi - lo), np.empty(hi - lo)
@@ -326,8 +326,7 @@ def shortlist_top_k(
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
         cn += 1
         kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
-    rows, dist, scores = _ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
-    return True, rows, dist, scores
+    return _ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
 
 
 @njit(cache=True, nogil=True)
@@ -336,7 +335,7 @@ def member_shortlist_top_k(
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
     codes: NDArray, rec: NDArray, rank: NDArray, positions: NDArray,
     vis: NDArray, vis_rec: NDArray, own: NDArray, code_lift: NDArray, unvisited: float,
-) -> tuple[bool, NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
     """:func:`shortlist_top_k` under a member's lift: each score times the point's lift, as
     the lifted walk. ``codes``: each listed point's category code (beside ``points``);
     ``vis``, ``own``, ``code_lift`` and ``unvisited`` are :func:`~.personal.member_lift`'s
@@ -349,15 +348,18 @@ def member_shortlist_top_k(
     there; below its category's lift it is skipped unread (its score is at most ``U_p``
     times that lift). One not listed has ``U_p`` under the leaf's threshold,
     itself at most the list's last bound ``U_min``, so it scores below ``U_min · top``.
-    The page is exact when its ``k``-th score is above that (else ``found`` is false and
+    The page is exact when its ``k``-th score is above that (else none, and
     the walk answers): lists of ``K`` best hold the ``k``-th best of a lifted page well
     above it (module doc)."""
     qx, qy, qz = xyz_1(lat, lng)
     at = _lookup(qx, qy, qz, lat, lng, keys, balls)
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER or starts[at + 1] == starts[at]:
-        return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+        return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
     top = unvisited * (1.0 + LOOSE)
+    seen = np.uint64(0)  # bit p % 64 of each visited point: most listed points skip the search
+    for i in range(vis.shape[0]):
+        seen |= np.uint64(1) << np.uint64(vis[i] & 63)
     n = hi - lo + vis.shape[0]
     cand_p = np.empty(n, dtype=np.int64)
     cand_s, cand_c = np.empty(n), np.empty(n)
@@ -377,9 +379,10 @@ def member_shortlist_top_k(
             if uppers[li] * (lift * (1.0 + LOOSE)) < thr_s:
                 continue  # its category's lift cannot take it to the k-th score
             p = int(points[li])
-            j = np.searchsorted(vis, p)
-            if j < vis.shape[0] and vis[j] == p:
-                continue  # visited: scored above
+            if seen >> np.uint64(p & 63) & np.uint64(1):
+                j = np.searchsorted(vis, p)
+                if j < vis.shape[0] and vis[j] == p:
+                    continue  # visited: scored above
             dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
             c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
             s = rec[p, 3] / (1.0 + c2 * rec[p, 4]) * lift
@@ -389,21 +392,24 @@ def member_shortlist_top_k(
         cn += 1
         kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
     if kn < k or not thr_s > uppers[hi - 1] * top:  # an unlisted point might score as high
-        return False, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
-    rows, dist, scores = _ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
-    return True, rows, dist, scores
+        return np.empty((3, 0))
+    return _ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
 
 
 @njit(cache=True, nogil=True)
 def _ordered(
     cand_p: NDArray, cand_s: NDArray, cand_c: NDArray, cn: int, thr_s: float, thr_c: float,
     k: int, rank: NDArray, positions: NDArray,
-) -> tuple[NDArray, NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
-    """The best ``k`` candidates (rows, metres, scores) in the walk's order."""
+) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
+    """The best ``k`` candidates in the walk's order: one array of rows, metres and scores
+    (one array to return costs less than three; rows < 2**53 are exact as floats)."""
     keep = not_behind(cand_s, cand_c, cn, thr_s, thr_c)
     m = len(keep)
     if m > 64:  # many ties: ranked.finish's sorts
-        return finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
+        got = finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
+        out = np.empty((3, len(got[0])))
+        out[0], out[1], out[2] = got
+        return out
     metres = np.empty(m)
     for a in range(m):
         metres[a] = c2m_1(cand_c[keep[a]])
@@ -415,13 +421,11 @@ def _ordered(
             order[b + 1] = order[b]
             b -= 1
         order[b + 1] = o
-    n = min(k, m)
-    rows, dist, scores = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n)
-    for a in range(n):
+    out = np.empty((3, min(k, m)))
+    for a in range(out.shape[1]):
         o = order[a]
-        rows[a] = positions[cand_p[keep[o]]]
-        dist[a], scores[a] = metres[o], cand_s[keep[o]]
-    return rows, dist, scores
+        out[0, a], out[1, a], out[2, a] = positions[cand_p[keep[o]]], metres[o], cand_s[keep[o]]
+    return out
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -503,10 +507,8 @@ class Shortlists:
     _roots: dict[int, _Root] = field(default_factory=dict, init=False, repr=False)
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
-    _member_args: dict[int, tuple] = field(default_factory=dict, init=False, repr=False)
-    _vis_rec: ByIdentity[NDArray] = field(  # a member lift's visited rows of the scan's rec
-        default_factory=lambda: ByIdentity(1024), init=False, repr=False
-    )
+    _listed_codes: dict[int, NDArray] = field(default_factory=dict, init=False, repr=False)
+    _member_args: dict[tuple, tuple] = field(default_factory=dict, init=False, repr=False)
     error: BaseException | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -566,16 +568,14 @@ class Shortlists:
             if root is None:
                 return None
         if lift is None:
-            found, rows, dist, scores = shortlist_top_k(lat, lng, k, *root.args)
+            out = shortlist_top_k(lat, lng, k, *root.args)
         elif self.codes is None:
             return None  # no categories: the walk answers
-        else:  # member_lift's (points, own, _, code_lift, …, unvisited)
-            args = self._member_args.get(key) or self._with_codes(key, root, self.codes)
-            vis_rec = self._vis_rec.get(lift, None, lambda: self._rec[0][lift[0]])
-            found, rows, dist, scores = member_shortlist_top_k(  # type: ignore[call-arg]
-                lat, lng, k, *args, lift[0], vis_rec, lift[1], lift[3], lift[-1]
-            )
-        return (rows, dist, scores) if found else None
+        else:
+            hit = self._member_args.get((key, id(lift)))  # (lift, arguments)
+            args = hit[1] if hit is not None and hit[0] is lift else self._lifted_args(key, lift)
+            out = member_shortlist_top_k(lat, lng, k, *args)
+        return (out[0].astype(np.int64), out[1], out[2]) if out.shape[1] else None
 
     def build_all(self) -> int:
         """Build every root now; returns how many points the lists hold in all."""
@@ -592,7 +592,7 @@ class Shortlists:
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
         roots = tuple(self._roots.values())
-        codes = sum(a[5].nbytes for a in tuple(self._member_args.values()))
+        codes = sum(a.nbytes for a in tuple(self._listed_codes.values()))
         return codes + sum(
             a.nbytes for r in roots for a in vars(r).values() if isinstance(a, np.ndarray)
         )
@@ -631,9 +631,20 @@ class Shortlists:
         )  # fmt: skip
         return _Root(*built, args=(*built, *self._rec))
 
-    def _with_codes(self, key: int, root: _Root, codes: NDArray[np.int32]) -> tuple:
-        """:func:`member_shortlist_top_k`'s arrays of a root: its lists' category codes
-        beside them (made on a root's first member page; a bare page never needs them)."""
-        listed = np.ascontiguousarray(codes[root.points], dtype=np.int32)
-        args = self._member_args[key] = (*root.args[:5], listed, *root.args[5:])
+    def _lifted_args(self, key: int, lift: tuple) -> tuple:
+        """:func:`member_shortlist_top_k`'s arguments for a root and a member's lift
+        (:func:`~.personal.member_lift`'s), kept with the lift (by its identity): the lists'
+        category codes (made on a root's first member page; a bare page never needs them)
+        and the visited points' rows of ``rec`` in one block (they are anywhere)."""
+        root, listed = self._roots[key], self._listed_codes.get(key)
+        if listed is None:
+            assert self.codes is not None
+            listed = np.ascontiguousarray(self.codes[root.points], dtype=np.int32)
+            self._listed_codes[key] = listed
+        vis_rec = self._rec[0][lift[0]]
+        args = (*root.args[:5], listed, *root.args[5:], lift[0], vis_rec, lift[1], lift[3],
+                lift[-1])  # fmt: skip
+        if len(self._member_args) >= MEMBER_ENTRIES:
+            self._member_args.clear()
+        self._member_args[key, id(lift)] = (lift, args)
         return args
