@@ -22,6 +22,7 @@ from test_ranked_engine import make_engine
 from test_ranked_kernel import SUPPRESS, assert_same, brute, draw_case, sized, sort_arrays
 
 from geo_discovery.query import Ranking
+from geo_discovery.search import planner as planner_module
 from geo_discovery.search import ranked
 from geo_discovery.search.index import build_cell_index
 from geo_discovery.search.shortlist import CELLS_PER_POINT, DEEPEST, ROOT, K, Shortlists
@@ -215,3 +216,28 @@ def test_equal_scores_at_one_address_break_by_rank_past_the_kth(quality: float) 
     got = lists.top_k(35.6895, 139.6917, K)
     assert got is not None
     assert_same(got, brute(index, 35.6895, 139.6917, K, q, f))
+
+
+def test_lists_asked_for_with_or_without_their_depth_are_the_ones_the_engine_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``planner.shortlists(r)`` and ``planner.shortlists(r, K)`` are one set of lists (a
+    warm-up or a benchmark that builds them by either call builds what queries read): with
+    them built, a bare best_match page never asks the walk and equals brute force."""
+    rng = np.random.default_rng(5)
+    engine = make_engine(rng, 300, "city")
+    built = engine.planner.shortlists(engine.ranking, K)
+    assert built is not None and engine.planner.shortlists(engine.ranking) is built
+    built.build_all()
+
+    def no_walk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the walk was asked: the lists built were not the ones read")
+
+    monkeypatch.setattr(planner_module, "ranked_top_k", no_walk)
+    cols = ro.Columns(engine)
+    lat, lng = engine.merchants.column("lat").to_numpy(), engine.merchants.column("lng").to_numpy()
+    for i in rng.integers(300, size=5).tolist():
+        page = engine.nearby(float(lat[i]), float(lng[i]), 10, sort="best_match")
+        rows, prim, _ = ro.brute_force(cols, ro.query(float(lat[i]), float(lng[i]), k=10), limit=10)
+        assert page.positions.tolist() == rows.tolist()
+        np.testing.assert_array_equal(page.scores, prim)
