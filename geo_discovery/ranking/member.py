@@ -63,11 +63,10 @@ class MemberBoost:
         gamma: float = 1.0,
     ) -> MemberBoost:
         """From ``{row: visits}`` and each row's category code."""
-        items = sorted(visits.items())
-        rows = np.array([r for r, _ in items], dtype=np.int64)
-        counts = np.array([n for _, n in items], dtype=np.int64)
-        per_code = np.zeros(n_codes, dtype=np.int64)
-        np.add.at(per_code, np.asarray(codes)[rows], counts)  # (few rows: cheaper than bincount)
+        rows = np.array(sorted(visits), dtype=np.int64)
+        counts = np.array([visits[r] for r in rows.tolist()], dtype=np.int64)
+        code_of = np.asarray(codes)[rows]  # counts are integers: their float sums are exact
+        per_code = np.bincount(code_of, weights=counts, minlength=n_codes).astype(np.int64)
         for a in (rows, counts, per_code):  # shared: the snapshot caches a member's lift
             a.setflags(write=False)
         return cls(rows, counts, per_code, w_own / gamma, w_cat / gamma)
@@ -93,19 +92,16 @@ class MemberBoost:
         cat = np.log1p(self.category_visits(codes).astype(np.float64))
         return self.w_own * own + self.w_cat * cat
 
-    def visited_log_boost(self, codes: NDArray[np.integer]) -> NDArray[np.float64]:
+    def lift_logs(self, codes: NDArray[np.integer]) -> tuple[NDArray[np.float64], NDArray]:
         """:meth:`log_boost` of :attr:`rows` themselves (``codes``: their category codes),
-        without looking the rows up (equal bit for bit)."""
-        own = np.log1p(self.visits.astype(np.float64))
-        cat = np.log1p(self.category_visits(codes).astype(np.float64))
-        return self.w_own * own + self.w_cat * cat
-
-    def code_log_boost(self) -> NDArray[np.float64]:
-        """``b`` of a merchant the member never visited, per category code: the same
-        operations as :meth:`log_boost` with no own visits (so equal bit for bit)."""
-        own = np.log1p(np.zeros(len(self.code_visits), dtype=np.float64))
-        cat = np.log1p(self.code_visits.astype(np.float64))
-        return self.w_own * own + self.w_cat * cat
+        without looking the rows up, and of a merchant the member never visited, per
+        category code: the same operations on the same values, so equal bit for bit (one
+        ``log1p`` for both: a member's first query pays for every NumPy call)."""
+        n = len(self.rows)
+        logs = np.log1p(np.concatenate((self.visits, self.code_visits)).astype(np.float64))
+        cat = self.w_cat * logs[n:]  # w_cat · log(1 + m_c), per code
+        own = self.w_own * logs[:n] + cat[np.asarray(codes, dtype=np.int64)]
+        return own, cat + self.w_own * 0.0  # (w_own · log(1 + 0): what log_boost adds)
 
     @property
     def max_unvisited(self) -> float:

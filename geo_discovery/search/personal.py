@@ -99,15 +99,16 @@ def member_lift(
     category code, each code's lift and the largest lift of an unvisited merchant.
 
     ``codes``: each row's category code; ``cell_of_row``: each row's point; ``cell_codes``:
-    each point's code. The lifts are ``exp`` of :meth:`MemberBoost.log_boost` (visited)
-    and :meth:`MemberBoost.code_log_boost` (the rest), so scores equal the refine loop's.
+    each point's code. The lifts are ``exp`` of :meth:`MemberBoost.log_boost`'s values
+    (:meth:`MemberBoost.lift_logs`: the same bits), so scores equal the refine loop's.
     """
     rows = boost.rows
     cells = cell_of_row[rows]
     order = np.argsort(cells)
     points = np.ascontiguousarray(cells[order], dtype=np.int64)
-    own = np.exp(boost.visited_log_boost(codes[rows])[order])
-    code_lift = np.exp(boost.code_log_boost())
+    own_log, code_log = boost.lift_logs(codes[rows])
+    lifts = np.exp(np.concatenate((own_log[order], code_log)))
+    own, code_lift = lifts[: len(rows)], lifts[len(rows) :]
     unvisited = float(code_lift.max()) if len(code_lift) else 1.0
     return points, own, cell_codes, code_lift, unvisited
 

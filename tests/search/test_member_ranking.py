@@ -23,6 +23,7 @@ from geo_discovery.errors import InvalidQueryError
 from geo_discovery.query import Member, NearbyQuery, Ranking
 from geo_discovery.ranking.member import MemberBoost
 from geo_discovery.ranking_profile import RankingProfile
+from geo_discovery.search.personal import member_lift
 
 PROFILE = RankingProfile(
     weights=(("wom", 2.0), ("volume", 0.6), ("district", 0.5)),
@@ -145,21 +146,28 @@ def test_a_members_lift_is_resolved_once_per_member_and_weights() -> None:
 def test_the_visited_lift_equals_the_general_one_bit_for_bit(
     seed: int, w_own: float, w_cat: float
 ) -> None:
-    """The lists and the walk lift visited merchants by ``visited_log_boost`` (no row
-    lookup); the refine loop, explain and brute force use ``log_boost``: the same bits.
-    An unvisited merchant's lift by code equals ``log_boost``'s after ``exp`` too."""
+    """The lists and the walk lift visited merchants by ``lift_logs`` (no row lookup) and
+    ``member_lift``'s ``exp`` of it; the refine loop, explain and brute force use
+    ``log_boost``: the same bits. An unvisited merchant's lift by code too."""
     rng = np.random.default_rng(seed)
     n, n_codes = int(rng.integers(1, 500)), int(rng.integers(1, 40))
     codes = rng.integers(0, n_codes, n).astype(np.int32)
     visits = {int(r): int(rng.integers(1, 30)) for r in rng.integers(0, n, rng.integers(1, 12))}
     boost = MemberBoost.build(visits, codes, n_codes=n_codes, w_own=w_own, w_cat=w_cat)
     rows = boost.rows
-    assert (boost.visited_log_boost(codes[rows]) == boost.log_boost(rows, codes[rows])).all()
+    own_log, code_log = boost.lift_logs(codes[rows])
+    assert (own_log == boost.log_boost(rows, codes[rows])).all()
     unvisited = np.setdiff1d(np.arange(n), rows)
     np.testing.assert_array_equal(
-        np.exp(boost.code_log_boost())[codes[unvisited]],
-        np.exp(boost.log_boost(unvisited, codes[unvisited])),
+        np.exp(code_log)[codes[unvisited]], np.exp(boost.log_boost(unvisited, codes[unvisited]))
     )
+    cell_of_row = rng.permutation(n).astype(np.int64)  # the lists' form, as the index orders
+    points, own, _, code_lift, top = member_lift(boost, codes, cell_of_row, codes)
+    assert points.tolist() == sorted(cell_of_row[rows].tolist())
+    by_point = dict(zip(cell_of_row[rows].tolist(), np.exp(own_log).tolist(), strict=True))
+    assert own.tolist() == [by_point[p] for p in points.tolist()]
+    np.testing.assert_array_equal(code_lift, np.exp(code_log))
+    assert top == code_lift.max()
     assert boost.code_visits.sum() == sum(visits.values())
 
 
