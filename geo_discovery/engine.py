@@ -90,7 +90,7 @@ class DiscoveryEngine:
         self.limits = Limits.from_settings(self.settings)
         self._planner: Planner | None = None
         self._lock = threading.Lock()
-        self._members: ByIdentity[tuple] = ByIdentity(1024)  # a Member kept by its caller
+        self._members: ByIdentity[tuple] = ByIdentity(self.settings.member_cache)  # by object
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -149,15 +149,15 @@ class DiscoveryEngine:
     def ranking(self) -> Ranking:
         """The default ``best_match`` ranking: the hand-set ``ranking_*`` settings, with the
         learned profile when there is one (the ``ranking_profile`` setting, else the
-        snapshot's or its data dir's ``ranking_profile.json``: ``geo-discovery
-        calibrate``)."""
+        snapshot's or its data dir's ``ranking_profile.json``: ``calibrate``)."""
         path = self.settings.ranking_profile
         profile = RankingProfile.load(path) if path is not None else self.snapshot.ranking_profile
         return Ranking.from_settings(self.settings).replace(profile=profile)
 
     def member_boost(self, member: Member, ranking: Ranking) -> MemberBoost:
         """A member's lift under ``ranking`` (:meth:`Snapshot.member_boost`)."""
-        return self.snapshot.member_boost(member, ranking, self.settings.ranking_member_weights)
+        s = self.settings
+        return self.snapshot.member_boost(member, ranking, s.ranking_member_weights, s.member_cache)
 
     def _resolved(
         self, ranking: Ranking | None, member: Member | None, at: datetime | None = None,

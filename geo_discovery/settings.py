@@ -190,6 +190,14 @@ class Settings(BaseSettings):
         "learned ones: a merchant's score is multiplied by (1 + the member's visits to it)^"
         "own_visits × (1 + their visits to its category)^own_category.",
     )
+    member_cache: int = Field(
+        default=1_024,
+        ge=1,
+        le=10_000_000,
+        description="Ranking: members whose resolved history lift is kept in memory (each "
+        "a few KiB). A server with more members asking at once than this resolves a member's "
+        "history again on each request.",
+    )
     cursor_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs page cursors (HMAC-SHA256). Unset: a built-in key, so "

@@ -186,23 +186,25 @@ class Snapshot:
         return None
 
     def member_boost(
-        self, member: Member, ranking: Ranking, default_weights: Mapping[str, float]
-    ) -> MemberBoost:
+        self, member: Member, ranking: Ranking, default_weights: Mapping[str, float],
+        cache_size: int = 1024,
+    ) -> MemberBoost:  # fmt: skip
         """A member's lift: their id's history here plus the visits given, under the
         profile's learned member weights, else ``default_weights`` (the
-        ``ranking_member_weights`` setting). Ids not in this snapshot are ignored."""
+        ``ranking_member_weights`` setting). Ids not in this snapshot are ignored. The last
+        ``cache_size`` (member, weights) are kept (the ``member_cache`` setting): a member
+        panning the map asks again and again, and the same object lets the planner reuse
+        the lift's forms (kept in it)."""
         profile = ranking.profile
         weights, gamma = default_weights, 1.0
         if profile is not None and profile.member_weights:
             weights, gamma = dict(profile.member_weights), profile.gamma
         w_own = float(weights.get("own_visits", 0.0))
-        return self._boosts(member, w_own, float(weights.get("own_category", 0.0)), gamma)
-
-    @functools.cached_property
-    def _boosts(self) -> Any:
-        """The resolved lifts of the last 1,024 (member, weights): a member panning the map
-        asks again and again, and the same object lets the planner reuse its walk's lift."""
-        return functools.lru_cache(maxsize=1024)(self._build_boost)
+        caches = self.__dict__.setdefault("_boosts", {})  # one per size (engines share us)
+        kept = caches.get(cache_size)
+        if kept is None:
+            kept = caches[cache_size] = functools.lru_cache(cache_size)(self._build_boost)
+        return kept(member, w_own, float(weights.get("own_category", 0.0)), gamma)
 
     def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
         counts: dict[int, int] = {}

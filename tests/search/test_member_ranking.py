@@ -16,6 +16,7 @@ import pytest
 import ranking_oracle as ro
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from test_ranked_engine import PROPERTY, make_engine, random_query
 
 from geo_discovery.engine import DiscoveryEngine
@@ -24,6 +25,7 @@ from geo_discovery.query import Member, NearbyQuery, Ranking
 from geo_discovery.ranking.member import MemberBoost
 from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.search.personal import member_lift
+from geo_discovery.settings import Settings
 
 PROFILE = RankingProfile(
     weights=(("wom", 2.0), ("volume", 0.6), ("district", 0.5)),
@@ -237,3 +239,23 @@ def test_a_learned_profile_explains_each_part_with_its_weight() -> None:
             assert v["factor"] == pytest.approx(np.exp(v["weight"] * v["value"] / PROFILE.gamma))
             product *= v["factor"]
         assert product == pytest.approx(d["score"])
+
+
+def test_the_member_cache_keeps_as_many_members_as_the_setting_says() -> None:
+    """``member_cache`` bounds the resolved lifts kept: an equal member asked again within
+    it gets the same lift object (its forms reused); past it, the lift is resolved again,
+    to the same values. 0 is refused, naming what is allowed."""
+    engine = make_engine(np.random.default_rng(2), 50, "city")
+    ids = [str(x) for x in engine.merchants.column("merchant_id").to_pylist()]
+    ranking = engine.ranking
+    small = DiscoveryEngine(engine.snapshot, settings=Settings(member_cache=2))
+    for eng, kept in ((engine, True), (small, False)):
+        first = eng.member_boost(Member(visits=[ids[0]]), ranking)
+        for other in ids[1:4]:
+            eng.member_boost(Member(visits=[other]), ranking)
+        again = eng.member_boost(Member(visits=[ids[0]]), ranking)
+        assert (again is first) is kept
+        assert again.rows.tolist() == first.rows.tolist()
+        assert again.visits.tolist() == first.visits.tolist()
+    with pytest.raises(ValidationError, match="member_cache"):
+        Settings(member_cache=0)
