@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from ..ranking.member import MemberBoost
@@ -102,15 +103,57 @@ def member_lift(
     each point's code. The lifts are ``exp`` of :meth:`MemberBoost.log_boost`'s values
     (:meth:`MemberBoost.lift_logs`: the same bits), so scores equal the refine loop's.
     """
-    rows = boost.rows
-    cells = cell_of_row[rows]
-    order = np.argsort(cells)
-    points = np.ascontiguousarray(cells[order], dtype=np.int64)
-    own_log, code_log = boost.lift_logs(codes[rows])
-    lifts = np.exp(np.concatenate((own_log[order], code_log)))
-    own, code_lift = lifts[: len(rows)], lifts[len(rows) :]
+    n, table = len(boost.rows), _log1p_table()
+    points, logs = _lift_logs(boost.rows, boost.visits, boost.code_visits, codes, cell_of_row,
+                              boost.w_own, boost.w_cat, table)  # fmt: skip
+    if len(logs) < n + len(boost.code_visits):  # a count past the table: NumPy's log1p
+        rows = boost.rows
+        cells = cell_of_row[rows]
+        order = np.argsort(cells)
+        points = np.ascontiguousarray(cells[order], dtype=np.int64)
+        own_log, code_log = boost.lift_logs(codes[rows])
+        logs = np.concatenate((own_log[order], code_log))
+    lifts = np.exp(logs)
+    own, code_lift = lifts[:n], lifts[n:]
     unvisited = float(code_lift.max()) if len(code_lift) else 1.0
     return points, own, cell_codes, code_lift, unvisited
+
+
+@functools.cache
+def _log1p_table() -> NDArray[np.float64]:
+    """``log1p(0 … 4095)`` by NumPy: the visit counts' logs, the same bits as
+    :meth:`MemberBoost.log_boost`'s."""
+    return np.log1p(np.arange(4096, dtype=np.float64))
+
+
+@njit(cache=True, nogil=True)
+def _lift_logs(
+    rows: NDArray, visits: NDArray, code_visits: NDArray, codes: NDArray, cell_of_row: NDArray,
+    w_own: float, w_cat: float, table: NDArray,
+) -> tuple[NDArray, NDArray]:  # pragma: no cover - compiled  # fmt: skip
+    """:func:`member_lift`'s visited points (sorted) and the logs of their lifts, then of
+    each code's (:meth:`MemberBoost.lift_logs`'s operations on ``table``'s ``log1p``, so
+    the same bits) in one call: a member's first query pays for each NumPy call. The logs
+    are empty when a count is past the table."""
+    n, n_codes = rows.shape[0], code_visits.shape[0]
+    big = table.shape[0]
+    if (n > 0 and visits.max() >= big) or (n_codes > 0 and code_visits.max() >= big):
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    cat = np.empty(n_codes)
+    for c in range(n_codes):
+        cat[c] = w_cat * table[code_visits[c]]
+    cells = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        cells[i] = cell_of_row[rows[i]]
+    order = np.argsort(cells)  # a row is one point: no ties
+    points, logs = np.empty(n, dtype=np.int64), np.empty(n + n_codes)
+    for i in range(n):
+        r = order[i]
+        points[i] = cells[r]
+        logs[i] = w_own * table[visits[r]] + cat[codes[rows[r]]]
+    for c in range(n_codes):
+        logs[n + c] = cat[c] + w_own * 0.0  # w_own · log(1 + 0): what log_boost adds
+    return points, logs
 
 
 def walk_lift(
