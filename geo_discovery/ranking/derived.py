@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -37,11 +38,15 @@ class ByIdentity(Generic[T]):
     identity (no hashing of its fields): the same object asked again gets the same value.
     ``also``: a second object the value depends on, by identity too. Each entry holds its
     objects, so their ids are not reused while the entry lives; at ``size`` entries the
-    cache starts over."""
+    oldest goes (first in, first out: no cliff where every member is resolved again)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._by_id: dict[tuple[int, Hashable, int], tuple[Any, Any, T]] = {}
+        self._lock = threading.Lock()  # an insertion (a miss: rare, and slow anyway)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
     def get(
         self, obj: object, variant: Hashable, build: Callable[[], T], also: object = None
@@ -51,9 +56,10 @@ class ByIdentity(Generic[T]):
         if hit is not None and hit[0] is obj and hit[1] is also:
             return hit[2]
         out = build()
-        if len(self._by_id) >= self._size:
-            self._by_id.clear()
-        self._by_id[id(obj), variant, id(also)] = (obj, also, out)
+        with self._lock:
+            while len(self._by_id) >= self._size:  # dicts keep their insertion order
+                del self._by_id[next(iter(self._by_id))]
+            self._by_id[id(obj), variant, id(also)] = (obj, also, out)
         return out
 
 

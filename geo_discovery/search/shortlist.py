@@ -632,10 +632,9 @@ class Shortlists:
         return _Root(*built, args=(*built, *self._rec))
 
     def _lifted_args(self, key: int, lift: tuple) -> tuple:
-        """:func:`member_shortlist_top_k`'s arguments for a root and a member's lift
-        (:func:`~.personal.member_lift`'s), kept with the lift (by its identity): the lists'
-        category codes (made on a root's first member page; a bare page never needs them)
-        and the visited points' rows of ``rec`` in one block (they are anywhere)."""
+        """:func:`member_shortlist_top_k`'s arguments for a root and a member's lift, kept
+        with the lift (by identity): the lists' category codes (made on a root's first member
+        page) and the visited points' rows of ``rec`` in one block (they are anywhere)."""
         root, listed = self._roots[key], self._listed_codes.get(key)
         if listed is None:
             assert self.codes is not None
@@ -644,7 +643,8 @@ class Shortlists:
         vis_rec = self._rec[0][lift[0]]
         args = (*root.args[:5], listed, *root.args[5:], lift[0], vis_rec, lift[1], lift[3],
                 lift[-1])  # fmt: skip
-        if len(self._member_args) >= MEMBER_ENTRIES:
-            self._member_args.clear()
-        self._member_args[key, id(lift)] = (lift, args)
+        with self._start_lock:  # (brief: it never waits for a build)
+            while len(self._member_args) >= MEMBER_ENTRIES:  # the oldest goes first
+                del self._member_args[next(iter(self._member_args))]
+            self._member_args[key, id(lift)] = (lift, args)
         return args

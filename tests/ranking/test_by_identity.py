@@ -1,0 +1,51 @@
+"""ByIdentity (geo_discovery.ranking.derived): values found by their objects' identity."""
+
+from __future__ import annotations
+
+import threading
+
+from geo_discovery.ranking.derived import ByIdentity
+
+
+class Thing:
+    """An object equal to no other (identity is what counts)."""
+
+
+def test_the_oldest_entry_goes_first_and_the_rest_stay() -> None:
+    """At its size the cache drops its oldest entry only: the members asked since are
+    still found (a cache that started over would build them all again)."""
+    cache: ByIdentity[int] = ByIdentity(3)
+    things = [Thing() for _ in range(5)]
+    built: list[int] = []
+
+    def get(i: int, also: object = None) -> int:
+        return cache.get(things[i], "v", lambda: built.append(i) or i * 10, also=also)
+
+    for i in range(5):
+        assert get(i) == i * 10
+    assert built == [0, 1, 2, 3, 4]
+    assert [get(i) for i in (2, 3, 4)] == [20, 30, 40]
+    assert built == [0, 1, 2, 3, 4], "the last three are kept"
+    assert get(0) == 0 and built[-1] == 0, "the oldest went"
+    other = Thing()
+    assert get(4, also=other) == 40 and built[-1] == 4, "another `also` is another entry"
+
+
+def test_threads_inserting_at_once_keep_the_size_and_every_answer() -> None:
+    cache: ByIdentity[int] = ByIdentity(8)
+    things = [Thing() for _ in range(64)]
+    wrong: list[int] = []
+
+    def worker(offset: int) -> None:
+        for r in range(200):
+            i = (r * 7 + offset) % 64
+            if cache.get(things[i], None, lambda i=i: i) != i:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+    assert len(cache) <= 8
