@@ -202,8 +202,8 @@ def test_real_members_pages_from_member_lists_equal_brute_force(
     real_data: Path, real_engine: DiscoveryEngine
 ) -> None:
     """The 40 busiest real members, each near their most visited venue and at one of
-    their other venues, with the 80-deep member lists built (search/shortlist.py): every
-    page equals brute force, and the lists answer most of them themselves."""
+    their other venues, with the member lists (``MEMBER_K`` deep) built: every page
+    equals brute force, and the lists answer most of them themselves."""
     engine, cols = real_engine, ro.Columns(real_engine)
     personal = member_ranking(TWO_MODELS)
     lists = engine.planner.shortlists(personal, MEMBER_K)
