@@ -51,16 +51,24 @@ class ByIdentity(Generic[T]):
     def get(
         self, obj: object, variant: Hashable, build: Callable[[], T], also: object = None
     ) -> T:
-        """``build()``, the ``variant`` of ``obj`` (with ``also``); built once for each."""
+        """``build()``, the ``variant`` of ``obj`` (with ``also``); built once for each
+        (a ``None`` value is not kept)."""
+        hit = self.find(obj, variant, also)
+        return self.put(obj, variant, build(), also) if hit is None else hit
+
+    def find(self, obj: object, variant: Hashable, also: object = None) -> T | None:
+        """The value kept for ``(obj, variant, also)``, or ``None`` (no closure to make: a
+        hot path asks this, then :meth:`put` on a miss)."""
         hit = self._by_id.get((id(obj), variant, id(also)))
-        if hit is not None and hit[0] is obj and hit[1] is also:
-            return hit[2]
-        out = build()
+        return hit[2] if hit is not None and hit[0] is obj and hit[1] is also else None
+
+    def put(self, obj: object, variant: Hashable, value: T, also: object = None) -> T:
+        """Keep ``value`` for ``(obj, variant, also)`` (the oldest entry goes at the size)."""
         with self._lock:
             while len(self._by_id) >= self._size:  # dicts keep their insertion order
                 del self._by_id[next(iter(self._by_id))]
-            self._by_id[id(obj), variant, id(also)] = (obj, also, out)
-        return out
+            self._by_id[id(obj), variant, id(also)] = (obj, also, value)
+        return value
 
 
 _RANKINGS: ByIdentity[Ranking] = ByIdentity(256)

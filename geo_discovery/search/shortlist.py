@@ -69,6 +69,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from ..distance import c2m_1, xyz_1
+from ..ranking.derived import ByIdentity
 from .index import CellIndex
 from .kernels import point_c2
 from .ranked import NodeBounds, behind, finish, keep_best, not_behind, topk_one
@@ -509,7 +510,9 @@ class Shortlists:
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
     _listed_codes: dict[int, NDArray] = field(default_factory=dict, init=False, repr=False)
-    _member_args: dict[tuple, tuple] = field(default_factory=dict, init=False, repr=False)
+    _member_args: ByIdentity[tuple] = field(  # per (lift, root): a member asks again
+        default_factory=lambda: ByIdentity(MEMBER_ENTRIES), init=False, repr=False
+    )
     error: BaseException | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -572,8 +575,7 @@ class Shortlists:
         elif self.codes is None:
             return None  # no categories: the walk answers
         else:
-            hit = self._member_args.get((key, id(lift)))  # (lift, arguments)
-            args = hit[1] if hit is not None and hit[0] is lift else self._lifted_args(key, lift)
+            args = self._member_args.find(lift, key) or self._lifted_args(key, lift)
             out = member_shortlist_top_k(lat, lng, k, *args)
         return (out[0].astype(np.int64), out[1], out[2]) if out.shape[1] else None
 
@@ -643,8 +645,4 @@ class Shortlists:
         vis_rec = self._rec[0][lift[0]]
         args = (*root.args[:5], listed, *root.args[5:], lift[0], vis_rec, lift[1], lift[3],
                 lift[-1])  # fmt: skip
-        with self._start_lock:  # (brief: it never waits for a build)
-            while len(self._member_args) >= MEMBER_ENTRIES:  # the oldest goes first
-                del self._member_args[next(iter(self._member_args))]
-            self._member_args[key, id(lift)] = (lift, args)
-        return args
+        return self._member_args.put(lift, key, args)

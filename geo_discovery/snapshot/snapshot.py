@@ -200,11 +200,16 @@ class Snapshot:
         if profile is not None and profile.member_weights:
             weights, gamma = dict(profile.member_weights), profile.gamma
         w_own = float(weights.get("own_visits", 0.0))
-        caches = self.__dict__.setdefault("_boosts", {})  # one per size (engines share us)
-        kept = caches.get(cache_size)
+        kept = self._boosts.get(cache_size)
         if kept is None:
-            kept = caches[cache_size] = functools.lru_cache(cache_size)(self._build_boost)
+            kept = self._boosts[cache_size] = functools.lru_cache(cache_size)(self._build_boost)
         return kept(member, w_own, float(weights.get("own_category", 0.0)), gamma)
+
+    @functools.cached_property
+    def _boosts(self) -> dict[int, Any]:
+        """The resolved lifts' caches, one per size (engines with other settings share a
+        snapshot)."""
+        return {}
 
     def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
         counts: dict[int, int] = {}
