@@ -166,15 +166,15 @@ class DiscoveryEngine:
         """What a query ranks by: the ranking (the profile's member model for a member; read
         at ``at``'s time of week), whether it is the engine's own, and the member's lift. A
         member object asked again (no time) is found by identity, with its ranking's."""
-        def resolve() -> tuple[Ranking, bool, MemberBoost | None]:
-            r = ranking or self.ranking
-            r = ranking_at(r if member is None else member_ranking(r), at, lat, lng)
-            boost = None if member is None else self.member_boost(member, r)
-            return r, ranking is None, boost or None
-
-        if member is None or at is not None:
-            return resolve()
-        return self._members.get(member, None, resolve, also=ranking)
+        keep = member is not None and at is None  # a member's every page: no closure made
+        hit = self._members.find(member, None, ranking) if keep else None
+        if hit is not None:
+            return hit
+        r = ranking or self.ranking
+        r = ranking_at(r if member is None else member_ranking(r), at, lat, lng)
+        boost = None if member is None else self.member_boost(member, r)
+        got = r, ranking is None, boost or None
+        return self._members.put(member, None, got, ranking) if keep else got
 
     @property
     def planner(self) -> Planner:

@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof
 from numpy.typing import NDArray
 
 from ..distance import c2m_1, xyz_1
@@ -88,6 +88,7 @@ MAX_BYTES = 512 * 2**20  #: no new root once one ranking's lists hold this much
 WALK_OVER = 2048  #: a longer list is not scored: the walk answers
 INFLATE = 1.1  #: a cell's ball radius over its farthest corner's distance
 _NO_MASK = np.zeros(0, dtype=np.bool_)
+_N, _ROOT_KEY = 1 << ROOT, ROOT << 52  # root cells per degree range, a root key's level bits
 
 
 # -------------------------------------------------------------------------- kernels
@@ -295,6 +296,14 @@ def _lookup(
     return int(at) if math.sqrt(dx * dx + dy * dy + dz * dz) <= balls[at, 3] else -1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scratch(n: int, k: int) -> tuple[NDArray, ...]:  # pragma: no cover - compiled
+    """The scans' candidates (points, scores, squared chords: ``n``) and heap of the best
+    ``k`` (two keys, points), as views of two allocations (not six: each costs ~60 ns)."""
+    f, i = np.empty(2 * (n + k)), np.empty(n + k, dtype=np.int64)
+    return i[:n], f[:n], f[n : 2 * n], f[2 * n : 2 * n + k], f[2 * n + k :], i[n:]
+
+
 @njit(cache=True, nogil=True)
 def shortlist_top_k(
     lat: float, lng: float, k: int,
@@ -312,9 +321,7 @@ def shortlist_top_k(
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER:
         return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
-    cand_p = np.empty(hi - lo, dtype=np.int64)
-    cand_s, cand_c = np.empty(hi - lo), np.empty(hi - lo)
-    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
+    cand_p, cand_s, cand_c, ka, kb, kv = _scratch(hi - lo, k)
     kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
     for i in range(lo, hi):
         if uppers[i] < thr_s:
@@ -362,10 +369,7 @@ def member_shortlist_top_k(
     seen = np.uint64(0)  # bit p % 64 of each visited point: most listed points skip the search
     for i in range(vis.shape[0]):
         seen |= np.uint64(1) << np.uint64(vis[i] & 63)
-    n = hi - lo + vis.shape[0]
-    cand_p = np.empty(n, dtype=np.int64)
-    cand_s, cand_c = np.empty(n), np.empty(n)
-    ka, kb, kv = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
+    cand_p, cand_s, cand_c, ka, kb, kv = _scratch(hi - lo + vis.shape[0], k)
     kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
     for i in range(vis.shape[0] + hi - lo):
         if i < vis.shape[0]:
@@ -475,6 +479,15 @@ def _root_keys(lat: NDArray, lng: NDArray) -> NDArray:  # pragma: no cover - com
 
 
 # --------------------------------------------------------------------------- Python
+def _entry(kernel: Any, args: tuple) -> Any:
+    """``kernel``'s compiled entry point for ``(lat, lng, k, *args)``'s exact types (compiled
+    or loaded from numba's cache now, as a first call would). A query calls it directly:
+    numba's dispatcher would type every argument again on every call (~25 ns each, a
+    fifth of a member page's overhead). The arguments are kept with it, so they keep
+    those types."""
+    return kernel.compile(tuple(typeof(a) for a in (0.0, 0.0, 0, *args)))
+
+
 @dataclass(frozen=True, eq=False)
 class _Root:
     """The leaves of one root: :func:`_build_root`'s arrays."""
@@ -485,6 +498,7 @@ class _Root:
     uppers: NDArray[np.float32]
     balls: NDArray[np.float64]
     args: tuple[Any, ...] = ()  # the scan's arrays after (lat, lng, k), read once per query
+    scan: Any = None  # shortlist_top_k's compiled entry for them (:func:`_entry`)
 
 
 @dataclass(eq=False)
@@ -510,6 +524,7 @@ class Shortlists:
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
     _listed_codes: dict[int, NDArray] = field(default_factory=dict, init=False, repr=False)
+    _member_scans: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
     _member_args: ByIdentity[tuple] = field(  # per (lift, root): a member asks again
         default_factory=lambda: ByIdentity(MEMBER_ENTRIES), init=False, repr=False
     )
@@ -554,10 +569,12 @@ class Shortlists:
         a member's, as :func:`~.personal.member_lift` makes it (:func:`member_shortlist_top_k`)."""
         if not 0 < k <= self.k_max:
             return None
-        n = 1 << ROOT  # _cell_ij and _key at ROOT, in Python: no numba call per query
-        i = min(max(math.floor((lat + 90.0) / 180.0 * n), 0), n - 1)
-        j = min(max(math.floor((lng + 180.0) / 360.0 * n), 0), n - 1)
-        key = ROOT << 52 | i << 26 | j
+        # _cell_ij and _key at ROOT, in Python (no numba call per query); int() is floor
+        # for what is >= 0, and out of 0 … n-1 only at lat 90, lng 180 (or past them)
+        i, j = int((lat + 90.0) / 180.0 * _N), int((lng + 180.0) / 360.0 * _N)
+        if not (0 <= i < _N and 0 <= j < _N):
+            i, j = _cell_ij(lat, lng, ROOT)
+        key = _ROOT_KEY | i << 26 | j
         root = self._roots.get(key)
         if root is None:
             if key not in self._occupied:
@@ -571,12 +588,12 @@ class Shortlists:
             if root is None:
                 return None
         if lift is None:
-            out = shortlist_top_k(lat, lng, k, *root.args)
+            out = root.scan(lat, lng, k, *root.args)
         elif self.codes is None:
             return None  # no categories: the walk answers
         else:
-            args = self._member_args.find(lift, key) or self._lifted_args(key, lift)
-            out = member_shortlist_top_k(lat, lng, k, *args)
+            scan, args = self._member_args.find(lift, key) or self._lifted_args(key, lift)
+            out = scan(lat, lng, k, *args)
         return (out[0].astype(np.int64), out[1], out[2]) if out.shape[1] else None
 
     def build_all(self) -> int:
@@ -631,18 +648,26 @@ class Shortlists:
             caps, tree, xyz, rank, positions, self.quality, self.factor,
             self.bounds.q, self.bounds.k, self.bounds.has, self._point_of_row,
         )  # fmt: skip
-        return _Root(*built, args=(*built, *self._rec))
+        args = (*built, *self._rec)
+        return _Root(*built, args=args, scan=_entry(shortlist_top_k, args))
 
-    def _lifted_args(self, key: int, lift: tuple) -> tuple:
-        """:func:`member_shortlist_top_k`'s arguments for a root and a member's lift, kept
-        with the lift (by identity): the lists' category codes (made on a root's first member
-        page) and the visited points' rows of ``rec`` in one block (they are anywhere)."""
+    def _lifted_args(self, key: int, lift: tuple) -> tuple[Any, tuple]:
+        """:func:`member_shortlist_top_k`'s entry and arguments for a root and a member's
+        lift, kept with the lift (by identity): the lists' category codes and the kernel's
+        entry (made on a root's first member page: typing the arguments costs ~70 µs) and
+        the visited points' rows of ``rec`` in one block (they are anywhere). The lift's
+        arrays are made C-contiguous int64 / float64 here (they are, as made), so every
+        lift's arguments have the types the entry was compiled for."""
         root, listed = self._roots[key], self._listed_codes.get(key)
         if listed is None:
             assert self.codes is not None
             listed = np.ascontiguousarray(self.codes[root.points], dtype=np.int32)
             self._listed_codes[key] = listed
-        vis_rec = self._rec[0][lift[0]]
-        args = (*root.args[:5], listed, *root.args[5:], lift[0], vis_rec, lift[1], lift[3],
-                lift[-1])  # fmt: skip
-        return self._member_args.put(lift, key, args)
+        vis = np.ascontiguousarray(lift[0], dtype=np.int64)
+        own, code_lift = (np.ascontiguousarray(a, dtype=np.float64) for a in (lift[1], lift[3]))
+        args = (*root.args[:5], listed, *root.args[5:], vis, self._rec[0][vis], own, code_lift,
+                float(lift[-1]))  # fmt: skip
+        scan = self._member_scans.get(key)
+        if scan is None:
+            scan = self._member_scans[key] = _entry(member_shortlist_top_k, args)
+        return self._member_args.put(lift, key, (scan, args))

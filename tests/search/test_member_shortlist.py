@@ -165,3 +165,40 @@ def test_lists_without_categories_leave_member_pages_to_the_walk() -> None:
     got = bare.top_k(lat, lng, 5)
     assert got is not None
     assert_page(got, ro.brute_force(cols, ro.query(lat, lng, k=5, ranking=ranking), limit=5))
+
+
+def test_a_lift_in_other_array_types_scores_as_the_one_made() -> None:
+    """The lists call their kernel's compiled entry for the types of a root's first
+    member page (numba's per-call typing skipped): a later lift whose arrays come as other
+    dtypes or strides must still score the same (it is converted, never reread as the
+    first one's types)."""
+    rng = np.random.default_rng(31)
+    engine = make_engine(rng, 300, "city")
+    cols = ro.Columns(engine)
+    ranking = Ranking(profile=PROFILE)
+    lists = engine.planner.shortlists(ranking, MEMBER_K)
+    assert lists is not None
+    lists.build_all()
+    checked = 0
+    for _ in range(30):
+        member = random_member(rng, engine)
+        j = int(rng.integers(300))
+        lat, lng = float(engine.snapshot.lat[j]), float(engine.snapshot.lng[j])
+        made = engine.planner.lift_of.lists(engine.member_boost(member, ranking))
+        points, own, codes, code_lift, unvisited = made
+        wide = np.empty((len(own), 2))  # own as a strided column of a wider array
+        wide[:, 0] = own
+        other = (points.astype(np.int32), wide[:, 0], codes, np.repeat(code_lift, 2)[::2],
+                 np.float64(unvisited))  # fmt: skip
+        want = lists.top_k(lat, lng, 10, lift=made)
+        got = lists.top_k(lat, lng, 10, lift=other)
+        if want is None:
+            assert got is None
+            continue
+        checked += 1
+        assert got is not None
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert_page(got, ro.brute_force(cols, ro.query(lat, lng, k=10, ranking=ranking,
+                                                       member=member), limit=10))  # fmt: skip
+    assert checked >= 10
