@@ -343,14 +343,14 @@ def member_shortlist_top_k(
     lat: float, lng: float, k: int,
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
     codes: NDArray, rec: NDArray, rank: NDArray, positions: NDArray,
-    vis: NDArray, vis_rec: NDArray, own: NDArray, code_lift: NDArray, unvisited: float,
+    visited: NDArray, code_lift: NDArray, unvisited: float,
 ) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
     """:func:`shortlist_top_k` under a member's lift: each score times the point's lift, as
     the lifted walk. ``codes``: each listed point's category code (beside ``points``);
-    ``vis``, ``own``, ``code_lift`` and ``unvisited`` are :func:`~.personal.member_lift`'s
-    (the visited points and their lifts, each code's lift, the largest lift of an
-    unvisited point); ``vis_rec`` the visited points' rows of ``rec`` (one block: the
-    member's merchants are anywhere in the table).
+    ``visited``: per visited point (by point) its row of ``rec``, its lift and the point
+    (as a float: exact below 2**53), in one block (the member's merchants are anywhere in
+    the table); ``code_lift`` and ``unvisited``: :func:`~.personal.member_lift`'s (each
+    code's lift, the largest lift of an unvisited point).
 
     The visited points are scored first (wherever they are). A listed point the member
     never visited scores at most ``U_p · top`` (``top``: ``unvisited``), so the scan stops
@@ -366,19 +366,20 @@ def member_shortlist_top_k(
         return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
     top = unvisited * (1.0 + LOOSE)
+    vis, m = visited[:, 6], visited.shape[0]
     seen = np.uint64(0)  # bit p % 64 of each visited point: most listed points skip the search
-    for i in range(vis.shape[0]):
-        seen |= np.uint64(1) << np.uint64(vis[i] & 63)
-    cand_p, cand_s, cand_c, ka, kb, kv = _scratch(hi - lo + vis.shape[0], k)
+    for i in range(m):
+        seen |= np.uint64(1) << np.uint64(int(vis[i]) & 63)
+    cand_p, cand_s, cand_c, ka, kb, kv = _scratch(hi - lo + m, k)
     kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
-    for i in range(vis.shape[0] + hi - lo):
-        if i < vis.shape[0]:
-            p, lift = int(vis[i]), own[i]
-            dx, dy, dz = vis_rec[i, 0] - qx, vis_rec[i, 1] - qy, vis_rec[i, 2] - qz
+    for i in range(m + hi - lo):
+        if i < m:
+            p, lift = int(vis[i]), visited[i, 5]
+            dx, dy, dz = visited[i, 0] - qx, visited[i, 1] - qy, visited[i, 2] - qz
             c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
-            s = vis_rec[i, 3] / (1.0 + c2 * vis_rec[i, 4]) * lift
+            s = visited[i, 3] / (1.0 + c2 * visited[i, 4]) * lift
         else:
-            li = lo + i - vis.shape[0]
+            li = lo + i - m
             if uppers[li] * top < thr_s:
                 break  # every listed point left is bounded below the k-th score
             lift = code_lift[codes[li]]  # ranked.point_lift of an unvisited point
@@ -386,8 +387,8 @@ def member_shortlist_top_k(
                 continue  # its category's lift cannot take it to the k-th score
             p = int(points[li])
             if seen >> np.uint64(p & 63) & np.uint64(1):
-                j = np.searchsorted(vis, p)
-                if j < vis.shape[0] and vis[j] == p:
+                j = np.searchsorted(vis, float(p))
+                if j < m and vis[j] == p:
                     continue  # visited: scored above
             dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
             c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
@@ -654,19 +655,20 @@ class Shortlists:
     def _lifted_args(self, key: int, lift: tuple) -> tuple[Any, tuple]:
         """:func:`member_shortlist_top_k`'s entry and arguments for a root and a member's
         lift, kept with the lift (by identity): the lists' category codes and the kernel's
-        entry (made on a root's first member page: typing the arguments costs ~70 µs) and
-        the visited points' rows of ``rec`` in one block (they are anywhere). The lift's
-        arrays are made C-contiguous int64 / float64 here (they are, as made), so every
-        lift's arguments have the types the entry was compiled for."""
+        entry (made on a root's first member page: typing the arguments costs ~70 µs), and
+        the visited points' block (each one's row of ``rec``, lift and point: one array, one
+        read). Made here as C-contiguous float64 (``code_lift`` too), so every lift's
+        arguments have the types the entry was compiled for."""
         root, listed = self._roots[key], self._listed_codes.get(key)
         if listed is None:
             assert self.codes is not None
             listed = np.ascontiguousarray(self.codes[root.points], dtype=np.int32)
             self._listed_codes[key] = listed
-        vis = np.ascontiguousarray(lift[0], dtype=np.int64)
-        own, code_lift = (np.ascontiguousarray(a, dtype=np.float64) for a in (lift[1], lift[3]))
-        args = (*root.args[:5], listed, *root.args[5:], vis, self._rec[0][vis], own, code_lift,
-                float(lift[-1]))  # fmt: skip
+        vis = np.asarray(lift[0])
+        visited = np.empty((len(vis), 7))
+        visited[:, :5], visited[:, 5], visited[:, 6] = self._rec[0][vis], lift[1], vis
+        code_lift = np.ascontiguousarray(lift[3], dtype=np.float64)
+        args = (*root.args[:5], listed, *root.args[5:], visited, code_lift, float(lift[-1]))
         scan = self._member_scans.get(key)
         if scan is None:
             scan = self._member_scans[key] = _entry(member_shortlist_top_k, args)
