@@ -280,8 +280,7 @@ class DiscoveryEngine:
             if sort == "best_match":  # a ranking (a member), nothing else: a shortlist or walk
                 page = self.planner.best_page(lat, lng, k, *self._resolved(ranking, member))
                 if page is not None:  # None: a member's page for the refine loop
-                    return Results(self.snapshot, page.positions, page.distances_m, page.scores,
-                                   next_cursor=page.next_cursor)  # fmt: skip
+                    return Results(self.snapshot, *page[:3], next_cursor=page[3])
             else:  # The plain k nearest: exactly what the index answers (the values are the
                 # same ones NearbyQuery accepts; anything else takes the validated path).
                 snap = self.snapshot

@@ -425,9 +425,10 @@ class Planner:
         return Page(pos, dist, prim if ranked else None, explain, next_cursor)
 
     def best_page(self, lat: float, lng: float, k: int, ranking: Ranking, own: bool,
-                  boost: MemberBoost | None = None) -> Page | None:  # fmt: skip
-        """:meth:`run`'s page of a bare ``best_match`` (no filter, radius, cursor, explain): the
-        engine's fast lane (``own``: its ranking); ``None``: a member's page for run's loop."""
+                  boost: MemberBoost | None = None) -> tuple | None:  # fmt: skip
+        """:meth:`run`'s page of a bare ``best_match`` (no filter, radius, cursor, explain), the
+        engine's fast lane (``own``: its ranking), as a plain tuple (rows, metres, scores, cursor
+        maker: ~0.3 µs less than a Page); ``None``: a member's page for run's loop."""
         lift = None if boost is None else self.lift_of.lists(boost)
         got = self._listed(lat, lng, k, ranking, 1 if own else 16, lift)
         if got is None:  # one walk (a member's: lifted, as run's)
@@ -436,14 +437,13 @@ class Planner:
                 return None
             got = ranked_top_k(self.index, lat, lng, k, s.quality, s.factor, s.bounds,
                                lift=None if boost is None else self.lift_of(boost))  # fmt: skip
-        pos, dist, prim = got
 
         def next_cursor() -> str | None:
             q = NearbyQuery(lat, lng, k, sort="best_match")
             member = None if boost is None else boost.fingerprint()
-            return self.cursor_after(q, ranking, pos, dist, prim, None, member)
+            return self.cursor_after(q, ranking, got[0], got[1], got[2], None, member)
 
-        return Page(pos, dist, prim, None, next_cursor)
+        return (*got, next_cursor)
 
     def text_page(
         self, lat: float, lng: float, k: int, text: str, ranking: Ranking

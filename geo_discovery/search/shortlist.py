@@ -39,21 +39,21 @@ lists (one block).
 
 Cells
 -----
-A quadtree on latitude and longitude: a level-``L`` cell spans ``180 / 2^L`` degrees of
-latitude and ``360 / 2^L`` of longitude (its farthest point from its centre is a corner).
-The roots are the level-:data:`ROOT` cells that hold a point; each is built the first time
-a query lands in it (or all at once: :meth:`Shortlists.build_all`). A cell whose list is
-longer than :data:`LIMIT` is split into its four children (breadth first, at most
-:data:`CELLS_PER_POINT` leaves per point) while that shrinks a list or the cell is wider
-than the points it lists: a crowd of merchants at one address, which no split shrinks,
-leaves its cells with longer lists instead of splitting them forever. An empty cell four
-times its radius from the nearest point is split only while its list is longer than
-``4 × LIMIT``: few queries land there. A leaf listing more than :data:`WALK_OVER` points
-(a budget ran out) leaves its queries to the walk. The leaves of a root partition it, so
-a query finds its leaf by one binary search over their first Z-order codes at the
-deepest level. Queries in a root cell with no point use the walk, as do roots not built
-once one ranking's lists hold :data:`MAX_BYTES` (about 0.45 KB per merchant in a city:
-29 MiB for New York's 67k).
+A quadtree on latitude and longitude (:mod:`.quadcells`): a level-``L`` cell spans ``180
+/ 2^L`` degrees of latitude and ``360 / 2^L`` of longitude (its farthest point from its
+centre is a corner). The roots are the level-:data:`~.quadcells.ROOT` cells that hold a
+point; each is built the first time a query lands in it (or all at once:
+:meth:`Shortlists.build_all`). A cell whose list is longer than :data:`LIMIT` is split
+into its four children (breadth first, at most :data:`CELLS_PER_POINT` leaves per point)
+while that shrinks a list or the cell is wider than the points it lists: a crowd of
+merchants at one address, which no split shrinks, leaves its cells with longer lists
+instead of splitting them forever. An empty cell four times its radius from the nearest
+point is split only while its list is longer than ``4 × LIMIT``: few queries land there.
+A leaf listing more than :data:`WALK_OVER` points (a budget ran out) leaves its queries
+to the walk. The leaves of a root partition it, so a query finds its leaf by one binary
+search over their first Z-order codes at the deepest level. Queries in a root cell with
+no point use the walk, as do roots not built once one ranking's lists hold
+:data:`MAX_BYTES` (about 0.45 KB per merchant in a city: 29 MiB for New York's 67k).
 """
 
 from __future__ import annotations
@@ -72,43 +72,33 @@ from ..distance import c2m_1, xyz_1
 from ..ranking.derived import ByIdentity
 from .index import CellIndex
 from .kernels import point_c2
+from .quadcells import (
+    DEEPEST,
+    ROOT,
+    ROOT_CELLS,
+    ROOT_KEY,
+    cell_ball,
+    cell_ij,
+    leaf_at,
+    morton,
+    root_keys,
+)
 from .ranked import NodeBounds, behind, finish, keep_best, not_behind, topk_one
 
-__all__ = ["LIMIT", "MEMBER_K", "ROOT", "K", "Shortlists"]
+__all__ = ["LIMIT", "MEMBER_K", "K", "Shortlists"]
 
 K = 20  #: the longest page a shortlist answers (the API's default page size)
 MEMBER_K = 160  #: the depth of the lists a member's pages are scored from
 MEMBER_ENTRIES = 4096  #: (root, member lift) argument tuples kept (a member asks again)
-ROOT = 8  #: level of the root cells (0.7° of latitude)
-DEEPEST = 22  #: deepest level a cell is split to (~5 m of latitude)
 LIMIT = 96  #: a longer list is split into its four children (while that shrinks it)
 CELLS_PER_POINT = 4  #: a root splits into at most this many leaves per point in it (+ 64)
 LOOSE = 1e-9  #: relative slack of every bound
 MAX_BYTES = 512 * 2**20  #: no new root once one ranking's lists hold this much
 WALK_OVER = 2048  #: a longer list is not scored: the walk answers
-INFLATE = 1.1  #: a cell's ball radius over its farthest corner's distance
 _NO_MASK = np.zeros(0, dtype=np.bool_)
-_N, _ROOT_KEY = 1 << ROOT, ROOT << 52  # root cells per degree range, a root key's level bits
 
 
 # -------------------------------------------------------------------------- kernels
-@njit(cache=True, nogil=True)
-def _ball(level: int, i: int, j: int) -> tuple[float, float, float, float, float, float]:
-    """A cell's centre (degrees, unit vector) and ball radius (chord; :data:`INFLATE` × the
-    farthest corner, so a child's ball lies inside its parent's)."""  # pragma: no cover
-    h = 180.0 / 2.0**level
-    w = 360.0 / 2.0**level
-    lat0, lng0 = -90.0 + i * h, -180.0 + j * w
-    clat, clng = lat0 + h / 2.0, lng0 + w / 2.0
-    cx, cy, cz = xyz_1(clat, clng)
-    rho = 0.0
-    for a in (lat0, lat0 + h):
-        for b in (lng0, lng0 + w):
-            vx, vy, vz = xyz_1(a, b)
-            rho = max(rho, math.sqrt((vx - cx) ** 2 + (vy - cy) ** 2 + (vz - cz) ** 2))
-    return clat, clng, cx, cy, cz, rho * INFLATE
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _lower(q: float, f: float, d: float, rho: float) -> float:  # pragma: no cover
     """``L_p``: the score at chord ``d + rho`` (the farthest a query in the ball can be)."""
@@ -195,7 +185,7 @@ def _build_root(
     quality: NDArray, factor: NDArray, node_q: NDArray, node_k: NDArray, node_has: NDArray,
     point_of_row: NDArray,
 ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:  # pragma: no cover  # fmt: skip
-    """One root's leaves: sorted keys (the first :data:`DEEPEST`-level Morton code each
+    """One root's leaves: sorted keys (the first :data:`~.quadcells.DEEPEST`-level Morton code each
     covers), list bounds, points (cell order) by their bound ``U_p`` descending, those
     bounds (float32, rounded up) and balls.
 
@@ -205,7 +195,7 @@ def _build_root(
     point the parent dropped has ``U_p`` (smaller in the child's ball) below the parent's
     threshold. A child not inside (rare: far north or south) is listed from the trie.
     """
-    clat, clng, cx, cy, cz, rho = _ball(level0, i0, j0)
+    clat, clng, cx, cy, cz, rho = cell_ball(level0, i0, j0)
     rows, _, _ = topk_one(
         clat, clng, k, math.inf, caps, tree, xyz, rank, positions, _NO_MASK,
         quality, factor, node_q, node_k, node_has, 0.0, 0.0, 0, False, None, False, 1.0, None,
@@ -229,7 +219,7 @@ def _build_root(
             for a in range(2):
                 for b in range(2):
                     ci, cj = 2 * i + a, 2 * j + b
-                    _la, _ln, kx, ky, kz, kr = _ball(level + 1, ci, cj)
+                    _la, _ln, kx, ky, kz, kr = cell_ball(level + 1, ci, cj)
                     inside = math.sqrt((kx - cx) ** 2 + (ky - cy) ** 2 + (kz - cz) ** 2) + kr
                     if inside <= rho * (1.0 - LOOSE):
                         t = max(thr, _threshold(pts, kx, ky, kz, kr, k, xyz, quality, factor))
@@ -253,7 +243,7 @@ def _build_root(
             if not far and (smaller or rho * rho > spread):  # wider than its points: go on
                 todo.extend(kids)
                 continue
-        keys.append(_morton(i, j, level) << 2 * (deepest - level))
+        keys.append(morton(i, j, level) << 2 * (deepest - level))
         lists.append(pts)
         balls.append((cx, cy, cz, rho))
     order = np.argsort(np.array(keys))
@@ -282,20 +272,6 @@ def _build_root(
     return out_keys, starts, points, uppers, out_balls
 
 
-@njit(cache=True, nogil=True)
-def _lookup(
-    qx: float, qy: float, qz: float, lat: float, lng: float, keys: NDArray, balls: NDArray
-) -> int:  # pragma: no cover - compiled
-    """The leaf holding ``(lat, lng)`` (its index in ``keys``), or -1 (outside the leaf's
-    ball: the caller walks). The leaves partition the root: one binary search finds it."""
-    i, j = _cell_ij(lat, lng, DEEPEST)
-    at = np.searchsorted(keys, _morton(i, j, DEEPEST), side="right") - 1
-    if at < 0:
-        return -1
-    dx, dy, dz = qx - balls[at, 0], qy - balls[at, 1], qz - balls[at, 2]
-    return int(at) if math.sqrt(dx * dx + dy * dy + dz * dz) <= balls[at, 3] else -1
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _scratch(n: int, k: int) -> tuple[NDArray, ...]:  # pragma: no cover - compiled
     """The scans' candidates (points, scores, squared chords: ``n``) and heap of the best
@@ -317,7 +293,7 @@ def shortlist_top_k(
     point costs one cache line; the squared chord and score are the walk's expressions
     on the same values, bit for bit."""
     qx, qy, qz = xyz_1(lat, lng)
-    at = _lookup(qx, qy, qz, lat, lng, keys, balls)
+    at = leaf_at(qx, qy, qz, lat, lng, keys, balls)
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER:
         return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
@@ -361,7 +337,7 @@ def member_shortlist_top_k(
     the walk answers): lists of ``K`` best hold the ``k``-th best of a lifted page well
     above it (module doc)."""
     qx, qy, qz = xyz_1(lat, lng)
-    at = _lookup(qx, qy, qz, lat, lng, keys, balls)
+    at = leaf_at(qx, qy, qz, lat, lng, keys, balls)
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER or starts[at + 1] == starts[at]:
         return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
@@ -448,37 +424,6 @@ def _first(
     return rank[cand_p[keep[a]]] < rank[cand_p[keep[b]]]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _cell_ij(lat: float, lng: float, level: int) -> tuple[int, int]:  # pragma: no cover
-    n = 2**level
-    i = math.floor((lat + 90.0) / 180.0 * n)
-    j = math.floor((lng + 180.0) / 360.0 * n)
-    return min(max(i, 0), n - 1), min(max(j, 0), n - 1)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _key(level: int, i: int, j: int) -> np.int64:  # pragma: no cover - compiled
-    return np.int64(level) << 52 | np.int64(i) << 26 | np.int64(j)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _morton(i: int, j: int, bits: int) -> np.int64:  # pragma: no cover - compiled
-    """``i`` and ``j``'s low ``bits`` bits interleaved: a quadtree cell's Z-order code."""
-    out = np.int64(0)
-    for b in range(bits):
-        out |= ((np.int64(i) >> b) & 1) << (2 * b + 1) | ((np.int64(j) >> b) & 1) << (2 * b)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _root_keys(lat: NDArray, lng: NDArray) -> NDArray:  # pragma: no cover - compiled
-    out = np.empty(lat.shape[0], dtype=np.int64)
-    for p in range(lat.shape[0]):
-        i, j = _cell_ij(lat[p], lng[p], ROOT)
-        out[p] = _key(ROOT, i, j)
-    return out
-
-
 # --------------------------------------------------------------------------- Python
 def _entry(kernel: Any, args: tuple) -> Any:
     """``kernel``'s compiled entry point for ``(lat, lng, k, *args)``'s exact types (compiled
@@ -543,7 +488,7 @@ class Shortlists:
 
     def __post_init__(self) -> None:
         lat, lng = self.index.lat, self.index.lng
-        self._root_of_point = _root_keys(np.asarray(lat, np.float64), np.asarray(lng, np.float64))
+        self._root_of_point = root_keys(np.asarray(lat, np.float64), np.asarray(lng, np.float64))
         self._occupied = frozenset(int(k) for k in np.unique(self._root_of_point))
         self._misses = 0  # queries the walk answered for want of a root (background)
 
@@ -570,12 +515,12 @@ class Shortlists:
         a member's, as :func:`~.personal.member_lift` makes it (:func:`member_shortlist_top_k`)."""
         if not 0 < k <= self.k_max:
             return None
-        # _cell_ij and _key at ROOT, in Python (no numba call per query); int() is floor
+        # cell_ij and cell_key at ROOT, in Python (no numba call per query); int() is floor
         # for what is >= 0, and out of 0 … n-1 only at lat 90, lng 180 (or past them)
-        i, j = int((lat + 90.0) / 180.0 * _N), int((lng + 180.0) / 360.0 * _N)
-        if not (0 <= i < _N and 0 <= j < _N):
-            i, j = _cell_ij(lat, lng, ROOT)
-        key = _ROOT_KEY | i << 26 | j
+        i, j = int((lat + 90.0) / 180.0 * ROOT_CELLS), int((lng + 180.0) / 360.0 * ROOT_CELLS)
+        if not (0 <= i < ROOT_CELLS and 0 <= j < ROOT_CELLS):
+            i, j = cell_ij(lat, lng, ROOT)
+        key = ROOT_KEY | i << 26 | j
         root = self._roots.get(key)
         if root is None:
             if key not in self._occupied:

@@ -25,7 +25,8 @@ from geo_discovery.query import Ranking
 from geo_discovery.search import planner as planner_module
 from geo_discovery.search import ranked
 from geo_discovery.search.index import build_cell_index
-from geo_discovery.search.shortlist import CELLS_PER_POINT, DEEPEST, ROOT, K, Shortlists
+from geo_discovery.search.quadcells import DEEPEST, ROOT
+from geo_discovery.search.shortlist import CELLS_PER_POINT, K, Shortlists
 
 
 def lists_of(sc: Scenario, sort: str, limit: int) -> tuple[Shortlists, np.ndarray, np.ndarray]:
