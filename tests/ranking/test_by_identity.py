@@ -49,3 +49,21 @@ def test_threads_inserting_at_once_keep_the_size_and_every_answer() -> None:
         t.join()
     assert not wrong
     assert len(cache) <= 8
+
+
+def test_a_value_kept_again_takes_no_second_place_in_the_order() -> None:
+    """Putting a value again for a kept key replaces it and evicts nothing; the order stays
+    that of first insertion, so each later insertion drops exactly one oldest entry."""
+    cache: ByIdentity[int] = ByIdentity(3)
+    a, b, c, d, e = (Thing() for _ in range(5))
+    for i, t in enumerate((a, b, c)):
+        cache.put(t, None, i)
+    for _ in range(5):  # again and again: no entry goes
+        cache.put(b, None, 11)
+    assert [cache.find(t, None) for t in (a, b, c)] == [0, 11, 2]
+    cache.put(d, None, 3)
+    assert cache.find(a, None) is None and len(cache) == 3
+    assert [cache.find(t, None) for t in (b, c, d)] == [11, 2, 3]
+    cache.put(e, None, 4)
+    assert cache.find(b, None) is None and len(cache) == 3
+    assert [cache.find(t, None) for t in (c, d, e)] == [2, 3, 4]
