@@ -38,12 +38,14 @@ class ByIdentity(Generic[T]):
     """Values derived from objects, one per (object, variant), found by the object's
     identity (no hashing of its fields): the same object asked again gets the same value.
     ``also``: a second object the value depends on, by identity too. Each entry holds its
-    objects, so their ids are not reused while the entry lives; at ``size`` entries the
-    oldest goes (first in, first out: no cliff where every member is resolved again)."""
+    objects, so their ids are not reused while the entry lives. At ``size`` entries the
+    oldest goes unless it was found since it was kept or last spared: then it is spared
+    once, to the back of the line (a "second chance", as the CLOCK page cache: a member
+    asking all day stays; no cliff where every member is resolved again)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._by_id: dict[tuple[int, Hashable, int], tuple[Any, Any, T]] = {}
+        self._by_id: dict[tuple[int, Hashable, int], list[Any]] = {}  # obj, also, value, found
         self._order: deque[tuple[int, Hashable, int]] = deque()  # the keys, oldest first
         self._lock = threading.Lock()  # an insertion (a miss: rare, and slow anyway)
 
@@ -62,17 +64,26 @@ class ByIdentity(Generic[T]):
         """The value kept for ``(obj, variant, also)``, or ``None`` (no closure to make: a
         hot path asks this, then :meth:`put` on a miss)."""
         hit = self._by_id.get((id(obj), variant, id(also)))
-        return hit[2] if hit is not None and hit[0] is obj and hit[1] is also else None
+        if hit is None or hit[0] is not obj or hit[1] is not also:
+            return None
+        hit[3] = True  # found again: spared once when it comes up to go (no lock: a flag)
+        return hit[2]
 
     def put(self, obj: object, variant: Hashable, value: T, also: object = None) -> T:
-        """Keep ``value`` for ``(obj, variant, also)`` (the oldest entry goes at the size)."""
+        """Keep ``value`` for ``(obj, variant, also)`` (at the size an entry goes: class doc)."""
         key = (id(obj), variant, id(also))
         with self._lock:  # the keys' order in a deque: a dict's first key after many
             if key not in self._by_id:  # deletions is found by skipping them (~1 µs at 4096)
-                while len(self._by_id) >= self._size:
-                    del self._by_id[self._order.popleft()]
+                while len(self._by_id) >= self._size:  # each turn drops one or clears a flag
+                    old = self._order.popleft()
+                    entry = self._by_id[old]
+                    if entry[3]:
+                        entry[3] = False
+                        self._order.append(old)
+                    else:
+                        del self._by_id[old]
                 self._order.append(key)
-            self._by_id[key] = (obj, also, value)
+            self._by_id[key] = [obj, also, value, False]
         return value
 
 

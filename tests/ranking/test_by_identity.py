@@ -67,3 +67,32 @@ def test_a_value_kept_again_takes_no_second_place_in_the_order() -> None:
     cache.put(e, None, 4)
     assert cache.find(b, None) is None and len(cache) == 3
     assert [cache.find(t, None) for t in (c, d, e)] == [2, 3, 4]
+
+
+def test_an_entry_found_again_is_spared_once_before_it_goes() -> None:
+    """At the size, the oldest entry goes unless it was found since it was kept: a member
+    asking all the time stays while members asking once come and go. Spared once, it
+    goes next time round unless it is found again."""
+    cache: ByIdentity[int] = ByIdentity(3)
+    a, b, c, d, e, f = (Thing() for _ in range(6))
+    for i, t in enumerate((a, b, c)):
+        cache.put(t, None, i)
+    assert cache.find(a, None) == 0  # the oldest, found again
+    cache.put(d, None, 3)  # b goes, not a
+    assert cache.find(b, None) is None
+    cache.put(e, None, 4)  # c goes (never found): the line is now a, d, e
+    cache.put(f, None, 5)  # a was spared once and not found since: it goes now
+    assert [cache.find(t, None) for t in (a, b, c)] == [None, None, None]
+    assert [cache.find(t, None) for t in (d, e, f)] == [3, 4, 5]
+    assert len(cache) == 3
+
+
+def test_a_member_asking_all_the_time_stays_while_others_cycle_through() -> None:
+    """One object found between every insertion of 50 others outlives a cache of 8."""
+    cache: ByIdentity[int] = ByIdentity(8)
+    regular = Thing()
+    cache.put(regular, None, -1)
+    for i in range(50):
+        assert cache.find(regular, None) == -1, f"dropped after {i} others"
+        cache.put(Thing(), None, i)
+    assert len(cache) == 8
