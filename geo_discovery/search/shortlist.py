@@ -469,8 +469,9 @@ class Shortlists:
     _roots: dict[int, _Root] = field(default_factory=dict, init=False, repr=False)
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
-    _listed_codes: dict[int, NDArray] = field(default_factory=dict, init=False, repr=False)
-    _member_scans: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
+    _member_roots: dict[int, tuple[NDArray, Any]] = field(  # per root: listed codes, entry
+        default_factory=dict, init=False, repr=False
+    )
     _member_args: ByIdentity[tuple] = field(  # per (lift, root): a member asks again
         default_factory=lambda: ByIdentity(MEMBER_ENTRIES), init=False, repr=False
     )
@@ -557,7 +558,7 @@ class Shortlists:
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
         roots = tuple(self._roots.values())
-        codes = sum(a.nbytes for a in tuple(self._listed_codes.values()))
+        codes = sum(a.nbytes for a, _ in tuple(self._member_roots.values()))
         return codes + sum(
             a.nbytes for r in roots for a in vars(r).values() if isinstance(a, np.ndarray)
         )
@@ -604,17 +605,14 @@ class Shortlists:
         the visited points' block (each one's row of ``rec``, lift and point: one array, one
         read). Made here as C-contiguous float64 (``code_lift`` too), so every lift's
         arguments have the types the entry was compiled for."""
-        root, listed = self._roots[key], self._listed_codes.get(key)
-        if listed is None:
-            assert self.codes is not None
-            listed = np.ascontiguousarray(self.codes[root.points], dtype=np.int32)
-            self._listed_codes[key] = listed
+        root, made = self._roots[key], self._member_roots.get(key)
+        assert self.codes is not None
+        listed = made[0] if made else np.ascontiguousarray(self.codes[root.points], np.int32)
         vis = np.asarray(lift[0])
         visited = np.empty((len(vis), 7))
         visited[:, :5], visited[:, 5], visited[:, 6] = self._rec[0][vis], lift[1], vis
         code_lift = np.ascontiguousarray(lift[3], dtype=np.float64)
         args = (*root.args[:5], listed, *root.args[5:], visited, code_lift, float(lift[-1]))
-        scan = self._member_scans.get(key)
-        if scan is None:
-            scan = self._member_scans[key] = _entry(member_shortlist_top_k, args)
-        return self._member_args.put(lift, key, (scan, args))
+        if made is None:
+            made = self._member_roots[key] = (listed, _entry(member_shortlist_top_k, args))
+        return self._member_args.put(lift, key, (made[1], args))
