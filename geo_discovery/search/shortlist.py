@@ -272,6 +272,17 @@ def _build_root(
     return out_keys, starts, points, uppers, out_balls
 
 
+@njit(cache=True, nogil=True)
+def _visited_block(rec: NDArray, points: NDArray, own: NDArray) -> NDArray:  # pragma: no cover
+    """:func:`member_shortlist_top_k`'s ``visited``: per visited point its row of ``rec``,
+    its lift and the point (one call: a member's first query pays for each NumPy call)."""
+    out = np.empty((len(points), 7))
+    for i in range(len(points)):
+        out[i, :5] = rec[points[i]]
+        out[i, 5], out[i, 6] = own[i], points[i]
+    return out
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _scratch(n: int, k: int) -> tuple[NDArray, ...]:  # pragma: no cover - compiled
     """The scans' candidates (points, scores, squared chords: ``n``) and heap of the best
@@ -608,9 +619,7 @@ class Shortlists:
         root, made = self._roots[key], self._member_roots.get(key)
         assert self.codes is not None
         listed = made[0] if made else np.ascontiguousarray(self.codes[root.points], np.int32)
-        vis = np.asarray(lift[0])
-        visited = np.empty((len(vis), 7))
-        visited[:, :5], visited[:, 5], visited[:, 6] = self._rec[0][vis], lift[1], vis
+        visited = _visited_block(self._rec[0], lift[0], lift[1])
         code_lift = np.ascontiguousarray(lift[3], dtype=np.float64)
         args = (*root.args[:5], listed, *root.args[5:], visited, code_lift, float(lift[-1]))
         if made is None:

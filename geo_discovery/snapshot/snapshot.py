@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["Snapshot"]
 
 _DERIVED = "derived"
+#: A member with no history here: no rows.
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.setflags(write=False)
 
 
 class Snapshot:
@@ -212,21 +215,19 @@ class Snapshot:
         return {}
 
     def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
-        counts: dict[int, int] = {}
-        row_of = self._id_to_row.get  # ids are text: the table's and a Member's (validated)
+        rows, counts = _NO_ROWS, _NO_ROWS
         if member.member_id:  # the history's rows here (-1: a merchant gone since)
             lo, hi = self.members.span(member.member_id)
-            rows, held = self._member_rows[lo:hi].tolist(), self.members.counts[lo:hi].tolist()
-            for row, n in zip(rows, held, strict=True):
-                if row >= 0:
-                    counts[row] = counts.get(row, 0) + n
-        for mid, _ in member.visits:  # each one visit
-            row = row_of(mid)
-            if row is not None:
-                counts[row] = counts.get(row, 0) + 1
+            rows, counts = self._member_rows[lo:hi], self.members.counts[lo:hi]
+        if member.visits:  # each one visit (ids are text: the table's and a Member's)
+            row_of = self._id_to_row.get
+            given = np.array([row_of(mid, -1) for mid, _ in member.visits], dtype=np.int64)
+            ones = np.ones(len(given), dtype=np.int64)
+            rows, counts = (given, ones) if not len(rows) else (
+                np.concatenate((rows, given)), np.concatenate((counts, ones)))  # fmt: skip
         codes, vocab = self.categories
-        return MemberBoost.build(
-            counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma
+        return MemberBoost.from_rows(
+            rows, counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma
         )
 
     def _derived(self, name: str) -> Path | None:

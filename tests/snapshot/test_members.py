@@ -58,3 +58,26 @@ def test_a_history_names_merchants_the_snapshot_no_longer_holds(tmp_path: Path) 
     assert boost.rows.tolist() == by_hand.rows.tolist()
     assert boost.visits.tolist() == by_hand.visits.tolist()
 
+
+
+def test_a_members_history_and_given_visits_add_up(tmp_path: Path) -> None:
+    """An id's history and the visits given with it count together; a given id the
+    snapshot does not hold, and a history merchant gone since, count for nothing."""
+    ids = ["a", "b", "c", "d"]
+    categories = ["food/cafe", "shop", "food/cafe", "shop"]
+    table = pa.table({"merchant_id": ids, "name": ids, "lat": [60.1, 60.2, 60.3, 60.4],
+                      "lng": [24.9] * 4, "category": categories})  # fmt: skip
+    visits = pd.DataFrame({"member": ["ann"] * 3, "merchant_id": ["c", "gone", "a"],
+                           "visits": [4, 5, 1]})  # fmt: skip
+    visits["last_visit"] = pd.Timestamp("2024-01-02", tz="UTC")
+    snap = Snapshot.from_table(table)
+    write_members(visits, tmp_path)
+    snap.members = MemberHistories(tmp_path)
+    member = Member(member_id="ann", visits=["d", "a", "nowhere", "d"])
+    boost = snap.member_boost(member, Ranking(), {"own_visits": 1.0})
+    assert boost.rows.tolist() == [0, 2, 3] and boost.visits.tolist() == [2, 4, 2]
+    codes, vocab = snap.categories
+    per_code = np.zeros(len(vocab), dtype=np.int64)
+    np.add.at(per_code, codes[[0, 2, 3]], [2, 4, 2])
+    assert boost.code_visits.tolist() == per_code.tolist()
+    assert not boost.rows.flags.writeable  # shared by the snapshot's cache
