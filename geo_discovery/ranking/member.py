@@ -32,6 +32,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -53,21 +54,12 @@ class MemberBoost:
     derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(
-        cls,
-        visits: Mapping[int, int],
-        codes: NDArray[np.integer],
-        *,
-        n_codes: int,
-        w_own: float,
-        w_cat: float,
-        gamma: float = 1.0,
-    ) -> MemberBoost:
-        """From ``{row: visits}`` and each row's category code."""
+    def build(cls, visits: Mapping[int, int], codes: NDArray[np.integer], **kw: Any) -> MemberBoost:
+        """From ``{row: visits}`` and each row's category code (``kw``: :meth:`from_rows`'s
+        ``n_codes``, ``w_own``, ``w_cat``, ``gamma``)."""
         rows = np.fromiter(visits.keys(), dtype=np.int64, count=len(visits))
         counts = np.fromiter(visits.values(), dtype=np.int64, count=len(visits))
-        return cls.from_rows(rows, counts, codes, n_codes=n_codes, w_own=w_own, w_cat=w_cat,
-                             gamma=gamma)  # fmt: skip
+        return cls.from_rows(rows, counts, codes, **kw)
 
     @classmethod
     def from_rows(

@@ -222,9 +222,8 @@ class Snapshot:
         if member.visits:  # each one visit (ids are text: the table's and a Member's)
             row_of = self._id_to_row.get
             given = np.array([row_of(mid, -1) for mid, _ in member.visits], dtype=np.int64)
-            ones = np.ones(len(given), dtype=np.int64)
-            rows, counts = (given, ones) if not len(rows) else (
-                np.concatenate((rows, given)), np.concatenate((counts, ones)))  # fmt: skip
+            rows = np.concatenate((rows, given))
+            counts = np.concatenate((counts, np.ones(len(given), dtype=np.int64)))
         codes, vocab = self.categories
         return MemberBoost.from_rows(
             rows, counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma
