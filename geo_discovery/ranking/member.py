@@ -154,6 +154,8 @@ def _merge(
         row, n = rows[i], counts[i]
         if row < 0:
             continue
+        if row >= len(codes):
+            raise IndexError("a member's row is past the table")
         if m > 0 and out_rows[m - 1] == row:
             out_counts[m - 1] += n
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,3 +39,10 @@ def test_rows_in_any_order_sum_to_a_count_by_hand(
     built = MemberBoost.build(dict(want), codes, n_codes=n_codes, w_own=1.0, w_cat=0.5)
     for name in ("rows", "visits", "code_visits"):
         assert getattr(built, name).tolist() == getattr(boost, name).tolist()
+
+
+def test_a_row_past_the_table_is_refused_not_read() -> None:
+    codes = np.zeros(3, dtype=np.int32)
+    with pytest.raises(IndexError, match="past the table"):
+        MemberBoost.from_rows(np.array([0, 3]), np.array([1, 1]), codes, n_codes=1, w_own=1,
+                              w_cat=1)  # fmt: skip
