@@ -204,6 +204,10 @@ def dump_source(src: PgSource, folder: Path) -> Path:
     return target
 
 
+#: The dumps' temporary folders are named so (``/tmp/geo-discovery-pg-…``).
+_TMP_PREFIX = "geo-discovery-pg-"
+
+
 def _chunks(stream: Any) -> Iterator[bytes]:
     for data in stream:
         yield bytes(data)
@@ -215,13 +219,18 @@ def materialise(
 ) -> Iterator[tuple[list[Path], dict[str, str]]]:
     """Files to read for ``sources``: paths as they are, PostgreSQL sources (a
     :class:`PgSource` or a ``postgresql://…?table=`` string) dumped into a temporary
-    folder that lives as long as the context. Also returns ``{dump path: label}``."""
-    with tempfile.TemporaryDirectory(prefix="geo-discovery-pg-") as tmp:
+    folder that lives as long as the context (made only when there is one: a load of
+    files only, even one killed midway, leaves no folder behind). Also returns
+    ``{dump path: label}``."""
+    with contextlib.ExitStack() as stack:
+        tmp: str | None = None
         files: list[Path] = []
         labels: dict[str, str] = {}
         for i, item in enumerate(sources):
             src = parse_pg_url(str(item)) if is_postgres_url(item) else item
             if isinstance(src, PgSource):
+                if tmp is None:
+                    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=_TMP_PREFIX))
                 folder = Path(tmp) / str(i)
                 folder.mkdir()
                 dump = dump_source(src, folder)

@@ -23,7 +23,7 @@ import pytest
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import DatabaseError
 from geo_discovery.export import export_postgis
-from geo_discovery.ingest.postgres import masked_url, parse_pg_url, scrub
+from geo_discovery.ingest.postgres import masked_url, materialise, parse_pg_url, scrub
 from geo_discovery.snapshot.pipeline import load
 
 PG_URL = os.environ.get(
@@ -89,9 +89,24 @@ def engine(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Discove
 
 
 # ------------------------------------------------------------------- the round trip
-def test_file_snapshot_postgis_snapshot_gives_the_same_merchants(
-    pg: str, schema: str, engine: DiscoveryEngine, tmp_path: Path
+def test_files_alone_make_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Only a PostgreSQL source needs a folder for its dump: a load of files made one
+    each time, and a load killed midway left it behind."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    given = [tmp_path / "a.csv", "b.geojson"]
+    with materialise(given) as (files, labels):
+        assert files == [tmp_path / "a.csv", Path("b.geojson")] and labels == {}
+        assert list(temp.iterdir()) == []
+
+
+def test_file_snapshot_postgis_snapshot_gives_the_same_merchants(
+    pg: str, schema: str, engine: DiscoveryEngine, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     districts = engine.districts()
     biggest = str(districts.index[0])
     report = export_postgis(engine, pg, schema=schema, catchment=[biggest])
@@ -123,8 +138,11 @@ def test_file_snapshot_postgis_snapshot_gives_the_same_merchants(
     assert share == pytest.approx(engine.catchment(biggest).share, rel=1e-9)
 
     # ... and back: the table loads into a snapshot with the same merchants
-    back = tmp_path / "back"
+    back, temp = tmp_path / "back", tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
     reloaded = load([f"{pg}?table={schema}.merchants"], data_dir=back)
+    assert list(temp.iterdir()) == []  # the dump's folder is gone with the load
     assert reloaded.rows_rejected == 0 and reloaded.rows_loaded == n
     assert reloaded.ingest is not None
     assert reloaded.ingest.sources[0].path == f"{masked_url(pg)}?table={schema}.merchants"
