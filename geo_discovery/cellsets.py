@@ -18,8 +18,9 @@ sorted ``uint64`` arrays. Everything h3-specific goes through :mod:`geo_discover
   counter-clockwise, holes clockwise). Vector tiles (MVT) orient their own way
   (:mod:`geo_discovery.tiles`).
 
-Cells crossing the antimeridian are not supported by the polygon helpers (their
-``(lng, lat)`` rings would wrap); district detection never meets them in practice.
+A cell whose edges cross the antimeridian is cut there into a MultiPolygon (RFC 7946
+§3.1.9), and a cell around a pole reaches it along ±180, so no polygon wraps round the
+world (Fiji, Kamchatka, the Chukchi Sea; the poles at coarse resolutions).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from .cells import (
     MAX_RES,
     cell_boundaries_lnglat,
     cell_centres,
-    cell_to_boundary_lnglat,
     grid_disk,
     grid_disks,
     grid_rings,
@@ -64,6 +64,7 @@ __all__ = [
     "geojson_geometry",
     "rfc7946_oriented",
     "union_of_cells",
+    "within_180",
 ]
 
 _RES_SHIFT = 52
@@ -164,7 +165,7 @@ def cell_polygons(
     cells: NDArray[np.uint64], *, boundaries: tuple[NDArray, NDArray] | None = None
 ) -> NDArray[np.object_]:
     """Each cell's hexagon (or pentagon) as a shapely Polygon in ``(lng, lat)``, made in
-    one vectorised call per ring size (the rings of :func:`cell_to_boundary_lnglat`).
+    one vectorised call per ring size (the rings of :func:`~.cells.cell_to_boundary_lnglat`).
     ``boundaries``: as for :func:`cell_areas_m2`."""
     rings, sizes = (
         boundaries
@@ -176,7 +177,63 @@ def cell_polygons(
         sel = np.nonzero(sizes == size)[0]
         closed = np.concatenate([rings[sel, :size], rings[sel, :1]], axis=1)
         out[sel] = shapely.polygons(closed)
+        lng = rings[sel, :size, 0]
+        for i in sel[lng.max(axis=1) - lng.min(axis=1) > 180.0].tolist():
+            out[i] = _cut_at_antimeridian(rings[i, : sizes[i]])
     return out
+
+
+def _cut_at_antimeridian(ring: NDArray[np.float64]) -> shapely.Geometry:
+    """A cell's ring (``(lng, lat)``, open) whose edges cross ±180, as its parts on
+    either side; a ring around a pole (its longitudes go once round) closes along ±180 to
+    the pole. Edges are straight in ``(lng, lat)``, as every cell polygon here.
+
+    >>> from geo_discovery.cells import cell_to_boundary_lnglat, latlng_to_cell
+    >>> fiji = _cut_at_antimeridian(cell_to_boundary_lnglat(latlng_to_cell(-16.5, 180.0, 2)))
+    >>> fiji.geom_type, fiji.bounds[0], fiji.bounds[2], fiji.area < 20
+    ('MultiPolygon', -180.0, 180.0, True)
+    >>> pole = _cut_at_antimeridian(cell_to_boundary_lnglat(latlng_to_cell(90.0, 0.0, 1)))
+    >>> pole.bounds[0], pole.bounds[2], pole.bounds[3]
+    (-180.0, 180.0, 90.0)
+    """
+    ring = np.asarray(ring, dtype=np.float64)
+    if len(ring) > 1 and (ring[0] == ring[-1]).all():
+        ring = ring[:-1]
+    lng, lat = ring[:, 0], ring[:, 1]
+    steps = (np.diff(lng, append=lng[:1]) + 180.0) % 360.0 - 180.0  # each edge the short way
+    x = lng[0] + np.concatenate([[0.0], np.cumsum(steps[:-1])])  # no jump at ±180
+    coords = np.column_stack([x, lat])
+    turn = float(steps.sum())  # 0, or ±360 round a pole
+    if abs(turn) > 180.0:
+        pole = 90.0 if lat.mean() > 0 else -90.0
+        end = x[0] + turn
+        coords = np.vstack([coords, [[end, lat[0]], [end, pole], [x[0], pole]]])
+    return within_180(shapely.Polygon(coords), multi=True)
+
+
+def within_180(geom: shapely.Geometry, *, multi: bool = False) -> shapely.Geometry:
+    """A polygon drawn with continuous longitudes (past ±180 where it crosses the
+    antimeridian) as its parts within -180 … 180: each 360° band's part moved back, the
+    parts of one band united (RFC 7946 §3.1.9). Unchanged when it stays within; ``multi``:
+    a MultiPolygon even for one part.
+
+    >>> within_180(shapely.box(178.0, 0.0, 182.0, 1.0)).bounds
+    (-180.0, 0.0, 180.0, 1.0)
+    >>> within_180(shapely.box(10.0, 0.0, 11.0, 1.0)).geom_type
+    'Polygon'
+    """
+    lo, _, hi, _ = geom.bounds
+    if lo >= -180.0 and hi <= 180.0 and not multi:
+        return geom
+    parts: list[shapely.Geometry] = []
+    for shift in (-360.0, 0.0, 360.0):  # each 360° band, moved back into -180 … 180
+        band = shapely.box(-180.0 - shift, -90.0, 180.0 - shift, 90.0)
+        part = shapely.transform(shapely.intersection(geom, band), lambda c, s=(shift, 0.0): c + s)
+        parts.extend(p for p in shapely.get_parts(part) if p.geom_type == "Polygon" and p.area)
+    merged = shapely.union_all(parts)
+    if merged.geom_type == "Polygon" and multi:
+        return shapely.MultiPolygon([merged])
+    return merged
 
 
 def union_of_cells(hexes: NDArray[np.object_]) -> shapely.Geometry:
@@ -184,10 +241,15 @@ def union_of_cells(hexes: NDArray[np.object_]) -> shapely.Geometry:
     as one valid (Multi)Polygon; empty for none."""
     if len(hexes) == 0:
         return shapely.Polygon()
-    # Cells of one resolution tile without overlap and share exact edges: a coverage.
-    merged = shapely.coverage_union_all(hexes)
-    if not merged.is_valid or merged.geom_type not in ("Polygon", "MultiPolygon"):
-        merged = shapely.union_all(hexes)  # pragma: no cover - defensive
+    # Cells of one resolution tile without overlap and share their edges: a coverage. Not
+    # always to the bit (a distorted cell's extra vertex on an edge it shares, the cuts at
+    # ±180): GEOS then refuses it ("incorrectly noded"), and the full overlay unites them.
+    try:
+        merged = shapely.coverage_union_all(hexes)
+    except shapely.errors.GEOSException:
+        merged = None
+    if merged is None or not merged.is_valid or merged.geom_type not in ("Polygon", "MultiPolygon"):
+        merged = shapely.union_all(hexes)
     if not merged.is_valid:  # pragma: no cover - defensive
         merged = shapely.make_valid(merged)
     return merged
@@ -401,8 +463,15 @@ def geojson_geometry(geom: Any) -> dict[str, Any]:
 
 
 def cells_geojson(cells: Iterable[int]) -> list[dict[str, Any]]:
-    """Each cell's hexagon as a GeoJSON Polygon geometry, oriented per RFC 7946."""
-    rings = [cell_to_boundary_lnglat(c) for c in cells]
-    if not rings:
+    """Each cell as a GeoJSON geometry oriented per RFC 7946: a Polygon, or a MultiPolygon
+    cut at the antimeridian (:func:`cell_polygons`; pentagons and distorted cells too).
+
+    >>> from geo_discovery.cells import latlng_to_cell
+    >>> [g["type"] for g in cells_geojson([latlng_to_cell(52.37, 4.89, 0),
+    ...                                    latlng_to_cell(-16.5, 180.0, 2)])]
+    ['Polygon', 'MultiPolygon']
+    """
+    arr = np.fromiter((int(c) for c in cells), dtype=np.uint64)
+    if not len(arr):
         return []
-    return [dict(shapely.geometry.mapping(h)) for h in rfc7946_oriented(shapely.polygons(rings))]
+    return [geojson_geometry(h) for h in cell_polygons(arr)]

@@ -36,6 +36,7 @@ __all__ = [
     "latlng_to_xyz",
     "m2c2_1",
     "m_to_chord2",
+    "mean_lng",
     "xyz_1",
 ]
 
@@ -124,3 +125,21 @@ def m_to_chord2(distance_m: ArrayLike) -> NDArray:
     out = np.empty(a.size, dtype=np.float64)
     _m2c2_loop(np.ascontiguousarray(a).reshape(-1), out)
     return out.reshape(a.shape)
+
+
+def mean_lng(lng: ArrayLike) -> float:
+    """The mean of longitudes the short way round: across the antimeridian too (points at
+    179.99 and -179.99 average to ±180, not 0). Each longitude is taken within 180° of the
+    first; NaN for none.
+
+    >>> round(mean_lng([179.99, -179.99, 179.97]), 9), mean_lng([10.0, 20.0])
+    (179.99, 15.0)
+    >>> mean_lng([179.0, -177.0])
+    -179.0
+    """
+    a = np.asarray(lng, dtype=np.float64).reshape(-1)
+    if not len(a):
+        return math.nan
+    ref = float(a[0])
+    mean = ref + float(((a - ref + 180.0) % 360.0 - 180.0).mean())
+    return mean - 360.0 if mean >= 180.0 else mean + 360.0 if mean < -180.0 else mean

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from ..cells import cell_to_str
-from ..cellsets import CellGrid, cells_to_polygon, disk_cells
+from ..cellsets import CellGrid, cells_to_polygon, disk_cells, within_180
 from ..distance import EARTH_RADIUS_M, haversine_m
 from .huff import share_surface
 
@@ -60,7 +60,8 @@ def trade_areas(
 
 
 def _circle(lat: float, lng: float, radius_m: float, n: int = 96) -> shapely.Polygon:
-    """Geodesic circle as a polygon (destination points along ``n`` bearings)."""
+    """Geodesic circle as a polygon (destination points along ``n`` bearings), cut at the
+    antimeridian when it crosses it."""
     phi, lam = math.radians(lat), math.radians(lng)
     delta = radius_m / EARTH_RADIUS_M
     theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
@@ -68,7 +69,7 @@ def _circle(lat: float, lng: float, radius_m: float, n: int = 96) -> shapely.Pol
     lng2 = lam + np.arctan2(
         np.sin(theta) * np.sin(delta) * np.cos(phi), np.cos(delta) - np.sin(phi) * np.sin(lat2)
     )
-    return shapely.Polygon(np.column_stack([np.degrees(lng2), np.degrees(lat2)]))
+    return within_180(shapely.Polygon(np.column_stack([np.degrees(lng2), np.degrees(lat2)])))
 
 
 def distance_rings(

@@ -68,7 +68,7 @@ from ..cellsets import (
     cells_to_parent,
     union_of_cells,
 )
-from ..distance import haversine_m
+from ..distance import haversine_m, mean_lng
 
 __all__ = [
     "TIERS",
@@ -236,7 +236,7 @@ def profile_districts(
         else:
             rec["mean_wom"], rec["wom_coverage"] = math.nan, 0.0
         rec["centroid_lat"] = float(lat[rows].mean()) if len(rows) else math.nan
-        rec["centroid_lng"] = float(lng[rows].mean()) if len(rows) else math.nan
+        rec["centroid_lng"] = mean_lng(lng[rows])  # across the antimeridian too
         rec["peak_cell"] = cell_to_str(int(peak_cells[g]))
         rec["n_cells"] = len(mine)
         rec["resolution"] = res

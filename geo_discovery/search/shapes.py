@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -119,7 +120,16 @@ def _from_geojson(obj: Mapping[str, Any]) -> Any:
     try:
         return shapely.geometry.shape(obj)
     except Exception as exc:  # shapely raises several types on malformed rings
+        if not _finite(obj.get("coordinates")):  # NaN never closes a ring: say why
+            raise InvalidQueryError("polygon has non-finite coordinates") from None
         raise InvalidQueryError(f"polygon coordinates are malformed: {exc}") from None
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number in nested GeoJSON coordinates is finite."""
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _from_frame(frame: Any) -> Any:

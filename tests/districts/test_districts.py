@@ -317,3 +317,30 @@ def test_real_data_dir_defaults_beside_the_project(
     finally:
         get_settings.cache_clear()
     assert real_data_dir("elsewhere") == Path("elsewhere")
+
+
+def test_a_town_over_the_antimeridian_or_at_a_pole_is_found_as_anywhere():
+    """The town moved so Main Street straddles ±180 (Taveuni, Fiji), and a cluster round
+    the North Pole: the union of a district's cells refused cells drawn across the world,
+    and the centroid was the mean of -180 and 180 (the other side of the Earth)."""
+    town = _town()
+    moved = town.copy()
+    moved["lng"] = (town["lng"] + 254.0 - 0.0128 + 180.0) % 360.0 - 180.0
+    assert (moved["lng"] > 179.99).any() and (moved["lng"] < -179.99).any()
+    rng = np.random.default_rng(1)
+    pole = pd.DataFrame({"lat": np.minimum(89.9985 + rng.normal(0, 0.0007, 200), 89.99999),
+                         "lng": rng.uniform(-180.0, 180.0, 200), "category": "food/cafe",
+                         "status": "open"}, index=[f"p{i}" for i in range(200)])  # fmt: skip
+    for frame in (moved, pole):
+        d = build_districts(frame, DistrictParams(resolution=11))
+        assert len(d) >= 1
+        for district_id, row in d.frame.iterrows():
+            geom = row.geometry
+            assert geom.is_valid and geom.bounds[0] >= -180.0 and geom.bounds[2] <= 180.0
+            mine = frame[d.merchant_district_ids() == district_id]
+            assert all(geom.covers(shapely.Point(x, y)) for y, x in mine[["lat", "lng"]].to_numpy())
+            assert all(d.at(y, x) == district_id for y, x in mine[["lat", "lng"]].to_numpy())
+    d = build_districts(moved, DistrictParams(resolution=11))
+    assert list(d.frame["n_merchants"]) == [80, 30, 14]  # as where it was
+    main = d.frame.iloc[0]
+    assert abs((main["centroid_lng"] - 180.0 + 180.0) % 360.0 - 180.0) < 0.01
