@@ -242,7 +242,14 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
         text = text[:_MAX_VALUE_CHARS] + "…"
     shown = f"{name}={text}"
     if kind == "missing":
-        msg = f"{name} is required"
+        msg = f"{name} is required"  # its form, not its length
+        allowed = FORMS.get(name) or (None if allowed and "characters" in allowed else allowed)
+    elif kind.startswith(("datetime_", "date_")):
+        msg = f"{shown} is not an ISO 8601 date-time"
+        allowed = "e.g. 2024-07-15T18:30:00+02:00, or without an offset: local time"
+    elif kind in ("bool_parsing", "bool_type"):
+        msg = f"{shown} is not true or false"
+        allowed = "true, false, 1, 0, yes, no, on, off"
     elif kind in ("float_parsing", "float_type", "finite_number"):
         msg = f"{shown} is not a finite number"
     elif kind in ("int_parsing", "int_type", "int_from_float"):

@@ -50,6 +50,7 @@ import numpy as np
 
 from .errors import InvalidQueryError
 from .ranking_profile import RankingProfile
+from .timeofweek import instant
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -136,15 +137,9 @@ def split_list(value: str | Iterable[Any] | None, name: str) -> tuple[str, ...]:
 
 
 def _number(
-    problems: _Problems,
-    name: str,
-    value: Any,
-    lo: float,
-    hi: float,
-    *,
-    integer: bool = False,
-    required: bool = False,
-) -> Any:
+    problems: _Problems, name: str, value: Any, lo: float, hi: float, *,
+    integer: bool = False, required: bool = False,
+) -> Any:  # fmt: skip
     """``value`` as a float (or int) within ``[lo, hi]``; ``None`` stays ``None`` unless
     ``required``."""
     typ = type(value)
@@ -196,16 +191,18 @@ def _flag(problems: _Problems, name: str, value: Any) -> bool:
     return False
 
 
-def _instant(problems: _Problems, name: str, value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            pass
-    problems.add(f"{name}={value!r} is not an ISO 8601 date-time (e.g. 2024-07-15T18:30:00+02:00)")
-    return None
+def _instant(
+    problems: _Problems, name: str, value: Any, param: str | None = None
+) -> datetime | None:
+    """:func:`~.timeofweek.instant`, or a problem named ``param`` (default ``name``)."""
+    if value is None:
+        return None
+    got = instant(value if isinstance(value, datetime) else str(value), name)
+    if isinstance(got, str):
+        shown = value.isoformat() if isinstance(value, datetime) else str(value)
+        problems.add(got, param or name, shown)
+        return None
+    return got
 
 
 def _categories(problems: _Problems, name: str, value: Any) -> tuple[str, ...]:
@@ -578,7 +575,8 @@ def _visits(p: _Problems, value: Any) -> tuple[tuple[str, str | None], ...]:
             continue
         instant = None
         if when not in (None, ""):
-            parsed = _instant(p, "visit time", when if isinstance(when, datetime) else str(when))
+            given = when if isinstance(when, datetime) else str(when)
+            parsed = _instant(p, "visit time", given, "visits")
             if parsed is not None:
                 if parsed.tzinfo is None:
                     parsed = parsed.replace(tzinfo=UTC)

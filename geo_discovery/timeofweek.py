@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["ATTRIBUTE", "BIN_LABELS", "N_BINS", "time_bin", "time_bins", "time_zones_at"]
+__all__ = [
+    "ATTRIBUTE", "BIN_LABELS", "N_BINS", "instant", "time_bin", "time_bins", "time_zones_at",
+]  # fmt: skip
 
 #: The ``attributes`` key holding a merchant's visits per bin (a list of N_BINS counts).
 ATTRIBUTE = "visits_by_time"
@@ -65,3 +67,30 @@ def time_zones_at(lat: Sequence[float], lng: Sequence[float]) -> list[str | None
     """
     tf = _finder()
     return [tf.timezone_at(lat=float(a), lng=float(b)) for a, b in zip(lat, lng, strict=True)]
+
+
+def instant(value: datetime | str, name: str) -> datetime | str:
+    """``value`` (ISO 8601 text or a datetime) as a datetime, else why not: the message
+    a query error gives. An aware time must be a date in UTC too: its offset can take
+    9999-12-31 or 0001-01-01 past what Python's dates hold.
+
+    >>> instant("2024-07-15T18:30:00Z", "at").hour, instant("tonight", "at")[:15]
+    (18, "at='tonight' is")
+    >>> instant("9999-12-31T23:59:59-12:00", "at")[:51]
+    'at=9999-12-31T23:59:59-12:00 is out of range in UTC'
+    """
+    parsed = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        return f"{name}={value!r} is not an ISO 8601 date-time (e.g. 2024-07-15T18:30:00+02:00)"
+    try:
+        parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except OverflowError:
+        shown = parsed.isoformat() if isinstance(value, datetime) else value
+        return (f"{name}={shown} is out of range in UTC; allowed: 0001-01-01T00:00:00Z … "
+                "9999-12-31T23:59:59Z")  # fmt: skip
+    return parsed

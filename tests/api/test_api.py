@@ -595,7 +595,10 @@ def test_cors(data_dir: Path, client: TestClient) -> None:
         ("/v1/merchants/search?bbox=a,b,c,d", ["bbox=a,b,c,d", "west,south,east,north"]),
         ("/v1/merchants/search?bbox=0,50,1,40", ["south=50", "south <= north"]),
         ("/v1/merchants/search?bbox=0,-95,1,40", ["south=-95", "-90 <= south <= 90"]),
-        ("/v1/merchants/search", ["bbox is required"]),
+        ("/v1/merchants/search", ["bbox is required; allowed: 4 comma-separated numbers"]),
+        ("/v1/aggregate?resolution=8", ["bbox is required; allowed: 4 comma-separated numbers"]),
+        (f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&at=now", ["at=now is not an ISO 8601"]),
+        (f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&explain=sure", ["explain=sure is not true"]),
         ("/v1/merchants/search?bbox=" + "1" * 300, ["bbox=", "at most 200 characters"]),
         ("/v1/aggregate?bbox=0,0,1,1&resolution=16", ["resolution=16", "0 <= resolution <= 15"]),
         ("/v1/aggregate?bbox=0,0,1,1", ["resolution is required", "0 <= resolution <= 15"]),
@@ -610,6 +613,14 @@ def test_cors(data_dir: Path, client: TestClient) -> None:
         ("/v1/merchants/nearby?lat=1&lng=0&min_reviews=-1", ["min_reviews=-1", "min_reviews >= 0"]),
         ("/v1/merchants/nearby?lat=1&lng=0&open_now=maybe", ["open_now=maybe"]),
         ("/v1/merchants/nearby?lat=1&lng=0&open_at=tomorrow", ["open_at=tomorrow"]),
+        (  # 9999-12-31 at -12:00 is past the last date Python holds in UTC (it was a 500)
+            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&open_at=9999-12-31T23:59:59-12:00",
+            ["open_at=9999-12-31T23:59:59-12:00", "out of range in UTC"],
+        ),
+        (
+            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&open_at=0001-01-01T00:00:00%2B14:00",
+            ["open_at=0001-01-01T00:00:00+14:00", "out of range in UTC"],
+        ),
     ],
 )
 def test_bad_parameters_are_422_naming_value_and_range(

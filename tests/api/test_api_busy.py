@@ -54,6 +54,7 @@ def test_at_ranks_as_the_engine_and_changes_the_page(client: TestClient, data_di
     ("params", "needle"),
     [
         ({"at": "tonight"}, "at"),
+        ({"at": "9999-12-31T23:59:59-12:00"}, "out of range in UTC"),
         ({"at": "2024-07-15T07:30:00", "sort": "distance"}, "at ranks best_match only"),
     ],
 )

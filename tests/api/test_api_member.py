@@ -64,6 +64,7 @@ def test_member_and_visits_answer_as_the_engine(
     [
         ({"member": "u7", "sort": "distance"}, "member ranks best_match only"),
         ({"visits": "a@not-a-time"}, "visit time='not-a-time'"),
+        ({"visits": "a@0001-01-01T00:00:00+14:00"}, "visit time=0001-01-01T00:00:00+14:00 is out"),
         ({"member": "x" * 201}, "member"),
     ],
 )
