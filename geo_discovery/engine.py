@@ -442,7 +442,7 @@ class DiscoveryEngine:
             when = where.open_at or when or datetime.now(UTC)
             ok = self.planner.hours.open_mask(pos, when)
             pos, dist = pos[ok], dist[ok]
-        if where.text is not None and len(pos):
+        if where.text is not None:  # parsed even for no merchants: a bad q is refused alike
             ok = self.planner.text_matches(where.text, pos)
             pos, dist = pos[ok], dist[ok]
         n = None if limit is None else self.limits.count(limit, "limit")

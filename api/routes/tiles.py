@@ -175,9 +175,10 @@ def build_router(settings: Settings) -> APIRouter:
         """A TileJSON document whose ``tiles`` URL (absolute, from this request's host)
         carries the same filters; ``bounds`` cover the merchants, ``center`` is the most
         vital district; ``top_categories`` counts merchants per top-level category."""
+        if where.text is not None:  # a q every tile would refuse is refused here
+            engine.planner.text_query(where.text)
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        del where  # validated; passed on as written
         query = urlencode(
             [(k, v) for k, v in request.query_params.multi_items() if k in TILE_FILTERS]
         )

@@ -140,6 +140,12 @@ def test_categories_tree(client: TestClient) -> None:
         ("/v1/merchants/nearby", {"lat": LAT, "lng": LNG, "q": "- ..."}, "no letter or digit"),
         ("/v1/merchants/nearby", {"lat": LAT, "lng": LNG, "q": " ".join("w" * 17)}, "at most 16"),
         ("/v1/categories", {"q": "x"}, "q"),
+        # refused where no merchant is too (an empty box or tile answered 200 or 204, one
+        # with merchants 422: a map drew some tiles and not others)
+        ("/v1/merchants/search", {"bbox": "0,0,0.001,0.001", "q": "\U0001F600"}, "no letter"),
+        ("/v1/tiles/14/0/0.mvt", {"q": "\U0001F600"}, "no letter or digit"),
+        ("/v1/tiles.json", {"q": "\U0001F600"}, "no letter or digit"),
+        ("/v1/tiles.json", {"q": " ".join("w" * 17)}, "at most 16"),
     ],
 )
 def test_bad_text_requests_are_422(
