@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..cells import average_edge_length_m, cell_to_str, latlngs_to_cells
+from ..cells import average_edge_length_m, cell_caps, cell_to_str, latlngs_to_cells
 from ..cells import grid_disk as h3_grid_disk
+from ..cells import grid_ring as h3_grid_ring
 from ..cellsets import cells_to_latlng, cells_to_polygon, disk_cells
 from ..distance import haversine_m
 from ..errors import DemandUnavailableError, InvalidQueryError
@@ -38,8 +39,10 @@ _POP_NAMES = ("population", "pop", "demand", "weight")
 # --------------------------------------------------------------------------- demand
 def read_demand(path: str | Path) -> pd.DataFrame:
     """Population points from a CSV: ``lat``/``lng`` (or ``latitude``, ``centroid_lat``,
-    ``lon``…) and ``population`` (or ``pop``, ``demand``). Rows without coordinates or
-    with a non-positive population are dropped."""
+    ``lon``…) and ``population`` (or ``pop``, ``demand``). Rows with no population (blank,
+    0 or less) are left out; a row with people but no place on the map (coordinates
+    missing or out of range: swapped, or projected) is a :class:`ValueError` naming it."""
+    name = Path(path).name
     raw = pd.read_csv(path)
     cols = {c.lower(): c for c in raw.columns}
 
@@ -47,7 +50,7 @@ def read_demand(path: str | Path) -> pd.DataFrame:
         for n in names:
             if n in cols:
                 return cols[n]
-        raise ValueError(f"{path}: no {what} column; allowed names: {', '.join(names)}")
+        raise ValueError(f"{name}: no {what} column; allowed names: {', '.join(names)}")
 
     out = pd.DataFrame(
         {
@@ -56,8 +59,18 @@ def read_demand(path: str | Path) -> pd.DataFrame:
             "population": pd.to_numeric(raw[pick(_POP_NAMES, "population")], errors="coerce"),
         }
     )
-    ok = out["lat"].between(-90, 90) & out["lng"].between(-180, 180) & (out["population"] > 0)
-    return out[ok].reset_index(drop=True)
+    people = (out["population"] > 0).to_numpy()
+    placed = (out["lat"].between(-90, 90) & out["lng"].between(-180, 180)).to_numpy()
+    lost = np.flatnonzero(people & ~placed)
+    if len(lost):
+        first = out.iloc[int(lost[0])]
+        raise ValueError(
+            f"{name}: {len(lost):,} of {int(people.sum()):,} rows with population have no "
+            f"valid coordinates (first: line {int(lost[0]) + 2}, lat={first['lat']}, "
+            f"lng={first['lng']}); allowed: -90 <= lat <= 90 and -180 <= lng <= 180, WGS84 "
+            "degrees (lat and lng swapped, or projected metres?)"
+        )
+    return out[people].reset_index(drop=True)
 
 
 def demand_from_points(
@@ -156,11 +169,21 @@ def demand_cells(
 
 
 def uniform_demand(lat: float, lng: float, radius_m: float, resolution: int) -> pd.DataFrame:
-    """Every cell of ``resolution`` whose centre lies within ``radius_m``, one unit each."""
+    """Every cell of ``resolution`` whose centre lies within ``radius_m``, one unit each.
+
+    The disk grows until a whole ring of cells lies beyond the radius (each cell's nearest
+    point, by its bounding cap): a centre within the radius is reached from the point's
+    cell through that ring, so none is missed where cells are smaller than average."""
+    origin = latlngs_to_cells(np.array([lat]), np.array([lng]), resolution)[0]
     k = uniform_disk_k(radius_m, resolution)
-    cells = np.sort(
-        h3_grid_disk(latlngs_to_cells(np.array([lat]), np.array([lng]), resolution)[0], k)
-    )
+    while True:
+        ring = h3_grid_ring(int(origin), k)
+        _, reach = cell_caps(ring)
+        rlat, rlng = cells_to_latlng(ring)
+        if not len(ring) or (haversine_m(lat, lng, rlat, rlng) - reach).min() > radius_m:
+            break
+        k += max(1, k // 8)
+    cells = np.sort(h3_grid_disk(origin, k))
     clat, clng = cells_to_latlng(cells)
     keep = haversine_m(lat, lng, clat, clng) <= radius_m
     return pd.DataFrame(
@@ -169,8 +192,9 @@ def uniform_demand(lat: float, lng: float, radius_m: float, resolution: int) -> 
 
 
 def uniform_disk_k(radius_m: float, resolution: int) -> int:
-    """Grid distance whose disk covers ``radius_m`` (cell centres are about
-    ``√3 · edge`` apart; the margin covers their spread): a disk has ``3k(k+1)+1`` cells."""
+    """A first grid distance for a disk covering ``radius_m`` (cell centres are about
+    ``√3 · edge`` apart; the margin covers their spread): a disk has ``3k(k+1)+1`` cells.
+    :func:`uniform_demand` grows it where cells are smaller."""
     return math.ceil(radius_m / (math.sqrt(3) * average_edge_length_m(resolution) * 0.8)) + 1
 
 
@@ -208,9 +232,10 @@ class DemandSources:
                 key: tuple[Any, ...] = ("population", str(path), st.st_mtime_ns, st.st_size, res)
                 frame = self._cached(key, lambda: _population_cells(path, res))
             except (OSError, ValueError, KeyError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) else str(exc)  # never the path
                 raise DemandUnavailableError(
-                    f"the demand file named by catchment_demand_path ({Path(path).name}) "
-                    f"cannot be read: {type(exc).__name__}"
+                    f"the demand file {Path(path).name} (--demand, or the catchment_demand_path "
+                    f"setting) cannot be read: {type(exc).__name__}: {why}"
                 ) from None
             return frame, {
                 "kind": "population",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,12 +74,20 @@ allowed: 0 < secondary < primary <= 1
             ("secondary", 0.0, 1.0),
         )
         for name, lo, hi in checks:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            v: Any = getattr(self, name)
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+                problems.append(
+                    f"{name}={v!r} is not a number; allowed: {lo:g} <= {name} <= {hi:g}"
+                )
+                continue
+            v = float(v) if name != "resolution" else v.item() if isinstance(v, np.generic) else v
+            object.__setattr__(self, name, v)  # NumPy's numbers as Python's
+            if not lo <= v <= hi:  # NaN too
                 problems.append(
                     f"{name}={v!r} is out of range; allowed: {lo:g} <= {name} <= {hi:g}"
                 )
-        if isinstance(self.resolution, float) and not float(self.resolution).is_integer():
+        res = self.resolution
+        if isinstance(res, numbers.Real) and math.isfinite(res) and not float(res).is_integer():
             problems.append(f"resolution={self.resolution!r} is not an integer")
         if not problems and not 0 < self.secondary < self.primary:
             problems.append(

@@ -169,6 +169,16 @@ def test_unreadable_demand_file_is_503(data_dir: Path, tmp_path: Path, district_
         r = c.get(url(district_id))
     assert r.status_code == 503
     assert "catchment_demand_path" in r.json()["detail"]
+    assert "No such file or directory" in r.json()["detail"] and str(tmp_path) not in r.text
+    # the reason, not only its type (a wrong column name; people off the map)
+    (tmp_path / "people.csv").write_text("lat,lng,people\n40.7,-74.0,5\n")
+    (tmp_path / "swapped.csv").write_text("lat,lng,pop\n-111.89,40.76,5\n")
+    for name, needle in (("people.csv", "no population column; allowed names: population"),
+                         ("swapped.csv", "1 of 1 rows with population have no valid")):
+        with _client(data_dir, catchment_demand_path=tmp_path / name) as c:
+            r = c.get(url(district_id), params={"demand": "population"})
+        assert r.status_code == 503 and needle in r.json()["detail"], r.text
+        assert str(tmp_path) not in r.text
 
 
 def test_no_snapshot_is_503(tmp_path: Path) -> None:

@@ -118,16 +118,16 @@ def test_demand_spreading_preserves_population(tmp_path):
     csv = tmp_path / "tracts.csv"
     pd.DataFrame(
         {
-            "ct": [1, 2, 3, 4],
-            "pop": [1000, 0, 250, 40],
-            "centroid_lat": [40.7, 40.71, 91, 40.7],
-            "centroid_lon": [-74.0, -74.01, 0, -74.0],
+            "ct": [1, 2, 3, 4, 5],
+            "pop": [1000, 0, 250, 40, None],
+            "centroid_lat": [40.7, 91, 40.71, 40.7, None],
+            "centroid_lon": [-74.0, 0, -74.01, -74.0, None],
         }
     ).to_csv(csv, index=False)
     pts = read_demand(csv)
-    assert len(pts) == 2  # zero population and a bad latitude dropped
+    assert len(pts) == 3  # no one lives at the bad latitude (nor on the blank line)
     d = demand_from_points(pts.lat, pts.lng, pts.population, resolution=9, spread_k=2)
-    assert d["population"].sum() == pytest.approx(1040)
+    assert d["population"].sum() == pytest.approx(1290)
     assert len(d) <= 2 * 19 and d.geometry.is_valid.all()
     assert d.index.name == "cell_id" and d["cell"].dtype == np.uint64
     with pytest.raises(ValueError, match="spread_k=-1"):
@@ -135,6 +135,13 @@ def test_demand_spreading_preserves_population(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="latitude"):
         read_demand(tmp_path / "bad.csv")
+    # people off the map are not dropped in silence: swapped columns, projected metres
+    (tmp_path / "swapped.csv").write_text("lat,lng,pop\n40.7,-74.0,5\n-111.89,40.76,10\n")
+    with pytest.raises(ValueError, match=r"1 of 2 rows .* line 3, lat=-111.89, lng=40.76"):
+        read_demand(tmp_path / "swapped.csv")
+    (tmp_path / "metres.csv").write_text("lat,lng,pop\n4970000.0,-8235000.0,5\n")
+    with pytest.raises(ValueError, match="swapped, or projected"):
+        read_demand(tmp_path / "metres.csv")
 
 
 def test_trade_areas_are_valid_and_partition_by_share(city):
@@ -250,3 +257,48 @@ def test_facilities_from_the_engines_district_frame(sample_engine):
     from_frame = facilities_from_districts(sample_engine.districts())
     from_districts = facilities_from_districts(sample_engine.snapshot.require_districts())
     pd.testing.assert_frame_equal(from_frame, from_districts)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lng", "radius_m", "res"),
+    [
+        (60.17, 24.94, 5000.0, 10),  # Helsinki: cells ~12 % under h3's average edge
+        (7.85, 57.09, 6400.0, 10),  # near a pentagon's distortion: 12 % were missed
+        (40.75, -73.98, 3000.0, 9),
+        (-17.5, 179.99, 4000.0, 9),  # over the antimeridian
+        (89.99, 0.0, 8000.0, 8),  # at the pole
+    ],
+)
+def test_uniform_demand_is_every_cell_whose_centre_is_within_the_radius(
+    lat: float, lng: float, radius_m: float, res: int
+) -> None:
+    """Against brute force: every cell of a disk far wider than the radius, kept by the
+    distance of its centre."""
+    from geo_discovery.catchment.demand import uniform_demand, uniform_disk_k
+    from geo_discovery.cells import grid_disk
+    from geo_discovery.cellsets import cells_to_latlng
+
+    got = uniform_demand(lat, lng, radius_m, res)
+    wide = grid_disk(latlng_to_cell(lat, lng, res), 2 * uniform_disk_k(radius_m, res) + 4)
+    clat, clng = cells_to_latlng(wide)
+    want = np.sort(wide[haversine_m(lat, lng, clat, clng) <= radius_m])
+    assert np.array_equal(np.sort(got["cell"].to_numpy()), want)
+    assert (got["population"] == 1.0).all()
+
+
+def test_catchment_params_take_numpy_numbers_and_name_what_is_wrong() -> None:
+    """A notebook's ``np.int64(8)`` was refused as "out of range"."""
+    from geo_discovery.errors import InvalidQueryError
+
+    p = CatchmentParams(resolution=np.int64(8), radius_m=np.float32(2000), beta=np.float64(1.5))
+    assert (p.resolution, p.radius_m, p.beta) == (8, 2000.0, 1.5)
+    assert type(p.resolution) is int and type(p.radius_m) is float
+    for kw, message in (
+        ({"resolution": "8"}, "resolution='8' is not a number; allowed: 6 <= resolution <= 10"),
+        ({"resolution": 8.5}, "resolution=8.5 is not an integer"),
+        ({"beta": True}, "beta=True is not a number"),
+        ({"alpha": math.nan}, "alpha=nan is out of range; allowed: 0 <= alpha <= 5"),
+        ({"radius_m": np.int64(10**6)}, "radius_m=1000000.0 is out of range"),
+    ):
+        with pytest.raises(InvalidQueryError, match=message.replace("(", r"\(")):
+            CatchmentParams(**kw)
