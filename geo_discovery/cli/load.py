@@ -340,7 +340,7 @@ def load(
         typer.Option(
             "--rejects",
             help="Write rejected rows here (.csv or .parquet). Default: "
-            "DATA_DIR/rejects/<time>-<mode>.csv when any row is rejected.",
+            "DATA_DIR/rejects/TIME-MODE.csv when any row is rejected.",
             dir_okay=False,
         ),
     ] = None,

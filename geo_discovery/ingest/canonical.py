@@ -36,6 +36,7 @@ from .coordinates import (
     check_cluster_swaps,
     check_coordinates,
     coordinate_file_problem,
+    degrees_given_as_projected,
     reproject,
 )
 from .profiles import Profile
@@ -140,6 +141,10 @@ def build_canonical(
         lng = parse_float(staged.lng, "lng", problems, required=True, skip=skip,
                           decimal=options.decimal, thousands=False)
         if options.crs is not None:
+            given = degrees_given_as_projected(np.where(skip, np.nan, lat),
+                                               np.where(skip, np.nan, lng), options.crs)
+            if given is not None:
+                raise IngestError(f"{raw.path}: {given}")
             lat, lng = reproject(lat, lng, options.crs)
     cause = coordinate_file_problem(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng))
     if cause is not None:

@@ -348,7 +348,8 @@ def read_visit_sources(
         merchants.append(frame)
         members.append(member_visits(kept))
         shown = visits.loc[bad].astype(object)
-        raw = shown.where(shown.notna(), "").astype(str).agg(",".join, axis=1).tolist()
+        text = shown.where(shown.notna(), "").astype(str)  # (none rejected: agg gives a frame)
+        raw = [",".join(row) for row in text.itertuples(index=False)] if len(text) else []
         rejects.append(
             problem_rows(
                 [path.name] * int(bad.sum()),

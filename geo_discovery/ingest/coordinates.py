@@ -26,6 +26,7 @@ __all__ = [
     "check_cluster_swaps",
     "check_coordinates",
     "coordinate_file_problem",
+    "degrees_given_as_projected",
     "reproject",
 ]
 
@@ -90,6 +91,11 @@ def check_coordinates(
             for i in idx
         ]
 
+    if valid.sum() >= CLUSTER_MIN_POINTS:  # a swap lands among the file's other points
+        lo_lat, hi_lat = lat[valid].min() - 1.0, lat[valid].max() + 1.0
+        lo_lng, hi_lng = lng[valid].min() - 1.0, lng[valid].max() + 1.0
+        with np.errstate(invalid="ignore"):
+            swap_ok &= (lng >= lo_lat) & (lng <= hi_lat) & (lat >= lo_lng) & (lat <= hi_lng)
     problems.add(keep & ~lat_ok & swap_ok, swap_message)
     problems.add(valid & (lat == 0) & (lng == 0), "null island: lat=0, lng=0")
     if bbox is None:
@@ -248,6 +254,34 @@ def coordinate_file_problem(lat: np.ndarray, lng: np.ndarray) -> str | None:
             f"lat={g_lat:.5f}, lng={g_lng:.5f}"
         )
     return message + "; pass --crs with the file's CRS (e.g. --crs EPSG:3857)"
+
+
+def degrees_given_as_projected(lat: np.ndarray, lng: np.ndarray, crs: str) -> str | None:
+    """Why a file's coordinates are not in ``crs``, when it is projected (metres, feet)
+    and every coordinate is within ±90/±180: degrees already (reprojected they would all
+    land within metres of the CRS's origin); ``None`` otherwise.
+
+    >>> why = degrees_given_as_projected(np.array([45.5]), np.array([-73.6]), "EPSG:3857")
+    >>> why.startswith("--crs EPSG:3857 is a projected CRS (metre), but every coordinate")
+    True
+    >>> degrees_given_as_projected(np.array([5e6]), np.array([-8e6]), "EPSG:3857") is None
+    True
+    """
+    from pyproj import CRS
+
+    ok = np.isfinite(lat) & np.isfinite(lng)
+    if not ok.any() or not CRS.from_user_input(crs).is_projected:
+        return None
+    if (np.abs(lat[ok]) > 90).any() or (np.abs(lng[ok]) > 180).any():
+        return None
+    i = int(np.flatnonzero(ok)[0])
+    unit = CRS.from_user_input(crs).axis_info[0].unit_name
+    return (
+        f"--crs {crs} is a projected CRS ({unit}), but every coordinate is within ±90/±180 "
+        f"(e.g. lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}): they look like WGS84 "
+        "degrees already, which this CRS would put within metres of its origin; load without "
+        "--crs"
+    )
 
 
 def reproject(lat: np.ndarray, lng: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:

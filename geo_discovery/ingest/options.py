@@ -9,7 +9,7 @@ turns field warnings (a value left empty) into rejected rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypedDict
 
 from ..errors import IngestError
@@ -79,8 +79,9 @@ class ReadOptions:
                     f"date format {fmt!r} is not allowed; expected a strptime pattern such "
                     f"as '%d/%m/%Y', or one of {', '.join(DATE_ORDERS)}"
                 )
-            try:
-                datetime(2001, 2, 3, 4, 5, 6).strftime(fmt)
+            try:  # written and read back: the C library writes a directive it cannot read
+                sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+                datetime.strptime(sample.strftime(fmt), fmt)
             except ValueError as exc:
                 raise IngestError(f"date format {fmt!r} is not a valid pattern ({exc})") from None
         scale = self.rating_scale

@@ -444,6 +444,15 @@ def _refuse_data_loss(
             f"({counts}); {kept}. Fix the input ({why}), or pass --allow-empty to publish "
             "it anyway"
         )
+    if mode != "replace" and current is not None and loaded == 0 and not allow_empty:
+        # a copy of the same data would move CURRENT (a rollback would undo nothing) and
+        # push an older snapshot out of retention
+        why = "the rejects file says why each row was rejected" if rejected else "no data row"
+        raise LoadRefusedError(
+            f"refused to publish: the {mode} load accepted no row ({counts}), so it would "
+            f"change nothing; {kept}. Fix the input ({why}), or pass --allow-empty to "
+            "publish it anyway"
+        )
     if mode != "replace" or current is None or allow_shrink or merchants == 0:
         return  # (an empty snapshot got here only through allow_empty: the drop is meant)
     before = snapshot_merchants(current.manifest)

@@ -205,6 +205,10 @@ class SnapshotStore:
         A second writer waits up to ``wait_s`` seconds for it (``on_wait`` is called once
         when it starts waiting), then fails with a clear message.
         """
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise SnapshotError(
+                f"the data dir {self.data_dir} is a file; allowed: a folder (made if missing)"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / ".lock", "a+") as fh:
             deadline = time.monotonic() + max(wait_s, 0.0)

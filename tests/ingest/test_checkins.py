@@ -70,6 +70,23 @@ def test_every_visit_is_counted_or_rejected_with_its_reason(log: Path) -> None:
             == last.to_numpy()).all()  # fmt: skip
 
 
+def test_a_log_of_only_good_visits_loads(tmp_path: Path) -> None:
+    """With no visit to reject, the rejects' text was a DataFrame, and every clean log
+    (or a clean part of a log) stopped the load with an internal error."""
+    path = tmp_path / "clean.csv"
+    path.write_text("user,venue,lat,lng,category,time\n"
+                    "u1,a,40.7,-74.0,Pizza Place,2012-04-03T18:00:09Z\n"
+                    "u2,a,40.7,-74.0,Pizza Place,2012-04-04T18:00:09Z\n"
+                    "u1,b,40.71,-74.01,Coffee Shop,2012-04-05T08:00:00Z\n")  # fmt: skip
+    result = read_visit_sources([path])
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 3, 0)
+    assert len(result.rejects) == 0
+    data_dir = tmp_path / "data"
+    load([path], data_dir=data_dir, profile="checkins", settings=Settings(data_dir=data_dir))
+    engine = DiscoveryEngine.from_snapshot(data_dir)
+    assert len(engine) == 2 and engine.get("checkins:a")["review_count"] == 2
+
+
 def test_categories_map_onto_the_taxonomy() -> None:
     assert checkin_category("Dining and Drinking", "Thai Restaurant") == "food/restaurant/thai"
     assert checkin_category("Retail", "Clothing Store") == "shop/clothes"

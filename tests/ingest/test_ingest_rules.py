@@ -17,7 +17,11 @@ from hypothesis import strategies as st
 
 from geo_discovery.errors import IngestError
 from geo_discovery.ingest import ReadOptions, read_sources
-from geo_discovery.ingest.coordinates import check_cluster_swaps, coordinate_file_problem
+from geo_discovery.ingest.coordinates import (
+    check_cluster_swaps,
+    check_coordinates,
+    coordinate_file_problem,
+)
 from geo_discovery.ingest.names import did_you_mean, restore_truncated
 from geo_discovery.ingest.ratings import infer_rating_scale, rating_columns
 from geo_discovery.ingest.validate import Problems
@@ -244,3 +248,18 @@ def test_read_options_are_checked_once() -> None:
                 {"crs": "not a crs"}):
         with pytest.raises(IngestError):
             ReadOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_an_out_of_range_latitude_is_called_a_swap_only_where_the_swap_lands_near() -> None:
+    """In Amsterdam, lat=91 (lng 4.9) was called a "probable lat/lng swap": the swapped
+    point is in the Indian Ocean. In Sydney, lat=151.2 (lng -33.87) is one."""
+    rng = np.random.default_rng(0)
+    reasons = []
+    for (a, b), odd in (((52.37, 4.9), (91.0, 4.9)), ((-33.87, 151.2), (151.2, -33.87))):
+        lat = np.concatenate([a + rng.normal(0, 0.01, 20), [odd[0]]])
+        lng = np.concatenate([b + rng.normal(0, 0.01, 20), [odd[1]]])
+        p = Problems(len(lat))
+        check_coordinates(lat, lng, p)
+        reasons.append(p.reasons().tolist()[-1])
+    assert reasons[0] == "lat 91 is out of range; allowed -90 <= lat <= 90", reasons[0]
+    assert "probable lat/lng swap: (lat=-33.87, lng=151.2) would be valid" in reasons[1]

@@ -475,6 +475,22 @@ def unknown_crs_option(d: Path, r: Real) -> Expect:
 
 
 @case
+def degrees_with_a_projected_crs_option(d: Path, r: Real) -> Expect:
+    """Reprojected as metres, every shop landed within a metre of (0, 0), and loaded."""
+    return Expect([write_csv(r.generic(), d / "s.csv")], 1,
+                  ("--crs EPSG:3857 is a projected CRS (metre)", "look like WGS84 degrees",
+                   "load without --crs"), args=("--crs", "EPSG:3857"))  # fmt: skip
+
+
+@case
+def date_format_with_a_directive_strptime_lacks(d: Path, r: Real) -> Expect:
+    """glibc's strftime writes %Q as is; reading dates with it was an internal error."""
+    return Expect([write_csv(r.generic(), d / "s.csv")], 1,
+                  ("date format '%Q' is not a valid pattern", "bad directive"),
+                  args=("--date-format", "%Q"))  # fmt: skip
+
+
+@case
 def date_format_without_directives(d: Path, r: Real) -> Expect:
     return Expect([write_csv(r.generic(), d / "s.csv")], 1, ("date format 'dd/mm/yyyy'",),
                   args=("--date-format", "dd/mm/yyyy"))

@@ -221,6 +221,38 @@ def test_upsert_never_counts_as_shrinking(runner: CliRunner, tmp_path: Path) -> 
     assert current(data_dir) == ("000002", 11)
 
 
+@pytest.mark.parametrize("mode", ["upsert", "delete"])
+def test_an_upsert_or_delete_that_accepts_no_row_publishes_nothing(
+    runner: CliRunner, tmp_path: Path, mode: str
+) -> None:
+    """Every row rejected (or none at all) changed nothing, yet moved CURRENT to a copy (a
+    rollback then undid nothing) and pushed older snapshots out of retention."""
+    data_dir = good_store(runner, tmp_path, n=10)
+    before = current(data_dir)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,lat,lng\nx1,,40.7,-73.9\nx2,B,abc,1\n" if mode == "upsert"
+                   else "merchant_id\nnot-here\n")  # fmt: skip
+    header = tmp_path / "header.csv"
+    header.write_text("id,name,lat,lng\n" if mode == "upsert" else "merchant_id\n")
+    for path in (bad, header):
+        result = runner.invoke(app, ["load", str(path), "--mode", mode, "--data-dir",
+                                     str(data_dir)])  # fmt: skip
+        assert result.exit_code == EXIT_REFUSED, result.output
+        assert f"the {mode} load accepted no row" in result.output
+        assert "stays current" in result.output
+        assert current(data_dir) == before
+        assert len(SnapshotStore(data_dir).list()) == 1
+
+
+def test_a_data_dir_that_is_a_file_is_named(runner: CliRunner, tmp_path: Path) -> None:
+    """It said "[Errno 17] File exists"."""
+    not_a_folder = write_csv(tmp_path / "shops.csv", 3)
+    result = runner.invoke(app, ["load", str(not_a_folder), "--data-dir", str(not_a_folder)])
+    assert result.exit_code == 1, result.output
+    assert f"the data dir {not_a_folder} is a file; allowed: a folder" in result.stderr
+    assert not_a_folder.read_text().startswith("id,name,lat,lng")
+
+
 def test_strict_prints_the_reasons_table(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("id,name,lat,lng\nx1,A,40.7,-73.9\nx2,B,abc,1\n")
