@@ -91,6 +91,10 @@ class Protocol:
             problems.append(f"max_events={self.max_events} is out of range; allowed: >= 1")
         if not 0 < self.max_gap_h <= 72:
             problems.append(f"max_gap_h={self.max_gap_h} is out of range; allowed: 0 < h <= 72")
+        if not 0 < self.radius_m <= 100_000:  # NaN too
+            problems.append(
+                f"radius_m={self.radius_m} is out of range; allowed: 0 < radius_m <= 100000"
+            )
         if problems:
             raise InvalidQueryError("; ".join(problems))
 

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from ..catchment.district import CatchmentParams
+from ..districts.profile import TIERS
 from ..errors import InvalidQueryError
 from .common import (
     DataDirOption,
@@ -65,6 +66,10 @@ def list_districts(
     * `geo-discovery districts list --tier major --json`
     """
     engine = open_engine(data_dir)
+    if tier is not None and tier not in TIERS:
+        raise InvalidQueryError(f"--tier {tier!r} is not a tier; allowed: {', '.join(TIERS)}")
+    if limit < 1:
+        raise InvalidQueryError(f"--limit {limit} is out of range; allowed: --limit >= 1")
     frame = engine.districts()
     found = engine.snapshot.require_districts()
     total = len(frame)
@@ -178,6 +183,10 @@ def evaluate_command(
     """
     from ..districts import evaluate as ev
 
+    if not 0 < min_coverage <= 1:  # before minutes of loading
+        raise InvalidQueryError(
+            f"--min-coverage {min_coverage:g} is out of range; allowed: 0 < min_coverage <= 1"
+        )
     base = ev.real_data_dir(str(real_data) if real_data else None)
     truth_frame = ev.load_truth(truth or base / ev.NYC_TRUTH_FILE)
     frame = ev.read_merchants(merchants or [base / f for f in ev.NYC_MERCHANT_FILES])

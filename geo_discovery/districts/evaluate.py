@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..errors import IngestError, InvalidQueryError
 from .detect import DistrictParams, Districts, build_districts
 
 __all__ = [
@@ -99,9 +100,21 @@ class DistrictScore:
 def load_truth(path: str | Path) -> gpd.GeoDataFrame:
     """Truth polygons in EPSG:4326, invalid ones repaired with ``buffer(0)``.
 
-    A ``name`` column is taken from ``NAME``/``name`` when present.
+    A ``name`` column is taken from ``NAME``/``name`` when present. :class:`IngestError`
+    for a file that is missing, unreadable or holds no polygon.
     """
-    truth = gpd.read_file(path)
+    allowed = "allowed: a GeoJSON, GeoPackage or Shapefile of (Multi)Polygons in any CRS"
+    if not Path(path).is_file():
+        raise IngestError(f"truth file {path} does not exist or is not a file; {allowed}")
+    try:
+        truth = gpd.read_file(path)
+    except Exception as exc:  # pyogrio's errors are not ours: say what it said
+        raise IngestError(f"truth file {path} cannot be read: {exc}; {allowed}") from None
+    kinds = set(truth.geometry.geom_type) if isinstance(truth, gpd.GeoDataFrame) else set()
+    if not len(truth) or not kinds & {"Polygon", "MultiPolygon"}:
+        raise IngestError(f"truth file {path} holds no polygon (found: "
+                          f"{', '.join(sorted(str(k) for k in kinds)) or 'none'}); {allowed}")
+    truth = truth[truth.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if truth.crs is not None and truth.crs.to_epsg() != 4326:
         truth = truth.to_crs(4326)
     bad = ~truth.geometry.is_valid
@@ -187,7 +200,9 @@ def _score(
     min_coverage: float,
 ) -> DistrictScore:
     if not 0.0 < min_coverage <= 1.0:
-        raise ValueError(f"min_coverage={min_coverage} is out of range; allowed: 0 < c <= 1")
+        raise InvalidQueryError(
+            f"min_coverage={min_coverage} is out of range; allowed: 0 < min_coverage <= 1"
+        )
     crs = _local_crs(truth.geometry)
     truth_m = truth.to_crs(crs)
     if len(frame):

@@ -114,3 +114,29 @@ def test_catchment_command_exports_valid_layers(store: Path, app: typer.Typer, t
     assert layers.geometry.is_valid.all()
     text = _run(app, "catchment", target, "--demand", str(demand), "--data-dir", str(store))
     assert "trade areas" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("list", "--tier", "Regional"), "--tier 'Regional' is not a tier; allowed: regional"),
+        (("list", "--limit", "-5"), "--limit -5 is out of range; allowed: --limit >= 1"),
+        (("evaluate", "--truth", "{tmp}/none.geojson"), "does not exist or is not a file"),
+        (("evaluate", "--truth", "{tmp}/shops.csv"), "holds no polygon (found: none)"),
+        (("evaluate", "--truth", "{tmp}/empty.geojson"), "holds no polygon"),
+        (("evaluate", "--min-coverage", "5"), "--min-coverage 5 is out of range"),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    store: Path, app: typer.Typer, tmp_path: Path, args: tuple[str, ...], needle: str
+) -> None:
+    """A wrong tier printed an empty table, a negative limit all but the last rows; the
+    evaluation's files and coverage were internal errors (exit 70)."""
+    (tmp_path / "shops.csv").write_text("name,lat,lng\na,60.17,24.94\n")
+    (tmp_path / "empty.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    given = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    extra = ["--data-dir", str(store)] if args[0] == "list" else ["--merchants", str(SAMPLE)]
+    result = CliRunner().invoke(app, ["districts", *given, *extra])
+    assert result.exit_code == 1, result.output
+    assert needle in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output

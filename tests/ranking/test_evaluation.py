@@ -8,6 +8,7 @@ choices as the protocol says, and the CLI must write a profile the engine then u
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -65,6 +66,9 @@ def test_protocol_refuses_what_cannot_work(log: Path) -> None:
         Protocol(until="soon")
     with pytest.raises(InvalidQueryError, match="fit_days=0 is out of range"):
         Protocol(fit_days=0)
+    for radius in (-1.0, 0.0, math.nan):  # the baseline silently became distance alone
+        with pytest.raises(InvalidQueryError, match=f"radius_m={radius} is out of range"):
+            Protocol(radius_m=radius)
     with pytest.raises(InvalidQueryError, match="no merchant visit before the fit window"):
         Protocol(until="2012-09-05", fit_days=30).split(read_visits(log))
 
