@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
@@ -46,4 +47,16 @@ def serve(
         *settings.api_cors_origins,
         *(o for o in cors_origin or () if o not in settings.api_cors_origins),
     ]
-    run_server(settings.data_dir, host, port, workers, cors_origins=origins)
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # before uvicorn, whose own exit code 3 is --strict's
+        raise fail(f"--host {host!r} is not an address to bind ({exc}); allowed: an IP "
+                   "address or host name of this machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+    try:
+        run_server(settings.data_dir, host, port, workers, cors_origins=origins)
+    except SystemExit as exc:  # uvicorn could not start (its log above says why): exit 1
+        if exc.code not in (None, 0):
+            raise fail(
+                f"the server did not start on {host}:{port} (the log above says why)"
+            ) from None
+        raise

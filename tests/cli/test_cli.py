@@ -610,6 +610,26 @@ def test_serve_calls_api_serve(
     ]
 
 
+def test_serve_that_cannot_bind_exits_1_not_3(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn exits 3 when it cannot start, the code documented for --strict loads."""
+    import types
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise SystemExit(3)
+
+    fake = types.ModuleType("geo_discovery_api.app")
+    fake.serve = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "geo_discovery_api.app", fake)
+    result = runner.invoke(app, ["serve", "--host", "999.1.1.1", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert_one_line_error(result, "--host '999.1.1.1' is not an address to bind")
+    result = runner.invoke(app, ["serve", "--port", "8124", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert_one_line_error(result, "the server did not start on 127.0.0.1:8124")
+
+
 # ----------------------------------------------------------------------------- help
 @pytest.mark.parametrize(
     ("path", "command"), ALL_COMMANDS, ids=[" ".join(p) or "(root)" for p, _ in ALL_COMMANDS]
