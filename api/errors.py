@@ -32,6 +32,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from geo_discovery.errors import (
     GeoDiscoveryError,
@@ -47,6 +48,7 @@ from .responses import JSONResponse
 
 __all__ = [
     "StrictQueryRoute",
+    "allowed_methods",
     "allowed_query_params",
     "check_query_params",
     "error_body",
@@ -77,6 +79,10 @@ FORMS = {
     "exclude_categories": _CATEGORY_FORM,
     "fields": "comma-separated field names: " + ", ".join(HIT_FIELDS),
 }
+
+
+#: The methods a route may serve (HEAD and OPTIONS: :func:`allowed_methods` adds them).
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -326,7 +332,29 @@ async def _http(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8, …)
         errors = [{"parameter": "body", "location": "body", "value": None, "message": detail}]
         return _json(422, f"request body could not be read: {detail}; allowed: UTF-8 JSON", errors)
-    return _json(exc.status_code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method the path serves (Starlette: the first route's)
+        headers["Allow"] = ", ".join(sorted(allowed_methods(request.scope)))
+    return _json(exc.status_code, detail, headers=headers)
+
+
+def allowed_methods(scope: Any) -> set[str]:
+    """The methods the app's routes serve at the request's path (empty: no such path).
+
+    Asks each route whether it fully matches the path under each method (routers
+    included with ``include_router`` answer for their own routes).
+    """
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    methods = {
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
+    }
+    if methods:
+        methods.add("OPTIONS")
+        if "GET" in methods:
+            methods.add("HEAD")
+    return methods
 
 
 async def _internal(request: Request, exc: Exception) -> Response:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.routing import Match
-
-from .errors import error_body
+from .errors import allowed_methods, error_body
 from .metrics import ASGIApp, Message, Receive, Scope, Send
 from .responses import JSONResponse
 
@@ -15,7 +13,6 @@ __all__ = ["BodySizeLimitMiddleware", "MethodsMiddleware"]
 # out: a server that answers and closes while the client is still sending resets the
 # connection, and browsers and urllib then show a network error instead of the 413.
 _DRAIN_BYTES = 64 * 1024 * 1024
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class BodySizeLimitMiddleware:
@@ -114,7 +111,7 @@ class MethodsMiddleware:
             await self.app({**scope, "method": "GET"}, receive, _without_body(send))
             return
         if method == "OPTIONS":
-            allowed = _allowed_methods(scope)
+            allowed = allowed_methods(scope)
             if allowed:
                 header = ", ".join(sorted(allowed)).encode()
                 await send(
@@ -140,22 +137,3 @@ def _without_body(send: Send) -> Send:
 
     done: list[bool] = []
     return send_head
-
-
-def _allowed_methods(scope: Scope) -> set[str]:
-    """The methods the app's routes serve at the request's path (empty: no such path).
-
-    Asks each route whether it fully matches the path under each method (routers
-    included with ``include_router`` answer for their own routes).
-    """
-    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
-    methods = {
-        method
-        for method in _METHODS
-        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
-    }
-    if methods:
-        methods.add("OPTIONS")
-        if "GET" in methods:
-            methods.add("HEAD")
-    return methods

@@ -738,6 +738,12 @@ def test_wrong_method_and_path(client: TestClient) -> None:
     assert client.delete("/v1/merchants/nearby").status_code == 405
     assert client.get("/v2/anything").status_code == 404
     assert client.get("/v1/admin/reload").status_code == 405
+    # Allow lists every method the path serves, as OPTIONS does (it said GET for search)
+    for path in ("/v1/merchants/search", "/v1/merchants/nearby", "/v1/admin/reload"):
+        r = client.request("PATCH", path)
+        assert r.status_code == 405
+        assert r.headers["allow"] == client.options(path).headers["allow"], path
+    assert client.options("/v1/merchants/search").headers["allow"] == "GET, HEAD, OPTIONS, POST"
 
 
 # -------------------------------------------------------------------------- OpenAPI
