@@ -189,6 +189,17 @@ def check_query_params(request: Request, allowed: frozenset[str]) -> None:
     """
     unknown = list(dict.fromkeys(k for k in request.query_params if k not in allowed))
     if not unknown:
+        items = request.query_params.multi_items()
+        if len(items) != len(request.query_params):  # one value kept, the others ignored
+            twice = [k for k in dict.fromkeys(k for k, _ in items)
+                     if len(request.query_params.getlist(k)) > 1]  # fmt: skip
+            errors = [{"parameter": k, "location": "query",
+                       "value": _short(", ".join(request.query_params.getlist(k))),
+                       "message": f"{k} is given {len(request.query_params.getlist(k))} times "
+                                  f"({', '.join(request.query_params.getlist(k))[:200]}); "
+                                  "allowed: once (a list is one comma-separated value)"}
+                      for k in twice]  # fmt: skip
+            raise UnknownParameterError("; ".join(e["message"] for e in errors), errors)
         return
     names = ", ".join(sorted(allowed)) or "none"
     errors = []

@@ -613,6 +613,14 @@ def test_cors(data_dir: Path, client: TestClient) -> None:
         ("/v1/merchants/nearby?lat=1&lng=0&min_reviews=-1", ["min_reviews=-1", "min_reviews >= 0"]),
         ("/v1/merchants/nearby?lat=1&lng=0&open_now=maybe", ["open_now=maybe"]),
         ("/v1/merchants/nearby?lat=1&lng=0&open_at=tomorrow", ["open_at=tomorrow"]),
+        (  # the last one was used, the first ignored in silence
+            "/v1/merchants/nearby?lat=52.37&lng=0&lat=10",
+            ["lat is given 2 times (52.37, 10); allowed: once"],
+        ),
+        (
+            "/v1/merchants/search?bbox=0,0,1,1&categories=food&categories=shop",
+            ["categories is given 2 times", "a list is one comma-separated value"],
+        ),
         (  # 9999-12-31 at -12:00 is past the last date Python holds in UTC (it was a 500)
             f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&open_at=9999-12-31T23:59:59-12:00",
             ["open_at=9999-12-31T23:59:59-12:00", "out of range in UTC"],

@@ -155,8 +155,8 @@ def test_conditional_and_repeated_requests_reach_the_route(
         headers={"If-None-Match": first.headers["etag"]},
     )
     assert again.status_code == 304
-    twice = client.get(f"{URL}?lat=40.758&lat=40.7&lng=-73.9855")
-    assert twice.status_code == 200
+    twice = client.get(f"{URL}?lat=40.758&lat=40.7&lng=-73.9855")  # the route refuses it
+    assert twice.status_code == 422 and "lat is given 2 times" in twice.json()["detail"]
     assert lane_calls == [True, False, False]
 
 
