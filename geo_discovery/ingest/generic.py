@@ -162,7 +162,8 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
             f"one of {list(LNG_ALIASES)}, a column of points (POINT (-73.9 40.7) or "
             f"(40.7, -73.9)), or a point geometry; header is {cols[:20]}"
         )
-    if "name" not in found:
+    if "name" not in found and (len(raw.frame) or cols):  # an empty FeatureCollection has
+        # neither: it holds no data row, as a header-only CSV (the load says so, exit 4)
         hint = next(filter(None, (did_you_mean(c, NAME_ALIASES) for c in cols)), "")
         raise IngestError(
             f"{raw.path}: no name column; expected one of {list(NAME_ALIASES)}{hint} "

@@ -512,6 +512,14 @@ def header_only(d: Path, r: Real) -> Expect:
 
 
 @case
+def geojson_without_features(d: Path, r: Real) -> Expect:
+    """Said "no name column … header is []": it holds no row, as a header-only CSV."""
+    path = d / "stores.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    return Expect([path], 4, ("0 merchants", "no data row"), read=0)
+
+
+@case
 def every_name_empty(d: Path, r: Real) -> Expect:
     frame = r.generic().assign(name="  ")
     return Expect([write_csv(frame, d / "s.csv")], 4, ("0 merchants", "empty name"), read=N,
