@@ -45,6 +45,7 @@ import itertools
 import logging
 import math
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -288,7 +289,7 @@ def open_cluster(spec: str | ClusterSpec, *, connect_timeout_s: float = 10.0) ->
             )
             client = Client(owned)
         else:
-            client = Client(spec.address, timeout=f"{connect_timeout_s}s")
+            client = _connect(Client, spec.address, connect_timeout_s)
     except (OSError, TimeoutError) as exc:
         if owned is not None:
             owned.close()
@@ -298,6 +299,31 @@ def open_cluster(spec: str | ClusterSpec, *, connect_timeout_s: float = 10.0) ->
         yield cluster
     finally:
         cluster.close()
+
+
+def _connect(client: Any, address: str, timeout_s: float) -> Any:
+    """``Client(address)``, on a thread given ``timeout_s`` (and 5 s to give up): its own
+    timeout does not cover a peer that accepts and never answers, and a peer that answers
+    with other bytes (a web server) made it read a length of exabytes (MemoryError)."""
+    got: list[Any] = []
+
+    def connect() -> None:
+        try:
+            got.append(client(address, timeout=f"{timeout_s}s"))
+        except (OSError, TimeoutError) as exc:
+            got.append(exc)
+        except Exception as exc:  # MemoryError, ValueError … from a peer that is no scheduler
+            got.append(ClusterError(f"{address} did not answer as a Dask scheduler does "
+                                    f"({type(exc).__name__}); is it one?"))  # fmt: skip
+
+    thread = threading.Thread(target=connect, name="geo-discovery-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 5.0)
+    if not got:
+        raise TimeoutError(f"no answer within {timeout_s + 5.0:g} s")
+    if isinstance(got[0], BaseException):
+        raise got[0]
+    return got[0]
 
 
 # ----------------------------------------------------------------------------- read

@@ -8,6 +8,7 @@ the same answers (kNN, radius, best_match, districts).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -69,6 +70,44 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at tcp://127\."), \
             open_cluster("tcp://127.0.0.1:1", connect_timeout_s=1.0):
         pass
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4, None])
+def test_a_peer_that_is_no_scheduler_is_a_clear_error_in_time(answer: bytes | None) -> None:
+    """A web server's reply made the client read a length of exabytes (MemoryError, exit
+    70); a peer that accepts and never answers hung the load for good."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if answer is not None:
+                with contextlib.suppress(OSError):
+                    conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = server.getsockname()[1]
+    start = time.monotonic()
+    try:
+        with pytest.raises(ClusterError, match=f"tcp://127.0.0.1:{port}"), \
+                open_cluster(f"tcp://127.0.0.1:{port}", connect_timeout_s=1.0):
+            pass
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - start < 30.0  # 1 s to connect, 5 s to give up, and slack
 
 
 # ---------------------------------------------------------------- partitions, index
