@@ -196,6 +196,8 @@ class TextQuery:
         for w in self.words:
             total += w.idf * w.best
             norm += w.idf
+        if norm == 0.0:  # every weight 0: no merchant to match (an empty snapshot)
+            return 0.0
         mean = total / norm
         return mean * mean * 1.0
 

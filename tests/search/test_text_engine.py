@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -544,3 +545,19 @@ def test_autocomplete_refuses_and_answers_as_the_validated_query_does() -> None:
         assert [m.merchant_id for m in s.merchants] == page.merchant_ids
         assert [m.distance_m for m in s.merchants] == page.distances_m.tolist()
         assert s.merchants, text  # a page to compare ("pizza zzzzqqq": the last word dropped)
+
+
+def test_text_search_on_an_empty_snapshot_finds_nothing(tmp_path: Path) -> None:
+    """Every word's weight is 0 with no merchant: the relevance bound divided by 0
+    (autocomplete and nearby with q answered 500; the CLI exited 70)."""
+    from geo_discovery.snapshot.pipeline import load
+
+    (tmp_path / "h.csv").write_text("id,name,lat,lng\n")
+    load([tmp_path / "h.csv"], data_dir=tmp_path / "d", allow_empty=True)
+    engine = DiscoveryEngine.from_snapshot(tmp_path / "d")
+    assert len(engine) == 0
+    got = engine.autocomplete("ka", 60.17, 24.94)
+    assert got.merchants == () and got.categories == ()
+    for sort in ("best_match", "distance"):
+        got = engine.nearby(60.17, 24.94, 10, sort=sort, where=Filters(text="kahvi"))
+        assert len(got) == 0
