@@ -35,7 +35,7 @@ import shapely
 
 from .cells import cell_to_boundary_lnglat, cell_to_str, str_to_cell
 from .errors import DatabaseError
-from .ingest.postgres import connect, is_postgres_url, masked_url, scrub
+from .ingest.postgres import connect, is_postgres_url, masked_url, scrub, split_pg_url
 
 if TYPE_CHECKING:
     from .engine import DiscoveryEngine
@@ -80,6 +80,7 @@ def export_postgis(
     """
     if not is_postgres_url(url):
         raise DatabaseError(f"--to {url[:40]!r} is not a PostgreSQL URL; expected postgresql://…")
+    split_pg_url(url)
     label = masked_url(url)
     if not schema or not schema.replace("_", "a").isalnum() or schema[0].isdigit():
         raise DatabaseError(f"schema {schema!r} is not allowed; expected letters, digits and _")

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
+from ..ingest.postgres import masked_text
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
     falling back to the system temporary folder when that is not writable.
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    text = (
+    text = masked_text(  # no database password, in the command or the traceback
         f"geo-discovery internal error at {stamp}\n"
         f"command: {' '.join(sys.argv)}\n\n"
         + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -40,10 +40,12 @@ __all__ = [
     "connect",
     "dump_source",
     "is_postgres_url",
+    "masked_text",
     "masked_url",
     "materialise",
     "parse_pg_url",
     "scrub",
+    "split_pg_url",
 ]
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -66,20 +68,42 @@ def masked_url(url: str) -> str:
     'postgresql://u:***@h:5432/db?sslmode=require'
     >>> masked_url("postgresql://u@h/db")
     'postgresql://u@h/db'
+    >>> masked_url("postgresql://u:pw@[::1/x?table=t")  # not a URL urlsplit reads
+    'postgresql://u:***@[::1/x?table=t'
     """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return masked_text(url)
     host = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s]*@", re.IGNORECASE)
+
+
+def masked_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password as ``***`` (a
+    command line in a crash log, a URL too malformed to parse).
+
+    >>> masked_text("load postgresql://u:s3cr3t@h/db?table=t --data-dir d")
+    'load postgresql://u:***@h/db?table=t --data-dir d'
+    """
+    return _USERINFO.sub(r"\1***@", text)
+
+
 def scrub(message: object, url: str) -> str:
     """``message`` without the password of ``url`` (libpq messages may echo parts of a
     connection string)."""
-    text = str(message)
-    password = urlsplit(url).password
+    text = masked_text(str(message))
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # no URL urlsplit reads: its userinfo by hand
+        found = _USERINFO.search(url)
+        password = url[found.end(1) : found.end() - 1] if found else None
     if password:
         text = text.replace(password, "***")
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", text, flags=re.IGNORECASE)
@@ -108,12 +132,24 @@ class PgSource:
         return self.label
 
 
+def split_pg_url(url: str) -> Any:
+    """``urlsplit(url)``, or :class:`DatabaseError` (password masked) for a URL it cannot
+    read (a bracket left open, a port that is no number)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - reads (and checks) the port
+    except ValueError as exc:
+        raise DatabaseError(f"{masked_url(url.strip())}: not a valid URL ({exc}); expected "
+                            "postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB") from None
+    return parts
+
+
 def parse_pg_url(url: str, *, sql: str | None = None, since: datetime | None = None) -> PgSource:
     """A :class:`PgSource` from ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB?table=T``
     (``T`` may be ``schema.table``) or from the URL and ``sql``; exactly one of the two."""
     if not is_postgres_url(url):
         raise DatabaseError(f"{url[:40]!r} is not a PostgreSQL URL; expected postgresql://…")
-    parts = urlsplit(url.strip())
+    parts = split_pg_url(url)
     params = parse_qsl(parts.query, keep_blank_values=True)
     tables = [v for k, v in params if k == "table"]
     rest = [(k, v) for k, v in params if k != "table"]

@@ -103,6 +103,25 @@ def test_files_alone_make_no_temporary_folder(
         assert list(temp.iterdir()) == []
 
 
+def test_a_malformed_url_is_named_and_no_password_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open IPv6 bracket was an internal error, and the crash log held the command line
+    with the password as typed."""
+    from geo_discovery.cli.common import write_crash_log
+    from geo_discovery.export import export_postgis
+
+    url = "postgresql://postgres:s3cr3tPW@[::1/x?table=t"
+    for call in (lambda: parse_pg_url(url), lambda: load([url], data_dir=tmp_path / "d"),
+                 lambda: export_postgis(None, url.split("?")[0])):  # type: ignore[arg-type]
+        with pytest.raises(DatabaseError, match=r"postgres:\*\*\*@\[::1/x.*not a valid URL"):
+            call()
+    monkeypatch.setattr("sys.argv", ["geo-discovery", "load", url, "--data-dir", "d"])
+    log = write_crash_log(ValueError(f"bad {url}"), tmp_path)
+    text = log.read_text()
+    assert "s3cr3tPW" not in text and "postgres:***@[::1/x?table=t --data-dir d" in text
+
+
 def test_file_snapshot_postgis_snapshot_gives_the_same_merchants(
     pg: str, schema: str, engine: DiscoveryEngine, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
