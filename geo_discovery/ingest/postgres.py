@@ -193,8 +193,9 @@ def _select(conn: Any, src: PgSource) -> Any:
     """``SELECT`` of the source's rows with geometries as WKT and the ``since`` filter."""
     from psycopg import sql
 
+    # the query on lines of its own: a closing "-- comment" ends there, not with ")"
     inner = (sql.SQL("SELECT * FROM {}").format(sql.Identifier(*src.table)) if src.table
-             else sql.SQL(src.sql or ""))
+             else sql.SQL("\n" + (src.sql or "").rstrip().rstrip(";").rstrip() + "\n"))
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT * FROM ({}) AS q LIMIT 0").format(inner))
         names = [d.name for d in cur.description or []]

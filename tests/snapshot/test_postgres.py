@@ -174,6 +174,22 @@ def test_file_snapshot_postgis_snapshot_gives_the_same_merchants(
         assert a.column(name).equals(b.column(name)), name
 
 
+def test_sql_ending_in_a_comment_or_a_semicolon_loads(
+    pg: str, schema: str, tmp_path: Path
+) -> None:
+    """The query was wrapped on one line: a closing "-- comment" swallowed the ")"."""
+    import psycopg
+
+    with psycopg.connect(pg) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".shops (id text, name text, lat float, lng float)')
+        conn.execute(f"INSERT INTO \"{schema}\".shops VALUES ('1', 'A', 40.7, -74.0)")
+    for i, tail in enumerate((" -- only the shops", ";", " ;\n", "\n-- the end\n")):
+        got = load([parse_pg_url(pg, sql=f'SELECT * FROM "{schema}".shops{tail}')],
+                   data_dir=tmp_path / str(i))  # fmt: skip
+        assert got.rows_loaded == 1 and got.rows_rejected == 0, tail
+
+
 def test_since_loads_only_rows_updated_later_as_an_upsert(
     pg: str, schema: str, tmp_path: Path
 ) -> None:
