@@ -50,8 +50,15 @@ _BATCH = 50_000
 _ARROW_TO_PG = {
     pa.string(): "text", pa.float64(): "double precision", pa.int64(): "bigint",
     pa.int32(): "integer", pa.int8(): "smallint", pa.bool_(): "boolean",
-    pa.timestamp("s"): "timestamp",
 }
+
+
+def _pg_type(kind: pa.DataType) -> str:
+    """The PostgreSQL type of an Arrow column (timestamps of any unit: snapshots hold
+    ``timestamp[ms]``, which fell back to text)."""
+    if pa.types.is_timestamp(kind):
+        return "timestamptz" if kind.tz else "timestamp"
+    return _ARROW_TO_PG.get(kind, "text")
 
 
 @dataclass
@@ -148,7 +155,7 @@ def _create(cur: Any, schema: str, name: str, table: pa.Table, types: dict[str, 
 
     cols = []
     for f in table.schema:
-        kind = types.get(f.name) or _ARROW_TO_PG.get(f.type, "text")
+        kind = types.get(f.name) or _pg_type(f.type)
         null = sql.SQL(" PRIMARY KEY") if f.name == key else sql.SQL("")
         cols.append(sql.SQL("{} {}{}").format(sql.Identifier(f.name), sql.SQL(kind), null))
     target = sql.Identifier(schema, name)
@@ -158,7 +165,8 @@ def _create(cur: Any, schema: str, name: str, table: pa.Table, types: dict[str, 
 
 def _copy(cur: Any, schema: str, name: str, table: pa.Table) -> None:
     """``COPY … FROM STDIN`` in CSV, a batch of rows at a time (nulls unquoted, empty
-    strings quoted, numbers in their shortest exact form)."""
+    strings quoted, numbers in their shortest exact form; a NUL character, which no
+    PostgreSQL text or jsonb can hold, left out of the text it was in)."""
     from psycopg import sql
 
     columns = sql.SQL(", ").join(sql.Identifier(n) for n in table.column_names)
@@ -168,8 +176,16 @@ def _copy(cur: Any, schema: str, name: str, table: pa.Table) -> None:
     with cur.copy(statement) as copy:
         for batch in table.to_batches(max_chunksize=_BATCH):
             buffer = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+            arrays = [_without_nul(c) if pa.types.is_string(c.type) else c
+                      for c in batch.columns]  # fmt: skip
+            out = pa.Table.from_arrays(arrays, names=batch.schema.names)
+            pacsv.write_csv(out, buffer, options)
             copy.write(buffer.getvalue())
+
+
+def _without_nul(column: Any) -> Any:
+    """Text without NUL, also as JSON writes it (``\\u0000``, which jsonb refuses)."""
+    return pc.replace_substring(pc.replace_substring(column, "\x00", ""), "\\u0000", "")
 
 
 # ----------------------------------------------------------------------------- tables

@@ -190,6 +190,28 @@ def test_sql_ending_in_a_comment_or_a_semicolon_loads(
         assert got.rows_loaded == 1 and got.rows_rejected == 0, tail
 
 
+def test_dates_export_as_timestamps_and_a_nul_does_not_stop_the_export(
+    pg: str, schema: str, tmp_path: Path
+) -> None:
+    """Snapshots hold timestamp[ms], which fell back to text; a name with a NUL character
+    (loaded as it is) made every export fail: no PostgreSQL text holds one."""
+    src = tmp_path / "shops.csv"
+    shops = b"".join(b"%d,Shop %d,40.%04d,-74.0,2023-01-02\n" % (i, i, i) for i in range(3, 400))
+    src.write_bytes(b"id,name,lat,lng,last_review\n2,Deli,40.71,-74.0,2023-01-02\n" + shops
+                    + b"1,Caf\x00e,40.7,-74.0,2024-03-05\n")  # past the part sniffed: loaded
+    load([src], data_dir=tmp_path / "d")
+    engine = DiscoveryEngine.from_snapshot(tmp_path / "d")
+    assert engine.get("generic:1")["name"] == "Caf\x00e"
+    report = export_postgis(engine, pg, schema=schema)
+    assert report.tables["merchants"] == 399
+    kinds = dict(_sql(pg, "SELECT column_name, data_type FROM information_schema.columns "
+                          "WHERE table_schema = %s AND table_name = 'merchants'", schema))
+    assert kinds["last_review"] == kinds["first_review"] == "timestamp without time zone"
+    rows = dict(_sql(pg, f'SELECT name, last_review::date::text FROM "{schema}".merchants '
+                         "WHERE merchant_id IN ('generic:1', 'generic:2')"))
+    assert rows == {"Cafe": "2024-03-05", "Deli": "2023-01-02"}
+
+
 def test_since_loads_only_rows_updated_later_as_an_upsert(
     pg: str, schema: str, tmp_path: Path
 ) -> None:
