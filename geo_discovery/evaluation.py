@@ -214,6 +214,8 @@ def _choice_data(
         users=users,
         member=member,
         bins=time_bins(ev["local_time"]) if "local_time" in ev.columns else None,
+        origin=pos.reindex(ev["origin"]).fillna(-1).to_numpy(np.int64)
+        if "origin" in ev.columns else None,
     )
 
 
@@ -262,7 +264,7 @@ def _ranks(data: ChoiceData, scorer: Scorer) -> NDArray[np.float64]:
     for s in range(0, len(data.target), _CHUNK):
         rows = slice(s, min(s + _CHUNK, len(data.target)))
         c2 = data.chord2(rows)
-        score = scorer(rows, c2)
+        score = data.without_origin(rows, np.array(scorer(rows, c2), dtype=np.float64))
         r = np.arange(rows.stop - rows.start)
         mine = score[r, data.target[rows]][:, None]
         better = (score > mine).sum(axis=1)

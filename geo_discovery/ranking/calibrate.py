@@ -73,7 +73,8 @@ def choice_events(
     person, at another venue, was at most ``max_gap_h`` hours before.
 
     Returns one row per choice: ``user``, ``time``, ``venue`` (chosen), ``qlat``/``qlng``
-    (where they stood: the previous visit) and, when the visits have it, ``local_time``
+    (where they stood: the previous visit), ``origin`` (its venue: by this definition
+    never the choice, so no candidate there) and, when the visits have it, ``local_time``
     (the previous visit's local time: when they would have asked). ``users`` restricts
     to some people (a user split). Visits may carry a boolean ``complete`` column (the
     person's log holds every kind of place); when present, only complete people count,
@@ -102,6 +103,7 @@ def choice_events(
             "venue": v.loc[ok, "venue"].to_numpy(),
             "qlat": prev.loc[ok, "lat"].to_numpy(np.float64),
             "qlng": prev.loc[ok, "lng"].to_numpy(np.float64),
+            "origin": prev.loc[ok, "venue"].to_numpy(),
         }
     )
     if "local_time" in prev.columns:
@@ -151,6 +153,19 @@ class ChoiceData:
     users: list[str] | None = None
     member: dict[str, dict[str, dict[int, float]]] | None = None
     bins: NDArray[np.int64] | None = None  # time-of-week bin per event (-1: unknown)
+    origin: NDArray[np.int64] | None = None  # candidate they stood at per event (-1: none)
+
+    def without_origin(self, rows: slice, u: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``u`` (events ``rows`` × candidates) with each event's origin at -inf: a choice
+        is a visit to another venue (:func:`choice_events`), so where the person stands
+        is no candidate (counted, it took the first place from every near-first ranker
+        and flattened the fitted distance decay)."""
+        if self.origin is None:
+            return u
+        at = self.origin[rows]
+        r = np.flatnonzero(at >= 0)
+        u[r, at[r]] = -np.inf
+        return u
 
     def chord2(self, rows: slice) -> NDArray[np.float64]:
         """Squared unit-sphere chords, events ``rows`` × candidates."""
@@ -272,6 +287,7 @@ def fit_profile(
             u = base[None, :] - gamma * lz
             for j in range(nm):
                 u = u + wm[j] * mm[j]
+            u = data.without_origin(b, u)
             u -= u.max(axis=1, keepdims=True)
             p = np.exp(u)
             p /= p.sum(axis=1, keepdims=True)
