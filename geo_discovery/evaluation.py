@@ -292,7 +292,7 @@ def _summarise(per_ranker: dict[str, NDArray[np.float64]], protocol: Protocol) -
         row: dict[str, float] = {}
         for m, values in _metrics(ranks).items():
             row[m] = float(values.mean()) if n else math.nan
-            boot = values[draws].mean(axis=1) if n else np.array([math.nan])
+            boot = values[draws].mean(axis=1) if n and len(draws) else np.array([math.nan])
             row[m + "_lo"], row[m + "_hi"] = (float(x) for x in np.quantile(boot, [0.025, 0.975]))
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -200,6 +200,21 @@ def _local_times(frame: pd.DataFrame) -> pd.Series:
     return local
 
 
+def _median_lng(v: pd.DataFrame, g: pd.api.typing.DataFrameGroupBy) -> pd.Series:
+    """Each venue's median longitude, the short way round where its visits lie on both
+    sides of ±180 (a plain median of 179.99 and -179.99 is 0: the other side of the
+    Earth); the plain median elsewhere."""
+    out = g["lng"].median()
+    wide = (g["lng"].max() - g["lng"].min()) > 180.0
+    if wide.any():
+        far = v[v["venue"].isin(wide.index[wide])]
+        ref = far.groupby("venue")["lng"].transform("first")
+        delta = (far["lng"] - ref + 180.0) % 360.0 - 180.0
+        mid = (ref + delta).groupby(far["venue"]).median()
+        out.loc[mid.index] = (mid + 180.0) % 360.0 - 180.0
+    return out
+
+
 def venue_signals(
     visits: pd.DataFrame, until: datetime | pd.Timestamp | None = None
 ) -> pd.DataFrame:
@@ -223,7 +238,7 @@ def venue_signals(
     out = pd.DataFrame(
         {
             "lat": g["lat"].median(),
-            "lng": g["lng"].median(),
+            "lng": _median_lng(v, g),
             "category": _most_frequent(v, "category"),
             "level_1": _most_frequent(v, "level_1"),
             "visits": g.size(),

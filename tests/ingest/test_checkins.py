@@ -87,6 +87,18 @@ def test_a_log_of_only_good_visits_loads(tmp_path: Path) -> None:
     assert len(engine) == 2 and engine.get("checkins:a")["review_count"] == 2
 
 
+def test_a_venue_over_the_antimeridian_stays_there(tmp_path: Path) -> None:
+    """Check-ins at 179.99999 and -179.99999 had a plain median of 0: the venue moved to
+    the other side of the Earth."""
+    path = tmp_path / "fiji.csv"
+    rows = [f"u{i},cafe,-16.8,{lng},Coffee Shop,2024-01-0{i + 1}T08:00:00+12:00"
+            for i, lng in enumerate((179.99999, -179.99999, 179.99998, -179.99998, 179.99997))]
+    path.write_text("user,venue,lat,lng,category,time\n" + "\n".join(rows) + "\n")
+    result = read_visit_sources([path])
+    lng = float(result.merchants.set_index("merchant_id").loc["checkins:cafe", "lng"])
+    assert abs(abs(lng) - 180.0) < 1e-4, lng
+
+
 def test_categories_map_onto_the_taxonomy() -> None:
     assert checkin_category("Dining and Drinking", "Thai Restaurant") == "food/restaurant/thai"
     assert checkin_category("Retail", "Clothing Store") == "shop/clothes"

@@ -61,6 +61,13 @@ def test_every_ranker_is_scored_with_intervals(log: Path) -> None:
     assert report.to_markdown().count("\n") == len(RANKERS) + 1
 
 
+def test_no_bootstrap_means_no_intervals(log: Path) -> None:
+    """--bootstrap 0 is allowed, and the quantiles of no draw were an IndexError."""
+    report = evaluate_ranking(log, Protocol(bootstrap=0, max_events=150))
+    t = report.table
+    assert t["mrr"].between(0, 1).all() and t["mrr_lo"].isna().all() and t["mrr_hi"].isna().all()
+
+
 def test_protocol_refuses_what_cannot_work(log: Path) -> None:
     with pytest.raises(InvalidQueryError, match="until='soon' is not a date"):
         Protocol(until="soon")
