@@ -30,7 +30,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..errors import LoadRefusedError, RejectedRowsError
+from ..errors import InvalidQueryError, LoadRefusedError, RejectedRowsError
+from ..timeofweek import instant
 from .common import (
     EXIT_REJECTED,
     EXIT_USAGE,
@@ -390,12 +391,13 @@ def load(
     rating_scale: RatingScaleOption = None,
     crs: CrsOption = None,
     until: Annotated[
-        datetime | None,
+        str | None,
         typer.Option(
             "--until",
             help="Visit logs (--profile checkins): count only visits before this instant "
-            "(ISO 8601, UTC when naive); later visits are reported as rejected rows.",
-            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+            "(ISO 8601, e.g. 2012-12-01 or 2012-12-01T05:00:00-05:00; UTC when naive); "
+            "later visits are reported as rejected rows.",
+            show_default=False,
         ),
     ] = None,
     wait: Annotated[
@@ -443,8 +445,11 @@ def load(
 
     settings = settings_for(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
+    cut = None if until is None else instant(until, "--until")  # as calibrate reads it
+    if isinstance(cut, str):
+        raise InvalidQueryError(cut)
     options = dataclasses.replace(
-        _read_options(decimal, date_format, rating_scale, crs, strict), until=until
+        _read_options(decimal, date_format, rating_scale, crs, strict), until=cut
     )
     out = stdout_console()
     err = stderr_console()

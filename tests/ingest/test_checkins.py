@@ -99,6 +99,25 @@ def test_a_venue_over_the_antimeridian_stays_there(tmp_path: Path) -> None:
     assert abs(abs(lng) - 180.0) < 1e-4, lng
 
 
+def test_load_until_takes_the_forms_calibrate_takes(log: Path, tmp_path: Path) -> None:
+    """``load --until`` refused a Z or an offset (a usage error) that calibrate and
+    evaluate accept: one split could not be given the same way to all three."""
+    from typer.testing import CliRunner
+
+    from geo_discovery.cli.main import app
+
+    counts = set()
+    for i, until in enumerate(("2012-09-20", "2012-09-20T00:00:00Z", "2012-09-19T19:00:00-05:00")):
+        result = CliRunner().invoke(app, ["load", str(log), "--profile", "checkins", "--until",
+                                          until, "--data-dir", str(tmp_path / str(i))])
+        assert result.exit_code == 0, result.output
+        counts.add(next(ln for ln in result.output.splitlines() if "rows read" in ln).strip())
+    assert len(counts) == 1
+    result = CliRunner().invoke(app, ["load", str(log), "--profile", "checkins", "--until",
+                                      "soon", "--data-dir", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "--until='soon' is not an ISO 8601" in result.output
+
+
 def test_categories_map_onto_the_taxonomy() -> None:
     assert checkin_category("Dining and Drinking", "Thai Restaurant") == "food/restaurant/thai"
     assert checkin_category("Retail", "Clothing Store") == "shop/clothes"
