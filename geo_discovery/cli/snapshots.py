@@ -63,6 +63,11 @@ def rollback(
         int | None,
         typer.Option("--to", help="Snapshot id to make current. Default: the one before current."),
     ] = None,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", help="Seconds to wait for a load writing to the store (0: fail "
+                     "at once).", min=0.0),
+    ] = 0.0,
     data_dir: DataDirOption = None,
 ) -> None:
     """Make an older snapshot current again (atomically; nothing is deleted).
@@ -76,7 +81,7 @@ def rollback(
 
     store = SnapshotStore(settings_for(data_dir).data_dir)
     before = store.current_name()
-    info = store.rollback(to)
+    info = store.rollback(to, wait_s=wait)
     stdout_console().print(f"current snapshot: {info.name} (was {before})")
 
 

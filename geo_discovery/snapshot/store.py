@@ -271,9 +271,10 @@ class SnapshotStore:
         os.replace(tmp, self.data_dir / CURRENT)
         _fsync_dir(self.data_dir)
 
-    def rollback(self, to: int | None = None) -> SnapshotInfo:
-        """Make ``to`` (default: the newest snapshot older than the current) current."""
-        with self.lock():
+    def rollback(self, to: int | None = None, wait_s: float = 0.0) -> SnapshotInfo:
+        """Make ``to`` (default: the newest snapshot older than the current) current;
+        ``wait_s``: how long to wait for a load writing to the store (:meth:`lock`)."""
+        with self.lock(wait_s):
             snaps = self.list()
             current = self.current()
             if to is None:

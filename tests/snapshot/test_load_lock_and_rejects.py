@@ -99,6 +99,29 @@ def test_the_cli_names_the_wait_option_when_the_lock_is_held(
     assert "\n" not in err and "Traceback" not in result.output
 
 
+def test_a_rollback_waits_for_a_load_with_the_option_its_message_names(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The lock's message said "pass --wait SECONDS", which rollback did not have."""
+    data_dir = tmp_path / "store"
+    for n in (5, 6):
+        assert runner.invoke(app, ["load", str(shops(tmp_path / f"{n}.csv", n)),
+                                   "--data-dir", str(data_dir)]).exit_code == EXIT_OK
+    with SnapshotStore(data_dir).lock():
+        result = runner.invoke(app, ["rollback", "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_ERROR and "--wait" in result.stderr
+    proc = hold_lock(data_dir, 1.5)
+    try:
+        result = runner.invoke(app, ["rollback", "--wait", "60", "--data-dir", str(data_dir)])
+    finally:
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert result.exit_code == EXIT_OK, result.output
+    current = SnapshotStore(data_dir).current()
+    assert current is not None and current.snapshot_id == 1
+
+
 # --------------------------------------------------------------------------- rejects files
 
 
