@@ -167,6 +167,12 @@ class SnapshotStore:
         name = self.current_name()
         if name is None:
             return None
+        if not name.isdigit():  # by hand? every write here is a snapshot's number
+            raise SnapshotError(
+                f"{self.data_dir / 'CURRENT'} holds {name[:40]!r}, not a snapshot number; "
+                "make one current with geo-discovery rollback --to ID (geo-discovery snapshots "
+                "lists them)"
+            )
         path = self.snapshots_dir / name
         return SnapshotInfo(int(name), path, read_manifest(path), is_current=True)
 
@@ -276,8 +282,8 @@ class SnapshotStore:
         ``wait_s``: how long to wait for a load writing to the store (:meth:`lock`)."""
         with self.lock(wait_s):
             snaps = self.list()
-            current = self.current()
             if to is None:
+                current = self.current()
                 if current is None:
                     raise SnapshotNotFoundError(
                         "nothing to roll back: there is no current snapshot"

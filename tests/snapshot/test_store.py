@@ -76,6 +76,20 @@ def test_empty_store(store: SnapshotStore) -> None:
         store.get(1)
 
 
+def test_a_current_file_that_holds_no_number_is_named_and_rollback_mends_it(
+    store: SnapshotStore,
+) -> None:
+    """``int("garbage")`` was an internal error (exit 70) in every command."""
+    fill(store, 2)
+    (store.data_dir / "CURRENT").write_text("garbage\n")
+    with pytest.raises(SnapshotError, match="CURRENT holds 'garbage', not a snapshot number"):
+        store.current()
+    assert [s.snapshot_id for s in store.list()] == [1, 2]
+    assert store.rollback(to=1).snapshot_id == 1
+    current = store.current()
+    assert current is not None and current.snapshot_id == 1
+
+
 def test_ids_increase_and_current_follows_the_newest(store: SnapshotStore) -> None:
     infos = fill(store, 3)
     assert [i.snapshot_id for i in infos] == [1, 2, 3]
