@@ -10,7 +10,6 @@ same :class:`~geo_discovery.query.NearbyQuery` from the same defaults.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,11 +115,13 @@ class NearbyParams(BaseModel):
         description="Only merchants whose known opening hours say open now (local time).",
         examples=[True],
     )
-    open_at: datetime | None = Field(
+    open_at: str | None = Field(  # read by the library, as the CLI's and a notebook's are
         default=None,
         description="Only merchants open at this ISO 8601 date-time (without an offset: the "
         "merchant's local wall-clock time).",
         examples=["2024-07-15T18:30:00-04:00"],
+        max_length=64,
+        json_schema_extra={"format": "date-time"},
     )
     exclude_brands: str | None = Field(
         default=None,
@@ -164,8 +165,10 @@ class NearbyParams(BaseModel):
         examples=["osm:node/123,osm:node/456"],
         max_length=20_000,
     )
-    at: datetime | None = Field(
+    at: str | None = Field(  # read by the library, as the CLI's and a notebook's are
         default=None,
+        max_length=64,
+        json_schema_extra={"format": "date-time"},
         description="When the visit would be, ISO 8601 (without an offset: local wall-clock "
         "time at lat/lng). With a learned ranking profile that weighs popular times, "
         "best_match favours merchants busy at this time of week (sort=best_match only).",
@@ -196,7 +199,7 @@ class NearbyParams(BaseModel):
             exclude_chains=self.exclude_chains,
             district_ids=split_list(self.district_id, "district_id"),
             open_now=self.open_now,
-            open_at=self.open_at,
+            open_at=self.open_at,  # type: ignore[arg-type]  # ISO text: Filters reads it
             text=self.q,
         )
 
@@ -213,7 +216,7 @@ class NearbyParams(BaseModel):
             explain=self.explain,
             cursor=self.cursor,
             member=self.member_context(),
-            at=self.at,
+            at=self.at,  # type: ignore[arg-type]  # ISO text: NearbyQuery reads it
         )
         return query
 

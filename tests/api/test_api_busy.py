@@ -48,6 +48,10 @@ def test_at_ranks_as_the_engine_and_changes_the_page(client: TestClient, data_di
     assert pages["2024-07-13T23:00:00"] != pages["2024-07-15T07:30:00"]
     # Paris is at +02:00 in July: the aware time is the same local time
     assert pages["2024-07-15T07:30:00+02:00"] == pages["2024-07-15T07:30:00"]
+    # any ISO 8601 form the library reads (pydantic refused an hour without minutes)
+    r = client.get("/v1/merchants/nearby", params={**CENTRE, "at": "2024-07-15T07"})
+    assert r.status_code == 200, r.text
+    assert [row["merchant_id"] for row in r.json()["results"]] == pages["2024-07-15T07:30:00"]
 
 
 @pytest.mark.parametrize(
