@@ -10,7 +10,8 @@
                           ``jsonb``, ``geom geometry(MultiPolygon, 4326)``; GiST on ``geom``
 ``catchment_cells``       on request (``catchment=[district ids]``): one row per demand
                           cell of each district's Huff catchment (``share``, ``expected``,
-                          ``population``…) with the cell's polygon; GiST on ``geom``
+                          ``population``…) with the cell's polygon (``geometry(MultiPolygon,
+                          4326)``: a cell over ±180 is cut there); GiST on ``geom``
 ``geo_discovery_export``  one row: the snapshot version, its id, counts, when
 
 Everything happens in one transaction: new tables are filled under temporary names
@@ -33,7 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from .cells import cell_to_boundary_lnglat, cell_to_str, str_to_cell
+from .cells import cell_to_str, str_to_cell
+from .cellsets import cell_polygons
 from .errors import DatabaseError
 from .ingest.postgres import connect, is_postgres_url, masked_url, scrub, split_pg_url
 
@@ -111,7 +113,7 @@ def export_postgis(
                      {"category_mix": "jsonb", "geom": "geometry(MultiPolygon, 4326)"},
                      "district_id"))
     if cells is not None:
-        plan.append(("catchment_cells", cells, {"geom": "geometry(Polygon, 4326)"}, None))
+        plan.append(("catchment_cells", cells, {"geom": "geometry(MultiPolygon, 4326)"}, None))
     plan.append(("geo_discovery_export", meta, {}, None))
 
     report = ExportReport(label, schema, engine.version)
@@ -226,17 +228,16 @@ def _district_table(engine: DiscoveryEngine) -> pa.Table | None:
 
 def _catchment_table(engine: DiscoveryEngine, district_ids: Sequence[str]) -> pa.Table:
     frames = []
-    for district_id in district_ids:
+    for district_id in dict.fromkeys(district_ids):  # each once, in the order given
         result = engine.catchment(district_id)
         cells = result.cells
         cells = (cells.reset_index(drop=True) if "cell" in cells.columns
                  else cells.rename_axis("cell").reset_index())
         ids = [_cell_int(c) for c in cells["cell"].tolist()]
-        polygons = [
-            "SRID=4326;POLYGON((" + ", ".join(f"{x!r} {y!r}" for x, y in
-                                              cell_to_boundary_lnglat(c)) + "))"
-            for c in ids
-        ]
+        shapes = cell_polygons(np.array(ids, dtype=np.uint64))  # cut at ±180, as districts
+        polygons = ["SRID=4326;" + shapely.to_wkt(
+            shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g, rounding_precision=-1)
+            for g in shapes]  # fmt: skip
         frames.append(pa.table({
             "district_id": [district_id] * len(cells),
             "cell": [cell_to_str(c) for c in ids],

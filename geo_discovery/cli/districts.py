@@ -262,6 +262,12 @@ def catchment_command(
 
     from ..engine import DiscoveryEngine
 
+    kinds = (".geojson", ".json", ".parquet", ".geoparquet")
+    if export is not None and export.suffix.lower() not in kinds:  # (GeoJSON went anywhere)
+        raise InvalidQueryError(
+            f"--export {export.name}: {export.suffix or 'no extension'} is not a format "
+            f"written here; allowed: {', '.join(kinds)}"
+        )
     settings = settings_for(data_dir)
     if demand is not None:
         settings = settings.model_copy(update={"catchment_demand_path": demand})

@@ -125,6 +125,7 @@ def test_catchment_command_exports_valid_layers(store: Path, app: typer.Typer, t
         (("evaluate", "--truth", "{tmp}/shops.csv"), "holds no polygon (found: none)"),
         (("evaluate", "--truth", "{tmp}/empty.geojson"), "holds no polygon"),
         (("evaluate", "--min-coverage", "5"), "--min-coverage 5 is out of range"),
+        (("catchment", "dX", "--export", "{tmp}/c.shp"), "--export c.shp: .shp is not a format"),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -135,8 +136,9 @@ def test_bad_options_are_one_line_errors(
     (tmp_path / "shops.csv").write_text("name,lat,lng\na,60.17,24.94\n")
     (tmp_path / "empty.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     given = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    extra = ["--data-dir", str(store)] if args[0] == "list" else ["--merchants", str(SAMPLE)]
-    result = CliRunner().invoke(app, ["districts", *given, *extra])
+    extra = ["--merchants", str(SAMPLE)] if args[0] == "evaluate" else ["--data-dir", str(store)]
+    group = [] if args[0] == "catchment" else ["districts"]
+    result = CliRunner().invoke(app, [*group, *given, *extra])
     assert result.exit_code == 1, result.output
     assert needle in " ".join(result.output.split()), result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
