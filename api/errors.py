@@ -191,14 +191,13 @@ def check_query_params(request: Request, allowed: frozenset[str]) -> None:
     if not unknown:
         items = request.query_params.multi_items()
         if len(items) != len(request.query_params):  # one value kept, the others ignored
-            twice = [k for k in dict.fromkeys(k for k, _ in items)
-                     if len(request.query_params.getlist(k)) > 1]  # fmt: skip
-            errors = [{"parameter": k, "location": "query",
-                       "value": _short(", ".join(request.query_params.getlist(k))),
-                       "message": f"{k} is given {len(request.query_params.getlist(k))} times "
-                                  f"({', '.join(request.query_params.getlist(k))[:200]}); "
+            given: dict[str, list[str]] = {}
+            for k, v in items:
+                given.setdefault(k, []).append(v)
+            errors = [{"parameter": k, "location": "query", "value": _short(", ".join(vs)),
+                       "message": f"{k} is given {len(vs)} times ({', '.join(vs)[:200]}); "
                                   "allowed: once (a list is one comma-separated value)"}
-                      for k in twice]  # fmt: skip
+                      for k, vs in given.items() if len(vs) > 1]  # fmt: skip
             raise UnknownParameterError("; ".join(e["message"] for e in errors), errors)
         return
     names = ", ".join(sorted(allowed)) or "none"

@@ -573,15 +573,15 @@ def _visits(p: _Problems, value: Any) -> tuple[tuple[str, str | None], ...]:
                 "visits",
             )
             continue
-        instant = None
+        stamp = None
         if when not in (None, ""):
             given = when if isinstance(when, datetime) else str(when)
             parsed = _instant(p, "visit time", given, "visits")
             if parsed is not None:
                 if parsed.tzinfo is None:
                     parsed = parsed.replace(tzinfo=UTC)
-                instant = parsed.astimezone(UTC).isoformat()
-        out.append((mid.strip(), instant))
+                stamp = parsed.astimezone(UTC).isoformat()
+        out.append((mid.strip(), stamp))
     return tuple(out)
 
 

@@ -270,12 +270,13 @@ def degrees_given_as_projected(lat: np.ndarray, lng: np.ndarray, crs: str) -> st
     from pyproj import CRS
 
     ok = np.isfinite(lat) & np.isfinite(lng)
-    if not ok.any() or not CRS.from_user_input(crs).is_projected:
+    given = CRS.from_user_input(crs)
+    if not ok.any() or not given.is_projected:
         return None
     if (np.abs(lat[ok]) > 90).any() or (np.abs(lng[ok]) > 180).any():
         return None
     i = int(np.flatnonzero(ok)[0])
-    unit = CRS.from_user_input(crs).axis_info[0].unit_name
+    unit = given.axis_info[0].unit_name
     return (
         f"--crs {crs} is a projected CRS ({unit}), but every coordinate is within ±90/±180 "
         f"(e.g. lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}): they look like WGS84 "
