@@ -46,7 +46,7 @@ from .cells import (
     grid_rings,
     rings_or_disks,
 )
-from .distance import EARTH_RADIUS_M, latlng_to_xyz
+from .distance import EARTH_RADIUS_M, latlng_to_xyz, wrap_lng
 
 __all__ = [
     "CellGrid",
@@ -200,7 +200,7 @@ def _cut_at_antimeridian(ring: NDArray[np.float64]) -> shapely.Geometry:
     if len(ring) > 1 and (ring[0] == ring[-1]).all():
         ring = ring[:-1]
     lng, lat = ring[:, 0], ring[:, 1]
-    steps = (np.diff(lng, append=lng[:1]) + 180.0) % 360.0 - 180.0  # each edge the short way
+    steps = wrap_lng(np.diff(lng, append=lng[:1]))  # each edge the short way
     x = lng[0] + np.concatenate([[0.0], np.cumsum(steps[:-1])])  # no jump at ±180
     coords = np.column_stack([x, lat])
     turn = float(steps.sum())  # 0, or ±360 round a pole

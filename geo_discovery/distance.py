@@ -37,6 +37,7 @@ __all__ = [
     "m2c2_1",
     "m_to_chord2",
     "mean_lng",
+    "wrap_lng",
     "xyz_1",
 ]
 
@@ -127,6 +128,16 @@ def m_to_chord2(distance_m: ArrayLike) -> NDArray:
     return out.reshape(a.shape)
 
 
+def wrap_lng(lng: ArrayLike) -> NDArray:
+    """Longitudes (or their differences) brought into -180 … 180: a difference so wrapped
+    is the short way round, across the antimeridian too.
+
+    >>> wrap_lng([190.0, -181.0, 179.5]).tolist()
+    [-170.0, 179.0, 179.5]
+    """
+    return (np.asarray(lng, dtype=np.float64) + 180.0) % 360.0 - 180.0
+
+
 def mean_lng(lng: ArrayLike) -> float:
     """The mean of longitudes the short way round: across the antimeridian too (points at
     179.99 and -179.99 average to ±180, not 0). Each longitude is taken within 180° of the
@@ -141,5 +152,5 @@ def mean_lng(lng: ArrayLike) -> float:
     if not len(a):
         return math.nan
     ref = float(a[0])
-    mean = ref + float(((a - ref + 180.0) % 360.0 - 180.0).mean())
+    mean = ref + float(wrap_lng(a - ref).mean())
     return mean - 360.0 if mean >= 180.0 else mean + 360.0 if mean < -180.0 else mean

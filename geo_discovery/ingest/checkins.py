@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..distance import wrap_lng
 from ..errors import IngestError
 from ..schema import CANONICAL_COLUMNS, to_arrow
 from ..timeofweek import ATTRIBUTE, N_BINS, time_bins, time_zones_at
@@ -209,9 +210,8 @@ def _median_lng(v: pd.DataFrame, g: pd.api.typing.DataFrameGroupBy) -> pd.Series
     if wide.any():
         far = v[v["venue"].isin(wide.index[wide])]
         ref = far.groupby("venue")["lng"].transform("first")
-        delta = (far["lng"] - ref + 180.0) % 360.0 - 180.0
-        mid = (ref + delta).groupby(far["venue"]).median()
-        out.loc[mid.index] = (mid + 180.0) % 360.0 - 180.0
+        mid = (ref + wrap_lng(far["lng"] - ref)).groupby(far["venue"]).median()
+        out.loc[mid.index] = wrap_lng(mid)
     return out
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distance import chord2_to_m, haversine_m, latlng_to_xyz
+from ..distance import chord2_to_m, haversine_m, latlng_to_xyz, wrap_lng
 from ..models import BBox
 from .validate import Problems, check_range, fmt_number, keep_mask
 
@@ -127,8 +127,7 @@ def _centre(lat: np.ndarray, lng: np.ndarray) -> tuple[float, float]:
     """Median latitude and circular median longitude (right across the antimeridian)."""
     rad = np.radians(lng)
     mean = float(np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())))
-    delta = (lng - mean + 180.0) % 360.0 - 180.0
-    centre_lng = (mean + float(np.median(delta)) + 180.0) % 360.0 - 180.0
+    centre_lng = float(wrap_lng(mean + float(np.median(wrap_lng(lng - mean)))))
     return float(np.median(lat)), centre_lng
 
 
