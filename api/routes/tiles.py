@@ -88,10 +88,11 @@ TileFilters = Annotated[Filters, Depends(tile_filters)]
 
 
 def _path(example: int, description: str, maximum: int) -> Any:
+    # The range is documented, not enforced here: TileId checks it, naming the bound of
+    # the tile's own zoom (x=8 at z=3: 0 <= x <= 7) rather than of the deepest zoom.
     return Path(
         description=description,
-        ge=0,
-        le=maximum,
+        json_schema_extra={"minimum": 0, "maximum": maximum},
         examples=[example],
         openapi_examples={"example": {"summary": str(example), "value": example}},
     )
