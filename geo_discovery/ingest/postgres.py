@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import DatabaseError
+from ..errors import DatabaseError, GeoDiscoveryError
 
 __all__ = [
     "SINCE_COLUMN",
@@ -52,6 +52,7 @@ SCHEMES = ("postgresql://", "postgres://")
 #: The column ``since`` compares with.
 SINCE_COLUMN = "updated_at"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")  # a dollar quote's opening tag
 
 
 def is_postgres_url(text: object) -> bool:
@@ -170,9 +171,54 @@ def parse_pg_url(url: str, *, sql: str | None = None, since: datetime | None = N
                 f"{label}: table {tables[0]!r} is not allowed; expected NAME or SCHEMA.NAME "
                 "(letters, digits, _ and $)"
             )
-    if sql is not None and not sql.strip():
+    if sql is not None and not statement_body(sql):
         raise DatabaseError(f"{label}: --sql is empty; expected a SELECT statement")
-    return PgSource(conninfo, label, table, sql.strip().rstrip(";") if sql else None, since)
+    return PgSource(conninfo, label, table, statement_body(sql) if sql else None, since)
+
+
+def statement_body(sql: str) -> str:
+    """``sql`` without what ends it: trailing ``;``, ``-- comments``, ``/* comments */``
+    and spaces, so it can be wrapped as a subquery. Quotes (``'…'``, ``"…"``,
+    ``$tag$…$tag$``) and comments are skipped when looking for the last of the statement.
+
+    Examples
+    --------
+    >>> statement_body("SELECT 1; -- the end")
+    'SELECT 1'
+    >>> statement_body("SELECT ';' AS x /* a; b */ ;; ")
+    "SELECT ';' AS x"
+    >>> statement_body("SELECT $q$ -- kept $q$ AS x")
+    'SELECT $q$ -- kept $q$ AS x'
+    """
+    end = i = 0
+    n = len(sql)
+    while i < n:
+        c = sql[i]
+        if sql.startswith("--", i):
+            i = n if (j := sql.find("\n", i)) < 0 else j
+            continue
+        if sql.startswith("/*", i):
+            i = n if (j := sql.find("*/", i + 2)) < 0 else j + 2
+            continue
+        if c in "'\"":
+            j = i + 1
+            while (j := sql.find(c, j)) >= 0 and sql.startswith(c * 2, j):
+                j += 2  # a doubled quote is one quote inside the text
+            i = end = n if j < 0 else j + 1
+            continue
+        if c == "$" and not _in_word(sql, i) and (tag := _DOLLAR.match(sql, i)):
+            j = sql.find(tag.group(), tag.end())
+            i = end = n if j < 0 else j + len(tag.group())
+            continue
+        if not c.isspace() and c != ";":
+            end = i + 1
+        i += 1
+    return sql[:end]
+
+
+def _in_word(sql: str, i: int) -> bool:
+    """Whether ``sql[i]`` continues an identifier (``a$b``: no dollar quote there)."""
+    return i > 0 and (sql[i - 1].isalnum() or sql[i - 1] in "_$")
 
 
 def connect(conninfo: str, label: str, **kwargs: Any) -> Any:
@@ -193,9 +239,9 @@ def _select(conn: Any, src: PgSource) -> Any:
     """``SELECT`` of the source's rows with geometries as WKT and the ``since`` filter."""
     from psycopg import sql
 
-    # the query on lines of its own: a closing "-- comment" ends there, not with ")"
+    # the query on lines of its own
     inner = (sql.SQL("SELECT * FROM {}").format(sql.Identifier(*src.table)) if src.table
-             else sql.SQL("\n" + (src.sql or "").rstrip().rstrip(";").rstrip() + "\n"))
+             else sql.SQL("\n" + statement_body(src.sql or "") + "\n"))
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT * FROM ({}) AS q LIMIT 0").format(inner))
         names = [d.name for d in cur.description or []]
@@ -275,4 +321,12 @@ def materialise(
                 files.append(dump)
             else:
                 files.append(Path(src))
-        yield files, labels
+        try:
+            yield files, labels
+        except GeoDiscoveryError as exc:  # name the source, not its temporary dump
+            if exc.args and isinstance(exc.args[0], str) and labels:
+                text = exc.args[0]
+                for dump, label in labels.items():
+                    text = text.replace(dump, label)
+                exc.args = (text, *exc.args[1:])
+            raise

@@ -185,10 +185,24 @@ def test_sql_ending_in_a_comment_or_a_semicolon_loads(
         conn.execute(f'CREATE SCHEMA "{schema}"')
         conn.execute(f'CREATE TABLE "{schema}".shops (id text, name text, lat float, lng float)')
         conn.execute(f"INSERT INTO \"{schema}\".shops VALUES ('1', 'A', 40.7, -74.0)")
-    for i, tail in enumerate((" -- only the shops", ";", " ;\n", "\n-- the end\n")):
+    tails = (" -- only the shops", ";", " ;\n", "\n-- the end\n", "; -- the end", ";\n/* x; */;",
+             " WHERE name <> ';--' /* open")
+    for i, tail in enumerate(tails):
         got = load([parse_pg_url(pg, sql=f'SELECT * FROM "{schema}".shops{tail}')],
                    data_dir=tmp_path / str(i))  # fmt: skip
         assert got.rows_loaded == 1 and got.rows_rejected == 0, tail
+
+
+def test_a_query_without_coordinates_is_named_by_its_url_not_its_dump(
+    pg: str, tmp_path: Path
+) -> None:
+    """The reader's message named the temporary dump (/tmp/geo-discovery-pg-…/query.csv)."""
+    from geo_discovery.errors import IngestError
+
+    with pytest.raises(IngestError, match="missing lat/lng columns") as err:
+        load([parse_pg_url(pg, sql="SELECT 1 AS id, 'x' AS name")], data_dir=tmp_path)
+    assert str(err.value).startswith(masked_url(pg) + ":"), err.value
+    assert "geo-discovery-pg-" not in str(err.value)
 
 
 def test_dates_export_as_timestamps_and_a_nul_does_not_stop_the_export(
