@@ -133,9 +133,11 @@ def export_postgis(
                 for name in EXPORT_TABLES:  # the old set goes, even a table not rewritten
                     cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
                         sql.Identifier(schema, name)))
-                for name, _table, types, _key in plan:
+                for name, _table, types, key in plan:
                     cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                         sql.Identifier(schema, name + _NEW), sql.Identifier(name)))
+                    if key is not None:  # named for the table, not the one it was built as
+                        _rename_primary_key(cur, schema, name)
                     for column, kind in types.items():
                         if kind.startswith(("geography", "geometry")):
                             cur.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
@@ -163,6 +165,21 @@ def _create(cur: Any, schema: str, name: str, table: pa.Table, types: dict[str, 
     target = sql.Identifier(schema, name)
     cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
     cur.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(cols)))
+
+
+def _rename_primary_key(cur: Any, schema: str, name: str) -> None:
+    """``{name}_pkey``: PostgreSQL keeps a constraint's name when its table is renamed, so
+    each export's key was ``merchants__new_pkey`` or, beside the last export's,
+    ``merchants__new_pkey1``."""
+    from psycopg import sql
+
+    table = sql.Identifier(schema, name)
+    cur.execute(sql.SQL("SELECT conname FROM pg_constraint WHERE conrelid = {}::regclass "
+                        "AND contype = 'p'").format(sql.Literal(table.as_string(cur))))
+    (current,) = cur.fetchone()
+    if current != f"{name}_pkey":
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+            table, sql.Identifier(current), sql.Identifier(f"{name}_pkey")))
 
 
 def _copy(cur: Any, schema: str, name: str, table: pa.Table) -> None:

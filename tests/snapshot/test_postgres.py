@@ -275,6 +275,22 @@ def test_a_failed_export_leaves_the_previous_tables(
     assert tables == {"merchants", "districts", "geo_discovery_export"}
 
 
+def test_every_export_names_its_keys_and_indexes_for_its_tables(
+    pg: str, schema: str, engine: DiscoveryEngine
+) -> None:
+    """A renamed table keeps its constraint's name: the key was merchants__new_pkey, then
+    merchants__new_pkey1 beside the last export's."""
+    query = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE n.nspname = %s AND c.relkind = 'i' ORDER BY 1")
+    names = []
+    for _ in range(3):
+        export_postgis(engine, pg, schema=schema)
+        names.append([r[0] for r in _sql(pg, query, schema)])
+    assert names[0] == names[1] == names[2]
+    assert {"merchants_pkey", "districts_pkey", "merchants_geog_gist"} <= set(names[0])
+    assert not [n for n in names[0] if "__new" in n]
+
+
 # --------------------------------------------------------------------- credentials
 def test_passwords_are_never_printed(pg: str, tmp_path: Path) -> None:
     url = "postgresql://postgres:hunter2secret@127.0.0.1:1/nowhere?table=shops"
