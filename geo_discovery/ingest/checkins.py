@@ -318,6 +318,15 @@ def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.D
     return frame.loc[:, list(CANONICAL_COLUMNS)]
 
 
+def _written_rows(path: Path, positions: np.ndarray) -> list[str]:
+    """The rows at ``positions`` (0 = the first after the header) as written: their cells
+    read again as text by the same parser, so they line up with :func:`read_visits`'s."""
+    if not len(positions):
+        return []
+    text = pd.read_csv(path, dtype=str, keep_default_na=False).iloc[positions]
+    return [",".join(row) for row in text.itertuples(index=False)]
+
+
 def _reasons(n: int, checks: list[tuple[pd.Series, str]], index: pd.Index) -> pd.Series:
     """Every failed check's message per row, joined with ``"; "`` (``""``: none failed)."""
     parts = np.full(n, "", dtype=object)
@@ -362,9 +371,7 @@ def read_visit_sources(
         frame["source_file"] = path.name
         merchants.append(frame)
         members.append(member_visits(kept))
-        shown = visits.loc[bad].astype(object)
-        text = shown.where(shown.notna(), "").astype(str)  # (none rejected: agg gives a frame)
-        raw = [",".join(row) for row in text.itertuples(index=False)] if len(text) else []
+        raw = _written_rows(path, np.flatnonzero(bad))
         rejects.append(
             problem_rows(
                 [path.name] * int(bad.sum()),

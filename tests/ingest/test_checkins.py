@@ -70,6 +70,25 @@ def test_every_visit_is_counted_or_rejected_with_its_reason(log: Path) -> None:
             == last.to_numpy()).all()  # fmt: skip
 
 
+def test_a_rejected_visit_is_shown_as_written(tmp_path: Path) -> None:
+    """The rejects' raw column showed the parsed row (a time in UTC, lat 'nan', a merchant
+    flag True), not the text the ops person has to find in the file."""
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "user,venue,lat,lng,category,time,name\n"
+        "u1,v1,40.70,-74.0,Cafe,2012-05-01T10:00:00+02:00,A\n"
+        "\n"
+        'u2,v2,north,-74.0,Cafe,2012-05-01T10:00:00Z,"two\nlines"\n'
+        "u3,v3,40.71,-74.0,Cafe,yesterday,C\n"
+    )
+    result = read_visit_sources([log])
+    assert result.rows_rejected == 2 and result.rows_loaded == 1
+    assert result.rejects["raw"].tolist() == [
+        "u2,v2,north,-74.0,Cafe,2012-05-01T10:00:00Z,two\nlines",
+        "u3,v3,40.71,-74.0,Cafe,yesterday,C",
+    ]
+
+
 def test_a_log_of_only_good_visits_loads(tmp_path: Path) -> None:
     """With no visit to reject, the rejects' text was a DataFrame, and every clean log
     (or a clean part of a log) stopped the load with an internal error."""
