@@ -313,7 +313,9 @@ def fit_profile(
     bounds: list[tuple[float | None, float | None]] = [
         (0.0, None) if f in EVIDENCE else (None, None) for f in feats
     ]
-    bounds += [(None, None)] * nm + [(math.log(0.05), math.log(20))]
+    # a member's history lifts what the member returns to: its weights are at least 0
+    bounds += [(0.0, None) if m in MEMBER_FEATURES else (None, None) for m in mnames]
+    bounds += [(math.log(0.05), math.log(20))]
     bounds += [(math.log(20.0), math.log(50_000.0))] * nr
 
     def profile(res: OptimizeResult, personal: RankingProfile | None = None) -> RankingProfile:

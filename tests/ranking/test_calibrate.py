@@ -99,6 +99,18 @@ def test_constant_features_carry_no_weight() -> None:
     assert {"wom", "volume"} <= names
 
 
+def test_member_weights_lift_and_never_lower() -> None:
+    """A log in which people avoid where they have been fitted a negative member weight:
+    the member terms are a lift (the issue: "lifts the merchants and categories the member
+    returns to"), so the fit stops at 0 there and the joint model is the model without."""
+    data = synthetic_choices(3, events=2_000, people=40, w_own=-2.0)
+    both = fit_profile(data, features=("wom", "volume"), member=True)
+    assert both.for_member().member_weight("own_visits") == 0.0
+    data = synthetic_choices(3, events=2_000, people=40, w_own=1.0)
+    assert fit_profile(data, features=("wom", "volume"), member=True).for_member(
+    ).member_weight("own_visits") > 0.5
+
+
 def test_profile_files_round_trip_and_refuse_nonsense(tmp_path: Path) -> None:
     p = RankingProfile(weights=(("wom", 1.0),), gamma=1.0, radii=(("", 500.0),))
     assert RankingProfile.load(p.save(tmp_path / "p.json")) == p
