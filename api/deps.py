@@ -115,10 +115,11 @@ IfNoneMatch = Annotated[
 
 # ------------------------------------------------------------------ query parameters
 # The forms of the string parameters, enforced (422) and published in the OpenAPI spec:
-# a request the spec calls valid is one the server can parse.
-CATEGORIES_PATTERN = rf"^{CATEGORY_PATTERN}(,{CATEGORY_PATTERN})*$"
+# a request the spec calls valid is one the server can parse. A list left empty
+# (categories=) is no list, as an empty q= is no text: what a form sends with a blank box.
+CATEGORIES_PATTERN = rf"^({CATEGORY_PATTERN}(,{CATEGORY_PATTERN})*)?$"
 _FIELD = "(" + "|".join((*HIT_FIELDS, *COMPUTED_FIELDS)) + ")"
-FIELDS_PATTERN = rf"^{_FIELD}(,{_FIELD})*$"
+FIELDS_PATTERN = rf"^({_FIELD}(,{_FIELD})*)?$"
 _NUMBER = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
 BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}$"
 

@@ -89,6 +89,11 @@ def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, 
     return {"detail": detail, "errors": list(errors)}
 
 
+#: Parameters whose values no answer repeats: a member's id and visit history (an error
+#: names the parameter and what is allowed, never the value).
+PRIVATE_PARAMS = frozenset({"member", "visits"})
+
+
 def _short(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
         return str(value)  # JSON answers carry 64-bit integers at most
@@ -194,9 +199,11 @@ def check_query_params(request: Request, allowed: frozenset[str]) -> None:
             given: dict[str, list[str]] = {}
             for k, v in items:
                 given.setdefault(k, []).append(v)
-            errors = [{"parameter": k, "location": "query", "value": _short(", ".join(vs)),
-                       "message": f"{k} is given {len(vs)} times ({', '.join(vs)[:200]}); "
-                                  "allowed: once (a list is one comma-separated value)"}
+            errors: list[dict[str, Any]] = [{"parameter": k, "location": "query",
+                       "value": None if k in PRIVATE_PARAMS else _short(", ".join(vs)),
+                       "message": f"{k} is given {len(vs)} times"
+                                  + ("" if k in PRIVATE_PARAMS else f" ({', '.join(vs)[:200]})")
+                                  + "; allowed: once (a list is one comma-separated value)"}
                       for k, vs in given.items() if len(vs) > 1]  # fmt: skip
             raise UnknownParameterError("; ".join(e["message"] for e in errors), errors)
         return
@@ -211,7 +218,7 @@ def check_query_params(request: Request, allowed: frozenset[str]) -> None:
             {
                 "parameter": key,
                 "location": "query",
-                "value": _short(request.query_params.get(key)),
+                "value": None if key in PRIVATE_PARAMS else _short(request.query_params.get(key)),
                 "message": f"{what} is not a parameter of this operation; allowed: {names}",
             }
         )
@@ -257,6 +264,8 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
     if len(text) > _MAX_VALUE_CHARS:
         text = text[:_MAX_VALUE_CHARS] + "…"
     shown = f"{name}={text}"
+    if name in PRIVATE_PARAMS:
+        shown, value = name, None
     if kind == "missing":
         msg = f"{name} is required"  # its form, not its length
         allowed = FORMS.get(name) or (None if allowed and "characters" in allowed else allowed)

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from geo_discovery.errors import InvalidQueryError
 from geo_discovery.query import (
     APP_SORT,
-    CATEGORY_PATTERN,
     SORTS,
     Filters,
     Limits,
@@ -26,11 +26,10 @@ from geo_discovery.query import (
 )
 from geo_discovery.settings import Settings
 
-from .deps import TEXT_HELP
+from .deps import CATEGORIES_PATTERN, TEXT_HELP
 
 __all__ = ["NearbyParams", "nearby_params_model"]
 
-_CATEGORY_LIST = rf"^{CATEGORY_PATTERN}(,{CATEGORY_PATTERN})*$"
 
 
 def _doc(example: Any, description: str, *, required: bool = False, **schema: Any) -> Any:
@@ -87,14 +86,14 @@ class NearbyParams(BaseModel):
         description="Keep merchants under any of these comma-separated category paths "
         "(prefixes at a '/' boundary: 'food' matches 'food/grocery/bodega').",
         examples=["food/grocery"],
-        pattern=_CATEGORY_LIST,
+        pattern=CATEGORIES_PATTERN,
         max_length=2000,
     )
     exclude_categories: str | None = Field(
         default=None,
         description="Drop merchants under any of these comma-separated category paths.",
         examples=["food/restaurant"],
-        pattern=_CATEGORY_LIST,
+        pattern=CATEGORIES_PATTERN,
         max_length=2000,
     )
     min_price: int | None = _doc(
@@ -224,7 +223,15 @@ class NearbyParams(BaseModel):
         """The member context (validated by :class:`~geo_discovery.query.Member`)."""
         if self.member is None and self.visits is None:
             return None
-        return Member(visits=self.visits, member_id=self.member)
+        try:
+            return Member(visits=self.visits, member_id=self.member)
+        except InvalidQueryError as exc:  # the library's member_id is this API's member
+            problems = [
+                {**e, "parameter": "member", "message": e["message"].replace("member_id", "member")}
+                if e.get("parameter") == "member_id" else e
+                for e in exc.problems
+            ]
+            raise InvalidQueryError(str(exc).replace("member_id", "member"), problems) from None
 
 
 def nearby_params_model(settings: Settings) -> type[NearbyParams]:

@@ -326,7 +326,7 @@ def materialise(
         except GeoDiscoveryError as exc:  # name the source, not its temporary dump
             if exc.args and isinstance(exc.args[0], str) and labels:
                 text = exc.args[0]
-                for dump, label in labels.items():
-                    text = text.replace(dump, label)
+                for written, label in labels.items():
+                    text = text.replace(written, label)
                 exc.args = (text, *exc.args[1:])
             raise

@@ -118,6 +118,24 @@ def test_nearby_categories(client: TestClient) -> None:
     assert tops <= {"food/grocery", "food/restaurant"}
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/merchants/nearby", "/v1/merchants/search", "/v1/tiles.json"],
+)
+def test_an_empty_list_is_no_list_as_an_empty_q_is_no_text(client: TestClient, path: str) -> None:
+    """A form with a blank box sends categories= (and q=, fields=): categories= was a 422
+    while q= and fields= were taken as absent."""
+    point = {"/v1/merchants/nearby": {"lat": LAT, "lng": LNG},
+             "/v1/merchants/search": {"bbox": "-74.1,40.6,-73.8,40.9"}}.get(path, {})
+    plain = client.get(path, params=point)
+    for blank in ("categories", "exclude_categories", "fields", "q"):
+        if "tiles" in path and blank == "fields":
+            continue
+        r = client.get(path, params={**point, blank: ""})
+        assert r.status_code == 200, (blank, r.text)
+        assert r.json().get("results") == plain.json().get("results"), blank
+
+
 def test_nearby_geojson(client: TestClient) -> None:
     r = client.get("/v1/merchants/nearby", params={"lat": LAT, "lng": LNG, "format": "geojson"})
     assert r.status_code == 200

@@ -130,7 +130,7 @@ def test_default_request_takes_the_fast_lane(client: TestClient, lane_calls: lis
         ({"lat": "40.7", "lng": "-73.9", "q": "!!"}, 422, "q='!!' has no letter or digit"),
         ({"lat": "40.7", "lng": "-73.9", "q": "x" * 201}, 422, "q"),
         ({"lat": "40.7", "lng": "-73.9", "member": "x" * 201}, 422, "member"),
-        ({"lat": "40.7", "lng": "-73.9", "member": ""}, 422, "member_id is empty"),
+        ({"lat": "40.7", "lng": "-73.9", "member": ""}, 422, "member is empty"),
         ({"lat": "40.7", "lng": "-73.9", "member": "m", "sort": "distance"}, 422,
          "member ranks best_match only"),
         ({"lat": "40.7", "lng": "-73.9", "visits": "a@yesterday"}, 422, "visit time='yesterday'"),

@@ -65,15 +65,27 @@ def test_member_and_visits_answer_as_the_engine(
         ({"member": "u7", "sort": "distance"}, "member ranks best_match only"),
         ({"visits": "a@not-a-time"}, "visit time='not-a-time'"),
         ({"visits": "a@0001-01-01T00:00:00+14:00"}, "visit time=0001-01-01T00:00:00+14:00 is out"),
-        ({"member": "x" * 201}, "member"),
+        ({"member": "x" * 201}, "member is too long; allowed: at most 200 characters"),
+        ({"member": " "}, "member is empty; allowed: 1 … 200 characters"),
+        ({"visits": "x" * 20_001}, "visits is too long; allowed: at most 20000 characters"),
+        ([("member", "xxxxxxxxxxxxxxxxxxxxa"), ("member", "xxxxxxxxxxxxxxxxxxxxb")],
+         "member is given 2 times; allowed: once"),
     ],
 )
 def test_bad_member_context_is_a_4xx_naming_it(
-    client: TestClient, params: dict[str, str], needle: str
+    client: TestClient, params: dict[str, str] | list[tuple[str, str]], needle: str
 ) -> None:
-    r = client.get("/v1/merchants/nearby", params={**CENTRE, **params})
+    given = [*CENTRE.items(), *(params.items() if isinstance(params, dict) else params)]
+    r = client.get("/v1/merchants/nearby", params=given)
     assert 400 <= r.status_code < 500 and needle in r.text, r.text
-    assert "x" * 201 not in r.text  # an id is never echoed back
+    assert "x" * 20 not in r.text  # an id or a history is never echoed back, even cut short
+    assert "member_id" not in r.text  # the library's name; here the parameter is member
+
+
+def test_a_member_sent_where_it_is_not_taken_is_not_echoed(client: TestClient) -> None:
+    r = client.get("/v1/merchants/search", params={"q": "a", "member": "member-secret-7"})
+    assert r.status_code == 422 and "member is not a parameter" in r.text
+    assert "member-secret-7" not in r.text
 
 
 def test_no_endpoint_returns_a_history(client: TestClient, engine: DiscoveryEngine) -> None:
