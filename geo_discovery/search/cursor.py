@@ -42,8 +42,8 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 from numpy.typing import NDArray
@@ -144,14 +144,27 @@ def decode_cursor(key: bytes, cursor: Any, *, version: str, fingerprint: str) ->
         raise _bad(
             "it was issued for a different query (point, radius, sort, filters or weights differ)"
         )
-    p, d, mid = payload.get("p"), payload.get("d"), payload.get("id")
-    if not (p is None or (isinstance(p, int | float) and math.isfinite(p))):
+    p, d, mid = payload.get("p", _MISSING), payload.get("d"), payload.get("id")
+    if not (p is None or _finite(p)):
         raise _bad("its sort key is not a number")
-    if not (isinstance(d, int | float) and math.isfinite(d) and d >= 0):
+    if not (_finite(d) and d >= 0):
         raise _bad("its distance is not a non-negative number")
     if not isinstance(mid, str):
         raise _bad("its merchant_id is not a string")
     return payload
+
+
+_MISSING = object()  # a key left out (null is a key: a page of merchants without a score)
+
+
+def _finite(x: Any) -> TypeGuard[int | float]:
+    """A JSON number a float holds, finite (``10**400`` is an int no float holds)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def page_fingerprint(
@@ -203,10 +216,13 @@ def _remembered_repr(obj: object, render: Any) -> str:
 
 
 def parse_instant(text: Any) -> datetime:
-    """The ``open_now`` instant a cursor carries."""
+    """The ``open_now`` instant a cursor carries (an aware time: the first page's UTC)."""
     try:
-        return datetime.fromisoformat(str(text))
-    except ValueError:
+        at = datetime.fromisoformat(str(text))
+        if at.tzinfo is None:
+            raise ValueError("no offset")
+        return at.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidCursorError(
             "cursor is not valid: its open_now instant is unreadable; start again without a cursor"
         ) from None

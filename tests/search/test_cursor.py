@@ -18,12 +18,14 @@ from geo_discovery.search.cursor import (
     cursor_key,
     decode_cursor,
     encode_cursor,
+    parse_instant,
     query_fingerprint,
 )
 from geo_discovery.settings import Settings
 
 KEY = cursor_key(None)
 PAYLOAD = {"v": "000003-t", "f": "fp", "p": 0.123456789012345678, "d": 12.5, "id": "m1"}
+_MISSING_KEY = object()
 
 
 def _engine(version: str = "v1", secret: str | None = None) -> DiscoveryEngine:
@@ -65,6 +67,51 @@ def test_garbage_and_tampering_are_invalid_cursor_errors(mutate, match: str) -> 
         decode_cursor(KEY, mutate(c), version="000003-t", fingerprint="fp")
     assert isinstance(info.value, ValueError) and isinstance(info.value, InvalidQueryError)
     assert "start again without a cursor" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"p": _MISSING_KEY}, "sort key"),
+        ({"p": 10**400}, "sort key"),
+        ({"p": True}, "sort key"),
+        ({"d": 10**400}, "distance"),
+        ({"d": _MISSING_KEY}, "distance"),
+        ({"d": -1}, "distance"),
+        ({"id": 5}, "merchant_id"),
+    ],
+)
+def test_a_forged_cursor_signed_with_the_default_key_is_refused(change, match: str) -> None:  # type: ignore[no-untyped-def]
+    """The default key is public (cursor_secret unset): a payload without "p" or with a
+    number no float holds got past the checks and answered 500 (KeyError, OverflowError)."""
+    forged = {k: v for k, v in {**PAYLOAD, **change}.items() if v is not _MISSING_KEY}
+    with pytest.raises(InvalidCursorError, match=match):
+        decode_cursor(KEY, encode_cursor(KEY, forged), version="000003-t", fingerprint="fp")
+
+
+def test_a_forged_cursor_is_a_422_over_http(sample_data_dir) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from geo_discovery_api import create_app
+
+    settings = Settings(data_dir=sample_data_dir, api_reload_interval_ms=0)
+    point = {"lat": 60.1699, "lng": 24.9384, "limit": 5}
+    with TestClient(create_app(settings, sample_data_dir)) as client:
+        box = {"bbox": "24.9,60.15,25.0,60.2", "limit": 5}
+        for path, params in (("/v1/merchants/nearby", point), ("/v1/merchants/search", box)):
+            cursor = client.get(path, params=params).json()["next_cursor"]
+            payload = json.loads(base64.urlsafe_b64decode(cursor.split(".")[0] + "=="))
+            for change in ({"p": None, "d": 10**400}, {"p": 10**400}, {"d": None}):
+                forged = {k: v for k, v in {**payload, **change}.items() if v is not None}
+                r = client.get(path, params={**params, "cursor": encode_cursor(KEY, forged)})
+                assert r.status_code == 422 and "cursor is not valid" in r.text, (path, r.text)
+
+
+@pytest.mark.parametrize("text", ["2024-07-15T10:00:00", "0001-01-01T00:00:00+14:00", 5, None])
+def test_an_open_now_instant_without_an_offset_or_out_of_range_is_refused(text: object) -> None:
+    with pytest.raises(InvalidCursorError, match="open_now instant"):
+        parse_instant(text)
+    assert parse_instant("2024-07-15T10:00:00+02:00").isoformat() == "2024-07-15T08:00:00+00:00"
 
 
 def test_a_changed_payload_fails_the_signature() -> None:
