@@ -169,12 +169,14 @@ TEXT_HELP = (
     "('coffee' finds cafés, 'bodega' the bodegas), cuisines and street names. Case, "
     "accents and apostrophes do not matter; words of 5-8 letters forgive one typo, "
     "longer ones two; the last word also completes as a prefix; Chinese, Japanese and "
-    "Korean match by characters. Every word must match; when no merchant matches them "
-    "all, the last word is dropped."
+    "Korean match by characters. Every word must match"
 )
+#: Where the search box's fallback applies (nearby, autocomplete).
+TEXT_FALLBACK = "; when no merchant matches them all, the last word is dropped."
 TextQ = Annotated[
     str | None,
-    query("pizza", TEXT_HELP + " Here a filter: only the matching merchants.", max_length=200),
+    query("pizza", TEXT_HELP + ". Here a filter: only the merchants matching every word (no "
+          "word is dropped when none does).", max_length=200),
 ]
 Format = Annotated[
     Literal["json", "geojson"],

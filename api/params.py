@@ -26,7 +26,7 @@ from geo_discovery.query import (
 )
 from geo_discovery.settings import Settings
 
-from .deps import CATEGORIES_PATTERN, TEXT_HELP
+from .deps import CATEGORIES_PATTERN, TEXT_FALLBACK, TEXT_HELP
 
 __all__ = ["NearbyParams", "nearby_params_model"]
 
@@ -64,9 +64,9 @@ class NearbyParams(BaseModel):
     )
     q: str | None = Field(
         default=None,
-        description=TEXT_HELP + " With sort=best_match the relevance multiplies the score "
-        "(explain=true shows which words matched which field, with how many typos); with "
-        "any other sort it is a filter.",
+        description=TEXT_HELP + TEXT_FALLBACK + " With sort=best_match the relevance "
+        "multiplies the score (explain=true shows which words matched which field, with "
+        "how many typos); with any other sort it is a filter.",
         examples=["piza"],
         max_length=200,
     )

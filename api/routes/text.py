@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from geo_discovery.settings import Settings
 
-from ..deps import TEXT_HELP, EngineDep, IfNoneMatch, Lat, Lng, limit_query, query
+from ..deps import TEXT_FALLBACK, TEXT_HELP, EngineDep, IfNoneMatch, Lat, Lng, limit_query, query
 from ..errors import StrictQueryRoute
 from ..responses import not_modified, respond
 from ..schemas import AutocompleteResponse, CategoriesResponse
@@ -37,7 +37,9 @@ def build_router(settings: Settings) -> APIRouter:
     )
     async def autocomplete(
         engine: EngineDep,
-        q: Annotated[str, query("joe's pi", TEXT_HELP, min_length=1, max_length=200)],
+        q: Annotated[
+            str, query("joe's pi", TEXT_HELP + TEXT_FALLBACK, min_length=1, max_length=200)
+        ],
         lat: Lat,
         lng: Lng,
         limit: Annotated[int, limit] = default,

@@ -167,3 +167,18 @@ def test_openapi_documents_the_search_box(client: TestClient) -> None:
     assert "q" in nearby
     search = {p["name"] for p in paths["/v1/merchants/search"]["get"]["parameters"]}
     assert "q" in search
+
+
+def test_the_spec_says_where_the_last_word_is_dropped(client: TestClient) -> None:
+    """Box, polygon and tile text only filters; the spec said the last word was dropped
+    there too, as on nearby."""
+    spec = client.get("/openapi.json").json()["paths"]
+
+    def q_help(path: str, method: str = "get") -> str:
+        params = spec[path][method]["parameters"]
+        return next(p["description"] for p in params if p["name"] == "q")
+
+    for path in ("/v1/merchants/nearby", "/v1/autocomplete"):
+        assert "the last word is dropped" in q_help(path), path
+    for path in ("/v1/merchants/search", "/v1/tiles/{z}/{x}/{y}.mvt", "/v1/tiles.json"):
+        assert "no word is dropped" in q_help(path), path
