@@ -28,7 +28,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
 from geo_discovery.settings import Settings, get_settings
@@ -37,7 +36,7 @@ from . import schemas
 from .errors import install_error_handlers
 from .fastpath import FastLaneMiddleware
 from .metrics import Metrics, MetricsMiddleware
-from .middleware import BodySizeLimitMiddleware, MethodsMiddleware
+from .middleware import BodySizeLimitMiddleware, GzipMiddleware, MethodsMiddleware
 from .responses import JSONResponse
 from .routes import (
     admin,
@@ -191,7 +190,7 @@ def create_app(settings: Settings | None = None, data_dir: str | Path | None = N
         )
     )
     middleware.append(Middleware(MethodsMiddleware))
-    middleware.append(Middleware(GZipMiddleware, minimum_size=settings.api_gzip_min_bytes))
+    middleware.append(Middleware(GzipMiddleware, minimum_size=settings.api_gzip_min_bytes))
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes))
 
     app = FastAPI(

@@ -46,7 +46,7 @@ from geo_discovery.results import Results
 
 from .metrics import ASGIApp, Receive, Scope, Send
 from .params import NearbyParams
-from .responses import etag_for, nearby_json
+from .responses import accepts_gzip, etag_for, nearby_json
 
 __all__ = ["FastLaneMiddleware", "NearbyFastLane", "with_fast_lane"]
 
@@ -161,7 +161,9 @@ class NearbyFastLane:
         Cache-Control first, then Content-Length and Content-Type (as the route's
         ``Response`` orders them); ``None`` when the lane does not take it."""
         for name, value in _first_headers(scope["headers"]).items():
-            if name == b"if-none-match" or (name == b"accept-encoding" and b"gzip" in value):
+            if name == b"if-none-match" or (
+                name == b"accept-encoding" and accepts_gzip(value.decode("latin-1"))
+            ):
                 return None
         query = self.query(query_items(scope["query_string"]))
         res = self.search(engine, query)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
+from starlette.middleware.gzip import GZipMiddleware, GZipResponder, IdentityResponder
+
 from .errors import allowed_methods, error_body
 from .metrics import ASGIApp, Message, Receive, Scope, Send
-from .responses import JSONResponse
+from .responses import JSONResponse, accepts_gzip
 
-__all__ = ["BodySizeLimitMiddleware", "MethodsMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "GzipMiddleware", "MethodsMiddleware"]
 
 
 # A refused body is still read (and dropped) up to this many bytes before the 413 goes
@@ -137,3 +140,26 @@ def _without_body(send: Send) -> Send:
 
     done: list[bool] = []
     return send_head
+
+
+class GzipMiddleware(GZipMiddleware):
+    """Starlette's gzip, compressing only for a client whose ``Accept-Encoding`` accepts
+    it (:func:`~.responses.accepts_gzip`: ``gzip;q=0`` refuses, ``GZIP`` accepts);
+    Starlette looks for the letters "gzip" anywhere in the header."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        responder: ASGIApp
+        if accepts_gzip(Headers(scope=scope).get("accept-encoding", "")):
+            responder = GZipResponder(
+                self.app, self.minimum_size, compresslevel=self.compresslevel,
+                thread_minimum_size=self.thread_minimum_size,
+                exclude_content_types=self.exclude_content_types,
+            )  # fmt: skip
+        else:
+            responder = IdentityResponder(
+                self.app, self.minimum_size, exclude_content_types=self.exclude_content_types
+            )
+        await responder(scope, receive, send)

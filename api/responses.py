@@ -19,6 +19,7 @@ from geo_discovery.results import Results
 __all__ = [
     "GEOJSON",
     "JSONResponse",
+    "accepts_gzip",
     "cache_headers",
     "etag_for",
     "etag_matches",
@@ -28,6 +29,36 @@ __all__ = [
 ]
 
 GEOJSON = "application/geo+json"
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an ``Accept-Encoding`` value accepts gzip (RFC 9110 §12.5.3): coding names
+    in any case, ``q=0`` refuses, ``*`` stands for a coding not named.
+
+    Examples
+    --------
+    >>> [accepts_gzip(h) for h in ("gzip, br", "GZIP", "gzip;q=0", "br", "*", "*, gzip;q=0")]
+    [True, True, False, False, True, False]
+    """
+    named = star = None
+    for part in header.split(","):
+        coding, *params = part.split(";")
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0  # a weight it cannot read: not an acceptance
+        coding = coding.strip().lower()
+        if coding in ("gzip", "x-gzip"):
+            named = max(q, named or 0.0)
+        elif coding == "*":
+            star = q
+    if named is not None:
+        return named > 0
+    return star is not None and star > 0
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 

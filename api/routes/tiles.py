@@ -39,7 +39,7 @@ from ..deps import (
     TextQ,
 )
 from ..errors import StrictQueryRoute
-from ..responses import cache_headers, not_modified, respond
+from ..responses import accepts_gzip, cache_headers, not_modified, respond
 from ..schemas import TileJSON
 from . import ERRORS, NOT_MODIFIED
 
@@ -154,7 +154,7 @@ def build_router(settings: Settings) -> APIRouter:
             del headers["ETag"]
         if got.is_empty:
             return Response(status_code=204, headers=headers)
-        if "gzip" in request.headers.get("accept-encoding", ""):
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
             # (GZipMiddleware adds the Vary header to the other answers.)
             headers["Content-Encoding"] = "gzip"
             headers["Vary"] = "Accept-Encoding"

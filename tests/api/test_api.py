@@ -794,3 +794,24 @@ def test_openapi_documents_every_parameter_with_an_example(client: TestClient) -
     assert set(nearby_200) == {"application/json", "application/geo+json"}
     assert "HitFeatureCollection" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [("gzip", True), ("GZIP", True), ("br, gzip;q=0.5", True), ("*", True),
+     ("gzip;q=0", False), ("gzip; q=0.0, br", False), ("br", False), ("identity", False),
+     ("*, gzip;q=0", False)],
+)
+def test_gzip_follows_accept_encoding_weights(
+    client: TestClient, accept: str, gzipped: bool
+) -> None:
+    """gzip;q=0 (not acceptable) was answered in gzip, GZIP was not: the letters "gzip"
+    were looked for anywhere in the header."""
+    for path, params in (
+        ("/v1/merchants/nearby", {"lat": LAT, "lng": LNG, "limit": 50}),  # the fast lane
+        ("/v1/merchants/nearby", {"lat": LAT, "lng": LNG, "limit": 50, "format": "geojson"}),
+        ("/v1/tiles/14/4823/6157.mvt", {}),
+    ):
+        r = client.get(path, params=params, headers={"Accept-Encoding": accept})
+        assert r.status_code == 200, (path, r.text)
+        assert (r.headers.get("content-encoding") == "gzip") is gzipped, (path, accept)
