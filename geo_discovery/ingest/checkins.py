@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,8 +47,10 @@ from ..distance import wrap_lng
 from ..errors import IngestError
 from ..schema import CANONICAL_COLUMNS, to_arrow
 from ..timeofweek import ATTRIBUTE, N_BINS, time_bins, time_zones_at
+from .raw import RawTable
 from .result import IngestResult
 from .taxonomy import slugify
+from .values import read_numbers
 
 __all__ = [
     "GENERIC_COLUMNS",
@@ -138,44 +141,62 @@ def utc(when: datetime | pd.Timestamp | str) -> pd.Timestamp:
 
 
 def read_visits(path: str | Path) -> pd.DataFrame:
-    """A visit log (CSV, optionally gzipped) as ``user, venue, lat, lng, category, time,
-    merchant, level_1`` with ``time`` in UTC; raises :class:`IngestError` naming what is
-    missing."""
-    path = Path(path)
-    try:
-        head = pd.read_csv(path, nrows=0)
-    except (OSError, ValueError) as exc:
-        raise IngestError(f"{path.name}: cannot read the visit log: {exc}") from None
-    cols = set(head.columns)
+    """A visit log (CSV in any encoding or delimiter the loader reads, optionally gzipped
+    or zipped, or Parquet) as ``user, venue, lat, lng, category, time, merchant, level_1,
+    local_time`` (and ``name``), ``time`` in UTC; raises :class:`IngestError` naming what
+    is missing. A row the reader could not split into its fields (a stray quote, extra
+    fields) has no coordinates or time: :func:`read_visit_sources` rejects it, naming why.
+    """
+    return _read_log(Path(path))[0]
+
+
+def _read_log(path: Path) -> tuple[pd.DataFrame, RawTable]:
+    """:func:`read_visits`'s frame and the file as read (its lines, row problems)."""
+    from .readers import read_raw
+
+    if not path.is_file():
+        raise IngestError(f"{path.name}: cannot read the visit log: no such file")
+    raw = read_raw(path)
+    text = raw.frame
+    cols = set(text.columns)
     if set(_TSMC) <= cols:
-        frame = pd.read_csv(path, dtype={"venue_id": str, "user_id": str})
-        frame = frame.rename(columns=_TSMC)
-        level = frame["level_1"].fillna("").astype(str)
-        frame["merchant"] = level.isin(MERCHANT_ROOTS)
-        frame["level_1"] = level
+        text = text.rename(columns=_TSMC)
+        level = text["level_1"]
+        merchant = level.isin(MERCHANT_ROOTS).to_numpy()
     elif set(GENERIC_COLUMNS) <= cols:
-        frame = pd.read_csv(path, dtype={"venue": str, "user": str})
-        if "merchant" in frame.columns:
-            frame["merchant"] = frame["merchant"].astype(str).str.lower().isin(["true", "1", "yes"])
-        else:
-            frame["merchant"] = True
-        frame["level_1"] = frame.get("level_1", "")
+        level = text["level_1"] if "level_1" in cols else pd.Series("", index=text.index)
+        merchant = np.ones(len(text), dtype=bool)
+        if "merchant" in cols:
+            flag = text["merchant"].str.strip().str.lower()
+            merchant = flag.isin(["true", "1", "yes"]).to_numpy(dtype=bool)
     else:
         raise IngestError(
             f"{path.name} is not a visit log: it has columns {sorted(cols)[:12]}; allowed: the "
             f"generic {', '.join(GENERIC_COLUMNS)} (optionally merchant, name) or Foursquare's "
             f"TSMC2014 {', '.join(_TSMC)}"
         )
-    frame["time"] = pd.to_datetime(frame["time"], utc=True, errors="coerce", format="ISO8601")
+    bad = raw.structural
+    frame = pd.DataFrame(index=text.index)
+    frame["user"] = text["user"].str.strip()
+    frame["venue"] = text["venue"].str.strip()
     for col in ("lat", "lng"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    frame["user"] = frame["user"].astype(str)
-    frame["venue"] = frame["venue"].astype(str)
+        cells = text[col].str.strip()
+        marks = raw.decimals
+        got = read_numbers(cells, (cells == "").to_numpy(), field=col, thousands=False, axis=col,
+                           decimal=marks["decimal"], fallback=marks["fallback_decimal"]).values
+        frame[col] = np.where(bad, np.nan, got)
+    category = text["category"].str.strip()
+    frame["category"] = category.where(category != "")
+    time = pd.to_datetime(text["time"].str.strip(), utc=True, errors="coerce", format="ISO8601")
+    frame["time"] = time.where(~bad)
+    frame["merchant"] = merchant & ~bad
+    frame["level_1"] = level.str.strip()
+    if "local_time" in cols:
+        frame["local_time"] = text["local_time"]
     frame["local_time"] = _local_times(frame)
-    keep = ["user", "venue", "lat", "lng", "category", "time", "merchant", "level_1", "local_time"]
-    if "name" in frame.columns:
-        keep.append("name")
-    return frame[keep]
+    if "name" in cols:
+        frame["name"] = text["name"]
+    return frame, raw
 
 
 def _local_times(frame: pd.DataFrame) -> pd.Series:
@@ -318,22 +339,9 @@ def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.D
     return frame.loc[:, list(CANONICAL_COLUMNS)]
 
 
-def _written_rows(path: Path, positions: np.ndarray) -> list[str]:
-    """The rows at ``positions`` (0 = the first after the header) as written: their cells
-    read again as text by the same parser, so they line up with :func:`read_visits`'s."""
-    if not len(positions):
-        return []
-    text = pd.read_csv(path, dtype=str, keep_default_na=False).iloc[positions]
-    return [",".join(row) for row in text.itertuples(index=False)]
-
-
-def _reasons(n: int, checks: list[tuple[pd.Series, str]], index: pd.Index) -> pd.Series:
-    """Every failed check's message per row, joined with ``"; "`` (``""``: none failed)."""
-    parts = np.full(n, "", dtype=object)
-    for mask, text in checks:
-        m = mask.to_numpy(dtype=bool)
-        parts[m] = np.where(parts[m] == "", text, parts[m] + "; " + text)
-    return pd.Series(parts, index=index)
+def _shown(cells: pd.Series, template: str) -> Any:
+    """Messages naming each bad row's cell as written (``template`` has one ``{!r}``)."""
+    return lambda idx: [template.format(cells.iat[i]) for i in idx]
 
 
 def read_visit_sources(
@@ -351,34 +359,38 @@ def read_visit_sources(
     cut = utc(until) if until is not None else None
     merchants, rejects, reports, members = [], [], [], []
     for path in paths:
-        visits = read_visits(path)
-        visits["source_line"] = np.arange(2, len(visits) + 2)
-        checks = [
-            (~visits["lat"].between(-90, 90), "visit lat is missing or out of range"),
-            (~visits["lng"].between(-180, 180), "visit lng is missing or out of range"),
-            (visits["time"].isna(), "visit time is not an ISO 8601 date-time"),
-            (~visits["merchant"].astype(bool), "visit venue is not a merchant"),
-        ]
+        visits, raw = _read_log(path)
+        visits["source_line"] = raw.source_line
+        p = raw.problems  # what the reader found (fields it could not split, encoding)
+        ok = ~raw.structural
+        cells = raw.frame.rename(columns=_TSMC)
+        for col, lo, hi in (("lat", -90, 90), ("lng", -180, 180)):
+            p.add(ok & ~visits[col].between(lo, hi).to_numpy(), _shown(
+                cells[col], f"visit {col} {{!r}} is missing or not a number in {lo} … {hi}"))
+        p.add(ok & visits["time"].isna().to_numpy(), _shown(
+            cells["time"], "visit time {!r} is not an ISO 8601 date-time "
+            "(e.g. 2012-05-01T18:30:00Z)"))
+        for col in ("user", "venue"):
+            p.add(ok & (visits[col] == "").to_numpy(), f"visit {col} is empty")
+        p.add(ok & ~visits["merchant"].to_numpy(), "visit venue is not a merchant")
         if cut is not None:
-            checks.append(
-                (visits["time"] >= cut, f"visit is at or after --until {cut.isoformat()}")
-            )
-        reasons = _reasons(len(visits), checks, visits.index)
-        bad = (reasons != "").to_numpy()
+            p.add(ok & (visits["time"] >= cut).to_numpy(),
+                  f"visit is at or after --until {cut.isoformat()}")
+        bad = p.any()
         kept = visits[~bad]
         signals = venue_signals(kept)
         frame = venues_to_canonical(signals)
         frame["source_file"] = path.name
         merchants.append(frame)
         members.append(member_visits(kept))
-        raw = _written_rows(path, np.flatnonzero(bad))
+        positions = np.flatnonzero(bad)
         rejects.append(
             problem_rows(
-                [path.name] * int(bad.sum()),
-                visits.loc[bad, "source_line"].tolist(),
-                [None] * int(bad.sum()),
-                [([r], []) for r in reasons[bad].tolist()],
-                raw,
+                [path.name] * len(positions),
+                raw.source_line[positions].tolist(),
+                [None] * len(positions),
+                p.details()[positions].tolist(),
+                raw.raw_text(positions),
                 severity="error",
             )
         )
@@ -393,7 +405,8 @@ def read_visit_sources(
                 rows_rejected=int(bad.sum()),
                 notes=[
                     f"{len(kept)} visits counted into {len(frame)} merchant venues"
-                    + (f", before {cut.isoformat()}" if cut is not None else "")
+                    + (f", before {cut.isoformat()}" if cut is not None else ""),
+                    *p.notes,
                 ],
             )
         )

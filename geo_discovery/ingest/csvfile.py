@@ -86,8 +86,10 @@ def detect_encoding(path: Path, sample: bytes) -> str:
     undecodable = len(_SURROGATE.findall(text))
     if undecodable == 0:
         return "utf-8"
+    # Text in a single-byte code page rarely forms a valid UTF-8 sequence (Ã© for é), so
+    # as many valid ones as invalid means UTF-8 with a few stray bytes (rows rejected).
     multibyte_ok = sum(1 for ch in text if ord(ch) > 127) - undecodable
-    if multibyte_ok > undecodable:
+    if multibyte_ok >= undecodable:
         return "utf-8"
     from charset_normalizer import from_bytes
 
@@ -308,6 +310,9 @@ def _parse_csv(
         one[pos] = True
         problems.add(one, message)
     problems.add(bad_encoding, f"bad encoding: undecodable bytes in row (file read as {encoding})")
+    if encoding not in ("utf-8", "utf-8-sig", "ascii") and not encoding.startswith("utf"):
+        problems.note(f"read as {encoding}: the file is not UTF-8 (detected from its bytes; "
+                      "check accented names)")
     if progress is not None:
         progress(underlying.tell())
     return RawTable(

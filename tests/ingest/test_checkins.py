@@ -84,9 +84,39 @@ def test_a_rejected_visit_is_shown_as_written(tmp_path: Path) -> None:
     result = read_visit_sources([log])
     assert result.rows_rejected == 2 and result.rows_loaded == 1
     assert result.rejects["raw"].tolist() == [
-        "u2,v2,north,-74.0,Cafe,2012-05-01T10:00:00Z,two\nlines",
+        'u2,v2,north,-74.0,Cafe,2012-05-01T10:00:00Z,"two\nlines"',
         "u3,v3,40.71,-74.0,Cafe,yesterday,C",
     ]
+    assert result.rejects["source_line"].tolist() == [4, 6]  # the blank line 3 counts
+    assert result.rejects["reason"].tolist() == [
+        "visit lat 'north' is missing or not a number in -90 … 90",
+        "visit time 'yesterday' is not an ISO 8601 date-time (e.g. 2012-05-01T18:30:00Z)",
+    ]
+
+
+def test_a_row_the_reader_cannot_split_is_rejected_not_a_crash(tmp_path: Path) -> None:
+    """One row with extra fields, a byte that is not UTF-8, or a quote left open made
+    load, calibrate and evaluate stop with an internal error (pandas' ParserError,
+    UnicodeDecodeError): the log was not read by the loader's CSV reader."""
+    good = "".join(f"u{i},v1,60.17,24.94,Bar,2012-05-0{i}T00:00:00Z\n" for i in range(1, 8))
+    head = "user,venue,lat,lng,category,time\n"
+    cases = {
+        "extra.csv": (head + good + "u9,v1,60.17,24.94,Bar,2012-05-09T00:00:00Z,x,y\n").encode(),
+        "latin1.csv": (head + good).encode() + b"u9,v1,60.17,24.94,Caf\xe9,2012-05-09T00:00:00Z\n"
+        + "u8,v1,60.17,24.94,Café,2012-05-09T00:00:00Z\n".encode(),
+        "quote.csv": (head + good + 'u9,v1,60.17,24.94,Bar,"2012-05-09\n').encode(),
+        "semicolons.csv": (head + good).replace(",", ";").replace("60.17", "60,17").encode(),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        result = read_visit_sources([tmp_path / name])
+        assert result.rows_read == result.rows_loaded + result.rows_rejected, name
+        assert result.rows_loaded >= 7, (name, result.rejects.to_dict("records"))
+        if name in ("extra.csv", "latin1.csv"):
+            assert result.rows_rejected == 1, (name, result.rejects.to_dict("records"))
+            assert result.rejects["reason"].iloc[0].startswith(("expected 6 fields, got 8",
+                                                               "bad encoding"))
+        assert len(read_visits(tmp_path / name)) == result.rows_read
 
 
 def test_a_log_of_only_good_visits_loads(tmp_path: Path) -> None:

@@ -297,6 +297,22 @@ def test_undecodable_bytes_reject_only_their_row(tmp_path: Path) -> None:
     assert reason_kinds(reject["reason"]) == ["bad encoding"]
 
 
+def test_a_short_file_with_one_utf8_and_one_latin1_name_is_read_as_utf8(tmp_path: Path) -> None:
+    """With one valid UTF-8 é and one latin-1 ä, the file was read as a code page (Café
+    became CafÃ©) with no note: now the stray byte's row is rejected, as in a long file;
+    and a file read as a code page says so."""
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"id,name,lat,lng\n1,Caf\xc3\xa9,60.17,24.94\n2,B\xe4ckerei,60.171,24.941\n")
+    result = read_sources([path])
+    check_invariants(result)
+    assert result.merchants["name"].tolist() == ["Café"]
+    assert result.rejects["reason"].iloc[0].startswith("bad encoding")
+    path.write_bytes(b"id,name,lat,lng\n1,Caf\xe9,60.17,24.94\n2,B\xe4ckerei,60.171,24.941\n")
+    result = read_sources([path])
+    assert result.merchants["name"].tolist() == ["Café", "Bäckerei"]
+    assert any("the file is not UTF-8" in n for r in result.sources for n in r.notes)
+
+
 # --------------------------------------------------------------------------- archives
 
 
