@@ -20,9 +20,11 @@ import contextlib
 import functools
 import math
 import os
+import re
 import sys
 import tempfile
 import traceback
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
 from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
@@ -152,6 +155,8 @@ def handle_errors(fn: F) -> F:
             raise fail(exc, EXIT_REFUSED) from None
         except GeoDiscoveryError as exc:
             raise fail(exc) from None
+        except SettingsError as exc:  # a JSON-valued setting that is not JSON
+            raise fail(f"invalid setting: {settings_problem(exc)}") from None
         except ValidationError as exc:
             problems = "; ".join(
                 f"GEO_DISCOVERY_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']} "
@@ -172,6 +177,33 @@ def handle_errors(fn: F) -> F:
             ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def settings_problem(exc: Exception) -> str:
+    """``GEO_DISCOVERY_NAME: not valid JSON (got '…'); expected …`` for pydantic-settings'
+    error on a variable it could not parse (list and mapping settings are read as JSON).
+
+    Examples
+    --------
+    >>> text = settings_problem(SettingsError('error parsing value for field '
+    ...                                       '"api_cors_origins" from source "EnvSettingsSource"'))
+    >>> text.split(";")[0], text.split("; ")[1][:24]
+    ("GEO_DISCOVERY_API_CORS_ORIGINS: not valid JSON (got '')", 'expected a JSON list, e.')
+    """
+    found = re.search(r'field "(\w+)"', str(exc))
+    field = Settings.model_fields.get(found.group(1)) if found else None
+    if found is None or field is None:
+        return str(exc)
+    name = f"GEO_DISCOVERY_{found.group(1).upper()}"
+    given = os.environ.get(name, "")
+    kind = typing.get_origin(field.annotation) or field.annotation
+    if kind is dict:
+        example = 'a JSON object, e.g. {"food": 400, "shop": 900}'
+    elif kind in (list, tuple):
+        example = 'a JSON list, e.g. ["https://a.example", "https://b.example"]'
+    else:
+        example = "a JSON value"
+    return f"{name}: not valid JSON (got {given[:80]!r}); expected {example}"
 
 
 def write_crash_log(exc: BaseException, data_dir: Any) -> Path:

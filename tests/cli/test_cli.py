@@ -357,6 +357,20 @@ def test_invalid_setting_is_one_line_error(runner: CliRunner, tmp_path: Path) ->
     assert_one_line_error(result, "GEO_DISCOVERY_MAX_K")
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("GEO_DISCOVERY_RANKING_CONSUMPTION_RADII", "a JSON object"),
+     ("GEO_DISCOVERY_API_CORS_ORIGINS", "a JSON list")],
+)
+def test_a_json_setting_that_is_not_json_is_one_line_error(
+    runner: CliRunner, tmp_path: Path, name: str, kind: str
+) -> None:
+    """pydantic-settings' SettingsError was an internal error (exit 70) in every command."""
+    result = runner.invoke(app, ["snapshots", "--data-dir", str(tmp_path)], env={name: "notjson"})
+    assert result.exit_code == 1, result.output
+    assert_one_line_error(result, f"{name}: not valid JSON (got 'notjson'); expected {kind}")
+
+
 # --------------------------------------------------------------------------- query
 def test_query_nearby_table(runner: CliRunner, sample_store: Path) -> None:
     result = runner.invoke(
