@@ -37,6 +37,7 @@ from starlette.routing import Match
 from geo_discovery.errors import (
     GeoDiscoveryError,
     IngestError,
+    InvalidCursorError,
     InvalidQueryError,
     NotFoundError,
     SnapshotError,
@@ -327,10 +328,34 @@ async def _unknown(request: Request, exc: Exception) -> Response:
     return _json(422, str(exc), exc.errors)
 
 
+def _one_problem(request: Request, exc: Exception, detail: str) -> list[dict[str, Any]]:
+    """The ``errors`` entry of an error raised with a message only: the parameter it is
+    about (a cursor's, the body's, a path's or the query parameter its message starts
+    with), so that ``errors`` lists every problem, as the README says."""
+    params = request.scope.get("path_params") or {}
+    first = detail.split("=", 1)[0].split(" ", 1)[0].strip("'\"")
+    if isinstance(exc, InvalidCursorError):
+        name, where = "cursor", "query"
+    elif first in params:
+        name, where = first, "path"
+    elif first in request.query_params:
+        name, where = first, "query"
+    elif request.method in ("POST", "PUT", "PATCH"):
+        name, where = "body", "body"
+    elif len(params) == 1:  # the path's one value (a merchant or district id)
+        name, where = next(iter(params)), "path"
+    else:
+        name, where = None, "request"
+    value = None if name is None or name in PRIVATE_PARAMS or where == "body" else (
+        params.get(name) if where == "path" else request.query_params.get(name))
+    return [{"parameter": name, "location": where, "value": _short(value), "message": detail}]
+
+
 async def _invalid(request: Request, exc: Exception) -> Response:
     problems = getattr(exc, "problems", [])
     errors = [{"location": "query", **p, "value": _short(p.get("value"))} for p in problems]
-    return _json(422, str(exc) or type(exc).__name__, errors)
+    detail = str(exc) or type(exc).__name__
+    return _json(422, detail, errors or _one_problem(request, exc, detail))
 
 
 async def _bad(request: Request, exc: Exception) -> Response:
@@ -338,7 +363,7 @@ async def _bad(request: Request, exc: Exception) -> Response:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return _json(404, str(exc))
+    return _json(404, str(exc), _one_problem(request, exc, str(exc)))
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:

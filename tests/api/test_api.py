@@ -815,3 +815,32 @@ def test_gzip_follows_accept_encoding_weights(
         r = client.get(path, params=params, headers={"Accept-Encoding": accept})
         assert r.status_code == 200, (path, r.text)
         assert (r.headers.get("content-encoding") == "gzip") is gzipped, (path, accept)
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "location"),
+    [
+        ("/v1/merchants/nearby?lat=40.75&lng=-73.98&cursor=abc.def", "cursor", "query"),
+        ("/v1/merchants/search?bbox=-74,40.8,-73.9,40.7", "bbox", "query"),
+        ("/v1/merchants/search?bbox=-74,40.7,-73.9,40.8&lat=40.75", "lat", "query"),
+        ("/v1/districts/nope", "district_id", "path"),
+        ("/v1/merchants/nope", "merchant_id", "path"),
+    ],
+)
+def test_every_4xx_lists_its_problem(
+    client: TestClient, path: str, parameter: str, location: str
+) -> None:
+    """errors was [] for cursors, a bbox upside down, lat without lng, unknown ids and
+    polygon problems: the README says it lists each problem."""
+    r = client.get(path)
+    assert 400 <= r.status_code < 500
+    body = r.json()
+    assert [(e["parameter"], e["location"]) for e in body["errors"]] == [(parameter, location)]
+    assert body["errors"][0]["message"] == body["detail"]
+
+
+def test_a_polygon_problem_is_listed_as_the_body(client: TestClient) -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 1], [1, 0], [0, 0]]]}
+    r = client.post("/v1/merchants/search", json=bowtie)
+    assert r.status_code == 422
+    assert [(e["parameter"], e["location"]) for e in r.json()["errors"]] == [("body", "body")]
