@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "batch": 1,
     "ranking_profile": 1,
     "timeofweek": 1,
+    "swaps": 1,
     "errors": 0,
     "settings": 0,
 }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,13 +20,17 @@ from ..cells import grid_disk as h3_grid_disk
 from ..cells import grid_ring as h3_grid_ring
 from ..cellsets import cells_to_latlng, cells_to_polygon, disk_cells
 from ..distance import haversine_m
-from ..errors import DemandUnavailableError, InvalidQueryError
+from ..errors import DemandUnavailableError, IngestError, InvalidQueryError
+from ..swaps import probable_swaps
 
-if TYPE_CHECKING:
-    pass
-
-
-__all__ = ["DEMAND_KINDS", "DemandSources", "demand_cells", "demand_from_points", "read_demand"]
+__all__ = [
+    "DEMAND_KINDS",
+    "DemandSources",
+    "demand_cells",
+    "demand_from_points",
+    "demand_reach",
+    "read_demand",
+]
 
 
 _LAT_NAMES = ("lat", "latitude", "centroid_lat", "y")
@@ -35,42 +41,189 @@ _LNG_NAMES = ("lng", "lon", "longitude", "centroid_lon", "centroid_lng", "x")
 
 _POP_NAMES = ("population", "pop", "demand", "weight")
 
+#: Delimiters a demand file may use (the one the header line holds most of wins).
+DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
+_ALLOWED_POPULATION = "allowed: a finite number >= 0 (blank or 0: no people)"
+_WHOLE_LINES: dict[str, Any] = {  # one text cell per physical line (\x1f is in no CSV)
+    "header": None, "names": ["line"], "dtype": str, "sep": "\x1f", "quoting": csv.QUOTE_NONE,
+    "encoding": "utf-8-sig", "encoding_errors": "replace", "keep_default_na": False,
+}  # fmt: skip
+
 
 # --------------------------------------------------------------------------- demand
 def read_demand(path: str | Path) -> pd.DataFrame:
     """Population points from a CSV: ``lat``/``lng`` (or ``latitude``, ``centroid_lat``,
-    ``lon``…) and ``population`` (or ``pop``, ``demand``). Rows with no population (blank,
-    0 or less) are left out; a row with people but no place on the map (coordinates
-    missing or out of range: swapped, or projected) is a :class:`ValueError` naming it."""
+    ``lon``…) and ``population`` (or ``pop``, ``demand``), as float64 columns ``lat``,
+    ``lng``, ``population``, one row per point with people.
+
+    The delimiter is the one of ``, ; TAB |`` the header line holds most of; a UTF-8 BOM
+    is skipped; a file not delimited by commas may write decimal commas (``60,17``) when
+    its coordinates do (then every number of the file uses them). Rows with no people
+    (population blank, ``NA`` or 0) are left out. Anything else is refused with an
+    :class:`~geo_discovery.errors.IngestError` naming the first line at fault, never
+    dropped: a population that is not a finite number >= 0; a row with people but no
+    place on the map (coordinates missing, out of range, ``0, 0``), or whose lat and lng
+    are probably swapped (:func:`geo_discovery.swaps.probable_swaps`); a file without rows
+    or without people.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tracts.csv"
+    >>> _ = path.write_text("lat;lng;pop\\n60,17;24,94;100\\n60,18;24,95;\\n")
+    >>> read_demand(path).to_dict("list")
+    {'lat': [60.17], 'lng': [24.94], 'population': [100.0]}
+    >>> _ = path.write_text("lat,lng,pop\\n60.17,24.94,100\\n60.18,24.95,-3\\n")
+    >>> read_demand(path)
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.IngestError: tracts.csv: 1 of 2 rows have an invalid population \
+(first: line 3, population='-3' is negative); allowed: a finite number >= 0 (blank or 0: \
+no people)
+    """
     name = Path(path).name
-    raw = pd.read_csv(path)
-    cols = {c.lower(): c for c in raw.columns}
+    sep = _delimiter(path, name)
+    try:
+        raw = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", encoding_errors="replace")
+    except pd.errors.ParserError as exc:
+        why = " ".join(str(exc).split())
+        raise IngestError(f"{name}: cannot be read with the delimiter {sep!r}: {why}") from None
+    cols = {str(c).strip().lower(): c for c in raw.columns}
 
     def pick(names: Sequence[str], what: str) -> str:
         for n in names:
             if n in cols:
                 return cols[n]
-        raise ValueError(f"{name}: no {what} column; allowed names: {', '.join(names)}")
+        found = ", ".join(repr(str(c)) for c in raw.columns[:12])
+        hint = (
+            f"; the header is one column: separate the columns with one of {DELIMITERS!r}"
+            if len(raw.columns) == 1 else ""
+        )  # fmt: skip
+        raise IngestError(
+            f"{name}: no {what} column; allowed names: {', '.join(names)}; found: {found}{hint}"
+        )
 
-    out = pd.DataFrame(
-        {
-            "lat": pd.to_numeric(raw[pick(_LAT_NAMES, "latitude")], errors="coerce"),
-            "lng": pd.to_numeric(raw[pick(_LNG_NAMES, "longitude")], errors="coerce"),
-            "population": pd.to_numeric(raw[pick(_POP_NAMES, "population")], errors="coerce"),
-        }
+    lat_col, lng_col = pick(_LAT_NAMES, "latitude"), pick(_LNG_NAMES, "longitude")
+    pop_col = pick(_POP_NAMES, "population")
+    if not len(raw):
+        raise IngestError(
+            f"{name}: no rows below the header; expected one row per population point "
+            f"({lat_col}, {lng_col}, {pop_col})"
+        )
+    text = {k: raw[c].fillna("").str.strip() for k, c in (("lat", lat_col), ("lng", lng_col),
+                                                          ("population", pop_col))}  # fmt: skip
+    comma = sep != "," and bool(
+        pd.concat([text["lat"], text["lng"]]).str.fullmatch(_DECIMAL_COMMA).any()
     )
-    people = (out["population"] > 0).to_numpy()
-    placed = (out["lat"].between(-90, 90) & out["lng"].between(-180, 180)).to_numpy()
+    mark = f" written with this file's decimal mark {',' if comma else '.'!r}" if sep != "," else ""
+    lat, lng, pop = (_numbers(text[k], comma) for k in ("lat", "lng", "population"))
+    given = (text["population"] != "").to_numpy() & ~raw[pop_col].isna().to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = given & ~(np.isfinite(pop) & (pop >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        why = "is not a number" if np.isnan(pop[i]) else "is negative" if pop[i] < 0 else (
+            "is not finite")  # fmt: skip
+        raise IngestError(
+            f"{name}: {int(bad.sum()):,} of {len(raw):,} rows have an invalid population "
+            f"(first: line {_line(path, i)}, population={text['population'].iat[i]!r} {why}); "
+            f"{_ALLOWED_POPULATION}{mark}"
+        )
+    people = given & (pop > 0)
+    if not people.any():
+        raise IngestError(
+            f"{name}: none of the {len(raw):,} rows has people (a population above 0 in "
+            f"column {pop_col!r}); a demand file needs at least one; {_ALLOWED_POPULATION}"
+        )
+    with np.errstate(invalid="ignore"):
+        placed = (np.abs(lat) <= 90) & (np.abs(lng) <= 180) & ~((lat == 0) & (lng == 0))
+
+    def shown(key: str, i: int) -> str:
+        return str(text[key].iat[i]) or "blank"
+
     lost = np.flatnonzero(people & ~placed)
     if len(lost):
-        first = out.iloc[int(lost[0])]
-        raise ValueError(
+        i = int(lost[0])
+        raise IngestError(
             f"{name}: {len(lost):,} of {int(people.sum()):,} rows with population have no "
-            f"valid coordinates (first: line {int(lost[0]) + 2}, lat={first['lat']}, "
-            f"lng={first['lng']}); allowed: -90 <= lat <= 90 and -180 <= lng <= 180, WGS84 "
-            "degrees (lat and lng swapped, or projected metres?)"
+            f"valid coordinates (first: line {_line(path, i)}, lat={shown('lat', i)}, "
+            f"lng={shown('lng', i)}); allowed: -90 <= lat <= 90 and -180 <= lng <= 180, not "
+            f"both 0, WGS84 degrees{mark} (lat and lng swapped, or projected metres?)"
         )
-    return out[people].reset_index(drop=True)
+    rows = np.flatnonzero(people)
+    swapped, far_m, landing_m = probable_swaps(lat[rows], lng[rows])
+    if swapped.any():
+        j = int(np.flatnonzero(swapped)[0])
+        i = int(rows[j])
+        raise IngestError(
+            f"{name}: {int(swapped.sum()):,} of {len(rows):,} rows with population are a "
+            f"probable lat/lng swap (first: line {_line(path, i)}, lat={shown('lat', i)}, "
+            f"lng={shown('lng', i)} is {far_m[j] / 1000:,.0f} km from the file's other points;"
+            f" swapped, (lat={shown('lng', i)}, lng={shown('lat', i)}) lands among them, "
+            f"within {landing_m:,.0f} m of one); allowed: WGS84 degrees, the latitude in "
+            f"{lat_col!r} and the longitude in {lng_col!r}"
+        )
+    return pd.DataFrame({"lat": lat[rows], "lng": lng[rows], "population": pop[rows]})
+
+
+def _delimiter(path: str | Path, name: str) -> str:
+    """The one of :data:`DELIMITERS` the header line (the first non-blank) holds most of."""
+    try:
+        head = pd.read_csv(path, nrows=1, **_WHOLE_LINES)
+    except pd.errors.EmptyDataError:
+        head = pd.DataFrame()
+    if not len(head):
+        raise IngestError(
+            f"{name}: the file is empty; expected a header line (e.g. lat,lng,population) "
+            "and one row per population point"
+        )
+    line = str(head["line"].iat[0])
+    counts = [line.count(d) for d in DELIMITERS]
+    return DELIMITERS[counts.index(max(counts))]
+
+
+def _numbers(text: pd.Series, comma: bool) -> NDArray[np.float64]:
+    """Numbers from stripped text: NaN where blank or not a number (with a decimal
+    comma, a dot makes the value ambiguous: not a number either)."""
+    if comma:
+        text = text.where(~text.str.contains(".", regex=False), "?")
+        text = text.str.replace(",", ".", regex=False)
+    return np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
+
+
+def _line(path: str | Path, row: int) -> int:
+    """The physical line (1-based) of data row ``row``: pandas skips blank lines."""
+    try:
+        lines = pd.read_csv(path, skip_blank_lines=False, **_WHOLE_LINES)["line"]
+        filled = np.flatnonzero(lines.fillna("").str.strip().to_numpy() != "")
+        return int(filled[row + 1]) + 1
+    except (ValueError, IndexError, OSError):  # a quoted line break, a stray \x1f
+        return row + 2
+
+
+def demand_reach(
+    lat: Sequence[float] | NDArray,
+    lng: Sequence[float] | NDArray,
+    centre: tuple[float, float],
+    what: str = "demand points",
+) -> str:
+    """Where demand points (``what``) lie seen from ``centre``, for a message when a
+    study area holds none of them: the nearest one's distance and the points' extent.
+
+    >>> demand_reach([50.15, 50.19], [24.9, 24.98], (60.17, 24.94))
+    'the nearest of the 2 demand points is 1,110 km away (they span lat 50.1500 … 50.1900, \
+lng 24.9000 … 24.9800)'
+    """
+    lat, lng = np.asarray(lat, dtype=np.float64), np.asarray(lng, dtype=np.float64)
+    if not len(lat):
+        return f"there are no {what}"
+    d = haversine_m(centre[0], centre[1], lat, lng)
+    return (
+        f"the nearest of the {len(lat):,} {what} is {float(d.min()) / 1000:,.0f} km "
+        f"away (they span lat {lat.min():.4f} … {lat.max():.4f}, lng {lng.min():.4f} … "
+        f"{lng.max():.4f})"
+    )
 
 
 def demand_from_points(
@@ -233,9 +386,10 @@ class DemandSources:
                 frame = self._cached(key, lambda: _population_cells(path, res))
             except (OSError, ValueError, KeyError) as exc:
                 why = exc.strerror if isinstance(exc, OSError) else str(exc)  # never the path
+                kind = "" if isinstance(exc, IngestError) else f"{type(exc).__name__}: "
                 raise DemandUnavailableError(
                     f"the demand file {Path(path).name} (--demand, or the catchment_demand_path "
-                    f"setting) cannot be read: {type(exc).__name__}: {why}"
+                    f"setting) cannot be read: {kind}{why}"
                 ) from None
             return frame, {
                 "kind": "population",

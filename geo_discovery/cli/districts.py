@@ -7,6 +7,8 @@ Every command reads the snapshot through :class:`~geo_discovery.engine.Discovery
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..catchment.district import CatchmentParams
+from ..catchment.district import MAX_RADIUS_M, CatchmentParams
 from ..districts.profile import TIERS
 from ..errors import InvalidQueryError
 from .common import (
@@ -46,6 +48,23 @@ def _cell(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:,.{digits}f}"
     return str(value)
+
+
+def _strict(value: Any) -> Any:
+    """``value`` for strict JSON: NumPy scalars as Python's, NaN and ±inf as ``None``."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, numbers.Real) and math.isfinite(value) else ""
 
 
 @districts_app.command("list")
@@ -260,6 +279,7 @@ def catchment_command(
     import geopandas as gpd
     import pandas as pd
 
+    from ..catchment.demand import demand_reach, read_demand
     from ..engine import DiscoveryEngine
 
     kinds = (".geojson", ".json", ".parquet", ".geoparquet")
@@ -274,7 +294,26 @@ def catchment_command(
     engine = DiscoveryEngine.from_snapshot(settings.data_dir, settings=settings)
     params = CatchmentParams(alpha=alpha, beta=beta, resolution=resolution, radius_m=radius_m)
     out = engine.catchment(district_id, "auto", params)
-    name = engine.district(district_id)["properties"].get("name")
+    props = engine.district(district_id)["properties"]
+    name = props.get("name")
+    if not out.demand_total > 0:  # a share of nothing is no answer (it printed "nan%")
+        centre = (float(props["centroid_lat"]), float(props["centroid_lng"]))
+        path = settings.catchment_demand_path
+        if out.demand_source.get("kind") == "population" and path is not None:
+            pts = read_demand(path)
+            reach = demand_reach(
+                pts["lat"].to_numpy(), pts["lng"].to_numpy(), centre,
+                f"demand points in {Path(path).name}",
+            )  # fmt: skip
+        else:  # each merchant is one unit of demand
+            snap = engine.snapshot
+            reach = demand_reach(snap.lat, snap.lng, centre, "merchants (the demand)")
+        raise InvalidQueryError(
+            f"no demand within --radius-m {radius_m:g} of district {district_id} ({name}, "
+            f"centroid lat={centre[0]:.5f}, lng={centre[1]:.5f}): {reach}; use a larger "
+            f"--radius-m (at most {MAX_RADIUS_M:g}), a finer --resolution (demand cells count "
+            "by their centres), or a demand file that covers the district"
+        )
     facts = {
         "district_id": district_id,
         "name": name,
@@ -306,7 +345,7 @@ def catchment_command(
             export.write_text(layers.to_json(drop_id=True))
         facts["export"] = str(export)
     if as_json:
-        typer.echo(json.dumps(facts, indent=2, default=str))
+        typer.echo(json.dumps(_strict(facts), indent=2, default=str, allow_nan=False))
         return
     con = stdout_console()
     con.print(
@@ -327,7 +366,7 @@ def catchment_command(
         t.add_column(col)
     for r in facts["competitors"]:
         t.add_row(str(r["index"] if "index" in r else r.get("district_id")), str(r["name"]),
-                  _cell(r["captured"], 0), f"{r['share']:.1%}")  # fmt: skip
+                  _cell(r["captured"], 0), _percent(r["share"]))  # fmt: skip
     con.print(t)
     if export is not None:
         con.print(f"wrote share surface and trade areas to {export}")

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distance import chord2_to_m, haversine_m, latlng_to_xyz, wrap_lng
 from ..models import BBox
+from ..swaps import CLUSTER_MIN_POINTS, probable_swaps
 from .validate import Problems, check_range, fmt_number, keep_mask
 
 __all__ = [
@@ -30,13 +30,6 @@ __all__ = [
     "reproject",
 ]
 
-#: Fewer valid points than this: no cluster to compare with.
-CLUSTER_MIN_POINTS = 10
-#: A point this many median distances from the centre is outside the cluster …
-CLUSTER_OUTSIDE = 10.0
-#: … and its swap lands among the others: within this many times their 95th-percentile
-#: nearest-neighbour distance of one of them.
-LANDING_FACTOR = 5.0
 #: Coordinates beyond this (in either axis) are not degrees, bad or not: metres or feet.
 PROJECTED_BEYOND = 360.0
 #: Exchanged lat/lng columns are a whole-file cause from this many rows on.
@@ -123,24 +116,14 @@ def check_coordinates(
 
 
 
-def _centre(lat: np.ndarray, lng: np.ndarray) -> tuple[float, float]:
-    """Median latitude and circular median longitude (right across the antimeridian)."""
-    rad = np.radians(lng)
-    mean = float(np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())))
-    centre_lng = float(wrap_lng(mean + float(np.median(wrap_lng(lng - mean)))))
-    return float(np.median(lat)), centre_lng
-
-
 def check_cluster_swaps(
     lat: np.ndarray, lng: np.ndarray, problems: Problems, *, skip: np.ndarray | None = None
 ) -> np.ndarray:
     """Reject probable lat/lng swaps found from the file's own cluster of points.
 
-    A point is *outside* the cluster when it is more than :data:`CLUSTER_OUTSIDE` times
-    the median distance of the points to their centre away from that centre; it is a
-    probable swap when, swapped, it *lands among* the other points: no farther from the
-    nearest of them than :data:`LANDING_FACTOR` times the 95th percentile of the
-    points' distances to their nearest neighbour. Returns the mask of rows flagged.
+    :func:`geo_discovery.swaps.probable_swaps`: a point far outside the file's cluster
+    whose swapped coordinates land among the other points. Returns the mask of rows
+    flagged.
 
     Examples
     --------
@@ -154,36 +137,7 @@ def check_cluster_swaps(
     >>> p.reasons()[3].split(":")[0]
     'probable lat/lng swap'
     """
-    from scipy.spatial import cKDTree
-
-    n = len(lat)
-    flagged = np.zeros(n, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        valid = (keep_mask(skip, n) & np.isfinite(lat) & np.isfinite(lng) & (np.abs(lat) <= 90)
-                 & (np.abs(lng) <= 180) & ~((lat == 0) & (lng == 0)))
-    if valid.sum() < CLUSTER_MIN_POINTS:
-        return flagged
-    c_lat, c_lng = _centre(lat[valid], lng[valid])
-    dist = np.full(n, np.nan)
-    dist[valid] = haversine_m(lat[valid], lng[valid], c_lat, c_lng)
-    median = max(float(np.median(dist[valid])), 10.0)
-    with np.errstate(invalid="ignore"):
-        outside = valid & (dist > CLUSTER_OUTSIDE * median)
-    candidates = outside & (np.abs(lng) <= 90)
-    members = valid & ~outside
-    if not candidates.any() or members.sum() < CLUSTER_MIN_POINTS:
-        return flagged
-    tree = cKDTree(latlng_to_xyz(lat[members], lng[members]))
-    spacing, _ = tree.query(latlng_to_xyz(lat[members], lng[members]), k=2)
-    landing = LANDING_FACTOR * max(float(np.quantile(spacing[:, 1], 0.95)), 1e-6)
-    idx = np.flatnonzero(candidates)
-    # Bounded: a swapped point far from every member (most of them) is settled at once
-    # instead of searching the whole tree for a nearest point nobody needs (cKDTree's
-    # bound is strict, hence nextafter: gap <= landing as before; inf beyond it).
-    bound = float(np.nextafter(landing, np.inf))
-    gap, _ = tree.query(latlng_to_xyz(lng[idx], lat[idx]), k=1, distance_upper_bound=bound)
-    flagged[idx[gap <= landing]] = True
-    landing_m = float(chord2_to_m(landing**2))
+    flagged, dist, landing_m = probable_swaps(lat, lng, keep_mask(skip, len(lat)))
 
     def message(rows: np.ndarray) -> list[str]:
         return [

@@ -1,0 +1,257 @@
+"""Demand files as a new user writes them: swapped rows, bad populations, no demand,
+strict JSON, semicolons, BOMs and decimal commas (``read_demand`` and ``catchment``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from geo_discovery.catchment import read_demand
+from geo_discovery.cli.districts import catchment_command
+from geo_discovery.errors import IngestError
+
+CENSUS = "nyc/nyc_census2020_tract_population.csv"
+
+
+def helsinki(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """``n`` population points around central Helsinki."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "lat": rng.uniform(60.15, 60.19, n).round(6),
+            "lng": rng.uniform(24.90, 24.98, n).round(6),
+            "population": rng.integers(1, 3000, n),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("other")(lambda: None)  # two commands: the name `catchment` is kept
+    app.command("catchment")(catchment_command)
+    return app
+
+
+@pytest.fixture(scope="module")
+def district_id(sample_engine: Any) -> str:
+    """The largest district of the Helsinki sample (central Helsinki)."""
+    return str(sample_engine.districts()["n_merchants"].idxmax())
+
+
+def run(app: typer.Typer, data_dir: Path, *args: str) -> Any:
+    return CliRunner().invoke(app, ["catchment", *args, "--data-dir", str(data_dir)])
+
+
+def strict_json(text: str) -> Any:
+    """``json.loads`` that refuses NaN and Infinity (not JSON: RFC 8259)."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+# ------------------------------------------------------------------- 1. swapped rows
+def test_a_swapped_row_among_the_others_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """lat 24.9, lng 60.17 is within ±90/±180: a range check lets it through, and it
+    was dropped from the study area in silence."""
+    frame = helsinki()
+    frame.loc[50, ["lat", "lng"]] = [24.9, 60.17]
+    frame.to_csv(tmp_path / "swap.csv", index=False)
+    with pytest.raises(IngestError, match=r"swap.csv: 1 of 200 rows .*probable lat/lng swap") as e:
+        read_demand(tmp_path / "swap.csv")
+    assert "line 52, lat=24.9, lng=60.17" in str(e.value)
+    assert "(lat=60.17, lng=24.9) lands among them" in str(e.value)
+    # the same file unswapped is read whole; a row without people is no one's swap
+    frame.loc[50, "population"] = 0
+    frame.to_csv(tmp_path / "nobody.csv", index=False)
+    assert read_demand(tmp_path / "nobody.csv")["population"].sum() == frame["population"].sum()
+
+
+def test_the_catchment_command_refuses_a_swapped_row(
+    app: typer.Typer, sample_data_dir: Path, district_id: str, tmp_path: Path
+) -> None:
+    frame = helsinki()
+    frame.loc[7, ["lat", "lng"]] = [24.93, 60.16]
+    frame.to_csv(tmp_path / "swap.csv", index=False)
+    result = run(app, sample_data_dir, district_id, "--demand", str(tmp_path / "swap.csv"))
+    assert result.exit_code == 1, result.output
+    assert "line 9, lat=24.93, lng=60.16" in result.output
+    assert "Traceback" not in result.output and str(tmp_path) not in result.output
+
+
+# -------------------------------------------------------------- 2. bad populations
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("-100", "is negative"),
+        ("abc", "is not a number"),
+        ("1e400", "is not finite"),
+        ("inf", "is not finite"),
+        ("12 people", "is not a number"),
+    ],
+)
+def test_a_bad_population_is_refused_naming_line_and_value(
+    tmp_path: Path, value: str, why: str
+) -> None:
+    frame = helsinki().astype({"population": str})
+    frame.loc[10, "population"] = value
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(IngestError) as e:
+        read_demand(tmp_path / "bad.csv")
+    message = str(e.value)
+    assert f"line 12, population={value!r} {why}" in message, message
+    assert "allowed: a finite number >= 0 (blank or 0: no people)" in message
+
+
+def test_blank_and_zero_populations_are_no_people(tmp_path: Path) -> None:
+    """As documented: such rows are left out, whatever their coordinates."""
+    (tmp_path / "d.csv").write_text(
+        "lat,lng,pop\n60.17,24.94,5\n91,0,0\n,,\n60.18,24.95,\n\n60.16,24.93,2.5\n"
+    )
+    pts = read_demand(tmp_path / "d.csv")
+    assert pts["population"].tolist() == [5.0, 2.5]
+    assert pts["lat"].tolist() == [60.17, 60.16]
+
+
+def test_the_catchment_command_refuses_a_bad_population_without_a_warning(
+    app: typer.Typer, sample_data_dir: Path, district_id: str, tmp_path: Path
+) -> None:
+    frame = helsinki().astype({"population": str})
+    frame.loc[3, "population"] = "1e400"
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    result = run(app, sample_data_dir, district_id, "--demand", str(tmp_path / "big.csv"), "--json")
+    assert result.exit_code == 1, result.output
+    assert "line 5, population='1e400' is not finite" in result.output
+    assert "Warning" not in result.output and "captures" not in result.output
+
+
+# ------------------------------------------------------------------- 3. no demand
+def test_a_file_without_people_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "header.csv").write_text("lat,lng,population\n")
+    with pytest.raises(IngestError, match=r"header\.csv: no rows below the header"):
+        read_demand(tmp_path / "header.csv")
+    helsinki().assign(population=0).to_csv(tmp_path / "zeros.csv", index=False)
+    with pytest.raises(IngestError, match=r"zeros.csv: none of the 200 rows has people"):
+        read_demand(tmp_path / "zeros.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(IngestError, match=r"empty\.csv: the file is empty"):
+        read_demand(tmp_path / "empty.csv")
+
+
+@pytest.mark.parametrize("name", ["header", "zeros", "far"])
+def test_no_demand_in_the_study_area_is_an_error_not_nan(
+    app: typer.Typer, sample_data_dir: Path, district_id: str, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "header.csv").write_text("lat,lng,population\n")
+    helsinki().assign(population=0).to_csv(tmp_path / "zeros.csv", index=False)
+    helsinki().assign(lat=lambda f: f["lat"] - 10).to_csv(tmp_path / "far.csv", index=False)
+    result = run(app, sample_data_dir, district_id, "--demand", str(tmp_path / f"{name}.csv"))
+    assert result.exit_code == 1, result.output
+    assert "nan" not in result.output.lower()
+    if name == "far":
+        message = " ".join(result.output.split())
+        assert f"no demand within --radius-m 5000 of district {district_id}" in message
+        assert "the nearest of the 200 demand points in far.csv is 1,1" in message
+        assert "lat 50.15" in message and "larger --radius-m" in message
+
+
+def test_a_study_area_holding_demand_still_answers(
+    app: typer.Typer, sample_data_dir: Path, district_id: str, tmp_path: Path
+) -> None:
+    helsinki().to_csv(tmp_path / "ok.csv", index=False)
+    result = run(app, sample_data_dir, district_id, "--demand", str(tmp_path / "ok.csv"), "--json")
+    assert result.exit_code == 0, result.output
+    facts = strict_json(result.stdout)
+    assert facts["demand_total"] == pytest.approx(helsinki()["population"].sum(), rel=0.2)
+    assert 0 < facts["share"] <= 1
+
+
+# ------------------------------------------------------------------ 4. strict JSON
+def test_catchment_json_never_holds_nan_or_infinity(
+    app: typer.Typer,
+    sample_data_dir: Path,
+    district_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the computation gives, ``--json`` is JSON: undefined numbers are null."""
+    from geo_discovery.engine import DiscoveryEngine
+
+    real = DiscoveryEngine.catchment
+
+    def undefined(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = real(self, *args, **kwargs)
+        rivals = out.competitors.assign(share=math.nan)
+        return dataclasses.replace(out, captured=math.inf, competitors=rivals)
+
+    monkeypatch.setattr(DiscoveryEngine, "catchment", undefined)
+    helsinki().to_csv(tmp_path / "ok.csv", index=False)
+    result = run(app, sample_data_dir, district_id, "--demand", str(tmp_path / "ok.csv"), "--json")
+    assert result.exit_code == 0, result.output
+    facts = strict_json(result.stdout)
+    assert facts["captured"] is None and facts["share"] is None
+    assert facts["competitors"] and all(r["share"] is None for r in facts["competitors"])
+
+
+# ---------------------------------------------------- 5. delimiters, BOM, decimal comma
+@pytest.mark.parametrize(
+    ("sep", "encoding", "decimal"),
+    [
+        (";", "utf-8", "."),
+        (",", "utf-8-sig", "."),
+        (";", "utf-8-sig", "."),
+        (";", "utf-8", ","),
+        (";", "utf-8-sig", ","),
+        ("\t", "utf-8", ","),
+        ("|", "utf-8", "."),
+    ],
+)
+def test_semicolons_boms_and_decimal_commas_are_read(
+    tmp_path: Path, sep: str, encoding: str, decimal: str
+) -> None:
+    frame = helsinki(30).assign(population=lambda f: f["population"] / 4)
+    path = tmp_path / "d.csv"
+    path.write_text(frame.to_csv(index=False, sep=sep, decimal=decimal), encoding=encoding)
+    got = read_demand(path)
+    assert got["lat"].tolist() == frame["lat"].tolist()
+    assert got["lng"].tolist() == frame["lng"].tolist()
+    assert got["population"].tolist() == frame["population"].tolist()
+
+
+def test_the_reported_decimal_comma_line_is_read(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("lat;lng;pop\n60,17;24,94;100\n60,18;24,95;2,5\n")
+    got = read_demand(tmp_path / "d.csv")
+    assert got.to_dict("list") == {"lat": [60.17, 60.18], "lng": [24.94, 24.95],
+                                   "population": [100.0, 2.5]}  # fmt: skip
+
+
+def test_a_number_in_the_other_decimal_mark_is_refused_not_misread(tmp_path: Path) -> None:
+    """``1,234`` people in a file whose decimal mark is a dot is not 1.234 (nor 1234)."""
+    (tmp_path / "d.csv").write_text("lat;lng;pop\n60.17;24.94;100\n60.18;24.95;1,234\n")
+    with pytest.raises(IngestError, match=r"line 3, population='1,234' is not a number"):
+        read_demand(tmp_path / "d.csv")
+
+
+def test_a_header_read_with_the_wrong_delimiter_names_what_was_found(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("lat:lng:pop\n60.17:24.94:100\n")
+    with pytest.raises(IngestError, match=r"no latitude column; .*found: 'lat:lng:pop'"):
+        read_demand(tmp_path / "d.csv")
+
+
+# ---------------------------------------------------------------- the real census file
+def test_the_real_census_file_is_read_whole(real_data: Path) -> None:
+    pts = read_demand(real_data / CENSUS)
+    assert len(pts) == 2292
+    assert pts["population"].sum() == 8_804_190
+    assert pts["lat"].between(40.49, 40.92).all() and pts["lng"].between(-74.26, -73.70).all()
