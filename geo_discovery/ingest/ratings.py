@@ -17,6 +17,7 @@ The summary prints each file's scale (``0–5 (inferred)``, ``0–100 (given)``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,15 +185,15 @@ def _read_cells(
         row_scale[fraction] = tops.values[fraction]
         with np.errstate(invalid="ignore"):
             bad |= fraction & (tops.bad | ~(tops.values > 0))
-    values = np.where(bad, np.nan, reading.values)
-    values[np.isinf(values)] = np.nan
-    row_scale[bad] = np.nan
+    endless = np.isinf(reading.values) & ~bad  # "inf", "1e400": read, but no rating
+    values = np.where(bad | endless, np.nan, reading.values)
+    row_scale[bad | endless] = np.nan
 
-    def message(idx: np.ndarray) -> list[str]:
-        cells = text.iloc[idx].tolist()
-        return [f"{field} {cell!r} is not a number" for cell in cells]
+    def message(what: str) -> Callable[[np.ndarray], list[str]]:
+        return lambda idx: [f"{field} {cell!r} {what}" for cell in text.iloc[idx].tolist()]
 
-    problems.add(bad & keep, message, warning=True)
+    problems.add(bad & keep, message("is not a number"), warning=True)
+    problems.add(endless & keep, message("is not a finite number"), warning=True)
     if (keep & ~missing).any():
         problems.note(reading.note)
     return values, row_scale

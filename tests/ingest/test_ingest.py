@@ -147,6 +147,11 @@ def test_each_reject_reason(tmp_path: Path, row: str, expected: str, kind: str) 
          "bad number (review_count)", "review_count"),
         ("9,Bad Rating,40.7,-73.9,x,1,great,", "rating 'great' is not a number",
          "bad number (rating)", "rating"),
+        # "inf" parsed as a number and was emptied later without a word
+        ("9,Endless,40.7,-73.9,x,1,inf,", "rating 'inf' is not a finite number",
+         "bad number (rating)", "rating"),
+        ("9,Huge,40.7,-73.9,x,1,1e400,", "rating '1e400' is not a finite number",
+         "bad number (rating)", "rating"),
         ("9,Bad Date,40.7,-73.9,x,1,4,2019-13-45", "last_review '2019-13-45' is not a date",
          "bad date (last_review)", "last_review"),
     ],
