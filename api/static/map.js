@@ -10,9 +10,16 @@
  * a view can be shared. The list is asked for "now" (at=, the browser's time and offset)
  * unless the URL fixes a time (?at=): a learned profile's popular times score it. No symbol layers: the default style needs no fonts or sprites.
  *
+ * Only what the API takes becomes state: a search text the API refuses (422) never reaches
+ * the tiles, the list or the URL (its message shows by the search box, the map keeps what it
+ * drew), and URL state the API or MapLibre refuses (?q=☕, ?lat=100, ?min_price=9, …) is
+ * dropped at the start, named in a one-line notice, so the map always starts. Boxes sent to
+ * the API have their longitudes wrapped into -180 … 180 (west > east: across the
+ * antimeridian; the whole world once the view spans 360°).
+ *
  * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
  * the page has drawn (list-seq, list-centre, list-q, selected, tiles, district, catchment,
- * ready).
+ * ready) and which URL parameters it ignored (ignored).
  */
 (function () {
   "use strict";
@@ -30,6 +37,9 @@
   const CATEGORY_COLOURS = ["match", TOP_CATEGORY,
     "food", "#e11d48", "shop", "#2563eb", "lodging", "#7c3aed", "nightlife", "#9333ea",
     "tourism", "#059669", "amenity", "#0891b2", "#64748b"];
+  const MAX_ZOOM = 20;
+  /** The filters the URL, the tiles and the list share (state keys = URL parameters). */
+  const FILTERS = ["q", "categories", "min_price", "max_price", "min_rating", "open_now"];
   const PLAIN_STYLE = {
     version: 8,
     sources: {},
@@ -57,13 +67,36 @@
     if (state.categories) p.set("categories", state.categories);
     if (state.min_price) p.set("min_price", state.min_price);
     if (state.max_price) p.set("max_price", state.max_price);
-    if (state.min_rating && Number(state.min_rating) > 0) p.set("min_rating", state.min_rating);
+    // 0 is no filter; anything else (a text from the URL too) goes: the API judges it
+    if (state.min_rating && Number(state.min_rating) !== 0) p.set("min_rating", state.min_rating);
     if (state.open_now) p.set("open_now", "true");
     return p;
   }
 
+  /** The map's centre with its longitude in -180 … 180 (MapLibre keeps a centre set past
+   *  the antimeridian as it is: 181.5 stays 181.5, which the API refuses). */
+  const centreOf = (map) => map.getCenter().wrap();
+
+  /** The map's view as the API's bbox, "west,south,east,north": longitudes wrapped into
+   *  -180 … 180, so a view across the antimeridian gives west > east (the API's box
+   *  across it); the whole world once the view spans 360° or more. */
+  function viewBbox(map) {
+    const b = map.getBounds();
+    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+    const wrap = (v) => ((((v + 180) % 360) + 360) % 360) - 180; // into [-180, 180)
+    let west = -180;
+    let east = 180;
+    if (b.getEast() - b.getWest() < 360) {
+      west = wrap(b.getWest());
+      east = wrap(b.getEast());
+      if (east === -180) east = 180; // a view ending at the antimeridian, from the west
+    }
+    return [west, clamp(b.getSouth(), -90, 90), east, clamp(b.getNorth(), -90, 90)]
+      .map((v) => v.toFixed(6)).join(",");
+  }
+
   function writeUrl(map) {
-    const c = map.getCenter();
+    const c = centreOf(map);
     const p = filterParams();
     p.set("lat", c.lat.toFixed(5));
     p.set("lng", c.lng.toFixed(5));
@@ -82,9 +115,81 @@
     if (!res.ok) {
       const err = new Error(body.detail || `${res.status} ${res.statusText}`);
       err.status = res.status;
+      err.problems = Array.isArray(body.errors) ? body.errors : []; // [{parameter, message}]
       throw err;
     }
     return body;
+  }
+
+  // ------------------------------------------------------- URL state the page ignored
+  /** What the URL asked for that the API (or MapLibre) refuses: dropped from the state,
+   *  so never sent nor written back into the URL, and named in one line. */
+  const ignored = []; // [{name, value, why}]
+  function ignore(name, why) {
+    const value = url.searchParams.get(name);
+    if (value === null || ignored.some((i) => i.name === name)) return;
+    ignored.push({ name, value, why });
+    const short = (v) => { const ch = Array.from(v); return ch.length > 40 ? `${ch.slice(0, 39).join("")}…` : v; };
+    const names = ignored.map((i) => `${i.name}=${short(i.value)}`).join(", ");
+    const whys = [...new Set(ignored.map((i) => i.why))].join("; ");
+    $("url-notice-text").textContent = `Ignored in the URL: ${names} (${whys})`;
+    $("url-notice").title = `Ignored in the URL: ${ignored.map((i) => `${i.name}=${i.value}`).join(", ")}\n${whys}`;
+    $("url-notice").hidden = false;
+    body.dataset.ignored = ignored.map((i) => i.name).join(",");
+  }
+
+  /** The view the URL asks for ({centre, zoom}, each when valid); what MapLibre or the
+   *  API would refuse is ignored (a centre needs both lat and lng). */
+  function urlView() {
+    const text = (k) => url.searchParams.get(k);
+    const number = (k) => (text(k) === null || text(k).trim() === "" ? NaN : Number(text(k)));
+    const why = (k, lo, hi) => (Number.isFinite(number(k))
+      ? `${k}=${text(k)} is out of range; allowed: ${lo} <= ${k} <= ${hi}`
+      : `${k}=${JSON.stringify(text(k))} is not a number`);
+    const view = {};
+    if (text("lat") !== null || text("lng") !== null) {
+      const lat = number("lat");
+      const lng = number("lng");
+      const latOk = Math.abs(lat) <= 90; // false for NaN
+      const lngOk = Math.abs(lng) <= 180;
+      if (latOk && lngOk) view.centre = [lng, lat];
+      else {
+        const whys = [];
+        if (text("lat") === null) whys.push("lat is missing");
+        else if (!latOk) whys.push(why("lat", -90, 90));
+        if (text("lng") === null) whys.push("lng is missing");
+        else if (!lngOk) whys.push(why("lng", -180, 180));
+        ignore("lat", whys.join("; "));
+        ignore("lng", whys.join("; "));
+      }
+    }
+    if (text("zoom") !== null) {
+      const zoom = number("zoom");
+      if (zoom >= 0 && zoom <= MAX_ZOOM) view.zoom = zoom;
+      else ignore("zoom", why("zoom", 0, MAX_ZOOM));
+    }
+    return view;
+  }
+
+  /** The TileJSON for the URL's filters, the filters the API refuses (422) dropped. */
+  async function startTileJSON() {
+    for (let round = 0; round <= FILTERS.length; round += 1) {
+      const filters = filterParams().toString();
+      try {
+        return await getJSON(`/v1/tiles.json${filters ? `?${filters}` : ""}`);
+      } catch (err) {
+        if (err.status !== 422 || !filters) throw err;
+        const sent = FILTERS.filter((name) => filterParams().has(name));
+        let named = sent.filter((name) => err.problems.some((p) => p.parameter === name));
+        if (!named.length) named = sent; // no filter named: none of them is kept
+        for (const name of named) {
+          const whys = err.problems.filter((p) => p.parameter === name).map((p) => p.message);
+          ignore(name, whys.length ? whys.join("; ") : err.message);
+          state[name] = name === "open_now" ? false : "";
+        }
+      }
+    }
+    throw new Error("the API refuses the URL's filters");
   }
 
   const fmt = {
@@ -337,7 +442,7 @@
   }
 
   async function refreshList(map) {
-    const c = map.getCenter();
+    const c = centreOf(map);
     const p = filterParams();
     p.set("lat", c.lat.toFixed(6));
     p.set("lng", c.lng.toFixed(6));
@@ -351,7 +456,16 @@
     try {
       page = await getJSON(`/v1/merchants/nearby?${p}`);
     } catch (err) {
-      if (seq === listSeq) $("list-status").textContent = `no answer: ${err.message}`;
+      if (seq !== listSeq) return;
+      const refusedAt = err.problems?.filter((p) => p.parameter === "at") || [];
+      if (err.status === 422 && state.at && refusedAt.length) { // a time from the URL
+        ignore("at", refusedAt.map((p) => p.message).join("; "));
+        state.at = "";
+        writeUrl(map);
+        refreshList(map);
+        return;
+      }
+      $("list-status").textContent = `no answer: ${err.message}`;
       return;
     }
     if (seq !== listSeq) return; // a newer request is on its way
@@ -409,20 +523,49 @@
       state.q = text;
       input.value = text;
     };
+    /** The API's message by the search box ("" hides it). */
+    const message = (text) => {
+      $("search-message").textContent = text ? `Not searched: ${text}` : "";
+      $("search-message").hidden = !text;
+      if (text) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    };
+    input.addEventListener("input", () => message(""));
+    /** Why the API refuses ``text`` as the tiles' q with the filters as they are (its
+     *  422's message), or null when it takes it: asked before the text goes anywhere. */
+    const refusal = async (text) => {
+      if (!text) return null;
+      const p = filterParams();
+      p.set("q", text);
+      try {
+        await getJSON(`/v1/tiles.json?${p}`);
+        return null;
+      } catch (err) {
+        return err.message;
+      }
+    };
+    let asking = 0; // the latest choice wins over a refusal still on its way
     window.gdSearch = gdSearchBox({
       input,
       list: $("suggestions"),
       getJSON,
       limit: 8,
       countOf,
-      centre: () => { const c = map.getCenter(); return [c.lat, c.lng]; },
-      onSearch: (text) => {
-        if (text === state.q && !selected) return;
+      centre: () => { const c = centreOf(map); return [c.lat, c.lng]; },
+      onSearch: async (text) => {
+        const mine = ++asking;
+        if (text === state.q && !selected) { message(""); return; }
+        const refused = await refusal(text);
+        if (mine !== asking) return;
+        message(refused);
+        if (refused) return; // the tiles, the list and the URL keep the previous text
         selected = null;
         setQ(text);
         refresh();
       },
       onCategory: (category) => {
+        asking += 1;
+        message("");
         selected = null;
         setQ("");
         state.categories = category.path;
@@ -431,15 +574,23 @@
         refresh();
       },
       onMerchant: async (suggestion) => {
+        const mine = ++asking;
         let m;
+        let refused;
         try {
-          m = await getJSON(`/v1/merchants/${encodeURIComponent(suggestion.merchant_id)}`);
+          [m, refused] = await Promise.all([
+            getJSON(`/v1/merchants/${encodeURIComponent(suggestion.merchant_id)}`),
+            refusal(suggestion.name),
+          ]);
         } catch (err) {
           status(`${suggestion.name}: ${err.message}`);
           return;
         }
+        if (mine !== asking) return;
+        message("");
         selected = m;
-        setQ(suggestion.name);
+        setQ(refused ? "" : suggestion.name); // a name the API refuses as a text: no q
+        input.value = suggestion.name;
         map.flyTo({ center: [m.lng, m.lat], zoom: Math.max(map.getZoom(), 16), duration: 600 });
         pick(map, m);
         refresh();
@@ -510,13 +661,7 @@
   async function refreshHeat(map, tilejson) {
     if (!state.heat) return;
     const seq = ++heatSeq;
-    const b = map.getBounds();
-    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
-    const wide = b.getEast() - b.getWest() >= 360;
-    const bbox = [
-      wide ? -180 : clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -85, 85),
-      wide ? 180 : clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -85, 85),
-    ].map((v) => v.toFixed(6)).join(",");
+    const bbox = viewBbox(map); // across the antimeridian: west > east
     const resolutions = tilejson.bin_resolutions || [];
     let res = Math.max(0, (resolutions[Math.min(Math.floor(map.getZoom()), resolutions.length - 1)] || 7) - 1);
     const p = new URLSearchParams({ bbox, resolution: String(res) });
@@ -566,23 +711,16 @@
 
   // ---------------------------------------------------------------------- start
   async function start() {
-    const filters = filterParams().toString();
-    const [tilejson, tree] = await Promise.all([
-      getJSON(`/v1/tiles.json${filters ? `?${filters}` : ""}`),
-      getJSON("/v1/categories"),
-    ]);
+    $("url-notice-close").addEventListener("click", () => { $("url-notice").hidden = true; });
+    const view = urlView();
+    const [tilejson, tree] = await Promise.all([startTileJSON(), getJSON("/v1/categories")]);
     $("snapshot").textContent = `snapshot ${tilejson.snapshot.split("-")[0]}`;
-    const lat = Number(url.searchParams.get("lat"));
-    const lng = Number(url.searchParams.get("lng"));
-    const zoom = Number(url.searchParams.get("zoom"));
-    const hasView = url.searchParams.has("lat") && url.searchParams.has("lng") &&
-      Number.isFinite(lat) && Number.isFinite(lng);
     const map = new maplibregl.Map({
       container: "map",
       style: config.styleUrl || PLAIN_STYLE,
-      center: hasView ? [lng, lat] : [tilejson.center[0], tilejson.center[1]],
-      zoom: url.searchParams.has("zoom") && Number.isFinite(zoom) ? zoom : tilejson.center[2],
-      maxZoom: 20,
+      center: view.centre || [tilejson.center[0], tilejson.center[1]],
+      zoom: view.zoom ?? tilejson.center[2],
+      maxZoom: MAX_ZOOM,
       attributionControl: { compact: true },
     });
     window.gdMap = map;

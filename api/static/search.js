@@ -6,8 +6,9 @@
  * whose words match. Keys: ArrowDown/ArrowUp move through the suggestions, Enter chooses
  * the highlighted one (or, with none highlighted, searches the text), Escape closes the
  * list (a second Escape clears the box). The page decides what choosing means:
- * onMerchant(suggestion), onCategory(category), onSearch(text); countOf(category), the
- * merchant count shown for a category (default: the suggestion's own count).
+ * onMerchant(suggestion), onCategory(category), onSearch(text) (the page asks the API
+ * first: a text it refuses goes no further); countOf(category), the merchant count shown
+ * for a category (default: the suggestion's own count).
  *
  * For tests: <body data-suggest-query> is the text whose suggestions are shown.
  */

@@ -9,7 +9,10 @@ catchment appears on demand; the heat layer fills; the URL restores a view and f
 the search box suggests a merchant picked from the snapshot at run time first (its name's
 matched spans marked), up/down/enter choose it and it comes first, selected, in the list;
 a category suggestion becomes the category filter; a URL with ``q=`` restores the search
-(tiles and list); ``/docs`` and ``/redoc`` render offline.
+(tiles and list); a search text the API refuses (422) reaches neither the tiles nor the URL
+and its message shows by the search box; URL state the API refuses is dropped, with a
+notice, and the map starts anyway; the heat layer asks for the wrapped box of a view across
+the antimeridian; ``/docs`` and ``/redoc`` render offline.
 
 Screenshots go to ``$GEO_DISCOVERY_ARTIFACTS_DIR`` when set, else a pytest temporary
 folder (printed with ``-s``). The tests skip, with the reason, when chromium is absent
@@ -19,6 +22,7 @@ folder (printed with ``-s``). The tests skip, with the reason, when chromium is 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -32,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
-from api_support import get_json, running_server
+from api_support import PROJECT_ROOT, get_json, running_server
 from browser_support import CHROMIUM
 
 from geo_discovery.engine import DiscoveryEngine
@@ -43,6 +47,10 @@ pytestmark = pytest.mark.browser
 WAIT_MS = 60_000
 HELSINKI = (60.1699, 24.9384)
 MIDTOWN = (40.7549, -73.9840)
+SAMPLE_CSV = PROJECT_ROOT / "data" / "sample" / "helsinki_osm_pois.csv"
+# What Chromium logs for any answer >= 400, here the API's 422 to a text or URL state the
+# page asks about before using it (a tile refusing its URL would log MapLibre's own error).
+REFUSED = "the server responded with a status of 422"
 
 
 # --------------------------------------------------------------------- fixtures
@@ -95,6 +103,16 @@ class Page:
     def wait(self, condition: str, arg: Any = None) -> None:
         self.page.wait_for_function(condition, arg=arg, timeout=WAIT_MS)
 
+    def wait_for_start(self) -> None:
+        """Until the page is ready or says it could not start (then fail with its words)."""
+        self.wait(
+            "document.body.dataset.ready === 'true' ||"
+            " document.getElementById('status').textContent.includes('could not start')"
+        )
+        assert self.js("document.body.dataset.ready") == "true", self.js(
+            "document.getElementById('status').textContent"
+        )
+
     def wait_for_map(self) -> None:
         self.wait("document.body.dataset.ready === 'true' && !!document.body.dataset.listSeq")
         self.wait("window.gdMap.loaded() && window.gdMap.areTilesLoaded()")
@@ -117,9 +135,11 @@ class Page:
             list(layers),
         )
 
-    def check_clean(self) -> None:
-        """No console or page error, and nothing was fetched from outside 127.0.0.1."""
-        assert not self.errors, self.errors
+    def check_clean(self, *, refused: bool = False) -> None:
+        """No console or page error, and nothing was fetched from outside 127.0.0.1;
+        ``refused``: Chromium's line for a 422 the page asked for (and handled) is no error."""
+        errors = [e for e in self.errors if not (refused and REFUSED in e)]
+        assert not errors, errors
         outside = [u for u in self.requests if urlparse(u).hostname not in ("127.0.0.1", None)]
         outside = [u for u in outside if not u.startswith(("data:", "blob:"))]
         assert not outside, f"requests left the machine: {outside[:5]}"
@@ -142,6 +162,31 @@ def page_factory(browser: Any) -> Iterator[Callable[[str], Page]]:
     yield make
     for page in pages:
         page.page.close()
+
+
+@pytest.fixture(scope="module")
+def antimeridian_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server over merchants on both sides of the antimeridian (Fiji): the sample's
+    first 200 rows moved there, every other one to 178.4° E, the rest to 179.8° W."""
+    from geo_discovery.settings import Settings
+    from geo_discovery.snapshot.pipeline import load
+
+    folder = tmp_path_factory.mktemp("antimeridian")
+    with SAMPLE_CSV.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:200]
+    for i, row in enumerate(rows):
+        dlat, dlng = float(row["lat"]) - 60.17, float(row["lon"]) - 24.94
+        lat, lng = (-17.8, 178.4) if i % 2 == 0 else (-16.8, -179.8)
+        row["lat"], row["lon"] = f"{lat + dlat:.7f}", f"{lng + dlng / 2:.7f}"
+    source = folder / "fiji.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    data = folder / "data"
+    load([source], data_dir=data, profile="osm_poi", settings=Settings(data_dir=data))
+    with running_server(data, env={"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0"}) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
@@ -454,6 +499,173 @@ def test_a_url_with_q_restores_the_search(
     assert drawn and drawn <= matching < everything, "the tiles carry q"
     assert parse_qs(page.js("window.location.search")[1:])["q"] == [word]
     page.shot(artifacts, "helsinki-q-restored")
+    page.check_clean()
+
+
+def _asked(page: Page, path: str, name: str, value: str) -> list[str]:
+    """The requests to ``path`` (a prefix) whose query gives ``name`` this ``value``."""
+    return [
+        u
+        for u in page.requests
+        if urlparse(u).path.startswith(path) and value in parse_qs(urlparse(u).query).get(name, [])
+    ]
+
+
+def _url_state(page: Page) -> dict[str, list[str]]:
+    return parse_qs(page.js("window.location.search").lstrip("?"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u2615", "'", " ".join(["cafe"] * 17)],
+    ids=["emoji", "apostrophe", "17-words"],
+)
+def test_a_text_the_api_refuses_keeps_the_map_and_the_url(
+    page_factory: Callable[[str], Page], sample_server: str, text: str
+) -> None:
+    """Enter on a text the API refuses (422): no tile or list request carries it, the URL
+    keeps no q, the tiles drawn stay, the API's message shows by the search box; the box
+    still searches a text the API takes afterwards."""
+    lat, lng = HELSINKI
+    page = page_factory(sample_server).open(f"/?lat={lat}&lng={lng}&zoom=15")
+    page.wait_for_map()
+    page.wait_for_tiles()
+    before = {f["properties"]["id"] for f in page.rendered("merchants")}
+    assert before and page.rendered("districts-fill")
+    status, refused = get_json(
+        int(urlparse(sample_server).port or 0), f"/v1/tiles.json?q={quote(text)}"
+    )
+    assert status == 422, refused
+    detail = refused["detail"]
+    page.page.locator("#q").fill(text)
+    page.page.locator("#q").press("Enter")
+    page.wait(  # the message by the box (or, as before, the list's "no answer")
+        "(d) => [document.getElementById('search-message'), document.getElementById("
+        "'list-status')].some(el => el && !el.hidden && el.textContent.includes(d))",
+        detail,
+    )
+    page.page.wait_for_timeout(400)  # longer than the page waits before it refreshes
+    page.wait("window.gdMap.loaded() && window.gdMap.areTilesLoaded()")
+    assert not _asked(page, "/v1/tiles/", "q", text), "the refused text reached the tiles"
+    assert not _asked(page, "/v1/merchants/nearby", "q", text), "and the list"
+    assert "q" not in _url_state(page), "a refused text is no URL state"
+    message = page.js("document.getElementById('search-message')?.textContent || ''")
+    assert detail in message, message
+    assert page.js("document.getElementById('search-message').hidden") is False
+    assert page.js("document.body.dataset.tiles") == "", "the tiles' filters did not change"
+    assert {f["properties"]["id"] for f in page.rendered("merchants")} == before
+    assert page.rendered("districts-fill")
+    assert "no answer" not in page.js("document.getElementById('list-status').textContent")
+    assert page.js("document.getElementById('q').value") == text, "left to correct"
+    # the box still works: a text the API takes searches, and the message goes
+    page.page.locator("#q").fill("cafe")
+    page.page.locator("#q").press("Enter")
+    page.wait_for_tiles(q="cafe")
+    page.wait("document.body.dataset.listQ === 'cafe'")
+    assert _url_state(page)["q"] == ["cafe"]
+    assert page.js("document.getElementById('search-message').hidden") is True
+    page.check_clean(refused=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "ignored", "kept"),
+    [
+        ("q=%E2%98%95&lat=100&lng=0&zoom=15", {"q": "\u2615", "lat": "100"}, {}),
+        (
+            "lat=60.17&lng=24.94&zoom=15&categories=Food&min_price=9&q=cafe",
+            {"categories": "Food", "min_price": "9"},
+            {"q": "cafe"},
+        ),
+        (
+            "lat=60.17&lng=181.5&zoom=15&at=someday&heat=true",
+            {"lng": "181.5", "at": "someday"},
+            {"heat": "true"},
+        ),
+    ],
+    ids=["text-and-latitude", "category-and-price", "longitude-and-time"],
+)
+def test_url_state_the_api_refuses_is_dropped_and_the_map_starts(
+    page_factory: Callable[[str], Page],
+    sample_server: str,
+    query: str,
+    ignored: dict[str, str],
+    kept: dict[str, str],
+) -> None:
+    """A shared URL whose state the API (or MapLibre) refuses: the map starts without it,
+    a one-line notice names each value ignored, and the URL does not carry it on."""
+    page = page_factory(sample_server).open(f"/?{query}")
+    page.wait_for_start()
+    page.wait(
+        "!!document.body.dataset.listSeq ||"
+        " document.getElementById('list-status').textContent.startsWith('no answer')"
+    )
+    assert "no answer" not in page.js("document.getElementById('list-status').textContent")
+    page.wait_for_map()
+    page.wait_for_tiles(**{k: v for k, v in kept.items() if k == "q"})
+    assert page.rendered("merchants"), "the merchants are drawn"
+    notice = page.js(
+        "(() => { const el = document.getElementById('url-notice'); if (!el) return null;"
+        " const r = el.getBoundingClientRect(), lh = parseFloat(getComputedStyle(el).lineHeight);"
+        " return {text: el.textContent, hidden: el.hidden, height: r.height, line: lh}; })()"
+    )
+    assert notice and not notice["hidden"], notice
+    for name, value in ignored.items():
+        assert f"{name}={value}" in notice["text"], (name, notice)
+    assert notice["height"] < 2 * notice["line"], "one line"
+    state = _url_state(page)
+    for name, value in ignored.items():
+        assert value not in state.get(name, []), (name, state)
+        assert not _asked(page, "/v1/tiles/", name, value)
+    for name, value in kept.items():
+        assert state.get(name) == [value], (name, state)
+    asked = [u for u in page.requests if "/v1/merchants/nearby?" in u]
+    assert page.js("document.body.dataset.listCount") not in (None, "0")
+    if "at" in ignored:
+        assert parse_qs(urlparse(asked[-1]).query)["at"] != [ignored["at"]]
+    page.check_clean(refused=True)
+
+
+def _bbox_asked(page: Page, move: str) -> list[float]:
+    """The bbox of the heat layer's next /v1/aggregate request after the ``move`` script."""
+    with page.page.expect_request(lambda r: "/v1/aggregate?" in r.url, timeout=WAIT_MS) as req:
+        page.js(move)
+    return [float(v) for v in parse_qs(urlparse(req.value.url).query)["bbox"][0].split(",")]
+
+
+def test_the_heat_layer_asks_for_the_wrapped_box_across_the_antimeridian(
+    page_factory: Callable[[str], Page], antimeridian_server: str
+) -> None:
+    """A view from 189.8° W to 169.2° W asks the heat for the box from 170.2° E to 169.2° W
+    (west > east: across the antimeridian), and draws the bins on both sides; a view of
+    360° or more asks for the whole world."""
+    page = page_factory(antimeridian_server).open("/?lat=-17.9&lng=-179.5&zoom=5&heat=true")
+    page.wait_for_map()
+    west, _, east, _ = page.js("window.gdMap.getBounds().toArray().flat()")
+    assert west < -180 < east, "the view spans the antimeridian"
+    page.wait("window.gdMap.querySourceFeatures('heat').length > 0")
+    asked = [u for u in page.requests if "/v1/aggregate?" in u]
+    bbox = [float(v) for v in parse_qs(urlparse(asked[0]).query)["bbox"][0].split(",")]
+    assert bbox[0] > bbox[2], bbox
+    assert abs(bbox[0] - (west + 360)) < 1e-5 and abs(bbox[2] - east) < 1e-5, (bbox, west, east)
+    page.wait(
+        "(() => { const lngs = window.gdMap.querySourceFeatures('heat')"
+        ".map(f => f.geometry.coordinates[0]); return lngs.some(x => x > 0) &&"
+        " lngs.some(x => x < 0); })()"
+    )
+    # from the east side: 169.2° E … 189.8° E is 169.2° E … 170.2° W
+    bbox = _bbox_asked(page, "void window.gdMap.jumpTo({center: [179.5, -17.9]})")
+    west, _, east, _ = page.js("window.gdMap.getBounds().toArray().flat()")
+    assert bbox[0] > bbox[2] and abs(bbox[2] - (east - 360)) < 1e-5, (bbox, west, east)
+    # the whole world once the view spans 360°
+    bbox = _bbox_asked(page, "void window.gdMap.jumpTo({zoom: 0})")
+    assert bbox[0] == -180 and bbox[2] == 180, bbox
+    # the list's centre and the URL stay within -180 … 180 (the view starts at 181.5° E)
+    page.js("void window.gdMap.jumpTo({center: [181.5, -17.9], zoom: 6})")
+    assert page.js("window.gdMap.getCenter().lng") == 181.5, "MapLibre keeps it as set"
+    page.wait("document.body.dataset.listCentre === '-17.900000,-178.500000'")
+    assert _url_state(page)["lng"] == ["-178.50000"]
+    asked = [u for u in page.requests if "/v1/merchants/nearby?" in u]
+    assert parse_qs(urlparse(asked[-1]).query)["lng"] == ["-178.500000"]
     page.check_clean()
 
 
