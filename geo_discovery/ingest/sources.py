@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ __all__ = [
     "DuplicateTracker",
     "FilePart",
     "FileResult",
+    "IdList",
     "add_duplicates",
     "check_sources",
     "combine_parts",
@@ -448,7 +449,15 @@ def _scale_text(result: FileResult, table: pa.Table) -> str:
 _MERCHANT_ID = r"^[^ \t:]+:[^ \t]"
 
 
-def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
+class IdList(NamedTuple):
+    """:func:`read_id_list`'s answer: the ids, the rejected lines, each id's (file, line)."""
+
+    ids: list[str]
+    rejects: pd.DataFrame
+    places: list[tuple[str, int]]
+
+
+def read_id_list(path: str | Path) -> IdList:
     """Merchant ids to delete: a ``merchant_id`` column, or one id per line.
 
     A file whose first line has a ``merchant_id`` column is read as CSV (any delimiter,
@@ -462,9 +471,9 @@ def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "gone.txt"
     >>> _ = p.write_text("osm:node/1\\n\\nnot an id\\nosm:node/1\\n")
-    >>> ids, rejects = read_id_list(p)
-    >>> ids, rejects.source_line.tolist()
-    (['osm:node/1'], [3, 4])
+    >>> ids, rejects, places = read_id_list(p)
+    >>> ids, rejects.source_line.tolist(), places
+    (['osm:node/1'], [3, 4], [('gone.txt', 1)])
     """
     file = Path(path)
     if not file.is_file():
@@ -495,7 +504,8 @@ def read_id_list(path: str | Path) -> tuple[list[str], pd.DataFrame]:
         files.iloc[bad_pos], lines.iloc[bad_pos], id_series.iloc[bad_pos], details[bad_pos],
         raw.raw_text(bad_pos), severity="error",
     ).astype(empty_rejects().dtypes.to_dict())
-    return [str(x) for x in shown[~bad]], rejects
+    return IdList([str(x) for x in shown[~bad]], rejects, [(file.name, int(n))
+                  for n in raw.source_line[~bad]])  # fmt: skip
 
 
 def _read_id_table(file: Path) -> RawTable:

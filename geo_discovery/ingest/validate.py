@@ -91,7 +91,8 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ),
     ("off-scale rating", r"rating scale"),
     ("bad date", r"is not a date"),
-    ("bad visit", r"visit (?:lat|lng|time) is"),
+    ("bad visit", r"visit (?:(?:lat|lng|time)\b.*? is (?:missing|not)|(?:user|venue) is empty)"),
+    ("unknown id", r"not in the current snapshot"),
     ("not a merchant", r"venue is not a merchant"),
     ("after --until", r"at or after --until"),
 )

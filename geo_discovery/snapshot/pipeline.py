@@ -203,11 +203,13 @@ def load(
     ):
         ingest: IngestResult | None = None
         delete_ids: list[str] = []
+        places: list[tuple[str, int]] = []  # each id's file and line
         if mode == "delete":
             frames = []
             for p in files:
-                ids, bad = read_id_list(p)
+                ids, bad, where = read_id_list(p)
                 delete_ids.extend(ids)
+                places.extend((labels.get(str(p), name), line) for name, line in where)
                 frames.append(bad)
             rejects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             rows_read = len(delete_ids) + len(rejects)
@@ -251,7 +253,7 @@ def load(
             else None
         )
         if mode == "delete":
-            table, missing = _delete(previous, delete_ids)
+            table, missing = _delete(previous, delete_ids, places)
             rejects = pd.concat([rejects, missing], ignore_index=True)
             loaded = len(delete_ids) - len(missing)
         else:
@@ -434,11 +436,12 @@ def _refuse_data_loss(
         else "nothing was published"
     )
     if merchants == 0 and not allow_empty:
-        why = (
-            "the rejects file says why each row was rejected"
-            if rejected
-            else "the files hold no data row"
-        )
+        if mode == "delete" and loaded:
+            why = f"it deletes every merchant of the snapshot: {loaded} ids"
+        elif rejected:
+            why = "the rejects file says why each row was rejected"
+        else:
+            why = "the files hold no data row"
         raise LoadRefusedError(
             f"refused to publish an empty snapshot: the {mode} load leaves 0 merchants "
             f"({counts}); {kept}. Fix the input ({why}), or pass --allow-empty to publish "
@@ -473,15 +476,18 @@ def _upsert(previous: pa.Table | None, new: pa.Table) -> pa.Table:
     return pa.concat_tables([previous.filter(keep), new]).combine_chunks()
 
 
-def _delete(previous: pa.Table | None, ids: list[str]) -> tuple[pa.Table, pd.DataFrame]:
+def _delete(
+    previous: pa.Table | None, ids: list[str], places: list[tuple[str, int]]
+) -> tuple[pa.Table, pd.DataFrame]:
     if previous is None:
         previous = ARROW_SCHEMA.empty_table()
     present = pc.is_in(pa.array(ids, pa.string()), value_set=previous.column("merchant_id"))
-    missing = [i for i, ok in zip(ids, present.to_pylist(), strict=True) if not ok]
+    gone = [j for j, ok in enumerate(present.to_pylist()) if not ok]
+    missing = [ids[j] for j in gone]
     keep = pc.invert(pc.is_in(previous.column("merchant_id"), value_set=pa.array(ids, pa.string())))
     missing_frame = problem_rows(
-        ["(delete list)"] * len(missing),
-        [None] * len(missing),
+        [places[j][0] for j in gone],
+        [places[j][1] for j in gone],
         missing,
         [(["merchant_id not in the current snapshot; nothing to delete"], [])] * len(missing),
         missing,

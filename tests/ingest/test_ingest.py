@@ -643,7 +643,7 @@ def test_read_id_list_one_per_line(tmp_path: Path) -> None:
     utf8_comment = "# ids – to delete, café\n".encode()
     body = b"osm:node/1\n\nairbnb:2539\nnot-an-id\nosm:node/1\n:x\nwof:caf\xe9\n"
     path.write_bytes(gzip.compress(utf8_comment + body))
-    ids, rejects = read_id_list(path)
+    ids, rejects, _ = read_id_list(path)
     assert ids == ["osm:node/1", "airbnb:2539"]
     assert list(rejects.columns) == list(REJECT_COLUMNS)
     assert rejects["source_line"].tolist() == [5, 6, 7, 8]
@@ -655,7 +655,7 @@ def test_read_id_list_one_per_line(tmp_path: Path) -> None:
 
 def test_read_id_list_from_csv_column(tmp_path: Path) -> None:
     path = write(tmp_path / "ids.csv", "name;merchant_id\nA;dohmh:1\nB;\nC;dohmh:2\n")
-    ids, rejects = read_id_list(path)
+    ids, rejects, _ = read_id_list(path)
     assert ids == ["dohmh:1", "dohmh:2"]
     assert rejects["reason"].tolist() == ["empty merchant_id"]
     assert rejects["raw"].tolist() == ["B;"]

@@ -158,8 +158,26 @@ def test_delete_of_every_merchant_is_refused(runner: CliRunner, tmp_path: Path) 
                       columns=["merchant_id"]).column(0).to_pylist()) + "\n")
     result = runner.invoke(app, ["load", str(ids), "--mode", "delete", "--data-dir",
                                  str(data_dir)])
-    assert_refused(result, "0 merchants")
+    assert_refused(result, "0 merchants", "it deletes every merchant of the snapshot: 3 ids")
+    assert "the files hold no data row" not in result.output  # they held 3
     assert current(data_dir) == before
+
+
+def test_an_id_not_in_the_snapshot_is_rejected_with_its_file_and_line(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The reject of an unknown id said "(delete list)", no line, kind "other"."""
+    data_dir = good_store(runner, tmp_path, n=3)
+    ids = tmp_path / "gone.txt"
+    first = pq.read_table(SnapshotStore(data_dir).current().path / "merchants.parquet",
+                          columns=["merchant_id"]).column(0)[0].as_py()  # fmt: skip
+    ids.write_text(f"{first}\n\nnope:3\n")
+    result = runner.invoke(app, ["load", str(ids), "--mode", "delete", "--data-dir",
+                                 str(data_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(next((data_dir / "rejects").glob("*-delete.csv")))
+    got = rejects[["source_file", "source_line", "merchant_id", "kind"]].values.tolist()
+    assert got == [["gone.txt", 3, "nope:3", "unknown id"]]
 
 
 # ------------------------------------------------------------------------ shrinking
