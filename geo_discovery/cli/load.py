@@ -98,6 +98,34 @@ CrsOption = Annotated[
         metavar="CRS",
     ),
 ]
+UntilOption = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        help="Visit logs (--profile checkins): count only visits before this instant "
+        "(ISO 8601, e.g. 2012-12-01 or 2012-12-01T05:00:00-05:00; UTC when naive); "
+        "later visits are reported as rejected rows.",
+        show_default=False,
+    ),
+]
+#: The profile of visit logs (not a merchant-file profile: visits count into merchants).
+CHECKINS = "checkins"
+
+
+def _until(until: str | None, profile: str | None) -> datetime | None:
+    """``--until`` read as calibrate reads it; refused without ``--profile checkins``
+    (it was ignored: a merchant file has no visits to cut)."""
+    if until is None:
+        return None
+    if profile != CHECKINS:
+        raise InvalidQueryError(
+            f"--until {until} applies to visit logs only; allowed with --profile {CHECKINS} "
+            f"(got --profile {profile or 'auto'})"
+        )
+    cut = instant(until, "--until")
+    if isinstance(cut, str):
+        raise InvalidQueryError(cut)
+    return cut
 
 
 def _read_options(
@@ -390,16 +418,7 @@ def load(
     date_format: DateFormatOption = None,
     rating_scale: RatingScaleOption = None,
     crs: CrsOption = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            "--until",
-            help="Visit logs (--profile checkins): count only visits before this instant "
-            "(ISO 8601, e.g. 2012-12-01 or 2012-12-01T05:00:00-05:00; UTC when naive); "
-            "later visits are reported as rejected rows.",
-            show_default=False,
-        ),
-    ] = None,
+    until: UntilOption = None,
     wait: Annotated[
         float,
         typer.Option(
@@ -445,9 +464,7 @@ def load(
 
     settings = settings_for(data_dir)
     expected = BBox.from_string(bbox) if bbox is not None else None
-    cut = None if until is None else instant(until, "--until")  # as calibrate reads it
-    if isinstance(cut, str):
-        raise InvalidQueryError(cut)
+    cut = _until(until, profile)
     options = dataclasses.replace(
         _read_options(decimal, date_format, rating_scale, crs, strict), until=cut
     )
@@ -566,6 +583,7 @@ def validate(
     date_format: DateFormatOption = None,
     rating_scale: RatingScaleOption = None,
     crs: CrsOption = None,
+    until: UntilOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Dry run: read and validate FILEs, print the summary, publish nothing.
@@ -579,20 +597,26 @@ def validate(
     * `geo-discovery validate new_stores.csv --rejects /tmp/rejects.csv --strict`
     """
     from ..ingest import read_sources
+    from ..ingest.checkins import read_visit_sources
     from ..models import BBox
 
     settings_for(data_dir)  # invalid settings fail the same way as for load
     expected = BBox.from_string(bbox) if bbox is not None else None
     options = _read_options(decimal, date_format, rating_scale, crs, strict)
+    cut = _until(until, profile)
     out = stdout_console()
     with StageProgress(stderr_console()) as progress:
-        result: IngestResult = read_sources(
-            files,
-            profile=profile,
-            mapping=mapping,
-            expected_bbox=expected,
-            progress=lambda done, total: progress("read", done, total),
-            options=options,
+        result: IngestResult = (
+            read_visit_sources(list(files), until=cut)
+            if profile == CHECKINS
+            else read_sources(
+                files,
+                profile=profile,
+                mapping=mapping,
+                expected_bbox=expected,
+                progress=lambda done, total: progress("read", done, total),
+                options=options,
+            )
         )
     _print_ingest_summary(
         out,

@@ -149,6 +149,9 @@ def profiles(data_dir: DataDirOption = None) -> None:
     table.add_column("description")
     for p in list_profiles():
         table.add_row(p.name, p.description)
+    table.add_row("checkins", "visit logs (check-ins), one row per visit: user, venue, lat, lng, "
+                  "category, time (or Foursquare's TSMC2014 export); visits count into one "
+                  "merchant per venue, before --until, and keep each member's history")
     stdout_console().print(table)
 
 

@@ -29,6 +29,8 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     " (did you mean 'business_name'?)"
     >>> did_you_mean("Name", ["name", "lat"])
     " (did you mean 'name'?)"
+    >>> did_you_mean("nys", ["osm_poi", "nys_retail_food"])
+    " (did you mean 'nys_retail_food'?)"
     >>> did_you_mean("zzz", ["name"])
     ''
     """
@@ -41,6 +43,9 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
         if not close:
             hits = difflib.get_close_matches(word.lower(), list(lower), n=2, cutoff=0.75)
             close = [lower[h] for h in hits]
+        stem = word.strip().lower()
+        if not close and len(stem) >= 2:  # the start of a longer name ("nys")
+            close = [o for low, o in lower.items() if low.startswith(stem)][:2]
     if not close:
         return ""
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)"

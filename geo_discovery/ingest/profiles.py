@@ -430,7 +430,7 @@ def get_profile(name: str) -> Profile:
     except KeyError:
         raise ProfileError(
             f"unknown profile {name!r}{did_you_mean(name, _BY_NAME)}; expected one of "
-            f"{sorted(_BY_NAME)} or 'auto'"
+            f"{sorted(_BY_NAME)} or 'auto' ('checkins' for visit logs)"
         ) from None
 
 

@@ -333,6 +333,27 @@ def test_profiles_lists_builtin_profiles(runner: CliRunner) -> None:
     for profile in list_profiles():
         assert profile.name in result.stdout
     assert "osm_poi" in result.stdout and "generic" in result.stdout
+    assert "checkins" in result.stdout  # what load --profile also accepts: visit logs
+
+
+def test_a_visit_log_validates_and_until_needs_it(runner: CliRunner, tmp_path: Path) -> None:
+    """validate --profile checkins said "unknown profile"; load --until on a merchant file
+    was ignored without a word."""
+    log = tmp_path / "visits.csv"
+    log.write_text("user,venue,lat,lng,category,time\n"
+                   "u1,v1,60.17,24.94,Bar,2012-05-01T00:00:00Z\n"
+                   "u2,v1,60.17,24.94,Bar,2013-05-02T00:00:00Z\n")
+    data_dir = tmp_path / "store"
+    result = runner.invoke(app, ["validate", str(log), "--profile", "checkins", "--until",
+                                 "2013-01-01", "--data-dir", str(data_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert equation(result.stdout) == (2, 1, 1) and not data_dir.exists()
+    for command in ("load", "validate"):
+        result = runner.invoke(app, [command, str(log), "--until", "2013-01-01",
+                                     "--data-dir", str(data_dir)])  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert_one_line_error(result, "--until 2013-01-01 applies to visit logs only")
+        assert not data_dir.exists()
 
 
 def test_data_dir_from_environment(runner: CliRunner, tmp_path: Path, synthetic: Path) -> None:
