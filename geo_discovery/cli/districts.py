@@ -144,8 +144,11 @@ def export_districts(
         Path | None, typer.Option("--output", "-o", help="File to write; GeoJSON may go to stdout.")
     ] = None,
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", "-f", help="geojson or geoparquet.")
-    ] = ExportFormat.GEOJSON,
+        ExportFormat | None,
+        typer.Option("--format", "-f", help="geojson or geoparquet. Default: from the "
+                     "--output extension (.geojson/.json, .parquet/.geoparquet); GeoJSON to "
+                     "stdout."),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Export the districts (polygons and statistics) as GeoJSON or GeoParquet.
@@ -153,8 +156,24 @@ def export_districts(
     **Examples**
 
     * `geo-discovery districts export > districts.geojson`
-    * `geo-discovery districts export --format geoparquet -o districts.parquet`
+    * `geo-discovery districts export -o districts.parquet`
     """
+    by_suffix = {".geojson": ExportFormat.GEOJSON, ".json": ExportFormat.GEOJSON,
+                 ".parquet": ExportFormat.GEOPARQUET, ".geoparquet": ExportFormat.GEOPARQUET}
+    if output is not None:
+        implied = by_suffix.get(output.suffix.lower())
+        if implied is None and fmt is None:
+            raise InvalidQueryError(
+                f"--output {output.name}: the extension {output.suffix or '(none)'!r} names no "
+                f"format; allowed: {', '.join(by_suffix)}, or give --format"
+            )
+        if implied is not None and fmt is not None and implied is not fmt:
+            raise InvalidQueryError(
+                f"--format {fmt.value} does not match --output {output.name} ({implied.value}); "
+                "give one of them, or both alike"
+            )
+        fmt = fmt or implied
+    fmt = fmt or ExportFormat.GEOJSON
     engine = open_engine(data_dir)
     found = engine.snapshot.require_districts()
     if fmt is ExportFormat.GEOPARQUET:

@@ -72,6 +72,22 @@ def test_list_show_export(store: Path, app: typer.Typer, tmp_path: Path):
     assert frame.geometry.is_valid.all() and frame["district_id"].iloc[0] == first
 
 
+def test_export_takes_its_format_from_the_extension(store: Path, app: typer.Typer,
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    """-o d.parquet wrote GeoJSON text into d.parquet (exit 0)."""
+    _run(app, "districts", "export", "-o", str(tmp_path / "d.parquet"), "--data-dir", str(store))
+    assert len(gpd.read_parquet(tmp_path / "d.parquet")) >= 1
+    _run(app, "districts", "export", "-o", str(tmp_path / "d.geojson"), "--data-dir", str(store))
+    assert json.loads((tmp_path / "d.geojson").read_text())["type"] == "FeatureCollection"
+    for args, needle in (
+        (["-o", str(tmp_path / "d.txt")], "the extension '.txt' names no format"),
+        (["-o", str(tmp_path / "e.parquet"), "-f", "geojson"], "does not match --output"),
+    ):
+        result = CliRunner().invoke(app, ["districts", "export", *args, "--data-dir", str(store)])
+        assert result.exit_code == 1 and needle in result.output, result.output
+    assert not (tmp_path / "d.txt").exists() and not (tmp_path / "e.parquet").exists()
+
+
 def test_unknown_district_is_one_line_error(store: Path, app: typer.Typer):
     result = CliRunner().invoke(app, ["districts", "show", "nope", "--data-dir", str(store)])
     assert result.exit_code == 1
