@@ -146,7 +146,8 @@ def build_canonical(
             if given is not None:
                 raise IngestError(f"{raw.path}: {given}")
             lat, lng = reproject(lat, lng, options.crs)
-    cause = coordinate_file_problem(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng))
+    cause = coordinate_file_problem(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng),
+                                    geometry=raw.lat is not None)
     if cause is not None:
         raise IngestError(f"{raw.path}: {cause}")
     check_coordinates(lat, lng, problems, bbox, skip=skip)

@@ -152,7 +152,9 @@ def check_cluster_swaps(
     return flagged
 
 
-def coordinate_file_problem(lat: np.ndarray, lng: np.ndarray) -> str | None:
+def coordinate_file_problem(
+    lat: np.ndarray, lng: np.ndarray, *, geometry: bool = False
+) -> str | None:
     """Why a whole file's coordinates are not WGS84 degrees, or ``None`` when they are.
 
     Examples
@@ -197,7 +199,9 @@ def coordinate_file_problem(lat: np.ndarray, lng: np.ndarray) -> str | None:
     message = (
         f"coordinates look like projected metres, not degrees: x={fmt_number(x)}, "
         f"y={fmt_number(y)} ({int(far.sum())} of {total} rows are far outside ±90/±180), and "
-        "the file does not say which coordinate reference system they are in"
+        + ("the file's geometries are in degrees by its CRS (it names WGS84, or no CRS): "
+           "the CRS it names is wrong or missing" if geometry else
+           "the file does not say which coordinate reference system they are in")
     )
     if abs(x) <= _WEB_MERCATOR_MAX and abs(y) <= _WEB_MERCATOR_MAX:
         g_lng = np.degrees(x / _WEB_MERCATOR_R)

@@ -290,6 +290,17 @@ def geojson_in_web_mercator_without_crs(d: Path, r: Real) -> Expect:
 
 
 @case
+def geoparquet_in_metres_naming_wgs84(d: Path, r: Real) -> Expect:
+    """It said "the file does not say which CRS": it does, wrongly."""
+    frame = r.generic()
+    metres = geo(frame).to_crs(3857)
+    path = d / "stores.parquet"
+    metres.set_crs(4326, allow_override=True).to_parquet(path)
+    return Expect([path], 1, ("projected metres", "the CRS it names is wrong or missing",
+                              "--crs"))
+
+
+@case
 def csv_in_web_mercator_metres(d: Path, r: Real) -> Expect:
     frame = r.generic()
     pts = geo(frame).to_crs(3857)
