@@ -17,6 +17,7 @@ from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError, SnapshotNotFoundError
 from geo_discovery.models import BBox
 from geo_discovery.query import AREA_SORTS, CATEGORY_PATTERN, SORTS
+from geo_discovery.search.shapes import swapped_bbox_hint
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.rows import COMPUTED_FIELDS, HIT_FIELDS
 
@@ -52,6 +53,7 @@ __all__ = [
     "SettingsDep",
     "Sort",
     "TextQ",
+    "check_bbox_order",
     "limit_query",
     "parse_bbox",
     "parse_origin",
@@ -86,11 +88,10 @@ HolderDep = Annotated[EngineHolder, Depends(get_holder)]
 def _engine_of(request: Request) -> DiscoveryEngine:
     holder: EngineHolder = request.app.state.holder
     engine = holder.engine
-    if engine is None:
-        why = f" (last error: {holder.last_error})" if holder.last_error else ""
+    if engine is None:  # (no server path or load error for clients: /readyz has them)
         raise SnapshotNotFoundError(
-            f"no snapshot is loaded from {holder.path}{why}; publish one with "
-            f"`geo-discovery load FILE --data-dir {holder.path}`"
+            "no snapshot is being served yet: the operator publishes one with "
+            "`geo-discovery load`; retry later (GET /readyz says why)"
         )
     return engine
 
@@ -317,6 +318,15 @@ def parse_bbox(text: str) -> BBox:
         if str(exc).startswith("bbox="):
             raise
         raise InvalidQueryError(f"bbox={text!r}: {exc}") from None
+
+
+def check_bbox_order(engine: DiscoveryEngine, text: str, box: BBox) -> None:
+    """A 422 when ``box`` (the ``bbox`` parameter ``text``) matched nothing, lies off the
+    data and holds merchants read as ``south,west,north,east``: given as (lat, lng) by
+    mistake, as a polygon's vertices can be. Call it only on an empty answer."""
+    hint = swapped_bbox_hint(box, engine.snapshot.lat, engine.snapshot.lng)
+    if hint is not None:
+        raise InvalidQueryError(f"bbox={text} holds nothing: {hint}")
 
 
 def parse_origin(lat: float | None, lng: float | None) -> tuple[float, float] | None:

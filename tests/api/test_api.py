@@ -487,7 +487,8 @@ def test_no_snapshot_is_503(tmp_path: Path) -> None:
         ):
             r = c.get(url)
             assert r.status_code == 503, url
-            assert "no snapshot is loaded" in r.json()["detail"]
+            assert "no snapshot is being served yet" in r.json()["detail"]
+            assert str(tmp_path) not in r.text  # no server path for clients (/readyz has it)
             assert r.headers["retry-after"]
 
 
