@@ -11,6 +11,7 @@ that from ever happening).
 other ``GeoDiscoveryError``                             400
 request validation (FastAPI / pydantic)                 422
 unknown query parameter                                 422
+a number with ``_`` digit groups (``lat=4_0.76``)      422
 request body over ``api_max_body_bytes``                413
 any other exception (a bug)                             500
 =====================================================  ======
@@ -21,9 +22,10 @@ line naming the parameter, the value received and the allowed range.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from typing import Any, get_args
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from fastapi import FastAPI, Request
@@ -51,9 +53,11 @@ __all__ = [
     "StrictQueryRoute",
     "allowed_methods",
     "allowed_query_params",
+    "check_numbers",
     "check_query_params",
     "error_body",
     "install_error_handlers",
+    "numeric_params",
 ]
 
 log = logging.getLogger("geo_discovery.api")
@@ -228,8 +232,55 @@ def check_query_params(request: Request, allowed: frozenset[str]) -> None:
     )
 
 
+def _number_kind(annotation: Any) -> str | None:
+    """``"int"`` or ``"float"`` when a parameter's declared type is (an optional) number."""
+    if annotation is bool:
+        return None
+    if annotation is int or annotation is float:
+        return annotation.__name__
+    kinds = {_number_kind(arg) for arg in get_args(annotation)} - {None}
+    return "float" if "float" in kinds else next(iter(kinds), None)
+
+
+def numeric_params(route: APIRoute) -> dict[tuple[str, str], str]:
+    """``{(location, alias): "int" | "float"}`` of a route's numeric query and path
+    parameters (its dependencies and parameter models included)."""
+    cache = getattr(route, "_gd_numeric_params", None)
+    if cache is None:
+        cache = {}
+        for kind, alias, info in _walk(route.dependant):
+            number = _number_kind(getattr(info, "annotation", None))
+            if kind in ("query", "path") and number is not None:
+                cache.setdefault((kind, alias), number)
+        route._gd_numeric_params = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def check_numbers(request: Request, numeric: dict[tuple[str, str], str]) -> None:
+    """Refuse numbers written with underscores (``lat=4_0.76``, ``/tiles/1_4/…``): pydantic,
+    like Python's ``int()`` and ``float()``, reads them as PEP 515 digit groups, which
+    no client means. A 422 in the words of any other malformed number."""
+    given = [("query", k, v) for k, v in request.query_params.multi_items()]
+    given += [("path", k, v) for k, v in request.path_params.items()]
+    route = request.scope.get("route")
+    problems = [
+        {
+            **_describe(
+                {"type": f"{numeric[(where, name)]}_parsing", "loc": (where, name), "input": value},
+                route,
+            ),
+            "value": value,
+        }
+        for where, name, value in given
+        if isinstance(value, str) and "_" in value and (where, name) in numeric
+    ]
+    if problems:
+        raise InvalidQueryError(_join(problems), problems)
+
+
 class StrictQueryRoute(APIRoute):
-    """An APIRoute that refuses undeclared query parameters before anything else runs.
+    """An APIRoute that refuses undeclared query parameters, and numbers written with
+    underscores, before anything else runs.
 
     Used as ``route_class`` of every ``/v1`` router; cheaper than a dependency.
     """
@@ -241,6 +292,9 @@ class StrictQueryRoute(APIRoute):
         async def strict_handler(request: Request) -> Response:
             if request.query_params:
                 check_query_params(request, allowed_query_params(route))
+            numeric = numeric_params(route)
+            if numeric:
+                check_numbers(request, numeric)
             return await handler(request)
 
         return strict_handler
@@ -276,6 +330,10 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
     elif kind in ("bool_parsing", "bool_type"):
         msg = f"{shown} is not true or false"
         allowed = "true, false, 1, 0, yes, no, on, off"
+    elif where == "body" and kind == "float_type":  # true or "1" as a coordinate
+        shown = f"{name}={json.dumps(value, default=repr)[:_MAX_VALUE_CHARS]}"
+        msg = f"{shown} is not a number"
+        allowed = "JSON numbers (GeoJSON positions are [lng, lat])"
     elif kind in ("float_parsing", "float_type", "finite_number"):
         msg = f"{shown} is not a finite number"
     elif kind in ("int_parsing", "int_type", "int_from_float"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from annotated_types import Len
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 __all__ = [
     "AggregateCell",
@@ -266,6 +266,9 @@ class HitFeatureCollection(BaseModel):
 
 Position = Annotated[list[float], Len(2, 3)]
 LinearRing = list[Position]
+#: A request body's position: JSON numbers only (lax floats would read true or "1" as 1).
+BodyPosition = Annotated[list[StrictFloat], Len(2, 3)]
+BodyRing = list[BodyPosition]
 
 
 CRS_DESCRIPTION = (
@@ -292,7 +295,7 @@ class PolygonGeometry(BaseModel):
     )
 
     type: Literal["Polygon"]
-    coordinates: list[LinearRing]
+    coordinates: list[BodyRing]
     crs: Crs = None
 
 
@@ -300,7 +303,7 @@ class MultiPolygonGeometry(BaseModel):
     """GeoJSON MultiPolygon, positions in (lng, lat) order."""
 
     type: Literal["MultiPolygon"]
-    coordinates: list[list[LinearRing]]
+    coordinates: list[list[BodyRing]]
     crs: Crs = None
 
 

@@ -12,7 +12,16 @@ from starlette.responses import Response
 
 from geo_discovery.settings import Settings
 
-from ..deps import EngineDep, Format, IfNoneMatch, Lat, Lng, OptBBoxQuery, parse_bbox
+from ..deps import (
+    EngineDep,
+    Format,
+    IfNoneMatch,
+    Lat,
+    Lng,
+    OptBBoxQuery,
+    check_bbox_order,
+    parse_bbox,
+)
 from ..errors import StrictQueryRoute
 from ..responses import GEOJSON, not_modified, respond
 from ..schemas import DistrictAt, DistrictDetail, DistrictList
@@ -49,8 +58,11 @@ def build_router(settings: Settings) -> APIRouter:
         found = engine.snapshot.require_districts()
         collection = found.to_geojson()["features"]
         if bbox is not None:
-            keep = found.touching(parse_bbox(bbox)).tolist()
+            box = parse_bbox(bbox)
+            keep = found.touching(box).tolist()
             collection = [f for f, k in zip(collection, keep, strict=True) if k]
+            if not collection:  # none touches it: given as (lat, lng) by mistake?
+                check_bbox_order(engine, bbox, box)
         chosen = collection
         head = {"snapshot": engine.version, "count": len(chosen)}
         if format == "geojson":

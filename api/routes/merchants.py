@@ -29,6 +29,7 @@ from ..deps import (
     OriginLat,
     OriginLng,
     TextQ,
+    check_bbox_order,
     limit_query,
     parse_bbox,
     parse_origin,
@@ -211,18 +212,23 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         ``total`` counts all matches; a page holds at most ``limit``. ``next_cursor`` is
         set when more follow: pass it back as ``cursor`` with the same query for the next
         page (a walk of pages visits every match exactly once). ``q`` keeps the merchants
-        matching the text.
+        matching the text. A box that holds nothing and lies off the data, but holds
+        merchants read as ``south,west,north,east``, gets a 422 saying the numbers look
+        like (lat, lng).
         """
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
+        box = parse_bbox(bbox)
         res = engine.within_bbox(
-            parse_bbox(bbox),
+            box,
             origin=parse_origin(lat, lng),
             where=_where(categories, exclude_categories, q),
             limit=limit,
             sort=sort,
             cursor=cursor,
         )
+        if not res.total:  # nothing inside: given as (lat, lng) by mistake?
+            check_bbox_order(engine, bbox, box)
         return _search_answer(engine, res, fields, format, max_age)
 
     @router.post(
@@ -238,8 +244,10 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
             Body(
                 description="A GeoJSON Polygon, MultiPolygon, a Feature holding one, or a "
                 "FeatureCollection of them (what map draw tools send: the union of its "
-                "polygons), in (lng, lat) order. A crs member is honoured when it names "
-                "WGS84 (CRS84, EPSG:4326) and refused otherwise.",
+                "polygons), in (lng, lat) order, coordinates JSON numbers. An edge longer "
+                "than 180° of longitude crosses the antimeridian (the short way). A crs "
+                "member is honoured when it names WGS84 (CRS84, EPSG:4326) and refused "
+                "otherwise.",
                 openapi_examples={
                     "polygon": {"summary": "Around Times Square", "value": _EXAMPLE_POLYGON},
                     "feature": {
@@ -276,11 +284,15 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         """Every merchant inside the polygon (boundary included), in ``sort`` order
         (default: nearest to the origin first); ``cursor`` pages as in the box search.
 
-        Containment is planar in lng/lat, as GeoJSON defines it. The origin defaults to
-        a point inside the polygon. At most ``max_polygon_vertices`` vertices. ``q``
-        keeps the merchants matching the text. A FeatureCollection searches the union
-        of its polygons; a polygon that holds nothing and only overlaps the data when
-        read as (lat, lng) gets a 422 saying so.
+        Containment is planar in lng/lat, as GeoJSON defines it, with one exception: an
+        edge spanning more than 180° of longitude is read the short way, across the
+        antimeridian (what map draw tools mean; an area wider than 180° must have no
+        such edge, e.g. be cut at ±180 as RFC 7946 asks). The origin defaults to a
+        point inside the polygon. At most ``max_polygon_vertices`` vertices; every
+        coordinate a JSON number. ``q`` keeps the merchants matching the text. A
+        FeatureCollection or MultiPolygon searches the union of its polygons (they may
+        overlap or share edges; an invalid one is named); a polygon that holds nothing
+        and only overlaps the data when read as (lat, lng) gets a 422 saying so.
         """
         res = engine.within_polygon(
             polygon.model_dump(exclude_none=True),

@@ -1,7 +1,9 @@
 """``POST /v1/merchants/search`` bodies as map draw tools send them: Feature and
-FeatureCollection (the union of its polygons; a clear 422 for anything else), a ``crs``
-member (WGS84 honoured, anything else refused), and polygons given in (lat, lng) order
-(a 422 whose message says so).
+FeatureCollection (the union of its polygons; a clear 422 for anything else), a
+MultiPolygon whose parts overlap or share an edge (their union; an invalid part named),
+coordinates that are not JSON numbers (refused), a ``crs`` member (WGS84 honoured,
+anything else refused), and polygons or boxes given in (lat, lng) order (a 422 whose
+message says so).
 
 Over the bundled Helsinki sample (no real data needed).
 """
@@ -126,3 +128,117 @@ def test_lat_lng_order_beyond_90_gets_a_hint(client: TestClient) -> None:
 def test_empty_area_without_a_mirror_is_an_empty_answer(client: TestClient) -> None:
     far = [[10.0, 10.0], [10.1, 10.0], [10.1, 10.1], [10.0, 10.1], [10.0, 10.0]]
     assert ids(client, polygon(far)) == set()
+
+
+# ---------------------------------------------------------------- JSON numbers only
+@pytest.mark.parametrize("bad", [True, "1", None, False, [1]])
+def test_coordinates_must_be_json_numbers(client: TestClient, bad: Any) -> None:
+    ring: list[list[Any]] = [[bad, 60.16], *WEST[1:-1], [bad, 60.16]]
+    message = refusal(client, polygon(ring))
+    assert "body.Polygon.coordinates.0.0.0=" in message, message
+    multi = {"type": "MultiPolygon", "coordinates": [[EAST], [ring]]}
+    message = refusal(client, multi)
+    assert "body.MultiPolygon.coordinates.1.0.0.0=" in message, message
+    message = refusal(client, feature(polygon(ring)))
+    assert "body.Feature.geometry.Polygon.coordinates.0.0.0=" in message, message
+    assert "is not a number; allowed: JSON numbers" in message
+
+
+def test_boolean_and_text_coordinates_say_what_is_allowed(client: TestClient) -> None:
+    body = {"type": "Polygon", "coordinates": [[[True, 2], [2, 2], [2, 3], [True, 2]]]}
+    r = client.post("/v1/merchants/search", json=body)
+    assert r.status_code == 422
+    error = r.json()["errors"][0]
+    assert error["parameter"] == "body.Polygon.coordinates.0.0.0" and error["value"] is True
+    assert error["message"] == (
+        "body.Polygon.coordinates.0.0.0=true is not a number; allowed: JSON numbers "
+        "(GeoJSON positions are [lng, lat])"
+    )
+    body["coordinates"] = [[["1", 2], [2, 2], [2, 3], ["1", 2]]]
+    detail = refusal(client, body)
+    assert 'body.Polygon.coordinates.0.0.0="1" is not a number' in detail
+    collection = {"type": "FeatureCollection", "features": [feature(body)]}
+    detail = refusal(client, collection)  # geometry read by the library: named there too
+    assert 'features[0]: polygon coordinates[0][0][0]="1" is not a number' in detail
+
+
+# ----------------------------------------------------- MultiPolygon: the union
+MIDDLE = [[24.935, 60.165], [24.945, 60.165], [24.945, 60.175], [24.935, 60.175], [24.935, 60.165]]
+BESIDE = [[24.94, 60.16], [24.95, 60.16], [24.95, 60.17], [24.94, 60.17], [24.94, 60.16]]
+BOWTIE = [[24.93, 60.16], [24.94, 60.17], [24.94, 60.16], [24.93, 60.17], [24.93, 60.16]]
+
+
+@pytest.mark.parametrize("other", [MIDDLE, BESIDE], ids=["overlapping", "sharing-an-edge"])
+def test_multipolygon_parts_that_touch_are_unioned(
+    client: TestClient, other: list[list[float]]
+) -> None:
+    west, rest = ids(client, polygon(WEST)), ids(client, polygon(other))
+    assert west and rest and west != rest
+    multi = {"type": "MultiPolygon", "coordinates": [[WEST], [other]]}
+    collection = {"type": "FeatureCollection", "features": [feature(polygon(WEST)),
+                                                            feature(polygon(other))]}
+    assert ids(client, multi) == ids(client, collection) == west | rest
+    assert ids(client, feature(multi)) == west | rest
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"type": "MultiPolygon", "coordinates": [[WEST], [BOWTIE]]}, "at coordinates[1]"),
+        (feature({"type": "MultiPolygon", "coordinates": [[BOWTIE], [EAST]]}),
+         "at geometry.coordinates[0]"),
+        ({"type": "FeatureCollection", "features": [feature(polygon(WEST)),
+                                                    feature(polygon(BOWTIE))]},
+         "at features[1]"),  # was a 500 (GEOS TopologyException on the union)
+    ],
+)
+def test_an_invalid_part_is_named(client: TestClient, body: dict[str, Any], where: str) -> None:
+    message = refusal(client, body)
+    assert message.startswith(f"polygon is invalid {where}: Self-intersection"), message
+    assert "their union is searched" in message
+
+
+# --------------------------------------------------------- boxes as (lat, lng)
+SWAPPED_BOX = "60.16,24.93,60.17,24.94"  # south,west,north,east: WEST's box in (lat, lng)
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [("/v1/merchants/search", {}), ("/v1/districts", {})],
+)
+def test_box_in_lat_lng_order_gets_a_hint(
+    client: TestClient, path: str, extra: dict[str, Any]
+) -> None:
+    r = client.get(path, params={"bbox": SWAPPED_BOX, **extra})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["detail"].startswith(f"bbox={SWAPPED_BOX} holds nothing: ")
+    assert "the numbers look like (lat, lng)" in body["detail"]
+    assert "e.g. 24.93,60.16,24.94,60.17" in body["detail"]
+    assert body["errors"][0]["parameter"] == "bbox" and body["errors"][0]["value"] == SWAPPED_BOX
+    r = client.get(path, params={"bbox": "24.93,60.16,24.94,60.17", **extra})
+    assert r.status_code == 200, r.text
+
+
+def test_box_hint_matches_the_polygon_hint(client: TestClient) -> None:
+    r = client.get("/v1/merchants/search", params={"bbox": "24.93,60.16,24.94,60.17",
+                                                   "limit": 1000})
+    assert {m["merchant_id"] for m in r.json()["results"]} == ids(client, polygon(WEST))
+    swapped = [[lat, lng] for lng, lat in WEST]
+    assert "look like (lat, lng)" in refusal(client, polygon(swapped))
+
+
+@pytest.mark.parametrize(
+    "box", ["10,10,10.1,10.1", "24.955,60.16,24.99,60.17", SWAPPED_BOX]
+)
+def test_empty_box_without_a_mirror_is_an_empty_answer(client: TestClient, box: str) -> None:
+    """(A map's heat layer asks /v1/aggregate for its view, which may lie anywhere: an
+    aggregate box is never refused for being empty.)"""
+    r = client.get("/v1/aggregate", params={"bbox": box, "resolution": 8})
+    assert r.status_code == 200 and r.json()["total"] == 0
+    if box == SWAPPED_BOX:
+        return
+    r = client.get("/v1/merchants/search", params={"bbox": box})
+    assert r.status_code == 200 and r.json()["total"] == 0
+    r = client.get("/v1/aggregate", params={"bbox": box, "resolution": 8})
+    assert r.status_code == 200 and r.json()["total"] == 0
