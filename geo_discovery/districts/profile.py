@@ -5,8 +5,12 @@ district table. Columns of ``Districts.frame`` (index ``district_id``):
 
 ========================  ==========================================================
 ``name``                  most common street of its merchants' addresses ("A & B"
-                          when a second street has at least half as many); without
-                          addresses, "near <the merchant nearest its densest cell>"
+                          when a second street has at least half as many), a street
+                          being an address part that is not only the merchant's
+                          locality, region, country, codes or postcode; without a
+                          street two merchants share, its most common locality; else
+                          "near <the merchant nearest its densest cell>"
+                          (:mod:`geo_discovery.districts.naming`)
 ``tier``                  ``regional`` | ``major`` | ``neighbourhood`` | ``local``
 ``n_merchants``           merchants used for detection (lodging and closed excluded)
 ``n_rows``                every table row inside it (including excluded ones)
@@ -50,7 +54,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -69,6 +72,7 @@ from ..cellsets import (
     union_of_cells,
 )
 from ..distance import haversine_m, mean_lng
+from .naming import district_names, street_of
 
 __all__ = [
     "TIERS",
@@ -83,69 +87,6 @@ TIERS: tuple[str, ...] = ("regional", "major", "neighbourhood", "local")
 _TIER_CUTS = (0.03, 0.15, 0.50)
 VITALITY_WEIGHTS: dict[str, float] = {"density": 0.4, "diversity": 0.3, "wom": 0.3}
 _ID_LEVELS_UP = 2
-
-_NUMBER = re.compile(r"^(\d+[a-z]?(-\d+[a-z]?)?|\d+/\d+|#\S*)$", re.IGNORECASE)
-_ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)?$", re.IGNORECASE)
-# English street-type and direction spellings, so "3 Avenue" and "3RD AVE" agree.
-_TYPES = {
-    "street": "St", "st": "St", "avenue": "Ave", "ave": "Ave", "av": "Ave", "road": "Rd",
-    "rd": "Rd", "boulevard": "Blvd", "blvd": "Blvd", "place": "Pl", "pl": "Pl", "drive": "Dr",
-    "dr": "Dr", "lane": "Ln", "ln": "Ln", "parkway": "Pkwy", "pkwy": "Pkwy", "square": "Sq",
-    "sq": "Sq", "terrace": "Ter", "highway": "Hwy", "hwy": "Hwy", "turnpike": "Tpke",
-}  # fmt: skip
-_DIRECTIONS = {"east": "E", "e": "E", "west": "W", "w": "W", "north": "N", "n": "N",
-               "south": "S", "s": "S"}  # fmt: skip
-
-
-def _ordinal(number: str) -> str:
-    n = int(number)
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def street_of(address: object) -> str | None:
-    """The street part of an address line: the house number dropped, spelling normalised.
-
-    Examples
-    --------
-    >>> street_of("190 W 231ST ST, BRONX, NY 10463"), street_of("29 West 26 Street, NY")
-    ('W 231st St', 'W 26th St')
-    >>> street_of("Yliopistonkatu 5, 00100"), street_of("505 3 Avenue, Manhattan")
-    ('Yliopistonkatu', '3rd Ave')
-    >>> street_of("30-13 Broadway, Queens"), street_of(""), street_of(None)
-    ('Broadway', None, None)
-    """
-    if not isinstance(address, str):
-        return None
-    words = address.split(",")[0].replace(".", " ").split()
-    if len(words) > 1 and _NUMBER.match(words[0]):
-        words.pop(0)
-    elif len(words) > 1 and _NUMBER.match(words[-1]):
-        words.pop()
-    # "188 Th St" -> "188th St"
-    merged: list[str] = []
-    for w in words:
-        if merged and w.lower() in ("st", "nd", "rd", "th") and merged[-1].isdigit():
-            merged[-1] += w.lower()
-        else:
-            merged.append(w)
-    if not merged or not any(ch.isalpha() for ch in "".join(merged)):
-        return None
-    out = []
-    last = len(merged) - 1
-    for i, w in enumerate(merged):
-        low = w.lower()
-        if i == 0 and last > 0 and low in _DIRECTIONS:
-            out.append(_DIRECTIONS[low])
-        elif i == last and i > 0 and low in _TYPES:
-            out.append(_TYPES[low])
-        elif _ORDINAL.match(w) and i < last and merged[i + 1].lower() in _TYPES:
-            out.append(_ordinal(_ORDINAL.match(w).group(1)))  # type: ignore[union-attr]
-        elif w[:1].isalpha():
-            out.append(w[:1].upper() + w[1:].lower())
-        else:
-            out.append(low)
-    return " ".join(out)
 
 
 @dataclass
@@ -210,7 +151,7 @@ def profile_districts(
     rings, sizes = cell_boundaries_lnglat(cells)
     areas = cell_areas_m2(cells, boundaries=(rings, sizes)) / 1e6
     records = []
-    names = _names(frame, row_group, rows_of, peak_cells, pt_cells)
+    names = district_names(frame, rows_of, peak_cells, pt_cells)
     cats = frame["category"].fillna("").astype(str).to_numpy() if "category" in frame else None
     lat = frame["lat"].to_numpy(dtype=np.float64)
     lng = frame["lng"].to_numpy(dtype=np.float64)
@@ -339,71 +280,6 @@ def _stable_ids(anchors: NDArray[np.uint64], sizes: NDArray, res: int) -> list[s
     for g in order:
         seen[base[g]] += 1
         out[g] = base[g] if seen[base[g]] == 1 else f"{base[g]}-{seen[base[g]]}"
-    return out
-
-
-def _names(
-    frame: pd.DataFrame,
-    row_group: NDArray[np.int64],
-    rows_of: list[NDArray[np.int64]],
-    peak_cells: NDArray[np.uint64],
-    pt_cells: NDArray[np.uint64],
-) -> list[str]:
-    n_groups = len(rows_of)
-    names: list[str] = []
-    in_any = row_group >= 0
-    streets = np.full(len(frame), None, dtype=object)
-    rows_in = np.nonzero(in_any)[0]
-    addresses = _addresses(frame, rows_in)
-    streets[rows_in] = [street_of(a) for a in addresses]
-    shop = frame["name"].to_numpy(dtype=object) if "name" in frame else None
-    for g, rows in enumerate(rows_of):
-        counts = Counter(s for s in streets[rows] if isinstance(s, str) and s)
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
-        if top and (len(top) == 1 or top[1][1] < top[0][1] / 2):
-            names.append(top[0][0])
-        elif top:
-            names.append(f"{top[0][0]} & {top[1][0]}")
-        elif shop is not None and len(rows):
-            at_peak = rows[pt_cells[rows] == peak_cells[g]]
-            pick = at_peak if len(at_peak) else rows
-            label = sorted(str(x) for x in shop[pick] if isinstance(x, str) and x)
-            names.append(f"near {label[0]}" if label else f"district {g + 1}")
-        else:
-            names.append(f"district {g + 1}")
-    # disambiguate repeated names, bigger districts first (row_group order is arbitrary)
-    sizes = np.asarray([len(r) for r in rows_of], dtype=np.int64)
-    seen: Counter[str] = Counter()
-    for g in sorted(range(n_groups), key=lambda g: (-int(sizes[g]), int(peak_cells[g]))):
-        seen[names[g]] += 1
-        if seen[names[g]] > 1:
-            names[g] = f"{names[g]} ({seen[names[g]]})"
-    return names
-
-
-_ADDRESS_KEYS = ("addr:street", "addr_full", "address", "street", "addr")
-
-
-def _addresses(frame: pd.DataFrame, rows: NDArray[np.int64]) -> list[object]:
-    """The address of each of ``rows``; where the canonical column is empty, the source
-    row's ``addr:street`` / ``addr_full`` / ``address`` attribute."""
-    out: list[object] = [None] * len(rows)
-    if "address" in frame:
-        col = frame["address"].to_numpy(dtype=object)[rows]
-        out = [a if isinstance(a, str) and a.strip() else None for a in col]
-    if "attributes" in frame:
-        attrs = frame["attributes"].to_numpy(dtype=object)[rows]
-        for i, a in enumerate(out):
-            if a is None and isinstance(attrs[i], str) and "addr" in attrs[i]:
-                try:
-                    raw = json.loads(attrs[i])
-                except ValueError:
-                    continue
-                for key in _ADDRESS_KEYS:
-                    value = raw.get(key) if isinstance(raw, dict) else None
-                    if isinstance(value, str) and value.strip():
-                        out[i] = value
-                        break
     return out
 
 
