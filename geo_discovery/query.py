@@ -113,10 +113,12 @@ class _Problems:
             raise InvalidQueryError("; ".join(i["message"] for i in self.items), self.items)
 
 
-def split_list(value: str | Iterable[Any] | None, name: str) -> tuple[str, ...]:
+def split_list(
+    value: str | Iterable[Any] | None, name: str, *, numbers: bool = True
+) -> tuple[str, ...]:
     """The one comma-list parser: ``"a, b"`` or ``["a,b", "c"]`` → ``("a", "b", "c")``.
 
-    Blank items are dropped; order and duplicates are kept (callers normalise).
+    Blank items dropped, order and duplicates kept; integers are text unless ``numbers=False``.
 
     Examples
     --------
@@ -128,7 +130,7 @@ def split_list(value: str | Iterable[Any] | None, name: str) -> tuple[str, ...]:
     items: Iterable[Any] = [value] if isinstance(value, str | int) else value
     out: list[str] = []
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, str | int):
+        if isinstance(item, bool) or not isinstance(item, str | int if numbers else str):
             raise InvalidQueryError(
                 f"{name} values must be text, got {type(item).__name__} {item!r}"
             )
@@ -208,7 +210,7 @@ def _instant(
 def _categories(problems: _Problems, name: str, value: Any) -> tuple[str, ...]:
     out = set()
     try:
-        items = split_list(value, name)
+        items = split_list(value, name, numbers=False)
     except InvalidQueryError as exc:
         problems.add(str(exc))
         return ()

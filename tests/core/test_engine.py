@@ -473,6 +473,9 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
         ("radius inf", lambda g: e.nearby(g, 0, 0, 5, radius_m=math.inf), InvalidQueryError,
          ("inf", "radius_m <= 2000")),
         ("radius list", lambda g: e.within_radius(g, 0, 0, [10]), TypeError, ("radius_m", "list")),
+        # a number as a category was read as the path "5" and matched nothing, silently
+        ("category 5", lambda g: e.nearby(g, 0, 0, 5, where=Filters(categories=5)),
+         InvalidQueryError, ("categories values must be text", "int 5")),
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
