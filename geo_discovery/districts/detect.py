@@ -66,7 +66,7 @@ from ..distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from ..errors import DistrictNotFoundError
 from ..models import validate_lat, validate_lng
 from ..settings import Settings
-from .profile import profile_districts
+from .profile import COLUMN_TYPES, profile_districts
 
 __all__ = [
     "METHODS",
@@ -298,6 +298,8 @@ class Districts:
         folder = Path(folder)
         meta = json.loads((folder / "districts.json").read_text())
         frame = gpd.read_parquet(folder / "districts.parquet").set_index("district_id")
+        if not len(frame):  # an empty table of an older snapshot: its numbers as numbers
+            frame = frame.astype({c: t for c, t in COLUMN_TYPES.items() if c in frame})
         return cls(
             frame=frame,
             cells=np.load(folder / "cells.npy", mmap_mode="r"),

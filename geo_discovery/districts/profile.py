@@ -75,6 +75,7 @@ from ..distance import haversine_m, mean_lng
 from .naming import district_names, street_of
 
 __all__ = [
+    "COLUMN_TYPES",
     "TIERS",
     "VITALITY_WEIGHTS",
     "Profile",
@@ -190,16 +191,25 @@ def profile_districts(
         "wom_coverage", "vitality", "strength", "centroid_lat", "centroid_lng", "peak_cell",
         "n_cells", "resolution", "geometry",
     ]  # fmt: skip
-    table = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
-    if len(table):
+    if records:
+        table = pd.DataFrame.from_records(records)
         table["vitality"] = vitality(table)
         table["strength"] = district_strength(table["vitality"])
         table["tier"] = tiers(table)
-    else:
-        table["strength"] = pd.Series(dtype=float)
+    else:  # no district: the same columns with their types (numbers stay numbers)
+        table = pd.DataFrame({c: pd.Series(dtype=COLUMN_TYPES.get(c, object)) for c in columns})
     out = gpd.GeoDataFrame(table[columns], geometry="geometry", crs="EPSG:4326")
     out = out.set_index("district_id")
     return Profile(out, cells, cell_district, merchant_district)
+
+
+#: The number columns of the districts and their types (an empty table keeps them).
+COLUMN_TYPES = {
+    **dict.fromkeys(("n_merchants", "n_rows", "n_categories", "n_cells", "resolution"), "int64"),
+    **dict.fromkeys(("area_km2", "density_per_km2", "diversity", "evenness", "mean_wom",
+                     "wom_coverage", "vitality", "strength", "centroid_lat", "centroid_lng"),
+                    "float64"),
+}  # fmt: skip
 
 
 def _unions(

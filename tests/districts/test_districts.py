@@ -218,6 +218,11 @@ def test_empty_and_tiny_inputs():
     assert d.at(40.0, -74.0) is None
     few = pd.DataFrame({"lat": [40.0, 40.0001], "lng": [-74.0, -74.0], "category": "a"})
     assert len(build_districts(few)) == 0
+    # no district: the numbers keep their types (they were objects: nlargest, plots and
+    # arithmetic on an empty table failed in the analysts' notebooks)
+    frame = build_districts(empty).frame
+    assert frame["vitality"].dtype == np.float64 and frame["n_merchants"].dtype == np.int64
+    assert frame["vitality"].nlargest(3).empty and frame.crs.to_epsg() == 4326
 
 
 def test_bad_parameters_and_inputs_are_named():
