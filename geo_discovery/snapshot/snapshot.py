@@ -174,6 +174,7 @@ class Snapshot:
     @functools.cached_property
     def members(self) -> MemberHistories:
         """Member histories under hashed ids (empty unless loaded from a visit log)."""
+        self._still_there()
         return MemberHistories(self.path)
 
     @functools.cached_property
@@ -233,7 +234,21 @@ class Snapshot:
         if self.info is None:
             return None
         folder = self.info.path / _DERIVED / name
-        return folder if folder.is_dir() else None
+        if folder.is_dir():
+            return folder
+        self._still_there()
+        return None
+
+    def _still_there(self) -> None:
+        """:class:`SnapshotError` when this snapshot's folder is gone (newer loads pruned
+        it, ``keep_snapshots``): what is read from it lazily (districts, the text index,
+        member histories) would otherwise read as absent and change answers silently."""
+        if self.info is not None and not self.info.path.is_dir():
+            raise SnapshotError(
+                f"snapshot {self.info.name} was removed from {self.info.path.parent} (newer "
+                "loads pruned it: keep_snapshots); open the current one again "
+                "(DiscoveryEngine.from_snapshot of the data dir)"
+            )
 
     def _once(self, key: str, build: Any) -> Any:
         if key in self._given:

@@ -429,3 +429,24 @@ def test_geoparquet_points_are_shapely_wkb_and_read_back_by_geopandas(
     assert frame.crs is not None and frame.crs.to_epsg() in (4326, None)
     assert frame.geometry.x.tolist() == lng.tolist()
     assert frame.geometry.y.tolist() == lat.tolist()
+
+
+def test_an_engine_on_a_pruned_snapshot_says_so(tmp_path: Path) -> None:
+    """Its districts, text index and member histories are read on first use; once newer
+    loads pruned its folder they read as absent: best_match scored without the district
+    term and autocomplete said the data predates text search."""
+    from conftest import SAMPLE_CSV
+    from geo_discovery.engine import DiscoveryEngine
+    from geo_discovery.errors import SnapshotError
+    from geo_discovery.snapshot.pipeline import load
+
+    settings = Settings(data_dir=tmp_path, keep_snapshots=1)
+    load([SAMPLE_CSV], data_dir=tmp_path, profile="osm_poi", settings=settings)
+    old = DiscoveryEngine.from_snapshot(tmp_path, settings=settings)
+    load([SAMPLE_CSV], data_dir=tmp_path, profile="osm_poi", settings=settings)
+    new = DiscoveryEngine.from_snapshot(tmp_path, settings=settings)
+    assert len(new.districts()) and new.autocomplete("kahv", 60.17, 24.94) is not None
+    for call in (lambda: old.districts(), lambda: old.autocomplete("kahv", 60.17, 24.94),
+                 lambda: old.nearby(60.17, 24.94, 3, sort="best_match")):
+        with pytest.raises(SnapshotError, match="snapshot 000001 was removed"):
+            call()
