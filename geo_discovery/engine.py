@@ -354,7 +354,8 @@ class DiscoveryEngine:
             pos, dist = self.snapshot.index.within_radius(lat, lng, radius_m)
             return Results(self.snapshot, pos, dist)
         q = NearbyQuery(lat, lng, 1, radius_m=radius_m).check(self.limits)
-        assert q.radius_m is not None
+        if q.radius_m is None:  # (NearbyQuery takes None: no radius)
+            raise InvalidQueryError("radius_m is required: the metres around the point")
         where = where or NO_FILTERS
         pos, dist = self.index.within_radius(
             q.lat, q.lng, q.radius_m, mask=self.planner.mask(where)

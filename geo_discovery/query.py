@@ -387,9 +387,8 @@ class Ranking:
     def __post_init__(self) -> None:
         p = _Problems()
         put = object.__setattr__
-        put(self, "wom", _number(p, "wom", self.wom, 0, 1))
-        put(self, "district", _number(p, "district", self.district, 0, 1))
-        put(self, "distance_scale", _number(p, "distance_scale", self.distance_scale, 0.01, 100))
+        for name, lo, hi in (("wom", 0, 1), ("district", 0, 1), ("distance_scale", 0.01, 100)):
+            put(self, name, _number(p, name, getattr(self, name), lo, hi, required=True))
         put(self, "radii", _radii(p, self.radii))
         if self.profile is not None and not isinstance(self.profile, RankingProfile):
             p.add(f"profile must be a RankingProfile, got {type(self.profile).__name__}", "profile")
@@ -428,7 +427,8 @@ def _radii(p: _Problems, value: Any) -> tuple[tuple[str, float], ...]:
             continue
         prefix = pair[0].strip().strip("/").lower()
         prefix = "" if prefix == "*" else prefix
-        metres = _number(p, f"consumption radius for {pair[0]!r}", pair[1], 1, 1_000_000)
+        metres = _number(p, f"consumption radius for {pair[0]!r}", pair[1], 1, 1_000_000,
+                         required=True)
         if metres is not None:
             out[prefix] = metres
     return tuple(sorted(out.items()))
@@ -464,7 +464,7 @@ class Limits:
     def count(self, value: Any, name: str = "limit") -> int:
         """``value`` as a page size ``1 … max_k`` (text is parsed), or an error naming it."""
         p = _Problems()
-        n = _number(p, name, value, 1, self.max_k, integer=True)
+        n = _number(p, name, value, 1, self.max_k, integer=True, required=True)
         if p.items:
             raise InvalidQueryError(p.items[0]["message"] + " (max_k setting)", p.items)
         return int(n)

@@ -283,6 +283,8 @@ class BatchResults:
     def results(self, i: int) -> Results:
         """Query ``i``'s answer as :class:`Results` (the padding left out)."""
         n = len(self)
+        if isinstance(i, bool) or not isinstance(i, int | np.integer):
+            raise TypeError(f"query index must be an integer, got {type(i).__name__} {i!r}")
         if not -n <= i < n:
             raise IndexError(f"query index {i} out of range for {n} queries")
         keep = self.positions[i] >= 0

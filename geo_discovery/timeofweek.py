@@ -79,7 +79,7 @@ def instant(value: datetime | str, name: str) -> datetime | str:
     >>> instant("9999-12-31T23:59:59-12:00", "at")[:51]
     'at=9999-12-31T23:59:59-12:00 is out of range in UTC'
     """
-    parsed = value if isinstance(value, datetime) else None
+    parsed = value if isinstance(value, datetime) and value == value else None  # not NaT
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

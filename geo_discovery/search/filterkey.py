@@ -7,9 +7,10 @@ import functools
 from dataclasses import fields
 from typing import Any
 
+from ..errors import InvalidQueryError
 from ..query import NO_FILTERS, Filters
 
-__all__ = ["mask_key"]
+__all__ = ["checked_filters", "mask_key"]
 
 _KEYED = tuple(f.name for f in fields(Filters) if f.name not in ("open_now", "open_at", "text"))
 
@@ -23,7 +24,21 @@ def mask_key(where: Filters) -> Filters | None:
     """
     if where is NO_FILTERS:
         return None
+    where = checked_filters(where)
     return _key_of(tuple(getattr(where, f) for f in _KEYED), where.needs_hours)
+
+
+def checked_filters(where: Any) -> Filters:
+    """``where`` when it is a :class:`Filters` (``None``: no filter), else
+    :class:`InvalidQueryError` naming what was given."""
+    if where is None:
+        return NO_FILTERS
+    if not isinstance(where, Filters):
+        raise InvalidQueryError(
+            f"where must be a Filters (e.g. Filters(categories='food')), got "
+            f"{type(where).__name__} {str(where)[:80]!r}"
+        )
+    return where
 
 
 @functools.lru_cache(maxsize=256)

@@ -54,6 +54,7 @@ from numpy.typing import NDArray
 
 from ..cells import str_to_cell
 from ..query import NO_FILTERS, Filters
+from ..search.filterkey import checked_filters
 from .grid import EXTENT, MAX_LAT, TileId, resolution_for_zoom
 from .mvt import POINT, POLYGON, ValueColumn, encode_layer, encode_tile, point_geometry
 from .mvt import polygon_geometry as _polygon_commands
@@ -179,7 +180,7 @@ class TileMaker:
     def tile(self, z: int, x: int, y: int, *, where: Filters | None = None) -> VectorTile:
         """Tile ``z/x/y`` of the merchants passing ``where`` (cached unless ``open_now``)."""
         tile = TileId(z, x, y)
-        where = NO_FILTERS if where is None else where
+        where = checked_filters(where)
         if where.open_now:
             return self.build(tile, where)
         return self.cache.get_or_build((tile, where), lambda: self.build(tile, where))

@@ -25,7 +25,7 @@ from geo_discovery.distance import EARTH_RADIUS_M
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, MerchantNotFoundError
 from geo_discovery.models import BBox
-from geo_discovery.query import Filters
+from geo_discovery.query import Filters, Ranking
 from geo_discovery.results import Results
 from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
@@ -476,6 +476,23 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
         # a number as a category was read as the path "5" and matched nothing, silently
         ("category 5", lambda g: e.nearby(g, 0, 0, 5, where=Filters(categories=5)),
          InvalidQueryError, ("categories values must be text", "int 5")),
+        # each of these failed deep inside (TypeError, AttributeError, AssertionError)
+        ("ranking wom None", lambda g: Ranking(wom=None), InvalidQueryError,
+         ("wom is required",)),
+        ("radius None", lambda g: e.within_radius(g, 0, 0, None), InvalidQueryError,
+         ("radius_m is required",)),
+        ("where text, bbox", lambda g: e.within_bbox(g, (0, 0, 1, 1), where="food"),
+         InvalidQueryError, ("where must be a Filters", "str 'food'")),
+        ("where text, tile", lambda g: e.tile(g, 3, 4, 3, where="food"), InvalidQueryError,
+         ("where must be a Filters",)),
+        ("open_at NaT", lambda g: Filters(open_at=pd.NaT), InvalidQueryError,
+         ("open_at=NaT is not an ISO 8601 date-time",)),
+        ("at NaT", lambda g: e.nearby(g, 0, 0, 5, sort="best_match", at=pd.NaT),
+         InvalidQueryError, ("at=NaT",)),
+        ("autocomplete limit None", lambda g: e.autocomplete(g, "a", 0, 0, limit=None),
+         InvalidQueryError, ("limit is required",)),
+        ("batch index True", lambda g: e.nearby_many(g, [0, 1], [0, 1], 2).results(True),
+         TypeError, ("query index must be an integer", "bool")),
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
