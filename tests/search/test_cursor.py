@@ -249,3 +249,15 @@ def test_page_fingerprint_equals_the_reference_formula(  # type: ignore[no-untyp
     for _ in range(2):  # the second time from the remembered parts
         got = page_fingerprint(q, where, ranking, member)
         assert got == _reference_page_fingerprint(q, where, ranking, member)
+
+
+def test_a_cursor_of_one_table_engine_is_refused_by_another() -> None:
+    """Every engine built from a table was version "unversioned": a cursor of one paged
+    another's different data."""
+    one, other = _engine("v1"), _engine("v1")
+    one.planner.version, other.planner.version = one.version, other.version  # as built
+    assert one.version != other.version and one.version.startswith("unversioned")
+    cursor = one.nearby(40.75, -73.98, 3).next_cursor
+    assert len(one.nearby(40.75, -73.98, 3, cursor=cursor)) == 3
+    with pytest.raises(StaleCursorError):
+        other.nearby(40.75, -73.98, 3, cursor=cursor)
