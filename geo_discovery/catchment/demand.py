@@ -28,7 +28,6 @@ __all__ = [
     "DemandSources",
     "demand_cells",
     "demand_from_points",
-    "demand_reach",
     "read_demand",
 ]
 
@@ -200,30 +199,6 @@ def _line(path: str | Path, row: int) -> int:
         return int(filled[row + 1]) + 1
     except (ValueError, IndexError, OSError):  # a quoted line break, a stray \x1f
         return row + 2
-
-
-def demand_reach(
-    lat: Sequence[float] | NDArray,
-    lng: Sequence[float] | NDArray,
-    centre: tuple[float, float],
-    what: str = "demand points",
-) -> str:
-    """Where demand points (``what``) lie seen from ``centre``, for a message when a
-    study area holds none of them: the nearest one's distance and the points' extent.
-
-    >>> demand_reach([50.15, 50.19], [24.9, 24.98], (60.17, 24.94))
-    'the nearest of the 2 demand points is 1,110 km away (they span lat 50.1500 … 50.1900, \
-lng 24.9000 … 24.9800)'
-    """
-    lat, lng = np.asarray(lat, dtype=np.float64), np.asarray(lng, dtype=np.float64)
-    if not len(lat):
-        return f"there are no {what}"
-    d = haversine_m(centre[0], centre[1], lat, lng)
-    return (
-        f"the nearest of the {len(lat):,} {what} is {float(d.min()) / 1000:,.0f} km "
-        f"away (they span lat {lat.min():.4f} … {lat.max():.4f}, lng {lng.min():.4f} … "
-        f"{lng.max():.4f})"
-    )
 
 
 def demand_from_points(

@@ -184,21 +184,22 @@ def district_catchment(
         area = demand[(d <= radius_m) & (demand["population"].to_numpy() > 0)]
     else:
         area = demand
+    if not len(area):  # a share of no demand is no answer
+        nearest = f"the nearest is {float(d.min()) / 1000:,.1f} km away" if len(demand) else (
+            "there is none")  # fmt: skip
+        raise InvalidQueryError(
+            f"no demand within radius_m={radius_m:g} of district {district_id} (centre lat="
+            f"{clat:.5f}, lng={clng:.5f}): {nearest}; allowed: a larger radius_m, or demand "
+            "that covers the district (a population file of this city)"
+        )
     area = area.reset_index(drop=True)
     area.index = pd.Index([cell_to_str(c) for c in area["cell"].tolist()], name="cell_id")
     facilities = facilities_from_districts(districts, attractiveness)
     facilities = facilities[facilities["attractiveness"] > 0]
     pop = area["population"].astype(np.float64)
-    if len(area):
-        probs = huff_probabilities(area, facilities, alpha=alpha, beta=beta)
-        share = probs[district_id].to_numpy(dtype=np.float64)
-        captured = captured_demand(probs, pop)
-    else:
-        probs = pd.DataFrame(index=area.index, columns=facilities.index, dtype=np.float64)
-        share = np.empty(0, np.float64)
-        captured = pd.DataFrame(
-            {"captured": 0.0, "share": np.nan}, index=facilities.index, dtype=np.float64
-        )
+    probs = huff_probabilities(area, facilities, alpha=alpha, beta=beta)
+    share = probs[district_id].to_numpy(dtype=np.float64)
+    captured = captured_demand(probs, pop)
     own = districts.cells_of(district_id)
     centre_cells = latlngs_to_cells(
         area["lat"].to_numpy(np.float64), area["lng"].to_numpy(np.float64), districts.resolution
@@ -226,9 +227,7 @@ def district_catchment(
         cells=out,
         trade_areas=areas,
         demand_total=total,
-        captured=float(captured["captured"].to_numpy()[captured.index.get_loc(district_id)])
-        if len(area)
-        else 0.0,
+        captured=float(captured["captured"].to_numpy()[captured.index.get_loc(district_id)]),
         competitors=rivals,
         facilities=len(facilities),
     )

@@ -15,6 +15,7 @@ from scipy import optimize
 
 from ..cells import average_edge_length_m
 from ..distance import haversine_m
+from ..errors import InvalidQueryError
 
 if TYPE_CHECKING:
     from ..districts.detect import Districts
@@ -160,6 +161,12 @@ def calibrate_huff(
         if w.shape != (len(demand),):
             raise ValueError(f"weights has shape {w.shape}; expected ({len(demand)},)")
         obs = obs * w[:, None]
+    if not obs.sum() > 0:  # the optimiser would report its start values as converged
+        raise InvalidQueryError(
+            "no observed trip to fit alpha and beta: the observed choices sum to 0 over these "
+            f"{len(demand):,} demand cells and {len(facilities):,} facilities (are the visits "
+            "from this city, and inside the study area?)"
+        )
     log_a, log_d = _log_inputs(demand, facilities, min_distance_m)
     row_tot = obs.sum(axis=1)
 

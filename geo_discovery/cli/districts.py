@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..catchment.district import MAX_RADIUS_M, CatchmentParams
+from ..catchment.district import CatchmentParams
 from ..districts.profile import TIERS
 from ..errors import InvalidQueryError
 from .common import (
@@ -298,7 +298,6 @@ def catchment_command(
     import geopandas as gpd
     import pandas as pd
 
-    from ..catchment.demand import demand_reach, read_demand
     from ..engine import DiscoveryEngine
 
     kinds = (".geojson", ".json", ".parquet", ".geoparquet")
@@ -315,24 +314,6 @@ def catchment_command(
     out = engine.catchment(district_id, "auto", params)
     props = engine.district(district_id)["properties"]
     name = props.get("name")
-    if not out.demand_total > 0:  # a share of nothing is no answer (it printed "nan%")
-        centre = (float(props["centroid_lat"]), float(props["centroid_lng"]))
-        path = settings.catchment_demand_path
-        if out.demand_source.get("kind") == "population" and path is not None:
-            pts = read_demand(path)
-            reach = demand_reach(
-                pts["lat"].to_numpy(), pts["lng"].to_numpy(), centre,
-                f"demand points in {Path(path).name}",
-            )  # fmt: skip
-        else:  # each merchant is one unit of demand
-            snap = engine.snapshot
-            reach = demand_reach(snap.lat, snap.lng, centre, "merchants (the demand)")
-        raise InvalidQueryError(
-            f"no demand within --radius-m {radius_m:g} of district {district_id} ({name}, "
-            f"centroid lat={centre[0]:.5f}, lng={centre[1]:.5f}): {reach}; use a larger "
-            f"--radius-m (at most {MAX_RADIUS_M:g}), a finer --resolution (demand cells count "
-            "by their centres), or a demand file that covers the district"
-        )
     facts = {
         "district_id": district_id,
         "name": name,

@@ -181,6 +181,18 @@ def test_unreadable_demand_file_is_503(data_dir: Path, tmp_path: Path, district_
         assert str(tmp_path) not in r.text
 
 
+def test_a_study_area_without_demand_is_422(data_dir: Path, tmp_path: Path,
+                                            district_id: str) -> None:  # fmt: skip
+    """A population file of another city gave a 200 with demand_total 0 and share null,
+    and a notebook's trade-area table then failed."""
+    (tmp_path / "far.csv").write_text("lat,lng,population\n10.0,10.0,500\n10.01,10.0,300\n")
+    with _client(data_dir, catchment_demand_path=tmp_path / "far.csv") as c:
+        r = c.get(url(district_id), params={"demand": "population"})
+    assert r.status_code == 422, r.text
+    assert f"no demand within radius_m=5000 of district {district_id}" in r.json()["detail"]
+    assert "km away" in r.json()["detail"] and str(tmp_path) not in r.text
+
+
 def test_no_snapshot_is_503(tmp_path: Path) -> None:
     with _client(tmp_path) as c:
         r = c.get(url("d892a100d67bffff"))

@@ -94,6 +94,15 @@ def test_huff_rejects_bad_input(city):
         huff_probabilities(demand, stores.iloc[:0])
 
 
+def test_a_fit_without_observed_trips_is_refused(city):
+    """With no trip (visits of another city) the fit reported its start values, alpha 1
+    and beta 2, as converged, with NaN standard errors."""
+    demand, stores = city
+    none = huff_probabilities(demand, stores) * 0.0
+    with pytest.raises(ValueError, match="no observed trip to fit alpha and beta"):
+        calibrate_huff(demand, stores, none)
+
+
 def test_mle_recovers_parameters(city):
     demand, stores = city
     true = huff_probabilities(demand, stores, alpha=1.3, beta=1.7)

@@ -161,9 +161,9 @@ def test_no_demand_in_the_study_area_is_an_error_not_nan(
     assert "nan" not in result.output.lower()
     if name == "far":
         message = " ".join(result.output.split())
-        assert f"no demand within --radius-m 5000 of district {district_id}" in message
-        assert "the nearest of the 200 demand points in far.csv is 1,1" in message
-        assert "lat 50.15" in message and "larger --radius-m" in message
+        assert f"no demand within radius_m=5000 of district {district_id}" in message
+        assert "the nearest is 1,1" in message and "km away" in message
+        assert "a larger radius_m" in message
 
 
 def test_a_study_area_holding_demand_still_answers(
