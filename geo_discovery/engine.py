@@ -513,7 +513,7 @@ class DiscoveryEngine:
             raise InvalidQueryError(
                 f"demand={demand!r} is not allowed; allowed: {', '.join(DEMAND_CHOICES)}"
             )
-        params = params or CatchmentParams()
+        params = CatchmentParams.of(params)
         districts = self.snapshot.require_districts()
         row = districts.get(district_id)
         centre = (float(row["centroid_lat"]), float(row["centroid_lng"]))

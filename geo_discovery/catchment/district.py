@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,21 @@ allowed: 0 < secondary < primary <= 1
         if problems:
             raise InvalidQueryError("; ".join(problems))
         object.__setattr__(self, "resolution", int(self.resolution))
+
+    @classmethod
+    def of(cls, given: Any) -> CatchmentParams:
+        """``given`` as parameters: ``None`` (the defaults), a :class:`CatchmentParams`,
+        or a mapping of its fields (``{"alpha": 1.5}``); anything else is refused."""
+        if given is None or isinstance(given, CatchmentParams):
+            return given or cls()
+        if isinstance(given, Mapping):
+            unknown = sorted(str(k) for k in given if k not in cls.__dataclass_fields__)
+            if unknown:
+                raise InvalidQueryError(f"catchment parameter(s) {', '.join(unknown)} unknown; "
+                                        f"allowed: {', '.join(cls.__dataclass_fields__)}")
+            return cls(**given)
+        raise InvalidQueryError(f"params must be CatchmentParams or a mapping of its fields, "
+                                f"got {type(given).__name__}")
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,7 @@ class Districts:
 
     def get(self, district_id: str) -> pd.Series:
         """One district's row; raises :class:`DistrictNotFoundError`."""
-        if district_id not in self.frame.index:
+        if not isinstance(district_id, str) or district_id not in self.frame.index:
             raise DistrictNotFoundError(f"district_id={district_id!r} is not a known district")
         return self.frame.loc[district_id]
 

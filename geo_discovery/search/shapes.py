@@ -70,7 +70,12 @@ def to_bbox(bbox: BBox | str | Sequence[float]) -> BBox:
         return bbox
     if isinstance(bbox, str):
         return BBox.from_string(bbox)
-    values = list(bbox)
+    if not isinstance(bbox, Sequence | np.ndarray) or isinstance(bbox, bytes):  # (not a set)
+        raise InvalidQueryError(
+            f"bbox={bbox!r} is not a box; allowed: a BBox, 'west,south,east,north' or 4 numbers "
+            "in that order (a list, a tuple or an array)"
+        )
+    values: list[Any] = list(bbox)
     if len(values) != 4:
         raise InvalidQueryError(f"bbox={bbox!r} must have 4 numbers: west, south, east, north")
     west, south, east, north = values

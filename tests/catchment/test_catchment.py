@@ -94,6 +94,16 @@ def test_huff_rejects_bad_input(city):
         huff_probabilities(demand, stores.iloc[:0])
 
 
+def test_catchment_parameters_from_a_mapping_or_refused():
+    """engine.catchment(d, "merchants", {"alpha": 1}) failed with AttributeError."""
+    assert CatchmentParams.of({"alpha": 1.5}) == CatchmentParams(alpha=1.5)
+    assert CatchmentParams.of(None) == CatchmentParams()
+    with pytest.raises(ValueError, match=r"catchment parameter\(s\) alfa unknown; allowed: alpha"):
+        CatchmentParams.of({"alfa": 1})
+    with pytest.raises(ValueError, match="params must be CatchmentParams or a mapping"):
+        CatchmentParams.of(5)
+
+
 def test_a_fit_without_observed_trips_is_refused(city):
     """With no trip (visits of another city) the fit reported its start values, alpha 1
     and beta 2, as converged, with NaN standard errors."""

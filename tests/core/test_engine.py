@@ -493,6 +493,10 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
          InvalidQueryError, ("limit is required",)),
         ("batch index True", lambda g: e.nearby_many(g, [0, 1], [0, 1], 2).results(True),
          TypeError, ("query index must be an integer", "bool")),
+        ("bbox number", lambda g: e.within_bbox(g, 5), InvalidQueryError, ("bbox=5 is not a box",)),
+        ("bbox set", lambda g: e.within_bbox(g, {0, 1, 2, 3}), InvalidQueryError,
+         ("is not a box", "4 numbers in that order")),  # a set has no order
+        ("bbox bytes", lambda g: e.within_bbox(g, b"1234"), InvalidQueryError, ("not a box",)),
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
