@@ -113,9 +113,8 @@ class _Problems:
             raise InvalidQueryError("; ".join(i["message"] for i in self.items), self.items)
 
 
-def split_list(
-    value: str | Iterable[Any] | None, name: str, *, numbers: bool = True
-) -> tuple[str, ...]:
+def split_list(value: str | Iterable[Any] | None, name: str, *,
+               numbers: bool = True) -> tuple[str, ...]:  # fmt: skip
     """The one comma-list parser: ``"a, b"`` or ``["a,b", "c"]`` → ``("a", "b", "c")``.
 
     Blank items dropped, order and duplicates kept; integers are text unless ``numbers=False``.
@@ -127,7 +126,8 @@ def split_list(
     """
     if value is None:
         return ()
-    items: Iterable[Any] = [value] if isinstance(value, str | int) else value
+    listed = isinstance(value, Iterable) and not isinstance(value, str | Mapping)  # not a dict
+    items: Iterable[Any] = value if listed else [value]  # a number: refused below
     out: list[str] = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, str | int if numbers else str):
@@ -550,7 +550,7 @@ def _visits(p: _Problems, value: Any) -> tuple[tuple[str, str | None], ...]:
         return ()
     if isinstance(value, str):
         items: list[Any] = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, Iterable):
+    elif isinstance(value, Iterable) and not isinstance(value, Mapping):  # one visit: [it]
         items = list(value)
     else:
         p.add(f"visits must be merchant ids, got {type(value).__name__}", "visits")

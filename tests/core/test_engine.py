@@ -25,7 +25,7 @@ from geo_discovery.distance import EARTH_RADIUS_M
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, MerchantNotFoundError
 from geo_discovery.models import BBox
-from geo_discovery.query import Filters, Ranking
+from geo_discovery.query import Filters, Member, Ranking
 from geo_discovery.results import Results
 from geo_discovery.search.index import build_cell_index
 from geo_discovery.settings import Settings
@@ -497,6 +497,12 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
         ("bbox set", lambda g: e.within_bbox(g, {0, 1, 2, 3}), InvalidQueryError,
          ("is not a box", "4 numbers in that order")),  # a set has no order
         ("bbox bytes", lambda g: e.within_bbox(g, b"1234"), InvalidQueryError, ("not a box",)),
+        ("category float", lambda g: Filters(categories=1.5), InvalidQueryError,
+         ("categories values must be text", "float 1.5")),  # was: 'float' is not iterable
+        ("category dict", lambda g: Filters(categories={"food": 1}), InvalidQueryError,
+         ("must be text", "dict")),  # its keys were taken silently
+        ("one visit as a dict", lambda g: Member(visits={"merchant_id": "x"}), InvalidQueryError,
+         ("visits must be merchant ids", "dict")),  # read as a visit to "merchant_id"
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
