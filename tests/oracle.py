@@ -40,6 +40,7 @@ The module also reads the real datasets in ``../shared/data`` straight from the 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import zlib
 from collections.abc import Sequence
@@ -531,3 +532,13 @@ def canonical_table(
     frame["attributes"] = [json.dumps({"row": i}) for i in range(n)]
     frame["price_level"] = pd.array([1 + i % 4 for i in range(n)], dtype="Int8")
     return to_arrow(frame)
+
+
+def ray_cast_inside(ring: Any, x: float, y: float) -> bool:
+    """Even-odd rule: is (x, y) strictly inside the closed ring of (x, y) vertices (a
+    plain loop, no shapely: an oracle for polygon search)?"""
+    inside = False
+    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside

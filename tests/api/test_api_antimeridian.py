@@ -11,7 +11,6 @@ the long reading would catch.
 from __future__ import annotations
 
 import csv
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 import shapely
 from api_support import app_client
 from fastapi.testclient import TestClient
+from oracle import ray_cast_inside
 
 FIJI = [[175, -20], [-175, -20], [-175, -10], [175, -10], [175, -20]]
 
@@ -73,14 +73,6 @@ def _search(client: TestClient, body: Any) -> set[str]:
         params["cursor"] = r.json()["next_cursor"]
 
 
-def _ray_cast(ring: np.ndarray, x: float, y: float) -> bool:
-    inside = False
-    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
-
-
 def _oracle(
     where: dict[str, tuple[float, float]], unrolled: np.ndarray, centre_lng: float
 ) -> tuple[set[str], set[str]]:
@@ -91,7 +83,7 @@ def _oracle(
         x = centre_lng + float(_wrap(np.array(lng - centre_lng)))
         if shapely.distance(ring, shapely.Point(x, lat)) < 1e-7:
             edge.add(mid)
-        elif _ray_cast(unrolled, x, lat):
+        elif ray_cast_inside(unrolled, x, lat):
             inside.add(mid)
     return inside, edge
 

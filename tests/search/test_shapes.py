@@ -11,7 +11,6 @@ synthetic table straddling the antimeridian.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle import ray_cast_inside
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import InvalidQueryError
@@ -163,15 +163,6 @@ def test_ring_round_a_pole_is_refused() -> None:
     assert "goes round the earth" in message and "RFC 7946" in message
 
 
-def _ray_cast(ring: np.ndarray, x: float, y: float) -> bool:
-    """Even-odd rule: is (x, y) strictly inside the closed ring (plain loop, no shapely)?"""
-    inside = False
-    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
-
-
 def _wrap(lng: np.ndarray) -> np.ndarray:
     return (lng + 180.0) % 360.0 - 180.0
 
@@ -192,7 +183,7 @@ def _oracle(
 ) -> list[bool]:
     """Each point moved to the unrolled frame round the centre, then ray-cast."""
     near = centre_lng + _wrap(lng - centre_lng)
-    return [_ray_cast(unrolled, float(x), float(y)) for x, y in zip(near, lat, strict=True)]
+    return [ray_cast_inside(unrolled, float(x), float(y)) for x, y in zip(near, lat, strict=True)]
 
 
 def _near_boundary(
