@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from ..errors import (
     DistrictNotFoundError,
+    IngestError,
     MerchantNotFoundError,
     SnapshotError,
 )
@@ -139,7 +140,21 @@ class Snapshot:
         districts: Districts | tuple[Any, Any] | None = None,
         resolution: int | None = None,
     ) -> Snapshot:
-        """An in-memory snapshot of a canonical merchant table (index built here)."""
+        """An in-memory snapshot of a canonical merchant table (index built here): a
+        pyarrow table with at least ``merchant_id`` (unique), ``lat`` and ``lng``."""
+        if not isinstance(merchants, pa.Table):
+            raise IngestError(
+                f"merchants must be a pyarrow Table, got {type(merchants).__name__} (a pandas "
+                "frame: pyarrow.Table.from_pandas(frame, preserve_index=False))"
+            )
+        missing = [c for c in ("merchant_id", "lat", "lng") if c not in merchants.column_names]
+        if missing:
+            raise IngestError(f"merchants has no column {', '.join(missing)}; allowed: a "
+                                    f"canonical merchant table (columns {merchants.column_names})")
+        ids = merchants.column("merchant_id")
+        if pc.count_distinct(ids).as_py() != len(ids):
+            raise IngestError("merchants has a merchant_id more than once; allowed: unique "
+                                    "ids (results would hold the same merchant twice)")
         index = build_cell_index(
             merchants.column("lat").to_numpy(),
             merchants.column("lng").to_numpy(),

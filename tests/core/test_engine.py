@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import oracle
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,12 @@ from hypothesis import strategies as st
 
 from geo_discovery.distance import EARTH_RADIUS_M
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError, MerchantNotFoundError
+from geo_discovery.errors import (
+    GeoDiscoveryError,
+    IngestError,
+    InvalidQueryError,
+    MerchantNotFoundError,
+)
 from geo_discovery.models import BBox
 from geo_discovery.query import Filters, Member, Ranking
 from geo_discovery.results import Results
@@ -503,6 +509,14 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
          ("must be text", "dict")),  # its keys were taken silently
         ("one visit as a dict", lambda g: Member(visits={"merchant_id": "x"}), InvalidQueryError,
          ("visits must be merchant ids", "dict")),  # read as a visit to "merchant_id"
+        # from_table: AttributeError for a frame, KeyError for a missing column; twice an id
+        ("table as a frame", lambda g: e.from_table(g.merchants.to_pandas()), IngestError,
+         ("merchants must be a pyarrow Table", "DataFrame")),
+        ("table without lat", lambda g: e.from_table(g.merchants.drop(["lat"])), IngestError,
+         ("no column lat",)),
+        ("table with an id twice",
+         lambda g: e.from_table(pa.concat_tables([g.merchants, g.merchants.slice(0, 1)])),
+         IngestError, ("merchant_id more than once",)),
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
