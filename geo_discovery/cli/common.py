@@ -187,8 +187,8 @@ def settings_problem(exc: Exception) -> str:
     --------
     >>> text = settings_problem(SettingsError('error parsing value for field '
     ...                                       '"api_cors_origins" from source "EnvSettingsSource"'))
-    >>> text.split(";")[0], text.split("; ")[1][:24]
-    ("GEO_DISCOVERY_API_CORS_ORIGINS: not valid JSON (got '')", 'expected a JSON list, e.')
+    >>> text.startswith("GEO_DISCOVERY_API_CORS_ORIGINS: not valid JSON"), "JSON list" in text
+    (True, True)
     """
     found = re.search(r'field "(\w+)"', str(exc))
     field = Settings.model_fields.get(found.group(1)) if found else None
