@@ -31,6 +31,9 @@ attributes         str      the untouched source row as a JSON object
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -39,6 +42,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "SCHEMA_VERSION",
     "STATUS_VALUES",
+    "attributes_of",
     "empty_frame",
     "from_arrow",
     "to_arrow",
@@ -168,3 +172,19 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
     for col in ("first_review", "last_review"):
         out[col] = pd.to_datetime(out[col]).astype("datetime64[s]")
     return pa.Table.from_pandas(out, schema=ARROW_SCHEMA, preserve_index=False)
+
+
+def attributes_of(text: Any) -> dict[str, Any]:
+    """A merchant's ``attributes`` (JSON text of the source row's other fields) as a dict;
+    ``{}`` for a null, text that is not JSON, or JSON that is not an object.
+
+    >>> attributes_of('{"city": "Bangkok"}'), attributes_of("[1]"), attributes_of(None)
+    ({'city': 'Bangkok'}, {}, {})
+    """
+    if not isinstance(text, str | bytes):
+        return {}
+    try:
+        out = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return out if isinstance(out, dict) else {}

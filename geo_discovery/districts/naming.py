@@ -37,9 +37,10 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 
 import numpy as np
-import orjson
 import pandas as pd
 from numpy.typing import NDArray
+
+from ..schema import attributes_of
 
 __all__ = ["PLACE_KEYS", "district_names", "place_fields", "street_of"]
 
@@ -218,7 +219,7 @@ def place_fields(attributes: object) -> dict[str, str]:
     >>> place_fields("not json"), place_fields(None)
     ({}, {})
     """
-    return {PLACE_KEYS[rank]: value for rank, value in _Places().of(_json_object(attributes))}
+    return {PLACE_KEYS[rank]: value for rank, value in _Places().of(attributes_of(attributes))}
 
 
 class _Places:
@@ -255,16 +256,6 @@ def _place_keys(layout: tuple[str, ...]) -> list[tuple[int, str]]:
         if norm in _KEY_RANK:
             out.append((_KEY_RANK[norm], key))
     return sorted(out)
-
-
-def _json_object(attributes: object) -> dict[str, object]:
-    if not isinstance(attributes, str) or not attributes.startswith("{"):
-        return {}
-    try:
-        raw = orjson.loads(attributes)
-    except orjson.JSONDecodeError:
-        return {}
-    return raw if isinstance(raw, dict) else {}
 
 
 def _display(value: str) -> str:
@@ -305,7 +296,7 @@ def _merchant_places(
     places = _Places()
     folds: dict[str, str] = {}  # place values repeat: each is casefolded once
     for i, a in enumerate(attrs):
-        raw = _json_object(a)
+        raw = attributes_of(a)
         if not raw:
             streets.append(_street(addresses[i], ()))
             localities.append(None)

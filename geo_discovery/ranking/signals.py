@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from ..schema import attributes_of
 from ..settings import Settings
 
 __all__ = [
@@ -222,7 +223,8 @@ class Attributes:
         if "attributes" in frame.columns and n:
             hit = _rows_with_signals(frame["attributes"])
             # only the rows that mention a key become Python strings (~200 B a row)
-            parsed = [_loads(v) for v in frame["attributes"].iloc[hit].to_numpy(dtype=object)]
+            texts = frame["attributes"].iloc[hit].to_numpy(dtype=object)
+            parsed = [attributes_of(v) for v in texts]
             for j, key in enumerate(SUBSCORE_KEYS):
                 self.subscores[hit, j] = _numbers([p.get(key) for p in parsed])
             self.ltm[hit] = _numbers([p.get(_LTM_KEY) for p in parsed])
@@ -257,16 +259,6 @@ def _rows_with_signals(column: pd.Series) -> NDArray[np.intp]:
     for key in _ATTR_KEYS:
         hit |= pc.fill_null(pc.match_substring(arr, key), False).to_numpy(zero_copy_only=False)
     return np.flatnonzero(hit)
-
-
-def _loads(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str | bytes):
-        return {}
-    try:
-        out = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    return out if isinstance(out, dict) else {}
 
 
 def _num(value: Any) -> float:
