@@ -186,9 +186,12 @@ def test_workers_get_time_to_start_on_a_busy_host(
 
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    for name in ("GEO_DISCOVERY_DATA_DIR", "GEO_DISCOVERY_API_CORS_ORIGINS"):
-        monkeypatch.delenv(name, raising=False)  # serve sets them for its workers
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "GEO_DISCOVERY_DATA_DIR",
+                 "GEO_DISCOVERY_API_CORS_ORIGINS"):  # fmt: skip
+        # serve sets them for its workers: setenv first so that teardown restores them
+        # (delenv of an absent name records nothing, and serve's values would leak)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     serve(tmp_path, workers=2)
     (options,) = calls
     assert options["workers"] == 2 and options["timeout_worker_healthcheck"] >= 30
