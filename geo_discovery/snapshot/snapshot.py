@@ -46,6 +46,7 @@ from ..query import Member, Ranking
 from ..ranking.member import MemberBoost
 from ..ranking_profile import PROFILE_FILE, RankingProfile
 from ..search.index import CellIndex, build_cell_index
+from .intable import aligned_pair, canonical_table, checked_resolution
 from .members import MemberHistories
 from .rows import RowStore, read_rows
 from .store import SnapshotInfo, read_manifest, resolve_snapshot_dir
@@ -107,13 +108,16 @@ class Snapshot:
         self._lock = threading.RLock()
         self._given: dict[str, Any] = {}
         if wom is not None:
-            self._given["wom"] = _aligned_pair(wom, merchants.num_rows)
+            self._given["wom"] = aligned_pair(wom, merchants.num_rows, "wom")
         if isinstance(districts, tuple):  # raw (district_id, district_term) per merchant
             ids, term = districts
-            self._given["district_columns"] = (
-                np.asarray(ids, dtype=object),
-                None if term is None else np.asarray(term, dtype=np.float64),
-            )
+            columns = (np.asarray(ids, dtype=object),
+                       None if term is None else np.asarray(term, dtype=np.float64))  # fmt: skip
+            for name, a in zip(("district_id", "district_term"), columns, strict=True):
+                if a is not None and a.shape != (merchants.num_rows,):
+                    raise IngestError(f"districts: {name} has shape {a.shape}; expected "
+                                      f"({merchants.num_rows},), aligned to the table")  # fmt: skip
+            self._given["district_columns"] = columns
         elif districts is not None:
             self._given["districts"] = districts
         if text is not None:
@@ -141,20 +145,11 @@ class Snapshot:
         resolution: int | None = None,
     ) -> Snapshot:
         """An in-memory snapshot of a canonical merchant table (index built here): a
-        pyarrow table with at least ``merchant_id`` (unique), ``lat`` and ``lng``."""
-        if not isinstance(merchants, pa.Table):
-            raise IngestError(
-                f"merchants must be a pyarrow Table, got {type(merchants).__name__} (a pandas "
-                "frame: pyarrow.Table.from_pandas(frame, preserve_index=False))"
-            )
-        missing = [c for c in ("merchant_id", "lat", "lng") if c not in merchants.column_names]
-        if missing:
-            raise IngestError(f"merchants has no column {', '.join(missing)}; allowed: a "
-                                    f"canonical merchant table (columns {merchants.column_names})")
-        ids = merchants.column("merchant_id")
-        if pc.count_distinct(ids).as_py() != len(ids):
-            raise IngestError("merchants has a merchant_id more than once; allowed: unique "
-                                    "ids (results would hold the same merchant twice)")
+        pyarrow table with at least ``merchant_id`` (unique), ``lat`` and ``lng``; the other
+        canonical columns are added as a load writes them for a source that says nothing
+        (:func:`~.intable.canonical_table`)."""
+        merchants = canonical_table(merchants)
+        resolution = checked_resolution(resolution)
         index = build_cell_index(
             merchants.column("lat").to_numpy(),
             merchants.column("lng").to_numpy(),
@@ -438,16 +433,6 @@ class Snapshot:
                 "bytes_per_merchant": snap.index.nbytes / max(len(snap.index), 1),
             },
         }
-
-
-def _aligned_pair(pair: tuple[Any, Any], n: int) -> tuple[NDArray[np.float64], ...]:
-    out = tuple(np.asarray(a, dtype=np.float64) for a in pair)
-    for a in out:
-        if a.shape != (n,):
-            raise ValueError(
-                f"wom arrays have shape {a.shape}; expected ({n},), aligned to the table"
-            )
-    return out
 
 
 def _jsonable(value: Any) -> Any:

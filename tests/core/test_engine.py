@@ -517,6 +517,35 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
         ("table with an id twice",
          lambda g: e.from_table(pa.concat_tables([g.merchants, g.merchants.slice(0, 1)])),
          IngestError, ("merchant_id more than once",)),
+        # from_table: ValueError/TypeError from numpy or the index, or a pyarrow KeyError on
+        # the first query of a table without category (the docstring's minimal table)
+        ("table lat NaN", lambda g: e.from_table(_tiny(lat=[float("nan"), 1.0])), IngestError,
+         ("lat nan of merchant 'a'", "-90 <= lat <= 90")),
+        ("table lng 200", lambda g: e.from_table(_tiny(lng=[1.0, 200.0])), IngestError,
+         ("lng 200.0 of merchant 'b'", "-180 <= lng <= 180")),
+        ("table lat text", lambda g: e.from_table(_tiny(lat=["north", "1"])), IngestError,
+         ("column lat", "'north'", "allowed: double")),
+        ("table id empty", lambda g: e.from_table(_tiny(merchant_id=["a", None])), IngestError,
+         ("merchant_id is empty", "row 2")),
+        ("table status", lambda g: e.from_table(_tiny(status=["open", "gone"])), IngestError,
+         ("status 'gone' of merchant 'b'", "open, closed, unknown")),
+        ("table rating text", lambda g: e.from_table(_tiny(rating=["x", "4"])), IngestError,
+         ("column rating", "allowed: double")),
+        ("wom misaligned", lambda g: e.from_table(_tiny(), wom=([1.0], [1.0])), IngestError,
+         ("shape (1,)", "expected (2,)")),
+        ("wom NaN", lambda g: e.from_table(_tiny(), wom=([1.0, float("nan")], [1.0, 1.0])),
+         IngestError, ("wom holds nan at row 1", "finite")),
+        ("wom text", lambda g: e.from_table(_tiny(), wom=("ab", "cd")), IngestError,
+         ("'ab'", "not numbers")),
+        ("wom three arrays", lambda g: e.from_table(_tiny(), wom=([1], [1], [1])), IngestError,
+         ("pair of arrays", "(wom_score, wom_confidence)")),
+        ("resolution 16", lambda g: e.from_table(_tiny(), resolution=16), IngestError,
+         ("resolution=16", "0 <= resolution <= 15")),
+        ("resolution text", lambda g: e.from_table(_tiny(), resolution="7"), IngestError,
+         ("resolution '7'", "0 … 15")),
+        ("districts misaligned",
+         lambda g: e.from_table(_tiny(), districts=(["d1"], [1.0])), IngestError,
+         ("district_id has shape (1,)", "expected (2,)")),
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
@@ -570,7 +599,39 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
     ]
 
 
+def _tiny(**columns: list) -> pa.Table:
+    """A two-merchant table with only the columns from_table needs, and ``columns``."""
+    base = {"merchant_id": ["a", "b"], "lat": [60.1, 60.2], "lng": [24.9, 24.8]}
+    return pa.table({**base, **columns})
+
+
 BAD = _bad_calls()
+
+
+def test_a_table_of_ids_and_points_answers_every_query() -> None:
+    """from_table's documented minimum (merchant_id, lat, lng): the other canonical
+    columns are added as a load writes them for a source that says nothing. Every query
+    below raised a pyarrow KeyError (no column category) before."""
+    engine = DiscoveryEngine.from_table(_tiny(merchant_id=[1, 2], lat=[60, 60.001]))
+    table = engine.merchants
+    assert table.column("merchant_id").to_pylist() == ["1", "2"]  # ints became text ids
+    assert table.column("category").to_pylist() == ["unknown", "unknown"]
+    assert table.column("status").to_pylist() == ["unknown", "unknown"]
+    assert table.column("source_line").to_pylist() == [1, 2]
+    assert table.schema.field("lat").type == pa.float64()
+    assert [h.merchant_id for h in engine.nearby(60, 24.9, 2, sort="best_match")] == ["1", "2"]
+    for sort in ("distance", "rating", "review_count", "price"):
+        assert len(engine.nearby(60, 24.9, 2, sort=sort)) == 2
+    assert len(engine.nearby(60, 24.9, 2, where=Filters(categories="food"))) == 0
+    assert len(engine.nearby(60, 24.9, 2, where=Filters(text="a"))) == 0
+    assert len(engine.nearby(60, 24.9, 2, sort="best_match", explain=True).explanations) == 2
+    assert len(engine.nearby(60, 24.9, 2, sort="best_match", member=Member(visits=["2"]))) == 2
+    assert len(engine.within_bbox("24,59,25,61")) == 2
+    assert [(c.path, c.count) for c in engine.categories()] == [("unknown", 2)]
+    engine.autocomplete("a", 60, 24.9)
+    engine.tile(10, 582, 296)
+    extra = DiscoveryEngine.from_table(_tiny(note=["x", "y"]))  # other columns are kept
+    assert extra.merchants.column("note").to_pylist() == ["x", "y"]
 
 
 @pytest.fixture(scope="module")

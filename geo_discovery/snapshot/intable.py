@@ -1,0 +1,156 @@
+"""A merchant table given in memory (:meth:`Snapshot.from_table`), checked and completed.
+
+The loader writes every canonical column (:data:`~geo_discovery.schema.ARROW_SCHEMA`); a
+table built by hand often holds only ``merchant_id``, ``lat`` and ``lng``. Every query
+reads ``category`` and the rest, so the missing canonical columns are added here with
+what the loader writes for a source that says nothing (``category`` ``unknown``, status
+``unknown``, no rating …), and the given ones are cast to their canonical types. A value
+that cannot be is an :class:`~geo_discovery.errors.IngestError` naming the column, the
+merchant and what is allowed, not a pyarrow error deep inside a query.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> t = canonical_table(pa.table({"merchant_id": ["a"], "lat": [60], "lng": [24.9]}))
+>>> t.column("category").to_pylist(), t.column("lat").type, t.column("rating").to_pylist()
+(['unknown'], DataType(double), [None])
+>>> try:
+...     canonical_table(pa.table({"merchant_id": ["a"], "lat": [95.0], "lng": [24.9]}))
+... except IngestError as exc:
+...     print(exc)
+merchants: lat 95.0 of merchant 'a' is missing or out of range (1 row); allowed: -90 <= lat <= 90
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from ..errors import IngestError
+from ..schema import ARROW_SCHEMA, STATUS_VALUES
+
+__all__ = ["aligned_pair", "canonical_table", "checked_resolution"]
+
+_FILL: dict[str, Any] = {  # what a load writes when the source says nothing
+    "name": "",
+    "category": "unknown",
+    "status": "unknown",
+    "source": "table",
+    "source_file": "",
+    "attributes": "{}",
+}
+_RANGES = {"lat": (-90.0, 90.0), "lng": (-180.0, 180.0)}
+
+
+def canonical_table(merchants: Any) -> pa.Table:
+    """``merchants`` with every canonical column in its canonical type (module doc); other
+    columns are kept after them. Raises :class:`IngestError` for what cannot be."""
+    if not isinstance(merchants, pa.Table):
+        raise IngestError(
+            f"merchants must be a pyarrow Table, got {type(merchants).__name__} (a pandas "
+            "frame: pyarrow.Table.from_pandas(frame, preserve_index=False))"
+        )
+    missing = [c for c in ("merchant_id", "lat", "lng") if c not in merchants.column_names]
+    if missing:
+        raise IngestError(f"merchants has no column {', '.join(missing)}; allowed: a canonical "
+                          f"merchant table (columns {merchants.column_names})")  # fmt: skip
+    n = merchants.num_rows
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for field in ARROW_SCHEMA:
+        if field.name in merchants.column_names:
+            columns[field.name] = _cast(merchants, field)
+        elif field.name == "source_line":  # the row's place in the table, from 1
+            columns[field.name] = pa.array(np.arange(1, n + 1, dtype=np.int64))
+        else:
+            columns[field.name] = pa.nulls(n, field.type)
+        fill = _FILL.get(field.name)
+        if fill is not None and columns[field.name].null_count:
+            columns[field.name] = pc.fill_null(columns[field.name], fill)
+    ids = columns["merchant_id"]
+    if ids.null_count:
+        raise IngestError(f"merchants: merchant_id is empty in {ids.null_count} row(s) "
+                          "(the first: row {}); allowed: a text id in every row".format(
+                              _first(pc.is_null(ids)) + 1))  # fmt: skip
+    if pc.count_distinct(ids).as_py() != n:
+        raise IngestError("merchants has a merchant_id more than once; allowed: unique "
+                          "ids (results would hold the same merchant twice)")  # fmt: skip
+    for name, (lo, hi) in _RANGES.items():
+        values = columns[name]
+        bad = pc.invert(pc.fill_null(pc.and_(pc.greater_equal(values, lo),
+                                             pc.less_equal(values, hi)), False))  # fmt: skip
+        what = f"{name} {{value}} of merchant {{id!r}} is missing or out of range"
+        _refuse(bad, ids, values, what, f"{lo:g} <= {name} <= {hi:g}")
+    status = columns["status"]
+    bad = pc.invert(pc.is_in(status, value_set=pa.array(STATUS_VALUES)))
+    _refuse(bad, ids, status, "status {value!r} of merchant {id!r} is not known",
+            ", ".join(STATUS_VALUES))  # fmt: skip
+    extra = [c for c in merchants.column_names if c not in columns]
+    names = [*columns, *extra]
+    return pa.table([*columns.values(), *(merchants.column(c) for c in extra)], names=names)
+
+
+def aligned_pair(pair: Any, n: int, what: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two finite float arrays of ``n`` values each (``what``: the parameter's name)."""
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise IngestError(f"{what} must be a pair of arrays, got {type(pair).__name__}; allowed: "
+                          f"({what}_score, {what}_confidence), {n} values each")  # fmt: skip
+    out = []
+    for a in pair:
+        try:
+            arr = np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise IngestError(f"{what} holds {a!r:.60}, not numbers ({exc}); allowed: "
+                              f"{n} finite numbers per array") from None  # fmt: skip
+        if arr.shape != (n,):
+            raise IngestError(f"{what} arrays have shape {arr.shape}; expected ({n},), "
+                              "aligned to the table")  # fmt: skip
+        if not np.isfinite(arr).all():
+            i = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise IngestError(f"{what} holds {arr[i]} at row {i}; allowed: finite numbers")
+        out.append(arr)
+    return out[0], out[1]
+
+
+def checked_resolution(resolution: Any) -> int | None:
+    """``None`` (chosen from the data) or an H3 resolution 0 … 15."""
+    if resolution is None:
+        return None
+    if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer):
+        raise IngestError(f"resolution {resolution!r} is not a whole number; allowed: None "
+                          "(chosen from the data's density) or 0 … 15")  # fmt: skip
+    if not 0 <= resolution <= 15:
+        raise IngestError(f"resolution={resolution} is out of range; allowed: 0 <= "
+                          "resolution <= 15")  # fmt: skip
+    return int(resolution)
+
+
+def _cast(merchants: pa.Table, field: pa.Field) -> pa.ChunkedArray:
+    col = merchants.column(field.name)
+    if col.type == field.type:
+        return col
+    if pa.types.is_timestamp(col.type) and pa.types.is_timestamp(field.type):
+        return col.cast(field.type, safe=False)  # to whole seconds (a load's precision)
+    try:
+        return col.cast(field.type)  # safe: no value is lost or wrapped
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise IngestError(
+            f"merchants: column {field.name} holds {col.type} values that are not "
+            f"{field.type} ({str(exc).splitlines()[0]}); allowed: {field.type}"
+        ) from None
+
+
+def _refuse(bad: Any, ids: Any, values: Any, what: str, allowed: str) -> None:
+    count = pc.sum(bad).as_py() or 0
+    if count:
+        i = _first(bad)
+        message = what.format(value=values[i].as_py(), id=ids[i].as_py())
+        raise IngestError(f"merchants: {message} ({count} row{'s' * (count > 1)}); "
+                          f"allowed: {allowed}")  # fmt: skip
+
+
+def _first(mask: Any) -> int:
+    return int(pc.index(mask, True).as_py())
