@@ -35,6 +35,8 @@ Examples
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -49,10 +51,11 @@ from ..schema import CANONICAL_COLUMNS, to_arrow
 from ..timeofweek import ATTRIBUTE, N_BINS, time_bins, time_zones_at
 from .raw import RawTable
 from .result import IngestResult
-from .taxonomy import slugify
+from .taxonomy import UNKNOWN_CATEGORY, slugify
 from .values import read_numbers
 
 __all__ = [
+    "FUTURE_SLACK",
     "GENERIC_COLUMNS",
     "MERCHANT_ROOTS",
     "checkin_category",
@@ -63,6 +66,10 @@ __all__ = [
     "venues_to_canonical",
 ]
 
+#: A visit dated later than this after the clock now has not happened: a wrong clock or
+#: year in the log. It would make every other venue look stale (recency) and push a
+#: calibration window past the log, so it is rejected (a day covers any time zone slip).
+FUTURE_SLACK = pd.Timedelta(days=1)
 #: The generic visit-log columns (``merchant`` and ``name`` are optional).
 GENERIC_COLUMNS = ("user", "venue", "lat", "lng", "category", "time")
 _TSMC = {
@@ -120,7 +127,11 @@ def checkin_category(level_1: str, name: str) -> str:
     """A Foursquare (2012) category onto the project's taxonomy.
 
     Restaurants keep their cuisine (``Thai Restaurant`` → ``food/restaurant/thai``);
-    keywords map the rest; anything else is ``<root>/<slug of the name>``.
+    keywords map the rest; anything else is ``<root>/<slug of the name>``; no name and no
+    known root: ``unknown``.
+
+    >>> checkin_category("", ""), checkin_category("Retail", ""), checkin_category("", "Spa")
+    ('unknown', 'shop', 'place/spa')
     """
     low = str(name).strip().lower()
     if low.endswith(" restaurant") or low == "restaurant":
@@ -129,8 +140,10 @@ def checkin_category(level_1: str, name: str) -> str:
     for words, path in _KEYWORDS:
         if any(w in low for w in words):
             return path
-    root = _ROOT_PATHS.get(str(level_1).strip(), "place")
+    root = _ROOT_PATHS.get(str(level_1).strip())
     leaf = slugify(low)
+    if root is None:
+        root = "place" if leaf else UNKNOWN_CATEGORY  # the log says nothing of the venue
     return f"{root}/{leaf}" if leaf else root
 
 
@@ -145,13 +158,15 @@ def read_visits(path: str | Path) -> pd.DataFrame:
     or zipped, or Parquet) as ``user, venue, lat, lng, category, time, merchant, level_1,
     local_time`` (and ``name``), ``time`` in UTC; raises :class:`IngestError` naming what
     is missing. A row the reader could not split into its fields (a stray quote, extra
-    fields) has no coordinates or time: :func:`read_visit_sources` rejects it, naming why.
+    fields) has no coordinates or time, nor has a visit dated after now
+    (:data:`FUTURE_SLACK`): :func:`read_visit_sources` rejects them, naming why.
     """
     return _read_log(Path(path))[0]
 
 
-def _read_log(path: Path) -> tuple[pd.DataFrame, RawTable]:
-    """:func:`read_visits`'s frame and the file as read (its lines, row problems)."""
+def _read_log(path: Path) -> tuple[pd.DataFrame, RawTable, np.ndarray]:
+    """:func:`read_visits`'s frame, the file as read (its lines, row problems) and which
+    rows are dated in the future (their ``time`` is empty: :data:`FUTURE_SLACK`)."""
     from .readers import read_raw
 
     if not path.is_file():
@@ -188,7 +203,8 @@ def _read_log(path: Path) -> tuple[pd.DataFrame, RawTable]:
     category = text["category"].str.strip()
     frame["category"] = category.where(category != "")
     time = pd.to_datetime(text["time"].str.strip(), utc=True, errors="coerce", format="ISO8601")
-    frame["time"] = time.where(~bad)
+    future = (time > pd.Timestamp.now(tz="UTC") + FUTURE_SLACK).to_numpy() & ~bad
+    frame["time"] = time.where(~bad & ~future)  # a visit not yet made counts nowhere
     frame["merchant"] = merchant & ~bad
     frame["level_1"] = level.str.strip()
     if "local_time" in cols:
@@ -196,7 +212,7 @@ def _read_log(path: Path) -> tuple[pd.DataFrame, RawTable]:
     frame["local_time"] = _local_times(frame)
     if "name" in cols:
         frame["name"] = text["name"]
-    return frame, raw
+    return frame, raw, future
 
 
 def _local_times(frame: pd.DataFrame) -> pd.Series:
@@ -292,8 +308,10 @@ def venues_to_canonical(signals: pd.DataFrame, source: str = "checkins") -> pd.D
     """The canonical merchant frame of :func:`venue_signals` (one merchant per venue)."""
     n = len(signals)
     names = signals["name"] if "name" in signals.columns else pd.Series("", index=signals.index)
-    label = signals["category"].astype(str)
-    name = names.where(names.astype(str).str.strip() != "", label)
+    label = signals["category"].fillna("").astype(str)  # none: a venue's visits all blank
+    name = names.fillna("").astype(str).str.strip()
+    name = name.where(name != "", label.str.strip())
+    name = name.where(name != "", pd.Series(signals.index.astype(str), index=signals.index))
     by_time = signals["visits_by_time"] if "visits_by_time" in signals.columns else [None] * n
     attrs = [
         json.dumps(
@@ -359,7 +377,7 @@ def read_visit_sources(
     cut = utc(until) if until is not None else None
     merchants, rejects, reports, members = [], [], [], []
     for path in paths:
-        visits, raw = _read_log(path)
+        visits, raw, future = _read_log(path)
         visits["source_line"] = raw.source_line
         p = raw.problems  # what the reader found (fields it could not split, encoding)
         ok = ~raw.structural
@@ -367,15 +385,18 @@ def read_visit_sources(
         for col, lo, hi in (("lat", -90, 90), ("lng", -180, 180)):
             p.add(ok & ~visits[col].between(lo, hi).to_numpy(), _shown(
                 cells[col], f"visit {col} {{!r}} is missing or not a number in {lo} … {hi}"))
-        p.add(ok & visits["time"].isna().to_numpy(), _shown(
+        p.add(ok & visits["time"].isna().to_numpy() & ~future, _shown(
             cells["time"], "visit time {!r} is not an ISO 8601 date-time "
             "(e.g. 2012-05-01T18:30:00Z)"))
+        p.add(future, _shown(cells["time"], "visit time {!r} is in the future (more than a "
+                             "day after the load's clock): a wrong year or clock in the log"))
         for col in ("user", "venue"):
             p.add(ok & (visits[col] == "").to_numpy(), f"visit {col} is empty")
         p.add(ok & ~visits["merchant"].to_numpy(), "visit venue is not a merchant")
         if cut is not None:
             p.add(ok & (visits["time"] >= cut).to_numpy(),
                   f"visit is at or after --until {cut.isoformat()}")
+        _repeats(visits, p.any(), p)
         bad = p.any()
         kept = visits[~bad]
         signals = venue_signals(kept)
@@ -390,7 +411,7 @@ def read_visit_sources(
                 raw.source_line[positions].tolist(),
                 [None] * len(positions),
                 p.details()[positions].tolist(),
-                raw.raw_text(positions),
+                _masked(raw, positions),
                 severity="error",
             )
         )
@@ -424,6 +445,42 @@ def read_visit_sources(
         aggregated=True,
         members=pd.concat(members, ignore_index=True),
     )
+
+
+def _repeats(visits: pd.DataFrame, bad: np.ndarray, p: Any) -> None:
+    """Reject a visit that repeats an earlier row exactly (user, venue and time): one visit
+    written twice would count twice (visits, repeat share, the member's history)."""
+    fine = visits[~bad]
+    again = fine.duplicated(["user", "venue", "time"], keep="first")
+    if again.any():
+        first = fine.groupby(["user", "venue", "time"], sort=False)["source_line"].transform("min")
+        lines = pd.Series(0, index=visits.index)
+        lines[fine.index[again.to_numpy()]] = first[again].to_numpy()
+        where = np.zeros(len(visits), dtype=bool)
+        where[visits.index.get_indexer(fine.index[again.to_numpy()])] = True
+        p.add(where, lambda idx: [f"visit repeats line {lines.iat[i]} (the same user, venue "
+                                  "and time): counted once" for i in idx])  # fmt: skip
+
+
+def _masked(raw: RawTable, positions: np.ndarray) -> list[str]:
+    """The rejected rows as written, but never who made them: a visit log is personal data
+    (members are kept under hashed ids only), so the rejects file shows each row with its
+    user replaced by ``<member>``; a row that could not be split into fields is withheld
+    whole (its file and line say where it is)."""
+    delimiter = raw.delimiter or ","
+    columns = raw.columns
+    user = next(c for c in columns if _TSMC.get(c, c) == "user")
+    out = []
+    for i in positions.tolist():
+        if raw.structural[i]:
+            out.append("<withheld: a visit log's row holds personal data>")
+            continue
+        cells = ["<member>" if c == user else str(v)
+                 for c, v in zip(columns, raw.frame.iloc[i].tolist(), strict=True)]  # fmt: skip
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(cells)
+        out.append(buffer.getvalue()[:-1])  # (quoted as a CSV line: a newline in a cell)
+    return out
 
 
 def member_visits(visits: pd.DataFrame, source: str = "checkins") -> pd.DataFrame:

@@ -95,6 +95,8 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("unknown id", r"not in the current snapshot"),
     ("not a merchant", r"venue is not a merchant"),
     ("after --until", r"at or after --until"),
+    ("future visit", r"visit time .* is in the future"),
+    ("duplicate visit", r"visit repeats line \d+"),
 )
 _KIND_PATTERNS = tuple((kind, re.compile(rx)) for kind, rx in REASON_KINDS)
 

@@ -70,9 +70,10 @@ def test_every_visit_is_counted_or_rejected_with_its_reason(log: Path) -> None:
             == last.to_numpy()).all()  # fmt: skip
 
 
-def test_a_rejected_visit_is_shown_as_written(tmp_path: Path) -> None:
+def test_a_rejected_visit_is_shown_as_written_but_for_who(tmp_path: Path) -> None:
     """The rejects' raw column showed the parsed row (a time in UTC, lat 'nan', a merchant
-    flag True), not the text the ops person has to find in the file."""
+    flag True), not the text the ops person has to find in the file. Who made the visit is
+    personal data: it is masked (members are only ever kept hashed)."""
     log = tmp_path / "log.csv"
     log.write_text(
         "user,venue,lat,lng,category,time,name\n"
@@ -84,14 +85,80 @@ def test_a_rejected_visit_is_shown_as_written(tmp_path: Path) -> None:
     result = read_visit_sources([log])
     assert result.rows_rejected == 2 and result.rows_loaded == 1
     assert result.rejects["raw"].tolist() == [
-        'u2,v2,north,-74.0,Cafe,2012-05-01T10:00:00Z,"two\nlines"',
-        "u3,v3,40.71,-74.0,Cafe,yesterday,C",
+        '<member>,v2,north,-74.0,Cafe,2012-05-01T10:00:00Z,"two\nlines"',
+        "<member>,v3,40.71,-74.0,Cafe,yesterday,C",
     ]
     assert result.rejects["source_line"].tolist() == [4, 6]  # the blank line 3 counts
     assert result.rejects["reason"].tolist() == [
         "visit lat 'north' is missing or not a number in -90 … 90",
         "visit time 'yesterday' is not an ISO 8601 date-time (e.g. 2012-05-01T18:30:00Z)",
     ]
+
+
+def test_the_rejects_file_never_names_a_member(tmp_path: Path) -> None:
+    """A load wrote every rejected visit (after --until, not a merchant, unreadable) with
+    the person's raw id into the rejects file: 12,440 rows of a user's home and trail."""
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "user_id,venue_id,category_name,level_1,latitude,longitude,utc_time\n"
+        "alice77,v1,Bar,Nightlife Spot,40.7,-74.0,2012-05-01T10:00:00Z\n"
+        "alice77,home,Home (private),Residence,40.6,-73.9,2012-05-01T11:00:00Z\n"
+        "alice77,v1,Bar,Nightlife Spot,40.7,-74.0,2013-05-01T10:00:00Z\n"
+        "alice77,v1,Bar,Nightlife Spot,north,-74.0,2012-05-02T10:00:00Z\n"
+        'alice77,v1,"Bar,Nightlife Spot,40.7,-74.0,2012-05-03T10:00:00Z\n'
+    )
+    data_dir = tmp_path / "data"
+    report = load([log], data_dir=data_dir, profile="checkins",
+                  settings=Settings(data_dir=data_dir),
+                  options=ReadOptions(until=datetime(2012, 12, 1)))  # fmt: skip
+    assert report.rows_loaded == 1 and report.rows_rejected == 4
+    written = "".join(p.read_text() for p in (data_dir / "rejects").iterdir())
+    assert written.count("<member>") == 3 and "alice77" not in written
+    assert "<withheld" in written  # the row the reader could not split: no field is trusted
+
+
+def test_a_venue_without_category_or_name_loads(tmp_path: Path) -> None:
+    """A venue whose visits all left the category blank made load, calibrate and evaluate
+    stop with an internal error (a null name) when the log had a name column, and became
+    the category ``place/nan`` when it did not; it is ``unknown``, named by its id."""
+    for name_column in (True, False):
+        head = "user,venue,lat,lng,category,time" + (",name" if name_column else "")
+        tail = "," if name_column else ""
+        log = tmp_path / f"log{name_column}.csv"
+        log.write_text(f"{head}\nu1,v1,60.17,24.94,,2024-03-01T10:00:00Z{tail}\n"
+                       f"u1,v2,60.18,24.95,Cafe,2024-03-01T11:00:00Z{tail}\n")  # fmt: skip
+        result = read_visit_sources([log])
+        m = result.merchants.set_index("merchant_id")
+        assert m.loc["checkins:v1", "category"] == "unknown"
+        assert m.loc["checkins:v1", "name"] == "v1" and m.loc["checkins:v2", "name"] == "Cafe"
+        assert '"venue_category": ""' in m.loc["checkins:v1", "attributes"]
+        data_dir = tmp_path / f"data{name_column}"
+        load([log], data_dir=data_dir, profile="checkins", settings=Settings(data_dir=data_dir))
+
+
+def test_a_visit_in_the_future_or_written_twice_is_rejected(tmp_path: Path) -> None:
+    """A visit dated years ahead was counted: every other venue's recency fell behind it and
+    calibrate's default window moved past the log. A row written twice counted twice."""
+    log = tmp_path / "log.csv"
+    ahead = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    soon = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    log.write_text("user,venue,lat,lng,category,time\n"
+                   "u1,v1,60.17,24.94,Bar,2024-03-01T10:00:00Z\n"
+                   f"u1,v1,60.17,24.94,Bar,{ahead}\n"
+                   "u2,v1,60.17,24.94,Bar,2024-03-01T10:00:00Z\n"
+                   "u1,v1,60.17,24.94,Bar,2024-03-01T10:00:00Z\n"
+                   f"u3,v1,60.17,24.94,Bar,{soon}\n")  # fmt: skip
+    result = read_visit_sources([log])
+    assert result.rejects[["source_line", "kind"]].values.tolist() == [
+        [3, "future visit"], [5, "duplicate visit"]]
+    assert result.rejects["reason"].tolist() == [
+        f"visit time {ahead!r} is in the future (more than a day after the load's clock): a "
+        "wrong year or clock in the log",
+        "visit repeats line 2 (the same user, venue and time): counted once",
+    ]
+    assert result.merchants["review_count"].tolist() == [3]  # u1 once, u2, u3 (within a day)
+    assert result.members is not None and result.members["visits"].tolist() == [1, 1, 1]
+    assert read_visits(log)["time"].isna().tolist() == [False, True, False, False, False]
 
 
 def test_a_row_the_reader_cannot_split_is_rejected_not_a_crash(tmp_path: Path) -> None:
