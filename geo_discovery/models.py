@@ -185,7 +185,8 @@ class Explanation:
 
     Hand-set ranking: ``score = decay × wom_term × district_factor × member_boost``
     (docs/ranking.md). With a learned profile (``model == "profile"``), ``wom_term`` and
-    ``district_factor`` give way to ``profile_parts``: per feature its value, learned
+    ``district_factor`` (and the hand-set ``weights``: :meth:`to_dict` leaves all three
+    out, as they are no part of the score) give way to ``profile_parts``: per feature its value, learned
     weight and factor ``exp(weight · value / γ)``, and ``score = decay × Π factors ×
     profile_scale × member_boost``. With a text query, ``text`` holds its part and the
     product has one more factor, the relevance. Each part is computed exactly as the
@@ -220,13 +221,13 @@ class Explanation:
             "decay": self.decay,
             "wom_score": self.wom_score,
             "wom_confidence": self.wom_confidence,
-            "wom_term": self.wom_term,
             "district_id": self.district_id,
             "district_term": self.district_term,
-            "district_factor": self.district_factor,
-            "weights": dict(self.weights),
         }
-        if self.model == "profile":
+        if self.model != "profile":  # the hand-set blend's factors: not in a profile's score
+            out.update(wom_term=self.wom_term, district_factor=self.district_factor,
+                       weights=dict(self.weights))  # fmt: skip
+        else:
             out["profile"] = {
                 "parts": {k: dict(v) for k, v in self.profile_parts.items()},
                 "scale": self.profile_scale,
@@ -254,8 +255,8 @@ class Explanation:
                 when = (
                     f", {BIN_LABELS[int(part['time_bin'])]}" if "time_bin" in part else ""
                 )
-                text += (
-                    f" × {name} {part['factor']:.4f} (value {part['value']:.3g}, "
+                text += (  # (+ 0.0: a value of -0.0 reads "0", not "-0")
+                    f" × {name} {part['factor']:.4f} (value {part['value'] + 0.0:.3g}, "
                     f"weight {part['weight']:+.3g}{when})"
                 )
             text += f" × scale {self.profile_scale:.4g}"

@@ -241,6 +241,11 @@ def test_a_learned_profile_explains_each_part_with_its_weight() -> None:
             assert v["factor"] == pytest.approx(np.exp(v["weight"] * v["value"] / PROFILE.gamma))
             product *= v["factor"]
         assert product == pytest.approx(d["score"])
+        # the hand-set blend's factors are no part of this score: not shown beside it (they
+        # were, contradicting it: decay × wom_term × district_factor far from the score)
+        assert not {"wom_term", "district_factor", "weights"} & set(d)
+        assert " -0 " not in hit.explanation.describe() and "(value -0," not in \
+            hit.explanation.describe()
 
 
 def test_the_member_cache_keeps_as_many_members_as_the_setting_says() -> None:
