@@ -186,10 +186,10 @@ class Explanation:
     Hand-set ranking: ``score = decay × wom_term × district_factor × member_boost``
     (docs/ranking.md). With a learned profile (``model == "profile"``), ``wom_term`` and
     ``district_factor`` (and the hand-set ``weights``: :meth:`to_dict` leaves all three
-    out, as they are no part of the score) give way to ``profile_parts``: per feature its value, learned
-    weight and factor ``exp(weight · value / γ)``, and ``score = decay × Π factors ×
-    profile_scale × member_boost``. With a text query, ``text`` holds its part and the
-    product has one more factor, the relevance. Each part is computed exactly as the
+    out, as they are no part of the score) give way to ``profile_parts``: per feature its
+    value, learned weight and factor ``exp(weight · value / γ)``, and ``score = decay × Π
+    factors × profile_scale × member_boost``. With a text query, ``text`` holds its part
+    and the product has one more factor, the relevance. Each part is computed exactly as the
     search computed it, so the parts multiply back to ``score``.
     """
 
