@@ -49,7 +49,7 @@ from geo_discovery.evaluation import METRICS, EvaluationReport, Protocol, evalua
 from geo_discovery.ingest.checkins import read_visits
 from geo_discovery.ingest.options import ReadOptions
 from geo_discovery.query import Member, Ranking
-from geo_discovery.ranking.calibrate import choice_events
+from geo_discovery.ranking.calibrate import MIN_CHOICES, choice_events
 from geo_discovery.ranking.derived import member_ranking
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
@@ -203,8 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         real = None
     if real is not None and real.exists():
         log = _slice(real, work / "slice.csv.gz") if args.smoke else real
+        # the smoke slice (a tenth of the people) checks that the protocol runs, not what
+        # it learns: ~50 choices in a user-split half, below the minimum of a real fit
         protocol = Protocol(until=UNTIL, fit_days=FIT_DAYS, bootstrap=bootstrap,
-                            user_split=not args.no_user_split)  # fmt: skip
+                            user_split=not args.no_user_split,
+                            min_choices=20 if args.smoke else MIN_CHOICES)  # fmt: skip
         dataset = "Foursquare NYC check-ins (TSMC2014, half of the users" + (
             "; smoke: a tenth of them)" if args.smoke else ")"
         )

@@ -28,6 +28,7 @@ for evaluation only: only aggregate figures leave this module.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import tempfile
@@ -44,7 +45,15 @@ from .engine import DiscoveryEngine
 from .errors import InvalidQueryError
 from .ingest.checkins import read_visits, utc
 from .ingest.options import ReadOptions
-from .ranking.calibrate import ChoiceData, choice_events, fit_profile, member_matrices, root_of
+from .ranking.calibrate import (
+    MIN_CHOICES,
+    ChoiceData,
+    choice_events,
+    choice_funnel,
+    fit_profile,
+    member_matrices,
+    root_of,
+)
 from .ranking.profile import RankingProfile, merchant_features, share_table
 from .settings import Settings
 from .timeofweek import N_BINS, time_bins
@@ -62,7 +71,9 @@ class Protocol:
 
     ``until``: the time split (``None``: the time by which 80 % of the log's merchant
     visits had happened); ``fit_days``: the calibration window before it (``None``: the
-    later half of the log before ``until``).
+    later half of the log before ``until``); ``min_choices``: the fewest choices a profile
+    is fitted on (:data:`~geo_discovery.ranking.calibrate.MIN_CHOICES`; fewer is refused,
+    naming where the window's visits were lost, unless lowered deliberately).
     """
 
     until: str | None = None
@@ -73,6 +84,7 @@ class Protocol:
     seed: int = 0
     user_split: bool = False
     max_events: int | None = None  # a slice for smoke runs
+    min_choices: int = MIN_CHOICES
 
     def __post_init__(self) -> None:
         problems = []
@@ -89,6 +101,8 @@ class Protocol:
             problems.append(f"bootstrap={self.bootstrap} is out of range; allowed: 0 … 100000")
         if self.max_events is not None and self.max_events < 1:
             problems.append(f"max_events={self.max_events} is out of range; allowed: >= 1")
+        if self.min_choices < 1:
+            problems.append(f"min_choices={self.min_choices} is out of range; allowed: >= 1")
         if not 0 < self.max_gap_h <= 72:
             problems.append(f"max_gap_h={self.max_gap_h} is out of range; allowed: 0 < h <= 72")
         if not 0 < self.radius_m <= 100_000:  # NaN too
@@ -115,10 +129,72 @@ class Protocol:
         if not (times < start).any():
             raise InvalidQueryError(
                 f"no merchant visit before the fit window ({start.isoformat()} … "
-                f"{until.isoformat()}): candidates need earlier visits; give a later until "
-                "or fewer fit_days"
+                f"{until.isoformat()}; {_span(visits)}): candidates need earlier visits; "
+                "give a later until or fewer fit_days"
+            )
+        if not (times >= start).any():
+            raise InvalidQueryError(
+                f"the fit window {_window(start, until)} lies entirely after the log's last "
+                f"merchant visit ({_when(times.max())}; {_span(visits)}): --until "
+                f"{_when(until)} is past the data; give an --until within the log (or none: "
+                "the whole log) or a longer --fit-days"
             )
         return until, start
+
+
+def _when(t: pd.Timestamp) -> str:
+    """A time as people read it: the date at midnight, else date and minute (UTC)."""
+    t = pd.Timestamp(t)
+    return f"{t:%Y-%m-%d}" if t == t.normalize() else f"{t:%Y-%m-%d %H:%M} UTC"
+
+
+def _window(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    return f"{_when(start)} … {_when(end)}"
+
+
+def _span(visits: pd.DataFrame) -> str:
+    times = visits["time"].dropna()
+    if times.empty:
+        return "the log has no readable time"
+    return f"the log's visits span {_window(times.min(), times.max())}"
+
+
+#: Why a step of :func:`~geo_discovery.ranking.calibrate.choice_funnel` left nothing.
+_DROPPED_ALL = {
+    "window": "no merchant visit falls in the window",
+    "complete": "no one in the window has a log of every kind of place",
+    "previous": "each visit in the window is its person's first: a choice needs a person "
+    "with two visits (is every row a different user?)",
+    "gap": "no one's previous visit was that recent: a larger --max-gap-h",
+    "venue": "people only came back to where they already stood",
+    "known": "no chosen merchant was visited before the window: a longer log before it "
+    "(a later --until or a shorter --fit-days)",
+}
+
+
+def _funnel(steps: Sequence[tuple[str, int, str]]) -> str:
+    """``120 merchant visits in the window → 50 after … → 10 to a merchant seen before``,
+    up to the first step that kept nothing, and which one that was (else the step that
+    lost the most)."""
+    shown = []
+    for name, n, key in steps:
+        shown.append(f"{n:,} {name}" + (" (--max-gap-h)" if key == "gap" else ""))
+        if n == 0:
+            return " → ".join(shown) + f"; that step dropped them all: {_DROPPED_ALL[key]}"
+    losses = [(a[1] - b[1], b[0], b[2], a[1]) for a, b in itertools.pairwise(steps)]
+    lost, name, key, of = max(losses, default=(0, "", "", 0))
+    if lost == 0:
+        return " → ".join(shown)
+    return " → ".join(shown) + f" (the step '{name}' lost the most, {lost:,} of {of:,}" + (
+        f": {_REMEDY[key]})" if key in _REMEDY else ")"
+    )
+
+
+#: What gives more choices when a step of the funnel loses many.
+_REMEDY = {
+    "gap": "a larger --max-gap-h",
+    "known": "more log before the window: a later --until or a shorter --fit-days",
+}
 
 
 @dataclass
@@ -229,7 +305,10 @@ def calibrate(
 ) -> RankingProfile:
     """Fit a profile on the ``fit_days`` before ``until`` (module doc, step 3).
 
-    Here ``until=None`` means the whole log: the window ends after its last visit.
+    Here ``until=None`` means the whole log: the window ends after its last visit. Fewer
+    choices than ``protocol.min_choices`` raise :class:`InvalidQueryError` naming the fit
+    window, the log's span and the step of :func:`choice_funnel` that lost them (nothing
+    is fitted).
     """
     settings = settings or Settings()
     visits = read_visits(log)
@@ -249,9 +328,68 @@ def calibrate(
         seed = RankingProfile(weights=(), gamma=1.0, radii=(("", 1_000.0),),
                               category_log_share=shares)  # fmt: skip
         data = _choice_data(engine, visits, events, seed, start)
+        if len(data.target) < protocol.min_choices or len(data.lat) < 2:
+            raise InvalidQueryError(_too_few(visits, protocol, start, until, users, engine, data))
         meta = {"log": Path(log).name, "fit_window": f"{start.date()} … {until.date()}",
                 "users": "all" if users is None else f"{len(users)} (a user split)"}  # fmt: skip
         return fit_profile(data, member=True, category_log_share=shares, meta=meta)
+
+
+def _too_few(
+    visits: pd.DataFrame,
+    protocol: Protocol,
+    start: pd.Timestamp,
+    until: pd.Timestamp,
+    users: set[str] | None,
+    engine: DiscoveryEngine,
+    data: ChoiceData,
+) -> str:
+    """Why there are too few choices to fit: the window, the log's span, where the window's
+    visits were lost (:func:`choice_funnel`) and how to get more."""
+    steps = choice_funnel(
+        visits, start, until, max_gap_h=protocol.max_gap_h,
+        users=None if users is None else sorted(users), known=_venues(engine),
+    )  # fmt: skip
+    n, where = len(data.target), f"the fit window {_window(start, until)}"
+    if users is not None:
+        where += f", among the {len(users):,} people of one half of the user split"
+    if n == 0:
+        return f"no choice to calibrate on in {where} ({_span(visits)}): {_funnel(steps)}"
+    if len(data.lat) < 2:
+        return (
+            f"nothing to calibrate on in {where}: {len(data.lat)} merchant seen before it "
+            f"({_span(visits)}); a longer log before the window (a later --until or a "
+            "shorter --fit-days)"
+        )
+    days = (until - start) / pd.Timedelta(days=1)
+    return (
+        f"only {n:,} choices to calibrate on in {where} ({_span(visits)}), fewer than the "
+        f"minimum {protocol.min_choices:,} (--min-choices): a fit on so few runs to the edges "
+        f"of its search range and ranks by noise. Where the window's visits went: "
+        f"{_funnel(steps)}. For more choices: a longer window (--fit-days, now {days:.4g} "
+        f"days), a larger --max-gap-h (now {protocol.max_gap_h:g} h) or a longer log (more "
+        "people or days); or lower --min-choices to accept a less reliable fit"
+        + ("; or run without --user-split (each half fits on its own people's choices)"
+           if users is not None else "")
+    )  # fmt: skip
+
+
+def _no_test_choice(
+    visits: pd.DataFrame, until: pd.Timestamp, end: pd.Timestamp, max_gap_h: float
+) -> str:
+    """Why the time split leaves nothing to test on."""
+    merchant = visits.loc[visits["merchant"].astype(bool), "time"].dropna()
+    if not (merchant >= until).any():
+        return (
+            f"nothing to test on: the split --until {_when(until)} is after the log's last "
+            f"merchant visit ({_when(merchant.max())}; {_span(visits)}); give an --until "
+            "within the log, or none (when 80 % of its merchant visits had happened)"
+        )
+    steps = choice_funnel(visits, until, end, max_gap_h=max_gap_h)
+    return (
+        f"no choice to test on after the split {_when(until)} (the test window "
+        f"{_window(until, end)}; {_span(visits)}): {_funnel(steps)}"
+    )
 
 
 # ------------------------------------------------------------------------ scoring
@@ -359,8 +497,10 @@ def evaluate_ranking(
     visits = read_visits(log)
     until, _ = (protocol or Protocol()).split(visits)
     protocol = replace(protocol or Protocol(), until=until.isoformat())
-    events = choice_events(visits, until, visits["time"].max() + pd.Timedelta(seconds=1),
-                           max_gap_h=protocol.max_gap_h)  # fmt: skip
+    end = visits["time"].max() + pd.Timedelta(seconds=1)
+    events = choice_events(visits, until, end, max_gap_h=protocol.max_gap_h)
+    if events.empty:
+        raise InvalidQueryError(_no_test_choice(visits, until, end, protocol.max_gap_h))
     if protocol.max_events is not None:
         events = events.iloc[: protocol.max_events]
     with tempfile.TemporaryDirectory(prefix="geo-discovery-eval-") as tmp:
@@ -371,8 +511,14 @@ def evaluate_ranking(
         if protocol.user_split:
             a, b = _split_users(sorted(set(visits["user"].astype(str))))
             for fit_users, test_users in ((a, b), (b, a)):
-                part = calibrate(log, protocol, settings=settings, users=fit_users, work=work)
                 sub = events[events["user"].astype(str).isin(test_users)]
+                if sub.empty:
+                    raise InvalidQueryError(
+                        f"no choice to test on among the {len(test_users):,} people of one "
+                        f"half of the user split (the {len(events):,} choices after the split "
+                        f"{_when(until)} are all the other half's); run without --user-split"
+                    )
+                part = calibrate(log, protocol, settings=settings, users=fit_users, work=work)
                 data = _choice_data(engine, visits, sub, part, until)
                 miss = len(sub) - len(data.target)
                 ranks = {k: np.r_[v, np.full(miss, _MISS)]

@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..ranking_profile import PROFILE_FILE
+from ..ranking.calibrate import MIN_CHOICES
+from ..ranking_profile import PROFILE_FILE, RankingProfile
 from .common import DataDirOption, JsonOption, handle_errors, settings_for, stdout_console
 
 __all__ = ["calibrate", "evaluate_app"]
@@ -46,6 +47,16 @@ FitDaysOption = Annotated[
         show_default=False,
     ),
 ]
+MinChoicesOption = Annotated[
+    int,
+    typer.Option(
+        "--min-choices",
+        min=1,
+        help="Refuse to fit a profile on fewer choices than this (the error says where the "
+        "fit window's visits were lost and how to get more): on a few dozen the fit runs to "
+        "the edges of its search range and ranks by noise. Lower it only deliberately.",
+    ),
+]
 GapOption = Annotated[
     float,
     typer.Option(
@@ -69,6 +80,7 @@ def calibrate(
     ] = None,
     fit_days: FitDaysOption = None,
     max_gap_h: GapOption = 6.0,
+    min_choices: MinChoicesOption = MIN_CHOICES,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -86,7 +98,9 @@ def calibrate(
 
     A discrete-choice (conditional logit) model is fitted by maximum likelihood to where
     people went next from where they stood; see docs/ranking.md. The profile is written
-    as JSON; remove the file to go back to the hand-set ranking.
+    as JSON; remove the file to go back to the hand-set ranking. Fewer choices than
+    --min-choices are refused (nothing is written); a parameter that ends at an edge of
+    its search range is reported as a warning on stderr.
 
     **Examples**
 
@@ -97,12 +111,18 @@ def calibrate(
     from ..evaluation import calibrate as fit
 
     settings = settings_for(data_dir)
-    protocol = Protocol(until=until, fit_days=fit_days, max_gap_h=max_gap_h)
+    protocol = Protocol(
+        until=until, fit_days=fit_days, max_gap_h=max_gap_h, min_choices=min_choices
+    )
     with stdout_console().status("fitting the ranking profile…"):
         profile = fit(log, protocol, settings=settings)
     target = out if out is not None else Path(settings.data_dir) / PROFILE_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     profile.save(target)
+    personal = profile.for_member()  # the model of queries with a member: fitted with them
+    models = [("", profile)] + ([("with a member: ", personal)] if personal is not profile else [])
+    for label, model in models:
+        _warn_at_bounds(label, _meta_list(model, "at_bounds"))
     if as_json:
         typer.echo(profile.to_json())
         return
@@ -110,22 +130,57 @@ def calibrate(
     table = Table(title=f"ranking profile from {log.name} ({meta.get('fit_window', '')})")
     table.add_column("part")
     table.add_column("learned value", justify="right")
-    personal = profile.for_member()  # the model of queries with a member: fitted with them
-    models = [("", profile)] + ([("with a member: ", personal)] if personal is not profile else [])
     for label, model in models:
-        table.add_row(f"{label}distance exponent γ", f"{model.gamma:.3f}")
+        edge = {found.split(" = ", 1)[0] for found in _meta_list(model, "at_bounds")}
+
+        def row(part: str, value: str, label: str = label, edge: set[str] = edge) -> None:
+            table.add_row(f"{label}{part}", value + (" (at bound)" if part in edge else ""))
+
+        row("distance exponent γ", f"{model.gamma:.3f}")
         for prefix, metres in model.radii:
-            table.add_row(f"{label}consumption radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
+            row(f"consumption radius {prefix or '(fallback)'}", f"{metres:,.0f} m")
         for name, weight in model.weights:
-            table.add_row(f"{label}weight {name}", f"{weight:+.3f}")
-    for name, weight in personal.member_weights:
-        table.add_row(f"member weight {name}", f"{weight:+.3f}")
+            row(f"weight {name}", f"{weight:+.3f}")
+        for dropped in _meta_list(model, "dropped_features"):
+            name, _, why = dropped.partition(" (")
+            row(f"weight {name}", f"dropped ({why}" if why else "dropped")
+        if model is personal:
+            for name, weight in personal.member_weights:
+                row(f"member weight {name}", f"{weight:+.3f}", "")
     console = stdout_console()
     console.print(table)
     console.print(
         f"{meta.get('choices', '?')} choices among {meta.get('candidates', '?')} candidates; "
         f"log-likelihood per choice {meta.get('loglik_per_choice', '?')}; written to {target}"
     )
+
+
+def _meta_list(profile: RankingProfile, key: str) -> list[str]:
+    """A ``; ``-joined list in the profile's meta (``none`` or absent: empty)."""
+    text = dict(profile.meta).get(key, "none")
+    return [] if text == "none" else [part.strip() for part in text.split("; ") if part.strip()]
+
+
+def _warn_at_bounds(label: str, found: list[str]) -> None:
+    """On stderr, the fitted parameters that ended at an edge of their search range
+    (``fit_profile``'s ``at_bounds`` meta): the distance exponent and radii one line each
+    (the choices do not pin them down), the weights held at 0 in one line."""
+    held = [f for f in found if f.startswith(("weight ", "member weight "))]
+    for f in found:
+        if f not in held:
+            typer.echo(
+                f"warning: {label}{f}: it ended at an edge of its search range, so the "
+                "choices do not pin it down (on few choices, the sign of a fit to noise); "
+                "check the profile before relying on it, or fit on more choices (a longer "
+                "--fit-days, a larger --max-gap-h, a longer log)",
+                err=True,
+            )
+    if held:
+        typer.echo(
+            f"warning: {label}{'; '.join(held)}: held at the edge of the allowed range "
+            "(evidence and member weights are kept >= 0: the choices would have them lower)",
+            err=True,
+        )
 
 
 @evaluate_app.command("ranking")
@@ -143,6 +198,7 @@ def evaluate_ranking_command(
     ] = None,
     fit_days: FitDaysOption = None,
     max_gap_h: GapOption = 6.0,
+    min_choices: MinChoicesOption = MIN_CHOICES,
     radius_m: Annotated[
         float, typer.Option("--radius-m", help="Radius of the popularity-within-radius baseline.")
     ] = 1_000.0,
@@ -183,6 +239,7 @@ def evaluate_ranking_command(
         until=until,
         fit_days=fit_days,
         max_gap_h=max_gap_h,
+        min_choices=min_choices,
         radius_m=radius_m,
         bootstrap=bootstrap,
         user_split=user_split,

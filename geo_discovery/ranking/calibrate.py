@@ -28,6 +28,14 @@ Examples
 >>> ev = choice_events(visits, "2012-10-01", "2012-12-01")
 >>> ev["venue"].tolist(), ev["qlat"].tolist()
 (['b', 'c'], [40.7, 40.7])
+
+Where the choices went when there are few (:func:`choice_funnel`: each step keeps some):
+
+>>> steps = choice_funnel(visits, "2012-10-01", "2012-12-01", known=["a", "b"])
+>>> [n for _, n, _ in steps], [key for _, _, key in steps]
+([4, 2, 2, 2, 1], ['window', 'previous', 'gap', 'venue', 'known'])
+>>> steps[1][0]
+'after an earlier visit by the same person'
 """
 
 from __future__ import annotations
@@ -46,9 +54,29 @@ from ..distance import EARTH_RADIUS_M, latlng_to_xyz
 from ..errors import InvalidQueryError
 from .profile import FEATURES, MEMBER_FEATURES, RankingProfile
 
-__all__ = ["ChoiceData", "choice_events", "fit_profile", "member_matrices", "root_of"]
+__all__ = [
+    "MIN_CHOICES",
+    "ChoiceData",
+    "choice_events",
+    "choice_funnel",
+    "fit_profile",
+    "member_matrices",
+    "root_of",
+]
 
 _CHUNK = 256  # events per block of the utility matrix
+
+#: The fewest choices a profile is fitted on unless the caller lowers it deliberately
+#: (``Protocol.min_choices``, ``--min-choices``). The model has about 12 to 16 free
+#: parameters (up to 7 feature weights and ``busy``, the distance exponent, one radius per
+#: category root, 2 member weights). Measured on TSMC2014 New York (the full fit: over
+#: 2,000 choices, γ 0.87): shares of its people with 111 to 340 choices still fit γ 0.6 to
+#: 0.8 and most radii 100 to 500 m, while the 3-person logs of a new user (10 to 24
+#: choices) fit γ 4.5 to 20 (its upper bound) and a 26 m radius, "converged". 100 (about 7
+#: per parameter) keeps those out and the real logs in; a fit on a few hundred may still
+#: leave a parameter at an edge of its range (a root with few choices), which
+#: ``at_bounds`` in its meta names.
+MIN_CHOICES = 100
 
 
 def _utc(when: datetime | pd.Timestamp | str) -> pd.Timestamp:
@@ -80,22 +108,8 @@ def choice_events(
     person's log holds every kind of place); when present, only complete people count,
     since for the others the previous visit is not where they stood.
     """
-    v = visits.sort_values(["user", "time"], kind="stable")
-    cols = ["venue", "lat", "lng", "time"] + (["local_time"] if "local_time" in v.columns else [])
-    prev = v.groupby("user", sort=False)[cols].shift(1)
-    lo, hi = _utc(start), _utc(end)
-    ok = (
-        v["merchant"].astype(bool)
-        & (v["time"] >= lo)
-        & (v["time"] < hi)
-        & prev["venue"].notna()
-        & (prev["venue"] != v["venue"])
-        & ((v["time"] - prev["time"]) <= pd.Timedelta(hours=max_gap_h))
-    )
-    if "complete" in v.columns:
-        ok &= v["complete"].astype(bool)
-    if users is not None:
-        ok &= v["user"].isin(set(users))
+    v, prev, steps = _choice_steps(visits, start, end, max_gap_h, users)
+    ok = steps[-1][1]
     out = pd.DataFrame(
         {
             "user": v.loc[ok, "user"].to_numpy(),
@@ -109,6 +123,62 @@ def choice_events(
     if "local_time" in prev.columns:
         out["local_time"] = prev.loc[ok, "local_time"].to_numpy()
     return out.reset_index(drop=True)
+
+
+def _choice_steps(
+    visits: pd.DataFrame,
+    start: datetime | pd.Timestamp | str,
+    end: datetime | pd.Timestamp | str,
+    max_gap_h: float,
+    users: Sequence[str] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, pd.Series]]]:
+    """The visits sorted per person, each one's previous visit, and the steps that make a
+    visit a choice: ``(name, mask)`` with each mask the previous one narrowed (the last
+    one selects :func:`choice_events`'s rows)."""
+    v = visits.sort_values(["user", "time"], kind="stable")
+    cols = ["venue", "lat", "lng", "time"] + (["local_time"] if "local_time" in v.columns else [])
+    prev = v.groupby("user", sort=False)[cols].shift(1)
+    lo, hi = _utc(start), _utc(end)
+    ok = v["merchant"].astype(bool) & (v["time"] >= lo) & (v["time"] < hi)
+    if users is not None:
+        ok &= v["user"].isin(set(users))
+    steps = [("merchant visits in the window", ok)]
+    if "complete" in v.columns:
+        ok = ok & v["complete"].astype(bool)
+        steps.append(("by people whose log holds every kind of place", ok))
+    ok = ok & prev["venue"].notna()
+    steps.append(("after an earlier visit by the same person", ok))
+    ok = ok & ((v["time"] - prev["time"]) <= pd.Timedelta(hours=max_gap_h))
+    steps.append((f"within {max_gap_h:g} h of it", ok))
+    ok = ok & (prev["venue"] != v["venue"])
+    steps.append(("at another venue", ok))
+    return v, prev, steps
+
+
+def choice_funnel(
+    visits: pd.DataFrame,
+    start: datetime | pd.Timestamp | str,
+    end: datetime | pd.Timestamp | str,
+    *,
+    max_gap_h: float = 6.0,
+    users: Sequence[str] | None = None,
+    known: Sequence[str] | pd.Index | None = None,
+) -> list[tuple[str, int, str]]:
+    """Where the window's merchant visits go on their way to being choices
+    (:func:`choice_events`): ``(step, visits kept, key)`` per step, each count at most the
+    one before; with ``known`` (the candidates' venues) a last step keeps the choices of
+    a venue among them. ``key`` names the step for callers that explain a shortfall:
+    ``window``, ``complete``, ``previous``, ``gap``, ``venue``, ``known``.
+    """
+    v, _, steps = _choice_steps(visits, start, end, max_gap_h, users)
+    keys = ["window"] + (["complete"] if "complete" in v.columns else [])
+    keys += ["previous", "gap", "venue"]
+    out = [(name, int(mask.sum()), key) for (name, mask), key in zip(steps, keys, strict=True)]
+    if known is not None:
+        last = steps[-1][1]
+        seen = last & v["venue"].astype(str).isin({str(x) for x in known})
+        out.append(("to a merchant seen before the window", int(seen.sum()), "known"))
+    return out
 
 
 def member_matrices(
@@ -193,6 +263,10 @@ class ChoiceData:
 
 
 _MAX_RANK_CORRELATION = 0.95
+#: How close (in the optimiser's units: a weight, log γ, log radius) a fitted parameter
+#: must be to an edge of its search range to count as "at it": L-BFGS-B projects onto a
+#: bound it runs into, so one that stopped there sits on it up to rounding.
+_AT_BOUND = 1e-6
 #: Evidence of being worth the walk: more of it never lowers a score (weights >= 0), so
 #: a better rating or more visits can never rank a merchant lower — and a weight cannot
 #: swing negative to cancel a correlated twin and then misbehave on other data.
@@ -217,6 +291,7 @@ def _independent(
     for f in order:
         x = np.asarray(features[f], dtype=np.float64)
         if not np.ptp(x) > 0:
+            dropped.append(f"{f} (constant)")
             continue
         r = np.asarray(pd.Series(x).rank(), dtype=np.float64)
         twin = next(
@@ -245,6 +320,13 @@ def fit_profile(
     ``member`` also fits the member weights, jointly with the rest, as the profile's
     :attr:`~RankingProfile.personal` model (then ``data.member`` must be set); the
     profile itself is then the fit without member terms.
+
+    Its ``meta`` says what to check before using it: ``dropped_features`` (left out as
+    constant or as a twin of another feature, each with why) and ``at_bounds`` (fitted
+    parameters that ended at an edge of their search range, e.g. ``distance exponent γ =
+    20 at its upper bound 20``: the choices did not pin them down — on few choices, the
+    usual sign of a fit to noise — or, for a weight held at ≥ 0, the data would have it
+    lower). The caller decides how many choices are enough (:data:`MIN_CHOICES`).
     """
     if len(data.target) == 0 or len(data.lat) < 2:
         raise InvalidQueryError(
@@ -254,6 +336,8 @@ def fit_profile(
     per_event = [f for f in features if np.ndim(data.features[f]) == 2]  # busy: per bin
     feats, dropped = _independent(data.features, [f for f in features if f not in per_event])
     busy = "busy" in per_event and data.bins is not None and bool(np.ptp(data.features["busy"]))
+    if "busy" in per_event and not busy:
+        dropped.append("busy (constant)" if data.bins is not None else "busy (no visit times)")
     roots = sorted(set(data.roots))
     root_idx = np.array([roots.index(r) for r in data.roots])
     mnames = (["busy"] if busy else []) + (list(MEMBER_FEATURES) if member else [])
@@ -318,7 +402,36 @@ def fit_profile(
     bounds += [(math.log(0.05), math.log(20))]
     bounds += [(math.log(20.0), math.log(50_000.0))] * nr
 
-    def profile(res: OptimizeResult, personal: RankingProfile | None = None) -> RankingProfile:
+    labels = [f"weight {f}" for f in feats]
+    labels += ["weight busy" if m == "busy" else f"member weight {m}" for m in mnames]
+    labels += ["distance exponent γ"] + [f"consumption radius {r}" for r in roots]
+
+    def at_bounds(
+        theta: NDArray[np.float64], box: Sequence[tuple[float | None, float | None]]
+    ) -> str:
+        """The fitted parameters that ended at an edge of their search range (held ones,
+        whose range is a point, aside): ``label = value at its lower|upper bound b``."""
+        found = []
+        for i, (label, (lo, hi)) in enumerate(zip(labels, box, strict=True)):
+            if lo is not None and lo == hi:
+                continue
+            for side, b in (("lower", lo), ("upper", hi)):
+                if b is not None and abs(theta[i] - b) <= _AT_BOUND:
+                    if i < nf + nm:  # a weight: its bound is 0
+                        found.append(f"{label} = 0 at its {side} bound 0")
+                    else:  # log γ or log radius
+                        unit = " m" if i > nf + nm else ""
+                        found.append(
+                            f"{label} = {math.exp(theta[i]):.4g}{unit} at its {side} bound "
+                            f"{math.exp(b):.4g}{unit}"
+                        )
+        return "; ".join(found) or "none"
+
+    def profile(
+        res: OptimizeResult,
+        box: Sequence[tuple[float | None, float | None]],
+        personal: RankingProfile | None = None,
+    ) -> RankingProfile:
         theta = res.x
         w = theta[:nf] / std  # back to raw feature units
         radii = {"": float(np.exp(np.median(theta[nf + nm + 1 :])))} if nr else {"": 1_500.0}
@@ -329,6 +442,7 @@ def fit_profile(
             "candidates": str(len(data.lat)),
             "converged": str(bool(res.success)),
             "dropped_features": "; ".join(dropped) or "none",
+            "at_bounds": at_bounds(theta, box),
             **(meta or {}),
         }
         extra = dict(zip(mnames, (float(x) for x in theta[nf : nf + nm]), strict=True))
@@ -344,7 +458,7 @@ def fit_profile(
             meta=tuple(sorted(facts.items())),
         )
 
-    joint = profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds))
+    joint = profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds), bounds)
     if not member:
         return joint
     # A query without a member ranks by the model fitted without member terms: in the
@@ -352,4 +466,5 @@ def fit_profile(
     # right only when a member's history is there to explain it (:meth:`for_member`).
     first = nf + int(busy)  # the member weights' place in theta
     alone = [(0.0, 0.0) if first <= i < nf + nm else b for i, b in enumerate(bounds)]
-    return profile(minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=alone), joint)
+    fit = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=alone)
+    return profile(fit, alone, joint)

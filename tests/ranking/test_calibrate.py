@@ -8,16 +8,27 @@ likelihood must get them back within sampling error.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from benchmarks.visit_log import synthetic_visit_log
 from geo_discovery.distance import EARTH_RADIUS_M
 from geo_discovery.errors import InvalidQueryError
-from geo_discovery.ranking.calibrate import ChoiceData, fit_profile
+from geo_discovery.evaluation import Protocol, calibrate, evaluate_ranking
+from geo_discovery.ranking.calibrate import (
+    MIN_CHOICES,
+    ChoiceData,
+    choice_events,
+    choice_funnel,
+    fit_profile,
+)
 from geo_discovery.ranking.profile import FEATURES
 from geo_discovery.ranking_profile import RankingProfile
+from geo_discovery.settings import Settings
 
 TRUE = {"wom": 2.0, "volume": 0.7, "gamma": 1.3, "food": 300.0, "shop": 900.0}
 
@@ -97,6 +108,136 @@ def test_constant_features_carry_no_weight() -> None:
     names = {f for f, _ in profile.weights}
     assert "repeat" not in names and "district" not in names  # all zero here
     assert {"wom", "volume"} <= names
+    # the profile says so (docs/ranking.md: "or that is constant is left out, and the
+    # profile's meta says so"): only twins were listed, and the CLI's table showed nothing
+    dropped = dict(profile.meta)["dropped_features"]
+    assert "repeat (constant)" in dropped and "district (constant)" in dropped
+
+
+def test_a_parameter_at_an_edge_of_its_search_range_is_named() -> None:
+    """Everyone goes to the nearest merchant: the distance exponent runs to its upper bound
+    (20) and a radius to its lower one (20 m). A 3-person log did that on 10 choices and
+    the profile said only "converged: True"; its meta now names each such parameter, its
+    value and the bound (the CLI warns with it), and a sound fit names none."""
+    data = synthetic_choices(4, events=300)
+    data.target = np.argmin(data.chord2(slice(0, 300)), axis=1)
+    edges = dict(fit_profile(data, features=("wom", "volume")).meta)["at_bounds"]
+    assert "distance exponent γ = 20 at its upper bound 20" in edges
+    assert "consumption radius shop = 20 m at its lower bound 20 m" in edges
+    sound = fit_profile(synthetic_choices(0, events=1_000), features=("wom", "volume"))
+    assert dict(sound.meta)["at_bounds"] == "none"
+    # the model without member terms holds them at 0: fixed, not "at a bound"
+    data = synthetic_choices(3, events=1_000, people=40, w_own=-2.0)
+    both = fit_profile(data, features=("wom", "volume"), member=True)
+    assert "member weight" not in dict(both.meta)["at_bounds"]
+    assert "member weight own_visits = 0 at its lower bound 0" in dict(
+        both.for_member().meta)["at_bounds"]  # fmt: skip
+
+
+def test_the_funnel_counts_where_visits_stop_being_choices() -> None:
+    """Each step of a choice, counted: a log in which every row is another person gave
+    "0 choices … the fit window needs visits to merchants seen before it", which was not
+    the cause (no one had two visits)."""
+    t = pd.to_datetime(["2012-11-01 09:00", "2012-11-01 10:00", "2012-11-01 11:00",
+                        "2012-11-01 20:00", "2012-11-01 12:00"], utc=True)  # fmt: skip
+    visits = pd.DataFrame({
+        "user": ["a", "a", "a", "a", "b"], "venue": ["home", "m1", "m1", "m2", "m3"],
+        "lat": 40.7, "lng": -74.0, "time": t, "merchant": [False, True, True, True, True],
+    })  # fmt: skip
+    steps = choice_funnel(visits, "2012-11-01", "2012-11-02", known=["m2"])
+    assert [(key, n) for _, n, key in steps] == [
+        ("window", 4), ("previous", 3), ("gap", 2), ("venue", 1), ("known", 0)
+    ]
+    assert steps[2][0] == "within 6 h of it"
+    assert len(choice_events(visits, "2012-11-01", "2012-11-02")) == steps[3][1]
+    only_b = choice_funnel(visits, "2012-11-01", "2012-11-02", users=["b"])
+    assert [n for _, n, _ in only_b] == [1, 0, 0, 0]
+    assert [n for _, n, _ in choice_funnel(visits, "2012-11-01", "2012-11-02",
+                                           max_gap_h=12)] == [4, 3, 3, 2]  # fmt: skip
+
+
+# ------------------------------------------------------- calibrate on a visit log
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small visit logs like a new user's: ``tiny`` (3 people: a few dozen choices) and
+    ``single`` (every row another person: no choice at all)."""
+    folder = tmp_path_factory.mktemp("logs")
+    tiny = synthetic_visit_log(users=3, visits_per_user=60, seed=1)
+    single = synthetic_visit_log(users=20, visits_per_user=40, seed=2)
+    single["user"] = [f"p{i}" for i in range(len(single))]
+    for name, frame in (("tiny", tiny), ("single", single)):
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return {"tiny": folder / "tiny.csv", "single": folder / "single.csv"}
+
+
+def test_too_few_choices_are_refused_naming_why(logs: dict[str, Path], tmp_path: Path) -> None:
+    """3 people's log: 24 choices gave γ = 20 (its bound) and became the default ranking.
+    Now refused, naming the count, the minimum, the window, the log's span, where the
+    window's visits were lost and how to get more; lowered deliberately, it fits."""
+    settings = Settings(data_dir=tmp_path)
+    assert 100 <= MIN_CHOICES < 2_000  # real logs give thousands per fit window
+    with pytest.raises(InvalidQueryError) as err:
+        calibrate(logs["tiny"], Protocol(), settings=settings)
+    text = str(err.value)
+    assert re.search(r"only \d+ choices to calibrate on in the fit window 2012-09-11 \S+ UTC … "
+                     r"2012-09-20 10:59 UTC", text), text  # fmt: skip
+    assert "the log's visits span 2012-09-02 04:47 UTC … 2012-09-20 10:59 UTC" in text
+    assert f"fewer than the minimum {MIN_CHOICES} (--min-choices)" in text
+    assert re.search(r"\d+ merchant visits in the window → \d+ after an earlier visit", text)
+    assert "(--fit-days, now" in text and "a larger --max-gap-h" in text and "longer log" in text
+    profile = calibrate(logs["tiny"], Protocol(min_choices=5), settings=settings)
+    assert 5 <= int(dict(profile.meta)["choices"]) < MIN_CHOICES
+    with pytest.raises(InvalidQueryError, match="min_choices=0 is out of range"):
+        Protocol(min_choices=0)
+
+
+def test_no_choice_names_the_step_that_dropped_them_all(
+    logs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Every row another person: the error blamed "merchants seen before" the window; the
+    cause is that no one has two visits."""
+    with pytest.raises(InvalidQueryError) as err:
+        calibrate(logs["single"], Protocol(until="2012-09-15"),
+                  settings=Settings(data_dir=tmp_path))  # fmt: skip
+    text = str(err.value)
+    assert "no choice to calibrate on in the fit window 2012-09-08 05:52 UTC … 2012-09-15" in text
+    assert re.search(r"\d+ merchant visits in the window → 0 after an earlier visit by the "
+                     r"same person; that step dropped them all: each visit in the window is "
+                     r"its person's first", text), text  # fmt: skip
+
+
+def test_a_window_after_the_data_says_so(logs: dict[str, Path], tmp_path: Path) -> None:
+    """--until 2099-01-01 put the default window (the later half before it) in 2055-2099:
+    "0 choices", as if the log had none. Now: the window, the log's span, and that the
+    window lies after its last visit, before anything is loaded."""
+    with pytest.raises(InvalidQueryError) as err:
+        calibrate(logs["tiny"], Protocol(until="2099-01-01"), settings=Settings(data_dir=tmp_path))
+    text = str(err.value)
+    assert re.search(r"the fit window 2055-\S+ \S+ UTC … 2099-01-01 lies entirely after the "
+                     r"log's last merchant visit \(2012-09-20 10:59 UTC", text), text  # fmt: skip
+    assert "the log's visits span 2012-09-02 04:47 UTC … 2012-09-20 10:59 UTC" in text
+    assert not list(tmp_path.iterdir())  # refused before loading anything
+
+
+def test_evaluate_says_when_a_split_has_nothing_to_test_or_fit(
+    logs: dict[str, Path], tmp_path: Path
+) -> None:
+    """`evaluate ranking` on the same logs: a table of NaN or of a profile fitted on a few
+    dozen choices; now the same errors as `calibrate`, for the test window too."""
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(InvalidQueryError, match=r"only \d+ choices to calibrate on in the fit "
+                                                 r"window .* fewer than the minimum"):  # fmt: skip
+        evaluate_ranking(logs["tiny"], Protocol(bootstrap=0), settings=settings)
+    with pytest.raises(InvalidQueryError) as err:  # the fit window has data, the test none
+        evaluate_ranking(logs["tiny"], Protocol(until="2012-09-25", min_choices=5),
+                         settings=settings)  # fmt: skip
+    assert ("nothing to test on: the split --until 2012-09-25 is after the log's last merchant "
+            "visit (2012-09-20 10:59 UTC") in str(err.value)  # fmt: skip
+    with pytest.raises(InvalidQueryError) as err:
+        evaluate_ranking(logs["single"], Protocol(), settings=settings)
+    assert re.search(r"no choice to test on after the split .* \(the test window .*\): \d+ "
+                     r"merchant visits in the window → 0 after an earlier visit by the same "
+                     r"person; that step dropped them all", str(err.value)), str(err.value)
 
 
 def test_member_weights_lift_and_never_lower() -> None:
