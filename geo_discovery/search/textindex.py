@@ -18,10 +18,17 @@ match is a point the ranked kernels score directly:
 ``cat_off``, ``cat_term``, ``cat_weight``  per category path (``text.json``'s
                          ``categories``): its words as term ids with their weight
 
-``text.json`` holds the category paths, their labels, the statistics and a digest of the
-cell order the index was built for (a snapshot whose spatial index was rebuilt in another
-order treats its text index as missing). Categories are stored per path, not per
-merchant: a category's words cost nothing per merchant.
+``text.json`` holds the format, the category paths, their labels, the statistics and a
+digest of the cell order the index was built for (a snapshot whose spatial index was
+rebuilt in another order treats its text index as missing). Categories are stored per
+path, not per merchant: a category's words cost nothing per merchant.
+
+The format (:data:`TEXT_FORMAT`) also names the tokenisation the terms were made with
+(:mod:`.textnorm`): it goes up whenever that changes, since queries are tokenised the
+new way. An index of an older format still opens (its category labels serve
+``categories()``), but :class:`~.textmatch.TextSearcher` refuses it with
+:class:`~geo_discovery.errors.TextIndexMissingError` (load the data again); a newer or
+unknown format is unreadable (:class:`~geo_discovery.errors.SnapshotError`).
 
 Examples
 --------
@@ -65,6 +72,7 @@ from .textscore import (
 
 __all__ = [
     "CATEGORY_STOPWORDS",
+    "TEXT_FORMAT",
     "TextIndex",
     "build_text_index",
     "category_words",
@@ -85,7 +93,10 @@ _ARRAYS = (
     "cat_term",
     "cat_weight",
 )
-_FORMAT = 1
+#: The format of a text index written now. 1: the first; 2: names NFKC-composed and
+#: stripped of invisible format characters before tokenising (:mod:`.textnorm`).
+TEXT_FORMAT = 2
+_OPENS = range(1, TEXT_FORMAT + 1)  # formats from_directory opens (older: not searched)
 #: Connectors left out of category words (the taxonomy's paths are English).
 CATEGORY_STOPWORDS = frozenset({"and", "or", "of", "the", "a", "an", "with", "amp"})
 _CUISINE = r'"cuisine":\s*"(?P<c>(?:[^"\\]|\\.)*)"'
@@ -121,6 +132,14 @@ class TextIndex:
     categories: tuple[str, ...]
     labels: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: The format it was written in (:data:`TEXT_FORMAT`: built now).
+    format: int = TEXT_FORMAT
+
+    @property
+    def outdated(self) -> bool:
+        """Whether its terms were made by an older tokenisation than queries now are (a
+        snapshot loaded before it changed: load the data again to search it)."""
+        return self.format < TEXT_FORMAT
 
     # ---------------------------------------------------------------- basics
     @property
@@ -198,7 +217,7 @@ class TextIndex:
         for name in _ARRAYS:
             np.save(path / f"{name}.npy", getattr(self, name))
         doc = {
-            "format": _FORMAT,
+            "format": self.format,
             "categories": list(self.categories),
             "labels": list(self.labels),
             "meta": dict(self.meta),
@@ -211,8 +230,9 @@ class TextIndex:
         path = Path(path)
         try:
             doc = json.loads((path / "text.json").read_text())
-            if doc.get("format") != _FORMAT:
-                raise ValueError(f"format {doc.get('format')!r}, expected {_FORMAT}")
+            fmt = doc.get("format")
+            if type(fmt) is not int or fmt not in _OPENS:
+                raise ValueError(f"format {fmt!r}, expected {TEXT_FORMAT} or older")
             arrays = {n: np.load(path / f"{n}.npy", mmap_mode="r").view(np.ndarray)
                       for n in _ARRAYS}  # fmt: skip
         except (OSError, ValueError, KeyError) as exc:
@@ -224,6 +244,7 @@ class TextIndex:
             categories=tuple(doc["categories"]),
             labels=tuple(doc["labels"]),
             meta=doc["meta"],
+            format=fmt,
         )
         if n_points is not None and out.n_points != n_points:
             raise SnapshotError(

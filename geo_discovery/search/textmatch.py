@@ -50,13 +50,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InvalidCursorError, InvalidQueryError
+from ..errors import InvalidCursorError, InvalidQueryError, TextIndexMissingError
 from ..models import TextExplanation, WordMatch
 from .index import CellIndex
 from .ranked import TextFilter
 from .textdirect import reached_by_all, text_direct_top_k
-from .textindex import TextIndex
-from .textnorm import query_words, token_spans
+from .textindex import TEXT_FORMAT, TextIndex
+from .textnorm import is_cjk, query_words, token_spans, typed_words
 from .textscore import (
     FIELD_NAME,
     FIELD_WEIGHTS,
@@ -75,8 +75,13 @@ from .textscore import (
 )
 from .textvocab import codes, gather_points, match_words
 
-__all__ = ["TextQuery", "TextSearcher", "WordTerms"]
+__all__ = ["MAX_CJK_CHARS", "TextQuery", "TextSearcher", "WordTerms"]
 
+#: At most this many Chinese, Japanese and Korean characters in a query (the rest are
+#: refused). A run of them counts as one word against
+#: :data:`~.textscore.MAX_WORDS` (it has no spaces) but is searched as its pairs of
+#: neighbouring characters, each a word that must match: this bounds those.
+MAX_CJK_CHARS = 64
 _DIRECT = 4096  # a word reaching at most this many merchants: score them directly
 # The fast lane keeps only the rarest word's points another word reaches too when there
 # are more than this many and that word reaches at most this many times as many.
@@ -428,6 +433,10 @@ class TextSearcher:
         ``positions`` (each point's table row, ``CellIndex.positions``).
     codes, vocab
         Each table row's category code and the category paths of the codes.
+
+    An index of an older format (:attr:`~.textindex.TextIndex.outdated`: its terms were
+    tokenised another way than queries now are) is refused with
+    :class:`~geo_discovery.errors.TextIndexMissingError`: load the data again.
     """
 
     def __init__(
@@ -439,6 +448,14 @@ class TextSearcher:
     ) -> None:
         if index.n_points != len(codes) or len(positions) != len(codes):
             raise ValueError(f"text index has {index.n_points} points, the table {len(codes)}")
+        if index.outdated:  # its terms were made another way than the queries' words
+            raise TextIndexMissingError(
+                "text search is not available: the snapshot's text index was built by an "
+                f"older version of geo-discovery (text index format {index.format}, this "
+                f"version searches format {TEXT_FORMAT}: names are normalised differently); "
+                "load the data again (geo-discovery load …) to search with q",
+                [{"parameter": "q", "value": None, "message": "outdated text index; reload"}],
+            )
         self.index = index
         self.codes = np.ascontiguousarray(np.asarray(codes)[positions], dtype=np.int32)
         self.codes.flags.writeable = False
@@ -476,7 +493,9 @@ class TextSearcher:
 
     # ----------------------------------------------------------------- queries
     def query(self, text: str) -> TextQuery:
-        """The parsed query (cached); :class:`InvalidQueryError` for one without words."""
+        """The parsed query (cached); :class:`InvalidQueryError` for one without words, with
+        more than :data:`~.textscore.MAX_WORDS` words as typed (a CJK run is one) or more
+        than :data:`MAX_CJK_CHARS` CJK characters."""
         return self._query(text)
 
     def forget(self) -> None:
@@ -484,12 +503,16 @@ class TextSearcher:
         self._query.cache_clear()
 
     def _build_query(self, text: str) -> TextQuery:
-        words = query_words(text)
-        if not words:
+        typed = typed_words(text)  # a CJK run is one word here, its pairs in query_words
+        if not typed:
             raise _refused(text, f"q={text!r} has no letter or digit to search for")
-        if len(words) > MAX_WORDS:
-            raise _refused(text, f"q has {len(words)} words; allowed: at most {MAX_WORDS}")
-        return self._packed_query(text, words)
+        if len(typed) > MAX_WORDS:
+            raise _refused(text, f"q has {len(typed)} words; allowed: at most {MAX_WORDS}")
+        cjk = sum(len(w) for w in typed if is_cjk(w[0]))
+        if cjk > MAX_CJK_CHARS:
+            raise _refused(text, f"q has {cjk} Chinese, Japanese or Korean characters; "
+                                 f"allowed: at most {MAX_CJK_CHARS}")  # fmt: skip
+        return self._packed_query(text, query_words(text))
 
     def _packed_query(self, text: str, words: list[str]) -> TextQuery:
         """The query of ``words``: every word's matches in one kernel call

@@ -3,7 +3,14 @@
 Every string the text index holds and every query word goes through :func:`tokens`
 (or :func:`query_words`), so "what matches" has a single definition:
 
-* **Characters.** Compatibility forms fold (fullwidth ``Ａ`` → ``a``, ligature ``ﬁ`` →
+* **Characters.** Invisible format characters go first, wherever they are (Unicode's
+  default-ignorables: category ``Cf`` such as the soft hyphen, ZWJ/ZWNJ, the word joiner,
+  BOM and bidi marks, and variation selectors, CGJ and Hangul fillers), so
+  ``ca\\u00adfe`` is ``cafe``; U+200B ZERO WIDTH SPACE alone still separates words (it
+  marks word boundaries in Thai, Khmer, Myanmar). The text is then NFKC-composed, so
+  canonically or compatibly equivalent text gives the same tokens: decomposed (NFD)
+  Hangul and kana, and halfwidth katakana with voicing marks (``ｶﾞｽﾄ`` = ``ガスト``).
+  Compatibility forms fold (fullwidth ``Ａ`` → ``a``, ligature ``ﬁ`` →
   ``fi``), case folds (``ß`` → ``ss``), diacritics on Latin, Greek and Cyrillic letters
   go (``café`` → ``cafe``, ``Hämeentie`` → ``hameentie``; letters Unicode does not
   decompose map by a small table: ``ø`` → ``o``, ``ł`` → ``l``, ``æ`` → ``ae`` …). Marks
@@ -15,7 +22,11 @@ Every string the text index holds and every query word goes through :func:`token
   as its characters (unigrams) and adjacent pairs (bigrams), so ``星巴克`` holds ``星``,
   ``巴``, ``克``, ``星巴``, ``巴克``. A query run becomes its bigrams (a single character
   stays a unigram), so the name, any two-character piece of it and, typed as the last
-  word, any prefix all find it.
+  word, any prefix all find it. :func:`typed_words` keeps a run whole: what a person
+  typed as one word (the query's word cap counts those).
+
+A change here changes the tokens an index holds: bump the text index's format
+(:mod:`.textindex`) with it, so an index built the old way is not served.
 
 Examples
 --------
@@ -27,6 +38,10 @@ Examples
 ['星', '巴', '克', '星巴', '巴克', 'coffee']
 >>> query_words("星巴克")
 ['星巴', '巴克']
+>>> tokens("ｶﾞｽﾄ") == tokens("ガスト") == tokens("カ\\u3099スト")
+True
+>>> tokens("ca\\u00adfe ca\\u200dfe")
+['cafe', 'cafe']
 >>> [(t, s, e) for t, s, e in token_spans("Joe's Pizza")]
 [('joes', 0, 5), ('pizza', 6, 11)]
 """
@@ -35,6 +50,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 __all__ = [
@@ -45,6 +61,7 @@ __all__ = [
     "query_words",
     "token_spans",
     "tokens",
+    "typed_words",
 ]
 
 #: Longer tokens are cut to this many characters (index and queries alike).
@@ -75,6 +92,14 @@ _ASCII_SKIP = str.maketrans({"'": None, "`": None})
 # Scripts whose diacritics fold away: Latin (with IPA), Greek and Cyrillic.
 _FOLDING_SCRIPT_MAX = 0x052F
 _LATIN_EXTENDED_ADDITIONAL = range(0x1E00, 0x2000)
+# Default-ignorable code points outside category Cf (which is dropped whole, but for
+# U+200B): CGJ, Hangul fillers, Khmer inherent vowels, Mongolian variation selectors and
+# the variation selectors (also the ideographic ones after a Han character).
+_IGNORED_RE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0"
+    "\U000e0100-\U000e01ef]"
+)
+_ZWSP = "\u200b"  # a Cf character that marks a word boundary: it separates
 
 
 def is_cjk(ch: str) -> bool:
@@ -106,12 +131,61 @@ def _folds(ch: str) -> bool:
 
 
 @lru_cache(maxsize=8192)
+def _ignorable(ch: str) -> bool:
+    """Whether ``ch`` is dropped before anything else: invisible, inside a word or not."""
+    return _IGNORED_RE.match(ch) is not None or (ch != _ZWSP and unicodedata.category(ch) == "Cf")
+
+
+def _joins(chunk: str, ch: str) -> bool:
+    """Whether ``ch`` must be normalised together with the ``chunk`` before it: it is a
+    combining mark, or normalises to one (halfwidth ``ﾞ``), or composes with ``chunk``
+    (a Hangul vowel after its consonant)."""
+    if unicodedata.combining(ch):
+        return True
+    alone = unicodedata.normalize("NFKC", ch)
+    if unicodedata.combining(alone[0]):
+        return True
+    return unicodedata.normalize("NFKC", chunk + ch) != unicodedata.normalize("NFKC", chunk) + alone
+
+
+def _composed(text: str) -> tuple[str, Sequence[int], Sequence[int]]:
+    """``text`` without its ignorable characters, NFKC-normalised, and where each of its
+    characters came from: ``text[starts[i]:ends[i]]`` (a character with the marks and
+    the characters that compose with it: normalised alone, they give it)."""
+    n = len(text)
+    if (text.isprintable() or not any(map(_ignorable, text))) and (
+        _IGNORED_RE.search(text) is None and unicodedata.is_normalized("NFKC", text)
+    ):  # (no Cf character is printable): the usual case, a character for a character
+        return text, range(n), range(1, n + 1)
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+
+    def emit(chunk: str, start: int, end: int) -> None:
+        norm = unicodedata.normalize("NFKC", chunk)
+        chars.append(norm)
+        starts.extend([start] * len(norm))
+        ends.extend([end] * len(norm))
+
+    chunk, start, end = "", 0, 0
+    for i, ch in enumerate(text):
+        if _ignorable(ch):
+            continue
+        if chunk and _joins(chunk, ch):
+            chunk, end = chunk + ch, i + 1
+            continue
+        if chunk:
+            emit(chunk, start, end)
+        chunk, start, end = ch, i, i + 1
+    if chunk:
+        emit(chunk, start, end)
+    return "".join(chars), starts, ends
+
+
+@lru_cache(maxsize=8192)
 def _fold(ch: str) -> str:
-    """One character, folded: CJK by NFKC (Hangul stays composed), others by case fold,
-    NFKD and the special-letter table; marks stay as marks (the caller decides)."""
-    if is_cjk(ch):  # one character stays one (spans count on it): ゛ or ゟ stay as typed
-        nfkc = unicodedata.normalize("NFKC", ch)
-        return nfkc if len(nfkc) == 1 and nfkc.isalnum() else ch
+    """One (NFKC) character other than CJK, folded by case fold, NFKD and the
+    special-letter table; marks stay as marks (the caller decides)."""
     out = ch
     while True:  # to a fixed point: NFKD can make capitals (ᴬ → A), case folding more to do
         nxt = unicodedata.normalize("NFKD", out.casefold()).translate(_SPECIAL)
@@ -125,53 +199,59 @@ def _is_mark(ch: str) -> bool:
     return unicodedata.category(ch).startswith("M")
 
 
-def _raw_tokens(text: str) -> list[tuple[str, int, int, bool]]:
-    """``(token, start, end, cjk_run)`` in ``text``'s character offsets (CJK runs whole)."""
-    out: list[tuple[str, int, int, bool]] = []
+#: A token: ``(token, start, end, spans)`` with ``text[start:end]`` the text it came from;
+#: for a CJK run (whole) ``spans`` holds each character's ``(start, end)``, else ``None``.
+_Raw = tuple[str, int, int, tuple[tuple[int, int], ...] | None]
+
+
+def _raw_tokens(text: str) -> list[_Raw]:
+    """The tokens of ``text`` (CJK runs whole) with their offsets in ``text``."""
+    out: list[_Raw] = []
     buf: list[str] = []
-    start = 0
+    start = last = 0  # the token's first and last pieces' offsets
     cjk: list[str] = []
-    cjk_start = 0
+    spans: list[tuple[int, int]] = []
 
     def flush(end: int) -> None:
         nonlocal buf
         if buf:
-            out.append(("".join(buf)[:MAX_TERM_CHARS], start, end, False))
+            out.append(("".join(buf)[:MAX_TERM_CHARS], start, max(end, last), None))
             buf = []
 
-    def flush_cjk(end: int) -> None:
-        nonlocal cjk
+    def flush_cjk() -> None:
+        nonlocal cjk, spans
         if cjk:
-            out.append(("".join(cjk), cjk_start, end, True))
-            cjk = []
+            out.append(("".join(cjk), spans[0][0], spans[-1][1], tuple(spans)))
+            cjk, spans = [], []
 
-    for i, ch in enumerate(text):
+    for ch, a, b in zip(*_composed(text), strict=True):
         if ch in _APOSTROPHES:
             continue
         if ch in _AMPERSANDS:
-            flush(i)
-            flush_cjk(i)
-            out.append(("and", i, i + 1, False))
+            flush(a)
+            flush_cjk()
+            out.append(("and", a, b, None))
             continue
         if is_cjk(ch):
-            flush(i)
-            if not cjk:
-                cjk_start = i
-            cjk.append(_fold(ch))
+            flush(a)
+            cjk.append(ch)
+            spans.append((a, b))
             continue
-        flush_cjk(i)
+        flush_cjk()
         for x in _fold(ch):
             if x.isalnum():
                 if not buf:
-                    start = i
+                    start = a
                 buf.append(x)
+                last = b
             elif _is_mark(x):
                 if buf and not _folds(buf[-1]):
                     buf.append(x)  # a mark of a script that keeps them (Devanagari, Thai)
+                    last = b
             else:
-                flush(i)
+                flush(a)
     flush(len(text))
-    flush_cjk(len(text))
+    flush_cjk()
     return out
 
 
@@ -197,7 +277,7 @@ def tokens(text: str | None) -> list[str]:
         return [t[:MAX_TERM_CHARS] for t in _ASCII_TOKEN.findall(low)]
     out: list[str] = []
     for tok, _, _, cjk in _raw_tokens(text):
-        out.extend(_ngrams(tok, unigrams=True) if cjk else [tok])
+        out.extend(_ngrams(tok, unigrams=True) if cjk is not None else [tok])
     return out
 
 
@@ -229,8 +309,26 @@ def query_words(text: str | None) -> list[str]:
         return tokens(text)
     out: list[str] = []
     for tok, _, _, cjk in _raw_tokens(text):
-        out.extend(_ngrams(tok, unigrams=False) if cjk else [tok])
+        out.extend(_ngrams(tok, unigrams=False) if cjk is not None else [tok])
     return out
+
+
+def typed_words(text: str | None) -> list[str]:
+    """The words of a query as a person typed them: like :func:`query_words`, but a CJK
+    run stays whole (it has no spaces: one word, however many characters).
+
+    Examples
+    --------
+    >>> typed_words("兵庫教育大学 神戸ハーバーランドキャンパス")
+    ['兵庫教育大学', '神戸ハーバーランドキャンパス']
+    >>> typed_words("星巴克coffee & tea")
+    ['星巴克', 'coffee', 'and', 'tea']
+    """
+    if not text:
+        return []
+    if text.isascii():
+        return tokens(text)
+    return [tok for tok, _, _, _ in _raw_tokens(text)]
 
 
 def token_spans(text: str) -> list[tuple[str, int, int]]:
@@ -254,12 +352,13 @@ def token_spans(text: str) -> list[tuple[str, int, int]]:
                 out.append((tok[:MAX_TERM_CHARS], *m.span()))
         return out
     for tok, start, end, cjk in _raw_tokens(text):
-        if not cjk:
+        if cjk is None:
             out.append((tok, start, end))
             continue
-        # a CJK run's characters are one text character each (NFKC keeps them single)
-        out.extend((tok[i], start + i, start + i + 1) for i in range(len(tok)))
-        out.extend((tok[i : i + 2], start + i, start + i + 2) for i in range(len(tok) - 1))
+        # each character of a CJK run spans the text it came from (ｶﾞ: two, ゟ: one for
+        # its two kana); a pair spans its characters'
+        out.extend((tok[i], *cjk[i]) for i in range(len(tok)))
+        out.extend((tok[i : i + 2], cjk[i][0], cjk[i + 1][1]) for i in range(len(tok) - 1))
     return out
 
 

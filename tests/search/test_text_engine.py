@@ -5,8 +5,10 @@ with accented, CJK, apostrophe and ampersand names, brands, cuisines and address
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from geo_discovery.errors import InvalidCursorError, InvalidQueryError, TextInde
 from geo_discovery.query import SORTS, Filters, Member, NearbyQuery, Ranking
 from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.search.index import build_cell_index
-from geo_discovery.search.textindex import TextIndex, build_text_index
+from geo_discovery.search.textindex import TEXT_FORMAT, TextIndex, build_text_index
+from geo_discovery.search.textmatch import TextSearcher
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.derived import build_text
 from geo_discovery.snapshot.snapshot import Snapshot
@@ -69,6 +72,17 @@ WORDS = (
     "ラーメン",
     "pizzas",
     "plaza",
+    "ｶﾞｽﾄ",  # halfwidth katakana with a voicing mark: ガスト
+    "ガスト",
+    "ホ\u3099ート\u3099",  # decomposed (NFD) kana: ボード
+    "탤러해시",
+    "ca\u00adfe",  # a soft hyphen inside a word
+)
+#: CJK names longer than the 16 words a query may have (as pairs of characters)
+LONG_CJK = (
+    "仙台市役所子供未来局子育てふれあいプラザ・のびすく長町南",
+    "兵庫教育大学 神戸ハーバーランドキャンパス",
+    "茅ヶ崎イトーヨーカドーチャンスセンター",
 )
 CATEGORIES = (
     "food/restaurant/pizza",
@@ -93,8 +107,10 @@ def table_of(rng: np.random.Generator, n: int, kind: str) -> pa.Table:
 
     names = [
         " ".join(rng.choice(WORDS, int(rng.integers(1, 4))).tolist()).title()
-        if rng.random() < 0.95
+        if (r := rng.random()) < 0.93
         else "ＳＴＡＲＢＵＣＫＳ Coffee"
+        if r < 0.97
+        else str(rng.choice(LONG_CJK))
         for _ in range(n)
     ]
     scale = rng.choice([5.0, 100.0], n)
@@ -179,7 +195,14 @@ def random_text(rng: np.random.Generator, table: pa.Table) -> str:
     words = [mutate(rng, w) for w in words[: int(rng.integers(1, len(words) + 1))]]
     if rng.random() < 0.15:
         words.append("zzyzx")  # matches nothing: the fallback drops it
-    return " ".join(words)
+    text = " ".join(words)
+    if rng.random() < 0.15:  # typed in another normal form, or with an invisible character
+        form = str(rng.choice(["NFC", "NFD", "NFKC", "NFKD", "shy"]))
+        if form == "shy":
+            i = int(rng.integers(0, len(text) + 1))
+            return text[:i] + "\u00ad" + text[i:]
+        return unicodedata.normalize(form, text)  # type: ignore[arg-type]
+    return text
 
 
 def random_query(rng: np.random.Generator, table: pa.Table, sort: str) -> NearbyQuery:
@@ -461,11 +484,21 @@ def test_text_index_round_trip(tmp_path: Any) -> None:
     assert [again.term(t) for t in range(again.n_terms)] == [
         built.term(t) for t in range(built.n_terms)
     ]
-    (tmp_path / "text" / "text.json").write_text(json.dumps({"format": 99}))
+    assert again.format == built.format == TEXT_FORMAT and not again.outdated
+    doc = json.loads((tmp_path / "text" / "text.json").read_text())
+    (tmp_path / "text" / "text.json").write_text(json.dumps({**doc, "format": 1}))
+    older = TextIndex.from_directory(tmp_path / "text", n_points=80)
+    assert older.outdated and older.format == 1
+    with pytest.raises(TextIndexMissingError, match="format 1, this version searches format 2"):
+        TextSearcher(older, snap.index.positions, snap.categories[0], snap.categories[1])
+    older.to_directory(tmp_path / "again")  # written again, it stays what it is
+    assert TextIndex.from_directory(tmp_path / "again").outdated
     from geo_discovery.errors import SnapshotError
 
-    with pytest.raises(SnapshotError, match="unreadable"):
-        TextIndex.from_directory(tmp_path / "text")
+    for fmt in (99, TEXT_FORMAT + 1, "2", None):  # newer or unknown: unreadable
+        (tmp_path / "text" / "text.json").write_text(json.dumps({**doc, "format": fmt}))
+        with pytest.raises(SnapshotError, match="unreadable"):
+            TextIndex.from_directory(tmp_path / "text")
 
 
 TEXT_PROFILE = RankingProfile(
@@ -561,3 +594,99 @@ def test_text_search_on_an_empty_snapshot_finds_nothing(tmp_path: Path) -> None:
     for sort in ("best_match", "distance"):
         got = engine.nearby(60.17, 24.94, 10, sort=sort, where=Filters(text="kahvi"))
         assert len(got) == 0
+
+
+def named(rng: np.random.Generator, names: list[str], n: int = 60) -> pa.Table:
+    """A random table whose first rows have these ``names``."""
+    table = table_of(rng, n, "city")
+    every = [*names, *table.column("name").to_pylist()[len(names) :]]
+    return table.set_column(table.column_names.index("name"), "name", pa.array(every))
+
+
+def test_long_cjk_names_find_themselves_while_typed() -> None:
+    """A CJK run is one word against the 16-word cap, however many pairs of characters it
+    is searched as: a name of up to 64 CJK characters finds itself, typed whole or
+    character by character, as brute force does; more is refused, saying so."""
+    rng = np.random.default_rng(12)
+    han = "".join(chr(int(c)) for c in rng.integers(0x4E00, 0x9FA5, 64))
+    names = [*LONG_CJK, han, "ボードワン 博士像 " + han[:40]]
+    table = named(rng, names)
+    engine = engine_of(table, rng, None)
+    tc = to.TextColumns(engine)
+    lat, lng = table.column("lat").to_pylist(), table.column("lng").to_pylist()
+    for i, name in enumerate(names):
+        typed = [name[:j] for j in range(1, len(name) + 1) if not name[:j].endswith(" ")]
+        for text in typed:
+            s = engine.autocomplete(text, lat[i], lng[i], limit=5)
+            rows, *_ = to.brute_text(tc, ro.query(lat[i], lng[i], 5, text=text), limit=5)
+            got = [engine.snapshot.row_of(m.merchant_id) for m in s.merchants]
+            assert got == rows.tolist(), text
+            assert i in got or len(text) < 6, text  # (ボード: other names have it too)
+        res = engine.nearby(lat[i], lng[i], 3, sort="best_match", where=Filters(text=name))
+        assert res.positions[0] == i
+    with pytest.raises(InvalidQueryError, match="q has 65 Chinese, Japanese or Korean "
+                                                "characters; allowed: at most 64"):  # fmt: skip
+        engine.autocomplete(han + "字", lat[3], lng[3])
+    with pytest.raises(InvalidQueryError, match="q has 17 words; allowed: at most 16"):
+        engine.autocomplete(" ".join([LONG_CJK[0]] * 2 + ["w"] * 15), lat[0], lng[0])
+    most = " ".join([han[:32], han[32:]] + ["w"] * 14)  # 16 words, 64 CJK characters
+    assert len(engine.planner.text_query(most).words) == 31 + 31 + 14
+    res = engine.nearby(lat[3], lng[3], 3, sort="best_match", where=Filters(text=most))
+    assert res.positions.tolist() == [3]  # the w's dropped: they match nothing
+
+
+def test_equivalent_forms_of_a_name_find_each_other() -> None:
+    """Composed or decomposed kana and Hangul, halfwidth katakana with voicing marks and
+    invisible format characters inside a word: the index and the query normalise them
+    alike, whichever form the name was stored in and the query typed."""
+    rng = np.random.default_rng(13)
+    nfd = functools.partial(unicodedata.normalize, "NFD")
+    names = ["ボードワン博士像", nfd("탤러해시 카페"), "ｶﾞｽﾄ 渋谷店", "Ca\u00adfé Mo\u200dcha"]
+    queries = {
+        0: ["ボードワン", nfd("ボードワン"), "ﾎﾞｰﾄﾞﾜﾝ博士像", "ボード\u200dワン"],
+        1: ["탤러해시", nfd("탤러해시"), "탤러\u00ad해시 카페"],
+        2: ["ガスト", nfd("ガスト"), "ｶﾞｽﾄ", "ガスト渋谷"],
+        3: ["cafe mocha", "ca\u00adfe", "ca\u200dfe\ufeff mo\u2060cha", nfd("café")],
+    }
+    table = named(rng, names)
+    engine = engine_of(table, rng, None)
+    tc = to.TextColumns(engine)
+    lat, lng = table.column("lat").to_pylist(), table.column("lng").to_pylist()
+    for i, texts in queries.items():
+        for text in texts:
+            q = ro.query(lat[i], lng[i], 5, text=text)
+            assert_same(engine, tc, q)
+            assert i in engine.search(replace(q, k=60)).positions.tolist(), text
+            hl = engine.autocomplete(text, lat[i], lng[i], limit=60)
+            mine = next(m for m in hl.merchants if engine.snapshot.row_of(m.merchant_id) == i)
+            assert mine.highlight and list(mine.highlight) == tc.highlight(text, names[i])
+
+
+def test_an_index_of_an_older_format_is_refused_until_reloaded(tmp_path: Path) -> None:
+    """An index written before the tokenisation changed (format 1) holds terms made the
+    old way: text queries say to load the data again, everything else answers."""
+    from geo_discovery.search.textindex import TEXT_FORMAT
+    from geo_discovery.snapshot.pipeline import load
+
+    csv = tmp_path / "shops.csv"
+    csv.write_text("id,name,lat,lng,category\n1,ｶﾞｽﾄ,35.66,139.7,food/restaurant\n"
+                   "2,Cafe,35.661,139.7,food/cafe\n")  # fmt: skip
+    data = tmp_path / "data"
+    report = load([csv], data_dir=data, settings=Settings(data_dir=data))
+    assert report.snapshot is not None
+    doc_path = report.snapshot.path / "derived" / "text" / "text.json"
+    doc = json.loads(doc_path.read_text())
+    assert doc["format"] == TEXT_FORMAT == 2
+    doc["format"] = 1  # as written before names were NFKC-composed
+    doc_path.write_text(json.dumps(doc))
+    old = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
+    assert old.snapshot.text is not None and old.snapshot.text.outdated
+    assert old.nearby(35.66, 139.7, 5).merchant_ids  # everything else still works
+    assert {c.path: c.label for c in old.categories()}["food/cafe"]
+    for ask in (lambda: old.nearby(35.66, 139.7, 5, where=Filters(text="ガスト")),
+                lambda: old.autocomplete("ガス", 35.66, 139.7)):  # fmt: skip
+        with pytest.raises(TextIndexMissingError, match=r"older version.*load the data again"):
+            ask()
+    load([csv], data_dir=data, settings=Settings(data_dir=data))  # loading again fixes it
+    new = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
+    assert new.nearby(35.66, 139.7, 5, where=Filters(text="ガスト")).merchant_ids == ["generic:1"]

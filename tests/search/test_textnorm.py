@@ -4,6 +4,7 @@ the general one."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from geo_discovery.search.textnorm import (
     query_words,
     token_spans,
     tokens,
+    typed_words,
 )
 
 
@@ -112,5 +114,122 @@ def test_folding_reaches_a_fixed_point() -> None:
     way (found by the property test above): modifier capitals, Greek symbol forms, ŉ."""
     assert tokens("ᴬᴮ") == ["ab"] and tokens("ϒ") == ["υ"] and tokens("ϲ") == ["σ"]
     assert tokens("ŉ") == ["n"]
-    for ch in ("゛", "ゟ"):  # a CJK character stays one character (highlight spans)
-        assert all(len(t) == 1 for t, s, e in token_spans(ch) if e - s == 1)
+    # a kana whose compatibility form is two characters (ゟ → より) or a space and a mark
+    # (゛): each token spans the text it came from (highlights)
+    assert tokens("ゟ") == tokens("より") and tokens("゛") == ["\u3099"]
+    for ch in ("゛", "ゟ", "ｶﾞ"):
+        assert all(tok in tokens(ch[s:e]) for tok, s, e in token_spans(ch))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("ボードワン", unicodedata.normalize("NFD", "ボードワン")),  # decomposed kana
+        ("ボードワン博士像", "ﾎﾞｰﾄﾞﾜﾝ博士像"),  # halfwidth katakana with voicing marks
+        ("ガスト", "ｶﾞｽﾄ"),
+        ("パン", "ﾊﾟﾝ"),  # the semi-voiced mark
+        ("탤러해시", unicodedata.normalize("NFD", "탤러해시")),  # decomposed Hangul
+        ("한식당", unicodedata.normalize("NFKD", "한식당")),
+        ("하", "ㅎㅏ"),  # compatibility jamo compose like the conjoining ones
+        ("アパート", "㌀"),  # a squared word is its kana
+        ("café", unicodedata.normalize("NFD", "café")),
+        ("नमस्ते", unicodedata.normalize("NFD", "नमस्ते")),
+        ("ऩ", "न\u093c"),  # a Devanagari letter with nukta, composed or not
+        ("ệ", "e\u0323\u0302"),  # marks in either order
+        ("e\u0323\u0302", "e\u0302\u0323"),
+    ],
+)
+def test_equivalent_text_gives_the_same_tokens(a: str, b: str) -> None:
+    """Canonically or compatibly equivalent text (NFC/NFD, halfwidth/fullwidth) is one
+    text to the index and to queries."""
+    assert tokens(a) == tokens(b) and query_words(a) == query_words(b)
+    assert typed_words(a) == typed_words(b)
+
+
+@pytest.mark.parametrize(
+    "ch",
+    ["\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u200f", "\u202a",
+     "\u202c", "\u2066", "\u2069", "\u061c", "\u180e", "\ufe0f", "\u034f"],
+)  # fmt: skip
+def test_invisible_format_characters_do_not_split_a_word(ch: str) -> None:
+    """Soft hyphen, ZWNJ/ZWJ, word joiner, BOM, bidi marks, variation selectors: dropped
+    inside a word (and a CJK run), at its edges, in the index and in queries alike."""
+    assert tokens(f"ca{ch}fe") == ["cafe"] and query_words(f"ca{ch}fe") == ["cafe"]
+    assert tokens(f"{ch}cafe{ch} bar") == ["cafe", "bar"]
+    assert tokens(f"星巴{ch}克") == tokens("星巴克")
+    assert query_words(f"星巴{ch}克") == ["星巴", "巴克"]
+    assert [(t, s, e) for t, s, e in token_spans(f"ca{ch}fe x")] == [("cafe", 0, 5), ("x", 6, 7)]
+
+
+def test_an_ideographic_variation_selector_keeps_the_run() -> None:
+    assert tokens("葛\U000e0100飾区") == tokens("葛飾区")
+
+
+def test_the_zero_width_space_still_separates_words() -> None:
+    """U+200B marks word boundaries where words have no spaces (Thai, Khmer, Myanmar)."""
+    assert tokens("ca\u200bfe") == ["ca", "fe"]
+    assert tokens("\u200bcafe\ufeff") == ["cafe"]
+
+
+def test_spans_of_composed_text_cover_what_it_came_from() -> None:
+    assert token_spans("ｶﾞｽﾄ") == [
+        ("ガ", 0, 2), ("ス", 2, 3), ("ト", 3, 4), ("ガス", 0, 3), ("スト", 2, 4),
+    ]  # fmt: skip
+    nfd = unicodedata.normalize("NFD", "탤러")  # 2 syllables, 5 jamo
+    assert token_spans(nfd) == [("탤", 0, 3), ("러", 3, 5), ("탤러", 0, 5)]
+    assert token_spans("Cafe\u0301 ca\u00adfe") == [("cafe", 0, 5), ("cafe", 6, 11)]
+
+
+def test_typed_words_keep_a_cjk_run_whole() -> None:
+    """What a person typed as one word: a CJK run is one however long (the query's word
+    cap counts these), its pairs are the query's words."""
+    name = "兵庫教育大学 神戸ハーバーランドキャンパス"
+    assert typed_words(name) == ["兵庫教育大学", "神戸ハーバーランドキャンパス"]
+    assert len(query_words(name)) == 5 + 13
+    assert typed_words("星巴克coffee & Tea") == ["星巴克", "coffee", "and", "tea"]
+    assert typed_words("joe's pi") == query_words("joe's pi") == ["joes", "pi"]
+    assert typed_words("") == [] and typed_words(None) == []
+
+
+FORMAT_CHARS = ("\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u202b",
+                "\ufe0f", "\U000e0100")  # fmt: skip
+# letters, marks and pieces that compose: Latin, Hangul jamo (conjoining and compatibility)
+# and syllables, kana with voicing marks, halfwidth katakana, Indic and Tamil vowel parts
+COMPOSING = st.sampled_from(
+    [*"aeoAEnNcsz", *map(chr, range(0x300, 0x310)), "\u0323", "\u0327",
+     *map(chr, range(0x1100, 0x1106)), *map(chr, range(0x1161, 0x1166)),
+     *map(chr, range(0x11A8, 0x11AC)), *"ㄱㄴㅏㅓ가각한", *"カキハヒかはウゝヽ",
+     "\u3099", "\u309a", "゛", "゜", "ゟ", *"ｶｷﾊﾋｳﾞﾟ", "㌀", "ﬁ", "½",
+     "\u0928", "\u093c", "\u0b92", "\u0bc6", "\u0bd7", "\u0cbf", "\u0cd5",
+     " ", "'", "&", *FORMAT_CHARS]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=30), st.lists(COMPOSING, max_size=14).map("".join)))
+def test_every_normal_form_gives_the_same_tokens(text: str) -> None:
+    """NFC, NFD, NFKC and NFKD of any text tokenise as the text does, for the index, the
+    query and the highlights; each span's text holds its token."""
+    want = (tokens(text), query_words(text), typed_words(text))
+    for form in ("NFC", "NFD", "NFKC", "NFKD"):
+        other = unicodedata.normalize(form, text)  # type: ignore[arg-type]
+        assert (tokens(other), query_words(other), typed_words(other)) == want, form
+    spans = token_spans(text)
+    assert [t for t, _, _ in spans] == want[0]
+    for tok, start, end in spans:
+        assert tok in tokens(text[start:end]), (tok, start, end)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=24),
+    st.lists(st.tuples(st.integers(0, 24), st.sampled_from(FORMAT_CHARS)), max_size=4),
+)
+def test_format_characters_anywhere_change_no_token(
+    text: str, inserts: list[tuple[int, str]]
+) -> None:
+    typed = text
+    for i, ch in inserts:
+        typed = typed[:i] + ch + typed[i:]
+    assert tokens(typed) == tokens(text)
+    assert query_words(typed) == query_words(text)
