@@ -70,18 +70,20 @@ def rollback(
     ] = 0.0,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Make an older snapshot current again (atomically; nothing is deleted).
+    """Make an older snapshot current again (atomically; nothing is deleted). The target is
+    opened and every part read first: a damaged one is refused and the current one stays.
 
     **Examples**
 
     * `geo-discovery rollback`
     * `geo-discovery rollback --to 3 --data-dir ./data/store`
     """
+    from ..snapshot.snapshot import Snapshot
     from ..snapshot.store import SnapshotStore
 
     store = SnapshotStore(settings_for(data_dir).data_dir)
     before = store.current_name()
-    info = store.rollback(to, wait_s=wait)
+    info = store.rollback(to, wait_s=wait, check=lambda path: Snapshot.open(path).check())
     stdout_console().print(f"current snapshot: {info.name} (was {before})")
 
 

@@ -263,6 +263,28 @@ class Snapshot:
                 "(DiscoveryEngine.from_snapshot of the data dir)"
             )
 
+    def check(self) -> None:
+        """Read every part once, as a server about to serve it would: the merchant rows,
+        the index and each derived part the manifest lists (word of mouth, districts,
+        hours, the text index). :class:`SnapshotError` names what is missing or damaged
+        (``rollback`` makes nothing current that this refuses)."""
+        name = self.info.name if self.info is not None else self.version
+        try:
+            listed = set(self.manifest.get("derived") or {})
+            missing = sorted(p for p in listed if self._derived(p) is None)
+            if missing:
+                raise SnapshotError(f"snapshot {name} lacks its derived "
+                                    f"{', '.join(missing)} (the manifest lists them under "
+                                    f"{self.path}/derived)")  # fmt: skip
+            for part in ("wom", "district_columns", "hours", "text"):
+                getattr(self, part)
+            self.merchants.validate(full=False)
+            np.asarray(self.lat).sum(), np.asarray(self.index.search_arrays[2]).sum()
+        except SnapshotError:
+            raise
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            raise SnapshotError(f"snapshot {name} is damaged: {exc}") from exc
+
     def _once(self, key: str, build: Any) -> Any:
         if key in self._given:
             return self._given[key]

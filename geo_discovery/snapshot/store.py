@@ -277,9 +277,15 @@ class SnapshotStore:
         os.replace(tmp, self.data_dir / CURRENT)
         _fsync_dir(self.data_dir)
 
-    def rollback(self, to: int | None = None, wait_s: float = 0.0) -> SnapshotInfo:
+    def rollback(
+        self, to: int | None = None, wait_s: float = 0.0,
+        check: Callable[[Path], None] | None = None,
+    ) -> SnapshotInfo:  # fmt: skip
         """Make ``to`` (default: the newest snapshot older than the current) current;
-        ``wait_s``: how long to wait for a load writing to the store (:meth:`lock`)."""
+        ``wait_s``: how long to wait for a load writing to the store (:meth:`lock`);
+        ``check``: called with the target's folder first, raising to refuse it (the CLI
+        opens it and reads every part: ``Snapshot.check``), so a damaged snapshot never
+        becomes current."""
         with self.lock(wait_s):
             snaps = self.list()
             if to is None:
@@ -295,6 +301,8 @@ class SnapshotStore:
                     )
                 to = older[-1].snapshot_id
             target = self.get(to)
+            if check is not None:
+                check(target.path)
             self.set_current(target.snapshot_id)
             return self.get(to)
 

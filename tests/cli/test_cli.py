@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +324,31 @@ def test_snapshots_rollback_stats(runner: CliRunner, tmp_path: Path, synthetic: 
     table = runner.invoke(app, ["stats", *base])
     assert table.exit_code == 0, table.output
     assert "Merchants by source" in table.stdout and "osm_poi" in table.stdout
+
+
+@pytest.mark.parametrize("damage", ["index gone", "rows cut short", "districts gone"])
+def test_rollback_refuses_a_damaged_snapshot(
+    runner: CliRunner, tmp_path: Path, synthetic: Path, damage: str
+) -> None:
+    """rollback made a snapshot whose index was deleted current without opening it: every
+    query then failed, and a server restarted on the store served only 503s."""
+    base = ["--data-dir", str(tmp_path)]
+    for _ in range(2):
+        loaded = runner.invoke(app, ["load", str(SAMPLE), "--profile", "osm_poi", *base])
+        assert loaded.exit_code == 0, loaded.output
+    old = tmp_path / "snapshots" / "000001"
+    if damage == "index gone":
+        shutil.rmtree(old / "index")
+    elif damage == "rows cut short":
+        rows = old / "merchants.arrow"
+        rows.write_bytes(rows.read_bytes()[: rows.stat().st_size // 2])
+    else:
+        shutil.rmtree(old / "derived" / "districts")
+    rolled = runner.invoke(app, ["rollback", *base])
+    assert rolled.exit_code == 1
+    assert_one_line_error(rolled, "000001")
+    assert (tmp_path / "CURRENT").read_text().strip() == "000002"  # the current one stays
+    assert runner.invoke(app, ["stats", *base]).exit_code == 0
 
 
 def test_profiles_lists_builtin_profiles(runner: CliRunner) -> None:
