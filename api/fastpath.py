@@ -170,11 +170,11 @@ class NearbyFastLane:
         if res is None or engine is None or query is None:
             return None
         body = nearby_json(engine, res)
-        version, head = self._head
-        if version != engine.version:
-            etag = etag_for(engine).encode("latin-1")
-            head = [(b"etag", etag), (b"cache-control", self._cache_control)]
-            self._head = (engine.version, head)
+        etag = etag_for(engine)
+        cached, head = self._head
+        if cached != etag:
+            head = [(b"etag", etag.encode("latin-1")), (b"cache-control", self._cache_control)]
+            self._head = (etag, head)
         if query.member is not None:
             head = [(b"etag", head[0][1]), (b"cache-control", _PRIVATE)]
         return [

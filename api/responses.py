@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import GeoDiscoveryError
 from geo_discovery.results import Results
 
 __all__ = [
@@ -75,8 +76,15 @@ class JSONResponse(StarletteJSONResponse):
 
 
 def etag_for(engine: DiscoveryEngine) -> str:
-    """Weak ETag of every answer computed from ``engine``'s snapshot."""
-    return f'W/"{engine.version}"'
+    """Weak ETag of every answer computed from ``engine``: its snapshot's version, and the
+    digest of the learned ranking profile it ranks ``best_match`` with, if any."""
+    try:
+        profile = engine.ranking.profile
+    except GeoDiscoveryError:  # a bad profile file (a server's holder never has one)
+        profile = None
+    if profile is None:
+        return f'W/"{engine.version}"'
+    return f'W/"{engine.version}.{profile.digest}"'
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -541,8 +541,14 @@ class ReadyResponse(BaseModel):
     snapshot_id: int
     created_at: str | None
     merchants: int = Field(ge=0)
+    ranking_profile: dict[str, str] | None = Field(
+        default=None,
+        description="The learned ranking profile best_match uses ({path, digest}); null: "
+        "the hand-set ranking_* settings.",
+    )
     last_reload_error: str | None = Field(
-        description="Why the newest published snapshot could not be opened, if it could not."
+        description="Why the newest published snapshot or ranking profile is not served, if "
+        "it is not."
     )
 
 

@@ -1,4 +1,5 @@
-"""The engine a server answers from, and the hot swap to newly published snapshots.
+"""The engine a server answers from, and the hot swap to newly published snapshots and
+ranking profiles.
 
 :class:`EngineHolder` keeps one :class:`~geo_discovery.engine.DiscoveryEngine` reference.
 A request takes that reference once (``holder.engine``) and answers entirely from it, so
@@ -9,6 +10,18 @@ one (memory-mapped), warms it, and only then replaces the reference: a plain att
 assignment, atomic for every reader. A snapshot that fails to open is recorded and
 never replaces the good one; it is not retried until ``CURRENT`` changes again or a
 reload is forced.
+
+The learned ranking profile (``best_match``; ``geo-discovery calibrate`` writes
+``DATA_DIR/ranking_profile.json``) is followed the same way: each refresh also checks (one
+``stat``) the profile file that applies (:func:`~geo_discovery.ranking_profile.profile_file`)
+and, when its mtime, size or inode changed (written, replaced or removed), reads it and swaps
+in an engine over the same snapshot with the new ranking (warmed first; its cursors do not
+carry over, since their fingerprint holds the ranking). The holder reads the file, not the
+engine: a served engine's ranking is set here and never raises. A file that is not a
+valid profile never replaces a good ranking: the last good one keeps ranking (the hand-set
+``ranking_*`` settings when none was ever good, e.g. a bad file at start), the error is kept
+in :attr:`EngineHolder.last_error` (``/readyz``), and the file is not read again until it
+changes or a reload is forced. A bad profile never stops the snapshot being served.
 """
 
 from __future__ import annotations
@@ -21,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import InvalidQueryError
+from geo_discovery.query import Ranking
+from geo_discovery.ranking_profile import RankingProfile, file_stamp, profile_file
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.store import MANIFEST, SnapshotStore
 
@@ -30,6 +46,7 @@ log = logging.getLogger("geo_discovery.api")
 
 Loader = Callable[[Path, Settings], DiscoveryEngine]
 SwapListener = Callable[[DiscoveryEngine | None, DiscoveryEngine], None]
+Stamp = tuple[str, int, int, int] | None  # a profile file's (path, mtime_ns, size, inode)
 
 
 def _open(path: Path, settings: Settings) -> DiscoveryEngine:
@@ -40,19 +57,21 @@ def _open(path: Path, settings: Settings) -> DiscoveryEngine:
 class RefreshResult:
     """What one :meth:`EngineHolder.refresh` did."""
 
-    changed: bool
+    changed: bool  # a different snapshot is served
     previous: str | None
     current: str | None
     error: str | None = None
+    ranking_changed: bool = False  # the served best_match ranking (profile) changed
 
 
 class EngineHolder:
-    """Serves one snapshot at a time and swaps atomically when ``CURRENT`` changes.
+    """Serves one snapshot at a time and swaps atomically when ``CURRENT`` or the ranking
+    profile file changes.
 
     ``path`` is a data dir (follow its ``CURRENT``) or one snapshot's folder (served
-    as is, never swapped). A new engine is warmed (:meth:`DiscoveryEngine.warm`, then
-    any extra ``warmers``) before it is swapped in, so the first requests on it pay
-    nothing extra.
+    as is, never swapped; its profile only on a forced reload). A new engine is warmed
+    (:meth:`DiscoveryEngine.warm`, then any extra ``warmers``) before it is swapped in, so
+    the first requests on it pay nothing extra.
     """
 
     def __init__(
@@ -74,11 +93,15 @@ class EngineHolder:
         self._engine: DiscoveryEngine | None = None
         self._name: str | None = None
         self._failed: str | None = None
+        self._snapshot_error: str | None = None
+        self._stamp: Stamp = None  # of the profile file the served ranking was read from
+        self._bad_stamp: Stamp = None  # of a profile file refused (None: none refused)
+        self._profile_error: str | None = None
         self._lock = threading.Lock()
         self._tried = False
-        self.last_error: str | None = None
         self.last_check: float = 0.0
         self.swaps = 0  # times a different snapshot replaced the one being served
+        self.profile_path: Path | None = None  # the served ranking's profile file (None: none)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -100,6 +123,11 @@ class EngineHolder:
         return engine
 
     @property
+    def last_error(self) -> str | None:
+        """Why the newest snapshot or ranking profile is not served, if it is not."""
+        return "; ".join(e for e in (self._snapshot_error, self._profile_error) if e) or None
+
+    @property
     def fixed_snapshot(self) -> bool:
         """True when ``path`` is one snapshot's folder rather than a data dir."""
         return (self.path / MANIFEST).is_file()
@@ -116,54 +144,124 @@ class EngineHolder:
 
     # ------------------------------------------------------------------ swapping
     def refresh(self, *, force: bool = False) -> RefreshResult:
-        """Swap to the snapshot ``CURRENT`` names, if it is not the one being served.
+        """Swap to the snapshot ``CURRENT`` names, if it is not the one being served, and to
+        the ranking profile file's content, if the file changed since it was read.
 
-        Cheap when nothing changed (one read of ``CURRENT``). ``force`` also retries a
-        snapshot that failed to open before. Never raises for a bad snapshot: the error
-        is returned, kept in :attr:`last_error`, and the previous engine stays.
+        Cheap when nothing changed (one read of ``CURRENT``, one ``stat`` per profile
+        place). ``force`` also retries a snapshot or profile that failed before. Never
+        raises for a bad snapshot or profile: the error is returned, kept in
+        :attr:`last_error`, and the previous engine (or ranking) stays.
         """
         with self._lock:
             self._tried = True
             self.last_check = time.monotonic()
-            previous = self._engine.version if self._engine is not None else None
+            old = self._engine
+            previous = old.version if old is not None else None
             try:
                 name = self._current_name()
             except OSError as exc:
-                self.last_error = f"cannot read the CURRENT pointer in {self.path}: {exc}"
+                self._snapshot_error = f"cannot read the CURRENT pointer in {self.path}: {exc}"
                 return RefreshResult(False, previous, previous, self.last_error)
             if name is None:
                 return RefreshResult(False, previous, previous, None)
+            opened = None
             if name == self._name and not force:
-                self.last_error = None  # CURRENT names what is served (e.g. after a rollback)
-                return RefreshResult(False, previous, previous, None)
-            if name == self._failed and not force:
+                self._snapshot_error = None  # CURRENT names what is served (e.g. a rollback)
+            elif name != self._failed or force:
+                opened = self._open(name, previous)
+            base = opened or old
+            if base is None:  # nothing served and nothing opened
                 return RefreshResult(False, previous, previous, self.last_error)
+            where = self._snapshot_path(name if opened is not None else str(self._name))
+            path, stamp, ranking = self._ranking(where, force)
+            if opened is None and (old is None or ranking == old.ranking):
+                self._stamp = stamp  # (the same profile written again: nothing to swap)
+                return RefreshResult(False, previous, previous, self.last_error)
+            engine = opened or DiscoveryEngine(base.snapshot, settings=self.settings)
+            engine.ranking = ranking  # set before any request: a served engine never reads it
             try:
-                engine = self._loader(self._snapshot_path(name), self.settings)
                 engine.warm()
                 for warm in self._warmers:
                     warm(engine)
-            except Exception as exc:  # whatever breaks, the good snapshot keeps serving
-                self._failed = name
-                self.last_error = f"snapshot {name} failed to open; still serving {previous}: {exc}"
-                log.error("%s", self.last_error)
-                if self._on_error is not None:
-                    self._on_error(self.last_error)
-                return RefreshResult(False, previous, previous, self.last_error)
-            old = self._engine
+            except Exception as exc:  # whatever breaks, the good engine keeps serving
+                if opened is not None:
+                    return self._refused(f"snapshot {name}", exc, previous, name)
+                self._bad_stamp = stamp
+                return self._refused(f"ranking profile {path}", exc, previous)
             changed = old is None or engine.version != old.version
+            ranked = old is not None and ranking != old.ranking
             self._engine = engine  # the atomic swap: readers hold whichever they took
-            self._name = name
-            self._failed = None
-            self.last_error = None
+            self._stamp = stamp
+            self.profile_path = path if ranking.profile is not None else None
+            if opened is not None:
+                self._name, self._failed, self._snapshot_error = name, None, None
             if changed:
                 self.swaps += old is not None
                 log.info("serving snapshot %s (was %s)", engine.version, previous)
+            if ranked:
+                log.info("best_match now ranks with %s", _describe(self.profile_path, ranking))
             if self._on_swap is not None:
                 self._on_swap(old, engine)
-            return RefreshResult(changed, previous, engine.version, None)
+            return RefreshResult(changed, previous, engine.version, self.last_error, ranked)
+
+    def _open(self, name: str, previous: str | None) -> DiscoveryEngine | None:
+        """The snapshot ``name``'s engine (not warmed), or ``None`` (the error recorded)."""
+        try:
+            return self._loader(self._snapshot_path(name), self.settings)
+        except Exception as exc:  # whatever breaks, the good snapshot keeps serving
+            self._refused(f"snapshot {name}", exc, previous, name)
+            return None
+
+    def _refused(
+        self, what: str, exc: Exception, previous: str | None, snapshot: str | None = None
+    ) -> RefreshResult:
+        """Record that ``what`` (snapshot ``snapshot``, else a new ranking) failed to open or
+        warm: the engine served stays."""
+        error = f"{what} failed to open; still serving {previous}: {exc}"
+        if snapshot is not None:
+            self._failed, self._snapshot_error = snapshot, error
+        else:
+            self._profile_error = error
+        log.error("%s", error)
+        if self._on_error is not None:
+            self._on_error(error)
+        return RefreshResult(False, previous, previous, self.last_error)
+
+    def _ranking(self, snapshot: Path, force: bool) -> tuple[Path | None, Stamp, Ranking]:
+        """The ranking to serve ``snapshot`` with, its profile file and that file's stamp:
+        the file's profile when the file changed since the served ranking was read; else
+        the served ranking (the file unchanged, or refused), else the hand-set settings."""
+        path = profile_file(self.settings.ranking_profile, snapshot)
+        stamp = file_stamp(path)
+        old = self._engine
+        if old is not None and stamp == self._stamp and not force:
+            self._profile_error = None
+            return path, stamp, old.ranking
+        fallback = old.ranking if old is not None else Ranking.from_settings(self.settings)
+        if stamp is not None and stamp == self._bad_stamp and not force:
+            return self.profile_path, self._stamp, fallback  # refused, unchanged since
+        try:
+            profile = None if path is None else RankingProfile.load(path)
+        except InvalidQueryError as exc:
+            self._bad_stamp = stamp
+            self._profile_error = f"{exc}. best_match still ranks with " + _describe(
+                self.profile_path, fallback
+            )
+            log.error("%s", self._profile_error)
+            if self._on_error is not None:
+                self._on_error(self._profile_error)
+            return self.profile_path, self._stamp, fallback
+        self._bad_stamp = self._profile_error = None
+        return path, stamp, Ranking.from_settings(self.settings).replace(profile=profile)
 
     def due(self) -> bool:
         """True when the reload interval has passed since the last check."""
         interval = self.settings.api_reload_interval_ms / 1000.0
         return interval > 0 and time.monotonic() - self.last_check >= interval
+
+
+def _describe(path: Path | None, ranking: Ranking) -> str:
+    """Which ranking ``best_match`` uses, for a log line or an error."""
+    if ranking.profile is None:
+        return "the hand-set ranking_* settings"
+    return f"the profile read from {path} (digest {ranking.profile.digest})"

@@ -44,7 +44,7 @@ from .query import LIBRARY_SORT, NO_FILTERS, Filters, Limits, Member, NearbyQuer
 from .ranking.busy import ranking_at
 from .ranking.derived import ByIdentity, member_ranking
 from .ranking.member import MemberBoost
-from .ranking_profile import RankingProfile
+from .ranking_profile import RankingProfile, profile_file
 from .results import BatchResults, Results
 from .search.areapage import AreaPager
 from .search.planner import Planner
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["DiscoveryEngine"]
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
+_UNRANKED = Ranking()  # what a page that never reads a ranking is given (search)
 
 
 def _plain_point(lat: object, lng: object) -> bool:
@@ -147,11 +148,10 @@ class DiscoveryEngine:
 
     @functools.cached_property
     def ranking(self) -> Ranking:
-        """The default ``best_match`` ranking: the hand-set ``ranking_*`` settings, with the
-        learned profile when there is one (the ``ranking_profile`` setting, else the
-        snapshot's or its data dir's ``ranking_profile.json``: ``calibrate``)."""
-        path = self.settings.ranking_profile
-        profile = RankingProfile.load(path) if path is not None else self.snapshot.ranking_profile
+        """The default ``best_match`` ranking: the ``ranking_*`` settings with the profile of
+        :func:`~.ranking_profile.profile_file`, read once (bad: raises); a server sets it."""
+        path = profile_file(self.settings.ranking_profile, self.snapshot.path)
+        profile = None if path is None else RankingProfile.load(path)
         return Ranking.from_settings(self.settings).replace(profile=profile)
 
     def member_boost(self, member: Member, ranking: Ranking) -> MemberBoost:
@@ -326,9 +326,9 @@ class DiscoveryEngine:
 
     def search(self, query: NearbyQuery) -> Results:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
-        query.check(self.limits)
-        q = query
-        ranking, _, boost = self._resolved(q.ranking, q.member, q.at, q.lat, q.lng)
+        q = query.check(self.limits)  # no ranking read for a page that does not use one:
+        ranks = q.ranking or (None if q.sort == "best_match" or q.explain else _UNRANKED)
+        ranking, _, boost = self._resolved(ranks, q.member, q.at, q.lat, q.lng)
         page = self.planner.run(query, ranking, boost)
         return Results(self.snapshot, page.positions, page.distances_m, page.scores,
                        explain=page.explain, next_cursor=page.next_cursor)  # fmt: skip

@@ -30,24 +30,33 @@ def build_router() -> APIRouter:
         responses={503: {"model": NotReadyResponse, "description": "No snapshot loaded yet."}},
     )
     async def readyz(holder: HolderDep) -> Response:
-        """200 with the snapshot version being served; 503 until one is loaded."""
+        """200 with the snapshot version being served and the ranking profile ``best_match``
+        uses (``null``: the hand-set ``ranking_*`` settings); 503 until a snapshot is loaded.
+        ``last_reload_error`` says why a newer snapshot or profile is not served."""
         engine = holder.engine
         headers = {"Cache-Control": "no-store"}
         if engine is None:
             body: dict[str, Any] = {
                 "status": "no_snapshot",
-                "detail": f"no snapshot is loaded from {holder.path}; publish one with "
-                f"`geo-discovery load FILE --data-dir {holder.path}`",
+                "detail": f"no snapshot is loaded from {holder.path}; "
+                + (
+                    f"publish one with `geo-discovery load FILE --data-dir {holder.path}`"
+                    if holder.last_error is None  # else the newest one failed to open: why
+                    else "the current one could not be opened (last_reload_error says why)"
+                ),
                 "last_reload_error": holder.last_error,
             }
             return JSONResponse(body, status_code=503, headers={**headers, "Retry-After": "5"})
-        snap = engine.snapshot
+        snap, profile = engine.snapshot, engine.ranking.profile
         ready: dict[str, Any] = {
             "status": "ready",
             "snapshot": engine.version,
             "snapshot_id": snap.snapshot_id,
             "created_at": snap.manifest.get("created_at"),
             "merchants": len(engine),
+            "ranking_profile": None if profile is None else {
+                "path": str(holder.profile_path), "digest": profile.digest
+            },
             "last_reload_error": holder.last_error,
         }
         return JSONResponse(ready, headers=headers)

@@ -44,7 +44,6 @@ from ..errors import (
 )
 from ..query import Member, Ranking
 from ..ranking.member import MemberBoost
-from ..ranking_profile import PROFILE_FILE, RankingProfile
 from ..search.index import CellIndex, build_cell_index
 from .intable import aligned_pair, canonical_table, checked_resolution
 from .members import MemberHistories
@@ -189,18 +188,6 @@ class Snapshot:
         """Member histories under hashed ids (empty unless loaded from a visit log)."""
         self._still_there()
         return MemberHistories(self.path)
-
-    @functools.cached_property
-    def ranking_profile(self) -> RankingProfile | None:
-        """The learned ranking profile beside this snapshot, if any: the snapshot folder's
-        ``ranking_profile.json``, else its data dir's (where ``geo-discovery calibrate``
-        writes)."""
-        if self.path is None:
-            return None
-        for folder in (self.path, self.path.parent.parent):
-            if (folder / PROFILE_FILE).is_file():
-                return RankingProfile.load(folder / PROFILE_FILE)
-        return None
 
     def member_boost(
         self, member: Member, ranking: Ranking, default_weights: Mapping[str, float],
