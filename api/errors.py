@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, get_args
 
+import anyio
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,6 +44,7 @@ from geo_discovery.errors import (
     InvalidQueryError,
     NotFoundError,
     SnapshotError,
+    SnapshotPrunedError,
     UnknownParameterError,
 )
 from geo_discovery.snapshot.rows import HIT_FIELDS
@@ -428,6 +430,19 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return _json(503, str(exc), headers={"Retry-After": "5"})
 
 
+async def _pruned(request: Request, exc: Exception) -> Response:
+    """The snapshot that answered was pruned by newer loads: switch to the current one now
+    (the holder's :meth:`~.state.EngineHolder.recover`) and ask the client to retry."""
+    holder = getattr(request.app.state, "holder", None)
+    done = None if holder is None else await anyio.to_thread.run_sync(holder.recover)
+    now = None if holder is None or holder.engine is None else holder.engine.version
+    detail = "the snapshot that answered was deleted by newer loads (keep_snapshots); " + (
+        f"this server now serves {now}: retry" if done is not None and now is not None
+        else "this server cannot switch to the current one yet: retry later"
+    )  # fmt: skip
+    return _json(503, detail, headers={"Retry-After": "1"})
+
+
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -469,6 +484,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(UnknownParameterError, _unknown)
     app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(SnapshotPrunedError, _pruned)
     app.add_exception_handler(SnapshotError, _unavailable)
     app.add_exception_handler(InvalidQueryError, _invalid)
     app.add_exception_handler(IngestError, _invalid)

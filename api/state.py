@@ -254,6 +254,23 @@ class EngineHolder:
         self._bad_stamp = self._profile_error = None
         return path, stamp, Ranking.from_settings(self.settings).replace(profile=profile)
 
+    def pruned(self) -> bool:
+        """True when the snapshot being served was deleted by newer loads (``keep_snapshots``;
+        one ``stat``): what it reads lazily (opening hours, member histories…) is gone, so
+        :meth:`recover` switches to the current one, reload interval or not."""
+        engine = self._engine
+        path = None if engine is None else engine.snapshot.path
+        return path is not None and not path.is_dir()
+
+    def recover(self) -> RefreshResult | None:
+        """:meth:`refresh` when the snapshot served was pruned (else ``None``): a server
+        whose automatic reload is off would otherwise answer 503 from then on."""
+        if not self.pruned():
+            return None
+        log.warning("snapshot %s was pruned by newer loads; switching to the current one",
+                    self._name)  # fmt: skip
+        return self.refresh()
+
     def due(self) -> bool:
         """True when the reload interval has passed since the last check."""
         interval = self.settings.api_reload_interval_ms / 1000.0

@@ -47,6 +47,7 @@ __all__ = [
     "RejectedRowsError",
     "SnapshotError",
     "SnapshotNotFoundError",
+    "SnapshotPrunedError",
     "StaleCursorError",
     "TextIndexMissingError",
     "UnknownParameterError",
@@ -129,6 +130,12 @@ class SnapshotError(GeoDiscoveryError):
 
 class SnapshotNotFoundError(SnapshotError, LookupError):
     """No snapshot exists (yet) at the given data dir, or the named one is gone."""
+
+
+class SnapshotPrunedError(SnapshotError):
+    """The snapshot an engine was opened on was deleted by newer loads (``keep_snapshots``):
+    what it reads lazily is gone. Open the data dir's current snapshot again (a server
+    switches to it by itself)."""
 
 
 class LoadRefusedError(SnapshotError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -33,7 +34,9 @@ def build_router() -> APIRouter:
         """200 with the snapshot version being served and the ranking profile ``best_match``
         uses (``null``: the hand-set ``ranking_*`` settings); 503 until a snapshot is loaded.
         ``last_reload_error`` says why a newer snapshot or profile is not served."""
-        engine = holder.engine
+        if holder.pruned():  # deleted by newer loads: not ready until the current one serves
+            await anyio.to_thread.run_sync(holder.recover)
+        engine = None if holder.pruned() else holder.engine
         headers = {"Cache-Control": "no-store"}
         if engine is None:
             body: dict[str, Any] = {

@@ -41,6 +41,7 @@ from ..errors import (
     IngestError,
     MerchantNotFoundError,
     SnapshotError,
+    SnapshotPrunedError,
 )
 from ..query import Member, Ranking
 from ..ranking.member import MemberBoost
@@ -244,7 +245,7 @@ class Snapshot:
         it, ``keep_snapshots``): what is read from it lazily (districts, the text index,
         member histories) would otherwise read as absent and change answers silently."""
         if self.info is not None and not self.info.path.is_dir():
-            raise SnapshotError(
+            raise SnapshotPrunedError(
                 f"snapshot {self.info.name} was removed from {self.info.path.parent} (newer "
                 "loads pruned it: keep_snapshots); open the current one again "
                 "(DiscoveryEngine.from_snapshot of the data dir)"
