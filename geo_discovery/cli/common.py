@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 
-from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError
+from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError, SnapshotError
 from ..ingest.postgres import masked_text
 from ..settings import Settings
 
@@ -234,8 +234,16 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
 
 
 def settings_for(data_dir: Path | None) -> Settings:
-    """Settings from the environment, with ``--data-dir`` taking precedence."""
-    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    """Settings from the environment, with ``--data-dir`` taking precedence. A data dir
+    that is a file is refused here, for every command (``serve`` served 503s forever from
+    one, and ``snapshots`` said it held none)."""
+    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    folder = Path(settings.data_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise SnapshotError(
+            f"the data dir {folder} is a file; allowed: a folder (made if missing)"
+        )
+    return settings
 
 
 def stdout_console() -> Console:

@@ -351,6 +351,26 @@ def test_rollback_refuses_a_damaged_snapshot(
     assert runner.invoke(app, ["stats", *base]).exit_code == 0
 
 
+def test_a_data_dir_that_is_a_file_is_refused_by_every_command(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load said so; serve logged "no snapshot yet" and served 503s forever, snapshots said
+    the file held none (exit 0)."""
+    import geo_discovery_api.app
+
+    def never(*args: object, **kw: object) -> None:
+        raise AssertionError("serve started a server over a file")
+
+    monkeypatch.setattr(geo_discovery_api.app, "serve", never)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for args in (["serve", "--port", "1"], ["snapshots"], ["stats"], ["rollback"],
+                 ["query", "nearby", "--lat", "0", "--lng", "0"], ["load", str(SAMPLE)]):
+        got = runner.invoke(app, [*args, "--data-dir", str(afile)])
+        assert got.exit_code == 1, (args, got.output)
+        assert_one_line_error(got, f"the data dir {afile} is a file", "allowed: a folder")
+
+
 def test_profiles_lists_builtin_profiles(runner: CliRunner) -> None:
     from geo_discovery.ingest import list_profiles
 
