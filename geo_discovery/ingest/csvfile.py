@@ -12,6 +12,12 @@ undecodable bytes is kept and rejected ("bad encoding") instead of failing the f
 ``source_line`` is the first physical line of the row. Blank lines are skipped and are
 not rows (as in pandas).
 
+A quoted field may hold line breaks: such a record is one row. But a record that spans
+lines *and* has the wrong field count, or whose quote is open at the end of the file, is
+a stray quote's doing: its lines are read again one row each (:class:`_Rows`), a line
+leaving a quote open is rejected ("unterminated quoted field: a quote opened on line 101
+runs to line 109: …") and a note says that rows and physical lines differ there.
+
 The header line is capped: longer than :data:`MAX_HEADER_CHARS` characters or wider
 than :data:`MAX_COLUMNS` columns fails at once (a 5 MB "header" is a file without line
 breaks, or not CSV at all), before any row is read. A name given twice is kept (the
@@ -29,7 +35,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +43,7 @@ import pyarrow as pa
 
 from ..errors import IngestError
 from .names import duplicate_columns
-from .raw import Progress, RawTable, open_binary, truncated_error, utf16_without_bom
+from .raw import PhysicalLines, Progress, RawTable, open_binary, truncated_error, utf16_without_bom
 from .validate import Problems
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "MAX_HEADER_CHARS",
     "SAMPLE_BYTES",
     "detect_encoding",
+    "quote_left_open",
     "read_csv",
     "read_sample",
     "read_text_lines",
@@ -182,9 +189,9 @@ def read_csv(path: Path, container: str, progress: Progress | None) -> RawTable:
     with ExitStack() as stack:
         stream, underlying = open_binary(path, container, stack)
         text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+        lines = stack.enter_context(PhysicalLines(path, container, encoding))
         try:
-            raw = _parse_csv(path, text, underlying, container, encoding, delimiter, progress,
-                             skip)
+            raw = _parse_csv(path, text, underlying, lines, delimiter, progress, skip)
             raw.problems.note(note)
             return raw
         except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
@@ -231,12 +238,12 @@ def _parse_csv(
     path: Path,
     text: IO[str],
     underlying: IO[bytes],
-    container: str,
-    encoding: str,
+    lines: PhysicalLines,
     delimiter: str,
     progress: Progress | None,
     skip: int = 0,
 ) -> RawTable:
+    container, encoding = lines.container, lines.encoding
     reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True)
     header: list[str] | None = None
     try:
@@ -257,58 +264,40 @@ def _parse_csv(
         )
     columns = _clean_header(path, header)
     width = len(columns)
-    cells = _Cells(width)
-    wrong_width: list[tuple[int, int]] = []
-    syntax: list[tuple[int, str]] = []
-    previous = reader.line_num
-    trailing = 0
+    rows = _Rows(width, delimiter, lines)
+    previous, take = reader.line_num, rows.take
     while True:
         try:
             for row in reader:
                 start, previous = previous + 1, reader.line_num
-                if len(row) != width:
-                    if not row:  # a blank line is not a row
-                        continue
-                    if len(row) == width + 1 and row[-1] == "":
-                        trailing += 1  # a trailing delimiter: the cells are aligned
-                        row = row[:width]
-                    else:
-                        wrong_width.append((cells.n, len(row)))
-                        row = (row + [""] * width)[:width]
-                if cells.add(row, start, previous) and progress is not None:
+                # a blank line is not a row
+                if row and take(row, start, previous) and progress is not None:
                     progress(underlying.tell())
             break
         except csv.Error as exc:
-            syntax.append((cells.n, f"csv syntax error: {exc}"))
-            cells.add([""] * width, previous + 1, reader.line_num)
+            rows.error(f"csv syntax error: {exc}", previous + 1, reader.line_num)
             previous = reader.line_num
-    data, starts, ends, bad_encoding = cells.finish(columns)
+    rows.check_end(lambda: _ends_with_newline(path, container))
+    data, starts, ends, bad_encoding = rows.cells.finish(columns)
     n = len(starts)
     loader = _raw_loader(path, container, encoding, starts, ends)
-    # A quote left open at the end swallows the rest of the file into the last row:
-    # look at its text (a second pass) only when it spans lines or the file is cut.
-    suspicious = n > 0 and (ends[-1] > starts[-1] or not _ends_with_newline(path, container))
-    if suspicious and loader(np.array([n - 1]))[0].count('"') % 2 == 1:
-        # The field count of such a row is a symptom; report the cause only.
-        wrong_width = [(pos, got) for pos, got in wrong_width if pos != n - 1]
-        syntax.append((n - 1, "unterminated quoted field at end of file (truncated?)"))
     problems = Problems(n)
-    if trailing:
-        problems.note(f"{trailing:,} row(s) end with an extra empty field (a trailing "
+    if rows.trailing:
+        problems.note(f"{rows.trailing:,} row(s) end with an extra empty field (a trailing "
                       "delimiter the header does not have); read without it")
+    problems.note(rows.note())
     structural = np.zeros(n, dtype=bool)
-    if wrong_width:
-        got_by_pos = dict(wrong_width)
+    if rows.wrong_width:
+        got_by_pos = dict(rows.wrong_width)
         structural[list(got_by_pos)] = True
         problems.add(
             structural.copy(),
             lambda idx: [f"expected {width} fields, got {got_by_pos[int(i)]}" for i in idx],
         )
-    for pos, message in syntax:
-        structural[pos] = True
-        one = np.zeros(n, dtype=bool)
-        one[pos] = True
-        problems.add(one, message)
+    syntax = np.zeros(n, dtype=bool)
+    syntax[[*rows.messages, *rows.quoted]] = True
+    structural |= syntax
+    problems.add(syntax, lambda idx: [rows.reason(int(i), int(starts[i])) for i in idx])
     problems.add(bad_encoding, f"bad encoding: undecodable bytes in row (file read as {encoding})")
     if encoding not in ("utf-8", "utf-8-sig", "ascii") and not encoding.startswith("utf"):
         problems.note(f"read as {encoding}: the file is not UTF-8 (detected from its bytes; "
@@ -327,6 +316,153 @@ def _parse_csv(
         delimiter=delimiter,
         duplicates=duplicate_columns(header),
     )
+
+
+def quote_left_open(line: str, delimiter: str, in_quote: bool = False) -> bool:
+    """Whether a physical line leaves a quoted field open, read as :func:`csv.reader`
+    reads it (``"`` opens a field only at its start, ``""`` inside is a quote, text after
+    the closing quote belongs to the field), from inside a quoted field when ``in_quote``.
+
+    >>> quote_left_open('1,"Two', ","), quote_left_open('1,"A ""B"", C",2', ",")
+    (True, False)
+    >>> quote_left_open('Lines",1.5', ",", in_quote=True), quote_left_open('1,55" TV', ",")
+    (False, False)
+    """
+    pos = 0
+    if not in_quote and line.startswith('"'):
+        in_quote, pos = True, 1
+    opening = delimiter + '"'
+    while True:
+        if in_quote:
+            end = line.find('"', pos)
+            while end >= 0 and line.startswith('"', end + 1):
+                end = line.find('"', end + 2)
+            if end < 0:
+                return True
+            pos = end + 1
+        found = line.find(opening, pos)
+        if found < 0:
+            return False
+        in_quote, pos = True, found + 2
+
+
+class _QuoteRun(NamedTuple):
+    """Lines ``start``–``end`` that a quote made one record of ``got`` fields (the header
+    has ``width``); ``eof``: the quote is still open at the end of the file."""
+
+    start: int
+    end: int
+    got: int
+    width: int
+    eof: bool
+
+    def __str__(self) -> str:
+        lines = f"{self.end - self.start + 1:,} lines read as one record"
+        if self.eof:
+            return (f"a quote opened on line {self.start} runs to the end of the file "
+                    f"(line {self.end}): {lines}")
+        return (f"a quote opened on line {self.start} runs to line {self.end}: {lines} of "
+                f"{self.got} fields (expected {self.width})")
+
+
+class _Rows:
+    """A CSV file's records as rows of ``width`` cells, with their structural problems;
+    records made by a stray quote are read again from ``lines``, one row per line (see
+    the module docstring); ``quoted``: rows that leave a quote open → their run (index)."""
+
+    def __init__(self, width: int, delimiter: str, lines: PhysicalLines) -> None:
+        self.cells = _Cells(width)
+        self.width, self.delimiter, self.lines = width, delimiter, lines
+        self.wrong_width: list[tuple[int, int]] = []  # (row, fields)
+        self.messages: dict[int, str] = {}  # row → CSV syntax problem
+        self.quoted: dict[int, int] = {}
+        self.runs: list[_QuoteRun] = []
+        self.trailing = 0
+        self._trailing_at = -1  # the last row with a trailing delimiter
+        self._split_to = 0  # the last line read again
+
+    def take(self, row: list[str], start: int, end: int) -> bool:
+        """Add the record of lines ``start``–``end``; ``True`` when a chunk was turned."""
+        if len(row) != self.width:
+            width = self.width
+            if len(row) == width + 1 and row[-1] == "":
+                self.trailing += 1  # a trailing delimiter: the cells are aligned
+                self._trailing_at = self.cells.n
+                row = row[:width]
+            elif end > start:
+                return self._split(start, end, len(row))
+            else:
+                self.wrong_width.append((self.cells.n, len(row)))
+                row = (row + [""] * width)[:width]
+        return self.cells.add(row, start, end)
+
+    def error(self, message: str, start: int, end: int) -> None:
+        """Add an unreadable record as a row of empty cells."""
+        self.messages[self.cells.n] = message
+        self.cells.add([""] * self.width, start, end)
+
+    def check_end(self, newline_at_end: Callable[[], bool]) -> None:
+        """A quote still open at the end of the file: the last record is read again one
+        row per line (several lines), or rejected as unterminated (one line)."""
+        cells = self.cells
+        if not cells.n or cells.n - 1 in self.messages:
+            return
+        start, end = cells.starts[-1], cells.ends[-1]
+        if end <= self._split_to or (end == start and newline_at_end()):
+            return
+        in_quote = False
+        for _, line in self.lines.between(start, end):
+            in_quote = quote_left_open(line, self.delimiter, in_quote)
+        if not in_quote:
+            return
+        last = cells.n - 1
+        if end == start:  # the field count of such a row is a symptom: report the cause
+            self.wrong_width = [(pos, got) for pos, got in self.wrong_width if pos != last]
+            self.messages[last] = "unterminated quoted field at end of file (truncated?)"
+            return
+        cells.pop()
+        trailing = self._trailing_at == last
+        self.trailing -= trailing
+        self._split(start, end, self.width + trailing)
+
+    def _split(self, start: int, end: int, got: int) -> bool:
+        run, turned, in_quote = len(self.runs), False, False
+        self.runs.append(_QuoteRun(start, end, got, self.width, False))
+        for number, line in self.lines.between(start, end):
+            in_quote = quote_left_open(line, self.delimiter, in_quote)
+            try:
+                row = next(csv.reader([line], delimiter=self.delimiter), [])
+            except csv.Error as exc:
+                self.error(f"csv syntax error: {exc}", number, number)
+                continue
+            if row and quote_left_open(line, self.delimiter):
+                self.quoted[self.cells.n] = run
+                turned |= self.cells.add((row + [""] * self.width)[: self.width],
+                                         number, number)
+            elif row:
+                turned |= self.take(row, number, number)
+        if in_quote:
+            self.runs[run] = self.runs[run]._replace(eof=True)
+        self._split_to = end
+        return turned
+
+    def reason(self, pos: int, line: int) -> str:
+        """The CSV syntax problem of the row at ``pos`` (of ``line``)."""
+        if pos in self.messages:
+            return self.messages[pos]
+        run = self.runs[self.quoted[pos]]
+        lead = "" if line == run.start else "this line leaves a quote open, and "
+        return f"unterminated quoted field: {lead}{run}; each line is read again as a row"
+
+    def note(self) -> str | None:
+        """The file's note on the records read again one row per line."""
+        if not self.runs:
+            return None
+        k, lines = len(self.runs), sum(run.end - run.start + 1 for run in self.runs)
+        what = str(self.runs[0]) if k == 1 else f"{k:,} such quotes (first: {self.runs[0]})"
+        return (f"{what}; taken for a stray quote, the {lines:,} lines are read again as "
+                "one row each: rows are not physical lines there (a quoted field with line "
+                "breaks in a record of the right field count stays one row)")
 
 
 _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -351,15 +487,23 @@ class _Cells:
 
     def add(self, row: list[str], start: int, end: int) -> bool:
         """Add a row (``width`` cells, physical lines ``start``–``end``); ``True`` when a
-        chunk was just turned into Arrow."""
+        chunk was just turned into Arrow (a full chunk is turned when the next row comes,
+        so the last row can always be taken back: :meth:`pop`)."""
+        full = len(self.rows) >= CHUNK_ROWS
+        if full:
+            self._flush()
         self.rows.append(row)
         self.starts.append(start)
         self.ends.append(end)
         self.n += 1
-        if len(self.rows) < CHUNK_ROWS:
-            return False
-        self._flush()
-        return True
+        return full
+
+    def pop(self) -> None:
+        """Take back the last row added."""
+        self.rows.pop()
+        self.starts.pop()
+        self.ends.pop()
+        self.n -= 1
 
     def _flush(self) -> None:
         if not self.rows:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from .validate import Problems
 from .values import file_decimal_mark
 
 __all__ = [
+    "PhysicalLines",
     "Progress",
     "RawTable",
     "file_sha256",
@@ -148,3 +151,37 @@ def utf16_without_bom(head: bytes) -> str | None:
     if even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
         return "utf-16-be"
     return None
+
+
+class PhysicalLines:
+    """A text file's physical lines (``\\n``, ``\\r\\n`` or ``\\r`` ends), numbered from 1 as
+    :func:`csv.reader` counts them: a stream of its own, opened at the first use and read
+    forward (reopened to go back)."""
+
+    def __init__(self, path: Path, container: str, encoding: str) -> None:
+        self.path, self.container, self.encoding = path, container, encoding
+        self._stack = ExitStack()
+        self._lines: Iterator[str] | None = None
+        self._at = 0
+
+    def between(self, first: int, last: int) -> Iterator[tuple[int, str]]:
+        """``(number, line)`` of lines ``first``–``last``, line ends kept."""
+        if self._lines is None or self._at >= first:
+            self._stack.close()
+            stream, _ = open_binary(self.path, self.container, self._stack)
+            self._lines = iter(io.TextIOWrapper(stream, encoding=self.encoding,
+                                                errors="surrogateescape", newline=""))
+            self._at = 0
+        for line in self._lines:
+            self._at += 1
+            if self._at >= first:
+                yield self._at, line
+            if self._at >= last:
+                return
+
+    def __enter__(self) -> PhysicalLines:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stack.close()
