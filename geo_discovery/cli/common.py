@@ -25,7 +25,7 @@ import sys
 import tempfile
 import traceback
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -46,6 +46,7 @@ __all__ = [
     "EXIT_CODES_HELP",
     "EXIT_ERROR",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_REJECTED",
@@ -63,6 +64,7 @@ __all__ = [
     "fmt",
     "handle_errors",
     "human_bytes",
+    "interrupted_load",
     "one_line",
     "open_engine",
     "settings_for",
@@ -71,6 +73,7 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_REFUSED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  #: Ctrl-C (128 + SIGINT, as shells report it)
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE
 
 EXIT_CODES_HELP = (
@@ -78,7 +81,8 @@ EXIT_CODES_HELP = (
     "1 error (one line on stderr, no traceback) · 2 usage error · "
     "3 --strict and rows were rejected (nothing published) · "
     "4 load refused: it would publish no merchant or drop too many (nothing published) · "
-    "70 internal error (details in the log file the message names)."
+    "70 internal error (details in the log file the message names) · "
+    "130 interrupted (Ctrl-C; a load says what stays current)."
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -231,6 +235,27 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
         except OSError:
             continue
     return Path("(no writable log folder)")  # pragma: no cover - every folder failed
+
+
+@contextlib.contextmanager
+def interrupted_load(data_dir: Path) -> Iterator[None]:
+    """Ctrl-C (or SIGINT) during a load: one line saying what is served now, exit 130 (the
+    load's own clean-up has run: nothing half-written is left to serve)."""
+    from ..snapshot.store import SnapshotStore
+
+    before = SnapshotStore(data_dir).current_name()
+    try:
+        yield
+    except KeyboardInterrupt:
+        now = SnapshotStore(data_dir).current_name()
+        if now != before:
+            said = f"snapshot {now} had been published and is current"
+        else:
+            said = "nothing was published; " + (
+                f"snapshot {now} stays current" if now else "there is still no snapshot"
+            )
+        typer.echo(f"interrupted: {said}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def settings_for(data_dir: Path | None) -> Settings:

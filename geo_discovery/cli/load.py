@@ -40,6 +40,7 @@ from .common import (
     fmt,
     handle_errors,
     human_bytes,
+    interrupted_load,
     settings_for,
     stderr_console,
     stdout_console,
@@ -476,6 +477,7 @@ def load(
                   "--wait SECONDS to change)")
 
     with (
+        interrupted_load(settings.data_dir),
         _cluster(cluster, err) as on,
         StageProgress(err) as progress,
         _summary_on_refusal(out, settings.data_dir),

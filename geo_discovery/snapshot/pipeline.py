@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import cells as h3cells
-from ..errors import LoadRefusedError, RejectedRowsError
+from ..errors import LoadRefusedError, RejectedRowsError, SnapshotError
 from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
 from ..ingest.checkins import read_visit_sources
 from ..ingest.postgres import PgSource, materialise
@@ -267,7 +268,10 @@ def load(
         notify("merge", 1, 1)
 
         problem_frame = ingest.problem_rows() if ingest is not None else rejects
-        written_rejects = _write_rejects(problem_frame, rejects_path, store, mode)
+        try:
+            written_rejects = _write_rejects(problem_frame, rejects_path, store, mode)
+        except OSError as exc:
+            raise SnapshotError(_not_written("the rejects file", store, exc)) from exc
         _clean_rejects(store, settings.keep_snapshots)
         summary = ingest.reject_summary() if ingest is not None else summarise_kinds(rejects)
         unpublished = LoadReport(
@@ -350,6 +354,10 @@ def load(
             notify("publish", 0, 1)
             info = writer.commit(manifest)
             notify("publish", 1, 1)
+        except OSError as exc:  # a full disk, a quota, a file size limit…
+            writer.abort()
+            name = f"snapshot {writer.snapshot_id:06d}"
+            raise SnapshotError(_not_written(name, store, exc)) from exc
         except BaseException:
             writer.abort()
             raise
@@ -498,6 +506,20 @@ def _delete(
 
 _REJECTS_DIR = "rejects"
 _TMP_PREFIX = ".tmp-"
+
+
+def _not_written(what: str, store: SnapshotStore, exc: OSError) -> str:
+    """Why a load stopped while writing, where, and what is served now."""
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or (
+        "requested and" in str(exc) and "written" in str(exc)  # NumPy's short write
+    )
+    current = store.current_name()
+    return (
+        f"cannot write {what} in {store.data_dir}: {exc}"
+        + (" (no space left on the device, or a quota or file size limit)" if full else "")
+        + "; nothing was published: "
+        + (f"snapshot {current} stays current" if current else "there is still no snapshot")
+    )
 
 
 def _write_rejects(

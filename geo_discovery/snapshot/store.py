@@ -347,12 +347,16 @@ class SnapshotWriter:
         (self.path / MANIFEST).write_text(json.dumps(full, indent=2, default=str))
         _fsync_tree(self.path)
         final = self.store.snapshots_dir / _name(self.snapshot_id)
-        os.rename(self.path, final)
+        tmp, self.path = self.path, final  # before the rename: an abort then removes it
+        os.rename(tmp, final)  # (interrupted before: the temporary is the next load's to clean)
         _fsync_dir(self.store.snapshots_dir)
-        self.path = final
         if publish:
             self.store.set_current(self.snapshot_id)
         return self.store.get(self.snapshot_id)
 
     def abort(self) -> None:
+        """Remove what this writer wrote, unless ``CURRENT`` already names it (an interrupt
+        right after :meth:`commit` published it must not delete the data being served)."""
+        if self.path.name == self.store.current_name():
+            return
         shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,106 @@
+"""A load stopped by a full disk or Ctrl-C says what happened and what is served now, and
+never loses the snapshot being served.
+
+Before: a full disk printed NumPy's ``error: 1425 requested and 496 written`` (or
+``[Errno 28] …``) without naming the data dir or what stayed current; Ctrl-C exited 130
+without a word; and an interrupt right after the new snapshot was made current made the
+load's clean-up delete it: ``CURRENT`` then named a folder that was gone.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from geo_discovery.cli import app
+from geo_discovery.snapshot import pipeline
+from geo_discovery.snapshot.store import SnapshotStore
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "helsinki_osm_pois.csv"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """A data dir with snapshot 000001 current."""
+    result = CliRunner().invoke(app, ["load", str(SAMPLE), "--profile", "osm_poi",
+                                      "--data-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def _load(store: Path) -> Any:
+    return CliRunner().invoke(app, ["load", str(SAMPLE), "--profile", "osm_poi",
+                                    "--data-dir", str(store)])  # fmt: skip
+
+
+def _raiser(exc: BaseException) -> Callable[..., None]:
+    def fail(*args: object, **kw: object) -> None:
+        raise exc
+
+    return fail
+
+
+def _left(store: Path) -> list[str]:
+    return sorted(p.name for p in (store / "snapshots").iterdir())
+
+
+@pytest.mark.parametrize("exc", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    OSError("1425 requested and 496 written"),  # NumPy's short write of an index array
+])  # fmt: skip
+def test_a_full_disk_names_the_data_dir_and_what_stays_current(
+    store: Path, monkeypatch: pytest.MonkeyPatch, exc: OSError
+) -> None:
+    monkeypatch.setattr(pipeline, "write_merchant_table", _raiser(exc))
+    result = _load(store)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.count("\n") == 0, line
+    assert f"cannot write snapshot 000002 in {store}" in line
+    assert "no space left on the device" in line
+    assert "nothing was published: snapshot 000001 stays current" in line
+    assert (store / "CURRENT").read_text().strip() == "000001"
+    assert _left(store) == ["000001"]  # the half-written snapshot is gone
+
+
+def test_a_rejects_file_that_cannot_be_written_says_so(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "write_rejects", _raiser(OSError(errno.EDQUOT, "Disk quota")))
+    result = CliRunner().invoke(app, ["load", str(SAMPLE), "--profile", "osm_poi", "--rejects",
+                                      str(store / "r.csv"), "--data-dir", str(store)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "cannot write the rejects file" in result.stderr
+    assert "snapshot 000001 stays current" in result.stderr
+
+
+def test_ctrl_c_says_nothing_was_published(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "derive_all", _raiser(KeyboardInterrupt()))
+    result = _load(store)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        "interrupted: nothing was published; snapshot 000001 stays current"
+    )
+    assert _left(store) == ["000001"]
+
+
+def test_ctrl_c_just_after_publishing_keeps_the_new_snapshot(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish = SnapshotStore.set_current
+
+    def then_interrupted(self: SnapshotStore, snapshot_id: int) -> None:
+        publish(self, snapshot_id)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SnapshotStore, "set_current", then_interrupted)
+    result = _load(store)
+    assert result.exit_code == 130
+    assert "snapshot 000002 had been published and is current" in result.stderr
+    assert (store / "CURRENT").read_text().strip() == "000002"
+    assert (store / "snapshots" / "000002" / "manifest.json").is_file()  # not cleaned away
