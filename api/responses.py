@@ -140,9 +140,13 @@ def respond(
 def nearby_json(engine: DiscoveryEngine, res: Results) -> bytes:
     """The JSON body of a nearby answer with every field: the rows are the snapshot's
     cached per-merchant JSON fragments, joined (nothing re-encoded)."""
-    return b'{"snapshot":%s,"count":%d,"next_cursor":%s,"results":[%s]}' % (
+    dropped = b""  # only when the text's fallback left words out: other answers unchanged
+    if res.dropped_words:
+        dropped = b',"dropped_words":%s' % orjson.dumps(list(res.dropped_words))
+    return b'{"snapshot":%s,"count":%d,"next_cursor":%s%s,"results":[%s]}' % (
         orjson.dumps(engine.version),
         len(res),
         orjson.dumps(res.next_cursor),
+        dropped,
         b",".join(res.to_json_rows()),
     )

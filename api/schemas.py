@@ -139,6 +139,12 @@ class NearbyResponse(BaseModel):
     next_cursor: str | None = Field(
         description="Pass back as cursor (same query) for the next page; null at the end."
     )
+    dropped_words: list[str] | None = Field(
+        default=None,
+        description="Words of q left out because no merchant matched them all (the search "
+        "box's fallback drops the last word first); absent when every word was used.",
+        examples=[["zzz"]],
+    )
     results: list[MerchantHit]
 
 

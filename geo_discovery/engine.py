@@ -330,8 +330,8 @@ class DiscoveryEngine:
         ranks = q.ranking or (None if q.sort == "best_match" or q.explain else _UNRANKED)
         ranking, _, boost = self._resolved(ranks, q.member, q.at, q.lat, q.lng)
         page = self.planner.run(query, ranking, boost)
-        return Results(self.snapshot, page.positions, page.distances_m, page.scores,
-                       explain=page.explain, next_cursor=page.next_cursor)  # fmt: skip
+        return Results(self.snapshot, *page[:3], explain=page.explain,
+                       next_cursor=page.next_cursor, dropped_words=page.dropped)  # fmt: skip
 
     # ------------------------------------------------------- radius, box, polygon
     def within_radius(

@@ -66,6 +66,7 @@ class Results(Sequence[Hit]):
         "_explain",
         "_explanations",
         "distances_m",
+        "dropped_words",
         "positions",
         "scores",
         "snapshot",
@@ -82,8 +83,12 @@ class Results(Sequence[Hit]):
         explain: Callable[[], list[Explanation]] | list[Explanation] | None = None,
         next_cursor: Callable[[], str | None] | None = None,
         total: int | None = None,
+        dropped_words: tuple[str, ...] = (),
     ) -> None:
         self.snapshot = snapshot
+        #: Words of the query's text left out because no merchant matched them all (the
+        #: search box's fallback: the last word first); empty when every word was used.
+        self.dropped_words = dropped_words
         self.positions = positions
         self.distances_m = distances_m
         self.scores = scores
@@ -112,6 +117,7 @@ class Results(Sequence[Hit]):
                 None if self.scores is None else self.scores[i],
                 explain=None if ex is None else ex[i],
                 total=self.total,
+                dropped_words=self.dropped_words,
             )
         n = len(self)
         j = i + n if i < 0 else i

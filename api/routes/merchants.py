@@ -80,6 +80,8 @@ def nearby_response(
         )
     selected = parse_fields(fields)
     head = {"snapshot": engine.version, "count": len(res), "next_cursor": res.next_cursor}
+    if res.dropped_words:  # the text's fallback left words out (nearby_json's rule)
+        head["dropped_words"] = list(res.dropped_words)
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)

@@ -68,6 +68,9 @@ def _where(category: list[str] | None, exclude: list[str] | None, **more: Any) -
 
 
 def _emit(results: Results, title: str, geojson: bool) -> None:
+    if results.dropped_words:  # the search box's fallback: say which words went
+        left = ", ".join(repr(w) for w in results.dropped_words)
+        typer.echo(f"note: no merchant matches every word of --q; left out: {left}", err=True)
     if geojson:
         collection = finite_or_none(results.to_geojson())
         collection["snapshot"] = results.version

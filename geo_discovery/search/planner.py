@@ -81,13 +81,15 @@ __all__ = ["Page", "Planner"]
 
 
 class Page(NamedTuple):
-    """One page: table rows, metres, the sort's primary values, and lazy extras."""
+    """One page: table rows, metres, the sort's primary values, lazy extras, and the words
+    of its text the fallback left out (no merchant matched them all)."""
 
     positions: NDArray[np.int64]
     distances_m: NDArray[np.float64]
     scores: NDArray[np.float64] | None
     explain: Callable[[], list[Explanation]] | None
     next_cursor: Callable[[], str | None]
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,8 +364,7 @@ class Planner:
     def run(self, q: NearbyQuery, ranking: Ranking, boost: MemberBoost | None = None) -> Page:
         """One page of a validated query (``ranking``: the resolved ranking; ``boost``: the
         member's resolved lift, :mod:`.personal`)."""
-        where = q.where
-        key = mask_key(where)
+        where, key = q.where, mask_key(q.where)
         mask = None if key is None else self._mask(key)
         ranked = q.sort == "best_match"
         spec_ranking = ranking if ranked else None
@@ -416,13 +417,12 @@ class Planner:
             words = None if tq is None or not tq.dropped else len(tq.words)
             return self.cursor_after(q, spec_ranking, pos, dist, prim, instant, member, words)
 
-        explain = None
-        if q.explain:
+        def explain() -> list[Explanation]:
+            return self.explain(q.lat, q.lng, pos, dist, ranking, boost, tq)
 
-            def explain() -> list[Explanation]:
-                return self.explain(q.lat, q.lng, pos, dist, ranking, boost, tq)
-
-        return Page(pos, dist, prim if ranked else None, explain, next_cursor)
+        dropped = () if tq is None else tq.dropped
+        return Page(pos, dist, prim if ranked else None, explain if q.explain else None,
+                    next_cursor, dropped)  # fmt: skip
 
     def best_page(self, lat: float, lng: float, k: int, ranking: Ranking, own: bool,
                   boost: MemberBoost | None = None) -> tuple | None:  # fmt: skip
