@@ -28,7 +28,7 @@ from h3 import H3BaseException
 from numpy.typing import NDArray
 
 from . import parallel
-from .distance import EARTH_RADIUS_M, latlng_to_xyz
+from .distance import EARTH_RADIUS_M, latlng_to_xyz, wrap_lng
 
 __all__ = [
     "average_edge_length_m",
@@ -43,6 +43,7 @@ __all__ = [
     "grid_disks",
     "grid_ring",
     "grid_rings",
+    "group_mean_lng",
     "latlng_to_cell",
     "latlngs_to_cells",
     "parent_cells",
@@ -369,3 +370,23 @@ def _boundaries_chunk(cells: NDArray[np.uint64]) -> tuple[NDArray[np.float64], N
         ll = np.asarray([rings[i] for i in sel.tolist()], dtype=np.float64)
         out[sel, :size] = ll[..., ::-1]
     return out[:, : int(sizes.max()) if len(cells) else 0], sizes
+
+
+def group_mean_lng(lng: NDArray[np.float64], group: NDArray[np.integer], n: int) -> NDArray:
+    """Per group (``group``: each longitude's group, 0 … n-1) the mean longitude the short
+    way round, as :func:`~geo_discovery.distance.mean_lng` (each within 180° of its group's
+    first): a bin of points at 179.99 and -179.99 is at ±180, not 0. NaN for an empty group.
+
+    >>> group_mean_lng(np.array([179.0, -177.0, 10.0, 20.0]), np.array([0, 0, 1, 1]), 2)
+    array([-179.,   15.])
+    """
+    lng = np.asarray(lng, dtype=np.float64)
+    group = np.asarray(group, dtype=np.int64)
+    ref = np.full(n, np.nan)
+    ref[group[::-1]] = lng[::-1]  # the last write of each group is its first longitude
+    counts = np.bincount(group, minlength=n)
+    shift = np.bincount(group, weights=wrap_lng(lng - ref[group]), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = ref + shift / counts
+    return np.where(mean >= 180.0, mean - 360.0, np.where(mean < -180.0, mean + 360.0, mean))
+

@@ -579,7 +579,7 @@ class DiscoveryEngine:
             {
                 "count": counts.astype(np.int64),
                 "lat": np.bincount(inverse, weights=lat, minlength=len(uniq)) / n,
-                "lng": np.bincount(inverse, weights=lng, minlength=len(uniq)) / n,
+                "lng": cells.group_mean_lng(lng, inverse, len(uniq)),  # across ±180 too
                 "mean_wom": mean_wom,
             },
             index=pd.Index([cells.cell_to_str(int(c)) for c in uniq.tolist()], name="cell"),

@@ -328,11 +328,14 @@ def to_polygon(polygon: Any, *, max_vertices: int = 10_000) -> Any:
 def swapped_hint(polygon: Any, lat: NDArray[np.float64], lng: NDArray[np.float64]) -> str | None:
     """Why a polygon that matched nothing was probably given in (lat, lng) order, or
     ``None``: it lies outside the bounds of the data points ``(lat, lng)`` while its
-    swapped reading (every vertex's two numbers exchanged) overlaps them.
+    swapped reading (every vertex's two numbers exchanged) holds some of them (overlapping
+    their bounds is not enough: a polygon just past the data's edge is empty, not swapped).
 
-    >>> lat, lng = np.array([40.5, 40.9]), np.array([-74.3, -73.7])  # New York
+    >>> lat, lng = np.array([40.5, 40.71, 40.9]), np.array([-74.3, -74.0, -73.7])  # New York
     >>> swapped = shapely.box(40.70, -74.02, 40.72, -73.99)  # (lat, lng) by mistake
     >>> swapped_hint(swapped, lat, lng) is not None
+    True
+    >>> swapped_hint(shapely.box(40.70, -74.5, 40.72, -74.4), lat, lng) is None  # holds none
     True
     >>> swapped_hint(shapely.box(-74.02, 40.70, -73.99, 40.72), lat, lng) is None
     True
@@ -351,12 +354,15 @@ def swapped_hint(polygon: Any, lat: NDArray[np.float64], lng: NDArray[np.float64
     mirrored = shapely.transform(polygon, lambda xy: xy[:, ::-1])
     if not mirrored.intersects(area):
         return None
+    held = int(np.count_nonzero(shapely.intersects_xy(mirrored, lng, lat)))
+    if not held:
+        return None
     west, south, east, north = polygon.bounds
     return (
         f"polygon (lng {west:g}…{east:g}, lat {south:g}…{north:g}) lies outside the data "
         f"(lng {data.west:g}…{data.east:g}, lat {data.south:g}…{data.north:g}), but read as "
-        "(lat, lng) it overlaps it: the vertices look like (lat, lng); allowed: GeoJSON "
-        "(lng, lat) order"
+        f"(lat, lng) it holds {held} merchant{'s' if held > 1 else ''}: the vertices look "
+        "like (lat, lng); allowed: GeoJSON (lng, lat) order"
     )
 
 
