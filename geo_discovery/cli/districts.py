@@ -278,8 +278,29 @@ def catchment_command(
     ] = None,
     export: Annotated[
         Path | None,
-        typer.Option(help="Write the share surface and trade areas (.geojson or .parquet)."),
+        typer.Option(
+            help="Write the share surface and the trade areas to one file: .geojson (or .json), "
+            "or .parquet (or .geoparquet; GeoParquet); EPSG:4326, one feature per row, told "
+            "apart by `layer`. "
+            "Rows with layer `cell`: every demand cell of the study area whose share is at "
+            "least --min-share (by default all of them), as its H3 hexagon (Polygon; "
+            "MultiPolygon where ±180 cuts it), with cell_id (hex), lat/lng (its centre), "
+            "population, share, expected (share × population) and in_district; their "
+            "population sums to demand_total when --min-share is 0. Then one row each with "
+            "layer `primary` and `secondary`: the trade area's outline (Polygon or "
+            "MultiPolygon; empty, null in GeoJSON, when it holds no cell), facility (the "
+            "district), min_share, "
+            "cells, population, expected; leave these two rows out when summing the cells."
+        ),
     ] = None,
+    min_share: Annotated[
+        float,
+        typer.Option(
+            "--min-share",
+            help="With --export: write only the demand cells whose share is at least this, "
+            "0 … 1 (0: every cell). The trade areas and the printed figures stay as they are.",
+        ),
+    ] = 0.0,
     alpha: Annotated[float, typer.Option(help="Huff attractiveness exponent, 0 … 5.")] = 1.0,
     beta: Annotated[float, typer.Option(help="Huff distance-decay exponent, 0 … 5.")] = 2.0,
     resolution: Annotated[int, typer.Option(help="H3 resolution of the demand cells, 6 … 10.")] = 9,
@@ -306,6 +327,10 @@ def catchment_command(
             f"--export {export.name}: {export.suffix or 'no extension'} is not a format "
             f"written here; allowed: {', '.join(kinds)}"
         )
+    if not 0 <= min_share <= 1:  # (NaN too)
+        raise InvalidQueryError(
+            f"--min-share {min_share:g} is out of range; allowed: 0 <= min_share <= 1"
+        )
     settings = settings_for(data_dir)
     if demand is not None:
         settings = settings.model_copy(update={"catchment_demand_path": demand})
@@ -329,21 +354,25 @@ def catchment_command(
         "competitors": out.competitors.reset_index().to_dict(orient="records"),
     }
     if export is not None:
-        surface = out.cells[out.cells["share"] >= 0.01]
-        surface = gpd.GeoDataFrame(
-            surface.drop(columns=["cell"]).assign(layer="cell"),
-            geometry=gpd.points_from_xy(surface["lng"], surface["lat"]),
-            crs=4326,
-        )
+        # Every demand cell (at least --min-share) as the library's hexagon, then the
+        # trade areas; `cell` (the H3 integer, unsafe in JSON) is kept as hex cell_id.
+        surface = out.to_geodataframe(min_share=min_share)
+        surface = surface.drop(columns=["cell"]).rename_axis("cell_id").reset_index()
         ta = out.trade_areas.reset_index().rename(columns={"kind": "layer"})
         layers = gpd.GeoDataFrame(
-            pd.concat([surface.reset_index(), ta], ignore_index=True), geometry="geometry", crs=4326
+            pd.concat([surface.assign(layer="cell"), ta], ignore_index=True),
+            geometry="geometry",
+            crs=4326,
         )
+        layers = layers[
+            ["layer", *(c for c in layers.columns if c not in ("layer", "geometry")), "geometry"]
+        ]
         if export.suffix.lower() in (".parquet", ".geoparquet"):
             layers.to_parquet(export, index=False)
         else:
             export.write_text(layers.to_json(drop_id=True))
         facts["export"] = str(export)
+        facts["export_cells"] = len(surface)
     if as_json:
         typer.echo(json.dumps(_strict(facts), indent=2, default=str, allow_nan=False))
         return
@@ -369,4 +398,6 @@ def catchment_command(
                   _cell(r["captured"], 0), _percent(r["share"]))  # fmt: skip
     con.print(t)
     if export is not None:
-        con.print(f"wrote share surface and trade areas to {export}")
+        con.print(
+            f"wrote {len(surface):,} demand cells (hexagons) and the trade areas to {export}"
+        )
