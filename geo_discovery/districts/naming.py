@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ..cells import cell_centres
+from ..distance import latlng_to_xyz
 from ..schema import attributes_of
 
 __all__ = ["PLACE_KEYS", "district_names", "place_fields", "street_of"]
@@ -344,6 +346,24 @@ def _top(names: Iterable[str], minimum: int = 1) -> str | None:
     return f"{top[0][0]} & {top[1][0]}"
 
 
+def _near(shop: NDArray, rows: NDArray[np.int64], frame: pd.DataFrame, peak: int) -> str | None:
+    """``near <the named merchant nearest the centre of the densest cell>`` (ties: the name
+    first in sorted order), or ``None`` when no merchant has a name: for a densest cell
+    that holds none of the district's named merchants that count (they are lodging or
+    closed, or unnamed), which is common. It was then the name first in sorted order
+    anywhere in the district, kilometres away."""
+    named = np.asarray([isinstance(x, str) and bool(x) for x in shop[rows]], dtype=bool)
+    rows = rows[named]
+    if not len(rows):
+        return None
+    centre = cell_centres(np.asarray([peak], dtype=np.uint64))[0]
+    xyz = latlng_to_xyz(frame["lat"].to_numpy(dtype=np.float64)[rows],
+                        frame["lng"].to_numpy(dtype=np.float64)[rows])  # fmt: skip
+    chord2 = ((xyz - centre) ** 2).sum(axis=1)  # in the order of great-circle distance
+    best = min(zip(chord2.tolist(), (str(x) for x in shop[rows]), strict=True))
+    return f"near {best[1]}"
+
+
 def district_names(
     frame: pd.DataFrame,
     rows_of: list[NDArray[np.int64]],
@@ -375,10 +395,9 @@ def district_names(
             or _top(mine)
         )
         if name is None and shop is not None and len(rows):
-            at_peak = rows[pt_cells[rows] == peak_cells[g]]
-            pick = at_peak if len(at_peak) else rows
-            label = sorted(str(x) for x in shop[pick] if isinstance(x, str) and x)
-            name = f"near {label[0]}" if label else None
+            at_peak = rows[pt_cells[rows] == peak_cells[g]]  # (the first name sorted there)
+            label = sorted(str(x) for x in shop[at_peak] if isinstance(x, str) and x)
+            name = f"near {label[0]}" if label else _near(shop, rows, frame, peak_cells[g])
         names.append(name or f"district {g + 1}")
     # disambiguate repeated names, bigger districts first (group order is arbitrary)
     sizes = np.asarray([len(r) for r in rows_of], dtype=np.int64)
