@@ -499,20 +499,20 @@ class DiscoveryEngine:
     def catchment(
         self,
         district_id: str,
-        demand: str = "auto",
+        demand: str | pd.DataFrame = "auto",
         params: CatchmentParams | None = None,
     ) -> DistrictCatchment:
         """A district's Huff catchment against every other district.
 
         ``demand``: ``population`` (the ``catchment_demand_path`` CSV of population
         points), ``merchants`` (each merchant one unit, a footfall proxy), ``uniform``
-        (each cell one unit), or ``auto`` (population when configured, else merchants).
-        The answer's ``demand_source`` says which was used.
+        (each cell one unit), ``auto`` (population when configured, else merchants), or
+        population points themselves (a frame with ``lat``, ``lng``, ``population``, as
+        :func:`~.catchment.demand.read_demand` reads them). ``demand_source`` says which.
         """
-        if demand not in DEMAND_CHOICES:
-            raise InvalidQueryError(
-                f"demand={demand!r} is not allowed; allowed: {', '.join(DEMAND_CHOICES)}"
-            )
+        if not isinstance(demand, pd.DataFrame) and demand not in DEMAND_CHOICES:
+            raise InvalidQueryError(f"demand={demand!r:.80} is not allowed; allowed: "
+                                    f"{', '.join(DEMAND_CHOICES)} or points")  # fmt: skip
         params = CatchmentParams.of(params)
         districts = self.snapshot.require_districts()
         row = districts.get(district_id)

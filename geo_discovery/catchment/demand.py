@@ -28,6 +28,7 @@ __all__ = [
     "DemandSources",
     "demand_cells",
     "demand_from_points",
+    "given_points",
     "read_demand",
 ]
 
@@ -342,10 +343,20 @@ class DemandSources:
         self._frames: dict[tuple[Any, ...], pd.DataFrame] = {}
 
     def get(
-        self, kind: str, radius_m: float, res: int, centre: tuple[float, float]
+        self, kind: str | pd.DataFrame, radius_m: float, res: int, centre: tuple[float, float]
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """``(cells, source)``: the demand cells of ``kind`` (``auto`` resolved) at
-        resolution ``res`` around ``centre``, and a description of where they came from."""
+        """``(cells, source)``: the demand cells of ``kind`` (``auto`` resolved; or a frame
+        of population points, :func:`given_points`) at resolution ``res`` around ``centre``,
+        and a description of where they came from."""
+        if isinstance(kind, pd.DataFrame):
+            points = given_points(kind)
+            lat, lng, people = (points[c].to_numpy() for c in ("lat", "lng", "population"))
+            cells = demand_cells(lat, lng, people, resolution=res, spread_k=1)
+            return cells, {
+                "kind": "population",
+                "description": f"{len(points):,} population points given with the query, each "
+                "spread over its H3 cell and the cells around it",
+            }
         path = self.path
         if kind == "auto":
             kind = "population" if path is not None else "merchants"
@@ -404,6 +415,34 @@ class DemandSources:
             with self._lock:
                 self._frames[key] = got
         return got
+
+
+def given_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Population points given as a frame (``lat``, ``lng``, ``population``), checked as
+    :func:`read_demand` checks a file's: each a finite number, coordinates on the map, a
+    population >= 0 (rows without people are left out); :class:`InvalidQueryError` names
+    the first row at fault."""
+    missing = [c for c in ("lat", "lng", "population") if c not in frame.columns]
+    if missing:
+        raise InvalidQueryError(f"demand frame has no column {', '.join(missing)}; allowed: "
+                                "lat, lng, population (as read_demand returns them)")  # fmt: skip
+    out = pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce").astype(np.float64)
+                        for c in ("lat", "lng", "population")})  # fmt: skip
+    bad = ~(out["lat"].between(-90, 90) & out["lng"].between(-180, 180))
+    bad |= ~(np.isfinite(out["population"]) & (out["population"] >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        lat, lng, people = (frame[c].iloc[i] for c in ("lat", "lng", "population"))
+        shown = [v.item() if isinstance(v, np.generic) else v for v in (lat, lng, people)]
+        raise InvalidQueryError(
+            f"demand row {i}: lat {shown[0]!r}, lng {shown[1]!r}, population "
+            f"{shown[2]!r}; allowed: -90 <= lat <= 90, -180 <= lng <= 180 and a "
+            "finite population >= 0"
+        )
+    out = out[out["population"] > 0]
+    if not len(out):
+        raise InvalidQueryError("demand frame holds no people; allowed: points with population")
+    return out.reset_index(drop=True)
 
 
 def _population_cells(path: Any, resolution: int) -> pd.DataFrame:

@@ -255,3 +255,33 @@ def test_the_real_census_file_is_read_whole(real_data: Path) -> None:
     assert len(pts) == 2292
     assert pts["population"].sum() == 8_804_190
     assert pts["lat"].between(40.49, 40.92).all() and pts["lng"].between(-74.26, -73.70).all()
+
+
+# ------------------------------------------------ 5. points given to the library
+def test_the_library_takes_population_points_as_a_frame(
+    sample_data_dir: Path, district_id: str, tmp_path: Path
+) -> None:
+    """``engine.catchment(id, read_demand(file))``, as an analyst tries it in a notebook,
+    was a pandas ValueError (the truth value of a DataFrame); it is the same answer as the
+    file given by the setting."""
+    from geo_discovery.engine import DiscoveryEngine
+    from geo_discovery.errors import InvalidQueryError
+    from geo_discovery.settings import Settings
+
+    helsinki().to_csv(tmp_path / "ok.csv", index=False)
+    by_file = DiscoveryEngine.from_snapshot(sample_data_dir, settings=Settings(
+        data_dir=sample_data_dir, catchment_demand_path=tmp_path / "ok.csv"))  # fmt: skip
+    want = by_file.catchment(district_id, "population")
+    engine = DiscoveryEngine.from_snapshot(sample_data_dir)
+    got = engine.catchment(district_id, read_demand(tmp_path / "ok.csv"))
+    assert got.share == want.share and got.demand_total == want.demand_total
+    assert got.demand_source["kind"] == "population"
+    assert "200 population points given" in got.demand_source["description"]
+    bad = helsinki()
+    bad.loc[3, "lat"] = 95.0
+    with pytest.raises(InvalidQueryError, match=r"demand row 3: lat 95\.0.*-90 <= lat <= 90"):
+        engine.catchment(district_id, bad)
+    with pytest.raises(InvalidQueryError, match="no column population"):
+        engine.catchment(district_id, bad.drop(columns="population"))
+    with pytest.raises(InvalidQueryError, match="allowed: auto, population, merchants"):
+        engine.catchment(district_id, "people")
