@@ -550,14 +550,21 @@ def derive_districts(
 ) -> dict[str, Any]:
     """Deriver: detect districts and write them into ``derived/districts/``.
 
-    Reads ``wom_score.npy`` from the ``reputation`` deriver's folder when it ran first.
+    Reads ``wom_score.npy`` from the ``reputation`` deriver's folder when it ran first: a
+    merchant whose ``wom_confidence`` is 0 has no evidence (its score is only the prior) and
+    counts as unknown, so a file without ratings, reviews or visits gives districts no word
+    of mouth (``mean_wom`` NaN, coverage 0: vitality is then weighed over density and
+    diversity), where every district had the prior's 0.5 and a coverage of 1.
     """
     cols = [c for c in _COLUMNS if c in merchants.column_names]
     frame = merchants.select(cols).to_pandas()
     wom = None
     rep = upstream.get("reputation")
     if rep is not None and (Path(rep) / "wom_score.npy").exists():
-        wom = np.load(Path(rep) / "wom_score.npy")
+        wom = np.load(Path(rep) / "wom_score.npy").astype(np.float64)
+        sure = Path(rep) / "wom_confidence.npy"
+        if sure.exists():
+            wom[np.load(sure) <= 0] = np.nan  # only the prior: no word of mouth known
         if len(wom) != len(frame):  # pragma: no cover - derivers share one table
             wom = None
     districts = build_districts(frame, DistrictParams.from_settings(settings), wom=wom)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -349,3 +350,23 @@ def test_a_town_over_the_antimeridian_or_at_a_pole_is_found_as_anywhere():
     assert list(d.frame["n_merchants"]) == [80, 30, 14]  # as where it was
     main = d.frame.iloc[0]
     assert abs((main["centroid_lng"] - 180.0 + 180.0) % 360.0 - 180.0) < 0.01
+
+
+def test_a_load_without_word_of_mouth_gives_districts_none(tmp_path: Any) -> None:
+    """OSM points carry no rating, review or visit: every merchant's word of mouth is only
+    the prior (confidence 0). Districts reported mean_wom 0.5 and a coverage of 1 for all
+    of them, so vitality was never weighed over density and diversity alone, as documented
+    for data without word of mouth: a constant was added and the scale lost its ends."""
+    from pathlib import Path
+
+    from geo_discovery.engine import DiscoveryEngine
+    from geo_discovery.snapshot.pipeline import load
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "helsinki_osm_pois.csv"
+    load([sample], data_dir=tmp_path, profile="osm_poi", settings=Settings(data_dir=tmp_path))
+    engine = DiscoveryEngine.from_snapshot(tmp_path)
+    confidence = engine.snapshot.wom[1]
+    assert not (confidence > 0).any()  # (the premise: no evidence at all in this file)
+    d = engine.districts()
+    assert d["mean_wom"].isna().all() and (d["wom_coverage"] == 0).all()
+    assert d["vitality"].max() == pytest.approx(1.0)  # renormalised: the best has it all
