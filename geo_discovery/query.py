@@ -563,7 +563,7 @@ def _visits(p: _Problems, value: Any) -> tuple[tuple[str, str | None], ...]:
         when: Any = None
         mid: Any = None
         if isinstance(item, str):
-            mid, _, when = item.partition("@") if "@" in item else (item, "", None)
+            mid, _, when = item.rpartition("@") if "@" in item else (item, "", None)  # id@: @ in id
         elif isinstance(item, Mapping):
             mid, when = item.get("merchant_id"), item.get("time")
         elif isinstance(item, Sequence) and len(item) == 2:

@@ -220,6 +220,10 @@ def test_member_needs_best_match_and_rejects_bad_values() -> None:
         Member(visits=[42])
     with pytest.raises(InvalidQueryError, match="visit time='yesterday'"):
         Member(visits="a@yesterday")
+    # the time follows the last @: an id holding @ ends with it (the first @ split it)
+    assert Member(visits="cafe@kamppi@").visits == (("cafe@kamppi", None),)
+    assert Member(visits=["cafe@kamppi@2024-03-01T10:00Z"]).visits == (
+        ("cafe@kamppi", "2024-03-01T10:00:00+00:00"),)
     with pytest.raises(InvalidQueryError, match="member_id has 201 characters"):
         Member(member_id="x" * 201)
     assert "secret" not in repr(Member(member_id="secret", visits=["a"]))
