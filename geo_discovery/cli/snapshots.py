@@ -16,7 +16,8 @@ __all__ = ["profiles", "rollback", "snapshots", "stats"]
 
 @handle_errors
 def snapshots(data_dir: DataDirOption = None) -> None:
-    """List the snapshots kept in the data dir, oldest first; * marks the current one.
+    """List the snapshots kept in the data dir, oldest first; * marks the current one, and
+    "never published" one a load wrote but was stopped before making current.
 
     **Example**
 
@@ -48,7 +49,7 @@ def snapshots(data_dir: DataDirOption = None) -> None:
         rows = m.get("rows", {})
         table.add_row(
             s.name,
-            "*" if s.is_current else "",
+            "*" if s.is_current else "never published" if s.published is False else "",
             str(m.get("created_at", "")).replace("T", " ")[:19],
             str(m.get("mode", "")),
             *(fmt(rows.get(k, "")) for k in ("merchants", "read", "loaded", "rejected")),
@@ -72,6 +73,8 @@ def rollback(
 ) -> None:
     """Make an older snapshot current again (atomically; nothing is deleted). The target is
     opened and every part read first: a damaged one is refused and the current one stays.
+    Without --to, the newest older snapshot that was ever current (not one a stopped load
+    left behind).
 
     **Examples**
 

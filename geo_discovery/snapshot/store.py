@@ -50,6 +50,8 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
+#: The snapshots ever made current, one name a line (``set_current`` appends).
+PUBLISHED = "PUBLISHED"
 _SNAP_DIR = "snapshots"
 _TMP_PREFIX = ".tmp-"
 FORMAT = "geo-discovery-snapshot"
@@ -63,6 +65,9 @@ class SnapshotInfo:
     path: Path
     manifest: dict[str, Any]
     is_current: bool = False
+    #: ``False``: complete but never made current (a load killed between writing it and
+    #: moving ``CURRENT``); ``None``: unknown (a data dir from before the record was kept).
+    published: bool | None = None
 
     @property
     def name(self) -> str:
@@ -180,7 +185,7 @@ class SnapshotStore:
         """Every complete snapshot, oldest first (in-progress temporaries are skipped)."""
         if not self.snapshots_dir.is_dir():
             return []
-        current = self.current_name()
+        current, published = self.current_name(), self.published()
         out = []
         for child in sorted(self.snapshots_dir.iterdir()):
             if not child.name.isdigit():
@@ -189,8 +194,17 @@ class SnapshotStore:
                 manifest = read_manifest(child)
             except SnapshotError:
                 continue
-            out.append(SnapshotInfo(int(child.name), child, manifest, child.name == current))
+            now = child.name == current
+            known = None if published is None else now or child.name in published
+            out.append(SnapshotInfo(int(child.name), child, manifest, now, known))
         return out
+
+    def published(self) -> set[str] | None:
+        """The names of the snapshots ever made current (``None``: not recorded here)."""
+        try:
+            return set((self.data_dir / PUBLISHED).read_text().split())
+        except FileNotFoundError:
+            return None
 
     def get(self, snapshot_id: int) -> SnapshotInfo:
         path = self.snapshots_dir / _name(snapshot_id)
@@ -276,6 +290,11 @@ class SnapshotStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.data_dir / CURRENT)
         _fsync_dir(self.data_dir)
+        record = self.data_dir / PUBLISHED
+        if not record.exists():  # the first time: every snapshot kept counts as published
+            record.write_text("".join(f"{s.name}\n" for s in self.list()))
+        with open(record, "a") as fh:
+            fh.write(_name(snapshot_id) + "\n")
 
     def rollback(
         self, to: int | None = None, wait_s: float = 0.0,
@@ -294,7 +313,8 @@ class SnapshotStore:
                     raise SnapshotNotFoundError(
                         "nothing to roll back: there is no current snapshot"
                     )
-                older = [s for s in snaps if s.snapshot_id < current.snapshot_id]
+                older = [s for s in snaps if s.snapshot_id < current.snapshot_id
+                         and s.published is not False]  # never current: a killed load's
                 if not older:
                     raise SnapshotNotFoundError(
                         f"nothing to roll back to: {current.name} is the oldest snapshot kept"

@@ -104,3 +104,17 @@ def test_ctrl_c_just_after_publishing_keeps_the_new_snapshot(
     assert "snapshot 000002 had been published and is current" in result.stderr
     assert (store / "CURRENT").read_text().strip() == "000002"
     assert (store / "snapshots" / "000002" / "manifest.json").is_file()  # not cleaned away
+
+
+def test_snapshots_marks_one_a_stopped_load_never_published(store: Path) -> None:
+    """A load SIGKILLed between writing its snapshot and moving CURRENT left a complete
+    snapshot that `snapshots` listed like any other."""
+    import shutil
+
+    shutil.copytree(store / "snapshots" / "000001", store / "snapshots" / "000002")
+    listing = CliRunner().invoke(app, ["snapshots", "--data-dir", str(store)],
+                                 env={"COLUMNS": "240"})  # one line per snapshot
+    assert listing.exit_code == 0, listing.output
+    line = next(x for x in listing.stdout.splitlines() if "000002" in x)
+    assert "never published" in line
+    assert "never published" not in next(x for x in listing.stdout.splitlines() if "000001" in x)

@@ -173,6 +173,32 @@ def test_rollback_to_previous_then_explicit(store: SnapshotStore) -> None:
     assert store.current_name() == "000003"
 
 
+def test_a_snapshot_never_made_current_is_marked_and_rollback_passes_it_by(
+    store: SnapshotStore,
+) -> None:
+    """A load killed between writing its snapshot and moving CURRENT leaves a complete
+    snapshot that was listed like any other, and a plain rollback from a later one went to
+    it (data never served) rather than to the one served before."""
+    fill(store, 1)
+    build_snapshot(store, table_for("orphan", seed=7), "orphan", publish=False)  # killed
+    build_snapshot(store, table_for("s3", seed=3), "s3")
+    marks = {s.name: s.published for s in store.list()}
+    assert marks == {"000001": True, "000002": False, "000003": True}
+    assert store.rollback().snapshot_id == 1  # not the orphan 2
+    assert store.rollback(to=2).snapshot_id == 2  # still there when asked for by id
+    assert store.list()[1].published is True  # (now it has been current)
+
+
+def test_a_data_dir_without_the_record_marks_nothing(store: SnapshotStore) -> None:
+    """Snapshots of a data dir from before the record are unknown, not "never published";
+    the first publication records every snapshot kept."""
+    fill(store, 2)
+    (store.data_dir / "PUBLISHED").unlink()
+    assert {s.published for s in store.list()} == {None}
+    assert store.rollback().snapshot_id == 1
+    assert {s.published for s in store.list()} == {True}
+
+
 def test_rollback_with_nothing_current_fails(store: SnapshotStore) -> None:
     with pytest.raises(SnapshotNotFoundError, match="no current snapshot"):
         store.rollback()
