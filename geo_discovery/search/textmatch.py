@@ -308,11 +308,13 @@ class TextQuery:
     ) -> tuple[TextQuery, tuple[NDArray, ...]]:
         """``page(self)`` — or, while it finds nothing (no merchant matches every word) and
         more than one word is left, ``page`` of the query without its last word; with the
-        query that answered."""
+        query that answered. When dropping words finds nothing either, the whole query
+        answers (empty): no word is said to be dropped that did not help."""
         tq, got = self, page(self)
+        first = got
         while len(got[0]) == 0 and (shorter := tq.without_last()) is not None:
             tq, got = shorter, page(shorter)
-        return tq, got
+        return (tq, got) if len(got[0]) else (self, first)
 
     def without_last(self) -> TextQuery | None:
         """The query with its last word dropped (``None`` when one word is left)."""

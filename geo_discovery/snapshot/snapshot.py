@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from ..errors import (
@@ -252,8 +253,9 @@ class Snapshot:
             )
 
     def check(self) -> None:
-        """Read every part once, as a server about to serve it would: the merchant rows,
-        the index and each derived part the manifest lists (word of mouth, districts,
+        """Read every part once, as a server about to serve it would: the merchant rows
+        (and the footer of ``merchants.parquet``, which a later upsert reads), the index and
+        each derived part the manifest lists (word of mouth, districts,
         hours, the text index). :class:`SnapshotError` names what is missing or damaged
         (``rollback`` makes nothing current that this refuses)."""
         name = self.info.name if self.info is not None else self.version
@@ -267,6 +269,11 @@ class Snapshot:
             for part in ("wom", "district_columns", "hours", "text"):
                 getattr(self, part)
             self.merchants.validate(full=False)
+            if self.path is not None:  # the canonical copy an upsert or delete starts from
+                stored = pq.read_metadata(self.path / "merchants.parquet").num_rows
+                if stored != len(self):
+                    raise SnapshotError(f"snapshot {name}'s merchants.parquet holds {stored} "
+                                        f"rows, its table {len(self)}")  # fmt: skip
             np.asarray(self.lat).sum(), np.asarray(self.index.search_arrays[2]).sum()
         except SnapshotError:
             raise

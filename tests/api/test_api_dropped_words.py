@@ -42,6 +42,9 @@ def test_the_library_names_the_dropped_words_on_every_page(sample_engine: Discov
     assert second.dropped_words == ("zzzqqq",) and second[:1].dropped_words == ("zzzqqq",)
     whole = sample_engine.nearby(LAT, LNG, 2, sort="best_match", where=Filters(text="kahvila"))
     assert whole.dropped_words == ()
+    # dropping words that does not help drops none: 'kahvila' was said to be left out
+    nothing = sample_engine.nearby(LAT, LNG, 2, where=Filters(text="zzqxw kahvila"))
+    assert len(nothing) == 0 and nothing.dropped_words == ()
     assert sample_engine.nearby(LAT, LNG, 2).dropped_words == ()
 
 

@@ -326,7 +326,9 @@ def test_snapshots_rollback_stats(runner: CliRunner, tmp_path: Path, synthetic: 
     assert "Merchants by source" in table.stdout and "osm_poi" in table.stdout
 
 
-@pytest.mark.parametrize("damage", ["index gone", "rows cut short", "districts gone"])
+@pytest.mark.parametrize(
+    "damage", ["index gone", "rows cut short", "districts gone", "parquet cut", "parquet gone"]
+)
 def test_rollback_refuses_a_damaged_snapshot(
     runner: CliRunner, tmp_path: Path, synthetic: Path, damage: str
 ) -> None:
@@ -342,6 +344,10 @@ def test_rollback_refuses_a_damaged_snapshot(
     elif damage == "rows cut short":
         rows = old / "merchants.arrow"
         rows.write_bytes(rows.read_bytes()[: rows.stat().st_size // 2])
+    elif damage == "parquet cut":  # (an upsert after the rollback failed: exit 70)
+        (old / "merchants.parquet").write_bytes((old / "merchants.parquet").read_bytes()[:1000])
+    elif damage == "parquet gone":
+        (old / "merchants.parquet").unlink()
     else:
         shutil.rmtree(old / "derived" / "districts")
     rolled = runner.invoke(app, ["rollback", *base])
