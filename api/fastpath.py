@@ -90,7 +90,7 @@ class NearbyFastLane:
         self.max_age_s = max_age_s
         self.answer_with = answer
         self._cache_control = f"public, max-age={max_age_s}".encode("latin-1")
-        self._head: tuple[str, RawHeaders] = ("", [])
+        self._head: tuple[DiscoveryEngine | None, RawHeaders] = (None, [])  # by engine
 
     def query(self, items: list[tuple[str, str]]) -> NearbyQuery | None:
         """The query of these parameters when it is a simple, valid one; else ``None``."""
@@ -170,11 +170,11 @@ class NearbyFastLane:
         if res is None or engine is None or query is None:
             return None
         body = nearby_json(engine, res)
-        etag = etag_for(engine)
         cached, head = self._head
-        if cached != etag:
-            head = [(b"etag", etag.encode("latin-1")), (b"cache-control", self._cache_control)]
-            self._head = (etag, head)
+        if cached is not engine:  # a new snapshot or ranking is a new engine: its ETag
+            etag = etag_for(engine).encode("latin-1")
+            head = [(b"etag", etag), (b"cache-control", self._cache_control)]
+            self._head = (engine, head)
         if query.member is not None:
             head = [(b"etag", head[0][1]), (b"cache-control", _PRIVATE)]
         return [

@@ -450,15 +450,13 @@ def read_visit_sources(
 def _repeats(visits: pd.DataFrame, bad: np.ndarray, p: Any) -> None:
     """Reject a visit that repeats an earlier row exactly (user, venue and time): one visit
     written twice would count twice (visits, repeat share, the member's history)."""
-    fine = visits[~bad]
-    again = fine.duplicated(["user", "venue", "time"], keep="first")
+    key, fine = ["user", "venue", "time"], visits[~bad]
+    again = np.zeros(len(visits), dtype=bool)  # by position, as the problems are
+    again[~bad] = fine.duplicated(key, keep="first").to_numpy()
     if again.any():
-        first = fine.groupby(["user", "venue", "time"], sort=False)["source_line"].transform("min")
-        lines = pd.Series(0, index=visits.index)
-        lines[fine.index[again.to_numpy()]] = first[again].to_numpy()
-        where = np.zeros(len(visits), dtype=bool)
-        where[visits.index.get_indexer(fine.index[again.to_numpy()])] = True
-        p.add(where, lambda idx: [f"visit repeats line {lines.iat[i]} (the same user, venue "
+        lines = np.zeros(len(visits), dtype=np.int64)  # each row's first line with its key
+        lines[~bad] = fine.groupby(key, sort=False)["source_line"].transform("min").to_numpy()
+        p.add(again, lambda idx: [f"visit repeats line {lines[i]} (the same user, venue "
                                   "and time): counted once" for i in idx])  # fmt: skip
 
 
