@@ -1,10 +1,9 @@
 """DiscoveryEngine: the one door the API, the CLI and notebooks use.
 
 An engine answers from one :class:`~geo_discovery.snapshot.snapshot.Snapshot` (opened
-once, memory-mapped): nearby search with every sort and filter, search in a radius,
-box or polygon, one merchant by id, business districts, catchments and H3 aggregates.
-Queries are value objects (:mod:`geo_discovery.query`) validated once when they are
-built; answers are :class:`~geo_discovery.results.Results`.
+once, memory-mapped): nearby search with every sort and filter, radius, box, polygon,
+merchants by id, districts, catchments and H3 aggregates. Queries are value objects
+(:mod:`geo_discovery.query`) checked once; answers are :class:`~geo_discovery.results.Results`.
 
 Examples
 --------
@@ -73,8 +72,7 @@ def _plain_point(lat: object, lng: object) -> bool:
 
 
 class DiscoveryEngine:
-    """Exact nearby, radius, box and polygon search, districts and catchments, over one
-    snapshot.
+    """Exact nearby, radius, box and polygon search, districts and catchments.
 
     Build one with :meth:`from_snapshot` (a data dir or a snapshot folder) or
     :meth:`from_table` (an in-memory canonical merchant table).
@@ -326,6 +324,10 @@ class DiscoveryEngine:
 
     def search(self, query: NearbyQuery) -> Results:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
+        if not isinstance(query, NearbyQuery):  # engine.search("pizza") reads as a text search
+            raise InvalidQueryError(f"search takes a NearbyQuery, got {type(query).__name__} "
+                                    f"{query!r:.60}; a text search is nearby(lat, lng, where="
+                                    "Filters(text=…))")  # fmt: skip
         q = query.check(self.limits)  # no ranking read for a page that does not use one:
         ranks = q.ranking or (None if q.sort == "best_match" or q.explain else _UNRANKED)
         ranking, _, boost = self._resolved(ranks, q.member, q.at, q.lat, q.lng)
@@ -451,13 +453,8 @@ class DiscoveryEngine:
             return Results(self.snapshot, pos[:n], dist[:n], total=len(pos))
         page = pager.page(pos, dist, n, when if where.open_now else None)
         cursor = page.next_cursor
-        return Results(
-            self.snapshot,
-            page.positions,
-            page.distances_m,
-            total=len(pos),
-            next_cursor=lambda: cursor,
-        )
+        return Results(self.snapshot, page.positions, page.distances_m, total=len(pos),
+                       next_cursor=lambda: cursor)  # fmt: skip
 
     # ------------------------------------------------------------------ lookups
     def get(self, merchant_id: str) -> dict[str, Any]:

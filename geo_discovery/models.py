@@ -125,8 +125,8 @@ class BBox:
             raise InvalidQueryError(
                 f"bbox={text!r} must have 4 comma-separated numbers: west,south,east,north"
             )
-        try:
-            west, south, east, north = (float(p) for p in parts)
+        try:  # float() also reads "4_0" as 40: a typo, not a number a client sends
+            west, south, east, north = (float(p.replace("_", "?")) for p in parts)
         except ValueError:
             raise InvalidQueryError(
                 f"bbox={text!r} has a value that is not a number; expected west,south,east,north"

@@ -93,12 +93,13 @@ def parse_fields(value: str | Sequence[str] | None) -> tuple[str, ...]:
     ('merchant_id', 'name', 'category')
     """
     everything = (*HIT_FIELDS, *COMPUTED_FIELDS)
-    asked = set(split_list(value, "fields"))
+    listed = split_list(value, "fields")
+    asked = set(listed)
     if not asked:
         return everything
     unknown = sorted(asked - set(everything))
     if unknown:
-        shown = value if isinstance(value, str) else ",".join(value or ())
+        shown = value if isinstance(value, str) else ",".join(listed)
         raise InvalidQueryError(
             f"fields={shown} names unknown field(s) {', '.join(unknown)}; allowed: "
             f"{', '.join(everything)}"

@@ -365,6 +365,20 @@ def test_hits_carry_distance_and_the_merchant(small_engine: tuple) -> None:
     assert [r["merchant_id"] for r in records] == res.merchant_ids
 
 
+def test_wrong_argument_types_name_the_value(small_engine: tuple) -> None:
+    """A string to search() (read as a text search) and a number as fields are refused by
+    name, not an AttributeError or a TypeError from inside."""
+    engine, _, _ = small_engine
+    with pytest.raises(InvalidQueryError, match=r"search takes a NearbyQuery, got str 'pizza'"):
+        engine.search("pizza")  # type: ignore[arg-type]
+    res = engine.nearby(40.75, -73.98, 3)
+    with pytest.raises(InvalidQueryError, match=r"fields=5 names unknown field\(s\) 5; allowed"):
+        res.to_records(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQueryError, match=r"fields=name,nme names unknown field\(s\) nme"):
+        res.to_records(["name", "nme"])
+    assert [r["merchant_id"] for r in res.to_records(["name"])] == res.merchant_ids
+
+
 def test_to_geojson_is_valid_geojson_in_lng_lat_order(small_engine: tuple) -> None:
     engine, pts, _ = small_engine
     res = engine.nearby(40.75, -73.98, 7)

@@ -269,6 +269,14 @@ AMSTERDAM_LAT = np.array([52.36, 52.37, 52.38, 52.372])
 AMSTERDAM_LNG = np.array([4.88, 4.90, 4.91, 4.895])
 
 
+@pytest.mark.parametrize("text", ["4_0,50,5,51", "a,50,5,51", "4,50,5"])
+def test_box_text_that_is_not_four_numbers_is_refused_by_name(text: str) -> None:
+    """float() reads "4_0" as 40; a box string takes plain numbers, as the API's does."""
+    with pytest.raises(InvalidQueryError, match=rf"bbox='{text}'"):
+        BBox.from_string(text)
+    assert BBox.from_string(" -4.5, 50,5e0 ,51") == BBox(south=50, west=-4.5, north=51, east=5)
+
+
 def test_swapped_box_is_recognised() -> None:
     swapped = BBox.from_string("52.36,4.88,52.38,4.92")  # south,west,north,east by mistake
     hint = swapped_bbox_hint(swapped, AMSTERDAM_LAT, AMSTERDAM_LNG)
