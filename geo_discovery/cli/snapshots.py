@@ -62,7 +62,8 @@ def snapshots(data_dir: DataDirOption = None) -> None:
 def rollback(
     to: Annotated[
         int | None,
-        typer.Option("--to", help="Snapshot id to make current. Default: the one before current."),
+        typer.Option("--to", help="Snapshot id to make current. Default: the newest older one "
+                     "that was ever current."),
     ] = None,
     wait: Annotated[
         float,
@@ -87,7 +88,10 @@ def rollback(
     store = SnapshotStore(settings_for(data_dir).data_dir)
     before = store.current_name()
     info = store.rollback(to, wait_s=wait, check=lambda path: Snapshot.open(path).check())
-    stdout_console().print(f"current snapshot: {info.name} (was {before})")
+    if info.name == before:  # --to the current one: nothing moved
+        stdout_console().print(f"snapshot {info.name} is already current; nothing changed")
+    else:
+        stdout_console().print(f"current snapshot: {info.name} (was {before})")
 
 
 @handle_errors

@@ -317,6 +317,8 @@ def test_snapshots_rollback_stats(runner: CliRunner, tmp_path: Path, synthetic: 
     assert_one_line_error(again, "000001")
     forward = runner.invoke(app, ["rollback", "--to", "2", *base])
     assert forward.exit_code == 0 and "current snapshot: 000002" in forward.stdout
+    same = runner.invoke(app, ["rollback", "--to", "2", *base])  # already current
+    assert same.exit_code == 0 and "000002 is already current; nothing changed" in same.stdout
     missing = runner.invoke(app, ["rollback", "--to", "9", *base])
     assert missing.exit_code == 1
     assert_one_line_error(missing, "9")
