@@ -118,3 +118,30 @@ def test_snapshots_marks_one_a_stopped_load_never_published(store: Path) -> None
     line = next(x for x in listing.stdout.splitlines() if "000002" in x)
     assert "never published" in line
     assert "never published" not in next(x for x in listing.stdout.splitlines() if "000001" in x)
+
+
+def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """The console entry (``geo_discovery.cli:main``) imports the commands, and with them
+    NumPy, pyarrow and numba, for about a second. A Ctrl-C then printed a traceback of
+    that import; it now ends with one line and exit 130. ``import geo_discovery.cli`` is
+    light, so the signal is sent after it, while ``main`` imports the rest."""
+    import signal
+    import subprocess
+    import sys
+
+    light = subprocess.run([sys.executable, "-c", "import sys, geo_discovery, geo_discovery.cli; "
+                            "print(sorted({'numpy', 'pyarrow', 'numba'} & set(sys.modules)))"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert light.stdout.strip() == "[]"  # the package's names are imported on first use
+    code = ("import sys, geo_discovery.cli as cli; sys.argv[0] = 'geo-discovery'; "
+            "print('started', file=sys.stderr, flush=True); cli.main()")  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "snapshots", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stderr.readline() == "started\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert err.strip() == "interrupted before the command started; nothing was changed", err
+    assert proc.returncode == 130 and out == ""
