@@ -51,7 +51,7 @@ def build_router(settings: Settings) -> APIRouter:
         format: Format = "json",
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        """Every district of the snapshot (whose bounding box touches ``bbox`` if given),
+        """Every district of the snapshot (whose polygon touches ``bbox`` if given),
         with its stats; ``format=geojson`` adds the polygons."""
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached

@@ -57,6 +57,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import shapely
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
@@ -75,6 +76,7 @@ __all__ = [
     "build_districts",
     "choose_district_resolution",
     "derive_districts",
+    "lng_wrapped_bounds",
 ]
 
 Method = Literal["tracts", "density", "dbscan"]
@@ -154,6 +156,39 @@ def choose_district_resolution(lat: NDArray, lng: NDArray) -> int:
     return int(levels[np.argmin(np.abs(np.log(edges / max(spacing, 0.1))))])
 
 
+def lng_wrapped_bounds(geoms: Any) -> NDArray[np.float64]:
+    """``(west, south, east, north)`` per geometry (rows; NaN where empty), with the
+    longitudes of the smallest range holding it on the circle: ``west > east`` where that
+    range crosses the antimeridian (RFC 7946 §5.2), as for a polygon cut there into
+    parts; ``-180, 180`` where it goes all round (a pole).
+
+    Examples
+    --------
+    >>> fiji = shapely.MultiPolygon([shapely.box(179.9, -17, 180, -16),
+    ...                              shapely.box(-180, -17, -179.8, -16)])
+    >>> lng_wrapped_bounds([fiji, shapely.box(24.9, 60.1, 25.0, 60.2)]).tolist()
+    [[179.9, -17.0, -179.8, -16.0], [24.9, 60.1, 25.0, 60.2]]
+    """
+    geoms = np.asarray(geoms, dtype=object).reshape(-1)
+    out = np.asarray(shapely.bounds(geoms), dtype=np.float64).reshape(-1, 4)
+    # narrower than 180°: the gap round the back (> 180°) is the largest, the bounds hold
+    for i in np.flatnonzero(out[:, 2] - out[:, 0] > 180.0).tolist():
+        parts = np.asarray(shapely.bounds(shapely.get_parts(geoms[i])), dtype=np.float64)
+        parts = parts[np.argsort(parts[:, 0], kind="stable")]
+        west, east = [float(parts[0, 0])], [float(parts[0, 2])]
+        for w, e in parts[1:, [0, 2]].tolist():  # merge overlapping longitude ranges
+            if w <= east[-1]:
+                east[-1] = max(east[-1], e)
+            else:
+                west.append(w)
+                east.append(e)
+        gaps = np.diff(np.r_[west, west[0] + 360.0]) - (np.asarray(east) - west)
+        j = int(np.argmax(gaps))  # the last one is round the back (ties: it wins below)
+        if len(west) > 1 and gaps[j] > gaps[-1]:
+            out[i, 0], out[i, 2] = west[j + 1], east[j]
+    return out
+
+
 # --------------------------------------------------------------------------- result
 @dataclass
 class Districts:
@@ -216,7 +251,8 @@ class Districts:
     def to_geojson(self) -> dict[str, Any]:
         """The districts as a GeoJSON FeatureCollection (RFC 7946: outer rings
         counter-clockwise, holes clockwise; ``id`` = ``district_id``; ``bbox`` =
-        west, south, east, north in each feature's properties)."""
+        west, south, east, north in each feature's properties, ``west > east`` where the
+        district crosses the antimeridian, RFC 7946 §5.2)."""
         return {"type": "FeatureCollection", "features": list(self._features)}
 
     def feature(self, district_id: str) -> dict[str, Any]:
@@ -227,18 +263,33 @@ class Districts:
         return self._features[i]
 
     def touching(self, box: Any) -> NDArray[np.bool_]:
-        """Per district: does its bounding box touch the :class:`BBox` ``box``?"""
+        """Per district: does its polygon touch the :class:`BBox` ``box`` (edges included)?
+
+        Longitudes are taken modulo 360°: a box with ``west > east`` crosses the
+        antimeridian, and so may a district (its polygon cut there into a MultiPolygon);
+        -180 and 180 are one meridian. The districts' bounds (:func:`lng_wrapped_bounds`)
+        pick the candidates, their polygons decide.
+        """
         west, south, east, north = self._bounds.T
         lat_ok = (north >= box.south) & (south <= box.north)
-        if box.crosses_antimeridian:
-            lng_ok = (east >= box.west) | (west <= box.east)
-        else:
-            lng_ok = (east >= box.west) & (west <= box.east)
-        return np.asarray(lat_ok & lng_ok, dtype=bool)
+        d_east = np.where(west > east, east + 360.0, east)  # each range eastwards from west
+        b_east = box.east + 360.0 if box.crosses_antimeridian else box.east
+        lng_ok = np.zeros(len(west), dtype=bool)
+        for shift in (-360.0, 0.0, 360.0):
+            lng_ok |= (west <= b_east + shift) & (box.west + shift <= d_east)
+        out = np.asarray(lat_ok & lng_ok, dtype=bool)
+        rows = np.flatnonzero(out)
+        if len(rows):
+            boxes = shapely.box(box.west + np.array([-360.0, 0.0, 360.0]), box.south,
+                                b_east + np.array([-360.0, 0.0, 360.0]), box.north)  # fmt: skip
+            geoms = np.asarray(self.frame.geometry.to_numpy(), dtype=object)[rows]
+            out[rows] = shapely.intersects(geoms[:, None], boxes[None, :]).any(axis=1)
+        return out
 
     @functools.cached_property
     def _bounds(self) -> NDArray[np.float64]:
-        return np.asarray(self.frame.geometry.bounds, dtype=np.float64).reshape(-1, 4)
+        geoms = np.asarray(self.frame.geometry.to_numpy(), dtype=object)
+        return lng_wrapped_bounds(geoms)
 
     @functools.cached_property
     def _features(self) -> list[dict[str, Any]]:
