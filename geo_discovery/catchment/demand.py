@@ -419,27 +419,43 @@ class DemandSources:
 
 def given_points(frame: pd.DataFrame) -> pd.DataFrame:
     """Population points given as a frame (``lat``, ``lng``, ``population``), checked as
-    :func:`read_demand` checks a file's: each a finite number, coordinates on the map, a
-    population >= 0 (rows without people are left out); :class:`InvalidQueryError` names
-    the first row at fault."""
+    :func:`read_demand` checks a file's: rows with no people (population blank, NaN or 0)
+    are left out, whatever their coordinates; a population that is not a finite number
+    >= 0, or a row with people whose lat or lng is not a finite number on the map, is
+    refused with an :class:`InvalidQueryError` naming the first row at fault.
+
+    Examples
+    --------
+    >>> given_points(pd.DataFrame({"lat": [60.17, None, 60.18], "lng": [24.94, None, 24.95],
+    ...                            "population": [100, 0, None]})).to_dict("list")
+    {'lat': [60.17], 'lng': [24.94], 'population': [100.0]}
+    """
     missing = [c for c in ("lat", "lng", "population") if c not in frame.columns]
     if missing:
         raise InvalidQueryError(f"demand frame has no column {', '.join(missing)}; allowed: "
                                 "lat, lng, population (as read_demand returns them)")  # fmt: skip
     out = pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce").astype(np.float64)
                         for c in ("lat", "lng", "population")})  # fmt: skip
-    bad = ~(out["lat"].between(-90, 90) & out["lng"].between(-180, 180))
-    bad |= ~(np.isfinite(out["population"]) & (out["population"] >= 0))
+    people = frame["population"]
+    # blank as in a file: missing, or text of only spaces (other text is not a number)
+    given = ~people.isna().to_numpy()
+    if not pd.api.types.is_numeric_dtype(people):
+        given &= ~people.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    pop = out["population"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = given & ~(np.isfinite(pop) & (pop >= 0))
+        has_people = given & (pop > 0)
+    bad |= has_people & ~(out["lat"].between(-90, 90) & out["lng"].between(-180, 180)).to_numpy()
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        lat, lng, people = (frame[c].iloc[i] for c in ("lat", "lng", "population"))
-        shown = [v.item() if isinstance(v, np.generic) else v for v in (lat, lng, people)]
+        i = int(np.flatnonzero(bad)[0])
+        lat, lng, people_i = (frame[c].iloc[i] for c in ("lat", "lng", "population"))
+        shown = [v.item() if isinstance(v, np.generic) else v for v in (lat, lng, people_i)]
         raise InvalidQueryError(
             f"demand row {i}: lat {shown[0]!r}, lng {shown[1]!r}, population "
             f"{shown[2]!r}; allowed: -90 <= lat <= 90, -180 <= lng <= 180 and a "
-            "finite population >= 0"
+            "finite population >= 0 (blank or 0: no people, left out)"
         )
-    out = out[out["population"] > 0]
+    out = out[has_people]
     if not len(out):
         raise InvalidQueryError("demand frame holds no people; allowed: points with population")
     return out.reset_index(drop=True)

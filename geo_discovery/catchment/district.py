@@ -153,8 +153,18 @@ class DistrictCatchment:
         >>> cells = out.to_geodataframe(min_share=0.2)
         >>> bool((cells["share"] >= 0.2).all()), cells.crs.to_epsg(), set(cells.geom_type)
         (True, 4326, {'Polygon'})
+        >>> out.to_geodataframe(min_share=1.5)
+        Traceback (most recent call last):
+        ...
+        geo_discovery.errors.InvalidQueryError: min_share=1.5 is out of range; allowed: \
+0 <= min_share <= 1
         """
-        keep = self.cells[self.cells["share"].to_numpy() >= min_share]
+        allowed = "allowed: 0 <= min_share <= 1"
+        if isinstance(min_share, bool | np.bool_) or not isinstance(min_share, numbers.Real):
+            raise InvalidQueryError(f"min_share={min_share!r} is not a number; {allowed}")
+        if not 0.0 <= float(min_share) <= 1.0:  # NaN too
+            raise InvalidQueryError(f"min_share={float(min_share)!r} is out of range; {allowed}")
+        keep = self.cells[self.cells["share"].to_numpy() >= float(min_share)]
         hexagons = [cells_to_polygon([c]) for c in keep["cell"].tolist()]
         return gpd.GeoDataFrame(keep, geometry=hexagons, crs="EPSG:4326")
 

@@ -321,3 +321,28 @@ def test_catchment_params_take_numpy_numbers_and_name_what_is_wrong() -> None:
     ):
         with pytest.raises(InvalidQueryError, match=message.replace("(", r"\(")):
             CatchmentParams(**kw)
+
+
+@pytest.mark.parametrize(
+    ("min_share", "match"),
+    [
+        ("0.2", r"min_share='0\.2' is not a number; allowed: 0 <= min_share <= 1"),
+        (None, r"min_share=None is not a number; allowed: 0 <= min_share <= 1"),
+        (True, r"min_share=True is not a number"),
+        (1.5, r"min_share=1\.5 is out of range; allowed: 0 <= min_share <= 1"),
+        (-0.1, r"min_share=-0\.1 is out of range"),
+        (float("nan"), r"min_share=nan is out of range"),
+    ],
+)
+def test_to_geodataframe_names_a_min_share_it_refuses(sample_engine, min_share, match):
+    """``min_share`` was not checked: '0.2' was a NumPy UFuncTypeError, None a TypeError,
+    1.5 an empty answer; it is 0 … 1, as the CLI's --min-share."""
+    from geo_discovery.errors import InvalidQueryError
+
+    did = sample_engine.districts()["n_merchants"].idxmax()
+    out = sample_engine.catchment(did, "merchants", CatchmentParams(radius_m=1_000))
+    with pytest.raises(InvalidQueryError, match=match):
+        out.to_geodataframe(min_share=min_share)
+    top = out.to_geodataframe(min_share=np.float64(1.0))
+    assert len(top) == int((out.cells["share"] >= 1).sum())
+    assert len(out.to_geodataframe(min_share=0)) == len(out.cells)

@@ -285,3 +285,49 @@ def test_the_library_takes_population_points_as_a_frame(
         engine.catchment(district_id, bad.drop(columns="population"))
     with pytest.raises(InvalidQueryError, match="allowed: auto, population, merchants"):
         engine.catchment(district_id, "people")
+
+
+def test_a_frame_leaves_out_rows_without_people_as_a_file_does(
+    sample_engine: Any, district_id: str, tmp_path: Path
+) -> None:
+    """Rows whose population is 0 or blank hold no people: a file leaves them out
+    whatever their coordinates, and so does a frame (it refused them: "demand row 1: lat
+    nan, lng nan, population 0"). Rows with people are still checked."""
+    from geo_discovery.catchment.demand import given_points
+    from geo_discovery.errors import InvalidQueryError
+
+    frame = helsinki(20)
+    frame["population"] = frame["population"].astype(np.float64)
+    frame.loc[1, ["lat", "lng", "population"]] = [np.nan, np.nan, 0.0]
+    frame.loc[4, "population"] = np.nan  # blank, at a place
+    frame.loc[7, ["lat", "lng", "population"]] = [np.nan, np.nan, np.nan]
+    frame.loc[9, ["lat", "lng", "population"]] = [95.0, 24.9, 0.0]  # off the map, no people
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    by_file = read_demand(tmp_path / "holes.csv")
+    assert len(by_file) == 16
+    got = given_points(frame)
+    pd.testing.assert_frame_equal(got, by_file)
+    texts = frame.astype(object).where(frame.notna(), None)
+    texts.loc[4, "population"] = "  "  # blank text in an object column: no people either
+    pd.testing.assert_frame_equal(given_points(texts), by_file)
+    a = sample_engine.catchment(district_id, frame)
+    b = sample_engine.catchment(district_id, by_file)
+    assert a.demand_total == b.demand_total == by_file["population"].sum()
+    assert a.share == b.share
+    for row, value, match in [
+        (2, {"lat": np.nan}, r"demand row 2: lat nan"),  # people but no place
+        (3, {"population": -5.0}, r"demand row 3: .*population -5\.0.*>= 0"),
+        (5, {"population": np.inf}, r"demand row 5: .*population inf"),
+    ]:
+        bad = frame.copy()
+        for col, v in value.items():
+            bad.loc[row, col] = v
+        with pytest.raises(InvalidQueryError, match=match):
+            given_points(bad)
+    bad = frame.astype(object)
+    bad.loc[6, "population"] = "many"
+    with pytest.raises(InvalidQueryError, match=r"demand row 6: .*population 'many'"):
+        given_points(bad)
+    none = frame.assign(population=0.0)
+    with pytest.raises(InvalidQueryError, match="holds no people"):
+        given_points(none)
