@@ -47,7 +47,7 @@ from .ranking_profile import RankingProfile, profile_file
 from .results import BatchResults, Results
 from .search.areapage import AreaPager
 from .search.planner import Planner
-from .search.shapes import swapped_hint, to_bbox, to_origin, to_polygon
+from .search.shapes import swapped_bbox_hint, swapped_hint, to_bbox, to_origin, to_polygon
 from .search.suggest import category_tree, suggestions
 from .settings import Settings, get_settings
 from .snapshot.snapshot import Snapshot
@@ -326,8 +326,7 @@ class DiscoveryEngine:
         """Run a :class:`~geo_discovery.query.NearbyQuery` (checked against the limits)."""
         if not isinstance(query, NearbyQuery):  # engine.search("pizza") reads as a text search
             raise InvalidQueryError(f"search takes a NearbyQuery, got {type(query).__name__} "
-                                    f"{query!r:.60}; a text search is nearby(lat, lng, where="
-                                    "Filters(text=…))")  # fmt: skip
+                                    f"{query!r:.60}; for text: nearby(…, where=Filters(text=…))")
         q = query.check(self.limits)  # no ranking read for a page that does not use one:
         ranks = q.ranking or (None if q.sort == "best_match" or q.explain else _UNRANKED)
         ranking, _, boost = self._resolved(ranks, q.member, q.at, q.lat, q.lng)
@@ -378,7 +377,8 @@ class DiscoveryEngine:
 
         ``bbox`` is a :class:`BBox`, a ``"west,south,east,north"`` string or a
         ``(west, south, east, north)`` sequence; ``west > east`` crosses the antimeridian.
-        ``origin`` defaults to the box centre. ``Results.total`` counts every match.
+        ``origin`` defaults to the box centre. ``Results.total`` counts every match. Numbers
+        that hold nothing but look like (lat, lng) are refused (a :class:`BBox` names them).
         ``sort``: ``distance`` (from ``origin``), ``rating``, ``review_count`` or
         ``price``; ``cursor``: ``Results.next_cursor`` of the previous page
         (:mod:`geo_discovery.search.areapage`).
@@ -389,6 +389,10 @@ class DiscoveryEngine:
         search = {"bbox": repr(box), "origin": origin, "where": repr(where)}
         pager = AreaPager(self.planner, sort, cursor, search)
         pos, dist = self.index.within_bbox(box, origin=origin, mask=self.planner.mask(where))
+        if not (len(pos) or isinstance(bbox, BBox)) and (  # numbers in (lat, lng) order?
+                hint := swapped_bbox_hint(box, self.snapshot.lat, self.snapshot.lng)):
+            raise InvalidQueryError(f"bbox={box.west:g},{box.south:g},{box.east:g},{box.north:g}"
+                                    f" holds nothing: {hint}")  # fmt: skip
         return self._area_results(pos, dist, where, limit, pager)
 
     def within_polygon(
@@ -471,12 +475,10 @@ class DiscoveryEngine:
 
     # ---------------------------------------------------------------- districts
     def districts(self, bbox: BBox | str | Sequence[float] | None = None) -> gpd.GeoDataFrame:
-        """The business districts (whose bounds touch ``bbox``, if given) as a
-        GeoDataFrame in EPSG:4326, indexed by ``district_id``, with every statistic.
-
-        Raises :class:`~geo_discovery.errors.DistrictNotFoundError` when the snapshot has
-        no districts.
-        """
+        """The business districts (those whose polygon touches ``bbox``, if given; either
+        may cross the antimeridian) as a GeoDataFrame in EPSG:4326, indexed by
+        ``district_id``, with every statistic. Raises
+        :class:`~geo_discovery.errors.DistrictNotFoundError` when the snapshot has none."""
         found = self.snapshot.require_districts()
         if bbox is None:
             return found.frame.copy()

@@ -88,6 +88,11 @@ def canonical_table(merchants: Any) -> pa.Table:
     bad = pc.invert(pc.is_in(status, value_set=pa.array(STATUS_VALUES)))
     _refuse(bad, ids, status, "status {value!r} of merchant {id!r} is not known",
             ", ".join(STATUS_VALUES))  # fmt: skip
+    category = columns["category"]  # filters match whole lower-case segments ("food/")
+    bad = pc.invert(pc.match_substring_regex(category, r"^[a-z0-9_]+(/[a-z0-9_]+)*$"))
+    _refuse(bad, ids, category, "category {value!r} of merchant {id!r} is not a category path",
+            "lower-case segments of a-z, 0-9 and _ joined by '/', such as food/restaurant "
+            "(geo_discovery.ingest.taxonomy.path_from_text makes one from text)")  # fmt: skip
     extra = [c for c in merchants.column_names if c not in columns]
     names = [*columns, *extra]
     return pa.table([*columns.values(), *(merchants.column(c) for c in extra)], names=names)

@@ -369,7 +369,7 @@ def test_wrong_argument_types_name_the_value(small_engine: tuple) -> None:
     """A string to search() (read as a text search) and a number as fields are refused by
     name, not an AttributeError or a TypeError from inside."""
     engine, _, _ = small_engine
-    with pytest.raises(InvalidQueryError, match=r"search takes a NearbyQuery, got str 'pizza'"):
+    with pytest.raises(InvalidQueryError, match=r"NearbyQuery, got str 'pizza'; for text"):
         engine.search("pizza")  # type: ignore[arg-type]
     res = engine.nearby(40.75, -73.98, 3)
     with pytest.raises(InvalidQueryError, match=r"fields=5 names unknown field\(s\) 5; allowed"):
@@ -543,6 +543,13 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
          ("merchant_id is empty", "row 2")),
         ("table status", lambda g: e.from_table(_tiny(status=["open", "gone"])), IngestError,
          ("status 'gone' of merchant 'b'", "open, closed, unknown")),
+        # a category filter matches lower-case segments: "Food/Restaurant" was never found
+        ("table category case", lambda g: e.from_table(_tiny(category=["food", "Food/Bar"])),
+         IngestError, ("category 'Food/Bar' of merchant 'b' is not a category path",
+                       "lower-case segments")),
+        ("table category blank segment",
+         lambda g: e.from_table(_tiny(category=["food//bar", "food"])), IngestError,
+         ("category 'food//bar' of merchant 'a'",)),
         ("table rating text", lambda g: e.from_table(_tiny(rating=["x", "4"])), IngestError,
          ("column rating", "allowed: double")),
         ("wom misaligned", lambda g: e.from_table(_tiny(), wom=([1.0], [1.0])), IngestError,

@@ -285,6 +285,18 @@ def test_swapped_box_is_recognised() -> None:
     assert "e.g. 4.88,52.36,4.92,52.38" in hint
 
 
+def test_engine_refuses_a_swapped_box_as_it_refuses_a_swapped_polygon() -> None:
+    """Before, within_bbox answered an empty page for a box in (lat, lng) order, where
+    within_polygon (and the HTTP API) said the numbers look like (lat, lng)."""
+    engine = DiscoveryEngine.from_table(_table(AMSTERDAM_LAT, AMSTERDAM_LNG), settings=Settings())
+    for swapped in ("52.36,4.88,52.38,4.92", (52.36, 4.88, 52.38, 4.92)):
+        with pytest.raises(InvalidQueryError, match=r"bbox=52.36,4.88,52.38,4.92 holds nothing: "
+                           r".*look like \(lat, lng\)"):  # fmt: skip
+            engine.within_bbox(swapped)
+    assert len(engine.within_bbox("4.88,52.36,4.92,52.38")) == 4  # the right order
+    assert len(engine.within_bbox("4.95,52.36,4.99,52.38")) == 0  # beside the data: empty
+
+
 @pytest.mark.parametrize(
     "box",
     [
