@@ -12,6 +12,7 @@ from ..deps import HolderDep
 from ..metrics import CONTENT_TYPE_LATEST, Metrics
 from ..responses import JSONResponse
 from ..schemas import HealthResponse, NotReadyResponse, ReadyResponse
+from ..state import RETRY_S
 
 __all__ = ["build_router"]
 
@@ -36,16 +37,22 @@ def build_router() -> APIRouter:
         ``last_reload_error`` says why a newer snapshot or profile is not served."""
         if holder.pruned():  # deleted by newer loads: not ready until the current one serves
             await anyio.to_thread.run_sync(holder.recover)
-        engine = None if holder.pruned() else holder.engine
+        pruned = holder.pruned()
+        engine = None if pruned else holder.engine
         headers = {"Cache-Control": "no-store"}
         if engine is None:
+            served = holder.current
             body: dict[str, Any] = {
                 "status": "no_snapshot",
-                "detail": f"no snapshot is loaded from {holder.path}; "
-                + (
+                "detail": (
+                    f"snapshot {served.version} was deleted by newer loads"
+                    if pruned and served is not None
+                    else f"no snapshot is loaded from {holder.path}"
+                ) + "; " + (
                     f"publish one with `geo-discovery load FILE --data-dir {holder.path}`"
                     if holder.last_error is None  # else the newest one failed to open: why
-                    else "the current one could not be opened (last_reload_error says why)"
+                    else "the current one could not be opened (last_reload_error says why; "
+                    f"it is tried again every {RETRY_S:g} s)"
                 ),
                 "last_reload_error": holder.last_error,
             }

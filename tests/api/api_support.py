@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,6 +42,31 @@ def visit_log_data_dir(folder: Path, seed: int) -> Path:
     data = folder / "data"
     load([log], data_dir=data, profile="checkins", settings=Settings(data_dir=data))
     return data
+
+
+def publish_broken(data_dir: Path) -> str:
+    """Publish a snapshot whose merchant table is unreadable (as a bad copy would be).
+
+    A copy of the current snapshot under the next id, broken before CURRENT points at
+    it, so no watcher can open it while it is still good. Returns its name.
+    """
+    from geo_discovery.snapshot.rows import ROW_FILE
+    from geo_discovery.snapshot.store import SnapshotStore
+
+    store = SnapshotStore(data_dir)
+    current = store.current()
+    assert current is not None
+    new_id = max(s.snapshot_id for s in store.list()) + 1
+    target = store.snapshots_dir / f"{new_id:06d}"
+    shutil.copytree(current.path, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["snapshot_id"] = new_id
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    for table in ("merchants.parquet", ROW_FILE):  # a load writes both; the row file opens first
+        if (target / table).exists():
+            (target / table).write_bytes(b"not a table")
+    store.set_current(new_id)
+    return target.name
 
 
 def free_port() -> int:

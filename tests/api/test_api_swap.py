@@ -8,8 +8,6 @@ every answer shows which snapshot it came from: an answer mixing the two would b
 from __future__ import annotations
 
 import http.client
-import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +20,13 @@ from api_support import (
     NearbyHammer,
     cli,
     get_json,
+    publish_broken,
     running_server,
 )
 from fastapi.testclient import TestClient
 
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
-from geo_discovery.snapshot.rows import ROW_FILE
 from geo_discovery.snapshot.store import SnapshotStore
 from geo_discovery_api import create_app
 from geo_discovery_api.state import EngineHolder
@@ -51,28 +49,6 @@ def _sources(engine_or_body: Any) -> set[str]:
     if isinstance(engine_or_body, dict):
         return {h["source"] for h in engine_or_body["results"]}
     return {h.attributes["source"] for h in engine_or_body.nearby(LAT, LNG, 20)}
-
-
-def _publish_broken(data_dir: Path) -> str:
-    """Publish a snapshot whose merchant table is unreadable (as a bad copy would be).
-
-    A copy of the current snapshot under the next id, broken before CURRENT points at
-    it, so no watcher can open it while it is still good. Returns its name.
-    """
-    store = SnapshotStore(data_dir)
-    current = store.current()
-    assert current is not None
-    new_id = max(s.snapshot_id for s in store.list()) + 1
-    target = store.snapshots_dir / f"{new_id:06d}"
-    shutil.copytree(current.path, target)
-    manifest = json.loads((target / "manifest.json").read_text())
-    manifest["snapshot_id"] = new_id
-    (target / "manifest.json").write_text(json.dumps(manifest))
-    for table in ("merchants.parquet", ROW_FILE):  # a load writes both; the row file opens first
-        if (target / table).exists():
-            (target / table).write_bytes(b"not a table")
-    store.set_current(new_id)
-    return target.name
 
 
 # ----------------------------------------------------------------------- the holder
@@ -102,7 +78,7 @@ def test_a_snapshot_that_fails_to_open_never_replaces_a_good_one(
     good = holder.engine
     assert good is not None
 
-    broken = _publish_broken(data_dir)
+    broken = publish_broken(data_dir)
     result = holder.refresh()
     assert not result.changed and result.error and broken in result.error
     assert holder.engine is good and holder.last_error == result.error
@@ -155,7 +131,7 @@ def test_app_watches_current_and_swaps(data_dir: Path, real_data: Path) -> None:
         assert 'geo_discovery_snapshot_reloads_total{result="ok"} 2.0' in metrics
 
         # A broken publication: reported in /readyz and by the admin reload, never served.
-        broken = _publish_broken(data_dir)
+        broken = publish_broken(data_dir)
         _wait_for(lambda: client.get("/readyz").json()["last_reload_error"] is not None)
         ready = client.get("/readyz").json()
         assert ready["snapshot"] == r2.json()["snapshot"] and broken in ready["last_reload_error"]
