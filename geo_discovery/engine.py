@@ -489,7 +489,8 @@ class DiscoveryEngine:
         return self.snapshot.require_districts().feature(district_id)
 
     def district_at(self, lat: float, lng: float) -> dict[str, Any] | None:
-        """The district containing ``(lat, lng)`` as a GeoJSON Feature, or ``None``."""
+        """The district containing ``(lat, lng)`` as a GeoJSON Feature, or ``None``
+        (:class:`~geo_discovery.errors.DistrictNotFoundError` if the snapshot has none)."""
         q = NearbyQuery(lat, lng)
         found = self.snapshot.require_districts()
         district_id = found.at(q.lat, q.lng)

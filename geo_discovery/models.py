@@ -86,9 +86,11 @@ class LatLng:
         object.__setattr__(self, "lng", validate_lng(self.lng))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BBox:
-    """A lat/lng box. ``west > east`` means the box crosses the antimeridian.
+    """A lat/lng box. ``west > east`` means the box crosses the antimeridian. Fields are
+    named (``BBox(west, south, east, north)``, the order of a bbox string, would read
+    them as south, west, north, east).
 
     Examples
     --------

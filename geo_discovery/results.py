@@ -119,6 +119,9 @@ class Results(Sequence[Hit]):
                 total=self.total,
                 dropped_words=self.dropped_words,
             )
+        if isinstance(i, bool) or not isinstance(i, int | np.integer):  # as a list says it
+            raise TypeError(f"result indices must be integers or slices, not "
+                            f"{type(i).__name__} {i!r:.40}")  # fmt: skip
         n = len(self)
         j = i + n if i < 0 else i
         if not 0 <= j < n:
@@ -243,7 +246,8 @@ class Results(Sequence[Hit]):
             frame["wom_confidence"] = np.asarray(wom[1])[self.positions]
         districts = self.snapshot.district_columns
         if districts is not None:
-            frame["district_id"] = districts[0][self.positions]
+            ids = np.asarray(districts[0], dtype=object)[self.positions]  # None stays None:
+            frame["district_id"] = pd.Series(ids, dtype=object, index=frame.index)  # not NaN
         frame.index = pd.RangeIndex(len(frame), name="rank")
         return frame
 

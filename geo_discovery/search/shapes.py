@@ -43,7 +43,7 @@ import shapely.geometry
 from numpy.typing import NDArray
 
 from ..errors import InvalidQueryError
-from ..models import BBox, validate_lat, validate_lng
+from ..models import BBox, LatLng, validate_lat, validate_lng
 
 __all__ = ["swapped_bbox_hint", "swapped_hint", "to_bbox", "to_origin", "to_polygon"]
 
@@ -410,11 +410,16 @@ def to_origin(origin: tuple[float, float] | None) -> tuple[float, float] | None:
 
     Examples
     --------
-    >>> to_origin((40.7, -74.0))
-    (40.7, -74.0)
+    >>> to_origin((40.7, -74.0)), to_origin(LatLng(40.7, -74.0)), to_origin(np.array([40.7, -74]))
+    ((40.7, -74.0), (40.7, -74.0), (40.7, -74.0))
     """
     if origin is None:
         return None
-    if not isinstance(origin, Sequence) or len(origin) != 2:
-        raise InvalidQueryError(f"origin={origin!r} must be a (lat, lng) pair")
+    if isinstance(origin, LatLng):
+        return origin.lat, origin.lng
+    if isinstance(origin, np.ndarray) and origin.shape == (2,):
+        origin = tuple(origin.tolist())
+    if not isinstance(origin, Sequence) or isinstance(origin, str) or len(origin) != 2:
+        raise InvalidQueryError(f"origin={origin!r:.80} is not a point; allowed: a (lat, lng) "
+                                "pair (a tuple, list or array) or a LatLng")  # fmt: skip
     return validate_lat(origin[0], "origin lat"), validate_lng(origin[1], "origin lng")

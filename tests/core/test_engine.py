@@ -30,7 +30,7 @@ from geo_discovery.errors import (
     InvalidQueryError,
     MerchantNotFoundError,
 )
-from geo_discovery.models import BBox
+from geo_discovery.models import BBox, LatLng
 from geo_discovery.query import Filters, Member, Ranking
 from geo_discovery.results import Results
 from geo_discovery.search.index import build_cell_index
@@ -377,6 +377,18 @@ def test_wrong_argument_types_name_the_value(small_engine: tuple) -> None:
     with pytest.raises(InvalidQueryError, match=r"fields=name,nme names unknown field\(s\) nme"):
         res.to_records(["name", "nme"])
     assert [r["merchant_id"] for r in res.to_records(["name"])] == res.merchant_ids
+    with pytest.raises(TypeError, match=r"result indices must be integers or slices, not list"):
+        res[[0, 1]]  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"not ndarray"):
+        res[np.array([0, 1])]  # type: ignore[call-overload]
+    assert res[np.int64(1)].merchant_id == res.merchant_ids[1] == res[-2].merchant_id
+    # an origin as the library's own LatLng or an array, as a bbox may be an array
+    box = (-73.99, 40.74, -73.97, 40.76)
+    expect = engine.within_bbox(box, origin=(40.751, -73.981)).merchant_ids
+    assert engine.within_bbox(box, origin=LatLng(40.751, -73.981)).merchant_ids == expect
+    assert engine.within_bbox(box, origin=np.array([40.751, -73.981])).merchant_ids == expect
+    with pytest.raises(InvalidQueryError, match=r"origin='ab' is not a point; allowed"):
+        engine.within_bbox(box, origin="ab")  # type: ignore[arg-type]
 
 
 def test_to_geojson_is_valid_geojson_in_lng_lat_order(small_engine: tuple) -> None:
@@ -741,6 +753,8 @@ def test_frames_carry_word_of_mouth_and_the_district(sample_engine: DiscoveryEng
     assert frame["wom_score"].between(0, 1).all() and frame["wom_confidence"].between(0, 1).all()
     ids = sample_engine.districts().index
     assert set(frame["district_id"].dropna()) <= set(ids) and frame["district_id"].isna().any()
+    outside = frame["district_id"][frame["district_id"].isna()].tolist()
+    assert outside and all(d is None for d in outside)  # None, as documented; it was NaN
     for did in ids:
         members = sample_engine.within_radius(
             60.1699, 24.9384, 1_500, where=Filters(district_ids=(did,))

@@ -76,11 +76,15 @@ def test_a_box_far_from_a_district_over_the_antimeridian_does_not_return_it(
 ) -> None:
     """Its bounds were -180 … 180: any box at its latitude (Africa, the Pacific) had it."""
     crossing = set(_crossing(world))
-    for box in [BBox(-20, 0, -10, 10), BBox(-17.1, 100, -16.9, 110), BBox(-17.1, -100, -16.9, -90)]:
+    for box in [
+        BBox(south=-20, west=0, north=-10, east=10),
+        BBox(south=-17.1, west=100, north=-16.9, east=110),
+        BBox(south=-17.1, west=-100, north=-16.9, east=-90),
+    ]:
         got = set(world.frame.index[world.touching(box)])
         assert not got & crossing, (box, got & crossing)
         assert got == _oracle(world, box)
-    near = BBox(-17.01, 179.999, -16.99, -179.999)
+    near = BBox(south=-17.01, west=179.999, north=-16.99, east=-179.999)
     assert crossing & set(world.frame.index[world.touching(near)])
 
 
@@ -98,12 +102,12 @@ def test_touching_matches_brute_force_on_random_boxes(world: Districts) -> None:
         east = float((west + rng.uniform(0, 3 * scale) + 180.0) % 360.0 - 180.0)
         boxes.append(BBox(south=south, west=west, north=north, east=east))
     boxes += [
-        BBox(-18, 179.5, -16, 180),
-        BBox(-18, -180, -16, -179.5),
-        BBox(-18, 170, -16, -170),
-        BBox(-18, -180, -16, 180),
-        BBox(-90, 179.9999, 90, -179.9999),
-        BBox(89, -10, 90, 10),
+        BBox(south=-18, west=179.5, north=-16, east=180),
+        BBox(south=-18, west=-180, north=-16, east=-179.5),
+        BBox(south=-18, west=170, north=-16, east=-170),
+        BBox(south=-18, west=-180, north=-16, east=180),
+        BBox(south=-90, west=179.9999, north=90, east=-179.9999),
+        BBox(south=89, west=-10, north=90, east=10),
     ]
     crossing, positive = 0, 0
     for box in boxes:
