@@ -291,10 +291,11 @@ class SnapshotStore:
         os.replace(tmp, self.data_dir / CURRENT)
         _fsync_dir(self.data_dir)
         record = self.data_dir / PUBLISHED
-        if not record.exists():  # the first time: every snapshot kept counts as published
+        if not record.exists():  # the first time: every snapshot kept (this one too) counts
             record.write_text("".join(f"{s.name}\n" for s in self.list()))
-        with open(record, "a") as fh:
-            fh.write(_name(snapshot_id) + "\n")
+        elif _name(snapshot_id) not in self.published():  # (a rollback: named already)
+            with open(record, "a") as fh:
+                fh.write(_name(snapshot_id) + "\n")
 
     def rollback(
         self, to: int | None = None, wait_s: float = 0.0,

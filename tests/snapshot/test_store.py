@@ -187,6 +187,9 @@ def test_a_snapshot_never_made_current_is_marked_and_rollback_passes_it_by(
     assert store.rollback().snapshot_id == 1  # not the orphan 2
     assert store.rollback(to=2).snapshot_id == 2  # still there when asked for by id
     assert store.list()[1].published is True  # (now it has been current)
+    store.rollback(to=3)
+    names = (store.data_dir / "PUBLISHED").read_text().split()
+    assert sorted(names) == ["000001", "000002", "000003"]  # each once: it named 1 twice
 
 
 def test_a_data_dir_without_the_record_marks_nothing(store: SnapshotStore) -> None:
