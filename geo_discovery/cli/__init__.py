@@ -1,31 +1,44 @@
 """The ``geo-discovery`` command line (typer): one module per command group.
 
-``app`` is the typer application (:mod:`geo_discovery.cli.main`); :func:`main` is the
-console entry point, which imports it.
+``app`` is the typer application (:mod:`geo_discovery.cli.main`); :func:`run` is the
+console entry point, which imports it (not ``main``: importing the submodule
+:mod:`.main` would replace a function of that name).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .main import app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "run"]
 
 EXIT_INTERRUPTED = 130  # as cli.common's (not imported here: that one loads NumPy)
 
 
-def main() -> None:
+def run() -> None:
     """``geo-discovery``: the commands import NumPy, pyarrow and numba first (about a
-    second); a Ctrl-C then ends with one line and exit 130, not a traceback."""
+    second); a Ctrl-C then ends with one line and exit 130, not a traceback. A Ctrl-C
+    during a command says so (typer exits 130 without a word; a load says itself what it
+    left), and one after the command has finished is ignored: its exit code stands."""
     try:
         from .main import app
     except KeyboardInterrupt:
         print("interrupted before the command started; nothing was changed", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    app()
+    try:
+        app()
+    except SystemExit as done:  # typer's Exit(130), raised from the KeyboardInterrupt
+        if done.code == EXIT_INTERRUPTED and isinstance(
+            getattr(done.__context__, "__cause__", None), KeyboardInterrupt
+        ):
+            print("interrupted (Ctrl-C) before the command finished", file=sys.stderr)
+        raise
+    finally:  # the work is done (or stopped): exit with what it says
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def __getattr__(name: str) -> Any:

@@ -293,7 +293,7 @@ class SnapshotStore:
         record = self.data_dir / PUBLISHED
         if not record.exists():  # the first time: every snapshot kept (this one too) counts
             record.write_text("".join(f"{s.name}\n" for s in self.list()))
-        elif _name(snapshot_id) not in self.published():  # (a rollback: named already)
+        elif _name(snapshot_id) not in (self.published() or ()):  # a rollback: named already
             with open(record, "a") as fh:
                 fh.write(_name(snapshot_id) + "\n")
 

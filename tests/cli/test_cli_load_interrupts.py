@@ -121,7 +121,7 @@ def test_snapshots_marks_one_a_stopped_load_never_published(store: Path) -> None
 
 
 def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
-    """The console entry (``geo_discovery.cli:main``) imports the commands, and with them
+    """The console entry (``geo_discovery.cli:run``) imports the commands, and with them
     NumPy, pyarrow and numba, for about a second. A Ctrl-C then printed a traceback of
     that import; it now ends with one line and exit 130. ``import geo_discovery.cli`` is
     light, so the signal is sent after it, while ``main`` imports the rest."""
@@ -134,7 +134,7 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path:
                            capture_output=True, text=True, check=True)  # fmt: skip
     assert light.stdout.strip() == "[]"  # the package's names are imported on first use
     code = ("import sys, geo_discovery.cli as cli; sys.argv[0] = 'geo-discovery'; "
-            "print('started', file=sys.stderr, flush=True); cli.main()")  # fmt: skip
+            "print('started', file=sys.stderr, flush=True); cli.run()")  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "snapshots", "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -145,3 +145,38 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path:
     assert "Traceback" not in err, err
     assert err.strip() == "interrupted before the command started; nothing was changed", err
     assert proc.returncode == 130 and out == ""
+
+
+def test_ctrl_c_during_a_command_says_so_and_after_it_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """typer turns a Ctrl-C into exit 130 without a word (a load says what it left
+    itself); and one that arrived after a command had finished, while Python shut down,
+    made a finished load or calibrate exit 130 as if it had stopped."""
+    import signal
+    import sys
+
+    import geo_discovery.cli as cli
+    from geo_discovery.snapshot.store import SnapshotStore
+
+    def interrupted(self: Any) -> Any:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        argv = ["geo-discovery", "snapshots", "--data-dir", str(tmp_path)]
+        monkeypatch.setattr(sys, "argv", argv)
+        with monkeypatch.context() as patch:
+            patch.setattr(SnapshotStore, "list", interrupted)
+            with pytest.raises(SystemExit) as stopped:
+                cli.run()
+        assert stopped.value.code == 130
+        assert capsys.readouterr().err == "interrupted (Ctrl-C) before the command finished\n"
+
+        signal.signal(signal.SIGINT, previous)
+        with pytest.raises(SystemExit) as done:
+            cli.run()
+        assert done.value.code == 0 and "no snapshots" in capsys.readouterr().out
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # from here to the exit
+    finally:
+        signal.signal(signal.SIGINT, previous)
