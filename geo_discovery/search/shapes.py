@@ -65,11 +65,18 @@ _WGS84_URN = re.compile(
 
 
 def to_bbox(bbox: BBox | str | Sequence[float]) -> BBox:
-    """A :class:`BBox` from a box, ``"west,south,east,north"`` or 4 numbers."""
+    """A :class:`BBox` from a box, ``"west,south,east,north"`` or 4 numbers.
+
+    >>> import pandas as pd
+    >>> to_bbox(pd.Series([24.9, 60.1, 25.0, 60.2])) == to_bbox("24.9,60.1,25,60.2")
+    True
+    """
     if isinstance(bbox, BBox):
         return bbox
     if isinstance(bbox, str):
         return BBox.from_string(bbox)
+    if hasattr(bbox, "__array__") and not isinstance(bbox, np.ndarray):  # a pandas Series
+        bbox = np.asarray(bbox)
     if not isinstance(bbox, Sequence | np.ndarray) or isinstance(bbox, bytes):  # (not a set)
         raise InvalidQueryError(
             f"bbox={bbox!r} is not a box; allowed: a BBox, 'west,south,east,north' or 4 numbers "
