@@ -11,8 +11,10 @@ exit codes and shared options in :mod:`.common`.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +46,21 @@ __all__ = [
     "app",
     "main",
 ]
+
+def _naming_the_value(pydantic_error: Any) -> str:
+    """A value typer (≥ 0.2x, through pydantic) could not take, named with why: typer's own
+    message says only the why (``Input should be a valid number``), not what was typed."""
+    errors = pydantic_error.errors()
+    if not errors or "input" not in errors[0]:
+        return str(pydantic_error)
+    return f"{errors[0]['input']!r}: {errors[0]['msg']}"
+
+
+for _module in ("typer._coercion", "typer._param_types"):  # where typer formats them
+    with contextlib.suppress(ImportError):
+        _typer_module = importlib.import_module(_module)
+        if hasattr(_typer_module, "get_error_msg"):
+            _typer_module.get_error_msg = _naming_the_value
 
 app = typer.Typer(
     name="geo-discovery",
