@@ -60,7 +60,7 @@ for _module in ("typer._coercion", "typer._param_types"):  # where typer formats
     with contextlib.suppress(ImportError):
         _typer_module = importlib.import_module(_module)
         if hasattr(_typer_module, "get_error_msg"):
-            _typer_module.get_error_msg = _naming_the_value
+            setattr(_typer_module, "get_error_msg", _naming_the_value)  # noqa: B010
 
 app = typer.Typer(
     name="geo-discovery",

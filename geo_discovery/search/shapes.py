@@ -64,7 +64,7 @@ _WGS84_URN = re.compile(
 )
 
 
-def to_bbox(bbox: BBox | str | Sequence[float]) -> BBox:
+def to_bbox(bbox: BBox | str | Sequence[float] | NDArray[np.float64]) -> BBox:
     """A :class:`BBox` from a box, ``"west,south,east,north"`` or 4 numbers.
 
     >>> import pandas as pd
