@@ -7,8 +7,8 @@ charset-normalizer finds best, cp1252 winning ties (short samples often fit cp12
 cp1252 and cp1257 equally well). The delimiter comes from :class:`csv.Sniffer` on the
 sample, kept only when it splits the sample into rows of a consistent width; otherwise
 the candidate among ``, ; TAB |`` with the most consistent, widest rows wins, and ``,``
-when nothing splits. Text is decoded with ``errors="surrogateescape"``, so a row with
-undecodable bytes is kept and rejected ("bad encoding") instead of failing the file.
+when nothing splits. Text is decoded as by ``surrogateescape`` (:data:`~.raw.ESCAPE`), so a
+row with undecodable bytes (a UTF-16 file cut mid-character too) is rejected ("bad encoding").
 ``source_line`` is the first physical line of the row. Blank lines are skipped and are
 not rows (as in pandas).
 
@@ -43,7 +43,18 @@ import pyarrow as pa
 
 from ..errors import IngestError
 from .names import duplicate_columns
-from .raw import PhysicalLines, Progress, RawTable, open_binary, truncated_error, utf16_without_bom
+from .raw import (
+    ESCAPE,
+    ESCAPED,
+    PhysicalLines,
+    Progress,
+    RawTable,
+    line_loader,
+    open_binary,
+    shown_escaped,
+    truncated_error,
+    utf16_without_bom,
+)
 from .validate import Problems
 
 __all__ = [
@@ -62,7 +73,7 @@ SAMPLE_BYTES = 1 << 20
 MAX_HEADER_CHARS = 256 * 1024
 #: Most columns a header may name.
 MAX_COLUMNS = 2_000
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = ESCAPED
 _SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$')
 #: Most lines without a delimiter skipped before the header.
 PREAMBLE_MAX_LINES = 20
@@ -188,7 +199,7 @@ def read_csv(path: Path, container: str, progress: Progress | None) -> RawTable:
     delimiter, skip, note = _preamble(sample_text, _sniff_delimiter(sample_text))
     with ExitStack() as stack:
         stream, underlying = open_binary(path, container, stack)
-        text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(stream, encoding=encoding, errors=ESCAPE, newline="")
         lines = stack.enter_context(PhysicalLines(path, container, encoding))
         try:
             raw = _parse_csv(path, text, underlying, lines, delimiter, progress, skip)
@@ -280,7 +291,7 @@ def _parse_csv(
     rows.check_end(lambda: _ends_with_newline(path, container))
     data, starts, ends, bad_encoding = rows.cells.finish(columns)
     n = len(starts)
-    loader = _raw_loader(path, container, encoding, starts, ends)
+    loader = line_loader(path, container, encoding, starts, ends)
     problems = Problems(n)
     if rows.trailing:
         problems.note(f"{rows.trailing:,} row(s) end with an extra empty field (a trailing "
@@ -561,45 +572,6 @@ def _ends_with_newline(path: Path, container: str) -> bool:
         return fh.read(1) in (b"\n", b"\r")
 
 
-RAW_TEXT_LIMIT = 65_536
-
-
-def _raw_loader(
-    path: Path, container: str, encoding: str, starts: np.ndarray, ends: np.ndarray
-) -> Callable[[np.ndarray], list[str]]:
-    """Re-read the physical lines of rows on demand (only rejected rows need them)."""
-
-    def load(positions: np.ndarray) -> list[str]:
-        spans = [(int(starts[int(p)]), int(ends[int(p)])) for p in positions]
-        if not spans:
-            return []
-        wanted: set[int] = set()
-        for first, last in spans:
-            wanted.update(range(first, min(last, first + 10_000) + 1))
-        stop = max(last for _, last in spans)
-        lines: dict[int, str] = {}
-        with ExitStack() as stack:
-            stream, _ = open_binary(path, container, stack)
-            text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape",
-                                    newline="")
-            for number, line in enumerate(text, 1):
-                if number in wanted:
-                    lines[number] = line
-                if number >= stop:
-                    break
-        out = []
-        for first, last in spans:
-            raw = "".join(lines.get(i, "") for i in range(first, last + 1)).rstrip("\r\n")
-            if _SURROGATE.search(raw):
-                raw = raw.encode(encoding, "surrogateescape").decode(encoding, "backslashreplace")
-            if len(raw) > RAW_TEXT_LIMIT:
-                raw = raw[:RAW_TEXT_LIMIT] + f"… ({len(raw) - RAW_TEXT_LIMIT} more characters)"
-            out.append(raw)
-        return out
-
-    return load
-
-
 def read_text_lines(path: Path, container: str, column: str) -> RawTable:
     """A text file (plain, .gz or .zip) as one ``column``: one row per non-blank line.
 
@@ -612,7 +584,7 @@ def read_text_lines(path: Path, container: str, column: str) -> RawTable:
     raws: list[str] = []
     with ExitStack() as stack:
         stream, _ = open_binary(path, container, stack)
-        text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape")
+        text = io.TextIOWrapper(stream, encoding=encoding, errors=ESCAPE)
         try:
             for number, line in enumerate(text, 1):
                 stripped = line.strip()
@@ -629,7 +601,7 @@ def read_text_lines(path: Path, container: str, column: str) -> RawTable:
     for i, raw in enumerate(raws):
         if not raw.isascii() and _SURROGATE.search(raw):
             bad[i] = True
-            raws[i] = raw.encode(encoding, "surrogateescape").decode(encoding, "backslashreplace")
+            raws[i] = shown_escaped(raw)
             values[i] = _SURROGATE.sub("\ufffd", values[i])
     problems.add(bad, f"bad encoding: undecodable bytes in row (file read as {encoding})")
     return RawTable(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -23,17 +25,48 @@ from .validate import Problems
 from .values import file_decimal_mark
 
 __all__ = [
+    "ESCAPE",
+    "ESCAPED",
+    "RAW_TEXT_LIMIT",
     "PhysicalLines",
     "Progress",
     "RawTable",
     "file_sha256",
+    "line_loader",
     "open_binary",
+    "shown_escaped",
     "truncated_error",
     "utf16_without_bom",
     "zip_member",
 ]
 
 Progress = Callable[[int], None]
+
+#: The error handler text files are decoded with: ``surrogateescape`` (an undecodable
+#: byte b becomes the lone surrogate U+DC00+b, so its row is rejected as "bad encoding"),
+#: which also takes bytes below 0x80, as the lone last byte of a UTF-16 file cut in the
+#: middle of a character (``surrogateescape`` fails the whole file on those).
+ESCAPE = "geo-discovery-escape"
+#: A byte escaped by :data:`ESCAPE` (or ``surrogateescape``).
+ESCAPED = re.compile("[\udc00-\udcff]")
+
+
+def _escape(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "".join(chr(0xDC00 + b) for b in exc.object[exc.start : exc.end]), exc.end
+
+
+codecs.register_error(ESCAPE, _escape)
+
+
+def shown_escaped(raw: str) -> str:
+    r"""``raw`` with each escaped byte as ``\xNN`` (any encoding, UTF-16 too).
+
+    >>> shown_escaped("caf\udce9 \udc0a")
+    'caf\\xe9 \\x0a'
+    """
+    return ESCAPED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", raw)
 
 
 @dataclass
@@ -170,7 +203,7 @@ class PhysicalLines:
             self._stack.close()
             stream, _ = open_binary(self.path, self.container, self._stack)
             self._lines = iter(io.TextIOWrapper(stream, encoding=self.encoding,
-                                                errors="surrogateescape", newline=""))
+                                                errors=ESCAPE, newline=""))
             self._at = 0
         for line in self._lines:
             self._at += 1
@@ -185,3 +218,40 @@ class PhysicalLines:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._stack.close()
+
+
+RAW_TEXT_LIMIT = 65_536
+
+
+def line_loader(
+    path: Path, container: str, encoding: str, starts: np.ndarray, ends: np.ndarray
+) -> Callable[[np.ndarray], list[str]]:
+    """Re-read the physical lines of rows on demand (only rejected rows need them)."""
+
+    def load(positions: np.ndarray) -> list[str]:
+        spans = [(int(starts[int(p)]), int(ends[int(p)])) for p in positions]
+        if not spans:
+            return []
+        wanted: set[int] = set()
+        for first, last in spans:
+            wanted.update(range(first, min(last, first + 10_000) + 1))
+        stop = max(last for _, last in spans)
+        lines: dict[int, str] = {}
+        with ExitStack() as stack:
+            stream, _ = open_binary(path, container, stack)
+            text = io.TextIOWrapper(stream, encoding=encoding, errors=ESCAPE, newline="")
+            for number, line in enumerate(text, 1):
+                if number in wanted:
+                    lines[number] = line
+                if number >= stop:
+                    break
+        out = []
+        for first, last in spans:
+            raw = "".join(lines.get(i, "") for i in range(first, last + 1)).rstrip("\r\n")
+            raw = shown_escaped(raw)
+            if len(raw) > RAW_TEXT_LIMIT:
+                raw = raw[:RAW_TEXT_LIMIT] + f"… ({len(raw) - RAW_TEXT_LIMIT} more characters)"
+            out.append(raw)
+        return out
+
+    return load
