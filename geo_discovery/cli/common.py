@@ -25,7 +25,7 @@ import sys
 import tempfile
 import traceback
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -67,6 +67,7 @@ __all__ = [
     "interrupted_load",
     "one_line",
     "open_engine",
+    "output_file",
     "settings_for",
     "stderr_console",
     "stdout_console",
@@ -137,6 +138,24 @@ LimitOption = Annotated[
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _flags_show_no_value() -> None:
+    """typer (0.29) shows a ``<bool>`` placeholder after every flag in the rich help
+    (``--strict <bool>``, ``--help <bool>``), as if it took a value (``--strict true``
+    then reads ``true`` as a FILE): a flag shows none, here for every command."""
+    option = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None or getattr(shown, "__name__", "") == "no_flag_value":
+        return
+
+    def no_flag_value(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    setattr(option, "display_type_rich", no_flag_value)  # noqa: B010
+
+
+_flags_show_no_value()
+
+
 def one_line(message: object) -> str:
     return " ".join(str(message).split()) or "unknown error"
 
@@ -144,6 +163,42 @@ def one_line(message: object) -> str:
 def fail(message: object, code: int = EXIT_ERROR) -> typer.Exit:
     typer.echo(f"error: {one_line(message)}", err=True)
     return typer.Exit(code)
+
+
+def output_file(
+    path: Path | None, option: str, example: str, suffixes: Sequence[str] = (), hint: str = ""
+) -> Path | None:
+    """Check a file a command will write, before the work, alike for every command: a
+    folder is refused, a name not ending in one of ``suffixes`` (when given: the format
+    comes from it) too, and a missing parent folder is made. ``example``: a file name for
+    the message (``districts.geojson``); ``hint`` ends the allowed list.
+
+    Examples
+    --------
+    >>> output_file(None, "--output", "x.json") is None
+    True
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.suppress(typer.Exit):
+    ...     output_file(Path("."), "--output", "districts.geojson")
+    >>> err.getvalue().strip()
+    'error: --output . is a folder; allowed: a file path, e.g. districts.geojson'
+    """
+    if path is None:
+        return None
+    if path.is_dir():
+        raise fail(f"{option} {path} is a folder; allowed: a file path, e.g. {path / example}")
+    if suffixes and not path.name.lower().endswith(tuple(suffixes)):
+        raise fail(
+            f"{option} {path}: the extension {path.suffix or '(none)'!r} names no format; "
+            f"allowed: {', '.join(suffixes)}{hint}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(
+            f"{option} {path}: cannot make its folder {path.parent} ({exc.strerror or exc})"
+        ) from None
+    return path
 
 
 def handle_errors(fn: F) -> F:

@@ -16,14 +16,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..catchment.district import CatchmentParams
+from ..catchment.district import MAX_RADIUS_M, CatchmentParams
 from ..districts.profile import TIERS
-from ..errors import InvalidQueryError
+from ..errors import DemandUnavailableError, InvalidQueryError
 from .common import (
     DataDirOption,
     JsonOption,
     handle_errors,
     open_engine,
+    output_file,
     settings_for,
     stdout_console,
 )
@@ -162,16 +163,14 @@ def export_districts(
                  ".parquet": ExportFormat.GEOPARQUET, ".geoparquet": ExportFormat.GEOPARQUET}
     if output is not None:
         implied = by_suffix.get(output.suffix.lower())
-        if implied is None and fmt is None:
-            raise InvalidQueryError(
-                f"--output {output.name}: the extension {output.suffix or '(none)'!r} names no "
-                f"format; allowed: {', '.join(by_suffix)}, or give --format"
-            )
         if implied is not None and fmt is not None and implied is not fmt:
             raise InvalidQueryError(
-                f"--format {fmt.value} does not match --output {output.name} ({implied.value}); "
+                f"--format {fmt.value} does not match --output {output} ({implied.value}); "
                 "give one of them, or both alike"
             )
+        example = f"districts.{'parquet' if fmt is ExportFormat.GEOPARQUET else 'geojson'}"
+        output_file(output, "--output", example, () if fmt else list(by_suffix),
+                    ", or give --format")  # fmt: skip
         fmt = fmt or implied
     fmt = fmt or ExportFormat.GEOJSON
     engine = open_engine(data_dir)
@@ -305,7 +304,10 @@ def catchment_command(
     beta: Annotated[float, typer.Option(help="Huff distance-decay exponent, 0 … 5.")] = 2.0,
     resolution: Annotated[int, typer.Option(help="H3 resolution of the demand cells, 6 … 10.")] = 9,
     radius_m: Annotated[
-        float, typer.Option("--radius-m", help="Study area around the district, metres.")
+        float,
+        typer.Option(
+            "--radius-m", help=f"Study area around the district, metres, 100 … {MAX_RADIUS_M:g}."
+        ),
     ] = 5000.0,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
@@ -321,22 +323,24 @@ def catchment_command(
 
     from ..engine import DiscoveryEngine
 
-    kinds = (".geojson", ".json", ".parquet", ".geoparquet")
-    if export is not None and export.suffix.lower() not in kinds:  # (GeoJSON went anywhere)
-        raise InvalidQueryError(
-            f"--export {export.name}: {export.suffix or 'no extension'} is not a format "
-            f"written here; allowed: {', '.join(kinds)}"
-        )
     if not 0 <= min_share <= 1:  # (NaN too)
         raise InvalidQueryError(
             f"--min-share {min_share:g} is out of range; allowed: 0 <= min_share <= 1"
         )
+    kinds = (".geojson", ".json", ".parquet", ".geoparquet")  # (GeoJSON went anywhere)
+    output_file(export, "--export", "catchment.geojson", kinds)
     settings = settings_for(data_dir)
     if demand is not None:
         settings = settings.model_copy(update={"catchment_demand_path": demand})
     engine = DiscoveryEngine.from_snapshot(settings.data_dir, settings=settings)
     params = CatchmentParams(alpha=alpha, beta=beta, resolution=resolution, radius_m=radius_m)
-    out = engine.catchment(district_id, "auto", params)
+    try:
+        out = engine.catchment(district_id, "auto", params)
+    except DemandUnavailableError as exc:  # the library names the file only (an API
+        if demand is None:  # must not show server paths): name --demand as given
+            raise
+        text = str(exc).replace(f"file {demand.name} ", f"file {demand} ", 1)
+        raise DemandUnavailableError(text) from None
     props = engine.district(district_id)["properties"]
     name = props.get("name")
     facts = {

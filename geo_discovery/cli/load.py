@@ -41,6 +41,7 @@ from .common import (
     handle_errors,
     human_bytes,
     interrupted_load,
+    output_file,
     settings_for,
     stderr_console,
     stdout_console,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DecimalMark", "LoadMode", "StageProgress", "load", "source_label", "validate"]
 
+REJECTS_FORMATS = (".csv", ".csv.gz", ".parquet")  #: as ingest's ``write_rejects``
 #: Default of ``load --wait``: seconds to wait for another load holding the store's lock.
 DEFAULT_WAIT_S = 300.0
 
@@ -369,9 +371,8 @@ def load(
         Path | None,
         typer.Option(
             "--rejects",
-            help="Write rejected rows here (.csv or .parquet). Default: "
+            help="Write rejected rows here (.csv, .csv.gz or .parquet). Default: "
             "DATA_DIR/rejects/TIME-MODE.csv when any row is rejected.",
-            dir_okay=False,
         ),
     ] = None,
     strict: Annotated[
@@ -464,6 +465,7 @@ def load(
     sources = _sources(files, sql, since, chosen)
 
     settings = settings_for(data_dir)
+    output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS)
     expected = BBox.from_string(bbox) if bbox is not None else None
     cut = _until(until, profile)
     options = dataclasses.replace(
@@ -566,7 +568,7 @@ def validate(
     rejects: Annotated[
         Path | None,
         typer.Option(
-            "--rejects", help="Write rejected rows here (.csv or .parquet).", dir_okay=False
+            "--rejects", help="Write rejected rows here (.csv, .csv.gz or .parquet)."
         ),
     ] = None,
     strict: Annotated[
@@ -603,6 +605,7 @@ def validate(
     from ..models import BBox
 
     settings_for(data_dir)  # invalid settings fail the same way as for load
+    output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS)
     expected = BBox.from_string(bbox) if bbox is not None else None
     options = _read_options(decimal, date_format, rating_scale, crs, strict)
     cut = _until(until, profile)

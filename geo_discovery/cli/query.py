@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import InvalidQueryError
 from ..query import LIBRARY_SORT, SORTS, Filters, Member
 from ..results import Results
 from .common import (
@@ -32,6 +33,9 @@ from .common import (
     open_engine,
     stdout_console,
 )
+
+if TYPE_CHECKING:
+    from ..engine import DiscoveryEngine
 
 __all__ = ["query_app"]
 
@@ -67,10 +71,20 @@ def _where(category: list[str] | None, exclude: list[str] | None, **more: Any) -
     )
 
 
-def _emit(results: Results, title: str, geojson: bool) -> None:
+def _emit(
+    results: Results, title: str, geojson: bool, engine: DiscoveryEngine, where: Filters
+) -> None:
     if results.dropped_words:  # the search box's fallback: say which words went
         left = ", ".join(repr(w) for w in results.dropped_words)
         typer.echo(f"note: no merchant matches every word of --q; left out: {left}", err=True)
+    if not len(results) and where.categories:  # an empty answer: was it the category?
+        known = {c.path for c in engine.categories()}
+        for prefix in (c for c in where.categories if c not in known):
+            typer.echo(
+                f"note: no merchant of snapshot {results.version} has the category "
+                f"{prefix!r} (or one under it); `geo-discovery stats` lists its categories",
+                err=True,
+            )
     if geojson:
         collection = finite_or_none(results.to_geojson())
         collection["snapshot"] = results.version
@@ -181,13 +195,14 @@ def nearby(
     """
     where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now, text=q)
     person = None if member is None and not visit else Member(visits=visit, member_id=member)
-    results = open_engine(data_dir).nearby(
+    engine = open_engine(data_dir)
+    results = engine.nearby(
         lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain,
         member=person, at=at,
     )  # fmt: skip
     within = f" within {radius_m:g} m" if radius_m is not None else ""
     order = "nearest" if sort.value == "distance" else f"by {sort.value}"
-    _emit(results, f"{k} {order} to ({lat:g}, {lng:g}){within}", geojson)
+    _emit(results, f"{k} {order} to ({lat:g}, {lng:g}){within}", geojson, engine, where)
     if explain and not geojson and results.explanations is not None:
         for i, ex in enumerate(results.explanations, 1):
             typer.echo(f"{i}: {ex.describe()}")
@@ -213,8 +228,9 @@ def radius(
     * `geo-discovery query radius --lat 60.1699 --lng 24.9384 --radius-m 250 --limit 20`
     """
     where = _where(category, exclude_category, text=q)
-    results = open_engine(data_dir).within_radius(lat, lng, radius_m, where=where, limit=limit)
-    _emit(results, f"within {radius_m:g} m of ({lat:g}, {lng:g})", geojson)
+    engine = open_engine(data_dir)
+    results = engine.within_radius(lat, lng, radius_m, where=where, limit=limit)
+    _emit(results, f"within {radius_m:g} m of ({lat:g}, {lng:g})", geojson, engine, where)
 
 
 @query_app.command()
@@ -242,8 +258,9 @@ def bbox(
     * `geo-discovery query bbox --bbox 24.93,60.165,24.95,60.175 --limit 20 --q kahvila`
     """
     where = _where(category, exclude_category, text=q)
-    results = open_engine(data_dir).within_bbox(box, where=where, limit=limit)
-    _emit(results, f"inside bbox {box}", geojson)
+    engine = open_engine(data_dir)
+    results = engine.within_bbox(box, where=where, limit=limit)
+    _emit(results, f"inside bbox {box}", geojson, engine, where)
 
 
 @query_app.command()
@@ -272,10 +289,16 @@ def polygon(
     * `geo-discovery query polygon district.geojson --category food --geojson`
     """
     where = _where(category, exclude_category, text=q)
-    results = open_engine(data_dir).within_polygon(
-        file.read_text(encoding="utf-8"), where=where, limit=limit
-    )
-    _emit(results, f"inside polygon {file.name}", geojson)
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidQueryError(
+            f"polygon file {file} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}); allowed: GeoJSON, which is UTF-8 (RFC 8259, RFC 7946)"
+        ) from None
+    engine = open_engine(data_dir)
+    results = engine.within_polygon(text, where=where, limit=limit)
+    _emit(results, f"inside polygon {file.name}", geojson, engine, where)
 
 
 @query_app.command()

@@ -17,7 +17,14 @@ from rich.table import Table
 
 from ..ranking.calibrate import MIN_CHOICES
 from ..ranking_profile import PROFILE_FILE, RankingProfile
-from .common import DataDirOption, JsonOption, handle_errors, settings_for, stdout_console
+from .common import (
+    DataDirOption,
+    JsonOption,
+    handle_errors,
+    output_file,
+    settings_for,
+    stdout_console,
+)
 
 __all__ = ["calibrate", "evaluate_app"]
 
@@ -111,13 +118,13 @@ def calibrate(
     from ..evaluation import calibrate as fit
 
     settings = settings_for(data_dir)
+    target = out if out is not None else Path(settings.data_dir) / PROFILE_FILE
+    output_file(target, "--out" if out is not None else "the profile", PROFILE_FILE)
     protocol = Protocol(
         until=until, fit_days=fit_days, max_gap_h=max_gap_h, min_choices=min_choices
     )
     with stdout_console().status("fitting the ranking profile…"):
         profile = fit(log, protocol, settings=settings)
-    target = out if out is not None else Path(settings.data_dir) / PROFILE_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
     profile.save(target)
     personal = profile.for_member()  # the model of queries with a member: fitted with them
     models = [("", profile)] + ([("with a member: ", personal)] if personal is not profile else [])
@@ -235,6 +242,7 @@ def evaluate_ranking_command(
     """
     from ..evaluation import METRICS, Protocol, evaluate_ranking
 
+    output_file(markdown, "--markdown", "eval.md")
     protocol = Protocol(
         until=until,
         fit_days=fit_days,

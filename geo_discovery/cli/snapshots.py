@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from ..errors import SnapshotNotFoundError
 from .common import DataDirOption, fmt, handle_errors, open_engine, settings_for, stdout_console
 from .load import source_label
 
@@ -85,7 +87,12 @@ def rollback(
     from ..snapshot.snapshot import Snapshot
     from ..snapshot.store import SnapshotStore
 
-    store = SnapshotStore(settings_for(data_dir).data_dir)
+    folder = Path(settings_for(data_dir).data_dir).expanduser()
+    if not folder.is_dir():  # refused before the lock, which would make the folder
+        raise SnapshotNotFoundError(
+            f"nothing to roll back: there is no current snapshot (no data dir {folder})"
+        )
+    store = SnapshotStore(folder)
     before = store.current_name()
     info = store.rollback(to, wait_s=wait, check=lambda path: Snapshot.open(path).check())
     if info.name == before:  # --to the current one: nothing moved

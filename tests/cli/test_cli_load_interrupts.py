@@ -120,14 +120,16 @@ def test_snapshots_marks_one_a_stopped_load_never_published(store: Path) -> None
     assert "never published" not in next(x for x in listing.stdout.splitlines() if "000001" in x)
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
 def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
     """The console entry (``geo_discovery.cli:run``) imports the commands, and with them
     NumPy, pyarrow and numba, for about a second. A Ctrl-C then printed a traceback of
     that import; it now ends with one line and exit 130. ``import geo_discovery.cli`` is
-    light, so the signal is sent after it, while ``main`` imports the rest."""
+    light, so the signal is sent after it, once ``run`` is importing NumPy and the rest."""
     import signal
     import subprocess
     import sys
+    import time
 
     light = subprocess.run([sys.executable, "-c", "import sys, geo_discovery, geo_discovery.cli; "
                             "print(sorted({'numpy', 'pyarrow', 'numba'} & set(sys.modules)))"],
@@ -140,6 +142,10 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None and proc.stderr.readline() == "started\n"
+    maps = Path(f"/proc/{proc.pid}/maps")  # wait until run() imports NumPy: then signal
+    deadline = time.monotonic() + 60
+    while "multiarray" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert "Traceback" not in err, err

@@ -141,7 +141,7 @@ def test_catchment_command_exports_valid_layers(store: Path, app: typer.Typer, t
         (("evaluate", "--truth", "{tmp}/shops.csv"), "holds no polygon (found: none)"),
         (("evaluate", "--truth", "{tmp}/empty.geojson"), "holds no polygon"),
         (("evaluate", "--min-coverage", "5"), "--min-coverage 5 is out of range"),
-        (("catchment", "dX", "--export", "{tmp}/c.shp"), "--export c.shp: .shp is not a format"),
+        (("catchment", "dX", "--export", "{tmp}/c.shp"), "extension '.shp' names no format"),
     ],
 )
 def test_bad_options_are_one_line_errors(
