@@ -4,8 +4,9 @@ Formats are recognised by their first bytes (then by extension), whatever the fi
 called:
 
 - CSV/TSV, plain, ``.gz`` or ``.zip`` (one member): :mod:`.csvfile`.
-- GeoJSON, GeoPackage, Shapefile (also zipped) and GeoParquet, and plain Parquet:
-  :mod:`.geofile`.
+- GeoJSON (a FeatureCollection, or a sequence of features one per line, RFC 8142's
+  record-separator form too), GeoPackage, Shapefile (also zipped: one per archive) and
+  GeoParquet, and plain Parquet: :mod:`.geofile`.
 
 A file that is something else fails naming what it is and what to do: an Excel or
 OpenDocument workbook (also one renamed ``.csv``), a legacy Office file, a JSON array,
@@ -60,6 +61,13 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF8", "a GIF image"),
 )
 _BOM_AND_SPACE = codecs.BOM_UTF8 + b" \t\r\n"
+#: RFC 8142's record separator, which starts each record of a GeoJSON text sequence.
+_RS = b"\x1e"
+
+
+def _starts_json_object(head: bytes) -> bool:
+    """Whether text starts with ``{`` (after a BOM, spaces, or RFC 8142 separators)."""
+    return head.lstrip(_BOM_AND_SPACE + _RS).startswith(b"{")
 
 
 def _named(path: Path) -> str:
@@ -107,7 +115,7 @@ def sniff_format(path: Path) -> str:
     for magic, what in _MAGIC:
         if head.startswith(magic):
             raise IngestError(f"{path}: {_named(path)}the file is {what}; {_EXPECTED}")
-    if head.lstrip(_BOM_AND_SPACE).startswith(b"{"):
+    if _starts_json_object(head):
         return "geojson"
     text_kind = _what_text_is(head)
     if text_kind is not None:
@@ -135,7 +143,7 @@ def read_raw(
                 head = gz.read(4096)
             except (OSError, EOFError, zlib.error) as exc:
                 raise truncated_error(path, "gzip", exc) from None
-        if head.lstrip(_BOM_AND_SPACE).startswith(b"{"):
+        if _starts_json_object(head):
             raw = read_geo(path, f"/vsigzip/{path}", "geojson", progress, options)
         else:
             what = _what_text_is(head)
@@ -170,7 +178,7 @@ def _check_geojson(path: Path) -> None:
         first = fh.readline(1 << 20)
     obj: object = None
     with suppress(orjson.JSONDecodeError):
-        obj = orjson.loads(first)
+        obj = orjson.loads(first.lstrip(_BOM_AND_SPACE + _RS))
     if obj is None and path.stat().st_size <= _JSON_PARSE_LIMIT:
         with suppress(orjson.JSONDecodeError):
             obj = orjson.loads(path.read_bytes())
@@ -234,7 +242,15 @@ def _read_zip(path: Path, progress: Progress | None, options: ReadOptions) -> Ra
                     f"{path}: {_named(path)}the file is {office}, not CSV; open it and save "
                     "the sheet as CSV (UTF-8), then load the CSV"
                 )
-            if any(n.lower().endswith(".shp") for n in names):
+            shapefiles = [n for n in names if n.lower().endswith(".shp")
+                          and not Path(n).name.startswith("._") and "__MACOSX/" not in n]
+            if len(shapefiles) > 1:
+                raise IngestError(
+                    f"{path}: zip archive holds {len(shapefiles)} shapefiles {shapefiles[:5]}; "
+                    "expected exactly one data file: zip each shapefile (its .shp, .shx, .dbf "
+                    "and .prj) on its own and load those"
+                )
+            if shapefiles:
                 _check_shapefile_parts(path, names, archive=True)
                 return read_geo(path, f"/vsizip/{path}", "shp", progress, options)
             member = zip_member(path, zf)
