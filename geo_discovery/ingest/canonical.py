@@ -13,6 +13,11 @@ Coordinates that are not degrees in at least half the rows fail the whole file
 (:func:`~geo_discovery.ingest.coordinates.coordinate_file_problem`: projected metres,
 exchanged columns); ``crs`` reprojects coordinate columns first.
 
+A cell that is exactly a null spelling (:data:`~geo_discovery.ingest.values.MISSING_TOKENS`:
+``NULL``, ``N/A``, ``None``, ``nan``, ``-`` …, case aside) is no value in every field: an
+id or name so written rejects the row (``empty name ('NULL' is read as no value)``), a
+text field so written is left empty with a note; ``None Such`` is a name.
+
 Range rules: ``price_level`` 1–4; ``rating`` 0 to its ``rating_scale``;
 ``rating_scale`` >= 1; ``review_count``, ``reviews_per_month`` and ``attractiveness``
 >= 0. Unknown ``category`` is ``"unknown"``, unknown ``status`` is ``"unknown"``.
@@ -43,7 +48,8 @@ from .profiles import Profile
 from .raw import RawTable
 from .staging import WHITESPACE_RUN, Staged, collapse
 from .taxonomy import UNKNOWN_CATEGORY
-from .validate import Problems, check_range, parse_date, parse_float, parse_int
+from .validate import Problems, check_range, parse_date, parse_float, parse_int, show
+from .values import is_missing_token
 
 __all__ = ["attributes_arrow", "attributes_json", "build_canonical", "row_hash"]
 
@@ -102,6 +108,26 @@ def _nullable(text: pd.Series) -> pd.Series:
     return text.where((text != "") & text.notna())
 
 
+def _no_value(
+    text: pd.Series, field: str, problems: Problems, skip: np.ndarray, message: str | None
+) -> pd.Series:
+    """``text`` with cells that are exactly a null spelling (``NULL``, ``N/A``, ``-`` …)
+    emptied: required fields (``message``) get it with the cell as the row's reason,
+    optional ones a note about the file."""
+    token = is_missing_token(text)
+    if not token.any():
+        return text
+    if message is not None:
+        cells = text.to_numpy(dtype=object)
+        problems.add(token & ~skip, lambda idx: [f"{message} ({show(cells[i])} is read as no "
+                                                 "value)" for i in idx])
+    elif (token & ~skip).any():
+        first = text[token & ~skip].iloc[0]
+        problems.note(f"{field}: {int((token & ~skip).sum()):,} value(s) such as {first!r} "
+                      "read as no value")
+    return text.where(~token, "")
+
+
 def build_canonical(
     raw: RawTable, staged: Staged, profile: Profile, bbox: BBox | None
 ) -> tuple[pd.DataFrame, Problems]:
@@ -122,13 +148,15 @@ def build_canonical(
     if staged.source_id is None:
         source_id = row_hash(raw).reset_index(drop=True)
     else:
-        source_id = _text(staged.source_id, n)
-        problems.add((source_id == "").to_numpy() & ~skip, "empty source id")
+        written = _text(staged.source_id, n)
+        problems.add((written == "").to_numpy() & ~skip, "empty source id")
+        source_id = _no_value(written, "merchant_id", problems, skip, "empty source id")
     merchant_id = (prefix + ":" + source_id) if prefix else source_id
     out["merchant_id"] = _nullable(merchant_id.where(source_id != "", ""))
 
     name = _text(staged.values.get("name"), n)
     problems.add((name == "").to_numpy() & ~skip, "empty name")
+    name = _no_value(name, "name", problems, skip, "empty name")
     out["name"] = name
 
     options = raw.options
@@ -160,7 +188,7 @@ def build_canonical(
     category = _text(values.get("category"), n)
     out["category"] = category.where(category != "", UNKNOWN_CATEGORY)
     for col in _TEXTS:
-        out[col] = _nullable(_text(values.get(col), n))
+        out[col] = _nullable(_no_value(_text(values.get(col), n), col, problems, skip, None))
     status = _text(values.get("status"), n)
     out["status"] = status.where(status.isin(["open", "closed"]), "unknown")
     _typed(values, out, problems, skip, n, raw)

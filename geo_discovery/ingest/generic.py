@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..errors import IngestError
@@ -18,6 +19,7 @@ from .raw import RawTable
 from .staging import Staged, column
 from .taxonomy import map_unique, path_from_text, slugify
 from .validate import Problems
+from .values import is_missing_token
 
 __all__ = [
     "CATEGORY_ALIASES",
@@ -27,6 +29,7 @@ __all__ = [
     "NAME_ALIASES",
     "PASSTHROUGH",
     "build_generic",
+    "column_key",
     "find_column",
     "generic_mapping",
     "stage_columns",
@@ -45,12 +48,52 @@ PASSTHROUGH = (
 )
 
 
-def find_column(columns: Iterable[str], aliases: Iterable[str]) -> str | None:
-    """The first header column equal (case-insensitively) to one of ``aliases``."""
-    lower = {c.strip().lower(): c for c in reversed(list(columns))}
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+def column_key(name: str) -> str:
+    """A header name as the generic profile compares it: case, spaces, hyphens and
+    underscores alike (``Opening Hours``, ``opening-hours``, `` OPENING_HOURS `` →
+    ``opening_hours``).
+
+    Examples
+    --------
+    >>> [column_key(c) for c in ("Opening Hours", "opening-hours", " Review  Count ", "ID")]
+    ['opening_hours', 'opening_hours', 'review_count', 'id']
+    """
+    return _SEPARATORS.sub("_", name.strip().lower()).strip("_")
+
+
+def find_column(
+    columns: Iterable[str], aliases: Iterable[str], problems: Problems | None = None
+) -> str | None:
+    """The first header column named like one of ``aliases`` (:func:`column_key`).
+
+    When several columns are named like the first alias found, the one written exactly
+    so (case aside) wins, else the first; ``problems`` gets a note naming the others.
+
+    Examples
+    --------
+    >>> find_column(["ID", "Opening Hours"], ["opening_hours"])
+    'Opening Hours'
+    >>> p = Problems(0)
+    >>> find_column(["Opening Hours", "opening_hours"], ["opening_hours"], p), p.notes
+    ('opening_hours', ["opening_hours read from column 'opening_hours'; column(s) \
+['Opening Hours'] are named like it too and are kept only in attributes"])
+    """
+    cols = list(columns)
     for alias in aliases:
-        if alias in lower:
-            return lower[alias]
+        key = column_key(alias)
+        hits = [c for c in cols if column_key(c) == key]
+        if not hits:
+            continue
+        exact = [c for c in hits if c.strip().lower() == alias]
+        chosen = (exact or hits)[0]
+        if len(hits) > 1 and problems is not None:
+            others = [c for c in hits if c != chosen]
+            problems.note(f"{alias} read from column {chosen!r}; column(s) {others} are "
+                          "named like it too and are kept only in attributes")
+        return chosen
     return None
 
 
@@ -68,6 +111,14 @@ def stage_columns(
             continue
         values[canon] = column(raw, source)
     if "category" in values:
+        text = values["category"].astype("str").fillna("")
+        # The list form :func:`~geo_discovery.ingest.taxonomy.is_list_text` recognises.
+        lists = np.asarray(text.str.startswith("[") & text.str.endswith("]")
+                           & text.str.contains(", ", regex=False), dtype=bool) & ~raw.structural
+        if lists.any():
+            first = values["category"][lists].iloc[0]
+            problems.note(f"category: {int(lists.sum()):,} value(s) are lists such as "
+                          f"{first!r}; the first item is the category")
         values["category"] = map_unique(values["category"], path_from_text)
     if "status" in values:
         values["status"] = map_unique(values["status"], _status_word)
@@ -147,13 +198,13 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
     for canon, aliases in (("merchant_id", ID_ALIASES), ("name", NAME_ALIASES),
                            ("lat", LAT_ALIASES), ("lng", LNG_ALIASES),
                            ("category", CATEGORY_ALIASES)):
-        hit = find_column(cols, aliases)
+        hit = find_column(cols, aliases, raw.problems)
         if hit is None and canon in ROLE_WORDS and (canon == "name" or raw.lat is None):
             hit = _by_words(raw, canon, found.values())
         if hit is not None:
             found[canon] = hit
     for canon in PASSTHROUGH:
-        hit = find_column(cols, [canon])
+        hit = find_column(cols, [canon], raw.problems)
         if hit is not None:
             found[canon] = hit
     if raw.lat is None and not {"lat", "lng"} <= found.keys() and point_column(raw) is None:
@@ -220,14 +271,16 @@ def split_points(raw: RawTable) -> tuple[pd.Series, pd.Series]:
 def build_generic(raw: RawTable) -> Staged:
     """Anything with recognisable columns (the fallback when no signature matches).
 
-    Columns are found case-insensitively: id from ``merchant_id, id, place_id, poi_id,
-    business_id, uid, uuid, fid``; name from ``name, title, business_name, dba_name,
-    display_name``; coordinates from ``lat/latitude/y`` and ``lng/lon/long/longitude/x``
-    (or a point geometry); failing those, from the one column whose name holds such a
-    word (``Store Name``, ``LAT_DD``, ``geoLongitude``: coordinates only when its cells
-    are mostly numbers; several candidates fail naming them); category from
-    ``category, categories, type, kind`` (free text split on ``/`` or ``>``); and any
-    column named like a canonical one (``address``, ``rating``, ``review_count`` …).
+    Columns are found by name with case, spaces, hyphens and underscores alike
+    (:func:`column_key`: ``Opening Hours`` is ``opening_hours``): id from
+    ``merchant_id, id, place_id, poi_id, business_id, uid, uuid, fid``; name from
+    ``name, title, business_name, dba_name, display_name``; coordinates from
+    ``lat/latitude/y`` and ``lng/lon/long/longitude/x`` (or a point geometry); failing
+    those, from the one column whose name holds such a word (``Store Name``, ``LAT_DD``,
+    ``geoLongitude``: coordinates only when its cells are mostly numbers; several
+    candidates fail naming them); category from ``category, categories, type, kind``
+    (free text split on ``/`` or ``>``); and any column named like a canonical one
+    (``address``, ``rating``, ``review_count`` …).
     Id: ``generic:<id>``; values of a ``merchant_id`` column that already look like
     ``<source>:<id>`` are kept as they are (a re-load of exported merchants keeps its
     ids); without an id column, the id is a hash of the normalised row.
@@ -238,9 +291,10 @@ def build_generic(raw: RawTable) -> Staged:
     staged = stage_columns(raw, mapping, None)
     if raw.lat is None and staged.lat is None:
         staged.lat, staged.lng = split_points(raw)
-    if staged.source_id is not None and mapping["merchant_id"].strip().lower() == "merchant_id":
+    if staged.source_id is not None and column_key(mapping["merchant_id"]) == "merchant_id":
         ids = staged.source_id
-        qualified = ids.str.contains(":", regex=False) | (ids == "")
+        # Null spellings stay as they are: the id is missing, not "generic:NULL".
+        qualified = ids.str.contains(":", regex=False) | (ids == "") | is_missing_token(ids)
         staged.source_id = ids.where(qualified, "generic:" + ids)
         staged.id_prefix = ""
     return staged

@@ -42,6 +42,8 @@ from functools import lru_cache
 
 import pandas as pd
 
+from .values import MISSING_TOKENS
+
 __all__ = [
     "FOOD_STORE_THRESHOLDS_SQFT",
     "OSM_TAXONOMY",
@@ -52,6 +54,7 @@ __all__ = [
     "category_synonyms",
     "food_store_category",
     "fsq_category",
+    "is_list_text",
     "map_unique",
     "osm_category",
     "path_from_text",
@@ -186,14 +189,36 @@ def _join(*segments: str) -> str:
 def path_from_text(text: str) -> str:
     """A category path from free text: split on ``/`` or ``>``, slugify each segment.
 
+    A list (``[Food > Deli, Shop]``, as CSV exports write one and as a Parquet or
+    GeoJSON list reads) gives its first item's path.
+
     Examples
     --------
     >>> path_from_text("Food > Grocery / Bodega")
     'food/grocery/bodega'
-    >>> path_from_text("")
-    'unknown'
+    >>> path_from_text(""), path_from_text("NULL")
+    ('unknown', 'unknown')
+    >>> path_from_text("[Retail > Fireworks Store, Retail > Miscellaneous Store]")
+    'retail/fireworks_store'
     """
-    return _join(*_PATH_SPLIT.split(text.strip()))
+    text = text.strip()
+    if is_list_text(text):
+        text = text[1:-1].split(", ", 1)[0].strip()
+    if text.lower() in MISSING_TOKENS:
+        return UNKNOWN_CATEGORY
+    return _join(*_PATH_SPLIT.split(text))
+
+
+def is_list_text(text: str) -> bool:
+    """Whether a cell is written as a list of several items (``[a, b]``).
+
+    Examples
+    --------
+    >>> is_list_text("[a, b]"), is_list_text("[a]"), is_list_text("a, b")
+    (True, False, False)
+    """
+    text = text.strip()
+    return text.startswith("[") and text.endswith("]") and ", " in text
 
 
 def map_unique(series: pd.Series, func: Callable[..., str]) -> pd.Series:
@@ -300,11 +325,11 @@ def fsq_category(labels: str) -> str:
     --------
     >>> fsq_category("[Dining and Drinking > Café, Coffee, and Tea House, Retail]")
     'dining_and_drinking/cafe_coffee_and_tea_house'
-    >>> fsq_category("")
-    'unknown'
+    >>> fsq_category(""), fsq_category("NULL")
+    ('unknown', 'unknown')
     """
     text = labels.strip().removeprefix("[").removesuffix("]").strip()
-    if not text:
+    if text.lower() in MISSING_TOKENS:
         return UNKNOWN_CATEGORY
     first = _FSQ_PATH_SEP.split(text, maxsplit=1)[0]
     return _join(*first.split(" > "))

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .values import read_dates, read_numbers
+from .values import MISSING_TOKENS, read_dates, read_numbers
 
 __all__ = [
     "MISSING_TOKENS",
@@ -63,9 +63,6 @@ __all__ = [
     "reason_kinds",
     "show",
 ]
-
-#: Cell values read as "no value" (compared case-insensitively after stripping).
-MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 #: ``(kind, regex)`` in match order; a reason can hold several kinds.
 REASON_KINDS: tuple[tuple[str, str], ...] = (

@@ -32,19 +32,89 @@ ISO 8601 cells are read first (unambiguous). Cells such as ``03/04/2019``
 and the others are not dates; with no proof at all the column is *ambiguous*: it is
 read month first and a note says so. Other cells (``Apr 3, 2019``, ``3 April 2019``)
 are read by dateutil with the column's order.
+
+Cells
+-----
+:data:`MISSING_TOKENS` are the spellings of "no value" every field shares (a cell that
+is exactly one of them, case aside, is empty: ``NULL``, ``N/A``, ``None``, ``nan``,
+``-``; ``None Such`` is a name). :func:`cell_text` turns a value of a typed format
+(Parquet, GeoJSON) into the text a CSV export of it holds: a list is its items in the
+CSV's list form ``[a, b]``, never numpy's ``['a' 'b']``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DateReading", "NumberReading", "file_decimal_mark", "read_dates", "read_numbers"]
+__all__ = [
+    "MISSING_TOKENS",
+    "DateReading",
+    "NumberReading",
+    "cell_text",
+    "file_decimal_mark",
+    "is_missing_token",
+    "read_dates",
+    "read_numbers",
+]
+
+#: Cell values read as "no value" (compared case-insensitively after stripping), by
+#: every field: numbers, dates, ids, names and text alike.
+MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "#n/a", "<na>", "null", "none", "-"})
+
+
+def is_missing_token(text: pd.Series) -> np.ndarray:
+    """True where a text cell is exactly a null spelling (:data:`MISSING_TOKENS`) but not
+    empty: the cells a load reads as "no value" although they hold characters.
+
+    Examples
+    --------
+    >>> is_missing_token(pd.Series(["NULL", " n/a ", "None Such", "-", "", "N/A Bar"])).tolist()
+    [True, True, False, True, False, False]
+    """
+    lower = text.astype("str").fillna("").str.strip().str.lower()
+    return np.asarray(lower.isin(MISSING_TOKENS) & (lower != ""), dtype=bool)
+
+
+def cell_text(value: Any) -> str:
+    """The text of one cell of a typed format, as a CSV export of it would hold it.
+
+    Missing values are ``""``; a list (Parquet ``list<…>``, GeoJSON array) is its items
+    in the list form CSV exports write (``[a, b]``, read by the same rules as such a CSV
+    cell), an empty list ``""``; an object is JSON; anything else ``str(value)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cell_text(np.array(["Retail > Fireworks Store", "Retail > Miscellaneous Store"]))
+    '[Retail > Fireworks Store, Retail > Miscellaneous Store]'
+    >>> cell_text([1, None, 2.5]), cell_text(np.array([])), cell_text(None), cell_text(7)
+    ('[1, , 2.5]', '', '', '7')
+    >>> cell_text({"mo": "9-5"}), cell_text(float("nan"))
+    ('{"mo": "9-5"}', '')
+    """
+    if isinstance(value, str):
+        return value
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = [cell_text(v) for v in value]
+        return "[" + ", ".join(items) + "]" if items else ""
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=cell_text)
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
 
 _CURRENCY = re.compile(r"^([-+]?)\s*(?:[$€£¥₹]|US\$|USD|EUR|GBP)\s*|\s*(?:[$€£¥₹]|USD|EUR|GBP)$")
 _GROUP_SPACE = re.compile(r"(?<=\d)[ \u00a0\u202f'’](?=\d{3}(?!\d))")

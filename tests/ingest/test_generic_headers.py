@@ -1,0 +1,57 @@
+"""The generic profile takes any column named like a canonical one: case, spaces,
+hyphens and underscores alike, for every canonical column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geo_discovery.ingest import read_sources
+from geo_discovery.ingest.generic import NAME_ALIASES, PASSTHROUGH
+
+
+def _load(tmp_path: Path, header: list[str], row: list[str]):  # type: ignore[no-untyped-def]
+    path = tmp_path / "shops.csv"
+    path.write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="utf-8")
+    result = read_sources([path])
+    assert result.rows_rejected == 0, result.rejects
+    return result
+
+
+@pytest.mark.parametrize("spelling", ["Opening Hours", "opening-hours", "OPENING HOURS",
+                                      " Opening_Hours ", "opening  hours"])
+def test_opening_hours_spelled_with_spaces_or_hyphens(tmp_path: Path, spelling: str) -> None:
+    result = _load(tmp_path, ["ID", " Name ", "Latitude ", "LONGITUDE", spelling],
+                   ["7", "Deli", "40.7", "-73.9", "Mo-Fr 09:00-18:00"])
+    m = result.merchants
+    assert m["merchant_id"].tolist() == ["generic:7"]
+    assert m["opening_hours"].tolist() == ["Mo-Fr 09:00-18:00"]
+
+
+def test_every_passthrough_column_with_spaces(tmp_path: Path) -> None:
+    samples = {"address": "1 Main St", "phone": "555-0100", "website": "http://x.example",
+               "price_level": "2", "opening_hours": "24/7", "status": "open", "rating": "4.5",
+               "rating_scale": "5", "review_count": "12", "reviews_per_month": "1.5",
+               "first_review": "2020-01-02", "last_review": "2021-03-04",
+               "quality_grade": "A", "inspection_score": "90", "attractiveness": "3",
+               "brand": "Acme"}
+    assert set(samples) == set(PASSTHROUGH)
+    header = ["Merchant ID", "Business Name", "lat", "lng",
+              *(c.replace("_", " ").title() for c in samples)]
+    result = _load(tmp_path, header, ["x:1", "Deli", "40.7", "-73.9", *samples.values()])
+    m = result.merchants.iloc[0]
+    assert "business_name" in NAME_ALIASES and m["name"] == "Deli"
+    assert m["merchant_id"] == "x:1"  # a "Merchant ID" column is a merchant_id column
+    for col, text in samples.items():
+        value = m[col]
+        shown = value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else str(value)
+        assert shown.removesuffix(".0") == text.removesuffix(".0"), col
+
+
+def test_two_columns_named_alike_read_the_exact_one_with_a_note(tmp_path: Path) -> None:
+    result = _load(tmp_path, ["id", "name", "lat", "lng", "Opening Hours", "opening_hours"],
+                   ["1", "Deli", "40.7", "-73.9", "loose", "exact"])
+    assert result.merchants["opening_hours"].tolist() == ["exact"]
+    notes = " ".join(result.sources[0].notes)
+    assert "'Opening Hours'" in notes and "opening_hours read from column" in notes

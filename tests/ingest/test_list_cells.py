@@ -1,0 +1,103 @@
+"""List-valued cells (Parquet ``list<string>``, GeoJSON arrays) read as their items.
+
+A list is the text a CSV export of it holds (``[a, b]``), so the same rows give the
+same merchants from either format, never numpy's printed form ``['a' 'b']``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo_discovery.ingest import read_sources
+from geo_discovery.ingest.taxonomy import fsq_category
+
+LABELS = ["Retail > Fireworks Store", "Retail > Miscellaneous Store"]
+CSV_CELL = "[Retail > Fireworks Store, Retail > Miscellaneous Store]"
+
+
+def _rows() -> list[dict[str, object]]:
+    return [
+        {"fsq_place_id": "a1", "name": "Boom", "latitude": 40.71, "longitude": -73.9,
+         "fsq_category_labels": LABELS, "tel": ["+1 555 0100"]},
+        {"fsq_place_id": "a2", "name": "Quiet", "latitude": 40.72, "longitude": -73.91,
+         "fsq_category_labels": [], "tel": []},
+    ]
+
+
+def _csv(tmp_path: Path) -> Path:
+    path = tmp_path / "fsq.csv"
+    lines = ["fsq_place_id,name,latitude,longitude,fsq_category_labels,tel",
+             f'a1,Boom,40.71,-73.9,"{CSV_CELL}",[+1 555 0100]',
+             "a2,Quiet,40.72,-73.91,,"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _parquet(tmp_path: Path) -> Path:
+    path = tmp_path / "fsq.parquet"
+    pd.DataFrame(_rows()).to_parquet(path, index=False)
+    return path
+
+
+def _geojson(tmp_path: Path) -> Path:
+    path = tmp_path / "fsq.geojson"
+    features = [{"type": "Feature",
+                 "geometry": {"type": "Point", "coordinates": [r["longitude"], r["latitude"]]},
+                 "properties": {k: v for k, v in r.items() if k not in ("latitude", "longitude")}}
+                for r in _rows()]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
+                    encoding="utf-8")
+    return path
+
+
+def test_cell_text_gives_the_csv_list_form() -> None:
+    from geo_discovery.ingest.values import cell_text
+
+    assert cell_text(np.array(LABELS, dtype=object)) == CSV_CELL
+    assert cell_text(np.array(LABELS)) == CSV_CELL  # GeoJSON arrays come as <U… arrays
+    assert cell_text(LABELS) == CSV_CELL
+    assert cell_text(np.array([], dtype=float)) == ""
+    assert cell_text(None) == "" and cell_text(float("nan")) == ""
+    assert cell_text("as is") == "as is" and cell_text(3) == "3"
+
+
+@pytest.mark.parametrize("kind", ["parquet", "geojson"])
+def test_list_cells_of_typed_formats_read_like_the_csv(tmp_path: Path, kind: str) -> None:
+    from geo_discovery.ingest.values import cell_text
+
+    if kind == "parquet":
+        column = pd.read_parquet(_parquet(tmp_path))["fsq_category_labels"]
+    else:
+        column = gpd.read_file(_geojson(tmp_path), engine="pyogrio")["fsq_category_labels"]
+    cells = column.map(cell_text).tolist()
+    assert cells == [CSV_CELL, ""]
+    assert [fsq_category(c) for c in cells] == ["retail/fireworks_store", "unknown"]
+
+
+def _merchants(path: Path) -> pd.DataFrame:
+    result = read_sources([path])
+    assert result.rows_rejected == 0, result.rejects
+    return result.merchants.set_index("merchant_id")[["category", "phone"]]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "geojson"])
+def test_a_list_file_loads_like_its_csv(tmp_path: Path, kind: str) -> None:
+    typed = _parquet(tmp_path) if kind == "parquet" else _geojson(tmp_path)
+    expected = _merchants(_csv(tmp_path))
+    assert expected.loc["fsq:a1", "category"] == "retail/fireworks_store"
+    pd.testing.assert_frame_equal(_merchants(typed), expected)
+
+
+def test_a_generic_category_list_reads_its_first_item_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "shops.csv"
+    path.write_text(f'id,name,lat,lng,category\n1,Boom,40.7,-73.9,"{CSV_CELL}"\n'
+                    "2,Deli,40.7,-73.9,[Food > Deli]\n", encoding="utf-8")
+    result = read_sources([path])
+    assert result.merchants["category"].tolist() == ["retail/fireworks_store", "food/deli"]
+    assert any("category: 1 value(s) are lists such as" in n for n in result.sources[0].notes)
