@@ -55,6 +55,23 @@ def cluster() -> Iterator[Cluster]:
         yield c
 
 
+@pytest.fixture(autouse=True)
+def no_connect_left_running() -> Iterator[None]:
+    """A test of a scheduler that never answers leaves its connect thread building a
+    Client until its own timeout. A local cluster started meanwhile (the next test's) can
+    deadlock with it: a collection inside one Client's start runs an abandoned Client's
+    ``__del__``, which waits for the loop the other start holds (seen once, hung for
+    good). Each test here ends when its connect threads have."""
+    import gc
+    import threading
+
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "geo-discovery-dask-connect":
+            thread.join(60)
+    gc.collect()  # the abandoned clients' __del__ now, while no other start runs
+
+
 # ------------------------------------------------------------------------ the spec
 @pytest.mark.parametrize(
     ("text", "why"),
