@@ -113,8 +113,7 @@ def read_geo(
     import geopandas as gpd
     import shapely
 
-    if fmt == "gpkg":
-        _check_one_layer(path, source)
+    layer = _data_layer(path, source) if fmt == "gpkg" else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -123,7 +122,9 @@ def read_geo(
             else:
                 # Arrow keeps integer fields with nulls as integers; ADJUST_TYPE reads a
                 # shapefile's wide integer fields (N(19,0)) as Integer64, not Real.
-                extra = {"ADJUST_TYPE": "YES"} if fmt == "shp" else {}
+                extra: dict[str, Any] = {"ADJUST_TYPE": "YES"} if fmt == "shp" else {}
+                if layer is not None:
+                    extra["layer"] = layer
                 gdf = gpd.read_file(
                     source, engine="pyogrio", use_arrow=True,
                     arrow_to_pandas_kwargs={"types_mapper": exact_integers}, **extra,
@@ -186,14 +187,20 @@ def read_geo(
     )
 
 
-def _check_one_layer(path: Path, source: str) -> None:
-    """Fail naming the layers when a GeoPackage holds more than one."""
+def _data_layer(path: Path, source: str) -> str | None:
+    """A GeoPackage's one layer of geometries (tables without geometry, such as the
+    ``layer_styles`` QGIS saves a style in, are not data); fail naming the layers when it
+    holds several. ``None``: unreadable (reading it fails with the cause) or no such layer."""
     import pyogrio
 
     try:
-        layers = [str(name) for name in pyogrio.list_layers(source)[:, 0]]
-    except Exception:  # unreadable: reading it fails with the cause
-        return
+        listed = pyogrio.list_layers(source)
+    except Exception:
+        return None
+    spatial = [str(name) for name, geometry in listed if geometry is not None]
+    layers = spatial or [str(name) for name, _ in listed]
+    if len(layers) == 1:
+        return layers[0]
     if len(layers) > 1:
         shown = ", ".join(repr(n) for n in layers[:10]) + (" …" if len(layers) > 10 else "")
         raise IngestError(
@@ -201,6 +208,7 @@ def _check_one_layer(path: Path, source: str) -> None:
             "one: which one holds the data cannot be known, so save each as its own file "
             f"(e.g. ogr2ogr -f GPKG one.gpkg {path.name} {layers[0]}) and load those"
         )
+    return None
 
 
 def _feature_ids(source: str, gdf: Any, notes: list[str]) -> pd.Series | None:

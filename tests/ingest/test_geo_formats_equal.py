@@ -157,6 +157,21 @@ def test_multi_layer_geopackage_fails_naming_the_layers(tmp_path: Path) -> None:
         read_sources([path])
 
 
+def test_a_table_without_geometry_beside_the_layer_is_not_data(tmp_path: Path) -> None:
+    """QGIS saves a style in the file as a table ``layer_styles`` (no geometry): the
+    GeoPackage still holds one layer of merchants, read whole (it was refused)."""
+    import pyogrio
+
+    path = tmp_path / "styled.gpkg"
+    pts = _points(_frame([1, 2, 3, 4]))
+    pts.to_file(path, layer="shops", engine="pyogrio")
+    styles = pd.DataFrame({"f_table_name": ["shops"], "styleQML": ["<qgis/>"]})
+    pyogrio.write_dataframe(styles, path, layer="layer_styles", append=True)
+    assert len(pyogrio.list_layers(path)) == 2
+    assert sorted(read_sources([path]).merchants["merchant_id"]) == [
+        "generic:1", "generic:2", "generic:3", "generic:4"]  # fmt: skip
+
+
 def test_zip_with_two_shapefiles_fails_naming_them(tmp_path: Path) -> None:
     folder = tmp_path / "shp"
     folder.mkdir()
