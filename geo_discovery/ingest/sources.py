@@ -17,7 +17,14 @@ from ..errors import IngestError, ProfileError
 from ..models import BBox
 from ..schema import ARROW_SCHEMA, CANONICAL_COLUMNS, column_to_arrow, empty_frame, to_arrow
 from .canonical import attributes_arrow, build_canonical
-from .generic import ID_ALIASES, LAT_ALIASES, LNG_ALIASES, NAME_ALIASES, PASSTHROUGH
+from .generic import (
+    ID_ALIASES,
+    LAT_ALIASES,
+    LNG_ALIASES,
+    NAME_ALIASES,
+    PASSTHROUGH,
+    column_key,
+)
 from .mapping import profile_from_mapping
 from .names import restore_truncated
 from .options import ReadOptions
@@ -96,6 +103,33 @@ def _restore_dbf_names(raw: RawTable, fixed: Profile | None) -> None:
             "shapefile field names cut to 10 characters that match several known names "
             f"(left as they are; use a mapping file): {'; '.join(unresolved)}"
         )
+
+
+def _profile_header_names(raw: RawTable, fixed: Profile | None) -> None:
+    """Header names a built-in profile reads, written another way (case, spaces, hyphens:
+    a data portal's export ``Entity Name`` for ``entity_name``), are given the profile's
+    names with a note, so the profile is detected (or, given, finds them) as for the
+    source's own file. Only when every signature column is then present."""
+    columns = raw.columns
+    if fixed is None and detect_profile(columns).signature:
+        return  # a profile matches as written
+    present = set(columns)
+    keyed: dict[str, str] = {}
+    for c in columns:
+        keyed.setdefault(column_key(c), c)
+    candidates = [fixed] if fixed is not None else [p for p in BUILTIN_PROFILES if p.signature]
+    for profile in sorted(candidates, key=lambda p: -len(p.signature)):
+        known = set(profile.known_columns)
+        renames = {keyed[column_key(n)]: n for n in profile.known_columns
+                   if n not in present and column_key(n) in keyed
+                   and keyed[column_key(n)] not in known}  # fmt: skip
+        if profile.signature and set(profile.signature) <= present | set(renames.values()):
+            raw.frame = raw.frame.rename(columns=renames)
+            pairs = ", ".join(f"{a!r} → {b}" for a, b in list(renames.items())[:8])
+            more = f" and {len(renames) - 8} more" if len(renames) > 8 else ""
+            raw.problems.note(f"columns named as profile {profile.name!r} names them, written "
+                              f"another way: {pairs}{more}")  # fmt: skip
+            return
 
 
 def resolve_profile(
@@ -227,6 +261,7 @@ def read_source_file(
     on a cluster."""
     raw = read_raw(path, progress, options)
     _restore_dbf_names(raw, fixed)
+    _profile_header_names(raw, fixed)
     chosen = fixed or detect_profile(raw.columns)
     staged = chosen.stage(raw)
     bbox = expected_bbox if expected_bbox is not None else chosen.expected_bbox
