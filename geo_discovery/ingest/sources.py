@@ -103,6 +103,17 @@ def _restore_dbf_names(raw: RawTable, fixed: Profile | None) -> None:
             "shapefile field names cut to 10 characters that match several known names "
             f"(left as they are; use a mapping file): {'; '.join(unresolved)}"
         )
+    maybe = {name for text in unresolved for name in text.rsplit(": ", 1)[-1].split(" or ")}
+    present = set(raw.columns)
+    for profile in [fixed] if fixed is not None else BUILTIN_PROFILES:
+        lost = sorted(set(profile.signature) - present)
+        if lost and set(lost) <= maybe:  # the source's profile, but which field is which?
+            raise IngestError(
+                f"{raw.path}: the shapefile's field names were cut to 10 characters, so "
+                f"{', '.join(lost)} (read by profile {profile.name!r}) cannot be told from "
+                f"another field ({'; '.join(unresolved)}); allowed: the source's own file (CSV, "
+                "GeoPackage or Parquet keep whole names), or --mapping naming the fields"
+            )
 
 
 def _profile_header_names(raw: RawTable, fixed: Profile | None) -> None:
