@@ -108,6 +108,9 @@ def _nullable(text: pd.Series) -> pd.Series:
     return text.where((text != "") & text.notna())
 
 
+_NAMES_NOT_NULL = ("Nan", "Na")
+
+
 def _no_value(
     text: pd.Series, field: str, problems: Problems, skip: np.ndarray, message: str | None
 ) -> pd.Series:
@@ -117,6 +120,8 @@ def _no_value(
     token = is_missing_token(text)
     if not token.any():
         return text
+    if field == "name":  # "Nan", "Na": names (a Thai restaurant), not pandas' NaN or NA
+        token = token & ~text.str.strip().isin(_NAMES_NOT_NULL).to_numpy()
     if message is not None:
         cells = text.to_numpy(dtype=object)
         problems.add(token & ~skip, lambda idx: [f"{message} ({show(cells[i])} is read as no "

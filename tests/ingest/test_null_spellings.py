@@ -34,7 +34,7 @@ def test_a_null_spelled_name_is_rejected_as_empty(tmp_path: Path, spelling: str)
 
 
 def test_names_that_only_start_like_a_null_spelling_stay(tmp_path: Path) -> None:
-    names = ["None Such", "N/A Bar", "Null & Void", "Nan's Diner", "-Dash-"]
+    names = ["None Such", "N/A Bar", "Null & Void", "Nan's Diner", "-Dash-", "Nan", "Na"]
     rows = [f"{i},{n},40.7,-73.9,food,," for i, n in enumerate(names, 1)]
     result = read_sources([_csv(tmp_path, rows)])
     assert result.rows_rejected == 0
