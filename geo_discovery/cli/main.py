@@ -53,7 +53,8 @@ def _naming_the_value(pydantic_error: Any) -> str:
     errors = pydantic_error.errors()
     if not errors or "input" not in errors[0]:
         return str(pydantic_error)
-    return f"{errors[0]['input']!r}: {errors[0]['msg']}"
+    said, given = str(errors[0]["msg"]).removeprefix("Value error, "), errors[0]["input"]
+    return said if repr(given) in said else f"{given!r}: {said}"
 
 
 for _module in ("typer._coercion", "typer._param_types"):  # where typer formats them

@@ -23,6 +23,7 @@ from geo_discovery.cli import app
         (["query", "nearby", "--lat", "1", "--lng", "2", "-k", "1.5"], "'1.5': Input should be"),
         (["rollback", "--wait", "-3"], "'-3': Input should be greater than or equal to 0"),
         (["serve", "--port", "70000"], "'70000': Input should be less than or equal to 65535"),
+        (["load", "x.csv", "--mode", "foo"], "'--mode': 'foo' is not one of 'replace'"),
     ],
 )  # fmt: skip
 def test_a_value_that_does_not_parse_is_named(args: list[str], named: str, tmp_path: Path) -> None:
