@@ -277,6 +277,8 @@ def wof_category(sg_type: str, sg_category: str, sg_subcategory: str, tags: str)
     'services/professional/business_services'
     >>> wof_category("", "", "", "Mexican|Restaurant|Food")
     'food/restaurant'
+    >>> wof_category("", "", "", "[Mexican, Restaurant, Food]")  # a list cell, read alike
+    'food/restaurant'
     """
     sg_type, sg_category, sg_subcategory = (
         sg_type.strip(),
@@ -291,7 +293,10 @@ def wof_category(sg_type: str, sg_category: str, sg_subcategory: str, tags: str)
         if base is not None:
             return _join(*base.split("/"), sg_subcategory)
         return _join(sg_type, sg_category, sg_subcategory)
-    tag_list = [t.strip().lower() for t in tags.split("|") if t.strip()]
+    tags = tags.strip()
+    listed = tags.startswith("[") and tags.endswith("]")  # a list cell (Parquet, GeoJSON)
+    parts = tags[1:-1].split(", ") if listed else tags.split("|")
+    tag_list = [t.strip().lower() for t in parts if t.strip()]
     for tag in tag_list:
         if tag in WOF_TAG_TAXONOMY:
             return WOF_TAG_TAXONOMY[tag]
