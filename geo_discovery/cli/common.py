@@ -192,13 +192,31 @@ def output_file(
             f"{option} {path}: the extension {path.suffix or '(none)'!r} names no format; "
             f"allowed: {', '.join(suffixes)}{hint}"
         )
+    missing = [f for f in (path.parent, *path.parent.parents) if not f.exists()]
+    above = (path.parent, *path.parent.parents)[len(missing)]
+    if not above.is_dir():
+        raise fail(f"{option} {path}: {above} is a file, not a folder; allowed: a file path "
+                   f"in a folder, e.g. {above.parent / example}")  # fmt: skip
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fail(
             f"{option} {path}: cannot make its folder {path.parent} ({exc.strerror or exc})"
         ) from None
+    _MADE.extend(missing)  # deepest first: removed again if the command fails
     return path
+
+
+#: Folders :func:`output_file` made for the command running, removed (when still empty)
+#: if it fails, so a failed command leaves nothing behind.
+_MADE: list[Path] = []
+
+
+def _remove_made() -> None:
+    for folder in _MADE:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
+    _MADE.clear()
 
 
 def handle_errors(fn: F) -> F:
@@ -206,36 +224,46 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _MADE.clear()
         try:
-            return fn(*args, **kwargs)
-        except RejectedRowsError as exc:
-            raise fail(exc, EXIT_REJECTED) from None
-        except LoadRefusedError as exc:
-            raise fail(exc, EXIT_REFUSED) from None
-        except GeoDiscoveryError as exc:
-            raise fail(exc) from None
-        except SettingsError as exc:  # a JSON-valued setting that is not JSON
-            raise fail(f"invalid setting: {settings_problem(exc)}") from None
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"GEO_DISCOVERY_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']} "
-                f"(got {e.get('input')!r})"
-                for e in exc.errors()
-            )
-            raise fail(f"invalid setting: {problems}") from None
-        except OSError as exc:
-            raise fail(exc) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            return _errors_named(fn, *args, **kwargs)
+        except BaseException:
+            _remove_made()
             raise
-        except Exception as exc:  # a bug: one line here, the traceback in a log file
-            log = write_crash_log(exc, kwargs.get("data_dir"))
-            raise fail(
-                f"internal error ({type(exc).__name__}: {one_line(exc)[:200]}); nothing was "
-                f"changed in the snapshot store; details in {log}",
-                EXIT_INTERNAL,
-            ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _errors_named(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn``'s result, its errors as one line and the documented exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except RejectedRowsError as exc:
+        raise fail(exc, EXIT_REJECTED) from None
+    except LoadRefusedError as exc:
+        raise fail(exc, EXIT_REFUSED) from None
+    except GeoDiscoveryError as exc:
+        raise fail(exc) from None
+    except SettingsError as exc:  # a JSON-valued setting that is not JSON
+        raise fail(f"invalid setting: {settings_problem(exc)}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"GEO_DISCOVERY_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']} "
+            f"(got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise fail(f"invalid setting: {problems}") from None
+    except OSError as exc:
+        raise fail(exc) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # a bug: one line here, the traceback in a log file
+        log = write_crash_log(exc, kwargs.get("data_dir"))
+        raise fail(
+            f"internal error ({type(exc).__name__}: {one_line(exc)[:200]}); nothing was "
+            f"changed in the snapshot store; details in {log}",
+            EXIT_INTERNAL,
+        ) from None
 
 
 def settings_problem(exc: Exception) -> str:

@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 from benchmarks.visit_log import synthetic_visit_log
 from geo_discovery.cli.main import app
 
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "helsinki_osm_pois.csv"
+
 HELSINKI = ("--lat", "60.1699", "--lng", "24.9384")
 SQUARE = {
     "type": "Polygon",
@@ -263,3 +265,26 @@ def test_load_refuses_a_rejects_folder_before_reading(runner: CliRunner, tmp_pat
     err = one_line_error(result)
     assert f"--rejects {folder} is a folder; allowed: a file path, e.g. {folder}/" in err, err
     assert not (store / "snapshots").exists()
+
+
+def test_a_failed_command_leaves_no_folder_it_made(
+    runner: CliRunner, sample_data_dir: Path, tmp_path: Path
+) -> None:
+    """The missing parent folder is made before the work; a command that then fails
+    removed nothing (``catchment nosuch --export new/c.geojson`` left ``new/``)."""
+    path = tmp_path / "new" / "deeper" / "c.geojson"
+    result = runner.invoke(app, ["catchment", "nosuch", "--export", str(path),
+                                 "--data-dir", str(sample_data_dir)])  # fmt: skip
+    assert "nosuch" in one_line_error(result)
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_output_under_a_file_names_the_file(
+    runner: CliRunner, sample_data_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / "afile" / "r.csv"
+    result = runner.invoke(app, ["validate", str(SAMPLE), "--rejects", str(path),
+                                 "--data-dir", str(sample_data_dir)])  # fmt: skip
+    message = one_line_error(result)
+    assert f"--rejects {path}: {tmp_path / 'afile'} is a file, not a folder" in message
