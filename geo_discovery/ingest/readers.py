@@ -252,7 +252,9 @@ def _read_zip(path: Path, progress: Progress | None, options: ReadOptions) -> Ra
                 )
             if shapefiles:
                 _check_shapefile_parts(path, names, archive=True)
-                return read_geo(path, f"/vsizip/{path}", "shp", progress, options)
+                # the .shp itself: a folder zipped whole (macOS) holds it one level down
+                return read_geo(path, f"/vsizip/{path}/{shapefiles[0]}", "shp", progress,
+                                options)  # fmt: skip
             member = zip_member(path, zf)
     except zipfile.BadZipFile as exc:
         raise truncated_error(path, "zip", exc) from None

@@ -174,6 +174,21 @@ def test_a_table_without_geometry_beside_the_layer_is_not_data(tmp_path: Path) -
         "generic:1", "generic:2", "generic:3", "generic:4"]  # fmt: skip
 
 
+@pytest.mark.parametrize("folder", ["", "shops/"])
+def test_a_zipped_shapefile_loads_at_the_root_or_in_a_folder(tmp_path: Path, folder: str) -> None:
+    """macOS "Compress" zips a folder whole: the shapefile is one level down (it was "not
+    recognized as being in a supported file format")."""
+    shp = tmp_path / "shp"
+    shp.mkdir()
+    _points(_frame([1, 2, 3])).to_file(shp / "a.shp", engine="pyogrio")
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for part in sorted(shp.iterdir()):
+            zf.write(part, folder + part.name)
+    ids = sorted(read_sources([path]).merchants["merchant_id"])
+    assert ids == ["generic:1", "generic:2", "generic:3"]
+
+
 def test_zip_with_two_shapefiles_fails_naming_them(tmp_path: Path) -> None:
     folder = tmp_path / "shp"
     folder.mkdir()
