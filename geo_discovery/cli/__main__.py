@@ -1,8 +1,8 @@
 """``python -m geo_discovery.cli``: the same as the ``geo-discovery`` command."""
 
-from .main import main
+from . import run
 
 __all__: list[str] = []
 
 if __name__ == "__main__":
-    main()
+    run()
