@@ -1,8 +1,8 @@
 """``python -m geo_discovery.cli``: the same as the ``geo-discovery`` command."""
 
-from . import run
+from .main import main
 
 __all__: list[str] = []
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -44,6 +44,7 @@ __all__ = [
     "EXIT_REJECTED",
     "EXIT_USAGE",
     "app",
+    "main",
 ]
 
 def _naming_the_value(pydantic_error: Any) -> str:
@@ -95,3 +96,11 @@ def _main(
         except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
             typer.echo("geo-discovery (not installed)")
         raise typer.Exit()
+
+
+def main() -> None:  # pragma: no cover - console entry point alternative
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
