@@ -121,7 +121,10 @@ def test_snapshots_marks_one_a_stopped_load_never_published(store: Path) -> None
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
-def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("entry", ["console", "python -m"])
+def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(
+    tmp_path: Path, entry: str
+) -> None:
     """The console entry (``geo_discovery.cli:run``) imports the commands, and with them
     NumPy, pyarrow and numba, for about a second. A Ctrl-C then printed a traceback of
     that import; it now ends with one line and exit 130. ``import geo_discovery.cli`` is
@@ -137,11 +140,14 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(tmp_path:
     assert light.stdout.strip() == "[]"  # the package's names are imported on first use
     code = ("import sys, geo_discovery.cli as cli; sys.argv[0] = 'geo-discovery'; "
             "print('started', file=sys.stderr, flush=True); cli.run()")  # fmt: skip
+    # `python -m geo_discovery.cli` went to typer directly and printed the traceback
+    launch = ["-c", code] if entry == "console" else ["-m", "geo_discovery.cli"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "snapshots", "--data-dir", str(tmp_path)],
+        [sys.executable, *launch, "snapshots", "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert proc.stderr is not None and proc.stderr.readline() == "started\n"
+    if entry == "console":
+        assert proc.stderr is not None and proc.stderr.readline() == "started\n"
     maps = Path(f"/proc/{proc.pid}/maps")  # wait until run() imports NumPy: then signal
     deadline = time.monotonic() + 60
     while "multiarray" not in maps.read_text() and time.monotonic() < deadline:
