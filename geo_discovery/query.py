@@ -194,12 +194,12 @@ def _flag(problems: _Problems, name: str, value: Any) -> bool:
 
 
 def _instant(
-    problems: _Problems, name: str, value: Any, param: str | None = None
+    problems: _Problems, name: str, value: Any, param: str | None = None, hours: bool = False
 ) -> datetime | None:
     """:func:`~.timeofweek.instant`, or a problem named ``param`` (default ``name``)."""
     if value is None:
         return None
-    got = instant(value if isinstance(value, datetime) else str(value), name)
+    got = instant(value if isinstance(value, datetime) else str(value), name, hours=hours)
     if isinstance(got, str):
         shown = value.isoformat() if isinstance(value, datetime) else str(value)
         problems.add(got, param or name, shown)
@@ -307,7 +307,7 @@ class Filters:
         put(self, "exclude_chains", _flag(p, "exclude_chains", self.exclude_chains))
         put(self, "district_ids", _texts(p, "district_id", self.district_ids))
         put(self, "open_now", _flag(p, "open_now", self.open_now))
-        put(self, "open_at", _instant(p, "open_at", self.open_at))
+        put(self, "open_at", _instant(p, "open_at", self.open_at, hours=True))
         if self.text is not None:
             if not isinstance(self.text, str):
                 p.add(f"text must be a string, got {type(self.text).__name__}")

@@ -69,15 +69,24 @@ def time_zones_at(lat: Sequence[float], lng: Sequence[float]) -> list[str | None
     return [tf.timezone_at(lat=float(a), lng=float(b)) for a, b in zip(lat, lng, strict=True)]
 
 
-def instant(value: datetime | str, name: str) -> datetime | str:
+#: The instants opening hours are read at (``open_at``): the hours parser reads local dates
+#: from 1900 through 9999 (earlier and later, "24/7" is closed), so a day's margin on each
+#: side keeps every zone's local date inside. Naive times (local wall time) alike.
+HOURS_SPAN = (datetime(1900, 1, 2), datetime(9999, 12, 30, 23, 59, 59))
+
+
+def instant(value: datetime | str, name: str, *, hours: bool = False) -> datetime | str:
     """``value`` (ISO 8601 text or a datetime) as a datetime, else why not: the message
     a query error gives. An aware time must be a date in UTC too: its offset can take
-    9999-12-31 or 0001-01-01 past what Python's dates hold.
+    9999-12-31 or 0001-01-01 past what Python's dates hold. With ``hours`` (an instant
+    opening hours are read at), it must be within :data:`HOURS_SPAN`.
 
     >>> instant("2024-07-15T18:30:00Z", "at").hour, instant("tonight", "at")[:15]
     (18, "at='tonight' is")
     >>> instant("9999-12-31T23:59:59-12:00", "at")[:51]
     'at=9999-12-31T23:59:59-12:00 is out of range in UTC'
+    >>> instant("0001-01-01T12:00:00Z", "open_at", hours=True)[:68]
+    'open_at=0001-01-01T12:00:00Z is outside the dates opening hours are '
     """
     parsed = value if isinstance(value, datetime) and value == value else None  # not NaT
     if isinstance(value, str):
@@ -87,10 +96,13 @@ def instant(value: datetime | str, name: str) -> datetime | str:
             parsed = None
     if parsed is None:
         return f"{name}={value!r} is not an ISO 8601 date-time (e.g. 2024-07-15T18:30:00+02:00)"
+    shown = parsed.isoformat() if isinstance(value, datetime) else value
     try:
-        parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        utc = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
     except OverflowError:
-        shown = parsed.isoformat() if isinstance(value, datetime) else value
         return (f"{name}={shown} is out of range in UTC; allowed: 0001-01-01T00:00:00Z … "
                 "9999-12-31T23:59:59Z")  # fmt: skip
+    if hours and not HOURS_SPAN[0] <= utc <= HOURS_SPAN[1]:
+        return (f"{name}={shown} is outside the dates opening hours are read for; allowed: "
+                f"{HOURS_SPAN[0].isoformat()}Z … {HOURS_SPAN[1].isoformat()}Z")  # fmt: skip
     return parsed

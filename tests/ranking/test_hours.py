@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -196,3 +197,31 @@ def test_open_now_pins_its_instant_in_the_cursor() -> None:
         if cursor is None:
             break
     assert seen == [f"m{i:02d}" for i in range(n - 2)]
+
+
+def test_open_at_is_read_only_where_the_hours_parser_holds_dates() -> None:
+    """The hours parser reads local dates from 1900 through 9999: at 0001-01-01 or
+    9999-12-31T23:59:59Z a "24/7" merchant was closed, and open_at answered an empty page
+    for an instant its message called allowed. Now such an instant is refused by name,
+    and at both ends of the span every zone's "24/7" merchant is open."""
+    from geo_discovery.errors import InvalidQueryError
+    from geo_discovery.timeofweek import HOURS_SPAN
+
+    # Fiji (+12/+13), Utah (-7/-6), Helsinki, Kiribati (+14), Baker Island's sea (-12)
+    where = [(-17.7, 178.0), (40.76, -111.89), (60.17, 24.94), (1.87, -157.4), (0.2, -176.5)]
+    table = pa.table({
+        "merchant_id": [f"m{i}" for i in range(len(where))], "name": ["x"] * len(where),
+        "lat": [a for a, _ in where], "lng": [b for _, b in where],
+        "category": ["food/cafe"] * len(where), "opening_hours": ["24/7"] * len(where),
+    })  # fmt: skip
+    engine = DiscoveryEngine.from_table(table)
+    lo, hi = HOURS_SPAN
+    for when in (lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC), lo, hi):
+        res = engine.nearby(0.0, 0.0, 10, where=Filters(open_at=when))
+        assert len(res) == len(where), when
+    for text in ("0001-01-01T12:00:00Z", "1899-12-31T23:00:00+00:00", "9999-12-31T23:59:59Z",
+                 "0001-01-01T00:00:00", "9999-12-31T12:00:00"):  # fmt: skip
+        said = re.escape(f"open_at={text} is outside the dates opening hours are read for; "
+                         "allowed: 1900-01-02T00:00:00Z … 9999-12-30T23:59:59Z")  # fmt: skip
+        with pytest.raises(InvalidQueryError, match=said):
+            engine.nearby(0.0, 0.0, 10, where=Filters(open_at=text))
