@@ -271,6 +271,14 @@ def _invalid(polygon: Any, where: str, parts: int) -> InvalidQueryError:
     )
 
 
+def _vertices(shape: Any) -> int:
+    """Distinct vertices: each ring's closing position (its first, repeated) not counted."""
+    polygons = shapely.get_parts(shape)
+    polygons = polygons[~shapely.is_empty(polygons)]
+    rings = shapely.get_num_interior_rings(polygons) + 1
+    return int((shapely.get_num_coordinates(polygons) - rings).sum())
+
+
 def to_polygon(polygon: Any, *, max_vertices: int = 10_000) -> Any:
     """A valid shapely (Multi)Polygon in lng/lat from any accepted form (module doc)."""
     if isinstance(polygon, str | bytes):
@@ -294,7 +302,7 @@ def to_polygon(polygon: Any, *, max_vertices: int = 10_000) -> Any:
             parts = [("", polygon)]
         else:
             parts = [(f"geoms[{i}]", p) for i, p in enumerate(polygon.geoms)]
-    n = sum(int(shapely.get_num_coordinates(p)) for _, p in parts)
+    n = sum(_vertices(p) for _, p in parts)
     if n > max_vertices:
         raise InvalidQueryError(
             f"polygon has {n} vertices; allowed: at most {max_vertices} "

@@ -468,7 +468,7 @@ def test_empty_engine_answers_nothing() -> None:
 # ---------------------------------------------------------- bad input contract
 
 BOWTIE = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
-MANY = shapely.Point(0, 0).buffer(1, quad_segs=16)  # 65 vertices
+MANY = shapely.Point(0, 0).buffer(1, quad_segs=16)  # 64 vertices (65 positions: the ring closes)
 
 
 def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tuple[str, ...]]]:
@@ -582,7 +582,7 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
         ("self-intersecting polygon", lambda g: e.within_polygon(g, BOWTIE), InvalidQueryError,
          ("invalid", "Self-intersection", "allowed")),
         ("too many vertices", lambda g: e.within_polygon(g, MANY), InvalidQueryError,
-         ("65 vertices", "at most 20", "max_polygon_vertices")),
+         ("64 vertices", "at most 20", "max_polygon_vertices")),
         ("GeoJSON Point", lambda g: e.within_polygon(g, {"type": "Point", "coordinates": [0, 0]}),
          InvalidQueryError, ("'Point'", "allowed: Polygon, MultiPolygon")),
         ("GeoJSON LineString", lambda g: e.within_polygon(

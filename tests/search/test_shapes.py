@@ -317,3 +317,28 @@ def test_world_data_gets_no_hint() -> None:
     lat = np.append(AMSTERDAM_LAT, [-40.0, 60.0])
     lng = np.append(AMSTERDAM_LNG, [-170.0, 170.0])
     assert swapped_bbox_hint(BBox.from_string("52.36,4.88,52.38,4.92"), lat, lng) is None
+
+
+def test_the_vertex_limit_counts_distinct_vertices_not_closing_positions() -> None:
+    """A ring of exactly the limit's distinct vertices, closed as RFC 7946 requires, was
+    refused as one more (`polygon has 10001 vertices`), and a square with a square hole
+    was said to have 10: each ring's closing position was counted."""
+    import math
+
+    n = 40
+    ring = [[math.cos(2 * math.pi * i / n), math.sin(2 * math.pi * i / n)] for i in range(n)]
+    exactly = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    assert to_polygon(exactly, max_vertices=n).is_valid
+    with pytest.raises(InvalidQueryError, match=f"polygon has {n} vertices; allowed: at most "
+                       f"{n - 1} "):  # fmt: skip
+        to_polygon(exactly, max_vertices=n - 1)
+    hole = [[0.2, 0.2], [0.2, 0.4], [0.4, 0.4], [0.4, 0.2], [0.2, 0.2]]
+    square = [[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]
+    holed = {"type": "Polygon", "coordinates": [square, hole]}
+    moved = [[x + 2, y] for x, y in square]
+    two = {"type": "MultiPolygon", "coordinates": [[square, hole], [moved]]}
+    with pytest.raises(InvalidQueryError, match="polygon has 8 vertices; allowed: at most 7 "):
+        to_polygon(holed, max_vertices=7)
+    with pytest.raises(InvalidQueryError, match="polygon has 12 vertices; allowed: at most 11 "):
+        to_polygon(two, max_vertices=11)
+    assert to_polygon(two, max_vertices=12).area == pytest.approx(2 - 0.04)
