@@ -252,7 +252,26 @@ def union_of_cells(hexes: NDArray[np.object_]) -> shapely.Geometry:
         merged = shapely.union_all(hexes)
     if not merged.is_valid:  # pragma: no cover - defensive
         merged = shapely.make_valid(merged)
-    return merged
+    return _without_sliver_holes(merged)
+
+
+def _without_sliver_holes(geom: shapely.Geometry) -> shapely.Geometry:
+    """``geom`` without holes that have no area for their extent: where cells meet at a
+    pole, the union can leave a spike ring (a point, out and back; ~1e-16 deg² over a
+    box of 0.1 deg²), which has no orientation for RFC 7946. A real hole is at least one
+    cell, about half its box."""
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = list(shapely.get_parts(geom))
+    kept = []
+    for part in parts:
+        holes = [shapely.Polygon(h) for h in part.interiors]
+        real = [h for h in holes if h.area > 1e-9 * h.envelope.area]
+        kept.append(part if len(real) == len(holes) else
+                    shapely.Polygon(part.exterior, [h.exterior for h in real]))  # fmt: skip
+    if all(a is b for a, b in zip(kept, parts, strict=True)):
+        return geom
+    return kept[0] if geom.geom_type == "Polygon" else shapely.MultiPolygon(kept)
 
 
 def disk_cells(cells: Iterable[int], k: int) -> NDArray[np.uint64]:
