@@ -76,9 +76,9 @@ class Settings(BaseSettings):
         default=0.5,
         ge=0,
         le=1,
-        description="A replace load is refused (exit 4, nothing published) when it would drop "
-        "more than this share of the current snapshot's merchants, unless --allow-shrink is "
-        "given. 1 disables the check.",
+        description="A replace or delete load is refused (exit 4, nothing published) when it "
+        "would drop more than this share of the current snapshot's merchants, in all or of one "
+        "source, unless --allow-shrink is given. 1 disables the check.",
     )
 
     # ---------------------------------------------------------------- word of mouth (reputation.py)

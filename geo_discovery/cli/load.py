@@ -412,8 +412,9 @@ def load(
         bool,
         typer.Option(
             "--allow-shrink",
-            help="Publish a replace that drops more than load_max_shrink (default 50 %) of "
-            "the current snapshot's merchants (refused by default: exit 4).",
+            help="Publish a replace or delete that drops more than load_max_shrink (default "
+            "50 %) of the current snapshot's merchants, in all or of one source (refused by "
+            "default: exit 4).",
         ),
     ] = False,
     decimal: DecimalOption = None,

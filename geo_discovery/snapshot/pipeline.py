@@ -169,8 +169,9 @@ def load(
         Publish even when the new snapshot holds no merchant (refused by default:
         :class:`~geo_discovery.errors.LoadRefusedError`, nothing published).
     allow_shrink
-        Publish a ``replace`` that drops more than ``settings.load_max_shrink`` of the
-        current snapshot's merchants (refused by default).
+        Publish a ``replace`` or ``delete`` that drops more than
+        ``settings.load_max_shrink`` of the current snapshot's merchants, in all or of one
+        source (refused by default).
     options
         How to read ambiguous values (:class:`~geo_discovery.ingest.ReadOptions`);
         ``strict`` above is added to them.
@@ -300,8 +301,9 @@ def load(
                 )
             _refuse_data_loss(
                 mode,
-                table.num_rows,
+                table,
                 current,
+                previous,
                 rows=(rows_read, loaded, len(rejects)),
                 rejects=written_rejects,
                 max_shrink=settings.load_max_shrink,
@@ -422,10 +424,16 @@ def _build_index(
                    "partitions": partitions}
 
 
+def _by_source(table: pa.Table) -> dict[str, int]:
+    counts = pc.value_counts(table.column("source")).to_pylist() if table.num_rows else []
+    return {c["values"]: int(c["counts"]) for c in counts}
+
+
 def _refuse_data_loss(
     mode: str,
-    merchants: int,
+    table: pa.Table,
     current: SnapshotInfo | None,
+    previous: pa.Table | None,
     *,
     rows: tuple[int, int, int],
     rejects: Path | None,
@@ -433,7 +441,11 @@ def _refuse_data_loss(
     allow_empty: bool,
     allow_shrink: bool,
 ) -> None:
-    """Raise :class:`LoadRefusedError` when publishing would lose the data being served."""
+    """Raise :class:`LoadRefusedError` when publishing would lose the data being served:
+    no merchant left, or a replace or delete dropping more than ``max_shrink`` of the
+    current snapshot's merchants, in all or of any one source (a source left out of a
+    replace whose other sources grew was published without a word)."""
+    merchants = table.num_rows
     read, loaded, rejected = rows
     counts = f"rows read {read} = loaded {loaded} + rejected {rejected}"
     if rejects is not None:
@@ -464,17 +476,28 @@ def _refuse_data_loss(
             f"change nothing; {kept}. Fix the input ({why}), or pass --allow-empty to "
             "publish it anyway"
         )
-    if mode != "replace" or current is None or allow_shrink or merchants == 0:
+    if mode == "upsert" or current is None or allow_shrink or merchants == 0:
         return  # (an empty snapshot got here only through allow_empty: the drop is meant)
+    verb = "replace" if mode == "replace" else "delete from"
     before = snapshot_merchants(current.manifest)
-    if before and merchants < before * (1.0 - max_shrink):
-        dropped = 1.0 - merchants / before
-        raise LoadRefusedError(
-            f"refused to replace snapshot {current.name}: it has {before} merchants and the "
-            f"new one {merchants}, a drop of {dropped:.0%}, more than load_max_shrink="
-            f"{max_shrink:g} allows ({counts}); {kept}. Pass --allow-shrink if the drop is "
-            "intended, or set GEO_DISCOVERY_LOAD_MAX_SHRINK"
-        )
+    drops = [(f"it has {before} merchants and the new one {merchants}", before, merchants)]
+    if max_shrink < 1:  # per source: the current rows' sources (replace never read them)
+        try:
+            had = _by_source(previous if previous is not None else pq.read_table(
+                current.path / "merchants.parquet", columns=["source"]))  # fmt: skip
+        except (OSError, pa.ArrowException):  # unreadable: the total's check stands alone
+            had = {}
+        now = _by_source(table)
+        drops += [(f"its {n} merchants of source {name!r} would be {now.get(name, 0)}", n,
+                   now.get(name, 0)) for name, n in sorted(had.items())]  # fmt: skip
+    for what, was, left in drops:
+        if was and left < was * (1.0 - max_shrink):
+            raise LoadRefusedError(
+                f"refused to {verb} snapshot {current.name}: {what}, a drop of "
+                f"{1.0 - left / was:.0%}, more than load_max_shrink={max_shrink:g} allows "
+                f"({counts}); {kept}. Pass --allow-shrink if the drop is intended, or set "
+                "GEO_DISCOVERY_LOAD_MAX_SHRINK"
+            )
 
 
 def _upsert(previous: pa.Table | None, new: pa.Table) -> pa.Table:

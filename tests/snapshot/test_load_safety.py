@@ -239,6 +239,46 @@ def test_upsert_never_counts_as_shrinking(runner: CliRunner, tmp_path: Path) -> 
     assert current(data_dir) == ("000002", 11)
 
 
+def test_a_replace_leaving_a_source_out_is_refused_though_the_total_grows(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Boston's listings (3,349) down to 300 beside a new source of 13,000 stores, or left
+    out altogether, were published without a word: only the total was guarded."""
+    data_dir = good_store(runner, tmp_path, n=10)  # source "generic"
+    before = current(data_dir)
+    other = tmp_path / "other.csv"  # another source (the osm_poi profile), twice as many
+    other.write_text("osm_type,osm_id,key,value,name,lat,lon\n" + "".join(
+        f"node,{i},amenity,cafe,Cafe {i},{60.17 + i * 1e-4:.6f},{24.94 + i * 1e-4:.6f}\n"
+        for i in range(20)))  # fmt: skip
+    cases = {"left out": [str(other)],
+             "mostly gone": [str(other), str(write_csv(tmp_path / "few.csv", 4))]}  # fmt: skip
+    for files in cases.values():
+        result = runner.invoke(app, ["load", *files, "--data-dir", str(data_dir)])
+        assert_refused(result, "its 10 merchants of source 'generic' would be",
+                       "more than load_max_shrink=0.5", "--allow-shrink")  # fmt: skip
+        assert current(data_dir) == before
+    result = runner.invoke(app, ["load", *cases["mostly gone"], "--data-dir", str(data_dir),
+                                 "--allow-shrink"])  # fmt: skip
+    assert result.exit_code == EXIT_OK, result.output
+    assert current(data_dir) == ("000002", 24)
+
+
+def test_a_delete_of_most_merchants_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    """Deleting 3,348 of 3,349 ids was published: the guard read replace loads only."""
+    data_dir = good_store(runner, tmp_path, n=10)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("merchant_id\n" + "".join(f"generic:m{i}\n" for i in range(6)))
+    result = runner.invoke(app, ["load", str(ids), "--mode", "delete", "--data-dir",
+                                 str(data_dir)])  # fmt: skip
+    assert_refused(result, "refused to delete from snapshot 000001", "it has 10 merchants "
+                   "and the new one 4, a drop of 60%", "--allow-shrink")  # fmt: skip
+    assert current(data_dir) == ("000001", 10)
+    ok = runner.invoke(app, ["load", str(ids), "--mode", "delete", "--allow-shrink",
+                             "--data-dir", str(data_dir)])  # fmt: skip
+    assert ok.exit_code == EXIT_OK, ok.output
+    assert current(data_dir) == ("000002", 4)
+
+
 @pytest.mark.parametrize("mode", ["upsert", "delete"])
 def test_an_upsert_or_delete_that_accepts_no_row_publishes_nothing(
     runner: CliRunner, tmp_path: Path, mode: str
