@@ -265,11 +265,13 @@ DistrictId = Annotated[
         max_length=2000,
     ),
 ]
+#: A page cursor. No example: a cursor is only valid for the query and snapshot that made
+#: it, so any example would be refused (422) by a client trying the documented examples.
 Cursor = Annotated[
     str | None,
-    query(
-        "eyJ2IjoxfQ.sig",
-        "next_cursor of the previous page, with the same query: the next page.",
+    Query(
+        description="next_cursor of the previous page, with the same query: the next page "
+        "(opaque text; a cursor from another query or an older snapshot is refused).",
         max_length=4000,
     ),
 ]

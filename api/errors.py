@@ -13,21 +13,30 @@ request validation (FastAPI / pydantic)                 422
 unknown query parameter                                 422
 a number with ``_`` digit groups (``lat=4_0.76``)      422
 request body over ``api_max_body_bytes``                413
+request body nested deeper than ``MAX_JSON_DEPTH``      422
 any other exception (a bug)                             500
 =====================================================  ======
 
 Every error body is :class:`~geo_discovery_api.schemas.ErrorResponse`: ``detail`` is one
-line naming the parameter, the value received and the allowed range.
+line naming the parameter, the value received (as it was sent: ``lat=1e400``, not the
+number it was read as) and the allowed range.
+
+A request body is read as JSON whatever its ``Content-Type`` (``fetch`` sends a string
+body as ``text/plain``, ``curl -d`` as a form): :class:`StrictQueryRoute` marks it JSON
+before FastAPI reads it, and refuses one nested deeper than :data:`MAX_JSON_DEPTH`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, get_args
 
 import anyio
+import numpy as np
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,6 +61,7 @@ from geo_discovery.snapshot.rows import HIT_FIELDS
 from .responses import JSONResponse
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "StrictQueryRoute",
     "allowed_methods",
     "allowed_query_params",
@@ -280,9 +290,54 @@ def check_numbers(request: Request, numeric: dict[tuple[str, str], str]) -> None
         raise InvalidQueryError(_join(problems), problems)
 
 
+#: The deepest nesting of JSON arrays and objects a request body may have (a GeoJSON
+#: FeatureCollection of MultiPolygons nests 8 deep).
+MAX_JSON_DEPTH = 100
+_SENT_TYPE = "geo_discovery.content_type"  # scope key: the Content-Type as it was sent
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets in strings aside).
+
+    Examples
+    --------
+    >>> json_depth(b'{"a": [[1, "]]]"], {}]}'), json_depth(b"3")
+    (3, 0)
+    """
+    brackets = np.frombuffer(_JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS), np.uint8)
+    if not brackets.size:
+        return 0
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+async def _json_body(request: Request) -> None:
+    """Mark the body JSON whatever Content-Type came with it (FastAPI would hand a
+    ``text/plain`` body to the model as bytes), and refuse one nested too deeply (Python's
+    JSON reader would fail with a bare RecursionError)."""
+    sent = request.headers.get("content-type")
+    kind = (sent or "").split(";", 1)[0].strip().lower()  # what FastAPI reads as JSON:
+    if not (kind.startswith("application/") and kind.endswith(("/json", "+json"))):
+        raw = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+        request.scope["headers"] = [*raw, (b"content-type", b"application/json")]
+        request.scope[_SENT_TYPE] = sent
+        vars(request).pop("_headers", None)  # Starlette's cached Headers
+    depth = json_depth(await request.body())
+    if depth > MAX_JSON_DEPTH:
+        msg = (
+            f"request body nests JSON arrays and objects {depth} deep, too deep; allowed: at "
+            f"most {MAX_JSON_DEPTH} levels (a GeoJSON FeatureCollection needs 8)"
+        )
+        problem = {"parameter": "body", "location": "body", "value": None, "message": msg}
+        raise InvalidQueryError(msg, [problem])
+
+
 class StrictQueryRoute(APIRoute):
     """An APIRoute that refuses undeclared query parameters, and numbers written with
-    underscores, before anything else runs.
+    underscores, before anything else runs; a route with a body reads it as JSON whatever
+    its Content-Type (:func:`_json_body`).
 
     Used as ``route_class`` of every ``/v1`` router; cheaper than a dependency.
     """
@@ -290,6 +345,7 @@ class StrictQueryRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         route = self
+        takes_body = self.body_field is not None
 
         async def strict_handler(request: Request) -> Response:
             if request.query_params:
@@ -297,23 +353,37 @@ class StrictQueryRoute(APIRoute):
             numeric = numeric_params(route)
             if numeric:
                 check_numbers(request, numeric)
+            if takes_body:
+                await _json_body(request)
             return await handler(request)
 
         return strict_handler
 
 
 # --------------------------------------------------------------------- the messages
-def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
+def _not_finite(value: Any) -> bool:
+    """Whether ``value`` (a number, or its text) is NaN or infinite."""
+    try:
+        return isinstance(value, str | float) and not math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _describe(err: dict[str, Any], route: Any, sent: str | None = None) -> dict[str, Any]:
+    """One problem of a validation error; ``sent``: the value as the request wrote it (a
+    query or path parameter's text, the body of one that is not JSON), when known."""
     loc = [str(p) for p in err.get("loc", ())]
     where = loc[0] if loc else "request"
+    kind = err.get("type", "")
     if where == "body":
-        name = ".".join(["body", *loc[1:]]) if len(loc) > 1 else "body"
+        name = ".".join(["body", *loc[1:]]) if len(loc) > 1 and kind != "json_invalid" else "body"
         info = None
     else:
         name = loc[1] if len(loc) > 1 else where
         info = _param_infos(route).get(name) if route is not None else None
-    kind = err.get("type", "")
-    value = err.get("input")
+    read = value = err.get("input")  # read: what pydantic made of it (1e400 → inf)
+    if sent is not None:
+        value = sent
     allowed = _allowed_text(info, name) if info is not None else None
     ctx = err.get("ctx") or {}
     # Query, path and header values are shown as written in the URL; body values as repr.
@@ -341,7 +411,8 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
     elif kind in ("int_parsing", "int_type", "int_from_float"):
         msg = f"{shown} is not an integer"
     elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        msg = f"{shown} is out of range"
+        # nan, inf, 1e400 (read as inf) fail the bounds too: say what they are
+        msg = f"{shown} is {'not a finite number' if _not_finite(read) else 'out of range'}"
     elif kind == "literal_error":
         msg = f"{shown} is not allowed"
         allowed = allowed or str(ctx.get("expected", ""))
@@ -350,8 +421,10 @@ def _describe(err: dict[str, Any], route: Any) -> dict[str, Any]:
         allowed = FORMS.get(name, f"the pattern {ctx.get('pattern', '')}")
     elif kind in ("string_too_long", "string_too_short"):
         msg = f"{shown} is too {'long' if kind == 'string_too_long' else 'short'}"
-    elif kind == "json_invalid":
-        msg = f"request body is not valid JSON: {ctx.get('error', err.get('msg', ''))}"
+    elif kind == "json_invalid":  # loc: ("body", the character it stopped at)
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        msg = f"request body is not valid JSON: {ctx.get('error', err.get('msg', ''))}{at}"
+        allowed = "a JSON document, e.g. a GeoJSON Polygon"
     else:
         msg = f"{shown}: {err.get('msg', 'invalid')}"
     if allowed:
@@ -376,10 +449,33 @@ def _json(
     return JSONResponse(error_body(detail, errors), status_code=status, headers=headers)
 
 
+def _sent(request: Request, err: dict[str, Any], body: Any) -> str | None:
+    """The value an error is about as the request wrote it: a query or path parameter's
+    text, or the body that is not JSON (``body``: its text)."""
+    loc = err.get("loc", ())
+    where, name = (str(loc[0]), str(loc[1])) if len(loc) > 1 else (None, None)
+    if where == "query" and name is not None:
+        return request.query_params.get(name)
+    if where == "path" and name is not None:
+        value = request.path_params.get(name)
+        return None if value is None else str(value)
+    if err.get("type") == "json_invalid":
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        return text if isinstance(text, str) else None
+    return None
+
+
 async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     route = request.scope.get("route")
-    errors = [_describe(e, route) for e in exc.errors()]
+    found = exc.errors()
+    errors = [_describe(e, route, _sent(request, e, exc.body)) for e in found]
+    if _SENT_TYPE in request.scope:  # not JSON, and not sent as JSON: say it is read as JSON
+        sent = request.scope[_SENT_TYPE]
+        what = f"Content-Type {sent}" if sent else "no Content-Type"
+        for err, e in zip(found, errors, strict=True):
+            if err.get("type") == "json_invalid":
+                e["message"] += f" (sent with {what}: a body is read as JSON whatever its type)"
     return _json(422, _join(errors), errors)
 
 
@@ -411,10 +507,59 @@ def _one_problem(request: Request, exc: Exception, detail: str) -> list[dict[str
     return [{"parameter": name, "location": where, "value": _short(value), "message": detail}]
 
 
+_NUMBER_TEXT = r"[-+]?(?:inf|nan|[0-9][0-9.]*(?:e[-+]?[0-9]+)?)(?=[\s;,)]|$)"  # a whole word
+
+
+def _reads_as(text: Any, number: float) -> bool:
+    """Whether ``text`` (how the library wrote a number) reads back as ``number``, finite."""
+    try:
+        return math.isfinite(number) and float(text) == number
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_sent(request: Request, message: str) -> str:
+    """``message`` (the library's) with each query number it names as the request wrote
+    it when the library's form loses it: ``lat=1e400``, not ``lat=inf``;
+    ``secondary=0.9999999999999999``, not ``secondary=1`` (``radius_m=1e9`` may stay
+    ``radius_m=1000000000``: the same number). A number that is not finite (``nan``,
+    ``inf``, ``1e400``) is said to be one, not to be out of range."""
+    for name, sent in request.query_params.items():
+        if name in PRIVATE_PARAMS or f"{name}=" not in message or "_" in sent:
+            continue  # (a number with _ groups is refused as written: check_numbers)
+        try:
+            number = float(sent)
+        except ValueError:
+            continue  # text: the library shows it as it came
+        mention = re.compile(rf"(?<![\w.]){re.escape(name)}={_NUMBER_TEXT}", re.IGNORECASE)
+        written = [m.split("=", 1)[1] for m in mention.findall(message)]
+        if all(_reads_as(text, number) for text in written):
+            continue
+        message = mention.sub(f"{name}={sent}".replace("\\", "\\\\"), message)  # literal
+        if _not_finite(number):
+            message = message.replace(
+                f"{name}={sent} is out of range", f"{name}={sent} is not a finite number"
+            )
+    return message
+
+
+def _sent_problem(request: Request, problem: dict[str, Any]) -> dict[str, Any]:
+    """A library problem with its number as the request wrote it (see :func:`_as_sent`)."""
+    name, value = problem.get("parameter"), problem.get("value")
+    out = {"location": "query", **problem, "message": _as_sent(request, problem["message"])}
+    sent = request.query_params.get(name) if isinstance(name, str) else None
+    if (
+        sent is not None and isinstance(value, int | float) and not isinstance(value, bool)
+        and name not in PRIVATE_PARAMS and out["location"] == "query"
+    ):  # fmt: skip
+        value = value if _reads_as(sent, value) else sent  # nan, inf (not JSON), or rounded
+    return {**out, "value": _short(value)}
+
+
 async def _invalid(request: Request, exc: Exception) -> Response:
     problems = getattr(exc, "problems", [])
-    errors = [{"location": "query", **p, "value": _short(p.get("value"))} for p in problems]
-    detail = str(exc) or type(exc).__name__
+    errors = [_sent_problem(request, p) for p in problems]
+    detail = _as_sent(request, str(exc) or type(exc).__name__)
     return _json(422, detail, errors or _one_problem(request, exc, detail))
 
 

@@ -8,7 +8,8 @@ What it takes: a GET whose query string has only ``lat``, ``lng``, ``limit``,
 ``radius_m``, ``sort``, ``q`` (the search box) and ``member``/``visits`` (a member's
 context: an app's logged-in member panning the map), each given once, numbers in plain
 decimal form, with no ``If-None-Match``. A member's answer is marked ``Cache-Control:
-private, no-store``, as the route marks it. It builds the same
+private, no-store``, without an ETag, as the route marks it (``open_now``, whose answer
+carries no ETag either, is not a parameter it takes). It builds the same
 :class:`~geo_discovery.query.NearbyQuery` the route would (defaults from the route's
 parameter model, limits from the same :class:`~geo_discovery.query.Limits`, values
 checked by the query object) and answers through the route's own
@@ -41,17 +42,17 @@ from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
-from geo_discovery.query import NO_FILTERS, SORTS, Filters, Limits, Member, NearbyQuery
+from geo_discovery.query import NO_FILTERS, SORTS, Filters, Limits, NearbyQuery
 from geo_discovery.results import Results
 
 from .metrics import ASGIApp, Receive, Scope, Send
-from .params import NearbyParams
-from .responses import accepts_gzip, etag_for, nearby_json
+from .params import NearbyParams, member_context
+from .responses import PRIVATE, accepts_gzip, etag_for, nearby_json, unshared
 
 __all__ = ["FastLaneMiddleware", "NearbyFastLane", "with_fast_lane"]
 
 _SIMPLE = frozenset(("lat", "lng", "limit", "radius_m", "sort", "q", "member", "visits"))
-_PRIVATE = b"private, no-store"  # a member's answer: no shared cache may keep it
+_PRIVATE = PRIVATE.encode("latin-1")  # a member's answer: no shared cache may keep it
 _DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,17})?")
 _INTEGER = re.compile(r"[0-9]{1,9}")
 
@@ -112,9 +113,7 @@ class NearbyFastLane:
             if most is not None and len(params.get(name, "")) > most:
                 return None
         try:
-            member = None
-            if "member" in params or "visits" in params:  # as NearbyParams.member_context
-                member = Member(visits=params.get("visits"), member_id=params.get("member"))
+            member = member_context(params.get("visits"), params.get("member"))  # the route's
             query = NearbyQuery(
                 float(params["lat"]),
                 float(params["lng"]),
@@ -150,9 +149,7 @@ class NearbyFastLane:
         if res is None or query is None:
             return None
         response = self.answer_with(engine, res, None, "json", self.max_age_s)
-        if query.member is not None:
-            response.headers["Cache-Control"] = _PRIVATE.decode()
-        return response
+        return response if query.member is None else unshared(response, private=True)
 
     def answer_raw(
         self, engine: DiscoveryEngine | None, scope: Scope
@@ -175,8 +172,8 @@ class NearbyFastLane:
             etag = etag_for(engine).encode("latin-1")
             head = [(b"etag", etag), (b"cache-control", self._cache_control)]
             self._head = (engine, head)
-        if query.member is not None:
-            head = [(b"etag", head[0][1]), (b"cache-control", _PRIVATE)]
+        if query.member is not None:  # no ETag: never revalidated (as the route answers)
+            head = [(b"cache-control", _PRIVATE)]
         return [
             *head,
             (b"content-length", b"%d" % len(body)),

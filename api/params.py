@@ -28,8 +28,15 @@ from geo_discovery.settings import Settings
 
 from .deps import CATEGORIES_PATTERN, TEXT_FALLBACK, TEXT_HELP
 
-__all__ = ["NearbyParams", "nearby_params_model"]
+__all__ = ["NearbyParams", "member_context", "nearby_params_model"]
 
+_VISITS_FORM = (
+    "comma-separated merchant ids, each optionally with a time after '@': "
+    "id or id@2024-05-01T18:00:00Z"
+)
+_DISTRICTS_FORM = (
+    "comma-separated district ids (GET /v1/districts lists them), e.g. d892a100d67bffff"
+)
 
 
 def _doc(example: Any, description: str, *, required: bool = False, **schema: Any) -> Any:
@@ -111,8 +118,9 @@ class NearbyParams(BaseModel):
     min_reviews: int | None = _doc(10, "Only merchants with at least this many reviews.", minimum=0)
     open_now: bool = Field(
         default=False,
-        description="Only merchants whose known opening hours say open now (local time).",
-        examples=[True],
+        description="Only merchants whose known opening hours say open now (local time); "
+        "not with open_at. The answer changes with the clock: it carries no ETag.",
+        examples=[False],  # the example open_at (below) excludes open_now=true
     )
     open_at: str | None = Field(  # read by the library, as the CLI's and a notebook's are
         default=None,
@@ -143,8 +151,9 @@ class NearbyParams(BaseModel):
     )
     cursor: str | None = Field(
         default=None,
-        description="next_cursor of the previous page, with the same query: the next page.",
-        examples=["eyJ2IjoxfQ.sig"],
+        description="next_cursor of the previous page, with the same query: the next page "
+        "(opaque text; a cursor from another query or an older snapshot is refused, so "
+        "there is no example).",
         max_length=4000,
     )
     member: str | None = Field(
@@ -160,7 +169,8 @@ class NearbyParams(BaseModel):
         default=None,
         description="The member's recent visits, comma-separated merchant ids, each "
         "optionally with a time ('id@2024-05-01T18:00:00Z'); a repeated id is a repeat "
-        "visit. Lifts best_match like member (sort=best_match only).",
+        "visit, an id the snapshot does not hold is ignored (merchants come and go), an "
+        "empty entry or time is refused. Lifts best_match like member (sort=best_match only).",
         examples=["osm:node/123,osm:node/456"],
         max_length=20_000,
     )
@@ -196,7 +206,7 @@ class NearbyParams(BaseModel):
             min_reviews=self.min_reviews,
             exclude_brands=split_list(self.exclude_brands, "exclude_brands"),
             exclude_chains=self.exclude_chains,
-            district_ids=split_list(self.district_id, "district_id"),
+            district_ids=_entries(self.district_id, "district_id", _DISTRICTS_FORM),
             open_now=self.open_now,
             open_at=self.open_at,  # type: ignore[arg-type]  # ISO text: Filters reads it
             text=self.q,
@@ -220,18 +230,68 @@ class NearbyParams(BaseModel):
         return query
 
     def member_context(self) -> Member | None:
-        """The member context (validated by :class:`~geo_discovery.query.Member`)."""
-        if self.member is None and self.visits is None:
-            return None
-        try:
-            return Member(visits=self.visits, member_id=self.member)
-        except InvalidQueryError as exc:  # the library's member_id is this API's member
-            problems = [
-                {**e, "parameter": "member", "message": e["message"].replace("member_id", "member")}
-                if e.get("parameter") == "member_id" else e
-                for e in exc.problems
-            ]
-            raise InvalidQueryError(str(exc).replace("member_id", "member"), problems) from None
+        """The member context (validated by :func:`member_context`)."""
+        return member_context(self.visits, self.member)
+
+
+def _refuse(name: str, message: str, value: str | None) -> InvalidQueryError:
+    problem = {"parameter": name, "location": "query", "value": value, "message": message}
+    return InvalidQueryError(message, [problem])
+
+
+def _entries(text: str | None, name: str, form: str) -> tuple[str, ...]:
+    """The entries of a comma-separated list parameter; a list of empty entries, or with
+    an empty one (``district_id=,``, ``district_id=a,,b``), is refused as
+    ``categories=,,`` is: dropped silently, it would answer as if no filter had been asked
+    for. A blank value (``district_id=``, what a form sends with a blank box) is no list,
+    as ``categories=`` is."""
+    if text is None or not text.strip():
+        return ()
+    entries = split_list(text, name)
+    if not entries:
+        raise _refuse(name, f"{name} is empty; allowed: {form}", text)
+    if len(entries) != len(text.split(",")):
+        raise _refuse(name, f"{name}={text} has an empty entry; allowed: {form}", text)
+    return entries
+
+
+def _check_visits(visits: str) -> None:
+    """Refuse what the library would read as no visit, or as a visit without its time:
+    an empty list or entry, an ``@`` without an id before it or a time after it. The
+    message names the entry's position, never its text (a member's history)."""
+    entries = visits.split(",")
+    if not visits.replace(",", "").strip():
+        raise _refuse("visits", f"visits is empty; allowed: {_VISITS_FORM}", None)
+    for number, entry in enumerate(entries, 1):
+        mid, at, when = entry.strip().rpartition("@")
+        if not entry.strip():
+            what = "is empty"
+        elif at and not mid.strip():
+            what = "has no merchant id before '@'"
+        elif at and not when.strip():
+            what = "has an empty time after '@'"
+        else:
+            continue
+        raise _refuse("visits", f"visits entry {number} {what}; allowed: {_VISITS_FORM}", None)
+
+
+def member_context(visits: str | None, member: str | None) -> Member | None:
+    """The member context of the ``visits`` and ``member`` parameters (``None``: neither),
+    validated by :class:`~geo_discovery.query.Member` with this API's names and forms
+    (the route and the fast lane both read them here)."""
+    if member is None and visits is None:
+        return None
+    if visits is not None:
+        _check_visits(visits)
+    try:
+        return Member(visits=visits, member_id=member)
+    except InvalidQueryError as exc:  # the library's member_id is this API's member
+        problems = [
+            {**e, "parameter": "member", "message": e["message"].replace("member_id", "member")}
+            if e.get("parameter") == "member_id" else e
+            for e in exc.problems
+        ]
+        raise InvalidQueryError(str(exc).replace("member_id", "member"), problems) from None
 
 
 def nearby_params_model(settings: Settings) -> type[NearbyParams]:

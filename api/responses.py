@@ -3,6 +3,12 @@
 Every query answer depends only on its URL (or body) and on the snapshot that answered,
 so its ETag is the snapshot version: ``If-None-Match`` with the current version gets a
 304 before any work is done, and a newly published snapshot changes every ETag at once.
+
+Two kinds of answer are not a function of (URL, snapshot) and carry no ETag (so they never
+get a 304; :func:`unshared` marks them): an ``open_now`` answer depends on the clock too
+(it keeps ``Cache-Control: public, max-age=…``, as an ``open_now`` tile does), and a
+member's answer (``member=``, ``visits=``) is ``Cache-Control: private, no-store``, which a
+304 would have to repeat (RFC 9111 §4.3.4) and which no cache keeps to revalidate anyway.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from geo_discovery.results import Results
 
 __all__ = [
     "GEOJSON",
+    "PRIVATE",
     "JSONResponse",
     "accepts_gzip",
     "cache_headers",
@@ -27,9 +34,11 @@ __all__ = [
     "nearby_json",
     "not_modified",
     "respond",
+    "unshared",
 ]
 
 GEOJSON = "application/geo+json"
+PRIVATE = "private, no-store"  # a member's answer: no shared cache may keep it
 
 
 def accepts_gzip(header: str) -> bool:
@@ -101,6 +110,17 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 def cache_headers(engine: DiscoveryEngine, max_age_s: int) -> dict[str, str]:
     return {"ETag": etag_for(engine), "Cache-Control": f"public, max-age={max_age_s}"}
+
+
+def unshared(response: Response, *, private: bool) -> Response:
+    """``response`` without its ETag: an answer that is not a function of (URL, snapshot)
+    alone. ``private``: a member's answer, ``Cache-Control: private, no-store``; else a
+    clock-dependent one (``open_now``), whose ``Cache-Control`` stays."""
+    if "etag" in response.headers:
+        del response.headers["etag"]
+    if private:
+        response.headers["Cache-Control"] = PRIVATE
+    return response
 
 
 def not_modified(

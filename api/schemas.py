@@ -172,7 +172,9 @@ class Suggestion(BaseModel):
     category: str = Field(examples=["food/restaurant/pizza"])
     distance_m: float = Field(ge=0, description="Great-circle metres from the query point.")
     highlight: list[Annotated[list[int], Len(2, 2)]] = Field(
-        description="[start, end) character spans of name that match the typed words.",
+        description="[start, end) spans of name that match the typed words, counted in "
+        "Unicode code points. JavaScript strings index UTF-16 code units, so slice "
+        "Array.from(name) (not name itself) when a name holds characters beyond the BMP.",
         examples=[[[0, 5], [6, 11]]],
     )
 

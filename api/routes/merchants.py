@@ -37,7 +37,14 @@ from ..deps import (
 from ..errors import StrictQueryRoute
 from ..fastpath import NearbyFastLane, with_fast_lane
 from ..params import NearbyParams, nearby_params_model
-from ..responses import GEOJSON, cache_headers, nearby_json, not_modified, respond
+from ..responses import (
+    GEOJSON,
+    cache_headers,
+    nearby_json,
+    not_modified,
+    respond,
+    unshared,
+)
 from ..schemas import (
     MerchantDetail,
     NearbyResponse,
@@ -161,16 +168,19 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         ``best_match`` its relevance joins the score, under the other sorts it filters.
         ``member`` (an id whose history the snapshot holds) or ``visits`` (recent
         merchant ids) lift the places this member returns to; their answers are marked
-        ``Cache-Control: private, no-store``.
+        ``Cache-Control: private, no-store`` and carry no ETag (never a 304). An
+        ``open_now`` answer changes with the clock: it carries no ETag either.
         """
         query = params.to_query(limits)  # an invalid request never gets a 304
-        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+        private = query.member is not None  # personal: no shared cache may keep it
+        live = query.where.open_now  # changes with the clock, not only with the snapshot
+        if not (private or live) and (
+            cached := not_modified(engine, if_none_match, max_age)
+        ) is not None:
             return cached
         res = engine.search(query)
         response = nearby_response(engine, res, params.fields, params.format, max_age)
-        if query.member is not None:  # personal: no shared cache may keep it
-            response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return unshared(response, private=private) if private or live else response
 
     nearby.__annotations__["params"] = Annotated[Params, Query()]  # this server's limits
     router.add_api_route(
@@ -249,7 +259,8 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
                 "polygons), in (lng, lat) order, coordinates JSON numbers. An edge longer "
                 "than 180° of longitude crosses the antimeridian (the short way). A crs "
                 "member is honoured when it names WGS84 (CRS84, EPSG:4326) and refused "
-                "otherwise.",
+                "otherwise. The body is read as JSON whatever its Content-Type (application/json, "
+                "application/geo+json, text/plain as fetch() sends a string body, or none).",
                 openapi_examples={
                     "polygon": {"summary": "Around Times Square", "value": _EXAMPLE_POLYGON},
                     "feature": {

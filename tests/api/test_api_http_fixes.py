@@ -1,0 +1,252 @@
+"""HTTP details a tester found wrong: caching of clock-dependent and member answers, JSON
+bodies sent without a JSON Content-Type, empty list values, error values as sent, and
+OpenAPI examples the API itself refuses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_discovery.settings import Settings
+from geo_discovery_api import create_app
+
+NEARBY = "/v1/merchants/nearby"
+CENTRE = {"lat": 60.17, "lng": 24.94}  # Helsinki: the bundled sample
+PLAIN = {"Accept-Encoding": "identity"}  # what the fast lane's middleware takes
+POLYGON = {
+    "type": "Polygon",
+    "coordinates": [[[24.9, 60.1], [25.0, 60.1], [25.0, 60.2], [24.9, 60.2], [24.9, 60.1]]],
+}
+
+
+@pytest.fixture(scope="module")
+def client(sample_data_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(data_dir=sample_data_dir, api_reload_interval_ms=0)
+    with TestClient(create_app(settings, sample_data_dir)) as c:
+        yield c
+
+
+def _etag(client: TestClient) -> str:
+    r = client.get(NEARBY, params={**CENTRE, "limit": 3})
+    assert r.status_code == 200, r.text
+    return r.headers["etag"]
+
+
+# ------------------------------------------------------------------ 1. open_now and ETags
+def test_open_now_answer_has_no_etag_and_never_304(client: TestClient) -> None:
+    etag = _etag(client)
+    params = {**CENTRE, "limit": 3, "open_now": "true"}
+    r = client.get(NEARBY, params=params)
+    assert r.status_code == 200, r.text
+    assert "etag" not in r.headers  # the answer changes with the clock
+    for tag in (etag, "*"):
+        again = client.get(NEARBY, params=params, headers={"If-None-Match": tag})
+        assert again.status_code == 200, tag
+        assert "etag" not in again.headers
+        assert again.json()["count"] == r.json()["count"]
+    explained = client.get(NEARBY, params={**params, "explain": "true"},
+                           headers={"If-None-Match": etag})  # fmt: skip
+    assert explained.status_code == 200 and "etag" not in explained.headers
+
+
+def test_open_at_answer_keeps_its_etag(client: TestClient) -> None:
+    params = {**CENTRE, "limit": 3, "open_at": "2024-07-15T18:30:00Z"}
+    r = client.get(NEARBY, params=params)
+    assert r.status_code == 200, r.text
+    assert r.headers["etag"] == _etag(client)  # a fixed instant: the snapshot decides
+    again = client.get(NEARBY, params=params, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["cache-control"] == r.headers["cache-control"]
+
+
+# ------------------------------------------------------------------ 2. members and 304s
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"member": "u1"},
+        {"member": "u1", "explain": "true"},
+        {"visits": "osm:node/1,osm:node/2@2024-05-01T18:00:00Z"},
+        {"visits": "osm:node/1", "radius_m": "2000"},
+    ],
+)
+def test_member_answer_has_no_etag_and_never_304(
+    client: TestClient, extra: dict[str, str]
+) -> None:
+    etag = _etag(client)
+    params = {**CENTRE, "limit": 3, **extra}
+    for headers in ({}, PLAIN):  # the route, and the fast lane's middleware
+        r = client.get(NEARBY, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.headers["cache-control"] == "private, no-store"
+        assert "etag" not in r.headers
+    for tag in (etag, "*"):  # a conditional request gets the full private answer
+        again = client.get(NEARBY, params=params, headers={"If-None-Match": tag})
+        assert again.status_code == 200, tag
+        assert again.headers["cache-control"] == "private, no-store"
+        assert "etag" not in again.headers
+
+
+# ------------------------------------------------------------ 3. bodies and Content-Type
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain;charset=UTF-8", None, "application/x-www-form-urlencoded", "text/json"],
+)
+def test_polygon_body_is_json_whatever_its_content_type(
+    client: TestClient, content_type: str | None
+) -> None:
+    url = "/v1/merchants/search?limit=3&fields=name"
+    want = client.post(url, json=POLYGON)
+    assert want.status_code == 200, want.text
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    r = client.post(url, content=json.dumps(POLYGON).encode(), headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == want.json()["results"]
+
+
+def test_body_that_is_not_json_is_named_as_sent(client: TestClient) -> None:
+    url = "/v1/merchants/search?limit=3"
+    r = client.post(url, content=b"hello", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    (err,) = r.json()["errors"]
+    assert err["parameter"] == "body" and err["value"] == "hello"
+    assert "not valid JSON" in err["message"]
+    long = "x" * 5000
+    r = client.post(url, content=long.encode(), headers={"Content-Type": "text/plain"})
+    (err,) = r.json()["errors"]
+    assert err["value"].startswith("xxx") and len(err["value"]) <= 130  # a bounded prefix
+    assert "text/plain" in err["message"] and "read as JSON" in err["message"]
+    assert "b'" not in r.json()["detail"]  # never a Python repr of bytes
+
+
+def test_body_nested_too_deeply_says_so(client: TestClient) -> None:
+    url = "/v1/merchants/search?limit=3"
+    for depth in (101, 950, 5000):
+        body = "[" * depth + "]" * depth
+        r = client.post(url, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, depth
+        detail = r.json()["detail"]
+        assert "too deep" in detail and "at most 100" in detail, detail
+    ok = {"type": "Feature", "properties": {"a": [[[["]]]]"]]]]}, "geometry": POLYGON}
+    assert client.post(url, json=ok).status_code == 200
+
+
+def test_polygon_body_documents_the_content_types(client: TestClient) -> None:
+    post = client.get("/openapi.json").json()["paths"]["/v1/merchants/search"]["post"]
+    text = json.dumps(post["requestBody"])
+    assert "whatever its Content-Type" in text and "text/plain" in text
+
+
+# ----------------------------------------------------------- 4. empty and odd list values
+@pytest.mark.parametrize(
+    ("query", "name", "says"),
+    [
+        ("visits=", "visits", "visits is empty"),
+        ("visits=,,", "visits", "visits is empty"),
+        ("visits=osm:node/1,,osm:node/2", "visits", "visits entry 2 is empty"),
+        ("visits=osm:node/1@", "visits", "empty time"),
+        ("visits=@2024-05-01T18:00:00Z", "visits", "no merchant id"),
+        ("district_id=,", "district_id", "district_id is empty"),
+        ("district_id=a,,b", "district_id", "empty entry"),
+    ],
+)
+def test_empty_list_values_are_refused(
+    client: TestClient, query: str, name: str, says: str
+) -> None:
+    for headers in ({}, PLAIN):  # the route, and the fast lane's middleware
+        r = client.get(f"{NEARBY}?lat=60.17&lng=24.94&limit=1&{query}", headers=headers)
+        assert r.status_code == 422, (query, r.text)
+        (err,) = r.json()["errors"]
+        assert err["parameter"] == name and says in err["message"], err
+        assert "allowed:" in err["message"]
+        assert "merchant_id" not in err["message"] and "(id, time)" not in err["message"]
+        if name == "visits":
+            assert err["value"] is None  # a member's history is never echoed
+
+
+def test_a_blank_list_box_is_no_filter_as_for_categories(client: TestClient) -> None:
+    """``district_id=`` and ``categories=`` are what a form sends with a blank box: no
+    filter (an answer equal to the one without them), where ``,`` or an empty entry is
+    a 422."""
+    plain = client.get(NEARBY, params={**CENTRE, "limit": 5}).json()["results"]
+    for name in ("district_id", "categories"):
+        r = client.get(NEARBY, params={**CENTRE, "limit": 5, name: ""})
+        assert r.status_code == 200 and r.json()["results"] == plain, (name, r.text)
+
+
+def test_unknown_visit_ids_are_ignored_as_documented(client: TestClient) -> None:
+    r = client.get(NEARBY, params={**CENTRE, "limit": 3, "visits": "not-a-merchant"})
+    assert r.status_code == 200, r.text  # merchants come and go (Member's docstring, README)
+
+
+# ------------------------------------------------------------- 5. values as they were sent
+@pytest.mark.parametrize("sent", ["1e400", "-1e400", "nan", "inf", "NaN"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        NEARBY + "?lng=24.94&lat={}",
+        "/v1/merchants/search?bbox=24.9,60.1,25,60.2&lng=24.94&lat={}",
+    ],
+)
+def test_non_finite_numbers_are_named_as_sent(client: TestClient, url: str, sent: str) -> None:
+    r = client.get(url.format(sent))
+    assert r.status_code == 422
+    (err,) = r.json()["errors"]
+    assert err["value"] == sent
+    assert err["message"].startswith(f"lat={sent} is not a finite number"), err
+
+
+def test_numbers_in_library_messages_are_shown_as_sent(client: TestClient) -> None:
+    r = client.get(NEARBY, params={"lat": "90.00000000000000001", "lng": "24.94"})
+    assert r.status_code == 200  # 90 exactly, once read
+    r = client.get(NEARBY, params={"lat": "89.99999999999999999", "lng": "24.94"})
+    assert r.status_code == 200
+    district = client.get("/v1/districts").json()["districts"][0]["district_id"]
+    r = client.get(
+        f"/v1/districts/{district}/catchment",
+        params={"primary": "0.5", "secondary": "0.9999999999999999"},
+    )
+    assert r.status_code == 422
+    assert "secondary=0.9999999999999999 is not below primary=0.5" in r.json()["detail"]
+    assert r.json()["errors"][0]["value"] == "0.9999999999999999"
+
+
+# ------------------------------------------------------------------- 6. OpenAPI examples
+def _examples(node: Any) -> list[Any]:
+    """Every example value in a part of the OpenAPI document."""
+    if isinstance(node, list):
+        return [x for item in node for x in _examples(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["example"]] if "example" in node else []
+    examples = node.get("examples")
+    if isinstance(examples, list):
+        found += examples
+    elif isinstance(examples, dict):
+        found += [e.get("value") for e in examples.values() if isinstance(e, dict)]
+    return found + [x for k, v in node.items() if k not in ("example", "examples")
+                    for x in _examples(v)]  # fmt: skip
+
+
+def test_openapi_examples_are_requests_the_api_accepts(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    nearby = {p["name"]: p for p in spec["paths"][NEARBY]["get"]["parameters"]}
+    assert not _examples(nearby["cursor"])  # no cursor is valid for every query
+    search = {p["name"]: p for p in spec["paths"]["/v1/merchants/search"]["get"]["parameters"]}
+    assert not _examples(search["cursor"])
+    if _examples(nearby["open_at"]):  # open_now=true with open_at is refused
+        assert True not in _examples(nearby["open_now"])
+    # every documented example at once (but a district of another snapshot) is answered
+    params = {
+        name: _examples(p)[0] for name, p in nearby.items() if p["in"] == "query" and _examples(p)
+    }
+    params.pop("district_id", None)
+    params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
+    r = client.get(NEARBY, params=params)
+    assert r.status_code == 200, r.text
+    highlight = json.dumps(spec["components"]["schemas"]["Suggestion"])
+    assert "code points" in highlight and "Array.from(name)" in highlight
