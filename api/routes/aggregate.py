@@ -11,23 +11,14 @@ from starlette.responses import Response
 from geo_discovery import cells
 from geo_discovery.cellsets import cells_geojson
 from geo_discovery.errors import InvalidQueryError
-from geo_discovery.query import Filters, split_list
 from geo_discovery.settings import Settings
 
-from ..deps import (
-    BBoxQuery,
-    Categories,
-    EngineDep,
-    ExcludeCategories,
-    Format,
-    IfNoneMatch,
-    Resolution,
-    parse_bbox,
-)
+from ..deps import BBoxQuery, EngineDep, Format, IfNoneMatch, Resolution, parse_bbox
 from ..errors import StrictQueryRoute
-from ..responses import GEOJSON, not_modified, respond
+from ..responses import GEOJSON, not_modified, respond, unshared
 from ..schemas import AggregateResponse
 from . import ERRORS, NOT_MODIFIED, geojson_content
+from .tiles import TileFilters
 
 __all__ = ["build_router"]
 
@@ -49,8 +40,7 @@ def build_router(settings: Settings) -> APIRouter:
         engine: EngineDep,
         bbox: BBoxQuery,
         resolution: Resolution,
-        categories: Categories = None,
-        exclude_categories: ExcludeCategories = None,
+        where: TileFilters,
         format: Format = "json",
         if_none_match: IfNoneMatch = None,
     ) -> Response:
@@ -61,13 +51,16 @@ def build_router(settings: Settings) -> APIRouter:
         has no reputation). With ``format=geojson`` each bin is a hexagon Feature.
         More than ``api_max_aggregate_cells`` bins is refused (422): zoom in or
         choose a coarser resolution.
+
+        The filters are those of /v1/tiles (``q``, ``categories``, ``exclude_categories``,
+        ``min_price``, ``max_price``, ``min_rating``, ``min_reviews``, ``open_now``), so
+        a heat layer counts exactly the merchants the tiles draw: the bins' counts add up
+        to the ``total`` of a box search with the same filters. An ``open_now`` answer
+        changes with the clock: it carries no ETag.
         """
-        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+        live = where.needs_hours  # changes with the clock, not only with the snapshot
+        if not live and (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        where = Filters(
-            categories=split_list(categories, "categories"),
-            exclude_categories=split_list(exclude_categories, "exclude_categories"),
-        )
         bins = engine.aggregate(parse_bbox(bbox), resolution, where=where)
         if len(bins) > max_cells:
             raise InvalidQueryError(
@@ -98,7 +91,9 @@ def build_router(settings: Settings) -> APIRouter:
                 for b, hexagon in zip(rows, hexagons, strict=True)
             ]
             body = {"type": "FeatureCollection", **head, "features": features}
-            return respond(body, engine, max_age, media_type=GEOJSON)
-        return respond({**head, "cells": rows}, engine, max_age)
+            response = respond(body, engine, max_age, media_type=GEOJSON)
+        else:
+            response = respond({**head, "cells": rows}, engine, max_age)
+        return unshared(response, private=False) if live else response
 
     return router

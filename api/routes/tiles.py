@@ -10,7 +10,9 @@ Tiles come from :meth:`DiscoveryEngine.tile <geo_discovery.engine.DiscoveryEngin
   ``If-None-Match``; tiles filtered by ``open_now`` change with the clock, so they carry
   no ETag and are never cached on the server;
 * ``Content-Encoding: gzip`` when the client accepts it (compressed once per cached tile);
-* a ``z``, ``x`` or ``y`` out of range is a 422 naming the value and the allowed range.
+* a ``z``, ``x`` or ``y`` out of range is a 422 naming the value and the allowed range;
+* ``v`` is a cache key the server ignores: the map page puts the snapshot version there,
+  so after a hot swap it asks for new URLs rather than tiles a cache keeps for max-age.
 
 (No ``from __future__ import annotations``: see :mod:`geo_discovery_api.routes.merchants`.)
 """
@@ -37,15 +39,27 @@ from ..deps import (
     MinReviews,
     OpenNow,
     TextQ,
+    query,
 )
 from ..errors import StrictQueryRoute
 from ..responses import accepts_gzip, cache_headers, not_modified, respond
 from ..schemas import TileJSON
 from . import ERRORS, NOT_MODIFIED
 
-__all__ = ["MVT", "TILE_FILTERS", "build_router"]
+__all__ = ["MVT", "TILE_FILTERS", "TileFilters", "build_router", "tile_filters"]
 
 MVT = "application/vnd.mapbox-vector-tile"
+#: ``v`` of a tile URL: a cache key, never a filter (the map page puts the snapshot there).
+TileVersion = Annotated[
+    str | None,
+    query(
+        "000002-2025-01-01T00:00:00.000000Z",
+        "Ignored by the server: a cache key. Clients put the snapshot version they last "
+        "saw here (the map page does), so a new snapshot gives new tile URLs and no cache "
+        "serves the old tiles; a tile always comes from the snapshot being served.",
+        max_length=200,
+    ),
+]
 #: The filters a tile takes (passed on from /v1/tiles.json into its tile URLs).
 TILE_FILTERS = (
     "categories",
@@ -71,7 +85,8 @@ async def tile_filters(
     q: TextQ = None,
 ) -> Filters:
     """The merchants a tile draws (validated once, by :class:`Filters`); ``q`` keeps
-    the merchants matching the text, as box search does."""
+    the merchants matching the text, as box search does. /v1/aggregate takes the same
+    filters, so a heat layer counts what the tiles draw."""
     return Filters(
         categories=split_list(categories, "categories"),
         exclude_categories=split_list(exclude_categories, "exclude_categories"),
@@ -131,6 +146,7 @@ def build_router(settings: Settings) -> APIRouter:
         z: Annotated[int, _path(14, f"Zoom, 0 … {MAX_ZOOM}.", MAX_ZOOM)],
         x: Annotated[int, _path(4824, "Column from the antimeridian, 0 … 2^z - 1.", _MAX_INDEX)],
         y: Annotated[int, _path(6157, "Row from the north, 0 … 2^z - 1.", _MAX_INDEX)],
+        v: TileVersion = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Web-mercator tile ``z/x/y`` (XYZ, the scheme of web maps).
@@ -142,7 +158,8 @@ def build_router(settings: Settings) -> APIRouter:
         than ``tiles_max_points`` draws H3 bins instead, one point per bin with
         ``count`` (the bins of /v1/aggregate over the tile). Layer ``districts``:
         district polygons clipped to the tile, with ``district_id``, ``name``, ``tier``,
-        ``vitality`` and ``n_merchants``. An empty tile is 204.
+        ``vitality`` and ``n_merchants``. An empty tile is 204. ``v`` is ignored (a
+        cache key: the snapshot version, so a hot swap changes the URLs).
         """
         _path_tile(z, x, y)
         live = where.needs_hours
@@ -180,11 +197,11 @@ def build_router(settings: Settings) -> APIRouter:
             engine.planner.text_query(where.text)
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        query = urlencode(
+        passed = urlencode(
             [(k, v) for k, v in request.query_params.multi_items() if k in TILE_FILTERS]
         )
         base = str(request.base_url).rstrip("/")
-        url = f"{base}/v1/tiles/{{z}}/{{x}}/{{y}}.mvt" + (f"?{query}" if query else "")
+        url = f"{base}/v1/tiles/{{z}}/{{x}}/{{y}}.mvt" + (f"?{passed}" if passed else "")
         return respond(engine.tiles.tilejson(url), engine, max_age)
 
     return router

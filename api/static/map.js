@@ -6,9 +6,10 @@
  * from /v1/autocomplete, and its text `q` filters the tiles and ranks the list; the
  * category filter lists /v1/categories; district stats from /v1/districts/{id};
  * a district's catchment from /v1/districts/{id}/catchment?format=geojson; the heat layer
- * from /v1/aggregate. The view and the filters live in the URL (?lat=&lng=&zoom=&q=&…), so
- * a view can be shared. The list is asked for "now" (at=, the browser's time and offset)
- * unless the URL fixes a time (?at=): a learned profile's popular times score it. No symbol layers: the default style needs no fonts or sprites.
+ * from /v1/aggregate (with the tiles' filters: it counts what they draw). The view and the
+ * filters live in the URL (?lat=&lng=&zoom=&q=&…), so a view can be shared. The list is
+ * asked for "now" (at=, the browser's time and offset) unless the URL fixes a time (?at=):
+ * a learned profile's popular times score it. No symbol layers: the default style needs no fonts or sprites.
  *
  * Only what the API takes becomes state: a search text the API refuses (422) never reaches
  * the tiles, the list or the URL (its message shows by the search box, the map keeps what it
@@ -17,9 +18,17 @@
  * the API have their longitudes wrapped into -180 … 180 (west > east: across the
  * antimeridian; the whole world once the view spans 360°).
  *
+ * A hot swap (the server publishing a new snapshot while the page is open) shows in the
+ * snapshot field of the answers (the list's, the heat's) and in /readyz, asked every
+ * SNAPSHOT_POLL_MS while the page is visible: the page then labels the new snapshot and
+ * gives the tiles new URLs (&v=the snapshot's version, which the API ignores), so neither
+ * the browser's cache (max-age) nor MapLibre keeps drawing the old snapshot's tiles; its
+ * own JSON requests revalidate (no-cache: a 304 while the snapshot is the same).
+ *
  * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
  * the page has drawn (list-seq, list-centre, list-q, selected, tiles, district, catchment,
- * ready) and which URL parameters it ignored (ignored).
+ * ready, snapshot: the version its tiles and label are of) and which URL parameters it
+ * ignored (ignored).
  */
 (function () {
   "use strict";
@@ -38,6 +47,7 @@
     "food", "#e11d48", "shop", "#2563eb", "lodging", "#7c3aed", "nightlife", "#9333ea",
     "tourism", "#059669", "amenity", "#0891b2", "#64748b"];
   const MAX_ZOOM = 20;
+  const SNAPSHOT_POLL_MS = 30000;
   /** The filters the URL, the tiles and the list share (state keys = URL parameters). */
   const FILTERS = ["q", "categories", "min_price", "max_price", "min_rating", "open_now"];
   const PLAIN_STYLE = {
@@ -109,8 +119,52 @@
 
   function status(text) { $("status").textContent = text || ""; }
 
+  // ------------------------------------------------------------------ the snapshot
+  /** The version of the snapshot the page shows: its label, and the v= of the tile URLs. */
+  let snapshot = "";
+  let onNewSnapshot = () => {}; // once the map has its layers: new tile URLs, a refresh
+  let checking = null;
+
+  function showSnapshot(version) {
+    snapshot = version;
+    $("snapshot").textContent = `snapshot ${version.split("-")[0]}`;
+    $("snapshot").title = version;
+    body.dataset.snapshot = version;
+  }
+
+  /** Which snapshot the server serves now (/readyz); another than the one shown: the
+   *  page moves to it. One question at a time. */
+  function checkSnapshot() {
+    if (checking) return checking;
+    checking = (async () => {
+      let ready;
+      try {
+        ready = await getJSON("/readyz");
+      } catch (err) {
+        return; // not ready (no snapshot, or a pruned one): keep what is drawn
+      }
+      if (ready.snapshot && ready.snapshot !== snapshot) {
+        showSnapshot(ready.snapshot);
+        onNewSnapshot();
+      }
+    })().finally(() => { checking = null; });
+    return checking;
+  }
+
+  /** An answer came from snapshot ``version``: another than the one shown means a hot
+   *  swap, confirmed by /readyz (an answer asked for before the swap, or by a worker not
+   *  yet swapped, can name an older one). */
+  function sawSnapshot(version) {
+    if (version && snapshot && version !== snapshot) checkSnapshot();
+  }
+
   async function getJSON(path) {
-    const res = await fetch(`${root}${path}`, { headers: { Accept: "application/json" } });
+    // no-cache: revalidated (ETag: a 304 while the snapshot is the same), never an answer
+    // the browser kept from an older snapshot for max-age
+    const res = await fetch(`${root}${path}`, {
+      headers: { Accept: "application/json" },
+      cache: "no-cache",
+    });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
       const err = new Error(body.detail || `${res.status} ${res.statusText}`);
@@ -353,8 +407,12 @@
       paint: { "circle-radius": 9, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#111827", "circle-stroke-width": 2.5 },
     });
 
+    /** The tiles' URL: the filters, and the snapshot as v= (ignored by the API), so a
+     *  new snapshot gives new URLs, never tiles a cache kept for max-age. */
     function tileUrl(template) {
-      const q = filterParams().toString();
+      const p = filterParams();
+      if (snapshot) p.set("v", snapshot);
+      const q = p.toString();
       return q ? `${template}?${q}` : template;
     }
     /** New filters: new tile URLs; <body data-tiles> = their filters once the tiles in
@@ -455,6 +513,7 @@
     let page;
     try {
       page = await getJSON(`/v1/merchants/nearby?${p}`);
+      sawSnapshot(page.snapshot);
     } catch (err) {
       if (seq !== listSeq) return;
       const refusedAt = err.problems?.filter((p) => p.parameter === "at") || [];
@@ -664,12 +723,13 @@
     const bbox = viewBbox(map); // across the antimeridian: west > east
     const resolutions = tilejson.bin_resolutions || [];
     let res = Math.max(0, (resolutions[Math.min(Math.floor(map.getZoom()), resolutions.length - 1)] || 7) - 1);
-    const p = new URLSearchParams({ bbox, resolution: String(res) });
-    if (state.categories) p.set("categories", state.categories);
+    const p = filterParams(); // what the tiles draw: the same filters
+    p.set("bbox", bbox);
     for (let attempt = 0; attempt < 4; attempt += 1) {
       p.set("resolution", String(res));
       try {
         const agg = await getJSON(`/v1/aggregate?${p}`);
+        sawSnapshot(agg.snapshot);
         if (seq !== heatSeq) return;
         const top = Math.max(1, ...agg.cells.map((c) => c.count));
         map.getSource("heat").setData({
@@ -714,7 +774,7 @@
     $("url-notice-close").addEventListener("click", () => { $("url-notice").hidden = true; });
     const view = urlView();
     const [tilejson, tree] = await Promise.all([startTileJSON(), getJSON("/v1/categories")]);
-    $("snapshot").textContent = `snapshot ${tilejson.snapshot.split("-")[0]}`;
+    showSnapshot(tilejson.snapshot);
     const map = new maplibregl.Map({
       container: "map",
       style: config.styleUrl || PLAIN_STYLE,
@@ -738,6 +798,7 @@
           refreshHeat(map, tilejson);
         }, 250);
       };
+      onNewSnapshot = () => { retile(); settle(); }; // new tile URLs, the list and heat again
       initFilters(tree, () => { retile(); settle(); });
       initSearch(map, tree, () => { retile(); settle(); });
       $("l-heat").addEventListener("change", () => {
@@ -769,6 +830,10 @@
         map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = ""; });
       }
       map.on("moveend", settle);
+      setInterval(() => { if (document.visibilityState === "visible") checkSnapshot(); }, SNAPSHOT_POLL_MS);
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible") checkSnapshot();
+      });
       writeUrl(map);
       refreshList(map);
       refreshHeat(map, tilejson);
