@@ -8,7 +8,9 @@ nearer the poles are on no tile. Columns ``x = 0`` and ``x = 2**z - 1`` meet at 
 antimeridian; a tile never crosses it.
 
 A tile's *bounds* are closed (edges included), the rule of every box search here: a
-merchant exactly on an edge shared by two tiles is drawn by both, at the same place.
+merchant exactly on an edge shared by two tiles is drawn by both. Points are stored at
+tile units ``0 … EXTENT - 1`` (:meth:`TileId.to_pixels`): one on (or within half a unit
+of) the east or south edge sits one unit inside it, where map renderers draw it.
 
 Examples
 --------
@@ -165,12 +167,44 @@ class TileId:
         fy = ((1.0 - merc / math.pi) / 2.0 * n - self.y) * EXTENT
         return fx, fy
 
+    def near_lng(self, lng: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Longitudes moved by a whole turn where that brings them within 180° of the
+        tile's central meridian: the tile's side of the antimeridian (a point at -180 is
+        at 180 for the last column). Points on the tile are left as they are.
+
+        Examples
+        --------
+        >>> TileId(1, 1, 0).near_lng(np.array([-180.0, -170.0, 10.0])).tolist()
+        [180.0, 190.0, 10.0]
+        >>> TileId(0, 0, 0).near_lng(np.array([-180.0, 180.0])).tolist()
+        [-180.0, 180.0]
+        """
+        lng = np.asarray(lng, dtype=np.float64)
+        gap = (self.x + 0.5) / 2**self.z * 360.0 - 180.0 - lng
+        return lng + np.where(gap > 180.0, 360.0, np.where(gap < -180.0, -360.0, 0.0))
+
     def to_pixels(
         self, lat: NDArray[np.float64], lng: NDArray[np.float64]
     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """:meth:`project`, rounded to the nearest tile unit (what an MVT stores)."""
-        fx, fy = self.project(lat, lng)
-        return np.rint(fx).astype(np.int64), np.rint(fy).astype(np.int64)
+        """Where an MVT stores points of the tile: :meth:`project` (of :meth:`near_lng`),
+        rounded to the nearest tile unit and kept to ``0 … EXTENT - 1``.
+
+        Map renderers draw a point of a tile only where ``0 <= x, y < EXTENT`` (MapLibre
+        skips the others), so a point within half a unit of the east or south edge (or on
+        it: the antimeridian, web mercator's southern limit) is drawn one unit inside,
+        not at ``EXTENT``, where no tile would draw it.
+
+        Examples
+        --------
+        >>> TileId(0, 0, 0).to_pixels(np.array([0.0, -90.0]), np.array([180.0, -180.0]))
+        (array([4095,    0]), array([2048, 4095]))
+        """
+        fx, fy = self.project(lat, self.near_lng(lng))
+        last = EXTENT - 1
+        return (
+            np.clip(np.rint(fx), 0, last).astype(np.int64),
+            np.clip(np.rint(fy), 0, last).astype(np.int64),
+        )
 
 
 def _lat_of_row(row: float, n: int) -> float:
