@@ -16,7 +16,9 @@ exchanged columns); ``crs`` reprojects coordinate columns first.
 A cell that is exactly a null spelling (:data:`~geo_discovery.ingest.values.MISSING_TOKENS`:
 ``NULL``, ``N/A``, ``None``, ``nan``, ``-`` …, case aside) is no value in every field: an
 id or name so written rejects the row (``empty name ('NULL' is read as no value)``), a
-text field so written is left empty with a note; ``None Such`` is a name.
+text field so written is left empty with a note; ``None Such`` is a name. Ids that are
+*all* integers written as floats (``1425973.0``: pandas writes an integer column with
+empty cells so) are read as the integers, with a note.
 
 Range rules: ``price_level`` 1–4; ``rating`` 0 to its ``rating_scale``;
 ``rating_scale`` >= 1; ``review_count``, ``reviews_per_month`` and ``attractiveness``
@@ -133,6 +135,40 @@ def _no_value(
     return text.where(~token, "")
 
 
+#: An integer as a float formatter writes it (``1425973.0``); RE2-compatible (no ``$``).
+_FLOAT_INTEGER = "-?(?:0|[1-9][0-9]*)[.]0+"
+
+
+def _integers_written_as_floats(
+    ids: pd.Series, column: object, problems: Problems, skip: np.ndarray
+) -> pd.Series:
+    """Ids read as the integers they are when *every* id of the file is an integer written
+    as a float (``1425973.0``: pandas writes an integer column with empty cells so), with a
+    note; a column with any other id (``1.5``, ``A1``, ``007.0``) is left as written.
+
+    >>> p, none = Problems(3), np.zeros(3, bool)
+    >>> _integers_written_as_floats(pd.Series(["12.0", "", "-3.00"]), "id", p, none).tolist()
+    ['12', '', '-3']
+    >>> p.notes[0].split(" (")[0]
+    "id: 2 id(s) such as '12.0' read as 12: integers written as floats"
+    >>> _integers_written_as_floats(pd.Series(["1.0", "1.5", ""]), "id", p, none).tolist()
+    ['1.0', '1.5', '']
+    """
+    present = (ids != "").to_numpy(dtype=bool) & ~skip
+    if not present.any():
+        return ids
+    floats = ids.str.fullmatch(_FLOAT_INTEGER).to_numpy(dtype=bool, na_value=False)
+    if not floats[present].all():
+        return ids
+    integers = ids.str.replace("[.]0+", "", regex=True).replace("-0", "0")
+    first = ids[present].iloc[0]
+    name = column if isinstance(column, str) else "id"
+    problems.note(f"{name}: {int(present.sum()):,} id(s) such as {first!r} read as "
+                  f"{integers[present].iloc[0]}: integers written as floats (every id of "
+                  "the file is written so)")
+    return ids.where(~floats, integers)
+
+
 def build_canonical(
     raw: RawTable, staged: Staged, profile: Profile, bbox: BBox | None
 ) -> tuple[pd.DataFrame, Problems]:
@@ -156,6 +192,8 @@ def build_canonical(
         written = _text(staged.source_id, n)
         problems.add((written == "").to_numpy() & ~skip, "empty source id")
         source_id = _no_value(written, "merchant_id", problems, skip, "empty source id")
+        source_id = _integers_written_as_floats(source_id, staged.source_id.name, problems,
+                                                skip)
     merchant_id = (prefix + ":" + source_id) if prefix else source_id
     out["merchant_id"] = _nullable(merchant_id.where(source_id != "", ""))
 

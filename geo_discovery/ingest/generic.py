@@ -125,7 +125,7 @@ def stage_columns(
     if "rating" in mapping and "rating_scale" not in mapping:
         given = raw.options.rating_scale if raw.options.rating_scale is not None else rating_scale
         values.update(rating_columns(values.pop("rating"), "rating", problems, scale=given,
-                                     skip=raw.structural, **raw.decimals))
+                                     skip=raw.rejected, **raw.decimals))
     elif "rating" in mapping:
         problems.info["rating scale"] = f"per row ({mapping['rating_scale']} column)"
     id_col = mapping.get("merchant_id")

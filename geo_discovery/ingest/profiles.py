@@ -228,7 +228,7 @@ def _airbnb(raw: RawTable) -> Staged:
     problems = Problems(len(raw))
     skip = raw.structural
     price = parse_float(column(raw, "price"), "price", problems, skip=skip, **raw.decimals)
-    positive = np.isfinite(price) & (price > 0)
+    positive = np.isfinite(price) & (price > 0) & ~raw.rejected  # quartiles of rows kept
     level = np.full(len(price), np.nan)
     if positive.any():
         q1, q2, q3 = np.quantile(price[positive], [0.25, 0.5, 0.75])
@@ -243,7 +243,7 @@ def _airbnb(raw: RawTable) -> Staged:
             "category": _path_with_leaf("lodging", column(raw, "room_type")),
             "price_level": pd.Series(level),
             **rating_columns(column(raw, "review_scores_rating"), "review_scores_rating",
-                             problems, scale=raw.options.rating_scale, skip=skip,
+                             problems, scale=raw.options.rating_scale, skip=raw.rejected,
                              **raw.decimals),
             "review_count": column(raw, "number_of_reviews"),
             "reviews_per_month": column(raw, "reviews_per_month"),

@@ -9,7 +9,9 @@ mapping, ``--rating-scale``), else inferred per file from its ratings:
   among stars is an outlier, not a new scale);
 - ratings outside the scale are left empty, each a warning naming the value and the
   scale; when more than 5 % of them are outside it, or a scale above 5 rests on
-  fewer than 5 ratings, the scale is reported as *ambiguous*.
+  fewer than 5 ratings, the scale is reported as *ambiguous*;
+- rows already rejected (``skip``: a wrong field count puts another column's value, a
+  zip code, where the rating is) take no part in the guess, nor in its note's counts.
 
 The summary prints each file's scale (``0–5 (inferred)``, ``0–100 (given)``,
 ``0–5 (ambiguous)``…) and a note for outliers and ambiguity.
@@ -113,12 +115,14 @@ def rating_columns(
         values, row_scale = _read_cells(series, field, problems, keep, decimal,
                                         fallback_decimal)
     given = scale is not None
-    inference = infer_rating_scale(values[~np.isfinite(row_scale)])
+    # Rows already rejected (``skip``: field count, encoding…) take no part: their cells
+    # are other columns' values (a zip code where a rating should be).
+    inference = infer_rating_scale(values[keep & ~np.isfinite(row_scale)])
     top = float(scale) if scale is not None else inference.scale
     scales = np.where(np.isfinite(row_scale), row_scale, top)
-    rated = np.isfinite(values)
+    rated = np.isfinite(values) & keep
     with np.errstate(invalid="ignore"):
-        off = rated & keep & ((values < 0) | (values > scales))
+        off = rated & ((values < 0) | (values > scales))
     implicit = rated & ~np.isfinite(row_scale)
     how = "given" if given else f"inferred: {inference.evidence}"
 

@@ -18,10 +18,12 @@ from typing import IO, Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import IngestError
 from .options import Decimals, ReadOptions
-from .validate import Problems
+from .validate import Problems, show
 from .values import file_decimal_mark
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "file_sha256",
     "line_loader",
     "open_binary",
+    "remove_nul_bytes",
     "shown_escaped",
     "truncated_error",
     "utf16_without_bom",
@@ -61,12 +64,13 @@ codecs.register_error(ESCAPE, _escape)
 
 
 def shown_escaped(raw: str) -> str:
-    r"""``raw`` with each escaped byte as ``\xNN`` (any encoding, UTF-16 too).
+    r"""``raw`` with each escaped byte as ``\xNN`` (any encoding, UTF-16 too), and each NUL
+    as ``\x00`` (text, such as a rejects file, cannot hold it).
 
-    >>> shown_escaped("caf\udce9 \udc0a")
-    'caf\\xe9 \\x0a'
+    >>> shown_escaped("caf\udce9 \udc0a\x00")
+    'caf\\xe9 \\x0a\\x00'
     """
-    return ESCAPED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", raw)
+    return ESCAPED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", raw).replace("\0", "\\x00")
 
 
 @dataclass
@@ -78,7 +82,8 @@ class RawTable:
     the file), and ``structural`` marks rows whose cells cannot be trusted (wrong field
     count, CSV syntax) so later checks skip them. ``lat``/``lng`` are set for geometry
     formats. ``duplicates`` maps a header name given more than once (lower-case) to its
-    1-based positions; ``options`` are the load's :class:`ReadOptions`.
+    1-based positions; ``options`` are the load's :class:`ReadOptions`. NUL characters
+    are removed from the cells when the table is made (:func:`remove_nul_bytes`).
     """
 
     path: Path
@@ -96,6 +101,9 @@ class RawTable:
     duplicates: dict[str, list[int]] = field(default_factory=dict)
     options: ReadOptions = field(default_factory=ReadOptions)
 
+    def __post_init__(self) -> None:
+        remove_nul_bytes(self)
+
     @property
     def decimals(self) -> Decimals:
         """``decimal`` (given) and ``fallback_decimal`` (the file's own mark) for parsers."""
@@ -104,6 +112,12 @@ class RawTable:
         if "_file_mark" not in self.__dict__:
             self.__dict__["_file_mark"] = file_decimal_mark(self.frame)
         return {"decimal": None, "fallback_decimal": self.__dict__["_file_mark"]}
+
+    @property
+    def rejected(self) -> np.ndarray:
+        """Rows rejected while reading (``structural``, bad encoding…): what a
+        guess about the whole file (the rating scale) must not count."""
+        return self.structural | self.problems.any()
 
     @property
     def columns(self) -> list[str]:
@@ -124,6 +138,61 @@ class RawTable:
                 record["geometry"] = self.geometry_wkt[i]
             out.append(orjson.dumps(record).decode())
         return out
+
+
+def remove_nul_bytes(table: RawTable) -> None:
+    r"""Remove NUL characters from every text cell of ``table``, with a note per column
+    counting its values (rows rejected as ``structural`` aside): no one writes a NUL on
+    purpose and no text can hold one (PostgreSQL's cannot); the row loads, like a row with
+    other control characters. Every reader's table goes through this (:class:`RawTable`
+    calls it), so no format loads a NUL, or drops one silently.
+
+    >>> frame = pd.DataFrame({"id": ["1", "2"], "name": ["Caf\x00\x00e", "B"]})
+    >>> t = RawTable(Path("t.csv"), "csv", frame, np.array([2, 3]), Problems(2),
+    ...              np.zeros(2, bool))
+    >>> t.frame["name"].tolist()
+    ['Cafe', 'B']
+    >>> print(t.problems.notes[0])
+    name: NUL bytes removed from 1 value(s), such as line 2 ('Cafe'): no text can hold
+    them
+    """
+    frame = table.frame
+    for name in list(frame.columns):
+        column = frame[name]
+        found = _nul_cells(column)
+        if found is None:
+            continue
+        if isinstance(column.dtype, pd.StringDtype):
+            cleaned = column.str.replace("\0", "", regex=False)
+        else:
+            cleaned = column.map(lambda v: v.replace("\0", "") if isinstance(v, str) else v)
+        frame[name] = cleaned
+        counted = found & ~table.structural
+        if counted.any():
+            at = int(np.flatnonzero(counted)[0])
+            table.problems.note(
+                f"{name}: NUL bytes removed from {int(counted.sum()):,} value(s), such as "
+                f"line {table.source_line[at]} ({show(cleaned.iloc[at])}): no text can hold them")
+
+
+def _nul_cells(series: pd.Series) -> np.ndarray | None:
+    """Mask of the text cells holding a NUL, ``None`` when none does (most columns: one
+    pass over the column's bytes)."""
+    if series.dtype.kind in "biufcmM":
+        return None
+    try:
+        whole = pa.array(series, from_pandas=True)
+        array = whole if isinstance(whole, pa.ChunkedArray) else pa.chunked_array([whole])
+    except (pa.ArrowException, UnicodeError, TypeError):  # not text (mixed, surrogates)
+        found = series.map(lambda v: isinstance(v, str) and "\0" in v)
+        return found.to_numpy(dtype=bool) if found.any() else None
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return None
+    data = [chunk.buffers()[2] for chunk in array.chunks]
+    if all(b is None or np.frombuffer(b, dtype=np.uint8).all() for b in data):
+        return None
+    found = pc.fill_null(pc.match_substring(array, "\0"), False)
+    return np.asarray(found, dtype=bool) if pc.any(found).as_py() else None
 
 
 def file_sha256(path: Path) -> str:
