@@ -211,6 +211,11 @@ def _dohmh(raw: RawTable) -> Staged:
     )
 
 
+#: Fewer positive prices than this in an Airbnb file (an upsert's delta) get a note:
+#: their price_level quartiles are of so few listings, not of the city's.
+_FEW_PRICES = 20
+
+
 def _airbnb(raw: RawTable) -> Staged:
     """Inside Airbnb ``listings`` (the 2019 NYC summary file and the rated city files).
 
@@ -230,6 +235,11 @@ def _airbnb(raw: RawTable) -> Staged:
     price = parse_float(column(raw, "price"), "price", problems, skip=skip, **raw.decimals)
     positive = np.isfinite(price) & (price > 0) & ~raw.rejected  # quartiles of rows kept
     level = np.full(len(price), np.nan)
+    if 0 < positive.sum() < _FEW_PRICES:  # a delta for an upsert: ranked among itself
+        problems.note(f"price_level: the quartiles of this file's {int(positive.sum())} "
+                      f"price(s) (fewer than {_FEW_PRICES}): its listings are ranked among "
+                      "themselves, not among the listings already loaded (load the whole "
+                      "listings file to rank them among all)")  # fmt: skip
     if positive.any():
         q1, q2, q3 = np.quantile(price[positive], [0.25, 0.5, 0.75])
         level[positive] = 1 + (price[positive] > q1) + (price[positive] > q2) + (

@@ -295,3 +295,19 @@ def test_rejected_rows_take_no_part_in_the_price_quartiles(real_data: Path, tmp_
     ids = "airbnb:" + boston["id"].astype(str)
     got = got.reindex(ids).to_numpy(dtype=np.float64)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.real_data
+def test_an_airbnb_file_of_few_prices_says_its_levels_rank_it_among_itself(
+    real_data: Path, tmp_path: Path
+) -> None:
+    """An upsert of two unchanged listings turned a $10,000 listing into price level 1:
+    price_level is the quartile among the file's prices, here two. Not silent now: the
+    load says so; a whole city file says nothing."""
+    lines = _text(real_data / BOSTON).splitlines()
+    delta = tmp_path / "delta.csv"
+    delta.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    notes = read_sources([delta]).sources[0].notes
+    assert [n for n in notes if "price_level: the quartiles of this file's 2 price(s)" in n]
+    whole = read_sources([real_data / BOSTON]).sources[0].notes
+    assert not [n for n in whole if "price_level: the quartiles" in n]
