@@ -69,8 +69,10 @@ class Settings(BaseSettings):
     keep_snapshots: int = Field(
         default=5,
         ge=1,
-        description="Retention: how many most recent snapshots a load keeps (the current "
-        "one and the newest non-empty one are never deleted).",
+        description="Retention: how many most recent published snapshots a load keeps (the "
+        "current one, the newest non-empty one and, when 2 or more, the one a plain rollback "
+        "goes to are never deleted; never-published leftovers of killed loads are removed "
+        "and do not count).",
     )
     load_max_shrink: float = Field(
         default=0.5,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..errors import SnapshotNotFoundError
+from ..errors import SnapshotError, SnapshotNotFoundError
 from .common import DataDirOption, fmt, handle_errors, open_engine, settings_for, stdout_console
 from .load import source_label
 
@@ -64,8 +64,9 @@ def snapshots(data_dir: DataDirOption = None) -> None:
 def rollback(
     to: Annotated[
         int | None,
-        typer.Option("--to", help="Snapshot id to make current. Default: the newest older one "
-                     "that was ever current."),
+        typer.Option("--to", help="Snapshot id to make current. Default: the one served "
+                     "before the current one (the snapshot its load replaced) if still kept "
+                     "and readable, else the newest older one that was ever current."),
     ] = None,
     wait: Annotated[
         float,
@@ -76,8 +77,10 @@ def rollback(
 ) -> None:
     """Make an older snapshot current again (atomically; nothing is deleted). The target is
     opened and every part read first: a damaged one is refused and the current one stays.
-    Without --to, the newest older snapshot that was ever current (not one a stopped load
-    left behind).
+    Without --to, the snapshot served before the current one: the one the current
+    snapshot's load replaced (never one you had rolled back away from); if that one is gone
+    or damaged, the newest older snapshot that was ever current (not one a stopped load
+    left behind). Prints the merchants of both, so a rollback to much less data is seen.
 
     **Examples**
 
@@ -85,7 +88,7 @@ def rollback(
     * `geo-discovery rollback --to 3 --data-dir ./data/store`
     """
     from ..snapshot.snapshot import Snapshot
-    from ..snapshot.store import SnapshotStore
+    from ..snapshot.store import SnapshotInfo, SnapshotStore, snapshot_merchants
 
     folder = Path(settings_for(data_dir).data_dir).expanduser()
     if not folder.is_dir():  # refused before the lock, which would make the folder
@@ -93,12 +96,34 @@ def rollback(
             f"nothing to roll back: there is no current snapshot (no data dir {folder})"
         )
     store = SnapshotStore(folder)
-    before = store.current_name()
-    info = store.rollback(to, wait_s=wait, check=lambda path: Snapshot.open(path).check())
+    replaced: list[tuple[str | None, SnapshotInfo | None]] = [(store.current_name(), None)]
+    refused: list[tuple[str, str]] = []
+
+    def check(path: Path) -> None:
+        # Called under the store's lock just before CURRENT moves: what is current now is
+        # what the rollback replaces, even if a load finished while it waited for the lock.
+        try:
+            replaced[0] = (store.current_name(), store.current())
+        except SnapshotError:  # CURRENT names something unusable: rollback mends it
+            replaced[0] = (store.current_name(), None)
+        try:
+            Snapshot.open(path).check()
+        except SnapshotError as exc:
+            refused.append((path.name, str(exc)))
+            raise
+
+    info = store.rollback(to, wait_s=wait, check=check)
+    before, was = replaced[0]
+    for name, why in refused:  # the snapshot the current one replaced: damaged, passed by
+        stdout_console().print(f"passed by snapshot {name}, which is damaged: {why}",
+                               markup=False)  # fmt: skip
     if info.name == before:  # --to the current one: nothing moved
         stdout_console().print(f"snapshot {info.name} is already current; nothing changed")
-    else:
-        stdout_console().print(f"current snapshot: {info.name} (was {before})")
+        return
+    counts = f"{fmt(snapshot_merchants(info.manifest))} merchants"
+    if was is not None:
+        counts += f" (was {fmt(snapshot_merchants(was.manifest))})"
+    stdout_console().print(f"current snapshot: {info.name} (was {before or 'none'}): {counts}")
 
 
 @handle_errors

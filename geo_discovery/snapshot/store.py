@@ -4,6 +4,9 @@ Layout of a data dir::
 
     DATA_DIR/
       CURRENT                 name of the current snapshot (e.g. "000007"), swapped atomically
+      PUBLISHED               every snapshot ever made current, one a line (the one CURRENT
+                              names is added before CURRENT moves on; a load's ``parent``
+                              counts too)
       .lock                   held (flock) by the one writer at a time
       snapshots/
         000006/               an immutable snapshot
@@ -14,6 +17,8 @@ Layout of a data dir::
           derived/            arrays aligned to the merchant table (reputation, districts…)
         000007/
         .tmp-000008-…/        a load in progress (or one that was killed: removed by the next)
+        .tmp-000005-gone-…/   a pruned snapshot being deleted (renamed first: a kill leaves
+                              this, which the next load removes, never a half-deleted 000005)
 
 A writer builds ``snapshots/.tmp-N-…`` completely, fsyncs it, renames it to ``N`` and
 then replaces ``CURRENT`` with ``os.replace``. Readers only follow ``CURRENT``, so a load
@@ -81,6 +86,29 @@ class SnapshotInfo:
 
 def _name(snapshot_id: int) -> str:
     return f"{snapshot_id:06d}"
+
+
+def _parent(manifest: dict[str, Any]) -> int | None:
+    """The snapshot that was current when this one's load began (its manifest's ``parent``)."""
+    parent = manifest.get("parent")
+    ok = isinstance(parent, int) and not isinstance(parent, bool) and parent > 0
+    return parent if ok else None
+
+
+def _discard(folder: Path) -> bool:
+    """Delete a folder of ``snapshots/``: first renamed (atomically) to a temporary name, so
+    a kill while deleting leaves a ``.tmp-*`` the next writer removes, never a half-deleted
+    folder under a snapshot's name. ``False`` when it could not be renamed (left alone)."""
+    doomed = folder.with_name(f"{_TMP_PREFIX}{folder.name}-gone-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(folder, doomed)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    _fsync_dir(folder.parent)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -186,14 +214,19 @@ class SnapshotStore:
         if not self.snapshots_dir.is_dir():
             return []
         current, published = self.current_name(), self.published()
-        out = []
+        found = []
         for child in sorted(self.snapshots_dir.iterdir()):
             if not child.name.isdigit():
                 continue
             try:
-                manifest = read_manifest(child)
+                found.append((child, read_manifest(child)))
             except SnapshotError:
                 continue
+        if published is not None:  # a load's parent was current when the load began: it
+            # was served, even where a kill right after the swap lost its line (set_current)
+            published |= {_name(p) for _, m in found if (p := _parent(m)) is not None}
+        out = []
+        for child, manifest in found:
             now = child.name == current
             known = None if published is None else now or child.name in published
             out.append(SnapshotInfo(int(child.name), child, manifest, now, known))
@@ -258,94 +291,161 @@ class SnapshotStore:
     def begin(self) -> SnapshotWriter:
         """Start snapshot N+1 in a temporary folder (call under :meth:`lock`)."""
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
-        self.remove_temporaries()
+        # Counted before the cleanup: an id a half-deleted folder held is never given again.
         existing = [int(p.name) for p in self.snapshots_dir.iterdir() if p.name.isdigit()]
+        self.remove_temporaries()
         snapshot_id = max(existing, default=0) + 1
         tmp = self.snapshots_dir / f"{_TMP_PREFIX}{_name(snapshot_id)}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         return SnapshotWriter(self, snapshot_id, tmp)
 
     def remove_temporaries(self) -> builtins.list[str]:
-        """Delete leftovers of failed or killed loads (only safe under :meth:`lock`)."""
+        """Delete leftovers of failed or killed loads and prunes (only safe under
+        :meth:`lock`): ``.tmp-*`` folders, and snapshot folders without a manifest (a kill
+        while an older version deleted one). A load in progress is never among them: it
+        writes in ``.tmp-*`` under the lock, and renames its folder into place whole, with
+        its manifest."""
         removed = []
         if self.snapshots_dir.is_dir():
+            current = self.current_name()
             for child in self.snapshots_dir.iterdir():
                 if child.name.startswith(_TMP_PREFIX):
                     shutil.rmtree(child, ignore_errors=True)
                     removed.append(child.name)
-        # A pointer file written but never swapped in (killed inside set_current).
-        for stale in self.data_dir.glob(f".{CURRENT}.*"):
-            stale.unlink(missing_ok=True)
-            removed.append(stale.name)
+                elif (
+                    child.name.isdigit() and child.name != current and child.is_dir()
+                    and not os.path.lexists(child / MANIFEST) and _discard(child)
+                ):  # fmt: skip
+                    removed.append(child.name)
+        # A pointer or record file written but never swapped in (killed in set_current).
+        for pattern in (f".{CURRENT}.*", f".{PUBLISHED}.*"):
+            for stale in self.data_dir.glob(pattern):
+                stale.unlink(missing_ok=True)
+                removed.append(stale.name)
         return removed
 
+    def _record(self, names: builtins.list[str], *, whole: bool = False) -> None:
+        """Append ``names`` to ``PUBLISHED`` (``whole``: write it anew, atomically), durably."""
+        record = self.data_dir / PUBLISHED
+        target = record.with_name(f".{PUBLISHED}.{uuid.uuid4().hex[:8]}") if whole else record
+        with open(target, "w" if whole else "a") as fh:
+            fh.write("".join(f"{n}\n" for n in names))
+            fh.flush()
+            os.fsync(fh.fileno())
+        if whole:
+            os.replace(target, record)
+            _fsync_dir(self.data_dir)
+
     def set_current(self, snapshot_id: int) -> None:
-        """Atomically point ``CURRENT`` at a complete snapshot."""
-        path = self.snapshots_dir / _name(snapshot_id)
+        """Atomically point ``CURRENT`` at a complete snapshot.
+
+        ``PUBLISHED`` gets the snapshot ``CURRENT`` names now, if it lacks it, before
+        ``CURRENT`` moves, and the new one after: a kill at any point can leave out only
+        the current snapshot, which counts as published anyway. (Recorded after the swap, a
+        kill between the two left served snapshots marked "never published" for good.)
+        """
+        name = _name(snapshot_id)
+        path = self.snapshots_dir / name
         read_manifest(path)  # refuse to publish anything unreadable
+        published = self.published()
+        if published is None:  # the first time: every snapshot kept (this one too) counts
+            self._record([s.name for s in self.list() if s.name != name], whole=True)
+            published = set()
+        else:
+            now = self.current_name()
+            if now is not None and now != name and now not in published and now.isdigit():
+                self._record([now])
         tmp = self.data_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
         with open(tmp, "w") as fh:
-            fh.write(_name(snapshot_id) + "\n")
+            fh.write(name + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.data_dir / CURRENT)
         _fsync_dir(self.data_dir)
-        record = self.data_dir / PUBLISHED
-        if not record.exists():  # the first time: every snapshot kept (this one too) counts
-            record.write_text("".join(f"{s.name}\n" for s in self.list()))
-        elif _name(snapshot_id) not in (self.published() or ()):  # a rollback: named already
-            with open(record, "a") as fh:
-                fh.write(_name(snapshot_id) + "\n")
+        if name not in published:  # a rollback to one served before: named already
+            self._record([name])
+
+    @staticmethod
+    def _rollback_targets(
+        snaps: builtins.list[SnapshotInfo], current: SnapshotInfo
+    ) -> builtins.list[SnapshotInfo]:
+        """Where a plain rollback goes, best first: what was served before ``current``,
+        i.e. the snapshot its load replaced (its manifest's ``parent``), if kept; then the
+        newest older snapshot ever current. Not the newest older one first: after rolling
+        back from a bad snapshot and loading again, that is the bad one."""
+        older = [s for s in snaps if s.snapshot_id < current.snapshot_id
+                 and s.published is not False]  # never current: a killed load's
+        parent = _parent(current.manifest)
+        out = [s for s in older if s.snapshot_id == parent]
+        return out + [s for s in older[-1:] if s.snapshot_id != parent]
 
     def rollback(
         self, to: int | None = None, wait_s: float = 0.0,
         check: Callable[[Path], None] | None = None,
     ) -> SnapshotInfo:  # fmt: skip
-        """Make ``to`` (default: the newest snapshot older than the current) current;
-        ``wait_s``: how long to wait for a load writing to the store (:meth:`lock`);
-        ``check``: called with the target's folder first, raising to refuse it (the CLI
-        opens it and reads every part: ``Snapshot.check``), so a damaged snapshot never
-        becomes current."""
+        """Make ``to`` current; by default what was served before the current snapshot: the
+        one its load replaced (manifest ``parent``) if kept and readable, else the newest
+        older snapshot ever current. ``wait_s``: how long to wait for a load writing to the
+        store (:meth:`lock`); ``check``: called with the target's folder first (under the
+        lock), raising :class:`SnapshotError` to refuse it (the CLI opens it and reads every
+        part: ``Snapshot.check``), so a damaged snapshot never becomes current."""
         with self.lock(wait_s):
-            snaps = self.list()
-            if to is None:
+            if to is not None:
+                targets = [self.get(to)]
+            else:
                 current = self.current()
                 if current is None:
                     raise SnapshotNotFoundError(
                         "nothing to roll back: there is no current snapshot"
                     )
-                older = [s for s in snaps if s.snapshot_id < current.snapshot_id
-                         and s.published is not False]  # never current: a killed load's
-                if not older:
+                targets = self._rollback_targets(self.list(), current)
+                if not targets:
                     raise SnapshotNotFoundError(
                         f"nothing to roll back to: {current.name} is the oldest snapshot kept"
                     )
-                to = older[-1].snapshot_id
-            target = self.get(to)
-            if check is not None:
-                check(target.path)
+            for i, target in enumerate(targets):
+                try:
+                    if check is not None:
+                        check(target.path)
+                    break
+                except SnapshotError:
+                    if i == len(targets) - 1:
+                        raise  # (the parent damaged: the older rule's target instead)
             self.set_current(target.snapshot_id)
-            return self.get(to)
+            return self.get(target.snapshot_id)
 
     def prune(self, keep: int) -> builtins.list[str]:
-        """Delete all but the ``keep`` newest snapshots.
+        """Delete all but the ``keep`` newest snapshots that were ever current (call under
+        :meth:`lock`).
 
-        Never deletes the current snapshot, nor the newest one that holds merchants: a run
-        of empty snapshots (published with ``allow_empty``) can never push the last good
-        data out of reach of ``rollback``.
+        Snapshots a killed load left behind (never current, older than the current one) do
+        not count and are removed. Never deletes the current snapshot, nor the newest
+        published one that holds merchants (a run of empty snapshots, published with
+        ``allow_empty``, can never push the last good data out of reach of ``rollback``),
+        nor, when ``keep >= 2``, the one a plain ``rollback`` would make current. Each
+        folder is renamed to a temporary name before it is deleted: a kill meanwhile leaves
+        nothing the next load does not remove.
         """
         if keep < 1:
             raise ValueError(f"keep={keep} is out of range; allowed: keep >= 1")
-        current = self.current_name()
+        self.remove_temporaries()
         snaps = self.list()
-        non_empty = [s for s in snaps if snapshot_merchants(s.manifest) > 0]
-        last_good = non_empty[-1].name if non_empty else None
+        current = next((s for s in snaps if s.is_current), None)
+        served = [s for s in snaps if s.published is not False]
+        kept = {s.name for s in served[-keep:]}
+        non_empty = [s for s in served if snapshot_merchants(s.manifest) > 0]
+        kept |= {s.name for s in non_empty[-1:]}
+        newest = 0
+        if current is not None:
+            newest = current.snapshot_id
+            kept.add(current.name)
+            if keep >= 2:
+                kept |= {s.name for s in self._rollback_targets(snaps, current)[:1]}
         doomed = [
-            s for s in snaps[: max(len(snaps) - keep, 0)] if s.name not in (current, last_good)
+            s for s in snaps
+            if s.name not in kept and (s.published is not False or s.snapshot_id < newest)
         ]
-        for s in doomed:
-            shutil.rmtree(s.path, ignore_errors=True)
-        return [s.name for s in doomed]
+        return [s.name for s in doomed if _discard(s.path)]
 
 
 class SnapshotWriter:
@@ -380,4 +480,7 @@ class SnapshotWriter:
         right after :meth:`commit` published it must not delete the data being served)."""
         if self.path.name == self.store.current_name():
             return
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.path.name.startswith(_TMP_PREFIX):
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:  # renamed into place: never left half-deleted under a snapshot's name
+            _discard(self.path)
