@@ -208,6 +208,14 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
         if hit is not None:
             found[canon] = hit
     if raw.lat is None and not {"lat", "lng"} <= found.keys() and point_column(raw) is None:
+        shapes = shape_column(raw)
+        if shapes is not None:
+            name, kinds = shapes
+            raise IngestError(
+                f"{raw.path}: column {name!r} holds geometries but no points ("
+                f"{', '.join(kinds)}); allowed: POINT (a merchant is a point: give its "
+                "location, e.g. the shape's centroid, or lat/lng columns)"
+            )
         raise IngestError(
             f"{raw.path}: missing lat/lng columns; expected one of {list(LAT_ALIASES)} and "
             f"one of {list(LNG_ALIASES)}, a column of points (POINT (-73.9 40.7) or "
@@ -226,6 +234,11 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
 _NUM = "([-+]?[0-9]*[.]?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 _WKT_POINT = rf"(?i)^[ ]*(?:SRID=[0-9]+;[ ]*)?POINT[ ]*(?:ZM|Z|M)?[ ]*\([ ]*{_NUM}[ ,]+{_NUM}"
 _PAIR = rf"^[ ]*[(\[]?[ ]*{_NUM}[ ]*[,;][ ]*{_NUM}[ ]*[)\]]?[ ]*$"
+#: Any WKT geometry (its type in group 1): a point column's other rows are named by it.
+_WKT_ANY = (r"(?i)^[ ]*(?:SRID=[0-9]+;[ ]*)?(POINT|MULTIPOINT|LINESTRING|MULTILINESTRING|"
+            r"POLYGON|MULTIPOLYGON|GEOMETRYCOLLECTION|CIRCULARSTRING|COMPOUNDCURVE|"
+            r"CURVEPOLYGON|MULTICURVE|MULTISURFACE|POLYHEDRALSURFACE|TRIANGLE|TIN)[ ]*"
+            r"(?:ZM|Z|M)?[ ]*(?:\(|EMPTY)")
 
 
 def point_column(raw: RawTable) -> tuple[str, str] | None:
@@ -239,9 +252,25 @@ def point_column(raw: RawTable) -> tuple[str, str] | None:
         cells = cells[cells != ""]
         if cells.empty:
             continue
-        for kind, rx in (("wkt", _WKT_POINT), ("pair", _PAIR)):
-            if cells.str.extract(rx)[0].notna().mean() >= 0.5:
-                return name, kind
+        points = cells.str.extract(_WKT_POINT)[0].notna()
+        # a column of WKT geometries with points among them (its other rows are rejected
+        # naming their type)
+        if points.any() and (points | cells.str.match(_WKT_ANY)).mean() >= 0.5:
+            return name, "wkt"
+        if cells.str.extract(_PAIR)[0].notna().mean() >= 0.5:
+            return name, "pair"
+    return None
+
+
+def shape_column(raw: RawTable) -> tuple[str, list[str]] | None:
+    """``(column, its geometry types)`` of the first column holding WKT geometries (at
+    least half of its first 1,000 non-empty cells), for a file without points."""
+    for name in raw.columns:
+        cells = raw.frame[name].head(1000).str.strip()
+        cells = cells[cells != ""]
+        kinds = cells.str.extract(_WKT_ANY)[0].dropna()
+        if not cells.empty and len(kinds) * 2 >= len(cells):
+            return name, sorted(set(kinds.str.upper()))
     return None
 
 
@@ -257,6 +286,11 @@ def split_points(raw: RawTable) -> tuple[pd.Series, pd.Series]:
     parts = raw.frame[name].str.extract(_WKT_POINT if kind == "wkt" else _PAIR)
     first, second = parts[0].fillna(""), parts[1].fillna("")
     lng_first = kind == "wkt"
+    if kind == "wkt":  # other geometries are rejected naming their type
+        kinds = raw.frame[name].str.extract(_WKT_ANY)[0].str.upper()
+        other = (kinds.notna() & (kinds != "POINT") & (first == "")).to_numpy(dtype=bool)
+        raw.problems.add(other & ~raw.structural, lambda idx: [
+            f"geometry is a {kinds.iloc[i]}, not a point; allowed: POINT" for i in idx])
     if kind == "pair":
         a = pd.to_numeric(first, errors="coerce").abs()
         b = pd.to_numeric(second, errors="coerce").abs()
