@@ -140,8 +140,10 @@ class SnapshotPrunedError(SnapshotError):
 
 class LoadRefusedError(SnapshotError):
     """A load was refused because publishing it would lose served data: it holds no
-    merchant, or a replace would drop more than ``load_max_shrink`` of the current
-    snapshot. Nothing was published; the previous snapshot stays current."""
+    merchant, or a replace or delete would drop more than ``load_max_shrink`` of the
+    current snapshot (in all or of one source). Nothing was published; the previous
+    snapshot stays current. Also an export of a snapshot without merchants, which would
+    empty the PostGIS tables (they stay as they were)."""
 
     report: Any = None  # the load's summary (a LoadReport), set by the pipeline
 

@@ -18,6 +18,12 @@ Everything happens in one transaction: new tables are filled under temporary nam
 (``COPY`` in CSV), then the old tables are dropped and the new ones renamed and indexed,
 then the transaction commits. An export that fails at any point (or is killed) leaves
 the previous tables as they were. QGIS and plain SQL read the tables directly.
+
+Each table written carries the comment ``geo-discovery export …`` (:data:`MARKER`). An
+export replaces only tables with that comment or with exactly the columns an export
+writes (those of older exports): a table of the same name made by anyone else is left
+alone and the export is refused (:class:`DatabaseError`). A snapshot of 0 merchants is
+refused too (:class:`LoadRefusedError`), unless ``allow_empty``.
 """
 
 from __future__ import annotations
@@ -36,17 +42,26 @@ import shapely
 
 from .cells import cell_to_str, str_to_cell
 from .cellsets import cell_polygons
-from .errors import DatabaseError
+from .errors import DatabaseError, LoadRefusedError
 from .ingest.postgres import connect, is_postgres_url, masked_url, scrub, split_pg_url
 
 if TYPE_CHECKING:
     from .engine import DiscoveryEngine
 
-__all__ = ["EXPORT_TABLES", "ExportReport", "export_postgis"]
+__all__ = ["EXPORT_TABLES", "MARKER", "ExportReport", "export_postgis"]
 
 #: The tables an export writes (``catchment_cells`` only when catchments are asked for).
 EXPORT_TABLES = ("merchants", "districts", "catchment_cells", "geo_discovery_export")
+#: The start of the comment on every table an export writes.
+MARKER = "geo-discovery export"
 _NEW = "__gd_new"
+#: Columns of the tables an export may leave out of this one (written by an earlier
+#: export): a table with exactly these (``catchment_cells``: at least the first three
+#: and only others of the list) is an export's.
+_PAST_COLUMNS = {
+    "catchment_cells": ({"district_id", "cell", "geom"},
+                        {"lat", "lng", "population", "share", "expected", "in_district"}),
+}
 _BATCH = 50_000
 
 _ARROW_TO_PG = {
@@ -65,12 +80,14 @@ def _pg_type(kind: pa.DataType) -> str:
 
 @dataclass
 class ExportReport:
-    """What one export wrote: rows per table, the masked target, the snapshot."""
+    """What one export wrote: rows per table, the masked target, the snapshot;
+    ``schema_sql`` is the schema as SQL must write it (``"NYC"``, ``nyc``)."""
 
     target: str
     schema: str
     snapshot: str
     tables: dict[str, int] = field(default_factory=dict)
+    schema_sql: str = ""
 
 
 def export_postgis(
@@ -80,12 +97,15 @@ def export_postgis(
     schema: str = "public",
     catchment: Sequence[str] = (),
     progress: Callable[[str, int, int], None] | None = None,
+    allow_empty: bool = False,
 ) -> ExportReport:
     """Write the engine's snapshot into PostGIS tables (see the module docstring).
 
     ``url`` is a ``postgresql://`` URL (credentials from it, the ``PG*`` variables or
     ``~/.pgpass``); ``schema`` is created when missing. Raises :class:`DatabaseError`
-    (password masked) when the server refuses anything; the previous tables stay.
+    (password masked) when the server refuses anything, or when a table of the same
+    name is not an export's; :class:`LoadRefusedError` for a snapshot of no merchant
+    (unless ``allow_empty``). The previous tables then stay.
     """
     if not is_postgres_url(url):
         raise DatabaseError(f"--to {url[:40]!r} is not a PostgreSQL URL; expected postgresql://…")
@@ -123,6 +143,12 @@ def export_postgis(
     with connect(url, label) as conn:
         try:
             with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT quote_ident(%s)", (schema,))
+                report.schema_sql = str(cur.fetchone()[0])
+                if merchants.num_rows == 0 and not allow_empty:
+                    raise LoadRefusedError(_empty_refusal(cur, schema, report, label))
+                _refuse_foreign_tables(cur, schema, report.schema_sql,
+                                       {name: table for name, table, _, _ in plan})
                 cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(schema)))
                 for step, (name, table, types, key) in enumerate(plan):
@@ -143,6 +169,9 @@ def export_postgis(
                             cur.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
                                 sql.Identifier(f"{name}_{column}_gist"),
                                 sql.Identifier(schema, name), sql.Identifier(column)))
+                    cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        sql.Identifier(schema, name),
+                        sql.Literal(f"{MARKER} of snapshot {engine.version}")))
                     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, name)))
             notify("export", len(plan) + 1, len(plan) + 1)
         except psycopg.Error as exc:
@@ -151,6 +180,53 @@ def export_postgis(
                 f"{scrub(exc, url).strip()}"
             ) from None
     return report
+
+
+def _empty_refusal(cur: Any, schema: str, report: ExportReport, label: str) -> str:
+    """Why an export of no merchant is refused, and what the target holds now."""
+    cur.execute("SELECT to_regclass(%s)", (f"{report.schema_sql}.merchants",))
+    held = ""
+    if cur.fetchone()[0] is not None:
+        from psycopg import sql
+
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(schema, "merchants")))
+        held = f" (it holds {cur.fetchone()[0]:,} rows)"
+    return (f"refused to export snapshot {report.snapshot}: it holds 0 merchants, and the "
+            f"export would replace {report.schema_sql}.merchants{held} in {label} with an "
+            "empty table; the tables were not changed. Load data first, or pass "
+            "--allow-empty to export it anyway")
+
+
+def _refuse_foreign_tables(cur: Any, schema: str, shown: str,
+                           planned: dict[str, pa.Table]) -> None:
+    """:class:`DatabaseError` when a table the export would replace is not an export's:
+    neither :data:`MARKER` in its comment nor exactly the columns an export writes."""
+    cur.execute(
+        "SELECT c.relname, c.relkind, coalesce(obj_description(c.oid, 'pg_class'), ''), "
+        "array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid "
+        "AND a.attnum > 0 AND NOT a.attisdropped) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s)",
+        (schema, list(EXPORT_TABLES)))
+    for name, kind, comment, columns in sorted(cur.fetchall()):
+        have = set(columns)
+        if name in planned:
+            ours = have == set(planned[name].column_names)
+        elif name in _PAST_COLUMNS:
+            need, optional = _PAST_COLUMNS[name]
+            ours = need <= have <= need | optional
+        else:  # districts of an earlier snapshot: its key, statistics and polygons
+            ours = {"district_id", "category_mix", "geom"} <= have
+        if kind in ("r", "p") and (comment.startswith(MARKER) or ours):
+            continue
+        what = "a table" if kind in ("r", "p") else "a view or other relation"
+        raise DatabaseError(
+            f"refused to replace {shown}.{name}: it is {what} that geo-discovery export did "
+            f"not write (no '{MARKER}' comment, and its columns are not an export's); "
+            "nothing was changed. Export to another --schema, or drop the table yourself "
+            f"if it can go (DROP TABLE {shown}.{name})"
+        )
 
 
 def _create(cur: Any, schema: str, name: str, table: pa.Table, types: dict[str, str],

@@ -9,7 +9,8 @@ Exit codes
 2  usage error: unknown option, missing argument, a FILE that does not exist (click)
 3  ``--strict`` and rows were rejected: nothing was published
 4  the load was refused because it would lose served data (no merchant left, or a
-   replace dropping more than ``load_max_shrink``): nothing was published
+   replace dropping more than ``load_max_shrink``): nothing was published; or an
+   ``export`` of a snapshot of no merchant was refused (the tables stay)
 70 internal error (a bug): one line on stderr naming a log file with the details; a load
    that hits one publishes nothing
 """
@@ -51,6 +52,7 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_REJECTED",
     "EXIT_USAGE",
+    "SOURCES_HELP",
     "CategoryOption",
     "DataDirOption",
     "ExcludeOption",
@@ -59,11 +61,14 @@ __all__ = [
     "LatOption",
     "LimitOption",
     "LngOption",
+    "SinceOption",
+    "SqlOption",
     "fail",
     "finite_or_none",
     "fmt",
     "handle_errors",
     "human_bytes",
+    "input_sources",
     "interrupted_load",
     "one_line",
     "open_engine",
@@ -81,7 +86,8 @@ EXIT_CODES_HELP = (
     "**Exit codes**: 0 success (rejected rows are reported but not fatal) · "
     "1 error (one line on stderr, no traceback) · 2 usage error · "
     "3 --strict and rows were rejected (nothing published) · "
-    "4 load refused: it would publish no merchant or drop too many (nothing published) · "
+    "4 load refused: it would publish no merchant or drop too many (nothing published), "
+    "or export of a snapshot of no merchant refused · "
     "70 internal error (details in the log file the message names) · "
     "130 interrupted (Ctrl-C; a load says what stays current)."
 )
@@ -128,6 +134,61 @@ ExcludeOption = Annotated[
 GeoJSONOption = Annotated[
     bool, typer.Option("--geojson", help="Print a GeoJSON FeatureCollection instead of a table.")
 ]
+
+
+#: The sources ``load`` and ``validate`` read (their FILE arguments).
+SOURCES_HELP = (
+    "CSV (any delimiter/encoding, .gz/.zip), GeoJSON, GeoParquet, GeoPackage/Shapefile; or "
+    "a PostgreSQL table: postgresql://USER@HOST/DB?table=T (or the URL with --sql)."
+)
+
+SqlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sql",
+        help="With a postgresql:// URL: the SELECT whose rows to load (instead of ?table=).",
+        metavar="\"SELECT …\"",
+    ),
+]
+
+SinceOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--since",
+        help="With a postgresql:// source: only rows whose updated_at is later "
+        "(incremental upsert).",
+        metavar="TIMESTAMP",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+    ),
+]
+
+
+def input_sources(
+    files: Sequence[str], sql: str | None, since: datetime | None, mode: str | None
+) -> list[Any]:
+    """Paths and PostgreSQL sources of ``load`` (``mode``: its --mode) and ``validate``
+    (``None``); usage errors (exit 2) name the problem."""
+    from ..ingest.postgres import is_postgres_url, parse_pg_url
+
+    urls = [f for f in files if is_postgres_url(f)]
+    if (sql is not None or since is not None) and not urls:
+        raise fail("--sql and --since need a postgresql:// source", EXIT_USAGE)
+    if since is not None and mode not in (None, "upsert"):
+        raise fail(f"--since loads changed rows only: use it with --mode upsert, not "
+                   f"{mode}", EXIT_USAGE)
+    if sql is not None and len(urls) > 1:
+        raise fail("--sql applies to one postgresql:// source; give one URL", EXIT_USAGE)
+    out: list[Any] = []
+    for f in files:
+        if is_postgres_url(f):
+            out.append(parse_pg_url(f, sql=sql, since=since))
+            continue
+        path = Path(f)
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise fail(f"Invalid value for 'FILE': File '{f}' {what}.", EXIT_USAGE)
+        out.append(path)
+    return out
 
 
 LimitOption = Annotated[

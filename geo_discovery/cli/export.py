@@ -34,13 +34,22 @@ def export(
             metavar="DISTRICT_ID",
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Export even a snapshot of no merchant, replacing the tables with empty "
+            "ones (refused by default: exit 4).",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Write the current snapshot into PostGIS: merchants (geography points), districts
     (polygons with their statistics) and, with --catchment, catchment cells.
 
     One transaction: the tables are replaced together, with GiST indexes, or (when
-    anything fails) not at all: the previous tables stay.
+    anything fails) not at all: the previous tables stay. Only tables an export wrote
+    are replaced: a table of the same name made otherwise stops the export (exit 1).
 
     **Examples**
 
@@ -53,10 +62,11 @@ def export(
     err = stderr_console()
     report = export_postgis(
         engine, to, schema=schema, catchment=catchment or (),
-        progress=lambda stage, done, total: None,
+        progress=lambda stage, done, total: None, allow_empty=allow_empty,
     )
     out = stdout_console()
-    tables = ", ".join(f"{schema}.{name} ({rows:,} rows)" for name, rows in report.tables.items())
+    shown = report.schema_sql or schema  # as SQL writes it: "NYC".merchants
+    tables = ", ".join(f"{shown}.{name} ({rows:,} rows)" for name, rows in report.tables.items())
     out.print(f"exported snapshot {report.snapshot} to {report.target}: {tables}",
               markup=False, highlight=False, soft_wrap=True)
     err.print("one transaction: the previous tables were replaced together", markup=False)

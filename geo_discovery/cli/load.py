@@ -34,12 +34,15 @@ from ..errors import InvalidQueryError, LoadRefusedError, RejectedRowsError
 from ..timeofweek import instant
 from .common import (
     EXIT_REJECTED,
-    EXIT_USAGE,
+    SOURCES_HELP,
     DataDirOption,
+    SinceOption,
+    SqlOption,
     fail,
     fmt,
     handle_errors,
     human_bytes,
+    input_sources,
     interrupted_load,
     output_file,
     settings_for,
@@ -314,9 +317,7 @@ def load(
     files: Annotated[
         list[str],
         typer.Argument(
-            help="Input files: CSV (any delimiter/encoding, .gz/.zip), GeoJSON, GeoParquet, "
-            "GeoPackage/Shapefile; or a PostgreSQL table: postgresql://USER@HOST/DB?table=T "
-            "(or the URL with --sql). With --mode delete: id lists.",
+            help=f"Input files: {SOURCES_HELP} With --mode delete: id lists.",
             show_default=False,
             metavar="FILE|postgresql://…",
         ),
@@ -348,25 +349,8 @@ def load(
             show_default=False,
         ),
     ] = None,
-    sql: Annotated[
-        str | None,
-        typer.Option(
-            "--sql",
-            help="With a postgresql:// URL: the SELECT whose rows to load (instead of "
-            "?table=).",
-            metavar="\"SELECT …\"",
-        ),
-    ] = None,
-    since: Annotated[
-        datetime | None,
-        typer.Option(
-            "--since",
-            help="With a postgresql:// source: only rows whose updated_at is later "
-            "(incremental upsert).",
-            metavar="TIMESTAMP",
-            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
-        ),
-    ] = None,
+    sql: SqlOption = None,
+    since: SinceOption = None,
     rejects: Annotated[
         Path | None,
         typer.Option(
@@ -463,7 +447,7 @@ def load(
     from ..snapshot.pipeline import load as run_load
 
     chosen = mode or (LoadMode.UPSERT if since is not None else LoadMode.REPLACE)
-    sources = _sources(files, sql, since, chosen)
+    sources = input_sources(files, sql, since, chosen.value)
 
     settings = settings_for(data_dir)
     output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS)
@@ -507,33 +491,6 @@ def load(
     _print_load_report(out, report, settings.data_dir)
 
 
-def _sources(
-    files: list[str], sql: str | None, since: datetime | None, mode: LoadMode
-) -> list[Any]:
-    """Paths and PostgreSQL sources of ``load``; usage errors (exit 2) name the problem."""
-    from ..ingest.postgres import is_postgres_url, parse_pg_url
-
-    urls = [f for f in files if is_postgres_url(f)]
-    if (sql is not None or since is not None) and not urls:
-        raise fail("--sql and --since need a postgresql:// source", EXIT_USAGE)
-    if since is not None and mode != LoadMode.UPSERT:
-        raise fail(f"--since loads changed rows only: use it with --mode upsert, not "
-                   f"{mode.value}", EXIT_USAGE)
-    if sql is not None and len(urls) > 1:
-        raise fail("--sql applies to one postgresql:// source; give one URL", EXIT_USAGE)
-    out: list[Any] = []
-    for f in files:
-        if is_postgres_url(f):
-            out.append(parse_pg_url(f, sql=sql, since=since))
-            continue
-        path = Path(f)
-        if not path.is_file():
-            what = "is a directory" if path.is_dir() else "does not exist"
-            raise fail(f"Invalid value for 'FILE': File '{f}' {what}.", EXIT_USAGE)
-        out.append(path)
-    return out
-
-
 @contextlib.contextmanager
 def _cluster(spec: str | None, err: Console) -> Iterator[Any]:
     """The Dask cluster of ``--cluster`` (its dashboard address printed), or ``None``."""
@@ -552,10 +509,9 @@ def _cluster(spec: str | None, err: Console) -> Iterator[Any]:
 @handle_errors
 def validate(
     files: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Input files, as for `load`.", exists=True, dir_okay=False, metavar="FILE"
-        ),
+        list[str],
+        typer.Argument(help=f"Input files, as for `load`: {SOURCES_HELP}",
+                       show_default=False, metavar="FILE|postgresql://…"),
     ],
     profile: Annotated[
         str | None, typer.Option("--profile", "-p", help="Ingest profile. Default: detected.")
@@ -589,6 +545,8 @@ def validate(
     rating_scale: RatingScaleOption = None,
     crs: CrsOption = None,
     until: UntilOption = None,
+    sql: SqlOption = None,
+    since: SinceOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Dry run: read and validate FILEs, print the summary, publish nothing.
@@ -600,23 +558,26 @@ def validate(
 
     * `geo-discovery validate data/sample/helsinki_osm_pois.csv --profile osm_poi`
     * `geo-discovery validate new_stores.csv --rejects /tmp/rejects.csv --strict`
+    * `geo-discovery validate "postgresql://ops@db/shops?table=merchants"`
     """
     from ..ingest import read_sources
     from ..ingest.checkins import read_visit_sources
+    from ..ingest.postgres import materialise
     from ..models import BBox
 
+    sources = input_sources(files, sql, since, None)
     settings_for(data_dir)  # invalid settings fail the same way as for load
     output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS)
     expected = BBox.from_string(bbox) if bbox is not None else None
     options = _read_options(decimal, date_format, rating_scale, crs, strict)
     cut = _until(until, profile)
     out = stdout_console()
-    with StageProgress(stderr_console()) as progress:
+    with StageProgress(stderr_console()) as progress, materialise(sources) as (paths, labels):
         result: IngestResult = (
-            read_visit_sources(list(files), until=cut)
+            read_visit_sources(list(paths), until=cut)
             if profile == CHECKINS
             else read_sources(
-                files,
+                paths,
                 profile=profile,
                 mapping=mapping,
                 expected_bbox=expected,
@@ -624,6 +585,8 @@ def validate(
                 options=options,
             )
         )
+    for source in result.sources:  # a database source by its masked URL, not its dump
+        source.path = labels.get(source.path, source.path)
     _print_ingest_summary(
         out,
         sources=result.sources,

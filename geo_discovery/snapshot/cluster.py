@@ -2,8 +2,11 @@
 
 ``geo-discovery load FILE… --cluster local:N`` starts a :class:`distributed.LocalCluster`
 of ``N`` worker processes; ``--cluster tcp://HOST:PORT`` uses a running Dask scheduler
-(its workers must see the input files at the same paths). Both paths call the same
-functions, so the snapshot is the same, array for array:
+(its workers must see the input files at the same absolute paths; a PostgreSQL
+source's dump is read here). A scheduler with no worker after :data:`WORKER_WAIT_S`,
+a cluster left without any for :data:`NO_WORKER_S` and workers that keep dying on a
+task stop the load with a :class:`~geo_discovery.errors.ClusterError` naming the step or
+file. Both paths call the same functions, so the snapshot is the same, array for array:
 
 =========  ==========================================  ===================================
 step       single process                              cluster
@@ -44,10 +47,12 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import re
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +85,9 @@ from ..search.index import (
 )
 
 __all__ = [
+    "NO_WORKER_S",
     "PARTITION_RESOLUTION",
+    "WORKER_WAIT_S",
     "Cluster",
     "ClusterSpec",
     "build_index_on",
@@ -95,6 +102,12 @@ Progress = Callable[[str, int, int], None]
 #: The coarse H3 resolution of a partition (about 12,000 km² a cell) before hot cells
 #: are split into their children.
 PARTITION_RESOLUTION = 3
+#: Seconds a ``tcp://`` scheduler is given, when connecting, to have a worker.
+WORKER_WAIT_S = 5.0
+#: Seconds a load waits for a result while the cluster has no worker before it stops.
+NO_WORKER_S = 60.0
+#: Seconds between two looks at the cluster while waiting for a result.
+_POLL_S = 1.0
 _LOCAL = re.compile(r"^local:(\d+)$")
 _TCP = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
 _FORMS = "local:N (N worker processes on this machine) or tcp://HOST:PORT (a Dask scheduler)"
@@ -144,13 +157,18 @@ class Cluster:
     """A connected Dask client and, for ``local:N``, the cluster it started.
 
     :meth:`run` submits one task per argument tuple and reports completions through a
-    ``progress(stage, done, total)`` callback (the CLI draws it as a rich bar).
+    ``progress(stage, done, total)`` callback (the CLI draws it as a rich bar). Every
+    wait for a result stops with :class:`ClusterError` when the cluster has had no
+    worker for ``no_worker_s`` seconds, or when the workers kept dying on a task.
     """
 
-    def __init__(self, client: Any, spec: ClusterSpec, owned: Any = None) -> None:
+    def __init__(self, client: Any, spec: ClusterSpec, owned: Any = None, *,
+                 no_worker_s: float = NO_WORKER_S) -> None:
         self.client = client
         self.spec = spec
         self._owned = owned
+        self.no_worker_s = float(no_worker_s)
+        self._alone_since: float | None = None  # since when no worker was seen
 
     @property
     def dashboard_link(self) -> str | None:
@@ -174,17 +192,64 @@ class Cluster:
 
     def wait(self, stage: str, futures: list[Any], progress: Progress | None) -> list[Any]:
         """The results of ``futures`` in their order; ``progress`` per completed task."""
-        from distributed import as_completed
-
         total = len(futures)
         if progress is not None:
             progress(stage, 0, total)
-        for done, future in enumerate(as_completed(futures), start=1):
-            if future.status == "error":
-                future.result()  # raises the task's own exception, with its message
-            if progress is not None:
-                progress(stage, done, total)
-        return list(self.client.gather(futures))
+        pending, done, what = set(futures), 0, f"running the {stage} step"
+        while pending:
+            finished, pending = self._settled(pending, what)
+            for future in finished:
+                if future.status != "finished":  # a task's own error, or the cluster's
+                    self.result(future, what)
+                done += 1
+                if progress is not None:
+                    progress(stage, done, total)
+        try:  # all are done: their results in one go
+            return list(self.client.gather(futures))
+        except Exception as exc:
+            raise _cluster_failure(exc, what, self.spec) from None
+
+    def result(self, future: Any, what: str) -> Any:
+        """``future``'s result; :class:`ClusterError` naming ``what`` (a step, a file)
+        when its workers kept dying or the cluster has had no worker for
+        :attr:`no_worker_s` (a task's own error is raised as it is)."""
+        if isinstance(future, _Here):
+            return future.value
+        self._settled({future}, what)
+        try:
+            return future.result()
+        except Exception as exc:
+            raise _cluster_failure(exc, what, self.spec) from None
+
+    def _settled(self, futures: set[Any], what: str) -> tuple[set[Any], set[Any]]:
+        """``(done, not done)`` once at least one of ``futures`` is done, looking at the
+        cluster's workers while waiting."""
+        from distributed import wait
+
+        while True:
+            with contextlib.suppress(TimeoutError):
+                done, pending = wait(list(futures), timeout=min(_POLL_S, self.no_worker_s),
+                                     return_when="FIRST_COMPLETED")
+                return set(done), set(pending)
+            self._watch(what)
+
+    def _watch(self, what: str) -> None:
+        """:class:`ClusterError` when no worker has been seen for :attr:`no_worker_s`."""
+        try:
+            workers = self.workers
+        except Exception:  # the scheduler is gone: counts as no worker
+            workers = 0
+        now = time.monotonic()
+        self._alone_since = None if workers else (self._alone_since or now)
+        if self._alone_since is not None and now - self._alone_since >= self.no_worker_s:
+            raise self._no_worker(what)
+
+    def _no_worker(self, what: str) -> ClusterError:
+        return ClusterError(
+            f"the Dask cluster {self.spec} has had no worker for {self.no_worker_s:g} s "
+            f"while {what}; stopped (start workers for it, e.g. `dask worker {self.spec}`, "
+            "or use --cluster local:N)"
+        )
 
     def run(self, stage: str, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]],
             progress: Progress | None = None) -> list[Any]:
@@ -210,7 +275,7 @@ class Cluster:
         try:
             while pending:
                 future = pending.popleft()
-                result = future.result()  # a task's error is raised here, with its message
+                result = self.result(future, "running the derive step")  # a task's error, as it is
                 future.release()
                 submit_next()
                 yield result
@@ -225,7 +290,7 @@ class Cluster:
 
         def result() -> Any:
             try:
-                return future.result()
+                return self.result(future, f"running {getattr(fn, '__name__', 'a task')}")
             finally:
                 future.release()
 
@@ -239,16 +304,21 @@ class Cluster:
         if isinstance(arg, pa.Table):
             arg = arg.combine_chunks()
         size = arg.nbytes if isinstance(arg, pa.Table | np.ndarray) else 0
-        return self.client.scatter(arg, hash=False) if size > 1 << 20 else arg
+        return self.scatter(arg) if size > 1 << 20 else arg
 
     def share(self, obj: Any) -> Any:
         """``obj`` sent to every worker once; a task given the returned future gets
         ``obj`` (for :func:`geo_discovery.parallel.imap`'s ``common``)."""
-        return self.client.scatter(obj, broadcast=True, hash=False)
+        return self.scatter(obj, broadcast=True)
 
-    def scatter(self, data: Any) -> Any:
-        """Send ``data`` to a worker once; tasks take the returned future."""
-        return self.client.scatter(data, hash=False)
+    def scatter(self, data: Any, *, broadcast: bool = False) -> Any:
+        """Send ``data`` to a worker once; tasks take the returned future (waiting at
+        most :attr:`no_worker_s` for a worker)."""
+        try:
+            return self.client.scatter(data, hash=False, broadcast=broadcast,
+                                       timeout=self.no_worker_s)
+        except TimeoutError:
+            raise self._no_worker("sending it data") from None
 
     def release_memory(self) -> None:
         """:func:`~geo_discovery.parallel.release_memory` on every worker (a worker keeps
@@ -263,16 +333,60 @@ class Cluster:
                 self._owned.close()
 
 
+@dataclass
+class _Here:
+    """A result computed in this process, in place of a future (nothing to release)."""
+
+    value: Any
+
+    def release(self) -> None:
+        pass
+
+    cancel = release
+
+
 def _token() -> str:
     import uuid
 
     return uuid.uuid4().hex[:8]
 
 
+def _cluster_failure(exc: Exception, what: str, spec: ClusterSpec) -> Exception:
+    """A failure of the cluster itself (workers that kept dying, results lost with the
+    scheduler) as a one-line :class:`ClusterError` naming ``what``; a task's own error
+    as it is."""
+    from distributed import KilledWorker
+    from distributed.comm import CommClosedError
+    from distributed.utils import CancelledError
+
+    if isinstance(exc, KilledWorker):
+        tries = re.search(r"on (\d+) different workers", str(exc))
+        times = f" ({tries.group(1)} workers in turn)" if tries else ""
+        return ClusterError(f"the Dask workers of {spec} kept dying while {what}{times}: "
+                            "out of memory, killed, or lost; see the workers' logs (more "
+                            "memory per worker, or fewer workers, may help)")
+    if isinstance(exc, CancelledError | CommClosedError):
+        return ClusterError(f"the Dask cluster {spec} lost its work while {what} "
+                            f"({type(exc).__name__}: the scheduler or its workers went "
+                            "away); stopped")
+    return exc
+
+
 @contextlib.contextmanager
-def open_cluster(spec: str | ClusterSpec, *, connect_timeout_s: float = 10.0) -> Iterator[Cluster]:
+def open_cluster(
+    spec: str | ClusterSpec,
+    *,
+    connect_timeout_s: float = 10.0,
+    worker_wait_s: float | None = None,
+    no_worker_s: float | None = None,
+) -> Iterator[Cluster]:
     """Start (``local:N``) or connect to (``tcp://…``, giving up after
-    ``connect_timeout_s``) a Dask cluster for one load."""
+    ``connect_timeout_s``) a Dask cluster for one load.
+
+    A scheduler without a worker after ``worker_wait_s`` (default
+    :data:`WORKER_WAIT_S`) is refused (:class:`ClusterError`); ``no_worker_s`` (default
+    :data:`NO_WORKER_S`) is how long the cluster may then be left without any worker
+    while a result is awaited."""
     spec = spec if isinstance(spec, ClusterSpec) else parse_cluster(spec)
     try:
         from distributed import Client, LocalCluster
@@ -294,11 +408,28 @@ def open_cluster(spec: str | ClusterSpec, *, connect_timeout_s: float = 10.0) ->
         if owned is not None:
             owned.close()
         raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None
-    cluster = Cluster(client, spec, owned)
+    cluster = Cluster(client, spec, owned,
+                      no_worker_s=NO_WORKER_S if no_worker_s is None else no_worker_s)
+    if spec.kind != "local":
+        _need_workers(cluster, WORKER_WAIT_S if worker_wait_s is None else worker_wait_s)
     try:
         yield cluster
     finally:
         cluster.close()
+
+
+def _need_workers(cluster: Cluster, wait_s: float) -> None:
+    """Wait up to ``wait_s`` for the scheduler to have a worker; else close the client
+    and raise :class:`ClusterError` (a load given no worker waited for good)."""
+    try:
+        cluster.client.wait_for_workers(1, timeout=max(wait_s, 0.01))
+    except OSError:  # a timeout, or the scheduler went away
+        cluster.close()
+        raise ClusterError(
+            f"the Dask scheduler at {cluster.spec} has no worker (none registered within "
+            f"{wait_s:g} s); start workers for it (`dask worker {cluster.spec}`), or use "
+            "--cluster local:N"
+        ) from None
 
 
 def _connect(client: Any, address: str, timeout_s: float) -> Any:
@@ -337,6 +468,8 @@ def read_sources_on(
     options: ReadOptions | None = None,
     progress: Progress | None = None,
     window: int | None = None,
+    here: Collection[str] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> IngestResult:
     """:func:`~geo_discovery.ingest.read_sources` with one task per file.
 
@@ -346,33 +479,48 @@ def read_sources_on(
     (:class:`~geo_discovery.ingest.sources.DuplicateTracker`), and at most ``window``
     files (default: as many as there are workers) are read ahead of that, so a worker
     holds a file or two's raw tables, not all of its files'.
+
+    Workers get each path made absolute (a worker's working folder is its own); the
+    files of ``here`` (e.g. a database source's dump in this process's temporary folder,
+    which another machine cannot see) are read and finished in this process. ``labels``
+    names files in error messages (``{path: label}``).
     """
     options = options or ReadOptions()
     checked = check_sources(paths)
     fixed = resolve_profile(profile, mapping)
     client, total = cluster.client, len(checked)
     workers = max(cluster.workers, 1)
+    named = dict(labels or {})
+    local = {str(p) for p in here}
     # One file more than the workers kept them busier, but a read file waiting for its
     # turn holds its raw table on a worker: the read peaked at 10.8-11.7 GB over all
     # processes at 10M rows in 8 files, and at 10.2 GB with one file per worker.
     ahead = window or workers
     todo = iter(enumerate(checked))
-    reading: deque[tuple[Any, Any]] = deque()  # (file result, its keys), in file order
-    finishing: deque[Any] = deque()
+    reading: deque[tuple[Any, Any, str]] = deque()  # (file result, its keys, its name)
+    finishing: deque[tuple[Any, str]] = deque()
     parts: list[FilePart] = []
     tracker = DuplicateTracker()
+    given: dict[str, str] = {}  # the absolute path sent: the path as given
 
     def read_next() -> None:
         for i, (path, _) in itertools.islice(todo, 1):
-            result = client.submit(read_source_file, path, fixed, expected_bbox, options,
-                                   pure=False, key=f"files-{i}-{_token()}")
+            name = named.get(str(path), str(path))
+            if str(path) in local:  # read and finished here (rejects quote its lines)
+                raw = read_source_file(path, fixed, expected_bbox, options)
+                reading.append((_Here(raw), _Here(file_keys(raw)), name))
+                continue
+            sent = Path(os.path.abspath(path))
+            given[str(sent)] = str(path)
+            result = client.submit(read_source_file, sent, fixed, expected_bbox,
+                                   options, pure=False, key=f"files-{i}-{_token()}")
             reading.append((result, client.submit(file_keys, result, pure=False,
-                                                  key=f"keys-{i}-{_token()}")))
+                                                  key=f"keys-{i}-{_token()}"), name))
 
     def collect(keep: int) -> None:
         while len(finishing) > keep:
-            future = finishing.popleft()
-            parts.append(future.result())  # a task's error is raised here, with its message
+            future, name = finishing.popleft()
+            parts.append(cluster.result(future, f"finishing {name}"))  # a task's error too
             future.release()
             if progress is not None:
                 progress("finish", len(parts), total)
@@ -385,27 +533,30 @@ def read_sources_on(
             read_next()
         keyed = 0
         while reading:
-            result, keys = reading.popleft()
-            duplicates = tracker.add(keys.result())
+            result, keys, name = reading.popleft()
+            duplicates = tracker.add(cluster.result(keys, f"reading {name}"))
             keys.release()
             keyed += 1
             if progress is not None:
                 progress("files", keyed, total)
-            finishing.append(client.submit(finish_file, result, duplicates, consume=True,
-                                           pure=False,
-                                           key=f"finish-{keyed}-{_token()}"))
+            finishing.append((_Here(finish_file(result.value, duplicates, consume=True))
+                              if isinstance(result, _Here) else
+                              client.submit(finish_file, result, duplicates, consume=True,
+                                            pure=False, key=f"finish-{keyed}-{_token()}"),
+                              name))
             result.release()  # the worker drops the raw table once finish_file has run
             collect(workers)
             read_next()
         collect(0)
     finally:
-        for result, keys in reading:  # a task failed: stop what is still queued
+        for result, keys, _ in reading:  # a task failed: stop what is still queued
             result.cancel()
             keys.cancel()
-        for future in finishing:
+        for future, _ in finishing:
             future.cancel()
     for part, late in zip(parts, tracker.rejected_duplicates(), strict=True):
         add_duplicates(part, late)
+        part.report.path = given.get(part.report.path, part.report.path)  # as given
     return combine_parts(parts)
 
 

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import cells as h3cells
-from ..errors import LoadRefusedError, RejectedRowsError, SnapshotError
+from ..errors import ClusterError, LoadRefusedError, RejectedRowsError, SnapshotError
 from ..ingest import IngestResult, ReadOptions, read_id_list, read_sources, write_rejects
 from ..ingest.checkins import read_visit_sources
 from ..ingest.postgres import PgSource, materialise
@@ -200,6 +200,7 @@ def load(
     read_options = dataclasses.replace(base, strict=strict or base.strict)
     with (
         store.lock(wait_s, on_wait),
+        _said_when_the_cluster_fails(store),
         _cluster_for(cluster) as on,
         materialise(paths) as (files, labels),
     ):
@@ -225,9 +226,12 @@ def load(
             # outgrew a worker's share of this machine and the worker was restarted).
             from .cluster import read_sources_on
 
+            # A database source's dump is in this process's temporary folder, which the
+            # workers of a tcp:// cluster (other machines) cannot see: read here.
             ingest = read_sources_on(
                 on, files, profile=profile, mapping=mapping, expected_bbox=expected_bbox,
-                options=read_options, progress=notify,
+                options=read_options, progress=notify, labels=labels,
+                here=labels if on.spec.kind != "local" else (),
             )
             rejects = ingest.rejects
             rows_read = ingest.rows_read
@@ -381,6 +385,17 @@ def _member_histories(
     if mode != "replace" and current is not None and carry_members(current.path, folder):
         return int(current.manifest.get("members") or 0)
     return None
+
+
+@contextlib.contextmanager
+def _said_when_the_cluster_fails(store: SnapshotStore) -> Iterator[None]:
+    """A :class:`ClusterError` that stops a load also says what stays current."""
+    try:
+        yield
+    except ClusterError as exc:
+        now = store.current_name()
+        kept = f"snapshot {now} stays current" if now else "there is still no snapshot"
+        raise ClusterError(f"{exc}; nothing was published: {kept}") from None
 
 
 @contextlib.contextmanager
