@@ -152,23 +152,25 @@ SqlOption = Annotated[
 ]
 
 SinceOption = Annotated[
-    datetime | None,
+    str | None,
     typer.Option(
         "--since",
         help="With a postgresql:// source: only rows whose updated_at is later "
-        "(incremental upsert).",
+        "(incremental upsert); ISO 8601 (2026-03-01, 2026-03-01T12:00:00+02:00), UTC when "
+        "naive.",
         metavar="TIMESTAMP",
-        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        show_default=False,
     ),
 ]
 
 
 def input_sources(
-    files: Sequence[str], sql: str | None, since: datetime | None, mode: str | None
+    files: Sequence[str], sql: str | None, since: str | None, mode: str | None
 ) -> list[Any]:
     """Paths and PostgreSQL sources of ``load`` (``mode``: its --mode) and ``validate``
     (``None``); usage errors (exit 2) name the problem."""
-    from ..ingest.postgres import is_postgres_url, parse_pg_url
+    from ..errors import DatabaseError
+    from ..ingest.postgres import is_postgres_url, parse_pg_url, since_instant
 
     urls = [f for f in files if is_postgres_url(f)]
     if (sql is not None or since is not None) and not urls:
@@ -178,10 +180,14 @@ def input_sources(
                    f"{mode}", EXIT_USAGE)
     if sql is not None and len(urls) > 1:
         raise fail("--sql applies to one postgresql:// source; give one URL", EXIT_USAGE)
+    try:
+        cut = None if since is None else since_instant(since)
+    except DatabaseError as exc:  # not an instant: a usage error naming it
+        raise fail(str(exc), EXIT_USAGE) from None
     out: list[Any] = []
     for f in files:
         if is_postgres_url(f):
-            out.append(parse_pg_url(f, sql=sql, since=since))
+            out.append(parse_pg_url(f, sql=sql, since=cut))
             continue
         path = Path(f)
         if not path.is_file():

@@ -233,6 +233,33 @@ def test_since_is_an_instant_utc_when_naive_whatever_the_session_time_zone(
         parse_pg_url(f"{pg}?table={schema}.aware", since="yesterday")
 
 
+def test_the_cli_takes_since_with_an_offset_and_names_a_bad_one(
+    pg: str, schema: str, tmp_path: Path
+) -> None:
+    """`load --since 2026-01-01T03:00:00+02:00` was a usage error (the option took three
+    naive formats only); now an instant, and a value that is none is named."""
+    from typer.testing import CliRunner
+
+    from geo_discovery.cli.main import app
+
+    _execute(pg, f'CREATE TABLE "{schema}".upd (id int, name text, lat float8, lng float8, '
+                 "updated_at timestamptz)")  # fmt: skip
+    for i in range(6):  # 00:00, 00:30, … 02:30 UTC
+        _execute(pg, f'INSERT INTO "{schema}".upd VALUES (%s, %s, %s, %s, %s)',
+                 args=(i, f"S{i}", 40.7 + i * 1e-3, -74.0,
+                       datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=30 * i)))
+    runner = CliRunner(env={"COLUMNS": "240"})
+    url = f"{pg}?table={schema}.upd"
+    done = runner.invoke(app, ["load", url, "--since", "2026-01-01T03:00:00+02:00",
+                               "--data-dir", str(tmp_path / "d")])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    ids = _merchants(tmp_path / "d", ["merchant_id"]).column(0).to_pylist()
+    assert ids == ["generic:3", "generic:4", "generic:5"]  # after 01:00 UTC
+    bad = runner.invoke(app, ["load", url, "--since", "yesterday", "--data-dir",
+                              str(tmp_path / "e")])  # fmt: skip
+    assert bad.exit_code == 2 and "--since='yesterday' is not an ISO 8601" in bad.output
+
+
 # ------------------------------------------------------------ bug 5: password param
 def test_a_password_query_parameter_is_never_printed_or_stored(
     pg: str, schema: str, tmp_path: Path
