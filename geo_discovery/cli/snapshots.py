@@ -28,8 +28,14 @@ def snapshots(data_dir: DataDirOption = None) -> None:
     from ..snapshot.store import SnapshotStore
 
     settings = settings_for(data_dir)
-    snaps = SnapshotStore(settings.data_dir).list()
+    store = SnapshotStore(settings.data_dir)
+    snaps = store.list()
     out = stdout_console()
+    named = store.current_name()
+    if named is not None and not any(s.is_current for s in snaps):  # gone or unreadable
+        typer.echo(f"warning: CURRENT names {named}, which is not a readable snapshot here; "
+                   "make one current with `geo-discovery rollback` (what was served before "
+                   "it) or `rollback --to ID`", err=True)  # fmt: skip
     if not snaps:
         out.print(f"no snapshots in {settings.data_dir}; run `geo-discovery load FILE`")
         return

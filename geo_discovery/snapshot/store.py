@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -50,6 +50,7 @@ __all__ = [
     "SnapshotStore",
     "SnapshotWriter",
     "resolve_snapshot_dir",
+    "rolled_away",
     "snapshot_merchants",
 ]
 
@@ -93,6 +94,26 @@ def _parent(manifest: dict[str, Any]) -> int | None:
     parent = manifest.get("parent")
     ok = isinstance(parent, int) and not isinstance(parent, bool) and parent > 0
     return parent if ok else None
+
+
+def rolled_away(snaps: Iterable[SnapshotInfo]) -> set[int]:
+    """Ids of snapshots that were current and then rolled back away from, as the kept
+    manifests tell: a load whose ``parent`` (current when it began) is older than a
+    snapshot made before it saw that snapshot no longer current, and only a rollback
+    moves ``CURRENT`` back.
+
+    >>> info = lambda i, parent: SnapshotInfo(i, Path(str(i)), {"parent": parent}, False, True)
+    >>> sorted(rolled_away([info(1, None), info(2, 1), info(3, 2), info(4, 1)]))
+    [2, 3]
+    """
+    snaps = list(snaps)
+    away: set[int] = set()
+    for s in snaps:
+        parent = _parent(s.manifest)
+        if parent is not None:
+            away |= {x.snapshot_id for x in snaps if parent < x.snapshot_id < s.snapshot_id
+                     and x.published is not False}  # fmt: skip
+    return away
 
 
 def _discard(folder: Path) -> bool:
@@ -367,17 +388,19 @@ class SnapshotStore:
 
     @staticmethod
     def _rollback_targets(
-        snaps: builtins.list[SnapshotInfo], current: SnapshotInfo
+        snaps: builtins.list[SnapshotInfo], current_id: int, parent: int | None
     ) -> builtins.list[SnapshotInfo]:
-        """Where a plain rollback goes, best first: what was served before ``current``,
-        i.e. the snapshot its load replaced (its manifest's ``parent``), if kept; then the
-        newest older snapshot ever current. Not the newest older one first: after rolling
-        back from a bad snapshot and loading again, that is the bad one."""
-        older = [s for s in snaps if s.snapshot_id < current.snapshot_id
+        """Where a plain rollback from ``current_id`` goes, best first: what was served
+        before it, i.e. the snapshot its load replaced (``parent``, its manifest's), if
+        kept; then the newest older snapshot ever current that was not rolled back away
+        from (:func:`rolled_away`). Not the newest older one first: after rolling back
+        from a bad snapshot and loading again, that is the bad one."""
+        away = rolled_away(snaps)
+        older = [s for s in snaps if s.snapshot_id < current_id
                  and s.published is not False]  # never current: a killed load's
-        parent = _parent(current.manifest)
         out = [s for s in older if s.snapshot_id == parent]
-        return out + [s for s in older[-1:] if s.snapshot_id != parent]
+        rest = [s for s in older if s.snapshot_id != parent and s.snapshot_id not in away]
+        return out + rest[-1:]
 
     def rollback(
         self, to: int | None = None, wait_s: float = 0.0,
@@ -393,15 +416,22 @@ class SnapshotStore:
             if to is not None:
                 targets = [self.get(to)]
             else:
-                current = self.current()
-                if current is None:
+                name = self.current_name()
+                if name is None:
                     raise SnapshotNotFoundError(
                         "nothing to roll back: there is no current snapshot"
                     )
-                targets = self._rollback_targets(self.list(), current)
+                try:  # the current one gone or unreadable: what was served before it
+                    current = self.current()
+                    parent = _parent(current.manifest) if current is not None else None
+                except SnapshotError:
+                    parent = None
+                    if not name.isdigit():
+                        raise
+                targets = self._rollback_targets(self.list(), int(name), parent)
                 if not targets:
                     raise SnapshotNotFoundError(
-                        f"nothing to roll back to: {current.name} is the oldest snapshot kept"
+                        f"nothing to roll back to: {name} is the oldest snapshot kept"
                     )
             for i, target in enumerate(targets):
                 try:
@@ -431,7 +461,8 @@ class SnapshotStore:
         self.remove_temporaries()
         snaps = self.list()
         current = next((s for s in snaps if s.is_current), None)
-        served = [s for s in snaps if s.published is not False]
+        away = rolled_away(snaps)  # rolled back away from: no good data to keep
+        served = [s for s in snaps if s.published is not False and s.snapshot_id not in away]
         kept = {s.name for s in served[-keep:]}
         non_empty = [s for s in served if snapshot_merchants(s.manifest) > 0]
         kept |= {s.name for s in non_empty[-1:]}
@@ -440,7 +471,10 @@ class SnapshotStore:
             newest = current.snapshot_id
             kept.add(current.name)
             if keep >= 2:
-                kept |= {s.name for s in self._rollback_targets(snaps, current)[:1]}
+                targets = self._rollback_targets(
+                    snaps, current.snapshot_id, _parent(current.manifest)
+                )
+                kept |= {s.name for s in targets[:1]}
         doomed = [
             s for s in snaps
             if s.name not in kept and (s.published is not False or s.snapshot_id < newest)

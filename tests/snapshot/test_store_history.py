@@ -211,16 +211,17 @@ def test_a_leftover_newer_than_the_current_is_left_alone(store: SnapshotStore) -
 
 def test_prune_keeps_what_a_plain_rollback_goes_to(store: SnapshotStore) -> None:
     """Rolled back from a bad 000002, loaded 000003 (parent 1), then 000004: the window of
-    the two newest pruned 000001, the snapshot served before the bad one."""
+    the two newest pruned 000001, the snapshot served before the bad one. The bad one,
+    rolled back away from, does not count and goes first."""
     load_like(store, 100)  # 1
     load_like(store, 5)  # 2: bad
     store.rollback()
     load_like(store, 100)  # 3, parent 1
-    assert store.prune(keep=2) == []
+    assert store.prune(keep=2) == ["000002"]
     assert store.rollback().name == "000001"
     store.rollback(to=3)
     load_like(store, 100)  # 4, parent 3
-    assert store.prune(keep=2) == ["000001", "000002"]
+    assert store.prune(keep=2) == ["000001"]
     assert store.rollback().name == "000003"
 
 
@@ -276,20 +277,19 @@ def test_rollback_from_a_rolled_back_to_snapshot_keeps_walking_back(
 
 def test_rollback_falls_back_when_the_parent_is_gone_or_damaged(store: SnapshotStore) -> None:
     """The parent refused (damaged) or not kept: the older rule, the newest older snapshot
-    ever current; refused too, the rollback is refused (test_cli: a damaged target)."""
-    load_like(store)
-    load_like(store)
-    store.rollback()
-    load_like(store)  # 3: parent 1
+    ever current (not rolled back away from); refused too, the rollback is refused
+    (test_cli: a damaged target)."""
+    for _ in range(3):
+        load_like(store)  # 1; 2: parent 1; 3: parent 2
 
-    def refuse_1(path: Path) -> None:
-        if path.name == "000001":
-            raise SnapshotError("snapshot 000001 is damaged")
+    def refuse_2(path: Path) -> None:
+        if path.name == "000002":
+            raise SnapshotError("snapshot 000002 is damaged")
 
-    assert store.rollback(check=refuse_1).name == "000002"
+    assert store.rollback(check=refuse_2).name == "000001"
     store.rollback(to=3)
-    (store.snapshots_dir / "000001" / "manifest.json").write_text("{broken")
-    assert store.rollback().name == "000002"
+    (store.snapshots_dir / "000002" / "manifest.json").write_text("{broken")
+    assert store.rollback().name == "000001"
 
 
 def test_rollback_refuses_when_every_candidate_is_damaged(store: SnapshotStore) -> None:
@@ -331,15 +331,14 @@ def test_rollback_cli_names_a_damaged_parent_it_passed_by(tmp_path: Path) -> Non
     runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
     base = ["--data-dir", str(data_dir)]
     good, bad = write_csv(tmp_path / "good.csv", 30), write_csv(tmp_path / "bad.csv", 3)
-    assert runner.invoke(app, ["load", str(good), *base]).exit_code == 0
-    assert runner.invoke(app, ["load", str(bad), "--allow-shrink", *base]).exit_code == 0
-    assert runner.invoke(app, ["rollback", *base]).exit_code == 0
-    assert runner.invoke(app, ["load", str(good), *base]).exit_code == 0  # 3: parent 1
-    shutil.rmtree(data_dir / "snapshots" / "000001" / "index")
+    assert runner.invoke(app, ["load", str(bad), *base]).exit_code == 0
+    assert runner.invoke(app, ["load", str(good), "--allow-shrink", *base]).exit_code == 0
+    assert runner.invoke(app, ["load", str(good), *base]).exit_code == 0  # 3: parent 2
+    shutil.rmtree(data_dir / "snapshots" / "000002" / "index")
     rolled = runner.invoke(app, ["rollback", *base])
     assert rolled.exit_code == 0, rolled.output
-    assert "passed by snapshot 000001, which is damaged: " in rolled.stdout
-    assert "current snapshot: 000002 (was 000003): 3 merchants (was 30)" in rolled.stdout
+    assert "passed by snapshot 000002, which is damaged: " in rolled.stdout
+    assert "current snapshot: 000001 (was 000003): 3 merchants (was 30)" in rolled.stdout
 
 
 def test_rollback_help_names_the_rule() -> None:
@@ -499,3 +498,59 @@ def killed_load(data_dir: Path, csv: Path, when: str) -> int:
     )
     assert proc.returncode == 9, proc.stdout + proc.stderr
     return proc.returncode
+
+
+def test_a_second_rollback_never_brings_back_one_rolled_away_from(tmp_path: Path) -> None:
+    """load 1, a bad 2, rollback (→ 1), load 3 (parent 1), load 4: pruning with keep 3
+    removed 000001 and kept the bad 000002, and rollback, rollback went 4 → 3 → 2. Now the
+    snapshot rolled away from neither counts for retention nor is a fallback target."""
+    data_dir = tmp_path / "store"
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1",
+                            "GEO_DISCOVERY_KEEP_SNAPSHOTS": "3"})  # fmt: skip
+    base = ["--data-dir", str(data_dir)]
+    good, bad = write_csv(tmp_path / "good.csv", 30), write_csv(tmp_path / "bad.csv", 3)
+    for args in (["load", str(good)], ["load", str(bad), "--allow-shrink"], ["rollback"],
+                 ["load", str(good)], ["load", str(good)], ["rollback"]):  # fmt: skip
+        done = runner.invoke(app, [*args, *base])
+        assert done.exit_code == 0, (args, done.output)
+    store = SnapshotStore(data_dir)
+    assert store.current_name() == "000003"
+    assert set(marks(store)) == {"000001", "000003", "000004"}  # the good 1 kept, not 2
+    last = runner.invoke(app, ["rollback", *base])
+    assert last.exit_code == 0 and store.current_name() == "000001", last.output
+
+
+def test_the_fallback_passes_a_snapshot_rolled_away_from_by(store: SnapshotStore) -> None:
+    """With the parent gone, the fallback was the newest older snapshot ever current:
+    the bad one rolled back away from."""
+    load_like(store, 100)  # 1
+    load_like(store, 5)  # 2: bad
+    store.rollback()
+    load_like(store, 100)  # 3, parent 1
+    assert store_module.rolled_away(store.list()) == {2}
+    import shutil
+
+    shutil.rmtree(store.snapshots_dir / "000001")
+    with pytest.raises(SnapshotNotFoundError, match="nothing to roll back to"):
+        store.rollback()
+    assert store.current_name() == "000003"
+
+
+def test_a_plain_rollback_from_a_current_snapshot_gone_goes_to_the_one_before(
+    tmp_path: Path,
+) -> None:
+    """CURRENT naming a folder that was deleted (or a manifest cut): `rollback` failed with
+    '000003 is not a snapshot', though 000001 and 000002 were good; `snapshots` said
+    nothing of it."""
+    data_dir = tmp_path / "store"
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    base = ["--data-dir", str(data_dir)]
+    for n in (30, 29, 30):
+        assert runner.invoke(app, ["load", str(write_csv(tmp_path / f"{n}.csv", n)),
+                                   *base]).exit_code == 0  # fmt: skip
+    (data_dir / "snapshots" / "000003" / "manifest.json").write_text("{")
+    listing = runner.invoke(app, ["snapshots", *base])
+    assert "warning: CURRENT names 000003, which is not a readable snapshot" in listing.stderr
+    done = runner.invoke(app, ["rollback", *base])
+    assert done.exit_code == 0, done.output
+    assert SnapshotStore(data_dir).current_name() == "000002"
