@@ -31,6 +31,9 @@ def run() -> None:
         raise SystemExit(EXIT_INTERRUPTED) from None
     try:
         app()
+    except KeyboardInterrupt:  # outside typer's own handler (while it builds the commands)
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except SystemExit as done:  # typer's Exit(130), raised from the KeyboardInterrupt
         if done.code == EXIT_INTERRUPTED and isinstance(
             getattr(done.__context__, "__cause__", None), KeyboardInterrupt

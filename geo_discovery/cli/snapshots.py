@@ -86,7 +86,8 @@ def rollback(
     Without --to, the snapshot served before the current one: the one the current
     snapshot's load replaced (never one you had rolled back away from); if that one is gone
     or damaged, the newest older snapshot that was ever current (not one a stopped load
-    left behind, nor one rolled back away from). Prints the merchants of both, so a rollback to much less data is seen.
+    left behind, nor one rolled back away from). Prints the merchants of both, so a
+    rollback to much less data is seen.
 
     **Examples**
 
