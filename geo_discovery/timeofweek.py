@@ -100,9 +100,11 @@ def instant(value: datetime | str, name: str, *, hours: bool = False) -> datetim
     try:
         utc = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
     except OverflowError:
-        return (f"{name}={shown} is out of range in UTC; allowed: 0001-01-01T00:00:00Z … "
-                "9999-12-31T23:59:59Z")  # fmt: skip
-    if hours and not HOURS_SPAN[0] <= utc <= HOURS_SPAN[1]:
+        utc = None
+        if not hours:
+            return (f"{name}={shown} is out of range in UTC; allowed: 0001-01-01T00:00:00Z … "
+                    "9999-12-31T23:59:59Z")  # fmt: skip
+    if hours and (utc is None or not HOURS_SPAN[0] <= utc <= HOURS_SPAN[1]):
         return (f"{name}={shown} is outside the dates opening hours are read for; allowed: "
                 f"{HOURS_SPAN[0].isoformat()}Z … {HOURS_SPAN[1].isoformat()}Z")  # fmt: skip
     return parsed

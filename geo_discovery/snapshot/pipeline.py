@@ -507,9 +507,11 @@ def _refuse_data_loss(
                    now.get(name, 0)) for name, n in sorted(had.items())]  # fmt: skip
     for what, was, left in drops:
         if was and left < was * (1.0 - max_shrink):
+            drop = f"{1.0 - left / was:.0%}"  # 50.3 % is not "50 %, more than 0.5 allows"
+            drop = drop if drop != f"{max_shrink:.0%}" else f"{1.0 - left / was:.1%}"
             raise LoadRefusedError(
                 f"refused to {verb} snapshot {current.name}: {what}, a drop of "
-                f"{1.0 - left / was:.0%}, more than load_max_shrink={max_shrink:g} allows "
+                f"{drop}, more than load_max_shrink={max_shrink:g} allows "
                 f"({counts}); {kept}. Pass --allow-shrink if the drop is intended, or set "
                 "GEO_DISCOVERY_LOAD_MAX_SHRINK"
             )

@@ -263,6 +263,17 @@ def test_a_replace_leaving_a_source_out_is_refused_though_the_total_grows(
     assert current(data_dir) == ("000002", 24)
 
 
+def test_a_drop_just_past_the_limit_is_not_said_to_be_at_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """1,664 of 3,349 (a drop of 50.3 %) was refused as "a drop of 50%, more than
+    load_max_shrink=0.5 allows"."""
+    data_dir = good_store(runner, tmp_path, n=1000)
+    result = runner.invoke(app, ["load", str(write_csv(tmp_path / "few.csv", 497)),
+                                 "--data-dir", str(data_dir)])  # fmt: skip
+    assert_refused(result, "a drop of 50.3%, more than load_max_shrink=0.5 allows")
+
+
 def test_a_delete_of_most_merchants_is_refused(runner: CliRunner, tmp_path: Path) -> None:
     """Deleting 3,348 of 3,349 ids was published: the guard read replace loads only."""
     data_dir = good_store(runner, tmp_path, n=10)
