@@ -16,6 +16,8 @@ as in CSV (``'name' 2 times (columns 2, 5)``).
 
 from __future__ import annotations
 
+import gzip
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,9 @@ def read_geo(
     import shapely
 
     layer = _data_layer(path, source) if fmt == "gpkg" else None
+    nul_note = None
+    if fmt == "geojson":  # GDAL would cut a string at an escaped NUL (\u0000)
+        source, nul_note = _without_nul_escapes(path, source)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -142,7 +147,7 @@ def read_geo(
             f"{path}: no geometry could be read as {fmt} (cut short, or not {fmt} at all?); "
             "expected a valid GeoJSON FeatureCollection, GeoPackage, Shapefile or GeoParquet"
         )
-    notes: list[str] = []
+    notes: list[str] = [nul_note] if nul_note else []
     gdf = gdf.reset_index(drop=True)
     feature_ids = _feature_ids(source, gdf, notes) if fmt == "geojson" else None
     if options.crs is not None:
@@ -187,6 +192,28 @@ def read_geo(
     )
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")  # an even run of \ before
+
+
+def _without_nul_escapes(path: Path, source: str) -> tuple[Any, str | None]:
+    """A GeoJSON ``source`` (a path, or ``/vsigzip/`` one) as its bytes without escaped
+    NUL characters (``"a\u0000b"`` → ``"ab"``), with a note counting them, when it holds
+    any: GDAL cuts a string at a NUL (a name would lose its end, two ids become one),
+    where the CSV reader removes NULs with a note. Unchanged (and not read here) else."""
+    if source.startswith("/vsizip/"):
+        return source, None  # (a zipped GeoJSON: read as GDAL reads it)
+    opener = gzip.open if source.startswith("/vsigzip/") else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if b"\\u0000" not in data:
+        return source, None
+    cleaned, count = _NUL_ESCAPE.subn(rb"\1", data)
+    if not count:
+        return source, None
+    return cleaned, (f"NUL characters (\\u0000) removed from {count:,} place(s) in "
+                     "strings: no text can hold them")  # fmt: skip
+
+
 def _data_layer(path: Path, source: str) -> str | None:
     """A GeoPackage's one layer of geometries (tables without geometry, such as the
     ``layer_styles`` QGIS saves a style in, are not data); fail naming the layers when it
@@ -211,7 +238,7 @@ def _data_layer(path: Path, source: str) -> str | None:
     return None
 
 
-def _feature_ids(source: str, gdf: Any, notes: list[str]) -> pd.Series | None:
+def _feature_ids(source: Any, gdf: Any, notes: list[str]) -> pd.Series | None:
     """GeoJSON ``Feature.id`` values (GDAL's feature ids), when the properties have no id
     column and every feature has its own (GDAL numbers features without one 0, 1, 2 …
     by position, so an id equal to its position cannot be told from none). A string

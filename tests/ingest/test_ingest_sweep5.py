@@ -311,3 +311,33 @@ def test_an_airbnb_file_of_few_prices_says_its_levels_rank_it_among_itself(
     assert [n for n in notes if "price_level: the quartiles of this file's 2 price(s)" in n]
     whole = read_sources([real_data / BOSTON]).sources[0].notes
     assert not [n for n in whole if "price_level: the quartiles" in n]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_nul_escapes_in_geojson_are_removed_like_the_csvs_nuls(tmp_path: Path, gz: bool) -> None:
+    """GDAL cut a GeoJSON string at an escaped NUL: `HARBOR\\u0000SIDE` loaded as
+    `HARBOR`, and ids `777\\u00001` and `777\\u00002` both as 777 (one rejected as a
+    duplicate), without a note. They now read as the CSV of the same rows with its NULs
+    (removed, with a note); an escaped backslash before `u0000` is text, kept."""
+    import json
+
+    rows = [("8", "A first shop, for a CSV sniffed as text", 42.33, -71.04),
+            ("777\x001", "HARBOR\x00SIDE", 42.36, -71.03), ("777\x002", "Back Bay", 42.35, -71.08),
+            ("9", "Slash \\u0000 kept", 42.34, -71.05)]  # fmt: skip
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lng, lat]},
+                 "properties": {"id": i, "name": n, "category": "food/cafe"}}
+                for i, n, lat, lng in rows]  # fmt: skip
+    text = json.dumps({"type": "FeatureCollection", "features": features})
+    assert "\\u0000" in text  # json writes the NULs escaped
+    path = tmp_path / ("shops.geojson.gz" if gz else "shops.geojson")
+    with (gzip.open if gz else open)(path, "wt", encoding="utf-8") as fh:
+        fh.write(text)
+    csv = tmp_path / "shops.csv"
+    csv.write_bytes(b"id,name,lat,lng,category\n" + b"".join(
+        f'"{i}","{n}",{lat},{lng},food/cafe\n'.encode() for i, n, lat, lng in rows))  # fmt: skip
+    got, want = read_sources([path]), read_sources([csv])
+    assert got.rows_rejected == want.rows_rejected == 0
+    cols = ["merchant_id", "name"]
+    assert got.merchants[cols].to_dict("records") == want.merchants[cols].to_dict("records")
+    assert got.merchants["name"].tolist()[1:] == ["HARBORSIDE", "Back Bay", "Slash \\u0000 kept"]
+    assert [n for n in got.sources[0].notes if "NUL characters" in n and "3 place(s)" in n]
