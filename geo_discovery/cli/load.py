@@ -298,9 +298,11 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
     if report.rejects_path is not None:
         console.print(f"rejects file: {report.rejects_path}")
     if report.snapshot is not None:
+        how = "" if report.replaced is None else (
+            f": {report.replaced:,} replaced, {report.rows_loaded - report.replaced:,} added")
         console.print(
             f"published snapshot {report.snapshot.name} ({report.mode}, "
-            f"{report.merchants_total:,} merchants) in {data_dir}"
+            f"{report.merchants_total:,} merchants{how}) in {data_dir}"
         )
         text = report.snapshot.manifest.get("derived", {}).get("text")
         if text:

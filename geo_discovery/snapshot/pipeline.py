@@ -75,6 +75,9 @@ class LoadReport:
     pruned: list[str] = field(default_factory=list)
     rows_warned: int = 0
     warning_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: An upsert's rows that replaced a merchant of the current snapshot (the rest were
+    #: added); ``None`` for the other modes.
+    replaced: int | None = None
 
 
 def write_merchant_table(table: pa.Table, path: Path) -> None:
@@ -289,6 +292,8 @@ def load(
             rejects_path=written_rejects,
             ingest=ingest,
             reject_summary=summary,
+            replaced=(None if mode != "upsert" else
+                      loaded - table.num_rows + (0 if previous is None else previous.num_rows)),
             rows_warned=ingest.rows_warned if ingest is not None else 0,
             warning_summary=(
                 ingest.warning_summary()

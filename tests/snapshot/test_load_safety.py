@@ -228,6 +228,22 @@ def test_max_shrink_is_a_setting(
     assert report.snapshot is not None and report.merchants_total == 9
 
 
+def test_an_upsert_says_how_many_rows_replaced_merchants_and_how_many_were_added(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """An upsert whose ids were written another way ('1425973.0'), or a second generic
+    file whose ids 1–3 were another town's, said only "(upsert, N merchants)": nothing
+    told a copy added from a merchant replaced."""
+    data_dir = good_store(runner, tmp_path, n=10)
+    delta = write_csv(tmp_path / "delta.csv", 6, start=7)  # m7–m9 known, m10–m12 new
+    result = runner.invoke(app, ["load", str(delta), "--mode", "upsert", "--data-dir",
+                                 str(data_dir)])  # fmt: skip
+    assert result.exit_code == EXIT_OK, result.output
+    assert "(upsert, 13 merchants: 3 replaced, 3 added)" in result.stdout
+    again = load([delta], data_dir=data_dir, mode="upsert")
+    assert (again.replaced, again.rows_loaded, again.merchants_total) == (6, 6, 13)
+
+
 def test_upsert_never_counts_as_shrinking(runner: CliRunner, tmp_path: Path) -> None:
     data_dir = good_store(runner, tmp_path, n=10)
     result = runner.invoke(
