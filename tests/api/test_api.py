@@ -644,11 +644,11 @@ def test_cors(data_dir: Path, client: TestClient) -> None:
         ),
         (  # 9999-12-31 at -12:00 is past the last date Python holds in UTC (it was a 500)
             f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&open_at=9999-12-31T23:59:59-12:00",
-            ["open_at=9999-12-31T23:59:59-12:00", "out of range in UTC"],
+            ["open_at=9999-12-31T23:59:59-12:00", "outside the dates opening hours are read for"],
         ),
         (
             f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&open_at=0001-01-01T00:00:00%2B14:00",
-            ["open_at=0001-01-01T00:00:00+14:00", "out of range in UTC"],
+            ["open_at=0001-01-01T00:00:00+14:00", "outside the dates opening hours are read for"],
         ),
     ],
 )
