@@ -46,8 +46,7 @@ def test_two_replicas_over_one_store_swap_under_load_with_no_failed_request(
             c.start()
         try:
             time.sleep(0.5)
-            # another source in place of the first: a shrink of that source, meant
-            done = cli("load", str(real_data / FOOD), "--data-dir", str(store), "--allow-shrink")
+            done = cli("load", str(real_data / FOOD), "--data-dir", str(store))
             assert done.returncode == 0, done.stdout + done.stderr
             deadline = time.monotonic() + 30
             while {get_json(p, "/readyz")[1]["snapshot"] for p in (a, b)} & {v1}:

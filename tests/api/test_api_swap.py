@@ -59,7 +59,7 @@ def test_swap_keeps_in_flight_engine(data_dir: Path, real_data: Path) -> None:
     assert first.snapshot.snapshot_id == 1 and _sources(first) == {SOURCE_OF[1]}
     assert holder.refresh().changed is False
 
-    load([real_data / FOOD], data_dir=data_dir, allow_shrink=True)  # another source: meant
+    load([real_data / FOOD], data_dir=data_dir)
     result = holder.refresh()
     assert result.changed and result.previous == first.version
     second = holder.engine
@@ -88,7 +88,7 @@ def test_a_snapshot_that_fails_to_open_never_replaces_a_good_one(
 
     SnapshotStore(data_dir).rollback(1)
     assert holder.refresh().changed is False and holder.last_error is None
-    load([real_data / FOOD], data_dir=data_dir, allow_shrink=True)  # snapshot 3, readable
+    load([real_data / FOOD], data_dir=data_dir)  # snapshot 3, readable
     assert holder.refresh().changed
     assert holder.engine is not None and _sources(holder.engine) == {SOURCE_OF[2]}
 
@@ -98,7 +98,7 @@ def test_fixed_snapshot_folder_is_served_as_is(data_dir: Path, real_data: Path) 
     assert current is not None
     holder = EngineHolder(current.path, Settings(data_dir=data_dir))
     assert holder.fixed_snapshot and holder.engine is not None
-    load([real_data / FOOD], data_dir=data_dir, allow_shrink=True)  # another source: meant
+    load([real_data / FOOD], data_dir=data_dir)
     assert holder.refresh().changed is False
     assert _sources(holder.engine) == {SOURCE_OF[1]}
 
@@ -120,7 +120,7 @@ def test_app_watches_current_and_swaps(data_dir: Path, real_data: Path) -> None:
         v1, etag1 = r1.json()["snapshot"], r1.headers["etag"]
         assert _sources(r1.json()) == {SOURCE_OF[1]}
 
-        load([real_data / FOOD], data_dir=data_dir, allow_shrink=True)  # another source
+        load([real_data / FOOD], data_dir=data_dir)
         _wait_for(lambda: client.get("/readyz").json()["snapshot"] != v1)
         r2 = client.get(url, headers={"If-None-Match": etag1})
         assert r2.status_code == 200, "the old ETag must not validate against a new snapshot"
@@ -167,7 +167,7 @@ def test_real_server_swaps_under_traffic_with_no_failed_request(
         hammer.start()
         try:
             time.sleep(0.5)
-            done = cli("load", str(real_data / FOOD), "--data-dir", str(data_dir), "--allow-shrink")
+            done = cli("load", str(real_data / FOOD), "--data-dir", str(data_dir))
             assert done.returncode == 0, done.stdout + done.stderr
             _wait_for(lambda: get_json(port, "/readyz")[1]["snapshot"] != v1)
             time.sleep(0.5)
