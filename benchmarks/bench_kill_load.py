@@ -84,9 +84,8 @@ class Load:
     """One child load; a reader thread timestamps its ``stage`` lines."""
 
     def __init__(self, files: list[Path], data_dir: Path) -> None:
-        # another source in place of the first snapshot's: a shrink of that source, meant
         cmd = [sys.executable, "-m", MODULE, "--child", "load", *map(str, files),
-               "--allow-shrink", "--data-dir", str(data_dir)]
+               "--data-dir", str(data_dir)]
         self.errfile = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in wait()
         self.t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=harness.REPO_ROOT, stdout=subprocess.PIPE,

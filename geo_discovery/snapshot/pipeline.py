@@ -463,8 +463,10 @@ def _refuse_data_loss(
 ) -> None:
     """Raise :class:`LoadRefusedError` when publishing would lose the data being served:
     no merchant left, or a replace or delete dropping more than ``max_shrink`` of the
-    current snapshot's merchants, in all or of any one source (a source left out of a
-    replace whose other sources grew was published without a word)."""
+    current snapshot's merchants, in all or of any one source while others stay (a
+    source left out of a replace whose other sources grew was published without a word).
+    A replace sharing no source with the current snapshot loads another data set: only
+    the total counts."""
     merchants = table.num_rows
     read, loaded, rejected = rows
     counts = f"rows read {read} = loaded {loaded} + rejected {rejected}"
@@ -508,6 +510,8 @@ def _refuse_data_loss(
         except (OSError, pa.ArrowException):  # unreadable: the total's check stands alone
             had = {}
         now = _by_source(table)
+        if not had.keys() & now.keys():  # no source kept: another data set, not a part lost
+            had = {}
         drops += [(f"its {n} merchants of source {name!r} would be {now.get(name, 0)}", n,
                    now.get(name, 0)) for name, n in sorted(had.items())]  # fmt: skip
     for what, was, left in drops:

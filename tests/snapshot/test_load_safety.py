@@ -258,16 +258,26 @@ def test_upsert_never_counts_as_shrinking(runner: CliRunner, tmp_path: Path) -> 
 def test_a_replace_leaving_a_source_out_is_refused_though_the_total_grows(
     runner: CliRunner, tmp_path: Path
 ) -> None:
-    """Boston's listings (3,349) down to 300 beside a new source of 13,000 stores, or left
-    out altogether, were published without a word: only the total was guarded."""
-    data_dir = good_store(runner, tmp_path, n=10)  # source "generic"
+    """Boston's listings (3,349) down to 300 beside more of another source, or left out
+    of a load of the other files, were published without a word: only the total was
+    guarded. A load of other sources only is another data set (the README's `make run`,
+    then `make load-nyc`): the total decides."""
+    cafes = tmp_path / "cafes.csv"  # another source (the osm_poi profile)
+
+    def write_cafes(n: int) -> Path:
+        cafes.write_text("osm_type,osm_id,key,value,name,lat,lon\n" + "".join(
+            f"node,{i},amenity,cafe,Cafe {i},{60.17 + i * 1e-4:.6f},{24.94 + i * 1e-4:.6f}\n"
+            for i in range(n)))  # fmt: skip
+        return cafes
+
+    data_dir = tmp_path / "store"
+    shops = write_csv(tmp_path / "shops.csv", 10)  # source "generic"
+    first = runner.invoke(app, ["load", str(shops), str(write_cafes(10)), "--data-dir",
+                                str(data_dir)])  # fmt: skip
+    assert first.exit_code == EXIT_OK, first.output
     before = current(data_dir)
-    other = tmp_path / "other.csv"  # another source (the osm_poi profile), twice as many
-    other.write_text("osm_type,osm_id,key,value,name,lat,lon\n" + "".join(
-        f"node,{i},amenity,cafe,Cafe {i},{60.17 + i * 1e-4:.6f},{24.94 + i * 1e-4:.6f}\n"
-        for i in range(20)))  # fmt: skip
-    cases = {"left out": [str(other)],
-             "mostly gone": [str(other), str(write_csv(tmp_path / "few.csv", 4))]}  # fmt: skip
+    cases = {"left out": [str(write_cafes(30))],
+             "mostly gone": [str(write_cafes(30)), str(write_csv(tmp_path / "few.csv", 4))]}
     for files in cases.values():
         result = runner.invoke(app, ["load", *files, "--data-dir", str(data_dir)])
         assert_refused(result, "its 10 merchants of source 'generic' would be",
@@ -276,7 +286,13 @@ def test_a_replace_leaving_a_source_out_is_refused_though_the_total_grows(
     result = runner.invoke(app, ["load", *cases["mostly gone"], "--data-dir", str(data_dir),
                                  "--allow-shrink"])  # fmt: skip
     assert result.exit_code == EXIT_OK, result.output
-    assert current(data_dir) == ("000002", 24)
+    assert current(data_dir) == ("000002", 34)
+    other = runner.invoke(app, ["load", str(write_csv(tmp_path / "town.csv", 40, start=500)),
+                                "--data-dir", str(tmp_path / "solo")])  # fmt: skip
+    assert other.exit_code == EXIT_OK
+    switched = runner.invoke(app, ["load", str(write_cafes(45)), "--data-dir",
+                                   str(tmp_path / "solo")])  # another data set: no source kept
+    assert switched.exit_code == EXIT_OK, switched.output
 
 
 def test_a_drop_just_past_the_limit_is_not_said_to_be_at_it(
