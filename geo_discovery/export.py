@@ -220,12 +220,15 @@ def _refuse_foreign_tables(cur: Any, schema: str, shown: str,
             ours = {"district_id", "category_mix", "geom"} <= have
         if kind in ("r", "p") and (comment.startswith(MARKER) or ours):
             continue
-        what = "a table" if kind in ("r", "p") else "a view or other relation"
+        what, drop = {"r": ("a table", "TABLE"), "p": ("a table", "TABLE"),
+                      "v": ("a view", "VIEW"), "m": ("a materialized view", "MATERIALIZED VIEW"),
+                      "f": ("a foreign table", "FOREIGN TABLE")}.get(
+            kind, ("a relation of another kind", "…"))  # fmt: skip
         raise DatabaseError(
             f"refused to replace {shown}.{name}: it is {what} that geo-discovery export did "
             f"not write (no '{MARKER}' comment, and its columns are not an export's); "
-            "nothing was changed. Export to another --schema, or drop the table yourself "
-            f"if it can go (DROP TABLE {shown}.{name})"
+            "nothing was changed. Export to another --schema, or drop it yourself if it "
+            f"can go (DROP {drop} {shown}.{name})"
         )
 
 

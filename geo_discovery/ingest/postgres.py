@@ -330,8 +330,12 @@ def _column_sql(name: str, kind: str) -> Any:
     col = sql.Identifier(name)
     if kind == "spatial":
         geom = sql.SQL("{}::geometry").format(col)
-        wgs84 = sql.SQL("CASE WHEN ST_SRID({g}) IN (0, 4326) THEN {g} "
-                        "ELSE ST_Transform({g}, 4326) END").format(g=geom)
+        # a point outside its CRS's domain (POINT(1e12 1e12) in feet) transforms to the
+        # pole: one that does not come back (to 0.01 of its unit) stays as it is, and is
+        # rejected as out of range, as before
+        wgs84 = sql.SQL("CASE WHEN ST_SRID({g}) IN (0, 4326) THEN {g} WHEN ST_DWithin("
+                        "ST_Transform(ST_Transform({g}, 4326), ST_SRID({g})), {g}, 0.01) "
+                        "THEN ST_Transform({g}, 4326) ELSE {g} END").format(g=geom)
         # a MULTIPOINT of one point is that point (as a GeoJSON file's is)
         expr = sql.SQL("ST_AsText(CASE WHEN GeometryType({g}) = 'MULTIPOINT' AND "
                        "ST_NumGeometries({g}) = 1 THEN ST_GeometryN({w}, 1) ELSE {w} END)"
@@ -339,8 +343,8 @@ def _column_sql(name: str, kind: str) -> Any:
     elif kind == "point":
         expr = sql.SQL("'POINT(' || ({c})[0] || ' ' || ({c})[1] || ')'").format(c=col)
     elif kind == "array":
-        expr = sql.SQL("NULLIF('[' || array_to_string({c}, ', ', '') || ']', '[]')").format(
-            c=col)
+        expr = sql.SQL("NULLIF('[' || array_to_string({c}, ', ') || ']', '[]')").format(
+            c=col)  # (NULL elements are no items: array_to_string leaves them out)
     else:
         return col
     return sql.SQL("{} AS {}").format(expr, col)

@@ -3,10 +3,10 @@
 ``geo-discovery load FILE… --cluster local:N`` starts a :class:`distributed.LocalCluster`
 of ``N`` worker processes; ``--cluster tcp://HOST:PORT`` uses a running Dask scheduler
 (its workers must see the input files at the same absolute paths; a PostgreSQL
-source's dump is read here). A scheduler with no worker after :data:`WORKER_WAIT_S`,
-a cluster left without any for :data:`NO_WORKER_S` and workers that keep dying on a
-task stop the load with a :class:`~geo_discovery.errors.ClusterError` naming the step or
-file. Both paths call the same functions, so the snapshot is the same, array for array:
+source's dump is read here). A scheduler with no worker after :data:`WORKER_WAIT_S`, a
+cluster without any for :data:`NO_WORKER_S`, workers that keep dying on a task or work
+lost with them stop the load with a :class:`~geo_discovery.errors.ClusterError` naming
+the step or file. Both paths call the same functions, so the snapshot is the same:
 
 =========  ==========================================  ===================================
 step       single process                              cluster
@@ -27,12 +27,10 @@ sort       :func:`~geo_discovery.search.index.         one task per partition: a
                                                        run of the index
 index      :func:`~geo_discovery.search.index.         the same on the driver over the
            index_from_sorted`                          partitions' runs in cell order
-derive     every deriver of                            the same, on the driver, with their
-           :mod:`~geo_discovery.snapshot.derived`      h3 chunk steps and the district
-                                                       polygons as tasks
-                                                       (:mod:`geo_discovery.parallel`) and
-                                                       the text index built on a worker
-                                                       meanwhile
+derive     every deriver of                            on the driver, their h3 chunk steps
+           :mod:`~geo_discovery.snapshot.derived`      and district polygons as tasks
+                                                       (:mod:`geo_discovery.parallel`), the
+                                                       text index on a worker meanwhile
 =========  ==========================================  ===================================
 
 Why it is the same: the canonical table comes out of the same per-file functions in file
@@ -159,8 +157,7 @@ class Cluster:
     :meth:`run` submits one task per argument tuple and reports completions through a
     ``progress(stage, done, total)`` callback (the CLI draws it as a rich bar). Every
     wait for a result stops with :class:`ClusterError` when the cluster has had no
-    worker for ``no_worker_s`` seconds, or when the workers kept dying on a task.
-    """
+    worker for ``no_worker_s`` seconds, or its workers kept dying or lost the work."""
 
     def __init__(self, client: Any, spec: ClusterSpec, owned: Any = None, *,
                  no_worker_s: float = NO_WORKER_S) -> None:
@@ -227,11 +224,14 @@ class Cluster:
         from distributed import wait
 
         while True:
-            with contextlib.suppress(TimeoutError):
+            try:
                 done, pending = wait(list(futures), timeout=min(_POLL_S, self.no_worker_s),
                                      return_when="FIRST_COMPLETED")
                 return set(done), set(pending)
-            self._watch(what)
+            except TimeoutError:
+                self._watch(what)
+            except Exception as exc:  # cancelled: their worker (and its data) gone
+                raise _cluster_failure(exc, what, self.spec) from None
 
     def _watch(self, what: str) -> None:
         """:class:`ClusterError` when no worker has been seen for :attr:`no_worker_s`."""
@@ -365,10 +365,10 @@ def _cluster_failure(exc: Exception, what: str, spec: ClusterSpec) -> Exception:
         return ClusterError(f"the Dask workers of {spec} kept dying while {what}{times}: "
                             "out of memory, killed, or lost; see the workers' logs (more "
                             "memory per worker, or fewer workers, may help)")
-    if isinstance(exc, CancelledError | CommClosedError):
+    if isinstance(exc, CancelledError | CommClosedError):  # (FuturesCancelledError too)
         return ClusterError(f"the Dask cluster {spec} lost its work while {what} "
                             f"({type(exc).__name__}: the scheduler or its workers went "
-                            "away); stopped")
+                            "away, or a worker ran out of memory); stopped")
     return exc
 
 

@@ -267,3 +267,18 @@ def test_database_sources_on_a_tcp_cluster_are_read_here(
     assert (report.merchants_total, report.rows_rejected) == (40, 1)
     assert [s.path for s in report.ingest.sources] == [
         f"{url}?table={schema}.a", f"{url}?table={schema}.b"]
+
+
+def test_work_lost_with_its_worker_is_a_cluster_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that ran out of memory took the load's data with it: Dask cancelled the
+    futures ("already forgotten") inside the wait, which was an internal error, exit 70."""
+    import distributed
+    from distributed.client import FuturesCancelledError
+
+    def cancelled(*args: Any, **kwargs: Any) -> Any:
+        raise FuturesCancelledError([])
+
+    monkeypatch.setattr(distributed, "wait", cancelled)
+    cluster = Cluster(None, ClusterSpec("tcp", address="tcp://127.0.0.1:1"))
+    with pytest.raises(ClusterError, match="lost its work while building the index"):
+        cluster._settled({object()}, "building the index")

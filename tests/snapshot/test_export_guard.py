@@ -104,13 +104,22 @@ def test_a_users_own_table_of_the_same_name_is_never_dropped(
 ) -> None:
     _users_table(pg, schema)
     with pytest.raises(DatabaseError, match=rf"refused to replace {schema}\.merchants: .*"
-                       r"another --schema, or drop the table yourself"):
+                       rf"another --schema, or drop it yourself .*DROP TABLE {schema}\."):
         export_postgis(sample_engine, pg, schema=schema)
     assert _sql(pg, f'SELECT count(*), min(note) FROM "{schema}".merchants') == [
         (50, "my own data")]
     tables = {r[0] for r in _sql(pg, "SELECT tablename FROM pg_tables WHERE schemaname = %s",
                                  schema)}
     assert tables == {"merchants"}  # nothing else was written either
+
+
+def test_a_view_of_the_same_name_is_named_a_view_with_the_drop_it_needs(
+    pg: str, schema: str, sample_engine: DiscoveryEngine
+) -> None:
+    """The refusal for a view named districts suggested DROP TABLE, which fails."""
+    _run(pg, f'CREATE SCHEMA "{schema}"; CREATE VIEW "{schema}".districts AS SELECT 1 AS x')
+    with pytest.raises(DatabaseError, match=rf"it is a view .*\(DROP VIEW {schema}\.districts\)"):
+        export_postgis(sample_engine, pg, schema=schema)
 
 
 def test_the_cli_refuses_with_exit_1_and_one_line(

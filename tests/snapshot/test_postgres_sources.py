@@ -160,6 +160,23 @@ def test_a_projected_srid_is_transformed_to_wgs84(pg: str, schema: str, tmp_path
         np.testing.assert_allclose(back.column("lng").to_numpy(), lng[order], atol=1e-7)
 
 
+def test_a_point_outside_its_crs_is_rejected_not_put_at_the_pole(
+    pg: str, schema: str, tmp_path: Path
+) -> None:
+    """POINT(1e12 1e12) in State Plane feet transformed to lat -89.99999: a merchant at
+    the South Pole, loaded. A point that does not come back from WGS84 stays as it is and
+    is rejected as out of range; the others load."""
+    _execute(pg, f'CREATE TABLE "{schema}".junk (id int, name text, geom geometry(Point, 2263))',
+             f"INSERT INTO \"{schema}\".junk SELECT g, 'Good ' || g, ST_SetSRID(ST_MakePoint("
+             "987654 + g, 212345), 2263) FROM generate_series(1, 20) g",
+             f"INSERT INTO \"{schema}\".junk VALUES (99, 'Junk', ST_SetSRID(ST_MakePoint(1e12, "
+             "1e12), 2263))")
+    got = load([f"{pg}?table={schema}.junk"], data_dir=tmp_path)
+    assert (got.rows_loaded, got.rows_rejected) == (20, 1)
+    ids = _merchants(tmp_path, ["merchant_id"]).column(0).to_pylist()
+    assert "generic:99" not in ids and len(ids) == 20
+
+
 def test_srid_0_keeps_asking_for_the_crs(pg: str, schema: str, tmp_path: Path) -> None:
     """SRID 0 says nothing about the CRS: projected values are refused as before."""
     _execute(pg, f'CREATE TABLE "{schema}".feet (id int, name text, geom geometry)',
@@ -324,14 +341,16 @@ def test_an_array_category_reads_as_the_list_its_csv_holds(
 ) -> None:
     """text[] {food/cafe,shop} was dumped as {food/cafe,shop} and read as food/cafe_shop,
     with no note; the CSV list [food/cafe, shop] gives food/cafe with a note."""
-    lists: list[list[str] | None] = [["food/cafe", "shop"], ["shop/books"], [],
-                                     ["food/bakery", "food/cafe", "shop"], None]
+    lists: list[list[str | None] | None] = [["food/cafe", "shop"], ["shop/books"], [],
+                                            ["food/bakery", "food/cafe", "shop"], None,
+                                            [None, "food/cafe"]]  # NULL: no item
     rows = [(i, f"Cafe {i}", 40.7 + i * 1e-3, -74.0, lists[i % len(lists)]) for i in range(30)]
     _execute(pg, f'CREATE TABLE "{schema}".cafes (id int, name text, lat float8, lng float8, '
                  "category text[])")
     for row in rows:
         _execute(pg, f'INSERT INTO "{schema}".cafes VALUES (%s, %s, %s, %s, %s)', args=row)
-    def cell(items: list[str] | None) -> str:  # as a CSV export of a list writes it
+    def cell(items: list[str | None] | None) -> str:  # as a CSV export of a list writes it
+        items = [x for x in items or [] if x is not None]
         return "[" + ", ".join(items) + "]" if items else ""
 
     oracle = _write_csv(tmp_path / "cafes.csv", ["id", "name", "lat", "lng", "category"],
