@@ -108,3 +108,33 @@ def engine_factory() -> Callable[..., DiscoveryEngine]:
 def browser() -> Iterator[Any]:
     """Headless chromium (Playwright); skips with the reason when it is absent."""
     yield from launch_chromium()
+
+
+#: The PostGIS server of the PostgreSQL tests (``bash benchmarks/servers.sh start``; .ci/run
+#: starts it); ``GEO_DISCOVERY_TEST_PG_URL`` overrides it.
+PG_URL = os.environ.get(
+    "GEO_DISCOVERY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench"
+)
+
+
+@pytest.fixture(scope="session")
+def pg() -> str:
+    """The PostgreSQL + PostGIS URL; skips with the reason when it is not reachable (CI
+    fails instead: it starts the server)."""
+    try:
+        import psycopg
+    except ImportError:
+        reason = "psycopg is not installed (pip install -e '.[postgres]')"
+    else:
+        from geo_discovery.ingest.postgres import masked_url
+
+        try:
+            with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+                conn.execute("SELECT postgis_lib_version()")
+            return PG_URL
+        except psycopg.Error as exc:
+            reason = (f"PostgreSQL+PostGIS not reachable at {masked_url(PG_URL)} "
+                      f"({str(exc).strip()}); start it with `bash benchmarks/servers.sh start`")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI requires the PostGIS server: {reason}")
+    pytest.skip(reason)

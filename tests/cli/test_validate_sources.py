@@ -2,13 +2,12 @@
 (``postgresql://…?table=``, or the URL with ``--sql``). A URL was refused as a file that
 does not exist (exit 2) although the help said "Input files, as for load".
 
-The PostgreSQL cases run against the server of ``tests/snapshot/test_postgres.py``
-(skipped when it is not reachable, failed under ``CI=true``), in a schema of their own.
+The PostgreSQL cases run against the server of the ``pg`` fixture (tests/conftest.py:
+skipped when it is not reachable, failed under ``CI=true``), in a schema of their own.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,6 @@ from typer.testing import CliRunner
 
 from geo_discovery.cli.main import app
 
-PG_URL = os.environ.get(
-    "GEO_DISCOVERY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench"
-)
-
 
 @pytest.fixture()
 def runner() -> CliRunner:
@@ -29,17 +24,12 @@ def runner() -> CliRunner:
 
 
 @pytest.fixture()
-def table() -> Iterator[str]:
+def table(pg: str) -> Iterator[str]:
     """``SCHEMA.shops``: 20 good rows and one without coordinates."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires the PostgreSQL server: {exc}")
-        pytest.skip(f"PostgreSQL not reachable ({str(exc).strip()})")
+    import psycopg
+
     schema = f"t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL) as conn:
+    with psycopg.connect(pg) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
         conn.execute(f'CREATE TABLE "{schema}".shops AS SELECT \'s\' || g AS id, '
                      "'shop ' || g AS name, 60.1 + g * 0.001 AS lat, 24.9 + g * 0.001 AS lng, "
@@ -47,15 +37,15 @@ def table() -> Iterator[str]:
         conn.execute(f"INSERT INTO \"{schema}\".shops VALUES ('bad', 'no place', NULL, NULL, "
                      "'shop')")
     yield f"{schema}.shops"
-    with psycopg.connect(PG_URL) as conn:
+    with psycopg.connect(pg) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_validate_reads_a_postgresql_table(
-    runner: CliRunner, table: str, tmp_path: Path
+    runner: CliRunner, pg: str, table: str, tmp_path: Path
 ) -> None:
     rejects = tmp_path / "rejects.csv"
-    done = runner.invoke(app, ["validate", f"{PG_URL}?table={table}", "--rejects",
+    done = runner.invoke(app, ["validate", f"{pg}?table={table}", "--rejects",
                                str(rejects), "--data-dir", str(tmp_path / "d")])
     assert done.exit_code == 0, done.output
     assert "rows read 21 = loaded 20 + rejected 1" in done.stdout
@@ -64,8 +54,10 @@ def test_validate_reads_a_postgresql_table(
     assert rejects.is_file() and not (tmp_path / "d").exists()
 
 
-def test_validate_takes_sql_as_load_does(runner: CliRunner, table: str, tmp_path: Path) -> None:
-    done = runner.invoke(app, ["validate", PG_URL, "--sql",
+def test_validate_takes_sql_as_load_does(
+    runner: CliRunner, pg: str, table: str, tmp_path: Path
+) -> None:
+    done = runner.invoke(app, ["validate", pg, "--sql",
                                f"SELECT * FROM {table} WHERE lat IS NOT NULL",
                                "--data-dir", str(tmp_path / "d")])
     assert done.exit_code == 0, done.output

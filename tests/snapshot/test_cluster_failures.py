@@ -229,21 +229,15 @@ def test_files_read_here_are_never_sent_to_a_worker(
 
 
 def test_database_sources_on_a_tcp_cluster_are_read_here(
-    one_worker: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    one_worker: Cluster, pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two PostgreSQL tables on a tcp:// cluster: their dumps (in this process's temporary
     folder) were sent to the workers as paths."""
     import uuid
 
-    psycopg = pytest.importorskip("psycopg")
-    url = os.environ.get("GEO_DISCOVERY_TEST_PG_URL",
-                         "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench")
-    try:
-        psycopg.connect(url, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires the PostgreSQL server: {exc}")
-        pytest.skip(f"PostgreSQL not reachable ({str(exc).strip()})")
+    import psycopg
+
+    url = pg
     schema = f"t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(url) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

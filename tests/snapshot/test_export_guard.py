@@ -7,7 +7,6 @@ reachable, failed under ``CI=true``); each test works in its own schema, dropped
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,33 +21,6 @@ from geo_discovery.errors import DatabaseError, LoadRefusedError
 from geo_discovery.export import export_postgis
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.pipeline import load
-
-PG_URL = os.environ.get(
-    "GEO_DISCOVERY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench"
-)
-
-
-def _unreachable() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed (pip install -e '.[postgres]')"
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT postgis_lib_version()")
-    except psycopg.Error as exc:
-        return f"PostgreSQL+PostGIS not reachable ({str(exc).strip()})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def pg() -> str:
-    reason = _unreachable()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires the PostGIS server: {reason}")
-        pytest.skip(reason)
-    return PG_URL
 
 
 def _sql(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:

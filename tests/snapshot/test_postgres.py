@@ -8,7 +8,6 @@ tests skip with the reason when it is not reachable; under ``CI=true`` they fail
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -26,9 +25,6 @@ from geo_discovery.export import export_postgis
 from geo_discovery.ingest.postgres import masked_url, materialise, parse_pg_url, scrub
 from geo_discovery.snapshot.pipeline import load
 
-PG_URL = os.environ.get(
-    "GEO_DISCOVERY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench"
-)
 #: The merchant columns a round trip through PostGIS must keep (the provenance columns
 #: source, source_file, source_line and attributes describe the new load instead).
 KEPT = ("merchant_id", "name", "lat", "lng", "category", "address", "phone", "website",
@@ -37,30 +33,6 @@ KEPT = ("merchant_id", "name", "lat", "lng", "category", "address", "phone", "we
         "inspection_score", "attractiveness", "brand")
 FILES = ("nyc/nyc_restaurants_dohmh_mongodb_primer_subset.csv",
          "cities/airbnb_boston_2021-12_listings_ratings.csv.gz")
-
-
-def _unreachable() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed (pip install -e '.[postgres]')"
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT postgis_lib_version()")
-    except psycopg.Error as exc:
-        return (f"PostgreSQL+PostGIS not reachable at {masked_url(PG_URL)} ({str(exc).strip()});"
-                " start it with `bash benchmarks/servers.sh start`")
-    return None
-
-
-@pytest.fixture(scope="module")
-def pg() -> str:
-    reason = _unreachable()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires the PostGIS server: {reason}")
-        pytest.skip(reason)
-    return PG_URL
 
 
 @pytest.fixture()

@@ -32,27 +32,6 @@ from geo_discovery.errors import DatabaseError, IngestError
 from geo_discovery.ingest.postgres import masked_text, masked_url, parse_pg_url, scrub
 from geo_discovery.snapshot.pipeline import LoadReport, load
 
-PG_URL = os.environ.get(
-    "GEO_DISCOVERY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54329/geo_discovery_bench"
-)
-
-
-@pytest.fixture(scope="module")
-def pg() -> str:
-    try:
-        import psycopg
-    except ImportError:
-        pytest.skip("psycopg is not installed (pip install -e '.[postgres]')")
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT postgis_lib_version()")
-    except psycopg.Error as exc:
-        reason = f"PostgreSQL+PostGIS not reachable at {masked_url(PG_URL)} ({exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires the PostGIS server: {reason}")
-        pytest.skip(reason)
-    return PG_URL
-
 
 @pytest.fixture()
 def schema(pg: str) -> Iterator[str]:
