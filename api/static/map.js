@@ -23,7 +23,8 @@
  * SNAPSHOT_POLL_MS while the page is visible: the page then labels the new snapshot and
  * gives the tiles new URLs (&v=the snapshot's version, which the API ignores), so neither
  * the browser's cache (max-age) nor MapLibre keeps drawing the old snapshot's tiles; its
- * own JSON requests revalidate (no-cache: a 304 while the snapshot is the same).
+ * own JSON requests revalidate (no-cache: a 304 while the snapshot is the same). The
+ * category filter then shows the new snapshot's categories and counts.
  *
  * For tests and the curious: window.gdMap is the maplibregl.Map; <body data-*> tells what
  * the page has drawn (list-seq, list-centre, list-q, selected, tiles, district, catchment,
@@ -290,15 +291,33 @@
     return opt;
   }
 
-  function initFilters(tree, onChange) {
+  /** Merchants under each category path of the snapshot shown (/v1/categories). */
+  const categoryCounts = new Map();
+
+  /** The filter's options from a /v1/categories tree: at the start, and again after a hot
+   *  swap (another snapshot has other counts, and may add or lose categories). The chosen
+   *  path stays whatever it is. */
+  function showCategories(tree) {
     const select = $("f-category");
+    categoryCounts.clear();
+    for (const node of tree.categories) categoryCounts.set(node.path, node.count);
+    for (const opt of [...select.options]) {
+      if (opt.dataset.tree && opt.value !== select.value) opt.remove();
+    }
     for (const node of tree.categories) {
       const depth = node.path.split("/").length - 1;
       if (depth > 1) continue;
-      const opt = categoryOption(node.path,
-        `${"\u00a0\u00a0".repeat(depth)}${node.label} (${node.count.toLocaleString()})`);
+      const opt = categoryOption(node.path);
+      opt.textContent =
+        `${"\u00a0\u00a0".repeat(depth)}${node.label} (${node.count.toLocaleString()})`;
       opt.title = node.path;
+      opt.dataset.tree = "true";
     }
+  }
+
+  function initFilters(tree, onChange) {
+    const select = $("f-category");
+    showCategories(tree);
     if (state.categories) categoryOption(state.categories);
     select.value = state.categories;
     $("f-min-price").value = state.min_price;
@@ -572,11 +591,10 @@
   /** What the search box's choices do: a merchant flies there and is shown, first in
    *  the list; a category becomes the category filter; Enter searches the text (`q`
    *  filters the tiles and ranks the list). */
-  function initSearch(map, tree, refresh) {
+  function initSearch(map, refresh) {
     const input = $("q");
     // counts as the category filter shows them: everything under the path
-    const under = new Map(tree.categories.map((c) => [c.path, c.count]));
-    const countOf = (c) => under.get(c.path) ?? c.count;
+    const countOf = (c) => categoryCounts.get(c.path) ?? c.count;
     input.value = state.q;
     const setQ = (text) => {
       state.q = text;
@@ -798,9 +816,13 @@
           refreshHeat(map, tilejson);
         }, 250);
       };
-      onNewSnapshot = () => { retile(); settle(); }; // new tile URLs, the list and heat again
+      onNewSnapshot = () => { // new tile URLs, the list and heat, the categories' counts
+        retile();
+        settle();
+        getJSON("/v1/categories").then(showCategories).catch((err) => status(err.message));
+      };
       initFilters(tree, () => { retile(); settle(); });
-      initSearch(map, tree, () => { retile(); settle(); });
+      initSearch(map, () => { retile(); settle(); });
       $("l-heat").addEventListener("change", () => {
         state.heat = $("l-heat").checked;
         map.setLayoutProperty("heat", "visibility", state.heat ? "visible" : "none");

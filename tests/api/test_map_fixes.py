@@ -333,6 +333,8 @@ def test_a_hot_swap_relabels_the_page_and_draws_the_new_snapshots_tiles(
         _, ready = get_json(port, "/readyz")
         old = ready["snapshot"]
         page = open_page(f"http://127.0.0.1:{port}", f"/?lat={lat}&lng={lng}&zoom=16")
+        option = "(p) => document.querySelector(`#f-category option[value='${p}']`).textContent"
+        cafes_before = page.js(option, "food/cafe")
         assert page.js("document.getElementById('snapshot').textContent") == (
             f"snapshot {old.split('-')[0]}"
         )
@@ -366,6 +368,13 @@ def test_a_hot_swap_relabels_the_page_and_draws_the_new_snapshots_tiles(
             "[...document.querySelectorAll('#results li')].map(li => li.dataset.merchantId)"
         )
         assert new_id in listed
+        # The category filter counts the new snapshot's merchants (one more café).
+        _, tree = get_json(port, "/v1/categories")
+        cafes = next(c["count"] for c in tree["categories"] if c["path"] == "food/cafe")
+        assert f"({cafes - 1:,})" in cafes_before, cafes_before
+        assert _until(lambda: f"({cafes:,})" in page.js(option, "food/cafe")), (
+            f"the category filter still shows {page.js(option, 'food/cafe')}"
+        )
         tiles = [u for u in page.requests if "/v1/tiles/" in u]
         assert any(dict(parse_qsl(urlparse(u).query)).get("v") == new for u in tiles)
         assert not page.errors, page.errors
