@@ -40,6 +40,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -47,8 +49,8 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 __all__ = [
-    "HERE_MAX", "RELEASE_MIN_BYTES", "Executor", "chunks", "current_executor", "executing_on",
-    "imap", "release_everywhere", "release_memory", "start",
+    "HERE_MAX", "RELEASE_MIN_BYTES", "Executor", "chunks", "current_executor", "dask_setup",
+    "executing_on", "imap", "release_everywhere", "release_memory", "start",
 ]
 
 
@@ -167,3 +169,17 @@ def release_everywhere(nbytes: int) -> None:
     release = getattr(current_executor(), "release_memory", None)
     if release is not None:
         release()
+
+
+def dask_setup(worker: Any) -> None:
+    """Each worker of a load's local cluster runs this as it starts (Dask's ``preload``
+    of this module): it ignores SIGINT from then on.
+
+    A Ctrl-C in a terminal reaches every process of its group, the cluster's workers
+    too, and each printed a ``KeyboardInterrupt`` traceback while the load itself said one
+    line. The Ctrl-C is the driver's, which stops the workers as it stops the load. (The
+    driver keeps its own handler throughout: a Ctrl-C while the workers start is never
+    lost, though a worker still importing may print one.)
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -397,10 +397,10 @@ def open_cluster(
     owned = None
     try:
         if spec.kind == "local":
-            owned = LocalCluster(
+            owned = LocalCluster(  # preload: parallel.dask_setup, Ctrl-C left to the driver
                 n_workers=spec.workers, threads_per_worker=1, processes=True,
                 dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-            )
+                preload=["geo_discovery.parallel"])  # fmt: skip
             client = Client(owned)
         else:
             client = _connect(Client, spec.address, connect_timeout_s)

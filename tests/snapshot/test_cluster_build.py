@@ -416,3 +416,44 @@ def test_cli_load_with_a_local_cluster_prints_the_dashboard(tmp_path: Path) -> N
     assert bad.returncode == 1
     assert "--cluster 'spark://x' is not allowed; allowed: local:N" in bad.stderr
     assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def _sigint_disposition() -> str:
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    return "ignored" if handler is signal.SIG_IGN else repr(handler)
+
+
+def test_a_local_clusters_workers_leave_ctrl_c_to_the_load(cluster: Cluster) -> None:
+    """A Ctrl-C in a terminal reaches the workers too (one process group): each printed a
+    KeyboardInterrupt traceback under the load's one line. They now ignore SIGINT."""
+    seen = cluster.client.run(_sigint_disposition)
+    assert len(seen) == 2 and set(seen.values()) == {"ignored"}, seen
+
+
+def test_ctrl_c_during_a_cluster_load_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C to the whole process group, as a terminal sends it, once the cluster is up."""
+    import signal
+
+    rng = np.random.default_rng(3)
+    n = 300_000
+    src = tmp_path / "many.csv"
+    lat, lng = rng.uniform(40.5, 40.9, n), rng.uniform(-74.2, -73.7, n)
+    src.write_text("id,name,lat,lng\n" + "".join(
+        f"{i},Shop {i},{a:.6f},{b:.6f}\n" for i, (a, b) in enumerate(zip(lat, lng, strict=True))))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo_discovery.cli.main", "load", str(src), "--cluster",
+         "local:2", "--data-dir", str(tmp_path / "store")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )  # fmt: skip
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # printed once the workers are up
+    assert first.startswith("Dask cluster local:2: 2 workers"), first
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 130, out + err
+    assert err.strip() == "interrupted: nothing was published; there is still no snapshot", err
