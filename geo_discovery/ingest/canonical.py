@@ -22,7 +22,11 @@ empty cells so) are read as the integers, with a note.
 
 Range rules: ``price_level`` 1–4; ``rating`` 0 to its ``rating_scale``;
 ``rating_scale`` >= 1; ``review_count``, ``reviews_per_month`` and ``attractiveness``
->= 0. Unknown ``category`` is ``"unknown"``, unknown ``status`` is ``"unknown"``.
+>= 0; ``review_count`` at most :data:`MAX_REVIEW_COUNT`; ``first_review`` and
+``last_review`` no later than the load's clock plus
+:data:`~geo_discovery.ingest.checkins.FUTURE_SLACK` (a later date is a typo, and as the
+file's newest date it would age every other row of the file). Unknown ``category`` is
+``"unknown"``, unknown ``status`` is ``"unknown"``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import pyarrow.compute as pc
 from ..errors import IngestError
 from ..models import BBox
 from ..schema import empty_frame
+from .checkins import FUTURE_SLACK
 from .coordinates import (
     check_cluster_swaps,
     check_coordinates,
@@ -53,7 +58,12 @@ from .taxonomy import UNKNOWN_CATEGORY
 from .validate import Problems, check_range, parse_date, parse_float, parse_int, show
 from .values import is_missing_token
 
-__all__ = ["attributes_arrow", "attributes_json", "build_canonical", "row_hash"]
+__all__ = ["MAX_REVIEW_COUNT", "attributes_arrow", "attributes_json", "build_canonical",
+           "row_hash"]
+
+#: The most reviews a merchant can have: no real place has 100 million (the most
+#: reviewed places have a few hundred thousand); a larger count is a typo or an overflow.
+MAX_REVIEW_COUNT = 100_000_000
 
 _FLOAT_RANGES: dict[str, tuple[float | None, float | None]] = {
     "rating_scale": (1.0, None),
@@ -66,6 +76,8 @@ _INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "price_level": (1, 4),
     "review_count": (0, None),
 }
+#: Upper bounds checked as the integers are read (a value beyond them: "out of range").
+_INT_CEILINGS = {"review_count": MAX_REVIEW_COUNT}
 _DATES = ("first_review", "last_review")
 #: The canonical dtypes, text (``object`` there) as ``str`` (as :func:`_text` gives it),
 #: ``attributes`` aside.
@@ -272,15 +284,35 @@ def _typed(
             out[col] = pd.array([pd.NA] * n, dtype="Int64")
             continue
         ints = parse_int(values[col].reset_index(drop=True), col, problems, skip=skip,
-                         **decimals)
+                         high=_INT_CEILINGS.get(col), **decimals)
         bad = check_range(ints, col, problems, lo, hi, skip=skip, warning=True)
         out[col] = ints.mask(bad).array
     for col in _DATES:
         if col not in values:
             out[col] = pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype="datetime64[s]")
             continue
-        out[col] = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip,
-                              date_format=raw.options.date_format)
+        dates = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip,
+                           date_format=raw.options.date_format)
+        out[col] = dates.mask(_future(dates, col, problems, skip))
+
+
+def _future(dates: pd.Series, field: str, problems: Problems, skip: np.ndarray) -> np.ndarray:
+    """Dates later than now + :data:`FUTURE_SLACK` (a warning each; the caller empties them).
+
+    >>> p = Problems(2)
+    >>> _future(pd.Series(pd.to_datetime(["2019-05-21", "2099-01-01"])), "last_review", p,
+    ...         np.zeros(2, bool)).tolist()
+    [False, True]
+    >>> p.reasons()[1].split(";")[0]
+    "last_review '2099-01-01' is in the future"
+    """
+    latest = (pd.Timestamp.now(tz="UTC") + FUTURE_SLACK).tz_localize(None).floor("s")
+    late = (dates > latest).to_numpy(dtype=bool) & ~skip
+    text = dates.dt.strftime("%Y-%m-%d")
+    problems.add(late, lambda idx: [
+        f"{field} {show(text.iat[i])} is in the future; allowed: {field} <= {latest.date()} "
+        f"(now + {FUTURE_SLACK.days} day)" for i in idx], warning=True)
+    return late
 
 
 _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))

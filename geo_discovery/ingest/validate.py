@@ -34,6 +34,8 @@ bad number             ``review_count 'abc' is not an integer`` / ``price_level 
                        range; allowed 1 <= price_level <= 4``
 off-scale rating       ``rating 7 is above the file's 0–5 rating scale …``
 bad date               ``last_review '2019-13-45' is not a date``
+future date            ``last_review '2032-12-06' is in the future; allowed: last_review <=
+                       2026-12-08 (now + 1 day)``
 =====================  ====================================================================
 """
 
@@ -88,6 +90,7 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ),
     ("off-scale rating", r"rating scale"),
     ("bad date", r"is not a date"),
+    ("future date", r"_review '.*?' is in the future"),
     ("bad visit", r"visit (?:(?:lat|lng|time)\b.*? is (?:missing|not)|(?:user|venue) is empty)"),
     ("unknown id", r"not in the current snapshot"),
     ("not a merchant", r"venue is not a merchant"),
@@ -291,17 +294,22 @@ def parse_int(
     skip: np.ndarray | None = None,
     decimal: str | None = None,
     fallback_decimal: str | None = None,
+    high: int | None = None,
 ) -> pd.Series:
     """Parse text cells as nullable ``Int64`` (warnings); ``"5.0"`` and ``"1,234"`` are
-    fine, ``"5.5"`` is reported.
+    fine, ``"5.5"`` is reported, and so is an integer above ``high`` or beyond what Int64
+    holds (±2**62): "out of range", naming the bound.
 
     Examples
     --------
-    >>> p = Problems(3)
-    >>> parse_int(pd.Series(["3", "1,204", "x"]), "review_count", p).tolist()
-    [3, 1204, <NA>]
-    >>> p.reasons()[2]
-    "review_count 'x' is not an integer"
+    >>> p = Problems(4)
+    >>> parse_int(pd.Series(["3", "1,204", "x", "1e20"]), "review_count", p,
+    ...           high=10**8).tolist()
+    [3, 1204, <NA>, <NA>]
+    >>> for reason in p.reasons()[2:]:
+    ...     print(reason)
+    review_count 'x' is not an integer
+    review_count '1e20' is out of range; allowed review_count <= 100000000
     """
     inner = Problems(len(series))
     values = parse_float(series, field, inner, skip=skip, decimal=decimal,
@@ -311,10 +319,15 @@ def parse_int(
     bad = inner.any() | inner.any_warning()
     with np.errstate(invalid="ignore"):
         fractional = np.isfinite(values) & (np.floor(values) != values)
-        too_big = np.isfinite(values) & (np.abs(values) > 2.0**62)
-    bad |= (fractional | too_big) & keep
-    problems.add(bad, _quoted(_as_str(series).str.strip(), field, "is not an integer"),
-                 warning=True)
+        limit = 2**62 if high is None else min(high, 2**62)
+        above, below = values > limit, values < -(2**62)
+    too_big = np.isfinite(values) & (above | below) & ~fractional
+    bad |= fractional & keep
+    text = _as_str(series).str.strip()
+    problems.add(bad, _quoted(text, field, "is not an integer"), warning=True)
+    problems.add(too_big & keep & ~bad, lambda idx: [
+        f"{field} {show(text.iat[i])} is out of range; allowed {field} "
+        + (f"<= {limit}" if above[i] else f">= {-(2**62)}") for i in idx], warning=True)
     # Skipped rows (misaligned cells) get no message but no fraction either.
     values = np.where(bad | fractional | too_big | ~np.isfinite(values), np.nan, values)
     return pd.Series(values, index=series.index).astype("Int64")

@@ -18,7 +18,9 @@ defaults and the reasoning behind each setting are in ``docs/word_of_mouth.md``;
 * quality = ``(m·prior + e·signal) / (m + e)`` with ``m = wom_prior_strength``;
 * popularity = ``0.5 + 0.5·e / (e + typical e of the category)`` (0.5 without reviews);
 * ``wom_score = (1 - w)·quality + w·popularity``, ``w = wom_popularity_weight``;
-  ``wom_confidence`` is the same blend of ``e / (e + m)``.
+  ``wom_confidence`` is the same blend of ``e / (e + m)``; a merchant without a rating
+  signal has quality = its prior, except in a source file with no rating signal in any row
+  (visit logs, counts only), where its volume alone lifts it toward 1.
 
 Examples
 --------
@@ -379,9 +381,10 @@ def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
 
 
 def _blend(ev: Mapping[str, FloatArray], prior: FloatArray, ref: FloatArray,
-           s: Settings) -> dict[str, FloatArray]:
+           s: Settings, volume_only: NDArray[np.bool_]) -> dict[str, FloatArray]:
     """Steps 6–7: quality (shrunk toward ``prior``), popularity against the category's
-    typical volume ``ref``, and their blend."""
+    typical volume ``ref``, and their blend; ``volume_only``: the row's source file has
+    no rating signal in any row (visit logs, counts only)."""
     m, wp = s.wom_prior_strength, s.wom_popularity_weight
     evidence, signal, effective = ev["evidence"], ev["signal"], ev["effective_reviews"]
     reliability = evidence / (evidence + m)
@@ -395,11 +398,13 @@ def _blend(ev: Mapping[str, FloatArray], prior: FloatArray, ref: FloatArray,
     popularity = _NEUTRAL + (1 - _NEUTRAL) * effective / (effective + ref)
     score = np.clip((1 - wp) * quality + wp * popularity, 0.0, 1.0)
     confidence = np.clip((1 - wp) * reliability + wp * pop_conf, 0.0, 1.0)
-    # Volume is evidence even without stars. A merchant with no rating signal but a visit
-    # or review volume rises from its prior toward 1 as that volume grows, with the weight
-    # of the volume's own confidence: score = prior + w_v (1 - prior) E / (E + E_ref),
-    # w_v = w + (1 - w) E / (E + m); monotone in E, the prior at E = 0.
-    unrated = (effective > 0) & ~np.isfinite(signal)
+    # Volume is evidence even without stars, in a source file with no rating signal at
+    # all (visit logs, counts only): a merchant's volume lifts it from its prior toward 1
+    # with the weight of the volume's own confidence: score = prior + w_v (1 - prior)
+    # E / (E + E_ref), w_v = w + (1 - w) E / (E + m); monotone in E, -> the prior as E -> 0.
+    # In a file with ratings, an unrated merchant is blended as above with quality = its
+    # prior, never above a peer of the same volume rated at or above the prior.
+    unrated = (effective > 0) & ~np.isfinite(signal) & volume_only
     w_v = wp + (1 - wp) * pop_conf
     lift = effective / (effective + ref)
     score = np.where(unrated, np.clip(prior + w_v * (1 - prior) * lift, 0.0, 1.0), score)
@@ -421,6 +426,7 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
     g = _Globals(merchants, blocks, as_of, s)
     sums, pops = _PriorSums(len(g.cat[1]), s), _Medians()
     held: list[dict[str, Any]] = []
+    rated_file = np.zeros(len(g.file[1]), dtype=bool)  # files with a rating signal
     counts: dict[str, Any] = {"with_rating_signal": 0, "with_review_counts": 0,
                               "burst_damped": 0, "as_of_days": (np.inf, -np.inf)}
     for rows in blocks:
@@ -432,6 +438,7 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
         eff = ev["effective_reviews"]
         pops.add(b.cat, np.where(eff > 0, eff, np.nan))
         counts["with_rating_signal"] += int(np.isfinite(ev["signal"]).sum())
+        rated_file[b.file[np.isfinite(ev["signal"])]] = True
         counts["with_review_counts"] += int(b.has_count.sum())
         counts["burst_damped"] += int((ev["burst_excess"] > 0).sum())
         now = ev["now"][np.isfinite(ev["now"])]
@@ -439,7 +446,7 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
             lo, hi = counts["as_of_days"]
             counts["as_of_days"] = (min(lo, float(now.min())), max(hi, float(now.max())))
         wanted = ev if keep is None else {k: ev[k] for k in (*_LEAN, *keep) if k in ev}
-        held.append({**wanted, "cat": b.cat, "cells": cells})
+        held.append({**wanted, "cat": b.cat, "cells": cells, "file": b.file})
         del b, ev
     g.kept = None
     by_cat = sums.category_prior(g.cat[1], s.wom_prior_group_strength)
@@ -447,9 +454,10 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
     out: dict[str, list[FloatArray]] = {}
     for part in held:
         prior = _row_prior(part["cat"], part["cells"], by_cat, areas, s.wom_prior_group_strength)
-        part.update(_blend(part, prior, _lookup(pop_ref, part["cat"]), s))
+        part.update(_blend(part, prior, _lookup(pop_ref, part["cat"]), s,
+                           ~rated_file[part["file"]]))
         for k, v in part.items():
-            if (keep is None or k in keep) and k not in ("cat", "cells"):
+            if (keep is None or k in keep) and k not in ("cat", "cells", "file"):
                 out.setdefault(k, []).append(v)
         part.clear()
     return {k: np.concatenate(v) for k, v in out.items()}, counts
