@@ -289,6 +289,7 @@ def _parse_csv(
             rows.error(f"csv syntax error: {exc}", previous + 1, reader.line_num)
             previous = reader.line_num
     rows.check_end(lambda: _ends_with_newline(path, container))
+    rows.settle_trailing()
     data, starts, ends, bad_encoding = rows.cells.finish(columns)
     n = len(starts)
     loader = line_loader(path, container, encoding, starts, ends)
@@ -389,7 +390,7 @@ class _Rows:
         self.quoted: dict[int, int] = {}
         self.runs: list[_QuoteRun] = []
         self.trailing = 0
-        self._trailing_at = -1  # the last row with a trailing delimiter
+        self._trailing_rows: list[int] = []  # rows read without a trailing delimiter
         self._split_to = 0  # the last line read again
 
     def take(self, row: list[str], start: int, end: int) -> bool:
@@ -398,7 +399,7 @@ class _Rows:
             width = self.width
             if len(row) == width + 1 and row[-1] == "":
                 self.trailing += 1  # a trailing delimiter: the cells are aligned
-                self._trailing_at = self.cells.n
+                self._trailing_rows.append(self.cells.n)  # (unless few rows have one)
                 row = row[:width]
             elif end > start:
                 return self._split(start, end, len(row))
@@ -432,9 +433,20 @@ class _Rows:
             self.messages[last] = "unterminated quoted field at end of file (truncated?)"
             return
         cells.pop()
-        trailing = self._trailing_at == last
+        trailing = bool(self._trailing_rows) and self._trailing_rows[-1] == last
+        if trailing:
+            self._trailing_rows.pop()
         self.trailing -= trailing
         self._split(start, end, self.width + trailing)
+
+    def settle_trailing(self) -> None:
+        """A trailing delimiter is a file's habit or a row's accident. When fewer than half
+        of the rows end with an extra empty field, each such row has one field too many (a
+        cell inserted before the end, the others shifted right: an address's "Suite 4"
+        read as the phone) and is rejected as such, not read shifted."""
+        if self.trailing and 2 * self.trailing < self.cells.n:
+            self.wrong_width.extend((row, self.width + 1) for row in self._trailing_rows)
+            self.trailing, self._trailing_rows = 0, []
 
     def _split(self, start: int, end: int, got: int) -> bool:
         run, turned, in_quote = len(self.runs), False, False
