@@ -461,11 +461,18 @@ def _rankers(
     bins = np.full(len(data.target), -1) if data.bins is None else data.bins
     r_c2 = float((2 * np.sin(protocol.radius_m / (2 * EARTH_RADIUS_M))) ** 2)
     w_own, w_cat = personal.member_weight("own_visits"), personal.member_weight("own_category")
+    cap = math.log(engine.settings.member_max_lift)  # as the engine caps a member's lift
 
-    def member_term(rows: slice) -> NDArray[np.float64]:
+    def with_member(rows: slice, c2: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The member model where the person has a history among the candidates, else the
+        calibrated one, as the engine ranks a member without history here."""
         own = data.member_dense(rows, "own_visits")
         cat = data.member_dense(rows, "own_category")
-        return (w_own * own + w_cat * cat) / personal.gamma
+        term = np.minimum((w_own * own + w_cat * cat) / personal.gamma, cap)
+        mine = np.log(q_per[bins[rows]]) - np.log1p(c2 * k_per[None, :]) + term
+        anyone = np.log(q_cal[bins[rows]]) - np.log1p(c2 * k_cal[None, :])
+        has = np.asarray((own > 0).any(axis=1))
+        return np.where(has[:, None], mine, anyone)
 
     scorers: dict[str, Scorer] = {
         "distance": lambda rows, c2: -c2,
@@ -478,9 +485,7 @@ def _rankers(
         "own past visits, then distance": lambda rows, c2: (
             10.0 * data.member_dense(rows, "own_visits") - c2
         ),
-        "best_match (calibrated) + member": lambda rows, c2: (
-            np.log(q_per[bins[rows]]) - np.log1p(c2 * k_per[None, :]) + member_term(rows)
-        ),
+        "best_match (calibrated) + member": with_member,
     }
     return {name: _ranks(data, fn) for name, fn in scorers.items()}
 

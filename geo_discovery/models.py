@@ -212,6 +212,7 @@ class Explanation:
     member_boost: float = 1.0
     member_visits: int | None = None
     member_category_visits: int | None = None
+    member_exponents: dict[str, float] = field(default_factory=dict)
     text: TextExplanation | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -235,10 +236,11 @@ class Explanation:
                 "scale": self.profile_scale,
             }
         if self.member_visits is not None:
-            out["member"] = {
+            out["member"] = {  # boost = min((1 + visits)^own_visits × (1 + …)^…, max_lift)
                 "boost": self.member_boost,
                 "visits": self.member_visits,
                 "category_visits": self.member_category_visits,
+                **{k: self.member_exponents[k] for k in sorted(self.member_exponents)},
             }
         if self.text is not None:
             out["relevance"] = self.text.relevance
@@ -263,12 +265,16 @@ class Explanation:
                 )
             text += f" × scale {self.profile_scale:.4g}"
         else:
-            text += f" × word of mouth {self.wom_term:.4f} × district {self.district_factor:.4f}"
+            text += (f" × word-of-mouth term {self.wom_term:.4f} (wom_score {self.wom_score:.2f})"
+                     f" × district {self.district_factor:.4f}")  # fmt: skip
         if self.member_visits is not None:
-            text += (
-                f" × member {self.member_boost:.4f} ({self.member_visits} visits here, "
-                f"{self.member_category_visits} to this category)"
-            )
+            e, n, m = self.member_exponents, self.member_visits, self.member_category_visits
+            text += (f" × member {self.member_boost:.4f} ({n} visit{'s' * (n != 1)} here, "
+                     f"{m} to this category")  # fmt: skip
+            if e:
+                text += (f": (1 + {n})^{e['own_visits']:.3g} × (1 + {m})^{e['own_category']:.3g}, "
+                         f"at most {e['max_lift']:.4g}")  # fmt: skip
+            text += ")"
         if self.text is not None:
             words = ", ".join(
                 f"{w.word}→{w.term} ({w.field}, {w.typos} typo{'s' * (w.typos != 1)}"

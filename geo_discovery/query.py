@@ -499,7 +499,7 @@ class Member:
     member_id
         An opaque id whose history the snapshot holds (loaded from a visit log); it is
         hashed before it is looked up, and the history is never returned. An unknown id
-        is a member without history.
+        (no history here, no visit given) ranks as a query without a member.
 
     Examples
     --------

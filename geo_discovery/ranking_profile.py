@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidQueryError
+from .settings import MEMBER_FEATURES
 from .timeofweek import N_BINS
 
 __all__ = [
@@ -61,7 +62,7 @@ PROFILE_FEATURES: tuple[str, ...] = (
     "busy",
 )
 #: Member features: log(1 + the member's visits to this merchant / to its category).
-PROFILE_MEMBER_FEATURES: tuple[str, ...] = ("own_visits", "own_category")
+PROFILE_MEMBER_FEATURES: tuple[str, ...] = MEMBER_FEATURES
 
 #: What a profile file holds, and what to do about one that is not (in error messages).
 _EXPECTED = (

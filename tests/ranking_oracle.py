@@ -140,7 +140,8 @@ class Columns:
         multiplying best_match's quality)."""
         if q.sort == "best_match":
             w = q.ranking or self.engine.ranking
-            if q.member is not None and w.profile is not None:
+            member = q.member if q.member is not None and self.has_history(q.member) else None
+            if member is not None and w.profile is not None:  # no history: as anyone
                 w = w.replace(profile=w.profile.for_member())
             if q.at is not None and w.profile is not None and w.profile.weight("busy"):
                 assert q.at.tzinfo is None  # local wall-clock time: weekday/weekend, 6 h blocks
@@ -163,8 +164,8 @@ class Columns:
                 k = decay_factor(radius, w.distance_scale)
                 qual = quality(self.wom, self.district, w)
                 score = best_match_score(c2, k, qual if rel is None else qual * rel)
-            if q.member is not None:
-                score = score * np.exp(self.member_log_lift(q.member, w))
+            if member is not None:
+                score = score * np.exp(self.member_log_lift(member, w))
             return score
         if q.sort == "distance":
             return np.zeros(self.n)
@@ -172,15 +173,26 @@ class Columns:
             self._static[q.sort] = self._static_primary(q.sort)
         return self._static[q.sort]
 
-    def member_log_lift(self, member: Member, ranking: Ranking) -> NDArray[np.float64]:
-        """Per row: (w_own·log(1 + visits to it) + w_cat·log(1 + visits to its category))/γ,
-        the member's visits counted from their id's history and the given visits."""
-        engine = self.engine
+    def member_counts(self, member: Member) -> dict[str, int]:
+        """The member's visits per merchant id of this snapshot: their id's history and
+        the given visits."""
         counts: dict[str, int] = {}
-        history = engine.snapshot.members.visits(member.member_id) if member.member_id else {}
+        snap = self.engine.snapshot
+        history = snap.members.visits(member.member_id) if member.member_id else {}
         for mid, n in [*history.items(), *member.counts().items()]:
             if mid in self.ids:
                 counts[mid] = counts.get(mid, 0) + n
+        return counts
+
+    def has_history(self, member: Member) -> bool:
+        return any(n > 0 for n in self.member_counts(member).values())
+
+    def member_log_lift(self, member: Member, ranking: Ranking) -> NDArray[np.float64]:
+        """Per row: min((w_own·log(1 + visits to it) + w_cat·log(1 + visits to its
+        category))/γ, log member_max_lift), the member's visits counted from their id's
+        history and the given visits."""
+        engine = self.engine
+        counts = self.member_counts(member)
         per_cat: dict[str, int] = {}
         for i, mid in enumerate(self.ids):
             if mid in counts:
@@ -194,7 +206,8 @@ class Columns:
             w_own, w_cat, gamma = weights["own_visits"], weights["own_category"], 1.0
         own = np.array([counts.get(mid, 0) for mid in self.ids], dtype=np.float64)
         cat = np.array([per_cat.get(c, 0) for c in self.cats], dtype=np.float64)
-        return (w_own / gamma) * np.log1p(own) + (w_cat / gamma) * np.log1p(cat)
+        b = (w_own / gamma) * np.log1p(own) + (w_cat / gamma) * np.log1p(cat)
+        return np.minimum(b, math.log(engine.settings.member_max_lift))
 
     def _static_primary(self, sort: str) -> NDArray[np.float64]:
         vals = []

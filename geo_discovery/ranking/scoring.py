@@ -203,12 +203,13 @@ def explanations(
     score: NDArray,
     profile_parts: Sequence[dict[str, dict[str, float]]] | None = None,
     profile_scale: NDArray | None = None,
-    member: tuple[NDArray, NDArray, NDArray] | None = None,
+    member: tuple[NDArray, NDArray, NDArray, dict[str, float]] | None = None,
 ) -> list[Explanation]:
     """Per-result parts of ``best_match``: everything needed to recompute the score.
 
     ``profile_parts``/``profile_scale``: a learned profile's parts per result;
-    ``member``: ``(boost, visits, category visits)`` per result.
+    ``member``: ``(boost, visits, category visits)`` per result, and the lift's exponents
+    (:attr:`~geo_discovery.ranking.member.MemberBoost.exponents`).
     """
     decay = distance_decay(chord2, factor)
     radius = EARTH_RADIUS_M / np.sqrt(factor)  # the effective radius: scale included
@@ -229,6 +230,7 @@ def explanations(
                 member_boost=float(member[0][i]),
                 member_visits=int(member[1][i]),
                 member_category_visits=int(member[2][i]),
+                member_exponents=member[3],
             )
         out.append(
             Explanation(

@@ -113,7 +113,7 @@ def member_lift(
         points = np.ascontiguousarray(cells[order], dtype=np.int64)
         own_log, code_log = boost.lift_logs(codes[rows])
         logs = np.concatenate((own_log[order], code_log))
-    lifts = np.exp(logs)
+    lifts = np.exp(np.minimum(logs, boost.cap))  # (lift_logs' cap: the same bits)
     own, code_lift = lifts[:n], lifts[n:]
     unvisited = float(code_lift.max()) if len(code_lift) else 1.0
     return points, own, cell_codes, code_lift, unvisited

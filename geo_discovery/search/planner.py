@@ -156,8 +156,8 @@ class Planner:
         self.row_rank[self._cell_positions] = np.asarray(index.rank)
         self.price = float_column(merchants, "price_level")
         rating, scale = float_column(merchants, "rating"), float_column(merchants, "rating_scale")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.stars = np.where(scale > 0, rating / scale * 5.0, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):  # round: 94/100 == 4.7/5
+            self.stars = np.where(scale > 0, (rating / scale * 5.0).round(9), np.nan)
         self.reviews = float_column(merchants, "review_count")
         self._mask = functools.lru_cache(maxsize=64)(self._build_mask)
         self._spec = functools.lru_cache(maxsize=32)(self._build_spec)
@@ -608,7 +608,7 @@ class Planner:
             lift = np.exp(boost.log_boost(positions, self._codes[positions]))
             score = score * lift
             member = (lift, boost.own_visits(positions), boost.category_visits(
-                self._codes[positions]))  # fmt: skip
+                self._codes[positions]), boost.exponents)  # fmt: skip
         out = explanations(
             distance_m=distances_m,
             chord2=c2,

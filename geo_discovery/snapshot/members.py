@@ -5,7 +5,13 @@ often. The snapshot keeps, per member, the merchants they visited with a count a
 last time — under ``HMAC-SHA256(key, member id)``, never the id itself, with a random key
 kept beside the table (``members.key``, readable by the owner only). A query's
 :class:`~geo_discovery.query.Member` names a member id; the engine hashes it and reads that
-member's rows here. No endpoint returns them.
+member's rows here. No endpoint returns them. An id is hashed in Unicode NFC, so "josé"
+typed with a combining accent (NFD) is the same member as with a precomposed one.
+
+A lift resolved from an id also carries :meth:`MemberHistories.token`, a second keyed hash
+of the id (under a key derived from ``members.key``): the fingerprint of the lift, and so
+the member's page cursors, depend on it, and nobody without the id and the key can make or
+check one (:mod:`geo_discovery.search.cursor`).
 
 Examples
 --------
@@ -32,6 +38,7 @@ import hmac
 import os
 import secrets
 import shutil
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +55,16 @@ MEMBERS_KEY = "members.key"
 
 
 def _hash(key: bytes, member_id: str) -> str:
-    return hmac.new(key, member_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    """``HMAC-SHA256(key, id)`` of the id in Unicode NFC (the one place ids are hashed:
+    when a visit log is stored and when a query looks an id up)."""
+    text = unicodedata.normalize("NFC", member_id)
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def _token_key(key: bytes) -> bytes:
+    """The key of :meth:`MemberHistories.token`: derived from the store's, and never equal
+    to it (a token is not the id's stored hash)."""
+    return hmac.digest(key, b"geo-discovery member lift token", "sha256")
 
 
 def write_members(visits: pd.DataFrame, folder: Path) -> int:
@@ -139,6 +155,20 @@ class MemberHistories:
     def counts(self) -> NDArray[np.int64]:
         """Each row's visits (:meth:`span`)."""
         return self._columns[1] if self._data is not None else np.zeros(0, dtype=np.int64)
+
+    def token(self, member_id: str) -> str | None:
+        """A secret-keyed hash of ``member_id`` (``None``: this snapshot holds no histories)
+        that a lift resolved from the id carries into its fingerprint: a page cursor of the
+        member then cannot be made or checked by a query without the id (e.g. one giving the
+        same visits), nor its sealed values read."""
+        if self._data is None:
+            return None
+        return _hash(self._token_key, member_id)
+
+    @functools.cached_property
+    def _token_key(self) -> bytes:
+        assert self._data is not None
+        return _token_key(self._data[0])
 
     def visits(self, member_id: str) -> dict[str, int]:
         """``{merchant_id: visits}`` of one member (``{}``: not known)."""

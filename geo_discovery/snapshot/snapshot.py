@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import threading
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,14 +195,16 @@ class Snapshot:
 
     def member_boost(
         self, member: Member, ranking: Ranking, default_weights: Mapping[str, float],
-        cache_size: int = 1024,
+        cache_size: int = 1024, max_lift: float = math.inf,
     ) -> MemberBoost:  # fmt: skip
         """A member's lift: their id's history here plus the visits given, under the
         profile's learned member weights, else ``default_weights`` (the
         ``ranking_member_weights`` setting). Ids not in this snapshot are ignored. The last
         ``cache_size`` (member, weights) are kept (the ``member_cache`` setting): a member
         panning the map asks again and again, and the same object lets the planner reuse
-        the lift's forms (kept in it)."""
+        the lift's forms (kept in it). A lift resolved from an id carries the id's keyed
+        token (:meth:`MemberHistories.token`) in its fingerprint, so the member's cursors
+        are bound to the id, not only to the visits."""
         profile = ranking.profile
         weights, gamma = default_weights, 1.0
         if profile is not None and profile.member_weights:
@@ -209,7 +213,7 @@ class Snapshot:
         kept = self._boosts.get(cache_size)
         if kept is None:
             kept = self._boosts[cache_size] = functools.lru_cache(cache_size)(self._build_boost)
-        return kept(member, w_own, float(weights.get("own_category", 0.0)), gamma)
+        return kept(member, w_own, float(weights.get("own_category", 0.0)), gamma, max_lift)
 
     @functools.cached_property
     def _boosts(self) -> dict[int, Any]:
@@ -217,7 +221,9 @@ class Snapshot:
         snapshot)."""
         return {}
 
-    def _build_boost(self, member: Member, w_own: float, w_cat: float, gamma: float) -> MemberBoost:
+    def _build_boost(
+        self, member: Member, w_own: float, w_cat: float, gamma: float, max_lift: float
+    ) -> MemberBoost:
         rows, counts = _NO_ROWS, _NO_ROWS
         if member.member_id:  # the history's rows here (-1: a merchant gone since)
             lo, hi = self.members.span(member.member_id)
@@ -228,9 +234,13 @@ class Snapshot:
             rows = np.concatenate((rows, given))
             counts = np.concatenate((counts, np.ones(len(given), dtype=np.int64)))
         codes, vocab = self.categories
-        return MemberBoost.from_rows(
-            rows, counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma
+        boost = MemberBoost.from_rows(
+            rows, counts, codes, n_codes=len(vocab), w_own=w_own, w_cat=w_cat, gamma=gamma,
+            max_lift=max_lift,
         )
+        # An id's lift carries its keyed token (its cursors need the id, not just the visits)
+        token = self.members.token(member.member_id) if member.member_id else None
+        return boost if token is None else replace(boost, token=token)
 
     def _derived(self, name: str) -> Path | None:
         if self.info is None:

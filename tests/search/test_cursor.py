@@ -188,11 +188,15 @@ def test_engine_pages_refuse_other_snapshots_queries_and_secrets() -> None:
 
 
 def test_cursor_naming_a_merchant_not_in_the_snapshot_is_refused() -> None:
+    """Forged with the default key and the query's fingerprint (recomputed from the query:
+    the cursor holds it only in its signature, and its key sealed)."""
+    from geo_discovery.query import Filters, NearbyQuery
+    from geo_discovery.search.cursor import page_fingerprint
+
     engine = _engine("v1")
     first = engine.nearby(40.75, -73.98, 5, sort="rating")
-    payload = json.loads(
-        base64.urlsafe_b64decode(first.next_cursor.split(".")[0] + "==")  # type: ignore[union-attr]
-    )
+    f = page_fingerprint(NearbyQuery(40.75, -73.98, 5, sort="rating"), Filters(), None)
+    payload = decode_cursor(KEY, first.next_cursor, version="v1", fingerprint=f)
     forged = encode_cursor(KEY, {**payload, "id": "nobody"})
     with pytest.raises(InvalidCursorError, match="nobody"):
         engine.nearby(40.75, -73.98, 5, sort="rating", cursor=forged)

@@ -192,6 +192,14 @@ def test_a_member_lifts_the_place_they_return_to_and_explain_says_why() -> None:
     assert parts["score"] == pytest.approx(
         parts["decay"] * parts["wom_term"] * parts["district_factor"] * parts["member"]["boost"]
     )
+    # the lift's own weights (exponents) and cap explain its value
+    m = parts["member"]
+    assert (m["own_visits"], m["own_category"], m["max_lift"]) == (1.0, 0.25, 10_000.0)
+    assert m["boost"] == pytest.approx(
+        min((1 + m["visits"]) ** m["own_visits"] * (1 + m["category_visits"]) ** m["own_category"],
+            m["max_lift"]))  # fmt: skip
+    assert "(1 + 20)^1 × (1 + " in hit.explanation.describe()
+    assert "20 visits here" in hit.explanation.describe()
 
 
 def test_a_query_with_a_member_ranks_by_the_profiles_personal_model() -> None:
@@ -270,3 +278,69 @@ def test_the_member_cache_keeps_as_many_members_as_the_setting_says() -> None:
         assert again.visits.tolist() == first.visits.tolist()
     with pytest.raises(ValidationError, match="member_cache"):
         Settings(member_cache=0)
+
+
+def test_a_member_without_history_here_ranks_as_anyone() -> None:
+    """An unknown id, a new member or visits only to ids the snapshot lacks were ranked by
+    the member model (fitted jointly with the member terms: another γ, other weights),
+    so the page changed though it held nothing personal. They now rank as anyone."""
+    rng = np.random.default_rng(41)
+    engine = make_engine(rng, 250, "city")
+    lat, lng = float(engine.snapshot.lat[7]), float(engine.snapshot.lng[7])
+    for ranking in (Ranking(profile=TWO_MODELS), None):
+        anyone = engine.nearby(lat, lng, 15, sort="best_match", ranking=ranking, explain=True)
+        for member in (Member(member_id="nobody-here"), Member(visits=["no-such", "gone"])):
+            got = engine.nearby(lat, lng, 15, sort="best_match", ranking=ranking,
+                                member=member, explain=True)  # fmt: skip
+            assert got.positions.tolist() == anyone.positions.tolist()
+            np.testing.assert_array_equal(got.scores, anyone.scores)
+            assert got.explanations is not None
+            assert all(e.to_dict().get("member") is None for e in got.explanations)
+    # a member with a history here still ranks by the member model
+    visited = str(engine.merchants.column("merchant_id")[3].as_py())
+    mine = engine.nearby(lat, lng, 15, sort="best_match", ranking=Ranking(profile=TWO_MODELS),
+                         member=Member(visits=[visited]))  # fmt: skip
+    assert mine.scores is not None and anyone.scores is not None
+    assert mine.scores.tolist() != anyone.scores.tolist()
+
+
+def test_the_lift_is_capped_at_member_max_lift() -> None:
+    """A thousand visits to a merchant far away lifted it ×5,630 under the hand-set weights
+    and put it above every merchant near the member; a lift is now at most
+    ``member_max_lift`` (10,000 by default; 100 here), a visited merchant's too."""
+    rng = np.random.default_rng(43)
+    engine = make_engine(rng, 300, "city", spread_deg=0.3)
+    lat, lng = float(engine.snapshot.lat[0]), float(engine.snapshot.lng[0])
+    far = int(np.argmax(np.hypot(engine.snapshot.lat - lat, engine.snapshot.lng - lng)))
+    far_id = str(engine.merchants.column("merchant_id")[far].as_py())
+    member = Member(visits=[far_id] * 1_000)
+    assert Settings().member_max_lift == 10_000.0
+    engine = DiscoveryEngine(engine.snapshot, settings=Settings(member_max_lift=100.0))
+    res = engine.nearby(lat, lng, 300, sort="best_match", member=member, explain=True)
+    assert res.explanations is not None
+    boosts = [e.to_dict()["member"]["boost"] for e in res.explanations]
+    assert max(boosts) == pytest.approx(100.0) and all(b <= 100.0 + 1e-9 for b in boosts)
+    uncapped = DiscoveryEngine(engine.snapshot, settings=Settings(member_max_lift=1e9))
+    free = uncapped.nearby(lat, lng, 300, sort="best_match", member=member, explain=True)
+    assert free.explanations is not None
+    lifted = {int(p): e.to_dict()["member"]["boost"] for p, e in
+              zip(free.positions, free.explanations, strict=True)}  # fmt: skip
+    assert lifted[far] > 5_000  # (1 + 1,000)^1.25 × its category's lift
+    rank = {int(p): i for i, p in enumerate(res.positions)}
+    assert free.positions.tolist().index(far) < rank[far]  # the cap keeps it lower
+    cols = ro.Columns(engine)  # and the capped pages still equal brute force
+    assert_same(engine, cols, ro.query(lat, lng, k=20, member=member))
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ({"own_vists": 2.0}, "unknown feature 'own_vists'; allowed: own_visits, own_category"),
+    ({"own_visits": -1.0}, "out of range; allowed: numbers 0 … 10"),
+    ({"own_visits": float("inf")}, "out of range"),
+])  # fmt: skip
+def test_member_weights_settings_are_checked(value: dict[str, float], said: str) -> None:
+    """A typo was ignored (the member context then did nothing), a negative weight made a
+    lift a penalty, and an infinite one gave NaN scores: each is now refused by name."""
+    with pytest.raises(ValidationError, match=said):
+        Settings(ranking_member_weights=value)
+    with pytest.raises(ValidationError, match="member_max_lift"):
+        Settings(member_max_lift=0.5)
