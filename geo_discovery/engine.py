@@ -96,14 +96,11 @@ class DiscoveryEngine:
     def from_snapshot(
         cls, path: str | Path | None = None, *, settings: Settings | None = None
     ) -> DiscoveryEngine:
-        """Open a snapshot: ``path`` is a data dir (its current snapshot) or a snapshot dir.
-
-        ``None`` uses ``settings.data_dir`` (``GEO_DISCOVERY_DATA_DIR``).
-        """
+        """Open a snapshot: ``path`` is a data dir (its current snapshot) or a snapshot dir;
+        ``None`` uses ``settings.data_dir`` (``GEO_DISCOVERY_DATA_DIR``)."""
         settings = settings or get_settings()
-        return cls(
-            Snapshot.open(path if path is not None else settings.data_dir), settings=settings
-        )
+        path = path if path is not None else settings.data_dir
+        return cls(Snapshot.open(path), settings=settings)
 
     @classmethod
     def from_table(
@@ -155,23 +152,27 @@ class DiscoveryEngine:
     def member_boost(self, member: Member, ranking: Ranking) -> MemberBoost:
         """A member's lift under ``ranking`` (:meth:`Snapshot.member_boost`)."""
         s = self.settings
-        return self.snapshot.member_boost(member, ranking, s.ranking_member_weights, s.member_cache)
+        return self.snapshot.member_boost(member, ranking, s.ranking_member_weights,
+                                          s.member_cache, s.member_max_lift)  # fmt: skip
 
     def _resolved(
         self, ranking: Ranking | None, member: Member | None, at: datetime | None = None,
         lat: float = 0.0, lng: float = 0.0,
     ) -> tuple[Ranking, bool, MemberBoost | None]:  # fmt: skip
-        """What a query ranks by: the ranking (the profile's member model for a member; read
-        at ``at``'s time of week), whether it is the engine's own, and the member's lift. A
-        member object asked again (no time) is found by identity, with its ranking's."""
+        """What a query ranks by: the ranking (read at ``at``'s time of week; the profile's
+        member model for a member with a history here, else as anyone's: that model has no
+        term for a missing history), whether it is the engine's own, and the member's
+        lift. A member object asked again (no time) is found by identity."""
         keep = member is not None and at is None  # a member's every page: no closure made
         hit = self._members.find(member, None, ranking) if keep else None
         if hit is not None:
             return hit
-        r = ranking or self.ranking
-        r = ranking_at(r if member is None else member_ranking(r), at, lat, lng)
-        boost = None if member is None else self.member_boost(member, r)
-        got = r, ranking is None, boost or None
+        base, boost = ranking or self.ranking, None
+        if member is not None:
+            mine = ranking_at(member_ranking(base), at, lat, lng)
+            boost = self.member_boost(member, mine) or None
+        r = mine if boost is not None else ranking_at(base, at, lat, lng)
+        got = r, ranking is None, boost
         return self._members.put(member, None, got, ranking) if keep else got
 
     @property
@@ -194,8 +195,8 @@ class DiscoveryEngine:
                        cursor_secret=secret.get_secret_value() if secret else None)  # fmt: skip
 
     def warm(self) -> DiscoveryEngine:
-        """Pay every lazy set-up cost now (compiled kernels, ranking state, the default
-        sort's bounds, districts, id lookup), so the first real request is fast."""
+        """Pay every lazy set-up cost now (compiled kernels, the search box's too: ~60 s on a
+        cold cache; ranking state, bounds, districts, ids, text), so requests are fast."""
         if len(self) == 0:
             return self
         lat, lng = float(self.snapshot.lat[0]), float(self.snapshot.lng[0])
@@ -203,6 +204,8 @@ class DiscoveryEngine:
         self.snapshot.districts  # noqa: B018 - reads and caches them
         self.nearby(lat, lng, 1)
         self.nearby(lat, lng, 1, sort="best_match")
+        self.nearby(lat, lng, 1, sort="best_match", where=Filters(text="a"))
+        self.autocomplete("a", lat, lng, 1)
         return self
 
     # ------------------------------------------------------------------ nearby
@@ -462,15 +465,12 @@ class DiscoveryEngine:
 
     # ------------------------------------------------------------------ lookups
     def get(self, merchant_id: str) -> dict[str, Any]:
-        """One merchant's full record (with its source attributes).
-
-        Raises :class:`~geo_discovery.errors.MerchantNotFoundError` (a ``LookupError``).
-        """
+        """One merchant's full record (with its source attributes); an unknown id raises
+        :class:`~geo_discovery.errors.MerchantNotFoundError` (a ``LookupError``)."""
         return self.snapshot.record(merchant_id)
 
     def stats(self) -> dict[str, Any]:
-        """Counts per source and top-level category, bounds and index facts
-        (:meth:`Snapshot.stats`)."""
+        """Counts per source and top-level category, bounds, index (:meth:`Snapshot.stats`)."""
         return self.snapshot.stats()
 
     # ---------------------------------------------------------------- districts

@@ -43,3 +43,31 @@ def test_warm_up_then_a_fresh_process_only_loads_cached_kernels(tmp_path: Path) 
     compiled = [line for line in log.splitlines() if "data saved" in line]
     assert compiled == []
     assert log.count("data loaded") >= 10
+
+
+def test_a_served_engines_warm_covers_the_search_box(tmp_path: Path) -> None:
+    """``engine.warm()`` (what ``serve`` runs before it says ready, and after each swap)
+    left the search box's kernels to the first ``q`` request: on a cold cache that request
+    took a minute after /readyz said ready. After ``warm()``, a text query and an
+    autocomplete now load no kernel numba had not loaded already."""
+    (tmp_path / "city.csv").write_text(city_csv(120, seed=5))
+    store = tmp_path / "store"
+    loaded = CliRunner().invoke(app, ["load", str(tmp_path / "city.csv"), "--data-dir", str(store)])
+    assert loaded.exit_code == 0, loaded.output
+    env = {**os.environ, "NUMBA_DEBUG_CACHE": "1", "PYTHONPATH": str(ROOT)}
+    code = (
+        "import sys\n"
+        "from geo_discovery.engine import DiscoveryEngine\n"
+        "from geo_discovery.query import Filters\n"
+        f"e = DiscoveryEngine.from_snapshot({str(store)!r}).warm()\n"
+        "print('WARMED', flush=True)\n"
+        "lat, lng = float(e.snapshot.lat[0]), float(e.snapshot.lng[0])\n"
+        "e.nearby(lat, lng, 10, sort='best_match', where=Filters(text='coffee shop'))\n"
+        "e.autocomplete('caf', lat, lng)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = proc.stdout.split("WARMED", 1)[1]
+    late = [line for line in after.splitlines() if "data loaded" in line or "data saved" in line]
+    assert late == [], late
