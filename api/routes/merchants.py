@@ -1,16 +1,21 @@
-"""``/v1/merchants``: nearby, search in a box or polygon, and one merchant by id.
+"""``/v1/merchants``: nearby (GET, or POST with a JSON body), search in a box or polygon,
+and one merchant by id.
 
 (No ``from __future__ import annotations`` here: the ``limit`` and ``radius_m``
 parameters are built per app, inside :func:`build_router`, and FastAPI must see the
 annotations that use them as objects, not strings it cannot resolve.)
 """
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
+from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
 from geo_discovery.query import Filters, Limits, split_list
 from geo_discovery.results import Results
 from geo_discovery.settings import Settings
@@ -36,7 +41,7 @@ from ..deps import (
 )
 from ..errors import StrictQueryRoute
 from ..fastpath import NearbyFastLane, with_fast_lane
-from ..params import NearbyParams, nearby_params_model
+from ..params import NearbyParams, nearby_body_model, nearby_params_model
 from ..responses import (
     GEOJSON,
     cache_headers,
@@ -53,7 +58,13 @@ from ..schemas import (
 )
 from . import ERRORS, NOT_MODIFIED, geojson_content
 
-__all__ = ["NEARBY_PATH", "build_nearby_lane", "build_router", "nearby_response"]
+__all__ = [
+    "NEARBY_PATH",
+    "NearbyBodyRoute",
+    "build_nearby_lane",
+    "build_router",
+    "nearby_response",
+]
 
 NEARBY_PATH = "/v1/merchants/nearby"
 
@@ -108,6 +119,56 @@ def _search_answer(
     return respond({**head, **tail, "results": res.to_records(selected)}, engine, max_age_s)
 
 
+def _in_body(exc: GeoDiscoveryError, fields: set[str]) -> GeoDiscoveryError:
+    """``exc`` (raised answering a POST body) with its problems located in the body; the
+    messages are the GET's, naming the same fields."""
+    problems = getattr(exc, "problems", None)
+    if isinstance(problems, list):
+        if not problems:  # a message only: the field it starts with, else the body
+            first = str(exc).split("=", 1)[0].split(" ", 1)[0].strip("'\"")
+            name = first if first in fields else "body"
+            problems.append({"parameter": name, "value": None, "message": str(exc)})
+        for problem in problems:
+            problem["location"] = "body"
+    return exc
+
+
+_BODY_FORM = 'a JSON object of the nearby parameters, e.g. {"lat": 40.758, "lng": -73.9855}'
+
+
+def _bad_body(what: str) -> InvalidQueryError:
+    message = f"request body {what}; allowed: {_BODY_FORM}"
+    problem = {"parameter": "body", "location": "body", "value": None, "message": message}
+    return InvalidQueryError(message, [problem])
+
+
+class _ParsedBody(APIRoute):
+    """Reads the body as JSON before FastAPI does (which then reuses it), so that a body
+    that is empty or not JSON is refused without quoting it: it may hold a member's id
+    and history. (Placed after :class:`StrictQueryRoute` in the MRO, it runs after that
+    route's checks: the body is marked JSON and its depth bounded first.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def parsed(request: Request) -> Response:
+            if not await request.body():
+                raise _bad_body("is empty")
+            try:
+                await request.json()  # cached on the request: FastAPI reads it there
+            except json.JSONDecodeError as exc:
+                raise _bad_body(f"is not valid JSON: {exc.msg} at character {exc.pos}") from None
+            except ValueError:  # not UTF-8 (nor UTF-16 or -32 with a BOM)
+                raise _bad_body("is not valid JSON: it is not UTF-8 text") from None
+            return await handler(request)
+
+        return parsed
+
+
+class NearbyBodyRoute(StrictQueryRoute, _ParsedBody):
+    """``POST /v1/merchants/nearby``: the strict route, its body read as JSON first."""
+
+
 def _where(categories: str | None, exclude: str | None, q: str | None) -> Filters:
     return Filters(
         categories=split_list(categories, "categories"),
@@ -148,6 +209,21 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         def get_route_handler(self) -> Any:
             return with_fast_lane(fast_lane, super().get_route_handler())
 
+    def answer_nearby(
+        engine: DiscoveryEngine, params: NearbyParams, if_none_match: str | None
+    ) -> Response:
+        """The nearby answer of ``params``: the GET's and the POST's."""
+        query = params.to_query(limits)  # an invalid request never gets a 304
+        private = query.member is not None  # personal: no shared cache may keep it
+        live = query.where.open_now  # changes with the clock, not only with the snapshot
+        if not (private or live) and (
+            cached := not_modified(engine, if_none_match, max_age)
+        ) is not None:
+            return cached
+        res = engine.search(query)
+        response = nearby_response(engine, res, params.fields, params.format, max_age)
+        return unshared(response, private=private) if private or live else response
+
     async def nearby(
         engine: EngineDep,
         params: Annotated[NearbyParams, Query()],
@@ -168,19 +244,12 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         ``best_match`` its relevance joins the score, under the other sorts it filters.
         ``member`` (an id whose history the snapshot holds) or ``visits`` (recent
         merchant ids) lift the places this member returns to; their answers are marked
-        ``Cache-Control: private, no-store`` and carry no ETag (never a 304). An
-        ``open_now`` answer changes with the clock: it carries no ETag either.
+        ``Cache-Control: private, no-store`` and carry no ETag (never a 304);
+        ``POST /v1/merchants/nearby`` takes the same parameters in a JSON body, which
+        keeps the member's id and visits out of URLs and logs. An ``open_now`` answer
+        changes with the clock: it carries no ETag either.
         """
-        query = params.to_query(limits)  # an invalid request never gets a 304
-        private = query.member is not None  # personal: no shared cache may keep it
-        live = query.where.open_now  # changes with the clock, not only with the snapshot
-        if not (private or live) and (
-            cached := not_modified(engine, if_none_match, max_age)
-        ) is not None:
-            return cached
-        res = engine.search(query)
-        response = nearby_response(engine, res, params.fields, params.format, max_age)
-        return unshared(response, private=private) if private or live else response
+        return answer_nearby(engine, params, if_none_match)
 
     nearby.__annotations__["params"] = Annotated[Params, Query()]  # this server's limits
     router.add_api_route(
@@ -195,6 +264,66 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
             404: ERRORS[422] | {"description": "A district_id that is not a known district."},
         },
         route_class_override=NearbyRoute,
+    )
+
+    BodyModel = nearby_body_model(settings)
+    body_fields = set(BodyModel.model_fields)
+
+    async def nearby_post(engine: EngineDep, params: NearbyParams) -> Response:
+        """The GET's answer to the same parameters, sent as a JSON object in the body, so
+        that a member's ``member`` and ``visits`` stay out of URLs (proxy and access logs,
+        browser history, Referer headers).
+
+        Same names, defaults, checks, limits, answer and errors as ``GET
+        /v1/merchants/nearby`` (errors are located in the body); ``visits`` may also be a
+        JSON array of ids and ``"id@time"`` texts, up to 10,000 (the body at most
+        ``api_max_body_bytes``). A field the GET does not have is refused. An answer with
+        a member is ``Cache-Control: private, no-store`` with no ETag. The body is read as
+        JSON whatever its Content-Type.
+        """
+        try:
+            params.check_fields()  # type: ignore[attr-defined]  # NearbyBody's
+            return answer_nearby(engine, params, None)
+        except GeoDiscoveryError as exc:
+            raise _in_body(exc, body_fields) from None
+
+    nearby_post.__annotations__["params"] = Annotated[
+        BodyModel,
+        Body(
+            description="The nearby parameters as one JSON object (the GET's names and "
+            "defaults; lat and lng required). visits may be a JSON array.",
+            openapi_examples={
+                "plain": {
+                    "summary": "Best match near Times Square",
+                    "value": {"lat": 40.7580, "lng": -73.9855, "limit": 5},
+                },
+                "member": {
+                    "summary": "A member, their id kept out of the URL",
+                    "value": {"lat": 40.7580, "lng": -73.9855, "member": "member-8d1f"},
+                },
+                "visits": {
+                    "summary": "Recent visits as a JSON array",
+                    "value": {
+                        "lat": 40.7580,
+                        "lng": -73.9855,
+                        "visits": ["nysfood:744237", "nysfood:744237@2024-05-01T18:00:00Z"],
+                        "explain": True,
+                    },
+                },
+            },
+        ),
+    ]
+    router.add_api_route(
+        "/nearby",
+        nearby_post,
+        methods=["POST"],
+        summary="The nearby answer, its parameters in a JSON body (member history off URLs)",
+        response_model=NearbyResponse,
+        responses={
+            200: geojson_content("HitFeatureCollection"),
+            404: ERRORS[422] | {"description": "A district_id that is not a known district."},
+        },
+        route_class_override=NearbyBodyRoute,
     )
 
     @router.get(

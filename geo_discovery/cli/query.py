@@ -71,8 +71,33 @@ def _where(category: list[str] | None, exclude: list[str] | None, **more: Any) -
     )
 
 
+#: The column a table sorted by ``--sort`` shows its order by: (header, the value's text).
+_SORT_COLUMNS: dict[str, tuple[str, Any]] = {
+    "rating": ("stars (0-5)", lambda r: _stars(r.get("rating"), r.get("rating_scale"))),
+    "review_count": ("review_count", lambda r: _text(r.get("review_count"), "{:,}")),
+    "price": ("price_level", lambda r: _text(r.get("price_level"), "{}")),
+}
+
+
+def _text(value: Any, form: str) -> str:
+    """``value`` in ``form``; blank when missing (such merchants sort last)."""
+    return "" if value is None else form.format(value)
+
+
+def _stars(rating: Any, scale: Any) -> str:
+    """A rating on its source scale as stars 0-5 (what ``--sort rating`` orders by)."""
+    if rating is None or not scale:
+        return ""
+    return f"{rating / scale * 5:.2f}"
+
+
 def _emit(
-    results: Results, title: str, geojson: bool, engine: DiscoveryEngine, where: Filters
+    results: Results,
+    title: str,
+    geojson: bool,
+    engine: DiscoveryEngine,
+    where: Filters,
+    sort: str | None = None,
 ) -> None:
     if results.dropped_words:  # the search box's fallback: say which words went
         left = ", ".join(repr(w) for w in results.dropped_words)
@@ -100,7 +125,10 @@ def _emit(
     table.add_column("category", ratio=2)
     table.add_column("address", ratio=3)
     table.add_column("merchant_id", ratio=2, overflow="fold")
-    scored = results.scores is not None
+    by = _SORT_COLUMNS.get(sort or "")
+    if by is not None:  # the order's own column
+        table.add_column(by[0], justify="right", no_wrap=True)
+    scored = results.scores is not None and sort in (None, "best_match")
     if scored:
         table.add_column("score", justify="right", no_wrap=True)
     for i, rec in enumerate(results.to_records(), 1):
@@ -112,6 +140,8 @@ def _emit(
             str(rec.get("address") or ""),
             str(rec["merchant_id"]),
         ]
+        if by is not None:
+            row.append(by[1](rec))
         if scored:
             row.append(f"{rec['score']:.4f}")
         table.add_row(*row)
@@ -143,11 +173,20 @@ def nearby(
         float | None,
         typer.Option("--min-rating", help="Only merchants rated at least this (0-5 stars)."),
     ] = None,
+    min_reviews: Annotated[
+        int | None,
+        typer.Option("--min-reviews", help="Only merchants with at least this many reviews."),
+    ] = None,
     open_now: Annotated[
         bool, typer.Option("--open-now", help="Only merchants whose opening hours say open now.")
     ] = False,
     explain: Annotated[
-        bool, typer.Option("--explain", help="Print each result's score parts (best_match).")
+        bool,
+        typer.Option(
+            "--explain",
+            help="Print each result's best_match score parts (with another --sort, a note "
+            "says they are best_match's, not the order's).",
+        ),
     ] = False,
     q: TextOption = None,
     member: Annotated[
@@ -193,19 +232,51 @@ def nearby(
     * `geo-discovery query nearby --lat 40.758 --lng -73.986 --sort best_match --at 2024-07-13T22`
     * `geo-discovery query nearby --lat 60.1699 --lng 24.9384 --geojson > nearby.geojson`
     """
-    where = _where(category, exclude_category, min_rating=min_rating, open_now=open_now, text=q)
+    where = _where(
+        category, exclude_category, min_rating=min_rating, min_reviews=min_reviews,
+        open_now=open_now, text=q,
+    )  # fmt: skip
     person = None if member is None and not visit else Member(visits=visit, member_id=member)
     engine = open_engine(data_dir)
-    results = engine.nearby(
-        lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain,
-        member=person, at=at,
-    )  # fmt: skip
+    try:
+        results = engine.nearby(
+            lat, lng, k, radius_m=radius_m, sort=sort.value, where=where, explain=explain,
+            member=person, at=at,
+        )  # fmt: skip
+    except InvalidQueryError as exc:  # the library's words name its own parameters
+        person_option = "--member" if member is not None else "--visit"
+        raise _in_cli_words(exc, sort.value, person_option) from None
     within = f" within {radius_m:g} m" if radius_m is not None else ""
     order = "nearest" if sort.value == "distance" else f"by {sort.value}"
-    _emit(results, f"{k} {order} to ({lat:g}, {lng:g}){within}", geojson, engine, where)
+    title = f"{k} {order} to ({lat:g}, {lng:g}){within}"
+    _emit(results, title, geojson, engine, where, sort.value)
     if explain and not geojson and results.explanations is not None:
+        if sort.value != "best_match":
+            typer.echo(
+                f"note: --explain shows each result's best_match score parts; this list is "
+                f"ordered by --sort {sort.value}, not by those scores",
+                err=True,
+            )
         for i, ex in enumerate(results.explanations, 1):
             typer.echo(f"{i}: {ex.describe()}")
+
+
+def _in_cli_words(exc: InvalidQueryError, sort: str, person: str) -> InvalidQueryError:
+    """``exc`` with the library's "member ranks best_match only; got sort='distance'"
+    said with this command's options (``--member``/``--visit``, ``--at``, ``--sort``)."""
+    if not any("ranks best_match only" in p.get("message", "") for p in exc.problems):
+        return exc
+    problems = []
+    for problem in exc.problems:
+        option = {"member": person, "at": "--at"}.get(problem.get("parameter", ""))
+        if option is not None and "ranks best_match only" in problem.get("message", ""):
+            message = (
+                f"{option} ranks best_match only; got --sort {sort} (allowed with {option}: "
+                "--sort best_match)"
+            )
+            problem = {**problem, "message": message}
+        problems.append(problem)
+    return InvalidQueryError("; ".join(p["message"] for p in problems), problems)
 
 
 @query_app.command()

@@ -133,7 +133,8 @@ def test_default_request_takes_the_fast_lane(client: TestClient, lane_calls: lis
         ({"lat": "40.7", "lng": "-73.9", "member": ""}, 422, "member is empty"),
         ({"lat": "40.7", "lng": "-73.9", "member": "m", "sort": "distance"}, 422,
          "member ranks best_match only"),
-        ({"lat": "40.7", "lng": "-73.9", "visits": "a@yesterday"}, 422, "visit time='yesterday'"),
+        ({"lat": "40.7", "lng": "-73.9", "visits": "a@yesterday"}, 422,
+         "visits entry 1 has a time that is not an ISO 8601 date-time"),
     ],
 )
 def test_anything_else_reaches_the_route(

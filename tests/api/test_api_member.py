@@ -63,8 +63,9 @@ def test_member_and_visits_answer_as_the_engine(
     ("params", "needle"),
     [
         ({"member": "u7", "sort": "distance"}, "member ranks best_match only"),
-        ({"visits": "a@not-a-time"}, "visit time='not-a-time'"),
-        ({"visits": "a@0001-01-01T00:00:00+14:00"}, "visit time=0001-01-01T00:00:00+14:00 is out"),
+        ({"visits": "a@not-a-time"}, "visits entry 1 has a time that is not an ISO 8601 date-time"),
+        ({"visits": "a@0001-01-01T00:00:00+14:00"},
+         "visits entry 1 has a time out of range in UTC"),
         ({"member": "x" * 201}, "member is too long; allowed: at most 200 characters"),
         ({"member": " "}, "member is empty; allowed: 1 … 200 characters"),
         ({"visits": "x" * 20_001}, "visits is too long; allowed: at most 20000 characters"),
