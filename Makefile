@@ -56,15 +56,15 @@ serve: install  ## serve ./data/store on 127.0.0.1:8000: the map at /, the API d
 
 test: install lint typecheck pytest  ## install, then ruff check, mypy and the whole pytest suite
 
-lint: install
+lint: install  ## ruff check (lint) the whole repository
 	$(BIN)/ruff check .
 
-typecheck: install
+typecheck: install  ## mypy on geo_discovery and api
 	$(BIN)/mypy geo_discovery api
 
 # pytest exits 5 when it collects no tests (e.g. a PYTEST_ARGS filter that matches
 # nothing): report it instead of failing with a bare "Error 5".
-pytest: install
+pytest: install  ## the pytest suite only (PYTEST_ARGS=..., PYTEST_WORKERS=N)
 	@rc=0; $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5); treating as success"; rc=0; fi; \
 	exit $$rc

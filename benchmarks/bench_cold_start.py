@@ -16,7 +16,9 @@ pointing at an empty folder: the kernels compile) and **warm** (the same folder 
 load from it, but numba still starts up at the first call); and once more on the same
 snapshot without its ``merchants.arrow`` (as a snapshot written before the row file existed
 opens: decoding ``merchants.parquet``). The first answer is compared with the one an
-in-process engine gives, and each process says which kernel answered (``correct``).
+in-process engine gives (``correct``), and each process says which kernel answered: a
+missing ahead-of-time extension (not built yet: ``geo-discovery warm-up`` or ``make
+install``) is reported on its own line, not as a wrong answer.
 ``--profile`` adds a cProfile of open + first query (ahead-of-time kernels), the top
 functions by cumulative time.
 
@@ -32,6 +34,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -168,6 +171,29 @@ def _row_file_hidden(data_dir: Path, hide: bool) -> Iterator[None]:
         hidden.rename(path)
 
 
+def aot_built() -> bool:
+    """Whether the ahead-of-time extension for the current sources is built."""
+    from geo_discovery.search import aot
+
+    return importlib.util.find_spec(f"geo_discovery.search.{aot.module_name()}") is not None
+
+
+def numba_cache_installed() -> bool:
+    """Whether numba's on-disk cache (beside the sources, or ``NUMBA_CACHE_DIR``) holds any
+    kernel: ``make install`` / ``geo-discovery warm-up`` fill it."""
+    where = os.environ.get("NUMBA_CACHE_DIR") or harness.REPO_ROOT / "geo_discovery"
+    return any(Path(where).rglob("*.nbi"))
+
+
+def kernel_problem(name: str, asked_aot: bool, used_aot: bool, built: bool) -> str | None:
+    """Why the kernel that answered in run ``name`` is not the one it should be, or None."""
+    if used_aot and not asked_aot:
+        return f"{name}: the ahead-of-time kernel answered although it was switched off"
+    if asked_aot and built and not used_aot:
+        return f"{name}: the ahead-of-time extension is built but the jitted kernel answered"
+    return None
+
+
 def render_markdown(res: dict[str, Any], command: str) -> str:
     out = [f"## Cold start: open a snapshot, answer the first query ({res['n']:,} merchants)", ""]
     out.append(f"`{command}`  ")
@@ -196,6 +222,13 @@ def render_markdown(res: dict[str, Any], command: str) -> str:
                        f"{row['own_ms']:.1f} |")  # fmt: skip
     out.append("")
     out.append(f"Answers equal to an in-process engine's: **{res['correct']}**.")
+    built = res.get("aot_built")
+    if built is not None:
+        out.append("")
+        out.append("Ahead-of-time extension: " + ("built." if built else "**not built** (run "
+                   "`geo-discovery warm-up` or `make install`): its rows ran the jitted kernels."))
+    for problem in res.get("kernel_problems") or []:
+        out += ["", f"Kernel check failed: {problem}."]
     return "\n".join(out) + "\n"
 
 
@@ -215,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = _parser().parse_args(argv)
     n, runs = (5_000, 1) if args.smoke else (args.n, max(args.runs, 1))
+    # before this process compiles anything into the cache
+    installed = "warm (installed cache)" if numba_cache_installed() else "no installed cache"
     tmp = tempfile.TemporaryDirectory(prefix="bench-cold-")
     work = Path(tmp.name)
     try:
@@ -232,9 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     lng = float(np.median(engine.snapshot.lng))
     want = engine.nearby(lat, lng, 20).merchant_ids
     # (name, numba cache dir, hide the row file, use the ahead-of-time kernels)
+    built = aot_built()
     states: list[tuple[str, Path | None, bool, bool]] = [
-        ("warm (installed cache)", None, False, True),
-        ("warm (installed cache), jitted only", None, False, False),
+        (installed + ("" if built else ", ahead-of-time not built"), None, False, True),
+        (f"{installed}, jitted only", None, False, False),
     ]
     if not args.smoke:
         cache = work / "numba-cache"
@@ -249,12 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             states.append(("ahead-of-time, old snapshot (parquet only)", cache, True, True))
     result_runs: dict[str, Any] = {}
     correct = True
+    problems: list[str] = []
     for name, cache_dir, parquet_only, aot in states:
         samples = []
         for i in range(runs if "cold" not in name else 1):
             with _row_file_hidden(data_dir, parquet_only):
                 r = _run_child(data_dir, lat, lng, cache_dir, False, aot)
-            correct &= bool(r.pop("ahead_of_time")) == aot
+            problem = kernel_problem(name, aot, bool(r.pop("ahead_of_time")), built)
+            problems += [problem] if problem and problem not in problems else []
             correct &= r.pop("first_ids") == want
             samples.append(r)
             harness.eprint(f"{name} run {i + 1}: open → first answer "
@@ -272,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": result_runs,
         "profile": profile,
         "correct": correct,
+        "aot_built": built,
+        "kernel_problems": problems,
         "machine": harness.machine_info(["numba"]),
     }
     out_dir = Path(args.out_dir) if args.out_dir else (work if args.smoke else harness.BENCH_DIR)
@@ -279,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = harness.write_results(out_dir, "cold_start" + ("_smoke" if args.smoke else ""), res, md)
     print(md)
     harness.eprint(f"wrote {path}")
-    return 0 if correct else 1
+    tmp.cleanup()
+    return 0 if correct and not problems else 1
 
 
 if __name__ == "__main__":

@@ -29,17 +29,13 @@ section under ``--out-dir`` (default ``benchmarks/``; ``--smoke``: a temporary f
 Examples
 --------
     python -m benchmarks.bench_text               # ~215k real merchants resampled to 1M
-    python -m benchmarks.bench_text --smoke       # CI: seconds
+    python -m benchmarks.bench_text --smoke       # CI: ~25 s (kernels compiled: make install)
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import math
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +54,7 @@ from geo_discovery.snapshot.pipeline import load
 
 from . import harness
 from .text_peers import BruteText, GeoText, PostgisText, SqliteText, pg_text_unavailable
+from .text_serve import ServeFailed, http_timings
 
 __all__ = ["KINDS", "known_items", "main", "typo"]
 
@@ -316,66 +313,9 @@ def _check(geo: GeoText, brute: BruteText, qs: list[tuple[Item, str]]) -> list[s
     return bad
 
 
-def _http(data_dir: Path, items: list[Item], n: int) -> dict[str, Any]:
-    """p50 of plain nearby vs nearby with q over a real `geo-discovery serve`."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GEO_DISCOVERY_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo_discovery.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 180
-        while True:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            try:
-                conn.request("GET", "/readyz")
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("geo-discovery serve did not become ready")
-            time.sleep(0.3)
-        from urllib.parse import quote
-
-        def get(path: str) -> int:
-            t0 = time.perf_counter_ns()
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status == 200, (path, resp.status)
-            return time.perf_counter_ns() - t0
-
-        plain, words, names = [], [], []
-        for rnd in range(2):  # the first round warms everything
-            for i, it in enumerate(items[:n]):
-                base = f"/v1/merchants/nearby?lat={it.lat:.6f}&lng={it.lng:.6f}&limit=20"
-                word = HTTP_WORDS[i % len(HTTP_WORDS)]
-                a, b = get(base), get(f"{base}&q={word}")
-                c = get(f"{base}&q={quote(it.name)}")
-                if rnd:
-                    plain.append(a)
-                    words.append(b)
-                    names.append(c)
-        p = harness.percentiles_us(np.array(plain))
-        w = harness.percentiles_us(np.array(words))
-        m = harness.percentiles_us(np.array(names))
-        return {"plain": p, "q": w, "q_name": m, "ratio_p50": w["p50_us"] / p["p50_us"]}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 # --------------------------------------------------------------------------- main
 def _parser() -> argparse.ArgumentParser:
-    p = harness.base_parser("benchmarks.bench_text", __doc__)
+    p = harness.base_parser("benchmarks.bench_text", __doc__, "~25 s with compiled kernels")
     p.add_argument("--size", type=int, default=1_000_000, help="merchants after resampling")
     p.add_argument("--items", type=int, default=300, help="known items (queries per kind)")
     p.add_argument("--check", type=int, default=40, help="queries checked by brute force")
@@ -470,9 +410,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.nearby(it.lat, it.lng, 20, sort="best_match")
         plain[i] = time.perf_counter_ns() - t0n
     plain_stats = harness.percentiles_us(plain)
-    http = _http(work / "store", items, n_http) if data_dir is not None or args.smoke else None
+    # the server's log: in --out-dir, else a kept temporary folder (never in the repository)
+    logs = Path(args.out_dir or tempfile.mkdtemp(prefix="bench-text-")) / "logs"
+    failed = None
+    try:
+        http = http_timings(work / "store", items, n_http, logs / "text_serve.log", HTTP_WORDS)
+    except ServeFailed as exc:
+        http, failed = None, exc
     for m in methods.values():
         m.close()
+    if failed is not None:
+        harness.eprint(f"bench_text: error: {failed}")
+        tmp.cleanup()
+        return 1
     result = _summary(
         args,
         argv,

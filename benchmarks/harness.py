@@ -229,16 +229,28 @@ def load_nyc_points(data_dir: Path) -> PointSet:
     return ps
 
 
+EXCLUDED_DIRS = frozenset({"checkins"})  # a visit log: evaluation-only, and not merchants
+
+
+def point_files(data_dir: Path) -> list[Path]:
+    """The .csv, .csv.gz and .geojson files under ``data_dir``, sorted: symlinked folders
+    are followed, folders named in :data:`EXCLUDED_DIRS` (at any depth) left out."""
+    found = []
+    for root, dirs, names in os.walk(data_dir, followlinks=True):
+        dirs[:] = [d for d in dirs if d not in EXCLUDED_DIRS]
+        found += [Path(root) / n for n in names if n.endswith((".csv", ".csv.gz", ".geojson"))]
+    return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(data_dir))
+
+
 def load_all_points(data_dir: Path) -> PointSet:
     """Every point in every real file under ``data_dir`` (CSV with a lat/lng column pair,
-    GeoJSON Point features); polygon files are listed as skipped."""
+    GeoJSON Point features); polygon files are listed as skipped. Symlinked sub-folders
+    are followed; ``checkins/`` is left out (a visit log licensed for evaluating the
+    ranking only, and visits are not merchants). Raises ``ValueError`` when no point is
+    found."""
     parts = []
     skipped: list[str] = []
-    files = sorted(
-        p
-        for p in data_dir.rglob("*")
-        if p.is_file() and p.name.endswith((".csv", ".csv.gz", ".geojson"))
-    )
+    files = point_files(data_dir)
     for path in files:
         rel = str(path.relative_to(data_dir))
         label = path.name.split(".")[0]
@@ -257,10 +269,16 @@ def load_all_points(data_dir: Path) -> PointSet:
         lat, lng = _read_csv_latlng(path, *pair)
         parts.append((label, lat, lng, {"file": rel, "columns": list(pair)}))
     ps = _combine("all", parts)
+    if len(ps.lat) == 0:
+        why = f"; skipped: {'; '.join(skipped)}" if skipped else ""
+        raise ValueError(f"no valid points in the {len(files)} point files under {data_dir} "
+                         f"(checkins/ left out){why}")  # fmt: skip
     ps.note = (
         f"Every real file under the data folder together ({len(parts)} files: NYC, New York "
         "State, Utah, four Airbnb cities, Helsinki, a worldwide Foursquare sample; invalid "
-        "coordinates dropped)." + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
+        "coordinates dropped; the check-in log in `checkins/` left out: evaluation-only "
+        "licence, and visits are not merchants)."
+        + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     return ps
 
@@ -545,15 +563,16 @@ def machine_info(packages: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
-def base_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
-    """A bench script's parser with the options every one takes: ``--smoke``, ``--seed``,
-    ``--real-data`` and ``--out-dir``."""
+def base_parser(
+    module: str, doc: str | None, smoke: str = "a few seconds"
+) -> argparse.ArgumentParser:
+    """The options every bench script takes: --smoke (``smoke``: how long), --seed, …"""
     p = argparse.ArgumentParser(
         prog=f"python -m {module}",
         description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--smoke", action="store_true", help="tiny run (CI), a few seconds")
+    p.add_argument("--smoke", action="store_true", help=f"tiny run (CI), {smoke}")
     p.add_argument("--seed", type=int, default=20_240_601)
     p.add_argument("--real-data", default=None, help="folder with nyc/ (default: ../shared/data)")
     p.add_argument("--out-dir", default=None, help="where results/ and RESULTS.md go")

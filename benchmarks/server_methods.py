@@ -4,9 +4,10 @@ Start the servers with ``benchmarks/servers.sh start`` (Debian's packages; see t
 Connection settings come from the environment:
 
 ``GEO_DISCOVERY_BENCH_PG_DSN``
-    libpq DSN, default ``host=127.0.0.1 port=54329 user=postgres dbname=geo_discovery_bench``.
+    libpq DSN, default ``host=127.0.0.1 port=54329 user=postgres dbname=geo_discovery_bench``
+    (the port: ``GEO_DISCOVERY_BENCH_PG_PORT`` when set, as ``servers.sh`` uses it).
 ``GEO_DISCOVERY_BENCH_REDIS_URL``
-    default ``redis://127.0.0.1:63799/0``.
+    default ``redis://127.0.0.1:63799/0`` (the port: ``GEO_DISCOVERY_BENCH_REDIS_PORT``).
 
 When a server (or its Python client, the ``bench`` extra) is missing, ``unavailable()`` says
 which, and the harness reports the method as skipped. Each build loads the points into its own
@@ -62,11 +63,17 @@ _COUNTER = itertools.count()
 
 
 def pg_dsn() -> str:
-    return os.environ.get("GEO_DISCOVERY_BENCH_PG_DSN", PG_DSN_DEFAULT)
+    """``GEO_DISCOVERY_BENCH_PG_DSN``, else the default on ``GEO_DISCOVERY_BENCH_PG_PORT``."""
+    port = os.environ.get("GEO_DISCOVERY_BENCH_PG_PORT") or "54329"
+    return os.environ.get("GEO_DISCOVERY_BENCH_PG_DSN") or PG_DSN_DEFAULT.replace("54329", port)
 
 
 def redis_url() -> str:
-    return os.environ.get("GEO_DISCOVERY_BENCH_REDIS_URL", REDIS_URL_DEFAULT)
+    """``GEO_DISCOVERY_BENCH_REDIS_URL``, else the default on ``…_BENCH_REDIS_PORT``."""
+    port = os.environ.get("GEO_DISCOVERY_BENCH_REDIS_PORT") or "63799"
+    return os.environ.get("GEO_DISCOVERY_BENCH_REDIS_URL") or REDIS_URL_DEFAULT.replace(
+        "63799", port
+    )
 
 
 def _name() -> str:

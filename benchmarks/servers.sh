@@ -10,10 +10,15 @@
 # Both listen on 127.0.0.1 only, with no persistence worth keeping: PostgreSQL in a cluster
 # initialised under $GEO_DISCOVERY_BENCH_DIR (default /tmp/geo-discovery-bench) with trust
 # auth, fsync off and JIT / parallel query off (one core per query, like every other
-# method); Redis with no RDB/AOF. The benchmark reaches them through
-#   GEO_DISCOVERY_BENCH_PG_DSN    (default host=127.0.0.1 port=54329 user=postgres dbname=geo_discovery_bench)
-#   GEO_DISCOVERY_BENCH_REDIS_URL (default redis://127.0.0.1:63799/0)
-# and reports them as skipped, with the reason, when they are not reachable.
+# method); Redis with no RDB/AOF. Environment (this script and the benchmarks):
+#   GEO_DISCOVERY_BENCH_DIR        data folder (default /tmp/geo-discovery-bench)
+#   GEO_DISCOVERY_BENCH_PG_PORT    PostgreSQL's port (default 54329)
+#   GEO_DISCOVERY_BENCH_REDIS_PORT Redis's port (default 63799)
+# The benchmark reaches them through
+#   GEO_DISCOVERY_BENCH_PG_DSN    (default host=127.0.0.1 port=$GEO_DISCOVERY_BENCH_PG_PORT user=postgres dbname=geo_discovery_bench)
+#   GEO_DISCOVERY_BENCH_REDIS_URL (default redis://127.0.0.1:$GEO_DISCOVERY_BENCH_REDIS_PORT/0)
+# (so setting the ports for both is enough) and reports them as skipped, with the reason,
+# when they are not reachable.
 # initdb refuses to run as root: as root the cluster belongs to the `postgres` user.
 set -euo pipefail
 
