@@ -234,10 +234,16 @@ EXCLUDED_DIRS = frozenset({"checkins"})  # a visit log: evaluation-only, and not
 
 def point_files(data_dir: Path) -> list[Path]:
     """The .csv, .csv.gz and .geojson files under ``data_dir``, sorted: symlinked folders
-    are followed, folders named in :data:`EXCLUDED_DIRS` (at any depth) left out."""
-    found = []
+    are followed, each real folder once (a link back up, or one folder under two names, is
+    read once); a folder named in :data:`EXCLUDED_DIRS`, or a link to one, is left out."""
+    found, seen = [], set()
     for root, dirs, names in os.walk(data_dir, followlinks=True):
-        dirs[:] = [d for d in dirs if d not in EXCLUDED_DIRS]
+        real = os.path.realpath(root)
+        if real in seen or Path(real).name in EXCLUDED_DIRS:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS)
         found += [Path(root) / n for n in names if n.endswith((".csv", ".csv.gz", ".geojson"))]
     return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(data_dir))
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -183,3 +184,7 @@ def dask_setup(worker: Any) -> None:
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker outlives the scheduler the driver closes on a Ctrl-C by a moment, and its
+    # heartbeat then logged "Failed to communicate with scheduler" with a traceback. What
+    # goes wrong on a worker reaches the driver with its task, which reports it in a line.
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)

@@ -23,6 +23,7 @@ __all__ = ["MEMBER_FEATURES", "MEMBER_WEIGHT_MAX", "Settings", "default_data_dir
 MEMBER_FEATURES: tuple[str, ...] = ("own_visits", "own_category")
 #: The largest hand-set member weight: the exponent of (1 + visits) in the lift.
 MEMBER_WEIGHT_MAX = 10.0
+_MEMBER_WEIGHTS = {"own_visits": 1.0, "own_category": 0.25}  # a name not given keeps its own
 
 
 def default_data_dir() -> Path:
@@ -194,7 +195,7 @@ class Settings(BaseSettings):
         "ranking_profile.json, else the data dir's, else the hand-set ranking_* values.",
     )
     ranking_member_weights: dict[str, float] = Field(
-        default_factory=lambda: {"own_visits": 1.0, "own_category": 0.25},
+        default_factory=lambda: dict(_MEMBER_WEIGHTS),
         description="Ranking: member-history weights used when no ranking profile holds "
         "learned ones: a merchant's score is multiplied by (1 + the member's visits to it)^"
         "own_visits × (1 + their visits to its category)^own_category.",
@@ -214,7 +215,7 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"weights {bad} are out of range; allowed: numbers 0 … "
                              f"{MEMBER_WEIGHT_MAX:g}")  # fmt: skip
-        return weights
+        return {**_MEMBER_WEIGHTS, **weights}  # {"own_visits": 2}: own_category keeps 0.25
 
     member_max_lift: float = Field(
         default=10_000.0,

@@ -304,14 +304,14 @@ def _future(dates: pd.Series, field: str, problems: Problems, skip: np.ndarray) 
     ...         np.zeros(2, bool)).tolist()
     [False, True]
     >>> p.reasons()[1].split(";")[0]
-    "last_review '2099-01-01' is in the future"
+    "last_review '2099-01-01T00:00:00' is in the future"
     """
     latest = (pd.Timestamp.now(tz="UTC") + FUTURE_SLACK).tz_localize(None).floor("s")
     late = (dates > latest).to_numpy(dtype=bool) & ~skip
-    text = dates.dt.strftime("%Y-%m-%d")
     problems.add(late, lambda idx: [
-        f"{field} {show(text.iat[i])} is in the future; allowed: {field} <= {latest.date()} "
-        f"(now + {FUTURE_SLACK.days} day)" for i in idx], warning=True)
+        f"{field} {show(dates.iat[i].isoformat())} is in the future; allowed: {field} <= "
+        f"{latest.isoformat()} (the load's clock, UTC, + {FUTURE_SLACK.days} day)"
+        for i in idx], warning=True)  # fmt: skip
     return late
 
 

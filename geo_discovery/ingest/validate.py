@@ -34,8 +34,8 @@ bad number             ``review_count 'abc' is not an integer`` / ``price_level 
                        range; allowed 1 <= price_level <= 4``
 off-scale rating       ``rating 7 is above the file's 0–5 rating scale …``
 bad date               ``last_review '2019-13-45' is not a date``
-future date            ``last_review '2032-12-06' is in the future; allowed: last_review <=
-                       2026-12-08 (now + 1 day)``
+future date            ``last_review '2032-12-06T00:00:00' is in the future; allowed:
+                       last_review <= 2026-12-08T12:34:56 (the load's clock, UTC, + 1 day)``
 =====================  ====================================================================
 """
 

@@ -11,8 +11,9 @@ Format: ``base64url(JSON head) "." base64url(HMAC-SHA256(key, head + fingerprint
 with the head ``{"v": snapshot version, "q": query tag, "n": nonce, "x": sealed}``:
 
 * ``v`` is in clear (a cursor of another snapshot is told apart before anything else);
-* ``q`` is a short hash of the query's *public* part only (point, radius, sort, filters,
-  ranking — never a member's lift): it tells "another query" from "another member";
+* ``q`` is a short HMAC (under the key) of the query's *public* part only (point, radius,
+  sort, filters, ranking — never a member's lift): it tells "another query" from "another
+  member"; under a ``cursor_secret`` nobody can test a guessed point against it;
 * the fingerprint itself is never written: the signature binds it, and checking a cursor
   recomputes it from the query it comes back with;
 * ``x`` is the rest of the payload (``p``, ``d``, ``id``, …: the last item's key) as JSON,
@@ -55,8 +56,8 @@ cursor is not valid: its signature does not match (was it a
 >>> try:
 ...     decode_cursor(key, c, version="000001-x", fingerprint="abd")
 ... except InvalidCursorError as exc:
-...     print(str(exc)[:58])
-cursor is not valid: it was issued for a different query (
+...     print(str(exc)[51:87])
+it was issued for a different query
 """
 
 from __future__ import annotations
@@ -143,9 +144,11 @@ def _parts(fingerprint: Any) -> tuple[bytes, str]:
     return full.encode("utf-8"), str(getattr(fingerprint, "public", full))
 
 
-def _public_tag(public: str) -> str:
-    digest = hashlib.sha256(b"geo-discovery cursor query\0" + public.encode("utf-8"))
-    return digest.hexdigest()[:_TAG_CHARS]
+def _public_tag(key: bytes, public: str) -> str:
+    """A short keyed tag of the query's public part: under a ``cursor_secret`` nobody can
+    test a guessed point against it (unkeyed, 360,000 guesses found the exact point)."""
+    digest = hmac.digest(key, b"geo-discovery cursor query\0" + public.encode("utf-8"), "sha256")
+    return digest.hex()[:_TAG_CHARS]
 
 
 def _sign(key: bytes, body: bytes, full: bytes) -> bytes:
@@ -176,7 +179,7 @@ def encode_cursor(key: bytes, payload: Mapping[str, Any]) -> str:
     nonce = hmac.digest(key, b"nonce\0" + full + b"\0" + inner, "sha256")[:_NONCE_BYTES]
     head = {
         "v": version,
-        "q": _public_tag(public),
+        "q": _public_tag(key, public),
         "n": _b64(nonce),
         "x": _b64(_seal(key, nonce, full, inner)),
     }
@@ -188,14 +191,15 @@ def _bad(why: str) -> InvalidCursorError:
     return InvalidCursorError(f"cursor is not valid: {why}; {_RESTART}")
 
 
-def _mismatch(payload: Any, fingerprint: Any) -> InvalidCursorError:
+def _mismatch(key: bytes, payload: Any, fingerprint: Any) -> InvalidCursorError:
     """Why a cursor's signature does not match this query: another query (its public tag
     differs), another member's history, or an alteration."""
     _, public = _parts(fingerprint)
     tag = payload.get("q") if isinstance(payload, dict) else None
-    if isinstance(tag, str) and tag != _public_tag(public):
-        return _bad(
-            "it was issued for a different query (point, radius, sort, filters or weights differ)"
+    if isinstance(tag, str) and tag != _public_tag(key, public):
+        return _bad(  # (the tag is keyed: another cursor_secret changes it too)
+            "its signature does not match: it was issued for a different query (point, "
+            "radius, sort, filters or weights differ) or under another cursor_secret"
         )
     if not isinstance(fingerprint, Fingerprint):  # a search without members
         return _bad("its signature does not match (was it altered or cut?)")
@@ -238,7 +242,7 @@ def decode_cursor(key: bytes, cursor: Any, *, version: str, fingerprint: str) ->
         )
     full, _ = _parts(fingerprint)
     if not hmac.compare_digest(sig, _sign(key, body, full)):
-        raise _mismatch(head, fingerprint)
+        raise _mismatch(key, head, fingerprint)
     payload = _unsealed(key, head, full) if isinstance(head, dict) and got is not None else None
     if payload is None:
         raise _bad("its payload is not a cursor object")

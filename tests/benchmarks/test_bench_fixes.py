@@ -34,6 +34,24 @@ def test_all_points_skip_checkins_and_follow_symlinked_folders(tmp_path: Path) -
     assert 41.0 not in ps.lat.tolist()
 
 
+def test_all_points_read_each_real_folder_once(tmp_path: Path) -> None:
+    """os.walk(followlinks=True) followed a link back up 41 times (410 points from a 10-row
+    file), read a folder reachable under two names twice, and a link named otherwise to
+    a checkins/ folder was read."""
+    data = tmp_path / "data"
+    _csv(data / "fixtures" / "shops.csv", [(40.7, -74.0), (40.8, -73.9)])
+    (data / "fixtures" / "up").symlink_to(data, target_is_directory=True)  # a loop
+    (data / "alias").symlink_to(data / "fixtures", target_is_directory=True)
+    _csv(tmp_path / "private" / "checkins" / "visits.csv", [(41.0, -73.0)] * 5)
+    (data / "visits").symlink_to(tmp_path / "private" / "checkins", target_is_directory=True)
+
+    ps = harness.load_all_points(data)
+
+    assert len(ps.lat) == 2 and 41.0 not in ps.lat.tolist()
+    assert [s["file"] for s in ps.sources] == ["alias/shops.csv"] or [
+        s["file"] for s in ps.sources] == ["fixtures/shops.csv"]
+
+
 def test_all_points_without_any_point_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _csv(data / "checkins" / "visits.csv", [(41.0, -73.0)])

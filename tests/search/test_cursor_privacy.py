@@ -253,3 +253,18 @@ def test_the_token_is_not_in_the_lifts_repr(engine: DiscoveryEngine) -> None:
         Member(visits=list(engine.snapshot.members.visits("solo-1"))), Ranking(),
         {"own_visits": 1},
     ).fingerprint()  # fmt: skip
+
+
+def test_the_query_tag_is_keyed() -> None:
+    """The readable ``q`` tag was an unkeyed hash of the query's point and filters: 360,000
+    guessed points found a cursor's exact point in 3 s. It is now keyed by the cursor key
+    (the ``cursor_secret`` setting), so a guess needs the secret."""
+
+    def tag(secret: str | None) -> str:
+        payload = {"v": "000001-x", "f": cur.Fingerprint("full", "public"), "p": 0.5,
+                   "d": 1.0, "id": "m1"}  # fmt: skip
+        head = cur.encode_cursor(cur.cursor_key(secret), payload).split(".")[0]
+        return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["q"])
+
+    assert tag("one secret") != tag("another secret")
+    assert tag("one secret") == tag("one secret")

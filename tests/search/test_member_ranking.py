@@ -344,3 +344,11 @@ def test_member_weights_settings_are_checked(value: dict[str, float], said: str)
         Settings(ranking_member_weights=value)
     with pytest.raises(ValidationError, match="member_max_lift"):
         Settings(member_max_lift=0.5)
+
+
+def test_a_member_weight_left_out_keeps_its_default() -> None:
+    """``{"own_visits": 2}`` set own_category to 0 instead of its documented 0.25."""
+    assert Settings(ranking_member_weights={"own_visits": 2.0}).ranking_member_weights == {
+        "own_visits": 2.0, "own_category": 0.25}
+    off = Settings(ranking_member_weights={"own_category": 0.0}).ranking_member_weights
+    assert off == {"own_visits": 1.0, "own_category": 0.0}

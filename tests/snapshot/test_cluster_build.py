@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import subprocess
@@ -418,6 +419,10 @@ def test_cli_load_with_a_local_cluster_prints_the_dashboard(tmp_path: Path) -> N
     assert "Traceback" not in bad.stderr + bad.stdout
 
 
+def _distributed_log_level() -> int:
+    return logging.getLogger("distributed").level
+
+
 def _sigint_disposition() -> str:
     import signal
 
@@ -430,6 +435,9 @@ def test_a_local_clusters_workers_leave_ctrl_c_to_the_load(cluster: Cluster) -> 
     KeyboardInterrupt traceback under the load's one line. They now ignore SIGINT."""
     seen = cluster.client.run(_sigint_disposition)
     assert len(seen) == 2 and set(seen.values()) == {"ignored"}, seen
+    # and, outliving the scheduler by a moment, they no longer log its loss with a traceback
+    levels = cluster.client.run(_distributed_log_level)
+    assert set(levels.values()) == {logging.CRITICAL}, levels
 
 
 def test_ctrl_c_during_a_cluster_load_is_one_line_and_exit_130(tmp_path: Path) -> None:
