@@ -308,8 +308,9 @@ def _future(dates: pd.Series, field: str, problems: Problems, skip: np.ndarray) 
     """
     latest = (pd.Timestamp.now(tz="UTC") + FUTURE_SLACK).tz_localize(None).floor("s")
     late = (dates > latest).to_numpy(dtype=bool) & ~skip
+    text = dates.dt.strftime("%Y-%m-%dT%H:%M:%S")
     problems.add(late, lambda idx: [
-        f"{field} {show(dates.iat[i].isoformat())} is in the future; allowed: {field} <= "
+        f"{field} {show(text.iat[i])} is in the future; allowed: {field} <= "
         f"{latest.isoformat()} (the load's clock, UTC, + {FUTURE_SLACK.days} day)"
         for i in idx], warning=True)  # fmt: skip
     return late
