@@ -52,6 +52,10 @@ class ByIdentity(Generic[T]):
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def values(self) -> list[T]:
+        """The values kept now (a copy: other threads may add)."""
+        return [entry[2] for entry in tuple(self._by_id.values())]
+
     def get(
         self, obj: object, variant: Hashable, build: Callable[[], T], also: object = None
     ) -> T:

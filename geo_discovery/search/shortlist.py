@@ -24,18 +24,9 @@ them.
 
 A member's pages
 ----------------
-A member's lift multiplies each score by a bounded factor (:mod:`.personal`): their
-visited merchants' own, at most ``top`` for the rest. Lists of the :data:`MEMBER_K` best
-serve them: the visited points are scored wherever they are; a listed point scores at
-most ``U_p · top``; an unlisted one has ``U_p`` below the leaf's threshold, so below the
-list's last bound ``U_min``, and scores under ``U_min · top``. A page whose ``k``-th score
-is above that is exact; otherwise the lifted walk answers. On New York's merchants with a
-profile's member weights, lists of 80 decide 99 % of a ten-visit member's pages (of 20,
-7 %); real members' long histories lift more: TSMC2014's, 82 % at 80, 95 % at 160.
-Each listed point's category code is kept beside the list (made on a root's first member
-page), so a point whose ``U_p`` times its category's lift is below the ``k``-th score is
-skipped without reading it; the visited points' rows are copied once per member and
-lists (one block).
+Deeper lists (:data:`MEMBER_K`) answer a member's pages under their lift, and each leaf
+gets a short list of its own under one member's lift once they ask there again
+(:mod:`.memberlists`).
 
 Cells
 -----
@@ -68,10 +59,18 @@ import numpy as np
 from numba import njit, typeof
 from numpy.typing import NDArray
 
-from ..distance import c2m_1, xyz_1
+from ..distance import xyz_1
 from ..ranking.derived import ByIdentity
 from .index import CellIndex
 from .kernels import point_c2
+from .listscan import LOOSE, WALK_OVER, lower_bound, ordered, scratch, upper_bound
+from .memberlists import (
+    LEAF_K,
+    LeafLists,
+    member_leaf_top_k,
+    member_shortlist_top_k,
+    visited_block,
+)
 from .quadcells import (
     DEEPEST,
     ROOT,
@@ -83,7 +82,7 @@ from .quadcells import (
     morton,
     root_keys,
 )
-from .ranked import NodeBounds, behind, finish, keep_best, not_behind, topk_one
+from .ranked import NodeBounds, behind, keep_best, topk_one
 
 __all__ = ["LIMIT", "MEMBER_K", "K", "Shortlists"]
 
@@ -92,27 +91,11 @@ MEMBER_K = 160  #: the depth of the lists a member's pages are scored from
 MEMBER_ENTRIES = 4096  #: (root, member lift) argument tuples kept (a member asks again)
 LIMIT = 96  #: a longer list is split into its four children (while that shrinks it)
 CELLS_PER_POINT = 4  #: a root splits into at most this many leaves per point in it (+ 64)
-LOOSE = 1e-9  #: relative slack of every bound
 MAX_BYTES = 512 * 2**20  #: no new root once one ranking's lists hold this much
-WALK_OVER = 2048  #: a longer list is not scored: the walk answers
 _NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
 # -------------------------------------------------------------------------- kernels
-@njit(cache=True, nogil=True, inline="always")
-def _lower(q: float, f: float, d: float, rho: float) -> float:  # pragma: no cover
-    """``L_p``: the score at chord ``d + rho`` (the farthest a query in the ball can be)."""
-    e = d + rho
-    return q / (1.0 + e * e * f * (1.0 + LOOSE))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _upper(q: float, f: float, d: float, rho: float) -> float:  # pragma: no cover
-    """``U_p`` (or a node's, with its best quality and factor): the score at ``d - rho``."""
-    g = max(d - rho, 0.0) * (1.0 - LOOSE)
-    return q / (1.0 + g * g * f)
-
-
 @njit(cache=True, nogil=True)
 def _threshold(
     pts: NDArray, cx: float, cy: float, cz: float, rho: float, k: int,
@@ -130,7 +113,7 @@ def _threshold(
     thr = np.inf
     for p in kv:
         d = math.sqrt(point_c2(xyz, int(p), cx, cy, cz))
-        thr = min(thr, _lower(quality[p], factor[p], d, rho))
+        thr = min(thr, lower_bound(quality[p], factor[p], d, rho))
     return thr * (1.0 - LOOSE) if thr > 0 else thr
 
 
@@ -154,7 +137,7 @@ def _walk_list(
             (cx - np.float64(caps[node, 0])) ** 2 + (cy - np.float64(caps[node, 1])) ** 2
             + (cz - np.float64(caps[node, 2])) ** 2
         ) - np.float64(caps[node, 3])  # fmt: skip
-        if _upper(node_q[node], node_k[node], d, rho) < thr:
+        if upper_bound(node_q[node], node_k[node], d, rho) < thr:
             continue
         lo, hi = tree[node, 2], tree[node, 3]
         if lo >= 0:
@@ -168,7 +151,7 @@ def _walk_list(
             continue
         for p in range(-lo - 1, hi):
             e = math.sqrt(point_c2(xyz, int(p), cx, cy, cz))
-            if _upper(quality[p], factor[p], e, rho) >= thr:
+            if upper_bound(quality[p], factor[p], e, rho) >= thr:
                 if n == out.shape[0]:
                     grown = np.empty(2 * n, dtype=np.int64)
                     grown[:n] = out[:n]
@@ -227,7 +210,7 @@ def _build_root(
                         for m in range(pts.shape[0]):
                             p = pts[m]
                             d = math.sqrt(point_c2(xyz, p, kx, ky, kz))
-                            keep[m] = _upper(quality[p], factor[p], d, kr) >= t
+                            keep[m] = upper_bound(quality[p], factor[p], d, kr) >= t
                         kp = pts[keep]
                     else:
                         t = _threshold(pts, kx, ky, kz, kr, k, xyz, quality, factor)
@@ -263,7 +246,7 @@ def _build_root(
         u = np.empty(pts.shape[0])
         for n in range(pts.shape[0]):
             p = int(pts[n])
-            u[n] = _upper(quality[p], factor[p], math.sqrt(point_c2(xyz, p, cx, cy, cz)), rho)
+            u[n] = upper_bound(quality[p], factor[p], math.sqrt(point_c2(xyz, p, cx, cy, cz)), rho)
         by = np.argsort(-u, kind="mergesort")  # best bound first: a query stops early
         points[starts[m]:starts[m + 1]] = pts[by]
         for n in range(pts.shape[0]):  # float32, rounded up: still a bound
@@ -273,31 +256,12 @@ def _build_root(
 
 
 @njit(cache=True, nogil=True)
-def _visited_block(rec: NDArray, points: NDArray, own: NDArray) -> NDArray:  # pragma: no cover
-    """:func:`member_shortlist_top_k`'s ``visited``: per visited point its row of ``rec``,
-    its lift and the point (one call: a member's first query pays for each NumPy call)."""
-    out = np.empty((len(points), 7))
-    for i in range(len(points)):
-        out[i, :5] = rec[points[i]]
-        out[i, 5], out[i, 6] = own[i], points[i]
-    return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _scratch(n: int, k: int) -> tuple[NDArray, ...]:  # pragma: no cover - compiled
-    """The scans' candidates (points, scores, squared chords: ``n``) and heap of the best
-    ``k`` (two keys, points), as views of two allocations (not six: each costs ~60 ns)."""
-    f, i = np.empty(2 * (n + k)), np.empty(n + k, dtype=np.int64)
-    return i[:n], f[:n], f[n : 2 * n], f[2 * n : 2 * n + k], f[2 * n + k :], i[n:]
-
-
-@njit(cache=True, nogil=True)
 def shortlist_top_k(
     lat: float, lng: float, k: int,
     keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
     rec: NDArray, rank: NDArray, positions: NDArray,
 ) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
-    """The ``k`` best by the walk's key (rows, metres, scores: :func:`_ordered`), scored
+    """The ``k`` best by the walk's key (rows, metres, scores: :func:`~.listscan.ordered`), scored
     from the shortlist of the leaf holding the point; none when the walk must answer.
 
     ``rec``: per point (cell order) ``x, y, z, quality, factor`` in one row, so a listed
@@ -308,7 +272,7 @@ def shortlist_top_k(
     if at < 0 or starts[at + 1] - starts[at] > WALK_OVER:
         return np.empty((3, 0))
     lo, hi = starts[at], starts[at + 1]
-    cand_p, cand_s, cand_c, ka, kb, kv = _scratch(hi - lo, k)
+    cand_p, cand_s, cand_c, ka, kb, kv = scratch(hi - lo, k)
     kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
     for i in range(lo, hi):
         if uppers[i] < thr_s:
@@ -322,120 +286,19 @@ def shortlist_top_k(
         cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
         cn += 1
         kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
-    return _ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
-
-
-@njit(cache=True, nogil=True)
-def member_shortlist_top_k(
-    lat: float, lng: float, k: int,
-    keys: NDArray, starts: NDArray, points: NDArray, uppers: NDArray, balls: NDArray,
-    codes: NDArray, rec: NDArray, rank: NDArray, positions: NDArray,
-    visited: NDArray, code_lift: NDArray, unvisited: float,
-) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
-    """:func:`shortlist_top_k` under a member's lift: each score times the point's lift, as
-    the lifted walk. ``codes``: each listed point's category code (beside ``points``);
-    ``visited``: per visited point (by point) its row of ``rec``, its lift and the point
-    (as a float: exact below 2**53), in one block (the member's merchants are anywhere in
-    the table); ``code_lift`` and ``unvisited``: :func:`~.personal.member_lift`'s (each
-    code's lift, the largest lift of an unvisited point).
-
-    The visited points are scored first (wherever they are). A listed point the member
-    never visited scores at most ``U_p · top`` (``top``: ``unvisited``), so the scan stops
-    there; below its category's lift it is skipped unread (its score is at most ``U_p``
-    times that lift). One not listed has ``U_p`` under the leaf's threshold,
-    itself at most the list's last bound ``U_min``, so it scores below ``U_min · top``.
-    The page is exact when its ``k``-th score is above that (else none, and
-    the walk answers): lists of ``K`` best hold the ``k``-th best of a lifted page well
-    above it (module doc)."""
-    qx, qy, qz = xyz_1(lat, lng)
-    at = leaf_at(qx, qy, qz, lat, lng, keys, balls)
-    if at < 0 or starts[at + 1] - starts[at] > WALK_OVER or starts[at + 1] == starts[at]:
-        return np.empty((3, 0))
-    lo, hi = starts[at], starts[at + 1]
-    top = unvisited * (1.0 + LOOSE)
-    vis, m = visited[:, 6], visited.shape[0]
-    seen = np.uint64(0)  # bit p % 64 of each visited point: most listed points skip the search
-    for i in range(m):
-        seen |= np.uint64(1) << np.uint64(int(vis[i]) & 63)
-    cand_p, cand_s, cand_c, ka, kb, kv = _scratch(hi - lo + m, k)
-    kn, cn, thr_s, thr_c = 0, 0, -np.inf, np.inf
-    for i in range(m + hi - lo):
-        if i < m:
-            p, lift = int(vis[i]), visited[i, 5]
-            dx, dy, dz = visited[i, 0] - qx, visited[i, 1] - qy, visited[i, 2] - qz
-            c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
-            s = visited[i, 3] / (1.0 + c2 * visited[i, 4]) * lift
-        else:
-            li = lo + i - m
-            if uppers[li] * top < thr_s:
-                break  # every listed point left is bounded below the k-th score
-            lift = code_lift[codes[li]]  # ranked.point_lift of an unvisited point
-            if uppers[li] * (lift * (1.0 + LOOSE)) < thr_s:
-                continue  # its category's lift cannot take it to the k-th score
-            p = int(points[li])
-            if seen >> np.uint64(p & 63) & np.uint64(1):
-                j = np.searchsorted(vis, float(p))
-                if j < m and vis[j] == p:
-                    continue  # visited: scored above
-            dx, dy, dz = rec[p, 0] - qx, rec[p, 1] - qy, rec[p, 2] - qz
-            c2 = dx * dx + dy * dy + dz * dz  # kernels.point_c2
-            s = rec[p, 3] / (1.0 + c2 * rec[p, 4]) * lift
-        if behind(s, c2, thr_s, thr_c):
-            continue
-        cand_p[cn], cand_s[cn], cand_c[cn] = p, s, c2
-        cn += 1
-        kn, thr_s, thr_c = keep_best(ka, kb, kv, kn, k, s, c2, p, thr_s, thr_c)
-    if kn < k or not thr_s > uppers[hi - 1] * top:  # an unlisted point might score as high
-        return np.empty((3, 0))
-    return _ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
-
-
-@njit(cache=True, nogil=True)
-def _ordered(
-    cand_p: NDArray, cand_s: NDArray, cand_c: NDArray, cn: int, thr_s: float, thr_c: float,
-    k: int, rank: NDArray, positions: NDArray,
-) -> NDArray:  # pragma: no cover - compiled  # fmt: skip
-    """The best ``k`` candidates in the walk's order: one array of rows, metres and scores
-    (one array to return costs less than three; rows < 2**53 are exact as floats)."""
-    keep = not_behind(cand_s, cand_c, cn, thr_s, thr_c)
-    m = len(keep)
-    if m > 64:  # many ties: ranked.finish's sorts
-        got = finish(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
-        out = np.empty((3, len(got[0])))
-        out[0], out[1], out[2] = got
-        return out
-    metres = np.empty(m)
-    for a in range(m):
-        metres[a] = c2m_1(cand_c[keep[a]])
-    order = np.arange(m)  # insertion sort by (score desc, metres, rank): rank read on ties
-    for a in range(1, m):
-        o = order[a]
-        b = a - 1
-        while b >= 0 and _first(o, order[b], keep, cand_p, cand_s, metres, rank):
-            order[b + 1] = order[b]
-            b -= 1
-        order[b + 1] = o
-    out = np.empty((3, min(k, m)))
-    for a in range(out.shape[1]):
-        o = order[a]
-        out[0, a], out[1, a], out[2, a] = positions[cand_p[keep[o]]], metres[o], cand_s[keep[o]]
-    return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _first(
-    a: int, b: int, keep: NDArray, cand_p: NDArray, cand_s: NDArray, metres: NDArray,
-    rank: NDArray,
-) -> bool:  # pragma: no cover - compiled
-    sa, sb = cand_s[keep[a]], cand_s[keep[b]]
-    if sa != sb:
-        return sa > sb
-    if metres[a] != metres[b]:
-        return metres[a] < metres[b]
-    return rank[cand_p[keep[a]]] < rank[cand_p[keep[b]]]
+    return ordered(cand_p, cand_s, cand_c, cn, thr_s, thr_c, k, rank, positions)
 
 
 # --------------------------------------------------------------------------- Python
+_NO_LEAF = np.empty((0, 0))  # member_leaf_top_k's "no list here"
+
+
+def _leaf_args(args: tuple, leaves: LeafLists) -> tuple:
+    """:func:`~.memberlists.member_leaf_top_k`'s arguments from the member kernel's."""
+    keys, starts, _p, uppers, balls, _c, _r, rank, positions, _v, _l, top = args[:12]
+    return (keys, starts, uppers, balls, rank, positions, top, leaves.table, leaves.pool)
+
+
 def _entry(kernel: Any, args: tuple) -> Any:
     """``kernel``'s compiled entry point for ``(lat, lng, k, *args)``'s exact types (compiled
     or loaded from numba's cache now, as a first call would). A query calls it directly:
@@ -480,7 +343,7 @@ class Shortlists:
     _roots: dict[int, _Root] = field(default_factory=dict, init=False, repr=False)
     _started: set[int] = field(default_factory=set, init=False, repr=False)
     _walked: set[int] = field(default_factory=set, init=False, repr=False)
-    _member_roots: dict[int, tuple[NDArray, Any]] = field(  # per root: listed codes, entry
+    _member_roots: dict[int, tuple[NDArray, Any, Any]] = field(  # per root: codes, entries
         default_factory=dict, init=False, repr=False
     )
     _member_args: ByIdentity[tuple] = field(  # per (lift, root): a member asks again
@@ -489,6 +352,7 @@ class Shortlists:
     error: BaseException | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _leaf_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @staticmethod
     def usable(quality: NDArray[np.float64], factor: NDArray[np.float64]) -> bool:
@@ -550,8 +414,13 @@ class Shortlists:
         elif self.codes is None:
             return None  # no categories: the walk answers
         else:
-            scan, args = self._member_args.find(lift, key) or self._lifted_args(key, lift)
-            out = scan(lat, lng, k, *args)
+            hit, hit_args, scan, args, leaves = (self._member_args.find(lift, key)
+                                                 or self._lifted_args(key, lift))  # fmt: skip
+            out = hit(lat, lng, k, *hit_args) if k <= LEAF_K and leaves.held else _NO_LEAF
+            if out.shape[0] == 0:  # no leaf list here: the whole list (and the leaf's made)
+                out, rows, at = scan(lat, lng, k, *args)
+                if at >= 0:
+                    self._keep_leaf(lift, key, at, rows)
         return (out[0].astype(np.int64), out[1], out[2]) if out.shape[1] else None
 
     def build_all(self) -> int:
@@ -566,10 +435,15 @@ class Shortlists:
         return sum(len(r.keys) for r in tuple(self._roots.values()))  # a copy: a thread adds
 
     @property
+    def leaf_lists(self) -> list[LeafLists]:
+        """The members' leaf lists kept now (:mod:`.memberlists`; one per member and root)."""
+        return [kept[4] for kept in self._member_args.values()]
+
+    @property
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
         roots = tuple(self._roots.values())
-        codes = sum(a.nbytes for a, _ in tuple(self._member_roots.values()))
+        codes = sum(m[0].nbytes for m in tuple(self._member_roots.values()))
         return codes + sum(
             a.nbytes for r in roots for a in vars(r).values() if isinstance(a, np.ndarray)
         )
@@ -609,19 +483,36 @@ class Shortlists:
         args = (*built, *self._rec)
         return _Root(*built, args=args, scan=_entry(shortlist_top_k, args))
 
-    def _lifted_args(self, key: int, lift: tuple) -> tuple[Any, tuple]:
-        """:func:`member_shortlist_top_k`'s entry and arguments for a root and a member's
-        lift, kept with the lift (by identity): the lists' category codes and the kernel's
-        entry (made on a root's first member page: typing the arguments costs ~70 µs), and
-        the visited points' block (each one's row of ``rec``, lift and point: one array, one
+    def _lifted_args(self, key: int, lift: tuple) -> tuple:
+        """The member kernels' entries and arguments for a root and a member's lift
+        (:func:`~.memberlists.member_leaf_top_k`'s, then :func:`member_shortlist_top_k`'s),
+        and the member's leaf lists there (:class:`~.memberlists.LeafLists`, none yet),
+        kept with the lift (by identity). Made on a root's first member page: the lists'
+        category codes and the kernels' entries (typing the arguments costs ~70 µs). The
+        visited points' block: each one's row of ``rec``, lift and point (one array, one
         read). Made here as C-contiguous float64 (``code_lift`` too), so every lift's
-        arguments have the types the entry was compiled for."""
+        arguments have the types the entries were compiled for."""
         root, made = self._roots[key], self._member_roots.get(key)
         assert self.codes is not None
         listed = made[0] if made else np.ascontiguousarray(self.codes[root.points], np.int32)
-        visited = _visited_block(self._rec[0], lift[0], lift[1])
+        visited = visited_block(self._rec[0], lift[0], lift[1])
         code_lift = np.ascontiguousarray(lift[3], dtype=np.float64)
-        args = (*root.args[:5], listed, *root.args[5:], visited, code_lift, float(lift[-1]))
+        leaves = LeafLists()
+        args = (*root.args[:5], listed, *root.args[5:], visited, code_lift, float(lift[-1]),
+                leaves.room)  # fmt: skip
+        hit_args = _leaf_args(args, leaves)
         if made is None:
-            made = self._member_roots[key] = (listed, _entry(member_shortlist_top_k, args))
-        return self._member_args.put(lift, key, (made[1], args))
+            made = self._member_roots[key] = (listed, _entry(member_leaf_top_k, hit_args),
+                                              _entry(member_shortlist_top_k, args))  # fmt: skip
+        return self._member_args.put(lift, key, (made[1], hit_args, made[2], args, leaves))
+
+    def _keep_leaf(self, lift: tuple, key: int, at: int, rows: NDArray[np.float64]) -> None:
+        """Keep leaf ``at``'s list under ``lift`` (:mod:`.memberlists`); new arrays replace
+        the kept arguments (a query reading the old ones is unharmed)."""
+        with self._leaf_lock:
+            kept = self._member_args.find(lift, key)
+            if kept is not None and kept[4].add(at, rows):
+                hit, _, scan, args, leaves = kept
+                args = (*args[:-1], leaves.room)
+                kept = (hit, _leaf_args(args, leaves), scan, args, leaves)
+                self._member_args.put(lift, key, kept)
