@@ -33,11 +33,13 @@ A leaf's list is made on the member's first page of at most :data:`LEAF_K` there
 the page's own call, which then scores the page from it: reading the leaf's list once to
 make it costs about what scoring the page from the whole list does. It is kept with the
 member's arguments (:class:`LeafLists`: an open-addressing table of leaves and one pool
-of rows, grown by doubling; at most :data:`LEAF_POOL` rows per member and root, then the
-whole list answers new leaves). A writer holds the lists' lock and writes a leaf's rows
-and extent before its key, in arrays no query reads past their end: growing makes a new
-table and pool, and the arguments are made again. A reader sees a leaf whole or not at
-all (a key read before its extent reads an empty extent, and the walk answers).
+of rows, grown by doubling). At most :data:`LEAF_POOL` rows are kept per member and
+root, and :data:`LEAF_BUDGET` over all members (counted now and then; once over it, no
+list is made until evictions bring them under half of it); then the whole list answers
+new leaves. A writer holds the lists' lock and writes a leaf's rows and extent before
+its key, in arrays no query reads past their end: growing makes a new table and pool,
+and the arguments are made again. A reader sees a leaf whole or not at all (a key read
+before its extent reads an empty extent, and the walk answers).
 """
 
 from __future__ import annotations
@@ -54,11 +56,12 @@ from .listscan import LOOSE, WALK_OVER, lower_bound, ordered, scratch, upper_bou
 from .quadcells import leaf_at
 from .ranked import behind, keep_best
 
-__all__ = ["LEAF_K", "LEAF_POOL", "LeafLists", "leaf_list", "member_leaf_top_k",
+__all__ = ["LEAF_BUDGET", "LEAF_K", "LEAF_POOL", "LeafLists", "leaf_list", "member_leaf_top_k",
            "member_shortlist_top_k", "visited_block"]  # fmt: skip
 
 LEAF_K = 20  #: the longest page a member's leaf list answers (the API's default page size)
 LEAF_POOL = 1 << 10  #: rows of leaf lists kept per member and root (64 KiB: ~25 leaves)
+LEAF_BUDGET = 1 << 19  #: rows of leaf lists kept over all members (32 MiB)
 
 
 @njit(cache=True, nogil=True)
@@ -360,11 +363,12 @@ class LeafLists:
     pool: NDArray[np.float64] = field(default_factory=lambda: np.empty((0, 8)))
     used: int = 0  # rows of the pool in use
     held: int = 0  # leaves in the table
+    closed: bool = False  # no more leaves (all members' lists are at LEAF_BUDGET)
 
     @property
     def room(self) -> bool:
         """Whether another leaf's list may be made (:data:`LEAF_POOL`)."""
-        return self.used < LEAF_POOL
+        return self.used < LEAF_POOL and not self.closed
 
     def slot(self, at: int) -> int:
         """:func:`_slot` in Python."""

@@ -65,6 +65,7 @@ from .index import CellIndex
 from .kernels import point_c2
 from .listscan import LOOSE, WALK_OVER, lower_bound, ordered, scratch, upper_bound
 from .memberlists import (
+    LEAF_BUDGET,
     LEAF_K,
     LeafLists,
     member_leaf_top_k,
@@ -353,6 +354,9 @@ class Shortlists:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _leaf_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _leaf_rows: int = field(default=0, init=False, repr=False)  # made since the last count
+    _leaf_full: bool = field(default=False, init=False, repr=False)  # at LEAF_BUDGET
+    _leaf_asks: int = field(default=0, init=False, repr=False)  # new lifts while full
 
     @staticmethod
     def usable(quality: NDArray[np.float64], factor: NDArray[np.float64]) -> bool:
@@ -439,6 +443,10 @@ class Shortlists:
         """The members' leaf lists kept now (:mod:`.memberlists`; one per member and root)."""
         return [kept[4] for kept in self._member_args.values()]
 
+    def leaf_rows(self) -> int:
+        """Rows the members' leaf lists kept now hold (64 bytes each)."""
+        return sum(leaves.used for leaves in self.leaf_lists)
+
     @property
     def nbytes(self) -> int:
         """Bytes the built roots hold."""
@@ -497,7 +505,11 @@ class Shortlists:
         listed = made[0] if made else np.ascontiguousarray(self.codes[root.points], np.int32)
         visited = visited_block(self._rec[0], lift[0], lift[1])
         code_lift = np.ascontiguousarray(lift[3], dtype=np.float64)
-        leaves = LeafLists()
+        if self._leaf_full:  # count again now and then: evicted members free theirs
+            self._leaf_asks += 1
+            if self._leaf_asks % 256 == 0:
+                self._leaf_full = self.leaf_rows() >= LEAF_BUDGET // 2
+        leaves = LeafLists(closed=self._leaf_full)
         args = (*root.args[:5], listed, *root.args[5:], visited, code_lift, float(lift[-1]),
                 leaves.room)  # fmt: skip
         hit_args = _leaf_args(args, leaves)
@@ -511,8 +523,16 @@ class Shortlists:
         the kept arguments (a query reading the old ones is unharmed)."""
         with self._leaf_lock:
             kept = self._member_args.find(lift, key)
-            if kept is not None and kept[4].add(at, rows):
-                hit, _, scan, args, leaves = kept
-                args = (*args[:-1], leaves.room)
-                kept = (hit, _leaf_args(args, leaves), scan, args, leaves)
-                self._member_args.put(lift, key, kept)
+            if kept is None:
+                return
+            hit, _, scan, args, leaves = kept
+            self._leaf_rows += len(rows)
+            if self._leaf_rows >= LEAF_BUDGET // 8:  # count all members' lists now and then
+                self._leaf_rows = 0
+                self._leaf_full = self.leaf_rows() + len(rows) > LEAF_BUDGET
+            if self._leaf_full:
+                leaves.closed = True  # no more for this member here (the arguments say so)
+            elif not leaves.add(at, rows):
+                return
+            args = (*args[:-1], leaves.room)
+            self._member_args.put(lift, key, (hit, _leaf_args(args, leaves), scan, args, leaves))

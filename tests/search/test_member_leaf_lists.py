@@ -20,7 +20,7 @@ from test_member_shortlist import assert_page
 from test_ranked_engine import PROPERTY, make_engine
 
 from geo_discovery.query import Ranking
-from geo_discovery.search import memberlists
+from geo_discovery.search import memberlists, shortlist
 from geo_discovery.search.memberlists import LEAF_K, LeafLists
 from geo_discovery.search.shortlist import MEMBER_K, Shortlists
 
@@ -196,3 +196,40 @@ def test_threads_asking_for_one_member_get_exact_pages() -> None:
         t.join()
     assert not failures, failures[:3]
     assert made_leaves(lists) >= 1
+
+
+def test_all_members_lists_stay_within_their_budget_and_reopen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over all members the lists hold at most LEAF_BUDGET rows (give or take the rows
+    made between two counts, an eighth of it, and one leaf's): once over, no member gets a
+    new one (pages still exact, from the whole list); when evicted members' lists bring
+    them under half of it, lists are made again."""
+    monkeypatch.setattr(shortlist, "LEAF_BUDGET", 240)
+    monkeypatch.setattr(shortlist, "MEMBER_ENTRIES", 16)  # members evicted as others come
+    rng = np.random.default_rng(67)
+    n = 6000
+    engine = make_engine(rng, n, "city", spread_deg=0.15)
+    cols = ro.Columns(engine)
+    ranking = Ranking(profile=PROFILE)
+    lists = lists_for(engine, ranking)
+    lat = engine.merchants.column("lat").to_numpy()
+    lng = engine.merchants.column("lng").to_numpy()
+    peak, closed, reopened, longest = 0, 0, False, 0
+    for step in range(400):
+        member = random_member(rng, engine)
+        lift = engine.planner.lift_of.lists(engine.member_boost(member, ranking))
+        i = int(rng.integers(n))
+        a, b = float(lat[i]), float(lng[i])
+        was_full = lists._leaf_full
+        got = lists.top_k(a, b, 10, lift=lift)
+        if step % 10 == 0 and got is not None:
+            q = ro.query(a, b, k=10, ranking=ranking, member=member)
+            assert_page(got, ro.brute_force(cols, q, limit=10))
+        peak = max(peak, lists.leaf_rows())
+        closed += sum(leaves.closed for leaves in lists.leaf_lists)
+        longest = max([longest] + [int(t.table[:, 2].max()) for t in lists.leaf_lists])
+        reopened |= was_full and not lists._leaf_full
+    assert closed > 0, "the budget was never reached"
+    assert reopened, "lists were never made again once members were evicted"
+    assert peak <= 240 + 240 // 8 + longest, (peak, longest)  # counted every 30 rows made
