@@ -27,10 +27,12 @@ ran in the rotation, right before ``distance`` in five orders of six: the very q
 
 A bare ``best_match`` top-k (k ≤ 20, no filter, radius, cursor or member) is answered from
 the ranking's cell shortlists (``geo_discovery/search/shortlist.py``), a member's from
-deeper lists of the member ranking (``MEMBER_K`` best) when their bound proves the page;
-a server builds both on a thread after a region's first queries; here they are built
-first, timed and reported (leaves, MiB, the share of query points they answer, with each
-point's member for the deeper lists), so the check and the timings see the steady state.
+deeper lists of the member ranking (``MEMBER_K`` best) when their bound proves the page
+(a member's page of k ≤ 20 from the leaf's own short list under their lift, which their
+first page there makes: ``geo_discovery/search/memberlists.py``); a server builds both
+on a thread after a region's first queries; here they are built first, timed and
+reported (leaves, MiB, the share of query points they answer, with each point's member
+for the deeper lists), so the check and the timings see the steady state.
 
 **Real members** (when ``../shared/data`` holds the TSMC2014 check-ins; evaluation only,
 read in place): the log up to 2012-12-01 loaded as the ``checkins`` profile (its venues are
@@ -508,7 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         "Cell shortlists (a bare best_match top-k ≤ 20 scored from the few merchants that can "
         f"win anywhere in a small cell; a member's page from the {MEMBER_K} best when their "
-        "bound proves it; built on a thread after a region's first queries, "
+        "bound proves it, then from the leaf's short list under their lift, made by their "
+        "first page there; built on a thread after a region's first queries, "
         "answered by the walk until then; here built before the check and the timings): "
         + "; ".join(
             f"{name} {b['build_s']:.2f} s, {b['leaves']:,} leaves, {b['mib']:.1f} MiB, "
