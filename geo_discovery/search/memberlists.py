@@ -25,8 +25,9 @@ at every query in the ball :data:`LEAF_K` candidates score at least ``T``, so on
 ``U_p · lift < T`` is behind them and never on a page of ``k <= LEAF_K``; nor does it
 move the ``k``-th score, so the unlisted points' bound is checked as before. The rest,
 ordered by ``U_p · lift`` (loosened by 1e-9, as every bound), is the leaf's list for
-this member: tens of rows, each the candidate's ``x, y, z, quality, factor, lift,
-point, bound`` in one cache line. The scan stops at the first bound below its ``k``-th
+this member: tens to a few hundred rows (fewer where merchants are dense and leaves
+small), each the candidate's ``x, y, z, quality, factor, lift, point, bound`` in one
+cache line. The scan stops at the first bound below its ``k``-th
 score; its scores are the whole scan's expressions on the same values, bit for bit.
 
 A leaf's list is made on the member's first page of at most :data:`LEAF_K` there, by
@@ -60,7 +61,7 @@ __all__ = ["LEAF_BUDGET", "LEAF_K", "LEAF_POOL", "LeafLists", "leaf_list", "memb
            "member_shortlist_top_k", "visited_block"]  # fmt: skip
 
 LEAF_K = 20  #: the longest page a member's leaf list answers (the API's default page size)
-LEAF_POOL = 1 << 10  #: rows of leaf lists kept per member and root (64 KiB: ~25 leaves)
+LEAF_POOL = 1 << 12  #: rows of leaf lists kept per member and root (256 KiB)
 LEAF_BUDGET = 1 << 19  #: rows of leaf lists kept over all members (32 MiB)
 
 
@@ -307,12 +308,12 @@ def _stored(
     """:meth:`LeafLists.add`'s work: ``(table, pool, slot, used)`` with ``rows`` written
     after the pool's ``used`` and their extent in the slot, new arrays where they do not
     fit (the table's other leaves copied, keys and all); the caller writes the slot's key.
-    Slot -1: ``at`` is kept already, or ``rows`` are past ``limit`` (then ``used`` is it)."""
+    Slot -1: ``at`` is kept already; -2: ``rows`` would take the pool past ``limit``."""
     if _slot(table, at) >= 0:
         return table, pool, -1, used
     end = used + rows.shape[0]
     if end > limit:
-        return table, pool, -1, limit
+        return table, pool, -2, used
     fits, roomy = end <= pool.shape[0], 2 * (held + 1) <= table.shape[0]
     if not fits:  # a new pool (the first leaf's rows, made for it, are one)
         if used > 0:
@@ -363,7 +364,7 @@ class LeafLists:
     pool: NDArray[np.float64] = field(default_factory=lambda: np.empty((0, 8)))
     used: int = 0  # rows of the pool in use
     held: int = 0  # leaves in the table
-    closed: bool = False  # no more leaves (all members' lists are at LEAF_BUDGET)
+    closed: bool = False  # no more leaves (at LEAF_POOL, or all at LEAF_BUDGET)
 
     @property
     def room(self) -> bool:
@@ -386,13 +387,15 @@ class LeafLists:
             return False
         table, pool, h, used = _stored(self.table, self.pool, self.used, self.held, at, rows,
                                        LEAF_POOL)  # fmt: skip
-        if h < 0:  # kept already, or no room for it: none from now on
-            self.used = used
-            return not self.room
+        if h == -2:  # no room for it: none from now on
+            self.closed = True
+            return True
+        if h < 0:  # kept already
+            return False
         table[h, 0] = at
         changed = table is not self.table
         self.table, self.pool, self.used, self.held = table, pool, used, self.held + 1
-        return changed
+        return changed or not self.room
 
     @property
     def nbytes(self) -> int:

@@ -148,12 +148,18 @@ def test_leaf_lists_grow_and_stop_at_their_pool(monkeypatch: pytest.MonkeyPatch)
         _, first, n = leaves.table[h].tolist()
         np.testing.assert_array_equal(leaves.pool[first : first + n], rows)
     assert leaves.slot(10_001) == -1
-    monkeypatch.setattr(memberlists, "LEAF_POOL", leaves.used + 5)
+    used = leaves.used
+    monkeypatch.setattr(memberlists, "LEAF_POOL", used + 5)
     assert leaves.room
     assert leaves.add(20_000, rng.random((6, 8)))  # over the pool: no room from now on
-    assert leaves.slot(20_000) == -1 and not leaves.room
+    assert leaves.slot(20_000) == -1 and not leaves.room and leaves.used == used
     assert not leaves.add(20_001, rng.random((1, 8)))
     assert leaves.slot(20_001) == -1
+    exact = LeafLists()  # a leaf that fills the pool to the row: kept, and no room after
+    monkeypatch.setattr(memberlists, "LEAF_POOL", 7)
+    assert exact.add(1, rng.random((3, 8))) and exact.room
+    assert exact.add(2, rng.random((4, 8))), "no room now: the kernel's arguments must say so"
+    assert exact.slot(2) >= 0 and exact.used == 7 and not exact.room
 
 
 def test_threads_asking_for_one_member_get_exact_pages() -> None:
