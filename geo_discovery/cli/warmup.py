@@ -39,7 +39,9 @@ import typer
 from ..engine import DiscoveryEngine
 from ..models import BBox
 from ..query import Filters, Member
+from ..ranking.derived import member_ranking
 from ..search import aot
+from ..search.shortlist import MEMBER_K, K
 from ..settings import Settings
 from ..snapshot.pipeline import load
 
@@ -73,12 +75,17 @@ def city_csv(n: int = 600, *, seed: int = 7) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shortlisted(engine: DiscoveryEngine, lat: float, lng: float) -> object:
-    """Build the default ranking's cell shortlists now (a query builds them on a thread,
-    which may not finish before this process ends) and answer one query from them."""
-    lists = engine.planner.shortlists(engine.ranking)
-    if lists is not None:
-        lists.build_all()
+def _shortlisted(engine: DiscoveryEngine, lat: float, lng: float, member: Member) -> object:
+    """Build the default ranking's cell shortlists and its members' deeper ones now (a
+    query builds them on a thread, which may not finish before this process ends) and
+    answer queries from them: a member's twice (the first makes the leaf's list under
+    their lift, the second reads it: search/memberlists.py)."""
+    for ranking, depth in ((engine.ranking, K), (member_ranking(engine.ranking), MEMBER_K)):
+        lists = engine.planner.shortlists(ranking, depth)
+        if lists is not None:
+            lists.build_all()
+    engine.nearby(lat, lng, 10, sort="best_match", member=member)
+    engine.nearby(lat, lng, 10, sort="best_match", member=member)
     return engine.nearby(lat, lng, 20, sort="best_match")
 
 
@@ -96,7 +103,7 @@ def exercise(engine: DiscoveryEngine) -> int:
     triangle = {"type": "Polygon", "coordinates": [ring]}
     calls: list[Callable[[], Any]] = [
         lambda: engine.warm(),
-        lambda: _shortlisted(engine, lat, lng),
+        lambda: _shortlisted(engine, lat, lng, member),
         lambda: engine.nearby(lat, lng, 20),
         lambda: engine.nearby(lat, lng, 20, radius_m=400.0),
         lambda: engine.within_radius(lat, lng, 500.0),
