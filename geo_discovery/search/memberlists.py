@@ -76,7 +76,6 @@ def visited_block(rec: NDArray, points: NDArray, own: NDArray) -> NDArray:  # pr
     return out
 
 
-
 @njit(cache=True, nogil=True)
 def member_leaf_top_k(
     lat: float, lng: float, k: int, keys: NDArray, starts: NDArray, uppers: NDArray,

@@ -24,9 +24,9 @@ them.
 
 A member's pages
 ----------------
-Deeper lists (:data:`MEMBER_K`) answer a member's pages under their lift, and each leaf
-gets a short list of its own under one member's lift once they ask there again
-(:mod:`.memberlists`).
+Deeper lists (:data:`MEMBER_K`) answer a member's pages under their lift, and a leaf
+gets a short list of its own under one member's lift, made by their first page there
+and read by the next (:mod:`.memberlists`).
 
 Cells
 -----
