@@ -395,7 +395,3 @@ class LeafLists:
         changed = table is not self.table
         self.table, self.pool, self.used, self.held = table, pool, used, self.held + 1
         return changed or not self.room
-
-    @property
-    def nbytes(self) -> int:
-        return self.table.nbytes + self.pool.nbytes
