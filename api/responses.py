@@ -163,6 +163,8 @@ def nearby_json(engine: DiscoveryEngine, res: Results) -> bytes:
     dropped = b""  # only when the text's fallback left words out: other answers unchanged
     if res.dropped_words:
         dropped = b',"dropped_words":%s' % orjson.dumps(list(res.dropped_words))
+    if unknown := res.unknown_visits:  # only when visits= named merchants not held here
+        dropped += b',"unknown_visits":%d' % unknown
     return b'{"snapshot":%s,"count":%d,"next_cursor":%s%s,"results":[%s]}' % (
         orjson.dumps(engine.version),
         len(res),

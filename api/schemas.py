@@ -145,6 +145,15 @@ class NearbyResponse(BaseModel):
         "box's fallback drops the last word first); absent when every word was used.",
         examples=[["zzz"]],
     )
+    unknown_visits: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many entries of visits name a merchant id this snapshot does not "
+        "hold: they lift nothing (merchants come and go, so they are no error; a visit log's "
+        "own venue id is not a merchant id). Absent when every visit was found or none was "
+        "given; a member id's history is never described.",
+        examples=[2],
+    )
     results: list[MerchantHit]
 
 

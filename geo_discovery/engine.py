@@ -281,7 +281,7 @@ class DiscoveryEngine:
             if sort == "best_match":  # a ranking (a member), nothing else: a shortlist or walk
                 page = self.planner.best_page(lat, lng, k, *self._resolved(ranking, member))
                 if page is not None:  # None: a member's page for the refine loop
-                    return Results(self.snapshot, *page[:3], next_cursor=page[3])
+                    return Results(self.snapshot, *page[:3], next_cursor=page[3], member=member)
             else:  # The plain k nearest: exactly what the index answers (the values are the
                 # same ones NearbyQuery accepts; anything else takes the validated path).
                 snap = self.snapshot
@@ -334,7 +334,7 @@ class DiscoveryEngine:
         ranks = q.ranking or (None if q.sort == "best_match" or q.explain else _UNRANKED)
         ranking, _, boost = self._resolved(ranks, q.member, q.at, q.lat, q.lng)
         page = self.planner.run(query, ranking, boost)
-        return Results(self.snapshot, *page[:3], explain=page.explain,
+        return Results(self.snapshot, *page[:3], explain=page.explain, member=q.member,
                        next_cursor=page.next_cursor, dropped_words=page.dropped)  # fmt: skip
 
     # ------------------------------------------------------- radius, box, polygon

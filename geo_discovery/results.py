@@ -33,6 +33,7 @@ from .snapshot.rows import COMPUTED_FIELDS, HIT_FIELDS, parse_fields
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from .query import Member
     from .snapshot.snapshot import Snapshot
 
 __all__ = ["BatchResults", "Results"]
@@ -59,12 +60,15 @@ class Results(Sequence[Hit]):
         Builds the opaque cursor of the next page on first use (``None``: no more).
     total
         How many merchants matched before the page was cut (box and polygon search).
+    member
+        The query's :class:`~geo_discovery.query.Member` (:attr:`unknown_visits`).
     """
 
     __slots__ = (
         "_cursor",
         "_explain",
         "_explanations",
+        "_member",
         "distances_m",
         "dropped_words",
         "positions",
@@ -84,8 +88,10 @@ class Results(Sequence[Hit]):
         next_cursor: Callable[[], str | None] | None = None,
         total: int | None = None,
         dropped_words: tuple[str, ...] = (),
+        member: Member | None = None,
     ) -> None:
         self.snapshot = snapshot
+        self._member = member
         #: Words of the query's text left out because no merchant matched them all (the
         #: search box's fallback: the last word first); empty when every word was used.
         self.dropped_words = dropped_words
@@ -98,6 +104,18 @@ class Results(Sequence[Hit]):
         )
         self._cursor = next_cursor
         self.total = len(positions) if total is None else total
+
+    @property
+    def unknown_visits(self) -> int:
+        """How many of the member's given visits (``Member.visits``) name a merchant id
+        this snapshot does not hold: they lift nothing (merchants come and go, so they are
+        not an error). 0 without visits; a ``member_id``'s history is not counted (whether
+        an id has a history here is never said)."""
+        member = self._member
+        if member is None or not member.visits:
+            return 0
+        row = self.snapshot.row_or_none
+        return sum(row(merchant_id) is None for merchant_id, _ in member.visits)
 
     # ---------------------------------------------------------------- sequence
     def __len__(self) -> int:
@@ -118,6 +136,7 @@ class Results(Sequence[Hit]):
                 explain=None if ex is None else ex[i],
                 total=self.total,
                 dropped_words=self.dropped_words,
+                member=self._member,
             )
         if isinstance(i, bool) or not isinstance(i, int | np.integer):  # as a list says it
             raise TypeError(f"result indices must be integers or slices, not "

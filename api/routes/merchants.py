@@ -100,6 +100,8 @@ def nearby_response(
     head = {"snapshot": engine.version, "count": len(res), "next_cursor": res.next_cursor}
     if res.dropped_words:  # the text's fallback left words out (nearby_json's rule)
         head["dropped_words"] = list(res.dropped_words)
+    if unknown := res.unknown_visits:  # visits= naming merchants not held here (the same)
+        head["unknown_visits"] = unknown
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)

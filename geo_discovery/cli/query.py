@@ -102,6 +102,12 @@ def _emit(
     if results.dropped_words:  # the search box's fallback: say which words went
         left = ", ".join(repr(w) for w in results.dropped_words)
         typer.echo(f"note: no merchant matches every word of --q; left out: {left}", err=True)
+    if unknown := results.unknown_visits:  # a visit that lifts nothing: say so
+        typer.echo(
+            f"note: --visit: snapshot {results.version} holds no merchant of {unknown} of the "
+            f"ids given; those lift nothing (merchant ids as `query nearby` prints them)",
+            err=True,
+        )
     if not len(results) and where.categories:  # an empty answer: was it the category?
         known = {c.path for c in engine.categories()}
         for prefix in (c for c in where.categories if c not in known):
