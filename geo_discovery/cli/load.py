@@ -190,6 +190,8 @@ class StageProgress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         total = max(int(total), 1)
         detail = f"{human_bytes(done)} / {human_bytes(total)}" if stage == "read" else ""
+        if stage == "derive":  # word of mouth, hours, text, districts…: one step each
+            detail = f"{done} / {total} steps"
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=total, detail=detail)
         self.progress.update(self.tasks[stage], completed=done, total=total, detail=detail)

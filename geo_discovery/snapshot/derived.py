@@ -76,11 +76,13 @@ def derive_all(
     out_dir: Path,
     settings: Settings,
     inputs: Mapping[str, Path] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every deriver in order; return ``{name: manifest info}``.
 
     ``inputs``: folders every deriver may read besides the earlier derivers' (the load
-    passes the snapshot's spatial ``index``).
+    passes the snapshot's spatial ``index``). ``progress(done, total)``: derivers done, of
+    all, before the first and after each one (a load's ``derive`` bar).
     """
     upstream: dict[str, Path] = dict(inputs or {})
     info: dict[str, Any] = {}
@@ -89,7 +91,9 @@ def derive_all(
     # its turn comes: the same function on the same input either way).
     steps = derivers()
     text = _start_text(merchants, upstream) if "text" in dict(steps) else None
-    for name, fn in steps:
+    tell = progress or (lambda done, total: None)
+    tell(0, len(steps))
+    for done, (name, fn) in enumerate(steps, 1):
         target = out_dir / name
         target.mkdir(parents=True, exist_ok=True)
         if name == "text" and text is not None:
@@ -103,6 +107,7 @@ def derive_all(
         # what the step freed, handed back here and on the workers (on a cluster the
         # text index is collected before the districts, so its worker is lean again)
         parallel.release_everywhere(merchants.nbytes)
+        tell(done, len(steps))
     return info
 
 

@@ -339,12 +339,11 @@ def load(
                 release_everywhere(table.nbytes)
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
-            notify("derive", 0, 1)
             with executing_on(on):  # the derivers' chunk steps run on the cluster, if any
                 derived = derive_all(
-                    table, writer.path / "derived", settings, {"index": writer.path / "index"}
-                )
-            notify("derive", 1, 1)
+                    table, writer.path / "derived", settings, {"index": writer.path / "index"},
+                    lambda done, total: notify("derive", done, total),
+                )  # fmt: skip
             manifest = {
                 "mode": mode,
                 "parent": current.snapshot_id if current else None,

@@ -129,3 +129,29 @@ def test_derive_all_builds_the_text_index_the_text_deriver_builds(tmp_path: Path
             assert a.dtype == b.dtype and np.array_equal(a, b), name
     assert Eager.started == [(n, n)]  # the table's text columns and the order, once
     assert {"burger", "tea"} <= {via_all.term(t) for t in range(via_all.n_terms)}  # cuisines
+
+
+def test_progress_counts_each_deriver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load's ``derive`` bar moves per deriver (it stood at 0 % through all of them)."""
+    seen: list[tuple[int, int]] = []
+
+    def step(table: pa.Table, out: Path, settings: Settings, upstream: dict) -> dict:
+        seen.append((-1, -1))  # where the deriver ran, between the counts
+        return {}
+
+    monkeypatch.setattr(derived, "derivers", lambda: (("a", step), ("b", step), ("c", step)))
+    derived.derive_all(pa.table({"x": [1]}), tmp_path, Settings(),
+                       progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert seen == [(0, 3), (-1, -1), (1, 3), (-1, -1), (2, 3), (-1, -1), (3, 3)]
+
+
+def test_a_load_reports_every_deriver_done(tmp_path: Path) -> None:
+    from geo_discovery.snapshot.pipeline import load
+
+    csv = tmp_path / "shops.csv"
+    csv.write_text("id,name,lat,lng\n1,A,60.17,24.94\n2,B,60.18,24.95\n")
+    seen: list[tuple[int, int]] = []
+    load([csv], data_dir=tmp_path / "store", settings=Settings(data_dir=tmp_path / "store"),
+         progress=lambda stage, done, total: stage == "derive" and seen.append((done, total)))
+    steps = len(derived.derivers())
+    assert steps > 1 and seen == [(i, steps) for i in range(steps + 1)]
