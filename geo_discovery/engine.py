@@ -527,14 +527,8 @@ class DiscoveryEngine:
             beta=params.beta,
             primary=params.primary,
             secondary=params.secondary,
+            max_cells=self.settings.api_max_catchment_cells,
         )
-        cap = self.settings.api_max_catchment_cells
-        if len(out.cells) > cap:
-            raise InvalidQueryError(
-                f"radius_m={params.radius_m:g} at resolution={params.resolution} holds "
-                f"{len(out.cells)} demand cells; allowed: at most {cap} "
-                "(api_max_catchment_cells setting): use a coarser resolution or a smaller radius_m"
-            )
         return replace(out, demand_source={**source, "resolution": params.resolution,
                                            "cells": len(out.cells)}, params=params)  # fmt: skip
 

@@ -181,10 +181,12 @@ def district_catchment(
     secondary: float = 0.2,
     attractiveness: str = "n_merchants",
     competitors: int = 5,
+    max_cells: int | None = None,
 ) -> DistrictCatchment:
     """Huff catchment of ``district_id`` against every district, on the demand cells
     (:func:`demand_cells` / :func:`uniform_demand`) whose centres lie within ``radius_m``
-    of the district's centroid.
+    of the district's centroid. ``max_cells``: refuse more demand cells than this
+    (:class:`InvalidQueryError`, before any cells × districts array is made).
 
     Examples
     --------
@@ -217,6 +219,13 @@ def district_catchment(
             f"no demand within radius_m={radius_m:g} of district {district_id} (centre lat="
             f"{clat:.5f}, lng={clng:.5f}): {nearest}; allowed: a larger radius_m, or demand "
             "that covers the district (a population file of this city)"
+        )
+    if max_cells is not None and len(area) > max_cells:  # before the cells × districts arrays
+        res = int(area["cell"].iloc[0]) >> 52 & 0xF  # an H3 index's resolution bits
+        raise InvalidQueryError(
+            f"radius_m={radius_m:g} at resolution={res} holds {len(area)} demand cells; allowed: "
+            f"at most {max_cells} (api_max_catchment_cells setting): use a coarser resolution "
+            "or a smaller radius_m"
         )
     area = area.reset_index(drop=True)
     area.index = pd.Index([cell_to_str(c) for c in area["cell"].tolist()], name="cell_id")

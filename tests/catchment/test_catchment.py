@@ -28,6 +28,7 @@ from geo_discovery.catchment.district import CatchmentParams
 from geo_discovery.cells import latlng_to_cell
 from geo_discovery.cellsets import CellGrid, disk_cells
 from geo_discovery.distance import haversine_m
+from geo_discovery.errors import InvalidQueryError
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +347,36 @@ def test_to_geodataframe_names_a_min_share_it_refuses(sample_engine, min_share, 
     top = out.to_geodataframe(min_share=np.float64(1.0))
     assert len(top) == int((out.cells["share"] >= 1).sum())
     assert len(out.to_geodataframe(min_share=0)) == len(out.cells)
+
+
+@pytest.mark.parametrize("kind", ["merchants", "frame"])
+def test_too_many_demand_cells_are_refused_before_any_huff_array(
+    sample_engine, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The ``api_max_catchment_cells`` refusal comes before the cells × districts arrays
+    (it came after them: 1.25 GiB and a MemoryError, a 500 over HTTP, for 258k cells)."""
+    from geo_discovery.catchment import district
+    from geo_discovery.settings import Settings
+
+    did = sample_engine.districts()["n_merchants"].idxmax()
+    params = CatchmentParams(radius_m=3_000, resolution=10)
+    row = sample_engine.districts().loc[did]
+    rng = np.random.default_rng(3)
+    demand = kind if kind == "merchants" else pd.DataFrame({
+        "lat": row["centroid_lat"] + rng.normal(0, 0.005, 400),
+        "lng": row["centroid_lng"] + rng.normal(0, 0.01, 400),
+        "population": rng.integers(1, 50, 400),
+    })  # fmt: skip
+    whole = sample_engine.catchment(did, demand, params)
+    n = len(whole.cells)
+    assert n > 20
+    small = sample_engine.__class__(sample_engine.snapshot,
+                                    settings=Settings(api_max_catchment_cells=n - 1))  # fmt: skip
+
+    def no_arrays(*args: object, **kw: object) -> None:
+        raise AssertionError("a Huff array was made for a refused catchment")
+
+    monkeypatch.setattr(district, "huff_probabilities", no_arrays)
+    with pytest.raises(InvalidQueryError, match=rf"resolution=10 holds {n} demand cells; "
+                       rf"allowed: at most {n - 1} \(api_max_catchment_cells"):  # fmt: skip
+        small.catchment(did, demand, params)
