@@ -421,8 +421,10 @@ def given_points(frame: pd.DataFrame) -> pd.DataFrame:
     """Population points given as a frame (``lat``, ``lng``, ``population``), checked as
     :func:`read_demand` checks a file's: rows with no people (population blank, NaN or 0)
     are left out, whatever their coordinates; a population that is not a finite number
-    >= 0, or a row with people whose lat or lng is not a finite number on the map, is
-    refused with an :class:`InvalidQueryError` naming the first row at fault.
+    >= 0, a row with people whose lat or lng is not a finite number on the map (or is
+    ``0, 0``), or rows whose lat and lng are probably swapped
+    (:func:`geo_discovery.swaps.probable_swaps`) are refused with an
+    :class:`InvalidQueryError` naming the first row at fault.
 
     Examples
     --------
@@ -445,19 +447,34 @@ def given_points(frame: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore"):
         bad = given & ~(np.isfinite(pop) & (pop >= 0))
         has_people = given & (pop > 0)
-    bad |= has_people & ~(out["lat"].between(-90, 90) & out["lng"].between(-180, 180)).to_numpy()
+    lat_a, lng_a = out["lat"].to_numpy(), out["lng"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        placed = (np.abs(lat_a) <= 90) & (np.abs(lng_a) <= 180) & ~((lat_a == 0) & (lng_a == 0))
+    bad |= has_people & ~placed
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         lat, lng, people_i = (frame[c].iloc[i] for c in ("lat", "lng", "population"))
         shown = [v.item() if isinstance(v, np.generic) else v for v in (lat, lng, people_i)]
         raise InvalidQueryError(
             f"demand row {i}: lat {shown[0]!r}, lng {shown[1]!r}, population "
-            f"{shown[2]!r}; allowed: -90 <= lat <= 90, -180 <= lng <= 180 and a "
-            "finite population >= 0 (blank or 0: no people, left out)"
+            f"{shown[2]!r}; allowed: -90 <= lat <= 90, -180 <= lng <= 180, not both 0, and "
+            "a finite population >= 0 (blank or 0: no people, left out)"
         )
     out = out[has_people]
     if not len(out):
         raise InvalidQueryError("demand frame holds no people; allowed: points with population")
+    swapped, far_m, landing_m = probable_swaps(out["lat"].to_numpy(), out["lng"].to_numpy())
+    if swapped.any():
+        j = int(np.flatnonzero(swapped)[0])
+        i = int(np.flatnonzero(has_people)[j])
+        lat, lng = (float(out[c].iat[j]) for c in ("lat", "lng"))
+        raise InvalidQueryError(
+            f"demand frame: {int(swapped.sum()):,} of {len(out):,} rows with population are a "
+            f"probable lat/lng swap (first: row {i}, lat {lat!r}, lng {lng!r} is "
+            f"{far_m[j] / 1000:,.0f} km from the other points; swapped, it lands among them, "
+            f"within {landing_m:,.0f} m of one); allowed: WGS84 degrees, the latitude in 'lat' "
+            "and the longitude in 'lng'"
+        )
     return out.reset_index(drop=True)
 
 

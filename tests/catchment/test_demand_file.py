@@ -332,3 +332,25 @@ def test_a_frame_leaves_out_rows_without_people_as_a_file_does(
     none = frame.assign(population=0.0)
     with pytest.raises(InvalidQueryError, match="holds no people"):
         given_points(none)
+
+
+def test_a_frame_refuses_null_island_and_swapped_rows_as_a_file_does(tmp_path: Path) -> None:
+    """A frame took rows at ``0, 0`` and probable lat/lng swaps that a file refuses: they
+    fell outside every radius, and their people left ``demand_total`` without a word."""
+    from geo_discovery.catchment.demand import given_points
+    from geo_discovery.errors import IngestError, InvalidQueryError
+
+    frame = helsinki(60)
+    for row, (lat, lng), match in [
+        (6, (0.0, 0.0), r"demand row 6: lat 0\.0, lng 0\.0, .*not both 0"),
+        (5, (frame.at[5, "lng"], frame.at[5, "lat"]),
+         r"demand frame: 1 of 60 rows with population are a probable lat/lng swap \(first: row 5"),
+    ]:  # fmt: skip
+        bad = frame.copy()
+        bad.loc[row, ["lat", "lng"]] = [lat, lng]
+        with pytest.raises(InvalidQueryError, match=match):
+            given_points(bad)
+        bad.to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(IngestError):  # the file's refusal, for the same rows
+            read_demand(tmp_path / "bad.csv")
+    assert len(given_points(frame)) == 60
