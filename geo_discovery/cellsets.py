@@ -147,18 +147,20 @@ def cell_areas_m2(
 
 
 def cells_to_polygon(cells: Iterable[int]) -> shapely.Geometry:
-    """Union of cells as one valid (Multi)Polygon in ``(lng, lat)``; empty for no cells.
+    """Union of cells as one valid (Multi)Polygon in ``(lng, lat)``, its rings oriented as
+    RFC 7946 asks (:func:`rfc7946_oriented`: GeoJSON made of it needs no fixing); empty
+    for no cells.
 
     Examples
     --------
     >>> from geo_discovery.cells import latlng_to_cell
     >>> c = latlng_to_cell(40.75, -73.98, 9)
     >>> poly = cells_to_polygon(disk_cells([c], 1))
-    >>> poly.geom_type, poly.is_valid, len(poly.interiors)
-    ('Polygon', True, 0)
+    >>> poly.geom_type, poly.is_valid, len(poly.interiors), poly.exterior.is_ccw
+    ('Polygon', True, 0, True)
     """
     arr = np.asarray(cells if isinstance(cells, np.ndarray) else list(cells), dtype=np.uint64)
-    return union_of_cells(cell_polygons(arr))
+    return rfc7946_oriented(union_of_cells(cell_polygons(arr)))
 
 
 def cell_polygons(

@@ -15,6 +15,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
+import shapely.geometry
 from typer.testing import CliRunner
 
 from geo_discovery.catchment.district import CatchmentParams
@@ -105,6 +107,14 @@ def test_export_holds_every_demand_cell_as_its_hexagon(
         else:
             assert area.geometry is None or area.geometry.is_empty
     assert set(areas["facility"]) == {target}
+    if suffix == ".geojson":  # RFC 7946: exterior rings counter-clockwise, holes clockwise
+        rings = 0
+        for feature in json.loads(out.read_text())["features"]:
+            geom = feature["geometry"] and shapely.geometry.shape(feature["geometry"])
+            for poly in getattr(geom, "geoms", [geom] if geom else []):
+                assert poly.exterior.is_ccw and not any(r.is_ccw for r in poly.interiors)
+                rings += 1
+        assert rings >= len(cells)
 
 
 def test_min_share_filters_the_cells_on_request(
