@@ -133,7 +133,34 @@ class BBox:
             raise InvalidQueryError(
                 f"bbox={text!r} has a value that is not a number; expected west,south,east,north"
             ) from None
-        return cls(south=south, west=west, north=north, east=east)
+        return cls.from_numbers(west, south, east, north)
+
+    @classmethod
+    def from_numbers(cls, west: Any, south: Any, east: Any, north: Any) -> BBox:
+        """The box of ``west, south, east, north`` (a bbox string's order); a latitude out
+        of range whose numbers read as (lat, lng) order would make a valid box says so.
+
+        >>> BBox.from_numbers(40.70, -111.95, 40.80, -111.85)
+        Traceback (most recent call last):
+        ...
+        geo_discovery.errors.InvalidQueryError: south=-111.95 is out of range; allowed: -90 \
+<= south <= 90; the numbers look like (lat, lng) order (south,west,north,east): as \
+west,south,east,north it is bbox=-111.95,40.7,-111.85,40.8
+        """
+        try:
+            return cls(south=south, west=west, north=north, east=east)
+        except InvalidQueryError as exc:  # a latitude out of range: given as (lat, lng)?
+            got = (west, south, east, north)
+            if not (all(isinstance(v, int | float) for v in got)
+                    and str(exc).startswith(("south=", "north="))):  # fmt: skip
+                raise
+            lat_first = abs(west) <= 90 and abs(east) <= 90 and west <= east
+            if not (lat_first and abs(south) <= 180 and abs(north) <= 180):
+                raise
+            raise InvalidQueryError(
+                f"{exc}; the numbers look like (lat, lng) order (south,west,north,east): as "
+                f"west,south,east,north it is bbox={south:g},{west:g},{north:g},{east:g}"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)

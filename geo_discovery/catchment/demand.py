@@ -467,7 +467,7 @@ def given_points(frame: pd.DataFrame) -> pd.DataFrame:
     if swapped.any():
         j = int(np.flatnonzero(swapped)[0])
         i = int(np.flatnonzero(has_people)[j])
-        lat, lng = (float(out[c].iat[j]) for c in ("lat", "lng"))
+        lat, lng = (float(out[c].to_numpy()[j]) for c in ("lat", "lng"))
         raise InvalidQueryError(
             f"demand frame: {int(swapped.sum()):,} of {len(out):,} rows with population are a "
             f"probable lat/lng swap (first: row {i}, lat {lat!r}, lng {lng!r} is "

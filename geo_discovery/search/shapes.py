@@ -85,8 +85,7 @@ def to_bbox(bbox: BBox | str | Sequence[float] | NDArray[np.float64]) -> BBox:
     values: list[Any] = list(bbox)
     if len(values) != 4:
         raise InvalidQueryError(f"bbox={bbox!r} must have 4 numbers: west, south, east, north")
-    west, south, east, north = values
-    return BBox(south=south, west=west, north=north, east=east)
+    return BBox.from_numbers(*values)
 
 
 def _is_wgs84(name: str) -> bool:

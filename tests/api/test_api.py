@@ -614,6 +614,13 @@ def test_cors(data_dir: Path, client: TestClient) -> None:
         ("/v1/merchants/search?bbox=a,b,c,d", ["bbox=a,b,c,d", "west,south,east,north"]),
         ("/v1/merchants/search?bbox=0,50,1,40", ["south=50", "south <= north"]),
         ("/v1/merchants/search?bbox=0,-95,1,40", ["south=-95", "-90 <= south <= 90"]),
+        # (lat, lng) order west of -90° (Salt Lake City), said so as for boxes in ±90
+        ("/v1/merchants/search?bbox=40.70,-111.95,40.80,-111.85",
+         ["south=-111.95 is out of range", "look like (lat, lng) order",
+          "bbox=-111.95,40.7,-111.85,40.8"]),
+        ("/v1/aggregate?resolution=8&bbox=-33.9,151.1,-33.8,151.3",
+         ["south=151.1", "look like (lat, lng)", "bbox=151.1,-33.9,151.3,-33.8"]),
+        ("/v1/merchants/search?bbox=40.7,-200,40.8,-111", ["south=-200", "-90 <= south <= 90"]),
         ("/v1/merchants/search", ["bbox is required; allowed: 4 comma-separated numbers"]),
         ("/v1/aggregate?resolution=8", ["bbox is required; allowed: 4 comma-separated numbers"]),
         (f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&at=now", ["at='now' is not an ISO 8601"]),

@@ -250,3 +250,21 @@ def test_openapi_examples_are_requests_the_api_accepts(client: TestClient) -> No
     assert r.status_code == 200, r.text
     highlight = json.dumps(spec["components"]["schemas"]["Suggestion"])
     assert "code points" in highlight and "Array.from(name)" in highlight
+
+
+def test_nearby_body_with_a_key_given_twice_is_refused(client: TestClient) -> None:
+    """A JSON reader keeps the last of two equal keys: ``{"lat": 60.17, "lat": 10}`` was
+    answered at lat 10, while the GET refuses ``lat`` twice."""
+    url = "/v1/merchants/nearby"
+    body = '{"lat": 60.1699, "lng": 24.9384, "lat": 10, "limit": 2}'
+    r = client.post(url, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["errors"]
+    assert err["parameter"] == "lat" and err["location"] == "body"
+    assert err["message"].startswith("request body gives lat 2 times; allowed: each key once")
+    nested = ('{"lat": 60.1699, "lng": 24.9384, '
+              '"visits": [{"merchant_id": "a", "merchant_id": "b"}]}')
+    r = client.post(url, content=nested, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "gives merchant_id 2 times" in r.json()["detail"]
+    once = client.post(url, json={"lat": 60.1699, "lng": 24.9384, "limit": 2})
+    assert once.status_code == 200 and once.json()["count"] == 2
