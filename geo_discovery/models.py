@@ -191,18 +191,22 @@ class WordMatch:
 @dataclass(frozen=True, slots=True)
 class TextExplanation:
     """The text part of a score: the query, each word's match and the relevance in
-    ``(0, 1]`` (:mod:`geo_discovery.search.textscore`). ``dropped``: words left out
-    because no merchant matched them all (the search box's fallback)."""
+    ``(0, 1]`` (:mod:`geo_discovery.search.textscore`): the square of the idf-weighted
+    mean of the words' scores, times ``exactness``, how much of the merchant's name the
+    query covers (1: the whole name; 0.75: no word in the name). ``dropped``: words left
+    out because no merchant matched them all (the search box's fallback)."""
 
     query: str
     relevance: float
     words: tuple[WordMatch, ...]
     dropped: tuple[str, ...] = ()
+    exactness: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "query": self.query,
             "relevance": self.relevance,
+            "exactness": self.exactness,
             "words": [w.to_dict() for w in self.words],
             "dropped": list(self.dropped),
         }
@@ -308,7 +312,8 @@ class Explanation:
                 f"{', prefix' if w.prefix else ''})"
                 for w in self.text.words
             )
-            text += f" × relevance {self.text.relevance:.4f} [{words}]"
+            text += (f" × relevance {self.text.relevance:.4f} [{words}; name "
+                     f"exactness {self.text.exactness:.3g}]")  # fmt: skip
         return text
 
 

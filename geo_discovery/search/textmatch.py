@@ -65,6 +65,7 @@ from .textscore import (
     MAX_WORDS,
     category_order,
     completion,
+    exactness,
     idf,
     kernel_args,
     length_norms,
@@ -378,7 +379,10 @@ class TextQuery:
             score = noisy_or(cat, *fields)
             parts.append(WordMatch(w.word, where[0], idx.term(where[1]), typos, prefix, score))
         rel = float(self.relevance(np.array([p]))[0])
-        return TextExplanation(self.text, rel, tuple(parts), self.dropped)
+        named = [e >> 2 for e in ent if e & 3 == FIELD_NAME]  # the name's terms, as relevance
+        covered = sum(any(w.segment_of(t) >= 0 for w in self.words) for t in named)
+        exact = float(exactness(covered, len(named)))
+        return TextExplanation(self.text, rel, tuple(parts), self.dropped, exact)
 
     def categories(self) -> list[tuple[int, float]]:
         """``(code, score)`` of the categories whose words match every word, best first

@@ -43,6 +43,10 @@ def test_piza_near_times_square_gives_pizza_with_the_typo_explained(client: Test
     e = results[0]["explain"]
     parts = e["relevance"] * e["decay"] * e["wom_term"] * e["district_factor"]
     assert parts == pytest.approx(results[0]["score"], rel=1e-12)
+    for hit in results:  # one word: relevance = its score² × the name's exactness
+        t = hit["explain"]["text"]
+        assert t["relevance"] == pytest.approx(t["words"][0]["score"] ** 2 * t["exactness"],
+                                               rel=1e-12)  # fmt: skip
 
 
 def test_q_with_every_sort_equals_the_library(

@@ -246,6 +246,12 @@ def assert_same(engine: DiscoveryEngine, tc: to.TextColumns, q: NearbyQuery) -> 
             assert math.isclose(
                 e.text.relevance * e.decay * e.wom_term * e.district_factor, s, rel_tol=1e-12
             )
+            # relevance = mean² × exactness: one word's mean is its score
+            assert 0.5 <= e.text.exactness <= 1.0
+            if kept == 1:
+                word = e.text.words[0].score
+                assert math.isclose(e.text.relevance, word * word * e.text.exactness,
+                                    rel_tol=1e-12)  # fmt: skip
 
 
 @PROPERTY
