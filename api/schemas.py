@@ -484,6 +484,7 @@ class TradeArea(BaseModel):
     cells: int = Field(ge=0)
     demand: float = Field(ge=0, description="Demand units in the band's cells.")
     expected: float = Field(ge=0, description="Demand expected to go to the district.")
+    area_km2: float = Field(ge=0, description="The band's cells' area (exact, spherical).")
     geometry: dict[str, Any] = Field(
         description="GeoJSON Polygon or MultiPolygon (union of the cells), (lng, lat); "
         "an empty Polygon when no cell is in the band."

@@ -67,6 +67,7 @@ def _body(engine: DiscoveryEngine, out: DistrictCatchment, min_share: float) -> 
                 "cells": int(ta["cells"]),
                 "demand": float(ta["population"]),
                 "expected": float(ta["expected"]),
+                "area_km2": float(ta["area_km2"]),
                 "geometry": geojson_geometry(ta["geometry"]),
             }
         )

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from ..cells import cell_to_str
-from ..cellsets import CellGrid, cells_to_polygon, disk_cells, within_180
+from ..cellsets import CellGrid, cell_areas_m2, cells_to_polygon, disk_cells, within_180
 from ..distance import EARTH_RADIUS_M, haversine_m
 from .huff import share_surface
 
@@ -35,7 +35,8 @@ def trade_areas(
 ) -> gpd.GeoDataFrame:
     """Primary (share ≥ ``primary``) and secondary (``secondary`` ≤ share < ``primary``)
     trade areas: two rows, each a valid (possibly empty) union of demand cells, with
-    the population, expected captured demand and cell count inside."""
+    the population, expected captured demand, cell count and area (``area_km2``: the
+    cells' exact spherical area, at the poles too) inside."""
     if not 0 < secondary < primary <= 1:
         raise ValueError(
             f"thresholds secondary={secondary}, primary={primary}; allowed: 0 < secondary "
@@ -53,6 +54,8 @@ def trade_areas(
                 "cells": len(sel),
                 "population": float(sel["population"].sum()),
                 "expected": float(sel["expected"].sum()),
+                "area_km2": float(cell_areas_m2(sel["cell"].to_numpy(dtype=np.uint64)).sum())
+                / 1e6,
                 "geometry": cells_to_polygon(sel["cell"].to_numpy(dtype=np.uint64)),
             }
         )

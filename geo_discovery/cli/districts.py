@@ -289,7 +289,8 @@ def catchment_command(
             "layer `primary` and `secondary`: the trade area's outline (Polygon or "
             "MultiPolygon; empty, null in GeoJSON, when it holds no cell), facility (the "
             "district), min_share, "
-            "cells, population, expected; leave these two rows out when summing the cells."
+            "cells, population, expected, area_km2; leave these two rows out when summing "
+            "the cells."
         ),
     ] = None,
     min_share: Annotated[
@@ -313,7 +314,8 @@ def catchment_command(
     data_dir: DataDirOption = None,
 ) -> None:
     """Huff catchment of one district against all the others: captured demand, primary
-    (share ≥ 50 %) and secondary (20–50 %) trade areas, and its closest competitors.
+    (share ≥ 50 %) and secondary (20–50 %) trade areas with their area, and its strongest
+    competitors (by the demand they capture in the study area).
 
     **Example**: `geo-discovery catchment d892a100d67bffff --demand
     ../shared/data/nyc/nyc_census2020_tract_population.csv --export catchment.geojson`
@@ -327,6 +329,9 @@ def catchment_command(
         raise InvalidQueryError(
             f"--min-share {min_share:g} is out of range; allowed: 0 <= min_share <= 1"
         )
+    if min_share and export is None:  # it filters the export only: say so, not nothing
+        typer.echo("note: --min-share filters the cells --export writes; without --export it "
+                   "changes nothing", err=True)  # fmt: skip
     kinds = (".geojson", ".json", ".parquet", ".geoparquet")  # (GeoJSON went anywhere)
     output_file(export, "--export", "catchment.geojson", kinds)
     settings = settings_for(data_dir)
@@ -387,14 +392,13 @@ def catchment_command(
         f"{out.demand_source['description']}"
     )
     t = Table(title="trade areas")
-    for col in ("kind", "cells", "population", "expected"):
+    for col in ("kind", "cells", "km²", "population", "expected"):
         t.add_column(col)
     for rec in facts["trade_areas"]:
-        t.add_row(
-            rec["kind"], str(rec["cells"]), _cell(rec["population"], 0), _cell(rec["expected"], 0)
-        )
+        t.add_row(rec["kind"], str(rec["cells"]), _cell(rec["area_km2"], 2),
+                  _cell(rec["population"], 0), _cell(rec["expected"], 0))  # fmt: skip
     con.print(t)
-    t = Table(title="closest competitors (demand they capture in this area)")
+    t = Table(title="strongest competitors (the demand they capture in this area, most first)")
     for col in ("district_id", "name", "captured", "share"):
         t.add_column(col)
     for r in facts["competitors"]:

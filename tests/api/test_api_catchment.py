@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
@@ -70,6 +71,11 @@ def _check_huff(body: dict[str, Any]) -> None:
     for area in (primary, secondary):
         geom = shapely.geometry.shape(area["geometry"])
         assert geom.is_valid and not geom.is_empty and area["cells"] > 0
+        # its cells' area: between the outline's area in a local equal-area projection ± 1 %
+        centre = geom.centroid
+        laea = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84"
+        outline = gpd.GeoSeries([geom], crs=4326).to_crs(laea).area.iloc[0] / 1e6
+        assert area["area_km2"] == pytest.approx(outline, rel=0.01)
     # The primary area is around the district: it contains the district's centroid region.
     assert all(c["share"] >= 0.5 for c in cells[: primary["cells"]])
     assert primary["expected"] <= primary["demand"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import h3
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +26,7 @@ from geo_discovery.catchment import (
     trade_areas,
 )
 from geo_discovery.catchment.district import CatchmentParams
-from geo_discovery.cells import latlng_to_cell
+from geo_discovery.cells import cell_to_str, latlng_to_cell
 from geo_discovery.cellsets import CellGrid, disk_cells
 from geo_discovery.distance import haversine_m
 from geo_discovery.errors import InvalidQueryError
@@ -178,6 +179,11 @@ def test_trade_areas_are_valid_and_partition_by_share(city):
         assert ta.loc["secondary", "cells"] == int(surface["share"].between(0.2, 0.5).sum()) - int(
             (surface["share"] == 0.5).sum()
         )
+        for kind, lo, hi in (("primary", 0.5, 2.0), ("secondary", 0.2, 0.5)):
+            band = surface[(surface["share"] >= lo) & (surface["share"] < hi)]
+            want = float(np.sum([h3.cell_area(cell_to_str(int(c)), unit="km^2")
+                                 for c in band["cell"]]))  # fmt: skip
+            assert ta.loc[kind, "area_km2"] == pytest.approx(want, rel=1e-6)  # h3: another sum
     with pytest.raises(ValueError, match="secondary"):
         trade_areas(demand, p, "s0", primary=0.2, secondary=0.5)
     with pytest.raises(KeyError):
@@ -380,3 +386,19 @@ def test_too_many_demand_cells_are_refused_before_any_huff_array(
     with pytest.raises(InvalidQueryError, match=rf"resolution=10 holds {n} demand cells; "
                        rf"allowed: at most {n - 1} \(api_max_catchment_cells"):  # fmt: skip
         small.catchment(did, demand, params)
+
+
+def test_trade_area_area_holds_at_the_pole() -> None:
+    """``area_km2`` is the cells' spherical area, where a projection to UTM fails (notebook
+    02 took the area in UTM and stopped at 84° N)."""
+    rng = np.random.default_rng(11)
+    demand = demand_from_points(89.99 + rng.normal(0, 0.003, 200), rng.uniform(-180, 180, 200),
+                                rng.uniform(1, 50, 200), resolution=9, spread_k=1)  # fmt: skip
+    stores = pd.DataFrame({"lat": [89.995, 89.985], "lng": [0.0, 120.0],
+                           "attractiveness": [10.0, 5.0]}, index=["a", "b"])  # fmt: skip
+    ta = trade_areas(demand, huff_probabilities(demand, stores), "a")
+    surface = share_surface(demand, huff_probabilities(demand, stores), "a")
+    prim = surface[surface["share"] >= 0.5]
+    assert len(prim) > 0
+    want = sum(h3.cell_area(cell_to_str(int(c)), unit="km^2") for c in prim["cell"])
+    assert ta.loc["primary", "area_km2"] == pytest.approx(want, rel=1e-6)  # h3's own sum

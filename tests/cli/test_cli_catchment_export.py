@@ -161,3 +161,16 @@ def test_help_says_what_the_export_holds() -> None:
         "secondary",
     ):
         assert needle in text, needle
+
+
+def test_min_share_without_export_says_it_changes_nothing(
+    sample_data_dir: Path, demand: Path, target: str
+) -> None:
+    args = ["catchment", target, "--demand", str(demand), "--data-dir", str(sample_data_dir),
+            "--radius-m", str(RADIUS), "--resolution", str(RESOLUTION)]  # fmt: skip
+    got = CliRunner().invoke(app, [*args, "--min-share", "0.3"])
+    assert got.exit_code == 0, got.output
+    assert "note: --min-share filters the cells --export writes" in got.stderr
+    assert "km²" in got.stdout and "strongest competitors" in got.stdout
+    plain = CliRunner().invoke(app, args)
+    assert plain.exit_code == 0 and "--min-share" not in plain.stderr
