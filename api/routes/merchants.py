@@ -144,20 +144,17 @@ def _bad_body(what: str) -> InvalidQueryError:
     return InvalidQueryError(message, [problem])
 
 
-class _GivenTwiceError(ValueError):
-    def __init__(self, key: str, times: int) -> None:
-        super().__init__(f"request body gives {key} {times} times; allowed: each key once "
-                         "(a JSON reader would keep the last one without a word)")
-        self.key = key
-
-
 def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object of ``pairs``; a key given twice is refused (:class:`_GivenTwiceError`:
-    ``json.loads`` keeps the last one without a word)."""
+    """A JSON object of ``pairs``; a key given twice is refused (``json.loads`` keeps the
+    last one without a word)."""
     out = dict(pairs)
     if len(out) != len(pairs):
         key = next(k for k in out if sum(k == p for p, _ in pairs) > 1)
-        raise _GivenTwiceError(key, sum(k == key for k, _ in pairs))
+        times = sum(k == key for k, _ in pairs)
+        message = (f"request body gives {key} {times} times; allowed: each key once (a JSON "
+                   "reader would keep the last one without a word)")  # fmt: skip
+        problem = {"parameter": key, "location": "body", "value": None, "message": message}
+        raise InvalidQueryError(message, [problem])
     return out
 
 
@@ -175,10 +172,8 @@ class _ParsedBody(APIRoute):
                 raise _bad_body("is empty")
             try:  # kept where Request.json() caches it (FastAPI reads it there)
                 request._json = json.loads(await request.body(), object_pairs_hook=_once)
-            except _GivenTwiceError as exc:
-                problem = {"parameter": exc.key, "location": "body", "value": None,
-                           "message": str(exc)}  # fmt: skip
-                raise InvalidQueryError(str(exc), [problem]) from None
+            except InvalidQueryError:  # a key given twice (_once)
+                raise
             except json.JSONDecodeError as exc:
                 raise _bad_body(f"is not valid JSON: {exc.msg} at character {exc.pos}") from None
             except ValueError:  # not UTF-8 (nor UTF-16 or -32 with a BOM)
