@@ -477,8 +477,10 @@ class DiscoveryEngine:
     def districts(self, bbox: BBox | str | Sequence[float] | None = None) -> gpd.GeoDataFrame:
         """The business districts (those whose polygon touches ``bbox``, if given; either
         may cross the antimeridian) as a GeoDataFrame in EPSG:4326, indexed by
-        ``district_id``, with every statistic. Raises
-        :class:`~geo_discovery.errors.DistrictNotFoundError` when the snapshot has none."""
+        ``district_id``, with every statistic; empty (the same columns) when detection
+        found none (too few shops close together). Raises
+        :class:`~geo_discovery.errors.DistrictNotFoundError` when the snapshot holds no
+        district data at all (made before districts were detected at load time)."""
         found = self.snapshot.require_districts()
         if bbox is None:
             return found.frame.copy()

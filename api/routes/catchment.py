@@ -230,7 +230,8 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> Response:
         """The district's Huff market share against every other district, on demand cells
         around it: how much demand it captures, its primary and secondary trade areas
-        (polygons), its closest competitors, and each cell's Huff probability.
+        (polygons), its strongest competitors (by the demand they capture), and the Huff
+        probability of each cell where it reaches ``min_share`` (0: every cell).
         ``demand_source`` says where the demand came from."""
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
