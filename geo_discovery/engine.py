@@ -611,7 +611,8 @@ class DiscoveryEngine:
         Up to ``limit`` merchants by ``best_match`` (relevance × distance decay × word
         of mouth × district; the last word matches as a prefix, longer words with
         typos), each with the spans of its name to highlight, and up to ``limit``
-        categories whose words match every word, with labels and merchant counts.
+        categories whose words match every word (parents too: ``food`` above ``food/cafe``),
+        with labels and merchant counts.
 
         Examples
         --------

@@ -44,7 +44,7 @@ def budget(n: int) -> int:
 def match_quality(typos: int, prefix: bool) -> float:
     q = 0.9 if prefix else 1.0
     for _ in range(typos):
-        q = q * 0.75
+        q = q * 0.5
     return q
 
 
@@ -183,18 +183,31 @@ class TextColumns:
 
     def categories(self, text: str) -> list[tuple[str, float]]:
         """``(path, score)`` of the categories every word matches, best first (ties:
-        more merchants, then path)."""
+        more merchants under the path, then path): the paths merchants carry, and their
+        parents (scored by the parent's own words, without source synonyms)."""
         words = query_words(text)
-        q_cats, idfs = self.cat_scores(self.q_terms(words, len(words)))
+        q_terms = self.q_terms(words, len(words))
+        q_cats, idfs = self.cat_scores(q_terms)
+        under: dict[str, int] = {}
+        for c, n in self.cat_count.items():
+            parts = c.split("/")
+            for depth in range(1, len(parts) + 1):
+                key = "/".join(parts[:depth])
+                under[key] = under.get(key, 0) + n
+        scores = [{c: qc.get(c, 0.0) for c in self.cat_count} for qc in q_cats]
+        for parent in set(under) - set(self.cat_count):
+            for qt, sc in zip(q_terms, scores, strict=True):
+                sc[parent] = max((qt.get(t, 0.0) * wt for t, wt in category_words(parent)),
+                                 default=0.0)  # fmt: skip
         out = []
-        for c in self.cat_count:
-            if all(qc.get(c, 0.0) > 0 for qc in q_cats):
+        for c in under:
+            if all(sc[c] > 0 for sc in scores):
                 total = norm = 0.0
-                for qc, idf in zip(q_cats, idfs, strict=True):
-                    total = total + idf * qc[c]
+                for sc, idf in zip(scores, idfs, strict=True):
+                    total = total + idf * sc[c]
                     norm += idf
                 out.append((c, total / norm))
-        return sorted(out, key=lambda cs: (-cs[1], -self.cat_count[cs[0]], cs[0]))
+        return sorted(out, key=lambda cs: (-cs[1], -under[cs[0]], cs[0]))
 
     def highlight(self, text: str, name: str) -> list[tuple[int, int]]:
         """The spans of ``name`` whose tokens some word of ``text`` matches, overlapping

@@ -18,7 +18,8 @@ from numpy.typing import NDArray
 
 from ..models import CategoryCount, Suggestion, Suggestions
 from .planner import Planner
-from .textmatch import TextSearcher
+from .textindex import category_words
+from .textmatch import TextQuery, TextSearcher
 
 __all__ = ["category_tree", "suggestions"]
 
@@ -52,12 +53,75 @@ def suggestions(
         )
     )  # fmt: skip
     under = _subtree_counts(searcher)  # a category filter matches everything under it
+    found = [(score, vocab[c]) for c, score in tq.categories()]
+    found += _parents_found(searcher, tq)  # `food`, though merchants carry `food/…` only
+    found.sort(key=lambda f: (-f[0], -under[f[1]], f[1]))
     cats = tuple(
-        CategoryCount(vocab[c], searcher.labels.get(vocab[c]) or label(vocab[c]),
-                      under[vocab[c]])
-        for c, _score in tq.categories()[:limit]
+        CategoryCount(path, searcher.labels.get(path) or label(path), under[path])
+        for _, path in found[:limit]
     )  # fmt: skip
     return Suggestions(text, merchants, cats)
+
+
+def _parents_found(searcher: TextSearcher, tq: TextQuery) -> list[tuple[float, str]]:
+    """``(score, path)`` of the parent categories (paths no merchant carries itself, such as
+    ``food`` above ``food/cafe``) whose words match every word of ``tq``, scored as a
+    category code is (:func:`~.textscore.category_order`: per word its best term's match
+    quality × the term's weight, the path's own level
+    :data:`~.textscore.CATEGORY_WEIGHT`, its parents' less; the idf-weighted mean)."""
+    paths, terms, weights, starts = _parent_words(searcher)
+    if not paths:
+        return []
+    term_off = searcher.index.term_off
+    length = (term_off[terms + 1] - term_off[terms]).astype(np.float64)
+    total, norm = np.zeros(len(paths)), 0.0
+    for w in tq.words:
+        if not len(w.seg_lo):  # the word matches no term: no category has it
+            return []
+        j = np.searchsorted(w.seg_lo, terms, side="right") - 1
+        ok = j >= 0
+        ok[ok] = terms[ok] < w.seg_hi[j[ok]]
+        jj = np.where(ok, j, 0)
+        q = np.where(ok, w.seg_q[jj], 0.0)
+        typed = w.seg_m[jj].astype(np.float64)
+        done = (np.minimum(typed, length) + length) / (2.0 * length)  # completion()
+        q = np.where(ok & (typed > 0), q * done, q) * weights
+        best = np.maximum.reduceat(q, starts)
+        total = np.where(best > 0, total + w.idf * best, -np.inf)
+        norm += w.idf
+    hit = np.flatnonzero(total > 0)
+    return [(float(total[i] / norm), paths[i]) for i in hit.tolist()]
+
+
+_PARENTS: weakref.WeakKeyDictionary[TextSearcher, tuple] = weakref.WeakKeyDictionary()
+
+
+def _parent_words(
+    searcher: TextSearcher,
+) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """The parent paths (sorted) and their words' term ids and weights
+    (:func:`~.textindex.category_words` of each, the terms the vocabulary holds), one run
+    per path from ``starts``; once per searcher."""
+    got = _PARENTS.get(searcher)
+    if got is None:
+        carried = set(searcher.vocab)
+        paths: list[str] = []
+        terms: list[int] = []
+        weights: list[float] = []
+        starts: list[int] = []
+        for path in sorted({q.rsplit("/", d)[0] for q in searcher.vocab
+                            for d in range(1, q.count("/") + 1)} - carried):  # fmt: skip
+            words = [(searcher.index.term_id(t), w) for t, w in category_words(path)]
+            words = [(t, w) for t, w in words if t >= 0]
+            if words:
+                paths.append(path)
+                starts.append(len(terms))
+                terms += [t for t, _ in words]
+                weights += [w for _, w in words]
+        got = _PARENTS[searcher] = (paths, np.array(terms, dtype=np.int64),
+                                    np.array(weights, dtype=np.float64),
+                                    np.array(starts, dtype=np.int64))  # fmt: skip
+    return got
 
 
 def category_tree(

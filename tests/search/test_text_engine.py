@@ -367,6 +367,15 @@ def test_autocomplete_highlights_and_categories() -> None:
         engine.autocomplete("   ", 40.75, -73.98)
     with pytest.raises(InvalidQueryError):
         engine.autocomplete("pizza", 91, 0)
+    # a parent no merchant carries itself is suggested by its own word, first on a tie (it
+    # holds more), counting everything under it: typing "food" offers the food chip
+    tree = {c.path: c.count for c in engine.categories()}
+    food = engine.autocomplete("food", 40.75, -73.98, limit=10).categories
+    assert food and food[0].path == "food" and food[0].count == tree["food"]
+    assert "food" not in set(table.column("category").to_pylist())
+    restaurant = engine.autocomplete("restaurant", 40.75, -73.98, limit=3).categories
+    assert restaurant[0].path == "food/restaurant"
+    assert restaurant[0].count == tree["food/restaurant"]
 
 
 @PROPERTY
