@@ -33,6 +33,7 @@ same lane first (:func:`with_fast_lane`).
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -91,7 +92,9 @@ class NearbyFastLane:
         self.max_age_s = max_age_s
         self.answer_with = answer
         self._cache_control = f"public, max-age={max_age_s}".encode("latin-1")
-        self._head: tuple[DiscoveryEngine | None, RawHeaders] = (None, [])  # by engine
+        # by engine, held weakly: a swapped-out engine (its snapshot's files and maps) must
+        # not stay alive until the next plain request comes through here
+        self._head: tuple[weakref.ref[DiscoveryEngine] | None, RawHeaders] = (None, [])
 
     def query(self, items: list[tuple[str, str]]) -> NearbyQuery | None:
         """The query of these parameters when it is a simple, valid one; else ``None``."""
@@ -168,10 +171,10 @@ class NearbyFastLane:
             return None
         body = nearby_json(engine, res)
         cached, head = self._head
-        if cached is not engine:  # a new snapshot or ranking is a new engine: its ETag
+        if cached is None or cached() is not engine:  # a new snapshot or ranking: its ETag
             etag = etag_for(engine).encode("latin-1")
             head = [(b"etag", etag), (b"cache-control", self._cache_control)]
-            self._head = (engine, head)
+            self._head = (weakref.ref(engine), head)
         if query.member is not None:  # no ETag: never revalidated (as the route answers)
             head = [(b"cache-control", _PRIVATE)]
         return [

@@ -290,9 +290,11 @@ class EngineHolder:
                 self._retiring = [r for r in self._retiring if r() is not None]
                 if not self._retiring or tries == RELEASE_TRIES:
                     self._collector = None
-                    if self._retiring:
-                        log.warning("%d engine(s) swapped out are still referenced after %d s",
-                                    len(self._retiring), RELEASE_TRIES)  # fmt: skip
+                    if self._retiring:  # (each engine and, when it differs, its snapshot)
+                        engines = sum(isinstance(r(), DiscoveryEngine) for r in self._retiring)
+                        log.warning("%d engine(s) and %d snapshot(s) swapped out are still "
+                                    "referenced after %d s", engines,
+                                    len(self._retiring) - engines, RELEASE_TRIES)  # fmt: skip
                     return
             time.sleep(1.0)
 

@@ -124,3 +124,37 @@ def test_a_snapshot_that_failed_to_open_is_tried_again_later(
     again = holder.refresh()
     assert again.changed and again.error is None and holder.last_error is None
     assert holder.engine is not None and holder.engine.snapshot.path.name == broken
+
+
+def test_the_fast_lane_does_not_keep_an_engine_alive(tmp_path: Path, no_automatic_gc: None) -> None:
+    """The nearby lane below the app kept the last engine it answered from for its
+    headers: after a swap, the old snapshot stayed open (its files mapped, its disk space
+    held) until the next plain request without gzip came."""
+    from geo_discovery_api.routes.merchants import build_nearby_lane
+
+    data_dir = tmp_path / "store"
+    settings = Settings(data_dir=data_dir)
+    load([SAMPLE], profile="osm_poi", data_dir=data_dir, settings=settings)
+    holder = EngineHolder(data_dir, settings)
+    lane = build_nearby_lane(settings)
+    scope = {"type": "http", "method": "GET", "headers": [],
+             "query_string": b"lat=60.1699&lng=24.9384&limit=3"}  # fmt: skip
+    engine = holder.engine
+    assert engine is not None
+    got = lane.answer_raw(engine, scope)
+    assert got is not None and (b"etag", etag_of(engine)) in got[0]
+    ref = weakref.ref(engine)
+    del engine, got
+    load([SAMPLE], profile="osm_poi", data_dir=data_dir, settings=settings)
+    assert holder.refresh().changed
+    assert _gone(ref), "the lane kept the engine swapped out"
+    new = holder.engine
+    assert new is not None
+    again = lane.answer_raw(new, scope)
+    assert again is not None and (b"etag", etag_of(new)) in again[0]  # the new one's ETag
+
+
+def etag_of(engine: object) -> bytes:
+    from geo_discovery_api.responses import etag_for
+
+    return etag_for(engine).encode("latin-1")  # type: ignore[arg-type]
