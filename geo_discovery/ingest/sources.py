@@ -135,6 +135,8 @@ def _profile_header_names(raw: RawTable, fixed: Profile | None) -> None:
                    if n not in present and column_key(n) in keyed
                    and keyed[column_key(n)] not in known}  # fmt: skip
         if profile.signature and set(profile.signature) <= present | set(renames.values()):
+            if not renames:  # every column named as the profile names it: nothing to say
+                return
             raw.frame = raw.frame.rename(columns=renames)
             pairs = ", ".join(f"{a!r} → {b}" for a, b in list(renames.items())[:8])
             more = f" and {len(renames) - 8} more" if len(renames) > 8 else ""

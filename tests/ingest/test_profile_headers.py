@@ -38,3 +38,7 @@ def test_a_title_case_export_is_read_by_the_source_profile(tmp_path: Path) -> No
         assert portal.merchants[column].tolist() == own.merchants[column].tolist(), column
     assert portal.merchants["merchant_id"].str.startswith("nysfood:").all()
     assert any("written another way" in n for n in portal.sources[0].notes)
+    # the source's own header, its profile given: nothing was renamed, nothing is said
+    given = read_sources([tmp_path / "own.csv"], profile="nys_retail_food")
+    assert not any("written another way" in n for n in given.sources[0].notes)
+    assert not any("written another way" in n for n in own.sources[0].notes)
