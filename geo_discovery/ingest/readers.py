@@ -93,6 +93,9 @@ def _what_text_is(head: bytes) -> str | None:
     return None
 
 
+_CONTROL_BYTES = (*range(0, 9), *range(14, 32), 127)  # (not tab, newlines or form feed)
+
+
 def sniff_format(path: Path) -> str:
     """``csv``, ``geojson``, ``gpkg``, ``shp``, ``parquet``, or the archive forms
     ``gzip`` / ``zip``, from the first bytes and the extension."""
@@ -125,7 +128,11 @@ def sniff_format(path: Path) -> str:
             f"{path}: the file's content does not match its {suffix} extension "
             "(truncated or corrupt?); expected CSV, GeoJSON, GeoPackage, Shapefile or Parquet"
         )
-    if (b"\x00" in head[:64] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    # binary: NULs, and control bytes (NULs too) past 5 % of the first 4 KiB (a text file's
+    # stray NUL in a field is removed with a note when the rows are read, whichever row)
+    controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES)
+    if (b"\x00" in head and controls * 20 > len(head)
+            and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
             and utf16_without_bom(head) is None):
         raise IngestError(f"{path}: unknown binary format; {_EXPECTED}")
     return "csv"

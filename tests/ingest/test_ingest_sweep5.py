@@ -341,3 +341,16 @@ def test_nul_escapes_in_geojson_are_removed_like_the_csvs_nuls(tmp_path: Path, g
     assert got.merchants[cols].to_dict("records") == want.merchants[cols].to_dict("records")
     assert got.merchants["name"].tolist()[1:] == ["HARBORSIDE", "Back Bay", "Slash \\u0000 kept"]
     assert [n for n in got.sources[0].notes if "NUL characters" in n and "3 place(s)" in n]
+
+
+def test_a_nul_byte_on_the_first_row_is_removed_as_on_any_row(tmp_path: Path) -> None:
+    """A NUL within the first 64 bytes (a short header, then row 1) made the whole file an
+    "unknown binary format"; on line 50 it was removed with a note."""
+    rows = "".join(f"{i},Shop {i},40.7{i % 10},-73.9{i % 10}\n" for i in range(2, 60))
+    path = tmp_path / "shops.csv"
+    path.write_text("id,name,lat,lng\n1,Sh\x00op 1,40.71,-73.91\n" + rows, encoding="utf-8")
+    result = read_sources([path])
+    assert result.rows_read == result.rows_loaded == 59
+    assert result.merchants["name"].iloc[0] == "Shop 1"
+    notes = [n for n in result.sources[0].notes if "NUL" in n]
+    assert notes and notes[0].startswith("name: NUL bytes removed from 1 value(s), such as line 2")
