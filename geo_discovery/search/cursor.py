@@ -205,9 +205,9 @@ def _mismatch(key: bytes, payload: Any, fingerprint: Any) -> InvalidCursorError:
         return _bad("its signature does not match (was it altered or cut?)")
     if public != str(fingerprint):  # this query has a member
         why = "made for another member's history than this query's (another member, or none)"
-    else:
+    else:  # most often altered: a query without a member has nothing else to differ in
         why = "made for a query with a member's history (this one has none)"
-    return _bad(f"its signature does not match: it was {why}, or altered or cut")
+    return _bad(f"its signature does not match: it was altered or cut, or {why}")
 
 
 def decode_cursor(key: bytes, cursor: Any, *, version: str, fingerprint: str) -> dict[str, Any]:
