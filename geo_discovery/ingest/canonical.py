@@ -118,6 +118,9 @@ def _text(series: pd.Series | None, n: int) -> pd.Series:
     return collapse(text)
 
 
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"  # zero-width spaces and joiners, BOM
+
+
 def _nullable(text: pd.Series) -> pd.Series:
     return text.where((text != "") & text.notna())
 
@@ -210,6 +213,9 @@ def build_canonical(
     out["merchant_id"] = _nullable(merchant_id.where(source_id != "", ""))
 
     name = _text(staged.values.get("name"), n)
+    # zero-width characters at the ends (not whitespace to Python): a name of only them
+    # is empty, as one of spaces is
+    name = name.str.strip(_ZERO_WIDTH).str.strip()
     problems.add((name == "").to_numpy() & ~skip, "empty name")
     name = _no_value(name, "name", problems, skip, "empty name")
     out["name"] = name

@@ -147,6 +147,9 @@ class NumberReading:
     note: str | None = None
 
 
+_MINUS = re.compile("^[\u2212\ufe63\uff0d]")  # minus signs of typeset text (web copies)
+
+
 def _strip_decorations(cell: str, decorations: bool, groups: bool) -> tuple[str, bool]:
     text = cell
     is_percent = False
@@ -213,6 +216,14 @@ def read_numbers(
     values = np.asarray(plain, dtype=np.float64).copy()
     values[missing] = np.nan
     failed = np.flatnonzero(np.isnan(values) & ~missing)
+    minus = text.iloc[failed].str.contains(_MINUS)
+    if minus.any():  # '−60.17' (U+2212, typeset text copied from the web) is -60.17
+        text = text.copy()
+        text.iloc[failed[minus.to_numpy()]] = text.iloc[failed[minus.to_numpy()]].str.replace(
+            _MINUS, "-", regex=True)  # fmt: skip
+        again = pd.to_numeric(text.iloc[failed], errors="coerce").to_numpy(dtype=np.float64)
+        values[failed] = again
+        failed = failed[np.isnan(again)]
     bad = np.zeros(n, dtype=bool)
     percent = np.zeros(n, dtype=bool)
     comma_possible = thousands and (decimal == "," or (decimal is None and fallback == ","))

@@ -354,3 +354,18 @@ def test_a_nul_byte_on_the_first_row_is_removed_as_on_any_row(tmp_path: Path) ->
     assert result.merchants["name"].iloc[0] == "Shop 1"
     notes = [n for n in result.sources[0].notes if "NUL" in n]
     assert notes and notes[0].startswith("name: NUL bytes removed from 1 value(s), such as line 2")
+
+
+def test_a_typeset_minus_is_a_minus_and_a_zero_width_name_is_empty(tmp_path: Path) -> None:
+    """'−60.17' (U+2212, text copied from the web) was 'not a number'; a name of only a
+    zero-width space loaded as a merchant with an invisible name, while '  ' is empty."""
+    path = tmp_path / "shops.csv"
+    path.write_text("id,name,lat,lng\n1,South,\u221233.87,151.21\n2,\u200b,40.7,-73.9\n"
+                    "3,\u200bCafe\u200b,40.71,\uff0d73.91\n4,Plain,40.72,-73.92\n",
+                    encoding="utf-8")  # fmt: skip
+    result = read_sources([path])
+    assert result.rows_read == 4 and result.rows_loaded == 3
+    m = result.merchants.set_index("name")
+    assert m.loc["South", "lat"] == -33.87 and m.loc["Cafe", "lng"] == -73.91
+    (reason,) = result.rejects["reason"].tolist()
+    assert reason.startswith("empty name")
