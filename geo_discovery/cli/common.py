@@ -22,8 +22,10 @@ import functools
 import math
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -80,6 +82,7 @@ __all__ = [
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED, EXIT_REFUSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  #: Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_TERMINATED = 143  #: SIGTERM during a load (128 + SIGTERM)
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE
 
 EXIT_CODES_HELP = (
@@ -89,7 +92,7 @@ EXIT_CODES_HELP = (
     "4 load refused: it would publish no merchant or drop too many (nothing published), "
     "or export of a snapshot of no merchant refused · "
     "70 internal error (details in the log file the message names) · "
-    "130 interrupted (Ctrl-C; a load says what stays current)."
+    "130 interrupted (Ctrl-C; a load says what stays current) · 143 a load stopped by SIGTERM."
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -390,10 +393,19 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
 @contextlib.contextmanager
 def interrupted_load(data_dir: Path) -> Iterator[None]:
     """Ctrl-C (or SIGINT) during a load: one line saying what is served now, exit 130 (the
-    load's own clean-up has run: nothing half-written is left to serve)."""
+    load's own clean-up has run: nothing half-written is left to serve). SIGTERM (what
+    systemd, Docker and Kubernetes stop a job with) is taken the same way, exit 143."""
     from ..snapshot.store import SnapshotStore
 
     before = SnapshotStore(data_dir).current_name()
+    terminated: list[bool] = []
+
+    def on_term(signum: int, frame: Any) -> None:
+        terminated.append(True)
+        raise KeyboardInterrupt  # the load's clean-up runs as for a Ctrl-C
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
         yield
     except KeyboardInterrupt:
@@ -404,8 +416,12 @@ def interrupted_load(data_dir: Path) -> Iterator[None]:
             said = "nothing was published; " + (
                 f"snapshot {now} stays current" if now else "there is still no snapshot"
             )
-        typer.echo(f"interrupted: {said}", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        typer.echo(f"{how}: {said}", err=True)
+        raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def settings_for(data_dir: Path | None) -> Settings:
