@@ -194,7 +194,13 @@ def input_sources(
             continue
         path = Path(f)
         if not path.is_file():
-            what = "is a directory" if path.is_dir() else "does not exist"
+            if path.is_dir():
+                what = "is a directory"
+            elif path.exists():  # a pipe, /dev/stdin, <(…): read more than once, so not
+                what = ("is not a regular file (a pipe or a device); allowed: a file (save "
+                        "the stream to one first, e.g. `cat … > shops.csv`)")  # fmt: skip
+            else:
+                what = "does not exist"
             raise fail(f"Invalid value for 'FILE': File '{f}' {what}.", EXIT_USAGE)
         out.append(path)
     return out

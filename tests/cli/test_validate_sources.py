@@ -8,6 +8,7 @@ skipped when it is not reachable, failed under ``CI=true``), in a schema of thei
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,12 @@ def test_validate_usage_errors_are_those_of_load(runner: CliRunner, tmp_path: Pa
     for args in (["validate", str(tmp_path)], ["load", str(tmp_path)]):
         done = runner.invoke(app, [*args, "--data-dir", str(tmp_path / "d")])
         assert done.exit_code == 2 and "is a directory" in done.output, done.output
+    fifo = tmp_path / "stream.csv"  # a pipe (/dev/stdin, <(…)) is there, but not a file
+    os.mkfifo(fifo)
+    for args in (["validate", str(fifo)], ["load", str(fifo)]):
+        done = runner.invoke(app, [*args, "--data-dir", str(tmp_path / "d")])
+        assert done.exit_code == 2, done.output
+        assert "is not a regular file (a pipe or a device)" in done.output, done.output
     sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "helsinki_osm_pois.csv"
     done = runner.invoke(app, ["validate", str(sample), "--sql", "SELECT 1",
                                "--data-dir", str(tmp_path / "d")])
