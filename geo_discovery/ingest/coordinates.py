@@ -165,6 +165,8 @@ def coordinate_file_problem(
     'the lat and lng columns look swapped: 3 '
     >>> coordinate_file_problem(np.array([40.7]), np.array([-73.9])) is None
     True
+    >>> coordinate_file_problem(np.array([999.0, 999.0]), np.array([24.9, 24.95])) is None
+    True
     """
     both = np.isfinite(lat) & np.isfinite(lng)
     total = int(both.sum())
@@ -184,6 +186,10 @@ def coordinate_file_problem(
         )
     if far.sum() * 2 < total:
         return None
+    with np.errstate(invalid="ignore"):  # projected: both numbers far past degrees
+        both_far = far & (np.abs(lat) > 180) & (np.abs(lng) > 180)
+    if both_far.sum() * 2 < far.sum():  # one column in degrees, the other broken (lat=999):
+        return None  # its rows are rejected one by one, naming the value out of range
     i = int(np.flatnonzero(far)[0])
     x, y = float(lng[i]), float(lat[i])
     for power in (6, 7):  # integer micro- or 1e-7 degrees (GPS logs, some APIs)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geo_discovery.errors import IngestError
 from geo_discovery.ingest import IngestResult, read_sources
 from geo_discovery.ingest.ratings import rating_columns
 from geo_discovery.ingest.readers import read_raw
@@ -369,3 +370,18 @@ def test_a_typeset_minus_is_a_minus_and_a_zero_width_name_is_empty(tmp_path: Pat
     assert m.loc["South", "lat"] == -33.87 and m.loc["Cafe", "lng"] == -73.91
     (reason,) = result.rejects["reason"].tolist()
     assert reason.startswith("empty name")
+
+
+def test_a_broken_lat_column_is_not_called_projected_metres(tmp_path: Path) -> None:
+    """lat 999 on every row with lng in degrees was 'projected metres … --crs EPSG:3857'
+    (which would put the points at null island): the rows are rejected, each naming it."""
+    path = tmp_path / "shops.csv"
+    path.write_text("id,name,lat,lng\n" + "".join(f"{i},S{i},999,24.9{i}\n" for i in range(9)))
+    result = read_sources([path])
+    assert result.rows_read == result.rows_rejected == 9
+    assert result.rejects["reason"].str.contains("lat 999 is out of range").all()
+    utm = tmp_path / "utm.csv"  # both numbers far past degrees: still the whole file's CRS
+    utm.write_text("id,name,lat,lng\n" + "".join(f"{i},S{i},667{i}000,38{i}000\n"
+                                                   for i in range(9)))  # fmt: skip
+    with pytest.raises(IngestError, match="projected metres"):
+        read_sources([utm])
