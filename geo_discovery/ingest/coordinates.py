@@ -112,6 +112,14 @@ def check_coordinates(
         ]
 
     problems.add(swapped_inside, inside_message)
+    moved = int(swapped_inside.sum())
+    if moved >= 3 and moved * 2 >= int(valid.sum()):  # most rows: the box is the swapped one
+        problems.note(
+            f"{moved:,} of {int(valid.sum()):,} rows lie outside the expected bbox but inside "
+            f"it with lat and lng swapped: the bbox looks written in (lat, lng) order "
+            f"(south,west,north,east); in west,south,east,north order it is {bbox.south:g},"
+            f"{bbox.west:g},{bbox.north:g},{bbox.east:g}"
+        )
 
 
 

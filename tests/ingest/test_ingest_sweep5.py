@@ -385,3 +385,21 @@ def test_a_broken_lat_column_is_not_called_projected_metres(tmp_path: Path) -> N
                                                    for i in range(9)))  # fmt: skip
     with pytest.raises(IngestError, match="projected metres"):
         read_sources([utm])
+
+
+def test_a_bbox_in_lat_lng_order_is_named_as_the_likely_cause(tmp_path: Path) -> None:
+    """`--bbox 60.1,24.9,60.2,25.0` (south,west,…) rejected every row as a probable swap
+    into it, and never said the box itself was the swapped one."""
+    from geo_discovery.models import BBox
+
+    path = tmp_path / "shops.csv"
+    path.write_text("id,name,lat,lng\n" + "".join(f"{i},S{i},60.1{i},24.9{i}\n"
+                                                   for i in range(6)))  # fmt: skip
+    given = BBox.from_string("60.1,24.9,60.2,25.0")  # meant: 24.9,60.1,25.0,60.2
+    result = read_sources([path], expected_bbox=given)
+    assert result.rows_rejected == 6
+    (note,) = [n for n in result.sources[0].notes if "bbox" in n]
+    assert "6 of 6 rows lie outside the expected bbox but inside it with lat and lng" in note
+    assert note.endswith("in west,south,east,north order it is 24.9,60.1,25,60.2")
+    right = read_sources([path], expected_bbox=BBox.from_string("24.9,60.1,25.0,60.2"))
+    assert right.rows_loaded == 6 and not [n for n in right.sources[0].notes if "bbox" in n]
