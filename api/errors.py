@@ -118,7 +118,7 @@ def _short(value: Any) -> Any:
         if isinstance(value, str) and len(value) > _MAX_VALUE_CHARS:
             return value[:_MAX_VALUE_CHARS] + "…"
         return value
-    text = repr(value)
+    text = json.dumps(value, default=repr, ensure_ascii=False)  # JSON, not a Python repr
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "…"
 
 
@@ -386,14 +386,15 @@ def _describe(err: dict[str, Any], route: Any, sent: str | None = None) -> dict[
         value = sent
     allowed = _allowed_text(info, name) if info is not None else None
     ctx = err.get("ctx") or {}
-    # Query, path and header values are shown as written in the URL; body values as repr.
-    text = repr(value) if where == "body" else str(value)
+    # Query, path and header values are shown as written in the URL; body values as JSON.
+    text = json.dumps(value, default=repr, ensure_ascii=False) if where == "body" else str(value)
     if len(text) > _MAX_VALUE_CHARS:
         text = text[:_MAX_VALUE_CHARS] + "…"
     shown = f"{name}={text}"
     if name in PRIVATE_PARAMS:
         shown, value = name, None
     if kind == "missing":
+        value = None  # (pydantic's input is the whole query or object it was missing from)
         msg = f"{name} is required"  # its form, not its length
         allowed = FORMS.get(name) or (None if allowed and "characters" in allowed else allowed)
     elif kind.startswith(("datetime_", "date_")):
@@ -421,6 +422,11 @@ def _describe(err: dict[str, Any], route: Any, sent: str | None = None) -> dict[
         allowed = FORMS.get(name, f"the pattern {ctx.get('pattern', '')}")
     elif kind in ("string_too_long", "string_too_short"):
         msg = f"{shown} is too {'long' if kind == 'string_too_long' else 'short'}"
+    elif kind == "union_tag_invalid":  # a GeoJSON of another type
+        msg = f"{name} has {ctx.get('discriminator', 'type')} = {ctx.get('tag')!r}"
+        allowed = str(ctx.get("expected_tags", "")) or allowed
+    elif kind in ("model_attributes_type", "dict_type", "model_type"):
+        msg = f"{shown} is not a JSON object"
     elif kind == "json_invalid":  # loc: ("body", the character it stopped at)
         at = f" at character {loc[1]}" if len(loc) > 1 else ""
         msg = f"request body is not valid JSON: {ctx.get('error', err.get('msg', ''))}{at}"

@@ -19,7 +19,7 @@ from geo_discovery.errors import GeoDiscoveryError, InvalidQueryError
 from geo_discovery.query import Filters, Limits, split_list
 from geo_discovery.results import Results
 from geo_discovery.settings import Settings
-from geo_discovery.snapshot.rows import parse_fields
+from geo_discovery.snapshot.rows import COMPUTED_FIELDS, HIT_FIELDS, parse_fields
 
 from ..deps import (
     AreaSort,
@@ -112,6 +112,13 @@ def _search_answer(
     engine: DiscoveryEngine, res: Results, fields: str | None, fmt: str, max_age_s: int
 ) -> Response:
     selected = parse_fields(fields)
+    computed = [f for f in COMPUTED_FIELDS if fields and f in split_list(fields, "fields")]
+    if computed:  # never made here: asked for, they would be left out without a word
+        raise InvalidQueryError(
+            f"fields={fields} asks for {', '.join(computed)}, which box and polygon search "
+            f"do not make (they list by distance to the origin; nearby with sort=best_match "
+            f"does); allowed: {', '.join(HIT_FIELDS)}"
+        )
     head: dict[str, Any] = {"snapshot": engine.version, "count": len(res)}
     cursor = res.next_cursor
     tail = {"total": res.total, "truncated": cursor is not None, "next_cursor": cursor}

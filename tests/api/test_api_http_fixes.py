@@ -268,3 +268,37 @@ def test_nearby_body_with_a_key_given_twice_is_refused(client: TestClient) -> No
     assert r.status_code == 422 and "gives merchant_id 2 times" in r.json()["detail"]
     once = client.post(url, json={"lat": 60.1699, "lng": 24.9384, "limit": 2})
     assert once.status_code == 200 and once.json()["count"] == 2
+
+
+def test_error_values_are_json_not_python_reprs(client: TestClient) -> None:
+    """A missing parameter showed the whole query as its value ("{'lng': '24'}"), a body
+    a Python repr (body=None, {'type': 'Point', …}) and pydantic's tag wording."""
+    r = client.get("/v1/merchants/nearby", params={"lng": "24"})
+    assert r.status_code == 422
+    (err,) = r.json()["errors"]
+    assert err["parameter"] == "lat" and err["value"] is None
+    url = "/v1/merchants/search?limit=3"
+    point = client.post(url, json={"type": "Point", "coordinates": [1, 2]})
+    assert point.status_code == 422
+    (err,) = point.json()["errors"]
+    assert err["message"] == ("body has 'type' = 'Point'; allowed: 'Polygon', 'MultiPolygon', "
+                              "'Feature', 'FeatureCollection'")  # fmt: skip
+    assert json.loads(err["value"]) == {"type": "Point", "coordinates": [1, 2]}
+    null = client.post(url, content=b"null", headers={"Content-Type": "application/json"})
+    assert null.status_code == 422 and null.json()["detail"] == "body=null is not a JSON object"
+    assert "None" not in point.text + null.text and "'coordinates'" not in point.text
+
+
+@pytest.mark.parametrize("fields", ["score", "name,explain", "score,explain"])
+def test_search_refuses_fields_it_never_makes(client: TestClient, fields: str) -> None:
+    """Box and polygon search took fields=score,explain and left them out without a word."""
+    r = client.get("/v1/merchants/search", params={"bbox": "24.9,60.1,25.0,60.2",
+                                                    "fields": fields})  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert f"fields={fields} asks for" in r.json()["detail"]
+    assert "allowed: merchant_id, name" in r.json()["detail"]
+    poly = client.post("/v1/merchants/search", params={"fields": fields}, json=POLYGON)
+    assert poly.status_code == 422, poly.text
+    ok = client.get("/v1/merchants/search", params={"bbox": "24.9,60.1,25.0,60.2",
+                                                     "fields": "name"})  # fmt: skip
+    assert ok.status_code == 200 and set(ok.json()["results"][0]) == {"merchant_id", "name"}
