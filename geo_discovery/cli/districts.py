@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..catchment.district import MAX_RADIUS_M, CatchmentParams
+from ..catchment.district import DEMAND_CHOICES, MAX_RADIUS_M, CatchmentParams
 from ..districts.profile import TIERS
 from ..errors import DemandUnavailableError, InvalidQueryError
 from .common import (
@@ -271,8 +271,10 @@ def catchment_command(
         Path | None,
         typer.Option(
             help="CSV of population points: lat/lng (or centroid_lat/centroid_lon) and "
-            "population (or pop). Default: the catchment_demand_path setting, else each "
-            "merchant counts as one unit of demand."
+            "population (or pop); or a kind of demand: `merchants` (each merchant one "
+            "unit), `uniform` (each cell one unit), `population` (the "
+            "catchment_demand_path setting's file), `auto`. Default: the "
+            "catchment_demand_path setting, else each merchant counts as one unit of demand."
         ),
     ] = None,
     export: Annotated[
@@ -335,12 +337,15 @@ def catchment_command(
     kinds = (".geojson", ".json", ".parquet", ".geoparquet")  # (GeoJSON went anywhere)
     output_file(export, "--export", "catchment.geojson", kinds)
     settings = settings_for(data_dir)
+    kind = "auto"  # a kind of demand by name (a file of that name must be written ./uniform)
+    if demand is not None and str(demand) in DEMAND_CHOICES and not demand.is_file():
+        kind, demand = str(demand), None
     if demand is not None:
         settings = settings.model_copy(update={"catchment_demand_path": demand})
     engine = DiscoveryEngine.from_snapshot(settings.data_dir, settings=settings)
     params = CatchmentParams(alpha=alpha, beta=beta, resolution=resolution, radius_m=radius_m)
     try:
-        out = engine.catchment(district_id, "auto", params)
+        out = engine.catchment(district_id, kind, params)
     except DemandUnavailableError as exc:  # the library names the file only (an API
         if demand is None:  # must not show server paths): name --demand as given
             raise

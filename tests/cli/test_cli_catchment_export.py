@@ -174,3 +174,19 @@ def test_min_share_without_export_says_it_changes_nothing(
     assert "km²" in got.stdout and "strongest competitors" in got.stdout
     plain = CliRunner().invoke(app, args)
     assert plain.exit_code == 0 and "--min-share" not in plain.stderr
+
+
+@pytest.mark.parametrize("kind", ["merchants", "uniform"])
+def test_demand_takes_a_kind_by_name(sample_data_dir: Path, demand: Path, target: str,
+                                     kind: str) -> None:  # fmt: skip
+    """`--demand uniform` was read as a file name ("cannot be read: FileNotFoundError"):
+    with catchment_demand_path set, the CLI could not get the other kinds."""
+    args = ["catchment", target, "--data-dir", str(sample_data_dir), "--radius-m",
+            str(RADIUS), "--resolution", str(RESOLUTION), "--json"]  # fmt: skip
+    got = json.loads(_run(*args, "--demand", kind))
+    settings = Settings(data_dir=sample_data_dir, catchment_demand_path=demand)
+    engine = DiscoveryEngine.from_snapshot(sample_data_dir, settings=settings)
+    want = engine.catchment(target, kind, CatchmentParams(resolution=RESOLUTION,
+                                                          radius_m=RADIUS))  # fmt: skip
+    assert got["demand_source"]["kind"] == kind
+    assert got["captured"] == pytest.approx(want.captured)
