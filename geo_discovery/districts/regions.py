@@ -133,11 +133,9 @@ def regions_info(parts: Sequence[RegionPart]) -> dict[str, Any]:
 
 
 @dataclass
-class Combined:
-    frame: gpd.GeoDataFrame
-    cells: NDArray[np.uint64]
-    cell_district: NDArray[np.int32]
-    merchant_district: NDArray[np.int32]
+class Combined(Profile):
+    """The regions' districts as one :class:`~.profile.Profile` at ``resolution``."""
+
     resolution: int
 
 
@@ -233,33 +231,27 @@ def _with_merchant_cells(
 def _unique_names(names: list[str]) -> list[str]:
     """``names`` (largest district first) with a repeat (of another region's) made unique
     by `` (2)``, `` (3)``… as repeats within a region are: the largest keeps the name."""
-    taken = set(names)
-    seen: set[str] = set()
-    out = []
-    for name in names:
-        if name in seen:
-            k = 2
-            while f"{name} ({k})" in taken:
-                k += 1
-            name = f"{name} ({k})"
-            taken.add(name)
-        seen.add(name)
-        out.append(name)
-    return out
+    return _unique(names, "{} ({})")
 
 
 def _unique_ids(ids: list[str]) -> list[str]:
     """``ids`` with a repeat (of an earlier region's) made unique by ``-2``, ``-3``…"""
-    taken = set(ids)
+    return _unique(ids, "{}-{}")
+
+
+def _unique(values: list[str], form: str) -> list[str]:
+    """``values`` with each repeat made unique as ``form.format(value, k)``, the first
+    ``k`` from 2 that no value already is."""
+    taken = set(values)
     seen: set[str] = set()
     out = []
-    for i in ids:
-        if i in seen:
+    for value in values:
+        if value in seen:
             k = 2
-            while f"{i}-{k}" in taken:
+            while form.format(value, k) in taken:
                 k += 1
-            taken.add(f"{i}-{k}")
-            i = f"{i}-{k}"
-        seen.add(i)
-        out.append(i)
+            value = form.format(value, k)
+            taken.add(value)
+        seen.add(value)
+        out.append(value)
     return out
