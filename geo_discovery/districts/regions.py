@@ -133,9 +133,11 @@ def regions_info(parts: Sequence[RegionPart]) -> dict[str, Any]:
 
 
 @dataclass
-class Combined(Profile):
-    """The regions' districts as one :class:`~.profile.Profile` at ``resolution``."""
-
+class Combined:
+    frame: gpd.GeoDataFrame
+    cells: NDArray[np.uint64]
+    cell_district: NDArray[np.int32]
+    merchant_district: NDArray[np.int32]
     resolution: int
 
 
@@ -231,27 +233,33 @@ def _with_merchant_cells(
 def _unique_names(names: list[str]) -> list[str]:
     """``names`` (largest district first) with a repeat (of another region's) made unique
     by `` (2)``, `` (3)``… as repeats within a region are: the largest keeps the name."""
-    return _unique(names, "{} ({})")
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name in seen:
+            k = 2
+            while f"{name} ({k})" in taken:
+                k += 1
+            name = f"{name} ({k})"
+            taken.add(name)
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def _unique_ids(ids: list[str]) -> list[str]:
     """``ids`` with a repeat (of an earlier region's) made unique by ``-2``, ``-3``…"""
-    return _unique(ids, "{}-{}")
-
-
-def _unique(values: list[str], form: str) -> list[str]:
-    """``values`` with each repeat made unique as ``form.format(value, k)``, the first
-    ``k`` from 2 that no value already is."""
-    taken = set(values)
+    taken = set(ids)
     seen: set[str] = set()
     out = []
-    for value in values:
-        if value in seen:
+    for i in ids:
+        if i in seen:
             k = 2
-            while form.format(value, k) in taken:
+            while f"{i}-{k}" in taken:
                 k += 1
-            value = form.format(value, k)
-            taken.add(value)
-        seen.add(value)
-        out.append(value)
+            taken.add(f"{i}-{k}")
+            i = f"{i}-{k}"
+        seen.add(i)
+        out.append(i)
     return out
