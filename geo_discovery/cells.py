@@ -37,7 +37,6 @@ __all__ = [
     "cell_centres",
     "cell_to_boundary_lnglat",
     "cell_to_str",
-    "cells_to_children",
     "child_range",
     "choose_resolution",
     "grid_disk",
@@ -211,35 +210,6 @@ def child_range(cell: int, res: int) -> tuple[int, int]:
         lo &= ~(0x7 << shift)  # digit 0
         hi = (hi & ~(0x7 << shift)) | (0x6 << shift)  # digit 6
     return lo, hi
-
-
-def cells_to_children(
-    cells: NDArray[np.uint64], res: int
-) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
-    """Every child at ``res`` of each of ``cells`` (h3's ``cell_to_children``: 7 per level,
-    fewer under a pentagon), concatenated in the order of ``cells``, and the position in
-    ``cells`` of each child's parent. A cell already at ``res`` is its own child.
-
-    Examples
-    --------
-    >>> import h3.api.numpy_int as h
-    >>> c = h.latlng_to_cell(40.7, -74.0, 9)
-    >>> kids, parent = cells_to_children(np.array([c, c], np.uint64), 11)
-    >>> len(kids), parent.tolist()[::49]
-    (98, [0, 1])
-    >>> set(kids[:49].tolist()) == set(h.cell_to_children(c, 11).tolist())
-    True
-    """
-    arr = np.asarray(cells, dtype=np.uint64)
-    f = h3_mv.cell_to_children
-    views = [f(c, res) for c in arr.tolist()]
-    sizes = np.fromiter((len(v) for v in views), dtype=np.int64, count=len(views))
-    flat = (
-        np.concatenate([np.asarray(v, dtype=np.uint64) for v in views])
-        if views
-        else np.empty(0, dtype=np.uint64)
-    )
-    return flat, np.repeat(np.arange(len(arr), dtype=np.int64), sizes)
 
 
 def parent_cells(cells: NDArray[np.uint64], res_from: int, res_to: int) -> NDArray[np.uint64]:

@@ -1,12 +1,11 @@
 """Business districts (商圈): detection from merchant density on H3, aligned to the merchant table.
 
 Three detectors share one output (:class:`Districts`); all thresholds come from the
-data's own distribution, city by city (each region of :mod:`~geo_discovery.districts.regions`
-on its own, unless the resolution is fixed), so the same defaults work in any city.
+data's own distribution, so the same defaults work in any city.
 
 ``tracts`` (default) — after Macdonald, Dolega & Singleton (2022, *Scientific Data*)
     1. The resolution ``r`` is the H3 level whose edge length is closest (in log scale)
-       to the median nearest-neighbour spacing of the region's distinct merchant locations
+       to the median nearest-neighbour spacing of distinct merchant locations
        (NYC food stores + restaurants: 30 m → r = 11; Helsinki downtown: 8.5 m → 12).
     2. *Seeds*: occupied cells whose 2-disk holds at least the ``seed_quantile``
        merchant-weighted quantile of such counts (drops the most isolated merchants).
@@ -68,8 +67,7 @@ from ..distance import chord2_to_m, latlng_to_xyz, m_to_chord2
 from ..errors import DistrictNotFoundError
 from ..models import validate_lat, validate_lng
 from ..settings import Settings
-from .profile import COLUMN_TYPES, Profile, profile_districts
-from .regions import RegionPart, combine_regions, detect_by_region, regions_info
+from .profile import COLUMN_TYPES, profile_districts
 
 __all__ = [
     "METHODS",
@@ -198,8 +196,7 @@ class Districts:
 
     ``frame`` is a GeoDataFrame indexed by ``district_id`` (polygons in EPSG:4326) with
     the columns of :func:`geo_discovery.districts.profile.profile_districts`.
-    ``cells`` (sorted ``uint64``, at ``resolution``: the finest of the regions', a district
-    detected coarser holds its cells' children) and ``cell_district`` (row of
+    ``cells`` (sorted ``uint64``, at ``resolution``) and ``cell_district`` (row of
     ``frame``) say which district each cell belongs to; ``merchant_district`` holds, per
     merchant row, the row of its district or ``-1``.
     """
@@ -389,50 +386,27 @@ def build_districts(
         raise ValueError(f"wom has {len(wom_arr)} values for {len(frame)} merchants")
 
     eligible = _eligible(frame, params.exclude_categories)
-
-    def detect(rows: NDArray[np.int64]) -> tuple[Profile, int]:
-        sub = frame if len(rows) == len(frame) else frame.iloc[rows]
-        sub_wom = None if wom_arr is None else wom_arr[rows]
-        return _detect(sub, lat[rows], lng[rows], eligible[rows], params, sub_wom)
-
-    if params.resolution is None:  # each region its own resolution and thresholds
-        parts = detect_by_region(lat, lng, eligible, params.min_merchants, detect)
-    else:  # one scale for all, chosen by the caller: one detection, as one city
-        parts = [RegionPart(np.arange(len(frame)), *detect(np.arange(len(frame))))]
-    res = params.resolution if params.resolution is not None else 11  # without any region
-    res = max(res - 1, 0) if params.method == "density" else res
-    out = combine_regions(parts, lat, lng, frame.iloc[:0], res)
-    params_used = _jsonable(asdict(replace(params, resolution=out.resolution)))
-    info = {"method": params.method, "params": params_used, "regions": regions_info(parts)}
-    return Districts(
-        frame=out.frame,
-        cells=out.cells,
-        cell_district=out.cell_district,
-        merchant_district=out.merchant_district,
-        resolution=out.resolution,
-        info=info,
-        merchant_index=index,
-    )
-
-
-def _detect(
-    frame: pd.DataFrame,
-    lat: NDArray,
-    lng: NDArray,
-    eligible: NDArray[np.bool_],
-    params: DistrictParams,
-    wom: NDArray | None,
-) -> tuple[Profile, int]:
-    """One region's districts (every threshold from its own merchants) and resolution."""
     res = params.resolution
     if res is None:
         res = choose_district_resolution(lat[eligible], lng[eligible]) if eligible.any() else 11
     if params.method == "density":
         res = max(res - 1, 0)
     pt_cells = latlngs_to_cells(lat, lng, res)
+
     detect = {"tracts": _tracts, "density": _density, "dbscan": _dbscan}[params.method]
     cells, labels, peak = detect(pt_cells[eligible], lat[eligible], lng[eligible], params, res)
-    return profile_districts(cells, labels, peak, pt_cells, frame, eligible, res, wom=wom), res
+
+    profile = profile_districts(cells, labels, peak, pt_cells, frame, eligible, res, wom=wom_arr)
+    info = {"method": params.method, "params": _jsonable(asdict(replace(params, resolution=res)))}
+    return Districts(
+        frame=profile.frame,
+        cells=profile.cells,
+        cell_district=profile.cell_district,
+        merchant_district=profile.merchant_district,
+        resolution=res,
+        info=info,
+        merchant_index=index,
+    )
 
 
 def _eligible(frame: pd.DataFrame, exclude: Sequence[str]) -> NDArray[np.bool_]:

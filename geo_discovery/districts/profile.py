@@ -28,9 +28,7 @@ district table. Columns of ``Districts.frame`` (index ``district_id``):
                           ranking (a merchant outside every district gets 0)
 ``centroid_lat/lng``      mean merchant location (the supply's centre of mass)
 ``peak_cell``             its densest cell (hex string); the id derives from it
-``n_cells``, ``resolution``  its cells and their resolution: its region's
-                          (:mod:`~geo_discovery.districts.regions`); ``Districts.cells``
-                          hold them at the snapshot's finest, as their children
+``n_cells``, ``resolution``
 ``geometry``              the union of its cells: a valid Polygon or MultiPolygon
 ========================  ==========================================================
 
@@ -41,14 +39,14 @@ Stable ids
     sharing that parent get ``-2``, ``-3``… in order of size.
 
 Vitality (documented score, in [0, 1])
-    A weighted mean of percentile ranks among the city's (the region's) districts:
+    A weighted mean of percentile ranks among the city's districts:
     density 0.4, diversity 0.3, mean word of mouth 0.3. When no district has word of
     mouth the weights are renormalised over density and diversity. Being relative, the
     score compares districts within one city, not across cities.
 
 Tier ("by size and mix")
-    ``size_score = n_merchants × (0.5 + 0.5 × evenness)``, ranked among the city's (the
-    region's) districts: the top 3 % (and always the first) ``regional``, up to 15 % ``major``,
+    ``size_score = n_merchants × (0.5 + 0.5 × evenness)``, ranked among the city's
+    districts: the top 3 % (and always the first) ``regional``, up to 15 % ``major``,
     up to 50 % ``neighbourhood``, the rest ``local``.
 """
 
