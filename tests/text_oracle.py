@@ -28,13 +28,7 @@ from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.ingest.taxonomy import category_synonyms
 from geo_discovery.query import NearbyQuery
 from geo_discovery.search.textindex import category_words
-from geo_discovery.search.textnorm import (
-    address_tokens,
-    name_tokens,
-    query_words,
-    token_spans,
-    tokens,
-)
+from geo_discovery.search.textnorm import address_tokens, query_words, token_spans, tokens
 
 __all__ = ["TextColumns", "brute_text", "match_quality", "word_quality"]
 
@@ -109,13 +103,13 @@ class TextColumns:
         self.fields: list[list[tuple[str, str]]] = []
         self.name_len: list[int] = []
         for i in range(n):
-            name_toks = name_tokens(names[i])
+            name_toks = tokens(names[i])
             self.name_len.append(min(len(name_toks), 255))
             per: list[tuple[str, str]] = []
             known = {w for w, _ in self.cat_words[cats[i]]}  # the category's own words
             for field, toks in (
                 ("name", name_toks),
-                ("brand", name_tokens(brands[i])),
+                ("brand", tokens(brands[i])),
                 ("cuisine", [t for t in tokens(_cuisine(attrs[i])) if t not in known]),
                 ("address", address_tokens(addrs[i])),
             ):

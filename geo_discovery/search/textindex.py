@@ -59,7 +59,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import SnapshotError
-from .textnorm import address_tokens, name_tokens, tokens
+from .textnorm import address_tokens, tokens
 from .textscore import (
     CATEGORY_PARENT_WEIGHT,
     CATEGORY_WEIGHT,
@@ -415,8 +415,8 @@ def build_text_index(
         return [t for t in tokens(cuisine) if t not in known]
 
     fields = [
-        (FIELD_NAME, _column(merchants, "name"), name_tokens),  # "wal-mart": walmart too
-        (FIELD_BRAND, _column(merchants, "brand"), name_tokens),
+        (FIELD_NAME, _column(merchants, "name"), tokens),
+        (FIELD_BRAND, _column(merchants, "brand"), tokens),
         (FIELD_CUISINE, cuisine_keys, cuisine_tokens),
         (FIELD_ADDRESS, _column(merchants, "address"), address_tokens),
     ]
@@ -445,7 +445,7 @@ def build_text_index(
         pos = np.repeat(fwd_off[:-1] + before - (np.cumsum(row_cnt) - row_cnt), row_cnt)
         fwd[pos + np.arange(len(flat), dtype=np.int64)] = (rank[flat] << 2) | f
         before += cnt
-    name_counts = parts[0][3]
+    name_tokens = parts[0][3]
     del parts, counts, before, pos  # the fields' flat ids are in ``fwd`` now
     # rows → points: the forward index in cell order
     row_len = np.diff(fwd_off)
@@ -481,7 +481,7 @@ def build_text_index(
     term_off = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum([len(t) for t in terms], out=term_off[1:])
 
-    name_len = np.minimum(name_counts, 255).astype(np.uint8)
+    name_len = np.minimum(name_tokens, 255).astype(np.uint8)
     named = name_len[name_len > 0]  # the mean name length, exactly: integer sum / count
     avg = int(named.sum(dtype=np.int64)) / len(named) if len(named) else 1.0
     name_len = name_len[order]

@@ -57,7 +57,6 @@ __all__ = [
     "MAX_TERM_CHARS",
     "address_tokens",
     "is_cjk",
-    "name_tokens",
     "normalize",
     "query_words",
     "token_spans",
@@ -279,28 +278,6 @@ def tokens(text: str | None) -> list[str]:
     out: list[str] = []
     for tok, _, _, cjk in _raw_tokens(text):
         out.extend(_ngrams(tok, unigrams=True) if cjk is not None else [tok])
-    return out
-
-
-_HYPHENATED = re.compile(r"[^\W_]+(?:[-\u2010\u2011][^\W_]+)+")
-
-
-def name_tokens(text: str | None) -> list[str]:
-    """:func:`tokens` of a name or brand, then each hyphenated word written as one, so
-    either form finds it (``walmart`` a "Wal-Mart", ``7eleven`` a "7-Eleven", as
-    Elasticsearch's word delimiter catenates them); the parts still match alone.
-
-    Examples
-    --------
-    >>> name_tokens("Wal-Mart Supercenter"), name_tokens("In-N-Out Burger")
-    (['wal', 'mart', 'supercenter', 'walmart'], ['in', 'n', 'out', 'burger', 'innout'])
-    """
-    out = tokens(text)
-    if text and ("-" in text or "\u2010" in text or "\u2011" in text):
-        for m in _HYPHENATED.finditer(text):
-            joined = "".join(tokens(m.group()))[:MAX_TERM_CHARS]
-            if joined and joined not in out:
-                out.append(joined)
     return out
 
 

@@ -705,27 +705,3 @@ def test_an_index_of_an_older_format_is_refused_until_reloaded(tmp_path: Path) -
     load([csv], data_dir=data, settings=Settings(data_dir=data))  # loading again fixes it
     new = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
     assert new.nearby(35.66, 139.7, 5, where=Filters(text="ガスト")).merchant_ids == ["generic:1"]
-
-
-def test_a_hyphenated_name_is_found_written_as_one_word(tmp_path: Path) -> None:
-    """'walmart' found 1 of Utah's 27 "Wal-Mart"s, '7eleven' none of 103 "7-Eleven"s:
-    a hyphenated name's parts are also indexed as one word (and still alone)."""
-    from geo_discovery.settings import Settings
-    from geo_discovery.snapshot.pipeline import load
-
-    csv = tmp_path / "shops.csv"
-    csv.write_text("id,name,lat,lng,category\n1,Wal-Mart Supercenter,40.75,-73.98,shop\n"
-                   "2,7-Eleven,40.751,-73.981,shop\n3,In-N-Out Burger,40.752,-73.982,food\n"
-                   "4,Mart of Wal,40.753,-73.983,shop\n")  # fmt: skip
-    store = tmp_path / "store"
-    load([csv], data_dir=store, settings=Settings(data_dir=store))
-    engine = DiscoveryEngine.from_snapshot(store)
-
-    def found(text: str) -> list[str]:
-        return [h.name for h in engine.nearby(40.75, -73.98, 5, where=Filters(text=text))]
-
-    assert found("walmart") == ["Wal-Mart Supercenter"]
-    assert found("wal-mart") == ["Wal-Mart Supercenter", "Mart of Wal"]  # both words, any order
-    assert found("7eleven") == found("7-eleven") == ["7-Eleven"]
-    assert found("innout") == ["In-N-Out Burger"]
-    assert found("mart") == ["Wal-Mart Supercenter", "Mart of Wal"]  # the parts still alone
