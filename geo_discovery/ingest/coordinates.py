@@ -114,11 +114,12 @@ def check_coordinates(
     problems.add(swapped_inside, inside_message)
     moved = int(swapped_inside.sum())
     if moved >= 3 and moved * 2 >= int(valid.sum()):  # most rows: the box is the swapped one
-        problems.note(
+        problems.note(  # the data cannot tell which of the two is swapped: say both
             f"{moved:,} of {int(valid.sum()):,} rows lie outside the expected bbox but inside "
-            f"it with lat and lng swapped: the bbox looks written in (lat, lng) order "
-            f"(south,west,north,east); in west,south,east,north order it is {bbox.south:g},"
-            f"{bbox.west:g},{bbox.north:g},{bbox.east:g}"
+            f"it with lat and lng swapped: either the bbox is written in (lat, lng) order "
+            f"(south,west,north,east), and in west,south,east,north order it is {bbox.south:g},"
+            f"{bbox.west:g},{bbox.north:g},{bbox.east:g}; or the file's lat and lng columns are "
+            "swapped (check which column holds which)"
         )
 
 

@@ -128,13 +128,21 @@ def sniff_format(path: Path) -> str:
             f"{path}: the file's content does not match its {suffix} extension "
             "(truncated or corrupt?); expected CSV, GeoJSON, GeoPackage, Shapefile or Parquet"
         )
-    # binary: NULs, and control bytes (NULs too) past 5 % of the first 4 KiB (a text file's
-    # stray NUL in a field is removed with a note when the rows are read, whichever row)
-    controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES)
-    if (b"\x00" in head and controls * 20 > len(head)
-            and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-            and utf16_without_bom(head) is None):
+    # binary: a NUL in the first 64 bytes, and other control bytes past 5 % of the first
+    # 4 KiB (a text file's NULs in fields, stray or padding, are removed with a note when
+    # the rows are read, on row 1 as on any row)
+    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        utf16_without_bom(head) is not None)  # fmt: skip
+    controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES if c)
+    if b"\x00" in head[:64] and controls * 20 > len(head) and not utf16:
         raise IngestError(f"{path}: unknown binary format; {_EXPECTED}")
+    header = head.split(b"\n", 1)[0]
+    if b"\x00" in header and not utf16 and len(header) < len(head):  # a text header line
+        at = header.index(b"\x00")
+        raise IngestError(
+            f"{path}: the header line holds a NUL byte (byte {at + 1}); allowed: column "
+            "names of text (remove the NUL, e.g. with `tr -d '\\000'`)"
+        )
     return "csv"
 
 

@@ -400,6 +400,24 @@ def test_a_bbox_in_lat_lng_order_is_named_as_the_likely_cause(tmp_path: Path) ->
     assert result.rows_rejected == 6
     (note,) = [n for n in result.sources[0].notes if "bbox" in n]
     assert "6 of 6 rows lie outside the expected bbox but inside it with lat and lng" in note
-    assert note.endswith("in west,south,east,north order it is 24.9,60.1,25,60.2")
+    assert "in west,south,east,north order it is 24.9,60.1,25,60.2;" in note
+    assert note.endswith("or the file's lat and lng columns are swapped (check which column "
+                         "holds which)")  # the data cannot tell the two apart: both are said
     right = read_sources([path], expected_bbox=BBox.from_string("24.9,60.1,25.0,60.2"))
     assert right.rows_loaded == 6 and not [n for n in right.sources[0].notes if "bbox" in n]
+
+
+def test_nul_padded_fields_load_and_a_nul_in_the_header_is_named(tmp_path: Path) -> None:
+    """Fields padded with NULs in the first 4 KiB load, the NULs removed with a note (a
+    rule of control bytes past 5 % refused them); a NUL in the header line is refused
+    naming it (it loaded the file under the generic profile, its columns mangled)."""
+    rows = "".join(f"{i},Shop {i}{chr(0) * 30},40.7{i % 10},-73.9{i % 10}\n" for i in range(40))
+    padded = tmp_path / "padded.csv"
+    padded.write_text("id,name,lat,lng\n" + rows, encoding="utf-8")
+    result = read_sources([padded])
+    assert result.rows_loaded == 40 and result.merchants["name"].iloc[3] == "Shop 3"
+    assert [n for n in result.sources[0].notes if "NUL bytes removed" in n]
+    header = tmp_path / "header.csv"
+    header.write_text("id,na\x00me,lat,lng\n1,A,40.7,-73.9\n", encoding="utf-8")
+    with pytest.raises(IngestError, match=r"the header line holds a NUL byte \(byte 6\)"):
+        read_sources([header])
