@@ -69,11 +69,9 @@ def _parents_found(searcher: TextSearcher, tq: TextQuery) -> list[tuple[float, s
     category code is (:func:`~.textscore.category_order`: per word its best term's match
     quality × the term's weight, the path's own level
     :data:`~.textscore.CATEGORY_WEIGHT`, its parents' less; the idf-weighted mean)."""
-    paths, terms, weights, starts = _parent_words(searcher)
+    paths, terms, weights, starts, length = _parent_words(searcher)
     if not paths:
         return []
-    term_off = searcher.index.term_off
-    length = (term_off[terms + 1] - term_off[terms]).astype(np.float64)
     total, norm = np.zeros(len(paths)), 0.0
     for w in tq.words:
         if not len(w.seg_lo):  # the word matches no term: no category has it
@@ -98,8 +96,8 @@ _PARENTS: weakref.WeakKeyDictionary[TextSearcher, tuple] = weakref.WeakKeyDictio
 
 def _parent_words(
     searcher: TextSearcher,
-) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """The parent paths (sorted) and their words' term ids and weights
+) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray]:
+    """The parent paths (sorted) and their words' term ids, weights and lengths
     (:func:`~.textindex.category_words` of each, the terms the vocabulary holds), one run
     per path from ``starts``; once per searcher."""
     got = _PARENTS.get(searcher)
@@ -118,9 +116,11 @@ def _parent_words(
                 starts.append(len(terms))
                 terms += [t for t, _ in words]
                 weights += [w for _, w in words]
-        got = _PARENTS[searcher] = (paths, np.array(terms, dtype=np.int64),
-                                    np.array(weights, dtype=np.float64),
-                                    np.array(starts, dtype=np.int64))  # fmt: skip
+        ids = np.array(terms, dtype=np.int64)
+        off = searcher.index.term_off
+        length = (off[ids + 1] - off[ids]).astype(np.float64)  # characters of each term
+        got = _PARENTS[searcher] = (paths, ids, np.array(weights, dtype=np.float64),
+                                    np.array(starts, dtype=np.int64), length)  # fmt: skip
     return got
 
 
