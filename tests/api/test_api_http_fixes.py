@@ -5,15 +5,10 @@ OpenAPI examples the API itself refuses."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
-from geo_discovery.settings import Settings
-from geo_discovery_api import create_app
 
 NEARBY = "/v1/merchants/nearby"
 CENTRE = {"lat": 60.17, "lng": 24.94}  # Helsinki: the bundled sample
@@ -22,13 +17,6 @@ POLYGON = {
     "type": "Polygon",
     "coordinates": [[[24.9, 60.1], [25.0, 60.1], [25.0, 60.2], [24.9, 60.2], [24.9, 60.1]]],
 }
-
-
-@pytest.fixture(scope="module")
-def client(sample_data_dir: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=sample_data_dir, api_reload_interval_ms=0)
-    with TestClient(create_app(settings, sample_data_dir)) as c:
-        yield c
 
 
 def _etag(client: TestClient) -> str:

@@ -7,7 +7,6 @@ so: an app sending a visit log's own venue ids (``V123`` where the merchant id i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,9 @@ from typer.testing import CliRunner
 from geo_discovery.cli import app
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.query import Member
-from geo_discovery.settings import Settings
-from geo_discovery_api import create_app
 
 LAT, LNG = 60.1699, 24.9384
 URL = "/v1/merchants/nearby"
-
-
-@pytest.fixture(scope="module")
-def client(sample_data_dir: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=sample_data_dir, api_reload_interval_ms=0)
-    with TestClient(create_app(settings, sample_data_dir)) as c:
-        yield c
 
 
 def _known(engine: DiscoveryEngine, n: int) -> list[str]:

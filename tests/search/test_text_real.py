@@ -122,3 +122,14 @@ def test_explain_multiplies_back_to_the_score(nyc_engine: DiscoveryEngine) -> No
         parts = e.text.relevance * e.decay * e.wom_term * e.district_factor
         assert parts == pytest.approx(h.score, rel=1e-12)
         assert e.to_dict()["text"]["words"][0]["field"] in ("name", "category", "brand")
+
+
+@pytest.mark.parametrize("text", ["food", "groc", "restaurant", "pizza", "caf", "bak"])
+def test_autocomplete_categories_equal_brute_force(
+    nyc_engine: DiscoveryEngine, columns: to.TextColumns, text: str
+) -> None:
+    """On the real NYC merchants: the suggested categories, parents no merchant carries
+    itself included (``food``), are the oracle's, in its order."""
+    got = [c.path for c in nyc_engine.autocomplete(text, 40.758, -73.9855, limit=8).categories]
+    assert got == [c for c, _ in columns.categories(text)[:8]]
+    assert got, text
