@@ -8,9 +8,11 @@ answer said so unless ``explain=true`` was asked: "cafe zzzqqq" answered cafés 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_support import app_client
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -20,6 +22,12 @@ from geo_discovery.query import Filters
 
 LAT, LNG = 60.1699, 24.9384
 URL = "/v1/merchants/nearby"
+
+
+@pytest.fixture(scope="module")
+def client(sample_data_dir: Path) -> Iterator[TestClient]:
+    with app_client(sample_data_dir) as c:
+        yield c
 
 
 def test_the_library_names_the_dropped_words_on_every_page(sample_engine: DiscoveryEngine) -> None:

@@ -5,9 +5,12 @@ OpenAPI examples the API itself refuses."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from api_support import app_client
 from fastapi.testclient import TestClient
 
 NEARBY = "/v1/merchants/nearby"
@@ -17,6 +20,12 @@ POLYGON = {
     "type": "Polygon",
     "coordinates": [[[24.9, 60.1], [25.0, 60.1], [25.0, 60.2], [24.9, 60.2], [24.9, 60.1]]],
 }
+
+
+@pytest.fixture(scope="module")
+def client(sample_data_dir: Path) -> Iterator[TestClient]:
+    with app_client(sample_data_dir) as c:
+        yield c
 
 
 def _etag(client: TestClient) -> str:

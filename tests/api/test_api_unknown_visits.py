@@ -7,9 +7,11 @@ so: an app sending a visit log's own venue ids (``V123`` where the merchant id i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_support import app_client
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -19,6 +21,12 @@ from geo_discovery.query import Member
 
 LAT, LNG = 60.1699, 24.9384
 URL = "/v1/merchants/nearby"
+
+
+@pytest.fixture(scope="module")
+def client(sample_data_dir: Path) -> Iterator[TestClient]:
+    with app_client(sample_data_dir) as c:
+        yield c
 
 
 def _known(engine: DiscoveryEngine, n: int) -> list[str]:
