@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,11 @@ META = "geo_discovery"
 MAX_OUTPUT_BYTES = 250_000  # one output bundle (all its mime types; a PNG decoded) when committed
 MAX_NOTEBOOK_BYTES = 1_500_000  # one committed notebook file
 TIMEOUT_S = 600
+# A <script src="http…"> tag: nbconvert's page loads require.js and MathJax from a CDN,
+# which the notebooks do not use (the maps inline their own Leaflet).
+_REMOTE_SCRIPT = re.compile(
+    r"""<script\b[^>]*\bsrc=["'](https?:)?//[^"']+["'][^>]*>\s*</script>""", re.I
+)
 
 __all__ = [
     "check",
@@ -120,6 +126,12 @@ def parse_parameter(text: str) -> tuple[str, Any]:
     return name.strip(), parsed
 
 
+def _read(path: Path) -> Any:
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
 # ----------------------------------------------------------------------------- execution
 def execute(
     path: str | Path,
@@ -169,10 +181,12 @@ def execute(
 
 
 def to_html(nb: Any, out: str | Path) -> Path:
-    """Write an HTML copy of an executed notebook (maps included)."""
+    """Write an HTML copy of an executed notebook (maps included) that opens offline:
+    the page's remote scripts (require.js, MathJax) are left out."""
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nb)
+    body = _REMOTE_SCRIPT.sub("", body)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
@@ -294,8 +308,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_parser(name, help=text).add_argument("notebooks", nargs="*")
     args = parser.parse_args(argv)
     paths = notebook_paths(args.notebooks)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     if args.command == "run":
-        params = dict(parse_parameter(p) for p in args.parameter)
+        try:
+            params = dict(parse_parameter(p) for p in args.parameter)
+            for path in paths:  # every -p must name a parameter of every notebook run
+                inject(_read(path), params)
+        except ValueError as exc:
+            parser.error(str(exc))
         return _run(paths, params, args.html_dir, args.timeout)
     if args.command == "strip":
         import nbformat

@@ -325,6 +325,33 @@ def test_injected_parameters_follow_the_parameter_cell() -> None:
     assert nbtool.parse_parameter("CITY=New York") == ("CITY", "New York")
 
 
+def test_bad_command_lines_get_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(_tiny_notebook(), path)
+    cases = {
+        ("run", str(path), "-p", "CITTY=x"): "unknown parameter(s) CITTY; allowed: CITY, DATA_DIR",
+        ("run", str(path), "-p", "CITY"): "-p 'CITY': expected NAME=VALUE",
+        ("check", str(tmp_path / "nope.ipynb")): "no such notebook: ",
+    }
+    for argv, message in cases.items():
+        with pytest.raises(SystemExit) as exit_:
+            nbtool.main(list(argv))
+        assert exit_.value.code == 2, argv
+        assert message in capsys.readouterr().err, argv
+
+
+def test_html_copy_loads_no_remote_script(tmp_path: Path) -> None:
+    nb = _tiny_notebook()
+    nb.cells[1].outputs = [nbformat.from_dict(
+        {"output_type": "display_data", "metadata": {}, "data": {"text/html": "<b>map</b>"}}
+    )]  # fmt: skip
+    page = nbtool.to_html(nb, tmp_path / "tiny.html").read_text(encoding="utf-8")
+    assert "<b>map</b>" in page
+    assert not re.search(r"<script[^>]*\bsrc=[\"']?(https?:)?//", page, re.I)
+
+
 def test_strip_replaces_large_outputs_and_keeps_plots(tmp_path: Path) -> None:
     nb = _tiny_notebook()
     big = {"output_type": "display_data", "metadata": {},

@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -397,13 +398,15 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
 
 
 @contextlib.contextmanager
-def interrupted_load(data_dir: Path) -> Iterator[None]:
-    """Ctrl-C (or SIGINT) during a load: one line saying what is served now, exit 130 (the
-    load's own clean-up has run: nothing half-written is left to serve). SIGTERM (what
-    systemd, Docker and Kubernetes stop a job with) is taken the same way, exit 143."""
+def interrupted_load(data_dir: Path, rejects: Path | None = None) -> Iterator[None]:
+    """Ctrl-C (or SIGINT) during a load: one line saying what is served now and where
+    its rejected rows are, if they were written, exit 130 (the load's own clean-up has
+    run: nothing half-written is left to serve). SIGTERM (what systemd, Docker and
+    Kubernetes stop a job with) is taken the same way, exit 143."""
     from ..snapshot.store import SnapshotStore
 
     before = SnapshotStore(data_dir).current_name()
+    started = time.time()
     terminated: list[bool] = []
 
     def on_term(signum: int, frame: Any) -> None:
@@ -422,12 +425,30 @@ def interrupted_load(data_dir: Path) -> Iterator[None]:
             said = "nothing was published; " + (
                 f"snapshot {now} stays current" if now else "there is still no snapshot"
             )
+            written = _written_since(started, rejects, data_dir)
+            said += (
+                f"; its rejected rows are in {written}" if written is not None
+                else "; its rejected rows, if any, were not written (load again to see them)"
+            )
         how = "terminated (SIGTERM)" if terminated else "interrupted"
         typer.echo(f"{how}: {said}", err=True)
         raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
     finally:
         if main:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _written_since(started: float, rejects: Path | None, data_dir: Path) -> Path | None:
+    """The rejects file an interrupted load wrote before it stopped (``--rejects`` or
+    the default ``DATA_DIR/rejects/TIME-MODE.csv``), if any."""
+    candidates = [rejects] if rejects is not None else sorted((data_dir / "rejects").glob("2*"))
+    for path in reversed(candidates):
+        try:
+            if path.stat().st_mtime >= started:
+                return path
+        except OSError:
+            continue
+    return None
 
 
 def settings_for(data_dir: Path | None) -> Settings:

@@ -468,7 +468,7 @@ def load(
                   "--wait SECONDS to change)")
 
     with (
-        interrupted_load(settings.data_dir),
+        interrupted_load(settings.data_dir, rejects),
         _cluster(cluster, err) as on,
         StageProgress(err) as progress,
         _summary_on_refusal(out, settings.data_dir),

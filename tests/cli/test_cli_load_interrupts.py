@@ -84,9 +84,32 @@ def test_ctrl_c_says_nothing_was_published(store: Path, monkeypatch: pytest.Monk
     result = _load(store)
     assert result.exit_code == 130
     assert result.stderr.strip() == (
-        "interrupted: nothing was published; snapshot 000001 stays current"
+        "interrupted: nothing was published; snapshot 000001 stays current; its rejected "
+        "rows, if any, were not written (load again to see them)"
     )
     assert _left(store) == ["000001"]
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_ctrl_c_after_the_rejects_were_written_names_their_file(
+    store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, named: bool
+) -> None:
+    """The rejects file is written before the snapshot is derived: an interrupted load
+    said nothing of it, though it held the only list of that load's rejected rows."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,lat,lng\nok,60.17,24.94\nfar,91,24.94\n", encoding="utf-8")
+    monkeypatch.setattr(pipeline, "derive_all", _raiser(KeyboardInterrupt()))
+    extra = ["--rejects", str(tmp_path / "r.csv")] if named else []
+    result = CliRunner().invoke(
+        app, ["load", str(bad), "--data-dir", str(store), "--allow-shrink", *extra]
+    )
+    assert result.exit_code == 130, result.output
+    written = tmp_path / "r.csv" if named else next((store / "rejects").glob("2*"))
+    assert result.stderr.strip() == (
+        "interrupted: nothing was published; snapshot 000001 stays current; its rejected "
+        f"rows are in {written}"
+    )
+    assert "91" in written.read_text(encoding="utf-8")
 
 
 def test_sigterm_is_taken_as_ctrl_c_with_its_own_exit_code(
@@ -105,8 +128,8 @@ def test_sigterm_is_taken_as_ctrl_c_with_its_own_exit_code(
     monkeypatch.setattr(pipeline, "derive_all", terminated)
     result = _load(store)
     assert result.exit_code == 143, result.output
-    assert result.stderr.strip() == (
-        "terminated (SIGTERM): nothing was published; snapshot 000001 stays current"
+    assert result.stderr.strip().startswith(
+        "terminated (SIGTERM): nothing was published; snapshot 000001 stays current; "
     )
     assert _left(store) == ["000001"]  # the half-written snapshot is gone
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is the load's only
