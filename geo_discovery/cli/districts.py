@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from ..catchment.district import DEMAND_CHOICES, MAX_RADIUS_M, CatchmentParams
 from ..districts.profile import TIERS
@@ -22,6 +21,7 @@ from ..errors import DemandUnavailableError, InvalidQueryError
 from .common import (
     DataDirOption,
     JsonOption,
+    PlainTable,
     handle_errors,
     open_engine,
     output_file,
@@ -100,7 +100,7 @@ def list_districts(
         typer.echo(frame[cols].reset_index().to_json(orient="records", indent=2))
         return
     method = found.info.get("method", "?")
-    table = Table(title=f"{total} districts ({method}, res {found.resolution})")
+    table = PlainTable(title=f"{total} districts ({method}, res {found.resolution})")
     for col in ("district_id", *cols):
         table.add_column(
             col, justify="right" if col not in ("district_id", "name", "tier") else "left"
@@ -130,7 +130,7 @@ def show_district(
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
-    table = Table(title=f"district {district_id}", show_header=False)
+    table = PlainTable(title=f"district {district_id}", show_header=False)
     table.add_column("field")
     table.add_column("value")
     for key, value in facts.items():
@@ -236,7 +236,7 @@ def evaluate_command(
     if as_json:
         typer.echo(json.dumps(table.to_dict(orient="records"), indent=2))
         return
-    out = Table(title=f"districts vs {len(truth_frame)} truth polygons")
+    out = PlainTable(title=f"districts vs {len(truth_frame)} truth polygons")
     for col in table.columns:
         out.add_column(col)
     for rec in table.itertuples(index=False):
@@ -396,14 +396,14 @@ def catchment_command(
         f"units of demand ({out.share:.2%}), α={alpha}, β={beta}; demand: "
         f"{out.demand_source['description']}"
     )
-    t = Table(title="trade areas")
+    t = PlainTable(title="trade areas")
     for col in ("kind", "cells", "km²", "population", "expected"):
         t.add_column(col)
     for rec in facts["trade_areas"]:
         t.add_row(rec["kind"], str(rec["cells"]), _cell(rec["area_km2"], 2),
                   _cell(rec["population"], 0), _cell(rec["expected"], 0))  # fmt: skip
     con.print(t)
-    t = Table(title="strongest competitors (the demand they capture in this area, most first)")
+    t = PlainTable(title="strongest competitors (the demand they capture in this area, most first)")
     for col in ("district_id", "name", "captured", "share"):
         t.add_column(col)
     for r in facts["competitors"]:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -28,7 +27,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from ..errors import InvalidQueryError, LoadRefusedError, RejectedRowsError
 from ..timeofweek import instant
@@ -36,6 +34,7 @@ from .common import (
     EXIT_REJECTED,
     SOURCES_HELP,
     DataDirOption,
+    PlainTable,
     SinceOption,
     SqlOption,
     fail,
@@ -214,12 +213,12 @@ def _fields(source: Any) -> dict[str, Any]:
 
 def _print_kinds(console: Console, title: str, summary: Any) -> None:
     """A table of rows per (file, first reason), then one example reason per line."""
-    table = Table(title=title, caption="each row counts once, under its first reason")
+    table = PlainTable(title=title, caption="each row counts once, under its first reason")
     table.add_column("file")
     table.add_column("reason")
     table.add_column("rows", justify="right")
     for row in summary.itertuples(index=False):
-        table.add_row(escape(str(row.source_file)), escape(str(row.reason_kind)), fmt(row.rows))
+        table.add_row(str(row.source_file), str(row.reason_kind), fmt(row.rows))
     console.print(table)
     if "example" not in summary.columns:
         return
@@ -244,7 +243,7 @@ def _print_ingest_summary(
     rows_warned: int = 0,
 ) -> None:
     if sources:
-        table = Table(title="Sources")
+        table = PlainTable(title="Sources")
         table.add_column("file")
         table.add_column("profile")
         for col in ("read", "loaded", "rejected", "warned"):
@@ -298,22 +297,29 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
         rows_warned=report.rows_warned,
     )
     if report.rejects_path is not None:
-        console.print(f"rejects file: {report.rejects_path}")
+        console.print(f"rejects file: {report.rejects_path}", markup=False)
     if report.snapshot is not None:
         how = "" if report.replaced is None else (
             f": {report.replaced:,} replaced, {report.rows_loaded - report.replaced:,} added")
         console.print(
             f"published snapshot {report.snapshot.name} ({report.mode}, "
-            f"{report.merchants_total:,} merchants{how}) in {data_dir}"
+            f"{report.merchants_total:,} merchants{how}) in {data_dir}", markup=False
         )
-        text = report.snapshot.manifest.get("derived", {}).get("text")
+        derived = report.snapshot.manifest.get("derived", {})
+        outside = (derived.get("reputation") or {}).get("subscores_outside_scale")
+        if outside:
+            console.print(
+                f"note: word of mouth: {outside:,} sub-score(s) above their file's sub-score "
+                "scale (0–5 unless most of the file's are above 5) left out", markup=False
+            )
+        text = derived.get("text")
         if text:
             console.print(
                 f"text index: {text['terms']:,} terms, {text['bytes'] / 1e6:,.1f} MB "
                 f"({text['bytes_per_merchant']:.1f} bytes per merchant)"
             )
     if report.pruned:
-        console.print(f"pruned old snapshots: {', '.join(report.pruned)}")
+        console.print(f"pruned old snapshots: {', '.join(report.pruned)}", markup=False)
 
 
 @handle_errors
@@ -465,7 +471,7 @@ def load(
 
     def waiting() -> None:
         err.print(f"waiting for another load to release {settings.data_dir} (up to {wait:g} s; "
-                  "--wait SECONDS to change)")
+                  "--wait SECONDS to change)", markup=False)
 
     with (
         interrupted_load(settings.data_dir, rejects),
@@ -603,7 +609,7 @@ def validate(
     )
     if rejects is not None:
         result.write_rejects(rejects)
-        out.print(f"rejects file: {rejects}")
+        out.print(f"rejects file: {rejects}", markup=False)
     out.print("dry run: nothing was published")
     if strict and result.rows_rejected:
         raise fail(

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from ..errors import InvalidQueryError
 from ..query import LIBRARY_SORT, SORTS, Filters, Member
@@ -28,6 +26,7 @@ from .common import (
     LatOption,
     LimitOption,
     LngOption,
+    PlainTable,
     finite_or_none,
     handle_errors,
     open_engine,
@@ -122,7 +121,7 @@ def _emit(
         typer.echo(json.dumps(collection, ensure_ascii=False, allow_nan=False))
         return
     total = f" (of {results.total} matches)" if results.total > len(results) else ""
-    table = Table(
+    table = PlainTable(
         title=title, caption=f"{len(results)} results{total} · snapshot {results.version}"
     )
     table.add_column("#", justify="right", no_wrap=True)
@@ -400,7 +399,7 @@ def autocomplete(
     if as_json:
         typer.echo(json.dumps(finite_or_none(found.to_dict()), ensure_ascii=False))
         return
-    table = Table(title=f"suggestions for {found.query!r} at ({lat:g}, {lng:g})")
+    table = PlainTable(title=f"suggestions for {found.query!r} at ({lat:g}, {lng:g})")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("name", ratio=3)
     table.add_column("category", ratio=2)
@@ -410,8 +409,8 @@ def autocomplete(
         for a, b in m.highlight:  # mark the matched spans
             name = f"{name[: a + shift]}[{name[a + shift : b + shift]}]{name[b + shift :]}"
             shift += 2
-        table.add_row(str(i), escape(name), m.category, f"{m.distance_m:,.0f}")
+        table.add_row(str(i), name, m.category, f"{m.distance_m:,.0f}")
     console = stdout_console()
     console.print(table)
     for c in found.categories:
-        console.print(f"category {c.path} ({escape(c.label)}): {c.count:,} merchants")
+        console.print(f"category {c.path} ({c.label}): {c.count:,} merchants", markup=False)

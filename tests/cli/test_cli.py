@@ -826,3 +826,28 @@ def test_real_nyc_combined_load_and_query(
     assert {f["id"].split(":")[0] for f in features} <= {"nysfood", "dohmh", "airbnb"}
     assert all(math.isfinite(f["properties"]["distance_m"]) for f in features)
     assert features[0]["properties"]["distance_m"] < 200  # Times Square is dense
+
+
+def test_names_that_look_like_markup_are_printed_as_written(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """rich read names, queries and file names as markup: ``Café [/] Odd`` crashed the
+    table (exit 70, MarkupError) and ``Bar [red]Kämp[/red]`` lost its tag text."""
+    names = ["Bar [red]Kämp[/red]", "Café [/] Odd", "Pub [bold]"]
+    source = tmp_path / "shops [v2].csv"
+    rows = ["id,name,lat,lng"] + [
+        f'r{i},"{n}",60.17,{24.94 + i * 1e-4:.4f}' for i, n in enumerate(names)
+    ]
+    source.write_text("\n".join([*rows, "bad,x,95,24.94"]) + "\n", encoding="utf-8")
+    base = ["--data-dir", str(tmp_path / "store")]
+    loaded = runner.invoke(app, ["load", str(source), *base])
+    assert loaded.exit_code == 0, loaded.output
+    assert "shops [v2].csv" in loaded.stdout  # the Sources and rejects tables
+    nearby = runner.invoke(app, ["query", "nearby", "--lat", "60.17", "--lng", "24.94", *base])
+    assert nearby.exit_code == 0, nearby.output
+    for name in names:
+        assert name in nearby.stdout
+    typed = runner.invoke(app, ["query", "autocomplete", "cafe [/]", "--lat", "60.17",
+                                "--lng", "24.94", *base])  # fmt: skip
+    assert typed.exit_code == 0, typed.output
+    assert "'cafe [/]'" in typed.stdout and "[Café] [/] Odd" in typed.stdout
