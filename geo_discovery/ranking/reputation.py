@@ -63,6 +63,7 @@ from .signals import (
     stars_to_unit,
     subscore_scale,
     subscore_unit,
+    subscores_outside,
     to_days,
 )
 
@@ -300,21 +301,26 @@ class _Globals:
         self.cat = _codes(merchants, "category", "unknown")
         n_files = len(self.file[1])
         self.newest = np.full(n_files, np.nan)
-        top, scale_max = np.full(n_files, np.nan), np.zeros(n_files)
+        cells, above5, above10 = (np.zeros(n_files) for _ in range(3))  # sub-score cells
+        scale_max = np.zeros(n_files)
         rates = _Medians()
         self.fixed = _fixed_days(fixed)
         self.kept: _Block | None = None
         for rows in blocks:
             b = self.read(merchants, rows)
             np.fmax.at(self.newest, b.file, b.newest_date())
-            has = np.isfinite(b.attrs.subscores).any(axis=1)
+            sub = b.attrs.subscores
+            has = np.isfinite(sub).any(axis=1)
             if has.any():
-                np.fmax.at(top, b.file[has], np.nanmax(b.attrs.subscores[has], axis=1))
+                with np.errstate(invalid="ignore"):
+                    for total, kept in ((cells, np.isfinite(sub)), (above5, sub > 5.0),
+                                        (above10, sub > 10.0)):  # fmt: skip
+                        np.add.at(total, b.file[has], kept[has].sum(axis=1))
                 np.fmax.at(scale_max, b.file[has], b.rating_scale[has])
             short, rate, _ = b.short_rates(s)
             rates.add(b.cat, np.where(short, rate, np.nan))
             self.kept = b if len(blocks) == 1 else None  # one block: read it once
-        self.sub_scale = subscore_scale(top, scale_max)
+        self.sub_scale = subscore_scale(cells, above5, above10, scale_max)
         self.burst_base = rates.done()
 
     def read(self, merchants: pd.DataFrame | pa.Table, rows: slice) -> _Block:
@@ -428,7 +434,8 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
     held: list[dict[str, Any]] = []
     rated_file = np.zeros(len(g.file[1]), dtype=bool)  # files with a rating signal
     counts: dict[str, Any] = {"with_rating_signal": 0, "with_review_counts": 0,
-                              "burst_damped": 0, "as_of_days": (np.inf, -np.inf)}
+                              "burst_damped": 0, "subscores_outside_scale": 0,
+                              "as_of_days": (np.inf, -np.inf)}
     for rows in blocks:
         b = g.read(merchants, rows)
         ev = _evidence(b, g, s)
@@ -441,6 +448,8 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
         rated_file[b.file[np.isfinite(ev["signal"])]] = True
         counts["with_review_counts"] += int(b.has_count.sum())
         counts["burst_damped"] += int((ev["burst_excess"] > 0).sum())
+        counts["subscores_outside_scale"] += subscores_outside(b.attrs.subscores,
+                                                               g.sub_scale[b.file])
         now = ev["now"][np.isfinite(ev["now"])]
         if len(now):
             lo, hi = counts["as_of_days"]
@@ -537,6 +546,7 @@ def derive_reputation(
         "with_rating_signal": counts["with_rating_signal"],
         "with_review_counts": counts["with_review_counts"],
         "burst_damped": counts["burst_damped"],
+        "subscores_outside_scale": counts["subscores_outside_scale"],
         "as_of_range": [_day_text(lo), _day_text(hi)] if lo <= hi else None,
         "wom_score_quantiles": dict(
             zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)

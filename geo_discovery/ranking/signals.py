@@ -32,6 +32,7 @@ __all__ = [
     "stars_to_unit",
     "subscore_scale",
     "subscore_unit",
+    "subscores_outside",
     "to_days",
 ]
 
@@ -292,27 +293,44 @@ def _date_text(value: Any) -> Any:
     return value
 
 
-def subscore_scale(top: FloatArray, rating_scale_max: FloatArray) -> FloatArray:
-    """Each source file's sub-score scale: the smallest of 5, 10, 100 holding its largest
-    sub-score ``top`` (at least 10 where the file's star scale is 100: Inside Airbnb's
-    0-100 era had 0-10 sub-scores); NaN for a file without sub-scores.
+def subscore_scale(
+    cells: FloatArray, above5: FloatArray, above10: FloatArray, rating_scale_max: FloatArray
+) -> FloatArray:
+    """Each source file's sub-score scale from its sub-score cells (``cells`` of them,
+    ``above5`` and ``above10`` above 5 and 10), by the rule a file's rating scale follows
+    (:func:`~geo_discovery.ingest.ratings.infer_rating_scale`): 0–5 unless at least half
+    of them are above 5 (0–10) or above 10 (0–100), at least 10 where the file's star
+    scale is 100 (Inside Airbnb's 0-100 era had 0-10 sub-scores); NaN for a file without
+    sub-scores. A stray 10 or 50 among 0–5 sub-scores is an outlier, not a new scale:
+    :func:`subscore_unit` leaves it out.
 
-    >>> subscore_scale(np.array([4.0, 9.0, 9.0, 7.0, np.nan]),
-    ...                np.array([5.0, 5.0, 100.0, 100.0, 0.0])).tolist()
-    [5.0, 10.0, 10.0, 10.0, nan]
+    >>> subscore_scale(np.array([9.0, 9, 9, 9, 0]), np.array([0.0, 1, 9, 0, 0]),
+    ...                np.array([0.0, 1, 0, 0, 0]), np.array([5.0, 5, 5, 100, 0])).tolist()
+    [5.0, 5.0, 10.0, 10.0, nan]
     """
-    top = np.where(rating_scale_max >= 100, np.fmax(top, 10.0), top)
-    scale = np.select([top <= 5.0, top <= 10.0, top <= 100.0], [5.0, 10.0, 100.0], top)
-    return np.where(np.isfinite(top), scale, np.nan)
+    half = 0.5 * np.asarray(cells, dtype=np.float64)
+    scale = np.where(above5 >= half, np.where(above10 >= half, 100.0, 10.0), 5.0)
+    scale = np.where(rating_scale_max >= 100, np.fmax(scale, 10.0), scale)
+    return np.where(cells > 0, scale, np.nan)
 
 
 def subscore_unit(subscores: FloatArray, scale: FloatArray) -> FloatArray:
     """Mean unit value of each row's sub-scores, on its row's ``scale``
-    (:func:`subscore_scale` of its source file); NaN where it has none."""
-    unit = stars_to_unit(subscores, np.asarray(scale, dtype=np.float64)[:, None])
+    (:func:`subscore_scale` of its source file); NaN where it has none. A sub-score above
+    the scale is left out (an outlier of its file, see :func:`subscore_scale`)."""
+    top = np.asarray(scale, dtype=np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        within = np.where(subscores <= top, subscores, np.nan)
+    unit = stars_to_unit(within, top)
     with np.errstate(all="ignore"):
         counts = np.isfinite(unit).sum(axis=1)
         return np.where(counts > 0, np.nansum(unit, axis=1) / np.maximum(counts, 1), np.nan)
+
+
+def subscores_outside(subscores: FloatArray, scale: FloatArray) -> int:
+    """How many sub-scores :func:`subscore_unit` leaves out as above their file's scale."""
+    with np.errstate(invalid="ignore"):
+        return int((subscores > np.asarray(scale, dtype=np.float64)[:, None]).sum())
 
 
 def column_or_none(frame: pd.DataFrame, col: str) -> Any:

@@ -368,6 +368,28 @@ def test_subscores_on_their_own_scale_per_file() -> None:
     assert rep.signal.iloc[0] == pytest.approx(0.5 * 0.875 + 0.5 * 0.0)
 
 
+@pytest.mark.parametrize("stray", [10.0, 50.0])
+def test_a_stray_subscore_does_not_rescale_its_file(stray: float) -> None:
+    """The file's sub-score scale was the smallest of 5, 10, 100 holding its largest
+    sub-score: one ``10`` in the Boston 0–5 file read every listing's sub-scores on 0–10
+    (median 0.958 → 0.354), one ``50`` on 0–100 (every sub-score 0). A stray value is now
+    an outlier of its file, left out, as a stray rating is."""
+    keys = ("accuracy", "cleanliness", "checkin", "communication", "location", "value")
+    five = attrs(**{f"review_scores_{k}": 4.5 for k in keys})
+    odd = attrs(**{f"review_scores_{k}": (stray if k == "value" else 4.0) for k in keys})
+    rows = [{"rating": 4.5, "rating_scale": 5.0, "review_count": 10, "attributes": five,
+             "source_file": "boston.csv"} for _ in range(20)]  # fmt: skip
+    rows.append({**rows[0], "attributes": odd})
+    rep = build_reputation(merchants(rows), settings=S)
+    np.testing.assert_allclose(rep.subscore_norm.iloc[:-1], 0.875)
+    assert rep.subscore_norm.iloc[-1] == pytest.approx(0.75)  # the five 4.0s; the stray out
+    mostly_ten = [{**r, "attributes": attrs(**{f"review_scores_{k}": 9 for k in keys})}
+                  for r in rows[:12]] + rows[12:]  # fmt: skip
+    rep = build_reputation(merchants(mostly_ten), settings=S)  # most above 5: a 0–10 file
+    np.testing.assert_allclose(rep.subscore_norm.iloc[:12], 0.875)
+    np.testing.assert_allclose(rep.subscore_norm.iloc[12:-1], (4.5 / 10 - 0.2) / 0.8)
+
+
 # --------------------------------------------------------------------------- interface
 def test_output_is_aligned_and_arrow_input_matches() -> None:
     frame = merchants([*population(5), rated(2.0, 3), {}])
