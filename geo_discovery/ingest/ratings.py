@@ -8,8 +8,10 @@ mapping, ``--rating-scale``), else inferred per file from its ratings:
   least half above 10 gives 0–100 (a 0–100 file is mostly 60–100; a single ``7``
   among stars is an outlier, not a new scale);
 - ratings outside the scale are left empty, each a warning naming the value and the
-  scale; when more than 5 % of them are outside it, or a scale above 5 rests on
-  fewer than 5 ratings, the scale is reported as *ambiguous*;
+  scale; so is a rating of 10 or less in a file inferred to be 0–100 (such a file is
+  mostly 60–100, and 20 is one star: 4.95 there is a rating on another scale, from a
+  file that mixes two); when more than 5 % of them are outside it, or a scale above 5
+  rests on fewer than 5 ratings, the scale is reported as *ambiguous*;
 - rows already rejected (``skip``: a wrong field count puts another column's value, a
   zip code, where the rating is) take no part in the guess, nor in its note's counts.
 
@@ -36,6 +38,8 @@ CLEAR_MAJORITY = 0.5
 OUTLIER_SHARE = 0.05
 #: A scale above 5 inferred from fewer ratings than this is ambiguous.
 MIN_EVIDENCE = 5
+#: In a file inferred to be 0–100, a rating above 0 and at most this is on another scale.
+LOW_ON_100 = 10.0
 _FRACTION = r"^(.+?)[ ]*(?:/|[ ]out[ ]of[ ])[ ]*([0-9]+(?:[.,][0-9]+)?)$"
 
 
@@ -46,6 +50,8 @@ class ScaleInference:
     scale: float
     clear: bool
     evidence: str
+    #: Ratings above 0 and at most this are outliers too (10 for an inferred 0–100).
+    floor: float = 0.0
 
 
 def scale_label(scale: float) -> str:
@@ -62,6 +68,8 @@ def infer_rating_scale(rating: np.ndarray) -> ScaleInference:
     5.0
     >>> infer_rating_scale(np.array([94.0, 88.0, 100.0, 3.0, 97.0, 91.0])).scale
     100.0
+    >>> infer_rating_scale(np.array([94.0, 88.0, 4.9, 4.5, 97.0, 91.0])).clear  # two scales
+    False
     >>> infer_rating_scale(np.array([4.0, 7.0, 3.0])).clear  # a third above 5: unclear
     False
     """
@@ -71,16 +79,20 @@ def infer_rating_scale(rating: np.ndarray) -> ScaleInference:
     scale = 5.0
     if np.mean(values > 5.0) >= CLEAR_MAJORITY:
         scale = 100.0 if np.mean(values > 10.0) >= CLEAR_MAJORITY else 10.0
-    within = int((values <= scale).sum())
+    floor = LOW_ON_100 if scale == 100.0 else 0.0
+    within = int(((values <= scale) & ~((values > 0) & (values <= floor))).sum())
     outside = values.size - within
     clear = outside <= OUTLIER_SHARE * values.size and (
         scale == 5.0 or values.size >= MIN_EVIDENCE
     )
-    evidence = f"{within:,} of {values.size:,} ratings are <= {fmt_number(scale)}"
+    evidence = (f"{int((values <= scale).sum()):,} of {values.size:,} ratings are "
+                f"<= {fmt_number(scale)}")
     if scale > 5.0:
         above = int((values > (5.0 if scale == 10.0 else 10.0)).sum())
         evidence += f", {above:,} above {5 if scale == 10.0 else 10}"
-    return ScaleInference(scale, clear, evidence)
+    if floor and (low := int(((values > 0) & (values <= floor)).sum())):
+        evidence += f", {low:,} of 10 or less (as on a 0–5 or 0–10 scale)"
+    return ScaleInference(scale, clear, evidence, floor)
 
 
 def rating_columns(
@@ -121,15 +133,22 @@ def rating_columns(
     top = float(scale) if scale is not None else inference.scale
     scales = np.where(np.isfinite(row_scale), row_scale, top)
     rated = np.isfinite(values) & keep
-    with np.errstate(invalid="ignore"):
-        off = rated & ((values < 0) | (values > scales))
     implicit = rated & ~np.isfinite(row_scale)
+    floor = 0.0 if given else inference.floor
+    with np.errstate(invalid="ignore"):
+        low = implicit & (values > 0) & (values <= floor)
+        off = rated & ((values < 0) | (values > scales) | low)
     how = "given" if given else f"inferred: {inference.evidence}"
 
     def message(idx: np.ndarray) -> list[str]:
         out = []
         for i in idx:
             source = how if np.isnan(row_scale[i]) else "written in the cell"
+            if low[i]:
+                out.append(f"{field} {fmt_number(values[i])} is a rating on another scale "
+                           f"than its file's {scale_label(scales[i])} ({source}; allowed "
+                           f"there: 0 or above {fmt_number(floor)})")
+                continue
             out.append(f"{field} {fmt_number(values[i])} is outside its "
                        f"{scale_label(scales[i])} rating scale ({source})")
         return out

@@ -130,7 +130,8 @@ def test_a_date_in_the_minority_order_is_a_warning_naming_the_order(tmp_path: Pa
     ("ratings", "scale", "clear"),
     [
         ([4.5, 3.0, 5.0, 4.8] * 10 + [7.0], 5.0, True),  # one 7 among stars: an outlier
-        ([94.0, 88.0, 100.0, 60.0, 97.0, 3.0], 100.0, True),  # a 0-100 file with one 3
+        ([94.0, 88.0, 100.0, 60.0, 97.0] * 8 + [3.0], 100.0, True),  # a 0-100 file, one 3
+        ([94.0, 88.0, 97.0, 91.0] * 5 + [4.9, 4.5, 4.8] * 4, 100.0, False),  # two scales
         ([7.0, 8.5, 9.0, 6.0, 10.0, 4.0], 10.0, True),
         ([4.0, 7.0, 3.0, 4.5, 2.0, 8.0], 5.0, False),  # a third above 5: no clear scale
         ([7.0, 9.0], 10.0, False),  # a scale above 5 from two ratings
@@ -154,6 +155,29 @@ def test_outliers_are_left_empty_with_a_warning_and_the_scale_is_reported() -> N
     assert not p.any().any()
     assert p.info["rating scale"] == "0–5 (inferred)"
     assert any("such as 7" in n for n in p.notes)
+
+
+def test_a_file_mixing_0_100_and_star_ratings_is_ambiguous_and_keeps_no_star_as_a_percent(
+) -> None:
+    """DC (0–100) and Boston (0–5) rows in one file were read as 0–100 without a word:
+    every Boston 4.95 became "4.95 out of 100", a rating score of 0. On a 0–100 scale
+    (20 × stars) nothing is below 20; ratings of 10 or less are left empty as outliers
+    and, when more than 5 % of the ratings, make the scale ambiguous."""
+    cells = ["95", "88", "100", "73"] * 10 + ["4.95", "4.5", "0"]
+    p = Problems(len(cells))
+    cols = rating_columns(pd.Series(cells), "review_scores_rating", p)
+    assert p.info["rating scale"] == "0–100 (inferred)"
+    assert np.isnan(cols["rating"][40]) and np.isnan(cols["rating"][41])
+    assert cols["rating"][42] == 0.0 and cols["rating"][0] == 95.0  # 0: unrated, as before
+    assert np.flatnonzero(p.any_warning()).tolist() == [40, 41]
+    mixed = cells[:40] + ["4.95", "4.5", "4.8"] * 5
+    p = Problems(len(mixed))
+    rating_columns(pd.Series(mixed), "review_scores_rating", p)
+    assert p.info["rating scale"] == "0–100 (ambiguous)"
+    assert any("15 of 10 or less (as on a 0–5 or 0–10 scale)" in n for n in p.notes), p.notes
+    given = Problems(len(cells))
+    kept = rating_columns(pd.Series(cells), "review_scores_rating", given, scale=100.0)
+    assert kept["rating"][40] == 4.95 and not given.any_warning().any()  # stated: as is
 
 
 # --------------------------------------------------------------------------- swaps
