@@ -306,12 +306,7 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
             f"{report.merchants_total:,} merchants{how}) in {data_dir}", markup=False
         )
         derived = report.snapshot.manifest.get("derived", {})
-        outside = (derived.get("reputation") or {}).get("subscores_outside_scale")
-        if outside:
-            console.print(
-                f"note: word of mouth: {outside:,} sub-score(s) above their file's sub-score "
-                "scale (0–5 unless most of the file's are above 5) left out", markup=False
-            )
+        _word_of_mouth_notes(console, derived.get("reputation") or {})
         text = derived.get("text")
         if text:
             console.print(
@@ -320,6 +315,18 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
             )
     if report.pruned:
         console.print(f"pruned old snapshots: {', '.join(report.pruned)}", markup=False)
+
+
+def _word_of_mouth_notes(console: Console, summary: dict[str, Any]) -> None:
+    """What word of mouth left out of the rows it scored (``derived.reputation``)."""
+    if outside := summary.get("subscores_outside_scale"):
+        console.print(f"note: word of mouth: {outside:,} sub-score(s) above their file's "
+                      "sub-score scale (0–5 unless most of the file's are above 5) left out",
+                      markup=False)  # fmt: skip
+    if above := summary.get("ltm_above_reviews"):
+        console.print(f"note: word of mouth: {above:,} row(s) with more reviews in the last "
+                      "12 months (number_of_reviews_ltm) than in all; that count was left out",
+                      markup=False)  # fmt: skip
 
 
 @handle_errors

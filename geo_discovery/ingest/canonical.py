@@ -300,6 +300,10 @@ def _typed(
         dates = parse_date(values[col].reset_index(drop=True), col, problems, skip=skip,
                            date_format=raw.options.date_format)
         out[col] = dates.mask(_future(dates, col, problems, skip))
+    if all(col in values for col in _DATES):
+        out["first_review"] = out["first_review"].mask(
+            _reversed(out["first_review"], out["last_review"], problems, skip)
+        )
 
 
 def _future(dates: pd.Series, field: str, problems: Problems, skip: np.ndarray) -> np.ndarray:
@@ -319,6 +323,27 @@ def _future(dates: pd.Series, field: str, problems: Problems, skip: np.ndarray) 
         f"{field} {show(text.iat[i])} is in the future; allowed: {field} <= "
         f"{latest.isoformat()} (the load's clock, UTC, + {FUTURE_SLACK.days} day)"
         for i in idx], warning=True)  # fmt: skip
+    return late
+
+
+def _reversed(first: pd.Series, last: pd.Series, problems: Problems,
+              skip: np.ndarray) -> np.ndarray:
+    """A ``first_review`` later than the row's ``last_review`` (a warning each; the caller
+    empties ``first_review``: the reviews' span is unknown, their last date stays).
+
+    >>> p = Problems(2)
+    >>> _reversed(pd.Series(pd.to_datetime(["2019-01-02", "2020-03-01"])),
+    ...           pd.Series(pd.to_datetime(["2019-05-21", "2019-05-21"])), p,
+    ...           np.zeros(2, bool)).tolist()
+    [False, True]
+    >>> p.reasons()[1].split(";")[0]
+    "first_review '2020-03-01' is after last_review '2019-05-21'"
+    """
+    late = (first > last).to_numpy(dtype=bool) & ~skip
+    a, b = (d.dt.strftime("%Y-%m-%d") for d in (first, last))
+    problems.add(late, lambda idx: [
+        f"first_review {show(a.iat[i])} is after last_review {show(b.iat[i])}; allowed: "
+        "first_review <= last_review" for i in idx], warning=True)  # fmt: skip
     return late
 
 

@@ -145,9 +145,9 @@ def rating_columns(
         for i in idx:
             source = how if np.isnan(row_scale[i]) else "written in the cell"
             if low[i]:
-                out.append(f"{field} {fmt_number(values[i])} is a rating on another scale "
-                           f"than its file's {scale_label(scales[i])} ({source}; allowed "
-                           f"there: 0 or above {fmt_number(floor)})")
+                out.append(f"{field} {fmt_number(values[i])} is not on its file's "
+                           f"{scale_label(scales[i])} rating scale ({source}; allowed there: "
+                           f"0 or above {fmt_number(floor)}): a rating on another scale")
                 continue
             out.append(f"{field} {fmt_number(values[i])} is outside its "
                        f"{scale_label(scales[i])} rating scale ({source})")

@@ -36,6 +36,7 @@ off-scale rating       ``rating 7 is above the file's 0–5 rating scale …``
 bad date               ``last_review '2019-13-45' is not a date``
 future date            ``last_review '2032-12-06T00:00:00' is in the future; allowed:
                        last_review <= 2026-12-08T12:34:56 (the load's clock, UTC, + 1 day)``
+reversed dates         ``first_review '2020-03-01' is after last_review '2019-05-21'; …``
 =====================  ====================================================================
 """
 
@@ -91,6 +92,7 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("off-scale rating", r"rating scale"),
     ("bad date", r"is not a date"),
     ("future date", r"_review '.*?' is in the future"),
+    ("reversed dates", r"first_review '.*?' is after last_review"),
     ("bad visit", r"visit (?:(?:lat|lng|time)\b.*? is (?:missing|not)|(?:user|venue) is empty)"),
     ("unknown id", r"not in the current snapshot"),
     ("not a merchant", r"venue is not a merchant"),

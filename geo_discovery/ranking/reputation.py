@@ -347,7 +347,12 @@ def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
     # 3. review counts, velocity, bursts and recency
     n, has_count, first, last = b.reviews, b.has_count, b.first, b.last
     rpm = float_column(b.frame, "reviews_per_month")
-    excess = _bursts(b, attrs.ltm, rpm, newest, _lookup(g.burst_base, b.cat), s)
+    # more reviews in the last 12 months than in all: one of the two counts is wrong, and
+    # clipping put every review in the last year; the ltm count is left out (and counted)
+    with np.errstate(invalid="ignore"):
+        contradicts = attrs.ltm > n
+    ltm = np.where(contradicts, np.nan, attrs.ltm)
+    excess = _bursts(b, ltm, rpm, newest, _lookup(g.burst_base, b.cat), s)
     n_damped = n - (1.0 - s.wom_burst_weight) * excess
     # a missing first review is implied by the velocity (first = newest - n / rpm months)
     with np.errstate(all="ignore"):
@@ -359,7 +364,7 @@ def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
     )
     end = np.where(np.isfinite(last), last, start)
     start = np.where(np.isfinite(start), np.fmin(start, end), end)
-    recency = review_recency(n, attrs.ltm, start, end, newest, now, s.wom_half_life_days)
+    recency = review_recency(n, ltm, start, end, newest, now, s.wom_half_life_days)
     effective_reviews = n_damped * recency
     # 4. inspections
     insp_signal, insp_evidence, insp_recency = inspection_signal(b.frame, attrs, now, n_rows, s)
@@ -435,6 +440,7 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
     rated_file = np.zeros(len(g.file[1]), dtype=bool)  # files with a rating signal
     counts: dict[str, Any] = {"with_rating_signal": 0, "with_review_counts": 0,
                               "burst_damped": 0, "subscores_outside_scale": 0,
+                              "ltm_above_reviews": 0,
                               "as_of_days": (np.inf, -np.inf)}
     for rows in blocks:
         b = g.read(merchants, rows)
@@ -450,6 +456,8 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
         counts["burst_damped"] += int((ev["burst_excess"] > 0).sum())
         counts["subscores_outside_scale"] += subscores_outside(b.attrs.subscores,
                                                                g.sub_scale[b.file])
+        with np.errstate(invalid="ignore"):
+            counts["ltm_above_reviews"] += int((b.attrs.ltm > b.reviews).sum())
         now = ev["now"][np.isfinite(ev["now"])]
         if len(now):
             lo, hi = counts["as_of_days"]
@@ -547,6 +555,7 @@ def derive_reputation(
         "with_review_counts": counts["with_review_counts"],
         "burst_damped": counts["burst_damped"],
         "subscores_outside_scale": counts["subscores_outside_scale"],
+        "ltm_above_reviews": counts["ltm_above_reviews"],
         "as_of_range": [_day_text(lo), _day_text(hi)] if lo <= hi else None,
         "wom_score_quantiles": dict(
             zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)

@@ -180,6 +180,25 @@ def test_a_file_mixing_0_100_and_star_ratings_is_ambiguous_and_keeps_no_star_as_
     assert kept["rating"][40] == 4.95 and not given.any_warning().any()  # stated: as is
 
 
+def test_a_first_review_after_the_last_is_left_empty_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "listings.csv"
+    path.write_text(
+        "id,name,latitude,longitude,number_of_reviews,first_review,last_review\n"
+        "1,A,52.37,4.89,8,2021-07-25,2015-07-10\n2,B,52.37,4.90,8,2015-07-25,2021-07-10\n",
+        encoding="utf-8",
+    )
+    result = read_sources([path])
+    assert result.rows_loaded == 2
+    table = result.table.to_pandas()
+    assert table["first_review"].isna().tolist() == [True, False]
+    assert str(table["last_review"].iloc[0].date()) == "2015-07-10"  # the last date stays
+    assert result.warnings["reason"].tolist() == [
+        "first_review '2021-07-25' is after last_review '2015-07-10'; allowed: "
+        "first_review <= last_review"
+    ]
+    assert result.warning_summary()["reason_kind"].tolist() == ["reversed dates (first_review)"]
+
+
 # --------------------------------------------------------------------------- swaps
 
 

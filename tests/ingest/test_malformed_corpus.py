@@ -768,6 +768,7 @@ def dates_month_first(d: Path, r: Real) -> Expect:
 def dates_that_never_say_which_order(d: Path, r: Real) -> Expect:
     frame = r.ams.head(N).copy()
     frame["last_review"] = [f"{1 + i % 12:02d}/{1 + i % 9:02d}/2023" for i in range(N)]
+    frame["first_review"] = "2020-01-02"  # before each last_review
     return Expect([write_csv(frame, d / "a.csv")], 0, ("ambiguous dates", "--date-format"),
                   read=N)
 
@@ -776,6 +777,7 @@ def dates_that_never_say_which_order(d: Path, r: Real) -> Expect:
 def ambiguous_dates_with_a_date_format(d: Path, r: Real) -> Expect:
     frame = r.ams.head(N).copy()
     frame["last_review"] = [f"{1 + i % 9:02d}/{1 + i % 12:02d}/2023" for i in range(N)]
+    frame["first_review"] = "2020-01-02"  # before each last_review
 
     def check(table: pd.DataFrame, result: Result) -> None:
         assert table["last_review"].dt.month.tolist()[:12] == [1 + i % 12 for i in range(12)]
@@ -788,6 +790,7 @@ def ambiguous_dates_with_a_date_format(d: Path, r: Real) -> Expect:
 def dates_in_two_orders(d: Path, r: Real) -> Expect:
     frame = r.ams.head(N).copy()
     frame["last_review"] = ["13/04/2023"] * (N - 3) + ["04/14/2023", "04/15/2023", "04/16/2023"]
+    frame["first_review"] = "2020-01-02"  # before each last_review
     return Expect([write_csv(frame, d / "a.csv")], 0, ("mixed date orders", "04/14/2023"),
                   read=N, warned=3)
 

@@ -348,6 +348,19 @@ def test_reviews_packed_into_weeks_are_damped() -> None:
     assert rep.burst_excess.iloc[-1] == pytest.approx(150 - 12, abs=1)
 
 
+def test_a_last_year_count_above_the_total_is_left_out() -> None:
+    """``number_of_reviews_ltm`` 500 with 21 reviews in all was clipped to 21: every
+    review in the last year, recency 0.41 → 0.79. Contradictory counts: the ltm is left
+    out, and the row scores as without it."""
+    dates = {"first_review": "2016-01-01", "last_review": "2023-12-01"}
+    without = rated(4.8, 21, **dates)
+    odd = rated(4.8, 21, attributes=attrs(number_of_reviews_ltm=500), **dates)
+    fine = rated(4.8, 21, attributes=attrs(number_of_reviews_ltm=20), **dates)
+    rep = build_reputation(merchants([*population(), without, odd, fine]), settings=S)
+    w, o, f = rep.recency_weight.iloc[-3:]
+    assert o == w and f > w  # 20 of 21 in the last year is recent; 500 of 21 says nothing
+
+
 # --------------------------------------------------------------------------- sub-scores
 def test_subscores_on_their_own_scale_per_file() -> None:
     keys = ("accuracy", "cleanliness", "checkin", "communication", "location", "value")
