@@ -439,7 +439,10 @@ def _build_index(
         lng = np.ascontiguousarray(table.column("lng").to_numpy(), dtype=np.float64)
         res = h3cells.choose_resolution(lat, lng, settings.index_target_per_cell)
     index, partitions = build_index_on(cluster, table, int(res), progress=notify)
-    return index, {"cluster": str(cluster.spec), "workers": cluster.workers,
+    # the workers the load ran on: a worker being restarted when it ends counts (the
+    # manifest said 0 workers for a load the CLI had started on 1)
+    workers = max(cluster.workers, cluster.peak_workers)
+    return index, {"cluster": str(cluster.spec), "workers": workers,
                    "partitions": partitions}
 
 
