@@ -12,6 +12,7 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -109,7 +110,7 @@ class Settings(BaseSettings):
         ge=0,
         le=15,
         description="Word of mouth: H3 resolution of the prior's area (7: about 5 km2). "
-        "Unset: no area level, the prior is per category only.",
+        "None (`none` in the environment): no area level, the prior is per category only.",
     )
     wom_half_life_days: float = Field(
         default=730.0,
@@ -200,6 +201,20 @@ class Settings(BaseSettings):
         "learned ones: a merchant's score is multiplied by (1 + the member's visits to it)^"
         "own_visits × (1 + their visits to its category)^own_category.",
     )
+
+    @field_validator(
+        "real_data", "index_resolution", "wom_prior_area_resolution", "wom_as_of",
+        "ranking_profile", "map_style_url", "basemap_tile_url", "basemap_attribution",
+        "catchment_demand_path", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _none_from_text(cls, value: Any) -> Any:
+        """``none``, ``null`` or an empty value: the setting is off (``None``). An
+        environment variable cannot be ``None``, and ``wom_prior_area_resolution``'s
+        default is 7: ``=none`` was "not a valid integer", so only Python could unset it."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+            return None
+        return value
 
     @field_validator("ranking_member_weights")
     @classmethod

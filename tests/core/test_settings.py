@@ -1,0 +1,33 @@
+"""Settings from the environment: an optional setting can be turned off there too."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from geo_discovery.settings import Settings
+
+
+@pytest.mark.parametrize("text", ["none", "None", "NULL", "", " none "])
+def test_an_optional_setting_is_turned_off_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """``wom_prior_area_resolution`` defaults to 7 and its docs said "unset: no area
+    level", but the environment could not unset it: every value was "not a valid
+    integer", and every command exited 1."""
+    monkeypatch.setenv("GEO_DISCOVERY_WOM_PRIOR_AREA_RESOLUTION", text)
+    monkeypatch.setenv("GEO_DISCOVERY_WOM_AS_OF", text)
+    monkeypatch.setenv("GEO_DISCOVERY_INDEX_RESOLUTION", text)
+    settings = Settings()
+    assert settings.wom_prior_area_resolution is None
+    assert settings.wom_as_of is None and settings.index_resolution is None
+
+
+def test_other_text_is_still_refused_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GEO_DISCOVERY_WOM_PRIOR_AREA_RESOLUTION", "off")
+    with pytest.raises(ValidationError, match="wom_prior_area_resolution"):
+        Settings()
+    monkeypatch.setenv("GEO_DISCOVERY_WOM_PRIOR_AREA_RESOLUTION", "9")
+    assert Settings().wom_prior_area_resolution == 9
