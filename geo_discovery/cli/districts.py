@@ -94,13 +94,16 @@ def list_districts(
     found = engine.snapshot.require_districts()
     total = len(frame)
     frame = frame if tier is None else frame[frame["tier"] == tier]
+    shown = f"{total} districts" if tier is None else f"{len(frame)} {tier} of {total} districts"
+    if len(frame) > limit:
+        shown = f"{limit} of " + shown + " (--limit)"
     frame = frame.head(limit)
     cols = ["name", "tier", "n_merchants", "area_km2", "density_per_km2", "vitality"]
     if as_json:
         typer.echo(frame[cols].reset_index().to_json(orient="records", indent=2))
         return
     method = found.info.get("method", "?")
-    table = PlainTable(title=f"{total} districts ({method}, res {found.resolution})")
+    table = PlainTable(title=f"{shown} ({method}, res {found.resolution})")
     for col in ("district_id", *cols):
         table.add_column(
             col, justify="right" if col not in ("district_id", "name", "tier") else "left"

@@ -61,6 +61,15 @@ TextOption = Annotated[
         "completes. Weighs best_match, filters the other sorts.",
     ),
 ]
+FilterTextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--q",
+        help="Free text (the search box): names, brands, categories ('coffee' finds "
+        "cafés), cuisines, streets; typos forgiven by word length, the last word "
+        "completes. Keeps the merchants that match; it does not change the order.",
+    ),
+]
 
 
 def _where(category: list[str] | None, exclude: list[str] | None, **more: Any) -> Filters:
@@ -118,6 +127,9 @@ def _emit(
     if geojson:
         collection = finite_or_none(results.to_geojson())
         collection["snapshot"] = results.version
+        # as the HTTP search says: how many matched, and whether --limit cut the answer
+        collection["total"] = results.total
+        collection["truncated"] = results.total > len(results)
         typer.echo(json.dumps(collection, ensure_ascii=False, allow_nan=False))
         return
     total = f" (of {results.total} matches)" if results.total > len(results) else ""
@@ -293,7 +305,7 @@ def radius(
     limit: LimitOption = 50,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
-    q: TextOption = None,
+    q: FilterTextOption = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -323,7 +335,7 @@ def bbox(
     limit: LimitOption = 50,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
-    q: TextOption = None,
+    q: FilterTextOption = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -354,7 +366,7 @@ def polygon(
     limit: LimitOption = 50,
     category: CategoryOption = None,
     exclude_category: ExcludeOption = None,
-    q: TextOption = None,
+    q: FilterTextOption = None,
     geojson: GeoJSONOption = False,
     data_dir: DataDirOption = None,
 ) -> None:

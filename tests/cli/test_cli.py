@@ -596,6 +596,13 @@ def test_query_radius_and_bbox(runner: CliRunner, sample_store: Path) -> None:
         ["query", "bbox", "--bbox", "24.93,60.165,24.95,60.175", "--data-dir", str(sample_store)],
     )
     assert table.exit_code == 0 and "50 results" in table.stdout
+    whole = json.loads(box.stdout)
+    assert (whole["total"], whole["truncated"]) == (len(whole["features"]), False)
+    cut = runner.invoke(
+        app, ["query", "bbox", "--bbox", "24.93,60.165,24.95,60.175", "--limit", "3", *base]
+    )
+    page = json.loads(cut.stdout)  # --geojson said nothing of the matches --limit left out
+    assert len(page["features"]) == 3 and page["truncated"] and page["total"] == whole["total"]
 
 
 def test_query_polygon(runner: CliRunner, sample_store: Path, tmp_path: Path) -> None:

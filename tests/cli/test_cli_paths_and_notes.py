@@ -288,3 +288,19 @@ def test_an_output_under_a_file_names_the_file(
                                  "--data-dir", str(sample_data_dir)])  # fmt: skip
     message = one_line_error(result)
     assert f"--rejects {path}: {tmp_path / 'afile'} is a file, not a folder" in message
+
+
+def test_districts_list_titles_what_it_shows(runner: CliRunner, sample_data_dir: Path) -> None:
+    """``--tier regional`` was titled with every district ("329 districts") above the 9
+    it listed."""
+    rows = json.loads(runner.invoke(
+        app, ["districts", "list", "--json", "--limit", "1000", "--data-dir", str(sample_data_dir)]
+    ).stdout)  # fmt: skip
+    tier = rows[0]["tier"]
+    same = sum(r["tier"] == tier for r in rows)
+    shown = runner.invoke(app, ["districts", "list", "--tier", tier, "--limit", "1000",
+                                "--data-dir", str(sample_data_dir)])  # fmt: skip
+    assert f"{same} {tier} of {len(rows)} districts (" in shown.stdout, shown.stdout
+    one = runner.invoke(app, ["districts", "list", "--limit", "1", "--data-dir",
+                              str(sample_data_dir)])  # fmt: skip
+    assert f"1 of {len(rows)} districts (--limit) (" in one.stdout, one.stdout
