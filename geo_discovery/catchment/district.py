@@ -213,12 +213,12 @@ def district_catchment(
     else:
         area = demand
     if not len(area):  # a share of no demand is no answer
-        nearest = f"the nearest is {float(d.min()) / 1000:,.1f} km away" if len(demand) else (
-            "there is none")  # fmt: skip
+        some = d[demand["population"].to_numpy() > 0] if len(demand) else ()
+        nearest = "there is none" if not len(some) else _away(float(np.min(some)))
         raise InvalidQueryError(
             f"no demand within radius_m={radius_m:g} of district {district_id} (centre lat="
             f"{clat:.5f}, lng={clng:.5f}): {nearest}; allowed: a larger radius_m, or demand "
-            "that covers the district (a population file of this city)"
+            "that covers the district"
         )
     if max_cells is not None and len(area) > max_cells:  # before the cells × districts arrays
         res = int(area["cell"].iloc[0]) >> 52 & 0xF  # an H3 index's resolution bits
@@ -266,3 +266,15 @@ def district_catchment(
         competitors=rivals,
         facilities=len(facilities),
     )
+
+
+def _away(metres: float) -> str:
+    """``the nearest is 103 m away`` (km from 10 km: a rounded 0.1 km read as inside a
+    100 m radius).
+
+    >>> _away(103.4), _away(1_130_000.0)
+    ('the nearest is 103 m away', 'the nearest is 1,130 km away')
+    """
+    if metres < 10_000:
+        return f"the nearest is {metres:,.0f} m away"
+    return f"the nearest is {metres / 1000:,.0f} km away"
