@@ -93,6 +93,8 @@ def list_districts(
     frame = engine.districts()
     found = engine.snapshot.require_districts()
     total = len(frame)
+    if not total:  # say why: detection leaves categories out and needs a few merchants
+        _why_none(engine, found.info.get("params") or {})
     frame = frame if tier is None else frame[frame["tier"] == tier]
     shown = f"{total} districts" if tier is None else f"{len(frame)} {tier} of {total} districts"
     if len(frame) > limit:
@@ -111,6 +113,19 @@ def list_districts(
     for district_id, row in frame.iterrows():
         table.add_row(str(district_id), *[_cell(row[c]) for c in cols])
     stdout_console().print(table)
+
+
+def _why_none(engine: Any, params: dict[str, Any]) -> None:
+    """A note on stderr when detection found no district."""
+    left_out = tuple(params.get("exclude_categories") or ())
+    counts = {c.path: c.count for c in engine.categories()}
+    excluded = sum(counts.get(c, 0) for c in left_out)
+    typer.echo(
+        f"note: detection found no district among {len(engine):,} merchants; it leaves out "
+        f"{', '.join(left_out) or 'no category'} ({excluded:,} of them) and needs at least "
+        f"{params.get('min_merchants', '?')} merchants close together for a district",
+        err=True,
+    )
 
 
 @districts_app.command("show")

@@ -304,3 +304,18 @@ def test_districts_list_titles_what_it_shows(runner: CliRunner, sample_data_dir:
     one = runner.invoke(app, ["districts", "list", "--limit", "1", "--data-dir",
                               str(sample_data_dir)])  # fmt: skip
     assert f"1 of {len(rows)} districts (--limit) (" in one.stdout, one.stdout
+
+
+def test_no_district_says_why(runner: CliRunner, tmp_path: Path) -> None:
+    """A snapshot of only Airbnb listings detected 0 districts, and nothing said that
+    detection leaves lodging out."""
+    src = tmp_path / "few.csv"
+    src.write_text("id,name,lat,lng\n" + "".join(
+        f"{i},Shop {i},{40.7 + i * 0.05},{-74 + i * 0.05}\n" for i in range(5)))  # fmt: skip
+    store = str(tmp_path / "store")
+    assert runner.invoke(app, ["load", str(src), "--data-dir", store]).exit_code == 0
+    listed = runner.invoke(app, ["districts", "list", "--data-dir", store])
+    assert listed.exit_code == 0, listed.output
+    note = " ".join(listed.stderr.split())
+    assert "note: detection found no district among 5 merchants; it leaves out lodging" in note
+    assert "needs at least 10 merchants close together" in note
