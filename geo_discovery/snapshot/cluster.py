@@ -166,7 +166,6 @@ class Cluster:
         self._owned = owned
         self.no_worker_s = float(no_worker_s)
         self._alone_since: float | None = None  # since when no worker was seen
-        self.peak_workers = 0  # the most workers seen (a nanny may be restarting one)
 
     @property
     def dashboard_link(self) -> str | None:
@@ -179,10 +178,7 @@ class Cluster:
 
     @property
     def workers(self) -> int:
-        """The workers connected now (the most seen is :attr:`peak_workers`)."""
-        now = len(self.client.scheduler_info().get("workers", {}))
-        self.peak_workers = max(self.peak_workers, now)
-        return now
+        return len(self.client.scheduler_info().get("workers", {}))
 
     def submit(
         self, stage: str, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]

@@ -51,7 +51,10 @@ if TYPE_CHECKING:
     from ..search.index import CellIndex
     from .cluster import Cluster
 
-__all__ = ["LOAD_MODES", "LoadReport", "load", "read_merchant_table", "write_merchant_table"]
+__all__ = [
+    "LOAD_MODES", "LoadReport", "build_workers", "load", "read_merchant_table",
+    "write_merchant_table",
+]
 
 LoadMode = Literal["replace", "upsert", "delete"]
 LOAD_MODES: tuple[str, ...] = ("replace", "upsert", "delete")
@@ -439,11 +442,14 @@ def _build_index(
         lng = np.ascontiguousarray(table.column("lng").to_numpy(), dtype=np.float64)
         res = h3cells.choose_resolution(lat, lng, settings.index_target_per_cell)
     index, partitions = build_index_on(cluster, table, int(res), progress=notify)
-    # the workers the load ran on: a worker being restarted when it ends counts (the
-    # manifest said 0 workers for a load the CLI had started on 1)
-    workers = max(cluster.workers, cluster.peak_workers)
-    return index, {"cluster": str(cluster.spec), "workers": workers,
+    return index, {"cluster": str(cluster.spec), "workers": build_workers(cluster),
                    "partitions": partitions}
+
+
+def build_workers(cluster: Any) -> int:
+    """The workers a cluster load ran on, for its manifest: a ``local:N`` cluster's N
+    (those connected when it ends said 0 when a nanny was restarting the one worker)."""
+    return max(cluster.workers, cluster.spec.workers)
 
 
 def _by_source(table: pa.Table) -> dict[str, int]:

@@ -281,15 +281,11 @@ def test_work_lost_with_its_worker_is_a_cluster_error(monkeypatch: pytest.Monkey
 def test_the_workers_a_load_ran_on_count_a_worker_being_restarted() -> None:
     """The manifest recorded the workers connected when the load ended: 0 for a load the
     CLI had started on 1 when its nanny was restarting the worker at that instant."""
+    from types import SimpleNamespace
 
-    class Scheduler:
-        def __init__(self) -> None:
-            self.seen = [{"w1": {}}, {}]
+    from geo_discovery.snapshot.pipeline import build_workers
 
-        def scheduler_info(self) -> dict[str, Any]:
-            return {"workers": self.seen.pop(0) if len(self.seen) > 1 else self.seen[0]}
-
-    cluster = Cluster(Scheduler(), ClusterSpec("local", workers=1))
-    assert cluster.workers == 1  # what the CLI prints when the cluster is up
-    assert cluster.workers == 0  # the worker is being restarted
-    assert cluster.peak_workers == 1
+    restarting = SimpleNamespace(workers=0, spec=ClusterSpec("local", workers=1))
+    assert build_workers(restarting) == 1
+    remote = SimpleNamespace(workers=3, spec=ClusterSpec("tcp", address="tcp://x:8786"))
+    assert build_workers(remote) == 3
