@@ -399,6 +399,9 @@ def catchment_command(
         layers = layers[
             ["layer", *(c for c in layers.columns if c not in ("layer", "geometry")), "geometry"]
         ]
+        if "cells" in layers.columns:  # a count, empty on the cell rows (the concat: 60.0)
+            layers["cells"] = pd.Series([None if pd.isna(v) else int(v) for v in layers["cells"]],
+                                        index=layers.index, dtype=object)  # fmt: skip
         if export.suffix.lower() in (".parquet", ".geoparquet"):
             layers.to_parquet(export, index=False)
         else:

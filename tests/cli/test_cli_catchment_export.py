@@ -107,6 +107,14 @@ def test_export_holds_every_demand_cell_as_its_hexagon(
         else:
             assert area.geometry is None or area.geometry.is_empty
     assert set(areas["facility"]) == {target}
+    if suffix == ".geojson":  # a count of cells is an integer (the concat wrote 60.0)
+        counts = [f["properties"]["cells"] for f in json.loads(out.read_text())["features"]
+                  if f["properties"]["layer"] != "cell"]  # fmt: skip
+        assert counts and all(isinstance(c, int) for c in counts), counts
+    else:
+        import pyarrow.parquet as pq
+
+        assert str(pq.read_schema(out).field("cells").type) == "int64"
     if suffix == ".geojson":  # RFC 7946: exterior rings counter-clockwise, holes clockwise
         rings = 0
         for feature in json.loads(out.read_text())["features"]:
