@@ -268,8 +268,8 @@ def evaluate_ranking_command(
     for m in METRICS:
         table.add_column(m, justify="right")
     for name, row in report.table.iterrows():
-        table.add_row(str(name), *(f"{row[m]:.3f} ±{(row[m + '_hi'] - row[m + '_lo']) / 2:.3f}"
-                                   for m in METRICS))  # fmt: skip
+        table.add_row(str(name), *(f"{row[m]:.3f} [{row[m + '_lo']:.3f}, {row[m + '_hi']:.3f}]"
+                                   for m in METRICS))  # bootstrap intervals are not symmetric
     console = stdout_console()
     console.print(table)
     for i, split in enumerate(report.splits, 1):

@@ -123,5 +123,11 @@ def test_cli_evaluate_prints_json_and_markdown(log: Path, tmp_path: Path) -> Non
     doc = json.loads(res.output)
     assert set(doc["table"]) == RANKERS and doc["events"] == 150
     assert "| gravity |" in md.read_text()
+    table = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app, ["evaluate", "ranking", str(log), *quick]
+    )  # the bootstrap intervals as they are, [low, high]: they are not symmetric (it said ±)
+    gravity = doc["table"]["gravity"]
+    shown = f"{gravity['mrr']:.3f} [{gravity['mrr_lo']:.3f}, {gravity['mrr_hi']:.3f}]"
+    assert shown in table.stdout and "±" not in table.stdout, table.stdout
     bad = CliRunner().invoke(app, ["evaluate", "ranking", str(log), "--until", "later"])
     assert bad.exit_code == 1 and "until='later' is not a date" in bad.output
