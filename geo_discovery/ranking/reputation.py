@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -296,7 +297,7 @@ class _Globals:
     """What every block's score needs from the whole table (the first pass)."""
 
     def __init__(self, merchants: pd.DataFrame | pa.Table, blocks: list[slice], fixed: Any,
-                 s: Settings) -> None:
+                 s: Settings, floors: Mapping[str, float] | None = None) -> None:
         self.file = _codes(merchants, "source_file", "")
         self.cat = _codes(merchants, "category", "unknown")
         n_files = len(self.file[1])
@@ -321,6 +322,9 @@ class _Globals:
             rates.add(b.cat, np.where(short, rate, np.nan))
             self.kept = b if len(blocks) == 1 else None  # one block: read it once
         self.sub_scale = subscore_scale(cells, above5, above10, scale_max)
+        for i, name in enumerate(self.file[1]):  # a file's "today" carried by the snapshot
+            if floors and name in floors:
+                self.newest[i] = np.fmax(self.newest[i], floors[name])
         self.burst_base = rates.done()
 
     def read(self, merchants: pd.DataFrame | pa.Table, rows: slice) -> _Block:
@@ -429,12 +433,13 @@ _LEAN = ("signal", "evidence", "effective_reviews")
 
 
 def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_rows: int,
-           keep: tuple[str, ...] | None) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+           keep: tuple[str, ...] | None, floors: Mapping[str, float] | None = None,
+           ) -> tuple[dict[str, FloatArray], dict[str, Any]]:
     """Word of mouth in blocks: the columns named in ``keep`` (all with ``None``), row
-    aligned, and a few counts over all rows."""
+    aligned, and a few counts over all rows (``floors``: :data:`SOURCE_DATES`)."""
     n = len(merchants)
     blocks = [slice(i, min(i + block_rows, n)) for i in range(0, n, block_rows)] or [slice(0, 0)]
-    g = _Globals(merchants, blocks, as_of, s)
+    g = _Globals(merchants, blocks, as_of, s, floors)
     sums, pops = _PriorSums(len(g.cat[1]), s), _Medians()
     held: list[dict[str, Any]] = []
     rated_file = np.zeros(len(g.file[1]), dtype=bool)  # files with a rating signal
@@ -466,6 +471,8 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
         held.append({**wanted, "cat": b.cat, "cells": cells, "file": b.file})
         del b, ev
     g.kept = None
+    counts["as_of_by_file"] = {str(name): float(day) for name, day in
+                               zip(g.file[1], g.newest, strict=True) if np.isfinite(day)}
     by_cat = sums.category_prior(g.cat[1], s.wom_prior_group_strength)
     areas, pop_ref = sums.area_sums(), pops.done()
     out: dict[str, list[FloatArray]] = {}
@@ -541,8 +548,10 @@ def derive_reputation(
     """Deriver: write ``wom_score.npy`` and ``wom_confidence.npy`` (float64, table order),
     scored :data:`BLOCK_ROWS` rows at a time and keeping only these two columns."""
     _check(merchants)
+    dates = upstream.get("source_dates")
+    floors = json.loads(Path(dates).read_text(encoding="utf-8")) if dates else None
     cols, counts = _score(merchants, settings, settings.wom_as_of, BLOCK_ROWS,
-                          ("wom_score", "wom_confidence"))
+                          ("wom_score", "wom_confidence"), floors)
     score = cols.get("wom_score", np.zeros(0))
     conf = cols.get("wom_confidence", np.zeros(0))
     np.save(out_dir / "wom_score.npy", score)
@@ -557,6 +566,8 @@ def derive_reputation(
         "subscores_outside_scale": counts["subscores_outside_scale"],
         "ltm_above_reviews": counts["ltm_above_reviews"],
         "as_of_range": [_day_text(lo), _day_text(hi)] if lo <= hi else None,
+        # each source file's "today" in days since 1970 (what an upsert carries forward)
+        "as_of_by_file": counts["as_of_by_file"],
         "wom_score_quantiles": dict(
             zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)
         )

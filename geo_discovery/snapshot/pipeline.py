@@ -45,6 +45,7 @@ from ..settings import Settings, get_settings
 from .derived import derive_all
 from .members import carry_members, write_members
 from .rows import ROW_FILE, write_row_file
+from .sourcedates import carried_dates, write_source_dates
 from .store import SnapshotInfo, SnapshotStore, snapshot_merchants
 
 if TYPE_CHECKING:
@@ -264,10 +265,12 @@ def load(
             if current is not None and mode != "replace"
             else None
         )
+        was = current.manifest if current is not None else None
         if mode == "delete":
             table, missing = _delete(previous, delete_ids, places)
             rejects = pd.concat([rejects, missing], ignore_index=True)
             loaded = len(delete_ids) - len(missing)
+            dates = carried_dates(was, mode)
         else:
             assert ingest is not None
             new = ingest.table
@@ -275,6 +278,7 @@ def load(
             with executing_on(on):  # the read's working sets, here and on the workers
                 release_everywhere(new.nbytes)
             table = _upsert(previous, new) if mode == "upsert" else new
+            dates = carried_dates(was, mode, previous, new)  # each file's "today"
             loaded = ingest.rows_loaded
         notify("merge", 1, 1)
 
@@ -342,9 +346,12 @@ def load(
                 release_everywhere(table.nbytes)
             members = _member_histories(ingest, mode, current, writer.path)
             notify("write", 1, 1)
+            inputs = {"index": writer.path / "index"}
+            if (dated := write_source_dates(dates, writer.path)) is not None:
+                inputs["source_dates"] = dated
             with executing_on(on):  # the derivers' chunk steps run on the cluster, if any
                 derived = derive_all(
-                    table, writer.path / "derived", settings, {"index": writer.path / "index"},
+                    table, writer.path / "derived", settings, inputs,
                     lambda done, total: notify("derive", done, total),
                 )  # fmt: skip
             manifest = {

@@ -1,0 +1,78 @@
+"""Each source file's "today" (word of mouth's as_of) survives upserts and deletes.
+
+Before: the date was the newest review date of each source file *in the snapshot's
+rows*. Three unchanged DC listings upserted as a small file got that file's newest date,
+2.5 years before the original's: their confidence doubled (0.165 → 0.318) and their
+ranks jumped (1632 → 1016). Removing a file's newest-dated row likewise re-aged the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo_discovery import DiscoveryEngine
+from geo_discovery.snapshot.pipeline import load
+
+N = 40
+
+
+def _listings(ids: range, newest: str) -> pd.DataFrame:
+    rng = np.random.default_rng(len(ids))
+    last = pd.date_range("2012-01-01", newest, periods=len(ids)).strftime("%Y-%m-%d")
+    return pd.DataFrame({
+        "id": [f"m{i}" for i in ids], "name": [f"Shop {i}" for i in ids],
+        "lat": 38.90 + rng.uniform(0, 0.02, len(ids)),
+        "lng": -77.03 + rng.uniform(0, 0.02, len(ids)),
+        "rating": rng.uniform(3.5, 5.0, len(ids)).round(1),
+        "review_count": rng.integers(1, 60, len(ids)),
+        "first_review": "2011-06-01", "last_review": last,
+    })  # fmt: skip
+
+
+def _wom(store: Path) -> pd.Series:
+    engine = DiscoveryEngine.from_snapshot(store)
+    ids = engine.merchants.column("merchant_id").to_pylist()
+    return pd.Series(np.asarray(engine.snapshot.wom[1]), index=ids)  # confidence
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    _listings(range(N), "2015-10-02").to_csv(tmp_path / "city.csv", index=False)
+    load([tmp_path / "city.csv"], data_dir=tmp_path / "store")
+    return tmp_path / "store"
+
+
+def test_rows_sent_again_in_a_small_file_keep_their_scores(store: Path, tmp_path: Path) -> None:
+    before = _wom(store)
+    again = pd.read_csv(tmp_path / "city.csv").iloc[:3]  # the oldest three, unchanged
+    again.to_csv(tmp_path / "delta.csv", index=False)
+    load([tmp_path / "delta.csv"], data_dir=store, mode="upsert")
+    after = _wom(store)
+    pd.testing.assert_series_equal(after.sort_index(), before.sort_index())
+    kept = json.loads((store / "snapshots" / "000002" / "source_dates.json").read_text())
+    assert kept["delta.csv"] == kept["city.csv"]
+
+
+def test_removing_a_files_newest_row_does_not_re_age_the_rest(store: Path,
+                                                              tmp_path: Path) -> None:
+    before = _wom(store)
+    newest = f"m{N - 1}"
+    (tmp_path / "gone.txt").write_text(f"merchant_id\ngeneric:{newest}\n")
+    ids = [i for i in before.index if i != f"generic:{newest}"]
+    load([tmp_path / "gone.txt"], data_dir=store, mode="delete", allow_shrink=True)
+    pd.testing.assert_series_equal(_wom(store).loc[ids], before.loc[ids])
+
+
+def test_a_replace_starts_afresh(store: Path, tmp_path: Path) -> None:
+    pd.read_csv(tmp_path / "city.csv").iloc[:3].to_csv(tmp_path / "small.csv", index=False)
+    load([tmp_path / "small.csv"], data_dir=store, allow_shrink=True)
+    assert not (store / "snapshots" / "000002" / "source_dates.json").exists()
+    manifest = json.loads((store / "snapshots" / "000002" / "manifest.json").read_text())
+    day = manifest["derived"]["reputation"]["as_of_by_file"]["small.csv"]
+    newest = pd.read_csv(tmp_path / "small.csv")["last_review"].max()
+    assert str(pd.to_datetime(day, unit="D").date()) == newest  # its own rows' newest
