@@ -40,8 +40,9 @@ Stable ids
 
 Vitality (documented score, in [0, 1])
     A weighted mean of percentile ranks among the city's districts:
-    density 0.4, diversity 0.3, mean word of mouth 0.3. When no district has word of
-    mouth the weights are renormalised over density and diversity. Being relative, the
+    density 0.4, diversity 0.3, mean word of mouth 0.3. A district without word of
+    mouth (``mean_wom`` NaN: no merchant of it has a rating signal) has its weights
+    renormalised over density and diversity. Being relative, the
     score compares districts within one city, not across cities.
 
 Tier ("by size and mix")
