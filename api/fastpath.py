@@ -101,6 +101,8 @@ class NearbyFastLane:
         params = dict(items)
         if len(params) != len(items) or not params.keys() <= _SIMPLE:
             return None
+        if any("\ufffd" in v for v in params.values()):  # maybe bytes that are not UTF-8
+            return None
         if "lat" not in params or "lng" not in params:
             return None
         numbers = [params["lat"], params["lng"], params.get("radius_m", "0")]

@@ -299,3 +299,22 @@ def test_search_refuses_fields_it_never_makes(client: TestClient, fields: str) -
     ok = client.get("/v1/merchants/search", params={"bbox": "24.9,60.1,25.0,60.2",
                                                      "fields": "name"})  # fmt: skip
     assert ok.status_code == 200 and set(ok.json()["results"][0]) == {"merchant_id", "name"}
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/merchants/nearby?lat=60.17&lng=24.94&q=caf%E9",  # the fast lane's request
+    "/v1/merchants/nearby?lat=60.17&lng=24.94&q=caf%E9&fields=name",  # the route's
+    "/v1/merchants/search?bbox=24.9,60.1,25,60.2&q=caf%E9",
+    "/v1/autocomplete?lat=60.17&lng=24.94&q=caf%E9",
+])  # fmt: skip
+def test_a_query_string_that_is_not_utf8_is_refused(client: TestClient, path: str) -> None:
+    """``q=caf%E9`` (Latin-1) was read with a replacement character, a separator: it
+    searched ``caf`` and answered 200."""
+    r = client.get(path, headers=PLAIN)  # plain: the fast lane's middleware sees it first
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == (
+        "q='caf%E9' is not UTF-8 text (byte 0xe9); allowed: UTF-8, percent-encoded "
+        "(é is %C3%A9)"
+    )
+    fine = client.get(path.replace("%E9", "%C3%A9"), headers=PLAIN)
+    assert fine.status_code == 200, fine.text
