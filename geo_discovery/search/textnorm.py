@@ -13,17 +13,33 @@ Every string the text index holds and every query word goes through :func:`token
   Compatibility forms fold (fullwidth ``Ａ`` → ``a``, ligature ``ﬁ`` →
   ``fi``), case folds (``ß`` → ``ss``), diacritics on Latin, Greek and Cyrillic letters
   go (``café`` → ``cafe``, ``Hämeentie`` → ``hameentie``; letters Unicode does not
-  decompose map by a small table: ``ø`` → ``o``, ``ł`` → ``l``, ``æ`` → ``ae`` …). Marks
-  of other scripts stay inside their word (Devanagari vowel signs, Thai tone marks).
-* **Words.** A token is a run of letters and digits. Apostrophes join (``joe's`` →
-  ``joes``); ``&`` is the word ``and``; every other character separates. Tokens are cut
-  at :data:`MAX_TERM_CHARS` characters.
+  decompose map by a small table: ``ø`` → ``o``, ``ł`` → ``l``, ``æ`` → ``ae`` …).
+  Arabic and Persian fold as Lucene's ``ArabicNormalizer`` and ``PersianNormalizer`` do:
+  tatweel, harakat and Quranic marks go (U+0640, U+064B–U+065F, U+0670, U+0610–U+061A,
+  U+06D6–U+06ED), ``آ أ إ ٱ`` → ``ا``, ``ة ۀ ہ`` → ``ه``, ``ى ی ے`` → ``ي``, ``ک`` → ``ك``
+  (``قَهْوَة`` = ``قهوة``, ``أمل`` = ``امل``). Marks of other scripts stay inside their
+  word (Devanagari vowel signs, Thai tone marks); Thai, Lao, Khmer and Myanmar words are
+  split only where the text has a space (or U+200B).
+* **Words.** A token is a run of letters and digits. Apostrophes (``' ’ ʼ ` ´ ‘``) join
+  (``joe's`` → ``joes``; ``´`` becomes ``'`` before NFKC, which would make it a space and
+  an accent); ``&`` is the word ``and``; every other character separates. An elided
+  French, Italian or Catalan article or pronoun goes, as Elasticsearch's ``elision``
+  filter does: when a word begins with one of :data:`ELISIONS` (after folding: ``L'`` is
+  ``l'``), then its first apostrophe, then a letter and at least one more letter or
+  digit, ``l'italien`` → ``italien``, ``dell'arte`` → ``arte`` (``o'brien`` →
+  ``obrien``, ``joe's`` → ``joes``: ``o`` and ``joe`` are not articles; one letter after
+  the apostrophe is an initial's possessive, not an elision: ``J's Deli`` → ``js``,
+  ``deli``). The token's span (highlights) is the word after the apostrophe. Tokens are
+  cut at :data:`MAX_TERM_CHARS` characters.
 * **CJK.** Han, kana and Hangul have no spaces between words: a run of them is indexed
   as its characters (unigrams) and adjacent pairs (bigrams), so ``星巴克`` holds ``星``,
-  ``巴``, ``克``, ``星巴``, ``巴克``. A query run becomes its bigrams (a single character
-  stays a unigram), so the name, any two-character piece of it and, typed as the last
-  word, any prefix all find it. :func:`typed_words` keeps a run whole: what a person
-  typed as one word (the query's word cap counts those).
+  ``巴``, ``克``, ``星巴``, ``巴克``. Two runs with only spaces or punctuation between
+  them (no letter, digit or ``&``) also give the pair across the gap, placed before the
+  second run's n-grams: ``ローソン 宮津`` holds ``ン宮``, so the name typed without its
+  space (``ローソン宮津``) finds it. A query run becomes its bigrams (a single character
+  stays a unigram; no pair across a gap), so the name, any two-character piece of it and,
+  typed as the last word, any prefix all find it. :func:`typed_words` keeps a run whole:
+  what a person typed as one word (the query's word cap counts those).
 
 A change here changes the tokens an index holds: bump the text index's format
 (:mod:`.textindex`) with it, so an index built the old way is not served.
@@ -44,6 +60,18 @@ True
 ['cafe', 'cafe']
 >>> [(t, s, e) for t, s, e in token_spans("Joe's Pizza")]
 [('joes', 0, 5), ('pizza', 6, 11)]
+>>> tokens("Chez l'Italien, McDonald´s, Muà Gelatieri d’Italia, O'Brien's")
+['chez', 'italien', 'mcdonalds', 'mua', 'gelatieri', 'italia', 'obriens']
+>>> token_spans("Café d’Époque")
+[('cafe', 0, 4), ('epoque', 7, 13)]
+>>> tokens("قَهْوَة") == tokens("قهوة") == tokens("قهوه")
+True
+>>> tokens("آتلیه ـأمل")
+['اتليه', 'امل']
+>>> tokens("ローソン 宮津")[4:]
+['ロー', 'ーソ', 'ソン', 'ン宮', '宮', '津', '宮津']
+>>> query_words("ローソン宮津"), typed_words("ローソン宮津")
+(['ロー', 'ーソ', 'ソン', 'ン宮', '宮津'], ['ローソン宮津'])
 """
 
 from __future__ import annotations
@@ -54,6 +82,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 __all__ = [
+    "ELISIONS",
     "MAX_TERM_CHARS",
     "address_tokens",
     "is_cjk",
@@ -68,8 +97,28 @@ __all__ = [
 MAX_TERM_CHARS = 32
 
 _APOSTROPHES = frozenset("'’ʼ`´‘")
+# ´ (and Greek oxia, canonically ´) is typed as an apostrophe, but NFKC makes it a space
+# and a combining acute: it becomes ' first (one character for one: offsets stay).
+_AS_APOSTROPHE = str.maketrans({"´": "'", "\u1ffd": "'"})
 _AMPERSANDS = frozenset("&＆")
-# Letters that do not decompose under NFKD, folded the way people type them.
+#: Elided articles and pronouns (Lucene's French, Italian and Catalan elision filters):
+#: at the start of a word, before its first apostrophe and two or more letters and
+#: digits (the first a letter), they go: ``l'italien`` (but ``j's``, ``l'a``: English
+#: possessives of an initial are more common in names than elisions before one letter).
+ELISIONS = frozenset(
+    {"l", "m", "t", "qu", "n", "s", "j", "d", "c", "jusqu", "quoiqu", "lorsqu", "puisqu",
+     "all", "dall", "dell", "nell", "sull", "coll", "pell", "gl", "agl", "dagl", "degl",
+     "negl", "sugl", "un", "v"}
+)  # French, then Italian's others (Catalan's d l m n s t are French's too)  # fmt: skip
+_ARTICLES = "|".join(sorted(ELISIONS, key=len, reverse=True))
+_ELIDED = rf"['`]*(?:{_ARTICLES})['`]+(?=[a-z]['`]*[a-z0-9])"  # then 2+ characters
+_ASCII_ELIDED = re.compile(rf"(?<![a-z0-9'`]){_ELIDED}")
+_ASCII_ELIDED_WORD = re.compile(_ELIDED)
+# Letters that do not decompose under NFKD, folded the way people type them; Arabic and
+# Persian as Lucene's ArabicNormalizer and PersianNormalizer fold them: tatweel, harakat
+# and Quranic marks go, alef forms are alef, teh marbuta heh, alef maksura, Farsi yeh and
+# yeh barree yeh, keheh kaf, heh with yeh and heh goal heh.
+_ARABIC_MARKS = [0x640, *range(0x64B, 0x660), 0x670, *range(0x610, 0x61B), *range(0x6D6, 0x6EE)]
 _SPECIAL = str.maketrans(
     {
         "ø": "o",
@@ -84,6 +133,11 @@ _SPECIAL = str.maketrans(
         "œ": "oe",
         "þ": "th",
         "ĸ": "k",
+        **dict.fromkeys("آأإٱ", "ا"),
+        **dict.fromkeys("ةۀہ", "ه"),
+        **dict.fromkeys("ىیے", "ي"),
+        "ک": "ك",
+        **dict.fromkeys(map(chr, _ARABIC_MARKS), None),
     }
 )
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
@@ -188,7 +242,8 @@ def _fold(ch: str) -> str:
     special-letter table; marks stay as marks (the caller decides)."""
     out = ch
     while True:  # to a fixed point: NFKD can make capitals (ᴬ → A), case folding more to do
-        nxt = unicodedata.normalize("NFKD", out.casefold()).translate(_SPECIAL)
+        nxt = unicodedata.normalize("NFKD", out.casefold().translate(_SPECIAL))  # ۀ before
+        nxt = nxt.translate(_SPECIAL)  # it decomposes to ە + hamza
         nxt = "".join(c for c in nxt if c not in _APOSTROPHES)  # ŉ → ʼn → n
         if nxt == out:
             return out
@@ -211,12 +266,16 @@ def _raw_tokens(text: str) -> list[_Raw]:
     start = last = 0  # the token's first and last pieces' offsets
     cjk: list[str] = []
     spans: list[tuple[int, int]] = []
+    cut = after = -1  # where the word's first apostrophe is in buf, the offset after it
 
     def flush(end: int) -> None:
-        nonlocal buf
+        nonlocal buf, start, cut
         if buf:
+            if 0 < cut <= len(buf) - 2 and buf[cut].isalpha() and "".join(buf[:cut]) in ELISIONS:
+                buf, start = buf[cut:], after  # l'italien: italien, spanning its i…n
             out.append(("".join(buf)[:MAX_TERM_CHARS], start, max(end, last), None))
             buf = []
+        cut = -1
 
     def flush_cjk() -> None:
         nonlocal cjk, spans
@@ -224,8 +283,12 @@ def _raw_tokens(text: str) -> list[_Raw]:
             out.append(("".join(cjk), spans[0][0], spans[-1][1], tuple(spans)))
             cjk, spans = [], []
 
+    if "´" in text or "\u1ffd" in text:  # (a search is much faster than translate)
+        text = text.translate(_AS_APOSTROPHE)
     for ch, a, b in zip(*_composed(text), strict=True):
         if ch in _APOSTROPHES:
+            if buf and cut < 0:
+                cut = len(buf)
             continue
         if ch in _AMPERSANDS:
             flush(a)
@@ -242,6 +305,8 @@ def _raw_tokens(text: str) -> list[_Raw]:
             if x.isalnum():
                 if not buf:
                     start = a
+                elif cut == len(buf):
+                    after = a
                 buf.append(x)
                 last = b
             elif _is_mark(x):
@@ -273,11 +338,21 @@ def tokens(text: str | None) -> list[str]:
     if not text:
         return []
     if text.isascii():
-        low = text.lower().translate(_ASCII_SKIP).replace("&", " and ")
-        return [t[:MAX_TERM_CHARS] for t in _ASCII_TOKEN.findall(low)]
+        low = text.lower()
+        if "'" in low or "`" in low:
+            low = _ASCII_ELIDED.sub("", low).translate(_ASCII_SKIP)
+        return [t[:MAX_TERM_CHARS] for t in _ASCII_TOKEN.findall(low.replace("&", " and "))]
     out: list[str] = []
+    run = ""  # the CJK run just before, with no word after it
     for tok, _, _, cjk in _raw_tokens(text):
-        out.extend(_ngrams(tok, unigrams=True) if cjk is not None else [tok])
+        if cjk is None:
+            out.append(tok)
+            run = ""
+            continue
+        if run:  # only spaces or punctuation between two runs: the pair across them too
+            out.append(run[-1] + tok[0])
+        out.extend(_ngrams(tok, unigrams=True))
+        run = tok
     return out
 
 
@@ -333,7 +408,8 @@ def typed_words(text: str | None) -> list[str]:
 
 def token_spans(text: str) -> list[tuple[str, int, int]]:
     """``(token, start, end)`` for every index token, with offsets into ``text`` (for
-    highlighting): a CJK n-gram spans its characters.
+    highlighting): a CJK n-gram spans its characters (a pair across a gap, the gap too);
+    an elided word, the word after the apostrophe (``l'Italien``: ``Italien``).
 
     Examples
     --------
@@ -343,18 +419,25 @@ def token_spans(text: str) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
     if text.isascii():  # the same tokens as tokens(); a span may take in an apostrophe
         for m in _ASCII_SPAN.finditer(text.lower()):  # ASCII lower keeps every offset
-            tok = m.group()
+            tok, start = m.group(), m.start()
             if tok == "&":
                 tok = "and"
             elif "'" in tok or "`" in tok:
+                if e := _ASCII_ELIDED_WORD.match(tok):  # l'italien: the span of italien
+                    tok, start = tok[e.end() :], start + e.end()
                 tok = tok.translate(_ASCII_SKIP)
             if tok:
-                out.append((tok[:MAX_TERM_CHARS], *m.span()))
+                out.append((tok[:MAX_TERM_CHARS], start, m.end()))
         return out
+    run, last = "", (0, 0)  # as in tokens(): the CJK run before, and its last character's span
     for tok, start, end, cjk in _raw_tokens(text):
         if cjk is None:
             out.append((tok, start, end))
+            run = ""
             continue
+        if run:  # the pair across the gap spans it
+            out.append((run[-1] + tok[0], last[0], cjk[0][1]))
+        run, last = tok, cjk[-1]
         # each character of a CJK run spans the text it came from (ｶﾞ: two, ゟ: one for
         # its two kana); a pair spans its characters'
         out.extend((tok[i], *cjk[i]) for i in range(len(tok)))

@@ -77,6 +77,10 @@ WORDS = (
     "ホ\u3099ート\u3099",  # decomposed (NFD) kana: ボード
     "탤러해시",
     "ca\u00adfe",  # a soft hyphen inside a word
+    "l'italien",  # an elided article: italien
+    "domino´s",  # the acute accent as an apostrophe
+    "قَهْوَة",  # Arabic with vowel marks: قهوه
+    "ローソン 宮津",  # CJK runs across a space: ン宮 too
 )
 #: CJK names longer than the 16 words a query may have (as pairs of characters)
 LONG_CJK = (
@@ -504,7 +508,8 @@ def test_text_index_round_trip(tmp_path: Any) -> None:
     (tmp_path / "text" / "text.json").write_text(json.dumps({**doc, "format": 1}))
     older = TextIndex.from_directory(tmp_path / "text", n_points=80)
     assert older.outdated and older.format == 1
-    with pytest.raises(TextIndexMissingError, match="format 1, this version searches format 2"):
+    searches = f"format 1, this version searches format {TEXT_FORMAT}"
+    with pytest.raises(TextIndexMissingError, match=searches):
         TextSearcher(older, snap.index.positions, snap.categories[0], snap.categories[1])
     older.to_directory(tmp_path / "again")  # written again, it stays what it is
     assert TextIndex.from_directory(tmp_path / "again").outdated
@@ -691,7 +696,7 @@ def test_an_index_of_an_older_format_is_refused_until_reloaded(tmp_path: Path) -
     assert report.snapshot is not None
     doc_path = report.snapshot.path / "derived" / "text" / "text.json"
     doc = json.loads(doc_path.read_text())
-    assert doc["format"] == TEXT_FORMAT == 2
+    assert doc["format"] == TEXT_FORMAT == 3
     doc["format"] = 1  # as written before names were NFKC-composed
     doc_path.write_text(json.dumps(doc))
     old = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
@@ -705,3 +710,65 @@ def test_an_index_of_an_older_format_is_refused_until_reloaded(tmp_path: Path) -
     load([csv], data_dir=data, settings=Settings(data_dir=data))  # loading again fixes it
     new = DiscoveryEngine.from_snapshot(data, settings=Settings(data_dir=data))
     assert new.nearby(35.66, 139.7, 5, where=Filters(text="ガスト")).merchant_ids == ["generic:1"]
+
+
+MIXED_NAMES = ["McDonald´s", "Domino´s Pizza", "Chez l'Italien", "Bourse de l'Immobilier",
+               "Muà Gelatieri d’Italia", "Bistro L'Express", "Café d’Époque",
+               "مقهى قَهْوَة", "أمل", "آتلیه", "ローソン 宮津", "锦江之星（福州站）",
+               "ローソン 宮前", "ローソン 京都駅前", "O'Brien's Pub", "Joe's Pizza"]  # fmt: skip
+MIXED_QUERIES = {
+    "acute": {0: ["mcdonald's", "mcdonalds", "McDonald´s", "mcdon"],
+              1: ["domino's", "domino´s pizza", "dominos"]},
+    "elision": {2: ["italien", "l'italien", "chez italien", "L’Italien", "ital"],
+                3: ["immobilier", "bourse immobilier", "l'immo"],
+                4: ["italia", "d'italia", "gelatieri italia"],
+                5: ["express", "bistro l'express"],
+                6: ["epoque", "café d'époque", "d´Époque"]},
+    "arabic": {7: ["قهوة", "قهوه", "مقهى قهوة"], 8: ["امل", "أمل"],
+               9: ["ات", "اتل", "آتلیه", "اتليه"]},
+    "cjk": {10: ["ローソン宮津", "ローソン 宮津", "ソン宮"],
+            11: ["锦江之星福州站", "锦江之星（福州站）", "之星福州"]},
+    "english": {14: ["o'brien's", "obriens pub"], 15: ["joe's", "joes pizza"]},
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def mixed_store() -> tuple[pa.Table, DiscoveryEngine, to.TextColumns]:
+    rng = np.random.default_rng(14)
+    table = named(rng, MIXED_NAMES)
+    engine = engine_of(table, rng, None)
+    return table, engine, to.TextColumns(engine)
+
+
+@pytest.mark.parametrize("rule", list(MIXED_QUERIES))
+def test_elisions_arabic_and_cjk_gaps_find_the_name_as_brute_force_does(rule: str) -> None:
+    """``´`` as an apostrophe, French/Italian elisions, Arabic and Persian folded, a CJK
+    name typed without its space or punctuation: the search finds the merchant, every
+    word kept and matched without a typo (not by luck: ``mcdonalds`` is one typo from the
+    ``mcdonald`` that ``McDonald´s`` was), as the oracle does, and highlights what the
+    oracle does, in the name as stored."""
+    table, engine, tc = mixed_store()
+    lat, lng = table.column("lat").to_pylist(), table.column("lng").to_pylist()
+    for i, texts in MIXED_QUERIES[rule].items():
+        for text in texts:
+            q = ro.query(lat[i], lng[i], 5, text=text)
+            assert_same(engine, tc, q)
+            res = engine.search(replace(q, k=60, explain=True))
+            assert i in res.positions.tolist() and not res.dropped_words, text
+            mine = (res.explanations or [])[res.positions.tolist().index(i)].text
+            assert mine is not None and all(w.typos == 0 for w in mine.words), (text, mine)
+            hl = engine.autocomplete(text, lat[i], lng[i], limit=60)
+            got = next(m for m in hl.merchants if engine.snapshot.row_of(m.merchant_id) == i)
+            assert got.highlight and list(got.highlight) == tc.highlight(text, MIXED_NAMES[i])
+    if rule == "elision":
+        assert tc.highlight("italien", MIXED_NAMES[2]) == [(7, 14)]  # "Italien", not "l'"
+        s = engine.autocomplete("italien", lat[2], lng[2], 60)
+        assert [tuple(h) for h in s.merchants[0].highlight or ()] == [(7, 14)]
+    if rule == "arabic":
+        assert tc.highlight("قهوة", MIXED_NAMES[7]) == [(5, 12)]  # marks with their letters
+    if rule == "cjk":
+        assert tc.highlight("ローソン宮津", MIXED_NAMES[10]) == [(0, 7)]
+        res = engine.nearby(lat[12], lng[12], 5, sort="best_match",
+                            where=Filters(text="ローソン宮津"))  # fmt: skip
+        first = table.column("name")[int(res.positions[0])].as_py()
+        assert "ローソン 宮津" in first and not res.dropped_words, first  # not the one nearby

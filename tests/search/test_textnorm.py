@@ -7,10 +7,11 @@ import re
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.search.textnorm import (
+    ELISIONS,
     MAX_TERM_CHARS,
     address_tokens,
     is_cjk,
@@ -82,8 +83,15 @@ def test_spans_point_at_the_original_text() -> None:
     assert [t for t, _, _ in token_spans("Hämeentie 星巴克")] == tokens("Hämeentie 星巴克")
 
 
+ELIDED = re.compile(  # at a word's start: an article, apostrophes, a letter and one more
+    r"['`]*(?:" + "|".join(ELISIONS) + r")['`]+(?=[a-z]['`]*[a-z0-9])", re.IGNORECASE
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=60))
+@example("L'Italien d'l'xy qu'l'xy 'l'xy x'l'xy l'2 l'' dell`arte s' t'_ab l'a'b j's")
+@example("Chez l'Italien & O'Brien's, Joe's, Dunkin' Donuts, l''xy, L'A.O.C, J'S DELI")
 def test_the_ascii_fast_path_agrees_with_the_general_one(text: str) -> None:
     # token_spans takes the general path for any non-ASCII text: append one and compare
     general = [t for t, _, _ in token_spans(text + " é")][:-1]
@@ -92,10 +100,17 @@ def test_the_ascii_fast_path_agrees_with_the_general_one(text: str) -> None:
     for tok, start, end in token_spans(text):  # each span is the word its token came from
         raw = text[start:end]
         assert re.fullmatch(r"[A-Za-z0-9'`]+|&", raw)
-        assert tok == ("and" if raw == "&" else re.sub("['`]", "", raw.lower())[:MAX_TERM_CHARS])
-        if raw != "&":  # a word's span is its whole run of word characters
-            assert not re.match(r"[A-Za-z0-9'`]", text[end : end + 1])
-            assert start == 0 or not re.match(r"[A-Za-z0-9'`]", text[start - 1])
+        if raw == "&":
+            assert tok == "and"
+            continue
+        # a word's span is its whole run of word characters, but an elided article
+        run_start = start
+        while run_start and re.match(r"[A-Za-z0-9'`]", text[run_start - 1]):
+            run_start -= 1
+        assert not re.match(r"[A-Za-z0-9'`]", text[end : end + 1])
+        e = ELIDED.match(text, run_start)
+        assert start == (e.end() if e else run_start)
+        assert tok == re.sub("['`]", "", raw.lower())[:MAX_TERM_CHARS]
 
 
 @settings(max_examples=300, deadline=None)
@@ -207,12 +222,17 @@ COMPOSING = st.sampled_from(
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=30), st.lists(COMPOSING, max_size=14).map("".join)))
+@example("McDonald\u00b4s l\u1ffdx")
+@example("ローソン 宮津、锦江之星（福州站）")
 def test_every_normal_form_gives_the_same_tokens(text: str) -> None:
     """NFC, NFD, NFKC and NFKD of any text tokenise as the text does, for the index, the
-    query and the highlights; each span's text holds its token."""
+    query and the highlights; each span's text holds its token. (NFKC makes the acute
+    accent ´, an apostrophe to the index, a space and a combining accent: compatibility
+    forms are compared with it as the apostrophe it means.)"""
     want = (tokens(text), query_words(text), typed_words(text))
     for form in ("NFC", "NFD", "NFKC", "NFKD"):
-        other = unicodedata.normalize(form, text)  # type: ignore[arg-type]
+        meant = text.translate({0xB4: "'", 0x1FFD: "'"}) if "K" in form else text
+        other = unicodedata.normalize(form, meant)  # type: ignore[arg-type]
         assert (tokens(other), query_words(other), typed_words(other)) == want, form
     spans = token_spans(text)
     assert [t for t, _, _ in spans] == want[0]
@@ -233,3 +253,161 @@ def test_format_characters_anywhere_change_no_token(
         typed = typed[:i] + ch + typed[i:]
     assert tokens(typed) == tokens(text)
     assert query_words(typed) == query_words(text)
+
+
+# --------------------------------------------------------------- apostrophes and elisions
+APOSTROPHES = ("'", "’", "ʼ", "`", "´", "‘", "\uff07", "\u1ffd")  # ＇ and ῾: NFKC/NFC to one
+
+
+@pytest.mark.parametrize("ap", APOSTROPHES)
+def test_every_apostrophe_survives_nfkc_as_an_apostrophe(ap: str) -> None:
+    """Each apostrophe joins a word and elides an article the same way: ´ too (NFKC
+    would make it a space and a combining accent: "McDonald´s" was mcdonald, s)."""
+    assert tokens(f"McDonald{ap}s") == ["mcdonalds"] == query_words(f"mcdonald{ap}s")
+    assert tokens(f"Chez l{ap}Italien") == ["chez", "italien"]
+    assert token_spans(f"McDonald{ap}s x") == [("mcdonalds", 0, 10), ("x", 11, 12)]
+    assert token_spans(f"L{ap}Express") == [("express", 2, 9)]
+
+
+def test_the_acute_accent_is_an_apostrophe() -> None:
+    assert tokens("McDonald´s") == ["mcdonalds"]
+    assert query_words("Domino´s Pizza") == query_words("domino's pizza") == ["dominos", "pizza"]
+    assert tokens("Cafe\u0301 Joe´s") == ["cafe", "joes"]  # a combining acute is still an accent
+
+
+#: Lucene's elision filters' default articles (FrenchAnalyzer, ItalianAnalyzer, CatalanAnalyzer)
+LUCENE_FRENCH = "l m t qu n s j d c jusqu quoiqu lorsqu puisqu"
+LUCENE_ITALIAN = "c l all dall dell nell sull coll pell gl agl dagl degl negl sugl un m t s v d"
+LUCENE_CATALAN = "d l m n s t"
+
+
+def test_the_elided_articles_are_lucenes() -> None:
+    assert set(f"{LUCENE_FRENCH} {LUCENE_ITALIAN} {LUCENE_CATALAN}".split()) == ELISIONS
+
+
+@pytest.mark.parametrize("article", sorted(ELISIONS))
+def test_every_elided_article_goes_before_a_letter(article: str) -> None:
+    for ap in ("'", "’", "´"):
+        assert tokens(f"{article}{ap}arte") == ["arte"]
+        assert tokens(f"{article.upper()}{ap}Époque") == ["epoque"]  # case, after folding
+        assert query_words(f"{article.title()}{ap}arte") == ["arte"]
+        assert tokens(f"{article}{ap}2") == [f"{article}2"]  # before a digit: kept
+        assert tokens(f"x{article}{ap}arte") == [f"x{article}arte"]  # not a word's start
+        assert tokens(f"{article}{ap} arte") == [article, "arte"]  # no letter after it
+        assert tokens(f"{article}{ap}s x") == [f"{article}s", "x"]  # one letter: kept
+
+
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("Chez l'Italien", ["chez", "italien"]),
+        ("Bourse de l'Immobilier", ["bourse", "de", "immobilier"]),
+        ("Muà Gelatieri d’Italia", ["mua", "gelatieri", "italia"]),
+        ("Bistro L'Express", ["bistro", "express"]),
+        ("Café d’Époque", ["cafe", "epoque"]),
+        ("Trattoria dell'Arte", ["trattoria", "arte"]),
+        ("Forn d'en Rosa", ["forn", "en", "rosa"]),
+        ("Lorsqu'il pleut", ["il", "pleut"]),
+        ("Jusqu'à l'aube", ["jusqua", "aube"]),  # (à: one letter, kept with its article)
+        ("L'l'xy", ["lxy"]),  # only the word's first apostrophe elides
+        ("J'S Deli", ["js", "deli"]),  # one letter after it: an initial's possessive
+        ("L'A.O.C", ["la", "o", "c"]),
+        ("l'a'b", ["ab"]),  # (two letters after it, with an apostrophe between)
+        # English keeps its apostrophes: o, joe, mcdonald, dunkin are no articles
+        ("Joe's", ["joes"]),
+        ("O'Brien's Pub", ["obriens", "pub"]),
+        ("McDonald's", ["mcdonalds"]),
+        ("Dunkin' Donuts", ["dunkin", "donuts"]),
+        ("Rock'n'Roll Diner", ["rocknroll", "diner"]),
+        ("Guns N' Roses", ["guns", "n", "roses"]),
+    ],
+)
+def test_elisions_drop_the_article(name: str, want: list[str]) -> None:
+    assert tokens(name) == want == query_words(name) == typed_words(name)
+    assert tokens(name) == tokens(unicodedata.normalize("NFD", name))
+
+
+@pytest.mark.parametrize(
+    ("name", "spans"),
+    [
+        ("Chez l'Italien", [("chez", 0, 4), ("italien", 7, 14)]),
+        ("Chez l’Italien", [("chez", 0, 4), ("italien", 7, 14)]),
+        ("Chez l´Italien", [("chez", 0, 4), ("italien", 7, 14)]),
+        ("Café d’Époque", [("cafe", 0, 4), ("epoque", 7, 13)]),
+        ("Cafe\u0301 d’E\u0301poque", [("cafe", 0, 5), ("epoque", 8, 15)]),  # decomposed
+        ("ca\u00adfe L\u00ad’Express", [("cafe", 0, 5), ("express", 9, 16)]),  # soft hyphens
+        ("'l'xy", [("xy", 3, 5)]),
+    ],
+)
+def test_an_elided_word_spans_the_word_after_the_apostrophe(
+    name: str, spans: list[tuple[str, int, int]]
+) -> None:
+    """Highlights: offsets in the original string, the article and apostrophe left out."""
+    assert token_spans(name) == spans
+    for tok, start, end in spans:
+        assert tokens(name[start:end]) == [tok]
+
+
+# --------------------------------------------------------------------- Arabic, Persian
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("قَهْوَة", "قهوة"),  # harakat
+        ("قهوة", "قهوه"),  # teh marbuta = heh
+        ("أمل", "امل"),  # alef with hamza above
+        ("إسلام", "اسلام"),  # below
+        ("آتلیه", "اتليه"),  # alef with madda, Farsi yeh
+        ("ٱلله", "الله"),  # alef wasla
+        ("مصطفى", "مصطفي"),  # alef maksura
+        ("کتاب", "كتاب"),  # keheh
+        ("خانۀ", "خانه"),  # heh with yeh
+        ("خانه\u0654", "خانه"),  # heh and hamza above, decomposed
+        ("قهـــوة", "قهوة"),  # tatweel
+        ("ٱلْقُرْآنِ\u06e1", "القران"),  # Quranic marks, superscript alef
+        ("الرَّحْمٰنِ", "الرحمن"),  # U+0670
+        ("ﻗﻬﻮﺓ", "قهوة"),  # presentation forms (NFKC)
+    ],
+)
+def test_arabic_and_persian_fold(a: str, b: str) -> None:
+    assert tokens(a) == tokens(b) == [tokens(b)[0]] and query_words(a) == query_words(b)
+    assert not any(0x064B <= ord(c) <= 0x065F or c == "\u0640" for c in tokens(a)[0])
+
+
+def test_arabic_spans_point_at_the_original_text() -> None:
+    name = "مقهى قَهْوَة"
+    assert token_spans(name) == [("مقهي", 0, 4), ("قهوه", 5, 12)]
+    assert token_spans("ـآتلیهـ x") == [("اتليه", 1, 7), ("x", 8, 9)]  # up to the space
+    decomposed = "ا\u0653تليه"  # آ typed as alef and madda: NFKC composes them
+    assert token_spans(decomposed) == [("اتليه", 0, 6)]
+
+
+# ------------------------------------------------------------------ CJK across a gap
+def test_cjk_runs_with_only_punctuation_between_hold_the_pair_across() -> None:
+    """The name typed without its spaces or punctuation: every pair of it is a token."""
+    assert tokens("ローソン 宮津") == [
+        *"ローソン", "ロー", "ーソ", "ソン", "ン宮", *"宮津", "宮津",
+    ]  # fmt: skip
+    for name, typed in [
+        ("ローソン 宮津", "ローソン宮津"),
+        ("锦江之星（福州站）", "锦江之星福州站"),
+        ("セブン-イレブン 京都 四条店", "セブンイレブン京都四条店"),
+        ("스타벅스 강남점", "스타벅스강남점"),
+        ("星巴克, 北京 — 国贸", "星巴克北京国贸"),
+    ]:
+        assert set(query_words(typed)) <= set(tokens(name)), name
+        assert typed_words(name) == typed_words(name.replace("、", " "))  # runs stay runs
+    # a letter, digit or & between: no pair (it is a word of its own)
+    assert "ン宮" not in tokens("ローソン A 宮津") + tokens("ローソン 7 宮津")
+    assert "ン宮" not in tokens("ローソン & 宮津")
+    # queries are as before: no pair across a gap, one typed word per run
+    assert query_words("ローソン 宮津") == ["ロー", "ーソ", "ソン", "宮津"]
+    assert typed_words("ローソン 宮津") == ["ローソン", "宮津"]
+    assert typed_words("锦江之星（福州站）") == ["锦江之星", "福州站"]
+
+
+def test_the_pair_across_a_gap_spans_the_gap() -> None:
+    spans = token_spans("ローソン 宮津")
+    assert [t for t, _, _ in spans] == tokens("ローソン 宮津")
+    assert ("ン宮", 3, 6) in spans
+    assert ("星福", 3, 6) in token_spans("锦江之星（福州站）")
+    assert ("ン宮", 3, 7) in token_spans("ローソン\u00ad 宮津")  # an ignorable in the gap
