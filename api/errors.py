@@ -34,7 +34,6 @@ import math
 import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, get_args
-from urllib.parse import unquote_to_bytes
 
 import anyio
 import numpy as np
@@ -59,6 +58,7 @@ from geo_discovery.errors import (
 )
 from geo_discovery.snapshot.rows import HIT_FIELDS
 
+from .querystring import check_utf8
 from .responses import JSONResponse
 
 __all__ = [
@@ -202,34 +202,6 @@ def allowed_query_params(route: APIRoute) -> frozenset[str]:
         cache = frozenset(alias for kind, alias, _ in _walk(route.dependant) if kind == "query")
         route._gd_query_params = cache  # type: ignore[attr-defined]
     return cache
-
-
-def check_utf8(raw_query: bytes) -> None:
-    """Refuse a query string whose percent-encoded bytes are not UTF-8 (422): Starlette
-    reads them with replacement characters, so ``q=caf%E9`` (Latin-1) searched ``caf``.
-
-    >>> check_utf8(b"q=caf%C3%A9&lat=1")
-    >>> check_utf8(b"q=caf%E9")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    geo_discovery.errors.InvalidQueryError: q='caf%E9' is not UTF-8 text (byte 0xe9); ...
-    """
-    for piece in raw_query.split(b"&"):
-        key, _, value = piece.partition(b"=")
-        for part in (key, value):
-            try:
-                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                sent = piece.decode("latin-1")
-                name = unquote_to_bytes(key).decode("utf-8", "replace")
-                message = (
-                    f"{name}={sent.partition('=')[2]!r} is not UTF-8 text (byte "
-                    f"0x{exc.object[exc.start]:02x}); allowed: UTF-8, percent-encoded "
-                    "(é is %C3%A9)"
-                )
-                raise InvalidQueryError(message, [{
-                    "parameter": name, "location": "query", "value": None,
-                    "message": message}]) from None  # fmt: skip
 
 
 def check_query_params(request: Request, allowed: frozenset[str]) -> None:
