@@ -255,8 +255,7 @@ def load(
             rows_read = ingest.rows_read
 
         if ingest is not None:  # name a database source by its masked URL, not its dump
-            for source in ingest.sources:
-                source.path = labels.get(source.path, source.path)
+            _relabel(ingest, labels)
         current = store.current()
         notify("merge", 0, 1)
         # Only upsert and delete build on the current snapshot; replace never reads it.
@@ -451,6 +450,25 @@ def _build_index(
     index, partitions = build_index_on(cluster, table, int(res), progress=notify)
     return index, {"cluster": str(cluster.spec), "workers": build_workers(cluster),
                    "partitions": partitions}
+
+
+def _relabel(ingest: IngestResult, labels: Mapping[str, str]) -> None:
+    """A database source's report, rows, rejects and warnings name its masked URL (its
+    rejects said ``shops.csv:3``, the file name of its temporary dump; their line numbers
+    stay the dump's: line 2 is the first row)."""
+    for source in ingest.sources:
+        source.path = labels.get(source.path, source.path)
+    names = {Path(dump).name: label for dump, label in labels.items()}
+    if not names:
+        return
+    for frame in (ingest.rejects, ingest.warnings):
+        if len(frame):
+            frame["source_file"] = frame["source_file"].replace(names)
+    col = ingest.table.column("source_file")
+    for name, label in names.items():
+        col = pc.if_else(pc.equal(col, name), pa.scalar(label, col.type), col)
+    at = ingest.table.schema.get_field_index("source_file")
+    ingest.table = ingest.table.set_column(at, ingest.table.schema.field(at), col)
 
 
 def build_workers(cluster: Any) -> int:

@@ -154,6 +154,12 @@ def test_a_point_outside_its_crs_is_rejected_not_put_at_the_pole(
     assert (got.rows_loaded, got.rows_rejected) == (20, 1)
     ids = _merchants(tmp_path, ["merchant_id"]).column(0).to_pylist()
     assert "generic:99" not in ids and len(ids) == 20
+    # the rejects and the rows name the table's URL, not the temporary dump's "junk.csv"
+    label = got.ingest.sources[0].path
+    assert label.startswith("postgresql://") and label.endswith(f"?table={schema}.junk")
+    assert pd.read_csv(got.rejects_path, dtype=str)["source_file"].tolist() == [label]
+    files = _merchants(tmp_path, ["merchant_id", "source_file"]).column(1).to_pylist()
+    assert set(files) == {label}
 
 
 def test_srid_0_keeps_asking_for_the_crs(pg: str, schema: str, tmp_path: Path) -> None:
