@@ -21,16 +21,12 @@ Every string the text index holds and every query word goes through :func:`token
   word (Devanagari vowel signs, Thai tone marks); Thai, Lao, Khmer and Myanmar words are
   split only where the text has a space (or U+200B).
 * **Words.** A token is a run of letters and digits. Apostrophes (``' ’ ʼ ` ´ ‘``) join
-  (``joe's`` → ``joes``; ``´`` becomes ``'`` before NFKC, which would make it a space and
-  an accent); ``&`` is the word ``and``; every other character separates. An elided
-  French, Italian or Catalan article or pronoun goes, as Elasticsearch's ``elision``
-  filter does: when a word begins with one of :data:`ELISIONS` (after folding: ``L'`` is
-  ``l'``), then its first apostrophe, then a letter and at least one more letter or
-  digit, ``l'italien`` → ``italien``, ``dell'arte`` → ``arte`` (``o'brien`` →
-  ``obrien``, ``joe's`` → ``joes``: ``o`` and ``joe`` are not articles; one letter after
-  the apostrophe is an initial's possessive, not an elision: ``J's Deli`` → ``js``,
-  ``deli``). The token's span (highlights) is the word after the apostrophe. Tokens are
-  cut at :data:`MAX_TERM_CHARS` characters.
+  (``joe's`` → ``joes``, ``l'Italien`` → ``litalien``; ``´`` becomes ``'`` before NFKC,
+  which would make it a space and an accent); ``&`` is the word ``and``; every other
+  character separates. Elided articles are not dropped (Elasticsearch's French
+  ``elision``): ``D'Agostino``, ``D'Ambrosio`` and ``N'Hance`` are typed joined as often
+  as not in US data, and ``dagostino`` must keep finding them. Tokens are cut at
+  :data:`MAX_TERM_CHARS` characters.
 * **CJK.** Han, kana and Hangul have no spaces between words: a run of them is indexed
   as its characters (unigrams) and adjacent pairs (bigrams), so ``星巴克`` holds ``星``,
   ``巴``, ``克``, ``星巴``, ``巴克``. Two runs with only spaces or punctuation between
@@ -61,9 +57,7 @@ True
 >>> [(t, s, e) for t, s, e in token_spans("Joe's Pizza")]
 [('joes', 0, 5), ('pizza', 6, 11)]
 >>> tokens("Chez l'Italien, McDonald´s, Muà Gelatieri d’Italia, O'Brien's")
-['chez', 'italien', 'mcdonalds', 'mua', 'gelatieri', 'italia', 'obriens']
->>> token_spans("Café d’Époque")
-[('cafe', 0, 4), ('epoque', 7, 13)]
+['chez', 'litalien', 'mcdonalds', 'mua', 'gelatieri', 'ditalia', 'obriens']
 >>> tokens("قَهْوَة") == tokens("قهوة") == tokens("قهوه")
 True
 >>> tokens("آتلیه ـأمل")
@@ -82,7 +76,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 __all__ = [
-    "ELISIONS",
     "MAX_TERM_CHARS",
     "address_tokens",
     "is_cjk",
@@ -101,19 +94,6 @@ _APOSTROPHES = frozenset("'’ʼ`´‘")
 # and a combining acute: it becomes ' first (one character for one: offsets stay).
 _AS_APOSTROPHE = str.maketrans({"´": "'", "\u1ffd": "'"})
 _AMPERSANDS = frozenset("&＆")
-#: Elided articles and pronouns (Lucene's French, Italian and Catalan elision filters):
-#: at the start of a word, before its first apostrophe and two or more letters and
-#: digits (the first a letter), they go: ``l'italien`` (but ``j's``, ``l'a``: English
-#: possessives of an initial are more common in names than elisions before one letter).
-ELISIONS = frozenset(
-    {"l", "m", "t", "qu", "n", "s", "j", "d", "c", "jusqu", "quoiqu", "lorsqu", "puisqu",
-     "all", "dall", "dell", "nell", "sull", "coll", "pell", "gl", "agl", "dagl", "degl",
-     "negl", "sugl", "un", "v"}
-)  # French, then Italian's others (Catalan's d l m n s t are French's too)  # fmt: skip
-_ARTICLES = "|".join(sorted(ELISIONS, key=len, reverse=True))
-_ELIDED = rf"['`]*(?:{_ARTICLES})['`]+(?=[a-z]['`]*[a-z0-9])"  # then 2+ characters
-_ASCII_ELIDED = re.compile(rf"(?<![a-z0-9'`]){_ELIDED}")
-_ASCII_ELIDED_WORD = re.compile(_ELIDED)
 # Letters that do not decompose under NFKD, folded the way people type them; Arabic and
 # Persian as Lucene's ArabicNormalizer and PersianNormalizer fold them: tatweel, harakat
 # and Quranic marks go, alef forms are alef, teh marbuta heh, alef maksura, Farsi yeh and
@@ -266,16 +246,12 @@ def _raw_tokens(text: str) -> list[_Raw]:
     start = last = 0  # the token's first and last pieces' offsets
     cjk: list[str] = []
     spans: list[tuple[int, int]] = []
-    cut = after = -1  # where the word's first apostrophe is in buf, the offset after it
 
     def flush(end: int) -> None:
-        nonlocal buf, start, cut
+        nonlocal buf
         if buf:
-            if 0 < cut <= len(buf) - 2 and buf[cut].isalpha() and "".join(buf[:cut]) in ELISIONS:
-                buf, start = buf[cut:], after  # l'italien: italien, spanning its i…n
             out.append(("".join(buf)[:MAX_TERM_CHARS], start, max(end, last), None))
             buf = []
-        cut = -1
 
     def flush_cjk() -> None:
         nonlocal cjk, spans
@@ -287,8 +263,6 @@ def _raw_tokens(text: str) -> list[_Raw]:
         text = text.translate(_AS_APOSTROPHE)
     for ch, a, b in zip(*_composed(text), strict=True):
         if ch in _APOSTROPHES:
-            if buf and cut < 0:
-                cut = len(buf)
             continue
         if ch in _AMPERSANDS:
             flush(a)
@@ -305,8 +279,6 @@ def _raw_tokens(text: str) -> list[_Raw]:
             if x.isalnum():
                 if not buf:
                     start = a
-                elif cut == len(buf):
-                    after = a
                 buf.append(x)
                 last = b
             elif _is_mark(x):
@@ -340,7 +312,7 @@ def tokens(text: str | None) -> list[str]:
     if text.isascii():
         low = text.lower()
         if "'" in low or "`" in low:
-            low = _ASCII_ELIDED.sub("", low).translate(_ASCII_SKIP)
+            low = low.translate(_ASCII_SKIP)
         return [t[:MAX_TERM_CHARS] for t in _ASCII_TOKEN.findall(low.replace("&", " and "))]
     out: list[str] = []
     run = ""  # the CJK run just before, with no word after it
@@ -408,8 +380,7 @@ def typed_words(text: str | None) -> list[str]:
 
 def token_spans(text: str) -> list[tuple[str, int, int]]:
     """``(token, start, end)`` for every index token, with offsets into ``text`` (for
-    highlighting): a CJK n-gram spans its characters (a pair across a gap, the gap too);
-    an elided word, the word after the apostrophe (``l'Italien``: ``Italien``).
+    highlighting): a CJK n-gram spans its characters (a pair across a gap, the gap too).
 
     Examples
     --------
@@ -419,15 +390,13 @@ def token_spans(text: str) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
     if text.isascii():  # the same tokens as tokens(); a span may take in an apostrophe
         for m in _ASCII_SPAN.finditer(text.lower()):  # ASCII lower keeps every offset
-            tok, start = m.group(), m.start()
+            tok = m.group()
             if tok == "&":
                 tok = "and"
             elif "'" in tok or "`" in tok:
-                if e := _ASCII_ELIDED_WORD.match(tok):  # l'italien: the span of italien
-                    tok, start = tok[e.end() :], start + e.end()
                 tok = tok.translate(_ASCII_SKIP)
             if tok:
-                out.append((tok[:MAX_TERM_CHARS], start, m.end()))
+                out.append((tok[:MAX_TERM_CHARS], *m.span()))
         return out
     run, last = "", (0, 0)  # as in tokens(): the CJK run before, and its last character's span
     for tok, start, end, cjk in _raw_tokens(text):

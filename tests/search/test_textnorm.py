@@ -11,7 +11,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from geo_discovery.search.textnorm import (
-    ELISIONS,
     MAX_TERM_CHARS,
     address_tokens,
     is_cjk,
@@ -83,11 +82,6 @@ def test_spans_point_at_the_original_text() -> None:
     assert [t for t, _, _ in token_spans("Hämeentie 星巴克")] == tokens("Hämeentie 星巴克")
 
 
-ELIDED = re.compile(  # at a word's start: an article, apostrophes, a letter and one more
-    r"['`]*(?:" + "|".join(ELISIONS) + r")['`]+(?=[a-z]['`]*[a-z0-9])", re.IGNORECASE
-)
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=60))
 @example("L'Italien d'l'xy qu'l'xy 'l'xy x'l'xy l'2 l'' dell`arte s' t'_ab l'a'b j's")
@@ -103,13 +97,9 @@ def test_the_ascii_fast_path_agrees_with_the_general_one(text: str) -> None:
         if raw == "&":
             assert tok == "and"
             continue
-        # a word's span is its whole run of word characters, but an elided article
-        run_start = start
-        while run_start and re.match(r"[A-Za-z0-9'`]", text[run_start - 1]):
-            run_start -= 1
+        # a word's span is its whole run of word characters
+        assert not re.match(r"[A-Za-z0-9'`]", text[start - 1 : start] if start else "")
         assert not re.match(r"[A-Za-z0-9'`]", text[end : end + 1])
-        e = ELIDED.match(text, run_start)
-        assert start == (e.end() if e else run_start)
         assert tok == re.sub("['`]", "", raw.lower())[:MAX_TERM_CHARS]
 
 
@@ -255,18 +245,18 @@ def test_format_characters_anywhere_change_no_token(
     assert query_words(typed) == query_words(text)
 
 
-# --------------------------------------------------------------- apostrophes and elisions
+# --------------------------------------------------------------------------- apostrophes
 APOSTROPHES = ("'", "’", "ʼ", "`", "´", "‘", "\uff07", "\u1ffd")  # ＇ and ῾: NFKC/NFC to one
 
 
 @pytest.mark.parametrize("ap", APOSTROPHES)
 def test_every_apostrophe_survives_nfkc_as_an_apostrophe(ap: str) -> None:
-    """Each apostrophe joins a word and elides an article the same way: ´ too (NFKC
-    would make it a space and a combining accent: "McDonald´s" was mcdonald, s)."""
+    """Each apostrophe joins a word the same way: ´ too (NFKC would make it a space and a
+    combining accent: "McDonald´s" was mcdonald, s)."""
     assert tokens(f"McDonald{ap}s") == ["mcdonalds"] == query_words(f"mcdonald{ap}s")
-    assert tokens(f"Chez l{ap}Italien") == ["chez", "italien"]
+    assert tokens(f"Chez l{ap}Italien") == ["chez", "litalien"]
     assert token_spans(f"McDonald{ap}s x") == [("mcdonalds", 0, 10), ("x", 11, 12)]
-    assert token_spans(f"L{ap}Express") == [("express", 2, 9)]
+    assert token_spans(f"L{ap}Express") == [("lexpress", 0, 9)]
 
 
 def test_the_acute_accent_is_an_apostrophe() -> None:
@@ -275,45 +265,16 @@ def test_the_acute_accent_is_an_apostrophe() -> None:
     assert tokens("Cafe\u0301 Joe´s") == ["cafe", "joes"]  # a combining acute is still an accent
 
 
-#: Lucene's elision filters' default articles (FrenchAnalyzer, ItalianAnalyzer, CatalanAnalyzer)
-LUCENE_FRENCH = "l m t qu n s j d c jusqu quoiqu lorsqu puisqu"
-LUCENE_ITALIAN = "c l all dall dell nell sull coll pell gl agl dagl degl negl sugl un m t s v d"
-LUCENE_CATALAN = "d l m n s t"
-
-
-def test_the_elided_articles_are_lucenes() -> None:
-    assert set(f"{LUCENE_FRENCH} {LUCENE_ITALIAN} {LUCENE_CATALAN}".split()) == ELISIONS
-
-
-@pytest.mark.parametrize("article", sorted(ELISIONS))
-def test_every_elided_article_goes_before_a_letter(article: str) -> None:
-    for ap in ("'", "’", "´"):
-        assert tokens(f"{article}{ap}arte") == ["arte"]
-        assert tokens(f"{article.upper()}{ap}Époque") == ["epoque"]  # case, after folding
-        assert query_words(f"{article.title()}{ap}arte") == ["arte"]
-        assert tokens(f"{article}{ap}2") == [f"{article}2"]  # before a digit: kept
-        assert tokens(f"x{article}{ap}arte") == [f"x{article}arte"]  # not a word's start
-        assert tokens(f"{article}{ap} arte") == [article, "arte"]  # no letter after it
-        assert tokens(f"{article}{ap}s x") == [f"{article}s", "x"]  # one letter: kept
-
-
 @pytest.mark.parametrize(
     ("name", "want"),
     [
-        ("Chez l'Italien", ["chez", "italien"]),
-        ("Bourse de l'Immobilier", ["bourse", "de", "immobilier"]),
-        ("Muà Gelatieri d’Italia", ["mua", "gelatieri", "italia"]),
-        ("Bistro L'Express", ["bistro", "express"]),
-        ("Café d’Époque", ["cafe", "epoque"]),
-        ("Trattoria dell'Arte", ["trattoria", "arte"]),
-        ("Forn d'en Rosa", ["forn", "en", "rosa"]),
-        ("Lorsqu'il pleut", ["il", "pleut"]),
-        ("Jusqu'à l'aube", ["jusqua", "aube"]),  # (à: one letter, kept with its article)
-        ("L'l'xy", ["lxy"]),  # only the word's first apostrophe elides
-        ("J'S Deli", ["js", "deli"]),  # one letter after it: an initial's possessive
-        ("L'A.O.C", ["la", "o", "c"]),
-        ("l'a'b", ["ab"]),  # (two letters after it, with an apostrophe between)
-        # English keeps its apostrophes: o, joe, mcdonald, dunkin are no articles
+        # an elided article stays with its word (no French elision filter): in US data
+        # D'Agostino, D'Ambrosio and N'Hance are typed joined as often as not
+        ("D'Agostino", ["dagostino"]),
+        ("D'Ambrosio Jeep", ["dambrosio", "jeep"]),
+        ("N'Hance", ["nhance"]),
+        ("Chez l'Italien", ["chez", "litalien"]),
+        ("J'S Deli", ["js", "deli"]),
         ("Joe's", ["joes"]),
         ("O'Brien's Pub", ["obriens", "pub"]),
         ("McDonald's", ["mcdonalds"]),
@@ -322,30 +283,9 @@ def test_every_elided_article_goes_before_a_letter(article: str) -> None:
         ("Guns N' Roses", ["guns", "n", "roses"]),
     ],
 )
-def test_elisions_drop_the_article(name: str, want: list[str]) -> None:
+def test_apostrophes_join_their_word(name: str, want: list[str]) -> None:
     assert tokens(name) == want == query_words(name) == typed_words(name)
     assert tokens(name) == tokens(unicodedata.normalize("NFD", name))
-
-
-@pytest.mark.parametrize(
-    ("name", "spans"),
-    [
-        ("Chez l'Italien", [("chez", 0, 4), ("italien", 7, 14)]),
-        ("Chez l’Italien", [("chez", 0, 4), ("italien", 7, 14)]),
-        ("Chez l´Italien", [("chez", 0, 4), ("italien", 7, 14)]),
-        ("Café d’Époque", [("cafe", 0, 4), ("epoque", 7, 13)]),
-        ("Cafe\u0301 d’E\u0301poque", [("cafe", 0, 5), ("epoque", 8, 15)]),  # decomposed
-        ("ca\u00adfe L\u00ad’Express", [("cafe", 0, 5), ("express", 9, 16)]),  # soft hyphens
-        ("'l'xy", [("xy", 3, 5)]),
-    ],
-)
-def test_an_elided_word_spans_the_word_after_the_apostrophe(
-    name: str, spans: list[tuple[str, int, int]]
-) -> None:
-    """Highlights: offsets in the original string, the article and apostrophe left out."""
-    assert token_spans(name) == spans
-    for tok, start, end in spans:
-        assert tokens(name[start:end]) == [tok]
 
 
 # --------------------------------------------------------------------- Arabic, Persian
