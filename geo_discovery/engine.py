@@ -204,8 +204,9 @@ class DiscoveryEngine:
         self.snapshot.districts  # noqa: B018 - reads and caches them
         self.nearby(lat, lng, 1)
         self.nearby(lat, lng, 1, sort="best_match")
-        self.nearby(lat, lng, 1, sort="best_match", where=Filters(text="a"))
-        self.autocomplete("a", lat, lng, 1)
+        if (text := self.snapshot.text) is not None and not text.outdated:  # else no text
+            self.nearby(lat, lng, 1, sort="best_match", where=Filters(text="a"))  # (serve's
+            self.autocomplete("a", lat, lng, 1)  # warm-up made a 503 of an older index)
         return self
 
     # ------------------------------------------------------------------ nearby
