@@ -473,6 +473,8 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
     g.kept = None
     counts["as_of_by_file"] = {str(name): float(day) for name, day in
                                zip(g.file[1], g.newest, strict=True) if np.isfinite(day)}
+    present = set(counts["as_of_by_file"])
+    counts["as_of_floors"] = {k: v for k, v in (floors or {}).items() if k in present}
     by_cat = sums.category_prior(g.cat[1], s.wom_prior_group_strength)
     areas, pop_ref = sums.area_sums(), pops.done()
     out: dict[str, list[FloatArray]] = {}
@@ -568,6 +570,7 @@ def derive_reputation(
         "as_of_range": [_day_text(lo), _day_text(hi)] if lo <= hi else None,
         # each source file's "today" in days since 1970 (what an upsert carries forward)
         "as_of_by_file": counts["as_of_by_file"],
+        "as_of_floors": counts["as_of_floors"],  # an upsert's files: at least these
         "wom_score_quantiles": dict(
             zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)
         )
