@@ -485,14 +485,17 @@ class PlainTable(Table):
 def stdout_console() -> Console:
     """The console for results. Off a terminal (pipes, logs, CI) tables get 160 columns
     unless ``COLUMNS`` says otherwise, so names are not squeezed to a few letters."""
-    console = Console(highlight=False, soft_wrap=False)
+    plain = functools.partial(  # data is printed as written: `[/]` or `:coffee:` in a name
+        Console, highlight=False, soft_wrap=False, markup=False, emoji=False
+    )
+    console = plain()
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, soft_wrap=False, width=160)
+        console = plain(width=160)
     return console
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 def human_bytes(n: float) -> str:

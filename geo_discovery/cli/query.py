@@ -106,7 +106,12 @@ def _emit(
     engine: DiscoveryEngine,
     where: Filters,
     sort: str | None = None,
+    *,
+    counted: bool = False,
 ) -> None:
+    """Print ``results`` as a table or GeoJSON; ``counted``: ``results.total`` counts every
+    match (radius, box, polygon), which GeoJSON then says with ``truncated`` (a nearby
+    answer's total is its own length: no count of what lies beyond its k)."""
     if results.dropped_words:  # the search box's fallback: say which words went
         left = ", ".join(repr(w) for w in results.dropped_words)
         typer.echo(f"note: no merchant matches every word of --q; left out: {left}", err=True)
@@ -127,9 +132,9 @@ def _emit(
     if geojson:
         collection = finite_or_none(results.to_geojson())
         collection["snapshot"] = results.version
-        # as the HTTP search says: how many matched, and whether --limit cut the answer
-        collection["total"] = results.total
-        collection["truncated"] = results.total > len(results)
+        if counted:  # as the HTTP search says: how many matched, and whether --limit cut it
+            collection["total"] = results.total
+            collection["truncated"] = results.total > len(results)
         typer.echo(json.dumps(collection, ensure_ascii=False, allow_nan=False))
         return
     total = f" (of {results.total} matches)" if results.total > len(results) else ""
@@ -318,7 +323,8 @@ def radius(
     where = _where(category, exclude_category, text=q)
     engine = open_engine(data_dir)
     results = engine.within_radius(lat, lng, radius_m, where=where, limit=limit)
-    _emit(results, f"within {radius_m:g} m of ({lat:g}, {lng:g})", geojson, engine, where)
+    title = f"within {radius_m:g} m of ({lat:g}, {lng:g})"
+    _emit(results, title, geojson, engine, where, counted=True)
 
 
 @query_app.command()
@@ -348,7 +354,7 @@ def bbox(
     where = _where(category, exclude_category, text=q)
     engine = open_engine(data_dir)
     results = engine.within_bbox(box, where=where, limit=limit)
-    _emit(results, f"inside bbox {box}", geojson, engine, where)
+    _emit(results, f"inside bbox {box}", geojson, engine, where, counted=True)
 
 
 @query_app.command()
@@ -386,7 +392,7 @@ def polygon(
         ) from None
     engine = open_engine(data_dir)
     results = engine.within_polygon(text, where=where, limit=limit)
-    _emit(results, f"inside polygon {file.name}", geojson, engine, where)
+    _emit(results, f"inside polygon {file.name}", geojson, engine, where, counted=True)
 
 
 @query_app.command()

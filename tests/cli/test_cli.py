@@ -603,6 +603,8 @@ def test_query_radius_and_bbox(runner: CliRunner, sample_store: Path) -> None:
     )
     page = json.loads(cut.stdout)  # --geojson said nothing of the matches --limit left out
     assert len(page["features"]) == 3 and page["truncated"] and page["total"] == whole["total"]
+    near = runner.invoke(app, ["query", "nearby", *HELSINKI, "-k", "3", *base])
+    assert "total" not in json.loads(near.stdout)  # k nearest: no count of all (said 3)
 
 
 def test_query_polygon(runner: CliRunner, sample_store: Path, tmp_path: Path) -> None:
@@ -847,9 +849,11 @@ def test_names_that_look_like_markup_are_printed_as_written(
     ]
     source.write_text("\n".join([*rows, "bad,x,95,24.94"]) + "\n", encoding="utf-8")
     base = ["--data-dir", str(tmp_path / "store")]
-    loaded = runner.invoke(app, ["load", str(source), *base])
+    rejects = tmp_path / "rejects [/] :coffee:.csv"  # every printed line, emoji codes too
+    loaded = runner.invoke(app, ["load", str(source), "--rejects", str(rejects), *base])
     assert loaded.exit_code == 0, loaded.output
     assert "shops [v2].csv" in loaded.stdout  # the Sources and rejects tables
+    assert f"rejects file: {rejects}" in " ".join(loaded.stdout.split()), loaded.stdout
     nearby = runner.invoke(app, ["query", "nearby", "--lat", "60.17", "--lng", "24.94", *base])
     assert nearby.exit_code == 0, nearby.output
     for name in names:
