@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     @field_validator(
         "real_data", "index_resolution", "wom_prior_area_resolution", "wom_as_of",
         "ranking_profile", "map_style_url", "basemap_tile_url", "basemap_attribution",
-        "catchment_demand_path", mode="before",
+        "catchment_demand_path", "api_admin_key", "cursor_secret", mode="before",
     )  # fmt: skip
     @classmethod
     def _none_from_text(cls, value: Any) -> Any:

@@ -31,3 +31,13 @@ def test_other_text_is_still_refused_with_the_setting_named(
         Settings()
     monkeypatch.setenv("GEO_DISCOVERY_WOM_PRIOR_AREA_RESOLUTION", "9")
     assert Settings().wom_prior_area_resolution == 9
+
+
+@pytest.mark.parametrize("text", ["none", "NULL", ""])
+def test_a_secret_set_to_none_is_no_secret(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """``GEO_DISCOVERY_API_ADMIN_KEY=none`` turned the admin endpoints on with the key
+    "none", which anyone can guess, while other settings read none as off."""
+    monkeypatch.setenv("GEO_DISCOVERY_API_ADMIN_KEY", text)
+    monkeypatch.setenv("GEO_DISCOVERY_CURSOR_SECRET", text)
+    settings = Settings()
+    assert settings.api_admin_key is None and settings.cursor_secret is None
