@@ -297,7 +297,7 @@ class _Globals:
     """What every block's score needs from the whole table (the first pass)."""
 
     def __init__(self, merchants: pd.DataFrame | pa.Table, blocks: list[slice], fixed: Any,
-                 s: Settings, floors: Mapping[str, float] | None = None) -> None:
+                 s: Settings, parents: Mapping[str, list[str]] | None = None) -> None:
         self.file = _codes(merchants, "source_file", "")
         self.cat = _codes(merchants, "category", "unknown")
         n_files = len(self.file[1])
@@ -322,9 +322,18 @@ class _Globals:
             rates.add(b.cat, np.where(short, rate, np.nan))
             self.kept = b if len(blocks) == 1 else None  # one block: read it once
         self.sub_scale = subscore_scale(cells, above5, above10, scale_max)
-        for i, name in enumerate(self.file[1]):  # a file's "today" carried by the snapshot
-            if floors and name in floors:
-                self.newest[i] = np.fmax(self.newest[i], floors[name])
+        # an upsert's file is at least as recent as the files whose rows it replaced, as
+        # their remaining rows date them now (a chain of upserts: to a fixed point)
+        code = {str(name): i for i, name in enumerate(self.file[1])}
+        links = [(code[c], [code[p] for p in ps if p in code])
+                 for c, ps in (parents or {}).items() if c in code]  # fmt: skip
+        for _ in range(len(links)):
+            before = self.newest.copy()
+            for child, ps in links:
+                for p in ps:
+                    self.newest[child] = np.fmax(self.newest[child], self.newest[p])
+            if np.array_equal(before, self.newest, equal_nan=True):
+                break
         self.burst_base = rates.done()
 
     def read(self, merchants: pd.DataFrame | pa.Table, rows: slice) -> _Block:
@@ -433,13 +442,14 @@ _LEAN = ("signal", "evidence", "effective_reviews")
 
 
 def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_rows: int,
-           keep: tuple[str, ...] | None, floors: Mapping[str, float] | None = None,
+           keep: tuple[str, ...] | None, parents: Mapping[str, list[str]] | None = None,
            ) -> tuple[dict[str, FloatArray], dict[str, Any]]:
     """Word of mouth in blocks: the columns named in ``keep`` (all with ``None``), row
-    aligned, and a few counts over all rows (``floors``: :data:`SOURCE_DATES`)."""
+    aligned, and a few counts over all rows (``parents``: an upsert's files and the files
+    whose rows they replaced, ``source_dates.json``)."""
     n = len(merchants)
     blocks = [slice(i, min(i + block_rows, n)) for i in range(0, n, block_rows)] or [slice(0, 0)]
-    g = _Globals(merchants, blocks, as_of, s, floors)
+    g = _Globals(merchants, blocks, as_of, s, parents)
     sums, pops = _PriorSums(len(g.cat[1]), s), _Medians()
     held: list[dict[str, Any]] = []
     rated_file = np.zeros(len(g.file[1]), dtype=bool)  # files with a rating signal
@@ -474,7 +484,7 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
     counts["as_of_by_file"] = {str(name): float(day) for name, day in
                                zip(g.file[1], g.newest, strict=True) if np.isfinite(day)}
     present = set(counts["as_of_by_file"])
-    counts["as_of_floors"] = {k: v for k, v in (floors or {}).items() if k in present}
+    counts["as_of_parents"] = {k: v for k, v in (parents or {}).items() if k in present}
     by_cat = sums.category_prior(g.cat[1], s.wom_prior_group_strength)
     areas, pop_ref = sums.area_sums(), pops.done()
     out: dict[str, list[FloatArray]] = {}
@@ -551,9 +561,9 @@ def derive_reputation(
     scored :data:`BLOCK_ROWS` rows at a time and keeping only these two columns."""
     _check(merchants)
     dates = upstream.get("source_dates")
-    floors = json.loads(Path(dates).read_text(encoding="utf-8")) if dates else None
+    parents = json.loads(Path(dates).read_text(encoding="utf-8")) if dates else None
     cols, counts = _score(merchants, settings, settings.wom_as_of, BLOCK_ROWS,
-                          ("wom_score", "wom_confidence"), floors)
+                          ("wom_score", "wom_confidence"), parents)
     score = cols.get("wom_score", np.zeros(0))
     conf = cols.get("wom_confidence", np.zeros(0))
     np.save(out_dir / "wom_score.npy", score)
@@ -570,7 +580,7 @@ def derive_reputation(
         "as_of_range": [_day_text(lo), _day_text(hi)] if lo <= hi else None,
         # each source file's "today" in days since 1970 (what an upsert carries forward)
         "as_of_by_file": counts["as_of_by_file"],
-        "as_of_floors": counts["as_of_floors"],  # an upsert's files: at least these
+        "as_of_parents": counts["as_of_parents"],  # an upsert's files: as recent as these
         "wom_score_quantiles": dict(
             zip([str(x) for x in q], np.quantile(score, q).round(4).tolist(), strict=True)
         )

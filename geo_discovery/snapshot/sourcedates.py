@@ -6,13 +6,14 @@ snapshot, that date moved with every upsert: three unchanged rows sent again as 
 small file had a "today" 2.5 years earlier than their original file's, and their
 confidence doubled; rows removed from a file could lower its date and re-age the rest.
 
-A file of an upsert therefore takes at least the date of the other files whose rows
-it replaces (a *floor*), and keeps that floor while its rows stay in the snapshot
-(``derived.reputation.as_of_floors``, carried by later upserts and deletes). Every other
-file's date is measured from its rows as before, so a wrong date corrected by an upsert
-or a delete stops counting (a floor for every file made one 2025 typo in a 2015 file
-permanent). ``replace`` starts afresh. The floors go to the word-of-mouth deriver as
-``source_dates.json`` in the snapshot (``{source_file: days since 1970}``).
+A file of an upsert therefore counts as at least as recent as the other files whose
+rows it replaces (its *parents*), as their remaining rows date them in each snapshot:
+the relation is kept while the file's rows stay (``derived.reputation.as_of_parents``,
+carried by later upserts and deletes), never a date. So a wrong date corrected by an
+upsert or a delete stops counting, for the correcting file too (a date carried as a
+floor kept one 2025 typo for good, and passed it to a corrected file sent whole under
+another name). ``replace`` starts afresh. The relation goes to the word-of-mouth
+deriver as ``source_dates.json`` in the snapshot (``{file: [parent files]}``).
 """
 
 from __future__ import annotations
@@ -32,42 +33,42 @@ SOURCE_DATES = "source_dates.json"
 def carried_dates(
     manifest: Mapping[str, Any] | None, mode: str,
     previous: pa.Table | None = None, new: pa.Table | None = None,
-) -> dict[str, float]:
-    """The floors of each source file's "today" for the next snapshot (days since 1970).
+) -> dict[str, list[str]]:
+    """Each upsert file's parents for the next snapshot: the other source files whose rows
+    it replaced, this time or before (kept while its rows stay).
 
     Examples
     --------
-    >>> was = {"derived": {"reputation": {"as_of_by_file": {"dc.csv": 16710.0}}}}
     >>> old = pa.table({"merchant_id": ["a", "b"], "source_file": ["dc.csv"] * 2})
     >>> delta = pa.table({"merchant_id": ["a"], "source_file": ["dc_delta.csv"]})
-    >>> carried_dates(was, "upsert", old, delta)
-    {'dc_delta.csv': 16710.0}
-    >>> carried_dates(was, "upsert", old, old)  # a file sent again: measured from its rows
+    >>> carried_dates({}, "upsert", old, delta)
+    {'dc_delta.csv': ['dc.csv']}
+    >>> carried_dates({}, "upsert", old, old)  # a file sent again: dated by its own rows
     {}
-    >>> carried_dates(was, "replace", old, delta)
+    >>> carried_dates({}, "replace", old, delta)
     {}
     """
     if mode == "replace" or manifest is None:
         return {}
     reputation = (manifest.get("derived") or {}).get("reputation") or {}
-    known = {str(k): float(v) for k, v in (reputation.get("as_of_by_file") or {}).items()}
-    floors = {str(k): float(v) for k, v in (reputation.get("as_of_floors") or {}).items()}
-    if mode == "upsert" and known and previous is not None and new is not None:
+    parents = {str(k): [str(p) for p in v]
+               for k, v in (reputation.get("as_of_parents") or {}).items()}  # fmt: skip
+    if mode == "upsert" and previous is not None and new is not None:
         cols = ["merchant_id", "source_file"]
         was = previous.select(cols).to_pandas()
         now = new.select(cols).to_pandas()
         both = now.merge(was, on="merchant_id", suffixes=("", "_was"))
         for file, files in both.groupby("source_file")["source_file_was"]:
-            dates = [known[f] for f in set(files) if f in known and f != file]
-            if dates:
-                floors[str(file)] = max(dates)
-    return floors
+            found = {str(f) for f in files} - {str(file)}
+            if found:
+                parents[str(file)] = sorted(found | set(parents.get(str(file), [])))
+    return parents
 
 
-def write_source_dates(floors: Mapping[str, float], folder: Path) -> Path | None:
-    """Write ``floors`` as :data:`SOURCE_DATES` in ``folder``; ``None`` when empty."""
-    if not floors:
+def write_source_dates(parents: Mapping[str, list[str]], folder: Path) -> Path | None:
+    """Write ``parents`` as :data:`SOURCE_DATES` in ``folder``; ``None`` when empty."""
+    if not parents:
         return None
     path = folder / SOURCE_DATES
-    path.write_text(json.dumps(dict(floors), sort_keys=True), encoding="utf-8")
+    path.write_text(json.dumps(dict(parents), sort_keys=True), encoding="utf-8")
     return path

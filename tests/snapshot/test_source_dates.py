@@ -54,37 +54,44 @@ def test_rows_sent_again_in_a_small_file_keep_their_scores(store: Path, tmp_path
     load([tmp_path / "delta.csv"], data_dir=store, mode="upsert")
     after = _wom(store)
     pd.testing.assert_series_equal(after.sort_index(), before.sort_index())
-    floors = json.loads((store / "snapshots" / "000002" / "source_dates.json").read_text())
+    parents = json.loads((store / "snapshots" / "000002" / "source_dates.json").read_text())
     manifest = json.loads((store / "snapshots" / "000002" / "manifest.json").read_text())
     dates = manifest["derived"]["reputation"]["as_of_by_file"]
-    assert floors == {"delta.csv": dates["city.csv"]} and dates["delta.csv"] == dates["city.csv"]
+    assert parents == {"delta.csv": ["city.csv"]} and dates["delta.csv"] == dates["city.csv"]
     # the floor stays while the delta's rows do: another upsert keeps their scores
     pd.read_csv(tmp_path / "city.csv").iloc[10:12].to_csv(tmp_path / "more.csv", index=False)
     load([tmp_path / "more.csv"], data_dir=store, mode="upsert")
     pd.testing.assert_series_equal(_wom(store).sort_index(), before.sort_index())
 
 
-@pytest.mark.parametrize("how", ["upsert", "delete"])
+@pytest.mark.parametrize("how", ["upsert", "whole", "delete"])
 def test_a_wrong_date_corrected_later_stops_counting(store: Path, tmp_path: Path,
                                                      how: str) -> None:
-    """A floor for every file (the first version of this) made one review date typed
-    2025 instead of 2015 the whole file's "today" for good: correcting or deleting the
-    row left every listing's confidence at 0.031 (0.327 before the typo)."""
+    """A date carried forward as a floor made one review date typed 2025 instead of 2015
+    the file's "today" for good: correcting or deleting the row left every listing's
+    confidence at 0.031 (0.327 before the typo), and a corrected file sent whole under
+    another name took the 2025 date for all its rows. The parents are dated by their
+    remaining rows in each snapshot: the correction counts, for the corrected rows too."""
     clean = _wom(store)
     city = pd.read_csv(tmp_path / "city.csv")
     city.assign(last_review=city["last_review"].where(city.index != 5, "2025-10-02")).to_csv(
-        tmp_path / "city.csv", index=False)  # the same file, with the typo
-    load([tmp_path / "city.csv"], data_dir=store)
+        tmp_path / "typo.csv", index=False)
+    load([tmp_path / "typo.csv"], data_dir=store)
     typo = _wom(store)
     assert (typo.loc[clean.index] < clean).sum() > N // 2  # ten years older, every row
-    if how == "upsert":
-        city.iloc[[5]].to_csv(tmp_path / "fix.csv", index=False)
-        load([tmp_path / "fix.csv"], data_dir=store, mode="upsert")
-    else:
+    if how == "delete":
         (tmp_path / "gone.txt").write_text("merchant_id\ngeneric:m5\n")
         load([tmp_path / "gone.txt"], data_dir=store, mode="delete", allow_shrink=True)
-    rest = [i for i in clean.index if i != "generic:m5"]
-    pd.testing.assert_series_equal(_wom(store).loc[rest], clean.loc[rest])
+        rest = [i for i in clean.index if i != "generic:m5"]
+        pd.testing.assert_series_equal(_wom(store).loc[rest], clean.loc[rest])
+        return
+    fixed = city.iloc[[5]] if how == "upsert" else city
+    fixed.to_csv(tmp_path / "fixed.csv", index=False)
+    load([tmp_path / "fixed.csv"], data_dir=store, mode="upsert")
+    pd.testing.assert_series_equal(_wom(store).loc[clean.index], clean)
+    pd.read_csv(tmp_path / "city.csv").iloc[10:12].to_csv(tmp_path / "more.csv", index=False)
+    load([tmp_path / "more.csv"], data_dir=store, mode="upsert")  # spreads nothing
+    pd.testing.assert_series_equal(_wom(store).loc[clean.index], clean)
 
 
 def test_a_replace_starts_afresh(store: Path, tmp_path: Path) -> None:
