@@ -96,8 +96,9 @@ _ARRAYS = (
 #: The format of a text index written now. 1: the first; 2: names NFKC-composed and
 #: stripped of invisible format characters before tokenising (:mod:`.textnorm`); 3: ``´``
 #: an apostrophe, French/Italian/Catalan elisions dropped, Arabic and Persian folded, the
-#: CJK pair across a gap; 4: elisions kept again (``D'Agostino`` is ``dagostino``).
-TEXT_FORMAT = 4
+#: CJK pair across a gap; 4: elisions kept again (``D'Agostino`` is ``dagostino``); 5: the
+#: katakana middle dot ``・`` separates (``ボン・レーヴ`` is found by ``ボンレーヴ``).
+TEXT_FORMAT = 5
 _OPENS = range(1, TEXT_FORMAT + 1)  # formats from_directory opens (older: not searched)
 #: Connectors left out of category words (the taxonomy's paths are English).
 CATEGORY_STOPWORDS = frozenset({"and", "or", "of", "the", "a", "an", "with", "amp"})

@@ -62,6 +62,8 @@ True
 True
 >>> tokens("آتلیه ـأمل")
 ['اتليه', 'امل']
+>>> tokens("ボン・レーヴ") == tokens("ボン レーヴ")  # the middle dot separates, as a space
+True
 >>> tokens("ローソン 宮津")[4:]
 ['ロー', 'ーソ', 'ソン', 'ン宮', '宮', '津', '宮津']
 >>> query_words("ローソン宮津"), typed_words("ローソン宮津")
@@ -141,12 +143,12 @@ def is_cjk(ch: str) -> bool:
 
     Examples
     --------
-    >>> is_cjk("星"), is_cjk("カ"), is_cjk("한"), is_cjk("a")
-    (True, True, True, False)
+    >>> is_cjk("星"), is_cjk("カ"), is_cjk("한"), is_cjk("a"), is_cjk("・")
+    (True, True, True, False, False)
     """
     o = ord(ch)
     return (
-        0x3040 <= o <= 0x30FF  # hiragana, katakana
+        (0x3040 <= o <= 0x30FF and o not in (0x30A0, 0x30FB))  # kana, not ゠ ・ (punctuation)
         or 0x3400 <= o <= 0x4DBF  # Han extension A
         or 0x4E00 <= o <= 0x9FFF  # Han
         or 0xAC00 <= o <= 0xD7AF  # Hangul syllables
