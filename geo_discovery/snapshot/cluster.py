@@ -390,10 +390,9 @@ def open_cluster(
     spec = spec if isinstance(spec, ClusterSpec) else parse_cluster(spec)
     try:
         from distributed import Client, LocalCluster
+        from distributed.gc import disable_gc_diagnosis
     except ImportError:
-        raise ClusterError(
-            "--cluster needs Dask: pip install 'geo-discovery[cluster]'"
-        ) from None
+        raise ClusterError("--cluster needs Dask: pip install 'geo-discovery[cluster]'") from None
     owned = None
     try:
         if spec.kind == "local":
@@ -401,7 +400,8 @@ def open_cluster(
                 n_workers=spec.workers, threads_per_worker=1, processes=True,
                 dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                 preload=["geo_discovery.parallel"])  # fmt: skip
-            client = Client(owned)
+            client = Client(owned)  # its scheduler runs here: no GC timing callback, where
+            disable_gc_diagnosis(force=True)  # a Ctrl-C was printed and lost ("Exception ignored")
         else:
             client = _connect(Client, spec.address, connect_timeout_s)
     except (OSError, TimeoutError) as exc:
