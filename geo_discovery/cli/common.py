@@ -37,9 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-from rich.console import Console, RenderableType
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
 from ..errors import GeoDiscoveryError, LoadRefusedError, RejectedRowsError, SnapshotError
 from ..ingest.postgres import masked_text
@@ -66,7 +64,6 @@ __all__ = [
     "LatOption",
     "LimitOption",
     "LngOption",
-    "PlainTable",
     "SinceOption",
     "SqlOption",
     "fail",
@@ -465,21 +462,6 @@ def settings_for(data_dir: Path | None) -> Settings:
             f"the data dir {folder} is a file; allowed: a folder (made if missing)"
         )
     return settings
-
-
-class PlainTable(Table):
-    """A rich table whose title, caption and string cells are plain text: a merchant
-    name, query or file name such as ``Bar [red]Kämp[/red]`` or ``Café [/] Odd`` is shown
-    as written (rich read it as markup: part of a name vanished, ``[/]`` crashed)."""
-
-    def __init__(self, *columns: Any, **kwargs: Any) -> None:
-        for key in ("title", "caption"):
-            if isinstance(kwargs.get(key), str):
-                kwargs[key] = Text(kwargs[key])
-        super().__init__(*columns, **kwargs)
-
-    def add_row(self, *renderables: RenderableType | None, **kwargs: Any) -> None:
-        super().add_row(*(Text(r) if isinstance(r, str) else r for r in renderables), **kwargs)
 
 
 def stdout_console() -> Console:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from ..catchment.district import DEMAND_CHOICES, MAX_RADIUS_M, CatchmentParams
 from ..districts.profile import TIERS
@@ -21,7 +22,6 @@ from ..errors import DemandUnavailableError, InvalidQueryError
 from .common import (
     DataDirOption,
     JsonOption,
-    PlainTable,
     handle_errors,
     open_engine,
     output_file,
@@ -105,7 +105,7 @@ def list_districts(
         typer.echo(frame[cols].reset_index().to_json(orient="records", indent=2))
         return
     method = found.info.get("method", "?")
-    table = PlainTable(title=f"{shown} ({method}, res {found.resolution})")
+    table = Table(title=f"{shown} ({method}, res {found.resolution})")
     for col in ("district_id", *cols):
         table.add_column(
             col, justify="right" if col not in ("district_id", "name", "tier") else "left"
@@ -148,7 +148,7 @@ def show_district(
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
-    table = PlainTable(title=f"district {district_id}", show_header=False)
+    table = Table(title=f"district {district_id}", show_header=False)
     table.add_column("field")
     table.add_column("value")
     for key, value in facts.items():
@@ -254,7 +254,7 @@ def evaluate_command(
     if as_json:
         typer.echo(json.dumps(table.to_dict(orient="records"), indent=2))
         return
-    out = PlainTable(title=f"districts vs {len(truth_frame)} truth polygons")
+    out = Table(title=f"districts vs {len(truth_frame)} truth polygons")
     for col in table.columns:
         out.add_column(col)
     for rec in table.itertuples(index=False):
@@ -417,14 +417,14 @@ def catchment_command(
         f"units of demand ({out.share:.2%}), α={alpha}, β={beta}; demand: "
         f"{out.demand_source['description']}"
     )
-    t = PlainTable(title="trade areas")
+    t = Table(title="trade areas")
     for col in ("kind", "cells", "km²", "population", "expected"):
         t.add_column(col)
     for rec in facts["trade_areas"]:
         t.add_row(rec["kind"], str(rec["cells"]), _cell(rec["area_km2"], 2),
                   _cell(rec["population"], 0), _cell(rec["expected"], 0))  # fmt: skip
     con.print(t)
-    t = PlainTable(title="strongest competitors (the demand they capture in this area, most first)")
+    t = Table(title="strongest competitors (the demand they capture in this area, most first)")
     for col in ("district_id", "name", "captured", "share"):
         t.add_column(col)
     for r in facts["competitors"]:

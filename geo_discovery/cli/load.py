@@ -27,6 +27,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from ..errors import InvalidQueryError, LoadRefusedError, RejectedRowsError
 from ..timeofweek import instant
@@ -34,7 +35,6 @@ from .common import (
     EXIT_REJECTED,
     SOURCES_HELP,
     DataDirOption,
-    PlainTable,
     SinceOption,
     SqlOption,
     fail,
@@ -213,7 +213,7 @@ def _fields(source: Any) -> dict[str, Any]:
 
 def _print_kinds(console: Console, title: str, summary: Any) -> None:
     """A table of rows per (file, first reason), then one example reason per line."""
-    table = PlainTable(title=title, caption="each row counts once, under its first reason")
+    table = Table(title=title, caption="each row counts once, under its first reason")
     table.add_column("file")
     table.add_column("reason")
     table.add_column("rows", justify="right")
@@ -243,7 +243,7 @@ def _print_ingest_summary(
     rows_warned: int = 0,
 ) -> None:
     if sources:
-        table = PlainTable(title="Sources")
+        table = Table(title="Sources")
         table.add_column("file")
         table.add_column("profile")
         for col in ("read", "loaded", "rejected", "warned"):
@@ -297,13 +297,13 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
         rows_warned=report.rows_warned,
     )
     if report.rejects_path is not None:
-        console.print(f"rejects file: {report.rejects_path}", markup=False)
+        console.print(f"rejects file: {report.rejects_path}")
     if report.snapshot is not None:
         how = "" if report.replaced is None else (
             f": {report.replaced:,} replaced, {report.rows_loaded - report.replaced:,} added")
         console.print(
             f"published snapshot {report.snapshot.name} ({report.mode}, "
-            f"{report.merchants_total:,} merchants{how}) in {data_dir}", markup=False
+            f"{report.merchants_total:,} merchants{how}) in {data_dir}"
         )
         derived = report.snapshot.manifest.get("derived", {})
         _word_of_mouth_notes(console, derived.get("reputation") or {})
@@ -314,19 +314,17 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
                 f"({text['bytes_per_merchant']:.1f} bytes per merchant)"
             )
     if report.pruned:
-        console.print(f"pruned old snapshots: {', '.join(report.pruned)}", markup=False)
+        console.print(f"pruned old snapshots: {', '.join(report.pruned)}")
 
 
 def _word_of_mouth_notes(console: Console, summary: dict[str, Any]) -> None:
     """What word of mouth left out of the rows it scored (``derived.reputation``)."""
     if outside := summary.get("subscores_outside_scale"):
         console.print(f"note: word of mouth: {outside:,} sub-score(s) above their file's "
-                      "sub-score scale (0–5 unless most of the file's are above 5) left out",
-                      markup=False)  # fmt: skip
+                      "sub-score scale (0–5 unless most of the file's are above 5) left out")
     if above := summary.get("ltm_above_reviews"):
         console.print(f"note: word of mouth: {above:,} row(s) with more reviews in the last "
-                      "12 months (number_of_reviews_ltm) than in all; that count was left out",
-                      markup=False)  # fmt: skip
+                      "12 months (number_of_reviews_ltm) than in all; that count was left out")
 
 
 @handle_errors
@@ -478,7 +476,7 @@ def load(
 
     def waiting() -> None:
         err.print(f"waiting for another load to release {settings.data_dir} (up to {wait:g} s; "
-                  "--wait SECONDS to change)", markup=False)
+                  "--wait SECONDS to change)")
 
     with (
         interrupted_load(settings.data_dir, rejects),
@@ -616,7 +614,7 @@ def validate(
     )
     if rejects is not None:
         result.write_rejects(rejects)
-        out.print(f"rejects file: {rejects}", markup=False)
+        out.print(f"rejects file: {rejects}")
     out.print("dry run: nothing was published")
     if strict and result.rows_rejected:
         raise fail(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from ..errors import InvalidQueryError
 from ..query import LIBRARY_SORT, SORTS, Filters, Member
@@ -26,7 +27,6 @@ from .common import (
     LatOption,
     LimitOption,
     LngOption,
-    PlainTable,
     finite_or_none,
     handle_errors,
     open_engine,
@@ -138,7 +138,7 @@ def _emit(
         typer.echo(json.dumps(collection, ensure_ascii=False, allow_nan=False))
         return
     total = f" (of {results.total} matches)" if results.total > len(results) else ""
-    table = PlainTable(
+    table = Table(
         title=title, caption=f"{len(results)} results{total} · snapshot {results.version}"
     )
     table.add_column("#", justify="right", no_wrap=True)
@@ -417,7 +417,7 @@ def autocomplete(
     if as_json:
         typer.echo(json.dumps(finite_or_none(found.to_dict()), ensure_ascii=False))
         return
-    table = PlainTable(title=f"suggestions for {found.query!r} at ({lat:g}, {lng:g})")
+    table = Table(title=f"suggestions for {found.query!r} at ({lat:g}, {lng:g})")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("name", ratio=3)
     table.add_column("category", ratio=2)
@@ -431,4 +431,4 @@ def autocomplete(
     console = stdout_console()
     console.print(table)
     for c in found.categories:
-        console.print(f"category {c.path} ({c.label}): {c.count:,} merchants", markup=False)
+        console.print(f"category {c.path} ({c.label}): {c.count:,} merchants")

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from ..ranking.calibrate import MIN_CHOICES
 from ..ranking_profile import PROFILE_FILE, RankingProfile
 from .common import (
     DataDirOption,
     JsonOption,
-    PlainTable,
     handle_errors,
     output_file,
     settings_for,
@@ -134,7 +134,7 @@ def calibrate(
         typer.echo(profile.to_json())
         return
     meta = dict(profile.meta)
-    table = PlainTable(title=f"ranking profile from {log.name} ({meta.get('fit_window', '')})")
+    table = Table(title=f"ranking profile from {log.name} ({meta.get('fit_window', '')})")
     table.add_column("part")
     table.add_column("learned value", justify="right")
     for label, model in models:
@@ -260,7 +260,7 @@ def evaluate_ranking_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
-    table = PlainTable(
+    table = Table(
         title=f"{report.events} choices ({report.misses} at venues unseen before the split), "
         f"{report.candidates} candidates"
     )

@@ -7,17 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from ..errors import SnapshotError, SnapshotNotFoundError
-from .common import (
-    DataDirOption,
-    PlainTable,
-    fmt,
-    handle_errors,
-    open_engine,
-    settings_for,
-    stdout_console,
-)
+from .common import DataDirOption, fmt, handle_errors, open_engine, settings_for, stdout_console
 from .load import source_label
 
 __all__ = ["profiles", "rollback", "snapshots", "stats"]
@@ -44,10 +37,9 @@ def snapshots(data_dir: DataDirOption = None) -> None:
                    "make one current with `geo-discovery rollback` (what was served before "
                    "it) or `rollback --to ID`", err=True)  # fmt: skip
     if not snaps:
-        out.print(f"no snapshots in {settings.data_dir}; run `geo-discovery load FILE`",
-                  markup=False)
+        out.print(f"no snapshots in {settings.data_dir}; run `geo-discovery load FILE`")
         return
-    table = PlainTable(title=f"Snapshots in {settings.data_dir}")
+    table = Table(title=f"Snapshots in {settings.data_dir}")
     for col, right in (
         ("id", False),
         ("current", False),
@@ -181,7 +173,7 @@ def stats(
         ("Merchants by source", "sources", "source"),
         ("Top-level categories", "top_categories", "category"),
     ):
-        table = PlainTable(title=title)
+        table = Table(title=title)
         table.add_column(header)
         table.add_column("merchants", justify="right")
         for name, n in facts[key].items():
@@ -200,7 +192,7 @@ def profiles(data_dir: DataDirOption = None) -> None:
     from ..ingest import list_profiles
 
     settings_for(data_dir)
-    table = PlainTable(title="Ingest profiles")
+    table = Table(title="Ingest profiles")
     table.add_column("profile")
     table.add_column("description")
     for p in list_profiles():
