@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+import typing
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["MEMBER_FEATURES", "MEMBER_WEIGHT_MAX", "Settings", "default_data_dir", "get_settings"]
@@ -202,18 +203,17 @@ class Settings(BaseSettings):
         "own_visits × (1 + their visits to its category)^own_category.",
     )
 
-    @field_validator(
-        "real_data", "index_resolution", "wom_prior_area_resolution", "wom_as_of",
-        "ranking_profile", "map_style_url", "basemap_tile_url", "basemap_attribution",
-        "catchment_demand_path", "api_admin_key", "cursor_secret", mode="before",
-    )  # fmt: skip
+    @field_validator("*", mode="before")
     @classmethod
-    def _none_from_text(cls, value: Any) -> Any:
-        """``none``, ``null`` or an empty value: the setting is off (``None``). An
+    def _none_from_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """``none``, ``null`` or an empty value: a setting that may be ``None`` is off. An
         environment variable cannot be ``None``, and ``wom_prior_area_resolution``'s
-        default is 7: ``=none`` was "not a valid integer", so only Python could unset it."""
+        default is 7: ``=none`` was "not a valid integer", so only Python could unset it.
+        (Every such field, from its type: a list of names had left the admin key out.)"""
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
-            return None
+            field = cls.model_fields.get(info.field_name or "")
+            if field is not None and type(None) in typing.get_args(field.annotation):
+                return None
         return value
 
     @field_validator("ranking_member_weights")

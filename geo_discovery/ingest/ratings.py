@@ -80,7 +80,8 @@ def infer_rating_scale(rating: np.ndarray) -> ScaleInference:
     if np.mean(values > 5.0) >= CLEAR_MAJORITY:
         scale = 100.0 if np.mean(values > 10.0) >= CLEAR_MAJORITY else 10.0
     floor = LOW_ON_100 if scale == 100.0 else 0.0
-    within = int(((values <= scale) & ~((values > 0) & (values <= floor))).sum())
+    low = int(((values > 0) & (values <= floor)).sum())  # on another scale (a 0–100 file)
+    within = int((values <= scale).sum()) - low
     outside = values.size - within
     clear = outside <= OUTLIER_SHARE * values.size and (
         scale == 5.0 or values.size >= MIN_EVIDENCE
@@ -90,7 +91,7 @@ def infer_rating_scale(rating: np.ndarray) -> ScaleInference:
     if scale > 5.0:
         above = int((values > (5.0 if scale == 10.0 else 10.0)).sum())
         evidence += f", {above:,} above {5 if scale == 10.0 else 10}"
-    if floor and (low := int(((values > 0) & (values <= floor)).sum())):
+    if low:
         evidence += f", {low:,} of 10 or less (as on a 0–5 or 0–10 scale)"
     return ScaleInference(scale, clear, evidence, floor)
 

@@ -401,6 +401,7 @@ def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
         "effective_reviews": effective_reviews,
         "evidence": evidence,
         "now": now,
+        "ltm_contradicts": contradicts,  # (counted by the caller, not a column)
     }
 
 
@@ -471,8 +472,7 @@ def _score(merchants: pd.DataFrame | pa.Table, s: Settings, as_of: Any, block_ro
         counts["burst_damped"] += int((ev["burst_excess"] > 0).sum())
         counts["subscores_outside_scale"] += subscores_outside(b.attrs.subscores,
                                                                g.sub_scale[b.file])
-        with np.errstate(invalid="ignore"):
-            counts["ltm_above_reviews"] += int((b.attrs.ltm > b.reviews).sum())
+        counts["ltm_above_reviews"] += int(ev.pop("ltm_contradicts").sum())
         now = ev["now"][np.isfinite(ev["now"])]
         if len(now):
             lo, hi = counts["as_of_days"]
