@@ -138,6 +138,7 @@ class _Block:
         self.last = to_days(column_or_none(self.frame, "last_review"))
         count = float_column(self.frame, "review_count")
         self.has_count = np.isfinite(count) & (count > 0)
+        self.count_given = np.isfinite(count) & (count >= 0)  # 0 reviews is a count
         self.reviews = np.where(self.has_count, count, 0.0)
 
     def newest_date(self) -> FloatArray:
@@ -395,8 +396,10 @@ def _evidence(b: _Block, g: _Globals, s: Settings) -> dict[str, FloatArray]:
         "subscore_norm": sub_norm,
         "inspection_norm": insp_signal,
         "signal": np.where(evidence > 0, signal, np.nan),
-        "reviews_damped": np.where(has_count, n_damped, np.nan),
-        "recency_weight": np.where(has_count | has_review_signal, recency, insp_recency),
+        "reviews_damped": np.where(b.count_given, n_damped, np.nan),
+        # nothing dated to weigh (no review, rating nor inspection): 1, as undated reviews
+        "recency_weight": np.where(has_count | has_review_signal, recency,
+                                   np.where(np.isfinite(insp_recency), insp_recency, 1.0)),
         "burst_excess": excess,
         "effective_reviews": effective_reviews,
         "evidence": evidence,

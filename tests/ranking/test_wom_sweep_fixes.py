@@ -158,3 +158,18 @@ def test_an_absurd_review_count_is_left_empty_with_a_warning(tmp_path: Path,
     assert result.warnings["reason"].tolist() == [
         f"review_count '{count}' is out of range; allowed review_count <= 100000000"]
     assert result.warnings["kind"].tolist() == ["bad number (review_count)"]
+
+
+# ------------------------------------------------------- no reviews: a count, not "no count"
+def test_zero_reviews_is_a_count_and_undated_weight_is_one() -> None:
+    """docs/word_of_mouth.md: ``reviews_damped`` is NaN only when the source gives no
+    count; ``recency_weight`` is 1 when nothing is dated (it was NaN for 0 reviews)."""
+    frame = pd.DataFrame({"category": ["food/cafe"] * 3, "lat": [HERE[0]] * 3,
+                          "lng": [HERE[1]] * 3, "rating": [4.5, None, None],
+                          "rating_scale": [5.0, None, None],
+                          "review_count": [12, 0, None]})
+    rep = build_reputation(frame, settings=Settings())
+    assert rep.reviews_damped.tolist()[:2] == [12.0, 0.0]
+    assert np.isnan(rep.reviews_damped[2])
+    assert rep.recency_weight.tolist() == [1.0, 1.0, 1.0]
+    assert rep.wom_confidence[1] == rep.wom_confidence[2] == 0.0
