@@ -362,12 +362,17 @@ def settings_problem(exc: Exception) -> str:
     given = os.environ.get(name, "")
     kind = typing.get_origin(field.annotation) or field.annotation
     if kind is dict:
-        example = 'a JSON object, e.g. {"food": 400, "shop": 900}'
+        example = f"a JSON object, e.g. {_EXAMPLES.get(found.group(1), '{}')} ({{}} for none)"
     elif kind in (list, tuple):
-        example = 'a JSON list, e.g. ["https://a.example", "https://b.example"]'
+        example = 'a JSON list, e.g. ["https://a.example", "https://b.example"] ([] for none)'
     else:
         example = "a JSON value"
     return f"{name}: not valid JSON (got {given[:80]!r}); expected {example}"
+
+
+#: An example value of each mapping setting (its keys differ: categories, member features).
+_EXAMPLES = {"ranking_consumption_radii": '{"food/restaurant": 2000, "*": 1000}',
+             "ranking_member_weights": '{"own_visits": 1.0, "own_category": 0.25}'}
 
 
 def write_crash_log(exc: BaseException, data_dir: Any) -> Path:

@@ -446,6 +446,23 @@ def test_a_json_setting_that_is_not_json_is_one_line_error(
     assert_one_line_error(result, f"{name}: not valid JSON (got 'notjson'); expected {kind}")
 
 
+@pytest.mark.parametrize("name", ["GEO_DISCOVERY_RANKING_CONSUMPTION_RADII",
+                                  "GEO_DISCOVERY_RANKING_MEMBER_WEIGHTS",
+                                  "GEO_DISCOVERY_API_CORS_ORIGINS"])
+def test_a_json_settings_error_gives_examples_that_are_valid(
+    runner: CliRunner, tmp_path: Path, name: str
+) -> None:
+    """The example in the message and its "for none" value are accepted values of that
+    setting (member weights were shown the radii's {"food": 400, …}: unknown features)."""
+    result = runner.invoke(app, ["snapshots", "--data-dir", str(tmp_path)], env={name: "none"})
+    assert result.exit_code == 1, result.output
+    found = re.search(r"e\.g\. (.+) \((.+) for none\)", result.output.replace("\n", " "))
+    assert found is not None, result.output
+    for value in found.groups():
+        ok = runner.invoke(app, ["snapshots", "--data-dir", str(tmp_path)], env={name: value})
+        assert ok.exit_code == 0, (value, ok.output)
+
+
 # --------------------------------------------------------------------------- query
 def test_query_nearby_table(runner: CliRunner, sample_store: Path) -> None:
     result = runner.invoke(
