@@ -17,18 +17,30 @@ if TYPE_CHECKING:
 __all__ = ["app", "run"]
 
 EXIT_INTERRUPTED = 130  # as cli.common's (not imported here: that one loads NumPy)
+EXIT_TERMINATED = 143
 
 
 def run() -> None:
     """``geo-discovery``: the commands import NumPy, pyarrow and numba first (about a
-    second); a Ctrl-C then ends with one line and exit 130, not a traceback. A Ctrl-C
+    second); a Ctrl-C then ends with one line and exit 130, not a traceback (a SIGTERM:
+    exit 143, as a load stopped by it; it ended the process without a word). A Ctrl-C
     during a command says so (typer exits 130 without a word; a load says itself what it
     left), and one after the command has finished is ignored: its exit code stands."""
+    terminated: list[bool] = []
+
+    def on_term(signum: int, frame: Any) -> None:  # systemd, Docker: SIGTERM, not Ctrl-C
+        terminated.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         from .main import app
     except KeyboardInterrupt:
-        print("interrupted before the command started; nothing was changed", file=sys.stderr)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"{how} before the command started; nothing was changed", file=sys.stderr)
+        raise SystemExit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+    finally:  # a command that handles SIGTERM (a load) sets its own
+        signal.signal(signal.SIGTERM, previous)
     try:
         app()
     except KeyboardInterrupt:  # outside typer's own handler (while it builds the commands)
