@@ -248,17 +248,23 @@ def read_sources(
 
 
 def check_sources(paths: Sequence[str | Path] | str | Path) -> list[tuple[Path, int]]:
-    """``(path, size)`` of each input file; :class:`IngestError` naming a missing one."""
-    out = []
+    """``(path, size)`` of each input file; :class:`IngestError` naming a missing one, or
+    one given twice (every row of its second reading was a duplicate id)."""
+    out, seen = [], {}
     for path in _as_paths(paths):
         try:
             if not path.exists():
                 raise IngestError(f"{path}: no such file; expected a readable data file")
             if not path.is_file():
                 raise IngestError(f"{path}: not a regular file; expected a readable data file")
-            out.append((path, path.stat().st_size))
+            st = path.stat()
         except OSError as exc:
             raise IngestError(f"{path}: cannot read file ({exc})") from None
+        first = seen.setdefault((st.st_dev, st.st_ino), path)
+        if first is not path:
+            same = "" if str(first) == str(path) else f" (as {first})"
+            raise IngestError(f"{path}: given twice{same}; expected each file once")
+        out.append((path, st.st_size))
     return out
 
 
