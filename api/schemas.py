@@ -205,7 +205,13 @@ class AutocompleteResponse(BaseModel):
         description="Best match first: relevance × distance decay × word of mouth × district."
     )
     categories: list[CategoryCount] = Field(
-        description="Categories whose words match every typed word, best first."
+        description="Categories whose words match every word kept, best first."
+    )
+    dropped_words: list[str] | None = Field(
+        default=None,
+        description="Words of q left out because no merchant matched them all (the search "
+        "box's fallback drops the last word first); absent when every word was used.",
+        examples=[["zzz"]],
     )
 
 

@@ -626,9 +626,9 @@ class DiscoveryEngine:
         if page is None:  # a text the query refuses (it says why) or keeps none of
             NearbyQuery(lat, lng, k, sort="best_match", where=Filters(text=text))
             raise InvalidQueryError(f"q={text!r} is empty; allowed: text to search for")
-        said, pos, dist = page
+        used, pos, dist = page
         cols = self.snapshot.rows.columns(pos, ("merchant_id", "name"))
-        return suggestions(self.planner, said, pos, dist, cols, limit=k, label=category_label)
+        return suggestions(self.planner, used, pos, dist, cols, limit=k, label=category_label)
 
     def categories(self) -> list[CategoryCount]:
         """Every category path and each of its parents, with labels and merchant counts

@@ -407,10 +407,16 @@ class Suggestions:
     query: str
     merchants: tuple[Suggestion, ...]
     categories: tuple[CategoryCount, ...]
+    #: words of ``query`` left out because nothing matched them all (the fallback drops
+    #: the last word first), as nearby's ``Results.dropped_words``
+    dropped_words: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "query": self.query,
             "merchants": [m.to_dict() for m in self.merchants],
             "categories": [c.to_dict() for c in self.categories],
         }
+        if self.dropped_words:  # as nearby's answer: absent when every word was used
+            out["dropped_words"] = list(self.dropped_words)
+        return out

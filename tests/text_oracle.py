@@ -181,12 +181,13 @@ class TextColumns:
             idfs.append(math.log(1.0 + self.n / (1.0 + df)))
         return q_cats, idfs
 
-    def categories(self, text: str) -> list[tuple[str, float]]:
+    def categories(self, text: str, kept: int | None = None) -> list[tuple[str, float]]:
         """``(path, score)`` of the categories every word matches, best first (ties:
         more merchants under the path, then path): the paths merchants carry, and their
-        parents (scored by the parent's own words, without source synonyms)."""
+        parents (scored by the parent's own words, without source synonyms). ``kept``:
+        only the first words (the search box's fallback dropped the rest)."""
         words = query_words(text)
-        q_terms = self.q_terms(words, len(words))
+        q_terms = self.q_terms(words[:kept], len(words))
         q_cats, idfs = self.cat_scores(q_terms)
         under: dict[str, int] = {}
         for c, n in self.cat_count.items():

@@ -414,6 +414,9 @@ def autocomplete(
     * `geo-discovery query autocomplete "joe's pi" --lat 40.7580 --lng -73.9855`
     """
     found = open_engine(data_dir).autocomplete(text, lat, lng, limit)
+    if found.dropped_words:  # the search box's fallback, as query nearby --q says it
+        left = ", ".join(repr(w) for w in found.dropped_words)
+        typer.echo(f"note: no merchant matches every word; left out: {left}", err=True)
     if as_json:
         typer.echo(json.dumps(finite_or_none(found.to_dict()), ensure_ascii=False))
         return

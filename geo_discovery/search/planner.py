@@ -447,10 +447,11 @@ class Planner:
 
     def text_page(
         self, lat: float, lng: float, k: int, text: str, ranking: Ranking
-    ) -> tuple[str, NDArray[np.int64], NDArray[np.float64]] | None:
-        """:meth:`run`'s best_match page (the text as kept, rows, metres) of a query whose
-        only filter is ``text`` (no radius, cursor, member): the search box's fast lane.
-        ``None`` when :class:`~geo_discovery.query.Filters` would refuse the text."""
+    ) -> tuple[TextQuery, NDArray[np.int64], NDArray[np.float64]] | None:
+        """:meth:`run`'s best_match page (the text query that answered it, without the
+        words the fallback dropped; rows; metres) of a query whose only filter is
+        ``text`` (no radius, cursor, member): the search box's fast lane. ``None`` when
+        :class:`~geo_discovery.query.Filters` would refuse the text."""
         said = plain_text(text)
         if said is None:
             return None
@@ -462,8 +463,8 @@ class Planner:
             got = tq.direct_top_k(self.index, q.lat, q.lng, q.k, spec.quality, spec.factor)
             return got if got is not None else self._walk(q, spec, None, math.inf, None, None, tq)
 
-        _, (pos, dist, _) = tq.first_found(page)
-        return said, pos, dist
+        used, (pos, dist, _) = tq.first_found(page)
+        return used, pos, dist
 
     def cursor_after(
         self, q: NearbyQuery, ranking: Ranking | None, pos: NDArray[np.int64],

@@ -28,7 +28,7 @@ Label = Callable[[str], str]
 
 def suggestions(
     planner: Planner,
-    text: str,
+    tq: TextQuery,
     positions: NDArray[np.int64],
     distances_m: NDArray[np.float64],
     columns: Mapping[str, Sequence[str]],
@@ -37,14 +37,16 @@ def suggestions(
     label: Label,
 ) -> Suggestions:
     """A text query's page (``positions``, ``distances_m``; ``columns``: their
-    ``merchant_id`` and ``name``) as suggestions, with up to ``limit`` matching
-    categories (best score first, then more merchants, then path)."""
-    tq = planner.text_query(text)
+    ``merchant_id`` and ``name``) as suggestions, with up to ``limit`` categories
+    matching the words ``tq`` kept (best score first, then more merchants, then path):
+    ``tq`` is the query that answered, without the words the fallback dropped. The
+    highlights are of every typed word (a dropped CJK pair may still match the name)."""
     searcher = planner.text
     vocab = searcher.vocab
     names = columns["name"]
     points = planner.points_of(positions)
-    spans = tq.highlights(names, points)
+    typed = planner.text_query(tq.text) if tq.dropped else tq
+    spans = typed.highlights(names, points)
     merchants = tuple(
         Suggestion(mid, name, vocab[c], d, tuple(hl))
         for mid, name, c, d, hl in zip(
@@ -60,7 +62,7 @@ def suggestions(
         CategoryCount(path, searcher.labels.get(path) or label(path), under[path])
         for _, path in found[:limit]
     )  # fmt: skip
-    return Suggestions(text, merchants, cats)
+    return Suggestions(tq.text, merchants, cats, tq.dropped)
 
 
 def _parents_found(searcher: TextSearcher, tq: TextQuery) -> list[tuple[float, str]]:

@@ -117,6 +117,19 @@ def test_autocomplete_joe_lists_joes_places_nearby(client: TestClient) -> None:
         assert got["categories"], q
         for c in got["categories"]:
             assert c["count"] == tree[c["path"]], (q, c)
+    # a word no merchant matches with the others: dropped and named, as nearby does; the
+    # categories are the kept words' (there were none) and the answer fits its schema
+    both = {"q": "pizz zzyzx", "lat": LAT, "lng": LNG}
+    got = client.get("/v1/autocomplete", params=both).json()
+    assert got["dropped_words"] == ["zzyzx"] and got["query"] == "pizz zzyzx"
+    assert got["categories"] == cats["categories"] and "dropped_words" not in cats
+    near = client.get("/v1/merchants/nearby", params={**both, "sort": "best_match", "limit": 8})
+    assert near.status_code == 200, near.text
+    assert [m["merchant_id"] for m in got["merchants"]] == [
+        h["merchant_id"] for h in near.json()["results"]]
+    assert near.json()["dropped_words"] == ["zzyzx"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "dropped_words" in schema["AutocompleteResponse"]["properties"]
 
 
 def test_categories_tree(client: TestClient) -> None:

@@ -29,6 +29,7 @@ from geo_discovery.ranking_profile import RankingProfile
 from geo_discovery.search.index import build_cell_index
 from geo_discovery.search.textindex import TEXT_FORMAT, TextIndex, build_text_index
 from geo_discovery.search.textmatch import TextSearcher
+from geo_discovery.search.textnorm import query_words
 from geo_discovery.settings import Settings
 from geo_discovery.snapshot.derived import build_text
 from geo_discovery.snapshot.snapshot import Snapshot
@@ -380,6 +381,14 @@ def test_autocomplete_highlights_and_categories() -> None:
     restaurant = engine.autocomplete("restaurant", 40.75, -73.98, limit=3).categories
     assert restaurant[0].path == "food/restaurant"
     assert restaurant[0].count == tree["food/restaurant"]
+    # a word no merchant matches with the others is dropped, named, as nearby names it;
+    # the categories are the kept words' (there were none: every word had to match)
+    typo = engine.autocomplete("coffee zzyzx", 40.75, -73.98, limit=3)
+    assert typo.dropped_words == ("zzyzx",) and typo.to_dict()["dropped_words"] == ["zzyzx"]
+    assert typo.categories == cafe.categories and typo.query == "coffee zzyzx"
+    near = engine.nearby(40.75, -73.98, 3, sort="best_match", where=Filters(text="coffee zzyzx"))
+    assert [m.merchant_id for m in typo.merchants] == near.merchant_ids
+    assert near.dropped_words == typo.dropped_words and "dropped_words" not in cafe.to_dict()
 
 
 @PROPERTY
@@ -403,8 +412,9 @@ def test_keeping_the_points_every_rare_word_reaches(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(tm, "_ALSO_MIN", 0)
     monkeypatch.setattr(tm, "_ALSO_RATIO", 10**9)
+    dropped = 0
     for seed in range(40):
-        check_autocomplete(seed, 40 + 4 * seed, [None, 0, 5, 40][seed % 4])
+        dropped += check_autocomplete(seed, 40 + 4 * seed, [None, 0, 5, 40][seed % 4])
         rng = np.random.default_rng(seed)
         table = table_of(rng, 30 + 5 * seed, "city")
         engine = engine_of(table, rng, [None, 0, 5, 40][seed % 4])
@@ -414,10 +424,13 @@ def test_keeping_the_points_every_rare_word_reaches(monkeypatch: Any) -> None:
             assert_same(engine, tc, q)
             rows, _, _, _ = to.brute_text(tc, replace(q, cursor=None))
             assert ro.walk(engine, replace(q, cursor=None), page=3) == rows.tolist()
+    assert dropped > 0  # the fallback's categories and dropped words were checked
 
 
-def check_autocomplete(seed: int, n: int, post_max: int | None) -> None:
+def check_autocomplete(seed: int, n: int, post_max: int | None) -> int:
+    """Four random texts against the oracle; how many of them dropped words."""
     rng = np.random.default_rng(seed)
+    dropped = 0
     table = table_of(rng, n, "city")
     if rng.random() < 0.5:  # many merchants at a few spots: ties of distance everywhere
         spot = rng.integers(0, max(n // 8, 1), n)
@@ -433,7 +446,7 @@ def check_autocomplete(seed: int, n: int, post_max: int | None) -> None:
         assert text is not None
         limit = int(rng.choice([1, 3, 10]))
         s = engine.autocomplete(text, q.lat, q.lng, limit=limit)
-        rows, _prim, dist, _kept = to.brute_text(
+        rows, _prim, dist, kept = to.brute_text(
             tc, ro.query(q.lat, q.lng, k=limit, sort="best_match", text=text), limit=limit
         )
         assert [engine.snapshot.row_of(m.merchant_id) for m in s.merchants] == rows.tolist()
@@ -441,8 +454,15 @@ def check_autocomplete(seed: int, n: int, post_max: int | None) -> None:
         for m, row in zip(s.merchants, rows.tolist(), strict=True):
             assert m.name == names[row]
             assert list(m.highlight) == tc.highlight(text, names[row]), (text, m.name)
-        want = tc.categories(text)[:limit]
+        # the categories of the words kept, and the words dropped named (they were the
+        # categories of every word, none when a word had been dropped, and unnamed); when
+        # dropping finds nothing either, every word answers (empty) and none is dropped
+        used = kept if len(rows) else len(query_words(text))
+        want = tc.categories(text, used)[:limit]
         assert [c.path for c in s.categories] == [c for c, _ in want], text
+        assert list(s.dropped_words) == query_words(text)[used:], text
+        dropped += bool(s.dropped_words)
+    return dropped
 
 
 def test_category_tree_counts_and_labels() -> None:
