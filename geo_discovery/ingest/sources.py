@@ -250,7 +250,8 @@ def read_sources(
 def check_sources(paths: Sequence[str | Path] | str | Path) -> list[tuple[Path, int]]:
     """``(path, size)`` of each input file; :class:`IngestError` naming a missing one, or
     one given twice (every row of its second reading was a duplicate id)."""
-    out, seen = [], {}
+    out: list[tuple[Path, int]] = []
+    seen: dict[tuple[int, int], Path] = {}
     for path in _as_paths(paths):
         try:
             if not path.exists():
