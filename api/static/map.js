@@ -170,6 +170,7 @@
     if (!res.ok) {
       const err = new Error(body.detail || `${res.status} ${res.statusText}`);
       err.status = res.status;
+      err.retryAfter = Number(res.headers.get("Retry-After")) || 0; // seconds (503)
       err.problems = Array.isArray(body.errors) ? body.errors : []; // [{parameter, message}]
       throw err;
     }
@@ -562,7 +563,12 @@
       }
       list.appendChild(li);
     }
-    const what = state.q ? ` for “${state.q}”` : "";
+    // the list's fallback dropped words nothing matched with the others; the tiles never
+    // drop one (a map's tiles must agree): say so, or the map and the list disagree unsaid
+    const dropped = page.dropped_words || [];
+    const what = state.q ? ` for “${state.q}”` + (dropped.length
+      ? ` without ${dropped.map((w) => `“${w}”`).join(", ")} (nothing matches every word;`
+        + " the map shows only what does)" : "") : "";
     const busy = (((page.results[0] || {}).explain || {}).profile || {}).parts?.busy;
     const when = busy && busy.time_bin != null ? ` · popular times: ${binLabel(busy.time_bin)}` : "";
     $("list-status").textContent = page.results.length
@@ -572,6 +578,7 @@
     body.dataset.listSeq = String(seq);
     body.dataset.listCount = String(page.results.length);
     body.dataset.listQ = state.q;
+    body.dataset.listDropped = dropped.join(" ");
     if (selected) body.dataset.selected = selected.merchant_id;
     else delete body.dataset.selected;
   }
@@ -788,10 +795,28 @@
   }
 
   // ---------------------------------------------------------------------- start
+  /** The TileJSON and the category tree; while the server has no snapshot to serve (503:
+   *  a page opened before the first load) or cannot be reached, asked again after its
+   *  Retry-After (else 2 s, doubling up to 30 s): the page starts once the load publishes. */
+  async function firstAnswers() {
+    for (let wait = 2;; wait = Math.min(wait * 2, 30)) {
+      try {
+        return await Promise.all([startTileJSON(), getJSON("/v1/categories")]);
+      } catch (err) {
+        if (err.status !== undefined && err.status !== 503) throw err;
+        const after = err.retryAfter || wait;
+        status(`the map could not start: ${err.message}; trying again in ${after} s`);
+        body.dataset.startRetries = String(Number(body.dataset.startRetries || 0) + 1);
+        await new Promise((done) => setTimeout(done, after * 1000));
+      }
+    }
+  }
+
   async function start() {
     $("url-notice-close").addEventListener("click", () => { $("url-notice").hidden = true; });
     const view = urlView();
-    const [tilejson, tree] = await Promise.all([startTileJSON(), getJSON("/v1/categories")]);
+    const [tilejson, tree] = await firstAnswers();
+    status("");
     showSnapshot(tilejson.snapshot);
     const map = new maplibregl.Map({
       container: "map",

@@ -378,3 +378,80 @@ def test_a_hot_swap_relabels_the_page_and_draws_the_new_snapshots_tiles(
         tiles = [u for u in page.requests if "/v1/tiles/" in u]
         assert any(dict(parse_qsl(urlparse(u).query)).get("v") == new for u in tiles)
         assert not page.errors, page.errors
+
+
+@pytest.mark.browser
+def test_a_page_opened_before_the_first_snapshot_starts_once_one_is_published(
+    browser: Any, tmp_path: Path
+) -> None:
+    """``make serve``, then the load: the page said "the map could not start" for the
+    server's 503 and never asked again (only a reload helped). It now asks again after
+    the 503's Retry-After and starts once the load publishes."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lat, lng = CENTRE
+    with running_server(data, env={"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "200"}) as port:
+        assert get_json(port, "/readyz")[0] == 503
+        page = _Page(browser, f"http://127.0.0.1:{port}")
+        try:
+            page.page.goto(f"{page.base}/?lat={lat}&lng={lng}&zoom=15")
+            page.wait("Number(document.body.dataset.startRetries || 0) >= 1")
+            said = page.js("document.getElementById('status').textContent")
+            assert "could not start" in said and "trying again in" in said, said
+            assert page.js("document.body.dataset.ready") is None
+            _load(_town(tmp_path / "town.csv", n=300, seed=3), data)
+            page.wait_for_map()
+            assert page.js("document.getElementById('status').textContent") == ""
+            assert page.drawn_ids(), "no merchant drawn after the start"
+            # the 503s the page asked through are Chromium's console lines, nothing else
+            assert all("503" in e for e in page.errors), page.errors
+        finally:
+            page.page.close()
+
+
+@pytest.mark.browser
+def test_the_list_says_which_words_it_dropped_that_the_map_keeps(
+    open_page: Callable[[str, str], _Page], town_dir: Path
+) -> None:
+    """``q=coffee zzyzx``: the list's fallback drops ``zzyzx`` (no merchant matches both)
+    and ranks coffee places, while the tiles, which never drop a word, draw nothing: the
+    list now says so, instead of 20 merchants beside an empty map without a word."""
+    lat, lng = CENTRE
+    with running_server(town_dir, env={"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0"}) as port:
+        page = open_page(f"http://127.0.0.1:{port}", f"/?lat={lat}&lng={lng}&zoom=15"
+                                                      "&q=coffee%20zzyzx")
+        page.wait("document.body.dataset.listQ === 'coffee zzyzx'")
+        assert page.js("document.body.dataset.listDropped") == "zzyzx"
+        said = page.js("document.getElementById('list-status').textContent")
+        assert "without “zzyzx”" in said and "the map shows only" in said, said
+        assert int(page.js("document.body.dataset.listCount")) > 0
+        page.wait("window.gdMap.loaded() && window.gdMap.areTilesLoaded()")
+        assert not page.drawn_ids()  # every word, as the tiles search it: none
+        plain = open_page(f"http://127.0.0.1:{port}", f"/?lat={lat}&lng={lng}&zoom=15&q=coffee")
+        plain.wait("document.body.dataset.listQ === 'coffee'")
+        assert plain.js("document.body.dataset.listDropped") == ""
+        assert "without" not in plain.js("document.getElementById('list-status').textContent")
+        assert not page.errors and not plain.errors, (page.errors, plain.errors)
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_map_keeps_most_of_the_screen(browser: Any, town_dir: Path) -> None:
+    """At 375 px wide the 340 px panel left the map 35 px; the panel now sits above it."""
+    lat, lng = CENTRE
+    with running_server(town_dir, env={"GEO_DISCOVERY_API_RELOAD_INTERVAL_MS": "0"}) as port:
+        page = browser.new_page(viewport={"width": 375, "height": 740})
+        try:
+            page.goto(f"http://127.0.0.1:{port}/?lat={lat}&lng={lng}&zoom=15")
+            page.wait_for_function("document.body.dataset.ready === 'true'", timeout=WAIT_MS)
+            box = page.locator("#map").bounding_box()
+            panel = page.locator("#panel").bounding_box()
+            assert box is not None and panel is not None
+            assert box["width"] >= 370 and box["height"] >= 0.5 * 740, box
+            assert panel["width"] >= 370 and panel["y"] + panel["height"] <= box["y"] + 1
+            wide = browser.new_page(viewport={"width": 1280, "height": 800})  # unchanged
+            wide.goto(f"http://127.0.0.1:{port}/?lat={lat}&lng={lng}&zoom=15")
+            wide.wait_for_function("document.body.dataset.ready === 'true'", timeout=WAIT_MS)
+            assert wide.locator("#panel").bounding_box()["width"] == 340  # type: ignore[index]
+            wide.close()
+        finally:
+            page.close()
