@@ -16,7 +16,8 @@ Shared roots, so that a filter on ``food/`` or ``lodging/`` works across sources
 Anything a table below does not map keeps the source's own words, slugified:
 OSM ``<key>/<value>`` (``shop/jewelry``), SimpleGeo
 ``<type>/<category>/<subcategory>`` (``services/professional/business_services``),
-Foursquare's first label path (``retail/fashion_retail/clothing_store``).
+Foursquare's first label path (``retail/fashion_retail/clothing_store``; its dining,
+food retail and lodging labels map onto the shared roots: ``FSQ_TAXONOMY``).
 
 Examples
 --------
@@ -46,6 +47,7 @@ from .values import MISSING_TOKENS
 
 __all__ = [
     "FOOD_STORE_THRESHOLDS_SQFT",
+    "FSQ_TAXONOMY",
     "OSM_TAXONOMY",
     "UNKNOWN_CATEGORY",
     "WOF_TAG_TAXONOMY",
@@ -315,6 +317,40 @@ _FSQ_ROOTS = (
     "Sports and Recreation",
     "Travel and Transportation",
 )
+#: Foursquare (OS Places) label path prefix → shared path; the longest prefix found wins
+#: and the rest of the path is appended, slugified, without the word that repeats the
+#: mapped path's last segment (``Restaurant > Italian Restaurant`` → ``…/italian``, as
+#: OSM's cuisine gives it). Without this, ``categories=food`` missed every FSQ restaurant
+#: (``dining_and_drinking/…``) and the FSQ hotels were not ``lodging/``.
+FSQ_TAXONOMY: dict[tuple[str, ...], str] = {
+    ("Dining and Drinking",): "food",
+    ("Dining and Drinking", "Restaurant"): "food/restaurant",
+    ("Dining and Drinking", "Restaurant", "Pizzeria"): "food/restaurant/pizza",
+    ("Dining and Drinking", "Restaurant", "Fast Food Restaurant"): "food/fast_food",
+    ("Dining and Drinking", "Restaurant", "Deli"): "food/deli",
+    ("Dining and Drinking", "Cafe, Coffee, and Tea House"): "food/cafe",
+    ("Dining and Drinking", "Cafe, Coffee, and Tea House", "Café"): "food/cafe",
+    ("Dining and Drinking", "Bakery"): "food/bakery",
+    ("Dining and Drinking", "Dessert Shop", "Ice Cream Parlor"): "food/ice_cream",
+    ("Dining and Drinking", "Food Court"): "food/food_court",
+    ("Dining and Drinking", "Juice Bar"): "food/juice_bar",
+    ("Dining and Drinking", "Bar"): "nightlife/bar",
+    ("Dining and Drinking", "Bar", "Pub"): "nightlife/pub",
+    ("Dining and Drinking", "Bar", "Beer Garden"): "nightlife/biergarten",
+    ("Dining and Drinking", "Brewery"): "nightlife/brewery",
+    ("Dining and Drinking", "Night Club"): "nightlife/nightclub",
+    ("Retail", "Food and Beverage Retail"): "food/shop",
+    ("Retail", "Food and Beverage Retail", "Grocery Store"): "food/grocery/grocery",
+    ("Retail", "Food and Beverage Retail", "Supermarket"): "food/grocery/supermarket",
+    ("Retail", "Food and Beverage Retail", "Convenience Store"): "food/grocery/convenience",
+    ("Retail", "Food and Beverage Retail", "Butcher"): "food/butcher",
+    ("Retail", "Food and Beverage Retail", "Liquor Store"): "food/alcohol",
+    ("Retail", "Food and Beverage Retail", "Wine Store"): "food/alcohol/wine",
+    ("Retail", "Food and Beverage Retail", "Bakery"): "food/bakery",
+    ("Retail", "Convenience Store"): "food/grocery/convenience",
+    ("Travel and Transportation", "Lodging"): "lodging",
+}
+
 # Labels such as "Café, Coffee, and Tea House" contain ", " themselves, so a new path
 # starts only where ", " is followed by a top-level Foursquare category.
 _FSQ_PATH_SEP = re.compile(
@@ -328,16 +364,29 @@ def fsq_category(labels: str) -> str:
 
     Examples
     --------
-    >>> fsq_category("[Dining and Drinking > Café, Coffee, and Tea House, Retail]")
-    'dining_and_drinking/cafe_coffee_and_tea_house'
+    >>> fsq_category("[Dining and Drinking > Cafe, Coffee, and Tea House > Café, Retail]")
+    'food/cafe'
+    >>> fsq_category("[Dining and Drinking > Restaurant > Italian Restaurant]")
+    'food/restaurant/italian'
+    >>> fsq_category("[Travel and Transportation > Lodging > Bed and Breakfast]")
+    'lodging/bed_and_breakfast'
+    >>> fsq_category("[Retail > Fashion Retail > Clothing Store]")
+    'retail/fashion_retail/clothing_store'
     >>> fsq_category(""), fsq_category("NULL")
     ('unknown', 'unknown')
     """
     text = labels.strip().removeprefix("[").removesuffix("]").strip()
     if text.lower() in MISSING_TOKENS:
         return UNKNOWN_CATEGORY
-    first = _FSQ_PATH_SEP.split(text, maxsplit=1)[0]
-    return _join(*first.split(" > "))
+    parts = tuple(p.strip() for p in _FSQ_PATH_SEP.split(text, maxsplit=1)[0].split(" > "))
+    for n in range(len(parts), 0, -1):
+        mapped = FSQ_TAXONOMY.get(parts[:n])
+        if mapped is not None:
+            last = mapped.rsplit("/", 1)[-1]
+            rest = [slugify(p) for p in parts[n:]]
+            rest = [s.removesuffix(f"_{last}") if s.endswith(f"_{last}") else s for s in rest]
+            return _join(*mapped.split("/"), *rest)
+    return _join(*parts)
 
 
 def category_synonyms() -> dict[str, tuple[str, ...]]:
