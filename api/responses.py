@@ -128,15 +128,18 @@ def not_modified(
 ) -> Response | None:
     """A 304 answer when the client's copy is current, else ``None``.
 
-    Handlers call it first thing (``if (r := not_modified(...)) is not None: return r``):
-    after FastAPI has validated the parameters (an invalid request never gets a 304) and
-    before any work is done.
+    Handlers call it (``if (r := not_modified(...)) is not None: return r``) after
+    FastAPI has validated the parameters and after their own cheap checks of what the
+    request names (a merchant or district id, a text a tile would refuse; a cursor
+    request skips it), so a request that would be a 404 or 422 never gets a 304 (RFC
+    9110 §13.2.1: the conditions apply to a 2xx answer only), and before the real work.
+    The 304 carries the headers the 200 would (``Vary`` too: RFC 9110 §15.4.5).
     """
     if if_none_match is None:
         return None
     headers = cache_headers(engine, max_age_s)
     if etag_matches(if_none_match, headers["ETag"]):
-        return Response(status_code=304, headers=headers)
+        return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
     return None
 
 

@@ -233,6 +233,7 @@ def build_router(settings: Settings) -> APIRouter:
         (polygons), its strongest competitors (by the demand they capture), and the Huff
         probability of each cell where it reaches ``min_share`` (0: every cell).
         ``demand_source`` says where the demand came from."""
+        engine.district(district_id)  # an unknown id: 404, never a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
         params = CatchmentParams(

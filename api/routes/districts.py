@@ -53,9 +53,9 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> Response:
         """Every district of the snapshot (whose polygon touches ``bbox`` if given),
         with its stats; ``format=geojson`` adds the polygons."""
+        found = engine.snapshot.require_districts()  # none: 404, never a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        found = engine.snapshot.require_districts()
         collection = found.to_geojson()["features"]
         if bbox is not None:
             box = parse_bbox(bbox)
@@ -80,9 +80,9 @@ def build_router(settings: Settings) -> APIRouter:
         engine: EngineDep, lat: Lat, lng: Lng, if_none_match: IfNoneMatch = None
     ) -> Response:
         """The district whose cells contain ``(lat, lng)``, or ``district: null``."""
+        feature = engine.district_at(lat, lng)  # no districts: 404, never a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        feature = engine.district_at(lat, lng)
         props = feature["properties"] if feature is not None else None
         body = {"snapshot": engine.version, "lat": lat, "lng": lng, "district": props}
         return respond(body, engine, max_age)
@@ -109,9 +109,9 @@ def build_router(settings: Settings) -> APIRouter:
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """The district's stats and its polygon (GeoJSON geometry)."""
+        feature = engine.district(district_id)  # an unknown id: 404, never a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        feature = engine.district(district_id)
         if format == "geojson":
             return respond(
                 {**feature, "snapshot": engine.version}, engine, max_age, media_type=GEOJSON

@@ -241,7 +241,7 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         query = params.to_query(limits)  # an invalid request never gets a 304
         private = query.member is not None  # personal: no shared cache may keep it
         live = query.where.open_now  # changes with the clock, not only with the snapshot
-        if not (private or live) and (
+        if not (private or live or query.cursor) and (  # (a cursor is checked by the search)
             cached := not_modified(engine, if_none_match, max_age)
         ) is not None:
             return cached
@@ -382,7 +382,7 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         merchants read as ``south,west,north,east``, gets a 422 saying the numbers look
         like (lat, lng).
         """
-        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+        if cursor is None and (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
         box = parse_bbox(bbox)
         res = engine.within_bbox(
@@ -497,9 +497,9 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """The merchant's full record, with its untouched source attributes."""
+        record = engine.get(merchant_id)  # an unknown id: 404, never a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        record = engine.get(merchant_id)
         if format == "geojson":
             feature = {
                 "type": "Feature",

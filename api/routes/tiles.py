@@ -162,6 +162,8 @@ def build_router(settings: Settings) -> APIRouter:
         cache key: the snapshot version, so a hot swap changes the URLs).
         """
         _path_tile(z, x, y)
+        if where.text is not None:  # a q the tile refuses: 422, never a 304
+            engine.planner.text_query(where.text)
         live = where.needs_hours
         if not live and (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached

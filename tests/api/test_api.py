@@ -540,9 +540,21 @@ def test_etag_and_304(client: TestClient, engine: DiscoveryEngine) -> None:
     assert client.get(url, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
     hit = r.json()["results"][0]["merchant_id"]
     assert client.get(f"/v1/merchants/{hit}", headers={"If-None-Match": etag}).status_code == 304
-    # An ETag never turns an invalid request into a 304.
-    bad = client.get("/v1/merchants/nearby?lat=91&lng=0", headers={"If-None-Match": etag})
-    assert bad.status_code == 422
+    # An ETag never turns an invalid request into a 304 (RFC 9110 §13.2.1: a 2xx only):
+    # an unknown merchant or district, a junk cursor, a text a tile refuses were 304s
+    district = client.get("/v1/districts").json()["districts"][0]["district_id"]
+    bad = ["/v1/merchants/nearby?lat=91&lng=0", "/v1/merchants/nosuch:1",
+           "/v1/districts/zzz", "/v1/districts/zzz/catchment",
+           f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&cursor=junk",
+           f"/v1/merchants/search?bbox=-74.0,40.7,-73.9,40.8&cursor=junk",
+           "/v1/tiles/3/1/1.mvt?q=%E2%98%95", "/v1/tiles.json?q=%E2%98%95"]
+    for path in bad:
+        plain = client.get(path, headers={"Accept-Encoding": "identity"}).status_code
+        asked = client.get(path, headers={"If-None-Match": etag, "Accept-Encoding": "identity"})
+        assert 400 <= plain < 500 and asked.status_code == plain, (path, plain, asked)
+    for path in (f"/v1/districts/{district}", "/v1/tiles/12/1206/1539.mvt", url):
+        again = client.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.headers["vary"] == "Accept-Encoding", path
 
 
 def test_gzip(client: TestClient) -> None:
