@@ -135,22 +135,36 @@ class DistrictParams:
         return cls(**values)
 
 
-def choose_district_resolution(lat: NDArray, lng: NDArray) -> int:
+#: A district is walkable: a location can be in one when ``min_merchants - 1`` others lie
+#: within this many metres (the resolution is chosen from those locations).
+DISTRICT_REACH_M = 1_000.0
+
+
+def choose_district_resolution(lat: NDArray, lng: NDArray, min_merchants: int = 10) -> int:
     """H3 level whose average edge is closest (log scale) to the median spacing of the
-    distinct locations: the distance from each to its nearest other location.
+    distinct locations that could be in a district (``min_merchants - 1`` others within
+    :data:`DISTRICT_REACH_M`; all of them when fewer than two could): the distance from
+    each to its nearest other location. A world-wide file loaded beside a city (sparse
+    points far apart) made the city's districts hundreds of km² (resolution 6, not 12).
 
     Examples
     --------
     >>> lat = 40.75 + np.arange(50) * 0.00027  # 30 m apart, north-south
     >>> choose_district_resolution(lat, np.full(50, -73.98))
     11
+    >>> far = np.linspace(-60, 60, 200)  # and 200 points thousands of km apart
+    >>> choose_district_resolution(np.r_[lat, far], np.r_[np.full(50, -73.98), far])
+    11
     """
     pts = np.unique(np.column_stack([np.round(lat, 6), np.round(lng, 6)]), axis=0)
     if len(pts) < 2:
         return 11
     xyz = latlng_to_xyz(pts[:, 0], pts[:, 1])
-    d2, _ = cKDTree(xyz).query(xyz, k=2)
-    spacing = float(np.median(chord2_to_m(d2[:, 1] ** 2)))
+    k = min(max(min_merchants, 2), len(pts))  # itself and min_merchants - 1 others
+    d2, _ = cKDTree(xyz).query(xyz, k=k)
+    near = chord2_to_m(d2[:, 1] ** 2)
+    dense = chord2_to_m(d2[:, k - 1] ** 2) <= DISTRICT_REACH_M
+    spacing = float(np.median(near[dense] if dense.sum() >= 2 else near))
     levels = np.arange(6, 14)
     edges = np.array([average_edge_length_m(int(r)) for r in levels])
     return int(levels[np.argmin(np.abs(np.log(edges / max(spacing, 0.1))))])
@@ -388,7 +402,8 @@ def build_districts(
     eligible = _eligible(frame, params.exclude_categories)
     res = params.resolution
     if res is None:
-        res = choose_district_resolution(lat[eligible], lng[eligible]) if eligible.any() else 11
+        res = (choose_district_resolution(lat[eligible], lng[eligible], params.min_merchants)
+               if eligible.any() else 11)  # fmt: skip
     if params.method == "density":
         res = max(res - 1, 0)
     pt_cells = latlngs_to_cells(lat, lng, res)

@@ -256,6 +256,23 @@ def test_resolution_from_spacing():
     assert choose_district_resolution(lat, np.full(200, 24.94)) == 12
 
 
+@pytest.mark.parametrize("sparse", [100, 1000, 5000])
+def test_a_worldwide_file_beside_a_city_leaves_its_resolution(sparse: int) -> None:
+    """A city loaded with a world-wide sample (points hundreds of km apart, more of them
+    than the city's) took the resolution of the sparse points: Helsinki's districts went
+    from 0.25 km² to 613 km². Only locations with min_merchants - 1 others within 1 km
+    choose it now, however many sparse ones come along."""
+    rng = np.random.default_rng(sparse)
+    lat = 60.17 + rng.uniform(0, 0.009, 400)  # a 1 km square of 400 shops: ~25 m apart
+    lng = 24.94 + rng.uniform(0, 0.018, 400)
+    alone = choose_district_resolution(lat, lng)
+    world_lat = np.degrees(np.arcsin(rng.uniform(-0.9, 0.9, sparse)))
+    world_lng = rng.uniform(-180, 180, sparse)
+    both = choose_district_resolution(np.r_[lat, world_lat], np.r_[lng, world_lng])
+    assert both == alone >= 11
+    assert choose_district_resolution(world_lat, world_lng) <= 8  # alone: still theirs
+
+
 def test_deriver_writes_snapshot_folder(tmp_path, town: pd.DataFrame):
     rep = tmp_path / "reputation"
     rep.mkdir()
