@@ -190,6 +190,7 @@ def build_router(settings: Settings) -> APIRouter:
         request: Request,
         engine: EngineDep,
         where: TileFilters,
+        v: TileVersion = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """A TileJSON document whose ``tiles`` URL (absolute, from this request's host)

@@ -218,6 +218,11 @@ def test_a_tile_url_may_carry_the_snapshot_version(
     assert versioned.headers["etag"] == plain.headers["etag"]
     # any text: a cache key, never checked against the snapshot served
     assert client.get(path, params={"v": "000000-old"}).status_code == 200
+    # and the TileJSON takes it too (it was "unknown query parameter v": 422); its tile
+    # URL carries the filters only (the page adds its own v)
+    doc = client.get("/v1/tiles.json", params={"q": "coffee", "v": town_engine.version})
+    assert doc.status_code == 200, doc.text
+    assert doc.json() == client.get("/v1/tiles.json", params={"q": "coffee"}).json()
 
 
 # ------------------------------------------------------------------------ the page
