@@ -243,12 +243,15 @@ def fail(message: object, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 def output_file(
-    path: Path | None, option: str, example: str, suffixes: Sequence[str] = (), hint: str = ""
+    path: Path | None, option: str, example: str, suffixes: Sequence[str] = (), hint: str = "",
+    inputs: Sequence[Any] = (),
 ) -> Path | None:
     """Check a file a command will write, before the work, alike for every command: a
     folder is refused, a name not ending in one of ``suffixes`` (when given: the format
-    comes from it) too, and a missing parent folder is made. ``example``: a file name for
-    the message (``districts.geojson``); ``hint`` ends the allowed list.
+    comes from it) too, one of the command's ``inputs`` (under any spelling or link:
+    ``load x.csv --rejects x.csv`` replaced the data with its rejects), and a missing
+    parent folder is made. ``example``: a file name for the message
+    (``districts.geojson``); ``hint`` ends the allowed list.
 
     Examples
     --------
@@ -264,6 +267,11 @@ def output_file(
         return None
     if path.is_dir():
         raise fail(f"{option} {path} is a folder; allowed: a file path, e.g. {path / example}")
+    for given in inputs:
+        with contextlib.suppress(OSError, TypeError, ValueError):  # (a URL, a kind's name)
+            if path.exists() and os.path.samefile(path, given):
+                raise fail(f"{option} {path} is the input file {given}; allowed: another "
+                           f"file, e.g. {path.parent / example}")  # fmt: skip
     if suffixes and not path.name.lower().endswith(tuple(suffixes)):
         raise fail(
             f"{option} {path}: the extension {path.suffix or '(none)'!r} names no format; "

@@ -353,7 +353,7 @@ def catchment_command(
         typer.echo("note: --min-share filters the cells --export writes; without --export it "
                    "changes nothing", err=True)  # fmt: skip
     kinds = (".geojson", ".json", ".parquet", ".geoparquet")  # (GeoJSON went anywhere)
-    output_file(export, "--export", "catchment.geojson", kinds)
+    output_file(export, "--export", "catchment.geojson", kinds, inputs=[demand] if demand else [])
     settings = settings_for(data_dir)
     kind = "auto"  # a kind of demand by name (a file of that name must be written ./uniform)
     if demand is not None and str(demand) in DEMAND_CHOICES and not demand.is_file():

@@ -465,7 +465,7 @@ def load(
     sources = input_sources(files, sql, since, chosen.value)
 
     settings = settings_for(data_dir)
-    output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS)
+    output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS, inputs=files)
     expected = BBox.from_string(bbox) if bbox is not None else None
     cut = _until(until, profile)
     options = dataclasses.replace(
@@ -582,7 +582,7 @@ def validate(
 
     sources = input_sources(files, sql, since, None)
     settings_for(data_dir)  # invalid settings fail the same way as for load
-    output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS)
+    output_file(rejects, "--rejects", "rejects.csv", REJECTS_FORMATS, inputs=files)
     expected = BBox.from_string(bbox) if bbox is not None else None
     options = _read_options(decimal, date_format, rating_scale, crs, strict)
     cut = _until(until, profile)

@@ -119,7 +119,7 @@ def calibrate(
 
     settings = settings_for(data_dir)
     target = out if out is not None else Path(settings.data_dir) / PROFILE_FILE
-    output_file(target, "--out" if out is not None else "the profile", PROFILE_FILE)
+    output_file(target, "--out" if out is not None else "the profile", PROFILE_FILE, inputs=[log])
     protocol = Protocol(
         until=until, fit_days=fit_days, max_gap_h=max_gap_h, min_choices=min_choices
     )
@@ -242,7 +242,7 @@ def evaluate_ranking_command(
     """
     from ..evaluation import METRICS, Protocol, evaluate_ranking
 
-    output_file(markdown, "--markdown", "eval.md")
+    output_file(markdown, "--markdown", "eval.md", inputs=[log])
     protocol = Protocol(
         until=until,
         fit_days=fit_days,

@@ -110,6 +110,29 @@ def test_load_sample(runner: CliRunner, tmp_path: Path) -> None:
     assert current is not None and current.manifest["rows"]["merchants"] == loaded
 
 
+@pytest.mark.parametrize("command", ["load", "validate"])
+def test_rejects_onto_an_input_file_is_refused_and_the_input_kept(
+    runner: CliRunner, tmp_path: Path, synthetic: Path, command: str
+) -> None:
+    """``load x.csv --rejects x.csv`` replaced the 201-line input with its 10-line rejects
+    table, exit 0. The same file under another spelling or through a link too."""
+    source = tmp_path / "in" / "stores.csv"
+    source.parent.mkdir()
+    shutil.copy(synthetic, source)
+    (tmp_path / "link.csv").symlink_to(source)
+    before = source.read_bytes()
+    for given in (source, tmp_path / "in" / ".." / "in" / "stores.csv", tmp_path / "link.csv"):
+        result = runner.invoke(app, [command, str(source), "--rejects", str(given),
+                                     "--data-dir", str(tmp_path / "store")])  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert_one_line_error(result, f"--rejects {given} is the input file {source}")
+        assert source.read_bytes() == before and not (tmp_path / "store" / "CURRENT").exists()
+    other = tmp_path / "in" / "rejects.csv"  # another file in the same folder: written
+    ok = runner.invoke(app, [command, str(source), "--rejects", str(other),
+                             "--data-dir", str(tmp_path / "store")])  # fmt: skip
+    assert ok.exit_code == 0 and other.exists() and source.read_bytes() == before, ok.output
+
+
 def test_load_bad_rows_reports_and_quarantines(
     runner: CliRunner, tmp_path: Path, synthetic: Path
 ) -> None:
