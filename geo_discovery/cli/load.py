@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -474,36 +476,51 @@ def load(
     out = stdout_console()
     err = stderr_console()
 
+    def closed() -> None:  # rich exits 1 silently: "nothing was published", wrongly
+        out.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (exit's flush)
+        raise BrokenPipeError
+
+    out.on_broken_pipe = closed  # type: ignore[method-assign]
+
     def waiting() -> None:
         err.print(f"waiting for another load to release {settings.data_dir} (up to {wait:g} s; "
                   "--wait SECONDS to change)")
 
-    with (
-        interrupted_load(settings.data_dir, rejects),
-        _cluster(cluster, err) as on,
-        StageProgress(err) as progress,
-        _summary_on_refusal(out, settings.data_dir),
-    ):
-        report = run_load(
-            sources,
-            data_dir=settings.data_dir,
-            mode=chosen.value,
-            profile=profile,
-            mapping=mapping,
-            expected_bbox=expected,
-            strict=strict,
-            rejects_path=rejects,
-            resolution=resolution,
-            settings=settings,
-            progress=progress,
-            allow_empty=allow_empty,
-            allow_shrink=allow_shrink,
-            options=options,
-            wait_s=wait,
-            on_wait=waiting,
-            cluster=on,
-        )
-    _print_load_report(out, report, settings.data_dir)
+    # the summary is printed inside: a Ctrl-C or SIGTERM while it prints says the snapshot
+    # had been published (it ended the process without a word, or said "interrupted")
+    with interrupted_load(settings.data_dir, rejects):
+        with (
+            _cluster(cluster, err) as on,
+            StageProgress(err) as progress,
+            _summary_on_refusal(out, settings.data_dir),
+        ):
+            report = run_load(
+                sources,
+                data_dir=settings.data_dir,
+                mode=chosen.value,
+                profile=profile,
+                mapping=mapping,
+                expected_bbox=expected,
+                strict=strict,
+                rejects_path=rejects,
+                resolution=resolution,
+                settings=settings,
+                progress=progress,
+                allow_empty=allow_empty,
+                allow_shrink=allow_shrink,
+                options=options,
+                wait_s=wait,
+                on_wait=waiting,
+                cluster=on,
+            )
+        try:
+            _print_load_report(out, report, settings.data_dir)
+        except BrokenPipeError:  # `load … | head`: done; the summary had nowhere to go
+            done = f"snapshot {report.snapshot.name} was published" if report.snapshot else (
+                "the load finished")  # fmt: skip
+            typer.echo(f"note: standard output was closed: {done}; its summary was not "
+                       "printed", err=True)  # fmt: skip
 
 
 @contextlib.contextmanager

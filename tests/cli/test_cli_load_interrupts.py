@@ -152,6 +152,51 @@ def test_ctrl_c_just_after_publishing_keeps_the_new_snapshot(
     assert (store / "snapshots" / "000002" / "manifest.json").is_file()  # not cleaned away
 
 
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_summary_prints_says_the_snapshot_was_published(
+    store: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The summary printed after the interrupt handling had ended: a SIGTERM then ended
+    the load without a word (a job runner retries it), a Ctrl-C said only "interrupted"."""
+    import os
+    import signal
+
+    from geo_discovery.cli import load as load_command
+
+    def signalled(*args: object, **kw: object) -> None:
+        os.kill(os.getpid(), getattr(signal, how))  # handled at once, in the main thread
+        raise AssertionError(f"{how} did not stop the summary")
+
+    monkeypatch.setattr(load_command, "_print_load_report", signalled)
+    result = _load(store)
+    assert result.exit_code == (130 if how == "SIGINT" else 143), result.output
+    said = "interrupted" if how == "SIGINT" else "terminated (SIGTERM)"
+    assert result.stderr.strip() == (
+        f"{said}: snapshot 000002 had been published and is current"), result.stderr
+    assert (store / "CURRENT").read_text().strip() == "000002"
+
+
+def test_a_load_whose_output_is_closed_says_it_published_and_exits_0(tmp_path: Path) -> None:
+    """``load … | head -1``: rich ended the process with exit 1 and no word when the pipe
+    closed, after the snapshot was published (exit 1 says nothing was)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo_discovery.cli", "load", str(SAMPLE), "--profile",
+         "osm_poi", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the summary is printed
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert err.strip().endswith(
+        "note: standard output was closed: snapshot 000001 was published; its summary was "
+        "not printed"), err
+    assert (tmp_path / "CURRENT").read_text().strip() == "000001"
+
+
 def test_snapshots_marks_one_a_stopped_load_never_published(store: Path) -> None:
     """A load SIGKILLed between writing its snapshot and moving CURRENT left a complete
     snapshot that `snapshots` listed like any other."""
