@@ -11,7 +11,8 @@ file spread over the globe has no such cluster and gets no such check.
 Whole file (:func:`coordinate_file_problem`): when at least half the rows hold
 coordinates that are not degrees at all, the cause is the file, not its rows:
 projected metres without a CRS (values beyond ±360: "pass --crs"), or lat and lng
-columns exchanged (lats beyond ±90 that are valid lngs, in at least 3 rows).
+columns exchanged (lats beyond ±90 that are valid lngs, in at least 3 rows; or, when
+every lng is a valid lat, lats south of 60°S, where no town is, that swapped are not).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ __all__ = [
 PROJECTED_BEYOND = 360.0
 #: Exchanged lat/lng columns are a whole-file cause from this many rows on.
 SWAPPED_MIN_ROWS = 3
+#: No town lies south of this latitude (Antarctica and the Southern Ocean; the southernmost,
+#: Puerto Williams, is at 54.9°S): a file whose points mostly lie there had its columns
+#: exchanged (New York's -74 read as a latitude), when swapped they lie north of it.
+SOUTH_OF_TOWNS = -60.0
 _WEB_MERCATOR_R = 6378137.0
 _WEB_MERCATOR_MAX = 20037508.342789244
 
@@ -174,6 +179,12 @@ def coordinate_file_problem(
     'the lat and lng columns look swapped: 3 '
     >>> coordinate_file_problem(np.array([40.7]), np.array([-73.9])) is None
     True
+    >>> coordinate_file_problem(np.array([-73.99, -73.98, -74.0]),
+    ...                         np.array([40.75, 40.76, 40.7]))[:71]
+    'the lat and lng columns look swapped: 3 of 3 rows lie south of 60°S, wh'
+    >>> coordinate_file_problem(np.array([-77.8, -77.9, -75.1]),  # Antarctic stations
+    ...                         np.array([166.7, 166.6, 123.3])) is None
+    True
     >>> coordinate_file_problem(np.array([999.0, 999.0]), np.array([24.9, 24.95])) is None
     True
     """
@@ -191,6 +202,17 @@ def coordinate_file_problem(
             f"the lat and lng columns look swapped: {int(swap_ok.sum())} of {total} rows have a "
             f"lat outside ±90 that is valid as a lng (e.g. lat={fmt_number(lat[i])}, "
             f"lng={fmt_number(lng[i])}); check which column holds which (a mapping file, or "
+            "the column names)"
+        )
+    with np.errstate(invalid="ignore"):
+        south = both & (lat < SOUTH_OF_TOWNS) & (lng >= SOUTH_OF_TOWNS) & (lng <= 90)
+    if south.sum() >= SWAPPED_MIN_ROWS and south.sum() * 2 >= total:
+        i = int(np.flatnonzero(south)[0])
+        return (
+            f"the lat and lng columns look swapped: {int(south.sum())} of {total} rows lie "
+            f"south of 60°S, where no town is, and would not swapped (e.g. lat="
+            f"{fmt_number(lat[i])}, lng={fmt_number(lng[i])} would be lat={fmt_number(lng[i])}"
+            f", lng={fmt_number(lat[i])}); check which column holds which (a mapping file, or "
             "the column names)"
         )
     if far.sum() * 2 < total:

@@ -191,6 +191,38 @@ def _by_words(raw: RawTable, canon: str, taken: Iterable[str]) -> str | None:
     return hits[0] if hits else None
 
 
+#: Words that name an id column inside longer names (``Store ID``, ``store_id``,
+#: ``storeId``): used only when exactly one such column holds a distinct value per row.
+ID_WORDS = frozenset({"id", "identifier", "uuid", "guid"})
+
+
+def _id_by_words(raw: RawTable, found: dict[str, str]) -> None:
+    """The id column of a file without one named like :data:`ID_ALIASES`: the one column
+    whose name holds an id word and whose values are distinct and never empty (an id
+    names one merchant: ``category_id`` does not), noted. Otherwise ids are hashes of
+    the rows, which the note says: a corrected row is then a new merchant, and an upsert
+    adds the rows again (``Store ID`` was ignored: 5 upserted stores existed twice)."""
+    taken = set(found.values())
+    named = [c for c in raw.columns if c not in taken and _words(c) & ID_WORDS]
+    unique = []
+    for c in named:
+        cells = raw.frame[c].astype("string").str.strip()
+        if len(cells) and not (cells.isna() | (cells == "")).any() and cells.is_unique:
+            unique.append(c)
+    if len(unique) == 1:
+        found["merchant_id"] = unique[0]
+        raw.problems.note(f"merchant_id read from column {unique[0]!r} (its name says so, "
+                          "and its values are distinct)")  # fmt: skip
+        return
+    why = (f"several columns could hold it: {unique}" if unique else
+           f"column(s) {named} are not distinct per row" if named else "none is named so")
+    raw.problems.note(
+        f"no id column ({why}; expected one of {list(ID_ALIASES)}): each merchant's id is "
+        "a hash of its row, so an upsert of a changed row adds it again; name the id "
+        "column with --mapping"
+    )
+
+
 def generic_mapping(raw: RawTable) -> dict[str, str]:
     """Auto-detected ``canonical → source column`` mapping for the generic profile."""
     cols = raw.columns
@@ -203,6 +235,8 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
             hit = _by_words(raw, canon, found.values())
         if hit is not None:
             found[canon] = hit
+    if "merchant_id" not in found:
+        _id_by_words(raw, found)
     for canon in PASSTHROUGH:
         hit = find_column(cols, [canon], raw.problems)
         if hit is not None:

@@ -314,6 +314,13 @@ def load(
                     f"published (rejects in {written_rejects})",
                     rejected=len(rejects),
                 )
+            if (ingest is not None and ingest.aggregated and mode == "upsert" and current
+                    and current.manifest.get("members")):  # fmt: skip
+                raise LoadRefusedError(  # a visit's venue replaced by this log's count alone
+                    f"refused to upsert a visit log into snapshot {current.name}: its venues' "
+                    "visits, visitors and repeat share and every member's history would be "
+                    "this log's alone (earlier visits lost); load the whole log (every visit) "
+                    f"with --mode replace; snapshot {current.name} stays current")
             _refuse_data_loss(
                 mode,
                 table,

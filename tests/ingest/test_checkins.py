@@ -20,7 +20,7 @@ import ranking_oracle as ro
 
 from benchmarks.visit_log import write_visit_log
 from geo_discovery.engine import DiscoveryEngine
-from geo_discovery.errors import IngestError
+from geo_discovery.errors import IngestError, LoadRefusedError
 from geo_discovery.ingest.checkins import checkin_category, read_visit_sources, read_visits
 from geo_discovery.ingest.options import ReadOptions
 from geo_discovery.query import Member, NearbyQuery, Ranking
@@ -295,6 +295,30 @@ def test_an_upsert_keeps_the_member_histories(loaded: Path, tmp_path: Path) -> N
     engine = DiscoveryEngine.from_snapshot(loaded, settings=Settings(data_dir=loaded))
     assert engine.snapshot.members.visits("u3")
     assert engine.snapshot.manifest["members"] > 0
+
+
+def test_an_upsert_of_a_visit_log_is_refused_and_keeps_the_histories(
+    log: Path, tmp_path: Path
+) -> None:
+    """One new check-in upserted replaced 300 members' histories with its own one, and the
+    revisited venue's 24 visits with 1, without a word: a visit log is loaded whole."""
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir)
+    load([log], data_dir=data_dir, profile="checkins", settings=settings,
+         options=ReadOptions(until=UNTIL.to_pydatetime()))  # fmt: skip
+    before = DiscoveryEngine.from_snapshot(data_dir, settings=settings).snapshot.manifest
+    head = log.read_text().splitlines()[:2]
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(head) + "\n")
+    with pytest.raises(LoadRefusedError, match=r"refused to upsert a visit log into snapshot "
+                       r"000001: .* load the whole log .* --mode replace"):  # fmt: skip
+        load([one], data_dir=data_dir, profile="checkins", mode="upsert", settings=settings)
+    after = DiscoveryEngine.from_snapshot(data_dir, settings=settings).snapshot
+    assert (data_dir / "CURRENT").read_text().strip() == "000001"
+    assert after.manifest["members"] == before["members"] > 1
+    replaced = load([one], data_dir=data_dir, profile="checkins", settings=settings,
+                    allow_shrink=True)  # the whole log again: replace is the way
+    assert replaced.snapshot is not None and replaced.snapshot.manifest["members"] == 1
 
 
 @pytest.mark.real_data

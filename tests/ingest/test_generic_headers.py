@@ -55,3 +55,35 @@ def test_two_columns_named_alike_read_the_exact_one_with_a_note(tmp_path: Path) 
     assert result.merchants["opening_hours"].tolist() == ["exact"]
     notes = " ".join(result.sources[0].notes)
     assert "'Opening Hours'" in notes and "opening_hours read from column" in notes
+
+
+def _rows(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "stores.csv"
+    path.write_text(text, encoding="utf-8")
+    return read_sources([path])
+
+
+@pytest.mark.parametrize("header", ["Store ID", "store_id", "STORE_ID", "storeId", "Shop GUID"])
+def test_an_id_column_named_with_an_id_word_is_the_id(tmp_path: Path, header: str) -> None:
+    """``Store ID`` & co were ignored: ids became row hashes without a word, which changed
+    with the header's spelling, and an upsert of changed rows added them again."""
+    result = _rows(tmp_path, f"{header},name,lat,lng\nS1,A,60.17,24.94\nS2,B,60.171,24.94\n")
+    assert result.merchants["merchant_id"].tolist() == ["generic:S1", "generic:S2"]
+    assert any(f"merchant_id read from column {header!r}" in n for n in result.sources[0].notes)
+
+
+@pytest.mark.parametrize(("columns", "values", "why"), [
+    ("category_id", ("1", "1"), "not distinct per row"),  # an id of something else
+    ("store_id,branch_id", ("S1,b1", "S2,b2"), "several columns could hold it"),
+    ("store_id", ("S1", ""), "not distinct per row"),  # an empty one names no merchant
+    ("kind", ("x", "y"), "none is named so"),
+])  # fmt: skip
+def test_without_one_id_column_the_hashed_ids_are_said(
+    tmp_path: Path, columns: str, values: tuple[str, str], why: str
+) -> None:
+    result = _rows(tmp_path, f"{columns},name,lat,lng\n{values[0]},A,60.17,24.94\n"
+                             f"{values[1]},B,60.171,24.94\n")
+    ids = result.merchants["merchant_id"].tolist()
+    assert len(set(ids)) == 2 and all(len(i) == len("generic:") + 16 for i in ids), ids
+    said = [n for n in result.sources[0].notes if "no id column" in n]
+    assert len(said) == 1 and why in said[0] and "hash of its row" in said[0], said

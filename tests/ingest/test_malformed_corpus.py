@@ -317,6 +317,15 @@ def lat_and_lng_columns_exchanged(d: Path, r: Real) -> Expect:
 
 
 @case
+def lat_and_lng_columns_exchanged_in_new_york(d: Path, r: Real) -> Expect:
+    """Every longitude of New York (-74) is a valid latitude: exchanged, the stores loaded
+    into the Southern Ocean without a word (no town lies south of 60°S)."""
+    frame = r.generic()
+    frame["lat"], frame["lng"] = frame["lng"].copy(), frame["lat"].copy()
+    return Expect([write_csv(frame, d / "stores.csv")], 1, ("look swapped", "south of 60°S"))
+
+
+@case
 def duplicate_column_name(d: Path, r: Real) -> Expect:
     frame = r.generic()
     frame.insert(4, "name_dup", frame["name"].str.lower())
