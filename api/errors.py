@@ -58,7 +58,7 @@ from geo_discovery.errors import (
 )
 from geo_discovery.snapshot.rows import HIT_FIELDS
 
-from .querystring import check_utf8
+from .querystring import PRIVATE_PARAMS, check_utf8
 from .responses import JSONResponse
 
 __all__ = [
@@ -106,10 +106,6 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     return {"detail": detail, "errors": list(errors)}
 
-
-#: Parameters whose values no answer repeats: a member's id and visit history (an error
-#: names the parameter and what is allowed, never the value).
-PRIVATE_PARAMS = frozenset({"member", "visits"})
 
 
 def _short(value: Any) -> Any:

@@ -10,7 +10,11 @@ from urllib.parse import unquote_to_bytes
 
 from geo_discovery.errors import InvalidQueryError
 
-__all__ = ["check_utf8"]
+__all__ = ["PRIVATE_PARAMS", "check_utf8"]
+
+#: Parameters whose values no answer repeats: a member's id and visit history (an error
+#: names the parameter and what is allowed, never the value).
+PRIVATE_PARAMS = frozenset({"member", "visits"})
 
 
 def check_utf8(raw_query: bytes) -> None:
@@ -22,6 +26,10 @@ def check_utf8(raw_query: bytes) -> None:
     Traceback (most recent call last):
     ...
     geo_discovery.errors.InvalidQueryError: q='caf%E9' is not UTF-8 text (byte 0xe9); ...
+    >>> check_utf8(b"member=usr-1%FF")  # a member's id is never shown  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geo_discovery.errors.InvalidQueryError: member (its value unshown) is not UTF-8 text; ...
     """
     for piece in raw_query.split(b"&"):
         key, _, value = piece.partition(b"=")
@@ -31,9 +39,11 @@ def check_utf8(raw_query: bytes) -> None:
             except UnicodeDecodeError as exc:
                 sent = piece.decode("latin-1")
                 name = unquote_to_bytes(key).decode("utf-8", "replace")
+                given = (f"{name} (its value unshown)" if name in PRIVATE_PARAMS else
+                         f"{name}={sent.partition('=')[2]!r}")  # fmt: skip
+                byte = "" if name in PRIVATE_PARAMS else f" (byte 0x{exc.object[exc.start]:02x})"
                 message = (
-                    f"{name}={sent.partition('=')[2]!r} is not UTF-8 text (byte "
-                    f"0x{exc.object[exc.start]:02x}); allowed: UTF-8, percent-encoded "
+                    f"{given} is not UTF-8 text{byte}; allowed: UTF-8, percent-encoded "
                     "(é is %C3%A9)"
                 )
                 raise InvalidQueryError(message, [{

@@ -383,6 +383,27 @@ _EXAMPLES = {"ranking_consumption_radii": '{"food/restaurant": 2000, "*": 1000}'
              "ranking_member_weights": '{"own_visits": 1.0, "own_category": 0.25}'}
 
 
+#: Options whose values are a member's id or visits: never written to a log.
+PERSONAL_OPTIONS = ("--member", "--visit")
+
+
+def unpersonal_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the values of :data:`PERSONAL_OPTIONS` replaced by ``<withheld>``.
+
+    >>> unpersonal_argv(["nearby", "--member", "u-17", "--visit=m1,m2", "--lat", "1"])
+    ['nearby', '--member', '<withheld>', '--visit=<withheld>', '--lat', '1']
+    """
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in PERSONAL_OPTIONS:
+            out.append("<withheld>")
+        elif arg.startswith(tuple(f"{o}=" for o in PERSONAL_OPTIONS)):
+            out.append(arg.partition("=")[0] + "=<withheld>")
+        else:
+            out.append(arg)
+    return out
+
+
 def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
     """Write the traceback of an unexpected error to a log file and return its path.
 
@@ -392,7 +413,7 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     text = masked_text(  # no database password, in the command or the traceback
         f"geo-discovery internal error at {stamp}\n"
-        f"command: {' '.join(sys.argv)}\n\n"
+        f"command: {' '.join(unpersonal_argv(sys.argv))}\n\n"
         + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     )
     folders: list[Path] = []
@@ -403,7 +424,10 @@ def write_crash_log(exc: BaseException, data_dir: Any) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"geo-discovery-error-{stamp}.log"
-            path.write_text(text)
+            # readable by its owner only: a traceback may quote data (0644 before)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
             return path
         except OSError:
             continue

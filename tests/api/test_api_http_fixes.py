@@ -318,3 +318,18 @@ def test_a_query_string_that_is_not_utf8_is_refused(client: TestClient, path: st
     )
     fine = client.get(path.replace("%E9", "%C3%A9"), headers=PLAIN)
     assert fine.status_code == 200, fine.text
+
+
+@pytest.mark.parametrize("query", ["member=usr-0221-23d925d5%FF", "visits=osm:node/1,%FFsecret"])
+def test_a_member_or_visits_that_is_not_utf8_is_refused_unshown(
+    client: TestClient, query: str
+) -> None:
+    """The 422 for a member id or visits that are not UTF-8 quoted them whole: an error
+    never shows a member's id or history."""
+    r = client.get(f"/v1/merchants/nearby?lat=60.17&lng=24.94&sort=best_match&{query}",
+                   headers=PLAIN)  # fmt: skip
+    assert r.status_code == 422, r.text
+    name = query.partition("=")[0]
+    assert r.json()["detail"].startswith(f"{name} (its value unshown) is not UTF-8 text")
+    for secret in ("usr-0221", "23d925d5", "secret", "node/1", "%FF", "0xff"):
+        assert secret not in r.text, r.text

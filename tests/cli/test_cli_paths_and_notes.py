@@ -319,3 +319,29 @@ def test_no_district_says_why(runner: CliRunner, tmp_path: Path) -> None:
     note = " ".join(listed.stderr.split())
     assert "note: detection found no district among 5 merchants; it leaves out lodging" in note
     assert "needs at least 10 merchants close together" in note
+
+
+def test_the_crash_log_withholds_a_members_id_and_visits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internal error's log recorded the whole command line, a member's raw id and
+    visit history included, readable by everyone (0644)."""
+    import stat
+    import sys
+
+    from geo_discovery.cli.common import write_crash_log
+
+    argv = ["geo-discovery", "query", "nearby", "--lat", "40.75", "--member",
+            "usr-0221-23d925d5", "--visit=checkins:slc857@2025-01-01", "--visit", "m-9"]
+    monkeypatch.setattr(sys, "argv", argv)
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError as exc:
+        path = write_crash_log(exc, tmp_path)
+    text = path.read_text()
+    assert path.parent == tmp_path / "logs" and "RuntimeError: a bug" in text
+    assert ("command: geo-discovery query nearby --lat 40.75 --member <withheld> "
+            "--visit=<withheld> --visit <withheld>") in text
+    for secret in ("usr-0221", "slc857", "m-9"):
+        assert secret not in text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
