@@ -597,14 +597,13 @@ class Planner:
         c2 = ((self.index.xyz[cell] - latlng_to_xyz(lat, lng)) ** 2).sum(axis=1)
         factor = self._factors(ranking)[cell]
         wom, term = self.wom_score[positions], self.district_term[positions]
-        qual = self._table_quality(ranking)[positions]
-        if text is not None:
-            qual = qual * text.relevance(cell)
+        plain = self._table_quality(ranking)[positions]
+        qual = plain if text is None else plain * text.relevance(cell)
         score = best_match_score(c2, factor, qual)
         parts = scale = member = None
-        if ranking.profile is not None:
+        if ranking.profile is not None:  # (the relevance is a part of its own: not in scale)
             feats = self._features(ranking.profile.at_bin(None))
-            parts, scale = profile_parts(ranking.profile, feats, positions, qual)
+            parts, scale = profile_parts(ranking.profile, feats, positions, plain)
         if boost is not None:
             lift = np.exp(boost.log_boost(positions, self._codes[positions]))
             score = score * lift

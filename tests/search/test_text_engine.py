@@ -580,6 +580,13 @@ def test_text_with_a_learned_profile_and_a_member_equals_brute_force(
         assert res.scores is not None and np.array_equal(res.scores, prim)
         assert np.array_equal(res.distances_m, dist)
         assert [e.score for e in res.explanations or []] == prim.tolist()
+        for e in res.explanations or []:  # the parts explain multiply to the score: under
+            # a profile, its scale held the relevance, which describe() multiplied again
+            assert e.text is not None
+            parts = (math.prod(p["factor"] for p in e.profile_parts.values()) * e.profile_scale
+                     if e.model == "profile" else e.wom_term * e.district_factor)
+            whole = e.decay * parts * (e.member_boost or 1.0) * e.text.relevance
+            assert whole == pytest.approx(e.score, rel=1e-9, abs=1e-300), e.describe()
         everything, *_ = to.brute_text(tc, replace(q, cursor=None))
         assert ro.walk(engine, replace(q, cursor=None), page) == everything.tolist()
 
