@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidQueryError
-from .settings import MEMBER_FEATURES
+from .settings import MEMBER_FEATURES, MEMBER_WEIGHT_MAX
 from .timeofweek import N_BINS
 
 __all__ = [
     "PROFILE_FEATURES",
     "PROFILE_FILE",
     "PROFILE_MEMBER_FEATURES",
+    "PROFILE_WEIGHT_MAX",
     "RankingProfile",
     "file_stamp",
     "profile_file",
@@ -63,6 +64,9 @@ PROFILE_FEATURES: tuple[str, ...] = (
 )
 #: Member features: log(1 + the member's visits to this merchant / to its category).
 PROFILE_MEMBER_FEATURES: tuple[str, ...] = MEMBER_FEATURES
+#: The largest merchant-feature weight a profile may hold, either sign (calibrate fits
+#: single digits): 1e308 ended the CLI with an internal error, 1e3 made explain's factors inf.
+PROFILE_WEIGHT_MAX = 100.0
 
 #: What a profile file holds, and what to do about one that is not (in error messages).
 _EXPECTED = (
@@ -172,6 +176,12 @@ class RankingProfile:
         numbers = self.weights + self.member_weights + self.category_log_share
         if any(not math.isfinite(w) for _, w in numbers):
             problems.append("profile weights and category shares must be finite")
+        elif big := [(f, w) for f, w in self.weights if abs(w) > PROFILE_WEIGHT_MAX]:
+            problems.append(f"profile weights {big} are out of range; allowed: "
+                            f"-{PROFILE_WEIGHT_MAX:g} … {PROFILE_WEIGHT_MAX:g}")  # fmt: skip
+        elif bad := [(f, w) for f, w in self.member_weights if not 0 <= w <= MEMBER_WEIGHT_MAX]:
+            problems.append(f"profile member weights {bad} are out of range; allowed: 0 … "
+                            f"{MEMBER_WEIGHT_MAX:g} (a lift, never a penalty)")  # fmt: skip
         if self.time_bin is not None and (
             type(self.time_bin) is not int or not 0 <= self.time_bin < N_BINS
         ):

@@ -52,6 +52,8 @@ from scipy.optimize import OptimizeResult, minimize
 
 from ..distance import EARTH_RADIUS_M, latlng_to_xyz
 from ..errors import InvalidQueryError
+from ..ranking_profile import PROFILE_WEIGHT_MAX
+from ..settings import MEMBER_WEIGHT_MAX
 from .profile import FEATURES, MEMBER_FEATURES, RankingProfile
 
 __all__ = [
@@ -394,11 +396,13 @@ def fit_profile(
         return total / n + pen, grad
 
     theta0 = np.concatenate([np.zeros(nf + nm), [0.0], np.full(nr, math.log(800.0))])
+    top = PROFILE_WEIGHT_MAX  # (what a profile may hold: RankingProfile refuses more)
     bounds: list[tuple[float | None, float | None]] = [
-        (0.0, None) if f in EVIDENCE else (None, None) for f in feats
+        (0.0, top) if f in EVIDENCE else (-top, top) for f in feats
     ]
     # a member's history lifts what the member returns to: its weights are at least 0
-    bounds += [(0.0, None) if m in MEMBER_FEATURES else (None, None) for m in mnames]
+    bounds += [(0.0, MEMBER_WEIGHT_MAX) if m in MEMBER_FEATURES else (-top, top)
+               for m in mnames]  # fmt: skip
     bounds += [(math.log(0.05), math.log(20))]
     bounds += [(math.log(20.0), math.log(50_000.0))] * nr
 

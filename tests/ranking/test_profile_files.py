@@ -166,3 +166,23 @@ def test_the_cli_names_the_file_and_answers_distance(bad_data_dir: Path) -> None
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ranking profile "), done.output
     assert str(bad_data_dir / PROFILE_FILE) in lines[0] and "geo-discovery calibrate" in lines[0]
+
+
+@pytest.mark.parametrize(("weights", "member", "said"), [
+    ((("wom", 1e308),), (), "profile weights [('wom', 1e+308)] are out of range"),
+    ((("volume", -1e6),), (), "allowed: -100 … 100"),
+    ((("wom", 1.0),), (("own_visits", -3.0),), "a lift, never a penalty"),
+    ((("wom", 1.0),), (("own_category", 11.0),), "allowed: 0 … 10"),
+])  # fmt: skip
+def test_a_profile_weight_out_of_range_is_refused_by_name(
+    weights: tuple[tuple[str, float], ...], member: tuple[tuple[str, float], ...], said: str
+) -> None:
+    """Only finiteness was checked: a weight of 1e308 ended the CLI with an internal error
+    (exit 70), 1e3 made explain's factors inf, a negative member weight lowered the
+    merchants a member returns to (the docs: a lift, never a penalty)."""
+    with pytest.raises(InvalidQueryError) as got:
+        RankingProfile(weights=weights, gamma=1.0, radii=(("", 800.0),), member_weights=member)
+    assert said in str(got.value)
+    edge = RankingProfile(weights=(("wom", 100.0), ("district", -100.0)), gamma=1.0,
+                          radii=(("", 800.0),), member_weights=(("own_visits", 10.0),))
+    assert RankingProfile.from_json(edge.to_json()) == edge  # the edges are allowed
