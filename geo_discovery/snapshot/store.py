@@ -228,7 +228,15 @@ class SnapshotStore:
                 "lists them)"
             )
         path = self.snapshots_dir / name
-        return SnapshotInfo(int(name), path, read_manifest(path), is_current=True)
+        try:
+            manifest = read_manifest(path)
+        except SnapshotNotFoundError:  # its folder deleted by hand: rollback mends it
+            raise SnapshotNotFoundError(
+                f"{self.data_dir / 'CURRENT'} names snapshot {name}, but {path} is gone (or "
+                "has no manifest.json); make an older one current with geo-discovery "
+                f"rollback --data-dir {self.data_dir} (geo-discovery snapshots lists them)"
+            ) from None
+        return SnapshotInfo(int(name), path, manifest, is_current=True)
 
     def list(self) -> builtins.list[SnapshotInfo]:
         """Every complete snapshot, oldest first (in-progress temporaries are skipped)."""

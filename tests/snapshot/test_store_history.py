@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -554,3 +555,26 @@ def test_a_plain_rollback_from_a_current_snapshot_gone_goes_to_the_one_before(
     done = runner.invoke(app, ["rollback", *base])
     assert done.exit_code == 0, done.output
     assert SnapshotStore(data_dir).current_name() == "000002"
+
+
+def test_a_current_snapshot_gone_is_named_with_the_rollback_that_mends_it(
+    tmp_path: Path,
+) -> None:
+    """Its folder deleted, every load and query said only '…/000002 is not a snapshot: no
+    manifest.json', and nothing of rollback, which mends it."""
+    data_dir = tmp_path / "store"
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    base = ["--data-dir", str(data_dir)]
+    source = write_csv(tmp_path / "30.csv", 30)
+    for _ in range(2):
+        assert runner.invoke(app, ["load", str(source), *base]).exit_code == 0
+    shutil.rmtree(data_dir / "snapshots" / "000002")
+    for command in (["load", str(source)], ["stats"], ["query", "nearby", "--lat", "60.17",
+                                                         "--lng", "24.94"]):  # fmt: skip
+        result = runner.invoke(app, [*command, *base])
+        assert result.exit_code == 1, result.output
+        assert (f"CURRENT names snapshot 000002, but {data_dir}/snapshots/000002 is gone"
+                in result.stderr and f"rollback --data-dir {data_dir}" in result.stderr), (
+            result.stderr)
+    assert runner.invoke(app, ["rollback", *base]).exit_code == 0
+    assert SnapshotStore(data_dir).current_name() == "000001"
