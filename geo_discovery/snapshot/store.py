@@ -291,8 +291,17 @@ class SnapshotStore:
             raise SnapshotError(
                 f"the data dir {self.data_dir} is a file; allowed: a folder (made if missing)"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / ".lock", "a+") as fh:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.data_dir / ".lock", "a+")  # noqa: SIM115  (closed below)
+        except OSError as exc:  # a read-only store: say what stays served, not only errno
+            now = self.current_name() if self.data_dir.is_dir() else None
+            raise SnapshotError(
+                f"cannot write the data dir {self.data_dir} ({exc.strerror or exc}): a load "
+                "writes its snapshot and lock there; nothing was published: "
+                + (f"snapshot {now} stays current" if now else "there is still no snapshot")
+            ) from None
+        with fh:
             deadline = time.monotonic() + max(wait_s, 0.0)
             waiting = False
             while True:

@@ -578,3 +578,27 @@ def test_a_current_snapshot_gone_is_named_with_the_rollback_that_mends_it(
             result.stderr)
     assert runner.invoke(app, ["rollback", *base]).exit_code == 0
     assert SnapshotStore(data_dir).current_name() == "000001"
+
+
+def test_a_read_only_data_dir_says_what_stays_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only store gave only "error: [Errno 30] Read-only file system: '…/.lock'"."""
+    import errno
+
+    data_dir = tmp_path / "store"
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    source = write_csv(tmp_path / "30.csv", 30)
+    assert runner.invoke(app, ["load", str(source), "--data-dir", str(data_dir)]).exit_code == 0
+
+    def read_only(path: object, *args: object, **kw: object) -> object:
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return open(path, *args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(store_module, "open", read_only, raising=False)
+    result = runner.invoke(app, ["load", str(source), "--data-dir", str(data_dir)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: cannot write the data dir {data_dir} (Read-only file system): a load writes "
+        "its snapshot and lock there; nothing was published: snapshot 000001 stays current")
