@@ -156,8 +156,11 @@ class Problems:
         self.info.update(other.info)
 
     def escalate(self) -> None:
-        """Make every warning an error (``strict``: a field that cannot be read rejects)."""
+        """Make every warning an error (``strict``: a field that cannot be read rejects),
+        and say so in the notes (they said such values were "left empty")."""
         self._items = [(mask, message, False) for mask, message, _ in self._items]
+        self.notes = [n.replace("left empty", "rejected with their rows (--strict)")
+                      for n in self.notes]  # fmt: skip
 
     def _mask(self, warning: bool) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)

@@ -187,6 +187,19 @@ def test_rating_above_its_scale_is_left_empty(tmp_path: Path) -> None:
     ]
 
 
+def test_strict_notes_say_the_rows_were_rejected_not_left_empty(tmp_path: Path) -> None:
+    """A rating outside the inferred scale is noted "left empty"; under --strict its row
+    is rejected, and the note said "left empty" all the same."""
+    rows = "".join(f"{i},S{i},60.1,24.9,{4 if i % 2 else 3}.5\n" for i in range(40))
+    path = write(tmp_path / "r.csv", "id,name,lat,lng,rating\n" + rows + "99,X,60.1,24.9,7\n")
+    plain = read_sources([path]).sources[0].notes
+    strict = read_sources([path], options=ReadOptions(strict=True))
+    said = [n for n in strict.sources[0].notes if "such as 7" in n]
+    assert any("such as 7, left empty" in n for n in plain), plain
+    assert len(said) == 1 and said[0].endswith("such as 7, rejected with their rows (--strict)")
+    assert strict.rows_rejected == 1
+
+
 def test_every_problem_of_a_row_is_reported(tmp_path: Path) -> None:
     reason = only_reject(tmp_path, "1,,abc,-73.9,x,many,4,someday")
     parts = reason.split("; ")
