@@ -96,6 +96,18 @@ def _what_text_is(head: bytes) -> str | None:
 _CONTROL_BYTES = (*range(0, 9), *range(14, 32), 127)  # (not tab, newlines or form feed)
 
 
+def _is_text(head: bytes) -> bool:
+    """The first bytes are UTF-8 text without control bytes but tab and newlines (a cut
+    multi-byte character at the end of the 4 KiB allowed)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return not any(ord(c) in _CONTROL_BYTES for c in text)
+
+
 def sniff_format(path: Path) -> str:
     """``csv``, ``geojson``, ``gpkg``, ``shp``, ``parquet``, or the archive forms
     ``gzip`` / ``zip``, from the first bytes and the extension."""
@@ -123,8 +135,9 @@ def sniff_format(path: Path) -> str:
     text_kind = _what_text_is(head)
     if text_kind is not None:
         raise IngestError(f"{path}: {_named(path)}the file holds {text_kind}")
-    if suffix in {".parquet", ".geoparquet", ".gpkg", ".gz", ".zip"} and head:
-        raise IngestError(
+    if suffix in {".parquet", ".geoparquet", ".gpkg", ".gz", ".zip"} and head and not _is_text(
+            head):  # text under a binary format's name is read as text, as a CSV named
+        raise IngestError(  # .geojson is: the content decides (it was "corrupt?")
             f"{path}: the file's content does not match its {suffix} extension "
             "(truncated or corrupt?); expected CSV, GeoJSON, GeoPackage, Shapefile or Parquet"
         )

@@ -202,6 +202,23 @@ def zipped_shapefile_without_dbf(d: Path, r: Real) -> Expect:
 
 
 @case
+def plain_csv_named_gz(d: Path, r: Real) -> Expect:
+    """A plain CSV named .csv.gz (or .parquet) was refused as "truncated or corrupt?";
+    the content decides, as for a CSV named .geojson: it is read as the CSV it is."""
+    frame = r.generic()
+    path = write_csv(frame, d / "stores.csv")
+    named = path.rename(d / "stores.csv.gz")
+    return Expect([named], 0, read=len(frame))
+
+
+@case
+def random_bytes_named_gz(d: Path, r: Real) -> Expect:
+    path = d / "stores.csv.gz"
+    path.write_bytes(bytes(range(256)) * 8)
+    return Expect([path], 1, ("does not match its .gz extension",))
+
+
+@case
 def xlsx_renamed_csv(d: Path, r: Real) -> Expect:
     path = d / "stores.csv"
     with zipfile.ZipFile(path, "w") as zf:
