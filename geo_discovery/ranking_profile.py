@@ -335,7 +335,7 @@ def profile_file(setting: str | Path | None, snapshot: Path | None) -> Path | No
     if snapshot is None:
         return None
     for folder in (snapshot, snapshot.parent.parent):
-        if (folder / PROFILE_FILE).is_file():
+        if (folder / PROFILE_FILE).exists():  # a folder of that name: said, not ignored
             return folder / PROFILE_FILE
     return None
 

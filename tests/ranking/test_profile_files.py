@@ -112,6 +112,13 @@ def test_which_file_applies_and_its_stamp(tmp_path: Path) -> None:
     assert stamp is not None and stamp[0] == str(snapshot / PROFILE_FILE) and stamp[2] > 0
     assert file_stamp(tmp_path / "mine.json") == (str(tmp_path / "mine.json"), -1, -1, -1)
     assert file_stamp(None) is None
+    # a folder named like the profile is said (it was skipped: the hand-set ranking
+    # answered without a word)
+    (snapshot / PROFILE_FILE).unlink()
+    (snapshot / PROFILE_FILE).mkdir()
+    assert profile_file(None, snapshot) == snapshot / PROFILE_FILE
+    with pytest.raises(InvalidQueryError, match="is unreadable: Is a directory"):
+        RankingProfile.load(snapshot / PROFILE_FILE)
 
 
 # ------------------------------------------------------------ library and CLI queries
