@@ -255,9 +255,13 @@ def osm_category(key: str, value: str, cuisine: str = "") -> str:
     'nightlife/pub'
     >>> osm_category("amenity", "nightclub;restaurant")
     'nightlife/nightclub'
+    >>> osm_category("shop", "yes")  # a shop of no stated kind (was "shop/yes", "Yes")
+    'shop'
     """
     key_slug = slugify(key)
     value_slug = slugify(value.split(";")[0])
+    if value_slug in ("yes", ""):
+        return key_slug or UNKNOWN_CATEGORY
     path = OSM_TAXONOMY.get((key_slug, value_slug))
     if path is None:
         return _join(key_slug, value_slug)
