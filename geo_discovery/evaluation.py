@@ -222,14 +222,19 @@ class EvaluationReport:
         }
 
     def to_markdown(self) -> str:
-        """The table as markdown: value [95 % interval] per metric."""
+        """The table as markdown: value [95 % interval] per metric; then, with a user split,
+        each half's table (fitted on the other half of the people: it was left out)."""
         head = "| ranker | " + " | ".join(METRICS) + " |"
         rule = "|---|" + "---:|" * len(METRICS)
-        rows = [head, rule]
-        for name, r in self.table.iterrows():
-            cells = [f"{r[m]:.3f} [{r[m + '_lo']:.3f}, {r[m + '_hi']:.3f}]" for m in METRICS]
-            rows.append(f"| {name} | " + " | ".join(cells) + " |")
-        return "\n".join(rows)
+        out = []
+        for i, table in enumerate([self.table, *self.splits]):
+            if i:
+                out += ["", f"User split {i} (fitted on the other half of the people):", ""]
+            out += [head, rule]
+            for name, r in table.iterrows():
+                cells = [f"{r[m]:.3f} [{r[m + '_lo']:.3f}, {r[m + '_hi']:.3f}]" for m in METRICS]
+                out.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(out)
 
 
 def _rows(table: pd.DataFrame) -> dict[str, dict[str, float]]:

@@ -58,7 +58,13 @@ def test_every_ranker_is_scored_with_intervals(log: Path) -> None:
     assert len(report.splits) == 2 and all(set(s.index) == RANKERS for s in report.splits)
     doc = report.to_dict()
     assert json.dumps(doc) and doc["events"] == report.events
-    assert report.to_markdown().count("\n") == len(RANKERS) + 1
+    # the markdown holds the user splits too (it was the whole table only)
+    md = report.to_markdown()
+    assert md.count("| ranker |") == 3 and md.count("User split") == 2
+    assert md.count("\n") == 3 * (len(RANKERS) + 2) + 2 * 3 - 1
+    for i, split in enumerate(report.splits, 1):
+        part = md.split(f"User split {i} ")[1]
+        assert f"{split.loc['gravity', 'mrr']:.3f} [" in part.split("| gravity |")[1]
 
 
 def test_no_bootstrap_means_no_intervals(log: Path) -> None:
