@@ -119,7 +119,8 @@ def calibrate(
 
     settings = settings_for(data_dir)
     target = out if out is not None else Path(settings.data_dir) / PROFILE_FILE
-    output_file(target, "--out" if out is not None else "the profile", PROFILE_FILE, inputs=[log])
+    output_file(target, "--out" if out is not None else "the profile", PROFILE_FILE, (".json",),
+                inputs=[log])  # (a profile is JSON: prof.txt was written as JSON)
     protocol = Protocol(
         until=until, fit_days=fit_days, max_gap_h=max_gap_h, min_choices=min_choices
     )

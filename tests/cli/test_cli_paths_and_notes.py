@@ -345,3 +345,15 @@ def test_the_crash_log_withholds_a_members_id_and_visits(
     for secret in ("usr-0221", "slc857", "m-9"):
         assert secret not in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_calibrate_out_must_be_json(tmp_path: Path) -> None:
+    """``calibrate -o prof.txt`` wrote the JSON profile under a name that says text; an
+    extension that names no format is refused, as for every other output."""
+    log = tmp_path / "log.csv"
+    log.write_text("user,venue,lat,lng,category,time\n")
+    result = CliRunner().invoke(app, ["calibrate", str(log), "-o", str(tmp_path / "prof.txt"),
+                                      "--data-dir", str(tmp_path / "d")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "the extension '.txt' names no format; allowed: .json" in result.stderr
+    assert not (tmp_path / "prof.txt").exists()
