@@ -548,15 +548,14 @@ def _as_sent(request: Request, message: str) -> str:
 
 
 def _sent_problem(request: Request, problem: dict[str, Any]) -> dict[str, Any]:
-    """A library problem with its number as the request wrote it (see :func:`_as_sent`)."""
+    """A library problem with its number as the request wrote it (see :func:`_as_sent`),
+    and its value the query's text as sent, as every other 422 gives it (nearby's was the
+    number read: ``91.0`` beside the message's ``lat=91``)."""
     name, value = problem.get("parameter"), problem.get("value")
     out = {"location": "query", **problem, "message": _as_sent(request, problem["message"])}
     sent = request.query_params.get(name) if isinstance(name, str) else None
-    if (
-        sent is not None and isinstance(value, int | float) and not isinstance(value, bool)
-        and name not in PRIVATE_PARAMS and out["location"] == "query"
-    ):  # fmt: skip
-        value = value if _reads_as(sent, value) else sent  # nan, inf (not JSON), or rounded
+    if sent is not None and name not in PRIVATE_PARAMS and out["location"] == "query":
+        value = sent
     return {**out, "value": _short(value)}
 
 

@@ -333,3 +333,18 @@ def test_a_member_or_visits_that_is_not_utf8_is_refused_unshown(
     assert r.json()["detail"].startswith(f"{name} (its value unshown) is not UTF-8 text")
     for secret in ("usr-0221", "23d925d5", "secret", "node/1", "%FF", "0xff"):
         assert secret not in r.text, r.text
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/merchants/nearby?lat=91&lng=24.94",  # the fast lane's request
+    "/v1/merchants/nearby?lat=91&lng=24.94&q=cafe",  # the route's
+    "/v1/autocomplete?q=a&lat=91&lng=24.94",
+])  # fmt: skip
+def test_an_errors_value_is_the_text_as_sent(client: TestClient, path: str) -> None:
+    """Nearby's errors[].value was the number read (91.0) beside the message's lat=91,
+    where every other endpoint gave the text as sent ("1001")."""
+    r = client.get(path, headers=PLAIN)
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["errors"]
+    assert (err["parameter"], err["value"]) == ("lat", "91"), err
+    assert err["message"].startswith("lat=91 is out of range")
