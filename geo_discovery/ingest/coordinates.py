@@ -196,25 +196,17 @@ def coordinate_file_problem(
         off = both & ((np.abs(lat) > 90) | (np.abs(lng) > 180))
         far = both & ((np.abs(lat) > PROJECTED_BEYOND) | (np.abs(lng) > PROJECTED_BEYOND))
     swap_ok = off & (np.abs(lng) <= 90) & (np.abs(lat) <= 180)
-    if swap_ok.sum() >= SWAPPED_MIN_ROWS and swap_ok.sum() * 2 >= total:
-        i = int(np.flatnonzero(swap_ok)[0])
-        return (
-            f"the lat and lng columns look swapped: {int(swap_ok.sum())} of {total} rows have a "
-            f"lat outside ±90 that is valid as a lng (e.g. lat={fmt_number(lat[i])}, "
-            f"lng={fmt_number(lng[i])}); check which column holds which (a mapping file, or "
-            "the column names)"
-        )
     with np.errstate(invalid="ignore"):
         south = both & (lat < SOUTH_OF_TOWNS) & (lng >= SOUTH_OF_TOWNS) & (lng <= 90)
-    if south.sum() >= SWAPPED_MIN_ROWS and south.sum() * 2 >= total:
-        i = int(np.flatnonzero(south)[0])
-        return (
-            f"the lat and lng columns look swapped: {int(south.sum())} of {total} rows lie "
-            f"south of 60°S, where no town is, and would not swapped (e.g. lat="
-            f"{fmt_number(lat[i])}, lng={fmt_number(lng[i])} would be lat={fmt_number(lng[i])}"
-            f", lng={fmt_number(lat[i])}); check which column holds which (a mapping file, or "
-            "the column names)"
-        )
+    for rows, why in ((swap_ok, "have a lat outside ±90 that is valid as a lng"),
+                      (south, "lie south of 60°S, where no town is, and would not swapped")):
+        if rows.sum() >= SWAPPED_MIN_ROWS and rows.sum() * 2 >= total:
+            i = int(np.flatnonzero(rows)[0])
+            return (
+                f"the lat and lng columns look swapped: {int(rows.sum())} of {total} rows "
+                f"{why} (e.g. lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}); check which "
+                "column holds which (a mapping file, or the column names)"
+            )
     if far.sum() * 2 < total:
         return None
     with np.errstate(invalid="ignore"):  # projected: both numbers far past degrees
