@@ -33,6 +33,7 @@ __all__ = [
     "DistrictFeatureCollection",
     "DistrictList",
     "DistrictSummary",
+    "DroppedWords",
     "ErrorResponse",
     "HealthResponse",
     "HitFeature",
@@ -67,6 +68,14 @@ _NYC_SQUARE: Any = [
     [-73.9900, 40.7620],
     [-73.9900, 40.7540],
 ]
+
+#: The search box's fallback, in nearby's and autocomplete's answers.
+DroppedWords = Annotated[list[str] | None, Field(
+    description="Words of q left out because no merchant matched them all (the search "
+    "box's fallback drops the last word first); absent when every word was used.",
+    examples=[["zzz"]],
+)]
+
 
 # ----------------------------------------------------------------------------- errors
 
@@ -139,12 +148,7 @@ class NearbyResponse(BaseModel):
     next_cursor: str | None = Field(
         description="Pass back as cursor (same query) for the next page; null at the end."
     )
-    dropped_words: list[str] | None = Field(
-        default=None,
-        description="Words of q left out because no merchant matched them all (the search "
-        "box's fallback drops the last word first); absent when every word was used.",
-        examples=[["zzz"]],
-    )
+    dropped_words: DroppedWords = None
     unknown_visits: int | None = Field(
         default=None,
         ge=1,
@@ -207,12 +211,7 @@ class AutocompleteResponse(BaseModel):
     categories: list[CategoryCount] = Field(
         description="Categories whose words match every word kept, best first."
     )
-    dropped_words: list[str] | None = Field(
-        default=None,
-        description="Words of q left out because no merchant matched them all (the search "
-        "box's fallback drops the last word first); absent when every word was used.",
-        examples=[["zzz"]],
-    )
+    dropped_words: DroppedWords = None
 
 
 class CategoryNode(CategoryCount):
