@@ -415,6 +415,9 @@ def category_synonyms() -> dict[str, tuple[str, ...]]:
         out.setdefault(path, set()).add(subcategory)
     for tag, path in WOF_TAG_TAXONOMY.items():
         out.setdefault(path, set()).add(tag)
+    for labels, path in FSQ_TAXONOMY.items():  # "pizzeria" still finds FSQ's Pizzerias
+        if len(labels) > 1:  # (a root's words, "dining and drinking", name no one shop)
+            out.setdefault(path, set()).add(labels[-1])
     return {path: tuple(sorted(words)) for path, words in sorted(out.items())}
 
 

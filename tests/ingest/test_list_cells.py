@@ -101,3 +101,29 @@ def test_a_generic_category_list_reads_its_first_item_with_a_note(tmp_path: Path
     result = read_sources([path])
     assert result.merchants["category"].tolist() == ["retail/fireworks_store", "food/deli"]
     assert any("category: 1 value(s) are lists such as" in n for n in result.sources[0].notes)
+
+
+def test_fsq_labels_mapped_onto_shared_paths_stay_searchable(tmp_path: Path) -> None:
+    """FSQ's Pizzerias are food/restaurant/pizza now (categories=food found none of them);
+    the label's own word still finds them, as WOF's "Coffee & Tea" finds the cafés."""
+    from geo_discovery.engine import DiscoveryEngine
+    from geo_discovery.query import Filters
+    from geo_discovery.schema import to_arrow
+    from geo_discovery.settings import Settings
+
+    path = tmp_path / "fsq.csv"
+    path.write_text(
+        "fsq_place_id,name,latitude,longitude,fsq_category_labels\n"
+        'p1,Luigi,40.71,-73.90,"[Dining and Drinking > Restaurant > Pizzeria]"\n'
+        'b1,Hof,40.71,-73.91,"[Dining and Drinking > Bar > Beer Garden]"\n'
+        'l1,Corner,40.72,-73.90,"[Retail > Food and Beverage Retail > Liquor Store]"\n',
+        encoding="utf-8")  # fmt: skip
+    result = read_sources([path])
+    assert result.merchants["category"].tolist() == [
+        "food/restaurant/pizza", "nightlife/biergarten", "food/alcohol"]
+    engine = DiscoveryEngine.from_table(to_arrow(result.merchants), settings=Settings())
+    for word, name in (("pizzeria", "Luigi"), ("pizza", "Luigi"), ("beer garden", "Hof"),
+                       ("liquor", "Corner")):  # fmt: skip
+        found = engine.nearby(40.71, -73.9, 3, where=Filters(text=word))
+        assert [h.name for h in found] == [name], word
+    assert len(engine.nearby(40.71, -73.9, 3, where=Filters(categories=("food",)))) == 2
