@@ -192,34 +192,23 @@ def _by_words(raw: RawTable, canon: str, taken: Iterable[str]) -> str | None:
 
 
 #: Words that name an id column inside longer names (``Store ID``, ``store_id``,
-#: ``storeId``): used only when exactly one such column holds a distinct value per row.
+#: ``storeId``): such a column is named in the note on hashed ids, never taken by itself
+#: (a store loaded with hashed ids would get new ids from its next upsert: every merchant
+#: twice; and a column that is not unique in one delivery would flip back to hashes).
 ID_WORDS = frozenset({"id", "identifier", "uuid", "guid"})
 
 
-def _id_by_words(raw: RawTable, found: dict[str, str]) -> None:
-    """The id column of a file without one named like :data:`ID_ALIASES`: the one column
-    whose name holds an id word and whose values are distinct and never empty (an id
-    names one merchant: ``category_id`` does not), noted. Otherwise ids are hashes of
-    the rows, which the note says: a corrected row is then a new merchant, and an upsert
-    adds the rows again (``Store ID`` was ignored: 5 upserted stores existed twice)."""
+def _note_hashed_ids(raw: RawTable, found: dict[str, str]) -> None:
+    """Say that a file without an id column named like :data:`ID_ALIASES` gets ids that
+    are hashes of its rows, what that means for upserts, and which columns look like ids
+    (``Store ID`` was ignored without a word: 5 upserted stores existed twice)."""
     taken = set(found.values())
     named = [c for c in raw.columns if c not in taken and _words(c) & ID_WORDS]
-    unique = []
-    for c in named:
-        cells = raw.frame[c].astype("string").str.strip()
-        if len(cells) and not (cells.isna() | (cells == "")).any() and cells.is_unique:
-            unique.append(c)
-    if len(unique) == 1:
-        found["merchant_id"] = unique[0]
-        raw.problems.note(f"merchant_id read from column {unique[0]!r} (its name says so, "
-                          "and its values are distinct)")  # fmt: skip
-        return
-    why = (f"several columns could hold it: {unique}" if unique else
-           f"column(s) {named} are not distinct per row" if named else "none is named so")
+    looks = (f"; {named} look like ids: name one in a mapping file (--mapping, e.g. "
+             f'{{"merchant_id": "{named[0]}"}})' if named else "")  # fmt: skip
     raw.problems.note(
-        f"no id column ({why}; expected one of {list(ID_ALIASES)}): each merchant's id is "
-        "a hash of its row, so an upsert of a changed row adds it again; name the id "
-        "column with --mapping"
+        f"no id column (expected one of {list(ID_ALIASES)}): each merchant's id is a hash of "
+        f"its row, so an upsert of a changed row adds it again{looks}"
     )
 
 
@@ -236,7 +225,7 @@ def generic_mapping(raw: RawTable) -> dict[str, str]:
         if hit is not None:
             found[canon] = hit
     if "merchant_id" not in found:
-        _id_by_words(raw, found)
+        _note_hashed_ids(raw, found)
     for canon in PASSTHROUGH:
         hit = find_column(cols, [canon], raw.problems)
         if hit is not None:
