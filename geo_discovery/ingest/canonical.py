@@ -50,6 +50,7 @@ from .coordinates import (
     coordinate_file_problem,
     degrees_given_as_projected,
     reproject,
+    swapped_columns_note,
 )
 from .profiles import Profile
 from .raw import RawTable
@@ -242,6 +243,8 @@ def build_canonical(
     check_coordinates(lat, lng, problems, bbox, skip=skip)
     if bbox is None:
         check_cluster_swaps(lat, lng, problems, skip=skip | problems.any())
+        problems.note(swapped_columns_note(np.where(skip, np.nan, lat),
+                                           np.where(skip, np.nan, lng)))  # fmt: skip
     out["lat"], out["lng"] = lat, lng
 
     problems.extend(staged.problems)

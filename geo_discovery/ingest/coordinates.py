@@ -11,8 +11,9 @@ file spread over the globe has no such cluster and gets no such check.
 Whole file (:func:`coordinate_file_problem`): when at least half the rows hold
 coordinates that are not degrees at all, the cause is the file, not its rows:
 projected metres without a CRS (values beyond ±360: "pass --crs"), or lat and lng
-columns exchanged (lats beyond ±90 that are valid lngs, in at least 3 rows; or, when
-every lng is a valid lat, lats south of 60°S, where no town is, that swapped are not).
+columns exchanged (lats beyond ±90 that are valid lngs, in at least 3 rows). Points
+mostly south of 60°S, where no town is, that swapped are not get a note
+(:func:`swapped_columns_note`): Antarctic stations are real.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "coordinate_file_problem",
     "degrees_given_as_projected",
     "reproject",
+    "swapped_columns_note",
 ]
 
 #: Coordinates beyond this (in either axis) are not degrees, bad or not: metres or feet.
@@ -179,12 +181,7 @@ def coordinate_file_problem(
     'the lat and lng columns look swapped: 3 '
     >>> coordinate_file_problem(np.array([40.7]), np.array([-73.9])) is None
     True
-    >>> coordinate_file_problem(np.array([-73.99, -73.98, -74.0]),
-    ...                         np.array([40.75, 40.76, 40.7]))[:71]
-    'the lat and lng columns look swapped: 3 of 3 rows lie south of 60°S, wh'
-    >>> coordinate_file_problem(np.array([-77.8, -77.9, -75.1]),  # Antarctic stations
-    ...                         np.array([166.7, 166.6, 123.3])) is None
-    True
+
     >>> coordinate_file_problem(np.array([999.0, 999.0]), np.array([24.9, 24.95])) is None
     True
     """
@@ -196,17 +193,14 @@ def coordinate_file_problem(
         off = both & ((np.abs(lat) > 90) | (np.abs(lng) > 180))
         far = both & ((np.abs(lat) > PROJECTED_BEYOND) | (np.abs(lng) > PROJECTED_BEYOND))
     swap_ok = off & (np.abs(lng) <= 90) & (np.abs(lat) <= 180)
-    with np.errstate(invalid="ignore"):
-        south = both & (lat < SOUTH_OF_TOWNS) & (lng >= SOUTH_OF_TOWNS) & (lng <= 90)
-    for rows, why in ((swap_ok, "have a lat outside ±90 that is valid as a lng"),
-                      (south, "lie south of 60°S, where no town is, and would not swapped")):
-        if rows.sum() >= SWAPPED_MIN_ROWS and rows.sum() * 2 >= total:
-            i = int(np.flatnonzero(rows)[0])
-            return (
-                f"the lat and lng columns look swapped: {int(rows.sum())} of {total} rows "
-                f"{why} (e.g. lat={fmt_number(lat[i])}, lng={fmt_number(lng[i])}); check which "
-                "column holds which (a mapping file, or the column names)"
-            )
+    if swap_ok.sum() >= SWAPPED_MIN_ROWS and swap_ok.sum() * 2 >= total:
+        i = int(np.flatnonzero(swap_ok)[0])
+        return (
+            f"the lat and lng columns look swapped: {int(swap_ok.sum())} of {total} rows have a "
+            f"lat outside ±90 that is valid as a lng (e.g. lat={fmt_number(lat[i])}, "
+            f"lng={fmt_number(lng[i])}); check which column holds which (a mapping file, or "
+            "the column names)"
+        )
     if far.sum() * 2 < total:
         return None
     with np.errstate(invalid="ignore"):  # projected: both numbers far past degrees
@@ -240,6 +234,30 @@ def coordinate_file_problem(
             f"lat={g_lat:.5f}, lng={g_lng:.5f}"
         )
     return message + "; pass --crs with the file's CRS (e.g. --crs EPSG:3857)"
+
+
+def swapped_columns_note(lat: np.ndarray, lng: np.ndarray) -> str | None:
+    """A note when most points lie south of 60°S, where no town is, and would not with
+    lat and lng exchanged: a New York file with its columns swapped (every longitude of
+    New York is a valid latitude) loaded into the Southern Ocean without a word. A note,
+    not a refusal: Antarctic stations are real (Neumayer at 70.7°S, 8.3°W).
+
+    >>> swapped_columns_note(np.array([-73.99, -73.98, -74.0]), np.array([40.75, 40.76, 40.7]))[:54]
+    'most points (3 of 3) lie south of 60°S, where no town '
+    >>> swapped_columns_note(np.array([40.75, 40.76, 40.7]), np.array([-73.99, -73.98, -74.0]))
+    """
+    both = np.isfinite(lat) & np.isfinite(lng)
+    with np.errstate(invalid="ignore"):
+        south = both & (lat < SOUTH_OF_TOWNS) & (lng >= SOUTH_OF_TOWNS) & (lng <= 90)
+    if south.sum() < SWAPPED_MIN_ROWS or south.sum() * 2 < both.sum():
+        return None
+    i = int(np.flatnonzero(south)[0])
+    return (
+        f"most points ({int(south.sum())} of {int(both.sum())}) lie south of 60°S, where no "
+        f"town is, and would not with lat and lng swapped (e.g. lat={fmt_number(lat[i])}, "
+        f"lng={fmt_number(lng[i])}): check which column holds which (a mapping file, or the "
+        "column names); Antarctic stations are where they belong"
+    )
 
 
 def degrees_given_as_projected(lat: np.ndarray, lng: np.ndarray, crs: str) -> str | None:

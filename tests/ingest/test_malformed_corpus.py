@@ -336,10 +336,24 @@ def lat_and_lng_columns_exchanged(d: Path, r: Real) -> Expect:
 @case
 def lat_and_lng_columns_exchanged_in_new_york(d: Path, r: Real) -> Expect:
     """Every longitude of New York (-74) is a valid latitude: exchanged, the stores loaded
-    into the Southern Ocean without a word (no town lies south of 60°S)."""
+    into the Southern Ocean without a word (no town lies south of 60°S). They load with a
+    note, not a refusal: Antarctic stations are real (below)."""
     frame = r.generic()
     frame["lat"], frame["lng"] = frame["lng"].copy(), frame["lat"].copy()
-    return Expect([write_csv(frame, d / "stores.csv")], 1, ("look swapped", "south of 60°S"))
+    return Expect([write_csv(frame, d / "stores.csv")], 0, ("lie south of 60°S, where no "
+                  "town is", "check which column holds which"), read=len(frame))
+
+
+@case
+def antarctic_stations(d: Path, r: Real) -> Expect:
+    """Stations south of 60°S whose longitudes are valid latitudes (Neumayer, Troll,
+    Syowa, Mawson, Davis) were refused as swapped columns, with no way round it; they
+    load, with the note."""
+    frame = pd.DataFrame({"id": ["neumayer", "troll", "syowa", "mawson", "davis"],
+                          "name": ["Neumayer III", "Troll", "Syowa", "Mawson", "Davis"],
+                          "lat": ["-70.667", "-72.011", "-69.004", "-67.603", "-68.577"],
+                          "lng": ["-8.267", "2.535", "39.582", "62.874", "77.967"]})
+    return Expect([write_csv(frame, d / "stations.csv")], 0, ("lie south of 60°S",), read=5)
 
 
 @case
