@@ -135,16 +135,18 @@ class DistrictParams:
         return cls(**values)
 
 
-#: A district is walkable: a location can be in one when ``min_merchants - 1`` others lie
-#: within this many metres (the resolution is chosen from those locations).
+#: A district is walkable: the resolution is chosen from the locations with at least
+#: :data:`DISTRICT_NEIGHBOURS` others within this many metres (a fixed rule, not the
+#: ``min_merchants`` setting: that one sizes districts, it does not move the resolution).
 DISTRICT_REACH_M = 1_000.0
+DISTRICT_NEIGHBOURS = 5
 
 
-def choose_district_resolution(lat: NDArray, lng: NDArray, min_merchants: int = 10) -> int:
+def choose_district_resolution(lat: NDArray, lng: NDArray) -> int:
     """H3 level whose average edge is closest (log scale) to the median spacing of the
-    distinct locations that could be in a district (``min_merchants - 1`` others within
-    :data:`DISTRICT_REACH_M`; all of them when fewer than two could): the distance from
-    each to its nearest other location. A world-wide file loaded beside a city (sparse
+    distinct locations that could be in a district (:data:`DISTRICT_NEIGHBOURS` others
+    within :data:`DISTRICT_REACH_M`; all of them when fewer than two could): the distance
+    from each to its nearest other location. A world-wide file loaded beside a city (sparse
     points far apart) made the city's districts hundreds of km² (resolution 6, not 12).
 
     Examples
@@ -160,7 +162,7 @@ def choose_district_resolution(lat: NDArray, lng: NDArray, min_merchants: int = 
     if len(pts) < 2:
         return 11
     xyz = latlng_to_xyz(pts[:, 0], pts[:, 1])
-    k = min(max(min_merchants, 2), len(pts))  # itself and min_merchants - 1 others
+    k = min(DISTRICT_NEIGHBOURS + 1, len(pts))  # itself and its neighbours
     d2, _ = cKDTree(xyz).query(xyz, k=k)
     near = chord2_to_m(d2[:, 1] ** 2)
     dense = chord2_to_m(d2[:, k - 1] ** 2) <= DISTRICT_REACH_M
@@ -402,8 +404,7 @@ def build_districts(
     eligible = _eligible(frame, params.exclude_categories)
     res = params.resolution
     if res is None:
-        res = (choose_district_resolution(lat[eligible], lng[eligible], params.min_merchants)
-               if eligible.any() else 11)  # fmt: skip
+        res = choose_district_resolution(lat[eligible], lng[eligible]) if eligible.any() else 11
     if params.method == "density":
         res = max(res - 1, 0)
     pt_cells = latlngs_to_cells(lat, lng, res)

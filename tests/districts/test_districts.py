@@ -260,8 +260,8 @@ def test_resolution_from_spacing():
 def test_a_worldwide_file_beside_a_city_leaves_its_resolution(sparse: int) -> None:
     """A city loaded with a world-wide sample (points hundreds of km apart, more of them
     than the city's) took the resolution of the sparse points: Helsinki's districts went
-    from 0.25 km² to 613 km². Only locations with min_merchants - 1 others within 1 km
-    choose it now, however many sparse ones come along."""
+    from 0.25 km² to 613 km². Only locations with 5 others within 1 km choose it now,
+    however many sparse ones come along, and the min_merchants setting does not move it."""
     rng = np.random.default_rng(sparse)
     lat = 60.17 + rng.uniform(0, 0.009, 400)  # a 1 km square of 400 shops: ~25 m apart
     lng = 24.94 + rng.uniform(0, 0.018, 400)
