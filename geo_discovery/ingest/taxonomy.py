@@ -322,10 +322,11 @@ _FSQ_ROOTS = (
     "Travel and Transportation",
 )
 #: Foursquare (OS Places) label path prefix → shared path; the longest prefix found wins
-#: and the rest of the path is appended, slugified, without the word that repeats the
-#: mapped path's last segment (``Restaurant > Italian Restaurant`` → ``…/italian``, as
-#: OSM's cuisine gives it). Without this, ``categories=food`` missed every FSQ restaurant
-#: (``dining_and_drinking/…``) and the FSQ hotels were not ``lodging/``.
+#: and the rest of the path is appended, slugified; under a cuisine path (OSM's:
+#: ``food/restaurant``, ``food/fast_food``, ``food/cafe``) only the last label, without
+#: "Restaurant", as OSM's cuisine gives it (``Restaurant > Asian Restaurant > Japanese
+#: Restaurant`` → ``food/restaurant/japanese``). Without this, ``categories=food`` missed
+#: every FSQ restaurant (``dining_and_drinking/…``) and FSQ hotels were not ``lodging/``.
 FSQ_TAXONOMY: dict[tuple[str, ...], str] = {
     ("Dining and Drinking",): "food",
     ("Dining and Drinking", "Restaurant"): "food/restaurant",
@@ -372,6 +373,10 @@ def fsq_category(labels: str) -> str:
     'food/cafe'
     >>> fsq_category("[Dining and Drinking > Restaurant > Italian Restaurant]")
     'food/restaurant/italian'
+    >>> fsq_category("[Dining and Drinking > Restaurant > Asian Restaurant > Japanese Restaurant]")
+    'food/restaurant/japanese'
+    >>> fsq_category("[Dining and Drinking > Bar > Hotel Bar]")
+    'nightlife/bar/hotel_bar'
     >>> fsq_category("[Travel and Transportation > Lodging > Bed and Breakfast]")
     'lodging/bed_and_breakfast'
     >>> fsq_category("[Retail > Fashion Retail > Clothing Store]")
@@ -386,9 +391,10 @@ def fsq_category(labels: str) -> str:
     for n in range(len(parts), 0, -1):
         mapped = FSQ_TAXONOMY.get(parts[:n])
         if mapped is not None:
-            last = mapped.rsplit("/", 1)[-1]
             rest = [slugify(p) for p in parts[n:]]
-            rest = [s.removesuffix(f"_{last}") if s.endswith(f"_{last}") else s for s in rest]
+            if mapped in _CUISINE_PATHS and rest:  # the cuisine: the last label's
+                cuisine = rest[-1].removesuffix("_restaurant")
+                rest = [cuisine] if cuisine != "restaurant" else []
             return _join(*mapped.split("/"), *rest)
     return _join(*parts)
 
@@ -404,7 +410,7 @@ def category_synonyms() -> dict[str, tuple[str, ...]]:
     Examples
     --------
     >>> category_synonyms()["food/grocery/convenience"]
-    ('Groceries & Convenience Stores', 'convenience')
+    ('Convenience Store', 'Groceries & Convenience Stores', 'convenience')
     """
     out: dict[str, set[str]] = {}
     for (_key, value), path in OSM_TAXONOMY.items():
@@ -437,6 +443,6 @@ def category_label(path: str, source_labels: dict[str, int] | None = None) -> st
     text = leaf.replace("_", " ").strip()
     for raw, _count in sorted((source_labels or {}).items(), key=lambda kv: (-kv[1], kv[0])):
         if slugify(raw) == leaf:
-            text = raw.strip()
+            text = raw.strip().replace("_", " ")  # OSM's values: coffee_shop, Coffee shop
             break
     return text[:1].upper() + text[1:]

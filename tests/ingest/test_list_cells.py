@@ -127,3 +127,21 @@ def test_fsq_labels_mapped_onto_shared_paths_stay_searchable(tmp_path: Path) -> 
         found = engine.nearby(40.71, -73.9, 3, where=Filters(text=word))
         assert [h.name for h in found] == [name], word
     assert len(engine.nearby(40.71, -73.9, 3, where=Filters(categories=("food",)))) == 2
+
+
+def test_fsq_cuisines_are_osms_and_labels_keep_their_words() -> None:
+    """FSQ's Japanese restaurants were food/restaurant/asian/japanese, where OSM's are
+    food/restaurant/japanese (a filter by one missed the other); "Hotel Bar" was
+    nightlife/bar/hotel, labelled "Hotel" beside the hotels; OSM's coffee_shop was
+    labelled "Coffee_shop"."""
+    from geo_discovery.ingest.taxonomy import category_label, osm_category
+
+    japanese = "[Dining and Drinking > Restaurant > Asian Restaurant > Japanese Restaurant]"
+    assert fsq_category(japanese) == osm_category("amenity", "restaurant", "japanese")
+    assert fsq_category("[Dining and Drinking > Restaurant]") == "food/restaurant"
+    assert fsq_category("[Dining and Drinking > Restaurant > Asian Restaurant]") == (
+        "food/restaurant/asian")
+    bar = fsq_category("[Dining and Drinking > Bar > Hotel Bar]")
+    assert bar == "nightlife/bar/hotel_bar" and category_label(bar) == "Hotel bar"
+    assert category_label(bar, {"Hotel Bar": 3}) == "Hotel Bar"
+    assert category_label("food/cafe/coffee_shop", {"coffee_shop": 18}) == "Coffee shop"
