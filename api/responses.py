@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from geo_discovery.engine import DiscoveryEngine
 from geo_discovery.errors import GeoDiscoveryError
+from geo_discovery.query import Filters
 from geo_discovery.results import Results
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "etag_matches",
     "nearby_json",
     "not_modified",
+    "refusals_first",
     "respond",
     "unshared",
 ]
@@ -141,6 +143,15 @@ def not_modified(
     if etag_matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
     return None
+
+
+def refusals_first(engine: DiscoveryEngine, where: Filters) -> None:
+    """Raise what a search with ``where`` would refuse (a text without a word, an unknown
+    district: 422, 404), before :func:`not_modified` may answer 304: both are cached, so
+    the search pays nothing for them."""
+    engine.planner.mask(where)
+    if where.text is not None:
+        engine.planner.text_query(where.text)
 
 
 def respond(

@@ -59,8 +59,6 @@ def build_router(settings: Settings) -> APIRouter:
         changes with the clock: it carries no ETag.
         """
         live = where.needs_hours  # changes with the clock, not only with the snapshot
-        if not live and (cached := not_modified(engine, if_none_match, max_age)) is not None:
-            return cached
         bins = engine.aggregate(parse_bbox(bbox), resolution, where=where)
         if len(bins) > max_cells:
             raise InvalidQueryError(
@@ -68,6 +66,9 @@ def build_router(settings: Settings) -> APIRouter:
                 f"allowed: at most {max_cells} (api_max_aggregate_cells setting): use a "
                 "coarser resolution or a smaller bbox"
             )
+        # (a 304 only for what would be a 200: a bad bbox, text or size was one)
+        if not live and (cached := not_modified(engine, if_none_match, max_age)) is not None:
+            return cached
         rows: list[dict[str, Any]] = [
             {"cell": c, "count": int(n), "lat": a, "lng": b, "mean_wom": None if w != w else w}
             for c, n, a, b, w in zip(

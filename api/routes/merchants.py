@@ -47,6 +47,7 @@ from ..responses import (
     cache_headers,
     nearby_json,
     not_modified,
+    refusals_first,
     respond,
     unshared,
 )
@@ -241,11 +242,14 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         query = params.to_query(limits)  # an invalid request never gets a 304
         private = query.member is not None  # personal: no shared cache may keep it
         live = query.where.open_now  # changes with the clock, not only with the snapshot
-        if not (private or live or query.cursor) and (  # (a cursor is checked by the search)
-            cached := not_modified(engine, if_none_match, max_age)
-        ) is not None:
+        shared = not (private or live)
+        if shared and query.cursor is None:  # a cursor's page: searched first (below)
+            refusals_first(engine, query.where)
+            if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+                return cached
+        res = engine.search(query)  # (a bad cursor: 422 here, never a 304)
+        if shared and (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        res = engine.search(query)
         response = nearby_response(engine, res, params.fields, params.format, max_age)
         return unshared(response, private=private) if private or live else response
 
@@ -382,17 +386,16 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         merchants read as ``south,west,north,east``, gets a 422 saying the numbers look
         like (lat, lng).
         """
-        if cursor is None and (cached := not_modified(engine, if_none_match, max_age)) is not None:
+        box, where = parse_bbox(bbox), _where(categories, exclude_categories, q)
+        origin = parse_origin(lat, lng)
+        if cursor is None:  # a cursor's page: searched first (a bad one: 422, never a 304)
+            refusals_first(engine, where)
+            if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+                return cached
+        res = engine.within_bbox(box, origin=origin, where=where, limit=limit, sort=sort,
+                                 cursor=cursor)  # fmt: skip
+        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        box = parse_bbox(bbox)
-        res = engine.within_bbox(
-            box,
-            origin=parse_origin(lat, lng),
-            where=_where(categories, exclude_categories, q),
-            limit=limit,
-            sort=sort,
-            cursor=cursor,
-        )
         if not res.total:  # nothing inside: given as (lat, lng) by mistake?
             check_bbox_order(engine, bbox, box)
         return _search_answer(engine, res, fields, format, max_age)

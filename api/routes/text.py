@@ -52,9 +52,9 @@ def build_router(settings: Settings) -> APIRouter:
 
         A text without a letter or digit is refused (422).
         """
+        found = engine.autocomplete(q, lat, lng, limit)  # a refused text: 422, never a 304
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        found = engine.autocomplete(q, lat, lng, limit)
         return respond({"snapshot": engine.version, **found.to_dict()}, engine, max_age)
 
     @router.get(

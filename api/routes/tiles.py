@@ -42,7 +42,7 @@ from ..deps import (
     query,
 )
 from ..errors import StrictQueryRoute
-from ..responses import accepts_gzip, cache_headers, not_modified, respond
+from ..responses import accepts_gzip, cache_headers, not_modified, refusals_first, respond
 from ..schemas import TileJSON
 from . import ERRORS, NOT_MODIFIED
 
@@ -162,8 +162,7 @@ def build_router(settings: Settings) -> APIRouter:
         cache key: the snapshot version, so a hot swap changes the URLs).
         """
         _path_tile(z, x, y)
-        if where.text is not None:  # a q the tile refuses: 422, never a 304
-            engine.planner.text_query(where.text)
+        refusals_first(engine, where)  # a q the tile refuses: 422, never a 304
         live = where.needs_hours
         if not live and (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
@@ -200,8 +199,8 @@ def build_router(settings: Settings) -> APIRouter:
             engine.planner.text_query(where.text)
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
-        passed = urlencode(
-            [(k, v) for k, v in request.query_params.multi_items() if k in TILE_FILTERS]
+        passed = urlencode(  # the filters, and v (a client's cache key) for its tiles too
+            [(k, v) for k, v in request.query_params.multi_items() if k in (*TILE_FILTERS, "v")]
         )
         base = str(request.base_url).rstrip("/")
         url = f"{base}/v1/tiles/{{z}}/{{x}}/{{y}}.mvt" + (f"?{passed}" if passed else "")

@@ -547,14 +547,31 @@ def test_etag_and_304(client: TestClient, engine: DiscoveryEngine) -> None:
            "/v1/districts/zzz", "/v1/districts/zzz/catchment",
            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&cursor=junk",
            "/v1/merchants/search?bbox=-74.0,40.7,-73.9,40.8&cursor=junk",
-           "/v1/tiles/3/1/1.mvt?q=%E2%98%95", "/v1/tiles.json?q=%E2%98%95"]
+           "/v1/tiles/3/1/1.mvt?q=%E2%98%95", "/v1/tiles.json?q=%E2%98%95",
+           # (the regression sweep's: a district filter or a text refused in the search)
+           f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&district_id=zzz",
+           f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&q=!!!",
+           "/v1/merchants/search?bbox=-74.0,40.7,-73.9,40.8&q=!!!",
+           "/v1/aggregate?bbox=-74.0,40.7,-73.9,40.8&resolution=8&q=!!!",
+           "/v1/aggregate?bbox=0,91,1,92&resolution=8",
+           f"/v1/autocomplete?lat={LAT}&lng={LNG}&q=!!!"]
     for path in bad:
         plain = client.get(path, headers={"Accept-Encoding": "identity"}).status_code
-        asked = client.get(path, headers={"If-None-Match": etag, "Accept-Encoding": "identity"})
-        assert 400 <= plain < 500 and asked.status_code == plain, (path, plain, asked)
-    for path in (f"/v1/districts/{district}", "/v1/tiles/12/1206/1539.mvt", url):
+        for tag in (etag, "*"):
+            asked = client.get(path, headers={"If-None-Match": tag, "Accept-Encoding": "identity"})
+            assert 400 <= plain < 500 and asked.status_code == plain, (path, tag, plain, asked)
+    for path in (f"/v1/districts/{district}", "/v1/tiles/12/1206/1539.mvt", url,
+                 f"/v1/autocomplete?lat={LAT}&lng={LNG}&q=pizz",
+                 "/v1/aggregate?bbox=-74.0,40.7,-73.9,40.8&resolution=8"):  # fmt: skip
         again = client.get(path, headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.headers["vary"] == "Accept-Encoding", path
+    # a page asked with a good cursor is a 304 again too (a skipped check made it a 200)
+    for first in (f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&limit=5",
+                  "/v1/merchants/search?bbox=-74.0,40.7,-73.9,40.8&limit=5"):
+        cursor = client.get(first).json()["next_cursor"]
+        page = f"{first}&cursor={cursor}"
+        assert client.get(page).status_code == 200
+        assert client.get(page, headers={"If-None-Match": etag}).status_code == 304, page
 
 
 def test_gzip(client: TestClient) -> None:

@@ -218,11 +218,14 @@ def test_a_tile_url_may_carry_the_snapshot_version(
     assert versioned.headers["etag"] == plain.headers["etag"]
     # any text: a cache key, never checked against the snapshot served
     assert client.get(path, params={"v": "000000-old"}).status_code == 200
-    # and the TileJSON takes it too (it was "unknown query parameter v": 422); its tile
-    # URL carries the filters only (the page adds its own v)
+    # and the TileJSON takes it too (it was "unknown query parameter v": 422), and puts it
+    # in its tile URL with the filters
     doc = client.get("/v1/tiles.json", params={"q": "coffee", "v": town_engine.version})
     assert doc.status_code == 200, doc.text
-    assert doc.json() == client.get("/v1/tiles.json", params={"q": "coffee"}).json()
+    plain_doc = client.get("/v1/tiles.json", params={"q": "coffee"}).json()
+    (url,), (plain_url,) = doc.json()["tiles"], plain_doc["tiles"]
+    assert url == plain_url + "&" + urlencode({"v": town_engine.version})
+    assert {**doc.json(), "tiles": None} == {**plain_doc, "tiles": None}
 
 
 # ------------------------------------------------------------------------ the page
