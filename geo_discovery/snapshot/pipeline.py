@@ -299,7 +299,7 @@ def load(
             ingest=ingest,
             reject_summary=summary,
             replaced=(None if mode != "upsert" else
-                      loaded - table.num_rows + (0 if previous is None else previous.num_rows)),
+                      len(new) - len(table) + (0 if previous is None else len(previous))),
             rows_warned=ingest.rows_warned if ingest is not None else 0,
             warning_summary=(
                 ingest.warning_summary()

@@ -321,6 +321,23 @@ def test_an_upsert_of_a_visit_log_is_refused_and_keeps_the_histories(
     assert replaced.snapshot is not None and replaced.snapshot.manifest["members"] == 1
 
 
+def test_an_upsert_of_a_visit_log_counts_merchants_replaced_not_visits(
+    log: Path, tmp_path: Path
+) -> None:
+    """Into a store without histories an upsert of a visit log works; its summary said
+    "4,511 replaced" of an empty store: it counted visits, not merchants."""
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir)
+    shops = tmp_path / "shops.csv"
+    shops.write_text("merchant_id,name,lat,lng,category\nx:1,Shop,48.85,2.35,shop/books\n")
+    load([shops], data_dir=data_dir, settings=settings)
+    report = load([log], data_dir=data_dir, profile="checkins", mode="upsert",
+                  settings=settings, options=ReadOptions(until=UNTIL.to_pydatetime()))  # fmt: skip
+    assert report.snapshot is not None and report.rows_loaded > report.merchants_total
+    assert report.replaced == 0  # every venue is new beside the shop
+    assert report.merchants_total == report.snapshot.manifest["rows"]["merchants"] > 1
+
+
 @pytest.mark.real_data
 def test_real_tsmc_log_counts_every_row(real_data: Path) -> None:
     path = real_data / "checkins" / "nyc_tsmc2014_checkins_half.csv.gz"
