@@ -301,8 +301,8 @@ def _print_load_report(console: Console, report: LoadReport, data_dir: Path) -> 
     if report.rejects_path is not None:
         console.print(f"rejects file: {report.rejects_path}")
     if report.snapshot is not None:
-        how = "" if report.replaced is None else (
-            f": {report.replaced:,} replaced, {report.rows_loaded - report.replaced:,} added")
+        how = "" if report.replaced is None else (  # (merchants: a visit log's rows are visits)
+            f": {report.replaced:,} replaced, {report.added or 0:,} added")
         console.print(
             f"published snapshot {report.snapshot.name} ({report.mode}, "
             f"{report.merchants_total:,} merchants{how}) in {data_dir}"

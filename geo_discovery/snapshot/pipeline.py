@@ -79,9 +79,9 @@ class LoadReport:
     pruned: list[str] = field(default_factory=list)
     rows_warned: int = 0
     warning_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: An upsert's rows that replaced a merchant of the current snapshot (the rest were
-    #: added); ``None`` for the other modes.
+    #: An upsert's merchants that replaced one of the current snapshot, and the new ones.
     replaced: int | None = None
+    added: int | None = None  # (``None``: another mode)
 
 
 def write_merchant_table(table: pa.Table, path: Path) -> None:
@@ -300,6 +300,7 @@ def load(
             reject_summary=summary,
             replaced=(None if mode != "upsert" else
                       len(new) - len(table) + (0 if previous is None else len(previous))),
+            added=None if mode != "upsert" else len(table) - (len(previous) if previous else 0),
             rows_warned=ingest.rows_warned if ingest is not None else 0,
             warning_summary=(
                 ingest.warning_summary()

@@ -336,6 +336,7 @@ def test_an_upsert_of_a_visit_log_counts_merchants_replaced_not_visits(
     assert report.snapshot is not None and report.rows_loaded > report.merchants_total
     assert report.replaced == 0  # every venue is new beside the shop
     assert report.merchants_total == report.snapshot.manifest["rows"]["merchants"] > 1
+    assert report.added == report.merchants_total - 1  # venues, not the visits (rows)
 
 
 @pytest.mark.real_data

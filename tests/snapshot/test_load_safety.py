@@ -242,6 +242,7 @@ def test_an_upsert_says_how_many_rows_replaced_merchants_and_how_many_were_added
     assert "(upsert, 13 merchants: 3 replaced, 3 added)" in result.stdout
     again = load([delta], data_dir=data_dir, mode="upsert")
     assert (again.replaced, again.rows_loaded, again.merchants_total) == (6, 6, 13)
+    assert again.added == 0
 
 
 def test_upsert_never_counts_as_shrinking(runner: CliRunner, tmp_path: Path) -> None:
