@@ -323,10 +323,12 @@ _FSQ_ROOTS = (
 )
 #: Foursquare (OS Places) label path prefix → shared path; the longest prefix found wins
 #: and the rest of the path is appended, slugified; under a cuisine path (OSM's:
-#: ``food/restaurant``, ``food/fast_food``, ``food/cafe``) only the last label, without
-#: "Restaurant", as OSM's cuisine gives it (``Restaurant > Asian Restaurant > Japanese
-#: Restaurant`` → ``food/restaurant/japanese``). Without this, ``categories=food`` missed
-#: every FSQ restaurant (``dining_and_drinking/…``) and FSQ hotels were not ``lodging/``.
+#: ``food/restaurant``, ``food/fast_food``, ``food/cafe``) without "Restaurant" and
+#: without a region that only groups cuisines (:data:`_FSQ_REGIONS`), so the cuisine is
+#: OSM's and its family stays under it (``Restaurant > Asian Restaurant > Japanese
+#: Restaurant > Sushi Restaurant`` → ``food/restaurant/japanese/sushi``). Without this,
+#: ``categories=food`` missed every FSQ restaurant (``dining_and_drinking/…``) and FSQ
+#: hotels were not ``lodging/``.
 FSQ_TAXONOMY: dict[tuple[str, ...], str] = {
     ("Dining and Drinking",): "food",
     ("Dining and Drinking", "Restaurant"): "food/restaurant",
@@ -356,6 +358,9 @@ FSQ_TAXONOMY: dict[tuple[str, ...], str] = {
     ("Travel and Transportation", "Lodging"): "lodging",
 }
 
+#: Foursquare's restaurant groups of cuisines (a cuisine of their own when nothing follows).
+_FSQ_REGIONS = frozenset({"asian", "latin_american", "middle_eastern", "european", "african"})
+
 # Labels such as "Café, Coffee, and Tea House" contain ", " themselves, so a new path
 # starts only where ", " is followed by a top-level Foursquare category.
 _FSQ_PATH_SEP = re.compile(
@@ -375,6 +380,8 @@ def fsq_category(labels: str) -> str:
     'food/restaurant/italian'
     >>> fsq_category("[Dining and Drinking > Restaurant > Asian Restaurant > Japanese Restaurant]")
     'food/restaurant/japanese'
+    >>> fsq_category("[Dining and Drinking > Restaurant > Mexican Restaurant > Taco Restaurant]")
+    'food/restaurant/mexican/taco'
     >>> fsq_category("[Dining and Drinking > Bar > Hotel Bar]")
     'nightlife/bar/hotel_bar'
     >>> fsq_category("[Travel and Transportation > Lodging > Bed and Breakfast]")
@@ -392,9 +399,9 @@ def fsq_category(labels: str) -> str:
         mapped = FSQ_TAXONOMY.get(parts[:n])
         if mapped is not None:
             rest = [slugify(p) for p in parts[n:]]
-            if mapped in _CUISINE_PATHS and rest:  # the cuisine: the last label's
-                cuisine = rest[-1].removesuffix("_restaurant")
-                rest = [cuisine] if cuisine != "restaurant" else []
+            if mapped in _CUISINE_PATHS:  # the cuisine and its family, as OSM's
+                rest = [r.removesuffix("_restaurant") for r in rest]
+                rest = rest[1:] if len(rest) > 1 and rest[0] in _FSQ_REGIONS else rest
             return _join(*mapped.split("/"), *rest)
     return _join(*parts)
 

@@ -141,6 +141,13 @@ def test_fsq_cuisines_are_osms_and_labels_keep_their_words() -> None:
     assert fsq_category("[Dining and Drinking > Restaurant]") == "food/restaurant"
     assert fsq_category("[Dining and Drinking > Restaurant > Asian Restaurant]") == (
         "food/restaurant/asian")
+    # a cuisine's family stays under it (the leaf alone took sushi out of japanese: a
+    # japanese filter found 30 of the sample's 72)
+    sushi = "[Dining and Drinking > Restaurant > Asian Restaurant > Japanese Restaurant > " \
+            "Sushi Restaurant]"
+    assert fsq_category(sushi) == "food/restaurant/japanese/sushi"
+    assert fsq_category("[Dining and Drinking > Restaurant > Mexican Restaurant > "
+                        "Taco Restaurant]") == "food/restaurant/mexican/taco"
     bar = fsq_category("[Dining and Drinking > Bar > Hotel Bar]")
     assert bar == "nightlife/bar/hotel_bar" and category_label(bar) == "Hotel bar"
     assert category_label(bar, {"Hotel Bar": 3}) == "Hotel Bar"
