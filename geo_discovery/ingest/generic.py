@@ -6,6 +6,7 @@ mapping; the declarative mappings (:mod:`geo_discovery.ingest.mapping`) use it t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -204,8 +205,10 @@ def _note_hashed_ids(raw: RawTable, found: dict[str, str]) -> None:
     (``Store ID`` was ignored without a word: 5 upserted stores existed twice)."""
     taken = set(found.values())
     named = [c for c in raw.columns if c not in taken and _words(c) & ID_WORDS]
-    looks = (f"; {named} look like ids: name one in a mapping file (--mapping, e.g. "
-             f'{{"merchant_id": "{named[0]}"}})' if named else "")  # fmt: skip
+    columns = {"merchant_id": named[0], **found} if named else {}
+    looks = (f"; {named} look like ids: name one in a mapping file (--mapping FILE, the "
+             f"file e.g. {json.dumps({'columns': columns}, ensure_ascii=False)})"
+             if named else "")  # fmt: skip
     raw.problems.note(
         f"no id column (expected one of {list(ID_ALIASES)}): each merchant's id is a hash of "
         f"its row, so an upsert of a changed row adds it again{looks}"

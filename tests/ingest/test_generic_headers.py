@@ -83,3 +83,12 @@ def test_without_an_id_column_the_hashed_ids_are_said(
     said = [n for n in result.sources[0].notes if "no id column" in n]
     assert len(said) == 1 and "hash of its row" in said[0], result.sources[0].notes
     assert (named in said[0]) if named else ("look like ids" not in said[0])
+    if named:  # the mapping file it shows is one a load takes (its first was refused)
+        shown = said[0].split("the file e.g. ", 1)[1].removesuffix(")")
+        mapping = tmp_path / "mapping.json"
+        mapping.write_text(shown, encoding="utf-8")
+        mapped = read_sources([tmp_path / "stores.csv"], mapping=mapping)
+        ids = [v.split(",")[0] for v in values]
+        kept = [i.split(":", 1)[1] for i in mapped.merchants["merchant_id"]]
+        assert kept == list(dict.fromkeys(ids))  # (a repeated one: a duplicate, rejected)
+        assert mapped.rows_rejected == len(ids) - len(set(ids))
