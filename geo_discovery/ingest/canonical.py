@@ -243,8 +243,10 @@ def build_canonical(
     check_coordinates(lat, lng, problems, bbox, skip=skip)
     if bbox is None:
         check_cluster_swaps(lat, lng, problems, skip=skip | problems.any())
-        problems.note(swapped_columns_note(np.where(skip, np.nan, lat),
-                                           np.where(skip, np.nan, lng)))  # fmt: skip
+        south = swapped_columns_note(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng))
+        if south is not None and options.strict:  # --strict: a doubt refuses, as a bad field
+            raise IngestError(f"{raw.path}: {south} (--strict refuses it; --bbox takes it)")
+        problems.note(south)
     out["lat"], out["lng"] = lat, lng
 
     problems.extend(staged.problems)

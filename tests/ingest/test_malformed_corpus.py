@@ -345,6 +345,25 @@ def lat_and_lng_columns_exchanged_in_new_york(d: Path, r: Real) -> Expect:
 
 
 @case
+def lat_and_lng_columns_exchanged_strict(d: Path, r: Real) -> Expect:
+    """Under --strict the doubt refuses the file (it published it, with the note)."""
+    frame = r.generic()
+    frame["lat"], frame["lng"] = frame["lng"].copy(), frame["lat"].copy()
+    return Expect([write_csv(frame, d / "stores.csv")], 1, ("--strict refuses it",),
+                  args=("--strict",))
+
+
+@case
+def antarctic_stations_strict_with_a_bbox(d: Path, r: Real) -> Expect:
+    """--strict with a --bbox round them loads them: the bbox says where they belong."""
+    frame = pd.DataFrame({"id": ["neumayer", "troll", "syowa"], "name": ["N", "T", "S"],
+                          "lat": ["-70.667", "-72.011", "-69.004"],
+                          "lng": ["-8.267", "2.535", "39.582"]})
+    return Expect([write_csv(frame, d / "stations.csv")], 0, (), read=3,
+                  args=("--strict", "--bbox", "-180,-90,180,-60"))
+
+
+@case
 def antarctic_stations(d: Path, r: Real) -> Expect:
     """Stations south of 60°S whose longitudes are valid latitudes (Neumayer, Troll,
     Syowa, Mawson, Davis) were refused as swapped columns, with no way round it; they
