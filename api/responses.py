@@ -132,10 +132,11 @@ def not_modified(
 
     Handlers call it (``if (r := not_modified(...)) is not None: return r``) after
     FastAPI has validated the parameters and after their own cheap checks of what the
-    request names (a merchant or district id, a text a tile would refuse; a cursor
-    request skips it), so a request that would be a 404 or 422 never gets a 304 (RFC
-    9110 §13.2.1: the conditions apply to a 2xx answer only), and before the real work.
-    The 304 carries the headers the 200 would (``Vary`` too: RFC 9110 §15.4.5).
+    request names (a merchant or district id, :func:`refusals_first`), before the real
+    work; a page with a cursor (and an aggregate) after that work, which checks them. So
+    a request that would be a 404 or 422 never gets a 304 (RFC 9110 §13.2.1: the
+    conditions apply to a 2xx answer only). The 304 carries the headers the 200 would
+    (``Vary`` too: RFC 9110 §15.4.5).
     """
     if if_none_match is None:
         return None

@@ -242,13 +242,15 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         query = params.to_query(limits)  # an invalid request never gets a 304
         private = query.member is not None  # personal: no shared cache may keep it
         live = query.where.open_now  # changes with the clock, not only with the snapshot
-        shared = not (private or live)
-        if shared and query.cursor is None:  # a cursor's page: searched first (below)
+        cursor = query.cursor is not None  # its page: searched first (a bad one: 422)
+        if not (private or live or cursor):
             refusals_first(engine, query.where)
             if (cached := not_modified(engine, if_none_match, max_age)) is not None:
                 return cached
-        res = engine.search(query)  # (a bad cursor: 422 here, never a 304)
-        if shared and (cached := not_modified(engine, if_none_match, max_age)) is not None:
+        res = engine.search(query)
+        if cursor and not (private or live) and (
+            cached := not_modified(engine, if_none_match, max_age)
+        ) is not None:
             return cached
         response = nearby_response(engine, res, params.fields, params.format, max_age)
         return unshared(response, private=private) if private or live else response
@@ -394,7 +396,9 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
                 return cached
         res = engine.within_bbox(box, origin=origin, where=where, limit=limit, sort=sort,
                                  cursor=cursor)  # fmt: skip
-        if (cached := not_modified(engine, if_none_match, max_age)) is not None:
+        if cursor is not None and (
+            cached := not_modified(engine, if_none_match, max_age)
+        ) is not None:
             return cached
         if not res.total:  # nothing inside: given as (lat, lng) by mistake?
             check_bbox_order(engine, bbox, box)
