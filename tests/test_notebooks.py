@@ -117,6 +117,8 @@ def _ranking_table(nb: Any) -> dict[str, list[tuple[float, float, float]]]:
     start = next(i for i, line in enumerate(lines) if line.startswith("| ranker |"))
     rows = {}
     for line in lines[start + 2 :]:
+        if not line.startswith("|"):  # the whole table's end (the user splits' follow)
+            break
         name, *cells = (c.strip() for c in line.strip().strip("|").split("|"))
         values = [re.fullmatch(_CELL, c) for c in cells]
         assert all(values), line
