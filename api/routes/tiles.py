@@ -195,8 +195,7 @@ def build_router(settings: Settings) -> APIRouter:
         """A TileJSON document whose ``tiles`` URL (absolute, from this request's host)
         carries the same filters; ``bounds`` cover the merchants, ``center`` is the most
         vital district; ``top_categories`` counts merchants per top-level category."""
-        if where.text is not None:  # a q every tile would refuse is refused here
-            engine.planner.text_query(where.text)
+        refusals_first(engine, where)  # a q every tile would refuse is refused here
         if (cached := not_modified(engine, if_none_match, max_age)) is not None:
             return cached
         passed = urlencode(  # the filters, and v (a client's cache key) for its tiles too

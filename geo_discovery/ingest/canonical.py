@@ -236,14 +236,14 @@ def build_canonical(
             if given is not None:
                 raise IngestError(f"{raw.path}: {given}")
             lat, lng = reproject(lat, lng, options.crs)
-    cause = coordinate_file_problem(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng),
-                                    geometry=raw.lat is not None)
+    read_lat, read_lng = np.where(skip, np.nan, lat), np.where(skip, np.nan, lng)  # (its rows)
+    cause = coordinate_file_problem(read_lat, read_lng, geometry=raw.lat is not None)
     if cause is not None:
         raise IngestError(f"{raw.path}: {cause}")
     check_coordinates(lat, lng, problems, bbox, skip=skip)
     if bbox is None:
         check_cluster_swaps(lat, lng, problems, skip=skip | problems.any())
-        south = swapped_columns_note(np.where(skip, np.nan, lat), np.where(skip, np.nan, lng))
+        south = swapped_columns_note(read_lat, read_lng)
         if south is not None and options.strict:  # --strict: a doubt refuses, as a bad field
             raise IngestError(f"{raw.path}: {south} (--strict refuses it; --bbox takes it)")
         problems.note(south)
