@@ -241,11 +241,13 @@ def brute_force(
 
 
 def walk(engine: DiscoveryEngine, q: NearbyQuery, page: int, max_pages: int = 100_000) -> list[int]:
-    """Follow cursors from the first page to the end; every row met, in order."""
+    """Follow cursors from the first page to the end; every row met, in order. A cursor
+    never leads to an empty page (a full last page has none, as a short one)."""
     rows: list[int] = []
     cursor = None
     for _ in range(max_pages):
         res = engine.search(replace(q, k=page, cursor=cursor))
+        assert cursor is None or len(res) > 0, f"{q}: a next_cursor led to an empty page"
         rows.extend(res.positions.tolist())
         cursor = res.next_cursor
         if cursor is None:

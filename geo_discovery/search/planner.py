@@ -179,19 +179,16 @@ class Planner:
     def text(self) -> TextSearcher:
         """Text search state; :class:`TextIndexMissingError` when the snapshot has none."""
         index = None if self._text_factory is None else self._text_factory()
-        if index is None:
-            raise TextIndexMissingError(
-                f"text search is not available: snapshot {self.version} has no text index "
-                "(it was loaded before text search existed); load the data again "
-                "(geo-discovery load …) to search with q",
-                [{"parameter": "q", "value": None, "message": "no text index; reload"}],
+        if index is None or not index.fits(self._cell_positions):
+            why, short = (
+                ("has no text index (it was loaded before text search existed)", "no")
+                if index is None
+                else ("has a text index built for another order of its spatial index", "stale")
             )
-        if not index.fits(self._cell_positions):
             raise TextIndexMissingError(
-                f"text search is not available: the text index of snapshot {self.version} "
-                "was built for another order of its spatial index; load the data again "
-                "(geo-discovery load …) to search with q",
-                [{"parameter": "q", "value": None, "message": "stale text index; reload"}],
+                f"text search is not available: snapshot {self.version} {why}; load the data "
+                "again (geo-discovery load …) to search with q",
+                [{"parameter": "q", "value": None, "message": f"{short} text index; reload"}],
             )
         return TextSearcher(index, self._cell_positions, self._codes, self._vocab)
 
@@ -389,33 +386,35 @@ class Planner:
         elif where.open_now:
             when = datetime.now(UTC)
         max_c2 = math.inf if q.radius_m is None else m2c2_1(float(q.radius_m))
-
+        q1, more = replace(q, k=q.k + 1), False  # one row more: does another page follow?
         if q.sort == "distance" and after is None and when is None and tq is None:
-            pos, dist = self.index.knn(q.lat, q.lng, q.k, radius_m=q.radius_m, mask=mask)
+            pos, dist = self.index.knn(q.lat, q.lng, q1.k, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
             spec = self._spec(key, q.sort, spec_ranking)
 
             def page(tq: TextQuery | None) -> tuple[NDArray[np.int64], NDArray, NDArray]:
                 if boost is not None:
-                    return self._member_walk(q, spec, mask, max_c2, after, when, boost, tq)
-                return self._walk(q, spec, mask, max_c2, after, when, tq)
+                    return self._member_walk(q1, spec, mask, max_c2, after, when, boost, tq)
+                return self._walk(q1, spec, mask, max_c2, after, when, tq)
 
             plain = ranked and key is None and after is None and tq is None and when is None
             if plain and q.radius_m is None and (boost is None or spec.liftable):
                 lift = None if boost is None else self.lift_of.lists(boost)
                 got = self._listed(q.lat, q.lng, q.k, ranking, 16, lift)  # ranking seen again
-                pos, dist, prim = got or page(tq)
+                (pos, dist, prim), more = (got, True) if got else (page(tq), False)  # k of all
             elif tq is None or after is not None:
                 pos, dist, prim = page(tq)
             else:
                 tq, (pos, dist, prim) = tq.first_found(page)
 
-        instant = when if where.open_now else None
+        instant, more = when if where.open_now else None, more or len(pos) > q.k
+        pos, dist, prim = pos[: q.k], dist[: q.k], prim[: q.k]
 
         def next_cursor() -> str | None:
             words = None if tq is None or not tq.dropped else len(tq.words)
-            return self.cursor_after(q, spec_ranking, pos, dist, prim, instant, member, words)
+            args = (q, spec_ranking, pos, dist, prim, instant, member, words)
+            return self.cursor_after(*args) if more else None
 
         def explain() -> list[Explanation]:
             return self.explain(q.lat, q.lng, pos, dist, ranking, boost, tq)
@@ -471,13 +470,14 @@ class Planner:
         dist: NDArray[np.float64], prim: NDArray[np.float64] | None,
         instant: datetime | None = None, member: str | None = None, words: int | None = None,
     ) -> str | None:  # fmt: skip
-        """The cursor of the page after ``pos`` (``None`` when the page is not full).
+        """The cursor of the page after ``pos`` (``None`` when the page is not full or holds
+        every row; :meth:`run` asks one row more to know whether another page follows).
 
         ``ranking`` is the one the page was ranked with (``None`` unless best_match);
         ``prim`` the sort's primary values (``None``: distance order, all zero);
         ``words`` how many of a text query's words the pages use (after the fallback).
         """
-        if len(pos) < q.k or len(pos) == 0:
+        if len(pos) < q.k or len(pos) in (0, len(self.index)):
             return None
         last = 0.0 if prim is None else float(prim[-1])
         payload: dict[str, Any] = {
