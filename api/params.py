@@ -450,7 +450,7 @@ def nearby_body_model(settings: Settings) -> type[NearbyParams]:
     class NearbyBody(Params):  # type: ignore[valid-type,misc]
         model_config = ConfigDict(
             extra="allow",  # refused by check_fields, whose message shows no value
-            json_schema_extra={"additionalProperties": False, "required": ["lat", "lng"]},
+            json_schema_extra=_body_schema,
         )
 
         # Required, but said so by the library ("lat is required"): pydantic's "missing"
@@ -506,6 +506,7 @@ def nearby_body_model(settings: Settings) -> type[NearbyParams]:
             as a problem too (it may be a member's visits)."""
             if not isinstance(data, dict):
                 return {_NOT_AN_OBJECT: _kind(data)}
+            data = {k: _array_text(k, v) for k, v in data.items()}
             problems = [
                 {**_problem(name, message, None), "location": "body"}
                 for name, value in data.items()
@@ -547,6 +548,11 @@ def _json_problem(model: type[BaseModel], name: str, value: Any) -> str | None:
     ``member`` and ``visits`` are :func:`member_context`'s (never quoted)."""
     if name in ("member", "visits"):
         return None
+    if name in _LIST_FIELDS and isinstance(value, list):  # left by _array_text
+        return (
+            f"{name}={json.dumps(value)[:120]} holds an entry that is no text or holds a "
+            f"comma; allowed: {_LIST_ARRAY}"
+        )
     info = model.model_fields[name]
     annotation = info.annotation
     kinds = {annotation} if get_origin(annotation) is Literal else set(get_args(annotation))
@@ -584,6 +590,30 @@ def _json_problem(model: type[BaseModel], name: str, value: Any) -> str | None:
 
 
 _BOOL = "JSON true or false"
+# the GET's comma-separated list parameters, which a body may also give as JSON arrays
+_LIST_FIELDS = ("categories", "exclude_categories", "exclude_brands", "district_id", "fields")
+_LIST_ARRAY = "a JSON array of texts without commas, or the GET's comma-separated text"
+
+
+def _array_text(name: str, value: Any) -> Any:
+    """A body's JSON array of a list parameter as the GET's comma-separated text (``[]``:
+    no filter, as a blank ``categories=`` is); other values, and an array holding a
+    non-text or a comma (:func:`_json_problem` names it), as they are."""
+    if name not in _LIST_FIELDS or not isinstance(value, list):
+        return value
+    if all(isinstance(v, str) and "," not in v for v in value):
+        return ",".join(value) or None
+    return value
+
+
+def _body_schema(schema: dict[str, Any]) -> None:
+    """NearbyBody's JSON schema: no other fields, lat and lng required, the list
+    parameters as text or an array of texts."""
+    schema.update(additionalProperties=False, required=["lat", "lng"])
+    for name in _LIST_FIELDS:
+        field = schema["properties"][name]
+        text = field.pop("anyOf", [{"type": "string"}, {"type": "null"}])
+        field["anyOf"] = [{"type": "array", "items": {"type": "string"}}, *text]
 
 
 def _json_kind(kinds: set[Any]) -> str:

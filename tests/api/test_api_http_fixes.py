@@ -348,3 +348,43 @@ def test_an_errors_value_is_the_text_as_sent(client: TestClient, path: str) -> N
     (err,) = r.json()["errors"]
     assert (err["parameter"], err["value"]) == ("lat", "91"), err
     assert err["message"].startswith("lat=91 is out of range")
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("categories", ["food/cafe", "shop"]),
+        ("exclude_categories", ["food"]),
+        ("fields", ["merchant_id", "name"]),
+        ("categories", []),  # no filter, as a blank categories= is
+    ],
+)
+def test_nearby_body_takes_list_parameters_as_json_arrays(
+    client: TestClient, name: str, values: list[str]
+) -> None:
+    """POST nearby's ``visits`` took a JSON array but ``categories`` did not (a 422 "is not
+    a string"); every list parameter takes one, answered as the GET's text is."""
+    text = ",".join(values)
+    get = client.get(NEARBY, params={**CENTRE, "limit": 8, **({name: text} if text else {})})
+    post = client.post(NEARBY, json={**CENTRE, "limit": 8, name: values})
+    assert get.status_code == post.status_code == 200, post.text
+    assert post.json() == get.json()
+
+
+@pytest.mark.parametrize("values", [["food", 3], ["food,shop"], [["food"]], [None]])
+def test_a_list_array_with_a_non_text_or_a_comma_is_refused(
+    client: TestClient, values: list[object]
+) -> None:
+    r = client.post(NEARBY, json={**CENTRE, "limit": 2, "categories": values})
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["errors"]
+    assert err["parameter"] == "categories" and err["location"] == "body"
+    assert "allowed: a JSON array of texts without commas" in err["message"], err
+
+
+def test_the_body_schema_offers_arrays_for_list_parameters(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["NearbyBody"]
+    assert schema["additionalProperties"] is False and schema["required"] == ["lat", "lng"]
+    for name in ("categories", "exclude_categories", "exclude_brands", "district_id", "fields"):
+        kinds = [k.get("type") for k in schema["properties"][name]["anyOf"]]
+        assert kinds[:2] == ["array", "string"], (name, kinds)
