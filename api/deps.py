@@ -323,10 +323,12 @@ def parse_bbox(text: str) -> BBox:
 
 
 def check_bbox_order(engine: DiscoveryEngine, text: str, box: BBox) -> None:
-    """A 422 when ``box`` (the ``bbox`` parameter ``text``) matched nothing, lies off the
-    data and holds merchants read as ``south,west,north,east``: given as (lat, lng) by
-    mistake, as a polygon's vertices can be. Call it only on an empty answer."""
-    hint = swapped_bbox_hint(box, engine.snapshot.lat, engine.snapshot.lng)
+    """A 422 when ``box`` (the ``bbox`` parameter ``text``) lies off the data (so it holds
+    nothing) and holds merchants read as ``south,west,north,east``: given as (lat, lng)
+    by mistake, as a polygon's vertices can be. Cheap (the data's extent is cached): call
+    it before the search and :func:`~.responses.not_modified` (a 422, never a 304)."""
+    snap = engine.snapshot
+    hint = swapped_bbox_hint(box, snap.lat, snap.lng, snap.extent)
     if hint is not None:
         raise InvalidQueryError(f"bbox={text} holds nothing: {hint}")
 

@@ -394,7 +394,7 @@ class DiscoveryEngine:
         pager = AreaPager(self.planner, sort, cursor, search)
         pos, dist = self.index.within_bbox(box, origin=origin, mask=self.planner.mask(where))
         if not (len(pos) or isinstance(bbox, BBox)) and (  # numbers in (lat, lng) order?
-                hint := swapped_bbox_hint(box, self.snapshot.lat, self.snapshot.lng)):
+                hint := swapped_bbox_hint(box, (s := self.snapshot).lat, s.lng, s.extent)):
             raise InvalidQueryError(f"bbox={box.west:g},{box.south:g},{box.east:g},{box.north:g}"
                                     f" holds nothing: {hint}")  # fmt: skip
         return self._area_results(pos, dist, where, limit, pager)

@@ -390,6 +390,7 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         """
         box, where = parse_bbox(bbox), _where(categories, exclude_categories, q)
         origin = parse_origin(lat, lng)
+        check_bbox_order(engine, bbox, box)  # given as (lat, lng) by mistake?
         if cursor is None:  # a cursor's page: searched first (a bad one: 422, never a 304)
             refusals_first(engine, where)
             if (cached := not_modified(engine, if_none_match, max_age)) is not None:
@@ -400,8 +401,6 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
             cached := not_modified(engine, if_none_match, max_age)
         ) is not None:
             return cached
-        if not res.total:  # nothing inside: given as (lat, lng) by mistake?
-            check_bbox_order(engine, bbox, box)
         return _search_answer(engine, res, fields, format, max_age)
 
     @router.post(

@@ -381,11 +381,13 @@ def swapped_hint(polygon: Any, lat: NDArray[np.float64], lng: NDArray[np.float64
 
 
 def swapped_bbox_hint(
-    box: BBox, lat: NDArray[np.float64], lng: NDArray[np.float64]
-) -> str | None:
-    """Why a box that matched nothing was probably given in (lat, lng) order
-    (``south,west,north,east``), or ``None``: it lies outside the bounds of the data
-    points ``(lat, lng)`` while its swapped reading holds some of them.
+    box: BBox, lat: NDArray[np.float64], lng: NDArray[np.float64],
+    extent: tuple[float, float, float, float] | None = None,
+) -> str | None:  # fmt: skip
+    """Why a box was probably given in (lat, lng) order (``south,west,north,east``), or
+    ``None``: it lies outside the bounds of the data points ``(lat, lng)`` (so it holds
+    none of them) while its swapped reading holds some. ``extent``: the points'
+    ``(south, north, west, east)`` if known (then only a box off the data reads them).
 
     >>> lat, lng = np.array([52.36, 52.37]), np.array([4.89, 4.90])  # Amsterdam
     >>> swapped = BBox(south=4.88, west=52.36, north=4.92, east=52.38)  # by mistake
@@ -398,8 +400,7 @@ def swapped_bbox_hint(
     """
     if not len(lat) or box.crosses_antimeridian or not -90 <= box.west <= box.east <= 90:
         return None  # the first numbers cannot be south and north
-    south, north = float(lat.min()), float(lat.max())
-    west, east = float(lng.min()), float(lng.max())
+    south, north, west, east = extent or (lat.min(), lat.max(), lng.min(), lng.max())
     lng_apart = box.west > east or box.east < west
     if not (lng_apart or box.south > north or box.north < south):
         return None  # the box overlaps the data: it is empty for another reason

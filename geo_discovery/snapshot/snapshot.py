@@ -308,6 +308,14 @@ class Snapshot:
         return np.asarray(self.merchants.column("lng").to_numpy(), dtype=np.float64)
 
     @functools.cached_property
+    def extent(self) -> tuple[float, float, float, float] | None:
+        """``(south, north, west, east)`` of the merchants' points (``None``: none)."""
+        if not len(self.lat):
+            return None
+        lat, lng = self.lat, self.lng
+        return float(lat.min()), float(lat.max()), float(lng.min()), float(lng.max())
+
+    @functools.cached_property
     def categories(self) -> tuple[NDArray[np.int32], list[str]]:
         """``(codes, vocabulary)``: each merchant's category as a code into the vocabulary."""
         cat = pc.dictionary_encode(self.merchants.column("category")).combine_chunks()

@@ -552,6 +552,7 @@ def test_etag_and_304(client: TestClient, engine: DiscoveryEngine) -> None:
            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&district_id=zzz",
            f"/v1/merchants/nearby?lat={LAT}&lng={LNG}&q=!!!",
            "/v1/merchants/search?bbox=-74.0,40.7,-73.9,40.8&q=!!!",
+           "/v1/merchants/search?bbox=40.7,-74.0,40.8,-73.9",  # (lat, lng) order: a 422
            "/v1/aggregate?bbox=-74.0,40.7,-73.9,40.8&resolution=8&q=!!!",
            "/v1/aggregate?bbox=0,91,1,92&resolution=8",
            f"/v1/autocomplete?lat={LAT}&lng={LNG}&q=!!!"]
