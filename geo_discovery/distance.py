@@ -80,10 +80,20 @@ def c2m_1(c2: float) -> float:  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def m2c2_1(distance_m: float) -> float:  # pragma: no cover - compiled
-    """Squared chord of one distance in metres (clamped to [0, half the circumference])."""
+    """The largest squared chord whose metres (:func:`c2m_1`) are at most ``distance_m``
+    (clamped to [0, half the circumference]): ``c2 <= m2c2_1(r)`` exactly when
+    ``c2m_1(c2) <= r``, so a radius equal to a reported distance holds its merchant (the
+    closed form alone is off by an ulp or two either way for about a third of radii)."""
     ang = min(max(distance_m / EARTH_RADIUS_M, 0.0), math.pi)
     s = 2.0 * math.sin(ang / 2.0)
-    return s * s
+    c2 = s * s
+    if c2 >= 4.0:  # half the circumference or more: every chord
+        return c2
+    while c2 > 0.0 and c2m_1(c2) > distance_m:  # c2m_1 is monotone: a few ulps at most
+        c2 = np.nextafter(c2, 0.0)
+    while c2 < 4.0 and c2m_1(np.nextafter(c2, 4.0)) <= distance_m:
+        c2 = np.nextafter(c2, 4.0)
+    return c2
 
 
 @njit(cache=True, nogil=True)

@@ -357,7 +357,7 @@ class DiscoveryEngine:
             and 0.0 <= radius_m <= self.limits.max_radius_m
         ):  # values NearbyQuery accepts, no filter, no cut: what the index answers
             pos, dist = self.snapshot.index.within_radius(lat, lng, radius_m)
-            return Results(self.snapshot, pos, dist)
+            return Results(self.snapshot, pos, dist, total=len(pos))
         q = NearbyQuery(lat, lng, 1, radius_m=radius_m).check(self.limits)
         if q.radius_m is None:  # (NearbyQuery takes None: no radius)
             raise InvalidQueryError("radius_m is required: the metres around the point")

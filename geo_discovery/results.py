@@ -59,7 +59,9 @@ class Results(Sequence[Hit]):
     next_cursor
         Builds the opaque cursor of the next page on first use (``None``: no more).
     total
-        How many merchants matched before the page was cut (box and polygon search).
+        How many merchants matched before the page was cut (box, polygon and radius
+        search); ``None`` for nearby, which stops at its page without counting the rest
+        (it was the page's length, read as a count of matches).
     member
         The query's :class:`~geo_discovery.query.Member` (:attr:`unknown_visits`).
     """
@@ -103,7 +105,7 @@ class Results(Sequence[Hit]):
             explain if isinstance(explain, list) else None
         )
         self._cursor = next_cursor
-        self.total = len(positions) if total is None else total
+        self.total = total
 
     @property
     def unknown_visits(self) -> int:

@@ -28,3 +28,11 @@ def test_the_api_installs_under_a_distinctive_name() -> None:
 
     assert Path(geo_discovery_api.__file__).parent == PROJECT_ROOT / "api"
     assert callable(geo_discovery_api.app.create_app)
+
+
+def test_the_library_ships_its_type_hints() -> None:
+    """PEP 561: without ``py.typed`` in the installed package, a user's mypy or pyright
+    ignores every annotation (a library user's sweep)."""
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert (PROJECT_ROOT / "geo_discovery" / "py.typed").is_file()
+    assert "py.typed" in config["package-data"]["geo_discovery"]

@@ -134,10 +134,10 @@ def _emit(
         collection["snapshot"] = results.version
         if counted:  # as the HTTP search says: how many matched, and whether --limit cut it
             collection["total"] = results.total
-            collection["truncated"] = results.total > len(results)
+            collection["truncated"] = (results.total or 0) > len(results)
         typer.echo(json.dumps(collection, ensure_ascii=False, allow_nan=False))
         return
-    total = f" (of {results.total} matches)" if results.total > len(results) else ""
+    total = f" (of {results.total} matches)" if (results.total or 0) > len(results) else ""
     table = Table(
         title=title, caption=f"{len(results)} results{total} · snapshot {results.version}"
     )

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import IngestError
+from ..ingest.ratings import infer_rating_scale
 from ..schema import ARROW_SCHEMA, STATUS_VALUES
 
 __all__ = ["aligned_pair", "canonical_table", "checked_resolution"]
@@ -88,6 +89,7 @@ def canonical_table(merchants: Any) -> pa.Table:
     bad = pc.invert(pc.is_in(status, value_set=pa.array(STATUS_VALUES)))
     _refuse(bad, ids, status, "status {value!r} of merchant {id!r} is not known",
             ", ".join(STATUS_VALUES))  # fmt: skip
+    columns["rating_scale"] = _rating_scale(columns["rating"], columns["rating_scale"], ids)
     category = columns["category"]  # filters match whole lower-case segments ("food/")
     bad = pc.invert(pc.match_substring_regex(category, r"^[a-z0-9_]+(/[a-z0-9_]+)*$"))
     _refuse(bad, ids, category, "category {value!r} of merchant {id!r} is not a category path",
@@ -146,6 +148,33 @@ def _cast(merchants: pa.Table, field: pa.Field) -> pa.ChunkedArray:
             f"merchants: column {field.name} holds {col.type} values that are not "
             f"{field.type} ({str(exc).splitlines()[0]}); allowed: {field.type}"
         ) from None
+
+
+def _rating_scale(rating: Any, scale: Any, ids: Any) -> pa.ChunkedArray | pa.Array:
+    """``rating_scale`` where ``rating`` is given: the given one, else inferred from the
+    ratings without one as a load infers a file's (0–5 unless most say 0–10 or 0–100);
+    refused when that is unclear or a rating lies outside its scale. Without a scale every
+    rating was ignored (``sort=rating``, ``min_rating``, word of mouth), without a word."""
+    r = np.asarray(pc.fill_null(rating, np.nan).to_numpy(zero_copy_only=False), dtype=float)
+    top = np.asarray(pc.fill_null(scale, np.nan).to_numpy(zero_copy_only=False), dtype=float)
+    unscaled = np.isfinite(r) & ~np.isfinite(top)
+    if unscaled.any():
+        guess = infer_rating_scale(r[unscaled])
+        if not guess.clear:
+            raise IngestError(
+                f"merchants: rating is given without rating_scale in {unscaled.sum():,} "
+                f"row(s), and its scale is unclear ({guess.evidence}); allowed: a "
+                "rating_scale column (the top of each rating's scale: 5, 10 or 100)"
+            )
+        top = np.where(unscaled, guess.scale, top)
+    top = np.where(np.isfinite(r), top, np.nan)  # no rating: no scale (the schema's)
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(r) & ((r < 0) | (r > top) | ~(top > 0))
+    out = pa.array(top, pa.float64(), from_pandas=True)
+    _refuse(pa.array(bad), ids, pa.array(r), "rating {value!r} of merchant {id!r} is "
+            "outside its scale (rating_scale, given or inferred)", "0 <= rating <= "
+            "rating_scale, rating_scale > 0")  # fmt: skip
+    return out
 
 
 def _refuse(bad: Any, ids: Any, values: Any, what: str, allowed: str) -> None:

@@ -136,6 +136,21 @@ def test_metres_and_squared_chords_invert_each_other(metres: float) -> None:
     assert float(chord2_to_m(c2)) == pytest.approx(metres, abs=tol)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0, math.pi * EARTH_RADIUS_M * 0.999), st.floats(0.25, 4.0))
+def test_a_radius_holds_exactly_the_chords_whose_metres_are_within_it(
+    metres: float, scale: float
+) -> None:
+    """``c2 <= m_to_chord2(r)`` exactly when ``chord2_to_m(c2) <= r``: a radius equal to a
+    reported distance holds that merchant (the closed form missed it for ~1/4 of radii,
+    a library user's sweep)."""
+    c2 = float(m_to_chord2(metres))
+    assert float(chord2_to_m(c2)) <= metres
+    assert float(chord2_to_m(np.nextafter(c2, 4.0))) > metres
+    chord = min(c2 * scale, 3.999)  # any chord: its reported metres are its own radius
+    assert chord <= float(m_to_chord2(float(chord2_to_m(chord))))
+
+
 def test_conversions_are_monotone_and_clipped() -> None:
     metres = np.linspace(0, math.pi * EARTH_RADIUS_M, 10_001)
     c2 = m_to_chord2(metres)
