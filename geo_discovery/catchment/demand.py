@@ -84,8 +84,10 @@ no people)
     """
     name = Path(path).name
     sep = _delimiter(path, name)
-    try:
-        raw = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", encoding_errors="replace")
+    _check_widths(path, name, sep)
+    try:  # (index_col=False: a row's trailing delimiter does not shift it by a column)
+        raw = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", index_col=False,
+                          encoding_errors="replace")  # fmt: skip
     except pd.errors.ParserError as exc:
         why = " ".join(str(exc).split())
         raise IngestError(f"{name}: cannot be read with the delimiter {sep!r}: {why}") from None
@@ -165,6 +167,24 @@ no people)
             f"{lat_col!r} and the longitude in {lng_col!r}"
         )
     return pd.DataFrame({"lat": lat[rows], "lng": lng[rows], "population": pop[rows]})
+
+
+def _check_widths(path: str | Path, name: str, sep: str) -> None:
+    """Refuse a row with fewer fields than the header, or more that hold a value (a
+    trailing delimiter, empty fields after the last column, is read without them): read
+    as they came, they shifted every value by a column or dropped a row in silence."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        header = next((row for row in rows if row), [])
+        for row in rows:
+            if not row or (len(row) > len(header) and not "".join(row[len(header):]).strip()):
+                continue
+            if len(row) != len(header):
+                raise IngestError(
+                    f"{name}: line {rows.line_num} has {len(row)} fields where the header "
+                    f"has {len(header)} ({sep.join(header)}): {sep.join(row)[:120]!r}; "
+                    "allowed: one value per header column (a blank population: no people)"
+                )
 
 
 def _delimiter(path: str | Path, name: str) -> str:

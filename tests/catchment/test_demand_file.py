@@ -354,3 +354,31 @@ def test_a_frame_refuses_null_island_and_swapped_rows_as_a_file_does(tmp_path: P
         with pytest.raises(IngestError):  # the file's refusal, for the same rows
             read_demand(tmp_path / "bad.csv")
     assert len(given_points(frame)) == 60
+
+
+def test_a_trailing_delimiter_on_every_row_is_read_without_it(tmp_path: Path) -> None:
+    """``60.13,24.87,788.0,`` under ``lat,lng,population``: pandas took the first field as
+    the index, shifting every value left (lat got the longitude, population ''), and the
+    file was refused as having no people (an analyst's sweep)."""
+    frame = helsinki(30)
+    path = tmp_path / "trail.csv"
+    lines = [f"{a},{b},{p}," for a, b, p in frame[["lat", "lng", "population"]].to_numpy()]
+    path.write_text("lat,lng,population\n" + "\n".join(lines) + "\n")
+    got = read_demand(path)
+    want = frame[frame["population"] > 0].reset_index(drop=True)
+    np.testing.assert_array_equal(got["lat"], want["lat"])
+    np.testing.assert_array_equal(got["population"], want["population"])
+
+
+@pytest.mark.parametrize(
+    ("row", "fields"), [("60.17,24.94,100,5", 4), ("60.17,24.94", 2), ("60.17;24.94;7", 1)]
+)
+def test_a_row_of_another_width_is_refused_naming_its_line(
+    tmp_path: Path, row: str, fields: int
+) -> None:
+    """A row with a value beyond the header was read shifted (lat 24.94, lng 100), one
+    missing its population was left out as if blank; both are refused by line."""
+    path = tmp_path / "wide.csv"
+    path.write_text(f"lat,lng,population\n60.16,24.93,50\n{row}\n60.18,24.95,20\n")
+    with pytest.raises(IngestError, match=rf"line 3 has {fields} fields where the header has 3"):
+        read_demand(path)
