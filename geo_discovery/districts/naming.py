@@ -57,6 +57,7 @@ _TYPES = {
 }  # fmt: skip
 _DIRECTIONS = {"east": "E", "e": "E", "west": "W", "w": "W", "north": "N", "n": "N",
                "south": "S", "s": "S"}  # fmt: skip
+_POST = {"ne", "nw", "se", "sw", "n", "s", "e", "w"}  # after the type: "E Street NW"
 _NOT_A_NAME = {w.lower() for w in (*_TYPES, *_TYPES.values(), *_DIRECTIONS, "ne", "nw", "se",
                                    "sw")}  # fmt: skip
 _LETTER = re.compile(r"[^\W\d_]")
@@ -146,13 +147,19 @@ def _normalise(part: str) -> str | None:
     if not merged or not any(ch.isalpha() for ch in "".join(merged)):
         return None
     out = []
-    last = len(merged) - 1
+    lows = [w.lower() for w in merged]
+    post = len(lows) > 2 and lows[-1] in _POST and lows[-2] in _TYPES  # "E Street NW"
+    last = len(merged) - 1 - post  # the street type's place
+    # a leading direction is the name itself when only a type follows ("North St")
+    named = any(w not in _TYPES for w in lows[1 : last + 1])
     for i, w in enumerate(merged):
         low = w.lower()
-        if i == 0 and last > 0 and low in _DIRECTIONS:
+        if i == 0 and last > 0 and low in _DIRECTIONS and named:
             out.append(_DIRECTIONS[low])
         elif i == last and i > 0 and low in _TYPES:
             out.append(_TYPES[low])
+        elif post and i == last + 1:
+            out.append(w.upper())
         elif _ORDINAL.match(w) and i < last and merged[i + 1].lower() in _TYPES:
             out.append(_ordinal(_ORDINAL.match(w).group(1)))  # type: ignore[union-attr]
         elif w[:1].isalpha():
@@ -186,6 +193,8 @@ def street_of(address: object, places: Collection[str] = ()) -> str | None:
     >>> street_of("Bangkok 10110, TH", places={"bangkok", "10110", "TH"})
     >>> street_of("Ste 4, 12 Alfred Street Level 7, Sydney", places={"Sydney"})
     'Alfred St'
+    >>> street_of("12 NORTH ST"), street_of("5 North Street"), street_of("1 E STREET NW")
+    ('North St', 'North St', 'E St NW')
     """
     return _street(address, _folded(places))
 

@@ -111,7 +111,11 @@ def test_the_merchants_own_places_are_no_streets():
 def test_new_york_streets_keep_their_names():
     places = ["BROOKLYN", "Kings", "NY", "11234"]
     assert street_of("5017 AVENUE N, BROOKLYN, NY 11234", places) == "Avenue N"
-    assert street_of("90 WEST STREET, NEW YORK, NY 10006", ["NEW YORK", "NY"]) == "W St"
+    # a direction followed by a street type alone is the name (an analyst's sweep: "NORTH
+    # ST" became "N St" in Middletown, "West Street" here "W St")
+    assert street_of("90 WEST STREET, NEW YORK, NY 10006", ["NEW YORK", "NY"]) == "West St"
+    assert street_of("12 NORTH ST, MIDDLETOWN, NY") == street_of("9 North Street") == "North St"
+    assert street_of("455 E STREET NW, WASHINGTON, DC") == "E St NW"  # its quadrant kept
     assert street_of("190 W 231ST ST, BRONX, NY 10463", ["BRONX", "NY", "10463"]) == "W 231st St"
     # a unit or mailbox after the street is left out, so shops on it count together
     assert street_of("230 GRAND ST SUITE A8, NEW YORK, NY 10013") == "Grand St"
