@@ -40,6 +40,7 @@ __all__ = [
     "IngestError",
     "InvalidCursorError",
     "InvalidQueryError",
+    "InvalidTypeError",
     "LoadRefusedError",
     "MerchantNotFoundError",
     "NotFoundError",
@@ -69,6 +70,13 @@ class InvalidQueryError(GeoDiscoveryError, ValueError):
     def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class InvalidTypeError(InvalidQueryError, TypeError):
+    """A query value of a type that is no number or text where one is needed (a list, a
+    bool, ``None`` inside a box): a :class:`TypeError` by Python's convention, and an
+    :class:`InvalidQueryError` (a ``ValueError``) as every other bad query value, so
+    either ``except`` catches it."""
 
 
 class InvalidCursorError(InvalidQueryError):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, InvalidTypeError
 from .timeofweek import BIN_LABELS
 
 __all__ = [
@@ -24,24 +25,34 @@ __all__ = [
     "Suggestions",
     "TextExplanation",
     "WordMatch",
+    "plain_number",
     "validate_lat",
     "validate_lng",
 ]
 
 
-def _finite(name: str, value: Any, allowed: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            import numpy as np
+def plain_number(value: Any) -> Any:
+    """``value`` with a 0-d array (``series.values[i:i+1].squeeze()``) as its item and a
+    ``Decimal`` as a float; anything else as it is."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
+    return float(value) if isinstance(value, Decimal) and value.is_finite() else value
 
-            if isinstance(value, np.floating | np.integer):
-                value = float(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(
-                f"{name} must be a number, got {type(value).__name__} {value!r}"
-            ) from None
+
+def _finite(name: str, value: Any, allowed: str) -> float:
+    value = plain_number(value)
+    if isinstance(value, str):  # as NearbyQuery takes "42.35" (a form's or a CSV's text)
+        try:
+            value = float(value.strip())
+        except ValueError:
+            message = f"{name}={value!r} is not a number; allowed: {allowed}"
+            raise InvalidQueryError(message) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        import numpy as np
+
+        if not isinstance(value, np.floating | np.integer):
+            got = f"{type(value).__name__} {value!r}"
+            raise InvalidTypeError(f"{name} must be a number, got {got}")
     value = float(value)
     if not math.isfinite(value):
         raise InvalidQueryError(f"{name}={value!r} is not a finite number; allowed: {allowed}")

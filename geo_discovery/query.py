@@ -15,9 +15,8 @@ calls stay short):
 
 Each object checks *every* field when it is built and reports all problems at once in one
 :class:`~geo_discovery.errors.InvalidQueryError`, naming each value and what is allowed.
-Nothing downstream validates again. Text forms (``"a,b"`` lists, ISO dates, numbers
-as text) are parsed here, by the same code, whether they come from a URL or a command
-line.
+Nothing downstream validates again. Text forms (lists, ISO dates, numbers as text) are
+parsed here, by the same code, whether they come from a URL or a command line.
 
 The default sorts are declared once, here: the library's ``nearby`` means "the k
 nearest" (:data:`LIBRARY_SORT`, like scikit-learn's ``kneighbors``); the HTTP API and
@@ -48,7 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, InvalidTypeError
+from .models import plain_number
 from .ranking_profile import RankingProfile
 from .timeofweek import instant
 
@@ -153,7 +153,7 @@ def _number(
         if required:
             problems.add(f"{name} is required", name, None)
         return None
-    if isinstance(value, str):
+    if isinstance(value := plain_number(value), str):
         text = value.strip()
         try:
             value = int(text) if integer else float(text)
@@ -163,7 +163,7 @@ def _number(
             return None
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         # A programming error, not a bad value: Python's convention is a TypeError.
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise InvalidTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if integer and not float(value).is_integer():
         problems.add(f"{name}={value!r} is not an integer", name, value)
         return None

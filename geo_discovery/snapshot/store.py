@@ -42,7 +42,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import SnapshotError, SnapshotNotFoundError
+from ..errors import InvalidTypeError, SnapshotError, SnapshotNotFoundError
 from ..schema import SCHEMA_VERSION
 
 __all__ = [
@@ -177,7 +177,15 @@ def snapshot_merchants(manifest: dict[str, Any]) -> int:
 
 def resolve_snapshot_dir(path: str | Path) -> Path:
     """A snapshot folder from either a data dir (its current snapshot) or a snapshot dir."""
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidTypeError(f"path={path!r} is no path; allowed: a data dir or a "
+                               "snapshot dir, as a str or a pathlib.Path")  # fmt: skip
     path = Path(path).expanduser()
+    if path.is_file():  # a merchant file given where its store was meant
+        raise SnapshotNotFoundError(
+            f"{path} is a file, not a data dir or a snapshot; load it first with "
+            f"`geo-discovery load {path} --data-dir DIR`, then open DIR"
+        )
     if (path / MANIFEST).is_file():
         return path
     if (path / CURRENT).is_file() or (path / _SNAP_DIR).is_dir():

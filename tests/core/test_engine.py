@@ -28,7 +28,9 @@ from geo_discovery.errors import (
     GeoDiscoveryError,
     IngestError,
     InvalidQueryError,
+    InvalidTypeError,
     MerchantNotFoundError,
+    SnapshotNotFoundError,
 )
 from geo_discovery.models import BBox, LatLng
 from geo_discovery.query import Filters, Member, Ranking
@@ -572,6 +574,13 @@ def _bad_calls() -> list[tuple[str, Callable[[DiscoveryEngine], Any], type, tupl
          ("category 'food//bar' of merchant 'a'",)),
         ("table rating text", lambda g: e.from_table(_tiny(rating=["x", "4"])), IngestError,
          ("column rating", "allowed: double")),
+        # a library user's sweep: builtins TypeErrors, a CSV opened as a store
+        ("bbox None inside", lambda g: e.within_bbox(g, (None, 1, 2, 3)), InvalidTypeError,
+         ("west must be a number, got NoneType",)),
+        ("bbox text inside", lambda g: e.within_bbox(g, ("x", "1", "2", "3")),
+         InvalidQueryError, ("west='x' is not a number", "-180 <= west <= 180")),
+        ("snapshot path 5", lambda g: DiscoveryEngine.from_snapshot(5), InvalidTypeError,
+         ("path=5 is no path", "a str or a pathlib.Path")),
         # a rating without a scale was kept and ignored (sort=rating, min_rating, wom)
         ("table rating 95, no scale", lambda g: e.from_table(_tiny(rating=[95.0, None])),
          IngestError, ("without rating_scale", "scale is unclear", "allowed: a rating_scale")),
@@ -702,8 +711,8 @@ def test_bad_input_raises_naming_value_and_range(
         assert needle in message, f"{needle!r} not in {message!r}"
     if issubclass(error, GeoDiscoveryError):  # a bad value: InvalidQueryError, IngestError
         assert isinstance(info.value, ValueError) and isinstance(info.value, GeoDiscoveryError)
-    else:  # wrong types are TypeErrors, never ValueErrors
-        assert not isinstance(info.value, ValueError)
+    else:  # wrong types are TypeErrors (ours InvalidTypeErrors: InvalidQueryErrors too)
+        assert isinstance(info.value, TypeError)
 
 
 def test_edge_values_are_allowed(strict_engine: DiscoveryEngine) -> None:
@@ -890,3 +899,22 @@ def test_nearby_counts_no_total_where_area_searches_count_every_match() -> None:
     assert engine.within_radius(1.0, 2.0, 5_000.0).total == n
     assert engine.within_radius(1.0, 2.0, 5_000.0, limit=5).total == n
     assert engine.within_bbox((1.5, 0.5, 2.5, 1.5), limit=5).total == n
+
+
+def test_numbers_as_0d_arrays_decimals_and_texts_are_read_as_numbers(tmp_path: Path) -> None:
+    """``nearby(np.array(42.35), …)`` (what ``series.values[i:i+1].squeeze()`` gives) and
+    ``Decimal`` were builtins TypeErrors, a box of texts too where its comma-joined text
+    was read; a wrong type is now an InvalidTypeError, both a TypeError and a ValueError."""
+    from decimal import Decimal
+
+    table = pa.table({"merchant_id": ["a", "b"], "lat": [42.35, 42.36], "lng": [-71.06, -71.05]})
+    engine = DiscoveryEngine.from_table(table)
+    assert engine.nearby(np.array(42.35), np.array(-71.06), 1).merchant_ids == ["a"]
+    assert engine.nearby(Decimal("42.35"), Decimal("-71.06"), np.int64(1)).merchant_ids == ["a"]
+    box = ("-71.08", "42.34", "-71.04", "42.37")
+    assert engine.within_bbox(box).merchant_ids == engine.within_bbox(",".join(box)).merchant_ids
+    assert issubclass(InvalidTypeError, TypeError) and issubclass(InvalidTypeError, ValueError)
+    csv = tmp_path / "mine.csv"
+    csv.write_text("id,lat,lng\n1,60,25\n")
+    with pytest.raises(SnapshotNotFoundError, match="is a file, not a data dir"):
+        DiscoveryEngine.from_snapshot(csv)
