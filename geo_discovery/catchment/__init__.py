@@ -43,7 +43,7 @@ from .demand import (
     uniform_demand,
     uniform_disk_k,
 )
-from .district import DistrictCatchment, district_catchment
+from .district import CatchmentParams, DistrictCatchment, district_catchment
 from .huff import (
     HuffFit,
     calibrate_huff,
@@ -55,6 +55,7 @@ from .huff import (
 
 __all__ = [
     "DEMAND_KINDS",
+    "CatchmentParams",
     "DistrictCatchment",
     "HuffFit",
     "calibrate_huff",

@@ -17,7 +17,7 @@ from ..cellsets import cells_to_polygon
 from ..distance import haversine_m
 from ..errors import InvalidQueryError
 from .areas import trade_areas
-from .huff import captured_demand, facilities_from_districts, huff_probabilities
+from .huff import HUFF_RANGE, captured_demand, facilities_from_districts, huff_probabilities
 
 if TYPE_CHECKING:
     from ..districts.detect import Districts
@@ -67,8 +67,8 @@ allowed: 0 < secondary < primary <= 1
     def __post_init__(self) -> None:
         problems = []
         checks = (
-            ("alpha", 0.0, 5.0),
-            ("beta", 0.0, 5.0),
+            ("alpha", *HUFF_RANGE),
+            ("beta", *HUFF_RANGE),
             ("resolution", MIN_RESOLUTION, MAX_RESOLUTION),
             ("radius_m", 100.0, MAX_RADIUS_M),
             ("primary", 0.0, 1.0),

@@ -13,7 +13,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize
 
-from ..cells import average_edge_length_m
+from ..cells import average_edge_length_m, str_to_cell
 from ..distance import haversine_m
 from ..errors import InvalidQueryError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "HUFF_RANGE",
     "HuffFit",
     "calibrate_huff",
     "captured_demand",
@@ -58,6 +59,10 @@ def facilities_from_districts(
     )
 
 
+#: The range of alpha and beta that CatchmentParams takes and calibrate_huff fits in.
+HUFF_RANGE = (0.0, 5.0)
+
+
 # --------------------------------------------------------------------------- Huff
 def _distances_m(demand: pd.DataFrame, facilities: pd.DataFrame) -> NDArray[np.float64]:
     return np.asarray(
@@ -87,11 +92,15 @@ def _log_inputs(
 
 
 def _default_floor(demand: pd.DataFrame) -> float:
-    """Half the edge of the demand cells, or 50 m for points."""
-    if "cell" in demand.columns and len(demand):
-        res = (int(demand["cell"].iloc[0]) >> 52) & 0xF
-        return average_edge_length_m(res) / 2.0
-    return 50.0
+    """Half the edge of the demand cells (a ``cell`` or ``cell_id`` column, or the index,
+    as integers or hex text: what the library, the API and an export give), or 50 m for
+    points."""
+    names = [c for c in ("cell", "cell_id") if c in demand.columns]
+    if not len(demand) or not (names or demand.index.name in ("cell", "cell_id")):
+        return 50.0
+    first = demand[names[0]].iloc[0] if names else demand.index[0]
+    cell = str_to_cell(first) if isinstance(first, str) else int(first)
+    return average_edge_length_m((cell >> 52) & 0xF) / 2.0
 
 
 def _softmax_rows(logu: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -134,6 +143,10 @@ class HuffFit:
     log_likelihood: float
     converged: bool
     iterations: int
+    #: The parameters the fit left at a bound of their range (``"beta"``…): the data ask
+    #: for more (every trip to the nearest facility gives beta at its top); their
+    #: standard errors are NaN, since a bound-limited estimate has none.
+    at_bound: tuple[str, ...] = ()
 
 
 def calibrate_huff(
@@ -144,15 +157,28 @@ def calibrate_huff(
     weights: Sequence[float] | NDArray | None = None,
     min_distance_m: float | None = None,
     start: tuple[float, float] = (1.0, 2.0),
-    bounds: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 10.0), (0.0, 10.0)),
+    bounds: tuple[tuple[float, float], tuple[float, float]] = (HUFF_RANGE, HUFF_RANGE),
 ) -> HuffFit:
     """Fit α and β by maximum likelihood from observed choices.
 
     ``observed`` is aligned to ``huff_probabilities`` (rows = demand, columns =
     facilities) and holds counts of observed trips, or shares (rows summing to 1) that
     ``weights`` (e.g. population) turn into counts. The log-likelihood is the
-    multinomial ``Σ_ij O_ij log P_ij(α, β)``; its gradient is analytic.
+    multinomial ``Σ_ij O_ij log P_ij(α, β)``; its gradient is analytic. A row or column
+    of ``observed`` that no demand cell or facility has is refused (its trips were left
+    out without a word). The default bounds are the ones
+    :class:`~geo_discovery.catchment.CatchmentParams` takes, so a fit can be used.
     """
+    for axis, labels, what in ((0, demand.index, "demand cell"), (1, facilities.index,
+                                                                  "facility")):  # fmt: skip
+        extra = observed.axes[axis].difference(labels)
+        if len(extra):
+            shown = ", ".join(repr(x) for x in extra[:3].tolist())
+            raise InvalidQueryError(
+                f"observed has {len(extra):,} {'row' if axis == 0 else 'column'}(s) that no "
+                f"{what} has (first: {shown}); allowed: the labels of "
+                f"{'demand.index' if axis == 0 else 'facilities.index'}"
+            )
     obs = observed.reindex(index=demand.index, columns=facilities.index).to_numpy(np.float64)
     if not np.isfinite(obs).all() or (obs < 0).any():
         raise ValueError("observed must be finite and >= 0, aligned to demand and facilities")
@@ -186,7 +212,11 @@ def calibrate_huff(
     res = optimize.minimize(
         negll, np.asarray(start, dtype=np.float64), jac=True, method="L-BFGS-B", bounds=bounds
     )
-    se = _standard_errors(negll, res.x)
+    se = list(_standard_errors(negll, res.x))
+    edge = [any(abs(float(v) - b) <= 1e-6 * max(1.0, abs(b)) for b in bound)
+            for v, bound in zip(res.x, bounds, strict=True)]  # fmt: skip
+    for i in np.flatnonzero(edge):
+        se[i] = math.nan
     return HuffFit(
         alpha=float(res.x[0]),
         beta=float(res.x[1]),
@@ -195,6 +225,7 @@ def calibrate_huff(
         log_likelihood=float(-res.fun),
         converged=bool(res.success),
         iterations=int(res.nit),
+        at_bound=tuple(n for n, e in zip(("alpha", "beta"), edge, strict=True) if e),
     )
 
 

@@ -402,3 +402,45 @@ def test_trade_area_area_holds_at_the_pole() -> None:
     assert len(prim) > 0
     want = sum(h3.cell_area(cell_to_str(int(c)), unit="km^2") for c in prim["cell"])
     assert ta.loc["primary", "area_km2"] == pytest.approx(want, rel=1e-6)  # h3's own sum
+
+
+def test_huff_reads_cells_as_integers_or_hex_text_alike(city):
+    """``cell`` as hex text (what the API gives) crashed with ``invalid literal for
+    int()``, and an export's ``cell_id`` column fell back to a 50 m floor instead of half
+    a cell's edge, shares up to 0.12 apart (an analyst's sweep)."""
+    demand, stores = city
+    want = huff_probabilities(demand, stores)
+    plain = pd.DataFrame(demand[["lat", "lng", "population"]])
+    as_hex = plain.assign(cell=[cell_to_str(c) for c in demand["cell"]])
+    exported = plain.assign(cell_id=[cell_to_str(c) for c in demand["cell"]])
+    for frame in (as_hex, exported, exported.set_index("cell_id")):
+        pd.testing.assert_frame_equal(huff_probabilities(frame, stores), want, check_names=False)
+    points = plain.reset_index(drop=True)  # no cell: points, floored at 50 m
+    assert not np.allclose(huff_probabilities(points, stores).to_numpy(), want.to_numpy())
+
+
+def test_a_fit_names_trips_it_cannot_place_and_a_parameter_at_its_bound(city):
+    demand, stores = city
+    true = huff_probabilities(demand, stores, alpha=1.3, beta=1.7)
+    extra = true.assign(nowhere=1e6)  # a district the facilities do not hold
+    with pytest.raises(InvalidQueryError, match=r"observed has 1 column\(s\) that no facility"):
+        calibrate_huff(demand, stores, extra, weights=demand["population"])
+    more = pd.concat([true, true.iloc[:1].rename(index={true.index[0]: "zz"})])
+    with pytest.raises(InvalidQueryError, match=r"1 row\(s\) that no demand cell has"):
+        calibrate_huff(demand, stores, more)
+    fit = calibrate_huff(demand, stores, true, weights=demand["population"])
+    assert fit.at_bound == () and math.isfinite(fit.beta_se)
+    # every trip to the nearest store: beta runs to its top, said so, with no error bar
+    lat, lng = demand["lat"].to_numpy()[:, None], demand["lng"].to_numpy()[:, None]
+    d = haversine_m(lat, lng, stores["lat"].to_numpy()[None, :], stores["lng"].to_numpy()[None, :])
+    nearest = pd.DataFrame((d == d.min(axis=1, keepdims=True)) * 100.0, index=true.index,
+                           columns=true.columns)  # fmt: skip
+    stuck = calibrate_huff(demand, stores, nearest)
+    assert stuck.at_bound == ("beta",) and stuck.beta == 5.0 and math.isnan(stuck.beta_se)
+    CatchmentParams(alpha=stuck.alpha, beta=stuck.beta)  # a fit is a valid parameter set
+
+
+def test_catchment_params_are_importable_beside_the_catchment_functions():
+    from geo_discovery import catchment
+
+    assert catchment.CatchmentParams is CatchmentParams
