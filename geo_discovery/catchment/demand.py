@@ -413,15 +413,19 @@ class DemandSources:
                 "description": "no population source is configured (catchment_demand_path): "
                 "each merchant of the snapshot counts as one unit of demand, a proxy for footfall",
             }
-        k = uniform_disk_k(radius_m, res)
-        cap = self.max_cells
-        if 3 * k * (k + 1) + 1 > cap:
+        k, cap = uniform_disk_k(radius_m, res), self.max_cells
+        # the disk searched holds ~1.4-1.9x the cells within the radius (its margin): it is
+        # refused unsearched only when far too big (over 2x cap within), else by the count
+        disk = 3 * k * (k + 1) + 1
+        cells = None if disk > 4 * cap else uniform_demand(centre[0], centre[1], radius_m, res)
+        if cells is None or len(cells) > cap:
+            many = f"over {2 * cap}" if cells is None else f"{len(cells)}"
             raise InvalidQueryError(
-                f"radius_m={radius_m:g} at resolution={res} needs about "
-                f"{3 * k * (k + 1) + 1} cells; allowed: at most {cap} (api_max_catchment_cells "
-                "setting): use a coarser resolution or a smaller radius_m"
+                f"radius_m={radius_m:g} at resolution={res} holds {many} demand cells; allowed: at "
+                f"most {cap} (api_max_catchment_cells setting): use a coarser resolution or "
+                "a smaller radius_m"
             )
-        return uniform_demand(centre[0], centre[1], radius_m, res), {
+        return cells, {
             "kind": "uniform",
             "description": "every H3 cell within radius_m of the district counts as one unit "
             "of demand (geography only)",
