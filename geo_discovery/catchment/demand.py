@@ -425,6 +425,13 @@ class DemandSources:
                 f"most {cap} (api_max_catchment_cells setting): use a coarser resolution or "
                 "a smaller radius_m"
             )
+        if not len(cells):  # a radius shorter than the cells' spacing
+            apart = math.sqrt(3) * average_edge_length_m(res)
+            raise InvalidQueryError(
+                f"radius_m={radius_m:g} at resolution={res} holds no cell centre (they are "
+                f"about {apart:,.0f} m apart there); allowed: a finer resolution or a larger "
+                "radius_m"
+            )
         return cells, {
             "kind": "uniform",
             "description": "every H3 cell within radius_m of the district counts as one unit "

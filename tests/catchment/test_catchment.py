@@ -450,3 +450,12 @@ def test_catchment_params_are_importable_beside_the_catchment_functions():
     from geo_discovery import catchment
 
     assert catchment.CatchmentParams is CatchmentParams
+
+
+def test_a_uniform_radius_shorter_than_its_cells_says_so(sample_engine) -> None:
+    """``uniform`` demand at resolution 6 within 1 km said "no demand … there is none;
+    allowed: demand that covers the district": no cell centre lies that close."""
+    did = sample_engine.districts()["n_merchants"].idxmax()
+    says = r"resolution=6 holds no cell centre \(they are about [\d,]+ m apart there\); allowed"
+    with pytest.raises(InvalidQueryError, match=says):
+        sample_engine.catchment(did, "uniform", CatchmentParams(radius_m=1_000, resolution=6))
