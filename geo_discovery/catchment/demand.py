@@ -417,22 +417,22 @@ class DemandSources:
         # the disk searched holds ~1.4-1.9x the cells within the radius (its margin): it is
         # refused unsearched only when far too big (over 2x cap within), else by the count
         disk = 3 * k * (k + 1) + 1
-        cells = None if disk > 4 * cap else uniform_demand(centre[0], centre[1], radius_m, res)
-        if cells is None or len(cells) > cap:
-            many = f"over {2 * cap}" if cells is None else f"{len(cells)}"
+        found = None if disk > 4 * cap else uniform_demand(centre[0], centre[1], radius_m, res)
+        if found is None or len(found) > cap:
+            many = f"over {2 * cap}" if found is None else f"{len(found)}"
             raise InvalidQueryError(
                 f"radius_m={radius_m:g} at resolution={res} holds {many} demand cells; allowed: at "
                 f"most {cap} (api_max_catchment_cells setting): use a coarser resolution or "
                 "a smaller radius_m"
             )
-        if not len(cells):  # a radius shorter than the cells' spacing
+        if not len(found):  # a radius shorter than the cells' spacing
             apart = math.sqrt(3) * average_edge_length_m(res)
             raise InvalidQueryError(
                 f"radius_m={radius_m:g} at resolution={res} holds no cell centre (they are "
                 f"about {apart:,.0f} m apart there); allowed: a finer resolution or a larger "
                 "radius_m"
             )
-        return cells, {
+        return found, {
             "kind": "uniform",
             "description": "every H3 cell within radius_m of the district counts as one unit "
             "of demand (geography only)",
