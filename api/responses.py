@@ -13,6 +13,7 @@ member's answer (``member=``, ``visits=``) is ``Cache-Control: private, no-store
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ __all__ = [
     "not_modified",
     "refusals_first",
     "respond",
+    "unknown_categories",
     "unshared",
 ]
 
@@ -146,6 +148,15 @@ def not_modified(
     return None
 
 
+def unknown_categories(engine: DiscoveryEngine, where: Filters) -> list[str]:
+    """The values of ``categories`` and ``exclude_categories`` that no merchant of the
+    snapshot has: an answer says them (``unknown_categories``), as the CLI notes them,
+    rather than an empty page with no hint (an old path such as Foursquare's
+    ``dining_and_drinking`` after a reload moved it under ``food``)."""
+    asked = (*where.categories, *where.exclude_categories)
+    return list(engine.snapshot.unknown_categories(asked)) if asked else []
+
+
 def refusals_first(engine: DiscoveryEngine, where: Filters) -> None:
     """Raise what a search with ``where`` would refuse (a text without a word, an unknown
     district: 422, 404), before :func:`not_modified` may answer 304: both are cached, so
@@ -172,14 +183,17 @@ def respond(
     )
 
 
-def nearby_json(engine: DiscoveryEngine, res: Results) -> bytes:
+def nearby_json(engine: DiscoveryEngine, res: Results, unknown: Sequence[str] = ()) -> bytes:
     """The JSON body of a nearby answer with every field: the rows are the snapshot's
-    cached per-merchant JSON fragments, joined (nothing re-encoded)."""
+    cached per-merchant JSON fragments, joined (nothing re-encoded). ``unknown``: the
+    query's category filters that match no merchant (:func:`unknown_categories`)."""
     dropped = b""  # only when the text's fallback left words out: other answers unchanged
     if res.dropped_words:
         dropped = b',"dropped_words":%s' % orjson.dumps(list(res.dropped_words))
-    if unknown := res.unknown_visits:  # only when visits= named merchants not held here
-        dropped += b',"unknown_visits":%d' % unknown
+    if unknown:  # only when a category filter names no category here
+        dropped += b',"unknown_categories":%s' % orjson.dumps(list(unknown))
+    if visits := res.unknown_visits:  # only when visits= named merchants not held here
+        dropped += b',"unknown_visits":%d' % visits
     return b'{"snapshot":%s,"count":%d,"next_cursor":%s%s,"results":[%s]}' % (
         orjson.dumps(engine.version),
         len(res),

@@ -70,6 +70,12 @@ _NYC_SQUARE: Any = [
 ]
 
 #: The search box's fallback, in nearby's and autocomplete's answers.
+UnknownCategories = Annotated[list[str] | None, Field(
+    description="Values of categories or exclude_categories that no merchant of this "
+    "snapshot has (no category is that path or under it): they keep nothing, or exclude "
+    "nothing. GET /v1/categories lists the snapshot's. Absent when every one is known.",
+    examples=[["dining_and_drinking"]],
+)]
 DroppedWords = Annotated[list[str] | None, Field(
     description="Words of q left out because no merchant matched them all (the search "
     "box's fallback drops the last word first); absent when every word was used.",
@@ -149,6 +155,7 @@ class NearbyResponse(BaseModel):
         description="Pass back as cursor (same query) for the next page; null at the end."
     )
     dropped_words: DroppedWords = None
+    unknown_categories: UnknownCategories = None
     unknown_visits: int | None = Field(
         default=None,
         ge=1,
@@ -174,6 +181,7 @@ class SearchResponse(BaseModel):
         description="Pass back as cursor, with the same query, for the next page; null on "
         "the last page. Pages visit every match exactly once."
     )
+    unknown_categories: UnknownCategories = None
     results: list[MerchantHit]
 
 
@@ -273,6 +281,7 @@ class SearchFeatureCollection(BaseModel):
     total: int = Field(ge=0)
     truncated: bool
     next_cursor: str | None
+    unknown_categories: UnknownCategories = None
     features: list[HitFeature]
 
 
@@ -283,6 +292,7 @@ class HitFeatureCollection(BaseModel):
     snapshot: str
     count: int = Field(ge=0)
     next_cursor: str | None
+    unknown_categories: UnknownCategories = None
     features: list[HitFeature]
 
 

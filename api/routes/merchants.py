@@ -49,6 +49,7 @@ from ..responses import (
     not_modified,
     refusals_first,
     respond,
+    unknown_categories,
     unshared,
 )
 from ..schemas import (
@@ -89,20 +90,25 @@ def nearby_response(
     fields: str | None,
     fmt: str,
     max_age_s: int,
+    unknown: list[str] | None = None,
 ) -> Response:
-    """The nearby answer: the route and the fast lane both answer through this."""
+    """The nearby answer: the route and the fast lane both answer through this
+    (``unknown``: the query's category filters no merchant has, :func:`unknown_categories`)."""
     if fmt != "geojson" and fields is None:  # every field: the cached JSON fragments
         return Response(
-            nearby_json(engine, res),
+            nearby_json(engine, res, unknown or ()),
             media_type="application/json",
             headers=cache_headers(engine, max_age_s),
         )
     selected = parse_fields(fields)
-    head = {"snapshot": engine.version, "count": len(res), "next_cursor": res.next_cursor}
+    head: dict[str, Any] = {"snapshot": engine.version, "count": len(res),
+                            "next_cursor": res.next_cursor}  # fmt: skip
     if res.dropped_words:  # the text's fallback left words out (nearby_json's rule)
         head["dropped_words"] = list(res.dropped_words)
-    if unknown := res.unknown_visits:  # visits= naming merchants not held here (the same)
-        head["unknown_visits"] = unknown
+    if unknown:  # a category filter naming no category here (the same)
+        head["unknown_categories"] = unknown
+    if visits := res.unknown_visits:  # visits= naming merchants not held here (the same)
+        head["unknown_visits"] = visits
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)
@@ -110,8 +116,9 @@ def nearby_response(
 
 
 def _search_answer(
-    engine: DiscoveryEngine, res: Results, fields: str | None, fmt: str, max_age_s: int
-) -> Response:
+    engine: DiscoveryEngine, res: Results, fields: str | None, fmt: str, max_age_s: int,
+    where: Filters,
+) -> Response:  # fmt: skip
     selected = parse_fields(fields)
     computed = [f for f in COMPUTED_FIELDS if fields and f in split_list(fields, "fields")]
     if computed:  # never made here: asked for, they would be left out without a word
@@ -122,7 +129,10 @@ def _search_answer(
         )
     head: dict[str, Any] = {"snapshot": engine.version, "count": len(res)}
     cursor = res.next_cursor
-    tail = {"total": res.total, "truncated": cursor is not None, "next_cursor": cursor}
+    tail: dict[str, Any] = {"total": res.total, "truncated": cursor is not None,
+                            "next_cursor": cursor}  # fmt: skip
+    if unknown := unknown_categories(engine, where):  # a filter naming no category here
+        tail["unknown_categories"] = unknown
     if fmt == "geojson":
         body = {"type": "FeatureCollection", **head, **tail, **res.to_geojson(selected)}
         return respond(body, engine, max_age_s, media_type=GEOJSON)
@@ -252,7 +262,8 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
             cached := not_modified(engine, if_none_match, max_age)
         ) is not None:
             return cached
-        response = nearby_response(engine, res, params.fields, params.format, max_age)
+        response = nearby_response(engine, res, params.fields, params.format, max_age,
+                                   unknown_categories(engine, query.where))  # fmt: skip
         return unshared(response, private=private) if private or live else response
 
     async def nearby(
@@ -401,7 +412,7 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
             cached := not_modified(engine, if_none_match, max_age)
         ) is not None:
             return cached
-        return _search_answer(engine, res, fields, format, max_age)
+        return _search_answer(engine, res, fields, format, max_age, where)
 
     @router.post(
         "/search",
@@ -467,15 +478,11 @@ def build_router(settings: Settings, lane: NearbyFastLane | None = None) -> APIR
         overlap or share edges; an invalid one is named); a polygon that holds nothing
         and only overlaps the data when read as (lat, lng) gets a 422 saying so.
         """
-        res = engine.within_polygon(
-            polygon.model_dump(exclude_none=True),
-            origin=parse_origin(lat, lng),
-            where=_where(categories, exclude_categories, q),
-            limit=limit,
-            sort=sort,
-            cursor=cursor,
-        )
-        return _search_answer(engine, res, fields, format, max_age)
+        where = _where(categories, exclude_categories, q)
+        res = engine.within_polygon(polygon.model_dump(exclude_none=True),
+                                    origin=parse_origin(lat, lng), where=where, limit=limit,
+                                    sort=sort, cursor=cursor)  # fmt: skip
+        return _search_answer(engine, res, fields, format, max_age, where)
 
     @router.get(
         "/{merchant_id:path}",

@@ -122,8 +122,7 @@ def _emit(
             err=True,
         )
     if not len(results) and where.categories:  # an empty answer: was it the category?
-        known = {c.path for c in engine.categories()}
-        for prefix in (c for c in where.categories if c not in known):
+        for prefix in engine.snapshot.unknown_categories(where.categories):
             typer.echo(
                 f"note: no merchant of snapshot {results.version} has the category "
                 f"{prefix!r} (or one under it); `geo-discovery stats` lists its categories",

@@ -28,7 +28,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -321,6 +321,22 @@ class Snapshot:
         cat = pc.dictionary_encode(self.merchants.column("category")).combine_chunks()
         codes = np.asarray(cat.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
         return codes, [str(x) for x in cat.dictionary.to_pylist()]
+
+    @functools.cached_property
+    def _category_paths(self) -> frozenset[str]:
+        """Every merchant's category path and each of its parents."""
+        paths = self.categories[1]
+        return frozenset(p[:i] for p in paths for i, ch in enumerate(p + "/") if ch == "/")
+
+    def unknown_categories(self, prefixes: Iterable[str]) -> tuple[str, ...]:
+        """The category filter values that match no merchant here (no category is that
+        path or under it): a filter by them keeps nothing, or excludes nothing.
+
+        >>> Snapshot.from_table(pa.table({"merchant_id": ["a"], "lat": [1.0], "lng": [2.0],
+        ...     "category": ["food/cafe"]})).unknown_categories(["food", "foo", "food/cafe"])
+        ('foo',)
+        """
+        return tuple(p for p in prefixes if p not in self._category_paths)
 
     @functools.cached_property
     def _member_rows(self) -> NDArray[np.int64]:
