@@ -37,12 +37,8 @@ def test_each_answer_names_the_category_filters_no_merchant_has(
     known = _known(client)
     assert "food" in known and "dining_and_drinking" not in known and "foo" not in known
     extra = {"format": fmt, **({"fields": fields} if fields else {})}
-    asks = [
-        (NEARBY, {**CENTRE, "categories": "dining_and_drinking,food", "exclude_categories":
-                  "foo", **extra}),  # fmt: skip
-        ("/v1/merchants/search", {**BOX, "categories": "food,dining_and_drinking",
-                                  "exclude_categories": "foo", **extra}),  # fmt: skip
-    ]
+    asked = {"categories": "dining_and_drinking,food", "exclude_categories": "foo", **extra}
+    asks = [(NEARBY, {**CENTRE, **asked}), ("/v1/merchants/search", {**BOX, **asked})]
     for url, params in asks:
         body = client.get(url, params=params).json()
         assert sorted(body["unknown_categories"]) == ["dining_and_drinking", "foo"], (url, body)
