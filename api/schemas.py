@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from annotated_types import Len
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
+from .score_schemas import ScoreParts
+
 __all__ = [
     "AggregateCell",
     "AggregateFeature",
@@ -141,7 +143,7 @@ class MerchantHit(BaseModel):
     score: float | None = Field(
         default=None, description="best_match score (only with sort=best_match)."
     )
-    explain: dict[str, Any] | None = Field(
+    explain: ScoreParts | None = Field(
         default=None, description="The score's parts (only with explain=true)."
     )
 
