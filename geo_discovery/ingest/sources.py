@@ -515,9 +515,10 @@ class IdList(NamedTuple):
 def read_id_list(path: str | Path) -> IdList:
     """Merchant ids to delete: a ``merchant_id`` column, or one id per line.
 
-    A file whose first line has a ``merchant_id`` column is read as CSV (any delimiter,
-    encoding or compression that :func:`read_sources` accepts); otherwise every
-    non-blank line is one id. Ids look like ``<source>:<id>``. Bad lines (empty id,
+    A file whose first line has a ``merchant_id`` (or ``id``, ``Merchant ID``…) column is
+    read as CSV (any delimiter, encoding or compression that :func:`read_sources`
+    accepts); otherwise every non-blank line is one id, but for a first line that is only
+    such a name (a header). Ids look like ``<source>:<id>``. Bad lines (empty id,
     no ``source:`` prefix, undecodable bytes, repeated id) go to the rejects frame
     (columns as :attr:`IngestResult.rejects`); the returned ids are unique, in file order.
 
@@ -538,7 +539,9 @@ def read_id_list(path: str | Path) -> IdList:
     problems = Problems(n)
     problems.extend(raw.problems)
     ids = raw.frame["merchant_id"].str.strip()
-    skip = raw.structural
+    header = np.zeros(n, dtype=bool)  # a list's first line naming its column: no id
+    header[:1] = raw.format == "lines" and n > 0 and column_key(str(ids.iat[0])) in _ID_HEADERS
+    skip = raw.structural | header
     empty = (ids == "").to_numpy()
     problems.add(empty & ~skip, "empty merchant_id")
     malformed = ~empty & ~ids.str.contains(_MERCHANT_ID, regex=True).to_numpy(dtype=bool) & ~skip
@@ -546,7 +549,7 @@ def read_id_list(path: str | Path) -> IdList:
     problems.add(malformed, lambda idx: [f"{shown[i]!r} is not a merchant_id; expected "
                                          "'<source>:<id>'" for i in idx])
     details = problems.details()
-    ok = np.array([d is None for d in details], dtype=bool)
+    ok = np.array([d is None for d in details], dtype=bool) & ~header
     id_series = pd.Series(shown, dtype=object).mask(empty, None)
     files = pd.Series([file.name] * n, dtype=object)
     lines = pd.Series(raw.source_line, dtype="Int64")
@@ -555,6 +558,7 @@ def read_id_list(path: str | Path) -> IdList:
         details[i] = ([*(details[i][0] if details[i] else []), messages[i]], [])
     bad = np.array([d is not None for d in details], dtype=bool)
     bad_pos = np.flatnonzero(bad)
+    bad |= header  # neither an id nor a reject
     rejects = problem_rows(
         files.iloc[bad_pos], lines.iloc[bad_pos], id_series.iloc[bad_pos], details[bad_pos],
         raw.raw_text(bad_pos), severity="error",
@@ -570,6 +574,12 @@ def _read_id_table(file: Path) -> RawTable:
         if not any(why in str(exc) for why in ("looks like data", "no header", "no delimiter")):
             raise
         raw = None
-    if raw is not None and "merchant_id" in raw.columns:
+    names = [] if raw is None else [c for c in raw.columns if column_key(c) in _ID_HEADERS]
+    if raw is not None and names:  # merchant_id first, then id (the generic aliases' order)
+        name = min(names, key=lambda c: _ID_HEADERS.index(column_key(c)))
+        raw.frame = raw.frame.rename(columns={name: "merchant_id"})
         return raw
     return read_lines(file, column="merchant_id")
+
+
+_ID_HEADERS = ("merchant_id", "id")

@@ -674,6 +674,27 @@ def test_read_id_list_from_csv_column(tmp_path: Path) -> None:
     assert rejects["raw"].tolist() == ["B;"]
 
 
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ("id\nosm:node/1\nosm:node/2\n", [2, 3]),  # a header line: no rejected row
+        ("Merchant ID\nosm:node/1\nosm:node/2\n", [2, 3]),
+        ("ID,name\nosm:node/1,x\nosm:node/2,y\n", [2, 3]),  # an id column by another name
+        ("osm:node/1\nid\nosm:node/2\n", None),  # not the first line: a bad id
+    ],
+)
+def test_a_delete_list_may_name_its_column_id(
+    tmp_path: Path, text: str, lines: list[int] | None
+) -> None:
+    """A delete file whose first line is ``id`` counted that line as a rejected row."""
+    ids, rejects, places = read_id_list(write(tmp_path / "gone.txt", text))
+    assert ids == ["osm:node/1", "osm:node/2"]
+    if lines is None:
+        assert rejects["source_line"].tolist() == [2]
+    else:
+        assert rejects.empty and [line for _, line in places] == lines
+
+
 # --------------------------------------------------------------------------- profiles, synthetic
 
 
