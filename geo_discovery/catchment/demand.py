@@ -43,6 +43,7 @@ _POP_NAMES = ("population", "pop", "demand", "weight")
 
 #: Delimiters a demand file may use (the one the header line holds most of wins).
 DELIMITERS = (",", ";", "\t", "|")
+csv.field_size_limit(1 << 30)  # as the merchant reader: a long field (a polygon) is a field
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
 _ALLOWED_POPULATION = "allowed: a finite number >= 0 (blank or 0: no people)"
 _WHOLE_LINES: dict[str, Any] = {  # one text cell per physical line (\x1f is in no CSV)
@@ -170,21 +171,28 @@ no people)
 
 
 def _check_widths(path: str | Path, name: str, sep: str) -> None:
-    """Refuse a row with fewer fields than the header, or more that hold a value (a
-    trailing delimiter, empty fields after the last column, is read without them): read
-    as they came, they shifted every value by a column or dropped a row in silence."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        rows = csv.reader(fh, delimiter=sep)
-        header = next((row for row in rows if row), [])
+    """Refuse a row with fewer fields than the header, or more that hold a value (empty
+    fields after the last column, a trailing delimiter, are read without them; so is a
+    header's own trailing delimiter): read as they came, they shifted every value by a
+    column or dropped a row in silence. Lines come as pandas reads them (compressed,
+    BOM, undecodable bytes), blank ones skipped."""
+    lines = pd.read_csv(path, **_WHOLE_LINES)["line"].tolist()
+    rows = csv.reader(iter(lines), delimiter=sep)
+    try:
+        header = next(rows, [])
+        while header and not header[-1].strip():
+            header = header[:-1]
         for row in rows:
-            if not row or (len(row) > len(header) and not "".join(row[len(header):]).strip()):
+            values = [v.strip() for v in row]
+            if not any(values) or (len(row) >= len(header) and not any(values[len(header):])):
                 continue
-            if len(row) != len(header):
-                raise IngestError(
-                    f"{name}: line {rows.line_num} has {len(row)} fields where the header "
-                    f"has {len(header)} ({sep.join(header)}): {sep.join(row)[:120]!r}; "
-                    "allowed: one value per header column (a blank population: no people)"
-                )
+            raise IngestError(
+                f"{name}: line {_line(path, rows.line_num - 2)} has {len(row)} fields where "
+                f"the header has {len(header)} ({sep.join(header)}): {sep.join(row)[:120]!r}; "
+                "allowed: one value per header column (a blank population: no people)"
+            )
+    except csv.Error as exc:
+        raise IngestError(f"{name}: cannot be read with the delimiter {sep!r}: {exc}") from None
 
 
 def _delimiter(path: str | Path, name: str) -> str:

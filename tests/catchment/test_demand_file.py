@@ -382,3 +382,27 @@ def test_a_row_of_another_width_is_refused_naming_its_line(
     path.write_text(f"lat,lng,population\n60.16,24.93,50\n{row}\n60.18,24.95,20\n")
     with pytest.raises(IngestError, match=rf"line 3 has {fields} fields where the header has 3"):
         read_demand(path)
+
+
+def test_the_width_check_reads_what_the_reader_reads(tmp_path: Path) -> None:
+    """The regression sweep's: the width check opened a gzipped file as text and refused
+    it (the census file as .csv.gz), refused a line of spaces and a header's own trailing
+    delimiter, and raised csv's own error on a field above 128 kB."""
+    import gzip
+
+    frame = helsinki(20)
+    text = frame.to_csv(index=False)
+    (tmp_path / "tracts.csv.gz").write_bytes(gzip.compress(text.encode()))
+    head, *rows = text.splitlines()
+    (tmp_path / "spaces.csv").write_text("\n".join([head + ",", rows[0], "   ", *rows[1:]]))
+    (tmp_path / "long.csv").write_text(
+        "lat,lng,population,geometry\n" + "".join(f'{r},"{"x" * 200_000}"\n' for r in rows)
+    )
+    want = read_demand(_write(tmp_path / "plain.csv", text))
+    for name in ("tracts.csv.gz", "spaces.csv", "long.csv"):
+        pd.testing.assert_frame_equal(read_demand(tmp_path / name), want, obj=name)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
