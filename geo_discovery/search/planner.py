@@ -386,17 +386,17 @@ class Planner:
         elif where.open_now:
             when = datetime.now(UTC)
         max_c2 = math.inf if q.radius_m is None else m2c2_1(float(q.radius_m))
-        q1, more = replace(q, k=q.k + 1), False  # one row more: does another page follow?
+        k1, more = q.k + 1, False  # one row more: does another page follow?
         if q.sort == "distance" and after is None and when is None and tq is None:
-            pos, dist = self.index.knn(q.lat, q.lng, q1.k, radius_m=q.radius_m, mask=mask)
+            pos, dist = self.index.knn(q.lat, q.lng, k1, radius_m=q.radius_m, mask=mask)
             prim: NDArray[np.float64] = np.zeros(len(pos))
         else:
             spec = self._spec(key, q.sort, spec_ranking)
 
             def page(tq: TextQuery | None) -> tuple[NDArray[np.int64], NDArray, NDArray]:
                 if boost is not None:
-                    return self._member_walk(q1, spec, mask, max_c2, after, when, boost, tq)
-                return self._walk(q1, spec, mask, max_c2, after, when, tq)
+                    return self._member_walk(q, k1, spec, mask, max_c2, after, when, boost, tq)
+                return self._walk(q, k1, spec, mask, max_c2, after, when, tq)
 
             plain = ranked and key is None and after is None and tq is None and when is None
             if plain and q.radius_m is None and (boost is None or spec.liftable):
@@ -460,7 +460,7 @@ class Planner:
 
         def page(tq: TextQuery) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray]:
             got = tq.direct_top_k(self.index, q.lat, q.lng, q.k, spec.quality, spec.factor)
-            return got if got is not None else self._walk(q, spec, None, math.inf, None, None, tq)
+            return self._walk(q, k, spec, None, math.inf, None, None, tq) if got is None else got
 
         used, (pos, dist, _) = tq.first_found(page)
         return used, pos, dist
@@ -494,13 +494,14 @@ class Planner:
         return cur.encode_cursor(self.cursor_key, payload)
 
     def _walk(
-        self, q: NearbyQuery, spec: _Spec, mask: NDArray[np.bool_] | None, max_c2: float,
-        after: tuple[float, float, int] | None, when: datetime | None,
+        self, q: NearbyQuery, k: int, spec: _Spec, mask: NDArray[np.bool_] | None,
+        max_c2: float, after: tuple[float, float, int] | None, when: datetime | None,
         tq: TextQuery | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:  # fmt: skip
+        # the top k of q's point and sort (k given: run asks one row more than q.k)
         if tq is None and when is None:  # the common case: one walk
             return ranked_top_k(
-                self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds,
+                self.index, q.lat, q.lng, k, spec.quality, spec.factor, spec.bounds,
                 mask=mask, max_c2=max_c2, after=after,
             )  # fmt: skip
         weigh = q.sort == "best_match"
@@ -514,30 +515,29 @@ class Planner:
                 bounds = self._code_bounds(spec, mask, tq, codes)
                 parts.append((bounds, mask, tq.filter(weigh=weigh, walk=True)))
 
-        def top(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        def top(n: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
             found = [
                 ranked_top_k(
-                    self.index, q.lat, q.lng, k, spec.quality, spec.factor, bounds,
+                    self.index, q.lat, q.lng, n, spec.quality, spec.factor, bounds,
                     mask=m, max_c2=max_c2, after=after, text=text,
                 )
                 for bounds, m, text in parts
             ]  # fmt: skip
-            return found[0] if len(found) == 1 else cur.merge_by_key(found, k, self.row_rank)
+            return found[0] if len(found) == 1 else cur.merge_by_key(found, n, self.row_rank)
 
         if when is None:
-            return top(q.k)
-        want = q.k
+            return top(k)
+        want = k
         while True:
             pos, dist, prim = top(want)
             ok = self.hours.open_mask(pos, when)
-            if int(ok.sum()) >= q.k or len(pos) < want:
-                keep = np.flatnonzero(ok)[: q.k]
+            if int(ok.sum()) >= k or len(pos) < want:
+                keep = np.flatnonzero(ok)[:k]
                 return pos[keep], dist[keep], prim[keep]
             want *= 4
 
     def _member_walk(
-        self,
-        q: NearbyQuery,
+        self, q: NearbyQuery, k: int,  # (k: as _walk's)
         spec: _Spec,
         mask: NDArray[np.bool_] | None,
         max_c2: float,
@@ -549,7 +549,7 @@ class Planner:
         """The exact top-k under a member's lift (:mod:`.personal`); with ``tq`` every
         score carries its relevance and a visited merchant must match the words."""
         if tq is None and when is None and spec.liftable:  # one lifted walk
-            args = (self.index, q.lat, q.lng, q.k, spec.quality, spec.factor, spec.bounds)
+            args = (self.index, q.lat, q.lng, k, spec.quality, spec.factor, spec.bounds)
             lift = self.lift_of(boost)
             return ranked_top_k(*args, mask=mask, max_c2=max_c2, after=after, lift=lift)
         qxyz = latlng_to_xyz(q.lat, q.lng)
@@ -568,10 +568,10 @@ class Planner:
         if when is not None and len(visited):
             visited = visited[self.hours.open_mask(visited, when)]
 
-        def walk(k: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-            return self._walk(replace(q, k=k, cursor=None), spec, mask, max_c2, None, when, tq)
+        def walk(n: int) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+            return self._walk(q, n, spec, mask, max_c2, None, when, tq)
 
-        return member_top_k(q.k, walk, scores, visited, boost, self._codes, self.row_rank, after)
+        return member_top_k(k, walk, scores, visited, boost, self._codes, self.row_rank, after)
 
     def _code_bounds(
         self, spec: _Spec, mask: NDArray[np.bool_] | None, tq: TextQuery, codes: tuple[int, ...]
