@@ -33,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "ClusterError",
+    "DataWarning",
     "DatabaseError",
     "DemandUnavailableError",
     "DistrictNotFoundError",
@@ -114,6 +115,12 @@ class DistrictNotFoundError(NotFoundError):
 
 
 # ---------------------------------------------------------------------- ingest (files)
+class DataWarning(UserWarning):
+    """Data kept with a value changed, said where no load report can say it (a table given
+    in memory): a rating outside its scale left empty, a rating scale guessed from unclear
+    evidence. ``warnings.simplefilter("error", DataWarning)`` makes them errors."""
+
+
 class IngestError(GeoDiscoveryError, ValueError):
     """A whole input file cannot be read (unknown format, truncated archive, no header…)."""
 

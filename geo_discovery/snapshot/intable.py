@@ -23,6 +23,7 @@ merchants: lat 95.0 of merchant 'a' is missing or out of range (1 row); allowed:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ..errors import IngestError
+from ..errors import DataWarning, IngestError
 from ..ingest.ratings import infer_rating_scale
 from ..schema import ARROW_SCHEMA, STATUS_VALUES
 
@@ -89,7 +90,8 @@ def canonical_table(merchants: Any) -> pa.Table:
     bad = pc.invert(pc.is_in(status, value_set=pa.array(STATUS_VALUES)))
     _refuse(bad, ids, status, "status {value!r} of merchant {id!r} is not known",
             ", ".join(STATUS_VALUES))  # fmt: skip
-    columns["rating_scale"] = _rating_scale(columns["rating"], columns["rating_scale"], ids)
+    columns["rating"], columns["rating_scale"] = _ratings(columns["rating"],
+                                                          columns["rating_scale"], ids)
     category = columns["category"]  # filters match whole lower-case segments ("food/")
     bad = pc.invert(pc.match_substring_regex(category, r"^[a-z0-9_]+(/[a-z0-9_]+)*$"))
     _refuse(bad, ids, category, "category {value!r} of merchant {id!r} is not a category path",
@@ -150,31 +152,37 @@ def _cast(merchants: pa.Table, field: pa.Field) -> pa.ChunkedArray:
         ) from None
 
 
-def _rating_scale(rating: Any, scale: Any, ids: Any) -> pa.ChunkedArray | pa.Array:
-    """``rating_scale`` where ``rating`` is given: the given one, else inferred from the
-    ratings without one as a load infers a file's (0–5 unless most say 0–10 or 0–100);
-    refused when that is unclear or a rating lies outside its scale. Without a scale every
+def _ratings(rating: Any, scale: Any, ids: Any) -> tuple[pa.Array, pa.Array]:
+    """``(rating, rating_scale)`` as a load makes them: the given scale, else the one
+    inferred from the ratings without one as a load infers a file's (0–5 unless most say
+    0–10 or 0–100; a :class:`DataWarning` when the evidence is unclear); a rating outside
+    its scale left empty with a :class:`DataWarning` naming it. Without a scale every
     rating was ignored (``sort=rating``, ``min_rating``, word of mouth), without a word."""
     r = np.asarray(pc.fill_null(rating, np.nan).to_numpy(zero_copy_only=False), dtype=float)
     top = np.asarray(pc.fill_null(scale, np.nan).to_numpy(zero_copy_only=False), dtype=float)
     unscaled = np.isfinite(r) & ~np.isfinite(top)
+    floor = np.zeros(len(r))  # a 0–100 file's ratings of 10 or less are on another scale
     if unscaled.any():
         guess = infer_rating_scale(r[unscaled])
         if not guess.clear:
-            raise IngestError(
-                f"merchants: rating is given without rating_scale in {unscaled.sum():,} "
-                f"row(s), and its scale is unclear ({guess.evidence}); allowed: a "
-                "rating_scale column (the top of each rating's scale: 5, 10 or 100)"
-            )
+            warnings.warn(f"merchants: rating without rating_scale in {unscaled.sum():,} row(s); "
+                          f"its scale is unclear ({guess.evidence}), read as 0–{guess.scale:g}: "
+                          "give a rating_scale column (5, 10 or 100) to be sure",
+                          DataWarning, stacklevel=5)  # fmt: skip
         top = np.where(unscaled, guess.scale, top)
+        floor = np.where(unscaled, guess.floor, 0.0)
     top = np.where(np.isfinite(r), top, np.nan)  # no rating: no scale (the schema's)
     with np.errstate(invalid="ignore"):
-        bad = np.isfinite(r) & ((r < 0) | (r > top) | ~(top > 0))
-    out = pa.array(top, pa.float64(), from_pandas=True)
-    _refuse(pa.array(bad), ids, pa.array(r), "rating {value!r} of merchant {id!r} is "
-            "outside its scale (rating_scale, given or inferred)", "0 <= rating <= "
-            "rating_scale, rating_scale > 0")  # fmt: skip
-    return out
+        bad = np.isfinite(r) & ((r < 0) | (r > top) | ~(top > 0) | ((r > 0) & (r <= floor)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        warnings.warn(f"merchants: {bad.sum():,} rating(s) outside their scale left empty "
+                      f"(first: rating {r[i]:g} of merchant {ids[i].as_py()!r}, scale "
+                      f"0–{top[i]:g}); allowed: 0 <= rating <= rating_scale",
+                      DataWarning, stacklevel=5)  # fmt: skip
+        r, top = np.where(bad, np.nan, r), np.where(bad, np.nan, top)
+    return (pa.array(r, pa.float64(), from_pandas=True),
+            pa.array(top, pa.float64(), from_pandas=True))  # fmt: skip
 
 
 def _refuse(bad: Any, ids: Any, values: Any, what: str, allowed: str) -> None:

@@ -318,8 +318,8 @@ def test_filters_match_brute_force_on_the_columns(
     lat = (40.75 + rng.normal(0, 0.01, n)).tolist()
     lng = (-73.98 + rng.normal(0, 0.01, n)).tolist()
     cats = rng.choice(["food/cafe", "food/grocery/bodega", "shop/books", "foodie"], n).tolist()
-    rating = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 10, n))
-    scale = np.where(rng.random(n) < 0.5, 5.0, 10.0)
+    scale = np.where(rng.random(n) < 0.5, 5.0, 10.0)  # each rating on its own scale
+    rating = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 1, n) * scale)
     hours = rng.choice(["Mo-Su 08:00-20:00", "Mo-Fr 22:00-23:00", None], n).tolist()
     price = rng.choice([1, 2, 3, 4, 0], n)
     table = table_of(
