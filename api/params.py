@@ -572,7 +572,8 @@ def _json_problem(model: type[BaseModel], name: str, value: Any) -> str | None:
         ok = isinstance(value, bool)
         return None if ok else f"{shown} is not true or false; allowed: {_BOOL}"
     if not isinstance(value, str):
-        return f"{shown} is not a string; allowed: a JSON string"
+        allowed = _LIST_ARRAY if name in _LIST_FIELDS else "a JSON string"
+        return f"{shown} is not a string; allowed: {allowed}"
     literal = next((k for k in kinds if get_origin(k) is Literal), None)
     if literal is not None and value not in get_args(literal):
         *choices, last = map(repr, get_args(literal))

@@ -36,7 +36,7 @@ def plain_number(value: Any) -> Any:
     ``Decimal`` as a float; anything else as it is."""
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         value = value.item()
-    return float(value) if isinstance(value, Decimal) and value.is_finite() else value
+    return float(value) if isinstance(value, Decimal) and not value.is_snan() else value
 
 
 def _finite(name: str, value: Any, allowed: str) -> float:

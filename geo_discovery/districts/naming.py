@@ -58,6 +58,7 @@ _TYPES = {
 _DIRECTIONS = {"east": "E", "e": "E", "west": "W", "w": "W", "north": "N", "n": "N",
                "south": "S", "s": "S"}  # fmt: skip
 _POST = {"ne", "nw", "se", "sw", "n", "s", "e", "w"}  # after the type: "E Street NW"
+_EXT = {"ext", "extension"}  # "North St Ext": the street's continuation
 _NOT_A_NAME = {w.lower() for w in (*_TYPES, *_TYPES.values(), *_DIRECTIONS, "ne", "nw", "se",
                                    "sw")}  # fmt: skip
 _LETTER = re.compile(r"[^\W\d_]")
@@ -148,10 +149,12 @@ def _normalise(part: str) -> str | None:
         return None
     out = []
     lows = [w.lower() for w in merged]
-    post = len(lows) > 2 and lows[-1] in _POST and lows[-2] in _TYPES  # "E Street NW"
+    # a quadrant or an extension after the type: "E Street NW", "North St Ext"
+    post = len(lows) > 2 and (lows[-1] in _POST or lows[-1] in _EXT) and lows[-2] in _TYPES
     last = len(merged) - 1 - post  # the street type's place
-    # a leading direction is the name itself when only a type follows ("North St")
-    named = any(w not in _TYPES for w in lows[1 : last + 1])
+    # a leading direction is the name itself when only a type (and a quadrant or an
+    # extension) follows: "North St", "North St Ext", "E St NW"
+    named = any(w not in _TYPES and w not in _POST and w not in _EXT for w in lows[1:])
     for i, w in enumerate(merged):
         low = w.lower()
         if i == 0 and last > 0 and low in _DIRECTIONS and named:
@@ -159,7 +162,7 @@ def _normalise(part: str) -> str | None:
         elif i == last and i > 0 and low in _TYPES:
             out.append(_TYPES[low])
         elif post and i == last + 1:
-            out.append(w.upper())
+            out.append("Ext" if low in _EXT else w.upper())
         elif _ORDINAL.match(w) and i < last and merged[i + 1].lower() in _TYPES:
             out.append(_ordinal(_ORDINAL.match(w).group(1)))  # type: ignore[union-attr]
         elif w[:1].isalpha():
@@ -195,6 +198,8 @@ def street_of(address: object, places: Collection[str] = ()) -> str | None:
     'Alfred St'
     >>> street_of("12 NORTH ST"), street_of("5 North Street"), street_of("1 E STREET NW")
     ('North St', 'North St', 'E St NW')
+    >>> street_of("7 NORTH ST EXT"), street_of("North Street Extension"), street_of("9 N Main St")
+    ('North St Ext', 'North St Ext', 'N Main St')
     """
     return _street(address, _folded(places))
 

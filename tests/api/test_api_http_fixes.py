@@ -371,7 +371,7 @@ def test_nearby_body_takes_list_parameters_as_json_arrays(
     assert post.json() == get.json()
 
 
-@pytest.mark.parametrize("values", [["food", 3], ["food,shop"], [["food"]], [None]])
+@pytest.mark.parametrize("values", [["food", 3], ["food,shop"], [["food"]], [None], 3, {"a": 1}])
 def test_a_list_array_with_a_non_text_or_a_comma_is_refused(
     client: TestClient, values: list[object]
 ) -> None:

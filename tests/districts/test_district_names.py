@@ -116,6 +116,8 @@ def test_new_york_streets_keep_their_names():
     assert street_of("90 WEST STREET, NEW YORK, NY 10006", ["NEW YORK", "NY"]) == "West St"
     assert street_of("12 NORTH ST, MIDDLETOWN, NY") == street_of("9 North Street") == "North St"
     assert street_of("455 E STREET NW, WASHINGTON, DC") == "E St NW"  # its quadrant kept
+    # and its extension (the regression sweep: "NORTH ST EXT" stayed "N St Ext")
+    assert street_of("3 NORTH ST EXT") == street_of("North Street Extension") == "North St Ext"
     assert street_of("190 W 231ST ST, BRONX, NY 10463", ["BRONX", "NY", "10463"]) == "W 231st St"
     # a unit or mailbox after the street is left out, so shops on it count together
     assert street_of("230 GRAND ST SUITE A8, NEW YORK, NY 10013") == "Grand St"
