@@ -6,7 +6,10 @@ reads ``category`` and the rest, so the missing canonical columns are added here
 what the loader writes for a source that says nothing (``category`` ``unknown``, status
 ``unknown``, no rating …), and the given ones are cast to their canonical types. A value
 that cannot be is an :class:`~geo_discovery.errors.IngestError` naming the column, the
-merchant and what is allowed, not a pyarrow error deep inside a query.
+merchant and what is allowed, not a pyarrow error deep inside a query. Ratings are read
+as a load reads them: without ``rating_scale`` their scale is inferred from them, and a
+rating outside its scale is left empty, each said with a
+:class:`~geo_discovery.errors.DataWarning`.
 
 Examples
 --------
