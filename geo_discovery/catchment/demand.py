@@ -176,7 +176,10 @@ def _check_widths(path: str | Path, name: str, sep: str) -> None:
     header's own trailing delimiter): read as they came, they shifted every value by a
     column or dropped a row in silence. Lines come as pandas reads them (compressed,
     BOM, undecodable bytes), blank ones skipped."""
-    lines = pd.read_csv(path, **_WHOLE_LINES)["line"].tolist()
+    try:
+        lines = pd.read_csv(path, **_WHOLE_LINES)["line"].tolist()
+    except pd.errors.ParserError:  # a \x1f in a field: no lines to count, read as before
+        return
     rows = csv.reader(iter(lines), delimiter=sep)
     try:
         header = next(rows, [])

@@ -406,3 +406,10 @@ def test_the_width_check_reads_what_the_reader_reads(tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_a_unit_separator_in_a_field_is_read_as_before(tmp_path: Path) -> None:
+    """The second sweep's: the width check split lines on \\x1f and refused such a file
+    with pandas' own error; it is read as before the check."""
+    path = _write(tmp_path / "sep.csv", "name,lat,lng,population\nA\x1fB,60.17,24.94,100\n")
+    assert read_demand(path)["population"].tolist() == [100.0]
